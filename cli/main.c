@@ -1,0 +1,571 @@
+/*
+ * main.c - the trawl command-line tool. It uses only the public API of
+ * include/trawl/trawl.h, as any program embedding libtrawl would.
+ *
+ * Exit codes follow sysexits.h: 64 usage, 65 bad data (a bad document or
+ * query, a damaged index), 66 missing input, 70 internal error, 74 I/O
+ * error or disk full, 78 bad schema.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trawl/trawl.h"
+
+static const char *prog = "trawl";
+
+static int exit_code(int err)
+{
+	switch (err) {
+	case TRAWL_OK:
+		return 0;
+	case TRAWL_ENOTFOUND:
+		return EX_NOINPUT;
+	case TRAWL_EIO:
+	case TRAWL_ENOSPC:
+		return EX_IOERR;
+	case TRAWL_ESCHEMA:
+		return EX_CONFIG;
+	case TRAWL_EINVAL:
+		return EX_USAGE;
+	case TRAWL_ENOMEM:
+		return EX_OSERR;
+	case TRAWL_EINTERNAL:
+		return EX_SOFTWARE;
+	default: /* ECORRUPT, EQUERY, ELIMIT, EUTF8, EJSON, EDOC, EVERSION */
+		return EX_DATAERR;
+	}
+}
+
+static int fail(int err, const char *msg)
+{
+	fprintf(stderr, "%s: %s\n", prog, msg && *msg ? msg : trawl_strerror(err));
+	return exit_code(err);
+}
+
+static int usage_error(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "%s %s: %s (see '%s %s --help')\n", prog, cmd, msg, prog, cmd);
+	return EX_USAGE;
+}
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || !*s || *end || v > max || s[0] == '-')
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- index ---- */
+
+static const char index_help[] =
+	"usage: trawl index DIR FILE... [--shards N] [--schema FILE] [--skip-bad]\n"
+	"\n"
+	"Builds a new generation of the index in DIR from JSON Lines files (one\n"
+	"object per line with a string \"id\"; FILE '-' reads standard input) and\n"
+	"publishes it atomically. A later document with the same id replaces an\n"
+	"earlier one. By default the first bad line stops the build and nothing is\n"
+	"published; the previous generation stays live.\n"
+	"\n"
+	"  --shards N     number of shards (1-256, default 1)\n"
+	"  --schema FILE  JSON schema (docs/SCHEMA.md); default: title and body,\n"
+	"                 English analysis, every field stored\n"
+	"  --skip-bad     skip bad lines, print each with its reason, and count them\n";
+
+static void print_reject(void *ctx, const char *msg)
+{
+	fprintf(stderr, "%s: skipped: %s\n", prog, msg);
+}
+
+static int cmd_index(int argc, char **argv)
+{
+	trawl_build_opts o = {0};
+	static const struct option longs[] = {{"shards", required_argument, 0, 's'},
+	                                      {"schema", required_argument, 0, 'c'},
+	                                      {"skip-bad", no_argument, 0, 'b'},
+	                                      {"help", no_argument, 0, 'h'},
+	                                      {0, 0, 0, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (parse_u32(optarg, TRAWL_MAX_SHARDS, &o.shards) || o.shards == 0)
+				return usage_error("index", "--shards takes a number from 1 to 256");
+			break;
+		case 'c':
+			o.schema_path = optarg;
+			break;
+		case 'b':
+			o.skip_bad = 1;
+			o.on_reject = print_reject;
+			break;
+		case 'h':
+			fputs(index_help, stdout);
+			return 0;
+		default:
+			return usage_error("index", "unknown option");
+		}
+	}
+	if (argc - optind < 2)
+		return usage_error("index", "needs DIR and at least one FILE");
+	const char *dir = argv[optind];
+	char err[1024];
+	trawl_builder *b;
+	int rc = trawl_builder_open(&b, dir, &o, err, sizeof err);
+	if (rc)
+		return fail(rc, err);
+	int tty = isatty(2);
+	for (int i = optind + 1; i < argc && rc == 0; i++) {
+		if (tty)
+			fprintf(stderr, "\rreading %s...", argv[i]);
+		rc = trawl_builder_add_file(b, argv[i]);
+	}
+	trawl_build_report rep;
+	if (rc == 0) {
+		if (tty)
+			fprintf(stderr, "\rindexing...%-40s", "");
+		rc = trawl_builder_commit(b, &rep);
+	}
+	if (tty)
+		fprintf(stderr, "\r%-60s\r", "");
+	if (rc) {
+		int code = fail(rc, trawl_builder_errmsg(b));
+		fprintf(stderr, "%s: nothing was published; the previous generation (if any) is still "
+		                "live\n", prog);
+		trawl_builder_close(b);
+		return code;
+	}
+	printf("indexed %llu documents (%.1f MB read) into %s, generation %llu: %u shard%s, "
+	       "%.1f MB, in %.2f s (%.0f docs/s)\n",
+	       (unsigned long long)rep.docs, (double)rep.bytes_in / 1e6, dir,
+	       (unsigned long long)rep.generation, o.shards ? o.shards : 1,
+	       o.shards > 1 ? "s" : "", (double)rep.bytes_out / 1e6, rep.seconds,
+	       rep.seconds > 0 ? (double)rep.docs / rep.seconds : 0.0);
+	printf("lines: %llu read, %llu rejected; %llu duplicates replaced by a later document\n",
+	       (unsigned long long)rep.lines, (unsigned long long)rep.rejected,
+	       (unsigned long long)rep.duplicates);
+	trawl_builder_close(b);
+	return 0;
+}
+
+/* ---- search ---- */
+
+static const char search_help[] =
+	"usage: trawl search DIR QUERY [-k N] [--offset N] [--and] [--literal] [--json]\n"
+	"       trawl search DIR --queries FILE.tsv --run OUT [-k N] [--and] [--literal]\n"
+	"\n"
+	"Searches the live generation of DIR and prints the ranked hits with id,\n"
+	"score, title and a snippet. Query syntax (docs/QUERY.md): words (any may\n"
+	"match), +required, -excluded, \"a phrase\", field:word, prefix*, (groups).\n"
+	"\n"
+	"  -k N           hits to return (default 10; batch mode 1000)\n"
+	"  --offset N     hits to skip first (paging)\n"
+	"  --and          every word is required unless marked otherwise\n"
+	"  --literal      treat the query as plain words: no operators\n"
+	"  --json         one JSON object: total, took_ms, hits[id, score, title, snippet]\n"
+	"  --queries F    batch mode: read qid<TAB>text lines from F ...\n"
+	"  --run OUT      ... and write a TREC run file (qid Q0 docid rank score trawl)\n";
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* The stored string field `name` of a JSON document, copied (crude but safe:
+ * only used for display). */
+static char *doc_field(const char *doc, const char *name)
+{
+	if (!doc)
+		return NULL;
+	char key[80];
+	snprintf(key, sizeof key, "\"%s\"", name);
+	const char *p = strstr(doc, key);
+	if (!p)
+		return NULL;
+	p += strlen(key);
+	while (*p == ' ' || *p == ':' || *p == '\t')
+		p++;
+	if (*p != '"')
+		return NULL;
+	p++;
+	size_t cap = strlen(p) + 1, n = 0;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	while (*p && *p != '"') {
+		if (*p == '\\' && p[1]) {
+			p++;
+			char c = *p == 'n' ? ' ' : *p == 't' ? ' ' : *p;
+			if (*p == 'u') { /* keep escapes of non-ASCII out of the way */
+				out[n++] = '?';
+				p += 4;
+				if (!*p)
+					break;
+			} else {
+				out[n++] = c;
+			}
+		} else {
+			out[n++] = *p;
+		}
+		p++;
+	}
+	out[n] = 0;
+	return out;
+}
+
+/* Escapes every query operator so that text is searched as plain words. */
+static char *literal(const char *q)
+{
+	size_t n = strlen(q);
+	char *out = malloc(2 * n + 1), *w = out;
+	if (!out)
+		return NULL;
+	for (; *q; q++) {
+		if (strchr("+-\"():*\\", *q))
+			*w++ = '\\';
+		*w++ = *q;
+	}
+	*w = 0;
+	return out;
+}
+
+static const char *snippet_field(const char *schema)
+{
+	/* prefer "body", else the last text field named in the schema */
+	return strstr(schema, "\"body\"") ? "body" : strstr(schema, "\"text\"") ? "text" : NULL;
+}
+
+static int run_one(trawl_searcher *s, const char *schema, const char *q, trawl_search_opts *o,
+                   int json, int lit)
+{
+	char *lq = lit ? literal(q) : NULL;
+	const char *text = lq ? lq : q;
+	double t0 = now();
+	trawl_results *r;
+	int rc = trawl_search(s, text, strlen(text), o, &r);
+	free(lq);
+	if (rc)
+		return fail(rc, trawl_searcher_errmsg(s));
+	double ms = (now() - t0) * 1000;
+	int tty = isatty(1);
+	const char *sf = snippet_field(schema);
+	uint32_t n = trawl_results_count(r);
+	if (json)
+		printf("{\"total\":%llu,\"took_ms\":%.3f,\"hits\":[",
+		       (unsigned long long)trawl_results_total(r), ms);
+	for (uint32_t i = 0; i < n; i++) {
+		const char *doc = trawl_results_doc(r, i, NULL, NULL);
+		char *title = doc_field(doc, "title");
+		const char *snip = sf ? trawl_results_snippet(r, i, sf, tty && !json ? "\033[1m" : NULL,
+		                                              tty && !json ? "\033[0m" : NULL, 0)
+		                      : NULL;
+		if (json) {
+			printf("%s{\"id\":", i ? "," : "");
+			json_str(stdout, trawl_results_id(r, i));
+			printf(",\"score\":%.6f,\"title\":", trawl_results_score(r, i));
+			json_str(stdout, title ? title : "");
+			printf(",\"snippet\":");
+			json_str(stdout, snip ? snip : "");
+			printf("}");
+		} else {
+			printf("%u. %s  (score %.4f)%s%s\n", o->offset + i + 1, trawl_results_id(r, i),
+			       trawl_results_score(r, i), title ? "  " : "", title ? title : "");
+			if (snip)
+				printf("   %s\n", snip);
+		}
+		free(title);
+	}
+	if (json)
+		printf("]}\n");
+	else
+		printf("%llu matching documents; %u shown; %.2f ms\n",
+		       (unsigned long long)trawl_results_total(r), n, ms);
+	trawl_results_free(r);
+	return 0;
+}
+
+static int run_batch(trawl_searcher *s, const char *qfile, const char *run, trawl_search_opts *o,
+                     int lit)
+{
+	FILE *in = fopen(qfile, "r");
+	if (!in)
+		return fail(TRAWL_ENOTFOUND, qfile);
+	FILE *out = strcmp(run, "-") ? fopen(run, "w") : stdout;
+	if (!out) {
+		fclose(in);
+		return fail(TRAWL_EIO, run);
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned long lineno = 0, done = 0, failed = 0;
+	o->count_mode = TRAWL_COUNT_NONE;
+	while ((len = getline(&line, &cap, in)) >= 0) {
+		lineno++;
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (!len)
+			continue;
+		char *tab = strchr(line, '\t');
+		if (!tab) {
+			fprintf(stderr, "%s: %s:%lu: expected qid<TAB>text\n", prog, qfile, lineno);
+			failed++;
+			continue;
+		}
+		*tab = 0;
+		char *lq = lit ? literal(tab + 1) : NULL;
+		const char *text = lq ? lq : tab + 1;
+		trawl_results *r;
+		int rc = trawl_search(s, text, strlen(text), o, &r);
+		free(lq);
+		if (rc) {
+			fprintf(stderr, "%s: %s:%lu: query %s: %s\n", prog, qfile, lineno, line,
+			        trawl_searcher_errmsg(s));
+			failed++;
+			continue;
+		}
+		for (uint32_t i = 0; i < trawl_results_count(r); i++)
+			fprintf(out, "%s Q0 %s %u %.6f trawl\n", line, trawl_results_id(r, i), i + 1,
+			        trawl_results_score(r, i));
+		trawl_results_free(r);
+		done++;
+	}
+	free(line);
+	fclose(in);
+	int werr = ferror(out);
+	if (out != stdout)
+		werr |= fclose(out);
+	if (werr)
+		return fail(TRAWL_EIO, run);
+	fprintf(stderr, "%s: %lu queries run, %lu failed\n", prog, done, failed);
+	return 0;
+}
+
+static int open_index(const char *dir, trawl_index **idx, trawl_searcher **s)
+{
+	char err[1024];
+	int rc = trawl_index_open(idx, dir, err, sizeof err);
+	if (rc)
+		return fail(rc, err);
+	if ((rc = trawl_searcher_open(s, *idx))) {
+		trawl_index_close(*idx);
+		return fail(rc, "cannot open a searcher");
+	}
+	return 0;
+}
+
+static int cmd_search(int argc, char **argv)
+{
+	trawl_search_opts o = {0};
+	int json = 0, lit = 0, k_set = 0;
+	const char *qfile = NULL, *run = NULL;
+	static const struct option longs[] = {
+		{"offset", required_argument, 0, 'o'}, {"json", no_argument, 0, 'j'},
+		{"and", no_argument, 0, 'a'},          {"literal", no_argument, 0, 'l'},
+		{"queries", required_argument, 0, 'q'}, {"run", required_argument, 0, 'r'},
+		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "k:h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			if (parse_u32(optarg, TRAWL_MAX_K, &o.k) || o.k == 0)
+				return usage_error("search", "-k takes a number from 1 to 10000");
+			k_set = 1;
+			break;
+		case 'o':
+			if (parse_u32(optarg, TRAWL_MAX_K, &o.offset))
+				return usage_error("search", "--offset takes a number from 0 to 10000");
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'a':
+			o.default_op = TRAWL_OP_AND;
+			break;
+		case 'l':
+			lit = 1;
+			break;
+		case 'q':
+			qfile = optarg;
+			break;
+		case 'r':
+			run = optarg;
+			break;
+		case 'h':
+			fputs(search_help, stdout);
+			return 0;
+		default:
+			return usage_error("search", "unknown option");
+		}
+	}
+	int nargs = argc - optind;
+	if (qfile || run) {
+		if (!qfile || !run || nargs != 1)
+			return usage_error("search", "batch mode needs DIR, --queries FILE and --run OUT");
+		if (!k_set)
+			o.k = 1000;
+	} else if (nargs != 2) {
+		return usage_error("search", "needs DIR and QUERY");
+	}
+	trawl_index *idx;
+	trawl_searcher *s;
+	int rc = open_index(argv[optind], &idx, &s);
+	if (rc)
+		return rc;
+	rc = qfile ? run_batch(s, qfile, run, &o, lit)
+	           : run_one(s, trawl_index_schema(idx), argv[optind + 1], &o, json, lit);
+	trawl_searcher_close(s);
+	trawl_index_close(idx);
+	return rc;
+}
+
+/* ---- get, stats, verify ---- */
+
+static int simple_args(int argc, char **argv, const char *cmd, const char *help, int want)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(help, stdout);
+			return -1;
+		}
+	if (argc - 1 != want)
+		return usage_error(cmd, want == 1 ? "needs DIR" : "needs DIR and ID");
+	return 0;
+}
+
+static const char get_help[] = "usage: trawl get DIR ID\n\n"
+                               "Prints the stored document with id ID (checksum verified).\n";
+static const char stats_help[] =
+	"usage: trawl stats DIR\n\nPrints the live generation's number, shards, documents, terms, "
+	"size and schema.\n";
+static const char verify_help[] =
+	"usage: trawl verify DIR\n\n"
+	"Checks every shard file of the live generation against the manifest's\n"
+	"checksums, decodes every postings list, and checks every stored document's\n"
+	"checksum. Exit 0 when all is well, 65 on damage (the message names the file).\n";
+
+static int cmd_get(int argc, char **argv)
+{
+	int rc = simple_args(argc, argv, "get", get_help, 2);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	trawl_index *idx;
+	trawl_searcher *s;
+	if ((rc = open_index(argv[1], &idx, &s)))
+		return rc;
+	char *doc;
+	size_t len;
+	rc = trawl_get(s, argv[2], &doc, &len);
+	if (rc == 0) {
+		fwrite(doc, 1, len, stdout);
+		putchar('\n');
+		free(doc);
+	} else {
+		rc = fail(rc, trawl_searcher_errmsg(s));
+	}
+	trawl_searcher_close(s);
+	trawl_index_close(idx);
+	return rc;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	int rc = simple_args(argc, argv, "stats", stats_help, 1);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	trawl_index *idx;
+	char err[1024];
+	if ((rc = trawl_index_open(&idx, argv[1], err, sizeof err)))
+		return fail(rc, err);
+	trawl_index_stats st;
+	trawl_index_get_stats(idx, &st);
+	printf("generation: %llu\nshards: %u\ndocuments: %llu\nterms: %llu\nbytes: %llu\n"
+	       "schema: %s\n",
+	       (unsigned long long)st.generation, st.shards, (unsigned long long)st.docs,
+	       (unsigned long long)st.terms, (unsigned long long)st.bytes, trawl_index_schema(idx));
+	trawl_index_close(idx);
+	return 0;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	int rc = simple_args(argc, argv, "verify", verify_help, 1);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	char err[1024] = "";
+	rc = trawl_index_verify(argv[1], err, sizeof err);
+	if (rc)
+		return fail(rc, err);
+	printf("%s: ok\n", argv[1]);
+	return 0;
+}
+
+static const char main_help[] =
+	"usage: trawl COMMAND [ARGS]\n"
+	"\n"
+	"  index DIR FILE...    build a new generation from JSON Lines\n"
+	"  search DIR QUERY     search (or --queries F --run OUT for a TREC run)\n"
+	"  get DIR ID           print a stored document\n"
+	"  stats DIR            describe the live generation\n"
+	"  verify DIR           check every checksum and postings list\n"
+	"  version              print the version\n"
+	"\n"
+	"'trawl COMMAND --help' describes each command.\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return fputs(main_help, stderr), EX_USAGE;
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(main_help, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("trawl %s\n", trawl_version());
+		return 0;
+	}
+	if (!strcmp(cmd, "index"))
+		return cmd_index(argc - 1, argv + 1);
+	if (!strcmp(cmd, "search"))
+		return cmd_search(argc - 1, argv + 1);
+	if (!strcmp(cmd, "get"))
+		return cmd_get(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(argc - 1, argv + 1);
+	if (!strcmp(cmd, "verify"))
+		return cmd_verify(argc - 1, argv + 1);
+	fprintf(stderr, "%s: unknown command '%s'\n%s", prog, cmd, main_help);
+	return EX_USAGE;
+}

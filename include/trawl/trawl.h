@@ -1,0 +1,271 @@
+/*
+ * trawl.h - the public API of libtrawl, trawl's embedded search engine.
+ *
+ * This is the only header a program embedding trawl includes. It builds
+ * indexes from JSON documents and searches them; the trawl command-line tool,
+ * the benchmark adapter and (later) the leaves use nothing else.
+ *
+ * Conventions
+ * - Every handle is opaque. Functions named _open/_close hold files, _alloc/
+ *   _free plain memory.
+ * - Functions returning int return TRAWL_OK (0) or a trawl_err value. The
+ *   human-readable detail of the last error (file, line, column, field or
+ *   limit) stays on the handle: trawl_builder_errmsg(), trawl_searcher_errmsg().
+ * - Ownership is stated at each function. Strings returned by accessors stay
+ *   valid as long as the object they were read from, unless said otherwise.
+ *
+ * Caveats
+ * - A trawl_index may be shared by any number of threads. A trawl_searcher
+ *   and a trawl_builder belong to one thread at a time.
+ * - A searcher keeps reading the generation that was live when the index was
+ *   opened; open the index again to see a newer one.
+ * - Damaged shard files are refused at trawl_index_open (checksums are
+ *   verified before any file is mapped).
+ */
+#ifndef TRAWL_TRAWL_H
+#define TRAWL_TRAWL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TRAWL_BUILDING_LIB)
+#define TRAWL_API __attribute__((visibility("default")))
+#else
+#define TRAWL_API
+#endif
+
+#define TRAWL_VERSION_STRING "0.1.0"
+
+/*
+ * trawl_err - every error the library returns. Values are never renumbered
+ * or reused; new ones are added at the end.
+ */
+typedef enum trawl_err {
+	TRAWL_OK = 0,
+	TRAWL_ENOMEM = 1,    /* out of memory */
+	TRAWL_EIO = 2,       /* read or write failed (see errmsg for errno) */
+	TRAWL_EINVAL = 3,    /* invalid argument */
+	TRAWL_ECORRUPT = 4,  /* a checksum or structure check failed */
+	TRAWL_ENOTFOUND = 5, /* no such index, generation or document */
+	TRAWL_EQUERY = 6,    /* query syntax error; errmsg names the column */
+	TRAWL_ELIMIT = 7,    /* a documented limit was exceeded */
+	TRAWL_EUTF8 = 8,     /* input is not valid UTF-8 */
+	TRAWL_EJSON = 9,     /* malformed JSON document */
+	TRAWL_ESCHEMA = 10,  /* invalid schema file or unknown field */
+	TRAWL_ENOSPC = 11,   /* no space left on device */
+	TRAWL_EDOC = 12,     /* a document is invalid (e.g. missing "id") */
+	TRAWL_EVERSION = 13, /* the index was written by an unknown format version */
+	TRAWL_EINTERNAL = 14 /* a bug: please report it */
+} trawl_err;
+
+/* trawl_strerror returns a static description of err (never NULL). */
+TRAWL_API const char *trawl_strerror(int err);
+
+/* trawl_version returns the library version, e.g. "0.1.0". */
+TRAWL_API const char *trawl_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Building                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct trawl_builder trawl_builder;
+
+typedef struct trawl_build_opts {
+	uint32_t shards;         /* number of shards, 1..256; 0 means 1 */
+	const char *schema_path; /* JSON schema file; NULL: the default schema */
+	const char *schema_json; /* schema as a string; overrides schema_path */
+	int skip_bad;            /* nonzero: skip and count bad lines */
+	size_t max_doc_bytes;    /* per-document limit; 0: TRAWL_MAX_DOC_BYTES */
+	/* With skip_bad: called for every rejected line with a message naming
+	 * the file, line, column and reason (valid during the call). May be NULL. */
+	void (*on_reject)(void *ctx, const char *msg);
+	void *reject_ctx;
+} trawl_build_opts;
+
+#define TRAWL_MAX_DOC_BYTES (1u << 20)
+#define TRAWL_MAX_SHARDS 256
+
+typedef struct trawl_build_report {
+	uint64_t lines;      /* input lines read (blank lines excluded) */
+	uint64_t docs;       /* documents in the published generation */
+	uint64_t duplicates; /* documents replaced by a later one with the same id */
+	uint64_t rejected;   /* bad lines skipped (only with skip_bad) */
+	uint64_t bytes_in;   /* input bytes */
+	uint64_t bytes_out;  /* bytes of the published generation */
+	uint64_t generation; /* number of the published generation */
+	double seconds;      /* wall time from open to publish */
+} trawl_build_report;
+
+/*
+ * trawl_builder_open starts a new generation in index directory dir (created
+ * if missing). Nothing becomes visible to readers until trawl_builder_commit.
+ * On success *out is owned by the caller and released with
+ * trawl_builder_close; on failure *out is NULL and, if errbuf is not NULL, a
+ * message is written there (at most errlen bytes, NUL-terminated).
+ */
+TRAWL_API int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_opts *opts,
+                                 char *errbuf, size_t errlen);
+
+/*
+ * trawl_builder_add_file reads JSON Lines from path ("-" for standard input):
+ * one object per line with a string "id". A bad line fails the call with
+ * TRAWL_EJSON, TRAWL_EUTF8, TRAWL_EDOC or TRAWL_ELIMIT and an errmsg naming
+ * the file, line and column, unless skip_bad was set, in which case it is
+ * counted in the report and skipped. Blocks while reading.
+ */
+TRAWL_API int trawl_builder_add_file(trawl_builder *b, const char *path);
+
+/*
+ * trawl_builder_add_json adds one document given as a JSON object of len
+ * bytes. The bytes are copied. source names the document in error messages
+ * (may be NULL).
+ */
+TRAWL_API int trawl_builder_add_json(trawl_builder *b, const char *json, size_t len,
+                                     const char *source, uint64_t line);
+
+/*
+ * trawl_builder_commit writes every shard, verifies it, writes the manifest
+ * and publishes the generation by atomically replacing CURRENT. On failure
+ * the previously live generation stays live and intact. rep may be NULL.
+ */
+TRAWL_API int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep);
+
+/* trawl_builder_errmsg: detail of the last error; valid until the next call. */
+TRAWL_API const char *trawl_builder_errmsg(const trawl_builder *b);
+
+/* trawl_builder_close releases b; an uncommitted generation is discarded. */
+TRAWL_API void trawl_builder_close(trawl_builder *b);
+
+/* ------------------------------------------------------------------ */
+/* Searching                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct trawl_index trawl_index;
+typedef struct trawl_searcher trawl_searcher;
+typedef struct trawl_results trawl_results;
+
+/*
+ * trawl_index_open opens the live generation of index directory dir,
+ * verifying every shard file against the manifest's checksums first.
+ * On success *out is owned by the caller (trawl_index_close); on failure an
+ * explanation goes to errbuf as for trawl_builder_open. Blocks on file I/O.
+ */
+TRAWL_API int trawl_index_open(trawl_index **out, const char *dir, char *errbuf, size_t errlen);
+
+/* trawl_index_close releases idx. Every searcher of idx must be closed first. */
+TRAWL_API void trawl_index_close(trawl_index *idx);
+
+typedef struct trawl_index_stats {
+	uint64_t generation;
+	uint32_t shards;
+	uint64_t docs;
+	uint64_t terms;      /* distinct (field, term) keys, summed over shards */
+	uint64_t bytes;      /* size of the generation's files */
+	uint32_t fields;     /* number of fields in the schema */
+} trawl_index_stats;
+
+/* trawl_index_stats fills st. */
+TRAWL_API void trawl_index_get_stats(const trawl_index *idx, trawl_index_stats *st);
+
+/* trawl_index_schema returns the schema as JSON; valid while idx is open. */
+TRAWL_API const char *trawl_index_schema(const trawl_index *idx);
+
+/*
+ * trawl_index_verify reads every byte of every shard: file checksums, every
+ * postings list, and every stored document's checksum. Returns TRAWL_OK or
+ * TRAWL_ECORRUPT with a message in errbuf naming the file and what differs.
+ */
+TRAWL_API int trawl_index_verify(const char *dir, char *errbuf, size_t errlen);
+
+/*
+ * trawl_searcher_open creates a searcher on idx: read transactions, analyzer
+ * state and scratch memory for one thread. Owned by the caller.
+ */
+TRAWL_API int trawl_searcher_open(trawl_searcher **out, trawl_index *idx);
+
+/* trawl_searcher_close releases s and every result it returned. */
+TRAWL_API void trawl_searcher_close(trawl_searcher *s);
+
+/* trawl_searcher_errmsg: detail of the last error on s; valid until the next call. */
+TRAWL_API const char *trawl_searcher_errmsg(const trawl_searcher *s);
+
+enum trawl_count_mode {
+	TRAWL_COUNT_EXACT = 0, /* exact number of matching documents */
+	TRAWL_COUNT_NONE = 1,  /* do not count: fastest top-k */
+	TRAWL_COUNT_ONLY = 2   /* count, return no hits */
+};
+
+enum trawl_default_op { TRAWL_OP_OR = 0, TRAWL_OP_AND = 1 };
+
+typedef struct trawl_search_opts {
+	uint32_t k;          /* hits wanted after offset; 0: 10 */
+	uint32_t offset;     /* hits to skip */
+	int count_mode;      /* enum trawl_count_mode */
+	int default_op;      /* enum trawl_default_op */
+} trawl_search_opts;
+
+#define TRAWL_MAX_K 10000          /* k + offset at most */
+#define TRAWL_MAX_QUERY_BYTES 8192 /* longest query string */
+#define TRAWL_MAX_QUERY_TERMS 1024 /* terms after analysis and prefix expansion */
+#define TRAWL_MAX_QUERY_DEPTH 32   /* nesting of parentheses */
+#define TRAWL_MAX_PREFIX_TERMS 1024 /* terms one prefix* may expand to */
+
+/*
+ * trawl_search parses and runs query (UTF-8, len bytes) on every shard of
+ * the searcher's index and merges the results. On success *out is owned by
+ * the caller and freed with trawl_results_free (or with the searcher).
+ * A syntax error returns TRAWL_EQUERY with errmsg naming the column (1-based,
+ * in characters) and the reason.
+ */
+TRAWL_API int trawl_search(trawl_searcher *s, const char *query, size_t len,
+                           const trawl_search_opts *opts, trawl_results **out);
+
+/* trawl_results_free releases r; NULL is allowed. */
+TRAWL_API void trawl_results_free(trawl_results *r);
+
+/* trawl_results_count: number of hits in r (at most k). */
+TRAWL_API uint32_t trawl_results_count(const trawl_results *r);
+
+/* trawl_results_total: matching documents (0 when counting was off). */
+TRAWL_API uint64_t trawl_results_total(const trawl_results *r);
+
+/* trawl_results_id: external id of hit i; valid while r lives. */
+TRAWL_API const char *trawl_results_id(const trawl_results *r, uint32_t i);
+
+/* trawl_results_score: BM25 score of hit i. */
+TRAWL_API double trawl_results_score(const trawl_results *r, uint32_t i);
+
+/*
+ * trawl_results_doc returns hit i's stored document as JSON (len in *len),
+ * decompressed and checksum-verified on first use; valid while r lives.
+ * NULL with TRAWL_ECORRUPT in *err if its checksum fails, or when the index
+ * stores no documents (TRAWL_ENOTFOUND).
+ */
+TRAWL_API const char *trawl_results_doc(trawl_results *r, uint32_t i, size_t *len, int *err);
+
+/*
+ * trawl_results_snippet returns the best-matching fragment of text field
+ * `field` of hit i with the query's terms between pre and post (NULL: "<em>"
+ * and "</em>"), at most about max_chars characters (0: 200). A field with no
+ * match yields its first characters. Valid while r lives; NULL if the field
+ * is absent or the document is not stored.
+ */
+TRAWL_API const char *trawl_results_snippet(trawl_results *r, uint32_t i, const char *field,
+                                            const char *pre, const char *post, size_t max_chars);
+
+/*
+ * trawl_get fetches the stored document with external id `id`, checksum
+ * verified. On success *json (NUL-terminated, *len bytes before the NUL) is
+ * owned by the caller and released with free(). TRAWL_ENOTFOUND if no such
+ * document exists or the index stores no documents.
+ */
+TRAWL_API int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

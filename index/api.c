@@ -1,0 +1,634 @@
+/*
+ * api.c - the public search API of trawl.h: opening the live generation
+ * (checksums first), searchers, the merge of the shards' top-k, results,
+ * stored documents, snippets, and the full verification behind `trawl verify`.
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/hash.h"
+#include "gen.h"
+#include "postings.h"
+#include "search.h"
+
+/* ---- index ---- */
+
+static int read_meta(idx_rtxn *t, const char *key, const void **v, size_t *n)
+{
+	return idx_store_get(t, IDX_DB_META, key, strlen(key), v, n);
+}
+
+void trawl_index_close(trawl_index *idx)
+{
+	if (!idx)
+		return;
+	for (uint32_t i = 0; i < idx->nshards; i++)
+		idx_store_close(idx->shards[i].store);
+	free(idx->shards);
+	free(idx->schema_json);
+	free(idx->dir);
+	free(idx);
+}
+
+int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errlen)
+{
+	*out = NULL;
+	uint64_t gen;
+	int rc = idx_gen_current(dir, &gen, err, errlen);
+	if (rc == TRAWL_ENOTFOUND)
+		return idx_errf(err, errlen, rc, "%s: no index here (no CURRENT file); build one with "
+		                "`trawl index %s FILE...`", dir, dir);
+	if (rc)
+		return rc;
+	char name[32], gendir[IDX_PATH_MAX];
+	idx_gen_dirname(name, gen);
+	snprintf(gendir, sizeof gendir, "%s/%s", dir, name);
+	idx_manifest *m = calloc(1, sizeof *m);
+	trawl_index *idx = calloc(1, sizeof *idx);
+	if (!m || !idx) {
+		free(m);
+		free(idx);
+		return TRAWL_ENOMEM;
+	}
+	if ((rc = idx_manifest_read(gendir, m, err, errlen)) ||
+	    (rc = idx_manifest_verify(gendir, m, err, errlen)))
+		goto fail;
+	idx->dir = strdup(dir);
+	idx->generation = gen;
+	idx->nshards = m->shards;
+	idx->shards = calloc(m->shards, sizeof *idx->shards);
+	idx->schema_json = m->schema_json;
+	m->schema_json = NULL;
+	if (!idx->dir || !idx->shards) {
+		rc = TRAWL_ENOMEM;
+		goto fail;
+	}
+	char msg[256];
+	if ((rc = idx_schema_parse(&idx->schema, idx->schema_json, strlen(idx->schema_json), msg,
+	                           sizeof msg))) {
+		rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s/MANIFEST.json: %s", gendir, msg);
+		goto fail;
+	}
+	for (uint32_t i = 0; i < m->shards; i++) {
+		idx_shard *sh = &idx->shards[i];
+		snprintf(sh->path, sizeof sh->path, "%s/%s", gendir, m->shard[i].file);
+		if ((rc = idx_store_open(&sh->store, sh->path, err, errlen)))
+			goto fail;
+		idx->bytes += m->shard[i].bytes;
+		idx_rtxn *t;
+		if ((rc = idx_rtxn_begin(sh->store, &t)))
+			goto fail;
+		const void *v;
+		size_t n;
+		uint32_t fmt = 0;
+		if (read_meta(t, "format", &v, &n) == 0 && n == 4)
+			memcpy(&fmt, v, 4);
+		if (fmt != IDX_FORMAT_VERSION) {
+			idx_rtxn_end(t);
+			rc = idx_errf(err, errlen, TRAWL_EVERSION, "%s: format version %u; this trawl "
+			              "reads %d", sh->path, fmt, IDX_FORMAT_VERSION);
+			goto fail;
+		}
+		sh->ndocs = (uint32_t)m->shard[i].docs;
+		idx->terms += idx_store_entries(t, IDX_DB_TERMS);
+		if (i == 0) {
+			uint32_t nf = 0;
+			if (read_meta(t, "stats", &v, &n) == 0 && n >= 12) {
+				memcpy(&idx->stats.docs, v, 8);
+				memcpy(&nf, (const uint8_t *)v + 8, 4);
+			}
+			if (nf != idx->schema.nfields || n != 12 + 8 * (size_t)nf) {
+				idx_rtxn_end(t);
+				rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: bad statistics record",
+				              sh->path);
+				goto fail;
+			}
+			memcpy(idx->stats.sumlen, (const uint8_t *)v + 12, 8 * (size_t)nf);
+		}
+		idx_rtxn_end(t);
+	}
+	idx_manifest_fini(m);
+	free(m);
+	*out = idx;
+	return TRAWL_OK;
+fail:
+	idx_manifest_fini(m);
+	free(m);
+	trawl_index_close(idx);
+	return rc;
+}
+
+void trawl_index_get_stats(const trawl_index *idx, trawl_index_stats *st)
+{
+	st->generation = idx->generation;
+	st->shards = idx->nshards;
+	st->docs = idx->stats.docs;
+	st->terms = idx->terms;
+	st->bytes = idx->bytes;
+	st->fields = idx->schema.nfields;
+}
+
+const char *trawl_index_schema(const trawl_index *idx)
+{
+	return idx->schema_json;
+}
+
+/* ---- searcher ---- */
+
+struct trawl_searcher {
+	trawl_index *idx;
+	idx_sview *views;
+	idx_analyzer *an[2];
+	float ktab[IDX_MAX_FIELDS][256];
+	idx_qarena eval;
+	uint64_t *bitset;
+	idx_hit *hits;
+	uint32_t caphits;
+	char errmsg[1024];
+};
+
+static int serr(trawl_searcher *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int serr(trawl_searcher *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *trawl_searcher_errmsg(const trawl_searcher *s)
+{
+	return s ? s->errmsg : "no searcher";
+}
+
+void trawl_searcher_close(trawl_searcher *s)
+{
+	if (!s)
+		return;
+	if (s->views)
+		for (uint32_t i = 0; i < s->idx->nshards; i++) {
+			idx_zdec_free(s->views[i].zdec);
+			idx_rtxn_end(s->views[i].txn);
+		}
+	free(s->views);
+	idx_analyzer_free(s->an[0]);
+	idx_analyzer_free(s->an[1]);
+	idx_qa_fini(&s->eval);
+	free(s->bitset);
+	free(s->hits);
+	free(s);
+}
+
+static int open_view(trawl_searcher *s, uint32_t i)
+{
+	const idx_shard *sh = &s->idx->shards[i];
+	idx_sview *v = &s->views[i];
+	int rc = idx_rtxn_begin(sh->store, &v->txn);
+	if (rc)
+		return serr(s, rc, "%s: cannot begin a read transaction", sh->path);
+	v->ndocs = sh->ndocs;
+	const void *p;
+	size_t n;
+	for (uint32_t f = 0; f < s->idx->schema.nfields; f++) {
+		char key[32];
+		snprintf(key, sizeof key, "norms.%u", f);
+		if (read_meta(v->txn, key, &p, &n) || n != v->ndocs)
+			return serr(s, TRAWL_ECORRUPT, "%s: norms of field %u missing or damaged",
+			            sh->path, f);
+		v->norms[f] = p;
+	}
+	if (read_meta(v->txn, "hashes", &p, &n) || n != (size_t)v->ndocs * 8)
+		return serr(s, TRAWL_ECORRUPT, "%s: document hashes missing or damaged", sh->path);
+	v->hashes = p;
+	size_t offs = ((size_t)v->ndocs + 1) * 4;
+	if (read_meta(v->txn, "extids", &p, &n) || n < offs)
+		return serr(s, TRAWL_ECORRUPT, "%s: document ids missing or damaged", sh->path);
+	v->extoff = p;
+	v->extdata = (const uint8_t *)p + offs;
+	v->extdata_len = n - offs;
+	uint32_t last;
+	memcpy(&last, v->extoff + (size_t)v->ndocs * 4, 4);
+	if (last != v->extdata_len)
+		return serr(s, TRAWL_ECORRUPT, "%s: document ids damaged", sh->path);
+	if (read_meta(v->txn, "zdict", &p, &n) == 0) {
+		v->zdict = p;
+		v->zdict_len = n;
+	}
+	return TRAWL_OK;
+}
+
+int trawl_searcher_open(trawl_searcher **out, trawl_index *idx)
+{
+	*out = NULL;
+	trawl_searcher *s = calloc(1, sizeof *s);
+	if (!s)
+		return TRAWL_ENOMEM;
+	s->idx = idx;
+	s->views = calloc(idx->nshards, sizeof *s->views);
+	uint32_t maxdocs = 0;
+	for (uint32_t i = 0; i < idx->nshards; i++)
+		if (idx->shards[i].ndocs > maxdocs)
+			maxdocs = idx->shards[i].ndocs;
+	s->bitset = malloc(((size_t)maxdocs + 64) / 64 * 8);
+	int rc = TRAWL_ENOMEM;
+	if (!s->views || !s->bitset || idx_analyzer_alloc(&s->an[0], IDX_AN_PLAIN) ||
+	    idx_analyzer_alloc(&s->an[1], IDX_AN_ENGLISH))
+		goto fail;
+	for (uint32_t i = 0; i < idx->nshards; i++)
+		if ((rc = open_view(s, i)))
+			goto fail;
+	for (uint32_t f = 0; f < idx->schema.nfields; f++) {
+		const idx_field *fd = &idx->schema.fields[f];
+		for (int b = 0; b < 256; b++)
+			s->ktab[f][b] = idx_bm25_k(fd->k1, fd->b, idx_norm_decode((uint8_t)b),
+			                           idx_avgdl(&idx->stats, f));
+	}
+	*out = s;
+	return TRAWL_OK;
+fail:
+	trawl_searcher_close(s);
+	return rc;
+}
+
+/* ---- results ---- */
+
+typedef struct rhit {
+	idx_hit h;
+	char *id;
+	char *doc;
+	size_t doclen;
+	int docerr;
+	char *snip;
+} rhit;
+
+struct trawl_results {
+	trawl_searcher *s;
+	idx_qarena qa;
+	idx_lquery lq;
+	uint32_t n;
+	uint64_t total;
+	rhit *hits;
+};
+
+void trawl_results_free(trawl_results *r)
+{
+	if (!r)
+		return;
+	for (uint32_t i = 0; i < r->n; i++) {
+		free(r->hits[i].id);
+		free(r->hits[i].doc);
+		free(r->hits[i].snip);
+	}
+	free(r->hits);
+	idx_qa_fini(&r->qa);
+	free(r);
+}
+
+uint32_t trawl_results_count(const trawl_results *r)
+{
+	return r->n;
+}
+
+uint64_t trawl_results_total(const trawl_results *r)
+{
+	return r->total;
+}
+
+const char *trawl_results_id(const trawl_results *r, uint32_t i)
+{
+	return i < r->n ? r->hits[i].id : NULL;
+}
+
+double trawl_results_score(const trawl_results *r, uint32_t i)
+{
+	return i < r->n ? (double)r->hits[i].h.score : 0.0;
+}
+
+static char *extid_dup(const idx_sview *v, uint32_t doc)
+{
+	uint32_t a, b;
+	memcpy(&a, v->extoff + (size_t)doc * 4, 4);
+	memcpy(&b, v->extoff + (size_t)doc * 4 + 4, 4);
+	if (a > b || b > v->extdata_len)
+		return strdup("");
+	char *s = malloc(b - a + 1);
+	if (s) {
+		memcpy(s, v->extdata + a, b - a);
+		s[b - a] = 0;
+	}
+	return s;
+}
+
+/* Per-shard evaluation context for searcher s. */
+static idx_shard_ctx shard_ctx(trawl_searcher *s, uint32_t shard)
+{
+	idx_shard_ctx c = {0};
+	c.view = &s->views[shard];
+	c.schema = &s->idx->schema;
+	c.ktab = (const float(*)[256])s->ktab;
+	c.global_docs = s->idx->stats.docs;
+	c.arena = &s->eval;
+	c.bitset = s->bitset;
+	c.err = s->errmsg;
+	c.errlen = sizeof s->errmsg;
+	c.exhaustive = getenv("TRAWL_EXHAUSTIVE") != NULL;
+	return c;
+}
+
+int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_search_opts *opts,
+                 trawl_results **out)
+{
+	*out = NULL;
+	s->errmsg[0] = 0;
+	trawl_search_opts o = {0};
+	if (opts)
+		o = *opts;
+	if (o.k == 0)
+		o.k = 10;
+	if ((uint64_t)o.k + o.offset > TRAWL_MAX_K)
+		return serr(s, TRAWL_ELIMIT, "k + offset is %llu; the limit is %d",
+		            (unsigned long long)o.k + o.offset, TRAWL_MAX_K);
+	idx_qnode *tree = NULL;
+	int rc = idx_query_parse(query, len, o.default_op, &tree, s->errmsg, sizeof s->errmsg);
+	if (rc)
+		return rc;
+	trawl_results *r = calloc(1, sizeof *r);
+	if (!r) {
+		idx_query_free(tree);
+		return serr(s, TRAWL_ENOMEM, "out of memory");
+	}
+	r->s = s;
+	rc = idx_lq_compile(tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
+	                    sizeof s->errmsg);
+	idx_query_free(tree);
+	if (rc)
+		goto fail;
+	uint32_t want = o.k + o.offset, ns = s->idx->nshards;
+	if ((size_t)want * ns > s->caphits) {
+		idx_hit *h = realloc(s->hits, (size_t)want * ns * sizeof *h);
+		if (!h) {
+			rc = serr(s, TRAWL_ENOMEM, "out of memory");
+			goto fail;
+		}
+		s->hits = h;
+		s->caphits = want * ns;
+	}
+	uint32_t total = 0;
+	for (uint32_t i = 0; i < ns; i++) {
+		idx_shard_ctx c = shard_ctx(s, i);
+		uint32_t n;
+		n = 0;
+		rc = o.count_mode == TRAWL_COUNT_ONLY
+		             ? TRAWL_OK
+		             : idx_shard_topk(&c, &r->lq, want, s->hits + total, &n);
+		if (!rc && o.count_mode != TRAWL_COUNT_NONE) {
+			uint64_t cnt;
+			idx_qa_reset(&s->eval);
+			rc = idx_shard_count(&c, &r->lq, &cnt);
+			r->total += cnt;
+		}
+		idx_qa_reset(&s->eval);
+		if (rc)
+			goto fail;
+		for (uint32_t j = 0; j < n; j++)
+			s->hits[total + j].shard = i;
+		total += n;
+	}
+	/* merge: the shards' lists are sorted; a sort of k * shards is cheap */
+	for (uint32_t i = 1; i < total; i++) {
+		idx_hit x = s->hits[i];
+		uint32_t j = i;
+		while (j > 0 && idx_hit_before(&x, &s->hits[j - 1])) {
+			s->hits[j] = s->hits[j - 1];
+			j--;
+		}
+		s->hits[j] = x;
+	}
+	uint32_t from = o.offset < total ? o.offset : total;
+	uint32_t n = total - from < o.k ? total - from : o.k;
+	r->hits = calloc(n ? n : 1, sizeof *r->hits);
+	if (!r->hits) {
+		rc = serr(s, TRAWL_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		r->hits[i].h = s->hits[from + i];
+		r->hits[i].id = extid_dup(&s->views[r->hits[i].h.shard], r->hits[i].h.doc);
+		r->n = i + 1;
+		if (!r->hits[i].id) {
+			rc = serr(s, TRAWL_ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	*out = r;
+	return TRAWL_OK;
+fail:
+	if (rc == TRAWL_ECORRUPT && !s->errmsg[0])
+		serr(s, rc, "damaged index data");
+	trawl_results_free(r);
+	return rc;
+}
+
+/* Fetches and decompresses doc of shard i. */
+static int fetch_doc(trawl_searcher *s, uint32_t i, uint32_t doc, char **out, size_t *len)
+{
+	idx_sview *v = &s->views[i];
+	if (!v->zdec && idx_zdec_alloc(&v->zdec, v->zdict, v->zdict_len))
+		return TRAWL_ENOMEM;
+	uint8_t key[4] = {(uint8_t)(doc >> 24), (uint8_t)(doc >> 16), (uint8_t)(doc >> 8),
+	                  (uint8_t)doc};
+	const void *rec;
+	size_t n;
+	int rc = idx_store_get(v->txn, IDX_DB_DOCS, key, 4, &rec, &n);
+	if (rc)
+		return rc;
+	return idx_zdec_record(v->zdec, rec, n, out, len);
+}
+
+const char *trawl_results_doc(trawl_results *r, uint32_t i, size_t *len, int *err)
+{
+	if (i >= r->n) {
+		if (err)
+			*err = TRAWL_EINVAL;
+		return NULL;
+	}
+	rhit *h = &r->hits[i];
+	if (!h->doc && !h->docerr) {
+		h->docerr = fetch_doc(r->s, h->h.shard, h->h.doc, &h->doc, &h->doclen);
+		if (h->docerr == TRAWL_ECORRUPT)
+			serr(r->s, TRAWL_ECORRUPT, "%s: stored document %s fails its checksum",
+			     r->s->idx->shards[h->h.shard].path, h->id);
+	}
+	if (err)
+		*err = h->docerr;
+	if (len)
+		*len = h->doclen;
+	return h->doc;
+}
+
+const char *trawl_results_snippet(trawl_results *r, uint32_t i, const char *field, const char *pre,
+                                  const char *post, size_t max_chars)
+{
+	size_t dlen;
+	const char *doc = trawl_results_doc(r, i, &dlen, NULL);
+	int fid = field ? idx_schema_field(&r->s->idx->schema, field, strlen(field)) : -1;
+	if (!doc || fid < 0)
+		return NULL;
+	rhit *h = &r->hits[i];
+	free(h->snip);
+	h->snip = NULL;
+	json_t *root = json_loadb(doc, dlen, 0, NULL);
+	json_t *v = root ? json_object_get(root, field) : NULL;
+	tbuf text, out;
+	tbuf_init(&text, IDX_STORED_MAX);
+	tbuf_init(&out, IDX_STORED_MAX);
+	int ok = 0;
+	if (json_is_string(v)) {
+		ok = !tbuf_append(&text, json_string_value(v), json_string_length(v));
+	} else if (json_is_array(v)) {
+		size_t k;
+		json_t *e;
+		ok = 1;
+		json_array_foreach(v, k, e)
+		{
+			if (json_is_string(e) &&
+			    ((k && tbuf_putc(&text, '\n')) ||
+			     tbuf_append(&text, json_string_value(e), json_string_length(e))))
+				ok = 0;
+		}
+	}
+	json_decref(root);
+	if (ok && idx_snippet(r->s->an[r->s->idx->schema.fields[fid].analyzer], &r->lq, (uint8_t)fid,
+	                      (const char *)text.data ? (const char *)text.data : "", text.len,
+	                      pre ? pre : "<em>", post ? post : "</em>", max_chars ? max_chars : 200,
+	                      &out) == 0) {
+		h->snip = strdup(tbuf_cstr(&out));
+	}
+	tbuf_fini(&text);
+	tbuf_fini(&out);
+	return h->snip;
+}
+
+int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
+{
+	*json = NULL;
+	size_t n = strlen(id);
+	if (n == 0 || n > IDX_MAX_ID_BYTES)
+		return serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
+	uint32_t sh = th_shard_of(id, n, s->idx->nshards);
+	const void *v;
+	size_t vl;
+	int rc = idx_store_get(s->views[sh].txn, IDX_DB_IDS, id, n, &v, &vl);
+	if (rc == TRAWL_ENOTFOUND || (rc == 0 && vl != 4))
+		return serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
+	if (rc)
+		return serr(s, rc, "%s: lookup failed", s->idx->shards[sh].path);
+	uint32_t doc;
+	memcpy(&doc, v, 4);
+	rc = fetch_doc(s, sh, doc, json, len);
+	if (rc == TRAWL_ENOTFOUND)
+		return serr(s, rc, "document \"%.80s\" exists but the index stores no documents", id);
+	if (rc == TRAWL_ECORRUPT)
+		return serr(s, rc, "%s: stored document \"%.80s\" fails its checksum",
+		            s->idx->shards[sh].path, id);
+	return rc;
+}
+
+/* ---- verify ---- */
+
+typedef struct vctx {
+	const char *path;
+	idx_rtxn *pos_txn;
+	uint32_t ndocs;
+	char *err;
+	size_t errlen;
+	uint64_t terms;
+	int rc;
+} vctx;
+
+static int verify_term(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	vctx *c = ctx;
+	idx_plist pl;
+	c->terms++;
+	if (idx_plist_parse(val, vlen, &pl)) {
+		c->rc = idx_errf(c->err, c->errlen, TRAWL_ECORRUPT, "%s: postings of term #%llu are "
+		                 "damaged (header)", c->path, (unsigned long long)c->terms);
+		return 1;
+	}
+	const void *pv;
+	size_t pvl;
+	if (idx_store_get(c->pos_txn, IDX_DB_POS, key, klen, &pv, &pvl)) {
+		c->rc = idx_errf(c->err, c->errlen, TRAWL_ECORRUPT, "%s: positions of term #%llu are "
+		                 "missing", c->path, (unsigned long long)c->terms);
+		return 1;
+	}
+	idx_pcur cur;
+	idx_pcur_init(&cur, &pl, pv, pvl);
+	uint32_t n = 0, prev = 0, buf[64];
+	while (cur.doc != IDX_END) {
+		if (cur.doc >= c->ndocs || (n && cur.doc <= prev))
+			break;
+		uint32_t tf = idx_pcur_tf(&cur);
+		if (idx_pcur_positions(&cur, buf, 64) != tf)
+			break;
+		prev = cur.doc;
+		n++;
+		idx_pcur_next(&cur);
+	}
+	if (cur.corrupt || cur.doc != IDX_END || n != pl.df) {
+		c->rc = idx_errf(c->err, c->errlen, TRAWL_ECORRUPT,
+		                 "%s: postings of term #%llu are damaged (doc %u of %u)", c->path,
+		                 (unsigned long long)c->terms, n, pl.df);
+		return 1;
+	}
+	return 0;
+}
+
+int trawl_index_verify(const char *dir, char *err, size_t errlen)
+{
+	trawl_index *idx;
+	int rc = trawl_index_open(&idx, dir, err, errlen);
+	if (rc)
+		return rc;
+	trawl_searcher *s;
+	if ((rc = trawl_searcher_open(&s, idx))) {
+		trawl_index_close(idx);
+		return rc;
+	}
+	for (uint32_t i = 0; i < idx->nshards && !rc; i++) {
+		vctx c = {idx->shards[i].path, s->views[i].txn, idx->shards[i].ndocs, err, errlen, 0, 0};
+		rc = idx_store_scan(s->views[i].txn, IDX_DB_TERMS, NULL, 0, 1, verify_term, &c);
+		if (c.rc)
+			rc = c.rc;
+		if (rc)
+			break;
+		if (!idx->schema.store_none)
+			for (uint32_t d = 0; d < c.ndocs; d++) {
+				char *doc;
+				size_t len;
+				rc = fetch_doc(s, i, d, &doc, &len);
+				free(doc);
+				if (rc) {
+					char *id = extid_dup(&s->views[i], d);
+					idx_errf(err, errlen, TRAWL_ECORRUPT,
+					         "%s: stored document \"%s\" (doc %u) %s", c.path,
+					         id ? id : "?", d,
+					         rc == TRAWL_ECORRUPT ? "fails its checksum" : "is missing");
+					free(id);
+					rc = TRAWL_ECORRUPT;
+					break;
+				}
+			}
+	}
+	trawl_searcher_close(s);
+	trawl_index_close(idx);
+	return rc;
+}

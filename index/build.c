@@ -1,0 +1,1068 @@
+/*
+ * build.c - building a generation: parse JSON Lines, route every document to
+ * its shard, invert, and write each shard file; then compute the global
+ * statistics, checksum, write the manifest and publish (gen.c).
+ *
+ * The builder keeps the documents of the whole build in memory, then
+ * processes one shard at a time. Within a shard, doc ids are assigned in the
+ * order of XXH3_64(external id): score ties inside a shard then break the
+ * same way as ties between shards, by that hash, so every shard layout
+ * ranks alike, and a later document with an equal score can never displace
+ * an earlier one (which lets top-k pruning compare strictly).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analyze.h"
+#include "codec.h"
+#include "common/buf.h"
+#include "common/hash.h"
+#include "docstore.h"
+#include "gen.h"
+#include "index_int.h"
+#include "postings.h"
+#include "store.h"
+
+#define ARENA_CHUNK (64u << 20)
+
+/* ---- a chunked arena: records never move ---- */
+
+typedef struct arena {
+	uint8_t **chunks;
+	size_t nchunks, cap;
+	size_t used; /* in the last chunk */
+	size_t chunk_size;
+} arena;
+
+static void *arena_alloc(arena *a, size_t n)
+{
+	if (a->nchunks == 0 || a->used + n > a->chunk_size) {
+		size_t sz = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		if (a->nchunks == a->cap) {
+			size_t nc = a->cap ? a->cap * 2 : 16;
+			uint8_t **p = realloc(a->chunks, nc * sizeof *p);
+			if (!p)
+				return NULL;
+			a->chunks = p;
+			a->cap = nc;
+		}
+		uint8_t *c = malloc(sz);
+		if (!c)
+			return NULL;
+		a->chunks[a->nchunks++] = c;
+		a->used = 0;
+		a->chunk_size = sz;
+	}
+	void *p = a->chunks[a->nchunks - 1] + a->used;
+	a->used += (n + 7) & ~(size_t)7;
+	if (a->used > a->chunk_size)
+		a->used = a->chunk_size;
+	return p;
+}
+
+static void arena_free(arena *a)
+{
+	for (size_t i = 0; i < a->nchunks; i++)
+		free(a->chunks[i]);
+	free(a->chunks);
+	memset(a, 0, sizeof *a);
+}
+
+/* ---- documents ---- */
+
+/* A document record in the arena: id, stored bytes, then per text field a
+ * u32 length and the text. */
+typedef struct bdoc {
+	uint64_t hash;
+	uint64_t seq;
+	const uint8_t *rec;
+	uint32_t id_len;
+	uint32_t stored_len;
+	uint32_t shard;
+} bdoc;
+
+/* ---- inversion ---- */
+
+typedef struct bterm {
+	const uint8_t *key; /* field byte + term */
+	uint32_t klen;
+	uint32_t df;
+	uint32_t last_doc;
+	uint32_t cap;    /* of dt, in pairs */
+	uint32_t *dt;    /* doc, tf pairs */
+	uint32_t npos, poscap;
+	uint32_t *pos;
+	uint64_t df_global;
+} bterm;
+
+typedef struct inverter {
+	bterm *terms;
+	uint32_t nterms, capterms;
+	uint32_t *table; /* term index + 1; 0 = empty */
+	uint64_t *hashes;
+	uint32_t mask;
+	arena keys;
+	int failed;      /* ENOMEM while inverting */
+	uint32_t cur_doc;
+	uint8_t cur_fid;
+	uint32_t kept;   /* tokens kept in the current field */
+} inverter;
+
+static int inv_init(inverter *v)
+{
+	memset(v, 0, sizeof *v);
+	v->mask = (1u << 16) - 1;
+	v->table = calloc(v->mask + 1, sizeof *v->table);
+	v->hashes = calloc(v->mask + 1, sizeof *v->hashes);
+	return v->table && v->hashes ? TRAWL_OK : TRAWL_ENOMEM;
+}
+
+static void inv_fini(inverter *v)
+{
+	for (uint32_t i = 0; i < v->nterms; i++) {
+		free(v->terms[i].dt);
+		free(v->terms[i].pos);
+	}
+	free(v->terms);
+	free(v->table);
+	free(v->hashes);
+	arena_free(&v->keys);
+	memset(v, 0, sizeof *v);
+}
+
+static int inv_grow(inverter *v)
+{
+	uint32_t nmask = v->mask * 2 + 1;
+	uint32_t *t = calloc((size_t)nmask + 1, sizeof *t);
+	uint64_t *h = calloc((size_t)nmask + 1, sizeof *h);
+	if (!t || !h) {
+		free(t);
+		free(h);
+		return TRAWL_ENOMEM;
+	}
+	for (uint32_t i = 0; i <= v->mask; i++) {
+		if (!v->table[i])
+			continue;
+		uint32_t j = (uint32_t)v->hashes[i] & nmask;
+		while (t[j])
+			j = (j + 1) & nmask;
+		t[j] = v->table[i];
+		h[j] = v->hashes[i];
+	}
+	free(v->table);
+	free(v->hashes);
+	v->table = t;
+	v->hashes = h;
+	v->mask = nmask;
+	return TRAWL_OK;
+}
+
+/* Finds or adds key; returns the term or NULL on ENOMEM. */
+static bterm *inv_term(inverter *v, const uint8_t *key, uint32_t klen)
+{
+	uint64_t h = th_hash64(key, klen);
+	uint32_t j = (uint32_t)h & v->mask;
+	for (;;) {
+		uint32_t t = v->table[j];
+		if (!t)
+			break;
+		if (v->hashes[j] == h) {
+			bterm *bt = &v->terms[t - 1];
+			if (bt->klen == klen && !memcmp(bt->key, key, klen))
+				return bt;
+		}
+		j = (j + 1) & v->mask;
+	}
+	if (v->nterms == v->capterms) {
+		uint32_t nc = v->capterms ? v->capterms * 2 : 4096;
+		bterm *p = realloc(v->terms, (size_t)nc * sizeof *p);
+		if (!p)
+			return NULL;
+		v->terms = p;
+		v->capterms = nc;
+	}
+	uint8_t *k = arena_alloc(&v->keys, klen);
+	if (!k)
+		return NULL;
+	memcpy(k, key, klen);
+	bterm *bt = &v->terms[v->nterms++];
+	memset(bt, 0, sizeof *bt);
+	bt->key = k;
+	bt->klen = klen;
+	bt->last_doc = IDX_END;
+	v->table[j] = v->nterms;
+	v->hashes[j] = h;
+	if (v->nterms * 2 > v->mask && inv_grow(v))
+		return NULL;
+	/* the table moved: bt is still valid (terms array did not) */
+	return &v->terms[v->nterms - 1];
+}
+
+static int on_token(void *ctx, const idx_token *tok)
+{
+	inverter *v = ctx;
+	uint8_t key[IDX_MAX_TOKEN_BYTES + 1];
+	key[0] = v->cur_fid;
+	memcpy(key + 1, tok->text, tok->len);
+	bterm *t = inv_term(v, key, tok->len + 1);
+	if (!t) {
+		v->failed = 1;
+		return TRAWL_ENOMEM;
+	}
+	v->kept++;
+	if (t->last_doc != v->cur_doc) {
+		if (t->df == t->cap) {
+			uint32_t nc = t->cap ? t->cap * 2 : 2;
+			uint32_t *p = realloc(t->dt, (size_t)nc * 2 * sizeof *p);
+			if (!p) {
+				v->failed = 1;
+				return TRAWL_ENOMEM;
+			}
+			t->dt = p;
+			t->cap = nc;
+		}
+		t->dt[2 * t->df] = v->cur_doc;
+		t->dt[2 * t->df + 1] = 0;
+		t->df++;
+		t->last_doc = v->cur_doc;
+	}
+	t->dt[2 * t->df - 1]++;
+	if (t->npos == t->poscap) {
+		uint32_t nc = t->poscap ? t->poscap * 2 : 2;
+		uint32_t *p = realloc(t->pos, (size_t)nc * sizeof *p);
+		if (!p) {
+			v->failed = 1;
+			return TRAWL_ENOMEM;
+		}
+		t->pos = p;
+		t->poscap = nc;
+	}
+	t->pos[t->npos++] = tok->pos;
+	return 0;
+}
+
+/* ---- the builder ---- */
+
+struct trawl_builder {
+	char *dir;
+	idx_schema schema;
+	char *schema_json;
+	trawl_build_opts opts;
+	uint32_t nshards;
+	size_t max_doc;
+	int lockfd;
+	bdoc *docs;
+	uint64_t ndocs, capdocs;
+	arena recs;
+	trawl_build_report rep;
+	struct timespec t0;
+	char errmsg[1024];
+};
+
+static int berr(trawl_builder *b, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int berr(trawl_builder *b, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->errmsg, sizeof b->errmsg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *trawl_builder_errmsg(const trawl_builder *b)
+{
+	return b ? b->errmsg : "no builder";
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[IDX_PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s", dir);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_opts *opts,
+                       char *errbuf, size_t errlen)
+{
+	*out = NULL;
+	trawl_build_opts o = {0};
+	if (opts)
+		o = *opts;
+	if (o.shards == 0)
+		o.shards = 1;
+	if (o.shards > TRAWL_MAX_SHARDS)
+		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d", o.shards,
+		                TRAWL_MAX_SHARDS);
+	if (!dir || !*dir || strlen(dir) > IDX_PATH_MAX - 64)
+		return idx_errf(errbuf, errlen, TRAWL_EINVAL, "index directory name missing or too long");
+	trawl_builder *b = calloc(1, sizeof *b);
+	if (!b)
+		return TRAWL_ENOMEM;
+	b->lockfd = -1;
+	b->opts = o;
+	b->nshards = o.shards;
+	b->max_doc = o.max_doc_bytes ? o.max_doc_bytes : TRAWL_MAX_DOC_BYTES;
+	if (b->max_doc > IDX_STORED_MAX)
+		b->max_doc = IDX_STORED_MAX;
+	clock_gettime(CLOCK_MONOTONIC, &b->t0);
+	int rc = TRAWL_OK;
+	if (o.schema_json || o.schema_path) {
+		char *text = NULL;
+		size_t len = 0;
+		if (o.schema_json) {
+			len = strlen(o.schema_json);
+			text = strdup(o.schema_json);
+		} else {
+			FILE *f = fopen(o.schema_path, "rb");
+			if (!f) {
+				rc = idx_errf(errbuf, errlen, TRAWL_EIO, "%s: %s", o.schema_path,
+				              strerror(errno));
+				goto fail;
+			}
+			text = malloc(65536);
+			len = text ? fread(text, 1, 65536, f) : 0;
+			fclose(f);
+			if (len == 65536) {
+				free(text);
+				rc = idx_errf(errbuf, errlen, TRAWL_ELIMIT,
+				              "%s: schema files are limited to 64 KiB", o.schema_path);
+				goto fail;
+			}
+		}
+		if (!text) {
+			rc = TRAWL_ENOMEM;
+			goto fail;
+		}
+		char msg[512];
+		rc = idx_schema_parse(&b->schema, text, len, msg, sizeof msg);
+		free(text);
+		if (rc) {
+			idx_errf(errbuf, errlen, rc, "%s: %s", o.schema_path ? o.schema_path : "schema",
+			         msg);
+			goto fail;
+		}
+	} else {
+		idx_schema_default(&b->schema);
+	}
+	b->opts.schema_json = b->opts.schema_path = NULL;
+	b->schema_json = idx_schema_to_json(&b->schema);
+	b->dir = strdup(dir);
+	if (!b->schema_json || !b->dir) {
+		rc = TRAWL_ENOMEM;
+		goto fail;
+	}
+	if (mkdir_p(dir) != 0) {
+		rc = idx_errf(errbuf, errlen, TRAWL_EIO, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((rc = idx_gen_lock(dir, &b->lockfd, errbuf, errlen)))
+		goto fail;
+	*out = b;
+	return TRAWL_OK;
+fail:
+	trawl_builder_close(b);
+	return rc;
+}
+
+void trawl_builder_close(trawl_builder *b)
+{
+	if (!b)
+		return;
+	if (b->lockfd >= 0)
+		close(b->lockfd);
+	free(b->docs);
+	arena_free(&b->recs);
+	free(b->schema_json);
+	free(b->dir);
+	free(b);
+}
+
+static int json_err_code(const json_error_t *je)
+{
+	return json_error_code(je) == json_error_invalid_utf8 ? TRAWL_EUTF8 : TRAWL_EJSON;
+}
+
+/* Appends the text of field value v to out: a string, or an array of strings
+ * (joined by a newline). Returns 0, or -1 if v has another type. */
+static int field_text(json_t *v, tbuf *out)
+{
+	if (json_is_string(v))
+		return tbuf_append(out, json_string_value(v), json_string_length(v)) ? -2 : 0;
+	if (!json_is_array(v))
+		return -1;
+	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_string(e))
+			return -1;
+		if ((i && tbuf_putc(out, '\n')) ||
+		    tbuf_append(out, json_string_value(e), json_string_length(e)))
+			return -2;
+	}
+	return 0;
+}
+
+int trawl_builder_add_json(trawl_builder *b, const char *json, size_t len, const char *source,
+                           uint64_t line)
+{
+	const char *src = source ? source : "document";
+	while (len && (json[len - 1] == '\n' || json[len - 1] == '\r' || json[len - 1] == ' ' ||
+	               json[len - 1] == '\t'))
+		len--;
+	if (len > b->max_doc)
+		return berr(b, TRAWL_ELIMIT, "%s:%llu: document is %zu bytes; the limit is %zu", src,
+		            (unsigned long long)line, len, b->max_doc);
+	json_error_t je;
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root)
+		return berr(b, json_err_code(&je), "%s:%llu:%d: %s", src, (unsigned long long)line,
+		            je.column, je.text);
+	int rc = TRAWL_OK;
+	tbuf texts, stored;
+	tbuf_init(&texts, (size_t)b->max_doc * 2 + 256);
+	tbuf_init(&stored, (size_t)b->max_doc * 2 + 256);
+	json_t *id = json_object_get(root, "id");
+	if (!json_is_object(root)) {
+		rc = berr(b, TRAWL_EDOC, "%s:%llu:1: a document must be a JSON object", src,
+		          (unsigned long long)line);
+		goto out;
+	}
+	if (!id) {
+		rc = berr(b, TRAWL_EDOC, "%s:%llu: field \"id\" is missing", src,
+		          (unsigned long long)line);
+		goto out;
+	}
+	if (!json_is_string(id) || json_string_length(id) == 0 ||
+	    json_string_length(id) > IDX_MAX_ID_BYTES) {
+		rc = berr(b, TRAWL_EDOC, "%s:%llu: field \"id\" must be a string of 1 to %d bytes",
+		          src, (unsigned long long)line, IDX_MAX_ID_BYTES);
+		goto out;
+	}
+	for (uint32_t f = 0; f < b->schema.nfields; f++) {
+		json_t *v = json_object_get(root, b->schema.fields[f].name);
+		size_t at = texts.len;
+		uint32_t zero = 0;
+		if ((rc = tbuf_append(&texts, &zero, 4)))
+			goto out;
+		if (v && !json_is_null(v)) {
+			int r = field_text(v, &texts);
+			if (r == -1) {
+				rc = berr(b, TRAWL_EDOC,
+				          "%s:%llu: field \"%s\" must be a string or an array of strings",
+				          src, (unsigned long long)line, b->schema.fields[f].name);
+				goto out;
+			}
+			if (r) {
+				rc = TRAWL_ENOMEM;
+				goto out;
+			}
+			uint32_t n = (uint32_t)(texts.len - at - 4);
+			memcpy(texts.data + at, &n, 4);
+		}
+	}
+	if (b->schema.store_all) {
+		rc = tbuf_append(&stored, json, len);
+	} else if (!b->schema.store_none) {
+		json_t *copy = json_object();
+		const char *k;
+		json_t *v;
+		json_object_foreach(root, k, v)
+		{
+			if (idx_schema_is_stored(&b->schema, k))
+				json_object_set(copy, k, v);
+		}
+		char *s = json_dumps(copy, JSON_COMPACT | JSON_ENCODE_ANY);
+		json_decref(copy);
+		rc = s ? tbuf_append(&stored, s, strlen(s)) : TRAWL_ENOMEM;
+		free(s);
+	}
+	if (rc)
+		goto out;
+	const char *idv = json_string_value(id);
+	size_t idl = json_string_length(id);
+	if (memchr(idv, 0, idl)) {
+		rc = berr(b, TRAWL_EDOC, "%s:%llu: field \"id\" contains a NUL character", src,
+		          (unsigned long long)line);
+		goto out;
+	}
+	if (b->ndocs == b->capdocs) {
+		uint64_t nc = b->capdocs ? b->capdocs * 2 : 1024;
+		bdoc *p = realloc(b->docs, nc * sizeof *p);
+		if (!p) {
+			rc = TRAWL_ENOMEM;
+			goto out;
+		}
+		b->docs = p;
+		b->capdocs = nc;
+	}
+	uint8_t *rec = arena_alloc(&b->recs, idl + stored.len + texts.len);
+	if (!rec) {
+		rc = TRAWL_ENOMEM;
+		goto out;
+	}
+	memcpy(rec, idv, idl);
+	if (stored.len)
+		memcpy(rec + idl, stored.data, stored.len);
+	memcpy(rec + idl + stored.len, texts.data, texts.len);
+	bdoc *d = &b->docs[b->ndocs];
+	d->hash = th_hash64(idv, idl);
+	d->seq = b->ndocs;
+	d->rec = rec;
+	d->id_len = (uint32_t)idl;
+	d->stored_len = (uint32_t)stored.len;
+	d->shard = th_jump_hash(d->hash, b->nshards);
+	b->ndocs++;
+	b->rep.bytes_in += len + 1;
+out:
+	if (rc == TRAWL_ENOMEM)
+		berr(b, rc, "%s:%llu: out of memory", src, (unsigned long long)line);
+	tbuf_fini(&texts);
+	tbuf_fini(&stored);
+	json_decref(root);
+	return rc;
+}
+
+static int is_blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
+	return 1;
+}
+
+/* One bad line: in skip_bad mode report and go on, else stop. */
+static int bad_line(trawl_builder *b, int rc)
+{
+	if (!b->opts.skip_bad || rc == TRAWL_ENOMEM)
+		return rc;
+	b->rep.rejected++;
+	if (b->opts.on_reject)
+		b->opts.on_reject(b->opts.reject_ctx, b->errmsg);
+	return TRAWL_OK;
+}
+
+int trawl_builder_add_file(trawl_builder *b, const char *path)
+{
+	int use_stdin = !strcmp(path, "-");
+	FILE *f = use_stdin ? stdin : fopen(path, "rb");
+	if (!f)
+		return berr(b, TRAWL_EIO, "%s: %s", path, strerror(errno));
+	const char *name = use_stdin ? "<stdin>" : path;
+	size_t cap = b->max_doc + 2 > (4u << 20) ? b->max_doc + 2 : (4u << 20);
+	char *buf = malloc(cap);
+	if (!buf) {
+		if (!use_stdin)
+			fclose(f);
+		return berr(b, TRAWL_ENOMEM, "out of memory");
+	}
+	size_t have = 0, start = 0;
+	uint64_t line = 0;
+	int rc = TRAWL_OK, eof = 0, skipping = 0;
+	while (rc == TRAWL_OK) {
+		char *nl = memchr(buf + start, '\n', have - start);
+		if (!nl && !eof) {
+			/* need more input: compact, then read */
+			if (start) {
+				memmove(buf, buf + start, have - start);
+				have -= start;
+				start = 0;
+			}
+			if (have == cap) {
+				/* a line longer than any document may be */
+				line++;
+				rc = berr(b, TRAWL_ELIMIT,
+				          "%s:%llu: line is longer than %zu bytes (the document limit)",
+				          name, (unsigned long long)line, b->max_doc);
+				b->rep.bytes_in += have;
+				rc = bad_line(b, rc);
+				have = 0;
+				skipping = 1;
+				continue;
+			}
+			size_t n = fread(buf + have, 1, cap - have, f);
+			if (n == 0) {
+				if (ferror(f)) {
+					rc = berr(b, TRAWL_EIO, "%s: read error: %s", name,
+					          strerror(errno));
+					break;
+				}
+				eof = 1;
+			}
+			have += n;
+			continue;
+		}
+		size_t end = nl ? (size_t)(nl - buf) : have;
+		if (skipping) {
+			/* rest of an over-long line */
+			b->rep.bytes_in += end - start + 1;
+			skipping = 0;
+		} else if (end > start || nl) {
+			line++;
+			if (!is_blank(buf + start, end - start)) {
+				b->rep.lines++;
+				int r = trawl_builder_add_json(b, buf + start, end - start, name, line);
+				if (r)
+					rc = bad_line(b, r);
+			}
+		}
+		if (!nl)
+			break;
+		start = end + 1;
+	}
+	free(buf);
+	if (!use_stdin)
+		fclose(f);
+	return rc;
+}
+
+/* ---- commit ---- */
+
+static int cmp_doc(const void *a, const void *b)
+{
+	const bdoc *x = *(const bdoc *const *)a, *y = *(const bdoc *const *)b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	uint32_t n = x->id_len < y->id_len ? x->id_len : y->id_len;
+	int c = memcmp(x->rec, y->rec, n);
+	if (c)
+		return c;
+	if (x->id_len != y->id_len)
+		return x->id_len < y->id_len ? -1 : 1;
+	return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static int cmp_term(const void *a, const void *b)
+{
+	const bterm *x = *(const bterm *const *)a, *y = *(const bterm *const *)b;
+	uint32_t n = x->klen < y->klen ? x->klen : y->klen;
+	int c = memcmp(x->key, y->key, n);
+	if (c)
+		return c;
+	return (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+typedef struct idref {
+	const uint8_t *id;
+	uint32_t len;
+	uint32_t doc;
+} idref;
+
+static int cmp_id(const void *a, const void *b)
+{
+	const idref *x = a, *y = b;
+	uint32_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->id, y->id, n);
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* One shard's documents in doc-id order, and its inverted index. */
+typedef struct bshard {
+	bdoc **docs;
+	uint32_t ndocs;
+	uint8_t *norms[IDX_MAX_FIELDS];
+	uint64_t sumlen[IDX_MAX_FIELDS];
+	inverter inv;
+	bterm **sorted;
+} bshard;
+
+static void bshard_fini(bshard *s)
+{
+	free(s->docs);
+	for (int f = 0; f < IDX_MAX_FIELDS; f++)
+		free(s->norms[f]);
+	inv_fini(&s->inv);
+	free(s->sorted);
+	memset(s, 0, sizeof *s);
+}
+
+static const uint8_t *doc_texts(const bdoc *d)
+{
+	return d->rec + d->id_len + d->stored_len;
+}
+
+static int invert_shard(trawl_builder *b, bshard *s, idx_analyzer **an)
+{
+	int rc = inv_init(&s->inv);
+	if (rc)
+		return rc;
+	for (uint32_t f = 0; f < b->schema.nfields; f++)
+		if (!(s->norms[f] = calloc(s->ndocs ? s->ndocs : 1, 1)))
+			return TRAWL_ENOMEM;
+	for (uint32_t d = 0; d < s->ndocs; d++) {
+		const uint8_t *p = doc_texts(s->docs[d]);
+		s->inv.cur_doc = d;
+		for (uint32_t f = 0; f < b->schema.nfields; f++) {
+			uint32_t n;
+			memcpy(&n, p, 4);
+			p += 4;
+			s->inv.cur_fid = (uint8_t)f;
+			s->inv.kept = 0;
+			if (n) {
+				rc = idx_analyze(an[b->schema.fields[f].analyzer], (const char *)p, n, 0,
+				                 NULL, on_token, &s->inv);
+				if (rc || s->inv.failed)
+					return TRAWL_ENOMEM;
+			}
+			p += n;
+			s->norms[f][d] = idx_norm_encode(s->inv.kept);
+			s->sumlen[f] += s->inv.kept;
+		}
+	}
+	if (s->inv.nterms && !(s->sorted = malloc((size_t)s->inv.nterms * sizeof *s->sorted)))
+		return TRAWL_ENOMEM;
+	for (uint32_t i = 0; i < s->inv.nterms; i++) {
+		s->sorted[i] = &s->inv.terms[i];
+		s->sorted[i]->df_global = s->sorted[i]->df;
+	}
+	qsort(s->sorted, s->inv.nterms, sizeof *s->sorted, cmp_term);
+	return TRAWL_OK;
+}
+
+/* Global document frequencies: merge the shards' sorted term lists. */
+static int global_df(bshard *sh, uint32_t ns)
+{
+	if (ns == 1)
+		return TRAWL_OK;
+	uint32_t *at = calloc(ns, sizeof *at);
+	bterm **same = malloc(ns * sizeof *same);
+	if (!at || !same) {
+		free(at);
+		free(same);
+		return TRAWL_ENOMEM;
+	}
+	for (;;) {
+		bterm *min = NULL;
+		for (uint32_t i = 0; i < ns; i++)
+			if (at[i] < sh[i].inv.nterms &&
+			    (!min || cmp_term(&sh[i].sorted[at[i]], &min) < 0))
+				min = sh[i].sorted[at[i]];
+		if (!min)
+			break;
+		uint64_t df = 0;
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < ns; i++)
+			if (at[i] < sh[i].inv.nterms && cmp_term(&sh[i].sorted[at[i]], &min) == 0) {
+				same[n++] = sh[i].sorted[at[i]];
+				df += sh[i].sorted[at[i]]->df;
+				at[i]++;
+			}
+		for (uint32_t i = 0; i < n; i++)
+			same[i]->df_global = df;
+	}
+	free(at);
+	free(same);
+	return TRAWL_OK;
+}
+
+static int put_meta(idx_store *st, const char *key, const void *val, size_t len)
+{
+	return idx_store_put(st, IDX_DB_META, key, strlen(key), val, len, 0);
+}
+
+static int write_shard(trawl_builder *b, bshard *s, uint32_t shard_no, const idx_stats *gs,
+                       uint64_t gen, const char *path)
+{
+	idx_store *st;
+	int rc = idx_store_create(&st, path, b->errmsg, sizeof b->errmsg);
+	if (rc)
+		return rc;
+	tbuf post, pos;
+	tbuf_init(&post, (size_t)1 << 34);
+	tbuf_init(&pos, (size_t)1 << 34);
+	uint32_t *docs = NULL, *tfs = NULL;
+	idx_zenc *z = NULL;
+	uint8_t *samples = NULL;
+	size_t *sizes = NULL;
+	idref *ids = NULL;
+
+	/* meta */
+	uint32_t fmt = IDX_FORMAT_VERSION;
+	char info[256];
+	snprintf(info, sizeof info,
+	         "{\"format\":%u,\"shard\":%u,\"shards\":%u,\"generation\":%llu,\"docs\":%u}", fmt,
+	         shard_no, b->nshards, (unsigned long long)gen, s->ndocs);
+	uint8_t statbuf[8 + 4 + 8 * IDX_MAX_FIELDS];
+	memcpy(statbuf, &gs->docs, 8);
+	memcpy(statbuf + 8, &b->schema.nfields, 4);
+	memcpy(statbuf + 12, gs->sumlen, 8 * (size_t)b->schema.nfields);
+	if ((rc = put_meta(st, "format", &fmt, 4)) || (rc = put_meta(st, "info", info, strlen(info))) ||
+	    (rc = put_meta(st, "schema", b->schema_json, strlen(b->schema_json))) ||
+	    (rc = put_meta(st, "stats", statbuf, 12 + 8 * (size_t)b->schema.nfields)))
+		goto out;
+	for (uint32_t f = 0; f < b->schema.nfields; f++) {
+		char key[32];
+		snprintf(key, sizeof key, "norms.%u", f);
+		if ((rc = put_meta(st, key, s->norms[f], s->ndocs)))
+			goto out;
+	}
+	/* per-doc hashes and external ids */
+	{
+		uint64_t *hashes;
+		size_t idbytes = 0;
+		for (uint32_t d = 0; d < s->ndocs; d++)
+			idbytes += s->docs[d]->id_len;
+		if ((rc = idx_store_reserve(st, IDX_DB_META, "hashes", 6, (size_t)s->ndocs * 8, 0,
+		                            (void **)&hashes)))
+			goto out;
+		for (uint32_t d = 0; d < s->ndocs; d++) {
+			uint64_t h = s->docs[d]->hash;
+			memcpy((uint8_t *)hashes + (size_t)d * 8, &h, 8);
+		}
+		uint8_t *ex;
+		size_t offs = ((size_t)s->ndocs + 1) * 4;
+		if ((rc = idx_store_reserve(st, IDX_DB_META, "extids", 6, offs + idbytes, 0,
+		                            (void **)&ex)))
+			goto out;
+		uint32_t o = 0;
+		for (uint32_t d = 0; d < s->ndocs; d++) {
+			memcpy(ex + (size_t)d * 4, &o, 4);
+			memcpy(ex + offs + o, s->docs[d]->rec, s->docs[d]->id_len);
+			o += s->docs[d]->id_len;
+		}
+		memcpy(ex + (size_t)s->ndocs * 4, &o, 4);
+	}
+	/* ids: external id -> doc id, in key order */
+	if (s->ndocs) {
+		if (!(ids = malloc((size_t)s->ndocs * sizeof *ids))) {
+			rc = TRAWL_ENOMEM;
+			goto out;
+		}
+		for (uint32_t d = 0; d < s->ndocs; d++)
+			ids[d] = (idref){s->docs[d]->rec, s->docs[d]->id_len, d};
+		qsort(ids, s->ndocs, sizeof *ids, cmp_id);
+		for (uint32_t d = 0; d < s->ndocs; d++)
+			if ((rc = idx_store_put(st, IDX_DB_IDS, ids[d].id, ids[d].len, &ids[d].doc, 4,
+			                        1)))
+				goto out;
+	}
+	/* postings and positions */
+	float ktab[IDX_MAX_FIELDS][256];
+	for (uint32_t f = 0; f < b->schema.nfields; f++)
+		for (int n = 0; n < 256; n++)
+			ktab[f][n] = idx_bm25_k(b->schema.fields[f].k1, b->schema.fields[f].b,
+			                        idx_norm_decode((uint8_t)n), idx_avgdl(gs, f));
+	uint32_t maxdf = 0;
+	for (uint32_t i = 0; i < s->inv.nterms; i++)
+		if (s->inv.terms[i].df > maxdf)
+			maxdf = s->inv.terms[i].df;
+	docs = malloc(((size_t)maxdf + 1) * sizeof *docs);
+	tfs = malloc(((size_t)maxdf + 1) * sizeof *tfs);
+	if (!docs || !tfs) {
+		rc = TRAWL_ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < s->inv.nterms; i++) {
+		bterm *t = s->sorted[i];
+		for (uint32_t j = 0; j < t->df; j++) {
+			docs[j] = t->dt[2 * j];
+			tfs[j] = t->dt[2 * j + 1];
+		}
+		uint8_t fid = t->key[0];
+		idx_postings_in in = {docs, tfs, t->pos, t->df, t->df_global, s->norms[fid],
+		                      ktab[fid], b->schema.fields[fid].k1};
+		if ((rc = idx_postings_encode(&in, &post, &pos)) ||
+		    (rc = idx_store_put(st, IDX_DB_TERMS, t->key, t->klen, post.data, post.len, 1)) ||
+		    (rc = idx_store_put(st, IDX_DB_POS, t->key, t->klen, pos.data, pos.len, 1))) {
+			if (rc == TRAWL_ELIMIT)
+				berr(b, rc, "term of %u bytes is too long for the store", t->klen);
+			goto out;
+		}
+		free(t->dt);
+		free(t->pos);
+		t->dt = t->pos = NULL;
+	}
+	/* stored documents */
+	if (!b->schema.store_none && s->ndocs) {
+		size_t total = 0;
+		for (uint32_t d = 0; d < s->ndocs; d++)
+			total += s->docs[d]->stored_len;
+		uint32_t step = 1;
+		if (total > IDX_ZDICT_SAMPLE)
+			step = (uint32_t)(total / IDX_ZDICT_SAMPLE) + 1;
+		uint32_t nsamp = 0;
+		size_t sampbytes = 0;
+		samples = malloc(IDX_ZDICT_SAMPLE + IDX_STORED_MAX / 64);
+		sizes = malloc(((size_t)s->ndocs / step + 1) * sizeof *sizes);
+		if (!samples || !sizes) {
+			rc = TRAWL_ENOMEM;
+			goto out;
+		}
+		for (uint32_t d = 0; d < s->ndocs; d += step) {
+			const bdoc *bd = s->docs[d];
+			size_t n = bd->stored_len < 16384 ? bd->stored_len : 16384;
+			if (sampbytes + n > IDX_ZDICT_SAMPLE)
+				break;
+			memcpy(samples + sampbytes, bd->rec + bd->id_len, n);
+			sizes[nsamp++] = n;
+			sampbytes += n;
+		}
+		uint8_t dict[IDX_ZDICT_MAX];
+		size_t dictlen = 0;
+		if ((rc = idx_zdict_train(samples, sizes, nsamp, dict, sizeof dict, &dictlen)))
+			goto out;
+		if (dictlen && (rc = put_meta(st, "zdict", dict, dictlen)))
+			goto out;
+		if ((rc = idx_zenc_alloc(&z, dict, dictlen, 3)))
+			goto out;
+		for (uint32_t d = 0; d < s->ndocs; d++) {
+			const bdoc *bd = s->docs[d];
+			uint8_t key[4] = {(uint8_t)(d >> 24), (uint8_t)(d >> 16), (uint8_t)(d >> 8),
+			                  (uint8_t)d};
+			if ((rc = idx_zenc_record(z, bd->rec + bd->id_len, bd->stored_len, &post)) ||
+			    (rc = idx_store_put(st, IDX_DB_DOCS, key, 4, post.data, post.len, 1)))
+				goto out;
+		}
+	}
+	rc = idx_store_commit(st, b->errmsg, sizeof b->errmsg);
+out:
+	if (rc && !b->errmsg[0])
+		berr(b, rc, "%s: %s", path, trawl_strerror(rc));
+	idx_store_close(st);
+	idx_zenc_free(z);
+	free(samples);
+	free(sizes);
+	free(ids);
+	free(docs);
+	free(tfs);
+	tbuf_fini(&post);
+	tbuf_fini(&pos);
+	return rc;
+}
+
+int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
+{
+	int rc = TRAWL_OK;
+	uint32_t ns = b->nshards;
+	bshard *sh = calloc(ns, sizeof *sh);
+	bdoc **all = malloc((b->ndocs ? b->ndocs : 1) * sizeof *all);
+	idx_analyzer *an[2] = {NULL, NULL};
+	idx_manifest *m = calloc(1, sizeof *m);
+	char tmpdir[IDX_PATH_MAX] = "";
+	b->errmsg[0] = 0;
+	if (!sh || !all || !m || idx_analyzer_alloc(&an[0], IDX_AN_PLAIN) ||
+	    idx_analyzer_alloc(&an[1], IDX_AN_ENGLISH)) {
+		rc = berr(b, TRAWL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (b->ndocs > (uint64_t)IDX_MAX_DOCS_PER_SHARD * ns) {
+		rc = berr(b, TRAWL_ELIMIT, "%llu documents; a shard holds at most %u",
+		          (unsigned long long)b->ndocs, IDX_MAX_DOCS_PER_SHARD);
+		goto out;
+	}
+	/* route, order by hash, drop replaced duplicates */
+	for (uint64_t i = 0; i < b->ndocs; i++)
+		all[i] = &b->docs[i];
+	qsort(all, b->ndocs, sizeof *all, cmp_doc);
+	uint64_t kept = 0;
+	for (uint64_t i = 0; i < b->ndocs; i++) {
+		if (i + 1 < b->ndocs && all[i]->hash == all[i + 1]->hash &&
+		    all[i]->id_len == all[i + 1]->id_len &&
+		    !memcmp(all[i]->rec, all[i + 1]->rec, all[i]->id_len)) {
+			b->rep.duplicates++; /* a later one with the same id wins */
+			continue;
+		}
+		all[kept++] = all[i];
+	}
+	for (uint64_t i = 0; i < kept; i++)
+		sh[all[i]->shard].ndocs++;
+	for (uint32_t s = 0; s < ns; s++) {
+		if (!(sh[s].docs = malloc(((size_t)sh[s].ndocs + 1) * sizeof(bdoc *)))) {
+			rc = berr(b, TRAWL_ENOMEM, "out of memory");
+			goto out;
+		}
+		sh[s].ndocs = 0;
+	}
+	for (uint64_t i = 0; i < kept; i++) {
+		bshard *s = &sh[all[i]->shard];
+		s->docs[s->ndocs++] = all[i];
+	}
+	/* invert every shard, then the global statistics */
+	idx_stats gs;
+	memset(&gs, 0, sizeof gs);
+	gs.docs = kept;
+	for (uint32_t s = 0; s < ns; s++) {
+		if ((rc = invert_shard(b, &sh[s], an))) {
+			berr(b, rc, "inverting shard %u: %s", s, trawl_strerror(rc));
+			goto out;
+		}
+		for (uint32_t f = 0; f < b->schema.nfields; f++)
+			gs.sumlen[f] += sh[s].sumlen[f];
+	}
+	if ((rc = global_df(sh, ns))) {
+		berr(b, rc, "out of memory");
+		goto out;
+	}
+	/* write the shards into a temporary generation directory */
+	idx_gen_clean_tmp(b->dir);
+	uint64_t gen = idx_gen_next(b->dir);
+	char name[32];
+	idx_gen_dirname(name, gen);
+	snprintf(tmpdir, sizeof tmpdir, "%s/%s.tmp", b->dir, name);
+	if (mkdir(tmpdir, 0755) != 0) {
+		rc = berr(b, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", tmpdir,
+		          strerror(errno));
+		goto out;
+	}
+	m->format = IDX_FORMAT_VERSION;
+	m->generation = gen;
+	m->shards = ns;
+	m->docs = kept;
+	m->schema_json = b->schema_json;
+	for (uint32_t s = 0; s < ns; s++) {
+		char path[IDX_PATH_MAX];
+		snprintf(m->shard[s].file, sizeof m->shard[s].file, "shard-%03u.mdb", s);
+		snprintf(path, sizeof path, "%s/%s", tmpdir, m->shard[s].file);
+		if ((rc = write_shard(b, &sh[s], s, &gs, gen, path)))
+			goto out;
+		m->shard[s].docs = sh[s].ndocs;
+		if ((rc = idx_file_hash(path, m->shard[s].xxh3_128, &m->shard[s].bytes))) {
+			berr(b, rc, "%s: cannot checksum: %s", path, strerror(errno));
+			goto out;
+		}
+		b->rep.bytes_out += m->shard[s].bytes;
+		bshard_fini(&sh[s]);
+	}
+	rc = idx_manifest_write(tmpdir, m, b->errmsg, sizeof b->errmsg);
+	if (rc == TRAWL_OK)
+		rc = idx_gen_publish(b->dir, tmpdir, gen, b->errmsg, sizeof b->errmsg);
+	if (rc == TRAWL_OK) {
+		tmpdir[0] = 0;
+		b->rep.docs = kept;
+		b->rep.generation = gen;
+	}
+out:
+	if (tmpdir[0])
+		idx_gen_clean_tmp(b->dir);
+	if (sh)
+		for (uint32_t s = 0; s < ns; s++)
+			bshard_fini(&sh[s]);
+	free(sh);
+	free(all);
+	free(m);
+	idx_analyzer_free(an[0]);
+	idx_analyzer_free(an[1]);
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	b->rep.seconds = (double)(t1.tv_sec - b->t0.tv_sec) + (double)(t1.tv_nsec - b->t0.tv_nsec) / 1e9;
+	if (rep)
+		*rep = b->rep;
+	return rc;
+}

@@ -1,0 +1,53 @@
+/*
+ * docstore.h - stored documents: zstd compression with a dictionary trained
+ * per shard (small documents compress poorly alone), and an XXH3-64 checksum
+ * of every document. The boundary to zstd: only docstore.c includes zstd.h.
+ *
+ * A stored record is: u64 XXH3-64 of the document (little-endian), u32 its
+ * length, then one zstd frame (docs/FORMAT.md).
+ */
+#ifndef TRAWL_INDEX_DOCSTORE_H
+#define TRAWL_INDEX_DOCSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+#define IDX_ZDICT_MAX (112 * 1024)     /* dictionary size at most */
+#define IDX_ZDICT_SAMPLE (8u << 20)    /* bytes of documents sampled to train it */
+#define IDX_STORED_MAX (64u << 20)     /* largest document a record may claim */
+
+/*
+ * idx_zdict_train trains a dictionary from n samples laid end to end in
+ * `samples` with sizes in `sizes`. Writes it to dict (cap bytes) and its
+ * length to *dictlen; *dictlen is 0 when there was too little to train on
+ * (records are then compressed without a dictionary). Returns TRAWL_OK or
+ * TRAWL_ENOMEM.
+ */
+int idx_zdict_train(const void *samples, const size_t *sizes, unsigned n, void *dict, size_t cap,
+                    size_t *dictlen);
+
+typedef struct idx_zenc idx_zenc;
+typedef struct idx_zdec idx_zdec;
+
+/* idx_zenc_alloc prepares compression with dict (may be NULL/0); the dict is copied. */
+int idx_zenc_alloc(idx_zenc **out, const void *dict, size_t dictlen, int level);
+void idx_zenc_free(idx_zenc *z);
+
+/* idx_zenc_record writes the stored record of doc (n bytes) to out (reset first). */
+int idx_zenc_record(idx_zenc *z, const void *doc, size_t n, tbuf *out);
+
+/* idx_zdec_alloc prepares decompression with dict (copied).
+ */
+int idx_zdec_alloc(idx_zdec **out, const void *dict, size_t dictlen);
+void idx_zdec_free(idx_zdec *z);
+
+/*
+ * idx_zdec_record decompresses and checks a stored record. On success *doc
+ * (NUL-terminated, *len bytes) is malloc'ed and owned by the caller.
+ * TRAWL_ECORRUPT if the frame or the checksum is wrong.
+ */
+int idx_zdec_record(idx_zdec *z, const void *rec, size_t n, char **doc, size_t *len);
+
+#endif

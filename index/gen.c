@@ -1,0 +1,333 @@
+/*
+ * gen.c - generations, manifests and the atomic publish (see gen.h).
+ */
+#include "gen.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+
+void idx_gen_dirname(char out[32], uint64_t gen)
+{
+	snprintf(out, 32, "gen-%06llu", (unsigned long long)gen);
+}
+
+static int parse_gen_name(const char *name, uint64_t *gen, int *tmp)
+{
+	if (strncmp(name, "gen-", 4) != 0)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long g = strtoull(name + 4, &end, 10);
+	if (errno || end == name + 4)
+		return 0;
+	*tmp = strcmp(end, ".tmp") == 0;
+	if (*end && !*tmp)
+		return 0;
+	*gen = g;
+	return 1;
+}
+
+int idx_gen_current(const char *dir, uint64_t *gen, char *err, size_t errlen)
+{
+	char path[IDX_PATH_MAX];
+	snprintf(path, sizeof path, "%s/CURRENT", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return idx_errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO,
+		                "%s: %s", path, strerror(errno));
+	char line[64] = {0};
+	size_t n = fread(line, 1, sizeof line - 1, f);
+	fclose(f);
+	line[n] = 0;
+	char *nl = strchr(line, '\n');
+	if (nl)
+		*nl = 0;
+	int tmp;
+	if (!parse_gen_name(line, gen, &tmp) || tmp)
+		return idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: does not name a generation", path);
+	return TRAWL_OK;
+}
+
+uint64_t idx_gen_next(const char *dir)
+{
+	uint64_t best = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return 1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		uint64_t g;
+		int tmp;
+		if (parse_gen_name(e->d_name, &g, &tmp) && g > best)
+			best = g;
+	}
+	closedir(d);
+	return best + 1;
+}
+
+int idx_gen_lock(const char *dir, int *fd, char *err, size_t errlen)
+{
+	char path[IDX_PATH_MAX];
+	snprintf(path, sizeof path, "%s/.lock", dir);
+	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (f < 0)
+		return idx_errf(err, errlen, TRAWL_EIO, "%s: %s", path, strerror(errno));
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		close(f);
+		return idx_errf(err, errlen, TRAWL_EIO, "%s: another build is running in %s", path,
+		                dir);
+	}
+	*fd = f;
+	return TRAWL_OK;
+}
+
+static void remove_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			char p[IDX_PATH_MAX];
+			snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+			struct stat st;
+			if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+				remove_tree(p);
+			else
+				unlink(p);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+void idx_gen_clean_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		uint64_t g;
+		int tmp;
+		if (parse_gen_name(e->d_name, &g, &tmp) && tmp) {
+			char p[IDX_PATH_MAX];
+			snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+			remove_tree(p);
+		}
+	}
+	closedir(d);
+}
+
+int idx_file_hash(const char *path, char hex[33], uint64_t *bytes)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO;
+	XXH3_state_t *s = XXH3_createState();
+	size_t cap = 1 << 20;
+	char *buf = malloc(cap);
+	if (!s || !buf) {
+		XXH3_freeState(s);
+		free(buf);
+		close(fd);
+		return TRAWL_ENOMEM;
+	}
+	XXH3_128bits_reset(s);
+	uint64_t total = 0;
+	int rc = TRAWL_OK;
+	for (;;) {
+		ssize_t n = read(fd, buf, cap);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = TRAWL_EIO;
+			break;
+		}
+		if (n == 0)
+			break;
+		XXH3_128bits_update(s, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	if (rc == TRAWL_OK) {
+		th_hex128(XXH3_128bits_digest(s), hex);
+		*bytes = total;
+	}
+	XXH3_freeState(s);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int idx_fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return TRAWL_EIO;
+	int rc = fsync(fd) == 0 ? TRAWL_OK : (errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO);
+	close(fd);
+	return rc;
+}
+
+int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *schema = json_loads(m->schema_json, 0, &je);
+	json_t *files = json_array();
+	for (uint32_t i = 0; i < m->shards; i++)
+		json_array_append_new(files, json_pack("{s:i, s:s, s:I, s:I, s:s}", "shard", (int)i,
+		                                       "file", m->shard[i].file, "docs",
+		                                       (json_int_t)m->shard[i].docs, "bytes",
+		                                       (json_int_t)m->shard[i].bytes, "xxh3_128",
+		                                       m->shard[i].xxh3_128));
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_t *root = json_pack("{s:i, s:I, s:i, s:I, s:s, s:o, s:o}", "format", (int)m->format,
+	                         "generation", (json_int_t)m->generation, "shards", (int)m->shards,
+	                         "docs", (json_int_t)m->docs, "created", when, "schema",
+	                         schema ? schema : json_object(), "files", files);
+	char path[IDX_PATH_MAX];
+	snprintf(path, sizeof path, "%s/MANIFEST.json", gendir);
+	int rc = root ? json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : -1;
+	json_decref(root);
+	if (rc != 0)
+		return idx_errf(err, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", path,
+		                strerror(errno));
+	if ((rc = idx_fsync_path(path)))
+		return idx_errf(err, errlen, rc, "%s: fsync failed", path);
+	return TRAWL_OK;
+}
+
+void idx_manifest_fini(idx_manifest *m)
+{
+	free(m->schema_json);
+	m->schema_json = NULL;
+}
+
+int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof *m);
+	char path[IDX_PATH_MAX];
+	snprintf(path, sizeof path, "%s/MANIFEST.json", gendir);
+	json_error_t je;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!root)
+		return idx_errf(err, errlen, access(path, F_OK) ? TRAWL_ENOTFOUND : TRAWL_ECORRUPT,
+		                "%s: line %d, column %d: %s", path, je.line, je.column, je.text);
+	int rc = TRAWL_ECORRUPT;
+	json_int_t format = 0, gen = 0, shards = 0, docs = 0;
+	json_t *schema = NULL, *files = NULL;
+	if (json_unpack_ex(root, &je, 0, "{s:I, s:I, s:I, s:I, s:o, s:o}", "format", &format,
+	                   "generation", &gen, "shards", &shards, "docs", &docs, "schema", &schema,
+	                   "files", &files) != 0) {
+		idx_errf(err, errlen, rc, "%s: %s", path, je.text);
+		goto out;
+	}
+	if (format != IDX_FORMAT_VERSION) {
+		rc = idx_errf(err, errlen, TRAWL_EVERSION, "%s: format %lld; this trawl reads %d", path,
+		              (long long)format, IDX_FORMAT_VERSION);
+		goto out;
+	}
+	if (shards < 1 || shards > TRAWL_MAX_SHARDS || !json_is_array(files) ||
+	    json_array_size(files) != (size_t)shards) {
+		idx_errf(err, errlen, rc, "%s: bad shard count", path);
+		goto out;
+	}
+	m->format = (uint32_t)format;
+	m->generation = (uint64_t)gen;
+	m->shards = (uint32_t)shards;
+	m->docs = (uint64_t)docs;
+	for (uint32_t i = 0; i < m->shards; i++) {
+		const char *file, *hx;
+		json_int_t sd, sb;
+		if (json_unpack_ex(json_array_get(files, i), &je, 0, "{s:s, s:I, s:I, s:s}", "file",
+		                   &file, "docs", &sd, "bytes", &sb, "xxh3_128", &hx) != 0 ||
+		    strlen(file) >= sizeof m->shard[i].file || strchr(file, '/') || file[0] == '.' ||
+		    strlen(hx) != 32) {
+			idx_errf(err, errlen, rc, "%s: files[%u] is malformed", path, i);
+			goto out;
+		}
+		snprintf(m->shard[i].file, sizeof m->shard[i].file, "%s", file);
+		snprintf(m->shard[i].xxh3_128, sizeof m->shard[i].xxh3_128, "%s", hx);
+		m->shard[i].docs = (uint64_t)sd;
+		m->shard[i].bytes = (uint64_t)sb;
+	}
+	m->schema_json = json_dumps(schema, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	rc = m->schema_json ? TRAWL_OK : TRAWL_ENOMEM;
+out:
+	json_decref(root);
+	return rc;
+}
+
+int idx_manifest_verify(const char *gendir, const idx_manifest *m, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < m->shards; i++) {
+		char path[IDX_PATH_MAX], hex[33];
+		uint64_t bytes;
+		snprintf(path, sizeof path, "%s/%s", gendir, m->shard[i].file);
+		int rc = idx_file_hash(path, hex, &bytes);
+		if (rc == TRAWL_ENOTFOUND)
+			return idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: missing", path);
+		if (rc)
+			return idx_errf(err, errlen, rc, "%s: cannot read: %s", path, strerror(errno));
+		if (bytes != m->shard[i].bytes)
+			return idx_errf(err, errlen, TRAWL_ECORRUPT,
+			                "%s: size %llu bytes, the manifest expects %llu", path,
+			                (unsigned long long)bytes, (unsigned long long)m->shard[i].bytes);
+		if (strcmp(hex, m->shard[i].xxh3_128) != 0)
+			return idx_errf(err, errlen, TRAWL_ECORRUPT,
+			                "%s: checksum mismatch: expected xxh3-128 %s, actual %s", path,
+			                m->shard[i].xxh3_128, hex);
+	}
+	return TRAWL_OK;
+}
+
+int idx_gen_publish(const char *dir, const char *tmpdir, uint64_t gen, char *err, size_t errlen)
+{
+	char name[32], final[IDX_PATH_MAX], cur[IDX_PATH_MAX], curtmp[IDX_PATH_MAX];
+	idx_gen_dirname(name, gen);
+	snprintf(final, sizeof final, "%s/%s", dir, name);
+	snprintf(cur, sizeof cur, "%s/CURRENT", dir);
+	snprintf(curtmp, sizeof curtmp, "%s/CURRENT.tmp", dir);
+	int rc;
+	if ((rc = idx_fsync_path(tmpdir)))
+		return idx_errf(err, errlen, rc, "%s: fsync failed", tmpdir);
+	if (rename(tmpdir, final) != 0)
+		return idx_errf(err, errlen, TRAWL_EIO, "rename %s -> %s: %s", tmpdir, final,
+		                strerror(errno));
+	if ((rc = idx_fsync_path(dir)))
+		return idx_errf(err, errlen, rc, "%s: fsync failed", dir);
+	int fd = open(curtmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return idx_errf(err, errlen, TRAWL_EIO, "%s: %s", curtmp, strerror(errno));
+	char line[40];
+	int n = snprintf(line, sizeof line, "%s\n", name);
+	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(curtmp);
+		return idx_errf(err, errlen, e == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", curtmp,
+		                strerror(e));
+	}
+	close(fd);
+	if (rename(curtmp, cur) != 0)
+		return idx_errf(err, errlen, TRAWL_EIO, "rename %s: %s", cur, strerror(errno));
+	if ((rc = idx_fsync_path(dir)))
+		return idx_errf(err, errlen, rc, "%s: fsync failed", dir);
+	return TRAWL_OK;
+}

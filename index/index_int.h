@@ -1,0 +1,102 @@
+/*
+ * index_int.h - what the files of index/ share with each other and nobody
+ * else: the schema, the scoring formula, and the shard file's layout
+ * constants. (SQLite's sqliteInt.h plays this part there.) Other folders use
+ * include/trawl/trawl.h only.
+ */
+#ifndef TRAWL_INDEX_INT_H
+#define TRAWL_INDEX_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trawl/trawl.h"
+
+/* ---- limits ---- */
+#define IDX_MAX_FIELDS 32       /* text fields in a schema */
+#define IDX_MAX_FIELD_NAME 64   /* bytes in a field name */
+#define IDX_MAX_DOCS_PER_SHARD 0x7fffffffu
+#define IDX_MAX_ID_BYTES 512    /* bytes in a document id */
+#define IDX_FORMAT_VERSION 1
+#define IDX_END UINT32_MAX      /* doc id of an exhausted iterator */
+#define IDX_PATH_MAX 4096       /* longest path trawl builds */
+
+/* ---- schema ---- */
+
+typedef struct idx_field {
+	char name[IDX_MAX_FIELD_NAME + 1];
+	int analyzer; /* idx_analyzer_kind */
+	float boost;
+	float k1;
+	float b;
+} idx_field;
+
+typedef struct idx_schema {
+	uint32_t nfields; /* text fields; field id = index */
+	idx_field fields[IDX_MAX_FIELDS];
+	int store_all;    /* store every field of the document */
+	int store_none;   /* store nothing but the id */
+	/* otherwise: store only these top-level fields (and the id) */
+	uint32_t nstored;
+	char stored[IDX_MAX_FIELDS][IDX_MAX_FIELD_NAME + 1];
+} idx_schema;
+
+/* idx_schema_default fills s with the default schema: title and body, english,
+ * k1 0.9, b 0.4, every field stored. */
+void idx_schema_default(idx_schema *s);
+
+/* idx_schema_parse reads a schema from JSON text (docs/SCHEMA.md); errors name
+ * the key. Returns TRAWL_OK or TRAWL_ESCHEMA with err set. */
+int idx_schema_parse(idx_schema *s, const char *json, size_t len, char *err, size_t errlen);
+
+/* idx_schema_to_json: a malloc'ed canonical JSON text of s (caller frees), NULL on ENOMEM. */
+char *idx_schema_to_json(const idx_schema *s);
+
+/* idx_schema_field: id of text field name, or -1. */
+int idx_schema_field(const idx_schema *s, const char *name, size_t len);
+
+/* idx_schema_is_stored: whether top-level key name is stored. */
+int idx_schema_is_stored(const idx_schema *s, const char *name);
+
+/* ---- BM25 ----
+ * score(doc, term in field f) = weight * tf * (k1 + 1) / (tf + K(dl))
+ * weight = idf * boost, idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
+ * K(dl) = k1 * (1 - b + b * dl / avgdl), dl the field length decoded from its
+ * one-byte norm. The build stores per block the maximum of the tf part, and
+ * the query computes it with these same functions, so a stored bound is
+ * never below a computed score. */
+static inline float idx_bm25_k(float k1, float b, uint32_t dl, double avgdl)
+{
+	return (float)((double)k1 * (1.0 - (double)b + (double)b * (double)dl / (avgdl > 0 ? avgdl : 1.0)));
+}
+
+static inline float idx_bm25_tf(uint32_t tf, float k1, float kdl)
+{
+	float t = (float)tf;
+	return t * (k1 + 1.0f) / (t + kdl);
+}
+
+static inline float idx_bm25_idf(uint64_t N, uint64_t df)
+{
+	double n = (double)N, d = (double)df;
+	return (float)__builtin_log(1.0 + (n - d + 0.5) / (d + 0.5));
+}
+
+/* ---- global statistics, as written into every shard ("stats" in meta) ---- */
+typedef struct idx_stats {
+	uint64_t docs;                      /* documents in the whole generation */
+	uint64_t sumlen[IDX_MAX_FIELDS];    /* total tokens per field, whole generation */
+} idx_stats;
+
+static inline double idx_avgdl(const idx_stats *st, uint32_t fid)
+{
+	return st->docs ? (double)st->sumlen[fid] / (double)st->docs : 1.0;
+}
+
+/* ---- error helpers ---- */
+
+/* idx_errf formats into err (errlen bytes, may be NULL) and returns code. */
+int idx_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif

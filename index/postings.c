@@ -1,0 +1,391 @@
+/*
+ * postings.c - encoding and walking one term's postings (see postings.h and
+ * docs/FORMAT.md, "terms" and "positions").
+ */
+#include "postings.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v; /* the format is little-endian; so is every supported host */
+}
+
+static inline float rdf32(const uint8_t *p)
+{
+	float v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static inline void wr32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+int idx_plist_parse(const void *val, size_t vlen, idx_plist *pl)
+{
+	const uint8_t *p = val, *end = p + vlen;
+	uint64_t dfg, df, nb;
+	if (!(p = idx_varint_get(p, end, &dfg)) || !(p = idx_varint_get(p, end, &df)) ||
+	    !(p = idx_varint_get(p, end, &nb)))
+		return TRAWL_ECORRUPT;
+	if (df == 0 || df > IDX_MAX_DOCS_PER_SHARD || nb != (df + IDX_BLOCK - 1) / IDX_BLOCK ||
+	    dfg < df || end - p < 4)
+		return TRAWL_ECORRUPT;
+	pl->df_global = dfg;
+	pl->df = (uint32_t)df;
+	pl->nblocks = (uint32_t)nb;
+	pl->max_tf = rdf32(p);
+	p += 4;
+	pl->skips = NULL;
+	if (nb > 1) {
+		if ((size_t)(end - p) < nb * IDX_SKIP_ENTRY)
+			return TRAWL_ECORRUPT;
+		pl->skips = p;
+		p += nb * IDX_SKIP_ENTRY;
+	}
+	pl->blocks = p;
+	pl->end = end;
+	return TRAWL_OK;
+}
+
+/* ---- encoding ---- */
+
+static int put_varint(tbuf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	return tbuf_append(b, tmp, idx_varint_put(tmp, v));
+}
+
+/* Appends the positions chunk of one block: a bits byte, then the values
+ * packed in groups of 128. */
+static int encode_positions(tbuf *pos, const uint32_t *positions, const uint32_t *tfs, uint32_t n,
+                            uint32_t *scratch, uint32_t scratch_cap)
+{
+	uint32_t total = 0;
+	for (uint32_t i = 0; i < n; i++)
+		total += tfs[i];
+	if (total > scratch_cap)
+		return TRAWL_ELIMIT;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint32_t *p = positions + k;
+		scratch[k] = p[0];
+		for (uint32_t j = 1; j < tfs[i]; j++)
+			scratch[k + j] = p[j] - p[j - 1] - 1;
+		k += tfs[i];
+	}
+	uint32_t bits = idx_bits_max(scratch, total);
+	int rc = tbuf_putc(pos, (uint8_t)bits);
+	if (rc)
+		return rc;
+	for (uint32_t g = 0; g < total; g += IDX_BLOCK) {
+		uint32_t m = total - g < IDX_BLOCK ? total - g : IDX_BLOCK;
+		if ((rc = tbuf_reserve(pos, idx_packed_bytes(m, bits))))
+			return rc;
+		pos->len += idx_pack(pos->data + pos->len, scratch + g, m, bits);
+	}
+	return TRAWL_OK;
+}
+
+int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
+{
+	tbuf_reset(post);
+	tbuf_reset(pos);
+	uint32_t df = in->df, nb = (df + IDX_BLOCK - 1) / IDX_BLOCK;
+	int rc;
+	if ((rc = put_varint(post, in->df_global)) || (rc = put_varint(post, df)) ||
+	    (rc = put_varint(post, nb)))
+		return rc;
+	size_t max_at = post->len;
+	float zero = 0;
+	if ((rc = tbuf_append(post, &zero, 4)))
+		return rc;
+	size_t skip_at = post->len;
+	if (nb > 1) {
+		if ((rc = tbuf_reserve(post, (size_t)nb * IDX_SKIP_ENTRY)))
+			return rc;
+		memset(post->data + post->len, 0, (size_t)nb * IDX_SKIP_ENTRY);
+		post->len += (size_t)nb * IDX_SKIP_ENTRY;
+	}
+	size_t blocks_at = post->len;
+	uint32_t deltas[IDX_BLOCK], tfm1[IDX_BLOCK];
+	static _Thread_local uint32_t scratch[IDX_BLOCK * 64];
+	float list_max = 0;
+	uint32_t prev = 0, k = 0; /* k: index into positions */
+	for (uint32_t b = 0; b < nb; b++) {
+		uint32_t first = b * IDX_BLOCK, n = df - first < IDX_BLOCK ? df - first : IDX_BLOCK;
+		float bmax = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t d = in->docs[first + i], tf = in->tfs[first + i];
+			deltas[i] = (first + i == 0) ? d : d - prev - 1;
+			prev = d;
+			if (tf > IDX_MAX_TF)
+				tf = IDX_MAX_TF;
+			tfm1[i] = tf - 1;
+			float s = idx_bm25_tf(tf, in->k1, in->ktab[in->norms[d]]);
+			if (s > bmax)
+				bmax = s;
+		}
+		if (bmax > list_max)
+			list_max = bmax;
+		uint32_t db = idx_bits_max(deltas, n), tb = idx_bits_max(tfm1, n);
+		size_t need = 2 + idx_packed_bytes(n, db) + idx_packed_bytes(n, tb);
+		if ((rc = tbuf_reserve(post, need)))
+			return rc;
+		if (nb > 1) {
+			uint8_t *e = post->data + skip_at + (size_t)b * IDX_SKIP_ENTRY;
+			wr32(e, prev);
+			wr32(e + 4, (uint32_t)(post->len - blocks_at));
+			wr32(e + 8, (uint32_t)pos->len);
+			memcpy(e + 12, &bmax, 4);
+		}
+		uint8_t *w = post->data + post->len;
+		w[0] = (uint8_t)db;
+		w[1] = (uint8_t)tb;
+		w += 2;
+		w += idx_pack(w, deltas, n, db);
+		idx_pack(w, tfm1, n, tb);
+		post->len += need;
+		if (in->positions) {
+			uint32_t tfs[IDX_BLOCK], total = 0;
+			for (uint32_t i = 0; i < n; i++) {
+				tfs[i] = in->tfs[first + i];
+				total += tfs[i];
+			}
+			uint32_t *buf = scratch, cap = sizeof scratch / sizeof scratch[0];
+			uint32_t *big = NULL;
+			if (total > cap) {
+				big = malloc((size_t)total * sizeof *big);
+				if (!big)
+					return TRAWL_ENOMEM;
+				buf = big;
+				cap = total;
+			}
+			rc = encode_positions(pos, in->positions + k, tfs, n, buf, cap);
+			free(big);
+			if (rc)
+				return rc;
+			k += total;
+		}
+	}
+	memcpy(post->data + max_at, &list_max, 4);
+	return TRAWL_OK;
+}
+
+/* ---- reading ---- */
+
+static inline uint32_t skip_last(const idx_plist *pl, uint32_t b)
+{
+	return rd32(pl->skips + (size_t)b * IDX_SKIP_ENTRY);
+}
+
+static void set_end(idx_pcur *c)
+{
+	c->doc = IDX_END;
+	c->blk_last = IDX_END;
+	c->n = 0;
+	c->i = 0;
+}
+
+static void set_corrupt(idx_pcur *c)
+{
+	c->corrupt = 1;
+	c->blk = c->pl.nblocks;
+	set_end(c);
+}
+
+/* Decodes block b's doc ids; leaves c at its first doc. */
+static void load_block(idx_pcur *c, uint32_t b)
+{
+	const idx_plist *pl = &c->pl;
+	uint32_t off = 0, base = 0;
+	if (pl->skips) {
+		const uint8_t *e = pl->skips + (size_t)b * IDX_SKIP_ENTRY;
+		off = rd32(e + 4);
+		if (b > 0)
+			base = skip_last(pl, b - 1) + 1;
+	}
+	const uint8_t *p = pl->blocks + off;
+	uint32_t n = b + 1 < pl->nblocks ? IDX_BLOCK : pl->df - b * IDX_BLOCK;
+	if (off > (size_t)(pl->end - pl->blocks) || pl->end - p < 2 || p[0] > 32 || p[1] > 32) {
+		set_corrupt(c);
+		return;
+	}
+	size_t db = idx_packed_bytes(n, p[0]), tb = idx_packed_bytes(n, p[1]);
+	if ((size_t)(pl->end - p) < 2 + db + tb) {
+		set_corrupt(c);
+		return;
+	}
+	idx_unpack(c->docs, p + 2, n, p[0]);
+	uint32_t d = base + c->docs[0];
+	c->docs[0] = d;
+	for (uint32_t i = 1; i < n; i++) {
+		d += c->docs[i] + 1;
+		c->docs[i] = d;
+	}
+	if (d < base || (pl->skips && d != skip_last(pl, b))) {
+		set_corrupt(c);
+		return;
+	}
+	c->blk = b;
+	c->n = n;
+	c->i = 0;
+	c->tfp = p + 2 + db;
+	c->tf_bits = p[1];
+	c->tf_ready = 0;
+	c->cum_ready = 0;
+	c->blk_last = d;
+	c->doc = c->docs[0];
+}
+
+void idx_pcur_init(idx_pcur *c, const idx_plist *pl, const void *pos, size_t poslen)
+{
+	c->pl = *pl;
+	c->corrupt = 0;
+	c->pos = pos;
+	c->pos_end = pos ? (const uint8_t *)pos + poslen : NULL;
+	load_block(c, 0);
+}
+
+uint32_t idx_pcur_next(idx_pcur *c)
+{
+	if (++c->i < c->n)
+		return c->doc = c->docs[c->i];
+	if (c->doc == IDX_END || c->blk + 1 >= c->pl.nblocks) {
+		set_end(c);
+		return IDX_END;
+	}
+	load_block(c, c->blk + 1);
+	return c->doc;
+}
+
+/* First block after the current one whose last doc is >= target, or nblocks. */
+static uint32_t find_block(const idx_pcur *c, uint32_t target)
+{
+	const idx_plist *pl = &c->pl;
+	uint32_t lo = c->blk + 1, nb = pl->nblocks;
+	if (!pl->skips)
+		return nb;
+	/* gallop, then binary search */
+	uint32_t step = 1, hi = lo;
+	while (hi < nb && skip_last(pl, hi) < target) {
+		lo = hi + 1;
+		hi += step;
+		step <<= 1;
+	}
+	if (hi > nb)
+		hi = nb;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (skip_last(pl, mid) < target)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+uint32_t idx_pcur_advance(idx_pcur *c, uint32_t target)
+{
+	if (target <= c->doc)
+		return c->doc;
+	if (target > c->blk_last) {
+		uint32_t b = find_block(c, target);
+		if (b >= c->pl.nblocks) {
+			c->blk = c->pl.nblocks;
+			set_end(c);
+			return IDX_END;
+		}
+		load_block(c, b);
+		if (c->doc == IDX_END)
+			return IDX_END;
+	}
+	uint32_t i = c->i;
+	while (c->docs[i] < target)
+		i++;
+	c->i = i;
+	return c->doc = c->docs[i];
+}
+
+uint32_t idx_pcur_tf(idx_pcur *c)
+{
+	if (!c->tf_ready) {
+		idx_unpack(c->tfs, c->tfp, c->n, c->tf_bits);
+		for (uint32_t i = 0; i < c->n; i++)
+			c->tfs[i] += 1;
+		c->tf_ready = 1;
+	}
+	return c->tfs[c->i];
+}
+
+float idx_pcur_bound(const idx_pcur *c, uint32_t target, uint32_t *upto)
+{
+	if (c->doc == IDX_END) {
+		*upto = IDX_END;
+		return -1;
+	}
+	if (target <= c->blk_last) {
+		*upto = c->blk_last;
+		return c->pl.skips ? rdf32(c->pl.skips + (size_t)c->blk * IDX_SKIP_ENTRY + 12)
+		                   : c->pl.max_tf;
+	}
+	uint32_t b = find_block(c, target);
+	if (b >= c->pl.nblocks) {
+		*upto = IDX_END;
+		return -1;
+	}
+	*upto = skip_last(&c->pl, b);
+	return rdf32(c->pl.skips + (size_t)b * IDX_SKIP_ENTRY + 12);
+}
+
+uint32_t idx_pcur_positions(idx_pcur *c, uint32_t *out, uint32_t cap)
+{
+	if (!c->pos || c->doc == IDX_END)
+		return 0;
+	idx_pcur_tf(c);
+	if (!c->cum_ready) {
+		c->cum[0] = 0;
+		for (uint32_t i = 0; i < c->n; i++)
+			c->cum[i + 1] = c->cum[i] + c->tfs[i];
+		c->cum_ready = 1;
+	}
+	uint32_t off = c->pl.skips ? rd32(c->pl.skips + (size_t)c->blk * IDX_SKIP_ENTRY + 8) : 0;
+	const uint8_t *chunk = c->pos + off;
+	if (off >= (size_t)(c->pos_end - c->pos))
+		return 0;
+	uint32_t bits = chunk[0], total = c->cum[c->n];
+	if (bits > 32)
+		return 0;
+	size_t full = (size_t)(total / IDX_BLOCK) * 16 * bits;
+	if ((size_t)(c->pos_end - chunk) < 1 + full + idx_packed_bytes(total % IDX_BLOCK, bits))
+		return 0;
+	uint32_t first = c->cum[c->i], tf = c->tfs[c->i];
+	uint32_t p = 0;
+	for (uint32_t j = 0; j < tf && j < cap; j++) {
+		uint32_t k = first + j;
+		const uint8_t *g = chunk + 1 + (size_t)(k / IDX_BLOCK) * 16 * bits;
+		uint32_t v = idx_unpack_one(g, k % IDX_BLOCK, bits);
+		p = j == 0 ? v : p + v + 1;
+		out[j] = p;
+	}
+	return tf;
+}
+
+int idx_pcur_each_block(const idx_plist *pl, void (*cb)(void *ctx, const uint32_t *docs, uint32_t n),
+                        void *ctx)
+{
+	idx_pcur c;
+	idx_pcur_init(&c, pl, NULL, 0);
+	while (c.doc != IDX_END) {
+		cb(ctx, c.docs, c.n);
+		if (c.blk + 1 >= c.pl.nblocks)
+			break;
+		load_block(&c, c.blk + 1);
+	}
+	return c.corrupt;
+}

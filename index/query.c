@@ -1,0 +1,648 @@
+/*
+ * query.c - the query language's parser (see query.h for the grammar).
+ *
+ * Queries arrive as typed by people and passed on untouched by the CLI and
+ * the service, so this is the first code to see hostile text. It checks the
+ * limits and the UTF-8 first, then parses by hand in one left-to-right pass
+ * and either builds the whole tree or fails with a message naming a column
+ * (in characters) and frees everything it made. Recursion is bounded by
+ * TRAWL_MAX_QUERY_DEPTH, memory by the input's length. It keeps words as
+ * the user wrote them, minus the escapes; search.c analyses and compiles.
+ *
+ * Choices the grammar leaves open:
+ * - White space is ASCII (space, tab, CR, LF, VT, FF).
+ * - A NUL character is refused (text is NUL-terminated downstream).
+ * - Keywords combine with Lucene's classic rules, but an explicit '+', '-'
+ *   or NOT always wins, and when a clause sits between AND and OR
+ *   (a AND b OR c) the AND wins, whatever the default operator.
+ * - FIELD ':' primary chains (a:b:c) keep the innermost field, as a group's
+ *   field yields to a nested one; write a\:b to search for "a:b".
+ * - A field name does not start with '-': at the start of a clause '-' means
+ *   NOT, so such a field could never be written as a plain (SHOULD) clause.
+ *   --x:y and f:-x:y hold the word "-x:y"; there is no field "-x".
+ */
+#include "index/query.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trawl/trawl.h"
+
+/*
+ * Fault injection for query_test.c, not part of the API: when nonzero, it
+ * is decremented by every allocation and the one that brings it to zero
+ * fails. Not thread-safe; only tests set it.
+ */
+extern unsigned long idx_query_fail_after;
+unsigned long idx_query_fail_after;
+
+enum {
+	IDX_QF_EXPLICIT = 1, /* occur came from '+', '-' or NOT */
+	IDX_QF_AND = 2,      /* made MUST by an adjacent AND */
+};
+
+enum { IDX_KW_NONE = 0, IDX_KW_AND, IDX_KW_OR, IDX_KW_NOT };
+
+static const char *const idx_kw_names[] = {"", "AND", "OR", "NOT"};
+
+typedef struct idx_qparser {
+	const char *q;
+	size_t len;
+	size_t p;        /* next byte to read */
+	idx_qoccur dflt; /* occur of unprefixed clauses */
+	uint32_t nterms; /* words seen so far, phrases' words included */
+	size_t cpos;     /* column cache: byte cpos is in column ccol */
+	uint32_t ccol;
+	char *err;
+	size_t errlen;
+} idx_qparser;
+
+static int idx_qalloc_fails(void)
+{
+	return idx_query_fail_after != 0 && --idx_query_fail_after == 0;
+}
+
+static void *idx_qmalloc(size_t n)
+{
+	return idx_qalloc_fails() ? NULL : malloc(n);
+}
+
+static void *idx_qrealloc(void *p, size_t n)
+{
+	return idx_qalloc_fails() ? NULL : realloc(p, n);
+}
+
+static char *idx_qstrndup(const char *s, size_t n)
+{
+	char *d = idx_qmalloc(n + 1);
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+static int idx_is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* idx_ends_word: characters that end a word unless escaped. */
+static int idx_ends_word(unsigned char c)
+{
+	return idx_is_space(c) || c == '(' || c == ')' || c == '"';
+}
+
+static int idx_is_field_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+/*
+ * idx_utf8_check returns len if q is valid UTF-8 (no overlongs, surrogates
+ * or code points above U+10FFFF), else the offset of the first bad sequence.
+ */
+static size_t idx_utf8_check(const unsigned char *q, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = q[i];
+		size_t n;
+		unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xC2 && c <= 0xDF) {
+			n = 2;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			n = 3;
+			if (c == 0xE0)
+				lo = 0xA0;
+			else if (c == 0xED)
+				hi = 0x9F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 4;
+			if (c == 0xF0)
+				lo = 0x90;
+			else if (c == 0xF4)
+				hi = 0x8F;
+		} else {
+			return i;
+		}
+		if (len - i < n || q[i + 1] < lo || q[i + 1] > hi)
+			return i;
+		for (size_t k = 2; k < n; k++)
+			if ((q[i + k] & 0xC0) != 0x80)
+				return i;
+		i += n;
+	}
+	return len;
+}
+
+/* idx_col returns the 1-based column, in code points, of byte pos (which
+ * starts a character). Mostly called with growing positions: amortised O(1). */
+static uint32_t idx_col(idx_qparser *ps, size_t pos)
+{
+	if (pos < ps->cpos) {
+		ps->cpos = 0;
+		ps->ccol = 1;
+	}
+	for (; ps->cpos < pos; ps->cpos++)
+		if (((unsigned char)ps->q[ps->cpos] & 0xC0) != 0x80)
+			ps->ccol++;
+	return ps->ccol;
+}
+
+static void idx_verr(char *err, size_t errlen, const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void idx_verr(char *err, size_t errlen, const char *prefix, const char *fmt, va_list ap)
+{
+	if (!err || errlen == 0)
+		return;
+	int n = snprintf(err, errlen, "%s", prefix);
+	if (n >= 0 && (size_t)n < errlen)
+		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	err[errlen - 1] = '\0';
+}
+
+/* idx_qfail writes "column N: reason" for byte pos and returns code. */
+static int idx_qfail(idx_qparser *ps, int code, size_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int idx_qfail(idx_qparser *ps, int code, size_t pos, const char *fmt, ...)
+{
+	char prefix[32];
+	snprintf(prefix, sizeof prefix, "column %u: ", (unsigned)idx_col(ps, pos));
+	va_list ap;
+	va_start(ap, fmt);
+	idx_verr(ps->err, ps->errlen, prefix, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* idx_qmsg writes a message without a column and returns code. */
+static int idx_qmsg(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int idx_qmsg(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	idx_verr(err, errlen, "", fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static idx_qnode *idx_qnode_new(idx_qkind kind, uint32_t column)
+{
+	idx_qnode *n = idx_qmalloc(sizeof *n);
+	if (n) {
+		memset(n, 0, sizeof *n);
+		n->kind = kind;
+		n->occur = IDX_Q_MUST;
+		n->column = column;
+	}
+	return n;
+}
+
+void idx_query_free(idx_qnode *n)
+{
+	if (!n)
+		return;
+	for (uint32_t i = 0; i < n->nkids; i++)
+		idx_query_free(n->kids[i]);
+	free(n->kids);
+	free(n->field);
+	free(n->text);
+	free(n);
+}
+
+/* idx_keyword: is the whole word at byte p an (unescaped) AND, OR or NOT? */
+static int idx_keyword(const idx_qparser *ps, size_t p)
+{
+	for (int kw = IDX_KW_AND; kw <= IDX_KW_NOT; kw++) {
+		size_t n = strlen(idx_kw_names[kw]);
+		if (ps->len - p >= n && memcmp(ps->q + p, idx_kw_names[kw], n) == 0 &&
+		    (ps->len - p == n || idx_ends_word((unsigned char)ps->q[p + n])))
+			return kw;
+	}
+	return IDX_KW_NONE;
+}
+
+static int idx_count_terms(idx_qparser *ps, uint32_t words, size_t pos)
+{
+	if (words > TRAWL_MAX_QUERY_TERMS - ps->nterms)
+		return idx_qfail(ps, TRAWL_ELIMIT, pos, "too many terms; the limit is %d",
+		                 TRAWL_MAX_QUERY_TERMS);
+	ps->nterms += words;
+	return TRAWL_OK;
+}
+
+static int idx_parse_seq(idx_qparser *ps, idx_qnode *group, int depth, size_t open);
+
+/* idx_parse_phrase reads "..." starting at the quote at ps->p into n. */
+static int idx_parse_phrase(idx_qparser *ps, idx_qnode *n)
+{
+	const char *q = ps->q;
+	size_t open = ps->p, j = open + 1;
+	while (j < ps->len && q[j] != '"')
+		j += (q[j] == '\\') ? 2 : 1;
+	if (j >= ps->len) /* also a quote escaped by a final backslash */
+		return idx_qfail(ps, TRAWL_EQUERY, open, "unterminated quote");
+	char *t = idx_qmalloc(j - open); /* content and NUL */
+	if (!t)
+		return TRAWL_ENOMEM;
+	size_t tl = 0;
+	uint32_t words = 0;
+	int in_word = 0;
+	for (size_t k = open + 1; k < j; k++) {
+		if (q[k] == '\\')
+			k++;
+		unsigned char c = (unsigned char)q[k];
+		t[tl++] = (char)c;
+		if (idx_is_space(c)) {
+			in_word = 0;
+		} else if (!in_word) {
+			in_word = 1;
+			words++;
+		}
+	}
+	t[tl] = '\0';
+	n->kind = IDX_Q_PHRASE;
+	n->text = t;
+	n->len = tl;
+	if (words == 0)
+		return idx_qfail(ps, TRAWL_EQUERY, open, "empty phrase");
+	ps->p = j + 1;
+	return idx_count_terms(ps, words, open);
+}
+
+/* idx_parse_word reads a word (and a trailing '*') starting at ps->p into n. */
+static int idx_parse_word(idx_qparser *ps, idx_qnode *n)
+{
+	const char *q = ps->q;
+	size_t s = ps->p, j = s, star = 0;
+	int prefix = 0;
+	while (j < ps->len && !idx_ends_word((unsigned char)q[j])) {
+		if (q[j] == '\\') {
+			if (j + 1 == ps->len)
+				return idx_qfail(ps, TRAWL_EQUERY, j, "trailing backslash");
+			j += 2;
+			prefix = 0;
+		} else {
+			prefix = q[j] == '*';
+			star = j;
+			j++;
+		}
+	}
+	if (j == s) /* callers never start a word on a delimiter */
+		return idx_qfail(ps, TRAWL_EQUERY, s, "expected a term");
+	char *t = idx_qmalloc(j - s + 1);
+	if (!t)
+		return TRAWL_ENOMEM;
+	size_t tl = 0, end = prefix ? star : j; /* a final unescaped '*' is at j - 1 */
+	for (size_t k = s; k < end; k++) {
+		if (q[k] == '\\')
+			k++;
+		t[tl++] = q[k];
+	}
+	t[tl] = '\0';
+	n->kind = prefix ? IDX_Q_PREFIX : IDX_Q_TERM;
+	n->text = t;
+	n->len = tl;
+	if (prefix && tl == 0)
+		return idx_qfail(ps, TRAWL_EQUERY, star, "empty prefix");
+	ps->p = j;
+	return idx_count_terms(ps, 1, s);
+}
+
+/*
+ * idx_parse_primary parses FIELD ':' primary | '(' query ')' | phrase | word
+ * at ps->p into *out. field is the enclosing group's field (NULL: none);
+ * depth is the parentheses around ps->p; column is where the clause starts.
+ */
+static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint32_t column,
+                             idx_qnode **out)
+{
+	const char *q = ps->q;
+	size_t fstart = 0, flen = 0;
+	/* FIELD ':' prefixes, iteratively; the last one wins. */
+	for (;;) {
+		size_t i = ps->p;
+		if (q[i] == '-')
+			break; /* see the top of the file */
+		while (i < ps->len && idx_is_field_char((unsigned char)q[i]))
+			i++;
+		if (i == ps->p || i == ps->len || q[i] != ':')
+			break;
+		if (i + 1 == ps->len || idx_is_space((unsigned char)q[i + 1]) || q[i + 1] == ')') {
+			size_t fl = i - ps->p;
+			return idx_qfail(ps, TRAWL_EQUERY, ps->p, "expected a term after '%.*s%s:'",
+			                 (int)(fl > 40 ? 40 : fl), q + ps->p, fl > 40 ? "..." : "");
+		}
+		fstart = ps->p;
+		flen = i - ps->p;
+		ps->p = i + 1;
+	}
+
+	idx_qnode *n = idx_qnode_new(IDX_Q_TERM, column);
+	if (!n)
+		return TRAWL_ENOMEM;
+	if (flen || field) {
+		n->field =
+		    flen ? idx_qstrndup(q + fstart, flen) : idx_qstrndup(field, strlen(field));
+		if (!n->field) {
+			free(n);
+			return TRAWL_ENOMEM;
+		}
+	}
+	int rc;
+	if (q[ps->p] == '(') {
+		if (depth >= TRAWL_MAX_QUERY_DEPTH) {
+			rc = idx_qfail(ps, TRAWL_ELIMIT, ps->p,
+			               "parentheses nested too deep; the limit is %d",
+			               TRAWL_MAX_QUERY_DEPTH);
+		} else {
+			n->kind = IDX_Q_BOOL;
+			size_t open = ps->p++;
+			rc = idx_parse_seq(ps, n, depth + 1, open);
+		}
+	} else if (q[ps->p] == '"') {
+		rc = idx_parse_phrase(ps, n);
+	} else {
+		rc = idx_parse_word(ps, n);
+	}
+	if (rc != TRAWL_OK) {
+		idx_query_free(n);
+		return rc;
+	}
+	*out = n;
+	return TRAWL_OK;
+}
+
+/* idx_add_kid appends kid (and its flags) to group; fl grows alongside. */
+static int idx_add_kid(idx_qnode *group, uint8_t **fl, uint32_t *cap, idx_qnode *kid, uint8_t flags)
+{
+	if (group->nkids == *cap) {
+		uint32_t nc = *cap ? *cap * 2 : 4;
+		idx_qnode **k = idx_qrealloc(group->kids, nc * sizeof *k);
+		if (!k)
+			return TRAWL_ENOMEM;
+		group->kids = k;
+		uint8_t *f = idx_qrealloc(*fl, nc);
+		if (!f)
+			return TRAWL_ENOMEM;
+		*fl = f;
+		*cap = nc;
+	}
+	group->kids[group->nkids] = kid;
+	(*fl)[group->nkids] = flags;
+	group->nkids++;
+	return TRAWL_OK;
+}
+
+/*
+ * idx_parse_seq parses clauses into group until the ')' closing it (depth >
+ * 0; open is the byte of its '(') or the end of the query (depth 0). On
+ * error the caller frees group with whatever kids it holds.
+ */
+static int idx_parse_seq(idx_qparser *ps, idx_qnode *group, int depth, size_t open)
+{
+	const char *q = ps->q;
+	uint8_t *fl = NULL; /* IDX_QF_* per kid */
+	uint32_t cap = 0;
+	int conj = IDX_KW_NONE, neg = 0;
+	size_t conj_pos = 0, neg_pos = 0;
+	int rc = TRAWL_OK;
+
+	for (;;) {
+		while (ps->p < ps->len && idx_is_space((unsigned char)q[ps->p]))
+			ps->p++;
+		size_t start = ps->p;
+		if (start == ps->len || q[start] == ')') {
+			if (neg)
+				rc = idx_qfail(ps, TRAWL_EQUERY, neg_pos,
+				               "expected a term after 'NOT'");
+			else if (conj)
+				rc = idx_qfail(ps, TRAWL_EQUERY, conj_pos,
+				               "expected a term after '%s'", idx_kw_names[conj]);
+			else if (start == ps->len && depth > 0)
+				rc = idx_qfail(ps, TRAWL_EQUERY, open, "unclosed '('");
+			else if (start < ps->len && depth == 0)
+				rc = idx_qfail(ps, TRAWL_EQUERY, start, "unexpected ')'");
+			else if (group->nkids == 0 && depth > 0)
+				rc = idx_qfail(ps, TRAWL_EQUERY, open, "empty group");
+			else if (group->nkids == 0)
+				rc = idx_qmsg(ps->err, ps->errlen, TRAWL_EQUERY, "empty query");
+			else if (start < ps->len)
+				ps->p++; /* the ')' */
+			break;
+		}
+
+		int kw = idx_keyword(ps, start);
+		if (kw != IDX_KW_NONE) {
+			if (neg) {
+				rc = idx_qfail(ps, TRAWL_EQUERY, neg_pos,
+				               "expected a term after 'NOT'");
+				break;
+			}
+			if (kw == IDX_KW_NOT) {
+				neg = 1;
+				neg_pos = start;
+			} else if (conj) {
+				rc = idx_qfail(ps, TRAWL_EQUERY, conj_pos,
+				               "expected a term after '%s'", idx_kw_names[conj]);
+				break;
+			} else if (group->nkids == 0) {
+				rc = idx_qfail(ps, TRAWL_EQUERY, start,
+				               "expected a term before '%s'", idx_kw_names[kw]);
+				break;
+			} else {
+				conj = kw;
+				conj_pos = start;
+			}
+			ps->p += strlen(idx_kw_names[kw]);
+			continue;
+		}
+
+		idx_qoccur occur = ps->dflt;
+		uint8_t flags = 0;
+		if (q[start] == '+' || q[start] == '-') {
+			if (neg) {
+				rc = idx_qfail(ps, TRAWL_EQUERY, neg_pos,
+				               "expected a term after 'NOT'");
+				break;
+			}
+			size_t nx = start + 1;
+			if (nx == ps->len || idx_is_space((unsigned char)q[nx]) || q[nx] == ')') {
+				rc = idx_qfail(ps, TRAWL_EQUERY, start,
+				               "expected a term after '%c'", q[start]);
+				break;
+			}
+			occur = q[start] == '+' ? IDX_Q_MUST : IDX_Q_NOT;
+			flags = IDX_QF_EXPLICIT;
+			ps->p = nx;
+		} else if (neg) {
+			occur = IDX_Q_NOT;
+			flags = IDX_QF_EXPLICIT;
+		}
+
+		idx_qnode *kid = NULL;
+		rc = idx_parse_primary(ps, group->field, depth, idx_col(ps, start), &kid);
+		if (rc != TRAWL_OK)
+			break;
+		kid->occur = occur;
+		rc = idx_add_kid(group, &fl, &cap, kid, flags);
+		if (rc != TRAWL_OK) {
+			idx_query_free(kid);
+			break;
+		}
+
+		/* Keywords bind the clauses on either side; explicit occurs win. */
+		uint32_t cur = group->nkids - 1;
+		if (conj == IDX_KW_AND) {
+			for (uint32_t i = cur - 1; i <= cur; i++) {
+				if (!(fl[i] & IDX_QF_EXPLICIT)) {
+					group->kids[i]->occur = IDX_Q_MUST;
+					fl[i] |= IDX_QF_AND;
+				}
+			}
+		} else if (conj == IDX_KW_OR) {
+			for (uint32_t i = cur - 1; i <= cur; i++)
+				if (!(fl[i] & (IDX_QF_EXPLICIT | IDX_QF_AND)))
+					group->kids[i]->occur = IDX_Q_SHOULD;
+		}
+		conj = IDX_KW_NONE;
+		neg = 0;
+	}
+	free(fl);
+	return rc;
+}
+
+int idx_query_parse(const char *q, size_t len, int default_op, idx_qnode **out, char *err,
+                    size_t errlen)
+{
+	if (err && errlen)
+		err[0] = '\0';
+	if (out)
+		*out = NULL;
+	if (!out || (!q && len))
+		return idx_qmsg(err, errlen, TRAWL_EINVAL, "invalid argument");
+	if (!q)
+		q = "";
+	if (len > TRAWL_MAX_QUERY_BYTES)
+		return idx_qmsg(err, errlen, TRAWL_ELIMIT, "query is %zu bytes; the limit is %d",
+		                len, TRAWL_MAX_QUERY_BYTES);
+
+	idx_qparser ps = {
+	    .q = q,
+	    .len = len,
+	    .dflt = default_op ? IDX_Q_MUST : IDX_Q_SHOULD,
+	    .cpos = 0,
+	    .ccol = 1,
+	    .err = err,
+	    .errlen = errlen,
+	};
+	size_t bad = idx_utf8_check((const unsigned char *)q, len);
+	if (bad < len)
+		return idx_qfail(&ps, TRAWL_EUTF8, bad, "invalid UTF-8");
+	const char *nul = memchr(q, '\0', len);
+	if (nul)
+		return idx_qfail(&ps, TRAWL_EQUERY, (size_t)(nul - q), "NUL character");
+
+	idx_qnode *root = idx_qnode_new(IDX_Q_BOOL, 1);
+	if (!root)
+		return TRAWL_ENOMEM;
+	int rc = idx_parse_seq(&ps, root, 0, 0);
+	if (rc != TRAWL_OK) {
+		idx_query_free(root);
+		return rc;
+	}
+	*out = root;
+	return TRAWL_OK;
+}
+
+/* ---- dump ---- */
+
+typedef struct idx_qout {
+	char *buf;
+	size_t cap;
+	size_t n; /* bytes needed so far */
+} idx_qout;
+
+static void idx_out_c(idx_qout *o, char c)
+{
+	if (o->n + 1 < o->cap)
+		o->buf[o->n] = c;
+	o->n++;
+}
+
+static void idx_out_s(idx_qout *o, const char *s)
+{
+	while (*s)
+		idx_out_c(o, *s++);
+}
+
+/* idx_out_word writes a TERM's or PREFIX's text escaped so that it reads
+ * back as the same word: never a keyword, field, prefix or +/- clause. */
+static void idx_out_word(idx_qout *o, const char *t, size_t len)
+{
+	if ((len == 3 && (memcmp(t, "AND", 3) == 0 || memcmp(t, "NOT", 3) == 0)) ||
+	    (len == 2 && memcmp(t, "OR", 2) == 0))
+		idx_out_c(o, '\\');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)t[i];
+		if (idx_ends_word(c) || c == '\\' || c == ':' || c == '*' ||
+		    (i == 0 && (c == '+' || c == '-')))
+			idx_out_c(o, '\\');
+		idx_out_c(o, (char)c);
+	}
+}
+
+static void idx_dump_node(idx_qout *o, const idx_qnode *n, int top)
+{
+	if (!top)
+		idx_out_s(o, n->occur == IDX_Q_MUST ? "+" : n->occur == IDX_Q_NOT ? "-" : "");
+	if (n->field) {
+		idx_out_s(o, n->field);
+		idx_out_c(o, ':');
+	}
+	switch (n->kind) {
+	case IDX_Q_BOOL:
+		idx_out_c(o, '(');
+		for (uint32_t i = 0; i < n->nkids; i++) {
+			if (i)
+				idx_out_c(o, ' ');
+			idx_dump_node(o, n->kids[i], 0);
+		}
+		idx_out_c(o, ')');
+		break;
+	case IDX_Q_TERM:
+		idx_out_word(o, n->text ? n->text : "", n->text ? n->len : 0);
+		break;
+	case IDX_Q_PREFIX:
+		idx_out_word(o, n->text ? n->text : "", n->text ? n->len : 0);
+		idx_out_c(o, '*');
+		break;
+	case IDX_Q_PHRASE:
+		idx_out_c(o, '"');
+		for (size_t i = 0; n->text && i < n->len; i++) {
+			if (n->text[i] == '"' || n->text[i] == '\\')
+				idx_out_c(o, '\\');
+			idx_out_c(o, n->text[i]);
+		}
+		idx_out_c(o, '"');
+		break;
+	}
+}
+
+size_t idx_query_dump(const idx_qnode *n, char *buf, size_t cap)
+{
+	idx_qout o = {.buf = buf, .cap = buf ? cap : 0, .n = 0};
+	if (n)
+		idx_dump_node(&o, n, 1);
+	if (o.cap)
+		o.buf[o.n < o.cap ? o.n : o.cap - 1] = '\0';
+	return o.n;
+}

@@ -1,0 +1,1412 @@
+/*
+ * search.c - query compilation and document-at-a-time evaluation in one
+ * shard (see search.h).
+ *
+ * Scorers form a tree; each sits on its current document and can move to
+ * the next one or to the first one >= a target, score the current one, and
+ * give an upper bound of the scores in a window of documents without moving
+ * (from the per-block maxima of the postings). Top-k evaluation uses those
+ * bounds to skip whole windows that cannot beat the k-th best score, and,
+ * for a disjunction at the root, MaxScore: clauses whose summed maxima
+ * cannot beat it stop driving the iteration. Within a shard doc ids follow
+ * the hash of the external id, so a later document with an equal score
+ * never outranks an earlier one: pruning compares strictly.
+ */
+#include "search.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "postings.h"
+
+/* Pruning compares bounds inflated by this factor, so that float rounding
+ * in a sum can never make a pruned document's real score exceed theta. */
+#define BOUND_SLACK 1.00001f
+
+/* ---- arena ---- */
+
+#define QA_BLOCK (64 * 1024)
+
+void *idx_qa_alloc(idx_qarena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (a->nblocks == 0 || a->used + n > a->size) {
+		size_t sz = n > QA_BLOCK ? n : QA_BLOCK;
+		if (a->nblocks == a->capblocks) {
+			uint32_t nc = a->capblocks ? a->capblocks * 2 : 8;
+			uint8_t **p = realloc(a->blocks, nc * sizeof *p);
+			if (!p)
+				return NULL;
+			a->blocks = p;
+			a->capblocks = nc;
+		}
+		uint8_t *blk = malloc(sz);
+		if (!blk)
+			return NULL;
+		a->blocks[a->nblocks++] = blk;
+		a->used = 0;
+		a->size = sz;
+	}
+	void *p = a->blocks[a->nblocks - 1] + a->used;
+	a->used += n;
+	return p;
+}
+
+static void *qa_zalloc(idx_qarena *a, size_t n)
+{
+	void *p = idx_qa_alloc(a, n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+int idx_qa_track(idx_qarena *a, void *p)
+{
+	if (a->nfrees == a->capfrees) {
+		uint32_t nc = a->capfrees ? a->capfrees * 2 : 16;
+		void **q = realloc(a->frees, nc * sizeof *q);
+		if (!q)
+			return TRAWL_ENOMEM;
+		a->frees = q;
+		a->capfrees = nc;
+	}
+	a->frees[a->nfrees++] = p;
+	return TRAWL_OK;
+}
+
+void idx_qa_reset(idx_qarena *a)
+{
+	for (uint32_t i = 0; i < a->nfrees; i++)
+		free(a->frees[i]);
+	a->nfrees = 0;
+	/* keep the first block for the next query */
+	for (uint32_t i = 1; i < a->nblocks; i++)
+		free(a->blocks[i]);
+	if (a->nblocks > 1) {
+		a->nblocks = 1;
+		a->size = QA_BLOCK;
+	}
+	a->used = 0;
+}
+
+void idx_qa_fini(idx_qarena *a)
+{
+	idx_qa_reset(a);
+	for (uint32_t i = 0; i < a->nblocks; i++)
+		free(a->blocks[i]);
+	free(a->blocks);
+	free(a->frees);
+	memset(a, 0, sizeof *a);
+}
+
+/* ---- compiling: syntax tree -> logical query ---- */
+
+typedef struct compiler {
+	const idx_schema *schema;
+	idx_analyzer **an;
+	idx_qarena *a;
+	idx_lquery *lq;
+	char *err;
+	size_t errlen;
+	/* token collection */
+	uint8_t fid;
+	uint32_t ntok, captok;
+	uint8_t **tok;
+	uint32_t *toklen, *tokpos;
+	int failed;
+} compiler;
+
+static int add_hterm(compiler *c, uint8_t fid, const uint8_t *text, uint32_t len, int prefix)
+{
+	idx_lquery *q = c->lq;
+	if (q->nhterms == q->caphterms) {
+		uint32_t nc = q->caphterms ? q->caphterms * 2 : 16;
+		idx_hterm *h = idx_qa_alloc(c->a, nc * sizeof *h);
+		if (!h)
+			return TRAWL_ENOMEM;
+		if (q->nhterms)
+			memcpy(h, q->hterms, q->nhterms * sizeof *h);
+		q->hterms = h;
+		q->caphterms = nc;
+	}
+	q->hterms[q->nhterms++] = (idx_hterm){fid, (uint8_t)prefix, len, (const char *)text};
+	return TRAWL_OK;
+}
+
+static int collect_token(void *ctx, const idx_token *t)
+{
+	compiler *c = ctx;
+	if (c->ntok == c->captok) {
+		uint32_t nc = c->captok ? c->captok * 2 : 8;
+		uint8_t **tk = idx_qa_alloc(c->a, nc * sizeof *tk);
+		uint32_t *tl = idx_qa_alloc(c->a, nc * sizeof *tl);
+		uint32_t *tp = idx_qa_alloc(c->a, nc * sizeof *tp);
+		if (!tk || !tl || !tp) {
+			c->failed = 1;
+			return 1;
+		}
+		if (c->ntok) {
+			memcpy(tk, c->tok, c->ntok * sizeof *tk);
+			memcpy(tl, c->toklen, c->ntok * sizeof *tl);
+			memcpy(tp, c->tokpos, c->ntok * sizeof *tp);
+		}
+		c->tok = tk;
+		c->toklen = tl;
+		c->tokpos = tp;
+		c->captok = nc;
+	}
+	uint8_t *k = idx_qa_alloc(c->a, t->len + 1);
+	if (!k) {
+		c->failed = 1;
+		return 1;
+	}
+	k[0] = c->fid;
+	memcpy(k + 1, t->text, t->len);
+	c->tok[c->ntok] = k;
+	c->toklen[c->ntok] = t->len + 1;
+	c->tokpos[c->ntok] = t->pos;
+	c->ntok++;
+	return 0;
+}
+
+static idx_lnode *lnode(compiler *c, idx_lkind kind, const idx_qnode *q)
+{
+	idx_lnode *n = qa_zalloc(c->a, sizeof *n);
+	if (n) {
+		n->kind = kind;
+		n->occur = q->occur;
+		n->column = q->column;
+	}
+	return n;
+}
+
+/* The fields a node searches: one named field, or every text field. */
+static int target_fields(compiler *c, const idx_qnode *q, uint8_t *fids, uint32_t *n)
+{
+	if (!q->field) {
+		for (uint32_t f = 0; f < c->schema->nfields; f++)
+			fids[f] = (uint8_t)f;
+		*n = c->schema->nfields;
+		return TRAWL_OK;
+	}
+	int f = idx_schema_field(c->schema, q->field, strlen(q->field));
+	if (f < 0) {
+		char names[512] = "";
+		size_t at = 0;
+		for (uint32_t i = 0; i < c->schema->nfields && at < sizeof names - 80; i++)
+			at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
+			                       c->schema->fields[i].name);
+		return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
+		                "column %u: unknown field \"%.64s\"; the text fields are: %s",
+		                q->column, q->field, names);
+	}
+	fids[0] = (uint8_t)f;
+	*n = 1;
+	return TRAWL_OK;
+}
+
+static int count_leaves(compiler *c, uint32_t n, uint32_t column)
+{
+	c->lq->nleaves += n;
+	if (c->lq->nleaves > TRAWL_MAX_QUERY_TERMS)
+		return idx_errf(c->err, c->errlen, TRAWL_ELIMIT,
+		                "column %u: the query has more than %d terms after analysis", column,
+		                TRAWL_MAX_QUERY_TERMS);
+	return TRAWL_OK;
+}
+
+/* Wraps the per-field alternatives of one clause: none, one, or an OR. */
+static idx_lnode *alternatives(compiler *c, const idx_qnode *q, idx_lnode **alts, uint32_t n)
+{
+	if (n == 0)
+		return lnode(c, IDX_L_NONE, q);
+	if (n == 1) {
+		alts[0]->occur = q->occur;
+		return alts[0];
+	}
+	idx_lnode *o = lnode(c, IDX_L_OR, q);
+	if (!o)
+		return NULL;
+	o->kids = idx_qa_alloc(c->a, n * sizeof *o->kids);
+	if (!o->kids)
+		return NULL;
+	memcpy(o->kids, alts, n * sizeof *alts);
+	o->nkids = n;
+	return o;
+}
+
+static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
+{
+	uint8_t fids[IDX_MAX_FIELDS];
+	uint32_t nf = 0;
+	int rc = target_fields(c, q, fids, &nf);
+	if (rc)
+		return rc;
+	idx_lnode *alts[IDX_MAX_FIELDS];
+	uint32_t nalt = 0;
+	for (uint32_t i = 0; i < nf; i++) {
+		const idx_field *f = &c->schema->fields[fids[i]];
+		c->fid = fids[i];
+		c->ntok = 0;
+		if (q->kind == IDX_Q_PREFIX) {
+			char folded[IDX_MAX_TOKEN_BYTES];
+			size_t fl = 0;
+			rc = idx_fold_term(c->an[f->analyzer], q->text, q->len, folded, sizeof folded,
+			                   &fl);
+			if (rc == TRAWL_ELIMIT || (rc == TRAWL_OK && fl == 0))
+				return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
+				                fl ? "column %u: prefix is too long"
+				                   : "column %u: prefix has no letters or digits",
+				                q->column);
+			if (rc)
+				return rc;
+			idx_lnode *n = lnode(c, IDX_L_PREFIX, q);
+			uint8_t *k = idx_qa_alloc(c->a, fl + 1);
+			if (!n || !k)
+				return TRAWL_ENOMEM;
+			k[0] = c->fid;
+			memcpy(k + 1, folded, fl);
+			n->fid = c->fid;
+			n->key = k;
+			n->klen = (uint32_t)fl + 1;
+			if ((rc = add_hterm(c, c->fid, k + 1, (uint32_t)fl, 1)) ||
+			    (rc = count_leaves(c, 1, q->column)))
+				return rc;
+			alts[nalt++] = n;
+			continue;
+		}
+		rc = idx_analyze(c->an[f->analyzer], q->text, q->len, 0, NULL, collect_token, c);
+		if (c->failed || rc)
+			return TRAWL_ENOMEM;
+		if (c->ntok == 0)
+			continue; /* stop words only, in this field */
+		if ((rc = count_leaves(c, c->ntok, q->column)))
+			return rc;
+		for (uint32_t t = 0; t < c->ntok; t++)
+			if ((rc = add_hterm(c, c->fid, c->tok[t] + 1, c->toklen[t] - 1, 0)))
+				return rc;
+		idx_lnode *n;
+		if (c->ntok == 1) {
+			n = lnode(c, IDX_L_TERM, q);
+			if (!n)
+				return TRAWL_ENOMEM;
+			n->key = c->tok[0];
+			n->klen = c->toklen[0];
+		} else {
+			/* several tokens from one clause, quoted or not: a phrase */
+			n = lnode(c, IDX_L_PHRASE, q);
+			if (!n)
+				return TRAWL_ENOMEM;
+			n->nterms = c->ntok;
+			n->keys = c->tok;
+			n->klens = c->toklen;
+			n->rel = c->tokpos;
+			uint32_t p0 = c->tokpos[0];
+			for (uint32_t t = 0; t < c->ntok; t++)
+				n->rel[t] -= p0;
+			c->captok = c->ntok = 0; /* the arrays now belong to n */
+			c->tok = NULL;
+			c->toklen = c->tokpos = NULL;
+		}
+		n->fid = c->fid;
+		alts[nalt++] = n;
+	}
+	*out = alternatives(c, q, alts, nalt);
+	return *out ? TRAWL_OK : TRAWL_ENOMEM;
+}
+
+static int compile_node(compiler *c, const idx_qnode *q, idx_lnode **out)
+{
+	if (q->kind != IDX_Q_BOOL)
+		return compile_words(c, q, out);
+	idx_lnode *b = lnode(c, IDX_L_BOOL, q);
+	if (!b || (q->nkids && !(b->kids = idx_qa_alloc(c->a, q->nkids * sizeof *b->kids))))
+		return TRAWL_ENOMEM;
+	uint32_t positive = 0, negative = 0;
+	for (uint32_t i = 0; i < q->nkids; i++) {
+		idx_lnode *k;
+		int rc = compile_node(c, q->kids[i], &k);
+		if (rc)
+			return rc;
+		if (k->kind == IDX_L_NONE && k->occur != IDX_Q_NOT && k->nkids == 0 && !k->key) {
+			/* a clause of stop words only: dropped, as if not written */
+			continue;
+		}
+		if (k->kind == IDX_L_NONE && k->occur == IDX_Q_NOT)
+			continue; /* excluding stop words excludes nothing */
+		if (k->occur == IDX_Q_NOT)
+			negative++;
+		else
+			positive++;
+		b->kids[b->nkids++] = k;
+	}
+	if (positive == 0 && negative > 0)
+		return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
+		                "column %u: %s has only excluded clauses and would match nothing",
+		                q->column, q->column <= 1 && q->occur == IDX_Q_MUST ? "the query" : "a group");
+	if (b->nkids == 0) {
+		b->kind = IDX_L_NONE;
+		b->kids = NULL;
+	}
+	*out = b;
+	return TRAWL_OK;
+}
+
+int idx_lq_compile(const idx_qnode *q, const idx_schema *schema, idx_analyzer **an,
+                   idx_qarena *a, idx_lquery *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	compiler c = {.schema = schema, .an = an, .a = a, .lq = out, .err = err, .errlen = errlen};
+	int rc = compile_node(&c, q, &out->root);
+	if (rc == TRAWL_ENOMEM)
+		idx_errf(err, errlen, rc, "out of memory");
+	if (rc)
+		return rc;
+	if (out->root->kind == IDX_L_NONE)
+		return idx_errf(err, errlen, TRAWL_EQUERY,
+		                "column 1: the query has nothing to search for (only stop words or "
+		                "punctuation)");
+	return TRAWL_OK;
+}
+
+/* ---- scorers ---- */
+
+typedef struct sc sc;
+typedef struct sc_ops {
+	uint32_t (*next)(sc *);
+	uint32_t (*advance)(sc *, uint32_t target);
+	float (*score)(sc *);
+	/* upper bound of scores of docs in [target, *upto]; < 0 if none remain */
+	float (*bound)(sc *, uint32_t target, uint32_t *upto);
+} sc_ops;
+
+enum { SC_NONE, SC_TERM, SC_PHRASE, SC_OR, SC_AND, SC_REQOPT, SC_EXCL };
+
+struct sc {
+	const sc_ops *ops;
+	uint32_t doc;
+	int kind;
+	float max;
+	uint64_t cost;
+};
+
+typedef struct sc_term {
+	sc base;
+	idx_pcur cur;
+	float w, k1;
+	const float *ktab;
+	const uint8_t *norms;
+} sc_term;
+
+typedef struct sc_phrase {
+	sc base;
+	uint32_t n;
+	idx_pcur **cur;   /* in query order */
+	uint32_t *rel;
+	uint32_t *order;  /* cursor indexes by ascending df */
+	uint32_t **pos;   /* per cursor position scratch */
+	uint32_t *poscap;
+	uint32_t freq;
+	float w, k1;
+	const float *ktab;
+	const uint8_t *norms;
+	idx_qarena *a;
+} sc_phrase;
+
+typedef struct sc_multi {
+	sc base;
+	uint32_t n;
+	sc **kids;   /* query order (scores are summed in this order) */
+	sc **lead;   /* AND: by ascending cost */
+} sc_multi;
+
+typedef struct sc_pair {
+	sc base;
+	sc *a; /* required / positive */
+	sc *b; /* optional / excluded */
+} sc_pair;
+
+#define SC_CALL_NEXT(s) ((s)->ops->next(s))
+#define SC_ADVANCE(s, t) ((s)->ops->advance((s), (t)))
+
+/* none */
+static uint32_t none_next(sc *s)
+{
+	return s->doc = IDX_END;
+}
+static uint32_t none_advance(sc *s, uint32_t t)
+{
+	return s->doc = IDX_END;
+}
+static float none_score(sc *s)
+{
+	return 0;
+}
+static float none_bound(sc *s, uint32_t t, uint32_t *upto)
+{
+	*upto = IDX_END;
+	return -1;
+}
+static const sc_ops none_ops = {none_next, none_advance, none_score, none_bound};
+
+/* term */
+static uint32_t term_next(sc *s)
+{
+	sc_term *t = (sc_term *)s;
+	return s->doc = idx_pcur_next(&t->cur);
+}
+static uint32_t term_advance(sc *s, uint32_t target)
+{
+	sc_term *t = (sc_term *)s;
+	return s->doc = idx_pcur_advance(&t->cur, target);
+}
+static float term_score(sc *s)
+{
+	sc_term *t = (sc_term *)s;
+	return t->w * idx_bm25_tf(idx_pcur_tf(&t->cur), t->k1, t->ktab[t->norms[s->doc]]);
+}
+static float term_bound(sc *s, uint32_t target, uint32_t *upto)
+{
+	sc_term *t = (sc_term *)s;
+	float b = idx_pcur_bound(&t->cur, target, upto);
+	return b < 0 ? -1 : t->w * b;
+}
+static const sc_ops term_ops = {term_next, term_advance, term_score, term_bound};
+
+/* phrase: a conjunction of its terms, verified with positions */
+static int phrase_load(sc_phrase *p, uint32_t i)
+{
+	idx_pcur *c = p->cur[i];
+	uint32_t tf = idx_pcur_tf(c);
+	if (tf > p->poscap[i]) {
+		uint32_t *n = malloc((size_t)tf * sizeof *n);
+		if (!n || idx_qa_track(p->a, n)) {
+			free(n);
+			return -1;
+		}
+		p->pos[i] = n;
+		p->poscap[i] = tf;
+	}
+	return (int)idx_pcur_positions(c, p->pos[i], p->poscap[i]);
+}
+
+/* Number of times the phrase occurs in the current doc of every cursor. */
+static uint32_t phrase_freq(sc_phrase *p)
+{
+	uint32_t cnt[64];
+	uint32_t n = p->n;
+	for (uint32_t i = 0; i < n; i++) {
+		int m = phrase_load(p, i);
+		if (m <= 0)
+			return 0;
+		cnt[i < 64 ? i : 63] = (uint32_t)m;
+	}
+	/* walk the first term's positions; for each, check every other term
+	 * has position start + rel[i] (positions ascend: keep a pointer each) */
+	uint32_t idx[64] = {0};
+	uint32_t freq = 0;
+	for (uint32_t j = 0; j < cnt[0]; j++) {
+		uint32_t start = p->pos[0][j] - p->rel[0];
+		uint32_t i;
+		for (i = 1; i < n; i++) {
+			uint32_t want = start + p->rel[i];
+			while (idx[i] < cnt[i] && p->pos[i][idx[i]] < want)
+				idx[i]++;
+			if (idx[i] >= cnt[i])
+				return freq;
+			if (p->pos[i][idx[i]] != want)
+				break;
+		}
+		if (i == n)
+			freq++;
+	}
+	return freq;
+}
+
+/* Moves to the first doc >= target where all terms appear together and the
+ * phrase occurs. */
+static uint32_t phrase_seek(sc_phrase *p, uint32_t target)
+{
+	for (;;) {
+		idx_pcur *lead = p->cur[p->order[0]];
+		uint32_t d = idx_pcur_advance(lead, target);
+		if (d == IDX_END)
+			return p->base.doc = IDX_END;
+		uint32_t i;
+		for (i = 1; i < p->n; i++) {
+			uint32_t e = idx_pcur_advance(p->cur[p->order[i]], d);
+			if (e != d) {
+				target = e;
+				break;
+			}
+		}
+		if (i < p->n) {
+			if (target == IDX_END)
+				return p->base.doc = IDX_END;
+			continue;
+		}
+		p->freq = phrase_freq(p);
+		if (p->freq)
+			return p->base.doc = d;
+		target = d + 1;
+		if (target == IDX_END)
+			return p->base.doc = IDX_END;
+	}
+}
+static uint32_t phrase_next(sc *s)
+{
+	if (s->doc == IDX_END || s->doc + 1 == IDX_END)
+		return s->doc = IDX_END;
+	return phrase_seek((sc_phrase *)s, s->doc + 1);
+}
+static uint32_t phrase_advance(sc *s, uint32_t t)
+{
+	if (t <= s->doc)
+		return s->doc;
+	return phrase_seek((sc_phrase *)s, t);
+}
+static float phrase_score(sc *s)
+{
+	sc_phrase *p = (sc_phrase *)s;
+	return p->w * idx_bm25_tf(p->freq, p->k1, p->ktab[p->norms[s->doc]]);
+}
+static float phrase_bound(sc *s, uint32_t target, uint32_t *upto)
+{
+	sc_phrase *p = (sc_phrase *)s;
+	float m = -1;
+	*upto = IDX_END;
+	for (uint32_t i = 0; i < p->n; i++) {
+		uint32_t u;
+		float b = idx_pcur_bound(p->cur[i], target, &u);
+		if (b < 0)
+			return -1;
+		if (m < 0 || b < m)
+			m = b;
+		if (u < *upto)
+			*upto = u;
+	}
+	return p->w * m;
+}
+static const sc_ops phrase_ops = {phrase_next, phrase_advance, phrase_score, phrase_bound};
+
+/* or: sum of the kids on the current doc */
+static uint32_t or_min(sc_multi *m)
+{
+	uint32_t d = IDX_END;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (m->kids[i]->doc < d)
+			d = m->kids[i]->doc;
+	return m->base.doc = d;
+}
+static uint32_t or_next(sc *s)
+{
+	sc_multi *m = (sc_multi *)s;
+	uint32_t d = s->doc;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (m->kids[i]->doc == d)
+			SC_CALL_NEXT(m->kids[i]);
+	return or_min(m);
+}
+static uint32_t or_advance(sc *s, uint32_t t)
+{
+	sc_multi *m = (sc_multi *)s;
+	if (t <= s->doc)
+		return s->doc;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (m->kids[i]->doc < t)
+			SC_ADVANCE(m->kids[i], t);
+	return or_min(m);
+}
+static float or_score(sc *s)
+{
+	sc_multi *m = (sc_multi *)s;
+	float sum = 0;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (m->kids[i]->doc == s->doc)
+			sum += m->kids[i]->ops->score(m->kids[i]);
+	return sum;
+}
+static float or_bound(sc *s, uint32_t target, uint32_t *upto)
+{
+	sc_multi *m = (sc_multi *)s;
+	float sum = 0;
+	int any = 0;
+	*upto = IDX_END;
+	for (uint32_t i = 0; i < m->n; i++) {
+		uint32_t u;
+		float b = m->kids[i]->ops->bound(m->kids[i], target, &u);
+		if (b < 0)
+			continue;
+		any = 1;
+		sum += b;
+		if (u < *upto)
+			*upto = u;
+	}
+	return any ? sum : -1;
+}
+static const sc_ops or_ops = {or_next, or_advance, or_score, or_bound};
+
+/* and: leapfrog, rarest first */
+static uint32_t and_seek(sc_multi *m, uint32_t target)
+{
+	for (;;) {
+		uint32_t d = SC_ADVANCE(m->lead[0], target);
+		if (d == IDX_END)
+			return m->base.doc = IDX_END;
+		uint32_t i;
+		for (i = 1; i < m->n; i++) {
+			uint32_t e = SC_ADVANCE(m->lead[i], d);
+			if (e != d) {
+				target = e;
+				break;
+			}
+		}
+		if (i == m->n)
+			return m->base.doc = d;
+		if (target == IDX_END)
+			return m->base.doc = IDX_END;
+	}
+}
+static uint32_t and_next(sc *s)
+{
+	if (s->doc == IDX_END || s->doc + 1 == IDX_END)
+		return s->doc = IDX_END;
+	return and_seek((sc_multi *)s, s->doc + 1);
+}
+static uint32_t and_advance(sc *s, uint32_t t)
+{
+	if (t <= s->doc)
+		return s->doc;
+	return and_seek((sc_multi *)s, t);
+}
+static float and_score(sc *s)
+{
+	sc_multi *m = (sc_multi *)s;
+	float sum = 0;
+	for (uint32_t i = 0; i < m->n; i++)
+		sum += m->kids[i]->ops->score(m->kids[i]);
+	return sum;
+}
+static float and_bound(sc *s, uint32_t target, uint32_t *upto)
+{
+	sc_multi *m = (sc_multi *)s;
+	float sum = 0;
+	*upto = IDX_END;
+	for (uint32_t i = 0; i < m->n; i++) {
+		uint32_t u;
+		float b = m->kids[i]->ops->bound(m->kids[i], target, &u);
+		if (b < 0)
+			return -1;
+		sum += b;
+		if (u < *upto)
+			*upto = u;
+	}
+	return sum;
+}
+static const sc_ops and_ops = {and_next, and_advance, and_score, and_bound};
+
+/* reqopt: a required scorer plus optional score */
+static uint32_t reqopt_next(sc *s)
+{
+	sc_pair *p = (sc_pair *)s;
+	return s->doc = SC_CALL_NEXT(p->a);
+}
+static uint32_t reqopt_advance(sc *s, uint32_t t)
+{
+	sc_pair *p = (sc_pair *)s;
+	return s->doc = SC_ADVANCE(p->a, t);
+}
+static float reqopt_score(sc *s)
+{
+	sc_pair *p = (sc_pair *)s;
+	float v = p->a->ops->score(p->a);
+	if (p->b->doc < s->doc)
+		SC_ADVANCE(p->b, s->doc);
+	if (p->b->doc == s->doc)
+		v += p->b->ops->score(p->b);
+	return v;
+}
+static float reqopt_bound(sc *s, uint32_t target, uint32_t *upto)
+{
+	sc_pair *p = (sc_pair *)s;
+	float a = p->a->ops->bound(p->a, target, upto);
+	if (a < 0)
+		return -1;
+	uint32_t u;
+	float b = p->b->ops->bound(p->b, target, &u);
+	if (b > 0) {
+		a += b;
+		if (u < *upto)
+			*upto = u;
+	}
+	return a;
+}
+static const sc_ops reqopt_ops = {reqopt_next, reqopt_advance, reqopt_score, reqopt_bound};
+
+/* excl: positive minus excluded */
+static uint32_t excl_settle(sc_pair *p, uint32_t d)
+{
+	while (d != IDX_END) {
+		if (p->b->doc < d)
+			SC_ADVANCE(p->b, d);
+		if (p->b->doc != d)
+			break;
+		d = SC_CALL_NEXT(p->a);
+	}
+	return p->base.doc = d;
+}
+static uint32_t excl_next(sc *s)
+{
+	sc_pair *p = (sc_pair *)s;
+	return excl_settle(p, SC_CALL_NEXT(p->a));
+}
+static uint32_t excl_advance(sc *s, uint32_t t)
+{
+	sc_pair *p = (sc_pair *)s;
+	if (t <= s->doc)
+		return s->doc;
+	return excl_settle(p, SC_ADVANCE(p->a, t));
+}
+static float excl_score(sc *s)
+{
+	sc_pair *p = (sc_pair *)s;
+	return p->a->ops->score(p->a);
+}
+static float excl_bound(sc *s, uint32_t target, uint32_t *upto)
+{
+	sc_pair *p = (sc_pair *)s;
+	return p->a->ops->bound(p->a, target, upto);
+}
+static const sc_ops excl_ops = {excl_next, excl_advance, excl_score, excl_bound};
+
+/* ---- building scorers for one shard ---- */
+
+typedef struct builder {
+	idx_shard_ctx *c;
+	int need_pos;
+	uint32_t prefix_terms;
+} builder;
+
+static sc *mk_none(builder *b)
+{
+	sc *s = idx_qa_alloc(b->c->arena, sizeof *s);
+	if (s)
+		*s = (sc){&none_ops, IDX_END, SC_NONE, 0, 0};
+	return s;
+}
+
+/* Looks up key; *pl set, or TRAWL_ENOTFOUND. */
+static int lookup(builder *b, const uint8_t *key, uint32_t klen, idx_plist *pl)
+{
+	const void *v;
+	size_t vl;
+	int rc = idx_store_get(b->c->view->txn, IDX_DB_TERMS, key, klen, &v, &vl);
+	if (rc)
+		return rc;
+	if (idx_plist_parse(v, vl, pl))
+		return idx_errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT,
+		                "damaged postings for a term of %u bytes", klen);
+	return TRAWL_OK;
+}
+
+static sc *mk_term_pl(builder *b, uint8_t fid, const idx_plist *pl)
+{
+	const idx_field *f = &b->c->schema->fields[fid];
+	sc_term *t = idx_qa_alloc(b->c->arena, sizeof *t);
+	if (!t)
+		return NULL;
+	idx_pcur_init(&t->cur, pl, NULL, 0);
+	t->w = f->boost * idx_bm25_idf(b->c->global_docs, pl->df_global);
+	t->k1 = f->k1;
+	t->ktab = b->c->ktab[fid];
+	t->norms = b->c->view->norms[fid];
+	t->base = (sc){&term_ops, t->cur.doc, SC_TERM, t->w * pl->max_tf, pl->df};
+	return &t->base;
+}
+
+static int build(builder *b, const idx_lnode *n, sc **out);
+
+static int build_term(builder *b, const idx_lnode *n, sc **out)
+{
+	idx_plist pl;
+	int rc = lookup(b, n->key, n->klen, &pl);
+	if (rc == TRAWL_ENOTFOUND) {
+		*out = mk_none(b);
+		return *out ? TRAWL_OK : TRAWL_ENOMEM;
+	}
+	if (rc)
+		return rc;
+	*out = mk_term_pl(b, n->fid, &pl);
+	return *out ? TRAWL_OK : TRAWL_ENOMEM;
+}
+
+static int build_phrase(builder *b, const idx_lnode *n, sc **out)
+{
+	idx_qarena *a = b->c->arena;
+	const idx_field *f = &b->c->schema->fields[n->fid];
+	sc_phrase *p = qa_zalloc(a, sizeof *p);
+	if (!p || n->nterms > 64)
+		return p ? idx_errf(b->c->err, b->c->errlen, TRAWL_ELIMIT,
+		                    "column %u: a phrase may have at most 64 terms", n->column)
+		         : TRAWL_ENOMEM;
+	p->n = n->nterms;
+	p->cur = idx_qa_alloc(a, p->n * sizeof *p->cur);
+	p->rel = n->rel;
+	p->order = idx_qa_alloc(a, p->n * sizeof *p->order);
+	p->pos = qa_zalloc(a, p->n * sizeof *p->pos);
+	p->poscap = qa_zalloc(a, p->n * sizeof *p->poscap);
+	if (!p->cur || !p->order || !p->pos || !p->poscap)
+		return TRAWL_ENOMEM;
+	float idf = 0;
+	uint64_t N = b->c->global_docs;
+	for (uint32_t i = 0; i < p->n; i++) {
+		idx_plist pl;
+		int rc = lookup(b, n->keys[i], n->klens[i], &pl);
+		if (rc == TRAWL_ENOTFOUND) {
+			*out = mk_none(b);
+			return *out ? TRAWL_OK : TRAWL_ENOMEM;
+		}
+		if (rc)
+			return rc;
+		const void *pv;
+		size_t pvl;
+		if ((rc = idx_store_get(b->c->view->txn, IDX_DB_POS, n->keys[i], n->klens[i], &pv,
+		                        &pvl)))
+			return rc == TRAWL_ENOTFOUND ? TRAWL_ECORRUPT : rc;
+		if (!(p->cur[i] = idx_qa_alloc(a, sizeof(idx_pcur))))
+			return TRAWL_ENOMEM;
+		idx_pcur_init(p->cur[i], &pl, pv, pvl);
+		idf += idx_bm25_idf(N, pl.df_global);
+		p->order[i] = i;
+	}
+	/* drive with the rarest term */
+	for (uint32_t i = 1; i < p->n; i++)
+		for (uint32_t j = i; j > 0 && p->cur[p->order[j]]->pl.df < p->cur[p->order[j - 1]]->pl.df;
+		     j--) {
+			uint32_t t = p->order[j];
+			p->order[j] = p->order[j - 1];
+			p->order[j - 1] = t;
+		}
+	p->w = f->boost * idf;
+	p->k1 = f->k1;
+	p->ktab = b->c->ktab[n->fid];
+	p->norms = b->c->view->norms[n->fid];
+	p->a = a;
+	float minmax = -1;
+	for (uint32_t i = 0; i < p->n; i++)
+		if (minmax < 0 || p->cur[i]->pl.max_tf < minmax)
+			minmax = p->cur[i]->pl.max_tf;
+	p->base = (sc){&phrase_ops, 0, SC_PHRASE, p->w * minmax, p->cur[p->order[0]]->pl.df};
+	phrase_seek(p, 0);
+	*out = &p->base;
+	return TRAWL_OK;
+}
+
+static sc *mk_multi(builder *b, const sc_ops *ops, int kind, sc **kids, uint32_t n)
+{
+	sc_multi *m = idx_qa_alloc(b->c->arena, sizeof *m);
+	if (!m)
+		return NULL;
+	m->n = n;
+	m->kids = kids;
+	m->lead = NULL;
+	float max = 0;
+	uint64_t cost = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		max += kids[i]->max;
+		if (kind == SC_AND)
+			cost = i == 0 || kids[i]->cost < cost ? kids[i]->cost : cost;
+		else
+			cost += kids[i]->cost;
+	}
+	m->base = (sc){ops, 0, kind, max, cost};
+	if (kind == SC_AND) {
+		m->lead = idx_qa_alloc(b->c->arena, n * sizeof *m->lead);
+		if (!m->lead)
+			return NULL;
+		memcpy(m->lead, kids, n * sizeof *kids);
+		for (uint32_t i = 1; i < n; i++)
+			for (uint32_t j = i; j > 0 && m->lead[j]->cost < m->lead[j - 1]->cost; j--) {
+				sc *t = m->lead[j];
+				m->lead[j] = m->lead[j - 1];
+				m->lead[j - 1] = t;
+			}
+		and_seek(m, 0);
+	} else {
+		or_min(m);
+	}
+	return &m->base;
+}
+
+static sc *mk_pair(builder *b, const sc_ops *ops, int kind, sc *x, sc *y)
+{
+	sc_pair *p = idx_qa_alloc(b->c->arena, sizeof *p);
+	if (!p)
+		return NULL;
+	p->a = x;
+	p->b = y;
+	p->base = (sc){ops, x->doc, kind, kind == SC_REQOPT ? x->max + y->max : x->max, x->cost};
+	if (kind == SC_EXCL)
+		excl_settle(p, x->doc);
+	return &p->base;
+}
+
+typedef struct prefix_ctx {
+	builder *b;
+	uint8_t fid;
+	sc **kids;
+	uint32_t n, cap;
+	uint32_t column;
+	int rc;
+} prefix_ctx;
+
+static int prefix_cb(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	prefix_ctx *p = ctx;
+	if (p->n >= TRAWL_MAX_PREFIX_TERMS) {
+		p->rc = idx_errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
+		                 "column %u: the prefix matches more than %d terms; make it longer",
+		                 p->column, TRAWL_MAX_PREFIX_TERMS);
+		return 1;
+	}
+	idx_plist pl;
+	if (idx_plist_parse(val, vlen, &pl)) {
+		p->rc = TRAWL_ECORRUPT;
+		return 1;
+	}
+	if (p->n == p->cap) {
+		uint32_t nc = p->cap ? p->cap * 2 : 16;
+		sc **k = idx_qa_alloc(p->b->c->arena, nc * sizeof *k);
+		if (!k) {
+			p->rc = TRAWL_ENOMEM;
+			return 1;
+		}
+		if (p->n)
+			memcpy(k, p->kids, p->n * sizeof *k);
+		p->kids = k;
+		p->cap = nc;
+	}
+	if (!(p->kids[p->n] = mk_term_pl(p->b, p->fid, &pl))) {
+		p->rc = TRAWL_ENOMEM;
+		return 1;
+	}
+	p->n++;
+	return 0;
+}
+
+static int build_prefix(builder *b, const idx_lnode *n, sc **out)
+{
+	prefix_ctx p = {.b = b, .fid = n->fid, .column = n->column};
+	int rc = idx_store_scan(b->c->view->txn, IDX_DB_TERMS, n->key, n->klen, 1, prefix_cb, &p);
+	if (p.rc)
+		return p.rc;
+	if (rc < 0 || (rc > 0 && rc != 1))
+		return rc;
+	if (p.n == 0)
+		*out = mk_none(b);
+	else if (p.n == 1)
+		*out = p.kids[0];
+	else
+		*out = mk_multi(b, &or_ops, SC_OR, p.kids, p.n);
+	return *out ? TRAWL_OK : TRAWL_ENOMEM;
+}
+
+/* Drops kids that match nothing; returns how many remain. */
+static uint32_t compact(sc **kids, uint32_t n)
+{
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (kids[i]->kind != SC_NONE)
+			kids[m++] = kids[i];
+	return m;
+}
+
+static int build_bool(builder *b, const idx_lnode *n, sc **out)
+{
+	idx_qarena *a = b->c->arena;
+	sc **must = idx_qa_alloc(a, (n->nkids + 1) * sizeof(sc *));
+	sc **should = idx_qa_alloc(a, (n->nkids + 1) * sizeof(sc *));
+	sc **nots = idx_qa_alloc(a, (n->nkids + 1) * sizeof(sc *));
+	if (!must || !should || !nots)
+		return TRAWL_ENOMEM;
+	uint32_t nm = 0, ns = 0, nn = 0;
+	for (uint32_t i = 0; i < n->nkids; i++) {
+		sc *k;
+		int rc = build(b, n->kids[i], &k);
+		if (rc)
+			return rc;
+		switch (n->kids[i]->occur) {
+		case IDX_Q_MUST:
+			if (k->kind == SC_NONE) {
+				*out = mk_none(b); /* a required clause that matches nothing */
+				return *out ? TRAWL_OK : TRAWL_ENOMEM;
+			}
+			must[nm++] = k;
+			break;
+		case IDX_Q_SHOULD:
+			should[ns++] = k;
+			break;
+		case IDX_Q_NOT:
+			nots[nn++] = k;
+			break;
+		}
+	}
+	ns = compact(should, ns);
+	nn = compact(nots, nn);
+	sc *req = nm == 0 ? NULL : nm == 1 ? must[0] : mk_multi(b, &and_ops, SC_AND, must, nm);
+	sc *opt = ns == 0 ? NULL : ns == 1 ? should[0] : mk_multi(b, &or_ops, SC_OR, should, ns);
+	if ((nm > 1 && !req) || (ns > 1 && !opt))
+		return TRAWL_ENOMEM;
+	sc *base = req ? (opt ? mk_pair(b, &reqopt_ops, SC_REQOPT, req, opt) : req) : opt;
+	if (!base) {
+		*out = mk_none(b);
+		return *out ? TRAWL_OK : TRAWL_ENOMEM;
+	}
+	if (nn) {
+		sc *ex = nn == 1 ? nots[0] : mk_multi(b, &or_ops, SC_OR, nots, nn);
+		if (!ex || !(base = mk_pair(b, &excl_ops, SC_EXCL, base, ex)))
+			return TRAWL_ENOMEM;
+	}
+	*out = base;
+	return TRAWL_OK;
+}
+
+static int build(builder *b, const idx_lnode *n, sc **out)
+{
+	switch (n->kind) {
+	case IDX_L_NONE:
+		*out = mk_none(b);
+		return *out ? TRAWL_OK : TRAWL_ENOMEM;
+	case IDX_L_TERM:
+		return build_term(b, n, out);
+	case IDX_L_PHRASE:
+		return build_phrase(b, n, out);
+	case IDX_L_PREFIX:
+		return build_prefix(b, n, out);
+	case IDX_L_OR: {
+		sc **kids = idx_qa_alloc(b->c->arena, n->nkids * sizeof *kids);
+		if (!kids)
+			return TRAWL_ENOMEM;
+		for (uint32_t i = 0; i < n->nkids; i++) {
+			int rc = build(b, n->kids[i], &kids[i]);
+			if (rc)
+				return rc;
+		}
+		uint32_t m = compact(kids, n->nkids);
+		*out = m == 0 ? mk_none(b) : m == 1 ? kids[0] : mk_multi(b, &or_ops, SC_OR, kids, m);
+		return *out ? TRAWL_OK : TRAWL_ENOMEM;
+	}
+	case IDX_L_BOOL:
+		return build_bool(b, n, out);
+	}
+	return TRAWL_EINTERNAL;
+}
+
+/* ---- top-k ---- */
+
+typedef struct heap {
+	idx_hit *h;
+	uint32_t n, k;
+} heap;
+
+/* worse(a, b): a ranks below b. Within a shard a larger doc id is a larger hash. */
+static inline int worse(const idx_hit *a, const idx_hit *b)
+{
+	return a->score < b->score || (a->score == b->score && a->doc > b->doc);
+}
+
+static void heap_push(heap *hp, float score, uint32_t doc)
+{
+	idx_hit x = {score, doc, 0, 0};
+	if (hp->n < hp->k) {
+		uint32_t i = hp->n++;
+		while (i > 0) {
+			uint32_t p = (i - 1) / 2;
+			if (!worse(&x, &hp->h[p]))
+				break;
+			hp->h[i] = hp->h[p];
+			i = p;
+		}
+		hp->h[i] = x;
+		return;
+	}
+	/* replace the root (the worst) and sift down */
+	uint32_t i = 0;
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+		const idx_hit *cur = &x;
+		if (l < hp->n && worse(&hp->h[l], cur)) {
+			m = l;
+			cur = &hp->h[l];
+		}
+		if (r < hp->n && worse(&hp->h[r], cur))
+			m = r;
+		if (m == i)
+			break;
+		hp->h[i] = hp->h[m];
+		i = m;
+	}
+	hp->h[i] = x;
+}
+
+static inline float heap_theta(const heap *hp)
+{
+	return hp->n < hp->k ? -1.0f : hp->h[0].score;
+}
+
+/* Any scorer: iterate, skipping windows whose bound cannot beat theta. */
+static void topk_generic(sc *root, heap *hp, int exhaustive)
+{
+	uint32_t doc = root->doc, upto = 0;
+	float wb = 0;
+	int have_window = 0;
+	while (doc != IDX_END) {
+		float theta = heap_theta(hp);
+		if (!exhaustive && theta >= 0) {
+			if (!have_window || doc > upto) {
+				wb = root->ops->bound(root, doc, &upto);
+				have_window = 1;
+				if (wb < 0)
+					break;
+			}
+			if (wb * BOUND_SLACK <= theta) {
+				if (upto >= IDX_END - 1)
+					break;
+				doc = SC_ADVANCE(root, upto + 1);
+				continue;
+			}
+		}
+		float s = root->ops->score(root);
+		if (hp->n < hp->k || s > theta)
+			heap_push(hp, s, doc);
+		doc = SC_CALL_NEXT(root);
+	}
+}
+
+static int cmp_max(const void *a, const void *b)
+{
+	const sc *x = *(sc *const *)a, *y = *(sc *const *)b;
+	return (x->max > y->max) - (x->max < y->max);
+}
+
+/*
+ * MaxScore over the kids of a disjunction (optionally minus excluded docs):
+ * kids sorted by max score; the lowest ones whose summed maxima cannot beat
+ * theta are "non-essential": they are only probed for candidates that the
+ * essential ones produce. Scores are summed in query order, as everywhere.
+ */
+static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
+{
+	uint32_t n = m->n;
+	sc **k = idx_qa_alloc(c->arena, n * sizeof *k);
+	float *ub = idx_qa_alloc(c->arena, n * sizeof *ub);
+	float *val = idx_qa_alloc(c->arena, n * sizeof *val);
+	uint32_t *pos = idx_qa_alloc(c->arena, n * sizeof *pos); /* sorted index -> query index */
+	if (!k || !ub || !val || !pos)
+		return TRAWL_ENOMEM;
+	memcpy(k, m->kids, n * sizeof *k);
+	qsort(k, n, sizeof *k, cmp_max);
+	for (uint32_t i = 0; i < n; i++) {
+		ub[i] = (i ? ub[i - 1] : 0) + k[i]->max;
+		for (uint32_t j = 0; j < n; j++)
+			if (m->kids[j] == k[i])
+				pos[i] = j;
+	}
+	uint32_t ess = 0; /* k[ess..n) are essential */
+	uint32_t upto = 0;
+	float wb = 0;
+	int have_window = 0;
+	for (;;) {
+		uint32_t doc = IDX_END;
+		for (uint32_t i = ess; i < n; i++)
+			if (k[i]->doc < doc)
+				doc = k[i]->doc;
+		if (doc == IDX_END)
+			break;
+		float theta = heap_theta(hp);
+		if (theta >= 0) {
+			if (!have_window || doc > upto) {
+				wb = 0;
+				upto = IDX_END;
+				for (uint32_t i = 0; i < n; i++) {
+					uint32_t u;
+					float b = k[i]->ops->bound(k[i], doc, &u);
+					if (b < 0)
+						continue;
+					wb += b;
+					if (u < upto)
+						upto = u;
+				}
+				have_window = 1;
+			}
+			if (wb * BOUND_SLACK <= theta) {
+				if (upto >= IDX_END - 1)
+					break;
+				for (uint32_t i = ess; i < n; i++)
+					if (k[i]->doc <= upto)
+						SC_ADVANCE(k[i], upto + 1);
+				continue;
+			}
+		}
+		memset(val, 0, n * sizeof *val);
+		float s = 0;
+		for (uint32_t i = ess; i < n; i++)
+			if (k[i]->doc == doc) {
+				val[pos[i]] = k[i]->ops->score(k[i]);
+				s += val[pos[i]];
+			}
+		int pruned = 0;
+		for (uint32_t i = ess; i-- > 0;) {
+			if (theta >= 0 && (s + ub[i]) * BOUND_SLACK <= theta) {
+				pruned = 1;
+				break;
+			}
+			if (k[i]->doc < doc)
+				SC_ADVANCE(k[i], doc);
+			if (k[i]->doc == doc) {
+				val[pos[i]] = k[i]->ops->score(k[i]);
+				s += val[pos[i]];
+			}
+		}
+		if (!pruned && excl) {
+			if (excl->doc < doc)
+				SC_ADVANCE(excl, doc);
+			pruned = excl->doc == doc;
+		}
+		if (!pruned) {
+			float sum = 0;
+			for (uint32_t j = 0; j < n; j++)
+				sum += val[j];
+			if (hp->n < hp->k || sum > theta) {
+				heap_push(hp, sum, doc);
+				theta = heap_theta(hp);
+				while (theta >= 0 && ess < n && ub[ess] * BOUND_SLACK <= theta)
+					ess++;
+				if (ess == n)
+					break;
+			}
+		}
+		for (uint32_t i = ess; i < n; i++)
+			if (k[i]->doc == doc)
+				SC_CALL_NEXT(k[i]);
+	}
+	return TRAWL_OK;
+}
+
+int idx_shard_topk(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n)
+{
+	*n = 0;
+	if (k == 0)
+		return TRAWL_OK;
+	builder b = {c, 0, 0};
+	sc *root;
+	int rc = build(&b, q->root, &root);
+	if (rc)
+		return rc;
+	heap hp = {hits, 0, k};
+	if (!c->exhaustive && root->kind == SC_OR) {
+		rc = topk_maxscore(c, (sc_multi *)root, NULL, &hp);
+	} else if (!c->exhaustive && root->kind == SC_EXCL && ((sc_pair *)root)->a->kind == SC_OR) {
+		sc_pair *p = (sc_pair *)root;
+		rc = topk_maxscore(c, (sc_multi *)p->a, p->b, &hp);
+	} else {
+		topk_generic(root, &hp, c->exhaustive);
+	}
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < hp.n; i++)
+		hits[i].hash = idx_view_hash(c->view, hits[i].doc);
+	/* heap -> sorted */
+	for (uint32_t i = 1; i < hp.n; i++) {
+		idx_hit x = hits[i];
+		uint32_t j = i;
+		while (j > 0 && idx_hit_before(&x, &hits[j - 1])) {
+			hits[j] = hits[j - 1];
+			j--;
+		}
+		hits[j] = x;
+	}
+	*n = hp.n;
+	return TRAWL_OK;
+}
+
+/* ---- counting ---- */
+
+static void set_bits(void *ctx, const uint32_t *docs, uint32_t n)
+{
+	uint64_t *bs = ctx;
+	for (uint32_t i = 0; i < n; i++)
+		bs[docs[i] >> 6] |= 1ull << (docs[i] & 63);
+}
+
+static void clear_bits(void *ctx, const uint32_t *docs, uint32_t n)
+{
+	uint64_t *bs = ctx;
+	for (uint32_t i = 0; i < n; i++)
+		bs[docs[i] >> 6] &= ~(1ull << (docs[i] & 63));
+}
+
+/* Whether s is a term, or an OR of terms (countable with a bitset). */
+static int bitsettable(const sc *s)
+{
+	if (s->kind == SC_TERM)
+		return 1;
+	if (s->kind != SC_OR)
+		return 0;
+	const sc_multi *m = (const sc_multi *)s;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (m->kids[i]->kind != SC_TERM)
+			return 0;
+	return 1;
+}
+
+static int apply_bits(const sc *s, void (*fn)(void *, const uint32_t *, uint32_t), uint64_t *bs)
+{
+	if (s->kind == SC_TERM)
+		return idx_pcur_each_block(&((const sc_term *)s)->cur.pl, fn, bs);
+	const sc_multi *m = (const sc_multi *)s;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (idx_pcur_each_block(&((const sc_term *)m->kids[i])->cur.pl, fn, bs))
+			return 1;
+	return 0;
+}
+
+int idx_shard_count(idx_shard_ctx *c, const idx_lquery *q, uint64_t *count)
+{
+	*count = 0;
+	builder b = {c, 0, 0};
+	sc *root;
+	int rc = build(&b, q->root, &root);
+	if (rc)
+		return rc;
+	if (root->kind == SC_REQOPT)
+		root = ((sc_pair *)root)->a; /* optional clauses do not change the matches */
+	if (root->kind == SC_TERM) {
+		*count = ((sc_term *)root)->cur.pl.df;
+		return TRAWL_OK;
+	}
+	sc *pos = root, *neg = NULL;
+	if (root->kind == SC_EXCL) {
+		pos = ((sc_pair *)root)->a;
+		neg = ((sc_pair *)root)->b;
+	}
+	size_t words = ((size_t)c->view->ndocs + 63) / 64;
+	if (c->bitset && bitsettable(pos) && (!neg || bitsettable(neg)) && pos->kind == SC_OR) {
+		memset(c->bitset, 0, words * 8);
+		if (apply_bits(pos, set_bits, c->bitset) ||
+		    (neg && apply_bits(neg, clear_bits, c->bitset)))
+			return idx_errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged postings");
+		uint64_t n = 0;
+		for (size_t i = 0; i < words; i++)
+			n += (uint64_t)__builtin_popcountll(c->bitset[i]);
+		*count = n;
+		return TRAWL_OK;
+	}
+	uint64_t n = 0;
+	for (uint32_t d = root->doc; d != IDX_END; d = SC_CALL_NEXT(root))
+		n++;
+	*count = n;
+	return TRAWL_OK;
+}

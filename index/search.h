@@ -1,0 +1,178 @@
+/*
+ * search.h - query evaluation inside one shard, and the types the public API
+ * glue (api.c) shares with it.
+ *
+ * A query runs in three steps:
+ *  1. idx_query_parse (query.c): text -> syntax tree;
+ *  2. idx_lq_compile: syntax tree -> logical query, analysed with each
+ *     field's analyzer and checked against the schema (shard-independent);
+ *  3. idx_shard_topk / idx_shard_count: the logical query becomes a tree of
+ *     scorers over one shard's postings and is evaluated document at a time.
+ */
+#ifndef TRAWL_INDEX_SEARCH_H
+#define TRAWL_INDEX_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analyze.h"
+#include "docstore.h"
+#include "index_int.h"
+#include "query.h"
+#include "store.h"
+
+/* ---- the open index (shared by threads) ---- */
+
+typedef struct idx_shard {
+	idx_store *store;
+	char path[IDX_PATH_MAX];
+	uint32_t ndocs;
+} idx_shard;
+
+struct trawl_index {
+	char *dir;
+	uint64_t generation;
+	idx_schema schema;
+	char *schema_json;
+	idx_stats stats;
+	uint32_t nshards;
+	idx_shard *shards;
+	uint64_t bytes;
+	uint64_t terms;
+};
+
+/* ---- one searcher's view of one shard (valid while its txn lives) ---- */
+
+typedef struct idx_sview {
+	idx_rtxn *txn;
+	uint32_t ndocs;
+	const uint8_t *norms[IDX_MAX_FIELDS];
+	const uint8_t *hashes; /* u64 per doc */
+	const uint8_t *extoff; /* u32 per doc + 1 */
+	const uint8_t *extdata;
+	size_t extdata_len;
+	const void *zdict;
+	size_t zdict_len;
+	idx_zdec *zdec;        /* created on first document fetch */
+} idx_sview;
+
+/* ---- logical query ---- */
+
+typedef enum idx_lkind {
+	IDX_L_NONE = 0, /* matches nothing */
+	IDX_L_TERM,
+	IDX_L_PHRASE,
+	IDX_L_PREFIX,
+	IDX_L_OR,   /* sum of kids; a doc matches if any kid does */
+	IDX_L_BOOL, /* must / should / not kids */
+} idx_lkind;
+
+typedef struct idx_lnode idx_lnode;
+struct idx_lnode {
+	idx_lkind kind;
+	idx_qoccur occur;
+	uint8_t fid;
+	uint32_t column;
+	uint8_t *key;  /* TERM, PREFIX: field byte + bytes */
+	uint32_t klen;
+	uint32_t nterms;     /* PHRASE */
+	uint8_t **keys;      /* PHRASE: nterms keys */
+	uint32_t *klens;
+	uint32_t *rel;       /* PHRASE: position of each term relative to the first */
+	idx_lnode **kids;    /* OR, BOOL */
+	uint32_t nkids;
+};
+
+/* Scratch memory for one query: a bump allocator, freed all at once. */
+typedef struct idx_qarena {
+	uint8_t **blocks;
+	uint32_t nblocks, capblocks;
+	size_t used, size;
+	void **frees;        /* malloc'ed pointers to free at reset */
+	uint32_t nfrees, capfrees;
+} idx_qarena;
+
+void *idx_qa_alloc(idx_qarena *a, size_t n);
+int idx_qa_track(idx_qarena *a, void *p);
+void idx_qa_reset(idx_qarena *a);
+void idx_qa_fini(idx_qarena *a);
+
+/* A query term for highlighting: field, folded bytes, prefix or not. */
+typedef struct idx_hterm {
+	uint8_t fid;
+	uint8_t prefix;
+	uint32_t len;
+	const char *text;
+} idx_hterm;
+
+typedef struct idx_lquery {
+	idx_lnode *root;
+	idx_hterm *hterms;
+	uint32_t nhterms, caphterms;
+	uint32_t nleaves;
+} idx_lquery;
+
+/*
+ * idx_lq_compile analyses tree q with the schema's analyzers into *out
+ * (memory from arena a). Errors: TRAWL_EQUERY (unknown field, nothing to
+ * search for, only exclusions) or TRAWL_ELIMIT, with err "column N: ...".
+ */
+int idx_lq_compile(const idx_qnode *q, const idx_schema *schema, idx_analyzer **an,
+                   idx_qarena *a, idx_lquery *out, char *err, size_t errlen);
+
+/* ---- evaluation in one shard ---- */
+
+typedef struct idx_hit {
+	float score;
+	uint32_t doc;
+	uint32_t shard;
+	uint64_t hash;
+} idx_hit;
+
+typedef struct idx_shard_ctx {
+	idx_sview *view;
+	const idx_schema *schema;
+	const float (*ktab)[256]; /* K(dl) per field and norm byte */
+	uint64_t global_docs;     /* N of the idf: documents in the generation */
+	idx_qarena *arena;
+	uint64_t *bitset;         /* scratch of at least (ndocs + 63) / 64 words */
+	char *err;
+	size_t errlen;
+	int exhaustive;           /* tests: no pruning */
+} idx_shard_ctx;
+
+/*
+ * idx_shard_topk writes the best k hits of q in the shard to hits (sorted by
+ * score descending, then hash ascending) and their number to *n.
+ */
+int idx_shard_topk(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n);
+
+/* idx_shard_count counts the shard's documents matching q. */
+int idx_shard_count(idx_shard_ctx *c, const idx_lquery *q, uint64_t *count);
+
+/* idx_hit_before: the ranking order of hits (score desc, hash asc). */
+static inline int idx_hit_before(const idx_hit *a, const idx_hit *b)
+{
+	if (a->score != b->score)
+		return a->score > b->score;
+	return a->hash < b->hash;
+}
+
+/* idx_view_hash: the XXH3_64 of doc's external id. */
+static inline uint64_t idx_view_hash(const idx_sview *v, uint32_t doc)
+{
+	uint64_t h;
+	__builtin_memcpy(&h, v->hashes + (size_t)doc * 8, 8);
+	return h;
+}
+
+/*
+ * idx_snippet builds a highlighted fragment of text (len bytes) for field
+ * fid: the window of about max_chars characters with the most distinct query
+ * terms. Appends to out. an: the field's analyzer.
+ */
+struct tbuf;
+int idx_snippet(idx_analyzer *an, const idx_lquery *q, uint8_t fid, const char *text, size_t len,
+                const char *pre, const char *post, size_t max_chars, struct tbuf *out);
+
+#endif

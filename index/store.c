@@ -1,0 +1,233 @@
+/*
+ * store.c - the LMDB boundary (see store.h). LMDB's error codes become
+ * trawl_err values here and nowhere else.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index_int.h"
+
+static const char *const db_names[IDX_DB_COUNT] = {"meta", "terms", "positions", "docs", "ids"};
+
+/* The map may grow to this size; the file only grows to what is used. */
+#define WRITE_MAPSIZE ((size_t)1 << 40)
+
+struct idx_store {
+	MDB_env *env;
+	MDB_txn *wtxn; /* write transaction while creating */
+	MDB_dbi dbi[IDX_DB_COUNT];
+};
+
+struct idx_rtxn {
+	idx_store *st;
+	MDB_txn *txn;
+};
+
+static int map_err(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return TRAWL_OK;
+	case MDB_NOTFOUND:
+		return TRAWL_ENOTFOUND;
+	case ENOSPC:
+	case MDB_MAP_FULL:
+		return TRAWL_ENOSPC;
+	case ENOMEM:
+		return TRAWL_ENOMEM;
+	case MDB_BAD_VALSIZE:
+		return TRAWL_ELIMIT;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+	case MDB_INCOMPATIBLE:
+		return TRAWL_ECORRUPT;
+	default:
+		return TRAWL_EIO;
+	}
+}
+
+static int env_new(idx_store **out, const char *path, unsigned flags, size_t mapsize, char *err,
+                   size_t errlen)
+{
+	idx_store *st = calloc(1, sizeof *st);
+	if (!st)
+		return TRAWL_ENOMEM;
+	int rc = mdb_env_create(&st->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(st->env, IDX_DB_COUNT);
+	if (rc == 0 && mapsize)
+		rc = mdb_env_set_mapsize(st->env, mapsize);
+	if (rc == 0)
+		rc = mdb_env_open(st->env, path, flags | MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS, 0644);
+	if (rc) {
+		int code = map_err(rc);
+		idx_errf(err, errlen, code, "%s: %s", path, mdb_strerror(rc));
+		if (st->env)
+			mdb_env_close(st->env);
+		free(st);
+		return code;
+	}
+	*out = st;
+	return TRAWL_OK;
+}
+
+int idx_store_create(idx_store **out, const char *path, char *err, size_t errlen)
+{
+	*out = NULL;
+	idx_store *st;
+	int rc = env_new(&st, path, MDB_NOSYNC | MDB_NOMETASYNC, WRITE_MAPSIZE, err, errlen);
+	if (rc)
+		return rc;
+	int lrc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
+	for (int i = 0; lrc == 0 && i < IDX_DB_COUNT; i++)
+		lrc = mdb_dbi_open(st->wtxn, db_names[i], MDB_CREATE, &st->dbi[i]);
+	if (lrc) {
+		rc = map_err(lrc);
+		idx_errf(err, errlen, rc, "%s: %s", path, mdb_strerror(lrc));
+		idx_store_close(st);
+		return rc;
+	}
+	*out = st;
+	return TRAWL_OK;
+}
+
+int idx_store_reserve(idx_store *st, idx_db db, const void *key, size_t klen, size_t vlen,
+                      int append, void **val)
+{
+	MDB_val k = {klen, (void *)key}, v = {vlen, NULL};
+	int rc = mdb_put(st->wtxn, st->dbi[db], &k, &v, MDB_RESERVE | (append ? MDB_APPEND : 0));
+	if (rc)
+		return map_err(rc);
+	*val = v.mv_data;
+	return TRAWL_OK;
+}
+
+int idx_store_put(idx_store *st, idx_db db, const void *key, size_t klen, const void *val,
+                  size_t vlen, int append)
+{
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+	return map_err(mdb_put(st->wtxn, st->dbi[db], &k, &v, append ? MDB_APPEND : 0));
+}
+
+int idx_store_commit(idx_store *st, char *err, size_t errlen)
+{
+	int rc = mdb_txn_commit(st->wtxn);
+	st->wtxn = NULL;
+	if (rc == 0)
+		rc = mdb_env_sync(st->env, 1);
+	if (rc)
+		return idx_errf(err, errlen, map_err(rc), "commit: %s", mdb_strerror(rc));
+	return TRAWL_OK;
+}
+
+int idx_store_open(idx_store **out, const char *path, char *err, size_t errlen)
+{
+	*out = NULL;
+	idx_store *st;
+	int rc = env_new(&st, path, MDB_RDONLY | MDB_NORDAHEAD, 0, err, errlen);
+	if (rc)
+		return rc;
+	MDB_txn *txn;
+	int lrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	for (int i = 0; lrc == 0 && i < IDX_DB_COUNT; i++)
+		lrc = mdb_dbi_open(txn, db_names[i], 0, &st->dbi[i]);
+	if (lrc == 0)
+		lrc = mdb_txn_commit(txn);
+	else if (txn)
+		mdb_txn_abort(txn);
+	if (lrc) {
+		rc = lrc == MDB_NOTFOUND ? TRAWL_ECORRUPT : map_err(lrc);
+		idx_errf(err, errlen, rc, "%s: %s", path, mdb_strerror(lrc));
+		idx_store_close(st);
+		return rc;
+	}
+	*out = st;
+	return TRAWL_OK;
+}
+
+void idx_store_close(idx_store *st)
+{
+	if (!st)
+		return;
+	if (st->wtxn)
+		mdb_txn_abort(st->wtxn);
+	mdb_env_close(st->env);
+	free(st);
+}
+
+int idx_rtxn_begin(idx_store *st, idx_rtxn **out)
+{
+	idx_rtxn *t = calloc(1, sizeof *t);
+	if (!t)
+		return TRAWL_ENOMEM;
+	t->st = st;
+	int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &t->txn);
+	if (rc) {
+		free(t);
+		return map_err(rc);
+	}
+	*out = t;
+	return TRAWL_OK;
+}
+
+void idx_rtxn_end(idx_rtxn *t)
+{
+	if (!t)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+int idx_store_get(idx_rtxn *t, idx_db db, const void *key, size_t klen, const void **val,
+                  size_t *vlen)
+{
+	if (klen == 0 || klen > 511)
+		return TRAWL_ENOTFOUND;
+	MDB_val k = {klen, (void *)key}, v;
+	int rc = mdb_get(t->txn, t->st->dbi[db], &k, &v);
+	if (rc)
+		return map_err(rc);
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	return TRAWL_OK;
+}
+
+int idx_store_scan(idx_rtxn *t, idx_db db, const void *prefix, size_t plen, int want_val,
+                   idx_scan_cb cb, void *ctx)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(t->txn, t->st->dbi[db], &c);
+	if (rc)
+		return map_err(rc);
+	MDB_val k = {plen, (void *)prefix}, v;
+	int ret = 0;
+	rc = plen ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	/* MDB_SET_RANGE reads the value too; with want_val 0 we use GET_CURRENT-free keys. */
+	while (rc == 0) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		ret = cb(ctx, k.mv_data, k.mv_size, want_val ? v.mv_data : NULL,
+		         want_val ? v.mv_size : 0);
+		if (ret)
+			break;
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return map_err(rc);
+	return ret;
+}
+
+uint64_t idx_store_entries(idx_rtxn *t, idx_db db)
+{
+	MDB_stat s;
+	if (mdb_stat(t->txn, t->st->dbi[db], &s))
+		return 0;
+	return s.ms_entries;
+}

@@ -1,0 +1,91 @@
+/*
+ * store.h - the boundary to LMDB: a shard is one LMDB environment in one
+ * file (MDB_NOSUBDIR, no lock file: generations are immutable once written).
+ * Only store.c includes lmdb.h; everything else sees these functions, byte
+ * strings, and trawl_err codes.
+ *
+ * Lifetime rule (LMDB's): a value returned by idx_store_get points into the
+ * memory map and stays valid until the read transaction it was read in ends.
+ * A searcher holds one read transaction per shard for its whole life, so
+ * values it reads live as long as the searcher.
+ */
+#ifndef TRAWL_INDEX_STORE_H
+#define TRAWL_INDEX_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The sub-databases of a shard (docs/FORMAT.md). */
+typedef enum idx_db {
+	IDX_DB_META = 0, /* "meta": named values: format, info, stats, norms, ids... */
+	IDX_DB_TERMS,    /* "terms": field byte + term -> postings */
+	IDX_DB_POS,      /* "positions": field byte + term -> positions */
+	IDX_DB_DOCS,     /* "docs": doc id (u32 big-endian) -> stored document */
+	IDX_DB_IDS,      /* "ids": external id -> doc id (u32 little-endian) */
+	IDX_DB_COUNT
+} idx_db;
+
+typedef struct idx_store idx_store;
+typedef struct idx_rtxn idx_rtxn;
+
+/* ---- writing (one thread) ---- */
+
+/*
+ * idx_store_create creates a new shard file at path (which must not exist)
+ * and begins its single write transaction. Owned by the caller: finish with
+ * idx_store_commit, or idx_store_close to abandon.
+ */
+int idx_store_create(idx_store **out, const char *path, char *err, size_t errlen);
+
+/*
+ * idx_store_put stores key -> val in db. With append nonzero the key must
+ * sort after every key already in db (fast path for sorted bulk loads).
+ * Errors: TRAWL_ENOSPC, TRAWL_EIO, TRAWL_ELIMIT (key too long).
+ */
+int idx_store_put(idx_store *st, idx_db db, const void *key, size_t klen, const void *val,
+                  size_t vlen, int append);
+
+/*
+ * idx_store_reserve is idx_store_put that returns, in *val, room for vlen
+ * bytes to fill in place before the next call on st.
+ */
+int idx_store_reserve(idx_store *st, idx_db db, const void *key, size_t klen, size_t vlen,
+                      int append, void **val);
+
+/* idx_store_commit commits and fsyncs the file. st stays open for reading
+ * via idx_store_close only. */
+int idx_store_commit(idx_store *st, char *err, size_t errlen);
+
+/* ---- reading: any thread, one idx_rtxn per thread ---- */
+
+/*
+ * idx_store_open maps an existing shard file read-only. The caller must have
+ * verified the file's checksum first (LMDB does not check pages). Owned by
+ * the caller; close after every read transaction on it has ended.
+ */
+int idx_store_open(idx_store **out, const char *path, char *err, size_t errlen);
+
+void idx_store_close(idx_store *st);
+
+/* idx_rtxn_begin starts a read transaction on st for the calling thread. */
+int idx_rtxn_begin(idx_store *st, idx_rtxn **out);
+void idx_rtxn_end(idx_rtxn *t);
+
+/* idx_store_get looks key up in db: TRAWL_OK with *val and *vlen set (valid
+ * until t ends), TRAWL_ENOTFOUND, or TRAWL_ECORRUPT. */
+int idx_store_get(idx_rtxn *t, idx_db db, const void *key, size_t klen, const void **val,
+                  size_t *vlen);
+
+/*
+ * idx_store_scan calls cb(ctx, key, klen, val, vlen) for every key of db that
+ * starts with prefix, in order, until cb returns nonzero (which is returned).
+ * With want_val 0, val is NULL (big values are not touched).
+ */
+typedef int (*idx_scan_cb)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);
+int idx_store_scan(idx_rtxn *t, idx_db db, const void *prefix, size_t plen, int want_val,
+                   idx_scan_cb cb, void *ctx);
+
+/* idx_store_entries: number of keys in db. */
+uint64_t idx_store_entries(idx_rtxn *t, idx_db db);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * fuzz_query.c - fuzz target for the query parser (index/query.c).
+ *
+ * Query strings come straight from users, so the parser must survive any
+ * bytes. Each input is parsed whole with both default operators; besides
+ * crashes, leaks and sanitizer reports, the target checks what it can cheaply
+ * check: the error message is terminated inside its buffer, a failure leaves
+ * no tree, dump's truncation behaves like snprintf's, and the dump of a tree
+ * reads back (with the OR default, where an unprefixed clause is SHOULD) to
+ * the same dump.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/query.h"
+#include "trawl/trawl.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(int cond, const char *what)
+{
+	if (!cond) {
+		fprintf(stderr, "fuzz_query: %s\n", what);
+		abort();
+	}
+}
+
+static void one(const char *q, size_t len, int op, size_t errlen)
+{
+	char err[256];
+	idx_qnode *root = (idx_qnode *)&root; /* must be overwritten */
+	memset(err, 'x', sizeof err);
+	int rc = idx_query_parse(q, len, op, &root, errlen ? err : NULL, errlen);
+	if (errlen)
+		check(memchr(err, '\0', errlen) != NULL, "err not terminated");
+	if (rc != TRAWL_OK) {
+		check(root == NULL, "tree left on failure");
+		check(rc == TRAWL_EQUERY || rc == TRAWL_ELIMIT || rc == TRAWL_EUTF8 ||
+		          rc == TRAWL_ENOMEM,
+		      "unexpected error code");
+		check(errlen < 2 || err[0] != '\0', "no message");
+		return;
+	}
+	check(root && root->kind == IDX_Q_BOOL && root->nkids > 0, "bad root");
+
+	/* Inherited fields can make a dump much longer than its query. */
+	size_t need = idx_query_dump(root, NULL, 0);
+	char *dump1 = malloc(need + 1), *dump2 = malloc(need + 1);
+	check(dump1 && dump2, "out of memory");
+	check(idx_query_dump(root, dump1, need + 1) == need && strlen(dump1) == need,
+	      "dump length");
+	char small[7];
+	check(idx_query_dump(root, small, sizeof small) == need, "truncated dump length");
+	check(strncmp(small, dump1, sizeof small - 1) == 0 && strlen(small) < sizeof small,
+	      "truncated dump");
+
+	/* The dump reads back as one group holding the same tree. */
+	idx_qnode *again = NULL;
+	int rc2 = idx_query_parse(dump1, need, 0, &again, NULL, 0);
+	if (rc2 == TRAWL_OK) {
+		check(again->nkids == 1, "dump re-parsed to several clauses");
+		check(idx_query_dump(again->kids[0], dump2, need + 1) == need &&
+		          strcmp(dump1, dump2) == 0,
+		      "dump does not round-trip");
+	} else {
+		/* Escapes, inherited fields and the extra parentheses may push a
+		 * valid query over a limit, nothing else. */
+		check(rc2 == TRAWL_ELIMIT, "dump does not parse");
+	}
+	idx_query_free(again);
+	idx_query_free(root);
+	free(dump1);
+	free(dump2);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *q = (const char *)data;
+	one(q, size, 0, 256);
+	one(q, size, 1, size % 24);
+	return 0;
+}
