@@ -243,17 +243,21 @@ static char *doc_field(const char *doc, const char *name)
 	return out;
 }
 
-/* Escapes every query operator so that text is searched as plain words. */
+/* Escapes every query operator, keywords included, so that text is searched
+ * as plain words. */
 static char *literal(const char *q)
 {
 	size_t n = strlen(q);
 	char *out = malloc(2 * n + 1), *w = out;
 	if (!out)
 		return NULL;
-	for (; *q; q++) {
-		if (strchr("+-\"():*\\", *q))
+	for (const char *p = q; *p; p++) {
+		int word_start = p == q || p[-1] == ' ' || p[-1] == '\t';
+		if (word_start && (!strncmp(p, "AND", 3) || !strncmp(p, "OR", 2) || !strncmp(p, "NOT", 3)))
+			*w++ = '\\'; /* harmless if the word goes on: \A is A */
+		if (strchr("+-\"():*\\", *p))
 			*w++ = '\\';
-		*w++ = *q;
+		*w++ = *p;
 	}
 	*w = 0;
 	return out;
@@ -452,14 +456,26 @@ static int cmd_search(int argc, char **argv)
 
 /* ---- get, stats, verify ---- */
 
+/* Checks the arguments of a command without options: --help, unknown
+ * options (rejected; "--" ends the options), then the count of operands,
+ * which are moved to argv[1..want]. */
 static int simple_args(int argc, char **argv, const char *cmd, const char *help, int want)
 {
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(help, stdout);
 			return -1;
 		}
-	if (argc - 1 != want)
+	int n = 0, opts = 1;
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--"))
+			opts = 0;
+		else if (opts && argv[i][0] == '-' && argv[i][1])
+			return usage_error(cmd, "unknown option");
+		else
+			argv[++n] = argv[i];
+	}
+	if (n != want)
 		return usage_error(cmd, want == 1 ? "needs DIR" : "needs DIR and ID");
 	return 0;
 }

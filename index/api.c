@@ -17,6 +17,8 @@
 
 /* ---- index ---- */
 
+static int searcher_open(trawl_searcher **out, trawl_index *idx, char *err, size_t errlen);
+
 static int read_meta(idx_rtxn *t, const char *key, const void **v, size_t *n)
 {
 	return idx_store_get(t, IDX_DB_META, key, strlen(key), v, n);
@@ -54,8 +56,11 @@ int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errle
 		free(idx);
 		return TRAWL_ENOMEM;
 	}
-	if ((rc = idx_manifest_read(gendir, m, err, errlen)) ||
-	    (rc = idx_manifest_verify(gendir, m, err, errlen)))
+	if ((rc = idx_manifest_read(gendir, m, err, errlen)) == TRAWL_ENOTFOUND)
+		/* CURRENT names a generation that is not there: the index is damaged */
+		rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s/CURRENT names %s, but %s/MANIFEST.json "
+		              "is missing", dir, name, gendir);
+	if (rc || (rc = idx_manifest_verify(gendir, m, err, errlen)))
 		goto fail;
 	idx->dir = strdup(dir);
 	idx->generation = gen;
@@ -94,7 +99,10 @@ int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errle
 			goto fail;
 		}
 		sh->ndocs = (uint32_t)m->shard[i].docs;
-		idx->terms += idx_store_entries(t, IDX_DB_TERMS);
+		uint64_t nt = 0;
+		if (read_meta(t, "terms", &v, &n) == 0 && n == 8)
+			memcpy(&nt, v, 8);
+		idx->terms += nt;
 		if (i == 0) {
 			uint32_t nf = 0;
 			if (read_meta(t, "stats", &v, &n) == 0 && n >= 12) {
@@ -113,6 +121,14 @@ int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errle
 	}
 	idx_manifest_fini(m);
 	free(m);
+	/* a searcher checks the norms, dictionary and id tables: do it now, so
+	 * that damage is reported here, with the file */
+	trawl_searcher *probe;
+	if ((rc = searcher_open(&probe, idx, err, errlen))) {
+		trawl_index_close(idx);
+		return rc;
+	}
+	trawl_searcher_close(probe);
 	*out = idx;
 	return TRAWL_OK;
 fail:
@@ -204,17 +220,24 @@ static int open_view(trawl_searcher *s, uint32_t i)
 			            sh->path, f);
 		v->norms[f] = p;
 	}
-	if (read_meta(v->txn, "hashes", &p, &n) || n != (size_t)v->ndocs * 8)
-		return serr(s, TRAWL_ECORRUPT, "%s: document hashes missing or damaged", sh->path);
-	v->hashes = p;
-	size_t offs = ((size_t)v->ndocs + 1) * 4;
+	const void *dp, *ip, *pp, *xp;
+	size_t dn, in, pn, xn;
+	if (read_meta(v->txn, "dict", &dp, &dn) || read_meta(v->txn, "dict.index", &ip, &in) ||
+	    read_meta(v->txn, "postings", &pp, &pn) || read_meta(v->txn, "positions", &xp, &xn) ||
+	    in % IDX_DICT_INDEX_ENTRY)
+		return serr(s, TRAWL_ECORRUPT, "%s: term dictionary missing or damaged", sh->path);
+	v->dict = (idx_dict){dp, dn, ip, (uint32_t)(in / IDX_DICT_INDEX_ENTRY), pp, pn, xp, xn};
+	if (idx_dict_check(&v->dict))
+		return serr(s, TRAWL_ECORRUPT, "%s: term dictionary damaged", sh->path);
+	size_t nblk = ((size_t)v->ndocs + IDX_EXTID_BLOCK - 1) / IDX_EXTID_BLOCK;
+	size_t offs = (nblk + 1) * 4;
 	if (read_meta(v->txn, "extids", &p, &n) || n < offs)
 		return serr(s, TRAWL_ECORRUPT, "%s: document ids missing or damaged", sh->path);
 	v->extoff = p;
 	v->extdata = (const uint8_t *)p + offs;
 	v->extdata_len = n - offs;
 	uint32_t last;
-	memcpy(&last, v->extoff + (size_t)v->ndocs * 4, 4);
+	memcpy(&last, v->extoff + nblk * 4, 4);
 	if (last != v->extdata_len)
 		return serr(s, TRAWL_ECORRUPT, "%s: document ids damaged", sh->path);
 	if (read_meta(v->txn, "zdict", &p, &n) == 0) {
@@ -225,6 +248,11 @@ static int open_view(trawl_searcher *s, uint32_t i)
 }
 
 int trawl_searcher_open(trawl_searcher **out, trawl_index *idx)
+{
+	return searcher_open(out, idx, NULL, 0);
+}
+
+static int searcher_open(trawl_searcher **out, trawl_index *idx, char *err, size_t errlen)
 {
 	*out = NULL;
 	trawl_searcher *s = calloc(1, sizeof *s);
@@ -253,6 +281,8 @@ int trawl_searcher_open(trawl_searcher **out, trawl_index *idx)
 	*out = s;
 	return TRAWL_OK;
 fail:
+	if (err && errlen)
+		snprintf(err, errlen, "%s", s->errmsg[0] ? s->errmsg : trawl_strerror(rc));
 	trawl_searcher_close(s);
 	return rc;
 }
@@ -313,15 +343,13 @@ double trawl_results_score(const trawl_results *r, uint32_t i)
 
 static char *extid_dup(const idx_sview *v, uint32_t doc)
 {
-	uint32_t a, b;
-	memcpy(&a, v->extoff + (size_t)doc * 4, 4);
-	memcpy(&b, v->extoff + (size_t)doc * 4 + 4, 4);
-	if (a > b || b > v->extdata_len)
-		return strdup("");
-	char *s = malloc(b - a + 1);
+	uint32_t n;
+	const uint8_t *id = idx_view_extid(v, doc, &n);
+	char *s = malloc(n + 1);
 	if (s) {
-		memcpy(s, v->extdata + a, b - a);
-		s[b - a] = 0;
+		if (n)
+			memcpy(s, id, n);
+		s[n] = 0;
 	}
 	return s;
 }
@@ -384,16 +412,10 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 	for (uint32_t i = 0; i < ns; i++) {
 		idx_shard_ctx c = shard_ctx(s, i);
 		uint32_t n;
-		n = 0;
-		rc = o.count_mode == TRAWL_COUNT_ONLY
-		             ? TRAWL_OK
-		             : idx_shard_topk(&c, &r->lq, want, s->hits + total, &n);
-		if (!rc && o.count_mode != TRAWL_COUNT_NONE) {
-			uint64_t cnt;
-			idx_qa_reset(&s->eval);
-			rc = idx_shard_count(&c, &r->lq, &cnt);
-			r->total += cnt;
-		}
+		uint64_t cnt = 0;
+		rc = idx_shard_search(&c, &r->lq, o.count_mode == TRAWL_COUNT_ONLY ? 0 : want,
+		                      s->hits + total, &n, o.count_mode == TRAWL_COUNT_NONE ? NULL : &cnt);
+		r->total += cnt;
 		idx_qa_reset(&s->eval);
 		if (rc)
 			goto fail;
@@ -523,15 +545,29 @@ int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 	if (n == 0 || n > IDX_MAX_ID_BYTES)
 		return serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
 	uint32_t sh = th_shard_of(id, n, s->idx->nshards);
-	const void *v;
-	size_t vl;
-	int rc = idx_store_get(s->views[sh].txn, IDX_DB_IDS, id, n, &v, &vl);
-	if (rc == TRAWL_ENOTFOUND || (rc == 0 && vl != 4))
+	/* doc ids follow the hash of the id: binary search, then compare ids */
+	const idx_sview *v = &s->views[sh];
+	uint64_t h = th_hash64(id, n);
+	uint32_t lo = 0, hi = v->ndocs;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (idx_view_hash(v, mid) < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint32_t doc = IDX_END;
+	for (; lo < v->ndocs && idx_view_hash(v, lo) == h; lo++) {
+		uint32_t l;
+		const uint8_t *e = idx_view_extid(v, lo, &l);
+		if (e && l == n && !memcmp(e, id, n)) {
+			doc = lo;
+			break;
+		}
+	}
+	if (doc == IDX_END)
 		return serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
-	if (rc)
-		return serr(s, rc, "%s: lookup failed", s->idx->shards[sh].path);
-	uint32_t doc;
-	memcpy(&doc, v, 4);
+	int rc;
 	rc = fetch_doc(s, sh, doc, json, len);
 	if (rc == TRAWL_ENOTFOUND)
 		return serr(s, rc, "document \"%.80s\" exists but the index stores no documents", id);
@@ -545,7 +581,6 @@ int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 
 typedef struct vctx {
 	const char *path;
-	idx_rtxn *pos_txn;
 	uint32_t ndocs;
 	char *err;
 	size_t errlen;
@@ -553,25 +588,18 @@ typedef struct vctx {
 	int rc;
 } vctx;
 
-static int verify_term(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+static int verify_term(void *ctx, const uint8_t *key, uint32_t klen, const idx_term *t)
 {
 	vctx *c = ctx;
 	idx_plist pl;
 	c->terms++;
-	if (idx_plist_parse(val, vlen, &pl)) {
+	if (idx_plist_open(&pl, t->df, t->df_global, t->post, t->post_len)) {
 		c->rc = idx_errf(c->err, c->errlen, TRAWL_ECORRUPT, "%s: postings of term #%llu are "
 		                 "damaged (header)", c->path, (unsigned long long)c->terms);
 		return 1;
 	}
-	const void *pv;
-	size_t pvl;
-	if (idx_store_get(c->pos_txn, IDX_DB_POS, key, klen, &pv, &pvl)) {
-		c->rc = idx_errf(c->err, c->errlen, TRAWL_ECORRUPT, "%s: positions of term #%llu are "
-		                 "missing", c->path, (unsigned long long)c->terms);
-		return 1;
-	}
 	idx_pcur cur;
-	idx_pcur_init(&cur, &pl, pv, pvl);
+	idx_pcur_init(&cur, &pl, t->pos, t->pos_len);
 	uint32_t n = 0, prev = 0, buf[64];
 	while (cur.doc != IDX_END) {
 		if (cur.doc >= c->ndocs || (n && cur.doc <= prev))
@@ -604,8 +632,10 @@ int trawl_index_verify(const char *dir, char *err, size_t errlen)
 		return rc;
 	}
 	for (uint32_t i = 0; i < idx->nshards && !rc; i++) {
-		vctx c = {idx->shards[i].path, s->views[i].txn, idx->shards[i].ndocs, err, errlen, 0, 0};
-		rc = idx_store_scan(s->views[i].txn, IDX_DB_TERMS, NULL, 0, 1, verify_term, &c);
+		vctx c = {idx->shards[i].path, idx->shards[i].ndocs, err, errlen, 0, 0};
+		rc = idx_dict_scan(&s->views[i].dict, NULL, 0, verify_term, &c);
+		if (rc < 0)
+			rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: term dictionary damaged", c.path);
 		if (c.rc)
 			rc = c.rc;
 		if (rc)

@@ -22,6 +22,7 @@
 
 #include "analyze.h"
 #include "codec.h"
+#include "dict.h"
 #include "common/buf.h"
 #include "common/hash.h"
 #include "docstore.h"
@@ -91,22 +92,29 @@ typedef struct bdoc {
 /* ---- inversion ---- */
 
 typedef struct bterm {
+	uint32_t *dt;       /* doc, tf pairs */
+	uint32_t *pos;      /* positions, doc by doc */
+	uint64_t kpre;      /* the key's first 8 bytes, zero-padded: most keys compare here */
 	const uint8_t *key; /* field byte + term */
 	uint32_t klen;
 	uint32_t df;
 	uint32_t last_doc;
-	uint32_t cap;    /* of dt, in pairs */
-	uint32_t *dt;    /* doc, tf pairs */
+	uint32_t cap;       /* of dt, in pairs */
 	uint32_t npos, poscap;
-	uint32_t *pos;
 	uint64_t df_global;
 } bterm;
+
+/* A hash table slot: the high half of the key's hash and the term's index + 1
+ * (0: empty), in one word so that a probe touches one cache line. */
+typedef struct bslot {
+	uint32_t hash;
+	uint32_t term;
+} bslot;
 
 typedef struct inverter {
 	bterm *terms;
 	uint32_t nterms, capterms;
-	uint32_t *table; /* term index + 1; 0 = empty */
-	uint64_t *hashes;
+	bslot *table;
 	uint32_t mask;
 	arena keys;
 	int failed;      /* ENOMEM while inverting */
@@ -119,9 +127,8 @@ static int inv_init(inverter *v)
 {
 	memset(v, 0, sizeof *v);
 	v->mask = (1u << 16) - 1;
-	v->table = calloc(v->mask + 1, sizeof *v->table);
-	v->hashes = calloc(v->mask + 1, sizeof *v->hashes);
-	return v->table && v->hashes ? TRAWL_OK : TRAWL_ENOMEM;
+	v->table = calloc((size_t)v->mask + 1, sizeof *v->table);
+	return v->table ? TRAWL_OK : TRAWL_ENOMEM;
 }
 
 static void inv_fini(inverter *v)
@@ -132,50 +139,59 @@ static void inv_fini(inverter *v)
 	}
 	free(v->terms);
 	free(v->table);
-	free(v->hashes);
 	arena_free(&v->keys);
 	memset(v, 0, sizeof *v);
+}
+
+static uint64_t key_hash(uint8_t fid, const char *text, uint32_t len)
+{
+	return th_hash64(text, len) ^ ((uint64_t)(fid + 1) * 0x9E3779B97F4A7C15ull);
 }
 
 static int inv_grow(inverter *v)
 {
 	uint32_t nmask = v->mask * 2 + 1;
-	uint32_t *t = calloc((size_t)nmask + 1, sizeof *t);
-	uint64_t *h = calloc((size_t)nmask + 1, sizeof *h);
-	if (!t || !h) {
-		free(t);
-		free(h);
+	bslot *t = calloc((size_t)nmask + 1, sizeof *t);
+	if (!t)
 		return TRAWL_ENOMEM;
-	}
-	for (uint32_t i = 0; i <= v->mask; i++) {
-		if (!v->table[i])
-			continue;
-		uint32_t j = (uint32_t)v->hashes[i] & nmask;
-		while (t[j])
+	for (uint32_t i = 0; i < v->nterms; i++) {
+		const bterm *bt = &v->terms[i];
+		uint64_t h = key_hash(bt->key[0], (const char *)bt->key + 1, bt->klen - 1);
+		uint32_t j = (uint32_t)h & nmask;
+		while (t[j].term)
 			j = (j + 1) & nmask;
-		t[j] = v->table[i];
-		h[j] = v->hashes[i];
+		t[j] = (bslot){(uint32_t)(h >> 32), i + 1};
 	}
 	free(v->table);
-	free(v->hashes);
 	v->table = t;
-	v->hashes = h;
 	v->mask = nmask;
 	return TRAWL_OK;
 }
 
-/* Finds or adds key; returns the term or NULL on ENOMEM. */
-static bterm *inv_term(inverter *v, const uint8_t *key, uint32_t klen)
+static inline uint64_t key_prefix(uint8_t fid, const char *text, uint32_t len)
 {
-	uint64_t h = th_hash64(key, klen);
-	uint32_t j = (uint32_t)h & v->mask;
+	uint64_t p = fid;
+	uint8_t b[8] = {0};
+	memcpy(b, text, len < 7 ? len : 7);
+	uint64_t rest;
+	memcpy(&rest, b, 8);
+	return p | (rest << 8);
+}
+
+/* Finds or adds (fid, text); returns the term or NULL on ENOMEM. */
+static bterm *inv_term(inverter *v, uint8_t fid, const char *text, uint32_t len)
+{
+	uint64_t h = key_hash(fid, text, len);
+	uint32_t hh = (uint32_t)(h >> 32), j = (uint32_t)h & v->mask;
+	uint64_t kp = key_prefix(fid, text, len);
 	for (;;) {
-		uint32_t t = v->table[j];
-		if (!t)
+		bslot sl = v->table[j];
+		if (!sl.term)
 			break;
-		if (v->hashes[j] == h) {
-			bterm *bt = &v->terms[t - 1];
-			if (bt->klen == klen && !memcmp(bt->key, key, klen))
+		if (sl.hash == hh) {
+			bterm *bt = &v->terms[sl.term - 1];
+			if (bt->klen == len + 1 && bt->kpre == kp &&
+			    (len <= 7 || !memcmp(bt->key + 8, text + 7, len - 7)))
 				return bt;
 		}
 		j = (j + 1) & v->mask;
@@ -188,30 +204,27 @@ static bterm *inv_term(inverter *v, const uint8_t *key, uint32_t klen)
 		v->terms = p;
 		v->capterms = nc;
 	}
-	uint8_t *k = arena_alloc(&v->keys, klen);
+	uint8_t *k = arena_alloc(&v->keys, len + 1);
 	if (!k)
 		return NULL;
-	memcpy(k, key, klen);
+	k[0] = fid;
+	memcpy(k + 1, text, len);
 	bterm *bt = &v->terms[v->nterms++];
 	memset(bt, 0, sizeof *bt);
 	bt->key = k;
-	bt->klen = klen;
+	bt->klen = len + 1;
+	bt->kpre = kp;
 	bt->last_doc = IDX_END;
-	v->table[j] = v->nterms;
-	v->hashes[j] = h;
+	v->table[j] = (bslot){hh, v->nterms};
 	if (v->nterms * 2 > v->mask && inv_grow(v))
 		return NULL;
-	/* the table moved: bt is still valid (terms array did not) */
 	return &v->terms[v->nterms - 1];
 }
 
 static int on_token(void *ctx, const idx_token *tok)
 {
 	inverter *v = ctx;
-	uint8_t key[IDX_MAX_TOKEN_BYTES + 1];
-	key[0] = v->cur_fid;
-	memcpy(key + 1, tok->text, tok->len);
-	bterm *t = inv_term(v, key, tok->len + 1);
+	bterm *t = inv_term(v, v->cur_fid, tok->text, tok->len);
 	if (!t) {
 		v->failed = 1;
 		return TRAWL_ENOMEM;
@@ -564,7 +577,8 @@ int trawl_builder_add_file(trawl_builder *b, const char *path)
 	int use_stdin = !strcmp(path, "-");
 	FILE *f = use_stdin ? stdin : fopen(path, "rb");
 	if (!f)
-		return berr(b, TRAWL_EIO, "%s: %s", path, strerror(errno));
+		return berr(b, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s", path,
+		            strerror(errno));
 	const char *name = use_stdin ? "<stdin>" : path;
 	size_t cap = b->max_doc + 2 > (4u << 20) ? b->max_doc + 2 : (4u << 20);
 	char *buf = malloc(cap);
@@ -588,6 +602,7 @@ int trawl_builder_add_file(trawl_builder *b, const char *path)
 			if (have == cap) {
 				/* a line longer than any document may be */
 				line++;
+				b->rep.lines++;
 				rc = berr(b, TRAWL_ELIMIT,
 				          "%s:%llu: line is longer than %zu bytes (the document limit)",
 				          name, (unsigned long long)line, b->max_doc);
@@ -659,20 +674,6 @@ static int cmp_term(const void *a, const void *b)
 	return (x->klen > y->klen) - (x->klen < y->klen);
 }
 
-typedef struct idref {
-	const uint8_t *id;
-	uint32_t len;
-	uint32_t doc;
-} idref;
-
-static int cmp_id(const void *a, const void *b)
-{
-	const idref *x = a, *y = b;
-	uint32_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->id, y->id, n);
-	return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
 /* One shard's documents in doc-id order, and its inverted index. */
 typedef struct bshard {
 	bdoc **docs;
@@ -732,7 +733,8 @@ static int invert_shard(trawl_builder *b, bshard *s, idx_analyzer **an)
 		s->sorted[i] = &s->inv.terms[i];
 		s->sorted[i]->df_global = s->sorted[i]->df;
 	}
-	qsort(s->sorted, s->inv.nterms, sizeof *s->sorted, cmp_term);
+	if (s->inv.nterms) /* else sorted is NULL, which qsort may not get */
+		qsort(s->sorted, s->inv.nterms, sizeof *s->sorted, cmp_term);
 	return TRAWL_OK;
 }
 
@@ -784,14 +786,17 @@ static int write_shard(trawl_builder *b, bshard *s, uint32_t shard_no, const idx
 	int rc = idx_store_create(&st, path, b->errmsg, sizeof b->errmsg);
 	if (rc)
 		return rc;
-	tbuf post, pos;
+	tbuf post, pos, allpost, allpos;
 	tbuf_init(&post, (size_t)1 << 34);
 	tbuf_init(&pos, (size_t)1 << 34);
+	tbuf_init(&allpost, (size_t)1 << 36);
+	tbuf_init(&allpos, (size_t)1 << 36);
+	idx_dictw dw;
+	idx_dictw_init(&dw);
 	uint32_t *docs = NULL, *tfs = NULL;
 	idx_zenc *z = NULL;
 	uint8_t *samples = NULL;
 	size_t *sizes = NULL;
-	idref *ids = NULL;
 
 	/* meta */
 	uint32_t fmt = IDX_FORMAT_VERSION;
@@ -813,45 +818,37 @@ static int write_shard(trawl_builder *b, bshard *s, uint32_t shard_no, const idx
 		if ((rc = put_meta(st, key, s->norms[f], s->ndocs)))
 			goto out;
 	}
-	/* per-doc hashes and external ids */
+	/* external ids, in doc-id order (doc ids follow XXH3_64 of the id), in
+	 * blocks of 64: varint lengths, then the bytes; offsets of the blocks first */
 	{
-		uint64_t *hashes;
-		size_t idbytes = 0;
-		for (uint32_t d = 0; d < s->ndocs; d++)
-			idbytes += s->docs[d]->id_len;
-		if ((rc = idx_store_reserve(st, IDX_DB_META, "hashes", 6, (size_t)s->ndocs * 8, 0,
-		                            (void **)&hashes)))
-			goto out;
-		for (uint32_t d = 0; d < s->ndocs; d++) {
-			uint64_t h = s->docs[d]->hash;
-			memcpy((uint8_t *)hashes + (size_t)d * 8, &h, 8);
+		uint32_t nblk = (s->ndocs + 63) / 64;
+		size_t offs = ((size_t)nblk + 1) * 4;
+		tbuf ex;
+		tbuf_init(&ex, (size_t)1 << 32);
+		rc = tbuf_reserve(&ex, offs);
+		if (!rc) {
+			memset(ex.data, 0, offs);
+			ex.len = offs;
 		}
-		uint8_t *ex;
-		size_t offs = ((size_t)s->ndocs + 1) * 4;
-		if ((rc = idx_store_reserve(st, IDX_DB_META, "extids", 6, offs + idbytes, 0,
-		                            (void **)&ex)))
-			goto out;
-		uint32_t o = 0;
-		for (uint32_t d = 0; d < s->ndocs; d++) {
-			memcpy(ex + (size_t)d * 4, &o, 4);
-			memcpy(ex + offs + o, s->docs[d]->rec, s->docs[d]->id_len);
-			o += s->docs[d]->id_len;
+		for (uint32_t blk = 0; blk < nblk && !rc; blk++) {
+			uint32_t o = (uint32_t)(ex.len - offs);
+			memcpy(ex.data + (size_t)blk * 4, &o, 4);
+			uint32_t from = blk * 64, to = from + 64 < s->ndocs ? from + 64 : s->ndocs;
+			for (uint32_t d = from; d < to && !rc; d++) {
+				uint8_t tmp[10];
+				rc = tbuf_append(&ex, tmp, idx_varint_put(tmp, s->docs[d]->id_len));
+			}
+			for (uint32_t d = from; d < to && !rc; d++)
+				rc = tbuf_append(&ex, s->docs[d]->rec, s->docs[d]->id_len);
 		}
-		memcpy(ex + (size_t)s->ndocs * 4, &o, 4);
-	}
-	/* ids: external id -> doc id, in key order */
-	if (s->ndocs) {
-		if (!(ids = malloc((size_t)s->ndocs * sizeof *ids))) {
-			rc = TRAWL_ENOMEM;
-			goto out;
+		if (!rc) {
+			uint32_t o = (uint32_t)(ex.len - offs);
+			memcpy(ex.data + (size_t)nblk * 4, &o, 4);
+			rc = put_meta(st, "extids", ex.data, ex.len);
 		}
-		for (uint32_t d = 0; d < s->ndocs; d++)
-			ids[d] = (idref){s->docs[d]->rec, s->docs[d]->id_len, d};
-		qsort(ids, s->ndocs, sizeof *ids, cmp_id);
-		for (uint32_t d = 0; d < s->ndocs; d++)
-			if ((rc = idx_store_put(st, IDX_DB_IDS, ids[d].id, ids[d].len, &ids[d].doc, 4,
-			                        1)))
-				goto out;
+		tbuf_fini(&ex);
+		if (rc)
+			goto out;
 	}
 	/* postings and positions */
 	float ktab[IDX_MAX_FIELDS][256];
@@ -879,16 +876,22 @@ static int write_shard(trawl_builder *b, bshard *s, uint32_t shard_no, const idx
 		idx_postings_in in = {docs, tfs, t->pos, t->df, t->df_global, s->norms[fid],
 		                      ktab[fid], b->schema.fields[fid].k1};
 		if ((rc = idx_postings_encode(&in, &post, &pos)) ||
-		    (rc = idx_store_put(st, IDX_DB_TERMS, t->key, t->klen, post.data, post.len, 1)) ||
-		    (rc = idx_store_put(st, IDX_DB_POS, t->key, t->klen, pos.data, pos.len, 1))) {
-			if (rc == TRAWL_ELIMIT)
-				berr(b, rc, "term of %u bytes is too long for the store", t->klen);
+		    (rc = tbuf_append(&allpost, post.data, post.len)) ||
+		    (rc = tbuf_append(&allpos, pos.data, pos.len)) ||
+		    (rc = idx_dictw_add(&dw, t->key, t->klen, t->df, t->df_global, post.len,
+		                        pos.len)))
 			goto out;
-		}
 		free(t->dt);
 		free(t->pos);
 		t->dt = t->pos = NULL;
 	}
+	uint64_t nterms = s->inv.nterms;
+	if ((rc = put_meta(st, "dict", dw.dict.data, dw.dict.len)) ||
+	    (rc = put_meta(st, "dict.index", dw.index.data, dw.index.len)) ||
+	    (rc = put_meta(st, "postings", allpost.data, allpost.len)) ||
+	    (rc = put_meta(st, "positions", allpos.data, allpos.len)) ||
+	    (rc = put_meta(st, "terms", &nterms, 8)))
+		goto out;
 	/* stored documents */
 	if (!b->schema.store_none && s->ndocs) {
 		size_t total = 0;
@@ -939,11 +942,13 @@ out:
 	idx_zenc_free(z);
 	free(samples);
 	free(sizes);
-	free(ids);
 	free(docs);
 	free(tfs);
 	tbuf_fini(&post);
 	tbuf_fini(&pos);
+	tbuf_fini(&allpost);
+	tbuf_fini(&allpos);
+	idx_dictw_fini(&dw);
 	return rc;
 }
 

@@ -41,8 +41,8 @@ typedef struct idx_schema {
 	char stored[IDX_MAX_FIELDS][IDX_MAX_FIELD_NAME + 1];
 } idx_schema;
 
-/* idx_schema_default fills s with the default schema: title and body, english,
- * k1 0.9, b 0.4, every field stored. */
+/* idx_schema_default fills s with the default schema: title (boost 0.5) and
+ * body (boost 1), english, k1 0.9, b 0.4, every field stored. */
 void idx_schema_default(idx_schema *s);
 
 /* idx_schema_parse reads a schema from JSON text (docs/SCHEMA.md); errors name

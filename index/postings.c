@@ -26,43 +26,66 @@ static inline void wr32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, 4);
 }
 
-int idx_plist_parse(const void *val, size_t vlen, idx_plist *pl)
+/* A block's maximum is stored as a bfloat16 (the high 16 bits of the float)
+ * rounded up, so that it stays an upper bound. */
+static inline uint16_t bf16_up(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	uint16_t h = (uint16_t)(u >> 16);
+	if ((u & 0xffff) && h < 0x7f7f)
+		h++;
+	return h;
+}
+
+static inline float rdbf16(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+int idx_plist_open(idx_plist *pl, uint32_t df, uint64_t df_global, const void *val, size_t vlen)
 {
 	const uint8_t *p = val, *end = p + vlen;
-	uint64_t dfg, df, nb;
-	if (!(p = idx_varint_get(p, end, &dfg)) || !(p = idx_varint_get(p, end, &df)) ||
-	    !(p = idx_varint_get(p, end, &nb)))
+	if (df == 0 || df > IDX_MAX_DOCS_PER_SHARD || df_global < df)
 		return TRAWL_ECORRUPT;
-	if (df == 0 || df > IDX_MAX_DOCS_PER_SHARD || nb != (df + IDX_BLOCK - 1) / IDX_BLOCK ||
-	    dfg < df || end - p < 4)
-		return TRAWL_ECORRUPT;
-	pl->df_global = dfg;
-	pl->df = (uint32_t)df;
-	pl->nblocks = (uint32_t)nb;
-	pl->max_tf = rdf32(p);
-	p += 4;
+	uint32_t nb = (df + IDX_BLOCK - 1) / IDX_BLOCK;
+	pl->df_global = df_global;
+	pl->df = df;
+	pl->nblocks = nb;
+	pl->max_tf = -1; /* single block: computed from the block when needed */
 	pl->skips = NULL;
 	if (nb > 1) {
-		if ((size_t)(end - p) < nb * IDX_SKIP_ENTRY)
+		if ((size_t)(end - p) < 4 + (size_t)nb * IDX_SKIP_ENTRY)
 			return TRAWL_ECORRUPT;
+		pl->max_tf = rdf32(p);
+		p += 4;
 		pl->skips = p;
-		p += nb * IDX_SKIP_ENTRY;
+		p += (size_t)nb * IDX_SKIP_ENTRY;
 	}
 	pl->blocks = p;
 	pl->end = end;
 	return TRAWL_OK;
 }
 
-/* ---- encoding ---- */
-
-static int put_varint(tbuf *b, uint64_t v)
+int idx_plist_parse(const void *val, size_t vlen, idx_plist *pl)
 {
-	uint8_t tmp[10];
-	return tbuf_append(b, tmp, idx_varint_put(tmp, v));
+	const uint8_t *p = val, *end = p + vlen;
+	uint64_t dfg, df;
+	if (!(p = idx_varint_get(p, end, &dfg)) || !(p = idx_varint_get(p, end, &df)) ||
+	    df > IDX_MAX_DOCS_PER_SHARD)
+		return TRAWL_ECORRUPT;
+	return idx_plist_open(pl, (uint32_t)df, dfg, p, (size_t)(end - p));
 }
 
-/* Appends the positions chunk of one block: a bits byte, then the values
- * packed in groups of 128. */
+/* ---- encoding ---- */
+
+/* Appends the positions chunk of one block: the values in groups of 128,
+ * each group a bits byte and the values packed with that width. */
 static int encode_positions(tbuf *pos, const uint32_t *positions, const uint32_t *tfs, uint32_t n,
                             uint32_t *scratch, uint32_t scratch_cap)
 {
@@ -79,17 +102,44 @@ static int encode_positions(tbuf *pos, const uint32_t *positions, const uint32_t
 			scratch[k + j] = p[j] - p[j - 1] - 1;
 		k += tfs[i];
 	}
-	uint32_t bits = idx_bits_max(scratch, total);
-	int rc = tbuf_putc(pos, (uint8_t)bits);
-	if (rc)
-		return rc;
 	for (uint32_t g = 0; g < total; g += IDX_BLOCK) {
 		uint32_t m = total - g < IDX_BLOCK ? total - g : IDX_BLOCK;
-		if ((rc = tbuf_reserve(pos, idx_packed_bytes(m, bits))))
+		uint32_t bits = idx_bits_max(scratch + g, m);
+		int rc = tbuf_reserve(pos, 1 + idx_packed_bytes(m, bits));
+		if (rc)
 			return rc;
+		pos->data[pos->len++] = (uint8_t)bits;
 		pos->len += idx_pack(pos->data + pos->len, scratch + g, m, bits);
 	}
 	return TRAWL_OK;
+}
+
+/*
+ * The width for a block's term frequencies (minus one), patched frame of
+ * reference: values that do not fit become exceptions (index, high bits)
+ * after the packed low bits, when that is smaller. Most frequencies are 1,
+ * and one outlier would otherwise widen all 128.
+ */
+static uint32_t tf_width(const uint32_t *v, uint32_t n, uint32_t *nexc)
+{
+	uint32_t maxb = idx_bits_max(v, n), best = maxb;
+	size_t best_size = idx_packed_bytes(n, maxb);
+	*nexc = 0;
+	for (uint32_t b = 0; b < maxb; b++) {
+		size_t size = idx_packed_bytes(n, b) + 1;
+		uint32_t e = 0;
+		for (uint32_t i = 0; i < n; i++)
+			if (v[i] >> b) {
+				size += 1 + idx_varint_len(v[i] >> b);
+				e++;
+			}
+		if (size < best_size) {
+			best = b;
+			best_size = size;
+			*nexc = e;
+		}
+	}
+	return best;
 }
 
 int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
@@ -98,15 +148,12 @@ int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
 	tbuf_reset(pos);
 	uint32_t df = in->df, nb = (df + IDX_BLOCK - 1) / IDX_BLOCK;
 	int rc;
-	if ((rc = put_varint(post, in->df_global)) || (rc = put_varint(post, df)) ||
-	    (rc = put_varint(post, nb)))
-		return rc;
-	size_t max_at = post->len;
-	float zero = 0;
-	if ((rc = tbuf_append(post, &zero, 4)))
-		return rc;
-	size_t skip_at = post->len;
+	size_t max_at = 0, skip_at = 0;
 	if (nb > 1) {
+		float zero = 0;
+		if ((rc = tbuf_append(post, &zero, 4)))
+			return rc;
+		skip_at = post->len;
 		if ((rc = tbuf_reserve(post, (size_t)nb * IDX_SKIP_ENTRY)))
 			return rc;
 		memset(post->data + post->len, 0, (size_t)nb * IDX_SKIP_ENTRY);
@@ -133,8 +180,12 @@ int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
 		}
 		if (bmax > list_max)
 			list_max = bmax;
-		uint32_t db = idx_bits_max(deltas, n), tb = idx_bits_max(tfm1, n);
-		size_t need = 2 + idx_packed_bytes(n, db) + idx_packed_bytes(n, tb);
+		uint32_t db = idx_bits_max(deltas, n), nexc = 0;
+		uint32_t tb = tf_width(tfm1, n, &nexc);
+		size_t need = 2 + idx_packed_bytes(n, db) + idx_packed_bytes(n, tb) + (nexc ? 1 : 0);
+		for (uint32_t i = 0; i < n; i++)
+			if (tb < 32 && (tfm1[i] >> tb))
+				need += 1 + idx_varint_len(tfm1[i] >> tb);
 		if ((rc = tbuf_reserve(post, need)))
 			return rc;
 		if (nb > 1) {
@@ -142,14 +193,23 @@ int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
 			wr32(e, prev);
 			wr32(e + 4, (uint32_t)(post->len - blocks_at));
 			wr32(e + 8, (uint32_t)pos->len);
-			memcpy(e + 12, &bmax, 4);
+			uint16_t m = bf16_up(bmax);
+			memcpy(e + 12, &m, 2);
 		}
 		uint8_t *w = post->data + post->len;
 		w[0] = (uint8_t)db;
-		w[1] = (uint8_t)tb;
+		w[1] = (uint8_t)(tb | (nexc ? IDX_TF_EXCEPTIONS : 0));
 		w += 2;
 		w += idx_pack(w, deltas, n, db);
-		idx_pack(w, tfm1, n, tb);
+		w += idx_pack(w, tfm1, n, tb); /* idx_pack keeps the low tb bits */
+		if (nexc) {
+			*w++ = (uint8_t)nexc;
+			for (uint32_t i = 0; i < n; i++)
+				if (tfm1[i] >> tb) {
+					*w++ = (uint8_t)i;
+					w += idx_varint_put(w, tfm1[i] >> tb);
+				}
+		}
 		post->len += need;
 		if (in->positions) {
 			uint32_t tfs[IDX_BLOCK], total = 0;
@@ -173,7 +233,8 @@ int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
 			k += total;
 		}
 	}
-	memcpy(post->data + max_at, &list_max, 4);
+	if (nb > 1)
+		memcpy(post->data + max_at, &list_max, 4);
 	return TRAWL_OK;
 }
 
@@ -203,32 +264,36 @@ static void set_corrupt(idx_pcur *c)
 static void load_block(idx_pcur *c, uint32_t b)
 {
 	const idx_plist *pl = &c->pl;
-	uint32_t off = 0, base = 0;
+	uint32_t off = 0;
+	uint64_t base = 0;
 	if (pl->skips) {
 		const uint8_t *e = pl->skips + (size_t)b * IDX_SKIP_ENTRY;
 		off = rd32(e + 4);
 		if (b > 0)
-			base = skip_last(pl, b - 1) + 1;
+			base = (uint64_t)skip_last(pl, b - 1) + 1;
 	}
 	const uint8_t *p = pl->blocks + off;
 	uint32_t n = b + 1 < pl->nblocks ? IDX_BLOCK : pl->df - b * IDX_BLOCK;
-	if (off > (size_t)(pl->end - pl->blocks) || pl->end - p < 2 || p[0] > 32 || p[1] > 32) {
+	if (off > (size_t)(pl->end - pl->blocks) || pl->end - p < 2 || p[0] > 32 ||
+	    (p[1] & ~IDX_TF_EXCEPTIONS) > 32) {
 		set_corrupt(c);
 		return;
 	}
-	size_t db = idx_packed_bytes(n, p[0]), tb = idx_packed_bytes(n, p[1]);
+	size_t db = idx_packed_bytes(n, p[0]), tb = idx_packed_bytes(n, p[1] & ~IDX_TF_EXCEPTIONS);
 	if ((size_t)(pl->end - p) < 2 + db + tb) {
 		set_corrupt(c);
 		return;
 	}
 	idx_unpack(c->docs, p + 2, n, p[0]);
-	uint32_t d = base + c->docs[0];
-	c->docs[0] = d;
+	/* summed in 64 bits: damaged deltas must neither wrap around (ids would
+	 * go backwards) nor reach IDX_END (the cursor would look exhausted) */
+	uint64_t d = base + c->docs[0];
+	c->docs[0] = (uint32_t)d;
 	for (uint32_t i = 1; i < n; i++) {
-		d += c->docs[i] + 1;
-		c->docs[i] = d;
+		d += (uint64_t)c->docs[i] + 1;
+		c->docs[i] = (uint32_t)d;
 	}
-	if (d < base || (pl->skips && d != skip_last(pl, b))) {
+	if (d >= IDX_END || (pl->skips && d != skip_last(pl, b))) {
 		set_corrupt(c);
 		return;
 	}
@@ -237,9 +302,10 @@ static void load_block(idx_pcur *c, uint32_t b)
 	c->i = 0;
 	c->tfp = p + 2 + db;
 	c->tf_bits = p[1];
+	c->tf_len = tb;
 	c->tf_ready = 0;
 	c->cum_ready = 0;
-	c->blk_last = d;
+	c->blk_last = (uint32_t)d;
 	c->doc = c->docs[0];
 }
 
@@ -315,7 +381,22 @@ uint32_t idx_pcur_advance(idx_pcur *c, uint32_t target)
 uint32_t idx_pcur_tf(idx_pcur *c)
 {
 	if (!c->tf_ready) {
-		idx_unpack(c->tfs, c->tfp, c->n, c->tf_bits);
+		uint32_t bits = c->tf_bits & ~IDX_TF_EXCEPTIONS;
+		idx_unpack(c->tfs, c->tfp, c->n, bits);
+		if (c->tf_bits & IDX_TF_EXCEPTIONS) {
+			const uint8_t *p = c->tfp + c->tf_len, *end = c->pl.end;
+			uint32_t nexc = p < end ? *p++ : 0;
+			for (uint32_t e = 0; e < nexc; e++) {
+				uint64_t hi;
+				uint32_t at = p < end ? *p : IDX_BLOCK;
+				if (at >= c->n || bits >= 32 || !(p = idx_varint_get(p + 1, end, &hi)) ||
+				    hi > (IDX_MAX_TF >> bits)) {
+					c->corrupt = 1;
+					break;
+				}
+				c->tfs[at] |= (uint32_t)hi << bits;
+			}
+		}
 		for (uint32_t i = 0; i < c->n; i++)
 			c->tfs[i] += 1;
 		c->tf_ready = 1;
@@ -331,7 +412,7 @@ float idx_pcur_bound(const idx_pcur *c, uint32_t target, uint32_t *upto)
 	}
 	if (target <= c->blk_last) {
 		*upto = c->blk_last;
-		return c->pl.skips ? rdf32(c->pl.skips + (size_t)c->blk * IDX_SKIP_ENTRY + 12)
+		return c->pl.skips ? rdbf16(c->pl.skips + (size_t)c->blk * IDX_SKIP_ENTRY + 12)
 		                   : c->pl.max_tf;
 	}
 	uint32_t b = find_block(c, target);
@@ -340,7 +421,7 @@ float idx_pcur_bound(const idx_pcur *c, uint32_t target, uint32_t *upto)
 		return -1;
 	}
 	*upto = skip_last(&c->pl, b);
-	return rdf32(c->pl.skips + (size_t)b * IDX_SKIP_ENTRY + 12);
+	return rdbf16(c->pl.skips + (size_t)b * IDX_SKIP_ENTRY + 12);
 }
 
 uint32_t idx_pcur_positions(idx_pcur *c, uint32_t *out, uint32_t cap)
@@ -350,30 +431,67 @@ uint32_t idx_pcur_positions(idx_pcur *c, uint32_t *out, uint32_t cap)
 	idx_pcur_tf(c);
 	if (!c->cum_ready) {
 		c->cum[0] = 0;
-		for (uint32_t i = 0; i < c->n; i++)
+		for (uint32_t i = 0; i < c->n; i++) {
+			if (c->tfs[i] > UINT32_MAX - c->cum[i])
+				return 0; /* damaged: the sum would wrap and pass the bounds checks */
 			c->cum[i + 1] = c->cum[i] + c->tfs[i];
+		}
 		c->cum_ready = 1;
 	}
 	uint32_t off = c->pl.skips ? rd32(c->pl.skips + (size_t)c->blk * IDX_SKIP_ENTRY + 8) : 0;
-	const uint8_t *chunk = c->pos + off;
 	if (off >= (size_t)(c->pos_end - c->pos))
 		return 0;
-	uint32_t bits = chunk[0], total = c->cum[c->n];
-	if (bits > 32)
-		return 0;
-	size_t full = (size_t)(total / IDX_BLOCK) * 16 * bits;
-	if ((size_t)(c->pos_end - chunk) < 1 + full + idx_packed_bytes(total % IDX_BLOCK, bits))
-		return 0;
+	const uint8_t *g = c->pos + off;
 	uint32_t first = c->cum[c->i], tf = c->tfs[c->i];
+	/* walk to the group holding this doc's first position */
+	uint32_t gstart = 0;
+	for (;;) {
+		if (g >= c->pos_end || g[0] > 32)
+			return 0;
+		uint32_t m = c->cum[c->n] - gstart < IDX_BLOCK ? c->cum[c->n] - gstart : IDX_BLOCK;
+		size_t glen = 1 + idx_packed_bytes(m, g[0]);
+		if ((size_t)(c->pos_end - g) < glen)
+			return 0;
+		if (first < gstart + IDX_BLOCK)
+			break;
+		g += glen;
+		gstart += IDX_BLOCK;
+	}
 	uint32_t p = 0;
 	for (uint32_t j = 0; j < tf && j < cap; j++) {
 		uint32_t k = first + j;
-		const uint8_t *g = chunk + 1 + (size_t)(k / IDX_BLOCK) * 16 * bits;
-		uint32_t v = idx_unpack_one(g, k % IDX_BLOCK, bits);
+		if (k >= gstart + IDX_BLOCK) { /* next group */
+			uint32_t m = c->cum[c->n] - gstart < IDX_BLOCK ? c->cum[c->n] - gstart : IDX_BLOCK;
+			g += 1 + idx_packed_bytes(m, g[0]);
+			gstart += IDX_BLOCK;
+			m = c->cum[c->n] - gstart < IDX_BLOCK ? c->cum[c->n] - gstart : IDX_BLOCK;
+			if (g >= c->pos_end || g[0] > 32 ||
+			    (size_t)(c->pos_end - g) < 1 + idx_packed_bytes(m, g[0]))
+				return 0;
+		}
+		uint32_t v = idx_unpack_one(g + 1, k - gstart, g[0]);
 		p = j == 0 ? v : p + v + 1;
 		out[j] = p;
 	}
 	return tf;
+}
+
+float idx_plist_max(const idx_plist *pl, const uint8_t *norms, const float *ktab, float k1)
+{
+	if (pl->max_tf >= 0)
+		return pl->max_tf;
+	idx_pcur c;
+	idx_pcur_init(&c, pl, NULL, 0);
+	float m = 0;
+	if (c.doc == IDX_END)
+		return 0;
+	idx_pcur_tf(&c);
+	for (uint32_t i = 0; i < c.n; i++) {
+		float s = idx_bm25_tf(c.tfs[i], k1, ktab[norms[c.docs[i]]]);
+		if (s > m)
+			m = s;
+	}
+	return m;
 }
 
 int idx_pcur_each_block(const idx_plist *pl, void (*cb)(void *ctx, const uint32_t *docs, uint32_t n),

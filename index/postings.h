@@ -22,22 +22,33 @@
 #include "common/buf.h"
 #include "index_int.h"
 
-#define IDX_SKIP_ENTRY 16 /* u32 last doc, u32 block offset, u32 positions offset, f32 max */
+#define IDX_SKIP_ENTRY 14 /* u32 last doc, u32 block offset, u32 positions offset, bf16 max */
 #define IDX_MAX_TF 0xffffffu /* term frequencies are capped at 2^24 - 1 */
+#define IDX_TF_EXCEPTIONS 0x80 /* in a block's tf-bits byte: exceptions follow */
 
-/* The parsed header of a postings value. */
+/* A term's postings, ready to walk. */
 typedef struct idx_plist {
 	uint64_t df_global;    /* documents containing the term, whole generation */
 	uint32_t df;           /* documents containing it in this shard */
 	uint32_t nblocks;
-	float max_tf;          /* largest tf-part over the list */
+	float max_tf;          /* largest tf-part over the list; -1: not stored
+	                          (single block: see idx_plist_max) */
 	const uint8_t *skips;  /* nblocks skip entries, NULL if nblocks == 1 */
 	const uint8_t *blocks; /* first block */
 	const uint8_t *end;    /* end of the value */
 } idx_plist;
 
-/* idx_plist_parse reads a postings value's header: TRAWL_OK or TRAWL_ECORRUPT. */
+/* idx_plist_open prepares a term's postings value (vlen bytes) whose document
+ * frequencies the dictionary gave: TRAWL_OK or TRAWL_ECORRUPT. */
+int idx_plist_open(idx_plist *pl, uint32_t df, uint64_t df_global, const void *val, size_t vlen);
+
+/* idx_plist_parse: idx_plist_open of a value prefixed with varint df_global
+ * and varint df (a self-contained form for tests and the fuzz target). */
 int idx_plist_parse(const void *val, size_t vlen, idx_plist *pl);
+
+/* idx_plist_max: the largest tf-part of the list, computed from its block
+ * with the field's norms when the value does not store it. */
+float idx_plist_max(const idx_plist *pl, const uint8_t *norms, const float *ktab, float k1);
 
 /* ---- building ---- */
 
@@ -53,8 +64,9 @@ typedef struct idx_postings_in {
 } idx_postings_in;
 
 /*
- * idx_postings_encode appends the postings value to post and the positions
- * value to pos (both reset first). Returns TRAWL_OK, ENOMEM or ELIMIT.
+ * idx_postings_encode writes the postings value to post and the positions
+ * value to pos (both reset first); df and df_global go to the dictionary.
+ * Returns TRAWL_OK, ENOMEM or ELIMIT.
  */
 int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos);
 
@@ -68,7 +80,8 @@ typedef struct idx_pcur {
 	uint32_t i;        /* index of doc in the block */
 	uint32_t blk_last; /* last doc of the current block */
 	const uint8_t *tfp;
-	uint8_t tf_bits;
+	uint32_t tf_len;   /* bytes of packed tf low bits */
+	uint8_t tf_bits;   /* width | IDX_TF_EXCEPTIONS */
 	uint8_t tf_ready;
 	uint8_t cum_ready;
 	uint8_t corrupt;

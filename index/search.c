@@ -25,6 +25,38 @@
  * in a sum can never make a pruned document's real score exceed theta. */
 #define BOUND_SLACK 1.00001f
 
+/* ---- external ids ---- */
+
+const uint8_t *idx_view_extid(const idx_sview *v, uint32_t doc, uint32_t *len)
+{
+	*len = 0;
+	if (doc >= v->ndocs)
+		return NULL;
+	uint32_t b = doc / IDX_EXTID_BLOCK, i = doc % IDX_EXTID_BLOCK, start, end;
+	memcpy(&start, v->extoff + (size_t)b * 4, 4);
+	memcpy(&end, v->extoff + (size_t)b * 4 + 4, 4);
+	if (start > end || end > v->extdata_len)
+		return NULL;
+	const uint8_t *p = v->extdata + start, *e = v->extdata + end;
+	uint32_t count = v->ndocs - b * IDX_EXTID_BLOCK;
+	if (count > IDX_EXTID_BLOCK)
+		count = IDX_EXTID_BLOCK;
+	uint64_t skip = 0, mine = 0;
+	for (uint32_t j = 0; j < count; j++) {
+		uint64_t l;
+		if (!(p = idx_varint_get(p, e, &l)))
+			return NULL;
+		if (j < i)
+			skip += l;
+		else if (j == i)
+			mine = l;
+	}
+	if (skip > (uint64_t)(e - p) || mine > (uint64_t)(e - p) - skip)
+		return NULL;
+	*len = (uint32_t)mine;
+	return p + skip;
+}
+
 /* ---- arena ---- */
 
 #define QA_BLOCK (64 * 1024)
@@ -294,8 +326,24 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 				return TRAWL_ENOMEM;
 			n->key = c->tok[0];
 			n->klen = c->toklen[0];
+		} else if (q->kind != IDX_Q_PHRASE) {
+			/* an unquoted word that analysis split (wi-fi, e.g., don't):
+			 * its tokens as alternatives, as Lucene and OpenSearch do */
+			n = lnode(c, IDX_L_OR, q);
+			if (!n || !(n->kids = idx_qa_alloc(c->a, c->ntok * sizeof *n->kids)))
+				return TRAWL_ENOMEM;
+			for (uint32_t t = 0; t < c->ntok; t++) {
+				idx_lnode *k = lnode(c, IDX_L_TERM, q);
+				if (!k)
+					return TRAWL_ENOMEM;
+				k->occur = IDX_Q_SHOULD;
+				k->key = c->tok[t];
+				k->klen = c->toklen[t];
+				k->fid = c->fid;
+				n->kids[n->nkids++] = k;
+			}
 		} else {
-			/* several tokens from one clause, quoted or not: a phrase */
+			/* a quoted phrase of several tokens */
 			n = lnode(c, IDX_L_PHRASE, q);
 			if (!n)
 				return TRAWL_ENOMEM;
@@ -413,6 +461,7 @@ typedef struct sc_phrase {
 	const float *ktab;
 	const uint8_t *norms;
 	idx_qarena *a;
+	int exists_only; /* counting: stop at the first occurrence */
 } sc_phrase;
 
 typedef struct sc_multi {
@@ -519,8 +568,8 @@ static uint32_t phrase_freq(sc_phrase *p)
 			if (p->pos[i][idx[i]] != want)
 				break;
 		}
-		if (i == n)
-			freq++;
+		if (i == n && ++freq && p->exists_only)
+			return freq;
 	}
 	return freq;
 }
@@ -785,8 +834,7 @@ static const sc_ops excl_ops = {excl_next, excl_advance, excl_score, excl_bound}
 
 typedef struct builder {
 	idx_shard_ctx *c;
-	int need_pos;
-	uint32_t prefix_terms;
+	int count_only; /* no scores will be asked for */
 } builder;
 
 static sc *mk_none(builder *b)
@@ -797,17 +845,20 @@ static sc *mk_none(builder *b)
 	return s;
 }
 
-/* Looks up key; *pl set, or TRAWL_ENOTFOUND. */
-static int lookup(builder *b, const uint8_t *key, uint32_t klen, idx_plist *pl)
+/* Looks up key; *pl set (and *t if not NULL), or TRAWL_ENOTFOUND. */
+static int lookup(builder *b, const uint8_t *key, uint32_t klen, idx_plist *pl, idx_term *t)
 {
-	const void *v;
-	size_t vl;
-	int rc = idx_store_get(b->c->view->txn, IDX_DB_TERMS, key, klen, &v, &vl);
+	idx_term tt;
+	int rc = idx_dict_get(&b->c->view->dict, key, klen, &tt);
+	if (rc == TRAWL_ECORRUPT)
+		return idx_errf(b->c->err, b->c->errlen, rc, "damaged term dictionary");
 	if (rc)
 		return rc;
-	if (idx_plist_parse(v, vl, pl))
+	if (idx_plist_open(pl, tt.df, tt.df_global, tt.post, tt.post_len))
 		return idx_errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT,
 		                "damaged postings for a term of %u bytes", klen);
+	if (t)
+		*t = tt;
 	return TRAWL_OK;
 }
 
@@ -822,7 +873,9 @@ static sc *mk_term_pl(builder *b, uint8_t fid, const idx_plist *pl)
 	t->k1 = f->k1;
 	t->ktab = b->c->ktab[fid];
 	t->norms = b->c->view->norms[fid];
-	t->base = (sc){&term_ops, t->cur.doc, SC_TERM, t->w * pl->max_tf, pl->df};
+	if (t->cur.pl.max_tf < 0)
+		t->cur.pl.max_tf = idx_plist_max(pl, t->norms, t->ktab, t->k1);
+	t->base = (sc){&term_ops, t->cur.doc, SC_TERM, t->w * t->cur.pl.max_tf, pl->df};
 	return &t->base;
 }
 
@@ -831,7 +884,7 @@ static int build(builder *b, const idx_lnode *n, sc **out);
 static int build_term(builder *b, const idx_lnode *n, sc **out)
 {
 	idx_plist pl;
-	int rc = lookup(b, n->key, n->klen, &pl);
+	int rc = lookup(b, n->key, n->klen, &pl, NULL);
 	if (rc == TRAWL_ENOTFOUND) {
 		*out = mk_none(b);
 		return *out ? TRAWL_OK : TRAWL_ENOMEM;
@@ -863,21 +916,20 @@ static int build_phrase(builder *b, const idx_lnode *n, sc **out)
 	uint64_t N = b->c->global_docs;
 	for (uint32_t i = 0; i < p->n; i++) {
 		idx_plist pl;
-		int rc = lookup(b, n->keys[i], n->klens[i], &pl);
+		idx_term t;
+		int rc = lookup(b, n->keys[i], n->klens[i], &pl, &t);
 		if (rc == TRAWL_ENOTFOUND) {
 			*out = mk_none(b);
 			return *out ? TRAWL_OK : TRAWL_ENOMEM;
 		}
 		if (rc)
 			return rc;
-		const void *pv;
-		size_t pvl;
-		if ((rc = idx_store_get(b->c->view->txn, IDX_DB_POS, n->keys[i], n->klens[i], &pv,
-		                        &pvl)))
-			return rc == TRAWL_ENOTFOUND ? TRAWL_ECORRUPT : rc;
 		if (!(p->cur[i] = idx_qa_alloc(a, sizeof(idx_pcur))))
 			return TRAWL_ENOMEM;
-		idx_pcur_init(p->cur[i], &pl, pv, pvl);
+		if (pl.max_tf < 0)
+			pl.max_tf = idx_plist_max(&pl, b->c->view->norms[n->fid], b->c->ktab[n->fid],
+			                          f->k1);
+		idx_pcur_init(p->cur[i], &pl, t.pos, t.pos_len);
 		idf += idx_bm25_idf(N, pl.df_global);
 		p->order[i] = i;
 	}
@@ -894,6 +946,7 @@ static int build_phrase(builder *b, const idx_lnode *n, sc **out)
 	p->ktab = b->c->ktab[n->fid];
 	p->norms = b->c->view->norms[n->fid];
 	p->a = a;
+	p->exists_only = b->count_only;
 	float minmax = -1;
 	for (uint32_t i = 0; i < p->n; i++)
 		if (minmax < 0 || p->cur[i]->pl.max_tf < minmax)
@@ -962,7 +1015,7 @@ typedef struct prefix_ctx {
 	int rc;
 } prefix_ctx;
 
-static int prefix_cb(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+static int prefix_cb(void *ctx, const uint8_t *key, uint32_t klen, const idx_term *t)
 {
 	prefix_ctx *p = ctx;
 	if (p->n >= TRAWL_MAX_PREFIX_TERMS) {
@@ -972,7 +1025,7 @@ static int prefix_cb(void *ctx, const void *key, size_t klen, const void *val, s
 		return 1;
 	}
 	idx_plist pl;
-	if (idx_plist_parse(val, vlen, &pl)) {
+	if (idx_plist_open(&pl, t->df, t->df_global, t->post, t->post_len)) {
 		p->rc = TRAWL_ECORRUPT;
 		return 1;
 	}
@@ -999,11 +1052,11 @@ static int prefix_cb(void *ctx, const void *key, size_t klen, const void *val, s
 static int build_prefix(builder *b, const idx_lnode *n, sc **out)
 {
 	prefix_ctx p = {.b = b, .fid = n->fid, .column = n->column};
-	int rc = idx_store_scan(b->c->view->txn, IDX_DB_TERMS, n->key, n->klen, 1, prefix_cb, &p);
+	int rc = idx_dict_scan(&b->c->view->dict, n->key, n->klen, prefix_cb, &p);
 	if (p.rc)
 		return p.rc;
-	if (rc < 0 || (rc > 0 && rc != 1))
-		return rc;
+	if (rc < 0)
+		return idx_errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT, "damaged term dictionary");
 	if (p.n == 0)
 		*out = mk_none(b);
 	else if (p.n == 1)
@@ -1157,8 +1210,9 @@ static inline float heap_theta(const heap *hp)
 }
 
 /* Any scorer: iterate, skipping windows whose bound cannot beat theta. */
-static void topk_generic(sc *root, heap *hp, int exhaustive)
+static void topk_generic(sc *root, heap *hp, int exhaustive, uint64_t *count)
 {
+	uint64_t visited = 0;
 	uint32_t doc = root->doc, upto = 0;
 	float wb = 0;
 	int have_window = 0;
@@ -1181,8 +1235,11 @@ static void topk_generic(sc *root, heap *hp, int exhaustive)
 		float s = root->ops->score(root);
 		if (hp->n < hp->k || s > theta)
 			heap_push(hp, s, doc);
+		visited++;
 		doc = SC_CALL_NEXT(root);
 	}
+	if (count)
+		*count = visited;
 }
 
 static int cmp_max(const void *a, const void *b)
@@ -1295,43 +1352,6 @@ static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
 	return TRAWL_OK;
 }
 
-int idx_shard_topk(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n)
-{
-	*n = 0;
-	if (k == 0)
-		return TRAWL_OK;
-	builder b = {c, 0, 0};
-	sc *root;
-	int rc = build(&b, q->root, &root);
-	if (rc)
-		return rc;
-	heap hp = {hits, 0, k};
-	if (!c->exhaustive && root->kind == SC_OR) {
-		rc = topk_maxscore(c, (sc_multi *)root, NULL, &hp);
-	} else if (!c->exhaustive && root->kind == SC_EXCL && ((sc_pair *)root)->a->kind == SC_OR) {
-		sc_pair *p = (sc_pair *)root;
-		rc = topk_maxscore(c, (sc_multi *)p->a, p->b, &hp);
-	} else {
-		topk_generic(root, &hp, c->exhaustive);
-	}
-	if (rc)
-		return rc;
-	for (uint32_t i = 0; i < hp.n; i++)
-		hits[i].hash = idx_view_hash(c->view, hits[i].doc);
-	/* heap -> sorted */
-	for (uint32_t i = 1; i < hp.n; i++) {
-		idx_hit x = hits[i];
-		uint32_t j = i;
-		while (j > 0 && idx_hit_before(&x, &hits[j - 1])) {
-			hits[j] = hits[j - 1];
-			j--;
-		}
-		hits[j] = x;
-	}
-	*n = hp.n;
-	return TRAWL_OK;
-}
-
 /* ---- counting ---- */
 
 static void set_bits(void *ctx, const uint32_t *docs, uint32_t n)
@@ -1373,40 +1393,92 @@ static int apply_bits(const sc *s, void (*fn)(void *, const uint32_t *, uint32_t
 	return 0;
 }
 
-int idx_shard_count(idx_shard_ctx *c, const idx_lquery *q, uint64_t *count)
+/*
+ * Counts root's matches without iterating when the postings allow it: a
+ * term's df, or a bitset union of terms (minus excluded terms). Returns 1
+ * if it did, 0 if the matches must be iterated, or -1 on damaged data.
+ */
+static int count_cheaply(idx_shard_ctx *c, sc *root, uint64_t *count)
 {
-	*count = 0;
-	builder b = {c, 0, 0};
-	sc *root;
-	int rc = build(&b, q->root, &root);
-	if (rc)
-		return rc;
 	if (root->kind == SC_REQOPT)
 		root = ((sc_pair *)root)->a; /* optional clauses do not change the matches */
+	if (root->kind == SC_NONE) {
+		*count = 0;
+		return 1;
+	}
 	if (root->kind == SC_TERM) {
 		*count = ((sc_term *)root)->cur.pl.df;
-		return TRAWL_OK;
+		return 1;
 	}
 	sc *pos = root, *neg = NULL;
 	if (root->kind == SC_EXCL) {
 		pos = ((sc_pair *)root)->a;
 		neg = ((sc_pair *)root)->b;
 	}
+	if (!c->bitset || !bitsettable(pos) || (neg && !bitsettable(neg)) ||
+	    (pos->kind != SC_OR && !neg))
+		return 0;
 	size_t words = ((size_t)c->view->ndocs + 63) / 64;
-	if (c->bitset && bitsettable(pos) && (!neg || bitsettable(neg)) && pos->kind == SC_OR) {
-		memset(c->bitset, 0, words * 8);
-		if (apply_bits(pos, set_bits, c->bitset) ||
-		    (neg && apply_bits(neg, clear_bits, c->bitset)))
+	memset(c->bitset, 0, words * 8);
+	if (apply_bits(pos, set_bits, c->bitset) || (neg && apply_bits(neg, clear_bits, c->bitset)))
+		return -1;
+	uint64_t n = 0;
+	for (size_t i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(c->bitset[i]);
+	*count = n;
+	return 1;
+}
+
+int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n,
+                     uint64_t *count)
+{
+	*n = 0;
+	builder b = {c, k == 0};
+	sc *root;
+	int rc = build(&b, q->root, &root);
+	if (rc)
+		return rc;
+	int cheap = 0;
+	if (count) {
+		cheap = count_cheaply(c, root, count);
+		if (cheap < 0)
 			return idx_errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged postings");
-		uint64_t n = 0;
-		for (size_t i = 0; i < words; i++)
-			n += (uint64_t)__builtin_popcountll(c->bitset[i]);
-		*count = n;
+	}
+	if (k == 0) {
+		if (count && !cheap) {
+			uint64_t m = 0;
+			for (uint32_t d = root->doc; d != IDX_END; d = SC_CALL_NEXT(root))
+				m++;
+			*count = m;
+		}
 		return TRAWL_OK;
 	}
-	uint64_t n = 0;
-	for (uint32_t d = root->doc; d != IDX_END; d = SC_CALL_NEXT(root))
-		n++;
-	*count = n;
+	heap hp = {hits, 0, k};
+	if (count && !cheap) {
+		/* every match is visited anyway: score them all in one pass */
+		topk_generic(root, &hp, 1, count);
+	} else if (!c->exhaustive && root->kind == SC_OR) {
+		rc = topk_maxscore(c, (sc_multi *)root, NULL, &hp);
+	} else if (!c->exhaustive && root->kind == SC_EXCL && ((sc_pair *)root)->a->kind == SC_OR) {
+		sc_pair *p = (sc_pair *)root;
+		rc = topk_maxscore(c, (sc_multi *)p->a, p->b, &hp);
+	} else {
+		topk_generic(root, &hp, c->exhaustive, NULL);
+	}
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < hp.n; i++)
+		hits[i].hash = idx_view_hash(c->view, hits[i].doc);
+	/* heap -> sorted */
+	for (uint32_t i = 1; i < hp.n; i++) {
+		idx_hit x = hits[i];
+		uint32_t j = i;
+		while (j > 0 && idx_hit_before(&x, &hits[j - 1])) {
+			hits[j] = hits[j - 1];
+			j--;
+		}
+		hits[j] = x;
+	}
+	*n = hp.n;
 	return TRAWL_OK;
 }

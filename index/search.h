@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "analyze.h"
+#include "common/hash.h"
+#include "dict.h"
 #include "docstore.h"
 #include "index_int.h"
 #include "query.h"
@@ -47,9 +49,9 @@ typedef struct idx_sview {
 	idx_rtxn *txn;
 	uint32_t ndocs;
 	const uint8_t *norms[IDX_MAX_FIELDS];
-	const uint8_t *hashes; /* u64 per doc */
-	const uint8_t *extoff; /* u32 per doc + 1 */
-	const uint8_t *extdata;
+	idx_dict dict;         /* terms, postings and positions */
+	const uint8_t *extoff;  /* u32 offset of each block of ids, and of the end */
+	const uint8_t *extdata; /* the blocks */
 	size_t extdata_len;
 	const void *zdict;
 	size_t zdict_len;
@@ -142,13 +144,12 @@ typedef struct idx_shard_ctx {
 } idx_shard_ctx;
 
 /*
- * idx_shard_topk writes the best k hits of q in the shard to hits (sorted by
- * score descending, then hash ascending) and their number to *n.
+ * idx_shard_search writes the best k hits of q in the shard to hits (sorted
+ * by score descending, then hash ascending) and their number to *n; with
+ * count not NULL it also counts every match. k may be 0 (count only).
  */
-int idx_shard_topk(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n);
-
-/* idx_shard_count counts the shard's documents matching q. */
-int idx_shard_count(idx_shard_ctx *c, const idx_lquery *q, uint64_t *count);
+int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n,
+                     uint64_t *count);
 
 /* idx_hit_before: the ranking order of hits (score desc, hash asc). */
 static inline int idx_hit_before(const idx_hit *a, const idx_hit *b)
@@ -158,12 +159,21 @@ static inline int idx_hit_before(const idx_hit *a, const idx_hit *b)
 	return a->hash < b->hash;
 }
 
-/* idx_view_hash: the XXH3_64 of doc's external id. */
+/*
+ * idx_view_extid returns doc's external id (not NUL-terminated, *len bytes),
+ * or NULL with *len 0 if the id table is damaged. The table ("extids" in
+ * docs/FORMAT.md) holds blocks of IDX_EXTID_BLOCK ids: varint lengths, then
+ * the bytes.
+ */
+#define IDX_EXTID_BLOCK 64
+const uint8_t *idx_view_extid(const idx_sview *v, uint32_t doc, uint32_t *len);
+
+/* idx_view_hash: the XXH3_64 of doc's external id (doc ids are in its order). */
 static inline uint64_t idx_view_hash(const idx_sview *v, uint32_t doc)
 {
-	uint64_t h;
-	__builtin_memcpy(&h, v->hashes + (size_t)doc * 8, 8);
-	return h;
+	uint32_t n;
+	const uint8_t *id = idx_view_extid(v, doc, &n);
+	return id ? th_hash64(id, n) : 0;
 }
 
 /*

@@ -11,7 +11,7 @@
 
 #include "index_int.h"
 
-static const char *const db_names[IDX_DB_COUNT] = {"meta", "terms", "positions", "docs", "ids"};
+static const char *const db_names[IDX_DB_COUNT] = {"meta", "docs"};
 
 /* The map may grow to this size; the file only grows to what is used. */
 #define WRITE_MAPSIZE ((size_t)1 << 40)
@@ -210,7 +210,7 @@ int idx_store_scan(idx_rtxn *t, idx_db db, const void *prefix, size_t plen, int 
 	rc = plen ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(c, &k, &v, MDB_FIRST);
 	/* MDB_SET_RANGE reads the value too; with want_val 0 we use GET_CURRENT-free keys. */
 	while (rc == 0) {
-		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+		if (k.mv_size < plen || (plen && memcmp(k.mv_data, prefix, plen) != 0))
 			break;
 		ret = cb(ctx, k.mv_data, k.mv_size, want_val ? v.mv_data : NULL,
 		         want_val ? v.mv_size : 0);

@@ -17,11 +17,9 @@
 
 /* The sub-databases of a shard (docs/FORMAT.md). */
 typedef enum idx_db {
-	IDX_DB_META = 0, /* "meta": named values: format, info, stats, norms, ids... */
-	IDX_DB_TERMS,    /* "terms": field byte + term -> postings */
-	IDX_DB_POS,      /* "positions": field byte + term -> positions */
+	IDX_DB_META = 0, /* "meta": named values: format, info, stats, norms, the
+	                    term dictionary, the postings and positions blobs... */
 	IDX_DB_DOCS,     /* "docs": doc id (u32 big-endian) -> stored document */
-	IDX_DB_IDS,      /* "ids": external id -> doc id (u32 little-endian) */
 	IDX_DB_COUNT
 } idx_db;
 
