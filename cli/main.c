@@ -3,9 +3,10 @@
  * include/trawl/trawl.h, as any program embedding libtrawl would.
  *
  * Exit codes follow sysexits.h: 64 usage, 65 bad data (a bad document or
- * query, a damaged index), 66 missing input, 70 internal error, 74 I/O
- * error or disk full, 78 bad schema.
+ * query, a damaged index), 66 missing input, 70 internal error, 71 out of
+ * memory, 74 I/O error or disk full, 78 bad schema.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -252,7 +253,7 @@ static char *literal(const char *q)
 	if (!out)
 		return NULL;
 	for (const char *p = q; *p; p++) {
-		int word_start = p == q || p[-1] == ' ' || p[-1] == '\t';
+		int word_start = p == q || isspace((unsigned char)p[-1]);
 		if (word_start && (!strncmp(p, "AND", 3) || !strncmp(p, "OR", 2) || !strncmp(p, "NOT", 3)))
 			*w++ = '\\'; /* harmless if the word goes on: \A is A */
 		if (strchr("+-\"():*\\", *p))
@@ -263,13 +264,20 @@ static char *literal(const char *q)
 	return out;
 }
 
-static const char *snippet_field(const char *schema)
+/* The field snippets come from: "body" if it is a text field, else the last
+ * text field of the schema. */
+static const char *snippet_field(const trawl_index *idx)
 {
-	/* prefer "body", else the last text field named in the schema */
-	return strstr(schema, "\"body\"") ? "body" : strstr(schema, "\"text\"") ? "text" : NULL;
+	const char *f, *last = NULL;
+	for (uint32_t i = 0; (f = trawl_index_text_field(idx, i)); i++) {
+		if (!strcmp(f, "body"))
+			return f;
+		last = f;
+	}
+	return last;
 }
 
-static int run_one(trawl_searcher *s, const char *schema, const char *q, trawl_search_opts *o,
+static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, trawl_search_opts *o,
                    int json, int lit)
 {
 	char *lq = lit ? literal(q) : NULL;
@@ -282,7 +290,7 @@ static int run_one(trawl_searcher *s, const char *schema, const char *q, trawl_s
 		return fail(rc, trawl_searcher_errmsg(s));
 	double ms = (now() - t0) * 1000;
 	int tty = isatty(1);
-	const char *sf = snippet_field(schema);
+	const char *sf = snippet_field(idx);
 	uint32_t n = trawl_results_count(r);
 	if (json)
 		printf("{\"total\":%llu,\"took_ms\":%.3f,\"hits\":[",
@@ -448,7 +456,7 @@ static int cmd_search(int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = qfile ? run_batch(s, qfile, run, &o, lit)
-	           : run_one(s, trawl_index_schema(idx), argv[optind + 1], &o, json, lit);
+	           : run_one(s, idx, argv[optind + 1], &o, json, lit);
 	trawl_searcher_close(s);
 	trawl_index_close(idx);
 	return rc;

@@ -153,6 +153,11 @@ const char *trawl_index_schema(const trawl_index *idx)
 	return idx->schema_json;
 }
 
+const char *trawl_index_text_field(const trawl_index *idx, uint32_t i)
+{
+	return i < idx->schema.nfields ? idx->schema.fields[i].name : NULL;
+}
+
 /* ---- searcher ---- */
 
 struct trawl_searcher {
@@ -354,7 +359,14 @@ static char *extid_dup(const idx_sview *v, uint32_t doc)
 	return s;
 }
 
-/* Per-shard evaluation context for searcher s. */
+static int cmp_hit(const void *a, const void *b)
+{
+	const idx_hit *x = a, *y = b;
+	return idx_hit_before(x, y) ? -1 : idx_hit_before(y, x) ? 1 : 0;
+}
+
+/* Per-shard evaluation context for searcher s. TRAWL_EXHAUSTIVE in the
+ * environment turns pruning off (a test hook: results are identical). */
 static idx_shard_ctx shard_ctx(trawl_searcher *s, uint32_t shard)
 {
 	idx_shard_ctx c = {0};
@@ -423,16 +435,8 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 			s->hits[total + j].shard = i;
 		total += n;
 	}
-	/* merge: the shards' lists are sorted; a sort of k * shards is cheap */
-	for (uint32_t i = 1; i < total; i++) {
-		idx_hit x = s->hits[i];
-		uint32_t j = i;
-		while (j > 0 && idx_hit_before(&x, &s->hits[j - 1])) {
-			s->hits[j] = s->hits[j - 1];
-			j--;
-		}
-		s->hits[j] = x;
-	}
+	/* merge the shards' lists */
+	qsort(s->hits, total, sizeof *s->hits, cmp_hit);
 	uint32_t from = o.offset < total ? o.offset : total;
 	uint32_t n = total - from < o.k ? total - from : o.k;
 	r->hits = calloc(n ? n : 1, sizeof *r->hits);

@@ -3,8 +3,9 @@
  * its shard, invert, and write each shard file; then compute the global
  * statistics, checksum, write the manifest and publish (gen.c).
  *
- * The builder keeps the documents of the whole build in memory, then
- * processes one shard at a time. Within a shard, doc ids are assigned in the
+ * The builder keeps the documents of the whole build in memory, inverts
+ * every shard (the global statistics need them all), then writes the shards
+ * one at a time, freeing each one's postings as it goes. Within a shard, doc ids are assigned in the
  * order of XXH3_64(external id): score ties inside a shard then break the
  * same way as ties between shards, by that hash, so every shard layout
  * ranks alike, and a later document with an equal score can never displace
@@ -28,6 +29,7 @@
 #include "docstore.h"
 #include "gen.h"
 #include "index_int.h"
+#include "jsonscan.h"
 #include "postings.h"
 #include "store.h"
 
@@ -276,6 +278,7 @@ struct trawl_builder {
 	arena recs;
 	trawl_build_report rep;
 	struct timespec t0;
+	tbuf keybuf, idbuf, texts, stored; /* scratch for one document */
 	char errmsg[1024];
 };
 
@@ -330,6 +333,10 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		return TRAWL_ENOMEM;
 	b->lockfd = -1;
 	b->opts = o;
+	tbuf_init(&b->keybuf, IDX_STORED_MAX);
+	tbuf_init(&b->idbuf, IDX_STORED_MAX);
+	tbuf_init(&b->texts, IDX_STORED_MAX * 2);
+	tbuf_init(&b->stored, IDX_STORED_MAX * 2);
 	b->nshards = o.shards;
 	b->max_doc = o.max_doc_bytes ? o.max_doc_bytes : TRAWL_MAX_DOC_BYTES;
 	if (b->max_doc > IDX_STORED_MAX)
@@ -345,8 +352,9 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		} else {
 			FILE *f = fopen(o.schema_path, "rb");
 			if (!f) {
-				rc = idx_errf(errbuf, errlen, TRAWL_EIO, "%s: %s", o.schema_path,
-				              strerror(errno));
+				rc = idx_errf(errbuf, errlen,
+				              errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
+				              o.schema_path, strerror(errno));
 				goto fail;
 			}
 			text = malloc(65536);
@@ -354,7 +362,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 			fclose(f);
 			if (len == 65536) {
 				free(text);
-				rc = idx_errf(errbuf, errlen, TRAWL_ELIMIT,
+				rc = idx_errf(errbuf, errlen, TRAWL_ESCHEMA,
 				              "%s: schema files are limited to 64 KiB", o.schema_path);
 				goto fail;
 			}
@@ -367,8 +375,10 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		rc = idx_schema_parse(&b->schema, text, len, msg, sizeof msg);
 		free(text);
 		if (rc) {
-			idx_errf(errbuf, errlen, rc, "%s: %s", o.schema_path ? o.schema_path : "schema",
-			         msg);
+			if (o.schema_json)
+				idx_errf(errbuf, errlen, rc, "%s", msg);
+			else
+				idx_errf(errbuf, errlen, rc, "%s: %s", o.schema_path, msg);
 			goto fail;
 		}
 	} else {
@@ -402,155 +412,181 @@ void trawl_builder_close(trawl_builder *b)
 		close(b->lockfd);
 	free(b->docs);
 	arena_free(&b->recs);
+	tbuf_fini(&b->keybuf);
+	tbuf_fini(&b->idbuf);
+	tbuf_fini(&b->texts);
+	tbuf_fini(&b->stored);
 	free(b->schema_json);
 	free(b->dir);
 	free(b);
 }
 
-static int json_err_code(const json_error_t *je)
+/* The members of one document that the build needs, as the scanner met them. */
+typedef struct docscan {
+	const idx_schema *schema;
+	idx_jvalue id;
+	idx_jvalue field[IDX_MAX_FIELDS];
+	uint8_t has_id;
+	uint8_t has[IDX_MAX_FIELDS];
+	const char *dup;    /* a needed key that appeared twice */
+	const char *dup_at; /* its second occurrence */
+} docscan;
+
+/* 1-based column, in characters, of at in text. */
+static uint32_t column_of(const char *text, const char *at)
 {
-	return json_error_code(je) == json_error_invalid_utf8 ? TRAWL_EUTF8 : TRAWL_EJSON;
+	uint32_t col = 1;
+	for (const char *q = text; q < at; q++)
+		col += ((unsigned char)*q & 0xC0) != 0x80;
+	return col;
 }
 
-/* Appends the text of field value v to out: a string, or an array of strings
- * (joined by a newline). Returns 0, or -1 if v has another type. */
-static int field_text(json_t *v, tbuf *out)
+static int on_member(void *ctx, const char *key, size_t klen, const idx_jvalue *v)
 {
-	if (json_is_string(v))
-		return tbuf_append(out, json_string_value(v), json_string_length(v)) ? -2 : 0;
-	if (!json_is_array(v))
-		return -1;
-	size_t i;
-	json_t *e;
-	json_array_foreach(v, i, e)
-	{
-		if (!json_is_string(e))
-			return -1;
-		if ((i && tbuf_putc(out, '\n')) ||
-		    tbuf_append(out, json_string_value(e), json_string_length(e)))
-			return -2;
+	docscan *d = ctx;
+	if (klen == 2 && key[0] == 'i' && key[1] == 'd') {
+		if (d->has_id && !d->dup) {
+			d->dup = "id";
+			d->dup_at = v->key_at;
+		}
+		d->has_id = 1;
+		d->id = *v;
+		return 0;
+	}
+	int f = idx_schema_field(d->schema, key, klen);
+	if (f >= 0) {
+		if (d->has[f] && !d->dup) {
+			d->dup = d->schema->fields[f].name;
+			d->dup_at = v->key_at;
+		}
+		d->has[f] = 1;
+		d->field[f] = *v;
 	}
 	return 0;
+}
+
+/* Re-serialises the stored subset of a document's fields (jansson). */
+static int stored_subset(const idx_schema *schema, const char *json, size_t len, tbuf *out)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	if (!root)
+		return TRAWL_EJSON; /* cannot happen: the scanner validated it */
+	json_t *copy = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(root, k, v)
+	{
+		if (idx_schema_is_stored(schema, k))
+			json_object_set(copy, k, v);
+	}
+	char *str = json_dumps(copy, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(copy);
+	json_decref(root);
+	int rc = str ? tbuf_append(out, str, strlen(str)) : TRAWL_ENOMEM;
+	free(str);
+	return rc;
 }
 
 int trawl_builder_add_json(trawl_builder *b, const char *json, size_t len, const char *source,
                            uint64_t line)
 {
 	const char *src = source ? source : "document";
+	unsigned long long ln = (unsigned long long)line;
 	while (len && (json[len - 1] == '\n' || json[len - 1] == '\r' || json[len - 1] == ' ' ||
 	               json[len - 1] == '\t'))
 		len--;
 	if (len > b->max_doc)
 		return berr(b, TRAWL_ELIMIT, "%s:%llu: document is %zu bytes; the limit is %zu", src,
-		            (unsigned long long)line, len, b->max_doc);
-	json_error_t je;
-	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root)
-		return berr(b, json_err_code(&je), "%s:%llu:%d: %s", src, (unsigned long long)line,
-		            je.column, je.text);
-	int rc = TRAWL_OK;
-	tbuf texts, stored;
-	tbuf_init(&texts, (size_t)b->max_doc * 2 + 256);
-	tbuf_init(&stored, (size_t)b->max_doc * 2 + 256);
-	json_t *id = json_object_get(root, "id");
-	if (!json_is_object(root)) {
-		rc = berr(b, TRAWL_EDOC, "%s:%llu:1: a document must be a JSON object", src,
-		          (unsigned long long)line);
-		goto out;
-	}
-	if (!id) {
-		rc = berr(b, TRAWL_EDOC, "%s:%llu: field \"id\" is missing", src,
-		          (unsigned long long)line);
-		goto out;
-	}
-	if (!json_is_string(id) || json_string_length(id) == 0 ||
-	    json_string_length(id) > IDX_MAX_ID_BYTES) {
-		rc = berr(b, TRAWL_EDOC, "%s:%llu: field \"id\" must be a string of 1 to %d bytes",
-		          src, (unsigned long long)line, IDX_MAX_ID_BYTES);
-		goto out;
-	}
-	for (uint32_t f = 0; f < b->schema.nfields; f++) {
-		json_t *v = json_object_get(root, b->schema.fields[f].name);
-		size_t at = texts.len;
-		uint32_t zero = 0;
-		if ((rc = tbuf_append(&texts, &zero, 4)))
-			goto out;
-		if (v && !json_is_null(v)) {
-			int r = field_text(v, &texts);
-			if (r == -1) {
-				rc = berr(b, TRAWL_EDOC,
-				          "%s:%llu: field \"%s\" must be a string or an array of strings",
-				          src, (unsigned long long)line, b->schema.fields[f].name);
-				goto out;
-			}
-			if (r) {
-				rc = TRAWL_ENOMEM;
-				goto out;
-			}
-			uint32_t n = (uint32_t)(texts.len - at - 4);
-			memcpy(texts.data + at, &n, 4);
-		}
-	}
-	if (b->schema.store_all) {
-		rc = tbuf_append(&stored, json, len);
-	} else if (!b->schema.store_none) {
-		json_t *copy = json_object();
-		const char *k;
-		json_t *v;
-		json_object_foreach(root, k, v)
-		{
-			if (idx_schema_is_stored(&b->schema, k))
-				json_object_set(copy, k, v);
-		}
-		char *s = json_dumps(copy, JSON_COMPACT | JSON_ENCODE_ANY);
-		json_decref(copy);
-		rc = s ? tbuf_append(&stored, s, strlen(s)) : TRAWL_ENOMEM;
-		free(s);
-	}
+		            ln, len, b->max_doc);
+	docscan d;
+	d.schema = &b->schema;
+	d.has_id = 0;
+	d.dup = NULL;
+	memset(d.has, 0, sizeof d.has);
+	uint32_t col = 0;
+	char why[128];
+	int rc = idx_json_scan(json, len, on_member, &d, &b->keybuf, &col, why, sizeof why);
 	if (rc)
-		goto out;
-	const char *idv = json_string_value(id);
-	size_t idl = json_string_length(id);
-	if (memchr(idv, 0, idl)) {
-		rc = berr(b, TRAWL_EDOC, "%s:%llu: field \"id\" contains a NUL character", src,
-		          (unsigned long long)line);
-		goto out;
+		return rc == TRAWL_ENOMEM ? berr(b, rc, "%s:%llu: out of memory", src, ln)
+		                          : berr(b, rc, "%s:%llu:%u: %s", src, ln, col, why);
+	if (d.dup)
+		return berr(b, TRAWL_EJSON, "%s:%llu:%u: duplicate key \"%s\"", src, ln,
+		            column_of(json, d.dup_at), d.dup);
+	if (!d.has_id)
+		return berr(b, TRAWL_EDOC, "%s:%llu: field \"id\" is missing", src, ln);
+	tbuf *id = &b->idbuf, *texts = &b->texts, *stored = &b->stored;
+	tbuf_reset(id);
+	tbuf_reset(texts);
+	tbuf_reset(stored);
+	if (d.id.kind != IDX_J_STRING || (rc = idx_json_string(&d.id, id)) || id->len == 0 ||
+	    id->len > IDX_MAX_ID_BYTES)
+		return rc == TRAWL_ENOMEM
+		               ? berr(b, rc, "%s:%llu: out of memory", src, ln)
+		               : berr(b, TRAWL_EDOC,
+		                      "%s:%llu: field \"id\" must be a string of 1 to %d bytes", src,
+		                      ln, IDX_MAX_ID_BYTES);
+	if (memchr(id->data, 0, id->len))
+		return berr(b, TRAWL_EDOC, "%s:%llu:%u: field \"id\" contains a NUL character", src,
+		            ln, column_of(json, d.id.start));
+	for (uint32_t f = 0; f < b->schema.nfields; f++) {
+		size_t at = texts->len;
+		uint32_t zero = 0;
+		if ((rc = tbuf_append(texts, &zero, 4)))
+			return berr(b, rc, "%s:%llu: out of memory", src, ln);
+		const idx_jvalue *v = &d.field[f];
+		if (!d.has[f] || v->kind == IDX_J_NULL)
+			continue;
+		if (v->kind == IDX_J_STRING)
+			rc = idx_json_string(v, texts);
+		else if (v->kind == IDX_J_ARRAY)
+			rc = idx_json_strings(v, '\n', texts);
+		else
+			rc = TRAWL_EJSON;
+		if (rc == TRAWL_EJSON)
+			return berr(b, TRAWL_EDOC,
+			            "%s:%llu: field \"%s\" must be a string or an array of strings", src,
+			            ln, b->schema.fields[f].name);
+		if (rc)
+			return berr(b, rc, "%s:%llu: out of memory", src, ln);
+		uint32_t n = (uint32_t)(texts->len - at - 4);
+		memcpy(texts->data + at, &n, 4);
+	}
+	const char *sdata = NULL;
+	size_t slen = 0;
+	if (b->schema.store_all) {
+		sdata = json;
+		slen = len;
+	} else if (!b->schema.store_none) {
+		if ((rc = stored_subset(&b->schema, json, len, stored)))
+			return berr(b, rc, "%s:%llu: cannot store the document", src, ln);
+		sdata = (const char *)stored->data;
+		slen = stored->len;
 	}
 	if (b->ndocs == b->capdocs) {
 		uint64_t nc = b->capdocs ? b->capdocs * 2 : 1024;
 		bdoc *p = realloc(b->docs, nc * sizeof *p);
-		if (!p) {
-			rc = TRAWL_ENOMEM;
-			goto out;
-		}
+		if (!p)
+			return berr(b, TRAWL_ENOMEM, "%s:%llu: out of memory", src, ln);
 		b->docs = p;
 		b->capdocs = nc;
 	}
-	uint8_t *rec = arena_alloc(&b->recs, idl + stored.len + texts.len);
-	if (!rec) {
-		rc = TRAWL_ENOMEM;
-		goto out;
-	}
-	memcpy(rec, idv, idl);
-	if (stored.len)
-		memcpy(rec + idl, stored.data, stored.len);
-	memcpy(rec + idl + stored.len, texts.data, texts.len);
-	bdoc *d = &b->docs[b->ndocs];
-	d->hash = th_hash64(idv, idl);
-	d->seq = b->ndocs;
-	d->rec = rec;
-	d->id_len = (uint32_t)idl;
-	d->stored_len = (uint32_t)stored.len;
-	d->shard = th_jump_hash(d->hash, b->nshards);
+	uint8_t *rec = arena_alloc(&b->recs, id->len + slen + texts->len);
+	if (!rec)
+		return berr(b, TRAWL_ENOMEM, "%s:%llu: out of memory", src, ln);
+	memcpy(rec, id->data, id->len);
+	if (slen)
+		memcpy(rec + id->len, sdata, slen);
+	memcpy(rec + id->len + slen, texts->data, texts->len);
+	bdoc *bd = &b->docs[b->ndocs];
+	bd->hash = th_hash64(id->data, id->len);
+	bd->seq = b->ndocs;
+	bd->rec = rec;
+	bd->id_len = (uint32_t)id->len;
+	bd->stored_len = (uint32_t)slen;
+	bd->shard = th_jump_hash(bd->hash, b->nshards);
 	b->ndocs++;
 	b->rep.bytes_in += len + 1;
-out:
-	if (rc == TRAWL_ENOMEM)
-		berr(b, rc, "%s:%llu: out of memory", src, (unsigned long long)line);
-	tbuf_fini(&texts);
-	tbuf_fini(&stored);
-	json_decref(root);
-	return rc;
+	return TRAWL_OK;
 }
 
 static int is_blank(const char *s, size_t n)

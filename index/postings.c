@@ -188,6 +188,8 @@ int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
 				need += 1 + idx_varint_len(tfm1[i] >> tb);
 		if ((rc = tbuf_reserve(post, need)))
 			return rc;
+		if (post->len - blocks_at > UINT32_MAX || pos->len > UINT32_MAX)
+			return TRAWL_ELIMIT; /* skip entries hold 32-bit offsets */
 		if (nb > 1) {
 			uint8_t *e = post->data + skip_at + (size_t)b * IDX_SKIP_ENTRY;
 			wr32(e, prev);

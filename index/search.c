@@ -148,6 +148,7 @@ typedef struct compiler {
 	uint8_t **tok;
 	uint32_t *toklen, *tokpos;
 	int failed;
+	uint32_t depth; /* nodes entered so far: 0 means the root is next */
 } compiler;
 
 static int add_hterm(compiler *c, uint8_t fid, const uint8_t *text, uint32_t len, int prefix)
@@ -287,11 +288,13 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 			size_t fl = 0;
 			rc = idx_fold_term(c->an[f->analyzer], q->text, q->len, folded, sizeof folded,
 			                   &fl);
-			if (rc == TRAWL_ELIMIT || (rc == TRAWL_OK && fl == 0))
+			if (rc == TRAWL_ELIMIT)
 				return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
-				                fl ? "column %u: prefix is too long"
-				                   : "column %u: prefix has no letters or digits",
-				                q->column);
+				                "column %u: prefix is longer than %d bytes", q->column,
+				                IDX_MAX_TOKEN_BYTES);
+			if (rc == TRAWL_OK && fl == 0)
+				return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
+				                "column %u: prefix has no letters or digits", q->column);
 			if (rc)
 				return rc;
 			idx_lnode *n = lnode(c, IDX_L_PREFIX, q);
@@ -306,6 +309,7 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 			if ((rc = add_hterm(c, c->fid, k + 1, (uint32_t)fl, 1)) ||
 			    (rc = count_leaves(c, 1, q->column)))
 				return rc;
+			c->lq->nprefix++;
 			alts[nalt++] = n;
 			continue;
 		}
@@ -344,6 +348,10 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 			}
 		} else {
 			/* a quoted phrase of several tokens */
+			if (c->ntok > TRAWL_MAX_PHRASE_TERMS)
+				return idx_errf(c->err, c->errlen, TRAWL_ELIMIT,
+				                "column %u: a phrase may have at most %d terms", q->column,
+				                TRAWL_MAX_PHRASE_TERMS);
 			n = lnode(c, IDX_L_PHRASE, q);
 			if (!n)
 				return TRAWL_ENOMEM;
@@ -367,6 +375,7 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 
 static int compile_node(compiler *c, const idx_qnode *q, idx_lnode **out)
 {
+	int is_root = c->depth++ == 0;
 	if (q->kind != IDX_Q_BOOL)
 		return compile_words(c, q, out);
 	idx_lnode *b = lnode(c, IDX_L_BOOL, q);
@@ -393,7 +402,7 @@ static int compile_node(compiler *c, const idx_qnode *q, idx_lnode **out)
 	if (positive == 0 && negative > 0)
 		return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
 		                "column %u: %s has only excluded clauses and would match nothing",
-		                q->column, q->column <= 1 && q->occur == IDX_Q_MUST ? "the query" : "a group");
+		                q->column, is_root ? "the query" : "a group");
 	if (b->nkids == 0) {
 		b->kind = IDX_L_NONE;
 		b->kids = NULL;
@@ -544,17 +553,17 @@ static int phrase_load(sc_phrase *p, uint32_t i)
 /* Number of times the phrase occurs in the current doc of every cursor. */
 static uint32_t phrase_freq(sc_phrase *p)
 {
-	uint32_t cnt[64];
+	uint32_t cnt[TRAWL_MAX_PHRASE_TERMS];
 	uint32_t n = p->n;
 	for (uint32_t i = 0; i < n; i++) {
 		int m = phrase_load(p, i);
 		if (m <= 0)
 			return 0;
-		cnt[i < 64 ? i : 63] = (uint32_t)m;
+		cnt[i] = (uint32_t)m;
 	}
 	/* walk the first term's positions; for each, check every other term
 	 * has position start + rel[i] (positions ascend: keep a pointer each) */
-	uint32_t idx[64] = {0};
+	uint32_t idx[TRAWL_MAX_PHRASE_TERMS] = {0};
 	uint32_t freq = 0;
 	for (uint32_t j = 0; j < cnt[0]; j++) {
 		uint32_t start = p->pos[0][j] - p->rel[0];
@@ -834,7 +843,8 @@ static const sc_ops excl_ops = {excl_next, excl_advance, excl_score, excl_bound}
 
 typedef struct builder {
 	idx_shard_ctx *c;
-	int count_only; /* no scores will be asked for */
+	int count_only;     /* no scores will be asked for */
+	uint32_t leaves;    /* query terms: analysed ones, plus prefix expansions so far */
 } builder;
 
 static sc *mk_none(builder *b)
@@ -900,9 +910,10 @@ static int build_phrase(builder *b, const idx_lnode *n, sc **out)
 	idx_qarena *a = b->c->arena;
 	const idx_field *f = &b->c->schema->fields[n->fid];
 	sc_phrase *p = qa_zalloc(a, sizeof *p);
-	if (!p || n->nterms > 64)
+	if (!p || n->nterms > TRAWL_MAX_PHRASE_TERMS)
 		return p ? idx_errf(b->c->err, b->c->errlen, TRAWL_ELIMIT,
-		                    "column %u: a phrase may have at most 64 terms", n->column)
+		                    "column %u: a phrase may have at most %d terms", n->column,
+		                    TRAWL_MAX_PHRASE_TERMS)
 		         : TRAWL_ENOMEM;
 	p->n = n->nterms;
 	p->cur = idx_qa_alloc(a, p->n * sizeof *p->cur);
@@ -1022,6 +1033,13 @@ static int prefix_cb(void *ctx, const uint8_t *key, uint32_t klen, const idx_ter
 		p->rc = idx_errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
 		                 "column %u: the prefix matches more than %d terms; make it longer",
 		                 p->column, TRAWL_MAX_PREFIX_TERMS);
+		return 1;
+	}
+	if (++p->b->leaves > TRAWL_MAX_QUERY_TERMS) {
+		p->rc = idx_errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
+		                 "column %u: with its prefixes expanded the query has more than %d "
+		                 "terms",
+		                 p->column, TRAWL_MAX_QUERY_TERMS);
 		return 1;
 	}
 	idx_plist pl;
@@ -1433,7 +1451,7 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
                      uint64_t *count)
 {
 	*n = 0;
-	builder b = {c, k == 0};
+	builder b = {c, k == 0, q->nleaves - q->nprefix};
 	sc *root;
 	int rc = build(&b, q->root, &root);
 	if (rc)

@@ -111,7 +111,8 @@ typedef struct idx_lquery {
 	idx_lnode *root;
 	idx_hterm *hterms;
 	uint32_t nhterms, caphterms;
-	uint32_t nleaves;
+	uint32_t nleaves; /* analysed terms, one per prefix */
+	uint32_t nprefix; /* prefixes among them (expanded per shard) */
 } idx_lquery;
 
 /*

@@ -4,28 +4,42 @@
  *
  * Each corpus is generated from a seed: a vocabulary of made-up words drawn
  * with Zipf-like frequencies (so some terms are in one document and others
- * in thousands, with postings lists of many 128-document blocks), random
- * titles and bodies (sometimes arrays of strings, sometimes absent or null;
- * in the English corpora also stop words, capitals and suffixes), built with
- * the public builder into 1 and 3 shards.
+ * in thousands, with postings lists of up to ~36 blocks of 128), topic words
+ * repeated within a document and a few documents repeating one word hundreds
+ * of times (uneven block maxima, large term frequencies), random titles and
+ * bodies (sometimes arrays of strings, sometimes absent or null; in the
+ * English corpora also stop words, capitals and suffixes), built with the
+ * public builder into 1 and 3 shards under a temporary directory.
  *
  * The brute force tokenizes every document with the same analyzers, keeps
  * its own term dictionary, document frequencies and field lengths, and
  * evaluates the parsed query tree directly: BM25 with the quantized field
- * lengths, global idf, phrases by consecutive positions (a quoted clause of
- * several tokens), an unquoted word that analysis splits (wi-fi) as the
- * alternatives of its tokens, prefixes by the terms of the dictionary, MUST/SHOULD/NOT with Lucene's semantics, and the
- * compile-time rules (stop-word clauses dropped, only-negative groups and
- * empty queries refused). Then for several hundred random queries per
- * corpus, with k = 10, 50, a page at an offset and sometimes k = 1000:
- *   - the hits are the brute force's top-k by (score desc, XXH3_64(id) asc),
- *     scores within 1e-4 relative; neighbours whose brute-force scores are
- *     within 1e-4 may trade places (ties at float precision);
- *   - the exact count equals the brute force's number of matches;
- *   - the pruned evaluation equals TRAWL_EXHAUSTIVE=1 (ids and bit-identical
- *     scores), and count modes NONE and ONLY agree with EXACT;
- *   - a page at an offset is the same slice of a longer list;
+ * lengths, global idf and per-field boost/k1/b; phrases (a quoted clause of
+ * several tokens) by their positions, with the sum of the terms' idfs; an
+ * unquoted word that analysis splits (wi-fi) as the alternatives of its
+ * tokens; prefixes by the terms of the dictionary; MUST/SHOULD/NOT with
+ * Lucene's semantics; and the compile-time rules (stop-word clauses dropped,
+ * only-negative groups and empty queries refused).
+ *
+ * For several hundred random queries per corpus (single terms, ORs with very
+ * common terms, +a +b, +a b c, a b -c, phrases taken from documents, field:,
+ * prefix*, nested groups, keywords, random mixtures; a quarter with the AND
+ * default operator), on both layouts, with k = 3, 10, 50, a page at offset
+ * 25 and sometimes k = 1000:
+ *   - the pruned top-k (COUNT_NONE, where nothing forces a full pass) is the
+ *     brute force's top-k by (score desc, XXH3_64(id) asc), scores within
+ *     1e-4 relative; documents whose brute-force scores are within 1e-4 may
+ *     trade places (float against double), but a document the brute force
+ *     puts on the page and the engine leaves off must rank off the page by
+ *     the engine's own scores (so exact float ties go by hash);
+ *   - TRAWL_EXHAUSTIVE=1 gives the same ids and bit-identical scores;
+ *   - COUNT_EXACT gives the same hits and the brute force's number of
+ *     matches; COUNT_ONLY that number and no hits;
+ *   - the page at offset 25 is the same slice of the top 50;
  *   - 1 shard and 3 shards agree (ids, scores within 1e-6 relative).
+ * Queries the brute force refuses must fail with TRAWL_EQUERY.
+ *
+ * TRAWL_SEARCH_SOAK=N[:SEED] adds N corpora of random shapes (a soak run).
  */
 #include <stdarg.h>
 #include <stddef.h>

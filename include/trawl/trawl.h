@@ -168,11 +168,15 @@ typedef struct trawl_index_stats {
 	uint32_t fields;     /* number of fields in the schema */
 } trawl_index_stats;
 
-/* trawl_index_stats fills st. */
+/* trawl_index_get_stats fills st. */
 TRAWL_API void trawl_index_get_stats(const trawl_index *idx, trawl_index_stats *st);
 
 /* trawl_index_schema returns the schema as JSON; valid while idx is open. */
 TRAWL_API const char *trawl_index_schema(const trawl_index *idx);
+
+/* trawl_index_text_field returns the name of text field i (0-based, in the
+ * schema's order), or NULL past the last; valid while idx is open. */
+TRAWL_API const char *trawl_index_text_field(const trawl_index *idx, uint32_t i);
 
 /*
  * trawl_index_verify reads every byte of every shard: file checksums, every
@@ -187,7 +191,8 @@ TRAWL_API int trawl_index_verify(const char *dir, char *errbuf, size_t errlen);
  */
 TRAWL_API int trawl_searcher_open(trawl_searcher **out, trawl_index *idx);
 
-/* trawl_searcher_close releases s and every result it returned. */
+/* trawl_searcher_close releases s. Free every result it returned first:
+ * results read from its transactions. */
 TRAWL_API void trawl_searcher_close(trawl_searcher *s);
 
 /* trawl_searcher_errmsg: detail of the last error on s; valid until the next call. */
@@ -210,14 +215,15 @@ typedef struct trawl_search_opts {
 
 #define TRAWL_MAX_K 10000          /* k + offset at most */
 #define TRAWL_MAX_QUERY_BYTES 8192 /* longest query string */
-#define TRAWL_MAX_QUERY_TERMS 1024 /* terms after analysis and prefix expansion */
+#define TRAWL_MAX_QUERY_TERMS 1024 /* terms after analysis and prefix expansion (per shard) */
+#define TRAWL_MAX_PHRASE_TERMS 64  /* terms in one phrase */
 #define TRAWL_MAX_QUERY_DEPTH 32   /* nesting of parentheses */
 #define TRAWL_MAX_PREFIX_TERMS 1024 /* terms one prefix* may expand to */
 
 /*
  * trawl_search parses and runs query (UTF-8, len bytes) on every shard of
  * the searcher's index and merges the results. On success *out is owned by
- * the caller and freed with trawl_results_free (or with the searcher).
+ * the caller and freed with trawl_results_free, before the searcher is closed.
  * A syntax error returns TRAWL_EQUERY with errmsg naming the column (1-based,
  * in characters) and the reason.
  */

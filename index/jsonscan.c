@@ -1,0 +1,445 @@
+/*
+ * jsonscan.c - streaming validation of one JSON object (see jsonscan.h).
+ */
+#include "jsonscan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "trawl/trawl.h"
+
+typedef struct scanner {
+	const char *s, *p, *end;
+	const char *err_at;
+	const char *reason;
+	int code;
+	char detail[96];
+} scanner;
+
+static int fail(scanner *sc, const char *at, int code, const char *reason)
+{
+	if (!sc->reason) {
+		sc->err_at = at;
+		sc->code = code;
+		sc->reason = reason;
+	}
+	return -1;
+}
+
+/* A failure whose message quotes the offending bytes. */
+static int failf(scanner *sc, const char *at, int code, const char *fmt, unsigned long v);
+
+static int failf(scanner *sc, const char *at, int code, const char *fmt, unsigned long v)
+{
+	if (!sc->reason) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		snprintf(sc->detail, sizeof sc->detail, fmt, v); /* fmt: a literal of this file */
+#pragma GCC diagnostic pop
+		fail(sc, at, code, sc->detail);
+	}
+	return -1;
+}
+
+static inline void skip_ws(scanner *sc)
+{
+	while (sc->p < sc->end &&
+	       (*sc->p == ' ' || *sc->p == '\n' || *sc->p == '\r' || *sc->p == '\t'))
+		sc->p++;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Reads 4 hex digits at p; -1 if not. */
+static long hex4(const char *p, const char *end)
+{
+	if (end - p < 4)
+		return -1;
+	long v = 0;
+	for (int i = 0; i < 4; i++) {
+		int h = hexval(p[i]);
+		if (h < 0)
+			return -1;
+		v = v * 16 + h;
+	}
+	return v;
+}
+
+/* Length of the valid UTF-8 sequence at p, or 0. */
+static int utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	unsigned c = p[0];
+	if (c < 0xC2 || c > 0xF4)
+		return 0;
+	int n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	if (end - p < n)
+		return 0;
+	for (int i = 1; i < n; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	if (c == 0xE0 && p[1] < 0xA0)
+		return 0; /* overlong */
+	if (c == 0xED && p[1] >= 0xA0)
+		return 0; /* surrogate */
+	if (c == 0xF0 && p[1] < 0x90)
+		return 0; /* overlong */
+	if (c == 0xF4 && p[1] >= 0x90)
+		return 0; /* above U+10FFFF */
+	return n;
+}
+
+/* Validates a string starting at the opening quote; *plain: no escapes. */
+static int scan_string(scanner *sc, int *plain)
+{
+	const char *p = sc->p + 1, *end = sc->end;
+	int esc = 0;
+	for (;;) {
+		/* fast path over ordinary ASCII */
+		while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
+		       *p != '\\')
+			p++;
+		if (p >= end)
+			return fail(sc, sc->p, TRAWL_EJSON, "unterminated string");
+		unsigned char c = (unsigned char)*p;
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			esc = 1;
+			if (end - p < 2)
+				return fail(sc, p, TRAWL_EJSON, "unterminated string");
+			char e = p[1];
+			if (e == 'u') {
+				long v = hex4(p + 2, end);
+				if (v < 0)
+					return fail(sc, p, TRAWL_EJSON, "invalid \\u escape");
+				p += 6;
+				if (v >= 0xDC00 && v <= 0xDFFF)
+					return failf(sc, p - 6, TRAWL_EJSON,
+					             "invalid Unicode escape \\u%04lx (lone low surrogate)",
+					             (unsigned long)v);
+				if (v >= 0xD800 && v <= 0xDBFF) {
+					long lo = (end - p >= 2 && p[0] == '\\' && p[1] == 'u') ? hex4(p + 2, end)
+					                                                        : -1;
+					if (lo < 0xDC00 || lo > 0xDFFF)
+						return failf(sc, p - 6, TRAWL_EJSON,
+						             "invalid Unicode escape \\u%04lx (high surrogate "
+						             "without a low one)",
+						             (unsigned long)v);
+					p += 6;
+				}
+				continue;
+			}
+			if (!strchr("\"\\/bfnrt", e) || e == 0)
+				return fail(sc, p, TRAWL_EJSON, "invalid escape in string");
+			p += 2;
+			continue;
+		}
+		if (c < 0x20)
+			return failf(sc, p, TRAWL_EJSON, "control character 0x%02lx in a string", c);
+		int n = utf8_seq((const unsigned char *)p, (const unsigned char *)end);
+		if (!n)
+			return failf(sc, p, TRAWL_EUTF8, "invalid UTF-8: byte 0x%02lx", c);
+		p += n;
+	}
+	sc->p = p + 1;
+	*plain = !esc;
+	return 0;
+}
+
+static int scan_number(scanner *sc)
+{
+	const char *p = sc->p, *end = sc->end;
+	if (p < end && *p == '-')
+		p++;
+	if (p >= end || *p < '0' || *p > '9')
+		return fail(sc, sc->p, TRAWL_EJSON, "invalid number");
+	if (*p == '0')
+		p++;
+	else
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	if (p < end && *p == '.') {
+		p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return fail(sc, p, TRAWL_EJSON, "invalid number");
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return fail(sc, p, TRAWL_EJSON, "invalid number");
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	sc->p = p;
+	return 0;
+}
+
+static int scan_value(scanner *sc, int depth, idx_jkind *kind);
+
+static int scan_container(scanner *sc, int depth, char close)
+{
+	if (depth >= IDX_JSON_MAX_DEPTH)
+		return fail(sc, sc->p, TRAWL_EJSON, "nesting deeper than 64 levels");
+	sc->p++;
+	skip_ws(sc);
+	if (sc->p < sc->end && *sc->p == close) {
+		sc->p++;
+		return 0;
+	}
+	for (;;) {
+		idx_jkind k;
+		if (close == '}') {
+			int plain;
+			if (sc->p >= sc->end || *sc->p != '"')
+				return fail(sc, sc->p, TRAWL_EJSON, "expected a string key");
+			if (scan_string(sc, &plain))
+				return -1;
+			skip_ws(sc);
+			if (sc->p >= sc->end || *sc->p != ':')
+				return fail(sc, sc->p, TRAWL_EJSON, "expected ':' after a key");
+			sc->p++;
+			skip_ws(sc);
+		}
+		if (scan_value(sc, depth + 1, &k))
+			return -1;
+		skip_ws(sc);
+		if (sc->p < sc->end && *sc->p == ',') {
+			sc->p++;
+			skip_ws(sc);
+			continue;
+		}
+		if (sc->p < sc->end && *sc->p == close) {
+			sc->p++;
+			return 0;
+		}
+		return fail(sc, sc->p, TRAWL_EJSON,
+		            close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+	}
+}
+
+static int literal(scanner *sc, const char *word, size_t n)
+{
+	if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, word, n))
+		return fail(sc, sc->p, TRAWL_EJSON, "invalid literal");
+	sc->p += n;
+	return 0;
+}
+
+static int scan_value(scanner *sc, int depth, idx_jkind *kind)
+{
+	if (sc->p >= sc->end)
+		return fail(sc, sc->p, TRAWL_EJSON, "unexpected end of input");
+	int plain;
+	switch (*sc->p) {
+	case '"':
+		*kind = IDX_J_STRING;
+		return scan_string(sc, &plain);
+	case '{':
+		*kind = IDX_J_OBJECT;
+		return scan_container(sc, depth, '}');
+	case '[':
+		*kind = IDX_J_ARRAY;
+		return scan_container(sc, depth, ']');
+	case 't':
+		*kind = IDX_J_TRUE;
+		return literal(sc, "true", 4);
+	case 'f':
+		*kind = IDX_J_FALSE;
+		return literal(sc, "false", 5);
+	case 'n':
+		*kind = IDX_J_NULL;
+		return literal(sc, "null", 4);
+	default:
+		*kind = IDX_J_NUMBER;
+		if (*sc->p == '-' || (*sc->p >= '0' && *sc->p <= '9'))
+			return scan_number(sc);
+		if ((unsigned char)*sc->p > 0x20 && (unsigned char)*sc->p < 0x7f)
+			return failf(sc, sc->p, TRAWL_EJSON, "invalid token '%c'",
+			             (unsigned long)(unsigned char)*sc->p);
+		return failf(sc, sc->p, TRAWL_EJSON, "invalid token (byte 0x%02lx)",
+		             (unsigned long)(unsigned char)*sc->p);
+	}
+}
+
+static void put_utf8(uint8_t *o, size_t *n, unsigned long cp)
+{
+	if (cp < 0x80) {
+		o[(*n)++] = (uint8_t)cp;
+	} else if (cp < 0x800) {
+		o[(*n)++] = (uint8_t)(0xC0 | (cp >> 6));
+		o[(*n)++] = (uint8_t)(0x80 | (cp & 0x3F));
+	} else if (cp < 0x10000) {
+		o[(*n)++] = (uint8_t)(0xE0 | (cp >> 12));
+		o[(*n)++] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+		o[(*n)++] = (uint8_t)(0x80 | (cp & 0x3F));
+	} else {
+		o[(*n)++] = (uint8_t)(0xF0 | (cp >> 18));
+		o[(*n)++] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+		o[(*n)++] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+		o[(*n)++] = (uint8_t)(0x80 | (cp & 0x3F));
+	}
+}
+
+/* Decodes the validated string whose opening quote is at p; returns the
+ * byte after its closing quote. */
+static const char *decode(const char *p, const char *end, tbuf *out, int *rc)
+{
+	p++;
+	/* decoded text is never longer than the escaped text */
+	const char *q = p;
+	while (q < end && *q != '"')
+		q += *q == '\\' ? 2 : 1;
+	if ((*rc = tbuf_reserve(out, (size_t)(q - p))))
+		return NULL;
+	uint8_t *o = out->data + out->len;
+	size_t n = 0;
+	while (p < end && *p != '"') {
+		if (*p != '\\') {
+			o[n++] = (uint8_t)*p++;
+			continue;
+		}
+		char e = p[1];
+		p += 2;
+		switch (e) {
+		case 'b': o[n++] = '\b'; break;
+		case 'f': o[n++] = '\f'; break;
+		case 'n': o[n++] = '\n'; break;
+		case 'r': o[n++] = '\r'; break;
+		case 't': o[n++] = '\t'; break;
+		case 'u': {
+			unsigned long cp = (unsigned long)hex4(p, end);
+			p += 4;
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				unsigned long lo = (unsigned long)hex4(p + 2, end);
+				p += 6;
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+			}
+			put_utf8(o, &n, cp);
+			break;
+		}
+		default: o[n++] = (uint8_t)e; break;
+		}
+	}
+	out->len += n;
+	return p + 1;
+}
+
+int idx_json_string(const idx_jvalue *v, tbuf *out)
+{
+	int rc = TRAWL_OK;
+	decode(v->start, v->start + v->len, out, &rc);
+	return rc;
+}
+
+int idx_json_strings(const idx_jvalue *v, char sep, tbuf *out)
+{
+	const char *p = v->start + 1, *end = v->start + v->len;
+	int first = 1, rc = TRAWL_OK;
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' || *p == ','))
+			p++;
+		if (p >= end || *p == ']')
+			return TRAWL_OK;
+		if (*p != '"')
+			return TRAWL_EJSON;
+		if (!first && (rc = tbuf_putc(out, (uint8_t)sep)))
+			return rc;
+		first = 0;
+		p = decode(p, end, out, &rc);
+		if (!p)
+			return rc;
+	}
+}
+
+int idx_json_scan(const char *text, size_t len, idx_jmember_cb cb, void *ctx, tbuf *keybuf,
+                  uint32_t *column, char *err, size_t errlen)
+{
+	scanner sc = {text, text, text + len, NULL, NULL, 0};
+	int ret = 0;
+	skip_ws(&sc);
+	if (sc.p >= sc.end || *sc.p != '{') {
+		fail(&sc, sc.p, TRAWL_EJSON, "a document must be a JSON object");
+		goto error;
+	}
+	sc.p++;
+	skip_ws(&sc);
+	if (sc.p < sc.end && *sc.p == '}') {
+		sc.p++;
+	} else {
+		for (;;) {
+			int plain;
+			if (sc.p >= sc.end || *sc.p != '"') {
+				fail(&sc, sc.p, TRAWL_EJSON, "expected a string key");
+				goto error;
+			}
+			const char *kstart = sc.p;
+			if (scan_string(&sc, &plain))
+				goto error;
+			const char *key = kstart + 1;
+			size_t klen = (size_t)(sc.p - kstart) - 2;
+			if (!plain) {
+				int rc = TRAWL_OK;
+				tbuf_reset(keybuf);
+				decode(kstart, sc.p, keybuf, &rc);
+				if (rc)
+					return rc;
+				key = (const char *)keybuf->data;
+				klen = keybuf->len;
+			}
+			skip_ws(&sc);
+			if (sc.p >= sc.end || *sc.p != ':') {
+				fail(&sc, sc.p, TRAWL_EJSON, "expected ':' after a key");
+				goto error;
+			}
+			sc.p++;
+			skip_ws(&sc);
+			idx_jvalue v;
+			v.start = sc.p;
+			v.key_at = kstart;
+			if (scan_value(&sc, 1, &v.kind))
+				goto error;
+			v.len = (size_t)(sc.p - v.start);
+			if (cb && (ret = cb(ctx, key, klen, &v)) != 0)
+				return ret;
+			skip_ws(&sc);
+			if (sc.p < sc.end && *sc.p == ',') {
+				sc.p++;
+				skip_ws(&sc);
+				continue;
+			}
+			if (sc.p < sc.end && *sc.p == '}') {
+				sc.p++;
+				break;
+			}
+			fail(&sc, sc.p, TRAWL_EJSON, "expected ',' or '}'");
+			goto error;
+		}
+	}
+	skip_ws(&sc);
+	if (sc.p < sc.end) {
+		fail(&sc, sc.p, TRAWL_EJSON, "text after the end of the object");
+		goto error;
+	}
+	return 0;
+error:;
+	uint32_t col = 1;
+	for (const char *q = text; q < sc.err_at && q < sc.end; q++)
+		col += ((unsigned char)*q & 0xC0) != 0x80;
+	*column = col;
+	if (err && errlen)
+		snprintf(err, errlen, "%s", sc.reason);
+	return sc.code;
+}
