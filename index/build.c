@@ -263,6 +263,97 @@ static int on_token(void *ctx, const idx_token *tok)
 	return 0;
 }
 
+/* ---- batched inversion ----
+ * Looking a token up costs a cache miss on its hash slot and another on its
+ * term entry. A field's tokens are collected first, then inverted with the
+ * slot of the token 8 ahead and the entry of the token 4 ahead prefetched. */
+
+#define BATCH_AHEAD 8
+
+typedef struct tokbatch {
+	char *text;    /* token bytes, end to end */
+	size_t tlen, tcap;
+	uint32_t *off, *len, *pos;
+	uint64_t *hash;
+	uint32_t n, cap;
+	int failed;
+} tokbatch;
+
+static void batch_fini(tokbatch *t)
+{
+	free(t->text);
+	free(t->off);
+	free(t->len);
+	free(t->pos);
+	free(t->hash);
+	memset(t, 0, sizeof *t);
+}
+
+static int collect(void *ctx, const idx_token *tok)
+{
+	tokbatch *t = ctx;
+	if (t->n == t->cap) {
+		uint32_t nc = t->cap ? t->cap * 2 : 1024;
+		uint32_t *o = realloc(t->off, nc * sizeof *o);
+		if (o)
+			t->off = o;
+		uint32_t *l = realloc(t->len, nc * sizeof *l);
+		if (l)
+			t->len = l;
+		uint32_t *p = realloc(t->pos, nc * sizeof *p);
+		if (p)
+			t->pos = p;
+		uint64_t *h = realloc(t->hash, nc * sizeof *h);
+		if (h)
+			t->hash = h;
+		if (!o || !l || !p || !h) {
+			t->failed = 1;
+			return 1;
+		}
+		t->cap = nc;
+	}
+	if (t->tlen + tok->len > t->tcap) {
+		size_t nc = t->tcap ? t->tcap * 2 : 65536;
+		while (nc < t->tlen + tok->len)
+			nc *= 2;
+		char *x = realloc(t->text, nc);
+		if (!x) {
+			t->failed = 1;
+			return 1;
+		}
+		t->text = x;
+		t->tcap = nc;
+	}
+	memcpy(t->text + t->tlen, tok->text, tok->len);
+	t->off[t->n] = (uint32_t)t->tlen;
+	t->len[t->n] = tok->len;
+	t->pos[t->n] = tok->pos;
+	t->tlen += tok->len;
+	t->n++;
+	return 0;
+}
+
+/* Inverts a field's collected tokens into v (cur_doc and cur_fid set). */
+static int invert_batch(inverter *v, tokbatch *t)
+{
+	uint8_t fid = v->cur_fid;
+	for (uint32_t i = 0; i < t->n; i++)
+		t->hash[i] = key_hash(fid, t->text + t->off[i], t->len[i]);
+	for (uint32_t i = 0; i < t->n; i++) {
+		if (i + BATCH_AHEAD < t->n)
+			__builtin_prefetch(&v->table[(uint32_t)t->hash[i + BATCH_AHEAD] & v->mask]);
+		if (i + BATCH_AHEAD / 2 < t->n) {
+			bslot sl = v->table[(uint32_t)t->hash[i + BATCH_AHEAD / 2] & v->mask];
+			if (sl.term)
+				__builtin_prefetch(&v->terms[sl.term - 1]);
+		}
+		idx_token tok = {t->text + t->off[i], t->len[i], t->pos[i], 0, 0};
+		if (on_token(v, &tok))
+			return TRAWL_ENOMEM;
+	}
+	return TRAWL_OK;
+}
+
 /* ---- the builder ---- */
 
 struct trawl_builder {
@@ -735,7 +826,7 @@ static const uint8_t *doc_texts(const bdoc *d)
 	return d->rec + d->id_len + d->stored_len;
 }
 
-static int invert_shard(trawl_builder *b, bshard *s, idx_analyzer **an)
+static int invert_shard(trawl_builder *b, bshard *s, idx_analyzer **an, tokbatch *batch)
 {
 	int rc = inv_init(&s->inv);
 	if (rc)
@@ -753,9 +844,11 @@ static int invert_shard(trawl_builder *b, bshard *s, idx_analyzer **an)
 			s->inv.cur_fid = (uint8_t)f;
 			s->inv.kept = 0;
 			if (n) {
+				batch->n = 0;
+				batch->tlen = 0;
 				rc = idx_analyze(an[b->schema.fields[f].analyzer], (const char *)p, n, 0,
-				                 NULL, on_token, &s->inv);
-				if (rc || s->inv.failed)
+				                 NULL, collect, batch);
+				if (rc || batch->failed || invert_batch(&s->inv, batch) || s->inv.failed)
 					return TRAWL_ENOMEM;
 			}
 			p += n;
@@ -1040,7 +1133,10 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	memset(&gs, 0, sizeof gs);
 	gs.docs = kept;
 	for (uint32_t s = 0; s < ns; s++) {
-		if ((rc = invert_shard(b, &sh[s], an))) {
+		tokbatch batch = {0};
+		rc = invert_shard(b, &sh[s], an, &batch);
+		batch_fini(&batch);
+		if (rc) {
 			berr(b, rc, "inverting shard %u: %s", s, trawl_strerror(rc));
 			goto out;
 		}
