@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "trawl/trawl.h"
 
 static const char *prog = "trawl";
@@ -43,13 +44,13 @@ static int exit_code(int err)
 	}
 }
 
-static int fail(int err, const char *msg)
+int cli_fail(int err, const char *msg)
 {
 	fprintf(stderr, "%s: %s\n", prog, msg && *msg ? msg : trawl_strerror(err));
 	return exit_code(err);
 }
 
-static int usage_error(const char *cmd, const char *msg)
+int cli_usage_error(const char *cmd, const char *msg)
 {
 	fprintf(stderr, "%s %s: %s (see '%s %s --help')\n", prog, cmd, msg, prog, cmd);
 	return EX_USAGE;
@@ -108,7 +109,7 @@ static int cmd_index(int argc, char **argv)
 		switch (c) {
 		case 's':
 			if (parse_u32(optarg, TRAWL_MAX_SHARDS, &o.shards) || o.shards == 0)
-				return usage_error("index", "--shards takes a number from 1 to 256");
+				return cli_usage_error("index", "--shards takes a number from 1 to 256");
 			break;
 		case 'c':
 			o.schema_path = optarg;
@@ -121,17 +122,17 @@ static int cmd_index(int argc, char **argv)
 			fputs(index_help, stdout);
 			return 0;
 		default:
-			return usage_error("index", "unknown option");
+			return cli_usage_error("index", "unknown option");
 		}
 	}
 	if (argc - optind < 2)
-		return usage_error("index", "needs DIR and at least one FILE");
+		return cli_usage_error("index", "needs DIR and at least one FILE");
 	const char *dir = argv[optind];
 	char err[1024];
 	trawl_builder *b;
 	int rc = trawl_builder_open(&b, dir, &o, err, sizeof err);
 	if (rc)
-		return fail(rc, err);
+		return cli_fail(rc, err);
 	int tty = isatty(2);
 	for (int i = optind + 1; i < argc && rc == 0; i++) {
 		if (tty)
@@ -147,7 +148,7 @@ static int cmd_index(int argc, char **argv)
 	if (tty)
 		fprintf(stderr, "\r%-60s\r", "");
 	if (rc) {
-		int code = fail(rc, trawl_builder_errmsg(b));
+		int code = cli_fail(rc, trawl_builder_errmsg(b));
 		fprintf(stderr, "%s: nothing was published; the previous generation (if any) is still "
 		                "live\n", prog);
 		trawl_builder_close(b);
@@ -287,7 +288,7 @@ static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, tra
 	int rc = trawl_search(s, text, strlen(text), o, &r);
 	free(lq);
 	if (rc)
-		return fail(rc, trawl_searcher_errmsg(s));
+		return cli_fail(rc, trawl_searcher_errmsg(s));
 	double ms = (now() - t0) * 1000;
 	int tty = isatty(1);
 	const char *sf = snippet_field(idx);
@@ -331,11 +332,11 @@ static int run_batch(trawl_searcher *s, const char *qfile, const char *run, traw
 {
 	FILE *in = fopen(qfile, "r");
 	if (!in)
-		return fail(TRAWL_ENOTFOUND, qfile);
+		return cli_fail(TRAWL_ENOTFOUND, qfile);
 	FILE *out = strcmp(run, "-") ? fopen(run, "w") : stdout;
 	if (!out) {
 		fclose(in);
-		return fail(TRAWL_EIO, run);
+		return cli_fail(TRAWL_EIO, run);
 	}
 	char *line = NULL;
 	size_t cap = 0;
@@ -378,7 +379,7 @@ static int run_batch(trawl_searcher *s, const char *qfile, const char *run, traw
 	if (out != stdout)
 		werr |= fclose(out);
 	if (werr)
-		return fail(TRAWL_EIO, run);
+		return cli_fail(TRAWL_EIO, run);
 	fprintf(stderr, "%s: %lu queries run, %lu failed\n", prog, done, failed);
 	return 0;
 }
@@ -388,10 +389,10 @@ static int open_index(const char *dir, trawl_index **idx, trawl_searcher **s)
 	char err[1024];
 	int rc = trawl_index_open(idx, dir, err, sizeof err);
 	if (rc)
-		return fail(rc, err);
+		return cli_fail(rc, err);
 	if ((rc = trawl_searcher_open(s, *idx))) {
 		trawl_index_close(*idx);
-		return fail(rc, "cannot open a searcher");
+		return cli_fail(rc, "cannot open a searcher");
 	}
 	return 0;
 }
@@ -412,12 +413,12 @@ static int cmd_search(int argc, char **argv)
 		switch (c) {
 		case 'k':
 			if (parse_u32(optarg, TRAWL_MAX_K, &o.k) || o.k == 0)
-				return usage_error("search", "-k takes a number from 1 to 10000");
+				return cli_usage_error("search", "-k takes a number from 1 to 10000");
 			k_set = 1;
 			break;
 		case 'o':
 			if (parse_u32(optarg, TRAWL_MAX_K, &o.offset))
-				return usage_error("search", "--offset takes a number from 0 to 10000");
+				return cli_usage_error("search", "--offset takes a number from 0 to 10000");
 			break;
 		case 'j':
 			json = 1;
@@ -438,17 +439,17 @@ static int cmd_search(int argc, char **argv)
 			fputs(search_help, stdout);
 			return 0;
 		default:
-			return usage_error("search", "unknown option");
+			return cli_usage_error("search", "unknown option");
 		}
 	}
 	int nargs = argc - optind;
 	if (qfile || run) {
 		if (!qfile || !run || nargs != 1)
-			return usage_error("search", "batch mode needs DIR, --queries FILE and --run OUT");
+			return cli_usage_error("search", "batch mode needs DIR, --queries FILE and --run OUT");
 		if (!k_set)
 			o.k = 1000;
 	} else if (nargs != 2) {
-		return usage_error("search", "needs DIR and QUERY");
+		return cli_usage_error("search", "needs DIR and QUERY");
 	}
 	trawl_index *idx;
 	trawl_searcher *s;
@@ -479,12 +480,12 @@ static int simple_args(int argc, char **argv, const char *cmd, const char *help,
 		if (opts && !strcmp(argv[i], "--"))
 			opts = 0;
 		else if (opts && argv[i][0] == '-' && argv[i][1])
-			return usage_error(cmd, "unknown option");
+			return cli_usage_error(cmd, "unknown option");
 		else
 			argv[++n] = argv[i];
 	}
 	if (n != want)
-		return usage_error(cmd, want == 1 ? "needs DIR" : "needs DIR and ID");
+		return cli_usage_error(cmd, want == 1 ? "needs DIR" : "needs DIR and ID");
 	return 0;
 }
 
@@ -516,7 +517,7 @@ static int cmd_get(int argc, char **argv)
 		putchar('\n');
 		free(doc);
 	} else {
-		rc = fail(rc, trawl_searcher_errmsg(s));
+		rc = cli_fail(rc, trawl_searcher_errmsg(s));
 	}
 	trawl_searcher_close(s);
 	trawl_index_close(idx);
@@ -531,7 +532,7 @@ static int cmd_stats(int argc, char **argv)
 	trawl_index *idx;
 	char err[1024];
 	if ((rc = trawl_index_open(&idx, argv[1], err, sizeof err)))
-		return fail(rc, err);
+		return cli_fail(rc, err);
 	trawl_index_stats st;
 	trawl_index_get_stats(idx, &st);
 	printf("generation: %llu\nshards: %u\ndocuments: %llu\nterms: %llu\nbytes: %llu\n"
@@ -550,7 +551,7 @@ static int cmd_verify(int argc, char **argv)
 	char err[1024] = "";
 	rc = trawl_index_verify(argv[1], err, sizeof err);
 	if (rc)
-		return fail(rc, err);
+		return cli_fail(rc, err);
 	printf("%s: ok\n", argv[1]);
 	return 0;
 }
@@ -563,6 +564,9 @@ static const char main_help[] =
 	"  get DIR ID           print a stored document\n"
 	"  stats DIR            describe the live generation\n"
 	"  verify DIR           check every checksum and postings list\n"
+	"  serve DIR            the HTTP search API on one machine (root + leaf)\n"
+	"  leaf ...             serve shards to roots over nng\n"
+	"  root ...             the HTTP search API over a cluster of leaves\n"
 	"  version              print the version\n"
 	"\n"
 	"'trawl COMMAND --help' describes each command.\n";
@@ -590,6 +594,12 @@ int main(int argc, char **argv)
 		return cmd_stats(argc - 1, argv + 1);
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc - 1, argv + 1);
+	if (!strcmp(cmd, "leaf"))
+		return cmd_leaf(argc - 1, argv + 1);
+	if (!strcmp(cmd, "root"))
+		return cmd_root(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s'\n%s", prog, cmd, main_help);
 	return EX_USAGE;
 }

@@ -38,6 +38,12 @@ void trawl_index_close(trawl_index *idx)
 
 int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errlen)
 {
+	return trawl_index_open_with(out, dir, NULL, err, errlen);
+}
+
+int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_opts *opts,
+                          char *err, size_t errlen)
+{
 	*out = NULL;
 	uint64_t gen;
 	int rc = idx_gen_current(dir, &gen, err, errlen);
@@ -60,12 +66,38 @@ int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errle
 		/* CURRENT names a generation that is not there: the index is damaged */
 		rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s/CURRENT names %s, but %s/MANIFEST.json "
 		              "is missing", dir, name, gendir);
-	if (rc || (rc = idx_manifest_verify(gendir, m, err, errlen)))
+	if (rc)
+		goto fail;
+	uint8_t want[TRAWL_MAX_SHARDS] = {0};
+	uint32_t nwant = 0;
+	if (opts && opts->shards) {
+		for (uint32_t i = 0; i < opts->nshards; i++) {
+			if (opts->shards[i] >= m->shards) {
+				rc = idx_errf(err, errlen, TRAWL_EINVAL, "%s: shard %u asked for, but "
+				              "generation %llu has %u shards", dir, opts->shards[i],
+				              (unsigned long long)gen, m->shards);
+				goto fail;
+			}
+			want[opts->shards[i]] = 1;
+		}
+	} else {
+		memset(want, 1, m->shards);
+	}
+	for (uint32_t i = 0; i < m->shards; i++)
+		nwant += want[i];
+	if (nwant == 0) {
+		rc = idx_errf(err, errlen, TRAWL_EINVAL, "%s: no shards to open", dir);
+		goto fail;
+	}
+	if ((rc = idx_manifest_verify(gendir, m, want, err, errlen)))
 		goto fail;
 	idx->dir = strdup(dir);
 	idx->generation = gen;
-	idx->nshards = m->shards;
-	idx->shards = calloc(m->shards, sizeof *idx->shards);
+	idx->total_shards = m->shards;
+	idx->nshards = nwant;
+	idx->shards = calloc(nwant, sizeof *idx->shards);
+	for (uint32_t i = 0; i < TRAWL_MAX_SHARDS; i++)
+		idx->local[i] = -1;
 	idx->schema_json = m->schema_json;
 	m->schema_json = NULL;
 	if (!idx->dir || !idx->shards) {
@@ -78,8 +110,14 @@ int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errle
 		rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s/MANIFEST.json: %s", gendir, msg);
 		goto fail;
 	}
-	for (uint32_t i = 0; i < m->shards; i++) {
-		idx_shard *sh = &idx->shards[i];
+	for (uint32_t i = 0, j = 0; i < m->shards; i++) {
+		if (!want[i])
+			continue;
+		idx_shard *sh = &idx->shards[j];
+		idx->local[i] = (int16_t)j;
+		sh->no = i;
+		int first = j == 0;
+		j++;
 		snprintf(sh->path, sizeof sh->path, "%s/%s", gendir, m->shard[i].file);
 		if ((rc = idx_store_open(&sh->store, sh->path, err, errlen)))
 			goto fail;
@@ -103,7 +141,7 @@ int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errle
 		if (read_meta(t, "terms", &v, &n) == 0 && n == 8)
 			memcpy(&nt, v, 8);
 		idx->terms += nt;
-		if (i == 0) {
+		if (first) {
 			uint32_t nf = 0;
 			if (read_meta(t, "stats", &v, &n) == 0 && n >= 12) {
 				memcpy(&idx->stats.docs, v, 8);
@@ -141,7 +179,11 @@ fail:
 void trawl_index_get_stats(const trawl_index *idx, trawl_index_stats *st)
 {
 	st->generation = idx->generation;
-	st->shards = idx->nshards;
+	st->shards = idx->total_shards;
+	st->shards_open = idx->nshards;
+	st->docs_open = 0;
+	for (uint32_t i = 0; i < idx->nshards; i++)
+		st->docs_open += idx->shards[i].ndocs;
 	st->docs = idx->stats.docs;
 	st->terms = idx->terms;
 	st->bytes = idx->bytes;
@@ -307,8 +349,11 @@ struct trawl_results {
 	trawl_searcher *s;
 	idx_qarena qa;
 	idx_lquery lq;
+	int has_query; /* lq is compiled (snippets can mark terms) */
+	int partial;
 	uint32_t n;
 	uint64_t total;
+	uint64_t searched;
 	rhit *hits;
 };
 
@@ -344,6 +389,31 @@ const char *trawl_results_id(const trawl_results *r, uint32_t i)
 double trawl_results_score(const trawl_results *r, uint32_t i)
 {
 	return i < r->n ? (double)r->hits[i].h.score : 0.0;
+}
+
+int trawl_results_partial(const trawl_results *r)
+{
+	return r->partial;
+}
+
+uint64_t trawl_results_docs_searched(const trawl_results *r)
+{
+	return r->searched;
+}
+
+uint32_t trawl_results_shard(const trawl_results *r, uint32_t i)
+{
+	return i < r->n ? r->hits[i].h.shard : 0;
+}
+
+uint32_t trawl_results_docno(const trawl_results *r, uint32_t i)
+{
+	return i < r->n ? r->hits[i].h.doc : 0;
+}
+
+uint64_t trawl_results_hash(const trawl_results *r, uint32_t i)
+{
+	return i < r->n ? r->hits[i].h.hash : 0;
 }
 
 static char *extid_dup(const idx_sview *v, uint32_t doc)
@@ -420,9 +490,25 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 		s->hits = h;
 		s->caphits = want * ns;
 	}
+	r->has_query = 1;
+	uint8_t only[TRAWL_MAX_SHARDS] = {0};
+	for (uint32_t i = 0; o.shards && i < o.nshards; i++) {
+		if (o.shards[i] >= TRAWL_MAX_SHARDS || s->idx->local[o.shards[i]] < 0) {
+			rc = serr(s, TRAWL_EINVAL, "shard %u is not open here", o.shards[i]);
+			goto fail;
+		}
+		only[o.shards[i]] = 1;
+	}
 	uint32_t total = 0;
 	for (uint32_t i = 0; i < ns; i++) {
+		if (o.shards && !only[s->idx->shards[i].no])
+			continue;
 		idx_shard_ctx c = shard_ctx(s, i);
+		c.deadline_us = o.deadline_us;
+		if (o.deadline_us && idx_now_us() >= o.deadline_us) {
+			r->partial = 1; /* no time left for this shard */
+			continue;
+		}
 		uint32_t n;
 		uint64_t cnt = 0;
 		rc = idx_shard_search(&c, &r->lq, o.count_mode == TRAWL_COUNT_ONLY ? 0 : want,
@@ -432,8 +518,11 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 		if (rc)
 			goto fail;
 		for (uint32_t j = 0; j < n; j++)
-			s->hits[total + j].shard = i;
+			s->hits[total + j].shard = s->idx->shards[i].no;
 		total += n;
+		r->searched += s->idx->shards[i].ndocs;
+		if (c.timed_out)
+			r->partial = 1;
 	}
 	/* merge the shards' lists */
 	qsort(s->hits, total, sizeof *s->hits, cmp_hit);
@@ -446,7 +535,8 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		r->hits[i].h = s->hits[from + i];
-		r->hits[i].id = extid_dup(&s->views[r->hits[i].h.shard], r->hits[i].h.doc);
+		r->hits[i].id = extid_dup(&s->views[s->idx->local[r->hits[i].h.shard]],
+		                          r->hits[i].h.doc);
 		r->n = i + 1;
 		if (!r->hits[i].id) {
 			rc = serr(s, TRAWL_ENOMEM, "out of memory");
@@ -487,10 +577,14 @@ const char *trawl_results_doc(trawl_results *r, uint32_t i, size_t *len, int *er
 	}
 	rhit *h = &r->hits[i];
 	if (!h->doc && !h->docerr) {
-		h->docerr = fetch_doc(r->s, h->h.shard, h->h.doc, &h->doc, &h->doclen);
+		int16_t li = r->s->idx->local[h->h.shard];
+		if (!h->id || li < 0)
+			h->docerr = TRAWL_ENOTFOUND;
+		else
+			h->docerr = fetch_doc(r->s, (uint32_t)li, h->h.doc, &h->doc, &h->doclen);
 		if (h->docerr == TRAWL_ECORRUPT)
 			serr(r->s, TRAWL_ECORRUPT, "%s: stored document %s fails its checksum",
-			     r->s->idx->shards[h->h.shard].path, h->id);
+			     r->s->idx->shards[li].path, h->id);
 	}
 	if (err)
 		*err = h->docerr;
@@ -507,6 +601,8 @@ const char *trawl_results_snippet(trawl_results *r, uint32_t i, const char *fiel
 	int fid = field ? idx_schema_field(&r->s->idx->schema, field, strlen(field)) : -1;
 	if (!doc || fid < 0)
 		return NULL;
+	idx_lquery none = {0};
+	const idx_lquery *lq = r->has_query ? &r->lq : &none;
 	rhit *h = &r->hits[i];
 	free(h->snip);
 	h->snip = NULL;
@@ -531,7 +627,7 @@ const char *trawl_results_snippet(trawl_results *r, uint32_t i, const char *fiel
 		}
 	}
 	json_decref(root);
-	if (ok && idx_snippet(r->s->an[r->s->idx->schema.fields[fid].analyzer], &r->lq, (uint8_t)fid,
+	if (ok && idx_snippet(r->s->an[r->s->idx->schema.fields[fid].analyzer], lq, (uint8_t)fid,
 	                      (const char *)text.data ? (const char *)text.data : "", text.len,
 	                      pre ? pre : "<em>", post ? post : "</em>", max_chars ? max_chars : 200,
 	                      &out) == 0) {
@@ -542,13 +638,62 @@ const char *trawl_results_snippet(trawl_results *r, uint32_t i, const char *fiel
 	return h->snip;
 }
 
+int trawl_fetch(trawl_searcher *s, const char *query, size_t qlen, const trawl_docref *refs,
+                uint32_t n, trawl_results **out)
+{
+	*out = NULL;
+	s->errmsg[0] = 0;
+	if (n > TRAWL_MAX_K)
+		return serr(s, TRAWL_ELIMIT, "%u documents to fetch; the limit is %d", n, TRAWL_MAX_K);
+	trawl_results *r = calloc(1, sizeof *r);
+	if (!r || !(r->hits = calloc(n ? n : 1, sizeof *r->hits))) {
+		free(r);
+		return serr(s, TRAWL_ENOMEM, "out of memory");
+	}
+	r->s = s;
+	int rc = TRAWL_OK;
+	if (qlen) {
+		idx_qnode *tree = NULL;
+		rc = idx_query_parse(query, qlen, 0, &tree, s->errmsg, sizeof s->errmsg);
+		if (!rc)
+			rc = idx_lq_compile(tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
+			                    sizeof s->errmsg);
+		idx_query_free(tree);
+		if (rc) {
+			trawl_results_free(r);
+			return rc;
+		}
+		r->has_query = 1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		rhit *h = &r->hits[i];
+		h->h.shard = refs[i].shard;
+		h->h.doc = refs[i].doc;
+		r->n = i + 1;
+		int16_t li = refs[i].shard < TRAWL_MAX_SHARDS ? s->idx->local[refs[i].shard] : -1;
+		if (li < 0 || refs[i].doc >= s->views[li].ndocs)
+			continue; /* id stays NULL: no such document here */
+		h->h.hash = idx_view_hash(&s->views[li], refs[i].doc);
+		if (!(h->id = extid_dup(&s->views[li], refs[i].doc))) {
+			trawl_results_free(r);
+			return serr(s, TRAWL_ENOMEM, "out of memory");
+		}
+	}
+	*out = r;
+	return TRAWL_OK;
+}
+
 int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 {
 	*json = NULL;
 	size_t n = strlen(id);
 	if (n == 0 || n > IDX_MAX_ID_BYTES)
 		return serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
-	uint32_t sh = th_shard_of(id, n, s->idx->nshards);
+	uint32_t gsh = th_shard_of(id, n, s->idx->total_shards);
+	if (s->idx->local[gsh] < 0)
+		return serr(s, TRAWL_ENOTFOUND, "document \"%.80s\" lives in shard %u, which is not "
+		            "open here", id, gsh);
+	uint32_t sh = (uint32_t)s->idx->local[gsh];
 	/* doc ids follow the hash of the id: binary search, then compare ids */
 	const idx_sview *v = &s->views[sh];
 	uint64_t h = th_hash64(id, n);

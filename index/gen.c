@@ -274,9 +274,12 @@ out:
 	return rc;
 }
 
-int idx_manifest_verify(const char *gendir, const idx_manifest *m, char *err, size_t errlen)
+int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t *want, char *err,
+                        size_t errlen)
 {
 	for (uint32_t i = 0; i < m->shards; i++) {
+		if (want && !want[i])
+			continue;
 		char path[IDX_PATH_MAX], hex[33];
 		uint64_t bytes;
 		snprintf(path, sizeof path, "%s/%s", gendir, m->shard[i].file);

@@ -60,9 +60,11 @@ int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, siz
 int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t errlen);
 void idx_manifest_fini(idx_manifest *m);
 
-/* idx_manifest_verify checks every shard file's size and checksum; the
- * message names the file, the expected and the actual value. */
-int idx_manifest_verify(const char *gendir, const idx_manifest *m, char *err, size_t errlen);
+/* idx_manifest_verify checks the size and checksum of every shard file whose
+ * want[] entry is nonzero (want NULL: all); the message names the file, the
+ * expected and the actual value. */
+int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t *want, char *err,
+                        size_t errlen);
 
 /*
  * idx_gen_publish renames tmpdir to DIR/gen-N, then atomically replaces

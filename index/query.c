@@ -327,6 +327,16 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 {
 	const char *q = ps->q;
 	size_t fstart = 0, flen = 0;
+	/* `*:*` standing alone: every document */
+	if (!field && ps->len - ps->p >= 3 && !memcmp(q + ps->p, "*:*", 3) &&
+	    (ps->p + 3 == ps->len || idx_ends_word((unsigned char)q[ps->p + 3]))) {
+		idx_qnode *all = idx_qnode_new(IDX_Q_ALL, column);
+		if (!all)
+			return TRAWL_ENOMEM;
+		ps->p += 3;
+		*out = all;
+		return idx_count_terms(ps, 1, ps->p - 3);
+	}
 	/* FIELD ':' prefixes, iteratively; the last one wins. */
 	for (;;) {
 		size_t i = ps->p;
@@ -633,6 +643,9 @@ static void idx_dump_node(idx_qout *o, const idx_qnode *n, int top)
 			idx_out_c(o, n->text[i]);
 		}
 		idx_out_c(o, '"');
+		break;
+	case IDX_Q_ALL:
+		idx_out_s(o, "*:*");
 		break;
 	}
 }

@@ -7,7 +7,8 @@
  * Grammar (docs/QUERY.md has the user's version):
  *   query   := clause*
  *   clause  := ['+' | '-'] primary | 'AND' | 'OR' | 'NOT'
- *   primary := '(' query ')' | FIELD ':' primary | '"' words '"' | word ['*']
+ *   primary := '(' query ')' | FIELD ':' primary | '"' words '"' | word ['*'] | '*:*'
+ * `*:*` (unescaped, standing alone) matches every document with score 1.
  * Unprefixed clauses are SHOULD (default OR) or MUST (default AND). The
  * uppercase keywords follow Lucene's classic parser: `a AND b` makes both
  * sides MUST, `a OR b` makes both SHOULD, `NOT a` excludes a. A backslash
@@ -25,6 +26,7 @@ typedef enum idx_qkind {
 	IDX_Q_PREFIX = 1, /* word* (text without the '*') */
 	IDX_Q_PHRASE = 2, /* "several words" (text is what stood between the quotes) */
 	IDX_Q_BOOL = 3,   /* parenthesised group, or the whole query */
+	IDX_Q_ALL = 4,    /* `*:*`: every document, score 1 */
 } idx_qkind;
 
 typedef enum idx_qoccur {

@@ -25,6 +25,15 @@
  * in a sum can never make a pruned document's real score exceed theta. */
 #define BOUND_SLACK 1.00001f
 
+#include <time.h>
+
+uint64_t idx_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* ---- external ids ---- */
 
 const uint8_t *idx_view_extid(const idx_sview *v, uint32_t doc, uint32_t *len)
@@ -376,6 +385,10 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 static int compile_node(compiler *c, const idx_qnode *q, idx_lnode **out)
 {
 	int is_root = c->depth++ == 0;
+	if (q->kind == IDX_Q_ALL) {
+		*out = lnode(c, IDX_L_ALL, q);
+		return *out ? TRAWL_OK : TRAWL_ENOMEM;
+	}
 	if (q->kind != IDX_Q_BOOL)
 		return compile_words(c, q, out);
 	idx_lnode *b = lnode(c, IDX_L_BOOL, q);
@@ -439,7 +452,7 @@ typedef struct sc_ops {
 	float (*bound)(sc *, uint32_t target, uint32_t *upto);
 } sc_ops;
 
-enum { SC_NONE, SC_TERM, SC_PHRASE, SC_OR, SC_AND, SC_REQOPT, SC_EXCL };
+enum { SC_NONE, SC_TERM, SC_PHRASE, SC_OR, SC_AND, SC_REQOPT, SC_EXCL, SC_ALL };
 
 struct sc {
 	const sc_ops *ops;
@@ -508,6 +521,39 @@ static float none_bound(sc *s, uint32_t t, uint32_t *upto)
 	return -1;
 }
 static const sc_ops none_ops = {none_next, none_advance, none_score, none_bound};
+
+/* all: every document of the shard, score 1 */
+typedef struct sc_all {
+	sc base;
+	uint32_t ndocs;
+} sc_all;
+static uint32_t all_next(sc *s)
+{
+	sc_all *a = (sc_all *)s;
+	return s->doc = s->doc + 1 < a->ndocs ? s->doc + 1 : IDX_END;
+}
+static uint32_t all_advance(sc *s, uint32_t t)
+{
+	sc_all *a = (sc_all *)s;
+	if (t <= s->doc)
+		return s->doc;
+	return s->doc = t < a->ndocs ? t : IDX_END;
+}
+static float all_score(sc *s)
+{
+	return 1.0f;
+}
+static float all_bound(sc *s, uint32_t t, uint32_t *upto)
+{
+	sc_all *a = (sc_all *)s;
+	if (s->doc == IDX_END || t >= a->ndocs) {
+		*upto = IDX_END;
+		return -1;
+	}
+	*upto = a->ndocs - 1;
+	return 1.0f;
+}
+static const sc_ops all_ops = {all_next, all_advance, all_score, all_bound};
 
 /* term */
 static uint32_t term_next(sc *s)
@@ -1171,6 +1217,20 @@ static int build(builder *b, const idx_lnode *n, sc **out)
 	}
 	case IDX_L_BOOL:
 		return build_bool(b, n, out);
+	case IDX_L_ALL: {
+		uint32_t nd = b->c->view->ndocs;
+		if (nd == 0) {
+			*out = mk_none(b);
+			return *out ? TRAWL_OK : TRAWL_ENOMEM;
+		}
+		sc_all *a = idx_qa_alloc(b->c->arena, sizeof *a);
+		if (!a)
+			return TRAWL_ENOMEM;
+		a->ndocs = nd;
+		a->base = (sc){&all_ops, 0, SC_ALL, 1.0f, nd};
+		*out = &a->base;
+		return TRAWL_OK;
+	}
 	}
 	return TRAWL_EINTERNAL;
 }
@@ -1228,13 +1288,13 @@ static inline float heap_theta(const heap *hp)
 }
 
 /* Any scorer: iterate, skipping windows whose bound cannot beat theta. */
-static void topk_generic(sc *root, heap *hp, int exhaustive, uint64_t *count)
+static void topk_generic(idx_shard_ctx *c, sc *root, heap *hp, int exhaustive, uint64_t *count)
 {
 	uint64_t visited = 0;
 	uint32_t doc = root->doc, upto = 0;
 	float wb = 0;
 	int have_window = 0;
-	while (doc != IDX_END) {
+	while (doc != IDX_END && !idx_deadline_hit(c)) {
 		float theta = heap_theta(hp);
 		if (!exhaustive && theta >= 0) {
 			if (!have_window || doc > upto) {
@@ -1298,7 +1358,7 @@ static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
 		for (uint32_t i = ess; i < n; i++)
 			if (k[i]->doc < doc)
 				doc = k[i]->doc;
-		if (doc == IDX_END)
+		if (doc == IDX_END || idx_deadline_hit(c))
 			break;
 		float theta = heap_theta(hp);
 		if (theta >= 0) {
@@ -1428,6 +1488,10 @@ static int count_cheaply(idx_shard_ctx *c, sc *root, uint64_t *count)
 		*count = ((sc_term *)root)->cur.pl.df;
 		return 1;
 	}
+	if (root->kind == SC_ALL) {
+		*count = ((sc_all *)root)->ndocs;
+		return 1;
+	}
 	sc *pos = root, *neg = NULL;
 	if (root->kind == SC_EXCL) {
 		pos = ((sc_pair *)root)->a;
@@ -1465,7 +1529,8 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	if (k == 0) {
 		if (count && !cheap) {
 			uint64_t m = 0;
-			for (uint32_t d = root->doc; d != IDX_END; d = SC_CALL_NEXT(root))
+			for (uint32_t d = root->doc; d != IDX_END && !idx_deadline_hit(c);
+			     d = SC_CALL_NEXT(root))
 				m++;
 			*count = m;
 		}
@@ -1474,14 +1539,14 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	heap hp = {hits, 0, k};
 	if (count && !cheap) {
 		/* every match is visited anyway: score them all in one pass */
-		topk_generic(root, &hp, 1, count);
+		topk_generic(c, root, &hp, 1, count);
 	} else if (!c->exhaustive && root->kind == SC_OR) {
 		rc = topk_maxscore(c, (sc_multi *)root, NULL, &hp);
 	} else if (!c->exhaustive && root->kind == SC_EXCL && ((sc_pair *)root)->a->kind == SC_OR) {
 		sc_pair *p = (sc_pair *)root;
 		rc = topk_maxscore(c, (sc_multi *)p->a, p->b, &hp);
 	} else {
-		topk_generic(root, &hp, c->exhaustive, NULL);
+		topk_generic(c, root, &hp, c->exhaustive, NULL);
 	}
 	if (rc)
 		return rc;

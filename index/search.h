@@ -29,6 +29,7 @@ typedef struct idx_shard {
 	idx_store *store;
 	char path[IDX_PATH_MAX];
 	uint32_t ndocs;
+	uint32_t no; /* the shard's number in its generation */
 } idx_shard;
 
 struct trawl_index {
@@ -37,8 +38,10 @@ struct trawl_index {
 	idx_schema schema;
 	char *schema_json;
 	idx_stats stats;
-	uint32_t nshards;
-	idx_shard *shards;
+	uint32_t total_shards; /* shards in the generation */
+	uint32_t nshards;      /* shards open here */
+	idx_shard *shards;     /* nshards, ascending by number */
+	int16_t local[TRAWL_MAX_SHARDS]; /* shard number -> index in shards, or -1 */
 	uint64_t bytes;
 	uint64_t terms;
 };
@@ -67,6 +70,7 @@ typedef enum idx_lkind {
 	IDX_L_PREFIX,
 	IDX_L_OR,   /* sum of kids; a doc matches if any kid does */
 	IDX_L_BOOL, /* must / should / not kids */
+	IDX_L_ALL,  /* every document, score 1 */
 } idx_lkind;
 
 typedef struct idx_lnode idx_lnode;
@@ -142,7 +146,24 @@ typedef struct idx_shard_ctx {
 	char *err;
 	size_t errlen;
 	int exhaustive;           /* tests: no pruning */
+	uint64_t deadline_us;     /* absolute (Unix microseconds); 0: none */
+	uint32_t ticks;           /* documents since the clock was last read */
+	int timed_out;            /* the deadline passed: results are partial */
 } idx_shard_ctx;
+
+/* idx_now_us: the wall clock in Unix microseconds. */
+uint64_t idx_now_us(void);
+
+/* idx_deadline_hit: whether c's deadline has passed; reads the clock once
+ * every 1024 calls. Sets c->timed_out. */
+static inline int idx_deadline_hit(idx_shard_ctx *c)
+{
+	if (!c->deadline_us || (++c->ticks & 1023))
+		return c->timed_out;
+	if (idx_now_us() >= c->deadline_us)
+		c->timed_out = 1;
+	return c->timed_out;
+}
 
 /*
  * idx_shard_search writes the best k hits of q in the shard to hits (sorted

@@ -156,14 +156,31 @@ typedef struct trawl_results trawl_results;
  */
 TRAWL_API int trawl_index_open(trawl_index **out, const char *dir, char *errbuf, size_t errlen);
 
+typedef struct trawl_open_opts {
+	const uint32_t *shards; /* the shard numbers to open (a leaf serving some
+	                           shards of a generation); NULL: every shard */
+	uint32_t nshards;
+} trawl_open_opts;
+
+/*
+ * trawl_index_open_with is trawl_index_open with options: only the listed
+ * shards are verified and opened, and searches cover only them (hits and
+ * totals are those shards' share; scores are still global). TRAWL_EINVAL if
+ * a listed shard is not in the live generation.
+ */
+TRAWL_API int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_opts *opts,
+                                    char *errbuf, size_t errlen);
+
 /* trawl_index_close releases idx. Every searcher of idx must be closed first. */
 TRAWL_API void trawl_index_close(trawl_index *idx);
 
 typedef struct trawl_index_stats {
 	uint64_t generation;
-	uint32_t shards;
-	uint64_t docs;
-	uint64_t terms;      /* distinct (field, term) keys, summed over shards */
+	uint32_t shards;      /* shards in the generation */
+	uint32_t shards_open; /* shards opened by this handle */
+	uint64_t docs_open;   /* documents in the open shards */
+	uint64_t docs;       /* documents in the generation */
+	uint64_t terms;      /* distinct (field, term) keys, summed over open shards */
 	uint64_t bytes;      /* size of the generation's files */
 	uint32_t fields;     /* number of fields in the schema */
 } trawl_index_stats;
@@ -211,6 +228,12 @@ typedef struct trawl_search_opts {
 	uint32_t offset;     /* hits to skip */
 	int count_mode;      /* enum trawl_count_mode */
 	int default_op;      /* enum trawl_default_op */
+	uint64_t deadline_us; /* absolute deadline, Unix microseconds (0: none);
+	                         when it passes, evaluation stops and the results
+	                         so far are returned, flagged partial */
+	const uint32_t *shards; /* search only these shard numbers (each must be
+	                           open); NULL: every open shard */
+	uint32_t nshards;
 } trawl_search_opts;
 
 #define TRAWL_MAX_K 10000          /* k + offset at most */
@@ -239,7 +262,21 @@ TRAWL_API uint32_t trawl_results_count(const trawl_results *r);
 /* trawl_results_total: matching documents (0 when counting was off). */
 TRAWL_API uint64_t trawl_results_total(const trawl_results *r);
 
-/* trawl_results_id: external id of hit i; valid while r lives. */
+/* trawl_results_partial: nonzero if the deadline cut evaluation short (the
+ * hits are the best found so far, the total a lower bound). */
+TRAWL_API int trawl_results_partial(const trawl_results *r);
+
+/* trawl_results_docs_searched: documents in the shards that were searched. */
+TRAWL_API uint64_t trawl_results_docs_searched(const trawl_results *r);
+
+/* trawl_results_shard, _docno, _hash: where hit i lives (shard number, doc
+ * number in the shard) and the XXH3_64 of its id that breaks score ties. */
+TRAWL_API uint32_t trawl_results_shard(const trawl_results *r, uint32_t i);
+TRAWL_API uint32_t trawl_results_docno(const trawl_results *r, uint32_t i);
+TRAWL_API uint64_t trawl_results_hash(const trawl_results *r, uint32_t i);
+
+/* trawl_results_id: external id of hit i; valid while r lives. NULL for a
+ * reference of trawl_fetch that names no document. */
 TRAWL_API const char *trawl_results_id(const trawl_results *r, uint32_t i);
 
 /* trawl_results_score: BM25 score of hit i. */
@@ -262,6 +299,23 @@ TRAWL_API const char *trawl_results_doc(trawl_results *r, uint32_t i, size_t *le
  */
 TRAWL_API const char *trawl_results_snippet(trawl_results *r, uint32_t i, const char *field,
                                             const char *pre, const char *post, size_t max_chars);
+
+/* A document by position, as a leaf's SEARCH reply names it. */
+typedef struct trawl_docref {
+	uint32_t shard;
+	uint32_t doc;
+} trawl_docref;
+
+/*
+ * trawl_fetch makes results of the n documents refs names (the second
+ * phase of a distributed search), in that order, with score 0: their ids,
+ * stored documents and snippets are read with the trawl_results_ functions.
+ * query (qlen bytes; may be empty) only serves the snippets. A reference to
+ * a shard not open here or past its last document gives a hit whose id is
+ * NULL. On success *out is owned by the caller (trawl_results_free).
+ */
+TRAWL_API int trawl_fetch(trawl_searcher *s, const char *query, size_t qlen,
+                          const trawl_docref *refs, uint32_t n, trawl_results **out);
 
 /*
  * trawl_get fetches the stored document with external id `id`, checksum

@@ -1,0 +1,19 @@
+/*
+ * cli.h - what the trawl tool's files share: error reporting with sysexits
+ * codes, and the service commands of serve.c.
+ */
+#ifndef TRAWL_CLI_CLI_H
+#define TRAWL_CLI_CLI_H
+
+/* cli_fail prints "trawl: MSG" (or the error's name) and returns the
+ * sysexits code for err. */
+int cli_fail(int err, const char *msg);
+
+/* cli_usage_error prints a usage message for cmd and returns EX_USAGE. */
+int cli_usage_error(const char *cmd, const char *msg);
+
+int cmd_leaf(int argc, char **argv);
+int cmd_root(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+#endif

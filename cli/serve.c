@@ -1,0 +1,371 @@
+/*
+ * serve.c - the service commands of the trawl tool: `trawl leaf`, `trawl
+ * root` and `trawl serve` (a root and a leaf in one process over nng's
+ * inproc transport: the cluster's code path on one machine). Each runs until
+ * SIGINT or SIGTERM.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "leaf/leaf.h"
+#include "root/api.h"
+#include "root/root.h"
+#include "trawl/trawl.h"
+
+/* Blocks SIGINT/SIGTERM in every thread (call before starting any), then
+ * waits for one. */
+static sigset_t stop_set;
+
+static void block_signals(void)
+{
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGINT);
+	sigaddset(&stop_set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void wait_for_signal(void)
+{
+	int sig;
+	sigwait(&stop_set, &sig);
+}
+
+/* "HOST:PORT" or ":PORT" or "PORT" into bind and port. */
+static int parse_addr(const char *s, char *bind, size_t cap, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	const char *p = colon ? colon + 1 : s;
+	char *end;
+	long v = strtol(p, &end, 10);
+	if (*end || v < 0 || v > 65535 || !*p)
+		return -1;
+	*port = (uint16_t)v;
+	if (colon && colon > s) {
+		size_t n = (size_t)(colon - s);
+		if (s[0] == '[' && colon[-1] == ']') { /* [::1]:9200 */
+			s++;
+			n -= 2;
+		}
+		if (n >= cap)
+			return -1;
+		memcpy(bind, s, n);
+		bind[n] = 0;
+	} else {
+		snprintf(bind, cap, "127.0.0.1");
+	}
+	return 0;
+}
+
+/* "0,1,5" or "0-3" into shard numbers. */
+static int parse_shards(const char *s, uint32_t *out, uint32_t *n)
+{
+	*n = 0;
+	while (*s) {
+		char *end;
+		long a = strtol(s, &end, 10), b = a;
+		if (end == s || a < 0 || a >= TRAWL_MAX_SHARDS)
+			return -1;
+		if (*end == '-') {
+			s = end + 1;
+			b = strtol(s, &end, 10);
+			if (end == s || b < a || b >= TRAWL_MAX_SHARDS)
+				return -1;
+		}
+		for (long i = a; i <= b; i++) {
+			if (*n >= TRAWL_MAX_SHARDS)
+				return -1;
+			out[(*n)++] = (uint32_t)i;
+		}
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -1;
+		s = end;
+	}
+	return *n ? 0 : -1;
+}
+
+static const char leaf_help[] =
+	"usage: trawl leaf --index DIR --listen URL [--shards LIST] [--workers N]\n"
+	"                  [--cert FILE --key FILE] [--ca FILE]\n"
+	"\n"
+	"Serves shards of the live generation of DIR to roots over nng. It follows\n"
+	"DIR/CURRENT: a newly published generation is verified, then served without\n"
+	"dropping a query.\n"
+	"\n"
+	"  --listen URL   tcp://HOST:PORT, ipc:///PATH or tls+tcp://HOST:PORT\n"
+	"  --shards LIST  shard numbers, e.g. 0,2 or 0-3 (default: all)\n"
+	"  --workers N    requests served at once (default 2)\n"
+	"  --cert, --key  certificate and key for tls+tcp://; --ca to verify roots\n";
+
+int cmd_leaf(int argc, char **argv)
+{
+	leaf_config cfg = {0};
+	uint32_t shards[TRAWL_MAX_SHARDS];
+	static const struct option longs[] = {
+		{"index", required_argument, 0, 'i'}, {"listen", required_argument, 0, 'l'},
+		{"shards", required_argument, 0, 's'}, {"workers", required_argument, 0, 'w'},
+		{"cert", required_argument, 0, 'c'}, {"key", required_argument, 0, 'k'},
+		{"ca", required_argument, 0, 'a'},    {"quiet", no_argument, 0, 'q'},
+		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			cfg.index_dir = optarg;
+			break;
+		case 'l':
+			cfg.listen_url = optarg;
+			break;
+		case 's':
+			if (parse_shards(optarg, shards, &cfg.nshards))
+				return cli_usage_error("leaf", "--shards takes a list like 0,2 or 0-3");
+			cfg.shards = shards;
+			break;
+		case 'w':
+			cfg.workers = (unsigned)atoi(optarg);
+			if (cfg.workers < 1 || cfg.workers > RPC_MAX_WORKERS)
+				return cli_usage_error("leaf", "--workers takes a number from 1 to 256");
+			break;
+		case 'c':
+			cfg.tls.cert_file = optarg;
+			break;
+		case 'k':
+			cfg.tls.key_file = optarg;
+			break;
+		case 'a':
+			cfg.tls.ca_file = optarg;
+			break;
+		case 'q':
+			cfg.quiet = 1;
+			break;
+		case 'h':
+			fputs(leaf_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("leaf", "unknown option");
+		}
+	}
+	if (!cfg.index_dir || !cfg.listen_url || optind != argc)
+		return cli_usage_error("leaf", "needs --index DIR and --listen URL");
+	block_signals();
+	char err[1024];
+	leaf *l;
+	int rc = leaf_start(&l, &cfg, err, sizeof err);
+	if (rc)
+		return cli_fail(rc, err);
+	wait_for_signal();
+	leaf_stop(l);
+	return 0;
+}
+
+static const char root_help[] =
+	"usage: trawl root --cluster FILE --http [HOST:]PORT [--threads N] [--timeout-ms N]\n"
+	"                  [--name NAME] [--ca FILE] [--cert FILE --key FILE]\n"
+	"\n"
+	"Serves the HTTP search API (docs/HTTP.md) over the leaves the cluster file\n"
+	"lists: {\"shards\": S, \"leaves\": [{\"url\": URL, \"shards\": [..]}, ...]}.\n"
+	"\n"
+	"  --http ADDR      where to listen (default 127.0.0.1:9200)\n"
+	"  --threads N      HTTP threads (default 4)\n"
+	"  --timeout-ms N   default query deadline (default 2000)\n"
+	"  --name NAME      the index name of the OpenSearch-style API (default trawl)\n";
+
+static int run_root(root_config *rc_cfg, const char *addr, unsigned threads, const char *name,
+                    int quiet, const char *banner)
+{
+	char err[1024], bind[128];
+	uint16_t port;
+	if (parse_addr(addr, bind, sizeof bind, &port))
+		return cli_usage_error("root", "--http takes [HOST:]PORT");
+	root *r;
+	int rc = root_open(&r, rc_cfg, err, sizeof err);
+	if (rc)
+		return cli_fail(rc, err);
+	api_config ac = {bind, port, threads, name, quiet};
+	api *a;
+	if ((rc = api_start(&a, r, &ac, err, sizeof err))) {
+		root_close(r);
+		return cli_fail(rc, err);
+	}
+	if (!quiet) {
+		fprintf(stderr, "trawl: %s; HTTP API on http://%s:%u/\n", banner, bind,
+		        (unsigned)api_port(a));
+		fprintf(stderr, "trawl: try: curl 'http://%s:%u/search?q=solar+eclipse&k=3'\n", bind,
+		        (unsigned)api_port(a));
+	}
+	wait_for_signal();
+	api_stop(a);
+	root_close(r);
+	return 0;
+}
+
+int cmd_root(int argc, char **argv)
+{
+	const char *cluster = NULL, *addr = "127.0.0.1:9200", *name = "trawl";
+	unsigned threads = 4, timeout = 0;
+	int quiet = 0;
+	rpc_tls tls = {0};
+	static const struct option longs[] = {
+		{"cluster", required_argument, 0, 'c'}, {"http", required_argument, 0, 'H'},
+		{"threads", required_argument, 0, 't'}, {"timeout-ms", required_argument, 0, 'T'},
+		{"name", required_argument, 0, 'n'},    {"ca", required_argument, 0, 'a'},
+		{"cert", required_argument, 0, 'C'},    {"key", required_argument, 0, 'k'},
+		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cluster = optarg;
+			break;
+		case 'H':
+			addr = optarg;
+			break;
+		case 't':
+			threads = (unsigned)atoi(optarg);
+			if (threads < 1 || threads > 256)
+				return cli_usage_error("root", "--threads takes a number from 1 to 256");
+			break;
+		case 'T':
+			timeout = (unsigned)atoi(optarg);
+			if (timeout < 1 || timeout > 60000)
+				return cli_usage_error("root", "--timeout-ms takes 1 to 60000");
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'a':
+			tls.ca_file = optarg;
+			break;
+		case 'C':
+			tls.cert_file = optarg;
+			break;
+		case 'k':
+			tls.key_file = optarg;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			fputs(root_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("root", "unknown option");
+		}
+	}
+	if (!cluster || optind != argc)
+		return cli_usage_error("root", "needs --cluster FILE");
+	block_signals();
+	root_config cfg = {0};
+	char err[1024];
+	int rc = root_config_load(&cfg, cluster, err, sizeof err);
+	if (rc)
+		return cli_fail(rc == TRAWL_EINVAL ? TRAWL_ESCHEMA : rc, err);
+	cfg.tls = tls;
+	cfg.timeout_ms = timeout;
+	cfg.quiet = quiet;
+	char banner[300];
+	snprintf(banner, sizeof banner, "root over %u leaves, %u shards", cfg.nleaves, cfg.nshards);
+	rc = run_root(&cfg, addr, threads, name, quiet, banner);
+	root_config_fini(&cfg);
+	return rc;
+}
+
+static const char serve_help[] =
+	"usage: trawl serve DIR [--http [HOST:]PORT] [--name NAME] [--workers N]\n"
+	"\n"
+	"Serves the index in DIR over HTTP on one machine: a root and a leaf in one\n"
+	"process, connected over nng's inproc transport (the cluster's code path).\n"
+	"The index is served under NAME (default: DIR's base name) in the\n"
+	"OpenSearch-style API. New generations published in DIR are picked up.\n"
+	"\n"
+	"  --http ADDR    where to listen (default 127.0.0.1:9200)\n"
+	"  --workers N    searches at once (default: 2)\n";
+
+int cmd_serve(int argc, char **argv)
+{
+	const char *addr = "127.0.0.1:9200", *name = NULL;
+	unsigned workers = 2;
+	int quiet = 0;
+	static const struct option longs[] = {{"http", required_argument, 0, 'H'},
+	                                      {"name", required_argument, 0, 'n'},
+	                                      {"workers", required_argument, 0, 'w'},
+	                                      {"quiet", no_argument, 0, 'q'},
+	                                      {"help", no_argument, 0, 'h'},
+	                                      {0, 0, 0, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'H':
+			addr = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'w':
+			workers = (unsigned)atoi(optarg);
+			if (workers < 1 || workers > RPC_MAX_WORKERS)
+				return cli_usage_error("serve", "--workers takes a number from 1 to 256");
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			fputs(serve_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("serve", "unknown option");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("serve", "needs DIR");
+	const char *dir = argv[optind];
+	if (!name) {
+		const char *slash = strrchr(dir, '/');
+		name = slash && slash[1] ? slash + 1 : dir;
+	}
+	block_signals();
+	char url[128], err[1024];
+	snprintf(url, sizeof url, "inproc://trawl-serve-%d", (int)getpid());
+	leaf_config lc = {0};
+	lc.index_dir = dir;
+	lc.listen_url = url;
+	lc.workers = workers;
+	lc.quiet = quiet;
+	leaf *l;
+	int rc = leaf_start(&l, &lc, err, sizeof err);
+	if (rc)
+		return cli_fail(rc, err);
+	leaf_stats st;
+	leaf_get_stats(l, &st);
+	root_leaf_cfg one;
+	memset(&one, 0, sizeof one);
+	snprintf(one.url, sizeof one.url, "%s", url);
+	for (uint32_t i = 0; i < st.nshards; i++)
+		one.shards[one.nshards++] = st.shards[i];
+	root_config cfg = {0};
+	cfg.nshards = st.nshards;
+	cfg.nleaves = 1;
+	cfg.leaves = &one;
+	cfg.quiet = quiet;
+	cfg.ping_ms = 1000;
+	char banner[300];
+	snprintf(banner, sizeof banner, "serving %s (generation %llu, %u shard%s) as index \"%s\"",
+	         dir, (unsigned long long)st.generation, st.nshards, st.nshards == 1 ? "" : "s",
+	         name);
+	rc = run_root(&cfg, addr, 4, name, quiet, banner);
+	leaf_stop(l);
+	return rc;
+}

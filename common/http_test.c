@@ -1,0 +1,951 @@
+/*
+ * http_test.c - unit tests of the HTTP server boundary (http.h) over real
+ * loopback sockets.
+ *
+ * Each test starts a server on 127.0.0.1, port 0, whose handler echoes the
+ * request as JSON, and talks to it with a tiny raw HTTP/1.1 client written
+ * here (socket, send, recv), so that malformed, partial, oversized and slow
+ * requests can be sent exactly as an attacker would. The handler runs on the
+ * server's threads, so it never asserts: it records, and the tests assert.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/http.h"
+#include "trawl/trawl.h"
+
+/* ---- the server side ---- */
+
+typedef struct echo_ctx {
+	atomic_int calls;
+	atomic_int bad_header_rc; /* what http_response_header said to CR/LF */
+	atomic_int log_lines;
+} echo_ctx;
+
+static void test_log(void *ctx, const char *msg)
+{
+	echo_ctx *ec = ctx;
+	atomic_fetch_add(&ec->log_lines, 1);
+	if (getenv("HTTP_TEST_VERBOSE"))
+		fprintf(stderr, "[mhd] %s\n", msg);
+}
+
+/* put_json_str appends s (or null) as a JSON string; the test inputs are
+ * plain ASCII or UTF-8, so only quotes, backslashes and controls matter. */
+static size_t put_json_str(char *out, size_t cap, size_t at, const char *s, size_t n)
+{
+	if (!s)
+		return at + (size_t)snprintf(out + at, cap - at, "null");
+	at += (size_t)snprintf(out + at, cap - at, "\"");
+	for (size_t i = 0; i < n && at + 8 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			at += (size_t)snprintf(out + at, cap - at, "\\%c", c);
+		else if (c < 0x20)
+			at += (size_t)snprintf(out + at, cap - at, "\\u%04x", c);
+		else
+			out[at++] = (char)c;
+	}
+	return at + (size_t)snprintf(out + at, cap - at, "\"");
+}
+
+static void echo(void *ctx, const http_request *req, http_response *resp)
+{
+	echo_ctx *ec = ctx;
+	atomic_fetch_add(&ec->calls, 1);
+	if (!strcmp(req->path, "/err")) {
+		http_response_error(resp, 400, "parse_exception", "bad \"%s\"\n\x01 %s", "q\\uote",
+		                    "\xff");
+		return;
+	}
+	if (!strcmp(req->path, "/none"))
+		return;
+	if (!strcmp(req->path, "/hdr")) {
+		atomic_store(&ec->bad_header_rc, http_response_header(resp, "X-Bad", "a\r\nX-Evil: 1"));
+		http_response_header(resp, "X-Trawl", "yes");
+		http_response_text(resp, 201, "text/plain; charset=UTF-8", "made\n", 5);
+		return;
+	}
+	static const size_t cap = 8192;
+	char *out = malloc(cap);
+	if (!out)
+		return;
+	size_t at = (size_t)snprintf(out, cap, "{\"method\":");
+	const char *fields[][2] = {
+		{"path", req->path},
+		{"query", req->query},
+		{"q", http_query_param(req, "q")},
+		{"n", http_query_param(req, "n")},
+		{"empty", http_query_param(req, "empty")},
+		{"x", http_header(req, "x-test")},
+		{"client", req->client},
+	};
+	at = put_json_str(out, cap, at, req->method, strlen(req->method));
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		at += (size_t)snprintf(out + at, cap - at, ",\"%s\":", fields[i][0]);
+		at = put_json_str(out, cap, at, fields[i][1], fields[i][1] ? strlen(fields[i][1]) : 0);
+	}
+	at += (size_t)snprintf(out + at, cap - at, ",\"body\":");
+	at = put_json_str(out, cap, at, (const char *)req->body, req->body_len);
+	at += (size_t)snprintf(out + at, cap - at, "}");
+	http_response_json(resp, 200, out, at);
+	free(out);
+}
+
+/* The configuration most tests use: small limits, a 1 s idle timeout. */
+static http_config test_config(echo_ctx *ec)
+{
+	http_config cfg = {
+		.bind = "127.0.0.1",
+		.port = 0,
+		.threads = 2,
+		.max_connections = 64,
+		.max_per_ip = 16,
+		.idle_timeout_s = 1,
+		.max_header_bytes = 2048,
+		.max_body_bytes = 1024,
+		.log = test_log,
+		.log_ctx = ec,
+	};
+	return cfg;
+}
+
+static http_server *start(const http_config *cfg, echo_ctx *ec)
+{
+	http_server *s = NULL;
+	char err[256];
+	int rc = http_server_start(&s, cfg, echo, ec, err, sizeof err);
+	if (rc != TRAWL_OK)
+		fprintf(stderr, "http_server_start: %s\n", err);
+	assert_int_equal(rc, TRAWL_OK);
+	assert_non_null(s);
+	assert_true(http_server_port(s) != 0);
+	return s;
+}
+
+/* ---- the raw client ---- */
+
+typedef struct cli {
+	int fd;
+	size_t len; /* bytes received but not consumed yet */
+	char buf[1 << 16];
+} cli;
+
+typedef struct reply {
+	int status;
+	char head[8192]; /* status line and headers, NUL-terminated */
+	char body[1 << 15];
+	size_t body_len;
+} reply;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static cli *cli_open(uint16_t port)
+{
+	cli *c = malloc(sizeof *c);
+	assert_non_null(c);
+	c->len = 0;
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(c->fd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return c;
+}
+
+static void cli_close(cli *c)
+{
+	if (c) {
+		close(c->fd);
+		free(c);
+	}
+}
+
+/* cli_send sends all of s; 0, or -1 if the server has closed the socket. */
+static int cli_send(cli *c, const void *s, size_t n)
+{
+	const char *p = s;
+	while (n) {
+		ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int cli_sends(cli *c, const char *s)
+{
+	return cli_send(c, s, strlen(s));
+}
+
+/* cli_fill reads more bytes, waiting at most ms: >0 bytes, 0 closed (EOF or
+ * reset), -1 timeout. */
+static int cli_fill(cli *c, int ms)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+	int r = poll(&p, 1, ms);
+	if (r == 0)
+		return -1;
+	if (c->len == sizeof c->buf)
+		return -1;
+	ssize_t k = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+	if (k <= 0)
+		return 0;
+	c->len += (size_t)k;
+	return (int)k;
+}
+
+static const char *header_of(const reply *r, const char *name)
+{
+	static __thread char val[1024];
+	size_t nl = strlen(name);
+	for (const char *p = strstr(r->head, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
+		const char *line = p + 2;
+		if (!strncasecmp(line, name, nl) && line[nl] == ':') {
+			const char *v = line + nl + 1;
+			while (*v == ' ')
+				v++;
+			const char *e = strstr(v, "\r\n");
+			size_t n = e ? (size_t)(e - v) : strlen(v);
+			if (n >= sizeof val)
+				n = sizeof val - 1;
+			memcpy(val, v, n);
+			val[n] = '\0';
+			return val;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * cli_reply reads one response (a HEAD response has no body whatever its
+ * Content-Length says). 0 on success; -1 if the connection closed first
+ * (EOF or reset), -2 on timeout (ms per wait).
+ */
+static int cli_reply(cli *c, reply *r, int head, int ms)
+{
+	memset(r, 0, sizeof *r);
+	char *end;
+	for (;;) {
+		c->buf[c->len < sizeof c->buf ? c->len : sizeof c->buf - 1] = '\0';
+		if ((end = strstr(c->buf, "\r\n\r\n")))
+			break;
+		int k = cli_fill(c, ms);
+		if (k <= 0)
+			return k == 0 ? -1 : -2;
+	}
+	size_t hl = (size_t)(end - c->buf) + 4;
+	assert_true(hl < sizeof r->head);
+	memcpy(r->head, c->buf, hl);
+	r->head[hl] = '\0';
+	assert_int_equal(sscanf(r->head, "HTTP/1.%*d %d", &r->status), 1);
+	const char *cl = header_of(r, "Content-Length");
+	size_t bl = head || !cl ? 0 : strtoul(cl, NULL, 10);
+	assert_true(bl < sizeof r->body);
+	while (c->len < hl + bl) {
+		int k = cli_fill(c, ms);
+		if (k <= 0)
+			return k == 0 ? -1 : -2;
+	}
+	memcpy(r->body, c->buf + hl, bl);
+	r->body[bl] = '\0';
+	r->body_len = bl;
+	memmove(c->buf, c->buf + hl + bl, c->len - hl - bl);
+	c->len -= hl + bl;
+	return 0;
+}
+
+/* cli_closed: the server closes the connection within ms (bytes it sends
+ * meanwhile are ignored). */
+static int cli_closed(cli *c, int ms)
+{
+	double deadline = now_s() + ms / 1000.0;
+	for (;;) {
+		int left = (int)((deadline - now_s()) * 1000);
+		if (left <= 0)
+			return 0;
+		c->len = 0;
+		int k = cli_fill(c, left);
+		if (k == 0)
+			return 1;
+		if (k < 0)
+			return 0;
+	}
+}
+
+/* request sends one request on a new connection and reads the reply. */
+static int request(uint16_t port, const char *req, reply *r)
+{
+	cli *c = cli_open(port);
+	int rc = cli_sends(c, req);
+	if (rc == 0)
+		rc = cli_reply(c, r, !strncmp(req, "HEAD ", 5), 3000);
+	cli_close(c);
+	return rc;
+}
+
+static void assert_json_error(const reply *r, int status, const char *type)
+{
+	char want[256];
+	assert_int_equal(r->status, status);
+	assert_string_equal(header_of(r, "Content-Type"), "application/json; charset=UTF-8");
+	snprintf(want, sizeof want, "{\"error\":{\"type\":\"%s\",\"reason\":\"", type);
+	assert_memory_equal(r->body, want, strlen(want));
+	snprintf(want, sizeof want, "},\"status\":%d}", status);
+	assert_true(r->body_len > strlen(want));
+	assert_string_equal(r->body + r->body_len - strlen(want), want);
+}
+
+static reply *new_reply(void)
+{
+	reply *r = malloc(sizeof *r);
+	assert_non_null(r);
+	return r;
+}
+
+/* open_connections waits up to 2 s for s to count want open connections
+ * (the server learns of a close a moment after the client sees it). */
+static uint64_t open_connections(const http_server *s, uint64_t want)
+{
+	http_stats st;
+	for (int i = 0; i < 200; i++) {
+		http_server_stats(s, &st);
+		if (st.connections == want)
+			break;
+		usleep(10000);
+	}
+	return st.connections;
+}
+
+/* ---- tests ---- */
+
+static void test_get_params_and_decoding(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = start(&cfg, &ec);
+	reply *r = new_reply();
+	assert_int_equal(request(http_server_port(s),
+	                         "GET /a%20b/c%2Fd/%C3%A9?q=hello%20world&n=1+2&empty HTTP/1.1\r\n"
+	                         "Host: x\r\nX-Test: yes\r\n\r\n",
+	                         r),
+	                 0);
+	assert_int_equal(r->status, 200);
+	assert_string_equal(header_of(r, "Content-Type"), "application/json; charset=UTF-8");
+	assert_string_equal(r->body,
+	                    "{\"method\":\"GET\",\"path\":\"/a b/c/d/\xc3\xa9\","
+	                    "\"query\":\"q=hello%20world&n=1+2&empty\",\"q\":\"hello world\","
+	                    "\"n\":\"1 2\",\"empty\":\"\",\"x\":\"yes\",\"client\":\"127.0.0.1\","
+	                    "\"body\":\"\"}");
+
+	/* No query string at all. */
+	assert_int_equal(request(http_server_port(s), "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"path\":\"/plain\",\"query\":\"\",\"q\":null"));
+	free(r);
+	http_stats st;
+	http_server_stats(s, &st);
+	assert_int_equal(st.requests, 2);
+	assert_int_equal(st.responses_2xx, 2);
+	assert_int_equal(st.responses_4xx + st.responses_5xx + st.rejected + st.refused, 0);
+	http_server_stop(s);
+}
+
+static void test_post_body(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = start(&cfg, &ec);
+	reply *r = new_reply();
+	assert_int_equal(request(http_server_port(s),
+	                         "POST /idx/_search HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n"
+	                         "Content-Type: application/json\r\n\r\n{\"q\":\"a b\"}\r\n",
+	                         r),
+	                 0);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"method\":\"POST\",\"path\":\"/idx/_search\""));
+	assert_non_null(strstr(r->body, "\"body\":\"{\\\"q\\\":\\\"a b\\\"}\\u000d\\u000a\"}"));
+
+	/* Chunked, in several pieces. */
+	assert_int_equal(request(http_server_port(s),
+	                         "PUT /doc/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                         "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+	                         r),
+	                 0);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"method\":\"PUT\""));
+	assert_non_null(strstr(r->body, "\"body\":\"hello world\""));
+
+	/* Exactly at the limit is accepted. */
+	char *req = malloc(2048);
+	assert_non_null(req);
+	int n = snprintf(req, 2048, "DELETE /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\n\r\n");
+	memset(req + n, 'b', 1024);
+	req[n + 1024] = '\0';
+	assert_int_equal(request(http_server_port(s), req, r), 0);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"method\":\"DELETE\""));
+	free(req);
+	free(r);
+	assert_int_equal(atomic_load(&ec.calls), 3);
+	http_server_stop(s);
+}
+
+static void test_head_and_keepalive(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = start(&cfg, &ec);
+	reply *r = new_reply();
+	cli *c = cli_open(http_server_port(s));
+
+	/* HEAD: the headers of the GET, with its Content-Length, and no body. */
+	assert_int_equal(cli_sends(c, "HEAD /h?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	assert_int_equal(cli_reply(c, r, 1, 3000), 0);
+	assert_int_equal(r->status, 200);
+	const char *cl = header_of(r, "Content-Length");
+	assert_non_null(cl);
+	size_t head_len = strtoul(cl, NULL, 10);
+	assert_true(head_len > 0);
+	assert_int_equal(c->len, 0); /* nothing after the headers... */
+	assert_int_equal(cli_fill(c, 200), -1); /* ...nor later */
+
+	/* The same connection serves two more requests (keep-alive). */
+	assert_int_equal(cli_sends(c, "GET /h?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	assert_int_equal(cli_reply(c, r, 0, 3000), 0);
+	assert_int_equal(r->status, 200);
+	assert_int_equal(r->body_len, head_len - strlen("HEAD") + strlen("GET"));
+	assert_non_null(strstr(r->body, "\"method\":\"GET\""));
+	/* Two pipelined requests in one send. */
+	assert_int_equal(cli_sends(c, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+	                              "POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"),
+	                 0);
+	assert_int_equal(cli_reply(c, r, 0, 3000), 0);
+	assert_non_null(strstr(r->body, "\"path\":\"/one\""));
+	assert_int_equal(cli_reply(c, r, 0, 3000), 0);
+	assert_non_null(strstr(r->body, "\"path\":\"/two\""));
+	assert_non_null(strstr(r->body, "\"body\":\"hi\""));
+	cli_close(c);
+	free(r);
+
+	http_stats st;
+	http_server_stats(s, &st);
+	assert_int_equal(st.connections_total, 1);
+	assert_int_equal(st.requests, 4);
+	assert_int_equal(st.responses_2xx, 4);
+	http_server_stop(s);
+}
+
+static void test_response_setters(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = start(&cfg, &ec);
+	reply *r = new_reply();
+
+	/* http_response_error: the OpenSearch shape, reason escaped, invalid
+	 * UTF-8 replaced. */
+	assert_int_equal(request(http_server_port(s), "GET /err HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_int_equal(r->status, 400);
+	assert_string_equal(header_of(r, "Content-Type"), "application/json; charset=UTF-8");
+	assert_string_equal(r->body, "{\"error\":{\"type\":\"parse_exception\","
+	                             "\"reason\":\"bad \\\"q\\\\uote\\\"\\n\\u0001 \\ufffd\"},"
+	                             "\"status\":400}");
+
+	/* Extra headers, a text body; a header with CR/LF is refused. */
+	assert_int_equal(request(http_server_port(s), "GET /hdr HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_int_equal(r->status, 201);
+	assert_string_equal(header_of(r, "Content-Type"), "text/plain; charset=UTF-8");
+	assert_string_equal(header_of(r, "X-Trawl"), "yes");
+	assert_null(header_of(r, "X-Evil"));
+	assert_null(header_of(r, "X-Bad"));
+	assert_string_equal(r->body, "made\n");
+	assert_int_equal(atomic_load(&ec.bad_header_rc), TRAWL_EINVAL);
+
+	/* A handler that answers nothing: 500. */
+	assert_int_equal(request(http_server_port(s), "GET /none HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_json_error(r, 500, "internal_server_error");
+	free(r);
+
+	http_stats st;
+	http_server_stats(s, &st);
+	assert_int_equal(st.responses_2xx, 1);
+	assert_int_equal(st.responses_4xx, 1);
+	assert_int_equal(st.responses_5xx, 1);
+	http_server_stop(s);
+}
+
+static void test_body_too_large(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+
+	/* Content-Length over the limit: 413 at once, before any body is sent
+	 * (no 100 Continue), and the connection is closed. */
+	cli *c = cli_open(port);
+	assert_int_equal(cli_sends(c, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
+	                              "Expect: 100-continue\r\n\r\n"),
+	                 0);
+	assert_int_equal(cli_reply(c, r, 0, 3000), 0);
+	assert_json_error(r, 413, "content_too_long");
+	assert_non_null(strstr(r->body, "5000 bytes; the limit is 1024"));
+	assert_string_equal(header_of(r, "Connection"), "close");
+	assert_true(cli_closed(c, 3000));
+	cli_close(c);
+
+	/* Same, with the body sent along with the headers. */
+	char *big = malloc(4096);
+	assert_non_null(big);
+	int n = snprintf(big, 4096, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n");
+	memset(big + n, 'b', 2000);
+	big[n + 2000] = '\0';
+	assert_int_equal(request(port, big, r), 0);
+	assert_json_error(r, 413, "content_too_long");
+
+	/* Chunked, over the limit: read to the end, then 413. */
+	c = cli_open(port);
+	assert_int_equal(cli_sends(c, "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"), 0);
+	char chunk[600];
+	memset(chunk, 'c', sizeof chunk);
+	for (int i = 0; i < 3; i++) { /* 1500 bytes, under twice the limit */
+		assert_int_equal(cli_sends(c, "258\r\n"), 0);
+		assert_int_equal(cli_send(c, chunk, sizeof chunk), 0);
+		assert_int_equal(cli_sends(c, "\r\n"), 0);
+	}
+	assert_int_equal(cli_sends(c, "0\r\n\r\n"), 0);
+	assert_int_equal(cli_reply(c, r, 0, 3000), 0);
+	assert_json_error(r, 413, "content_too_long");
+	assert_true(cli_closed(c, 3000));
+	cli_close(c);
+
+	/* Chunked, past twice the limit: the connection is dropped unanswered. */
+	c = cli_open(port);
+	int sent = cli_sends(c, "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 6 && sent == 0; i++) { /* 3600 bytes */
+		sent = cli_sends(c, "258\r\n");
+		if (sent == 0)
+			sent = cli_send(c, chunk, sizeof chunk);
+		if (sent == 0)
+			sent = cli_sends(c, "\r\n");
+		usleep(10000);
+	}
+	assert_int_equal(cli_reply(c, r, 0, 3000), -1);
+	cli_close(c);
+
+	free(big);
+	free(r);
+	assert_int_equal(atomic_load(&ec.calls), 0);
+	http_stats st;
+	http_server_stats(s, &st);
+	assert_int_equal(st.rejected, 3);
+	assert_int_equal(st.responses_4xx, 3);
+	http_server_stop(s);
+}
+
+static void test_headers_too_large(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+	size_t cap = 16384;
+	char *req = malloc(cap);
+	assert_non_null(req);
+
+	/* Over max_header_bytes (2 KiB) but within libmicrohttpd's pool (2x):
+	 * this module's JSON 431, then the connection is closed. */
+	int n = snprintf(req, cap, "GET /x HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	memset(req + n, 'h', 3000);
+	snprintf(req + n + 3000, cap - (size_t)n - 3000, "\r\n\r\n");
+	cli *c = cli_open(port);
+	assert_int_equal(cli_sends(c, req), 0);
+	assert_int_equal(cli_reply(c, r, 0, 3000), 0);
+	assert_json_error(r, 431, "request_header_fields_too_large");
+	assert_true(cli_closed(c, 3000));
+	cli_close(c);
+
+	/* Beyond the pool: libmicrohttpd answers itself (HTML, not JSON) and
+	 * closes the connection. */
+	memset(req + n, 'h', 10000);
+	snprintf(req + n + 10000, cap - (size_t)n - 10000, "\r\n\r\n");
+	c = cli_open(port);
+	cli_sends(c, req); /* may fail half-way: the server stops reading */
+	int rc = cli_reply(c, r, 0, 3000);
+	assert_true(rc == 0 || rc == -1);
+	if (rc == 0) {
+		assert_int_equal(r->status, 431);
+		assert_null(strstr(r->body, "\"error\""));
+		assert_true(cli_closed(c, 3000));
+	}
+	cli_close(c);
+
+	/* A request line beyond the pool: libmicrohttpd's 414. */
+	n = snprintf(req, cap, "GET /");
+	memset(req + n, 'u', 10000);
+	snprintf(req + n + 10000, cap - (size_t)n - 10000, " HTTP/1.1\r\nHost: x\r\n\r\n");
+	c = cli_open(port);
+	cli_sends(c, req);
+	rc = cli_reply(c, r, 0, 3000);
+	assert_true(rc == 0 || rc == -1);
+	if (rc == 0)
+		assert_int_equal(r->status, 414);
+	cli_close(c);
+
+	free(req);
+	free(r);
+	assert_int_equal(atomic_load(&ec.calls), 0);
+	http_stats st;
+	http_server_stats(s, &st);
+	assert_int_equal(st.rejected, 3); /* one ours, two libmicrohttpd's (from its log) */
+	assert_int_equal(st.responses_4xx, 3);
+	http_server_stop(s);
+}
+
+static void test_methods_and_encodings(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+
+	assert_int_equal(request(port, "PATCH /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", r), 0);
+	assert_json_error(r, 405, "method_not_allowed");
+	assert_string_equal(header_of(r, "Allow"), "GET, HEAD, POST, PUT, DELETE");
+	assert_int_equal(request(port, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_json_error(r, 405, "method_not_allowed");
+
+	assert_int_equal(request(port, "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc", r), 0);
+	assert_json_error(r, 400, "illegal_argument_exception");
+	assert_non_null(strstr(r->body, "\\\"gzip\\\" is not supported"));
+	assert_int_equal(request(port, "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+	                               "3\r\nabc\r\n0\r\n\r\n", r),
+	                 0);
+	assert_json_error(r, 400, "illegal_argument_exception");
+	/* Both framings at once (request smuggling): refused. */
+	assert_int_equal(request(port, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+	                               "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", r),
+	                 0);
+	assert_json_error(r, 400, "illegal_argument_exception");
+	/* A malformed Content-Length is libmicrohttpd's own 400. */
+	assert_int_equal(request(port, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: x3\r\n\r\nabc", r), 0);
+	assert_int_equal(r->status, 400);
+
+	free(r);
+	assert_int_equal(atomic_load(&ec.calls), 0);
+	http_server_stop(s);
+}
+
+static void test_slow_client_cut(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec); /* idle timeout 1 s */
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+
+	cli *slow = cli_open(port);
+	assert_int_equal(cli_sends(slow, "GET /slow HTTP/1.1\r\nHo"), 0);
+	double t0 = now_s();
+	/* Meanwhile other clients are served, on new connections and on one
+	 * busy keep-alive connection. */
+	cli *busy = cli_open(port);
+	int served = 0;
+	while (now_s() - t0 < 1.6) {
+		assert_int_equal(request(port, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+		assert_int_equal(r->status, 200);
+		assert_int_equal(cli_sends(busy, "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+		assert_int_equal(cli_reply(busy, r, 0, 3000), 0);
+		assert_int_equal(r->status, 200);
+		served += 2;
+		usleep(100000);
+	}
+	assert_true(served >= 10);
+	/* The slow client has been cut off, without a response. */
+	assert_int_equal(cli_reply(slow, r, 0, 2000), -1);
+	assert_int_equal(slow->len, 0);
+	double waited = now_s() - t0;
+	assert_true(waited >= 0.9);
+	cli_close(slow);
+	/* A keep-alive connection left idle is closed too, silently. */
+	assert_int_equal(cli_reply(busy, r, 0, 3000), -1);
+	assert_int_equal(busy->len, 0);
+	cli_close(busy);
+	free(r);
+	http_stats st;
+	http_server_stats(s, &st);
+	assert_int_equal(st.requests, (uint64_t)served);
+	assert_int_equal(open_connections(s, 0), 0);
+	http_server_stop(s);
+}
+
+static void test_per_ip_limit(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	cfg.max_per_ip = 4;
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+
+	enum { N = 12 };
+	cli *c[N];
+	for (int i = 0; i < N; i++)
+		c[i] = cli_open(port); /* the kernel completes every handshake */
+	usleep(200000);
+	int ok = 0, closed = 0;
+	for (int i = 0; i < N; i++) {
+		int rc = cli_sends(c[i], "GET /ip HTTP/1.1\r\nHost: x\r\n\r\n");
+		if (rc == 0)
+			rc = cli_reply(c[i], r, 0, 3000);
+		if (rc == 0) {
+			assert_int_equal(r->status, 200);
+			ok++;
+		} else {
+			assert_int_equal(rc, -1); /* closed, never left hanging */
+			closed++;
+		}
+	}
+	assert_int_equal(ok, 4);
+	assert_int_equal(closed, N - 4);
+	http_stats st;
+	http_server_stats(s, &st);
+	assert_int_equal(st.refused, N - 4);
+	assert_int_equal(open_connections(s, 4), 4);
+	for (int i = 0; i < N; i++)
+		cli_close(c[i]);
+
+	/* Once they are closed, the address is served again. */
+	int rc = -1;
+	for (int tries = 0; tries < 50 && rc != 0; tries++) {
+		usleep(20000);
+		rc = request(port, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n", r);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(r->status, 200);
+	free(r);
+	http_server_stop(s);
+}
+
+static void test_connection_limit(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	cfg.max_connections = 2; /* 4 more are accepted to be told 503 */
+	cfg.max_per_ip = 100;
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+
+	cli *idle[2] = {cli_open(port), cli_open(port)};
+	usleep(100000);
+	/* The third connection is answered 503 and closed. */
+	assert_int_equal(request(port, "GET /third HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_json_error(r, 503, "too_many_connections");
+	assert_string_equal(header_of(r, "Retry-After"), "1");
+	assert_string_equal(header_of(r, "Connection"), "close");
+
+	/* Far beyond: the margin (4) is accepted; past it libmicrohttpd stops
+	 * accepting and the rest wait in the kernel's listen queue, unanswered,
+	 * until a slot frees. Each 503 frees one, so all are answered in turn. */
+	enum { N = 10 };
+	cli *c[N];
+	for (int i = 0; i < N; i++)
+		c[i] = cli_open(port);
+	usleep(200000);
+	assert_int_equal(open_connections(s, 6), 6);
+	http_stats st;
+	http_server_stats(s, &st);
+	assert_int_equal(st.refused, 0);
+	/* The last one is queued, not served. */
+	assert_int_equal(cli_sends(c[N - 1], "GET /queued HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	assert_int_equal(cli_reply(c[N - 1], r, 0, 300), -2);
+	for (int i = 0; i < N; i++) {
+		if (i < N - 1)
+			assert_int_equal(cli_sends(c[i], "GET /more HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+		assert_int_equal(cli_reply(c[i], r, 0, 3000), 0);
+		assert_json_error(r, 503, "too_many_connections");
+		assert_true(cli_closed(c[i], 3000));
+	}
+	http_server_stats(s, &st);
+	assert_int_equal(st.rejected, N + 1);
+	assert_int_equal(st.refused, 0);
+	assert_int_equal(atomic_load(&ec.calls), 0);
+	for (int i = 0; i < N; i++)
+		cli_close(c[i]);
+	cli_close(idle[0]);
+	cli_close(idle[1]);
+
+	int rc = -1;
+	for (int tries = 0; tries < 50 && (rc != 0 || r->status != 200); tries++) {
+		usleep(20000);
+		rc = request(port, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n", r);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(r->status, 200);
+	free(r);
+	http_server_stop(s);
+}
+
+static void test_stop_with_open_connections(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	cfg.idle_timeout_s = 30;
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+
+	cli *idle = cli_open(port);
+	cli *partial = cli_open(port);
+	assert_int_equal(cli_sends(partial, "GET /x HTTP/1.1\r\nHo"), 0);
+	cli *body = cli_open(port);
+	assert_int_equal(cli_sends(body, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"), 0);
+	cli *kept = cli_open(port);
+	assert_int_equal(cli_sends(kept, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	assert_int_equal(cli_reply(kept, r, 0, 3000), 0);
+	assert_int_equal(open_connections(s, 4), 4);
+
+	double t0 = now_s();
+	http_server_stop(s);
+	assert_true(now_s() - t0 < 2.0);
+	assert_true(cli_closed(idle, 1000));
+	assert_true(cli_closed(partial, 1000));
+	assert_true(cli_closed(body, 1000));
+	assert_true(cli_closed(kept, 1000));
+	cli_close(idle);
+	cli_close(partial);
+	cli_close(body);
+	cli_close(kept);
+	free(r);
+	http_server_stop(NULL);
+}
+
+static void test_start_errors_and_two_servers(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = NULL;
+	char err[256];
+
+	cfg.bind = "localhost";
+	assert_int_equal(http_server_start(&s, &cfg, echo, &ec, err, sizeof err), TRAWL_EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(err, "\"localhost\" is not a numeric"));
+	cfg.bind = "127.0.0.1";
+	cfg.max_header_bytes = 100;
+	assert_int_equal(http_server_start(&s, &cfg, echo, &ec, err, sizeof err), TRAWL_EINVAL);
+	assert_non_null(strstr(err, "max_header_bytes"));
+	cfg.max_header_bytes = 0; /* the default */
+	assert_int_equal(http_server_start(&s, &cfg, NULL, &ec, err, sizeof err), TRAWL_EINVAL);
+
+	/* Two servers in one process, independent. */
+	http_server *a = start(&cfg, &ec);
+	http_server *b = start(&cfg, &ec);
+	assert_true(http_server_port(a) != http_server_port(b));
+
+	/* A port in use: EIO, and the message says where and why. */
+	cfg.port = http_server_port(a);
+	assert_int_equal(http_server_start(&s, &cfg, echo, &ec, err, sizeof err), TRAWL_EIO);
+	assert_null(s);
+	char where[64];
+	snprintf(where, sizeof where, "127.0.0.1:%u", (unsigned)cfg.port);
+	assert_non_null(strstr(err, where));
+	assert_non_null(strstr(err, "in use"));
+
+	reply *r = new_reply();
+	assert_int_equal(request(http_server_port(a), "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_int_equal(r->status, 200);
+	http_stats sa, sb;
+	http_server_stats(a, &sa);
+	http_server_stats(b, &sb);
+	assert_int_equal(sa.requests, 1);
+	assert_int_equal(sb.requests, 0);
+	http_server_stop(a);
+	assert_int_equal(request(http_server_port(b), "GET /b HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_int_equal(r->status, 200);
+	http_server_stop(b);
+
+	/* Defaults, one thread, IPv6 loopback when the host has it. */
+	http_config v6 = {.bind = "::1", .threads = 1, .log = test_log, .log_ctx = &ec};
+	if (http_server_start(&s, &v6, echo, &ec, err, sizeof err) == TRAWL_OK) {
+		int fd = socket(AF_INET6, SOCK_STREAM, 0);
+		struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons(http_server_port(s))};
+		sa6.sin6_addr = in6addr_loopback;
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa6, sizeof sa6), 0);
+		cli *c = malloc(sizeof *c);
+		assert_non_null(c);
+		c->fd = fd;
+		c->len = 0;
+		assert_int_equal(cli_sends(c, "GET /v6 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+		assert_int_equal(cli_reply(c, r, 0, 3000), 0);
+		assert_int_equal(r->status, 200);
+		assert_non_null(strstr(r->body, "\"client\":\"::1\""));
+		cli_close(c);
+		http_server_stop(s);
+	}
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_get_params_and_decoding),
+		cmocka_unit_test(test_post_body),
+		cmocka_unit_test(test_head_and_keepalive),
+		cmocka_unit_test(test_response_setters),
+		cmocka_unit_test(test_body_too_large),
+		cmocka_unit_test(test_headers_too_large),
+		cmocka_unit_test(test_methods_and_encodings),
+		cmocka_unit_test(test_slow_client_cut),
+		cmocka_unit_test(test_per_ip_limit),
+		cmocka_unit_test(test_connection_limit),
+		cmocka_unit_test(test_stop_with_open_connections),
+		cmocka_unit_test(test_start_errors_and_two_servers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

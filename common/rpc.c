@@ -1,0 +1,361 @@
+/*
+ * rpc.c - request/reply over nng (see rpc.h). nng's errors become trawl_err
+ * values here.
+ */
+#include "rpc.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "trawl/trawl.h"
+
+static int fail(char *err, size_t errlen, int code, const char *what, const char *url, int nrc)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s %s: %s", what, url, nng_strerror(nrc));
+	return code;
+}
+
+/* Applies TLS settings to a dialer or listener when the URL asks for TLS. */
+static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, int server)
+{
+	*cfg = NULL;
+	if (strncmp(url, "tls+", 4) != 0)
+		return 0;
+	int rc = nng_tls_config_alloc(cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
+	if (rc)
+		return rc;
+	if (tls && tls->cert_file && tls->key_file &&
+	    (rc = nng_tls_config_cert_key_file(*cfg, tls->cert_file, tls->key_file)))
+		return rc;
+	if (tls && tls->ca_file) {
+		if ((rc = nng_tls_config_ca_file(*cfg, tls->ca_file)))
+			return rc;
+		rc = nng_tls_config_auth_mode(*cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+	} else {
+		rc = nng_tls_config_auth_mode(*cfg, NNG_TLS_AUTH_MODE_NONE);
+	}
+	return rc;
+}
+
+/* ---- server ---- */
+
+typedef struct worker {
+	rpc_server *s;
+	unsigned no;
+	nng_ctx ctx;
+	nng_aio *aio;
+	pthread_t thread;
+} worker;
+
+struct rpc_server {
+	nng_socket sock;
+	nng_listener listener;
+	nng_tls_config *tls;
+	rpc_handler fn;
+	void *ctx;
+	unsigned nworkers;
+	worker *w;
+	atomic_uint busy;
+	atomic_int stopping;
+};
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	rpc_server *s = w->s;
+	tbuf out;
+	tbuf_init(&out, RPC_MAX_MESSAGE);
+	while (!atomic_load(&s->stopping)) {
+		nng_ctx_recv(w->ctx, w->aio);
+		nng_aio_wait(w->aio);
+		if (nng_aio_result(w->aio) != 0) {
+			if (atomic_load(&s->stopping))
+				break;
+			continue; /* e.g. a peer vanished mid-message */
+		}
+		nng_msg *msg = nng_aio_get_msg(w->aio);
+		atomic_fetch_add(&s->busy, 1);
+		tbuf_reset(&out);
+		s->fn(s->ctx, w->no, nng_msg_body(msg), nng_msg_len(msg), &out);
+		atomic_fetch_sub(&s->busy, 1);
+		nng_msg_clear(msg);
+		if (nng_msg_append(msg, out.data, out.len) != 0) {
+			nng_msg_free(msg);
+			continue; /* the requester times out and retries elsewhere */
+		}
+		nng_aio_set_msg(w->aio, msg);
+		nng_ctx_send(w->ctx, w->aio);
+		nng_aio_wait(w->aio);
+		if (nng_aio_result(w->aio) != 0)
+			nng_msg_free(nng_aio_get_msg(w->aio)); /* on failure the message is still ours */
+	}
+	tbuf_fini(&out);
+	return NULL;
+}
+
+int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsigned workers,
+                     rpc_handler fn, void *ctx, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (workers == 0 || workers > RPC_MAX_WORKERS)
+		return fail(err, errlen, TRAWL_EINVAL, "workers for", url, NNG_EINVAL);
+	rpc_server *s = calloc(1, sizeof *s);
+	if (!s)
+		return TRAWL_ENOMEM;
+	s->fn = fn;
+	s->ctx = ctx;
+	int rc = nng_rep0_open(&s->sock);
+	if (rc) {
+		free(s);
+		return fail(err, errlen, TRAWL_EIO, "socket for", url, rc);
+	}
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE);
+	if ((rc = nng_listener_create(&s->listener, s->sock, url)) ||
+	    (rc = tls_setup(&s->tls, url, tls, 1)) ||
+	    (s->tls && (rc = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, s->tls))) ||
+	    (rc = nng_listener_start(s->listener, 0))) {
+		int code = rc == NNG_EADDRINUSE || rc == NNG_EADDRINVAL || rc == NNG_ENOTSUP ||
+		                   rc == NNG_EINVAL
+		                   ? TRAWL_EINVAL
+		                   : TRAWL_EIO;
+		fail(err, errlen, code, "listen on", url, rc);
+		nng_close(s->sock);
+		if (s->tls)
+			nng_tls_config_free(s->tls);
+		free(s);
+		return code;
+	}
+	s->w = calloc(workers, sizeof *s->w);
+	if (!s->w) {
+		rpc_server_stop(s);
+		return TRAWL_ENOMEM;
+	}
+	for (unsigned i = 0; i < workers; i++) {
+		worker *w = &s->w[i];
+		w->s = s;
+		w->no = i;
+		if ((rc = nng_ctx_open(&w->ctx, s->sock)) || (rc = nng_aio_alloc(&w->aio, NULL, NULL)) ||
+		    pthread_create(&w->thread, NULL, worker_main, w)) {
+			if (w->aio)
+				nng_aio_free(w->aio);
+			w->aio = NULL;
+			rpc_server_stop(s);
+			return fail(err, errlen, TRAWL_EIO, "workers for", url, rc ? rc : NNG_ENOMEM);
+		}
+		s->nworkers++;
+	}
+	*out = s;
+	return TRAWL_OK;
+}
+
+unsigned rpc_server_busy(const rpc_server *s)
+{
+	return atomic_load(&s->busy);
+}
+
+void rpc_server_stop(rpc_server *s)
+{
+	if (!s)
+		return;
+	atomic_store(&s->stopping, 1);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		nng_aio_stop(s->w[i].aio); /* wakes a waiting recv or send */
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		pthread_join(s->w[i].thread, NULL);
+		nng_ctx_close(s->w[i].ctx);
+		nng_aio_free(s->w[i].aio);
+	}
+	nng_close(s->sock);
+	if (s->tls)
+		nng_tls_config_free(s->tls);
+	free(s->w);
+	free(s);
+}
+
+/* ---- client ---- */
+
+struct rpc_client {
+	nng_socket sock;
+	nng_dialer dialer;
+	nng_tls_config *tls;
+};
+
+int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char *err,
+                    size_t errlen)
+{
+	*out = NULL;
+	rpc_client *c = calloc(1, sizeof *c);
+	if (!c)
+		return TRAWL_ENOMEM;
+	int rc = nng_req0_open(&c->sock);
+	if (rc) {
+		free(c);
+		return fail(err, errlen, TRAWL_EIO, "socket for", url, rc);
+	}
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE);
+	/* no automatic resend: the root retries on another replica itself */
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	if ((rc = nng_dialer_create(&c->dialer, c->sock, url)) ||
+	    (rc = tls_setup(&c->tls, url, tls, 0)) ||
+	    (c->tls && (rc = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, c->tls))) ||
+	    (rc = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK))) {
+		int code = rc == NNG_EADDRINVAL || rc == NNG_ENOTSUP || rc == NNG_EINVAL ? TRAWL_EINVAL
+		                                                                         : TRAWL_EIO;
+		fail(err, errlen, code, "dial", url, rc);
+		nng_close(c->sock);
+		if (c->tls)
+			nng_tls_config_free(c->tls);
+		free(c);
+		return code;
+	}
+	*out = c;
+	return TRAWL_OK;
+}
+
+void rpc_client_close(rpc_client *c)
+{
+	if (!c)
+		return;
+	nng_close(c->sock);
+	if (c->tls)
+		nng_tls_config_free(c->tls);
+	free(c);
+}
+
+/* The state of one call of a batch. */
+typedef struct pending {
+	rpc_call *call;
+	struct batch *batch;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int sending;
+	struct timespec t0;
+} pending;
+
+typedef struct batch {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned left;
+} batch;
+
+static uint64_t elapsed_us(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000000u +
+	       (uint64_t)((t1.tv_nsec - t0->tv_nsec) / 1000);
+}
+
+static void finish(pending *p, int rc)
+{
+	p->call->rc = rc;
+	p->call->micros = elapsed_us(&p->t0);
+	pthread_mutex_lock(&p->batch->mu);
+	if (--p->batch->left == 0)
+		pthread_cond_signal(&p->batch->cv);
+	pthread_mutex_unlock(&p->batch->mu);
+}
+
+/* nng calls this when the send, then the receive, completes. */
+static void call_cb(void *arg)
+{
+	pending *p = arg;
+	int rc = nng_aio_result(p->aio);
+	if (p->sending) {
+		if (rc) {
+			nng_msg_free(nng_aio_get_msg(p->aio));
+			p->call->timed_out = rc == NNG_ETIMEDOUT || rc == NNG_ECANCELED;
+			finish(p, TRAWL_EIO);
+			return;
+		}
+		p->sending = 0;
+		nng_ctx_recv(p->ctx, p->aio);
+		return;
+	}
+	if (rc) {
+		p->call->timed_out = rc == NNG_ETIMEDOUT || rc == NNG_ECANCELED;
+		finish(p, TRAWL_EIO);
+		return;
+	}
+	nng_msg *m = nng_aio_get_msg(p->aio);
+	size_t n = nng_msg_len(m);
+	p->call->reply = malloc(n ? n : 1);
+	if (!p->call->reply) {
+		nng_msg_free(m);
+		finish(p, TRAWL_ENOMEM);
+		return;
+	}
+	memcpy(p->call->reply, nng_msg_body(m), n);
+	p->call->reply_len = n;
+	nng_msg_free(m);
+	finish(p, TRAWL_OK);
+}
+
+void rpc_call_many(rpc_call *calls, unsigned n, int timeout_ms)
+{
+	batch b;
+	pthread_mutex_init(&b.mu, NULL);
+	pthread_cond_init(&b.cv, NULL);
+	b.left = 0;
+	pending *ps = calloc(n ? n : 1, sizeof *ps);
+	for (unsigned i = 0; i < n; i++) {
+		rpc_call *c = &calls[i];
+		c->rc = TRAWL_EIO;
+		c->timed_out = 0;
+		c->reply = NULL;
+		c->reply_len = 0;
+		c->micros = 0;
+		if (!ps)
+			continue;
+		pending *p = &ps[i];
+		p->call = c;
+		p->batch = &b;
+		p->sending = 1;
+		clock_gettime(CLOCK_MONOTONIC, &p->t0);
+		nng_msg *m = NULL;
+		if (nng_ctx_open(&p->ctx, c->peer->sock) != 0)
+			continue;
+		if (nng_aio_alloc(&p->aio, call_cb, p) != 0 || nng_msg_alloc(&m, 0) != 0 ||
+		    nng_msg_append(m, c->req, c->len) != 0) {
+			if (m)
+				nng_msg_free(m);
+			continue;
+		}
+		nng_aio_set_timeout(p->aio, timeout_ms);
+		nng_aio_set_msg(p->aio, m);
+		b.left++;
+		nng_ctx_send(p->ctx, p->aio);
+	}
+	/* the aio timeouts end every call by the deadline; wait for all */
+	pthread_mutex_lock(&b.mu);
+	while (b.left > 0)
+		pthread_cond_wait(&b.cv, &b.mu);
+	pthread_mutex_unlock(&b.mu);
+	for (unsigned i = 0; ps && i < n; i++) {
+		if (ps[i].aio)
+			nng_aio_free(ps[i].aio);
+		if (ps[i].call)
+			nng_ctx_close(ps[i].ctx);
+	}
+	free(ps);
+	pthread_mutex_destroy(&b.mu);
+	pthread_cond_destroy(&b.cv);
+}
+
+void rpc_call_fini(rpc_call *c)
+{
+	free(c->reply);
+	c->reply = NULL;
+	c->reply_len = 0;
+}

@@ -1,0 +1,96 @@
+/*
+ * rpc.h - the boundary to nng: request/reply between the root and the
+ * leaves. Only rpc.c includes nng.h. Messages are opaque bytes here; their
+ * layout is common/wire.h's business.
+ *
+ * Server: one nng REP socket listening on a URL (tcp://, ipc://, inproc://,
+ * tls+tcp://), served by a pool of worker threads; each worker owns one
+ * context and one request at a time (nng's per-context state machine, as in
+ * its async demo, with the work done in our threads, not nng's).
+ * Client: one nng REQ socket per peer; each call uses its own context, so
+ * many calls to one peer run at once. rpc_call_many sends a batch of calls
+ * to different peers in parallel and waits for all of them or the deadline.
+ */
+#ifndef TRAWL_COMMON_RPC_H
+#define TRAWL_COMMON_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+#define RPC_MAX_WORKERS 256
+#define RPC_MAX_MESSAGE (128u << 20) /* nng refuses larger messages (NNG_OPT_RECVMAXSZ) */
+
+/* TLS files for tls+tcp:// (all may be NULL for other transports). */
+typedef struct rpc_tls {
+	const char *cert_file; /* PEM certificate (server: required; client: optional) */
+	const char *key_file;  /* PEM private key of cert_file */
+	const char *ca_file;   /* PEM CA bundle to verify the peer; NULL: no verification */
+} rpc_tls;
+
+/* ---- server ---- */
+
+/*
+ * A handler answers one request: req (len bytes) in, reply appended to out
+ * (empty on entry). worker is 0..workers-1 (per-worker state lives with the
+ * caller). Called from the pool's threads, many at once.
+ */
+typedef void (*rpc_handler)(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out);
+
+typedef struct rpc_server rpc_server;
+
+/*
+ * rpc_server_start listens on url and starts `workers` threads (1..256).
+ * Returns TRAWL_OK, or TRAWL_EIO / TRAWL_EINVAL with err naming the URL and
+ * nng's reason. The server owns nothing of the caller's but ctx's use.
+ */
+int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsigned workers,
+                     rpc_handler fn, void *ctx, char *err, size_t errlen);
+
+/* rpc_server_busy: requests being handled right now. */
+unsigned rpc_server_busy(const rpc_server *s);
+
+/* rpc_server_stop closes the socket, then joins the workers (each finishes
+ * the request it is handling). */
+void rpc_server_stop(rpc_server *s);
+
+/* ---- client ---- */
+
+typedef struct rpc_client rpc_client;
+
+/*
+ * rpc_client_open dials url (non-blocking: connects in the background and
+ * reconnects forever). Owned by the caller.
+ */
+int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char *err,
+                    size_t errlen);
+void rpc_client_close(rpc_client *c);
+
+/* One call of a batch: set peer and req before rpc_call_many; it fills rc
+ * (TRAWL_OK, TRAWL_EIO for a transport error, TRAWL_ENOTFOUND when the call
+ * timed out at the deadline: see rpc_call_timed_out), the reply (owned by the
+ * call: free with rpc_call_fini) and the elapsed microseconds. */
+typedef struct rpc_call {
+	rpc_client *peer;
+	const uint8_t *req;
+	size_t len;
+	int rc;
+	int timed_out;
+	uint8_t *reply;
+	size_t reply_len;
+	uint64_t micros;
+	void *internal;
+} rpc_call;
+
+/*
+ * rpc_call_many sends every call at once and waits until each has a reply,
+ * failed, or timeout_ms passed (the calls still pending then are cancelled:
+ * rc TRAWL_EIO with timed_out set). Blocks the calling thread.
+ */
+void rpc_call_many(rpc_call *calls, unsigned n, int timeout_ms);
+
+/* rpc_call_fini frees a call's reply. */
+void rpc_call_fini(rpc_call *c);
+
+#endif

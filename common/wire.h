@@ -1,0 +1,365 @@
+/*
+ * wire.h - every message between trawl's root and its leaves.
+ *
+ * The root and the leaves are separate processes, possibly of different
+ * builds, that talk over nng sockets. This module is the one place that
+ * defines the bytes they exchange (docs/WIRE.md describes each of them), so
+ * that the format can be read, versioned, limited and fuzzed in one file. It
+ * only turns structs into byte buffers and back: it does not include nng and
+ * knows nothing of sockets, contexts or retries. A sender encodes into a tbuf
+ * and hands the bytes to nng; a receiver decodes straight from the body of
+ * the nng message it received.
+ *
+ * Every message is a 32-byte header followed by the body of its type. All
+ * integers are little-endian and fixed-width, every variable-length item is
+ * preceded by its length, and every length and count has a limit below.
+ *
+ * Conventions
+ * - Functions return TRAWL_OK (0) or a trawl_err value. None blocks.
+ * - Encoders (wire_encode_*) validate their input, then append one complete
+ *   message to a tbuf. They write the message type themselves (the type
+ *   field of the header they are given is ignored) and return TRAWL_ELIMIT
+ *   when a count or length is above its limit (or the message would exceed
+ *   WIRE_MAX_MESSAGE or the tbuf's own bound), TRAWL_EINVAL for any other
+ *   invalid value (k = 0, a duplicate shard, a NULL pointer with a nonzero
+ *   length, a NaN score...) and TRAWL_ENOMEM. On failure the tbuf is left
+ *   exactly as it was.
+ * - Decoders (wire_decode_*) take the whole message, accept exactly what the
+ *   encoders produce and refuse everything else with TRAWL_EINVAL: bad
+ *   magic, an unknown version or type, a type other than the one expected, a
+ *   nonzero reserved field, a value out of range, a message that ends early
+ *   or that has bytes after its body. They never read outside [buf, buf+len)
+ *   and the buffer need not be aligned. On failure, if err is not NULL and
+ *   errlen > 0, a NUL-terminated message naming the message type, the field
+ *   and the limit is written to err (truncated to errlen bytes), e.g.
+ *   "SEARCH: query is 9000 bytes; the limit is 8192"; the output structs are
+ *   then unspecified. On success err is not touched.
+ * - Decoding is zero-copy. Strings (query, errmsg, id, json, snippet...) and
+ *   packed records (hits, document references) in a decoded struct point
+ *   into buf: they are valid only while buf is, i.e. until the nng message
+ *   they were read from is freed or reused. Strings are NOT NUL-terminated;
+ *   use their lengths. Packed records may be unaligned: read them only
+ *   through wire_search_reply_hit, wire_fetch_docref and wire_doc_iter_next,
+ *   which copy.
+ * - The same structs are used in both directions. Variable-length records
+ *   (hits, document references, fetched documents) are given to an encoder
+ *   as an array (hits, docs); a decoder sets that array to NULL and points
+ *   the *_raw field at the packed records instead. An encoder given a NULL
+ *   array reads the *_raw records, so a decoded message can be re-encoded
+ *   (forwarded) as it is.
+ *
+ * Caveats
+ * - A FETCH_REPLY carrying many large documents can exceed WIRE_MAX_MESSAGE
+ *   even though each document is within WIRE_MAX_DOC; its encoder then fails
+ *   with TRAWL_ELIMIT and the sender must answer with fewer documents.
+ * - Statuses (SEARCH_REPLY, FETCH_REPLY and per document) carry trawl_err
+ *   values. A decoder accepts any value, because newer builds add errors at
+ *   the end of the enum; treat an unknown nonzero value as a failure.
+ * - Flags not defined here are carried through decoding and re-encoding but
+ *   mean nothing; a receiver must ignore them.
+ */
+#ifndef TRAWL_COMMON_WIRE_H
+#define TRAWL_COMMON_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* ---- constants ---- */
+
+#define WIRE_MAGIC 0x5754u   /* bytes 'T' 'W' on the wire (u16 little-endian) */
+#define WIRE_VERSION 1       /* bumped for any change to the bytes */
+#define WIRE_HEADER_BYTES 32 /* size of the header at the start of every message */
+
+/* Limits. TRAWL_MAX_K and TRAWL_MAX_QUERY_BYTES (trawl.h) bound k, the
+ * number of hits and fetched documents, and the query. */
+#define WIRE_MAX_MESSAGE (128u << 20) /* whole message, header included */
+#define WIRE_MAX_SHARDS 256           /* shards in a list; shard numbers are 0..255 */
+#define WIRE_MAX_ERRMSG 1024          /* error message in a reply */
+#define WIRE_MAX_FIELD 64             /* snippet field name in FETCH */
+#define WIRE_MAX_MARK 64              /* snippet highlight pre and post strings */
+#define WIRE_MAX_SNIPPET_CHARS 10000  /* snippet length asked for in FETCH */
+#define WIRE_MAX_ID 512               /* a document's external id */
+#define WIRE_MAX_DOC (64u << 20)      /* a stored JSON document in FETCH_REPLY */
+#define WIRE_MAX_SNIPPET (1u << 20)   /* a snippet in FETCH_REPLY, in bytes */
+
+#define WIRE_HIT_BYTES 20   /* one packed hit in SEARCH_REPLY */
+#define WIRE_DOCREF_BYTES 8 /* one packed document reference in FETCH */
+
+/* Message types (the header's type byte). Values are never reused. */
+enum wire_type {
+	WIRE_SEARCH = 1,       /* root -> leaf: top k of a query on some shards */
+	WIRE_SEARCH_REPLY = 2, /* leaf -> root */
+	WIRE_FETCH = 3,        /* root -> leaf: stored documents and snippets */
+	WIRE_FETCH_REPLY = 4,  /* leaf -> root */
+	WIRE_PING = 5,         /* root -> leaf: health and load probe */
+	WIRE_PONG = 6,         /* leaf -> root */
+	WIRE_CANCEL = 7,       /* root -> leaf: give up an earlier request */
+	WIRE_GET = 8           /* root -> leaf: a stored document by id (FETCH_REPLY answers) */
+};
+
+/* Header flags. Bits not listed are ignored by receivers. */
+#define WIRE_F_PARTIAL 0x0001u /* reply: incomplete, the deadline was hit */
+#define WIRE_F_COUNT 0x0002u   /* SEARCH: count matching documents exactly */
+#define WIRE_F_AND 0x0004u     /* SEARCH, FETCH: the default operator is AND, not OR */
+
+/* SEARCH_REPLY total_relation */
+enum wire_total_relation {
+	WIRE_TOTAL_EQ = 0, /* total is exact */
+	WIRE_TOTAL_GTE = 1 /* total is a lower bound */
+};
+
+/* ---- structs ---- */
+
+/* wire_header - the 32 bytes at the start of every message. */
+typedef struct wire_header {
+	uint8_t type;        /* decode: enum wire_type; ignored by encoders */
+	uint16_t flags;      /* WIRE_F_* */
+	uint64_t request_id; /* chosen by the requester; a reply echoes its request's */
+	/* absolute deadline in microseconds since the Unix epoch; 0: none */
+	uint64_t deadline_unix_us;
+	uint64_t generation; /* index generation wanted or served; 0: any */
+} wire_header;
+
+/* wire_search - body of SEARCH. */
+typedef struct wire_search {
+	uint32_t k;                       /* hits wanted, 1..TRAWL_MAX_K (k + offset at the root) */
+	uint16_t nshards;                 /* 1..WIRE_MAX_SHARDS */
+	uint16_t shards[WIRE_MAX_SHARDS]; /* global shard numbers (< 256, distinct) */
+	const char *query;                /* UTF-8, not NUL-terminated */
+	uint32_t query_len;               /* 1..TRAWL_MAX_QUERY_BYTES */
+} wire_search;
+
+/* wire_hit - one hit of SEARCH_REPLY (packed in WIRE_HIT_BYTES on the wire). */
+typedef struct wire_hit {
+	float score;    /* finite (NaN and infinities are refused) */
+	uint16_t shard; /* global shard number, < 256 */
+	uint32_t doc;   /* document number within the shard */
+	uint64_t hash;  /* 64-bit hash of the document's external id */
+} wire_hit;
+
+/* wire_search_reply - body of SEARCH_REPLY. */
+typedef struct wire_search_reply {
+	uint16_t status;          /* trawl_err; TRAWL_OK when the search ran */
+	uint8_t total_relation;   /* enum wire_total_relation */
+	uint64_t total;           /* matching documents on the shards answered */
+	uint64_t docs_searched;   /* documents in the shards answered */
+	uint32_t queue_depth;     /* requests waiting at the leaf when this one finished */
+	uint16_t shards_answered; /* 0..WIRE_MAX_SHARDS */
+	uint32_t nhits;           /* 0..TRAWL_MAX_K, best first */
+	const wire_hit *hits;     /* nhits hits; NULL when decoded (see Conventions) */
+	const uint8_t *hits_raw;  /* decoded: nhits packed hits inside the message */
+	const char *errmsg;       /* detail of a nonzero status; not NUL-terminated */
+	uint32_t errmsg_len;      /* 0..WIRE_MAX_ERRMSG */
+} wire_search_reply;
+
+/* wire_docref - one document asked for by FETCH (WIRE_DOCREF_BYTES on the wire). */
+typedef struct wire_docref {
+	uint16_t shard; /* global shard number, < 256 */
+	uint32_t doc;   /* document number within the shard */
+} wire_docref;
+
+/* wire_fetch - body of FETCH. Snippets are made when field_len > 0. */
+typedef struct wire_fetch {
+	uint32_t ndocs;          /* 1..TRAWL_MAX_K */
+	const wire_docref *docs; /* ndocs references; NULL when decoded */
+	const uint8_t *docs_raw; /* decoded: ndocs packed references inside the message */
+	const char *query;       /* the query, to highlight its terms; may be empty */
+	uint32_t query_len;      /* 0..TRAWL_MAX_QUERY_BYTES */
+	const char *field;       /* text field to take snippets from */
+	uint32_t field_len;      /* 0..WIRE_MAX_FIELD; 0: no snippets */
+	const char *pre, *post;  /* inserted before and after each highlighted term */
+	uint16_t pre_len;        /* 0..WIRE_MAX_MARK */
+	uint16_t post_len;       /* 0..WIRE_MAX_MARK */
+	uint32_t snippet_chars;  /* 0..WIRE_MAX_SNIPPET_CHARS: snippet length wanted */
+} wire_fetch;
+
+/* wire_doc - one document of FETCH_REPLY. */
+typedef struct wire_doc {
+	uint16_t shard;       /* as asked for */
+	uint16_t status;      /* trawl_err: TRAWL_OK, or e.g. TRAWL_ENOTFOUND, TRAWL_ECORRUPT */
+	uint32_t doc;         /* as asked for */
+	const char *id;       /* external id */
+	uint32_t id_len;      /* 0..WIRE_MAX_ID */
+	const char *json;     /* the stored document */
+	uint32_t json_len;    /* 0..WIRE_MAX_DOC */
+	const char *snippet;  /* highlighted snippet */
+	uint32_t snippet_len; /* 0..WIRE_MAX_SNIPPET */
+} wire_doc;
+
+/* wire_fetch_reply - body of FETCH_REPLY. */
+typedef struct wire_fetch_reply {
+	uint16_t status;         /* trawl_err for the whole request */
+	uint32_t ndocs;          /* 0..TRAWL_MAX_K, in the order asked for */
+	const wire_doc *docs;    /* ndocs documents; NULL when decoded */
+	const uint8_t *docs_raw; /* decoded: the ndocs records inside the message */
+	size_t docs_raw_len;     /* decoded: their total size in bytes */
+	const char *errmsg;      /* not NUL-terminated */
+	uint32_t errmsg_len;     /* 0..WIRE_MAX_ERRMSG */
+} wire_fetch_reply;
+
+/* wire_pong - body of PONG. PING has no body. */
+typedef struct wire_pong {
+	uint64_t generation;              /* generation the leaf serves */
+	uint32_t queue_depth;             /* requests waiting at the leaf */
+	uint16_t nshards;                 /* 0..WIRE_MAX_SHARDS */
+	uint16_t shards[WIRE_MAX_SHARDS]; /* shards the leaf serves (< 256, distinct) */
+	uint8_t ready;                    /* 1: accepting searches; 0: loading or draining */
+} wire_pong;
+
+/* wire_cancel - body of CANCEL. */
+typedef struct wire_cancel {
+	uint64_t target_request_id; /* request_id of the request to give up */
+} wire_cancel;
+
+/* wire_get - body of GET: u16 shard, u16 reserved (0), u32 id_len, id. */
+typedef struct wire_get {
+	uint16_t shard;  /* the shard the id routes to (< 256) */
+	const char *id;  /* not NUL-terminated */
+	uint32_t id_len; /* 1..WIRE_MAX_ID */
+} wire_get;
+
+/* wire_msg - any decoded message (see wire_decode). */
+typedef struct wire_msg {
+	wire_header h;
+	union {
+		wire_search search;
+		wire_search_reply search_reply;
+		wire_fetch fetch;
+		wire_fetch_reply fetch_reply;
+		wire_pong pong;
+		wire_cancel cancel;
+		wire_get get;
+	} u; /* the member named by h.type; nothing for PING */
+} wire_msg;
+
+/* wire_doc_iter - a cursor over the documents of a FETCH_REPLY. */
+typedef struct wire_doc_iter {
+	const wire_fetch_reply *r;
+	const uint8_t *p; /* next record in r->docs_raw */
+	uint32_t i;       /* documents returned so far */
+} wire_doc_iter;
+
+/* ---- names and headers ---- */
+
+/* wire_type_name returns "SEARCH", "FETCH_REPLY"... for type, or "unknown"
+ * (static strings, never NULL). */
+const char *wire_type_name(int type);
+
+/*
+ * wire_header_decode checks and decodes the header of the len-byte message
+ * at buf into *h, without looking at the body: len must be 32..
+ * WIRE_MAX_MESSAGE, the magic, version and type known and the reserved field
+ * 0. Use it to dispatch on h->type, or call wire_decode. Errors: TRAWL_EINVAL
+ * with a message in err, as for every decoder.
+ */
+int wire_header_decode(const void *buf, size_t len, wire_header *h, char *err, size_t errlen);
+
+/*
+ * wire_decode decodes a whole message of any type: the header into m->h and
+ * the body into the member of m->u that m->h.type names. Same contract as
+ * the wire_decode_* functions below (pointers into buf, TRAWL_EINVAL).
+ */
+int wire_decode(const void *buf, size_t len, wire_msg *m, char *err, size_t errlen);
+
+/*
+ * wire_encode appends the message m->h.type names, with the body from the
+ * matching member of m->u (nothing for PING). Same contract as the
+ * wire_encode_* functions; TRAWL_EINVAL for an unknown type.
+ */
+int wire_encode(tbuf *out, const wire_msg *m);
+
+/* ---- SEARCH ---- */
+
+/* wire_encode_search appends a SEARCH message to out (see Conventions). */
+int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s);
+
+/* wire_decode_search decodes a SEARCH message; s->query points into buf. */
+int wire_decode_search(const void *buf, size_t len, wire_header *h, wire_search *s, char *err,
+                       size_t errlen);
+
+/* ---- SEARCH_REPLY ---- */
+
+/* wire_encode_search_reply appends a SEARCH_REPLY message (hits from r->hits,
+ * or r->hits_raw when r->hits is NULL). */
+int wire_encode_search_reply(tbuf *out, const wire_header *h, const wire_search_reply *r);
+
+/* wire_decode_search_reply decodes a SEARCH_REPLY message; r->hits_raw and
+ * r->errmsg point into buf. Every hit is checked here. */
+int wire_decode_search_reply(const void *buf, size_t len, wire_header *h, wire_search_reply *r,
+                             char *err, size_t errlen);
+
+/*
+ * wire_search_reply_hit copies hit i of r into *out: from r->hits if set,
+ * else from r->hits_raw (a decoded reply; buf must still be valid). Returns
+ * TRAWL_OK, or TRAWL_EINVAL if i >= r->nhits or r has no hits to read.
+ */
+int wire_search_reply_hit(const wire_search_reply *r, uint32_t i, wire_hit *out);
+
+/* ---- FETCH ---- */
+
+/* wire_encode_fetch appends a FETCH message (references from f->docs, or
+ * f->docs_raw when f->docs is NULL). */
+int wire_encode_fetch(tbuf *out, const wire_header *h, const wire_fetch *f);
+
+/* wire_decode_fetch decodes a FETCH message; f->docs_raw and the strings
+ * point into buf. */
+int wire_decode_fetch(const void *buf, size_t len, wire_header *h, wire_fetch *f, char *err,
+                      size_t errlen);
+
+/* wire_fetch_docref copies reference i of f into *out, from f->docs if set,
+ * else from f->docs_raw. TRAWL_OK, or TRAWL_EINVAL if i >= f->ndocs. */
+int wire_fetch_docref(const wire_fetch *f, uint32_t i, wire_docref *out);
+
+/* ---- FETCH_REPLY ---- */
+
+/* wire_encode_fetch_reply appends a FETCH_REPLY message (documents from
+ * r->docs, or r->docs_raw when r->docs is NULL). */
+int wire_encode_fetch_reply(tbuf *out, const wire_header *h, const wire_fetch_reply *r);
+
+/* wire_decode_fetch_reply decodes a FETCH_REPLY message; every document
+ * record is checked here; r->docs_raw and r->errmsg point into buf. */
+int wire_decode_fetch_reply(const void *buf, size_t len, wire_header *h, wire_fetch_reply *r,
+                            char *err, size_t errlen);
+
+/*
+ * wire_doc_iter_init positions it before the first document of r, and
+ * wire_doc_iter_next fills *out with the next one and returns 1, or returns 0
+ * after the last. Documents come from r->docs if set, else from r->docs_raw
+ * (records are variable-length, hence a cursor rather than an index); r must
+ * then come from a successful wire_decode_fetch_reply and its buffer still be
+ * valid, and out's strings point into that buffer.
+ */
+void wire_doc_iter_init(wire_doc_iter *it, const wire_fetch_reply *r);
+int wire_doc_iter_next(wire_doc_iter *it, wire_doc *out);
+
+/* ---- PING, PONG, CANCEL ---- */
+
+/* wire_encode_ping appends a PING message (a header alone). */
+int wire_encode_ping(tbuf *out, const wire_header *h);
+
+/* wire_decode_ping decodes a PING message, which has an empty body. */
+int wire_decode_ping(const void *buf, size_t len, wire_header *h, char *err, size_t errlen);
+
+/* wire_encode_pong appends a PONG message. */
+int wire_encode_pong(tbuf *out, const wire_header *h, const wire_pong *p);
+
+/* wire_decode_pong decodes a PONG message. */
+int wire_decode_pong(const void *buf, size_t len, wire_header *h, wire_pong *p, char *err,
+                     size_t errlen);
+
+/* wire_encode_cancel appends a CANCEL message. */
+int wire_encode_cancel(tbuf *out, const wire_header *h, const wire_cancel *c);
+
+/* wire_encode_get / wire_decode_get: GET (errors as for SEARCH; the id points
+ * into buf). */
+int wire_encode_get(tbuf *out, const wire_header *h, const wire_get *g);
+int wire_decode_get(const void *buf, size_t len, wire_header *h, wire_get *g, char *err,
+                    size_t errlen);
+
+/* wire_decode_cancel decodes a CANCEL message. */
+int wire_decode_cancel(const void *buf, size_t len, wire_header *h, wire_cancel *c, char *err,
+                       size_t errlen);
+
+#endif

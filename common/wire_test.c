@@ -1,0 +1,1325 @@
+/*
+ * wire_test.c - unit tests of the root-leaf wire format (wire.h).
+ *
+ * The wire format is a contract between processes of possibly different
+ * builds, so besides random round trips of every message type these tests
+ * pin the bytes of a SEARCH and a SEARCH_REPLY against hand-written hex,
+ * decode every prefix of valid messages (each from a buffer that ends where
+ * the prefix does, so that ASan sees any overread), flip single bytes, and
+ * check that both the encoders and the decoders refuse every limit
+ * violation, the decoders with a message naming the field.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/wire.h"
+#include "trawl/trawl.h"
+
+/* splitmix64: a fixed-seed generator, so failures reproduce. */
+static uint64_t rng_state = 0x5754010100000000u;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* rnd_below: uniform in [0, n) (n > 0). */
+static uint32_t rnd_below(uint64_t n)
+{
+	return (uint32_t)(rnd() % n);
+}
+
+/* ---- random messages ---- */
+
+#define POOL_BYTES (1u << 22)
+static char *pool; /* random bytes that strings of random messages point into */
+
+/* Arrays behind random messages (encode side). */
+static wire_hit hits_store[TRAWL_MAX_K];
+static wire_docref refs_store[TRAWL_MAX_K];
+static wire_doc docs_store[TRAWL_MAX_K];
+
+/* rnd_len: a length in [min, max], often at an edge, often small. */
+static uint32_t rnd_len(uint32_t min, uint32_t max)
+{
+	switch (rnd_below(8)) {
+	case 0:
+		return min;
+	case 1:
+		return max;
+	case 2:
+		return max > min ? max - 1 : max;
+	case 3:
+	case 4:
+		return rnd_below((uint64_t)max - min + 1) + min;
+	default: {
+		uint32_t small = max - min < 32 ? max - min : 32;
+		return min + rnd_below((uint64_t)small + 1);
+	}
+	}
+}
+
+/* rnd_str: len bytes of pool (NULL sometimes when len is 0). */
+static const char *rnd_str(uint32_t len)
+{
+	if (len == 0 && rnd_below(2))
+		return NULL;
+	return pool + rnd_below(POOL_BYTES - len + 1);
+}
+
+static void rnd_shards(uint16_t *shards, uint16_t n)
+{
+	uint16_t all[WIRE_MAX_SHARDS];
+	for (int i = 0; i < WIRE_MAX_SHARDS; i++)
+		all[i] = (uint16_t)i;
+	for (uint16_t i = 0; i < n; i++) {
+		uint32_t j = i + rnd_below((uint64_t)WIRE_MAX_SHARDS - i);
+		uint16_t t = all[i];
+		all[i] = all[j];
+		all[j] = t;
+		shards[i] = all[i];
+	}
+}
+
+static float rnd_score(void)
+{
+	uint32_t bits;
+	do
+		bits = (uint32_t)rnd();
+	while ((bits & 0x7f800000u) == 0x7f800000u);
+	float f;
+	memcpy(&f, &bits, sizeof f);
+	return f;
+}
+
+/*
+ * rnd_msg fills m with a valid random message of the given type. With small
+ * set, every count and length stays small (for the O(n^2) prefix tests).
+ */
+static void rnd_msg(wire_msg *m, int type, int small)
+{
+	memset(m, 0, sizeof *m);
+	m->h.type = (uint8_t)type;
+	m->h.flags = (uint16_t)rnd();
+	m->h.request_id = rnd();
+	m->h.deadline_unix_us = rnd_below(2) ? 0 : rnd();
+	m->h.generation = rnd_below(2) ? 0 : rnd();
+	uint32_t cap_n = small ? 12 : TRAWL_MAX_K;
+	uint32_t cap_s = small ? 40 : 0xffffffffu;
+#define CAP(max) ((max) < cap_s ? (max) : cap_s)
+	switch (type) {
+	case WIRE_SEARCH: {
+		wire_search *s = &m->u.search;
+		s->k = rnd_len(1, TRAWL_MAX_K);
+		s->nshards = (uint16_t)rnd_len(1, small ? 12 : WIRE_MAX_SHARDS);
+		rnd_shards(s->shards, s->nshards);
+		s->query_len = rnd_len(1, CAP(TRAWL_MAX_QUERY_BYTES));
+		s->query = rnd_str(s->query_len);
+		break;
+	}
+	case WIRE_SEARCH_REPLY: {
+		wire_search_reply *r = &m->u.search_reply;
+		r->status = (uint16_t)rnd_below(16);
+		r->total_relation = (uint8_t)rnd_below(2);
+		r->total = rnd();
+		r->docs_searched = rnd();
+		r->queue_depth = (uint32_t)rnd();
+		r->shards_answered = (uint16_t)rnd_len(0, WIRE_MAX_SHARDS);
+		r->nhits = rnd_below(4) ? rnd_len(0, 64 < cap_n ? 64 : cap_n) : rnd_len(0, cap_n);
+		for (uint32_t i = 0; i < r->nhits; i++) {
+			hits_store[i].score = rnd_score();
+			hits_store[i].shard = (uint16_t)rnd_below(WIRE_MAX_SHARDS);
+			hits_store[i].doc = (uint32_t)rnd();
+			hits_store[i].hash = rnd();
+		}
+		r->hits = r->nhits || rnd_below(2) ? hits_store : NULL;
+		r->errmsg_len = rnd_len(0, CAP(WIRE_MAX_ERRMSG));
+		r->errmsg = rnd_str(r->errmsg_len);
+		break;
+	}
+	case WIRE_FETCH: {
+		wire_fetch *f = &m->u.fetch;
+		f->ndocs = rnd_below(4) ? rnd_len(1, 64 < cap_n ? 64 : cap_n) : rnd_len(1, cap_n);
+		for (uint32_t i = 0; i < f->ndocs; i++) {
+			refs_store[i].shard = (uint16_t)rnd_below(WIRE_MAX_SHARDS);
+			refs_store[i].doc = (uint32_t)rnd();
+		}
+		f->docs = refs_store;
+		f->query_len = rnd_len(0, CAP(TRAWL_MAX_QUERY_BYTES));
+		f->query = rnd_str(f->query_len);
+		f->field_len = rnd_len(0, CAP(WIRE_MAX_FIELD));
+		f->field = rnd_str(f->field_len);
+		f->pre_len = (uint16_t)rnd_len(0, CAP(WIRE_MAX_MARK));
+		f->pre = rnd_str(f->pre_len);
+		f->post_len = (uint16_t)rnd_len(0, CAP(WIRE_MAX_MARK));
+		f->post = rnd_str(f->post_len);
+		f->snippet_chars = rnd_len(0, WIRE_MAX_SNIPPET_CHARS);
+		break;
+	}
+	case WIRE_FETCH_REPLY: {
+		wire_fetch_reply *r = &m->u.fetch_reply;
+		r->status = (uint16_t)rnd_below(16);
+		r->ndocs = rnd_below(4) ? rnd_len(0, 32 < cap_n ? 32 : cap_n) : rnd_len(0, cap_n);
+		/* Larger documents only in short replies (the limits have their own tests). */
+		uint32_t big = r->ndocs <= 4 ? 65536 : 64;
+		for (uint32_t i = 0; i < r->ndocs; i++) {
+			wire_doc *d = &docs_store[i];
+			d->shard = (uint16_t)rnd_below(WIRE_MAX_SHARDS);
+			d->status = (uint16_t)rnd_below(16);
+			d->doc = (uint32_t)rnd();
+			d->id_len = rnd_len(0, CAP(WIRE_MAX_ID));
+			d->id = rnd_str(d->id_len);
+			d->json_len = rnd_len(0, CAP(big));
+			d->json = rnd_str(d->json_len);
+			d->snippet_len =
+			    rnd_len(0, CAP(big < WIRE_MAX_SNIPPET ? big : WIRE_MAX_SNIPPET));
+			d->snippet = rnd_str(d->snippet_len);
+		}
+		r->docs = r->ndocs || rnd_below(2) ? docs_store : NULL;
+		r->errmsg_len = rnd_len(0, CAP(WIRE_MAX_ERRMSG));
+		r->errmsg = rnd_str(r->errmsg_len);
+		break;
+	}
+	case WIRE_PING:
+		break;
+	case WIRE_PONG: {
+		wire_pong *p = &m->u.pong;
+		p->generation = rnd();
+		p->queue_depth = (uint32_t)rnd();
+		p->nshards = (uint16_t)rnd_len(0, small ? 12 : WIRE_MAX_SHARDS);
+		rnd_shards(p->shards, p->nshards);
+		p->ready = (uint8_t)rnd_below(2);
+		break;
+	}
+	case WIRE_CANCEL:
+		m->u.cancel.target_request_id = rnd();
+		break;
+	}
+#undef CAP
+}
+
+/* ---- comparisons ---- */
+
+static void assert_bytes_eq(const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+	assert_int_equal(alen, blen);
+	if (alen)
+		assert_memory_equal(a, b, alen);
+}
+
+static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
+{
+	assert_int_equal(a->h.type, b->h.type);
+	assert_int_equal(a->h.flags, b->h.flags);
+	assert_true(a->h.request_id == b->h.request_id);
+	assert_true(a->h.deadline_unix_us == b->h.deadline_unix_us);
+	assert_true(a->h.generation == b->h.generation);
+	switch (a->h.type) {
+	case WIRE_SEARCH: {
+		const wire_search *x = &a->u.search, *y = &b->u.search;
+		assert_int_equal(x->k, y->k);
+		assert_int_equal(x->nshards, y->nshards);
+		assert_memory_equal(x->shards, y->shards, x->nshards * sizeof x->shards[0]);
+		assert_bytes_eq(x->query, x->query_len, y->query, y->query_len);
+		break;
+	}
+	case WIRE_SEARCH_REPLY: {
+		const wire_search_reply *x = &a->u.search_reply, *y = &b->u.search_reply;
+		assert_int_equal(x->status, y->status);
+		assert_int_equal(x->total_relation, y->total_relation);
+		assert_true(x->total == y->total);
+		assert_true(x->docs_searched == y->docs_searched);
+		assert_int_equal(x->queue_depth, y->queue_depth);
+		assert_int_equal(x->shards_answered, y->shards_answered);
+		assert_int_equal(x->nhits, y->nhits);
+		for (uint32_t i = 0; i < x->nhits; i++) {
+			wire_hit hx, hy;
+			assert_int_equal(wire_search_reply_hit(x, i, &hx), TRAWL_OK);
+			assert_int_equal(wire_search_reply_hit(y, i, &hy), TRAWL_OK);
+			assert_memory_equal(&hx.score, &hy.score, sizeof hx.score);
+			assert_int_equal(hx.shard, hy.shard);
+			assert_int_equal(hx.doc, hy.doc);
+			assert_true(hx.hash == hy.hash);
+		}
+		wire_hit h;
+		assert_int_equal(wire_search_reply_hit(x, x->nhits, &h), TRAWL_EINVAL);
+		assert_int_equal(wire_search_reply_hit(y, y->nhits, &h), TRAWL_EINVAL);
+		assert_bytes_eq(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+		break;
+	}
+	case WIRE_FETCH: {
+		const wire_fetch *x = &a->u.fetch, *y = &b->u.fetch;
+		assert_int_equal(x->ndocs, y->ndocs);
+		for (uint32_t i = 0; i < x->ndocs; i++) {
+			wire_docref rx, ry;
+			assert_int_equal(wire_fetch_docref(x, i, &rx), TRAWL_OK);
+			assert_int_equal(wire_fetch_docref(y, i, &ry), TRAWL_OK);
+			assert_int_equal(rx.shard, ry.shard);
+			assert_int_equal(rx.doc, ry.doc);
+		}
+		wire_docref r;
+		assert_int_equal(wire_fetch_docref(y, y->ndocs, &r), TRAWL_EINVAL);
+		assert_bytes_eq(x->query, x->query_len, y->query, y->query_len);
+		assert_bytes_eq(x->field, x->field_len, y->field, y->field_len);
+		assert_bytes_eq(x->pre, x->pre_len, y->pre, y->pre_len);
+		assert_bytes_eq(x->post, x->post_len, y->post, y->post_len);
+		assert_int_equal(x->snippet_chars, y->snippet_chars);
+		break;
+	}
+	case WIRE_FETCH_REPLY: {
+		const wire_fetch_reply *x = &a->u.fetch_reply, *y = &b->u.fetch_reply;
+		assert_int_equal(x->status, y->status);
+		assert_int_equal(x->ndocs, y->ndocs);
+		wire_doc_iter ix, iy;
+		wire_doc_iter_init(&ix, x);
+		wire_doc_iter_init(&iy, y);
+		wire_doc dx, dy;
+		uint32_t n = 0;
+		while (wire_doc_iter_next(&ix, &dx)) {
+			assert_int_equal(wire_doc_iter_next(&iy, &dy), 1);
+			assert_int_equal(dx.shard, dy.shard);
+			assert_int_equal(dx.status, dy.status);
+			assert_int_equal(dx.doc, dy.doc);
+			assert_bytes_eq(dx.id, dx.id_len, dy.id, dy.id_len);
+			assert_bytes_eq(dx.json, dx.json_len, dy.json, dy.json_len);
+			assert_bytes_eq(dx.snippet, dx.snippet_len, dy.snippet, dy.snippet_len);
+			n++;
+		}
+		assert_int_equal(wire_doc_iter_next(&iy, &dy), 0);
+		assert_int_equal(n, x->ndocs);
+		assert_bytes_eq(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+		break;
+	}
+	case WIRE_PING:
+		break;
+	case WIRE_PONG: {
+		const wire_pong *x = &a->u.pong, *y = &b->u.pong;
+		assert_true(x->generation == y->generation);
+		assert_int_equal(x->queue_depth, y->queue_depth);
+		assert_int_equal(x->nshards, y->nshards);
+		assert_memory_equal(x->shards, y->shards, x->nshards * sizeof x->shards[0]);
+		assert_int_equal(x->ready, y->ready);
+		break;
+	}
+	case WIRE_CANCEL:
+		assert_true(a->u.cancel.target_request_id == b->u.cancel.target_request_id);
+		break;
+	default:
+		fail();
+	}
+}
+
+/* decode_as calls the decoder of type on buf (m->h and the body). */
+static int decode_as(int type, const void *buf, size_t len, wire_msg *m, char *err, size_t errlen)
+{
+	switch (type) {
+	case WIRE_SEARCH:
+		return wire_decode_search(buf, len, &m->h, &m->u.search, err, errlen);
+	case WIRE_SEARCH_REPLY:
+		return wire_decode_search_reply(buf, len, &m->h, &m->u.search_reply, err, errlen);
+	case WIRE_FETCH:
+		return wire_decode_fetch(buf, len, &m->h, &m->u.fetch, err, errlen);
+	case WIRE_FETCH_REPLY:
+		return wire_decode_fetch_reply(buf, len, &m->h, &m->u.fetch_reply, err, errlen);
+	case WIRE_PING:
+		return wire_decode_ping(buf, len, &m->h, err, errlen);
+	case WIRE_PONG:
+		return wire_decode_pong(buf, len, &m->h, &m->u.pong, err, errlen);
+	case WIRE_CANCEL:
+		return wire_decode_cancel(buf, len, &m->h, &m->u.cancel, err, errlen);
+	}
+	return -1;
+}
+
+/* body_size: the body size docs/WIRE.md gives for m. */
+static uint64_t body_size(const wire_msg *m)
+{
+	switch (m->h.type) {
+	case WIRE_SEARCH:
+		return 10 + 2 * (uint64_t)m->u.search.nshards + m->u.search.query_len;
+	case WIRE_SEARCH_REPLY:
+		return 36 + 20 * (uint64_t)m->u.search_reply.nhits + m->u.search_reply.errmsg_len;
+	case WIRE_FETCH: {
+		const wire_fetch *f = &m->u.fetch;
+		return 20 + 8 * (uint64_t)f->ndocs + f->query_len + f->field_len + f->pre_len +
+		       f->post_len;
+	}
+	case WIRE_FETCH_REPLY: {
+		const wire_fetch_reply *r = &m->u.fetch_reply;
+		uint64_t n = 12 + (uint64_t)r->errmsg_len;
+		for (uint32_t i = 0; i < r->ndocs; i++)
+			n += 20 + (uint64_t)r->docs[i].id_len + r->docs[i].json_len +
+			     r->docs[i].snippet_len;
+		return n;
+	}
+	case WIRE_PING:
+		return 0;
+	case WIRE_PONG:
+		return 15 + 2 * (uint64_t)m->u.pong.nshards;
+	case WIRE_CANCEL:
+		return 8;
+	}
+	return 0;
+}
+
+/* ---- round trips ---- */
+
+static void roundtrip(int type, int iterations)
+{
+	tbuf b, b2;
+	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	tbuf_init(&b2, WIRE_MAX_MESSAGE);
+	char err[256];
+	for (int it = 0; it < iterations; it++) {
+		wire_msg m, d, d2;
+		rnd_msg(&m, type, 0);
+		/* Encoders append: start behind some bytes already in the buffer. */
+		tbuf_reset(&b);
+		size_t pre = rnd_below(3);
+		assert_int_equal(tbuf_append(&b, "xyz", pre), TRAWL_OK);
+		int rc = wire_encode(&b, &m);
+		assert_int_equal(rc, TRAWL_OK);
+		const uint8_t *msg = b.data + pre;
+		size_t len = b.len - pre;
+		assert_true(len == WIRE_HEADER_BYTES + body_size(&m));
+		assert_int_equal(msg[3], type);
+
+		/* The type's own decoder, the dispatching one and the header alone agree. */
+		err[0] = 0;
+		rc = decode_as(type, msg, len, &d, err, sizeof err);
+		if (rc != TRAWL_OK)
+			fail_msg("%s: %s", wire_type_name(type), err);
+		assert_msg_eq(&m, &d);
+		assert_int_equal(wire_decode(msg, len, &d2, err, sizeof err), TRAWL_OK);
+		assert_msg_eq(&m, &d2);
+		wire_header h;
+		assert_int_equal(wire_header_decode(msg, len, &h, err, sizeof err), TRAWL_OK);
+		assert_int_equal(h.type, type);
+		assert_int_equal(h.flags, m.h.flags);
+
+		/* The encoding is canonical: re-encoding the decoded message gives the same bytes.
+		 */
+		tbuf_reset(&b2);
+		assert_int_equal(wire_encode(&b2, &d), TRAWL_OK);
+		assert_int_equal(b2.len, len);
+		assert_memory_equal(b2.data, msg, len);
+
+		/* Every other decoder refuses it, naming the type expected. */
+		for (int t = WIRE_SEARCH; t <= WIRE_CANCEL; t++) {
+			if (t == type)
+				continue;
+			err[0] = 0;
+			assert_int_equal(decode_as(t, msg, len, &d2, err, sizeof err),
+			                 TRAWL_EINVAL);
+			assert_non_null(strstr(err, "expected a"));
+		}
+	}
+	tbuf_fini(&b);
+	tbuf_fini(&b2);
+}
+
+static void test_roundtrip_search(void **state)
+{
+	roundtrip(WIRE_SEARCH, 2000);
+}
+
+static void test_roundtrip_search_reply(void **state)
+{
+	roundtrip(WIRE_SEARCH_REPLY, 1000);
+}
+
+static void test_roundtrip_fetch(void **state)
+{
+	roundtrip(WIRE_FETCH, 1000);
+}
+
+static void test_roundtrip_fetch_reply(void **state)
+{
+	roundtrip(WIRE_FETCH_REPLY, 500);
+}
+
+static void test_roundtrip_ping_pong_cancel(void **state)
+{
+	roundtrip(WIRE_PING, 200);
+	roundtrip(WIRE_PONG, 2000);
+	roundtrip(WIRE_CANCEL, 200);
+}
+
+/* ---- truncation and damage ---- */
+
+/* Every prefix of a valid message, and the message with one byte more, is
+ * refused with a message; each is decoded from a buffer of exactly its size. */
+static void test_truncation(void **state)
+{
+	tbuf b;
+	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	char err[256];
+	long decoded = 0;
+	for (int type = WIRE_SEARCH; type <= WIRE_CANCEL; type++) {
+		for (int it = 0; it < 25; it++) {
+			wire_msg m, d;
+			rnd_msg(&m, type, 1);
+			tbuf_reset(&b);
+			assert_int_equal(wire_encode(&b, &m), TRAWL_OK);
+			for (size_t n = 0; n < b.len; n++) {
+				uint8_t *cut = malloc(n ? n : 1);
+				assert_non_null(cut);
+				memcpy(cut, b.data, n);
+				err[0] = 0;
+				assert_int_equal(decode_as(type, cut, n, &d, err, sizeof err),
+				                 TRAWL_EINVAL);
+				assert_true(err[0] != 0);
+				assert_int_equal(wire_decode(cut, n, &d, err, sizeof err),
+				                 TRAWL_EINVAL);
+				free(cut);
+				decoded++;
+			}
+			uint8_t *longer = malloc(b.len + 1);
+			assert_non_null(longer);
+			memcpy(longer, b.data, b.len);
+			longer[b.len] = 0;
+			err[0] = 0;
+			assert_int_equal(decode_as(type, longer, b.len + 1, &d, err, sizeof err),
+			                 TRAWL_EINVAL);
+			assert_non_null(strstr(err, "the body ends at offset"));
+			free(longer);
+		}
+	}
+	assert_true(decoded > 1000);
+	assert_int_equal(wire_decode(NULL, 0, &(wire_msg){0}, err, sizeof err), TRAWL_EINVAL);
+	tbuf_fini(&b);
+}
+
+/* Every single-byte change of valid messages either is refused or decodes to
+ * a message that encodes back to exactly the changed bytes. */
+static void test_byte_flips(void **state)
+{
+	tbuf b, b2;
+	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	tbuf_init(&b2, WIRE_MAX_MESSAGE);
+	char err[64];
+	for (int type = WIRE_SEARCH; type <= WIRE_CANCEL; type++) {
+		for (int it = 0; it < 6; it++) {
+			wire_msg m, d;
+			rnd_msg(&m, type, 1);
+			tbuf_reset(&b);
+			assert_int_equal(wire_encode(&b, &m), TRAWL_OK);
+			uint8_t *copy = malloc(b.len);
+			assert_non_null(copy);
+			for (size_t i = 0; i < b.len; i++) {
+				memcpy(copy, b.data, b.len);
+				copy[i] ^= (uint8_t)(1u << rnd_below(8));
+				if (rnd_below(4) == 0)
+					copy[i] = (uint8_t)rnd();
+				int rc = wire_decode(copy, b.len, &d, err, sizeof err);
+				if (rc != TRAWL_OK) {
+					assert_int_equal(rc, TRAWL_EINVAL);
+					continue;
+				}
+				tbuf_reset(&b2);
+				assert_int_equal(wire_encode(&b2, &d), TRAWL_OK);
+				assert_int_equal(b2.len, b.len);
+				assert_memory_equal(b2.data, copy, b.len);
+			}
+			free(copy);
+		}
+	}
+	tbuf_fini(&b);
+	tbuf_fini(&b2);
+}
+
+/* ---- golden bytes ---- */
+
+static size_t unhex(const char *hex, uint8_t *out)
+{
+	size_t n = 0;
+	for (const char *p = hex; *p; p++) {
+		if (*p == ' ')
+			continue;
+		unsigned v;
+		assert_int_equal(sscanf(p, "%2x", &v), 1);
+		out[n++] = (uint8_t)v;
+		p++;
+	}
+	return n;
+}
+
+static void test_golden_search(void **state)
+{
+	/* header: magic 'TW', version 1, type 1, flags COUNT|AND, reserved,
+	 * request id, deadline, generation; body: k 10, 2 shards (3, 17),
+	 * query "new york". */
+	static const char hex[] = "54 57 01 01 06 00 00 00"
+	                          "08 07 06 05 04 03 02 01"
+	                          "77 66 55 44 33 22 11 00"
+	                          "07 00 00 00 00 00 00 00"
+	                          "0a 00 00 00 02 00 03 00 11 00"
+	                          "08 00 00 00 6e 65 77 20 79 6f 72 6b";
+	uint8_t want[128];
+	size_t wantlen = unhex(hex, want);
+	assert_int_equal(wantlen, 54);
+
+	wire_header h = {.type = 99, /* ignored */
+	                 .flags = WIRE_F_COUNT | WIRE_F_AND,
+	                 .request_id = 0x0102030405060708u,
+	                 .deadline_unix_us = 0x0011223344556677u,
+	                 .generation = 7};
+	wire_search s = {
+	    .k = 10, .nshards = 2, .shards = {3, 17}, .query = "new york", .query_len = 8};
+	tbuf b;
+	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	assert_int_equal(wire_encode_search(&b, &h, &s), TRAWL_OK);
+	assert_int_equal(b.len, wantlen);
+	assert_memory_equal(b.data, want, wantlen);
+
+	wire_header dh;
+	wire_search ds;
+	char err[128];
+	assert_int_equal(wire_decode_search(want, wantlen, &dh, &ds, err, sizeof err), TRAWL_OK);
+	assert_int_equal(dh.type, WIRE_SEARCH);
+	assert_int_equal(dh.flags, WIRE_F_COUNT | WIRE_F_AND);
+	assert_true(dh.request_id == 0x0102030405060708u);
+	assert_true(dh.deadline_unix_us == 0x0011223344556677u);
+	assert_true(dh.generation == 7);
+	assert_int_equal(ds.k, 10);
+	assert_int_equal(ds.nshards, 2);
+	assert_int_equal(ds.shards[0], 3);
+	assert_int_equal(ds.shards[1], 17);
+	assert_int_equal(ds.query_len, 8);
+	assert_ptr_equal(ds.query, (const char *)want + 46); /* zero-copy */
+	assert_memory_equal(ds.query, "new york", 8);
+	tbuf_fini(&b);
+}
+
+static void test_golden_search_reply(void **state)
+{
+	/* One hit: score 1.5 (0x3fc00000), shard 5, doc 0x01020304, hash
+	 * 0x1122334455667788; the reply is partial and its total a lower bound. */
+	static const char hex[] = "54 57 01 02 01 00 00 00"
+	                          "2a 00 00 00 00 00 00 00"
+	                          "00 00 00 00 00 00 00 00"
+	                          "00 00 00 00 00 00 00 00"
+	                          "00 00 01 00"             /* status, total_relation, reserved */
+	                          "2a 00 00 00 00 00 00 00" /* total 42 */
+	                          "e8 03 00 00 00 00 00 00" /* docs_searched 1000 */
+	                          "03 00 00 00 02 00 00 00" /* queue_depth 3, shards_answered 2 */
+	                          "01 00 00 00"             /* nhits */
+	                          "00 00 c0 3f 05 00 00 00 04 03 02 01"
+	                          "88 77 66 55 44 33 22 11"
+	                          "02 00 00 00 6f 6b"; /* errmsg "ok" */
+	uint8_t want[128];
+	size_t wantlen = unhex(hex, want);
+	assert_int_equal(wantlen, 32 + 36 + 20 + 2);
+	wire_header h = {.flags = WIRE_F_PARTIAL, .request_id = 42};
+	wire_hit hit = {.score = 1.5f, .shard = 5, .doc = 0x01020304u, .hash = 0x1122334455667788u};
+	wire_search_reply r = {.total_relation = WIRE_TOTAL_GTE,
+	                       .total = 42,
+	                       .docs_searched = 1000,
+	                       .queue_depth = 3,
+	                       .shards_answered = 2,
+	                       .nhits = 1,
+	                       .hits = &hit,
+	                       .errmsg = "ok",
+	                       .errmsg_len = 2};
+	tbuf b;
+	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	assert_int_equal(wire_encode_search_reply(&b, &h, &r), TRAWL_OK);
+	assert_int_equal(b.len, wantlen);
+	assert_memory_equal(b.data, want, wantlen);
+
+	/* Decoded from an odd address: hits are read with memcpy, not in place. */
+	uint8_t *odd = malloc(wantlen + 1);
+	assert_non_null(odd);
+	memcpy(odd + 1, want, wantlen);
+	wire_search_reply d;
+	assert_int_equal(wire_decode_search_reply(odd + 1, wantlen, &h, &d, NULL, 0), TRAWL_OK);
+	assert_null(d.hits);
+	wire_hit got;
+	assert_int_equal(wire_search_reply_hit(&d, 0, &got), TRAWL_OK);
+	assert_true(got.score == 1.5f && got.shard == 5 && got.doc == 0x01020304u &&
+	            got.hash == 0x1122334455667788u);
+	free(odd);
+	tbuf_fini(&b);
+}
+
+/* ---- limits: encoders ---- */
+
+/* enc_fails: encoding m fails with rc and leaves the buffer unchanged. */
+static void enc_fails(const wire_msg *m, int rc)
+{
+	tbuf b;
+	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	assert_int_equal(tbuf_append(&b, "keep", 4), TRAWL_OK);
+	assert_int_equal(wire_encode(&b, m), rc);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(b.data, "keep", 4);
+	tbuf_fini(&b);
+}
+
+static void enc_ok(const wire_msg *m)
+{
+	tbuf b;
+	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	assert_int_equal(wire_encode(&b, m), TRAWL_OK);
+	wire_msg d;
+	char err[256];
+	int rc = wire_decode(b.data, b.len, &d, err, sizeof err);
+	if (rc != TRAWL_OK)
+		fail_msg("%s", err);
+	tbuf_fini(&b);
+}
+
+static wire_msg base_search(void)
+{
+	wire_msg m = {.h = {.type = WIRE_SEARCH}};
+	m.u.search = (wire_search){.k = 10, .nshards = 1, .query = "a", .query_len = 1};
+	return m;
+}
+
+static void test_encode_limits_search(void **state)
+{
+	wire_msg m = base_search();
+	enc_ok(&m);
+	m.u.search.k = 0;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.search.k = TRAWL_MAX_K + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.search.k = TRAWL_MAX_K;
+	enc_ok(&m);
+
+	m = base_search();
+	m.u.search.nshards = 0;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.search.nshards = WIRE_MAX_SHARDS + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.search.nshards = WIRE_MAX_SHARDS;
+	for (int i = 0; i < WIRE_MAX_SHARDS; i++)
+		m.u.search.shards[i] = (uint16_t)(WIRE_MAX_SHARDS - 1 - i);
+	enc_ok(&m);
+	m.u.search.shards[200] = m.u.search.shards[10];
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.search.nshards = 2;
+	m.u.search.shards[0] = 5;
+	m.u.search.shards[1] = 256;
+	enc_fails(&m, TRAWL_EINVAL);
+
+	static char q[TRAWL_MAX_QUERY_BYTES + 1];
+	memset(q, 'q', sizeof q);
+	m = base_search();
+	m.u.search.query = q;
+	m.u.search.query_len = TRAWL_MAX_QUERY_BYTES;
+	enc_ok(&m);
+	m.u.search.query_len = TRAWL_MAX_QUERY_BYTES + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.search.query_len = 0;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.search.query = NULL;
+	m.u.search.query_len = 3;
+	enc_fails(&m, TRAWL_EINVAL);
+
+	/* A tbuf with a smaller bound than the message. */
+	m = base_search();
+	tbuf b;
+	tbuf_init(&b, 40);
+	assert_int_equal(wire_encode(&b, &m), TRAWL_ELIMIT);
+	assert_int_equal(b.len, 0);
+	tbuf_fini(&b);
+	/* An unknown type. */
+	m.h.type = 8;
+	enc_fails(&m, TRAWL_EINVAL);
+}
+
+static void test_encode_limits_replies(void **state)
+{
+	static char big[WIRE_MAX_ERRMSG + 1];
+	memset(big, 'e', sizeof big);
+	wire_hit hit = {.score = 1, .shard = 1, .doc = 1};
+
+	wire_msg m = {.h = {.type = WIRE_SEARCH_REPLY}};
+	m.u.search_reply.errmsg = big;
+	m.u.search_reply.errmsg_len = WIRE_MAX_ERRMSG;
+	enc_ok(&m);
+	m.u.search_reply.errmsg_len = WIRE_MAX_ERRMSG + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.search_reply.errmsg_len = 0;
+	m.u.search_reply.nhits = TRAWL_MAX_K + 1;
+	m.u.search_reply.hits = hits_store;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.search_reply.nhits = 1;
+	m.u.search_reply.hits = NULL;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.search_reply.hits = &hit;
+	enc_ok(&m);
+	hit.shard = WIRE_MAX_SHARDS;
+	enc_fails(&m, TRAWL_EINVAL);
+	hit.shard = 0;
+	uint32_t nan = 0x7fc00000u, inf = 0x7f800000u;
+	memcpy(&hit.score, &nan, 4);
+	enc_fails(&m, TRAWL_EINVAL);
+	memcpy(&hit.score, &inf, 4);
+	enc_fails(&m, TRAWL_EINVAL);
+	hit.score = -0.0f;
+	enc_ok(&m);
+	m.u.search_reply.total_relation = 2;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.search_reply.total_relation = 1;
+	m.u.search_reply.shards_answered = WIRE_MAX_SHARDS + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+
+	/* FETCH_REPLY: id, json, snippet and the whole message. */
+	static char id[WIRE_MAX_ID + 1];
+	wire_doc d = {.shard = 1, .id = id, .id_len = WIRE_MAX_ID};
+	m = (wire_msg){.h = {.type = WIRE_FETCH_REPLY}};
+	m.u.fetch_reply.ndocs = 1;
+	m.u.fetch_reply.docs = &d;
+	enc_ok(&m);
+	d.id_len = WIRE_MAX_ID + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	d.id_len = 0;
+	d.shard = 300;
+	enc_fails(&m, TRAWL_EINVAL);
+	d.shard = 0;
+	m.u.fetch_reply.ndocs = TRAWL_MAX_K + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.fetch_reply.ndocs = 1;
+	m.u.fetch_reply.errmsg = big;
+	m.u.fetch_reply.errmsg_len = WIRE_MAX_ERRMSG + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.fetch_reply.errmsg_len = 0;
+
+	char *doc = calloc(1, WIRE_MAX_DOC + 1);
+	assert_non_null(doc);
+	wire_doc two[2] = {{.json = doc,
+	                    .json_len = WIRE_MAX_DOC,
+	                    .snippet = doc,
+	                    .snippet_len = WIRE_MAX_SNIPPET},
+	                   {.json = doc, .json_len = WIRE_MAX_DOC}};
+	m.u.fetch_reply.docs = two;
+	enc_ok(&m); /* one document at both limits */
+	two[0].json_len = WIRE_MAX_DOC + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	two[0].json_len = WIRE_MAX_DOC;
+	two[0].snippet_len = WIRE_MAX_SNIPPET + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	two[0].snippet_len = 0;
+	two[0].snippet = NULL;
+	two[0].json = NULL;
+	enc_fails(&m, TRAWL_EINVAL);
+	two[0].json = doc;
+	/* Two documents at WIRE_MAX_DOC: each within its limit, together over the message's. */
+	m.u.fetch_reply.ndocs = 2;
+	enc_fails(&m, TRAWL_ELIMIT);
+	free(doc);
+
+	/* PONG */
+	m = (wire_msg){.h = {.type = WIRE_PONG}};
+	enc_ok(&m); /* no shards is fine for a PONG */
+	m.u.pong.nshards = WIRE_MAX_SHARDS + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.pong.nshards = 3;
+	m.u.pong.shards[0] = 1;
+	m.u.pong.shards[1] = 2;
+	m.u.pong.shards[2] = 1;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.pong.shards[2] = 3;
+	enc_ok(&m);
+	m.u.pong.ready = 2;
+	enc_fails(&m, TRAWL_EINVAL);
+}
+
+static void test_encode_limits_fetch(void **state)
+{
+	static char s[TRAWL_MAX_QUERY_BYTES + 1];
+	memset(s, 's', sizeof s);
+	wire_docref ref = {.shard = 255, .doc = 9};
+	wire_msg base = {.h = {.type = WIRE_FETCH}};
+	base.u.fetch = (wire_fetch){.ndocs = 1,
+	                            .docs = &ref,
+	                            .query = s,
+	                            .query_len = 8192,
+	                            .field = s,
+	                            .field_len = 64,
+	                            .pre = s,
+	                            .pre_len = 64,
+	                            .post = s,
+	                            .post_len = 64,
+	                            .snippet_chars = 10000};
+	wire_msg m = base;
+	enc_ok(&m);
+	m.u.fetch.ndocs = 0;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.fetch.ndocs = TRAWL_MAX_K + 1;
+	m.u.fetch.docs = refs_store;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m = base;
+	m.u.fetch.docs = NULL;
+	enc_fails(&m, TRAWL_EINVAL);
+	m = base;
+	m.u.fetch.query_len = TRAWL_MAX_QUERY_BYTES + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m = base;
+	m.u.fetch.field_len = WIRE_MAX_FIELD + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m = base;
+	m.u.fetch.pre_len = WIRE_MAX_MARK + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m = base;
+	m.u.fetch.post_len = WIRE_MAX_MARK + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m = base;
+	m.u.fetch.snippet_chars = WIRE_MAX_SNIPPET_CHARS + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m = base;
+	ref.shard = 256;
+	enc_fails(&m, TRAWL_EINVAL);
+	ref.shard = 0;
+	m.u.fetch.query_len = 0; /* no query, no snippets: fine */
+	m.u.fetch.field_len = 0;
+	m.u.fetch.query = m.u.fetch.field = NULL;
+	enc_ok(&m);
+}
+
+/* ---- limits: decoders ---- */
+
+/* A tiny independent writer for hand-made (mostly invalid) messages. */
+typedef struct mk {
+	uint8_t *b;
+	size_t len, cap;
+} mk;
+
+static void mk_bytes(mk *m, const void *p, size_t n)
+{
+	if (m->len + n > m->cap) {
+		m->cap = (m->len + n) * 2 + 64;
+		m->b = realloc(m->b, m->cap);
+		assert_non_null(m->b);
+	}
+	if (n)
+		memcpy(m->b + m->len, p, n);
+	m->len += n;
+}
+
+static void mk_le(mk *m, uint64_t v, int bytes)
+{
+	uint8_t t[8];
+	for (int i = 0; i < bytes; i++)
+		t[i] = (uint8_t)(v >> (8 * i));
+	mk_bytes(m, t, (size_t)bytes);
+}
+
+static void mk_fill(mk *m, int c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t x = (uint8_t)c;
+		mk_bytes(m, &x, 1);
+	}
+}
+
+static void mk_header(mk *m, int type)
+{
+	m->len = 0;
+	mk_le(m, WIRE_MAGIC, 2);
+	mk_le(m, WIRE_VERSION, 1);
+	mk_le(m, (uint64_t)type, 1);
+	mk_le(m, 0, 2); /* flags */
+	mk_le(m, 0, 2); /* reserved */
+	mk_le(m, 1, 8);
+	mk_le(m, 0, 8);
+	mk_le(m, 0, 8);
+}
+
+/* mk_search: a SEARCH with the given k, shards and query length. */
+static void mk_search(mk *m, uint32_t k, const uint16_t *shards, uint32_t nshards, uint32_t qlen)
+{
+	mk_header(m, WIRE_SEARCH);
+	mk_le(m, k, 4);
+	mk_le(m, nshards, 2);
+	for (uint32_t i = 0; i < nshards; i++)
+		mk_le(m, shards[i], 2);
+	mk_le(m, qlen, 4);
+	mk_fill(m, 'q', qlen);
+}
+
+/* dec_fails: decoding the bytes fails with EINVAL and a message containing want. */
+static void dec_fails(const mk *m, const char *want)
+{
+	uint8_t *copy = malloc(m->len ? m->len : 1);
+	assert_non_null(copy);
+	memcpy(copy, m->b, m->len);
+	char err[256] = "";
+	wire_msg d;
+	assert_int_equal(wire_decode(copy, m->len, &d, err, sizeof err), TRAWL_EINVAL);
+	if (!strstr(err, want))
+		fail_msg("error \"%s\" does not contain \"%s\"", err, want);
+	/* The type's own decoder says the same. */
+	char err2[256] = "";
+	if (m->len >= 4 && m->b[3] >= WIRE_SEARCH && m->b[3] <= WIRE_CANCEL) {
+		assert_int_equal(decode_as(m->b[3], copy, m->len, &d, err2, sizeof err2),
+		                 TRAWL_EINVAL);
+		assert_string_equal(err, err2);
+	}
+	free(copy);
+}
+
+static void dec_ok(const mk *m)
+{
+	wire_msg d;
+	char err[256] = "";
+	if (wire_decode(m->b, m->len, &d, err, sizeof err) != TRAWL_OK)
+		fail_msg("%s", err);
+}
+
+static void test_decode_limits_header(void **state)
+{
+	mk m = {0};
+	mk_header(&m, WIRE_PING);
+	dec_ok(&m);
+	m.b[0] = 'X';
+	dec_fails(&m, "header: bad magic 0x5758");
+	mk_header(&m, WIRE_PING);
+	m.b[2] = 2;
+	dec_fails(&m, "header: version 2 is not supported");
+	m.b[2] = 0;
+	dec_fails(&m, "version 0");
+	mk_header(&m, 0);
+	dec_fails(&m, "header: unknown message type 0");
+	mk_header(&m, 9);
+	dec_fails(&m, "unknown message type 9");
+	mk_header(&m, 255);
+	dec_fails(&m, "unknown message type 255");
+	mk_header(&m, WIRE_PING);
+	m.b[6] = 1;
+	dec_fails(&m, "header: reserved field is 0x0001; it must be 0");
+	/* Unknown flags are carried, not refused. */
+	mk_header(&m, WIRE_PING);
+	m.b[4] = 0xff;
+	m.b[5] = 0xff;
+	dec_ok(&m);
+	m.len = 31;
+	dec_fails(&m, "header: the message is 31 bytes; a header alone is 32");
+	m.len = 0;
+	dec_fails(&m, "the message is 0 bytes");
+	/* Trailing bytes after each kind of body. */
+	mk_header(&m, WIRE_PING);
+	mk_le(&m, 0, 1);
+	dec_fails(&m, "PING: the body ends at offset 32 but the message has 33 bytes");
+	mk_header(&m, WIRE_CANCEL);
+	mk_le(&m, 77, 8);
+	dec_ok(&m);
+	mk_le(&m, 0, 2);
+	dec_fails(&m, "CANCEL: the body ends at offset 40 but the message has 42 bytes");
+	/* Type mismatch. */
+	mk_header(&m, WIRE_PONG);
+	char err[128];
+	wire_header h;
+	wire_cancel c;
+	assert_int_equal(wire_decode_cancel(m.b, m.len, &h, &c, err, sizeof err), TRAWL_EINVAL);
+	assert_string_equal(err, "CANCEL: expected a CANCEL message, got PONG (type 6)");
+	/* A message over WIRE_MAX_MESSAGE is refused before anything is read. */
+	uint8_t *huge = calloc(1, (size_t)WIRE_MAX_MESSAGE + 1);
+	assert_non_null(huge);
+	memcpy(huge, m.b, 32);
+	assert_int_equal(
+	    wire_header_decode(huge, (size_t)WIRE_MAX_MESSAGE + 1, &h, err, sizeof err),
+	    TRAWL_EINVAL);
+	assert_string_equal(err, "header: the message is 134217729 bytes; the limit is 134217728");
+	free(huge);
+	/* A short err buffer gets a terminated prefix; NULL err is allowed. */
+	mk_header(&m, 9);
+	char tiny[5] = "xxxx";
+	assert_int_equal(wire_header_decode(m.b, m.len, &h, tiny, sizeof tiny), TRAWL_EINVAL);
+	assert_string_equal(tiny, "head");
+	assert_int_equal(wire_header_decode(m.b, m.len, &h, NULL, 0), TRAWL_EINVAL);
+	free(m.b);
+}
+
+static void test_decode_limits_search(void **state)
+{
+	mk m = {0};
+	uint16_t sh[WIRE_MAX_SHARDS + 1];
+	for (int i = 0; i <= WIRE_MAX_SHARDS; i++)
+		sh[i] = (uint16_t)i;
+	mk_search(&m, 10, sh, 2, 5);
+	dec_ok(&m);
+	mk_search(&m, 0, sh, 2, 5);
+	dec_fails(&m, "SEARCH: k is 0; it must be 1..10000");
+	mk_search(&m, TRAWL_MAX_K + 1, sh, 2, 5);
+	dec_fails(&m, "SEARCH: k is 10001; the limit is 10000");
+	mk_search(&m, TRAWL_MAX_K, sh, WIRE_MAX_SHARDS, 5);
+	dec_ok(&m);
+	mk_search(&m, 10, sh, 0, 5);
+	dec_fails(&m, "SEARCH: nshards is 0; it must be 1..256");
+	mk_search(&m, 10, sh, WIRE_MAX_SHARDS + 1, 5);
+	dec_fails(&m, "SEARCH: nshards is 257; the limit is 256");
+	uint16_t dup[3] = {4, 9, 4};
+	mk_search(&m, 10, dup, 3, 5);
+	dec_fails(&m, "SEARCH: shard 4 is listed twice (again at shards[2])");
+	uint16_t out[2] = {4, 256};
+	mk_search(&m, 10, out, 2, 5);
+	dec_fails(&m, "SEARCH: shards[1] is 256; shard numbers are 0..255");
+	mk_search(&m, 10, sh, 2, TRAWL_MAX_QUERY_BYTES);
+	dec_ok(&m);
+	mk_search(&m, 10, sh, 2, 9000);
+	dec_fails(&m, "SEARCH: query is 9000 bytes; the limit is 8192");
+	mk_search(&m, 10, sh, 2, 0);
+	dec_fails(&m, "SEARCH: query is 0 bytes; it must have 1..8192 bytes");
+	/* A length that promises more than the message has. */
+	mk_search(&m, 10, sh, 2, 5);
+	m.len -= 1;
+	dec_fails(&m, "SEARCH: message ends inside query (5 bytes needed at offset 46; "
+	              "the message has 50)");
+	/* Huge counts are refused as limits before they are used. */
+	mk_search(&m, 10, sh, 2, 5);
+	m.b[42] = 0xff;
+	m.b[43] = 0xff;
+	m.b[44] = 0xff;
+	m.b[45] = 0xff;
+	dec_fails(&m, "SEARCH: query is 4294967295 bytes; the limit is 8192");
+	mk_search(&m, 10, sh, 2, 5);
+	mk_le(&m, 0, 1);
+	dec_fails(&m, "SEARCH: the body ends at offset 51 but the message has 52 bytes");
+	free(m.b);
+}
+
+static void mk_search_reply(mk *m, uint32_t nhits, uint32_t errlen)
+{
+	mk_header(m, WIRE_SEARCH_REPLY);
+	mk_le(m, 0, 2);
+	mk_le(m, 1, 1);
+	mk_le(m, 0, 1);
+	mk_le(m, 5, 8);
+	mk_le(m, 100, 8);
+	mk_le(m, 0, 4);
+	mk_le(m, 2, 2);
+	mk_le(m, 0, 2);
+	mk_le(m, nhits, 4);
+	for (uint32_t i = 0; i < nhits; i++) {
+		mk_le(m, 0x3f800000u, 4); /* 1.0f */
+		mk_le(m, i % 256, 2);
+		mk_le(m, 0, 2);
+		mk_le(m, i, 4);
+		mk_le(m, i * 7, 8);
+	}
+	mk_le(m, errlen, 4);
+	mk_fill(m, 'e', errlen);
+}
+
+static void test_decode_limits_search_reply(void **state)
+{
+	mk m = {0};
+	mk_search_reply(&m, 3, 4);
+	dec_ok(&m);
+	mk_search_reply(&m, TRAWL_MAX_K, WIRE_MAX_ERRMSG);
+	dec_ok(&m);
+	mk_search_reply(&m, TRAWL_MAX_K + 1, 0);
+	dec_fails(&m, "SEARCH_REPLY: nhits is 10001; the limit is 10000");
+	mk_search_reply(&m, 1, WIRE_MAX_ERRMSG + 1);
+	dec_fails(&m, "SEARCH_REPLY: errmsg is 1025 bytes; the limit is 1024");
+	mk_search_reply(&m, 1, 0);
+	m.b[34] = 2;
+	dec_fails(&m, "SEARCH_REPLY: total_relation is 2; it must be 0 or 1");
+	mk_search_reply(&m, 1, 0);
+	m.b[35] = 1;
+	dec_fails(&m, "SEARCH_REPLY: reserved field at offset 35 is 0x1; it must be 0");
+	mk_search_reply(&m, 1, 0);
+	m.b[56] = 0x01; /* shards_answered 257 */
+	m.b[57] = 0x01;
+	dec_fails(&m, "SEARCH_REPLY: shards_answered is 257; the limit is 256");
+	mk_search_reply(&m, 1, 0);
+	m.b[58] = 1;
+	dec_fails(&m, "reserved field at offset 58 is 0x1");
+	/* Hit fields: score NaN, shard 256, reserved. */
+	mk_search_reply(&m, 2, 0);
+	m.b[64 + 20 + 3] = 0x7f;
+	m.b[64 + 20 + 2] = 0xc0;
+	dec_fails(&m, "SEARCH_REPLY: hits[1] has a score that is not finite (0x7fc00000)");
+	mk_search_reply(&m, 2, 0);
+	m.b[64 + 5] = 1;
+	dec_fails(&m, "SEARCH_REPLY: hits[0] has shard 256; shard numbers are 0..255");
+	mk_search_reply(&m, 2, 0);
+	m.b[64 + 20 + 6] = 1;
+	dec_fails(&m, "SEARCH_REPLY: hits[1] has reserved field 0x0001; it must be 0");
+	/* nhits promising more hits than there are bytes */
+	mk_search_reply(&m, 2, 0);
+	m.b[60] = 200;
+	dec_fails(&m, "SEARCH_REPLY: message ends inside hits");
+	free(m.b);
+}
+
+/* mk_fetch_reply: one document with the given lengths. */
+static void mk_fetch_reply(mk *m, uint32_t idlen, uint32_t jsonlen, uint32_t sniplen)
+{
+	mk_header(m, WIRE_FETCH_REPLY);
+	mk_le(m, 0, 2);
+	mk_le(m, 0, 2);
+	mk_le(m, 1, 4);
+	mk_le(m, 3, 2);
+	mk_le(m, TRAWL_ENOTFOUND, 2);
+	mk_le(m, 99, 4);
+	mk_le(m, idlen, 4);
+	mk_fill(m, 'i', idlen);
+	mk_le(m, jsonlen, 4);
+	mk_fill(m, 'j', jsonlen);
+	mk_le(m, sniplen, 4);
+	mk_fill(m, 's', sniplen);
+	mk_le(m, 0, 4);
+}
+
+static void test_decode_limits_fetch_reply(void **state)
+{
+	mk m = {0};
+	mk_fetch_reply(&m, WIRE_MAX_ID, 100, 100);
+	dec_ok(&m);
+	mk_fetch_reply(&m, WIRE_MAX_ID + 1, 100, 100);
+	dec_fails(&m, "FETCH_REPLY: docs[0].id is 513 bytes; the limit is 512");
+	mk_fetch_reply(&m, 1, 0, WIRE_MAX_SNIPPET + 1);
+	dec_fails(&m, "FETCH_REPLY: docs[0].snippet is 1048577 bytes; the limit is 1048576");
+	mk_fetch_reply(&m, 1, 0, 0);
+	uint32_t big = WIRE_MAX_DOC + 1;
+	memcpy(m.b + 52 + 1, &big, 4); /* the json length of docs[0] */
+	dec_fails(&m, "FETCH_REPLY: docs[0].json is 67108865 bytes; the limit is 67108864");
+	mk_fetch_reply(&m, 1, 0, 0);
+	m.b[40] = 0; /* shard 256 */
+	m.b[41] = 1;
+	dec_fails(&m, "FETCH_REPLY: docs[0] has shard 256");
+	mk_fetch_reply(&m, 1, 0, 0);
+	m.b[34] = 1;
+	dec_fails(&m, "FETCH_REPLY: reserved field at offset 34");
+	mk_fetch_reply(&m, 1, 0, 0);
+	m.b[36] = 0x11; /* ndocs 10001 = 0x2711 */
+	m.b[37] = 0x27;
+	dec_fails(&m, "FETCH_REPLY: ndocs is 10001; the limit is 10000");
+	mk_fetch_reply(&m, 1, 0, 0);
+	m.b[36] = 2;
+	dec_fails(&m, "FETCH_REPLY: message ends inside docs[1]");
+	free(m.b);
+}
+
+static void test_decode_limits_fetch_pong(void **state)
+{
+	mk m = {0};
+	/* FETCH: one docref, then the strings. */
+	mk_header(&m, WIRE_FETCH);
+	mk_le(&m, 1, 4);
+	mk_le(&m, 7, 2);
+	mk_le(&m, 0, 2);
+	mk_le(&m, 8, 4);
+	size_t after_docs = m.len;
+	mk_le(&m, 0, 4);
+	mk_le(&m, 0, 4);
+	mk_le(&m, 0, 2);
+	mk_le(&m, 0, 2);
+	mk_le(&m, 200, 4);
+	dec_ok(&m);
+	mk tmp = {0};
+	mk_bytes(&tmp, m.b, m.len);
+	tmp.b[32] = 0;
+	dec_fails(&tmp, "FETCH: ndocs is 0; it must be 1..10000");
+	memcpy(tmp.b, m.b, m.len);
+	tmp.b[38] = 1;
+	dec_fails(&tmp, "FETCH: docs[0] has reserved field 0x0001");
+	memcpy(tmp.b, m.b, m.len);
+	tmp.b[after_docs + 10] = 65; /* post_len */
+	dec_fails(&tmp, "FETCH: post is 65 bytes; the limit is 64");
+	memcpy(tmp.b, m.b, m.len);
+	tmp.b[after_docs + 8] = 65; /* pre_len */
+	dec_fails(&tmp, "FETCH: pre is 65 bytes; the limit is 64");
+	memcpy(tmp.b, m.b, m.len);
+	tmp.b[after_docs + 4] = 65; /* field_len */
+	dec_fails(&tmp, "FETCH: field is 65 bytes; the limit is 64");
+	memcpy(tmp.b, m.b, m.len);
+	tmp.b[after_docs + 1] = 0x21; /* query_len 8448 */
+	dec_fails(&tmp, "FETCH: query is 8448 bytes; the limit is 8192");
+	memcpy(tmp.b, m.b, m.len);
+	tmp.b[after_docs + 12] = 0x11; /* snippet_chars 10001 */
+	tmp.b[after_docs + 13] = 0x27;
+	dec_fails(&tmp, "FETCH: snippet_chars is 10001; the limit is 10000");
+	free(tmp.b);
+
+	/* PONG */
+	mk_header(&m, WIRE_PONG);
+	mk_le(&m, 3, 8);
+	mk_le(&m, 0, 4);
+	mk_le(&m, 2, 2);
+	mk_le(&m, 0, 2);
+	mk_le(&m, 255, 2);
+	mk_le(&m, 1, 1);
+	dec_ok(&m);
+	m.b[m.len - 1] = 2;
+	dec_fails(&m, "PONG: ready is 2; it must be 0 or 1");
+	m.b[m.len - 1] = 1;
+	m.b[46] = 255;
+	dec_fails(&m, "PONG: shard 255 is listed twice");
+	m.b[44] = 1;
+	m.b[45] = 1;
+	dec_fails(&m, "PONG: nshards is 257; the limit is 256");
+	free(m.b);
+}
+
+static void test_type_names(void **state)
+{
+	assert_string_equal(wire_type_name(WIRE_SEARCH), "SEARCH");
+	assert_string_equal(wire_type_name(WIRE_SEARCH_REPLY), "SEARCH_REPLY");
+	assert_string_equal(wire_type_name(WIRE_FETCH), "FETCH");
+	assert_string_equal(wire_type_name(WIRE_FETCH_REPLY), "FETCH_REPLY");
+	assert_string_equal(wire_type_name(WIRE_PING), "PING");
+	assert_string_equal(wire_type_name(WIRE_PONG), "PONG");
+	assert_string_equal(wire_type_name(WIRE_CANCEL), "CANCEL");
+	assert_string_equal(wire_type_name(0), "unknown");
+	assert_string_equal(wire_type_name(WIRE_GET), "GET");
+	assert_string_equal(wire_type_name(9), "unknown");
+	assert_string_equal(wire_type_name(-1), "unknown");
+}
+
+static int setup(void **state)
+{
+	pool = malloc(POOL_BYTES);
+	if (!pool)
+		return -1;
+	for (size_t i = 0; i < POOL_BYTES; i += 8) {
+		uint64_t v = rnd();
+		memcpy(pool + i, &v, 8);
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	free(pool);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_type_names),
+	    cmocka_unit_test(test_golden_search),
+	    cmocka_unit_test(test_golden_search_reply),
+	    cmocka_unit_test(test_roundtrip_search),
+	    cmocka_unit_test(test_roundtrip_search_reply),
+	    cmocka_unit_test(test_roundtrip_fetch),
+	    cmocka_unit_test(test_roundtrip_fetch_reply),
+	    cmocka_unit_test(test_roundtrip_ping_pong_cancel),
+	    cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_byte_flips),
+	    cmocka_unit_test(test_encode_limits_search),
+	    cmocka_unit_test(test_encode_limits_fetch),
+	    cmocka_unit_test(test_encode_limits_replies),
+	    cmocka_unit_test(test_decode_limits_header),
+	    cmocka_unit_test(test_decode_limits_search),
+	    cmocka_unit_test(test_decode_limits_search_reply),
+	    cmocka_unit_test(test_decode_limits_fetch_reply),
+	    cmocka_unit_test(test_decode_limits_fetch_pong),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,517 @@
+/*
+ * leaf.c - a leaf: shards of an index served over common/rpc (see leaf.h).
+ *
+ * Generations: `cur` is the generation new SEARCHes use and `prev` the one
+ * before it, kept for the FETCHes of searches that ran on it. Each worker
+ * keeps a searcher per generation it has used and drops it when that
+ * generation is retired. A generation is closed when the last worker
+ * releases it (reference counts under one mutex).
+ */
+#include "leaf.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/wire.h"
+#include "trawl/trawl.h"
+
+typedef struct gen {
+	trawl_index *idx;
+	uint64_t no;
+	unsigned refs; /* workers holding a searcher on it, +1 while cur or prev */
+} gen;
+
+typedef struct wstate {
+	gen *g[2];                /* generations this worker has searchers on */
+	trawl_searcher *s[2];
+} wstate;
+
+struct leaf {
+	leaf_config cfg;
+	char *dir;
+	uint32_t shards[256];
+	uint32_t nshards;
+	pthread_mutex_t mu;
+	gen *cur, *prev;
+	wstate *ws;
+	rpc_server *srv;
+	pthread_t watcher;
+	atomic_int stopping;
+	atomic_uint_fast64_t searches, fetches, pings, errors, partial, switches;
+};
+
+static void logf_(leaf *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void logf_(leaf *l, const char *fmt, ...)
+{
+	if (l->cfg.quiet)
+		return;
+	char msg[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "trawl leaf %s: %s\n", l->cfg.listen_url, msg);
+}
+
+/* Reads DIR/CURRENT's generation number; 0 if unreadable. */
+static uint64_t read_current(const char *dir)
+{
+	char path[4200], line[64] = {0};
+	snprintf(path, sizeof path, "%s/CURRENT", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(line, 1, sizeof line - 1, f);
+	fclose(f);
+	line[n] = 0;
+	unsigned long long g = 0;
+	if (sscanf(line, "gen-%llu", &g) != 1)
+		return 0;
+	return g;
+}
+
+static int open_gen(leaf *l, gen **out, char *err, size_t errlen)
+{
+	gen *g = calloc(1, sizeof *g);
+	if (!g)
+		return TRAWL_ENOMEM;
+	trawl_open_opts o = {l->nshards ? l->shards : NULL, l->nshards};
+	int rc = trawl_index_open_with(&g->idx, l->dir, &o, err, errlen);
+	if (rc) {
+		free(g);
+		return rc;
+	}
+	trawl_index_stats st;
+	trawl_index_get_stats(g->idx, &st);
+	g->no = st.generation;
+	g->refs = 1;
+	*out = g;
+	return TRAWL_OK;
+}
+
+/* Drops one reference (mutex held); closes the generation at zero. */
+static void gen_release(gen *g)
+{
+	if (g && --g->refs == 0) {
+		trawl_index_close(g->idx);
+		free(g);
+	}
+}
+
+/* The worker's searcher for the generation numbered want (0: the current
+ * one), opening it if needed; NULL if that generation is gone. */
+static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint64_t *gen_no)
+{
+	wstate *ws = &l->ws[w];
+	pthread_mutex_lock(&l->mu);
+	gen *g = want == 0 ? l->cur
+	         : l->cur && l->cur->no == want ? l->cur
+	         : l->prev && l->prev->no == want ? l->prev
+	                                          : NULL;
+	/* retire searchers on generations that are neither cur nor prev */
+	for (int i = 0; i < 2; i++)
+		if (ws->g[i] && ws->g[i] != l->cur && ws->g[i] != l->prev) {
+			trawl_searcher_close(ws->s[i]);
+			gen_release(ws->g[i]);
+			ws->g[i] = NULL;
+			ws->s[i] = NULL;
+		}
+	trawl_searcher *s = NULL;
+	if (g) {
+		for (int i = 0; i < 2 && !s; i++)
+			if (ws->g[i] == g)
+				s = ws->s[i];
+		if (!s) {
+			int slot = !ws->g[0] ? 0 : !ws->g[1] ? 1 : (ws->g[0] == l->prev ? 0 : 1);
+			if (ws->g[slot]) {
+				trawl_searcher_close(ws->s[slot]);
+				gen_release(ws->g[slot]);
+			}
+			ws->g[slot] = NULL;
+			ws->s[slot] = NULL;
+			if (trawl_searcher_open(&s, g->idx) == TRAWL_OK) {
+				g->refs++;
+				ws->g[slot] = g;
+				ws->s[slot] = s;
+			}
+		}
+		*gen_no = g->no;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return s;
+}
+
+/* ---- requests ---- */
+
+static void reply_error_search(tbuf *out, const wire_header *h, uint64_t gen_no, int status,
+                               const char *msg)
+{
+	wire_header rh = *h;
+	rh.generation = gen_no;
+	rh.flags = 0;
+	wire_search_reply r = {0};
+	r.status = (uint16_t)status;
+	r.errmsg = msg;
+	r.errmsg_len = (uint32_t)strnlen(msg, WIRE_MAX_ERRMSG);
+	tbuf_reset(out);
+	wire_encode_search_reply(out, &rh, &r);
+}
+
+static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_search *q, tbuf *out)
+{
+	atomic_fetch_add(&l->searches, 1);
+	uint64_t gen_no = 0;
+	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no);
+	if (!s) {
+		atomic_fetch_add(&l->errors, 1);
+		reply_error_search(out, h, gen_no, TRAWL_ENOTFOUND,
+		                   "the generation asked for is not served here");
+		return;
+	}
+	uint32_t shards[WIRE_MAX_SHARDS];
+	for (uint32_t i = 0; i < q->nshards; i++)
+		shards[i] = q->shards[i];
+	trawl_search_opts o = {0};
+	o.k = q->k;
+	o.count_mode = (h->flags & WIRE_F_COUNT) ? TRAWL_COUNT_EXACT : TRAWL_COUNT_NONE;
+	o.default_op = (h->flags & WIRE_F_AND) ? TRAWL_OP_AND : TRAWL_OP_OR;
+	o.deadline_us = h->deadline_unix_us;
+	o.shards = shards;
+	o.nshards = q->nshards;
+	trawl_results *r;
+	int rc = trawl_search(s, q->query, q->query_len, &o, &r);
+	if (rc) {
+		atomic_fetch_add(&l->errors, 1);
+		reply_error_search(out, h, gen_no, rc, trawl_searcher_errmsg(s));
+		return;
+	}
+	uint32_t n = trawl_results_count(r);
+	wire_hit *hits = malloc((n ? n : 1) * sizeof *hits);
+	if (!hits) {
+		trawl_results_free(r);
+		reply_error_search(out, h, gen_no, TRAWL_ENOMEM, "out of memory");
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		hits[i].score = (float)trawl_results_score(r, i);
+		hits[i].shard = (uint16_t)trawl_results_shard(r, i);
+		hits[i].doc = trawl_results_docno(r, i);
+		hits[i].hash = trawl_results_hash(r, i);
+	}
+	int partial = trawl_results_partial(r);
+	if (partial)
+		atomic_fetch_add(&l->partial, 1);
+	wire_header rh = *h;
+	rh.generation = gen_no;
+	rh.flags = partial ? WIRE_F_PARTIAL : 0;
+	wire_search_reply rep = {0};
+	rep.status = TRAWL_OK;
+	rep.total_relation = partial || !(h->flags & WIRE_F_COUNT) ? WIRE_TOTAL_GTE : WIRE_TOTAL_EQ;
+	rep.total = trawl_results_total(r);
+	rep.docs_searched = trawl_results_docs_searched(r);
+	rep.queue_depth = rpc_server_busy(l->srv);
+	rep.shards_answered = q->nshards;
+	rep.nhits = n;
+	rep.hits = hits;
+	if (wire_encode_search_reply(out, &rh, &rep) != TRAWL_OK)
+		reply_error_search(out, h, gen_no, TRAWL_ELIMIT, "reply too large");
+	free(hits);
+	trawl_results_free(r);
+}
+
+static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch *f, tbuf *out)
+{
+	atomic_fetch_add(&l->fetches, 1);
+	uint64_t gen_no = 0;
+	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no);
+	wire_header rh = *h;
+	rh.generation = gen_no;
+	rh.flags = 0;
+	wire_fetch_reply rep = {0};
+	if (!s) {
+		atomic_fetch_add(&l->errors, 1);
+		rep.status = TRAWL_ENOTFOUND;
+		rep.errmsg = "the generation asked for is not served here";
+		rep.errmsg_len = (uint32_t)strlen(rep.errmsg);
+		wire_encode_fetch_reply(out, &rh, &rep);
+		return;
+	}
+	trawl_docref *refs = malloc(f->ndocs * sizeof *refs);
+	wire_doc *docs = calloc(f->ndocs, sizeof *docs);
+	trawl_results *r = NULL;
+	int rc = refs && docs ? TRAWL_OK : TRAWL_ENOMEM;
+	for (uint32_t i = 0; !rc && i < f->ndocs; i++) {
+		wire_docref d;
+		wire_fetch_docref(f, i, &d);
+		refs[i] = (trawl_docref){d.shard, d.doc};
+	}
+	if (!rc)
+		rc = trawl_fetch(s, f->query, f->field_len ? f->query_len : 0, refs, f->ndocs, &r);
+	char field[WIRE_MAX_FIELD + 1], pre[WIRE_MAX_MARK + 1], post[WIRE_MAX_MARK + 1];
+	snprintf(field, sizeof field, "%.*s", (int)f->field_len, f->field ? f->field : "");
+	snprintf(pre, sizeof pre, "%.*s", (int)f->pre_len, f->pre ? f->pre : "");
+	snprintf(post, sizeof post, "%.*s", (int)f->post_len, f->post ? f->post : "");
+	for (uint32_t i = 0; !rc && i < f->ndocs; i++) {
+		wire_doc *d = &docs[i];
+		d->shard = (uint16_t)refs[i].shard;
+		d->doc = refs[i].doc;
+		const char *id = trawl_results_id(r, i);
+		if (!id) {
+			d->status = TRAWL_ENOTFOUND;
+			continue;
+		}
+		d->id = id;
+		d->id_len = (uint32_t)strlen(id);
+		size_t len = 0;
+		int derr = 0;
+		const char *json = trawl_results_doc(r, i, &len, &derr);
+		if (json) {
+			d->json = json;
+			d->json_len = (uint32_t)len;
+		} else if (derr != TRAWL_ENOTFOUND) {
+			d->status = (uint16_t)derr; /* damaged: the root reports it */
+		}
+		if (f->field_len) {
+			const char *sn = trawl_results_snippet(r, i, field, pre, post, f->snippet_chars);
+			if (sn) {
+				d->snippet = sn;
+				d->snippet_len = (uint32_t)strlen(sn);
+			}
+		}
+	}
+	if (rc) {
+		atomic_fetch_add(&l->errors, 1);
+		rep.status = (uint16_t)rc;
+		rep.errmsg = trawl_searcher_errmsg(s);
+		rep.errmsg_len = (uint32_t)strnlen(rep.errmsg, WIRE_MAX_ERRMSG);
+	} else {
+		rep.ndocs = f->ndocs;
+		rep.docs = docs;
+	}
+	tbuf_reset(out);
+	if (wire_encode_fetch_reply(out, &rh, &rep) != TRAWL_OK) {
+		wire_fetch_reply e = {0};
+		e.status = TRAWL_ELIMIT;
+		e.errmsg = "reply too large";
+		e.errmsg_len = (uint32_t)strlen(e.errmsg);
+		tbuf_reset(out);
+		wire_encode_fetch_reply(out, &rh, &e);
+	}
+	trawl_results_free(r);
+	free(refs);
+	free(docs);
+}
+
+static void do_get(leaf *l, unsigned w, const wire_header *h, const wire_get *g, tbuf *out)
+{
+	atomic_fetch_add(&l->fetches, 1);
+	uint64_t gen_no = 0;
+	trawl_searcher *s = worker_searcher(l, w, 0, &gen_no);
+	wire_header rh = *h;
+	rh.generation = gen_no;
+	rh.flags = 0;
+	wire_fetch_reply rep = {0};
+	wire_doc d = {0};
+	char id[WIRE_MAX_ID + 1], *json = NULL;
+	size_t len = 0;
+	snprintf(id, sizeof id, "%.*s", (int)g->id_len, g->id);
+	int rc = s ? trawl_get(s, id, &json, &len) : TRAWL_ENOTFOUND;
+	d.shard = g->shard;
+	d.status = (uint16_t)rc;
+	d.id = id;
+	d.id_len = (uint32_t)strlen(id);
+	if (!rc) {
+		d.json = json;
+		d.json_len = (uint32_t)len;
+	}
+	rep.ndocs = 1;
+	rep.docs = &d;
+	tbuf_reset(out);
+	wire_encode_fetch_reply(out, &rh, &rep);
+	free(json);
+}
+
+static void do_ping(leaf *l, const wire_header *h, tbuf *out)
+{
+	atomic_fetch_add(&l->pings, 1);
+	wire_pong p = {0};
+	pthread_mutex_lock(&l->mu);
+	p.generation = l->cur ? l->cur->no : 0;
+	p.ready = l->cur != NULL;
+	pthread_mutex_unlock(&l->mu);
+	p.queue_depth = rpc_server_busy(l->srv);
+	p.nshards = (uint16_t)l->nshards;
+	for (uint32_t i = 0; i < l->nshards; i++)
+		p.shards[i] = (uint16_t)l->shards[i];
+	wire_header rh = *h;
+	rh.generation = p.generation;
+	rh.flags = 0;
+	wire_encode_pong(out, &rh, &p);
+}
+
+static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
+{
+	leaf *l = ctx;
+	wire_msg m;
+	char err[256];
+	if (wire_decode(req, len, &m, err, sizeof err) != TRAWL_OK) {
+		/* a malformed request: answer with an error reply the root can decode */
+		atomic_fetch_add(&l->errors, 1);
+		wire_header h = {0};
+		wire_header_decode(req, len, &h, NULL, 0);
+		logf_(l, "bad request: %s", err);
+		reply_error_search(out, &h, 0, TRAWL_EINVAL, err);
+		return;
+	}
+	switch (m.h.type) {
+	case WIRE_SEARCH:
+		do_search(l, worker, &m.h, &m.u.search, out);
+		break;
+	case WIRE_FETCH:
+		do_fetch(l, worker, &m.h, &m.u.fetch, out);
+		break;
+	case WIRE_GET:
+		do_get(l, worker, &m.h, &m.u.get, out);
+		break;
+	case WIRE_PING:
+	case WIRE_CANCEL: /* requests run to their deadline; a cancel is acknowledged */
+		do_ping(l, &m.h, out);
+		break;
+	default:
+		atomic_fetch_add(&l->errors, 1);
+		reply_error_search(out, &m.h, 0, TRAWL_EINVAL, "a leaf answers SEARCH, FETCH, PING");
+	}
+}
+
+/* ---- generations ---- */
+
+static void *watch_main(void *arg)
+{
+	leaf *l = arg;
+	unsigned slept = 0;
+	while (!atomic_load(&l->stopping)) {
+		usleep(50 * 1000);
+		slept += 50;
+		if (slept < l->cfg.watch_ms)
+			continue;
+		slept = 0;
+		uint64_t want = read_current(l->dir);
+		pthread_mutex_lock(&l->mu);
+		uint64_t have = l->cur ? l->cur->no : 0;
+		pthread_mutex_unlock(&l->mu);
+		if (want == 0 || want == have)
+			continue;
+		gen *g;
+		char err[1024];
+		if (open_gen(l, &g, err, sizeof err) != TRAWL_OK) {
+			logf_(l, "not switching to generation %llu: %s", (unsigned long long)want, err);
+			continue;
+		}
+		pthread_mutex_lock(&l->mu);
+		gen *old_prev = l->prev;
+		l->prev = l->cur;
+		l->cur = g;
+		gen_release(old_prev);
+		pthread_mutex_unlock(&l->mu);
+		atomic_fetch_add(&l->switches, 1);
+		logf_(l, "serving generation %llu", (unsigned long long)g->no);
+	}
+	return NULL;
+}
+
+int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
+{
+	*out = NULL;
+	leaf *l = calloc(1, sizeof *l);
+	if (!l)
+		return TRAWL_ENOMEM;
+	l->cfg = *cfg;
+	if (!l->cfg.workers)
+		l->cfg.workers = 2;
+	if (!l->cfg.watch_ms)
+		l->cfg.watch_ms = 1000;
+	pthread_mutex_init(&l->mu, NULL);
+	l->dir = strdup(cfg->index_dir);
+	int rc = l->dir ? TRAWL_OK : TRAWL_ENOMEM;
+	if (!rc && (rc = open_gen(l, &l->cur, err, errlen)) == TRAWL_OK) {
+		trawl_index_stats st;
+		trawl_index_get_stats(l->cur->idx, &st);
+		if (cfg->shards) {
+			for (uint32_t i = 0; i < cfg->nshards && i < 256; i++)
+				l->shards[l->nshards++] = cfg->shards[i];
+		} else {
+			for (uint32_t i = 0; i < st.shards; i++)
+				l->shards[l->nshards++] = i;
+		}
+	}
+	if (!rc && !(l->ws = calloc(l->cfg.workers, sizeof *l->ws)))
+		rc = TRAWL_ENOMEM;
+	if (!rc)
+		rc = rpc_server_start(&l->srv, cfg->listen_url, &cfg->tls, l->cfg.workers, handle, l,
+		                      err, errlen);
+	if (!rc && pthread_create(&l->watcher, NULL, watch_main, l) != 0)
+		rc = TRAWL_ENOMEM;
+	if (rc) {
+		if (l->srv)
+			rpc_server_stop(l->srv);
+		gen_release(l->cur);
+		free(l->ws);
+		free(l->dir);
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+		return rc;
+	}
+	logf_(l, "serving generation %llu, %u shard%s", (unsigned long long)l->cur->no, l->nshards,
+	      l->nshards == 1 ? "" : "s");
+	*out = l;
+	return TRAWL_OK;
+}
+
+void leaf_stop(leaf *l)
+{
+	if (!l)
+		return;
+	atomic_store(&l->stopping, 1);
+	pthread_join(l->watcher, NULL);
+	rpc_server_stop(l->srv);
+	pthread_mutex_lock(&l->mu);
+	for (unsigned w = 0; w < l->cfg.workers; w++)
+		for (int i = 0; i < 2; i++)
+			if (l->ws[w].g[i]) {
+				trawl_searcher_close(l->ws[w].s[i]);
+				gen_release(l->ws[w].g[i]);
+			}
+	gen_release(l->cur);
+	gen_release(l->prev);
+	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_destroy(&l->mu);
+	free(l->ws);
+	free(l->dir);
+	free(l);
+}
+
+void leaf_get_stats(leaf *l, leaf_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	pthread_mutex_lock(&l->mu);
+	st->generation = l->cur ? l->cur->no : 0;
+	st->ready = l->cur != NULL;
+	pthread_mutex_unlock(&l->mu);
+	st->busy = rpc_server_busy(l->srv);
+	st->searches = atomic_load(&l->searches);
+	st->fetches = atomic_load(&l->fetches);
+	st->pings = atomic_load(&l->pings);
+	st->errors = atomic_load(&l->errors);
+	st->partial = atomic_load(&l->partial);
+	st->switches = atomic_load(&l->switches);
+	st->nshards = l->nshards;
+	memcpy(st->shards, l->shards, sizeof st->shards);
+}

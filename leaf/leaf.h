@@ -1,0 +1,52 @@
+/*
+ * leaf.h - a leaf serves shards of an index to roots: SEARCH (top-k doc
+ * numbers and scores, counts, coverage), FETCH (stored documents and
+ * snippets of the winners), PING, over common/rpc and common/wire.
+ *
+ * It follows the index directory's CURRENT: a newly published generation is
+ * opened and verified in the background, then new requests use it while
+ * requests already running finish on the old one, which stays open for
+ * FETCHes of searches that began on it (one previous generation is kept).
+ */
+#ifndef TRAWL_LEAF_LEAF_H
+#define TRAWL_LEAF_LEAF_H
+
+#include <stdint.h>
+
+#include "common/rpc.h"
+
+typedef struct leaf_config {
+	const char *index_dir;
+	const uint32_t *shards; /* shard numbers to serve; NULL: all of the generation */
+	uint32_t nshards;
+	const char *listen_url; /* tcp://HOST:PORT, ipc://PATH, inproc://NAME, tls+tcp://... */
+	rpc_tls tls;
+	unsigned workers;   /* concurrent requests (default 2) */
+	unsigned watch_ms;  /* how often CURRENT is checked (default 1000) */
+	int quiet;          /* no log lines on stderr */
+} leaf_config;
+
+typedef struct leaf leaf;
+
+/*
+ * leaf_start opens and verifies the live generation, listens, and starts
+ * the workers and the generation watcher. Errors name the file or URL.
+ */
+int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen);
+
+/* leaf_stop stops listening, finishes the requests in hand, closes all. */
+void leaf_stop(leaf *l);
+
+typedef struct leaf_stats {
+	uint64_t generation;
+	int ready;           /* a verified generation is open */
+	unsigned busy;       /* requests being handled */
+	uint64_t searches, fetches, pings, errors, partial;
+	uint64_t switches;   /* generations switched to */
+	uint32_t nshards;
+	uint32_t shards[256];
+} leaf_stats;
+
+void leaf_get_stats(leaf *l, leaf_stats *st);
+
+#endif

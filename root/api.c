@@ -1,0 +1,479 @@
+/*
+ * api.c - the root's HTTP endpoints (docs/HTTP.md). Requests are parsed and
+ * checked here (unknown parameters and fields are errors, every number is
+ * bounded), turned into a root_query, and the result rendered as JSON.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/http.h"
+#include "trawl/trawl.h"
+
+/* Latency histogram buckets (seconds) of /metrics. */
+static const double buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                 1, 2.5};
+#define NBUCKETS (sizeof buckets / sizeof buckets[0])
+
+struct api {
+	root *r;
+	api_config cfg;
+	http_server *http;
+	atomic_uint_fast64_t searches, search_errors, partial;
+	atomic_uint_fast64_t hist[NBUCKETS + 1];
+	atomic_uint_fast64_t hist_sum_us;
+};
+
+static void observe(api *a, uint64_t us)
+{
+	double s = (double)us / 1e6;
+	size_t i = 0;
+	while (i < NBUCKETS && s > buckets[i])
+		i++;
+	atomic_fetch_add(&a->hist[i], 1);
+	atomic_fetch_add(&a->hist_sum_us, us);
+}
+
+static void send_json(http_response *resp, int status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(7));
+	json_decref(j);
+	if (!s) {
+		http_response_error(resp, 500, "internal_error", "out of memory");
+		return;
+	}
+	http_response_json(resp, status, s, strlen(s));
+	free(s);
+}
+
+/* ---- parameters ---- */
+
+typedef struct params {
+	root_query q;
+	char *qbuf; /* owned copy of the query text */
+	char field[65];
+} params;
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || !*s || *end || v > max || *s == '-')
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "1") || !*s)
+		*out = 1;
+	else if (!strcmp(s, "false") || !strcmp(s, "0"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static void params_defaults(params *p)
+{
+	memset(p, 0, sizeof *p);
+	p->q.k = 10;
+	p->q.count = 1;
+	p->q.allow_partial = 1;
+	p->q.fetch = 1;
+	p->q.snippet_chars = 200;
+}
+
+/* One named parameter (from the query string or a JSON body); error text in
+ * err. Returns 0, or -1 for a bad value, -2 for an unknown name. */
+static int set_param(params *p, const char *name, const char *val, char *err, size_t errlen)
+{
+	uint32_t u;
+	int b;
+	if (!strcmp(name, "q")) {
+		free(p->qbuf);
+		p->qbuf = strdup(val);
+		if (!p->qbuf)
+			return -1;
+		p->q.q = p->qbuf;
+		p->q.qlen = strlen(val);
+		return 0;
+	}
+	if (!strcmp(name, "k") || !strcmp(name, "size")) {
+		if (parse_u32(val, TRAWL_MAX_K, &u) || u == 0)
+			return snprintf(err, errlen, "%s must be a number from 1 to %d", name, TRAWL_MAX_K),
+			       -1;
+		p->q.k = u;
+		return 0;
+	}
+	if (!strcmp(name, "offset") || !strcmp(name, "from")) {
+		if (parse_u32(val, TRAWL_MAX_K, &u))
+			return snprintf(err, errlen, "%s must be a number from 0 to %d", name, TRAWL_MAX_K),
+			       -1;
+		p->q.offset = u;
+		return 0;
+	}
+	if (!strcmp(name, "timeout_ms")) {
+		if (parse_u32(val, 60000, &u) || u == 0)
+			return snprintf(err, errlen, "timeout_ms must be a number from 1 to 60000"), -1;
+		p->q.timeout_ms = u;
+		return 0;
+	}
+	if (!strcmp(name, "min_coverage")) {
+		char *end;
+		double d = strtod(val, &end);
+		if (*end || !(d >= 0 && d <= 1))
+			return snprintf(err, errlen, "min_coverage must be a number from 0 to 1"), -1;
+		p->q.min_coverage = d;
+		return 0;
+	}
+	int *flag = !strcmp(name, "allow_partial") ? &p->q.allow_partial
+	            : !strcmp(name, "count")       ? &p->q.count
+	            : !strcmp(name, "and")         ? &p->q.and_default
+	            : !strcmp(name, "source")      ? &p->q.fetch
+	                                           : NULL;
+	if (flag) {
+		if (parse_bool(val, &b))
+			return snprintf(err, errlen, "%s must be true or false", name), -1;
+		*flag = b;
+		return 0;
+	}
+	if (!strcmp(name, "snippet")) {
+		if (strlen(val) > 64)
+			return snprintf(err, errlen, "snippet names a field of at most 64 bytes"), -1;
+		snprintf(p->field, sizeof p->field, "%s", val);
+		p->q.snippet_field = p->field[0] ? p->field : NULL;
+		return 0;
+	}
+	if (!strcmp(name, "preference")) {
+		if (strlen(val) > 256)
+			return snprintf(err, errlen, "preference is at most 256 bytes"), -1;
+		p->q.preference = val; /* valid for the request */
+		return 0;
+	}
+	return -2;
+}
+
+static const char *const get_params[] = {"q", "k", "size", "offset", "from", "timeout_ms",
+                                         "min_coverage", "allow_partial", "count", "and",
+                                         "source", "snippet", "preference", NULL};
+
+/* ---- rendering ---- */
+
+static json_t *render(const root_result *res, int cached)
+{
+	json_t *hits = json_array();
+	for (uint32_t i = 0; i < res->nhits; i++) {
+		const root_hit *h = &res->hits[i];
+		json_t *hit = json_pack("{s:s, s:f}", "id", h->id ? h->id : "", "score", h->score);
+		if (h->doc) {
+			json_t *src = json_loadb(h->doc, h->doc_len, 0, NULL);
+			json_object_set_new(hit, "source", src ? src : json_null());
+		}
+		if (h->snippet)
+			json_object_set_new(hit, "snippet", json_string(h->snippet));
+		json_array_append_new(hits, hit);
+	}
+	return json_pack("{s:f, s:b, s:I, s:{s:I, s:s}, s:{s:{s:i, s:i, s:i, s:i}, s:I, s:b}, s:o}",
+	                 "took_ms", (double)res->took_us / 1000.0, "cached", cached, "generation",
+	                 (json_int_t)res->generation, "total", "value", (json_int_t)res->total,
+	                 "relation", res->total_exact ? "eq" : "gte", "coverage", "shards", "total",
+	                 (int)res->shards_total, "answered", (int)res->shards_answered, "timed_out",
+	                 (int)res->shards_timed_out, "failed", (int)res->shards_failed,
+	                 "docs_searched", (json_int_t)res->docs_searched, "partial", res->partial,
+	                 "hits", hits);
+}
+
+/* ---- endpoints ---- */
+
+static void run_search(api *a, params *p, http_response *resp)
+{
+	if (!p->q.q || p->q.qlen == 0) {
+		http_response_error(resp, 400, "parse_exception", "q (the query) is missing or empty");
+		return;
+	}
+	char err[1024];
+	root_result *res;
+	int rc = root_search(a->r, &p->q, &res, err, sizeof err);
+	atomic_fetch_add(&a->searches, 1);
+	if (rc) {
+		atomic_fetch_add(&a->search_errors, 1);
+		if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT)
+			http_response_error(resp, 400, "query_parsing_exception", "%s", err);
+		else if (rc == TRAWL_EIO)
+			http_response_error(resp, 503, "search_phase_execution_exception", "%s", err);
+		else
+			http_response_error(resp, 500, "internal_error", "%s: %s", trawl_strerror(rc), err);
+		return;
+	}
+	observe(a, res->took_us);
+	if (res->partial)
+		atomic_fetch_add(&a->partial, 1);
+	send_json(resp, 200, render(res, 0));
+	root_result_free(res);
+}
+
+static void search_get(api *a, const http_request *req, http_response *resp)
+{
+	params p;
+	params_defaults(&p);
+	char err[256];
+	/* reject unknown parameters, so that a typo is not silently ignored */
+	const char *qs = req->query;
+	while (qs && *qs) {
+		const char *amp = strchr(qs, '&'), *eq = strchr(qs, '=');
+		size_t n = amp ? (size_t)(amp - qs) : strlen(qs);
+		size_t kn = eq && (!amp || eq < amp) ? (size_t)(eq - qs) : n;
+		int known = 0;
+		for (int i = 0; get_params[i] && !known; i++)
+			known = strlen(get_params[i]) == kn && !strncmp(get_params[i], qs, kn);
+		if (!known && kn) {
+			http_response_error(resp, 400, "illegal_argument_exception",
+			                    "unknown parameter \"%.*s\"", (int)(kn > 64 ? 64 : kn), qs);
+			free(p.qbuf);
+			return;
+		}
+		qs = amp ? amp + 1 : NULL;
+	}
+	for (int i = 0; get_params[i]; i++) {
+		const char *v = http_query_param(req, get_params[i]);
+		if (v && set_param(&p, get_params[i], v, err, sizeof err) != 0) {
+			http_response_error(resp, 400, "illegal_argument_exception", "%s", err);
+			free(p.qbuf);
+			return;
+		}
+	}
+	run_search(a, &p, resp);
+	free(p.qbuf);
+}
+
+static void search_post(api *a, const http_request *req, http_response *resp)
+{
+	json_error_t je;
+	json_t *body = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!body || !json_is_object(body)) {
+		http_response_error(resp, 400, "parse_exception", "request body: line %d, column %d: %s",
+		                    body ? 1 : je.line, body ? 1 : je.column,
+		                    body ? "must be a JSON object" : je.text);
+		json_decref(body);
+		return;
+	}
+	params p;
+	params_defaults(&p);
+	char err[256], num[64];
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v)
+	{
+		const char *val = NULL;
+		if (json_is_string(v))
+			val = json_string_value(v);
+		else if (json_is_integer(v))
+			snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), val = num;
+		else if (json_is_real(v))
+			snprintf(num, sizeof num, "%.17g", json_real_value(v)), val = num;
+		else if (json_is_boolean(v))
+			val = json_is_true(v) ? "true" : "false";
+		int r = val ? set_param(&p, key, val, err, sizeof err) : -1;
+		if (r == -2 || (r == -1 && !val)) {
+			http_response_error(resp, 400, "illegal_argument_exception",
+			                    r == -2 ? "unknown field \"%.64s\"" : "field \"%.64s\" has the "
+			                                                          "wrong type",
+			                    key);
+			goto out;
+		}
+		if (r) {
+			http_response_error(resp, 400, "illegal_argument_exception", "%s", err);
+			goto out;
+		}
+	}
+	run_search(a, &p, resp);
+out:
+	free(p.qbuf);
+	json_decref(body);
+}
+
+static void get_doc(api *a, const char *id, http_response *resp)
+{
+	char err[512], *doc;
+	size_t len;
+	int rc = root_get(a->r, id, &doc, &len, err, sizeof err);
+	if (rc == TRAWL_ENOTFOUND) {
+		send_json(resp, 404, json_pack("{s:s, s:b}", "id", id, "found", 0));
+		return;
+	}
+	if (rc) {
+		http_response_error(resp, 503, "unavailable_shards_exception", "%s", err);
+		return;
+	}
+	json_t *src = json_loadb(doc, len, 0, NULL);
+	free(doc);
+	send_json(resp, 200, json_pack("{s:s, s:b, s:o}", "id", id, "found", 1, "source",
+	                               src ? src : json_null()));
+}
+
+static const char *state_name(int s)
+{
+	return s == ROOT_HEALTHY ? "healthy" : s == ROOT_EJECTED ? "ejected" : "probation";
+}
+
+static void cluster_info(api *a, http_response *resp)
+{
+	root_replica_info info[ROOT_MAX_LEAVES];
+	uint32_t n = root_replicas(a->r, info, ROOT_MAX_LEAVES);
+	json_t *arr = json_array();
+	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I}", "url", info[i].url,
+		                       "state", state_name(info[i].state), "latency_ewma_ms",
+		                       info[i].ewma_us / 1000.0, "outstanding", (int)info[i].outstanding,
+		                       "generation", (json_int_t)info[i].generation, "requests",
+		                       (json_int_t)info[i].requests, "failures",
+		                       (json_int_t)info[i].failures, "ejections",
+		                       (json_int_t)info[i].ejections));
+	send_json(resp, 200, json_pack("{s:b, s:o}", "ready", root_ready(a->r), "replicas", arr));
+}
+
+static void metrics(api *a, http_response *resp)
+{
+	tbuf b;
+	tbuf_init(&b, 1 << 20);
+	http_stats hs;
+	http_server_stats(a->http, &hs);
+	tbuf_printf(&b, "# HELP trawl_http_requests_total HTTP requests received.\n"
+	                "# TYPE trawl_http_requests_total counter\ntrawl_http_requests_total %llu\n",
+	            (unsigned long long)hs.requests);
+	tbuf_printf(&b, "# HELP trawl_http_responses_total HTTP responses by status class.\n"
+	                "# TYPE trawl_http_responses_total counter\n"
+	                "trawl_http_responses_total{class=\"2xx\"} %llu\n"
+	                "trawl_http_responses_total{class=\"4xx\"} %llu\n"
+	                "trawl_http_responses_total{class=\"5xx\"} %llu\n",
+	            (unsigned long long)hs.responses_2xx, (unsigned long long)hs.responses_4xx,
+	            (unsigned long long)hs.responses_5xx);
+	tbuf_printf(&b, "# HELP trawl_http_connections Open HTTP connections.\n"
+	                "# TYPE trawl_http_connections gauge\ntrawl_http_connections %llu\n",
+	            (unsigned long long)hs.connections);
+	tbuf_printf(&b, "# HELP trawl_searches_total Searches run.\n"
+	                "# TYPE trawl_searches_total counter\ntrawl_searches_total %llu\n"
+	                "# HELP trawl_search_errors_total Searches that failed.\n"
+	                "# TYPE trawl_search_errors_total counter\ntrawl_search_errors_total %llu\n"
+	                "# HELP trawl_search_partial_total Searches answered with partial coverage.\n"
+	                "# TYPE trawl_search_partial_total counter\ntrawl_search_partial_total %llu\n",
+	            (unsigned long long)atomic_load(&a->searches),
+	            (unsigned long long)atomic_load(&a->search_errors),
+	            (unsigned long long)atomic_load(&a->partial));
+	tbuf_printf(&b, "# HELP trawl_search_latency_seconds Search latency at the root.\n"
+	                "# TYPE trawl_search_latency_seconds histogram\n");
+	uint64_t cum = 0;
+	for (size_t i = 0; i < NBUCKETS; i++) {
+		cum += atomic_load(&a->hist[i]);
+		tbuf_printf(&b, "trawl_search_latency_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
+		            (unsigned long long)cum);
+	}
+	cum += atomic_load(&a->hist[NBUCKETS]);
+	tbuf_printf(&b, "trawl_search_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+	                "trawl_search_latency_seconds_sum %.6f\n"
+	                "trawl_search_latency_seconds_count %llu\n",
+	            (unsigned long long)cum, (double)atomic_load(&a->hist_sum_us) / 1e6,
+	            (unsigned long long)cum);
+	root_replica_info info[ROOT_MAX_LEAVES];
+	uint32_t n = root_replicas(a->r, info, ROOT_MAX_LEAVES);
+	tbuf_printf(&b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "
+	                "probation.\n# TYPE trawl_replica_state gauge\n");
+	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+		tbuf_printf(&b, "trawl_replica_state{replica=\"%s\"} %d\n", info[i].url, info[i].state);
+	tbuf_printf(&b, "# HELP trawl_replica_latency_ewma_seconds Replica latency EWMA.\n"
+	                "# TYPE trawl_replica_latency_ewma_seconds gauge\n");
+	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+		tbuf_printf(&b, "trawl_replica_latency_ewma_seconds{replica=\"%s\"} %.6f\n",
+		            info[i].url, info[i].ewma_us / 1e6);
+	tbuf_printf(&b, "# HELP trawl_replica_ejections_total Times a replica was ejected.\n"
+	                "# TYPE trawl_replica_ejections_total counter\n");
+	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+		tbuf_printf(&b, "trawl_replica_ejections_total{replica=\"%s\"} %llu\n", info[i].url,
+		            (unsigned long long)info[i].ejections);
+	http_response_text(resp, 200, "text/plain; version=0.0.4", b.data ? b.data : (void *)"",
+	                   b.len);
+	tbuf_fini(&b);
+}
+
+static void handle(void *ctx, const http_request *req, http_response *resp)
+{
+	api *a = ctx;
+	const char *m = req->method, *path = req->path;
+	int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+	if (!strcmp(path, "/livez") && get) {
+		send_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+	} else if (!strcmp(path, "/readyz") && get) {
+		int ready = root_ready(a->r);
+		send_json(resp, ready ? 200 : 503, json_pack("{s:s}", "status", ready ? "ok" : "not ready"));
+	} else if (!strcmp(path, "/healthz") && get) {
+		int ready = root_ready(a->r);
+		send_json(resp, 200, json_pack("{s:s}", "status", ready ? "green" : "red"));
+	} else if (!strcmp(path, "/metrics") && get) {
+		metrics(a, resp);
+	} else if (!strcmp(path, "/_trawl/cluster") && get) {
+		cluster_info(a, resp);
+	} else if (!strcmp(path, "/search")) {
+		if (get)
+			search_get(a, req, resp);
+		else if (!strcmp(m, "POST"))
+			search_post(a, req, resp);
+		else
+			http_response_error(resp, 405, "method_not_allowed", "%s /search: use GET or POST",
+			                    m);
+	} else if (!strncmp(path, "/doc/", 5) && path[5]) {
+		if (get)
+			get_doc(a, path + 5, resp);
+		else
+			http_response_error(resp, 405, "method_not_allowed",
+			                    "%s /doc/{id}: the index is built in batches (trawl index); use "
+			                    "GET", m);
+	} else {
+		http_response_error(resp, 404, "not_found", "no endpoint %s %.200s", m, path);
+	}
+}
+
+int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errlen)
+{
+	*out = NULL;
+	api *a = calloc(1, sizeof *a);
+	if (!a)
+		return TRAWL_ENOMEM;
+	a->r = r;
+	a->cfg = *cfg;
+	http_config hc = {0};
+	hc.bind = cfg->bind;
+	hc.port = cfg->port;
+	hc.threads = cfg->threads ? cfg->threads : 4;
+	int rc = http_server_start(&a->http, &hc, handle, a, err, errlen);
+	if (rc) {
+		free(a);
+		return rc;
+	}
+	*out = a;
+	return TRAWL_OK;
+}
+
+uint16_t api_port(const api *a)
+{
+	return http_server_port(a->http);
+}
+
+void api_stop(api *a)
+{
+	if (!a)
+		return;
+	http_server_stop(a->http);
+	free(a);
+}

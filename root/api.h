@@ -1,0 +1,27 @@
+/*
+ * api.h - the root's HTTP API (docs/HTTP.md): the native endpoints, health
+ * and metrics, served by common/http over a root_* cluster.
+ */
+#ifndef TRAWL_ROOT_API_H
+#define TRAWL_ROOT_API_H
+
+#include <stdint.h>
+
+#include "root/root.h"
+
+typedef struct api_config {
+	const char *bind;      /* address to listen on, e.g. "127.0.0.1" */
+	uint16_t port;         /* 0: any free port */
+	unsigned threads;      /* HTTP worker threads (default 4) */
+	const char *index_name;/* the name OpenSearch-style paths use */
+	int quiet;
+} api_config;
+
+typedef struct api api;
+
+/* api_start serves r over HTTP; r must outlive the api. */
+int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errlen);
+uint16_t api_port(const api *a);
+void api_stop(api *a);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * opensearch.h - the OpenSearch-compatible subset of the root's HTTP API
+ * (docs/HTTP.md, "OpenSearch-compatible endpoints"), so that existing
+ * OpenSearch clients can search a trawl cluster: GET /, /_cluster/health,
+ * /{index}/_search, /{index}/_count, /{index}/_doc/{id}. Writes are refused
+ * with 405: trawl indexes are built in batches (trawl index).
+ *
+ * The query DSL is translated into trawl's query syntax (docs/QUERY.md) by
+ * os_build_query; every literal taken from the JSON is escaped, so no value
+ * can change the structure of the query it is put into. What cannot be
+ * translated faithfully is refused with a 400 naming the query type or
+ * option, never silently dropped.
+ */
+#ifndef TRAWL_ROOT_OPENSEARCH_H
+#define TRAWL_ROOT_OPENSEARCH_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/http.h"
+#include "root/root.h"
+
+/* The OpenSearch version reported by GET /: clients check version.number
+ * and version.distribution ("opensearch") before talking to a server. */
+#define OS_COMPAT_VERSION "2.11.0"
+
+/* Query objects nest at most this deep (a bool inside a bool ... ). */
+#define OS_MAX_DEPTH 32
+
+/*
+ * os_build_query translates the OpenSearch query object dsl (the value of a
+ * search body's "query") into a trawl query in out (cap bytes, NUL-
+ * terminated), meant to run with trawl's default operator OR.
+ *
+ * Supported: match_all, match_none, match, match_phrase, multi_match
+ * (best_fields, most_fields, phrase), bool, term, terms, prefix and
+ * query_string; docs/HTTP.md lists every option.
+ *
+ * Returns TRAWL_OK, or TRAWL_EQUERY (malformed, unknown or unsupported query
+ * or option), TRAWL_ELIMIT (nesting over OS_MAX_DEPTH, parentheses over
+ * TRAWL_MAX_QUERY_DEPTH, or a translation over TRAWL_MAX_QUERY_BYTES or
+ * cap - 1 bytes), with reason (rlen bytes, NUL-terminated) naming the query
+ * type, the key or the limit. OpenSearch reports all of them as 400
+ * parsing_exception. A query_string with default_operator AND is refused
+ * here (see os_build_query_ex).
+ */
+int os_build_query(json_t *dsl, char *out, size_t cap, char *reason, size_t rlen);
+
+/*
+ * os_build_query_ex is os_build_query that also accepts, for the top-level
+ * query only, a query_string with default_operator AND: *and_default (which
+ * must not be NULL) is then set to 1, and the query must run with trawl's
+ * AND default (root_query.and_default). Otherwise *and_default is set to 0.
+ */
+int os_build_query_ex(json_t *dsl, char *out, size_t cap, int *and_default, char *reason,
+                      size_t rlen);
+
+/*
+ * os_search_req - a _search or _count request, parsed from its URL
+ * parameters and JSON body (os_parse_search).
+ */
+typedef struct os_search_req {
+	char *q;              /* the trawl query (malloc'ed) */
+	size_t qlen;
+	int and_default;      /* run q with trawl's AND default */
+	uint32_t from, size;  /* size may be 0: no hits, only the total */
+	int track_total;      /* 0: no total, 1: exact total */
+	uint64_t track_limit; /* report at most this total ("gte" beyond it); UINT64_MAX: no cap */
+	int rest_total_int;   /* rest_total_hits_as_int: hits.total as a number */
+	int source;           /* 0: no _source, 1: all of it, 2: filtered */
+	json_t *includes;     /* source filter patterns (arrays of strings), or NULL */
+	json_t *excludes;
+	unsigned timeout_ms;  /* 0: the root's default */
+	int allow_partial;    /* allow_partial_search_results (default true) */
+	char *preference;     /* malloc'ed, or NULL */
+	int pretty;
+} os_search_req;
+
+/* An error answer: HTTP status, OpenSearch error type and reason. */
+typedef struct os_error {
+	int status;
+	char type[64];
+	char reason[1024];
+} os_error;
+
+/*
+ * os_parse_search parses a _search (count_only 0) or _count (count_only 1)
+ * request: qs is the raw URL query string (not decoded; may be NULL), body
+ * the request body (may be empty). On success fills *out (release with
+ * os_search_req_fini) and returns 0; on failure fills *err and returns -1.
+ * path only names the endpoint in error messages.
+ */
+int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_t body_len,
+                    int count_only, os_search_req *out, os_error *err);
+void os_search_req_fini(os_search_req *r);
+
+/*
+ * os_filter_source returns a new JSON value: src with only the keys that
+ * match includes (glob patterns on dotted paths; NULL or empty: all) and
+ * none of excludes (NULL: none). src is not changed.
+ */
+json_t *os_filter_source(json_t *src, json_t *includes, json_t *excludes);
+
+/*
+ * os_index_matches resolves an OpenSearch index expression (comma-separated
+ * names and wildcard patterns; "_all" and "*" match everything; "-pattern"
+ * excludes) against the one index served, name. Returns 1 if it names the
+ * index, 0 if it only holds patterns that do not match (an empty result,
+ * not an error), -1 if it names another index: missing (cap bytes) then
+ * holds that name.
+ */
+int os_index_matches(const char *expr, const char *name, char *missing, size_t cap);
+
+/*
+ * os_render_search renders res as an OpenSearch search response for index
+ * name and request sr (hits' _source filtered as sr asks). A new reference.
+ */
+json_t *os_render_search(const root_result *res, const os_search_req *sr, const char *name);
+
+/*
+ * os_handle serves an OpenSearch-style request on r, whose index is called
+ * index_name. Sets *handled to 1 if the path is one of this module's (resp
+ * is then filled, possibly with an error), to 0 otherwise (resp untouched:
+ * the caller answers 404). Thread-safe.
+ */
+void os_handle(root *r, const char *index_name, const http_request *req, http_response *resp,
+               int *handled);
+
+#endif

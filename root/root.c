@@ -1,0 +1,732 @@
+/*
+ * root.c - scatter/gather over the leaves (see root.h).
+ *
+ * A query: pick one healthy replica per shard (power of two choices over
+ * latency EWMA times outstanding requests, or a fixed choice for a session
+ * preference), group the shards by chosen leaf, send every SEARCH at once
+ * with one deadline, retry the shards of failed leaves once on another
+ * replica while time remains, merge by (score desc, id hash asc) as inside
+ * a shard, then FETCH only the winners from the leaves that returned them,
+ * in the generation they were found in.
+ */
+#include "root.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+#include "common/wire.h"
+#include "trawl/trawl.h"
+
+typedef struct replica {
+	root_leaf_cfg cfg;
+	uint8_t serves[256];
+	rpc_client *cli;
+	pthread_mutex_t mu;
+	int state;
+	unsigned fails, oks;
+	double ewma_us;
+	atomic_uint outstanding;
+	uint64_t generation;
+	atomic_uint_fast64_t requests, failures, ejections;
+} replica;
+
+struct root {
+	root_config cfg;
+	replica *rep;
+	uint32_t nrep;
+	pthread_t pinger;
+	atomic_int stopping;
+	atomic_uint_fast64_t next_id;
+};
+
+static int rerr(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int rerr(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- cluster file ---- */
+
+int root_config_load(root_config *cfg, const char *path, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!doc)
+		return rerr(err, errlen, TRAWL_EINVAL, "%s: line %d, column %d: %s", path, je.line,
+		            je.column, je.text);
+	int rc = TRAWL_EINVAL;
+	json_t *shards = json_object_get(doc, "shards"), *leaves = json_object_get(doc, "leaves");
+	if (!json_is_integer(shards) || json_integer_value(shards) < 1 ||
+	    json_integer_value(shards) > 256) {
+		rerr(err, errlen, rc, "%s: \"shards\" must be a number from 1 to 256", path);
+		goto out;
+	}
+	if (!json_is_array(leaves) || json_array_size(leaves) == 0 ||
+	    json_array_size(leaves) > ROOT_MAX_LEAVES) {
+		rerr(err, errlen, rc, "%s: \"leaves\" must be an array of 1 to %d leaves", path,
+		     ROOT_MAX_LEAVES);
+		goto out;
+	}
+	cfg->nshards = (uint32_t)json_integer_value(shards);
+	cfg->nleaves = (uint32_t)json_array_size(leaves);
+	cfg->leaves = calloc(cfg->nleaves, sizeof *cfg->leaves);
+	if (!cfg->leaves) {
+		rc = TRAWL_ENOMEM;
+		goto out;
+	}
+	uint8_t covered[256] = {0};
+	for (uint32_t i = 0; i < cfg->nleaves; i++) {
+		json_t *l = json_array_get(leaves, i), *url = json_object_get(l, "url"),
+		       *sh = json_object_get(l, "shards");
+		if (!json_is_string(url) || json_string_length(url) >= ROOT_MAX_URL ||
+		    !json_is_array(sh) || json_array_size(sh) == 0 || json_array_size(sh) > 256) {
+			rerr(err, errlen, rc, "%s: leaves[%u] needs a \"url\" string (< %d bytes) and "
+			     "a \"shards\" array", path, i, ROOT_MAX_URL);
+			goto out;
+		}
+		root_leaf_cfg *lc = &cfg->leaves[i];
+		snprintf(lc->url, sizeof lc->url, "%s", json_string_value(url));
+		size_t j;
+		json_t *v;
+		json_array_foreach(sh, j, v)
+		{
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) >= (json_int_t)cfg->nshards) {
+				rerr(err, errlen, rc, "%s: leaves[%u].shards[%zu] is not a shard of 0..%u",
+				     path, i, j, cfg->nshards - 1);
+				goto out;
+			}
+			lc->shards[lc->nshards++] = (uint32_t)json_integer_value(v);
+			covered[json_integer_value(v)] = 1;
+		}
+	}
+	for (uint32_t s = 0; s < cfg->nshards; s++)
+		if (!covered[s]) {
+			rerr(err, errlen, rc, "%s: no leaf serves shard %u", path, s);
+			goto out;
+		}
+	rc = TRAWL_OK;
+out:
+	json_decref(doc);
+	if (rc) {
+		free(cfg->leaves);
+		cfg->leaves = NULL;
+		cfg->nleaves = 0;
+	}
+	return rc;
+}
+
+void root_config_fini(root_config *cfg)
+{
+	free(cfg->leaves);
+	cfg->leaves = NULL;
+	cfg->nleaves = 0;
+}
+
+/* ---- health ---- */
+
+static void note_result(root *r, replica *p, int ok, uint64_t micros)
+{
+	pthread_mutex_lock(&p->mu);
+	if (ok) {
+		p->ewma_us = p->ewma_us == 0 ? (double)micros : 0.8 * p->ewma_us + 0.2 * (double)micros;
+		p->fails = 0;
+		p->oks++;
+		if (p->state == ROOT_EJECTED)
+			p->state = ROOT_PROBATION;
+		if (p->state == ROOT_PROBATION && p->oks >= r->cfg.readmit_after)
+			p->state = ROOT_HEALTHY;
+	} else {
+		atomic_fetch_add(&p->failures, 1);
+		p->oks = 0;
+		p->fails++;
+		if (p->state != ROOT_EJECTED && (p->fails >= r->cfg.eject_after ||
+		                                 p->state == ROOT_PROBATION)) {
+			p->state = ROOT_EJECTED;
+			atomic_fetch_add(&p->ejections, 1);
+			if (!r->cfg.quiet)
+				fprintf(stderr, "trawl root: ejected %s after %u failures\n", p->cfg.url,
+				        p->fails);
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void *ping_main(void *arg)
+{
+	root *r = arg;
+	rpc_call *calls = calloc(r->nrep, sizeof *calls);
+	tbuf *msgs = calloc(r->nrep, sizeof *msgs);
+	if (!calls || !msgs) {
+		free(calls);
+		free(msgs);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < r->nrep; i++)
+		tbuf_init(&msgs[i], 4096);
+	while (!atomic_load(&r->stopping)) {
+		for (uint32_t i = 0; i < r->nrep; i++) {
+			wire_header h = {0};
+			h.request_id = atomic_fetch_add(&r->next_id, 1);
+			tbuf_reset(&msgs[i]);
+			wire_encode_ping(&msgs[i], &h);
+			calls[i] = (rpc_call){.peer = r->rep[i].cli, .req = msgs[i].data,
+			                      .len = msgs[i].len};
+		}
+		rpc_call_many(calls, r->nrep, (int)r->cfg.ping_timeout_ms);
+		for (uint32_t i = 0; i < r->nrep; i++) {
+			wire_header h;
+			wire_pong p;
+			int ok = calls[i].rc == TRAWL_OK &&
+			         wire_decode_pong(calls[i].reply, calls[i].reply_len, &h, &p, NULL, 0) ==
+			                 TRAWL_OK &&
+			         p.ready;
+			if (ok) {
+				pthread_mutex_lock(&r->rep[i].mu);
+				r->rep[i].generation = p.generation;
+				pthread_mutex_unlock(&r->rep[i].mu);
+			}
+			note_result(r, &r->rep[i], ok, calls[i].micros);
+			rpc_call_fini(&calls[i]);
+		}
+		for (unsigned slept = 0; slept < r->cfg.ping_ms && !atomic_load(&r->stopping);
+		     slept += 50)
+			usleep(50 * 1000);
+	}
+	for (uint32_t i = 0; i < r->nrep; i++)
+		tbuf_fini(&msgs[i]);
+	free(msgs);
+	free(calls);
+	return NULL;
+}
+
+int root_open(root **out, const root_config *cfg, char *err, size_t errlen)
+{
+	*out = NULL;
+	root *r = calloc(1, sizeof *r);
+	if (!r)
+		return TRAWL_ENOMEM;
+	r->cfg = *cfg;
+	if (!r->cfg.ping_ms)
+		r->cfg.ping_ms = 1000;
+	if (!r->cfg.ping_timeout_ms)
+		r->cfg.ping_timeout_ms = 500;
+	if (!r->cfg.eject_after)
+		r->cfg.eject_after = 3;
+	if (!r->cfg.readmit_after)
+		r->cfg.readmit_after = 2;
+	if (!r->cfg.timeout_ms)
+		r->cfg.timeout_ms = 2000;
+	r->nrep = cfg->nleaves;
+	r->rep = calloc(r->nrep ? r->nrep : 1, sizeof *r->rep);
+	if (!r->rep) {
+		free(r);
+		return TRAWL_ENOMEM;
+	}
+	atomic_store(&r->next_id, 1);
+	for (uint32_t i = 0; i < r->nrep; i++) {
+		replica *p = &r->rep[i];
+		p->cfg = cfg->leaves[i];
+		for (uint32_t j = 0; j < p->cfg.nshards; j++)
+			p->serves[p->cfg.shards[j]] = 1;
+		pthread_mutex_init(&p->mu, NULL);
+		p->state = ROOT_PROBATION; /* until it answers */
+		int rc = rpc_client_open(&p->cli, p->cfg.url, &cfg->tls, err, errlen);
+		if (rc) {
+			r->nrep = i;
+			pthread_mutex_destroy(&p->mu);
+			root_close(r);
+			return rc;
+		}
+	}
+	r->cfg.leaves = NULL; /* copied into the replicas */
+	if (pthread_create(&r->pinger, NULL, ping_main, r) != 0) {
+		root_close(r);
+		return TRAWL_ENOMEM;
+	}
+	*out = r;
+	return TRAWL_OK;
+}
+
+void root_close(root *r)
+{
+	if (!r)
+		return;
+	if (!atomic_exchange(&r->stopping, 1) && r->pinger)
+		pthread_join(r->pinger, NULL);
+	for (uint32_t i = 0; i < r->nrep; i++) {
+		rpc_client_close(r->rep[i].cli);
+		pthread_mutex_destroy(&r->rep[i].mu);
+	}
+	free(r->rep);
+	free(r);
+}
+
+/* ---- replica choice ---- */
+
+static double load_of(replica *p)
+{
+	pthread_mutex_lock(&p->mu);
+	double e = p->ewma_us > 0 ? p->ewma_us : 1000.0;
+	pthread_mutex_unlock(&p->mu);
+	return e * (1.0 + atomic_load(&p->outstanding));
+}
+
+static int usable(replica *p, int allow_probation)
+{
+	pthread_mutex_lock(&p->mu);
+	int st = p->state;
+	pthread_mutex_unlock(&p->mu);
+	return st == ROOT_HEALTHY || (allow_probation && st == ROOT_PROBATION);
+}
+
+/* Picks a replica of shard s, not excluded[]; -1 if none is usable. */
+static int pick(root *r, uint32_t s, const char *pref, const uint8_t *excluded, uint64_t salt)
+{
+	uint32_t cand[ROOT_MAX_LEAVES], n = 0;
+	for (int allow = 0; allow < 2 && n == 0; allow++) /* healthy first, then probation */
+		for (uint32_t i = 0; i < r->nrep; i++)
+			if (r->rep[i].serves[s] && !excluded[i] && usable(&r->rep[i], allow))
+				cand[n++] = i;
+	if (n == 0)
+		return -1;
+	if (n == 1)
+		return (int)cand[0];
+	if (pref) {
+		/* the same replica for the same session, as long as it is healthy */
+		uint64_t h = th_hash64(pref, strlen(pref)) ^ ((uint64_t)s * 0x9E3779B97F4A7C15ull);
+		return (int)cand[h % n];
+	}
+	uint64_t h = th_hash64(&salt, sizeof salt);
+	uint32_t a = cand[h % n], b = cand[(h >> 32) % n];
+	if (a == b)
+		b = cand[(h % n + 1) % n];
+	return (int)(load_of(&r->rep[a]) <= load_of(&r->rep[b]) ? a : b);
+}
+
+/* ---- search ---- */
+
+typedef struct ghit {
+	wire_hit h;
+	uint32_t leaf;
+	uint64_t generation;
+} ghit;
+
+static int cmp_ghit(const void *a, const void *b)
+{
+	const ghit *x = a, *y = b;
+	if (x->h.score != y->h.score)
+		return x->h.score > y->h.score ? -1 : 1;
+	return (x->h.hash > y->h.hash) - (x->h.hash < y->h.hash);
+}
+
+void root_result_free(root_result *res)
+{
+	if (!res)
+		return;
+	for (uint32_t i = 0; i < res->nhits; i++) {
+		free(res->hits[i].id);
+		free(res->hits[i].doc);
+		free(res->hits[i].snippet);
+	}
+	free(res->hits);
+	free(res);
+}
+
+static char *dupn(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (d) {
+		if (n)
+			memcpy(d, s, n);
+		d[n] = 0;
+	}
+	return d;
+}
+
+/* FETCH the winners: one call per leaf, in parallel. */
+static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result *res,
+                      uint64_t deadline, char *err, size_t errlen)
+{
+	uint32_t n = res->nhits;
+	uint32_t *byleaf = calloc(r->nrep, sizeof *byleaf);
+	rpc_call *calls = calloc(r->nrep, sizeof *calls);
+	tbuf *msgs = calloc(r->nrep, sizeof *msgs);
+	uint32_t *callleaf = calloc(r->nrep, sizeof *callleaf);
+	wire_docref *refs = calloc(n ? n : 1, sizeof *refs);
+	int rc = byleaf && calls && msgs && callleaf && refs ? TRAWL_OK : TRAWL_ENOMEM;
+	unsigned ncalls = 0;
+	for (uint32_t i = 0; !rc && i < n; i++)
+		byleaf[win[i].leaf]++;
+	for (uint32_t l = 0; !rc && l < r->nrep; l++) {
+		if (!byleaf[l])
+			continue;
+		uint32_t m = 0;
+		uint64_t gen = 0;
+		for (uint32_t i = 0; i < n; i++)
+			if (win[i].leaf == l) {
+				refs[m++] = (wire_docref){win[i].h.shard, win[i].h.doc};
+				gen = win[i].generation;
+			}
+		wire_header h = {0};
+		h.request_id = atomic_fetch_add(&r->next_id, 1);
+		h.deadline_unix_us = deadline;
+		h.generation = gen;
+		h.flags = q->and_default ? WIRE_F_AND : 0;
+		wire_fetch f = {0};
+		f.ndocs = m;
+		f.docs = refs;
+		f.query = q->q;
+		f.query_len = (uint32_t)q->qlen;
+		if (q->snippet_field) {
+			f.field = q->snippet_field;
+			f.field_len = (uint32_t)strlen(q->snippet_field);
+			f.pre = q->pre ? q->pre : "<em>";
+			f.pre_len = (uint16_t)strlen(f.pre);
+			f.post = q->post ? q->post : "</em>";
+			f.post_len = (uint16_t)strlen(f.post);
+			f.snippet_chars = q->snippet_chars ? q->snippet_chars : 200;
+		}
+		tbuf_init(&msgs[ncalls], WIRE_MAX_MESSAGE);
+		if ((rc = wire_encode_fetch(&msgs[ncalls], &h, &f)))
+			break;
+		calls[ncalls] = (rpc_call){.peer = r->rep[l].cli, .req = msgs[ncalls].data,
+		                           .len = msgs[ncalls].len};
+		callleaf[ncalls++] = l;
+	}
+	if (!rc) {
+		uint64_t now = now_us();
+		int ms = deadline > now ? (int)((deadline - now) / 1000) + 1 : 1;
+		rpc_call_many(calls, ncalls, ms);
+	}
+	for (unsigned c = 0; c < ncalls; c++) {
+		uint32_t l = callleaf[c];
+		wire_header h;
+		wire_fetch_reply fr;
+		char msg[256];
+		if (!rc && calls[c].rc != TRAWL_OK) {
+			note_result(r, &r->rep[l], 0, 0);
+			rc = rerr(err, errlen, TRAWL_EIO, "fetching from %s failed%s", r->rep[l].cfg.url,
+			          calls[c].timed_out ? " (deadline)" : "");
+		} else if (!rc && wire_decode_fetch_reply(calls[c].reply, calls[c].reply_len, &h, &fr,
+		                                          msg, sizeof msg) != TRAWL_OK) {
+			rc = rerr(err, errlen, TRAWL_EIO, "%s: bad FETCH reply: %s", r->rep[l].cfg.url, msg);
+		} else if (!rc && fr.status != TRAWL_OK) {
+			rc = rerr(err, errlen, fr.status == TRAWL_ENOTFOUND ? TRAWL_EIO : fr.status,
+			          "%s: %.*s", r->rep[l].cfg.url, (int)fr.errmsg_len, fr.errmsg);
+		} else if (!rc) {
+			wire_doc_iter it;
+			wire_doc d;
+			wire_doc_iter_init(&it, &fr);
+			uint32_t i = 0;
+			while (wire_doc_iter_next(&it, &d) == 1) {
+				while (i < n && win[i].leaf != l)
+					i++;
+				if (i >= n)
+					break;
+				root_hit *rh = &res->hits[i];
+				rh->id = dupn(d.id, d.id_len);
+				if (d.json_len)
+					rh->doc = dupn(d.json, d.json_len), rh->doc_len = d.json_len;
+				if (d.snippet_len)
+					rh->snippet = dupn(d.snippet, d.snippet_len);
+				i++;
+			}
+		}
+		rpc_call_fini(&calls[c]);
+		tbuf_fini(&msgs[c]);
+	}
+	free(byleaf);
+	free(calls);
+	free(msgs);
+	free(callleaf);
+	free(refs);
+	return rc;
+}
+
+int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	uint64_t t0 = now_us();
+	uint32_t want = q->k + q->offset;
+	if (q->k == 0 || want > TRAWL_MAX_K)
+		return rerr(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
+		            TRAWL_MAX_K);
+	unsigned timeout = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
+	uint64_t deadline = t0 + (uint64_t)timeout * 1000u;
+	uint32_t S = r->cfg.nshards;
+	root_result *res = calloc(1, sizeof *res);
+	int8_t *state = calloc(S, 1);       /* 0 pending, 1 answered, 2 failed, 3 timed out */
+	int *chosen = malloc(S * sizeof *chosen);
+	uint8_t *excluded = calloc(r->nrep, 1);
+	rpc_call *calls = calloc(r->nrep, sizeof *calls);
+	tbuf *msgs = calloc(r->nrep, sizeof *msgs);
+	uint32_t *callleaf = calloc(r->nrep, sizeof *callleaf);
+	ghit *all = NULL;
+	size_t nall = 0, capall = 0;
+	int rc = res && state && chosen && excluded && calls && msgs && callleaf ? TRAWL_OK
+	                                                                         : TRAWL_ENOMEM;
+	res->shards_total = S;
+	res->total_exact = q->count;
+	uint64_t salt = atomic_fetch_add(&r->next_id, 1);
+	for (int attempt = 0; !rc && attempt < 2; attempt++) {
+		/* choose a replica for every shard still pending */
+		unsigned ncalls = 0;
+		for (uint32_t s = 0; s < S; s++)
+			chosen[s] = state[s] == 0 ? pick(r, s, q->preference, excluded, salt + s) : -1;
+		for (uint32_t s = 0; s < S; s++)
+			if (state[s] == 0 && chosen[s] < 0)
+				state[s] = 2; /* no replica left */
+		for (uint32_t l = 0; l < r->nrep && !rc; l++) {
+			wire_search ws = {0};
+			for (uint32_t s = 0; s < S; s++)
+				if (state[s] == 0 && chosen[s] == (int)l)
+					ws.shards[ws.nshards++] = (uint16_t)s;
+			if (!ws.nshards)
+				continue;
+			ws.k = want;
+			ws.query = q->q;
+			ws.query_len = (uint32_t)q->qlen;
+			wire_header h = {0};
+			h.request_id = atomic_fetch_add(&r->next_id, 1);
+			h.deadline_unix_us = deadline;
+			h.flags = (q->count ? WIRE_F_COUNT : 0) | (q->and_default ? WIRE_F_AND : 0);
+			tbuf_init(&msgs[ncalls], 1 << 20);
+			if ((rc = wire_encode_search(&msgs[ncalls], &h, &ws))) {
+				rerr(err, errlen, rc, "the query is too long for the wire");
+				break;
+			}
+			calls[ncalls] = (rpc_call){.peer = r->rep[l].cli, .req = msgs[ncalls].data,
+			                           .len = msgs[ncalls].len};
+			callleaf[ncalls++] = l;
+			atomic_fetch_add(&r->rep[l].outstanding, 1);
+			atomic_fetch_add(&r->rep[l].requests, 1);
+		}
+		uint64_t now = now_us();
+		int ms = deadline > now ? (int)((deadline - now) / 1000) + 1 : 1;
+		if (!rc)
+			rpc_call_many(calls, ncalls, ms);
+		for (unsigned c = 0; c < ncalls; c++) {
+			uint32_t l = callleaf[c];
+			atomic_fetch_sub(&r->rep[l].outstanding, 1);
+			wire_header h;
+			wire_search_reply sr;
+			char msg[256];
+			int ok = !rc && calls[c].rc == TRAWL_OK &&
+			         wire_decode_search_reply(calls[c].reply, calls[c].reply_len, &h, &sr, msg,
+			                                  sizeof msg) == TRAWL_OK;
+			if (ok && sr.status != TRAWL_OK) {
+				/* the leaf ran and refused: a query error is the caller's */
+				if (sr.status == TRAWL_EQUERY || sr.status == TRAWL_ELIMIT ||
+				    sr.status == TRAWL_EUTF8) {
+					rc = rerr(err, errlen, sr.status, "%.*s", (int)sr.errmsg_len, sr.errmsg);
+				}
+				ok = 0;
+			}
+			note_result(r, &r->rep[l], ok, calls[c].micros);
+			for (uint32_t s = 0; s < S; s++) {
+				if (chosen[s] != (int)l || state[s] != 0)
+					continue;
+				if (ok)
+					state[s] = 1;
+				else if (calls[c].timed_out || now_us() >= deadline)
+					state[s] = 3;
+			}
+			if (!ok) {
+				excluded[l] = 1;
+				rpc_call_fini(&calls[c]);
+				tbuf_fini(&msgs[c]);
+				continue;
+			}
+			if (h.flags & WIRE_F_PARTIAL) {
+				res->partial = 1;
+				res->total_exact = 0;
+			}
+			if (sr.total_relation != WIRE_TOTAL_EQ)
+				res->total_exact = 0;
+			res->total += sr.total;
+			res->docs_searched += sr.docs_searched;
+			if (h.generation > res->generation)
+				res->generation = h.generation;
+			if (nall + sr.nhits > capall) {
+				size_t nc = (nall + sr.nhits) * 2;
+				ghit *g = realloc(all, nc * sizeof *g);
+				if (!g) {
+					rc = TRAWL_ENOMEM;
+				} else {
+					all = g;
+					capall = nc;
+				}
+			}
+			for (uint32_t i = 0; !rc && i < sr.nhits; i++) {
+				wire_search_reply_hit(&sr, i, &all[nall].h);
+				all[nall].leaf = l;
+				all[nall].generation = h.generation;
+				nall++;
+			}
+			rpc_call_fini(&calls[c]);
+			tbuf_fini(&msgs[c]);
+		}
+		/* shards whose replica failed go once more to another replica */
+		int again = 0;
+		for (uint32_t s = 0; s < S; s++)
+			again |= state[s] == 0;
+		if (!again || now_us() >= deadline)
+			break;
+	}
+	for (uint32_t s = 0; s < S; s++) {
+		if (state[s] == 1)
+			res->shards_answered++;
+		else if (state[s] == 3)
+			res->shards_timed_out++;
+		else
+			res->shards_failed++;
+	}
+	if (!rc && res->shards_answered < S) {
+		res->partial = 1;
+		res->total_exact = 0;
+		double cov = (double)res->shards_answered / (double)S;
+		if (!q->allow_partial || cov < q->min_coverage || res->shards_answered == 0)
+			rc = rerr(err, errlen, TRAWL_EIO,
+			          "%u of %u shards answered (%u timed out, %u failed)",
+			          res->shards_answered, S, res->shards_timed_out, res->shards_failed);
+	}
+	if (!rc) {
+		qsort(all, nall, sizeof *all, cmp_ghit);
+		uint32_t from = q->offset < nall ? q->offset : (uint32_t)nall;
+		uint32_t n = (uint32_t)(nall - from) < q->k ? (uint32_t)(nall - from) : q->k;
+		res->hits = calloc(n ? n : 1, sizeof *res->hits);
+		if (!res->hits)
+			rc = TRAWL_ENOMEM;
+		for (uint32_t i = 0; !rc && i < n; i++) {
+			res->hits[i].score = all[from + i].h.score;
+			res->hits[i].shard = all[from + i].h.shard;
+		}
+		res->nhits = n;
+		if (!rc && n && q->fetch)
+			rc = fetch_hits(r, q, all + from, res, deadline, err, errlen);
+	}
+	res->took_us = now_us() - t0;
+	free(state);
+	free(chosen);
+	free(excluded);
+	free(calls);
+	free(msgs);
+	free(callleaf);
+	free(all);
+	if (rc) {
+		root_result_free(res);
+		return rc;
+	}
+	*out = res;
+	return TRAWL_OK;
+}
+
+int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_t errlen)
+{
+	*json = NULL;
+	size_t n = strlen(id);
+	if (n == 0 || n > WIRE_MAX_ID)
+		return rerr(err, errlen, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
+	uint32_t s = th_shard_of(id, n, r->cfg.nshards);
+	uint8_t *excluded = calloc(r->nrep, 1);
+	if (!excluded)
+		return TRAWL_ENOMEM;
+	int rc = TRAWL_EIO;
+	rerr(err, errlen, rc, "no replica of shard %u answered", s);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int l = pick(r, s, NULL, excluded, atomic_fetch_add(&r->next_id, 1));
+		if (l < 0)
+			break;
+		wire_header h = {0};
+		h.request_id = atomic_fetch_add(&r->next_id, 1);
+		h.deadline_unix_us = now_us() + (uint64_t)r->cfg.timeout_ms * 1000u;
+		tbuf msg;
+		tbuf_init(&msg, 1 << 16);
+		wire_get g = {(uint16_t)s, id, (uint32_t)n};
+		rpc_call c = {0};
+		if (wire_encode_get(&msg, &h, &g) == TRAWL_OK) {
+			c = (rpc_call){.peer = r->rep[l].cli, .req = msg.data, .len = msg.len};
+			rpc_call_many(&c, 1, (int)r->cfg.timeout_ms);
+		}
+		wire_fetch_reply fr;
+		wire_doc d;
+		wire_doc_iter it;
+		if (c.rc == TRAWL_OK && c.reply &&
+		    wire_decode_fetch_reply(c.reply, c.reply_len, &h, &fr, NULL, 0) == TRAWL_OK) {
+			note_result(r, &r->rep[l], 1, c.micros);
+			wire_doc_iter_init(&it, &fr);
+			if (fr.status == TRAWL_OK && wire_doc_iter_next(&it, &d) == 1 &&
+			    d.status == TRAWL_OK && d.json_len) {
+				*json = dupn(d.json, d.json_len);
+				*len = d.json_len;
+				rc = *json ? TRAWL_OK : TRAWL_ENOMEM;
+			} else {
+				rc = rerr(err, errlen, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
+			}
+			rpc_call_fini(&c);
+			tbuf_fini(&msg);
+			break;
+		}
+		note_result(r, &r->rep[l], 0, 0);
+		excluded[l] = 1;
+		rpc_call_fini(&c);
+		tbuf_fini(&msg);
+	}
+	free(excluded);
+	return rc;
+}
+
+uint32_t root_replicas(root *r, root_replica_info *out, uint32_t max)
+{
+	for (uint32_t i = 0; i < r->nrep && i < max; i++) {
+		replica *p = &r->rep[i];
+		pthread_mutex_lock(&p->mu);
+		out[i] = (root_replica_info){p->cfg.url,
+		                             p->state,
+		                             p->ewma_us,
+		                             atomic_load(&p->outstanding),
+		                             p->generation,
+		                             atomic_load(&p->requests),
+		                             atomic_load(&p->failures),
+		                             atomic_load(&p->ejections)};
+		pthread_mutex_unlock(&p->mu);
+	}
+	return r->nrep;
+}
+
+int root_ready(root *r)
+{
+	for (uint32_t s = 0; s < r->cfg.nshards; s++) {
+		int ok = 0;
+		for (uint32_t i = 0; i < r->nrep && !ok; i++)
+			ok = r->rep[i].serves[s] && usable(&r->rep[i], 0);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}

@@ -1,0 +1,124 @@
+/*
+ * root.h - the root: scatters a query to one replica of every shard,
+ * gathers and merges the ranked hits, fetches the winners' documents and
+ * snippets from the leaves that hold them, and reports coverage. It keeps
+ * every replica's health (active pings, passive failures) and picks
+ * replicas by latency and load. The HTTP API (root/api.c) sits on top.
+ */
+#ifndef TRAWL_ROOT_ROOT_H
+#define TRAWL_ROOT_ROOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/rpc.h"
+
+#define ROOT_MAX_LEAVES 1024
+#define ROOT_MAX_URL 256
+
+/* One leaf of the cluster file: its address and the shards it serves. */
+typedef struct root_leaf_cfg {
+	char url[ROOT_MAX_URL];
+	uint32_t nshards;
+	uint32_t shards[256];
+} root_leaf_cfg;
+
+typedef struct root_config {
+	uint32_t nshards;        /* shards of the index */
+	uint32_t nleaves;
+	root_leaf_cfg *leaves;   /* replicas: every leaf serving a shard */
+	rpc_tls tls;
+	unsigned ping_ms;        /* active health checks (default 1000) */
+	unsigned ping_timeout_ms;/* a ping slower than this fails (default 500) */
+	unsigned eject_after;    /* consecutive failures that eject (default 3) */
+	unsigned readmit_after;  /* consecutive successes that readmit (default 2) */
+	unsigned timeout_ms;     /* default query deadline (default 2000) */
+	int quiet;
+} root_config;
+
+/*
+ * root_config_load reads a cluster file (docs/OPERATIONS.md):
+ *   {"shards": 4, "leaves": [{"url": "tcp://10.0.0.5:7100", "shards": [0, 1]}, ...]}
+ * Fills cfg->nshards, nleaves, leaves (malloc'ed: free with root_config_fini).
+ * Errors name the file and the key.
+ */
+int root_config_load(root_config *cfg, const char *path, char *err, size_t errlen);
+void root_config_fini(root_config *cfg);
+
+typedef struct root root;
+
+/* root_open dials every leaf and starts health checking. */
+int root_open(root **out, const root_config *cfg, char *err, size_t errlen);
+void root_close(root *r);
+
+/* A search as the HTTP layer hands it over. */
+typedef struct root_query {
+	const char *q;           /* trawl query syntax */
+	size_t qlen;
+	uint32_t k, offset;
+	int count;               /* exact total */
+	int and_default;
+	int allow_partial;       /* answer with what came back (else an error) */
+	double min_coverage;     /* fraction of shards that must answer (0..1) */
+	unsigned timeout_ms;     /* 0: the root's default */
+	const char *preference;  /* session key: the same replicas every time; NULL */
+	const char *snippet_field; /* NULL: no snippets */
+	const char *pre, *post;  /* highlight marks */
+	unsigned snippet_chars;
+	int fetch;               /* fetch stored documents (and snippets) */
+} root_query;
+
+typedef struct root_hit {
+	char *id;
+	double score;
+	char *doc;      /* stored JSON, NULL if not stored or not fetched */
+	size_t doc_len;
+	char *snippet;
+	uint32_t shard;
+} root_hit;
+
+typedef struct root_result {
+	uint32_t nhits;
+	root_hit *hits;
+	uint64_t total;
+	int total_exact;         /* else a lower bound */
+	uint32_t shards_total, shards_answered, shards_timed_out, shards_failed;
+	uint64_t docs_searched;
+	uint64_t generation;     /* of the replies (the largest if they differ) */
+	uint64_t took_us;
+	int partial;
+} root_result;
+
+/*
+ * root_search runs q on the cluster. Returns TRAWL_OK with *out owned by the
+ * caller (root_result_free), TRAWL_EQUERY / TRAWL_ELIMIT for a bad query
+ * (err: the leaf's message), or TRAWL_EIO when coverage fell below what the
+ * query allows (err says which shards failed).
+ */
+int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen);
+void root_result_free(root_result *res);
+
+/* root_get fetches the stored document with external id from its shard:
+ * TRAWL_OK (*json malloc'ed), TRAWL_ENOTFOUND, or TRAWL_EIO. */
+int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_t errlen);
+
+/* Replica states, as /_trawl/cluster shows them. */
+enum root_state { ROOT_HEALTHY = 0, ROOT_EJECTED = 1, ROOT_PROBATION = 2 };
+
+typedef struct root_replica_info {
+	const char *url;
+	int state;
+	double ewma_us;
+	unsigned outstanding;
+	uint64_t generation;
+	uint64_t requests, failures, ejections;
+} root_replica_info;
+
+/* root_replicas copies up to max replica infos; returns the number of leaves. */
+uint32_t root_replicas(root *r, root_replica_info *out, uint32_t max);
+
+/* root_ready: every shard has at least one healthy replica. */
+int root_ready(root *r);
+
+#endif
