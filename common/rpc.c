@@ -236,18 +236,23 @@ void rpc_client_close(rpc_client *c)
 /* The state of one call of a batch. */
 typedef struct pending {
 	rpc_call *call;
-	struct batch *batch;
+	struct rpc_batch *batch;
 	nng_ctx ctx;
 	nng_aio *aio;
 	int sending;
+	int has_ctx;
 	struct timespec t0;
 } pending;
 
-typedef struct batch {
+struct rpc_batch {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	unsigned left;
-} batch;
+	unsigned running;
+	uint64_t finished; /* calls finished so far */
+	uint64_t seen;     /* finished as of the last rpc_batch_wait_any */
+	pending **p;
+	unsigned n, cap;
+};
 
 static uint64_t elapsed_us(const struct timespec *t0)
 {
@@ -262,8 +267,10 @@ static void finish(pending *p, int rc)
 	p->call->rc = rc;
 	p->call->micros = elapsed_us(&p->t0);
 	pthread_mutex_lock(&p->batch->mu);
-	if (--p->batch->left == 0)
-		pthread_cond_signal(&p->batch->cv);
+	p->call->done = 1;
+	p->batch->running--;
+	p->batch->finished++;
+	pthread_cond_broadcast(&p->batch->cv);
 	pthread_mutex_unlock(&p->batch->mu);
 }
 
@@ -302,55 +309,128 @@ static void call_cb(void *arg)
 	finish(p, TRAWL_OK);
 }
 
+rpc_batch *rpc_batch_new(void)
+{
+	rpc_batch *b = calloc(1, sizeof *b);
+	if (!b)
+		return NULL;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	return b;
+}
+
+int rpc_batch_start(rpc_batch *b, rpc_call *c, int timeout_ms)
+{
+	c->rc = TRAWL_EIO;
+	c->timed_out = 0;
+	c->reply = NULL;
+	c->reply_len = 0;
+	c->micros = 0;
+	c->done = 1; /* until it is really running */
+	c->internal = NULL;
+	if (b->n == b->cap) {
+		unsigned nc = b->cap ? b->cap * 2 : 16;
+		pending **np = realloc(b->p, nc * sizeof *np);
+		if (!np)
+			return TRAWL_ENOMEM;
+		b->p = np;
+		b->cap = nc;
+	}
+	pending *p = calloc(1, sizeof *p);
+	if (!p)
+		return TRAWL_ENOMEM;
+	b->p[b->n++] = p;
+	p->call = c;
+	p->batch = b;
+	p->sending = 1;
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	nng_msg *m = NULL;
+	if (nng_ctx_open(&p->ctx, c->peer->sock) != 0)
+		return TRAWL_EIO;
+	p->has_ctx = 1;
+	if (nng_aio_alloc(&p->aio, call_cb, p) != 0 || nng_msg_alloc(&m, 0) != 0 ||
+	    nng_msg_append(m, c->req, c->len) != 0) {
+		if (m)
+			nng_msg_free(m);
+		return TRAWL_ENOMEM;
+	}
+	c->internal = p;
+	nng_aio_set_timeout(p->aio, timeout_ms > 0 ? timeout_ms : 1);
+	nng_aio_set_msg(p->aio, m);
+	pthread_mutex_lock(&b->mu);
+	b->running++;
+	c->done = 0;
+	pthread_mutex_unlock(&b->mu);
+	nng_ctx_send(p->ctx, p->aio);
+	return TRAWL_OK;
+}
+
+unsigned rpc_batch_wait_any(rpc_batch *b, int ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&b->mu);
+	while (b->running > 0 && b->finished == b->seen)
+		if (pthread_cond_timedwait(&b->cv, &b->mu, &until) != 0)
+			break;
+	b->seen = b->finished;
+	unsigned left = b->running;
+	pthread_mutex_unlock(&b->mu);
+	return left;
+}
+
+void rpc_batch_cancel(rpc_batch *b, rpc_call *c)
+{
+	pending *p = c->internal;
+	if (p && !c->done)
+		nng_aio_cancel(p->aio);
+}
+
+void rpc_batch_free(rpc_batch *b)
+{
+	if (!b)
+		return;
+	for (unsigned i = 0; i < b->n; i++)
+		if (b->p[i]->aio && !b->p[i]->call->done)
+			nng_aio_cancel(b->p[i]->aio);
+	pthread_mutex_lock(&b->mu);
+	while (b->running > 0)
+		pthread_cond_wait(&b->cv, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+	for (unsigned i = 0; i < b->n; i++) {
+		if (b->p[i]->aio)
+			nng_aio_free(b->p[i]->aio);
+		if (b->p[i]->has_ctx)
+			nng_ctx_close(b->p[i]->ctx);
+		b->p[i]->call->internal = NULL;
+		free(b->p[i]);
+	}
+	free(b->p);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
+	free(b);
+}
+
 void rpc_call_many(rpc_call *calls, unsigned n, int timeout_ms)
 {
-	batch b;
-	pthread_mutex_init(&b.mu, NULL);
-	pthread_cond_init(&b.cv, NULL);
-	b.left = 0;
-	pending *ps = calloc(n ? n : 1, sizeof *ps);
+	rpc_batch *b = rpc_batch_new();
 	for (unsigned i = 0; i < n; i++) {
-		rpc_call *c = &calls[i];
-		c->rc = TRAWL_EIO;
-		c->timed_out = 0;
-		c->reply = NULL;
-		c->reply_len = 0;
-		c->micros = 0;
-		if (!ps)
-			continue;
-		pending *p = &ps[i];
-		p->call = c;
-		p->batch = &b;
-		p->sending = 1;
-		clock_gettime(CLOCK_MONOTONIC, &p->t0);
-		nng_msg *m = NULL;
-		if (nng_ctx_open(&p->ctx, c->peer->sock) != 0)
-			continue;
-		if (nng_aio_alloc(&p->aio, call_cb, p) != 0 || nng_msg_alloc(&m, 0) != 0 ||
-		    nng_msg_append(m, c->req, c->len) != 0) {
-			if (m)
-				nng_msg_free(m);
+		if (!b) {
+			calls[i].rc = TRAWL_ENOMEM;
+			calls[i].done = 1;
 			continue;
 		}
-		nng_aio_set_timeout(p->aio, timeout_ms);
-		nng_aio_set_msg(p->aio, m);
-		b.left++;
-		nng_ctx_send(p->ctx, p->aio);
+		rpc_batch_start(b, &calls[i], timeout_ms);
 	}
-	/* the aio timeouts end every call by the deadline; wait for all */
-	pthread_mutex_lock(&b.mu);
-	while (b.left > 0)
-		pthread_cond_wait(&b.cv, &b.mu);
-	pthread_mutex_unlock(&b.mu);
-	for (unsigned i = 0; ps && i < n; i++) {
-		if (ps[i].aio)
-			nng_aio_free(ps[i].aio);
-		if (ps[i].call)
-			nng_ctx_close(ps[i].ctx);
-	}
-	free(ps);
-	pthread_mutex_destroy(&b.mu);
-	pthread_cond_destroy(&b.cv);
+	while (b && rpc_batch_wait_any(b, 60000) > 0)
+		;
+	rpc_batch_free(b);
 }
 
 void rpc_call_fini(rpc_call *c)

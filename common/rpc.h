@@ -80,6 +80,7 @@ typedef struct rpc_call {
 	uint8_t *reply;
 	size_t reply_len;
 	uint64_t micros;
+	volatile int done;
 	void *internal;
 } rpc_call;
 
@@ -89,6 +90,30 @@ typedef struct rpc_call {
  * rc TRAWL_EIO with timed_out set). Blocks the calling thread.
  */
 void rpc_call_many(rpc_call *calls, unsigned n, int timeout_ms);
+
+/*
+ * A batch starts calls one by one and lets the caller react as each one
+ * finishes: the basis of hedged requests. Calls belong to the caller and
+ * must outlive the batch; one thread uses a batch.
+ */
+typedef struct rpc_batch rpc_batch;
+
+rpc_batch *rpc_batch_new(void);
+
+/* rpc_batch_start sends c (peer, req, len set) with a timeout; c->done is 0
+ * until it finishes. Returns TRAWL_OK or TRAWL_ENOMEM (c then failed). */
+int rpc_batch_start(rpc_batch *b, rpc_call *c, int timeout_ms);
+
+/* rpc_batch_wait_any blocks until a call finishes that had not when it was
+ * last called, or ms pass; returns the number of calls still running. */
+unsigned rpc_batch_wait_any(rpc_batch *b, int ms);
+
+/* rpc_batch_cancel stops c if it is still running (it finishes with
+ * TRAWL_EIO and timed_out set). */
+void rpc_batch_cancel(rpc_batch *b, rpc_call *c);
+
+/* rpc_batch_free cancels the calls still running, waits for them, frees b. */
+void rpc_batch_free(rpc_batch *b);
 
 /* rpc_call_fini frees a call's reply. */
 void rpc_call_fini(rpc_call *c);

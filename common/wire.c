@@ -950,13 +950,21 @@ int wire_decode_cancel(const void *buf, size_t len, wire_header *h, wire_cancel 
 
 /* ---- GET ---- */
 
+static int get_check_shard(wctx *c, uint32_t shard)
+{
+	if (shard >= WIRE_MAX_SHARDS)
+		return fail(c, TRAWL_EINVAL, "shard is %" PRIu32 "; shard numbers are 0..%d", shard,
+		            WIRE_MAX_SHARDS - 1);
+	return TRAWL_OK;
+}
+
 int wire_encode_get(tbuf *out, const wire_header *h, const wire_get *g)
 {
 	if (!g)
 		return TRAWL_EINVAL;
 	wctx c;
 	enc_ctx(&c, WIRE_GET);
-	TRY(check_shard(&c, "shard", 0, g->shard));
+	TRY(get_check_shard(&c, g->shard));
 	TRY(check_len(&c, "id", g->id_len, 1, WIRE_MAX_ID));
 	TRY(check_ptr(&c, "id", g->id, g->id_len));
 	uint64_t body = 8 + (uint64_t)g->id_len;
@@ -971,8 +979,9 @@ int wire_encode_get(tbuf *out, const wire_header *h, const wire_get *g)
 
 static int get_in(wctx *c, wire_get *g)
 {
+	memset(g, 0, sizeof *g);
 	TRY(rd16(c, "shard", &g->shard));
-	TRY(check_shard(c, "shard", 0, g->shard));
+	TRY(get_check_shard(c, g->shard));
 	TRY(rdreserved(c, 2));
 	TRY(rdstr(c, "id", 4, 1, WIRE_MAX_ID, &g->id, &g->id_len));
 	return finish(c);

@@ -352,14 +352,17 @@ int wire_decode_pong(const void *buf, size_t len, wire_header *h, wire_pong *p, 
 /* wire_encode_cancel appends a CANCEL message. */
 int wire_encode_cancel(tbuf *out, const wire_header *h, const wire_cancel *c);
 
-/* wire_encode_get / wire_decode_get: GET (errors as for SEARCH; the id points
- * into buf). */
-int wire_encode_get(tbuf *out, const wire_header *h, const wire_get *g);
-int wire_decode_get(const void *buf, size_t len, wire_header *h, wire_get *g, char *err,
-                    size_t errlen);
-
 /* wire_decode_cancel decodes a CANCEL message. */
 int wire_decode_cancel(const void *buf, size_t len, wire_header *h, wire_cancel *c, char *err,
                        size_t errlen);
+
+/* ---- GET ---- */
+
+/* wire_encode_get appends a GET message. */
+int wire_encode_get(tbuf *out, const wire_header *h, const wire_get *g);
+
+/* wire_decode_get decodes a GET message; g->id points into buf. */
+int wire_decode_get(const void *buf, size_t len, wire_header *h, wire_get *g, char *err,
+                    size_t errlen);
 
 #endif

@@ -22,6 +22,9 @@
 #include "common/wire.h"
 #include "trawl/trawl.h"
 
+/* The last message type: every loop over the types ends here. */
+#define WIRE_LAST WIRE_GET
+
 /* splitmix64: a fixed-seed generator, so failures reproduce. */
 static uint64_t rng_state = 0x5754010100000000u;
 
@@ -204,6 +207,11 @@ static void rnd_msg(wire_msg *m, int type, int small)
 	case WIRE_CANCEL:
 		m->u.cancel.target_request_id = rnd();
 		break;
+	case WIRE_GET:
+		m->u.get.shard = (uint16_t)rnd_below(WIRE_MAX_SHARDS);
+		m->u.get.id_len = rnd_len(1, CAP(WIRE_MAX_ID));
+		m->u.get.id = rnd_str(m->u.get.id_len);
+		break;
 	}
 #undef CAP
 }
@@ -314,6 +322,10 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 	case WIRE_CANCEL:
 		assert_true(a->u.cancel.target_request_id == b->u.cancel.target_request_id);
 		break;
+	case WIRE_GET:
+		assert_int_equal(a->u.get.shard, b->u.get.shard);
+		assert_bytes_eq(a->u.get.id, a->u.get.id_len, b->u.get.id, b->u.get.id_len);
+		break;
 	default:
 		fail();
 	}
@@ -337,6 +349,8 @@ static int decode_as(int type, const void *buf, size_t len, wire_msg *m, char *e
 		return wire_decode_pong(buf, len, &m->h, &m->u.pong, err, errlen);
 	case WIRE_CANCEL:
 		return wire_decode_cancel(buf, len, &m->h, &m->u.cancel, err, errlen);
+	case WIRE_GET:
+		return wire_decode_get(buf, len, &m->h, &m->u.get, err, errlen);
 	}
 	return -1;
 }
@@ -368,6 +382,8 @@ static uint64_t body_size(const wire_msg *m)
 		return 15 + 2 * (uint64_t)m->u.pong.nshards;
 	case WIRE_CANCEL:
 		return 8;
+	case WIRE_GET:
+		return 8 + (uint64_t)m->u.get.id_len;
 	}
 	return 0;
 }
@@ -407,15 +423,14 @@ static void roundtrip(int type, int iterations)
 		assert_int_equal(h.type, type);
 		assert_int_equal(h.flags, m.h.flags);
 
-		/* The encoding is canonical: re-encoding the decoded message gives the same bytes.
-		 */
+		/* The encoding is canonical: the decoded message re-encodes to the same bytes. */
 		tbuf_reset(&b2);
 		assert_int_equal(wire_encode(&b2, &d), TRAWL_OK);
 		assert_int_equal(b2.len, len);
 		assert_memory_equal(b2.data, msg, len);
 
 		/* Every other decoder refuses it, naming the type expected. */
-		for (int t = WIRE_SEARCH; t <= WIRE_CANCEL; t++) {
+		for (int t = WIRE_SEARCH; t <= WIRE_LAST; t++) {
 			if (t == type)
 				continue;
 			err[0] = 0;
@@ -448,11 +463,12 @@ static void test_roundtrip_fetch_reply(void **state)
 	roundtrip(WIRE_FETCH_REPLY, 500);
 }
 
-static void test_roundtrip_ping_pong_cancel(void **state)
+static void test_roundtrip_ping_pong_cancel_get(void **state)
 {
 	roundtrip(WIRE_PING, 200);
 	roundtrip(WIRE_PONG, 2000);
 	roundtrip(WIRE_CANCEL, 200);
+	roundtrip(WIRE_GET, 1000);
 }
 
 /* ---- truncation and damage ---- */
@@ -465,7 +481,7 @@ static void test_truncation(void **state)
 	tbuf_init(&b, WIRE_MAX_MESSAGE);
 	char err[256];
 	long decoded = 0;
-	for (int type = WIRE_SEARCH; type <= WIRE_CANCEL; type++) {
+	for (int type = WIRE_SEARCH; type <= WIRE_LAST; type++) {
 		for (int it = 0; it < 25; it++) {
 			wire_msg m, d;
 			rnd_msg(&m, type, 1);
@@ -508,7 +524,7 @@ static void test_byte_flips(void **state)
 	tbuf_init(&b, WIRE_MAX_MESSAGE);
 	tbuf_init(&b2, WIRE_MAX_MESSAGE);
 	char err[64];
-	for (int type = WIRE_SEARCH; type <= WIRE_CANCEL; type++) {
+	for (int type = WIRE_SEARCH; type <= WIRE_LAST; type++) {
 		for (int it = 0; it < 6; it++) {
 			wire_msg m, d;
 			rnd_msg(&m, type, 1);
@@ -963,7 +979,7 @@ static void dec_fails(const mk *m, const char *want)
 		fail_msg("error \"%s\" does not contain \"%s\"", err, want);
 	/* The type's own decoder says the same. */
 	char err2[256] = "";
-	if (m->len >= 4 && m->b[3] >= WIRE_SEARCH && m->b[3] <= WIRE_CANCEL) {
+	if (m->len >= 4 && m->b[3] >= WIRE_SEARCH && m->b[3] <= WIRE_LAST) {
 		assert_int_equal(decode_as(m->b[3], copy, m->len, &d, err2, sizeof err2),
 		                 TRAWL_EINVAL);
 		assert_string_equal(err, err2);
@@ -993,7 +1009,7 @@ static void test_decode_limits_header(void **state)
 	dec_fails(&m, "version 0");
 	mk_header(&m, 0);
 	dec_fails(&m, "header: unknown message type 0");
-	mk_header(&m, 9);
+	mk_header(&m, WIRE_LAST + 1);
 	dec_fails(&m, "unknown message type 9");
 	mk_header(&m, 255);
 	dec_fails(&m, "unknown message type 255");
@@ -1266,6 +1282,46 @@ static void test_decode_limits_fetch_pong(void **state)
 	free(m.b);
 }
 
+static void test_limits_get(void **state)
+{
+	static char id[WIRE_MAX_ID + 1];
+	memset(id, 'i', sizeof id);
+	wire_msg m = {.h = {.type = WIRE_GET}};
+	m.u.get = (wire_get){.shard = 255, .id = id, .id_len = WIRE_MAX_ID};
+	enc_ok(&m);
+	m.u.get.id_len = WIRE_MAX_ID + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.get.id_len = 0;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.get.id_len = 1;
+	m.u.get.shard = 256;
+	enc_fails(&m, TRAWL_EINVAL);
+
+	mk b = {0};
+	mk_header(&b, WIRE_GET);
+	mk_le(&b, 9, 2);
+	mk_le(&b, 0, 2);
+	mk_le(&b, 3, 4);
+	mk_fill(&b, 'x', 3);
+	dec_ok(&b);
+	b.b[34] = 1;
+	dec_fails(&b, "GET: reserved field at offset 34 is 0x1; it must be 0");
+	b.b[34] = 0;
+	b.b[33] = 1; /* shard 265 */
+	dec_fails(&b, "GET: shard is 265; shard numbers are 0..255");
+	b.b[33] = 0;
+	b.b[36] = 0;
+	b.len = 40;
+	dec_fails(&b, "GET: id is 0 bytes; it must have 1..512 bytes");
+	mk_header(&b, WIRE_GET);
+	mk_le(&b, 9, 2);
+	mk_le(&b, 0, 2);
+	mk_le(&b, WIRE_MAX_ID + 1, 4);
+	mk_fill(&b, 'x', WIRE_MAX_ID + 1);
+	dec_fails(&b, "GET: id is 513 bytes; the limit is 512");
+	free(b.b);
+}
+
 static void test_type_names(void **state)
 {
 	assert_string_equal(wire_type_name(WIRE_SEARCH), "SEARCH");
@@ -1277,7 +1333,7 @@ static void test_type_names(void **state)
 	assert_string_equal(wire_type_name(WIRE_CANCEL), "CANCEL");
 	assert_string_equal(wire_type_name(0), "unknown");
 	assert_string_equal(wire_type_name(WIRE_GET), "GET");
-	assert_string_equal(wire_type_name(9), "unknown");
+	assert_string_equal(wire_type_name(WIRE_LAST + 1), "unknown");
 	assert_string_equal(wire_type_name(-1), "unknown");
 }
 
@@ -1302,24 +1358,25 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_type_names),
-	    cmocka_unit_test(test_golden_search),
-	    cmocka_unit_test(test_golden_search_reply),
-	    cmocka_unit_test(test_roundtrip_search),
-	    cmocka_unit_test(test_roundtrip_search_reply),
-	    cmocka_unit_test(test_roundtrip_fetch),
-	    cmocka_unit_test(test_roundtrip_fetch_reply),
-	    cmocka_unit_test(test_roundtrip_ping_pong_cancel),
-	    cmocka_unit_test(test_truncation),
-	    cmocka_unit_test(test_byte_flips),
-	    cmocka_unit_test(test_encode_limits_search),
-	    cmocka_unit_test(test_encode_limits_fetch),
-	    cmocka_unit_test(test_encode_limits_replies),
-	    cmocka_unit_test(test_decode_limits_header),
-	    cmocka_unit_test(test_decode_limits_search),
-	    cmocka_unit_test(test_decode_limits_search_reply),
-	    cmocka_unit_test(test_decode_limits_fetch_reply),
-	    cmocka_unit_test(test_decode_limits_fetch_pong),
+		cmocka_unit_test(test_type_names),
+		cmocka_unit_test(test_golden_search),
+		cmocka_unit_test(test_golden_search_reply),
+		cmocka_unit_test(test_roundtrip_search),
+		cmocka_unit_test(test_roundtrip_search_reply),
+		cmocka_unit_test(test_roundtrip_fetch),
+		cmocka_unit_test(test_roundtrip_fetch_reply),
+		cmocka_unit_test(test_roundtrip_ping_pong_cancel_get),
+		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_byte_flips),
+		cmocka_unit_test(test_encode_limits_search),
+		cmocka_unit_test(test_encode_limits_fetch),
+		cmocka_unit_test(test_encode_limits_replies),
+		cmocka_unit_test(test_decode_limits_header),
+		cmocka_unit_test(test_decode_limits_search),
+		cmocka_unit_test(test_decode_limits_search_reply),
+		cmocka_unit_test(test_decode_limits_fetch_reply),
+		cmocka_unit_test(test_decode_limits_fetch_pong),
+		cmocka_unit_test(test_limits_get),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -341,7 +341,12 @@ static void cluster_info(api *a, http_response *resp)
 		                       (json_int_t)info[i].requests, "failures",
 		                       (json_int_t)info[i].failures, "ejections",
 		                       (json_int_t)info[i].ejections));
-	send_json(resp, 200, json_pack("{s:b, s:o}", "ready", root_ready(a->r), "replicas", arr));
+	uint64_t sent, hedges, wins;
+	root_counters(a->r, &sent, &hedges, &wins);
+	send_json(resp, 200, json_pack("{s:b, s:{s:I, s:I, s:I}, s:o}", "ready", root_ready(a->r),
+	                               "searches", "sent", (json_int_t)sent, "hedged",
+	                               (json_int_t)hedges, "hedge_wins", (json_int_t)wins,
+	                               "replicas", arr));
 }
 
 static void metrics(api *a, http_response *resp)
@@ -386,6 +391,15 @@ static void metrics(api *a, http_response *resp)
 	                "trawl_search_latency_seconds_count %llu\n",
 	            (unsigned long long)cum, (double)atomic_load(&a->hist_sum_us) / 1e6,
 	            (unsigned long long)cum);
+	uint64_t sent, hedges, wins;
+	root_counters(a->r, &sent, &hedges, &wins);
+	tbuf_printf(&b, "# HELP trawl_leaf_searches_total SEARCH requests sent to leaves.\n"
+	                "# TYPE trawl_leaf_searches_total counter\ntrawl_leaf_searches_total %llu\n"
+	                "# HELP trawl_hedges_total Hedged SEARCH requests sent.\n"
+	                "# TYPE trawl_hedges_total counter\ntrawl_hedges_total %llu\n"
+	                "# HELP trawl_hedge_wins_total Hedged requests that answered first.\n"
+	                "# TYPE trawl_hedge_wins_total counter\ntrawl_hedge_wins_total %llu\n",
+	            (unsigned long long)sent, (unsigned long long)hedges, (unsigned long long)wins);
 	root_replica_info info[ROOT_MAX_LEAVES];
 	uint32_t n = root_replicas(a->r, info, ROOT_MAX_LEAVES);
 	tbuf_printf(&b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "

@@ -34,6 +34,7 @@ typedef struct replica {
 	int state;
 	unsigned fails, oks;
 	double ewma_us;
+	double ewmdev_us; /* mean deviation of the latency, EWMA */
 	atomic_uint outstanding;
 	uint64_t generation;
 	atomic_uint_fast64_t requests, failures, ejections;
@@ -46,7 +47,11 @@ struct root {
 	pthread_t pinger;
 	atomic_int stopping;
 	atomic_uint_fast64_t next_id;
+	atomic_uint_fast64_t searches, hedges, hedge_wins;
 };
+
+/* Hedged requests: at most this fraction of the SEARCHes sent. */
+#define ROOT_HEDGE_BUDGET 0.05
 
 static int rerr(char *err, size_t errlen, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -153,7 +158,13 @@ static void note_result(root *r, replica *p, int ok, uint64_t micros)
 {
 	pthread_mutex_lock(&p->mu);
 	if (ok) {
-		p->ewma_us = p->ewma_us == 0 ? (double)micros : 0.8 * p->ewma_us + 0.2 * (double)micros;
+		double x = (double)micros;
+		if (p->ewma_us == 0) {
+			p->ewma_us = x;
+		} else {
+			p->ewmdev_us = 0.8 * p->ewmdev_us + 0.2 * fabs(x - p->ewma_us);
+			p->ewma_us = 0.8 * p->ewma_us + 0.2 * x;
+		}
 		p->fails = 0;
 		p->oks++;
 		if (p->state == ROOT_EJECTED)
@@ -468,6 +479,64 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 	return rc;
 }
 
+/* One SEARCH of a query: the shards sent to one leaf, and its hedge. */
+typedef struct group {
+	uint32_t leaf;
+	int hedge_leaf; /* -1: not hedged */
+	wire_header h;
+	wire_search ws;
+	tbuf msg;
+	rpc_call call, hedge;
+	rpc_call *winner;
+	uint64_t hedge_at; /* when to hedge (Unix us) */
+} group;
+
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = now_us();
+	return deadline > now ? (int)((deadline - now) / 1000) + 1 : 1;
+}
+
+/* The replica's recent p95, estimated as its latency EWMA plus three mean
+ * deviations; 2 ms at least. */
+static uint64_t hedge_after(root *r, uint32_t l)
+{
+	replica *p = &r->rep[l];
+	pthread_mutex_lock(&p->mu);
+	double v = p->ewma_us > 0 ? p->ewma_us + 3 * p->ewmdev_us : 5000;
+	pthread_mutex_unlock(&p->mu);
+	return v < 2000 ? 2000 : (uint64_t)v;
+}
+
+/* A usable replica other than g's that serves every shard of g, or -1. */
+static int hedge_target(root *r, const group *g, const uint8_t *excluded)
+{
+	int best = -1;
+	double bl = 0;
+	for (uint32_t i = 0; i < r->nrep; i++) {
+		if (i == g->leaf || excluded[i] || !usable(&r->rep[i], 0))
+			continue;
+		int all = 1;
+		for (uint32_t k = 0; k < g->ws.nshards && all; k++)
+			all = r->rep[i].serves[g->ws.shards[k]];
+		if (!all)
+			continue;
+		double l = load_of(&r->rep[i]);
+		if (best < 0 || l < bl) {
+			best = (int)i;
+			bl = l;
+		}
+	}
+	return best;
+}
+
+/* Hedges are capped at ROOT_HEDGE_BUDGET of the searches sent. */
+static int hedge_allowed(root *r)
+{
+	uint64_t sent = atomic_load(&r->searches), hedged = atomic_load(&r->hedges);
+	return (double)hedged < ROOT_HEDGE_BUDGET * (double)sent;
+}
+
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -483,113 +552,200 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
 	int8_t *state = calloc(S, 1);       /* 0 pending, 1 answered, 2 failed, 3 timed out */
 	int *chosen = malloc(S * sizeof *chosen);
 	uint8_t *excluded = calloc(r->nrep, 1);
-	rpc_call *calls = calloc(r->nrep, sizeof *calls);
-	tbuf *msgs = calloc(r->nrep, sizeof *msgs);
-	uint32_t *callleaf = calloc(r->nrep, sizeof *callleaf);
+	group *groups = calloc(r->nrep, sizeof *groups);
 	ghit *all = NULL;
 	size_t nall = 0, capall = 0;
-	int rc = res && state && chosen && excluded && calls && msgs && callleaf ? TRAWL_OK
-	                                                                         : TRAWL_ENOMEM;
+	int rc = res && state && chosen && excluded && groups ? TRAWL_OK : TRAWL_ENOMEM;
+	if (rc) {
+		free(res);
+		free(state);
+		free(chosen);
+		free(excluded);
+		free(groups);
+		return rc;
+	}
 	res->shards_total = S;
 	res->total_exact = q->count;
 	uint64_t salt = atomic_fetch_add(&r->next_id, 1);
 	for (int attempt = 0; !rc && attempt < 2; attempt++) {
 		/* choose a replica for every shard still pending */
-		unsigned ncalls = 0;
+		unsigned ng = 0;
 		for (uint32_t s = 0; s < S; s++)
 			chosen[s] = state[s] == 0 ? pick(r, s, q->preference, excluded, salt + s) : -1;
 		for (uint32_t s = 0; s < S; s++)
 			if (state[s] == 0 && chosen[s] < 0)
 				state[s] = 2; /* no replica left */
 		for (uint32_t l = 0; l < r->nrep && !rc; l++) {
-			wire_search ws = {0};
+			group *g = &groups[ng];
+			memset(&g->ws, 0, sizeof g->ws);
 			for (uint32_t s = 0; s < S; s++)
 				if (state[s] == 0 && chosen[s] == (int)l)
-					ws.shards[ws.nshards++] = (uint16_t)s;
-			if (!ws.nshards)
+					g->ws.shards[g->ws.nshards++] = (uint16_t)s;
+			if (!g->ws.nshards)
 				continue;
-			ws.k = want;
-			ws.query = q->q;
-			ws.query_len = (uint32_t)q->qlen;
-			wire_header h = {0};
-			h.request_id = atomic_fetch_add(&r->next_id, 1);
-			h.deadline_unix_us = deadline;
-			h.flags = (q->count ? WIRE_F_COUNT : 0) | (q->and_default ? WIRE_F_AND : 0);
-			tbuf_init(&msgs[ncalls], 1 << 20);
-			if ((rc = wire_encode_search(&msgs[ncalls], &h, &ws))) {
+			g->leaf = l;
+			g->hedge_leaf = -1;
+			g->winner = NULL;
+			g->ws.k = want;
+			g->ws.query = q->q;
+			g->ws.query_len = (uint32_t)q->qlen;
+			g->h = (wire_header){0};
+			g->h.request_id = atomic_fetch_add(&r->next_id, 1);
+			g->h.deadline_unix_us = deadline;
+			g->h.flags = (q->count ? WIRE_F_COUNT : 0) | (q->and_default ? WIRE_F_AND : 0);
+			tbuf_init(&g->msg, 1 << 20);
+			if ((rc = wire_encode_search(&g->msg, &g->h, &g->ws))) {
+				tbuf_fini(&g->msg);
 				rerr(err, errlen, rc, "the query is too long for the wire");
 				break;
 			}
-			calls[ncalls] = (rpc_call){.peer = r->rep[l].cli, .req = msgs[ncalls].data,
-			                           .len = msgs[ncalls].len};
-			callleaf[ncalls++] = l;
-			atomic_fetch_add(&r->rep[l].outstanding, 1);
-			atomic_fetch_add(&r->rep[l].requests, 1);
+			ng++;
 		}
-		uint64_t now = now_us();
-		int ms = deadline > now ? (int)((deadline - now) / 1000) + 1 : 1;
-		if (!rc)
-			rpc_call_many(calls, ncalls, ms);
-		for (unsigned c = 0; c < ncalls; c++) {
-			uint32_t l = callleaf[c];
-			atomic_fetch_sub(&r->rep[l].outstanding, 1);
+		if (rc)
+			break;
+		rpc_batch *batch = rpc_batch_new();
+		if (!batch) {
+			rc = TRAWL_ENOMEM;
+			for (unsigned i = 0; i < ng; i++)
+				tbuf_fini(&groups[i].msg);
+			break;
+		}
+		uint64_t started = now_us();
+		for (unsigned i = 0; i < ng; i++) {
+			group *g = &groups[i];
+			g->call = (rpc_call){.peer = r->rep[g->leaf].cli, .req = g->msg.data,
+			                     .len = g->msg.len};
+			g->hedge = (rpc_call){0};
+			g->hedge.done = 1;
+			g->hedge_at = started + hedge_after(r, g->leaf);
+			atomic_fetch_add(&r->rep[g->leaf].outstanding, 1);
+			atomic_fetch_add(&r->rep[g->leaf].requests, 1);
+			atomic_fetch_add(&r->searches, 1);
+			rpc_batch_start(batch, &g->call, remaining_ms(deadline));
+		}
+		/* wait; hedge the groups slower than their replica's recent p95 */
+		for (;;) {
+			uint64_t now = now_us(), next = deadline;
+			unsigned open = 0;
+			for (unsigned i = 0; i < ng; i++) {
+				group *g = &groups[i];
+				if (g->winner)
+					continue;
+				if (g->call.done && g->call.rc == TRAWL_OK)
+					g->winner = &g->call;
+				else if (!g->hedge.done || g->hedge.rc != TRAWL_OK || g->hedge_leaf < 0)
+					;
+				else
+					g->winner = &g->hedge;
+				if (g->winner) {
+					rpc_call *loser = g->winner == &g->call ? &g->hedge : &g->call;
+					if (!loser->done)
+						rpc_batch_cancel(batch, loser); /* the slower one */
+					if (g->winner == &g->hedge)
+						atomic_fetch_add(&r->hedge_wins, 1);
+					continue;
+				}
+				if (g->call.done && g->hedge.done)
+					continue; /* both failed (or no hedge): settled */
+				open++;
+				if (g->hedge_leaf < 0 && !g->call.done && now >= g->hedge_at) {
+					int alt = hedge_target(r, g, excluded);
+					if (alt >= 0 && hedge_allowed(r)) {
+						g->hedge_leaf = alt;
+						g->hedge = (rpc_call){.peer = r->rep[alt].cli, .req = g->msg.data,
+						                      .len = g->msg.len};
+						atomic_fetch_add(&r->hedges, 1);
+						atomic_fetch_add(&r->rep[alt].outstanding, 1);
+						atomic_fetch_add(&r->rep[alt].requests, 1);
+						rpc_batch_start(batch, &g->hedge, remaining_ms(deadline));
+					} else {
+						g->hedge_at = deadline; /* no hedge for this one */
+					}
+				}
+				if (g->hedge_leaf < 0 && g->hedge_at < next)
+					next = g->hedge_at;
+			}
+			if (open == 0 || now >= deadline)
+				break;
+			int ms = next > now ? (int)((next - now + 999) / 1000) : 1;
+			rpc_batch_wait_any(batch, ms);
+		}
+		rpc_batch_free(batch); /* cancels and reaps whatever is left */
+		for (unsigned i = 0; i < ng; i++) {
+			group *g = &groups[i];
+			int leaves[2] = {(int)g->leaf, g->hedge_leaf};
+			rpc_call *callsof[2] = {&g->call, &g->hedge};
 			wire_header h;
 			wire_search_reply sr;
-			char msg[256];
-			int ok = !rc && calls[c].rc == TRAWL_OK &&
-			         wire_decode_search_reply(calls[c].reply, calls[c].reply_len, &h, &sr, msg,
-			                                  sizeof msg) == TRAWL_OK;
-			if (ok && sr.status != TRAWL_OK) {
-				/* the leaf ran and refused: a query error is the caller's */
-				if (sr.status == TRAWL_EQUERY || sr.status == TRAWL_ELIMIT ||
-				    sr.status == TRAWL_EUTF8) {
-					rc = rerr(err, errlen, sr.status, "%.*s", (int)sr.errmsg_len, sr.errmsg);
-				}
-				ok = 0;
-			}
-			note_result(r, &r->rep[l], ok, calls[c].micros);
-			for (uint32_t s = 0; s < S; s++) {
-				if (chosen[s] != (int)l || state[s] != 0)
+			int ok = 0;
+			for (int j = 0; j < 2; j++) {
+				if (leaves[j] < 0)
 					continue;
+				replica *rp = &r->rep[leaves[j]];
+				atomic_fetch_sub(&rp->outstanding, 1);
+				rpc_call *c = callsof[j];
+				char msg[256];
+				int good = c->rc == TRAWL_OK &&
+				           wire_decode_search_reply(c->reply, c->reply_len, &h, &sr, msg,
+				                                    sizeof msg) == TRAWL_OK;
+				if (good && sr.status != TRAWL_OK) {
+					/* the leaf ran and refused: a query error is the caller's */
+					if (sr.status == TRAWL_EQUERY || sr.status == TRAWL_ELIMIT ||
+					    sr.status == TRAWL_EUTF8)
+						rc = rerr(err, errlen, sr.status, "%.*s", (int)sr.errmsg_len,
+						          sr.errmsg);
+					good = 0;
+				}
+				/* a hedged-away call that was cancelled says nothing of its replica */
+				if (good || !(c != g->winner && g->winner && c->timed_out))
+					note_result(r, rp, good, c->micros);
+				if (!good && !(g->winner && c != g->winner))
+					excluded[leaves[j]] = 1;
+				if (c == g->winner && good)
+					ok = 1;
+			}
+			for (uint32_t k = 0; k < g->ws.nshards; k++) {
+				uint32_t s = g->ws.shards[k];
 				if (ok)
 					state[s] = 1;
-				else if (calls[c].timed_out || now_us() >= deadline)
+				else if (g->call.timed_out || now_us() >= deadline)
 					state[s] = 3;
 			}
-			if (!ok) {
-				excluded[l] = 1;
-				rpc_call_fini(&calls[c]);
-				tbuf_fini(&msgs[c]);
-				continue;
-			}
-			if (h.flags & WIRE_F_PARTIAL) {
-				res->partial = 1;
-				res->total_exact = 0;
-			}
-			if (sr.total_relation != WIRE_TOTAL_EQ)
-				res->total_exact = 0;
-			res->total += sr.total;
-			res->docs_searched += sr.docs_searched;
-			if (h.generation > res->generation)
-				res->generation = h.generation;
-			if (nall + sr.nhits > capall) {
-				size_t nc = (nall + sr.nhits) * 2;
-				ghit *g = realloc(all, nc * sizeof *g);
-				if (!g) {
-					rc = TRAWL_ENOMEM;
-				} else {
-					all = g;
-					capall = nc;
+			if (ok) {
+				/* decode the winner again (h and sr may hold the loser's) */
+				wire_decode_search_reply(g->winner->reply, g->winner->reply_len, &h, &sr, NULL,
+				                         0);
+				uint32_t wl = g->winner == &g->call ? g->leaf : (uint32_t)g->hedge_leaf;
+				if (h.flags & WIRE_F_PARTIAL) {
+					res->partial = 1;
+					res->total_exact = 0;
+				}
+				if (sr.total_relation != WIRE_TOTAL_EQ)
+					res->total_exact = 0;
+				res->total += sr.total;
+				res->docs_searched += sr.docs_searched;
+				if (h.generation > res->generation)
+					res->generation = h.generation;
+				if (nall + sr.nhits > capall) {
+					size_t nc = (nall + sr.nhits) * 2;
+					ghit *gh = realloc(all, nc * sizeof *gh);
+					if (!gh) {
+						rc = TRAWL_ENOMEM;
+					} else {
+						all = gh;
+						capall = nc;
+					}
+				}
+				for (uint32_t i2 = 0; !rc && i2 < sr.nhits; i2++) {
+					wire_search_reply_hit(&sr, i2, &all[nall].h);
+					all[nall].leaf = wl;
+					all[nall].generation = h.generation;
+					nall++;
 				}
 			}
-			for (uint32_t i = 0; !rc && i < sr.nhits; i++) {
-				wire_search_reply_hit(&sr, i, &all[nall].h);
-				all[nall].leaf = l;
-				all[nall].generation = h.generation;
-				nall++;
-			}
-			rpc_call_fini(&calls[c]);
-			tbuf_fini(&msgs[c]);
+			rpc_call_fini(&g->call);
+			rpc_call_fini(&g->hedge);
+			tbuf_fini(&g->msg);
 		}
 		/* shards whose replica failed go once more to another replica */
 		int again = 0;
@@ -634,9 +790,7 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
 	free(state);
 	free(chosen);
 	free(excluded);
-	free(calls);
-	free(msgs);
-	free(callleaf);
+	free(groups);
 	free(all);
 	if (rc) {
 		root_result_free(res);
@@ -729,4 +883,11 @@ int root_ready(root *r)
 			return 0;
 	}
 	return 1;
+}
+
+void root_counters(root *r, uint64_t *searches, uint64_t *hedges, uint64_t *hedge_wins)
+{
+	*searches = atomic_load(&r->searches);
+	*hedges = atomic_load(&r->hedges);
+	*hedge_wins = atomic_load(&r->hedge_wins);
 }

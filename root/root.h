@@ -118,6 +118,10 @@ typedef struct root_replica_info {
 /* root_replicas copies up to max replica infos; returns the number of leaves. */
 uint32_t root_replicas(root *r, root_replica_info *out, uint32_t max);
 
+/* root_counters: SEARCHes sent to leaves, hedges sent, and hedges that
+ * answered first. */
+void root_counters(root *r, uint64_t *searches, uint64_t *hedges, uint64_t *hedge_wins);
+
 /* root_ready: every shard has at least one healthy replica. */
 int root_ready(root *r);
 

@@ -63,8 +63,10 @@ static int decode_as(int type, const uint8_t *buf, size_t len, wire_msg *m, char
 		return wire_decode_ping(buf, len, &m->h, err, errlen);
 	case WIRE_PONG:
 		return wire_decode_pong(buf, len, &m->h, &m->u.pong, err, errlen);
-	default:
+	case WIRE_CANCEL:
 		return wire_decode_cancel(buf, len, &m->h, &m->u.cancel, err, errlen);
+	default:
+		return wire_decode_get(buf, len, &m->h, &m->u.get, err, errlen);
 	}
 }
 
@@ -138,6 +140,12 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 	}
 	case WIRE_PONG:
 		check(m->u.pong.nshards <= WIRE_MAX_SHARDS && m->u.pong.ready <= 1, "pong");
+		break;
+	case WIRE_GET:
+		check(m->u.get.shard < WIRE_MAX_SHARDS && m->u.get.id_len >= 1 &&
+		          m->u.get.id_len <= WIRE_MAX_ID &&
+		          inside(m->u.get.id, m->u.get.id_len, buf, len),
+		      "get");
 		break;
 	}
 }
@@ -220,6 +228,9 @@ static int same_msg(const wire_msg *a, const wire_msg *b)
 	}
 	case WIRE_CANCEL:
 		return a->u.cancel.target_request_id == b->u.cancel.target_request_id;
+	case WIRE_GET:
+		return a->u.get.shard == b->u.get.shard &&
+		       same_bytes(a->u.get.id, a->u.get.id_len, b->u.get.id, b->u.get.id_len);
 	}
 	return 0;
 }
@@ -284,7 +295,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		decoded(&m, buf, size);
 
 	/* As every type, with the type byte patched. */
-	for (int type = WIRE_SEARCH; type <= WIRE_CANCEL; type++) {
+	for (int type = WIRE_SEARCH; type <= WIRE_GET; type++) {
 		if (size >= 4)
 			buf[3] = (uint8_t)type;
 		one(type, buf, size, type == WIRE_SEARCH ? size % 24 : 256);
