@@ -178,7 +178,8 @@ static const char root_help[] =
 	"  --http ADDR      where to listen (default 127.0.0.1:9200)\n"
 	"  --threads N      HTTP threads (default 4)\n"
 	"  --timeout-ms N   default query deadline (default 2000)\n"
-	"  --name NAME      the index name of the OpenSearch-style API (default trawl)\n";
+	"  --name NAME      the index name of the OpenSearch-style API (default trawl)\n"
+	"  --cache-mb N     result cache size (default 64; 0: no cache)\n";
 
 static int run_root(root_config *rc_cfg, const char *addr, unsigned threads, const char *name,
                     int quiet, const char *banner)
@@ -221,11 +222,17 @@ int cmd_root(int argc, char **argv)
 		{"name", required_argument, 0, 'n'},    {"ca", required_argument, 0, 'a'},
 		{"cert", required_argument, 0, 'C'},    {"key", required_argument, 0, 'k'},
 		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0}};
+		{"cache-mb", required_argument, 0, 'm'}, {0, 0, 0, 0}};
 	int c;
+	long cache_mb = 64;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (c) {
+		case 'm':
+			cache_mb = strtol(optarg, NULL, 10);
+			if (cache_mb < 0 || cache_mb > 65536)
+				return cli_usage_error("root", "--cache-mb takes 0 to 65536");
+			break;
 		case 'c':
 			cluster = optarg;
 			break;
@@ -275,6 +282,8 @@ int cmd_root(int argc, char **argv)
 	cfg.tls = tls;
 	cfg.timeout_ms = timeout;
 	cfg.quiet = quiet;
+	cfg.cache_bytes = (size_t)cache_mb << 20;
+	cfg.no_cache = cache_mb == 0;
 	char banner[300];
 	snprintf(banner, sizeof banner, "root over %u leaves, %u shards", cfg.nleaves, cfg.nshards);
 	rc = run_root(&cfg, addr, threads, name, quiet, banner);
@@ -291,7 +300,8 @@ static const char serve_help[] =
 	"OpenSearch-style API. New generations published in DIR are picked up.\n"
 	"\n"
 	"  --http ADDR    where to listen (default 127.0.0.1:9200)\n"
-	"  --workers N    searches at once (default: 2)\n";
+	"  --workers N    searches at once (default: 2)\n"
+	"  --cache-mb N   result cache size (default 64; 0: no cache)\n";
 
 int cmd_serve(int argc, char **argv)
 {
@@ -302,12 +312,19 @@ int cmd_serve(int argc, char **argv)
 	                                      {"name", required_argument, 0, 'n'},
 	                                      {"workers", required_argument, 0, 'w'},
 	                                      {"quiet", no_argument, 0, 'q'},
+	                                      {"cache-mb", required_argument, 0, 'm'},
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	int c;
+	long cache_mb = 64;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (c) {
+		case 'm':
+			cache_mb = strtol(optarg, NULL, 10);
+			if (cache_mb < 0 || cache_mb > 65536)
+				return cli_usage_error("serve", "--cache-mb takes 0 to 65536");
+			break;
 		case 'H':
 			addr = optarg;
 			break;
@@ -361,6 +378,8 @@ int cmd_serve(int argc, char **argv)
 	cfg.leaves = &one;
 	cfg.quiet = quiet;
 	cfg.ping_ms = 1000;
+	cfg.cache_bytes = (size_t)cache_mb << 20;
+	cfg.no_cache = cache_mb == 0;
 	char banner[300];
 	snprintf(banner, sizeof banner, "serving %s (generation %llu, %u shard%s) as index \"%s\"",
 	         dir, (unsigned long long)st.generation, st.nshards, st.nshards == 1 ? "" : "s",

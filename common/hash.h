@@ -18,6 +18,16 @@ static inline uint64_t th_hash64(const void *p, size_t n)
 	return XXH3_64bits(p, n);
 }
 
+/* th_hash128: the XXH3-128 of p, as 16 bytes (high half first). */
+static inline void th_hash128(const void *p, size_t n, uint8_t out[16])
+{
+	XXH128_hash_t h = XXH3_128bits(p, n);
+	for (int i = 0; i < 8; i++) {
+		out[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
+		out[8 + i] = (uint8_t)(h.low64 >> (56 - 8 * i));
+	}
+}
+
 /* th_jump_hash: Lamping & Veach's jump consistent hash of key into 0..buckets-1. */
 static inline uint32_t th_jump_hash(uint64_t key, uint32_t buckets)
 {

@@ -437,7 +437,7 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 	if (!l->cfg.workers)
 		l->cfg.workers = 2;
 	if (!l->cfg.watch_ms)
-		l->cfg.watch_ms = 1000;
+		l->cfg.watch_ms = 250;
 	pthread_mutex_init(&l->mu, NULL);
 	l->dir = strdup(cfg->index_dir);
 	int rc = l->dir ? TRAWL_OK : TRAWL_ENOMEM;

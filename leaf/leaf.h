@@ -22,7 +22,7 @@ typedef struct leaf_config {
 	const char *listen_url; /* tcp://HOST:PORT, ipc://PATH, inproc://NAME, tls+tcp://... */
 	rpc_tls tls;
 	unsigned workers;   /* concurrent requests (default 2) */
-	unsigned watch_ms;  /* how often CURRENT is checked (default 1000) */
+	unsigned watch_ms;  /* how often CURRENT is checked (default 250) */
 	int quiet;          /* no log lines on stderr */
 } leaf_config;
 

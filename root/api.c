@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common/http.h"
+#include "root/cache.h"
 #include "trawl/trawl.h"
 
 /* Latency histogram buckets (seconds) of /metrics. */
@@ -219,7 +220,7 @@ static void run_search(api *a, params *p, http_response *resp)
 	observe(a, res->took_us);
 	if (res->partial)
 		atomic_fetch_add(&a->partial, 1);
-	send_json(resp, 200, render(res, 0));
+	send_json(resp, 200, render(res, res->cached));
 	root_result_free(res);
 }
 
@@ -391,6 +392,21 @@ static void metrics(api *a, http_response *resp)
 	                "trawl_search_latency_seconds_count %llu\n",
 	            (unsigned long long)cum, (double)atomic_load(&a->hist_sum_us) / 1e6,
 	            (unsigned long long)cum);
+	root_cache_stats cs;
+	root_cache_counters(a->r, &cs);
+	tbuf_printf(&b, "# HELP trawl_cache_hits_total Searches answered from the result cache.\n"
+	                "# TYPE trawl_cache_hits_total counter\ntrawl_cache_hits_total %llu\n"
+	                "# HELP trawl_cache_misses_total Searches the cache could not answer.\n"
+	                "# TYPE trawl_cache_misses_total counter\ntrawl_cache_misses_total %llu\n"
+	                "# HELP trawl_cache_evictions_total Results evicted from the cache.\n"
+	                "# TYPE trawl_cache_evictions_total counter\ntrawl_cache_evictions_total %llu\n"
+	                "# HELP trawl_cache_shared_total Misses that waited for an identical search.\n"
+	                "# TYPE trawl_cache_shared_total counter\ntrawl_cache_shared_total %llu\n"
+	                "# HELP trawl_cache_bytes Bytes held by the result cache.\n"
+	                "# TYPE trawl_cache_bytes gauge\ntrawl_cache_bytes %llu\n",
+	            (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+	            (unsigned long long)cs.evictions, (unsigned long long)cs.shared,
+	            (unsigned long long)cs.bytes);
 	uint64_t sent, hedges, wins;
 	root_counters(a->r, &sent, &hedges, &wins);
 	tbuf_printf(&b, "# HELP trawl_leaf_searches_total SEARCH requests sent to leaves.\n"

@@ -2014,3 +2014,375 @@ json_t *os_render_search(const root_result *res, const os_search_req *sr, const 
 	json_object_set_new(out, "hits", hobj);
 	return out;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Endpoints                                                                */
+/* ------------------------------------------------------------------------ */
+
+static const char write_reason[] =
+	"trawl serves indexes built in batches (trawl index); writes are not accepted over HTTP";
+
+static void refuse_write(http_response *resp, int pretty)
+{
+	send_errf(resp, pretty, 405, "illegal_argument_exception", NULL, "%s", write_reason);
+}
+
+static void bad_method(http_response *resp, int pretty, const http_request *req,
+                       const char *allowed)
+{
+	send_errf(resp, pretty, 405, "method_not_allowed",
+	          NULL, "Incorrect HTTP method for uri [%.200s] and method [%s], allowed: [%s]",
+	          req->path, req->method, allowed);
+}
+
+static void index_not_found(http_response *resp, int pretty, const char *index)
+{
+	send_errf(resp, pretty, 404, "index_not_found_exception", index, "no such index [%.200s]",
+	          index);
+}
+
+/* A stable cluster_uuid-looking string from the index name. */
+static void cluster_uuid(const char *name, char out[23])
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint64_t h1 = 1469598103934665603ull, h2 = 0x9e3779b97f4a7c15ull;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		h1 = (h1 ^ *p) * 1099511628211ull;
+		h2 = (h2 ^ *p) * 0x100000001b3ull + 0x7f4a7c15;
+	}
+	for (int i = 0; i < 22; i++) {
+		uint64_t *h = i < 11 ? &h1 : &h2;
+		out[i] = b64[*h & 63];
+		*h >>= 6;
+	}
+	out[22] = 0;
+}
+
+static void info(const char *index_name, http_response *resp, int pretty)
+{
+	char uuid[23];
+	cluster_uuid(index_name, uuid);
+	json_t *j = json_pack(
+		"{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}, s:s, s:s}", "name",
+		"trawl", "cluster_name", "trawl", "cluster_uuid", uuid, "version", "distribution",
+		"opensearch", "number", OS_COMPAT_VERSION, "build_type", "trawl", "build_hash",
+		"unknown", "build_date", "1970-01-01T00:00:00Z", "build_snapshot", 0, "lucene_version",
+		"9.7.0", "minimum_wire_compatibility_version", "7.10.0",
+		"minimum_index_compatibility_version", "7.0.0", "tagline",
+		"The OpenSearch Project: https://opensearch.org/", "trawl_version", TRAWL_VERSION_STRING);
+	send_json(resp, 200, j, pretty);
+}
+
+static const char *const health_params[] = {
+	"level", "local", "timeout", "wait_for_status", "wait_for_nodes", "wait_for_events",
+	"wait_for_active_shards", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards",
+	"cluster_manager_timeout", "master_timeout", "expand_wildcards", "awareness_attribute",
+	NULL};
+
+static int status_rank(const char *s)
+{
+	return !strcmp(s, "green") ? 0 : !strcmp(s, "yellow") ? 1 : !strcmp(s, "red") ? 2 : -1;
+}
+
+static void health(root *r, const char *index_name, const char *expr, const qparams *qp,
+                   const http_request *req, http_response *resp, int pretty)
+{
+	os_error e;
+	if (qs_check(qp, health_params, req->path, &e)) {
+		send_err(resp, &e, NULL, pretty);
+		return;
+	}
+	const char *want = qs_get(qp, "wait_for_status");
+	if (want && status_rank(want) < 0) {
+		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		          "unknown cluster health status [%.32s]", want);
+		return;
+	}
+	char missing[256];
+	if (expr && os_index_matches(expr, index_name, missing, sizeof missing) < 0) {
+		index_not_found(resp, pretty, missing);
+		return;
+	}
+	root_replica_info *ri = calloc(ROOT_MAX_LEAVES, sizeof *ri);
+	if (!ri) {
+		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
+		return;
+	}
+	uint32_t n = root_replicas(r, ri, ROOT_MAX_LEAVES), healthy = 0;
+	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+		healthy += ri[i].state == ROOT_HEALTHY;
+	free(ri);
+	int ready = root_ready(r);
+	/* the number of shards and how many answer: a cheap probe of every shard */
+	uint32_t total = 0, active = 0;
+	root_query pq = {0};
+	pq.q = MATCH_ALL;
+	pq.qlen = strlen(MATCH_ALL);
+	pq.k = 1;
+	pq.allow_partial = 1;
+	pq.timeout_ms = 1000;
+	root_result *res = NULL;
+	char err[256];
+	if (root_search(r, &pq, &res, err, sizeof err) == TRAWL_OK) {
+		total = res->shards_total;
+		active = res->shards_answered;
+		root_result_free(res);
+	}
+	const char *status = !ready ? "red" : healthy < n ? "yellow" : "green";
+	int timed_out = want && status_rank(status) > status_rank(want);
+	json_t *j = json_object();
+	json_object_set_new(j, "cluster_name", json_string("trawl"));
+	json_object_set_new(j, "status", json_string(status));
+	json_object_set_new(j, "timed_out", json_boolean(timed_out));
+	json_object_set_new(j, "number_of_nodes", json_integer(n));
+	json_object_set_new(j, "number_of_data_nodes", json_integer(n));
+	json_object_set_new(j, "discovered_master", json_true());
+	json_object_set_new(j, "discovered_cluster_manager", json_true());
+	json_object_set_new(j, "active_primary_shards", json_integer(active));
+	json_object_set_new(j, "active_shards", json_integer(active));
+	json_object_set_new(j, "relocating_shards", json_integer(0));
+	json_object_set_new(j, "initializing_shards", json_integer(0));
+	json_object_set_new(j, "unassigned_shards", json_integer(total - active));
+	json_object_set_new(j, "delayed_unassigned_shards", json_integer(0));
+	json_object_set_new(j, "number_of_pending_tasks", json_integer(0));
+	json_object_set_new(j, "number_of_in_flight_fetch", json_integer(0));
+	json_object_set_new(j, "task_max_waiting_in_queue_millis", json_integer(0));
+	json_object_set_new(j, "active_shards_percent_as_number",
+	                    json_real(total ? 100.0 * active / total : 0.0));
+	json_object_set_new(j, "trawl_replicas_healthy", json_integer(healthy));
+	send_json(resp, timed_out ? 408 : 200, j, pretty);
+}
+
+/* An empty answer: the index expression only held patterns that do not
+ * match the index. */
+static void empty_search(http_response *resp, int count_only, const os_search_req *sr)
+{
+	json_t *j;
+	if (count_only) {
+		j = json_pack("{s:i, s:o}", "count", 0, "_shards", shards_json(0, 0, 0));
+	} else {
+		root_result res = {0};
+		j = os_render_search(&res, sr, "");
+	}
+	send_json(resp, 200, j, sr->pretty);
+}
+
+static void search(root *r, const char *index_name, const char *expr, const http_request *req,
+                   http_response *resp, int count_only)
+{
+	os_search_req sr;
+	os_error e;
+	if (os_parse_search(req->path, req->query, req->body, req->body_len, count_only, &sr, &e)) {
+		send_err(resp, &e, NULL, sr.pretty);
+		return;
+	}
+	char missing[256], err[1024];
+	int m = os_index_matches(expr, index_name, missing, sizeof missing);
+	if (m < 0) {
+		index_not_found(resp, sr.pretty, missing);
+		os_search_req_fini(&sr);
+		return;
+	}
+	if (m == 0) {
+		empty_search(resp, count_only, &sr);
+		os_search_req_fini(&sr);
+		return;
+	}
+	root_query q = {0};
+	q.q = sr.q;
+	q.qlen = sr.qlen;
+	q.and_default = sr.and_default;
+	q.k = sr.size ? sr.size : 1;
+	q.offset = sr.size ? sr.from : 0;
+	q.count = sr.track_total;
+	q.allow_partial = sr.allow_partial;
+	q.timeout_ms = sr.timeout_ms;
+	q.preference = sr.preference;
+	q.fetch = sr.size > 0; /* the hits' ids come with the fetch */
+	root_result *res;
+	int rc = root_search(r, &q, &res, err, sizeof err);
+	if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT) {
+		send_errf(resp, sr.pretty, 400, "query_shard_exception", index_name,
+		          "Failed to parse query [%.300s]: %s", sr.q, err);
+	} else if (rc == TRAWL_EIO) {
+		send_errf(resp, sr.pretty, 503, "search_phase_execution_exception", NULL, "%s", err);
+	} else if (rc) {
+		send_errf(resp, sr.pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc), err);
+	} else {
+		json_t *j;
+		if (count_only)
+			j = json_pack("{s:I, s:o}", "count", (json_int_t)res->total, "_shards",
+			              shards_json(res->shards_total, res->shards_answered,
+			                          res->shards_failed + res->shards_timed_out));
+		else
+			j = os_render_search(res, &sr, index_name);
+		send_json(resp, 200, j, sr.pretty);
+		root_result_free(res);
+	}
+	os_search_req_fini(&sr);
+}
+
+static const char *const get_params[] = {"_source", "_source_includes", "_source_excludes",
+                                         "preference", "realtime", "refresh", NULL};
+
+/* GET /{index}/_doc/{id} (source_only 0) and GET /{index}/_source/{id}. */
+static void get_doc(root *r, const char *index_name, const char *index, const char *id,
+                    const qparams *qp, const http_request *req, http_response *resp,
+                    int source_only, int pretty)
+{
+	os_error e;
+	os_search_req sr = {0};
+	sr.source = 1;
+	if (qs_check(qp, get_params, req->path, &e) || source_from_params(qp, &sr, &e)) {
+		send_err(resp, &e, NULL, pretty);
+		os_search_req_fini(&sr);
+		return;
+	}
+	if (strcmp(index, index_name)) {
+		index_not_found(resp, pretty, index);
+		os_search_req_fini(&sr);
+		return;
+	}
+	char err[512], *doc = NULL;
+	size_t len = 0;
+	int rc = root_get(r, id, &doc, &len, err, sizeof err);
+	if (rc == TRAWL_ENOTFOUND) {
+		if (source_only)
+			send_errf(resp, pretty, 404, "resource_not_found_exception", NULL,
+			          "Document not found [%.200s]/[%.200s]", index_name, id);
+		else
+			send_json(resp, 404,
+			          json_pack("{s:o, s:o, s:b}", "_index", jstr(index_name), "_id", jstr(id),
+			                    "found", 0),
+			          pretty);
+	} else if (rc) {
+		send_errf(resp, pretty, 503, "unavailable_shards_exception", NULL, "%s", err);
+	} else {
+		root_hit h = {0};
+		h.doc = doc;
+		h.doc_len = len;
+		json_t *src = hit_source(&h, &sr);
+		if (source_only) {
+			send_json(resp, 200, src, pretty);
+		} else {
+			json_t *j = json_pack("{s:o, s:o, s:i, s:i, s:i, s:b}", "_index", jstr(index_name),
+			                      "_id", jstr(id), "_version", 1, "_seq_no", 0, "_primary_term",
+			                      1, "found", 1);
+			if (sr.source)
+				json_object_set_new(j, "_source", src);
+			else
+				json_decref(src);
+			send_json(resp, 200, j, pretty);
+		}
+	}
+	free(doc);
+	os_search_req_fini(&sr);
+}
+
+static int is(const char *a, const char *b)
+{
+	return a && !strcmp(a, b);
+}
+
+/* Endpoints under /{index}/ that write. */
+static const char *const write_endpoints[] = {"_create", "_update", "_bulk",
+                                              "_update_by_query", "_delete_by_query", NULL};
+
+void os_handle(root *r, const char *index_name, const http_request *req, http_response *resp,
+               int *handled)
+{
+	*handled = 1;
+	const char *m = req->method;
+	int get = is(m, "GET") || is(m, "HEAD"), post = is(m, "POST");
+	int pretty = 0;
+	qparams qp;
+	os_error e;
+	if (qs_parse(req->query, &qp, &e)) {
+		send_err(resp, &e, NULL, 0);
+		return;
+	}
+	const char *pv = qs_get(&qp, "pretty");
+	if (pv && parse_flag(pv, &pretty))
+		pretty = 0;
+
+	/* the path as up to two segments and the rest: /a/b/rest... */
+	const char *p = req->path ? req->path : "/";
+	while (*p == '/')
+		p++;
+	char *copy = strdup(p);
+	if (!copy) {
+		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
+		qs_free(&qp);
+		return;
+	}
+	char *a = copy, *b = NULL, *rest = NULL, *sl;
+	if ((sl = strchr(a, '/'))) {
+		*sl = 0;
+		b = sl + 1;
+		if ((sl = strchr(b, '/'))) {
+			*sl = 0;
+			rest = sl + 1;
+		}
+	}
+	if (b && !*b && !rest)
+		b = NULL; /* a trailing slash */
+	int has_rest = rest && *rest;
+
+	if (!*a) {
+		if (get)
+			info(index_name, resp, pretty);
+		else
+			bad_method(resp, pretty, req, "HEAD, GET");
+	} else if (a[0] == '_' && strcmp(a, "_all")) {
+		if ((is(a, "_search") || is(a, "_count")) && !b) {
+			if (get || post)
+				search(r, index_name, "_all", req, resp, is(a, "_count"));
+			else
+				bad_method(resp, pretty, req, "GET, POST");
+		} else if (is(a, "_cluster") && is(b, "health") && !(rest && strchr(rest, '/'))) {
+			if (get)
+				health(r, index_name, has_rest ? rest : NULL, &qp, req, resp, pretty);
+			else
+				bad_method(resp, pretty, req, "GET");
+		} else if (is(a, "_bulk") && !b) {
+			refuse_write(resp, pretty);
+		} else {
+			*handled = 0;
+		}
+	} else if (!b) {
+		/* /{index}: exists (HEAD); creating or deleting an index is a write */
+		char missing[256];
+		if (is(m, "HEAD")) {
+			int found = os_index_matches(a, index_name, missing, sizeof missing) > 0;
+			if (found)
+				send_json(resp, 200, json_object(), pretty);
+			else
+				index_not_found(resp, pretty, a);
+		} else if (is(m, "PUT") || is(m, "DELETE")) {
+			refuse_write(resp, pretty);
+		} else {
+			*handled = 0;
+		}
+	} else if ((is(b, "_search") || is(b, "_count")) && !has_rest) {
+		if (get || post)
+			search(r, index_name, a, req, resp, is(b, "_count"));
+		else
+			bad_method(resp, pretty, req, "GET, POST");
+	} else if (is(b, "_doc") || is(b, "_source")) {
+		if (has_rest && get)
+			get_doc(r, index_name, a, rest, &qp, req, resp, is(b, "_source"), pretty);
+		else if (is(b, "_doc") && (is(m, "PUT") || post || is(m, "DELETE")))
+			refuse_write(resp, pretty); /* index, create, delete a document */
+		else if (has_rest)
+			bad_method(resp, pretty, req, "GET, HEAD");
+		else
+			*handled = 0;
+	} else if (in_list(write_endpoints, b)) {
+		refuse_write(resp, pretty);
+	} else {
+		*handled = 0;
+	}
+	free(copy);
+	qs_free(&qp);
+}

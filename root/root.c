@@ -24,6 +24,7 @@
 
 #include "common/hash.h"
 #include "common/wire.h"
+#include "root/cache.h"
 #include "trawl/trawl.h"
 
 typedef struct replica {
@@ -48,7 +49,16 @@ struct root {
 	atomic_int stopping;
 	atomic_uint_fast64_t next_id;
 	atomic_uint_fast64_t searches, hedges, hedge_wins;
+	atomic_uint_fast64_t known_gen; /* the newest generation a leaf reported */
+	root_cache *cache;
 };
+
+static void saw_generation(root *r, uint64_t g)
+{
+	uint64_t cur = atomic_load(&r->known_gen);
+	while (g > cur && !atomic_compare_exchange_weak(&r->known_gen, &cur, g))
+		;
+}
 
 /* Hedged requests: at most this fraction of the SEARCHes sent. */
 #define ROOT_HEDGE_BUDGET 0.05
@@ -220,6 +230,7 @@ static void *ping_main(void *arg)
 				pthread_mutex_lock(&r->rep[i].mu);
 				r->rep[i].generation = p.generation;
 				pthread_mutex_unlock(&r->rep[i].mu);
+				saw_generation(r, p.generation);
 			}
 			note_result(r, &r->rep[i], ok, calls[i].micros);
 			rpc_call_fini(&calls[i]);
@@ -275,6 +286,13 @@ int root_open(root **out, const root_config *cfg, char *err, size_t errlen)
 		}
 	}
 	r->cfg.leaves = NULL; /* copied into the replicas */
+	if (!cfg->no_cache) {
+		r->cache = root_cache_new(cfg->cache_bytes ? cfg->cache_bytes : (size_t)64 << 20);
+		if (!r->cache) {
+			root_close(r);
+			return TRAWL_ENOMEM;
+		}
+	}
 	if (pthread_create(&r->pinger, NULL, ping_main, r) != 0) {
 		root_close(r);
 		return TRAWL_ENOMEM;
@@ -293,6 +311,7 @@ void root_close(root *r)
 		rpc_client_close(r->rep[i].cli);
 		pthread_mutex_destroy(&r->rep[i].mu);
 	}
+	root_cache_free(r->cache);
 	free(r->rep);
 	free(r);
 }
@@ -537,7 +556,8 @@ static int hedge_allowed(root *r)
 	return (double)hedged < ROOT_HEDGE_BUDGET * (double)sent;
 }
 
-int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen)
+static int search_uncached(root *r, const root_query *q, root_result **out, char *err,
+                           size_t errlen)
 {
 	*out = NULL;
 	uint64_t t0 = now_us();
@@ -787,6 +807,8 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
 			rc = fetch_hits(r, q, all + from, res, deadline, err, errlen);
 	}
 	res->took_us = now_us() - t0;
+	if (res->generation)
+		saw_generation(r, res->generation);
 	free(state);
 	free(chosen);
 	free(excluded);
@@ -890,4 +912,61 @@ void root_counters(root *r, uint64_t *searches, uint64_t *hedges, uint64_t *hedg
 	*searches = atomic_load(&r->searches);
 	*hedges = atomic_load(&r->hedges);
 	*hedge_wins = atomic_load(&r->hedge_wins);
+}
+
+/* The cache key: every field of q that can change the answer, and the
+ * generation (timeouts and preferences cannot, except by making a result
+ * partial, and partial results are not cached). */
+static void cache_key(root *r, const root_query *q, uint8_t key[16])
+{
+	tbuf b;
+	tbuf_init(&b, 1 << 16);
+	uint64_t gen = atomic_load(&r->known_gen);
+	uint32_t nums[8] = {q->k, q->offset, (uint32_t)q->count, (uint32_t)q->and_default,
+	                    (uint32_t)q->allow_partial, (uint32_t)q->fetch, q->snippet_chars, 0};
+	double cov = q->min_coverage;
+	tbuf_append(&b, &gen, 8);
+	tbuf_append(&b, nums, sizeof nums);
+	tbuf_append(&b, &cov, sizeof cov);
+	const char *strs[3] = {q->snippet_field, q->pre, q->post};
+	for (int i = 0; i < 3; i++) {
+		uint32_t n = strs[i] ? (uint32_t)strlen(strs[i]) + 1 : 0;
+		tbuf_append(&b, &n, 4);
+		if (n)
+			tbuf_append(&b, strs[i], n);
+	}
+	tbuf_append(&b, q->q, q->qlen);
+	th_hash128(b.data, b.len, key);
+	tbuf_fini(&b);
+}
+
+int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen)
+{
+	if (!r->cache || q->qlen > TRAWL_MAX_QUERY_BYTES)
+		return search_uncached(r, q, out, err, errlen);
+	uint64_t t0 = now_us();
+	uint8_t key[16];
+	cache_key(r, q, key);
+	int leader = 0;
+	unsigned wait = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
+	root_result *hit = root_cache_get(r->cache, key, &leader, wait);
+	if (hit) {
+		hit->cached = 1;
+		hit->took_us = now_us() - t0;
+		*out = hit;
+		return TRAWL_OK;
+	}
+	int rc = search_uncached(r, q, out, err, errlen);
+	if (leader) {
+		if (rc == TRAWL_OK && !(*out)->partial)
+			root_cache_put(r->cache, key, *out);
+		else
+			root_cache_abandon(r->cache, key);
+	}
+	return rc;
+}
+
+void root_cache_counters(root *r, root_cache_stats *st)
+{
+	root_cache_get_stats(r->cache, st);
 }

@@ -34,6 +34,9 @@ typedef struct root_config {
 	unsigned eject_after;    /* consecutive failures that eject (default 3) */
 	unsigned readmit_after;  /* consecutive successes that readmit (default 2) */
 	unsigned timeout_ms;     /* default query deadline (default 2000) */
+	size_t cache_bytes;      /* result cache size (default 64 MiB; 0 with
+	                            no_cache set: no cache) */
+	int no_cache;
 	int quiet;
 } root_config;
 
@@ -88,6 +91,7 @@ typedef struct root_result {
 	uint64_t generation;     /* of the replies (the largest if they differ) */
 	uint64_t took_us;
 	int partial;
+	int cached;              /* served from the result cache */
 } root_result;
 
 /*
@@ -117,6 +121,10 @@ typedef struct root_replica_info {
 
 /* root_replicas copies up to max replica infos; returns the number of leaves. */
 uint32_t root_replicas(root *r, root_replica_info *out, uint32_t max);
+
+/* root_cache_stats_get: the result cache's counters (zero without one). */
+struct root_cache_stats;
+void root_cache_counters(root *r, struct root_cache_stats *st);
 
 /* root_counters: SEARCHes sent to leaves, hedges sent, and hedges that
  * answered first. */
