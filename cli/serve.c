@@ -95,7 +95,7 @@ static int parse_shards(const char *s, uint32_t *out, uint32_t *n)
 
 static const char leaf_help[] =
 	"usage: trawl leaf --index DIR --listen URL [--shards LIST] [--workers N]\n"
-	"                  [--cert FILE --key FILE] [--ca FILE]\n"
+	"                  [--http [HOST:]PORT] [--cert FILE --key FILE] [--ca FILE]\n"
 	"\n"
 	"Serves shards of the live generation of DIR to roots over nng. It follows\n"
 	"DIR/CURRENT: a newly published generation is verified, then served without\n"
@@ -104,7 +104,10 @@ static const char leaf_help[] =
 	"  --listen URL   tcp://HOST:PORT, ipc:///PATH or tls+tcp://HOST:PORT\n"
 	"  --shards LIST  shard numbers, e.g. 0,2 or 0-3 (default: all)\n"
 	"  --workers N    requests served at once (default 2)\n"
-	"  --cert, --key  certificate and key for tls+tcp://; --ca to verify roots\n";
+	"  --cert, --key  certificate and key for tls+tcp://; --ca to verify roots\n"
+	"  --http ADDR    health and metrics port: /livez, /readyz, /metrics\n"
+	"  --delay F:MS   fault injection (tests, benchmarks): delay a fraction F of\n"
+	"                 SEARCH answers by MS milliseconds\n";
 
 int cmd_leaf(int argc, char **argv)
 {
@@ -115,7 +118,9 @@ int cmd_leaf(int argc, char **argv)
 		{"shards", required_argument, 0, 's'}, {"workers", required_argument, 0, 'w'},
 		{"cert", required_argument, 0, 'c'}, {"key", required_argument, 0, 'k'},
 		{"ca", required_argument, 0, 'a'},    {"quiet", no_argument, 0, 'q'},
+		{"http", required_argument, 0, 'H'},  {"delay", required_argument, 0, 'd'},
 		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+	char hbind[128];
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -148,6 +153,20 @@ int cmd_leaf(int argc, char **argv)
 		case 'q':
 			cfg.quiet = 1;
 			break;
+		case 'H':
+			if (parse_addr(optarg, hbind, sizeof hbind, &cfg.http_port))
+				return cli_usage_error("leaf", "--http takes [HOST:]PORT");
+			cfg.http_bind = hbind;
+			break;
+		case 'd': {
+			double f;
+			unsigned ms;
+			if (sscanf(optarg, "%lf:%u", &f, &ms) != 2 || !(f > 0 && f <= 1) || ms > 60000)
+				return cli_usage_error("leaf", "--delay takes FRACTION:MS, e.g. 0.1:50");
+			cfg.delay_fraction = f;
+			cfg.delay_ms = ms;
+			break;
+		}
 		case 'h':
 			fputs(leaf_help, stdout);
 			return 0;
@@ -163,6 +182,9 @@ int cmd_leaf(int argc, char **argv)
 	int rc = leaf_start(&l, &cfg, err, sizeof err);
 	if (rc)
 		return cli_fail(rc, err);
+	if (cfg.http_bind && !cfg.quiet)
+		fprintf(stderr, "trawl leaf: health on http://%s:%u/\n", cfg.http_bind,
+		        (unsigned)leaf_http_port(l));
 	wait_for_signal();
 	leaf_stop(l);
 	return 0;

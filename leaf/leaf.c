@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/http.h"
 #include "common/wire.h"
 #include "trawl/trawl.h"
 
@@ -42,6 +43,8 @@ struct leaf {
 	gen *cur, *prev;
 	wstate *ws;
 	rpc_server *srv;
+	http_server *http;
+	atomic_uint_fast64_t delayed;
 	pthread_t watcher;
 	atomic_int stopping;
 	atomic_uint_fast64_t searches, fetches, pings, errors, partial, switches;
@@ -167,7 +170,15 @@ static void reply_error_search(tbuf *out, const wire_header *h, uint64_t gen_no,
 
 static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_search *q, tbuf *out)
 {
-	atomic_fetch_add(&l->searches, 1);
+	uint64_t nth = atomic_fetch_add(&l->searches, 1);
+	if (l->cfg.delay_ms && l->cfg.delay_fraction > 0) {
+		/* deterministic spread: every (1/fraction)-th search waits */
+		uint64_t every = (uint64_t)(1.0 / l->cfg.delay_fraction + 0.5);
+		if (every && nth % every == every - 1) {
+			atomic_fetch_add(&l->delayed, 1);
+			usleep(l->cfg.delay_ms * 1000u);
+		}
+	}
 	uint64_t gen_no = 0;
 	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no);
 	if (!s) {
@@ -391,6 +402,51 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 	}
 }
 
+/* ---- the health and metrics port ---- */
+
+static void http_handle(void *ctx, const http_request *req, http_response *resp)
+{
+	leaf *l = ctx;
+	leaf_stats st;
+	leaf_get_stats(l, &st);
+	if (!strcmp(req->path, "/livez")) {
+		http_response_json(resp, 200, "{\"status\":\"ok\"}", 15);
+	} else if (!strcmp(req->path, "/readyz")) {
+		/* ready: a generation verified against its checksums is open */
+		char body[96];
+		int n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"generation\":%llu}",
+		                 st.ready ? "ok" : "not ready", (unsigned long long)st.generation);
+		http_response_json(resp, st.ready ? 200 : 503, body, (size_t)n);
+	} else if (!strcmp(req->path, "/metrics")) {
+		char body[2048];
+		int n = snprintf(
+			body, sizeof body,
+			"# HELP trawl_leaf_generation Generation served.\n# TYPE trawl_leaf_generation gauge\n"
+			"trawl_leaf_generation %llu\n"
+			"# HELP trawl_leaf_busy Requests being handled.\n# TYPE trawl_leaf_busy gauge\n"
+			"trawl_leaf_busy %u\n"
+			"# HELP trawl_leaf_requests_total Requests by type.\n"
+			"# TYPE trawl_leaf_requests_total counter\n"
+			"trawl_leaf_requests_total{type=\"search\"} %llu\n"
+			"trawl_leaf_requests_total{type=\"fetch\"} %llu\n"
+			"trawl_leaf_requests_total{type=\"ping\"} %llu\n"
+			"# HELP trawl_leaf_errors_total Requests answered with an error.\n"
+			"# TYPE trawl_leaf_errors_total counter\ntrawl_leaf_errors_total %llu\n"
+			"# HELP trawl_leaf_partial_total Searches cut short by their deadline.\n"
+			"# TYPE trawl_leaf_partial_total counter\ntrawl_leaf_partial_total %llu\n"
+			"# HELP trawl_leaf_generation_switches_total Generations switched to.\n"
+			"# TYPE trawl_leaf_generation_switches_total counter\n"
+			"trawl_leaf_generation_switches_total %llu\n",
+			(unsigned long long)st.generation, st.busy, (unsigned long long)st.searches,
+			(unsigned long long)st.fetches, (unsigned long long)st.pings,
+			(unsigned long long)st.errors, (unsigned long long)st.partial,
+			(unsigned long long)st.switches);
+		http_response_text(resp, 200, "text/plain; version=0.0.4", body, (size_t)n);
+	} else {
+		http_response_error(resp, 404, "not_found", "a leaf serves /livez, /readyz and /metrics");
+	}
+}
+
 /* ---- generations ---- */
 
 static void *watch_main(void *arg)
@@ -457,9 +513,18 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 	if (!rc)
 		rc = rpc_server_start(&l->srv, cfg->listen_url, &cfg->tls, l->cfg.workers, handle, l,
 		                      err, errlen);
+	if (!rc && cfg->http_bind) {
+		http_config hc = {0};
+		hc.bind = cfg->http_bind;
+		hc.port = cfg->http_port;
+		hc.threads = 1;
+		hc.max_connections = 64;
+		rc = http_server_start(&l->http, &hc, http_handle, l, err, errlen);
+	}
 	if (!rc && pthread_create(&l->watcher, NULL, watch_main, l) != 0)
 		rc = TRAWL_ENOMEM;
 	if (rc) {
+		http_server_stop(l->http);
 		if (l->srv)
 			rpc_server_stop(l->srv);
 		gen_release(l->cur);
@@ -481,6 +546,7 @@ void leaf_stop(leaf *l)
 		return;
 	atomic_store(&l->stopping, 1);
 	pthread_join(l->watcher, NULL);
+	http_server_stop(l->http);
 	rpc_server_stop(l->srv);
 	pthread_mutex_lock(&l->mu);
 	for (unsigned w = 0; w < l->cfg.workers; w++)
@@ -514,4 +580,9 @@ void leaf_get_stats(leaf *l, leaf_stats *st)
 	st->switches = atomic_load(&l->switches);
 	st->nshards = l->nshards;
 	memcpy(st->shards, l->shards, sizeof st->shards);
+}
+
+uint16_t leaf_http_port(const leaf *l)
+{
+	return l->http ? http_server_port(l->http) : 0;
 }

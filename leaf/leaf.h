@@ -23,6 +23,10 @@ typedef struct leaf_config {
 	rpc_tls tls;
 	unsigned workers;   /* concurrent requests (default 2) */
 	unsigned watch_ms;  /* how often CURRENT is checked (default 250) */
+	const char *http_bind; /* health and metrics port (/livez, /readyz, /metrics): */
+	uint16_t http_port;    /* address and port; NULL: none */
+	double delay_fraction; /* fault injection for tests and benchmarks: delay this */
+	unsigned delay_ms;     /* fraction of SEARCH answers by delay_ms (0: never) */
 	int quiet;          /* no log lines on stderr */
 } leaf_config;
 
@@ -48,5 +52,8 @@ typedef struct leaf_stats {
 } leaf_stats;
 
 void leaf_get_stats(leaf *l, leaf_stats *st);
+
+/* leaf_http_port: the bound health port (0 if none). */
+uint16_t leaf_http_port(const leaf *l);
 
 #endif
