@@ -283,11 +283,13 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 		d->id_len = (uint32_t)strlen(id);
 		size_t len = 0;
 		int derr = 0;
-		const char *json = trawl_results_doc(r, i, &len, &derr);
-		if (json) {
+		const char *json = (h->flags & WIRE_F_NO_SOURCE) && !f->field_len
+		                           ? NULL
+		                           : trawl_results_doc(r, i, &len, &derr);
+		if (json && !(h->flags & WIRE_F_NO_SOURCE)) {
 			d->json = json;
 			d->json_len = (uint32_t)len;
-		} else if (derr != TRAWL_ENOTFOUND) {
+		} else if (json == NULL && derr && derr != TRAWL_ENOTFOUND) {
 			d->status = (uint16_t)derr; /* damaged: the root reports it */
 		}
 		if (f->field_len) {

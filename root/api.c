@@ -17,6 +17,7 @@
 
 #include "common/http.h"
 #include "root/cache.h"
+#include "root/opensearch.h"
 #include "trawl/trawl.h"
 
 /* Latency histogram buckets (seconds) of /metrics. */
@@ -470,6 +471,10 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 			                    "%s /doc/{id}: the index is built in batches (trawl index); use "
 			                    "GET", m);
 	} else {
+		int handled = 0;
+		os_handle(a->r, a->cfg.index_name ? a->cfg.index_name : "trawl", req, resp, &handled);
+		if (handled)
+			return;
 		http_response_error(resp, 404, "not_found", "no endpoint %s %.200s", m, path);
 	}
 }

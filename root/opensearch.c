@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <utf8proc.h>
 
 #include "trawl/trawl.h"
 
@@ -84,32 +83,85 @@ static void tputc(tctx *c, char ch)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Tokens, as trawl's analyzer cuts them (index/analyze.h): maximal runs of  */
-/* letters and digits (Unicode L*, N*) and the combining marks after them.   */
+/* Tokens. Trawl's analyzer (index/analyze.c) cuts text into maximal runs of */
+/* letters and digits (Unicode L*, N*, and the marks after them). The root   */
+/* has no Unicode tables (it does not link utf8proc), so this cut is exact   */
+/* for ASCII and approximate beyond: every non-ASCII character is a letter   */
+/* except the punctuation, symbol and space blocks listed below. It only     */
+/* decides how many clauses a match makes; the leaves analyse every word     */
+/* again, so a separator missed here (a rare symbol inside a word) at worst  */
+/* makes that word the OR of its parts. ASCII other than letters and digits  */
+/* always separates, so a token never holds a character of the syntax.      */
 /* ------------------------------------------------------------------------ */
 
-enum { CL_SEP, CL_WORD, CL_MARK };
+/* Code point ranges that separate tokens (sorted, inclusive). */
+static const uint32_t seps[][2] = {
+	{0x80, 0xA9},     {0xAB, 0xB1},     {0xB4, 0xB4},     {0xB6, 0xB8},
+	{0xBB, 0xBB},     {0xBF, 0xBF},     {0xD7, 0xD7},     {0xF7, 0xF7},
+	{0x37E, 0x37E},   {0x387, 0x387},   {0x55A, 0x55F},   {0x589, 0x58A},
+	{0x5BE, 0x5BE},   {0x5C0, 0x5C0},   {0x5C3, 0x5C3},   {0x5C6, 0x5C6},
+	{0x5F3, 0x5F4},   {0x600, 0x60F},   {0x61B, 0x61F},   {0x66A, 0x66D},
+	{0x6D4, 0x6D4},   {0x964, 0x965},   {0xE3F, 0xE3F},   {0xE4F, 0xE4F},
+	{0xE5A, 0xE5B},   {0x1680, 0x1680}, {0x2000, 0x206F}, {0x20A0, 0x20CF},
+	{0x2190, 0x245F}, {0x2500, 0x2775}, {0x2794, 0x2BFF}, {0x2E00, 0x2E7F},
+	{0x3000, 0x3004}, {0x3008, 0x3020}, {0x3030, 0x3030}, {0x303D, 0x303F},
+	{0x30FB, 0x30FB}, {0xFE10, 0xFE1F}, {0xFE30, 0xFE6F}, {0xFEFF, 0xFEFF},
+	{0xFF00, 0xFF0F}, {0xFF1A, 0xFF20}, {0xFF3B, 0xFF40}, {0xFF5B, 0xFF65},
+	{0xFFF0, 0xFFFF}, {0x1F000, 0x1FAFF},
+};
 
-static int classify(const char *s, size_t n, size_t *adv)
+/* utf8_next decodes the character at s (n > 0 bytes): its code point, or
+ * UINT32_MAX for an invalid sequence (one byte). *adv: its length. */
+static uint32_t utf8_next(const unsigned char *s, size_t n, size_t *adv)
+{
+	unsigned char c = s[0];
+	uint32_t cp, min;
+	size_t len;
+	*adv = 1;
+	if (c < 0x80)
+		return c;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2, cp = c & 0x1F, min = 0x80;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3, cp = c & 0x0F, min = 0x800;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4, cp = c & 0x07, min = 0x10000;
+	else
+		return UINT32_MAX;
+	if (n < len)
+		return UINT32_MAX;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return UINT32_MAX;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return UINT32_MAX;
+	*adv = len;
+	return cp;
+}
+
+/* is_word_char: does the character at s (n > 0 bytes) belong to a token? */
+static int is_word_char(const char *s, size_t n, size_t *adv)
 {
 	unsigned char ch = (unsigned char)s[0];
 	*adv = 1;
 	if (ch < 0x80)
-		return ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || (ch >= '0' && ch <= '9') ? CL_WORD
-		                                                                              : CL_SEP;
-	utf8proc_int32_t cp;
-	utf8proc_ssize_t r =
-		utf8proc_iterate((const utf8proc_uint8_t *)s, n > 4 ? 4 : (utf8proc_ssize_t)n, &cp);
-	if (r <= 0)
-		return CL_SEP;
-	*adv = (size_t)r;
-	utf8proc_category_t cat = utf8proc_category(cp);
-	if (cat >= UTF8PROC_CATEGORY_MN && cat <= UTF8PROC_CATEGORY_ME)
-		return CL_MARK;
-	if ((cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
-	    (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO))
-		return CL_WORD;
-	return CL_SEP;
+		return ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || (ch >= '0' && ch <= '9');
+	uint32_t cp = utf8_next((const unsigned char *)s, n, adv);
+	if (cp == UINT32_MAX)
+		return 0;
+	size_t lo = 0, hi = sizeof seps / sizeof seps[0];
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (cp < seps[mid][0])
+			hi = mid;
+		else if (cp > seps[mid][1])
+			lo = mid + 1;
+		else
+			return 0;
+	}
+	return 1;
 }
 
 /* next_token finds the next token in s[*pos, n): 1 with [*ts, *te), or 0. */
@@ -118,8 +170,7 @@ static int next_token(const char *s, size_t n, size_t *pos, size_t *ts, size_t *
 	size_t i = *pos, start = 0, adv;
 	int in = 0;
 	while (i < n) {
-		int cl = classify(s + i, n - i, &adv);
-		if (cl == CL_WORD || (cl == CL_MARK && in)) {
+		if (is_word_char(s + i, n - i, &adv)) {
 			if (!in)
 				start = i;
 			in = 1;
@@ -1104,14 +1155,12 @@ static json_t *jstr(const char *s)
 	if (!t)
 		return json_string("");
 	for (size_t i = 0; i < n;) {
-		utf8proc_int32_t cp;
-		utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-		                                      (utf8proc_ssize_t)(n - i), &cp);
-		if (r <= 0) {
+		size_t adv;
+		if (utf8_next((const unsigned char *)s + i, n - i, &adv) == UINT32_MAX) {
 			t[i++] = '?';
 		} else {
-			memcpy(t + i, s + i, (size_t)r);
-			i += (size_t)r;
+			memcpy(t + i, s + i, adv);
+			i += adv;
 		}
 	}
 	t[n] = 0;
@@ -1549,11 +1598,12 @@ static int query_from_q(os_search_req *r, const char *q, const char *df, os_erro
 	const char *f = NULL;
 	char fb[MAX_FIELD + 1];
 	if (df) {
+		char why[512] = "";
 		tctx c = {0};
-		c.reason = e->reason;
-		c.rlen = sizeof e->reason;
+		c.reason = why;
+		c.rlen = sizeof why;
 		if (check_field(&c, "df", df, 0, fb, &f))
-			return set_err(e, 400, "illegal_argument_exception", "%s", fb[0] ? e->reason : "");
+			return set_err(e, 400, "illegal_argument_exception", "%s", why);
 	}
 	if (f) {
 		int depth;
@@ -2126,7 +2176,11 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 	char err[256];
 	if (root_search(r, &pq, &res, err, sizeof err) == TRAWL_OK) {
 		total = res->shards_total;
-		active = res->shards_answered;
+		/* ready: every shard has a healthy replica. Otherwise a fresh
+		 * answer counts the shards that answered; a cached one (complete,
+		 * from before the failure) only says that one shard at least has
+		 * no healthy replica */
+		active = ready ? total : !res->cached ? res->shards_answered : total ? total - 1 : 0;
 		root_result_free(res);
 	}
 	const char *status = !ready ? "red" : healthy < n ? "yellow" : "green";
@@ -2163,6 +2217,7 @@ static void empty_search(http_response *resp, int count_only, const os_search_re
 		j = json_pack("{s:i, s:o}", "count", 0, "_shards", shards_json(0, 0, 0));
 	} else {
 		root_result res = {0};
+		res.total_exact = 1;
 		j = os_render_search(&res, sr, "");
 	}
 	send_json(resp, 200, j, sr->pretty);
@@ -2202,7 +2257,11 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	q.fetch = sr.size > 0; /* the hits' ids come with the fetch */
 	root_result *res;
 	int rc = root_search(r, &q, &res, err, sizeof err);
-	if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT) {
+	if (rc == TRAWL_EQUERY && strstr(err, "has nothing to search for")) {
+		/* only stop words or punctuation: OpenSearch finds nothing
+		 * (zero_terms_query "none") where trawl's parser refuses */
+		empty_search(resp, count_only, &sr);
+	} else if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT) {
 		send_errf(resp, sr.pretty, 400, "query_shard_exception", index_name,
 		          "Failed to parse query [%.300s]: %s", sr.q, err);
 	} else if (rc == TRAWL_EIO) {

@@ -426,7 +426,7 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 		h.request_id = atomic_fetch_add(&r->next_id, 1);
 		h.deadline_unix_us = deadline;
 		h.generation = gen;
-		h.flags = q->and_default ? WIRE_F_AND : 0;
+		h.flags = (q->and_default ? WIRE_F_AND : 0) | (q->fetch ? 0 : WIRE_F_NO_SOURCE);
 		wire_fetch f = {0};
 		f.ndocs = m;
 		f.docs = refs;
@@ -803,7 +803,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			res->hits[i].shard = all[from + i].h.shard;
 		}
 		res->nhits = n;
-		if (!rc && n && q->fetch)
+		/* the winners' ids (and documents, snippets) come from their leaves */
+		if (!rc && n)
 			rc = fetch_hits(r, q, all + from, res, deadline, err, errlen);
 	}
 	res->took_us = now_us() - t0;

@@ -69,7 +69,7 @@ typedef struct root_query {
 	const char *snippet_field; /* NULL: no snippets */
 	const char *pre, *post;  /* highlight marks */
 	unsigned snippet_chars;
-	int fetch;               /* fetch stored documents (and snippets) */
+	int fetch;               /* return stored documents (ids always come back) */
 } root_query;
 
 typedef struct root_hit {

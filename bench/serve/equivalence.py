@@ -41,13 +41,13 @@ def escape(q):
 
 
 def main():
+    global TRAWL
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", default=os.path.join(ROOT, "..", "shared", "data", "enwiki-passages", "docs.jsonl"))
     ap.add_argument("--queries", default=os.path.join(ROOT, "..", "shared", "data", "enwiki-passages", "queries-sbg.jsonl"))
     ap.add_argument("--work", default=None)
     ap.add_argument("--trawl", default=TRAWL, help="the trawl binary (default: build/cli/trawl)")
     a = ap.parse_args()
-    global TRAWL
     TRAWL = a.trawl
     work = a.work or tempfile.mkdtemp(prefix="trawl-eq-")
     one, four = os.path.join(work, "one"), os.path.join(work, "four")

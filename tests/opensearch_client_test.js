@@ -1,0 +1,303 @@
+#!/usr/bin/env node
+// opensearch_client_test.js - the OpenSearch-compatible subset of trawl's
+// HTTP API (docs/HTTP.md), exercised with the real OpenSearch JavaScript
+// client (@opensearch-project/opensearch, pinned in tests/package.json).
+//
+//   npm ci --prefix tests       # once: installs the client into tests/node_modules
+//   trawl index /tmp/idx data/wiki-demo/docs.jsonl
+//   trawl serve /tmp/idx --http 127.0.0.1:9277 &
+//   TRAWL_URL=http://127.0.0.1:9277 TRAWL_INDEX=idx node tests/opensearch_client_test.js
+//
+// TRAWL_URL is the root's HTTP address; TRAWL_INDEX the index name it serves
+// (trawl serve: the index directory's base name, or --name). The checks do
+// not depend on the documents: the words searched for are taken from the
+// first document the index returns. Prints one line per check ("ok - ..." or
+// "not ok - ...: why") and exits 0 if every check passed, 1 otherwise.
+'use strict';
+
+const { Client } = require('@opensearch-project/opensearch');
+
+const url = process.env.TRAWL_URL;
+const index = process.env.TRAWL_INDEX;
+if (!url || !index) {
+  console.error('usage: TRAWL_URL=http://HOST:PORT TRAWL_INDEX=NAME node opensearch_client_test.js');
+  process.exit(2);
+}
+
+const client = new Client({ node: url, maxRetries: 0, requestTimeout: 10000 });
+let failed = 0;
+let passed = 0;
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed++;
+    const body = e.meta && e.meta.body ? ` ${JSON.stringify(e.meta.body)}` : '';
+    console.log(`not ok - ${name}: ${e.message}${body}`);
+  }
+}
+
+// expectError runs fn and returns the ResponseError it must throw.
+async function expectError(fn, status) {
+  try {
+    await fn();
+  } catch (e) {
+    assert(e.meta, `expected an HTTP error, got ${e.message}`);
+    assert(e.meta.statusCode === status, `status ${e.meta.statusCode}, want ${status}`);
+    return e;
+  }
+  throw new Error(`expected HTTP ${status}, the request succeeded`);
+}
+
+// The shape every search response must have.
+function assertSearchShape(body, { total = true } = {}) {
+  assert(Number.isInteger(body.took), 'took is not an integer');
+  assert(typeof body.timed_out === 'boolean', 'timed_out is not a boolean');
+  const s = body._shards;
+  assert(s && Number.isInteger(s.total) && Number.isInteger(s.successful) &&
+         Number.isInteger(s.skipped) && Number.isInteger(s.failed), '_shards is malformed');
+  assert(s.successful + s.failed <= s.total, '_shards do not add up');
+  const h = body.hits;
+  assert(h && Array.isArray(h.hits), 'hits.hits is not an array');
+  if (total) {
+    assert(h.total && Number.isInteger(h.total.value) &&
+           (h.total.relation === 'eq' || h.total.relation === 'gte'), 'hits.total is malformed');
+  }
+  assert(h.max_score === null || typeof h.max_score === 'number', 'max_score is malformed');
+  let prev = Infinity;
+  for (const hit of h.hits) {
+    assert(hit._index === index, `_index is ${hit._index}, want ${index}`);
+    assert(typeof hit._id === 'string' && hit._id.length > 0, '_id is missing');
+    assert(typeof hit._score === 'number', '_score is not a number');
+    assert(hit._score <= prev, 'hits are not sorted by _score');
+    prev = hit._score;
+  }
+  if (h.hits.length) assert(h.max_score === h.hits[0]._score, 'max_score is not the top score');
+}
+
+// Text of every string in a document, lowercased.
+function text(src) {
+  if (typeof src === 'string') return src.toLowerCase();
+  if (src && typeof src === 'object') return Object.values(src).map(text).join(' ');
+  return '';
+}
+
+async function main() {
+  let first = null; // a document of the index: {_id, _source}
+  let word = null; // a word of its text
+
+  await check('info', async () => {
+    const { body, statusCode } = await client.info();
+    assert(statusCode === 200, `status ${statusCode}`);
+    assert(body.version && body.version.distribution === 'opensearch',
+           'version.distribution is not "opensearch" (the client checks it)');
+    assert(/^2\.\d+\.\d+$/.test(body.version.number), `version.number is ${body.version.number}`);
+    assert(typeof body.cluster_name === 'string' && typeof body.cluster_uuid === 'string' &&
+           typeof body.name === 'string' && typeof body.tagline === 'string', 'fields missing');
+    assert(typeof body.trawl_version === 'string', 'trawl_version missing');
+  });
+
+  await check('cluster.health', async () => {
+    const { body } = await client.cluster.health();
+    assert(['green', 'yellow', 'red'].includes(body.status), `status is ${body.status}`);
+    assert(body.status !== 'red', 'the cluster is red');
+    assert(body.cluster_name === 'trawl', 'cluster_name');
+    assert(Number.isInteger(body.number_of_nodes) && body.number_of_nodes >= 1, 'number_of_nodes');
+    assert(Number.isInteger(body.active_shards) && body.active_shards >= 1, 'active_shards');
+    assert(body.active_primary_shards + body.unassigned_shards >= 1, 'shard counts');
+    assert(body.timed_out === false, 'timed_out');
+  });
+
+  await check('cluster.health of the index', async () => {
+    const { body } = await client.cluster.health({ index });
+    assert(body.status !== 'red', 'the cluster is red');
+  });
+
+  await check('indices.exists', async () => {
+    const { body, statusCode } = await client.indices.exists({ index });
+    assert(statusCode === 200 && body === true, `status ${statusCode}`);
+    const other = await client.indices.exists({ index: `${index}-no-such-index` });
+    assert(other.statusCode === 404 && other.body === false, `status ${other.statusCode}`);
+  });
+
+  await check('search match_all', async () => {
+    const { body } = await client.search({ index, body: { query: { match_all: {} }, size: 3 } });
+    assertSearchShape(body);
+    assert(body.hits.total.value >= 1, 'the index is empty');
+    assert(body.hits.total.relation === 'eq', 'the total is not exact');
+    assert(body.hits.hits.length === Math.min(3, body.hits.total.value), 'size not honoured');
+    first = body.hits.hits[0];
+    assert(first._source && typeof first._source === 'object', '_source missing');
+    // a word of at least 4 letters from the first document
+    const m = text(first._source).match(/\b[a-z]{4,12}\b/g) || [];
+    const stop = new Set(['that', 'with', 'this', 'they', 'their', 'there', 'then', 'these',
+                          'into', 'such', 'will', 'from', 'have', 'were', 'which']);
+    word = m.find((w) => !stop.has(w));
+    assert(word, 'no word of 4+ letters in the first document');
+  });
+
+  if (!first || !word) {
+    console.log(`# ${passed} passed, ${failed + 1} failed (no document to work with)`);
+    process.exit(1);
+  }
+  const [field] = Object.keys(first._source).filter((k) => typeof first._source[k] === 'string' &&
+                                                       k !== 'id' && text(first._source[k]).includes(word));
+
+  await check('search match', async () => {
+    const { body } = await client.search({ index, body: { query: { match: { [field]: word } } } });
+    assertSearchShape(body);
+    assert(body.hits.total.value >= 1, `no hits for ${field}:${word}`);
+    assert(body.hits.hits.length >= 1 && body.hits.hits.length <= 10, 'default size is not 10');
+    assert(body.hits.hits.every((h) => h._score > 0), 'a hit scored 0');
+  });
+
+  await check('search match with operator and, _source filtering, from/size', async () => {
+    const q = { match: { [field]: { query: `${word} ${word}`, operator: 'and' } } };
+    const two = await client.search({ index, body: { query: q, size: 2, _source: [field] } });
+    assertSearchShape(two.body);
+    for (const h of two.body.hits.hits) {
+      assert(Object.keys(h._source).every((k) => k === field), `_source holds more than ${field}`);
+    }
+    if (two.body.hits.hits.length === 2) {
+      const second = await client.search({ index, body: { query: q, from: 1, size: 1, _source: false } });
+      assert(second.body.hits.hits.length === 1, 'from/size');
+      assert(second.body.hits.hits[0]._id === two.body.hits.hits[1]._id, 'from does not page');
+      assert(second.body.hits.hits[0]._source === undefined, '_source: false still sends _source');
+    }
+  });
+
+  await check('search match_phrase', async () => {
+    // two consecutive words of the first document's field
+    const words = text(first._source[field]).match(/[a-z0-9]+/g);
+    assert(words && words.length >= 1, 'no words');
+    const phrase = words.slice(0, Math.min(2, words.length)).join(' ');
+    const { body } = await client.search({
+      index, body: { query: { match_phrase: { [field]: phrase } }, size: 10 } });
+    assertSearchShape(body);
+    assert(body.hits.total.value >= 1, `no hits for "${phrase}"`);
+  });
+
+  await check('search bool (must, filter, should, must_not)', async () => {
+    const all = await client.count({ index });
+    const withWord = await client.count({ index, body: { query: { match: { [field]: word } } } });
+    const { body } = await client.search({
+      index,
+      body: {
+        query: {
+          bool: {
+            must: [{ match_all: {} }],
+            must_not: [{ match: { [field]: word } }],
+            should: [{ match: { [field]: word } }],
+          },
+        },
+        size: 20,
+      },
+    });
+    assertSearchShape(body);
+    assert(body.hits.total.value === all.body.count - withWord.body.count,
+           `total ${body.hits.total.value}, want ${all.body.count} - ${withWord.body.count}`);
+    assert(body.hits.hits.every((h) => !text(h._source[field]).split(/[^a-z0-9]+/).includes(word)),
+           `a hit has the excluded word ${word}`);
+    const filtered = await client.search({
+      index, body: { query: { bool: { filter: { match: { [field]: word } } } }, size: 0 } });
+    assert(filtered.body.hits.total.value === withWord.body.count, 'filter does not restrict');
+    assert(filtered.body.hits.hits.length === 0, 'size 0 returned hits');
+  });
+
+  await check('search multi_match', async () => {
+    const fields = Object.keys(first._source).filter((k) => typeof first._source[k] === 'string' &&
+                                                           k !== 'id');
+    const { body } = await client.search({
+      index, body: { query: { multi_match: { query: word, fields, type: 'most_fields' } } } });
+    assertSearchShape(body);
+    assert(body.hits.total.value >= 1, 'no hits');
+    const one = await client.count({ index, body: { query: { match: { [field]: word } } } });
+    assert(body.hits.total.value >= one.body.count, 'fewer hits than one of its fields');
+  });
+
+  await check('search term', async () => {
+    const { body } = await client.search({ index, body: { query: { term: { [field]: word } } } });
+    assertSearchShape(body);
+    assert(body.hits.total.value >= 1, 'no hits');
+  });
+
+  await check('search query_string and q=', async () => {
+    const a = await client.search({
+      index, body: { query: { query_string: { query: word, default_field: field } } } });
+    const b = await client.search({ index, q: word, df: field });
+    assertSearchShape(a.body);
+    assertSearchShape(b.body);
+    assert(a.body.hits.total.value >= 1, 'no hits');
+    assert(a.body.hits.total.value === b.body.hits.total.value, 'q= and query_string differ');
+  });
+
+  await check('search over every index (/_search) and a matching pattern', async () => {
+    const a = await client.search({ body: { query: { match: { [field]: word } } } });
+    const b = await client.search({ index: `${index.slice(0, 1)}*`, body: { query: { match: { [field]: word } } } });
+    assert(a.body.hits.total.value >= 1 && a.body.hits.total.value === b.body.hits.total.value,
+           'totals differ');
+  });
+
+  await check('count', async () => {
+    const { body } = await client.count({ index, body: { query: { match: { [field]: word } } } });
+    assert(Number.isInteger(body.count) && body.count >= 1, `count is ${body.count}`);
+    assert(body._shards && body._shards.total >= 1, '_shards missing');
+    const s = await client.search({ index, body: { query: { match: { [field]: word } }, size: 0 } });
+    assert(s.body.hits.total.value === body.count, 'count and search total differ');
+    const all = await client.count({ index });
+    assert(all.body.count >= body.count, 'match_all counts fewer');
+  });
+
+  await check('get (found)', async () => {
+    const { body, statusCode } = await client.get({ index, id: first._id });
+    assert(statusCode === 200, `status ${statusCode}`);
+    assert(body.found === true && body._id === first._id && body._index === index, 'fields');
+    assert(body._version === 1 && body._seq_no === 0 && body._primary_term === 1, 'versions');
+    assert(JSON.stringify(body._source) === JSON.stringify(first._source), '_source differs');
+    const ex = await client.exists({ index, id: first._id });
+    assert(ex.statusCode === 200 && ex.body === true, 'exists');
+  });
+
+  await check('get (not found)', async () => {
+    const e = await expectError(() => client.get({ index, id: 'no-such-document-id' }), 404);
+    assert(e.meta.body.found === false && e.meta.body._id === 'no-such-document-id', 'body');
+    const ex = await client.exists({ index, id: 'no-such-document-id' });
+    assert(ex.statusCode === 404 && ex.body === false, 'exists');
+  });
+
+  await check('write refused with 405', async () => {
+    const e = await expectError(() => client.index({ index, id: 'x', body: { title: 'x' } }), 405);
+    assert(e.meta.body.error.type === 'illegal_argument_exception', e.meta.body.error.type);
+    assert(/built in batches/.test(e.meta.body.error.reason), 'reason');
+    await expectError(() => client.delete({ index, id: first._id }), 405);
+    await expectError(() => client.bulk({ body: [{ index: { _index: index } }, { a: 1 }] }), 405);
+  });
+
+  await check('unknown index is 404 index_not_found_exception', async () => {
+    const e = await expectError(() => client.search({ index: `${index}-no-such-index`, body: {} }), 404);
+    assert(e.meta.body.error.type === 'index_not_found_exception', e.meta.body.error.type);
+    assert(e.meta.body.error.index === `${index}-no-such-index`, 'error.index');
+  });
+
+  await check('unsupported query is 400 parsing_exception', async () => {
+    const e = await expectError(() => client.search({
+      index, body: { query: { match: { [field]: { query: word, fuzziness: 'AUTO' } } } } }), 400);
+    assert(e.meta.body.error.type === 'parsing_exception', e.meta.body.error.type);
+    assert(/fuzziness/.test(e.meta.body.error.reason), 'reason does not name the option');
+  });
+
+  console.log(`# ${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.log(`not ok - unexpected: ${e.stack}`);
+  process.exit(1);
+});
