@@ -24,6 +24,24 @@ static int fail(char *err, size_t errlen, int code, const char *what, const char
 	return code;
 }
 
+/* Reads a PEM file (at most 1 MiB) into a NUL-terminated string, or NULL. */
+static char *read_pem(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = malloc((1u << 20) + 1);
+	size_t n = buf ? fread(buf, 1, 1u << 20, f) : 0;
+	int bad = ferror(f) || !feof(f);
+	fclose(f);
+	if (!buf || bad) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
 /* Applies TLS settings to a dialer or listener when the URL asks for TLS. */
 static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, int server)
 {
@@ -33,9 +51,14 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
 	int rc = nng_tls_config_alloc(cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
 	if (rc)
 		return rc;
-	if (tls && tls->cert_file && tls->key_file &&
-	    (rc = nng_tls_config_cert_key_file(*cfg, tls->cert_file, tls->key_file)))
-		return rc;
+	if (tls && tls->cert_file && tls->key_file) {
+		char *cert = read_pem(tls->cert_file), *key = read_pem(tls->key_file);
+		rc = cert && key ? nng_tls_config_own_cert(*cfg, cert, key, NULL) : NNG_ENOENT;
+		free(cert);
+		free(key);
+		if (rc)
+			return rc;
+	}
 	if (tls && tls->ca_file) {
 		if ((rc = nng_tls_config_ca_file(*cfg, tls->ca_file)))
 			return rc;
