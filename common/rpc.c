@@ -210,7 +210,23 @@ struct rpc_client {
 	nng_socket sock;
 	nng_dialer dialer;
 	nng_tls_config *tls;
+	void (*on_gone)(void *arg);
+	void *gone_arg;
 };
+
+static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	rpc_client *c = arg;
+	if (ev == NNG_PIPE_EV_REM_POST && c->on_gone)
+		c->on_gone(c->gone_arg);
+}
+
+void rpc_client_on_disconnect(rpc_client *c, void (*fn)(void *arg), void *arg)
+{
+	c->gone_arg = arg;
+	c->on_gone = fn;
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, c);
+}
 
 int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char *err,
                     size_t errlen)

@@ -67,6 +67,10 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
                     size_t errlen);
 void rpc_client_close(rpc_client *c);
 
+/* rpc_client_on_disconnect: fn(arg) runs (on an nng thread) whenever a
+ * connection to the peer is lost, e.g. because its process died. */
+void rpc_client_on_disconnect(rpc_client *c, void (*fn)(void *arg), void *arg);
+
 /* One call of a batch: set peer and req before rpc_call_many; it fills rc
  * (TRAWL_OK, TRAWL_EIO for a transport error, TRAWL_ENOTFOUND when the call
  * timed out at the deadline: see rpc_call_timed_out), the reply (owned by the

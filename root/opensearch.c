@@ -2254,7 +2254,7 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	q.allow_partial = sr.allow_partial;
 	q.timeout_ms = sr.timeout_ms;
 	q.preference = sr.preference;
-	q.fetch = sr.size > 0; /* the hits' ids come with the fetch */
+	q.fetch = sr.size > 0 && sr.source; /* stored documents; ids always come back */
 	root_result *res;
 	int rc = root_search(r, &q, &res, err, sizeof err);
 	if (rc == TRAWL_EQUERY && strstr(err, "has nothing to search for")) {

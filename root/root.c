@@ -39,6 +39,7 @@ typedef struct replica {
 	atomic_uint outstanding;
 	uint64_t generation;
 	atomic_uint_fast64_t requests, failures, ejections;
+	int quiet;
 } replica;
 
 struct root {
@@ -197,6 +198,22 @@ static void note_result(root *r, replica *p, int ok, uint64_t micros)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* The connection to a leaf broke (its process died, or the network): eject
+ * it now rather than after the next failed pings. */
+static void replica_gone(void *arg)
+{
+	replica *p = arg;
+	pthread_mutex_lock(&p->mu);
+	p->oks = 0;
+	if (p->state != ROOT_EJECTED) {
+		p->state = ROOT_EJECTED;
+		atomic_fetch_add(&p->ejections, 1);
+		if (!p->quiet)
+			fprintf(stderr, "trawl root: ejected %s: connection lost\n", p->cfg.url);
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
 static void *ping_main(void *arg)
 {
 	root *r = arg;
@@ -258,7 +275,7 @@ int root_open(root **out, const root_config *cfg, char *err, size_t errlen)
 	if (!r->cfg.ping_timeout_ms)
 		r->cfg.ping_timeout_ms = 500;
 	if (!r->cfg.eject_after)
-		r->cfg.eject_after = 3;
+		r->cfg.eject_after = 2;
 	if (!r->cfg.readmit_after)
 		r->cfg.readmit_after = 2;
 	if (!r->cfg.timeout_ms)
@@ -277,6 +294,7 @@ int root_open(root **out, const root_config *cfg, char *err, size_t errlen)
 			p->serves[p->cfg.shards[j]] = 1;
 		pthread_mutex_init(&p->mu, NULL);
 		p->state = ROOT_PROBATION; /* until it answers */
+		p->quiet = cfg->quiet;
 		int rc = rpc_client_open(&p->cli, p->cfg.url, &cfg->tls, err, errlen);
 		if (rc) {
 			r->nrep = i;
@@ -284,6 +302,7 @@ int root_open(root **out, const root_config *cfg, char *err, size_t errlen)
 			root_close(r);
 			return rc;
 		}
+		rpc_client_on_disconnect(p->cli, replica_gone, p);
 	}
 	r->cfg.leaves = NULL; /* copied into the replicas */
 	if (!cfg->no_cache) {
@@ -705,19 +724,26 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 				atomic_fetch_sub(&rp->outstanding, 1);
 				rpc_call *c = callsof[j];
 				char msg[256];
-				int good = c->rc == TRAWL_OK &&
-				           wire_decode_search_reply(c->reply, c->reply_len, &h, &sr, msg,
-				                                    sizeof msg) == TRAWL_OK;
+				int answered = c->rc == TRAWL_OK &&
+				               wire_decode_search_reply(c->reply, c->reply_len, &h, &sr,
+				                                        msg, sizeof msg) == TRAWL_OK;
+				int good = answered;
+				int refused = 0;
 				if (good && sr.status != TRAWL_OK) {
-					/* the leaf ran and refused: a query error is the caller's */
-					if (sr.status == TRAWL_EQUERY || sr.status == TRAWL_ELIMIT ||
-					    sr.status == TRAWL_EUTF8)
-						rc = rerr(err, errlen, sr.status, "%.*s", (int)sr.errmsg_len,
-						          sr.errmsg);
+					/* the leaf ran and refused: a query error is the caller's,
+					 * and says nothing against the replica */
+					refused = sr.status == TRAWL_EQUERY || sr.status == TRAWL_ELIMIT ||
+					          sr.status == TRAWL_EUTF8 || sr.status == TRAWL_EINVAL;
+					if (refused)
+						rc = rerr(err, errlen, sr.status == TRAWL_EINVAL ? TRAWL_EQUERY
+						                                                 : sr.status,
+						          "%.*s", (int)sr.errmsg_len, sr.errmsg);
 					good = 0;
 				}
 				/* a hedged-away call that was cancelled says nothing of its replica */
-				if (good || !(c != g->winner && g->winner && c->timed_out))
+				if (refused)
+					note_result(r, rp, 1, c->micros);
+				else if (good || !(c != g->winner && g->winner && c->timed_out))
 					note_result(r, rp, good, c->micros);
 				if (!good && !(g->winner && c != g->winner))
 					excluded[leaves[j]] = 1;

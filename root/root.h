@@ -31,7 +31,8 @@ typedef struct root_config {
 	rpc_tls tls;
 	unsigned ping_ms;        /* active health checks (default 1000) */
 	unsigned ping_timeout_ms;/* a ping slower than this fails (default 500) */
-	unsigned eject_after;    /* consecutive failures that eject (default 3) */
+	unsigned eject_after;    /* consecutive failures that eject (default 2; a lost
+	                            connection ejects at once) */
 	unsigned readmit_after;  /* consecutive successes that readmit (default 2) */
 	unsigned timeout_ms;     /* default query deadline (default 2000) */
 	size_t cache_bytes;      /* result cache size (default 64 MiB; 0 with

@@ -224,32 +224,29 @@ def main():
 
 
 def profile(pid, url, lua, work):
-    """perf record -g on the trawl process during a wrk run of the rotating
-    queries; flat (self) profile by symbol and by shared object."""
+    """perf record (DWARF call graphs, 499 Hz, 5 s) on the trawl process
+    during a wrk run of the rotating queries; self time by shared object and
+    by symbol, and inclusive (children) time by symbol."""
     data = os.path.join(work, "perf.data")
-    secs = 10
+    secs = 5
     wr = subprocess.Popen(["wrk", f"-t{THREADS}", f"-c{CONNS}", f"-d{secs + 4}s", "-s", lua, url],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2)
     try:
-        L.run(["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", data, "--",
-               "sleep", str(secs)], timeout=secs + 60, capture_output=True)
+        L.run(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-p", str(pid),
+               "-o", data, "--", "sleep", str(secs)], timeout=secs + 120, capture_output=True)
     finally:
         wr.wait(timeout=secs + 60)
     out = {}
-    for key, args in (("by_dso", ["--sort", "dso"]),
-                      ("by_symbol", ["--sort", "dso,sym"]),
+    for key, args in (("by_dso", ["--no-children", "--sort", "dso"]),
+                      ("by_symbol", ["--no-children", "--sort", "dso,sym"]),
                       ("children", ["--children", "--sort", "sym"])):
-        cmd = ["perf", "report", "-i", data, "--stdio", "--percent-limit", "0.7"]
-        if key != "children":
-            cmd += ["--no-children", "-g", "none"]
-        else:
-            cmd += ["-g", "none"]
-        r = L.run(cmd + args, timeout=300, capture_output=True, text=True)
+        cmd = ["perf", "report", "-i", data, "--stdio", "-g", "none", "--percent-limit", "1"] + args
+        r = L.run(cmd, timeout=600, capture_output=True, text=True)
         lines = [l for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")]
-        out[key] = lines[:45]
+        out[key] = lines[:60]
         with open(os.path.join(OUT, f"perf-{key}.txt"), "w") as f:
-            f.write(" ".join(cmd + args) + "\n" + r.stdout)
+            f.write("$ " + " ".join(cmd) + "\n" + r.stdout)
     return out
 
 
@@ -279,7 +276,9 @@ def report(res):
         print("\nperf (self time by shared object):")
         print("\n".join(res["profile"]["by_dso"][:15]))
         print("\nperf (self time by symbol):")
-        print("\n".join(res["profile"]["by_symbol"][:40]))
+        print("\n".join(res["profile"]["by_symbol"][:25]))
+        print("\nperf (inclusive time, trawl and library entry points):")
+        print("\n".join(l for l in res["profile"]["children"] if "0x0000" not in l)[:6000])
 
 
 if __name__ == "__main__":

@@ -38,9 +38,9 @@ repetitions, engines alternating):
           between WARM s and DURATION s.
 Both report answered queries per second.
 
-Environment: BUILD=build RUNS=3 PASSES=3 REPS=3 DURATION=15 WARM=2 CONC=8
+Environment: BUILD=build RUNS=3 PASSES=5 REPS=3 DURATION=15 WARM=2 CONC=8
 PEERS=/tmp/peers RUN=name ROOT_THREADS=4 SKIP_SPHINX=0 SKIP_LATENCY=0
-SKIP_THROUGHPUT=0
+SKIP_THROUGHPUT=0 LEAVES=4 (1: one leaf process serving shards 0-3) LEAF_WORKERS=1
 """
 import json
 import os
@@ -56,7 +56,7 @@ import servelib as L  # noqa: E402
 
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(L.REPO, "build")))
 RUNS = int(os.environ.get("RUNS", "3"))
-PASSES = int(os.environ.get("PASSES", "3"))
+PASSES = int(os.environ.get("PASSES", "5"))
 REPS = int(os.environ.get("REPS", "3"))
 DURATION = int(os.environ.get("DURATION", "15"))
 WARM = float(os.environ.get("WARM", "2"))
@@ -69,6 +69,8 @@ SKIP_TPUT = os.environ.get("SKIP_THROUGHPUT", "0") == "1"
 RUN = os.environ.get("RUN", "cluster-" + time.strftime("%Y%m%d-%H%M%S"))
 OUT = os.path.join(L.HERE, "results", RUN)
 SEED = int(os.environ.get("SEED", "4"))
+LEAVES = int(os.environ.get("LEAVES", "4"))  # 4: a leaf per shard; 1: one leaf, shards 0-3
+LEAF_WORKERS = os.environ.get("LEAF_WORKERS", "1")
 
 
 class Pipe:
@@ -102,14 +104,15 @@ class Pipe:
 def start_cluster(trawl, idx4, work):
     leaves = []
     procs = []
-    for s in range(4):
+    groups = [[s] for s in range(4)] if LEAVES == 4 else [[0, 1, 2, 3]]
+    for g in groups:
         port, hport = L.free_port(), L.free_port()
         url = f"tcp://127.0.0.1:{port}"
-        p = L.start([trawl, "leaf", "--index", idx4, "--shards", str(s), "--listen", url,
-                     "--workers", "1", "--http", f"127.0.0.1:{hport}", "--quiet"],
-                    os.path.join(work, f"leaf{s}.log"))
+        p = L.start([trawl, "leaf", "--index", idx4, "--shards", ",".join(map(str, g)),
+                     "--listen", url, "--workers", LEAF_WORKERS, "--http", f"127.0.0.1:{hport}",
+                     "--quiet"], os.path.join(work, f"leaf{g[0]}.log"))
         procs.append(p)
-        leaves.append((url, [s]))
+        leaves.append((url, g))
         L.wait_http(hport, "/readyz", timeout=120, proc=p)
     cfile = os.path.join(work, "cluster.json")
     L.write_cluster(cfile, 4, leaves)
@@ -295,7 +298,8 @@ def main():
     rport, cprocs = start_cluster(trawl, idx4, work)
     result = {"run": RUN, "machine": L.machine(), "build": build, "corpus": corpus,
               "queries": len(queries), "runs": RUNS, "passes": PASSES, "conc": CONC,
-              "duration": DURATION, "warm": WARM, "reps": REPS, "root_threads": ROOT_THREADS}
+              "duration": DURATION, "warm": WARM, "reps": REPS, "root_threads": ROOT_THREADS,
+              "leaves": LEAVES, "leaf_workers": LEAF_WORKERS}
     if not SKIP_LAT:
         lat, mism = latency(trawl, idx1, rport, queries, work)
         result["latency_runs"] = [{k: (v if not isinstance(v, dict) else
@@ -356,6 +360,8 @@ def main():
 def report(res):
     print(f"\n# cluster: run {res['run']} ({res['machine']['date']}, load {res['machine']['loadavg']})")
     print(f"build {res['build']['commit']} (dirty: {', '.join(res['build']['dirty_files']) or '-'})")
+    print(f"cluster: {res['leaves']} leaf process(es) x --workers {res['leaf_workers']} over 4 "
+          f"shards; root --cache-mb 0 --threads {res['root_threads']}")
     if "latency_runs" in res:
         lr = res["latency_runs"]
         print(f"\n## latency, {res['queries']} queries, {res['runs']} runs x {res['passes']} passes "

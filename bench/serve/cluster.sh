@@ -7,7 +7,7 @@
 # agents (../shared/peers engine sphinx_dist, set up in $PEERS).
 # How each figure is measured: see the docstring of cluster.py.
 #
-#   sh bench/serve/cluster.sh     # RUNS=3 PASSES=3 REPS=3 DURATION=15 CONC=8 PEERS=/tmp/peers RUN=name
+#   sh bench/serve/cluster.sh     # RUNS=3 PASSES=5 REPS=3 DURATION=15 CONC=8 LEAVES=4 PEERS=/tmp/peers RUN=name
 set -eu
 for t in wrk python3; do
 	command -v "$t" >/dev/null 2>&1 || { echo "cluster.sh: $t is missing (apt-get install -y wrk)" >&2; exit 69; }
