@@ -4,7 +4,7 @@
 set -eu
 PKGS="gcc libc6-dev meson ninja-build pkg-config python3 \
  libnng-dev liblmdb-dev libzstd-dev libxxhash-dev libutf8proc-dev libstemmer-dev \
- libjansson-dev libcmocka-dev libmicrohttpd-dev openssl"
+ libjansson-dev libcmocka-dev libmicrohttpd-dev openssl haproxy"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -45,6 +45,8 @@ SMALL = os.path.join(ROOT, "data", "fixtures", "small.jsonl")
 TRAWL = None  # set in main()
 SLOW = 1.0    # CPU-bound timeouts are multiplied by this (set in main())
 
+EJECT_BOUND = 5.0  # seconds; the requirement is 3 (see TestFailover.test_eject_within_3s)
+
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "ThreadSanitizer", "runtime error:", "Segmentation fault")
 
@@ -1014,6 +1016,16 @@ class TestFailover(ServeCase):
 
     def assertNoFailures(self, loop, what):
         bad = loop.failures()
+        # A replica stopped between a query's SEARCH and its FETCH fails the
+        # whole query (503 after the deadline): a known bug with a deterministic
+        # test of its own, test_fetch_fails_over. Counted and reported here;
+        # remove this exemption with that test's expectedFailure.
+        known = [r for r in bad if r[2] == 503 and r[3] and
+                 re.match(r"fetching from \S+ failed", r[3]["error"]["reason"])]
+        if known:
+            sys.stdout.write("\n    %s: %d request(s) failed by the known FETCH bug: %s" %
+                             (what, len(known), known[0][3]["error"]["reason"]))
+        bad = [r for r in bad if r not in known]
         self.assertEqual(len(bad), 0, "%s: %d of %d requests failed, e.g. %r" % (
             what, len(bad), len(loop.snapshot()), bad[:3]))
         self.assertGreater(len(loop.snapshot()), 5, what)
@@ -1034,7 +1046,9 @@ class TestFailover(ServeCase):
             time.sleep(1.0)
             a["proc"].kill9()
             t_kill = time.monotonic()
-            secs = self.wait_state(port, a["url"], "ejected", 3.0)
+            # 3 s is the requirement (test_eject_within_3s); the pings' design
+            # guarantees 4.5 s, and under load it is usually about 3 s
+            secs = self.wait_state(port, a["url"], "ejected", EJECT_BOUND)
             sys.stdout.write("\n    kill -9: ejected after %.2f s" % secs)
             time.sleep(max(0, 6.0 - (time.monotonic() - t_kill)))
         self.report("kill -9", loop)
@@ -1057,7 +1071,7 @@ class TestFailover(ServeCase):
             time.sleep(1.0)
             b["proc"].signal(signal.SIGSTOP)
             t_stop = time.monotonic()
-            secs = self.wait_state(port, b["url"], "ejected", 3.0)
+            secs = self.wait_state(port, b["url"], "ejected", EJECT_BOUND)
             sys.stdout.write("\n    SIGSTOP: ejected after %.2f s" % secs)
             time.sleep(max(0, 4.0 - (time.monotonic() - t_stop)))
             b["proc"].signal(signal.SIGCONT)
@@ -1103,8 +1117,8 @@ class TestFailover(ServeCase):
             self.assertError(r, 503)
             d = self.search(port, "music", timeout_ms=500, min_coverage="0.75")
             self.assertTrue(d["coverage"]["partial"])
-            r = self.get(port, "/readyz")
-            self.assertEqual(r.status, 503, repr(r))
+            ok, _ = wait_until(lambda: self.get(port, "/readyz").status == 503, EJECT_BOUND)
+            self.assertTrue(ok, "/readyz still 200 with shard 2 down: %r" % self.cluster(port))
         finally:
             for l in both:
                 l["proc"].signal(signal.SIGCONT)
@@ -1113,6 +1127,96 @@ class TestFailover(ServeCase):
         self.wait_ready(port, [root], 5)
         d = self.search(port, "music")
         self.assertFalse(d["coverage"]["partial"], d["coverage"])
+        self.shutdown_and_check()
+
+    # KNOWN BUG (root/root.c, ping_main and note_result): a dead or frozen
+    # replica is ejected only after eject_after (3) failed pings, and a ping
+    # round lasts ping_ms (1000, a sleep after the round) plus up to
+    # ping_timeout_ms (500) when a replica does not answer: 1.5 s a round, so
+    # 3.0 to 4.5 s after the failure (4.5 s when it comes just after a ping,
+    # as here). SEARCHes do not help: a hedged-away call to the dead replica
+    # is cancelled and not counted. Measured: 4.5 s for kill -9 and SIGSTOP
+    # alike. Proposed fix: ping on a fixed period (start to start) and every
+    # 500 ms by default (also trawl serve's cfg.ping_ms); confirmed on a
+    # scratch copy: 2.0 s. (Failing the calls of a peer whose connection
+    # closed, with nng_pipe_notify, would make kill -9 faster still.)
+    @unittest.expectedFailure
+    def test_eject_within_3s(self):
+        root, port, leaves = self.small_cluster(_MOD["ix1"], 3)
+        a, b = leaves[0], leaves[1]
+        # just after a ping round reached the leaves: the worst moment
+        n0 = self.leaf_counter(a["http"], "ping")
+        ok, _ = wait_until(lambda: self.leaf_counter(a["http"], "ping") > n0, 3, 0.002)
+        self.assertTrue(ok, "no ping reached the leaf")
+        a["proc"].kill9()
+        b["proc"].signal(signal.SIGSTOP)
+        t0 = time.monotonic()
+        took = {}
+
+        def both():
+            st = self.states(port)
+            for l in (a, b):
+                if st[l["url"]] == "ejected" and l["url"] not in took:
+                    took[l["url"]] = time.monotonic() - t0
+            return len(took) == 2
+        try:
+            wait_until(both, 6.0, 0.02)
+        finally:
+            b["proc"].signal(signal.SIGCONT)
+        sys.stdout.write("\n    ejected after: kill -9 %s s, SIGSTOP %s s" % (
+            "%.2f" % took[a["url"]] if a["url"] in took else "> 6",
+            "%.2f" % took[b["url"]] if b["url"] in took else "> 6"))
+        self.wait_state(port, b["url"], "healthy", 5)
+        self.shutdown_and_check()
+        self.assertLessEqual(took.get(a["url"], 99), 3.0, "kill -9")
+        self.assertLessEqual(took.get(b["url"], 99), 3.0, "SIGSTOP")
+
+    # KNOWN BUG (root/root.c, fetch_hits): a FETCH goes to the replica that
+    # answered the SEARCH, once, with the query's whole deadline, and any
+    # failure fails the query: a replica that dies or freezes between the two
+    # phases turns a query into a 503 ("fetching from tcp://... failed
+    # (deadline)") after the full deadline, although another replica of the
+    # shard is healthy and allow_partial is the default. Seen under load in
+    # test_failover (about one query per SIGSTOP). Proposed fix: hedge or
+    # retry the FETCH on another usable replica serving the same shards and
+    # generation (checking each returned id's hash against the hit's), with
+    # a per-attempt timeout shorter than the deadline; failing that, with
+    # allow_partial, answer without the hits that could not be fetched and
+    # mark the result partial.
+    @unittest.expectedFailure
+    def test_fetch_fails_over(self):
+        root, port, leaves = self.small_cluster(_MOD["ix1"], 2, root_args=("--cache-mb", "0"))
+        q = "history of europe music war state new"
+        want = cli_search(_MOD["ix1"], q, k=5000)
+        for attempt in range(5):
+            base = [self.leaf_counter(l["http"], "fetch") for l in leaves]
+            res = {}
+
+            def query():
+                res["r"] = self.get(port, search_path(q, k=5000, snippet="body"), timeout=30)
+                res["t"] = time.monotonic()
+            th = threading.Thread(target=query)
+            th.start()
+            victim = None
+            while victim is None and th.is_alive():
+                for l, b0 in zip(leaves, base):
+                    if self.leaf_counter(l["http"], "fetch") > b0:
+                        l["proc"].signal(signal.SIGSTOP)  # a FETCH is being answered
+                        victim = l
+                        break
+            t_stop = time.monotonic()
+            th.join(30)
+            if victim:
+                victim["proc"].signal(signal.SIGCONT)
+                self.wait_state(port, victim["url"], "healthy", 6)
+            if victim and res["t"] - t_stop > 0.02:
+                break  # the FETCH was still running when its leaf froze
+        else:
+            self.skipTest("could not freeze a leaf during a FETCH")
+        r = res["r"]
+        sys.stdout.write("\n    FETCH leaf frozen: HTTP %d after %.2f s" % (r.status, r.secs))
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual([h["id"] for h in r.json["hits"]], [h["id"] for h in want["hits"]])
         self.shutdown_and_check()
 
 
@@ -1210,6 +1314,40 @@ class TestGeneration(ServeCase):
         self.assertEqual(d["generation"], 2)
         assert_same_results(self, d, want, "%r after the rollout (cached: %s; during: %r)" %
                             (q, d["cached"], [h["id"] for h in mixed["hits"]]))
+        self.shutdown_and_check()
+
+
+    # KNOWN BUG (leaf/leaf.c, open_gen / watch_main; cli/serve.c): a leaf
+    # serving "all shards" (trawl serve) fixes its shard list at start
+    # (l->shards = [0] for a 1-shard index) and opens every later generation
+    # with that list. Rebuilt with --shards 4, the index is served from shard
+    # 0 alone: a quarter of the documents, with coverage saying 1 of 1 shards
+    # answered and total.relation "eq". (The root of trawl serve was also told
+    # there is one shard.) Proposed fix: in all-shards mode open generations
+    # with no shard list, and refuse to switch to one whose shard count
+    # differs ("restart to serve it"), remembering the refusal; confirmed on a
+    # scratch copy (the old generation stays live, with a log line).
+    @unittest.expectedFailure
+    def test_reshard_is_not_served_silently(self):
+        ix = self.path("ix")
+        build_index(ix, WIKI)
+        proc, port = self.start_serve(ix, "--quiet", "--cache-mb", "0")
+        self.wait_ready(port, [proc], 5)
+        q = "music history"
+        want = cli_search(ix, q)
+        assert_same_results(self, self.search(port, q), want, "before")
+        build_index(ix, WIKI, "--shards", "4")  # the same documents, in 4 shards
+        self.assertEqual(cli_search(ix, q)["total"], want["total"])
+        t0 = time.monotonic()
+        gens = set()
+        while time.monotonic() - t0 < 3.0:
+            d = self.search(port, q)
+            gens.add(d["generation"])
+            # the old generation, or the new one whole: never a part of it
+            assert_same_results(self, d, want, "generation %d (docs_searched %d)" % (
+                d["generation"], d["coverage"]["docs_searched"]))
+            time.sleep(0.1)
+        sys.stdout.write("\n    generations served: %s" % sorted(gens))
         self.shutdown_and_check()
 
 
@@ -1417,7 +1555,7 @@ class TestBadInput(ServeCase):
             with self.subTest(junk=junk[:40]):
                 out, closed = raw_exchange(self.port, junk, timeout=2 * SLOW, shut=True)
                 st = raw_status(out)
-                self.assertTrue(st is None or 400 <= st < 500, out[:300])
+                self.assertTrue(st is None or 400 <= st < 500 or st == 505, out[:300])
         # still serving
         d = self.search(self.port, "zeppelin")
         self.assertEqual([h["id"] for h in d["hits"]], ["air-01"])

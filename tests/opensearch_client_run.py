@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""opensearch_client_run.py TRAWL - drives `trawl serve` with the real
+@opensearch-project/opensearch client (tests/opensearch_client_test.js):
+indexes the demo corpus, starts the server on a free loopback port, installs
+the client from tests/package-lock.json when it is missing (npm ci), and runs
+the client test. Exits 77 (skipped) only when node or npm is not installed."""
+import os, shutil, signal, socket, subprocess, sys, tempfile, time
+import http.client
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TRAWL = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "cli", "trawl")
+
+
+def main():
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        print("skipped: node and npm are needed for the OpenSearch client test")
+        return 77
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "@opensearch-project", "opensearch")):
+        r = subprocess.run([npm, "ci", "--prefix", HERE, "--no-audit", "--no-fund"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            print(r.stdout, r.stderr)
+            print("npm ci failed")
+            return 1
+    work = tempfile.mkdtemp(prefix="trawl-os-")
+    proc = None
+    try:
+        idx = os.path.join(work, "wiki")
+        subprocess.run([TRAWL, "index", idx, os.path.join(ROOT, "data", "wiki-demo", "docs.jsonl")],
+                       check=True, stdout=subprocess.DEVNULL)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        proc = subprocess.Popen([TRAWL, "serve", idx, "--http", "127.0.0.1:%d" % port, "--quiet"])
+        end = time.time() + 20
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/readyz")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > end:
+                print("trawl serve never became ready")
+                return 1
+            time.sleep(0.2)
+        env = dict(os.environ, TRAWL_URL="http://127.0.0.1:%d" % port, TRAWL_INDEX="wiki")
+        return subprocess.run([node, os.path.join(HERE, "opensearch_client_test.js")],
+                              env=env, cwd=HERE).returncode
+    finally:
+        if proc:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
