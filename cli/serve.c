@@ -64,6 +64,21 @@ static int parse_addr(const char *s, char *bind, size_t cap, uint16_t *port)
 	return 0;
 }
 
+/* --cache-mb's value: 0 (no cache) to 65536. */
+static int parse_cache_mb(const char *s, long *mb)
+{
+	char *end;
+	*mb = strtol(s, &end, 10);
+	return *end || end == s || *mb < 0 || *mb > 65536 ? -1 : 0;
+}
+
+/* The cache size a --cache-mb value asks for. */
+static void set_cache(root_config *cfg, long mb)
+{
+	cfg->cache_bytes = (size_t)mb << 20;
+	cfg->no_cache = mb == 0;
+}
+
 /* "0,1,5" or "0-3" into shard numbers. */
 static int parse_shards(const char *s, uint32_t *out, uint32_t *n)
 {
@@ -251,8 +266,7 @@ int cmd_root(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			cache_mb = strtol(optarg, NULL, 10);
-			if (cache_mb < 0 || cache_mb > 65536)
+			if (parse_cache_mb(optarg, &cache_mb))
 				return cli_usage_error("root", "--cache-mb takes 0 to 65536");
 			break;
 		case 'c':
@@ -304,8 +318,7 @@ int cmd_root(int argc, char **argv)
 	cfg.tls = tls;
 	cfg.timeout_ms = timeout;
 	cfg.quiet = quiet;
-	cfg.cache_bytes = (size_t)cache_mb << 20;
-	cfg.no_cache = cache_mb == 0;
+	set_cache(&cfg, cache_mb);
 	char banner[300];
 	snprintf(banner, sizeof banner, "root over %u leaves, %u shards", cfg.nleaves, cfg.nshards);
 	rc = run_root(&cfg, addr, threads, name, quiet, banner);
@@ -343,8 +356,7 @@ int cmd_serve(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			cache_mb = strtol(optarg, NULL, 10);
-			if (cache_mb < 0 || cache_mb > 65536)
+			if (parse_cache_mb(optarg, &cache_mb))
 				return cli_usage_error("serve", "--cache-mb takes 0 to 65536");
 			break;
 		case 'H':
@@ -400,8 +412,7 @@ int cmd_serve(int argc, char **argv)
 	cfg.leaves = &one;
 	cfg.quiet = quiet;
 	cfg.ping_ms = 1000;
-	cfg.cache_bytes = (size_t)cache_mb << 20;
-	cfg.no_cache = cache_mb == 0;
+	set_cache(&cfg, cache_mb);
 	char banner[300];
 	snprintf(banner, sizeof banner, "serving %s (generation %llu, %u shard%s) as index \"%s\"",
 	         dir, (unsigned long long)st.generation, st.nshards, st.nshards == 1 ? "" : "s",
