@@ -12,13 +12,13 @@
 # it as trawl:latest. docs/OPERATIONS.md describes the layout.
 
 # ---- build stage: compilers and -dev packages (the list of scripts/deps.sh,
-# without cmocka: the tests are not built here) ----
+# without what only the tests need: cmocka, openssl, haproxy) ----
 FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev meson ninja-build pkg-config python3 \
-      libnng-dev liblmdb-dev libzstd-dev libxxhash-dev libutf8proc-dev libstemmer-dev \
-      libjansson-dev libmicrohttpd-dev \
+      libnng-dev liblmdb-dev libzstd-dev zlib1g-dev libxxhash-dev libutf8proc-dev \
+      libstemmer-dev libjansson-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only the sources meson.build reads (not build directories, node_modules or
@@ -40,7 +40,8 @@ RUN meson setup /build --prefix=/usr/local --buildtype=release -Dtests=false \
 # ---- runtime stage: the shared libraries trawl links, nothing else ----
 FROM debian:12
 # libxxhash0: trawl may inline xxHash, but the package is tiny and keeps the
-# image right if it links it. libnng1 brings mbedTLS, for tls+tcp://.
+# image right if it links it. libnng1 brings mbedTLS, for tls+tcp://. zlib1g
+# (gzip input) is part of every Debian base image.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libnng1 liblmdb0 libzstd1 libxxhash0 libutf8proc2 libstemmer0d libjansson4 \
@@ -58,7 +59,8 @@ COPY data/wiki-demo/ /usr/share/trawl/wiki-demo/
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
-# 9200: the HTTP API (trawl serve, trawl root); 7100: a leaf's nng port.
-EXPOSE 9200 7100
+# 9200: the HTTP API (trawl serve, trawl root); 7100: a leaf's nng port;
+# 9100: a leaf's health and metrics port (deploy/k8s/leaves.yaml).
+EXPOSE 9200 7100 9100
 ENTRYPOINT ["trawl"]
 CMD ["--help"]

@@ -160,9 +160,10 @@ static int cmd_index(int argc, char **argv)
 	       (unsigned long long)rep.generation, o.shards ? o.shards : 1,
 	       o.shards > 1 ? "s" : "", (double)rep.bytes_out / 1e6, rep.seconds,
 	       rep.seconds > 0 ? (double)rep.docs / rep.seconds : 0.0);
-	printf("lines: %llu read, %llu rejected; %llu duplicates replaced by a later document\n",
+	printf("lines: %llu read, %llu rejected; %llu duplicates replaced by a later document; "
+	       "%llu deleted\n",
 	       (unsigned long long)rep.lines, (unsigned long long)rep.rejected,
-	       (unsigned long long)rep.duplicates);
+	       (unsigned long long)rep.duplicates, (unsigned long long)rep.deleted);
 	trawl_builder_close(b);
 	return 0;
 }

@@ -4,17 +4,22 @@
 # Starts a local trawl cluster on loopback from the live generation of the
 # index in DIR (built with `trawl index DIR FILE... --shards S`):
 #   - SHARDS x REPLICAS `trawl leaf` processes, each serving one shard, on
-#     tcp://127.0.0.1:PORT from $TRAWL_LEAF_PORT (default 7100) upwards;
+#     tcp://127.0.0.1:PORT from $TRAWL_LEAF_PORT (default 7100) upwards,
+#     each with its health and metrics port (/livez, /readyz, /metrics) on
+#     http://127.0.0.1:PORT from $TRAWL_LEAF_HTTP_PORT upwards (default:
+#     right after the leaves' nng ports);
 #   - a cluster file listing them;
 #   - ROOTS `trawl root` processes on http://127.0.0.1:PORT from
 #     $TRAWL_HTTP_PORT (default 9201) upwards (deploy/haproxy/haproxy.cfg
 #     expects roots on 9201 and 9202);
-# then waits until every root's /readyz answers 200 and prints the URLs.
+# then waits until every leaf's and every root's /readyz answers 200 and
+# prints the URLs.
 # It builds nothing. Stop it with deploy/cluster-down.sh.
 #
 # SHARDS defaults to the index's shard count (and must equal it), REPLICAS
-# to 1, ROOTS to 1. Leaf for shard s, replica r listens on
-# TRAWL_LEAF_PORT + r*SHARDS + s.
+# to 1, ROOTS to 1. The leaf for shard s, replica r is number
+# i = r*SHARDS + s: it listens on TRAWL_LEAF_PORT + i, and its health port
+# is TRAWL_LEAF_HTTP_PORT + i.
 #
 # Environment:
 #   TRAWL                the trawl binary (default: trawl on PATH, else
@@ -22,13 +27,15 @@
 #   TRAWL_RUN_DIR        where the cluster file, the PIDs file and the logs
 #                        go (default ${TMPDIR:-/tmp}/trawl-cluster-$(id -u))
 #   TRAWL_LEAF_PORT      first leaf port (default 7100)
+#   TRAWL_LEAF_HTTP_PORT first leaf health port (default: TRAWL_LEAF_PORT +
+#                        SHARDS*REPLICAS); 0: leaves without a health port
 #   TRAWL_HTTP_PORT      first root HTTP port (default 9201)
 #   TRAWL_LEAF_WORKERS   --workers of each leaf (default 2)
 #   TRAWL_ROOT_THREADS   --threads of each root (default 4)
 #   TRAWL_READY_TIMEOUT  seconds to wait for readiness (default 30)
 #
 # The PIDs file (RUN_DIR/pids) has a line per process:
-#   PID ROLE ADDRESS LOGFILE [shard=S replica=R]
+#   PID ROLE ADDRESS LOGFILE [shard=S replica=R health=URL]
 # with ROLE leaf or root.
 #
 # Needs curl or wget (readiness checks). Exit status: 0 when every root is
@@ -96,7 +103,10 @@ if [ -n "$SHARDS" ] && [ "$SHARDS" != "$S" ]; then
 	exit 64
 fi
 NLEAVES=$((S * REPLICAS))
-[ $((LEAF_PORT + NLEAVES - 1)) -le 65535 ] && [ $((HTTP_PORT + ROOTS - 1)) -le 65535 ] ||
+LEAF_HTTP_PORT=${TRAWL_LEAF_HTTP_PORT:-$((LEAF_PORT + NLEAVES))}
+case $LEAF_HTTP_PORT in '' | *[!0-9]*) echo "cluster-up: TRAWL_LEAF_HTTP_PORT must be a number" >&2; exit 64 ;; esac
+[ $((LEAF_PORT + NLEAVES - 1)) -le 65535 ] && [ $((HTTP_PORT + ROOTS - 1)) -le 65535 ] &&
+	[ $((LEAF_HTTP_PORT + NLEAVES - 1)) -le 65535 ] ||
 	{ echo "cluster-up: ports past 65535" >&2; exit 64; }
 
 mkdir -p "$RUN"
@@ -130,6 +140,8 @@ port_taken() {
 i=0
 while [ $i -lt $NLEAVES ]; do
 	port_taken $((LEAF_PORT + i)) && { echo "cluster-up: port $((LEAF_PORT + i)) is taken (set TRAWL_LEAF_PORT)" >&2; exit 73; }
+	[ "$LEAF_HTTP_PORT" = 0 ] || ! port_taken $((LEAF_HTTP_PORT + i)) ||
+		{ echo "cluster-up: port $((LEAF_HTTP_PORT + i)) is taken (set TRAWL_LEAF_HTTP_PORT)" >&2; exit 73; }
 	i=$((i + 1))
 done
 i=0
@@ -154,12 +166,19 @@ r=0
 while [ $r -lt "$REPLICAS" ]; do
 	s=0
 	while [ $s -lt "$S" ]; do
-		port=$((LEAF_PORT + r * S + s))
-		url=tcp://127.0.0.1:$port
-		nohup "$TRAWL" leaf --index "$DIR" --shards "$s" --listen "$url" --workers "$WORKERS" \
+		i=$((r * S + s))
+		url=tcp://127.0.0.1:$((LEAF_PORT + i))
+		if [ "$LEAF_HTTP_PORT" = 0 ]; then
+			set -- --listen "$url"
+			health=""
+		else
+			set -- --listen "$url" --http "127.0.0.1:$((LEAF_HTTP_PORT + i))"
+			health=http://127.0.0.1:$((LEAF_HTTP_PORT + i))/
+		fi
+		nohup "$TRAWL" leaf --index "$DIR" --shards "$s" --workers "$WORKERS" "$@" \
 			</dev/null >"$RUN/leaf-$s-$r.log" 2>&1 &
-		echo "$! leaf $url $RUN/leaf-$s-$r.log shard=$s replica=$r" >>"$PIDS"
-		echo "  leaf $url  shard $s replica $r  pid $!"
+		echo "$! leaf $url $RUN/leaf-$s-$r.log shard=$s replica=$r${health:+ health=$health}" >>"$PIDS"
+		echo "  leaf $url  shard $s replica $r  pid $!${health:+  health $health}"
 		leaves="$leaves${leaves:+,
     }{\"url\": \"$url\", \"shards\": [$s]}"
 		s=$((s + 1))
@@ -187,8 +206,9 @@ while [ $i -lt "$ROOTS" ]; do
 	i=$((i + 1))
 done
 
-# Readiness: every process alive, every root's /readyz 200 (which needs a
-# healthy replica of every shard), then (best effort) every replica healthy.
+# Readiness: every process alive, every leaf's /readyz 200 (its shard is
+# open and verified), every root's /readyz 200 (a healthy replica of every
+# shard), then (best effort) every replica healthy as each root sees it.
 deadline=$(($(date +%s) + READY_TIMEOUT))
 nap() { sleep 0.2 2>/dev/null || sleep 1; } # fractions: GNU and busybox sleep
 check_alive() {
@@ -200,6 +220,16 @@ check_alive() {
 		}
 	done <"$PIDS"
 }
+i=0
+while [ "$LEAF_HTTP_PORT" != 0 ] && [ $i -lt $NLEAVES ]; do
+	url=http://127.0.0.1:$((LEAF_HTTP_PORT + i))
+	until http_get "$url/readyz" >/dev/null; do
+		check_alive
+		[ "$(date +%s)" -lt "$deadline" ] || abort "leaf $url/readyz not 200 after ${READY_TIMEOUT}s (logs in $RUN)"
+		nap
+	done
+	i=$((i + 1))
+done
 i=0
 while [ $i -lt "$ROOTS" ]; do
 	url=http://127.0.0.1:$((HTTP_PORT + i))

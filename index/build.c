@@ -29,6 +29,7 @@
 #include "docstore.h"
 #include "gen.h"
 #include "index_int.h"
+#include "input.h"
 #include "jsonscan.h"
 #include "postings.h"
 #include "store.h"
@@ -89,6 +90,7 @@ typedef struct bdoc {
 	uint32_t id_len;
 	uint32_t stored_len;
 	uint32_t shard;
+	uint8_t tomb; /* a _bulk delete: removes earlier documents with the id */
 } bdoc;
 
 /* ---- inversion ---- */
@@ -370,6 +372,7 @@ struct trawl_builder {
 	trawl_build_report rep;
 	struct timespec t0;
 	tbuf keybuf, idbuf, texts, stored; /* scratch for one document */
+	tbuf bulk_id;                       /* the _id of the pending _bulk action */
 	char errmsg[1024];
 };
 
@@ -428,6 +431,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	tbuf_init(&b->idbuf, IDX_STORED_MAX);
 	tbuf_init(&b->texts, IDX_STORED_MAX * 2);
 	tbuf_init(&b->stored, IDX_STORED_MAX * 2);
+	tbuf_init(&b->bulk_id, IDX_MAX_ID_BYTES * 4);
 	b->nshards = o.shards;
 	b->max_doc = o.max_doc_bytes ? o.max_doc_bytes : TRAWL_MAX_DOC_BYTES;
 	if (b->max_doc > IDX_STORED_MAX)
@@ -507,6 +511,7 @@ void trawl_builder_close(trawl_builder *b)
 	tbuf_fini(&b->idbuf);
 	tbuf_fini(&b->texts);
 	tbuf_fini(&b->stored);
+	tbuf_fini(&b->bulk_id);
 	free(b->schema_json);
 	free(b->dir);
 	free(b);
@@ -578,8 +583,52 @@ static int stored_subset(const idx_schema *schema, const char *json, size_t len,
 	return rc;
 }
 
+/* Appends a document record (or a tombstone) to the build. */
+static int push_doc(trawl_builder *b, const uint8_t *id, size_t idl, const char *sdata, size_t slen,
+                    const tbuf *texts, int tomb)
+{
+	if (b->ndocs == b->capdocs) {
+		uint64_t nc = b->capdocs ? b->capdocs * 2 : 1024;
+		bdoc *p = realloc(b->docs, nc * sizeof *p);
+		if (!p)
+			return TRAWL_ENOMEM;
+		b->docs = p;
+		b->capdocs = nc;
+	}
+	size_t tlen = texts ? texts->len : 0;
+	uint8_t *rec = arena_alloc(&b->recs, idl + slen + tlen + 1);
+	if (!rec)
+		return TRAWL_ENOMEM;
+	memcpy(rec, id, idl);
+	if (slen)
+		memcpy(rec + idl, sdata, slen);
+	if (tlen)
+		memcpy(rec + idl + slen, texts->data, tlen);
+	bdoc *bd = &b->docs[b->ndocs];
+	bd->hash = th_hash64(id, idl);
+	bd->seq = b->ndocs;
+	bd->rec = rec;
+	bd->id_len = (uint32_t)idl;
+	bd->stored_len = (uint32_t)slen;
+	bd->shard = th_jump_hash(bd->hash, b->nshards);
+	bd->tomb = (uint8_t)tomb;
+	b->ndocs++;
+	return TRAWL_OK;
+}
+
+static int add_doc(trawl_builder *b, const char *json, size_t len, const char *source,
+                   uint64_t line, const uint8_t *id_override, size_t id_override_len);
+
 int trawl_builder_add_json(trawl_builder *b, const char *json, size_t len, const char *source,
                            uint64_t line)
+{
+	return add_doc(b, json, len, source, line, NULL, 0);
+}
+
+/* add_doc: a document; with id_override (a _bulk action's _id) its "id"
+ * field is not needed and the override is the id. */
+static int add_doc(trawl_builder *b, const char *json, size_t len, const char *source,
+                   uint64_t line, const uint8_t *id_override, size_t id_override_len)
 {
 	const char *src = source ? source : "document";
 	unsigned long long ln = (unsigned long long)line;
@@ -603,14 +652,17 @@ int trawl_builder_add_json(trawl_builder *b, const char *json, size_t len, const
 	if (d.dup)
 		return berr(b, TRAWL_EJSON, "%s:%llu:%u: duplicate key \"%s\"", src, ln,
 		            column_of(json, d.dup_at), d.dup);
-	if (!d.has_id)
+	if (!d.has_id && !id_override)
 		return berr(b, TRAWL_EDOC, "%s:%llu: field \"id\" is missing", src, ln);
 	tbuf *id = &b->idbuf, *texts = &b->texts, *stored = &b->stored;
 	tbuf_reset(id);
 	tbuf_reset(texts);
 	tbuf_reset(stored);
-	if (d.id.kind != IDX_J_STRING || (rc = idx_json_string(&d.id, id)) || id->len == 0 ||
-	    id->len > IDX_MAX_ID_BYTES)
+	if (id_override) {
+		if ((rc = tbuf_append(id, id_override, id_override_len)))
+			return berr(b, rc, "%s:%llu: out of memory", src, ln);
+	} else if (d.id.kind != IDX_J_STRING || (rc = idx_json_string(&d.id, id)) || id->len == 0 ||
+	           id->len > IDX_MAX_ID_BYTES)
 		return rc == TRAWL_ENOMEM
 		               ? berr(b, rc, "%s:%llu: out of memory", src, ln)
 		               : berr(b, TRAWL_EDOC,
@@ -653,29 +705,8 @@ int trawl_builder_add_json(trawl_builder *b, const char *json, size_t len, const
 		sdata = (const char *)stored->data;
 		slen = stored->len;
 	}
-	if (b->ndocs == b->capdocs) {
-		uint64_t nc = b->capdocs ? b->capdocs * 2 : 1024;
-		bdoc *p = realloc(b->docs, nc * sizeof *p);
-		if (!p)
-			return berr(b, TRAWL_ENOMEM, "%s:%llu: out of memory", src, ln);
-		b->docs = p;
-		b->capdocs = nc;
-	}
-	uint8_t *rec = arena_alloc(&b->recs, id->len + slen + texts->len);
-	if (!rec)
+	if (push_doc(b, id->data, id->len, sdata, slen, texts, 0))
 		return berr(b, TRAWL_ENOMEM, "%s:%llu: out of memory", src, ln);
-	memcpy(rec, id->data, id->len);
-	if (slen)
-		memcpy(rec + id->len, sdata, slen);
-	memcpy(rec + id->len + slen, texts->data, texts->len);
-	bdoc *bd = &b->docs[b->ndocs];
-	bd->hash = th_hash64(id->data, id->len);
-	bd->seq = b->ndocs;
-	bd->rec = rec;
-	bd->id_len = (uint32_t)id->len;
-	bd->stored_len = (uint32_t)slen;
-	bd->shard = th_jump_hash(bd->hash, b->nshards);
-	b->ndocs++;
 	b->rep.bytes_in += len + 1;
 	return TRAWL_OK;
 }
@@ -699,24 +730,137 @@ static int bad_line(trawl_builder *b, int rc)
 	return TRAWL_OK;
 }
 
+/* ---- _bulk NDJSON ---- */
+
+enum { BULK_NONE = 0, BULK_INDEX, BULK_DELETE, BULK_OTHER };
+
+typedef struct bulk_action {
+	int kind;        /* BULK_* of the action's single key */
+	int keys;        /* top-level keys seen */
+	idx_jvalue body; /* the action's object */
+	char name[16];
+} bulk_action;
+
+static int on_action(void *ctx, const char *key, size_t klen, const idx_jvalue *v)
+{
+	bulk_action *a = ctx;
+	a->keys++;
+	snprintf(a->name, sizeof a->name, "%.*s", (int)(klen < 15 ? klen : 15), key);
+	if (v->kind != IDX_J_OBJECT)
+		a->kind = BULK_NONE;
+	else if ((klen == 5 && !memcmp(key, "index", 5)) || (klen == 6 && !memcmp(key, "create", 6)))
+		a->kind = BULK_INDEX;
+	else if (klen == 6 && !memcmp(key, "delete", 6))
+		a->kind = BULK_DELETE;
+	else if (klen == 6 && !memcmp(key, "update", 6))
+		a->kind = BULK_OTHER;
+	else
+		a->kind = BULK_NONE;
+	a->body = *v;
+	return 0;
+}
+
+typedef struct bulk_meta {
+	idx_jvalue id;
+	int has_id;
+} bulk_meta;
+
+static int on_meta(void *ctx, const char *key, size_t klen, const idx_jvalue *v)
+{
+	bulk_meta *m = ctx;
+	if (klen == 3 && !memcmp(key, "_id", 3)) {
+		m->id = *v;
+		m->has_id = 1;
+	}
+	return 0;
+}
+
+/* Whether line is a _bulk action line ({"index": {...}} and the like). */
+static int is_action(trawl_builder *b, const char *line, size_t len, bulk_action *a)
+{
+	uint32_t col;
+	memset(a, 0, sizeof *a);
+	if (idx_json_scan(line, len, on_action, a, &b->keybuf, &col, NULL, 0) != 0)
+		return 0;
+	return a->keys == 1 && a->kind != BULK_NONE;
+}
+
+/* The _id of an action into b->bulk_id (empty if none). */
+static int action_id(trawl_builder *b, const bulk_action *a, const char *src, uint64_t ln)
+{
+	bulk_meta m = {0};
+	uint32_t col;
+	tbuf_reset(&b->bulk_id);
+	idx_json_scan(a->body.start, a->body.len, on_meta, &m, &b->keybuf, &col, NULL, 0);
+	if (!m.has_id)
+		return TRAWL_OK;
+	int rc = m.id.kind == IDX_J_STRING ? idx_json_string(&m.id, &b->bulk_id) : TRAWL_EDOC;
+	if (rc == TRAWL_OK && (b->bulk_id.len == 0 || b->bulk_id.len > IDX_MAX_ID_BYTES ||
+	                       memchr(b->bulk_id.data, 0, b->bulk_id.len)))
+		rc = TRAWL_EDOC;
+	if (rc == TRAWL_EDOC)
+		return berr(b, rc, "%s:%llu: \"_id\" must be a string of 1 to %d bytes", src,
+		            (unsigned long long)ln, IDX_MAX_ID_BYTES);
+	return rc ? berr(b, rc, "%s:%llu: out of memory", src, (unsigned long long)ln) : TRAWL_OK;
+}
+
+/* One non-blank line of a file: a document, or in _bulk mode an action or
+ * the document after it. *mode: 0 undecided, 1 JSON Lines, 2 _bulk;
+ * *pending: the kind of the action awaiting its document. */
+static int one_line(trawl_builder *b, const char *line, size_t len, const char *src, uint64_t ln,
+                    int *mode, int *pending)
+{
+	bulk_action a;
+	if (*mode == 0)
+		*mode = is_action(b, line, len, &a) ? 2 : 1;
+	if (*mode == 1)
+		return trawl_builder_add_json(b, line, len, src, ln);
+	if (*pending == BULK_INDEX) {
+		*pending = BULK_NONE;
+		return add_doc(b, line, len, src, ln, b->bulk_id.len ? b->bulk_id.data : NULL,
+		               b->bulk_id.len);
+	}
+	if (!is_action(b, line, len, &a))
+		return berr(b, TRAWL_EDOC,
+		            "%s:%llu: expected a _bulk action ({\"index\"|\"create\"|\"delete\": "
+		            "{...}}) in a _bulk file",
+		            src, (unsigned long long)ln);
+	b->rep.bytes_in += len + 1;
+	if (a.kind == BULK_OTHER)
+		return berr(b, TRAWL_EDOC, "%s:%llu: _bulk action \"%s\" is not supported (use index, "
+		            "create or delete)", src, (unsigned long long)ln, a.name);
+	int rc = action_id(b, &a, src, ln);
+	if (rc)
+		return rc;
+	if (a.kind == BULK_DELETE) {
+		if (!b->bulk_id.len)
+			return berr(b, TRAWL_EDOC, "%s:%llu: a delete action needs an \"_id\"", src,
+			            (unsigned long long)ln);
+		return push_doc(b, b->bulk_id.data, b->bulk_id.len, NULL, 0, NULL, 1)
+		               ? berr(b, TRAWL_ENOMEM, "%s:%llu: out of memory", src,
+		                      (unsigned long long)ln)
+		               : TRAWL_OK;
+	}
+	*pending = BULK_INDEX;
+	return TRAWL_OK;
+}
+
 int trawl_builder_add_file(trawl_builder *b, const char *path)
 {
-	int use_stdin = !strcmp(path, "-");
-	FILE *f = use_stdin ? stdin : fopen(path, "rb");
-	if (!f)
-		return berr(b, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s", path,
-		            strerror(errno));
-	const char *name = use_stdin ? "<stdin>" : path;
+	idx_input *in;
+	int rc = idx_input_open(&in, path, b->errmsg, sizeof b->errmsg);
+	if (rc)
+		return rc;
+	const char *name = !strcmp(path, "-") ? "<stdin>" : path;
 	size_t cap = b->max_doc + 2 > (4u << 20) ? b->max_doc + 2 : (4u << 20);
 	char *buf = malloc(cap);
 	if (!buf) {
-		if (!use_stdin)
-			fclose(f);
+		idx_input_close(in);
 		return berr(b, TRAWL_ENOMEM, "out of memory");
 	}
 	size_t have = 0, start = 0;
 	uint64_t line = 0;
-	int rc = TRAWL_OK, eof = 0, skipping = 0;
+	int eof = 0, skipping = 0, mode = 0, pending = BULK_NONE;
 	while (rc == TRAWL_OK) {
 		char *nl = memchr(buf + start, '\n', have - start);
 		if (!nl && !eof) {
@@ -735,19 +879,17 @@ int trawl_builder_add_file(trawl_builder *b, const char *path)
 				          name, (unsigned long long)line, b->max_doc);
 				b->rep.bytes_in += have;
 				rc = bad_line(b, rc);
+				pending = BULK_NONE;
 				have = 0;
 				skipping = 1;
 				continue;
 			}
-			size_t n = fread(buf + have, 1, cap - have, f);
-			if (n == 0) {
-				if (ferror(f)) {
-					rc = berr(b, TRAWL_EIO, "%s: read error: %s", name,
-					          strerror(errno));
-					break;
-				}
+			size_t n = 0;
+			if ((rc = idx_input_read(in, buf + have, cap - have, &n, b->errmsg,
+			                         sizeof b->errmsg)))
+				break;
+			if (n == 0)
 				eof = 1;
-			}
 			have += n;
 			continue;
 		}
@@ -760,7 +902,7 @@ int trawl_builder_add_file(trawl_builder *b, const char *path)
 			line++;
 			if (!is_blank(buf + start, end - start)) {
 				b->rep.lines++;
-				int r = trawl_builder_add_json(b, buf + start, end - start, name, line);
+				int r = one_line(b, buf + start, end - start, name, line, &mode, &pending);
 				if (r)
 					rc = bad_line(b, r);
 			}
@@ -769,9 +911,11 @@ int trawl_builder_add_file(trawl_builder *b, const char *path)
 			break;
 		start = end + 1;
 	}
+	if (rc == TRAWL_OK && pending == BULK_INDEX)
+		rc = bad_line(b, berr(b, TRAWL_EDOC, "%s:%llu: the file ends after an index action, "
+		                      "without its document", name, (unsigned long long)line));
 	free(buf);
-	if (!use_stdin)
-		fclose(f);
+	idx_input_close(in);
 	return rc;
 }
 
@@ -1110,7 +1254,16 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 		if (i + 1 < b->ndocs && all[i]->hash == all[i + 1]->hash &&
 		    all[i]->id_len == all[i + 1]->id_len &&
 		    !memcmp(all[i]->rec, all[i + 1]->rec, all[i]->id_len)) {
-			b->rep.duplicates++; /* a later one with the same id wins */
+			if (!all[i]->tomb && !all[i + 1]->tomb)
+				b->rep.duplicates++; /* a later one with the same id wins */
+			continue;
+		}
+		if (all[i]->tomb) {
+			/* the last word on this id was a delete */
+			if (i > 0 && all[i - 1]->hash == all[i]->hash &&
+			    all[i - 1]->id_len == all[i]->id_len &&
+			    !memcmp(all[i - 1]->rec, all[i]->rec, all[i]->id_len) && !all[i - 1]->tomb)
+				b->rep.deleted++;
 			continue;
 		}
 		all[kept++] = all[i];

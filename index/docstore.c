@@ -156,3 +156,46 @@ int idx_zdec_record(idx_zdec *z, const void *rec, size_t n, char **doc, size_t *
 	*len = rawlen;
 	return TRAWL_OK;
 }
+
+struct idx_zstream {
+	ZSTD_DStream *ds;
+	size_t last; /* ZSTD_decompressStream's last hint: 0 when a frame just ended */
+};
+
+int idx_zstream_alloc(idx_zstream **out)
+{
+	idx_zstream *z = calloc(1, sizeof *z);
+	if (!z || !(z->ds = ZSTD_createDStream())) {
+		free(z);
+		return TRAWL_ENOMEM;
+	}
+	ZSTD_initDStream(z->ds);
+	*out = z;
+	return TRAWL_OK;
+}
+
+void idx_zstream_free(idx_zstream *z)
+{
+	if (!z)
+		return;
+	ZSTD_freeDStream(z->ds);
+	free(z);
+}
+
+int idx_zstream_decompress(idx_zstream *z, const uint8_t **in, size_t *inlen, uint8_t *out,
+                           size_t cap, size_t *outlen)
+{
+	ZSTD_inBuffer ib = {*in, *inlen, 0};
+	ZSTD_outBuffer ob = {out, cap, 0};
+	size_t r = ZSTD_decompressStream(z->ds, &ob, &ib);
+	z->last = r;
+	*in += ib.pos;
+	*inlen -= ib.pos;
+	*outlen = ob.pos;
+	return ZSTD_isError(r) ? TRAWL_ECORRUPT : TRAWL_OK;
+}
+
+int idx_zstream_complete(const idx_zstream *z)
+{
+	return z->last == 0;
+}

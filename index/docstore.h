@@ -50,4 +50,23 @@ void idx_zdec_free(idx_zdec *z);
  */
 int idx_zdec_record(idx_zdec *z, const void *rec, size_t n, char **doc, size_t *len);
 
+/* ---- streaming decompression of input files (.zst) ---- */
+
+typedef struct idx_zstream idx_zstream;
+
+/* idx_zstream_alloc prepares to decompress one zstd stream (frames in a row). */
+int idx_zstream_alloc(idx_zstream **out);
+void idx_zstream_free(idx_zstream *z);
+
+/*
+ * idx_zstream_decompress consumes input from *in (*inlen bytes, advanced)
+ * and writes at most cap bytes to out (*outlen). Returns TRAWL_OK or
+ * TRAWL_ECORRUPT (not zstd data, or damaged).
+ */
+int idx_zstream_decompress(idx_zstream *z, const uint8_t **in, size_t *inlen, uint8_t *out,
+                           size_t cap, size_t *outlen);
+
+/* idx_zstream_complete: the data so far ends with a complete frame. */
+int idx_zstream_complete(const idx_zstream *z);
+
 #endif

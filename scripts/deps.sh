@@ -3,7 +3,7 @@
 # Does nothing when they are all present already.
 set -eu
 PKGS="gcc libc6-dev meson ninja-build pkg-config python3 \
- libnng-dev liblmdb-dev libzstd-dev libxxhash-dev libutf8proc-dev libstemmer-dev \
+ libnng-dev liblmdb-dev libzstd-dev zlib1g-dev libxxhash-dev libutf8proc-dev libstemmer-dev \
  libjansson-dev libcmocka-dev libmicrohttpd-dev openssl haproxy"
 missing=""
 for p in $PKGS; do

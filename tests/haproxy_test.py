@@ -107,13 +107,23 @@ def search_path(q, **params):
     return "/search?" + urllib.parse.urlencode(dict(q=q, k=3, **params))
 
 
-def searches_total(port):
+def metric(port, name, required=True):
+    """A counter of a root's /metrics; None if absent and not required."""
     st, _, body = request(port, "GET", "/metrics")
     check(st == 200, "GET /metrics on root :%d: %d" % (port, st))
     for line in body.decode().splitlines():
-        if line.startswith("trawl_searches_total "):
+        if line.startswith(name + " "):
             return int(float(line.split()[1]))
-    raise Failure("no trawl_searches_total in /metrics of root :%d" % port)
+    check(not required, "no %s in /metrics of root :%d" % (name, port))
+    return None
+
+
+def searches_total(port):
+    return metric(port, "trawl_searches_total")
+
+
+def cache_hits(port):
+    return metric(port, "trawl_cache_hits_total", required=False)
 
 
 def stats(stats_port):
@@ -156,11 +166,12 @@ def tail(path, n=15):
 class Cluster:
     def __init__(self, trawl, tmp):
         self.trawl, self.tmp = trawl, tmp
-        self.base = free_block(6)
-        self.leaf_port = self.base          # 2 leaves
-        self.root_ports = [self.base + 2, self.base + 3]
-        self.lb_port = self.base + 4
-        self.stats_port = self.base + 5
+        self.base = free_block(8)
+        self.leaf_port = self.base          # 2 leaves (nng)
+        self.leaf_http_port = self.base + 2  # their health ports
+        self.root_ports = [self.base + 4, self.base + 5]
+        self.lb_port = self.base + 6
+        self.stats_port = self.base + 7
         self.run = os.path.join(tmp, "run")
         self.haproxy = None
         self.hap_log = os.path.join(tmp, "haproxy.log")
@@ -169,6 +180,7 @@ class Cluster:
     def env(self):
         e = dict(os.environ)
         e.update(TRAWL=self.trawl, TRAWL_RUN_DIR=self.run, TRAWL_LEAF_PORT=str(self.leaf_port),
+                 TRAWL_LEAF_HTTP_PORT=str(self.leaf_http_port),
                  TRAWL_HTTP_PORT=str(self.root_ports[0]), TRAWL_READY_TIMEOUT="30")
         return e
 
@@ -251,6 +263,7 @@ def via_lb(c, method, path, body=None):
 def test_routing(c, queries):
     q = "solar eclipse"
     before = {p: searches_total(p) for p in c.root_ports}
+    hits_before = {p: cache_hits(p) for p in c.root_ports}
     roots = set()
     for _ in range(20):
         st, root, body = via_lb(c, "GET", search_path(q))
@@ -264,6 +277,14 @@ def test_routing(c, queries):
     check(delta == want, "trawl_searches_total deltas %s, expected %s" % (delta, want))
     log("ok routing: %r 20/20 times on %s (trawl_searches_total +20 there, +0 on the other)"
         % (q, owner))
+    if None not in hits_before.values():
+        hits = {p: cache_hits(p) - hits_before[p] for p in c.root_ports}
+        want = {p: 19 if p == c.server_port(owner) else 0 for p in c.root_ports}
+        check(hits == want, "trawl_cache_hits_total deltas %s, expected %s (one miss, then hits, "
+              "all on %s)" % (hits, want, owner))
+        log("ok routing: the 20 searches made 1 cache miss and 19 hits, all on %s" % owner)
+    else:
+        log("# the roots have no trawl_cache_hits_total: cache locality not checked")
 
     variants = [
         ("GET", search_path("Solar  ECLIPSE"), None),

@@ -45,6 +45,11 @@ SMALL = os.path.join(ROOT, "data", "fixtures", "small.jsonl")
 TRAWL = None  # set in main()
 SLOW = 1.0    # CPU-bound timeouts are multiplied by this (set in main())
 
+# Tests of known bugs are unittest.expectedFailure; TRAWL_KNOWN_BUGS=fail runs
+# them as ordinary tests, to see their failures (or check a fix).
+known_bug = (unittest.expectedFailure if os.environ.get("TRAWL_KNOWN_BUGS") != "fail"
+             else (lambda fn: fn))
+
 EJECT_BOUND = 5.0  # seconds; the requirement is 3 (see TestFailover.test_eject_within_3s)
 
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
@@ -449,7 +454,7 @@ class ServeCase(unittest.TestCase):
         if reason:
             self.assertRegex(err["reason"], reason, repr(r))
 
-    def wait_ready(self, port, proc_list, timeout=5.0):
+    def wait_ready(self, port, proc_list, timeout=15.0):
         def ready():
             for p in proc_list:
                 if not p.alive():
@@ -497,7 +502,7 @@ class ServeCase(unittest.TestCase):
         port = free_port()
         root = self.start("root", "root", "--cluster", cluster, "--http", "127.0.0.1:%d" % port,
                           "--quiet", *root_args)
-        self.wait_ready(port, self.procs, 10)
+        self.wait_ready(port, self.procs)
         ok, _ = wait_until(lambda: all(v == "healthy" for v in self.states(port).values()),
                            5 * SLOW)
         self.assertTrue(ok, self.cluster(port))
@@ -522,7 +527,7 @@ class ServeCase(unittest.TestCase):
         hport = free_port()
         root = self.start("root", "root", "--cluster", cluster, "--http",
                           "127.0.0.1:%d" % hport, "--quiet", *root_args)
-        self.wait_ready(hport, [root] + [l["proc"] for l in leaves], 10)
+        self.wait_ready(hport, [root] + [l["proc"] for l in leaves])
         states, secs = wait_until(
             lambda: all(v == "healthy" for v in self.states(hport).values()), 5 * SLOW)
         self.assertTrue(states, "not every replica healthy: %r" % self.cluster(hport))
@@ -607,7 +612,7 @@ class TestServe(ServeCase):
         self.assertIsNotNone(r, "/livez never answered: " + self.proc.describe())
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json, {"status": "ok"})
-        self.wait_ready(self.port, [self.proc], 5)
+        self.wait_ready(self.port, [self.proc], 5)  # the requirement: ready within 5 s
         r = self.get(self.port, "/readyz")
         self.assertEqual((r.status, r.json), (200, {"status": "ok"}))
         r = self.get(self.port, "/healthz")
@@ -655,7 +660,7 @@ class TestServe(ServeCase):
                 self.assertIsInstance(h["snippet"], str)
 
     def test_search_shape_get_and_post(self):
-        self.wait_ready(self.port, [self.proc], 5)
+        self.wait_ready(self.port, [self.proc])
         doc = self.search(self.port, "griffith observatory", k=3)
         self.check_shape(doc, 3)
         self.assertEqual(len(doc["hits"]), 3)
@@ -696,19 +701,16 @@ class TestServe(ServeCase):
         self.assertEqual((doc["hits"], doc["total"]["value"]), ([], 0))
         self.assertAlive()
 
-    # KNOWN BUG (root/root.c, search_uncached/fetch_hits): ids only come from
-    # the FETCH phase, which source=false (q->fetch = 0) skips, so every hit has
-    # "id": "". Proposed fix: always run fetch_hits when there are hits, and
-    # with !q->fetch keep only the id (drop d.json and d.snippet).
-    @unittest.expectedFailure
+    # Ids come from the FETCH phase; source=false must keep them. (Every id
+    # was "" until 4f34837.)
     def test_search_without_source_keeps_ids(self):
-        self.wait_ready(self.port, [self.proc], 5)
+        self.wait_ready(self.port, [self.proc])
         doc = self.search(self.port, "griffith observatory", k=3, source="false")
         self.check_shape(doc, 3, source=False)
         self.assertEqual(doc["hits"][0]["id"], "58968-0")
 
     def test_doc_found_and_missing(self):
-        self.wait_ready(self.port, [self.proc], 5)
+        self.wait_ready(self.port, [self.proc])
         r = self.get(self.port, "/doc/58968-0")
         self.assertEqual(r.status, 200, repr(r))
         self.assertEqual(r.json["id"], "58968-0")
@@ -726,7 +728,7 @@ class TestServe(ServeCase):
         self.assertAlive()
 
     def test_paging(self):
-        self.wait_ready(self.port, [self.proc], 5)
+        self.wait_ready(self.port, [self.proc])
         for q in ("history of europe", "solar eclipse", "music hist*"):
             with self.subTest(q=q):
                 full = self.search(self.port, q, k=20)
@@ -752,7 +754,7 @@ class TestServe(ServeCase):
         self.assertAlive()
 
     def test_same_as_cli(self):
-        self.wait_ready(self.port, [self.proc], 5)
+        self.wait_ready(self.port, [self.proc])
         for q in self.QUERIES:
             for k, off in ((10, 0), (3, 0), (5, 7)):
                 with self.subTest(q=q, k=k, offset=off):
@@ -947,7 +949,7 @@ class TestCluster(ServeCase):
         sibling = [l for l in leaves if l["shard"] == 0 and l is not victim][0]
         sibling["proc"].signal(signal.SIGSTOP)
         try:
-            self.wait_state(port, sibling["url"], "ejected", 6)
+            self.wait_state(port, sibling["url"], "ejected", 10 * SLOW)
             for q in wiki_queries(10):
                 d = self.search(port, q)
                 self.assertEqual(d["coverage"]["shards"]["answered"], 4, d["coverage"])
@@ -966,7 +968,7 @@ class TestCluster(ServeCase):
     # (Later generations are opened with the right list.) Proposed fix: copy
     # cfg->shards into l->shards before the first open_gen; confirmed on a
     # scratch copy: the leaf starts and answers "shard 3 is not open here".
-    @unittest.expectedFailure
+    @known_bug
     def test_leaf_opens_only_its_shards(self):
         part = self.path("only-shard-0")
         shutil.copytree(_MOD["ix4"], part)
@@ -1030,6 +1032,8 @@ class TestFailover(ServeCase):
             what, len(bad), len(loop.snapshot()), bad[:3]))
         self.assertGreater(len(loop.snapshot()), 5, what)
         for r in loop.snapshot():
+            if r[2] != 200:
+                continue
             cov = r[3]["coverage"]
             self.assertEqual(cov["shards"]["total"], 4)
             if not cov["partial"]:
@@ -1044,12 +1048,12 @@ class TestFailover(ServeCase):
         a = [l for l in leaves if l["shard"] == 0][0]
         with QueryLoop(port, queries) as loop:
             time.sleep(1.0)
-            a["proc"].kill9()
             t_kill = time.monotonic()
+            a["proc"].kill9()
             # 3 s is the requirement (test_eject_within_3s); the pings' design
             # guarantees 4.5 s, and under load it is usually about 3 s
-            secs = self.wait_state(port, a["url"], "ejected", EJECT_BOUND)
-            sys.stdout.write("\n    kill -9: ejected after %.2f s" % secs)
+            self.wait_state(port, a["url"], "ejected", EJECT_BOUND - (time.monotonic() - t_kill))
+            sys.stdout.write("\n    kill -9: ejected after %.2f s" % (time.monotonic() - t_kill))
             time.sleep(max(0, 6.0 - (time.monotonic() - t_kill)))
         self.report("kill -9", loop)
         self.assertNoFailures(loop, "kill -9")
@@ -1069,8 +1073,8 @@ class TestFailover(ServeCase):
         b = [l for l in leaves if l["shard"] == 1][1]
         with QueryLoop(port, queries) as loop:
             time.sleep(1.0)
-            b["proc"].signal(signal.SIGSTOP)
             t_stop = time.monotonic()
+            b["proc"].signal(signal.SIGSTOP)
             secs = self.wait_state(port, b["url"], "ejected", EJECT_BOUND)
             sys.stdout.write("\n    SIGSTOP: ejected after %.2f s" % secs)
             time.sleep(max(0, 4.0 - (time.monotonic() - t_stop)))
@@ -1087,6 +1091,11 @@ class TestFailover(ServeCase):
         for l in both:
             l["proc"].signal(signal.SIGSTOP)
         try:
+            # Until they are ejected, shard 2 times out, which leaves the FETCH
+            # no time: a known bug with its own test (test_partial_answer_within
+            # _deadline). Here, the answers once the shard has no replica left.
+            for l in both:
+                self.wait_state(port, l["url"], "ejected", 10 * SLOW)
             for i, q in enumerate(queries[:12]):
                 t0 = time.monotonic()
                 r = self.get(port, search_path(q, timeout_ms=500))
@@ -1124,23 +1133,21 @@ class TestFailover(ServeCase):
                 l["proc"].signal(signal.SIGCONT)
         for l in both:
             self.wait_state(port, l["url"], "healthy", 5.0)
-        self.wait_ready(port, [root], 5)
+        self.wait_ready(port, [root])
         d = self.search(port, "music")
         self.assertFalse(d["coverage"]["partial"], d["coverage"])
         self.shutdown_and_check()
 
-    # KNOWN BUG (root/root.c, ping_main and note_result): a dead or frozen
-    # replica is ejected only after eject_after (3) failed pings, and a ping
-    # round lasts ping_ms (1000, a sleep after the round) plus up to
-    # ping_timeout_ms (500) when a replica does not answer: 1.5 s a round, so
-    # 3.0 to 4.5 s after the failure (4.5 s when it comes just after a ping,
-    # as here). SEARCHes do not help: a hedged-away call to the dead replica
-    # is cancelled and not counted. Measured: 4.5 s for kill -9 and SIGSTOP
-    # alike. Proposed fix: ping on a fixed period (start to start) and every
-    # 500 ms by default (also trawl serve's cfg.ping_ms); confirmed on a
-    # scratch copy: 2.0 s. (Failing the calls of a peer whose connection
-    # closed, with nng_pipe_notify, would make kill -9 faster still.)
-    @unittest.expectedFailure
+    # KNOWN BUG (root/root.c, ping_main): a frozen replica (its connection
+    # still open) is ejected after eject_after (2) failed pings, and a ping
+    # round lasts ping_ms (1000, slept after the round) plus ping_timeout_ms
+    # (500) when a replica does not answer: frozen just after a ping, it is
+    # ejected 1.0 + 0.5 + 1.0 + 0.5 = 3.0 s later, plus scheduling: measured
+    # 3.01-3.05 s, never within the 3 s required (and more under CPU load).
+    # kill -9 is detected at once (nng pipe removal, since 1eb4851). Proposed
+    # fix: ping on a fixed period, start to start (2.5 s worst case), or
+    # every 500 ms; confirmed on a scratch copy (fixed 500 ms period: 2.0 s).
+    @known_bug
     def test_eject_within_3s(self):
         root, port, leaves = self.small_cluster(_MOD["ix1"], 3)
         a, b = leaves[0], leaves[1]
@@ -1171,6 +1178,92 @@ class TestFailover(ServeCase):
         self.assertLessEqual(took.get(a["url"], 99), 3.0, "kill -9")
         self.assertLessEqual(took.get(b["url"], 99), 3.0, "SIGSTOP")
 
+    # KNOWN BUG (root/root.c, search_uncached): a shard that times out holds
+    # the SEARCH phase until the query's deadline, and the FETCH of the other
+    # shards' winners is then given what is left: remaining_ms() = 1 ms. It
+    # fails ("fetching from tcp://... failed (deadline)") and the query is a
+    # 503 instead of the partial answer allow_partial (the default) promises;
+    # only a FETCH that takes under a millisecond gets through. Proposed fix:
+    # end the SEARCH phase early enough to leave the FETCH a reserve (say 20%
+    # of the timeout, or a few times the FETCH latency EWMA), and give the
+    # FETCH at least that reserve.
+    @known_bug
+    def test_partial_answer_within_deadline(self):
+        ix = self.path("ix2")
+        build_index(ix, WIKI, "--shards", "2")
+        leaves = []
+        for s in range(2):
+            lport = free_port()
+            leaves.append({"url": "tcp://127.0.0.1:%d" % lport,
+                           "proc": self.start_leaf(ix, s, lport, "s%d" % s)})
+        cluster = self.path("cluster2.json")
+        with open(cluster, "w") as f:
+            json.dump({"shards": 2, "leaves": [{"url": l["url"], "shards": [s]}
+                                               for s, l in enumerate(leaves)]}, f)
+        port = free_port()
+        self.start("root", "root", "--cluster", cluster, "--http", "127.0.0.1:%d" % port,
+                   "--quiet", "--cache-mb", "0")
+        self.wait_ready(port, self.procs)
+        q = "history of europe music war state new"
+        self.search(port, q, k=1000, snippet="body")
+        want = {h["id"] for h in cli_search(ix, q, k=10000)["hits"]}
+        leaves[1]["proc"].signal(signal.SIGSTOP)  # shard 1 stops answering
+        try:
+            r = self.get(port, search_path(q, k=1000, snippet="body", timeout_ms=500))
+        finally:
+            leaves[1]["proc"].signal(signal.SIGCONT)
+        sys.stdout.write("\n    shard 1 frozen: HTTP %d after %.3f s" % (r.status, r.secs))
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertLess(r.secs, 0.5 + 0.5 * SLOW)
+        cov = r.json["coverage"]
+        self.assertEqual((cov["partial"], cov["shards"]["answered"], cov["shards"]["timed_out"]),
+                         (True, 1, 1), cov)
+        self.assertGreater(len(r.json["hits"]), 100)
+        self.assertLessEqual({h["id"] for h in r.json["hits"]}, want)
+        self.shutdown_and_check()
+
+    # KNOWN BUG (root/api.c, handle; common/http.c): searches run inside
+    # libmicrohttpd's event-loop threads (4 by default), which http.h says
+    # must not block for long: while a shard is slow or frozen, each search
+    # blocks its thread, and every other connection of that thread waits,
+    # /livez and /readyz included. Four such searches stop the whole root;
+    # here /livez took 2.7 s (HEAD, 16 searches on a frozen shard with
+    # timeout_ms=3000): a liveness probe would restart a healthy root during
+    # a leaf incident. Proposed fix: answer health and metrics inline, and
+    # hand searches to a worker pool with libmicrohttpd's suspend/resume
+    # (MHD_suspend_connection / MHD_resume_connection), so the event loops
+    # never wait on the leaves.
+    @known_bug
+    def test_slow_searches_do_not_block_health(self):
+        root, port, leaves = self.small_cluster(_MOD["ix1"], 1, root_args=("--cache-mb", "0"))
+        leaves[0]["proc"].signal(signal.SIGSTOP)
+        results = []
+
+        def slow(i):
+            try:
+                results.append(self.get(port, search_path("music %d" % i, timeout_ms=3000),
+                                        timeout=20).status)
+            except OSError as e:
+                results.append(repr(e))
+        ts = [threading.Thread(target=slow, args=(i,)) for i in range(16)]
+        try:
+            for t in ts:
+                t.start()
+            time.sleep(1.0)  # the searches wait for the frozen leaf until 3 s
+            live = self.get(port, "/livez", timeout=20)
+            ready = self.get(port, "/readyz", timeout=20)
+        finally:
+            for t in ts:
+                t.join(30)
+            leaves[0]["proc"].signal(signal.SIGCONT)
+        sys.stdout.write("\n    during 16 slow searches: /livez %.2f s, /readyz %.2f s" %
+                         (live.secs, ready.secs))
+        self.assertEqual(sorted(set(results)), [503])  # no replica answered: an error
+        self.assertEqual(live.status, 200)
+        self.assertLess(live.secs, 0.5 * SLOW)
+        self.assertLess(ready.secs, 0.5 * SLOW)
+        self.shutdown_and_check()
+
     # KNOWN BUG (root/root.c, fetch_hits): a FETCH goes to the replica that
     # answered the SEARCH, once, with the query's whole deadline, and any
     # failure fails the query: a replica that dies or freezes between the two
@@ -1183,7 +1276,7 @@ class TestFailover(ServeCase):
     # a per-attempt timeout shorter than the deadline; failing that, with
     # allow_partial, answer without the hits that could not be fetched and
     # mark the result partial.
-    @unittest.expectedFailure
+    @known_bug
     def test_fetch_fails_over(self):
         root, port, leaves = self.small_cluster(_MOD["ix1"], 2, root_args=("--cache-mb", "0"))
         q = "history of europe music war state new"
@@ -1229,7 +1322,7 @@ class TestGeneration(ServeCase):
         ix = self.path("ix")
         build_index(ix, WIKI)
         proc, port = self.start_serve(ix, "--quiet")
-        self.wait_ready(port, [proc], 5)
+        self.wait_ready(port, [proc])
         queries = ["zeppelin observatory", "volcano glaciers", "griffith", "apple"]
         with QueryLoop(port, queries) as loop:
             time.sleep(1.0)
@@ -1275,7 +1368,7 @@ class TestGeneration(ServeCase):
     # labelled generation 2, until evicted. Proposed fix: in search_uncached
     # keep the smallest generation of the replies too, and in root_search put
     # the result only if min == max == the generation the key was built with.
-    @unittest.expectedFailure
+    @known_bug
     def test_rolling_publish_does_not_pin_old_results(self):
         # two leaves with their own copies of a 2-shard index, as on two machines
         dirs = [self.path("a"), self.path("b")]
@@ -1293,7 +1386,7 @@ class TestGeneration(ServeCase):
         port = free_port()
         self.start("root", "root", "--cluster", cluster, "--http", "127.0.0.1:%d" % port,
                    "--quiet")
-        self.wait_ready(port, self.procs, 10)
+        self.wait_ready(port, self.procs)
         small = self.path("small")
         build_index(small, SMALL, "--shards", "2")
         q = "zeppelin observatory"
@@ -1303,12 +1396,12 @@ class TestGeneration(ServeCase):
             return [x["generation"] for x in self.cluster(port)["replicas"]]
         # machine a publishes generation 2 first; b is still on 1
         build_index(dirs[0], SMALL, "--shards", "2")
-        ok, _ = wait_until(lambda: gens() == [2, 1], 5)
+        ok, _ = wait_until(lambda: gens() == [2, 1], 10 * SLOW)
         self.assertTrue(ok, gens())
         mixed = self.search(port, q)         # half old, half new: fine during a rollout
         # then machine b: every leaf serves generation 2
         build_index(dirs[1], SMALL, "--shards", "2")
-        ok, _ = wait_until(lambda: gens() == [2, 2], 5)
+        ok, _ = wait_until(lambda: gens() == [2, 2], 10 * SLOW)
         self.assertTrue(ok, gens())
         d = self.search(port, q)
         self.assertEqual(d["generation"], 2)
@@ -1327,12 +1420,12 @@ class TestGeneration(ServeCase):
     # with no shard list, and refuse to switch to one whose shard count
     # differs ("restart to serve it"), remembering the refusal; confirmed on a
     # scratch copy (the old generation stays live, with a log line).
-    @unittest.expectedFailure
+    @known_bug
     def test_reshard_is_not_served_silently(self):
         ix = self.path("ix")
         build_index(ix, WIKI)
         proc, port = self.start_serve(ix, "--quiet", "--cache-mb", "0")
-        self.wait_ready(port, [proc], 5)
+        self.wait_ready(port, [proc])
         q = "music history"
         want = cli_search(ix, q)
         assert_same_results(self, self.search(port, q), want, "before")
@@ -1361,7 +1454,7 @@ class TestBadInput(ServeCase):
         self.ix = self.path("ix")
         build_index(self.ix, SMALL)
         self.proc, self.port = self.start_serve(self.ix, "--quiet")
-        self.wait_ready(self.port, [self.proc], 5)
+        self.wait_ready(self.port, [self.proc])
 
     def post(self, body, ctype="application/json"):
         if isinstance(body, str):
@@ -1464,15 +1557,8 @@ class TestBadInput(ServeCase):
                 self.assertIsNotNone(r.json, repr(r))
         self.shutdown_and_check()
 
-    # KNOWN BUG (root/root.c, search_uncached): a leaf's answer "your query is
-    # wrong" (TRAWL_EQUERY / ELIMIT / EUTF8) is counted as a failure of the
-    # replica (note_result(r, rp, 0, ...)), so three bad queries between two
-    # pings eject it: the single leaf of `trawl serve` (or every replica of a
-    # cluster, after 3 x replicas bad queries) and every query answers 503
-    # until the pings readmit it. Proposed fix: note_result(r, rp, 1, ...) when
-    # the reply decoded with one of those statuses; only transport/decoding
-    # failures and other statuses count against the replica.
-    @unittest.expectedFailure
+    # A leaf refusing a bad query is a healthy answer: three (or thirty) bad
+    # queries in a row must not eject it. (Ejected it until 1eb4851.)
     def test_query_errors_do_not_eject(self):
         Q = "query_parsing_exception"
         cases = [

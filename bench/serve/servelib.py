@@ -84,6 +84,10 @@ def start(cmd, logpath, **kw):
 
 def stop(p, timeout=10):
     """SIGTERM to this one pid, then SIGKILL after timeout seconds."""
+    if p.poll() is not None and p.returncode != 0 and not getattr(p, "_reported", False):
+        p._reported = True
+        log(f"NOTE: pid {p.pid} ({' '.join(map(str, p.args[:4]))}) had exited by itself with "
+            f"{'signal ' + str(-p.returncode) if p.returncode < 0 else 'status ' + str(p.returncode)}")
     if p.poll() is None:
         try:
             p.send_signal(signal.SIGTERM)

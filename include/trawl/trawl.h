@@ -98,6 +98,7 @@ typedef struct trawl_build_report {
 	uint64_t bytes_out;  /* bytes of the published generation */
 	uint64_t generation; /* number of the published generation */
 	double seconds;      /* wall time from open to publish */
+	uint64_t deleted;    /* documents removed by _bulk delete actions */
 } trawl_build_report;
 
 /*
@@ -112,7 +113,11 @@ TRAWL_API int trawl_builder_open(trawl_builder **out, const char *dir, const tra
 
 /*
  * trawl_builder_add_file reads JSON Lines from path ("-" for standard input):
- * one object per line with a string "id". A bad line fails the call with
+ * one object per line with a string "id". The file may be zstd- or
+ * gzip-compressed (recognised by its first bytes), and may be Elasticsearch
+ * _bulk NDJSON instead (recognised by its first line being an action):
+ * index and create actions take the next line as the document and their
+ * _id as its id; delete actions remove the id's earlier documents. A bad line fails the call with
  * TRAWL_EJSON, TRAWL_EUTF8, TRAWL_EDOC or TRAWL_ELIMIT and an errmsg naming
  * the file, line and column, unless skip_bad was set, in which case it is
  * counted in the report and skipped. Blocks while reading.
