@@ -385,6 +385,28 @@ typedef struct ghit {
 	uint64_t generation;
 } ghit;
 
+static int fetch_alt(root *r, const ghit *win, uint32_t n, uint32_t l)
+{
+	uint64_t gen = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (win[i].leaf == l)
+			gen = win[i].generation;
+	for (uint32_t a = 0; a < r->nrep; a++) {
+		if (a == l || !usable(&r->rep[a], 1))
+			continue;
+		pthread_mutex_lock(&r->rep[a].mu);
+		int same = r->rep[a].generation == gen;
+		pthread_mutex_unlock(&r->rep[a].mu);
+		int all = same;
+		for (uint32_t i = 0; all && i < n; i++)
+			if (win[i].leaf == l)
+				all = r->rep[a].serves[win[i].h.shard];
+		if (all)
+			return (int)a;
+	}
+	return -1;
+}
+
 static int cmp_ghit(const void *a, const void *b)
 {
 	const ghit *x = a, *y = b;
@@ -417,6 +439,24 @@ static char *dupn(const char *s, size_t n)
 	return d;
 }
 
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = now_us();
+	return deadline > now ? (int)((deadline - now) / 1000) + 1 : 1;
+}
+
+/* Whether a FETCH call brought back a usable reply. */
+static int fetch_ok(const rpc_call *c)
+{
+	wire_header h;
+	wire_fetch_reply fr;
+	return c->rc == TRAWL_OK && c->reply &&
+	       wire_decode_fetch_reply(c->reply, c->reply_len, &h, &fr, NULL, 0) == TRAWL_OK &&
+	       fr.status == TRAWL_OK;
+}
+
+/* Another usable replica serving every shard of the winners that leaf l
+ * returned, at the same generation; -1 if none. */
 /* FETCH the winners: one call per leaf, in parallel. */
 static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result *res,
                       uint64_t deadline, char *err, size_t errlen)
@@ -467,16 +507,50 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 		                           .len = msgs[ncalls].len};
 		callleaf[ncalls++] = l;
 	}
+	/* replicas of a generation hold the same files, so the same doc numbers
+	 * can be fetched from another one: the first try gets half the time
+	 * left, a failed one is retried on another replica with the rest */
+	rpc_call *again = calloc(ncalls ? ncalls : 1, sizeof *again);
+	if (!rc && !again)
+		rc = TRAWL_ENOMEM;
 	if (!rc) {
 		uint64_t now = now_us();
-		int ms = deadline > now ? (int)((deadline - now) / 1000) + 1 : 1;
+		int ms = deadline > now ? (int)((deadline - now) / 2000) + 1 : 1;
 		rpc_call_many(calls, ncalls, ms);
+		unsigned nagain = 0;
+		rpc_call *batch = calloc(ncalls ? ncalls : 1, sizeof *batch);
+		unsigned *which = calloc(ncalls ? ncalls : 1, sizeof *which);
+		for (unsigned c = 0; batch && which && c < ncalls; c++) {
+			uint32_t l = callleaf[c];
+			if (fetch_ok(&calls[c]))
+				continue;
+			note_result(r, &r->rep[l], 0, 0);
+			int alt = fetch_alt(r, win, n, l);
+			if (alt < 0)
+				continue;
+			batch[nagain] = (rpc_call){.peer = r->rep[alt].cli, .req = msgs[c].data,
+			                           .len = msgs[c].len};
+			which[nagain++] = c;
+		}
+		if (nagain) {
+			rpc_call_many(batch, nagain, remaining_ms(deadline));
+			for (unsigned k = 0; k < nagain; k++)
+				again[which[k]] = batch[k];
+		}
+		free(batch);
+		free(which);
 	}
 	for (unsigned c = 0; c < ncalls; c++) {
 		uint32_t l = callleaf[c];
 		wire_header h;
 		wire_fetch_reply fr;
 		char msg[256];
+		if (!fetch_ok(&calls[c]) && fetch_ok(&again[c])) {
+			rpc_call_fini(&calls[c]);
+			calls[c] = again[c]; /* the retry's reply, in the same order */
+			again[c] = (rpc_call){0};
+		}
+		rpc_call_fini(&again[c]);
 		if (!rc && calls[c].rc != TRAWL_OK) {
 			note_result(r, &r->rep[l], 0, 0);
 			rc = rerr(err, errlen, TRAWL_EIO, "fetching from %s failed%s", r->rep[l].cfg.url,
@@ -514,6 +588,7 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 	free(msgs);
 	free(callleaf);
 	free(refs);
+	free(again);
 	return rc;
 }
 
@@ -528,12 +603,6 @@ typedef struct group {
 	rpc_call *winner;
 	uint64_t hedge_at; /* when to hedge (Unix us) */
 } group;
-
-static int remaining_ms(uint64_t deadline)
-{
-	uint64_t now = now_us();
-	return deadline > now ? (int)((deadline - now) / 1000) + 1 : 1;
-}
 
 /* The replica's recent p95, estimated as its latency EWMA plus three mean
  * deviations; 2 ms at least. */

@@ -140,10 +140,12 @@ def stats(stats_port):
     return out
 
 
-def wait_status(stats_port, want, timeout):
+def wait_status(stats_port, want, timeout, haproxy=None):
     """Waits until every server named in want has its status; returns the time."""
     end = time.monotonic() + timeout
     while True:
+        check(haproxy is None or haproxy.poll() is None,
+              "haproxy exited with status %s" % (haproxy and haproxy.returncode))
         try:
             s = stats(stats_port)
             if all(s.get(n, {}).get("status", "").startswith(v) for n, v in want.items()):
@@ -213,18 +215,20 @@ class Cluster:
         self.haproxy = subprocess.Popen([HAPROXY, "-db", "-f", CFG], env=henv,
                                         stdout=self.hap_out, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
-        wait_status(self.stats_port, {"root1": "UP", "root2": "UP"}, 15)
+        wait_status(self.stats_port, {"root1": "UP", "root2": "UP"}, 15, self.haproxy)
 
     def server_port(self, name):
         return self.root_ports[{"root1": 0, "root2": 1}[name]]
 
     def restart_root(self, port):
         i = self.root_ports.index(port)
-        logf = open(os.path.join(self.run, "root-%d-restarted.log" % i), "w")
+        path = os.path.join(self.run, "root-%d-restarted.log" % i)
+        logf = open(path, "w")
         p = subprocess.Popen([self.trawl, "root", "--cluster", os.path.join(self.run, "cluster.json"),
                               "--http", "127.0.0.1:%d" % port], stdout=logf,
                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.extra.append(p)
+        p.log_path = path
         return p
 
     def stop(self):
@@ -383,8 +387,17 @@ def test_failover(c, owner, placement, queries):
         % (owner, detect, DETECT_LIMIT_S, q, owner, other, len(bad_inside), len(inside)))
 
     # recovery: the same root comes back, and so do its queries
-    c.restart_root(port)
-    wait_status(c.stats_port, {owner: "UP"}, 20)
+    p = c.restart_root(port)
+    end = time.monotonic() + 20
+    while True:
+        check(p.poll() is None, "the restarted root exited (%s): %s" % (p.returncode, tail(p.log_path)))
+        try:
+            if stats(c.stats_port)[owner]["status"].startswith("UP"):
+                break
+        except OSError:
+            pass
+        check(time.monotonic() < end, "the restarted %s is not UP in haproxy after 20 s" % owner)
+        time.sleep(0.1)
     moved = []
     for qq in queries + [q]:
         want = owner if qq == q else placement[qq]
