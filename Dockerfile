@@ -2,7 +2,7 @@
 #
 #   docker build -t trawl:latest .
 #   docker run --rm trawl:latest version
-#   docker run --rm -p 9200:9200 -v trawl-data:/data trawl:latest \
+#   docker run --rm -v trawl-data:/data trawl:latest \
 #       index /data/idx /usr/share/trawl/wiki-demo/docs.jsonl
 #   docker run --rm -p 9200:9200 -v trawl-data:/data trawl:latest \
 #       serve /data/idx --http 0.0.0.0:9200
@@ -51,7 +51,8 @@ COPY --from=build /staging/usr/local/ /usr/local/
 # libtrawl.so.0 is in /usr/local/lib/x86_64-linux-gnu (or the arch's dir).
 RUN ldconfig \
  && groupadd --system --gid 10001 trawl \
- && useradd --system --uid 10001 --gid 10001 --home-dir /data --create-home trawl \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home trawl \
+ && mkdir -p /data && chown 10001:10001 /data \
  && trawl version
 # The demo corpus, to try the image and the Kubernetes build job without
 # data of your own.

@@ -8,6 +8,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -62,6 +63,26 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
 	if (tls && tls->ca_file) {
 		if ((rc = nng_tls_config_ca_file(*cfg, tls->ca_file)))
 			return rc;
+		if (!server) {
+			/* verify the peer's name too: the host of tls+tcp://HOST:PORT */
+			char host[256];
+			const char *h = url + strlen("tls+tcp://");
+			size_t n = strcspn(h, ":/");
+			if (h[0] == '[') {
+				h++;
+				n = strcspn(h, "]");
+			}
+			if (n == 0 || n >= sizeof host)
+				return NNG_EADDRINVAL;
+			memcpy(host, h, n);
+			host[n] = 0;
+			/* mbedtls 2.28 cannot match an IP address in a certificate: for
+			 * an IP literal only the CA is checked (docs/OPERATIONS.md) */
+			unsigned char ip[16];
+			int literal = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+			if (!literal && (rc = nng_tls_config_server_name(*cfg, host)))
+				return rc;
+		}
 		rc = nng_tls_config_auth_mode(*cfg, NNG_TLS_AUTH_MODE_REQUIRED);
 	} else {
 		rc = nng_tls_config_auth_mode(*cfg, NNG_TLS_AUTH_MODE_NONE);

@@ -154,7 +154,7 @@ done
 # Stops what was started, on failure.
 abort() {
 	echo "cluster-up: $1; stopping what was started" >&2
-	"$here/cluster-down.sh" "$RUN" >/dev/null 2>&1 || true
+	sh "$here/cluster-down.sh" "$RUN" >/dev/null 2>&1 || true
 	exit 69
 }
 trap 'abort "interrupted"' INT TERM HUP

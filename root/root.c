@@ -236,6 +236,7 @@ static void *ping_main(void *arg)
 			                      .len = msgs[i].len};
 		}
 		rpc_call_many(calls, r->nrep, (int)r->cfg.ping_timeout_ms);
+		uint64_t newest = 0;
 		for (uint32_t i = 0; i < r->nrep; i++) {
 			wire_header h;
 			wire_pong p;
@@ -247,11 +248,16 @@ static void *ping_main(void *arg)
 				pthread_mutex_lock(&r->rep[i].mu);
 				r->rep[i].generation = p.generation;
 				pthread_mutex_unlock(&r->rep[i].mu);
-				saw_generation(r, p.generation);
+				if (p.generation > newest)
+					newest = p.generation;
 			}
 			note_result(r, &r->rep[i], ok, calls[i].micros);
 			rpc_call_fini(&calls[i]);
 		}
+		/* the generation the leaves serve now (it goes back on a rollback:
+		 * cache keys then follow; replies can only move it forward) */
+		if (newest)
+			atomic_store(&r->known_gen, newest);
 		for (unsigned slept = 0; slept < r->cfg.ping_ms && !atomic_load(&r->stopping);
 		     slept += 50)
 			usleep(50 * 1000);

@@ -99,6 +99,28 @@ class TLS(unittest.TestCase):
         self.assertEqual(status, 503)
         self.assertEqual(body["error"]["type"], "search_phase_execution_exception")
 
+    def test_wrong_name_refused(self):
+        """A certificate from the right CA but for another host name."""
+        d = self.dir
+        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", os.path.join(d, "o.key"),
+            "-out", os.path.join(d, "o.csr"), "-subj", "/CN=other.example")
+        with open(os.path.join(d, "ext2"), "w") as f:
+            f.write("subjectAltName=DNS:other.example\n")
+        run("openssl", "x509", "-req", "-in", os.path.join(d, "o.csr"), "-CA",
+            os.path.join(d, "ca.pem"), "-CAkey", os.path.join(d, "ca.key"), "-CAcreateserial",
+            "-out", os.path.join(d, "o.pem"), "-days", "2", "-extfile", os.path.join(d, "ext2"))
+        port = free_port()
+        url = "tls+tcp://localhost:%d" % port
+        self.procs.append(subprocess.Popen(
+            [TRAWL, "leaf", "--index", os.path.join(d, "idx"), "--listen",
+             "tls+tcp://127.0.0.1:%d" % port, "--cert", os.path.join(d, "o.pem"), "--key",
+             os.path.join(d, "o.key"), "--quiet"], stderr=subprocess.PIPE))
+        with open(os.path.join(d, "cluster.json"), "w") as f:
+            json.dump({"shards": 2, "leaves": [{"url": url, "shards": [0, 1]}]}, f)
+        status, _ = self.search(self.root("--ca", os.path.join(d, "ca.pem")))
+        print("right CA, wrong host name:", status)
+        self.assertEqual(status, 503)
+
     def test_unverified(self):
         status, _ = self.search(self.root())
         print("without verification:", status)

@@ -13,6 +13,7 @@ Each repetition runs four wrk measurements in a rotated order:
   nginx-1q   GET /1q.json: that response body, saved, as a static file
   trawl-20q  a wrk Lua script cycling over NQ queries (all cached)
   nginx-20q  the same cycle over the NQ saved bodies as static files
+  trawl-1q-nosource  (diagnostic, DIAG_NOSOURCE=1) trawl-1q with &source=false
 """
 import json
 import os
@@ -148,12 +149,20 @@ def main():
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
     wrk_version = wrk_version[0] if wrk_version else "?"
 
+    nosrc = single + "&source=false"
+    for attempt in range(2):
+        st, body = L.http_get(tport, nosrc)
+    bodies[nosrc] = body
     configs = {
         "trawl-1q": (f"http://127.0.0.1:{tport}{single}", None, tport),
         "nginx-1q": (f"http://127.0.0.1:{nport}/1q.json", None, None),
         "trawl-20q": (f"http://127.0.0.1:{tport}/", lua_t, tport),
         "nginx-20q": (f"http://127.0.0.1:{nport}/", lua_n, None),
     }
+    if os.environ.get("DIAG_NOSOURCE", "1") == "1":
+        # diagnostic, not a target: the same query without stored documents
+        # (source=false: ids and scores only, nothing for the root to re-parse)
+        configs["trawl-1q-nosource"] = (f"http://127.0.0.1:{tport}{nosrc}", None, tport)
     order = list(configs)
     runs = {k: [] for k in configs}
     rawlog = open(os.path.join(OUT, "wrk.txt"), "w")
@@ -213,6 +222,7 @@ def main():
                              f"workers 2, cache 64 MB)",
               "reps": REPS, "seconds": SECS, "conns": CONNS, "threads": THREADS,
               "body_bytes_1q": len(bodies[single]), "body_bytes_20q": sizes,
+              "body_bytes_1q_nosource": len(bodies[nosrc]),
               "queries": qs, "summary": summ, "ratios": ratios, "targets": targets,
               "profile": prof}
     with open(os.path.join(OUT, "result.json"), "w") as f:
@@ -258,7 +268,8 @@ def report(res):
           f"; {res['nginx']}; {res['wrk']}; {res['reps']} reps x {res['seconds']} s, "
           f"-c{res['conns']} -t{res['threads']}")
     print(f"body sizes: 1q {res['body_bytes_1q']} B; 20q {min(res['body_bytes_20q'])}-"
-          f"{max(res['body_bytes_20q'])} B\n")
+          f"{max(res['body_bytes_20q'])} B; 1q-nosource (diagnostic) "
+          f"{res['body_bytes_1q_nosource']} B\n")
     print("| config | req/s median | p50 ms median | p99 ms median | req/s per rep | p99 ms per rep |")
     print("|---|---|---|---|---|---|")
     for name, v in s.items():
