@@ -77,7 +77,7 @@ static double now(void)
 /* ---- index ---- */
 
 static const char index_help[] =
-	"usage: trawl index DIR FILE... [--shards N] [--schema FILE] [--skip-bad]\n"
+	"usage: trawl index DIR FILE... [--shards N] [--schema FILE] [--skip-bad] [--threads N]\n"
 	"\n"
 	"Builds a new generation of the index in DIR from JSON Lines files (one\n"
 	"object per line with a string \"id\"; FILE '-' reads standard input) and\n"
@@ -88,7 +88,8 @@ static const char index_help[] =
 	"  --shards N     number of shards (1-256, default 1)\n"
 	"  --schema FILE  JSON schema (docs/SCHEMA.md); default: title and body,\n"
 	"                 English analysis, every field stored\n"
-	"  --skip-bad     skip bad lines, print each with its reason, and count them\n";
+	"  --skip-bad     skip bad lines, print each with its reason, and count them\n"
+	"  --threads N    shards inverted at once (default: one per core)\n";
 
 static void print_reject(void *ctx, const char *msg)
 {
@@ -99,6 +100,7 @@ static int cmd_index(int argc, char **argv)
 {
 	trawl_build_opts o = {0};
 	static const struct option longs[] = {{"shards", required_argument, 0, 's'},
+	                                      {"threads", required_argument, 0, 't'},
 	                                      {"schema", required_argument, 0, 'c'},
 	                                      {"skip-bad", no_argument, 0, 'b'},
 	                                      {"help", no_argument, 0, 'h'},
@@ -113,6 +115,10 @@ static int cmd_index(int argc, char **argv)
 			break;
 		case 'c':
 			o.schema_path = optarg;
+			break;
+		case 't':
+			if (parse_u32(optarg, 64, &o.threads) || o.threads == 0)
+				return cli_usage_error("index", "--threads takes a number from 1 to 64");
 			break;
 		case 'b':
 			o.skip_bad = 1;

@@ -12,6 +12,8 @@
  * an earlier one (which lets top-k pruning compare strictly).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1011,6 +1013,59 @@ static int invert_shard(trawl_builder *b, bshard *s, idx_analyzer **an, tokbatch
 	return TRAWL_OK;
 }
 
+/* Shards are inverted independently: threads take them in turn. */
+typedef struct inv_job {
+	trawl_builder *b;
+	bshard *sh;
+	uint32_t ns;
+	atomic_uint next;
+	atomic_int rc;
+} inv_job;
+
+static void *invert_worker(void *arg)
+{
+	inv_job *j = arg;
+	idx_analyzer *an[2] = {NULL, NULL};
+	tokbatch batch = {0};
+	if (idx_analyzer_alloc(&an[0], IDX_AN_PLAIN) || idx_analyzer_alloc(&an[1], IDX_AN_ENGLISH)) {
+		atomic_store(&j->rc, TRAWL_ENOMEM);
+	} else {
+		for (;;) {
+			uint32_t s = atomic_fetch_add(&j->next, 1);
+			if (s >= j->ns || atomic_load(&j->rc))
+				break;
+			int rc = invert_shard(j->b, &j->sh[s], an, &batch);
+			if (rc)
+				atomic_store(&j->rc, rc);
+		}
+	}
+	batch_fini(&batch);
+	idx_analyzer_free(an[0]);
+	idx_analyzer_free(an[1]);
+	return NULL;
+}
+
+static int invert_all(trawl_builder *b, bshard *sh, uint32_t ns)
+{
+	inv_job j = {b, sh, ns, 0, 0};
+	unsigned threads = b->opts.threads ? b->opts.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads > ns)
+		threads = ns;
+	if (threads < 1)
+		threads = 1;
+	if (threads > 64)
+		threads = 64;
+	pthread_t tid[64];
+	unsigned started = 0;
+	for (unsigned t = 1; t < threads; t++)
+		if (pthread_create(&tid[started], NULL, invert_worker, &j) == 0)
+			started++;
+	invert_worker(&j); /* this thread works too */
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(tid[t], NULL);
+	return atomic_load(&j.rc);
+}
+
 /* Global document frequencies: merge the shards' sorted term lists. */
 static int global_df(bshard *sh, uint32_t ns)
 {
@@ -1285,17 +1340,13 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	idx_stats gs;
 	memset(&gs, 0, sizeof gs);
 	gs.docs = kept;
-	for (uint32_t s = 0; s < ns; s++) {
-		tokbatch batch = {0};
-		rc = invert_shard(b, &sh[s], an, &batch);
-		batch_fini(&batch);
-		if (rc) {
-			berr(b, rc, "inverting shard %u: %s", s, trawl_strerror(rc));
-			goto out;
-		}
+	if ((rc = invert_all(b, sh, ns))) {
+		berr(b, rc, "inverting the shards: %s", trawl_strerror(rc));
+		goto out;
+	}
+	for (uint32_t s = 0; s < ns; s++)
 		for (uint32_t f = 0; f < b->schema.nfields; f++)
 			gs.sumlen[f] += sh[s].sumlen[f];
-	}
 	if ((rc = global_df(sh, ns))) {
 		berr(b, rc, "out of memory");
 		goto out;

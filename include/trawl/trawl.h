@@ -80,6 +80,8 @@ typedef struct trawl_build_opts {
 	const char *schema_json; /* schema as a string; overrides schema_path */
 	int skip_bad;            /* nonzero: skip and count bad lines */
 	size_t max_doc_bytes;    /* per-document limit; 0: TRAWL_MAX_DOC_BYTES */
+	unsigned threads;        /* threads inverting shards at once (at most one per
+	                            shard); 0: one per core */
 	/* With skip_bad: called for every rejected line with a message naming
 	 * the file, line, column and reason (valid during the call). May be NULL. */
 	void (*on_reject)(void *ctx, const char *msg);
