@@ -203,7 +203,8 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 
 unsigned rpc_server_busy(const rpc_server *s)
 {
-	return atomic_load(&s->busy);
+	/* a worker may answer before rpc_server_start has returned the server */
+	return s ? atomic_load(&s->busy) : 0;
 }
 
 void rpc_server_stop(rpc_server *s)

@@ -48,7 +48,7 @@ typedef struct rpc_server rpc_server;
 int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsigned workers,
                      rpc_handler fn, void *ctx, char *err, size_t errlen);
 
-/* rpc_server_busy: requests being handled right now. */
+/* rpc_server_busy: requests being handled right now (0 for NULL). */
 unsigned rpc_server_busy(const rpc_server *s);
 
 /* rpc_server_stop closes the socket, then joins the workers (each finishes

@@ -42,7 +42,8 @@ struct leaf {
 	pthread_mutex_t mu;
 	gen *cur, *prev;
 	wstate *ws;
-	rpc_server *srv;
+	rpc_server *_Atomic srv; /* NULL until rpc_server_start returns: requests may
+	                            arrive first (rpc_server_busy takes NULL) */
 	http_server *http;
 	atomic_uint_fast64_t delayed;
 	pthread_t watcher;
@@ -512,9 +513,12 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 	}
 	if (!rc && !(l->ws = calloc(l->cfg.workers, sizeof *l->ws)))
 		rc = TRAWL_ENOMEM;
-	if (!rc)
-		rc = rpc_server_start(&l->srv, cfg->listen_url, &cfg->tls, l->cfg.workers, handle, l,
+	if (!rc) {
+		rpc_server *srv = NULL;
+		rc = rpc_server_start(&srv, cfg->listen_url, &cfg->tls, l->cfg.workers, handle, l,
 		                      err, errlen);
+		atomic_store(&l->srv, srv);
+	}
 	if (!rc && cfg->http_bind) {
 		http_config hc = {0};
 		hc.bind = cfg->http_bind;

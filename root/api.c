@@ -170,30 +170,58 @@ static const char *const get_params[] = {"q", "k", "size", "offset", "from", "ti
                                          "min_coverage", "allow_partial", "count", "and",
                                          "source", "snippet", "preference", NULL};
 
-/* ---- rendering ---- */
+/* ---- rendering ----
+ * The search response is written as text: stored documents are valid JSON
+ * already (the build validated them), so they are copied in as they are
+ * instead of being parsed and serialised again on every answer. */
 
-static json_t *render(const root_result *res, int cached)
+/* Appends s as a JSON string (quoted and escaped). */
+static void put_jstr(tbuf *b, const char *s)
 {
-	json_t *hits = json_array();
+	static const char hex[] = "0123456789abcdef";
+	tbuf_putc(b, '"');
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			tbuf_putc(b, '\\');
+			tbuf_putc(b, *p);
+		} else if (*p < 0x20) {
+			char e[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15], 0};
+			tbuf_append(b, e, 6);
+		} else {
+			tbuf_putc(b, *p);
+		}
+	}
+	tbuf_putc(b, '"');
+}
+
+static void render(const root_result *res, int cached, tbuf *b)
+{
+	tbuf_printf(b,
+	            "{\"took_ms\":%.3f,\"cached\":%s,\"generation\":%llu,"
+	            "\"total\":{\"value\":%llu,\"relation\":\"%s\"},"
+	            "\"coverage\":{\"shards\":{\"total\":%u,\"answered\":%u,\"timed_out\":%u,"
+	            "\"failed\":%u},\"docs_searched\":%llu,\"partial\":%s},\"hits\":[",
+	            (double)res->took_us / 1000.0, cached ? "true" : "false",
+	            (unsigned long long)res->generation, (unsigned long long)res->total,
+	            res->total_exact ? "eq" : "gte", res->shards_total, res->shards_answered,
+	            res->shards_timed_out, res->shards_failed, (unsigned long long)res->docs_searched,
+	            res->partial ? "true" : "false");
 	for (uint32_t i = 0; i < res->nhits; i++) {
 		const root_hit *h = &res->hits[i];
-		json_t *hit = json_pack("{s:s, s:f}", "id", h->id ? h->id : "", "score", h->score);
+		tbuf_append(b, i ? ",{\"id\":" : "{\"id\":", i ? 7 : 6);
+		put_jstr(b, h->id ? h->id : "");
+		tbuf_printf(b, ",\"score\":%.7g", h->score);
 		if (h->doc) {
-			json_t *src = json_loadb(h->doc, h->doc_len, 0, NULL);
-			json_object_set_new(hit, "source", src ? src : json_null());
+			tbuf_append(b, ",\"source\":", 10);
+			tbuf_append(b, h->doc, h->doc_len);
 		}
-		if (h->snippet)
-			json_object_set_new(hit, "snippet", json_string(h->snippet));
-		json_array_append_new(hits, hit);
+		if (h->snippet) {
+			tbuf_append(b, ",\"snippet\":", 11);
+			put_jstr(b, h->snippet);
+		}
+		tbuf_putc(b, '}');
 	}
-	return json_pack("{s:f, s:b, s:I, s:{s:I, s:s}, s:{s:{s:i, s:i, s:i, s:i}, s:I, s:b}, s:o}",
-	                 "took_ms", (double)res->took_us / 1000.0, "cached", cached, "generation",
-	                 (json_int_t)res->generation, "total", "value", (json_int_t)res->total,
-	                 "relation", res->total_exact ? "eq" : "gte", "coverage", "shards", "total",
-	                 (int)res->shards_total, "answered", (int)res->shards_answered, "timed_out",
-	                 (int)res->shards_timed_out, "failed", (int)res->shards_failed,
-	                 "docs_searched", (json_int_t)res->docs_searched, "partial", res->partial,
-	                 "hits", hits);
+	tbuf_append(b, "]}", 2);
 }
 
 /* ---- endpoints ---- */
@@ -221,7 +249,14 @@ static void run_search(api *a, params *p, http_response *resp)
 	observe(a, res->took_us);
 	if (res->partial)
 		atomic_fetch_add(&a->partial, 1);
-	send_json(resp, 200, render(res, res->cached));
+	tbuf b;
+	tbuf_init(&b, (size_t)1 << 31);
+	render(res, res->cached, &b);
+	if (b.data)
+		http_response_json(resp, 200, (const char *)b.data, b.len);
+	else
+		http_response_error(resp, 500, "internal_error", "out of memory");
+	tbuf_fini(&b);
 	root_result_free(res);
 }
 

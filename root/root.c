@@ -50,6 +50,7 @@ struct root {
 	atomic_int stopping;
 	atomic_uint_fast64_t next_id;
 	atomic_uint_fast64_t searches, hedges, hedge_wins;
+	atomic_int_fast64_t hedge_tokens; /* thousandths of a hedge */
 	atomic_uint_fast64_t known_gen; /* the newest generation a leaf reported */
 	root_cache *cache;
 };
@@ -63,6 +64,7 @@ static void saw_generation(root *r, uint64_t g)
 
 /* Hedged requests: at most this fraction of the SEARCHes sent. */
 #define ROOT_HEDGE_BUDGET 0.05
+#define ROOT_HEDGE_BURST 5
 
 static int rerr(char *err, size_t errlen, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -643,11 +645,28 @@ static int hedge_target(root *r, const group *g, const uint8_t *excluded)
 	return best;
 }
 
-/* Hedges are capped at ROOT_HEDGE_BUDGET of the searches sent. */
+/* Hedges are capped at ROOT_HEDGE_BUDGET of the searches sent, over the
+ * recent past: a token bucket that every search fills by the budget and
+ * every hedge empties by one, holding at most ROOT_HEDGE_BURST, so quiet
+ * times cannot bank hedges for a burst later. Token counts are in 1/1000. */
 static int hedge_allowed(root *r)
 {
-	uint64_t sent = atomic_load(&r->searches), hedged = atomic_load(&r->hedges);
-	return (double)hedged < ROOT_HEDGE_BUDGET * (double)sent;
+	int64_t t = atomic_load(&r->hedge_tokens);
+	while (t >= 1000) {
+		if (atomic_compare_exchange_weak(&r->hedge_tokens, &t, t - 1000))
+			return 1;
+	}
+	return 0;
+}
+
+static void hedge_earn(root *r)
+{
+	int64_t t = atomic_load(&r->hedge_tokens), n;
+	do {
+		n = t + (int64_t)(ROOT_HEDGE_BUDGET * 1000);
+		if (n > ROOT_HEDGE_BURST * 1000)
+			n = ROOT_HEDGE_BURST * 1000;
+	} while (!atomic_compare_exchange_weak(&r->hedge_tokens, &t, n));
 }
 
 static int search_uncached(root *r, const root_query *q, root_result **out, char *err,
@@ -735,6 +754,7 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			atomic_fetch_add(&r->rep[g->leaf].outstanding, 1);
 			atomic_fetch_add(&r->rep[g->leaf].requests, 1);
 			atomic_fetch_add(&r->searches, 1);
+			hedge_earn(r);
 			rpc_batch_start(batch, &g->call, remaining_ms(deadline));
 		}
 		/* wait; hedge the groups slower than their replica's recent p95 */

@@ -16,12 +16,19 @@ sanitizer report on stderr. Standard library only.
 
 Set TRAWL_SLOW=1 (or run a sanitizer build: detected from the binary) to
 stretch the timeouts that only depend on CPU speed; the behavioural bounds
-(ejected within 3 s, readmitted within 5 s, ...) never stretch.
+(readmitted within 5 s, a new generation served within 5 s, answers within
+timeout_ms ...) do not stretch, except for small allowances for scheduling
+(EJECT_BOUND on top of "ejected within 3 s").
+
+Tests of known bugs carry a "KNOWN BUG" comment (where, why, the proposed
+fix) and are expected failures; TRAWL_KNOWN_BUGS=fail runs them as ordinary
+tests. When one starts to pass, unittest reports an unexpected success and
+the run fails: remove its decorator.
 """
+import glob
 import http.client
 import json
 import os
-import glob
 import random
 import re
 import shutil
@@ -50,7 +57,10 @@ SLOW = 1.0    # CPU-bound timeouts are multiplied by this (set in main())
 known_bug = (unittest.expectedFailure if os.environ.get("TRAWL_KNOWN_BUGS") != "fail"
              else (lambda fn: fn))
 
-EJECT_BOUND = 5.0  # seconds; the requirement is 3 (see TestFailover.test_eject_within_3s)
+# Ejection: the requirement is 3 s; the main failover test (under a query
+# loop, on a shared machine) allows 0.5 s of scheduling on top, times SLOW.
+# TestFailover.test_eject_within_3s measures the worst case. Set in main().
+EJECT_BOUND = 3.5
 
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "ThreadSanitizer", "runtime error:", "Segmentation fault")
@@ -676,7 +686,7 @@ class TestServe(ServeCase):
                      {"q": "griffith observatory", "k": "3"}):
             with self.subTest(body=body):
                 r = request(self.port, "POST", "/search", body=json.dumps(body),
-                         headers={"Content-Type": "application/json"})
+                            headers={"Content-Type": "application/json"})
                 self.assertEqual(r.status, 200, repr(r))
                 self.check_shape(r.json, 3)
                 self.assertEqual([h["id"] for h in r.json["hits"]],
@@ -699,7 +709,7 @@ class TestServe(ServeCase):
         doc = self.search(self.port, "zzzznothingmatches")
         self.check_shape(doc, 10)
         self.assertEqual((doc["hits"], doc["total"]["value"]), ([], 0))
-        self.assertAlive()
+        self.shutdown_and_check()
 
     # Ids come from the FETCH phase; source=false must keep them. (Every id
     # was "" until 4f34837.)
@@ -708,6 +718,7 @@ class TestServe(ServeCase):
         doc = self.search(self.port, "griffith observatory", k=3, source="false")
         self.check_shape(doc, 3, source=False)
         self.assertEqual(doc["hits"][0]["id"], "58968-0")
+        self.shutdown_and_check()
 
     def test_doc_found_and_missing(self):
         self.wait_ready(self.port, [self.proc])
@@ -725,7 +736,7 @@ class TestServe(ServeCase):
                 self.assertEqual(r.status, 404, repr(r))
                 self.assertIs(r.json["found"], False)
         self.assertError(self.get(self.port, "/doc/"), 404)
-        self.assertAlive()
+        self.shutdown_and_check()
 
     def test_paging(self):
         self.wait_ready(self.port, [self.proc])
@@ -751,7 +762,7 @@ class TestServe(ServeCase):
                 d = self.search(self.port, q, k=10, offset=min(tot, 10000 - 10))
                 self.assertEqual(d["hits"], [])
                 self.assertEqual(d["total"], full["total"])
-        self.assertAlive()
+        self.shutdown_and_check()
 
     def test_same_as_cli(self):
         self.wait_ready(self.port, [self.proc])
@@ -956,7 +967,7 @@ class TestCluster(ServeCase):
                 assert_same_results(self, d, cli_search(_MOD["ix1"], q), repr(q))
         finally:
             sibling["proc"].signal(signal.SIGCONT)
-        self.wait_state(port, sibling["url"], "healthy", 5)
+        self.wait_state(port, sibling["url"], "healthy", 10 * SLOW)
         self.shutdown_and_check()
 
 
@@ -1018,16 +1029,6 @@ class TestFailover(ServeCase):
 
     def assertNoFailures(self, loop, what):
         bad = loop.failures()
-        # A replica stopped between a query's SEARCH and its FETCH fails the
-        # whole query (503 after the deadline): a known bug with a deterministic
-        # test of its own, test_fetch_fails_over. Counted and reported here;
-        # remove this exemption with that test's expectedFailure.
-        known = [r for r in bad if r[2] == 503 and r[3] and
-                 re.match(r"fetching from \S+ failed", r[3]["error"]["reason"])]
-        if known:
-            sys.stdout.write("\n    %s: %d request(s) failed by the known FETCH bug: %s" %
-                             (what, len(known), known[0][3]["error"]["reason"]))
-        bad = [r for r in bad if r not in known]
         self.assertEqual(len(bad), 0, "%s: %d of %d requests failed, e.g. %r" % (
             what, len(bad), len(loop.snapshot()), bad[:3]))
         self.assertGreater(len(loop.snapshot()), 5, what)
@@ -1050,8 +1051,6 @@ class TestFailover(ServeCase):
             time.sleep(1.0)
             t_kill = time.monotonic()
             a["proc"].kill9()
-            # 3 s is the requirement (test_eject_within_3s); the pings' design
-            # guarantees 4.5 s, and under load it is usually about 3 s
             self.wait_state(port, a["url"], "ejected", EJECT_BOUND - (time.monotonic() - t_kill))
             sys.stdout.write("\n    kill -9: ejected after %.2f s" % (time.monotonic() - t_kill))
             time.sleep(max(0, 6.0 - (time.monotonic() - t_kill)))
@@ -1093,7 +1092,7 @@ class TestFailover(ServeCase):
         try:
             # Until they are ejected, shard 2 times out, which leaves the FETCH
             # no time: a known bug with its own test (test_partial_answer_within
-            # _deadline). Here, the answers once the shard has no replica left.
+            # _deadline). Here: the answers once the shard has no replica left.
             for l in both:
                 self.wait_state(port, l["url"], "ejected", 10 * SLOW)
             for i, q in enumerate(queries[:12]):
@@ -1262,19 +1261,10 @@ class TestFailover(ServeCase):
         self.assertLess(ready.secs, 0.5 * SLOW)
         self.shutdown_and_check()
 
-    # KNOWN BUG (root/root.c, fetch_hits): a FETCH goes to the replica that
-    # answered the SEARCH, once, with the query's whole deadline, and any
-    # failure fails the query: a replica that dies or freezes between the two
-    # phases turns a query into a 503 ("fetching from tcp://... failed
-    # (deadline)") after the full deadline, although another replica of the
-    # shard is healthy and allow_partial is the default. Seen under load in
-    # test_failover (about one query per SIGSTOP). Proposed fix: hedge or
-    # retry the FETCH on another usable replica serving the same shards and
-    # generation (checking each returned id's hash against the hit's), with
-    # a per-attempt timeout shorter than the deadline; failing that, with
-    # allow_partial, answer without the hits that could not be fetched and
-    # mark the result partial.
-    @known_bug
+    # A replica that freezes between a query's SEARCH and its FETCH: the FETCH
+    # is retried on another replica of the same generation. (Until dc429a9
+    # the query failed with a 503 after the whole deadline; seen under load
+    # in test_failover too.)
     def test_fetch_fails_over(self):
         root, port, leaves = self.small_cluster(_MOD["ix1"], 2, root_args=("--cache-mb", "0"))
         q = "history of europe music war state new"
@@ -1357,9 +1347,10 @@ class TestGeneration(ServeCase):
         self.shutdown_and_check()
 
 
-    # KNOWN BUG (root/root.c, root_search / cache_key): the cache key holds the
-    # newest generation any leaf reported (known_gen), not the generation(s)
-    # the answer came from. While a new generation rolls out leaf by leaf, a
+    # KNOWN BUG (root/root.c, root_search / cache_key; still there after
+    # b2b98fa): the cache key holds the generation the leaves reported (known
+    # _gen: the newest of the last ping round), not the generation(s) the
+    # answer came from. While a new generation rolls out leaf by leaf, a
     # query keyed with generation 2 that is answered (wholly or partly) by a
     # leaf still on generation 1 is cached under the generation-2 key, and is
     # served from the cache after every leaf has switched: old documents,
@@ -1702,7 +1693,7 @@ class TestBadInput(ServeCase):
 
 
 def main():
-    global TRAWL, SLOW
+    global TRAWL, SLOW, EJECT_BOUND
     argv = list(sys.argv)
     if len(argv) > 1 and not argv[1].startswith("-"):
         TRAWL = argv.pop(1)
@@ -1718,6 +1709,7 @@ def main():
         with open(TRAWL, "rb") as f:
             slow = "1" if b"__asan_init" in f.read() else ""
     SLOW = 3.0 if slow not in ("", "0") else 1.0
+    EJECT_BOUND = 3.0 + 0.5 * SLOW
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, descriptions=False)
     unittest.main(argv=argv, testRunner=runner)
 

@@ -4,7 +4,7 @@
 files of the same bodies in the same run (issue #4's first serving figure).
 
 Run through bench/serve/cached.sh. Environment:
-  BUILD=build   REPS=5   SECONDS=15   CONNS=50   THREADS=2   NQ=20
+  BUILD=build   REPS=5   DURATION=15   CONNS=50   THREADS=2   NQ=20   NGINX_WORKERS=auto
   RUN=name (results in bench/serve/results/RUN/)   PROFILE=auto|1|0
   (auto: perf profile of trawl only if a target is missed)
 
