@@ -1288,6 +1288,11 @@ static inline float heap_theta(const heap *hp)
 }
 
 /* Any scorer: iterate, skipping windows whose bound cannot beat theta. */
+/*
+ * Any scorer. Without count: iterate, skipping windows whose bound cannot
+ * beat theta. With count: every match must be visited to be counted, but a
+ * match in such a window is counted without being scored.
+ */
 static void topk_generic(idx_shard_ctx *c, sc *root, heap *hp, int exhaustive, uint64_t *count)
 {
 	uint64_t visited = 0;
@@ -1296,23 +1301,29 @@ static void topk_generic(idx_shard_ctx *c, sc *root, heap *hp, int exhaustive, u
 	int have_window = 0;
 	while (doc != IDX_END && !idx_deadline_hit(c)) {
 		float theta = heap_theta(hp);
+		int score_it = 1;
 		if (!exhaustive && theta >= 0) {
 			if (!have_window || doc > upto) {
 				wb = root->ops->bound(root, doc, &upto);
 				have_window = 1;
-				if (wb < 0)
+				if (wb < 0 && !count)
 					break;
 			}
 			if (wb * BOUND_SLACK <= theta) {
-				if (upto >= IDX_END - 1)
-					break;
-				doc = SC_ADVANCE(root, upto + 1);
-				continue;
+				if (!count) {
+					if (upto >= IDX_END - 1)
+						break;
+					doc = SC_ADVANCE(root, upto + 1);
+					continue;
+				}
+				score_it = 0;
 			}
 		}
-		float s = root->ops->score(root);
-		if (hp->n < hp->k || s > theta)
-			heap_push(hp, s, doc);
+		if (score_it) {
+			float s = root->ops->score(root);
+			if (hp->n < hp->k || s > theta)
+				heap_push(hp, s, doc);
+		}
 		visited++;
 		doc = SC_CALL_NEXT(root);
 	}
@@ -1538,8 +1549,9 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	}
 	heap hp = {hits, 0, k};
 	if (count && !cheap) {
-		/* every match is visited anyway: score them all in one pass */
-		topk_generic(c, root, &hp, 1, count);
+		/* every match is visited anyway: count them all in one pass, and
+		 * score those whose window can still make the top k */
+		topk_generic(c, root, &hp, c->exhaustive, count);
 	} else if (!c->exhaustive && root->kind == SC_OR) {
 		rc = topk_maxscore(c, (sc_multi *)root, NULL, &hp);
 	} else if (!c->exhaustive && root->kind == SC_EXCL && ((sc_pair *)root)->a->kind == SC_OR) {
