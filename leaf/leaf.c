@@ -39,6 +39,7 @@ struct leaf {
 	char *dir;
 	uint32_t shards[256];
 	uint32_t nshards;
+	uint32_t total_shards;  /* shards of the generation served first */
 	pthread_mutex_t mu;
 	gen *cur, *prev;
 	wstate *ws;
@@ -87,7 +88,7 @@ static int open_gen(leaf *l, gen **out, char *err, size_t errlen)
 	gen *g = calloc(1, sizeof *g);
 	if (!g)
 		return TRAWL_ENOMEM;
-	trawl_open_opts o = {l->nshards ? l->shards : NULL, l->nshards};
+	trawl_open_opts o = {l->cfg.shards ? l->shards : NULL, l->cfg.shards ? l->nshards : 0};
 	int rc = trawl_index_open_with(&g->idx, l->dir, &o, err, errlen);
 	if (rc) {
 		free(g);
@@ -456,6 +457,7 @@ static void *watch_main(void *arg)
 {
 	leaf *l = arg;
 	unsigned slept = 0;
+	uint64_t refused = 0; /* a generation found unusable */
 	while (!atomic_load(&l->stopping)) {
 		usleep(50 * 1000);
 		slept += 50;
@@ -470,8 +472,24 @@ static void *watch_main(void *arg)
 			continue;
 		gen *g;
 		char err[1024];
+		if (refused == want)
+			continue; /* said once already */
 		if (open_gen(l, &g, err, sizeof err) != TRAWL_OK) {
 			logf_(l, "not switching to generation %llu: %s", (unsigned long long)want, err);
+			refused = want;
+			continue;
+		}
+		trawl_index_stats st;
+		trawl_index_get_stats(g->idx, &st);
+		if (st.shards != l->total_shards) {
+			/* another shard count routes documents differently: the roots'
+			 * cluster file must change first; keep serving what we have */
+			logf_(l, "not switching to generation %llu: it has %u shards, this leaf "
+			      "serves a generation of %u; restart it with the new layout",
+			      (unsigned long long)want, st.shards, l->total_shards);
+			trawl_index_close(g->idx);
+			free(g);
+			refused = want;
 			continue;
 		}
 		pthread_mutex_lock(&l->mu);
@@ -500,13 +518,14 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&l->mu, NULL);
 	l->dir = strdup(cfg->index_dir);
 	int rc = l->dir ? TRAWL_OK : TRAWL_ENOMEM;
+	/* only the shards asked for are verified and opened */
+	for (uint32_t i = 0; cfg->shards && i < cfg->nshards && i < 256; i++)
+		l->shards[l->nshards++] = cfg->shards[i];
 	if (!rc && (rc = open_gen(l, &l->cur, err, errlen)) == TRAWL_OK) {
 		trawl_index_stats st;
 		trawl_index_get_stats(l->cur->idx, &st);
-		if (cfg->shards) {
-			for (uint32_t i = 0; i < cfg->nshards && i < 256; i++)
-				l->shards[l->nshards++] = cfg->shards[i];
-		} else {
+		l->total_shards = st.shards;
+		if (!cfg->shards) {
 			for (uint32_t i = 0; i < st.shards; i++)
 				l->shards[l->nshards++] = i;
 		}

@@ -229,6 +229,7 @@ static void *ping_main(void *arg)
 	for (uint32_t i = 0; i < r->nrep; i++)
 		tbuf_init(&msgs[i], 4096);
 	while (!atomic_load(&r->stopping)) {
+		uint64_t cycle = now_us();
 		for (uint32_t i = 0; i < r->nrep; i++) {
 			wire_header h = {0};
 			h.request_id = atomic_fetch_add(&r->next_id, 1);
@@ -260,9 +261,9 @@ static void *ping_main(void *arg)
 		 * cache keys then follow; replies can only move it forward) */
 		if (newest)
 			atomic_store(&r->known_gen, newest);
-		for (unsigned slept = 0; slept < r->cfg.ping_ms && !atomic_load(&r->stopping);
-		     slept += 50)
-			usleep(50 * 1000);
+		/* a fixed period, start to start, however long the replies took */
+		while (!atomic_load(&r->stopping) && now_us() < cycle + r->cfg.ping_ms * 1000ull)
+			usleep(20 * 1000);
 	}
 	for (uint32_t i = 0; i < r->nrep; i++)
 		tbuf_fini(&msgs[i]);
@@ -679,7 +680,10 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		return rerr(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
 		            TRAWL_MAX_K);
 	unsigned timeout = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
-	uint64_t deadline = t0 + (uint64_t)timeout * 1000u;
+	/* the SEARCH phase ends at four fifths of the time, so that a shard that
+	 * times out still leaves the FETCH of the others time to answer */
+	uint64_t fetch_deadline = t0 + (uint64_t)timeout * 1000u;
+	uint64_t deadline = t0 + (uint64_t)timeout * 800u;
 	uint32_t S = r->cfg.nshards;
 	root_result *res = calloc(1, sizeof *res);
 	int8_t *state = calloc(S, 1);       /* 0 pending, 1 answered, 2 failed, 3 timed out */
@@ -867,6 +871,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 				res->docs_searched += sr.docs_searched;
 				if (h.generation > res->generation)
 					res->generation = h.generation;
+				if (!res->oldest_generation || h.generation < res->oldest_generation)
+					res->oldest_generation = h.generation;
 				if (nall + sr.nhits > capall) {
 					size_t nc = (nall + sr.nhits) * 2;
 					ghit *gh = realloc(all, nc * sizeof *gh);
@@ -913,7 +919,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			          res->shards_answered, S, res->shards_timed_out, res->shards_failed);
 	}
 	if (!rc) {
-		qsort(all, nall, sizeof *all, cmp_ghit);
+		if (nall)
+			qsort(all, nall, sizeof *all, cmp_ghit);
 		uint32_t from = q->offset < nall ? q->offset : (uint32_t)nall;
 		uint32_t n = (uint32_t)(nall - from) < q->k ? (uint32_t)(nall - from) : q->k;
 		res->hits = calloc(n ? n : 1, sizeof *res->hits);
@@ -926,7 +933,7 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		res->nhits = n;
 		/* the winners' ids (and documents, snippets) come from their leaves */
 		if (!rc && n)
-			rc = fetch_hits(r, q, all + from, res, deadline, err, errlen);
+			rc = fetch_hits(r, q, all + from, res, fetch_deadline, err, errlen);
 	}
 	res->took_us = now_us() - t0;
 	if (res->generation)
@@ -1039,11 +1046,10 @@ void root_counters(root *r, uint64_t *searches, uint64_t *hedges, uint64_t *hedg
 /* The cache key: every field of q that can change the answer, and the
  * generation (timeouts and preferences cannot, except by making a result
  * partial, and partial results are not cached). */
-static void cache_key(root *r, const root_query *q, uint8_t key[16])
+static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 {
 	tbuf b;
 	tbuf_init(&b, 1 << 16);
-	uint64_t gen = atomic_load(&r->known_gen);
 	uint32_t nums[8] = {q->k, q->offset, (uint32_t)q->count, (uint32_t)q->and_default,
 	                    (uint32_t)q->allow_partial, (uint32_t)q->fetch, q->snippet_chars, 0};
 	double cov = q->min_coverage;
@@ -1068,7 +1074,8 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
 		return search_uncached(r, q, out, err, errlen);
 	uint64_t t0 = now_us();
 	uint8_t key[16];
-	cache_key(r, q, key);
+	uint64_t gen_at_key = atomic_load(&r->known_gen);
+	cache_key(q, gen_at_key, key);
 	int leader = 0;
 	unsigned wait = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
 	root_result *hit = root_cache_get(r->cache, key, &leader, wait);
@@ -1080,7 +1087,10 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
 	}
 	int rc = search_uncached(r, q, out, err, errlen);
 	if (leader) {
-		if (rc == TRAWL_OK && !(*out)->partial)
+		/* only an answer wholly from the generation the key names is kept:
+		 * during a rolling publish some leaves still answer from the old one */
+		if (rc == TRAWL_OK && !(*out)->partial && (*out)->generation == gen_at_key &&
+		    (*out)->oldest_generation == gen_at_key)
 			root_cache_put(r->cache, key, *out);
 		else
 			root_cache_abandon(r->cache, key);

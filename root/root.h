@@ -90,6 +90,7 @@ typedef struct root_result {
 	uint32_t shards_total, shards_answered, shards_timed_out, shards_failed;
 	uint64_t docs_searched;
 	uint64_t generation;     /* of the replies (the largest if they differ) */
+	uint64_t oldest_generation; /* the smallest among the replies */
 	uint64_t took_us;
 	int partial;
 	int cached;              /* served from the result cache */

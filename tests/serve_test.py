@@ -971,7 +971,7 @@ class TestCluster(ServeCase):
         self.shutdown_and_check()
 
 
-    # KNOWN BUG (leaf/leaf.c, leaf_start): the first generation is opened by
+    # Was a bug, fixed in this session (leaf/leaf.c, leaf_start): the first generation is opened by
     # open_gen before l->shards / l->nshards are filled in from cfg->shards,
     # so `trawl leaf --shards 0` verifies and opens every shard of it: it
     # cannot start on a machine that holds only its own shard files ("shard-
@@ -979,7 +979,6 @@ class TestCluster(ServeCase):
     # (Later generations are opened with the right list.) Proposed fix: copy
     # cfg->shards into l->shards before the first open_gen; confirmed on a
     # scratch copy: the leaf starts and answers "shard 3 is not open here".
-    @known_bug
     def test_leaf_opens_only_its_shards(self):
         part = self.path("only-shard-0")
         shutil.copytree(_MOD["ix4"], part)
@@ -1175,7 +1174,7 @@ class TestFailover(ServeCase):
         self.wait_state(port, b["url"], "healthy", 5)
         self.shutdown_and_check()
 
-    # KNOWN BUG (root/root.c, search_uncached): a shard that times out holds
+    # Was a bug, fixed in this session (root/root.c, search_uncached): a shard that times out holds
     # the SEARCH phase until the query's deadline, and the FETCH of the other
     # shards' winners is then given what is left: remaining_ms() = 1 ms. It
     # fails ("fetching from tcp://... failed (deadline)") and the query is a
@@ -1184,7 +1183,6 @@ class TestFailover(ServeCase):
     # end the SEARCH phase early enough to leave the FETCH a reserve (say 20%
     # of the timeout, or a few times the FETCH latency EWMA), and give the
     # FETCH at least that reserve.
-    @known_bug
     def test_partial_answer_within_deadline(self):
         ix = self.path("ix2")
         build_index(ix, WIKI, "--shards", "2")
@@ -1347,7 +1345,7 @@ class TestGeneration(ServeCase):
         self.shutdown_and_check()
 
 
-    # KNOWN BUG (root/root.c, root_search / cache_key; still there after
+    # Was a bug, fixed in this session (root/root.c, root_search / cache_key; still there after
     # b2b98fa): the cache key holds the generation the leaves reported (known
     # _gen: the newest of the last ping round), not the generation(s) the
     # answer came from. While a new generation rolls out leaf by leaf, a
@@ -1357,7 +1355,6 @@ class TestGeneration(ServeCase):
     # labelled generation 2, until evicted. Proposed fix: in search_uncached
     # keep the smallest generation of the replies too, and in root_search put
     # the result only if min == max == the generation the key was built with.
-    @known_bug
     def test_rolling_publish_does_not_pin_old_results(self):
         # two leaves with their own copies of a 2-shard index, as on two machines
         dirs = [self.path("a"), self.path("b")]
@@ -1399,7 +1396,7 @@ class TestGeneration(ServeCase):
         self.shutdown_and_check()
 
 
-    # KNOWN BUG (leaf/leaf.c, open_gen / watch_main; cli/serve.c): a leaf
+    # Was a bug, fixed in this session (leaf/leaf.c, open_gen / watch_main; cli/serve.c): a leaf
     # serving "all shards" (trawl serve) fixes its shard list at start
     # (l->shards = [0] for a 1-shard index) and opens every later generation
     # with that list. Rebuilt with --shards 4, the index is served from shard
@@ -1409,7 +1406,6 @@ class TestGeneration(ServeCase):
     # with no shard list, and refuse to switch to one whose shard count
     # differs ("restart to serve it"), remembering the refusal; confirmed on a
     # scratch copy (the old generation stays live, with a log line).
-    @known_bug
     def test_reshard_is_not_served_silently(self):
         ix = self.path("ix")
         build_index(ix, WIKI)
