@@ -567,6 +567,39 @@ static int tr_match(tctx *c, json_t *body, int phrase)
 	return 0;
 }
 
+/*
+ * field_list resolves the nf fields of a multi-field query: the single one,
+ * else the strings of the array `fields`. *fb holds their checked names and
+ * *fl points at them (NULL for "every text field": *every is then set, as it
+ * is for an empty list). On success the caller frees *fb and *fl; on error
+ * c->rc is set and nothing is left allocated.
+ */
+static int field_list(tctx *c, const char *qname, json_t *single, json_t *fields, size_t nf,
+                      char (**fb)[MAX_FIELD + 1], const char ***fl, int *every)
+{
+	*fb = nf ? calloc(nf, sizeof **fb) : NULL;
+	*fl = nf ? calloc(nf, sizeof **fl) : NULL;
+	if (nf && (!*fb || !*fl)) {
+		free(*fb);
+		free(*fl);
+		*fb = NULL;
+		*fl = NULL;
+		return tfail(c, TRAWL_ENOMEM, "out of memory");
+	}
+	*every = nf == 0;
+	for (size_t i = 0; i < nf; i++) {
+		json_t *e = single ? single : json_array_get(fields, i);
+		if (!json_is_string(e)) {
+			tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
+			break;
+		}
+		if (check_field(c, qname, json_string_value(e), 1, (*fb)[i], &(*fl)[i]))
+			break;
+		*every |= (*fl)[i] == NULL;
+	}
+	return TRAWL_OK; /* a field error is in c->rc: the caller frees and returns it */
+}
+
 static int tr_multi_match(tctx *c, json_t *body)
 {
 	const char *qname = "multi_match";
@@ -627,24 +660,11 @@ static int tr_multi_match(tctx *c, json_t *body)
 	} else if (fields) {
 		return tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
 	}
-	char(*fb)[MAX_FIELD + 1] = nf ? calloc(nf, sizeof *fb) : NULL;
-	const char **fl = nf ? calloc(nf, sizeof *fl) : NULL;
-	if (nf && (!fb || !fl)) {
-		free(fb);
-		free(fl);
-		return tfail(c, TRAWL_ENOMEM, "out of memory");
-	}
-	int every = nf == 0;
-	for (size_t i = 0; i < nf; i++) {
-		json_t *e = one ? one : json_array_get(fields, i);
-		if (!json_is_string(e)) {
-			tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
-			break;
-		}
-		if (check_field(c, qname, json_string_value(e), 1, fb[i], &fl[i]))
-			break;
-		every |= fl[i] == NULL;
-	}
+	char(*fb)[MAX_FIELD + 1] = NULL;
+	const char **fl = NULL;
+	int every;
+	if (field_list(c, qname, one, fields, nf, &fb, &fl, &every))
+		return c->rc;
 	if (!c->rc) {
 		if (every || count_tokens(s, n) == 0 || nf == 1) {
 			const char *f = every ? NULL : fl[0];
@@ -853,24 +873,11 @@ static int tr_query_string(tctx *c, json_t *body, int top)
 	} else if (fields) {
 		return tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
 	}
-	char(*fb)[MAX_FIELD + 1] = nf ? calloc(nf, sizeof *fb) : NULL;
-	const char **fl = nf ? calloc(nf, sizeof *fl) : NULL;
-	if (nf && (!fb || !fl)) {
-		free(fb);
-		free(fl);
-		return tfail(c, TRAWL_ENOMEM, "out of memory");
-	}
-	int every = nf == 0;
-	for (size_t i = 0; i < nf; i++) {
-		json_t *e = df ? df : json_array_get(fields, i);
-		if (!json_is_string(e)) {
-			tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
-			break;
-		}
-		if (check_field(c, qname, json_string_value(e), 1, fb[i], &fl[i]))
-			break;
-		every |= fl[i] == NULL;
-	}
+	char(*fb)[MAX_FIELD + 1] = NULL;
+	const char **fl = NULL;
+	int every;
+	if (field_list(c, qname, df, fields, nf, &fb, &fl, &every))
+		return c->rc;
 	size_t k = 0;
 	while (k < qn && is_space((unsigned char)q[k]))
 		k++;
