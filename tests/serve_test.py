@@ -52,10 +52,12 @@ SMALL = os.path.join(ROOT, "data", "fixtures", "small.jsonl")
 TRAWL = None  # set in main()
 SLOW = 1.0    # CPU-bound timeouts are multiplied by this (set in main())
 
-# Tests of known bugs are unittest.expectedFailure; TRAWL_KNOWN_BUGS=fail runs
-# them as ordinary tests, to see their failures (or check a fix).
-known_bug = (unittest.expectedFailure if os.environ.get("TRAWL_KNOWN_BUGS") != "fail"
-             else (lambda fn: fn))
+# Tests of known bugs are skipped, with the bug named, because their outcome
+# depends on timing (an expected failure that sometimes passes would make the
+# run flaky); TRAWL_KNOWN_BUGS=fail runs them as ordinary tests, to see their
+# failures (or check a fix).
+known_bug = (unittest.skip("KNOWN BUG: see the comment above the test")
+             if os.environ.get("TRAWL_KNOWN_BUGS") != "fail" else (lambda fn: fn))
 
 # Ejection: the requirement is 3 s; the main failover test (under a query
 # loop, on a shared machine) allows 0.5 s of scheduling on top, times SLOW.
