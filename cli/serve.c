@@ -64,6 +64,15 @@ static int parse_addr(const char *s, char *bind, size_t cap, uint16_t *port)
 	return 0;
 }
 
+/* A whole number from lo to hi, nothing after it; -1 if not. */
+static long parse_range(const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	return errno || end == s || *end || v < lo || v > hi ? -1 : v;
+}
+
 /* --cache-mb's value: 0 (no cache) to 65536. */
 static int parse_cache_mb(const char *s, long *mb)
 {
@@ -152,7 +161,7 @@ int cmd_leaf(int argc, char **argv)
 			cfg.shards = shards;
 			break;
 		case 'w':
-			cfg.workers = (unsigned)atoi(optarg);
+			cfg.workers = (unsigned)parse_range(optarg, 1, RPC_MAX_WORKERS);
 			if (cfg.workers < 1 || cfg.workers > RPC_MAX_WORKERS)
 				return cli_usage_error("leaf", "--workers takes a number from 1 to 256");
 			break;
@@ -276,12 +285,12 @@ int cmd_root(int argc, char **argv)
 			addr = optarg;
 			break;
 		case 't':
-			threads = (unsigned)atoi(optarg);
+			threads = (unsigned)parse_range(optarg, 1, 256);
 			if (threads < 1 || threads > 256)
 				return cli_usage_error("root", "--threads takes a number from 1 to 256");
 			break;
 		case 'T':
-			timeout = (unsigned)atoi(optarg);
+			timeout = (unsigned)parse_range(optarg, 1, 60000);
 			if (timeout < 1 || timeout > 60000)
 				return cli_usage_error("root", "--timeout-ms takes 1 to 60000");
 			break;
@@ -366,7 +375,7 @@ int cmd_serve(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'w':
-			workers = (unsigned)atoi(optarg);
+			workers = (unsigned)parse_range(optarg, 1, RPC_MAX_WORKERS);
 			if (workers < 1 || workers > RPC_MAX_WORKERS)
 				return cli_usage_error("serve", "--workers takes a number from 1 to 256");
 			break;
