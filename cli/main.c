@@ -56,12 +56,21 @@ int cli_usage_error(const char *cmd, const char *msg)
 	return EX_USAGE;
 }
 
-static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+int cli_parse_num(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
 	if (errno || !*s || *end || v > max || s[0] == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	unsigned long v;
+	if (cli_parse_num(s, max, &v))
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
@@ -72,106 +81,6 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ---- index ---- */
-
-static const char index_help[] =
-	"usage: trawl index DIR FILE... [--shards N] [--schema FILE] [--skip-bad] [--threads N]\n"
-	"\n"
-	"Builds a new generation of the index in DIR from JSON Lines files (one\n"
-	"object per line with a string \"id\"; FILE '-' reads standard input) and\n"
-	"publishes it atomically. A later document with the same id replaces an\n"
-	"earlier one. By default the first bad line stops the build and nothing is\n"
-	"published; the previous generation stays live.\n"
-	"\n"
-	"  --shards N     number of shards (1-256, default 1)\n"
-	"  --schema FILE  JSON schema (docs/SCHEMA.md); default: title and body,\n"
-	"                 English analysis, every field stored\n"
-	"  --skip-bad     skip bad lines, print each with its reason, and count them\n"
-	"  --threads N    shards inverted at once (default: one per core)\n";
-
-static void print_reject(void *ctx, const char *msg)
-{
-	fprintf(stderr, "%s: skipped: %s\n", prog, msg);
-}
-
-static int cmd_index(int argc, char **argv)
-{
-	trawl_build_opts o = {0};
-	static const struct option longs[] = {{"shards", required_argument, 0, 's'},
-	                                      {"threads", required_argument, 0, 't'},
-	                                      {"schema", required_argument, 0, 'c'},
-	                                      {"skip-bad", no_argument, 0, 'b'},
-	                                      {"help", no_argument, 0, 'h'},
-	                                      {0, 0, 0, 0}};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			if (parse_u32(optarg, TRAWL_MAX_SHARDS, &o.shards) || o.shards == 0)
-				return cli_usage_error("index", "--shards takes a number from 1 to 256");
-			break;
-		case 'c':
-			o.schema_path = optarg;
-			break;
-		case 't':
-			if (parse_u32(optarg, 64, &o.threads) || o.threads == 0)
-				return cli_usage_error("index", "--threads takes a number from 1 to 64");
-			break;
-		case 'b':
-			o.skip_bad = 1;
-			o.on_reject = print_reject;
-			break;
-		case 'h':
-			fputs(index_help, stdout);
-			return 0;
-		default:
-			return cli_usage_error("index", "unknown option");
-		}
-	}
-	if (argc - optind < 2)
-		return cli_usage_error("index", "needs DIR and at least one FILE");
-	const char *dir = argv[optind];
-	char err[1024];
-	trawl_builder *b;
-	int rc = trawl_builder_open(&b, dir, &o, err, sizeof err);
-	if (rc)
-		return cli_fail(rc, err);
-	int tty = isatty(2);
-	for (int i = optind + 1; i < argc && rc == 0; i++) {
-		if (tty)
-			fprintf(stderr, "\rreading %s...", argv[i]);
-		rc = trawl_builder_add_file(b, argv[i]);
-	}
-	trawl_build_report rep;
-	if (rc == 0) {
-		if (tty)
-			fprintf(stderr, "\rindexing...%-40s", "");
-		rc = trawl_builder_commit(b, &rep);
-	}
-	if (tty)
-		fprintf(stderr, "\r%-60s\r", "");
-	if (rc) {
-		int code = cli_fail(rc, trawl_builder_errmsg(b));
-		fprintf(stderr, "%s: nothing was published; the previous generation (if any) is still "
-		                "live\n", prog);
-		trawl_builder_close(b);
-		return code;
-	}
-	printf("indexed %llu documents (%.1f MB read) into %s, generation %llu: %u shard%s, "
-	       "%.1f MB, in %.2f s (%.0f docs/s)\n",
-	       (unsigned long long)rep.docs, (double)rep.bytes_in / 1e6, dir,
-	       (unsigned long long)rep.generation, o.shards ? o.shards : 1,
-	       o.shards > 1 ? "s" : "", (double)rep.bytes_out / 1e6, rep.seconds,
-	       rep.seconds > 0 ? (double)rep.docs / rep.seconds : 0.0);
-	printf("lines: %llu read, %llu rejected; %llu duplicates replaced by a later document; "
-	       "%llu deleted\n",
-	       (unsigned long long)rep.lines, (unsigned long long)rep.rejected,
-	       (unsigned long long)rep.duplicates, (unsigned long long)rep.deleted);
-	trawl_builder_close(b);
-	return 0;
 }
 
 /* ---- search ---- */
@@ -505,7 +414,9 @@ static const char verify_help[] =
 	"usage: trawl verify DIR\n\n"
 	"Checks every shard file of the live generation against the manifest's\n"
 	"checksums, decodes every postings list, and checks every stored document's\n"
-	"checksum. Exit 0 when all is well, 65 on damage (the message names the file).\n";
+	"checksum. Exit 0 when all is well, 65 on damage (the message names the file).\n"
+	"Then prints the content digest: the XXH3-128 of every shard's keys and values\n"
+	"but the generation number, equal for two builds of the same input.\n";
 
 static int cmd_get(int argc, char **argv)
 {
@@ -559,14 +470,19 @@ static int cmd_verify(int argc, char **argv)
 	rc = trawl_index_verify(argv[1], err, sizeof err);
 	if (rc)
 		return cli_fail(rc, err);
-	printf("%s: ok\n", argv[1]);
+	char digest[33];
+	if ((rc = trawl_index_digest(argv[1], digest, err, sizeof err)))
+		return cli_fail(rc, err);
+	printf("%s: ok\ncontent digest: %s\n", argv[1], digest);
 	return 0;
 }
 
 static const char main_help[] =
 	"usage: trawl COMMAND [ARGS]\n"
 	"\n"
-	"  index DIR FILE...    build a new generation from JSON Lines\n"
+	"  index DIR FILE...    build a new generation from JSON Lines (also: build)\n"
+	"  build-worker ...     work items of a build started with --listen\n"
+	"  reshard DIR          a new generation with another number of shards\n"
 	"  search DIR QUERY     search (or --queries F --run OUT for a TREC run)\n"
 	"  get DIR ID           print a stored document\n"
 	"  stats DIR            describe the live generation\n"
@@ -591,8 +507,12 @@ int main(int argc, char **argv)
 		printf("trawl %s\n", trawl_version());
 		return 0;
 	}
-	if (!strcmp(cmd, "index"))
+	if (!strcmp(cmd, "index") || !strcmp(cmd, "build"))
 		return cmd_index(argc - 1, argv + 1);
+	if (!strcmp(cmd, "build-worker"))
+		return cmd_build_worker(argc - 1, argv + 1);
+	if (!strcmp(cmd, "reshard"))
+		return cmd_reshard(argc - 1, argv + 1);
 	if (!strcmp(cmd, "search"))
 		return cmd_search(argc - 1, argv + 1);
 	if (!strcmp(cmd, "get"))

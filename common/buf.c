@@ -87,3 +87,19 @@ const char *tbuf_cstr(tbuf *b)
 	b->data[b->len] = 0;
 	return (const char *)b->data;
 }
+
+int tgrow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 16;
+	while (nc < need)
+		nc *= 2;
+	void **pp = p;
+	void *n = realloc(*pp, nc * elem);
+	if (!n)
+		return -1;
+	*pp = n;
+	*cap = nc;
+	return 0;
+}

@@ -40,6 +40,10 @@ int tbuf_printf(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* tbuf_cstr NUL-terminates b (not counted in len) and returns its data. */
 const char *tbuf_cstr(tbuf *b);
 
+/* tgrow makes the array *p (of *cap elements of elem bytes) hold at least
+ * need elements, doubling; 0, or -1 (out of memory: *p unchanged). */
+int tgrow(void *p, size_t *cap, size_t need, size_t elem);
+
 static inline void tbuf_reset(tbuf *b)
 {
 	b->len = 0;

@@ -811,3 +811,48 @@ int trawl_index_verify(const char *dir, char *err, size_t errlen)
 	trawl_index_close(idx);
 	return rc;
 }
+
+/* ---- content digest ---- */
+
+static int digest_entry(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	XXH3_state_t *st = ctx;
+	/* "info" names the generation: two builds of equal content differ there */
+	if (klen == 4 && !memcmp(key, "info", 4))
+		return 0;
+	uint64_t l[2] = {klen, vlen};
+	XXH3_128bits_update(st, l, sizeof l);
+	XXH3_128bits_update(st, key, klen);
+	XXH3_128bits_update(st, val, vlen);
+	return 0;
+}
+
+int trawl_index_digest(const char *dir, char hex[33], char *err, size_t errlen)
+{
+	trawl_index *idx;
+	int rc = trawl_index_open(&idx, dir, err, errlen);
+	if (rc)
+		return rc;
+	XXH3_state_t *st = XXH3_createState();
+	if (!st) {
+		trawl_index_close(idx);
+		return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+	}
+	XXH3_128bits_reset(st);
+	for (uint32_t i = 0; i < idx->nshards && !rc; i++) {
+		idx_rtxn *t;
+		if ((rc = idx_rtxn_begin(idx->shards[i].store, &t)))
+			break;
+		rc = idx_store_scan(t, IDX_DB_META, NULL, 0, 1, digest_entry, st);
+		if (rc == TRAWL_OK)
+			rc = idx_store_scan(t, IDX_DB_DOCS, NULL, 0, 1, digest_entry, st);
+		idx_rtxn_end(t);
+	}
+	if (rc == TRAWL_OK)
+		th_hex128(XXH3_128bits_digest(st), hex);
+	else
+		idx_errf(err, errlen, rc, "%s: %s", dir, trawl_strerror(rc));
+	XXH3_freeState(st);
+	trawl_index_close(idx);
+	return rc;
+}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "docstore.h"
@@ -23,6 +24,8 @@ struct idx_input {
 	char name[512];
 	uint8_t *raw; /* compressed bytes read ahead */
 	size_t rawlen, rawpos;
+	uint64_t raw_total; /* bytes read from the file */
+	uint64_t size;      /* of the file; 0 if unknown (standard input, a pipe) */
 	int raw_eof;
 	idx_zstream *zs;
 	int seen; /* zstd: some input was decompressed */
@@ -36,6 +39,7 @@ static int fill(idx_input *in, char *err, size_t errlen)
 		return TRAWL_OK;
 	in->rawpos = 0;
 	in->rawlen = fread(in->raw, 1, RAW_BUF, in->f);
+	in->raw_total += in->rawlen;
 	if (in->rawlen == 0) {
 		if (ferror(in->f))
 			return idx_errf(err, errlen, TRAWL_EIO, "%s: read error: %s", in->name,
@@ -63,6 +67,9 @@ int idx_input_open(idx_input **out, const char *path, char *err, size_t errlen)
 		return idx_errf(err, errlen, e == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s", path,
 		                strerror(e));
 	}
+	struct stat st;
+	if (!in->is_stdin && fstat(fileno(in->f), &st) == 0 && S_ISREG(st.st_mode))
+		in->size = (uint64_t)st.st_size;
 	int rc = fill(in, err, errlen);
 	if (!rc && in->rawlen >= 4 && !memcmp(in->raw, "\x28\xb5\x2f\xfd", 4)) {
 		in->kind = ZSTD;
@@ -158,4 +165,14 @@ void idx_input_close(idx_input *in)
 		inflateEnd(&in->gz);
 	free(in->raw);
 	free(in);
+}
+
+uint64_t idx_input_consumed(const idx_input *in)
+{
+	return in->raw_total - (in->rawlen - in->rawpos);
+}
+
+uint64_t idx_input_size(const idx_input *in)
+{
+	return in->size;
 }

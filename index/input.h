@@ -24,6 +24,11 @@ int idx_input_read(idx_input *in, void *buf, size_t cap, size_t *n, char *err, s
 /* idx_input_format: "jsonl", "zstd" or "gzip" (what the magic bytes said). */
 const char *idx_input_format(const idx_input *in);
 
+/* idx_input_consumed: bytes of the file (compressed, if it is) consumed so
+ * far; idx_input_size: the file's size, 0 if unknown. For progress. */
+uint64_t idx_input_consumed(const idx_input *in);
+uint64_t idx_input_size(const idx_input *in);
+
 void idx_input_close(idx_input *in);
 
 #endif

@@ -4,7 +4,8 @@
  * line is {"id": ..., "text": ...}. The index has one text field, `text`,
  * with the plain analyzer (folding, no stop words, no stemming), BM25 with
  * Lucene's k1 1.2 and b 0.75, and stores nothing but the ids, as the Lucene
- * peer does. Single-threaded.
+ * peer does. One worker thread, like the single-threaded peers, unless
+ * TRAWL_WORKERS says otherwise (bench/speed measures 1 and 2).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: build_index INDEX_DIR < corpus.jsonl\n");
 		return EX_USAGE;
 	}
-	trawl_build_opts o = {.shards = 1, .schema_json = schema};
+	trawl_build_opts o = {.shards = 1, .schema_json = schema, .workers = 1, .workers_set = 1};
+	const char *w = getenv("TRAWL_WORKERS");
+	if (w && atoi(w) >= 1 && atoi(w) <= 64)
+		o.workers = (unsigned)atoi(w);
 	char err[1024];
 	trawl_builder *b;
 	int rc = trawl_builder_open(&b, argv[1], &o, err, sizeof err);

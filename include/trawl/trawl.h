@@ -74,18 +74,43 @@ TRAWL_API const char *trawl_version(void);
 
 typedef struct trawl_builder trawl_builder;
 
+/* What a build is doing, for progress displays (trawl_build_opts.on_progress). */
+typedef struct trawl_build_progress {
+	const char *stage;    /* "reading", "merging", "joining", "publishing" */
+	uint64_t docs;        /* documents (and deletes) in finished work items */
+	uint64_t bytes_in;    /* input bytes consumed (compressed files: compressed bytes) */
+	uint64_t bytes_total; /* trawl_build_opts.input_bytes */
+	uint64_t items_done;  /* work items finished (reused ones included) */
+	uint64_t items;       /* work items cut so far */
+	double seconds;       /* since trawl_builder_open */
+} trawl_build_progress;
+
 typedef struct trawl_build_opts {
 	uint32_t shards;         /* number of shards, 1..256; 0 means 1 */
 	const char *schema_path; /* JSON schema file; NULL: the default schema */
 	const char *schema_json; /* schema as a string; overrides schema_path */
 	int skip_bad;            /* nonzero: skip and count bad lines */
 	size_t max_doc_bytes;    /* per-document limit; 0: TRAWL_MAX_DOC_BYTES */
-	unsigned threads;        /* threads inverting shards at once (at most one per
-	                            shard); 0: one per core */
+	unsigned workers;        /* worker threads of this process, 0..64; 0: one per
+	                            core (none if listen is set and workers_set is) */
+	int workers_set;         /* nonzero: workers is meant, even 0 */
+	size_t memory_bytes;     /* memory budget of the work stage; 0: a quarter of
+	                            RAM, at most 4 GiB (docs/OPERATIONS.md) */
+	size_t item_bytes;       /* input bytes per work item; 0: from memory_bytes */
+	const char *build_dir;   /* where work-item runs are kept until the publish
+	                            (resuming a build reuses them); NULL: DIR/build */
+	const char *listen;      /* nng URL (tcp://HOST:PORT) that `trawl build-worker`
+	                            processes connect to for work items; NULL: none */
+	uint32_t part_index;     /* with part_count > 1: make only the runs of the items */
+	uint32_t part_count;     /* whose id % part_count == part_index, and publish nothing */
+	uint64_t input_bytes;    /* total size of the inputs, for progress (0: unknown) */
 	/* With skip_bad: called for every rejected line with a message naming
 	 * the file, line, column and reason (valid during the call). May be NULL. */
 	void (*on_reject)(void *ctx, const char *msg);
 	void *reject_ctx;
+	/* Called on the builder's thread at most every 100 ms and at each stage. */
+	void (*on_progress)(void *ctx, const trawl_build_progress *p);
+	void *progress_ctx;
 } trawl_build_opts;
 
 #define TRAWL_MAX_DOC_BYTES (1u << 20)
@@ -98,9 +123,17 @@ typedef struct trawl_build_report {
 	uint64_t rejected;   /* bad lines skipped (only with skip_bad) */
 	uint64_t bytes_in;   /* input bytes */
 	uint64_t bytes_out;  /* bytes of the published generation */
-	uint64_t generation; /* number of the published generation */
+	uint64_t generation; /* number of the published generation (0: none, part_count > 1) */
 	double seconds;      /* wall time from open to publish */
 	uint64_t deleted;    /* documents removed by _bulk delete actions */
+	uint64_t items;      /* work items */
+	uint64_t items_reused; /* of them, finished by an earlier, interrupted run */
+	uint64_t items_retried; /* leases of remote workers that expired */
+	unsigned workers;    /* worker threads of this process */
+	double read_s;       /* stage times: reading and working the items, */
+	double merge_s;      /* merging the shards, */
+	double join_s;       /* global statistics, dictionaries and commits, */
+	double publish_s;    /* manifest and publish */
 } trawl_build_report;
 
 /*
@@ -135,9 +168,11 @@ TRAWL_API int trawl_builder_add_json(trawl_builder *b, const char *json, size_t 
                                      const char *source, uint64_t line);
 
 /*
- * trawl_builder_commit writes every shard, verifies it, writes the manifest
- * and publishes the generation by atomically replacing CURRENT. On failure
- * the previously live generation stays live and intact. rep may be NULL.
+ * trawl_builder_commit waits for the work items, merges the shards, writes
+ * the manifest and publishes the generation by atomically replacing
+ * CURRENT, then removes the build directory. On failure the previously live
+ * generation stays live and intact, and the finished work items stay in the
+ * build directory: the same build run again reuses them. rep may be NULL.
  */
 TRAWL_API int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep);
 
@@ -146,6 +181,28 @@ TRAWL_API const char *trawl_builder_errmsg(const trawl_builder *b);
 
 /* trawl_builder_close releases b; an uncommitted generation is discarded. */
 TRAWL_API void trawl_builder_close(trawl_builder *b);
+
+/*
+ * trawl_build_worker works for the build listening at url (a builder opened
+ * with trawl_build_opts.listen, possibly on another machine): it takes work
+ * items, turns each into its run and sends the run back, `threads` items at
+ * a time (0: one per core), until the build says it is over (TRAWL_OK).
+ * TRAWL_EIO if the builder cannot be reached for give_up_ms (0: 30 s), with
+ * errbuf saying why. Blocks.
+ */
+TRAWL_API int trawl_build_worker(const char *url, unsigned threads, unsigned give_up_ms,
+                                 char *errbuf, size_t errlen);
+
+/*
+ * trawl_reshard builds a new generation of the index in dir with `shards`
+ * shards from the stored documents of its live generation (the original
+ * input is not needed; every text field must be stored). opts may set the
+ * workers, memory and progress as for trawl_builder_open; its shards and
+ * schema are ignored (the live schema is kept). Publishes like
+ * trawl_builder_commit. rep may be NULL.
+ */
+TRAWL_API int trawl_reshard(const char *dir, uint32_t shards, const trawl_build_opts *opts,
+                            trawl_build_report *rep, char *errbuf, size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* Searching                                                           */
@@ -208,6 +265,14 @@ TRAWL_API const char *trawl_index_text_field(const trawl_index *idx, uint32_t i)
  * TRAWL_ECORRUPT with a message in errbuf naming the file and what differs.
  */
 TRAWL_API int trawl_index_verify(const char *dir, char *errbuf, size_t errlen);
+
+/*
+ * trawl_index_digest writes to hex (32 hex digits and a NUL) the XXH3-128
+ * of the live generation's content: every shard's every key and value but
+ * the generation number, so two builds of the same input under the same
+ * settings have equal digests, whatever their generation numbers.
+ */
+TRAWL_API int trawl_index_digest(const char *dir, char hex[33], char *errbuf, size_t errlen);
 
 /*
  * trawl_searcher_open creates a searcher on idx: read transactions, analyzer

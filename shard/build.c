@@ -1,0 +1,783 @@
+/*
+ * build.c - the builder (trawl_builder_* in include/trawl/trawl.h): drives a
+ * build through the stages of sh.h and keeps it restartable.
+ *
+ * The caller's thread splits the input into work items and pushes them on
+ * the queue; worker threads (and `trawl build-worker` processes, through
+ * remote.c) turn each item into a run file in the build directory. A run
+ * file is written under a temporary name and renamed, so one that exists
+ * and passes its checksum is a finished item: a build run again over the
+ * same input (after a crash, kill -9, a full disk) finds it, checks that it
+ * was made from the same bytes under the same parameters, and skips the
+ * item. Commit merges the runs into a temporary generation directory,
+ * checksums it, writes the manifest and publishes it with the atomic
+ * rename of CURRENT (index/gen.c); only then is the build directory
+ * removed. So a reader sees the old generation or the new one, never part
+ * of one.
+ *
+ * Stored documents are compressed by the workers with one zstd dictionary
+ * for the build, trained on the stored documents of the first work item
+ * before any worker starts (so every run, wherever it is made, uses it).
+ */
+#include <dirent.h>
+#include <jansson.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "common/hash.h"
+#include "index/docstore.h"
+#include "index/gen.h"
+#include "queue.h"
+#include "remote.h"
+#include "sh.h"
+
+struct trawl_builder {
+	char *dir;
+	char build_dir[IDX_PATH_MAX];
+	idx_schema schema;
+	char *schema_json;
+	trawl_build_opts opts;
+	sh_params params;
+	uint8_t *zdict;
+	int ready;           /* params final, workers started */
+	int lockfd;
+	size_t max_doc;
+	sh_splitter *sp;
+	sh_queue *q;
+	pthread_t tid[SH_MAX_WORKERS];
+	unsigned nthreads;
+	sh_remote *remote;
+	uint64_t *item_hash; /* of every item cut, by id */
+	uint64_t nitems, capitems;
+	uint64_t items_done;
+	uint64_t docs_done;
+	uint64_t bytes_before; /* input bytes of the files already split */
+	sh_parser check;       /* validates trawl_builder_add_json's documents */
+	tbuf line;
+	trawl_build_report rep;
+	struct timespec t0, last_tick;
+	const char *stage;
+	char **sources;
+	size_t nsources;
+	int failed;
+	char errmsg[1024];
+};
+
+static int berr(trawl_builder *b, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int berr(trawl_builder *b, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->errmsg, sizeof b->errmsg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *trawl_builder_errmsg(const trawl_builder *b)
+{
+	return b ? b->errmsg : "no builder";
+}
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[IDX_PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s", dir);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Removes dir and the files in it (one level: the build directory). */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char path[IDX_PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* ---- progress ---- */
+
+static void progress(trawl_builder *b, int force)
+{
+	if (!b->opts.on_progress)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!force && since(&b->last_tick) < 0.1)
+		return;
+	b->last_tick = now;
+	uint64_t consumed = 0, size = 0;
+	if (b->sp)
+		sh_split_progress(b->sp, &consumed, &size);
+	trawl_build_progress p = {b->stage, b->docs_done, b->bytes_before + consumed,
+	                          b->opts.input_bytes, b->items_done, b->nitems, since(&b->t0)};
+	b->opts.on_progress(b->opts.progress_ctx, &p);
+}
+
+/* A finished item's counts and rejected lines (builder's thread). */
+static void on_done(void *ctx, const sh_qdone *d)
+{
+	trawl_builder *b = ctx;
+	b->items_done++;
+	b->docs_done += d->docs;
+	b->rep.lines += d->lines;
+	b->rep.bytes_in += d->bytes_in;
+	b->rep.rejected += d->rejected;
+	if (b->opts.on_reject)
+		for (size_t at = 0; at < d->rejects_len;) {
+			const char *m = d->rejects + at;
+			size_t n = strnlen(m, d->rejects_len - at);
+			b->opts.on_reject(b->opts.reject_ctx, m);
+			at += n + 1;
+		}
+}
+
+static void tick(void *ctx)
+{
+	trawl_builder *b = ctx;
+	if (b->q)
+		sh_queue_poll(b->q, on_done, b);
+	progress(b, 0);
+}
+
+/* ---- workers of this process ---- */
+
+static void *worker_thread(void *arg)
+{
+	trawl_builder *b = arg;
+	sh_worker *w;
+	tbuf run;
+	tbuf_init(&run, (size_t)SH_ITEM_MAX * 4);
+	char err[1024];
+	if (sh_worker_new(&w)) {
+		sh_queue_fail(b->q, TRAWL_ENOMEM, "out of memory");
+		return NULL;
+	}
+	for (;;) {
+		sh_item it;
+		int k = sh_queue_take(b->q, NULL, 1000, &it);
+		if (k == SH_Q_OVER)
+			break;
+		if (k != SH_Q_ITEM)
+			continue;
+		int rc = sh_work(w, &b->params, &it, &run, err, sizeof err);
+		sh_run r;
+		if (rc == TRAWL_OK)
+			rc = sh_run_write(b->build_dir, it.id, run.data, run.len, err, sizeof err);
+		if (rc == TRAWL_OK && (rc = sh_run_check(&r, run.data, run.len, err, sizeof err)) == 0)
+			rc = sh_queue_complete(b->q, it.id, &r);
+		if (rc) {
+			sh_queue_fail(b->q, rc, err);
+			break;
+		}
+	}
+	sh_worker_free(w);
+	tbuf_fini(&run);
+	return NULL;
+}
+
+/* ---- parameters: fixed by the first item ---- */
+
+typedef struct sampler {
+	uint8_t *buf;
+	size_t len;
+	size_t *sizes;
+	unsigned n, cap;
+} sampler;
+
+static int sample_doc(void *ctx, const sh_doc *d)
+{
+	sampler *s = ctx;
+	if (d->tomb || !d->stored_len)
+		return 0;
+	size_t n = d->stored_len < 16384 ? d->stored_len : 16384;
+	if (s->len + n > IDX_ZDICT_SAMPLE || s->n == s->cap)
+		return 0;
+	memcpy(s->buf + s->len, d->stored, n);
+	s->sizes[s->n++] = n;
+	s->len += n;
+	return 0;
+}
+
+/* Trains the build's dictionary on the first item (it may be NULL: no
+ * input), fixes the parameters and starts the workers. */
+static int get_ready(trawl_builder *b, const sh_item *first)
+{
+	sh_params *p = &b->params;
+	p->schema = b->schema;
+	p->schema_json = b->schema_json;
+	p->nshards = b->opts.shards;
+	p->max_doc = (uint32_t)b->max_doc;
+	p->skip_bad = b->opts.skip_bad;
+	if (first && !b->schema.store_none) {
+		sampler s = {malloc(IDX_ZDICT_SAMPLE), 0, malloc(65536 * sizeof(size_t)), 0, 65536};
+		sh_parser ps;
+		sh_parser_init(&ps, &b->schema, b->max_doc);
+		sh_linecount c;
+		if (s.buf && s.sizes)
+			(void)sh_parse_item(&ps, first, 1, sample_doc, NULL, &s, &c);
+		sh_parser_fini(&ps);
+		size_t dl = 0;
+		b->zdict = malloc(IDX_ZDICT_MAX);
+		int rc = s.buf && s.sizes && b->zdict
+		                 ? idx_zdict_train(s.buf, s.sizes, s.n, b->zdict, IDX_ZDICT_MAX, &dl)
+		                 : TRAWL_ENOMEM;
+		free(s.buf);
+		free(s.sizes);
+		if (rc)
+			return berr(b, rc, "training the compression dictionary: out of memory");
+		p->zdict = b->zdict;
+		p->zdict_len = dl;
+	}
+	sh_params_hash(p);
+	unsigned cap = b->nthreads * 2 + 2;
+	if (b->opts.listen)
+		cap += 8;
+	int rc = sh_queue_new(&b->q, cap, 5000);
+	if (rc)
+		return berr(b, rc, "out of memory");
+	if (b->opts.listen &&
+	    (rc = sh_remote_start(&b->remote, b->opts.listen, b->q, p, b->build_dir, b->errmsg,
+	                                 sizeof b->errmsg)))
+		return rc;
+	unsigned started = 0;
+	for (unsigned t = 0; t < b->nthreads; t++)
+		if (pthread_create(&b->tid[started], NULL, worker_thread, b) == 0)
+			started++;
+	b->nthreads = started;
+	b->ready = 1;
+	return TRAWL_OK;
+}
+
+void sh_params_hash(sh_params *p)
+{
+	XXH3_state_t *s = XXH3_createState();
+	uint32_t v = SH_RUN_VERSION, fmt = IDX_FORMAT_VERSION;
+	XXH3_64bits_reset(s);
+	XXH3_64bits_update(s, &v, 4);
+	XXH3_64bits_update(s, &fmt, 4);
+	XXH3_64bits_update(s, p->schema_json, strlen(p->schema_json));
+	XXH3_64bits_update(s, &p->nshards, 4);
+	XXH3_64bits_update(s, &p->max_doc, 4);
+	XXH3_64bits_update(s, &p->skip_bad, sizeof p->skip_bad);
+	if (p->zdict_len)
+		XXH3_64bits_update(s, p->zdict, p->zdict_len);
+	p->hash = XXH3_64bits_digest(s);
+	XXH3_freeState(s);
+}
+
+/* ---- items ---- */
+
+/* An item from the splitter: reuse its run if an earlier run of this build
+ * finished it, else queue it (or drop it: another partition's). */
+static int on_item(void *ctx, sh_item *it)
+{
+	trawl_builder *b = ctx;
+	if (!b->ready) {
+		int rc = get_ready(b, it);
+		if (rc) {
+			free((void *)it->bytes);
+			return rc;
+		}
+	}
+	if (b->nitems == b->capitems) {
+		uint64_t nc = b->capitems ? b->capitems * 2 : 256;
+		uint64_t *h = realloc(b->item_hash, nc * sizeof *h);
+		if (!h) {
+			free((void *)it->bytes);
+			return berr(b, TRAWL_ENOMEM, "out of memory");
+		}
+		b->item_hash = h;
+		b->capitems = nc;
+	}
+	b->item_hash[b->nitems++] = it->hash;
+	if (b->opts.part_count > 1 && it->id % b->opts.part_count != b->opts.part_index) {
+		free((void *)it->bytes);
+		return TRAWL_OK;
+	}
+	char name[32], path[IDX_PATH_MAX];
+	sh_run_name(name, it->id);
+	snprintf(path, sizeof path, "%s/%s", b->build_dir, name);
+	sh_run r;
+	if (sh_run_open(&r, path, NULL, 0) == TRAWL_OK) {
+		int same = r.item == it->id && r.item_hash == it->hash && r.params_hash == b->params.hash;
+		if (same) {
+			sh_qdone d = {it->id, r.lines, r.bytes_in, r.rejected, r.docs, (char *)r.rejects,
+			              r.rejects_len};
+			on_done(b, &d);
+			b->rep.items_reused++;
+		}
+		sh_run_close(&r);
+		if (same) {
+			free((void *)it->bytes);
+			return TRAWL_OK;
+		}
+	}
+	int rc = sh_queue_push(b->q, it, tick, b);
+	if (rc)
+		sh_queue_error(b->q, b->errmsg, sizeof b->errmsg);
+	tick(b);
+	return rc;
+}
+
+/* ---- the API ---- */
+
+static size_t ram_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	return pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz : (size_t)4 << 30;
+}
+
+int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_opts *opts,
+                       char *errbuf, size_t errlen)
+{
+	*out = NULL;
+	trawl_build_opts o = {0};
+	if (opts)
+		o = *opts;
+	if (o.shards == 0)
+		o.shards = 1;
+	if (o.shards > TRAWL_MAX_SHARDS)
+		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d", o.shards,
+		                TRAWL_MAX_SHARDS);
+	if (o.workers > SH_MAX_WORKERS)
+		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d", o.workers,
+		                SH_MAX_WORKERS);
+	if (o.part_count > 1 && o.part_index >= o.part_count)
+		return idx_errf(errbuf, errlen, TRAWL_EINVAL, "partition %u of %u does not exist",
+		                o.part_index, o.part_count);
+	if (!dir || !*dir || strlen(dir) > IDX_PATH_MAX - 64 ||
+	    (o.build_dir && strlen(o.build_dir) > IDX_PATH_MAX - 64))
+		return idx_errf(errbuf, errlen, TRAWL_EINVAL, "index directory name missing or too long");
+	trawl_builder *b = calloc(1, sizeof *b);
+	if (!b)
+		return TRAWL_ENOMEM;
+	b->lockfd = -1;
+	b->opts = o;
+	b->stage = "reading";
+	sh_parser_init(&b->check, &b->schema, 0);
+	tbuf_init(&b->line, 0);
+	clock_gettime(CLOCK_MONOTONIC, &b->t0);
+	b->last_tick = b->t0;
+	b->max_doc = o.max_doc_bytes ? o.max_doc_bytes : TRAWL_MAX_DOC_BYTES;
+	if (b->max_doc > IDX_STORED_MAX)
+		b->max_doc = IDX_STORED_MAX;
+	unsigned cores = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	b->nthreads = o.workers ? o.workers : (o.workers_set ? 0 : (cores ? cores : 1));
+	if (b->nthreads > SH_MAX_WORKERS)
+		b->nthreads = SH_MAX_WORKERS;
+	if (b->nthreads == 0 && !o.listen) {
+		free(b);
+		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
+		                "no workers: a build without --listen needs at least one");
+	}
+	/* the work stage holds per worker about 12 times its item (the parsed
+	 * documents, the inverted lists and the run), plus the queued items */
+	size_t budget = o.memory_bytes;
+	if (!budget) {
+		budget = ram_bytes() / 4;
+		if (budget > ((size_t)4 << 30))
+			budget = (size_t)4 << 30;
+	}
+	size_t item = o.item_bytes;
+	if (!item) {
+		item = budget / ((size_t)(b->nthreads ? b->nthreads : 1) * 12 + 2 * b->nthreads + 2);
+		if (item > SH_ITEM_DEFAULT)
+			item = SH_ITEM_DEFAULT;
+	}
+	if (item < SH_ITEM_MIN)
+		item = SH_ITEM_MIN;
+	if (item > SH_ITEM_MAX)
+		item = SH_ITEM_MAX;
+	b->opts.item_bytes = item;
+	int rc = TRAWL_OK;
+	if (o.schema_json || o.schema_path) {
+		char *text = NULL;
+		size_t len = 0;
+		if (o.schema_json) {
+			len = strlen(o.schema_json);
+			text = strdup(o.schema_json);
+		} else {
+			FILE *f = fopen(o.schema_path, "rb");
+			if (!f) {
+				rc = idx_errf(errbuf, errlen,
+				              errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
+				              o.schema_path, strerror(errno));
+				goto fail;
+			}
+			text = malloc(65536);
+			len = text ? fread(text, 1, 65536, f) : 0;
+			fclose(f);
+			if (len == 65536) {
+				free(text);
+				rc = idx_errf(errbuf, errlen, TRAWL_ESCHEMA,
+				              "%s: schema files are limited to 64 KiB", o.schema_path);
+				goto fail;
+			}
+		}
+		if (!text) {
+			rc = TRAWL_ENOMEM;
+			goto fail;
+		}
+		char msg[512];
+		rc = idx_schema_parse(&b->schema, text, len, msg, sizeof msg);
+		free(text);
+		if (rc) {
+			if (o.schema_json)
+				idx_errf(errbuf, errlen, rc, "%s", msg);
+			else
+				idx_errf(errbuf, errlen, rc, "%s: %s", o.schema_path, msg);
+			goto fail;
+		}
+	} else {
+		idx_schema_default(&b->schema);
+	}
+	b->opts.schema_json = b->opts.schema_path = NULL;
+	b->schema_json = idx_schema_to_json(&b->schema);
+	b->dir = strdup(dir);
+	if (!b->schema_json || !b->dir) {
+		rc = TRAWL_ENOMEM;
+		goto fail;
+	}
+	if (o.build_dir)
+		snprintf(b->build_dir, sizeof b->build_dir, "%s", o.build_dir);
+	else
+		snprintf(b->build_dir, sizeof b->build_dir, "%s/build", dir);
+	b->opts.build_dir = NULL;
+	b->opts.listen = o.listen ? strdup(o.listen) : NULL;
+	if (mkdir_p(dir) != 0 || mkdir_p(b->build_dir) != 0) {
+		rc = idx_errf(errbuf, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
+		              mkdir_p(dir) ? dir : b->build_dir, strerror(errno));
+		goto fail;
+	}
+	if (o.part_count <= 1 && (rc = idx_gen_lock(dir, &b->lockfd, errbuf, errlen)))
+		goto fail;
+	if ((rc = sh_splitter_new(&b->sp, item, b->max_doc, 0))) {
+		idx_errf(errbuf, errlen, rc, "out of memory");
+		goto fail;
+	}
+	sh_parser_fini(&b->check);
+	sh_parser_init(&b->check, &b->schema, b->max_doc);
+	tbuf_init(&b->line, b->max_doc + IDX_MAX_ID_BYTES * 8 + 64);
+	b->rep.workers = b->nthreads;
+	*out = b;
+	return TRAWL_OK;
+fail:
+	trawl_builder_close(b);
+	return rc;
+}
+
+static void stop_workers(trawl_builder *b)
+{
+	if (b->q) {
+		/* workers see SH_Q_OVER once the queue is drained or failed */
+		if (!sh_queue_error(b->q, NULL, 0))
+			sh_queue_drain(b->q, NULL, NULL);
+		for (unsigned t = 0; t < b->nthreads; t++)
+			pthread_join(b->tid[t], NULL);
+		b->nthreads = 0;
+	}
+}
+
+void trawl_builder_close(trawl_builder *b)
+{
+	if (!b)
+		return;
+	if (b->q && b->nthreads) {
+		sh_queue_fail(b->q, TRAWL_EINVAL, "the build was abandoned");
+		for (unsigned t = 0; t < b->nthreads; t++)
+			pthread_join(b->tid[t], NULL);
+		b->nthreads = 0;
+	}
+	if (b->remote)
+		sh_remote_stop(b->remote);
+	sh_queue_free(b->q);
+	sh_splitter_free(b->sp);
+	sh_parser_fini(&b->check);
+	tbuf_fini(&b->line);
+	if (b->lockfd >= 0)
+		close(b->lockfd);
+	for (size_t i = 0; i < b->nsources; i++)
+		free(b->sources[i]);
+	free(b->sources);
+	free(b->item_hash);
+	free(b->zdict);
+	free((void *)b->opts.listen);
+	free(b->schema_json);
+	free(b->dir);
+	free(b);
+}
+
+/* A file's name, kept for the build's life (items' messages point at it). */
+static const char *keep_source(trawl_builder *b, const char *path)
+{
+	char **s = realloc(b->sources, (b->nsources + 1) * sizeof *s);
+	if (!s)
+		return NULL;
+	b->sources = s;
+	char *c = strdup(!strcmp(path, "-") ? "<stdin>" : path);
+	if (!c)
+		return NULL;
+	s[b->nsources++] = c;
+	return c;
+}
+
+int trawl_builder_add_file(trawl_builder *b, const char *path)
+{
+	if (b->failed)
+		return berr(b, TRAWL_EINVAL, "the build has failed");
+	b->errmsg[0] = 0;
+	const char *src = keep_source(b, path);
+	if (!src)
+		return berr(b, TRAWL_ENOMEM, "out of memory");
+	/* documents given one by one before this file come first */
+	int rc = sh_split_flush(b->sp, on_item, b);
+	if (rc == TRAWL_OK)
+		rc = sh_split_file(b->sp, path, src, on_item, b, b->errmsg, sizeof b->errmsg);
+	uint64_t consumed, size;
+	sh_split_progress(b->sp, &consumed, &size);
+	struct stat st;
+	if (strcmp(path, "-") && stat(path, &st) == 0)
+		b->bytes_before += (uint64_t)st.st_size;
+	if (rc && b->q && sh_queue_error(b->q, NULL, 0))
+		sh_queue_error(b->q, b->errmsg, sizeof b->errmsg);
+	if (rc && !b->errmsg[0])
+		berr(b, rc, "%s: %s", src, trawl_strerror(rc));
+	if (rc && b->q)
+		b->failed = 1;
+	return rc;
+}
+
+static int ignore_doc(void *ctx, const sh_doc *d)
+{
+	(void)ctx;
+	(void)d;
+	return 0;
+}
+
+int trawl_builder_add_json(trawl_builder *b, const char *json, size_t len, const char *source,
+                           uint64_t line)
+{
+	if (b->failed)
+		return berr(b, TRAWL_EINVAL, "the build has failed");
+	/* checked here, so that its error names this source and line */
+	int rc = sh_parse_doc(&b->check, json, len, source, line, NULL, 0, ignore_doc, NULL);
+	if (rc) {
+		snprintf(b->errmsg, sizeof b->errmsg, "%s", b->check.errmsg);
+		if (b->opts.skip_bad && rc != TRAWL_ENOMEM) {
+			b->rep.rejected++;
+			if (b->opts.on_reject)
+				b->opts.on_reject(b->opts.reject_ctx, b->errmsg);
+			return TRAWL_OK;
+		}
+		return rc;
+	}
+	/* a valid document's raw newlines are whitespace between tokens: the
+	 * item is line-based, so they become spaces */
+	tbuf_reset(&b->line);
+	if ((rc = tbuf_append(&b->line, json, len)))
+		return berr(b, rc, "out of memory");
+	for (size_t i = 0; i < b->line.len; i++)
+		if (b->line.data[i] == '\n' || b->line.data[i] == '\r')
+			b->line.data[i] = ' ';
+	rc = sh_split_add_line(b->sp, (const char *)b->line.data, b->line.len, 0, on_item, b);
+	if (rc && !b->errmsg[0])
+		berr(b, rc, "%s", trawl_strerror(rc));
+	return rc;
+}
+
+int sh_builder_add_indexed(trawl_builder *b, const char *id, size_t idl, const char *json,
+                           size_t len)
+{
+	json_t *js = json_stringn(id, idl);
+	char *quoted = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+	json_decref(js);
+	if (!quoted)
+		return berr(b, TRAWL_ENOMEM, "out of memory");
+	tbuf_reset(&b->line);
+	int rc = tbuf_printf(&b->line, "{\"index\":{\"_id\":%s}}\n", quoted);
+	free(quoted);
+	size_t at = b->line.len;
+	if (rc || (rc = tbuf_append(&b->line, json, len)))
+		return berr(b, rc, "%s: document too large", id);
+	for (size_t i = at; i < b->line.len; i++)
+		if (b->line.data[i] == '\n' || b->line.data[i] == '\r')
+			b->line.data[i] = ' ';
+	rc = sh_split_add_line(b->sp, (const char *)b->line.data, b->line.len, 1, on_item, b);
+	if (rc && !b->errmsg[0])
+		berr(b, rc, "%s", trawl_strerror(rc));
+	return rc;
+}
+
+int sh_builder_check_stored(const trawl_builder *b, char *err, size_t errlen)
+{
+	const idx_schema *s = &b->schema;
+	if (s->store_all)
+		return TRAWL_OK;
+	for (uint32_t f = 0; f < s->nfields; f++)
+		if (s->store_none || !idx_schema_is_stored(s, s->fields[f].name))
+			return idx_errf(err, errlen, TRAWL_ESCHEMA,
+			                "text field \"%s\" is not stored, so the documents cannot be "
+			                "indexed again without the original input",
+			                s->fields[f].name);
+	return TRAWL_OK;
+}
+
+int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
+{
+	int rc = TRAWL_OK;
+	sh_run *runs = NULL;
+	uint64_t nruns = 0;
+	idx_manifest *m = NULL;
+	char tmpdir[IDX_PATH_MAX] = "";
+	if (b->failed) {
+		rc = berr(b, TRAWL_EINVAL, "the build has failed");
+		goto out;
+	}
+	b->errmsg[0] = 0;
+	if ((rc = sh_split_flush(b->sp, on_item, b)))
+		goto out;
+	if (!b->ready && (rc = get_ready(b, NULL)))
+		goto out;
+	if ((rc = sh_queue_drain(b->q, tick, b))) {
+		sh_queue_error(b->q, b->errmsg, sizeof b->errmsg);
+		goto out;
+	}
+	stop_workers(b);
+	sh_queue_poll(b->q, on_done, b);
+	uint64_t taken, expired;
+	sh_queue_counts(b->q, &taken, &expired);
+	b->rep.items = b->nitems;
+	b->rep.items_retried = expired;
+	b->rep.read_s = since(&b->t0);
+	if (b->opts.part_count > 1)
+		goto out; /* this partition's runs are made; a later build merges */
+	/* every item's run, in item order */
+	b->stage = "merging";
+	progress(b, 1);
+	runs = calloc(b->nitems ? b->nitems : 1, sizeof *runs);
+	if (!runs) {
+		rc = berr(b, TRAWL_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (; nruns < b->nitems; nruns++) {
+		char name[32], path[IDX_PATH_MAX];
+		sh_run_name(name, nruns);
+		snprintf(path, sizeof path, "%s/%s", b->build_dir, name);
+		if ((rc = sh_run_open(&runs[nruns], path, b->errmsg, sizeof b->errmsg)))
+			goto out;
+		if (runs[nruns].item_hash != b->item_hash[nruns] ||
+		    runs[nruns].params_hash != b->params.hash) {
+			sh_run_close(&runs[nruns]);
+			rc = berr(b, TRAWL_ECORRUPT, "%s: made from other input than this build's", path);
+			goto out;
+		}
+	}
+	idx_gen_clean_tmp(b->dir);
+	uint64_t gen = idx_gen_next(b->dir);
+	char name[32];
+	idx_gen_dirname(name, gen);
+	snprintf(tmpdir, sizeof tmpdir, "%s/%s.tmp", b->dir, name);
+	if (mkdir(tmpdir, 0755) != 0) {
+		rc = berr(b, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", tmpdir,
+		          strerror(errno));
+		tmpdir[0] = 0;
+		goto out;
+	}
+	sh_mergeopts mo = {&b->params, runs, (uint32_t)nruns, tmpdir, gen,
+	                   b->rep.workers ? b->rep.workers : 1, b->errmsg, sizeof b->errmsg};
+	sh_mergestats ms;
+	if ((rc = sh_merge_all(&mo, &ms)))
+		goto out;
+	b->rep.merge_s = ms.merge_s;
+	b->rep.join_s = ms.join_s;
+	b->rep.duplicates = ms.duplicates;
+	b->rep.deleted = ms.deleted;
+	b->stage = "publishing";
+	progress(b, 1);
+	struct timespec tp;
+	clock_gettime(CLOCK_MONOTONIC, &tp);
+	if (!(m = calloc(1, sizeof *m))) {
+		rc = berr(b, TRAWL_ENOMEM, "out of memory");
+		goto out;
+	}
+	m->format = IDX_FORMAT_VERSION;
+	m->generation = gen;
+	m->shards = b->params.nshards;
+	m->docs = ms.docs;
+	m->schema_json = b->schema_json;
+	for (uint32_t s = 0; s < m->shards; s++) {
+		snprintf(m->shard[s].file, sizeof m->shard[s].file, "shard-%03u.mdb", s);
+		m->shard[s].docs = ms.shard_docs[s];
+		m->shard[s].bytes = ms.shard_bytes[s];
+		memcpy(m->shard[s].xxh3_128, ms.shard_hash[s], 33);
+	}
+	rc = idx_manifest_write(tmpdir, m, b->errmsg, sizeof b->errmsg);
+	if (rc == TRAWL_OK)
+		rc = idx_gen_publish(b->dir, tmpdir, gen, b->errmsg, sizeof b->errmsg);
+	m->schema_json = NULL;
+	if (rc)
+		goto out;
+	tmpdir[0] = 0;
+	b->rep.docs = ms.docs;
+	b->rep.bytes_out = ms.bytes_out;
+	b->rep.generation = gen;
+	b->rep.publish_s = since(&tp);
+	if (b->remote) {
+		/* the workers hear that the build is over */
+		sh_remote_stop(b->remote);
+		b->remote = NULL;
+	}
+	for (uint64_t i = 0; i < nruns; i++)
+		sh_run_close(&runs[i]);
+	nruns = 0;
+	remove_dir(b->build_dir);
+out:
+	if (rc)
+		b->failed = 1;
+	if (rc && !b->errmsg[0])
+		berr(b, rc, "%s", trawl_strerror(rc));
+	if (tmpdir[0])
+		idx_gen_clean_tmp(b->dir);
+	for (uint64_t i = 0; i < nruns; i++)
+		sh_run_close(&runs[i]);
+	free(runs);
+	free(m);
+	b->rep.seconds = since(&b->t0);
+	if (rep)
+		*rep = b->rep;
+	return rc;
+}

@@ -1,0 +1,21 @@
+/*
+ * remote.h - the builder's side of distributed work (remote.c): an nng
+ * listener that hands work items of the queue to `trawl build-worker`
+ * processes and writes the runs they send back.
+ */
+#ifndef TRAWL_SHARD_REMOTE_H
+#define TRAWL_SHARD_REMOTE_H
+
+#include "queue.h"
+
+typedef struct sh_remote sh_remote;
+
+/* sh_remote_start listens on url; runs go to dir. q, p and dir must outlive
+ * the listener. */
+int sh_remote_start(sh_remote **out, const char *url, sh_queue *q, const sh_params *p,
+                    const char *dir, char *err, size_t errlen);
+
+/* sh_remote_stop stops listening (after the requests being answered). */
+void sh_remote_stop(sh_remote *r);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * run.c - the run file: what a worker makes of one work item, and what the
+ * mergers read. One file per item, holding one section per shard; written
+ * once (to a temporary name, fsynced, renamed), so a run file that exists
+ * and passes its checksum is a finished item: that is how a build resumes
+ * (docs/FORMAT.md, "Build runs").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+#include "index/codec.h"
+#include "sh.h"
+
+void sh_run_name(char out[32], uint64_t item)
+{
+	snprintf(out, 32, "item-%08llu.run", (unsigned long long)item);
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof *r);
+	if (len < SH_RUN_HEAD + 8 || memcmp(b, SH_RUN_MAGIC, 8))
+		return idx_errf(err, errlen, TRAWL_ECORRUPT, "not a run file");
+	if (rd32(b + 8) != SH_RUN_VERSION)
+		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file version %u (want %u)",
+		                rd32(b + 8), SH_RUN_VERSION);
+	if (th_hash64(b, len - 8) != rd64(b + len - 8))
+		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file checksum mismatch");
+	uint32_t ns = rd32(b + 12), nf = rd32(b + 72), rlen = rd32(b + 76);
+	size_t body = SH_RUN_HEAD + (size_t)ns * 32;
+	if (ns == 0 || ns > TRAWL_MAX_SHARDS || nf > IDX_MAX_FIELDS || body + rlen > len - 8)
+		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file header out of range");
+	size_t at = body + rlen;
+	for (uint32_t s = 0; s < ns; s++) {
+		const uint8_t *e = b + SH_RUN_HEAD + (size_t)s * 32;
+		uint64_t d = rd64(e + 8), t = rd64(e + 16), end = rd64(e + 24);
+		if (d != at || t < d || end < t || end > len - 8)
+			return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file section %u out of range", s);
+		at = end;
+	}
+	r->map = (uint8_t *)b;
+	r->len = len;
+	r->item = rd64(b + 16);
+	r->item_hash = rd64(b + 24);
+	r->params_hash = rd64(b + 32);
+	r->lines = rd64(b + 40);
+	r->bytes_in = rd64(b + 48);
+	r->rejected = rd64(b + 56);
+	r->docs = rd64(b + 64);
+	r->nshards = ns;
+	r->rejects = (const char *)b + body;
+	r->rejects_len = rlen;
+	return TRAWL_OK;
+}
+
+int sh_run_open(sh_run *r, const char *path, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof *r);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return idx_errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
+		                path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0 || st.st_size < SH_RUN_HEAD + 8) {
+		close(fd);
+		return idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: not a run file", path);
+	}
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return idx_errf(err, errlen, TRAWL_EIO, "%s: mmap: %s", path, strerror(errno));
+	char why[256];
+	int rc = sh_run_check(r, m, (size_t)st.st_size, why, sizeof why);
+	if (rc) {
+		munmap(m, (size_t)st.st_size);
+		memset(r, 0, sizeof *r);
+		return idx_errf(err, errlen, rc, "%s: %s", path, why);
+	}
+	r->mapped = 1;
+	return TRAWL_OK;
+}
+
+void sh_run_close(sh_run *r)
+{
+	if (r->mapped && r->map)
+		munmap(r->map, r->len);
+	memset(r, 0, sizeof *r);
+}
+
+void sh_run_section(const sh_run *r, uint32_t s, sh_section *out)
+{
+	const uint8_t *e = r->map + SH_RUN_HEAD + (size_t)s * 32;
+	out->ndocs = rd32(e);
+	out->nterms = rd32(e + 4);
+	out->docs = r->map + rd64(e + 8);
+	out->docs_end = out->terms = r->map + rd64(e + 16);
+	out->terms_end = r->map + rd64(e + 24);
+}
+
+int sh_run_write(const char *dir, uint64_t item, const uint8_t *bytes, size_t len, char *err,
+                 size_t errlen)
+{
+	char name[32], path[IDX_PATH_MAX], tmp[IDX_PATH_MAX];
+	sh_run_name(name, item);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	/* unique: two workers may finish one item (an expired lease) */
+	static atomic_uint seq;
+	snprintf(tmp, sizeof tmp, "%s/%s.%d.%u.tmp", dir, name, (int)getpid(),
+	         atomic_fetch_add(&seq, 1));
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		goto fail;
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write(fd, bytes + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			goto fail;
+		}
+		done += (size_t)n;
+	}
+	if (fdatasync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto fail;
+	return TRAWL_OK;
+fail:;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return idx_errf(err, errlen, e == ENOSPC || e == EDQUOT ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
+	                tmp, strerror(e));
+}
+
+int sh_rdoc_next(const uint8_t **pp, const uint8_t *end, uint32_t nfields, sh_rdoc *d)
+{
+	const uint8_t *p = *pp;
+	uint64_t v;
+	if (end - p < 9)
+		return TRAWL_ECORRUPT;
+	d->hash = rd64(p);
+	p += 8;
+	if (sh_getv(&p, end, &v) || v > UINT32_MAX)
+		return TRAWL_ECORRUPT;
+	d->seq = v;
+	if (p >= end || *p > 1)
+		return TRAWL_ECORRUPT;
+	d->tomb = *p++;
+	if (sh_getv(&p, end, &v) || v == 0 || v > IDX_MAX_ID_BYTES || (uint64_t)(end - p) < v)
+		return TRAWL_ECORRUPT;
+	d->id = p;
+	d->id_len = (uint32_t)v;
+	p += v;
+	for (uint32_t f = 0; f < nfields; f++) {
+		if (sh_getv(&p, end, &v) || v > UINT32_MAX)
+			return TRAWL_ECORRUPT;
+		d->lens[f] = (uint32_t)v;
+	}
+	if (sh_getv(&p, end, &v) || (uint64_t)(end - p) < v)
+		return TRAWL_ECORRUPT;
+	d->rec = p;
+	d->rec_len = (uint32_t)v;
+	p += v;
+	*pp = p;
+	return TRAWL_OK;
+}

@@ -1,0 +1,294 @@
+/*
+ * sh.h - the stages of the index-build pipeline, as the files of shard/
+ * see each other (nothing here is public; include/trawl/trawl.h is).
+ *
+ * A build flows through them in this order (docs/ARCHITECTURE.md):
+ *
+ *   split.c   reads the input files and cuts them into work items: whole
+ *             lines, at most a few MiB each, numbered in input order;
+ *   queue.c   hands items to workers (threads of this process, or
+ *             `trawl build-worker` processes over nng) with leases, and
+ *             takes their runs back;
+ *   work.c    a worker: parses an item's lines (parse.c), routes every
+ *             document to its shard by jump_consistent_hash(XXH3_64(id)),
+ *             compresses its stored fields and inverts it into one sorted
+ *             run per shard, all in one run file (run.c);
+ *   merge.c   per shard: merges the runs' documents (later ones win, deletes
+ *             remove) and then their terms into the shard's LMDB file;
+ *   join.c    once every shard is merged: the global statistics (document
+ *             count, field lengths, the document frequency of every term
+ *             across all shards) go into every shard; checksums, manifest,
+ *             and the atomic publish of the generation (index/gen.c).
+ *   build.c   the builder (trawl_builder_*) that drives them, the build
+ *             directory that makes a build resumable, progress and report.
+ */
+#ifndef TRAWL_SHARD_SH_H
+#define TRAWL_SHARD_SH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "index/codec.h"
+#include "index/index_int.h"
+
+#define SH_ITEM_DEFAULT (8u << 20) /* bytes of input in a work item */
+#define SH_ITEM_MIN (64u << 10)
+#define SH_ITEM_MAX (48u << 20)    /* an item and its run fit in one nng message */
+#define SH_RUN_VERSION 1
+#define SH_MAX_WORKERS 64
+
+/* What a worker needs besides the item; fixed for a whole build. */
+typedef struct sh_params {
+	idx_schema schema;
+	const char *schema_json;
+	uint32_t nshards;
+	uint32_t max_doc;       /* bytes in one document */
+	int skip_bad;           /* record bad lines and go on, instead of failing */
+	const uint8_t *zdict;   /* zstd dictionary for stored documents (may be NULL) */
+	size_t zdict_len;
+	uint64_t hash;          /* of all of the above (sh_params_hash): a run made
+	                           under other parameters is never reused */
+} sh_params;
+
+/* sh_params_hash sets p->hash from the other members. */
+void sh_params_hash(sh_params *p);
+
+/* A work item: whole lines of one input file. */
+typedef struct sh_item {
+	uint64_t id;         /* its place in the build, from 0; the same on every rerun */
+	uint64_t hash;       /* XXH3-64 of bytes: a rerun reuses a run only for equal bytes */
+	uint64_t first_line; /* line number, in source, of the first line */
+	int bulk;            /* the lines are Elasticsearch _bulk NDJSON */
+	const char *source;  /* the file's name, for messages */
+	const char *bytes;   /* len bytes; every line ends with '\n' */
+	size_t len;
+} sh_item;
+
+/* The splitter puts this, then the line's length in decimal, in place of a
+ * line longer than any document may be, so that the worker reports it with
+ * its line number and a _bulk file stays in step. */
+#define SH_OVERLONG "\x01\x02"
+
+/* ---- parse.c: documents out of lines ---- */
+
+/* _bulk action kinds. */
+enum { SH_BULK_NONE = 0, SH_BULK_INDEX, SH_BULK_DELETE, SH_BULK_OTHER };
+
+/* One parsed document, valid during the callback. */
+typedef struct sh_doc {
+	const uint8_t *id;
+	size_t id_len;
+	const char *stored;  /* the stored JSON (the schema's stored subset) */
+	size_t stored_len;
+	const uint8_t *texts; /* per text field: u32 length, then the text */
+	size_t texts_len;
+	int tomb;             /* a _bulk delete of id: no stored, no texts */
+} sh_doc;
+
+typedef int (*sh_doc_fn)(void *ctx, const sh_doc *d);
+
+typedef struct sh_parser {
+	const idx_schema *schema;
+	size_t max_doc;
+	tbuf keybuf, idbuf, texts, stored, bulk_id; /* scratch */
+	char errmsg[1024];
+} sh_parser;
+
+void sh_parser_init(sh_parser *p, const idx_schema *schema, size_t max_doc);
+void sh_parser_fini(sh_parser *p);
+
+/*
+ * sh_parse_doc parses one JSON document (a JSON Lines line, or the line
+ * after a _bulk index action, whose _id, if any, is id_override) and hands
+ * it to fn. On a bad document returns TRAWL_EJSON, EUTF8, EDOC or ELIMIT
+ * with p->errmsg naming src, line and column. fn's nonzero return is
+ * returned as is.
+ */
+int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, uint64_t line,
+                 const uint8_t *id_override, size_t id_override_len, sh_doc_fn fn, void *ctx);
+
+/* sh_bulk_kind: the SH_BULK_* kind of line if it is a _bulk action line
+ * ({"index": {...}} and the like), else SH_BULK_NONE; *opens: whether
+ * sh_parse_item would take the next line as this action's document. */
+int sh_bulk_kind(sh_parser *p, const char *line, size_t len, int *opens);
+
+/* Counts of an item's lines. */
+typedef struct sh_linecount {
+	uint64_t lines;    /* non-blank lines */
+	uint64_t bytes;    /* bytes of documents and actions */
+	uint64_t rejected; /* bad lines skipped */
+} sh_linecount;
+
+/*
+ * sh_parse_item parses every line of it. A bad line fails the call (error in
+ * p->errmsg) unless skip_bad; then on_reject(ctx, msg) is called for it and
+ * parsing goes on.
+ */
+int sh_parse_item(sh_parser *p, const sh_item *it, int skip_bad, sh_doc_fn fn,
+                  void (*on_reject)(void *ctx, const char *msg), void *ctx, sh_linecount *count);
+
+/* sh_is_blank: whether the n bytes at s are spaces, tabs and CRs only. */
+int sh_is_blank(const char *s, size_t n);
+
+/* ---- split.c: input files into work items ---- */
+
+typedef struct sh_splitter sh_splitter;
+
+/* Called with each item; the callee owns it->bytes (malloc'ed, free()) from
+ * then on, even on error. Nonzero stops the split and is returned. */
+typedef int (*sh_item_fn)(void *ctx, sh_item *it);
+
+/* sh_splitter_new: items of about item_bytes, lines of at most max_doc
+ * bytes; item ids start at first_id. */
+int sh_splitter_new(sh_splitter **out, size_t item_bytes, size_t max_doc, uint64_t first_id);
+void sh_splitter_free(sh_splitter *sp);
+
+/* sh_split_file cuts path ("-": standard input) into items; errors (an
+ * unreadable or damaged file) name the file. source must outlive the items. */
+int sh_split_file(sh_splitter *sp, const char *path, const char *source, sh_item_fn fn, void *ctx,
+                  char *err, size_t errlen);
+
+/* sh_split_add_line appends a line (bulk: an action line and its document
+ * line) to the pending item of documents given one by one
+ * (trawl_builder_add_json, trawl_reshard); sh_split_flush emits that item. */
+int sh_split_add_line(sh_splitter *sp, const char *line, size_t len, int bulk, sh_item_fn fn,
+                      void *ctx);
+int sh_split_flush(sh_splitter *sp, sh_item_fn fn, void *ctx);
+
+/* Progress of the file being split: bytes consumed and its size (0 unknown). */
+void sh_split_progress(const sh_splitter *sp, uint64_t *consumed, uint64_t *size);
+
+/* sh_split_next_id: the id the next item will get. */
+uint64_t sh_split_next_id(const sh_splitter *sp);
+
+/* ---- build.c, for reshard.c ---- */
+
+/* sh_builder_add_indexed adds json with external id `id` (a _bulk index
+ * action, so a different "id" member of json does not count). */
+int sh_builder_add_indexed(trawl_builder *b, const char *id, size_t idl, const char *json,
+                           size_t len);
+
+/* sh_builder_check_stored: TRAWL_ESCHEMA unless every text field is stored. */
+int sh_builder_check_stored(const trawl_builder *b, char *err, size_t errlen);
+
+/* ---- work.c: an item into its run ---- */
+
+typedef struct sh_worker sh_worker;
+
+int sh_worker_new(sh_worker **out);
+void sh_worker_free(sh_worker *w);
+
+/*
+ * sh_work parses, analyses and inverts the item into a run file's bytes in
+ * out (reset first). Errors: a bad line without skip_bad (the message in
+ * err names file, line and column), TRAWL_ENOMEM, TRAWL_ELIMIT.
+ */
+int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char *err,
+            size_t errlen);
+
+/* ---- run.c: the run file (docs/FORMAT.md, "Build runs") ---- */
+
+#define SH_RUN_MAGIC "TRAWLRUN"
+#define SH_RUN_HEAD 80 /* bytes before the shard table */
+
+typedef struct sh_run {
+	uint8_t *map; /* the whole file, mmap'ed (or borrowed bytes) */
+	size_t len;
+	int mapped;
+	uint64_t item, item_hash, params_hash;
+	uint64_t lines, bytes_in, rejected, docs;
+	uint32_t nshards;
+	const char *rejects; /* NUL-separated messages */
+	size_t rejects_len;
+} sh_run;
+
+/* One shard's part of a run. */
+typedef struct sh_section {
+	uint32_t ndocs, nterms;
+	const uint8_t *docs, *docs_end;
+	const uint8_t *terms, *terms_end;
+} sh_section;
+
+/*
+ * sh_run_check validates a run's bytes (magic, version, checksum, table)
+ * and fills r to read them (r borrows the bytes). TRAWL_ECORRUPT with err.
+ */
+int sh_run_check(sh_run *r, const uint8_t *bytes, size_t len, char *err, size_t errlen);
+
+/* sh_run_open maps the run file at path and checks it; close with sh_run_close. */
+int sh_run_open(sh_run *r, const char *path, char *err, size_t errlen);
+void sh_run_close(sh_run *r);
+
+/* sh_run_section: shard s's part of r (checked by sh_run_check). */
+void sh_run_section(const sh_run *r, uint32_t s, sh_section *out);
+
+/* sh_run_write writes bytes to dir/NAME atomically (a temporary file,
+ * fsync, rename) where NAME is sh_run_name's. */
+int sh_run_write(const char *dir, uint64_t item, const uint8_t *bytes, size_t len, char *err,
+                 size_t errlen);
+
+/* sh_run_name: "item-00000042.run". */
+void sh_run_name(char out[32], uint64_t item);
+
+/* Reading a section's records (the encodings are in docs/FORMAT.md). */
+typedef struct sh_rdoc {
+	uint64_t hash;
+	uint64_t seq; /* item << 32 | place in the item: later wins */
+	int tomb;
+	const uint8_t *id;
+	uint32_t id_len;
+	uint32_t lens[IDX_MAX_FIELDS]; /* tokens kept per text field */
+	const uint8_t *rec;            /* the stored record (docstore.h) */
+	uint32_t rec_len;
+} sh_rdoc;
+
+/* sh_rdoc_next decodes the record at *p (advanced); 0 or TRAWL_ECORRUPT. */
+int sh_rdoc_next(const uint8_t **p, const uint8_t *end, uint32_t nfields, sh_rdoc *d);
+
+/* sh_getv: the varint at *p (advanced); 0, or -1 if it runs past end. */
+static inline int sh_getv(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *q = *p;
+	if (q < end && *q < 0x80) {
+		*v = *q;
+		*p = q + 1;
+		return 0;
+	}
+	q = idx_varint_get(q, end, v);
+	if (!q)
+		return -1;
+	*p = q;
+	return 0;
+}
+
+/* ---- merge.c + join.c ---- */
+
+/* The result of a build's merge, for the join. */
+typedef struct sh_mergeopts {
+	const sh_params *params;
+	sh_run *runs;          /* every item's run, in item order */
+	uint32_t nruns;
+	const char *gendir;    /* the temporary generation directory */
+	uint64_t generation;
+	unsigned threads;
+	char *err;
+	size_t errlen;
+} sh_mergeopts;
+
+typedef struct sh_mergestats {
+	uint64_t docs, duplicates, deleted, bytes_out;
+	uint64_t shard_docs[TRAWL_MAX_SHARDS];
+	char shard_hash[TRAWL_MAX_SHARDS][33];
+	uint64_t shard_bytes[TRAWL_MAX_SHARDS];
+	double merge_s, join_s;
+} sh_mergestats;
+
+/*
+ * sh_merge_all merges the runs into one LMDB file per shard in gendir,
+ * computes the global statistics, writes them into every shard and
+ * checksums the files (join). The caller writes the manifest and publishes.
+ */
+int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st);
+
+#endif

@@ -1,0 +1,656 @@
+/*
+ * work.c - a build worker: one work item in, one run out. The item's lines
+ * are parsed (parse.c), every document is routed to its shard by
+ * jump_consistent_hash(XXH3_64(id), S), its stored fields are compressed
+ * with the build's zstd dictionary, and each shard's documents, in the
+ * order of XXH3_64(id), are inverted into a sorted run (run.c writes the
+ * bytes; docs/FORMAT.md, "Build runs").
+ *
+ * Inverting costs a hash-table probe per token; the table's slot and the
+ * term's entry are prefetched a few tokens ahead (tokbatch below), which
+ * made the inversion about a third faster on enwiki-passages.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hash.h"
+#include "index/analyze.h"
+#include "index/codec.h"
+#include "index/docstore.h"
+#include "sh.h"
+
+#define ARENA_CHUNK (4u << 20)
+
+/* ---- a chunked arena: records never move ---- */
+
+typedef struct arena {
+	uint8_t **chunks;
+	size_t nchunks, cap;
+	size_t used; /* in the last chunk */
+	size_t chunk_size;
+} arena;
+
+static void *arena_alloc(arena *a, size_t n)
+{
+	if (a->nchunks == 0 || a->used + n > a->chunk_size) {
+		size_t sz = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		if (a->nchunks == a->cap) {
+			size_t nc = a->cap ? a->cap * 2 : 16;
+			uint8_t **p = realloc(a->chunks, nc * sizeof *p);
+			if (!p)
+				return NULL;
+			a->chunks = p;
+			a->cap = nc;
+		}
+		uint8_t *c = malloc(sz);
+		if (!c)
+			return NULL;
+		a->chunks[a->nchunks++] = c;
+		a->used = 0;
+		a->chunk_size = sz;
+	}
+	void *p = a->chunks[a->nchunks - 1] + a->used;
+	a->used += (n + 7) & ~(size_t)7;
+	if (a->used > a->chunk_size)
+		a->used = a->chunk_size;
+	return p;
+}
+
+static void arena_free(arena *a)
+{
+	for (size_t i = 0; i < a->nchunks; i++)
+		free(a->chunks[i]);
+	free(a->chunks);
+	memset(a, 0, sizeof *a);
+}
+
+/* ---- inversion ---- */
+
+typedef struct bterm {
+	uint32_t *dt;       /* doc, tf pairs */
+	uint32_t *pos;      /* positions, doc by doc */
+	uint64_t kpre;      /* the key's first 8 bytes, zero-padded: most keys compare here */
+	const uint8_t *key; /* field byte + term */
+	uint32_t klen;
+	uint32_t df;
+	uint32_t last_doc;
+	uint32_t cap;       /* of dt, in pairs */
+	uint32_t npos, poscap;
+} bterm;
+
+/* A hash table slot: the high half of the key's hash and the term's index + 1
+ * (0: empty), in one word so that a probe touches one cache line. */
+typedef struct bslot {
+	uint32_t hash;
+	uint32_t term;
+} bslot;
+
+typedef struct inverter {
+	bterm *terms;
+	uint32_t nterms, capterms;
+	bslot *table;
+	uint32_t mask;
+	arena keys;
+	int failed;      /* ENOMEM while inverting */
+	uint32_t cur_doc;
+	uint8_t cur_fid;
+	uint32_t kept;   /* tokens kept in the current field */
+} inverter;
+
+static int inv_init(inverter *v)
+{
+	memset(v, 0, sizeof *v);
+	v->mask = (1u << 16) - 1;
+	v->table = calloc((size_t)v->mask + 1, sizeof *v->table);
+	return v->table ? TRAWL_OK : TRAWL_ENOMEM;
+}
+
+static void inv_fini(inverter *v)
+{
+	for (uint32_t i = 0; i < v->nterms; i++) {
+		free(v->terms[i].dt);
+		free(v->terms[i].pos);
+	}
+	free(v->terms);
+	free(v->table);
+	arena_free(&v->keys);
+	memset(v, 0, sizeof *v);
+}
+
+static uint64_t key_hash(uint8_t fid, const char *text, uint32_t len)
+{
+	return th_hash64(text, len) ^ ((uint64_t)(fid + 1) * 0x9E3779B97F4A7C15ull);
+}
+
+static int inv_grow(inverter *v)
+{
+	uint32_t nmask = v->mask * 2 + 1;
+	bslot *t = calloc((size_t)nmask + 1, sizeof *t);
+	if (!t)
+		return TRAWL_ENOMEM;
+	for (uint32_t i = 0; i < v->nterms; i++) {
+		const bterm *bt = &v->terms[i];
+		uint64_t h = key_hash(bt->key[0], (const char *)bt->key + 1, bt->klen - 1);
+		uint32_t j = (uint32_t)h & nmask;
+		while (t[j].term)
+			j = (j + 1) & nmask;
+		t[j] = (bslot){(uint32_t)(h >> 32), i + 1};
+	}
+	free(v->table);
+	v->table = t;
+	v->mask = nmask;
+	return TRAWL_OK;
+}
+
+static inline uint64_t key_prefix(uint8_t fid, const char *text, uint32_t len)
+{
+	uint64_t p = fid;
+	uint8_t b[8] = {0};
+	memcpy(b, text, len < 7 ? len : 7);
+	uint64_t rest;
+	memcpy(&rest, b, 8);
+	return p | (rest << 8);
+}
+
+/* Finds or adds (fid, text); returns the term or NULL on ENOMEM. */
+static bterm *inv_term(inverter *v, uint8_t fid, const char *text, uint32_t len)
+{
+	uint64_t h = key_hash(fid, text, len);
+	uint32_t hh = (uint32_t)(h >> 32), j = (uint32_t)h & v->mask;
+	uint64_t kp = key_prefix(fid, text, len);
+	for (;;) {
+		bslot sl = v->table[j];
+		if (!sl.term)
+			break;
+		if (sl.hash == hh) {
+			bterm *bt = &v->terms[sl.term - 1];
+			if (bt->klen == len + 1 && bt->kpre == kp &&
+			    (len <= 7 || !memcmp(bt->key + 8, text + 7, len - 7)))
+				return bt;
+		}
+		j = (j + 1) & v->mask;
+	}
+	if (v->nterms == v->capterms) {
+		uint32_t nc = v->capterms ? v->capterms * 2 : 4096;
+		bterm *p = realloc(v->terms, (size_t)nc * sizeof *p);
+		if (!p)
+			return NULL;
+		v->terms = p;
+		v->capterms = nc;
+	}
+	uint8_t *k = arena_alloc(&v->keys, len + 1);
+	if (!k)
+		return NULL;
+	k[0] = fid;
+	memcpy(k + 1, text, len);
+	bterm *bt = &v->terms[v->nterms++];
+	memset(bt, 0, sizeof *bt);
+	bt->key = k;
+	bt->klen = len + 1;
+	bt->kpre = kp;
+	bt->last_doc = IDX_END;
+	v->table[j] = (bslot){hh, v->nterms};
+	if (v->nterms * 2 > v->mask && inv_grow(v))
+		return NULL;
+	return &v->terms[v->nterms - 1];
+}
+
+static int on_token(void *ctx, const idx_token *tok)
+{
+	inverter *v = ctx;
+	bterm *t = inv_term(v, v->cur_fid, tok->text, tok->len);
+	if (!t) {
+		v->failed = 1;
+		return TRAWL_ENOMEM;
+	}
+	v->kept++;
+	if (t->last_doc != v->cur_doc) {
+		if (t->df == t->cap) {
+			uint32_t nc = t->cap ? t->cap * 2 : 2;
+			uint32_t *p = realloc(t->dt, (size_t)nc * 2 * sizeof *p);
+			if (!p) {
+				v->failed = 1;
+				return TRAWL_ENOMEM;
+			}
+			t->dt = p;
+			t->cap = nc;
+		}
+		t->dt[2 * t->df] = v->cur_doc;
+		t->dt[2 * t->df + 1] = 0;
+		t->df++;
+		t->last_doc = v->cur_doc;
+	}
+	t->dt[2 * t->df - 1]++;
+	if (t->npos == t->poscap) {
+		uint32_t nc = t->poscap ? t->poscap * 2 : 2;
+		uint32_t *p = realloc(t->pos, (size_t)nc * sizeof *p);
+		if (!p) {
+			v->failed = 1;
+			return TRAWL_ENOMEM;
+		}
+		t->pos = p;
+		t->poscap = nc;
+	}
+	t->pos[t->npos++] = tok->pos;
+	return 0;
+}
+
+/* ---- batched inversion ----
+ * Looking a token up costs a cache miss on its hash slot and another on its
+ * term entry. A field's tokens are collected first, then inverted with the
+ * slot of the token 8 ahead and the entry of the token 4 ahead prefetched. */
+
+#define BATCH_AHEAD 8
+
+typedef struct tokbatch {
+	char *text;    /* token bytes, end to end */
+	size_t tlen, tcap;
+	uint32_t *off, *len, *pos;
+	uint64_t *hash;
+	uint32_t n, cap;
+	int failed;
+} tokbatch;
+
+static void batch_fini(tokbatch *t)
+{
+	free(t->text);
+	free(t->off);
+	free(t->len);
+	free(t->pos);
+	free(t->hash);
+	memset(t, 0, sizeof *t);
+}
+
+static int collect(void *ctx, const idx_token *tok)
+{
+	tokbatch *t = ctx;
+	if (t->n == t->cap) {
+		uint32_t nc = t->cap ? t->cap * 2 : 1024;
+		uint32_t *o = realloc(t->off, nc * sizeof *o);
+		if (o)
+			t->off = o;
+		uint32_t *l = realloc(t->len, nc * sizeof *l);
+		if (l)
+			t->len = l;
+		uint32_t *p = realloc(t->pos, nc * sizeof *p);
+		if (p)
+			t->pos = p;
+		uint64_t *h = realloc(t->hash, nc * sizeof *h);
+		if (h)
+			t->hash = h;
+		if (!o || !l || !p || !h) {
+			t->failed = 1;
+			return 1;
+		}
+		t->cap = nc;
+	}
+	if (t->tlen + tok->len > t->tcap) {
+		size_t nc = t->tcap ? t->tcap * 2 : 65536;
+		while (nc < t->tlen + tok->len)
+			nc *= 2;
+		char *x = realloc(t->text, nc);
+		if (!x) {
+			t->failed = 1;
+			return 1;
+		}
+		t->text = x;
+		t->tcap = nc;
+	}
+	memcpy(t->text + t->tlen, tok->text, tok->len);
+	t->off[t->n] = (uint32_t)t->tlen;
+	t->len[t->n] = tok->len;
+	t->pos[t->n] = tok->pos;
+	t->tlen += tok->len;
+	t->n++;
+	return 0;
+}
+
+/* Inverts a field's collected tokens into v (cur_doc and cur_fid set). */
+static int invert_batch(inverter *v, tokbatch *t)
+{
+	uint8_t fid = v->cur_fid;
+	for (uint32_t i = 0; i < t->n; i++)
+		t->hash[i] = key_hash(fid, t->text + t->off[i], t->len[i]);
+	for (uint32_t i = 0; i < t->n; i++) {
+		if (i + BATCH_AHEAD < t->n)
+			__builtin_prefetch(&v->table[(uint32_t)t->hash[i + BATCH_AHEAD] & v->mask]);
+		if (i + BATCH_AHEAD / 2 < t->n) {
+			bslot sl = v->table[(uint32_t)t->hash[i + BATCH_AHEAD / 2] & v->mask];
+			if (sl.term)
+				__builtin_prefetch(&v->terms[sl.term - 1]);
+		}
+		idx_token tok = {t->text + t->off[i], t->len[i], t->pos[i], 0, 0};
+		if (on_token(v, &tok))
+			return TRAWL_ENOMEM;
+	}
+	return TRAWL_OK;
+}
+
+/* ---- the item's documents ---- */
+
+/* A document record of the item, in the arena: id, then the stored record
+ * (compressed), then per text field a u32 length and the text. */
+typedef struct wdoc {
+	uint64_t hash;
+	const uint8_t *rec;
+	uint32_t seq;       /* place in the item */
+	uint32_t id_len;
+	uint32_t rec_len;   /* the stored record's bytes */
+	uint32_t texts_len;
+	uint32_t shard;
+	uint8_t tomb;
+} wdoc;
+
+struct sh_worker {
+	sh_parser parser;
+	idx_analyzer *an[2];
+	tokbatch batch;
+	inverter inv;
+	arena recs;
+	wdoc *docs;
+	uint32_t ndocs;
+	size_t capdocs;
+	wdoc **order;     /* one shard's documents, sorted */
+	uint32_t *lens;   /* tokens kept per doc and field, for one shard */
+	size_t lens_cap;
+	idx_zenc *z;
+	uint64_t z_params; /* params hash z was made for */
+	tbuf rec;          /* one compressed record */
+	tbuf rejects;      /* messages of bad lines, NUL-separated */
+	const sh_params *p;
+	uint64_t item;
+};
+
+int sh_worker_new(sh_worker **out)
+{
+	sh_worker *w = calloc(1, sizeof *w);
+	if (!w)
+		return TRAWL_ENOMEM;
+	tbuf_init(&w->rec, (size_t)IDX_STORED_MAX * 2);
+	tbuf_init(&w->rejects, (size_t)1 << 30);
+	if (idx_analyzer_alloc(&w->an[0], IDX_AN_PLAIN) ||
+	    idx_analyzer_alloc(&w->an[1], IDX_AN_ENGLISH)) {
+		sh_worker_free(w);
+		return TRAWL_ENOMEM;
+	}
+	*out = w;
+	return TRAWL_OK;
+}
+
+void sh_worker_free(sh_worker *w)
+{
+	if (!w)
+		return;
+	if (w->p)
+		sh_parser_fini(&w->parser);
+	idx_analyzer_free(w->an[0]);
+	idx_analyzer_free(w->an[1]);
+	batch_fini(&w->batch);
+	inv_fini(&w->inv);
+	arena_free(&w->recs);
+	free(w->docs);
+	free(w->order);
+	free(w->lens);
+	idx_zenc_free(w->z);
+	tbuf_fini(&w->rec);
+	tbuf_fini(&w->rejects);
+	free(w);
+}
+
+static int on_doc(void *ctx, const sh_doc *d)
+{
+	sh_worker *w = ctx;
+	if (tgrow(&w->docs, &w->capdocs, (size_t)w->ndocs + 1, sizeof *w->docs))
+		return TRAWL_ENOMEM;
+	tbuf_reset(&w->rec);
+	if (!d->tomb && !w->p->schema.store_none &&
+	    idx_zenc_record(w->z, d->stored, d->stored_len, &w->rec))
+		return TRAWL_ENOMEM;
+	uint8_t *r = arena_alloc(&w->recs, d->id_len + w->rec.len + d->texts_len + 1);
+	if (!r)
+		return TRAWL_ENOMEM;
+	memcpy(r, d->id, d->id_len);
+	if (w->rec.len)
+		memcpy(r + d->id_len, w->rec.data, w->rec.len);
+	if (d->texts_len)
+		memcpy(r + d->id_len + w->rec.len, d->texts, d->texts_len);
+	wdoc *wd = &w->docs[w->ndocs];
+	wd->hash = th_hash64(d->id, d->id_len);
+	wd->rec = r;
+	wd->seq = w->ndocs;
+	wd->id_len = (uint32_t)d->id_len;
+	wd->rec_len = (uint32_t)w->rec.len;
+	wd->texts_len = (uint32_t)d->texts_len;
+	wd->shard = th_jump_hash(wd->hash, w->p->nshards);
+	wd->tomb = (uint8_t)d->tomb;
+	w->ndocs++;
+	return TRAWL_OK;
+}
+
+static void on_reject(void *ctx, const char *msg)
+{
+	sh_worker *w = ctx;
+	/* past 1 GiB of messages the rest are dropped; the count still holds */
+	(void)tbuf_append(&w->rejects, msg, strlen(msg) + 1);
+}
+
+static int cmp_wdoc(const void *a, const void *b)
+{
+	const wdoc *x = *(const wdoc *const *)a, *y = *(const wdoc *const *)b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	uint32_t n = x->id_len < y->id_len ? x->id_len : y->id_len;
+	int c = memcmp(x->rec, y->rec, n);
+	if (c)
+		return c;
+	if (x->id_len != y->id_len)
+		return x->id_len < y->id_len ? -1 : 1;
+	return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static int cmp_term(const void *a, const void *b)
+{
+	const bterm *x = *(const bterm *const *)a, *y = *(const bterm *const *)b;
+	uint32_t n = x->klen < y->klen ? x->klen : y->klen;
+	int c = memcmp(x->key, y->key, n);
+	if (c)
+		return c;
+	return (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+static int put_varint(tbuf *b, uint64_t v)
+{
+	if (b->cap - b->len < 10 && tbuf_reserve(b, 10))
+		return TRAWL_ENOMEM;
+	b->len += idx_varint_put(b->data + b->len, v);
+	return TRAWL_OK;
+}
+
+/* Inverts one shard's documents (order[0..n)) and appends its section. */
+static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size_t entry_at)
+{
+	const sh_params *p = w->p;
+	uint32_t nf = p->schema.nfields;
+	int rc = inv_init(&w->inv);
+	if (rc)
+		return rc;
+	if ((size_t)n * nf > w->lens_cap) {
+		free(w->lens);
+		w->lens_cap = (size_t)n * nf + 1024;
+		if (!(w->lens = malloc(w->lens_cap * sizeof *w->lens)))
+			return TRAWL_ENOMEM;
+	}
+	for (uint32_t d = 0; d < n; d++) {
+		const wdoc *wd = order[d];
+		w->inv.cur_doc = d;
+		const uint8_t *t = wd->rec + wd->id_len + wd->rec_len;
+		for (uint32_t f = 0; f < nf; f++) {
+			uint32_t len = 0;
+			if (!wd->tomb) {
+				memcpy(&len, t, 4);
+				t += 4;
+			}
+			w->inv.cur_fid = (uint8_t)f;
+			w->inv.kept = 0;
+			if (len) {
+				w->batch.n = 0;
+				w->batch.tlen = 0;
+				rc = idx_analyze(w->an[p->schema.fields[f].analyzer], (const char *)t, len,
+				                 0, NULL, collect, &w->batch);
+				if (rc || w->batch.failed || invert_batch(&w->inv, &w->batch) ||
+				    w->inv.failed)
+					return TRAWL_ENOMEM;
+			}
+			t += len;
+			w->lens[(size_t)d * nf + f] = w->inv.kept;
+		}
+	}
+	uint64_t docs_off = out->len;
+	for (uint32_t d = 0; d < n; d++) {
+		const wdoc *wd = order[d];
+		if ((rc = tbuf_append(out, &wd->hash, 8)) || (rc = put_varint(out, wd->seq)) ||
+		    (rc = tbuf_putc(out, wd->tomb)) || (rc = put_varint(out, wd->id_len)) ||
+		    (rc = tbuf_append(out, wd->rec, wd->id_len)))
+			return rc;
+		for (uint32_t f = 0; f < nf && !rc; f++)
+			rc = put_varint(out, w->lens[(size_t)d * nf + f]);
+		if (rc || (rc = put_varint(out, wd->rec_len)) ||
+		    (rc = tbuf_append(out, wd->rec + wd->id_len, wd->rec_len)))
+			return rc;
+	}
+	uint64_t terms_off = out->len;
+	bterm **sorted = NULL;
+	if (w->inv.nterms) {
+		if (!(sorted = malloc((size_t)w->inv.nterms * sizeof *sorted)))
+			return TRAWL_ENOMEM;
+		for (uint32_t i = 0; i < w->inv.nterms; i++)
+			sorted[i] = &w->inv.terms[i];
+		qsort(sorted, w->inv.nterms, sizeof *sorted, cmp_term);
+	}
+	for (uint32_t i = 0; i < w->inv.nterms && !rc; i++) {
+		const bterm *t = sorted[i];
+		/* the postings' length comes first (so that a merger can skip
+		 * terms), so they go to scratch first: 5 bytes per number at most */
+		size_t worst = (size_t)t->df * 10 + (size_t)t->npos * 5;
+		tbuf_reset(&w->rec);
+		if ((rc = tbuf_reserve(&w->rec, worst)) ||
+		    (rc = tbuf_reserve(out, 30 + t->klen + worst)))
+			break;
+		uint8_t *q = w->rec.data;
+		uint32_t prev = 0, pi = 0;
+		for (uint32_t j = 0; j < t->df; j++) {
+			uint32_t doc = t->dt[2 * j], tf = t->dt[2 * j + 1];
+			q += idx_varint_put(q, doc - prev);
+			prev = doc;
+			q += idx_varint_put(q, tf);
+			uint32_t pp = 0;
+			for (uint32_t k = 0; k < tf; k++, pi++) {
+				q += idx_varint_put(q, t->pos[pi] - pp);
+				pp = t->pos[pi];
+			}
+		}
+		size_t plen = (size_t)(q - w->rec.data);
+		q = out->data + out->len;
+		q += idx_varint_put(q, t->klen);
+		memcpy(q, t->key, t->klen);
+		q += t->klen;
+		q += idx_varint_put(q, t->df);
+		q += idx_varint_put(q, plen);
+		memcpy(q, w->rec.data, plen);
+		out->len = (size_t)(q + plen - out->data);
+	}
+	uint32_t nterms = w->inv.nterms;
+	free(sorted);
+	inv_fini(&w->inv);
+	if (rc)
+		return rc;
+	uint64_t end = out->len;
+	uint8_t *entry = out->data + entry_at; /* out may have moved */
+	memcpy(entry, &n, 4);
+	memcpy(entry + 4, &nterms, 4);
+	memcpy(entry + 8, &docs_off, 8);
+	memcpy(entry + 16, &terms_off, 8);
+	memcpy(entry + 24, &end, 8);
+	return TRAWL_OK;
+}
+
+int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char *err,
+            size_t errlen)
+{
+	if (w->p != p || (w->p && w->z_params != p->hash)) {
+		if (w->p)
+			sh_parser_fini(&w->parser);
+		sh_parser_init(&w->parser, &p->schema, p->max_doc);
+		idx_zenc_free(w->z);
+		w->z = NULL;
+		if (idx_zenc_alloc(&w->z, p->zdict, p->zdict_len, 3))
+			return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+		w->p = p;
+		w->z_params = p->hash;
+	}
+	w->ndocs = 0;
+	arena_free(&w->recs);
+	tbuf_reset(&w->rejects);
+	tbuf_reset(out);
+	w->item = it->id;
+	sh_linecount count;
+	int rc = sh_parse_item(&w->parser, it, p->skip_bad, on_doc, on_reject, w, &count);
+	if (rc)
+		return idx_errf(err, errlen, rc, "%s", w->parser.errmsg);
+	uint32_t ns = p->nshards;
+	size_t table = (size_t)ns * 32;
+	if ((rc = tbuf_reserve(out, SH_RUN_HEAD + table + w->rejects.len)))
+		return idx_errf(err, errlen, rc, "%s: item %llu: run too large", it->source,
+		                (unsigned long long)it->id);
+	memset(out->data, 0, SH_RUN_HEAD + table);
+	out->len = SH_RUN_HEAD + table;
+	tbuf_append(out, w->rejects.data, w->rejects.len);
+	/* the documents of each shard, in (hash, id, place) order */
+	if (w->ndocs) {
+		wdoc **o = realloc(w->order, (size_t)w->ndocs * sizeof *o);
+		if (!o)
+			return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+		w->order = o;
+	}
+	uint32_t *count_of = calloc(ns + 1, sizeof *count_of);
+	if (!count_of)
+		return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+	for (uint32_t d = 0; d < w->ndocs; d++)
+		count_of[w->docs[d].shard + 1]++;
+	for (uint32_t s = 0; s < ns; s++)
+		count_of[s + 1] += count_of[s];
+	for (uint32_t d = 0; d < w->ndocs; d++)
+		w->order[count_of[w->docs[d].shard]++] = &w->docs[d];
+	/* count_of[s] is now the end of shard s, the start of shard s + 1 */
+	for (uint32_t s = 0; s < ns && !rc; s++) {
+		uint32_t from = s ? count_of[s - 1] : 0, n = count_of[s] - from;
+		if (n > 1)
+			qsort(w->order + from, n, sizeof *w->order, cmp_wdoc);
+		rc = write_section(w, w->order + from, n, out, SH_RUN_HEAD + (size_t)s * 32);
+	}
+	free(count_of);
+	if (rc)
+		return idx_errf(err, errlen, rc, "%s: item %llu (from line %llu): %s", it->source,
+		                (unsigned long long)it->id, (unsigned long long)it->first_line,
+		                rc == TRAWL_ELIMIT ? "run larger than its limit" : "out of memory");
+	/* the header, then the checksum of it all */
+	uint8_t *h = out->data;
+	uint32_t ver = SH_RUN_VERSION, nf = p->schema.nfields, rlen = (uint32_t)w->rejects.len;
+	uint64_t ndocs = w->ndocs;
+	memcpy(h, SH_RUN_MAGIC, 8);
+	memcpy(h + 8, &ver, 4);
+	memcpy(h + 12, &ns, 4);
+	memcpy(h + 16, &it->id, 8);
+	memcpy(h + 24, &it->hash, 8);
+	memcpy(h + 32, &p->hash, 8);
+	memcpy(h + 40, &count.lines, 8);
+	memcpy(h + 48, &count.bytes, 8);
+	memcpy(h + 56, &count.rejected, 8);
+	memcpy(h + 64, &ndocs, 8);
+	memcpy(h + 72, &nf, 4);
+	memcpy(h + 76, &rlen, 4);
+	uint64_t sum = th_hash64(out->data, out->len);
+	if ((rc = tbuf_append(out, &sum, 8)))
+		return idx_errf(err, errlen, rc, "out of memory");
+	return TRAWL_OK;
+}
