@@ -22,12 +22,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only the sources meson.build reads (not build directories, node_modules or
-# data). When meson.build gains a subdir() (shard/ for the build pipeline,
-# for instance), copy it here too.
+# data). When meson.build gains a subdir(), copy it here too.
 COPY meson.build meson_options.txt ./
 COPY include/ include/
 COPY common/ common/
 COPY index/ index/
+COPY shard/ shard/
 COPY leaf/ leaf/
 COPY root/ root/
 COPY cli/ cli/

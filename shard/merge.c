@@ -314,6 +314,7 @@ typedef struct tcur {
 	const uint8_t *p, *end; /* the next term record */
 	uint32_t left;          /* terms after the current one */
 	const uint8_t *key;     /* the current term */
+	uint64_t pre;           /* its first 8 bytes, big-endian, zero-padded */
 	uint32_t klen, df;
 	const uint8_t *post, *post_end;
 } tcur;
@@ -328,6 +329,8 @@ static int key_cmp(const uint8_t *a, uint32_t al, const uint8_t *b, uint32_t bl)
 static int tcur_less(void *ctx, uint32_t a, uint32_t b)
 {
 	const tcur *c = ctx;
+	if (c[a].pre != c[b].pre)
+		return c[a].pre < c[b].pre;
 	int k = key_cmp(c[a].key, c[a].klen, c[b].key, c[b].klen);
 	return k ? k < 0 : a < b;
 }
@@ -345,6 +348,11 @@ static int tcur_next(tcur *c)
 		return -1;
 	c->key = p;
 	c->klen = (uint32_t)kl;
+	uint8_t b[8] = {0};
+	memcpy(b, p, kl < 8 ? kl : 8);
+	uint64_t pre;
+	memcpy(&pre, b, 8);
+	c->pre = __builtin_bswap64(pre);
 	p += kl;
 	if (sh_getv(&p, c->end, &df) || df == 0 || df > UINT32_MAX || sh_getv(&p, c->end, &pl) ||
 	    (uint64_t)(c->end - p) < pl)
@@ -541,7 +549,7 @@ int sh_merge_terms(sh_shardmerge *m, uint32_t part, const idx_stats *gs)
 	for (uint32_t r = 0; r < nr; r++) {
 		sh_section sec;
 		sh_run_section(&m->runs[r], m->shard, &sec);
-		tc[r] = (tcur){sec.terms, sec.terms_end, sec.nterms, NULL, 0, 0, NULL, NULL};
+		tc[r] = (tcur){sec.terms, sec.terms_end, sec.nterms, NULL, 0, 0, 0, NULL, NULL};
 		int e;
 		/* skip to the part's first key */
 		while ((e = tcur_next(&tc[r])) == 0 && pt->has_lo &&

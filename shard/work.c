@@ -448,14 +448,26 @@ static int cmp_wdoc(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
+/* A term to sort: its key's first 8 bytes as a big-endian number (keys
+ * hold no NUL byte, so zero padding sorts a shorter key first), which
+ * decides almost every comparison without touching the key. */
+typedef struct tsort {
+	uint64_t pre;
+	bterm *t;
+} tsort;
+
 static int cmp_term(const void *a, const void *b)
 {
-	const bterm *x = *(const bterm *const *)a, *y = *(const bterm *const *)b;
-	uint32_t n = x->klen < y->klen ? x->klen : y->klen;
-	int c = memcmp(x->key, y->key, n);
-	if (c)
-		return c;
-	return (x->klen > y->klen) - (x->klen < y->klen);
+	const tsort *x = a, *y = b;
+	if (x->pre != y->pre)
+		return x->pre < y->pre ? -1 : 1;
+	uint32_t xl = x->t->klen, yl = y->t->klen;
+	if (xl > 8 && yl > 8) {
+		int c = memcmp(x->t->key + 8, y->t->key + 8, (xl < yl ? xl : yl) - 8);
+		if (c)
+			return c;
+	}
+	return (xl > yl) - (xl < yl);
 }
 
 static int put_varint(tbuf *b, uint64_t v)
@@ -519,16 +531,16 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 			return rc;
 	}
 	uint64_t terms_off = out->len;
-	bterm **sorted = NULL;
+	tsort *sorted = NULL;
 	if (w->inv.nterms) {
 		if (!(sorted = malloc((size_t)w->inv.nterms * sizeof *sorted)))
 			return TRAWL_ENOMEM;
 		for (uint32_t i = 0; i < w->inv.nterms; i++)
-			sorted[i] = &w->inv.terms[i];
+			sorted[i] = (tsort){__builtin_bswap64(w->inv.terms[i].kpre), &w->inv.terms[i]};
 		qsort(sorted, w->inv.nterms, sizeof *sorted, cmp_term);
 	}
 	for (uint32_t i = 0; i < w->inv.nterms && !rc; i++) {
-		const bterm *t = sorted[i];
+		const bterm *t = sorted[i].t;
 		/* the postings' length comes first (so that a merger can skip
 		 * terms), so they go to scratch first: 5 bytes per number at most */
 		size_t worst = (size_t)t->df * 10 + (size_t)t->npos * 5;
