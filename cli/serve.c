@@ -215,19 +215,19 @@ int cmd_leaf(int argc, char **argv)
 }
 
 static const char root_help[] =
-	"usage: trawl root --cluster FILE --http [HOST:]PORT [--threads N] [--timeout-ms N]\n"
+	"usage: trawl root --cluster FILE --http [HOST:]PORT [--timeout-ms N]\n"
 	"                  [--name NAME] [--ca FILE] [--cert FILE --key FILE]\n"
 	"\n"
 	"Serves the HTTP search API (docs/HTTP.md) over the leaves the cluster file\n"
 	"lists: {\"shards\": S, \"leaves\": [{\"url\": URL, \"shards\": [..]}, ...]}.\n"
 	"\n"
 	"  --http ADDR      where to listen (default 127.0.0.1:9200)\n"
-	"  --threads N      HTTP threads (default 4)\n"
+
 	"  --timeout-ms N   default query deadline (default 2000)\n"
 	"  --name NAME      the index name of the OpenSearch-style API (default trawl)\n"
 	"  --cache-mb N     result cache size (default 64; 0: no cache)\n";
 
-static int run_root(root_config *rc_cfg, const char *addr, unsigned threads, const char *name,
+static int run_root(root_config *rc_cfg, const char *addr, const char *name,
                     int quiet, const char *banner)
 {
 	char err[1024], bind[128];
@@ -238,7 +238,7 @@ static int run_root(root_config *rc_cfg, const char *addr, unsigned threads, con
 	int rc = root_open(&r, rc_cfg, err, sizeof err);
 	if (rc)
 		return cli_fail(rc, err);
-	api_config ac = {bind, port, threads, name, quiet};
+	api_config ac = {bind, port, name, quiet};
 	api *a;
 	if ((rc = api_start(&a, r, &ac, err, sizeof err))) {
 		root_close(r);
@@ -259,12 +259,12 @@ static int run_root(root_config *rc_cfg, const char *addr, unsigned threads, con
 int cmd_root(int argc, char **argv)
 {
 	const char *cluster = NULL, *addr = "127.0.0.1:9200", *name = "trawl";
-	unsigned threads = 4, timeout = 0;
+	unsigned timeout = 0;
 	int quiet = 0;
 	rpc_tls tls = {0};
 	static const struct option longs[] = {
 		{"cluster", required_argument, 0, 'c'}, {"http", required_argument, 0, 'H'},
-		{"threads", required_argument, 0, 't'}, {"timeout-ms", required_argument, 0, 'T'},
+		{"timeout-ms", required_argument, 0, 'T'},
 		{"name", required_argument, 0, 'n'},    {"ca", required_argument, 0, 'a'},
 		{"cert", required_argument, 0, 'C'},    {"key", required_argument, 0, 'k'},
 		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
@@ -283,11 +283,6 @@ int cmd_root(int argc, char **argv)
 			break;
 		case 'H':
 			addr = optarg;
-			break;
-		case 't':
-			threads = (unsigned)parse_range(optarg, 1, 256);
-			if (threads < 1 || threads > 256)
-				return cli_usage_error("root", "--threads takes a number from 1 to 256");
 			break;
 		case 'T':
 			timeout = (unsigned)parse_range(optarg, 1, 60000);
@@ -330,7 +325,7 @@ int cmd_root(int argc, char **argv)
 	set_cache(&cfg, cache_mb);
 	char banner[300];
 	snprintf(banner, sizeof banner, "root over %u leaves, %u shards", cfg.nleaves, cfg.nshards);
-	rc = run_root(&cfg, addr, threads, name, quiet, banner);
+	rc = run_root(&cfg, addr, name, quiet, banner);
 	root_config_fini(&cfg);
 	return rc;
 }
@@ -426,7 +421,7 @@ int cmd_serve(int argc, char **argv)
 	snprintf(banner, sizeof banner, "serving %s (generation %llu, %u shard%s) as index \"%s\"",
 	         dir, (unsigned long long)st.generation, st.nshards, st.nshards == 1 ? "" : "s",
 	         name);
-	rc = run_root(&cfg, addr, 4, name, quiet, banner);
+	rc = run_root(&cfg, addr, name, quiet, banner);
 	leaf_stop(l);
 	return rc;
 }

@@ -667,7 +667,13 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
 	struct sockaddr *sa;
-	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_ERROR_LOG;
+	if (cfg->thread_per_connection) {
+		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+		threads = 1; /* the listening thread; no pool */
+	} else {
+		flags |= MHD_USE_AUTO_INTERNAL_THREAD;
+	}
 	memset(&sin, 0, sizeof sin);
 	memset(&sin6, 0, sizeof sin6);
 	if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
@@ -714,6 +720,7 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		{MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
 		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
+		{MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)HTTP_CONNECTION_STACK, NULL},
 		/* Last but one: with one thread there is no pool, and this item
 		 * ends the list early instead. */
 		{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},

@@ -38,6 +38,7 @@
 #define HTTP_DEFAULT_MAX_CONNECTIONS 1024u
 #define HTTP_DEFAULT_MAX_PER_IP 256u
 #define HTTP_DEFAULT_IDLE_TIMEOUT_S 10u
+#define HTTP_CONNECTION_STACK ((size_t)1 << 20)
 #define HTTP_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10)
 #define HTTP_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)
 
@@ -53,8 +54,15 @@ typedef struct http_config {
 	const char *bind;
 	/* TCP port; 0 picks a free ephemeral port (see http_server_port). */
 	uint16_t port;
-	/* Threads serving connections (default 2). Each runs an epoll loop. */
+	/* Threads serving connections (default 2). Each runs an epoll loop,
+	 * so a handler that blocks holds up every connection of its thread. */
 	unsigned threads;
+	/* Nonzero: a thread per connection instead (threads is then ignored),
+	 * for handlers that may block for long, like a root's searches waiting
+	 * on leaves: a slow request then holds up only its own connection, and
+	 * /livez keeps answering. Each thread has a stack of
+	 * HTTP_CONNECTION_STACK bytes; max_connections bounds their number. */
+	int thread_per_connection;
 	/* Connections served at once (default 1024). A margin of
 	 * max_connections/16 more (at least 4) is accepted only to be answered
 	 * 503 with a JSON error, Retry-After: 1 and Connection: close, which

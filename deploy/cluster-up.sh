@@ -31,7 +31,6 @@
 #                        SHARDS*REPLICAS); 0: leaves without a health port
 #   TRAWL_HTTP_PORT      first root HTTP port (default 9201)
 #   TRAWL_LEAF_WORKERS   --workers of each leaf (default 2)
-#   TRAWL_ROOT_THREADS   --threads of each root (default 4)
 #   TRAWL_READY_TIMEOUT  seconds to wait for readiness (default 30)
 #
 # The PIDs file (RUN_DIR/pids) has a line per process:
@@ -78,7 +77,6 @@ RUN=${TRAWL_RUN_DIR:-${TMPDIR:-/tmp}/trawl-cluster-$(id -u)}
 LEAF_PORT=${TRAWL_LEAF_PORT:-7100}
 HTTP_PORT=${TRAWL_HTTP_PORT:-9201}
 WORKERS=${TRAWL_LEAF_WORKERS:-2}
-THREADS=${TRAWL_ROOT_THREADS:-4}
 READY_TIMEOUT=${TRAWL_READY_TIMEOUT:-30}
 is_count "$LEAF_PORT" 65535 && is_count "$HTTP_PORT" 65535 && is_count "$READY_TIMEOUT" 3600 ||
 	{ echo "cluster-up: TRAWL_LEAF_PORT, TRAWL_HTTP_PORT and TRAWL_READY_TIMEOUT must be numbers" >&2; exit 64; }
@@ -199,7 +197,7 @@ mv "$CLUSTER.tmp" "$CLUSTER"
 i=0
 while [ $i -lt "$ROOTS" ]; do
 	port=$((HTTP_PORT + i))
-	nohup "$TRAWL" root --cluster "$CLUSTER" --http "127.0.0.1:$port" --threads "$THREADS" \
+	nohup "$TRAWL" root --cluster "$CLUSTER" --http "127.0.0.1:$port" \
 		</dev/null >"$RUN/root-$i.log" 2>&1 &
 	echo "$! root http://127.0.0.1:$port/ $RUN/root-$i.log" >>"$PIDS"
 	echo "  root http://127.0.0.1:$port/  pid $!"

@@ -525,7 +525,9 @@ int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errle
 	http_config hc = {0};
 	hc.bind = cfg->bind;
 	hc.port = cfg->port;
-	hc.threads = cfg->threads ? cfg->threads : 4;
+	/* a search blocks its thread until the leaves answer: one thread per
+	 * connection, so that a slow shard never delays /livez or a cached hit */
+	hc.thread_per_connection = 1;
 	int rc = http_server_start(&a->http, &hc, handle, a, err, errlen);
 	if (rc) {
 		free(a);

@@ -12,7 +12,6 @@
 typedef struct api_config {
 	const char *bind;      /* address to listen on, e.g. "127.0.0.1" */
 	uint16_t port;         /* 0: any free port */
-	unsigned threads;      /* HTTP worker threads (default 4) */
 	const char *index_name;/* the name OpenSearch-style paths use */
 	int quiet;
 } api_config;

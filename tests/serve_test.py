@@ -1224,18 +1224,12 @@ class TestFailover(ServeCase):
         self.assertLessEqual({h["id"] for h in r.json["hits"]}, want)
         self.shutdown_and_check()
 
-    # KNOWN BUG (root/api.c, handle; common/http.c): searches run inside
-    # libmicrohttpd's event-loop threads (4 by default), which http.h says
-    # must not block for long: while a shard is slow or frozen, each search
-    # blocks its thread, and every other connection of that thread waits,
-    # /livez and /readyz included. Four such searches stop the whole root;
-    # here /livez took 2.7 s (HEAD, 16 searches on a frozen shard with
-    # timeout_ms=3000): a liveness probe would restart a healthy root during
-    # a leaf incident. Proposed fix: answer health and metrics inline, and
-    # hand searches to a worker pool with libmicrohttpd's suspend/resume
-    # (MHD_suspend_connection / MHD_resume_connection), so the event loops
-    # never wait on the leaves.
-    @known_bug
+    # Searches block their HTTP thread until the leaves answer. Until the
+    # root served each connection on its own thread (http_config
+    # .thread_per_connection), they ran inside libmicrohttpd's few event-loop
+    # threads, and 16 searches on a frozen shard held /livez for 2.7 s: a
+    # liveness probe would have restarted a healthy root during a leaf
+    # incident.
     def test_slow_searches_do_not_block_health(self):
         root, port, leaves = self.small_cluster(_MOD["ix1"], 1, root_args=("--cache-mb", "0"))
         leaves[0]["proc"].signal(signal.SIGSTOP)

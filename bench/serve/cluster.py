@@ -11,7 +11,7 @@ plain analyzer, BM25 k1 1.2 b 0.75, only ids stored), built twice with
 Queries: the game's 962 (queries-sbg.jsonl), in trawl/game syntax as they are.
 
 Cluster: 4 x `trawl leaf --shards i --workers 1` (one shard each, tcp on
-127.0.0.1), one `trawl root --cache-mb 0` (HTTP threads 4, the default).
+127.0.0.1), one `trawl root --cache-mb 0` (a thread per HTTP connection).
 
 Latency (sequential, one query at a time): RUNS runs; each is a warm-up pass
 and PASSES timed passes in a new random order. For every query, in random
@@ -39,7 +39,7 @@ repetitions, engines alternating):
 Both report answered queries per second.
 
 Environment: BUILD=build RUNS=3 PASSES=5 REPS=3 DURATION=15 WARM=2 CONC=8
-PEERS=/tmp/peers RUN=name ROOT_THREADS=4 SKIP_SPHINX=0 SKIP_LATENCY=0
+PEERS=/tmp/peers RUN=name SKIP_SPHINX=0 SKIP_LATENCY=0
 SKIP_THROUGHPUT=0 LEAVES=4 (1: one leaf process serving shards 0-3) LEAF_WORKERS=1
 """
 import json
@@ -62,7 +62,6 @@ DURATION = int(os.environ.get("DURATION", "15"))
 WARM = float(os.environ.get("WARM", "2"))
 CONC = int(os.environ.get("CONC", "8"))
 PEERS = os.environ.get("PEERS", "/tmp/peers")
-ROOT_THREADS = os.environ.get("ROOT_THREADS", "4")
 SKIP_SPHINX = os.environ.get("SKIP_SPHINX", "0") == "1"
 SKIP_LAT = os.environ.get("SKIP_LATENCY", "0") == "1"
 SKIP_TPUT = os.environ.get("SKIP_THROUGHPUT", "0") == "1"
@@ -118,7 +117,7 @@ def start_cluster(trawl, idx4, work):
     L.write_cluster(cfile, 4, leaves)
     rport = L.free_port()
     rp = L.start([trawl, "root", "--cluster", cfile, "--http", f"127.0.0.1:{rport}",
-                  "--cache-mb", "0", "--threads", ROOT_THREADS, "--quiet"],
+                  "--cache-mb", "0", "--quiet"],
                  os.path.join(work, "root.log"))
     procs.append(rp)
     L.wait_http(rport, "/readyz", timeout=60, proc=rp)
@@ -298,7 +297,7 @@ def main():
     rport, cprocs = start_cluster(trawl, idx4, work)
     result = {"run": RUN, "machine": L.machine(), "build": build, "corpus": corpus,
               "queries": len(queries), "runs": RUNS, "passes": PASSES, "conc": CONC,
-              "duration": DURATION, "warm": WARM, "reps": REPS, "root_threads": ROOT_THREADS,
+              "duration": DURATION, "warm": WARM, "reps": REPS,
               "leaves": LEAVES, "leaf_workers": LEAF_WORKERS}
     if not SKIP_LAT:
         lat, mism = latency(trawl, idx1, rport, queries, work)
@@ -361,7 +360,7 @@ def report(res):
     print(f"\n# cluster: run {res['run']} ({res['machine']['date']}, load {res['machine']['loadavg']})")
     print(f"build {res['build']['commit']} (dirty: {', '.join(res['build']['dirty_files']) or '-'})")
     print(f"cluster: {res['leaves']} leaf process(es) x --workers {res['leaf_workers']} over 4 "
-          f"shards; root --cache-mb 0 --threads {res['root_threads']}")
+          f"shards; root --cache-mb 0")
     if "latency_runs" in res:
         lr = res["latency_runs"]
         print(f"\n## latency, {res['queries']} queries, {res['runs']} runs x {res['passes']} passes "
