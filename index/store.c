@@ -115,6 +115,19 @@ int idx_store_put(idx_store *st, idx_db db, const void *key, size_t klen, const 
 	return map_err(mdb_put(st->wtxn, st->dbi[db], &k, &v, append ? MDB_APPEND : 0));
 }
 
+int idx_store_checkpoint(idx_store *st, char *err, size_t errlen)
+{
+	/* LMDB keeps a write transaction's dirty pages in memory until it
+	 * commits: committing (without a sync) writes them out and frees them */
+	int rc = mdb_txn_commit(st->wtxn);
+	st->wtxn = NULL;
+	if (rc == 0)
+		rc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
+	if (rc)
+		return idx_errf(err, errlen, map_err(rc), "checkpoint: %s", mdb_strerror(rc));
+	return TRAWL_OK;
+}
+
 int idx_store_commit(idx_store *st, char *err, size_t errlen)
 {
 	int rc = mdb_txn_commit(st->wtxn);

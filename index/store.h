@@ -50,6 +50,13 @@ int idx_store_put(idx_store *st, idx_db db, const void *key, size_t klen, const 
 int idx_store_reserve(idx_store *st, idx_db db, const void *key, size_t klen, size_t vlen,
                       int append, void **val);
 
+/* idx_store_checkpoint commits what was written so far (without fsync) and
+ * begins a new write transaction: LMDB holds a transaction's dirty pages in
+ * memory, so a long write checkpoints to stay within bounded memory. A crash
+ * before idx_store_commit leaves a file that nothing reads (the generation
+ * is not published). */
+int idx_store_checkpoint(idx_store *st, char *err, size_t errlen);
+
 /* idx_store_commit commits and fsyncs the file. st stays open for reading
  * via idx_store_close only. */
 int idx_store_commit(idx_store *st, char *err, size_t errlen);

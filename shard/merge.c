@@ -246,6 +246,7 @@ int sh_merge_docs(sh_shardmerge *m)
 		goto out;
 	}
 	heap_build(&h);
+	uint64_t dirty = 0; /* stored bytes since the last checkpoint */
 	/* groups of equal ids come out together, oldest first */
 	sh_rdoc prev = {0};
 	uint32_t prev_r = 0, prev_local = 0;
@@ -277,6 +278,12 @@ int sh_merge_docs(sh_shardmerge *m)
 						rc = serr(m, rc, m->path);
 						goto out;
 					}
+					dirty += prev.rec_len;
+					if (dirty > SH_CHECKPOINT_BYTES &&
+					    (rc = idx_store_checkpoint(m->st, m->err, sizeof m->err)))
+						goto out;
+					if (dirty > SH_CHECKPOINT_BYTES)
+						dirty = 0;
 				}
 			}
 			have_prev = 0;
@@ -302,6 +309,8 @@ int sh_merge_docs(sh_shardmerge *m)
 		}
 		heap_fix_top(&h, e == 1);
 	}
+	/* the documents go to the file now, not at the end of the merge */
+	rc = idx_store_checkpoint(m->st, m->err, sizeof m->err);
 out:
 	free(cur);
 	free(hv);

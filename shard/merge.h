@@ -11,6 +11,7 @@
 #include "sh.h"
 
 #define SH_MAX_PARTS 16
+#define SH_CHECKPOINT_BYTES (8u << 20) /* stored documents per LMDB transaction */
 
 /* Buffered output to a temporary file that is copied into LMDB at the end. */
 typedef struct sh_fout {
