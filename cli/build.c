@@ -137,6 +137,8 @@ static void save_command(const char *build_dir, int argc, char **argv)
 	fclose(f);
 }
 
+static int resuming; /* cmd_index runs a saved command */
+
 static int resume(const char *build_dir)
 {
 	char path[4200];
@@ -161,12 +163,16 @@ static int resume(const char *build_dir)
 		fprintf(stderr, "trawl index: %s: damaged\n", path);
 		return EX_DATAERR;
 	}
-	fprintf(stderr, "trawl: resuming the build of %s\n", args[2]);
+	resuming = 1;
 	return cmd_index(argc - 1, args + 1);
 }
 
 int cmd_index(int argc, char **argv)
 {
+	/* getopt_long reorders argv: keep the command as it was given */
+	char *given[MAX_ARGS];
+	int ngiven = argc < MAX_ARGS ? argc : MAX_ARGS;
+	memcpy(given, argv, (size_t)ngiven * sizeof *given);
 	trawl_build_opts o = {0};
 	display disp = {isatty(2) ? PROG_TTY : PROG_LOG, 0, 0};
 	static const struct option longs[] = {{"shards", required_argument, 0, 's'},
@@ -256,6 +262,8 @@ int cmd_index(int argc, char **argv)
 	if (o.workers_set && o.workers == 0 && !o.listen)
 		return cli_usage_error("index", "--workers 0 needs --listen");
 	const char *dir = argv[optind];
+	if (resuming)
+		fprintf(stderr, "trawl: resuming the build of %s\n", dir);
 	for (int i = optind + 1; i < argc; i++) {
 		struct stat st;
 		if (strcmp(argv[i], "-") && stat(argv[i], &st) == 0)
@@ -274,7 +282,7 @@ int cmd_index(int argc, char **argv)
 		char bd[4200];
 		snprintf(bd, sizeof bd, "%s%s", o.build_dir ? o.build_dir : dir,
 		         o.build_dir ? "" : "/build");
-		save_command(bd, argc, argv);
+		save_command(bd, ngiven, given);
 	}
 	for (int i = optind + 1; i < argc && rc == 0; i++)
 		rc = trawl_builder_add_file(b, argv[i]);

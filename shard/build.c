@@ -128,6 +128,29 @@ static void remove_dir(const char *dir)
 	rmdir(dir);
 }
 
+/* Removes the build directory if it holds no run: a build that failed
+ * before its first item leaves nothing behind (another process of a
+ * partitioned build may be filling it, so only an empty one goes). */
+static void remove_dir_if_unused(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	int other = 0;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    strcmp(e->d_name, "command.args"))
+			other = 1;
+	closedir(d);
+	if (other)
+		return;
+	char path[IDX_PATH_MAX];
+	snprintf(path, sizeof path, "%s/command.args", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* ---- progress ---- */
 
 static void progress(trawl_builder *b, int force)
@@ -524,6 +547,8 @@ void trawl_builder_close(trawl_builder *b)
 	}
 	if (b->remote)
 		sh_remote_stop(b->remote);
+	if (b->build_dir[0] && b->dir)
+		remove_dir_if_unused(b->build_dir);
 	sh_queue_free(b->q);
 	sh_splitter_free(b->sp);
 	sh_parser_fini(&b->check);

@@ -340,11 +340,15 @@ static int task_finish(void *ctx, unsigned s)
 		sh_fout_close(&m->parts[i].post);
 		sh_fout_close(&m->parts[i].pos);
 	}
-	rc = idx_store_commit(m->st, m->err, sizeof m->err);
+	char why[256];
+	rc = idx_store_commit(m->st, why, sizeof why);
 	idx_store_close(m->st);
 	m->st = NULL;
-	if (rc)
+	if (rc) {
+		snprintf(m->err, sizeof m->err, "%s: %s%s", m->path, why,
+		         rc == TRAWL_EIO || rc == TRAWL_ENOSPC ? " (is the disk full?)" : "");
 		goto out;
+	}
 	if ((rc = idx_file_hash(m->path, j->st->shard_hash[s], &j->st->shard_bytes[s])))
 		snprintf(m->err, sizeof m->err, "%s: cannot checksum", m->path);
 out:

@@ -194,6 +194,17 @@ static int serr(sh_shardmerge *m, int rc, const char *what)
 	return rc;
 }
 
+/* Writes the documents merged so far to the file (idx_store_checkpoint). */
+static int checkpoint(sh_shardmerge *m)
+{
+	char why[256];
+	int rc = idx_store_checkpoint(m->st, why, sizeof why);
+	if (rc)
+		snprintf(m->err, sizeof m->err, "%s: %s%s", m->path, why,
+		         rc == TRAWL_EIO || rc == TRAWL_ENOSPC ? " (is the disk full?)" : "");
+	return rc;
+}
+
 int sh_merge_docs(sh_shardmerge *m)
 {
 	const sh_params *p = m->p;
@@ -279,8 +290,7 @@ int sh_merge_docs(sh_shardmerge *m)
 						goto out;
 					}
 					dirty += prev.rec_len;
-					if (dirty > SH_CHECKPOINT_BYTES &&
-					    (rc = idx_store_checkpoint(m->st, m->err, sizeof m->err)))
+					if (dirty > SH_CHECKPOINT_BYTES && (rc = checkpoint(m)))
 						goto out;
 					if (dirty > SH_CHECKPOINT_BYTES)
 						dirty = 0;
@@ -310,7 +320,7 @@ int sh_merge_docs(sh_shardmerge *m)
 		heap_fix_top(&h, e == 1);
 	}
 	/* the documents go to the file now, not at the end of the merge */
-	rc = idx_store_checkpoint(m->st, m->err, sizeof m->err);
+	rc = checkpoint(m);
 out:
 	free(cur);
 	free(hv);

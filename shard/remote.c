@@ -232,7 +232,9 @@ static int call(wstate *s, const uint8_t *req, size_t len, uint8_t **reply, size
 		c.peer = s->c;
 		c.req = req;
 		c.len = len;
-		rpc_call_many(&c, 1, 60000);
+		uint64_t spent = now_ms() - start;
+		uint64_t left = spent < s->give_up_ms ? s->give_up_ms - spent : 0;
+		rpc_call_many(&c, 1, (int)(left > 100 ? left : 100));
 		if (c.rc == TRAWL_OK && c.reply_len > 0) {
 			*reply = c.reply;
 			*rlen = c.reply_len;
