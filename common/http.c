@@ -585,6 +585,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 /* libmicrohttpd's log                                                 */
 /* ------------------------------------------------------------------ */
 
+/* fmt is libmicrohttpd's own format string */
+static void on_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void on_log(void *cls, const char *fmt, va_list ap)
 {
 	http_server *s = cls;

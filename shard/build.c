@@ -356,7 +356,7 @@ static int on_item(void *ctx, sh_item *it)
 	snprintf(path, sizeof path, "%s/%s", b->build_dir, name);
 	sh_run r;
 	if (sh_run_open(&r, path, NULL, 0) == TRAWL_OK) {
-		int same = r.item == it->id && r.item_hash == it->hash && r.params_hash == b->params.hash;
+		int same = sh_run_fits(&r, &b->params, it->id, it->hash);
 		if (same) {
 			sh_qdone d = {it->id, r.lines, r.bytes_in, r.rejected, r.docs, (char *)r.rejects,
 			              r.rejects_len};
@@ -724,8 +724,7 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 		snprintf(path, sizeof path, "%s/%s", b->build_dir, name);
 		if ((rc = sh_run_open(&runs[nruns], path, b->errmsg, sizeof b->errmsg)))
 			goto out;
-		if (runs[nruns].item_hash != b->item_hash[nruns] ||
-		    runs[nruns].params_hash != b->params.hash) {
+		if (!sh_run_fits(&runs[nruns], &b->params, nruns, b->item_hash[nruns])) {
 			sh_run_close(&runs[nruns]);
 			rc = berr(b, TRAWL_ECORRUPT, "%s: made from other input than this build's", path);
 			goto out;

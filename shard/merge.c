@@ -373,8 +373,9 @@ static int tcur_next(tcur *c)
 	memcpy(&pre, b, 8);
 	c->pre = __builtin_bswap64(pre);
 	p += kl;
+	/* a posting takes at least 3 bytes (delta, tf, a position) */
 	if (sh_getv(&p, c->end, &df) || df == 0 || df > UINT32_MAX || sh_getv(&p, c->end, &pl) ||
-	    (uint64_t)(c->end - p) < pl)
+	    (uint64_t)(c->end - p) < pl || df > pl / 3)
 		return -1;
 	c->df = (uint32_t)df;
 	c->post = p;

@@ -200,6 +200,19 @@ int sh_queue_take(sh_queue *q, tbuf *copy, int wait_ms, sh_item *out)
 	return rc;
 }
 
+int sh_queue_item_hash(sh_queue *q, uint64_t id, uint64_t *hash)
+{
+	int found = 0;
+	pthread_mutex_lock(&q->mu);
+	for (qitem *i = q->items; i && !found; i = i->next)
+		if (i->it.id == id) {
+			*hash = i->it.hash;
+			found = 1;
+		}
+	pthread_mutex_unlock(&q->mu);
+	return found;
+}
+
 void sh_queue_beat(sh_queue *q, uint64_t id)
 {
 	pthread_mutex_lock(&q->mu);

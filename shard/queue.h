@@ -39,6 +39,10 @@ enum { SH_Q_ITEM = 1, SH_Q_WAIT, SH_Q_OVER };
  */
 int sh_queue_take(sh_queue *q, tbuf *copy, int wait_ms, sh_item *out);
 
+/* sh_queue_item_hash: 1 and the item's hash if item id is queued or
+ * leased (not done), else 0. */
+int sh_queue_item_hash(sh_queue *q, uint64_t id, uint64_t *hash);
+
 /* sh_queue_beat renews the lease on item id. */
 void sh_queue_beat(sh_queue *q, uint64_t id);
 

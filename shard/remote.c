@@ -116,9 +116,14 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 	case 'D': {
 		char err[512];
 		sh_run run;
-		if (len < 9 || sh_run_check(&run, req + 9, len - 9, err, sizeof err) || run.item != id ||
-		    run.params_hash != r->p->hash) {
-			/* a damaged or stale run: the item stays leased, and is
+		uint64_t hash;
+		if (len >= 9 && !sh_queue_item_hash(r->q, id, &hash)) {
+			next_item(r, worker, out); /* done already, by another worker */
+			return;
+		}
+		if (len < 9 || sh_run_check(&run, req + 9, len - 9, err, sizeof err) ||
+		    !sh_run_fits(&run, r->p, id, hash)) {
+			/* a damaged or foreign run: the item stays leased, and is
 			 * handed out again when its lease runs out */
 			tbuf_putc(out, 'W');
 			return;

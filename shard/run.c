@@ -55,7 +55,11 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 	for (uint32_t s = 0; s < ns; s++) {
 		const uint8_t *e = b + SH_RUN_HEAD + (size_t)s * 32;
 		uint64_t d = rd64(e + 8), t = rd64(e + 16), end = rd64(e + 24);
-		if (d != at || t < d || end < t || end > len - 8)
+		/* the counts are bounded by the bytes: a document record takes at
+		 * least 12 bytes plus one per field, a term record at least 6 */
+		uint64_t ndocs = rd32(e), nterms = rd32(e + 4);
+		if (d != at || t < d || end < t || end > len - 8 || ndocs * (12 + nf) > t - d ||
+		    nterms * 6 > end - t)
 			return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file section %u out of range", s);
 		at = end;
 	}
@@ -69,6 +73,7 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 	r->rejected = rd64(b + 56);
 	r->docs = rd64(b + 64);
 	r->nshards = ns;
+	r->nfields = nf;
 	r->rejects = (const char *)b + body;
 	r->rejects_len = rlen;
 	return TRAWL_OK;
@@ -106,6 +111,12 @@ void sh_run_close(sh_run *r)
 	if (r->mapped && r->map)
 		munmap(r->map, r->len);
 	memset(r, 0, sizeof *r);
+}
+
+int sh_run_fits(const sh_run *r, const sh_params *p, uint64_t item, uint64_t item_hash)
+{
+	return r->item == item && r->item_hash == item_hash && r->params_hash == p->hash &&
+	       r->nshards == p->nshards && r->nfields == p->schema.nfields;
 }
 
 void sh_run_section(const sh_run *r, uint32_t s, sh_section *out)

@@ -198,7 +198,7 @@ typedef struct sh_run {
 	int mapped;
 	uint64_t item, item_hash, params_hash;
 	uint64_t lines, bytes_in, rejected, docs;
-	uint32_t nshards;
+	uint32_t nshards, nfields;
 	const char *rejects; /* NUL-separated messages */
 	size_t rejects_len;
 } sh_run;
@@ -219,6 +219,11 @@ int sh_run_check(sh_run *r, const uint8_t *bytes, size_t len, char *err, size_t 
 /* sh_run_open maps the run file at path and checks it; close with sh_run_close. */
 int sh_run_open(sh_run *r, const char *path, char *err, size_t errlen);
 void sh_run_close(sh_run *r);
+
+/* sh_run_fits: r was made for item (hash item_hash) under p: its
+ * parameters hash, shard count and field count agree (a run's table is
+ * read with p's shard count, so a header that disagrees is never used). */
+int sh_run_fits(const sh_run *r, const sh_params *p, uint64_t item, uint64_t item_hash);
 
 /* sh_run_section: shard s's part of r (checked by sh_run_check). */
 void sh_run_section(const sh_run *r, uint32_t s, sh_section *out);

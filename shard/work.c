@@ -85,9 +85,14 @@ typedef struct bslot {
 	uint32_t term;
 } bslot;
 
+/* One inverter serves every section a worker makes: between sections it is
+ * reset, not freed, and a term entry keeps its lists' memory for the next
+ * term that takes its place (nalloc entries have lists), so that the
+ * table, the entries and the lists stop growing after the first items. */
 typedef struct inverter {
 	bterm *terms;
 	uint32_t nterms, capterms;
+	uint32_t nalloc;     /* entries whose dt and pos lists are allocated */
 	bslot *table;
 	uint32_t mask;
 	arena keys;
@@ -97,17 +102,26 @@ typedef struct inverter {
 	uint32_t kept;   /* tokens kept in the current field */
 } inverter;
 
-static int inv_init(inverter *v)
+/* Empties v for a new section (first use: allocates its table). */
+static int inv_reset(inverter *v)
 {
-	memset(v, 0, sizeof *v);
-	v->mask = (1u << 16) - 1;
-	v->table = calloc((size_t)v->mask + 1, sizeof *v->table);
-	return v->table ? TRAWL_OK : TRAWL_ENOMEM;
+	if (!v->table) {
+		v->mask = (1u << 16) - 1;
+		v->table = calloc((size_t)v->mask + 1, sizeof *v->table);
+		if (!v->table)
+			return TRAWL_ENOMEM;
+	} else {
+		memset(v->table, 0, ((size_t)v->mask + 1) * sizeof *v->table);
+	}
+	v->nterms = 0;
+	v->failed = 0;
+	arena_free(&v->keys);
+	return TRAWL_OK;
 }
 
 static void inv_fini(inverter *v)
 {
-	for (uint32_t i = 0; i < v->nterms; i++) {
+	for (uint32_t i = 0; i < v->nalloc; i++) {
 		free(v->terms[i].dt);
 		free(v->terms[i].pos);
 	}
@@ -184,7 +198,13 @@ static bterm *inv_term(inverter *v, uint8_t fid, const char *text, uint32_t len)
 	k[0] = fid;
 	memcpy(k + 1, text, len);
 	bterm *bt = &v->terms[v->nterms++];
-	memset(bt, 0, sizeof *bt);
+	if (v->nterms > v->nalloc) {
+		memset(bt, 0, sizeof *bt);
+		v->nalloc = v->nterms;
+	} else {
+		/* an entry of an earlier section: keep its lists' memory */
+		bt->df = bt->npos = 0;
+	}
 	bt->key = k;
 	bt->klen = len + 1;
 	bt->kpre = kp;
@@ -483,7 +503,7 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 {
 	const sh_params *p = w->p;
 	uint32_t nf = p->schema.nfields;
-	int rc = inv_init(&w->inv);
+	int rc = inv_reset(&w->inv);
 	if (rc)
 		return rc;
 	if ((size_t)n * nf > w->lens_cap) {
@@ -573,7 +593,6 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 	}
 	uint32_t nterms = w->inv.nterms;
 	free(sorted);
-	inv_fini(&w->inv);
 	if (rc)
 		return rc;
 	uint64_t end = out->len;
