@@ -47,7 +47,7 @@ static const char index_help[] =
 	"  --memory MB       memory budget of the workers (default: a quarter of RAM,\n"
 	"                    at most 4096)\n"
 	"  --item-kb KB      input per work item (64-49152; default: from --memory,\n"
-	"                    at most 8192)\n"
+	"                    at most 16384)\n"
 	"  --build-dir D     where finished work items are kept (default: DIR/build)\n"
 	"  --resume D        continue the interrupted build whose build directory is D\n"
 	"  --listen URL      also hand work items to `trawl build-worker --connect URL`\n"

@@ -13,7 +13,9 @@
 #define SH_MAX_PARTS 16
 #define SH_CHECKPOINT_BYTES (8u << 20) /* stored documents per LMDB transaction */
 
-/* Buffered output to a temporary file that is copied into LMDB at the end. */
+/* A part's postings (or positions), copied into LMDB at the end: in memory
+ * up to SH_FOUT_MEM bytes, then in a temporary file. */
+#define SH_FOUT_MEM (32u << 20)
 typedef struct sh_fout {
 	int fd;
 	tbuf buf;
@@ -21,7 +23,7 @@ typedef struct sh_fout {
 	char path[IDX_PATH_MAX];
 } sh_fout;
 
-int sh_fout_open(sh_fout *f, const char *path);
+int sh_fout_open(sh_fout *f, const char *path); /* the file is made if needed */
 int sh_fout_finish(sh_fout *f);               /* flushes */
 int sh_fout_copy(sh_fout *f, uint8_t *dst);   /* reads the whole file into dst */
 void sh_fout_close(sh_fout *f);               /* closes and removes the file */
