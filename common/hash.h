@@ -18,6 +18,12 @@ static inline uint64_t th_hash64(const void *p, size_t n)
 	return XXH3_64bits(p, n);
 }
 
+/* th_hash64_seeded: XXH3-64 of p with a seed. */
+static inline uint64_t th_hash64_seeded(const void *p, size_t n, uint64_t seed)
+{
+	return XXH3_64bits_withSeed(p, n, seed);
+}
+
 /* th_hash128: the XXH3-128 of p, as 16 bytes (high half first). */
 static inline void th_hash128(const void *p, size_t n, uint8_t out[16])
 {

@@ -77,11 +77,14 @@ static int env_new(idx_store **out, const char *path, unsigned flags, size_t map
 	return TRAWL_OK;
 }
 
-int idx_store_create(idx_store **out, const char *path, char *err, size_t errlen)
+int idx_store_create(idx_store **out, const char *path, size_t mapsize, char *err,
+                     size_t errlen)
 {
 	*out = NULL;
 	idx_store *st;
-	int rc = env_new(&st, path, MDB_NOSYNC | MDB_NOMETASYNC, WRITE_MAPSIZE, err, errlen);
+	if (!mapsize || mapsize > WRITE_MAPSIZE)
+		mapsize = WRITE_MAPSIZE;
+	int rc = env_new(&st, path, MDB_NOSYNC | MDB_NOMETASYNC, mapsize, err, errlen);
 	if (rc)
 		return rc;
 	int lrc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);

@@ -30,10 +30,13 @@ typedef struct idx_rtxn idx_rtxn;
 
 /*
  * idx_store_create creates a new shard file at path (which must not exist)
- * and begins its single write transaction. Owned by the caller: finish with
+ * and begins its write transaction. mapsize bounds the file (address space
+ * is reserved for it, not disk; 0 or more than 1 TiB: 1 TiB); a write past
+ * it fails with TRAWL_ENOSPC (LMDB's MDB_MAP_FULL). Owned by the caller: finish with
  * idx_store_commit, or idx_store_close to abandon.
  */
-int idx_store_create(idx_store **out, const char *path, char *err, size_t errlen);
+int idx_store_create(idx_store **out, const char *path, size_t mapsize, char *err,
+                     size_t errlen);
 
 /*
  * idx_store_put stores key -> val in db. With append nonzero the key must

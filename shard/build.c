@@ -53,7 +53,8 @@ struct trawl_builder {
 	sh_splitter *sp;
 	sh_queue *q;
 	pthread_t tid[SH_MAX_WORKERS];
-	unsigned nthreads;
+	unsigned want_threads; /* worker threads asked for */
+	unsigned nthreads;     /* started (joined by stop_workers and close) */
 	sh_remote *remote;
 	uint64_t *item_hash; /* of every item cut, by id */
 	uint64_t nitems, capitems;
@@ -68,6 +69,8 @@ struct trawl_builder {
 	char **sources;
 	size_t nsources;
 	int failed;
+	int committed;      /* published (or, for a partition, its runs made) */
+	int made_build_dir; /* this builder created the build directory */
 	char errmsg[1024];
 };
 
@@ -110,45 +113,46 @@ static int mkdir_p(const char *dir)
 	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Removes dir and the files in it (one level: the build directory). */
-static void remove_dir(const char *dir)
+/* Whether name is a file the build directory is made of: a run, a run
+ * being written, or the saved command. Nothing else there is touched. */
+static int build_file(const char *name)
+{
+	size_t n = strlen(name);
+	return !strcmp(name, "command.args") ||
+	       (!strncmp(name, "item-", 5) &&
+	        ((n > 4 && !strcmp(name + n - 4, ".run")) || (n > 4 && !strcmp(name + n - 4, ".tmp"))));
+}
+
+/*
+ * Cleans the build directory: with runs_too, every file of the build
+ * (after the publish); without, only the saved command, and only if no run
+ * is there (a build that failed before its first item). The directory goes
+ * if it is then empty. Other files in it (a --build-dir that holds more)
+ * are never touched.
+ */
+static void clean_build_dir(const char *dir, int runs_too)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
 	struct dirent *e;
+	int runs = 0;
+	while ((e = readdir(d)))
+		runs += build_file(e->d_name) && strcmp(e->d_name, "command.args");
+	if (runs && !runs_too) {
+		closedir(d);
+		return;
+	}
+	rewinddir(d);
 	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+		if (!build_file(e->d_name))
 			continue;
 		char path[IDX_PATH_MAX];
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		unlink(path);
 	}
 	closedir(d);
-	rmdir(dir);
-}
-
-/* Removes the build directory if it holds no run: a build that failed
- * before its first item leaves nothing behind (another process of a
- * partitioned build may be filling it, so only an empty one goes). */
-static void remove_dir_if_unused(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	int other = 0;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-		    strcmp(e->d_name, "command.args"))
-			other = 1;
-	closedir(d);
-	if (other)
-		return;
-	char path[IDX_PATH_MAX];
-	snprintf(path, sizeof path, "%s/command.args", dir);
-	unlink(path);
-	rmdir(dir);
+	rmdir(dir); /* fails, harmlessly, if anything else is there */
 }
 
 /* ---- progress ---- */
@@ -202,8 +206,9 @@ static void *worker_thread(void *arg)
 {
 	trawl_builder *b = arg;
 	sh_worker *w;
-	tbuf run;
+	tbuf run, bytes;
 	tbuf_init(&run, (size_t)SH_ITEM_MAX * 4);
+	tbuf_init(&bytes, SH_ITEM_LIMIT);
 	char err[1024];
 	if (sh_worker_new(&w)) {
 		sh_queue_fail(b->q, TRAWL_ENOMEM, "out of memory");
@@ -211,7 +216,7 @@ static void *worker_thread(void *arg)
 	}
 	for (;;) {
 		sh_item it;
-		int k = sh_queue_take(b->q, NULL, 1000, &it);
+		int k = sh_queue_take(b->q, &bytes, 0, 1000, &it);
 		if (k == SH_Q_OVER)
 			break;
 		if (k != SH_Q_ITEM)
@@ -229,6 +234,7 @@ static void *worker_thread(void *arg)
 	}
 	sh_worker_free(w);
 	tbuf_fini(&run);
+	tbuf_fini(&bytes);
 	return NULL;
 }
 
@@ -286,7 +292,7 @@ static int get_ready(trawl_builder *b, const sh_item *first)
 		p->zdict_len = dl;
 	}
 	sh_params_hash(p);
-	unsigned cap = b->nthreads * 2 + 2;
+	unsigned cap = b->want_threads * 2 + 2;
 	if (b->opts.listen)
 		cap += 8;
 	int rc = sh_queue_new(&b->q, cap, 5000);
@@ -296,11 +302,9 @@ static int get_ready(trawl_builder *b, const sh_item *first)
 	    (rc = sh_remote_start(&b->remote, b->opts.listen, b->q, p, b->build_dir, b->errmsg,
 	                                 sizeof b->errmsg)))
 		return rc;
-	unsigned started = 0;
-	for (unsigned t = 0; t < b->nthreads; t++)
-		if (pthread_create(&b->tid[started], NULL, worker_thread, b) == 0)
-			started++;
-	b->nthreads = started;
+	for (unsigned t = 0; t < b->want_threads; t++)
+		if (pthread_create(&b->tid[b->nthreads], NULL, worker_thread, b) == 0)
+			b->nthreads++;
 	b->ready = 1;
 	return TRAWL_OK;
 }
@@ -312,6 +316,8 @@ void sh_params_hash(sh_params *p)
 	XXH3_64bits_reset(s);
 	XXH3_64bits_update(s, &v, 4);
 	XXH3_64bits_update(s, &fmt, 4);
+	/* a run made by another version of trawl may analyse text differently */
+	XXH3_64bits_update(s, trawl_version(), strlen(trawl_version()));
 	XXH3_64bits_update(s, p->schema_json, strlen(p->schema_json));
 	XXH3_64bits_update(s, &p->nshards, 4);
 	XXH3_64bits_update(s, &p->max_doc, 4);
@@ -378,12 +384,6 @@ static int on_item(void *ctx, sh_item *it)
 
 /* ---- the API ---- */
 
-static size_t ram_bytes(void)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-	return pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz : (size_t)4 << 30;
-}
-
 int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_opts *opts,
                        char *errbuf, size_t errlen)
 {
@@ -419,27 +419,28 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	if (b->max_doc > IDX_STORED_MAX)
 		b->max_doc = IDX_STORED_MAX;
 	unsigned cores = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	b->nthreads = o.workers ? o.workers : (o.workers_set ? 0 : (cores ? cores : 1));
-	if (b->nthreads > SH_MAX_WORKERS)
-		b->nthreads = SH_MAX_WORKERS;
-	if (b->nthreads == 0 && !o.listen) {
+	b->want_threads = o.workers ? o.workers : (o.workers_set ? 0 : (cores ? cores : 1));
+	if (b->want_threads > SH_MAX_WORKERS)
+		b->want_threads = SH_MAX_WORKERS;
+	if (b->want_threads == 0 && !o.listen) {
 		free(b);
 		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
 		                "no workers: a build without --listen needs at least one");
 	}
-	/* the work stage holds per worker about 12 times its item (the parsed
-	 * documents, the inverted lists and the run), plus the queued items */
-	size_t budget = o.memory_bytes;
-	if (!budget) {
-		budget = ram_bytes() / 4;
-		if (budget > ((size_t)4 << 30))
-			budget = (size_t)4 << 30;
-	}
+	/* The item size decides the items, and so the runs a rerun can reuse
+	 * and the dictionary trained on the first item: it must not depend on
+	 * the machine. 16 MiB unless asked otherwise, or less if an explicit
+	 * memory budget needs it. */
 	size_t item = o.item_bytes;
 	if (!item) {
-		item = budget / ((size_t)(b->nthreads ? b->nthreads : 1) * 12 + 2 * b->nthreads + 2);
-		if (item > SH_ITEM_DEFAULT)
-			item = SH_ITEM_DEFAULT;
+		item = SH_ITEM_DEFAULT;
+		/* the work stage holds per worker about 12 times its item (the
+		 * parsed documents, the inverted lists and the run), plus the
+		 * queued items */
+		size_t fit = o.memory_bytes / ((size_t)(b->want_threads ? b->want_threads : 1) * 12 +
+		                               2 * b->want_threads + 2);
+		if (o.memory_bytes && fit < item)
+			item = fit;
 	}
 	if (item < SH_ITEM_MIN)
 		item = SH_ITEM_MIN;
@@ -501,13 +502,26 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		snprintf(b->build_dir, sizeof b->build_dir, "%s/build", dir);
 	b->opts.build_dir = NULL;
 	b->opts.listen = o.listen ? strdup(o.listen) : NULL;
-	if (mkdir_p(dir) != 0 || mkdir_p(b->build_dir) != 0) {
-		rc = idx_errf(errbuf, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
-		              mkdir_p(dir) ? dir : b->build_dir, strerror(errno));
+	if (!strcmp(b->build_dir, dir)) {
+		rc = idx_errf(errbuf, errlen, TRAWL_EINVAL,
+		              "%s: the build directory cannot be the index directory", dir);
 		goto fail;
 	}
+	if (mkdir_p(dir) != 0) {
+		rc = idx_errf(errbuf, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
+		              dir, strerror(errno));
+		goto fail;
+	}
+	/* the lock first: a second build must not touch the first one's runs */
 	if (o.part_count <= 1 && (rc = idx_gen_lock(dir, &b->lockfd, errbuf, errlen)))
 		goto fail;
+	struct stat bst;
+	b->made_build_dir = stat(b->build_dir, &bst) != 0;
+	if (mkdir_p(b->build_dir) != 0) {
+		rc = idx_errf(errbuf, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
+		              b->build_dir, strerror(errno));
+		goto fail;
+	}
 	if ((rc = sh_splitter_new(&b->sp, item, b->max_doc, 0))) {
 		idx_errf(errbuf, errlen, rc, "out of memory");
 		goto fail;
@@ -515,7 +529,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	sh_parser_fini(&b->check);
 	sh_parser_init(&b->check, &b->schema, b->max_doc);
 	tbuf_init(&b->line, b->max_doc + IDX_MAX_ID_BYTES * 8 + 64);
-	b->rep.workers = b->nthreads;
+	b->rep.workers = b->want_threads;
 	*out = b;
 	return TRAWL_OK;
 fail:
@@ -539,16 +553,17 @@ void trawl_builder_close(trawl_builder *b)
 {
 	if (!b)
 		return;
-	if (b->q && b->nthreads) {
-		sh_queue_fail(b->q, TRAWL_EINVAL, "the build was abandoned");
+	if (b->q && !b->committed)
+		sh_queue_fail(b->q, TRAWL_EINVAL, "the build was abandoned"); /* workers stop */
+	if (b->nthreads) {
 		for (unsigned t = 0; t < b->nthreads; t++)
 			pthread_join(b->tid[t], NULL);
 		b->nthreads = 0;
 	}
 	if (b->remote)
 		sh_remote_stop(b->remote);
-	if (b->build_dir[0] && b->dir)
-		remove_dir_if_unused(b->build_dir);
+	if (b->made_build_dir && !b->committed)
+		clean_build_dir(b->build_dir, 0);
 	sh_queue_free(b->q);
 	sh_splitter_free(b->sp);
 	sh_parser_fini(&b->check);
@@ -708,8 +723,10 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	b->rep.items = b->nitems;
 	b->rep.items_retried = expired;
 	b->rep.read_s = since(&b->t0);
-	if (b->opts.part_count > 1)
-		goto out; /* this partition's runs are made; a later build merges */
+	if (b->opts.part_count > 1) {
+		b->committed = 1; /* this partition's runs are made; a later build merges */
+		goto out;
+	}
 	/* every item's run, in item order */
 	b->stage = "merging";
 	progress(b, 1);
@@ -788,7 +805,8 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	for (uint64_t i = 0; i < nruns; i++)
 		sh_run_close(&runs[i]);
 	nruns = 0;
-	remove_dir(b->build_dir);
+	clean_build_dir(b->build_dir, 1);
+	b->committed = 1;
 out:
 	if (rc)
 		b->failed = 1;

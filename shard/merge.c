@@ -190,13 +190,32 @@ static int dcur_less(void *ctx, uint32_t a, uint32_t b)
 	return x->seq < y->seq;
 }
 
+/* Moves to the next document: 0, 1 at the end, -1 if damaged. A run's
+ * documents must come in strictly increasing (hash, id, place) order: the
+ * merge and the doc ids depend on it, and a run may come from elsewhere. */
 static int dcur_next(dcur *c, uint32_t nf)
 {
 	if (c->left == 0)
 		return 1;
 	c->left--;
 	c->local++;
-	return sh_rdoc_next(&c->p, c->end, nf, &c->d) ? -1 : 0;
+	sh_rdoc prev = c->d;
+	if (sh_rdoc_next(&c->p, c->end, nf, &c->d))
+		return -1;
+	if (c->local > 0) {
+		const sh_rdoc *x = &prev, *y = &c->d;
+		int order = x->hash != y->hash ? (x->hash < y->hash ? -1 : 1) : 0;
+		if (!order) {
+			uint32_t n = x->id_len < y->id_len ? x->id_len : y->id_len;
+			int k = memcmp(x->id, y->id, n);
+			order = k ? k : (x->id_len > y->id_len) - (x->id_len < y->id_len);
+		}
+		if (!order)
+			order = x->seq < y->seq ? -1 : (x->seq > y->seq);
+		if (order >= 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int same_id(const sh_rdoc *a, const sh_rdoc *b)
@@ -226,7 +245,19 @@ int sh_merge_docs(sh_shardmerge *m)
 {
 	const sh_params *p = m->p;
 	uint32_t nf = p->schema.nfields, nr = m->nruns;
-	int rc = idx_store_create(&m->st, m->path, m->err, sizeof m->err);
+	/* The shard file holds what its run sections hold, encoded no larger
+	 * (stored records as they are; bit-packed postings within their
+	 * varints; keys front-coded), plus LMDB's pages: 4 times the sections
+	 * and 256 MiB is ample, and reserves address space, not disk, so that
+	 * 256 shards merge at once within a 47-bit address space. */
+	uint64_t bytes = 0;
+	for (uint32_t r = 0; r < nr; r++) {
+		sh_section sec;
+		sh_run_section(&m->runs[r], m->shard, &sec);
+		bytes += (uint64_t)(sec.terms_end - sec.docs);
+	}
+	int rc = idx_store_create(&m->st, m->path, (size_t)(4 * bytes + (256u << 20)), m->err,
+	                          sizeof m->err);
 	if (rc)
 		return rc;
 	dcur *cur = calloc(nr ? nr : 1, sizeof *cur);
@@ -382,6 +413,9 @@ static int tcur_next(tcur *c)
 	const uint8_t *p = c->p;
 	if (sh_getv(&p, c->end, &kl) || kl == 0 || kl > IDX_MAX_KEY || (uint64_t)(c->end - p) < kl)
 		return -1;
+	/* keys must strictly increase (the dictionary is written in order) */
+	if (c->key && key_cmp(c->key, c->klen, p, (uint32_t)kl) >= 0)
+		return -1;
 	c->key = p;
 	c->klen = (uint32_t)kl;
 	uint8_t b[8] = {0};
@@ -434,8 +468,9 @@ static int decode_run(const uint8_t *p, const uint8_t *end, uint32_t df, const u
 	uint32_t local = 0, k = *n, q = *np;
 	for (uint32_t j = 0; j < df; j++) {
 		uint64_t d, tf, x;
+		/* documents strictly increase: a delta is 0 only for the first */
 		if (sh_getv(&p, end, &d) || sh_getv(&p, end, &tf) || tf == 0 || tf > UINT32_MAX ||
-		    d > UINT32_MAX || (uint64_t)local + d >= nlocal)
+		    d > UINT32_MAX || (uint64_t)local + d >= nlocal || (j > 0 && d == 0))
 			return TRAWL_ECORRUPT;
 		local += (uint32_t)d;
 		uint32_t doc = map[local];
@@ -446,12 +481,13 @@ static int decode_run(const uint8_t *p, const uint8_t *end, uint32_t df, const u
 			continue;
 		}
 		sc->a[k++] = (post){doc, (uint32_t)tf, q};
-		uint32_t at = 0;
+		uint64_t at = 0;
 		for (uint64_t i = 0; i < tf; i++) {
-			if (sh_getv(&p, end, &x) || x > UINT32_MAX)
+			/* positions strictly increase within a document */
+			if (sh_getv(&p, end, &x) || (i > 0 && x == 0) || at + x > UINT32_MAX)
 				return TRAWL_ECORRUPT;
-			at += (uint32_t)x;
-			sc->pos[q++] = at;
+			at += x;
+			sc->pos[q++] = (uint32_t)at;
 		}
 	}
 	*n = k;

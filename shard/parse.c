@@ -286,6 +286,21 @@ static int action_id(sh_parser *p, const bulk_action *a, const char *src, uint64
 	return rc ? perr(p, rc, "%s:%llu: out of memory", src, (unsigned long long)ln) : TRAWL_OK;
 }
 
+/* The length in a marker line: decimal digits to the end of the line. */
+static int overlong_length(const char *s, size_t n, uint64_t *v)
+{
+	if (n == 0 || n > 19)
+		return 0;
+	uint64_t x = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		x = x * 10 + (uint64_t)(s[i] - '0');
+	}
+	*v = x;
+	return 1;
+}
+
 int sh_parse_item(sh_parser *p, const sh_item *it, int skip_bad, sh_doc_fn fn,
                   void (*on_reject)(void *ctx, const char *msg), void *ctx, sh_linecount *count)
 {
@@ -305,9 +320,9 @@ int sh_parse_item(sh_parser *p, const sh_item *it, int skip_bad, sh_doc_fn fn,
 			continue;
 		count->lines++;
 		count->bytes += len + 1;
-		unsigned long long longer;
+		uint64_t longer = 0;
 		if (len > 2 && line[0] == SH_OVERLONG[0] && line[1] == SH_OVERLONG[1] &&
-		    sscanf(line + 2, "%llu", &longer) == 1) {
+		    overlong_length(line + 2, len - 2, &longer) && longer >= len) {
 			/* the splitter's stand-in for a line longer than any document */
 			count->bytes += longer - len;
 			pending = SH_BULK_NONE;

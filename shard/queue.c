@@ -150,7 +150,7 @@ int sh_queue_push(sh_queue *q, sh_item *it, void (*tick)(void *), void *ctx)
 	return TRAWL_OK;
 }
 
-int sh_queue_take(sh_queue *q, tbuf *copy, int wait_ms, sh_item *out)
+int sh_queue_take(sh_queue *q, tbuf *copy, int expires, int wait_ms, sh_item *out)
 {
 	struct timespec ts;
 	deadline_in(&ts, wait_ms);
@@ -172,21 +172,19 @@ int sh_queue_take(sh_queue *q, tbuf *copy, int wait_ms, sh_item *out)
 				pick = i;
 		}
 		if (pick) {
-			if (copy) {
-				/* the bytes may be freed once the lock is let go: another
-				 * worker may finish the item first */
-				tbuf_reset(copy);
-				if (tbuf_append(copy, pick->it.bytes, pick->it.len)) {
-					rc = SH_Q_WAIT;
-					break;
-				}
+			/* copied: the queue frees its bytes when the item is done,
+			 * which another worker may do first (an expired lease) */
+			tbuf_reset(copy);
+			if (tbuf_append(copy, pick->it.bytes, pick->it.len)) {
+				pthread_mutex_unlock(&q->mu);
+				sh_queue_fail(q, TRAWL_ELIMIT, "a work item is larger than a worker may take");
+				return SH_Q_OVER;
 			}
 			pick->state = Q_LEASED;
-			pick->remote = copy != NULL;
+			pick->remote = expires;
 			pick->lease_until = now + q->lease_us;
 			*out = pick->it;
-			if (copy)
-				out->bytes = (const char *)copy->data;
+			out->bytes = (const char *)copy->data;
 			q->taken++;
 			rc = SH_Q_ITEM;
 			break;

@@ -32,12 +32,13 @@ enum { SH_Q_ITEM = 1, SH_Q_WAIT, SH_Q_OVER };
 /*
  * sh_queue_take leases the oldest waiting item, waiting up to wait_ms for
  * one: SH_Q_ITEM (*out set), SH_Q_WAIT (none yet), SH_Q_OVER (every item is
- * done, or the build failed). With copy NULL (a thread of this process,
- * whose lease never expires) out->bytes are the queue's until
- * sh_queue_complete; otherwise they are copied into copy, and the lease
- * expires unless sh_queue_beat renews it.
+ * done, or the build failed). The item's bytes are copied into copy
+ * (out->bytes points there): the queue frees its own when the item is done,
+ * and another worker may finish it first. With expires (a remote worker)
+ * the lease runs out unless sh_queue_beat renews it; a thread of this
+ * process does not die alone, and its lease never expires.
  */
-int sh_queue_take(sh_queue *q, tbuf *copy, int wait_ms, sh_item *out);
+int sh_queue_take(sh_queue *q, tbuf *copy, int expires, int wait_ms, sh_item *out);
 
 /* sh_queue_item_hash: 1 and the item's hash if item id is queued or
  * leased (not done), else 0. */

@@ -34,8 +34,11 @@
 #include "queue.h"
 #include "remote.h"
 
-#define SERVER_THREADS 8
-#define NEXT_WAIT_MS 500
+/* An 'N' waits up to NEXT_WAIT_MS for an item in a server thread; with
+ * many idle workers that would hold every thread, and the heartbeats of
+ * the busy ones would wait behind them: enough threads, short waits. */
+#define SERVER_THREADS 32
+#define NEXT_WAIT_MS 200
 
 struct sh_remote {
 	rpc_server *srv;
@@ -67,7 +70,7 @@ static void put32(tbuf *b, uint32_t v)
 static void next_item(sh_remote *r, unsigned worker, tbuf *out)
 {
 	sh_item it;
-	int k = sh_queue_take(r->q, &r->copy[worker], NEXT_WAIT_MS, &it);
+	int k = sh_queue_take(r->q, &r->copy[worker], 1, NEXT_WAIT_MS, &it);
 	if (k == SH_Q_OVER) {
 		tbuf_putc(out, 'O');
 		return;
@@ -95,6 +98,10 @@ static void next_item(sh_remote *r, unsigned worker, tbuf *out)
 	tbuf_append(out, p->zdict, p->zdict_len);
 	put64(out, p->hash);
 	tbuf_append(out, it.bytes, it.len);
+	/* let the copy go: 32 threads must not each keep an item's worth */
+	size_t max = r->copy[worker].max;
+	tbuf_fini(&r->copy[worker]);
+	tbuf_init(&r->copy[worker], max);
 }
 
 static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
@@ -169,7 +176,7 @@ int sh_remote_start(sh_remote **out, const char *url, sh_queue *q, const sh_para
 	r->p = p;
 	r->dir = dir;
 	for (int i = 0; i < SERVER_THREADS; i++)
-		tbuf_init(&r->copy[i], (size_t)SH_ITEM_MAX * 2);
+		tbuf_init(&r->copy[i], SH_ITEM_LIMIT);
 	char why[512];
 	int rc = rpc_server_start(&r->srv, url, NULL, SERVER_THREADS, handle, r, why, sizeof why);
 	if (rc) {
@@ -207,7 +214,8 @@ typedef struct wstate {
 	atomic_int failed;
 	unsigned give_up_ms;
 	pthread_mutex_t mu;
-	uint64_t working[SH_MAX_WORKERS]; /* item + 1 being worked by each thread, 0 none */
+	/* item + 1 held by each thread (worked, or its run being sent), 0 none */
+	_Atomic uint64_t working[SH_MAX_WORKERS];
 	unsigned nthreads;
 	sh_params params;      /* of the build, once known */
 	uint8_t *zdict;
@@ -349,7 +357,9 @@ static void *work_thread(void *arg)
 	while (!atomic_load(&s->over) && !atomic_load(&s->failed)) {
 		uint8_t *rep = NULL;
 		size_t rlen = 0;
-		if (call(s, req.data, req.len, &rep, &rlen)) {
+		int crc = call(s, req.data, req.len, &rep, &rlen);
+		atomic_store(&s->working[t->no], 0); /* the run (if any) was acknowledged */
+		if (crc) {
 			wfail(s, TRAWL_EIO, "the builder stopped answering");
 			break;
 		}
@@ -376,11 +386,12 @@ static void *work_thread(void *arg)
 			                           : "a malformed work item");
 			break;
 		}
-		s->working[t->no] = it.id + 1;
+		/* the lease is renewed until the run is acknowledged, not just made */
+		atomic_store(&s->working[t->no], it.id + 1);
 		rc = sh_work(w, &s->params, &it, &run, err, sizeof err);
-		s->working[t->no] = 0;
 		free(rep);
 		if (rc) {
+			atomic_store(&s->working[t->no], 0);
 			/* a bad line (without skip_bad) fails the whole build */
 			tbuf_reset(&req);
 			tbuf_putc(&req, 'F');
@@ -417,7 +428,7 @@ static void *beat_thread(void *arg)
 		for (int i = 0; i < 10 && !atomic_load(&s->over) && !atomic_load(&s->failed); i++)
 			usleep(100000);
 		for (unsigned t = 0; t < s->nthreads; t++) {
-			uint64_t w = s->working[t];
+			uint64_t w = atomic_load(&s->working[t]);
 			if (!w)
 				continue;
 			uint8_t req[9] = {'B'};

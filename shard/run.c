@@ -49,7 +49,8 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file checksum mismatch");
 	uint32_t ns = rd32(b + 12), nf = rd32(b + 72), rlen = rd32(b + 76);
 	size_t body = SH_RUN_HEAD + (size_t)ns * 32;
-	if (ns == 0 || ns > TRAWL_MAX_SHARDS || nf > IDX_MAX_FIELDS || body + rlen > len - 8)
+	if (ns == 0 || ns > TRAWL_MAX_SHARDS || nf > IDX_MAX_FIELDS || body + rlen > len - 8 ||
+	    (rlen && b[body + rlen - 1] != 0))
 		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file header out of range");
 	size_t at = body + rlen;
 	for (uint32_t s = 0; s < ns; s++) {

@@ -34,7 +34,10 @@
 
 #define SH_ITEM_DEFAULT (16u << 20) /* bytes of input in a work item, at most */
 #define SH_ITEM_MIN (64u << 10)
-#define SH_ITEM_MAX (48u << 20)    /* an item and its run fit in one nng message */
+#define SH_ITEM_MAX (48u << 20)    /* input bytes of an item, as asked for */
+#define SH_ITEM_LIMIT (120u << 20) /* an item with its last lines (a _bulk action
+                                      and its document overrun the size asked
+                                      for): it must fit in one build message */
 #define SH_RUN_VERSION 1
 #define SH_MAX_WORKERS 64
 
@@ -57,7 +60,8 @@ void sh_params_hash(sh_params *p);
 /* A work item: whole lines of one input file. */
 typedef struct sh_item {
 	uint64_t id;         /* its place in the build, from 0; the same on every rerun */
-	uint64_t hash;       /* XXH3-64 of bytes: a rerun reuses a run only for equal bytes */
+	uint64_t hash;       /* XXH3-64 of bytes, seeded with first_line * 2 + bulk: a rerun
+	                        reuses a run only for the same bytes from the same place */
 	uint64_t first_line; /* line number, in source, of the first line */
 	int bulk;            /* the lines are Elasticsearch _bulk NDJSON */
 	const char *source;  /* the file's name, for messages */

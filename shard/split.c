@@ -44,8 +44,8 @@ int sh_splitter_new(sh_splitter **out, size_t item_bytes, size_t max_doc, uint64
 	sp->next_id = first_id;
 	sh_parser_init(&sp->parser, &sp->none, max_doc);
 	/* an item may exceed item_bytes by a document and its action line */
-	tbuf_init(&sp->item, item_bytes + 2 * max_doc + 64);
-	tbuf_init(&sp->loose, item_bytes + 2 * max_doc + 64);
+	tbuf_init(&sp->item, SH_ITEM_LIMIT);
+	tbuf_init(&sp->loose, SH_ITEM_LIMIT);
 	*out = sp;
 	return TRAWL_OK;
 }
@@ -77,8 +77,11 @@ static int emit(sh_splitter *sp, tbuf *b, uint64_t first_line, int bulk, const c
 {
 	if (b->len == 0)
 		return TRAWL_OK;
-	sh_item it = {sp->next_id++, th_hash64(b->data, b->len), first_line, bulk, source,
-	              (const char *)b->data, b->len};
+	/* the hash covers where the bytes come from too: the same bytes at
+	 * another line or in another format make other messages or documents */
+	sh_item it = {sp->next_id++,
+	              th_hash64_seeded(b->data, b->len, first_line * 2 + (uint64_t)(bulk != 0)),
+	              first_line, bulk, source, (const char *)b->data, b->len};
 	/* the callee owns the bytes: give it the buffer, start a new one */
 	size_t max = b->max;
 	b->data = NULL;
@@ -165,7 +168,13 @@ int sh_split_file(sh_splitter *sp, const char *path, const char *source, sh_item
 		if (item->len == 0)
 			sp->item_line = line;
 		if ((rc = tbuf_append(item, l, len)) || (rc = tbuf_putc(item, '\n'))) {
-			idx_errf(err, errlen, rc, "%s: out of memory", source);
+			if (rc == TRAWL_ELIMIT)
+				idx_errf(err, errlen, rc,
+				         "%s:%llu: a work item would grow past %u MiB (a _bulk action "
+				         "whose document never comes?)",
+				         source, (unsigned long long)line, SH_ITEM_LIMIT >> 20);
+			else
+				idx_errf(err, errlen, rc, "%s: out of memory", source);
 			break;
 		}
 		if (!nl)

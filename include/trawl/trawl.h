@@ -94,9 +94,12 @@ typedef struct trawl_build_opts {
 	unsigned workers;        /* worker threads of this process, 0..64; 0: one per
 	                            core (none if listen is set and workers_set is) */
 	int workers_set;         /* nonzero: workers is meant, even 0 */
-	size_t memory_bytes;     /* memory budget of the work stage; 0: a quarter of
-	                            RAM, at most 4 GiB (docs/OPERATIONS.md) */
-	size_t item_bytes;       /* input bytes per work item; 0: from memory_bytes */
+	size_t memory_bytes;     /* memory budget of the work stage: makes work items
+	                            smaller if needed (docs/OPERATIONS.md); 0: none */
+	size_t item_bytes;       /* input bytes per work item; 0: 16 MiB, or less to
+	                            fit memory_bytes. Part of a build's identity: the
+	                            same input, options and item size give the same
+	                            generation, and a rerun reuses runs */
 	const char *build_dir;   /* where work-item runs are kept until the publish
 	                            (resuming a build reuses them); NULL: DIR/build */
 	const char *listen;      /* nng URL (tcp://HOST:PORT) that `trawl build-worker`
