@@ -22,6 +22,7 @@
 #include "trawl/trawl.h"
 
 #define MAX_ARGS 4096
+#define COMMAND_MAX (1 << 20) /* bytes of a saved command */
 
 static const char index_help[] =
 	"usage: trawl index DIR FILE... [options]\n"
@@ -122,19 +123,37 @@ static void print_reject(void *ctx, const char *msg)
 }
 
 /* Saves the command so that --resume can run it again. */
+/* Saves the command (written whole or not at all: --resume must never run
+ * a part of it, such as fewer input files). */
 static void save_command(const char *build_dir, int argc, char **argv)
 {
-	char path[4200], cwd[4096];
+	char path[4200], tmp[4300], cwd[4096];
+	size_t total = 0;
 	if (!getcwd(cwd, sizeof cwd))
 		return;
+	total = strlen(cwd) + 1;
+	for (int i = 0; i < argc; i++)
+		total += strlen(argv[i]) + 1;
+	if (argc >= MAX_ARGS || total >= COMMAND_MAX) {
+		fprintf(stderr, "trawl: the command is too long to save for --resume (%d arguments, "
+		                "%zu bytes; the limits are %d and %d): run it again instead\n",
+		        argc, total, MAX_ARGS - 1, COMMAND_MAX - 1);
+		return;
+	}
 	snprintf(path, sizeof path, "%s/command.args", build_dir);
-	FILE *f = fopen(path, "wb");
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "wb");
 	if (!f)
 		return;
-	fwrite(cwd, 1, strlen(cwd) + 1, f);
-	for (int i = 0; i < argc; i++)
-		fwrite(argv[i], 1, strlen(argv[i]) + 1, f);
-	fclose(f);
+	int ok = fwrite(cwd, 1, strlen(cwd) + 1, f) == strlen(cwd) + 1;
+	for (int i = 0; i < argc && ok; i++)
+		ok = fwrite(argv[i], 1, strlen(argv[i]) + 1, f) == strlen(argv[i]) + 1;
+	ok = fclose(f) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		fprintf(stderr, "trawl: could not save the command for --resume: %s\n",
+		        strerror(errno));
+	}
 }
 
 static int resuming; /* cmd_index runs a saved command */
@@ -149,9 +168,13 @@ static int resume(const char *build_dir)
 		        strerror(errno));
 		return EX_NOINPUT;
 	}
-	static char buf[1 << 20];
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	static char buf[COMMAND_MAX + 1];
+	size_t n = fread(buf, 1, sizeof buf, f);
 	fclose(f);
+	if (n == sizeof buf) {
+		fprintf(stderr, "trawl index: %s: longer than a saved command may be\n", path);
+		return EX_DATAERR;
+	}
 	buf[n] = 0;
 	char *args[MAX_ARGS];
 	int argc = 0;

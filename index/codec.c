@@ -63,12 +63,6 @@ size_t idx_varint_put(uint8_t *p, uint64_t v)
 	return n;
 }
 
-size_t idx_varint_len(uint64_t v)
-{
-	unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
-	return (bits + 6) / 7;
-}
-
 const uint8_t *idx_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
 	if (p < end && p[0] < 0x80) {

@@ -19,8 +19,13 @@
 /* idx_varint_put writes v at p (room for 10 bytes needed); returns bytes written. */
 size_t idx_varint_put(uint8_t *p, uint64_t v);
 
-/* idx_varint_len: bytes idx_varint_put would write for v. */
-size_t idx_varint_len(uint64_t v);
+/* idx_varint_len: bytes idx_varint_put would write for v (inline: the
+ * encoder's choice of a tf width asks it for every value of a block). */
+static inline size_t idx_varint_len(uint64_t v)
+{
+	unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+	return (bits + 6) / 7;
+}
 
 /*
  * idx_varint_get decodes one varint from [p, end) into *v and returns the

@@ -118,7 +118,7 @@ static int mkdir_p(const char *dir)
 static int build_file(const char *name)
 {
 	size_t n = strlen(name);
-	return !strcmp(name, "command.args") ||
+	return !strncmp(name, "command.args", 12) ||
 	       (!strncmp(name, "item-", 5) &&
 	        ((n > 4 && !strcmp(name + n - 4, ".run")) || (n > 4 && !strcmp(name + n - 4, ".tmp"))));
 }
@@ -138,7 +138,7 @@ static void clean_build_dir(const char *dir, int runs_too)
 	struct dirent *e;
 	int runs = 0;
 	while ((e = readdir(d)))
-		runs += build_file(e->d_name) && strcmp(e->d_name, "command.args");
+		runs += build_file(e->d_name) && strncmp(e->d_name, "command.args", 12);
 	if (runs && !runs_too) {
 		closedir(d);
 		return;

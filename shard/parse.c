@@ -308,6 +308,7 @@ int sh_parse_item(sh_parser *p, const sh_item *it, int skip_bad, sh_doc_fn fn,
 	const char *src = it->source;
 	uint64_t ln = it->first_line - 1;
 	int pending = SH_BULK_NONE; /* an index action awaiting its document */
+	uint64_t action_line = 0;   /* where that action is */
 	int rc = TRAWL_OK;
 	memset(count, 0, sizeof *count);
 	while (s < end) {
@@ -351,6 +352,7 @@ int sh_parse_item(sh_parser *p, const sh_item *it, int skip_bad, sh_doc_fn fn,
 			else if ((rc = action_id(p, &a, src, ln)) == TRAWL_OK) {
 				if (kind == SH_BULK_INDEX) {
 					pending = SH_BULK_INDEX;
+					action_line = ln;
 				} else if (!p->bulk_id.len) {
 					rc = perr(p, TRAWL_EDOC, "%s:%llu: a delete action needs an \"_id\"",
 					          src, (unsigned long long)ln);
@@ -374,7 +376,7 @@ int sh_parse_item(sh_parser *p, const sh_item *it, int skip_bad, sh_doc_fn fn,
 	if (pending == SH_BULK_INDEX) {
 		rc = perr(p, TRAWL_EDOC,
 		          "%s:%llu: the file ends after an index action, without its document", src,
-		          (unsigned long long)ln);
+		          (unsigned long long)action_line);
 		if (!skip_bad)
 			return rc;
 		count->rejected++;

@@ -155,10 +155,12 @@ TRAWL_API int trawl_builder_open(trawl_builder **out, const char *dir, const tra
  * gzip-compressed (recognised by its first bytes), and may be Elasticsearch
  * _bulk NDJSON instead (recognised by its first line being an action):
  * index and create actions take the next line as the document and their
- * _id as its id; delete actions remove the id's earlier documents. A bad line fails the call with
- * TRAWL_EJSON, TRAWL_EUTF8, TRAWL_EDOC or TRAWL_ELIMIT and an errmsg naming
- * the file, line and column, unless skip_bad was set, in which case it is
- * counted in the report and skipped. Blocks while reading.
+ * _id as its id; delete actions remove the id's earlier documents. The file
+ * is cut into work items that worker threads parse while this call reads
+ * on, so a bad line fails this call or a later one (add_file, add_json or
+ * commit) with TRAWL_EJSON, TRAWL_EUTF8, TRAWL_EDOC or TRAWL_ELIMIT and an
+ * errmsg naming the file, line and column, unless skip_bad was set, in which
+ * case it is counted in the report and skipped. Blocks while reading.
  */
 TRAWL_API int trawl_builder_add_file(trawl_builder *b, const char *path);
 
