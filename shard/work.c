@@ -490,11 +490,65 @@ static int cmp_term(const void *a, const void *b)
 	return (xl > yl) - (xl < yl);
 }
 
+/*
+ * Sorts terms by key: a least-significant-byte radix sort on the 8-byte
+ * prefix (passes over bytes that are the same in every key are skipped),
+ * then the few runs of equal prefixes among keys longer than 8 bytes by
+ * comparison. Faster than qsort's comparisons at ~200,000 keys an item.
+ */
+static int sort_terms(tsort *a, uint32_t n)
+{
+	tsort *tmp = malloc((size_t)n * sizeof *tmp);
+	if (!tmp)
+		return TRAWL_ENOMEM;
+	tsort *src = a, *dst = tmp;
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		uint32_t count[257] = {0};
+		for (uint32_t i = 0; i < n; i++)
+			count[((src[i].pre >> shift) & 0xff) + 1]++;
+		int one = 0;
+		for (int b = 1; b <= 256; b++)
+			one |= count[b] == n;
+		if (one)
+			continue; /* every key has the same byte here */
+		for (int b = 1; b <= 256; b++)
+			count[b] += count[b - 1];
+		for (uint32_t i = 0; i < n; i++)
+			dst[count[(src[i].pre >> shift) & 0xff]++] = src[i];
+		tsort *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, (size_t)n * sizeof *a);
+	free(tmp);
+	for (uint32_t i = 0; i < n;) {
+		uint32_t j = i + 1;
+		while (j < n && a[j].pre == a[i].pre)
+			j++;
+		if (j - i > 1)
+			qsort(a + i, j - i, sizeof *a, cmp_term);
+		i = j;
+	}
+	return TRAWL_OK;
+}
+
+/* idx_varint_put with the one-byte case inline: a run holds tens of
+ * millions of small numbers (doc deltas, tfs, position deltas). */
+static inline size_t putv(uint8_t *q, uint64_t v)
+{
+	if (v < 0x80) {
+		*q = (uint8_t)v;
+		return 1;
+	}
+	return idx_varint_put(q, v);
+}
+
 static int put_varint(tbuf *b, uint64_t v)
 {
 	if (b->cap - b->len < 10 && tbuf_reserve(b, 10))
 		return TRAWL_ENOMEM;
-	b->len += idx_varint_put(b->data + b->len, v);
+	b->len += putv(b->data + b->len, v);
 	return TRAWL_OK;
 }
 
@@ -557,7 +611,10 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 			return TRAWL_ENOMEM;
 		for (uint32_t i = 0; i < w->inv.nterms; i++)
 			sorted[i] = (tsort){__builtin_bswap64(w->inv.terms[i].kpre), &w->inv.terms[i]};
-		qsort(sorted, w->inv.nterms, sizeof *sorted, cmp_term);
+		if ((rc = sort_terms(sorted, w->inv.nterms))) {
+			free(sorted);
+			return rc;
+		}
 	}
 	for (uint32_t i = 0; i < w->inv.nterms && !rc; i++) {
 		const bterm *t = sorted[i].t;
@@ -572,12 +629,12 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 		uint32_t prev = 0, pi = 0;
 		for (uint32_t j = 0; j < t->df; j++) {
 			uint32_t doc = t->dt[2 * j], tf = t->dt[2 * j + 1];
-			q += idx_varint_put(q, doc - prev);
+			q += putv(q, doc - prev);
 			prev = doc;
-			q += idx_varint_put(q, tf);
+			q += putv(q, tf);
 			uint32_t pp = 0;
 			for (uint32_t k = 0; k < tf; k++, pi++) {
-				q += idx_varint_put(q, t->pos[pi] - pp);
+				q += putv(q, t->pos[pi] - pp);
 				pp = t->pos[pi];
 			}
 		}
