@@ -47,7 +47,7 @@ static const char index_help[] =
 	"  --workers N       worker threads (0-64; default: one per core; 0 needs --listen)\n"
 	"  --memory MB       memory budget of the workers: smaller work items if\n"
 	"                    needed (a worker holds about 12 times its item)\n"
-	"  --item-kb KB      input per work item (64-49152; default 16384, or less\n"
+	"  --item-kb KB      input per work item (64-49152; default 8192, or less\n"
 	"                    to fit --memory)\n"
 	"  --build-dir D     where finished work items are kept (default: DIR/build)\n"
 	"  --resume D        continue the interrupted build whose build directory is D\n"

@@ -429,7 +429,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	}
 	/* The item size decides the items, and so the runs a rerun can reuse
 	 * and the dictionary trained on the first item: it must not depend on
-	 * the machine. 16 MiB unless asked otherwise, or less if an explicit
+	 * the machine. 8 MiB unless asked otherwise, or less if an explicit
 	 * memory budget needs it. */
 	size_t item = o.item_bytes;
 	if (!item) {

@@ -32,7 +32,7 @@
 #include "index/codec.h"
 #include "index/index_int.h"
 
-#define SH_ITEM_DEFAULT (16u << 20) /* bytes of input in a work item, at most */
+#define SH_ITEM_DEFAULT (8u << 20) /* bytes of input in a work item, at most */
 #define SH_ITEM_MIN (64u << 10)
 #define SH_ITEM_MAX (48u << 20)    /* input bytes of an item, as asked for */
 #define SH_ITEM_LIMIT (120u << 20) /* an item with its last lines (a _bulk action

@@ -96,7 +96,7 @@ typedef struct trawl_build_opts {
 	int workers_set;         /* nonzero: workers is meant, even 0 */
 	size_t memory_bytes;     /* memory budget of the work stage: makes work items
 	                            smaller if needed (docs/OPERATIONS.md); 0: none */
-	size_t item_bytes;       /* input bytes per work item; 0: 16 MiB, or less to
+	size_t item_bytes;       /* input bytes per work item; 0: 8 MiB, or less to
 	                            fit memory_bytes. Part of a build's identity: the
 	                            same input, options and item size give the same
 	                            generation, and a rerun reuses runs */
