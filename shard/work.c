@@ -66,16 +66,19 @@ static void arena_free(arena *a)
 
 /* ---- inversion ---- */
 
+/* A term's postings are one list of numbers: per document its number, its
+ * tf and its tf positions. One list rather than one of documents and one
+ * of positions, because adding a token then touches one cache line at the
+ * list's end instead of two far apart (the inverter waits on memory). */
 typedef struct bterm {
-	uint32_t *dt;       /* doc, tf pairs */
-	uint32_t *pos;      /* positions, doc by doc */
+	uint32_t *post;     /* doc, tf, positions; doc, tf, positions; ... */
 	uint64_t kpre;      /* the key's first 8 bytes, zero-padded: most keys compare here */
 	const uint8_t *key; /* field byte + term */
 	uint32_t klen;
 	uint32_t df;
 	uint32_t last_doc;
-	uint32_t cap;       /* of dt, in pairs */
-	uint32_t npos, poscap;
+	uint32_t len, cap;  /* of post, in numbers */
+	uint32_t tf_at;     /* where the last document's tf is */
 } bterm;
 
 /* A hash table slot: the high half of the key's hash and the term's index + 1
@@ -92,7 +95,7 @@ typedef struct bslot {
 typedef struct inverter {
 	bterm *terms;
 	uint32_t nterms, capterms;
-	uint32_t nalloc;     /* entries whose dt and pos lists are allocated */
+	uint32_t nalloc;     /* entries whose post lists are allocated */
 	bslot *table;
 	uint32_t mask;
 	arena keys;
@@ -122,8 +125,7 @@ static int inv_reset(inverter *v)
 static void inv_fini(inverter *v)
 {
 	for (uint32_t i = 0; i < v->nalloc; i++) {
-		free(v->terms[i].dt);
-		free(v->terms[i].pos);
+		free(v->terms[i].post);
 	}
 	free(v->terms);
 	free(v->table);
@@ -156,17 +158,47 @@ static int inv_grow(inverter *v)
 	return TRAWL_OK;
 }
 
+/* The key's first 8 bytes (field byte, then up to 7 of text, zero-padded)
+ * as a little-endian word. text must have 8 readable bytes (the token
+ * batch keeps that much slack): one load and a mask, because copying the
+ * bytes one by one and reading them back as a word stalled on store
+ * forwarding (a tenth of the worker's own time). */
 static inline uint64_t key_prefix(uint8_t fid, const char *text, uint32_t len)
 {
-	uint64_t p = fid;
-	uint8_t b[8] = {0};
-	memcpy(b, text, len < 7 ? len : 7);
 	uint64_t rest;
-	memcpy(&rest, b, 8);
-	return p | (rest << 8);
+	memcpy(&rest, text, 8);
+	if (len < 7)
+		rest &= ((uint64_t)1 << (8 * len)) - 1;
+	return (uint64_t)fid | (rest << 8);
 }
 
-/* Finds or adds (fid, text); returns the term or NULL on ENOMEM. */
+/* Whether the first w and the last w bytes of x and y (n >= w bytes each)
+ * are equal: two overlapping loads cover any length from w to 2w. */
+static inline int ends_equal(const char *x, const char *y, uint32_t n, size_t w)
+{
+	uint64_t a = 0, b = 0, c = 0, d = 0;
+	memcpy(&a, x, w);
+	memcpy(&b, y, w);
+	memcpy(&c, x + n - w, w);
+	memcpy(&d, y + n - w, w);
+	return ((a ^ b) | (c ^ d)) == 0;
+}
+
+/* Whether n bytes at x and y are equal; short ones without a call (the
+ * common case of a lookup). */
+static inline int same_bytes(const char *x, const char *y, uint32_t n)
+{
+	if (n >= 8 && n <= 16)
+		return ends_equal(x, y, n, 8);
+	if (n >= 4 && n < 8)
+		return ends_equal(x, y, n, 4);
+	if (n < 4)
+		return x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1];
+	return !memcmp(x, y, n);
+}
+
+/* Finds or adds (fid, text); returns the term or NULL on ENOMEM. text is
+ * in a token batch (8 readable bytes at least, see key_prefix). */
 static bterm *inv_term(inverter *v, uint8_t fid, const char *text, uint32_t len)
 {
 	uint64_t h = key_hash(fid, text, len);
@@ -179,7 +211,7 @@ static bterm *inv_term(inverter *v, uint8_t fid, const char *text, uint32_t len)
 		if (sl.hash == hh) {
 			bterm *bt = &v->terms[sl.term - 1];
 			if (bt->klen == len + 1 && bt->kpre == kp &&
-			    (len <= 7 || !memcmp(bt->key + 8, text + 7, len - 7)))
+			    (len <= 7 || same_bytes((const char *)bt->key + 8, text + 7, len - 7)))
 				return bt;
 		}
 		j = (j + 1) & v->mask;
@@ -203,7 +235,7 @@ static bterm *inv_term(inverter *v, uint8_t fid, const char *text, uint32_t len)
 		v->nalloc = v->nterms;
 	} else {
 		/* an entry of an earlier section: keep its lists' memory */
-		bt->df = bt->npos = 0;
+		bt->df = bt->len = 0;
 	}
 	bt->key = k;
 	bt->klen = len + 1;
@@ -224,34 +256,27 @@ static int on_token(void *ctx, const idx_token *tok)
 		return TRAWL_ENOMEM;
 	}
 	v->kept++;
-	if (t->last_doc != v->cur_doc) {
-		if (t->df == t->cap) {
-			uint32_t nc = t->cap ? t->cap * 2 : 2;
-			uint32_t *p = realloc(t->dt, (size_t)nc * 2 * sizeof *p);
-			if (!p) {
-				v->failed = 1;
-				return TRAWL_ENOMEM;
-			}
-			t->dt = p;
-			t->cap = nc;
-		}
-		t->dt[2 * t->df] = v->cur_doc;
-		t->dt[2 * t->df + 1] = 0;
-		t->df++;
-		t->last_doc = v->cur_doc;
-	}
-	t->dt[2 * t->df - 1]++;
-	if (t->npos == t->poscap) {
-		uint32_t nc = t->poscap ? t->poscap * 2 : 2;
-		uint32_t *p = realloc(t->pos, (size_t)nc * sizeof *p);
+	int first = t->last_doc != v->cur_doc;
+	if (t->len + 3 > t->cap) {
+		uint32_t nc = t->cap ? t->cap * 2 : 4;
+		uint32_t *p = realloc(t->post, (size_t)nc * sizeof *p);
 		if (!p) {
 			v->failed = 1;
 			return TRAWL_ENOMEM;
 		}
-		t->pos = p;
-		t->poscap = nc;
+		t->post = p;
+		t->cap = nc;
 	}
-	t->pos[t->npos++] = tok->pos;
+	if (first) {
+		t->post[t->len] = v->cur_doc;
+		t->post[t->len + 1] = 0;
+		t->tf_at = t->len + 1;
+		t->len += 2;
+		t->df++;
+		t->last_doc = v->cur_doc;
+	}
+	t->post[t->tf_at]++;
+	t->post[t->len++] = tok->pos;
 	return 0;
 }
 
@@ -281,6 +306,34 @@ static void batch_fini(tokbatch *t)
 	memset(t, 0, sizeof *t);
 }
 
+/* Copies the first and the last w bytes of src (n >= w) to dst. */
+static inline void copy_ends(char *dst, const char *src, uint32_t n, size_t w)
+{
+	uint64_t a, b;
+	memcpy(&a, src, w);
+	memcpy(&b, src + n - w, w);
+	memcpy(dst, &a, w);
+	memcpy(dst + n - w, &b, w);
+}
+
+/* Copies a token of n bytes: most are a few bytes long, and a call to
+ * memcpy per token was a tenth of the worker's time. Short ones move as two
+ * overlapping words, which reads and writes only the token's own bytes. */
+static inline void copy_token(char *dst, const char *src, uint32_t n)
+{
+	if (n >= 16)
+		memcpy(dst, src, n);
+	else if (n >= 8)
+		copy_ends(dst, src, n, 8);
+	else if (n >= 4)
+		copy_ends(dst, src, n, 4);
+	else if (n) {
+		dst[0] = src[0];
+		dst[n / 2] = src[n / 2];
+		dst[n - 1] = src[n - 1];
+	}
+}
+
 static int collect(void *ctx, const idx_token *tok)
 {
 	tokbatch *t = ctx;
@@ -304,9 +357,10 @@ static int collect(void *ctx, const idx_token *tok)
 		}
 		t->cap = nc;
 	}
-	if (t->tlen + tok->len > t->tcap) {
+	/* 8 bytes of slack after the last token, for key_prefix's load */
+	if (t->tlen + tok->len + 8 > t->tcap) {
 		size_t nc = t->tcap ? t->tcap * 2 : 65536;
-		while (nc < t->tlen + tok->len)
+		while (nc < t->tlen + tok->len + 8)
 			nc *= 2;
 		char *x = realloc(t->text, nc);
 		if (!x) {
@@ -316,7 +370,7 @@ static int collect(void *ctx, const idx_token *tok)
 		t->text = x;
 		t->tcap = nc;
 	}
-	memcpy(t->text + t->tlen, tok->text, tok->len);
+	copy_token(t->text + t->tlen, tok->text, tok->len);
 	t->off[t->n] = (uint32_t)t->tlen;
 	t->len[t->n] = tok->len;
 	t->pos[t->n] = tok->pos;
@@ -338,6 +392,14 @@ static int invert_batch(inverter *v, tokbatch *t)
 			bslot sl = v->table[(uint32_t)t->hash[i + BATCH_AHEAD / 2] & v->mask];
 			if (sl.term)
 				__builtin_prefetch(&v->terms[sl.term - 1]);
+		}
+		if (i + BATCH_AHEAD / 4 < t->n) {
+			bslot sl = v->table[(uint32_t)t->hash[i + BATCH_AHEAD / 4] & v->mask];
+			if (sl.term) {
+				const bterm *bt = &v->terms[sl.term - 1];
+				if (bt->post)
+					__builtin_prefetch(&bt->post[bt->len], 1);
+			}
 		}
 		idx_token tok = {t->text + t->off[i], t->len[i], t->pos[i], 0, 0};
 		if (on_token(v, &tok))
@@ -618,24 +680,30 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 	}
 	for (uint32_t i = 0; i < w->inv.nterms && !rc; i++) {
 		const bterm *t = sorted[i].t;
+		/* terms in key order are scattered in memory: fetch ahead */
+		if (i + 4 < w->inv.nterms)
+			__builtin_prefetch(sorted[i + 4].t);
+		if (i + 2 < w->inv.nterms) {
+			__builtin_prefetch(sorted[i + 2].t->post);
+		}
 		/* the postings' length comes first (so that a merger can skip
 		 * terms), so they go to scratch first: 5 bytes per number at most */
-		size_t worst = (size_t)t->df * 10 + (size_t)t->npos * 5;
+		size_t worst = (size_t)t->len * 5;
 		tbuf_reset(&w->rec);
 		if ((rc = tbuf_reserve(&w->rec, worst)) ||
 		    (rc = tbuf_reserve(out, 30 + t->klen + worst)))
 			break;
 		uint8_t *q = w->rec.data;
-		uint32_t prev = 0, pi = 0;
-		for (uint32_t j = 0; j < t->df; j++) {
-			uint32_t doc = t->dt[2 * j], tf = t->dt[2 * j + 1];
+		uint32_t prev = 0;
+		for (uint32_t j = 0; j < t->len;) {
+			uint32_t doc = t->post[j], tf = t->post[j + 1];
 			q += putv(q, doc - prev);
 			prev = doc;
 			q += putv(q, tf);
 			uint32_t pp = 0;
-			for (uint32_t k = 0; k < tf; k++, pi++) {
-				q += putv(q, t->pos[pi] - pp);
-				pp = t->pos[pi];
+			for (j += 2; tf--; j++) {
+				q += putv(q, t->post[j] - pp);
+				pp = t->post[j];
 			}
 		}
 		size_t plen = (size_t)(q - w->rec.data);
