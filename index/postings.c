@@ -125,14 +125,20 @@ static uint32_t tf_width(const uint32_t *v, uint32_t n, uint32_t *nexc)
 	uint32_t maxb = idx_bits_max(v, n), best = maxb;
 	size_t best_size = idx_packed_bytes(n, maxb);
 	*nexc = 0;
+	if (maxb == 0)
+		return 0;
+	/* values by bit width: a value of width w is an exception at width b
+	 * < w and costs its index byte and a varint of w - b bits */
+	uint32_t width[33] = {0};
+	for (uint32_t i = 0; i < n; i++)
+		width[v[i] ? 32 - __builtin_clz(v[i]) : 0]++;
 	for (uint32_t b = 0; b < maxb; b++) {
 		size_t size = idx_packed_bytes(n, b) + 1;
 		uint32_t e = 0;
-		for (uint32_t i = 0; i < n; i++)
-			if (v[i] >> b) {
-				size += 1 + idx_varint_len(v[i] >> b);
-				e++;
-			}
+		for (uint32_t w = b + 1; w <= maxb; w++) {
+			size += (size_t)width[w] * (1 + (w - b + 6) / 7);
+			e += width[w];
+		}
 		if (size < best_size) {
 			best = b;
 			best_size = size;

@@ -403,6 +403,11 @@ static int tcur_less(void *ctx, uint32_t a, uint32_t b)
 }
 
 
+static inline int same_key(const tcur *c, const uint8_t *key, uint32_t klen, uint64_t pre)
+{
+	return c->pre == pre && c->klen == klen && (klen <= 8 || !memcmp(c->key + 8, key + 8, klen - 8));
+}
+
 /* Moves to the next term: 0, 1 at the end, -1 if damaged. */
 static int tcur_next(tcur *c)
 {
@@ -413,16 +418,19 @@ static int tcur_next(tcur *c)
 	const uint8_t *p = c->p;
 	if (sh_getv(&p, c->end, &kl) || kl == 0 || kl > IDX_MAX_KEY || (uint64_t)(c->end - p) < kl)
 		return -1;
-	/* keys must strictly increase (the dictionary is written in order) */
-	if (c->key && key_cmp(c->key, c->klen, p, (uint32_t)kl) >= 0)
-		return -1;
-	c->key = p;
-	c->klen = (uint32_t)kl;
 	uint8_t b[8] = {0};
 	memcpy(b, p, kl < 8 ? kl : 8);
 	uint64_t pre;
 	memcpy(&pre, b, 8);
-	c->pre = __builtin_bswap64(pre);
+	pre = __builtin_bswap64(pre);
+	/* keys must strictly increase (the dictionary is written in order);
+	 * most differ in their first 8 bytes */
+	if (c->key && (pre < c->pre ||
+	               (pre == c->pre && key_cmp(c->key, c->klen, p, (uint32_t)kl) >= 0)))
+		return -1;
+	c->key = p;
+	c->klen = (uint32_t)kl;
+	c->pre = pre;
 	p += kl;
 	/* a posting takes at least 3 bytes (delta, tf, a position) */
 	if (sh_getv(&p, c->end, &df) || df == 0 || df > UINT32_MAX || sh_getv(&p, c->end, &pl) ||
@@ -435,33 +443,51 @@ static int tcur_next(tcur *c)
 	return 0;
 }
 
-/* A posting on its way through the merge: doc id, tf, and where its
- * positions start in the term's decoded positions. */
-typedef struct post {
-	uint32_t doc, tf, pos;
-} post;
-
+/* A term's postings on their way through the merge, contributor after
+ * contributor: doc ids, tfs, and where each one's positions start in pos.
+ * With one contributor they are final as decoded; with several, keys
+ * (doc id << 32 | index) are merged, and the postings gathered in that
+ * order into the out_ lists. */
 typedef struct tscratch {
-	post *a, *b;          /* the term's postings, and room to merge into */
+	uint32_t *docs, *tfs, *at; /* decoded */
 	size_t cap;
-	uint32_t *pos;        /* decoded positions, contributor by contributor */
+	uint64_t *ka, *kb;         /* keys, and room to merge them into */
+	size_t kacap, kbcap;
+	uint32_t *pos;             /* decoded positions, contributor by contributor */
 	size_t poscap;
-	uint32_t *docs, *tfs, *out_pos; /* the merged lists, for the encoder */
-	size_t dcap, tcap, ocap;
-	uint32_t *bounds;     /* where each contributor's postings start in a */
+	uint32_t *out_docs, *out_tfs, *out_pos; /* merged, for the encoder */
+	size_t odcap, otcap, opcap;
+	uint32_t *bounds;          /* where each contributor's postings start */
 	tbuf post, pos_out;
 } tscratch;
 
+static void scratch_fini(tscratch *sc)
+{
+	free(sc->docs);
+	free(sc->tfs);
+	free(sc->at);
+	free(sc->ka);
+	free(sc->kb);
+	free(sc->pos);
+	free(sc->out_docs);
+	free(sc->out_tfs);
+	free(sc->out_pos);
+	free(sc->bounds);
+	tbuf_fini(&sc->post);
+	tbuf_fini(&sc->pos_out);
+}
+
 static int grow_posts(tscratch *sc, size_t need)
 {
-	size_t cb = sc->cap;
-	if (tgrow(&sc->a, &sc->cap, need, sizeof *sc->a) || tgrow(&sc->b, &cb, need, sizeof *sc->b))
+	size_t c1 = sc->cap, c2 = sc->cap;
+	if (tgrow(&sc->docs, &sc->cap, need, 4) || tgrow(&sc->tfs, &c1, need, 4) ||
+	    tgrow(&sc->at, &c2, need, 4))
 		return -1;
 	return 0;
 }
 
 /* Decodes one run's postings of a term, dropping replaced and deleted
- * documents: appends to sc->a from *n and to sc->pos from *np. */
+ * documents: appends to the decoded lists from *n and to sc->pos from *np. */
 static int decode_run(const uint8_t *p, const uint8_t *end, uint32_t df, const uint32_t *map,
                       uint32_t nlocal, tscratch *sc, uint32_t *n, uint32_t *np)
 {
@@ -480,7 +506,9 @@ static int decode_run(const uint8_t *p, const uint8_t *end, uint32_t df, const u
 					return TRAWL_ECORRUPT;
 			continue;
 		}
-		sc->a[k++] = (post){doc, (uint32_t)tf, q};
+		sc->docs[k] = doc;
+		sc->tfs[k] = (uint32_t)tf;
+		sc->at[k++] = q;
 		uint64_t at = 0;
 		for (uint64_t i = 0; i < tf; i++) {
 			/* positions strictly increase within a document */
@@ -495,11 +523,11 @@ static int decode_run(const uint8_t *p, const uint8_t *end, uint32_t df, const u
 	return TRAWL_OK;
 }
 
-/* Merges the sorted chunks of sc->a (starting at bounds[0..k), ending at n)
+/* Merges the sorted chunks of keys (starting at bounds[0..k), ending at n)
  * pairwise until one is left; returns the array that holds the result. */
-static post *merge_chunks(tscratch *sc, uint32_t k, uint32_t n)
+static uint64_t *merge_chunks(tscratch *sc, uint32_t k, uint32_t n)
 {
-	post *src = sc->a, *dst = sc->b;
+	uint64_t *src = sc->ka, *dst = sc->kb;
 	uint32_t *bd = sc->bounds;
 	while (k > 1) {
 		uint32_t nk = 0;
@@ -510,10 +538,9 @@ static post *merge_chunks(tscratch *sc, uint32_t k, uint32_t n)
 			 * runs interleave at random, so a branch would mispredict half
 			 * the time (it was a fifth of the merge's time) */
 			while (i < mid && j < hi) {
-				post a = src[i], b = src[j];
-				uint32_t t = a.doc < b.doc;
-				post m = {t ? a.doc : b.doc, t ? a.tf : b.tf, t ? a.pos : b.pos};
-				dst[o++] = m;
+				uint64_t a = src[i], b = src[j];
+				uint32_t t = a < b;
+				dst[o++] = t ? a : b;
 				i += t;
 				j += 1 - t;
 			}
@@ -524,7 +551,7 @@ static post *merge_chunks(tscratch *sc, uint32_t k, uint32_t n)
 			bd[nk++] = lo;
 		}
 		k = nk;
-		post *t = src;
+		uint64_t *t = src;
 		src = dst;
 		dst = t;
 	}
@@ -546,15 +573,16 @@ static int part_add_term(sh_mpart *pt, const uint8_t *key, uint32_t klen, uint32
 	return tbuf_append(&pt->keys, key, klen);
 }
 
-/* Encodes the merged postings of t's term (sc->docs, tfs, out_pos; n docs)
- * and appends them to the part. */
-static int encode_term(sh_shardmerge *m, sh_mpart *pt, const tcur *t, uint32_t n, tscratch *sc,
+/* Encodes the postings of t's term (n docs: doc ids, tfs, positions) and
+ * appends them to the part. */
+static int encode_term(sh_shardmerge *m, sh_mpart *pt, const tcur *t, const uint32_t *docs,
+                       const uint32_t *tfs, const uint32_t *pos, uint32_t n, tscratch *sc,
                        const float (*ktab)[256])
 {
 	uint8_t fid = t->key[0];
 	if (fid >= m->p->schema.nfields)
 		return TRAWL_ECORRUPT;
-	idx_postings_in in = {sc->docs, sc->tfs, sc->out_pos, n, n, m->norms[fid], ktab[fid],
+	idx_postings_in in = {docs, tfs, pos, n, n, m->norms[fid], ktab[fid],
 	                      m->p->schema.fields[fid].k1};
 	int rc = idx_postings_encode(&in, &sc->post, &sc->pos_out);
 	if (rc == TRAWL_OK && (rc = fout_write(&pt->post, sc->post.data, sc->post.len)) == TRAWL_OK &&
@@ -591,18 +619,24 @@ static int merge_term(sh_shardmerge *m, sh_mpart *pt, tcur *tc, const uint32_t *
 	}
 	if (n == 0)
 		return TRAWL_OK; /* every document with the term was replaced or deleted */
-	const post *all = merge_chunks(sc, chunks, n);
-	if (tgrow(&sc->docs, &sc->dcap, n, 4) || tgrow(&sc->tfs, &sc->tcap, n, 4) ||
-	    tgrow(&sc->out_pos, &sc->ocap, np, 4))
+	if (chunks == 1) /* already in doc id order */
+		return encode_term(m, pt, &tc[who[0]], sc->docs, sc->tfs, sc->pos, n, sc, ktab);
+	if (tgrow(&sc->ka, &sc->kacap, n, 8) || tgrow(&sc->kb, &sc->kbcap, n, 8) ||
+	    tgrow(&sc->out_docs, &sc->odcap, n, 4) || tgrow(&sc->out_tfs, &sc->otcap, n, 4) ||
+	    tgrow(&sc->out_pos, &sc->opcap, np, 4))
 		return TRAWL_ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		sc->ka[i] = (uint64_t)sc->docs[i] << 32 | i;
+	const uint64_t *all = merge_chunks(sc, chunks, n);
 	uint32_t q = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		sc->docs[i] = all[i].doc;
-		sc->tfs[i] = all[i].tf;
-		memcpy(sc->out_pos + q, sc->pos + all[i].pos, (size_t)all[i].tf * 4);
-		q += all[i].tf;
+		uint32_t x = (uint32_t)all[i], tf = sc->tfs[x];
+		sc->out_docs[i] = (uint32_t)(all[i] >> 32);
+		sc->out_tfs[i] = tf;
+		memcpy(sc->out_pos + q, sc->pos + sc->at[x], (size_t)tf * 4);
+		q += tf;
 	}
-	return encode_term(m, pt, &tc[who[0]], n, sc, ktab);
+	return encode_term(m, pt, &tc[who[0]], sc->out_docs, sc->out_tfs, sc->out_pos, n, sc, ktab);
 }
 
 int sh_merge_terms(sh_shardmerge *m, uint32_t part, const idx_stats *gs)
@@ -653,7 +687,8 @@ int sh_merge_terms(sh_shardmerge *m, uint32_t part, const idx_stats *gs)
 		uint32_t k = 0;
 		const uint8_t *key = top->key;
 		uint32_t klen = top->klen;
-		while (h.n && key_cmp(tc[h.v[0]].key, tc[h.v[0]].klen, key, klen) == 0) {
+		uint64_t pre = top->pre;
+		while (h.n && same_key(&tc[h.v[0]], key, klen, pre)) {
 			who[k++] = h.v[0];
 			/* take it off the heap; it comes back after the merge */
 			h.v[0] = h.v[--h.n];
@@ -694,15 +729,7 @@ out:
 	free(tc);
 	free(hv);
 	free(who);
-	free(sc.bounds);
-	free(sc.a);
-	free(sc.b);
-	free(sc.docs);
-	free(sc.tfs);
-	free(sc.out_pos);
-	free(sc.pos);
-	tbuf_fini(&sc.post);
-	tbuf_fini(&sc.pos_out);
+	scratch_fini(&sc);
 	return rc;
 }
 
