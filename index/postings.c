@@ -6,6 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static inline uint32_t rd32(const uint8_t *p)
 {
@@ -268,8 +271,67 @@ static void set_corrupt(idx_pcur *c)
 	set_end(c);
 }
 
-/* Decodes block b's doc ids; leaves c at its first doc. */
-static void load_block(idx_pcur *c, uint32_t b)
+/* Turns a block's n deltas into doc ids in place: v[0] += base, then
+ * v[i] += v[i - 1] + 1. The caller has made sure that no sum passes 2^32.
+ * Returns how many ids are below target: the seek that loaded the block
+ * needs that, and counting as the sums are made saves reading them again. */
+static uint32_t prefix_sum(uint32_t *v, uint32_t n, uint32_t base, uint32_t target)
+{
+	uint32_t i = 0, below = 0;
+#ifdef __SSE2__
+	/* four at a time: two shifted adds make each lane the sum of its
+	 * group, and the carry (the previous group's last id) is added on;
+	 * compared as signed after flipping the top bit */
+	static const uint8_t ones[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
+	const __m128i flip = _mm_set1_epi32((int)0x80000000u);
+	const __m128i t = _mm_set1_epi32((int)(target ^ 0x80000000u));
+	__m128i carry = _mm_set1_epi32((int)(base - 1)), one = _mm_set1_epi32(1);
+	for (; i + 4 <= n; i += 4) {
+		__m128i x = _mm_add_epi32(_mm_loadu_si128((const __m128i *)(const void *)(v + i)), one);
+		x = _mm_add_epi32(x, _mm_slli_si128(x, 4));
+		x = _mm_add_epi32(x, _mm_slli_si128(x, 8));
+		x = _mm_add_epi32(x, carry);
+		_mm_storeu_si128((__m128i *)(void *)(v + i), x);
+		carry = _mm_shuffle_epi32(x, 0xff);
+		__m128i lt = _mm_cmplt_epi32(_mm_xor_si128(x, flip), t);
+		below += ones[_mm_movemask_ps(_mm_castsi128_ps(lt))];
+	}
+	uint32_t prev = (uint32_t)_mm_cvtsi128_si32(carry);
+#else
+	uint32_t prev = base - 1;
+#endif
+	for (; i < n; i++) {
+		prev = v[i] = prev + v[i] + 1;
+		below += prev < target;
+	}
+	return below;
+}
+
+/* The index of the first of v[i..] that is >= target; one of them is, and
+ * v[i] < target. */
+static inline uint32_t first_geq(const uint32_t *v, uint32_t i, uint32_t target)
+{
+#ifdef __SSE2__
+	/* four at a time, compared as signed after flipping the top bit; v has
+	 * room for four reads past its last id (idx_pcur.docs is padded) */
+	const __m128i flip = _mm_set1_epi32((int)0x80000000u);
+	const __m128i t = _mm_set1_epi32((int)(target ^ 0x80000000u));
+	for (;; i += 4) {
+		__m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(v + i)), flip);
+		unsigned below = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmplt_epi32(x, t)));
+		if (below != 0xf)
+			return i + (unsigned)__builtin_ctz(~below);
+	}
+#else
+	while (v[i] < target)
+		i++;
+	return i;
+#endif
+}
+
+/* Decodes block b's doc ids; leaves c at its first doc >= target (the
+ * caller knows that the block has one: its last doc is >= target). */
+static void load_block(idx_pcur *c, uint32_t b, uint32_t target)
 {
 	const idx_plist *pl = &c->pl;
 	uint32_t off = 0;
@@ -293,28 +355,40 @@ static void load_block(idx_pcur *c, uint32_t b)
 		return;
 	}
 	idx_unpack(c->docs, p + 2, n, p[0]);
-	/* summed in 64 bits: damaged deltas must neither wrap around (ids would
-	 * go backwards) nor reach IDX_END (the cursor would look exhausted) */
-	uint64_t d = base + c->docs[0];
-	c->docs[0] = (uint32_t)d;
-	for (uint32_t i = 1; i < n; i++) {
-		d += (uint64_t)c->docs[i] + 1;
-		c->docs[i] = (uint32_t)d;
+	uint64_t d;
+	uint32_t below = 0;
+	/* damaged deltas must neither wrap around (ids would go backwards) nor
+	 * reach IDX_END (the cursor would look exhausted): when the widest
+	 * deltas could, the sum is taken in 64 bits */
+	if (base + ((uint64_t)n << p[0]) < IDX_END) {
+		below = prefix_sum(c->docs, n, (uint32_t)base, target);
+		d = c->docs[n - 1];
+	} else {
+		d = base + c->docs[0];
+		c->docs[0] = (uint32_t)d;
+		below = d < target;
+		for (uint32_t i = 1; i < n; i++) {
+			d += (uint64_t)c->docs[i] + 1;
+			c->docs[i] = (uint32_t)d;
+			below += d < target;
+		}
 	}
-	if (d >= IDX_END || (pl->skips && d != skip_last(pl, b))) {
+	for (uint32_t i = n; i < n + 4; i++)
+		c->docs[i] = IDX_END; /* what first_geq may read past the last */
+	if (d >= IDX_END || (pl->skips && d != skip_last(pl, b)) || below >= n) {
 		set_corrupt(c);
 		return;
 	}
 	c->blk = b;
 	c->n = n;
-	c->i = 0;
+	c->i = below;
 	c->tfp = p + 2 + db;
 	c->tf_bits = p[1];
 	c->tf_len = tb;
 	c->tf_ready = 0;
 	c->cum_ready = 0;
 	c->blk_last = (uint32_t)d;
-	c->doc = c->docs[0];
+	c->doc = c->docs[below];
 }
 
 void idx_pcur_init(idx_pcur *c, const idx_plist *pl, const void *pos, size_t poslen)
@@ -323,7 +397,7 @@ void idx_pcur_init(idx_pcur *c, const idx_plist *pl, const void *pos, size_t pos
 	c->corrupt = 0;
 	c->pos = pos;
 	c->pos_end = pos ? (const uint8_t *)pos + poslen : NULL;
-	load_block(c, 0);
+	load_block(c, 0, 0);
 }
 
 uint32_t idx_pcur_next(idx_pcur *c)
@@ -334,7 +408,7 @@ uint32_t idx_pcur_next(idx_pcur *c)
 		set_end(c);
 		return IDX_END;
 	}
-	load_block(c, c->blk + 1);
+	load_block(c, c->blk + 1, 0);
 	return c->doc;
 }
 
@@ -375,13 +449,10 @@ uint32_t idx_pcur_advance(idx_pcur *c, uint32_t target)
 			set_end(c);
 			return IDX_END;
 		}
-		load_block(c, b);
-		if (c->doc == IDX_END)
-			return IDX_END;
+		load_block(c, b, target);
+		return c->doc;
 	}
-	uint32_t i = c->i;
-	while (c->docs[i] < target)
-		i++;
+	uint32_t i = first_geq(c->docs, c->i, target);
 	c->i = i;
 	return c->doc = c->docs[i];
 }
@@ -511,7 +582,7 @@ int idx_pcur_each_block(const idx_plist *pl, void (*cb)(void *ctx, const uint32_
 		cb(ctx, c.docs, c.n);
 		if (c.blk + 1 >= c.pl.nblocks)
 			break;
-		load_block(&c, c.blk + 1);
+		load_block(&c, c.blk + 1, 0);
 	}
 	return c.corrupt;
 }

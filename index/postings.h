@@ -87,7 +87,7 @@ typedef struct idx_pcur {
 	uint8_t corrupt;
 	const uint8_t *pos;     /* positions value, NULL if not loaded */
 	const uint8_t *pos_end;
-	uint32_t docs[IDX_BLOCK];
+	uint32_t docs[IDX_BLOCK + 4]; /* + 4: room for a vector read past the last */
 	uint32_t tfs[IDX_BLOCK];
 	uint32_t cum[IDX_BLOCK + 1]; /* prefix sums of tfs, for positions */
 } idx_pcur;
