@@ -63,12 +63,8 @@ size_t idx_varint_put(uint8_t *p, uint64_t v)
 	return n;
 }
 
-const uint8_t *idx_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
+const uint8_t *idx_varint_get_long(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
-	if (p < end && p[0] < 0x80) {
-		*v = p[0];
-		return p + 1;
-	}
 	uint64_t x = 0;
 	for (unsigned i = 0; i < 10; i++) {
 		if (p >= end)

@@ -27,11 +27,23 @@ static inline size_t idx_varint_len(uint64_t v)
 	return (bits + 6) / 7;
 }
 
+/* idx_varint_get_long: idx_varint_get for any length (out of line). */
+const uint8_t *idx_varint_get_long(const uint8_t *p, const uint8_t *end, uint64_t *v);
+
 /*
  * idx_varint_get decodes one varint from [p, end) into *v and returns the
  * byte after it, or NULL if the input is truncated or longer than 10 bytes.
+ * Inline for the one-byte case: dictionary entries are mostly small
+ * numbers, and a lookup decodes tens of them.
  */
-const uint8_t *idx_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v);
+static inline const uint8_t *idx_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	if (p < end && p[0] < 0x80) {
+		*v = p[0];
+		return p + 1;
+	}
+	return idx_varint_get_long(p, end, v);
+}
 
 /* ---- bit packing ---- */
 
