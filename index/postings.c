@@ -344,8 +344,10 @@ static void load_block(idx_pcur *c, uint32_t b, uint32_t target)
 	}
 	const uint8_t *p = pl->blocks + off;
 	uint32_t n = b + 1 < pl->nblocks ? IDX_BLOCK : pl->df - b * IDX_BLOCK;
+	/* tf widths stop at 24 (tfs are capped at 2^24 - 1), which keeps the
+	 * count of a block's positions (the sum of its tfs) within 31 bits */
 	if (off > (size_t)(pl->end - pl->blocks) || pl->end - p < 2 || p[0] > 32 ||
-	    (p[1] & ~IDX_TF_EXCEPTIONS) > 32) {
+	    (p[1] & ~IDX_TF_EXCEPTIONS) > 24) {
 		set_corrupt(c);
 		return;
 	}
@@ -386,7 +388,8 @@ static void load_block(idx_pcur *c, uint32_t b, uint32_t target)
 	c->tf_bits = p[1];
 	c->tf_len = tb;
 	c->tf_ready = 0;
-	c->cum_ready = 0;
+	c->cum_n = 0;
+	c->cum[0] = 0;
 	c->blk_last = (uint32_t)d;
 	c->doc = c->docs[below];
 }
@@ -503,52 +506,68 @@ float idx_pcur_bound(const idx_pcur *c, uint32_t target, uint32_t *upto)
 	return rdbf16(c->pl.skips + (size_t)b * IDX_SKIP_ENTRY + 12);
 }
 
+/* Value i of a packed group at in (bits wide; the group is whole before
+ * end): one 8-byte load when 8 bytes are there to read, which they are
+ * for all but the last few values of a positions value. */
+static inline uint32_t unpack_at(const uint8_t *in, const uint8_t *end, uint32_t i, uint32_t bits)
+{
+	uint64_t o = (uint64_t)i * bits;
+	const uint8_t *p = in + (o >> 3);
+	if (bits == 0 || end - p < 8)
+		return idx_unpack_one(in, i, bits);
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return (uint32_t)((v >> (o & 7)) & (((uint64_t)1 << bits) - 1));
+}
+
 uint32_t idx_pcur_positions(idx_pcur *c, uint32_t *out, uint32_t cap)
 {
 	if (!c->pos || c->doc == IDX_END)
 		return 0;
 	idx_pcur_tf(c);
-	if (!c->cum_ready) {
-		c->cum[0] = 0;
-		for (uint32_t i = 0; i < c->n; i++) {
-			if (c->tfs[i] > UINT32_MAX - c->cum[i])
-				return 0; /* damaged: the sum would wrap and pass the bounds checks */
-			c->cum[i + 1] = c->cum[i] + c->tfs[i];
-		}
-		c->cum_ready = 1;
+	if (c->corrupt)
+		return 0;
+	/* where the doc's positions start: the sum of the tfs before it, made
+	 * as far as the cursor has gone (a phrase reads few docs of a block).
+	 * It cannot wrap: 128 tfs of at most 2^24. */
+	if (c->cum_n <= c->i) {
+		uint32_t k = c->cum_n, sum = c->cum[k];
+		for (; k <= c->i; k++)
+			c->cum[k + 1] = sum += c->tfs[k];
+		c->cum_n = (uint8_t)k;
 	}
 	uint32_t off = c->pl.skips ? rd32(c->pl.skips + (size_t)c->blk * IDX_SKIP_ENTRY + 8) : 0;
 	if (off >= (size_t)(c->pos_end - c->pos))
 		return 0;
 	const uint8_t *g = c->pos + off;
 	uint32_t first = c->cum[c->i], tf = c->tfs[c->i];
-	/* walk to the group holding this doc's first position */
+	/* Groups of 128 positions; the ones before the doc's first position,
+	 * and any its positions run past, are whole: 1 + 16 * width bytes.
+	 * Within a group, only the bytes up to the value read are checked. */
 	uint32_t gstart = 0;
-	for (;;) {
-		if (g >= c->pos_end || g[0] > 32)
+	while (first >= gstart + IDX_BLOCK) {
+		if (g >= c->pos_end || g[0] > 32 ||
+		    (size_t)(c->pos_end - g) < 1 + idx_packed_bytes(IDX_BLOCK, g[0]))
 			return 0;
-		uint32_t m = c->cum[c->n] - gstart < IDX_BLOCK ? c->cum[c->n] - gstart : IDX_BLOCK;
-		size_t glen = 1 + idx_packed_bytes(m, g[0]);
-		if ((size_t)(c->pos_end - g) < glen)
-			return 0;
-		if (first < gstart + IDX_BLOCK)
-			break;
-		g += glen;
+		g += 1 + idx_packed_bytes(IDX_BLOCK, g[0]);
 		gstart += IDX_BLOCK;
 	}
 	uint32_t p = 0;
 	for (uint32_t j = 0; j < tf && j < cap; j++) {
 		uint32_t k = first + j;
-		if (k >= gstart + IDX_BLOCK) { /* next group */
-			uint32_t m = c->cum[c->n] - gstart < IDX_BLOCK ? c->cum[c->n] - gstart : IDX_BLOCK;
-			g += 1 + idx_packed_bytes(m, g[0]);
-			gstart += IDX_BLOCK;
-			m = c->cum[c->n] - gstart < IDX_BLOCK ? c->cum[c->n] - gstart : IDX_BLOCK;
+		if (k == first || k == gstart + IDX_BLOCK) {
+			if (k == gstart + IDX_BLOCK) { /* next group */
+				g += 1 + idx_packed_bytes(IDX_BLOCK, g[0]);
+				gstart += IDX_BLOCK;
+			}
+			/* the group's values this doc reads: up to last */
+			uint32_t last = first + tf - 1 < gstart + IDX_BLOCK - 1 ? first + tf - 1
+			                                                        : gstart + IDX_BLOCK - 1;
 			if (g >= c->pos_end || g[0] > 32 ||
-			    (size_t)(c->pos_end - g) < 1 + idx_packed_bytes(m, g[0]))
+			    (size_t)(c->pos_end - g) < 1 + idx_packed_bytes(last - gstart + 1, g[0]))
 				return 0;
 		}
-		uint32_t v = idx_unpack_one(g + 1, k - gstart, g[0]);
+		uint32_t v = unpack_at(g + 1, c->pos_end, k - gstart, g[0]);
 		p = j == 0 ? v : p + v + 1;
 		out[j] = p;
 	}

@@ -83,7 +83,7 @@ typedef struct idx_pcur {
 	uint32_t tf_len;   /* bytes of packed tf low bits */
 	uint8_t tf_bits;   /* width | IDX_TF_EXCEPTIONS */
 	uint8_t tf_ready;
-	uint8_t cum_ready;
+	uint8_t cum_n;     /* cum[0..cum_n] are made */
 	uint8_t corrupt;
 	const uint8_t *pos;     /* positions value, NULL if not loaded */
 	const uint8_t *pos_end;

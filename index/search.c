@@ -659,6 +659,34 @@ static uint32_t phrase_seek(sc_phrase *p, uint32_t target)
 			return p->base.doc = IDX_END;
 	}
 }
+/*
+ * Two-phase use of a phrase inside a conjunction (as Lucene's
+ * TwoPhaseIterator, with the phrase's terms joining the conjunction's
+ * order): phrase_approx moves only the phrase's rarest term, and
+ * phrase_confirm, called when every other clause has agreed on that doc,
+ * moves the other terms there and then reads positions. So `+"the who"
+ * +uk` moves "who" along the docs of uk, "the" only where uk and "who"
+ * meet, and reads positions only where all three do.
+ */
+static uint32_t phrase_approx(sc_phrase *p, uint32_t target)
+{
+	if (target <= p->base.doc)
+		return p->base.doc;
+	return p->base.doc = idx_pcur_advance(p->cur[p->order[0]], target);
+}
+/* d: the doc the rarest term is on. Returns d if the phrase occurs there,
+ * else a doc > d before which it cannot occur. */
+static uint32_t phrase_confirm(sc_phrase *p, uint32_t d)
+{
+	for (uint32_t i = 1; i < p->n; i++) {
+		uint32_t e = idx_pcur_advance(p->cur[p->order[i]], d);
+		if (e != d)
+			return e;
+	}
+	p->freq = phrase_freq(p);
+	return p->freq ? d : d + 1;
+}
+
 static uint32_t phrase_next(sc *s)
 {
 	if (s->doc == IDX_END || s->doc + 1 == IDX_END)
@@ -753,22 +781,41 @@ static float or_bound(sc *s, uint32_t target, uint32_t *upto)
 static const sc_ops or_ops = {or_next, or_advance, or_score, or_bound};
 
 /* and: leapfrog, rarest first */
+/* A clause of a conjunction moves: phrases to their approximation (see
+ * phrase_approx), the others to their next match. */
+static inline uint32_t and_kid_advance(sc *k, uint32_t target)
+{
+	return k->kind == SC_PHRASE ? phrase_approx((sc_phrase *)k, target) : SC_ADVANCE(k, target);
+}
+
 static uint32_t and_seek(sc_multi *m, uint32_t target)
 {
 	for (;;) {
-		uint32_t d = SC_ADVANCE(m->lead[0], target);
+		uint32_t d = and_kid_advance(m->lead[0], target);
 		if (d == IDX_END)
 			return m->base.doc = IDX_END;
 		uint32_t i;
 		for (i = 1; i < m->n; i++) {
-			uint32_t e = SC_ADVANCE(m->lead[i], d);
+			uint32_t e = and_kid_advance(m->lead[i], d);
 			if (e != d) {
 				target = e;
 				break;
 			}
 		}
-		if (i == m->n)
-			return m->base.doc = d;
+		if (i == m->n) {
+			/* every clause has d: now the phrases' other terms, then positions */
+			for (i = 0; i < m->n; i++) {
+				if (m->lead[i]->kind != SC_PHRASE)
+					continue;
+				uint32_t e = phrase_confirm((sc_phrase *)m->lead[i], d);
+				if (e != d) {
+					target = e;
+					break;
+				}
+			}
+			if (i == m->n)
+				return m->base.doc = d;
+		}
 		if (target == IDX_END)
 			return m->base.doc = IDX_END;
 	}
