@@ -10,6 +10,15 @@
  * when the application's handler runs and its http_response is queued. The
  * completion callback frees the state, whatever happened to the request.
  *
+ * Deferred requests: a handler that would block (a root's search waiting
+ * on its leaves) asks for a worker with http_response_defer. The connection
+ * is then suspended (libmicrohttpd stops polling it), the request goes on a
+ * queue that the server's worker threads take from, a worker calls the
+ * handler again and keeps its response in the request's state, and resumes
+ * the connection; libmicrohttpd then calls the access callback once more,
+ * on the event loop, which queues that response. Event loops therefore
+ * never wait, and a request costs a thread handoff only when it must wait.
+ *
  * Counters are C11 atomics with relaxed ordering: they are statistics, not
  * synchronisation. A few of them (connections refused on accept, and the
  * error responses that libmicrohttpd sends itself) are only visible through
@@ -38,14 +47,24 @@
 #define MAX_RESPONSE_HEADER_BYTES (8u << 10)
 #define MAX_REASON_BYTES 1024u
 #define MAX_THREADS 256u
+#define MAX_WORKERS 1024u
 #define MAX_CONNECTIONS_LIMIT (1u << 20)
 #define MIN_HEADER_BYTES ((size_t)1 << 10)
 #define MAX_HEADER_BYTES_LIMIT ((size_t)1 << 20)
+
+typedef struct req_state req_state;
 
 struct http_server {
 	struct MHD_Daemon *daemon;
 	http_handler fn;
 	void *ctx;
+	/* deferred requests: a FIFO of req_states, taken by the workers */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	req_state *queue_head, *queue_tail;
+	int stopping;
+	unsigned nworkers;
+	pthread_t *workers;
 	void (*log)(void *log_ctx, const char *msg);
 	void *log_ctx;
 	unsigned max_connections; /* soft: above it, 503 */
@@ -66,8 +85,20 @@ struct http_server {
 	atomic_uint_fast64_t connections_total;
 };
 
+struct http_response {
+	int status; /* 0: nothing set yet */
+	int defer;  /* http_response_defer was called */
+	char *body; /* malloc'd, handed to libmicrohttpd */
+	size_t len;
+	char *content_type;
+	tbuf headers; /* "name\0value\0" pairs */
+};
+
+/* Where a request stands with respect to deferral. */
+enum { REQ_LOOP = 0, REQ_DEFERRED, REQ_ANSWERED };
+
 /* One request's state, from the URI callback to the completion callback. */
-typedef struct req_state {
+struct req_state {
 	struct MHD_Connection *conn;
 	char *uri;           /* raw request target, owned; NULL if unknown */
 	int started;         /* the headers-complete call has been made */
@@ -75,14 +106,13 @@ typedef struct req_state {
 	size_t discarded;    /* body bytes thrown away since then */
 	tbuf body;
 	char client[INET6_ADDRSTRLEN];
-} req_state;
-
-struct http_response {
-	int status; /* 0: nothing set yet */
-	char *body; /* malloc'd, handed to libmicrohttpd */
-	size_t len;
-	char *content_type;
-	tbuf headers; /* "name\0value\0" pairs */
+	/* deferral: the request as the handler saw it (url and method point
+	 * into libmicrohttpd's connection, valid until the request completes),
+	 * the worker's response, and the queue link */
+	int phase;           /* REQ_LOOP, REQ_DEFERRED (queued or on a worker), REQ_ANSWERED */
+	const char *url, *method;
+	http_response resp;
+	req_state *next;
 };
 
 /* ------------------------------------------------------------------ */
@@ -255,6 +285,12 @@ int http_response_error(http_response *resp, int status, const char *type, const
 	return rc;
 }
 
+int http_response_defer(http_response *resp)
+{
+	resp->defer = 1;
+	return TRAWL_OK;
+}
+
 static void response_init(http_response *resp)
 {
 	memset(resp, 0, sizeof *resp);
@@ -361,6 +397,9 @@ const char *http_header(const http_request *r, const char *name)
 	return MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, name);
 }
 
+static void response_init(http_response *resp);
+static void response_fini(http_response *resp);
+
 static req_state *req_alloc(http_server *s, const char *uri)
 {
 	req_state *st = calloc(1, sizeof *st);
@@ -371,6 +410,7 @@ static req_state *req_alloc(http_server *s, const char *uri)
 		return NULL;
 	}
 	tbuf_init(&st->body, s->max_body_bytes);
+	response_init(&st->resp);
 	return st;
 }
 
@@ -379,6 +419,7 @@ static void req_free(req_state *st)
 	if (!st)
 		return;
 	tbuf_fini(&st->body);
+	response_fini(&st->resp);
 	free(st->uri);
 	free(st);
 }
@@ -501,9 +542,9 @@ static void client_address(struct MHD_Connection *c, char *out, size_t outlen)
 		          (socklen_t)outlen);
 }
 
-/* dispatch runs the application's handler on a complete request. */
-static enum MHD_Result dispatch(http_server *s, req_state *st, struct MHD_Connection *c,
-                                const char *url, const char *method)
+/* call_handler runs the application's handler on st's request; deferred:
+ * whether this is a worker's call. resp must be initialised. */
+static void call_handler(http_server *s, req_state *st, int deferred, http_response *resp)
 {
 	const char *query = "";
 	if (st->uri) {
@@ -511,27 +552,93 @@ static enum MHD_Result dispatch(http_server *s, req_state *st, struct MHD_Connec
 		if (q)
 			query = q + 1;
 	}
-	client_address(c, st->client, sizeof st->client);
 	http_request req = {
-		.method = method,
-		.path = url,
+		.method = st->method,
+		.path = st->url,
 		.query = query,
 		.body = (const uint8_t *)(st->body.len ? tbuf_cstr(&st->body) : ""),
 		.body_len = st->body.len,
 		.client = st->client,
+		.deferred = deferred,
 		.impl = st,
 	};
+	s->fn(s->ctx, &req, resp);
+}
+
+/* answer queues resp on c, or a 500 if the handler set nothing. */
+static enum MHD_Result answer(http_server *s, req_state *st, struct MHD_Connection *c,
+                              http_response *resp)
+{
+	if (resp->status)
+		return send_response(s, c, resp, 0);
+	return reject(s, c, 500, "internal_server_error", 0, NULL, NULL,
+	              "the handler for %.64s %.256s produced no response", st->method, st->url);
+}
+
+/* dispatch runs the application's handler on a complete request, on the
+ * event loop; a deferred request is suspended and queued for a worker. */
+static enum MHD_Result dispatch(http_server *s, req_state *st, struct MHD_Connection *c,
+                                const char *url, const char *method)
+{
+	client_address(c, st->client, sizeof st->client);
+	st->url = url;
+	st->method = method;
 	http_response resp;
 	response_init(&resp);
-	s->fn(s->ctx, &req, &resp);
-	enum MHD_Result q;
-	if (resp.status)
-		q = send_response(s, c, &resp, 0);
-	else
-		q = reject(s, c, 500, "internal_server_error", 0, NULL, NULL,
-		           "the handler for %.64s %.256s produced no response", method, url);
+	call_handler(s, st, 0, &resp);
+	if (resp.defer && !resp.status) {
+		pthread_mutex_lock(&s->mu);
+		if (s->nworkers && !s->stopping) {
+			st->phase = REQ_DEFERRED;
+			MHD_suspend_connection(c);
+			st->next = NULL;
+			if (s->queue_tail)
+				s->queue_tail->next = st;
+			else
+				s->queue_head = st;
+			s->queue_tail = st;
+			pthread_cond_signal(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+			response_fini(&resp);
+			return MHD_YES;
+		}
+		int stopping = s->stopping;
+		pthread_mutex_unlock(&s->mu);
+		response_fini(&resp);
+		return reject(s, c, 503, "service_unavailable", 0, MHD_HTTP_HEADER_RETRY_AFTER, "1",
+		              "%s", stopping ? "the server is stopping" : "no worker threads to answer "
+		                                                         "this request");
+	}
+	enum MHD_Result q = answer(s, st, c, &resp);
 	response_fini(&resp);
 	return q;
+}
+
+/* A worker: takes deferred requests, runs the handler on each, and resumes
+ * its connection with the response in place. Leaves when the server stops
+ * and the queue is empty. */
+static void *worker_main(void *arg)
+{
+	http_server *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->queue_head && !s->stopping)
+			pthread_cond_wait(&s->cv, &s->mu);
+		req_state *st = s->queue_head;
+		if (!st)
+			break; /* stopping, and nothing left */
+		s->queue_head = st->next;
+		if (!s->queue_head)
+			s->queue_tail = NULL;
+		pthread_mutex_unlock(&s->mu);
+		call_handler(s, st, 1, &st->resp);
+		/* the handler may not defer twice: an unanswered request gets a 500 */
+		st->phase = REQ_ANSWERED;
+		MHD_resume_connection(st->conn);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
@@ -549,6 +656,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 		*con_cls = st;
 	}
 	st->conn = c;
+	if (st->phase == REQ_ANSWERED) {
+		/* resumed by a worker: send what it made */
+		enum MHD_Result q = answer(s, st, c, &st->resp);
+		st->phase = REQ_LOOP;
+		return q;
+	}
+	if (st->phase == REQ_DEFERRED)
+		return MHD_YES; /* not expected while suspended */
 	if (!st->started) {
 		st->started = 1;
 		atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
@@ -622,6 +737,7 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+static void server_free(http_server *s);
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
@@ -647,6 +763,7 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		return fail(err, errlen, TRAWL_EINVAL, "http: no handler");
 	const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
 	unsigned threads = cfg->threads ? cfg->threads : HTTP_DEFAULT_THREADS;
+	unsigned workers = cfg->workers;
 	unsigned max_conn = cfg->max_connections ? cfg->max_connections
 	                                         : HTTP_DEFAULT_MAX_CONNECTIONS;
 	unsigned per_ip = cfg->max_per_ip ? cfg->max_per_ip : HTTP_DEFAULT_MAX_PER_IP;
@@ -657,6 +774,9 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	if (threads > MAX_THREADS)
 		return fail(err, errlen, TRAWL_EINVAL, "http: threads is %u; at most %u", threads,
 		            MAX_THREADS);
+	if (workers > MAX_WORKERS)
+		return fail(err, errlen, TRAWL_EINVAL, "http: workers is %u; at most %u", workers,
+		            MAX_WORKERS);
 	if (max_conn > MAX_CONNECTIONS_LIMIT)
 		return fail(err, errlen, TRAWL_EINVAL, "http: max_connections is %u; at most %u",
 		            max_conn, MAX_CONNECTIONS_LIMIT);
@@ -670,13 +790,7 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
 	struct sockaddr *sa;
-	unsigned flags = MHD_USE_ERROR_LOG;
-	if (cfg->thread_per_connection) {
-		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
-		threads = 1; /* the listening thread; no pool */
-	} else {
-		flags |= MHD_USE_AUTO_INTERNAL_THREAD;
-	}
+	unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
 	memset(&sin, 0, sizeof sin);
 	memset(&sin6, 0, sizeof sin6);
 	if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
@@ -704,6 +818,8 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	s->max_body_bytes = max_body;
 	s->start_thread = pthread_self();
 	atomic_store(&s->starting, 1);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
 
 	/* Past max_connections, a margin of connections is still accepted so
 	 * that they can be told 503 rather than left without an answer. */
@@ -723,7 +839,7 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		{MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
 		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
-		{MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)HTTP_CONNECTION_STACK, NULL},
+		{MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)HTTP_THREAD_STACK, NULL},
 		/* Last but one: with one thread there is no pool, and this item
 		 * ends the list early instead. */
 		{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
@@ -738,21 +854,54 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		              sa->sa_family == AF_INET6 ? "[" : "", bind,
 		              sa->sa_family == AF_INET6 ? "]" : "", (unsigned)cfg->port,
 		              s->start_err[0] ? s->start_err : "libmicrohttpd failed to start");
-		free(s);
+		server_free(s);
 		return rc;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : cfg->port;
+	if (workers && !(s->workers = calloc(workers, sizeof *s->workers))) {
+		http_server_stop(s);
+		return fail(err, errlen, TRAWL_ENOMEM, "http: out of memory");
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, HTTP_THREAD_STACK);
+	for (; s->nworkers < workers; s->nworkers++)
+		if (pthread_create(&s->workers[s->nworkers], &attr, worker_main, s) != 0) {
+			pthread_attr_destroy(&attr);
+			http_server_stop(s);
+			return fail(err, errlen, TRAWL_EIO, "http: cannot start worker thread %u of %u",
+			            s->nworkers + 1, workers);
+		}
+	pthread_attr_destroy(&attr);
 	*out = s;
 	return TRAWL_OK;
+}
+
+static void server_free(http_server *s)
+{
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s->workers);
+	free(s);
 }
 
 void http_server_stop(http_server *s)
 {
 	if (!s)
 		return;
-	MHD_stop_daemon(s->daemon);
-	free(s);
+	/* the workers answer what is queued (every suspended connection is
+	 * resumed) and leave; libmicrohttpd refuses to stop with a connection
+	 * still suspended, and no request is deferred once stopping is set */
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i], NULL);
+	if (s->daemon)
+		MHD_stop_daemon(s->daemon);
+	server_free(s);
 }
 
 uint16_t http_server_port(const http_server *s)

@@ -13,9 +13,14 @@
  *   {"error":{"type":"...","reason":"..."},"status":N}
  *
  * Caveats
- * - The handler runs on the server's threads, several at once: it must be
- *   thread-safe, and it must not block for long (each thread serves many
- *   connections). It must not call http_server_stop on its own server.
+ * - The handler runs on the server's event-loop threads, several at once:
+ *   it must be thread-safe, and it must not block there (each loop serves
+ *   many connections). Work that waits (a root's search waiting on leaves)
+ *   is deferred: the handler calls http_response_defer, and is called again
+ *   for the same request on one of the server's worker threads, with
+ *   req->deferred set, where it may block. Meanwhile the connection is
+ *   suspended and the loops serve the others. It must not call
+ *   http_server_stop on its own server.
  * - The idle timeout is an inactivity timeout (libmicrohttpd has no deadline
  *   for a whole request): a client that trickles a byte every few seconds
  *   keeps its connection, bounded only by max_header_bytes, max_body_bytes
@@ -38,7 +43,7 @@
 #define HTTP_DEFAULT_MAX_CONNECTIONS 1024u
 #define HTTP_DEFAULT_MAX_PER_IP 256u
 #define HTTP_DEFAULT_IDLE_TIMEOUT_S 10u
-#define HTTP_CONNECTION_STACK ((size_t)1 << 20)
+#define HTTP_THREAD_STACK ((size_t)1 << 20)
 #define HTTP_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10)
 #define HTTP_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)
 
@@ -57,12 +62,13 @@ typedef struct http_config {
 	/* Threads serving connections (default 2). Each runs an epoll loop,
 	 * so a handler that blocks holds up every connection of its thread. */
 	unsigned threads;
-	/* Nonzero: a thread per connection instead (threads is then ignored),
-	 * for handlers that may block for long, like a root's searches waiting
-	 * on leaves: a slow request then holds up only its own connection, and
-	 * /livez keeps answering. Each thread has a stack of
-	 * HTTP_CONNECTION_STACK bytes; max_connections bounds their number. */
-	int thread_per_connection;
+	/* Worker threads for deferred requests (default 0: none, and a handler
+	 * that defers gets a 503). At most 1024, each with a stack of
+	 * HTTP_THREAD_STACK bytes. Deferred requests wait in a FIFO for a free
+	 * worker; their number is bounded by max_connections (a connection
+	 * has one request at a time). A deferred request's connection is not
+	 * subject to the idle timeout while it waits. */
+	unsigned workers;
 	/* Connections served at once (default 1024). A margin of
 	 * max_connections/16 more (at least 4) is accepted only to be answered
 	 * 503 with a JSON error, Retry-After: 1 and Connection: close, which
@@ -120,6 +126,7 @@ struct http_request {
 	const uint8_t *body; /* body bytes, NUL-terminated (not counted); never NULL */
 	size_t body_len;
 	const char *client;  /* client's numeric address, e.g. "127.0.0.1" */
+	int deferred;        /* 0: on an event loop (must not block); 1: on a worker */
 	void *impl;          /* the module's; do not touch */
 };
 
@@ -197,6 +204,16 @@ int http_response_json(http_response *resp, int status, const char *json, size_t
 /* http_response_text sets status and a body of the given Content-Type. */
 int http_response_text(http_response *resp, int status, const char *content_type,
                        const void *data, size_t len);
+
+/*
+ * http_response_defer: answer this request from a worker. The handler
+ * returns without a body and is called again with req->deferred = 1 on a
+ * worker thread, with the same request; that call must answer (it cannot
+ * defer again: a request left without a body gets a 500). Ignored if a
+ * body is set. Without workers (http_config.workers 0), or while the
+ * server stops, the client gets a 503.
+ */
+int http_response_defer(http_response *resp);
 
 /* http_response_header adds a response header (Content-Type and
  * Content-Length are set by the body setters, not here). */

@@ -35,6 +35,7 @@
 
 typedef struct echo_ctx {
 	atomic_int calls;
+	atomic_int deferred_calls; /* calls on a worker */
 	atomic_int bad_header_rc; /* what http_response_header said to CR/LF */
 	atomic_int log_lines;
 } echo_ctx;
@@ -70,6 +71,18 @@ static void echo(void *ctx, const http_request *req, http_response *resp)
 {
 	echo_ctx *ec = ctx;
 	atomic_fetch_add(&ec->calls, 1);
+	if (req->deferred)
+		atomic_fetch_add(&ec->deferred_calls, 1);
+	/* /slow: answered on a worker, after ?ms= milliseconds; /twice: defers
+	 * on the worker too (which the module answers with a 500) */
+	if ((!strncmp(req->path, "/slow", 5) && !req->deferred) || !strcmp(req->path, "/twice")) {
+		http_response_defer(resp);
+		return;
+	}
+	if (!strncmp(req->path, "/slow", 5)) {
+		const char *ms = http_query_param(req, "ms");
+		usleep((useconds_t)(ms ? atoi(ms) : 0) * 1000u);
+	}
 	if (!strcmp(req->path, "/err")) {
 		http_response_error(resp, 400, "parse_exception", "bad \"%s\"\n\x01 %s", "q\\uote",
 		                    "\xff");
@@ -864,6 +877,69 @@ static void test_stop_with_open_connections(void **state)
 	http_server_stop(NULL);
 }
 
+/* A deferred request runs on a worker while the event loop serves others;
+ * its connection is resumed and stays usable; deferring twice is a 500. */
+static void test_deferred_requests(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	cfg.threads = 1; /* one event loop: a blocked loop would show */
+	cfg.workers = 2;
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+
+	cli *slow = cli_open(port);
+	double t0 = now_s();
+	assert_int_equal(cli_sends(slow, "GET /slow?ms=1000&q=a%20b HTTP/1.1\r\nHost: x\r\n"
+	                                 "X-Test: kept\r\n\r\n"),
+	                 0);
+	usleep(100000);
+	/* the loop answers others meanwhile */
+	assert_int_equal(request(port, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_int_equal(r->status, 200);
+	assert_true(now_s() - t0 < 0.8);
+	/* the slow one: its parameters and headers were there on the worker */
+	assert_int_equal(cli_reply(slow, r, 0, 3000), 0);
+	assert_true(now_s() - t0 >= 0.9);
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->body, "\"q\":\"a b\""));
+	assert_non_null(strstr(r->body, "\"x\":\"kept\""));
+	/* the resumed connection takes another request */
+	assert_int_equal(cli_sends(slow, "GET /slow?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	assert_int_equal(cli_reply(slow, r, 0, 3000), 0);
+	assert_int_equal(r->status, 200);
+	cli_close(slow);
+	assert_int_equal(atomic_load(&ec.deferred_calls), 2);
+
+	assert_int_equal(request(port, "GET /twice HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_json_error(r, 500, "internal_server_error");
+
+	/* stopping waits for the worker to finish a running deferred request
+	 * (then, as for any request in progress, the client reads EOF) */
+	cli *last = cli_open(port);
+	assert_int_equal(cli_sends(last, "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	for (int i = 0; i < 300 && atomic_load(&ec.deferred_calls) < 4; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&ec.deferred_calls), 4); /* /twice was 3; on the worker now */
+	t0 = now_s();
+	http_server_stop(s);
+	assert_true(now_s() - t0 < 2.0);
+	int rc = cli_reply(last, r, 0, 1000);
+	assert_true(rc == -1 || (rc == 0 && r->status == 200));
+	cli_close(last);
+
+	/* without workers, a deferred request is refused */
+	cfg.workers = 0;
+	s = start(&cfg, &ec);
+	assert_int_equal(request(http_server_port(s), "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", r),
+	                 0);
+	assert_json_error(r, 503, "service_unavailable");
+	http_server_stop(s);
+	free(r);
+}
+
 static void test_start_errors_and_two_servers(void **state)
 {
 	(void)state;
@@ -945,6 +1021,7 @@ int main(void)
 		cmocka_unit_test(test_per_ip_limit),
 		cmocka_unit_test(test_connection_limit),
 		cmocka_unit_test(test_stop_with_open_connections),
+		cmocka_unit_test(test_deferred_requests),
 		cmocka_unit_test(test_start_errors_and_two_servers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

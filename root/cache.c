@@ -175,10 +175,23 @@ void root_cache_free(root_cache *c)
 
 root_result *root_cache_get(root_cache *c, const uint8_t key[16], int *leader, unsigned wait_ms)
 {
-	*leader = 0;
-	if (!c || !c->max_bytes) {
+	if (leader)
 		*leader = 0;
+	if (!c || !c->max_bytes)
 		return NULL;
+	if (!leader) {
+		/* a peek: a stored result or nothing, at once */
+		pthread_mutex_lock(&c->mu);
+		entry *e = find(c, key);
+		root_result *copy = NULL;
+		if (e && e->res) {
+			unlink_lru(c, e);
+			push_front(c, e);
+			c->hits++;
+			copy = root_result_copy(e->res);
+		}
+		pthread_mutex_unlock(&c->mu);
+		return copy;
 	}
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);

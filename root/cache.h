@@ -24,7 +24,8 @@ void root_cache_free(root_cache *c);
  * frees it with root_result_free), or NULL. On NULL with *leader set, the
  * caller computes the result and must then call root_cache_put or
  * root_cache_abandon with the same key; others asking for the key meanwhile
- * wait (at most wait_ms) for that.
+ * wait (at most wait_ms) for that. leader NULL: a peek, which returns a
+ * stored result or NULL at once (it never leads, waits or counts a miss).
  */
 root_result *root_cache_get(root_cache *c, const uint8_t key[16], int *leader, unsigned wait_ms);
 

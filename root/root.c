@@ -1071,14 +1071,16 @@ static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen)
 {
 	if (!r->cache || q->qlen > TRAWL_MAX_QUERY_BYTES)
-		return search_uncached(r, q, out, err, errlen);
+		return q->cache_only ? TRAWL_ENOTFOUND : search_uncached(r, q, out, err, errlen);
 	uint64_t t0 = now_us();
 	uint8_t key[16];
 	uint64_t gen_at_key = atomic_load(&r->known_gen);
 	cache_key(q, gen_at_key, key);
 	int leader = 0;
 	unsigned wait = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
-	root_result *hit = root_cache_get(r->cache, key, &leader, wait);
+	root_result *hit = root_cache_get(r->cache, key, q->cache_only ? NULL : &leader, wait);
+	if (!hit && q->cache_only)
+		return TRAWL_ENOTFOUND;
 	if (hit) {
 		hit->cached = 1;
 		hit->took_us = now_us() - t0;

@@ -71,6 +71,7 @@ typedef struct root_query {
 	const char *pre, *post;  /* highlight marks */
 	unsigned snippet_chars;
 	int fetch;               /* return stored documents (ids always come back) */
+	int cache_only;          /* answer from the result cache or not at all (no wait) */
 } root_query;
 
 typedef struct root_hit {
@@ -100,7 +101,8 @@ typedef struct root_result {
  * root_search runs q on the cluster. Returns TRAWL_OK with *out owned by the
  * caller (root_result_free), TRAWL_EQUERY / TRAWL_ELIMIT for a bad query
  * (err: the leaf's message), or TRAWL_EIO when coverage fell below what the
- * query allows (err says which shards failed).
+ * query allows (err says which shards failed). With q->cache_only it never
+ * blocks: TRAWL_OK for a stored result, else TRAWL_ENOTFOUND.
  */
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen);
 void root_result_free(root_result *res);

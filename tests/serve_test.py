@@ -1224,12 +1224,11 @@ class TestFailover(ServeCase):
         self.assertLessEqual({h["id"] for h in r.json["hits"]}, want)
         self.shutdown_and_check()
 
-    # Searches block their HTTP thread until the leaves answer. Until the
-    # root served each connection on its own thread (http_config
-    # .thread_per_connection), they ran inside libmicrohttpd's few event-loop
-    # threads, and 16 searches on a frozen shard held /livez for 2.7 s: a
-    # liveness probe would have restarted a healthy root during a leaf
-    # incident.
+    # Searches block their thread until the leaves answer. When they ran
+    # inside libmicrohttpd's few event-loop threads, 16 searches on a frozen
+    # shard held /livez for 2.7 s: a liveness probe would have restarted a
+    # healthy root during a leaf incident. They now run on the HTTP
+    # module's workers (http_response_defer), and the loops stay free.
     def test_slow_searches_do_not_block_health(self):
         root, port, leaves = self.small_cluster(_MOD["ix1"], 1, root_args=("--cache-mb", "0"))
         leaves[0]["proc"].signal(signal.SIGSTOP)
