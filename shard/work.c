@@ -285,7 +285,7 @@ static int on_token(void *ctx, const idx_token *tok)
  * term entry. A field's tokens are collected first, then inverted with the
  * slot of the token 8 ahead and the entry of the token 4 ahead prefetched. */
 
-#define BATCH_AHEAD 8
+#define BATCH_AHEAD 16
 
 typedef struct tokbatch {
 	char *text;    /* token bytes, end to end */
