@@ -283,7 +283,8 @@ static int on_token(void *ctx, const idx_token *tok)
 /* ---- batched inversion ----
  * Looking a token up costs a cache miss on its hash slot and another on its
  * term entry. A field's tokens are collected first, then inverted with the
- * slot of the token 8 ahead and the entry of the token 4 ahead prefetched. */
+ * slot of the token 16 ahead, the entry of the token 8 ahead and the end of
+ * its list 4 ahead prefetched. */
 
 #define BATCH_AHEAD 16
 
