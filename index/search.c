@@ -998,7 +998,11 @@ static int build_term(builder *b, const idx_lnode *n, sc **out)
 	return *out ? TRAWL_OK : TRAWL_ENOMEM;
 }
 
-static int build_phrase(builder *b, const idx_lnode *n, sc **out)
+/* two_phase: the phrase is a required clause of a conjunction, which will
+ * confirm it (phrase_confirm); it starts on its rarest term's first doc
+ * instead of seeking its first occurrence, which may read the positions of
+ * many docs that the other clauses rule out. */
+static int build_phrase(builder *b, const idx_lnode *n, int two_phase, sc **out)
 {
 	idx_qarena *a = b->c->arena;
 	const idx_field *f = &b->c->schema->fields[n->fid];
@@ -1056,7 +1060,10 @@ static int build_phrase(builder *b, const idx_lnode *n, sc **out)
 		if (minmax < 0 || p->cur[i]->pl.max_tf < minmax)
 			minmax = p->cur[i]->pl.max_tf;
 	p->base = (sc){&phrase_ops, 0, SC_PHRASE, p->w * minmax, p->cur[p->order[0]]->pl.df};
-	phrase_seek(p, 0);
+	if (two_phase)
+		p->base.doc = p->cur[p->order[0]]->doc;
+	else
+		phrase_seek(p, 0);
 	*out = &p->base;
 	return TRAWL_OK;
 }
@@ -1195,10 +1202,16 @@ static int build_bool(builder *b, const idx_lnode *n, sc **out)
 	sc **nots = idx_qa_alloc(a, (n->nkids + 1) * sizeof(sc *));
 	if (!must || !should || !nots)
 		return TRAWL_ENOMEM;
-	uint32_t nm = 0, ns = 0, nn = 0;
+	uint32_t nm = 0, ns = 0, nn = 0, musts = 0;
+	for (uint32_t i = 0; i < n->nkids; i++)
+		musts += n->kids[i]->occur == IDX_Q_MUST;
 	for (uint32_t i = 0; i < n->nkids; i++) {
 		sc *k;
-		int rc = build(b, n->kids[i], &k);
+		/* a required phrase next to other required clauses is two-phase */
+		const idx_lnode *kid = n->kids[i];
+		int rc = kid->kind == IDX_L_PHRASE && kid->occur == IDX_Q_MUST && musts >= 2
+		             ? build_phrase(b, kid, 1, &k)
+		             : build(b, kid, &k);
 		if (rc)
 			return rc;
 		switch (n->kids[i]->occur) {
@@ -1246,7 +1259,7 @@ static int build(builder *b, const idx_lnode *n, sc **out)
 	case IDX_L_TERM:
 		return build_term(b, n, out);
 	case IDX_L_PHRASE:
-		return build_phrase(b, n, out);
+		return build_phrase(b, n, 0, out);
 	case IDX_L_PREFIX:
 		return build_prefix(b, n, out);
 	case IDX_L_OR: {
