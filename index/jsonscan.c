@@ -5,6 +5,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "trawl/trawl.h"
 
@@ -103,7 +106,20 @@ static int scan_string(scanner *sc, int *plain)
 	const char *p = sc->p + 1, *end = sc->end;
 	int esc = 0;
 	for (;;) {
-		/* fast path over ordinary ASCII */
+		/* fast path over ordinary ASCII, sixteen bytes at a time: a signed
+		 * compare with 0x20 catches control bytes and bytes >= 0x80 alike */
+#ifdef __SSE2__
+		const __m128i sp = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+		              bs = _mm_set1_epi8('\\');
+		for (; end - p >= 16; p += 16) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+			__m128i odd = _mm_or_si128(_mm_cmplt_epi8(x, sp),
+			                           _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+			                                        _mm_cmpeq_epi8(x, bs)));
+			if (_mm_movemask_epi8(odd))
+				break;
+		}
+#endif
 		while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
 		       *p != '\\')
 			p++;
@@ -293,24 +309,50 @@ static void put_utf8(uint8_t *o, size_t *n, unsigned long cp)
 	}
 }
 
+/* The first '"' or '\\' in [p, end), or end: sixteen bytes at a time
+ * (document text is long runs of ordinary bytes). */
+static const char *find_special(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+	for (; end - p >= 16; p += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bs)));
+		if (m)
+			return p + __builtin_ctz(m);
+	}
+#endif
+	while (p < end && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 /* Decodes the validated string whose opening quote is at p; returns the
  * byte after its closing quote. */
 static const char *decode(const char *p, const char *end, tbuf *out, int *rc)
 {
 	p++;
-	/* decoded text is never longer than the escaped text */
+	/* where it ends; decoded text is never longer than the escaped text */
 	const char *q = p;
-	while (q < end && *q != '"')
-		q += *q == '\\' ? 2 : 1;
+	for (;;) {
+		q = find_special(q, end);
+		if (q >= end || *q == '"')
+			break;
+		q += 2; /* an escape (validated: it is whole) */
+	}
 	if ((*rc = tbuf_reserve(out, (size_t)(q - p))))
 		return NULL;
 	uint8_t *o = out->data + out->len;
 	size_t n = 0;
-	while (p < end && *p != '"') {
-		if (*p != '\\') {
-			o[n++] = (uint8_t)*p++;
-			continue;
-		}
+	while (p < q) {
+		/* a run of ordinary bytes, then one escape */
+		const char *s = find_special(p, q);
+		memcpy(o + n, p, (size_t)(s - p));
+		n += (size_t)(s - p);
+		p = s;
+		if (p >= q)
+			break;
 		char e = p[1];
 		p += 2;
 		switch (e) {
@@ -334,7 +376,7 @@ static const char *decode(const char *p, const char *end, tbuf *out, int *rc)
 		}
 	}
 	out->len += n;
-	return p + 1;
+	return q + 1;
 }
 
 int idx_json_string(const idx_jvalue *v, tbuf *out)
