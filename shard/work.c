@@ -211,10 +211,9 @@ static inline int same_bytes(const char *x, const char *y, uint32_t n)
 
 /* Finds or adds (fid, text); returns the term or NULL on ENOMEM. text is
  * in a token batch (8 readable bytes at least, see key_prefix). */
-static bterm *inv_term(inverter *v, uint8_t fid, const char *text, uint32_t len)
+static bterm *inv_term(inverter *v, uint8_t fid, const char *text, uint32_t len, uint64_t kp,
+                       uint64_t h)
 {
-	uint64_t kp = key_prefix(fid, text, len);
-	uint64_t h = key_hash(kp, text, len);
 	uint32_t hh = (uint32_t)(h >> 32), j = (uint32_t)h & v->mask;
 	for (;;) {
 		bslot sl = v->table[j];
@@ -259,10 +258,17 @@ static bterm *inv_term(inverter *v, uint8_t fid, const char *text, uint32_t len)
 	return &v->terms[v->nterms - 1];
 }
 
-static int on_token(void *ctx, const idx_token *tok)
+/* A token waiting in a batch (see invert_batch). */
+typedef struct btok {
+	uint32_t off, len, pos; /* the token's bytes at text + off; its position */
+	uint64_t kpre, hash;    /* key_prefix and key_hash, made by invert_batch */
+} btok;
+
+/* Adds token k (its bytes at text, its key's prefix word and hash made by
+ * invert_batch) to v's current document and field. */
+static int on_token(inverter *v, const char *text, const btok *k)
 {
-	inverter *v = ctx;
-	bterm *t = inv_term(v, v->cur_fid, tok->text, tok->len);
+	bterm *t = inv_term(v, v->cur_fid, text, k->len, k->kpre, k->hash);
 	if (!t) {
 		v->failed = 1;
 		return TRAWL_ENOMEM;
@@ -288,7 +294,7 @@ static int on_token(void *ctx, const idx_token *tok)
 		t->last_doc = v->cur_doc;
 	}
 	t->post[t->tf_at]++;
-	t->post[t->len++] = tok->pos;
+	t->post[t->len++] = k->pos;
 	return 0;
 }
 
@@ -303,8 +309,7 @@ static int on_token(void *ctx, const idx_token *tok)
 typedef struct tokbatch {
 	char *text;    /* token bytes, end to end */
 	size_t tlen, tcap;
-	uint32_t *off, *len, *pos;
-	uint64_t *hash;
+	btok *tok;
 	uint32_t n, cap;
 	int failed;
 } tokbatch;
@@ -312,10 +317,7 @@ typedef struct tokbatch {
 static void batch_fini(tokbatch *t)
 {
 	free(t->text);
-	free(t->off);
-	free(t->len);
-	free(t->pos);
-	free(t->hash);
+	free(t->tok);
 	memset(t, 0, sizeof *t);
 }
 
@@ -347,48 +349,41 @@ static inline void copy_token(char *dst, const char *src, uint32_t n)
 	}
 }
 
-static int collect(void *ctx, const idx_token *tok)
+/* Makes room for one more token of len bytes (and 8 bytes of slack after
+ * it, for key_prefix's load): 0, or 1 on ENOMEM. */
+static int batch_grow(tokbatch *t, uint32_t len)
 {
-	tokbatch *t = ctx;
 	if (t->n == t->cap) {
 		uint32_t nc = t->cap ? t->cap * 2 : 1024;
-		uint32_t *o = realloc(t->off, nc * sizeof *o);
-		if (o)
-			t->off = o;
-		uint32_t *l = realloc(t->len, nc * sizeof *l);
-		if (l)
-			t->len = l;
-		uint32_t *p = realloc(t->pos, nc * sizeof *p);
-		if (p)
-			t->pos = p;
-		uint64_t *h = realloc(t->hash, nc * sizeof *h);
-		if (h)
-			t->hash = h;
-		if (!o || !l || !p || !h) {
-			t->failed = 1;
+		btok *k = realloc(t->tok, nc * sizeof *k);
+		if (!k)
 			return 1;
-		}
+		t->tok = k;
 		t->cap = nc;
 	}
-	/* 8 bytes of slack after the last token, for key_prefix's load */
-	if (t->tlen + tok->len + 8 > t->tcap) {
+	if (t->tlen + len + 8 > t->tcap) {
 		size_t nc = t->tcap ? t->tcap * 2 : 65536;
-		while (nc < t->tlen + tok->len + 8)
+		while (nc < t->tlen + len + 8)
 			nc *= 2;
 		char *x = realloc(t->text, nc);
-		if (!x) {
-			t->failed = 1;
+		if (!x)
 			return 1;
-		}
 		t->text = x;
 		t->tcap = nc;
 	}
+	return 0;
+}
+
+static int collect(void *ctx, const idx_token *tok)
+{
+	tokbatch *t = ctx;
+	if ((t->n == t->cap || t->tlen + tok->len + 8 > t->tcap) && batch_grow(t, tok->len)) {
+		t->failed = 1;
+		return 1;
+	}
 	copy_token(t->text + t->tlen, tok->text, tok->len);
-	t->off[t->n] = (uint32_t)t->tlen;
-	t->len[t->n] = tok->len;
-	t->pos[t->n] = tok->pos;
+	t->tok[t->n++] = (btok){(uint32_t)t->tlen, tok->len, tok->pos, 0, 0};
 	t->tlen += tok->len;
-	t->n++;
 	return 0;
 }
 
@@ -396,27 +391,28 @@ static int collect(void *ctx, const idx_token *tok)
 static int invert_batch(inverter *v, tokbatch *t)
 {
 	uint8_t fid = v->cur_fid;
-	for (uint32_t i = 0; i < t->n; i++)
-		t->hash[i] = key_hash(key_prefix(fid, t->text + t->off[i], t->len[i]),
-		                      t->text + t->off[i], t->len[i]);
+	for (uint32_t i = 0; i < t->n; i++) {
+		btok *k = &t->tok[i];
+		k->kpre = key_prefix(fid, t->text + k->off, k->len);
+		k->hash = key_hash(k->kpre, t->text + k->off, k->len);
+	}
 	for (uint32_t i = 0; i < t->n; i++) {
 		if (i + BATCH_AHEAD < t->n)
-			__builtin_prefetch(&v->table[(uint32_t)t->hash[i + BATCH_AHEAD] & v->mask]);
+			__builtin_prefetch(&v->table[(uint32_t)t->tok[i + BATCH_AHEAD].hash & v->mask]);
 		if (i + BATCH_AHEAD / 2 < t->n) {
-			bslot sl = v->table[(uint32_t)t->hash[i + BATCH_AHEAD / 2] & v->mask];
+			bslot sl = v->table[(uint32_t)t->tok[i + BATCH_AHEAD / 2].hash & v->mask];
 			if (sl.term)
 				__builtin_prefetch(&v->terms[sl.term - 1]);
 		}
 		if (i + BATCH_AHEAD / 4 < t->n) {
-			bslot sl = v->table[(uint32_t)t->hash[i + BATCH_AHEAD / 4] & v->mask];
+			bslot sl = v->table[(uint32_t)t->tok[i + BATCH_AHEAD / 4].hash & v->mask];
 			if (sl.term) {
 				const bterm *bt = &v->terms[sl.term - 1];
 				if (bt->post)
 					__builtin_prefetch(&bt->post[bt->len], 1);
 			}
 		}
-		idx_token tok = {t->text + t->off[i], t->len[i], t->pos[i], 0, 0};
-		if (on_token(v, &tok))
+		if (on_token(v, t->text + t->tok[i].off, &t->tok[i]))
 			return TRAWL_ENOMEM;
 	}
 	return TRAWL_OK;
