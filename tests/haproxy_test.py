@@ -67,11 +67,27 @@ def log(msg):
     print(msg, flush=True)
 
 
+def ephemeral_low():
+    """The lowest port the kernel hands out on its own (to port-0 listeners
+    and to outgoing connections), 32768 unless configured otherwise."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_block(n):
-    """A base port such that base..base+n-1 are free on 127.0.0.1."""
+    """A base port such that base..base+n-1 are free on 127.0.0.1. The block
+    lies below the ephemeral range: a port that is free when checked could
+    otherwise be taken by another test's client connection or port-0
+    listener before haproxy or a leaf binds it (it happened to the stats
+    port in a CI run)."""
     rnd = random.Random(os.getpid() ^ int(time.time()))
+    hi = min(ephemeral_low(), 60000)
+    lo = 10000 if hi > 10000 + 4 * n else 1024
     for _ in range(200):
-        base = rnd.randrange(20000, 60000 - n)
+        base = rnd.randrange(lo, hi - n)
         socks = []
         try:
             for p in range(base, base + n):
