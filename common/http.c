@@ -738,6 +738,8 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void server_free(http_server *s);
+static int start_workers(http_server *s, unsigned n);
+static void stop_workers(http_server *s);
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
@@ -820,6 +822,18 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	atomic_store(&s->starting, 1);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	/* the workers first: the daemon may defer a request the moment it
+	 * listens, and nworkers does not change once it runs */
+	int wrc = start_workers(s, workers);
+	if (wrc) {
+		unsigned started = s->nworkers;
+		stop_workers(s);
+		server_free(s);
+		return wrc == TRAWL_ENOMEM
+		           ? fail(err, errlen, TRAWL_ENOMEM, "http: out of memory")
+		           : fail(err, errlen, TRAWL_EIO, "http: cannot start worker thread %u of %u",
+		                  started + 1, workers);
+	}
 
 	/* Past max_connections, a margin of connections is still accepted so
 	 * that they can be told 503 rather than left without an answer. */
@@ -854,28 +868,46 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		              sa->sa_family == AF_INET6 ? "[" : "", bind,
 		              sa->sa_family == AF_INET6 ? "]" : "", (unsigned)cfg->port,
 		              s->start_err[0] ? s->start_err : "libmicrohttpd failed to start");
+		stop_workers(s);
 		server_free(s);
 		return rc;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : cfg->port;
-	if (workers && !(s->workers = calloc(workers, sizeof *s->workers))) {
-		http_server_stop(s);
-		return fail(err, errlen, TRAWL_ENOMEM, "http: out of memory");
-	}
+	*out = s;
+	return TRAWL_OK;
+}
+
+/* Starts n workers on s (before its daemon): TRAWL_OK, TRAWL_ENOMEM, or
+ * TRAWL_EIO if a thread could not be created (s->nworkers were). */
+static int start_workers(http_server *s, unsigned n)
+{
+	if (!n)
+		return TRAWL_OK;
+	if (!(s->workers = calloc(n, sizeof *s->workers)))
+		return TRAWL_ENOMEM;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, HTTP_THREAD_STACK);
-	for (; s->nworkers < workers; s->nworkers++)
+	int rc = TRAWL_OK;
+	for (; s->nworkers < n; s->nworkers++)
 		if (pthread_create(&s->workers[s->nworkers], &attr, worker_main, s) != 0) {
-			pthread_attr_destroy(&attr);
-			http_server_stop(s);
-			return fail(err, errlen, TRAWL_EIO, "http: cannot start worker thread %u of %u",
-			            s->nworkers + 1, workers);
+			rc = TRAWL_EIO;
+			break;
 		}
 	pthread_attr_destroy(&attr);
-	*out = s;
-	return TRAWL_OK;
+	return rc;
+}
+
+/* Tells the workers to stop once the queue is empty, and waits for them. */
+static void stop_workers(http_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i], NULL);
 }
 
 static void server_free(http_server *s)
@@ -893,12 +925,7 @@ void http_server_stop(http_server *s)
 	/* the workers answer what is queued (every suspended connection is
 	 * resumed) and leave; libmicrohttpd refuses to stop with a connection
 	 * still suspended, and no request is deferred once stopping is set */
-	pthread_mutex_lock(&s->mu);
-	s->stopping = 1;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	for (unsigned i = 0; i < s->nworkers; i++)
-		pthread_join(s->workers[i], NULL);
+	stop_workers(s);
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
 	server_free(s);
