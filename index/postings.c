@@ -88,22 +88,25 @@ int idx_plist_parse(const void *val, size_t vlen, idx_plist *pl)
 /* ---- encoding ---- */
 
 /* Appends the positions chunk of one block: the values in groups of 128,
- * each group a bits byte and the values packed with that width. */
+ * each group a bits byte and the values packed with that width. A doc
+ * keeps its first IDX_MAX_TF positions, as many as its stored tf says
+ * (positions holds all tfs[i] of each, one doc after the other). */
 static int encode_positions(tbuf *pos, const uint32_t *positions, const uint32_t *tfs, uint32_t n,
                             uint32_t *scratch, uint32_t scratch_cap)
 {
 	uint32_t total = 0;
 	for (uint32_t i = 0; i < n; i++)
-		total += tfs[i];
+		total += tfs[i] < IDX_MAX_TF ? tfs[i] : IDX_MAX_TF;
 	if (total > scratch_cap)
 		return TRAWL_ELIMIT;
 	uint32_t k = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		const uint32_t *p = positions + k;
+	for (uint32_t i = 0, from = 0; i < n; from += tfs[i], i++) {
+		const uint32_t *p = positions + from;
+		uint32_t m = tfs[i] < IDX_MAX_TF ? tfs[i] : IDX_MAX_TF;
 		scratch[k] = p[0];
-		for (uint32_t j = 1; j < tfs[i]; j++)
+		for (uint32_t j = 1; j < m; j++)
 			scratch[k + j] = p[j] - p[j - 1] - 1;
-		k += tfs[i];
+		k += m;
 	}
 	for (uint32_t g = 0; g < total; g += IDX_BLOCK) {
 		uint32_t m = total - g < IDX_BLOCK ? total - g : IDX_BLOCK;
@@ -172,7 +175,8 @@ int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
 	uint32_t deltas[IDX_BLOCK], tfm1[IDX_BLOCK];
 	static _Thread_local uint32_t scratch[IDX_BLOCK * 64];
 	float list_max = 0;
-	uint32_t prev = 0, k = 0; /* k: index into positions */
+	uint32_t prev = 0;
+	size_t k = 0; /* index into positions */
 	for (uint32_t b = 0; b < nb; b++) {
 		uint32_t first = b * IDX_BLOCK, n = df - first < IDX_BLOCK ? df - first : IDX_BLOCK;
 		float bmax = 0;
@@ -223,25 +227,28 @@ int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
 		}
 		post->len += need;
 		if (in->positions) {
-			uint32_t tfs[IDX_BLOCK], total = 0;
+			/* kept: at most IDX_MAX_TF a doc (< 2^31 a block); read: all */
+			uint32_t tfs[IDX_BLOCK], kept = 0;
+			uint64_t all = 0;
 			for (uint32_t i = 0; i < n; i++) {
 				tfs[i] = in->tfs[first + i];
-				total += tfs[i];
+				all += tfs[i];
+				kept += tfs[i] < IDX_MAX_TF ? tfs[i] : IDX_MAX_TF;
 			}
 			uint32_t *buf = scratch, cap = sizeof scratch / sizeof scratch[0];
 			uint32_t *big = NULL;
-			if (total > cap) {
-				big = malloc((size_t)total * sizeof *big);
+			if (kept > cap) {
+				big = malloc((size_t)kept * sizeof *big);
 				if (!big)
 					return TRAWL_ENOMEM;
 				buf = big;
-				cap = total;
+				cap = kept;
 			}
 			rc = encode_positions(pos, in->positions + k, tfs, n, buf, cap);
 			free(big);
 			if (rc)
 				return rc;
-			k += total;
+			k += all;
 		}
 	}
 	if (nb > 1)
