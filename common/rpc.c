@@ -79,7 +79,8 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
 			/* mbedtls 2.28 cannot match an IP address in a certificate: for
 			 * an IP literal only the CA is checked (docs/OPERATIONS.md) */
 			unsigned char ip[16];
-			int literal = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+			int literal =
+			    inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
 			if (!literal && (rc = nng_tls_config_server_name(*cfg, host)))
 				return rc;
 		}
@@ -140,7 +141,8 @@ static void *worker_main(void *arg)
 		nng_ctx_send(w->ctx, w->aio);
 		nng_aio_wait(w->aio);
 		if (nng_aio_result(w->aio) != 0)
-			nng_msg_free(nng_aio_get_msg(w->aio)); /* on failure the message is still ours */
+			nng_msg_free(
+			    nng_aio_get_msg(w->aio)); /* on failure the message is still ours */
 	}
 	tbuf_fini(&out);
 	return NULL;
@@ -169,8 +171,8 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 	    (rc = nng_listener_start(s->listener, 0))) {
 		int code = rc == NNG_EADDRINUSE || rc == NNG_EADDRINVAL || rc == NNG_ENOTSUP ||
 		                   rc == NNG_EINVAL
-		                   ? TRAWL_EINVAL
-		                   : TRAWL_EIO;
+		               ? TRAWL_EINVAL
+		               : TRAWL_EIO;
 		fail(err, errlen, code, "listen on", url, rc);
 		nng_close(s->sock);
 		if (s->tls)
@@ -187,13 +189,15 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 		worker *w = &s->w[i];
 		w->s = s;
 		w->no = i;
-		if ((rc = nng_ctx_open(&w->ctx, s->sock)) || (rc = nng_aio_alloc(&w->aio, NULL, NULL)) ||
+		if ((rc = nng_ctx_open(&w->ctx, s->sock)) ||
+		    (rc = nng_aio_alloc(&w->aio, NULL, NULL)) ||
 		    pthread_create(&w->thread, NULL, worker_main, w)) {
 			if (w->aio)
 				nng_aio_free(w->aio);
 			w->aio = NULL;
 			rpc_server_stop(s);
-			return fail(err, errlen, TRAWL_EIO, "workers for", url, rc ? rc : NNG_ENOMEM);
+			return fail(err, errlen, TRAWL_EIO, "workers for", url,
+			            rc ? rc : NNG_ENOMEM);
 		}
 		s->nworkers++;
 	}
@@ -250,8 +254,7 @@ void rpc_client_on_disconnect(rpc_client *c, void (*fn)(void *arg), void *arg)
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, c);
 }
 
-int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char *err,
-                    size_t errlen)
+int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char *err, size_t errlen)
 {
 	*out = NULL;
 	rpc_client *c = calloc(1, sizeof *c);
@@ -271,8 +274,9 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
 	    (rc = tls_setup(&c->tls, url, tls, 0)) ||
 	    (c->tls && (rc = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, c->tls))) ||
 	    (rc = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK))) {
-		int code = rc == NNG_EADDRINVAL || rc == NNG_ENOTSUP || rc == NNG_EINVAL ? TRAWL_EINVAL
-		                                                                         : TRAWL_EIO;
+		int code = rc == NNG_EADDRINVAL || rc == NNG_ENOTSUP || rc == NNG_EINVAL
+		               ? TRAWL_EINVAL
+		               : TRAWL_EIO;
 		fail(err, errlen, code, "dial", url, rc);
 		nng_close(c->sock);
 		if (c->tls)

@@ -100,9 +100,9 @@ enum wire_type {
 };
 
 /* Header flags. Bits not listed are ignored by receivers. */
-#define WIRE_F_PARTIAL 0x0001u /* reply: incomplete, the deadline was hit */
-#define WIRE_F_COUNT 0x0002u   /* SEARCH: count matching documents exactly */
-#define WIRE_F_AND 0x0004u     /* SEARCH, FETCH: the default operator is AND, not OR */
+#define WIRE_F_PARTIAL 0x0001u   /* reply: incomplete, the deadline was hit */
+#define WIRE_F_COUNT 0x0002u     /* SEARCH: count matching documents exactly */
+#define WIRE_F_AND 0x0004u       /* SEARCH, FETCH: the default operator is AND, not OR */
 #define WIRE_F_NO_SOURCE 0x0008u /* FETCH: ids (and snippets) only, no stored documents */
 
 /* SEARCH_REPLY total_relation */

@@ -48,8 +48,10 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	uint64_t gen;
 	int rc = idx_gen_current(dir, &gen, err, errlen);
 	if (rc == TRAWL_ENOTFOUND)
-		return idx_errf(err, errlen, rc, "%s: no index here (no CURRENT file); build one with "
-		                "`trawl index %s FILE...`", dir, dir);
+		return idx_errf(err, errlen, rc,
+		                "%s: no index here (no CURRENT file); build one with "
+		                "`trawl index %s FILE...`",
+		                dir, dir);
 	if (rc)
 		return rc;
 	char name[32], gendir[IDX_PATH_MAX];
@@ -64,8 +66,10 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	}
 	if ((rc = idx_manifest_read(gendir, m, err, errlen)) == TRAWL_ENOTFOUND)
 		/* CURRENT names a generation that is not there: the index is damaged */
-		rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s/CURRENT names %s, but %s/MANIFEST.json "
-		              "is missing", dir, name, gendir);
+		rc = idx_errf(err, errlen, TRAWL_ECORRUPT,
+		              "%s/CURRENT names %s, but %s/MANIFEST.json "
+		              "is missing",
+		              dir, name, gendir);
 	if (rc)
 		goto fail;
 	uint8_t want[TRAWL_MAX_SHARDS] = {0};
@@ -73,9 +77,11 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	if (opts && opts->shards) {
 		for (uint32_t i = 0; i < opts->nshards; i++) {
 			if (opts->shards[i] >= m->shards) {
-				rc = idx_errf(err, errlen, TRAWL_EINVAL, "%s: shard %u asked for, but "
-				              "generation %llu has %u shards", dir, opts->shards[i],
-				              (unsigned long long)gen, m->shards);
+				rc = idx_errf(err, errlen, TRAWL_EINVAL,
+				              "%s: shard %u asked for, but "
+				              "generation %llu has %u shards",
+				              dir, opts->shards[i], (unsigned long long)gen,
+				              m->shards);
 				goto fail;
 			}
 			want[opts->shards[i]] = 1;
@@ -132,8 +138,10 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 			memcpy(&fmt, v, 4);
 		if (fmt != IDX_FORMAT_VERSION) {
 			idx_rtxn_end(t);
-			rc = idx_errf(err, errlen, TRAWL_EVERSION, "%s: format version %u; this trawl "
-			              "reads %d", sh->path, fmt, IDX_FORMAT_VERSION);
+			rc = idx_errf(err, errlen, TRAWL_EVERSION,
+			              "%s: format version %u; this trawl "
+			              "reads %d",
+			              sh->path, fmt, IDX_FORMAT_VERSION);
 			goto fail;
 		}
 		sh->ndocs = (uint32_t)m->shard[i].docs;
@@ -149,8 +157,8 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 			}
 			if (nf != idx->schema.nfields || n != 12 + 8 * (size_t)nf) {
 				idx_rtxn_end(t);
-				rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: bad statistics record",
-				              sh->path);
+				rc = idx_errf(err, errlen, TRAWL_ECORRUPT,
+				              "%s: bad statistics record", sh->path);
 				goto fail;
 			}
 			memcpy(idx->stats.sumlen, (const uint8_t *)v + 12, 8 * (size_t)nf);
@@ -215,7 +223,7 @@ struct trawl_searcher {
 };
 
 static int serr(trawl_searcher *s, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int serr(trawl_searcher *s, int code, const char *fmt, ...)
 {
@@ -512,7 +520,8 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 		uint32_t n;
 		uint64_t cnt = 0;
 		rc = idx_shard_search(&c, &r->lq, o.count_mode == TRAWL_COUNT_ONLY ? 0 : want,
-		                      s->hits + total, &n, o.count_mode == TRAWL_COUNT_NONE ? NULL : &cnt);
+		                      s->hits + total, &n,
+		                      o.count_mode == TRAWL_COUNT_NONE ? NULL : &cnt);
 		r->total += cnt;
 		idx_qa_reset(&s->eval);
 		if (rc)
@@ -535,8 +544,8 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		r->hits[i].h = s->hits[from + i];
-		r->hits[i].id = extid_dup(&s->views[s->idx->local[r->hits[i].h.shard]],
-		                          r->hits[i].h.doc);
+		r->hits[i].id =
+		    extid_dup(&s->views[s->idx->local[r->hits[i].h.shard]], r->hits[i].h.doc);
 		r->n = i + 1;
 		if (!r->hits[i].id) {
 			rc = serr(s, TRAWL_ENOMEM, "out of memory");
@@ -629,8 +638,8 @@ const char *trawl_results_snippet(trawl_results *r, uint32_t i, const char *fiel
 	json_decref(root);
 	if (ok && idx_snippet(r->s->an[r->s->idx->schema.fields[fid].analyzer], lq, (uint8_t)fid,
 	                      (const char *)text.data ? (const char *)text.data : "", text.len,
-	                      pre ? pre : "<em>", post ? post : "</em>", max_chars ? max_chars : 200,
-	                      &out) == 0) {
+	                      pre ? pre : "<em>", post ? post : "</em>",
+	                      max_chars ? max_chars : 200, &out) == 0) {
 		h->snip = strdup(tbuf_cstr(&out));
 	}
 	tbuf_fini(&text);
@@ -644,7 +653,8 @@ int trawl_fetch(trawl_searcher *s, const char *query, size_t qlen, const trawl_d
 	*out = NULL;
 	s->errmsg[0] = 0;
 	if (n > TRAWL_MAX_K)
-		return serr(s, TRAWL_ELIMIT, "%u documents to fetch; the limit is %d", n, TRAWL_MAX_K);
+		return serr(s, TRAWL_ELIMIT, "%u documents to fetch; the limit is %d", n,
+		            TRAWL_MAX_K);
 	trawl_results *r = calloc(1, sizeof *r);
 	if (!r || !(r->hits = calloc(n ? n : 1, sizeof *r->hits))) {
 		free(r);
@@ -691,8 +701,10 @@ int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 		return serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
 	uint32_t gsh = th_shard_of(id, n, s->idx->total_shards);
 	if (s->idx->local[gsh] < 0)
-		return serr(s, TRAWL_ENOTFOUND, "document \"%.80s\" lives in shard %u, which is not "
-		            "open here", id, gsh);
+		return serr(s, TRAWL_ENOTFOUND,
+		            "document \"%.80s\" lives in shard %u, which is not "
+		            "open here",
+		            id, gsh);
 	uint32_t sh = (uint32_t)s->idx->local[gsh];
 	/* doc ids follow the hash of the id: binary search, then compare ids */
 	const idx_sview *v = &s->views[sh];
@@ -719,7 +731,8 @@ int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 	int rc;
 	rc = fetch_doc(s, sh, doc, json, len);
 	if (rc == TRAWL_ENOTFOUND)
-		return serr(s, rc, "document \"%.80s\" exists but the index stores no documents", id);
+		return serr(s, rc, "document \"%.80s\" exists but the index stores no documents",
+		            id);
 	if (rc == TRAWL_ECORRUPT)
 		return serr(s, rc, "%s: stored document \"%.80s\" fails its checksum",
 		            s->idx->shards[sh].path, id);
@@ -743,8 +756,10 @@ static int verify_term(void *ctx, const uint8_t *key, uint32_t klen, const idx_t
 	idx_plist pl;
 	c->terms++;
 	if (idx_plist_open(&pl, t->df, t->df_global, t->post, t->post_len)) {
-		c->rc = idx_errf(c->err, c->errlen, TRAWL_ECORRUPT, "%s: postings of term #%llu are "
-		                 "damaged (header)", c->path, (unsigned long long)c->terms);
+		c->rc = idx_errf(c->err, c->errlen, TRAWL_ECORRUPT,
+		                 "%s: postings of term #%llu are "
+		                 "damaged (header)",
+		                 c->path, (unsigned long long)c->terms);
 		return 1;
 	}
 	idx_pcur cur;
@@ -784,7 +799,8 @@ int trawl_index_verify(const char *dir, char *err, size_t errlen)
 		vctx c = {idx->shards[i].path, idx->shards[i].ndocs, err, errlen, 0, 0};
 		rc = idx_dict_scan(&s->views[i].dict, NULL, 0, verify_term, &c);
 		if (rc < 0)
-			rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: term dictionary damaged", c.path);
+			rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: term dictionary damaged",
+			              c.path);
 		if (c.rc)
 			rc = c.rc;
 		if (rc)
@@ -800,7 +816,8 @@ int trawl_index_verify(const char *dir, char *err, size_t errlen)
 					idx_errf(err, errlen, TRAWL_ECORRUPT,
 					         "%s: stored document \"%s\" (doc %u) %s", c.path,
 					         id ? id : "?", d,
-					         rc == TRAWL_ECORRUPT ? "fails its checksum" : "is missing");
+					         rc == TRAWL_ECORRUPT ? "fails its checksum"
+					                              : "is missing");
 					free(id);
 					rc = TRAWL_ECORRUPT;
 					break;

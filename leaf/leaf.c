@@ -30,7 +30,7 @@ typedef struct gen {
 } gen;
 
 typedef struct wstate {
-	gen *g[2];                /* generations this worker has searchers on */
+	gen *g[2]; /* generations this worker has searchers on */
 	trawl_searcher *s[2];
 } wstate;
 
@@ -39,7 +39,7 @@ struct leaf {
 	char *dir;
 	uint32_t shards[256];
 	uint32_t nshards;
-	uint32_t total_shards;  /* shards of the generation served first */
+	uint32_t total_shards; /* shards of the generation served first */
 	pthread_mutex_t mu;
 	gen *cur, *prev;
 	wstate *ws;
@@ -117,8 +117,8 @@ static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint6
 {
 	wstate *ws = &l->ws[w];
 	pthread_mutex_lock(&l->mu);
-	gen *g = want == 0 ? l->cur
-	         : l->cur && l->cur->no == want ? l->cur
+	gen *g = want == 0                        ? l->cur
+	         : l->cur && l->cur->no == want   ? l->cur
 	         : l->prev && l->prev->no == want ? l->prev
 	                                          : NULL;
 	/* retire searchers on generations that are neither cur nor prev */
@@ -286,8 +286,8 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 		size_t len = 0;
 		int derr = 0;
 		const char *json = (h->flags & WIRE_F_NO_SOURCE) && !f->field_len
-		                           ? NULL
-		                           : trawl_results_doc(r, i, &len, &derr);
+		                       ? NULL
+		                       : trawl_results_doc(r, i, &len, &derr);
 		if (json && !(h->flags & WIRE_F_NO_SOURCE)) {
 			d->json = json;
 			d->json_len = (uint32_t)len;
@@ -295,7 +295,8 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 			d->status = (uint16_t)derr; /* damaged: the root reports it */
 		}
 		if (f->field_len) {
-			const char *sn = trawl_results_snippet(r, i, field, pre, post, f->snippet_chars);
+			const char *sn =
+			    trawl_results_snippet(r, i, field, pre, post, f->snippet_chars);
 			if (sn) {
 				d->snippet = sn;
 				d->snippet_len = (uint32_t)strlen(sn);
@@ -402,7 +403,8 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 		break;
 	default:
 		atomic_fetch_add(&l->errors, 1);
-		reply_error_search(out, &m.h, 0, TRAWL_EINVAL, "a leaf answers SEARCH, FETCH, PING");
+		reply_error_search(out, &m.h, 0, TRAWL_EINVAL,
+		                   "a leaf answers SEARCH, FETCH, PING");
 	}
 }
 
@@ -424,30 +426,32 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 	} else if (!strcmp(req->path, "/metrics")) {
 		char body[2048];
 		int n = snprintf(
-			body, sizeof body,
-			"# HELP trawl_leaf_generation Generation served.\n# TYPE trawl_leaf_generation gauge\n"
-			"trawl_leaf_generation %llu\n"
-			"# HELP trawl_leaf_busy Requests being handled.\n# TYPE trawl_leaf_busy gauge\n"
-			"trawl_leaf_busy %u\n"
-			"# HELP trawl_leaf_requests_total Requests by type.\n"
-			"# TYPE trawl_leaf_requests_total counter\n"
-			"trawl_leaf_requests_total{type=\"search\"} %llu\n"
-			"trawl_leaf_requests_total{type=\"fetch\"} %llu\n"
-			"trawl_leaf_requests_total{type=\"ping\"} %llu\n"
-			"# HELP trawl_leaf_errors_total Requests answered with an error.\n"
-			"# TYPE trawl_leaf_errors_total counter\ntrawl_leaf_errors_total %llu\n"
-			"# HELP trawl_leaf_partial_total Searches cut short by their deadline.\n"
-			"# TYPE trawl_leaf_partial_total counter\ntrawl_leaf_partial_total %llu\n"
-			"# HELP trawl_leaf_generation_switches_total Generations switched to.\n"
-			"# TYPE trawl_leaf_generation_switches_total counter\n"
-			"trawl_leaf_generation_switches_total %llu\n",
-			(unsigned long long)st.generation, st.busy, (unsigned long long)st.searches,
-			(unsigned long long)st.fetches, (unsigned long long)st.pings,
-			(unsigned long long)st.errors, (unsigned long long)st.partial,
-			(unsigned long long)st.switches);
+		    body, sizeof body,
+		    "# HELP trawl_leaf_generation Generation served.\n# TYPE trawl_leaf_generation "
+		    "gauge\n"
+		    "trawl_leaf_generation %llu\n"
+		    "# HELP trawl_leaf_busy Requests being handled.\n# TYPE trawl_leaf_busy gauge\n"
+		    "trawl_leaf_busy %u\n"
+		    "# HELP trawl_leaf_requests_total Requests by type.\n"
+		    "# TYPE trawl_leaf_requests_total counter\n"
+		    "trawl_leaf_requests_total{type=\"search\"} %llu\n"
+		    "trawl_leaf_requests_total{type=\"fetch\"} %llu\n"
+		    "trawl_leaf_requests_total{type=\"ping\"} %llu\n"
+		    "# HELP trawl_leaf_errors_total Requests answered with an error.\n"
+		    "# TYPE trawl_leaf_errors_total counter\ntrawl_leaf_errors_total %llu\n"
+		    "# HELP trawl_leaf_partial_total Searches cut short by their deadline.\n"
+		    "# TYPE trawl_leaf_partial_total counter\ntrawl_leaf_partial_total %llu\n"
+		    "# HELP trawl_leaf_generation_switches_total Generations switched to.\n"
+		    "# TYPE trawl_leaf_generation_switches_total counter\n"
+		    "trawl_leaf_generation_switches_total %llu\n",
+		    (unsigned long long)st.generation, st.busy, (unsigned long long)st.searches,
+		    (unsigned long long)st.fetches, (unsigned long long)st.pings,
+		    (unsigned long long)st.errors, (unsigned long long)st.partial,
+		    (unsigned long long)st.switches);
 		http_response_text(resp, 200, "text/plain; version=0.0.4", body, (size_t)n);
 	} else {
-		http_response_error(resp, 404, "not_found", "a leaf serves /livez, /readyz and /metrics");
+		http_response_error(resp, 404, "not_found",
+		                    "a leaf serves /livez, /readyz and /metrics");
 	}
 }
 
@@ -475,7 +479,8 @@ static void *watch_main(void *arg)
 		if (refused == want)
 			continue; /* said once already */
 		if (open_gen(l, &g, err, sizeof err) != TRAWL_OK) {
-			logf_(l, "not switching to generation %llu: %s", (unsigned long long)want, err);
+			logf_(l, "not switching to generation %llu: %s", (unsigned long long)want,
+			      err);
 			refused = want;
 			continue;
 		}
@@ -484,7 +489,8 @@ static void *watch_main(void *arg)
 		if (st.shards != l->total_shards) {
 			/* another shard count routes documents differently: the roots'
 			 * cluster file must change first; keep serving what we have */
-			logf_(l, "not switching to generation %llu: it has %u shards, this leaf "
+			logf_(l,
+			      "not switching to generation %llu: it has %u shards, this leaf "
 			      "serves a generation of %u; restart it with the new layout",
 			      (unsigned long long)want, st.shards, l->total_shards);
 			trawl_index_close(g->idx);

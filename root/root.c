@@ -51,7 +51,7 @@ struct root {
 	atomic_uint_fast64_t next_id;
 	atomic_uint_fast64_t searches, hedges, hedge_wins;
 	atomic_int_fast64_t hedge_tokens; /* thousandths of a hedge */
-	atomic_uint_fast64_t known_gen; /* the newest generation a leaf reported */
+	atomic_uint_fast64_t known_gen;   /* the newest generation a leaf reported */
 	root_cache *cache;
 };
 
@@ -67,7 +67,7 @@ static void saw_generation(root *r, uint64_t g)
 #define ROOT_HEDGE_BURST 5
 
 static int rerr(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int rerr(char *err, size_t errlen, int code, const char *fmt, ...)
 {
@@ -122,8 +122,10 @@ int root_config_load(root_config *cfg, const char *path, char *err, size_t errle
 		       *sh = json_object_get(l, "shards");
 		if (!json_is_string(url) || json_string_length(url) >= ROOT_MAX_URL ||
 		    !json_is_array(sh) || json_array_size(sh) == 0 || json_array_size(sh) > 256) {
-			rerr(err, errlen, rc, "%s: leaves[%u] needs a \"url\" string (< %d bytes) and "
-			     "a \"shards\" array", path, i, ROOT_MAX_URL);
+			rerr(err, errlen, rc,
+			     "%s: leaves[%u] needs a \"url\" string (< %d bytes) and "
+			     "a \"shards\" array",
+			     path, i, ROOT_MAX_URL);
 			goto out;
 		}
 		root_leaf_cfg *lc = &cfg->leaves[i];
@@ -134,8 +136,9 @@ int root_config_load(root_config *cfg, const char *path, char *err, size_t errle
 		{
 			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 			    json_integer_value(v) >= (json_int_t)cfg->nshards) {
-				rerr(err, errlen, rc, "%s: leaves[%u].shards[%zu] is not a shard of 0..%u",
-				     path, i, j, cfg->nshards - 1);
+				rerr(err, errlen, rc,
+				     "%s: leaves[%u].shards[%zu] is not a shard of 0..%u", path, i,
+				     j, cfg->nshards - 1);
 				goto out;
 			}
 			lc->shards[lc->nshards++] = (uint32_t)json_integer_value(v);
@@ -188,13 +191,13 @@ static void note_result(root *r, replica *p, int ok, uint64_t micros)
 		atomic_fetch_add(&p->failures, 1);
 		p->oks = 0;
 		p->fails++;
-		if (p->state != ROOT_EJECTED && (p->fails >= r->cfg.eject_after ||
-		                                 p->state == ROOT_PROBATION)) {
+		if (p->state != ROOT_EJECTED &&
+		    (p->fails >= r->cfg.eject_after || p->state == ROOT_PROBATION)) {
 			p->state = ROOT_EJECTED;
 			atomic_fetch_add(&p->ejections, 1);
 			if (!r->cfg.quiet)
-				fprintf(stderr, "trawl root: ejected %s after %u failures\n", p->cfg.url,
-				        p->fails);
+				fprintf(stderr, "trawl root: ejected %s after %u failures\n",
+				        p->cfg.url, p->fails);
 		}
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -235,8 +238,8 @@ static void *ping_main(void *arg)
 			h.request_id = atomic_fetch_add(&r->next_id, 1);
 			tbuf_reset(&msgs[i]);
 			wire_encode_ping(&msgs[i], &h);
-			calls[i] = (rpc_call){.peer = r->rep[i].cli, .req = msgs[i].data,
-			                      .len = msgs[i].len};
+			calls[i] = (rpc_call){
+			    .peer = r->rep[i].cli, .req = msgs[i].data, .len = msgs[i].len};
 		}
 		rpc_call_many(calls, r->nrep, (int)r->cfg.ping_timeout_ms);
 		uint64_t newest = 0;
@@ -244,8 +247,8 @@ static void *ping_main(void *arg)
 			wire_header h;
 			wire_pong p;
 			int ok = calls[i].rc == TRAWL_OK &&
-			         wire_decode_pong(calls[i].reply, calls[i].reply_len, &h, &p, NULL, 0) ==
-			                 TRAWL_OK &&
+			         wire_decode_pong(calls[i].reply, calls[i].reply_len, &h, &p, NULL,
+			                          0) == TRAWL_OK &&
 			         p.ready;
 			if (ok) {
 				pthread_mutex_lock(&r->rep[i].mu);
@@ -512,8 +515,8 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 		tbuf_init(&msgs[ncalls], WIRE_MAX_MESSAGE);
 		if ((rc = wire_encode_fetch(&msgs[ncalls], &h, &f)))
 			break;
-		calls[ncalls] = (rpc_call){.peer = r->rep[l].cli, .req = msgs[ncalls].data,
-		                           .len = msgs[ncalls].len};
+		calls[ncalls] = (rpc_call){
+		    .peer = r->rep[l].cli, .req = msgs[ncalls].data, .len = msgs[ncalls].len};
 		callleaf[ncalls++] = l;
 	}
 	/* replicas of a generation hold the same files, so the same doc numbers
@@ -537,8 +540,8 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 			int alt = fetch_alt(r, win, n, l);
 			if (alt < 0)
 				continue;
-			batch[nagain] = (rpc_call){.peer = r->rep[alt].cli, .req = msgs[c].data,
-			                           .len = msgs[c].len};
+			batch[nagain] = (rpc_call){
+			    .peer = r->rep[alt].cli, .req = msgs[c].data, .len = msgs[c].len};
 			which[nagain++] = c;
 		}
 		if (nagain) {
@@ -562,11 +565,12 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 		rpc_call_fini(&again[c]);
 		if (!rc && calls[c].rc != TRAWL_OK) {
 			note_result(r, &r->rep[l], 0, 0);
-			rc = rerr(err, errlen, TRAWL_EIO, "fetching from %s failed%s", r->rep[l].cfg.url,
-			          calls[c].timed_out ? " (deadline)" : "");
-		} else if (!rc && wire_decode_fetch_reply(calls[c].reply, calls[c].reply_len, &h, &fr,
-		                                          msg, sizeof msg) != TRAWL_OK) {
-			rc = rerr(err, errlen, TRAWL_EIO, "%s: bad FETCH reply: %s", r->rep[l].cfg.url, msg);
+			rc = rerr(err, errlen, TRAWL_EIO, "fetching from %s failed%s",
+			          r->rep[l].cfg.url, calls[c].timed_out ? " (deadline)" : "");
+		} else if (!rc && wire_decode_fetch_reply(calls[c].reply, calls[c].reply_len, &h,
+		                                          &fr, msg, sizeof msg) != TRAWL_OK) {
+			rc = rerr(err, errlen, TRAWL_EIO, "%s: bad FETCH reply: %s",
+			          r->rep[l].cfg.url, msg);
 		} else if (!rc && fr.status != TRAWL_OK) {
 			rc = rerr(err, errlen, fr.status == TRAWL_ENOTFOUND ? TRAWL_EIO : fr.status,
 			          "%s: %.*s", r->rep[l].cfg.url, (int)fr.errmsg_len, fr.errmsg);
@@ -583,7 +587,8 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 				root_hit *rh = &res->hits[i];
 				rh->id = dupn(d.id, d.id_len);
 				if (d.json_len)
-					rh->doc = dupn(d.json, d.json_len), rh->doc_len = d.json_len;
+					rh->doc = dupn(d.json, d.json_len),
+					rh->doc_len = d.json_len;
 				if (d.snippet_len)
 					rh->snippet = dupn(d.snippet, d.snippet_len);
 				i++;
@@ -686,7 +691,7 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 	uint64_t deadline = t0 + (uint64_t)timeout * 800u;
 	uint32_t S = r->cfg.nshards;
 	root_result *res = calloc(1, sizeof *res);
-	int8_t *state = calloc(S, 1);       /* 0 pending, 1 answered, 2 failed, 3 timed out */
+	int8_t *state = calloc(S, 1); /* 0 pending, 1 answered, 2 failed, 3 timed out */
 	int *chosen = malloc(S * sizeof *chosen);
 	uint8_t *excluded = calloc(r->nrep, 1);
 	group *groups = calloc(r->nrep, sizeof *groups);
@@ -708,7 +713,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		/* choose a replica for every shard still pending */
 		unsigned ng = 0;
 		for (uint32_t s = 0; s < S; s++)
-			chosen[s] = state[s] == 0 ? pick(r, s, q->preference, excluded, salt + s) : -1;
+			chosen[s] =
+			    state[s] == 0 ? pick(r, s, q->preference, excluded, salt + s) : -1;
 		for (uint32_t s = 0; s < S; s++)
 			if (state[s] == 0 && chosen[s] < 0)
 				state[s] = 2; /* no replica left */
@@ -729,7 +735,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			g->h = (wire_header){0};
 			g->h.request_id = atomic_fetch_add(&r->next_id, 1);
 			g->h.deadline_unix_us = deadline;
-			g->h.flags = (q->count ? WIRE_F_COUNT : 0) | (q->and_default ? WIRE_F_AND : 0);
+			g->h.flags =
+			    (q->count ? WIRE_F_COUNT : 0) | (q->and_default ? WIRE_F_AND : 0);
 			tbuf_init(&g->msg, 1 << 20);
 			if ((rc = wire_encode_search(&g->msg, &g->h, &g->ws))) {
 				tbuf_fini(&g->msg);
@@ -750,8 +757,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		uint64_t started = now_us();
 		for (unsigned i = 0; i < ng; i++) {
 			group *g = &groups[i];
-			g->call = (rpc_call){.peer = r->rep[g->leaf].cli, .req = g->msg.data,
-			                     .len = g->msg.len};
+			g->call = (rpc_call){
+			    .peer = r->rep[g->leaf].cli, .req = g->msg.data, .len = g->msg.len};
 			g->hedge = (rpc_call){0};
 			g->hedge.done = 1;
 			g->hedge_at = started + hedge_after(r, g->leaf);
@@ -771,12 +778,14 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 					continue;
 				if (g->call.done && g->call.rc == TRAWL_OK)
 					g->winner = &g->call;
-				else if (!g->hedge.done || g->hedge.rc != TRAWL_OK || g->hedge_leaf < 0)
+				else if (!g->hedge.done || g->hedge.rc != TRAWL_OK ||
+				         g->hedge_leaf < 0)
 					;
 				else
 					g->winner = &g->hedge;
 				if (g->winner) {
-					rpc_call *loser = g->winner == &g->call ? &g->hedge : &g->call;
+					rpc_call *loser =
+					    g->winner == &g->call ? &g->hedge : &g->call;
 					if (!loser->done)
 						rpc_batch_cancel(batch, loser); /* the slower one */
 					if (g->winner == &g->hedge)
@@ -790,12 +799,14 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 					int alt = hedge_target(r, g, excluded);
 					if (alt >= 0 && hedge_allowed(r)) {
 						g->hedge_leaf = alt;
-						g->hedge = (rpc_call){.peer = r->rep[alt].cli, .req = g->msg.data,
+						g->hedge = (rpc_call){.peer = r->rep[alt].cli,
+						                      .req = g->msg.data,
 						                      .len = g->msg.len};
 						atomic_fetch_add(&r->hedges, 1);
 						atomic_fetch_add(&r->rep[alt].outstanding, 1);
 						atomic_fetch_add(&r->rep[alt].requests, 1);
-						rpc_batch_start(batch, &g->hedge, remaining_ms(deadline));
+						rpc_batch_start(batch, &g->hedge,
+						                remaining_ms(deadline));
 					} else {
 						g->hedge_at = deadline; /* no hedge for this one */
 					}
@@ -823,23 +834,28 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 				atomic_fetch_sub(&rp->outstanding, 1);
 				rpc_call *c = callsof[j];
 				char msg[256];
-				int answered = c->rc == TRAWL_OK &&
-				               wire_decode_search_reply(c->reply, c->reply_len, &h, &sr,
-				                                        msg, sizeof msg) == TRAWL_OK;
+				int answered =
+				    c->rc == TRAWL_OK &&
+				    wire_decode_search_reply(c->reply, c->reply_len, &h, &sr, msg,
+				                             sizeof msg) == TRAWL_OK;
 				int good = answered;
 				int refused = 0;
 				if (good && sr.status != TRAWL_OK) {
 					/* the leaf ran and refused: a query error is the caller's,
 					 * and says nothing against the replica */
-					refused = sr.status == TRAWL_EQUERY || sr.status == TRAWL_ELIMIT ||
-					          sr.status == TRAWL_EUTF8 || sr.status == TRAWL_EINVAL;
+					refused = sr.status == TRAWL_EQUERY ||
+					          sr.status == TRAWL_ELIMIT ||
+					          sr.status == TRAWL_EUTF8 ||
+					          sr.status == TRAWL_EINVAL;
 					if (refused)
-						rc = rerr(err, errlen, sr.status == TRAWL_EINVAL ? TRAWL_EQUERY
-						                                                 : sr.status,
+						rc = rerr(err, errlen,
+						          sr.status == TRAWL_EINVAL ? TRAWL_EQUERY
+						                                    : sr.status,
 						          "%.*s", (int)sr.errmsg_len, sr.errmsg);
 					good = 0;
 				}
-				/* a hedged-away call that was cancelled says nothing of its replica */
+				/* a hedged-away call that was cancelled says nothing of its replica
+				 */
 				if (refused)
 					note_result(r, rp, 1, c->micros);
 				else if (good || !(c != g->winner && g->winner && c->timed_out))
@@ -858,9 +874,10 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			}
 			if (ok) {
 				/* decode the winner again (h and sr may hold the loser's) */
-				wire_decode_search_reply(g->winner->reply, g->winner->reply_len, &h, &sr, NULL,
-				                         0);
-				uint32_t wl = g->winner == &g->call ? g->leaf : (uint32_t)g->hedge_leaf;
+				wire_decode_search_reply(g->winner->reply, g->winner->reply_len, &h,
+				                         &sr, NULL, 0);
+				uint32_t wl =
+				    g->winner == &g->call ? g->leaf : (uint32_t)g->hedge_leaf;
 				if (h.flags & WIRE_F_PARTIAL) {
 					res->partial = 1;
 					res->total_exact = 0;
@@ -871,7 +888,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 				res->docs_searched += sr.docs_searched;
 				if (h.generation > res->generation)
 					res->generation = h.generation;
-				if (!res->oldest_generation || h.generation < res->oldest_generation)
+				if (!res->oldest_generation ||
+				    h.generation < res->oldest_generation)
 					res->oldest_generation = h.generation;
 				if (nall + sr.nhits > capall) {
 					size_t nc = (nall + sr.nhits) * 2;
@@ -916,7 +934,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		if (!q->allow_partial || cov < q->min_coverage || res->shards_answered == 0)
 			rc = rerr(err, errlen, TRAWL_EIO,
 			          "%u of %u shards answered (%u timed out, %u failed)",
-			          res->shards_answered, S, res->shards_timed_out, res->shards_failed);
+			          res->shards_answered, S, res->shards_timed_out,
+			          res->shards_failed);
 	}
 	if (!rc) {
 		if (nall)
@@ -991,7 +1010,8 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 				*len = d.json_len;
 				rc = *json ? TRAWL_OK : TRAWL_ENOMEM;
 			} else {
-				rc = rerr(err, errlen, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
+				rc = rerr(err, errlen, TRAWL_ENOTFOUND,
+				          "no document with id \"%.80s\"", id);
 			}
 			rpc_call_fini(&c);
 			tbuf_fini(&msg);
@@ -1050,8 +1070,14 @@ static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 {
 	tbuf b;
 	tbuf_init(&b, 1 << 16);
-	uint32_t nums[8] = {q->k, q->offset, (uint32_t)q->count, (uint32_t)q->and_default,
-	                    (uint32_t)q->allow_partial, (uint32_t)q->fetch, q->snippet_chars, 0};
+	uint32_t nums[8] = {q->k,
+	                    q->offset,
+	                    (uint32_t)q->count,
+	                    (uint32_t)q->and_default,
+	                    (uint32_t)q->allow_partial,
+	                    (uint32_t)q->fetch,
+	                    q->snippet_chars,
+	                    0};
 	double cov = q->min_coverage;
 	tbuf_append(&b, &gen, 8);
 	tbuf_append(&b, nums, sizeof nums);

@@ -120,23 +120,23 @@ typedef struct trawl_build_opts {
 #define TRAWL_MAX_SHARDS 256
 
 typedef struct trawl_build_report {
-	uint64_t lines;      /* input lines read (blank lines excluded) */
-	uint64_t docs;       /* documents in the published generation */
-	uint64_t duplicates; /* documents replaced by a later one with the same id */
-	uint64_t rejected;   /* bad lines skipped (only with skip_bad) */
-	uint64_t bytes_in;   /* input bytes */
-	uint64_t bytes_out;  /* bytes of the published generation */
-	uint64_t generation; /* number of the published generation (0: none, part_count > 1) */
-	double seconds;      /* wall time from open to publish */
-	uint64_t deleted;    /* documents removed by _bulk delete actions */
-	uint64_t items;      /* work items */
-	uint64_t items_reused; /* of them, finished by an earlier, interrupted run */
+	uint64_t lines;         /* input lines read (blank lines excluded) */
+	uint64_t docs;          /* documents in the published generation */
+	uint64_t duplicates;    /* documents replaced by a later one with the same id */
+	uint64_t rejected;      /* bad lines skipped (only with skip_bad) */
+	uint64_t bytes_in;      /* input bytes */
+	uint64_t bytes_out;     /* bytes of the published generation */
+	uint64_t generation;    /* number of the published generation (0: none, part_count > 1) */
+	double seconds;         /* wall time from open to publish */
+	uint64_t deleted;       /* documents removed by _bulk delete actions */
+	uint64_t items;         /* work items */
+	uint64_t items_reused;  /* of them, finished by an earlier, interrupted run */
 	uint64_t items_retried; /* leases of remote workers that expired */
-	unsigned workers;    /* worker threads of this process */
-	double read_s;       /* stage times: reading and working the items, */
-	double merge_s;      /* merging the shards, */
-	double join_s;       /* global statistics, dictionaries and commits, */
-	double publish_s;    /* manifest and publish */
+	unsigned workers;       /* worker threads of this process */
+	double read_s;          /* stage times: reading and working the items, */
+	double merge_s;         /* merging the shards, */
+	double join_s;          /* global statistics, dictionaries and commits, */
+	double publish_s;       /* manifest and publish */
 } trawl_build_report;
 
 /*
@@ -248,10 +248,10 @@ typedef struct trawl_index_stats {
 	uint32_t shards;      /* shards in the generation */
 	uint32_t shards_open; /* shards opened by this handle */
 	uint64_t docs_open;   /* documents in the open shards */
-	uint64_t docs;       /* documents in the generation */
-	uint64_t terms;      /* distinct (field, term) keys, summed over open shards */
-	uint64_t bytes;      /* size of the generation's files */
-	uint32_t fields;     /* number of fields in the schema */
+	uint64_t docs;        /* documents in the generation */
+	uint64_t terms;       /* distinct (field, term) keys, summed over open shards */
+	uint64_t bytes;       /* size of the generation's files */
+	uint32_t fields;      /* number of fields in the schema */
 } trawl_index_stats;
 
 /* trawl_index_get_stats fills st. */
@@ -301,23 +301,23 @@ enum trawl_count_mode {
 enum trawl_default_op { TRAWL_OP_OR = 0, TRAWL_OP_AND = 1 };
 
 typedef struct trawl_search_opts {
-	uint32_t k;          /* hits wanted after offset; 0: 10 */
-	uint32_t offset;     /* hits to skip */
-	int count_mode;      /* enum trawl_count_mode */
-	int default_op;      /* enum trawl_default_op */
-	uint64_t deadline_us; /* absolute deadline, Unix microseconds (0: none);
-	                         when it passes, evaluation stops and the results
-	                         so far are returned, flagged partial */
+	uint32_t k;             /* hits wanted after offset; 0: 10 */
+	uint32_t offset;        /* hits to skip */
+	int count_mode;         /* enum trawl_count_mode */
+	int default_op;         /* enum trawl_default_op */
+	uint64_t deadline_us;   /* absolute deadline, Unix microseconds (0: none);
+	                           when it passes, evaluation stops and the results
+	                           so far are returned, flagged partial */
 	const uint32_t *shards; /* search only these shard numbers (each must be
 	                           open); NULL: every open shard */
 	uint32_t nshards;
 } trawl_search_opts;
 
-#define TRAWL_MAX_K 10000          /* k + offset at most */
-#define TRAWL_MAX_QUERY_BYTES 8192 /* longest query string */
-#define TRAWL_MAX_QUERY_TERMS 1024 /* terms after analysis and prefix expansion (per shard) */
-#define TRAWL_MAX_PHRASE_TERMS 64  /* terms in one phrase */
-#define TRAWL_MAX_QUERY_DEPTH 32   /* nesting of parentheses */
+#define TRAWL_MAX_K 10000           /* k + offset at most */
+#define TRAWL_MAX_QUERY_BYTES 8192  /* longest query string */
+#define TRAWL_MAX_QUERY_TERMS 1024  /* terms after analysis and prefix expansion (per shard) */
+#define TRAWL_MAX_PHRASE_TERMS 64   /* terms in one phrase */
+#define TRAWL_MAX_QUERY_DEPTH 32    /* nesting of parentheses */
 #define TRAWL_MAX_PREFIX_TERMS 1024 /* terms one prefix* may expand to */
 
 /*
