@@ -314,7 +314,8 @@ struct rpc_batch {
 	pthread_cond_t cv;
 	unsigned running;
 	uint64_t finished; /* calls finished so far */
-	uint64_t seen;     /* finished as of the last rpc_batch_wait_any */
+	uint64_t seen;     /* finished as of the last rpc_batch_wait */
+	uint64_t target;   /* the waiter wants finished to reach this */
 	pending **p;
 	unsigned n, cap;
 };
@@ -335,7 +336,9 @@ static void finish(pending *p, int rc)
 	p->call->done = 1;
 	p->batch->running--;
 	p->batch->finished++;
-	pthread_cond_broadcast(&p->batch->cv);
+	/* wake the waiter only when what it waits for holds */
+	if (p->batch->finished >= p->batch->target || p->batch->running == 0)
+		pthread_cond_broadcast(&p->batch->cv);
 	pthread_mutex_unlock(&p->batch->mu);
 }
 
@@ -430,7 +433,7 @@ int rpc_batch_start(rpc_batch *b, rpc_call *c, int timeout_ms)
 	return TRAWL_OK;
 }
 
-unsigned rpc_batch_wait_any(rpc_batch *b, int ms)
+unsigned rpc_batch_wait(rpc_batch *b, unsigned n, int ms)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -441,9 +444,11 @@ unsigned rpc_batch_wait_any(rpc_batch *b, int ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&b->mu);
-	while (b->running > 0 && b->finished == b->seen)
+	b->target = b->seen + (n ? n : 1);
+	while (b->running > 0 && b->finished < b->target)
 		if (pthread_cond_timedwait(&b->cv, &b->mu, &until) != 0)
 			break;
+	b->target = 0; /* rpc_batch_free waits for running == 0 */
 	b->seen = b->finished;
 	unsigned left = b->running;
 	pthread_mutex_unlock(&b->mu);
@@ -493,7 +498,7 @@ void rpc_call_many(rpc_call *calls, unsigned n, int timeout_ms)
 		}
 		rpc_batch_start(b, &calls[i], timeout_ms);
 	}
-	while (b && rpc_batch_wait_any(b, 60000) > 0)
+	while (b && rpc_batch_wait(b, n, 60000) > 0)
 		;
 	rpc_batch_free(b);
 }

@@ -108,9 +108,12 @@ rpc_batch *rpc_batch_new(void);
  * until it finishes. Returns TRAWL_OK or TRAWL_ENOMEM (c then failed). */
 int rpc_batch_start(rpc_batch *b, rpc_call *c, int timeout_ms);
 
-/* rpc_batch_wait_any blocks until a call finishes that had not when it was
- * last called, or ms pass; returns the number of calls still running. */
-unsigned rpc_batch_wait_any(rpc_batch *b, int ms);
+/* rpc_batch_wait blocks until n calls have finished since it last returned
+ * (n = 1: any one), every call has, or ms pass; returns the number of calls
+ * still running. The waiting thread is woken once, when that holds: each
+ * wake-up of a sleeping thread costs tens of microseconds on a small VM, so
+ * a caller that needs all of k answers asks for k, not for one k times. */
+unsigned rpc_batch_wait(rpc_batch *b, unsigned n, int ms);
 
 /* rpc_batch_cancel stops c if it is still running (it finishes with
  * TRAWL_EIO and timed_out set). */

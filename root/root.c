@@ -816,8 +816,12 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			}
 			if (open == 0 || now >= deadline)
 				break;
+			/* Each open group needs one more answer at least: sleep until as
+			 * many came (the winners are then known) or a hedge is due. A
+			 * hedged-away loser is thus cancelled at the next wake-up, not at
+			 * once: the leaf may finish it, and the root ignores its answer. */
 			int ms = next > now ? (int)((next - now + 999) / 1000) : 1;
-			rpc_batch_wait_any(batch, ms);
+			rpc_batch_wait(batch, open, ms);
 		}
 		rpc_batch_free(batch); /* cancels and reaps whatever is left */
 		for (unsigned i = 0; i < ng; i++) {
