@@ -506,7 +506,9 @@ static void hit_load(const uint8_t *p, wire_hit *out)
 	out->hash = ld64(p + 12);
 }
 
-static int search_reply_check(wctx *c, const wire_search_reply *r)
+/* ids_bytes: the size of the packed ids (WIRE_F_IDS in flags). */
+static int search_reply_check(wctx *c, uint16_t flags, const wire_search_reply *r,
+                              uint64_t *ids_bytes)
 {
 	TRY(check_bool(c, "total_relation", r->total_relation, "0: exact, 1: lower bound"));
 	TRY(check_count(c, "shards_answered", r->shards_answered, 0, WIRE_MAX_SHARDS));
@@ -519,7 +521,23 @@ static int search_reply_check(wctx *c, const wire_search_reply *r)
 		TRY(check_score(c, i, float_bits(x.score)));
 	}
 	TRY(check_len(c, "errmsg", r->errmsg_len, 0, WIRE_MAX_ERRMSG));
-	return check_ptr(c, "errmsg", r->errmsg, r->errmsg_len);
+	TRY(check_ptr(c, "errmsg", r->errmsg, r->errmsg_len));
+	if (!(flags & WIRE_F_IDS))
+		return TRAWL_OK;
+	if (!r->ids) /* a decoded reply, forwarded: its packed ids were checked */
+		return check_ptr(c, "ids", r->ids_raw, r->nhits);
+	TRY(check_ptr(c, "id_lens", r->id_lens, r->nhits));
+	*ids_bytes = 0;
+	for (uint32_t i = 0; i < r->nhits; i++) {
+		if (r->id_lens[i] > WIRE_MAX_ID || (!r->ids[i] && r->id_lens[i])) {
+			char name[32];
+			snprintf(name, sizeof name, "ids[%" PRIu32 "]", i);
+			TRY(check_len(c, name, r->id_lens[i], 0, WIRE_MAX_ID));
+			TRY(check_ptr(c, name, r->ids[i], r->id_lens[i]));
+		}
+		*ids_bytes += 2 + (uint64_t)r->id_lens[i];
+	}
+	return TRAWL_OK;
 }
 
 int wire_encode_search_reply(tbuf *out, const wire_header *h, const wire_search_reply *r)
@@ -528,8 +546,12 @@ int wire_encode_search_reply(tbuf *out, const wire_header *h, const wire_search_
 	enc_ctx(&c, WIRE_SEARCH_REPLY);
 	if (!r)
 		return TRAWL_EINVAL;
-	TRY(search_reply_check(&c, r));
-	uint64_t body = 32 + (uint64_t)WIRE_HIT_BYTES * r->nhits + 4 + r->errmsg_len;
+	uint64_t ids_bytes = 0;
+	TRY(search_reply_check(&c, h ? h->flags : 0, r, &ids_bytes));
+	int with_ids = h && (h->flags & WIRE_F_IDS);
+	if (with_ids && !r->ids)
+		ids_bytes = r->ids_raw_len;
+	uint64_t body = 32 + (uint64_t)WIRE_HIT_BYTES * r->nhits + 4 + r->errmsg_len + ids_bytes;
 	uint8_t *w;
 	TRY(enc_begin(out, WIRE_SEARCH_REPLY, h, body, &w));
 	w = st16(w, r->status);
@@ -552,10 +574,18 @@ int wire_encode_search_reply(tbuf *out, const wire_header *h, const wire_search_
 	}
 	w = st32(w, r->errmsg_len);
 	w = stbytes(w, r->errmsg, r->errmsg_len);
+	if (with_ids && r->ids) {
+		for (uint32_t i = 0; i < r->nhits; i++) {
+			w = st16(w, (uint16_t)r->id_lens[i]);
+			w = stbytes(w, r->ids[i], r->id_lens[i]);
+		}
+	} else if (with_ids) {
+		w = stbytes(w, r->ids_raw, r->ids_raw_len);
+	}
 	return enc_end(out, body, w);
 }
 
-static int search_reply_in(wctx *c, wire_search_reply *r)
+static int search_reply_in(wctx *c, uint16_t flags, wire_search_reply *r)
 {
 	memset(r, 0, sizeof *r);
 	TRY(rd16(c, "status", &r->status));
@@ -581,6 +611,23 @@ static int search_reply_in(wctx *c, wire_search_reply *r)
 			            (unsigned)ld16(p + 6));
 	}
 	TRY(rdstr(c, "errmsg", 4, 0, WIRE_MAX_ERRMSG, &r->errmsg, &r->errmsg_len));
+	if (flags & WIRE_F_IDS) {
+		r->ids_raw = c->p;
+		for (uint32_t i = 0; i < r->nhits; i++) {
+			size_t left = (size_t)(c->end - c->p);
+			uint16_t n = left >= 2 ? ld16(c->p) : 0;
+			if (left >= 2 && n <= WIRE_MAX_ID && left - 2 >= n) {
+				c->p += 2 + (size_t)n;
+				continue;
+			}
+			char name[32]; /* the error names the id */
+			const char *id;
+			uint32_t n32;
+			snprintf(name, sizeof name, "ids[%" PRIu32 "]", i);
+			TRY(rdstr(c, name, 2, 0, WIRE_MAX_ID, &id, &n32));
+		}
+		r->ids_raw_len = (size_t)(c->p - r->ids_raw);
+	}
 	return finish(c);
 }
 
@@ -590,7 +637,7 @@ int wire_decode_search_reply(const void *buf, size_t len, wire_header *h, wire_s
 	wctx c;
 	dec_ctx(&c, WIRE_SEARCH_REPLY, buf, len, err, errlen);
 	TRY(header_in(&c, WIRE_SEARCH_REPLY, h));
-	return search_reply_in(&c, r);
+	return search_reply_in(&c, h->flags, r);
 }
 
 int wire_search_reply_hit(const wire_search_reply *r, uint32_t i, wire_hit *out)
@@ -604,6 +651,27 @@ int wire_search_reply_hit(const wire_search_reply *r, uint32_t i, wire_hit *out)
 	if (!r->hits_raw)
 		return TRAWL_EINVAL;
 	hit_load(r->hits_raw + (size_t)i * WIRE_HIT_BYTES, out);
+	return TRAWL_OK;
+}
+
+int wire_search_reply_ids(const wire_search_reply *r, const char **ids, uint32_t *lens)
+{
+	if (r->ids) {
+		for (uint32_t i = 0; i < r->nhits; i++) {
+			ids[i] = r->ids[i];
+			lens[i] = r->id_lens[i];
+		}
+		return TRAWL_OK;
+	}
+	if (!r->ids_raw)
+		return TRAWL_ENOTFOUND;
+	/* the decoder checked every length against the message */
+	const uint8_t *p = r->ids_raw;
+	for (uint32_t i = 0; i < r->nhits; i++) {
+		lens[i] = ld16(p);
+		ids[i] = (const char *)p + 2;
+		p += 2 + lens[i];
+	}
 	return TRAWL_OK;
 }
 
@@ -1008,7 +1076,7 @@ int wire_decode(const void *buf, size_t len, wire_msg *m, char *err, size_t errl
 	case WIRE_SEARCH:
 		return search_in(&c, &m->u.search);
 	case WIRE_SEARCH_REPLY:
-		return search_reply_in(&c, &m->u.search_reply);
+		return search_reply_in(&c, m->h.flags, &m->u.search_reply);
 	case WIRE_FETCH:
 		return fetch_in(&c, &m->u.fetch);
 	case WIRE_FETCH_REPLY:

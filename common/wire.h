@@ -104,6 +104,13 @@ enum wire_type {
 #define WIRE_F_COUNT 0x0002u     /* SEARCH: count matching documents exactly */
 #define WIRE_F_AND 0x0004u       /* SEARCH, FETCH: the default operator is AND, not OR */
 #define WIRE_F_NO_SOURCE 0x0008u /* FETCH: ids (and snippets) only, no stored documents */
+/* SEARCH: send each hit's external id. SEARCH_REPLY: the ids follow the
+ * error message (a leaf that does not know the flag sends none; the root
+ * then FETCHes the ids, as before the flag existed). */
+#define WIRE_F_IDS 0x0010u
+/* SEARCH_REPLY: the shards store no document fields, only ids, so a FETCH
+ * would bring back nothing the ids do not already say. */
+#define WIRE_F_NO_STORE 0x0020u
 
 /* SEARCH_REPLY total_relation */
 enum wire_total_relation {
@@ -153,6 +160,12 @@ typedef struct wire_search_reply {
 	const uint8_t *hits_raw;  /* decoded: nhits packed hits inside the message */
 	const char *errmsg;       /* detail of a nonzero status; not NUL-terminated */
 	uint32_t errmsg_len;      /* 0..WIRE_MAX_ERRMSG */
+	/* With WIRE_F_IDS in the header: each hit's external id, 0..WIRE_MAX_ID
+	 * bytes, in the order of the hits (read them with wire_search_reply_ids). */
+	const char *const *ids;  /* nhits ids, not NUL-terminated; NULL when decoded */
+	const uint32_t *id_lens; /* their lengths; NULL when decoded */
+	const uint8_t *ids_raw;  /* decoded: nhits packed ids (u16 length, bytes) */
+	size_t ids_raw_len;      /* decoded: their total size in bytes */
 } wire_search_reply;
 
 /* wire_docref - one document asked for by FETCH (WIRE_DOCREF_BYTES on the wire). */
@@ -297,6 +310,15 @@ int wire_decode_search_reply(const void *buf, size_t len, wire_header *h, wire_s
  * TRAWL_OK, or TRAWL_EINVAL if i >= r->nhits or r has no hits to read.
  */
 int wire_search_reply_hit(const wire_search_reply *r, uint32_t i, wire_hit *out);
+
+/*
+ * wire_search_reply_ids points ids[i] and lens[i] (arrays of r->nhits
+ * entries, the caller's) at the external id of each hit: from r->ids if
+ * set, else inside r->ids_raw (a decoded reply; buf must still be valid, and
+ * the ids are not NUL-terminated). Returns TRAWL_OK, or TRAWL_ENOTFOUND when
+ * r carries no ids (its header had no WIRE_F_IDS).
+ */
+int wire_search_reply_ids(const wire_search_reply *r, const char **ids, uint32_t *lens);
 
 /* ---- FETCH ---- */
 

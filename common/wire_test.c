@@ -50,6 +50,8 @@ static char *pool; /* random bytes that strings of random messages point into */
 /* Arrays behind random messages (encode side). */
 static wire_hit hits_store[TRAWL_MAX_K];
 static wire_docref refs_store[TRAWL_MAX_K];
+static const char *ids_store[TRAWL_MAX_K];
+static uint32_t id_lens_store[TRAWL_MAX_K];
 static wire_doc docs_store[TRAWL_MAX_K];
 
 /* rnd_len: a length in [min, max], often at an edge, often small. */
@@ -148,6 +150,14 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		r->hits = r->nhits || rnd_below(2) ? hits_store : NULL;
 		r->errmsg_len = rnd_len(0, CAP(WIRE_MAX_ERRMSG));
 		r->errmsg = rnd_str(r->errmsg_len);
+		if (m->h.flags & WIRE_F_IDS) {
+			for (uint32_t i = 0; i < r->nhits; i++) {
+				id_lens_store[i] = rnd_len(0, CAP(WIRE_MAX_ID));
+				ids_store[i] = rnd_str(id_lens_store[i]);
+			}
+			r->ids = ids_store;
+			r->id_lens = id_lens_store;
+		}
 		break;
 	}
 	case WIRE_FETCH: {
@@ -263,6 +273,27 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 		assert_int_equal(wire_search_reply_hit(x, x->nhits, &h), TRAWL_EINVAL);
 		assert_int_equal(wire_search_reply_hit(y, y->nhits, &h), TRAWL_EINVAL);
 		assert_bytes_eq(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+		if (a->h.flags & WIRE_F_IDS) {
+			const char **ix = malloc((x->nhits + 1) * sizeof *ix);
+			const char **iy = malloc((x->nhits + 1) * sizeof *iy);
+			uint32_t *lx = malloc((x->nhits + 1) * sizeof *lx);
+			uint32_t *ly = malloc((x->nhits + 1) * sizeof *ly);
+			assert_int_equal(wire_search_reply_ids(x, ix, lx), TRAWL_OK);
+			assert_int_equal(wire_search_reply_ids(y, iy, ly), TRAWL_OK);
+			for (uint32_t i = 0; i < x->nhits; i++)
+				assert_bytes_eq(ix[i], lx[i], iy[i], ly[i]);
+			free(ix);
+			free(iy);
+			free(lx);
+			free(ly);
+		} else {
+			const char *id;
+			uint32_t n;
+			assert_true(x->ids == NULL && y->ids_raw == NULL);
+			if (x->nhits == 0)
+				assert_int_equal(wire_search_reply_ids(y, &id, &n),
+				                 TRAWL_ENOTFOUND);
+		}
 		break;
 	}
 	case WIRE_FETCH: {
@@ -361,8 +392,13 @@ static uint64_t body_size(const wire_msg *m)
 	switch (m->h.type) {
 	case WIRE_SEARCH:
 		return 10 + 2 * (uint64_t)m->u.search.nshards + m->u.search.query_len;
-	case WIRE_SEARCH_REPLY:
-		return 36 + 20 * (uint64_t)m->u.search_reply.nhits + m->u.search_reply.errmsg_len;
+	case WIRE_SEARCH_REPLY: {
+		const wire_search_reply *r = &m->u.search_reply;
+		uint64_t n = 36 + 20 * (uint64_t)r->nhits + r->errmsg_len;
+		for (uint32_t i = 0; (m->h.flags & WIRE_F_IDS) && i < r->nhits; i++)
+			n += 2 + (uint64_t)r->id_lens[i];
+		return n;
+	}
 	case WIRE_FETCH: {
 		const wire_fetch *f = &m->u.fetch;
 		return 20 + 8 * (uint64_t)f->ndocs + f->query_len + f->field_len + f->pre_len +
@@ -786,6 +822,25 @@ static void test_encode_limits_replies(void **state)
 	enc_fails(&m, TRAWL_EINVAL);
 	hit.score = -0.0f;
 	enc_ok(&m);
+	/* ids (WIRE_F_IDS): required with the flag, each at most WIRE_MAX_ID bytes */
+	static char bigid[WIRE_MAX_ID + 1];
+	memset(bigid, 'i', sizeof bigid);
+	const char *idp = bigid;
+	uint32_t idlen = WIRE_MAX_ID;
+	m.h.flags = WIRE_F_IDS;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.search_reply.ids = &idp;
+	m.u.search_reply.id_lens = &idlen;
+	enc_ok(&m);
+	idlen = WIRE_MAX_ID + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	idp = NULL;
+	idlen = 1;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.h.flags = 0; /* without the flag the ids are not looked at */
+	enc_ok(&m);
+	m.u.search_reply.ids = NULL;
+	m.u.search_reply.id_lens = NULL;
 	m.u.search_reply.total_relation = 2;
 	enc_fails(&m, TRAWL_EINVAL);
 	m.u.search_reply.total_relation = 1;
@@ -1169,6 +1224,37 @@ static void test_decode_limits_search_reply(void **state)
 	mk_search_reply(&m, 2, 0);
 	m.b[60] = 200;
 	dec_fails(&m, "SEARCH_REPLY: message ends inside hits");
+	/* ids (WIRE_F_IDS): a length past the limit, a message ending inside an
+	 * id, bytes after the last id, and the ids read back */
+	mk_search_reply(&m, 2, 0);
+	m.b[4] = WIRE_F_IDS;
+	mk_le(&m, 3, 2);
+	mk_fill(&m, 'a', 3);
+	mk_le(&m, 0, 2); /* an empty id */
+	dec_ok(&m);
+	wire_header h;
+	wire_search_reply r;
+	assert_int_equal(wire_decode_search_reply(m.b, m.len, &h, &r, NULL, 0), TRAWL_OK);
+	const char *ids[2];
+	uint32_t lens[2];
+	assert_int_equal(wire_search_reply_ids(&r, ids, lens), TRAWL_OK);
+	assert_bytes_eq(ids[0], lens[0], "aaa", 3);
+	assert_int_equal(lens[1], 0);
+	mk_le(&m, 0, 1);
+	dec_fails(&m, "SEARCH_REPLY: the body ends at offset");
+	mk_search_reply(&m, 2, 0);
+	m.b[4] = WIRE_F_IDS;
+	mk_le(&m, 3, 2);
+	mk_fill(&m, 'a', 3);
+	dec_fails(&m, "SEARCH_REPLY: message ends inside the length of ids[1]");
+	mk_le(&m, 5, 2);
+	mk_fill(&m, 'b', 4);
+	dec_fails(&m, "SEARCH_REPLY: message ends inside ids[1]");
+	mk_search_reply(&m, 1, 0);
+	m.b[4] = WIRE_F_IDS;
+	mk_le(&m, WIRE_MAX_ID + 1, 2);
+	mk_fill(&m, 'a', WIRE_MAX_ID + 1);
+	dec_fails(&m, "SEARCH_REPLY: ids[0] is 513 bytes; the limit is 512");
 	free(m.b);
 }
 

@@ -208,6 +208,11 @@ const char *trawl_index_text_field(const trawl_index *idx, uint32_t i)
 	return i < idx->schema.nfields ? idx->schema.fields[i].name : NULL;
 }
 
+int trawl_index_stores_fields(const trawl_index *idx)
+{
+	return !idx->schema.store_none;
+}
+
 /* ---- searcher ---- */
 
 struct trawl_searcher {

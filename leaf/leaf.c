@@ -26,6 +26,7 @@
 typedef struct gen {
 	trawl_index *idx;
 	uint64_t no;
+	int bare;      /* the schema stores only ids: a FETCH adds nothing */
 	unsigned refs; /* workers holding a searcher on it, +1 while cur or prev */
 } gen;
 
@@ -97,6 +98,7 @@ static int open_gen(leaf *l, gen **out, char *err, size_t errlen)
 	trawl_index_stats st;
 	trawl_index_get_stats(g->idx, &st);
 	g->no = st.generation;
+	g->bare = !trawl_index_stores_fields(g->idx);
 	g->refs = 1;
 	*out = g;
 	return TRAWL_OK;
@@ -112,8 +114,10 @@ static void gen_release(gen *g)
 }
 
 /* The worker's searcher for the generation numbered want (0: the current
- * one), opening it if needed; NULL if that generation is gone. */
-static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint64_t *gen_no)
+ * one), opening it if needed; NULL if that generation is gone. *gen_no and
+ * *bare (may be NULL) say which generation, and whether it stores only ids. */
+static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint64_t *gen_no,
+                                       int *bare)
 {
 	wstate *ws = &l->ws[w];
 	pthread_mutex_lock(&l->mu);
@@ -149,6 +153,8 @@ static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint6
 			}
 		}
 		*gen_no = g->no;
+		if (bare)
+			*bare = g->bare;
 	}
 	pthread_mutex_unlock(&l->mu);
 	return s;
@@ -182,7 +188,8 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 		}
 	}
 	uint64_t gen_no = 0;
-	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no);
+	int bare = 0;
+	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, &bare);
 	if (!s) {
 		atomic_fetch_add(&l->errors, 1);
 		reply_error_search(out, h, gen_no, TRAWL_ENOTFOUND,
@@ -207,8 +214,14 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 		return;
 	}
 	uint32_t n = trawl_results_count(r);
+	int with_ids = (h->flags & WIRE_F_IDS) != 0;
 	wire_hit *hits = malloc((n ? n : 1) * sizeof *hits);
-	if (!hits) {
+	const char **ids = with_ids ? malloc((n ? n : 1) * sizeof *ids) : NULL;
+	uint32_t *id_lens = with_ids ? malloc((n ? n : 1) * sizeof *id_lens) : NULL;
+	if (!hits || (with_ids && (!ids || !id_lens))) {
+		free(hits);
+		free(ids);
+		free(id_lens);
 		trawl_results_free(r);
 		reply_error_search(out, h, gen_no, TRAWL_ENOMEM, "out of memory");
 		return;
@@ -218,13 +231,18 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 		hits[i].shard = (uint16_t)trawl_results_shard(r, i);
 		hits[i].doc = trawl_results_docno(r, i);
 		hits[i].hash = trawl_results_hash(r, i);
+		if (with_ids) {
+			ids[i] = trawl_results_id(r, i);
+			id_lens[i] = (uint32_t)strlen(ids[i]);
+		}
 	}
 	int partial = trawl_results_partial(r);
 	if (partial)
 		atomic_fetch_add(&l->partial, 1);
 	wire_header rh = *h;
 	rh.generation = gen_no;
-	rh.flags = partial ? WIRE_F_PARTIAL : 0;
+	rh.flags = (uint16_t)((partial ? WIRE_F_PARTIAL : 0) | (with_ids ? WIRE_F_IDS : 0) |
+	                      (bare ? WIRE_F_NO_STORE : 0));
 	wire_search_reply rep = {0};
 	rep.status = TRAWL_OK;
 	rep.total_relation = partial || !(h->flags & WIRE_F_COUNT) ? WIRE_TOTAL_GTE : WIRE_TOTAL_EQ;
@@ -234,9 +252,13 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	rep.shards_answered = q->nshards;
 	rep.nhits = n;
 	rep.hits = hits;
+	rep.ids = ids;
+	rep.id_lens = id_lens;
 	if (wire_encode_search_reply(out, &rh, &rep) != TRAWL_OK)
 		reply_error_search(out, h, gen_no, TRAWL_ELIMIT, "reply too large");
 	free(hits);
+	free(ids);
+	free(id_lens);
 	trawl_results_free(r);
 }
 
@@ -244,7 +266,7 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 {
 	atomic_fetch_add(&l->fetches, 1);
 	uint64_t gen_no = 0;
-	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no);
+	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, NULL);
 	wire_header rh = *h;
 	rh.generation = gen_no;
 	rh.flags = 0;
@@ -330,7 +352,7 @@ static void do_get(leaf *l, unsigned w, const wire_header *h, const wire_get *g,
 {
 	atomic_fetch_add(&l->fetches, 1);
 	uint64_t gen_no = 0;
-	trawl_searcher *s = worker_searcher(l, w, 0, &gen_no);
+	trawl_searcher *s = worker_searcher(l, w, 0, &gen_no, NULL);
 	wire_header rh = *h;
 	rh.generation = gen_no;
 	rh.flags = 0;

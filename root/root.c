@@ -395,6 +395,8 @@ typedef struct ghit {
 	wire_hit h;
 	uint32_t leaf;
 	uint64_t generation;
+	char *id;     /* the external id, when the leaf sent it (WIRE_F_IDS); owned */
+	int no_store; /* the leaf's shards store only ids (WIRE_F_NO_STORE) */
 } ghit;
 
 static int fetch_alt(root *r, const ghit *win, uint32_t n, uint32_t l)
@@ -735,8 +737,10 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			g->h = (wire_header){0};
 			g->h.request_id = atomic_fetch_add(&r->next_id, 1);
 			g->h.deadline_unix_us = deadline;
-			g->h.flags =
-			    (q->count ? WIRE_F_COUNT : 0) | (q->and_default ? WIRE_F_AND : 0);
+			/* ids come back with the hits: a FETCH is needed only for stored
+			 * documents and snippets */
+			g->h.flags = (q->count ? WIRE_F_COUNT : 0) |
+			             (q->and_default ? WIRE_F_AND : 0) | WIRE_F_IDS;
 			tbuf_init(&g->msg, 1 << 20);
 			if ((rc = wire_encode_search(&g->msg, &g->h, &g->ws))) {
 				tbuf_fini(&g->msg);
@@ -905,12 +909,30 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 						capall = nc;
 					}
 				}
+				const char **ids = NULL;
+				uint32_t *lens = NULL;
+				if (!rc && sr.nhits && (h.flags & WIRE_F_IDS)) {
+					ids = malloc(sr.nhits * sizeof *ids);
+					lens = malloc(sr.nhits * sizeof *lens);
+					if (!ids || !lens ||
+					    wire_search_reply_ids(&sr, ids, lens) != TRAWL_OK) {
+						free(ids);
+						free(lens);
+						ids = NULL; /* the winners' ids are then FETCHed */
+						lens = NULL;
+					}
+				}
 				for (uint32_t i2 = 0; !rc && i2 < sr.nhits; i2++) {
-					wire_search_reply_hit(&sr, i2, &all[nall].h);
-					all[nall].leaf = wl;
-					all[nall].generation = h.generation;
+					ghit *gh = &all[nall];
+					wire_search_reply_hit(&sr, i2, &gh->h);
+					gh->leaf = wl;
+					gh->generation = h.generation;
+					gh->id = ids ? dupn(ids[i2], lens[i2]) : NULL;
+					gh->no_store = (h.flags & WIRE_F_NO_STORE) != 0;
 					nall++;
 				}
+				free(ids);
+				free(lens);
 			}
 			rpc_call_fini(&g->call);
 			rpc_call_fini(&g->hedge);
@@ -954,10 +976,24 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			res->hits[i].shard = all[from + i].h.shard;
 		}
 		res->nhits = n;
-		/* the winners' ids (and documents, snippets) come from their leaves */
-		if (!rc && n)
+		/* The winners' ids came with the hits. Their documents and snippets
+		 * come from their leaves, unless none was asked for or their shards
+		 * store nothing but ids: then the FETCH round trip is saved. */
+		int need_fetch = 0;
+		for (uint32_t i = 0; i < n; i++)
+			need_fetch |= !all[from + i].id ||
+			              ((q->fetch || q->snippet_field) && !all[from + i].no_store);
+		if (!rc && n && need_fetch) {
 			rc = fetch_hits(r, q, all + from, res, fetch_deadline, err, errlen);
+		} else {
+			for (uint32_t i = 0; !rc && i < n; i++) {
+				res->hits[i].id = all[from + i].id;
+				all[from + i].id = NULL;
+			}
+		}
 	}
+	for (size_t i = 0; i < nall; i++)
+		free(all[i].id);
 	res->took_us = now_us() - t0;
 	if (res->generation)
 		saw_generation(r, res->generation);

@@ -805,6 +805,55 @@ class TestCluster(ServeCase):
         self.assertGreater(nonempty, 80)
         self.shutdown_and_check()
 
+    # Ids come back with the hits (WIRE_F_IDS), so the root FETCHes only
+    # what the ids do not say: stored documents and snippets. A search that
+    # wants neither, or whose shards store nothing but ids, is one round trip.
+    def test_fetch_only_for_documents_and_snippets(self):
+        q = "griffith observatory"
+        want = cli_search(_MOD["ix1"], q, k=10)
+        root, port, leaves = self.small_cluster(_MOD["ix1"], 1, root_args=("--cache-mb", "0"))
+        fetches_during = self._fetch_counter(port, leaves[0]["http"], q, want)
+        n, doc = fetches_during(source="false")
+        self.assertEqual(n, 0, "no FETCH for ids alone")
+        self.assertTrue(all("source" not in h and "snippet" not in h for h in doc["hits"]))
+        n, doc = fetches_during()
+        self.assertEqual(n, 1, "the stored documents need a FETCH")
+        self.assertTrue(all(h["source"]["id"] == h["id"] for h in doc["hits"]), doc["hits"])
+        n, doc = fetches_during(source="false", snippet="body")
+        self.assertEqual(n, 1, "snippets need a FETCH")
+        self.assertIn("<em>", doc["hits"][0]["snippet"])
+        self.shutdown_and_check()
+
+    def _fetch_counter(self, port, hport, q, want):
+        """fetches_during(**params): the leaf's FETCHes during one search of q,
+        whose answer must be want's, and the answer."""
+        def fetches_during(**params):
+            f0 = self.leaf_counter(hport, "fetch")
+            r = self.get(port, search_path(q, k=10, **params))
+            self.assertEqual(r.status, 200, repr(r))
+            assert_same_results(self, r.json, want, "%r %r" % (q, params))
+            return self.leaf_counter(hport, "fetch") - f0, r.json
+        return fetches_during
+
+    def test_no_fetch_from_ids_only_shards(self):
+        q = "griffith observatory"
+        schema = self.path("ids-only.json")
+        with open(schema, "w") as f:
+            json.dump({"fields": {"title": {"analyzer": "english", "boost": 0.5},
+                                  "body": {"analyzer": "english", "k1": 0.9, "b": 0.4}},
+                       "store": "none"}, f)
+        ix = self.path("ids-only")
+        build_index(ix, WIKI, "--schema", schema)
+        want = cli_search(ix, q, k=10)
+        self.assertEqual([h["id"] for h in want["hits"]][:1], ["58968-0"])
+        root, port, leaves = self.small_cluster(ix, 1, root_args=("--cache-mb", "0"))
+        fetches_during = self._fetch_counter(port, leaves[0]["http"], q, want)
+        for params in ({}, {"snippet": "body"}, {"source": "false"}):
+            n, doc = fetches_during(**params)
+            self.assertEqual(n, 0, "ids-only shards: no FETCH for %r" % params)
+            self.assertTrue(all("source" not in h and "snippet" not in h for h in doc["hits"]))
+        self.shutdown_and_check()
+
     def test_cluster_info_and_metrics(self):
         root, port, leaves = self.start_cluster(_MOD["ix4"])
         info = self.cluster(port)

@@ -264,6 +264,11 @@ TRAWL_API const char *trawl_index_schema(const trawl_index *idx);
  * schema's order), or NULL past the last; valid while idx is open. */
 TRAWL_API const char *trawl_index_text_field(const trawl_index *idx, uint32_t i);
 
+/* trawl_index_stores_fields: 1 when the schema stores document fields (so
+ * trawl_results_doc and snippets can have something to return), 0 when it
+ * keeps only the ids ("store": "none"). */
+TRAWL_API int trawl_index_stores_fields(const trawl_index *idx);
+
 /*
  * trawl_index_verify reads every byte of every shard: file checksums, every
  * postings list, and every stored document's checksum. Returns TRAWL_OK or
