@@ -524,8 +524,21 @@ static int search_reply_check(wctx *c, uint16_t flags, const wire_search_reply *
 	TRY(check_ptr(c, "errmsg", r->errmsg, r->errmsg_len));
 	if (!(flags & WIRE_F_IDS))
 		return TRAWL_OK;
-	if (!r->ids) /* a decoded reply, forwarded: its packed ids were checked */
-		return check_ptr(c, "ids", r->ids_raw, r->nhits);
+	if (!r->ids) { /* a decoded reply, forwarded: nhits packed ids in ids_raw_len bytes */
+		TRY(check_ptr(c, "ids", r->ids_raw, r->nhits));
+		size_t at = 0;
+		for (uint32_t i = 0; i < r->nhits; i++) {
+			if (r->ids_raw_len - at < 2 || ld16(r->ids_raw + at) > WIRE_MAX_ID ||
+			    r->ids_raw_len - at - 2 < ld16(r->ids_raw + at))
+				return fail(c, TRAWL_EINVAL, "ids_raw holds fewer than nhits (%" PRIu32 ") ids",
+				            r->nhits);
+			at += 2 + (size_t)ld16(r->ids_raw + at);
+		}
+		if (at != r->ids_raw_len)
+			return fail(c, TRAWL_EINVAL, "ids_raw has %zu bytes after its %" PRIu32 " ids",
+			            r->ids_raw_len - at, r->nhits);
+		return TRAWL_OK;
+	}
 	TRY(check_ptr(c, "id_lens", r->id_lens, r->nhits));
 	*ids_bytes = 0;
 	for (uint32_t i = 0; i < r->nhits; i++) {

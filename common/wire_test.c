@@ -839,6 +839,29 @@ static void test_encode_limits_replies(void **state)
 	enc_fails(&m, TRAWL_EINVAL);
 	m.h.flags = 0; /* without the flag the ids are not looked at */
 	enc_ok(&m);
+	/* a decoded reply is forwarded only if its packed ids match nhits */
+	{
+		wire_hit two[2] = {hit, hit};
+		const char *pair[2] = {"a", "bc"};
+		uint32_t pair_lens[2] = {1, 2};
+		wire_msg f = {.h = {.type = WIRE_SEARCH_REPLY, .flags = WIRE_F_IDS}};
+		f.u.search_reply.nhits = 2;
+		f.u.search_reply.hits = two;
+		f.u.search_reply.ids = pair;
+		f.u.search_reply.id_lens = pair_lens;
+		tbuf fb;
+		tbuf_init(&fb, 1 << 16);
+		assert_int_equal(wire_encode(&fb, &f), TRAWL_OK);
+		wire_msg d;
+		assert_int_equal(wire_decode(fb.data, fb.len, &d, NULL, 0), TRAWL_OK);
+		enc_ok(&d);
+		d.u.search_reply.nhits = 1; /* one id too many for nhits */
+		enc_fails(&d, TRAWL_EINVAL);
+		d.u.search_reply.nhits = 2;
+		d.u.search_reply.ids_raw_len -= 1; /* the last id cut short */
+		enc_fails(&d, TRAWL_EINVAL);
+		tbuf_fini(&fb);
+	}
 	m.u.search_reply.ids = NULL;
 	m.u.search_reply.id_lens = NULL;
 	m.u.search_reply.total_relation = 2;

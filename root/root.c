@@ -39,6 +39,7 @@ typedef struct replica {
 	atomic_uint outstanding;
 	uint64_t generation;
 	atomic_uint_fast64_t requests, failures, ejections;
+	atomic_int no_store; /* its last SEARCH reply said WIRE_F_NO_STORE */
 	int quiet;
 } replica;
 
@@ -395,7 +396,9 @@ typedef struct ghit {
 	wire_hit h;
 	uint32_t leaf;
 	uint64_t generation;
-	char *id;     /* the external id, when the leaf sent it (WIRE_F_IDS); owned */
+	const char *id; /* the external id, when the leaf sent it (WIRE_F_IDS): in
+	                   a SEARCH reply kept until the search ends; else NULL */
+	uint32_t id_len;
 	int no_store; /* the leaf's shards store only ids (WIRE_F_NO_STORE) */
 } ghit;
 
@@ -699,13 +702,18 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 	group *groups = calloc(r->nrep, sizeof *groups);
 	ghit *all = NULL;
 	size_t nall = 0, capall = 0;
-	int rc = res && state && chosen && excluded && groups ? TRAWL_OK : TRAWL_ENOMEM;
+	/* the winning SEARCH replies that carry ids (one per group and attempt),
+	 * kept until the page's ids are copied out of them */
+	uint8_t **kept = calloc(2 * (size_t)r->nrep, sizeof *kept);
+	unsigned nkept = 0;
+	int rc = res && state && chosen && excluded && groups && kept ? TRAWL_OK : TRAWL_ENOMEM;
 	if (rc) {
 		free(res);
 		free(state);
 		free(chosen);
 		free(excluded);
 		free(groups);
+		free(kept);
 		return rc;
 	}
 	res->shards_total = S;
@@ -737,10 +745,11 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			g->h = (wire_header){0};
 			g->h.request_id = atomic_fetch_add(&r->next_id, 1);
 			g->h.deadline_unix_us = deadline;
-			/* ids come back with the hits: a FETCH is needed only for stored
-			 * documents and snippets */
-			g->h.flags = (q->count ? WIRE_F_COUNT : 0) |
-			             (q->and_default ? WIRE_F_AND : 0) | WIRE_F_IDS;
+			/* ids come back with the hits when they can spare the FETCH:
+			 * nothing but ids is wanted, or the leaf stores nothing else */
+			int ids = (!q->fetch && !q->snippet_field) || atomic_load(&r->rep[l].no_store);
+			g->h.flags = (uint16_t)((q->count ? WIRE_F_COUNT : 0) |
+			                        (q->and_default ? WIRE_F_AND : 0) | (ids ? WIRE_F_IDS : 0));
 			tbuf_init(&g->msg, 1 << 20);
 			if ((rc = wire_encode_search(&g->msg, &g->h, &g->ws))) {
 				tbuf_fini(&g->msg);
@@ -909,6 +918,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 						capall = nc;
 					}
 				}
+				int no_store = (h.flags & WIRE_F_NO_STORE) != 0;
+				atomic_store(&r->rep[wl].no_store, no_store);
 				const char **ids = NULL;
 				uint32_t *lens = NULL;
 				if (!rc && sr.nhits && (h.flags & WIRE_F_IDS)) {
@@ -927,9 +938,14 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 					wire_search_reply_hit(&sr, i2, &gh->h);
 					gh->leaf = wl;
 					gh->generation = h.generation;
-					gh->id = ids ? dupn(ids[i2], lens[i2]) : NULL;
-					gh->no_store = (h.flags & WIRE_F_NO_STORE) != 0;
+					gh->id = ids ? ids[i2] : NULL;
+					gh->id_len = ids ? lens[i2] : 0;
+					gh->no_store = no_store;
 					nall++;
+				}
+				if (ids) { /* the ids point into the reply: keep it */
+					kept[nkept++] = g->winner->reply;
+					g->winner->reply = NULL;
 				}
 				free(ids);
 				free(lens);
@@ -986,14 +1002,14 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		if (!rc && n && need_fetch) {
 			rc = fetch_hits(r, q, all + from, res, fetch_deadline, err, errlen);
 		} else {
-			for (uint32_t i = 0; !rc && i < n; i++) {
-				res->hits[i].id = all[from + i].id;
-				all[from + i].id = NULL;
-			}
+			for (uint32_t i = 0; !rc && i < n; i++)
+				if (!(res->hits[i].id = dupn(all[from + i].id, all[from + i].id_len)))
+					rc = TRAWL_ENOMEM;
 		}
 	}
-	for (size_t i = 0; i < nall; i++)
-		free(all[i].id);
+	for (unsigned i = 0; i < nkept; i++)
+		free(kept[i]);
+	free(kept);
 	res->took_us = now_us() - t0;
 	if (res->generation)
 		saw_generation(r, res->generation);

@@ -805,9 +805,9 @@ class TestCluster(ServeCase):
         self.assertGreater(nonempty, 80)
         self.shutdown_and_check()
 
-    # Ids come back with the hits (WIRE_F_IDS), so the root FETCHes only
-    # what the ids do not say: stored documents and snippets. A search that
-    # wants neither, or whose shards store nothing but ids, is one round trip.
+    # Ids come back with the hits (WIRE_F_IDS) when they spare the FETCH:
+    # a search that wants no stored documents and no snippets, or whose
+    # shards store nothing but ids, is one round trip.
     def test_fetch_only_for_documents_and_snippets(self):
         q = "griffith observatory"
         want = cli_search(_MOD["ix1"], q, k=10)
@@ -848,6 +848,10 @@ class TestCluster(ServeCase):
         self.assertEqual([h["id"] for h in want["hits"]][:1], ["58968-0"])
         root, port, leaves = self.small_cluster(ix, 1, root_args=("--cache-mb", "0"))
         fetches_during = self._fetch_counter(port, leaves[0]["http"], q, want)
+        # the root learns from a leaf's replies that it stores only ids
+        # (WIRE_F_NO_STORE); before that, a search wanting documents FETCHes
+        n, doc = fetches_during()
+        self.assertLessEqual(n, 1)
         for params in ({}, {"snippet": "body"}, {"source": "false"}):
             n, doc = fetches_during(**params)
             self.assertEqual(n, 0, "ids-only shards: no FETCH for %r" % params)

@@ -95,6 +95,16 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 		wire_hit h;
 		check(wire_search_reply_hit(r, r->nhits, &h) == TRAWL_EINVAL, "hit past the end");
 		check(inside(r->errmsg, r->errmsg_len, buf, len), "errmsg");
+		if (m->h.flags & WIRE_F_IDS) {
+			static const char *ids[TRAWL_MAX_K];
+			static uint32_t lens[TRAWL_MAX_K];
+			check(inside(r->ids_raw, r->ids_raw_len, buf, len), "ids_raw");
+			check(wire_search_reply_ids(r, ids, lens) == TRAWL_OK, "ids accessor");
+			for (uint32_t i = 0; i < r->nhits; i++)
+				check(lens[i] <= WIRE_MAX_ID && inside(ids[i], lens[i], buf, len), "id");
+		} else {
+			check(r->ids_raw == NULL, "ids without WIRE_F_IDS");
+		}
 		break;
 	}
 	case WIRE_FETCH: {
