@@ -530,12 +530,14 @@ static int search_reply_check(wctx *c, uint16_t flags, const wire_search_reply *
 		for (uint32_t i = 0; i < r->nhits; i++) {
 			if (r->ids_raw_len - at < 2 || ld16(r->ids_raw + at) > WIRE_MAX_ID ||
 			    r->ids_raw_len - at - 2 < ld16(r->ids_raw + at))
-				return fail(c, TRAWL_EINVAL, "ids_raw holds fewer than nhits (%" PRIu32 ") ids",
+				return fail(c, TRAWL_EINVAL,
+				            "ids_raw holds fewer than nhits (%" PRIu32 ") ids",
 				            r->nhits);
 			at += 2 + (size_t)ld16(r->ids_raw + at);
 		}
 		if (at != r->ids_raw_len)
-			return fail(c, TRAWL_EINVAL, "ids_raw has %zu bytes after its %" PRIu32 " ids",
+			return fail(c, TRAWL_EINVAL,
+			            "ids_raw has %zu bytes after its %" PRIu32 " ids",
 			            r->ids_raw_len - at, r->nhits);
 		return TRAWL_OK;
 	}

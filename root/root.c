@@ -747,9 +747,11 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			g->h.deadline_unix_us = deadline;
 			/* ids come back with the hits when they can spare the FETCH:
 			 * nothing but ids is wanted, or the leaf stores nothing else */
-			int ids = (!q->fetch && !q->snippet_field) || atomic_load(&r->rep[l].no_store);
-			g->h.flags = (uint16_t)((q->count ? WIRE_F_COUNT : 0) |
-			                        (q->and_default ? WIRE_F_AND : 0) | (ids ? WIRE_F_IDS : 0));
+			int ids =
+			    (!q->fetch && !q->snippet_field) || atomic_load(&r->rep[l].no_store);
+			g->h.flags =
+			    (uint16_t)((q->count ? WIRE_F_COUNT : 0) |
+			               (q->and_default ? WIRE_F_AND : 0) | (ids ? WIRE_F_IDS : 0));
 			tbuf_init(&g->msg, 1 << 20);
 			if ((rc = wire_encode_search(&g->msg, &g->h, &g->ws))) {
 				tbuf_fini(&g->msg);
@@ -1003,7 +1005,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			rc = fetch_hits(r, q, all + from, res, fetch_deadline, err, errlen);
 		} else {
 			for (uint32_t i = 0; !rc && i < n; i++)
-				if (!(res->hits[i].id = dupn(all[from + i].id, all[from + i].id_len)))
+				if (!(res->hits[i].id =
+				          dupn(all[from + i].id, all[from + i].id_len)))
 					rc = TRAWL_ENOMEM;
 		}
 	}

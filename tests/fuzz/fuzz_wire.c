@@ -101,7 +101,8 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 			check(inside(r->ids_raw, r->ids_raw_len, buf, len), "ids_raw");
 			check(wire_search_reply_ids(r, ids, lens) == TRAWL_OK, "ids accessor");
 			for (uint32_t i = 0; i < r->nhits; i++)
-				check(lens[i] <= WIRE_MAX_ID && inside(ids[i], lens[i], buf, len), "id");
+				check(lens[i] <= WIRE_MAX_ID && inside(ids[i], lens[i], buf, len),
+				      "id");
 		} else {
 			check(r->ids_raw == NULL, "ids without WIRE_F_IDS");
 		}
