@@ -527,6 +527,50 @@ static inline uint32_t unpack_at(const uint8_t *in, const uint8_t *end, uint32_t
 	return (uint32_t)((v >> (o & 7)) & (((uint64_t)1 << bits) - 1));
 }
 
+/* Makes c->cum[0..upto] (upto <= c->n), the sums of the tfs before each
+ * doc of the block, as far as they are not made yet. It cannot wrap: 128
+ * tfs of at most 2^24. */
+static void cum_upto(idx_pcur *c, uint32_t upto)
+{
+	if (c->cum_n < upto) {
+		uint32_t k = c->cum_n, sum = c->cum[k];
+		for (; k < upto; k++)
+			c->cum[k + 1] = sum += c->tfs[k];
+		c->cum_n = (uint8_t)k;
+	}
+}
+
+void idx_pcur_prefetch_positions(idx_pcur *c)
+{
+	if (!c->pos || c->doc == IDX_END || !c->pl.skips)
+		return;
+	idx_pcur_tf(c);
+	if (c->corrupt)
+		return;
+	const uint8_t *e = c->pl.skips + (size_t)c->blk * IDX_SKIP_ENTRY;
+	size_t len = (size_t)(c->pos_end - c->pos);
+	size_t off = rd32(e + 8);
+	size_t next = c->blk + 1 < c->pl.nblocks ? rd32(e + IDX_SKIP_ENTRY + 8) : len;
+	if (off >= len || next > len || next <= off)
+		return; /* damaged: idx_pcur_positions says so */
+	/* The block's positions are groups of 128 values of about equal size:
+	 * fetch the header of each group the walk crosses and the lines of the
+	 * doc's own values, where that size puts them. */
+	cum_upto(c, c->n);
+	uint32_t first = c->cum[c->i], npos = c->cum[c->n];
+	size_t groups = (npos + IDX_BLOCK - 1) / IDX_BLOCK;
+	size_t gsize = (next - off) / (groups ? groups : 1);
+	size_t g = first / IDX_BLOCK;
+	for (size_t k = 0; k <= g && k < 8; k++)
+		__builtin_prefetch(c->pos + off + k * gsize);
+	size_t at = off + g * gsize + 1 + (first % IDX_BLOCK) * (gsize - 1) / IDX_BLOCK;
+	if (at < len) {
+		__builtin_prefetch(c->pos + at);
+		if (at + 64 < len)
+			__builtin_prefetch(c->pos + at + 64);
+	}
+}
+
 uint32_t idx_pcur_positions(idx_pcur *c, uint32_t *out, uint32_t cap)
 {
 	if (!c->pos || c->doc == IDX_END)
@@ -535,14 +579,8 @@ uint32_t idx_pcur_positions(idx_pcur *c, uint32_t *out, uint32_t cap)
 	if (c->corrupt)
 		return 0;
 	/* where the doc's positions start: the sum of the tfs before it, made
-	 * as far as the cursor has gone (a phrase reads few docs of a block).
-	 * It cannot wrap: 128 tfs of at most 2^24. */
-	if (c->cum_n <= c->i) {
-		uint32_t k = c->cum_n, sum = c->cum[k];
-		for (; k <= c->i; k++)
-			c->cum[k + 1] = sum += c->tfs[k];
-		c->cum_n = (uint8_t)k;
-	}
+	 * as far as the cursor has gone (a phrase reads few docs of a block) */
+	cum_upto(c, c->i + 1);
 	uint32_t off = c->pl.skips ? rd32(c->pl.skips + (size_t)c->blk * IDX_SKIP_ENTRY + 8) : 0;
 	if (off >= (size_t)(c->pos_end - c->pos))
 		return 0;

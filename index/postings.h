@@ -118,6 +118,15 @@ float idx_pcur_bound(const idx_pcur *c, uint32_t target, uint32_t *upto);
  */
 uint32_t idx_pcur_positions(idx_pcur *c, uint32_t *out, uint32_t cap);
 
+/*
+ * idx_pcur_prefetch_positions asks the CPU for the cache lines that
+ * idx_pcur_positions will read for the current document (no-op without
+ * positions). A phrase calls it for each of its terms before reading any,
+ * so that their misses overlap instead of following one another: the walk
+ * to a document's positions reads one group header after another.
+ */
+void idx_pcur_prefetch_positions(idx_pcur *c);
+
 /* idx_pcur_each_block calls cb for every block's decoded doc ids (for counting
  * with a bitset). Returns nonzero if the list was damaged. */
 int idx_pcur_each_block(const idx_plist *pl, void (*cb)(void *ctx, const uint32_t *docs, uint32_t n),

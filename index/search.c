@@ -601,6 +601,8 @@ static uint32_t phrase_freq(sc_phrase *p)
 {
 	uint32_t cnt[TRAWL_MAX_PHRASE_TERMS];
 	uint32_t n = p->n;
+	for (uint32_t i = 0; i < n; i++)
+		idx_pcur_prefetch_positions(p->cur[i]);
 	for (uint32_t i = 0; i < n; i++) {
 		int m = phrase_load(p, i);
 		if (m <= 0)
