@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""ratios.py RESULTS.json - trawl against Lucene (and the other engines) from
-one bench_driver.py run: latency mean and p99 per command and query tag,
-the mean ratio trawl/Lucene, and the build figures. Prints markdown."""
+"""ratios.py RESULTS.json [MORE.json...] - trawl against Lucene (and the
+other engines) from one bench_driver.py run: latency mean and p99 per
+command and query tag, the mean ratio trawl/Lucene, and the build figures.
+Prints markdown. Given several runs' results.json, it prints each run's
+tables, then the median over the runs of every ratio (trawl/Lucene mean
+and p99 per cell; build docs/s against Lucene and FTS5)."""
 import json
+import statistics
 import sys
 
 
@@ -15,7 +19,8 @@ def main(path):
     print("| command | tag | n | " + " | ".join(f"{e} mean / p99 µs" for e in engines)
           + " | trawl/lucene mean | trawl/lucene p99 |")
     print("|---|---|---|" + "---|" * len(engines) + "---|---|")
-    tags = ["term", "union", "intersection", "phrase", "intersection_union", "negated", "ALL"]
+    tags = ["term", "union", "intersection", "phrase", "intersection_union", "negated",
+            "two-phase-critic", "ALL"]
     for cmd in d["meta"]["commands"]:
         for tag in tags:
             row = [lat.get((e, cmd, tag)) for e in engines]
@@ -40,5 +45,49 @@ def main(path):
             print(f"TOP_10 overlap {pair}: {o['mean_overlap_at_10']:.3f}")
 
 
+def ratios_of(path):
+    """{(command, tag): (mean ratio, p99 ratio)} and build ratios of one run."""
+    d = json.load(open(path))
+    lat = {(r["engine"], r["command"], r["tag"]): r for r in d["latency"]}
+    out = {}
+    for (e, cmd, tag), t in lat.items():
+        lu = lat.get(("lucene", cmd, tag))
+        if e == "trawl" and lu:
+            out[(cmd, tag)] = (t["mean_us"] / lu["mean_us"], t["p99_us"] / lu["p99_us"])
+    b = d["builds"]
+    build = {}
+    for peer in ("lucene", "fts5"):
+        if "trawl" in b and peer in b:
+            build[peer] = b["trawl"]["docs_per_s"] / b[peer]["docs_per_s"]
+    return d["meta"]["run_name"], d["meta"]["commands"], out, build
+
+
+def medians(paths):
+    runs = [ratios_of(p) for p in paths]
+    names = [r[0] for r in runs]
+    print(f"\n## median over runs {', '.join(names)}\n")
+    print("| command | tag | trawl/lucene mean: median [per run] | p99: median [per run] |")
+    print("|---|---|---|---|")
+    tags = ["term", "union", "intersection", "phrase", "intersection_union", "negated",
+            "two-phase-critic", "ALL"]
+    for cmd in runs[0][1]:
+        for tag in tags:
+            vals = [r[2].get((cmd, tag)) for r in runs]
+            if any(v is None for v in vals):
+                continue
+            m = [v[0] for v in vals]
+            p = [v[1] for v in vals]
+            print(f"| {cmd} | {tag} | {statistics.median(m):.2f} [{' / '.join(f'{x:.2f}' for x in m)}]"
+                  f" | {statistics.median(p):.2f} [{' / '.join(f'{x:.2f}' for x in p)}] |")
+    for peer in ("lucene", "fts5"):
+        v = [r[3].get(peer) for r in runs]
+        if all(x is not None for x in v):
+            print(f"\nbuild docs/s trawl/{peer}: median {statistics.median(v):.2f} "
+                  f"[{' / '.join(f'{x:.2f}' for x in v)}]")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    for path in sys.argv[1:]:
+        main(path)
+    if len(sys.argv) > 2:
+        medians(sys.argv[1:])

@@ -14,14 +14,20 @@ Cluster: 4 x `trawl leaf --shards i --workers 1` (one shard each, tcp on
 127.0.0.1), one `trawl root --cache-mb 0` (a thread per HTTP connection).
 
 Latency (sequential, one query at a time): RUNS runs; each is a warm-up pass
-and PASSES timed passes in a new random order. For every query, in random
-order of the two:
+and PASSES timed passes in a new random order. For every query, in a random
+order of the three:
   in-process  one `TOP_10<TAB>q` line written to build/bench/game/do_query on
               the 1-shard build and its answer read back (pipe round trip,
-              timed in this script; nothing subtracted);
+              timed in this script; nothing subtracted): the bare engine;
+  serve       the same GET as below to `trawl serve` on the 1-shard build
+              (--cache-mb 0, --workers LEAF_WORKERS): root and leaf in one
+              process over nng inproc://, the issue's single-node mode, with
+              the same HTTP and root code as the cluster;
   cluster     GET /search?q=..&k=10&count=false over one keep-alive
               http.client connection (the HTTP client round trip included),
               and the root's own took_ms from the body.
+The schema stores only ids, so neither serve nor the cluster FETCHes: the
+ids come with the SEARCH replies (WIRE_F_IDS).
 Both do the same work: top 10, no exact count. A second pair does top 10
 with the exact count (TOP_10_COUNT vs the API's default count=true).
 Per query the median of its PASSES samples; p50/p99 over the 962 queries.
@@ -40,7 +46,9 @@ Both report answered queries per second.
 
 Environment: BUILD=build RUNS=3 PASSES=5 REPS=3 DURATION=15 WARM=2 CONC=8
 PEERS=/tmp/peers RUN=name SKIP_SPHINX=0 SKIP_LATENCY=0
-SKIP_THROUGHPUT=0 LEAVES=4 (1: one leaf process serving shards 0-3) LEAF_WORKERS=1
+SKIP_THROUGHPUT=0 LEAVES=4 (a leaf process per shard; 2: two leaves of two shards,
+as many as the machine has cores and as sphinx_dist has agents; 1: one leaf
+serving shards 0-3) LEAF_WORKERS=1
 """
 import json
 import os
@@ -68,7 +76,7 @@ SKIP_TPUT = os.environ.get("SKIP_THROUGHPUT", "0") == "1"
 RUN = os.environ.get("RUN", "cluster-" + time.strftime("%Y%m%d-%H%M%S"))
 OUT = os.path.join(L.HERE, "results", RUN)
 SEED = int(os.environ.get("SEED", "4"))
-LEAVES = int(os.environ.get("LEAVES", "4"))  # 4: a leaf per shard; 1: one leaf, shards 0-3
+LEAVES = int(os.environ.get("LEAVES", "4"))  # 4: a leaf per shard; 2: shards 0-1, 2-3; 1: all
 LEAF_WORKERS = os.environ.get("LEAF_WORKERS", "1")
 
 
@@ -103,7 +111,9 @@ class Pipe:
 def start_cluster(trawl, idx4, work):
     leaves = []
     procs = []
-    groups = [[s] for s in range(4)] if LEAVES == 4 else [[0, 1, 2, 3]]
+    if LEAVES not in (1, 2, 4):
+        raise SystemExit("LEAVES must be 1, 2 or 4")
+    groups = [list(range(i * (4 // LEAVES), (i + 1) * (4 // LEAVES))) for i in range(LEAVES)]
     for g in groups:
         port, hport = L.free_port(), L.free_port()
         url = f"tcp://127.0.0.1:{port}"
@@ -124,31 +134,53 @@ def start_cluster(trawl, idx4, work):
     return rport, procs
 
 
+def start_serve(trawl, idx1, work):
+    """`trawl serve` on the 1-shard build: root and leaf in one process over
+    nng inproc://, the same HTTP and root code as the cluster, no cache."""
+    port = L.free_port()
+    p = L.start([trawl, "serve", idx1, "--http", f"127.0.0.1:{port}", "--cache-mb", "0",
+                 "--workers", LEAF_WORKERS], os.path.join(work, "serve.log"))
+    L.wait_http(port, "/readyz", timeout=120, proc=p)
+    return port, p
+
+
 def latency(trawl, idx1, rport, queries, work):
     dq = Pipe([os.path.join(os.path.dirname(os.path.dirname(trawl)), "bench", "game", "do_query"),
                idx1], os.path.join(work, "do_query.log"))
+    sport, sproc = start_serve(trawl, idx1, work)
     cli = L.Client(rport)
+    scli = L.Client(sport)
     modes = {"top10": ("TOP_10", {"count": "false"}), "top10count": ("TOP_10_COUNT", {})}
     paths = {m: [L.search_path(q, 10, **extra) for q in queries] for m, (_, extra) in modes.items()}
     rng = random.Random(SEED)
     runs = []
     mismatches = {}
     for run in range(RUNS):
-        samples = {m: {"inproc": [[] for _ in queries], "cluster": [[] for _ in queries],
-                       "took": [[] for _ in queries]} for m in modes}
+        samples = {m: {"inproc": [[] for _ in queries], "serve": [[] for _ in queries],
+                       "cluster": [[] for _ in queries], "took": [[] for _ in queries]}
+                   for m in modes}
         floor = []
         for ps in range(PASSES + 1):  # pass 0: warm-up, not kept
             order = list(range(len(queries)))
             rng.shuffle(order)
             for i in order:
                 for m, (cmd, _) in modes.items():
-                    first_inproc = rng.random() < 0.5
-                    for side in (("inproc", "cluster") if first_inproc else ("cluster", "inproc")):
+                    sides = ["inproc", "serve", "cluster"]
+                    rng.shuffle(sides)
+                    for side in sides:
                         if side == "inproc":
                             ans, us = dq.ask(f"{cmd}\t{queries[i]}")
                             if ps:
                                 samples[m]["inproc"][i].append(us)
                             inproc_ans = ans
+                        elif side == "serve":
+                            st, body, us = scli.get(paths[m][i])
+                            if st != 200:
+                                raise RuntimeError(f"serve {paths[m][i]}: HTTP {st}: {body[:300]}")
+                            if json.loads(body)["cached"]:
+                                raise RuntimeError(f"serve {paths[m][i]}: cached: {body[:300]}")
+                            if ps:
+                                samples[m]["serve"][i].append(us)
                         else:
                             st, body, us = cli.get(paths[m][i])
                             if st != 200:
@@ -172,21 +204,25 @@ def latency(trawl, idx1, rport, queries, work):
         r = {"floor_livez_p50_us": L.pct(floor, 50)}
         for m in modes:
             med = {side: [L.median(x) for x in samples[m][side]]
-                   for side in ("inproc", "cluster", "took")}
+                   for side in ("inproc", "serve", "cluster", "took")}
             r[m] = {side: {"p50": L.pct(v, 50), "p99": L.pct(v, 99), "mean": sum(v) / len(v)}
                     for side, v in med.items()}
             r[m]["diff_p50"] = r[m]["cluster"]["p50"] - r[m]["inproc"]["p50"]
+            r[m]["diff_serve_p50"] = r[m]["cluster"]["p50"] - r[m]["serve"]["p50"]
             # per query: cluster minus in-process
             dif = [c - p for c, p in zip(med["cluster"], med["inproc"])]
             r[m]["per_query_diff_p50"] = L.pct(dif, 50)
             r[m]["per_query_medians"] = med
         runs.append(r)
         L.log(f"latency run {run}: " + "; ".join(
-            f"{m}: inproc p50 {r[m]['inproc']['p50']:.0f} us, cluster p50 "
+            f"{m}: inproc p50 {r[m]['inproc']['p50']:.0f} us, serve p50 "
+            f"{r[m]['serve']['p50']:.0f} us, cluster p50 "
             f"{r[m]['cluster']['p50']:.0f} p99 {r[m]['cluster']['p99']:.0f} us, root took p50 "
             f"{r[m]['took']['p50']:.0f} us" for m in modes) + f"; livez floor {r['floor_livez_p50_us']:.0f} us")
     cli.close()
+    scli.close()
     dq.close()
+    L.stop(sproc)
     return runs, mismatches
 
 
@@ -365,15 +401,17 @@ def report(res):
         lr = res["latency_runs"]
         print(f"\n## latency, {res['queries']} queries, {res['runs']} runs x {res['passes']} passes "
               "(per-query median over passes; p50/p99 over queries; median of runs [each run])\n")
-        print("| work | in-process p50 | cluster p50 | cluster p99 | root took_ms p50 | cluster p50 - in-process p50 | per-query (cluster - in-process) p50 |")
-        print("|---|---|---|---|---|---|---|")
+        print("| work | in-process p50 (do_query) | trawl serve p50 | cluster p50 | cluster p99 | root took_ms p50 | cluster p50 - do_query p50 | cluster p50 - serve p50 | per-query (cluster - do_query) p50 |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for m in ("top10", "top10count"):
             def cell(f):
                 xs = [f(r[m]) for r in lr]
                 return f"{L.median(xs):,.0f} [{' / '.join(f'{x:,.0f}' for x in xs)}]"
-            print(f"| {m} | {cell(lambda r: r['inproc']['p50'])} | {cell(lambda r: r['cluster']['p50'])} | "
+            print(f"| {m} | {cell(lambda r: r['inproc']['p50'])} | {cell(lambda r: r['serve']['p50'])} | "
+                  f"{cell(lambda r: r['cluster']['p50'])} | "
                   f"{cell(lambda r: r['cluster']['p99'])} | {cell(lambda r: r['took']['p50'])} | "
-                  f"{cell(lambda r: r['diff_p50'])} | {cell(lambda r: r['per_query_diff_p50'])} |")
+                  f"{cell(lambda r: r['diff_p50'])} | {cell(lambda r: r['diff_serve_p50'])} | "
+                  f"{cell(lambda r: r['per_query_diff_p50'])} |")
         fl = [r["floor_livez_p50_us"] for r in lr]
         print(f"\nHTTP floor (GET /livez, same client) p50: {L.median(fl):.0f} us "
               f"[{' / '.join(f'{x:.0f}' for x in fl)}]")
