@@ -367,6 +367,10 @@ static void get_doc(api *a, const char *id, http_response *resp)
 		send_json(resp, 404, json_pack("{s:s, s:b}", "id", id, "found", 0));
 		return;
 	}
+	if (rc == TRAWL_ECORRUPT) {
+		http_response_error(resp, 500, "internal_error", "damaged data: %s", err);
+		return;
+	}
 	if (rc) {
 		http_response_error(resp, 503, "unavailable_shards_exception", "%s", err);
 		return;

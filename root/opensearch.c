@@ -2322,6 +2322,8 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 			          json_pack("{s:o, s:o, s:b}", "_index", jstr(index_name), "_id", jstr(id),
 			                    "found", 0),
 			          pretty);
+	} else if (rc == TRAWL_ECORRUPT) {
+		send_errf(resp, pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc), err);
 	} else if (rc) {
 		send_errf(resp, pretty, 503, "unavailable_shards_exception", NULL, "%s", err);
 	} else {

@@ -589,6 +589,18 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 					i++;
 				if (i >= n)
 					break;
+				if (d.status != TRAWL_OK && d.status != TRAWL_ENOTFOUND) {
+					/* the leaf read the document and it failed its check:
+					 * say so rather than answer without it */
+					rc = rerr(
+					    err, errlen, TRAWL_ECORRUPT,
+					    "%s: stored document \"%.*s\" (shard %u, doc %u) %s",
+					    r->rep[l].cfg.url, (int)d.id_len, d.id,
+					    (unsigned)d.shard, (unsigned)d.doc,
+					    d.status == TRAWL_ECORRUPT ? "fails its checksum"
+					                               : trawl_strerror(d.status));
+					break;
+				}
 				root_hit *rh = &res->hits[i];
 				rh->id = dupn(d.id, d.id_len);
 				if (d.json_len)
@@ -1063,11 +1075,16 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 		    wire_decode_fetch_reply(c.reply, c.reply_len, &h, &fr, NULL, 0) == TRAWL_OK) {
 			note_result(r, &r->rep[l], 1, c.micros);
 			wire_doc_iter_init(&it, &fr);
-			if (fr.status == TRAWL_OK && wire_doc_iter_next(&it, &d) == 1 &&
-			    d.status == TRAWL_OK && d.json_len) {
+			int got = fr.status == TRAWL_OK && wire_doc_iter_next(&it, &d) == 1;
+			if (got && d.status == TRAWL_OK && d.json_len) {
 				*json = dupn(d.json, d.json_len);
 				*len = d.json_len;
 				rc = *json ? TRAWL_OK : TRAWL_ENOMEM;
+			} else if (got && d.status == TRAWL_ECORRUPT) {
+				rc = rerr(
+				    err, errlen, TRAWL_ECORRUPT,
+				    "%s: stored document \"%.80s\" (shard %u) fails its checksum",
+				    r->rep[l].cfg.url, id, s);
 			} else {
 				rc = rerr(err, errlen, TRAWL_ENOTFOUND,
 				          "no document with id \"%.80s\"", id);

@@ -100,15 +100,18 @@ typedef struct root_result {
 /*
  * root_search runs q on the cluster. Returns TRAWL_OK with *out owned by the
  * caller (root_result_free), TRAWL_EQUERY / TRAWL_ELIMIT for a bad query
- * (err: the leaf's message), or TRAWL_EIO when coverage fell below what the
- * query allows (err says which shards failed). With q->cache_only it never
- * blocks: TRAWL_OK for a stored result, else TRAWL_ENOTFOUND.
+ * (err: the leaf's message), TRAWL_EIO when coverage fell below what the
+ * query allows (err says which shards failed), or TRAWL_ECORRUPT when a
+ * winner's stored document failed its check at its leaf (err names it).
+ * With q->cache_only it never blocks: TRAWL_OK for a stored result, else
+ * TRAWL_ENOTFOUND.
  */
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen);
 void root_result_free(root_result *res);
 
 /* root_get fetches the stored document with external id from its shard:
- * TRAWL_OK (*json malloc'ed), TRAWL_ENOTFOUND, or TRAWL_EIO. */
+ * TRAWL_OK (*json malloc'ed), TRAWL_ENOTFOUND, TRAWL_ECORRUPT (the leaf
+ * found the stored record damaged; err names it), or TRAWL_EIO. */
 int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_t errlen);
 
 /* Replica states, as /_trawl/cluster shows them. */

@@ -858,6 +858,97 @@ class TestCluster(ServeCase):
             self.assertTrue(all("source" not in h and "snippet" not in h for h in doc["hits"]))
         self.shutdown_and_check()
 
+    # A winner whose stored document fails its checksum at the leaf (a file
+    # damaged after the leaf verified it) is an error naming the document,
+    # not a hit that silently lacks its source. The leaf here is a fake that
+    # speaks nng's SP framing and common/wire.h, so that it can say so.
+    def test_damaged_document_is_reported(self):
+        REP_HS = b"\x00SP\x00\x00\x31\x00\x00"
+        GEN, DOC_ID = 1, b"doc-7"
+
+        def header(type_, rid, generation=GEN):
+            return (struct.pack("<HBBHH", 0x5754, 1, type_, 0, 0) +
+                    struct.pack("<QQQ", rid, 0, generation))
+
+        def doc_record():  # shard 0, status TRAWL_ECORRUPT (4), doc 0, the id, no json/snippet
+            return (struct.pack("<HHII", 0, 4, 0, len(DOC_ID)) + DOC_ID +
+                    struct.pack("<II", 0, 0))
+
+        def answer(req):
+            type_, rid = req[3], struct.unpack_from("<Q", req, 8)[0]
+            if type_ == 5:  # PING -> PONG: generation, queue depth, shard 0, ready
+                return header(6, rid) + struct.pack("<QIHHB", GEN, 0, 1, 0, 1)
+            if type_ == 1:  # SEARCH -> one hit, shard 0 doc 0
+                return (header(2, rid) + struct.pack("<HBBQQIHHI", 0, 0, 0, 1, 1, 0, 1, 0, 1) +
+                        struct.pack("<fHHIQ", 1.0, 0, 0, 0, 12345) + struct.pack("<I", 0))
+            if type_ in (3, 8):  # FETCH, GET -> FETCH_REPLY with the damaged document
+                return (header(4, rid) + struct.pack("<HHI", 0, 0, 1) + doc_record() +
+                        struct.pack("<I", 0))
+            return None
+
+        def recv_exact(c, n):
+            b = b""
+            while len(b) < n:
+                k = c.recv(n - len(b))
+                if not k:
+                    raise EOFError
+                b += k
+            return b
+
+        def serve_conn(c):
+            try:
+                c.sendall(REP_HS)
+                recv_exact(c, 8)
+                while True:
+                    n = struct.unpack(">Q", recv_exact(c, 8))[0]
+                    body = recv_exact(c, n)
+                    backtrace, req = body[:4], body[4:]
+                    rep = answer(req)
+                    if rep is not None:
+                        c.sendall(struct.pack(">Q", 4 + len(rep)) + backtrace + rep)
+            except (EOFError, OSError):
+                pass
+            finally:
+                c.close()
+
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(4)
+        lport = lsock.getsockname()[1]
+
+        def accept_loop():
+            while True:
+                try:
+                    c, _ = lsock.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve_conn, args=(c,), daemon=True).start()
+        threading.Thread(target=accept_loop, daemon=True).start()
+        try:
+            cluster = self.path("cluster-fake.json")
+            with open(cluster, "w") as f:
+                json.dump({"shards": 1, "leaves": [{"url": "tcp://127.0.0.1:%d" % lport,
+                                                    "shards": [0]}]}, f)
+            port = free_port()
+            root = self.start("root", "root", "--cluster", cluster, "--http",
+                              "127.0.0.1:%d" % port, "--quiet", "--cache-mb", "0")
+            self.wait_ready(port, [root])
+            r = self.get(port, search_path("anything", k=1))
+            self.assertEqual(r.status, 500, repr(r))
+            self.assertIn('stored document "doc-7" (shard 0, doc 0) fails its checksum',
+                          r.json["error"]["reason"], repr(r))
+            r = self.get(port, "/doc/doc-7")
+            self.assertEqual(r.status, 500, repr(r))
+            self.assertIn('stored document "doc-7" (shard 0) fails its checksum',
+                          r.json["error"]["reason"], repr(r))
+            for path in ("/trawl/_doc/doc-7", "/trawl/_search?q=anything"):
+                r = self.get(port, path)
+                self.assertEqual(r.status, 500, "%s: %r" % (path, r))
+                self.assertIn('"doc-7"', r.json["error"]["reason"], repr(r))
+            self.shutdown_and_check()
+        finally:
+            lsock.close()
+
     def test_cluster_info_and_metrics(self):
         root, port, leaves = self.start_cluster(_MOD["ix4"])
         info = self.cluster(port)
