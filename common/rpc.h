@@ -125,4 +125,10 @@ void rpc_batch_free(rpc_batch *b);
 /* rpc_call_fini frees a call's reply. */
 void rpc_call_fini(rpc_call *c);
 
+/* rpc_fini waits for nng to finish tearing down closed sockets and frees
+ * its global state (nng_fini), so that a leak checker at exit sees no
+ * connection half torn down. Call it last, with every server and client
+ * stopped and closed; no rpc call may follow. */
+void rpc_fini(void);
+
 #endif

@@ -1,0 +1,226 @@
+/*
+ * rpc_test.c - unit tests of the nng boundary (rpc.h) over inproc://
+ * (tests/serve_test.py covers TCP with real processes): calls answered, calls to a peer with no
+ * connection (their send cannot be made from the caller's thread and waits in nng until the
+ * deadline), a peer that appears later, batches that wait for n answers,
+ * and cancellation.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/rpc.h"
+#include "trawl/trawl.h"
+
+/* The server's handler: echoes the request with a '!' appended; a request
+ * that starts with "sleep" waits 2 s first. */
+static atomic_int handled;
+
+static void echo(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
+{
+	(void)ctx;
+	(void)worker;
+	if (len >= 5 && !memcmp(req, "sleep", 5))
+		usleep(2000 * 1000);
+	tbuf_append(out, req, len);
+	tbuf_putc(out, '!');
+	atomic_fetch_add(&handled, 1);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static void expect_echo(const rpc_call *c, const char *req)
+{
+	assert_int_equal(c->rc, TRAWL_OK);
+	assert_int_equal(c->reply_len, strlen(req) + 1);
+	assert_memory_equal(c->reply, req, strlen(req));
+	assert_int_equal(c->reply[strlen(req)], '!');
+}
+
+/* Many calls to two servers in one batch, several rounds on the same
+ * clients: every reply belongs to its own request. */
+static void test_calls_answered(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_server *s1, *s2;
+	rpc_client *c1, *c2;
+	assert_int_equal(
+	    rpc_server_start(&s1, "inproc://rpc-test-1", NULL, 2, echo, NULL, err, sizeof err),
+	    TRAWL_OK);
+	assert_int_equal(
+	    rpc_server_start(&s2, "inproc://rpc-test-2", NULL, 1, echo, NULL, err, sizeof err),
+	    TRAWL_OK);
+	assert_int_equal(rpc_client_open(&c1, "inproc://rpc-test-1", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(rpc_client_open(&c2, "inproc://rpc-test-2", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	for (int round = 0; round < 50; round++) {
+		char req[6][32];
+		rpc_call calls[6];
+		memset(calls, 0, sizeof calls);
+		for (int i = 0; i < 6; i++) {
+			snprintf(req[i], sizeof req[i], "round %d call %d", round, i);
+			calls[i].peer = i % 2 ? c2 : c1;
+			calls[i].req = (const uint8_t *)req[i];
+			calls[i].len = strlen(req[i]);
+		}
+		rpc_call_many(calls, 6, 5000);
+		for (int i = 0; i < 6; i++) {
+			expect_echo(&calls[i], req[i]);
+			rpc_call_fini(&calls[i]);
+		}
+	}
+	rpc_client_close(c1);
+	rpc_client_close(c2);
+	rpc_server_stop(s1);
+	rpc_server_stop(s2);
+}
+
+/* A peer nobody listens on: the call cannot be sent at once, waits in nng,
+ * and fails at its deadline, neither before nor much after it. When the
+ * server starts later, the same client's calls go through. */
+static void test_peer_not_there_then_there(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_client *c;
+	assert_int_equal(rpc_client_open(&c, "inproc://rpc-test-late", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	rpc_call call = {.peer = c, .req = (const uint8_t *)"hello", .len = 5};
+	uint64_t t0 = now_ms();
+	rpc_call_many(&call, 1, 200);
+	uint64_t took = now_ms() - t0;
+	assert_int_not_equal(call.rc, TRAWL_OK);
+	assert_true(call.timed_out);
+	assert_true(took >= 150 && took < 5000);
+	rpc_call_fini(&call);
+
+	rpc_server *s;
+	assert_int_equal(
+	    rpc_server_start(&s, "inproc://rpc-test-late", NULL, 1, echo, NULL, err, sizeof err),
+	    TRAWL_OK);
+	int ok = 0;
+	for (int i = 0; i < 100 && !ok; i++) { /* the dialer reconnects in the background */
+		rpc_call again = {.peer = c, .req = (const uint8_t *)"hello", .len = 5};
+		rpc_call_many(&again, 1, 100);
+		if (again.rc == TRAWL_OK) {
+			expect_echo(&again, "hello");
+			ok = 1;
+		}
+		rpc_call_fini(&again);
+	}
+	assert_true(ok);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
+/* A call made before its peer listens waits in nng and goes out when the
+ * connection comes up: the request that reaches the server is intact (a
+ * send that could not be made at once is made again by nng's threads). */
+static rpc_server *late_server;
+
+static void *start_late(void *arg)
+{
+	(void)arg;
+	char err[256];
+	usleep(150 * 1000);
+	if (rpc_server_start(&late_server, "inproc://rpc-test-wait", NULL, 1, echo, NULL, err,
+	                     sizeof err) != TRAWL_OK)
+		late_server = NULL;
+	return NULL;
+}
+
+static void test_send_waits_for_connection(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_client *c;
+	assert_int_equal(rpc_client_open(&c, "inproc://rpc-test-wait", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, start_late, NULL), 0);
+	rpc_call call = {.peer = c, .req = (const uint8_t *)"early bird", .len = 10};
+	rpc_call_many(&call, 1, 5000);
+	pthread_join(t, NULL);
+	assert_non_null(late_server);
+	expect_echo(&call, "early bird");
+	rpc_call_fini(&call);
+	rpc_client_close(c);
+	rpc_server_stop(late_server);
+}
+
+/* A batch that asks for 2 answers of 3 wakes when the 2 fast ones are in,
+ * not after the slow one; cancelling the slow one then ends it (the server
+ * still finishes it: rpc_server_stop waits for that). */
+static void test_batch_wait_for_n(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_server *fast, *slow;
+	rpc_client *cf, *cs;
+	assert_int_equal(
+	    rpc_server_start(&fast, "inproc://rpc-test-fast", NULL, 2, echo, NULL, err, sizeof err),
+	    TRAWL_OK);
+	assert_int_equal(
+	    rpc_server_start(&slow, "inproc://rpc-test-slow", NULL, 1, echo, NULL, err, sizeof err),
+	    TRAWL_OK);
+	assert_int_equal(rpc_client_open(&cf, "inproc://rpc-test-fast", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(rpc_client_open(&cs, "inproc://rpc-test-slow", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	rpc_batch *b = rpc_batch_new();
+	assert_non_null(b);
+	rpc_call a = {.peer = cf, .req = (const uint8_t *)"a", .len = 1};
+	rpc_call z = {.peer = cs, .req = (const uint8_t *)"sleep", .len = 5};
+	rpc_call c = {.peer = cf, .req = (const uint8_t *)"c", .len = 1};
+	assert_int_equal(rpc_batch_start(b, &a, 10000), TRAWL_OK);
+	assert_int_equal(rpc_batch_start(b, &z, 10000), TRAWL_OK);
+	assert_int_equal(rpc_batch_start(b, &c, 10000), TRAWL_OK);
+	/* the slow one takes 2 s: the wait returns with it still running */
+	unsigned left = rpc_batch_wait(b, 2, 10000);
+	assert_int_equal(left, 1);
+	assert_true(a.done && c.done && !z.done);
+	expect_echo(&a, "a");
+	expect_echo(&c, "c");
+	rpc_batch_cancel(b, &z);
+	left = rpc_batch_wait(b, 1, 5000);
+	assert_int_equal(left, 0);
+	assert_true(z.done);
+	assert_int_not_equal(z.rc, TRAWL_OK);
+	rpc_batch_free(b);
+	rpc_call_fini(&a);
+	rpc_call_fini(&z);
+	rpc_call_fini(&c);
+	rpc_client_close(cf);
+	rpc_client_close(cs);
+	rpc_server_stop(fast);
+	rpc_server_stop(slow);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_calls_answered),
+	    cmocka_unit_test(test_peer_not_there_then_there),
+	    cmocka_unit_test(test_send_waits_for_connection),
+	    cmocka_unit_test(test_batch_wait_for_n),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	rpc_fini();
+	return failed;
+}
