@@ -51,24 +51,24 @@ static void expect_echo(const rpc_call *c, const char *req)
 	assert_int_equal(c->reply[strlen(req)], '!');
 }
 
+/* An echo server with `workers` threads on url, and a client of it. */
+static void pair_open(const char *url, unsigned workers, rpc_server **s, rpc_client **c)
+{
+	char err[256];
+	assert_int_equal(rpc_server_start(s, url, NULL, workers, echo, NULL, err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(rpc_client_open(c, url, NULL, err, sizeof err), TRAWL_OK);
+}
+
 /* Many calls to two servers in one batch, several rounds on the same
  * clients: every reply belongs to its own request. */
 static void test_calls_answered(void **state)
 {
 	(void)state;
-	char err[256];
 	rpc_server *s1, *s2;
 	rpc_client *c1, *c2;
-	assert_int_equal(
-	    rpc_server_start(&s1, "inproc://rpc-test-1", NULL, 2, echo, NULL, err, sizeof err),
-	    TRAWL_OK);
-	assert_int_equal(
-	    rpc_server_start(&s2, "inproc://rpc-test-2", NULL, 1, echo, NULL, err, sizeof err),
-	    TRAWL_OK);
-	assert_int_equal(rpc_client_open(&c1, "inproc://rpc-test-1", NULL, err, sizeof err),
-	                 TRAWL_OK);
-	assert_int_equal(rpc_client_open(&c2, "inproc://rpc-test-2", NULL, err, sizeof err),
-	                 TRAWL_OK);
+	pair_open("inproc://rpc-test-1", 2, &s1, &c1);
+	pair_open("inproc://rpc-test-2", 1, &s2, &c2);
 	for (int round = 0; round < 50; round++) {
 		char req[6][32];
 		rpc_call calls[6];
@@ -170,19 +170,10 @@ static void test_send_waits_for_connection(void **state)
 static void test_batch_wait_for_n(void **state)
 {
 	(void)state;
-	char err[256];
 	rpc_server *fast, *slow;
 	rpc_client *cf, *cs;
-	assert_int_equal(
-	    rpc_server_start(&fast, "inproc://rpc-test-fast", NULL, 2, echo, NULL, err, sizeof err),
-	    TRAWL_OK);
-	assert_int_equal(
-	    rpc_server_start(&slow, "inproc://rpc-test-slow", NULL, 1, echo, NULL, err, sizeof err),
-	    TRAWL_OK);
-	assert_int_equal(rpc_client_open(&cf, "inproc://rpc-test-fast", NULL, err, sizeof err),
-	                 TRAWL_OK);
-	assert_int_equal(rpc_client_open(&cs, "inproc://rpc-test-slow", NULL, err, sizeof err),
-	                 TRAWL_OK);
+	pair_open("inproc://rpc-test-fast", 2, &fast, &cf);
+	pair_open("inproc://rpc-test-slow", 1, &slow, &cs);
 	rpc_batch *b = rpc_batch_new();
 	assert_non_null(b);
 	rpc_call a = {.peer = cf, .req = (const uint8_t *)"a", .len = 1};
