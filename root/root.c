@@ -528,7 +528,8 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 	 * can be fetched from another one: the first try gets half the time
 	 * left, a failed one is retried on another replica with the rest */
 	rpc_call *again = calloc(ncalls ? ncalls : 1, sizeof *again);
-	if (!rc && !again)
+	uint32_t *againleaf = calloc(ncalls ? ncalls : 1, sizeof *againleaf); /* who retried */
+	if (!rc && (!again || !againleaf))
 		rc = TRAWL_ENOMEM;
 	if (!rc) {
 		uint64_t now = now_us();
@@ -547,6 +548,7 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 				continue;
 			batch[nagain] = (rpc_call){
 			    .peer = r->rep[alt].cli, .req = msgs[c].data, .len = msgs[c].len};
+			againleaf[c] = (uint32_t)alt;
 			which[nagain++] = c;
 		}
 		if (nagain) {
@@ -558,7 +560,8 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 		free(which);
 	}
 	for (unsigned c = 0; c < ncalls; c++) {
-		uint32_t l = callleaf[c];
+		/* l: the leaf whose winners these are; from: the one that answered */
+		uint32_t l = callleaf[c], from = l;
 		wire_header h;
 		wire_fetch_reply fr;
 		char msg[256];
@@ -566,6 +569,7 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 			rpc_call_fini(&calls[c]);
 			calls[c] = again[c]; /* the retry's reply, in the same order */
 			again[c] = (rpc_call){0};
+			from = againleaf[c];
 		}
 		rpc_call_fini(&again[c]);
 		if (!rc && calls[c].rc != TRAWL_OK) {
@@ -575,10 +579,10 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 		} else if (!rc && wire_decode_fetch_reply(calls[c].reply, calls[c].reply_len, &h,
 		                                          &fr, msg, sizeof msg) != TRAWL_OK) {
 			rc = rerr(err, errlen, TRAWL_EIO, "%s: bad FETCH reply: %s",
-			          r->rep[l].cfg.url, msg);
+			          r->rep[from].cfg.url, msg);
 		} else if (!rc && fr.status != TRAWL_OK) {
 			rc = rerr(err, errlen, fr.status == TRAWL_ENOTFOUND ? TRAWL_EIO : fr.status,
-			          "%s: %.*s", r->rep[l].cfg.url, (int)fr.errmsg_len, fr.errmsg);
+			          "%s: %.*s", r->rep[from].cfg.url, (int)fr.errmsg_len, fr.errmsg);
 		} else if (!rc) {
 			wire_doc_iter it;
 			wire_doc d;
@@ -593,9 +597,10 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 					/* the leaf read the document and it failed its check:
 					 * say so rather than answer without it */
 					rc = rerr(
-					    err, errlen, TRAWL_ECORRUPT,
+					    err, errlen,
+					    d.status == TRAWL_ECORRUPT ? TRAWL_ECORRUPT : TRAWL_EIO,
 					    "%s: stored document \"%.*s\" (shard %u, doc %u) %s",
-					    r->rep[l].cfg.url, (int)d.id_len, d.id,
+					    r->rep[from].cfg.url, (int)d.id_len, d.id,
 					    (unsigned)d.shard, (unsigned)d.doc,
 					    d.status == TRAWL_ECORRUPT ? "fails its checksum"
 					                               : trawl_strerror(d.status));
@@ -620,6 +625,7 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 	free(callleaf);
 	free(refs);
 	free(again);
+	free(againleaf);
 	return rc;
 }
 
@@ -1085,6 +1091,10 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 				    err, errlen, TRAWL_ECORRUPT,
 				    "%s: stored document \"%.80s\" (shard %u) fails its checksum",
 				    r->rep[l].cfg.url, id, s);
+			} else if (got && d.status != TRAWL_OK && d.status != TRAWL_ENOTFOUND) {
+				rc = rerr(err, errlen, TRAWL_EIO,
+				          "%s: reading document \"%.80s\": %s", r->rep[l].cfg.url,
+				          id, trawl_strerror(d.status));
 			} else {
 				rc = rerr(err, errlen, TRAWL_ENOTFOUND,
 				          "no document with id \"%.80s\"", id);

@@ -67,6 +67,7 @@ static void on_block(void *ctx, const uint32_t *docs, uint32_t n)
 static void read_positions(idx_pcur *c, uint32_t tf)
 {
 	uint32_t pos[64];
+	idx_pcur_prefetch_positions(c); /* on damaged lists too */
 	uint32_t n = idx_pcur_positions(c, pos, 64);
 	check(n == 0 || n == tf, "positions count differs from tf");
 	/* a second call answers the same (cached prefix sums) */
