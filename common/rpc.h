@@ -72,9 +72,10 @@ void rpc_client_close(rpc_client *c);
 void rpc_client_on_disconnect(rpc_client *c, void (*fn)(void *arg), void *arg);
 
 /* One call of a batch: set peer and req before rpc_call_many; it fills rc
- * (TRAWL_OK, TRAWL_EIO for a transport error, TRAWL_ENOTFOUND when the call
- * timed out at the deadline: see rpc_call_timed_out), the reply (owned by the
- * call: free with rpc_call_fini) and the elapsed microseconds. */
+ * (TRAWL_OK; TRAWL_EIO for a transport error or a call that timed out at
+ * the deadline or was cancelled, which also sets timed_out; TRAWL_ENOMEM),
+ * the reply (owned by the call: free with rpc_call_fini) and the elapsed
+ * microseconds. */
 typedef struct rpc_call {
 	rpc_client *peer;
 	const uint8_t *req;
@@ -105,7 +106,8 @@ typedef struct rpc_batch rpc_batch;
 rpc_batch *rpc_batch_new(void);
 
 /* rpc_batch_start sends c (peer, req, len set) with a timeout; c->done is 0
- * until it finishes. Returns TRAWL_OK or TRAWL_ENOMEM (c then failed). */
+ * until it finishes. Returns TRAWL_OK, or TRAWL_ENOMEM / TRAWL_EIO when c
+ * could not be started (c is then done, with rc set). */
 int rpc_batch_start(rpc_batch *b, rpc_call *c, int timeout_ms);
 
 /* rpc_batch_wait blocks until n calls have finished since it last returned
