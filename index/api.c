@@ -513,11 +513,15 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 		only[o.shards[i]] = 1;
 	}
 	uint32_t total = 0;
+	int floor_set = 0;
+	float floor = 0;
 	for (uint32_t i = 0; i < ns; i++) {
 		if (o.shards && !only[s->idx->shards[i].no])
 			continue;
 		idx_shard_ctx c = shard_ctx(s, i);
 		c.deadline_us = o.deadline_us;
+		c.has_floor = floor_set;
+		c.floor = floor;
 		if (o.deadline_us && idx_now_us() >= o.deadline_us) {
 			r->partial = 1; /* no time left for this shard */
 			continue;
@@ -534,6 +538,15 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 		for (uint32_t j = 0; j < n; j++)
 			s->hits[total + j].shard = s->idx->shards[i].no;
 		total += n;
+		/* Keep the best want so far: the next shards need only beat the
+		 * want-th of them (its score is their floor), which lets them prune
+		 * from the start instead of filling a heap of their own first. */
+		if (want && total >= want) {
+			qsort(s->hits, total, sizeof *s->hits, cmp_hit);
+			total = want;
+			floor_set = 1;
+			floor = s->hits[want - 1].score;
+		}
 		r->searched += s->idx->shards[i].ndocs;
 		if (c.timed_out)
 			r->partial = 1;

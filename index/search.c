@@ -1302,6 +1302,7 @@ static int build(builder *b, const idx_lnode *n, sc **out)
 typedef struct heap {
 	idx_hit *h;
 	uint32_t n, k;
+	float floor; /* below the caller's floor (see idx_shard_ctx), or -1 */
 } heap;
 
 /* worse(a, b): a ranks below b. Within a shard a larger doc id is a larger hash. */
@@ -1344,9 +1345,11 @@ static void heap_push(heap *hp, float score, uint32_t doc)
 	hp->h[i] = x;
 }
 
+/* theta: a hit must score more than this to matter (-1: anything does). */
 static inline float heap_theta(const heap *hp)
 {
-	return hp->n < hp->k ? -1.0f : hp->h[0].score;
+	float t = hp->n < hp->k ? -1.0f : hp->h[0].score;
+	return hp->floor > t ? hp->floor : t;
 }
 
 /* Any scorer: iterate, skipping windows whose bound cannot beat theta. */
@@ -1423,6 +1426,10 @@ static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
 				pos[i] = j;
 	}
 	uint32_t ess = 0; /* k[ess..n) are essential */
+	for (float theta = heap_theta(hp); theta >= 0 && ess < n && ub[ess] * BOUND_SLACK <= theta;)
+		ess++; /* a floor from other shards makes some non-essential at once */
+	if (ess == n)
+		return TRAWL_OK; /* no document can score above the floor */
 	uint32_t upto = 0;
 	float wb = 0;
 	int have_window = 0;
@@ -1609,7 +1616,11 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 		}
 		return TRAWL_OK;
 	}
-	heap hp = {hits, 0, k};
+	/* Pruning with a floor uses "scores at most theta cannot matter", so
+	 * theta is the float just below it: a hit that ties the floor is kept. */
+	heap hp = {hits, 0, k, -1.0f};
+	if (c->has_floor && c->floor > 0)
+		hp.floor = nextafterf(c->floor, 0.0f);
 	if (count && !cheap) {
 		/* every match is visited anyway: count them all in one pass, and
 		 * score those whose window can still make the top k */
