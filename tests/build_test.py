@@ -177,12 +177,8 @@ class Proc:
             self._err.close()
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from netlib import free_port  # noqa: E402
 
 
 # ---------------------------------------------------------------------------

@@ -4,11 +4,13 @@
 indexes the demo corpus, starts the server on a free loopback port, installs
 the client from tests/package-lock.json when it is missing (npm ci), and runs
 the client test. Exits 77 (skipped) only when node or npm is not installed."""
-import os, shutil, signal, socket, subprocess, sys, tempfile, time
+import os, shutil, signal, subprocess, sys, tempfile, time
 import http.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from netlib import free_port  # noqa: E402
 TRAWL = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "cli", "trawl")
 
 
@@ -30,10 +32,7 @@ def main():
         idx = os.path.join(work, "wiki")
         subprocess.run([TRAWL, "index", idx, os.path.join(ROOT, "data", "wiki-demo", "docs.jsonl")],
                        check=True, stdout=subprocess.DEVNULL)
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+        port = free_port()
         proc = subprocess.Popen([TRAWL, "serve", idx, "--http", "127.0.0.1:%d" % port, "--quiet"])
         end = time.time() + 20
         while True:

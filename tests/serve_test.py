@@ -90,11 +90,8 @@ def wiki_queries(n=None):
     return out[:n] if n else out
 
 
-def free_port():
-    """A port that was free a moment ago (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from netlib import free_port  # noqa: E402
 
 
 def run_trawl(*args, timeout=120):

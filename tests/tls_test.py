@@ -3,19 +3,15 @@
 test CA (made here with openssl), a root that verifies it with that CA
 (answers), one that verifies it with another CA (refused: 503, never a
 result), and one without verification (answers). Real processes, loopback."""
-import json, os, shutil, signal, socket, subprocess, sys, tempfile, time, unittest
+import json, os, shutil, signal, subprocess, sys, tempfile, time, unittest
 import http.client, urllib.parse
 
 TRAWL = os.environ.get("TRAWL_BIN") or (sys.argv.pop(1) if len(sys.argv) > 1 else None)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from netlib import free_port  # noqa: E402
 
 
 def run(*args):

@@ -123,12 +123,9 @@ def run(cmd, timeout, **kw):
     return subprocess.run(cmd, timeout=timeout, **kw)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+# free_port: the tests' (a loopback port never handed out twice per process)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from netlib import free_port  # noqa: E402,F401
 
 
 def wait_http(port, path="/readyz", timeout=60, proc=None):
