@@ -513,14 +513,12 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 		only[o.shards[i]] = 1;
 	}
 	uint32_t total = 0;
-	int floor_set = 0;
-	float floor = 0;
+	float floor = 0; /* the want-th best score so far, once there are want */
 	for (uint32_t i = 0; i < ns; i++) {
 		if (o.shards && !only[s->idx->shards[i].no])
 			continue;
 		idx_shard_ctx c = shard_ctx(s, i);
 		c.deadline_us = o.deadline_us;
-		c.has_floor = floor_set;
 		c.floor = floor;
 		if (o.deadline_us && idx_now_us() >= o.deadline_us) {
 			r->partial = 1; /* no time left for this shard */
@@ -544,7 +542,6 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 		if (want && total >= want) {
 			qsort(s->hits, total, sizeof *s->hits, cmp_hit);
 			total = want;
-			floor_set = 1;
 			floor = s->hits[want - 1].score;
 		}
 		r->searched += s->idx->shards[i].ndocs;

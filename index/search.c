@@ -1619,7 +1619,7 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	/* Pruning with a floor uses "scores at most theta cannot matter", so
 	 * theta is the float just below it: a hit that ties the floor is kept. */
 	heap hp = {hits, 0, k, -1.0f};
-	if (c->has_floor && c->floor > 0)
+	if (c->floor > 0)
 		hp.floor = nextafterf(c->floor, 0.0f);
 	if (count && !cheap) {
 		/* every match is visited anyway: count them all in one pass, and

@@ -149,11 +149,10 @@ typedef struct idx_shard_ctx {
 	uint64_t deadline_us;     /* absolute (Unix microseconds); 0: none */
 	uint32_t ticks;           /* documents since the clock was last read */
 	int timed_out;            /* the deadline passed: results are partial */
-	/* The caller's top k so far, from other shards: with has_floor set, the
-	 * caller already holds k hits that score at least floor, so a hit that
-	 * scores less cannot enter its top k and need not be found (one that
-	 * scores exactly floor can, by its hash). Pruning starts from it. */
-	int has_floor;
+	/* The caller's top k so far, from other shards (0: none): the caller
+	 * already holds k hits that score at least floor, so a hit that scores
+	 * less cannot enter its top k and need not be found (one that scores
+	 * exactly floor can, by its hash). Pruning starts from it. */
 	float floor;
 } idx_shard_ctx;
 

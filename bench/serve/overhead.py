@@ -9,9 +9,11 @@ three topologies:
   serve      `trawl serve --cache-mb 0` (root and leaf in one process, inproc)
 and three queries sent one at a time over a keep-alive connection (k=10,
 count=false), N times each after 100 warm-up requests:
-  zzzqqqxx                 matches nothing: SEARCH round trip only, no FETCH
-  +griffith +observatory   1 hit: SEARCH + FETCH
-  griffith observatory     10 hits: SEARCH + FETCH
+  zzzqqqxx                 matches nothing
+  +griffith +observatory   1 hit
+  griffith observatory     10 hits
+(one SEARCH round trip each since session 4: the game schema stores only
+ids, and they come with the SEARCH replies, so nothing is FETCHed)
 it reports the root's took_ms p50, the client round trip p50, and (when
 perf is installed) context switches, CPU migrations and CPU time per query
 over all processes of the topology (perf stat -p).
