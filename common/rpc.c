@@ -91,15 +91,61 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
 	return rc;
 }
 
-/* ---- server ---- */
+/* ---- server ----
+ *
+ * The shape of nng's asynchronous server: a fixed set of slots, each a
+ * state machine with its own context and aio, all on one REP socket. A
+ * slot goes round
+ *
+ *   SLOT_RECV    a receive is posted on its context
+ *   SLOT_QUEUED  a request is in hand, waiting in the queue for a worker
+ *   SLOT_WORK    a worker thread runs the handler on it
+ *   SLOT_SEND    the reply is with nng; the slot's callback sees it go
+ *
+ * and ends in SLOT_STOPPED when the server stops. The handler runs in
+ * our worker threads, never in nng's; a worker hands the reply to nng and
+ * goes on to the next request without waiting for the send. REP takes a
+ * reply at once when its connection has nothing else in flight, and
+ * queues it behind the one in flight otherwise: a slot stays in SLOT_SEND
+ * only while its peer is not taking replies. A peer with
+ * RPC_PEER_MAX_UNSENT replies queued so, or one whose queued reply waits
+ * RPC_SEND_TIMEOUT_MS, is cut off: its queued requests and replies are
+ * dropped, and from then on its requests are read and dropped unanswered
+ * without reaching a worker, until it disconnects. It holds some slots
+ * for a moment, never a worker (issue #13, finding 1: a connection that
+ * never read its replies used to block every worker in its send, for as
+ * long as it stayed open).
+ *
+ * The connection itself is left for the peer to close: closing it from
+ * here (nng_pipe_close) while a message is half sent or half received
+ * can leave nng 1.5.2's TCP transport waiting forever for an operation it
+ * has already stopped, and every later connection's teardown behind it
+ * (a stopped aio is restarted in tcptran_pipe_send_cb/recv_cb; seen with
+ * a debug build of Debian's nng). Reading and dropping costs a peer's
+ * requests their parsing by nng, nothing more.
+ */
+
+enum slot_state { SLOT_RECV, SLOT_QUEUED, SLOT_WORK, SLOT_SEND, SLOT_STOPPED };
+
+typedef struct slot {
+	rpc_server *s;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum slot_state state;
+	nng_msg *msg;  /* the request (SLOT_QUEUED, SLOT_WORK) */
+	nng_pipe pipe; /* the connection it came on */
+	int dropped;   /* its peer was cut off while it waited: not handled */
+} slot;
 
 typedef struct worker {
 	rpc_server *s;
 	unsigned no;
-	nng_ctx ctx;
-	nng_aio *aio;
 	pthread_t thread;
 } worker;
+
+/* Peers cut off and still connected, remembered at most: beyond that the
+ * oldest is forgotten (and cut off again when it earns it). */
+#define RPC_MAX_IGNORED 256
 
 struct rpc_server {
 	nng_socket sock;
@@ -109,9 +155,171 @@ struct rpc_server {
 	void *ctx;
 	unsigned nworkers;
 	worker *w;
+	unsigned nslots;
+	slot *slots;
+	pthread_mutex_t mu; /* slot states, the queue, stopping, ignored */
+	pthread_cond_t cv;  /* a request was queued, or the server stops */
+	slot **queue;       /* a ring of nslots: the requests waiting for a worker */
+	unsigned qhead, qlen;
+	int stopping;
+	uint32_t ignored[RPC_MAX_IGNORED]; /* pipe ids of the peers cut off, oldest first */
+	unsigned nignored;
 	atomic_uint busy;
-	atomic_int stopping;
+	atomic_uint_fast64_t cut; /* peers cut off */
 };
+
+/* Posts a receive on sl, unless the server stops. Called without s->mu:
+ * nng may complete the operation (and run slot_cb) before returning. */
+static void slot_recv(slot *sl)
+{
+	rpc_server *s = sl->s;
+	pthread_mutex_lock(&s->mu);
+	int stop = s->stopping;
+	sl->state = stop ? SLOT_STOPPED : SLOT_RECV;
+	sl->msg = NULL;
+	sl->dropped = 0;
+	pthread_mutex_unlock(&s->mu);
+	if (stop)
+		return;
+	nng_aio_set_timeout(sl->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(sl->ctx, sl->aio);
+}
+
+/* The index of pipe id in s->ignored, or -1 (s->mu held). */
+static int ignored_at(const rpc_server *s, uint32_t id)
+{
+	for (unsigned i = 0; i < s->nignored; i++)
+		if (s->ignored[i] == id)
+			return (int)i;
+	return -1;
+}
+
+static void forget_locked(rpc_server *s, unsigned i)
+{
+	memmove(&s->ignored[i], &s->ignored[i + 1], (s->nignored - i - 1) * sizeof s->ignored[0]);
+	s->nignored--;
+}
+
+/* nng calls this when a connection is gone: a peer cut off is forgotten. */
+static void pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	rpc_server *s = arg;
+	(void)ev;
+	pthread_mutex_lock(&s->mu);
+	int i = ignored_at(s, p.id);
+	if (i >= 0)
+		forget_locked(s, (unsigned)i);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Cuts off the peer on pipe p: its queued requests are dropped, its
+ * replies still waiting in nng cancelled, and its requests from now on
+ * dropped as they come. Called without s->mu. */
+static void cut_off(rpc_server *s, nng_pipe p)
+{
+	nng_aio *cancel[RPC_SLOTS(RPC_MAX_WORKERS)];
+	unsigned ncancel = 0;
+	pthread_mutex_lock(&s->mu);
+	if (ignored_at(s, p.id) >= 0 || s->stopping) {
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	if (s->nignored == RPC_MAX_IGNORED)
+		forget_locked(s, 0);
+	s->ignored[s->nignored++] = p.id;
+	for (unsigned i = 0; i < s->nslots; i++) {
+		slot *sl = &s->slots[i];
+		if (sl->pipe.id != p.id)
+			continue;
+		if (sl->state == SLOT_QUEUED)
+			sl->dropped = 1;
+		else if (sl->state == SLOT_SEND)
+			cancel[ncancel++] = sl->aio;
+	}
+	atomic_fetch_add(&s->cut, 1);
+	pthread_mutex_unlock(&s->mu);
+	/* a slot may have moved on since: a receive cancelled is posted again */
+	for (unsigned i = 0; i < ncancel; i++)
+		nng_aio_cancel(cancel[i]);
+}
+
+/* Replies to pipe p that nng holds behind the one in flight (s->mu held). */
+static unsigned unsent_locked(const rpc_server *s, nng_pipe p)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->nslots; i++)
+		n += s->slots[i].state == SLOT_SEND && s->slots[i].pipe.id == p.id;
+	return n;
+}
+
+/* nng calls this when a slot's receive or send completes. */
+static void slot_cb(void *arg)
+{
+	slot *sl = arg;
+	rpc_server *s = sl->s;
+	int rc = nng_aio_result(sl->aio);
+	nng_msg *msg = nng_aio_get_msg(sl->aio); /* a request, or a reply not sent */
+	nng_aio_set_msg(sl->aio, NULL);
+	pthread_mutex_lock(&s->mu);
+	int was = sl->state, stop = s->stopping || rc == NNG_ECLOSED;
+	if (was == SLOT_RECV && rc == 0 && !stop) {
+		sl->pipe = nng_msg_get_pipe(msg);
+		if (ignored_at(s, sl->pipe.id) < 0) {
+			sl->msg = msg;
+			sl->state = SLOT_QUEUED;
+			s->queue[(s->qhead + s->qlen++) % s->nslots] = sl;
+			pthread_cond_signal(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+			return;
+		}
+	}
+	if (stop)
+		sl->state = SLOT_STOPPED;
+	pthread_mutex_unlock(&s->mu);
+	if (rc == 0 && was == SLOT_RECV) /* from a peer cut off, or while stopping */
+		nng_msg_free(msg);
+	if (rc != 0 && was == SLOT_SEND) /* on failure the reply is still ours */
+		nng_msg_free(msg);
+	if (rc == NNG_ETIMEDOUT && was == SLOT_SEND && !stop)
+		cut_off(s, sl->pipe); /* a reply waited RPC_SEND_TIMEOUT_MS */
+	if (!stop)
+		slot_recv(sl);
+}
+
+/* A worker's turn with one request: the handler, then the reply handed to
+ * nng (or the peer cut off). Called with s->mu held; returns with it held. */
+static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
+{
+	sl->state = SLOT_WORK;
+	pthread_mutex_unlock(&s->mu);
+	nng_msg *msg = sl->msg;
+	atomic_fetch_add(&s->busy, 1);
+	tbuf_reset(out);
+	s->fn(s->ctx, no, nng_msg_body(msg), nng_msg_len(msg), out);
+	atomic_fetch_sub(&s->busy, 1);
+	nng_msg_clear(msg);
+	int ok = nng_msg_append(msg, out->data, out->len) == 0;
+	pthread_mutex_lock(&s->mu);
+	int over = ok && unsent_locked(s, sl->pipe) >= RPC_PEER_MAX_UNSENT;
+	if (!ok || over || s->stopping || ignored_at(s, sl->pipe.id) >= 0) {
+		/* no memory for the reply: the requester times out and retries
+		 * elsewhere; a peer cut off gets nothing more */
+		pthread_mutex_unlock(&s->mu);
+		nng_msg_free(msg);
+		if (over)
+			cut_off(s, sl->pipe);
+		slot_recv(sl);
+		pthread_mutex_lock(&s->mu);
+		return;
+	}
+	sl->state = SLOT_SEND;
+	sl->msg = NULL;
+	pthread_mutex_unlock(&s->mu);
+	nng_aio_set_msg(sl->aio, msg);
+	nng_aio_set_timeout(sl->aio, RPC_SEND_TIMEOUT_MS);
+	nng_ctx_send(sl->ctx, sl->aio);
+	pthread_mutex_lock(&s->mu);
+}
 
 static void *worker_main(void *arg)
 {
@@ -119,31 +327,25 @@ static void *worker_main(void *arg)
 	rpc_server *s = w->s;
 	tbuf out;
 	tbuf_init(&out, RPC_MAX_MESSAGE);
-	while (!atomic_load(&s->stopping)) {
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		if (nng_aio_result(w->aio) != 0) {
-			if (atomic_load(&s->stopping))
-				break;
-			continue; /* e.g. a peer vanished mid-message */
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->stopping && s->qlen == 0)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->stopping)
+			break;
+		slot *sl = s->queue[s->qhead];
+		s->qhead = (s->qhead + 1) % s->nslots;
+		s->qlen--;
+		if (sl->dropped) {
+			pthread_mutex_unlock(&s->mu);
+			nng_msg_free(sl->msg);
+			slot_recv(sl);
+			pthread_mutex_lock(&s->mu);
+			continue;
 		}
-		nng_msg *msg = nng_aio_get_msg(w->aio);
-		atomic_fetch_add(&s->busy, 1);
-		tbuf_reset(&out);
-		s->fn(s->ctx, w->no, nng_msg_body(msg), nng_msg_len(msg), &out);
-		atomic_fetch_sub(&s->busy, 1);
-		nng_msg_clear(msg);
-		if (nng_msg_append(msg, out.data, out.len) != 0) {
-			nng_msg_free(msg);
-			continue; /* the requester times out and retries elsewhere */
-		}
-		nng_aio_set_msg(w->aio, msg);
-		nng_ctx_send(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		if (nng_aio_result(w->aio) != 0)
-			nng_msg_free(
-			    nng_aio_get_msg(w->aio)); /* on failure the message is still ours */
+		serve_one(s, w->no, sl, &out);
 	}
+	pthread_mutex_unlock(&s->mu);
 	tbuf_fini(&out);
 	return NULL;
 }
@@ -159,12 +361,17 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 		return TRAWL_ENOMEM;
 	s->fn = fn;
 	s->ctx = ctx;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
 	int rc = nng_rep0_open(&s->sock);
 	if (rc) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
 		free(s);
 		return fail(err, errlen, TRAWL_EIO, "socket for", url, rc);
 	}
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_gone, s);
 	if ((rc = nng_listener_create(&s->listener, s->sock, url)) ||
 	    (rc = tls_setup(&s->tls, url, tls, 1)) ||
 	    (s->tls && (rc = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, s->tls))) ||
@@ -174,33 +381,39 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 		               ? TRAWL_EINVAL
 		               : TRAWL_EIO;
 		fail(err, errlen, code, "listen on", url, rc);
-		nng_close(s->sock);
-		if (s->tls)
-			nng_tls_config_free(s->tls);
-		free(s);
+		rpc_server_stop(s);
 		return code;
 	}
+	unsigned nslots = RPC_SLOTS(workers);
 	s->w = calloc(workers, sizeof *s->w);
-	if (!s->w) {
+	s->slots = calloc(nslots, sizeof *s->slots);
+	s->queue = calloc(nslots, sizeof *s->queue);
+	if (!s->w || !s->slots || !s->queue) {
 		rpc_server_stop(s);
 		return TRAWL_ENOMEM;
+	}
+	for (unsigned i = 0; i < nslots; i++) {
+		slot *sl = &s->slots[i];
+		sl->s = s;
+		if ((rc = nng_ctx_open(&sl->ctx, s->sock)) ||
+		    (rc = nng_aio_alloc(&sl->aio, slot_cb, sl))) {
+			rpc_server_stop(s);
+			return fail(err, errlen, TRAWL_EIO, "contexts for", url, rc);
+		}
+		s->nslots++;
 	}
 	for (unsigned i = 0; i < workers; i++) {
 		worker *w = &s->w[i];
 		w->s = s;
 		w->no = i;
-		if ((rc = nng_ctx_open(&w->ctx, s->sock)) ||
-		    (rc = nng_aio_alloc(&w->aio, NULL, NULL)) ||
-		    pthread_create(&w->thread, NULL, worker_main, w)) {
-			if (w->aio)
-				nng_aio_free(w->aio);
-			w->aio = NULL;
+		if (pthread_create(&w->thread, NULL, worker_main, w)) {
 			rpc_server_stop(s);
-			return fail(err, errlen, TRAWL_EIO, "workers for", url,
-			            rc ? rc : NNG_ENOMEM);
+			return fail(err, errlen, TRAWL_EIO, "workers for", url, NNG_ENOMEM);
 		}
 		s->nworkers++;
 	}
+	for (unsigned i = 0; i < s->nslots; i++)
+		slot_recv(&s->slots[i]);
 	*out = s;
 	return TRAWL_OK;
 }
@@ -211,21 +424,37 @@ unsigned rpc_server_busy(const rpc_server *s)
 	return s ? atomic_load(&s->busy) : 0;
 }
 
+uint64_t rpc_server_cut(const rpc_server *s)
+{
+	return s ? atomic_load(&s->cut) : 0;
+}
+
 void rpc_server_stop(rpc_server *s)
 {
 	if (!s)
 		return;
-	atomic_store(&s->stopping, 1);
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 	for (unsigned i = 0; i < s->nworkers; i++)
-		nng_aio_stop(s->w[i].aio); /* wakes a waiting recv or send */
-	for (unsigned i = 0; i < s->nworkers; i++) {
-		pthread_join(s->w[i].thread, NULL);
-		nng_ctx_close(s->w[i].ctx);
-		nng_aio_free(s->w[i].aio);
+		pthread_join(s->w[i].thread, NULL); /* each finishes the request in hand */
+	for (unsigned i = 0; i < s->nslots; i++)
+		nng_aio_stop(s->slots[i].aio); /* cancels its receive or send, waits for slot_cb */
+	for (unsigned i = 0; i < s->nslots; i++) {
+		slot *sl = &s->slots[i];
+		if (sl->msg) /* queued, never handled */
+			nng_msg_free(sl->msg);
+		nng_ctx_close(sl->ctx);
+		nng_aio_free(sl->aio);
 	}
 	nng_close(s->sock);
 	if (s->tls)
 		nng_tls_config_free(s->tls);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s->queue);
+	free(s->slots);
 	free(s->w);
 	free(s);
 }

@@ -4,9 +4,10 @@
  * layout is common/wire.h's business.
  *
  * Server: one nng REP socket listening on a URL (tcp://, ipc://, inproc://,
- * tls+tcp://), served by a pool of worker threads; each worker owns one
- * context and one request at a time (nng's per-context state machine, as in
- * its async demo, with the work done in our threads, not nng's).
+ * tls+tcp://) with a fixed set of contexts, each a per-request state
+ * machine as in nng's async demo (receive, queue, work, send), and a pool
+ * of worker threads that run the handler. Workers never wait for a send:
+ * a peer that does not take its replies is cut off (rpc.c says when).
  * Client: one nng REQ socket per peer; each call uses its own context, so
  * many calls to one peer run at once. rpc_call_many sends a batch of calls
  * to different peers in parallel and waits for all of them or the deadline.
@@ -21,6 +22,23 @@
 
 #define RPC_MAX_WORKERS 256
 #define RPC_MAX_MESSAGE (128u << 20) /* nng refuses larger messages (NNG_OPT_RECVMAXSZ) */
+
+/* Requests a server takes in beyond the ones its workers are handling:
+ * its contexts are RPC_SLOTS(workers). A request waits in this queue, and
+ * beyond it in the connection, until a worker is free. */
+#define RPC_QUEUE_SLOTS 128
+#define RPC_SLOTS(workers) ((workers) + RPC_QUEUE_SLOTS)
+/* A peer is cut off (its queued requests and replies dropped, and its
+ * requests from then on dropped unanswered until it disconnects) when
+ * this many of its replies wait behind the one nng is sending it, or
+ * when one has waited RPC_SEND_TIMEOUT_MS: it is not reading them. A root
+ * reads every reply as it comes (nng's REQ keeps a receive posted on each
+ * connection), so only a peer that stopped reading, or a link far too slow
+ * for any deadline, reaches either bound; half the queue, so that one such
+ * peer never holds the server's contexts. The time is the root's default
+ * query deadline: no root still waits for such a reply. */
+#define RPC_PEER_MAX_UNSENT (RPC_QUEUE_SLOTS / 2)
+#define RPC_SEND_TIMEOUT_MS 2000
 
 /* TLS files for tls+tcp:// (all may be NULL for other transports). */
 typedef struct rpc_tls {
@@ -51,8 +69,11 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 /* rpc_server_busy: requests being handled right now (0 for NULL). */
 unsigned rpc_server_busy(const rpc_server *s);
 
-/* rpc_server_stop closes the socket, then joins the workers (each finishes
- * the request it is handling). */
+/* rpc_server_cut: peers cut off so far for not taking their replies. */
+uint64_t rpc_server_cut(const rpc_server *s);
+
+/* rpc_server_stop joins the workers (each finishes the request it is
+ * handling), then closes the socket; requests still queued are dropped. */
 void rpc_server_stop(rpc_server *s);
 
 /* ---- client ---- */

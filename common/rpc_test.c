@@ -3,7 +3,8 @@
  * (tests/serve_test.py covers TCP with real processes): calls answered, calls to a peer with no
  * connection (their send cannot be made from the caller's thread and waits in nng until the
  * deadline), a peer that appears later, batches that wait for n answers,
- * and cancellation.
+ * cancellation, and (over loopback TCP, with a raw socket speaking nng's
+ * framing) a peer that sends requests and never reads its replies.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +12,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -203,6 +209,104 @@ static void test_batch_wait_for_n(void **state)
 	rpc_server_stop(slow);
 }
 
+/* A port on 127.0.0.1 that was free a moment ago. */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t n = sizeof a;
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &n), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* The attacker of issue #13, finding 1: it connects as an nng REQ peer
+ * (SP header, then frames of a u64 big-endian length, a request id with
+ * the high bit set and the body), sends 64 KiB requests as fast as the
+ * server takes them, and never reads a byte. */
+static int attack_port;
+static atomic_int attack_sent;
+
+static void *non_reader(void *arg)
+{
+	(void)arg;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)attack_port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	struct timeval tv = {.tv_sec = 2}; /* a send that cannot proceed ends the attack */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
+	size_t body = 64 << 10;
+	uint8_t *frame = calloc(1, 12 + body);
+	uint64_t len = 4 + body;
+	for (int i = 0; i < 8; i++)
+		frame[i] = (uint8_t)(len >> (56 - 8 * i));
+	int ok = frame && send(fd, hello, sizeof hello, MSG_NOSIGNAL) == sizeof hello;
+	for (uint32_t id = 1; ok && id <= 4000; id++) {
+		uint32_t rid = htonl(id | 0x80000000u);
+		memcpy(frame + 8, &rid, 4);
+		ok = send(fd, frame, 12 + body, MSG_NOSIGNAL) == (ssize_t)(12 + body);
+		if (ok)
+			atomic_fetch_add(&attack_sent, 1);
+	}
+	free(frame);
+	close(fd);
+	return NULL;
+}
+
+/* A peer that never reads its replies holds no worker: while it floods
+ * the server, another client's calls are answered, each within a second
+ * (before the fix every worker waited in its send to that peer, and they
+ * timed out until it went away); the server cuts it off. */
+static void test_peer_that_does_not_read_is_cut_off(void **state)
+{
+	(void)state;
+	char url[64];
+	attack_port = free_port();
+	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", attack_port);
+	rpc_server *s;
+	rpc_client *c;
+	pair_open(url, 2, &s, &c);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, non_reader, NULL), 0);
+	uint64_t t0 = now_ms(), worst = 0;
+	unsigned calls = 0, failed = 0;
+	while (now_ms() - t0 < 3000) {
+		char req[32];
+		snprintf(req, sizeof req, "call %u", calls);
+		rpc_call call = {.peer = c, .req = (const uint8_t *)req, .len = strlen(req)};
+		uint64_t c0 = now_ms();
+		rpc_call_many(&call, 1, 1000);
+		if (now_ms() - c0 > worst)
+			worst = now_ms() - c0;
+		if (call.rc == TRAWL_OK)
+			expect_echo(&call, req);
+		else
+			failed++;
+		calls++;
+		rpc_call_fini(&call);
+		usleep(5000);
+	}
+	pthread_join(t, NULL);
+	print_message("non-reader sent %d requests; %u calls beside it, %u failed, slowest %llu "
+	              "ms; peers cut off: %llu\n",
+	              atomic_load(&attack_sent), calls, failed, (unsigned long long)worst,
+	              (unsigned long long)rpc_server_cut(s));
+	assert_int_equal(failed, 0);
+	assert_true(atomic_load(&attack_sent) > RPC_PEER_MAX_UNSENT);
+	assert_true(rpc_server_cut(s) >= 1);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +314,7 @@ int main(void)
 	    cmocka_unit_test(test_peer_not_there_then_there),
 	    cmocka_unit_test(test_send_waits_for_connection),
 	    cmocka_unit_test(test_batch_wait_for_n),
+	    cmocka_unit_test(test_peer_that_does_not_read_is_cut_off),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	rpc_fini();

@@ -465,11 +465,14 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    "# TYPE trawl_leaf_partial_total counter\ntrawl_leaf_partial_total %llu\n"
 		    "# HELP trawl_leaf_generation_switches_total Generations switched to.\n"
 		    "# TYPE trawl_leaf_generation_switches_total counter\n"
-		    "trawl_leaf_generation_switches_total %llu\n",
+		    "trawl_leaf_generation_switches_total %llu\n"
+		    "# HELP trawl_leaf_peers_cut_total Connections closed for not reading their "
+		    "replies.\n"
+		    "# TYPE trawl_leaf_peers_cut_total counter\ntrawl_leaf_peers_cut_total %llu\n",
 		    (unsigned long long)st.generation, st.busy, (unsigned long long)st.searches,
 		    (unsigned long long)st.fetches, (unsigned long long)st.pings,
 		    (unsigned long long)st.errors, (unsigned long long)st.partial,
-		    (unsigned long long)st.switches);
+		    (unsigned long long)st.switches, (unsigned long long)st.peers_cut);
 		http_response_text(resp, 200, "text/plain; version=0.0.4", body, (size_t)n);
 	} else {
 		http_response_error(resp, 404, "not_found",
@@ -631,6 +634,7 @@ void leaf_get_stats(leaf *l, leaf_stats *st)
 	st->errors = atomic_load(&l->errors);
 	st->partial = atomic_load(&l->partial);
 	st->switches = atomic_load(&l->switches);
+	st->peers_cut = rpc_server_cut(l->srv);
 	st->nshards = l->nshards;
 	memcpy(st->shards, l->shards, sizeof st->shards);
 }

@@ -47,6 +47,7 @@ typedef struct leaf_stats {
 	unsigned busy;       /* requests being handled */
 	uint64_t searches, fetches, pings, errors, partial;
 	uint64_t switches;   /* generations switched to */
+	uint64_t peers_cut;  /* connections closed for not reading their replies */
 	uint32_t nshards;
 	uint32_t shards[256];
 } leaf_stats;
