@@ -220,6 +220,21 @@ static void replica_gone(void *arg)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* A call that brought no usable answer (a transport error, a reply that
+ * does not decode, or no reply by its deadline) counts against its
+ * replica, except one that ran out of a deadline shorter than a ping's:
+ * the root's own measure of a replica too slow to be healthy is a ping
+ * unanswered for ping_timeout_ms, and a shorter deadline is the client's
+ * choice (timeout_ms), not the replica's failure. Four searches with
+ * timeout_ms=1 used to eject every replica of a cluster (issue #13,
+ * finding 2). given_ms: the time the call was given. */
+static void note_failure(root *r, replica *p, const rpc_call *c, int given_ms)
+{
+	if (c->timed_out && given_ms < (int)r->cfg.ping_timeout_ms)
+		return;
+	note_result(r, p, 0, 0);
+}
+
 static void *ping_main(void *arg)
 {
 	root *r = arg;
@@ -542,7 +557,9 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 			uint32_t l = callleaf[c];
 			if (fetch_ok(&calls[c]))
 				continue;
-			note_result(r, &r->rep[l], 0, 0);
+			if (calls[c].rc !=
+			    TRAWL_OK) /* no answer; an error answer is the leaf's word */
+				note_failure(r, &r->rep[l], &calls[c], ms);
 			int alt = fetch_alt(r, win, n, l);
 			if (alt < 0)
 				continue;
@@ -552,9 +569,14 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 			which[nagain++] = c;
 		}
 		if (nagain) {
-			rpc_call_many(batch, nagain, remaining_ms(deadline));
-			for (unsigned k = 0; k < nagain; k++)
+			int ms2 = remaining_ms(deadline);
+			rpc_call_many(batch, nagain, ms2);
+			for (unsigned k = 0; k < nagain; k++) {
+				if (batch[k].rc != TRAWL_OK)
+					note_failure(r, &r->rep[againleaf[which[k]]], &batch[k],
+					             ms2);
 				again[which[k]] = batch[k];
+			}
 		}
 		free(batch);
 		free(which);
@@ -572,8 +594,7 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 			from = againleaf[c];
 		}
 		rpc_call_fini(&again[c]);
-		if (!rc && calls[c].rc != TRAWL_OK) {
-			note_result(r, &r->rep[l], 0, 0);
+		if (!rc && calls[c].rc != TRAWL_OK) { /* judged above, once */
 			rc = rerr(err, errlen, TRAWL_EIO, "fetching from %s failed%s",
 			          r->rep[l].cfg.url, calls[c].timed_out ? " (deadline)" : "");
 		} else if (!rc && wire_decode_fetch_reply(calls[c].reply, calls[c].reply_len, &h,
@@ -639,6 +660,7 @@ typedef struct group {
 	rpc_call call, hedge;
 	rpc_call *winner;
 	uint64_t hedge_at; /* when to hedge (Unix us) */
+	int given_ms[2];   /* the time the call and the hedge were given */
 } group;
 
 /* The replica's recent p95, estimated as its latency EWMA plus three mean
@@ -799,7 +821,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			atomic_fetch_add(&r->rep[g->leaf].requests, 1);
 			atomic_fetch_add(&r->searches, 1);
 			hedge_earn(r);
-			rpc_batch_start(batch, &g->call, remaining_ms(deadline));
+			g->given_ms[0] = remaining_ms(deadline);
+			rpc_batch_start(batch, &g->call, g->given_ms[0]);
 		}
 		/* wait; hedge the groups slower than their replica's recent p95 */
 		for (;;) {
@@ -838,8 +861,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 						atomic_fetch_add(&r->hedges, 1);
 						atomic_fetch_add(&r->rep[alt].outstanding, 1);
 						atomic_fetch_add(&r->rep[alt].requests, 1);
-						rpc_batch_start(batch, &g->hedge,
-						                remaining_ms(deadline));
+						g->given_ms[1] = remaining_ms(deadline);
+						rpc_batch_start(batch, &g->hedge, g->given_ms[1]);
 					} else {
 						g->hedge_at = deadline; /* no hedge for this one */
 					}
@@ -891,12 +914,15 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 						          "%.*s", (int)sr.errmsg_len, sr.errmsg);
 					good = 0;
 				}
-				/* a hedged-away call that was cancelled says nothing of its replica
-				 */
-				if (refused)
+				if (refused || good)
 					note_result(r, rp, 1, c->micros);
-				else if (good || !(c != g->winner && g->winner && c->timed_out))
-					note_result(r, rp, good, c->micros);
+				else if (c != g->winner && g->winner && c->timed_out)
+					; /* a hedged-away call, cancelled: nothing of its replica
+					   */
+				else if (answered)
+					note_result(r, rp, 0, 0); /* the leaf failed it */
+				else
+					note_failure(r, rp, c, g->given_ms[j]);
 				if (!good && !(g->winner && c != g->winner))
 					excluded[leaves[j]] = 1;
 				if (c == g->winner && good)
@@ -1103,7 +1129,7 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 			tbuf_fini(&msg);
 			break;
 		}
-		note_result(r, &r->rep[l], 0, 0);
+		note_failure(r, &r->rep[l], &c, (int)r->cfg.timeout_ms);
 		excluded[l] = 1;
 		rpc_call_fini(&c);
 		tbuf_fini(&msg);
