@@ -28,52 +28,9 @@ struct root_cache {
 	uint64_t entries, hits, misses, evictions, shared;
 };
 
-static void *xdup(const void *p, size_t n)
-{
-	if (!p)
-		return NULL;
-	void *d = malloc(n + 1);
-	if (d) {
-		memcpy(d, p, n);
-		((char *)d)[n] = 0;
-	}
-	return d;
-}
-
-root_result *root_result_copy(const root_result *r)
-{
-	root_result *c = malloc(sizeof *c);
-	if (!c)
-		return NULL;
-	*c = *r;
-	c->hits = calloc(r->nhits ? r->nhits : 1, sizeof *c->hits);
-	if (!c->hits) {
-		free(c);
-		return NULL;
-	}
-	for (uint32_t i = 0; i < r->nhits; i++) {
-		const root_hit *h = &r->hits[i];
-		root_hit *d = &c->hits[i];
-		*d = *h;
-		d->id = h->id ? xdup(h->id, strlen(h->id)) : NULL;
-		d->doc = h->doc ? xdup(h->doc, h->doc_len) : NULL;
-		d->snippet = h->snippet ? xdup(h->snippet, strlen(h->snippet)) : NULL;
-		if ((h->id && !d->id) || (h->doc && !d->doc) || (h->snippet && !d->snippet)) {
-			c->nhits = i + 1;
-			root_result_free(c);
-			return NULL;
-		}
-	}
-	return c;
-}
-
 static size_t result_bytes(const root_result *r)
 {
-	size_t n = sizeof *r + sizeof(entry) + r->nhits * sizeof(root_hit);
-	for (uint32_t i = 0; i < r->nhits; i++)
-		n += (r->hits[i].id ? strlen(r->hits[i].id) + 1 : 0) + r->hits[i].doc_len + 1 +
-		     (r->hits[i].snippet ? strlen(r->hits[i].snippet) + 1 : 0);
-	return n;
+	return sizeof(entry) + root_result_bytes(r);
 }
 
 root_cache *root_cache_new(size_t max_bytes)

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "root/root.h"
+#include "root/result.h"
 
 typedef struct root_cache root_cache;
 
@@ -41,8 +41,5 @@ typedef struct root_cache_stats {
 } root_cache_stats;
 
 void root_cache_get_stats(root_cache *c, root_cache_stats *st);
-
-/* root_result_copy: a deep copy (NULL on ENOMEM). */
-root_result *root_result_copy(const root_result *r);
 
 #endif

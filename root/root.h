@@ -13,15 +13,17 @@
 
 #include "common/buf.h"
 #include "common/rpc.h"
+#include "root/result.h"
 
 #define ROOT_MAX_LEAVES 1024
 #define ROOT_MAX_URL 256
+#define ROOT_MAX_SHARDS 256 /* shards of an index (TRAWL_MAX_SHARDS) */
 
 /* One leaf of the cluster file: its address and the shards it serves. */
 typedef struct root_leaf_cfg {
 	char url[ROOT_MAX_URL];
 	uint32_t nshards;
-	uint32_t shards[256];
+	uint32_t shards[ROOT_MAX_SHARDS];
 } root_leaf_cfg;
 
 typedef struct root_config {
@@ -74,29 +76,6 @@ typedef struct root_query {
 	int cache_only;          /* answer from the result cache or not at all (no wait) */
 } root_query;
 
-typedef struct root_hit {
-	char *id;
-	double score;
-	char *doc;      /* stored JSON, NULL if not stored or not fetched */
-	size_t doc_len;
-	char *snippet;
-	uint32_t shard;
-} root_hit;
-
-typedef struct root_result {
-	uint32_t nhits;
-	root_hit *hits;
-	uint64_t total;
-	int total_exact;         /* else a lower bound */
-	uint32_t shards_total, shards_answered, shards_timed_out, shards_failed;
-	uint64_t docs_searched;
-	uint64_t generation;     /* of the replies (the largest if they differ) */
-	uint64_t oldest_generation; /* the smallest among the replies */
-	uint64_t took_us;
-	int partial;
-	int cached;              /* served from the result cache */
-} root_result;
-
 /*
  * root_search runs q on the cluster. Returns TRAWL_OK with *out owned by the
  * caller (root_result_free), TRAWL_EQUERY / TRAWL_ELIMIT for a bad query
@@ -107,7 +86,6 @@ typedef struct root_result {
  * TRAWL_ENOTFOUND.
  */
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen);
-void root_result_free(root_result *res);
 
 /* root_get fetches the stored document with external id from its shard:
  * TRAWL_OK (*json malloc'ed), TRAWL_ENOTFOUND, TRAWL_ECORRUPT (the leaf

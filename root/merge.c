@@ -1,0 +1,128 @@
+/*
+ * merge.c - the hits and totals of a search's SEARCH replies, merged (see
+ * merge.h).
+ */
+#include "root/merge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "trawl/trawl.h"
+
+void merge_init(root_merge *m, int count_exact)
+{
+	memset(m, 0, sizeof *m);
+	m->total_exact = count_exact;
+}
+
+static int keep_reply(root_merge *m, uint8_t **reply)
+{
+	if (m->nkept == m->capkept) {
+		unsigned nc = m->capkept ? m->capkept * 2 : 8;
+		uint8_t **nk = realloc(m->kept, nc * sizeof *nk);
+		if (!nk)
+			return TRAWL_ENOMEM;
+		m->kept = nk;
+		m->capkept = nc;
+	}
+	m->kept[m->nkept++] = *reply;
+	*reply = NULL;
+	return TRAWL_OK;
+}
+
+/* The ids of sr's hits (pointers into the reply), or NULL: without them the
+ * winners' ids are FETCHed. */
+static int reply_ids(const wire_search_reply *sr, const char ***ids, uint32_t **lens)
+{
+	*ids = malloc(sr->nhits * sizeof **ids);
+	*lens = malloc(sr->nhits * sizeof **lens);
+	if (*ids && *lens && wire_search_reply_ids(sr, *ids, *lens) == TRAWL_OK)
+		return 1;
+	free(*ids);
+	free(*lens);
+	*ids = NULL;
+	*lens = NULL;
+	return 0;
+}
+
+int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, uint32_t leaf,
+              uint8_t **reply)
+{
+	if (h->flags & WIRE_F_PARTIAL) {
+		m->partial = 1;
+		m->total_exact = 0;
+	}
+	if (sr->total_relation != WIRE_TOTAL_EQ)
+		m->total_exact = 0;
+	m->total += sr->total;
+	m->docs_searched += sr->docs_searched;
+	if (h->generation > m->generation)
+		m->generation = h->generation;
+	if (!m->oldest_generation || h->generation < m->oldest_generation)
+		m->oldest_generation = h->generation;
+	if (m->n + sr->nhits > m->cap) {
+		size_t nc = (m->n + sr->nhits) * 2;
+		merge_hit *nh = realloc(m->hits, nc * sizeof *nh);
+		if (!nh)
+			return TRAWL_ENOMEM;
+		m->hits = nh;
+		m->cap = nc;
+	}
+	const char **ids = NULL;
+	uint32_t *lens = NULL;
+	if (sr->nhits && (h->flags & WIRE_F_IDS) && reply_ids(sr, &ids, &lens) &&
+	    keep_reply(m, reply) != TRAWL_OK) {
+		free(ids);
+		free(lens);
+		return TRAWL_ENOMEM;
+	}
+	int no_store = (h->flags & WIRE_F_NO_STORE) != 0;
+	for (uint32_t i = 0; i < sr->nhits; i++) {
+		merge_hit *mh = &m->hits[m->n++];
+		wire_search_reply_hit(sr, i, &mh->h);
+		mh->leaf = leaf;
+		mh->generation = h->generation;
+		mh->id = ids ? ids[i] : NULL;
+		mh->id_len = ids ? lens[i] : 0;
+		mh->no_store = no_store;
+	}
+	free(ids);
+	free(lens);
+	return TRAWL_OK;
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+	const merge_hit *x = a, *y = b;
+	if (x->h.score != y->h.score)
+		return x->h.score > y->h.score ? -1 : 1;
+	return (x->h.hash > y->h.hash) - (x->h.hash < y->h.hash);
+}
+
+void merge_page(root_merge *m, uint32_t offset, uint32_t k, const merge_hit **page, uint32_t *n)
+{
+	if (m->n)
+		qsort(m->hits, m->n, sizeof *m->hits, cmp_hit);
+	uint32_t from = offset < m->n ? offset : (uint32_t)m->n;
+	*n = (uint32_t)(m->n - from) < k ? (uint32_t)(m->n - from) : k;
+	*page = m->hits + from;
+}
+
+void merge_result(const root_merge *m, root_result *res)
+{
+	res->total = m->total;
+	res->total_exact = m->total_exact;
+	res->partial |= m->partial;
+	res->docs_searched = m->docs_searched;
+	res->generation = m->generation;
+	res->oldest_generation = m->oldest_generation;
+}
+
+void merge_fini(root_merge *m)
+{
+	for (unsigned i = 0; i < m->nkept; i++)
+		free(m->kept[i]);
+	free(m->kept);
+	free(m->hits);
+	memset(m, 0, sizeof *m);
+}

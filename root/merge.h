@@ -1,0 +1,64 @@
+/*
+ * merge.h - the gather half of scatter/gather: what the leaves' SEARCH
+ * replies add up to. Every reply's hits go into one list, with the leaf
+ * and generation they came from; totals, coverage of documents, partial
+ * flags and generations add up beside them; at the end the list is sorted
+ * by (score desc, id hash asc), exactly as inside a shard, so that any
+ * shard layout ranks alike, and the page (offset, k) is cut from it.
+ * Aggregations will merge here too, shard by shard, beside the hits.
+ */
+#ifndef TRAWL_ROOT_MERGE_H
+#define TRAWL_ROOT_MERGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/wire.h"
+#include "root/result.h"
+
+/* One hit of one leaf's reply. */
+typedef struct merge_hit {
+	wire_hit h;
+	uint32_t leaf;       /* the replica that answered */
+	uint64_t generation; /* the generation it answered from */
+	const char *id;      /* the external id, when the leaf sent it (WIRE_F_IDS):
+	                        in a reply the merge keeps; else NULL */
+	uint32_t id_len;
+	int no_store; /* the leaf's shards store only ids (WIRE_F_NO_STORE) */
+} merge_hit;
+
+typedef struct root_merge {
+	merge_hit *hits;
+	size_t n, cap;
+	uint8_t **kept; /* replies that ids point into, freed by merge_fini */
+	unsigned nkept, capkept;
+	uint64_t total;
+	int total_exact;
+	int partial;
+	uint64_t docs_searched;
+	uint64_t generation, oldest_generation;
+} root_merge;
+
+/* merge_init: an empty merge; count_exact: the search asked for an exact
+ * total (it stays exact while every reply's is). */
+void merge_init(root_merge *m, int count_exact);
+
+/*
+ * merge_add adds one decoded SEARCH reply (h, sr) of leaf. When the reply
+ * carries ids, they point into its bytes: the merge then takes *reply (the
+ * malloc'ed reply sr was decoded from; set to NULL) and frees it at the
+ * end. Returns TRAWL_OK or TRAWL_ENOMEM.
+ */
+int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, uint32_t leaf,
+              uint8_t **reply);
+
+/* merge_page sorts the hits and sets *page to the offset-th to
+ * (offset + k)-th of them (fewer at the end), *n to their number. */
+void merge_page(root_merge *m, uint32_t offset, uint32_t k, const merge_hit **page, uint32_t *n);
+
+/* merge_result copies the totals, flags and generations into res. */
+void merge_result(const root_merge *m, root_result *res);
+
+void merge_fini(root_merge *m);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * replica.c - the replicas' health, the choice among them and the hedge
+ * budget (see replica.h). One mutex per replica guards its state and
+ * latency figures; counters are atomics. A thread pings every replica on a
+ * fixed period, start to start.
+ */
+#include "root/replica.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+#include "common/wire.h"
+#include "trawl/trawl.h"
+
+/* Hedged requests: at most this fraction of the SEARCHes sent, and no
+ * more than this many saved up by quiet times for a burst. */
+#define ROOT_HEDGE_BUDGET 0.05
+#define ROOT_HEDGE_BURST 5
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- health ---- */
+
+static void eject_locked(replica *p, const char *why)
+{
+	p->state = ROOT_EJECTED;
+	atomic_fetch_add(&p->ejections, 1);
+	if (!p->quiet)
+		fprintf(stderr, "trawl root: ejected %s%s\n", p->cfg.url, why);
+}
+
+void replica_note(replica_set *rs, replica *p, int ok, uint64_t micros)
+{
+	pthread_mutex_lock(&p->mu);
+	if (ok) {
+		double x = (double)micros;
+		if (p->ewma_us == 0) {
+			p->ewma_us = x;
+		} else {
+			p->ewmdev_us = 0.8 * p->ewmdev_us + 0.2 * fabs(x - p->ewma_us);
+			p->ewma_us = 0.8 * p->ewma_us + 0.2 * x;
+		}
+		p->fails = 0;
+		p->oks++;
+		if (p->state == ROOT_EJECTED)
+			p->state = ROOT_PROBATION;
+		if (p->state == ROOT_PROBATION && p->oks >= rs->readmit_after)
+			p->state = ROOT_HEALTHY;
+	} else {
+		atomic_fetch_add(&p->failures, 1);
+		p->oks = 0;
+		p->fails++;
+		if (p->state != ROOT_EJECTED &&
+		    (p->fails >= rs->eject_after || p->state == ROOT_PROBATION)) {
+			char why[64];
+			snprintf(why, sizeof why, " after %u failures", p->fails);
+			eject_locked(p, why);
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+void replica_note_failure(replica_set *rs, replica *p, const rpc_call *c, int given_ms)
+{
+	/* The root's own measure of a replica too slow to be healthy is a ping
+	 * unanswered for ping_timeout_ms; a shorter deadline was the client's
+	 * (timeout_ms), and says nothing against the replica. Four searches with
+	 * timeout_ms=1 used to eject every replica of a cluster. */
+	if (c->timed_out && given_ms < (int)rs->ping_timeout_ms)
+		return;
+	replica_note(rs, p, 0, 0);
+}
+
+/* nng lost the connection to a leaf (its process died, or the network):
+ * eject it now rather than after the next failed pings. */
+static void replica_gone(void *arg)
+{
+	replica *p = arg;
+	pthread_mutex_lock(&p->mu);
+	p->oks = 0;
+	if (p->state != ROOT_EJECTED)
+		eject_locked(p, ": connection lost");
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* One round of pings: every replica at once, judged by its pong. */
+static void ping_round(replica_set *rs, rpc_call *calls, tbuf *msgs)
+{
+	for (uint32_t i = 0; i < rs->n; i++) {
+		wire_header h = {0};
+		h.request_id = atomic_fetch_add(&rs->next_id, 1);
+		tbuf_reset(&msgs[i]);
+		wire_encode_ping(&msgs[i], &h);
+		calls[i] =
+		    (rpc_call){.peer = rs->rep[i].cli, .req = msgs[i].data, .len = msgs[i].len};
+	}
+	rpc_call_many(calls, rs->n, (int)rs->ping_timeout_ms);
+	uint64_t newest = 0;
+	for (uint32_t i = 0; i < rs->n; i++) {
+		wire_header h;
+		wire_pong p;
+		int ok = calls[i].rc == TRAWL_OK &&
+		         wire_decode_pong(calls[i].reply, calls[i].reply_len, &h, &p, NULL, 0) ==
+		             TRAWL_OK &&
+		         p.ready;
+		if (ok) {
+			pthread_mutex_lock(&rs->rep[i].mu);
+			rs->rep[i].generation = p.generation;
+			pthread_mutex_unlock(&rs->rep[i].mu);
+			if (p.generation > newest)
+				newest = p.generation;
+		}
+		replica_note(rs, &rs->rep[i], ok, calls[i].micros);
+		rpc_call_fini(&calls[i]);
+	}
+	/* the generation the leaves serve now (it goes back on a rollback: cache
+	 * keys then follow; replies can only move it forward) */
+	if (newest)
+		atomic_store(&rs->known_gen, newest);
+}
+
+static void *ping_main(void *arg)
+{
+	replica_set *rs = arg;
+	rpc_call *calls = calloc(rs->n, sizeof *calls);
+	tbuf *msgs = calloc(rs->n, sizeof *msgs);
+	for (uint32_t i = 0; msgs && i < rs->n; i++)
+		tbuf_init(&msgs[i], 4096);
+	while (calls && msgs && !atomic_load(&rs->stopping)) {
+		uint64_t cycle = now_us();
+		ping_round(rs, calls, msgs);
+		/* a fixed period, start to start, however long the replies took */
+		while (!atomic_load(&rs->stopping) && now_us() < cycle + rs->ping_ms * 1000ull)
+			usleep(20 * 1000);
+	}
+	for (uint32_t i = 0; msgs && i < rs->n; i++)
+		tbuf_fini(&msgs[i]);
+	free(msgs);
+	free(calls);
+	return NULL;
+}
+
+int replicas_open(replica_set *rs, const root_config *cfg, char *err, size_t errlen)
+{
+	memset(rs, 0, sizeof *rs);
+	rs->ping_ms = cfg->ping_ms ? cfg->ping_ms : 1000;
+	rs->ping_timeout_ms = cfg->ping_timeout_ms ? cfg->ping_timeout_ms : 500;
+	rs->eject_after = cfg->eject_after ? cfg->eject_after : 2;
+	rs->readmit_after = cfg->readmit_after ? cfg->readmit_after : 2;
+	rs->quiet = cfg->quiet;
+	atomic_store(&rs->next_id, 1);
+	rs->rep = calloc(cfg->nleaves ? cfg->nleaves : 1, sizeof *rs->rep);
+	if (!rs->rep)
+		return TRAWL_ENOMEM;
+	for (uint32_t i = 0; i < cfg->nleaves; i++) {
+		replica *p = &rs->rep[i];
+		p->cfg = cfg->leaves[i];
+		for (uint32_t j = 0; j < p->cfg.nshards; j++)
+			p->serves[p->cfg.shards[j]] = 1;
+		pthread_mutex_init(&p->mu, NULL);
+		p->state = ROOT_PROBATION; /* until it answers */
+		p->quiet = cfg->quiet;
+		int rc = rpc_client_open(&p->cli, p->cfg.url, &cfg->tls, err, errlen);
+		if (rc) {
+			pthread_mutex_destroy(&p->mu);
+			replicas_close(rs);
+			return rc;
+		}
+		rpc_client_on_disconnect(p->cli, replica_gone, p);
+		rs->n++;
+	}
+	if (pthread_create(&rs->pinger, NULL, ping_main, rs) != 0) {
+		replicas_close(rs);
+		return TRAWL_ENOMEM;
+	}
+	rs->pinging = 1;
+	return TRAWL_OK;
+}
+
+void replicas_close(replica_set *rs)
+{
+	atomic_store(&rs->stopping, 1);
+	if (rs->pinging)
+		pthread_join(rs->pinger, NULL);
+	rs->pinging = 0;
+	for (uint32_t i = 0; i < rs->n; i++) {
+		rpc_client_close(rs->rep[i].cli);
+		pthread_mutex_destroy(&rs->rep[i].mu);
+	}
+	free(rs->rep);
+	rs->rep = NULL;
+	rs->n = 0;
+}
+
+/* ---- choice ---- */
+
+static double load_of(replica *p)
+{
+	pthread_mutex_lock(&p->mu);
+	double e = p->ewma_us > 0 ? p->ewma_us : 1000.0;
+	pthread_mutex_unlock(&p->mu);
+	return e * (1.0 + atomic_load(&p->outstanding));
+}
+
+int replica_usable(replica *p, int allow_probation)
+{
+	pthread_mutex_lock(&p->mu);
+	enum root_state st = p->state;
+	pthread_mutex_unlock(&p->mu);
+	return st == ROOT_HEALTHY || (allow_probation && st == ROOT_PROBATION);
+}
+
+int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
+                 uint64_t salt)
+{
+	uint32_t cand[ROOT_MAX_LEAVES], n = 0;
+	for (int allow = 0; allow < 2 && n == 0; allow++) /* healthy first, then probation */
+		for (uint32_t i = 0; i < rs->n; i++)
+			if (rs->rep[i].serves[s] && !excluded[i] &&
+			    replica_usable(&rs->rep[i], allow))
+				cand[n++] = i;
+	if (n == 0)
+		return -1;
+	if (n == 1)
+		return (int)cand[0];
+	if (pref) {
+		/* the same replica for the same session, as long as it is healthy */
+		uint64_t h = th_hash64(pref, strlen(pref)) ^ ((uint64_t)s * 0x9E3779B97F4A7C15ull);
+		return (int)cand[h % n];
+	}
+	uint64_t h = th_hash64(&salt, sizeof salt);
+	uint32_t a = cand[h % n], b = cand[(h >> 32) % n];
+	if (a == b)
+		b = cand[(h % n + 1) % n];
+	return (int)(load_of(&rs->rep[a]) <= load_of(&rs->rep[b]) ? a : b);
+}
+
+uint64_t replica_hedge_after(replica *p)
+{
+	pthread_mutex_lock(&p->mu);
+	double v = p->ewma_us > 0 ? p->ewma_us + 3 * p->ewmdev_us : 5000;
+	pthread_mutex_unlock(&p->mu);
+	return v < 2000 ? 2000 : (uint64_t)v;
+}
+
+static int serves_all(const replica *p, const uint16_t *shards, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++)
+		if (!p->serves[shards[k]])
+			return 0;
+	return 1;
+}
+
+int replica_hedge_target(replica_set *rs, uint32_t leaf, const uint16_t *shards, uint32_t n,
+                         const uint8_t *excluded)
+{
+	int best = -1;
+	double bl = 0;
+	for (uint32_t i = 0; i < rs->n; i++) {
+		if (i == leaf || excluded[i] || !replica_usable(&rs->rep[i], 0) ||
+		    !serves_all(&rs->rep[i], shards, n))
+			continue;
+		double l = load_of(&rs->rep[i]);
+		if (best < 0 || l < bl) {
+			best = (int)i;
+			bl = l;
+		}
+	}
+	return best;
+}
+
+int replica_fetch_alt(replica_set *rs, uint32_t leaf, const uint16_t *shards, uint32_t n,
+                      uint64_t gen)
+{
+	for (uint32_t a = 0; a < rs->n; a++) {
+		if (a == leaf || !replica_usable(&rs->rep[a], 1))
+			continue;
+		pthread_mutex_lock(&rs->rep[a].mu);
+		int same = rs->rep[a].generation == gen;
+		pthread_mutex_unlock(&rs->rep[a].mu);
+		if (same && serves_all(&rs->rep[a], shards, n))
+			return (int)a;
+	}
+	return -1;
+}
+
+/* ---- the hedge budget ----
+ * A token bucket that every search fills by the budget and every hedge
+ * empties by one, holding at most ROOT_HEDGE_BURST, so quiet times cannot
+ * bank hedges for a burst later. Token counts are in 1/1000. */
+
+int hedge_allowed(replica_set *rs)
+{
+	int64_t t = atomic_load(&rs->hedge_tokens);
+	while (t >= 1000) {
+		if (atomic_compare_exchange_weak(&rs->hedge_tokens, &t, t - 1000))
+			return 1;
+	}
+	return 0;
+}
+
+void hedge_earn(replica_set *rs)
+{
+	int64_t t = atomic_load(&rs->hedge_tokens), n;
+	do {
+		n = t + (int64_t)(ROOT_HEDGE_BUDGET * 1000);
+		if (n > ROOT_HEDGE_BURST * 1000)
+			n = ROOT_HEDGE_BURST * 1000;
+	} while (!atomic_compare_exchange_weak(&rs->hedge_tokens, &t, n));
+}
+
+/* ---- what the API shows ---- */
+
+void replicas_saw_generation(replica_set *rs, uint64_t g)
+{
+	uint64_t cur = atomic_load(&rs->known_gen);
+	while (g > cur && !atomic_compare_exchange_weak(&rs->known_gen, &cur, g))
+		;
+}
+
+int replicas_ready(replica_set *rs, uint32_t nshards)
+{
+	for (uint32_t s = 0; s < nshards; s++) {
+		int ok = 0;
+		for (uint32_t i = 0; i < rs->n && !ok; i++)
+			ok = rs->rep[i].serves[s] && replica_usable(&rs->rep[i], 0);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+uint32_t replicas_info(replica_set *rs, root_replica_info *out, uint32_t max)
+{
+	for (uint32_t i = 0; i < rs->n && i < max; i++) {
+		replica *p = &rs->rep[i];
+		pthread_mutex_lock(&p->mu);
+		out[i] = (root_replica_info){p->cfg.url,
+		                             (int)p->state,
+		                             p->ewma_us,
+		                             atomic_load(&p->outstanding),
+		                             p->generation,
+		                             atomic_load(&p->requests),
+		                             atomic_load(&p->failures),
+		                             atomic_load(&p->ejections)};
+		pthread_mutex_unlock(&p->mu);
+	}
+	return rs->n;
+}

@@ -1,0 +1,116 @@
+/*
+ * replica.h - the root's view of its leaves: for every replica, its
+ * connection, its health (healthy, ejected, probation: active pings and
+ * passive failures), its latency and load; the choice of a replica for a
+ * shard; and the hedge budget. The scatter (root/scatter.c) and the fetch
+ * (root/fetch.c) ask it which replica to use and tell it how each call
+ * went; nothing else judges a replica.
+ *
+ * Health: healthy -> ejected after eject_after consecutive failures, or at
+ * once when nng reports the connection lost; ejected -> probation on a
+ * success; probation -> healthy after readmit_after successes, -> ejected
+ * on a failure. A failure is a call with no usable answer, except one that
+ * ran out of a deadline shorter than a ping's (the client's choice, not the
+ * replica's fault: issue #13, finding 2).
+ */
+#ifndef TRAWL_ROOT_REPLICA_H
+#define TRAWL_ROOT_REPLICA_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/rpc.h"
+#include "root/root.h"
+
+typedef struct replica {
+	root_leaf_cfg cfg;
+	uint8_t serves[ROOT_MAX_SHARDS]; /* serves[s]: this leaf holds shard s */
+	rpc_client *cli;
+	pthread_mutex_t mu; /* state, fails, oks, the latency figures, generation */
+	enum root_state state;
+	unsigned fails, oks; /* consecutive failures and successes */
+	double ewma_us;      /* latency of its answers, EWMA */
+	double ewmdev_us;    /* mean deviation of the latency, EWMA */
+	uint64_t generation; /* the one its last pong named */
+	atomic_uint outstanding;
+	atomic_uint_fast64_t requests, failures, ejections;
+	atomic_int no_store; /* its last SEARCH reply said WIRE_F_NO_STORE */
+	int quiet;
+} replica;
+
+typedef struct replica_set {
+	replica *rep;
+	uint32_t n;
+	unsigned ping_ms, ping_timeout_ms, eject_after, readmit_after;
+	int quiet;
+	pthread_t pinger;
+	int pinging;
+	atomic_int stopping;
+	atomic_uint_fast64_t next_id;   /* request ids of every message to a leaf; salts */
+	atomic_uint_fast64_t known_gen; /* the newest generation a leaf reported */
+	/* traffic: SEARCHes sent, hedges sent, hedges that answered first */
+	atomic_uint_fast64_t searches, hedges, hedge_wins;
+	atomic_int_fast64_t hedge_tokens; /* thousandths of a hedge */
+} replica_set;
+
+/*
+ * replicas_open dials every leaf of cfg (in the background) and starts the
+ * pings. Defaults fill the config's zero fields (ping 1000 ms, ping
+ * timeout 500 ms, eject after 2, readmit after 2). Every replica starts on
+ * probation until it answers. Errors: a URL nng refuses (err names it),
+ * TRAWL_ENOMEM. replicas_close stops the pings and closes everything.
+ */
+int replicas_open(replica_set *rs, const root_config *cfg, char *err, size_t errlen);
+void replicas_close(replica_set *rs);
+
+/* replica_note: a call to p answered (ok; micros is its latency) or failed. */
+void replica_note(replica_set *rs, replica *p, int ok, uint64_t micros);
+
+/* replica_note_failure: call c to p brought no usable answer; given_ms is the
+ * time it was given. Held against p unless it timed out with less than a
+ * ping's time. */
+void replica_note_failure(replica_set *rs, replica *p, const rpc_call *c, int given_ms);
+
+/* replica_usable: p is healthy (or on probation, when allowed). */
+int replica_usable(replica *p, int allow_probation);
+
+/* replica_pick: a usable replica serving shard s and not excluded[] (healthy
+ * ones first, probation if none): for a session preference always the same
+ * one, else the lighter of two chosen at random by salt (latency EWMA times
+ * outstanding requests). -1 if none. */
+int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
+                 uint64_t salt);
+
+/* replica_hedge_after: microseconds after which a call to p is slow: its
+ * recent p95 (latency EWMA plus three mean deviations), 2 ms at least. */
+uint64_t replica_hedge_after(replica *p);
+
+/* replica_hedge_target: the least loaded healthy replica other than leaf,
+ * not excluded, serving every one of shards[0..n); -1 if none. */
+int replica_hedge_target(replica_set *rs, uint32_t leaf, const uint16_t *shards, uint32_t n,
+                         const uint8_t *excluded);
+
+/* replica_fetch_alt: a usable replica other than leaf, serving every one of
+ * shards[0..n) at generation gen (replicas of a generation hold the same
+ * files: the same doc numbers can be fetched there); -1 if none. */
+int replica_fetch_alt(replica_set *rs, uint32_t leaf, const uint16_t *shards, uint32_t n,
+                      uint64_t gen);
+
+/* Hedged requests are capped at ROOT_HEDGE_BUDGET of the SEARCHes sent:
+ * hedge_earn is called for every SEARCH, hedge_allowed before every hedge
+ * (it spends one when it says yes). */
+void hedge_earn(replica_set *rs);
+int hedge_allowed(replica_set *rs);
+
+/* replicas_saw_generation: a reply named generation g (known_gen only moves
+ * forward here; the pings set it to what the leaves serve now). */
+void replicas_saw_generation(replica_set *rs, uint64_t g);
+
+/* replicas_ready: every shard of nshards has a healthy replica. */
+int replicas_ready(replica_set *rs, uint32_t nshards);
+
+/* replicas_info copies up to max replica infos; returns the number of leaves. */
+uint32_t replicas_info(replica_set *rs, root_replica_info *out, uint32_t max);
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * scatter.c - the SEARCH phase of a query as a state machine (see
+ * scatter.h): plan, send, wait and hedge, collect, finish. Each state is
+ * one function that does its work and names the next state.
+ */
+#include "root/scatter.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "trawl/trawl.h"
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Milliseconds left until deadline (Unix us), 1 at least. */
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = now_us();
+	return deadline > now ? (int)((deadline - now) / 1000) + 1 : 1;
+}
+
+static int fail(scatter *sc, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(scatter *sc, int rc, const char *fmt, ...)
+{
+	sc->rc = rc;
+	if (sc->err && sc->errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(sc->err, sc->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+int scatter_init(scatter *sc, replica_set *rs, const root_query *q, uint32_t nshards,
+                 uint64_t deadline, root_merge *m, char *err, size_t errlen)
+{
+	memset(sc, 0, sizeof *sc);
+	sc->rs = rs;
+	sc->q = q;
+	sc->merge = m;
+	sc->nshards = nshards;
+	sc->deadline = deadline;
+	sc->err = err;
+	sc->errlen = errlen;
+	sc->step = SCATTER_PLAN;
+	sc->shard = calloc(nshards, sizeof *sc->shard); /* SHARD_PENDING */
+	sc->chosen = malloc(nshards * sizeof *sc->chosen);
+	sc->excluded = calloc(rs->n ? rs->n : 1, 1);
+	sc->groups = calloc(rs->n ? rs->n : 1, sizeof *sc->groups);
+	sc->salt = atomic_fetch_add(&rs->next_id, 1);
+	if (!sc->shard || !sc->chosen || !sc->excluded || !sc->groups)
+		return sc->rc = TRAWL_ENOMEM;
+	return TRAWL_OK;
+}
+
+void scatter_fini(scatter *sc)
+{
+	free(sc->shard);
+	free(sc->chosen);
+	free(sc->excluded);
+	free(sc->groups);
+}
+
+/* ---- SCATTER_PLAN ---- */
+
+/* The SEARCH of group g: its header and message (the leaf's shards are set). */
+static int encode_group(scatter *sc, scatter_group *g)
+{
+	const root_query *q = sc->q;
+	replica_set *rs = sc->rs;
+	g->hedge_leaf = -1;
+	g->winner = NULL;
+	g->ws.k = q->k + q->offset;
+	g->ws.query = q->q;
+	g->ws.query_len = (uint32_t)q->qlen;
+	g->h = (wire_header){0};
+	g->h.request_id = atomic_fetch_add(&rs->next_id, 1);
+	g->h.deadline_unix_us = sc->deadline;
+	/* ids come back with the hits when they can spare the FETCH: nothing
+	 * but ids is wanted, or the leaf stores nothing else */
+	int ids = (!q->fetch && !q->snippet_field) || atomic_load(&rs->rep[g->leaf].no_store);
+	g->h.flags = (uint16_t)((q->count ? WIRE_F_COUNT : 0) | (q->and_default ? WIRE_F_AND : 0) |
+	                        (ids ? WIRE_F_IDS : 0));
+	tbuf_init(&g->msg, 1 << 20);
+	int rc = wire_encode_search(&g->msg, &g->h, &g->ws);
+	if (rc != TRAWL_OK) {
+		tbuf_fini(&g->msg);
+		return fail(sc, rc, "the query is too long for the wire");
+	}
+	return TRAWL_OK;
+}
+
+static enum scatter_step plan(scatter *sc)
+{
+	replica_set *rs = sc->rs;
+	for (uint32_t s = 0; s < sc->nshards; s++) {
+		sc->chosen[s] =
+		    sc->shard[s] == SHARD_PENDING
+		        ? replica_pick(rs, s, sc->q->preference, sc->excluded, sc->salt + s)
+		        : -1;
+		if (sc->shard[s] == SHARD_PENDING && sc->chosen[s] < 0)
+			sc->shard[s] = SHARD_FAILED; /* no replica left */
+	}
+	sc->ngroups = 0;
+	for (uint32_t l = 0; l < rs->n; l++) {
+		scatter_group *g = &sc->groups[sc->ngroups];
+		memset(&g->ws, 0, sizeof g->ws);
+		for (uint32_t s = 0; s < sc->nshards; s++)
+			if (sc->shard[s] == SHARD_PENDING && sc->chosen[s] == (int)l)
+				g->ws.shards[g->ws.nshards++] = (uint16_t)s;
+		if (!g->ws.nshards)
+			continue;
+		g->leaf = l;
+		if (encode_group(sc, g) != TRAWL_OK) {
+			for (unsigned i = 0; i < sc->ngroups; i++)
+				tbuf_fini(&sc->groups[i].msg);
+			sc->ngroups = 0;
+			return SCATTER_FINISH;
+		}
+		sc->ngroups++;
+	}
+	return sc->ngroups ? SCATTER_SEND : SCATTER_FINISH;
+}
+
+/* ---- SCATTER_SEND ---- */
+
+static enum scatter_step send_all(scatter *sc)
+{
+	replica_set *rs = sc->rs;
+	if (!(sc->batch = rpc_batch_new())) {
+		fail(sc, TRAWL_ENOMEM, "out of memory");
+		for (unsigned i = 0; i < sc->ngroups; i++)
+			tbuf_fini(&sc->groups[i].msg);
+		sc->ngroups = 0;
+		return SCATTER_FINISH;
+	}
+	uint64_t started = now_us();
+	for (unsigned i = 0; i < sc->ngroups; i++) {
+		scatter_group *g = &sc->groups[i];
+		replica *p = &rs->rep[g->leaf];
+		g->call = (rpc_call){.peer = p->cli, .req = g->msg.data, .len = g->msg.len};
+		g->hedge = (rpc_call){0};
+		g->hedge.done = 1;
+		g->hedge_at = started + replica_hedge_after(p);
+		atomic_fetch_add(&p->outstanding, 1);
+		atomic_fetch_add(&p->requests, 1);
+		atomic_fetch_add(&rs->searches, 1);
+		hedge_earn(rs);
+		g->given_ms[0] = remaining_ms(sc->deadline);
+		rpc_batch_start(sc->batch, &g->call, g->given_ms[0]);
+	}
+	return SCATTER_WAIT;
+}
+
+/* ---- SCATTER_WAIT ---- */
+
+/* Group g's winner, once a call of it answered well; the slower call is
+ * cancelled. Returns 1 when g needs nothing more. */
+static int settle(scatter *sc, scatter_group *g)
+{
+	if (g->winner)
+		return 1;
+	if (g->call.done && g->call.rc == TRAWL_OK)
+		g->winner = &g->call;
+	else if (g->hedge_leaf >= 0 && g->hedge.done && g->hedge.rc == TRAWL_OK)
+		g->winner = &g->hedge;
+	if (g->winner) {
+		rpc_call *loser = g->winner == &g->call ? &g->hedge : &g->call;
+		if (!loser->done)
+			rpc_batch_cancel(sc->batch, loser);
+		if (g->winner == &g->hedge)
+			atomic_fetch_add(&sc->rs->hedge_wins, 1);
+		return 1;
+	}
+	return g->call.done && g->hedge.done; /* both failed (or no hedge) */
+}
+
+/* Sends g's hedge when it is due, to the least loaded other replica, if
+ * the budget allows; otherwise g gets none. */
+static void maybe_hedge(scatter *sc, scatter_group *g, uint64_t now)
+{
+	if (g->hedge_leaf >= 0 || g->call.done || now < g->hedge_at)
+		return;
+	replica_set *rs = sc->rs;
+	int alt = replica_hedge_target(rs, g->leaf, g->ws.shards, g->ws.nshards, sc->excluded);
+	if (alt < 0 || !hedge_allowed(rs)) {
+		g->hedge_at = sc->deadline; /* no hedge for this one */
+		return;
+	}
+	g->hedge_leaf = alt;
+	g->hedge = (rpc_call){.peer = rs->rep[alt].cli, .req = g->msg.data, .len = g->msg.len};
+	atomic_fetch_add(&rs->hedges, 1);
+	atomic_fetch_add(&rs->rep[alt].outstanding, 1);
+	atomic_fetch_add(&rs->rep[alt].requests, 1);
+	g->given_ms[1] = remaining_ms(sc->deadline);
+	rpc_batch_start(sc->batch, &g->hedge, g->given_ms[1]);
+}
+
+static enum scatter_step wait_and_hedge(scatter *sc)
+{
+	for (;;) {
+		uint64_t now = now_us(), next = sc->deadline;
+		unsigned open = 0;
+		for (unsigned i = 0; i < sc->ngroups; i++) {
+			scatter_group *g = &sc->groups[i];
+			if (settle(sc, g))
+				continue;
+			open++;
+			maybe_hedge(sc, g, now);
+			if (g->hedge_leaf < 0 && g->hedge_at < next)
+				next = g->hedge_at;
+		}
+		if (open == 0 || now >= sc->deadline)
+			break;
+		/* Each open group needs one more answer at least: sleep until as many
+		 * came (the winners are then known) or a hedge is due. A hedged-away
+		 * loser is thus cancelled at the next wake-up, not at once: the leaf
+		 * may finish it, and the root ignores its answer. */
+		int ms = next > now ? (int)((next - now + 999) / 1000) : 1;
+		rpc_batch_wait(sc->batch, open, ms);
+	}
+	rpc_batch_free(sc->batch); /* cancels and reaps whatever is left */
+	sc->batch = NULL;
+	return SCATTER_COLLECT;
+}
+
+/* ---- SCATTER_COLLECT ---- */
+
+/* Judges call j of g (0: the call, 1: the hedge) and tells its replica.
+ * Returns 1 when it is g's winner with a good answer. A leaf that refused
+ * the query (a query error is the caller's, and says nothing against the
+ * replica) ends the search with that error. */
+static int judge(scatter *sc, scatter_group *g, int j)
+{
+	int leaf = j == 0 ? (int)g->leaf : g->hedge_leaf;
+	rpc_call *c = j == 0 ? &g->call : &g->hedge;
+	replica *rp = &sc->rs->rep[leaf];
+	atomic_fetch_sub(&rp->outstanding, 1);
+	wire_header h;
+	wire_search_reply sr;
+	char msg[256];
+	int answered =
+	    c->rc == TRAWL_OK &&
+	    wire_decode_search_reply(c->reply, c->reply_len, &h, &sr, msg, sizeof msg) == TRAWL_OK;
+	int good = answered && sr.status == TRAWL_OK;
+	int refused = answered && (sr.status == TRAWL_EQUERY || sr.status == TRAWL_ELIMIT ||
+	                           sr.status == TRAWL_EUTF8 || sr.status == TRAWL_EINVAL);
+	if (refused)
+		fail(sc, sr.status == TRAWL_EINVAL ? TRAWL_EQUERY : sr.status, "%.*s",
+		     (int)sr.errmsg_len, sr.errmsg);
+	if (refused || good)
+		replica_note(sc->rs, rp, 1, c->micros);
+	else if (c != g->winner && g->winner && c->timed_out)
+		; /* a hedged-away call, cancelled: nothing of its replica */
+	else if (answered)
+		replica_note(sc->rs, rp, 0, 0); /* the leaf failed it */
+	else
+		replica_note_failure(sc->rs, rp, c, g->given_ms[j]);
+	if (!good && !(g->winner && c != g->winner))
+		sc->excluded[leaf] = 1;
+	return c == g->winner && good;
+}
+
+/* The winner's hits and totals into the merge. */
+static void take_answer(scatter *sc, scatter_group *g)
+{
+	wire_header h;
+	wire_search_reply sr;
+	wire_decode_search_reply(g->winner->reply, g->winner->reply_len, &h, &sr, NULL, 0);
+	uint32_t wl = g->winner == &g->call ? g->leaf : (uint32_t)g->hedge_leaf;
+	atomic_store(&sc->rs->rep[wl].no_store, (h.flags & WIRE_F_NO_STORE) != 0);
+	if (merge_add(sc->merge, &h, &sr, wl, &g->winner->reply) != TRAWL_OK)
+		fail(sc, TRAWL_ENOMEM, "out of memory");
+}
+
+static enum scatter_step collect(scatter *sc)
+{
+	for (unsigned i = 0; i < sc->ngroups; i++) {
+		scatter_group *g = &sc->groups[i];
+		int ok = judge(sc, g, 0);
+		if (g->hedge_leaf >= 0)
+			ok |= judge(sc, g, 1);
+		for (uint32_t k = 0; k < g->ws.nshards; k++) {
+			uint32_t s = g->ws.shards[k];
+			if (ok)
+				sc->shard[s] = SHARD_ANSWERED;
+			else if (g->call.timed_out || now_us() >= sc->deadline)
+				sc->shard[s] = SHARD_TIMED_OUT;
+		}
+		if (ok && !sc->rc)
+			take_answer(sc, g);
+		rpc_call_fini(&g->call);
+		rpc_call_fini(&g->hedge);
+		tbuf_fini(&g->msg);
+	}
+	sc->ngroups = 0;
+	return SCATTER_FINISH;
+}
+
+/* ---- SCATTER_FINISH ---- */
+
+static enum scatter_step finish(scatter *sc)
+{
+	int again = 0;
+	for (uint32_t s = 0; s < sc->nshards; s++)
+		again |= sc->shard[s] == SHARD_PENDING;
+	/* shards whose replica failed go once more to another replica */
+	if (again && !sc->rc && sc->attempt == 0 && now_us() < sc->deadline) {
+		sc->attempt++;
+		return SCATTER_PLAN;
+	}
+	for (uint32_t s = 0; s < sc->nshards; s++) {
+		if (sc->shard[s] == SHARD_ANSWERED)
+			sc->answered++;
+		else if (sc->shard[s] == SHARD_TIMED_OUT)
+			sc->timed_out++;
+		else
+			sc->failed++;
+	}
+	return SCATTER_DONE;
+}
+
+int scatter_run(scatter *sc)
+{
+	while (sc->step != SCATTER_DONE) {
+		switch (sc->step) {
+		case SCATTER_PLAN:
+			sc->step = plan(sc);
+			break;
+		case SCATTER_SEND:
+			sc->step = send_all(sc);
+			break;
+		case SCATTER_WAIT:
+			sc->step = wait_and_hedge(sc);
+			break;
+		case SCATTER_COLLECT:
+			sc->step = collect(sc);
+			break;
+		case SCATTER_FINISH:
+			sc->step = finish(sc);
+			break;
+		case SCATTER_DONE:
+			break;
+		}
+	}
+	return sc->rc;
+}

@@ -1,0 +1,98 @@
+/*
+ * scatter.h - the SEARCH phase of one query, as a state machine with named
+ * states that a reader can follow from start to end:
+ *
+ *   SCATTER_PLAN     choose a replica for every shard still pending and
+ *                    group the shards by leaf: one SEARCH per leaf
+ *   SCATTER_SEND     send every group's SEARCH with the phase's deadline
+ *   SCATTER_WAIT     sleep until each group has an answer or is due a
+ *                    hedge; send hedges (a second replica, within the
+ *                    budget) for the groups slower than their replica's p95
+ *   SCATTER_COLLECT  judge every call (root/replica.c), give the winners'
+ *                    hits to the merge (root/merge.c), mark each shard
+ *                    answered, failed or timed out
+ *   SCATTER_FINISH   count the shards into the coverage; back to PLAN once
+ *                    when a shard's replica failed and time remains
+ *   SCATTER_DONE
+ *
+ * Each shard is SHARD_PENDING until its group is collected. The FETCH of
+ * the winners (root/fetch.c) comes after, on the merged page.
+ */
+#ifndef TRAWL_ROOT_SCATTER_H
+#define TRAWL_ROOT_SCATTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/rpc.h"
+#include "common/wire.h"
+#include "root/merge.h"
+#include "root/replica.h"
+
+enum scatter_step {
+	SCATTER_PLAN,
+	SCATTER_SEND,
+	SCATTER_WAIT,
+	SCATTER_COLLECT,
+	SCATTER_FINISH,
+	SCATTER_DONE,
+};
+
+enum shard_state { SHARD_PENDING, SHARD_ANSWERED, SHARD_FAILED, SHARD_TIMED_OUT };
+
+/* One SEARCH of a query: the shards sent to one leaf, and its hedge. */
+typedef struct scatter_group {
+	uint32_t leaf;
+	int hedge_leaf; /* -1: not hedged */
+	wire_header h;
+	wire_search ws;
+	tbuf msg;
+	rpc_call call, hedge;
+	rpc_call *winner;  /* the first good answer, once there is one */
+	uint64_t hedge_at; /* when to hedge (Unix us) */
+	int given_ms[2];   /* the time the call and the hedge were given */
+} scatter_group;
+
+typedef struct scatter {
+	replica_set *rs;
+	const root_query *q;
+	root_merge *merge; /* where the answers go (the caller's) */
+	uint64_t deadline; /* of the SEARCH phase, Unix us */
+	uint32_t nshards;
+	enum scatter_step step;
+	int attempt;             /* 0, then 1 for the retry of failed shards */
+	enum shard_state *shard; /* [nshards] */
+	int *chosen;             /* [nshards]: the replica planned, or -1 */
+	uint8_t *excluded;       /* [replicas]: failed this query; not asked again */
+	scatter_group *groups;   /* [replicas] */
+	unsigned ngroups;
+	rpc_batch *batch;
+	uint64_t salt;                        /* spreads the random choices of replicas */
+	uint32_t answered, timed_out, failed; /* shards, once finished */
+	int rc;
+	char *err;
+	size_t errlen;
+} scatter;
+
+/*
+ * scatter_init prepares the SEARCH phase of q over nshards shards, with
+ * answers merged into m, until deadline (Unix us). Returns TRAWL_OK or
+ * TRAWL_ENOMEM; either way scatter_fini releases sc.
+ */
+int scatter_init(scatter *sc, replica_set *rs, const root_query *q, uint32_t nshards,
+                 uint64_t deadline, root_merge *m, char *err, size_t errlen);
+
+/*
+ * scatter_run runs the state machine to SCATTER_DONE (it blocks until the
+ * answers are in or the deadline passed). Returns TRAWL_OK, or the error
+ * that ended it: the leaves' refusal of the query (TRAWL_EQUERY,
+ * TRAWL_ELIMIT, TRAWL_EUTF8; err has their message) or TRAWL_ENOMEM.
+ * Shards that failed or timed out are not an error here: they are counted
+ * in sc->answered, timed_out and failed.
+ */
+int scatter_run(scatter *sc);
+
+void scatter_fini(scatter *sc);
+
+#endif
