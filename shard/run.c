@@ -205,3 +205,24 @@ int sh_rdoc_next(const uint8_t **pp, const uint8_t *end, uint32_t nfields, sh_rd
 	*pp = p;
 	return TRAWL_OK;
 }
+
+/* The parameters a run is made under, hashed: a run is reused only by a
+ * build with the same ones (sh_run_fits). */
+void sh_params_hash(sh_params *p)
+{
+	XXH3_state_t *s = XXH3_createState();
+	uint32_t v = SH_RUN_VERSION, fmt = IDX_FORMAT_VERSION;
+	XXH3_64bits_reset(s);
+	XXH3_64bits_update(s, &v, 4);
+	XXH3_64bits_update(s, &fmt, 4);
+	/* a run made by another version of trawl may analyse text differently */
+	XXH3_64bits_update(s, trawl_version(), strlen(trawl_version()));
+	XXH3_64bits_update(s, p->schema_json, strlen(p->schema_json));
+	XXH3_64bits_update(s, &p->nshards, 4);
+	XXH3_64bits_update(s, &p->max_doc, 4);
+	XXH3_64bits_update(s, &p->skip_bad, sizeof p->skip_bad);
+	if (p->zdict_len)
+		XXH3_64bits_update(s, p->zdict, p->zdict_len);
+	p->hash = XXH3_64bits_digest(s);
+	XXH3_freeState(s);
+}
