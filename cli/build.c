@@ -18,7 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
+#include "cli/util.h"
 #include "trawl/trawl.h"
 
 #define MAX_ARGS 4096

@@ -1,23 +1,22 @@
 /*
- * cli.h - what the trawl tool's files share: error reporting with sysexits
- * codes, the build commands of build.c and the service commands of serve.c.
+ * cli.h - the trawl tool's commands, as main.c dispatches them: each takes
+ * its own argv (argv[0] is the command's name) and returns the exit code.
  */
 #ifndef TRAWL_CLI_CLI_H
 #define TRAWL_CLI_CLI_H
 
-/* cli_fail prints "trawl: MSG" (or the error's name) and returns the
- * sysexits code for err. */
-int cli_fail(int err, const char *msg);
+/* search.c: commands that read an index (the public API only) */
+int cmd_search(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
-/* cli_usage_error prints a usage message for cmd and returns EX_USAGE. */
-int cli_usage_error(const char *cmd, const char *msg);
-
-/* cli_parse_num reads a decimal number 0..max (nothing else); 0 or -1. */
-int cli_parse_num(const char *s, unsigned long max, unsigned long *out);
-
+/* build.c: commands that build one (the public API only) */
 int cmd_index(int argc, char **argv);
 int cmd_build_worker(int argc, char **argv);
 int cmd_reshard(int argc, char **argv);
+
+/* serve.c: the services, over leaf/ and root/ */
 int cmd_leaf(int argc, char **argv);
 int cmd_root(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

@@ -13,7 +13,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
+#include "cli/util.h"
 #include "leaf/leaf.h"
 #include "root/api.h"
 #include "root/root.h"

@@ -1,0 +1,430 @@
+/*
+ * search.c - the commands that read an index: `trawl search` (one query,
+ * or a batch of them into a TREC run), `get`, `stats` and `verify`. Like
+ * `trawl index`, they use only the public API of include/trawl/trawl.h, as
+ * any program embedding libtrawl would.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/util.h"
+#include "trawl/trawl.h"
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	unsigned long v;
+	if (cli_parse_num(s, max, &v))
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- search ---- */
+
+static const char search_help[] =
+	"usage: trawl search DIR QUERY [-k N] [--offset N] [--and] [--literal] [--json]\n"
+	"       trawl search DIR --queries FILE.tsv --run OUT [-k N] [--and] [--literal]\n"
+	"\n"
+	"Searches the live generation of DIR and prints the ranked hits with id,\n"
+	"score, title and a snippet. Query syntax (docs/QUERY.md): words (any may\n"
+	"match), +required, -excluded, \"a phrase\", field:word, prefix*, (groups).\n"
+	"\n"
+	"  -k N           hits to return (default 10; batch mode 1000)\n"
+	"  --offset N     hits to skip first (paging)\n"
+	"  --and          every word is required unless marked otherwise\n"
+	"  --literal      treat the query as plain words: no operators\n"
+	"  --json         one JSON object: total, took_ms, hits[id, score, title, snippet]\n"
+	"  --queries F    batch mode: read qid<TAB>text lines from F ...\n"
+	"  --run OUT      ... and write a TREC run file (qid Q0 docid rank score trawl)\n";
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* The stored string field `name` of a JSON document, copied (crude but safe:
+ * only used for display). */
+static char *doc_field(const char *doc, const char *name)
+{
+	if (!doc)
+		return NULL;
+	char key[80];
+	snprintf(key, sizeof key, "\"%s\"", name);
+	const char *p = strstr(doc, key);
+	if (!p)
+		return NULL;
+	p += strlen(key);
+	while (*p == ' ' || *p == ':' || *p == '\t')
+		p++;
+	if (*p != '"')
+		return NULL;
+	p++;
+	size_t cap = strlen(p) + 1, n = 0;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	while (*p && *p != '"') {
+		if (*p == '\\' && p[1]) {
+			p++;
+			char c = *p == 'n' ? ' ' : *p == 't' ? ' ' : *p;
+			if (*p == 'u') { /* keep escapes of non-ASCII out of the way */
+				out[n++] = '?';
+				p += 4;
+				if (!*p)
+					break;
+			} else {
+				out[n++] = c;
+			}
+		} else {
+			out[n++] = *p;
+		}
+		p++;
+	}
+	out[n] = 0;
+	return out;
+}
+
+/* Escapes every query operator, keywords included, so that text is searched
+ * as plain words. */
+static char *literal(const char *q)
+{
+	size_t n = strlen(q);
+	char *out = malloc(2 * n + 1), *w = out;
+	if (!out)
+		return NULL;
+	for (const char *p = q; *p; p++) {
+		int word_start = p == q || isspace((unsigned char)p[-1]);
+		if (word_start && (!strncmp(p, "AND", 3) || !strncmp(p, "OR", 2) || !strncmp(p, "NOT", 3)))
+			*w++ = '\\'; /* harmless if the word goes on: \A is A */
+		if (strchr("+-\"():*\\", *p))
+			*w++ = '\\';
+		*w++ = *p;
+	}
+	*w = 0;
+	return out;
+}
+
+/* The field snippets come from: "body" if it is a text field, else the last
+ * text field of the schema. */
+static const char *snippet_field(const trawl_index *idx)
+{
+	const char *f, *last = NULL;
+	for (uint32_t i = 0; (f = trawl_index_text_field(idx, i)); i++) {
+		if (!strcmp(f, "body"))
+			return f;
+		last = f;
+	}
+	return last;
+}
+
+static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, trawl_search_opts *o,
+                   int json, int lit)
+{
+	char *lq = lit ? literal(q) : NULL;
+	const char *text = lq ? lq : q;
+	double t0 = now();
+	trawl_results *r;
+	int rc = trawl_search(s, text, strlen(text), o, &r);
+	free(lq);
+	if (rc)
+		return cli_fail(rc, trawl_searcher_errmsg(s));
+	double ms = (now() - t0) * 1000;
+	int tty = isatty(1);
+	const char *sf = snippet_field(idx);
+	uint32_t n = trawl_results_count(r);
+	if (json)
+		printf("{\"total\":%llu,\"took_ms\":%.3f,\"hits\":[",
+		       (unsigned long long)trawl_results_total(r), ms);
+	for (uint32_t i = 0; i < n; i++) {
+		const char *doc = trawl_results_doc(r, i, NULL, NULL);
+		char *title = doc_field(doc, "title");
+		const char *snip = sf ? trawl_results_snippet(r, i, sf, tty && !json ? "\033[1m" : NULL,
+		                                              tty && !json ? "\033[0m" : NULL, 0)
+		                      : NULL;
+		if (json) {
+			printf("%s{\"id\":", i ? "," : "");
+			json_str(stdout, trawl_results_id(r, i));
+			printf(",\"score\":%.6f,\"title\":", trawl_results_score(r, i));
+			json_str(stdout, title ? title : "");
+			printf(",\"snippet\":");
+			json_str(stdout, snip ? snip : "");
+			printf("}");
+		} else {
+			printf("%u. %s  (score %.4f)%s%s\n", o->offset + i + 1, trawl_results_id(r, i),
+			       trawl_results_score(r, i), title ? "  " : "", title ? title : "");
+			if (snip)
+				printf("   %s\n", snip);
+		}
+		free(title);
+	}
+	if (json)
+		printf("]}\n");
+	else
+		printf("%llu matching documents; %u shown; %.2f ms\n",
+		       (unsigned long long)trawl_results_total(r), n, ms);
+	trawl_results_free(r);
+	return 0;
+}
+
+static int run_batch(trawl_searcher *s, const char *qfile, const char *run, trawl_search_opts *o,
+                     int lit)
+{
+	FILE *in = fopen(qfile, "r");
+	if (!in)
+		return cli_fail(TRAWL_ENOTFOUND, qfile);
+	FILE *out = strcmp(run, "-") ? fopen(run, "w") : stdout;
+	if (!out) {
+		fclose(in);
+		return cli_fail(TRAWL_EIO, run);
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned long lineno = 0, done = 0, failed = 0;
+	o->count_mode = TRAWL_COUNT_NONE;
+	while ((len = getline(&line, &cap, in)) >= 0) {
+		lineno++;
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (!len)
+			continue;
+		char *tab = strchr(line, '\t');
+		if (!tab) {
+			fprintf(stderr, "%s: %s:%lu: expected qid<TAB>text\n", cli_prog, qfile, lineno);
+			failed++;
+			continue;
+		}
+		*tab = 0;
+		char *lq = lit ? literal(tab + 1) : NULL;
+		const char *text = lq ? lq : tab + 1;
+		trawl_results *r;
+		int rc = trawl_search(s, text, strlen(text), o, &r);
+		free(lq);
+		if (rc) {
+			fprintf(stderr, "%s: %s:%lu: query %s: %s\n", cli_prog, qfile, lineno, line,
+			        trawl_searcher_errmsg(s));
+			failed++;
+			continue;
+		}
+		for (uint32_t i = 0; i < trawl_results_count(r); i++)
+			fprintf(out, "%s Q0 %s %u %.6f trawl\n", line, trawl_results_id(r, i), i + 1,
+			        trawl_results_score(r, i));
+		trawl_results_free(r);
+		done++;
+	}
+	free(line);
+	fclose(in);
+	int werr = ferror(out);
+	if (out != stdout)
+		werr |= fclose(out);
+	if (werr)
+		return cli_fail(TRAWL_EIO, run);
+	fprintf(stderr, "%s: %lu queries run, %lu failed\n", cli_prog, done, failed);
+	return 0;
+}
+
+static int open_index(const char *dir, trawl_index **idx, trawl_searcher **s)
+{
+	char err[1024];
+	int rc = trawl_index_open(idx, dir, err, sizeof err);
+	if (rc)
+		return cli_fail(rc, err);
+	if ((rc = trawl_searcher_open(s, *idx))) {
+		trawl_index_close(*idx);
+		return cli_fail(rc, "cannot open a searcher");
+	}
+	return 0;
+}
+
+int cmd_search(int argc, char **argv)
+{
+	trawl_search_opts o = {0};
+	int json = 0, lit = 0, k_set = 0;
+	const char *qfile = NULL, *run = NULL;
+	static const struct option longs[] = {
+		{"offset", required_argument, 0, 'o'}, {"json", no_argument, 0, 'j'},
+		{"and", no_argument, 0, 'a'},          {"literal", no_argument, 0, 'l'},
+		{"queries", required_argument, 0, 'q'}, {"run", required_argument, 0, 'r'},
+		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "k:h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			if (parse_u32(optarg, TRAWL_MAX_K, &o.k) || o.k == 0)
+				return cli_usage_error("search", "-k takes a number from 1 to 10000");
+			k_set = 1;
+			break;
+		case 'o':
+			if (parse_u32(optarg, TRAWL_MAX_K, &o.offset))
+				return cli_usage_error("search", "--offset takes a number from 0 to 10000");
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'a':
+			o.default_op = TRAWL_OP_AND;
+			break;
+		case 'l':
+			lit = 1;
+			break;
+		case 'q':
+			qfile = optarg;
+			break;
+		case 'r':
+			run = optarg;
+			break;
+		case 'h':
+			fputs(search_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("search", "unknown option");
+		}
+	}
+	int nargs = argc - optind;
+	if (qfile || run) {
+		if (!qfile || !run || nargs != 1)
+			return cli_usage_error("search", "batch mode needs DIR, --queries FILE and --run OUT");
+		if (!k_set)
+			o.k = 1000;
+	} else if (nargs != 2) {
+		return cli_usage_error("search", "needs DIR and QUERY");
+	}
+	trawl_index *idx;
+	trawl_searcher *s;
+	int rc = open_index(argv[optind], &idx, &s);
+	if (rc)
+		return rc;
+	rc = qfile ? run_batch(s, qfile, run, &o, lit)
+	           : run_one(s, idx, argv[optind + 1], &o, json, lit);
+	trawl_searcher_close(s);
+	trawl_index_close(idx);
+	return rc;
+}
+
+/* ---- get, stats, verify ---- */
+
+/* Checks the arguments of a command without options: --help, unknown
+ * options (rejected; "--" ends the options), then the count of operands,
+ * which are moved to argv[1..want]. */
+static int simple_args(int argc, char **argv, const char *cmd, const char *help, int want)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(help, stdout);
+			return -1;
+		}
+	int n = 0, opts = 1;
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--"))
+			opts = 0;
+		else if (opts && argv[i][0] == '-' && argv[i][1])
+			return cli_usage_error(cmd, "unknown option");
+		else
+			argv[++n] = argv[i];
+	}
+	if (n != want)
+		return cli_usage_error(cmd, want == 1 ? "needs DIR" : "needs DIR and ID");
+	return 0;
+}
+
+static const char get_help[] = "usage: trawl get DIR ID\n\n"
+                               "Prints the stored document with id ID (checksum verified).\n";
+static const char stats_help[] =
+	"usage: trawl stats DIR\n\nPrints the live generation's number, shards, documents, terms, "
+	"size and schema.\n";
+static const char verify_help[] =
+	"usage: trawl verify DIR\n\n"
+	"Checks every shard file of the live generation against the manifest's\n"
+	"checksums, decodes every postings list, and checks every stored document's\n"
+	"checksum. Exit 0 when all is well, 65 on damage (the message names the file).\n"
+	"Then prints the content digest: the XXH3-128 of every shard's keys and values\n"
+	"but the generation number, equal for two builds of the same input.\n";
+
+int cmd_get(int argc, char **argv)
+{
+	int rc = simple_args(argc, argv, "get", get_help, 2);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	trawl_index *idx;
+	trawl_searcher *s;
+	if ((rc = open_index(argv[1], &idx, &s)))
+		return rc;
+	char *doc;
+	size_t len;
+	rc = trawl_get(s, argv[2], &doc, &len);
+	if (rc == 0) {
+		fwrite(doc, 1, len, stdout);
+		putchar('\n');
+		free(doc);
+	} else {
+		rc = cli_fail(rc, trawl_searcher_errmsg(s));
+	}
+	trawl_searcher_close(s);
+	trawl_index_close(idx);
+	return rc;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	int rc = simple_args(argc, argv, "stats", stats_help, 1);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	trawl_index *idx;
+	char err[1024];
+	if ((rc = trawl_index_open(&idx, argv[1], err, sizeof err)))
+		return cli_fail(rc, err);
+	trawl_index_stats st;
+	trawl_index_get_stats(idx, &st);
+	printf("generation: %llu\nshards: %u\ndocuments: %llu\nterms: %llu\nbytes: %llu\n"
+	       "schema: %s\n",
+	       (unsigned long long)st.generation, st.shards, (unsigned long long)st.docs,
+	       (unsigned long long)st.terms, (unsigned long long)st.bytes, trawl_index_schema(idx));
+	trawl_index_close(idx);
+	return 0;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	int rc = simple_args(argc, argv, "verify", verify_help, 1);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	char err[1024] = "";
+	rc = trawl_index_verify(argv[1], err, sizeof err);
+	if (rc)
+		return cli_fail(rc, err);
+	char digest[33];
+	if ((rc = trawl_index_digest(argv[1], digest, err, sizeof err)))
+		return cli_fail(rc, err);
+	printf("%s: ok\ncontent digest: %s\n", argv[1], digest);
+	return 0;
+}
+
