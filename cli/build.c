@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "cli/util.h"
+#include "common/clock.h"
 #include "trawl/trawl.h"
 
 #define MAX_ARGS 4096
@@ -68,13 +69,6 @@ typedef struct display {
 	int drawn;
 } display;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void on_progress(void *ctx, const trawl_build_progress *p)
 {
 	display *d = ctx;
@@ -94,7 +88,7 @@ static void on_progress(void *ctx, const trawl_build_progress *p)
 		fflush(stdout);
 		return;
 	}
-	double t = now_s();
+	double t = clock_mono_s();
 	if (d->mode == PROG_LOG && t - d->last < 5.0 && strcmp(p->stage, "reading"))
 		d->last = 0; /* a new stage: say so now */
 	if (d->mode == PROG_NONE || (d->mode == PROG_LOG && t - d->last < 5.0))

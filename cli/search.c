@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "cli/util.h"
+#include "common/clock.h"
 #include "trawl/trawl.h"
 
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
@@ -25,13 +26,6 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- search ---- */
@@ -150,13 +144,13 @@ static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, tra
 {
 	char *lq = lit ? literal(q) : NULL;
 	const char *text = lq ? lq : q;
-	double t0 = now();
+	double t0 = clock_mono_s();
 	trawl_results *r;
 	int rc = trawl_search(s, text, strlen(text), o, &r);
 	free(lq);
 	if (rc)
 		return cli_fail(rc, trawl_searcher_errmsg(s));
-	double ms = (now() - t0) * 1000;
+	double ms = (clock_mono_s() - t0) * 1000;
 	int tty = isatty(1);
 	const char *sf = snippet_field(idx);
 	uint32_t n = trawl_results_count(r);

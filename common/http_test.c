@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/http.h"
 #include "trawl/trawl.h"
 
@@ -168,13 +169,6 @@ typedef struct reply {
 	size_t body_len;
 } reply;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static cli *cli_open(uint16_t port)
 {
 	cli *c = malloc(sizeof *c);
@@ -300,9 +294,9 @@ static int cli_reply(cli *c, reply *r, int head, int ms)
  * meanwhile are ignored). */
 static int cli_closed(cli *c, int ms)
 {
-	double deadline = now_s() + ms / 1000.0;
+	double deadline = clock_mono_s() + ms / 1000.0;
 	for (;;) {
-		int left = (int)((deadline - now_s()) * 1000);
+		int left = (int)((deadline - clock_mono_s()) * 1000);
 		if (left <= 0)
 			return 0;
 		c->len = 0;
@@ -699,12 +693,12 @@ static void test_slow_client_cut(void **state)
 
 	cli *slow = cli_open(port);
 	assert_int_equal(cli_sends(slow, "GET /slow HTTP/1.1\r\nHo"), 0);
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	/* Meanwhile other clients are served, on new connections and on one
 	 * busy keep-alive connection. */
 	cli *busy = cli_open(port);
 	int served = 0;
-	while (now_s() - t0 < 1.6) {
+	while (clock_mono_s() - t0 < 1.6) {
 		assert_int_equal(request(port, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
 		assert_int_equal(r->status, 200);
 		assert_int_equal(cli_sends(busy, "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
@@ -717,7 +711,7 @@ static void test_slow_client_cut(void **state)
 	/* The slow client has been cut off, without a response. */
 	assert_int_equal(cli_reply(slow, r, 0, 2000), -1);
 	assert_int_equal(slow->len, 0);
-	double waited = now_s() - t0;
+	double waited = clock_mono_s() - t0;
 	assert_true(waited >= 0.9);
 	cli_close(slow);
 	/* A keep-alive connection left idle is closed too, silently. */
@@ -862,9 +856,9 @@ static void test_stop_with_open_connections(void **state)
 	assert_int_equal(cli_reply(kept, r, 0, 3000), 0);
 	assert_int_equal(open_connections(s, 4), 4);
 
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	http_server_stop(s);
-	assert_true(now_s() - t0 < 2.0);
+	assert_true(clock_mono_s() - t0 < 2.0);
 	assert_true(cli_closed(idle, 1000));
 	assert_true(cli_closed(partial, 1000));
 	assert_true(cli_closed(body, 1000));
@@ -891,7 +885,7 @@ static void test_deferred_requests(void **state)
 	reply *r = new_reply();
 
 	cli *slow = cli_open(port);
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	assert_int_equal(cli_sends(slow, "GET /slow?ms=1000&q=a%20b HTTP/1.1\r\nHost: x\r\n"
 	                                 "X-Test: kept\r\n\r\n"),
 	                 0);
@@ -899,10 +893,10 @@ static void test_deferred_requests(void **state)
 	/* the loop answers others meanwhile */
 	assert_int_equal(request(port, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
 	assert_int_equal(r->status, 200);
-	assert_true(now_s() - t0 < 0.8);
+	assert_true(clock_mono_s() - t0 < 0.8);
 	/* the slow one: its parameters and headers were there on the worker */
 	assert_int_equal(cli_reply(slow, r, 0, 3000), 0);
-	assert_true(now_s() - t0 >= 0.9);
+	assert_true(clock_mono_s() - t0 >= 0.9);
 	assert_int_equal(r->status, 200);
 	assert_non_null(strstr(r->body, "\"q\":\"a b\""));
 	assert_non_null(strstr(r->body, "\"x\":\"kept\""));
@@ -923,9 +917,9 @@ static void test_deferred_requests(void **state)
 	for (int i = 0; i < 300 && atomic_load(&ec.deferred_calls) < 4; i++)
 		usleep(10000);
 	assert_int_equal(atomic_load(&ec.deferred_calls), 4); /* /twice was 3; on the worker now */
-	t0 = now_s();
+	t0 = clock_mono_s();
 	http_server_stop(s);
-	assert_true(now_s() - t0 < 2.0);
+	assert_true(clock_mono_s() - t0 < 2.0);
 	int rc = cli_reply(last, r, 0, 1000);
 	assert_true(rc == -1 || (rc == 0 && r->status == 200));
 	cli_close(last);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "trawl/trawl.h"
 
 static int fail(char *err, size_t errlen, int code, const char *what, const char *url, int nrc)
@@ -535,7 +536,7 @@ typedef struct pending {
 	nng_aio *aio;
 	int sending;
 	int has_ctx;
-	struct timespec t0;
+	uint64_t t0; /* started (clock_mono_us) */
 } pending;
 
 struct rpc_batch {
@@ -550,18 +551,10 @@ struct rpc_batch {
 	nng_aio *send_aio; /* no callback: sends made from the caller's thread */
 };
 
-static uint64_t elapsed_us(const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000000u +
-	       (uint64_t)((t1.tv_nsec - t0->tv_nsec) / 1000);
-}
-
 static void finish(pending *p, int rc)
 {
 	p->call->rc = rc;
-	p->call->micros = elapsed_us(&p->t0);
+	p->call->micros = clock_mono_us() - p->t0;
 	pthread_mutex_lock(&p->batch->mu);
 	p->call->done = 1;
 	p->batch->running--;
@@ -641,7 +634,7 @@ int rpc_batch_start(rpc_batch *b, rpc_call *c, int timeout_ms)
 	p->call = c;
 	p->batch = b;
 	p->sending = 1;
-	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	p->t0 = clock_mono_us();
 	nng_msg *m = NULL;
 	if (nng_ctx_open(&p->ctx, c->peer->sock) != 0)
 		return TRAWL_EIO;
@@ -696,13 +689,7 @@ int rpc_batch_start(rpc_batch *b, rpc_call *c, int timeout_ms)
 unsigned rpc_batch_wait(rpc_batch *b, unsigned n, int ms)
 {
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	clock_after(&until, CLOCK_REALTIME, (uint64_t)(ms > 0 ? ms : 0));
 	pthread_mutex_lock(&b->mu);
 	b->target = b->seen + (n ? n : 1);
 	while (b->running > 0 && b->finished < b->target)

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/rpc.h"
 #include "trawl/trawl.h"
 
@@ -40,13 +41,6 @@ static void echo(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbu
 	tbuf_append(out, req, len);
 	tbuf_putc(out, '!');
 	atomic_fetch_add(&handled, 1);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
 static void expect_echo(const rpc_call *c, const char *req)
@@ -108,9 +102,9 @@ static void test_peer_not_there_then_there(void **state)
 	assert_int_equal(rpc_client_open(&c, "inproc://rpc-test-late", NULL, err, sizeof err),
 	                 TRAWL_OK);
 	rpc_call call = {.peer = c, .req = (const uint8_t *)"hello", .len = 5};
-	uint64_t t0 = now_ms();
+	uint64_t t0 = clock_mono_ms();
 	rpc_call_many(&call, 1, 200);
-	uint64_t took = now_ms() - t0;
+	uint64_t took = clock_mono_ms() - t0;
 	assert_int_not_equal(call.rc, TRAWL_OK);
 	assert_true(call.timed_out);
 	assert_true(took >= 150 && took < 5000);
@@ -277,16 +271,16 @@ static void test_peer_that_does_not_read_is_cut_off(void **state)
 	pair_open(url, 2, &s, &c);
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, non_reader, NULL), 0);
-	uint64_t t0 = now_ms(), worst = 0;
+	uint64_t t0 = clock_mono_ms(), worst = 0;
 	unsigned calls = 0, failed = 0;
-	while (now_ms() - t0 < 3000) {
+	while (clock_mono_ms() - t0 < 3000) {
 		char req[32];
 		snprintf(req, sizeof req, "call %u", calls);
 		rpc_call call = {.peer = c, .req = (const uint8_t *)req, .len = strlen(req)};
-		uint64_t c0 = now_ms();
+		uint64_t c0 = clock_mono_ms();
 		rpc_call_many(&call, 1, 1000);
-		if (now_ms() - c0 > worst)
-			worst = now_ms() - c0;
+		if (clock_mono_ms() - c0 > worst)
+			worst = clock_mono_ms() - c0;
 		if (call.rc == TRAWL_OK)
 			expect_echo(&call, req);
 		else

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
+
 typedef struct entry {
 	uint8_t key[16];
 	root_result *res;  /* NULL while its leader computes it */
@@ -151,13 +153,7 @@ root_result *root_cache_get(root_cache *c, const uint8_t key[16], int *leader, u
 		return copy;
 	}
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	clock_after(&until, CLOCK_REALTIME, wait_ms);
 	pthread_mutex_lock(&c->mu);
 	int waited = 0;
 	for (;;) {

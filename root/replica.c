@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/hash.h"
 #include "common/wire.h"
 #include "trawl/trawl.h"
@@ -21,13 +22,6 @@
  * more than this many saved up by quiet times for a burst. */
 #define ROOT_HEDGE_BUDGET 0.05
 #define ROOT_HEDGE_BURST 5
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* ---- health ---- */
 
@@ -137,10 +131,10 @@ static void *ping_main(void *arg)
 	for (uint32_t i = 0; msgs && i < rs->n; i++)
 		tbuf_init(&msgs[i], 4096);
 	while (calls && msgs && !atomic_load(&rs->stopping)) {
-		uint64_t cycle = now_us();
+		uint64_t cycle = clock_unix_us();
 		ping_round(rs, calls, msgs);
 		/* a fixed period, start to start, however long the replies took */
-		while (!atomic_load(&rs->stopping) && now_us() < cycle + rs->ping_ms * 1000ull)
+		while (!atomic_load(&rs->stopping) && clock_unix_us() < cycle + rs->ping_ms * 1000ull)
 			usleep(20 * 1000);
 	}
 	for (uint32_t i = 0; msgs && i < rs->n; i++)

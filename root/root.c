@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/hash.h"
 #include "common/wire.h"
 #include "root/cache.h"
@@ -42,13 +43,6 @@ static int rerr(char *err, size_t errlen, int code, const char *fmt, ...)
 		va_end(ap);
 	}
 	return code;
-}
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* ---- cluster file ---- */
@@ -236,7 +230,7 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
                            size_t errlen)
 {
 	*out = NULL;
-	uint64_t t0 = now_us();
+	uint64_t t0 = clock_unix_us();
 	uint32_t want = q->k + q->offset;
 	if (q->k == 0 || want > TRAWL_MAX_K)
 		return rerr(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
@@ -262,7 +256,7 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		rc = make_page(r, q, &m, res, fetch_deadline, err, errlen);
 	scatter_fini(&sc);
 	merge_fini(&m);
-	res->took_us = now_us() - t0;
+	res->took_us = clock_unix_us() - t0;
 	if (res->generation)
 		replicas_saw_generation(&r->rs, res->generation);
 	if (rc) {
@@ -292,7 +286,7 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 			break;
 		wire_header h = {0};
 		h.request_id = atomic_fetch_add(&r->rs.next_id, 1);
-		h.deadline_unix_us = now_us() + (uint64_t)r->cfg.timeout_ms * 1000u;
+		h.deadline_unix_us = clock_unix_us() + (uint64_t)r->cfg.timeout_ms * 1000u;
 		tbuf msg;
 		tbuf_init(&msg, 1 << 16);
 		wire_get g = {(uint16_t)s, id, (uint32_t)n};
@@ -391,7 +385,7 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
 {
 	if (!r->cache || q->qlen > TRAWL_MAX_QUERY_BYTES)
 		return q->cache_only ? TRAWL_ENOTFOUND : search_uncached(r, q, out, err, errlen);
-	uint64_t t0 = now_us();
+	uint64_t t0 = clock_unix_us();
 	uint8_t key[16];
 	uint64_t gen_at_key = atomic_load(&r->rs.known_gen);
 	cache_key(q, gen_at_key, key);
@@ -402,7 +396,7 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
 		return TRAWL_ENOTFOUND;
 	if (hit) {
 		hit->cached = 1;
-		hit->took_us = now_us() - t0;
+		hit->took_us = clock_unix_us() - t0;
 		*out = hit;
 		return TRAWL_OK;
 	}

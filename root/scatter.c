@@ -11,21 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "trawl/trawl.h"
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* Milliseconds left until deadline (Unix us), 1 at least. */
-static int remaining_ms(uint64_t deadline)
-{
-	uint64_t now = now_us();
-	return deadline > now ? (int)((deadline - now) / 1000) + 1 : 1;
-}
 
 static int fail(scatter *sc, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -144,7 +131,7 @@ static enum scatter_step send_all(scatter *sc)
 		sc->ngroups = 0;
 		return SCATTER_FINISH;
 	}
-	uint64_t started = now_us();
+	uint64_t started = clock_unix_us();
 	for (unsigned i = 0; i < sc->ngroups; i++) {
 		scatter_group *g = &sc->groups[i];
 		replica *p = &rs->rep[g->leaf];
@@ -156,7 +143,7 @@ static enum scatter_step send_all(scatter *sc)
 		atomic_fetch_add(&p->requests, 1);
 		atomic_fetch_add(&rs->searches, 1);
 		hedge_earn(rs);
-		g->given_ms[0] = remaining_ms(sc->deadline);
+		g->given_ms[0] = clock_ms_until(sc->deadline);
 		rpc_batch_start(sc->batch, &g->call, g->given_ms[0]);
 	}
 	return SCATTER_WAIT;
@@ -202,14 +189,14 @@ static void maybe_hedge(scatter *sc, scatter_group *g, uint64_t now)
 	atomic_fetch_add(&rs->hedges, 1);
 	atomic_fetch_add(&rs->rep[alt].outstanding, 1);
 	atomic_fetch_add(&rs->rep[alt].requests, 1);
-	g->given_ms[1] = remaining_ms(sc->deadline);
+	g->given_ms[1] = clock_ms_until(sc->deadline);
 	rpc_batch_start(sc->batch, &g->hedge, g->given_ms[1]);
 }
 
 static enum scatter_step wait_and_hedge(scatter *sc)
 {
 	for (;;) {
-		uint64_t now = now_us(), next = sc->deadline;
+		uint64_t now = clock_unix_us(), next = sc->deadline;
 		unsigned open = 0;
 		for (unsigned i = 0; i < sc->ngroups; i++) {
 			scatter_group *g = &sc->groups[i];
@@ -294,7 +281,7 @@ static enum scatter_step collect(scatter *sc)
 			uint32_t s = g->ws.shards[k];
 			if (ok)
 				sc->shard[s] = SHARD_ANSWERED;
-			else if (g->call.timed_out || now_us() >= sc->deadline)
+			else if (g->call.timed_out || clock_unix_us() >= sc->deadline)
 				sc->shard[s] = SHARD_TIMED_OUT;
 		}
 		if (ok && !sc->rc)
@@ -315,7 +302,7 @@ static enum scatter_step finish(scatter *sc)
 	for (uint32_t s = 0; s < sc->nshards; s++)
 		again |= sc->shard[s] == SHARD_PENDING;
 	/* shards whose replica failed go once more to another replica */
-	if (again && !sc->rc && sc->attempt == 0 && now_us() < sc->deadline) {
+	if (again && !sc->rc && sc->attempt == 0 && clock_unix_us() < sc->deadline) {
 		sc->attempt++;
 		return SCATTER_PLAN;
 	}

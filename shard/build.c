@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "common/clock.h"
 #include "common/hash.h"
 #include "index/docstore.h"
 #include "index/gen.h"
@@ -64,7 +65,7 @@ struct trawl_builder {
 	sh_parser check;       /* validates trawl_builder_add_json's documents */
 	tbuf line;
 	trawl_build_report rep;
-	struct timespec t0, last_tick;
+	double t0, last_tick; /* clock_mono_s */
 	const char *stage;
 	char **sources;
 	size_t nsources;
@@ -91,11 +92,10 @@ const char *trawl_builder_errmsg(const trawl_builder *b)
 	return b ? b->errmsg : "no builder";
 }
 
-static double since(const struct timespec *t0)
+/* Seconds since t0 (clock_mono_s). */
+static double since(double t0)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+	return clock_mono_s() - t0;
 }
 
 static int mkdir_p(const char *dir)
@@ -161,16 +161,15 @@ static void progress(trawl_builder *b, int force)
 {
 	if (!b->opts.on_progress)
 		return;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!force && since(&b->last_tick) < 0.1)
+	double now = clock_mono_s();
+	if (!force && since(b->last_tick) < 0.1)
 		return;
 	b->last_tick = now;
 	uint64_t consumed = 0, size = 0;
 	if (b->sp)
 		sh_split_progress(b->sp, &consumed, &size);
 	trawl_build_progress p = {b->stage, b->docs_done, b->bytes_before + consumed,
-	                          b->opts.input_bytes, b->items_done, b->nitems, since(&b->t0)};
+	                          b->opts.input_bytes, b->items_done, b->nitems, since(b->t0)};
 	b->opts.on_progress(b->opts.progress_ctx, &p);
 }
 
@@ -394,7 +393,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	b->stage = "reading";
 	sh_parser_init(&b->check, &b->schema, 0);
 	tbuf_init(&b->line, 0);
-	clock_gettime(CLOCK_MONOTONIC, &b->t0);
+	b->t0 = clock_mono_s();
 	b->last_tick = b->t0;
 	b->max_doc = o.max_doc_bytes ? o.max_doc_bytes : TRAWL_MAX_DOC_BYTES;
 	if (b->max_doc > IDX_STORED_MAX)
@@ -703,7 +702,7 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	sh_queue_counts(b->q, &taken, &expired);
 	b->rep.items = b->nitems;
 	b->rep.items_retried = expired;
-	b->rep.read_s = since(&b->t0);
+	b->rep.read_s = since(b->t0);
 	if (b->opts.part_count > 1) {
 		b->committed = 1; /* this partition's runs are made; a later build merges */
 		goto out;
@@ -750,8 +749,7 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	b->rep.deleted = ms.deleted;
 	b->stage = "publishing";
 	progress(b, 1);
-	struct timespec tp;
-	clock_gettime(CLOCK_MONOTONIC, &tp);
+	double tp = clock_mono_s();
 	if (!(m = calloc(1, sizeof *m))) {
 		rc = berr(b, TRAWL_ENOMEM, "out of memory");
 		goto out;
@@ -777,7 +775,7 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	b->rep.docs = ms.docs;
 	b->rep.bytes_out = ms.bytes_out;
 	b->rep.generation = gen;
-	b->rep.publish_s = since(&tp);
+	b->rep.publish_s = since(tp);
 	if (b->remote) {
 		/* the workers hear that the build is over */
 		sh_remote_stop(b->remote);
@@ -799,7 +797,7 @@ out:
 		sh_run_close(&runs[i]);
 	free(runs);
 	free(m);
-	b->rep.seconds = since(&b->t0);
+	b->rep.seconds = since(b->t0);
 	if (rep)
 		*rep = b->rep;
 	return rc;

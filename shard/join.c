@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "index/codec.h"
 #include "index/dict.h"
 #include "index/gen.h"
@@ -359,13 +360,6 @@ out:
 	return rc;
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st)
 {
 	const sh_params *p = o->params;
@@ -375,7 +369,7 @@ int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st)
 	join j = {o, calloc(ns, sizeof(sh_shardmerge)), ns, 1, {0}, st};
 	if (!j.m)
 		return idx_errf(o->err, o->errlen, TRAWL_ENOMEM, "out of memory");
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	for (uint32_t s = 0; s < ns; s++) {
 		sh_shardmerge *m = &j.m[s];
 		m->p = p;
@@ -404,13 +398,13 @@ int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st)
 	}
 	if (rc == TRAWL_OK)
 		rc = run_pool(ns * j.nparts, threads, task_terms, &j);
-	st->merge_s = now_s() - t0;
-	t0 = now_s();
+	st->merge_s = clock_mono_s() - t0;
+	t0 = clock_mono_s();
 	if (rc == TRAWL_OK && (rc = global_df(&j)))
 		idx_errf(o->err, o->errlen, rc, "out of memory");
 	if (rc == TRAWL_OK)
 		rc = run_pool(ns, threads, task_finish, &j);
-	st->join_s = now_s() - t0;
+	st->join_s = clock_mono_s() - t0;
 	for (uint32_t s = 0; s < ns; s++) {
 		sh_shardmerge *m = &j.m[s];
 		if (rc && m->err[0] && o->err && !o->err[0])

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "queue.h"
 
 enum { Q_QUEUED, Q_LEASED, Q_DONE };
@@ -48,24 +49,6 @@ struct sh_queue {
 	qdone *done_head, *done_tail;
 	uint64_t taken, expired;
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
-}
-
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 int sh_queue_new(sh_queue **out, unsigned capacity, unsigned lease_ms)
 {
@@ -112,7 +95,7 @@ void sh_queue_free(sh_queue *q)
 static void wait_tick(sh_queue *q, void (*tick)(void *), void *ctx)
 {
 	struct timespec ts;
-	deadline_in(&ts, 100);
+	clock_after(&ts, CLOCK_MONOTONIC, 100);
 	pthread_cond_timedwait(&q->cv, &q->mu, &ts);
 	if (tick) {
 		pthread_mutex_unlock(&q->mu);
@@ -153,7 +136,7 @@ int sh_queue_push(sh_queue *q, sh_item *it, void (*tick)(void *), void *ctx)
 int sh_queue_take(sh_queue *q, tbuf *copy, int expires, int wait_ms, sh_item *out)
 {
 	struct timespec ts;
-	deadline_in(&ts, wait_ms);
+	clock_after(&ts, CLOCK_MONOTONIC, wait_ms);
 	pthread_mutex_lock(&q->mu);
 	int rc;
 	for (;;) {
@@ -161,7 +144,7 @@ int sh_queue_take(sh_queue *q, tbuf *copy, int expires, int wait_ms, sh_item *ou
 			rc = SH_Q_OVER;
 			break;
 		}
-		uint64_t now = now_us();
+		uint64_t now = clock_mono_us();
 		qitem *pick = NULL;
 		for (qitem *i = q->items; i; i = i->next) {
 			if (i->state == Q_LEASED && i->remote && i->lease_until < now) {
@@ -216,7 +199,7 @@ void sh_queue_beat(sh_queue *q, uint64_t id)
 	pthread_mutex_lock(&q->mu);
 	for (qitem *i = q->items; i; i = i->next)
 		if (i->it.id == id && i->state == Q_LEASED)
-			i->lease_until = now_us() + q->lease_us;
+			i->lease_until = clock_mono_us() + q->lease_us;
 	pthread_mutex_unlock(&q->mu);
 }
 

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/rpc.h"
 #include "queue.h"
 #include "remote.h"
@@ -48,13 +49,6 @@ struct sh_remote {
 	atomic_ullong last_ms;     /* when the last request came */
 	tbuf copy[SERVER_THREADS]; /* item bytes, per server thread */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
 
 static void put64(tbuf *b, uint64_t v)
 {
@@ -107,7 +101,7 @@ static void next_item(sh_remote *r, unsigned worker, tbuf *out)
 static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
 {
 	sh_remote *r = ctx;
-	atomic_store(&r->last_ms, now_ms());
+	atomic_store(&r->last_ms, clock_mono_ms());
 	uint64_t id = 0;
 	if (len >= 9)
 		memcpy(&id, req + 1, 8);
@@ -194,8 +188,8 @@ void sh_remote_stop(sh_remote *r)
 	/* Every worker still connected asks at least every NEXT_WAIT_MS and is
 	 * told the build is over: wait for a quiet spell so that they all hear
 	 * it and exit, rather than retry until they give up. */
-	for (uint64_t t0 = now_ms(); now_ms() - t0 < 3000;) {
-		if (now_ms() - atomic_load(&r->last_ms) > NEXT_WAIT_MS + 400)
+	for (uint64_t t0 = clock_mono_ms(); clock_mono_ms() - t0 < 3000;) {
+		if (clock_mono_ms() - atomic_load(&r->last_ms) > NEXT_WAIT_MS + 400)
 			break;
 		usleep(50000);
 	}
@@ -239,13 +233,13 @@ static void wfail(wstate *s, int rc, const char *msg)
 /* One call, retried until it gets an answer or give_up_ms pass. */
 static int call(wstate *s, const uint8_t *req, size_t len, uint8_t **reply, size_t *rlen)
 {
-	uint64_t start = now_ms();
+	uint64_t start = clock_mono_ms();
 	for (;;) {
 		rpc_call c = {0};
 		c.peer = s->c;
 		c.req = req;
 		c.len = len;
-		uint64_t spent = now_ms() - start;
+		uint64_t spent = clock_mono_ms() - start;
 		uint64_t left = spent < s->give_up_ms ? s->give_up_ms - spent : 0;
 		rpc_call_many(&c, 1, (int)(left > 100 ? left : 100));
 		if (c.rc == TRAWL_OK && c.reply_len > 0) {
@@ -254,7 +248,7 @@ static int call(wstate *s, const uint8_t *req, size_t len, uint8_t **reply, size
 			return TRAWL_OK;
 		}
 		rpc_call_fini(&c);
-		if (now_ms() - start > s->give_up_ms)
+		if (clock_mono_ms() - start > s->give_up_ms)
 			return TRAWL_EIO;
 		usleep(200000);
 	}
