@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/wire.h"
 #include "trawl/trawl.h"
 
@@ -33,13 +34,6 @@ typedef struct fetch {
 	char *err;
 	size_t errlen;
 } fetch;
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static int ferr(fetch *f, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -150,29 +144,45 @@ static int fetch_ok(const rpc_call *c)
 	       fr.status == TRAWL_OK;
 }
 
-/* Every FETCH at once with half the time left; the ones that brought
- * nothing again, on another replica, with the rest. A call with no
- * answer is judged against its replica, once; an error answer is the
- * leaf's word, not a failure. */
+/* Sends every FETCH at once: with half the time left when another replica
+ * could take a retry, else with all of it (halving only buys the retry its
+ * time). given[c] is the time call c was given. */
+static int send_first(fetch *f, int *given)
+{
+	replica_set *rs = f->rs;
+	rpc_batch *b = rpc_batch_new();
+	if (!b)
+		return TRAWL_ENOMEM;
+	int all = clock_ms_until(f->deadline), half = all / 2 + 1;
+	for (unsigned c = 0; c < f->ncalls; c++) {
+		uint64_t gen = 0;
+		uint32_t m = winners_of(f, f->leaf[c], &gen);
+		given[c] = replica_fetch_alt(rs, f->leaf[c], f->shards, m, gen) >= 0 ? half : all;
+		rpc_batch_start(b, &f->calls[c], given[c]);
+	}
+	while (rpc_batch_wait(b, f->ncalls, all) > 0)
+		;
+	rpc_batch_free(b);
+	return TRAWL_OK;
+}
+
+/* Every FETCH at once; the ones that brought nothing again, on another
+ * replica, with the time left. A call with no answer is judged against
+ * its replica, once; an error answer is the leaf's word, not a failure. */
 static int send_and_retry(fetch *f)
 {
 	replica_set *rs = f->rs;
-	uint64_t now = now_us();
-	int ms = f->deadline > now ? (int)((f->deadline - now) / 2000) + 1 : 1;
-	rpc_call_many(f->calls, f->ncalls, ms);
-	rpc_call *batch = calloc(f->ncalls ? f->ncalls : 1, sizeof *batch);
-	unsigned *which = calloc(f->ncalls ? f->ncalls : 1, sizeof *which), nagain = 0;
-	if (!batch || !which) {
-		free(batch);
-		free(which);
-		return TRAWL_ENOMEM;
-	}
-	for (unsigned c = 0; c < f->ncalls; c++) {
+	unsigned n1 = f->ncalls ? f->ncalls : 1, nagain = 0;
+	int *given = calloc(n1, sizeof *given);
+	rpc_call *batch = calloc(n1, sizeof *batch);
+	unsigned *which = calloc(n1, sizeof *which);
+	int rc = given && batch && which ? send_first(f, given) : TRAWL_ENOMEM;
+	for (unsigned c = 0; !rc && c < f->ncalls; c++) {
 		uint32_t l = f->leaf[c];
 		if (fetch_ok(&f->calls[c]))
 			continue;
 		if (f->calls[c].rc != TRAWL_OK)
-			replica_note_failure(rs, &rs->rep[l], &f->calls[c], ms);
+			replica_note_failure(rs, &rs->rep[l], &f->calls[c], given[c]);
 		uint64_t gen = 0;
 		uint32_t m = winners_of(f, l, &gen);
 		int alt = replica_fetch_alt(rs, l, f->shards, m, gen);
@@ -184,8 +194,7 @@ static int send_and_retry(fetch *f)
 		which[nagain++] = c;
 	}
 	if (nagain) {
-		now = now_us();
-		int ms2 = f->deadline > now ? (int)((f->deadline - now) / 1000) + 1 : 1;
+		int ms2 = clock_ms_until(f->deadline);
 		rpc_call_many(batch, nagain, ms2);
 		for (unsigned k = 0; k < nagain; k++) {
 			if (batch[k].rc != TRAWL_OK)
@@ -194,9 +203,10 @@ static int send_and_retry(fetch *f)
 			f->again[which[k]] = batch[k];
 		}
 	}
+	free(given);
 	free(batch);
 	free(which);
-	return TRAWL_OK;
+	return rc;
 }
 
 /* The documents of one FETCH reply (fr, from replica `from`) into the hits

@@ -4,8 +4,8 @@
  * FETCH per leaf, in the generation each SEARCH ran on. A FETCH that brings
  * nothing back is retried once on another replica of that generation
  * (replicas of a generation hold the same files, so the same doc numbers
- * can be read there). The first try gets half the time left, the retry
- * the rest.
+ * can be read there). The first try gets half the time left when a
+ * retry is possible (all of it otherwise), the retry the rest.
  */
 #ifndef TRAWL_ROOT_FETCH_H
 #define TRAWL_ROOT_FETCH_H
