@@ -100,16 +100,16 @@ enum { REQ_LOOP = 0, REQ_DEFERRED, REQ_ANSWERED };
 /* One request's state, from the URI callback to the completion callback. */
 struct req_state {
 	struct MHD_Connection *conn;
-	char *uri;           /* raw request target, owned; NULL if unknown */
-	int started;         /* the headers-complete call has been made */
-	int too_large;       /* a chunked body went over max_body_bytes */
-	size_t discarded;    /* body bytes thrown away since then */
+	char *uri;        /* raw request target, owned; NULL if unknown */
+	int started;      /* the headers-complete call has been made */
+	int too_large;    /* a chunked body went over max_body_bytes */
+	size_t discarded; /* body bytes thrown away since then */
 	tbuf body;
 	char client[INET6_ADDRSTRLEN];
 	/* deferral: the request as the handler saw it (url and method point
 	 * into libmicrohttpd's connection, valid until the request completes),
 	 * the worker's response, and the queue link */
-	int phase;           /* REQ_LOOP, REQ_DEFERRED (queued or on a worker), REQ_ANSWERED */
+	int phase; /* REQ_LOOP, REQ_DEFERRED (queued or on a worker), REQ_ANSWERED */
 	const char *url, *method;
 	http_response resp;
 	req_state *next;
@@ -172,11 +172,21 @@ static int json_string(tbuf *b, const char *str, size_t n)
 		}
 		i++;
 		switch (c) {
-		case '"': rc = tbuf_append(b, "\\\"", 2); break;
-		case '\\': rc = tbuf_append(b, "\\\\", 2); break;
-		case '\n': rc = tbuf_append(b, "\\n", 2); break;
-		case '\r': rc = tbuf_append(b, "\\r", 2); break;
-		case '\t': rc = tbuf_append(b, "\\t", 2); break;
+		case '"':
+			rc = tbuf_append(b, "\\\"", 2);
+			break;
+		case '\\':
+			rc = tbuf_append(b, "\\\\", 2);
+			break;
+		case '\n':
+			rc = tbuf_append(b, "\\n", 2);
+			break;
+		case '\r':
+			rc = tbuf_append(b, "\\r", 2);
+			break;
+		case '\t':
+			rc = tbuf_append(b, "\\t", 2);
+			break;
 		default:
 			if (c < 0x20 || c == 0x7F) {
 				char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
@@ -243,8 +253,8 @@ int http_response_json(http_response *resp, int status, const char *json, size_t
 	return set_body(resp, status, JSON_TYPE, json, len);
 }
 
-int http_response_text(http_response *resp, int status, const char *content_type,
-                       const void *data, size_t len)
+int http_response_text(http_response *resp, int status, const char *content_type, const void *data,
+                       size_t len)
 {
 	return set_body(resp, status, content_type, data, len);
 }
@@ -314,8 +324,8 @@ static void count_status(http_server *s, unsigned status)
  * send_response hands resp to libmicrohttpd (the body's ownership moves to
  * it) and queues it on c. close_after adds "Connection: close".
  */
-static enum MHD_Result send_response(http_server *s, struct MHD_Connection *c,
-                                     http_response *resp, int close_after)
+static enum MHD_Result send_response(http_server *s, struct MHD_Connection *c, http_response *resp,
+                                     int close_after)
 {
 	struct MHD_Response *r;
 	if (resp->len)
@@ -326,7 +336,8 @@ static enum MHD_Result send_response(http_server *s, struct MHD_Connection *c,
 		return MHD_NO;
 	if (resp->len)
 		resp->body = NULL; /* now libmicrohttpd's */
-	int ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) == MHD_YES;
+	int ok =
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) == MHD_YES;
 	for (size_t off = 0; ok && off < resp->headers.len;) {
 		const char *name = (const char *)resp->headers.data + off;
 		const char *value = name + strlen(name) + 1;
@@ -352,7 +363,7 @@ static enum MHD_Result send_response(http_server *s, struct MHD_Connection *c,
 static enum MHD_Result reject(http_server *s, struct MHD_Connection *c, int status,
                               const char *type, int limit, const char *extra_name,
                               const char *extra_value, const char *fmt, ...)
-	__attribute__((format(printf, 8, 9)));
+    __attribute__((format(printf, 8, 9)));
 
 static enum MHD_Result reject(http_server *s, struct MHD_Connection *c, int status,
                               const char *type, int limit, const char *extra_name,
@@ -385,8 +396,8 @@ const char *http_query_param(const http_request *r, const char *name)
 {
 	const req_state *st = r->impl;
 	const char *value = NULL;
-	if (MHD_lookup_connection_value_n(st->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &value,
-	                                  NULL) != MHD_YES)
+	if (MHD_lookup_connection_value_n(st->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
+	                                  &value, NULL) != MHD_YES)
 		return NULL;
 	return value ? value : ""; /* "?pretty": present, without a value */
 }
@@ -489,12 +500,12 @@ static enum MHD_Result on_headers(http_server *s, struct MHD_Connection *c, cons
 {
 	uint64_t open = atomic_load_explicit(&s->connections, memory_order_relaxed);
 	if (open > s->max_connections)
-		return reject(s, c, 503, "too_many_connections", 1, MHD_HTTP_HEADER_RETRY_AFTER, "1",
-		              "the server has %llu connections open; its limit is %u",
+		return reject(s, c, 503, "too_many_connections", 1, MHD_HTTP_HEADER_RETRY_AFTER,
+		              "1", "the server has %llu connections open; its limit is %u",
 		              (unsigned long long)open, s->max_connections);
 
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	if (ci && ci->header_size > s->max_header_bytes)
 		return reject(s, c, 431, "request_header_fields_too_large", 1, NULL, NULL,
 		              "the request line and headers take %zu bytes; the limit is %zu",
@@ -502,19 +513,20 @@ static enum MHD_Result on_headers(http_server *s, struct MHD_Connection *c, cons
 
 	if (!method_allowed(method))
 		return reject(s, c, 405, "method_not_allowed", 0, MHD_HTTP_HEADER_ALLOW,
-		              ALLOWED_METHODS, "method %.64s is not allowed; use one of " ALLOWED_METHODS,
-		              method);
+		              ALLOWED_METHODS,
+		              "method %.64s is not allowed; use one of " ALLOWED_METHODS, method);
 
-	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	                                             MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	const char *cl =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (te && cl)
 		return reject(s, c, 400, "illegal_argument_exception", 0, NULL, NULL,
 		              "a request may not have both Transfer-Encoding and Content-Length");
 	if (te && !te_is_chunked(te))
 		return reject(s, c, 400, "illegal_argument_exception", 0, NULL, NULL,
-		              "Transfer-Encoding \"%.64s\" is not supported; only \"chunked\" is", te);
+		              "Transfer-Encoding \"%.64s\" is not supported; only \"chunked\" is",
+		              te);
 	if (cl) {
 		/* libmicrohttpd has already refused a malformed Content-Length. */
 		unsigned long long n = strtoull(cl, NULL, 10);
@@ -530,7 +542,7 @@ static void client_address(struct MHD_Connection *c, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "unknown");
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (!ci || !ci->client_addr)
 		return;
 	const struct sockaddr *sa = ci->client_addr;
@@ -538,8 +550,8 @@ static void client_address(struct MHD_Connection *c, char *out, size_t outlen)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
 		          (socklen_t)outlen);
 	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-		          (socklen_t)outlen);
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		          out, (socklen_t)outlen);
 }
 
 /* call_handler runs the application's handler on st's request; deferred:
@@ -553,14 +565,14 @@ static void call_handler(http_server *s, req_state *st, int deferred, http_respo
 			query = q + 1;
 	}
 	http_request req = {
-		.method = st->method,
-		.path = st->url,
-		.query = query,
-		.body = (const uint8_t *)(st->body.len ? tbuf_cstr(&st->body) : ""),
-		.body_len = st->body.len,
-		.client = st->client,
-		.deferred = deferred,
-		.impl = st,
+	    .method = st->method,
+	    .path = st->url,
+	    .query = query,
+	    .body = (const uint8_t *)(st->body.len ? tbuf_cstr(&st->body) : ""),
+	    .body_len = st->body.len,
+	    .client = st->client,
+	    .deferred = deferred,
+	    .impl = st,
 	};
 	s->fn(s->ctx, &req, resp);
 }
@@ -606,8 +618,10 @@ static enum MHD_Result dispatch(http_server *s, req_state *st, struct MHD_Connec
 		pthread_mutex_unlock(&s->mu);
 		response_fini(&resp);
 		return reject(s, c, 503, "service_unavailable", 0, MHD_HTTP_HEADER_RETRY_AFTER, "1",
-		              "%s", stopping ? "the server is stopping" : "no worker threads to answer "
-		                                                         "this request");
+		              "%s",
+		              stopping ? "the server is stopping"
+		                       : "no worker threads to answer "
+		                         "this request");
 	}
 	enum MHD_Result q = answer(s, st, c, &resp);
 	response_fini(&resp);
@@ -642,9 +656,8 @@ static void *worker_main(void *arg)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
 	http_server *s = cls;
 	(void)version;
@@ -736,7 +749,7 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 /* ------------------------------------------------------------------ */
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void server_free(http_server *s);
 static int start_workers(http_server *s, unsigned n);
 static void stop_workers(http_server *s);
@@ -766,12 +779,12 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
 	unsigned threads = cfg->threads ? cfg->threads : HTTP_DEFAULT_THREADS;
 	unsigned workers = cfg->workers;
-	unsigned max_conn = cfg->max_connections ? cfg->max_connections
-	                                         : HTTP_DEFAULT_MAX_CONNECTIONS;
+	unsigned max_conn =
+	    cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
 	unsigned per_ip = cfg->max_per_ip ? cfg->max_per_ip : HTTP_DEFAULT_MAX_PER_IP;
 	unsigned timeout = cfg->idle_timeout_s ? cfg->idle_timeout_s : HTTP_DEFAULT_IDLE_TIMEOUT_S;
-	size_t max_header = cfg->max_header_bytes ? cfg->max_header_bytes
-	                                          : HTTP_DEFAULT_MAX_HEADER_BYTES;
+	size_t max_header =
+	    cfg->max_header_bytes ? cfg->max_header_bytes : HTTP_DEFAULT_MAX_HEADER_BYTES;
 	size_t max_body = cfg->max_body_bytes ? cfg->max_body_bytes : HTTP_DEFAULT_MAX_BODY_BYTES;
 	if (threads > MAX_THREADS)
 		return fail(err, errlen, TRAWL_EINVAL, "http: threads is %u; at most %u", threads,
@@ -784,15 +797,16 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		            max_conn, MAX_CONNECTIONS_LIMIT);
 	if (max_header < MIN_HEADER_BYTES || max_header > MAX_HEADER_BYTES_LIMIT)
 		return fail(err, errlen, TRAWL_EINVAL,
-		            "http: max_header_bytes is %zu; it must be between %zu and %zu", max_header,
-		            MIN_HEADER_BYTES, MAX_HEADER_BYTES_LIMIT);
+		            "http: max_header_bytes is %zu; it must be between %zu and %zu",
+		            max_header, MIN_HEADER_BYTES, MAX_HEADER_BYTES_LIMIT);
 	if (max_body > SIZE_MAX / 4)
 		return fail(err, errlen, TRAWL_EINVAL, "http: max_body_bytes is too large");
 
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
 	struct sockaddr *sa;
-	unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+	unsigned flags =
+	    MHD_USE_ERROR_LOG | MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
 	memset(&sin, 0, sizeof sin);
 	memset(&sin6, 0, sizeof sin6);
 	if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
@@ -806,7 +820,8 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		flags |= MHD_USE_IPv6;
 	} else
 		return fail(err, errlen, TRAWL_EINVAL,
-		            "http: bind address \"%.64s\" is not a numeric IPv4 or IPv6 address", bind);
+		            "http: bind address \"%.64s\" is not a numeric IPv4 or IPv6 address",
+		            bind);
 
 	http_server *s = calloc(1, sizeof *s);
 	if (!s)
@@ -829,10 +844,10 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		unsigned started = s->nworkers;
 		stop_workers(s);
 		server_free(s);
-		return wrc == TRAWL_ENOMEM
-		           ? fail(err, errlen, TRAWL_ENOMEM, "http: out of memory")
-		           : fail(err, errlen, TRAWL_EIO, "http: cannot start worker thread %u of %u",
-		                  started + 1, workers);
+		return wrc == TRAWL_ENOMEM ? fail(err, errlen, TRAWL_ENOMEM, "http: out of memory")
+		                           : fail(err, errlen, TRAWL_EIO,
+		                                  "http: cannot start worker thread %u of %u",
+		                                  started + 1, workers);
 	}
 
 	/* Past max_connections, a margin of connections is still accepted so
@@ -842,26 +857,26 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	if (hard < threads)
 		hard = threads;
 	struct MHD_OptionItem opts[] = {
-		{MHD_OPTION_SOCK_ADDR, 0, sa},
-		{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)hard, NULL},
-		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)per_ip, NULL},
-		{MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL},
-		/* libmicrohttpd keeps the request line, the headers and its read
-		 * and write buffers in this pool: twice the header limit leaves
-		 * room for the module to check that limit itself. */
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(max_header * 2), NULL},
-		{MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
-		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
-		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
-		{MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)HTTP_THREAD_STACK, NULL},
-		/* Last but one: with one thread there is no pool, and this item
-		 * ends the list early instead. */
-		{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
-		{MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_SOCK_ADDR, 0, sa},
+	    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)hard, NULL},
+	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)per_ip, NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL},
+	    /* libmicrohttpd keeps the request line, the headers and its read
+	     * and write buffers in this pool: twice the header limit leaves
+	     * room for the module to check that limit itself. */
+	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(max_header * 2), NULL},
+	    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
+	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+	    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
+	    {MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)HTTP_THREAD_STACK, NULL},
+	    /* Last but one: with one thread there is no pool, and this item
+	     * ends the list early instead. */
+	    {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
+	    {MHD_OPTION_END, 0, NULL},
 	};
-	s->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_access, s,
-	                             MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
-	                             MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	s->daemon =
+	    MHD_start_daemon(flags, cfg->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER,
+	                     on_log, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	atomic_store(&s->starting, 0);
 	if (!s->daemon) {
 		int rc = fail(err, errlen, TRAWL_EIO, "http: cannot listen on %s%s%s:%u: %s",
