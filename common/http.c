@@ -491,6 +491,63 @@ static int te_is_chunked(const char *te)
 	return *te == '\0';
 }
 
+/* What scan_header found among a request's headers. */
+typedef struct header_scan {
+	unsigned content_length, transfer_encoding; /* how many of each */
+	const char *bad_name;                       /* the first name that is not a token */
+} header_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+	header_scan *hs = cls;
+	(void)kind;
+	(void)value;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		hs->content_length++;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		hs->transfer_encoding++;
+	int token = *key != 0;
+	for (const unsigned char *k = (const unsigned char *)key; *k && token; k++)
+		token = *k > 32 && *k < 127 && !strchr("\"(),/:;<=>?@[\\]{}", *k);
+	if (!token && !hs->bad_name)
+		hs->bad_name = key;
+	return MHD_YES;
+}
+
+/*
+ * check_framing refuses (and closes) a request whose body could be framed
+ * two ways: by a proxy in front reading it one way and by libmicrohttpd the
+ * other, a request hidden in its body would run here (request smuggling).
+ * So: one Content-Length at most (libmicrohttpd reads the first), one
+ * Transfer-Encoding at most, and every header name a token (RFC 9110 5.1:
+ * "Transfer-Encoding : chunked" is otherwise a header named
+ * "Transfer-Encoding " that nothing reads, and the body it announces would
+ * be read as the next request). Returns 0 when the framing is sound, else 1
+ * with *q the result of queueing the 400.
+ */
+static int bad_framing(http_server *s, struct MHD_Connection *c, enum MHD_Result *q)
+{
+	header_scan hs = {0};
+	MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
+	if (hs.bad_name)
+		*q = reject(s, c, 400, "illegal_argument_exception", 0, NULL, NULL,
+		            "header name \"%.64s\" is not a token (white space or a separator "
+		            "in a header name is not allowed)",
+		            hs.bad_name);
+	else if (hs.content_length > 1)
+		*q = reject(s, c, 400, "illegal_argument_exception", 0, NULL, NULL,
+		            "a request may have one Content-Length header; this one has %u",
+		            hs.content_length);
+	else if (hs.transfer_encoding > 1)
+		*q = reject(s, c, 400, "illegal_argument_exception", 0, NULL, NULL,
+		            "a request may have one Transfer-Encoding header; this one has %u",
+		            hs.transfer_encoding);
+	else
+		return 0;
+	return 1;
+}
+
 /*
  * on_headers checks a request whose headers are complete against the limits.
  * It returns MHD_YES to go on receiving the body, or the result of queueing
@@ -515,6 +572,10 @@ static enum MHD_Result on_headers(http_server *s, struct MHD_Connection *c, cons
 		return reject(s, c, 405, "method_not_allowed", 0, MHD_HTTP_HEADER_ALLOW,
 		              ALLOWED_METHODS,
 		              "method %.64s is not allowed; use one of " ALLOWED_METHODS, method);
+
+	enum MHD_Result q;
+	if (bad_framing(s, c, &q))
+		return q;
 
 	const char *te =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);

@@ -29,7 +29,12 @@
  *   refuses) without this module's JSON; each limit below says what the
  *   client sees. Requests libmicrohttpd cannot parse (a malformed request
  *   line or Content-Length, for instance) also get its own small HTML 400
- *   and a closed connection; the handler never sees them.
+ *   and a closed connection; the handler never sees them. (0.9.75 sends the
+ *   header block of its 400 for a malformed Content-Length twice: it
+ *   builds the answer, then its state machine goes on and builds it again.)
+ * - Ambiguous framing is refused with a 400 and a closed connection: two
+ *   Content-Length or Transfer-Encoding headers, or a header name that is
+ *   not a token (request smuggling; see bad_framing in http.c).
  * - No global state: any number of servers may run in one process.
  */
 #ifndef TRAWL_COMMON_HTTP_H

@@ -682,6 +682,49 @@ static void test_methods_and_encodings(void **state)
 	http_server_stop(s);
 }
 
+/* Framing that a proxy in front could read one way and libmicrohttpd the
+ * other (issue #13, finding 8): two Content-Lengths (the first won, and a
+ * request hidden after the shorter body ran), two Transfer-Encodings, a
+ * header name with white space ("Transfer-Encoding : chunked" was a header
+ * nothing read, and the body it announced was read as the next request).
+ * Each is a 400 and the connection closes: the request hidden behind it
+ * never reaches the handler. */
+static void test_ambiguous_framing(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+	static const char *const smuggled[] = {
+	    "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n"
+	    "{}GET /hidden HTTP/1.1\r\nHost: x\r\n\r\n",
+	    "POST /x HTTP/1.1\r\nHost: x\r\ncontent-length: 2\r\nContent-Length: 2\r\n\r\n{}",
+	    "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n"
+	    "24\r\nGET /hidden HTTP/1.1\r\nHost: x\r\n\r\n\r\n0\r\n\r\n",
+	    "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+	    "GET /x HTTP/1.1\r\nHost: x\r\nX(y): 1\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof smuggled / sizeof smuggled[0]; i++) {
+		cli *c = cli_open(port);
+		assert_int_equal(cli_sends(c, smuggled[i]), 0);
+		assert_int_equal(cli_reply(c, r, 0, 3000), 0);
+		assert_json_error(r, 400, "illegal_argument_exception");
+		assert_string_equal(header_of(r, "Connection"), "close");
+		assert_true(cli_closed(c, 3000));
+		cli_close(c);
+	}
+	/* the same requests, framed once, are served */
+	assert_int_equal(
+	    request(port, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", r), 0);
+	assert_int_equal(r->status, 200);
+	free(r);
+	assert_int_equal(atomic_load(&ec.calls), 1); /* no hidden request ran */
+	http_server_stop(s);
+}
+
 static void test_slow_client_cut(void **state)
 {
 	(void)state;
@@ -1011,6 +1054,7 @@ int main(void)
 		cmocka_unit_test(test_body_too_large),
 		cmocka_unit_test(test_headers_too_large),
 		cmocka_unit_test(test_methods_and_encodings),
+		cmocka_unit_test(test_ambiguous_framing),
 		cmocka_unit_test(test_slow_client_cut),
 		cmocka_unit_test(test_per_ip_limit),
 		cmocka_unit_test(test_connection_limit),

@@ -189,6 +189,48 @@ class TestClientDeadlines(Attacked):
         self.shutdown_and_check()
 
 
+class TestAmbiguousFraming(Attacked):
+    """Finding 8: with no HAProxy in front, a request whose body could be
+    framed two ways smuggled a second request past whatever reads the first
+    framing: two Content-Length headers (the first won, and the request
+    hidden after the shorter body ran), "Transfer-Encoding : chunked" (a
+    header nothing read). Each is now a 400 that closes the connection, and
+    the hidden request never runs (common/http.c, bad_framing)."""
+
+    HIDDEN = b"GET /search?q=smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def attacks(self):
+        body = b'{"q": "music"}'
+        hidden = self.HIDDEN
+        chunk = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        return {
+            "two Content-Length": b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b"application/json\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n%s%s" % (
+                len(body), len(body) + len(hidden), body, hidden),
+            "Transfer-Encoding with a space": b"POST /search HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding : chunked\r\n\r\n" + chunk,
+            "two Transfer-Encoding": b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b"application/json\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked"
+            b"\r\n\r\n" + chunk + hidden,
+        }
+
+    def test_ambiguous_framing_is_refused(self):
+        with QueryLoop(self.port, self.queries) as loop:
+            time.sleep(0.5)
+            for name, data in self.attacks().items():
+                for _ in range(20):
+                    got, closed = st.raw_exchange(self.port, data, timeout=5)
+                    self.assertTrue(closed, name)
+                    self.assertEqual(got.count(b"HTTP/1.1 "), 1, "%s: %r" % (name, got[:600]))
+                    self.assertEqual(st.raw_status(got), 400, "%s: %r" % (name, got[:600]))
+                    self.assertIn(b"Connection: close", got.split(b"\r\n\r\n")[0], name)
+            time.sleep(0.5)
+        self.report("60 ambiguous requests", loop)
+        self.assertNoFailedQuery(loop, "ambiguous framing")
+        self.assertAllHealthy("after the ambiguous requests")
+        self.shutdown_and_check()
+
+
 def main():
     argv = list(sys.argv)
     if len(argv) > 1 and not argv[1].startswith("-"):
