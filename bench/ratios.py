@@ -4,7 +4,9 @@ other engines) from one bench_driver.py run: latency mean and p99 per
 command and query tag, the mean ratio trawl/Lucene, and the build figures.
 Prints markdown. Given several runs' results.json, it prints each run's
 tables, then the median over the runs of every ratio (trawl/Lucene mean
-and p99 per cell; build docs/s against Lucene and FTS5)."""
+and p99 per cell; build docs/s against Lucene and FTS5) and, when the runs
+measured another peer too (Xapian), every engine's median mean latency per
+cell with trawl's ratio to each peer, and the builds."""
 import json
 import statistics
 import sys
@@ -84,6 +86,48 @@ def medians(paths):
         if all(x is not None for x in v):
             print(f"\nbuild docs/s trawl/{peer}: median {statistics.median(v):.2f} "
                   f"[{' / '.join(f'{x:.2f}' for x in v)}]")
+    all_peers(paths)
+
+
+def all_peers(paths):
+    """Every engine of the runs: the median over runs of its mean latency per
+    cell, and trawl/peer as the median over runs of each run's ratio of
+    means; then the builds. Printed only when the runs have a peer besides
+    Lucene and FTS5 (the tables above cover those two)."""
+    ds = [json.load(open(p)) for p in paths]
+    engines = [e for e in ds[0]["meta"]["engines"] if e != "null"]
+    if not set(engines) - {"lucene", "fts5", "trawl"} or "trawl" not in engines:
+        return
+    peers = [e for e in engines if e != "trawl"]
+    lats = [{(r["engine"], r["command"], r["tag"]): r for r in d["latency"]} for d in ds]
+    print(f"\n## every engine, median over runs {', '.join(d['meta']['run_name'] for d in ds)}\n")
+    print("| command | tag | n | " + " | ".join(f"{e} mean µs" for e in engines) + " | "
+          + " | ".join(f"trawl/{e} mean" for e in peers) + " |")
+    print("|---|---|---|" + "---|" * (len(engines) + len(peers)))
+    tags = ["term", "union", "intersection", "phrase", "intersection_union", "negated",
+            "two-phase-critic", "ALL"]
+    for cmd in ds[0]["meta"]["commands"]:
+        for tag in tags:
+            rows = [[lat.get((e, cmd, tag)) for e in engines] for lat in lats]
+            if any(r is None for row in rows for r in row):
+                continue
+            n = rows[0][0]["n_queries"]
+            means = [statistics.median(row[i]["mean_us"] for row in rows)
+                     for i in range(len(engines))]
+            t = engines.index("trawl")
+            rat = [statistics.median(row[t]["mean_us"] / row[engines.index(e)]["mean_us"]
+                                     for row in rows) for e in peers]
+            print(f"| {cmd} | {tag} | {n} | " + " | ".join(f"{m:,.0f}" for m in means) + " | "
+                  + " | ".join(f"{x:.2f}" for x in rat) + " |")
+    print("\n| engine | build wall s: median [per run] | docs/s (median) | index MB |")
+    print("|---|---|---|---|")
+    for e in engines:
+        bs = [d["builds"].get(e) for d in ds]
+        if all(bs):
+            walls = " / ".join(f"{b['wall_s']:.2f}" for b in bs)
+            print(f"| {e} | {statistics.median(b['wall_s'] for b in bs):.2f} [{walls}] | "
+                  f"{statistics.median(b['docs_per_s'] for b in bs):,.0f} | "
+                  f"{statistics.median(b['index_mb'] for b in bs):.2f} |")
 
 
 if __name__ == "__main__":
