@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -19,6 +20,19 @@
 #include "root/api.h"
 #include "root/root.h"
 #include "trawl/trawl.h"
+
+/* Raises the limit on open descriptors to what the system allows: a root
+ * holds up to 1,088 HTTP connections (1,024 and a margin), besides its
+ * leaves', and a soft limit of 1,024 (a common default) would make accept
+ * fail while the guard is making room (common/connguard.h). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
 
 /* Blocks SIGINT/SIGTERM in every thread (call before starting any), then
  * waits for one. */
@@ -201,6 +215,7 @@ int cmd_leaf(int argc, char **argv)
 	}
 	if (!cfg.index_dir || !cfg.listen_url || optind != argc)
 		return cli_usage_error("leaf", "needs --index DIR and --listen URL");
+	raise_fd_limit();
 	block_signals();
 	char err[1024];
 	leaf *l;
@@ -314,6 +329,7 @@ int cmd_root(int argc, char **argv)
 	}
 	if (!cluster || optind != argc)
 		return cli_usage_error("root", "needs --cluster FILE");
+	raise_fd_limit();
 	block_signals();
 	root_config cfg = {0};
 	char err[1024];
@@ -392,6 +408,7 @@ int cmd_serve(int argc, char **argv)
 		const char *slash = strrchr(dir, '/');
 		name = slash && slash[1] ? slash + 1 : dir;
 	}
+	raise_fd_limit();
 	block_signals();
 	char url[128], err[1024];
 	snprintf(url, sizeof url, "inproc://trawl-serve-%d", (int)getpid());

@@ -40,6 +40,8 @@
 #include <microhttpd.h>
 
 #include "buf.h"
+#include "common/clock.h"
+#include "common/connguard.h"
 #include "trawl/trawl.h"
 
 #define JSON_TYPE "application/json; charset=UTF-8"
@@ -83,6 +85,11 @@ struct http_server {
 	atomic_uint_fast64_t refused;
 	atomic_uint_fast64_t connections;
 	atomic_uint_fast64_t connections_total;
+	/* which connections keep their slot (connguard.h), and its clock */
+	guard *guard;
+	pthread_t ticker;
+	int ticking;
+	atomic_int ticker_stop;
 };
 
 struct http_response {
@@ -437,6 +444,8 @@ static void req_free(req_state *st)
 
 /* on_uri: libmicrohttpd has parsed the request line; keep the raw target.
  * Its result becomes the request's *con_cls, freed by on_completed. */
+static guard_conn *guarded(struct MHD_Connection *c);
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	(void)c;
@@ -446,24 +455,54 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)c;
+	http_server *s = cls;
 	(void)toe;
+	guard_waiting(s->guard, guarded(c)); /* for its next request, with a new deadline */
 	req_free(*con_cls);
 	*con_cls = NULL;
 }
+
+static void client_address(struct MHD_Connection *c, char *out, size_t outlen);
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
 	http_server *s = cls;
-	(void)c;
-	(void)socket_context;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		atomic_fetch_add_explicit(&s->connections, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->connections_total, 1, memory_order_relaxed);
-	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		char addr[INET6_ADDRSTRLEN];
+		client_address(c, addr, sizeof addr);
+		/* NULL (no memory, or refused: the guard has shut it down): the
+		 * connection goes on unguarded, or ends at once */
+		*socket_context = ci ? guard_open(s->guard, ci->connect_fd, addr) : NULL;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		/* before libmicrohttpd closes the descriptor (connguard.h) */
+		guard_close(s->guard, *socket_context);
+		*socket_context = NULL;
 		atomic_fetch_sub_explicit(&s->connections, 1, memory_order_relaxed);
+	}
+}
+
+/* The guard's record of connection c (NULL: unguarded). */
+static guard_conn *guarded(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Closes the connections that missed their deadline, ten times a second. */
+static void *ticker_main(void *arg)
+{
+	http_server *s = arg;
+	while (!atomic_load(&s->ticker_stop)) {
+		guard_tick(s->guard);
+		usleep(100 * 1000);
+	}
+	return NULL;
 }
 
 static int method_allowed(const char *m)
@@ -555,11 +594,15 @@ static int bad_framing(http_server *s, struct MHD_Connection *c, enum MHD_Result
  */
 static enum MHD_Result on_headers(http_server *s, struct MHD_Connection *c, const char *method)
 {
-	uint64_t open = atomic_load_explicit(&s->connections, memory_order_relaxed);
-	if (open > s->max_connections)
+	/* over the limit, connections still waiting for their request make
+	 * room for this one, whose headers are complete; only when none can
+	 * is it refused */
+	if (!guard_admit(s->guard, guarded(c))) {
+		uint64_t open = atomic_load_explicit(&s->connections, memory_order_relaxed);
 		return reject(s, c, 503, "too_many_connections", 1, MHD_HTTP_HEADER_RETRY_AFTER,
 		              "1", "the server has %llu connections open; its limit is %u",
 		              (unsigned long long)open, s->max_connections);
+	}
 
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
@@ -767,6 +810,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 	if (st->too_large)
 		return reject(s, c, 413, "content_too_long", 1, NULL, NULL,
 		              "the request body is over the limit of %zu bytes", s->max_body_bytes);
+	guard_busy(s->guard, guarded(c)); /* received whole: no deadline while handled */
 	return dispatch(s, st, c, url, method);
 }
 
@@ -844,6 +888,8 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	    cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
 	unsigned per_ip = cfg->max_per_ip ? cfg->max_per_ip : HTTP_DEFAULT_MAX_PER_IP;
 	unsigned timeout = cfg->idle_timeout_s ? cfg->idle_timeout_s : HTTP_DEFAULT_IDLE_TIMEOUT_S;
+	unsigned deadline =
+	    cfg->request_timeout_s ? cfg->request_timeout_s : HTTP_DEFAULT_REQUEST_TIMEOUT_S;
 	size_t max_header =
 	    cfg->max_header_bytes ? cfg->max_header_bytes : HTTP_DEFAULT_MAX_HEADER_BYTES;
 	size_t max_body = cfg->max_body_bytes ? cfg->max_body_bytes : HTTP_DEFAULT_MAX_BODY_BYTES;
@@ -898,6 +944,16 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	atomic_store(&s->starting, 1);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	if (!(s->guard = guard_new(max_conn, per_ip, deadline * 1000u))) {
+		server_free(s);
+		return fail(err, errlen, TRAWL_ENOMEM, "http: out of memory");
+	}
+	if (pthread_create(&s->ticker, NULL, ticker_main, s) != 0) {
+		server_free(s);
+		return fail(err, errlen, TRAWL_EIO,
+		            "http: cannot start the connection guard's thread");
+	}
+	s->ticking = 1;
 	/* the workers first: the daemon may defer a request the moment it
 	 * listens, and nworkers does not change once it runs */
 	int wrc = start_workers(s, workers);
@@ -920,7 +976,9 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	struct MHD_OptionItem opts[] = {
 	    {MHD_OPTION_SOCK_ADDR, 0, sa},
 	    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)hard, NULL},
-	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)per_ip, NULL},
+	    /* the guard keeps max_per_ip, and closes the oldest connection of an
+	     * address still waiting for its request to make room for a new one */
+	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)hard, NULL},
 	    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL},
 	    /* libmicrohttpd keeps the request line, the headers and its read
 	     * and write buffers in this pool: twice the header limit leaves
@@ -988,6 +1046,10 @@ static void stop_workers(http_server *s)
 
 static void server_free(http_server *s)
 {
+	atomic_store(&s->ticker_stop, 1);
+	if (s->ticking)
+		pthread_join(s->ticker, NULL);
+	guard_free(s->guard); /* the daemon is stopped: every connection closed */
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s->workers);
@@ -1024,4 +1086,9 @@ void http_server_stats(const http_server *s, http_stats *st)
 	st->refused = atomic_load_explicit(&m->refused, memory_order_relaxed);
 	st->connections = atomic_load_explicit(&m->connections, memory_order_relaxed);
 	st->connections_total = atomic_load_explicit(&m->connections_total, memory_order_relaxed);
+	guard_stats gs;
+	guard_get_stats(m->guard, &gs);
+	st->refused += gs.refused;
+	st->expired = gs.expired;
+	st->evicted = gs.evicted;
 }

@@ -48,6 +48,7 @@
 #define HTTP_DEFAULT_MAX_CONNECTIONS 1024u
 #define HTTP_DEFAULT_MAX_PER_IP 256u
 #define HTTP_DEFAULT_IDLE_TIMEOUT_S 10u
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_S 10u
 #define HTTP_THREAD_STACK ((size_t)1 << 20)
 #define HTTP_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10)
 #define HTTP_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)
@@ -83,16 +84,23 @@ typedef struct http_config {
 	 * 503, a finished request or the idle timeout. (libmicrohttpd divides
 	 * the total, margin included, between its threads.) */
 	unsigned max_connections;
-	/* Connections open at once from one IP address (default 256). Further
-	 * connections from that address are accepted and immediately closed by
-	 * libmicrohttpd: no response, the client reads EOF or ECONNRESET;
-	 * counted in http_stats.refused. */
+	/* Connections open at once from one IP address (default 256). A further
+	 * connection from that address closes the address's oldest connection
+	 * that is still waiting for its request (common/connguard.h); when all
+	 * of them are busy, the new one is closed at once (no response: the
+	 * client reads EOF or ECONNRESET; counted in http_stats.refused). */
 	unsigned max_per_ip;
 	/* Seconds a connection may stay silent (default 10): while its request
 	 * is being received, while idle between keep-alive requests, and while
 	 * the client does not read the response. The connection is then closed
 	 * without a response. */
 	unsigned idle_timeout_s;
+	/* Seconds to receive a request whole, line, headers and body (default
+	 * 10), counted from the connection's opening or its previous answer,
+	 * whatever the client's pace: a connection that misses it is closed
+	 * without a response (http_stats.expired). A request received whole
+	 * has no deadline here while it is handled. */
+	unsigned request_timeout_s;
 	/* Bytes of request line plus headers (default 16 KiB). Over it: 431 with
 	 * a JSON error, then the connection is closed. libmicrohttpd's memory for
 	 * each connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT) is twice this: a
@@ -181,6 +189,8 @@ typedef struct http_stats {
 	uint64_t refused;           /* connections closed on accept (max_per_ip) */
 	uint64_t connections;       /* connections open now */
 	uint64_t connections_total; /* connections accepted since start */
+	uint64_t expired;           /* closed for not sending a request whole in time */
+	uint64_t evicted;           /* closed, still waiting for a request, to make room */
 } http_stats;
 
 /* http_server_stats copies s's counters into *st. Thread-safe, never blocks. */

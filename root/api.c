@@ -427,6 +427,16 @@ static void metrics(api *a, http_response *resp)
 	tbuf_printf(&b, "# HELP trawl_http_connections Open HTTP connections.\n"
 	                "# TYPE trawl_http_connections gauge\ntrawl_http_connections %llu\n",
 	            (unsigned long long)hs.connections);
+	tbuf_printf(&b,
+	            "# HELP trawl_http_connections_closed_total Connections the server closed "
+	            "without an answer: no request whole within the deadline (expired), closed "
+	            "while waiting to make room for another (evicted), no room (refused).\n"
+	            "# TYPE trawl_http_connections_closed_total counter\n"
+	            "trawl_http_connections_closed_total{reason=\"expired\"} %llu\n"
+	            "trawl_http_connections_closed_total{reason=\"evicted\"} %llu\n"
+	            "trawl_http_connections_closed_total{reason=\"refused\"} %llu\n",
+	            (unsigned long long)hs.expired, (unsigned long long)hs.evicted,
+	            (unsigned long long)hs.refused);
 	tbuf_printf(&b, "# HELP trawl_searches_total Searches run.\n"
 	                "# TYPE trawl_searches_total counter\ntrawl_searches_total %llu\n"
 	                "# HELP trawl_search_errors_total Searches that failed.\n"

@@ -16,6 +16,7 @@ its test. The process and HTTP helpers are serve_test.py's.
 """
 import json
 import os
+import resource
 import socket
 import struct
 import sys
@@ -46,6 +47,10 @@ _MOD = {}
 
 
 def setUpModule():
+    # the attacks hold over a thousand sockets
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < min(hard, 8192):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
     _MOD["tmp"] = st.tempfile.TemporaryDirectory(prefix="trawl-resilience-ix-")
     _MOD["ix2"] = os.path.join(_MOD["tmp"].name, "wiki2")
     st.build_index(_MOD["ix2"], st.WIKI, "--shards", "2")
@@ -229,6 +234,85 @@ class TestAmbiguousFraming(Attacked):
         self.assertNoFailedQuery(loop, "ambiguous framing")
         self.assertAllHealthy("after the ambiguous requests")
         self.shutdown_and_check()
+
+
+class TestSlowConnections(Attacked):
+    """Finding 5: a root exposed directly could be starved by connections
+    that trickle a byte every 3 s (never silent for the 10 s idle timeout,
+    and no deadline for a whole request): 1,100 of them from 5 addresses,
+    or 1,000 from the client's own address, left a normal client with no
+    answer. Now a request must arrive whole within 10 s, and at either
+    connection limit the connections waiting longest without a request make
+    room for new ones (common/connguard.c). The attackers reopen every
+    connection the root closes, at once."""
+
+    def _trickle(self, addrs, per_addr, stop, opened):
+        socks = []
+
+        def connect(addr):
+            try:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.settimeout(1.0)
+                s.bind((addr, 0))
+                s.connect(("127.0.0.1", self.port))
+                s.setblocking(False)
+                s.send(b"GET /search?q=")
+                opened[0] += 1
+                return s
+            except OSError:
+                return None
+        for addr in addrs:
+            for _ in range(per_addr):
+                socks.append([addr, connect(addr)])
+        n = 0
+        while not stop.is_set():
+            for slot in socks:
+                if stop.is_set():
+                    break
+                if slot[1] is None:
+                    slot[1] = connect(slot[0])
+                    continue
+                try:
+                    slot[1].send(b"a")  # a byte now and then: never idle long
+                except OSError:
+                    slot[1].close()
+                    slot[1] = connect(slot[0])  # reopen at once
+            n += 1
+            stop.wait(3.0 / max(1, n % 3 + 1))
+        for slot in socks:
+            if slot[1] is not None:
+                slot[1].close()
+
+    def _attack(self, addrs, per_addr, what):
+        stop = threading.Event()
+        opened = [0]
+        with QueryLoop(self.port, self.queries) as loop:
+            time.sleep(0.5)
+            t = threading.Thread(target=self._trickle, args=(addrs, per_addr, stop, opened),
+                                 daemon=True)
+            t.start()
+            time.sleep(12.0)  # past the 10 s request deadline
+            # a new client, on new connections, is answered too
+            fresh = [self.get(self.port, search_path("music"), timeout=10).status
+                     for _ in range(5)]
+            stop.set()
+            t.join(30)
+        self.report(what, loop, ", %d slow connections opened; new connections: %s" % (
+            opened[0], fresh))
+        self.assertNoFailedQuery(loop, what)
+        self.assertEqual(fresh, [200] * 5, what)
+        self.assertGreater(opened[0], len(addrs) * per_addr, "the root never closed one")
+        m = self.get(self.port, "/metrics").body.decode()
+        self.assertRegex(m, r'trawl_http_connections_closed_total\{reason="(expired|evicted)"\} [1-9]')
+        self.assertAllHealthy(what)
+        self.shutdown_and_check()
+
+    def test_slow_connections_from_five_addresses(self):
+        self._attack(["127.0.0.%d" % i for i in range(2, 7)], 220,
+                     "1,100 slow connections from 5 addresses")
+
+    def test_slow_connections_from_the_clients_address(self):
+        self._attack(["127.0.0.1"], 1000, "1,000 slow connections from the client's address")
 
 
 def main():
