@@ -400,12 +400,13 @@ static void cluster_info(api *a, http_response *resp)
 		                       (json_int_t)info[i].requests, "failures",
 		                       (json_int_t)info[i].failures, "ejections",
 		                       (json_int_t)info[i].ejections));
-	uint64_t sent, hedges, wins;
-	root_counters(a->r, &sent, &hedges, &wins);
-	send_json(resp, 200, json_pack("{s:b, s:{s:I, s:I, s:I}, s:o}", "ready", root_ready(a->r),
-	                               "searches", "sent", (json_int_t)sent, "hedged",
-	                               (json_int_t)hedges, "hedge_wins", (json_int_t)wins,
-	                               "replicas", arr));
+	root_traffic t;
+	root_counters(a->r, &t);
+	send_json(resp, 200,
+	          json_pack("{s:b, s:{s:I, s:I, s:I, s:I}, s:o}", "ready", root_ready(a->r), "searches",
+	                    "sent", (json_int_t)t.searches, "hedged", (json_int_t)t.hedges,
+	                    "hedge_wins", (json_int_t)t.hedge_wins, "hedged_stalled",
+	                    (json_int_t)t.hedges_stalled, "replicas", arr));
 }
 
 static void metrics(api *a, http_response *resp)
@@ -475,15 +476,19 @@ static void metrics(api *a, http_response *resp)
 	            (unsigned long long)cs.hits, (unsigned long long)cs.misses,
 	            (unsigned long long)cs.evictions, (unsigned long long)cs.shared,
 	            (unsigned long long)cs.bytes);
-	uint64_t sent, hedges, wins;
-	root_counters(a->r, &sent, &hedges, &wins);
+	root_traffic t;
+	root_counters(a->r, &t);
 	tbuf_printf(&b, "# HELP trawl_leaf_searches_total SEARCH requests sent to leaves.\n"
 	                "# TYPE trawl_leaf_searches_total counter\ntrawl_leaf_searches_total %llu\n"
 	                "# HELP trawl_hedges_total Hedged SEARCH requests sent.\n"
 	                "# TYPE trawl_hedges_total counter\ntrawl_hedges_total %llu\n"
 	                "# HELP trawl_hedge_wins_total Hedged requests that answered first.\n"
-	                "# TYPE trawl_hedge_wins_total counter\ntrawl_hedge_wins_total %llu\n",
-	            (unsigned long long)sent, (unsigned long long)hedges, (unsigned long long)wins);
+	                "# TYPE trawl_hedge_wins_total counter\ntrawl_hedge_wins_total %llu\n"
+	                "# HELP trawl_hedges_stalled_total Hedges sent beyond the budget: the first "
+	                "call had stalled for half its time.\n"
+	                "# TYPE trawl_hedges_stalled_total counter\ntrawl_hedges_stalled_total %llu\n",
+	            (unsigned long long)t.searches, (unsigned long long)t.hedges,
+	            (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled);
 	root_replica_info info[ROOT_MAX_LEAVES];
 	uint32_t n = root_replicas(a->r, info, ROOT_MAX_LEAVES);
 	tbuf_printf(&b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "

@@ -49,8 +49,9 @@ typedef struct replica_set {
 	atomic_int stopping;
 	atomic_uint_fast64_t next_id;   /* request ids of every message to a leaf; salts */
 	atomic_uint_fast64_t known_gen; /* the newest generation a leaf reported */
-	/* traffic: SEARCHes sent, hedges sent, hedges that answered first */
-	atomic_uint_fast64_t searches, hedges, hedge_wins;
+	/* traffic: SEARCHes sent, hedges sent, hedges that answered first, and
+	 * hedges sent beyond the budget because the call had stalled */
+	atomic_uint_fast64_t searches, hedges, hedge_wins, hedges_stalled;
 	atomic_int_fast64_t hedge_tokens; /* thousandths of a hedge */
 } replica_set;
 

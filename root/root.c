@@ -343,11 +343,12 @@ int root_ready(root *r)
 	return replicas_ready(&r->rs, r->cfg.nshards);
 }
 
-void root_counters(root *r, uint64_t *searches, uint64_t *hedges, uint64_t *hedge_wins)
+void root_counters(root *r, root_traffic *t)
 {
-	*searches = atomic_load(&r->rs.searches);
-	*hedges = atomic_load(&r->rs.hedges);
-	*hedge_wins = atomic_load(&r->rs.hedge_wins);
+	t->searches = atomic_load(&r->rs.searches);
+	t->hedges = atomic_load(&r->rs.hedges);
+	t->hedge_wins = atomic_load(&r->rs.hedge_wins);
+	t->hedges_stalled = atomic_load(&r->rs.hedges_stalled);
 }
 
 /* The cache key: every field of q that can change the answer, and the

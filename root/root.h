@@ -27,18 +27,18 @@ typedef struct root_leaf_cfg {
 } root_leaf_cfg;
 
 typedef struct root_config {
-	uint32_t nshards;        /* shards of the index */
+	uint32_t nshards; /* shards of the index */
 	uint32_t nleaves;
-	root_leaf_cfg *leaves;   /* replicas: every leaf serving a shard */
+	root_leaf_cfg *leaves; /* replicas: every leaf serving a shard */
 	rpc_tls tls;
-	unsigned ping_ms;        /* active health checks (default 1000) */
-	unsigned ping_timeout_ms;/* a ping slower than this fails (default 500) */
-	unsigned eject_after;    /* consecutive failures that eject (default 2; a lost
-	                            connection ejects at once) */
-	unsigned readmit_after;  /* consecutive successes that readmit (default 2) */
-	unsigned timeout_ms;     /* default query deadline (default 2000) */
-	size_t cache_bytes;      /* result cache size (default 64 MiB; 0 with
-	                            no_cache set: no cache) */
+	unsigned ping_ms;         /* active health checks (default 1000) */
+	unsigned ping_timeout_ms; /* a ping slower than this fails (default 500) */
+	unsigned eject_after;     /* consecutive failures that eject (default 2; a lost
+	                             connection ejects at once) */
+	unsigned readmit_after;   /* consecutive successes that readmit (default 2) */
+	unsigned timeout_ms;      /* default query deadline (default 2000) */
+	size_t cache_bytes;       /* result cache size (default 64 MiB; 0 with
+	                             no_cache set: no cache) */
 	int no_cache;
 	int quiet;
 } root_config;
@@ -60,20 +60,20 @@ void root_close(root *r);
 
 /* A search as the HTTP layer hands it over. */
 typedef struct root_query {
-	const char *q;           /* trawl query syntax */
+	const char *q; /* trawl query syntax */
 	size_t qlen;
 	uint32_t k, offset;
-	int count;               /* exact total */
+	int count; /* exact total */
 	int and_default;
-	int allow_partial;       /* answer with what came back (else an error) */
-	double min_coverage;     /* fraction of shards that must answer (0..1) */
-	unsigned timeout_ms;     /* 0: the root's default */
-	const char *preference;  /* session key: the same replicas every time; NULL */
+	int allow_partial;         /* answer with what came back (else an error) */
+	double min_coverage;       /* fraction of shards that must answer (0..1) */
+	unsigned timeout_ms;       /* 0: the root's default */
+	const char *preference;    /* session key: the same replicas every time; NULL */
 	const char *snippet_field; /* NULL: no snippets */
-	const char *pre, *post;  /* highlight marks */
+	const char *pre, *post;    /* highlight marks */
 	unsigned snippet_chars;
-	int fetch;               /* return stored documents (ids always come back) */
-	int cache_only;          /* answer from the result cache or not at all (no wait) */
+	int fetch;      /* return stored documents (ids always come back) */
+	int cache_only; /* answer from the result cache or not at all (no wait) */
 } root_query;
 
 /*
@@ -111,9 +111,16 @@ uint32_t root_replicas(root *r, root_replica_info *out, uint32_t max);
 struct root_cache_stats;
 void root_cache_counters(root *r, struct root_cache_stats *st);
 
-/* root_counters: SEARCHes sent to leaves, hedges sent, and hedges that
- * answered first. */
-void root_counters(root *r, uint64_t *searches, uint64_t *hedges, uint64_t *hedge_wins);
+/* root_traffic: what the root sent its leaves since it started. */
+typedef struct root_traffic {
+	uint64_t searches;       /* SEARCH requests */
+	uint64_t hedges;         /* hedged SEARCH requests: a second replica asked */
+	uint64_t hedge_wins;     /* hedges that answered first */
+	uint64_t hedges_stalled; /* of the hedges, those sent beyond the budget because the
+	                            first call had stalled for half the time it had */
+} root_traffic;
+
+void root_counters(root *r, root_traffic *t);
 
 /* root_ready: every shard has at least one healthy replica. */
 int root_ready(root *r);

@@ -139,6 +139,8 @@ static enum scatter_step send_all(scatter *sc)
 		g->hedge = (rpc_call){0};
 		g->hedge.done = 1;
 		g->hedge_at = started + replica_hedge_after(p);
+		g->last_chance_at =
+		    started + (sc->deadline > started ? (sc->deadline - started) / 2 : 0);
 		atomic_fetch_add(&p->outstanding, 1);
 		atomic_fetch_add(&p->requests, 1);
 		atomic_fetch_add(&rs->searches, 1);
@@ -172,18 +174,28 @@ static int settle(scatter *sc, scatter_group *g)
 	return g->call.done && g->hedge.done; /* both failed (or no hedge) */
 }
 
-/* Sends g's hedge when it is due, to the least loaded other replica, if
- * the budget allows; otherwise g gets none. */
+/* Sends g's hedge when it is due, to the least loaded other replica.
+ * Within the budget, it is due at the replica's recent p95; beyond it, at
+ * half the time the call was given: a call that slow is not the tail of a
+ * healthy replica but most likely a stalled one, and waiting for its
+ * deadline would cost a partial answer (issue #13, finding 10: a frozen
+ * replica's searches in flight outran the budget). */
 static void maybe_hedge(scatter *sc, scatter_group *g, uint64_t now)
 {
 	if (g->hedge_leaf >= 0 || g->call.done || now < g->hedge_at)
 		return;
 	replica_set *rs = sc->rs;
 	int alt = replica_hedge_target(rs, g->leaf, g->ws.shards, g->ws.nshards, sc->excluded);
-	if (alt < 0 || !hedge_allowed(rs)) {
+	if (alt < 0) {
 		g->hedge_at = sc->deadline; /* no hedge for this one */
 		return;
 	}
+	if (now < g->last_chance_at && !hedge_allowed(rs)) {
+		g->hedge_at = g->last_chance_at; /* over the budget: only if it stalls */
+		return;
+	}
+	if (now >= g->last_chance_at)
+		atomic_fetch_add(&rs->hedges_stalled, 1);
 	g->hedge_leaf = alt;
 	g->hedge = (rpc_call){.peer = rs->rep[alt].cli, .req = g->msg.data, .len = g->msg.len};
 	atomic_fetch_add(&rs->hedges, 1);

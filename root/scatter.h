@@ -6,8 +6,9 @@
  *                    group the shards by leaf: one SEARCH per leaf
  *   SCATTER_SEND     send every group's SEARCH with the phase's deadline
  *   SCATTER_WAIT     sleep until each group has an answer or is due a
- *                    hedge; send hedges (a second replica, within the
- *                    budget) for the groups slower than their replica's p95
+ *                    hedge; send hedges (a second replica) for the groups
+ *                    slower than their replica's p95 (within the budget),
+ *                    or still unanswered at half the phase (whatever it)
  *   SCATTER_COLLECT  judge every call (root/replica.c), give the winners'
  *                    hits to the merge (root/merge.c), mark each shard
  *                    answered, failed or timed out
@@ -49,9 +50,10 @@ typedef struct scatter_group {
 	wire_search ws;
 	tbuf msg;
 	rpc_call call, hedge;
-	rpc_call *winner;  /* the first good answer, once there is one */
-	uint64_t hedge_at; /* when to hedge (Unix us) */
-	int given_ms[2];   /* the time the call and the hedge were given */
+	rpc_call *winner;        /* the first good answer, once there is one */
+	uint64_t hedge_at;       /* when to hedge (Unix us) */
+	uint64_t last_chance_at; /* when to hedge even beyond the budget: half the phase */
+	int given_ms[2];         /* the time the call and the hedge were given */
 } scatter_group;
 
 typedef struct scatter {

@@ -315,6 +315,30 @@ class TestSlowConnections(Attacked):
         self._attack(["127.0.0.1"], 1000, "1,000 slow connections from the client's address")
 
 
+class TestFrozenReplica(Attacked):
+    """Finding 10: a replica frozen (SIGSTOP) under load cost 1-6 partial
+    answers of 12,000, each 1.6 s late, before it was ejected: its searches
+    in flight outran the hedge budget and waited for the deadline. Now a
+    search still unanswered at half the SEARCH phase is hedged to a twin
+    whatever the budget says (root/scatter.c, maybe_hedge)."""
+
+    def test_frozen_replica_costs_no_partial_answer(self):
+        victim = self.leaves[0]
+        with QueryLoop(self.port, self.queries, threads=4) as loop:
+            time.sleep(1.0)
+            victim["proc"].signal(st.signal.SIGSTOP)
+            try:
+                self.wait_state(self.port, victim["url"], "ejected", 6 * st.SLOW)
+                time.sleep(1.0)
+            finally:
+                victim["proc"].signal(st.signal.SIGCONT)
+            self.wait_state(self.port, victim["url"], "healthy", 10 * st.SLOW)
+            time.sleep(0.5)
+        self.report("one replica frozen until ejected", loop)
+        self.assertNoFailedQuery(loop, "frozen replica")
+        self.shutdown_and_check()
+
+
 def main():
     argv = list(sys.argv)
     if len(argv) > 1 and not argv[1].startswith("-"):
