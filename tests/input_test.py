@@ -116,4 +116,4 @@ class Input(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=1)
+    unittest.main(testRunner=unittest.TextTestRunner(stream=sys.stdout, verbosity=2, descriptions=False))

@@ -126,4 +126,4 @@ class TLS(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=1)
+    unittest.main(testRunner=unittest.TextTestRunner(stream=sys.stdout, verbosity=2, descriptions=False))
