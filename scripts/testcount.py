@@ -141,6 +141,8 @@ def parse_unittest(s, text):
     for line in text.splitlines():
         m = PY_CASE.match(line)
         if m:
+            if open_case and cases[open_case] is None:
+                cases[open_case] = "finished"  # its word was glued to what it printed
             open_case = py_name(m.group(1), m.group(2))
             if open_case not in cases:
                 order.append(open_case)
@@ -162,13 +164,12 @@ def parse_unittest(s, text):
         if open_case:
             tok = PY_TOKEN.match(line) or PY_TRAILING.search(line)
             if tok:
-                if cases[open_case] is None:
-                    cases[open_case] = tok
+                cases[open_case] = cases[open_case] or tok
                 open_case = None
     reasons = py_reasons(text)
     for name in order:
         tok = cases[name]
-        word = tok.group(1) if tok else ""
+        word = tok.group(1) if tok and tok != "finished" else ""
         if name in reasons or word in ("FAIL", "ERROR", "unexpected success"):
             s.failed.append((name, reasons.get(name) or word))
         elif word.startswith("skipped"):
@@ -177,7 +178,7 @@ def parse_unittest(s, text):
         elif word == "expected failure":
             s.skipped.append((name, "expected failure"))
         elif tok or ran is not None:
-            s.passed.append(name)  # ok, or its "ok" was glued to what the test printed
+            s.passed.append(name)  # ok, or finished with its "ok" glued to its output
         else:
             s.failed.append((name, "did not finish: " + s.why()))
     for name, why in reasons.items():  # setUpClass, setUpModule, ...
