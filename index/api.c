@@ -14,6 +14,7 @@
 #include "gen.h"
 #include "postings.h"
 #include "search.h"
+#include "testhooks.h"
 
 /* ---- index ---- */
 
@@ -448,8 +449,12 @@ static int cmp_hit(const void *a, const void *b)
 	return idx_hit_before(x, y) ? -1 : idx_hit_before(y, x) ? 1 : 0;
 }
 
-/* Per-shard evaluation context for searcher s. TRAWL_EXHAUSTIVE in the
- * environment turns pruning off (a test hook: results are identical). */
+#ifdef TRAWL_TEST_HOOKS
+int idx_search_exhaustive;
+#endif
+
+/* Per-shard evaluation context for searcher s. In the tests' build,
+ * idx_search_exhaustive turns pruning off (testhooks.h). */
 static idx_shard_ctx shard_ctx(trawl_searcher *s, uint32_t shard)
 {
 	idx_shard_ctx c = {0};
@@ -461,7 +466,9 @@ static idx_shard_ctx shard_ctx(trawl_searcher *s, uint32_t shard)
 	c.bitset = s->bitset;
 	c.err = s->errmsg;
 	c.errlen = sizeof s->errmsg;
-	c.exhaustive = getenv("TRAWL_EXHAUSTIVE") != NULL;
+#ifdef TRAWL_TEST_HOOKS
+	c.exhaustive = idx_search_exhaustive;
+#endif
 	return c;
 }
 

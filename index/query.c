@@ -28,15 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/testhooks.h"
 #include "trawl/trawl.h"
 
-/*
- * Fault injection for query_test.c, not part of the API: when nonzero, it
- * is decremented by every allocation and the one that brings it to zero
- * fails. Not thread-safe; only tests set it.
- */
-extern unsigned long idx_query_fail_after;
+#ifdef TRAWL_TEST_HOOKS
 unsigned long idx_query_fail_after;
+#endif
 
 enum {
 	IDX_QF_EXPLICIT = 1, /* occur came from '+', '-' or NOT */
@@ -59,9 +56,14 @@ typedef struct idx_qparser {
 	size_t errlen;
 } idx_qparser;
 
+/* Fault injection for tests (testhooks.h); never fails in libtrawl. */
 static int idx_qalloc_fails(void)
 {
+#ifdef TRAWL_TEST_HOOKS
 	return idx_query_fail_after != 0 && --idx_query_fail_after == 0;
+#else
+	return 0;
+#endif
 }
 
 static void *idx_qmalloc(size_t n)

@@ -20,10 +20,8 @@
 #include <string.h>
 
 #include "index/query.h"
+#include "index/testhooks.h"
 #include "trawl/trawl.h"
-
-/* query.c's fault injection hook (not part of the API). */
-extern unsigned long idx_query_fail_after;
 
 /* parse_dump parses q with op; on success the dump goes to out and the tree
  * is freed, on failure the message goes to out. Returns the error code. */

@@ -32,7 +32,8 @@
  *     trade places (float against double), but a document the brute force
  *     puts on the page and the engine leaves off must rank off the page by
  *     the engine's own scores (so exact float ties go by hash);
- *   - TRAWL_EXHAUSTIVE=1 gives the same ids and bit-identical scores;
+ *   - with pruning off (idx_search_exhaustive, index/testhooks.h) the same
+ *     ids and bit-identical scores;
  *   - COUNT_EXACT gives the same hits and the brute force's number of
  *     matches; COUNT_ONLY that number and no hits;
  *   - the page at offset 25 is the same slice of the top 50;
@@ -60,6 +61,7 @@
 #include "index/codec.h"
 #include "index/index_int.h"
 #include "index/query.h"
+#include "index/testhooks.h"
 #include "trawl/trawl.h"
 
 #define MAXF 4      /* text fields in the test schemas */
@@ -970,13 +972,11 @@ static int brute_force(corpus *c, const char *q, int op)
 static void search(corpus *c, uint32_t which, const char *q, int op, uint32_t k, uint32_t off,
                    int mode, int exhaustive, res *out)
 {
-	if (exhaustive)
-		assert_int_equal(setenv("TRAWL_EXHAUSTIVE", "1", 1), 0);
+	idx_search_exhaustive = exhaustive;
 	trawl_search_opts o = {k, off, mode, op};
 	trawl_results *r = NULL;
 	int rc = trawl_search(c->s[which], q, strlen(q), &o, &r);
-	if (exhaustive)
-		assert_int_equal(unsetenv("TRAWL_EXHAUSTIVE"), 0);
+	idx_search_exhaustive = 0;
 	c->searches++;
 	out->rc = rc;
 	out->n = 0;
@@ -1704,7 +1704,7 @@ static void run_soak(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	unsetenv("TRAWL_EXHAUSTIVE");
+	idx_search_exhaustive = 0;
 	rm_tree(g_root); /* after a failure: the corpus's directory */
 	g_root[0] = 0;
 	return 0;

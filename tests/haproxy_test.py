@@ -25,8 +25,10 @@ ports given through its environment variables), then checks:
             restarted and, once haproxy sees it UP again, its queries come
             back to it and no other query has moved (consistent hashing).
 
-Installs nothing: without haproxy on PATH it prints a skip line and exits 77
-(meson counts it as skipped). Standard library only.
+Installs nothing: without haproxy on PATH (or curl and wget) it prints a skip
+line and exits 77 (meson counts it as skipped), or fails when
+TRAWL_REQUIRE_TOOLS is set (scripts/test.sh sets it: scripts/deps.sh has
+installed them). Standard library only.
 """
 import http.client
 import json
@@ -436,11 +438,14 @@ def main():
     # Debian installs it in /usr/sbin, which a user's PATH may not have.
     HAPROXY = shutil.which("haproxy", path=os.environ.get("PATH", "") +
                            ":/usr/sbin:/usr/local/sbin:/sbin")
-    if not HAPROXY:
-        print("SKIP: haproxy is not installed (Debian: apt-get install haproxy)")
-        return SKIP
-    if not (shutil.which("curl") or shutil.which("wget")):
-        print("SKIP: deploy/cluster-up.sh needs curl or wget")
+    missing = ("haproxy is not installed (Debian: apt-get install haproxy)" if not HAPROXY else
+               "deploy/cluster-up.sh needs curl or wget"
+               if not (shutil.which("curl") or shutil.which("wget")) else None)
+    if missing:
+        if os.environ.get("TRAWL_REQUIRE_TOOLS"):
+            print("FAIL: %s" % missing)
+            return 1
+        print("SKIP: %s" % missing)
         return SKIP
     with open(QUERIES) as f:
         queries = []

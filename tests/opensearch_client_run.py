@@ -3,7 +3,9 @@
 @opensearch-project/opensearch client (tests/opensearch_client_test.js):
 indexes the demo corpus, starts the server on a free loopback port, installs
 the client from tests/package-lock.json when it is missing (npm ci), and runs
-the client test. Exits 77 (skipped) only when node or npm is not installed."""
+the client test. Exits 77 (skipped) only when node or npm is not installed,
+and fails then instead when TRAWL_REQUIRE_TOOLS is set (scripts/test.sh sets
+it: scripts/deps.sh has installed them)."""
 import os, shutil, signal, subprocess, sys, tempfile, time
 import http.client
 
@@ -17,6 +19,9 @@ TRAWL = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "cli",
 def main():
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
+        if os.environ.get("TRAWL_REQUIRE_TOOLS"):
+            print("FAIL: node and npm are not installed (scripts/deps.sh installs them)")
+            return 1
         print("skipped: node and npm are needed for the OpenSearch client test")
         return 77
     if not os.path.isdir(os.path.join(HERE, "node_modules", "@opensearch-project", "opensearch")):

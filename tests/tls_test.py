@@ -21,6 +21,8 @@ def run(*args):
 class TLS(unittest.TestCase):
     def setUp(self):
         if not shutil.which("openssl"):
+            if os.environ.get("TRAWL_REQUIRE_TOOLS"):  # scripts/test.sh: deps.sh installed it
+                self.fail("openssl is not installed")
             self.skipTest("no openssl")
         self.dir = tempfile.mkdtemp(prefix="trawl-tls-")
         self.procs = []
@@ -124,4 +126,4 @@ class TLS(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=1)
+    unittest.main(testRunner=unittest.TextTestRunner(stream=sys.stdout, verbosity=2, descriptions=False))

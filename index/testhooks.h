@@ -1,0 +1,25 @@
+/*
+ * testhooks.h - switches that only the unit tests flip.
+ *
+ * They exist only in code compiled with -DTRAWL_TEST_HOOKS: index/meson.build
+ * compiles the files that read one a second time, with it, into
+ * trawl_index_test, which is what the tests link (index_dep). libtrawl and
+ * the trawl tool are built without it and have neither the variables nor the
+ * checks, so a test that sets a hook cannot link against them by mistake.
+ * None is thread-safe: a test sets one, makes its calls, and clears it.
+ */
+#ifndef TRAWL_INDEX_TESTHOOKS_H
+#define TRAWL_INDEX_TESTHOOKS_H
+
+#ifdef TRAWL_TEST_HOOKS
+/* query.c: when nonzero, each allocation of the query parser decrements it,
+ * and the one that brings it to zero fails (query_test.c's ENOMEM cases). */
+extern unsigned long idx_query_fail_after;
+
+/* api.c: when nonzero, trawl_search evaluates every document, with no
+ * pruning; the results must be the same, scores bit for bit (search_test.c
+ * compares the two). */
+extern int idx_search_exhaustive;
+#endif
+
+#endif
