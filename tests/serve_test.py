@@ -1347,10 +1347,10 @@ class TestFailover(ServeCase):
         want = {h["id"] for h in cli_search(ix, q, k=10000)["hits"]}
         leaves[1]["proc"].signal(signal.SIGSTOP)  # shard 1 stops answering
         # The root gives the SEARCH phase 4/5 of the deadline, so fetching
-        # the winners has the last fifth: 100 ms at 500 ms, too little for
-        # 1000 snippets under ASan. The deadline scales like the other
-        # CPU-bound timeouts.
-        timeout_ms = int(500 * SLOW)
+        # the winners has the last fifth: 200 ms at 1 s, for 300 snippets.
+        # The deadline scales like the other CPU-bound timeouts (at 1.5 s
+        # under ASan, 300 ms was too little on a loaded machine).
+        timeout_ms = int(1000 * SLOW)
         try:
             r = self.get(port, search_path(q, k=300, snippet="body", timeout_ms=timeout_ms))
         finally:
@@ -1413,7 +1413,10 @@ class TestFailover(ServeCase):
             res = {}
 
             def query():
-                res["r"] = self.get(port, search_path(q, k=5000, snippet="body"), timeout=30)
+                # 5000 snippets, fetched twice when the first leaf freezes:
+                # the deadline scales like the other CPU-bound timeouts
+                res["r"] = self.get(port, search_path(q, k=5000, snippet="body",
+                                                      timeout_ms=int(2000 * SLOW)), timeout=30)
                 res["t"] = time.monotonic()
             th = threading.Thread(target=query)
             th.start()
