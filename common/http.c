@@ -396,6 +396,123 @@ static enum MHD_Result reject(http_server *s, struct MHD_Connection *c, int stat
 }
 
 /* ------------------------------------------------------------------ */
+/* The request target                                                  */
+/* ------------------------------------------------------------------ */
+
+#define MAX_PARAMS 64     /* query parameters in one request */
+#define MAX_PARAM_NAME 64 /* bytes of a parameter's name, decoded */
+
+static int hex_digit(int ch)
+{
+	return ch >= '0' && ch <= '9'   ? ch - '0'
+	       : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+	       : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+	                                : -1;
+}
+
+/*
+ * decode_part percent-decodes s[0..n) into out (cap bytes; '+' is a space
+ * when plus is set, as in a query string) and checks what it decodes to.
+ * Returns the decoded length, or -1 with why set: a malformed escape, a NUL
+ * (which a C string would silently end at: "abc%00def" was searched as
+ * "abc"), invalid UTF-8 ("/doc/%FF" was a 500), or more than cap bytes.
+ */
+static long decode_part(const char *s, size_t n, int plus, char *out, size_t cap, const char *what,
+                        char *why, size_t whylen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int ch = (unsigned char)s[i];
+		if (ch == '%') {
+			int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1;
+			int lo = i + 2 < n ? hex_digit(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0)
+				return snprintf(why, whylen,
+				                "%s: '%%' is not followed by two hex digits", what),
+				       -1;
+			ch = hi * 16 + lo;
+			i += 2;
+		} else if (ch == '+' && plus) {
+			ch = ' ';
+		}
+		if (ch == 0)
+			return snprintf(why, whylen, "%s contains a NUL byte (%%00)", what), -1;
+		if (o == cap)
+			return snprintf(why, whylen, "%s is over %zu bytes", what, cap), -1;
+		out[o++] = (char)ch;
+	}
+	for (size_t i = 0; i < o;) {
+		size_t k = (unsigned char)out[i] < 0x80
+		               ? 1
+		               : utf8_len((const unsigned char *)out + i, o - i);
+		if (!k)
+			return snprintf(why, whylen, "%s is not valid UTF-8 (byte %zu)", what,
+			                i + 1),
+			       -1;
+		i += k;
+	}
+	return (long)o;
+}
+
+/*
+ * check_target checks the raw request target (path, then the query string
+ * after '?'): every percent-escape well formed, nothing that decodes to a
+ * NUL or to invalid UTF-8, every query parameter with a name, no parameter
+ * twice, at most MAX_PARAMS of them. A handler then never sees a value cut
+ * short, nor has to choose between two. Returns 0, or -1 with why set.
+ */
+static int check_target(const char *uri, char *why, size_t whylen)
+{
+	size_t n = strlen(uri), plen = strcspn(uri, "?");
+	char *buf = malloc(n + 1);
+	char names[MAX_PARAMS][MAX_PARAM_NAME + 1];
+	unsigned nnames = 0;
+	int rc = buf ? 0 : (snprintf(why, whylen, "out of memory"), -1);
+	if (!rc && decode_part(uri, plen, 0, buf, n, "the path", why, whylen) < 0)
+		rc = -1;
+	const char *q = uri[plen] == '?' ? uri + plen + 1 : uri + plen;
+	while (!rc && *q) {
+		size_t seg = strcspn(q, "&"), nl = strcspn(q, "=&");
+		if (nl > seg)
+			nl = seg;
+		if (seg && !nl) {
+			rc = (snprintf(why, whylen, "a query parameter has no name (\"%.*s\")",
+			               (int)(seg > 32 ? 32 : seg), q),
+			      -1);
+		} else if (seg && nnames == MAX_PARAMS) {
+			rc = (snprintf(why, whylen, "more than %d query parameters", MAX_PARAMS),
+			      -1);
+		} else if (seg) {
+			char *name = names[nnames];
+			long len = decode_part(q, nl, 1, name, MAX_PARAM_NAME,
+			                       "a query parameter's name", why, whylen);
+			if (len < 0) {
+				rc = -1;
+				break;
+			}
+			name[len] = 0;
+			for (unsigned i = 0; i < nnames && !rc; i++)
+				if (!strcmp(names[i], name))
+					rc = (snprintf(why, whylen,
+					               "query parameter \"%s\" is given twice",
+					               name),
+					      -1);
+			nnames++;
+			char what[MAX_PARAM_NAME + 32];
+			snprintf(what, sizeof what, "query parameter \"%s\"", name);
+			if (!rc && nl < seg &&
+			    decode_part(q + nl + 1, seg - nl - 1, 1, buf, n, what, why, whylen) < 0)
+				rc = -1;
+		}
+		q += seg;
+		if (*q == '&')
+			q++;
+	}
+	free(buf);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -697,6 +814,9 @@ static enum MHD_Result dispatch(http_server *s, req_state *st, struct MHD_Connec
                                 const char *url, const char *method)
 {
 	client_address(c, st->client, sizeof st->client);
+	char why[256];
+	if (st->uri && check_target(st->uri, why, sizeof why))
+		return reject(s, c, 400, "illegal_argument_exception", 0, NULL, NULL, "%s", why);
 	st->url = url;
 	st->method = method;
 	http_response resp;

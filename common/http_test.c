@@ -725,6 +725,47 @@ static void test_ambiguous_framing(void **state)
 	http_server_stop(s);
 }
 
+/* Request targets a handler could misread (issue #13, finding 9): an
+ * escape that decodes to NUL ("q=abc%00def" was searched as "abc"), to
+ * invalid UTF-8 ("/doc/%FF" was a 500), a malformed escape, a parameter
+ * without a name, the same parameter twice (one of them silently lost).
+ * Each is a 400 that names the problem; the handler never runs. */
+static void test_bad_targets(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+	static const char *const bad[][2] = {
+	    {"/x?q=abc%00def", "contains a NUL byte"},
+	    {"/doc/%FF", "the path is not valid UTF-8"},
+	    {"/doc/a%00b", "the path contains a NUL byte"},
+	    {"/x?q=%C3", "query parameter \\\"q\\\" is not valid UTF-8"},
+	    {"/x?q=%G1", "is not followed by two hex digits"},
+	    {"/x?q=%4", "is not followed by two hex digits"},
+	    {"/x?=x", "a query parameter has no name"},
+	    {"/x?q=a&q=b", "query parameter \\\"q\\\" is given twice"},
+	    {"/x?q=a&%71=b", "query parameter \\\"q\\\" is given twice"},
+	};
+	char req[256];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", bad[i][0]);
+		assert_int_equal(request(port, req, r), 0);
+		assert_json_error(r, 400, "illegal_argument_exception");
+		if (!strstr(r->body, bad[i][1]))
+			fail_msg("%s: %s", bad[i][0], r->body);
+	}
+	/* good UTF-8, '+' and empty segments are fine */
+	assert_int_equal(request(port, "GET /x?q=caf%C3%A9+x&&n=1 HTTP/1.1\r\nHost: x\r\n\r\n", r),
+	                 0);
+	assert_int_equal(r->status, 200);
+	free(r);
+	assert_int_equal(atomic_load(&ec.calls), 1);
+	http_server_stop(s);
+}
+
 static void test_slow_client_cut(void **state)
 {
 	(void)state;
@@ -1134,6 +1175,7 @@ int main(void)
 		cmocka_unit_test(test_headers_too_large),
 		cmocka_unit_test(test_methods_and_encodings),
 		cmocka_unit_test(test_ambiguous_framing),
+		cmocka_unit_test(test_bad_targets),
 		cmocka_unit_test(test_slow_client_cut),
 		cmocka_unit_test(test_per_ip_limit),
 		cmocka_unit_test(test_connection_limit),

@@ -73,7 +73,20 @@ typedef struct params {
 	root_query q;
 	char *qbuf; /* owned copy of the query text */
 	char field[65];
+	const char *k_by, *offset_by; /* which of two names set k and offset */
 } params;
+
+/* An alias given beside the name it stands for ("offset=1&from=2"): one of
+ * the two would be silently ignored. *by remembers the first name. */
+static int one_name(const char **by, const char *name, char *err, size_t errlen)
+{
+	if (*by && strcmp(*by, name))
+		return snprintf(err, errlen, "%s and %s are one parameter: give one of them", *by,
+		                name),
+		       -1;
+	*by = name;
+	return 0;
+}
 
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 {
@@ -123,6 +136,8 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		return 0;
 	}
 	if (!strcmp(name, "k") || !strcmp(name, "size")) {
+		if (one_name(&p->k_by, name, err, errlen))
+			return -1;
 		if (parse_u32(val, TRAWL_MAX_K, &u) || u == 0)
 			return snprintf(err, errlen, "%s must be a number from 1 to %d", name, TRAWL_MAX_K),
 			       -1;
@@ -130,6 +145,8 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		return 0;
 	}
 	if (!strcmp(name, "offset") || !strcmp(name, "from")) {
+		if (one_name(&p->offset_by, name, err, errlen))
+			return -1;
 		if (parse_u32(val, TRAWL_MAX_K, &u))
 			return snprintf(err, errlen, "%s must be a number from 0 to %d", name, TRAWL_MAX_K),
 			       -1;

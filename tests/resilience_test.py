@@ -315,6 +315,38 @@ class TestSlowConnections(Attacked):
         self._attack(["127.0.0.1"], 1000, "1,000 slow connections from the client's address")
 
 
+class TestBadTargets(Attacked):
+    """Finding 9: requests a handler could misread were not refused:
+    GET /doc/%FF answered 500 "out of memory", q=abc%00def was searched as
+    "abc", a parameter without a name passed, and so did offset=1&from=2
+    (one of the two silently lost). Each is now a 400 naming the problem
+    (common/http.c check_target; root/api.c one_name)."""
+
+    CASES = [
+        ("/doc/%FF", "not valid UTF-8"),
+        ("/_doc/%FF", "not valid UTF-8"),
+        ("/search?q=abc%00def", "NUL"),
+        ("/search?q=music&=x", "no name"),
+        ("/search?q=music&offset=1&from=2", "offset and from are one parameter"),
+        ("/search?q=music&k=1&size=2", "k and size are one parameter"),
+        ("/search?q=music&q=war", "given twice"),
+        ("/search?q=%E0%80%80", "not valid UTF-8"),
+        ("/wiki/_search?q=music&q=war", "given twice"),
+    ]
+
+    def test_bad_targets_are_refused(self):
+        with QueryLoop(self.port, self.queries) as loop:
+            time.sleep(0.5)
+            for _ in range(10):
+                for path, reason in self.CASES:
+                    r = self.get(self.port, path)
+                    self.assertError(r, 400, reason=reason)
+            time.sleep(0.5)
+        self.report("%d malformed targets" % (10 * len(self.CASES)), loop)
+        self.assertNoFailedQuery(loop, "bad targets")
+        self.shutdown_and_check()
+
+
 class TestFrozenReplica(Attacked):
     """Finding 10: a replica frozen (SIGSTOP) under load cost 1-6 partial
     answers of 12,000, each 1.6 s late, before it was ejected: its searches
