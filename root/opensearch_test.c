@@ -44,12 +44,12 @@ static json_t *load(const char *s)
 static void assert_parses(const char *q)
 {
 	for (int op = 0; op < 2; op++) {
-		idx_qnode *tree = NULL;
+		qt_node *tree = NULL;
 		char err[256];
 		int rc = idx_query_parse(q, strlen(q), op, &tree, err, sizeof err);
 		if (rc != TRAWL_OK)
 			fail_msg("trawl cannot parse [%s]: %s", q, err);
-		idx_query_free(tree);
+		qt_free(tree);
 	}
 }
 
@@ -474,11 +474,11 @@ static void test_and_default(void **state)
 	                 TRAWL_OK);
 	assert_string_equal(out, "title:(a b) OR body:(a b)");
 	assert_int_equal(and_default, 1);
-	idx_qnode *tree;
+	qt_node *tree;
 	assert_int_equal(idx_query_parse(out, strlen(out), 1, &tree, reason, sizeof reason), TRAWL_OK);
-	idx_query_dump(tree, out, sizeof out);
+	qt_dump(tree, out, sizeof out);
 	assert_string_equal(out, "(title:(+title:a +title:b) body:(+body:a +body:b))");
-	idx_query_free(tree);
+	qt_free(tree);
 	json_decref(j);
 
 	/* nested: refused, and and_default reset */
@@ -506,17 +506,17 @@ static void assert_term_roundtrip(const char *value, size_t n)
 	assert_int_equal(rc, TRAWL_OK);
 	if (!strcmp(out, NONE))
 		return; /* nothing to search for in it */
-	idx_qnode *tree = NULL;
+	qt_node *tree = NULL;
 	char err[256];
 	rc = idx_query_parse(out, strlen(out), 0, &tree, err, sizeof err);
 	if (rc != TRAWL_OK)
 		fail_msg("[%.*s] -> [%s]: %s", (int)n, value, out, err);
 	assert_int_equal(tree->nkids, 1);
-	idx_qnode *t = tree->kids[0];
-	if (t->kind != IDX_Q_TERM || !t->field || strcmp(t->field, "tag") || t->len != n ||
+	qt_node *t = tree->kids[0];
+	if (t->kind != QT_TERM || !t->field || strcmp(t->field, "tag") || t->len != n ||
 	    memcmp(t->text, value, n))
 		fail_msg("[%.*s] -> [%s] is not one literal", (int)n, value, out);
-	idx_query_free(tree);
+	qt_free(tree);
 }
 
 /* The translation of {"match": {"title": text}}, in a bool next to a
@@ -530,37 +530,37 @@ static void assert_match_contained(const char *text, size_t n)
 	int rc = os_build_query(j, out, sizeof out, reason, sizeof reason);
 	json_decref(j);
 	assert_int_equal(rc, TRAWL_OK);
-	idx_qnode *tree = NULL;
+	qt_node *tree = NULL;
 	char err[256];
 	rc = idx_query_parse(out, strlen(out), 0, &tree, err, sizeof err);
 	if (rc != TRAWL_OK)
 		fail_msg("[%.*s] -> [%s]: %s", (int)n, text, out, err);
 	assert_int_equal(tree->nkids, 2);
-	idx_qnode *m = tree->kids[0], *f = tree->kids[1];
-	assert_int_equal(m->occur, IDX_Q_MUST);
-	assert_int_equal(f->occur, IDX_Q_MUST);
-	assert_int_equal(f->kind, IDX_Q_TERM);
+	qt_node *m = tree->kids[0], *f = tree->kids[1];
+	assert_int_equal(m->occur, QT_MUST);
+	assert_int_equal(f->occur, QT_MUST);
+	assert_int_equal(f->kind, QT_TERM);
 	assert_string_equal(f->field, "tenant");
 	assert_string_equal(f->text, "acme");
-	if (m->kind == IDX_Q_BOOL && m->field) {
+	if (m->kind == QT_BOOL && m->field) {
 		assert_string_equal(m->field, "title");
 		for (uint32_t i = 0; i < m->nkids; i++) {
-			assert_int_equal(m->kids[i]->kind, IDX_Q_TERM);
-			assert_int_equal(m->kids[i]->occur, IDX_Q_SHOULD);
+			assert_int_equal(m->kids[i]->kind, QT_TERM);
+			assert_int_equal(m->kids[i]->occur, QT_SHOULD);
 			assert_string_equal(m->kids[i]->field, "title");
 		}
-	} else if (m->kind == IDX_Q_TERM) {
+	} else if (m->kind == QT_TERM) {
 		assert_string_equal(m->field, "title");
 	} else {
 		/* no tokens: match nothing */
-		assert_int_equal(m->kind, IDX_Q_BOOL);
+		assert_int_equal(m->kind, QT_BOOL);
 		assert_null(m->field);
 		assert_int_equal(m->nkids, 2);
-		assert_int_equal(m->kids[0]->kind, IDX_Q_ALL);
-		assert_int_equal(m->kids[1]->kind, IDX_Q_ALL);
-		assert_int_equal(m->kids[1]->occur, IDX_Q_NOT);
+		assert_int_equal(m->kids[0]->kind, QT_ALL);
+		assert_int_equal(m->kids[1]->kind, QT_ALL);
+		assert_int_equal(m->kids[1]->occur, QT_NOT);
 	}
-	idx_query_free(tree);
+	qt_free(tree);
 }
 
 static const char *const attacks[] = {
