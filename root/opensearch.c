@@ -27,6 +27,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/qtree.h"
+#include "index/query.h"
 #include "trawl/trawl.h"
 
 /* Matches nothing: one required and one excluded clause over every document. */
@@ -1867,6 +1869,19 @@ fail:
 	return -1;
 }
 
+/* encode_query parses q (trawl syntax) into its query tree, encoded into
+ * out: TRAWL_OK, or the parser's error in err. */
+static int encode_query(const char *q, size_t len, int and_default, tbuf *out, char *err,
+                        size_t errlen)
+{
+	qt_node *tree = NULL;
+	int rc = idx_query_parse(q, len, and_default, &tree, err, errlen);
+	if (!rc)
+		rc = qt_encode(tree, out, err, errlen);
+	qt_free(tree);
+	return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Source filtering                                                         */
 /* ------------------------------------------------------------------------ */
@@ -2174,14 +2189,17 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 	/* the number of shards and how many answer: a cheap probe of every shard */
 	uint32_t total = 0, active = 0;
 	root_query pq = {0};
-	pq.q = MATCH_ALL;
-	pq.qlen = strlen(MATCH_ALL);
+	tbuf tree;
+	tbuf_init(&tree, TRAWL_MAX_QUERY_TREE_BYTES);
+	char err[256];
+	encode_query(MATCH_ALL, strlen(MATCH_ALL), 0, &tree, err, sizeof err);
+	pq.tree = tree.data;
+	pq.tree_len = tree.len;
 	pq.k = 1;
 	pq.allow_partial = 1;
 	pq.timeout_ms = 1000;
 	root_result *res = NULL;
-	char err[256];
-	if (root_search(r, &pq, &res, err, sizeof err) == TRAWL_OK) {
+	if (pq.tree_len && root_search(r, &pq, &res, err, sizeof err) == TRAWL_OK) {
 		total = res->shards_total;
 		/* ready: every shard has a healthy replica. Otherwise a fresh
 		 * answer counts the shards that answered; a cached one (complete,
@@ -2190,6 +2208,7 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 		active = ready ? total : !res->cached ? res->shards_answered : total ? total - 1 : 0;
 		root_result_free(res);
 	}
+	tbuf_fini(&tree);
 	const char *status = !ready ? "red" : healthy < n ? "yellow" : "green";
 	int timed_out = want && status_rank(status) > status_rank(want);
 	json_t *j = json_object();
@@ -2252,9 +2271,8 @@ static void search(root *r, const char *index_name, const char *expr, const http
 		return;
 	}
 	root_query q = {0};
-	q.q = sr.q;
-	q.qlen = sr.qlen;
-	q.and_default = sr.and_default;
+	tbuf tree;
+	tbuf_init(&tree, TRAWL_MAX_QUERY_TREE_BYTES);
 	q.k = sr.size ? sr.size : 1;
 	q.offset = sr.size ? sr.from : 0;
 	q.count = sr.track_total;
@@ -2262,8 +2280,12 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	q.timeout_ms = sr.timeout_ms;
 	q.preference = sr.preference;
 	q.fetch = sr.size > 0 && sr.source; /* stored documents; ids always come back */
-	root_result *res;
-	int rc = root_search(r, &q, &res, err, sizeof err);
+	root_result *res = NULL;
+	int rc = encode_query(sr.q, sr.qlen, sr.and_default, &tree, err, sizeof err);
+	q.tree = tree.data;
+	q.tree_len = tree.len;
+	if (!rc)
+		rc = root_search(r, &q, &res, err, sizeof err);
 	if (rc == TRAWL_EQUERY && strstr(err, "has nothing to search for")) {
 		/* only stop words or punctuation: OpenSearch finds nothing
 		 * (zero_terms_query "none") where trawl's parser refuses */
@@ -2286,6 +2308,7 @@ static void search(root *r, const char *index_name, const char *expr, const http
 		send_json(resp, 200, j, sr.pretty);
 		root_result_free(res);
 	}
+	tbuf_fini(&tree);
 	os_search_req_fini(&sr);
 }
 

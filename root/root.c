@@ -517,12 +517,12 @@ static int fetch_hits(root *r, const root_query *q, const ghit *win, root_result
 		h.request_id = atomic_fetch_add(&r->next_id, 1);
 		h.deadline_unix_us = deadline;
 		h.generation = gen;
-		h.flags = (q->and_default ? WIRE_F_AND : 0) | (q->fetch ? 0 : WIRE_F_NO_SOURCE);
+		h.flags = q->fetch ? 0 : WIRE_F_NO_SOURCE;
 		wire_fetch f = {0};
 		f.ndocs = m;
 		f.docs = refs;
-		f.query = q->q;
-		f.query_len = (uint32_t)q->qlen;
+		f.tree = q->tree;
+		f.tree_len = (uint32_t)q->tree_len;
 		if (q->snippet_field) {
 			f.field = q->snippet_field;
 			f.field_len = (uint32_t)strlen(q->snippet_field);
@@ -780,8 +780,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			g->hedge_leaf = -1;
 			g->winner = NULL;
 			g->ws.k = want;
-			g->ws.query = q->q;
-			g->ws.query_len = (uint32_t)q->qlen;
+			g->ws.tree = q->tree;
+			g->ws.tree_len = (uint32_t)q->tree_len;
 			g->h = (wire_header){0};
 			g->h.request_id = atomic_fetch_add(&r->next_id, 1);
 			g->h.deadline_unix_us = deadline;
@@ -790,8 +790,7 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 			int ids =
 			    (!q->fetch && !q->snippet_field) || atomic_load(&r->rep[l].no_store);
 			g->h.flags =
-			    (uint16_t)((q->count ? WIRE_F_COUNT : 0) |
-			               (q->and_default ? WIRE_F_AND : 0) | (ids ? WIRE_F_IDS : 0));
+			    (uint16_t)((q->count ? WIRE_F_COUNT : 0) | (ids ? WIRE_F_IDS : 0));
 			tbuf_init(&g->msg, 1 << 20);
 			if ((rc = wire_encode_search(&g->msg, &g->h, &g->ws))) {
 				tbuf_fini(&g->msg);
@@ -1181,15 +1180,13 @@ void root_counters(root *r, uint64_t *searches, uint64_t *hedges, uint64_t *hedg
 static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 {
 	tbuf b;
-	tbuf_init(&b, 1 << 16);
-	uint32_t nums[8] = {q->k,
+	tbuf_init(&b, 2 * TRAWL_MAX_QUERY_TREE_BYTES); /* the tree and the fields above */
+	uint32_t nums[6] = {q->k,
 	                    q->offset,
 	                    (uint32_t)q->count,
-	                    (uint32_t)q->and_default,
 	                    (uint32_t)q->allow_partial,
 	                    (uint32_t)q->fetch,
-	                    q->snippet_chars,
-	                    0};
+	                    q->snippet_chars};
 	double cov = q->min_coverage;
 	tbuf_append(&b, &gen, 8);
 	tbuf_append(&b, nums, sizeof nums);
@@ -1201,14 +1198,14 @@ static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 		if (n)
 			tbuf_append(&b, strs[i], n);
 	}
-	tbuf_append(&b, q->q, q->qlen);
+	tbuf_append(&b, q->tree, q->tree_len); /* canonical: equal trees, equal bytes */
 	th_hash128(b.data, b.len, key);
 	tbuf_fini(&b);
 }
 
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen)
 {
-	if (!r->cache || q->qlen > TRAWL_MAX_QUERY_BYTES)
+	if (!r->cache || q->tree_len > TRAWL_MAX_QUERY_TREE_BYTES)
 		return q->cache_only ? TRAWL_ENOTFOUND : search_uncached(r, q, out, err, errlen);
 	uint64_t t0 = now_us();
 	uint8_t key[16];
