@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/qtree.h"
 #include "trawl/trawl.h"
 
 #define TRY(x)                                                                                     \
@@ -211,6 +212,22 @@ static int check_bool(wctx *c, const char *name, unsigned v, const char *meaning
 	return TRAWL_OK;
 }
 
+/* check_tree: a query tree of len bytes at tree (min 0: may be absent),
+ * whose every rule and limit holds (common/qtree.h). */
+static int check_tree(wctx *c, const uint8_t *tree, uint32_t len, uint32_t min)
+{
+	TRY(check_len(c, "tree", len, min, TRAWL_MAX_QUERY_TREE_BYTES));
+	TRY(check_ptr(c, "tree", tree, len));
+	char why[256];
+	if (len && qt_validate(tree, len, why, sizeof why) != TRAWL_OK) {
+		if (c->base) /* decoding: say where the tree starts */
+			return fail(c, TRAWL_EINVAL, "the tree at offset %zu is not valid: %s",
+			            (size_t)(tree - c->base), why);
+		return fail(c, TRAWL_EINVAL, "the tree is not valid: %s", why);
+	}
+	return TRAWL_OK;
+}
+
 /* ---- decoding cursor ---- */
 
 static void dec_ctx(wctx *c, int type, const void *buf, size_t len, char *err, size_t errlen)
@@ -317,6 +334,16 @@ static int rdstr(wctx *c, const char *field, int lenbytes, uint32_t min, uint32_
 	*s = (const char *)p;
 	*len = n;
 	return TRAWL_OK;
+}
+
+/* rdtree: a u32 length (min..TRAWL_MAX_QUERY_TREE_BYTES), then a query tree
+ * of that many bytes, checked through. */
+static int rdtree(wctx *c, uint32_t min, const uint8_t **tree, uint32_t *len)
+{
+	const char *s;
+	TRY(rdstr(c, "tree", 4, min, TRAWL_MAX_QUERY_TREE_BYTES, &s, len));
+	*tree = (const uint8_t *)s;
+	return check_tree(c, *tree, *len, min);
 }
 
 /* finish: the body must end where the message does. */
@@ -448,8 +475,7 @@ static int search_check(wctx *c, const wire_search *s)
 	TRY(check_count(c, "k", s->k, 1, TRAWL_MAX_K));
 	TRY(check_count(c, "nshards", s->nshards, 1, WIRE_MAX_SHARDS));
 	TRY(check_shards(c, s->shards, s->nshards));
-	TRY(check_len(c, "query", s->query_len, 1, TRAWL_MAX_QUERY_BYTES));
-	return check_ptr(c, "query", s->query, s->query_len);
+	return check_tree(c, s->tree, s->tree_len, 1);
 }
 
 int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s)
@@ -459,15 +485,15 @@ int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s)
 	if (!s)
 		return TRAWL_EINVAL;
 	TRY(search_check(&c, s));
-	uint64_t body = 4 + 2 + 2 * (uint64_t)s->nshards + 4 + s->query_len;
+	uint64_t body = 4 + 2 + 2 * (uint64_t)s->nshards + 4 + s->tree_len;
 	uint8_t *w;
 	TRY(enc_begin(out, WIRE_SEARCH, h, body, &w));
 	w = st32(w, s->k);
 	w = st16(w, s->nshards);
 	for (uint32_t i = 0; i < s->nshards; i++)
 		w = st16(w, s->shards[i]);
-	w = st32(w, s->query_len);
-	w = stbytes(w, s->query, s->query_len);
+	w = st32(w, s->tree_len);
+	w = stbytes(w, s->tree, s->tree_len);
 	return enc_end(out, body, w);
 }
 
@@ -482,7 +508,7 @@ static int search_in(wctx *c, wire_search *s)
 	for (uint32_t i = 0; i < s->nshards; i++)
 		TRY(rd16(c, "shards", &s->shards[i]));
 	TRY(check_shards(c, s->shards, s->nshards));
-	TRY(rdstr(c, "query", 4, 1, TRAWL_MAX_QUERY_BYTES, &s->query, &s->query_len));
+	TRY(rdtree(c, 1, &s->tree, &s->tree_len));
 	return finish(c);
 }
 
@@ -701,8 +727,7 @@ static int fetch_check(wctx *c, const wire_fetch *f)
 		wire_fetch_docref(f, i, &x);
 		TRY(check_shard(c, "docs", i, x.shard));
 	}
-	TRY(check_len(c, "query", f->query_len, 0, TRAWL_MAX_QUERY_BYTES));
-	TRY(check_ptr(c, "query", f->query, f->query_len));
+	TRY(check_tree(c, f->tree, f->tree_len, 0));
 	TRY(check_len(c, "field", f->field_len, 0, WIRE_MAX_FIELD));
 	TRY(check_ptr(c, "field", f->field, f->field_len));
 	TRY(check_len(c, "pre", f->pre_len, 0, WIRE_MAX_MARK));
@@ -719,7 +744,7 @@ int wire_encode_fetch(tbuf *out, const wire_header *h, const wire_fetch *f)
 	if (!f)
 		return TRAWL_EINVAL;
 	TRY(fetch_check(&c, f));
-	uint64_t body = 4 + (uint64_t)WIRE_DOCREF_BYTES * f->ndocs + 4 + f->query_len + 4 +
+	uint64_t body = 4 + (uint64_t)WIRE_DOCREF_BYTES * f->ndocs + 4 + f->tree_len + 4 +
 	                f->field_len + 2 + f->pre_len + 2 + f->post_len + 4;
 	uint8_t *w;
 	TRY(enc_begin(out, WIRE_FETCH, h, body, &w));
@@ -731,8 +756,8 @@ int wire_encode_fetch(tbuf *out, const wire_header *h, const wire_fetch *f)
 		w = st16(w, 0);
 		w = st32(w, x.doc);
 	}
-	w = st32(w, f->query_len);
-	w = stbytes(w, f->query, f->query_len);
+	w = st32(w, f->tree_len);
+	w = stbytes(w, f->tree, f->tree_len);
 	w = st32(w, f->field_len);
 	w = stbytes(w, f->field, f->field_len);
 	w = st16(w, f->pre_len);
@@ -757,7 +782,7 @@ static int fetch_in(wctx *c, wire_fetch *f)
 			            "docs[%" PRIu32 "] has reserved field 0x%04x; it must be 0", i,
 			            (unsigned)ld16(p + 2));
 	}
-	TRY(rdstr(c, "query", 4, 0, TRAWL_MAX_QUERY_BYTES, &f->query, &f->query_len));
+	TRY(rdtree(c, 0, &f->tree, &f->tree_len));
 	TRY(rdstr(c, "field", 4, 0, WIRE_MAX_FIELD, &f->field, &f->field_len));
 	uint32_t n;
 	TRY(rdstr(c, "pre", 2, 0, WIRE_MAX_MARK, &f->pre, &n));

@@ -22,8 +22,8 @@
  *   when a count or length is above its limit (or the message would exceed
  *   WIRE_MAX_MESSAGE or the tbuf's own bound), TRAWL_EINVAL for any other
  *   invalid value (k = 0, a duplicate shard, a NULL pointer with a nonzero
- *   length, a NaN score...) and TRAWL_ENOMEM. On failure the tbuf is left
- *   exactly as it was.
+ *   length, a NaN score, a query tree that breaks a rule or limit...) and
+ *   TRAWL_ENOMEM. On failure the tbuf is left exactly as it was.
  * - Decoders (wire_decode_*) take the whole message, accept exactly what the
  *   encoders produce and refuse everything else with TRAWL_EINVAL: bad
  *   magic, an unknown version or type, a type other than the one expected, a
@@ -32,9 +32,11 @@
  *   and the buffer need not be aligned. On failure, if err is not NULL and
  *   errlen > 0, a NUL-terminated message naming the message type, the field
  *   and the limit is written to err (truncated to errlen bytes), e.g.
- *   "SEARCH: query is 9000 bytes; the limit is 8192"; the output structs are
- *   then unspecified. On success err is not touched.
- * - Decoding is zero-copy. Strings (query, errmsg, id, json, snippet...) and
+ *   "SEARCH: tree is 70000 bytes; the limit is 65536"; the output structs
+ *   are then unspecified. On success err is not touched. The query tree of
+ *   SEARCH and FETCH is checked through (qt_validate): every rule and limit
+ *   of common/qtree.h, so a receiver may decode it without surprises.
+ * - Decoding is zero-copy. Strings (tree, errmsg, id, json, snippet...) and
  *   packed records (hits, document references) in a decoded struct point
  *   into buf: they are valid only while buf is, i.e. until the nng message
  *   they were read from is freed or reused. Strings are NOT NUL-terminated;
@@ -69,11 +71,12 @@
 /* ---- constants ---- */
 
 #define WIRE_MAGIC 0x5754u   /* bytes 'T' 'W' on the wire (u16 little-endian) */
-#define WIRE_VERSION 1       /* bumped for any change to the bytes */
+#define WIRE_VERSION 2       /* bumped for any change to the bytes (2: query trees) */
 #define WIRE_HEADER_BYTES 32 /* size of the header at the start of every message */
 
-/* Limits. TRAWL_MAX_K and TRAWL_MAX_QUERY_BYTES (trawl.h) bound k, the
- * number of hits and fetched documents, and the query. */
+/* Limits. TRAWL_MAX_K and TRAWL_MAX_QUERY_TREE_BYTES (trawl.h) bound k, the
+ * number of hits and fetched documents, and the query tree; the tree's own
+ * limits (common/qtree.h) bound what is inside it. */
 #define WIRE_MAX_MESSAGE (128u << 20) /* whole message, header included */
 #define WIRE_MAX_SHARDS 256           /* shards in a list; shard numbers are 0..255 */
 #define WIRE_MAX_ERRMSG 1024          /* error message in a reply */
@@ -102,7 +105,8 @@ enum wire_type {
 /* Header flags. Bits not listed are ignored by receivers. */
 #define WIRE_F_PARTIAL 0x0001u   /* reply: incomplete, the deadline was hit */
 #define WIRE_F_COUNT 0x0002u     /* SEARCH: count matching documents exactly */
-#define WIRE_F_AND 0x0004u       /* SEARCH, FETCH: the default operator is AND, not OR */
+/* 0x0004 was WIRE_F_AND in version 1 (the query string's default operator);
+ * a query tree's occurs say it now. The bit is not reused. */
 #define WIRE_F_NO_SOURCE 0x0008u /* FETCH: ids (and snippets) only, no stored documents */
 /* SEARCH: send each hit's external id. SEARCH_REPLY: the ids follow the
  * error message (a leaf that does not know the flag sends none; the root
@@ -135,8 +139,9 @@ typedef struct wire_search {
 	uint32_t k;                       /* hits wanted, 1..TRAWL_MAX_K (k + offset at the root) */
 	uint16_t nshards;                 /* 1..WIRE_MAX_SHARDS */
 	uint16_t shards[WIRE_MAX_SHARDS]; /* global shard numbers (< 256, distinct) */
-	const char *query;                /* UTF-8, not NUL-terminated */
-	uint32_t query_len;               /* 1..TRAWL_MAX_QUERY_BYTES */
+	const uint8_t *tree;              /* the query tree's canonical encoding
+	                                     (common/qtree.h), checked by both sides */
+	uint32_t tree_len;                /* 1..TRAWL_MAX_QUERY_TREE_BYTES */
 } wire_search;
 
 /* wire_hit - one hit of SEARCH_REPLY (packed in WIRE_HIT_BYTES on the wire). */
@@ -179,8 +184,8 @@ typedef struct wire_fetch {
 	uint32_t ndocs;          /* 1..TRAWL_MAX_K */
 	const wire_docref *docs; /* ndocs references; NULL when decoded */
 	const uint8_t *docs_raw; /* decoded: ndocs packed references inside the message */
-	const char *query;       /* the query, to highlight its terms; may be empty */
-	uint32_t query_len;      /* 0..TRAWL_MAX_QUERY_BYTES */
+	const uint8_t *tree;     /* the query tree, to highlight its terms (as in SEARCH) */
+	uint32_t tree_len;       /* 0..TRAWL_MAX_QUERY_TREE_BYTES; 0: no query */
 	const char *field;       /* text field to take snippets from */
 	uint32_t field_len;      /* 0..WIRE_MAX_FIELD; 0: no snippets */
 	const char *pre, *post;  /* inserted before and after each highlighted term */
@@ -289,7 +294,7 @@ int wire_encode(tbuf *out, const wire_msg *m);
 /* wire_encode_search appends a SEARCH message to out (see Conventions). */
 int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s);
 
-/* wire_decode_search decodes a SEARCH message; s->query points into buf. */
+/* wire_decode_search decodes a SEARCH message; s->tree points into buf. */
 int wire_decode_search(const void *buf, size_t len, wire_header *h, wire_search *s, char *err,
                        size_t errlen);
 

@@ -4,6 +4,7 @@
  * The wire format is a contract between processes of possibly different
  * builds, so besides random round trips of every message type these tests
  * pin the bytes of a SEARCH and a SEARCH_REPLY against hand-written hex,
+ * check that a SEARCH or FETCH whose query tree breaks a rule is refused,
  * decode every prefix of valid messages (each from a buffer that ends where
  * the prefix does, so that ASan sees any overread), flip single bytes, and
  * check that both the encoders and the decoders refuse every limit
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/qtree.h"
 #include "common/wire.h"
 #include "trawl/trawl.h"
 
@@ -82,6 +84,66 @@ static const char *rnd_str(uint32_t len)
 	return pool + rnd_below(POOL_BYTES - len + 1);
 }
 
+/* The query tree of "a" as the parser makes it: a root from column 1 holding
+ * the word "a" from column 1. */
+static const uint8_t TREE_A[] = {0x01, 0x00, 0x03, 0x01, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00,
+                                 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 'a'};
+
+/* Encoded query trees for random SEARCH and FETCH messages: trees[0] is big
+ * (1024 words, near the 8192 bytes of text), the others small. */
+#define NTREES 32
+static tbuf trees[NTREES];
+
+static qt_node *tree_leaf(qt_kind kind, qt_occur occur, const char *field, const char *text)
+{
+	qt_node *n = qt_new(kind, occur, rnd_below(100));
+	assert_non_null(n);
+	if (field)
+		assert_int_equal(qt_set_field(n, field, strlen(field)), TRAWL_OK);
+	if (text)
+		assert_int_equal(qt_set_text(n, text, strlen(text)), TRAWL_OK);
+	return n;
+}
+
+static void make_trees(void)
+{
+	static const char *const words[] = {"a", "solar eclipse", "\xc3\xa9t\xc3\xa9", "x*y"};
+	for (int t = 0; t < NTREES; t++) {
+		qt_node *root = qt_new(QT_BOOL, QT_MUST, 1);
+		assert_non_null(root);
+		uint32_t n = t ? 1 + rnd_below(2) : TRAWL_MAX_QUERY_TERMS;
+		for (uint32_t i = 0; i < n; i++) {
+			qt_kind kind = (qt_kind)rnd_below(3);
+			const char *field = rnd_below(2) ? "title" : NULL;
+			const char *text = t ? words[rnd_below(4)] : "abcdefg";
+			if (kind == QT_PHRASE && !t)
+				kind = QT_TERM;
+			assert_int_equal(qt_add(root, tree_leaf(kind, (qt_occur)rnd_below(3),
+			                                        t ? field : NULL, text)),
+			                 TRAWL_OK);
+		}
+		char err[128];
+		tbuf_init(&trees[t], TRAWL_MAX_QUERY_TREE_BYTES);
+		if (qt_encode(root, &trees[t], err, sizeof err))
+			fail_msg("tree %d: %s", t, err);
+		qt_free(root);
+	}
+}
+
+/* rnd_tree: one of the trees, small ones only with small set; none (NULL
+ * or empty) sometimes when min is 0. */
+static void rnd_tree(int small, uint32_t min, const uint8_t **tree, uint32_t *len)
+{
+	if (min == 0 && rnd_below(4) == 0) {
+		*tree = rnd_below(2) ? NULL : TREE_A;
+		*len = 0;
+		return;
+	}
+	const tbuf *t = &trees[small || rnd_below(2) ? 1 + rnd_below(NTREES - 1) : 0];
+	*tree = t->data;
+	*len = (uint32_t)t->len;
+}
+
 static void rnd_shards(uint16_t *shards, uint16_t n)
 {
 	uint16_t all[WIRE_MAX_SHARDS];
@@ -128,8 +190,7 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		s->k = rnd_len(1, TRAWL_MAX_K);
 		s->nshards = (uint16_t)rnd_len(1, small ? 12 : WIRE_MAX_SHARDS);
 		rnd_shards(s->shards, s->nshards);
-		s->query_len = rnd_len(1, CAP(TRAWL_MAX_QUERY_BYTES));
-		s->query = rnd_str(s->query_len);
+		rnd_tree(small, 1, &s->tree, &s->tree_len);
 		break;
 	}
 	case WIRE_SEARCH_REPLY: {
@@ -168,8 +229,7 @@ static void rnd_msg(wire_msg *m, int type, int small)
 			refs_store[i].doc = (uint32_t)rnd();
 		}
 		f->docs = refs_store;
-		f->query_len = rnd_len(0, CAP(TRAWL_MAX_QUERY_BYTES));
-		f->query = rnd_str(f->query_len);
+		rnd_tree(small, 0, &f->tree, &f->tree_len);
 		f->field_len = rnd_len(0, CAP(WIRE_MAX_FIELD));
 		f->field = rnd_str(f->field_len);
 		f->pre_len = (uint16_t)rnd_len(0, CAP(WIRE_MAX_MARK));
@@ -248,7 +308,8 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 		assert_int_equal(x->k, y->k);
 		assert_int_equal(x->nshards, y->nshards);
 		assert_memory_equal(x->shards, y->shards, x->nshards * sizeof x->shards[0]);
-		assert_bytes_eq(x->query, x->query_len, y->query, y->query_len);
+		assert_bytes_eq((const char *)x->tree, x->tree_len, (const char *)y->tree,
+		                y->tree_len);
 		break;
 	}
 	case WIRE_SEARCH_REPLY: {
@@ -308,7 +369,8 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 		}
 		wire_docref r;
 		assert_int_equal(wire_fetch_docref(y, y->ndocs, &r), TRAWL_EINVAL);
-		assert_bytes_eq(x->query, x->query_len, y->query, y->query_len);
+		assert_bytes_eq((const char *)x->tree, x->tree_len, (const char *)y->tree,
+		                y->tree_len);
 		assert_bytes_eq(x->field, x->field_len, y->field, y->field_len);
 		assert_bytes_eq(x->pre, x->pre_len, y->pre, y->pre_len);
 		assert_bytes_eq(x->post, x->post_len, y->post, y->post_len);
@@ -391,7 +453,7 @@ static uint64_t body_size(const wire_msg *m)
 {
 	switch (m->h.type) {
 	case WIRE_SEARCH:
-		return 10 + 2 * (uint64_t)m->u.search.nshards + m->u.search.query_len;
+		return 10 + 2 * (uint64_t)m->u.search.nshards + m->u.search.tree_len;
 	case WIRE_SEARCH_REPLY: {
 		const wire_search_reply *r = &m->u.search_reply;
 		uint64_t n = 36 + 20 * (uint64_t)r->nhits + r->errmsg_len;
@@ -401,7 +463,7 @@ static uint64_t body_size(const wire_msg *m)
 	}
 	case WIRE_FETCH: {
 		const wire_fetch *f = &m->u.fetch;
-		return 20 + 8 * (uint64_t)f->ndocs + f->query_len + f->field_len + f->pre_len +
+		return 20 + 8 * (uint64_t)f->ndocs + f->tree_len + f->field_len + f->pre_len +
 		       f->post_len;
 	}
 	case WIRE_FETCH_REPLY: {
@@ -608,26 +670,30 @@ static size_t unhex(const char *hex, uint8_t *out)
 
 static void test_golden_search(void **state)
 {
-	/* header: magic 'TW', version 1, type 1, flags COUNT|AND, reserved,
-	 * request id, deadline, generation; body: k 10, 2 shards (3, 17),
-	 * query "new york". */
-	static const char hex[] = "54 57 01 01 06 00 00 00"
+	/* header: magic 'TW', version 2, type 1, flags COUNT, reserved,
+	 * request id, deadline, generation; body: k 10, 2 shards (3, 17), the
+	 * query tree of "new york": a root from column 1 with the words "new"
+	 * (column 1) and "york" (column 5), both SHOULD. */
+	static const char hex[] = "54 57 02 01 02 00 00 00"
 	                          "08 07 06 05 04 03 02 01"
 	                          "77 66 55 44 33 22 11 00"
 	                          "07 00 00 00 00 00 00 00"
 	                          "0a 00 00 00 02 00 03 00 11 00"
-	                          "08 00 00 00 6e 65 77 20 79 6f 72 6b";
+	                          "21 00 00 00"
+	                          "01 00 03 01 01 00 00 00 02 00"
+	                          "00 00 01 00 00 00 03 00 6e 65 77"
+	                          "00 00 05 00 00 00 04 00 79 6f 72 6b";
 	uint8_t want[128];
 	size_t wantlen = unhex(hex, want);
-	assert_int_equal(wantlen, 54);
+	assert_int_equal(wantlen, 79);
 
 	wire_header h = {.type = 99, /* ignored */
-	                 .flags = WIRE_F_COUNT | WIRE_F_AND,
+	                 .flags = WIRE_F_COUNT,
 	                 .request_id = 0x0102030405060708u,
 	                 .deadline_unix_us = 0x0011223344556677u,
 	                 .generation = 7};
 	wire_search s = {
-	    .k = 10, .nshards = 2, .shards = {3, 17}, .query = "new york", .query_len = 8};
+	    .k = 10, .nshards = 2, .shards = {3, 17}, .tree = want + 46, .tree_len = 33};
 	tbuf b;
 	tbuf_init(&b, WIRE_MAX_MESSAGE);
 	assert_int_equal(wire_encode_search(&b, &h, &s), TRAWL_OK);
@@ -639,7 +705,7 @@ static void test_golden_search(void **state)
 	char err[128];
 	assert_int_equal(wire_decode_search(want, wantlen, &dh, &ds, err, sizeof err), TRAWL_OK);
 	assert_int_equal(dh.type, WIRE_SEARCH);
-	assert_int_equal(dh.flags, WIRE_F_COUNT | WIRE_F_AND);
+	assert_int_equal(dh.flags, WIRE_F_COUNT);
 	assert_true(dh.request_id == 0x0102030405060708u);
 	assert_true(dh.deadline_unix_us == 0x0011223344556677u);
 	assert_true(dh.generation == 7);
@@ -647,9 +713,14 @@ static void test_golden_search(void **state)
 	assert_int_equal(ds.nshards, 2);
 	assert_int_equal(ds.shards[0], 3);
 	assert_int_equal(ds.shards[1], 17);
-	assert_int_equal(ds.query_len, 8);
-	assert_ptr_equal(ds.query, (const char *)want + 46); /* zero-copy */
-	assert_memory_equal(ds.query, "new york", 8);
+	assert_int_equal(ds.tree_len, 33);
+	assert_ptr_equal(ds.tree, want + 46); /* zero-copy */
+	qt_node *t = NULL;
+	assert_int_equal(qt_decode(ds.tree, ds.tree_len, &t, err, sizeof err), TRAWL_OK);
+	char d[64];
+	qt_dump(t, d, sizeof d);
+	assert_string_equal(d, "(new york)");
+	qt_free(t);
 	tbuf_fini(&b);
 }
 
@@ -657,7 +728,7 @@ static void test_golden_search_reply(void **state)
 {
 	/* One hit: score 1.5 (0x3fc00000), shard 5, doc 0x01020304, hash
 	 * 0x1122334455667788; the reply is partial and its total a lower bound. */
-	static const char hex[] = "54 57 01 02 01 00 00 00"
+	static const char hex[] = "54 57 02 02 01 00 00 00"
 	                          "2a 00 00 00 00 00 00 00"
 	                          "00 00 00 00 00 00 00 00"
 	                          "00 00 00 00 00 00 00 00"
@@ -734,7 +805,8 @@ static void enc_ok(const wire_msg *m)
 static wire_msg base_search(void)
 {
 	wire_msg m = {.h = {.type = WIRE_SEARCH}};
-	m.u.search = (wire_search){.k = 10, .nshards = 1, .query = "a", .query_len = 1};
+	m.u.search =
+	    (wire_search){.k = 10, .nshards = 1, .tree = TREE_A, .tree_len = sizeof TREE_A};
 	return m;
 }
 
@@ -765,18 +837,25 @@ static void test_encode_limits_search(void **state)
 	m.u.search.shards[1] = 256;
 	enc_fails(&m, TRAWL_EINVAL);
 
-	static char q[TRAWL_MAX_QUERY_BYTES + 1];
-	memset(q, 'q', sizeof q);
+	static uint8_t q[TRAWL_MAX_QUERY_TREE_BYTES + 1];
 	m = base_search();
-	m.u.search.query = q;
-	m.u.search.query_len = TRAWL_MAX_QUERY_BYTES;
+	m.u.search.tree = trees[0].data; /* the big one */
+	m.u.search.tree_len = (uint32_t)trees[0].len;
 	enc_ok(&m);
-	m.u.search.query_len = TRAWL_MAX_QUERY_BYTES + 1;
+	memcpy(q, TREE_A, sizeof TREE_A);
+	m.u.search.tree = q;
+	m.u.search.tree_len = TRAWL_MAX_QUERY_TREE_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
-	m.u.search.query_len = 0;
+	m.u.search.tree_len = TRAWL_MAX_QUERY_TREE_BYTES; /* bytes after the tree */
 	enc_fails(&m, TRAWL_EINVAL);
-	m.u.search.query = NULL;
-	m.u.search.query_len = 3;
+	m.u.search.tree_len = 0;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.search.tree_len = sizeof TREE_A;
+	enc_ok(&m);
+	q[10] = 7; /* the word's kind */
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.search.tree = NULL;
+	m.u.search.tree_len = 3;
 	enc_fails(&m, TRAWL_EINVAL);
 
 	/* A tbuf with a smaller bound than the message. */
@@ -933,14 +1012,14 @@ static void test_encode_limits_replies(void **state)
 
 static void test_encode_limits_fetch(void **state)
 {
-	static char s[TRAWL_MAX_QUERY_BYTES + 1];
+	static char s[WIRE_MAX_MARK + 1];
 	memset(s, 's', sizeof s);
 	wire_docref ref = {.shard = 255, .doc = 9};
 	wire_msg base = {.h = {.type = WIRE_FETCH}};
 	base.u.fetch = (wire_fetch){.ndocs = 1,
 	                            .docs = &ref,
-	                            .query = s,
-	                            .query_len = 8192,
+	                            .tree = TREE_A,
+	                            .tree_len = sizeof TREE_A,
 	                            .field = s,
 	                            .field_len = 64,
 	                            .pre = s,
@@ -959,8 +1038,11 @@ static void test_encode_limits_fetch(void **state)
 	m.u.fetch.docs = NULL;
 	enc_fails(&m, TRAWL_EINVAL);
 	m = base;
-	m.u.fetch.query_len = TRAWL_MAX_QUERY_BYTES + 1;
+	m.u.fetch.tree_len = TRAWL_MAX_QUERY_TREE_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
+	m = base;
+	m.u.fetch.tree_len = sizeof TREE_A - 1; /* ends inside the word */
+	enc_fails(&m, TRAWL_EINVAL);
 	m = base;
 	m.u.fetch.field_len = WIRE_MAX_FIELD + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
@@ -977,9 +1059,10 @@ static void test_encode_limits_fetch(void **state)
 	ref.shard = 256;
 	enc_fails(&m, TRAWL_EINVAL);
 	ref.shard = 0;
-	m.u.fetch.query_len = 0; /* no query, no snippets: fine */
+	m.u.fetch.tree_len = 0; /* no query, no snippets: fine */
 	m.u.fetch.field_len = 0;
-	m.u.fetch.query = m.u.fetch.field = NULL;
+	m.u.fetch.tree = NULL;
+	m.u.fetch.field = NULL;
 	enc_ok(&m);
 }
 
@@ -1032,7 +1115,8 @@ static void mk_header(mk *m, int type)
 	mk_le(m, 0, 8);
 }
 
-/* mk_search: a SEARCH with the given k, shards and query length. */
+/* mk_search: a SEARCH with the given k and shards, and a tree of qlen
+ * bytes: TREE_A when that is its length, else qlen bytes of 'q'. */
 static void mk_search(mk *m, uint32_t k, const uint16_t *shards, uint32_t nshards, uint32_t qlen)
 {
 	mk_header(m, WIRE_SEARCH);
@@ -1041,7 +1125,10 @@ static void mk_search(mk *m, uint32_t k, const uint16_t *shards, uint32_t nshard
 	for (uint32_t i = 0; i < nshards; i++)
 		mk_le(m, shards[i], 2);
 	mk_le(m, qlen, 4);
-	mk_fill(m, 'q', qlen);
+	if (qlen == sizeof TREE_A)
+		mk_bytes(m, TREE_A, qlen);
+	else
+		mk_fill(m, 'q', qlen);
 }
 
 /* dec_fails: decoding the bytes fails with EINVAL and a message containing want. */
@@ -1081,8 +1168,10 @@ static void test_decode_limits_header(void **state)
 	m.b[0] = 'X';
 	dec_fails(&m, "header: bad magic 0x5758");
 	mk_header(&m, WIRE_PING);
-	m.b[2] = 2;
-	dec_fails(&m, "header: version 2 is not supported");
+	m.b[2] = 1;
+	dec_fails(&m, "header: version 1 is not supported; this build speaks version 2");
+	m.b[2] = 3;
+	dec_fails(&m, "header: version 3 is not supported");
 	m.b[2] = 0;
 	dec_fails(&m, "version 0");
 	mk_header(&m, 0);
@@ -1141,47 +1230,58 @@ static void test_decode_limits_search(void **state)
 {
 	mk m = {0};
 	uint16_t sh[WIRE_MAX_SHARDS + 1];
+	const uint32_t a = sizeof TREE_A;
 	for (int i = 0; i <= WIRE_MAX_SHARDS; i++)
 		sh[i] = (uint16_t)i;
-	mk_search(&m, 10, sh, 2, 5);
+	mk_search(&m, 10, sh, 2, a);
 	dec_ok(&m);
-	mk_search(&m, 0, sh, 2, 5);
+	mk_search(&m, 0, sh, 2, a);
 	dec_fails(&m, "SEARCH: k is 0; it must be 1..10000");
-	mk_search(&m, TRAWL_MAX_K + 1, sh, 2, 5);
+	mk_search(&m, TRAWL_MAX_K + 1, sh, 2, a);
 	dec_fails(&m, "SEARCH: k is 10001; the limit is 10000");
-	mk_search(&m, TRAWL_MAX_K, sh, WIRE_MAX_SHARDS, 5);
+	mk_search(&m, TRAWL_MAX_K, sh, WIRE_MAX_SHARDS, a);
 	dec_ok(&m);
-	mk_search(&m, 10, sh, 0, 5);
+	mk_search(&m, 10, sh, 0, a);
 	dec_fails(&m, "SEARCH: nshards is 0; it must be 1..256");
-	mk_search(&m, 10, sh, WIRE_MAX_SHARDS + 1, 5);
+	mk_search(&m, 10, sh, WIRE_MAX_SHARDS + 1, a);
 	dec_fails(&m, "SEARCH: nshards is 257; the limit is 256");
 	uint16_t dup[3] = {4, 9, 4};
-	mk_search(&m, 10, dup, 3, 5);
+	mk_search(&m, 10, dup, 3, a);
 	dec_fails(&m, "SEARCH: shard 4 is listed twice (again at shards[2])");
 	uint16_t out[2] = {4, 256};
-	mk_search(&m, 10, out, 2, 5);
+	mk_search(&m, 10, out, 2, a);
 	dec_fails(&m, "SEARCH: shards[1] is 256; shard numbers are 0..255");
-	mk_search(&m, 10, sh, 2, TRAWL_MAX_QUERY_BYTES);
-	dec_ok(&m);
-	mk_search(&m, 10, sh, 2, 9000);
-	dec_fails(&m, "SEARCH: query is 9000 bytes; the limit is 8192");
+	mk_search(&m, 10, sh, 2, 70000);
+	dec_fails(&m, "SEARCH: tree is 70000 bytes; the limit is 65536");
 	mk_search(&m, 10, sh, 2, 0);
-	dec_fails(&m, "SEARCH: query is 0 bytes; it must have 1..8192 bytes");
+	dec_fails(&m, "SEARCH: tree is 0 bytes; it must have 1..65536 bytes");
+	/* The tree is checked through: its bytes, rules and limits. */
+	mk_search(&m, 10, sh, 2, 9000);
+	dec_fails(&m, "SEARCH: the tree at offset 46 is not valid: query tree, offset 0: format "
+	              "113 is not supported; this build reads format 1");
+	mk_search(&m, 10, sh, 2, a);
+	m.b[46 + 10] = 7;
+	dec_fails(&m, "SEARCH: the tree at offset 46 is not valid: query tree, offset 10: node 1 "
+	              "has an unknown kind");
+	mk_search(&m, 10, sh, 2, a);
+	m.b[46 + 18] = 0xff;
+	dec_fails(&m, "SEARCH: the tree at offset 46 is not valid: query tree, offset 18: node 1 "
+	              "has a text that is not valid UTF-8");
 	/* A length that promises more than the message has. */
-	mk_search(&m, 10, sh, 2, 5);
+	mk_search(&m, 10, sh, 2, a);
 	m.len -= 1;
-	dec_fails(&m, "SEARCH: message ends inside query (5 bytes needed at offset 46; "
-	              "the message has 50)");
+	dec_fails(&m, "SEARCH: message ends inside tree (19 bytes needed at offset 46; "
+	              "the message has 64)");
 	/* Huge counts are refused as limits before they are used. */
-	mk_search(&m, 10, sh, 2, 5);
+	mk_search(&m, 10, sh, 2, a);
 	m.b[42] = 0xff;
 	m.b[43] = 0xff;
 	m.b[44] = 0xff;
 	m.b[45] = 0xff;
-	dec_fails(&m, "SEARCH: query is 4294967295 bytes; the limit is 8192");
-	mk_search(&m, 10, sh, 2, 5);
+	dec_fails(&m, "SEARCH: tree is 4294967295 bytes; the limit is 65536");
+	mk_search(&m, 10, sh, 2, a);
 	mk_le(&m, 0, 1);
-	dec_fails(&m, "SEARCH: the body ends at offset 51 but the message has 52 bytes");
+	dec_fails(&m, "SEARCH: the body ends at offset 65 but the message has 66 bytes");
 	free(m.b);
 }
 
@@ -1363,8 +1463,12 @@ static void test_decode_limits_fetch_pong(void **state)
 	tmp.b[after_docs + 4] = 65; /* field_len */
 	dec_fails(&tmp, "FETCH: field is 65 bytes; the limit is 64");
 	memcpy(tmp.b, m.b, m.len);
-	tmp.b[after_docs + 1] = 0x21; /* query_len 8448 */
-	dec_fails(&tmp, "FETCH: query is 8448 bytes; the limit is 8192");
+	tmp.b[after_docs + 2] = 0x02; /* tree_len 131072 */
+	dec_fails(&tmp, "FETCH: tree is 131072 bytes; the limit is 65536");
+	memcpy(tmp.b, m.b, m.len);
+	tmp.b[after_docs] = 4; /* tree_len 4, and 4 bytes that are no tree */
+	dec_fails(&tmp, "FETCH: the tree at offset 48 is not valid: query tree, offset 0: format 0 "
+	                "is not supported");
 	memcpy(tmp.b, m.b, m.len);
 	tmp.b[after_docs + 12] = 0x11; /* snippet_chars 10001 */
 	tmp.b[after_docs + 13] = 0x27;
@@ -1455,12 +1559,15 @@ static int setup(void **state)
 		uint64_t v = rnd();
 		memcpy(pool + i, &v, 8);
 	}
+	make_trees();
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	free(pool);
+	for (int i = 0; i < NTREES; i++)
+		tbuf_fini(&trees[i]);
 	return 0;
 }
 

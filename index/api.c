@@ -472,32 +472,115 @@ static idx_shard_ctx shard_ctx(trawl_searcher *s, uint32_t shard)
 	return c;
 }
 
+/* ---- queries ---- */
+
+struct trawl_query {
+	qt_node *tree; /* keeps common/qtree.h's rules and limits */
+};
+
+/* query_wrap hands tree to a new query in *out; TRAWL_ENOMEM frees it. */
+static int query_wrap(qt_node *tree, trawl_query **out)
+{
+	*out = malloc(sizeof **out);
+	if (!*out) {
+		qt_free(tree);
+		return TRAWL_ENOMEM;
+	}
+	(*out)->tree = tree;
+	return TRAWL_OK;
+}
+
+int trawl_query_parse(trawl_query **out, const char *text, size_t len, int default_op, char *errbuf,
+                      size_t errlen)
+{
+	qt_node *tree = NULL;
+	*out = NULL;
+	int rc = idx_query_parse(text, len, default_op, &tree, errbuf, errlen);
+	if (!rc && (rc = query_wrap(tree, out)))
+		idx_errf(errbuf, errlen, rc, "out of memory");
+	return rc;
+}
+
+int trawl_query_decode(trawl_query **out, const void *bytes, size_t len, char *errbuf,
+                       size_t errlen)
+{
+	qt_node *tree = NULL;
+	*out = NULL;
+	int rc = qt_decode(bytes, len, &tree, errbuf, errlen);
+	if (!rc && (rc = query_wrap(tree, out)))
+		idx_errf(errbuf, errlen, rc, "out of memory");
+	return rc;
+}
+
+int trawl_query_encode(const trawl_query *q, void **bytes, size_t *len)
+{
+	tbuf b;
+	tbuf_init(&b, TRAWL_MAX_QUERY_TREE_BYTES);
+	*bytes = NULL;
+	*len = 0;
+	int rc = qt_encode(q->tree, &b, NULL, 0);
+	if (rc) {
+		tbuf_fini(&b);
+		return rc;
+	}
+	*bytes = b.data; /* the caller's now, so b is not finalised */
+	*len = b.len;
+	return TRAWL_OK;
+}
+
+void trawl_query_free(trawl_query *q)
+{
+	if (q)
+		qt_free(q->tree);
+	free(q);
+}
+
+/* search_opts: opts (NULL: the defaults) with k filled in, in *o, or
+ * TRAWL_ELIMIT for too deep a page. */
+static int search_opts(trawl_searcher *s, const trawl_search_opts *opts, trawl_search_opts *o)
+{
+	*o = (trawl_search_opts){0};
+	if (opts)
+		*o = *opts;
+	if (o->k == 0)
+		o->k = 10;
+	if ((uint64_t)o->k + o->offset > TRAWL_MAX_K)
+		return serr(s, TRAWL_ELIMIT, "k + offset is %llu; the limit is %d",
+		            (unsigned long long)o->k + o->offset, TRAWL_MAX_K);
+	return TRAWL_OK;
+}
+
 int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_search_opts *opts,
                  trawl_results **out)
 {
 	*out = NULL;
 	s->errmsg[0] = 0;
-	trawl_search_opts o = {0};
-	if (opts)
-		o = *opts;
-	if (o.k == 0)
-		o.k = 10;
-	if ((uint64_t)o.k + o.offset > TRAWL_MAX_K)
-		return serr(s, TRAWL_ELIMIT, "k + offset is %llu; the limit is %d",
-		            (unsigned long long)o.k + o.offset, TRAWL_MAX_K);
-	idx_qnode *tree = NULL;
-	int rc = idx_query_parse(query, len, o.default_op, &tree, s->errmsg, sizeof s->errmsg);
-	if (rc)
-		return rc;
+	trawl_search_opts o;
+	trawl_query q = {NULL};
+	int rc = search_opts(s, opts, &o);
+	if (!rc)
+		rc =
+		    idx_query_parse(query, len, o.default_op, &q.tree, s->errmsg, sizeof s->errmsg);
+	if (!rc)
+		rc = trawl_search_query(s, &q, &o, out);
+	qt_free(q.tree);
+	return rc;
+}
+
+int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_search_opts *opts,
+                       trawl_results **out)
+{
+	*out = NULL;
+	s->errmsg[0] = 0;
+	trawl_search_opts o;
+	if (search_opts(s, opts, &o))
+		return TRAWL_ELIMIT;
 	trawl_results *r = calloc(1, sizeof *r);
-	if (!r) {
-		idx_query_free(tree);
+	if (!r)
 		return serr(s, TRAWL_ENOMEM, "out of memory");
-	}
 	r->s = s;
-	rc = idx_lq_compile(tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
-	                    sizeof s->errmsg);
-	idx_query_free(tree);
+	int rc = idx_lq_compile(q->tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
+	                        sizeof s->errmsg);
 	if (rc)
 		goto fail;
 	uint32_t want = o.k + o.offset, ns = s->idx->nshards;
@@ -674,6 +757,23 @@ int trawl_fetch(trawl_searcher *s, const char *query, size_t qlen, const trawl_d
 {
 	*out = NULL;
 	s->errmsg[0] = 0;
+	trawl_query q = {NULL};
+	if (qlen) {
+		int rc =
+		    idx_query_parse(query, qlen, TRAWL_OP_OR, &q.tree, s->errmsg, sizeof s->errmsg);
+		if (rc)
+			return rc;
+	}
+	int rc = trawl_fetch_query(s, qlen ? &q : NULL, refs, n, out);
+	qt_free(q.tree);
+	return rc;
+}
+
+int trawl_fetch_query(trawl_searcher *s, const trawl_query *q, const trawl_docref *refs, uint32_t n,
+                      trawl_results **out)
+{
+	*out = NULL;
+	s->errmsg[0] = 0;
 	if (n > TRAWL_MAX_K)
 		return serr(s, TRAWL_ELIMIT, "%u documents to fetch; the limit is %d", n,
 		            TRAWL_MAX_K);
@@ -683,14 +783,9 @@ int trawl_fetch(trawl_searcher *s, const char *query, size_t qlen, const trawl_d
 		return serr(s, TRAWL_ENOMEM, "out of memory");
 	}
 	r->s = s;
-	int rc = TRAWL_OK;
-	if (qlen) {
-		idx_qnode *tree = NULL;
-		rc = idx_query_parse(query, qlen, 0, &tree, s->errmsg, sizeof s->errmsg);
-		if (!rc)
-			rc = idx_lq_compile(tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
-			                    sizeof s->errmsg);
-		idx_query_free(tree);
+	if (q) {
+		int rc = idx_lq_compile(q->tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
+		                        sizeof s->errmsg);
 		if (rc) {
 			trawl_results_free(r);
 			return rc;

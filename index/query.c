@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "index/testhooks.h"
 #include "trawl/trawl.h"
 
@@ -48,7 +49,8 @@ typedef struct idx_qparser {
 	const char *q;
 	size_t len;
 	size_t p;        /* next byte to read */
-	idx_qoccur dflt; /* occur of unprefixed clauses */
+	qt_occur dflt;   /* occur of unprefixed clauses */
+	int base;        /* parentheses around the text (idx_query_parse_group: 1) */
 	uint32_t nterms; /* words seen so far, phrases' words included */
 	size_t cpos;     /* column cache: byte cpos is in column ccol */
 	uint32_t ccol;
@@ -86,62 +88,10 @@ static char *idx_qstrndup(const char *s, size_t n)
 	return d;
 }
 
-static int idx_is_space(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
 /* idx_ends_word: characters that end a word unless escaped. */
 static int idx_ends_word(unsigned char c)
 {
-	return idx_is_space(c) || c == '(' || c == ')' || c == '"';
-}
-
-static int idx_is_field_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '.' || c == '-';
-}
-
-/*
- * idx_utf8_check returns len if q is valid UTF-8 (no overlongs, surrogates
- * or code points above U+10FFFF), else the offset of the first bad sequence.
- */
-static size_t idx_utf8_check(const unsigned char *q, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = q[i];
-		size_t n;
-		unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xC2 && c <= 0xDF) {
-			n = 2;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			n = 3;
-			if (c == 0xE0)
-				lo = 0xA0;
-			else if (c == 0xED)
-				hi = 0x9F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			n = 4;
-			if (c == 0xF0)
-				lo = 0x90;
-			else if (c == 0xF4)
-				hi = 0x8F;
-		} else {
-			return i;
-		}
-		if (len - i < n || q[i + 1] < lo || q[i + 1] > hi)
-			return i;
-		for (size_t k = 2; k < n; k++)
-			if ((q[i + k] & 0xC0) != 0x80)
-				return i;
-		i += n;
-	}
-	return len;
+	return qt_is_space(c) || c == '(' || c == ')' || c == '"';
 }
 
 /* idx_col returns the 1-based column, in code points, of byte pos (which
@@ -196,28 +146,16 @@ static int idx_qmsg(char *err, size_t errlen, int code, const char *fmt, ...)
 	return code;
 }
 
-static idx_qnode *idx_qnode_new(idx_qkind kind, uint32_t column)
+static qt_node *idx_qnode_new(qt_kind kind, uint32_t column)
 {
-	idx_qnode *n = idx_qmalloc(sizeof *n);
+	qt_node *n = idx_qmalloc(sizeof *n);
 	if (n) {
 		memset(n, 0, sizeof *n);
 		n->kind = kind;
-		n->occur = IDX_Q_MUST;
+		n->occur = QT_MUST;
 		n->column = column;
 	}
 	return n;
-}
-
-void idx_query_free(idx_qnode *n)
-{
-	if (!n)
-		return;
-	for (uint32_t i = 0; i < n->nkids; i++)
-		idx_query_free(n->kids[i]);
-	free(n->kids);
-	free(n->field);
-	free(n->text);
-	free(n);
 }
 
 /* idx_keyword: is the whole word at byte p an (unescaped) AND, OR or NOT? */
@@ -241,10 +179,10 @@ static int idx_count_terms(idx_qparser *ps, uint32_t words, size_t pos)
 	return TRAWL_OK;
 }
 
-static int idx_parse_seq(idx_qparser *ps, idx_qnode *group, int depth, size_t open);
+static int idx_parse_seq(idx_qparser *ps, qt_node *group, int depth, size_t open);
 
 /* idx_parse_phrase reads "..." starting at the quote at ps->p into n. */
-static int idx_parse_phrase(idx_qparser *ps, idx_qnode *n)
+static int idx_parse_phrase(idx_qparser *ps, qt_node *n)
 {
 	const char *q = ps->q;
 	size_t open = ps->p, j = open + 1;
@@ -263,7 +201,7 @@ static int idx_parse_phrase(idx_qparser *ps, idx_qnode *n)
 			k++;
 		unsigned char c = (unsigned char)q[k];
 		t[tl++] = (char)c;
-		if (idx_is_space(c)) {
+		if (qt_is_space(c)) {
 			in_word = 0;
 		} else if (!in_word) {
 			in_word = 1;
@@ -271,7 +209,7 @@ static int idx_parse_phrase(idx_qparser *ps, idx_qnode *n)
 		}
 	}
 	t[tl] = '\0';
-	n->kind = IDX_Q_PHRASE;
+	n->kind = QT_PHRASE;
 	n->text = t;
 	n->len = tl;
 	if (words == 0)
@@ -281,7 +219,7 @@ static int idx_parse_phrase(idx_qparser *ps, idx_qnode *n)
 }
 
 /* idx_parse_word reads a word (and a trailing '*') starting at ps->p into n. */
-static int idx_parse_word(idx_qparser *ps, idx_qnode *n)
+static int idx_parse_word(idx_qparser *ps, qt_node *n)
 {
 	const char *q = ps->q;
 	size_t s = ps->p, j = s, star = 0;
@@ -310,7 +248,7 @@ static int idx_parse_word(idx_qparser *ps, idx_qnode *n)
 		t[tl++] = q[k];
 	}
 	t[tl] = '\0';
-	n->kind = prefix ? IDX_Q_PREFIX : IDX_Q_TERM;
+	n->kind = prefix ? QT_PREFIX : QT_TERM;
 	n->text = t;
 	n->len = tl;
 	if (prefix && tl == 0)
@@ -325,14 +263,14 @@ static int idx_parse_word(idx_qparser *ps, idx_qnode *n)
  * depth is the parentheses around ps->p; column is where the clause starts.
  */
 static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint32_t column,
-                             idx_qnode **out)
+                             qt_node **out)
 {
 	const char *q = ps->q;
 	size_t fstart = 0, flen = 0;
 	/* `*:*` standing alone: every document */
 	if (!field && ps->len - ps->p >= 3 && !memcmp(q + ps->p, "*:*", 3) &&
 	    (ps->p + 3 == ps->len || idx_ends_word((unsigned char)q[ps->p + 3]))) {
-		idx_qnode *all = idx_qnode_new(IDX_Q_ALL, column);
+		qt_node *all = idx_qnode_new(QT_ALL, column);
 		if (!all)
 			return TRAWL_ENOMEM;
 		ps->p += 3;
@@ -344,11 +282,11 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 		size_t i = ps->p;
 		if (q[i] == '-')
 			break; /* see the top of the file */
-		while (i < ps->len && idx_is_field_char((unsigned char)q[i]))
+		while (i < ps->len && qt_is_field_char((unsigned char)q[i]))
 			i++;
 		if (i == ps->p || i == ps->len || q[i] != ':')
 			break;
-		if (i + 1 == ps->len || idx_is_space((unsigned char)q[i + 1]) || q[i + 1] == ')') {
+		if (i + 1 == ps->len || qt_is_space((unsigned char)q[i + 1]) || q[i + 1] == ')') {
 			size_t fl = i - ps->p;
 			return idx_qfail(ps, TRAWL_EQUERY, ps->p, "expected a term after '%.*s%s:'",
 			                 (int)(fl > 40 ? 40 : fl), q + ps->p, fl > 40 ? "..." : "");
@@ -358,7 +296,7 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 		ps->p = i + 1;
 	}
 
-	idx_qnode *n = idx_qnode_new(IDX_Q_TERM, column);
+	qt_node *n = idx_qnode_new(QT_TERM, column);
 	if (!n)
 		return TRAWL_ENOMEM;
 	if (flen || field) {
@@ -371,12 +309,12 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 	}
 	int rc;
 	if (q[ps->p] == '(') {
-		if (depth >= TRAWL_MAX_QUERY_DEPTH) {
+		if (depth + ps->base >= TRAWL_MAX_QUERY_DEPTH) {
 			rc = idx_qfail(ps, TRAWL_ELIMIT, ps->p,
 			               "parentheses nested too deep; the limit is %d",
 			               TRAWL_MAX_QUERY_DEPTH);
 		} else {
-			n->kind = IDX_Q_BOOL;
+			n->kind = QT_BOOL;
 			size_t open = ps->p++;
 			rc = idx_parse_seq(ps, n, depth + 1, open);
 		}
@@ -386,7 +324,7 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 		rc = idx_parse_word(ps, n);
 	}
 	if (rc != TRAWL_OK) {
-		idx_query_free(n);
+		qt_free(n);
 		return rc;
 	}
 	*out = n;
@@ -394,11 +332,11 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 }
 
 /* idx_add_kid appends kid (and its flags) to group; fl grows alongside. */
-static int idx_add_kid(idx_qnode *group, uint8_t **fl, uint32_t *cap, idx_qnode *kid, uint8_t flags)
+static int idx_add_kid(qt_node *group, uint8_t **fl, qt_node *kid, uint8_t flags)
 {
-	if (group->nkids == *cap) {
-		uint32_t nc = *cap ? *cap * 2 : 4;
-		idx_qnode **k = idx_qrealloc(group->kids, nc * sizeof *k);
+	if (group->nkids == group->capkids) {
+		uint32_t nc = group->capkids ? group->capkids * 2 : 4;
+		qt_node **k = idx_qrealloc(group->kids, nc * sizeof *k);
 		if (!k)
 			return TRAWL_ENOMEM;
 		group->kids = k;
@@ -406,7 +344,7 @@ static int idx_add_kid(idx_qnode *group, uint8_t **fl, uint32_t *cap, idx_qnode 
 		if (!f)
 			return TRAWL_ENOMEM;
 		*fl = f;
-		*cap = nc;
+		group->capkids = nc;
 	}
 	group->kids[group->nkids] = kid;
 	(*fl)[group->nkids] = flags;
@@ -419,17 +357,16 @@ static int idx_add_kid(idx_qnode *group, uint8_t **fl, uint32_t *cap, idx_qnode 
  * 0; open is the byte of its '(') or the end of the query (depth 0). On
  * error the caller frees group with whatever kids it holds.
  */
-static int idx_parse_seq(idx_qparser *ps, idx_qnode *group, int depth, size_t open)
+static int idx_parse_seq(idx_qparser *ps, qt_node *group, int depth, size_t open)
 {
 	const char *q = ps->q;
-	uint8_t *fl = NULL; /* IDX_QF_* per kid */
-	uint32_t cap = 0;
+	uint8_t *fl = NULL; /* IDX_QF_* per kid, group->capkids of them */
 	int conj = IDX_KW_NONE, neg = 0;
 	size_t conj_pos = 0, neg_pos = 0;
 	int rc = TRAWL_OK;
 
 	for (;;) {
-		while (ps->p < ps->len && idx_is_space((unsigned char)q[ps->p]))
+		while (ps->p < ps->len && qt_is_space((unsigned char)q[ps->p]))
 			ps->p++;
 		size_t start = ps->p;
 		if (start == ps->len || q[start] == ')') {
@@ -478,7 +415,7 @@ static int idx_parse_seq(idx_qparser *ps, idx_qnode *group, int depth, size_t op
 			continue;
 		}
 
-		idx_qoccur occur = ps->dflt;
+		qt_occur occur = ps->dflt;
 		uint8_t flags = 0;
 		if (q[start] == '+' || q[start] == '-') {
 			if (neg) {
@@ -487,27 +424,27 @@ static int idx_parse_seq(idx_qparser *ps, idx_qnode *group, int depth, size_t op
 				break;
 			}
 			size_t nx = start + 1;
-			if (nx == ps->len || idx_is_space((unsigned char)q[nx]) || q[nx] == ')') {
+			if (nx == ps->len || qt_is_space((unsigned char)q[nx]) || q[nx] == ')') {
 				rc = idx_qfail(ps, TRAWL_EQUERY, start,
 				               "expected a term after '%c'", q[start]);
 				break;
 			}
-			occur = q[start] == '+' ? IDX_Q_MUST : IDX_Q_NOT;
+			occur = q[start] == '+' ? QT_MUST : QT_NOT;
 			flags = IDX_QF_EXPLICIT;
 			ps->p = nx;
 		} else if (neg) {
-			occur = IDX_Q_NOT;
+			occur = QT_NOT;
 			flags = IDX_QF_EXPLICIT;
 		}
 
-		idx_qnode *kid = NULL;
+		qt_node *kid = NULL;
 		rc = idx_parse_primary(ps, group->field, depth, idx_col(ps, start), &kid);
 		if (rc != TRAWL_OK)
 			break;
 		kid->occur = occur;
-		rc = idx_add_kid(group, &fl, &cap, kid, flags);
+		rc = idx_add_kid(group, &fl, kid, flags);
 		if (rc != TRAWL_OK) {
-			idx_query_free(kid);
+			qt_free(kid);
 			break;
 		}
 
@@ -516,14 +453,14 @@ static int idx_parse_seq(idx_qparser *ps, idx_qnode *group, int depth, size_t op
 		if (conj == IDX_KW_AND) {
 			for (uint32_t i = cur - 1; i <= cur; i++) {
 				if (!(fl[i] & IDX_QF_EXPLICIT)) {
-					group->kids[i]->occur = IDX_Q_MUST;
+					group->kids[i]->occur = QT_MUST;
 					fl[i] |= IDX_QF_AND;
 				}
 			}
 		} else if (conj == IDX_KW_OR) {
 			for (uint32_t i = cur - 1; i <= cur; i++)
 				if (!(fl[i] & (IDX_QF_EXPLICIT | IDX_QF_AND)))
-					group->kids[i]->occur = IDX_Q_SHOULD;
+					group->kids[i]->occur = QT_SHOULD;
 		}
 		conj = IDX_KW_NONE;
 		neg = 0;
@@ -532,8 +469,10 @@ static int idx_parse_seq(idx_qparser *ps, idx_qnode *group, int depth, size_t op
 	return rc;
 }
 
-int idx_query_parse(const char *q, size_t len, int default_op, idx_qnode **out, char *err,
-                    size_t errlen)
+/* idx_parse_text parses q into a new group: the root (field NULL, base 0)
+ * or the inside of `field:( q )` (base 1). */
+static int idx_parse_text(const char *q, size_t len, int default_op, const char *field, int base,
+                          qt_node **out, char *err, size_t errlen)
 {
 	if (err && errlen)
 		err[0] = '\0';
@@ -550,114 +489,44 @@ int idx_query_parse(const char *q, size_t len, int default_op, idx_qnode **out, 
 	idx_qparser ps = {
 	    .q = q,
 	    .len = len,
-	    .dflt = default_op ? IDX_Q_MUST : IDX_Q_SHOULD,
+	    .dflt = default_op ? QT_MUST : QT_SHOULD,
+	    .base = base,
 	    .cpos = 0,
 	    .ccol = 1,
 	    .err = err,
 	    .errlen = errlen,
 	};
-	size_t bad = idx_utf8_check((const unsigned char *)q, len);
+	size_t bad = utf8_check(q, len);
 	if (bad < len)
 		return idx_qfail(&ps, TRAWL_EUTF8, bad, "invalid UTF-8");
 	const char *nul = memchr(q, '\0', len);
 	if (nul)
 		return idx_qfail(&ps, TRAWL_EQUERY, (size_t)(nul - q), "NUL character");
 
-	idx_qnode *root = idx_qnode_new(IDX_Q_BOOL, 1);
-	if (!root)
+	qt_node *group = idx_qnode_new(QT_BOOL, base ? 0 : 1);
+	if (!group || (field && !(group->field = idx_qstrndup(field, strlen(field))))) {
+		qt_free(group);
 		return TRAWL_ENOMEM;
-	int rc = idx_parse_seq(&ps, root, 0, 0);
+	}
+	if (base)
+		group->occur = ps.dflt;
+	int rc = idx_parse_seq(&ps, group, 0, 0);
 	if (rc != TRAWL_OK) {
-		idx_query_free(root);
+		qt_free(group);
 		return rc;
 	}
-	*out = root;
+	*out = group;
 	return TRAWL_OK;
 }
 
-/* ---- dump ---- */
-
-typedef struct idx_qout {
-	char *buf;
-	size_t cap;
-	size_t n; /* bytes needed so far */
-} idx_qout;
-
-static void idx_out_c(idx_qout *o, char c)
+int idx_query_parse(const char *q, size_t len, int default_op, qt_node **out, char *err,
+                    size_t errlen)
 {
-	if (o->n + 1 < o->cap)
-		o->buf[o->n] = c;
-	o->n++;
+	return idx_parse_text(q, len, default_op, NULL, 0, out, err, errlen);
 }
 
-static void idx_out_s(idx_qout *o, const char *s)
+int idx_query_parse_group(const char *q, size_t len, int default_op, const char *field,
+                          qt_node **out, char *err, size_t errlen)
 {
-	while (*s)
-		idx_out_c(o, *s++);
-}
-
-/* idx_out_word writes a TERM's or PREFIX's text escaped so that it reads
- * back as the same word: never a keyword, field, prefix or +/- clause. */
-static void idx_out_word(idx_qout *o, const char *t, size_t len)
-{
-	if ((len == 3 && (memcmp(t, "AND", 3) == 0 || memcmp(t, "NOT", 3) == 0)) ||
-	    (len == 2 && memcmp(t, "OR", 2) == 0))
-		idx_out_c(o, '\\');
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)t[i];
-		if (idx_ends_word(c) || c == '\\' || c == ':' || c == '*' ||
-		    (i == 0 && (c == '+' || c == '-')))
-			idx_out_c(o, '\\');
-		idx_out_c(o, (char)c);
-	}
-}
-
-static void idx_dump_node(idx_qout *o, const idx_qnode *n, int top)
-{
-	if (!top)
-		idx_out_s(o, n->occur == IDX_Q_MUST ? "+" : n->occur == IDX_Q_NOT ? "-" : "");
-	if (n->field) {
-		idx_out_s(o, n->field);
-		idx_out_c(o, ':');
-	}
-	switch (n->kind) {
-	case IDX_Q_BOOL:
-		idx_out_c(o, '(');
-		for (uint32_t i = 0; i < n->nkids; i++) {
-			if (i)
-				idx_out_c(o, ' ');
-			idx_dump_node(o, n->kids[i], 0);
-		}
-		idx_out_c(o, ')');
-		break;
-	case IDX_Q_TERM:
-		idx_out_word(o, n->text ? n->text : "", n->text ? n->len : 0);
-		break;
-	case IDX_Q_PREFIX:
-		idx_out_word(o, n->text ? n->text : "", n->text ? n->len : 0);
-		idx_out_c(o, '*');
-		break;
-	case IDX_Q_PHRASE:
-		idx_out_c(o, '"');
-		for (size_t i = 0; n->text && i < n->len; i++) {
-			if (n->text[i] == '"' || n->text[i] == '\\')
-				idx_out_c(o, '\\');
-			idx_out_c(o, n->text[i]);
-		}
-		idx_out_c(o, '"');
-		break;
-	case IDX_Q_ALL:
-		idx_out_s(o, "*:*");
-		break;
-	}
-}
-
-size_t idx_query_dump(const idx_qnode *n, char *buf, size_t cap)
-{
-	idx_qout o = {.buf = buf, .cap = buf ? cap : 0, .n = 0};
-	if (n)
-		idx_dump_node(&o, n, 1);
-	if (o.cap)
-		o.buf[o.n < o.cap ? o.n : o.cap - 1] = '\0';
-	return o.n;
+	return idx_parse_text(q, len, default_op, field, 1, out, err, errlen);
 }

@@ -1,7 +1,7 @@
 /*
  * query_test.c - unit tests for the query parser (query.c).
  *
- * The parser's behaviour is pinned down through idx_query_dump: tables of
+ * The parser's behaviour is pinned down through qt_dump: tables of
  * queries and the canonical form they parse to under both default operators,
  * and tables of bad queries with the exact error code and message users will
  * see (columns counted in characters, so several cases put multi-byte
@@ -23,22 +23,53 @@
 #include "index/testhooks.h"
 #include "trawl/trawl.h"
 
+static void assert_tree_ok(const qt_node *r);
+
 /* parse_dump parses q with op; on success the dump goes to out and the tree
  * is freed, on failure the message goes to out. Returns the error code. */
 static int parse_dump(const char *q, size_t len, int op, char *out, size_t cap)
 {
-	idx_qnode *root = NULL;
+	qt_node *root = NULL;
 	int rc = idx_query_parse(q, len, op, &root, out, cap);
 	if (rc == TRAWL_OK) {
 		assert_non_null(root);
-		size_t need = idx_query_dump(root, out, cap);
+		size_t need = qt_dump(root, out, cap);
 		assert_true(need < cap);
 		assert_int_equal(strlen(out), need);
-		idx_query_free(root);
+		assert_tree_ok(root);
+		qt_free(root);
 	} else {
 		assert_null(root);
 	}
 	return rc;
+}
+
+/* assert_tree_ok: r keeps the query tree's rules and limits, and its
+ * encoding decodes to a tree with the same dump and the same bytes. */
+static void assert_tree_ok(const qt_node *r)
+{
+	char err[256];
+	if (qt_check(r, err, sizeof err) != TRAWL_OK)
+		fail_msg("parser made a tree that breaks a rule: %s", err);
+	tbuf b, b2;
+	tbuf_init(&b, TRAWL_MAX_QUERY_TREE_BYTES);
+	tbuf_init(&b2, TRAWL_MAX_QUERY_TREE_BYTES);
+	assert_int_equal(qt_encode(r, &b, err, sizeof err), TRAWL_OK);
+	qt_node *back = NULL;
+	assert_int_equal(qt_decode(b.data, b.len, &back, err, sizeof err), TRAWL_OK);
+	assert_int_equal(qt_encode(back, &b2, err, sizeof err), TRAWL_OK);
+	assert_int_equal(b.len, b2.len);
+	assert_memory_equal(b.data, b2.data, b.len);
+	size_t n = qt_dump(r, NULL, 0);
+	char *d1 = malloc(n + 1), *d2 = malloc(n + 1);
+	qt_dump(r, d1, n + 1);
+	assert_int_equal(qt_dump(back, d2, n + 1), n);
+	assert_string_equal(d1, d2);
+	free(d1);
+	free(d2);
+	qt_free(back);
+	tbuf_fini(&b);
+	tbuf_fini(&b2);
 }
 
 /* ---- valid queries ---- */
@@ -344,10 +375,10 @@ static void test_limit_bytes(void **state)
 	assert_string_equal(out, "query is 8193 bytes; the limit is 8192");
 	/* Exactly the limit is fine: one long word. */
 	q[0] = 'x';
-	idx_qnode *root = NULL;
+	qt_node *root = NULL;
 	assert_int_equal(idx_query_parse(q, TRAWL_MAX_QUERY_BYTES, 0, &root, NULL, 0), TRAWL_OK);
 	assert_int_equal(root->kids[0]->len, TRAWL_MAX_QUERY_BYTES);
-	idx_query_free(root);
+	qt_free(root);
 	free(q);
 }
 
@@ -432,18 +463,18 @@ static void test_tree(void **state)
 {
 	(void)state;
 	const char *q = "+title:foo* \"x y\" -(b é:c) NOT body:(d) ü";
-	idx_qnode *r = NULL;
+	qt_node *r = NULL;
 	char err[64];
 	assert_int_equal(idx_query_parse(q, strlen(q), 0, &r, err, sizeof err), TRAWL_OK);
-	assert_int_equal(r->kind, IDX_Q_BOOL);
-	assert_int_equal(r->occur, IDX_Q_MUST);
+	assert_int_equal(r->kind, QT_BOOL);
+	assert_int_equal(r->occur, QT_MUST);
 	assert_null(r->field);
 	assert_int_equal(r->column, 1);
 	assert_int_equal(r->nkids, 5);
 
-	idx_qnode *k = r->kids[0];
-	assert_int_equal(k->kind, IDX_Q_PREFIX);
-	assert_int_equal(k->occur, IDX_Q_MUST);
+	qt_node *k = r->kids[0];
+	assert_int_equal(k->kind, QT_PREFIX);
+	assert_int_equal(k->occur, QT_MUST);
 	assert_string_equal(k->field, "title");
 	assert_string_equal(k->text, "foo");
 	assert_int_equal(k->len, 3);
@@ -451,16 +482,16 @@ static void test_tree(void **state)
 	assert_int_equal(k->nkids, 0);
 
 	k = r->kids[1];
-	assert_int_equal(k->kind, IDX_Q_PHRASE);
-	assert_int_equal(k->occur, IDX_Q_SHOULD);
+	assert_int_equal(k->kind, QT_PHRASE);
+	assert_int_equal(k->occur, QT_SHOULD);
 	assert_null(k->field);
 	assert_string_equal(k->text, "x y");
 	assert_int_equal(k->len, 3);
 	assert_int_equal(k->column, 13);
 
 	k = r->kids[2];
-	assert_int_equal(k->kind, IDX_Q_BOOL);
-	assert_int_equal(k->occur, IDX_Q_NOT);
+	assert_int_equal(k->kind, QT_BOOL);
+	assert_int_equal(k->occur, QT_NOT);
 	assert_null(k->text);
 	assert_int_equal(k->column, 19);
 	assert_int_equal(k->nkids, 2);
@@ -471,8 +502,8 @@ static void test_tree(void **state)
 	assert_int_equal(k->kids[1]->column, 23);
 
 	k = r->kids[3];
-	assert_int_equal(k->kind, IDX_Q_BOOL);
-	assert_int_equal(k->occur, IDX_Q_NOT);
+	assert_int_equal(k->kind, QT_BOOL);
+	assert_int_equal(k->occur, QT_NOT);
 	assert_string_equal(k->field, "body");
 	assert_int_equal(k->column, 32); /* where the clause NOT binds starts */
 	assert_int_equal(k->nkids, 1);
@@ -481,45 +512,45 @@ static void test_tree(void **state)
 	assert_int_equal(k->kids[0]->column, 38);
 
 	k = r->kids[4];
-	assert_int_equal(k->kind, IDX_Q_TERM);
+	assert_int_equal(k->kind, QT_TERM);
 	assert_string_equal(k->text, "ü");
 	assert_int_equal(k->len, 2);
 	assert_int_equal(k->column, 41);
-	idx_query_free(r);
+	qt_free(r);
 }
 
 static void test_dump_truncation(void **state)
 {
 	(void)state;
-	idx_qnode *r = NULL;
+	qt_node *r = NULL;
 	assert_int_equal(idx_query_parse("a -b", 4, 0, &r, NULL, 0), TRAWL_OK);
 	char buf[16];
-	assert_int_equal(idx_query_dump(r, NULL, 0), 6);
+	assert_int_equal(qt_dump(r, NULL, 0), 6);
 	memset(buf, 'x', sizeof buf);
-	assert_int_equal(idx_query_dump(r, buf, 0), 6);
+	assert_int_equal(qt_dump(r, buf, 0), 6);
 	assert_int_equal(buf[0], 'x');
-	assert_int_equal(idx_query_dump(r, buf, 1), 6);
+	assert_int_equal(qt_dump(r, buf, 1), 6);
 	assert_string_equal(buf, "");
-	assert_int_equal(idx_query_dump(r, buf, 4), 6);
+	assert_int_equal(qt_dump(r, buf, 4), 6);
 	assert_string_equal(buf, "(a ");
-	assert_int_equal(idx_query_dump(r, buf, 6), 6);
+	assert_int_equal(qt_dump(r, buf, 6), 6);
 	assert_string_equal(buf, "(a -b");
-	assert_int_equal(idx_query_dump(r, buf, 7), 6);
+	assert_int_equal(qt_dump(r, buf, 7), 6);
 	assert_string_equal(buf, "(a -b)");
 	/* A subtree dumps without its own occur. */
-	assert_int_equal(idx_query_dump(r->kids[1], buf, sizeof buf), 1);
+	assert_int_equal(qt_dump(r->kids[1], buf, sizeof buf), 1);
 	assert_string_equal(buf, "b");
-	assert_int_equal(idx_query_dump(NULL, buf, sizeof buf), 0);
+	assert_int_equal(qt_dump(NULL, buf, sizeof buf), 0);
 	assert_string_equal(buf, "");
-	idx_query_free(r);
-	idx_query_free(NULL);
+	qt_free(r);
+	qt_free(NULL);
 }
 
 static void test_arguments(void **state)
 {
 	(void)state;
 	char err[64];
-	idx_qnode *r = (idx_qnode *)&r;
+	qt_node *r = (qt_node *)&r;
 	/* err may be NULL or tiny; the message is cut, never overrun. */
 	assert_int_equal(idx_query_parse("(", 1, 0, &r, NULL, 0), TRAWL_EQUERY);
 	assert_null(r);
@@ -536,18 +567,18 @@ static void test_arguments(void **state)
 	memset(err, 'x', sizeof err);
 	assert_int_equal(idx_query_parse("a", 1, 0, &r, err, sizeof err), TRAWL_OK);
 	assert_string_equal(err, "");
-	idx_query_free(r);
+	qt_free(r);
 	/* len, not the NUL, bounds the query. */
 	assert_int_equal(idx_query_parse("a b(", 3, 1, &r, err, sizeof err), TRAWL_OK);
 	assert_int_equal(r->nkids, 2);
-	idx_query_free(r);
+	qt_free(r);
 	/* Any nonzero default_op is AND. */
 	assert_int_equal(idx_query_parse("a", 1, 7, &r, err, sizeof err), TRAWL_OK);
-	assert_int_equal(r->kids[0]->occur, IDX_Q_MUST);
-	idx_query_free(r);
+	assert_int_equal(r->kids[0]->occur, QT_MUST);
+	qt_free(r);
 	assert_int_equal(idx_query_parse(NULL, 0, 0, &r, err, sizeof err), TRAWL_EQUERY);
 	assert_string_equal(err, "empty query");
-	r = (idx_qnode *)&r;
+	r = (qt_node *)&r;
 	assert_int_equal(idx_query_parse(NULL, 1, 0, &r, err, sizeof err), TRAWL_EINVAL);
 	assert_null(r);
 	assert_int_equal(idx_query_parse("a", 1, 0, NULL, err, sizeof err), TRAWL_EINVAL);
@@ -568,7 +599,7 @@ static void test_enomem(void **state)
 		for (int op = 0; op < 2; op++) {
 			int succeeded = 0;
 			for (unsigned long n = 1; n < 1000 && !succeeded; n++) {
-				idx_qnode *r = (idx_qnode *)&r;
+				qt_node *r = (qt_node *)&r;
 				char err[64];
 				idx_query_fail_after = n;
 				int rc =
@@ -576,7 +607,7 @@ static void test_enomem(void **state)
 				idx_query_fail_after = 0;
 				if (rc == TRAWL_OK) {
 					succeeded = 1;
-					idx_query_free(r);
+					qt_free(r);
 				} else {
 					assert_int_equal(rc, TRAWL_ENOMEM);
 					assert_null(r);
@@ -597,6 +628,127 @@ static uint32_t rng(void)
 	rng_state ^= rng_state >> 7;
 	rng_state ^= rng_state << 17;
 	return (uint32_t)(rng_state >> 32);
+}
+
+/* The parser's biggest trees stay within the tree's limits (qtree.h):
+ * queries at the limits of bytes, words and depth, each built to make as
+ * many nodes, fields or bytes of encoding as it can. */
+static void test_tree_limits(void **state)
+{
+	(void)state;
+	char *q = malloc(TRAWL_MAX_QUERY_BYTES + 1);
+	assert_non_null(q);
+	for (int shape = 0; shape < 6; shape++) {
+		size_t k = 0;
+		for (int i = 0; k + 80 < TRAWL_MAX_QUERY_BYTES; i++) {
+			switch (shape) {
+			case 0: /* one-letter words */
+				if (i == TRAWL_MAX_QUERY_TERMS)
+					goto full;
+				k += (size_t)sprintf(q + k, "a ");
+				break;
+			case 1: /* groups 32 deep around one word each */
+				if (k + 70 > TRAWL_MAX_QUERY_BYTES)
+					goto full;
+				for (int d = 0; d < 32; d++)
+					q[k++] = '(';
+				q[k++] = 'a';
+				for (int d = 0; d < 32; d++)
+					q[k++] = ')';
+				break;
+			case 2: /* a group per word */
+				if (i == TRAWL_MAX_QUERY_TERMS)
+					goto full;
+				k += (size_t)sprintf(q + k, "(a)");
+				break;
+			case 3: /* a new field per word */
+				if (i == TRAWL_MAX_QUERY_TERMS)
+					goto full;
+				k += (size_t)sprintf(q + k, "f%d:a ", i);
+				break;
+			case 4: /* every document, over and over */
+				if (i == TRAWL_MAX_QUERY_TERMS)
+					goto full;
+				k += (size_t)sprintf(q + k, "*:* ");
+				break;
+			default: /* a long field over a group of words */
+				if (i == 0)
+					k += (size_t)sprintf(q + k, "%0*d:(", 4000, 0);
+				if (i == TRAWL_MAX_QUERY_TERMS - 1)
+					goto full;
+				k += (size_t)sprintf(q + k, "b ");
+				break;
+			}
+		}
+	full:
+		if (shape == 5)
+			q[k++] = ')';
+		qt_node *r = NULL;
+		char err[256];
+		if (idx_query_parse(q, k, 0, &r, err, sizeof err) != TRAWL_OK)
+			fail_msg("shape %d: %s", shape, err);
+		qt_size sz;
+		qt_measure(r, &sz);
+		assert_true(sz.encoded <= 10 + 8 * sz.words + 4 * k);
+		assert_tree_ok(r);
+		qt_free(r);
+	}
+	free(q);
+}
+
+/* idx_query_parse_group reads q as the inside of field:( q ). */
+static void test_parse_group(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *q, *field, *as; /* as: the same group written in a query */
+		int op;
+	} cases[] = {
+	    {"a b", "title", "title:(a b)", 0},
+	    {"a b", "title", "title:(a b)", 1},
+	    {"a body:b (c d)", "title", "title:(a body:b (c d))", 0},
+	    {"*:* x", "title", "title:(*:* x)", 0},
+	    {"*:* x", NULL, "(*:* x)", 0},
+	    {"-a +b OR c", NULL, "(-a +b OR c)", 1},
+	};
+	char err[256], d1[256], d2[256];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		qt_node *g = NULL, *want = NULL;
+		assert_int_equal(idx_query_parse_group(cases[i].q, strlen(cases[i].q), cases[i].op,
+		                                       cases[i].field, &g, err, sizeof err),
+		                 TRAWL_OK);
+		assert_int_equal(idx_query_parse(cases[i].as, strlen(cases[i].as), cases[i].op,
+		                                 &want, err, sizeof err),
+		                 TRAWL_OK);
+		qt_dump(g, d1, sizeof d1);
+		qt_dump(want->kids[0], d2, sizeof d2);
+		assert_string_equal(d1, d2);
+		assert_int_equal(g->occur, want->kids[0]->occur);
+		assert_int_equal(g->column, 0);
+		qt_free(g);
+		qt_free(want);
+	}
+	/* columns count from q; the group takes one level of parentheses */
+	qt_node *g = (qt_node *)&g;
+	assert_int_equal(idx_query_parse_group("a AND", 5, 0, "title", &g, err, sizeof err),
+	                 TRAWL_EQUERY);
+	assert_string_equal(err, "column 3: expected a term after 'AND'");
+	assert_null(g);
+	char q[128] = "";
+	for (int i = 0; i < TRAWL_MAX_QUERY_DEPTH - 1; i++)
+		strcat(q, "(");
+	strcat(q, "a");
+	for (int i = 0; i < TRAWL_MAX_QUERY_DEPTH - 1; i++)
+		strcat(q, ")");
+	assert_int_equal(idx_query_parse_group(q, strlen(q), 0, NULL, &g, err, sizeof err),
+	                 TRAWL_OK);
+	qt_free(g);
+	memmove(q + 1, q, strlen(q) + 1);
+	q[0] = '(';
+	strcat(q, ")");
+	assert_int_equal(idx_query_parse_group(q, strlen(q), 0, "t", &g, err, sizeof err),
+	                 TRAWL_ELIMIT);
+	assert_string_equal(err, "column 32: parentheses nested too deep; the limit is 32");
 }
 
 static void test_random(void **state)
@@ -621,7 +773,7 @@ static void test_random(void **state)
 		}
 		q[k] = '\0';
 		for (int op = 0; op < 2; op++) {
-			idx_qnode *r = NULL;
+			qt_node *r = NULL;
 			int rc = idx_query_parse(q, k, op, &r, err, sizeof err);
 			if (rc != TRAWL_OK) {
 				if (rc != TRAWL_EQUERY && rc != TRAWL_ELIMIT)
@@ -634,21 +786,22 @@ static void test_random(void **state)
 				continue;
 			}
 			ok++;
-			size_t need = idx_query_dump(r, d1, sizeof d1);
+			assert_tree_ok(r);
+			size_t need = qt_dump(r, d1, sizeof d1);
 			assert_true(need < sizeof d1);
 			/* The dump, read with the OR default, is one group equal to r. */
-			idx_qnode *r2 = NULL;
+			qt_node *r2 = NULL;
 			rc = idx_query_parse(d1, need, 0, &r2, err, sizeof err);
 			if (rc != TRAWL_OK)
 				print_error("[%s] op %d -> [%s] -> %s\n", q, op, d1, err);
 			assert_int_equal(rc, TRAWL_OK);
 			assert_int_equal(r2->nkids, 1);
-			idx_query_dump(r2->kids[0], d2, sizeof d2);
+			qt_dump(r2->kids[0], d2, sizeof d2);
 			if (strcmp(d1, d2) != 0)
 				print_error("[%s] op %d -> [%s] -> [%s]\n", q, op, d1, d2);
 			assert_string_equal(d1, d2);
-			idx_query_free(r2);
-			idx_query_free(r);
+			qt_free(r2);
+			qt_free(r);
 		}
 	}
 	/* The soups exercise both outcomes. */
@@ -664,6 +817,7 @@ int main(void)
 	    cmocka_unit_test(test_limit_depth),     cmocka_unit_test(test_tree),
 	    cmocka_unit_test(test_dump_truncation), cmocka_unit_test(test_arguments),
 	    cmocka_unit_test(test_enomem),          cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_tree_limits),     cmocka_unit_test(test_parse_group),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

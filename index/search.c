@@ -142,7 +142,22 @@ void idx_qa_fini(idx_qarena *a)
 	memset(a, 0, sizeof *a);
 }
 
-/* ---- compiling: syntax tree -> logical query ---- */
+/* ---- compiling: query tree -> logical query ---- */
+
+/* COL(column): "column N: " before a message about a clause of a query
+ * text; nothing for a clause built from JSON (column 0), which has none. */
+typedef struct colbuf {
+	char s[24];
+} colbuf;
+
+static colbuf col_of(uint32_t column)
+{
+	colbuf b = {""};
+	if (column)
+		snprintf(b.s, sizeof b.s, "column %u: ", (unsigned)column);
+	return b;
+}
+#define COL(column) (col_of(column).s)
 
 typedef struct compiler {
 	const idx_schema *schema;
@@ -213,7 +228,7 @@ static int collect_token(void *ctx, const idx_token *t)
 	return 0;
 }
 
-static idx_lnode *lnode(compiler *c, idx_lkind kind, const idx_qnode *q)
+static idx_lnode *lnode(compiler *c, idx_lkind kind, const qt_node *q)
 {
 	idx_lnode *n = qa_zalloc(c->a, sizeof *n);
 	if (n) {
@@ -225,7 +240,7 @@ static idx_lnode *lnode(compiler *c, idx_lkind kind, const idx_qnode *q)
 }
 
 /* The fields a node searches: one named field, or every text field. */
-static int target_fields(compiler *c, const idx_qnode *q, uint8_t *fids, uint32_t *n)
+static int target_fields(compiler *c, const qt_node *q, uint8_t *fids, uint32_t *n)
 {
 	if (!q->field) {
 		for (uint32_t f = 0; f < c->schema->nfields; f++)
@@ -241,8 +256,8 @@ static int target_fields(compiler *c, const idx_qnode *q, uint8_t *fids, uint32_
 			at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
 			                       c->schema->fields[i].name);
 		return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
-		                "column %u: unknown field \"%.64s\"; the text fields are: %s",
-		                q->column, q->field, names);
+		                "%sunknown field \"%.64s\"; the text fields are: %s",
+		                COL(q->column), q->field, names);
 	}
 	fids[0] = (uint8_t)f;
 	*n = 1;
@@ -254,13 +269,13 @@ static int count_leaves(compiler *c, uint32_t n, uint32_t column)
 	c->lq->nleaves += n;
 	if (c->lq->nleaves > TRAWL_MAX_QUERY_TERMS)
 		return idx_errf(c->err, c->errlen, TRAWL_ELIMIT,
-		                "column %u: the query has more than %d terms after analysis", column,
+		                "%sthe query has more than %d terms after analysis", COL(column),
 		                TRAWL_MAX_QUERY_TERMS);
 	return TRAWL_OK;
 }
 
 /* Wraps the per-field alternatives of one clause: none, one, or an OR. */
-static idx_lnode *alternatives(compiler *c, const idx_qnode *q, idx_lnode **alts, uint32_t n)
+static idx_lnode *alternatives(compiler *c, const qt_node *q, idx_lnode **alts, uint32_t n)
 {
 	if (n == 0)
 		return lnode(c, IDX_L_NONE, q);
@@ -279,7 +294,7 @@ static idx_lnode *alternatives(compiler *c, const idx_qnode *q, idx_lnode **alts
 	return o;
 }
 
-static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
+static int compile_words(compiler *c, const qt_node *q, idx_lnode **out)
 {
 	uint8_t fids[IDX_MAX_FIELDS];
 	uint32_t nf = 0;
@@ -292,18 +307,19 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 		const idx_field *f = &c->schema->fields[fids[i]];
 		c->fid = fids[i];
 		c->ntok = 0;
-		if (q->kind == IDX_Q_PREFIX) {
+		if (q->kind == QT_PREFIX) {
 			char folded[IDX_MAX_TOKEN_BYTES];
 			size_t fl = 0;
 			rc = idx_fold_term(c->an[f->analyzer], q->text, q->len, folded, sizeof folded,
 			                   &fl);
 			if (rc == TRAWL_ELIMIT)
 				return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
-				                "column %u: prefix is longer than %d bytes", q->column,
+				                "%sprefix is longer than %d bytes", COL(q->column),
 				                IDX_MAX_TOKEN_BYTES);
 			if (rc == TRAWL_OK && fl == 0)
 				return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
-				                "column %u: prefix has no letters or digits", q->column);
+				                "%sprefix has no letters or digits",
+				                COL(q->column));
 			if (rc)
 				return rc;
 			idx_lnode *n = lnode(c, IDX_L_PREFIX, q);
@@ -339,7 +355,7 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 				return TRAWL_ENOMEM;
 			n->key = c->tok[0];
 			n->klen = c->toklen[0];
-		} else if (q->kind != IDX_Q_PHRASE) {
+		} else if (q->kind != QT_PHRASE) {
 			/* an unquoted word that analysis split (wi-fi, e.g., don't):
 			 * its tokens as alternatives, as Lucene and OpenSearch do */
 			n = lnode(c, IDX_L_OR, q);
@@ -349,7 +365,7 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 				idx_lnode *k = lnode(c, IDX_L_TERM, q);
 				if (!k)
 					return TRAWL_ENOMEM;
-				k->occur = IDX_Q_SHOULD;
+				k->occur = QT_SHOULD;
 				k->key = c->tok[t];
 				k->klen = c->toklen[t];
 				k->fid = c->fid;
@@ -359,8 +375,8 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 			/* a quoted phrase of several tokens */
 			if (c->ntok > TRAWL_MAX_PHRASE_TERMS)
 				return idx_errf(c->err, c->errlen, TRAWL_ELIMIT,
-				                "column %u: a phrase may have at most %d terms", q->column,
-				                TRAWL_MAX_PHRASE_TERMS);
+				                "%sa phrase may have at most %d terms",
+				                COL(q->column), TRAWL_MAX_PHRASE_TERMS);
 			n = lnode(c, IDX_L_PHRASE, q);
 			if (!n)
 				return TRAWL_ENOMEM;
@@ -382,14 +398,14 @@ static int compile_words(compiler *c, const idx_qnode *q, idx_lnode **out)
 	return *out ? TRAWL_OK : TRAWL_ENOMEM;
 }
 
-static int compile_node(compiler *c, const idx_qnode *q, idx_lnode **out)
+static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 {
 	int is_root = c->depth++ == 0;
-	if (q->kind == IDX_Q_ALL) {
+	if (q->kind == QT_ALL) {
 		*out = lnode(c, IDX_L_ALL, q);
 		return *out ? TRAWL_OK : TRAWL_ENOMEM;
 	}
-	if (q->kind != IDX_Q_BOOL)
+	if (q->kind != QT_BOOL)
 		return compile_words(c, q, out);
 	idx_lnode *b = lnode(c, IDX_L_BOOL, q);
 	if (!b || (q->nkids && !(b->kids = idx_qa_alloc(c->a, q->nkids * sizeof *b->kids))))
@@ -400,13 +416,13 @@ static int compile_node(compiler *c, const idx_qnode *q, idx_lnode **out)
 		int rc = compile_node(c, q->kids[i], &k);
 		if (rc)
 			return rc;
-		if (k->kind == IDX_L_NONE && k->occur != IDX_Q_NOT && k->nkids == 0 && !k->key) {
+		if (k->kind == IDX_L_NONE && k->occur != QT_NOT && k->nkids == 0 && !k->key) {
 			/* a clause of stop words only: dropped, as if not written */
 			continue;
 		}
-		if (k->kind == IDX_L_NONE && k->occur == IDX_Q_NOT)
+		if (k->kind == IDX_L_NONE && k->occur == QT_NOT)
 			continue; /* excluding stop words excludes nothing */
-		if (k->occur == IDX_Q_NOT)
+		if (k->occur == QT_NOT)
 			negative++;
 		else
 			positive++;
@@ -414,8 +430,8 @@ static int compile_node(compiler *c, const idx_qnode *q, idx_lnode **out)
 	}
 	if (positive == 0 && negative > 0)
 		return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
-		                "column %u: %s has only excluded clauses and would match nothing",
-		                q->column, is_root ? "the query" : "a group");
+		                "%s%s has only excluded clauses and would match nothing",
+		                COL(q->column), is_root ? "the query" : "a group");
 	if (b->nkids == 0) {
 		b->kind = IDX_L_NONE;
 		b->kids = NULL;
@@ -424,8 +440,8 @@ static int compile_node(compiler *c, const idx_qnode *q, idx_lnode **out)
 	return TRAWL_OK;
 }
 
-int idx_lq_compile(const idx_qnode *q, const idx_schema *schema, idx_analyzer **an,
-                   idx_qarena *a, idx_lquery *out, char *err, size_t errlen)
+int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an, idx_qarena *a,
+                   idx_lquery *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	compiler c = {.schema = schema, .an = an, .a = a, .lq = out, .err = err, .errlen = errlen};
@@ -436,8 +452,9 @@ int idx_lq_compile(const idx_qnode *q, const idx_schema *schema, idx_analyzer **
 		return rc;
 	if (out->root->kind == IDX_L_NONE)
 		return idx_errf(err, errlen, TRAWL_EQUERY,
-		                "column 1: the query has nothing to search for (only stop words or "
-		                "punctuation)");
+		                "%sthe query has nothing to search for (only stop words or "
+		                "punctuation)",
+		                COL(q->column));
 	return TRAWL_OK;
 }
 
@@ -1011,7 +1028,7 @@ static int build_phrase(builder *b, const idx_lnode *n, int two_phase, sc **out)
 	sc_phrase *p = qa_zalloc(a, sizeof *p);
 	if (!p || n->nterms > TRAWL_MAX_PHRASE_TERMS)
 		return p ? idx_errf(b->c->err, b->c->errlen, TRAWL_ELIMIT,
-		                    "column %u: a phrase may have at most %d terms", n->column,
+		                    "%sa phrase may have at most %d terms", COL(n->column),
 		                    TRAWL_MAX_PHRASE_TERMS)
 		         : TRAWL_ENOMEM;
 	p->n = n->nterms;
@@ -1133,15 +1150,14 @@ static int prefix_cb(void *ctx, const uint8_t *key, uint32_t klen, const idx_ter
 	prefix_ctx *p = ctx;
 	if (p->n >= TRAWL_MAX_PREFIX_TERMS) {
 		p->rc = idx_errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
-		                 "column %u: the prefix matches more than %d terms; make it longer",
-		                 p->column, TRAWL_MAX_PREFIX_TERMS);
+		                 "%sthe prefix matches more than %d terms; make it longer",
+		                 COL(p->column), TRAWL_MAX_PREFIX_TERMS);
 		return 1;
 	}
 	if (++p->b->leaves > TRAWL_MAX_QUERY_TERMS) {
 		p->rc = idx_errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
-		                 "column %u: with its prefixes expanded the query has more than %d "
-		                 "terms",
-		                 p->column, TRAWL_MAX_QUERY_TERMS);
+		                 "%swith its prefixes expanded the query has more than %d terms",
+		                 COL(p->column), TRAWL_MAX_QUERY_TERMS);
 		return 1;
 	}
 	idx_plist pl;
@@ -1206,28 +1222,28 @@ static int build_bool(builder *b, const idx_lnode *n, sc **out)
 		return TRAWL_ENOMEM;
 	uint32_t nm = 0, ns = 0, nn = 0, musts = 0;
 	for (uint32_t i = 0; i < n->nkids; i++)
-		musts += n->kids[i]->occur == IDX_Q_MUST;
+		musts += n->kids[i]->occur == QT_MUST;
 	for (uint32_t i = 0; i < n->nkids; i++) {
 		sc *k;
 		/* a required phrase next to other required clauses is two-phase */
 		const idx_lnode *kid = n->kids[i];
-		int rc = kid->kind == IDX_L_PHRASE && kid->occur == IDX_Q_MUST && musts >= 2
+		int rc = kid->kind == IDX_L_PHRASE && kid->occur == QT_MUST && musts >= 2
 		             ? build_phrase(b, kid, 1, &k)
 		             : build(b, kid, &k);
 		if (rc)
 			return rc;
 		switch (n->kids[i]->occur) {
-		case IDX_Q_MUST:
+		case QT_MUST:
 			if (k->kind == SC_NONE) {
 				*out = mk_none(b); /* a required clause that matches nothing */
 				return *out ? TRAWL_OK : TRAWL_ENOMEM;
 			}
 			must[nm++] = k;
 			break;
-		case IDX_Q_SHOULD:
+		case QT_SHOULD:
 			should[ns++] = k;
 			break;
-		case IDX_Q_NOT:
+		case QT_NOT:
 			nots[nn++] = k;
 			break;
 		}

@@ -3,8 +3,9 @@
  * glue (api.c) shares with it.
  *
  * A query runs in three steps:
- *  1. idx_query_parse (query.c): text -> syntax tree;
- *  2. idx_lq_compile: syntax tree -> logical query, analysed with each
+ *  1. idx_query_parse (query.c): text -> query tree (common/qtree.h), or a
+ *     tree decoded from the wire, or built by the OpenSearch DSL;
+ *  2. idx_lq_compile: query tree -> logical query, analysed with each
  *     field's analyzer and checked against the schema (shard-independent);
  *  3. idx_shard_topk / idx_shard_count: the logical query becomes a tree of
  *     scorers over one shard's postings and is evaluated document at a time.
@@ -76,7 +77,7 @@ typedef enum idx_lkind {
 typedef struct idx_lnode idx_lnode;
 struct idx_lnode {
 	idx_lkind kind;
-	idx_qoccur occur;
+	qt_occur occur;
 	uint8_t fid;
 	uint32_t column;
 	uint8_t *key;  /* TERM, PREFIX: field byte + bytes */
@@ -122,10 +123,11 @@ typedef struct idx_lquery {
 /*
  * idx_lq_compile analyses tree q with the schema's analyzers into *out
  * (memory from arena a). Errors: TRAWL_EQUERY (unknown field, nothing to
- * search for, only exclusions) or TRAWL_ELIMIT, with err "column N: ...".
+ * search for, only exclusions) or TRAWL_ELIMIT, with err "column N: ..."
+ * (without the column for a clause that has none: column 0).
  */
-int idx_lq_compile(const idx_qnode *q, const idx_schema *schema, idx_analyzer **an,
-                   idx_qarena *a, idx_lquery *out, char *err, size_t errlen);
+int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an, idx_qarena *a,
+                   idx_lquery *out, char *err, size_t errlen);
 
 /* ---- evaluation in one shard ---- */
 

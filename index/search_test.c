@@ -795,7 +795,7 @@ static void bf_phrase(corpus *c, uint32_t f, const int32_t *tid, const uint32_t 
 
 /* A word, phrase or prefix clause: the sum over its target fields.
  * *present = 0 when it analyses to nothing in every field (dropped). */
-static int bf_words(corpus *c, const idx_qnode *q, double *score, uint8_t *match, int *present)
+static int bf_words(corpus *c, const qt_node *q, double *score, uint8_t *match, int *present)
 {
 	uint32_t fids[MAXF], nf = 0;
 	if (q->field) {
@@ -811,7 +811,7 @@ static int bf_words(corpus *c, const idx_qnode *q, double *score, uint8_t *match
 	for (uint32_t i = 0; i < nf; i++) {
 		uint32_t f = fids[i];
 		idx_analyzer *an = c->an[c->schema.fields[f].analyzer];
-		if (q->kind == IDX_Q_PREFIX) {
+		if (q->kind == QT_PREFIX) {
 			char folded[IDX_MAX_TOKEN_BYTES];
 			size_t fl = 0;
 			int rc = idx_fold_term(an, q->text, q->len, folded, sizeof folded, &fl);
@@ -832,7 +832,7 @@ static int bf_words(corpus *c, const idx_qnode *q, double *score, uint8_t *match
 			*present = 1;
 			if (k.tid[0] >= 0)
 				bf_term(c, f, (uint32_t)k.tid[0], score, match);
-		} else if (k.n > 1 && q->kind != IDX_Q_PHRASE) {
+		} else if (k.n > 1 && q->kind != QT_PHRASE) {
 			/* an unquoted word that analysis split (wi-fi): its tokens are
 			 * alternatives, each adding its score */
 			*present = 1;
@@ -851,11 +851,11 @@ static int bf_words(corpus *c, const idx_qnode *q, double *score, uint8_t *match
 	return TRAWL_OK;
 }
 
-static int bf_node(corpus *c, const idx_qnode *q, double *score, uint8_t *match, int *present);
+static int bf_node(corpus *c, const qt_node *q, double *score, uint8_t *match, int *present);
 
 /* A group: MUST all, NOT none, and at least one SHOULD if there is no MUST;
  * the score is the sum of the required and the matching optional clauses. */
-static int bf_bool(corpus *c, const idx_qnode *q, double *score, uint8_t *match, int *present)
+static int bf_bool(corpus *c, const qt_node *q, double *score, uint8_t *match, int *present)
 {
 	uint32_t N = c->ndocs;
 	double *ks = malloc(N * sizeof *ks);
@@ -874,7 +874,7 @@ static int bf_bool(corpus *c, const idx_qnode *q, double *score, uint8_t *match,
 		if (rc || !kp)
 			continue;
 		switch (q->kids[i]->occur) {
-		case IDX_Q_MUST:
+		case QT_MUST:
 			nm++;
 			for (uint32_t d = 0; d < N; d++)
 				if (km[d]) {
@@ -882,7 +882,7 @@ static int bf_bool(corpus *c, const idx_qnode *q, double *score, uint8_t *match,
 					sum[d] += ks[d];
 				}
 			break;
-		case IDX_Q_SHOULD:
+		case QT_SHOULD:
 			ns++;
 			for (uint32_t d = 0; d < N; d++)
 				if (km[d]) {
@@ -890,7 +890,7 @@ static int bf_bool(corpus *c, const idx_qnode *q, double *score, uint8_t *match,
 					sum[d] += ks[d];
 				}
 			break;
-		case IDX_Q_NOT:
+		case QT_NOT:
 			nn++;
 			for (uint32_t d = 0; d < N; d++)
 				anyn[d] |= km[d];
@@ -919,9 +919,9 @@ static int bf_bool(corpus *c, const idx_qnode *q, double *score, uint8_t *match,
 	return rc;
 }
 
-static int bf_node(corpus *c, const idx_qnode *q, double *score, uint8_t *match, int *present)
+static int bf_node(corpus *c, const qt_node *q, double *score, uint8_t *match, int *present)
 {
-	if (q->kind == IDX_Q_BOOL)
+	if (q->kind == QT_BOOL)
 		return bf_bool(c, q, score, match, present);
 	return bf_words(c, q, score, match, present);
 }
@@ -942,7 +942,7 @@ static int cmp_rank(const void *a, const void *b)
  * Returns TRAWL_OK or TRAWL_EQUERY (the engine must refuse the query too). */
 static int brute_force(corpus *c, const char *q, int op)
 {
-	idx_qnode *tree = NULL;
+	qt_node *tree = NULL;
 	char err[256];
 	int rc = idx_query_parse(q, strlen(q), op, &tree, err, sizeof err);
 	if (rc)
@@ -951,7 +951,7 @@ static int brute_force(corpus *c, const char *q, int op)
 	memset(c->match, 0, c->ndocs);
 	int present = 0;
 	rc = bf_node(c, tree, c->score, c->match, &present);
-	idx_query_free(tree);
+	qt_free(tree);
 	c->nmatch = 0;
 	if (rc)
 		return rc;
@@ -995,6 +995,39 @@ static void search(corpus *c, uint32_t which, const char *q, int op, uint32_t k,
 		if (!id || sscanf(id, "doc-%u%c", &d, &tail) != 1 || d >= c->ndocs ||
 		    strcmp(id, c->docs[d].id))
 			fail_msg("query [%s]: unknown id %s", q, id ? id : "(null)");
+		out->doc[i] = d;
+		out->score[i] = trawl_results_score(r, i);
+	}
+	trawl_results_free(r);
+}
+
+/*
+ * search_tree runs q as a trawl_query: parsed, encoded, decoded (as a leaf
+ * gets it from the root) and run with trawl_search_query, whose default_op
+ * is set to the other operator to show that the tree alone decides.
+ */
+static void search_tree(corpus *c, uint32_t which, const char *q, int op, uint32_t k, int mode,
+                        res *out)
+{
+	trawl_query *parsed = NULL, *decoded = NULL;
+	char err[256];
+	assert_int_equal(trawl_query_parse(&parsed, q, strlen(q), op, err, sizeof err), TRAWL_OK);
+	void *bytes = NULL;
+	size_t len = 0;
+	assert_int_equal(trawl_query_encode(parsed, &bytes, &len), TRAWL_OK);
+	assert_true(len > 0 && len <= TRAWL_MAX_QUERY_TREE_BYTES);
+	assert_int_equal(trawl_query_decode(&decoded, bytes, len, err, sizeof err), TRAWL_OK);
+	free(bytes);
+	trawl_query_free(parsed);
+	trawl_search_opts o = {k, 0, mode, !op};
+	trawl_results *r = NULL;
+	out->rc = trawl_search_query(c->s[which], decoded, &o, &r);
+	trawl_query_free(decoded);
+	out->n = out->rc ? 0 : trawl_results_count(r);
+	out->total = out->rc ? 0 : trawl_results_total(r);
+	for (uint32_t i = 0; i < out->n; i++) {
+		unsigned d = 0;
+		sscanf(trawl_results_id(r, i), "doc-%u", &d);
 		out->doc[i] = d;
 		out->score[i] = trawl_results_score(r, i);
 	}
@@ -1273,6 +1306,10 @@ static void check_query(corpus *c, rng *r, const char *q, int op)
 			if (i == 0) {
 				search_ok(c, w, q, op, k, off, TRAWL_COUNT_EXACT, 1, x);
 				check_same(c, w, q, op, k, off, p, x, "exhaustive COUNT_EXACT hits differ");
+				search_tree(c, w, q, op, k, TRAWL_COUNT_EXACT, x);
+				assert_int_equal(x->rc, TRAWL_OK);
+				check_same(c, w, q, op, k, off, p, x,
+				           "a decoded trawl_query and the query string differ");
 				search_ok(c, w, q, op, k, off, TRAWL_COUNT_ONLY, 0, x);
 			}
 		}
@@ -1701,6 +1738,38 @@ static void run_soak(void **state)
 	}
 }
 
+/* The trawl_query handle without an index: errors and the round trip. */
+static void test_query_handle(void **state)
+{
+	(void)state;
+	trawl_query *q = (trawl_query *)&q;
+	char err[256];
+	assert_int_equal(trawl_query_parse(&q, "a (b", 4, TRAWL_OP_OR, err, sizeof err),
+	                 TRAWL_EQUERY);
+	assert_null(q);
+	assert_string_equal(err, "column 3: unclosed '('");
+	assert_int_equal(trawl_query_decode(&q, "\x01\x00\x00", 3, err, sizeof err), TRAWL_EINVAL);
+	assert_null(q);
+	assert_string_equal(err, "query tree, offset 2: the input ends inside a node (2 bytes "
+	                         "needed, 1 left)");
+	assert_int_equal(
+	    trawl_query_parse(&q, "+title:\"a b\" -c*", 16, TRAWL_OP_AND, err, sizeof err),
+	    TRAWL_OK);
+	void *b1, *b2;
+	size_t n1, n2;
+	assert_int_equal(trawl_query_encode(q, &b1, &n1), TRAWL_OK);
+	trawl_query *d = NULL;
+	assert_int_equal(trawl_query_decode(&d, b1, n1, err, sizeof err), TRAWL_OK);
+	assert_int_equal(trawl_query_encode(d, &b2, &n2), TRAWL_OK);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(b1, b2, n1);
+	free(b1);
+	free(b2);
+	trawl_query_free(d);
+	trawl_query_free(q);
+	trawl_query_free(NULL);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -1713,14 +1782,15 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[0]),
-		cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[1]),
-		cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[2]),
-		cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[3]),
-		cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[4]),
-		cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[5]),
-		cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[6]),
-		cmocka_unit_test_teardown(run_soak, teardown),
+	    cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[0]),
+	    cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[1]),
+	    cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[2]),
+	    cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[3]),
+	    cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[4]),
+	    cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[5]),
+	    cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[6]),
+	    cmocka_unit_test_teardown(run_soak, teardown),
+	    cmocka_unit_test(test_query_handle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

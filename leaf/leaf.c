@@ -202,15 +202,23 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	trawl_search_opts o = {0};
 	o.k = q->k;
 	o.count_mode = (h->flags & WIRE_F_COUNT) ? TRAWL_COUNT_EXACT : TRAWL_COUNT_NONE;
-	o.default_op = (h->flags & WIRE_F_AND) ? TRAWL_OP_AND : TRAWL_OP_OR;
 	o.deadline_us = h->deadline_unix_us;
 	o.shards = shards;
 	o.nshards = q->nshards;
-	trawl_results *r;
-	int rc = trawl_search(s, q->query, q->query_len, &o, &r);
+	/* the wire decoder has checked the tree: this only allocates it */
+	trawl_query *tq = NULL;
+	trawl_results *r = NULL;
+	char qerr[256];
+	const char *msg = qerr;
+	int rc = trawl_query_decode(&tq, q->tree, q->tree_len, qerr, sizeof qerr);
+	if (!rc) {
+		rc = trawl_search_query(s, tq, &o, &r);
+		msg = trawl_searcher_errmsg(s);
+	}
+	trawl_query_free(tq);
 	if (rc) {
 		atomic_fetch_add(&l->errors, 1);
-		reply_error_search(out, h, gen_no, rc, trawl_searcher_errmsg(s));
+		reply_error_search(out, h, gen_no, rc, msg);
 		return;
 	}
 	uint32_t n = trawl_results_count(r);
@@ -288,8 +296,14 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 		wire_fetch_docref(f, i, &d);
 		refs[i] = (trawl_docref){d.shard, d.doc};
 	}
+	/* the query only serves the snippets */
+	trawl_query *tq = NULL;
+	char qerr[256] = "";
+	if (!rc && f->field_len && f->tree_len)
+		rc = trawl_query_decode(&tq, f->tree, f->tree_len, qerr, sizeof qerr);
 	if (!rc)
-		rc = trawl_fetch(s, f->query, f->field_len ? f->query_len : 0, refs, f->ndocs, &r);
+		rc = trawl_fetch_query(s, tq, refs, f->ndocs, &r);
+	trawl_query_free(tq);
 	char field[WIRE_MAX_FIELD + 1], pre[WIRE_MAX_MARK + 1], post[WIRE_MAX_MARK + 1];
 	snprintf(field, sizeof field, "%.*s", (int)f->field_len, f->field ? f->field : "");
 	snprintf(pre, sizeof pre, "%.*s", (int)f->pre_len, f->pre ? f->pre : "");
@@ -328,7 +342,7 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 	if (rc) {
 		atomic_fetch_add(&l->errors, 1);
 		rep.status = (uint16_t)rc;
-		rep.errmsg = trawl_searcher_errmsg(s);
+		rep.errmsg = qerr[0] ? qerr : trawl_searcher_errmsg(s);
 		rep.errmsg_len = (uint32_t)strnlen(rep.errmsg, WIRE_MAX_ERRMSG);
 	} else {
 		rep.ndocs = f->ndocs;

@@ -1,7 +1,9 @@
 /*
  * api.c - the root's HTTP endpoints (docs/HTTP.md). Requests are parsed and
  * checked here (unknown parameters and fields are errors, every number is
- * bounded), turned into a root_query, and the result rendered as JSON.
+ * bounded, and q is parsed into its query tree, so a syntax error never
+ * reaches a leaf), turned into a root_query, and the result rendered as
+ * JSON.
  */
 #include "api.h"
 
@@ -16,6 +18,8 @@
 #include <time.h>
 
 #include "common/http.h"
+#include "common/qtree.h"
+#include "index/query.h"
 #include "root/cache.h"
 #include "root/opensearch.h"
 #include "trawl/trawl.h"
@@ -71,7 +75,9 @@ static void send_json(http_response *resp, int status, json_t *j)
 
 typedef struct params {
 	root_query q;
-	char *qbuf; /* owned copy of the query text */
+	char *qbuf;      /* owned copy of the query text */
+	int and_default; /* parse it with the AND default */
+	tbuf tree;       /* its query tree, encoded (q.tree points here) */
 	char field[65];
 	const char *k_by, *offset_by; /* which of two names set k and offset */
 } params;
@@ -113,11 +119,32 @@ static int parse_bool(const char *s, int *out)
 static void params_defaults(params *p)
 {
 	memset(p, 0, sizeof *p);
+	tbuf_init(&p->tree, TRAWL_MAX_QUERY_TREE_BYTES);
 	p->q.k = 10;
 	p->q.count = 1;
 	p->q.allow_partial = 1;
 	p->q.fetch = 1;
 	p->q.snippet_chars = 200;
+}
+
+static void params_fini(params *p)
+{
+	free(p->qbuf);
+	tbuf_fini(&p->tree);
+}
+
+/* query_tree parses p's query text into its tree, encoded in p->tree for
+ * p->q: TRAWL_OK, or a parse error (err says "column N: ..."). */
+static int query_tree(params *p, char *err, size_t errlen)
+{
+	qt_node *tree = NULL;
+	int rc = idx_query_parse(p->qbuf, strlen(p->qbuf), p->and_default, &tree, err, errlen);
+	if (!rc)
+		rc = qt_encode(tree, &p->tree, err, errlen);
+	qt_free(tree);
+	p->q.tree = p->tree.data;
+	p->q.tree_len = p->tree.len;
+	return rc;
 }
 
 /* One named parameter (from the query string or a JSON body); error text in
@@ -131,8 +158,6 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		p->qbuf = strdup(val);
 		if (!p->qbuf)
 			return -1;
-		p->q.q = p->qbuf;
-		p->q.qlen = strlen(val);
 		return 0;
 	}
 	if (!strcmp(name, "k") || !strcmp(name, "size")) {
@@ -169,7 +194,7 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 	}
 	int *flag = !strcmp(name, "allow_partial") ? &p->q.allow_partial
 	            : !strcmp(name, "count")       ? &p->q.count
-	            : !strcmp(name, "and")         ? &p->q.and_default
+	            : !strcmp(name, "and")         ? &p->and_default
 	            : !strcmp(name, "source")      ? &p->q.fetch
 	                                           : NULL;
 	if (flag) {
@@ -258,14 +283,16 @@ static void render(const root_result *res, int cached, tbuf *b)
  * else goes to a worker, where the search may wait on the leaves. */
 static void run_search(api *a, params *p, int deferred, http_response *resp)
 {
-	if (!p->q.q || p->q.qlen == 0) {
+	if (!p->qbuf || !p->qbuf[0]) {
 		http_response_error(resp, 400, "parse_exception", "q (the query) is missing or empty");
 		return;
 	}
 	char err[1024];
-	root_result *res;
+	root_result *res = NULL;
 	p->q.cache_only = !deferred;
-	int rc = root_search(a->r, &p->q, &res, err, sizeof err);
+	int rc = query_tree(p, err, sizeof err);
+	if (!rc)
+		rc = root_search(a->r, &p->q, &res, err, sizeof err);
 	if (rc == TRAWL_ENOTFOUND && !deferred) {
 		http_response_defer(resp);
 		return;
@@ -312,7 +339,7 @@ static void search_get(api *a, const http_request *req, http_response *resp)
 		if (!known && kn) {
 			http_response_error(resp, 400, "illegal_argument_exception",
 			                    "unknown parameter \"%.*s\"", (int)(kn > 64 ? 64 : kn), qs);
-			free(p.qbuf);
+			params_fini(&p);
 			return;
 		}
 		qs = amp ? amp + 1 : NULL;
@@ -321,12 +348,12 @@ static void search_get(api *a, const http_request *req, http_response *resp)
 		const char *v = http_query_param(req, get_params[i]);
 		if (v && set_param(&p, get_params[i], v, err, sizeof err) != 0) {
 			http_response_error(resp, 400, "illegal_argument_exception", "%s", err);
-			free(p.qbuf);
+			params_fini(&p);
 			return;
 		}
 	}
 	run_search(a, &p, req->deferred, resp);
-	free(p.qbuf);
+	params_fini(&p);
 }
 
 static void search_post(api *a, const http_request *req, http_response *resp)
@@ -371,7 +398,7 @@ static void search_post(api *a, const http_request *req, http_response *resp)
 	}
 	run_search(a, &p, req->deferred, resp);
 out:
-	free(p.qbuf);
+	params_fini(&p);
 	json_decref(body);
 }
 

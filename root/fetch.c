@@ -81,11 +81,11 @@ static int encode_fetch(fetch *f, uint32_t l)
 	wire_fetch w = {0};
 	w.ndocs = winners_of(f, l, &h.generation);
 	w.docs = f->refs;
-	w.query = q->q;
-	w.query_len = (uint32_t)q->qlen;
+	w.tree = q->tree;
+	w.tree_len = (uint32_t)q->tree_len;
 	h.request_id = atomic_fetch_add(&f->rs->next_id, 1);
 	h.deadline_unix_us = f->deadline;
-	h.flags = (q->and_default ? WIRE_F_AND : 0) | (q->fetch ? 0 : WIRE_F_NO_SOURCE);
+	h.flags = q->fetch ? 0 : WIRE_F_NO_SOURCE;
 	if (q->snippet_field) {
 		w.field = q->snippet_field;
 		w.field_len = (uint32_t)strlen(q->snippet_field);

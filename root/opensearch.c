@@ -1,20 +1,12 @@
 /*
- * opensearch.c - the OpenSearch-compatible subset of the root's HTTP API
- * (see opensearch.h and docs/HTTP.md).
+ * opensearch.c - the REST handlers of the OpenSearch-compatible subset of
+ * the root's HTTP API (see opensearch.h and docs/HTTP.md).
  *
- * Two halves:
- * - os_build_query translates the query DSL into trawl's query syntax. The
- *   translation is built left to right into a bounded buffer; every literal
- *   that comes from the JSON is either reduced to the tokens trawl's
- *   analyzer would make of it (match, match_phrase, multi_match: letters and
- *   digits only, so nothing to escape but the keywords AND, OR and NOT) or
- *   escaped character by character (term, terms, prefix). query_string is
- *   trawl syntax by definition; it is checked to be balanced (parentheses,
- *   quotes, no final backslash) so that it cannot close the group it is
- *   wrapped in.
- * - os_handle routes the REST paths, parses requests (unknown parameters
- *   and body keys are errors, as in the native API), calls root_search /
- *   root_get and renders OpenSearch-shaped responses and errors.
+ * os_handle routes the REST paths, parses requests (unknown parameters and
+ * body keys are errors, as in the native API), has the query DSL compiled
+ * into a query tree by root/dsl.c (or parses the q= parameter into one),
+ * calls root_search / root_get and renders OpenSearch-shaped responses and
+ * errors.
  */
 #include "root/opensearch.h"
 
@@ -27,230 +19,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/utf8.h"
+#include "index/query.h"
+#include "root/dsl.h"
 #include "trawl/trawl.h"
 
-/* Matches nothing: one required and one excluded clause over every document. */
-#define MATCH_NONE "(+*:* -*:*)"
+/* Every document: the query of a search without one. */
 #define MATCH_ALL "*:*"
-
-/* ------------------------------------------------------------------------ */
-/* Translation context                                                      */
-/* ------------------------------------------------------------------------ */
-
-typedef struct tctx {
-	char *out;
-	size_t len, lim; /* bytes written; most bytes allowed (without the NUL) */
-	int over;        /* the translation did not fit */
-	char *reason;
-	size_t rlen;
-	int rc;
-	int *and_default; /* NULL: default_operator AND is refused */
-} tctx;
-
-static int tfail(tctx *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int tfail(tctx *c, int rc, const char *fmt, ...)
-{
-	if (!c->rc) {
-		c->rc = rc;
-		if (c->reason && c->rlen) {
-			va_list ap;
-			va_start(ap, fmt);
-			vsnprintf(c->reason, c->rlen, fmt, ap);
-			va_end(ap);
-		}
-	}
-	return c->rc;
-}
-
-static void tput(tctx *c, const char *s, size_t n)
-{
-	if (c->over || n > c->lim - c->len) {
-		c->over = 1;
-		return;
-	}
-	memcpy(c->out + c->len, s, n);
-	c->len += n;
-}
-
-static void tputs(tctx *c, const char *s)
-{
-	tput(c, s, strlen(s));
-}
-
-static void tputc(tctx *c, char ch)
-{
-	tput(c, &ch, 1);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Tokens. Trawl's analyzer (index/analyze.c) cuts text into maximal runs of */
-/* letters and digits (Unicode L*, N*, and the marks after them). The root   */
-/* has no Unicode tables (it does not link utf8proc), so this cut is exact   */
-/* for ASCII and approximate beyond: every non-ASCII character is a letter   */
-/* except the punctuation, symbol and space blocks listed below. It only     */
-/* decides how many clauses a match makes; the leaves analyse every word     */
-/* again, so a separator missed here (a rare symbol inside a word) at worst  */
-/* makes that word the OR of its parts. ASCII other than letters and digits  */
-/* always separates, so a token never holds a character of the syntax.      */
-/* ------------------------------------------------------------------------ */
-
-/* Code point ranges that separate tokens (sorted, inclusive). */
-static const uint32_t seps[][2] = {
-	{0x80, 0xA9},     {0xAB, 0xB1},     {0xB4, 0xB4},     {0xB6, 0xB8},
-	{0xBB, 0xBB},     {0xBF, 0xBF},     {0xD7, 0xD7},     {0xF7, 0xF7},
-	{0x37E, 0x37E},   {0x387, 0x387},   {0x55A, 0x55F},   {0x589, 0x58A},
-	{0x5BE, 0x5BE},   {0x5C0, 0x5C0},   {0x5C3, 0x5C3},   {0x5C6, 0x5C6},
-	{0x5F3, 0x5F4},   {0x600, 0x60F},   {0x61B, 0x61F},   {0x66A, 0x66D},
-	{0x6D4, 0x6D4},   {0x964, 0x965},   {0xE3F, 0xE3F},   {0xE4F, 0xE4F},
-	{0xE5A, 0xE5B},   {0x1680, 0x1680}, {0x2000, 0x206F}, {0x20A0, 0x20CF},
-	{0x2190, 0x245F}, {0x2500, 0x2775}, {0x2794, 0x2BFF}, {0x2E00, 0x2E7F},
-	{0x3000, 0x3004}, {0x3008, 0x3020}, {0x3030, 0x3030}, {0x303D, 0x303F},
-	{0x30FB, 0x30FB}, {0xFE10, 0xFE1F}, {0xFE30, 0xFE6F}, {0xFEFF, 0xFEFF},
-	{0xFF00, 0xFF0F}, {0xFF1A, 0xFF20}, {0xFF3B, 0xFF40}, {0xFF5B, 0xFF65},
-	{0xFFF0, 0xFFFF}, {0x1F000, 0x1FAFF},
-};
-
-/* utf8_next decodes the character at s (n > 0 bytes): its code point, or
- * UINT32_MAX for an invalid sequence (one byte). *adv: its length. */
-static uint32_t utf8_next(const unsigned char *s, size_t n, size_t *adv)
-{
-	unsigned char c = s[0];
-	uint32_t cp, min;
-	size_t len;
-	*adv = 1;
-	if (c < 0x80)
-		return c;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2, cp = c & 0x1F, min = 0x80;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3, cp = c & 0x0F, min = 0x800;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4, cp = c & 0x07, min = 0x10000;
-	else
-		return UINT32_MAX;
-	if (n < len)
-		return UINT32_MAX;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return UINT32_MAX;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return UINT32_MAX;
-	*adv = len;
-	return cp;
-}
-
-/* is_word_char: does the character at s (n > 0 bytes) belong to a token? */
-static int is_word_char(const char *s, size_t n, size_t *adv)
-{
-	unsigned char ch = (unsigned char)s[0];
-	*adv = 1;
-	if (ch < 0x80)
-		return ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || (ch >= '0' && ch <= '9');
-	uint32_t cp = utf8_next((const unsigned char *)s, n, adv);
-	if (cp == UINT32_MAX)
-		return 0;
-	size_t lo = 0, hi = sizeof seps / sizeof seps[0];
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (cp < seps[mid][0])
-			hi = mid;
-		else if (cp > seps[mid][1])
-			lo = mid + 1;
-		else
-			return 0;
-	}
-	return 1;
-}
-
-/* next_token finds the next token in s[*pos, n): 1 with [*ts, *te), or 0. */
-static int next_token(const char *s, size_t n, size_t *pos, size_t *ts, size_t *te)
-{
-	size_t i = *pos, start = 0, adv;
-	int in = 0;
-	while (i < n) {
-		if (is_word_char(s + i, n - i, &adv)) {
-			if (!in)
-				start = i;
-			in = 1;
-		} else if (in) {
-			break;
-		}
-		i += adv;
-	}
-	*pos = i;
-	if (!in)
-		return 0;
-	*ts = start;
-	*te = i;
-	return 1;
-}
-
-static size_t count_tokens(const char *s, size_t n)
-{
-	size_t pos = 0, a, b, k = 0;
-	while (next_token(s, n, &pos, &a, &b))
-		k++;
-	return k;
-}
-
-static int is_keyword(const char *s, size_t n)
-{
-	return (n == 3 && (!memcmp(s, "AND", 3) || !memcmp(s, "NOT", 3))) ||
-	       (n == 2 && !memcmp(s, "OR", 2));
-}
-
-/* A token: letters, digits and marks only; only a keyword needs escaping. */
-static void put_token(tctx *c, const char *s, size_t n)
-{
-	if (is_keyword(s, n))
-		tputc(c, '\\');
-	tput(c, s, n);
-}
-
-static int is_space(unsigned char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
-}
-
-/* A literal as one trawl word: every character of the query syntax (and
- * white space, which would end the word) escaped, and a keyword too. */
-static void put_literal(tctx *c, const char *s, size_t n)
-{
-	if (is_keyword(s, n))
-		tputc(c, '\\');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (is_space(ch) || (ch && strchr("+-\"():*\\", ch)))
-			tputc(c, '\\');
-		tputc(c, (char)ch);
-	}
-}
-
-/* ------------------------------------------------------------------------ */
-/* Checks shared by the query types                                         */
-/* ------------------------------------------------------------------------ */
-
-static const char *json_kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "START_OBJECT";
-	case JSON_ARRAY:
-		return "START_ARRAY";
-	case JSON_STRING:
-		return "VALUE_STRING";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "VALUE_NUMBER";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "VALUE_BOOLEAN";
-	default:
-		return "VALUE_NULL";
-	}
-}
 
 static int in_list(const char *const *list, const char *s)
 {
@@ -258,880 +33,6 @@ static int in_list(const char *const *list, const char *s)
 		if (!strcmp(*list, s))
 			return 1;
 	return 0;
-}
-
-/* Options OpenSearch has and trawl cannot honour: named in the error. */
-static const char *const unsupported_opts[] = {
-	"fuzziness", "analyzer", "search_analyzer", "quote_analyzer", "cutoff_frequency",
-	"fuzzy_max_expansions", "fuzzy_prefix_length", "quote_field_suffix", "flags",
-	"minimum_should_match", "slop", "phrase_slop", "rewrite", "escape", NULL};
-
-/*
- * check_opts walks the options of query qname: handled keys are the
- * caller's; harmless ones are accepted and ignored; "boost" must be 1 and
- * "_name" a string; anything else is an error.
- */
-static int check_opts(tctx *c, const char *qname, json_t *obj, const char *const *handled,
-                      const char *const *harmless)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach(obj, k, v)
-	{
-		if (in_list(handled, k) || in_list(harmless, k))
-			continue;
-		if (!strcmp(k, "boost")) {
-			if (!json_is_number(v))
-				return tfail(c, TRAWL_EQUERY, "[%s] [boost] must be a number", qname);
-			if (json_number_value(v) != 1.0)
-				return tfail(c, TRAWL_EQUERY,
-				             "[%s] query option [boost] is not supported: trawl weighs fields "
-				             "with the schema's boosts (only a boost of 1 is accepted)",
-				             qname);
-			continue;
-		}
-		if (!strcmp(k, "_name")) {
-			if (!json_is_string(v))
-				return tfail(c, TRAWL_EQUERY, "[%s] [_name] must be a string", qname);
-			continue;
-		}
-		if (in_list(unsupported_opts, k))
-			return tfail(c, TRAWL_EQUERY, "[%s] query option [%.64s] is not supported by trawl",
-			             qname, k);
-		return tfail(c, TRAWL_EQUERY, "[%s] query does not support [%.64s]", qname, k);
-	}
-	return 0;
-}
-
-/* value_text: a string, number or boolean as text (numbers in buf). */
-static int value_text(tctx *c, const char *qname, const char *what, json_t *v, char *buf,
-                      size_t cap, const char **s, size_t *n)
-{
-	if (json_is_string(v)) {
-		*s = json_string_value(v);
-		*n = json_string_length(v);
-		if (memchr(*s, 0, *n))
-			return tfail(c, TRAWL_EQUERY, "[%s] [%s] contains a NUL character", qname, what);
-	} else if (json_is_integer(v)) {
-		*n = (size_t)snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
-		*s = buf;
-	} else if (json_is_real(v)) {
-		*n = (size_t)snprintf(buf, cap, "%.17g", json_real_value(v));
-		*s = buf;
-	} else if (json_is_boolean(v)) {
-		*s = json_is_true(v) ? "true" : "false";
-		*n = strlen(*s);
-	} else {
-		return tfail(c, TRAWL_EQUERY, "[%s] [%s] must be a string, a number or a boolean, not %s",
-		             qname, what, json_kind(v));
-	}
-	return 0;
-}
-
-static int is_field_char(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       ch == '_' || ch == '.' || ch == '-';
-}
-
-#define MAX_FIELD 128
-
-/*
- * check_field validates field name f of query qname. *out is f, or NULL for
- * "_all" and "*" (every text field: an unqualified clause). With allow_boost,
- * a "^1" suffix is accepted (and cut, into buf).
- */
-static int check_field(tctx *c, const char *qname, const char *f, int allow_boost,
-                       char buf[MAX_FIELD + 1], const char **out)
-{
-	size_t n = strlen(f);
-	const char *caret = allow_boost ? strchr(f, '^') : NULL;
-	if (caret) {
-		char *end;
-		errno = 0;
-		double b = strtod(caret + 1, &end);
-		if (caret[1] == 0 || *end || errno)
-			return tfail(c, TRAWL_EQUERY, "[%s] field [%.64s] has a malformed boost", qname, f);
-		if (b != 1.0)
-			return tfail(c, TRAWL_EQUERY,
-			             "[%s] field boosts such as [%.64s] are not supported: trawl weighs "
-			             "fields with the schema's boosts",
-			             qname, f);
-		n = (size_t)(caret - f);
-	}
-	if (n > MAX_FIELD)
-		return tfail(c, TRAWL_EQUERY, "[%s] field name [%.64s...] is longer than %d bytes", qname,
-		             f, MAX_FIELD);
-	memcpy(buf, f, n);
-	buf[n] = 0;
-	if (!strcmp(buf, "_all") || !strcmp(buf, "*")) {
-		*out = NULL;
-		return 0;
-	}
-	if (n == 0)
-		return tfail(c, TRAWL_EQUERY, "[%s] field name is empty", qname);
-	if (strchr(buf, '*'))
-		return tfail(c, TRAWL_EQUERY,
-		             "[%s] field patterns such as [%.64s] are not supported; name the fields, or "
-		             "use * for every text field",
-		             qname, buf);
-	for (size_t i = 0; i < n; i++)
-		if (!is_field_char((unsigned char)buf[i]) || buf[0] == '-')
-			return tfail(c, TRAWL_EQUERY,
-			             "[%s] [%.64s] is not a valid trawl field name (letters, digits, '_', "
-			             "'.' and '-', not starting with '-')",
-			             qname, buf);
-	*out = buf;
-	return 0;
-}
-
-static void put_field(tctx *c, const char *f)
-{
-	if (f) {
-		tputs(c, f);
-		tputc(c, ':');
-	}
-}
-
-/* one_field: the single "field": value of a match-like query body. */
-static int one_field(tctx *c, const char *qname, json_t *body, const char *const *extra,
-                     const char **field, json_t **val)
-{
-	if (!json_is_object(body))
-		return tfail(c, TRAWL_EQUERY, "[%s] query malformed, no start_object after query name",
-		             qname);
-	*field = NULL;
-	*val = NULL;
-	const char *k;
-	json_t *v;
-	json_object_foreach(body, k, v)
-	{
-		if (in_list(extra, k))
-			continue;
-		if (*field)
-			return tfail(c, TRAWL_EQUERY,
-			             "[%s] query doesn't support multiple fields, found [%.64s] and [%.64s]",
-			             qname, *field, k);
-		*field = k;
-		*val = v;
-	}
-	if (!*field)
-		return tfail(c, TRAWL_EQUERY, "[%s] query names no field", qname);
-	return 0;
-}
-
-/* operator: "or" (0) or "and" (1), in any case. */
-static int parse_operator(tctx *c, const char *qname, json_t *v, int *and_op)
-{
-	const char *s = json_string_value(v);
-	if (s && !strcasecmp(s, "or"))
-		*and_op = 0;
-	else if (s && !strcasecmp(s, "and"))
-		*and_op = 1;
-	else
-		return tfail(c, TRAWL_EQUERY, "[%s] [operator] must be \"or\" or \"and\"", qname);
-	return 0;
-}
-
-/* minimum_should_match: only 0 and 1 (as numbers or strings) are exact in
- * trawl; *msm receives them. */
-static int parse_msm(tctx *c, const char *qname, json_t *v, int *msm)
-{
-	const char *s = json_string_value(v);
-	if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
-		*msm = (int)json_integer_value(v);
-	else if (s && (!strcmp(s, "0") || !strcmp(s, "1")))
-		*msm = s[0] - '0';
-	else
-		return tfail(c, TRAWL_EQUERY,
-		             "[%s] [minimum_should_match] %s%.32s%s is not supported: trawl accepts "
-		             "only 1 (or 0)",
-		             qname, s ? "\"" : "", s ? s : json_kind(v), s ? "\"" : "");
-	return 0;
-}
-
-/* zero_terms_query: "none" (0) or "all" (1). */
-static int parse_zero_terms(tctx *c, const char *qname, json_t *v, int *all)
-{
-	const char *s = json_string_value(v);
-	if (s && !strcasecmp(s, "none"))
-		*all = 0;
-	else if (s && !strcasecmp(s, "all"))
-		*all = 1;
-	else
-		return tfail(c, TRAWL_EQUERY, "[%s] [zero_terms_query] must be \"none\" or \"all\"",
-		             qname);
-	return 0;
-}
-
-/* slop: only 0. */
-static int check_slop(tctx *c, const char *qname, json_t *v)
-{
-	if (!json_is_integer(v) || json_integer_value(v) != 0)
-		return tfail(c, TRAWL_EQUERY,
-		             "[%s] [slop] is not supported: trawl phrases match exactly (only 0)", qname);
-	return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The query types                                                          */
-/* ------------------------------------------------------------------------ */
-
-/* The words of text searched in field f (NULL: every text field): one
- * clause per token, each required with and_op. Text without tokens matches
- * nothing, or everything with zero_all. */
-static void put_words(tctx *c, const char *f, const char *s, size_t n, int and_op, int zero_all)
-{
-	size_t nt = count_tokens(s, n), pos = 0, a, b;
-	if (nt == 0) {
-		tputs(c, zero_all ? MATCH_ALL : MATCH_NONE);
-		return;
-	}
-	put_field(c, f);
-	if (nt > 1)
-		tputc(c, '(');
-	for (size_t i = 0; next_token(s, n, &pos, &a, &b); i++) {
-		if (i)
-			tputc(c, ' ');
-		if (and_op && nt > 1)
-			tputc(c, '+');
-		put_token(c, s + a, b - a);
-	}
-	if (nt > 1)
-		tputc(c, ')');
-}
-
-/* The phrase of text's tokens in field f. */
-static void put_phrase(tctx *c, const char *f, const char *s, size_t n, int zero_all)
-{
-	size_t pos = 0, a, b;
-	if (count_tokens(s, n) == 0) {
-		tputs(c, zero_all ? MATCH_ALL : MATCH_NONE);
-		return;
-	}
-	put_field(c, f);
-	tputc(c, '"');
-	for (size_t i = 0; next_token(s, n, &pos, &a, &b); i++) {
-		if (i)
-			tputc(c, ' ');
-		tput(c, s + a, b - a); /* inside quotes a keyword is a plain word */
-	}
-	tputc(c, '"');
-}
-
-static const char *const fuzzy_harmless[] = {
-	"lenient", "auto_generate_synonyms_phrase_query", "prefix_length", "max_expansions",
-	"fuzzy_transpositions", "fuzzy_rewrite", NULL};
-
-static int tr_match(tctx *c, json_t *body, int phrase)
-{
-	const char *qname = phrase ? "match_phrase" : "match";
-	const char *field;
-	json_t *v, *text;
-	if (one_field(c, qname, body, NULL, &field, &v))
-		return c->rc;
-	int and_op = 0, zero_all = 0, msm = 1;
-	text = v;
-	if (json_is_object(v)) {
-		static const char *const handled[] = {"query", "operator", "minimum_should_match",
-		                                      "zero_terms_query", NULL};
-		static const char *const handled_phrase[] = {"query", "slop", "zero_terms_query", NULL};
-		if (check_opts(c, qname, v, phrase ? handled_phrase : handled,
-		               phrase ? NULL : fuzzy_harmless))
-			return c->rc;
-		text = json_object_get(v, "query");
-		if (!text)
-			return tfail(c, TRAWL_EQUERY, "[%s] requires query value", qname);
-		json_t *o;
-		if (!phrase && (o = json_object_get(v, "operator")) && parse_operator(c, qname, o, &and_op))
-			return c->rc;
-		if (!phrase && (o = json_object_get(v, "minimum_should_match")) &&
-		    parse_msm(c, qname, o, &msm))
-			return c->rc;
-		if ((o = json_object_get(v, "zero_terms_query")) &&
-		    parse_zero_terms(c, qname, o, &zero_all))
-			return c->rc;
-		if (phrase && (o = json_object_get(v, "slop")) && check_slop(c, qname, o))
-			return c->rc;
-	}
-	char num[64], fb[MAX_FIELD + 1];
-	const char *s, *f;
-	size_t n;
-	if (value_text(c, qname, "query", text, num, sizeof num, &s, &n) ||
-	    check_field(c, qname, field, 0, fb, &f))
-		return c->rc;
-	if (phrase)
-		put_phrase(c, f, s, n, zero_all);
-	else
-		put_words(c, f, s, n, and_op, zero_all);
-	return 0;
-}
-
-/*
- * field_list resolves the nf fields of a multi-field query: the single one,
- * else the strings of the array `fields`. *fb holds their checked names and
- * *fl points at them (NULL for "every text field": *every is then set, as it
- * is for an empty list). On success the caller frees *fb and *fl; on error
- * c->rc is set and nothing is left allocated.
- */
-static int field_list(tctx *c, const char *qname, json_t *single, json_t *fields, size_t nf,
-                      char (**fb)[MAX_FIELD + 1], const char ***fl, int *every)
-{
-	*fb = nf ? calloc(nf, sizeof **fb) : NULL;
-	*fl = nf ? calloc(nf, sizeof **fl) : NULL;
-	if (nf && (!*fb || !*fl)) {
-		free(*fb);
-		free(*fl);
-		*fb = NULL;
-		*fl = NULL;
-		return tfail(c, TRAWL_ENOMEM, "out of memory");
-	}
-	*every = nf == 0;
-	for (size_t i = 0; i < nf; i++) {
-		json_t *e = single ? single : json_array_get(fields, i);
-		if (!json_is_string(e)) {
-			tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
-			break;
-		}
-		if (check_field(c, qname, json_string_value(e), 1, (*fb)[i], &(*fl)[i]))
-			break;
-		*every |= (*fl)[i] == NULL;
-	}
-	return TRAWL_OK; /* a field error is in c->rc: the caller frees and returns it */
-}
-
-static int tr_multi_match(tctx *c, json_t *body)
-{
-	const char *qname = "multi_match";
-	if (!json_is_object(body))
-		return tfail(c, TRAWL_EQUERY, "[%s] query malformed, no start_object after query name",
-		             qname);
-	static const char *const handled[] = {"query", "fields", "type", "operator",
-	                                      "minimum_should_match", "zero_terms_query", "slop",
-	                                      NULL};
-	static const char *const harmless[] = {"tie_breaker", "lenient",
-	                                       "auto_generate_synonyms_phrase_query", "prefix_length",
-	                                       "max_expansions", "fuzzy_transpositions",
-	                                       "fuzzy_rewrite", NULL};
-	if (check_opts(c, qname, body, handled, harmless))
-		return c->rc;
-	json_t *text = json_object_get(body, "query"), *o;
-	if (!text)
-		return tfail(c, TRAWL_EQUERY, "[%s] requires query value", qname);
-	int and_op = 0, zero_all = 0, msm = 1, phrase = 0;
-	if ((o = json_object_get(body, "type"))) {
-		const char *t = json_string_value(o);
-		if (!t)
-			return tfail(c, TRAWL_EQUERY, "[%s] [type] must be a string", qname);
-		if (!strcmp(t, "phrase"))
-			phrase = 1;
-		else if (!strcmp(t, "cross_fields") || !strcmp(t, "phrase_prefix") ||
-		         !strcmp(t, "bool_prefix"))
-			return tfail(c, TRAWL_EQUERY,
-			             "[%s] type [%s] is not supported by trawl; use best_fields, "
-			             "most_fields or phrase",
-			             qname, t);
-		else if (strcmp(t, "best_fields") && strcmp(t, "most_fields"))
-			return tfail(c, TRAWL_EQUERY, "[%s] query does not support type [%.64s]", qname, t);
-	}
-	if ((o = json_object_get(body, "operator")) && parse_operator(c, qname, o, &and_op))
-		return c->rc;
-	if ((o = json_object_get(body, "minimum_should_match")) && parse_msm(c, qname, o, &msm))
-		return c->rc;
-	if ((o = json_object_get(body, "zero_terms_query")) &&
-	    parse_zero_terms(c, qname, o, &zero_all))
-		return c->rc;
-	if ((o = json_object_get(body, "slop")) && check_slop(c, qname, o))
-		return c->rc;
-	char num[64];
-	const char *s;
-	size_t n;
-	if (value_text(c, qname, "query", text, num, sizeof num, &s, &n))
-		return c->rc;
-
-	/* the fields: none, "*" or "_all" mean every text field */
-	json_t *fields = json_object_get(body, "fields"), *one = NULL;
-	size_t nf = 0;
-	if (json_is_string(fields)) {
-		one = fields;
-		nf = 1;
-	} else if (json_is_array(fields)) {
-		nf = json_array_size(fields);
-	} else if (fields) {
-		return tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
-	}
-	char(*fb)[MAX_FIELD + 1] = NULL;
-	const char **fl = NULL;
-	int every;
-	if (field_list(c, qname, one, fields, nf, &fb, &fl, &every))
-		return c->rc;
-	if (!c->rc) {
-		if (every || count_tokens(s, n) == 0 || nf == 1) {
-			const char *f = every ? NULL : fl[0];
-			if (phrase)
-				put_phrase(c, f, s, n, zero_all);
-			else
-				put_words(c, f, s, n, and_op, zero_all);
-		} else {
-			/* the sum over the fields: each field's clause is optional */
-			tputc(c, '(');
-			for (size_t i = 0; i < nf; i++) {
-				if (i)
-					tputc(c, ' ');
-				if (phrase)
-					put_phrase(c, fl[i], s, n, zero_all);
-				else
-					put_words(c, fl[i], s, n, and_op, zero_all);
-			}
-			tputc(c, ')');
-		}
-	}
-	free(fb);
-	free(fl);
-	return c->rc;
-}
-
-/* term and prefix: one literal (escaped), optionally as a prefix. */
-static int tr_term(tctx *c, json_t *body, int prefix)
-{
-	const char *qname = prefix ? "prefix" : "term";
-	const char *field;
-	json_t *v, *val;
-	if (one_field(c, qname, body, NULL, &field, &v))
-		return c->rc;
-	val = v;
-	if (json_is_object(v)) {
-		static const char *const handled[] = {"value", NULL};
-		static const char *const harmless_term[] = {"case_insensitive", NULL};
-		static const char *const harmless_prefix[] = {"case_insensitive", "rewrite", NULL};
-		if (check_opts(c, qname, v, handled, prefix ? harmless_prefix : harmless_term))
-			return c->rc;
-		val = json_object_get(v, "value");
-		if (!val)
-			return tfail(c, TRAWL_EQUERY, "[%s] query requires a [value] for field [%.64s]",
-			             qname, field);
-	}
-	char num[64], fb[MAX_FIELD + 1];
-	const char *s, *f;
-	size_t n;
-	if (value_text(c, qname, "value", val, num, sizeof num, &s, &n) ||
-	    check_field(c, qname, field, 0, fb, &f))
-		return c->rc;
-	if (count_tokens(s, n) == 0) {
-		if (prefix)
-			return tfail(c, TRAWL_EQUERY,
-			             "[prefix] the prefix [%.64s] has no letters or digits", s);
-		tputs(c, MATCH_NONE);
-		return 0;
-	}
-	put_field(c, f);
-	put_literal(c, s, n);
-	if (prefix)
-		tputc(c, '*');
-	return 0;
-}
-
-static int tr_terms(tctx *c, json_t *body)
-{
-	static const char *const extra[] = {"boost", "_name", NULL};
-	const char *field;
-	json_t *v;
-	if (one_field(c, "terms", body, extra, &field, &v) ||
-	    check_opts(c, "terms", body, (const char *const[]){field, NULL}, NULL))
-		return c->rc;
-	if (json_is_object(v))
-		return tfail(c, TRAWL_EQUERY, "[terms] query option [lookup] is not supported by trawl");
-	if (!json_is_array(v))
-		return tfail(c, TRAWL_EQUERY, "[terms] query requires an array of values for field "
-		                              "[%.64s]",
-		             field);
-	char num[64], fb[MAX_FIELD + 1];
-	const char *s, *f;
-	size_t n, kept = 0, i;
-	json_t *e;
-	if (check_field(c, "terms", field, 0, fb, &f))
-		return c->rc;
-	json_array_foreach(v, i, e)
-	{
-		if (value_text(c, "terms", "value", e, num, sizeof num, &s, &n))
-			return c->rc;
-		kept += count_tokens(s, n) > 0;
-	}
-	if (kept == 0) {
-		tputs(c, MATCH_NONE);
-		return 0;
-	}
-	put_field(c, f);
-	if (kept > 1)
-		tputc(c, '(');
-	size_t k = 0;
-	json_array_foreach(v, i, e)
-	{
-		value_text(c, "terms", "value", e, num, sizeof num, &s, &n);
-		if (count_tokens(s, n) == 0)
-			continue;
-		if (k++)
-			tputc(c, ' ');
-		put_literal(c, s, n);
-	}
-	if (kept > 1)
-		tputc(c, ')');
-	return 0;
-}
-
-/*
- * syntax_scan checks that s is balanced trawl syntax the way the parser
- * reads it: every '(' closed, no ')' without its '(', quotes closed, no
- * final backslash. *depth receives the deepest nesting. Returns NULL or
- * what is wrong.
- */
-static const char *syntax_scan(const char *s, size_t n, int *depth)
-{
-	int d = 0, md = 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == 0)
-			return "a NUL character";
-		if (ch == '\\') {
-			if (i + 1 == n)
-				return "a trailing backslash";
-			i++;
-		} else if (ch == '"') {
-			size_t j = i + 1;
-			while (j < n && s[j] != '"')
-				j += s[j] == '\\' ? 2 : 1;
-			if (j >= n)
-				return "an unterminated quote";
-			i = j;
-		} else if (ch == '(') {
-			if (++d > md)
-				md = d;
-		} else if (ch == ')') {
-			if (--d < 0)
-				return "a ')' without its '('";
-		}
-	}
-	if (d)
-		return "an unclosed '('";
-	*depth = md;
-	return NULL;
-}
-
-static int tr_query_string(tctx *c, json_t *body, int top)
-{
-	const char *qname = "query_string";
-	if (!json_is_object(body))
-		return tfail(c, TRAWL_EQUERY, "[%s] query malformed, no start_object after query name",
-		             qname);
-	static const char *const handled[] = {"query", "default_field", "fields", "default_operator",
-	                                      "type", NULL};
-	static const char *const harmless[] = {"analyze_wildcard", "allow_leading_wildcard",
-	                                       "lenient", "auto_generate_synonyms_phrase_query",
-	                                       "tie_breaker", "time_zone", "max_determinized_states",
-	                                       "enable_position_increments", NULL};
-	if (check_opts(c, qname, body, handled, harmless))
-		return c->rc;
-	json_t *qv = json_object_get(body, "query"), *o;
-	if (!json_is_string(qv))
-		return tfail(c, TRAWL_EQUERY, "[%s] must be provided with a [query] string", qname);
-	const char *q = json_string_value(qv);
-	size_t qn = json_string_length(qv);
-	int depth;
-	const char *bad = syntax_scan(q, qn, &depth);
-	if (bad)
-		return tfail(c, TRAWL_EQUERY, "[%s] Failed to parse query [%.200s]: it has %s", qname, q,
-		             bad);
-	int and_op = 0;
-	if ((o = json_object_get(body, "default_operator"))) {
-		if (parse_operator(c, qname, o, &and_op))
-			return c->rc;
-		if (and_op && (!top || !c->and_default))
-			return tfail(c, TRAWL_EQUERY,
-			             "[%s] default_operator AND is supported only for the top-level query; "
-			             "write + before the required terms instead",
-			             qname);
-	}
-	if ((o = json_object_get(body, "type"))) {
-		const char *t = json_string_value(o);
-		if (!t || (strcmp(t, "best_fields") && strcmp(t, "most_fields")))
-			return tfail(c, TRAWL_EQUERY,
-			             "[%s] type [%.64s] is not supported by trawl; use best_fields or "
-			             "most_fields",
-			             qname, t ? t : json_kind(o));
-	}
-	/* the fields: default_field, or fields; none or "*" means every text field */
-	json_t *fields = json_object_get(body, "fields"), *df = json_object_get(body, "default_field");
-	if (fields && df)
-		return tfail(c, TRAWL_EQUERY, "[%s] takes [default_field] or [fields], not both", qname);
-	size_t nf = 0;
-	if (df) {
-		if (!json_is_string(df))
-			return tfail(c, TRAWL_EQUERY, "[%s] [default_field] must be a string", qname);
-		nf = 1;
-	} else if (json_is_array(fields)) {
-		nf = json_array_size(fields);
-	} else if (fields) {
-		return tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
-	}
-	char(*fb)[MAX_FIELD + 1] = NULL;
-	const char **fl = NULL;
-	int every;
-	if (field_list(c, qname, df, fields, nf, &fb, &fl, &every))
-		return c->rc;
-	size_t k = 0;
-	while (k < qn && is_space((unsigned char)q[k]))
-		k++;
-	if (c->rc) {
-		/* reported */
-	} else if (k == qn) {
-		tputs(c, MATCH_NONE); /* an empty query_string finds nothing */
-	} else if (every || nf == 1) {
-		if (!every) {
-			put_field(c, fl[0]);
-			tputc(c, '(');
-		} else if (!top) {
-			tputc(c, '(');
-		}
-		tput(c, q, qn);
-		if (!every || !top)
-			tputc(c, ')');
-	} else {
-		/* f1:(q) OR f2:(q): the keyword keeps each optional under AND too */
-		if (!top)
-			tputc(c, '(');
-		for (size_t i = 0; i < nf; i++) {
-			if (i)
-				tputs(c, " OR ");
-			put_field(c, fl[i]);
-			tputc(c, '(');
-			tput(c, q, qn);
-			tputc(c, ')');
-		}
-		if (!top)
-			tputc(c, ')');
-	}
-	free(fb);
-	free(fl);
-	if (!c->rc && and_op)
-		*c->and_default = 1;
-	return c->rc;
-}
-
-static int tr_query(tctx *c, json_t *q, int depth, int top);
-
-/* The clauses of one bool occurrence: an object or an array of objects. */
-static int bool_clauses(tctx *c, json_t *body, const char *key, json_t **arr, size_t *n)
-{
-	json_t *v = json_object_get(body, key);
-	*arr = NULL;
-	*n = 0;
-	if (!v)
-		return 0;
-	if (json_is_object(v)) {
-		*arr = v;
-		*n = 1;
-	} else if (json_is_array(v)) {
-		*arr = v;
-		*n = json_array_size(v);
-	} else {
-		return tfail(c, TRAWL_EQUERY, "[bool] [%s] must be a query object or an array of them",
-		             key);
-	}
-	return 0;
-}
-
-static json_t *clause_at(json_t *arr, size_t i)
-{
-	return json_is_array(arr) ? json_array_get(arr, i) : arr;
-}
-
-static int tr_bool(tctx *c, json_t *body, int depth, int top)
-{
-	if (!json_is_object(body))
-		return tfail(c, TRAWL_EQUERY, "[bool] query malformed, no start_object after query name");
-	static const char *const handled[] = {"must", "filter", "should", "must_not",
-	                                      "minimum_should_match", NULL};
-	static const char *const harmless[] = {"adjust_pure_negative", NULL};
-	if (check_opts(c, "bool", body, handled, harmless))
-		return c->rc;
-	json_t *must, *filter, *should, *not, *o;
-	size_t nmust, nfilter, nshould, nnot;
-	int msm = -1;
-	if (bool_clauses(c, body, "must", &must, &nmust) ||
-	    bool_clauses(c, body, "filter", &filter, &nfilter) ||
-	    bool_clauses(c, body, "should", &should, &nshould) ||
-	    bool_clauses(c, body, "must_not", &not, &nnot))
-		return c->rc;
-	if ((o = json_object_get(body, "minimum_should_match")) && parse_msm(c, "bool", o, &msm))
-		return c->rc;
-	size_t req = nmust + nfilter;
-	if (req + nshould + nnot == 0) {
-		tputs(c, MATCH_ALL); /* an empty bool matches every document */
-		return 0;
-	}
-	/* with required clauses, should clauses only add to the score, unless
-	 * minimum_should_match is 1: then one of them is required too */
-	int should_required = msm == 1 && req > 0 && nshould > 0;
-	int sep = 0;
-	if (!top)
-		tputc(c, '(');
-	if (req + nshould == 0) {
-		tputs(c, "+" MATCH_ALL); /* only must_not: every document but those */
-		sep = 1;
-	}
-	for (int pass = 0; pass < 2; pass++) {
-		json_t *arr = pass ? filter : must;
-		size_t n = pass ? nfilter : nmust;
-		for (size_t i = 0; i < n; i++) {
-			if (sep++)
-				tputc(c, ' ');
-			tputc(c, '+');
-			if (tr_query(c, clause_at(arr, i), depth + 1, 0))
-				return c->rc;
-		}
-	}
-	if (should_required) {
-		if (sep++)
-			tputc(c, ' ');
-		tputc(c, '+');
-		if (nshould > 1)
-			tputc(c, '(');
-	}
-	for (size_t i = 0; i < nshould; i++) {
-		if (should_required ? i > 0 : sep++ > 0)
-			tputc(c, ' ');
-		if (tr_query(c, clause_at(should, i), depth + 1, 0))
-			return c->rc;
-	}
-	if (should_required && nshould > 1)
-		tputc(c, ')');
-	for (size_t i = 0; i < nnot; i++) {
-		if (sep++)
-			tputc(c, ' ');
-		tputc(c, '-');
-		if (tr_query(c, clause_at(not, i), depth + 1, 0))
-			return c->rc;
-	}
-	if (!top)
-		tputc(c, ')');
-	return 0;
-}
-
-static const char *const supported_queries =
-	"match_all, match_none, match, match_phrase, multi_match, bool, term, terms, prefix, "
-	"query_string";
-
-/* Query types OpenSearch has that trawl does not translate. */
-static const char *const known_queries[] = {
-	"range", "exists", "wildcard", "regexp", "fuzzy", "ids", "nested", "has_child", "has_parent",
-	"match_phrase_prefix", "match_bool_prefix", "constant_score", "dis_max", "function_score",
-	"script_score", "boosting", "simple_query_string", "more_like_this", "intervals",
-	"span_term", "span_near", "span_or", "span_not", "span_first", "span_multi",
-	"span_containing", "span_within", "field_masking_span", "geo_distance",
-	"geo_bounding_box", "geo_polygon", "geo_shape", "script", "percolate", "wrapper",
-	"distance_feature", "rank_feature", "terms_set", "pinned", "knn", "neural", "hybrid",
-	"parent_id", "common", "type", NULL};
-
-static int tr_query(tctx *c, json_t *q, int depth, int top)
-{
-	if (depth > OS_MAX_DEPTH)
-		return tfail(c, TRAWL_ELIMIT, "the query nests more than %d levels deep; the limit is %d",
-		             OS_MAX_DEPTH, OS_MAX_DEPTH);
-	if (!json_is_object(q))
-		return tfail(c, TRAWL_EQUERY, "[_na] query malformed, must start with start_object");
-	if (json_object_size(q) == 0)
-		return tfail(c, TRAWL_EQUERY, "query malformed, empty clause found");
-	void *it = json_object_iter(q);
-	const char *name = json_object_iter_key(it);
-	json_t *body = json_object_iter_value(it);
-	if (json_object_size(q) > 1) {
-		const char *second = json_object_iter_key(json_object_iter_next(q, it));
-		return tfail(c, TRAWL_EQUERY,
-		             "[%.64s] malformed query, expected [END_OBJECT] but found [FIELD_NAME] "
-		             "[%.64s]",
-		             name, second);
-	}
-	if (!strcmp(name, "match_all") || !strcmp(name, "match_none")) {
-		if (!json_is_object(body))
-			return tfail(c, TRAWL_EQUERY,
-			             "[%s] query malformed, no start_object after query name", name);
-		if (check_opts(c, name, body, NULL, NULL))
-			return c->rc;
-		tputs(c, name[6] == 'a' ? MATCH_ALL : MATCH_NONE);
-		return 0;
-	}
-	if (!strcmp(name, "match"))
-		return tr_match(c, body, 0);
-	if (!strcmp(name, "match_phrase"))
-		return tr_match(c, body, 1);
-	if (!strcmp(name, "multi_match"))
-		return tr_multi_match(c, body);
-	if (!strcmp(name, "bool"))
-		return tr_bool(c, body, depth, top);
-	if (!strcmp(name, "term"))
-		return tr_term(c, body, 0);
-	if (!strcmp(name, "prefix"))
-		return tr_term(c, body, 1);
-	if (!strcmp(name, "terms"))
-		return tr_terms(c, body);
-	if (!strcmp(name, "query_string"))
-		return tr_query_string(c, body, top);
-	if (in_list(known_queries, name))
-		return tfail(c, TRAWL_EQUERY, "[%s] queries are not supported by trawl; supported: %s",
-		             name, supported_queries);
-	return tfail(c, TRAWL_EQUERY, "unknown query [%.64s]", name);
-}
-
-/* build translates dsl with the given and_default (NULL: AND refused). */
-static int build(json_t *dsl, char *out, size_t cap, int *and_default, char *reason, size_t rlen)
-{
-	if (reason && rlen)
-		reason[0] = 0;
-	if (and_default)
-		*and_default = 0;
-	if (!out || cap == 0) {
-		if (reason && rlen)
-			snprintf(reason, rlen, "no room for the query");
-		return TRAWL_EINVAL;
-	}
-	out[0] = 0;
-	tctx c = {out, 0, cap - 1 < TRAWL_MAX_QUERY_BYTES ? cap - 1 : TRAWL_MAX_QUERY_BYTES, 0,
-	          reason, rlen, 0, and_default};
-	tr_query(&c, dsl, 1, 1);
-	if (!c.rc && c.over)
-		tfail(&c, TRAWL_ELIMIT,
-		      "the query translates to more than %zu bytes of trawl query; the limit is %d "
-		      "(TRAWL_MAX_QUERY_BYTES)",
-		      c.lim, TRAWL_MAX_QUERY_BYTES);
-	int depth = 0;
-	if (!c.rc) {
-		const char *bad = syntax_scan(out, c.len, &depth);
-		if (bad) /* a bug: every piece is balanced */
-			tfail(&c, TRAWL_EINTERNAL, "the translation has %s", bad);
-		else if (depth > TRAWL_MAX_QUERY_DEPTH)
-			tfail(&c, TRAWL_ELIMIT,
-			      "the query translates to parentheses nested %d deep; the limit is %d",
-			      depth, TRAWL_MAX_QUERY_DEPTH);
-	}
-	if (c.rc) {
-		out[0] = 0;
-		if (and_default)
-			*and_default = 0;
-		return c.rc;
-	}
-	out[c.len] = 0;
-	return TRAWL_OK;
-}
-
-int os_build_query_ex(json_t *dsl, char *out, size_t cap, int *and_default, char *reason,
-                      size_t rlen)
-{
-	return build(dsl, out, cap, and_default, reason, rlen);
-}
-
-int os_build_query(json_t *dsl, char *out, size_t cap, char *reason, size_t rlen)
-{
-	return build(dsl, out, cap, NULL, reason, rlen);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1163,7 +64,7 @@ static json_t *jstr(const char *s)
 		return json_string("");
 	for (size_t i = 0; i < n;) {
 		size_t adv;
-		if (utf8_next((const unsigned char *)s + i, n - i, &adv) == UINT32_MAX) {
+		if (utf8_next(s + i, n - i, &adv) == UINT32_MAX) {
 			t[i++] = '?';
 		} else {
 			memcpy(t + i, s + i, adv);
@@ -1409,7 +310,8 @@ void os_search_req_fini(os_search_req *r)
 {
 	if (!r)
 		return;
-	free(r->q);
+	qt_free(r->tree);
+	free(r->text);
 	free(r->preference);
 	json_decref(r->includes);
 	json_decref(r->excludes);
@@ -1466,7 +368,8 @@ static int source_from_json(json_t *v, os_search_req *r, os_error *e)
 			int exc = !strcmp(k, "excludes") || !strcmp(k, "exclude");
 			if (!inc && !exc)
 				return set_err(e, 400, "parsing_exception",
-				               "Unknown key for a %s in [%.64s].", json_kind(x), k);
+				               "Unknown key for a %s in [%.64s].", dsl_json_kind(x),
+				               k);
 			json_t *a = pattern_array(x);
 			if (!a)
 				return set_err(e, 400, "parsing_exception",
@@ -1594,40 +497,41 @@ static const char *const unsupported_body[] = {
 static const char *const false_body[] = {"explain", "version", "seq_no_primary_term", "profile",
                                          NULL};
 
-/* The query of the q parameter (trawl syntax), in field df if given. */
-static int query_from_q(os_search_req *r, const char *q, const char *df, os_error *e)
+/* The query of the q parameter (trawl syntax) with default operator
+ * and_op, in field df if given: the tree of q, or of df:( q ). A q that
+ * does not parse is r->qerr. */
+static int query_from_q(os_search_req *r, const char *q, const char *df, int and_op, os_error *e)
 {
 	size_t n = strlen(q), k = 0;
-	while (k < n && is_space((unsigned char)q[k]))
+	while (k < n && qt_is_space((unsigned char)q[k]))
 		k++;
 	if (k == n)
 		return set_err(e, 400, "illegal_argument_exception", "the q parameter is empty");
 	const char *f = NULL;
-	char fb[MAX_FIELD + 1];
-	if (df) {
-		char why[512] = "";
-		tctx c = {0};
-		c.reason = why;
-		c.rlen = sizeof why;
-		if (check_field(&c, "df", df, 0, fb, &f))
-			return set_err(e, 400, "illegal_argument_exception", "%s", why);
+	char fb[DSL_MAX_FIELD + 1];
+	dsl_error de;
+	if (df && dsl_field("df", df, 0, fb, &f, &de))
+		return set_err(e, 400, "illegal_argument_exception", "%s", de.reason);
+	int depth, rc;
+	const char *bad = f ? dsl_unbalanced(q, n, &depth) : NULL;
+	if (bad)
+		return set_err(e, 400, "query_shard_exception",
+		               "Failed to parse query [%.200s]: it has %s", q, bad);
+	qt_node *g = NULL;
+	if (!f) {
+		rc = idx_query_parse(q, n, and_op, &r->tree, r->qreason, sizeof r->qreason);
+	} else if (!(rc = idx_query_parse_group(q, n, and_op, f, &g, r->qreason,
+	                                        sizeof r->qreason))) {
+		/* the whole query is the group, as if q had been df:(q) */
+		r->tree = qt_new(QT_BOOL, QT_MUST, 1);
+		if (!r->tree || qt_add(r->tree, g)) {
+			qt_free(g);
+			rc = TRAWL_ENOMEM;
+		}
 	}
-	if (f) {
-		int depth;
-		const char *bad = syntax_scan(q, n, &depth);
-		if (bad)
-			return set_err(e, 400, "query_shard_exception",
-			               "Failed to parse query [%.200s]: it has %s", q, bad);
-		size_t fl = strlen(f);
-		r->q = malloc(fl + n + 4);
-		if (r->q)
-			r->qlen = (size_t)sprintf(r->q, "%s:(%s)", f, q);
-	} else {
-		r->q = strdup(q);
-		r->qlen = n;
-	}
-	if (!r->q)
+	if (!(r->text = strdup(q)) || rc == TRAWL_ENOMEM)
 		return set_err(e, 500, "exception", "out of memory");
+	r->qerr = rc;
 	return 0;
 }
 
@@ -1657,7 +561,7 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 
 	/* the body */
 	size_t k = 0;
-	while (k < body_len && is_space(body[k]))
+	while (k < body_len && qt_is_space(body[k]))
 		k++;
 	if (k < body_len) {
 		json_error_t je;
@@ -1737,8 +641,8 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 				set_err(e, 400, "parsing_exception", "[%s] is not supported by trawl", key);
 				goto fail;
 			} else {
-				set_err(e, 400, "parsing_exception", "Unknown key for a %s in [%.64s].",
-				        json_kind(v), key);
+				set_err(e, 400, "parsing_exception",
+				        "Unknown key for a %s in [%.64s].", dsl_json_kind(v), key);
 				goto fail;
 			}
 		}
@@ -1818,9 +722,10 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 		        df ? "df" : "default_operator");
 		goto fail;
 	}
+	int and_op = 0;
 	if (op) {
 		if (!strcasecmp(op, "and"))
-			r->and_default = 1;
+			and_op = 1;
 		else if (strcasecmp(op, "or")) {
 			set_err(e, 400, "illegal_argument_exception",
 			        "[default_operator] must be AND or OR");
@@ -1828,32 +733,33 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 		}
 	}
 	if (q) {
-		if (query_from_q(r, q, df && strcmp(df, "*") && strcmp(df, "_all") ? df : NULL, e))
+		if (query_from_q(r, q, df && strcmp(df, "*") && strcmp(df, "_all") ? df : NULL,
+		                 and_op, e))
 			goto fail;
 	} else if (query) {
-		char *buf = malloc(TRAWL_MAX_QUERY_BYTES + 1);
-		if (!buf) {
+		dsl_error de;
+		const char *text = NULL;
+		int rc = dsl_compile(query, &r->tree, &text, &de);
+		if (!rc && text && !(r->text = strdup(text))) {
 			set_err(e, 500, "exception", "out of memory");
 			goto fail;
-		}
-		int rc = os_build_query_ex(query, buf, TRAWL_MAX_QUERY_BYTES + 1, &r->and_default,
-		                           e->reason, sizeof e->reason);
-		if (rc) {
-			free(buf);
-			e->status = rc == TRAWL_ENOMEM || rc == TRAWL_EINTERNAL ? 500 : 400;
-			snprintf(e->type, sizeof e->type, "%s",
-			         e->status == 500 ? "exception" : "parsing_exception");
+		} else if (rc && de.in_text) {
+			/* a query_string's text that does not parse: the engine's refusal */
+			r->qerr = rc;
+			snprintf(r->qreason, sizeof r->qreason, "%s", de.reason);
+			if (!(r->text = strdup(de.text))) {
+				set_err(e, 500, "exception", "out of memory");
+				goto fail;
+			}
+		} else if (rc) {
+			int internal = rc == TRAWL_ENOMEM || rc == TRAWL_EINTERNAL;
+			set_err(e, internal ? 500 : 400,
+			        internal ? "exception" : "parsing_exception", "%s", de.reason);
 			goto fail;
 		}
-		r->q = buf;
-		r->qlen = strlen(buf);
-	} else {
-		r->q = strdup(MATCH_ALL);
-		r->qlen = strlen(MATCH_ALL);
-		if (!r->q) {
-			set_err(e, 500, "exception", "out of memory");
-			goto fail;
-		}
+	} else if (idx_query_parse(MATCH_ALL, strlen(MATCH_ALL), 0, &r->tree, NULL, 0)) {
+		set_err(e, 500, "exception", "out of memory");
+		goto fail;
 	}
 	qs_free(&qp);
 	json_decref(doc);
@@ -2174,14 +1080,20 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 	/* the number of shards and how many answer: a cheap probe of every shard */
 	uint32_t total = 0, active = 0;
 	root_query pq = {0};
-	pq.q = MATCH_ALL;
-	pq.qlen = strlen(MATCH_ALL);
+	tbuf tree;
+	tbuf_init(&tree, TRAWL_MAX_QUERY_TREE_BYTES);
+	char err[256];
+	qt_node *all = NULL;
+	if (!idx_query_parse(MATCH_ALL, strlen(MATCH_ALL), 0, &all, NULL, 0))
+		qt_encode(all, &tree, NULL, 0);
+	qt_free(all);
+	pq.tree = tree.data;
+	pq.tree_len = tree.len;
 	pq.k = 1;
 	pq.allow_partial = 1;
 	pq.timeout_ms = 1000;
 	root_result *res = NULL;
-	char err[256];
-	if (root_search(r, &pq, &res, err, sizeof err) == TRAWL_OK) {
+	if (pq.tree_len && root_search(r, &pq, &res, err, sizeof err) == TRAWL_OK) {
 		total = res->shards_total;
 		/* ready: every shard has a healthy replica. Otherwise a fresh
 		 * answer counts the shards that answered; a cached one (complete,
@@ -2190,6 +1102,7 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 		active = ready ? total : !res->cached ? res->shards_answered : total ? total - 1 : 0;
 		root_result_free(res);
 	}
+	tbuf_fini(&tree);
 	const char *status = !ready ? "red" : healthy < n ? "yellow" : "green";
 	int timed_out = want && status_rank(status) > status_rank(want);
 	json_t *j = json_object();
@@ -2252,9 +1165,8 @@ static void search(root *r, const char *index_name, const char *expr, const http
 		return;
 	}
 	root_query q = {0};
-	q.q = sr.q;
-	q.qlen = sr.qlen;
-	q.and_default = sr.and_default;
+	tbuf tree;
+	tbuf_init(&tree, TRAWL_MAX_QUERY_TREE_BYTES);
 	q.k = sr.size ? sr.size : 1;
 	q.offset = sr.size ? sr.from : 0;
 	q.count = sr.track_total;
@@ -2262,15 +1174,29 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	q.timeout_ms = sr.timeout_ms;
 	q.preference = sr.preference;
 	q.fetch = sr.size > 0 && sr.source; /* stored documents; ids always come back */
-	root_result *res;
-	int rc = root_search(r, &q, &res, err, sizeof err);
+	root_result *res = NULL;
+	int rc = sr.qerr; /* a query text that does not parse: as a leaf used to say */
+	if (rc)
+		snprintf(err, sizeof err, "%s", sr.qreason);
+	else
+		rc = qt_encode(sr.tree, &tree, err, sizeof err);
+	q.tree = tree.data;
+	q.tree_len = tree.len;
+	if (!rc)
+		rc = root_search(r, &q, &res, err, sizeof err);
 	if (rc == TRAWL_EQUERY && strstr(err, "has nothing to search for")) {
 		/* only stop words or punctuation: OpenSearch finds nothing
 		 * (zero_terms_query "none") where trawl's parser refuses */
 		empty_search(resp, count_only, &sr);
 	} else if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT) {
+		/* the query as the user wrote it, else as trawl syntax */
+		char shown[320];
+		if (sr.text)
+			snprintf(shown, sizeof shown, "%s", sr.text);
+		else
+			qt_dump(sr.tree, shown, sizeof shown);
 		send_errf(resp, sr.pretty, 400, "query_shard_exception", index_name,
-		          "Failed to parse query [%.300s]: %s", sr.q, err);
+		          "Failed to parse query [%.300s]: %s", shown, err);
 	} else if (rc == TRAWL_EIO) {
 		send_errf(resp, sr.pretty, 503, "search_phase_execution_exception", NULL, "%s", err);
 	} else if (rc) {
@@ -2286,6 +1212,7 @@ static void search(root *r, const char *index_name, const char *expr, const http
 		send_json(resp, 200, j, sr.pretty);
 		root_result_free(res);
 	}
+	tbuf_fini(&tree);
 	os_search_req_fini(&sr);
 }
 

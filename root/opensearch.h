@@ -1,15 +1,10 @@
 /*
- * opensearch.h - the OpenSearch-compatible subset of the root's HTTP API
- * (docs/HTTP.md, "OpenSearch-compatible endpoints"), so that existing
- * OpenSearch clients can search a trawl cluster: GET /, /_cluster/health,
- * /{index}/_search, /{index}/_count, /{index}/_doc/{id}. Writes are refused
- * with 405: trawl indexes are built in batches (trawl index).
- *
- * The query DSL is translated into trawl's query syntax (docs/QUERY.md) by
- * os_build_query; every literal taken from the JSON is escaped, so no value
- * can change the structure of the query it is put into. What cannot be
- * translated faithfully is refused with a 400 naming the query type or
- * option, never silently dropped.
+ * opensearch.h - the REST handlers of the OpenSearch-compatible subset of
+ * the root's HTTP API (docs/HTTP.md, "OpenSearch-compatible endpoints"), so
+ * that existing OpenSearch clients can search a trawl cluster: GET /,
+ * /_cluster/health, /{index}/_search, /{index}/_count, /{index}/_doc/{id}.
+ * Writes are refused with 405: trawl indexes are built in batches (trawl
+ * index). The query DSL itself is compiled by root/dsl.h.
  */
 #ifndef TRAWL_ROOT_OPENSEARCH_H
 #define TRAWL_ROOT_OPENSEARCH_H
@@ -19,51 +14,26 @@
 #include <stdint.h>
 
 #include "common/http.h"
+#include "common/qtree.h"
 #include "root/root.h"
 
 /* The OpenSearch version reported by GET /: clients check version.number
  * and version.distribution ("opensearch") before talking to a server. */
 #define OS_COMPAT_VERSION "2.11.0"
 
-/* Query objects nest at most this deep (a bool inside a bool ... ). */
-#define OS_MAX_DEPTH 32
-
-/*
- * os_build_query translates the OpenSearch query object dsl (the value of a
- * search body's "query") into a trawl query in out (cap bytes, NUL-
- * terminated), meant to run with trawl's default operator OR.
- *
- * Supported: match_all, match_none, match, match_phrase, multi_match
- * (best_fields, most_fields, phrase), bool, term, terms, prefix and
- * query_string; docs/HTTP.md lists every option.
- *
- * Returns TRAWL_OK, or TRAWL_EQUERY (malformed, unknown or unsupported query
- * or option), TRAWL_ELIMIT (nesting over OS_MAX_DEPTH, parentheses over
- * TRAWL_MAX_QUERY_DEPTH, or a translation over TRAWL_MAX_QUERY_BYTES or
- * cap - 1 bytes), with reason (rlen bytes, NUL-terminated) naming the query
- * type, the key or the limit. OpenSearch reports all of them as 400
- * parsing_exception. A query_string with default_operator AND is refused
- * here (see os_build_query_ex).
- */
-int os_build_query(json_t *dsl, char *out, size_t cap, char *reason, size_t rlen);
-
-/*
- * os_build_query_ex is os_build_query that also accepts, for the top-level
- * query only, a query_string with default_operator AND: *and_default (which
- * must not be NULL) is then set to 1, and the query must run with trawl's
- * AND default (root_query.and_default). Otherwise *and_default is set to 0.
- */
-int os_build_query_ex(json_t *dsl, char *out, size_t cap, int *and_default, char *reason,
-                      size_t rlen);
-
 /*
  * os_search_req - a _search or _count request, parsed from its URL
  * parameters and JSON body (os_parse_search).
  */
 typedef struct os_search_req {
-	char *q;              /* the trawl query (malloc'ed) */
-	size_t qlen;
-	int and_default;      /* run q with trawl's AND default */
+	qt_node *tree;        /* the query (owned), or NULL with qerr */
+	char *text;           /* the query as its user wrote it, for messages (malloc'ed):
+	                         the q parameter, a query_string that is the whole query
+	                         or one that does not parse; NULL: a DSL query, shown as
+	                         its tree's dump */
+	int qerr;             /* the query's text does not parse: the trawl_err, which
+	                         search answers as the engine refusing the query */
+	char qreason[512];    /* why: "column N: ..." */
 	uint32_t from, size;  /* size may be 0: no hits, only the total */
 	int track_total;      /* 0: no total, 1: exact total */
 	uint64_t track_limit; /* report at most this total ("gte" beyond it); UINT64_MAX: no cap */
@@ -88,8 +58,10 @@ typedef struct os_error {
  * os_parse_search parses a _search (count_only 0) or _count (count_only 1)
  * request: qs is the raw URL query string (not decoded; may be NULL), body
  * the request body (may be empty). On success fills *out (release with
- * os_search_req_fini) and returns 0; on failure fills *err and returns -1.
- * path only names the endpoint in error messages.
+ * os_search_req_fini) and returns 0: out->tree is the query (`*:*` when
+ * none is given), or out->qerr says that its text does not parse (an answer
+ * like a failed search's, not a bad request). On failure fills *err and
+ * returns -1. path only names the endpoint in error messages.
  */
 int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_t body_len,
                     int count_only, os_search_req *out, os_error *err);

@@ -357,15 +357,13 @@ void root_counters(root *r, root_traffic *t)
 static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 {
 	tbuf b;
-	tbuf_init(&b, 1 << 16);
-	uint32_t nums[8] = {q->k,
+	tbuf_init(&b, 2 * TRAWL_MAX_QUERY_TREE_BYTES); /* the tree and the fields above */
+	uint32_t nums[6] = {q->k,
 	                    q->offset,
 	                    (uint32_t)q->count,
-	                    (uint32_t)q->and_default,
 	                    (uint32_t)q->allow_partial,
 	                    (uint32_t)q->fetch,
-	                    q->snippet_chars,
-	                    0};
+	                    q->snippet_chars};
 	double cov = q->min_coverage;
 	tbuf_append(&b, &gen, 8);
 	tbuf_append(&b, nums, sizeof nums);
@@ -377,14 +375,14 @@ static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 		if (n)
 			tbuf_append(&b, strs[i], n);
 	}
-	tbuf_append(&b, q->q, q->qlen);
+	tbuf_append(&b, q->tree, q->tree_len); /* canonical: equal trees, equal bytes */
 	th_hash128(b.data, b.len, key);
 	tbuf_fini(&b);
 }
 
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen)
 {
-	if (!r->cache || q->qlen > TRAWL_MAX_QUERY_BYTES)
+	if (!r->cache || q->tree_len > TRAWL_MAX_QUERY_TREE_BYTES)
 		return q->cache_only ? TRAWL_ENOTFOUND : search_uncached(r, q, out, err, errlen);
 	uint64_t t0 = clock_unix_us();
 	uint8_t key[16];

@@ -60,15 +60,14 @@ void root_close(root *r);
 
 /* A search as the HTTP layer hands it over. */
 typedef struct root_query {
-	const char *q; /* trawl query syntax */
-	size_t qlen;
+	const uint8_t *tree;    /* the query tree, canonically encoded (common/qtree.h) */
+	size_t tree_len;        /* its bytes */
 	uint32_t k, offset;
-	int count; /* exact total */
-	int and_default;
-	int allow_partial;         /* answer with what came back (else an error) */
-	double min_coverage;       /* fraction of shards that must answer (0..1) */
-	unsigned timeout_ms;       /* 0: the root's default */
-	const char *preference;    /* session key: the same replicas every time; NULL */
+	int count;              /* exact total */
+	int allow_partial;      /* answer with what came back (else an error) */
+	double min_coverage;    /* fraction of shards that must answer (0..1) */
+	unsigned timeout_ms;    /* 0: the root's default */
+	const char *preference; /* session key: the same replicas every time; NULL */
 	const char *snippet_field; /* NULL: no snippets */
 	const char *pre, *post;    /* highlight marks */
 	unsigned snippet_chars;

@@ -68,16 +68,15 @@ static int encode_group(scatter *sc, scatter_group *g)
 	g->hedge_leaf = -1;
 	g->winner = NULL;
 	g->ws.k = q->k + q->offset;
-	g->ws.query = q->q;
-	g->ws.query_len = (uint32_t)q->qlen;
+	g->ws.tree = q->tree;
+	g->ws.tree_len = (uint32_t)q->tree_len;
 	g->h = (wire_header){0};
 	g->h.request_id = atomic_fetch_add(&rs->next_id, 1);
 	g->h.deadline_unix_us = sc->deadline;
 	/* ids come back with the hits when they can spare the FETCH: nothing
 	 * but ids is wanted, or the leaf stores nothing else */
 	int ids = (!q->fetch && !q->snippet_field) || atomic_load(&rs->rep[g->leaf].no_store);
-	g->h.flags = (uint16_t)((q->count ? WIRE_F_COUNT : 0) | (q->and_default ? WIRE_F_AND : 0) |
-	                        (ids ? WIRE_F_IDS : 0));
+	g->h.flags = (uint16_t)((q->count ? WIRE_F_COUNT : 0) | (ids ? WIRE_F_IDS : 0));
 	tbuf_init(&g->msg, 1 << 20);
 	int rc = wire_encode_search(&g->msg, &g->h, &g->ws);
 	if (rc != TRAWL_OK) {

@@ -200,6 +200,17 @@ def raw_body(data):
     return data[i + 4:] if i >= 0 else b""
 
 
+def query_tree(words):
+    """The query tree (docs/WIRE.md, "Query trees") that the parser makes of
+    words separated by single spaces: a root from column 1 holding each word
+    as an optional TERM from its column. SEARCH and FETCH carry it."""
+    kids, col = b"", 1
+    for w in words.split(b" "):
+        kids += struct.pack("<BBHHH", 0, 0, col, 0, len(w)) + w
+        col += len(w) + 1
+    return b"\x01\x00" + struct.pack("<BBHHH", 3, 1, 1, 0, len(words.split(b" "))) + kids
+
+
 def sp_exchange(port, data, timeout):
     """Speaks raw nng SP-over-TCP: sends data, then reads the peer's 8-byte
     header and reply frames until one whole frame came, the peer closed, or
@@ -864,7 +875,7 @@ class TestCluster(ServeCase):
         GEN, DOC_ID = 1, b"doc-7"
 
         def header(type_, rid, generation=GEN):
-            return (struct.pack("<HBBHH", 0x5754, 1, type_, 0, 0) +
+            return (struct.pack("<HBBHH", 0x5754, 2, type_, 0, 0) +
                     struct.pack("<QQQ", rid, 0, generation))
 
         def doc_record():  # shard 0, status TRAWL_ECORRUPT (4), doc 0, the id, no json/snippet
@@ -1002,23 +1013,32 @@ class TestCluster(ServeCase):
         def frame(payload):  # nng's TCP framing: u64 big-endian length, then the bytes
             return struct.pack(">Q", len(payload)) + payload
 
-        def header(type_, flags=0, reserved=0, version=1, generation=0):  # common/wire.h
+        def header(type_, flags=0, reserved=0, version=2, generation=0):  # common/wire.h
             return (struct.pack("<HBBHH", 0x5754, version, type_, flags, reserved) +
                     struct.pack("<QQQ", 7, 0, generation))
 
         def msg(body):
             return REQ_HS + frame(RID + body)
 
-        def search(k, shards, query, **kw):
+        def search(k, shards, query, tree=None, **kw):  # query: words; or the tree's bytes
+            tree = query_tree(query) if tree is None else tree
             return msg(header(1, **kw) + struct.pack("<IH", k, len(shards)) +
                        b"".join(struct.pack("<H", s) for s in shards) +
-                       struct.pack("<I", len(query)) + query)
+                       struct.pack("<I", len(tree)) + tree)
 
         def fetch(refs, query=b"", field=b""):
+            tree = query_tree(query) if query else b""
             return msg(header(3) + struct.pack("<I", len(refs)) +
                        b"".join(struct.pack("<HHI", s, 0, d) for s, d in refs) +
-                       struct.pack("<I", len(query)) + query + struct.pack("<I", len(field)) +
+                       struct.pack("<I", len(tree)) + tree + struct.pack("<I", len(field)) +
                        field + struct.pack("<HHI", 0, 0, 100))
+
+        def search_v1(k, shards, query):  # wire version 1: the query as a string
+            return msg(header(1, version=1) + struct.pack("<IH", k, len(shards)) +
+                       b"".join(struct.pack("<H", s) for s in shards) +
+                       struct.pack("<I", len(query)) + query)
+        bad_tree = bytearray(query_tree(b"music"))
+        bad_tree[10] = 9  # the word's kind: none such
         rnd = random.Random(1234)
         junk = bytes(rnd.getrandbits(8) for _ in range(4096))
         # (name, bytes, the reply expected: None (any, or none), or (type, status is OK))
@@ -1049,12 +1069,13 @@ class TestCluster(ServeCase):
             # see test_leaf_opens_only_its_shards
             ("SEARCH a shard not served", search(10, [3], b"music"), SR_ANY),
             ("SEARCH shard 255", search(10, [255], b"music"), SR_ERR),
-            ("SEARCH query length lies", msg(header(1) + struct.pack("<IHHI", 10, 1, 0, 1 << 30)
-                                             + b"music"), SR_ERR),
+            ("SEARCH tree length lies", msg(header(1) + struct.pack("<IHHI", 10, 1, 0, 1 << 30)
+                                            + query_tree(b"music")), SR_ERR),
             ("SEARCH bad UTF-8", search(10, [0], b"\xff\xfe music"), SR_ERR),
-            ("SEARCH bad syntax", search(10, [0], b"\"music"), SR_ERR),
-            ("SEARCH trailing bytes", msg(header(1) + struct.pack("<IHHI", 10, 1, 0, 5) +
-                                          b"musiczz"), SR_ERR),
+            ("SEARCH bad tree", search(10, [0], None, tree=bytes(bad_tree)), SR_ERR),
+            ("SEARCH of wire version 1", search_v1(10, [0], b"music"), SR_ERR),
+            ("SEARCH trailing bytes", msg(header(1) + struct.pack("<IHHI", 10, 1, 0, 23) +
+                                          query_tree(b"music") + b"zz"), SR_ERR),
             ("SEARCH a generation not served", search(10, [0], b"music", generation=99),
              SR_ERR),
             ("FETCH past the last document", fetch([(0, 0xFFFFFFFF), (0, 10 ** 7)]), FR),
@@ -1080,10 +1101,12 @@ class TestCluster(ServeCase):
                 self.assertEqual(len(frames), 1, "no reply (closed: %s)" % closed)
                 f = frames[0]
                 self.assertEqual(f[:4], RID)
-                self.assertEqual(f[4:8], b"TW\x01" + bytes([want[0]]), f[:40])
+                self.assertEqual(f[4:8], b"TW\x02" + bytes([want[0]]), f[:40])
                 if want[0] == 2 and want[1] is not None:  # SEARCH_REPLY: status first
                     (status,) = struct.unpack("<H", f[36:38])
                     self.assertEqual(status == 0, want[1], "status %d" % status)
+                if name == "SEARCH of wire version 1":  # the root of an older build
+                    self.assertIn(b"version 1 is not supported; this build speaks version 2", f)
         # many connections at once, abandoned half-way through a frame
         socks = []
         try:
@@ -1132,10 +1155,11 @@ class TestCluster(ServeCase):
         REQ_HS, RID = b"\x00SP\x00\x00\x30\x00\x00", b"\x80\x00\x00\x01"
 
         def search(shards):
-            body = (struct.pack("<HBBHH", 0x5754, 1, 1, 2, 0) + struct.pack("<QQQ", 7, 0, 0) +
+            tree = query_tree(b"music")
+            body = (struct.pack("<HBBHH", 0x5754, 2, 1, 2, 0) + struct.pack("<QQQ", 7, 0, 0) +
                     struct.pack("<IH", 10, len(shards)) +
                     b"".join(struct.pack("<H", s) for s in shards) +
-                    struct.pack("<I", 5) + b"music")
+                    struct.pack("<I", len(tree)) + tree)
             hs, frames, closed = sp_exchange(lport, REQ_HS + struct.pack(">Q", 4 + len(body)) +
                                              RID + body, 5 * SLOW)
             self.assertEqual(len(frames), 1, leaf.describe())

@@ -319,11 +319,13 @@ typedef struct trawl_search_opts {
 } trawl_search_opts;
 
 #define TRAWL_MAX_K 10000           /* k + offset at most */
-#define TRAWL_MAX_QUERY_BYTES 8192  /* longest query string */
+#define TRAWL_MAX_QUERY_BYTES 8192  /* longest query string; words and fields of a trawl_query */
 #define TRAWL_MAX_QUERY_TERMS 1024  /* terms after analysis and prefix expansion (per shard) */
 #define TRAWL_MAX_PHRASE_TERMS 64   /* terms in one phrase */
 #define TRAWL_MAX_QUERY_DEPTH 32    /* nesting of parentheses */
 #define TRAWL_MAX_PREFIX_TERMS 1024 /* terms one prefix* may expand to */
+/* A trawl_query's encoding; any query string within the limits above fits. */
+#define TRAWL_MAX_QUERY_TREE_BYTES 65536
 
 /*
  * trawl_search parses and runs query (UTF-8, len bytes) on every shard of
@@ -334,6 +336,56 @@ typedef struct trawl_search_opts {
  */
 TRAWL_API int trawl_search(trawl_searcher *s, const char *query, size_t len,
                            const trawl_search_opts *opts, trawl_results **out);
+
+/*
+ * A trawl_query is a parsed query: the tree of clauses that trawl_search
+ * makes of a query string, which can also travel between processes in a
+ * canonical encoding (docs/WIRE.md, "Query trees"). Parse or decode once,
+ * then run it on any number of searchers, of any index: it is only read,
+ * so threads may share it. Field names are checked when it runs, against
+ * the index's schema.
+ */
+typedef struct trawl_query trawl_query;
+
+/*
+ * trawl_query_parse parses text (len bytes of UTF-8, the syntax of
+ * docs/QUERY.md) with default operator default_op (enum trawl_default_op).
+ * On success *out is owned by the caller (trawl_query_free); on failure it
+ * is NULL and errbuf (errlen bytes, NUL-terminated; may be NULL) says why, as
+ * trawl_search does: TRAWL_EQUERY ("column N: reason"), TRAWL_EUTF8,
+ * TRAWL_ELIMIT or TRAWL_ENOMEM.
+ */
+TRAWL_API int trawl_query_parse(trawl_query **out, const char *text, size_t len, int default_op,
+                                char *errbuf, size_t errlen);
+
+/*
+ * trawl_query_encode writes q's canonical encoding: equal queries (the
+ * columns their clauses came from included) give equal bytes, at most
+ * TRAWL_MAX_QUERY_TREE_BYTES of them. On success *bytes (*len bytes) is
+ * malloc'ed and owned by the caller (free()). TRAWL_ENOMEM.
+ */
+TRAWL_API int trawl_query_encode(const trawl_query *q, void **bytes, size_t *len);
+
+/*
+ * trawl_query_decode reads a query from its encoding (len bytes at bytes, no
+ * alignment needed), checking every rule and limit: anything
+ * trawl_query_encode would not write is TRAWL_EINVAL with errbuf naming the
+ * offset and the reason. On success *out is owned by the caller
+ * (trawl_query_free); on failure it is NULL. TRAWL_ENOMEM.
+ */
+TRAWL_API int trawl_query_decode(trawl_query **out, const void *bytes, size_t len, char *errbuf,
+                                 size_t errlen);
+
+/* trawl_query_free releases q; NULL is allowed. */
+TRAWL_API void trawl_query_free(trawl_query *q);
+
+/*
+ * trawl_search_query is trawl_search with a parsed query. opts->default_op
+ * is ignored: q's clauses already say which are required. Errors as
+ * trawl_search's, but for the syntax, which q has passed.
+ */
+TRAWL_API int trawl_search_query(trawl_searcher *s, const trawl_query *q,
+                                 const trawl_search_opts *opts, trawl_results **out);
 
 /* trawl_results_free releases r; NULL is allowed. */
 TRAWL_API void trawl_results_free(trawl_results *r);
@@ -398,6 +450,11 @@ typedef struct trawl_docref {
  */
 TRAWL_API int trawl_fetch(trawl_searcher *s, const char *query, size_t qlen,
                           const trawl_docref *refs, uint32_t n, trawl_results **out);
+
+/* trawl_fetch_query is trawl_fetch with a parsed query for the snippets
+ * (NULL: none). */
+TRAWL_API int trawl_fetch_query(trawl_searcher *s, const trawl_query *q, const trawl_docref *refs,
+                                uint32_t n, trawl_results **out);
 
 /*
  * trawl_get fetches the stored document with external id `id`, checksum

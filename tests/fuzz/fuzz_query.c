@@ -5,9 +5,11 @@
  * bytes. Each input is parsed whole with both default operators; besides
  * crashes, leaks and sanitizer reports, the target checks what it can cheaply
  * check: the error message is terminated inside its buffer, a failure leaves
- * no tree, dump's truncation behaves like snprintf's, and the dump of a tree
+ * no tree, dump's truncation behaves like snprintf's, the dump of a tree
  * reads back (with the OR default, where an unprefixed clause is SHOULD) to
- * the same dump.
+ * the same dump, and the tree keeps the query tree's rules and limits
+ * (common/qtree.h): it encodes, and the encoding decodes to a tree that
+ * encodes to the same bytes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +32,7 @@ static void check(int cond, const char *what)
 static void one(const char *q, size_t len, int op, size_t errlen)
 {
 	char err[256];
-	idx_qnode *root = (idx_qnode *)&root; /* must be overwritten */
+	qt_node *root = (qt_node *)&root; /* must be overwritten */
 	memset(err, 'x', sizeof err);
 	int rc = idx_query_parse(q, len, op, &root, errlen ? err : NULL, errlen);
 	if (errlen)
@@ -43,34 +45,47 @@ static void one(const char *q, size_t len, int op, size_t errlen)
 		check(errlen < 2 || err[0] != '\0', "no message");
 		return;
 	}
-	check(root && root->kind == IDX_Q_BOOL && root->nkids > 0, "bad root");
+	check(root && root->kind == QT_BOOL && root->nkids > 0, "bad root");
+
+	/* The tree keeps the rules and limits, and its encoding is canonical. */
+	tbuf b1, b2;
+	tbuf_init(&b1, TRAWL_MAX_QUERY_TREE_BYTES);
+	tbuf_init(&b2, TRAWL_MAX_QUERY_TREE_BYTES);
+	qt_node *back = NULL;
+	check(qt_encode(root, &b1, err, sizeof err) == TRAWL_OK, "parsed tree does not encode");
+	check(qt_decode(b1.data, b1.len, &back, err, sizeof err) == TRAWL_OK,
+	      "encoding does not decode");
+	check(qt_encode(back, &b2, NULL, 0) == TRAWL_OK && b1.len == b2.len &&
+	          memcmp(b1.data, b2.data, b1.len) == 0,
+	      "encoding is not canonical");
+	qt_free(back);
+	tbuf_fini(&b1);
+	tbuf_fini(&b2);
 
 	/* Inherited fields can make a dump much longer than its query. */
-	size_t need = idx_query_dump(root, NULL, 0);
+	size_t need = qt_dump(root, NULL, 0);
 	char *dump1 = malloc(need + 1), *dump2 = malloc(need + 1);
 	check(dump1 && dump2, "out of memory");
-	check(idx_query_dump(root, dump1, need + 1) == need && strlen(dump1) == need,
-	      "dump length");
+	check(qt_dump(root, dump1, need + 1) == need && strlen(dump1) == need, "dump length");
 	char small[7];
-	check(idx_query_dump(root, small, sizeof small) == need, "truncated dump length");
+	check(qt_dump(root, small, sizeof small) == need, "truncated dump length");
 	check(strncmp(small, dump1, sizeof small - 1) == 0 && strlen(small) < sizeof small,
 	      "truncated dump");
 
 	/* The dump reads back as one group holding the same tree. */
-	idx_qnode *again = NULL;
+	qt_node *again = NULL;
 	int rc2 = idx_query_parse(dump1, need, 0, &again, NULL, 0);
 	if (rc2 == TRAWL_OK) {
 		check(again->nkids == 1, "dump re-parsed to several clauses");
-		check(idx_query_dump(again->kids[0], dump2, need + 1) == need &&
-		          strcmp(dump1, dump2) == 0,
+		check(qt_dump(again->kids[0], dump2, need + 1) == need && strcmp(dump1, dump2) == 0,
 		      "dump does not round-trip");
 	} else {
 		/* Escapes, inherited fields and the extra parentheses may push a
 		 * valid query over a limit, nothing else. */
 		check(rc2 == TRAWL_ELIMIT, "dump does not parse");
 	}
-	idx_query_free(again);
-	idx_query_free(root);
+	qt_free(again);
+	qt_free(root);
 	free(dump1);
 	free(dump2);
 }

@@ -11,15 +11,18 @@
  * Besides crashes and sanitizer reports, the target checks what a decoder
  * promises: a failure is TRAWL_EINVAL with a terminated, non-empty message;
  * the type decoder and the dispatcher agree; every hit and document can be
- * read through the accessors and points inside the input; and since the
- * encoding is canonical, a message that decodes re-encodes to exactly the
- * input bytes, which decode again to the same message.
+ * read through the accessors and points inside the input; the query tree of
+ * a SEARCH or FETCH that decodes is one that qt_decode accepts (the wire
+ * checked it through); and since the encoding is canonical, a message that
+ * decodes re-encodes to exactly the input bytes, which decode again to the
+ * same message.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/qtree.h"
 #include "common/wire.h"
 #include "trawl/trawl.h"
 
@@ -70,6 +73,17 @@ static int decode_as(int type, const uint8_t *buf, size_t len, wire_msg *m, char
 	}
 }
 
+/* tree_ok: a query tree the wire let through decodes, and keeps every rule. */
+static void tree_ok(const uint8_t *tree, uint32_t len)
+{
+	qt_node *t = NULL;
+	char err[256];
+	check(qt_decode(tree, len, &t, err, sizeof err) == TRAWL_OK,
+	      "the wire let a bad tree through");
+	check(qt_check(t, err, sizeof err) == TRAWL_OK, "a decoded tree breaks a rule");
+	qt_free(t);
+}
+
 /* walk reads every variable-length record of m (decoded from buf) through the
  * accessors and checks that it lies inside buf and within its limits. */
 static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
@@ -79,7 +93,8 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 		const wire_search *s = &m->u.search;
 		check(s->k >= 1 && s->k <= TRAWL_MAX_K, "k");
 		check(s->nshards >= 1 && s->nshards <= WIRE_MAX_SHARDS, "nshards");
-		check(s->query_len >= 1 && inside(s->query, s->query_len, buf, len), "query");
+		check(s->tree_len >= 1 && inside(s->tree, s->tree_len, buf, len), "tree");
+		tree_ok(s->tree, s->tree_len);
 		break;
 	}
 	case WIRE_SEARCH_REPLY: {
@@ -118,11 +133,13 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 		}
 		wire_docref d;
 		check(wire_fetch_docref(f, f->ndocs, &d) == TRAWL_EINVAL, "docref past the end");
-		check(inside(f->query, f->query_len, buf, len) &&
+		check(inside(f->tree, f->tree_len, buf, len) &&
 		          inside(f->field, f->field_len, buf, len) &&
 		          inside(f->pre, f->pre_len, buf, len) &&
 		          inside(f->post, f->post_len, buf, len),
 		      "fetch strings");
+		if (f->tree_len)
+			tree_ok(f->tree, f->tree_len);
 		break;
 	}
 	case WIRE_FETCH_REPLY: {
@@ -173,7 +190,8 @@ static int same_msg(const wire_msg *a, const wire_msg *b)
 		const wire_search *x = &a->u.search, *y = &b->u.search;
 		return x->k == y->k && x->nshards == y->nshards &&
 		       memcmp(x->shards, y->shards, x->nshards * sizeof x->shards[0]) == 0 &&
-		       same_bytes(x->query, x->query_len, y->query, y->query_len);
+		       same_bytes((const char *)x->tree, x->tree_len, (const char *)y->tree,
+		                  y->tree_len);
 	}
 	case WIRE_SEARCH_REPLY: {
 		const wire_search_reply *x = &a->u.search_reply, *y = &b->u.search_reply;
@@ -196,7 +214,8 @@ static int same_msg(const wire_msg *a, const wire_msg *b)
 	case WIRE_FETCH: {
 		const wire_fetch *x = &a->u.fetch, *y = &b->u.fetch;
 		if (x->ndocs != y->ndocs || x->snippet_chars != y->snippet_chars ||
-		    !same_bytes(x->query, x->query_len, y->query, y->query_len) ||
+		    !same_bytes((const char *)x->tree, x->tree_len, (const char *)y->tree,
+		                y->tree_len) ||
 		    !same_bytes(x->field, x->field_len, y->field, y->field_len) ||
 		    !same_bytes(x->pre, x->pre_len, y->pre, y->pre_len) ||
 		    !same_bytes(x->post, x->post_len, y->post, y->post_len))
