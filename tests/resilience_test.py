@@ -108,7 +108,7 @@ class TestNonReadingPeer(Attacked):
     failed); now the leaf's workers never wait for a send, and the peer is
     cut off once its unread replies pile up (common/rpc.c)."""
 
-    def _non_reader(self, port, stop, sent):
+    def _non_reader(self, port, shard, stop, sent):
         # SEARCHes with big replies (k=1000), sent as fast as the leaf takes
         # them, never a byte read; reconnect when cut off, until stopped
         rid = 1
@@ -122,7 +122,7 @@ class TestNonReadingPeer(Attacked):
             try:
                 s.sendall(REQ_HANDSHAKE)
                 while not stop.is_set():
-                    s.sendall(wire_search(rid, 1000, [0, 1], b"the of and"))
+                    s.sendall(wire_search(rid, 1000, [shard], b"music history war state"))
                     rid += 1
                     sent[0] += 1
             except OSError:
@@ -136,7 +136,7 @@ class TestNonReadingPeer(Attacked):
         with QueryLoop(self.port, self.queries) as loop:
             time.sleep(1.0)
             attackers = [threading.Thread(target=self._non_reader,
-                                          args=(l["port"], stop, sent), daemon=True)
+                                          args=(l["port"], l["shard"], stop, sent), daemon=True)
                          for l in self.leaves]
             for a in attackers:
                 a.start()
