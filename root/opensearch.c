@@ -40,7 +40,7 @@ static int in_list(const char *const *list, const char *s)
 /* ------------------------------------------------------------------------ */
 
 static int set_err(os_error *e, int status, const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int set_err(os_error *e, int status, const char *type, const char *fmt, ...)
 {
 	e->status = status;
@@ -79,8 +79,9 @@ static json_t *jstr(const char *s)
 
 static void send_json(http_response *resp, int status, json_t *j, int pretty)
 {
-	char *s = j ? json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_REAL_PRECISION(8))
-	            : NULL;
+	char *s =
+	    j ? json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_REAL_PRECISION(8))
+	      : NULL;
 	json_decref(j);
 	if (!s) {
 		http_response_error(resp, 500, "exception", "out of memory");
@@ -114,12 +115,13 @@ static void send_err(http_response *resp, const os_error *e, const char *index, 
 	json_object_set_new(err, "root_cause", json_pack("[O]", cause));
 	json_object_update(err, cause);
 	json_decref(cause);
-	send_json(resp, e->status, json_pack("{s:o, s:i}", "error", err, "status", e->status), pretty);
+	send_json(resp, e->status, json_pack("{s:o, s:i}", "error", err, "status", e->status),
+	          pretty);
 }
 
 static void send_errf(http_response *resp, int pretty, int status, const char *type,
                       const char *index, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+    __attribute__((format(printf, 6, 7)));
 static void send_errf(http_response *resp, int pretty, int status, const char *type,
                       const char *index, const char *fmt, ...)
 {
@@ -164,8 +166,7 @@ static char *pct_decode(const char *s, size_t n, int *nul)
 		int h, l;
 		if (s[i] == '+') {
 			d[k++] = ' ';
-		} else if (s[i] == '%' && i + 2 < n &&
-		           (h = hexval((unsigned char)s[i + 1])) >= 0 &&
+		} else if (s[i] == '%' && i + 2 < n && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
 		           (l = hexval((unsigned char)s[i + 2])) >= 0) {
 			d[k] = (char)(h * 16 + l);
 			*nul |= d[k] == 0;
@@ -232,14 +233,13 @@ static const char *qs_get(const qparams *p, const char *name)
 /* Parameters every endpoint accepts (formatting only). */
 static const char *const common_params[] = {"pretty", "human", "error_trace", "format", NULL};
 
-static int qs_check(const qparams *p, const char *const *allowed, const char *path,
-                    os_error *e)
+static int qs_check(const qparams *p, const char *const *allowed, const char *path, os_error *e)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (!in_list(allowed, p->k[i]) && !in_list(common_params, p->k[i]))
 			return set_err(e, 400, "illegal_argument_exception",
-			               "request [%.200s] contains unrecognized parameter: [%.64s]", path,
-			               p->k[i]);
+			               "request [%.200s] contains unrecognized parameter: [%.64s]",
+			               path, p->k[i]);
 	return 0;
 }
 
@@ -372,8 +372,9 @@ static int source_from_json(json_t *v, os_search_req *r, os_error *e)
 				               k);
 			json_t *a = pattern_array(x);
 			if (!a)
-				return set_err(e, 400, "parsing_exception",
-				               "[_source] [%s] must be a string or an array of strings", k);
+				return set_err(
+				    e, 400, "parsing_exception",
+				    "[_source] [%s] must be a string or an array of strings", k);
 			json_t **slot = inc ? &r->includes : &r->excludes;
 			json_decref(*slot);
 			*slot = a;
@@ -383,8 +384,9 @@ static int source_from_json(json_t *v, os_search_req *r, os_error *e)
 	}
 	json_t *a = pattern_array(v);
 	if (!a)
-		return set_err(e, 400, "parsing_exception",
-		               "[_source] must be a boolean, a string, an array of strings or an object");
+		return set_err(
+		    e, 400, "parsing_exception",
+		    "[_source] must be a boolean, a string, an array of strings or an object");
 	json_decref(r->includes);
 	r->includes = a;
 	r->source = 2;
@@ -395,7 +397,7 @@ static int source_from_json(json_t *v, os_search_req *r, os_error *e)
 static int source_from_params(const qparams *qp, os_search_req *r, os_error *e)
 {
 	const char *s = qs_get(qp, "_source"), *inc = qs_get(qp, "_source_includes"),
-		   *exc = qs_get(qp, "_source_excludes");
+	           *exc = qs_get(qp, "_source_excludes");
 	int b;
 	if (s && !parse_flag(s, &b)) {
 		r->source = b;
@@ -474,24 +476,72 @@ static int sort_ok(json_t *v)
 	return 0;
 }
 
-static const char *const search_params[] = {
-	"q", "df", "default_operator", "analyze_wildcard", "lenient", "from", "size", "_source",
-	"_source_includes", "_source_excludes", "track_total_hits", "rest_total_hits_as_int",
-	"timeout", "allow_partial_search_results", "preference", "search_type", "request_cache",
-	"ignore_unavailable", "allow_no_indices", "expand_wildcards", "ignore_throttled",
-	"typed_keys", "ccs_minimize_roundtrips", "batched_reduce_size",
-	"max_concurrent_shard_requests", "pre_filter_shard_size", "track_scores", NULL};
+static const char *const search_params[] = {"q",
+                                            "df",
+                                            "default_operator",
+                                            "analyze_wildcard",
+                                            "lenient",
+                                            "from",
+                                            "size",
+                                            "_source",
+                                            "_source_includes",
+                                            "_source_excludes",
+                                            "track_total_hits",
+                                            "rest_total_hits_as_int",
+                                            "timeout",
+                                            "allow_partial_search_results",
+                                            "preference",
+                                            "search_type",
+                                            "request_cache",
+                                            "ignore_unavailable",
+                                            "allow_no_indices",
+                                            "expand_wildcards",
+                                            "ignore_throttled",
+                                            "typed_keys",
+                                            "ccs_minimize_roundtrips",
+                                            "batched_reduce_size",
+                                            "max_concurrent_shard_requests",
+                                            "pre_filter_shard_size",
+                                            "track_scores",
+                                            NULL};
 
-static const char *const count_params[] = {
-	"q", "df", "default_operator", "analyze_wildcard", "lenient", "preference",
-	"ignore_unavailable", "allow_no_indices", "expand_wildcards", "ignore_throttled", NULL};
+static const char *const count_params[] = {"q",
+                                           "df",
+                                           "default_operator",
+                                           "analyze_wildcard",
+                                           "lenient",
+                                           "preference",
+                                           "ignore_unavailable",
+                                           "allow_no_indices",
+                                           "expand_wildcards",
+                                           "ignore_throttled",
+                                           NULL};
 
 /* Body keys OpenSearch has and trawl does not. */
-static const char *const unsupported_body[] = {
-	"aggs", "aggregations", "highlight", "post_filter", "suggest", "rescore", "collapse",
-	"search_after", "script_fields", "docvalue_fields", "stored_fields", "fields", "min_score",
-	"indices_boost", "slice", "pit", "terminate_after", "ext", "runtime_mappings", "knn",
-	"point_in_time", "search_pipeline", "derived", NULL};
+static const char *const unsupported_body[] = {"aggs",
+                                               "aggregations",
+                                               "highlight",
+                                               "post_filter",
+                                               "suggest",
+                                               "rescore",
+                                               "collapse",
+                                               "search_after",
+                                               "script_fields",
+                                               "docvalue_fields",
+                                               "stored_fields",
+                                               "fields",
+                                               "min_score",
+                                               "indices_boost",
+                                               "slice",
+                                               "pit",
+                                               "terminate_after",
+                                               "ext",
+                                               "runtime_mappings",
+                                               "knn",
+                                               "point_in_time",
+                                               "search_pipeline",
+                                               "derived",
+                                               NULL};
 
 /* Body keys that must be false (their true asks for what trawl lacks). */
 static const char *const false_body[] = {"explain", "version", "seq_no_primary_term", "profile",
@@ -567,8 +617,8 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 		json_error_t je;
 		doc = json_loadb((const char *)body, body_len, JSON_REJECT_DUPLICATES, &je);
 		if (!doc) {
-			set_err(e, 400, "parse_exception", "request body: line %d, column %d: %s", je.line,
-			        je.column, je.text);
+			set_err(e, 400, "parse_exception", "request body: line %d, column %d: %s",
+			        je.line, je.column, je.text);
 			goto fail;
 		}
 		if (!json_is_object(doc)) {
@@ -582,13 +632,16 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 			if (!strcmp(key, "query")) {
 				query = v;
 			} else if (count_only) {
-				set_err(e, 400, "parsing_exception",
-				        "request does not support [%.64s]; _count takes only [query]", key);
+				set_err(
+				    e, 400, "parsing_exception",
+				    "request does not support [%.64s]; _count takes only [query]",
+				    key);
 				goto fail;
 			} else if (!strcmp(key, "from") || !strcmp(key, "size")) {
 				if (body_uint(v, TRAWL_MAX_K, &u)) {
 					set_err(e, 400, "illegal_argument_exception",
-					        "[%s] must be a number from 0 to %d", key, TRAWL_MAX_K);
+					        "[%s] must be a number from 0 to %d", key,
+					        TRAWL_MAX_K);
 					goto fail;
 				}
 				*(key[0] == 'f' ? &r->from : &r->size) = (uint32_t)u;
@@ -608,25 +661,29 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 				}
 				if (bad) {
 					set_err(e, 400, "illegal_argument_exception",
-					        "[track_total_hits] must be true, false or a number of hits");
+					        "[track_total_hits] must be true, false or a "
+					        "number of hits");
 					goto fail;
 				}
 			} else if (!strcmp(key, "timeout")) {
 				char tb[64];
 				const char *ts = json_string_value(v);
 				if (json_is_integer(v)) {
-					snprintf(tb, sizeof tb, "%lldms", (long long)json_integer_value(v));
+					snprintf(tb, sizeof tb, "%lldms",
+					         (long long)json_integer_value(v));
 					ts = tb;
 				}
 				if (!ts || parse_timeout(ts, &r->timeout_ms)) {
 					set_err(e, 400, "illegal_argument_exception",
-					        "[timeout] must be a time value such as \"500ms\" or \"2s\"");
+					        "[timeout] must be a time value such as \"500ms\" "
+					        "or \"2s\"");
 					goto fail;
 				}
 			} else if (!strcmp(key, "sort")) {
 				if (!sort_ok(v)) {
 					set_err(e, 400, "parsing_exception",
-					        "[sort] is not supported by trawl: hits are sorted by _score only");
+					        "[sort] is not supported by trawl: hits are sorted "
+					        "by _score only");
 					goto fail;
 				}
 			} else if (!strcmp(key, "track_scores") || !strcmp(key, "stats")) {
@@ -638,7 +695,8 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 					goto fail;
 				}
 			} else if (in_list(unsupported_body, key)) {
-				set_err(e, 400, "parsing_exception", "[%s] is not supported by trawl", key);
+				set_err(e, 400, "parsing_exception",
+				        "[%s] is not supported by trawl", key);
 				goto fail;
 			} else {
 				set_err(e, 400, "parsing_exception",
@@ -688,12 +746,14 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 		}
 		if ((s = qs_get(&qp, "search_type")) && strcmp(s, "query_then_fetch") &&
 		    strcmp(s, "dfs_query_then_fetch")) {
-			set_err(e, 400, "illegal_argument_exception", "No search type for [%.64s]", s);
+			set_err(e, 400, "illegal_argument_exception", "No search type for [%.64s]",
+			        s);
 			goto fail;
 		}
 		if ((uint64_t)r->from + r->size > TRAWL_MAX_K) {
 			set_err(e, 400, "illegal_argument_exception",
-			        "Result window is too large, from + size must be less than or equal to: "
+			        "Result window is too large, from + size must be less than or "
+			        "equal to: "
 			        "[%d] but was [%llu]",
 			        TRAWL_MAX_K, (unsigned long long)r->from + r->size);
 			goto fail;
@@ -701,7 +761,8 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 	}
 	if ((s = qs_get(&qp, "preference"))) {
 		if (strlen(s) > 256) {
-			set_err(e, 400, "illegal_argument_exception", "[preference] is at most 256 bytes");
+			set_err(e, 400, "illegal_argument_exception",
+			        "[preference] is at most 256 bytes");
 			goto fail;
 		}
 		if (!(r->preference = strdup(s))) {
@@ -711,15 +772,16 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 	}
 
 	/* the query */
-	const char *q = qs_get(&qp, "q"), *df = qs_get(&qp, "df"), *op = qs_get(&qp, "default_operator");
+	const char *q = qs_get(&qp, "q"), *df = qs_get(&qp, "df"),
+	           *op = qs_get(&qp, "default_operator");
 	if (q && query) {
 		set_err(e, 400, "illegal_argument_exception",
 		        "a query was given both in the q parameter and in the request body");
 		goto fail;
 	}
 	if ((df || op) && !q) {
-		set_err(e, 400, "illegal_argument_exception", "[%s] applies only to the q parameter",
-		        df ? "df" : "default_operator");
+		set_err(e, 400, "illegal_argument_exception",
+		        "[%s] applies only to the q parameter", df ? "df" : "default_operator");
 		goto fail;
 	}
 	int and_op = 0;
@@ -793,8 +855,7 @@ static int any_match(json_t *patterns, const char *path)
 /* filter_value: v at path kept (new reference) or NULL to drop it. */
 static json_t *filter_value(json_t *v, const char *path, json_t *inc, json_t *exc, int depth);
 
-static json_t *filter_object(json_t *obj, const char *path, json_t *inc, json_t *exc,
-                             int depth)
+static json_t *filter_object(json_t *obj, const char *path, json_t *inc, json_t *exc, int depth)
 {
 	json_t *out = json_object();
 	const char *k;
@@ -841,7 +902,8 @@ static json_t *filter_value(json_t *v, const char *path, json_t *inc, json_t *ex
 		json_array_foreach(v, i, e)
 		{
 			if (json_is_object(e)) {
-				json_t *o = filter_object(e, path, included ? NULL : inc, exc, depth);
+				json_t *o =
+				    filter_object(e, path, included ? NULL : inc, exc, depth);
 				if (included || json_object_size(o))
 					json_array_append_new(a, o);
 				else
@@ -963,8 +1025,8 @@ json_t *os_render_search(const root_result *res, const os_search_req *sr, const 
 			json_object_set_new(hobj, "total", json_integer((json_int_t)v));
 		else
 			json_object_set_new(hobj, "total",
-			                    json_pack("{s:I, s:s}", "value", (json_int_t)v, "relation",
-			                              exact ? "eq" : "gte"));
+			                    json_pack("{s:I, s:s}", "value", (json_int_t)v,
+			                              "relation", exact ? "eq" : "gte"));
 	}
 	json_object_set_new(hobj, "max_score", have ? json_real(max) : json_null());
 	json_object_set_new(hobj, "hits", hits);
@@ -983,7 +1045,7 @@ json_t *os_render_search(const root_result *res, const os_search_req *sr, const 
 /* ------------------------------------------------------------------------ */
 
 static const char write_reason[] =
-	"trawl serves indexes built in batches (trawl index); writes are not accepted over HTTP";
+    "trawl serves indexes built in batches (trawl index); writes are not accepted over HTTP";
 
 static void refuse_write(http_response *resp, int pretty)
 {
@@ -993,8 +1055,8 @@ static void refuse_write(http_response *resp, int pretty)
 static void bad_method(http_response *resp, int pretty, const http_request *req,
                        const char *allowed)
 {
-	send_errf(resp, pretty, 405, "method_not_allowed",
-	          NULL, "Incorrect HTTP method for uri [%.200s] and method [%s], allowed: [%s]",
+	send_errf(resp, pretty, 405, "method_not_allowed", NULL,
+	          "Incorrect HTTP method for uri [%.200s] and method [%s], allowed: [%s]",
 	          req->path, req->method, allowed);
 }
 
@@ -1008,7 +1070,7 @@ static void index_not_found(http_response *resp, int pretty, const char *index)
 static void cluster_uuid(const char *name, char out[23])
 {
 	static const char b64[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	uint64_t h1 = 1469598103934665603ull, h2 = 0x9e3779b97f4a7c15ull;
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
 		h1 = (h1 ^ *p) * 1099511628211ull;
@@ -1027,21 +1089,31 @@ static void info(const char *index_name, http_response *resp, int pretty)
 	char uuid[23];
 	cluster_uuid(index_name, uuid);
 	json_t *j = json_pack(
-		"{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}, s:s, s:s}", "name",
-		"trawl", "cluster_name", "trawl", "cluster_uuid", uuid, "version", "distribution",
-		"opensearch", "number", OS_COMPAT_VERSION, "build_type", "trawl", "build_hash",
-		"unknown", "build_date", "1970-01-01T00:00:00Z", "build_snapshot", 0, "lucene_version",
-		"9.7.0", "minimum_wire_compatibility_version", "7.10.0",
-		"minimum_index_compatibility_version", "7.0.0", "tagline",
-		"The OpenSearch Project: https://opensearch.org/", "trawl_version", TRAWL_VERSION_STRING);
+	    "{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}, s:s, s:s}", "name",
+	    "trawl", "cluster_name", "trawl", "cluster_uuid", uuid, "version", "distribution",
+	    "opensearch", "number", OS_COMPAT_VERSION, "build_type", "trawl", "build_hash",
+	    "unknown", "build_date", "1970-01-01T00:00:00Z", "build_snapshot", 0, "lucene_version",
+	    "9.7.0", "minimum_wire_compatibility_version", "7.10.0",
+	    "minimum_index_compatibility_version", "7.0.0", "tagline",
+	    "The OpenSearch Project: https://opensearch.org/", "trawl_version",
+	    TRAWL_VERSION_STRING);
 	send_json(resp, 200, j, pretty);
 }
 
-static const char *const health_params[] = {
-	"level", "local", "timeout", "wait_for_status", "wait_for_nodes", "wait_for_events",
-	"wait_for_active_shards", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards",
-	"cluster_manager_timeout", "master_timeout", "expand_wildcards", "awareness_attribute",
-	NULL};
+static const char *const health_params[] = {"level",
+                                            "local",
+                                            "timeout",
+                                            "wait_for_status",
+                                            "wait_for_nodes",
+                                            "wait_for_events",
+                                            "wait_for_active_shards",
+                                            "wait_for_no_relocating_shards",
+                                            "wait_for_no_initializing_shards",
+                                            "cluster_manager_timeout",
+                                            "master_timeout",
+                                            "expand_wildcards",
+                                            "awareness_attribute",
+                                            NULL};
 
 static int status_rank(const char *s)
 {
@@ -1099,7 +1171,10 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 		 * answer counts the shards that answered; a cached one (complete,
 		 * from before the failure) only says that one shard at least has
 		 * no healthy replica */
-		active = ready ? total : !res->cached ? res->shards_answered : total ? total - 1 : 0;
+		active = ready          ? total
+		         : !res->cached ? res->shards_answered
+		         : total        ? total - 1
+		                        : 0;
 		root_result_free(res);
 	}
 	tbuf_fini(&tree);
@@ -1198,9 +1273,11 @@ static void search(root *r, const char *index_name, const char *expr, const http
 		send_errf(resp, sr.pretty, 400, "query_shard_exception", index_name,
 		          "Failed to parse query [%.300s]: %s", shown, err);
 	} else if (rc == TRAWL_EIO) {
-		send_errf(resp, sr.pretty, 503, "search_phase_execution_exception", NULL, "%s", err);
+		send_errf(resp, sr.pretty, 503, "search_phase_execution_exception", NULL, "%s",
+		          err);
 	} else if (rc) {
-		send_errf(resp, sr.pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc), err);
+		send_errf(resp, sr.pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc),
+		          err);
 	} else {
 		json_t *j;
 		if (count_only)
@@ -1216,8 +1293,8 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	os_search_req_fini(&sr);
 }
 
-static const char *const get_params[] = {"_source", "_source_includes", "_source_excludes",
-                                         "preference", "realtime", "refresh", NULL};
+static const char *const get_params[] = {
+    "_source", "_source_includes", "_source_excludes", "preference", "realtime", "refresh", NULL};
 
 /* GET /{index}/_doc/{id} (source_only 0) and GET /{index}/_source/{id}. */
 static void get_doc(root *r, const char *index_name, const char *index, const char *id,
@@ -1246,8 +1323,8 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 			          "Document not found [%.200s]/[%.200s]", index_name, id);
 		else
 			send_json(resp, 404,
-			          json_pack("{s:o, s:o, s:b}", "_index", jstr(index_name), "_id", jstr(id),
-			                    "found", 0),
+			          json_pack("{s:o, s:o, s:b}", "_index", jstr(index_name), "_id",
+			                    jstr(id), "found", 0),
 			          pretty);
 	} else if (rc == TRAWL_ECORRUPT) {
 		send_errf(resp, pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc), err);
@@ -1261,9 +1338,9 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 		if (source_only) {
 			send_json(resp, 200, src, pretty);
 		} else {
-			json_t *j = json_pack("{s:o, s:o, s:i, s:i, s:i, s:b}", "_index", jstr(index_name),
-			                      "_id", jstr(id), "_version", 1, "_seq_no", 0, "_primary_term",
-			                      1, "found", 1);
+			json_t *j = json_pack("{s:o, s:o, s:i, s:i, s:i, s:b}", "_index",
+			                      jstr(index_name), "_id", jstr(id), "_version", 1,
+			                      "_seq_no", 0, "_primary_term", 1, "found", 1);
 			if (sr.source)
 				json_object_set_new(j, "_source", src);
 			else
@@ -1281,7 +1358,7 @@ static int is(const char *a, const char *b)
 }
 
 /* Endpoints under /{index}/ that write. */
-static const char *const write_endpoints[] = {"_create", "_update", "_bulk",
+static const char *const write_endpoints[] = {"_create",          "_update",          "_bulk",
                                               "_update_by_query", "_delete_by_query", NULL};
 
 void os_handle(root *r, const char *index_name, const http_request *req, http_response *resp,
@@ -1337,7 +1414,8 @@ void os_handle(root *r, const char *index_name, const http_request *req, http_re
 				bad_method(resp, pretty, req, "GET, POST");
 		} else if (is(a, "_cluster") && is(b, "health") && !(rest && strchr(rest, '/'))) {
 			if (get)
-				health(r, index_name, has_rest ? rest : NULL, &qp, req, resp, pretty);
+				health(r, index_name, has_rest ? rest : NULL, &qp, req, resp,
+				       pretty);
 			else
 				bad_method(resp, pretty, req, "GET");
 		} else if (is(a, "_bulk") && !b) {
