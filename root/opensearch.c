@@ -585,6 +585,211 @@ static int query_from_q(os_search_req *r, const char *q, const char *df, int and
 	return 0;
 }
 
+/* One key of a search request's JSON body into r (*query: the query, kept
+ * for search_query). 0, or -1 with e set. */
+static int body_key(const char *key, json_t *v, int count_only, os_search_req *r, json_t **query,
+                    os_error *e)
+{
+	uint64_t u;
+	if (!strcmp(key, "query")) {
+		*query = v;
+	} else if (count_only) {
+		set_err(e, 400, "parsing_exception",
+		        "request does not support [%.64s]; _count takes only [query]", key);
+		return -1;
+	} else if (!strcmp(key, "from") || !strcmp(key, "size")) {
+		if (body_uint(v, TRAWL_MAX_K, &u)) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[%s] must be a number from 0 to %d", key, TRAWL_MAX_K);
+			return -1;
+		}
+		*(key[0] == 'f' ? &r->from : &r->size) = (uint32_t)u;
+	} else if (!strcmp(key, "_source")) {
+		if (source_from_json(v, r, e))
+			return -1;
+	} else if (!strcmp(key, "track_total_hits")) {
+		int bad = 0;
+		if (json_is_boolean(v)) {
+			r->track_total = json_is_true(v);
+			r->track_limit = UINT64_MAX;
+		} else if (json_is_integer(v) && json_integer_value(v) >= 0) {
+			r->track_total = 1;
+			r->track_limit = (uint64_t)json_integer_value(v);
+		} else {
+			bad = 1;
+		}
+		if (bad) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[track_total_hits] must be true, false or a number of hits");
+			return -1;
+		}
+	} else if (!strcmp(key, "timeout")) {
+		char tb[64];
+		const char *ts = json_string_value(v);
+		if (json_is_integer(v)) {
+			snprintf(tb, sizeof tb, "%lldms", (long long)json_integer_value(v));
+			ts = tb;
+		}
+		if (!ts || parse_timeout(ts, &r->timeout_ms)) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[timeout] must be a time value such as \"500ms\" or \"2s\"");
+			return -1;
+		}
+	} else if (!strcmp(key, "sort")) {
+		if (!sort_ok(v)) {
+			set_err(e, 400, "parsing_exception",
+			        "[sort] is not supported by trawl: hits are sorted by _score only");
+			return -1;
+		}
+	} else if (!strcmp(key, "track_scores") || !strcmp(key, "stats")) {
+		/* scores are always computed; stats groups are not kept */
+	} else if (in_list(false_body, key)) {
+		if (!json_is_false(v)) {
+			set_err(e, 400, "parsing_exception",
+			        "[%s] is not supported by trawl (only false)", key);
+			return -1;
+		}
+	} else if (in_list(unsupported_body, key)) {
+		set_err(e, 400, "parsing_exception", "[%s] is not supported by trawl", key);
+		return -1;
+	} else {
+		set_err(e, 400, "parsing_exception", "Unknown key for a %s in [%.64s].",
+		        dsl_json_kind(v), key);
+		return -1;
+	}
+	return 0;
+}
+
+/* The URL parameters of a search into r; they win over the body's. 0, or
+ * -1 with e set. */
+static int url_params(const qparams *qp, int count_only, os_search_req *r, os_error *e)
+{
+	const char *s;
+	uint64_t u;
+	if (!count_only) {
+		for (int i = 0; i < 2; i++) {
+			const char *pn = i ? "size" : "from";
+			if (!(s = qs_get(qp, pn)))
+				continue;
+			if (parse_u64(s, TRAWL_MAX_K, &u)) {
+				set_err(e, 400, "illegal_argument_exception",
+				        "[%s] must be a number from 0 to %d", pn, TRAWL_MAX_K);
+				return -1;
+			}
+			*(i ? &r->size : &r->from) = (uint32_t)u;
+		}
+		if (source_from_params(qp, r, e))
+			return -1;
+		if ((s = qs_get(qp, "track_total_hits")) && track_from_string(s, r)) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[track_total_hits] must be true, false or a number of hits");
+			return -1;
+		}
+		if ((s = qs_get(qp, "rest_total_hits_as_int"))) {
+			if (parse_flag(s, &r->rest_total_int)) {
+				set_err(e, 400, "illegal_argument_exception",
+				        "[rest_total_hits_as_int] must be true or false");
+				return -1;
+			}
+		}
+		if ((s = qs_get(qp, "timeout")) && parse_timeout(s, &r->timeout_ms)) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[timeout] must be a time value such as 500ms or 2s");
+			return -1;
+		}
+		if ((s = qs_get(qp, "allow_partial_search_results")) &&
+		    parse_flag(s, &r->allow_partial)) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[allow_partial_search_results] must be true or false");
+			return -1;
+		}
+		if ((s = qs_get(qp, "search_type")) && strcmp(s, "query_then_fetch") &&
+		    strcmp(s, "dfs_query_then_fetch")) {
+			set_err(e, 400, "illegal_argument_exception", "No search type for [%.64s]",
+			        s);
+			return -1;
+		}
+		if ((uint64_t)r->from + r->size > TRAWL_MAX_K) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "Result window is too large, from + size must be less than or "
+			        "equal to: "
+			        "[%d] but was [%llu]",
+			        TRAWL_MAX_K, (unsigned long long)r->from + r->size);
+			return -1;
+		}
+	}
+	if ((s = qs_get(qp, "preference"))) {
+		if (strlen(s) > 256) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[preference] is at most 256 bytes");
+			return -1;
+		}
+		if (!(r->preference = strdup(s))) {
+			set_err(e, 500, "exception", "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The search's query into r->tree: from q (with df and default_operator),
+ * from the body's query, or every document. 0, or -1 with e set. */
+static int search_query(const qparams *qp, json_t *query, os_search_req *r, os_error *e)
+{
+	const char *q = qs_get(qp, "q"), *df = qs_get(qp, "df"),
+	           *op = qs_get(qp, "default_operator");
+	if (q && query) {
+		set_err(e, 400, "illegal_argument_exception",
+		        "a query was given both in the q parameter and in the request body");
+		return -1;
+	}
+	if ((df || op) && !q) {
+		set_err(e, 400, "illegal_argument_exception",
+		        "[%s] applies only to the q parameter", df ? "df" : "default_operator");
+		return -1;
+	}
+	int and_op = 0;
+	if (op) {
+		if (!strcasecmp(op, "and"))
+			and_op = 1;
+		else if (strcasecmp(op, "or")) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[default_operator] must be AND or OR");
+			return -1;
+		}
+	}
+	if (q) {
+		if (query_from_q(r, q, df && strcmp(df, "*") && strcmp(df, "_all") ? df : NULL,
+		                 and_op, e))
+			return -1;
+	} else if (query) {
+		dsl_error de;
+		const char *text = NULL;
+		int rc = dsl_compile(query, &r->tree, &text, &de);
+		if (!rc && text && !(r->text = strdup(text))) {
+			set_err(e, 500, "exception", "out of memory");
+			return -1;
+		} else if (rc && de.in_text) {
+			/* a query_string's text that does not parse: the engine's refusal */
+			r->qerr = rc;
+			snprintf(r->qreason, sizeof r->qreason, "%s", de.reason);
+			if (!(r->text = strdup(de.text))) {
+				set_err(e, 500, "exception", "out of memory");
+				return -1;
+			}
+		} else if (rc) {
+			int internal = rc == TRAWL_ENOMEM || rc == TRAWL_EINTERNAL;
+			set_err(e, internal ? 500 : 400,
+			        internal ? "exception" : "parsing_exception", "%s", de.reason);
+			return -1;
+		}
+	} else if (idx_query_parse(MATCH_ALL, strlen(MATCH_ALL), 0, &r->tree, NULL, 0)) {
+		set_err(e, 500, "exception", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_t body_len,
                     int count_only, os_search_req *r, os_error *e)
 {
@@ -602,14 +807,11 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 		return -1;
 	json_t *doc = NULL, *query = NULL;
 	int b;
-	uint64_t u;
 	const char *s;
 	if (qs_check(&qp, count_only ? count_params : search_params, path, e))
 		goto fail;
 	if ((s = qs_get(&qp, "pretty")) && !parse_flag(s, &b))
 		r->pretty = b;
-
-	/* the body */
 	size_t k = 0;
 	while (k < body_len && qt_is_space(body[k]))
 		k++;
@@ -629,200 +831,12 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 		json_t *v;
 		json_object_foreach(doc, key, v)
 		{
-			if (!strcmp(key, "query")) {
-				query = v;
-			} else if (count_only) {
-				set_err(
-				    e, 400, "parsing_exception",
-				    "request does not support [%.64s]; _count takes only [query]",
-				    key);
+			if (body_key(key, v, count_only, r, &query, e))
 				goto fail;
-			} else if (!strcmp(key, "from") || !strcmp(key, "size")) {
-				if (body_uint(v, TRAWL_MAX_K, &u)) {
-					set_err(e, 400, "illegal_argument_exception",
-					        "[%s] must be a number from 0 to %d", key,
-					        TRAWL_MAX_K);
-					goto fail;
-				}
-				*(key[0] == 'f' ? &r->from : &r->size) = (uint32_t)u;
-			} else if (!strcmp(key, "_source")) {
-				if (source_from_json(v, r, e))
-					goto fail;
-			} else if (!strcmp(key, "track_total_hits")) {
-				int bad = 0;
-				if (json_is_boolean(v)) {
-					r->track_total = json_is_true(v);
-					r->track_limit = UINT64_MAX;
-				} else if (json_is_integer(v) && json_integer_value(v) >= 0) {
-					r->track_total = 1;
-					r->track_limit = (uint64_t)json_integer_value(v);
-				} else {
-					bad = 1;
-				}
-				if (bad) {
-					set_err(e, 400, "illegal_argument_exception",
-					        "[track_total_hits] must be true, false or a "
-					        "number of hits");
-					goto fail;
-				}
-			} else if (!strcmp(key, "timeout")) {
-				char tb[64];
-				const char *ts = json_string_value(v);
-				if (json_is_integer(v)) {
-					snprintf(tb, sizeof tb, "%lldms",
-					         (long long)json_integer_value(v));
-					ts = tb;
-				}
-				if (!ts || parse_timeout(ts, &r->timeout_ms)) {
-					set_err(e, 400, "illegal_argument_exception",
-					        "[timeout] must be a time value such as \"500ms\" "
-					        "or \"2s\"");
-					goto fail;
-				}
-			} else if (!strcmp(key, "sort")) {
-				if (!sort_ok(v)) {
-					set_err(e, 400, "parsing_exception",
-					        "[sort] is not supported by trawl: hits are sorted "
-					        "by _score only");
-					goto fail;
-				}
-			} else if (!strcmp(key, "track_scores") || !strcmp(key, "stats")) {
-				/* scores are always computed; stats groups are not kept */
-			} else if (in_list(false_body, key)) {
-				if (!json_is_false(v)) {
-					set_err(e, 400, "parsing_exception",
-					        "[%s] is not supported by trawl (only false)", key);
-					goto fail;
-				}
-			} else if (in_list(unsupported_body, key)) {
-				set_err(e, 400, "parsing_exception",
-				        "[%s] is not supported by trawl", key);
-				goto fail;
-			} else {
-				set_err(e, 400, "parsing_exception",
-				        "Unknown key for a %s in [%.64s].", dsl_json_kind(v), key);
-				goto fail;
-			}
 		}
 	}
-
-	/* URL parameters win over the body */
-	if (!count_only) {
-		for (int i = 0; i < 2; i++) {
-			const char *pn = i ? "size" : "from";
-			if (!(s = qs_get(&qp, pn)))
-				continue;
-			if (parse_u64(s, TRAWL_MAX_K, &u)) {
-				set_err(e, 400, "illegal_argument_exception",
-				        "[%s] must be a number from 0 to %d", pn, TRAWL_MAX_K);
-				goto fail;
-			}
-			*(i ? &r->size : &r->from) = (uint32_t)u;
-		}
-		if (source_from_params(&qp, r, e))
-			goto fail;
-		if ((s = qs_get(&qp, "track_total_hits")) && track_from_string(s, r)) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[track_total_hits] must be true, false or a number of hits");
-			goto fail;
-		}
-		if ((s = qs_get(&qp, "rest_total_hits_as_int"))) {
-			if (parse_flag(s, &r->rest_total_int)) {
-				set_err(e, 400, "illegal_argument_exception",
-				        "[rest_total_hits_as_int] must be true or false");
-				goto fail;
-			}
-		}
-		if ((s = qs_get(&qp, "timeout")) && parse_timeout(s, &r->timeout_ms)) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[timeout] must be a time value such as 500ms or 2s");
-			goto fail;
-		}
-		if ((s = qs_get(&qp, "allow_partial_search_results")) &&
-		    parse_flag(s, &r->allow_partial)) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[allow_partial_search_results] must be true or false");
-			goto fail;
-		}
-		if ((s = qs_get(&qp, "search_type")) && strcmp(s, "query_then_fetch") &&
-		    strcmp(s, "dfs_query_then_fetch")) {
-			set_err(e, 400, "illegal_argument_exception", "No search type for [%.64s]",
-			        s);
-			goto fail;
-		}
-		if ((uint64_t)r->from + r->size > TRAWL_MAX_K) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "Result window is too large, from + size must be less than or "
-			        "equal to: "
-			        "[%d] but was [%llu]",
-			        TRAWL_MAX_K, (unsigned long long)r->from + r->size);
-			goto fail;
-		}
-	}
-	if ((s = qs_get(&qp, "preference"))) {
-		if (strlen(s) > 256) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[preference] is at most 256 bytes");
-			goto fail;
-		}
-		if (!(r->preference = strdup(s))) {
-			set_err(e, 500, "exception", "out of memory");
-			goto fail;
-		}
-	}
-
-	/* the query */
-	const char *q = qs_get(&qp, "q"), *df = qs_get(&qp, "df"),
-	           *op = qs_get(&qp, "default_operator");
-	if (q && query) {
-		set_err(e, 400, "illegal_argument_exception",
-		        "a query was given both in the q parameter and in the request body");
+	if (url_params(&qp, count_only, r, e) || search_query(&qp, query, r, e))
 		goto fail;
-	}
-	if ((df || op) && !q) {
-		set_err(e, 400, "illegal_argument_exception",
-		        "[%s] applies only to the q parameter", df ? "df" : "default_operator");
-		goto fail;
-	}
-	int and_op = 0;
-	if (op) {
-		if (!strcasecmp(op, "and"))
-			and_op = 1;
-		else if (strcasecmp(op, "or")) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[default_operator] must be AND or OR");
-			goto fail;
-		}
-	}
-	if (q) {
-		if (query_from_q(r, q, df && strcmp(df, "*") && strcmp(df, "_all") ? df : NULL,
-		                 and_op, e))
-			goto fail;
-	} else if (query) {
-		dsl_error de;
-		const char *text = NULL;
-		int rc = dsl_compile(query, &r->tree, &text, &de);
-		if (!rc && text && !(r->text = strdup(text))) {
-			set_err(e, 500, "exception", "out of memory");
-			goto fail;
-		} else if (rc && de.in_text) {
-			/* a query_string's text that does not parse: the engine's refusal */
-			r->qerr = rc;
-			snprintf(r->qreason, sizeof r->qreason, "%s", de.reason);
-			if (!(r->text = strdup(de.text))) {
-				set_err(e, 500, "exception", "out of memory");
-				goto fail;
-			}
-		} else if (rc) {
-			int internal = rc == TRAWL_ENOMEM || rc == TRAWL_EINTERNAL;
-			set_err(e, internal ? 500 : 400,
-			        internal ? "exception" : "parsing_exception", "%s", de.reason);
-			goto fail;
-		}
-	} else if (idx_query_parse(MATCH_ALL, strlen(MATCH_ALL), 0, &r->tree, NULL, 0)) {
-		set_err(e, 500, "exception", "out of memory");
-		goto fail;
-	}
 	qs_free(&qp);
 	json_decref(doc);
 	return 0;
