@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "cli/util.h"
+#include "common/limits.h"
 #include "leaf/leaf.h"
 #include "root/api.h"
 #include "root/root.h"
@@ -176,9 +177,10 @@ int cmd_leaf(int argc, char **argv)
 			cfg.shards = shards;
 			break;
 		case 'w':
-			cfg.workers = (unsigned)parse_range(optarg, 1, RPC_MAX_WORKERS);
-			if (cfg.workers < 1 || cfg.workers > RPC_MAX_WORKERS)
-				return cli_usage_error("leaf", "--workers takes a number from 1 to 256");
+			cfg.workers = (unsigned)parse_range(optarg, 1, LIMIT_RPC_WORKERS);
+			if (cfg.workers < 1 || cfg.workers > LIMIT_RPC_WORKERS)
+				return cli_usage_error("leaf", "--workers takes a number from 1 to "
+				                               LIMIT_STR(LIMIT_RPC_WORKERS));
 			break;
 		case 'c':
 			cfg.tls.cert_file = optarg;
@@ -301,9 +303,10 @@ int cmd_root(int argc, char **argv)
 			addr = optarg;
 			break;
 		case 'T':
-			timeout = (unsigned)parse_range(optarg, 1, 60000);
-			if (timeout < 1 || timeout > 60000)
-				return cli_usage_error("root", "--timeout-ms takes 1 to 60000");
+			timeout = (unsigned)parse_range(optarg, 1, LIMIT_TIMEOUT_MS);
+			if (timeout < 1 || timeout > LIMIT_TIMEOUT_MS)
+				return cli_usage_error("root",
+				                       "--timeout-ms takes 1 to " LIMIT_STR(LIMIT_TIMEOUT_MS));
 			break;
 		case 'n':
 			name = optarg;
@@ -387,9 +390,10 @@ int cmd_serve(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'w':
-			workers = (unsigned)parse_range(optarg, 1, RPC_MAX_WORKERS);
-			if (workers < 1 || workers > RPC_MAX_WORKERS)
-				return cli_usage_error("serve", "--workers takes a number from 1 to 256");
+			workers = (unsigned)parse_range(optarg, 1, LIMIT_RPC_WORKERS);
+			if (workers < 1 || workers > LIMIT_RPC_WORKERS)
+				return cli_usage_error("serve", "--workers takes a number from 1 to "
+				                                LIMIT_STR(LIMIT_RPC_WORKERS));
 			break;
 		case 'q':
 			quiet = 1;

@@ -399,9 +399,6 @@ static enum MHD_Result reject(http_server *s, struct MHD_Connection *c, int stat
 /* The request target                                                  */
 /* ------------------------------------------------------------------ */
 
-#define MAX_PARAMS 64     /* query parameters in one request */
-#define MAX_PARAM_NAME 64 /* bytes of a parameter's name, decoded */
-
 static int hex_digit(int ch)
 {
 	return ch >= '0' && ch <= '9'   ? ch - '0'
@@ -458,14 +455,14 @@ static long decode_part(const char *s, size_t n, int plus, char *out, size_t cap
  * check_target checks the raw request target (path, then the query string
  * after '?'): every percent-escape well formed, nothing that decodes to a
  * NUL or to invalid UTF-8, every query parameter with a name, no parameter
- * twice, at most MAX_PARAMS of them. A handler then never sees a value cut
+ * twice, at most LIMIT_HTTP_PARAMS of them. A handler then never sees a value cut
  * short, nor has to choose between two. Returns 0, or -1 with why set.
  */
 static int check_target(const char *uri, char *why, size_t whylen)
 {
 	size_t n = strlen(uri), plen = strcspn(uri, "?");
 	char *buf = malloc(n + 1);
-	char names[MAX_PARAMS][MAX_PARAM_NAME + 1];
+	char names[LIMIT_HTTP_PARAMS][LIMIT_HTTP_PARAM_NAME_BYTES + 1];
 	unsigned nnames = 0;
 	int rc = buf ? 0 : (snprintf(why, whylen, "out of memory"), -1);
 	if (!rc && decode_part(uri, plen, 0, buf, n, "the path", why, whylen) < 0)
@@ -479,12 +476,13 @@ static int check_target(const char *uri, char *why, size_t whylen)
 			rc = (snprintf(why, whylen, "a query parameter has no name (\"%.*s\")",
 			               (int)(seg > 32 ? 32 : seg), q),
 			      -1);
-		} else if (seg && nnames == MAX_PARAMS) {
-			rc = (snprintf(why, whylen, "more than %d query parameters", MAX_PARAMS),
+		} else if (seg && nnames == LIMIT_HTTP_PARAMS) {
+			rc = (snprintf(why, whylen, "more than %d query parameters",
+			               LIMIT_HTTP_PARAMS),
 			      -1);
 		} else if (seg) {
 			char *name = names[nnames];
-			long len = decode_part(q, nl, 1, name, MAX_PARAM_NAME,
+			long len = decode_part(q, nl, 1, name, LIMIT_HTTP_PARAM_NAME_BYTES,
 			                       "a query parameter's name", why, whylen);
 			if (len < 0) {
 				rc = -1;
@@ -498,7 +496,7 @@ static int check_target(const char *uri, char *why, size_t whylen)
 					               name),
 					      -1);
 			nnames++;
-			char what[MAX_PARAM_NAME + 32];
+			char what[LIMIT_HTTP_PARAM_NAME_BYTES + 32];
 			snprintf(what, sizeof what, "query parameter \"%s\"", name);
 			if (!rc && nl < seg &&
 			    decode_part(q + nl + 1, seg - nl - 1, 1, buf, n, what, why, whylen) < 0)
@@ -1004,15 +1002,12 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
 	unsigned threads = cfg->threads ? cfg->threads : HTTP_DEFAULT_THREADS;
 	unsigned workers = cfg->workers;
-	unsigned max_conn =
-	    cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
-	unsigned per_ip = cfg->max_per_ip ? cfg->max_per_ip : HTTP_DEFAULT_MAX_PER_IP;
-	unsigned timeout = cfg->idle_timeout_s ? cfg->idle_timeout_s : HTTP_DEFAULT_IDLE_TIMEOUT_S;
-	unsigned deadline =
-	    cfg->request_timeout_s ? cfg->request_timeout_s : HTTP_DEFAULT_REQUEST_TIMEOUT_S;
-	size_t max_header =
-	    cfg->max_header_bytes ? cfg->max_header_bytes : HTTP_DEFAULT_MAX_HEADER_BYTES;
-	size_t max_body = cfg->max_body_bytes ? cfg->max_body_bytes : HTTP_DEFAULT_MAX_BODY_BYTES;
+	unsigned max_conn = cfg->max_connections ? cfg->max_connections : LIMIT_HTTP_CONNECTIONS;
+	unsigned per_ip = cfg->max_per_ip ? cfg->max_per_ip : LIMIT_HTTP_PER_IP;
+	unsigned timeout = cfg->idle_timeout_s ? cfg->idle_timeout_s : LIMIT_HTTP_IDLE_S;
+	unsigned deadline = cfg->request_timeout_s ? cfg->request_timeout_s : LIMIT_HTTP_REQUEST_S;
+	size_t max_header = cfg->max_header_bytes ? cfg->max_header_bytes : LIMIT_HTTP_HEADER_BYTES;
+	size_t max_body = cfg->max_body_bytes ? cfg->max_body_bytes : LIMIT_HTTP_BODY_BYTES;
 	if (threads > MAX_THREADS)
 		return fail(err, errlen, TRAWL_EINVAL, "http: threads is %u; at most %u", threads,
 		            MAX_THREADS);

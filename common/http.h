@@ -43,15 +43,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Defaults for http_config's fields left 0. Every one of them is a limit. */
+#include "common/limits.h"
+
+/* Defaults for http_config's fields left 0; the limits among them are in
+ * common/limits.h (LIMIT_HTTP_*). */
 #define HTTP_DEFAULT_THREADS 2u
-#define HTTP_DEFAULT_MAX_CONNECTIONS 1024u
-#define HTTP_DEFAULT_MAX_PER_IP 256u
-#define HTTP_DEFAULT_IDLE_TIMEOUT_S 10u
-#define HTTP_DEFAULT_REQUEST_TIMEOUT_S 10u
 #define HTTP_THREAD_STACK ((size_t)1 << 20)
-#define HTTP_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10)
-#define HTTP_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)
 
 /*
  * http_config - where to listen and the limits. A field left 0 (or NULL)

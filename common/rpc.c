@@ -109,8 +109,8 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
  * reply at once when its connection has nothing else in flight, and
  * queues it behind the one in flight otherwise: a slot stays in SLOT_SEND
  * only while its peer is not taking replies. A peer with
- * RPC_PEER_MAX_UNSENT replies queued so, or one whose queued reply waits
- * RPC_SEND_TIMEOUT_MS, is cut off: its queued requests and replies are
+ * LIMIT_RPC_UNSENT replies queued so, or one whose queued reply waits
+ * LIMIT_RPC_SEND_MS, is cut off: its queued requests and replies are
  * dropped, and from then on its requests are read and dropped unanswered
  * without reaching a worker, until it disconnects. It holds some slots
  * for a moment, never a worker (issue #13, finding 1: a connection that
@@ -146,7 +146,6 @@ typedef struct worker {
 
 /* Peers cut off and still connected, remembered at most: beyond that the
  * oldest is forgotten (and cut off again when it earns it). */
-#define RPC_MAX_IGNORED 256
 
 struct rpc_server {
 	nng_socket sock;
@@ -163,7 +162,7 @@ struct rpc_server {
 	slot **queue;       /* a ring of nslots: the requests waiting for a worker */
 	unsigned qhead, qlen;
 	int stopping;
-	uint32_t ignored[RPC_MAX_IGNORED]; /* pipe ids of the peers cut off, oldest first */
+	uint32_t ignored[LIMIT_RPC_IGNORED]; /* pipe ids of the peers cut off, oldest first */
 	unsigned nignored;
 	atomic_uint busy;
 	atomic_uint_fast64_t cut; /* peers cut off */
@@ -218,14 +217,14 @@ static void pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
  * dropped as they come. Called without s->mu. */
 static void cut_off(rpc_server *s, nng_pipe p)
 {
-	nng_aio *cancel[RPC_SLOTS(RPC_MAX_WORKERS)];
+	nng_aio *cancel[RPC_SLOTS(LIMIT_RPC_WORKERS)];
 	unsigned ncancel = 0;
 	pthread_mutex_lock(&s->mu);
 	if (ignored_at(s, p.id) >= 0 || s->stopping) {
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
-	if (s->nignored == RPC_MAX_IGNORED)
+	if (s->nignored == LIMIT_RPC_IGNORED)
 		forget_locked(s, 0);
 	s->ignored[s->nignored++] = p.id;
 	for (unsigned i = 0; i < s->nslots; i++) {
@@ -282,7 +281,7 @@ static void slot_cb(void *arg)
 	if (rc != 0 && was == SLOT_SEND) /* on failure the reply is still ours */
 		nng_msg_free(msg);
 	if (rc == NNG_ETIMEDOUT && was == SLOT_SEND && !stop)
-		cut_off(s, sl->pipe); /* a reply waited RPC_SEND_TIMEOUT_MS */
+		cut_off(s, sl->pipe); /* a reply waited LIMIT_RPC_SEND_MS */
 	if (!stop)
 		slot_recv(sl);
 }
@@ -301,7 +300,7 @@ static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
 	nng_msg_clear(msg);
 	int ok = nng_msg_append(msg, out->data, out->len) == 0;
 	pthread_mutex_lock(&s->mu);
-	int over = ok && unsent_locked(s, sl->pipe) >= RPC_PEER_MAX_UNSENT;
+	int over = ok && unsent_locked(s, sl->pipe) >= LIMIT_RPC_UNSENT;
 	if (!ok || over || s->stopping || ignored_at(s, sl->pipe.id) >= 0) {
 		/* no memory for the reply: the requester times out and retries
 		 * elsewhere; a peer cut off gets nothing more */
@@ -317,7 +316,7 @@ static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
 	sl->msg = NULL;
 	pthread_mutex_unlock(&s->mu);
 	nng_aio_set_msg(sl->aio, msg);
-	nng_aio_set_timeout(sl->aio, RPC_SEND_TIMEOUT_MS);
+	nng_aio_set_timeout(sl->aio, LIMIT_RPC_SEND_MS);
 	nng_ctx_send(sl->ctx, sl->aio);
 	pthread_mutex_lock(&s->mu);
 }
@@ -327,7 +326,7 @@ static void *worker_main(void *arg)
 	worker *w = arg;
 	rpc_server *s = w->s;
 	tbuf out;
-	tbuf_init(&out, RPC_MAX_MESSAGE);
+	tbuf_init(&out, LIMIT_MESSAGE_BYTES);
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->stopping && s->qlen == 0)
@@ -355,7 +354,7 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
                      rpc_handler fn, void *ctx, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (workers == 0 || workers > RPC_MAX_WORKERS)
+	if (workers == 0 || workers > LIMIT_RPC_WORKERS)
 		return fail(err, errlen, TRAWL_EINVAL, "workers for", url, NNG_EINVAL);
 	rpc_server *s = calloc(1, sizeof *s);
 	if (!s)
@@ -371,7 +370,7 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 		free(s);
 		return fail(err, errlen, TRAWL_EIO, "socket for", url, rc);
 	}
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE);
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, LIMIT_MESSAGE_BYTES);
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_gone, s);
 	if ((rc = nng_listener_create(&s->listener, s->sock, url)) ||
 	    (rc = tls_setup(&s->tls, url, tls, 1)) ||
@@ -495,7 +494,7 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
 		free(c);
 		return fail(err, errlen, TRAWL_EIO, "socket for", url, rc);
 	}
-	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE);
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, LIMIT_MESSAGE_BYTES);
 	/* no automatic resend: the root retries on another replica itself */
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);

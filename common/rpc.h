@@ -19,26 +19,13 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/limits.h"
 
-#define RPC_MAX_WORKERS 256
-#define RPC_MAX_MESSAGE (128u << 20) /* nng refuses larger messages (NNG_OPT_RECVMAXSZ) */
-
-/* Requests a server takes in beyond the ones its workers are handling:
- * its contexts are RPC_SLOTS(workers). A request waits in this queue, and
- * beyond it in the connection, until a worker is free. */
-#define RPC_QUEUE_SLOTS 128
-#define RPC_SLOTS(workers) ((workers) + RPC_QUEUE_SLOTS)
-/* A peer is cut off (its queued requests and replies dropped, and its
- * requests from then on dropped unanswered until it disconnects) when
- * this many of its replies wait behind the one nng is sending it, or
- * when one has waited RPC_SEND_TIMEOUT_MS: it is not reading them. A root
- * reads every reply as it comes (nng's REQ keeps a receive posted on each
- * connection), so only a peer that stopped reading, or a link far too slow
- * for any deadline, reaches either bound; half the queue, so that one such
- * peer never holds the server's contexts. The time is the root's default
- * query deadline: no root still waits for such a reply. */
-#define RPC_PEER_MAX_UNSENT (RPC_QUEUE_SLOTS / 2)
-#define RPC_SEND_TIMEOUT_MS 2000
+/* A server's contexts: one per worker, and LIMIT_RPC_QUEUE more for the
+ * requests taken in and waiting for a worker (beyond them, requests wait in
+ * the connection). A peer with LIMIT_RPC_UNSENT replies unread, or one
+ * waiting LIMIT_RPC_SEND_MS, is cut off (common/limits.h says why). */
+#define RPC_SLOTS(workers) ((workers) + LIMIT_RPC_QUEUE)
 
 /* TLS files for tls+tcp:// (all may be NULL for other transports). */
 typedef struct rpc_tls {

@@ -295,7 +295,7 @@ static void test_peer_that_does_not_read_is_cut_off(void **state)
 	              atomic_load(&attack_sent), calls, failed, (unsigned long long)worst,
 	              (unsigned long long)rpc_server_cut(s));
 	assert_int_equal(failed, 0);
-	assert_true(atomic_load(&attack_sent) > RPC_PEER_MAX_UNSENT);
+	assert_true(atomic_load(&attack_sent) > LIMIT_RPC_UNSENT);
 	assert_true(rpc_server_cut(s) >= 1);
 	rpc_client_close(c);
 	rpc_server_stop(s);

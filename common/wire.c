@@ -170,22 +170,22 @@ static int check_ptr(wctx *c, const char *name, const void *p, uint64_t len)
 
 static int check_shard(wctx *c, const char *name, uint32_t i, uint32_t shard)
 {
-	if (shard >= WIRE_MAX_SHARDS)
+	if (shard >= TRAWL_MAX_SHARDS)
 		return fail(c, TRAWL_EINVAL,
 		            "%s[%" PRIu32 "] has shard %" PRIu32 "; shard numbers are 0..%d", name,
-		            i, shard, WIRE_MAX_SHARDS - 1);
+		            i, shard, TRAWL_MAX_SHARDS - 1);
 	return TRAWL_OK;
 }
 
-/* check_shards: n shard numbers, each < WIRE_MAX_SHARDS and distinct. */
+/* check_shards: n shard numbers, each < TRAWL_MAX_SHARDS and distinct. */
 static int check_shards(wctx *c, const uint16_t *shards, uint32_t n)
 {
-	uint8_t seen[WIRE_MAX_SHARDS / 8] = {0};
+	uint8_t seen[TRAWL_MAX_SHARDS / 8] = {0};
 	for (uint32_t i = 0; i < n; i++) {
-		if (shards[i] >= WIRE_MAX_SHARDS)
+		if (shards[i] >= TRAWL_MAX_SHARDS)
 			return fail(c, TRAWL_EINVAL,
 			            "shards[%" PRIu32 "] is %u; shard numbers are 0..%d", i,
-			            (unsigned)shards[i], WIRE_MAX_SHARDS - 1);
+			            (unsigned)shards[i], TRAWL_MAX_SHARDS - 1);
 		uint8_t bit = (uint8_t)(1u << (shards[i] & 7));
 		if (seen[shards[i] >> 3] & bit)
 			return fail(c, TRAWL_EINVAL,
@@ -389,9 +389,9 @@ static int header_in(wctx *c, int expect, wire_header *h)
 	const char *what = c->what;
 	c->what = "header";
 	size_t len = (size_t)(c->end - c->base);
-	if (len > WIRE_MAX_MESSAGE)
+	if (len > LIMIT_MESSAGE_BYTES)
 		return fail(c, TRAWL_EINVAL, "the message is %zu bytes; the limit is %u", len,
-		            WIRE_MAX_MESSAGE);
+		            LIMIT_MESSAGE_BYTES);
 	if (len < WIRE_HEADER_BYTES)
 		return fail(c, TRAWL_EINVAL, "the message is %zu byte%s; a header alone is %d", len,
 		            len == 1 ? "" : "s", WIRE_HEADER_BYTES);
@@ -442,7 +442,7 @@ static int enc_begin(tbuf *out, int type, const wire_header *h, uint64_t body, u
 	if (!h)
 		return TRAWL_EINVAL;
 	uint64_t total = WIRE_HEADER_BYTES + body;
-	if (total > WIRE_MAX_MESSAGE)
+	if (total > LIMIT_MESSAGE_BYTES)
 		return TRAWL_ELIMIT;
 	TRY(tbuf_reserve(out, (size_t)total));
 	uint8_t *p = out->data + out->len;
@@ -473,7 +473,7 @@ static int enc_end(tbuf *out, uint64_t body, const uint8_t *w)
 static int search_check(wctx *c, const wire_search *s)
 {
 	TRY(check_count(c, "k", s->k, 1, TRAWL_MAX_K));
-	TRY(check_count(c, "nshards", s->nshards, 1, WIRE_MAX_SHARDS));
+	TRY(check_count(c, "nshards", s->nshards, 1, TRAWL_MAX_SHARDS));
 	TRY(check_shards(c, s->shards, s->nshards));
 	return check_tree(c, s->tree, s->tree_len, 1);
 }
@@ -503,7 +503,7 @@ static int search_in(wctx *c, wire_search *s)
 	TRY(rd32(c, "k", &s->k));
 	TRY(check_count(c, "k", s->k, 1, TRAWL_MAX_K));
 	TRY(rd16(c, "nshards", &s->nshards));
-	TRY(check_count(c, "nshards", s->nshards, 1, WIRE_MAX_SHARDS));
+	TRY(check_count(c, "nshards", s->nshards, 1, TRAWL_MAX_SHARDS));
 	TRY(need(c, 2 * (uint64_t)s->nshards, "shards"));
 	for (uint32_t i = 0; i < s->nshards; i++)
 		TRY(rd16(c, "shards", &s->shards[i]));
@@ -537,7 +537,7 @@ static int search_reply_check(wctx *c, uint16_t flags, const wire_search_reply *
                               uint64_t *ids_bytes)
 {
 	TRY(check_bool(c, "total_relation", r->total_relation, "0: exact, 1: lower bound"));
-	TRY(check_count(c, "shards_answered", r->shards_answered, 0, WIRE_MAX_SHARDS));
+	TRY(check_count(c, "shards_answered", r->shards_answered, 0, TRAWL_MAX_SHARDS));
 	TRY(check_count(c, "nhits", r->nhits, 0, TRAWL_MAX_K));
 	TRY(check_ptr(c, "hits", r->hits ? (const void *)r->hits : r->hits_raw, r->nhits));
 	for (uint32_t i = 0; i < r->nhits; i++) {
@@ -546,7 +546,7 @@ static int search_reply_check(wctx *c, uint16_t flags, const wire_search_reply *
 		TRY(check_shard(c, "hits", i, x.shard));
 		TRY(check_score(c, i, float_bits(x.score)));
 	}
-	TRY(check_len(c, "errmsg", r->errmsg_len, 0, WIRE_MAX_ERRMSG));
+	TRY(check_len(c, "errmsg", r->errmsg_len, 0, LIMIT_ERRMSG_BYTES));
 	TRY(check_ptr(c, "errmsg", r->errmsg, r->errmsg_len));
 	if (!(flags & WIRE_F_IDS))
 		return TRAWL_OK;
@@ -554,7 +554,7 @@ static int search_reply_check(wctx *c, uint16_t flags, const wire_search_reply *
 		TRY(check_ptr(c, "ids", r->ids_raw, r->nhits));
 		size_t at = 0;
 		for (uint32_t i = 0; i < r->nhits; i++) {
-			if (r->ids_raw_len - at < 2 || ld16(r->ids_raw + at) > WIRE_MAX_ID ||
+			if (r->ids_raw_len - at < 2 || ld16(r->ids_raw + at) > LIMIT_ID_BYTES ||
 			    r->ids_raw_len - at - 2 < ld16(r->ids_raw + at))
 				return fail(c, TRAWL_EINVAL,
 				            "ids_raw holds fewer than nhits (%" PRIu32 ") ids",
@@ -570,10 +570,10 @@ static int search_reply_check(wctx *c, uint16_t flags, const wire_search_reply *
 	TRY(check_ptr(c, "id_lens", r->id_lens, r->nhits));
 	*ids_bytes = 0;
 	for (uint32_t i = 0; i < r->nhits; i++) {
-		if (r->id_lens[i] > WIRE_MAX_ID || (!r->ids[i] && r->id_lens[i])) {
+		if (r->id_lens[i] > LIMIT_ID_BYTES || (!r->ids[i] && r->id_lens[i])) {
 			char name[32];
 			snprintf(name, sizeof name, "ids[%" PRIu32 "]", i);
-			TRY(check_len(c, name, r->id_lens[i], 0, WIRE_MAX_ID));
+			TRY(check_len(c, name, r->id_lens[i], 0, LIMIT_ID_BYTES));
 			TRY(check_ptr(c, name, r->ids[i], r->id_lens[i]));
 		}
 		*ids_bytes += 2 + (uint64_t)r->id_lens[i];
@@ -637,7 +637,7 @@ static int search_reply_in(wctx *c, uint16_t flags, wire_search_reply *r)
 	TRY(rd64(c, "docs_searched", &r->docs_searched));
 	TRY(rd32(c, "queue_depth", &r->queue_depth));
 	TRY(rd16(c, "shards_answered", &r->shards_answered));
-	TRY(check_count(c, "shards_answered", r->shards_answered, 0, WIRE_MAX_SHARDS));
+	TRY(check_count(c, "shards_answered", r->shards_answered, 0, TRAWL_MAX_SHARDS));
 	TRY(rdreserved(c, 2));
 	TRY(rd32(c, "nhits", &r->nhits));
 	TRY(check_count(c, "nhits", r->nhits, 0, TRAWL_MAX_K));
@@ -651,13 +651,13 @@ static int search_reply_in(wctx *c, uint16_t flags, wire_search_reply *r)
 			            "hits[%" PRIu32 "] has reserved field 0x%04x; it must be 0", i,
 			            (unsigned)ld16(p + 6));
 	}
-	TRY(rdstr(c, "errmsg", 4, 0, WIRE_MAX_ERRMSG, &r->errmsg, &r->errmsg_len));
+	TRY(rdstr(c, "errmsg", 4, 0, LIMIT_ERRMSG_BYTES, &r->errmsg, &r->errmsg_len));
 	if (flags & WIRE_F_IDS) {
 		r->ids_raw = c->p;
 		for (uint32_t i = 0; i < r->nhits; i++) {
 			size_t left = (size_t)(c->end - c->p);
 			uint16_t n = left >= 2 ? ld16(c->p) : 0;
-			if (left >= 2 && n <= WIRE_MAX_ID && left - 2 >= n) {
+			if (left >= 2 && n <= LIMIT_ID_BYTES && left - 2 >= n) {
 				c->p += 2 + (size_t)n;
 				continue;
 			}
@@ -665,7 +665,7 @@ static int search_reply_in(wctx *c, uint16_t flags, wire_search_reply *r)
 			const char *id;
 			uint32_t n32;
 			snprintf(name, sizeof name, "ids[%" PRIu32 "]", i);
-			TRY(rdstr(c, name, 2, 0, WIRE_MAX_ID, &id, &n32));
+			TRY(rdstr(c, name, 2, 0, LIMIT_ID_BYTES, &id, &n32));
 		}
 		r->ids_raw_len = (size_t)(c->p - r->ids_raw);
 	}
@@ -728,13 +728,13 @@ static int fetch_check(wctx *c, const wire_fetch *f)
 		TRY(check_shard(c, "docs", i, x.shard));
 	}
 	TRY(check_tree(c, f->tree, f->tree_len, 0));
-	TRY(check_len(c, "field", f->field_len, 0, WIRE_MAX_FIELD));
+	TRY(check_len(c, "field", f->field_len, 0, LIMIT_FIELD_NAME_BYTES));
 	TRY(check_ptr(c, "field", f->field, f->field_len));
-	TRY(check_len(c, "pre", f->pre_len, 0, WIRE_MAX_MARK));
+	TRY(check_len(c, "pre", f->pre_len, 0, LIMIT_MARK_BYTES));
 	TRY(check_ptr(c, "pre", f->pre, f->pre_len));
-	TRY(check_len(c, "post", f->post_len, 0, WIRE_MAX_MARK));
+	TRY(check_len(c, "post", f->post_len, 0, LIMIT_MARK_BYTES));
 	TRY(check_ptr(c, "post", f->post, f->post_len));
-	return check_count(c, "snippet_chars", f->snippet_chars, 0, WIRE_MAX_SNIPPET_CHARS);
+	return check_count(c, "snippet_chars", f->snippet_chars, 0, LIMIT_SNIPPET_CHARS);
 }
 
 int wire_encode_fetch(tbuf *out, const wire_header *h, const wire_fetch *f)
@@ -783,14 +783,14 @@ static int fetch_in(wctx *c, wire_fetch *f)
 			            (unsigned)ld16(p + 2));
 	}
 	TRY(rdtree(c, 0, &f->tree, &f->tree_len));
-	TRY(rdstr(c, "field", 4, 0, WIRE_MAX_FIELD, &f->field, &f->field_len));
+	TRY(rdstr(c, "field", 4, 0, LIMIT_FIELD_NAME_BYTES, &f->field, &f->field_len));
 	uint32_t n;
-	TRY(rdstr(c, "pre", 2, 0, WIRE_MAX_MARK, &f->pre, &n));
+	TRY(rdstr(c, "pre", 2, 0, LIMIT_MARK_BYTES, &f->pre, &n));
 	f->pre_len = (uint16_t)n;
-	TRY(rdstr(c, "post", 2, 0, WIRE_MAX_MARK, &f->post, &n));
+	TRY(rdstr(c, "post", 2, 0, LIMIT_MARK_BYTES, &f->post, &n));
 	f->post_len = (uint16_t)n;
 	TRY(rd32(c, "snippet_chars", &f->snippet_chars));
-	TRY(check_count(c, "snippet_chars", f->snippet_chars, 0, WIRE_MAX_SNIPPET_CHARS));
+	TRY(check_count(c, "snippet_chars", f->snippet_chars, 0, LIMIT_SNIPPET_CHARS));
 	return finish(c);
 }
 
@@ -826,13 +826,13 @@ static int doc_check(wctx *c, uint32_t i, const wire_doc *d)
 	char name[48];
 	TRY(check_shard(c, "docs", i, d->shard));
 	snprintf(name, sizeof name, "docs[%" PRIu32 "].id", i);
-	TRY(check_len(c, name, d->id_len, 0, WIRE_MAX_ID));
+	TRY(check_len(c, name, d->id_len, 0, LIMIT_ID_BYTES));
 	TRY(check_ptr(c, name, d->id, d->id_len));
 	snprintf(name, sizeof name, "docs[%" PRIu32 "].json", i);
-	TRY(check_len(c, name, d->json_len, 0, WIRE_MAX_DOC));
+	TRY(check_len(c, name, d->json_len, 0, LIMIT_STORED_DOC_BYTES));
 	TRY(check_ptr(c, name, d->json, d->json_len));
 	snprintf(name, sizeof name, "docs[%" PRIu32 "].snippet", i);
-	TRY(check_len(c, name, d->snippet_len, 0, WIRE_MAX_SNIPPET));
+	TRY(check_len(c, name, d->snippet_len, 0, LIMIT_SNIPPET_BYTES));
 	return check_ptr(c, name, d->snippet, d->snippet_len);
 }
 
@@ -850,7 +850,7 @@ static int fetch_reply_check(wctx *c, const wire_fetch_reply *r, uint64_t *body)
 		TRY(doc_check(c, i, &d));
 		*body += 20 + (uint64_t)d.id_len + d.json_len + d.snippet_len;
 	}
-	TRY(check_len(c, "errmsg", r->errmsg_len, 0, WIRE_MAX_ERRMSG));
+	TRY(check_len(c, "errmsg", r->errmsg_len, 0, LIMIT_ERRMSG_BYTES));
 	return check_ptr(c, "errmsg", r->errmsg, r->errmsg_len);
 }
 
@@ -896,11 +896,11 @@ static int doc_in(wctx *c, uint32_t i, wire_doc *d)
 	TRY(rd16(c, name, &d->status));
 	TRY(rd32(c, name, &d->doc));
 	snprintf(name, sizeof name, "docs[%" PRIu32 "].id", i);
-	TRY(rdstr(c, name, 4, 0, WIRE_MAX_ID, &d->id, &d->id_len));
+	TRY(rdstr(c, name, 4, 0, LIMIT_ID_BYTES, &d->id, &d->id_len));
 	snprintf(name, sizeof name, "docs[%" PRIu32 "].json", i);
-	TRY(rdstr(c, name, 4, 0, WIRE_MAX_DOC, &d->json, &d->json_len));
+	TRY(rdstr(c, name, 4, 0, LIMIT_STORED_DOC_BYTES, &d->json, &d->json_len));
 	snprintf(name, sizeof name, "docs[%" PRIu32 "].snippet", i);
-	return rdstr(c, name, 4, 0, WIRE_MAX_SNIPPET, &d->snippet, &d->snippet_len);
+	return rdstr(c, name, 4, 0, LIMIT_SNIPPET_BYTES, &d->snippet, &d->snippet_len);
 }
 
 static int fetch_reply_in(wctx *c, wire_fetch_reply *r)
@@ -916,7 +916,7 @@ static int fetch_reply_in(wctx *c, wire_fetch_reply *r)
 		TRY(doc_in(c, i, &d));
 	}
 	r->docs_raw_len = (size_t)(c->p - r->docs_raw);
-	TRY(rdstr(c, "errmsg", 4, 0, WIRE_MAX_ERRMSG, &r->errmsg, &r->errmsg_len));
+	TRY(rdstr(c, "errmsg", 4, 0, LIMIT_ERRMSG_BYTES, &r->errmsg, &r->errmsg_len));
 	return finish(c);
 }
 
@@ -980,7 +980,7 @@ int wire_decode_ping(const void *buf, size_t len, wire_header *h, char *err, siz
 
 static int pong_check(wctx *c, const wire_pong *p)
 {
-	TRY(check_count(c, "nshards", p->nshards, 0, WIRE_MAX_SHARDS));
+	TRY(check_count(c, "nshards", p->nshards, 0, TRAWL_MAX_SHARDS));
 	TRY(check_shards(c, p->shards, p->nshards));
 	return check_bool(c, "ready", p->ready, "0: not ready, 1: ready");
 }
@@ -1010,7 +1010,7 @@ static int pong_in(wctx *c, wire_pong *p)
 	TRY(rd64(c, "generation", &p->generation));
 	TRY(rd32(c, "queue_depth", &p->queue_depth));
 	TRY(rd16(c, "nshards", &p->nshards));
-	TRY(check_count(c, "nshards", p->nshards, 0, WIRE_MAX_SHARDS));
+	TRY(check_count(c, "nshards", p->nshards, 0, TRAWL_MAX_SHARDS));
 	TRY(need(c, 2 * (uint64_t)p->nshards, "shards"));
 	for (uint32_t i = 0; i < p->nshards; i++)
 		TRY(rd16(c, "shards", &p->shards[i]));
@@ -1060,9 +1060,9 @@ int wire_decode_cancel(const void *buf, size_t len, wire_header *h, wire_cancel 
 
 static int get_check_shard(wctx *c, uint32_t shard)
 {
-	if (shard >= WIRE_MAX_SHARDS)
+	if (shard >= TRAWL_MAX_SHARDS)
 		return fail(c, TRAWL_EINVAL, "shard is %" PRIu32 "; shard numbers are 0..%d", shard,
-		            WIRE_MAX_SHARDS - 1);
+		            TRAWL_MAX_SHARDS - 1);
 	return TRAWL_OK;
 }
 
@@ -1073,7 +1073,7 @@ int wire_encode_get(tbuf *out, const wire_header *h, const wire_get *g)
 	wctx c;
 	enc_ctx(&c, WIRE_GET);
 	TRY(get_check_shard(&c, g->shard));
-	TRY(check_len(&c, "id", g->id_len, 1, WIRE_MAX_ID));
+	TRY(check_len(&c, "id", g->id_len, 1, LIMIT_ID_BYTES));
 	TRY(check_ptr(&c, "id", g->id, g->id_len));
 	uint64_t body = 8 + (uint64_t)g->id_len;
 	uint8_t *w;
@@ -1091,7 +1091,7 @@ static int get_in(wctx *c, wire_get *g)
 	TRY(rd16(c, "shard", &g->shard));
 	TRY(get_check_shard(c, g->shard));
 	TRY(rdreserved(c, 2));
-	TRY(rdstr(c, "id", 4, 1, WIRE_MAX_ID, &g->id, &g->id_len));
+	TRY(rdstr(c, "id", 4, 1, LIMIT_ID_BYTES, &g->id, &g->id_len));
 	return finish(c);
 }
 

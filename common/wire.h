@@ -20,7 +20,7 @@
  *   message to a tbuf. They write the message type themselves (the type
  *   field of the header they are given is ignored) and return TRAWL_ELIMIT
  *   when a count or length is above its limit (or the message would exceed
- *   WIRE_MAX_MESSAGE or the tbuf's own bound), TRAWL_EINVAL for any other
+ *   LIMIT_MESSAGE_BYTES or the tbuf's own bound), TRAWL_EINVAL for any other
  *   invalid value (k = 0, a duplicate shard, a NULL pointer with a nonzero
  *   length, a NaN score, a query tree that breaks a rule or limit...) and
  *   TRAWL_ENOMEM. On failure the tbuf is left exactly as it was.
@@ -51,8 +51,8 @@
  *   (forwarded) as it is.
  *
  * Caveats
- * - A FETCH_REPLY carrying many large documents can exceed WIRE_MAX_MESSAGE
- *   even though each document is within WIRE_MAX_DOC; its encoder then fails
+ * - A FETCH_REPLY carrying many large documents can exceed LIMIT_MESSAGE_BYTES
+ *   even though each document is within LIMIT_STORED_DOC_BYTES; its encoder then fails
  *   with TRAWL_ELIMIT and the sender must answer with fewer documents.
  * - Statuses (SEARCH_REPLY, FETCH_REPLY and per document) carry trawl_err
  *   values. A decoder accepts any value, because newer builds add errors at
@@ -67,6 +67,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/limits.h"
 
 /* ---- constants ---- */
 
@@ -74,19 +75,10 @@
 #define WIRE_VERSION 2       /* bumped for any change to the bytes (2: query trees) */
 #define WIRE_HEADER_BYTES 32 /* size of the header at the start of every message */
 
-/* Limits. TRAWL_MAX_K and TRAWL_MAX_QUERY_TREE_BYTES (trawl.h) bound k, the
- * number of hits and fetched documents, and the query tree; the tree's own
- * limits (common/qtree.h) bound what is inside it. */
-#define WIRE_MAX_MESSAGE (128u << 20) /* whole message, header included */
-#define WIRE_MAX_SHARDS 256           /* shards in a list; shard numbers are 0..255 */
-#define WIRE_MAX_ERRMSG 1024          /* error message in a reply */
-#define WIRE_MAX_FIELD 64             /* snippet field name in FETCH */
-#define WIRE_MAX_MARK 64              /* snippet highlight pre and post strings */
-#define WIRE_MAX_SNIPPET_CHARS 10000  /* snippet length asked for in FETCH */
-#define WIRE_MAX_ID 512               /* a document's external id */
-#define WIRE_MAX_DOC (64u << 20)      /* a stored JSON document in FETCH_REPLY */
-#define WIRE_MAX_SNIPPET (1u << 20)   /* a snippet in FETCH_REPLY, in bytes */
-
+/* Limits: common/limits.h (a message, an id, a field name, marks and
+ * snippets, shards); TRAWL_MAX_K and TRAWL_MAX_QUERY_TREE_BYTES (trawl.h)
+ * bound k, the number of hits and fetched documents, and the query tree;
+ * the tree's own limits (common/qtree.h) bound what is inside it. */
 #define WIRE_HIT_BYTES 20   /* one packed hit in SEARCH_REPLY */
 #define WIRE_DOCREF_BYTES 8 /* one packed document reference in FETCH */
 
@@ -137,8 +129,8 @@ typedef struct wire_header {
 /* wire_search - body of SEARCH. */
 typedef struct wire_search {
 	uint32_t k;                       /* hits wanted, 1..TRAWL_MAX_K (k + offset at the root) */
-	uint16_t nshards;                 /* 1..WIRE_MAX_SHARDS */
-	uint16_t shards[WIRE_MAX_SHARDS]; /* global shard numbers (< 256, distinct) */
+	uint16_t nshards;                 /* 1..TRAWL_MAX_SHARDS */
+	uint16_t shards[TRAWL_MAX_SHARDS]; /* global shard numbers (< 256, distinct) */
 	const uint8_t *tree;              /* the query tree's canonical encoding
 	                                     (common/qtree.h), checked by both sides */
 	uint32_t tree_len;                /* 1..TRAWL_MAX_QUERY_TREE_BYTES */
@@ -159,13 +151,13 @@ typedef struct wire_search_reply {
 	uint64_t total;           /* matching documents on the shards answered */
 	uint64_t docs_searched;   /* documents in the shards answered */
 	uint32_t queue_depth;     /* requests waiting at the leaf when this one finished */
-	uint16_t shards_answered; /* 0..WIRE_MAX_SHARDS */
+	uint16_t shards_answered; /* 0..TRAWL_MAX_SHARDS */
 	uint32_t nhits;           /* 0..TRAWL_MAX_K, best first */
 	const wire_hit *hits;     /* nhits hits; NULL when decoded (see Conventions) */
 	const uint8_t *hits_raw;  /* decoded: nhits packed hits inside the message */
 	const char *errmsg;       /* detail of a nonzero status; not NUL-terminated */
-	uint32_t errmsg_len;      /* 0..WIRE_MAX_ERRMSG */
-	/* With WIRE_F_IDS in the header: each hit's external id, 0..WIRE_MAX_ID
+	uint32_t errmsg_len;      /* 0..LIMIT_ERRMSG_BYTES */
+	/* With WIRE_F_IDS in the header: each hit's external id, 0..LIMIT_ID_BYTES
 	 * bytes, in the order of the hits (read them with wire_search_reply_ids). */
 	const char *const *ids;  /* nhits ids, not NUL-terminated; NULL when decoded */
 	const uint32_t *id_lens; /* their lengths; NULL when decoded */
@@ -187,11 +179,11 @@ typedef struct wire_fetch {
 	const uint8_t *tree;     /* the query tree, to highlight its terms (as in SEARCH) */
 	uint32_t tree_len;       /* 0..TRAWL_MAX_QUERY_TREE_BYTES; 0: no query */
 	const char *field;       /* text field to take snippets from */
-	uint32_t field_len;      /* 0..WIRE_MAX_FIELD; 0: no snippets */
+	uint32_t field_len;      /* 0..LIMIT_FIELD_NAME_BYTES; 0: no snippets */
 	const char *pre, *post;  /* inserted before and after each highlighted term */
-	uint16_t pre_len;        /* 0..WIRE_MAX_MARK */
-	uint16_t post_len;       /* 0..WIRE_MAX_MARK */
-	uint32_t snippet_chars;  /* 0..WIRE_MAX_SNIPPET_CHARS: snippet length wanted */
+	uint16_t pre_len;        /* 0..LIMIT_MARK_BYTES */
+	uint16_t post_len;       /* 0..LIMIT_MARK_BYTES */
+	uint32_t snippet_chars;  /* 0..LIMIT_SNIPPET_CHARS: snippet length wanted */
 } wire_fetch;
 
 /* wire_doc - one document of FETCH_REPLY. */
@@ -200,11 +192,11 @@ typedef struct wire_doc {
 	uint16_t status;      /* trawl_err: TRAWL_OK, or e.g. TRAWL_ENOTFOUND, TRAWL_ECORRUPT */
 	uint32_t doc;         /* as asked for */
 	const char *id;       /* external id */
-	uint32_t id_len;      /* 0..WIRE_MAX_ID */
+	uint32_t id_len;      /* 0..LIMIT_ID_BYTES */
 	const char *json;     /* the stored document */
-	uint32_t json_len;    /* 0..WIRE_MAX_DOC */
+	uint32_t json_len;    /* 0..LIMIT_STORED_DOC_BYTES */
 	const char *snippet;  /* highlighted snippet */
-	uint32_t snippet_len; /* 0..WIRE_MAX_SNIPPET */
+	uint32_t snippet_len; /* 0..LIMIT_SNIPPET_BYTES */
 } wire_doc;
 
 /* wire_fetch_reply - body of FETCH_REPLY. */
@@ -215,15 +207,15 @@ typedef struct wire_fetch_reply {
 	const uint8_t *docs_raw; /* decoded: the ndocs records inside the message */
 	size_t docs_raw_len;     /* decoded: their total size in bytes */
 	const char *errmsg;      /* not NUL-terminated */
-	uint32_t errmsg_len;     /* 0..WIRE_MAX_ERRMSG */
+	uint32_t errmsg_len;     /* 0..LIMIT_ERRMSG_BYTES */
 } wire_fetch_reply;
 
 /* wire_pong - body of PONG. PING has no body. */
 typedef struct wire_pong {
 	uint64_t generation;              /* generation the leaf serves */
 	uint32_t queue_depth;             /* requests waiting at the leaf */
-	uint16_t nshards;                 /* 0..WIRE_MAX_SHARDS */
-	uint16_t shards[WIRE_MAX_SHARDS]; /* shards the leaf serves (< 256, distinct) */
+	uint16_t nshards;                 /* 0..TRAWL_MAX_SHARDS */
+	uint16_t shards[TRAWL_MAX_SHARDS]; /* shards the leaf serves (< 256, distinct) */
 	uint8_t ready;                    /* 1: accepting searches; 0: loading or draining */
 } wire_pong;
 
@@ -236,7 +228,7 @@ typedef struct wire_cancel {
 typedef struct wire_get {
 	uint16_t shard;  /* the shard the id routes to (< 256) */
 	const char *id;  /* not NUL-terminated */
-	uint32_t id_len; /* 1..WIRE_MAX_ID */
+	uint32_t id_len; /* 1..LIMIT_ID_BYTES */
 } wire_get;
 
 /* wire_msg - any decoded message (see wire_decode). */
@@ -269,7 +261,7 @@ const char *wire_type_name(int type);
 /*
  * wire_header_decode checks and decodes the header of the len-byte message
  * at buf into *h, without looking at the body: len must be 32..
- * WIRE_MAX_MESSAGE, the magic, version and type known and the reserved field
+ * LIMIT_MESSAGE_BYTES, the magic, version and type known and the reserved field
  * 0. Use it to dispatch on h->type, or call wire_decode. Errors: TRAWL_EINVAL
  * with a message in err, as for every decoder.
  */

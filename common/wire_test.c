@@ -146,11 +146,11 @@ static void rnd_tree(int small, uint32_t min, const uint8_t **tree, uint32_t *le
 
 static void rnd_shards(uint16_t *shards, uint16_t n)
 {
-	uint16_t all[WIRE_MAX_SHARDS];
-	for (int i = 0; i < WIRE_MAX_SHARDS; i++)
+	uint16_t all[TRAWL_MAX_SHARDS];
+	for (int i = 0; i < TRAWL_MAX_SHARDS; i++)
 		all[i] = (uint16_t)i;
 	for (uint16_t i = 0; i < n; i++) {
-		uint32_t j = i + rnd_below((uint64_t)WIRE_MAX_SHARDS - i);
+		uint32_t j = i + rnd_below((uint64_t)TRAWL_MAX_SHARDS - i);
 		uint16_t t = all[i];
 		all[i] = all[j];
 		all[j] = t;
@@ -188,7 +188,7 @@ static void rnd_msg(wire_msg *m, int type, int small)
 	case WIRE_SEARCH: {
 		wire_search *s = &m->u.search;
 		s->k = rnd_len(1, TRAWL_MAX_K);
-		s->nshards = (uint16_t)rnd_len(1, small ? 12 : WIRE_MAX_SHARDS);
+		s->nshards = (uint16_t)rnd_len(1, small ? 12 : TRAWL_MAX_SHARDS);
 		rnd_shards(s->shards, s->nshards);
 		rnd_tree(small, 1, &s->tree, &s->tree_len);
 		break;
@@ -200,20 +200,20 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		r->total = rnd();
 		r->docs_searched = rnd();
 		r->queue_depth = (uint32_t)rnd();
-		r->shards_answered = (uint16_t)rnd_len(0, WIRE_MAX_SHARDS);
+		r->shards_answered = (uint16_t)rnd_len(0, TRAWL_MAX_SHARDS);
 		r->nhits = rnd_below(4) ? rnd_len(0, 64 < cap_n ? 64 : cap_n) : rnd_len(0, cap_n);
 		for (uint32_t i = 0; i < r->nhits; i++) {
 			hits_store[i].score = rnd_score();
-			hits_store[i].shard = (uint16_t)rnd_below(WIRE_MAX_SHARDS);
+			hits_store[i].shard = (uint16_t)rnd_below(TRAWL_MAX_SHARDS);
 			hits_store[i].doc = (uint32_t)rnd();
 			hits_store[i].hash = rnd();
 		}
 		r->hits = r->nhits || rnd_below(2) ? hits_store : NULL;
-		r->errmsg_len = rnd_len(0, CAP(WIRE_MAX_ERRMSG));
+		r->errmsg_len = rnd_len(0, CAP(LIMIT_ERRMSG_BYTES));
 		r->errmsg = rnd_str(r->errmsg_len);
 		if (m->h.flags & WIRE_F_IDS) {
 			for (uint32_t i = 0; i < r->nhits; i++) {
-				id_lens_store[i] = rnd_len(0, CAP(WIRE_MAX_ID));
+				id_lens_store[i] = rnd_len(0, CAP(LIMIT_ID_BYTES));
 				ids_store[i] = rnd_str(id_lens_store[i]);
 			}
 			r->ids = ids_store;
@@ -225,18 +225,18 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		wire_fetch *f = &m->u.fetch;
 		f->ndocs = rnd_below(4) ? rnd_len(1, 64 < cap_n ? 64 : cap_n) : rnd_len(1, cap_n);
 		for (uint32_t i = 0; i < f->ndocs; i++) {
-			refs_store[i].shard = (uint16_t)rnd_below(WIRE_MAX_SHARDS);
+			refs_store[i].shard = (uint16_t)rnd_below(TRAWL_MAX_SHARDS);
 			refs_store[i].doc = (uint32_t)rnd();
 		}
 		f->docs = refs_store;
 		rnd_tree(small, 0, &f->tree, &f->tree_len);
-		f->field_len = rnd_len(0, CAP(WIRE_MAX_FIELD));
+		f->field_len = rnd_len(0, CAP(LIMIT_FIELD_NAME_BYTES));
 		f->field = rnd_str(f->field_len);
-		f->pre_len = (uint16_t)rnd_len(0, CAP(WIRE_MAX_MARK));
+		f->pre_len = (uint16_t)rnd_len(0, CAP(LIMIT_MARK_BYTES));
 		f->pre = rnd_str(f->pre_len);
-		f->post_len = (uint16_t)rnd_len(0, CAP(WIRE_MAX_MARK));
+		f->post_len = (uint16_t)rnd_len(0, CAP(LIMIT_MARK_BYTES));
 		f->post = rnd_str(f->post_len);
-		f->snippet_chars = rnd_len(0, WIRE_MAX_SNIPPET_CHARS);
+		f->snippet_chars = rnd_len(0, LIMIT_SNIPPET_CHARS);
 		break;
 	}
 	case WIRE_FETCH_REPLY: {
@@ -247,19 +247,19 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		uint32_t big = r->ndocs <= 4 ? 65536 : 64;
 		for (uint32_t i = 0; i < r->ndocs; i++) {
 			wire_doc *d = &docs_store[i];
-			d->shard = (uint16_t)rnd_below(WIRE_MAX_SHARDS);
+			d->shard = (uint16_t)rnd_below(TRAWL_MAX_SHARDS);
 			d->status = (uint16_t)rnd_below(16);
 			d->doc = (uint32_t)rnd();
-			d->id_len = rnd_len(0, CAP(WIRE_MAX_ID));
+			d->id_len = rnd_len(0, CAP(LIMIT_ID_BYTES));
 			d->id = rnd_str(d->id_len);
 			d->json_len = rnd_len(0, CAP(big));
 			d->json = rnd_str(d->json_len);
 			d->snippet_len =
-			    rnd_len(0, CAP(big < WIRE_MAX_SNIPPET ? big : WIRE_MAX_SNIPPET));
+			    rnd_len(0, CAP(big < LIMIT_SNIPPET_BYTES ? big : LIMIT_SNIPPET_BYTES));
 			d->snippet = rnd_str(d->snippet_len);
 		}
 		r->docs = r->ndocs || rnd_below(2) ? docs_store : NULL;
-		r->errmsg_len = rnd_len(0, CAP(WIRE_MAX_ERRMSG));
+		r->errmsg_len = rnd_len(0, CAP(LIMIT_ERRMSG_BYTES));
 		r->errmsg = rnd_str(r->errmsg_len);
 		break;
 	}
@@ -269,7 +269,7 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		wire_pong *p = &m->u.pong;
 		p->generation = rnd();
 		p->queue_depth = (uint32_t)rnd();
-		p->nshards = (uint16_t)rnd_len(0, small ? 12 : WIRE_MAX_SHARDS);
+		p->nshards = (uint16_t)rnd_len(0, small ? 12 : TRAWL_MAX_SHARDS);
 		rnd_shards(p->shards, p->nshards);
 		p->ready = (uint8_t)rnd_below(2);
 		break;
@@ -278,8 +278,8 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		m->u.cancel.target_request_id = rnd();
 		break;
 	case WIRE_GET:
-		m->u.get.shard = (uint16_t)rnd_below(WIRE_MAX_SHARDS);
-		m->u.get.id_len = rnd_len(1, CAP(WIRE_MAX_ID));
+		m->u.get.shard = (uint16_t)rnd_below(TRAWL_MAX_SHARDS);
+		m->u.get.id_len = rnd_len(1, CAP(LIMIT_ID_BYTES));
 		m->u.get.id = rnd_str(m->u.get.id_len);
 		break;
 	}
@@ -491,8 +491,8 @@ static uint64_t body_size(const wire_msg *m)
 static void roundtrip(int type, int iterations)
 {
 	tbuf b, b2;
-	tbuf_init(&b, WIRE_MAX_MESSAGE);
-	tbuf_init(&b2, WIRE_MAX_MESSAGE);
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES);
+	tbuf_init(&b2, LIMIT_MESSAGE_BYTES);
 	char err[256];
 	for (int it = 0; it < iterations; it++) {
 		wire_msg m, d, d2;
@@ -576,7 +576,7 @@ static void test_roundtrip_ping_pong_cancel_get(void **state)
 static void test_truncation(void **state)
 {
 	tbuf b;
-	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES);
 	char err[256];
 	long decoded = 0;
 	for (int type = WIRE_SEARCH; type <= WIRE_LAST; type++) {
@@ -619,8 +619,8 @@ static void test_truncation(void **state)
 static void test_byte_flips(void **state)
 {
 	tbuf b, b2;
-	tbuf_init(&b, WIRE_MAX_MESSAGE);
-	tbuf_init(&b2, WIRE_MAX_MESSAGE);
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES);
+	tbuf_init(&b2, LIMIT_MESSAGE_BYTES);
 	char err[64];
 	for (int type = WIRE_SEARCH; type <= WIRE_LAST; type++) {
 		for (int it = 0; it < 6; it++) {
@@ -695,7 +695,7 @@ static void test_golden_search(void **state)
 	wire_search s = {
 	    .k = 10, .nshards = 2, .shards = {3, 17}, .tree = want + 46, .tree_len = 33};
 	tbuf b;
-	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES);
 	assert_int_equal(wire_encode_search(&b, &h, &s), TRAWL_OK);
 	assert_int_equal(b.len, wantlen);
 	assert_memory_equal(b.data, want, wantlen);
@@ -755,7 +755,7 @@ static void test_golden_search_reply(void **state)
 	                       .errmsg = "ok",
 	                       .errmsg_len = 2};
 	tbuf b;
-	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES);
 	assert_int_equal(wire_encode_search_reply(&b, &h, &r), TRAWL_OK);
 	assert_int_equal(b.len, wantlen);
 	assert_memory_equal(b.data, want, wantlen);
@@ -781,7 +781,7 @@ static void test_golden_search_reply(void **state)
 static void enc_fails(const wire_msg *m, int rc)
 {
 	tbuf b;
-	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES);
 	assert_int_equal(tbuf_append(&b, "keep", 4), TRAWL_OK);
 	assert_int_equal(wire_encode(&b, m), rc);
 	assert_int_equal(b.len, 4);
@@ -792,7 +792,7 @@ static void enc_fails(const wire_msg *m, int rc)
 static void enc_ok(const wire_msg *m)
 {
 	tbuf b;
-	tbuf_init(&b, WIRE_MAX_MESSAGE);
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES);
 	assert_int_equal(wire_encode(&b, m), TRAWL_OK);
 	wire_msg d;
 	char err[256];
@@ -824,11 +824,11 @@ static void test_encode_limits_search(void **state)
 	m = base_search();
 	m.u.search.nshards = 0;
 	enc_fails(&m, TRAWL_EINVAL);
-	m.u.search.nshards = WIRE_MAX_SHARDS + 1;
+	m.u.search.nshards = TRAWL_MAX_SHARDS + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
-	m.u.search.nshards = WIRE_MAX_SHARDS;
-	for (int i = 0; i < WIRE_MAX_SHARDS; i++)
-		m.u.search.shards[i] = (uint16_t)(WIRE_MAX_SHARDS - 1 - i);
+	m.u.search.nshards = TRAWL_MAX_SHARDS;
+	for (int i = 0; i < TRAWL_MAX_SHARDS; i++)
+		m.u.search.shards[i] = (uint16_t)(TRAWL_MAX_SHARDS - 1 - i);
 	enc_ok(&m);
 	m.u.search.shards[200] = m.u.search.shards[10];
 	enc_fails(&m, TRAWL_EINVAL);
@@ -872,15 +872,15 @@ static void test_encode_limits_search(void **state)
 
 static void test_encode_limits_replies(void **state)
 {
-	static char big[WIRE_MAX_ERRMSG + 1];
+	static char big[LIMIT_ERRMSG_BYTES + 1];
 	memset(big, 'e', sizeof big);
 	wire_hit hit = {.score = 1, .shard = 1, .doc = 1};
 
 	wire_msg m = {.h = {.type = WIRE_SEARCH_REPLY}};
 	m.u.search_reply.errmsg = big;
-	m.u.search_reply.errmsg_len = WIRE_MAX_ERRMSG;
+	m.u.search_reply.errmsg_len = LIMIT_ERRMSG_BYTES;
 	enc_ok(&m);
-	m.u.search_reply.errmsg_len = WIRE_MAX_ERRMSG + 1;
+	m.u.search_reply.errmsg_len = LIMIT_ERRMSG_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	m.u.search_reply.errmsg_len = 0;
 	m.u.search_reply.nhits = TRAWL_MAX_K + 1;
@@ -891,7 +891,7 @@ static void test_encode_limits_replies(void **state)
 	enc_fails(&m, TRAWL_EINVAL);
 	m.u.search_reply.hits = &hit;
 	enc_ok(&m);
-	hit.shard = WIRE_MAX_SHARDS;
+	hit.shard = TRAWL_MAX_SHARDS;
 	enc_fails(&m, TRAWL_EINVAL);
 	hit.shard = 0;
 	uint32_t nan = 0x7fc00000u, inf = 0x7f800000u;
@@ -901,17 +901,17 @@ static void test_encode_limits_replies(void **state)
 	enc_fails(&m, TRAWL_EINVAL);
 	hit.score = -0.0f;
 	enc_ok(&m);
-	/* ids (WIRE_F_IDS): required with the flag, each at most WIRE_MAX_ID bytes */
-	static char bigid[WIRE_MAX_ID + 1];
+	/* ids (WIRE_F_IDS): required with the flag, each at most LIMIT_ID_BYTES bytes */
+	static char bigid[LIMIT_ID_BYTES + 1];
 	memset(bigid, 'i', sizeof bigid);
 	const char *idp = bigid;
-	uint32_t idlen = WIRE_MAX_ID;
+	uint32_t idlen = LIMIT_ID_BYTES;
 	m.h.flags = WIRE_F_IDS;
 	enc_fails(&m, TRAWL_EINVAL);
 	m.u.search_reply.ids = &idp;
 	m.u.search_reply.id_lens = &idlen;
 	enc_ok(&m);
-	idlen = WIRE_MAX_ID + 1;
+	idlen = LIMIT_ID_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	idp = NULL;
 	idlen = 1;
@@ -946,17 +946,17 @@ static void test_encode_limits_replies(void **state)
 	m.u.search_reply.total_relation = 2;
 	enc_fails(&m, TRAWL_EINVAL);
 	m.u.search_reply.total_relation = 1;
-	m.u.search_reply.shards_answered = WIRE_MAX_SHARDS + 1;
+	m.u.search_reply.shards_answered = TRAWL_MAX_SHARDS + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 
 	/* FETCH_REPLY: id, json, snippet and the whole message. */
-	static char id[WIRE_MAX_ID + 1];
-	wire_doc d = {.shard = 1, .id = id, .id_len = WIRE_MAX_ID};
+	static char id[LIMIT_ID_BYTES + 1];
+	wire_doc d = {.shard = 1, .id = id, .id_len = LIMIT_ID_BYTES};
 	m = (wire_msg){.h = {.type = WIRE_FETCH_REPLY}};
 	m.u.fetch_reply.ndocs = 1;
 	m.u.fetch_reply.docs = &d;
 	enc_ok(&m);
-	d.id_len = WIRE_MAX_ID + 1;
+	d.id_len = LIMIT_ID_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	d.id_len = 0;
 	d.shard = 300;
@@ -966,30 +966,31 @@ static void test_encode_limits_replies(void **state)
 	enc_fails(&m, TRAWL_ELIMIT);
 	m.u.fetch_reply.ndocs = 1;
 	m.u.fetch_reply.errmsg = big;
-	m.u.fetch_reply.errmsg_len = WIRE_MAX_ERRMSG + 1;
+	m.u.fetch_reply.errmsg_len = LIMIT_ERRMSG_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	m.u.fetch_reply.errmsg_len = 0;
 
-	char *doc = calloc(1, WIRE_MAX_DOC + 1);
+	char *doc = calloc(1, LIMIT_STORED_DOC_BYTES + 1);
 	assert_non_null(doc);
 	wire_doc two[2] = {{.json = doc,
-	                    .json_len = WIRE_MAX_DOC,
+	                    .json_len = LIMIT_STORED_DOC_BYTES,
 	                    .snippet = doc,
-	                    .snippet_len = WIRE_MAX_SNIPPET},
-	                   {.json = doc, .json_len = WIRE_MAX_DOC}};
+	                    .snippet_len = LIMIT_SNIPPET_BYTES},
+	                   {.json = doc, .json_len = LIMIT_STORED_DOC_BYTES}};
 	m.u.fetch_reply.docs = two;
 	enc_ok(&m); /* one document at both limits */
-	two[0].json_len = WIRE_MAX_DOC + 1;
+	two[0].json_len = LIMIT_STORED_DOC_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
-	two[0].json_len = WIRE_MAX_DOC;
-	two[0].snippet_len = WIRE_MAX_SNIPPET + 1;
+	two[0].json_len = LIMIT_STORED_DOC_BYTES;
+	two[0].snippet_len = LIMIT_SNIPPET_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	two[0].snippet_len = 0;
 	two[0].snippet = NULL;
 	two[0].json = NULL;
 	enc_fails(&m, TRAWL_EINVAL);
 	two[0].json = doc;
-	/* Two documents at WIRE_MAX_DOC: each within its limit, together over the message's. */
+	/* Two documents at LIMIT_STORED_DOC_BYTES: each within its limit, together over the
+	 * message's. */
 	m.u.fetch_reply.ndocs = 2;
 	enc_fails(&m, TRAWL_ELIMIT);
 	free(doc);
@@ -997,7 +998,7 @@ static void test_encode_limits_replies(void **state)
 	/* PONG */
 	m = (wire_msg){.h = {.type = WIRE_PONG}};
 	enc_ok(&m); /* no shards is fine for a PONG */
-	m.u.pong.nshards = WIRE_MAX_SHARDS + 1;
+	m.u.pong.nshards = TRAWL_MAX_SHARDS + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	m.u.pong.nshards = 3;
 	m.u.pong.shards[0] = 1;
@@ -1012,7 +1013,7 @@ static void test_encode_limits_replies(void **state)
 
 static void test_encode_limits_fetch(void **state)
 {
-	static char s[WIRE_MAX_MARK + 1];
+	static char s[LIMIT_MARK_BYTES + 1];
 	memset(s, 's', sizeof s);
 	wire_docref ref = {.shard = 255, .doc = 9};
 	wire_msg base = {.h = {.type = WIRE_FETCH}};
@@ -1044,16 +1045,16 @@ static void test_encode_limits_fetch(void **state)
 	m.u.fetch.tree_len = sizeof TREE_A - 1; /* ends inside the word */
 	enc_fails(&m, TRAWL_EINVAL);
 	m = base;
-	m.u.fetch.field_len = WIRE_MAX_FIELD + 1;
+	m.u.fetch.field_len = LIMIT_FIELD_NAME_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	m = base;
-	m.u.fetch.pre_len = WIRE_MAX_MARK + 1;
+	m.u.fetch.pre_len = LIMIT_MARK_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	m = base;
-	m.u.fetch.post_len = WIRE_MAX_MARK + 1;
+	m.u.fetch.post_len = LIMIT_MARK_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	m = base;
-	m.u.fetch.snippet_chars = WIRE_MAX_SNIPPET_CHARS + 1;
+	m.u.fetch.snippet_chars = LIMIT_SNIPPET_CHARS + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	m = base;
 	ref.shard = 256;
@@ -1208,12 +1209,12 @@ static void test_decode_limits_header(void **state)
 	wire_cancel c;
 	assert_int_equal(wire_decode_cancel(m.b, m.len, &h, &c, err, sizeof err), TRAWL_EINVAL);
 	assert_string_equal(err, "CANCEL: expected a CANCEL message, got PONG (type 6)");
-	/* A message over WIRE_MAX_MESSAGE is refused before anything is read. */
-	uint8_t *huge = calloc(1, (size_t)WIRE_MAX_MESSAGE + 1);
+	/* A message over LIMIT_MESSAGE_BYTES is refused before anything is read. */
+	uint8_t *huge = calloc(1, (size_t)LIMIT_MESSAGE_BYTES + 1);
 	assert_non_null(huge);
 	memcpy(huge, m.b, 32);
 	assert_int_equal(
-	    wire_header_decode(huge, (size_t)WIRE_MAX_MESSAGE + 1, &h, err, sizeof err),
+	    wire_header_decode(huge, (size_t)LIMIT_MESSAGE_BYTES + 1, &h, err, sizeof err),
 	    TRAWL_EINVAL);
 	assert_string_equal(err, "header: the message is 134217729 bytes; the limit is 134217728");
 	free(huge);
@@ -1229,9 +1230,9 @@ static void test_decode_limits_header(void **state)
 static void test_decode_limits_search(void **state)
 {
 	mk m = {0};
-	uint16_t sh[WIRE_MAX_SHARDS + 1];
+	uint16_t sh[TRAWL_MAX_SHARDS + 1];
 	const uint32_t a = sizeof TREE_A;
-	for (int i = 0; i <= WIRE_MAX_SHARDS; i++)
+	for (int i = 0; i <= TRAWL_MAX_SHARDS; i++)
 		sh[i] = (uint16_t)i;
 	mk_search(&m, 10, sh, 2, a);
 	dec_ok(&m);
@@ -1239,11 +1240,11 @@ static void test_decode_limits_search(void **state)
 	dec_fails(&m, "SEARCH: k is 0; it must be 1..10000");
 	mk_search(&m, TRAWL_MAX_K + 1, sh, 2, a);
 	dec_fails(&m, "SEARCH: k is 10001; the limit is 10000");
-	mk_search(&m, TRAWL_MAX_K, sh, WIRE_MAX_SHARDS, a);
+	mk_search(&m, TRAWL_MAX_K, sh, TRAWL_MAX_SHARDS, a);
 	dec_ok(&m);
 	mk_search(&m, 10, sh, 0, a);
 	dec_fails(&m, "SEARCH: nshards is 0; it must be 1..256");
-	mk_search(&m, 10, sh, WIRE_MAX_SHARDS + 1, a);
+	mk_search(&m, 10, sh, TRAWL_MAX_SHARDS + 1, a);
 	dec_fails(&m, "SEARCH: nshards is 257; the limit is 256");
 	uint16_t dup[3] = {4, 9, 4};
 	mk_search(&m, 10, dup, 3, a);
@@ -1313,11 +1314,11 @@ static void test_decode_limits_search_reply(void **state)
 	mk m = {0};
 	mk_search_reply(&m, 3, 4);
 	dec_ok(&m);
-	mk_search_reply(&m, TRAWL_MAX_K, WIRE_MAX_ERRMSG);
+	mk_search_reply(&m, TRAWL_MAX_K, LIMIT_ERRMSG_BYTES);
 	dec_ok(&m);
 	mk_search_reply(&m, TRAWL_MAX_K + 1, 0);
 	dec_fails(&m, "SEARCH_REPLY: nhits is 10001; the limit is 10000");
-	mk_search_reply(&m, 1, WIRE_MAX_ERRMSG + 1);
+	mk_search_reply(&m, 1, LIMIT_ERRMSG_BYTES + 1);
 	dec_fails(&m, "SEARCH_REPLY: errmsg is 1025 bytes; the limit is 1024");
 	mk_search_reply(&m, 1, 0);
 	m.b[34] = 2;
@@ -1375,8 +1376,8 @@ static void test_decode_limits_search_reply(void **state)
 	dec_fails(&m, "SEARCH_REPLY: message ends inside ids[1]");
 	mk_search_reply(&m, 1, 0);
 	m.b[4] = WIRE_F_IDS;
-	mk_le(&m, WIRE_MAX_ID + 1, 2);
-	mk_fill(&m, 'a', WIRE_MAX_ID + 1);
+	mk_le(&m, LIMIT_ID_BYTES + 1, 2);
+	mk_fill(&m, 'a', LIMIT_ID_BYTES + 1);
 	dec_fails(&m, "SEARCH_REPLY: ids[0] is 513 bytes; the limit is 512");
 	free(m.b);
 }
@@ -1403,14 +1404,14 @@ static void mk_fetch_reply(mk *m, uint32_t idlen, uint32_t jsonlen, uint32_t sni
 static void test_decode_limits_fetch_reply(void **state)
 {
 	mk m = {0};
-	mk_fetch_reply(&m, WIRE_MAX_ID, 100, 100);
+	mk_fetch_reply(&m, LIMIT_ID_BYTES, 100, 100);
 	dec_ok(&m);
-	mk_fetch_reply(&m, WIRE_MAX_ID + 1, 100, 100);
+	mk_fetch_reply(&m, LIMIT_ID_BYTES + 1, 100, 100);
 	dec_fails(&m, "FETCH_REPLY: docs[0].id is 513 bytes; the limit is 512");
-	mk_fetch_reply(&m, 1, 0, WIRE_MAX_SNIPPET + 1);
+	mk_fetch_reply(&m, 1, 0, LIMIT_SNIPPET_BYTES + 1);
 	dec_fails(&m, "FETCH_REPLY: docs[0].snippet is 1048577 bytes; the limit is 1048576");
 	mk_fetch_reply(&m, 1, 0, 0);
-	uint32_t big = WIRE_MAX_DOC + 1;
+	uint32_t big = LIMIT_STORED_DOC_BYTES + 1;
 	memcpy(m.b + 52 + 1, &big, 4); /* the json length of docs[0] */
 	dec_fails(&m, "FETCH_REPLY: docs[0].json is 67108865 bytes; the limit is 67108864");
 	mk_fetch_reply(&m, 1, 0, 0);
@@ -1497,12 +1498,12 @@ static void test_decode_limits_fetch_pong(void **state)
 
 static void test_limits_get(void **state)
 {
-	static char id[WIRE_MAX_ID + 1];
+	static char id[LIMIT_ID_BYTES + 1];
 	memset(id, 'i', sizeof id);
 	wire_msg m = {.h = {.type = WIRE_GET}};
-	m.u.get = (wire_get){.shard = 255, .id = id, .id_len = WIRE_MAX_ID};
+	m.u.get = (wire_get){.shard = 255, .id = id, .id_len = LIMIT_ID_BYTES};
 	enc_ok(&m);
-	m.u.get.id_len = WIRE_MAX_ID + 1;
+	m.u.get.id_len = LIMIT_ID_BYTES + 1;
 	enc_fails(&m, TRAWL_ELIMIT);
 	m.u.get.id_len = 0;
 	enc_fails(&m, TRAWL_EINVAL);
@@ -1529,8 +1530,8 @@ static void test_limits_get(void **state)
 	mk_header(&b, WIRE_GET);
 	mk_le(&b, 9, 2);
 	mk_le(&b, 0, 2);
-	mk_le(&b, WIRE_MAX_ID + 1, 4);
-	mk_fill(&b, 'x', WIRE_MAX_ID + 1);
+	mk_le(&b, LIMIT_ID_BYTES + 1, 4);
+	mk_fill(&b, 'x', LIMIT_ID_BYTES + 1);
 	dec_fails(&b, "GET: id is 513 bytes; the limit is 512");
 	free(b.b);
 }

@@ -90,7 +90,7 @@ struct idx_analyzer {
 	size_t cpcap;
 	/* The lowercase bytes of the ASCII token being scanned, and slack for
 	 * scan()'s 16-byte stores. */
-	uint8_t tok[IDX_MAX_TOKEN_BYTES + 16];
+	uint8_t tok[LIMIT_TOKEN_BYTES + 16];
 };
 
 /* A token found by scan(): bytes [start, end) of the input. */
@@ -148,7 +148,7 @@ static inline uint32_t word_mask16(const uint8_t *p, __m128i *lowv, uint32_t *hi
 /*
  * scan finds the next token at or after *pi and stores it in *sp; it
  * returns 0 when the text has no more tokens. *pi moves past the token.
- * For a pure ASCII token the first IDX_MAX_TOKEN_BYTES lowercase bytes are
+ * For a pure ASCII token the first LIMIT_TOKEN_BYTES lowercase bytes are
  * left in a->tok.
  */
 static inline __attribute__((always_inline)) int scan(idx_analyzer *a, const uint8_t *p, size_t len,
@@ -201,7 +201,7 @@ static inline __attribute__((always_inline)) int scan(idx_analyzer *a, const uin
 			__m128i lv;
 			uint32_t hi, m = word_mask16(p + i, &lv, &hi);
 			/* a->tok has 16 bytes of slack for this store. */
-			if (k < IDX_MAX_TOKEN_BYTES)
+			if (k < LIMIT_TOKEN_BYTES)
 				_mm_storeu_si128((__m128i *)(void *)(a->tok + k), lv);
 			unsigned run = (unsigned)__builtin_ctz(~m); /* m < 1 << 16 */
 			k += run;
@@ -214,7 +214,7 @@ static inline __attribute__((always_inline)) int scan(idx_analyzer *a, const uin
 		}
 #endif
 		while (i < len && (c = lower[p[i]]) != SEP && c != HI) {
-			if (k < IDX_MAX_TOKEN_BYTES)
+			if (k < LIMIT_TOKEN_BYTES)
 				a->tok[k] = c;
 			k++;
 			i++;
@@ -301,7 +301,7 @@ int idx_analyzer_alloc(idx_analyzer **out, idx_analyzer_kind kind)
 		return TRAWL_ENOMEM;
 	a->kind = kind;
 	/* Big enough for any token idx_analyze keeps: it never grows there. */
-	a->cpcap = FOLD_CPS_MAX(IDX_MAX_TOKEN_BYTES) + 1;
+	a->cpcap = FOLD_CPS_MAX(LIMIT_TOKEN_BYTES) + 1;
 	a->cp = malloc(a->cpcap * sizeof(*a->cp));
 	if (!a->cp)
 		goto nomem;
@@ -523,11 +523,11 @@ int idx_analyze(idx_analyzer *a, const char *text, size_t len, uint32_t pos_base
 		size_t tl;
 		if (sp.ascii) {
 			tl = sp.end - sp.start;
-			if (tl > IDX_MAX_TOKEN_BYTES)
+			if (tl > LIMIT_TOKEN_BYTES)
 				continue;
 			t = a->tok;
 		} else {
-			rc = fold(a, p + sp.start, sp.end - sp.start, IDX_MAX_TOKEN_BYTES, &t, &tl);
+			rc = fold(a, p + sp.start, sp.end - sp.start, LIMIT_TOKEN_BYTES, &t, &tl);
 			if (rc == TRAWL_ENOMEM)
 				break;
 			if (rc != TRAWL_OK || tl == 0) {
@@ -541,7 +541,7 @@ int idx_analyze(idx_analyzer *a, const char *text, size_t len, uint32_t pos_base
 			rc = stem(a, t, tl, &t, &tl);
 			if (rc)
 				break;
-			if (tl == 0 || tl > IDX_MAX_TOKEN_BYTES)
+			if (tl == 0 || tl > LIMIT_TOKEN_BYTES)
 				continue;
 		}
 		idx_token tok = {

@@ -17,9 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest token kept, in bytes after folding; longer ones are dropped but
- * still take a position. */
-#define IDX_MAX_TOKEN_BYTES 255
+#include "common/limits.h"
+
+/* Tokens longer than LIMIT_TOKEN_BYTES after folding are dropped but still
+ * take a position. */
 
 typedef enum idx_analyzer_kind {
 	IDX_AN_PLAIN = 0,
@@ -28,7 +29,7 @@ typedef enum idx_analyzer_kind {
 
 typedef struct idx_token {
 	const char *text; /* folded (and stemmed) bytes; valid during the callback only */
-	uint32_t len;     /* bytes in text, 1..IDX_MAX_TOKEN_BYTES */
+	uint32_t len;     /* bytes in text, 1..LIMIT_TOKEN_BYTES */
 	uint32_t pos;     /* position: pos_base + index of the token in the text */
 	uint32_t start;   /* byte offset of the token's first byte in the input */
 	uint32_t end;     /* byte offset just past the token's last byte */

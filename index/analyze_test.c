@@ -21,7 +21,7 @@
 #define MAX_TOKS 4096
 
 typedef struct rec_tok {
-	char text[IDX_MAX_TOKEN_BYTES + 1];
+	char text[LIMIT_TOKEN_BYTES + 1];
 	uint32_t len, pos, start, end;
 } rec_tok;
 
@@ -36,7 +36,7 @@ static int record(void *ctx, const idx_token *t)
 {
 	rec *r = ctx;
 	assert_true(r->n < MAX_TOKS);
-	assert_true(t->len >= 1 && t->len <= IDX_MAX_TOKEN_BYTES);
+	assert_true(t->len >= 1 && t->len <= LIMIT_TOKEN_BYTES);
 	rec_tok *o = &r->toks[r->n++];
 	memcpy(o->text, t->text, t->len);
 	o->text[t->len] = '\0';
@@ -190,7 +190,7 @@ static void test_ascii_runs(void **state)
 				assert_int_equal(run(IDX_AN_PLAIN, buf, n, 0, &npos, r), 0);
 				assert_int_equal(npos, 2);
 				size_t wl = strlen(want);
-				if (wl > IDX_MAX_TOKEN_BYTES) {
+				if (wl > LIMIT_TOKEN_BYTES) {
 					assert_int_equal(r->n, 1);
 					expect_tok(r, 0, "z", 1, (uint32_t)n - 1, (uint32_t)n);
 					continue;
@@ -234,7 +234,7 @@ static void test_ascii_reference(void **state)
 			size_t st = i;
 			while (i < n && isalnum((unsigned char)buf[i]))
 				i++;
-			if (i - st <= IDX_MAX_TOKEN_BYTES) {
+			if (i - st <= LIMIT_TOKEN_BYTES) {
 				assert_true(got < r->n);
 				const rec_tok *t = &r->toks[got++];
 				assert_int_equal(t->pos, pos);
@@ -430,14 +430,14 @@ static void test_long_token(void **state)
 	assert_int_equal(r->n, 1);
 	expect_tok(r, 0, "b", 1, 301, 302);
 
-	/* Exactly IDX_MAX_TOKEN_BYTES is kept; one more is not. */
-	memset(buf, 'x', IDX_MAX_TOKEN_BYTES);
-	assert_int_equal(run(IDX_AN_PLAIN, buf, IDX_MAX_TOKEN_BYTES, 0, &npos, r), 0);
+	/* Exactly LIMIT_TOKEN_BYTES is kept; one more is not. */
+	memset(buf, 'x', LIMIT_TOKEN_BYTES);
+	assert_int_equal(run(IDX_AN_PLAIN, buf, LIMIT_TOKEN_BYTES, 0, &npos, r), 0);
 	assert_int_equal(npos, 1);
 	assert_int_equal(r->n, 1);
-	assert_int_equal(r->toks[0].len, IDX_MAX_TOKEN_BYTES);
-	memset(buf, 'x', IDX_MAX_TOKEN_BYTES + 1);
-	assert_int_equal(run(IDX_AN_PLAIN, buf, IDX_MAX_TOKEN_BYTES + 1, 0, &npos, r), 0);
+	assert_int_equal(r->toks[0].len, LIMIT_TOKEN_BYTES);
+	memset(buf, 'x', LIMIT_TOKEN_BYTES + 1);
+	assert_int_equal(run(IDX_AN_PLAIN, buf, LIMIT_TOKEN_BYTES + 1, 0, &npos, r), 0);
 	assert_int_equal(npos, 1);
 	assert_int_equal(r->n, 0);
 
@@ -619,7 +619,7 @@ typedef struct inv {
 static int check_invariants(void *ctx, const idx_token *t)
 {
 	inv *v = ctx;
-	assert_true(t->len > 0 && t->len <= IDX_MAX_TOKEN_BYTES);
+	assert_true(t->len > 0 && t->len <= LIMIT_TOKEN_BYTES);
 	assert_true(t->start < t->end);
 	assert_true(t->end <= v->len);
 	assert_true(t->start >= v->last_end);

@@ -55,7 +55,7 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 		                dir, dir);
 	if (rc)
 		return rc;
-	char name[32], gendir[IDX_PATH_MAX];
+	char name[32], gendir[LIMIT_PATH_BYTES];
 	idx_gen_dirname(name, gen);
 	snprintf(gendir, sizeof gendir, "%s/%s", dir, name);
 	idx_manifest *m = calloc(1, sizeof *m);
@@ -220,7 +220,7 @@ struct trawl_searcher {
 	trawl_index *idx;
 	idx_sview *views;
 	idx_analyzer *an[2];
-	float ktab[IDX_MAX_FIELDS][256];
+	float ktab[LIMIT_FIELDS][256];
 	idx_qarena eval;
 	uint64_t *bitset;
 	idx_hit *hits;
@@ -723,8 +723,8 @@ const char *trawl_results_snippet(trawl_results *r, uint32_t i, const char *fiel
 	json_t *root = json_loadb(doc, dlen, 0, NULL);
 	json_t *v = root ? json_object_get(root, field) : NULL;
 	tbuf text, out;
-	tbuf_init(&text, IDX_STORED_MAX);
-	tbuf_init(&out, IDX_STORED_MAX);
+	tbuf_init(&text, LIMIT_STORED_DOC_BYTES);
+	tbuf_init(&out, LIMIT_STORED_DOC_BYTES);
 	int ok = 0;
 	if (json_is_string(v)) {
 		ok = !tbuf_append(&text, json_string_value(v), json_string_length(v));
@@ -814,7 +814,7 @@ int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 {
 	*json = NULL;
 	size_t n = strlen(id);
-	if (n == 0 || n > IDX_MAX_ID_BYTES)
+	if (n == 0 || n > LIMIT_ID_BYTES)
 		return serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
 	uint32_t gsh = th_shard_of(id, n, s->idx->total_shards);
 	if (s->idx->local[gsh] < 0)

@@ -35,7 +35,7 @@ static int put_varint(tbuf *b, uint64_t v)
 int idx_dictw_add(idx_dictw *w, const uint8_t *key, uint32_t klen, uint32_t df, uint64_t df_global,
                   uint64_t post_len, uint64_t pos_len)
 {
-	if (klen == 0 || klen > IDX_MAX_KEY || df_global < df)
+	if (klen == 0 || klen > LIMIT_KEY_BYTES || df_global < df)
 		return TRAWL_EINVAL;
 	uint32_t shared = 0;
 	int rc;
@@ -73,7 +73,7 @@ typedef struct cursor {
 	const idx_dict *d;
 	const uint8_t *p, *end; /* in the dict blob */
 	uint64_t post_off, pos_off;
-	uint8_t key[IDX_MAX_KEY];
+	uint8_t key[LIMIT_KEY_BYTES];
 	uint32_t klen;
 	idx_term t;
 } cursor;
@@ -117,7 +117,7 @@ static int cursor_next(cursor *c)
 	const uint8_t *p = c->p;
 	if (!(p = idx_varint_get(p, c->end, &shared)) || !(p = idx_varint_get(p, c->end, &suffix)))
 		return -1;
-	if (shared > c->klen || shared + suffix > IDX_MAX_KEY || shared + suffix == 0 ||
+	if (shared > c->klen || shared + suffix > LIMIT_KEY_BYTES || shared + suffix == 0 ||
 	    (uint64_t)(c->end - p) < suffix)
 		return -1;
 	memcpy(c->key + shared, p, suffix);
@@ -158,7 +158,7 @@ static int first_key(const idx_dict *d, uint32_t b, const uint8_t **key, uint64_
 	block_start(d, b, &off, &po, &xo);
 	const uint8_t *end = d->dict + d->dict_len, *p = d->dict + off;
 	if (off > d->dict_len || !(p = idx_varint_get(p, end, &shared)) || shared != 0 ||
-	    !(p = idx_varint_get(p, end, klen)) || *klen > IDX_MAX_KEY ||
+	    !(p = idx_varint_get(p, end, klen)) || *klen > LIMIT_KEY_BYTES ||
 	    (uint64_t)(end - p) < *klen)
 		return -1;
 	*key = p;

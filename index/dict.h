@@ -17,10 +17,10 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/limits.h"
 
 #define IDX_DICT_BLOCK 64
 #define IDX_DICT_INDEX_ENTRY 20 /* u32 dict offset, u64 postings offset, u64 positions offset */
-#define IDX_MAX_KEY 256         /* field byte + 255 bytes of term */
 
 /* ---- writing ---- */
 
@@ -29,7 +29,7 @@ typedef struct idx_dictw {
 	tbuf index;
 	uint64_t n;
 	uint64_t post_off, pos_off;
-	uint8_t prev[IDX_MAX_KEY];
+	uint8_t prev[LIMIT_KEY_BYTES];
 	uint32_t prevlen;
 } idx_dictw;
 

@@ -87,7 +87,7 @@ void idx_zenc_free(idx_zenc *z)
 int idx_zenc_record(idx_zenc *z, const void *doc, size_t n, tbuf *out)
 {
 	tbuf_reset(out);
-	if (n > IDX_STORED_MAX)
+	if (n > LIMIT_STORED_DOC_BYTES)
 		return TRAWL_ELIMIT;
 	size_t bound = ZSTD_compressBound(n);
 	int rc = tbuf_reserve(out, 12 + bound);
@@ -138,7 +138,7 @@ int idx_zdec_record(idx_zdec *z, const void *rec, size_t n, char **doc, size_t *
 	uint32_t rawlen;
 	memcpy(&h, rec, 8);
 	memcpy(&rawlen, (const uint8_t *)rec + 8, 4);
-	if (rawlen > IDX_STORED_MAX)
+	if (rawlen > LIMIT_STORED_DOC_BYTES)
 		return TRAWL_ECORRUPT;
 	char *buf = malloc((size_t)rawlen + 1);
 	if (!buf)

@@ -40,7 +40,7 @@ static int parse_gen_name(const char *name, uint64_t *gen, int *tmp)
 
 int idx_gen_current(const char *dir, uint64_t *gen, char *err, size_t errlen)
 {
-	char path[IDX_PATH_MAX];
+	char path[LIMIT_PATH_BYTES];
 	snprintf(path, sizeof path, "%s/CURRENT", dir);
 	FILE *f = fopen(path, "r");
 	if (!f)
@@ -78,7 +78,7 @@ uint64_t idx_gen_next(const char *dir)
 
 int idx_gen_lock(const char *dir, int *fd, char *err, size_t errlen)
 {
-	char path[IDX_PATH_MAX];
+	char path[LIMIT_PATH_BYTES];
 	snprintf(path, sizeof path, "%s/.lock", dir);
 	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (f < 0)
@@ -100,7 +100,7 @@ static void remove_tree(const char *path)
 		while ((e = readdir(d))) {
 			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 				continue;
-			char p[IDX_PATH_MAX];
+			char p[LIMIT_PATH_BYTES];
 			snprintf(p, sizeof p, "%s/%s", path, e->d_name);
 			struct stat st;
 			if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
@@ -123,7 +123,7 @@ void idx_gen_clean_tmp(const char *dir)
 		uint64_t g;
 		int tmp;
 		if (parse_gen_name(e->d_name, &g, &tmp) && tmp) {
-			char p[IDX_PATH_MAX];
+			char p[LIMIT_PATH_BYTES];
 			snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
 			remove_tree(p);
 		}
@@ -201,7 +201,7 @@ int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, siz
 	                         "generation", (json_int_t)m->generation, "shards", (int)m->shards,
 	                         "docs", (json_int_t)m->docs, "created", when, "schema",
 	                         schema ? schema : json_object(), "files", files);
-	char path[IDX_PATH_MAX];
+	char path[LIMIT_PATH_BYTES];
 	snprintf(path, sizeof path, "%s/MANIFEST.json", gendir);
 	int rc = root ? json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : -1;
 	json_decref(root);
@@ -222,7 +222,7 @@ void idx_manifest_fini(idx_manifest *m)
 int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof *m);
-	char path[IDX_PATH_MAX];
+	char path[LIMIT_PATH_BYTES];
 	snprintf(path, sizeof path, "%s/MANIFEST.json", gendir);
 	json_error_t je;
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -280,7 +280,7 @@ int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t
 	for (uint32_t i = 0; i < m->shards; i++) {
 		if (want && !want[i])
 			continue;
-		char path[IDX_PATH_MAX], hex[33];
+		char path[LIMIT_PATH_BYTES], hex[33];
 		uint64_t bytes;
 		snprintf(path, sizeof path, "%s/%s", gendir, m->shard[i].file);
 		int rc = idx_file_hash(path, hex, &bytes);
@@ -302,7 +302,7 @@ int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t
 
 int idx_gen_publish(const char *dir, const char *tmpdir, uint64_t gen, char *err, size_t errlen)
 {
-	char name[32], final[IDX_PATH_MAX], cur[IDX_PATH_MAX], curtmp[IDX_PATH_MAX];
+	char name[32], final[LIMIT_PATH_BYTES], cur[LIMIT_PATH_BYTES], curtmp[LIMIT_PATH_BYTES];
 	idx_gen_dirname(name, gen);
 	snprintf(final, sizeof final, "%s/%s", dir, name);
 	snprintf(cur, sizeof cur, "%s/CURRENT", dir);

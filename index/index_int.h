@@ -10,21 +10,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/limits.h"
 #include "trawl/trawl.h"
 
 /* ---- limits ---- */
-#define IDX_MAX_FIELDS 32       /* text fields in a schema */
-#define IDX_MAX_FIELD_NAME 64   /* bytes in a field name */
-#define IDX_MAX_DOCS_PER_SHARD 0x7fffffffu
-#define IDX_MAX_ID_BYTES 512    /* bytes in a document id */
 #define IDX_FORMAT_VERSION 1
 #define IDX_END UINT32_MAX      /* doc id of an exhausted iterator */
-#define IDX_PATH_MAX 4096       /* longest path trawl builds */
 
 /* ---- schema ---- */
 
 typedef struct idx_field {
-	char name[IDX_MAX_FIELD_NAME + 1];
+	char name[LIMIT_FIELD_NAME_BYTES + 1];
 	int analyzer; /* idx_analyzer_kind */
 	float boost;
 	float k1;
@@ -33,12 +29,12 @@ typedef struct idx_field {
 
 typedef struct idx_schema {
 	uint32_t nfields; /* text fields; field id = index */
-	idx_field fields[IDX_MAX_FIELDS];
+	idx_field fields[LIMIT_FIELDS];
 	int store_all;    /* store every field of the document */
 	int store_none;   /* store nothing but the id */
 	/* otherwise: store only these top-level fields (and the id) */
 	uint32_t nstored;
-	char stored[IDX_MAX_FIELDS][IDX_MAX_FIELD_NAME + 1];
+	char stored[LIMIT_FIELDS][LIMIT_FIELD_NAME_BYTES + 1];
 } idx_schema;
 
 /* idx_schema_default fills s with the default schema: title (boost 0.5) and
@@ -85,7 +81,7 @@ static inline float idx_bm25_idf(uint64_t N, uint64_t df)
 /* ---- global statistics, as written into every shard ("stats" in meta) ---- */
 typedef struct idx_stats {
 	uint64_t docs;                      /* documents in the whole generation */
-	uint64_t sumlen[IDX_MAX_FIELDS];    /* total tokens per field, whole generation */
+	uint64_t sumlen[LIMIT_FIELDS];    /* total tokens per field, whole generation */
 } idx_stats;
 
 static inline double idx_avgdl(const idx_stats *st, uint32_t fid)

@@ -207,7 +207,7 @@ static int scan_value(scanner *sc, int depth, idx_jkind *kind);
 
 static int scan_container(scanner *sc, int depth, char close)
 {
-	if (depth >= IDX_JSON_MAX_DEPTH)
+	if (depth >= LIMIT_JSON_DEPTH)
 		return fail(sc, sc->p, TRAWL_EJSON, "nesting deeper than 64 levels");
 	sc->p++;
 	skip_ws(sc);

@@ -7,7 +7,7 @@
  * that was a quarter of the build's time. The build needs only the id and
  * the text fields, so this reader validates the whole text (RFC 8259:
  * structure, strings, escapes, UTF-8, numbers, literals; nesting at most
- * IDX_JSON_MAX_DEPTH) without building anything, and hands over the
+ * LIMIT_JSON_DEPTH) without building anything, and hands over the
  * top-level members one at a time.
  */
 #ifndef TRAWL_INDEX_JSONSCAN_H
@@ -17,8 +17,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
-
-#define IDX_JSON_MAX_DEPTH 64
+#include "common/limits.h"
 
 typedef enum idx_jkind {
 	IDX_J_STRING,

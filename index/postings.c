@@ -54,7 +54,7 @@ static inline float rdbf16(const uint8_t *p)
 int idx_plist_open(idx_plist *pl, uint32_t df, uint64_t df_global, const void *val, size_t vlen)
 {
 	const uint8_t *p = val, *end = p + vlen;
-	if (df == 0 || df > IDX_MAX_DOCS_PER_SHARD || df_global < df)
+	if (df == 0 || df > LIMIT_DOCS_PER_SHARD || df_global < df)
 		return TRAWL_ECORRUPT;
 	uint32_t nb = (df + IDX_BLOCK - 1) / IDX_BLOCK;
 	pl->df_global = df_global;
@@ -80,7 +80,7 @@ int idx_plist_parse(const void *val, size_t vlen, idx_plist *pl)
 	const uint8_t *p = val, *end = p + vlen;
 	uint64_t dfg, df;
 	if (!(p = idx_varint_get(p, end, &dfg)) || !(p = idx_varint_get(p, end, &df)) ||
-	    df > IDX_MAX_DOCS_PER_SHARD)
+	    df > LIMIT_DOCS_PER_SHARD)
 		return TRAWL_ECORRUPT;
 	return idx_plist_open(pl, (uint32_t)df, dfg, p, (size_t)(end - p));
 }
@@ -89,20 +89,20 @@ int idx_plist_parse(const void *val, size_t vlen, idx_plist *pl)
 
 /* Appends the positions chunk of one block: the values in groups of 128,
  * each group a bits byte and the values packed with that width. A doc
- * keeps its first IDX_MAX_TF positions, as many as its stored tf says
+ * keeps its first LIMIT_TF positions, as many as its stored tf says
  * (positions holds all tfs[i] of each, one doc after the other). */
 static int encode_positions(tbuf *pos, const uint32_t *positions, const uint32_t *tfs, uint32_t n,
                             uint32_t *scratch, uint32_t scratch_cap)
 {
 	uint32_t total = 0;
 	for (uint32_t i = 0; i < n; i++)
-		total += tfs[i] < IDX_MAX_TF ? tfs[i] : IDX_MAX_TF;
+		total += tfs[i] < LIMIT_TF ? tfs[i] : LIMIT_TF;
 	if (total > scratch_cap)
 		return TRAWL_ELIMIT;
 	uint32_t k = 0;
 	for (uint32_t i = 0, from = 0; i < n; from += tfs[i], i++) {
 		const uint32_t *p = positions + from;
-		uint32_t m = tfs[i] < IDX_MAX_TF ? tfs[i] : IDX_MAX_TF;
+		uint32_t m = tfs[i] < LIMIT_TF ? tfs[i] : LIMIT_TF;
 		scratch[k] = p[0];
 		for (uint32_t j = 1; j < m; j++)
 			scratch[k + j] = p[j] - p[j - 1] - 1;
@@ -184,8 +184,8 @@ int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
 			uint32_t d = in->docs[first + i], tf = in->tfs[first + i];
 			deltas[i] = (first + i == 0) ? d : d - prev - 1;
 			prev = d;
-			if (tf > IDX_MAX_TF)
-				tf = IDX_MAX_TF;
+			if (tf > LIMIT_TF)
+				tf = LIMIT_TF;
 			tfm1[i] = tf - 1;
 			float s = idx_bm25_tf(tf, in->k1, in->ktab[in->norms[d]]);
 			if (s > bmax)
@@ -227,13 +227,13 @@ int idx_postings_encode(const idx_postings_in *in, tbuf *post, tbuf *pos)
 		}
 		post->len += need;
 		if (in->positions) {
-			/* kept: at most IDX_MAX_TF a doc (< 2^31 a block); read: all */
+			/* kept: at most LIMIT_TF a doc (< 2^31 a block); read: all */
 			uint32_t tfs[IDX_BLOCK], kept = 0;
 			uint64_t all = 0;
 			for (uint32_t i = 0; i < n; i++) {
 				tfs[i] = in->tfs[first + i];
 				all += tfs[i];
-				kept += tfs[i] < IDX_MAX_TF ? tfs[i] : IDX_MAX_TF;
+				kept += tfs[i] < LIMIT_TF ? tfs[i] : LIMIT_TF;
 			}
 			uint32_t *buf = scratch, cap = sizeof scratch / sizeof scratch[0];
 			uint32_t *big = NULL;
@@ -479,7 +479,7 @@ uint32_t idx_pcur_tf(idx_pcur *c)
 				uint64_t hi;
 				uint32_t at = p < end ? *p : IDX_BLOCK;
 				if (at >= c->n || bits >= 32 || !(p = idx_varint_get(p + 1, end, &hi)) ||
-				    hi > (IDX_MAX_TF >> bits)) {
+				    hi > (LIMIT_TF >> bits)) {
 					c->corrupt = 1;
 					break;
 				}

@@ -23,7 +23,6 @@
 #include "index_int.h"
 
 #define IDX_SKIP_ENTRY 14 /* u32 last doc, u32 block offset, u32 positions offset, bf16 max */
-#define IDX_MAX_TF 0xffffffu /* term frequencies are capped at 2^24 - 1 */
 #define IDX_TF_EXCEPTIONS 0x80 /* in a block's tf-bits byte: exceptions follow */
 
 /* A term's postings, ready to walk. */

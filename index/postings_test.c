@@ -2,7 +2,7 @@
  * postings_test.c - unit tests of a term's postings (postings.h): random
  * lists encoded by idx_postings_encode and read back through the cursor
  * by next, by advance to random targets, with tfs and positions; and a
- * document whose tf passes IDX_MAX_TF, whose positions must not shift the
+ * document whose tf passes LIMIT_TF, whose positions must not shift the
  * positions of the documents after it. The cursor's block decoding is
  * vectorised, so the lists have all sorts of lengths around a block's 128,
  * dense and sparse ids, and ids up to 2^24 (the norms table of the test
@@ -161,14 +161,14 @@ static void test_random_lists(void **state)
 	}
 }
 
-/* A doc with more than IDX_MAX_TF occurrences keeps IDX_MAX_TF of them,
+/* A doc with more than LIMIT_TF occurrences keeps LIMIT_TF of them,
  * and the docs after it keep their own positions. */
 static void test_tf_over_cap(void **state)
 {
 	(void)state;
 	list l = {0};
 	l.df = 3;
-	uint32_t docs[3] = {2, 5, 9}, tfs[3] = {3, IDX_MAX_TF + 7, 2};
+	uint32_t docs[3] = {2, 5, 9}, tfs[3] = {3, LIMIT_TF + 7, 2};
 	l.docs = malloc(sizeof docs);
 	l.tfs = malloc(sizeof tfs);
 	memcpy(l.docs, docs, sizeof docs);
@@ -191,8 +191,8 @@ static void test_tf_over_cap(void **state)
 	assert_int_equal(idx_pcur_positions(&c, got, 8), 3);
 	assert_int_equal(got[2], 2);
 	assert_int_equal(idx_pcur_next(&c), 5);
-	assert_int_equal(idx_pcur_tf(&c), IDX_MAX_TF);
-	assert_int_equal(idx_pcur_positions(&c, got, 8), IDX_MAX_TF);
+	assert_int_equal(idx_pcur_tf(&c), LIMIT_TF);
+	assert_int_equal(idx_pcur_positions(&c, got, 8), LIMIT_TF);
 	assert_int_equal(got[0], 10);
 	assert_int_equal(got[7], 17);
 	assert_int_equal(idx_pcur_next(&c), 9);

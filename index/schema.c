@@ -48,7 +48,7 @@ void idx_schema_default(idx_schema *s)
 static int valid_name(const char *n)
 {
 	size_t len = strlen(n);
-	if (len == 0 || len > IDX_MAX_FIELD_NAME)
+	if (len == 0 || len > LIMIT_FIELD_NAME_BYTES)
 		return 0;
 	for (const char *p = n; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -134,10 +134,10 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 				              "schema: \"fields\" must be a non-empty object");
 				goto out;
 			}
-			if (json_object_size(v) > IDX_MAX_FIELDS) {
+			if (json_object_size(v) > LIMIT_FIELDS) {
 				rc = idx_errf(err, errlen, TRAWL_ESCHEMA,
 				              "schema: %zu text fields; the limit is %d",
-				              json_object_size(v), IDX_MAX_FIELDS);
+				              json_object_size(v), LIMIT_FIELDS);
 				goto out;
 			}
 			const char *fname;
@@ -148,7 +148,7 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 					rc = idx_errf(err, errlen, TRAWL_ESCHEMA,
 					              "schema: invalid field name \"%.80s\" (1-%d "
 					              "characters of A-Z a-z 0-9 _ - ., not starting with - , not \"id\")",
-					              fname, IDX_MAX_FIELD_NAME);
+					              fname, LIMIT_FIELD_NAME_BYTES);
 					goto out;
 				}
 				rc = parse_field(&s->fields[s->nfields], fname, spec, err, errlen);
@@ -162,7 +162,7 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 				s->store_all = 1;
 			} else if (json_is_string(v) && !strcmp(json_string_value(v), "none")) {
 				s->store_none = 1;
-			} else if (json_is_array(v) && json_array_size(v) <= IDX_MAX_FIELDS) {
+			} else if (json_is_array(v) && json_array_size(v) <= LIMIT_FIELDS) {
 				size_t i;
 				json_t *e;
 				json_array_foreach(v, i, e)
@@ -172,14 +172,14 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 						              "schema: store[%zu] must be a field name", i);
 						goto out;
 					}
-					snprintf(s->stored[s->nstored++], IDX_MAX_FIELD_NAME + 1, "%s",
+					snprintf(s->stored[s->nstored++], LIMIT_FIELD_NAME_BYTES + 1, "%s",
 					         json_string_value(e));
 				}
 			} else {
 				rc = idx_errf(err, errlen, TRAWL_ESCHEMA,
 				              "schema: \"store\" must be \"all\", \"none\" or an array of at "
 				              "most %d field names",
-				              IDX_MAX_FIELDS);
+				              LIMIT_FIELDS);
 				goto out;
 			}
 		} else {

@@ -296,26 +296,26 @@ static idx_lnode *alternatives(compiler *c, const qt_node *q, idx_lnode **alts, 
 
 static int compile_words(compiler *c, const qt_node *q, idx_lnode **out)
 {
-	uint8_t fids[IDX_MAX_FIELDS];
+	uint8_t fids[LIMIT_FIELDS];
 	uint32_t nf = 0;
 	int rc = target_fields(c, q, fids, &nf);
 	if (rc)
 		return rc;
-	idx_lnode *alts[IDX_MAX_FIELDS];
+	idx_lnode *alts[LIMIT_FIELDS];
 	uint32_t nalt = 0;
 	for (uint32_t i = 0; i < nf; i++) {
 		const idx_field *f = &c->schema->fields[fids[i]];
 		c->fid = fids[i];
 		c->ntok = 0;
 		if (q->kind == QT_PREFIX) {
-			char folded[IDX_MAX_TOKEN_BYTES];
+			char folded[LIMIT_TOKEN_BYTES];
 			size_t fl = 0;
 			rc = idx_fold_term(c->an[f->analyzer], q->text, q->len, folded, sizeof folded,
 			                   &fl);
 			if (rc == TRAWL_ELIMIT)
 				return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
 				                "%sprefix is longer than %d bytes", COL(q->column),
-				                IDX_MAX_TOKEN_BYTES);
+				                LIMIT_TOKEN_BYTES);
 			if (rc == TRAWL_OK && fl == 0)
 				return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
 				                "%sprefix has no letters or digits",

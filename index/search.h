@@ -28,7 +28,7 @@
 
 typedef struct idx_shard {
 	idx_store *store;
-	char path[IDX_PATH_MAX];
+	char path[LIMIT_PATH_BYTES];
 	uint32_t ndocs;
 	uint32_t no; /* the shard's number in its generation */
 } idx_shard;
@@ -52,7 +52,7 @@ struct trawl_index {
 typedef struct idx_sview {
 	idx_rtxn *txn;
 	uint32_t ndocs;
-	const uint8_t *norms[IDX_MAX_FIELDS];
+	const uint8_t *norms[LIMIT_FIELDS];
 	idx_dict dict;         /* terms, postings and positions */
 	const uint8_t *extoff;  /* u32 offset of each block of ids, and of the end */
 	const uint8_t *extdata; /* the blocks */

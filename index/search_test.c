@@ -525,7 +525,7 @@ static int tok_cb(void *ctx, const idx_token *t)
 		assert_non_null(k->pos);
 		assert_non_null(k->tid);
 	}
-	uint8_t key[IDX_MAX_TOKEN_BYTES + 1];
+	uint8_t key[LIMIT_TOKEN_BYTES + 1];
 	key[0] = k->fid;
 	memcpy(key + 1, t->text, t->len);
 	k->pos[k->n] = t->pos;
@@ -812,7 +812,7 @@ static int bf_words(corpus *c, const qt_node *q, double *score, uint8_t *match, 
 		uint32_t f = fids[i];
 		idx_analyzer *an = c->an[c->schema.fields[f].analyzer];
 		if (q->kind == QT_PREFIX) {
-			char folded[IDX_MAX_TOKEN_BYTES];
+			char folded[LIMIT_TOKEN_BYTES];
 			size_t fl = 0;
 			int rc = idx_fold_term(an, q->text, q->len, folded, sizeof folded, &fl);
 			if (rc == TRAWL_ELIMIT || (rc == TRAWL_OK && fl == 0))

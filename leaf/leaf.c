@@ -171,7 +171,7 @@ static void reply_error_search(tbuf *out, const wire_header *h, uint64_t gen_no,
 	wire_search_reply r = {0};
 	r.status = (uint16_t)status;
 	r.errmsg = msg;
-	r.errmsg_len = (uint32_t)strnlen(msg, WIRE_MAX_ERRMSG);
+	r.errmsg_len = (uint32_t)strnlen(msg, LIMIT_ERRMSG_BYTES);
 	tbuf_reset(out);
 	wire_encode_search_reply(out, &rh, &r);
 }
@@ -196,7 +196,7 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 		                   "the generation asked for is not served here");
 		return;
 	}
-	uint32_t shards[WIRE_MAX_SHARDS];
+	uint32_t shards[TRAWL_MAX_SHARDS];
 	for (uint32_t i = 0; i < q->nshards; i++)
 		shards[i] = q->shards[i];
 	trawl_search_opts o = {0};
@@ -304,7 +304,8 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 	if (!rc)
 		rc = trawl_fetch_query(s, tq, refs, f->ndocs, &r);
 	trawl_query_free(tq);
-	char field[WIRE_MAX_FIELD + 1], pre[WIRE_MAX_MARK + 1], post[WIRE_MAX_MARK + 1];
+	char field[LIMIT_FIELD_NAME_BYTES + 1], pre[LIMIT_MARK_BYTES + 1],
+	    post[LIMIT_MARK_BYTES + 1];
 	snprintf(field, sizeof field, "%.*s", (int)f->field_len, f->field ? f->field : "");
 	snprintf(pre, sizeof pre, "%.*s", (int)f->pre_len, f->pre ? f->pre : "");
 	snprintf(post, sizeof post, "%.*s", (int)f->post_len, f->post ? f->post : "");
@@ -343,7 +344,7 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 		atomic_fetch_add(&l->errors, 1);
 		rep.status = (uint16_t)rc;
 		rep.errmsg = qerr[0] ? qerr : trawl_searcher_errmsg(s);
-		rep.errmsg_len = (uint32_t)strnlen(rep.errmsg, WIRE_MAX_ERRMSG);
+		rep.errmsg_len = (uint32_t)strnlen(rep.errmsg, LIMIT_ERRMSG_BYTES);
 	} else {
 		rep.ndocs = f->ndocs;
 		rep.docs = docs;
@@ -372,7 +373,7 @@ static void do_get(leaf *l, unsigned w, const wire_header *h, const wire_get *g,
 	rh.flags = 0;
 	wire_fetch_reply rep = {0};
 	wire_doc d = {0};
-	char id[WIRE_MAX_ID + 1], *json = NULL;
+	char id[LIMIT_ID_BYTES + 1], *json = NULL;
 	size_t len = 0;
 	snprintf(id, sizeof id, "%.*s", (int)g->id_len, g->id);
 	int rc = s ? trawl_get(s, id, &json, &len) : TRAWL_ENOTFOUND;

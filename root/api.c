@@ -179,8 +179,10 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		return 0;
 	}
 	if (!strcmp(name, "timeout_ms")) {
-		if (parse_u32(val, 60000, &u) || u == 0)
-			return snprintf(err, errlen, "timeout_ms must be a number from 1 to 60000"), -1;
+		if (parse_u32(val, LIMIT_TIMEOUT_MS, &u) || u == 0)
+			return snprintf(err, errlen, "timeout_ms must be a number from 1 to %d",
+			                LIMIT_TIMEOUT_MS),
+			       -1;
 		p->q.timeout_ms = u;
 		return 0;
 	}
@@ -204,15 +206,17 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		return 0;
 	}
 	if (!strcmp(name, "snippet")) {
-		if (strlen(val) > 64)
+		if (strlen(val) > LIMIT_FIELD_NAME_BYTES)
 			return snprintf(err, errlen, "snippet names a field of at most 64 bytes"), -1;
 		snprintf(p->field, sizeof p->field, "%s", val);
 		p->q.snippet_field = p->field[0] ? p->field : NULL;
 		return 0;
 	}
 	if (!strcmp(name, "preference")) {
-		if (strlen(val) > 256)
-			return snprintf(err, errlen, "preference is at most 256 bytes"), -1;
+		if (strlen(val) > LIMIT_PREFERENCE_BYTES)
+			return snprintf(err, errlen, "preference is at most %d bytes",
+			                LIMIT_PREFERENCE_BYTES),
+			       -1;
 		p->q.preference = val; /* valid for the request */
 		return 0;
 	}
@@ -432,10 +436,10 @@ static const char *state_name(int s)
 
 static void cluster_info(api *a, http_response *resp)
 {
-	root_replica_info info[ROOT_MAX_LEAVES];
-	uint32_t n = root_replicas(a->r, info, ROOT_MAX_LEAVES);
+	root_replica_info info[LIMIT_LEAVES];
+	uint32_t n = root_replicas(a->r, info, LIMIT_LEAVES);
 	json_t *arr = json_array();
-	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
 		json_array_append_new(
 			arr, json_pack("{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I}", "url", info[i].url,
 		                       "state", state_name(info[i].state), "latency_ewma_ms",
@@ -533,20 +537,20 @@ static void metrics(api *a, http_response *resp)
 	                "# TYPE trawl_hedges_stalled_total counter\ntrawl_hedges_stalled_total %llu\n",
 	            (unsigned long long)t.searches, (unsigned long long)t.hedges,
 	            (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled);
-	root_replica_info info[ROOT_MAX_LEAVES];
-	uint32_t n = root_replicas(a->r, info, ROOT_MAX_LEAVES);
+	root_replica_info info[LIMIT_LEAVES];
+	uint32_t n = root_replicas(a->r, info, LIMIT_LEAVES);
 	tbuf_printf(&b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "
 	                "probation.\n# TYPE trawl_replica_state gauge\n");
-	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
 		tbuf_printf(&b, "trawl_replica_state{replica=\"%s\"} %d\n", info[i].url, info[i].state);
 	tbuf_printf(&b, "# HELP trawl_replica_latency_ewma_seconds Replica latency EWMA.\n"
 	                "# TYPE trawl_replica_latency_ewma_seconds gauge\n");
-	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
 		tbuf_printf(&b, "trawl_replica_latency_ewma_seconds{replica=\"%s\"} %.6f\n",
 		            info[i].url, info[i].ewma_us / 1e6);
 	tbuf_printf(&b, "# HELP trawl_replica_ejections_total Times a replica was ejected.\n"
 	                "# TYPE trawl_replica_ejections_total counter\n");
-	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
 		tbuf_printf(&b, "trawl_replica_ejections_total{replica=\"%s\"} %llu\n", info[i].url,
 		            (unsigned long long)info[i].ejections);
 	http_response_text(resp, 200, "text/plain; version=0.0.4", b.data ? b.data : (void *)"",

@@ -300,7 +300,7 @@ static int value_text(tctx *c, const char *qname, const char *what, json_t *v, c
 
 /* check_field is dsl_field, its error in c. */
 static int check_field(tctx *c, const char *qname, const char *f, int allow_boost,
-                       char buf[DSL_MAX_FIELD + 1], const char **out)
+                       char buf[LIMIT_DSL_FIELD_BYTES + 1], const char **out)
 {
 	size_t n = strlen(f);
 	const char *caret = allow_boost ? strchr(f, '^') : NULL;
@@ -319,9 +319,9 @@ static int check_field(tctx *c, const char *qname, const char *f, int allow_boos
 			    qname, f);
 		n = (size_t)(caret - f);
 	}
-	if (n > DSL_MAX_FIELD)
+	if (n > LIMIT_DSL_FIELD_BYTES)
 		return tfail(c, TRAWL_EQUERY, "[%s] field name [%.64s...] is longer than %d bytes",
-		             qname, f, DSL_MAX_FIELD);
+		             qname, f, LIMIT_DSL_FIELD_BYTES);
 	memcpy(buf, f, n);
 	buf[n] = 0;
 	if (!strcmp(buf, "_all") || !strcmp(buf, "*")) {
@@ -347,8 +347,8 @@ static int check_field(tctx *c, const char *qname, const char *f, int allow_boos
 	return 0;
 }
 
-int dsl_field(const char *qname, const char *f, int allow_boost, char buf[DSL_MAX_FIELD + 1],
-              const char **out, dsl_error *err)
+int dsl_field(const char *qname, const char *f, int allow_boost,
+              char buf[LIMIT_DSL_FIELD_BYTES + 1], const char **out, dsl_error *err)
 {
 	memset(err, 0, sizeof *err);
 	tctx c = {.err = err};
@@ -527,7 +527,7 @@ static int tr_match(tctx *c, json_t *body, int phrase, qt_node *group, qt_occur 
 		if (phrase && (o = json_object_get(v, "slop")) && check_slop(c, qname, o))
 			return c->rc;
 	}
-	char num[64], fb[DSL_MAX_FIELD + 1];
+	char num[64], fb[LIMIT_DSL_FIELD_BYTES + 1];
 	const char *s, *f;
 	size_t n;
 	if (value_text(c, qname, "query", text, num, sizeof num, &s, &n) ||
@@ -546,7 +546,7 @@ static int tr_match(tctx *c, json_t *body, int phrase, qt_node *group, qt_occur 
  * c->rc is set and nothing is left allocated.
  */
 static int field_list(tctx *c, const char *qname, json_t *single, json_t *fields, size_t nf,
-                      char (**fb)[DSL_MAX_FIELD + 1], const char ***fl, int *every)
+                      char (**fb)[LIMIT_DSL_FIELD_BYTES + 1], const char ***fl, int *every)
 {
 	*fb = nf ? calloc(nf, sizeof **fb) : NULL;
 	*fl = nf ? calloc(nf, sizeof **fl) : NULL;
@@ -636,7 +636,7 @@ static int tr_multi_match(tctx *c, json_t *body, qt_node *group, qt_occur occur)
 	} else if (fields) {
 		return tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
 	}
-	char(*fb)[DSL_MAX_FIELD + 1] = NULL;
+	char(*fb)[LIMIT_DSL_FIELD_BYTES + 1] = NULL;
 	const char **fl = NULL;
 	int every;
 	if (field_list(c, qname, one, fields, nf, &fb, &fl, &every))
@@ -688,7 +688,7 @@ static int tr_term(tctx *c, json_t *body, int prefix, qt_node *group, qt_occur o
 			             "[%s] query requires a [value] for field [%.64s]", qname,
 			             field);
 	}
-	char num[64], fb[DSL_MAX_FIELD + 1];
+	char num[64], fb[LIMIT_DSL_FIELD_BYTES + 1];
 	const char *s, *f;
 	size_t n;
 	if (value_text(c, qname, "value", val, num, sizeof num, &s, &n) ||
@@ -719,7 +719,7 @@ static int tr_terms(tctx *c, json_t *body, qt_node *group, qt_occur occur)
 		             "[terms] query requires an array of values for field "
 		             "[%.64s]",
 		             field);
-	char num[64], fb[DSL_MAX_FIELD + 1];
+	char num[64], fb[LIMIT_DSL_FIELD_BYTES + 1];
 	const char *s, *f;
 	size_t n, kept = 0, i;
 	json_t *e;
@@ -896,7 +896,7 @@ static int tr_query_string(tctx *c, json_t *body, int top, qt_node *group, uint3
 	} else if (fields) {
 		return tfail(c, TRAWL_EQUERY, "[%s] [fields] must be an array of strings", qname);
 	}
-	char(*fb)[DSL_MAX_FIELD + 1] = NULL;
+	char(*fb)[LIMIT_DSL_FIELD_BYTES + 1] = NULL;
 	const char **fl = NULL;
 	int every;
 	if (field_list(c, qname, df, fields, nf, &fb, &fl, &every))
@@ -1089,10 +1089,10 @@ static const char *const known_queries[] = {"range",
 static int tr_query(tctx *c, json_t *q, int level, int top, qt_node *group, uint32_t depth,
                     qt_occur occur)
 {
-	if (level > DSL_MAX_DEPTH)
+	if (level > LIMIT_DSL_DEPTH)
 		return tfail(c, TRAWL_ELIMIT,
 		             "the query nests more than %d levels deep; the limit is %d",
-		             DSL_MAX_DEPTH, DSL_MAX_DEPTH);
+		             LIMIT_DSL_DEPTH, LIMIT_DSL_DEPTH);
 	if (!json_is_object(q))
 		return tfail(c, TRAWL_EQUERY,
 		             "[_na] query malformed, must start with start_object");

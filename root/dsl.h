@@ -20,13 +20,12 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/limits.h"
 #include "common/qtree.h"
 
 /* Query objects nest at most this deep (a bool inside a bool ...). */
-#define DSL_MAX_DEPTH 32
 
 /* The longest field name the DSL accepts. */
-#define DSL_MAX_FIELD 128
 
 /* Why a query was refused. */
 typedef struct dsl_error {
@@ -56,7 +55,7 @@ typedef struct dsl_error {
  *
  * On failure *out is NULL and err says why: TRAWL_EQUERY (malformed,
  * unknown or unsupported query or option; or, with in_text, a query_string
- * that does not parse), TRAWL_ELIMIT (objects nested over DSL_MAX_DEPTH, or a
+ * that does not parse), TRAWL_ELIMIT (objects nested over LIMIT_DSL_DEPTH, or a
  * tree over its limits: groups nested over TRAWL_MAX_QUERY_DEPTH, more than
  * TRAWL_MAX_QUERY_TERMS words, TRAWL_MAX_QUERY_BYTES of words and field names
  * or TRAWL_MAX_QUERY_TREE_BYTES encoded), TRAWL_EUTF8 (in_text), TRAWL_ENOMEM
@@ -70,8 +69,8 @@ int dsl_compile(json_t *query, qt_node **out, const char **text, dsl_error *err)
  * "*" (every text field). With allow_boost, a "^1" suffix is accepted (and
  * cut). TRAWL_OK or TRAWL_EQUERY with err->reason.
  */
-int dsl_field(const char *qname, const char *f, int allow_boost, char buf[DSL_MAX_FIELD + 1],
-              const char **out, dsl_error *err);
+int dsl_field(const char *qname, const char *f, int allow_boost,
+              char buf[LIMIT_DSL_FIELD_BYTES + 1], const char **out, dsl_error *err);
 
 /*
  * dsl_unbalanced returns NULL if trawl syntax s (n bytes) is balanced the

@@ -96,7 +96,7 @@ static int encode_fetch(fetch *f, uint32_t l)
 		w.snippet_chars = q->snippet_chars ? q->snippet_chars : 200;
 	}
 	tbuf *msg = &f->msgs[f->ncalls];
-	tbuf_init(msg, WIRE_MAX_MESSAGE);
+	tbuf_init(msg, LIMIT_MESSAGE_BYTES);
 	int rc = wire_encode_fetch(msg, &h, &w);
 	if (rc) {
 		tbuf_fini(msg);

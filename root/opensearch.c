@@ -139,11 +139,9 @@ static void send_errf(http_response *resp, int pretty, int status, const char *t
 /* URL parameters                                                           */
 /* ------------------------------------------------------------------------ */
 
-#define OS_MAX_PARAMS 64
-
 typedef struct qparams {
 	size_t n;
-	char *k[OS_MAX_PARAMS], *v[OS_MAX_PARAMS];
+	char *k[LIMIT_HTTP_PARAMS], *v[LIMIT_HTTP_PARAMS];
 } qparams;
 
 static int hexval(int ch)
@@ -198,10 +196,10 @@ static int qs_parse(const char *qs, qparams *p, os_error *e)
 		if (n) {
 			const char *eq = memchr(qs, '=', n);
 			size_t kn = eq ? (size_t)(eq - qs) : n;
-			if (p->n == OS_MAX_PARAMS) {
+			if (p->n == LIMIT_HTTP_PARAMS) {
 				qs_free(p);
 				return set_err(e, 400, "illegal_argument_exception",
-				               "more than %d URL parameters", OS_MAX_PARAMS);
+				               "more than %d URL parameters", LIMIT_HTTP_PARAMS);
 			}
 			int nul = 0;
 			char *k = pct_decode(qs, kn, &nul);
@@ -558,7 +556,7 @@ static int query_from_q(os_search_req *r, const char *q, const char *df, int and
 	if (k == n)
 		return set_err(e, 400, "illegal_argument_exception", "the q parameter is empty");
 	const char *f = NULL;
-	char fb[DSL_MAX_FIELD + 1];
+	char fb[LIMIT_DSL_FIELD_BYTES + 1];
 	dsl_error de;
 	if (df && dsl_field("df", df, 0, fb, &f, &de))
 		return set_err(e, 400, "illegal_argument_exception", "%s", de.reason);
@@ -719,9 +717,9 @@ static int url_params(const qparams *qp, int count_only, os_search_req *r, os_er
 		}
 	}
 	if ((s = qs_get(qp, "preference"))) {
-		if (strlen(s) > 256) {
+		if (strlen(s) > LIMIT_PREFERENCE_BYTES) {
 			set_err(e, 400, "illegal_argument_exception",
-			        "[preference] is at most 256 bytes");
+			        "[preference] is at most %d bytes", LIMIT_PREFERENCE_BYTES);
 			return -1;
 		}
 		if (!(r->preference = strdup(s))) {
@@ -1153,13 +1151,13 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 		index_not_found(resp, pretty, missing);
 		return;
 	}
-	root_replica_info *ri = calloc(ROOT_MAX_LEAVES, sizeof *ri);
+	root_replica_info *ri = calloc(LIMIT_LEAVES, sizeof *ri);
 	if (!ri) {
 		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
 		return;
 	}
-	uint32_t n = root_replicas(r, ri, ROOT_MAX_LEAVES), healthy = 0;
-	for (uint32_t i = 0; i < n && i < ROOT_MAX_LEAVES; i++)
+	uint32_t n = root_replicas(r, ri, LIMIT_LEAVES), healthy = 0;
+	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
 		healthy += ri[i].state == ROOT_HEALTHY;
 	free(ri);
 	int ready = root_ready(r);

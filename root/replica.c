@@ -217,7 +217,7 @@ int replica_usable(replica *p, int allow_probation)
 int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
                  uint64_t salt)
 {
-	uint32_t cand[ROOT_MAX_LEAVES], n = 0;
+	uint32_t cand[LIMIT_LEAVES], n = 0;
 	for (int allow = 0; allow < 2 && n == 0; allow++) /* healthy first, then probation */
 		for (uint32_t i = 0; i < rs->n; i++)
 			if (rs->rep[i].serves[s] && !excluded[i] &&

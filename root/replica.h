@@ -25,7 +25,7 @@
 
 typedef struct replica {
 	root_leaf_cfg cfg;
-	uint8_t serves[ROOT_MAX_SHARDS]; /* serves[s]: this leaf holds shard s */
+	uint8_t serves[TRAWL_MAX_SHARDS]; /* serves[s]: this leaf holds shard s */
 	rpc_client *cli;
 	pthread_mutex_t mu; /* state, fails, oks, the latency figures, generation */
 	enum root_state state;

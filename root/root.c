@@ -62,9 +62,9 @@ int root_config_load(root_config *cfg, const char *path, char *err, size_t errle
 		goto out;
 	}
 	if (!json_is_array(leaves) || json_array_size(leaves) == 0 ||
-	    json_array_size(leaves) > ROOT_MAX_LEAVES) {
+	    json_array_size(leaves) > LIMIT_LEAVES) {
 		rerr(err, errlen, rc, "%s: \"leaves\" must be an array of 1 to %d leaves", path,
-		     ROOT_MAX_LEAVES);
+		     LIMIT_LEAVES);
 		goto out;
 	}
 	cfg->nshards = (uint32_t)json_integer_value(shards);
@@ -78,12 +78,12 @@ int root_config_load(root_config *cfg, const char *path, char *err, size_t errle
 	for (uint32_t i = 0; i < cfg->nleaves; i++) {
 		json_t *l = json_array_get(leaves, i), *url = json_object_get(l, "url"),
 		       *sh = json_object_get(l, "shards");
-		if (!json_is_string(url) || json_string_length(url) >= ROOT_MAX_URL ||
+		if (!json_is_string(url) || json_string_length(url) >= LIMIT_URL_BYTES ||
 		    !json_is_array(sh) || json_array_size(sh) == 0 || json_array_size(sh) > 256) {
 			rerr(err, errlen, rc,
 			     "%s: leaves[%u] needs a \"url\" string (< %d bytes) and "
 			     "a \"shards\" array",
-			     path, i, ROOT_MAX_URL);
+			     path, i, LIMIT_URL_BYTES);
 			goto out;
 		}
 		root_leaf_cfg *lc = &cfg->leaves[i];
@@ -271,7 +271,7 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 {
 	*json = NULL;
 	size_t n = strlen(id);
-	if (n == 0 || n > WIRE_MAX_ID)
+	if (n == 0 || n > LIMIT_ID_BYTES)
 		return rerr(err, errlen, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
 	uint32_t s = th_shard_of(id, n, r->cfg.nshards);
 	uint8_t *excluded = calloc(r->rs.n ? r->rs.n : 1, 1);

@@ -15,15 +15,12 @@
 #include "common/rpc.h"
 #include "root/result.h"
 
-#define ROOT_MAX_LEAVES 1024
-#define ROOT_MAX_URL 256
-#define ROOT_MAX_SHARDS 256 /* shards of an index (TRAWL_MAX_SHARDS) */
 
 /* One leaf of the cluster file: its address and the shards it serves. */
 typedef struct root_leaf_cfg {
-	char url[ROOT_MAX_URL];
+	char url[LIMIT_URL_BYTES];
 	uint32_t nshards;
-	uint32_t shards[ROOT_MAX_SHARDS];
+	uint32_t shards[TRAWL_MAX_SHARDS];
 } root_leaf_cfg;
 
 typedef struct root_config {

@@ -42,7 +42,7 @@
 
 struct trawl_builder {
 	char *dir;
-	char build_dir[IDX_PATH_MAX];
+	char build_dir[LIMIT_PATH_BYTES];
 	idx_schema schema;
 	char *schema_json;
 	trawl_build_opts opts;
@@ -53,7 +53,7 @@ struct trawl_builder {
 	size_t max_doc;
 	sh_splitter *sp;
 	sh_queue *q;
-	pthread_t tid[SH_MAX_WORKERS];
+	pthread_t tid[LIMIT_BUILD_WORKERS];
 	unsigned want_threads; /* worker threads asked for */
 	unsigned nthreads;     /* started (joined by stop_workers and close) */
 	sh_remote *remote;
@@ -100,7 +100,7 @@ static double since(double t0)
 
 static int mkdir_p(const char *dir)
 {
-	char tmp[IDX_PATH_MAX];
+	char tmp[LIMIT_PATH_BYTES];
 	snprintf(tmp, sizeof tmp, "%s", dir);
 	for (char *p = tmp + 1; *p; p++) {
 		if (*p != '/')
@@ -147,7 +147,7 @@ static void clean_build_dir(const char *dir, int runs_too)
 	while ((e = readdir(d))) {
 		if (!build_file(e->d_name))
 			continue;
-		char path[IDX_PATH_MAX];
+		char path[LIMIT_PATH_BYTES];
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		unlink(path);
 	}
@@ -206,8 +206,8 @@ static void *worker_thread(void *arg)
 	trawl_builder *b = arg;
 	sh_worker *w;
 	tbuf run, bytes;
-	tbuf_init(&run, (size_t)SH_ITEM_MAX * 4);
-	tbuf_init(&bytes, SH_ITEM_LIMIT);
+	tbuf_init(&run, (size_t)LIMIT_ITEM_MAX_BYTES * 4);
+	tbuf_init(&bytes, LIMIT_ITEM_BYTES);
 	char err[1024];
 	if (sh_worker_new(&w)) {
 		sh_queue_fail(b->q, TRAWL_ENOMEM, "out of memory");
@@ -337,7 +337,7 @@ static int on_item(void *ctx, sh_item *it)
 		free((void *)it->bytes);
 		return TRAWL_OK;
 	}
-	char name[32], path[IDX_PATH_MAX];
+	char name[32], path[LIMIT_PATH_BYTES];
 	sh_run_name(name, it->id);
 	snprintf(path, sizeof path, "%s/%s", b->build_dir, name);
 	sh_run r;
@@ -376,14 +376,14 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	if (o.shards > TRAWL_MAX_SHARDS)
 		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d", o.shards,
 		                TRAWL_MAX_SHARDS);
-	if (o.workers > SH_MAX_WORKERS)
+	if (o.workers > LIMIT_BUILD_WORKERS)
 		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d", o.workers,
-		                SH_MAX_WORKERS);
+		                LIMIT_BUILD_WORKERS);
 	if (o.part_count > 1 && o.part_index >= o.part_count)
 		return idx_errf(errbuf, errlen, TRAWL_EINVAL, "partition %u of %u does not exist",
 		                o.part_index, o.part_count);
-	if (!dir || !*dir || strlen(dir) > IDX_PATH_MAX - 64 ||
-	    (o.build_dir && strlen(o.build_dir) > IDX_PATH_MAX - 64))
+	if (!dir || !*dir || strlen(dir) > LIMIT_PATH_BYTES - 64 ||
+	    (o.build_dir && strlen(o.build_dir) > LIMIT_PATH_BYTES - 64))
 		return idx_errf(errbuf, errlen, TRAWL_EINVAL, "index directory name missing or too long");
 	trawl_builder *b = calloc(1, sizeof *b);
 	if (!b)
@@ -396,12 +396,12 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	b->t0 = clock_mono_s();
 	b->last_tick = b->t0;
 	b->max_doc = o.max_doc_bytes ? o.max_doc_bytes : TRAWL_MAX_DOC_BYTES;
-	if (b->max_doc > IDX_STORED_MAX)
-		b->max_doc = IDX_STORED_MAX;
+	if (b->max_doc > LIMIT_STORED_DOC_BYTES)
+		b->max_doc = LIMIT_STORED_DOC_BYTES;
 	unsigned cores = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	b->want_threads = o.workers ? o.workers : (o.workers_set ? 0 : (cores ? cores : 1));
-	if (b->want_threads > SH_MAX_WORKERS)
-		b->want_threads = SH_MAX_WORKERS;
+	if (b->want_threads > LIMIT_BUILD_WORKERS)
+		b->want_threads = LIMIT_BUILD_WORKERS;
 	if (b->want_threads == 0 && !o.listen) {
 		free(b);
 		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
@@ -413,7 +413,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	 * memory budget needs it. */
 	size_t item = o.item_bytes;
 	if (!item) {
-		item = SH_ITEM_DEFAULT;
+		item = LIMIT_ITEM_DEFAULT_BYTES;
 		/* the work stage holds per worker about 12 times its item (the
 		 * parsed documents, the inverted lists and the run), plus the
 		 * queued items */
@@ -422,10 +422,10 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		if (o.memory_bytes && fit < item)
 			item = fit;
 	}
-	if (item < SH_ITEM_MIN)
-		item = SH_ITEM_MIN;
-	if (item > SH_ITEM_MAX)
-		item = SH_ITEM_MAX;
+	if (item < LIMIT_ITEM_MIN_BYTES)
+		item = LIMIT_ITEM_MIN_BYTES;
+	if (item > LIMIT_ITEM_MAX_BYTES)
+		item = LIMIT_ITEM_MAX_BYTES;
 	b->opts.item_bytes = item;
 	int rc = TRAWL_OK;
 	if (o.schema_json || o.schema_path) {
@@ -508,7 +508,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	}
 	sh_parser_fini(&b->check);
 	sh_parser_init(&b->check, &b->schema, b->max_doc);
-	tbuf_init(&b->line, b->max_doc + IDX_MAX_ID_BYTES * 8 + 64);
+	tbuf_init(&b->line, b->max_doc + LIMIT_ID_BYTES * 8 + 64);
 	b->rep.workers = b->want_threads;
 	*out = b;
 	return TRAWL_OK;
@@ -682,7 +682,7 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	sh_run *runs = NULL;
 	uint64_t nruns = 0;
 	idx_manifest *m = NULL;
-	char tmpdir[IDX_PATH_MAX] = "";
+	char tmpdir[LIMIT_PATH_BYTES] = "";
 	if (b->failed) {
 		rc = berr(b, TRAWL_EINVAL, "the build has failed");
 		goto out;
@@ -716,7 +716,7 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 		goto out;
 	}
 	for (; nruns < b->nitems; nruns++) {
-		char name[32], path[IDX_PATH_MAX];
+		char name[32], path[LIMIT_PATH_BYTES];
 		sh_run_name(name, nruns);
 		snprintf(path, sizeof path, "%s/%s", b->build_dir, name);
 		if ((rc = sh_run_open(&runs[nruns], path, b->errmsg, sizeof b->errmsg)))

@@ -57,9 +57,9 @@ static int run_pool(unsigned ntasks, unsigned threads, int (*fn)(void *, unsigne
 	pool p = {fn, ctx, ntasks, 0, 0};
 	if (threads > ntasks)
 		threads = ntasks;
-	if (threads > SH_MAX_WORKERS)
-		threads = SH_MAX_WORKERS;
-	pthread_t tid[SH_MAX_WORKERS];
+	if (threads > LIMIT_BUILD_WORKERS)
+		threads = LIMIT_BUILD_WORKERS;
+	pthread_t tid[LIMIT_BUILD_WORKERS];
 	unsigned started = 0;
 	for (unsigned t = 1; t < threads; t++)
 		if (pthread_create(&tid[started], NULL, pool_thread, &p) == 0)
@@ -118,7 +118,7 @@ static int plan_parts(sh_shardmerge *m, uint32_t want, const char *gendir)
 		for (uint32_t i = 0; i < sec.nterms && m->nparts < want; i++) {
 			uint64_t kl, df, pl;
 			const uint8_t *q = idx_varint_get(p, sec.terms_end, &kl);
-			if (!q || kl == 0 || kl > IDX_MAX_KEY || (uint64_t)(sec.terms_end - q) < kl)
+			if (!q || kl == 0 || kl > LIMIT_KEY_BYTES || (uint64_t)(sec.terms_end - q) < kl)
 				break;
 			const uint8_t *key = q;
 			q += kl;
@@ -131,7 +131,7 @@ static int plan_parts(sh_shardmerge *m, uint32_t want, const char *gendir)
 			if (seen * want >= bigbytes * m->nparts && i + 1 < sec.nterms) {
 				/* the next key starts a part */
 				const uint8_t *n = idx_varint_get(p, sec.terms_end, &kl);
-				if (!n || kl == 0 || kl > IDX_MAX_KEY || (uint64_t)(sec.terms_end - n) < kl)
+				if (!n || kl == 0 || kl > LIMIT_KEY_BYTES || (uint64_t)(sec.terms_end - n) < kl)
 					break;
 				sh_mpart *prev = &m->parts[m->nparts - 1], *pt = &m->parts[m->nparts];
 				memset(pt, 0, sizeof *pt);
@@ -146,7 +146,7 @@ static int plan_parts(sh_shardmerge *m, uint32_t want, const char *gendir)
 		}
 	}
 	for (uint32_t i = 0; i < m->nparts; i++) {
-		char path[IDX_PATH_MAX];
+		char path[LIMIT_PATH_BYTES];
 		tbuf_init(&m->parts[i].keys, (size_t)1 << 34);
 		snprintf(path, sizeof path, "%s/shard-%03u.part%02u.post", gendir, m->shard, i);
 		int rc = sh_fout_open(&m->parts[i].post, path);
@@ -283,7 +283,7 @@ static int task_finish(void *ctx, unsigned s)
 	snprintf(info, sizeof info,
 	         "{\"format\":%u,\"shard\":%u,\"shards\":%u,\"generation\":%llu,\"docs\":%u}", fmt,
 	         m->shard, p->nshards, (unsigned long long)o->generation, m->ndocs);
-	uint8_t statbuf[8 + 4 + 8 * IDX_MAX_FIELDS];
+	uint8_t statbuf[8 + 4 + 8 * LIMIT_FIELDS];
 	memcpy(statbuf, &j->gs.docs, 8);
 	memcpy(statbuf + 8, &nf, 4);
 	memcpy(statbuf + 12, j->gs.sumlen, 8 * (size_t)nf);

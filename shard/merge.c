@@ -288,9 +288,9 @@ int sh_merge_docs(sh_shardmerge *m)
 		if (e == 0)
 			hv[h.n++] = r;
 	}
-	if (total > IDX_MAX_DOCS_PER_SHARD) {
+	if (total > LIMIT_DOCS_PER_SHARD) {
 		snprintf(m->err, sizeof m->err, "shard %u: %llu documents; a shard holds at most %u",
-		         m->shard, (unsigned long long)total, IDX_MAX_DOCS_PER_SHARD);
+		         m->shard, (unsigned long long)total, LIMIT_DOCS_PER_SHARD);
 		rc = TRAWL_ELIMIT;
 		goto out;
 	}
@@ -416,7 +416,7 @@ static int tcur_next(tcur *c)
 	c->left--;
 	uint64_t kl, df, pl;
 	const uint8_t *p = c->p;
-	if (sh_getv(&p, c->end, &kl) || kl == 0 || kl > IDX_MAX_KEY || (uint64_t)(c->end - p) < kl)
+	if (sh_getv(&p, c->end, &kl) || kl == 0 || kl > LIMIT_KEY_BYTES || (uint64_t)(c->end - p) < kl)
 		return -1;
 	uint8_t b[8] = {0};
 	memcpy(b, p, kl < 8 ? kl : 8);
@@ -603,7 +603,7 @@ static int merge_term(sh_shardmerge *m, sh_mpart *pt, tcur *tc, const uint32_t *
 		maxdf += tc[who[i]].df;
 		maxpos += (uint64_t)(tc[who[i]].post_end - tc[who[i]].post); /* >= positions */
 	}
-	if (maxdf > IDX_MAX_DOCS_PER_SHARD || grow_posts(sc, maxdf) ||
+	if (maxdf > LIMIT_DOCS_PER_SHARD || grow_posts(sc, maxdf) ||
 	    tgrow(&sc->pos, &sc->poscap, maxpos, 4))
 		return TRAWL_ENOMEM;
 	uint32_t n = 0, np = 0, chunks = 0;
@@ -644,7 +644,7 @@ int sh_merge_terms(sh_shardmerge *m, uint32_t part, const idx_stats *gs)
 	sh_mpart *pt = &m->parts[part];
 	const sh_params *p = m->p;
 	uint32_t nr = m->nruns;
-	float ktab[IDX_MAX_FIELDS][256];
+	float ktab[LIMIT_FIELDS][256];
 	for (uint32_t f = 0; f < p->schema.nfields; f++)
 		for (int n = 0; n < 256; n++)
 			ktab[f][n] = idx_bm25_k(p->schema.fields[f].k1, p->schema.fields[f].b,
@@ -737,7 +737,7 @@ void sh_shardmerge_fini(sh_shardmerge *m)
 {
 	if (m->st)
 		idx_store_close(m->st);
-	for (uint32_t f = 0; f < IDX_MAX_FIELDS; f++)
+	for (uint32_t f = 0; f < LIMIT_FIELDS; f++)
 		free(m->norms[f]);
 	if (m->map)
 		for (uint32_t r = 0; r < m->nruns; r++)

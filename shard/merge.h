@@ -20,7 +20,7 @@ typedef struct sh_fout {
 	int fd;
 	tbuf buf;
 	uint64_t bytes; /* written so far, buffered included */
-	char path[IDX_PATH_MAX];
+	char path[LIMIT_PATH_BYTES];
 } sh_fout;
 
 int sh_fout_open(sh_fout *f, const char *path); /* the file is made if needed */
@@ -39,7 +39,7 @@ typedef struct sh_mterm {
 
 /* A key range of a shard's terms, merged by one thread: [lo, hi). */
 typedef struct sh_mpart {
-	uint8_t lo[IDX_MAX_KEY], hi[IDX_MAX_KEY];
+	uint8_t lo[LIMIT_KEY_BYTES], hi[LIMIT_KEY_BYTES];
 	uint32_t lolen, hilen;
 	int has_lo, has_hi;
 	sh_fout post, pos;
@@ -54,12 +54,12 @@ typedef struct sh_shardmerge {
 	const sh_run *runs;
 	uint32_t nruns;
 	uint32_t shard;
-	char path[IDX_PATH_MAX]; /* the shard's LMDB file */
+	char path[LIMIT_PATH_BYTES]; /* the shard's LMDB file */
 	idx_store *st;
 	/* after sh_merge_docs */
 	uint32_t ndocs;
-	uint8_t *norms[IDX_MAX_FIELDS];
-	uint64_t sumlen[IDX_MAX_FIELDS];
+	uint8_t *norms[LIMIT_FIELDS];
+	uint64_t sumlen[LIMIT_FIELDS];
 	uint32_t **map;    /* map[run][local doc]: doc id, or IDX_END if dropped */
 	uint32_t *nlocal;  /* documents of each run in this shard */
 	tbuf ids;          /* external ids, in doc id order, end to end */

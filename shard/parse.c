@@ -34,9 +34,9 @@ void sh_parser_init(sh_parser *p, const idx_schema *schema, size_t max_doc)
 	p->max_doc = max_doc;
 	tbuf_init(&p->keybuf, max_doc + 64);
 	tbuf_init(&p->idbuf, max_doc + 64);
-	tbuf_init(&p->texts, 2 * max_doc + 4 * IDX_MAX_FIELDS + 64);
+	tbuf_init(&p->texts, 2 * max_doc + 4 * LIMIT_FIELDS + 64);
 	tbuf_init(&p->stored, 2 * max_doc + 64);
-	tbuf_init(&p->bulk_id, IDX_MAX_ID_BYTES * 4);
+	tbuf_init(&p->bulk_id, LIMIT_ID_BYTES * 4);
 }
 
 void sh_parser_fini(sh_parser *p)
@@ -60,9 +60,9 @@ int sh_is_blank(const char *s, size_t n)
 typedef struct docscan {
 	const idx_schema *schema;
 	idx_jvalue id;
-	idx_jvalue field[IDX_MAX_FIELDS];
+	idx_jvalue field[LIMIT_FIELDS];
 	uint8_t has_id;
-	uint8_t has[IDX_MAX_FIELDS];
+	uint8_t has[LIMIT_FIELDS];
 	const char *dup;    /* a needed key that appeared twice */
 	const char *dup_at; /* its second occurrence */
 } docscan;
@@ -158,12 +158,12 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 		if ((rc = tbuf_append(id, id_override, id_override_len)))
 			return perr(p, rc, "%s:%llu: out of memory", src, ln);
 	} else if (d.id.kind != IDX_J_STRING || (rc = idx_json_string(&d.id, id)) || id->len == 0 ||
-	           id->len > IDX_MAX_ID_BYTES)
+	           id->len > LIMIT_ID_BYTES)
 		return rc == TRAWL_ENOMEM
 		               ? perr(p, rc, "%s:%llu: out of memory", src, ln)
 		               : perr(p, TRAWL_EDOC,
 		                      "%s:%llu: field \"id\" must be a string of 1 to %d bytes", src,
-		                      ln, IDX_MAX_ID_BYTES);
+		                      ln, LIMIT_ID_BYTES);
 	if (memchr(id->data, 0, id->len))
 		return perr(p, TRAWL_EDOC, "%s:%llu:%u: field \"id\" contains a NUL character", src,
 		            ln, column_of(json, d.id.start));
@@ -277,12 +277,12 @@ static int action_id(sh_parser *p, const bulk_action *a, const char *src, uint64
 	if (!m.has_id)
 		return TRAWL_OK;
 	int rc = m.id.kind == IDX_J_STRING ? idx_json_string(&m.id, &p->bulk_id) : TRAWL_EDOC;
-	if (rc == TRAWL_OK && (p->bulk_id.len == 0 || p->bulk_id.len > IDX_MAX_ID_BYTES ||
+	if (rc == TRAWL_OK && (p->bulk_id.len == 0 || p->bulk_id.len > LIMIT_ID_BYTES ||
 	                       memchr(p->bulk_id.data, 0, p->bulk_id.len)))
 		rc = TRAWL_EDOC;
 	if (rc == TRAWL_EDOC)
 		return perr(p, rc, "%s:%llu: \"_id\" must be a string of 1 to %d bytes", src,
-		            (unsigned long long)ln, IDX_MAX_ID_BYTES);
+		            (unsigned long long)ln, LIMIT_ID_BYTES);
 	return rc ? perr(p, rc, "%s:%llu: out of memory", src, (unsigned long long)ln) : TRAWL_OK;
 }
 

@@ -170,7 +170,7 @@ int sh_remote_start(sh_remote **out, const char *url, sh_queue *q, const sh_para
 	r->p = p;
 	r->dir = dir;
 	for (int i = 0; i < SERVER_THREADS; i++)
-		tbuf_init(&r->copy[i], SH_ITEM_LIMIT);
+		tbuf_init(&r->copy[i], LIMIT_ITEM_BYTES);
 	char why[512];
 	int rc = rpc_server_start(&r->srv, url, NULL, SERVER_THREADS, handle, r, why, sizeof why);
 	if (rc) {
@@ -209,7 +209,7 @@ typedef struct wstate {
 	unsigned give_up_ms;
 	pthread_mutex_t mu;
 	/* item + 1 held by each thread (worked, or its run being sent), 0 none */
-	_Atomic uint64_t working[SH_MAX_WORKERS];
+	_Atomic uint64_t working[LIMIT_BUILD_WORKERS];
 	unsigned nthreads;
 	sh_params params;      /* of the build, once known */
 	uint8_t *zdict;
@@ -339,8 +339,8 @@ static void *work_thread(void *arg)
 	wstate *s = t->s;
 	sh_worker *w = NULL;
 	tbuf req, run;
-	tbuf_init(&req, RPC_MAX_MESSAGE);
-	tbuf_init(&run, RPC_MAX_MESSAGE);
+	tbuf_init(&req, LIMIT_MESSAGE_BYTES);
+	tbuf_init(&run, LIMIT_MESSAGE_BYTES);
 	char *source = NULL;
 	char err[1024];
 	if (sh_worker_new(&w)) {
@@ -449,8 +449,8 @@ int trawl_build_worker(const char *url, unsigned threads, unsigned give_up_ms, c
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n : 1;
 	}
-	if (threads > SH_MAX_WORKERS)
-		threads = SH_MAX_WORKERS;
+	if (threads > LIMIT_BUILD_WORKERS)
+		threads = LIMIT_BUILD_WORKERS;
 	s->nthreads = threads;
 	s->give_up_ms = give_up_ms ? give_up_ms : 30000;
 	pthread_mutex_init(&s->mu, NULL);
@@ -462,8 +462,8 @@ int trawl_build_worker(const char *url, unsigned threads, unsigned give_up_ms, c
 		free(s);
 		return rc;
 	}
-	wthread wt[SH_MAX_WORKERS];
-	pthread_t tid[SH_MAX_WORKERS], beat;
+	wthread wt[LIMIT_BUILD_WORKERS];
+	pthread_t tid[LIMIT_BUILD_WORKERS], beat;
 	unsigned started = 0;
 	for (unsigned i = 0; i < threads; i++) {
 		wt[i] = (wthread){s, i};

@@ -49,7 +49,7 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file checksum mismatch");
 	uint32_t ns = rd32(b + 12), nf = rd32(b + 72), rlen = rd32(b + 76);
 	size_t body = SH_RUN_HEAD + (size_t)ns * 32;
-	if (ns == 0 || ns > TRAWL_MAX_SHARDS || nf > IDX_MAX_FIELDS || body + rlen > len - 8 ||
+	if (ns == 0 || ns > TRAWL_MAX_SHARDS || nf > LIMIT_FIELDS || body + rlen > len - 8 ||
 	    (rlen && b[body + rlen - 1] != 0))
 		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file header out of range");
 	size_t at = body + rlen;
@@ -133,7 +133,7 @@ void sh_run_section(const sh_run *r, uint32_t s, sh_section *out)
 int sh_run_write(const char *dir, uint64_t item, const uint8_t *bytes, size_t len, char *err,
                  size_t errlen)
 {
-	char name[32], path[IDX_PATH_MAX], tmp[IDX_PATH_MAX];
+	char name[32], path[LIMIT_PATH_BYTES], tmp[LIMIT_PATH_BYTES];
 	sh_run_name(name, item);
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	/* unique: two workers may finish one item (an expired lease) */
@@ -187,7 +187,7 @@ int sh_rdoc_next(const uint8_t **pp, const uint8_t *end, uint32_t nfields, sh_rd
 	if (p >= end || *p > 1)
 		return TRAWL_ECORRUPT;
 	d->tomb = *p++;
-	if (sh_getv(&p, end, &v) || v == 0 || v > IDX_MAX_ID_BYTES || (uint64_t)(end - p) < v)
+	if (sh_getv(&p, end, &v) || v == 0 || v > LIMIT_ID_BYTES || (uint64_t)(end - p) < v)
 		return TRAWL_ECORRUPT;
 	d->id = p;
 	d->id_len = (uint32_t)v;

@@ -32,14 +32,7 @@
 #include "index/codec.h"
 #include "index/index_int.h"
 
-#define SH_ITEM_DEFAULT (8u << 20) /* bytes of input in a work item, at most */
-#define SH_ITEM_MIN (64u << 10)
-#define SH_ITEM_MAX (48u << 20)    /* input bytes of an item, as asked for */
-#define SH_ITEM_LIMIT (120u << 20) /* an item with its last lines (a _bulk action
-                                      and its document overrun the size asked
-                                      for): it must fit in one build message */
 #define SH_RUN_VERSION 1
-#define SH_MAX_WORKERS 64
 
 /* What a worker needs besides the item; fixed for a whole build. */
 typedef struct sh_params {
@@ -247,7 +240,7 @@ typedef struct sh_rdoc {
 	int tomb;
 	const uint8_t *id;
 	uint32_t id_len;
-	uint32_t lens[IDX_MAX_FIELDS]; /* tokens kept per text field */
+	uint32_t lens[LIMIT_FIELDS]; /* tokens kept per text field */
 	const uint8_t *rec;            /* the stored record (docstore.h) */
 	uint32_t rec_len;
 } sh_rdoc;

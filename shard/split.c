@@ -44,8 +44,8 @@ int sh_splitter_new(sh_splitter **out, size_t item_bytes, size_t max_doc, uint64
 	sp->next_id = first_id;
 	sh_parser_init(&sp->parser, &sp->none, max_doc);
 	/* an item may exceed item_bytes by a document and its action line */
-	tbuf_init(&sp->item, SH_ITEM_LIMIT);
-	tbuf_init(&sp->loose, SH_ITEM_LIMIT);
+	tbuf_init(&sp->item, LIMIT_ITEM_BYTES);
+	tbuf_init(&sp->loose, LIMIT_ITEM_BYTES);
 	*out = sp;
 	return TRAWL_OK;
 }
@@ -172,7 +172,7 @@ int sh_split_file(sh_splitter *sp, const char *path, const char *source, sh_item
 				idx_errf(err, errlen, rc,
 				         "%s:%llu: a work item would grow past %u MiB (a _bulk action "
 				         "whose document never comes?)",
-				         source, (unsigned long long)line, SH_ITEM_LIMIT >> 20);
+				         source, (unsigned long long)line, LIMIT_ITEM_BYTES >> 20);
 			else
 				idx_errf(err, errlen, rc, "%s: out of memory", source);
 			break;

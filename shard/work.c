@@ -458,7 +458,7 @@ int sh_worker_new(sh_worker **out)
 	sh_worker *w = calloc(1, sizeof *w);
 	if (!w)
 		return TRAWL_ENOMEM;
-	tbuf_init(&w->rec, (size_t)IDX_STORED_MAX * 2);
+	tbuf_init(&w->rec, (size_t)LIMIT_STORED_DOC_BYTES * 2);
 	tbuf_init(&w->rejects, (size_t)1 << 30);
 	if (idx_analyzer_alloc(&w->an[0], IDX_AN_PLAIN) ||
 	    idx_analyzer_alloc(&w->an[1], IDX_AN_ENGLISH)) {

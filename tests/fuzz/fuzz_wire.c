@@ -92,7 +92,7 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 	case WIRE_SEARCH: {
 		const wire_search *s = &m->u.search;
 		check(s->k >= 1 && s->k <= TRAWL_MAX_K, "k");
-		check(s->nshards >= 1 && s->nshards <= WIRE_MAX_SHARDS, "nshards");
+		check(s->nshards >= 1 && s->nshards <= TRAWL_MAX_SHARDS, "nshards");
 		check(s->tree_len >= 1 && inside(s->tree, s->tree_len, buf, len), "tree");
 		tree_ok(s->tree, s->tree_len);
 		break;
@@ -104,7 +104,7 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 		for (uint32_t i = 0; i < r->nhits; i++) {
 			wire_hit h;
 			check(wire_search_reply_hit(r, i, &h) == TRAWL_OK, "hit accessor");
-			check(h.shard < WIRE_MAX_SHARDS, "hit shard");
+			check(h.shard < TRAWL_MAX_SHARDS, "hit shard");
 			check(h.score == h.score, "hit score NaN");
 		}
 		wire_hit h;
@@ -116,7 +116,8 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 			check(inside(r->ids_raw, r->ids_raw_len, buf, len), "ids_raw");
 			check(wire_search_reply_ids(r, ids, lens) == TRAWL_OK, "ids accessor");
 			for (uint32_t i = 0; i < r->nhits; i++)
-				check(lens[i] <= WIRE_MAX_ID && inside(ids[i], lens[i], buf, len),
+				check(lens[i] <= LIMIT_ID_BYTES &&
+				          inside(ids[i], lens[i], buf, len),
 				      "id");
 		} else {
 			check(r->ids_raw == NULL, "ids without WIRE_F_IDS");
@@ -129,7 +130,7 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 		for (uint32_t i = 0; i < f->ndocs; i++) {
 			wire_docref d;
 			check(wire_fetch_docref(f, i, &d) == TRAWL_OK, "docref accessor");
-			check(d.shard < WIRE_MAX_SHARDS, "docref shard");
+			check(d.shard < TRAWL_MAX_SHARDS, "docref shard");
 		}
 		wire_docref d;
 		check(wire_fetch_docref(f, f->ndocs, &d) == TRAWL_EINVAL, "docref past the end");
@@ -151,9 +152,9 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 		uint32_t n = 0;
 		wire_doc_iter_init(&it, r);
 		while (wire_doc_iter_next(&it, &d)) {
-			check(d.shard < WIRE_MAX_SHARDS, "doc shard");
-			check(d.id_len <= WIRE_MAX_ID && d.json_len <= WIRE_MAX_DOC &&
-			          d.snippet_len <= WIRE_MAX_SNIPPET,
+			check(d.shard < TRAWL_MAX_SHARDS, "doc shard");
+			check(d.id_len <= LIMIT_ID_BYTES && d.json_len <= LIMIT_STORED_DOC_BYTES &&
+			          d.snippet_len <= LIMIT_SNIPPET_BYTES,
 			      "doc lengths");
 			check(inside(d.id, d.id_len, r->docs_raw, r->docs_raw_len) &&
 			          inside(d.json, d.json_len, r->docs_raw, r->docs_raw_len) &&
@@ -167,11 +168,11 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 		break;
 	}
 	case WIRE_PONG:
-		check(m->u.pong.nshards <= WIRE_MAX_SHARDS && m->u.pong.ready <= 1, "pong");
+		check(m->u.pong.nshards <= TRAWL_MAX_SHARDS && m->u.pong.ready <= 1, "pong");
 		break;
 	case WIRE_GET:
-		check(m->u.get.shard < WIRE_MAX_SHARDS && m->u.get.id_len >= 1 &&
-		          m->u.get.id_len <= WIRE_MAX_ID &&
+		check(m->u.get.shard < TRAWL_MAX_SHARDS && m->u.get.id_len >= 1 &&
+		          m->u.get.id_len <= LIMIT_ID_BYTES &&
 		          inside(m->u.get.id, m->u.get.id_len, buf, len),
 		      "get");
 		break;
@@ -270,7 +271,7 @@ static void decoded(const wire_msg *m, const uint8_t *buf, size_t len)
 {
 	walk(m, buf, len);
 	tbuf out;
-	tbuf_init(&out, WIRE_MAX_MESSAGE);
+	tbuf_init(&out, LIMIT_MESSAGE_BYTES);
 	check(wire_encode(&out, m) == TRAWL_OK, "a decoded message does not encode");
 	check(out.len == len && memcmp(out.data, buf, len) == 0,
 	      "re-encoding gives different bytes");

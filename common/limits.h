@@ -1,0 +1,178 @@
+/*
+ * limits.h - every limit of trawl, once, each with its reason; the limits
+ * that depend on one another are checked against each other here, at
+ * compile time (_Static_assert), so that raising one cannot silently break
+ * another. docs/LIMITS.md is the users' list of the same.
+ *
+ * The limits a program embedding libtrawl must see (a document's size,
+ * shards, k + offset, a query's bytes, terms, depth, phrase length, prefix
+ * expansion, a query tree's bytes) are part of the public API and are
+ * defined in include/trawl/trawl.h as TRAWL_MAX_*; this header uses them
+ * and defines nothing twice. Everything else is here, named LIMIT_*. A
+ * limit is a bound on what comes from outside (a document, a query, a
+ * request, a message, a connection) or on what trawl lets it cost; tuning
+ * sizes that bound nothing an outsider controls (block sizes, buffer
+ * growth) stay with their code.
+ */
+#ifndef TRAWL_COMMON_LIMITS_H
+#define TRAWL_COMMON_LIMITS_H
+
+#include <stdint.h>
+
+#include "trawl/trawl.h"
+
+/* LIMIT_STR(LIMIT_X): a limit as a string literal, for messages. */
+#define LIMIT_STR_(x) #x
+#define LIMIT_STR(x) LIMIT_STR_(x)
+
+/* ---- documents and the index ---- */
+
+/* Bytes of a document's external id: ids sit in every shard's id table and
+ * in every FETCH reply, and a bound keeps both small. */
+#define LIMIT_ID_BYTES 512
+/* Text fields in a schema: a dictionary key starts with the field's number
+ * in one byte, and scorers keep per-field arrays. */
+#define LIMIT_FIELDS 32
+/* Bytes of a field name (schemas, queries, snippet requests). */
+#define LIMIT_FIELD_NAME_BYTES 64
+/* Bytes of a token after folding; longer tokens are skipped. A dictionary
+ * key is the field's byte and the token. */
+#define LIMIT_TOKEN_BYTES 255
+#define LIMIT_KEY_BYTES (1 + LIMIT_TOKEN_BYTES)
+/* Nesting of a document's JSON (the streaming validator's stack). */
+#define LIMIT_JSON_DEPTH 64
+/* Documents in one shard: doc numbers are 31 bits, and the top of the
+ * range is the iterators' end mark. */
+#define LIMIT_DOCS_PER_SHARD 0x7fffffffu
+/* Bytes a stored record may claim when it is read back: the document limit
+ * (TRAWL_MAX_DOC_BYTES, raised by a build option at most to this) with room
+ * for the record's own header. A damaged length beyond it is refused. */
+#define LIMIT_STORED_DOC_BYTES (64u << 20)
+/* A term's frequency in one document, as stored: 24 bits. */
+#define LIMIT_TF 0xffffffu
+/* Bytes of a path trawl builds (an index directory and its files). */
+#define LIMIT_PATH_BYTES 4096
+
+/* ---- messages between processes (root, leaves, build workers) ---- */
+
+/* Bytes of one message, header included: nng refuses larger ones on
+ * receipt (NNG_OPT_RECVMAXSZ), so a peer cannot make the other side buffer
+ * more than this for one message. Every message below must fit. */
+#define LIMIT_MESSAGE_BYTES (128u << 20)
+/* Bytes of an error message in a reply. */
+#define LIMIT_ERRMSG_BYTES 1024
+/* Bytes of a snippet's highlight marks (pre and post) in FETCH. */
+#define LIMIT_MARK_BYTES 64
+/* Characters of a snippet asked for, and bytes of one returned. */
+#define LIMIT_SNIPPET_CHARS 10000
+#define LIMIT_SNIPPET_BYTES (1u << 20)
+
+/* ---- serving: leaves and the nng server ---- */
+
+/* Worker threads of an nng server (a leaf's, the build coordinator's). */
+#define LIMIT_RPC_WORKERS 256
+/* Requests an nng server takes in beyond the ones its workers handle (its
+ * contexts are workers + LIMIT_RPC_QUEUE); the rest wait in the connection. */
+#define LIMIT_RPC_QUEUE 128
+/* A peer with this many replies waiting unread behind the one nng is
+ * sending it, or one reply waiting LIMIT_RPC_SEND_MS, is cut off: it does
+ * not read them (common/rpc.c). Half the queue, so that one such peer never
+ * holds it; the root's default query deadline, so that no root still waits
+ * for such a reply. */
+#define LIMIT_RPC_UNSENT (LIMIT_RPC_QUEUE / 2)
+#define LIMIT_RPC_SEND_MS 2000
+/* Cut-off peers remembered while they stay connected (their requests are
+ * dropped unanswered); beyond it the oldest is forgotten. */
+#define LIMIT_RPC_IGNORED 256
+
+/* ---- serving: the root ---- */
+
+/* Leaves in a cluster file, and bytes of a leaf's URL. */
+#define LIMIT_LEAVES 1024
+#define LIMIT_URL_BYTES 256
+/* A search's deadline a client may ask for (timeout_ms), in ms. */
+#define LIMIT_TIMEOUT_MS 60000
+/* Bytes of a session preference key (preference=). */
+#define LIMIT_PREFERENCE_BYTES 256
+
+/* ---- HTTP (common/http.c, every server's defaults) ---- */
+
+/* Connections open at once, and from one address; connections waiting
+ * longest without a request make room (common/connguard.h). */
+#define LIMIT_HTTP_CONNECTIONS 1024u
+#define LIMIT_HTTP_PER_IP 256u
+/* Seconds a connection may stay silent, and seconds to receive a request
+ * whole (line, headers, body), whatever its pace. */
+#define LIMIT_HTTP_IDLE_S 10u
+#define LIMIT_HTTP_REQUEST_S 10u
+/* Bytes of the request line and headers, and of the body. */
+#define LIMIT_HTTP_HEADER_BYTES ((size_t)16 << 10)
+#define LIMIT_HTTP_BODY_BYTES ((size_t)1 << 20)
+/* Query parameters of one request, and bytes of a parameter's name. */
+#define LIMIT_HTTP_PARAMS 64
+#define LIMIT_HTTP_PARAM_NAME_BYTES 64
+
+/* ---- the OpenSearch query DSL (root/dsl.c) ---- */
+
+/* Nesting of a query object, as the query language's parentheses. */
+#define LIMIT_DSL_DEPTH TRAWL_MAX_QUERY_DEPTH
+/* Bytes of a field name in the DSL, with its ^boost suffix. */
+#define LIMIT_DSL_FIELD_BYTES 128
+
+/* ---- the build ---- */
+
+/* Bytes of input in a work item: the default, and the range one may ask
+ * for. An item ends at a line boundary, so it may overrun the size asked
+ * for by its last lines (a _bulk action and its document): at most
+ * LIMIT_ITEM_BYTES, which must fit in one build message. */
+#define LIMIT_ITEM_DEFAULT_BYTES (8u << 20)
+#define LIMIT_ITEM_MIN_BYTES (64u << 10)
+#define LIMIT_ITEM_MAX_BYTES (48u << 20)
+#define LIMIT_ITEM_BYTES (120u << 20)
+/* Worker threads of one build process. */
+#define LIMIT_BUILD_WORKERS 64
+
+/* ---- how the limits agree ---- */
+
+/* Shard numbers travel as u16 and index per-shard byte tables. */
+_Static_assert(TRAWL_MAX_SHARDS <= 256, "shard numbers index 256-entry tables");
+/* A dictionary key is a field byte and a token. */
+_Static_assert(LIMIT_FIELDS <= 255, "a field's number is one byte of a key");
+_Static_assert(LIMIT_KEY_BYTES == 1 + LIMIT_TOKEN_BYTES, "key = field byte + token");
+/* A document the build accepts can be stored and read back. */
+_Static_assert(TRAWL_MAX_DOC_BYTES <= LIMIT_STORED_DOC_BYTES, "a document fits a record");
+/* The biggest document fits a FETCH reply, with its id and a snippet. */
+_Static_assert((uint64_t)LIMIT_STORED_DOC_BYTES + LIMIT_ID_BYTES + LIMIT_SNIPPET_BYTES + 4096 <=
+                   LIMIT_MESSAGE_BYTES,
+               "a stored document fits a FETCH reply");
+/* A SEARCH reply with k + offset hits and their ids fits a message (a hit
+ * is 20 bytes, an id its bytes and a u32 length). */
+_Static_assert((uint64_t)TRAWL_MAX_K *(20 + 4 + LIMIT_ID_BYTES) + 4096 <= LIMIT_MESSAGE_BYTES,
+               "a full page of hits with ids fits a SEARCH reply");
+/* A FETCH of k + offset documents (8 bytes each) and the largest query
+ * tree fits a request. */
+_Static_assert((uint64_t)TRAWL_MAX_K * 8 + TRAWL_MAX_QUERY_TREE_BYTES + 4096 <= LIMIT_MESSAGE_BYTES,
+               "a FETCH request fits a message");
+/* A query's words are in its tree. */
+_Static_assert(TRAWL_MAX_QUERY_BYTES <= TRAWL_MAX_QUERY_TREE_BYTES, "a query fits its tree");
+_Static_assert(TRAWL_MAX_PHRASE_TERMS <= TRAWL_MAX_QUERY_TERMS, "a phrase is part of a query");
+/* A work item, with its last lines, fits one build message. */
+_Static_assert(LIMIT_ITEM_MIN_BYTES <= LIMIT_ITEM_DEFAULT_BYTES &&
+                   LIMIT_ITEM_DEFAULT_BYTES <= LIMIT_ITEM_MAX_BYTES &&
+                   LIMIT_ITEM_MAX_BYTES < LIMIT_ITEM_BYTES,
+               "item sizes are ordered");
+_Static_assert((uint64_t)LIMIT_ITEM_BYTES + 4096 <= LIMIT_MESSAGE_BYTES,
+               "a work item fits a build message");
+/* An item of the largest size asked for, then a _bulk action line and a
+ * document of the largest size a build may allow, fit the overrun bound. */
+_Static_assert((uint64_t)LIMIT_ITEM_MAX_BYTES + LIMIT_STORED_DOC_BYTES + (1u << 20) <=
+                   LIMIT_ITEM_BYTES,
+               "a document after a full item fits the item's bound");
+/* A cut-off peer holds at most half the queue. */
+_Static_assert(LIMIT_RPC_UNSENT < LIMIT_RPC_QUEUE, "one peer never holds the whole queue");
+/* An id and a field name fit a URL parameter's bounds of the HTTP server. */
+_Static_assert(LIMIT_ID_BYTES * 3 < LIMIT_HTTP_HEADER_BYTES, "a percent-encoded id fits a URL");
+_Static_assert(LIMIT_FIELD_NAME_BYTES <= LIMIT_DSL_FIELD_BYTES, "a field name fits the DSL's");
+_Static_assert(LIMIT_HTTP_PARAM_NAME_BYTES >= 32, "every parameter name of the API fits");
+
+#endif
