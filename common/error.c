@@ -1,9 +1,30 @@
 /*
  * error.c - trawl_strerror: one table of messages for the one error enum.
  * Messages are short and stable; the detail (file, line, column, limit) of a
- * particular failure travels with the handle that failed, not here.
+ * particular failure travels with the handle that failed, not here. Also
+ * errf, which writes such a detail (common/error.h).
  */
+#include "common/error.h"
+
+#include <stdio.h>
+
 #include "trawl/trawl.h"
+
+int verrf(char *err, size_t errlen, int code, const char *fmt, va_list ap)
+{
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+	return code;
+}
+
+int errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verrf(err, errlen, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
 
 static const char *const messages[] = {
 	[TRAWL_OK] = "success",

@@ -42,6 +42,7 @@
 #include "buf.h"
 #include "common/clock.h"
 #include "common/connguard.h"
+#include "common/error.h"
 #include "trawl/trawl.h"
 
 #define JSON_TYPE "application/json; charset=UTF-8"
@@ -379,7 +380,7 @@ static enum MHD_Result reject(http_server *s, struct MHD_Connection *c, int stat
 	char reason[MAX_REASON_BYTES];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof reason, fmt, ap);
+	verrf(reason, sizeof reason, 0, fmt, ap);
 	va_end(ap);
 	http_response resp;
 	response_init(&resp);
@@ -971,22 +972,9 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 /* Servers                                                             */
 /* ------------------------------------------------------------------ */
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 static void server_free(http_server *s);
 static int start_workers(http_server *s, unsigned n);
 static void stop_workers(http_server *s);
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 int http_server_start(http_server **out, const http_config *cfg, http_handler fn, void *ctx,
                       char *err, size_t errlen)
@@ -998,7 +986,7 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	if (!cfg)
 		cfg = &defaults;
 	if (!fn)
-		return fail(err, errlen, TRAWL_EINVAL, "http: no handler");
+		return errf(err, errlen, TRAWL_EINVAL, "http: no handler");
 	const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
 	unsigned threads = cfg->threads ? cfg->threads : HTTP_DEFAULT_THREADS;
 	unsigned workers = cfg->workers;
@@ -1009,20 +997,20 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	size_t max_header = cfg->max_header_bytes ? cfg->max_header_bytes : LIMIT_HTTP_HEADER_BYTES;
 	size_t max_body = cfg->max_body_bytes ? cfg->max_body_bytes : LIMIT_HTTP_BODY_BYTES;
 	if (threads > MAX_THREADS)
-		return fail(err, errlen, TRAWL_EINVAL, "http: threads is %u; at most %u", threads,
+		return errf(err, errlen, TRAWL_EINVAL, "http: threads is %u; at most %u", threads,
 		            MAX_THREADS);
 	if (workers > MAX_WORKERS)
-		return fail(err, errlen, TRAWL_EINVAL, "http: workers is %u; at most %u", workers,
+		return errf(err, errlen, TRAWL_EINVAL, "http: workers is %u; at most %u", workers,
 		            MAX_WORKERS);
 	if (max_conn > MAX_CONNECTIONS_LIMIT)
-		return fail(err, errlen, TRAWL_EINVAL, "http: max_connections is %u; at most %u",
+		return errf(err, errlen, TRAWL_EINVAL, "http: max_connections is %u; at most %u",
 		            max_conn, MAX_CONNECTIONS_LIMIT);
 	if (max_header < MIN_HEADER_BYTES || max_header > MAX_HEADER_BYTES_LIMIT)
-		return fail(err, errlen, TRAWL_EINVAL,
+		return errf(err, errlen, TRAWL_EINVAL,
 		            "http: max_header_bytes is %zu; it must be between %zu and %zu",
 		            max_header, MIN_HEADER_BYTES, MAX_HEADER_BYTES_LIMIT);
 	if (max_body > SIZE_MAX / 4)
-		return fail(err, errlen, TRAWL_EINVAL, "http: max_body_bytes is too large");
+		return errf(err, errlen, TRAWL_EINVAL, "http: max_body_bytes is too large");
 
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
@@ -1041,13 +1029,13 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		sa = (struct sockaddr *)&sin6;
 		flags |= MHD_USE_IPv6;
 	} else
-		return fail(err, errlen, TRAWL_EINVAL,
+		return errf(err, errlen, TRAWL_EINVAL,
 		            "http: bind address \"%.64s\" is not a numeric IPv4 or IPv6 address",
 		            bind);
 
 	http_server *s = calloc(1, sizeof *s);
 	if (!s)
-		return fail(err, errlen, TRAWL_ENOMEM, "http: out of memory");
+		return errf(err, errlen, TRAWL_ENOMEM, "http: out of memory");
 	s->fn = fn;
 	s->ctx = ctx;
 	s->log = cfg->log;
@@ -1061,11 +1049,11 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	pthread_cond_init(&s->cv, NULL);
 	if (!(s->guard = guard_new(max_conn, per_ip, deadline * 1000u))) {
 		server_free(s);
-		return fail(err, errlen, TRAWL_ENOMEM, "http: out of memory");
+		return errf(err, errlen, TRAWL_ENOMEM, "http: out of memory");
 	}
 	if (pthread_create(&s->ticker, NULL, ticker_main, s) != 0) {
 		server_free(s);
-		return fail(err, errlen, TRAWL_EIO,
+		return errf(err, errlen, TRAWL_EIO,
 		            "http: cannot start the connection guard's thread");
 	}
 	s->ticking = 1;
@@ -1076,8 +1064,8 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 		unsigned started = s->nworkers;
 		stop_workers(s);
 		server_free(s);
-		return wrc == TRAWL_ENOMEM ? fail(err, errlen, TRAWL_ENOMEM, "http: out of memory")
-		                           : fail(err, errlen, TRAWL_EIO,
+		return wrc == TRAWL_ENOMEM ? errf(err, errlen, TRAWL_ENOMEM, "http: out of memory")
+		                           : errf(err, errlen, TRAWL_EIO,
 		                                  "http: cannot start worker thread %u of %u",
 		                                  started + 1, workers);
 	}
@@ -1113,7 +1101,7 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	                     on_log, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	atomic_store(&s->starting, 0);
 	if (!s->daemon) {
-		int rc = fail(err, errlen, TRAWL_EIO, "http: cannot listen on %s%s%s:%u: %s",
+		int rc = errf(err, errlen, TRAWL_EIO, "http: cannot listen on %s%s%s:%u: %s",
 		              sa->sa_family == AF_INET6 ? "[" : "", bind,
 		              sa->sa_family == AF_INET6 ? "]" : "", (unsigned)cfg->port,
 		              s->start_err[0] ? s->start_err : "libmicrohttpd failed to start");

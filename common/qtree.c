@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/utf8.h"
 #include "trawl/trawl.h"
 
@@ -32,19 +33,6 @@
 #define QT_HEADER_BYTES 2       /* format, reserved */
 #define QT_NODE_BYTES 6         /* kind, occur, column, field */
 #define QT_FIELD_PARENT 0xFFFFu /* field: the parent's */
-
-static int qt_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int qt_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 /* ---- building ---- */
 
@@ -261,21 +249,19 @@ void qt_measure(const qt_node *root, qt_size *out)
 static int qt_check_limits(const qt_size *s, char *err, size_t errlen)
 {
 	if (s->depth > TRAWL_MAX_QUERY_DEPTH)
-		return qt_err(err, errlen, TRAWL_ELIMIT, "groups nest %u deep; the limit is %d",
-		              (unsigned)s->depth, TRAWL_MAX_QUERY_DEPTH);
+		return errf(err, errlen, TRAWL_ELIMIT, "groups nest %u deep; the limit is %d",
+		            (unsigned)s->depth, TRAWL_MAX_QUERY_DEPTH);
 	if (s->words > TRAWL_MAX_QUERY_TERMS)
-		return qt_err(err, errlen, TRAWL_ELIMIT,
-		              "the query has %llu terms; the limit is %d",
-		              (unsigned long long)s->words, TRAWL_MAX_QUERY_TERMS);
+		return errf(err, errlen, TRAWL_ELIMIT, "the query has %llu terms; the limit is %d",
+		            (unsigned long long)s->words, TRAWL_MAX_QUERY_TERMS);
 	if (s->text_bytes > TRAWL_MAX_QUERY_BYTES)
-		return qt_err(
-		    err, errlen, TRAWL_ELIMIT,
-		    "the query holds %llu bytes of words and field names; the limit is %d",
-		    (unsigned long long)s->text_bytes, TRAWL_MAX_QUERY_BYTES);
+		return errf(err, errlen, TRAWL_ELIMIT,
+		            "the query holds %llu bytes of words and field names; the limit is %d",
+		            (unsigned long long)s->text_bytes, TRAWL_MAX_QUERY_BYTES);
 	if (s->encoded > TRAWL_MAX_QUERY_TREE_BYTES)
-		return qt_err(err, errlen, TRAWL_ELIMIT,
-		              "the query's encoding takes %llu bytes; the limit is %d",
-		              (unsigned long long)s->encoded, TRAWL_MAX_QUERY_TREE_BYTES);
+		return errf(err, errlen, TRAWL_ELIMIT,
+		            "the query's encoding takes %llu bytes; the limit is %d",
+		            (unsigned long long)s->encoded, TRAWL_MAX_QUERY_TREE_BYTES);
 	return TRAWL_OK;
 }
 
@@ -284,11 +270,11 @@ static int qt_check_size(const qt_node *root, qt_size *s, char *err, size_t errl
 {
 	qt_walk w = {0};
 	if (!root)
-		return qt_err(err, errlen, TRAWL_EINVAL, "no tree");
+		return errf(err, errlen, TRAWL_EINVAL, "no tree");
 	w.size.encoded = QT_HEADER_BYTES;
 	if (qt_walk_node(&w, root, NULL, 0, 1))
-		return qt_err(err, errlen, TRAWL_EINVAL, "node %llu %s", (unsigned long long)w.at,
-		              w.why);
+		return errf(err, errlen, TRAWL_EINVAL, "node %llu %s", (unsigned long long)w.at,
+		            w.why);
 	*s = w.size;
 	return qt_check_limits(s, err, errlen);
 }
@@ -345,14 +331,14 @@ int qt_encode(const qt_node *root, tbuf *out, char *err, size_t errlen)
 	if (rc)
 		return rc;
 	if ((rc = tbuf_reserve(out, (size_t)s.encoded)))
-		return qt_err(err, errlen, rc, "no room for the %llu bytes of the query",
-		              (unsigned long long)s.encoded);
+		return errf(err, errlen, rc, "no room for the %llu bytes of the query",
+		            (unsigned long long)s.encoded);
 	uint8_t *start = out->data + out->len, *p = start;
 	*p++ = QT_FORMAT;
 	*p++ = 0;
 	p = qt_put_node(p, root, NULL);
 	if ((uint64_t)(p - start) != s.encoded)
-		return qt_err(err, errlen, TRAWL_EINTERNAL, "the query's size was misjudged");
+		return errf(err, errlen, TRAWL_EINTERNAL, "the query's size was misjudged");
 	out->len += (size_t)s.encoded;
 	return TRAWL_OK;
 }
@@ -377,7 +363,7 @@ static int qt_rfail(qt_reader *r, int rc, const uint8_t *at, const char *fmt, ..
 		if (n >= 0 && (size_t)n < r->errlen) {
 			va_list ap;
 			va_start(ap, fmt);
-			vsnprintf(r->err + n, r->errlen - (size_t)n, fmt, ap);
+			verrf(r->err + n, r->errlen - (size_t)n, 0, fmt, ap);
 			va_end(ap);
 		}
 	}
@@ -452,7 +438,7 @@ static int qt_rd_node(qt_reader *r, uint32_t depth, const char *parent, size_t p
 	if (r->build && (!(n = qt_new((qt_kind)kind, (qt_occur)occur, column)) ||
 	                 (fname && qt_set_field(n, fname, flen)))) {
 		qt_free(n);
-		return qt_err(r->err, r->errlen, TRAWL_ENOMEM, "out of memory");
+		return errf(r->err, r->errlen, TRAWL_ENOMEM, "out of memory");
 	}
 	int rc = TRAWL_OK;
 	if (kind == QT_BOOL) {
@@ -465,7 +451,7 @@ static int qt_rd_node(qt_reader *r, uint32_t depth, const char *parent, size_t p
 			rc = qt_rd_node(r, depth + 1, fname, flen, &kid);
 			if (!rc && n && qt_add(n, kid)) {
 				qt_free(kid);
-				rc = qt_err(r->err, r->errlen, TRAWL_ENOMEM, "out of memory");
+				rc = errf(r->err, r->errlen, TRAWL_ENOMEM, "out of memory");
 			}
 		}
 	} else if (kind == QT_ALL) {
@@ -479,7 +465,7 @@ static int qt_rd_node(qt_reader *r, uint32_t depth, const char *parent, size_t p
 		r->text_bytes += len;
 		r->words += kind == QT_PHRASE ? qt_phrase_words(at, len) : 1;
 		if (!rc && n && qt_set_text(n, (const char *)at, len))
-			rc = qt_err(r->err, r->errlen, TRAWL_ENOMEM, "out of memory");
+			rc = errf(r->err, r->errlen, TRAWL_ENOMEM, "out of memory");
 	}
 	if (!rc && r->words > TRAWL_MAX_QUERY_TERMS)
 		rc = qt_rfail(r, TRAWL_EINVAL, node, "the query has more than %d terms",

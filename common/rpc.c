@@ -17,13 +17,12 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "trawl/trawl.h"
 
 static int fail(char *err, size_t errlen, int code, const char *what, const char *url, int nrc)
 {
-	if (err && errlen)
-		snprintf(err, errlen, "%s %s: %s", what, url, nng_strerror(nrc));
-	return code;
+	return errf(err, errlen, code, "%s %s: %s", what, url, nng_strerror(nrc));
 }
 
 /* Reads a PEM file (at most 1 MiB) into a NUL-terminated string, or NULL. */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/qtree.h"
 #include "trawl/trawl.h"
 
@@ -119,7 +120,7 @@ static int fail(wctx *c, int rc, const char *fmt, ...)
 		if (n >= 0 && (size_t)n < c->errlen) {
 			va_list ap;
 			va_start(ap, fmt);
-			vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+			verrf(c->err + n, c->errlen - (size_t)n, rc, fmt, ap);
 			va_end(ap);
 		}
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/error.h"
 #include "common/hash.h"
 #include "gen.h"
 #include "postings.h"
@@ -49,10 +50,10 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	uint64_t gen;
 	int rc = idx_gen_current(dir, &gen, err, errlen);
 	if (rc == TRAWL_ENOTFOUND)
-		return idx_errf(err, errlen, rc,
-		                "%s: no index here (no CURRENT file); build one with "
-		                "`trawl index %s FILE...`",
-		                dir, dir);
+		return errf(err, errlen, rc,
+		            "%s: no index here (no CURRENT file); build one with "
+		            "`trawl index %s FILE...`",
+		            dir, dir);
 	if (rc)
 		return rc;
 	char name[32], gendir[LIMIT_PATH_BYTES];
@@ -67,10 +68,10 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	}
 	if ((rc = idx_manifest_read(gendir, m, err, errlen)) == TRAWL_ENOTFOUND)
 		/* CURRENT names a generation that is not there: the index is damaged */
-		rc = idx_errf(err, errlen, TRAWL_ECORRUPT,
-		              "%s/CURRENT names %s, but %s/MANIFEST.json "
-		              "is missing",
-		              dir, name, gendir);
+		rc = errf(err, errlen, TRAWL_ECORRUPT,
+		          "%s/CURRENT names %s, but %s/MANIFEST.json "
+		          "is missing",
+		          dir, name, gendir);
 	if (rc)
 		goto fail;
 	uint8_t want[TRAWL_MAX_SHARDS] = {0};
@@ -78,11 +79,10 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	if (opts && opts->shards) {
 		for (uint32_t i = 0; i < opts->nshards; i++) {
 			if (opts->shards[i] >= m->shards) {
-				rc = idx_errf(err, errlen, TRAWL_EINVAL,
-				              "%s: shard %u asked for, but "
-				              "generation %llu has %u shards",
-				              dir, opts->shards[i], (unsigned long long)gen,
-				              m->shards);
+				rc = errf(err, errlen, TRAWL_EINVAL,
+				          "%s: shard %u asked for, but "
+				          "generation %llu has %u shards",
+				          dir, opts->shards[i], (unsigned long long)gen, m->shards);
 				goto fail;
 			}
 			want[opts->shards[i]] = 1;
@@ -93,7 +93,7 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	for (uint32_t i = 0; i < m->shards; i++)
 		nwant += want[i];
 	if (nwant == 0) {
-		rc = idx_errf(err, errlen, TRAWL_EINVAL, "%s: no shards to open", dir);
+		rc = errf(err, errlen, TRAWL_EINVAL, "%s: no shards to open", dir);
 		goto fail;
 	}
 	if ((rc = idx_manifest_verify(gendir, m, want, err, errlen)))
@@ -114,7 +114,7 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	char msg[256];
 	if ((rc = idx_schema_parse(&idx->schema, idx->schema_json, strlen(idx->schema_json), msg,
 	                           sizeof msg))) {
-		rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s/MANIFEST.json: %s", gendir, msg);
+		rc = errf(err, errlen, TRAWL_ECORRUPT, "%s/MANIFEST.json: %s", gendir, msg);
 		goto fail;
 	}
 	for (uint32_t i = 0, j = 0; i < m->shards; i++) {
@@ -139,10 +139,10 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 			memcpy(&fmt, v, 4);
 		if (fmt != IDX_FORMAT_VERSION) {
 			idx_rtxn_end(t);
-			rc = idx_errf(err, errlen, TRAWL_EVERSION,
-			              "%s: format version %u; this trawl "
-			              "reads %d",
-			              sh->path, fmt, IDX_FORMAT_VERSION);
+			rc = errf(err, errlen, TRAWL_EVERSION,
+			          "%s: format version %u; this trawl "
+			          "reads %d",
+			          sh->path, fmt, IDX_FORMAT_VERSION);
 			goto fail;
 		}
 		sh->ndocs = (uint32_t)m->shard[i].docs;
@@ -158,8 +158,8 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 			}
 			if (nf != idx->schema.nfields || n != 12 + 8 * (size_t)nf) {
 				idx_rtxn_end(t);
-				rc = idx_errf(err, errlen, TRAWL_ECORRUPT,
-				              "%s: bad statistics record", sh->path);
+				rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: bad statistics record",
+				          sh->path);
 				goto fail;
 			}
 			memcpy(idx->stats.sumlen, (const uint8_t *)v + 12, 8 * (size_t)nf);
@@ -235,7 +235,7 @@ static int serr(trawl_searcher *s, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+	verrf(s->errmsg, sizeof s->errmsg, code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -497,7 +497,7 @@ int trawl_query_parse(trawl_query **out, const char *text, size_t len, int defau
 	*out = NULL;
 	int rc = idx_query_parse(text, len, default_op, &tree, errbuf, errlen);
 	if (!rc && (rc = query_wrap(tree, out)))
-		idx_errf(errbuf, errlen, rc, "out of memory");
+		errf(errbuf, errlen, rc, "out of memory");
 	return rc;
 }
 
@@ -508,7 +508,7 @@ int trawl_query_decode(trawl_query **out, const void *bytes, size_t len, char *e
 	*out = NULL;
 	int rc = qt_decode(bytes, len, &tree, errbuf, errlen);
 	if (!rc && (rc = query_wrap(tree, out)))
-		idx_errf(errbuf, errlen, rc, "out of memory");
+		errf(errbuf, errlen, rc, "out of memory");
 	return rc;
 }
 
@@ -873,10 +873,10 @@ static int verify_term(void *ctx, const uint8_t *key, uint32_t klen, const idx_t
 	idx_plist pl;
 	c->terms++;
 	if (idx_plist_open(&pl, t->df, t->df_global, t->post, t->post_len)) {
-		c->rc = idx_errf(c->err, c->errlen, TRAWL_ECORRUPT,
-		                 "%s: postings of term #%llu are "
-		                 "damaged (header)",
-		                 c->path, (unsigned long long)c->terms);
+		c->rc = errf(c->err, c->errlen, TRAWL_ECORRUPT,
+		             "%s: postings of term #%llu are "
+		             "damaged (header)",
+		             c->path, (unsigned long long)c->terms);
 		return 1;
 	}
 	idx_pcur cur;
@@ -893,9 +893,9 @@ static int verify_term(void *ctx, const uint8_t *key, uint32_t klen, const idx_t
 		idx_pcur_next(&cur);
 	}
 	if (cur.corrupt || cur.doc != IDX_END || n != pl.df) {
-		c->rc = idx_errf(c->err, c->errlen, TRAWL_ECORRUPT,
-		                 "%s: postings of term #%llu are damaged (doc %u of %u)", c->path,
-		                 (unsigned long long)c->terms, n, pl.df);
+		c->rc = errf(c->err, c->errlen, TRAWL_ECORRUPT,
+		             "%s: postings of term #%llu are damaged (doc %u of %u)", c->path,
+		             (unsigned long long)c->terms, n, pl.df);
 		return 1;
 	}
 	return 0;
@@ -916,8 +916,8 @@ int trawl_index_verify(const char *dir, char *err, size_t errlen)
 		vctx c = {idx->shards[i].path, idx->shards[i].ndocs, err, errlen, 0, 0};
 		rc = idx_dict_scan(&s->views[i].dict, NULL, 0, verify_term, &c);
 		if (rc < 0)
-			rc = idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: term dictionary damaged",
-			              c.path);
+			rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: term dictionary damaged",
+			          c.path);
 		if (c.rc)
 			rc = c.rc;
 		if (rc)
@@ -930,11 +930,11 @@ int trawl_index_verify(const char *dir, char *err, size_t errlen)
 				free(doc);
 				if (rc) {
 					char *id = extid_dup(&s->views[i], d);
-					idx_errf(err, errlen, TRAWL_ECORRUPT,
-					         "%s: stored document \"%s\" (doc %u) %s", c.path,
-					         id ? id : "?", d,
-					         rc == TRAWL_ECORRUPT ? "fails its checksum"
-					                              : "is missing");
+					errf(err, errlen, TRAWL_ECORRUPT,
+					     "%s: stored document \"%s\" (doc %u) %s", c.path,
+					     id ? id : "?", d,
+					     rc == TRAWL_ECORRUPT ? "fails its checksum"
+					                          : "is missing");
 					free(id);
 					rc = TRAWL_ECORRUPT;
 					break;
@@ -970,7 +970,7 @@ int trawl_index_digest(const char *dir, char hex[33], char *err, size_t errlen)
 	XXH3_state_t *st = XXH3_createState();
 	if (!st) {
 		trawl_index_close(idx);
-		return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 	}
 	XXH3_128bits_reset(st);
 	for (uint32_t i = 0; i < idx->nshards && !rc; i++) {
@@ -985,7 +985,7 @@ int trawl_index_digest(const char *dir, char hex[33], char *err, size_t errlen)
 	if (rc == TRAWL_OK)
 		th_hex128(XXH3_128bits_digest(st), hex);
 	else
-		idx_errf(err, errlen, rc, "%s: %s", dir, trawl_strerror(rc));
+		errf(err, errlen, rc, "%s: %s", dir, trawl_strerror(rc));
 	XXH3_freeState(st);
 	trawl_index_close(idx);
 	return rc;

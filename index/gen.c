@@ -44,8 +44,8 @@ int idx_gen_current(const char *dir, uint64_t *gen, char *err, size_t errlen)
 	snprintf(path, sizeof path, "%s/CURRENT", dir);
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return idx_errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO,
-		                "%s: %s", path, strerror(errno));
+		return errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
+		            path, strerror(errno));
 	char line[64] = {0};
 	size_t n = fread(line, 1, sizeof line - 1, f);
 	fclose(f);
@@ -55,7 +55,7 @@ int idx_gen_current(const char *dir, uint64_t *gen, char *err, size_t errlen)
 		*nl = 0;
 	int tmp;
 	if (!parse_gen_name(line, gen, &tmp) || tmp)
-		return idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: does not name a generation", path);
+		return errf(err, errlen, TRAWL_ECORRUPT, "%s: does not name a generation", path);
 	return TRAWL_OK;
 }
 
@@ -82,11 +82,11 @@ int idx_gen_lock(const char *dir, int *fd, char *err, size_t errlen)
 	snprintf(path, sizeof path, "%s/.lock", dir);
 	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (f < 0)
-		return idx_errf(err, errlen, TRAWL_EIO, "%s: %s", path, strerror(errno));
+		return errf(err, errlen, TRAWL_EIO, "%s: %s", path, strerror(errno));
 	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
 		close(f);
-		return idx_errf(err, errlen, TRAWL_EIO, "%s: another build is running in %s", path,
-		                dir);
+		return errf(err, errlen, TRAWL_EIO, "%s: another build is running in %s", path,
+		            dir);
 	}
 	*fd = f;
 	return TRAWL_OK;
@@ -206,10 +206,10 @@ int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, siz
 	int rc = root ? json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : -1;
 	json_decref(root);
 	if (rc != 0)
-		return idx_errf(err, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", path,
-		                strerror(errno));
+		return errf(err, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", path,
+		            strerror(errno));
 	if ((rc = idx_fsync_path(path)))
-		return idx_errf(err, errlen, rc, "%s: fsync failed", path);
+		return errf(err, errlen, rc, "%s: fsync failed", path);
 	return TRAWL_OK;
 }
 
@@ -227,25 +227,25 @@ int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t err
 	json_error_t je;
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return idx_errf(err, errlen, access(path, F_OK) ? TRAWL_ENOTFOUND : TRAWL_ECORRUPT,
-		                "%s: line %d, column %d: %s", path, je.line, je.column, je.text);
+		return errf(err, errlen, access(path, F_OK) ? TRAWL_ENOTFOUND : TRAWL_ECORRUPT,
+		            "%s: line %d, column %d: %s", path, je.line, je.column, je.text);
 	int rc = TRAWL_ECORRUPT;
 	json_int_t format = 0, gen = 0, shards = 0, docs = 0;
 	json_t *schema = NULL, *files = NULL;
 	if (json_unpack_ex(root, &je, 0, "{s:I, s:I, s:I, s:I, s:o, s:o}", "format", &format,
 	                   "generation", &gen, "shards", &shards, "docs", &docs, "schema", &schema,
 	                   "files", &files) != 0) {
-		idx_errf(err, errlen, rc, "%s: %s", path, je.text);
+		errf(err, errlen, rc, "%s: %s", path, je.text);
 		goto out;
 	}
 	if (format != IDX_FORMAT_VERSION) {
-		rc = idx_errf(err, errlen, TRAWL_EVERSION, "%s: format %lld; this trawl reads %d", path,
-		              (long long)format, IDX_FORMAT_VERSION);
+		rc = errf(err, errlen, TRAWL_EVERSION, "%s: format %lld; this trawl reads %d", path,
+		          (long long)format, IDX_FORMAT_VERSION);
 		goto out;
 	}
 	if (shards < 1 || shards > TRAWL_MAX_SHARDS || !json_is_array(files) ||
 	    json_array_size(files) != (size_t)shards) {
-		idx_errf(err, errlen, rc, "%s: bad shard count", path);
+		errf(err, errlen, rc, "%s: bad shard count", path);
 		goto out;
 	}
 	m->format = (uint32_t)format;
@@ -259,7 +259,7 @@ int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t err
 		                   &file, "docs", &sd, "bytes", &sb, "xxh3_128", &hx) != 0 ||
 		    strlen(file) >= sizeof m->shard[i].file || strchr(file, '/') || file[0] == '.' ||
 		    strlen(hx) != 32) {
-			idx_errf(err, errlen, rc, "%s: files[%u] is malformed", path, i);
+			errf(err, errlen, rc, "%s: files[%u] is malformed", path, i);
 			goto out;
 		}
 		snprintf(m->shard[i].file, sizeof m->shard[i].file, "%s", file);
@@ -285,17 +285,18 @@ int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t
 		snprintf(path, sizeof path, "%s/%s", gendir, m->shard[i].file);
 		int rc = idx_file_hash(path, hex, &bytes);
 		if (rc == TRAWL_ENOTFOUND)
-			return idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: missing", path);
+			return errf(err, errlen, TRAWL_ECORRUPT, "%s: missing", path);
 		if (rc)
-			return idx_errf(err, errlen, rc, "%s: cannot read: %s", path, strerror(errno));
+			return errf(err, errlen, rc, "%s: cannot read: %s", path, strerror(errno));
 		if (bytes != m->shard[i].bytes)
-			return idx_errf(err, errlen, TRAWL_ECORRUPT,
-			                "%s: size %llu bytes, the manifest expects %llu", path,
-			                (unsigned long long)bytes, (unsigned long long)m->shard[i].bytes);
+			return errf(err, errlen, TRAWL_ECORRUPT,
+			            "%s: size %llu bytes, the manifest expects %llu", path,
+			            (unsigned long long)bytes,
+			            (unsigned long long)m->shard[i].bytes);
 		if (strcmp(hex, m->shard[i].xxh3_128) != 0)
-			return idx_errf(err, errlen, TRAWL_ECORRUPT,
-			                "%s: checksum mismatch: expected xxh3-128 %s, actual %s", path,
-			                m->shard[i].xxh3_128, hex);
+			return errf(err, errlen, TRAWL_ECORRUPT,
+			            "%s: checksum mismatch: expected xxh3-128 %s, actual %s", path,
+			            m->shard[i].xxh3_128, hex);
 	}
 	return TRAWL_OK;
 }
@@ -309,28 +310,28 @@ int idx_gen_publish(const char *dir, const char *tmpdir, uint64_t gen, char *err
 	snprintf(curtmp, sizeof curtmp, "%s/CURRENT.tmp", dir);
 	int rc;
 	if ((rc = idx_fsync_path(tmpdir)))
-		return idx_errf(err, errlen, rc, "%s: fsync failed", tmpdir);
+		return errf(err, errlen, rc, "%s: fsync failed", tmpdir);
 	if (rename(tmpdir, final) != 0)
-		return idx_errf(err, errlen, TRAWL_EIO, "rename %s -> %s: %s", tmpdir, final,
-		                strerror(errno));
+		return errf(err, errlen, TRAWL_EIO, "rename %s -> %s: %s", tmpdir, final,
+		            strerror(errno));
 	if ((rc = idx_fsync_path(dir)))
-		return idx_errf(err, errlen, rc, "%s: fsync failed", dir);
+		return errf(err, errlen, rc, "%s: fsync failed", dir);
 	int fd = open(curtmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return idx_errf(err, errlen, TRAWL_EIO, "%s: %s", curtmp, strerror(errno));
+		return errf(err, errlen, TRAWL_EIO, "%s: %s", curtmp, strerror(errno));
 	char line[40];
 	int n = snprintf(line, sizeof line, "%s\n", name);
 	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
 		int e = errno;
 		close(fd);
 		unlink(curtmp);
-		return idx_errf(err, errlen, e == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", curtmp,
-		                strerror(e));
+		return errf(err, errlen, e == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", curtmp,
+		            strerror(e));
 	}
 	close(fd);
 	if (rename(curtmp, cur) != 0)
-		return idx_errf(err, errlen, TRAWL_EIO, "rename %s: %s", cur, strerror(errno));
+		return errf(err, errlen, TRAWL_EIO, "rename %s: %s", cur, strerror(errno));
 	if ((rc = idx_fsync_path(dir)))
-		return idx_errf(err, errlen, rc, "%s: fsync failed", dir);
+		return errf(err, errlen, rc, "%s: fsync failed", dir);
 	return TRAWL_OK;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error.h"
 #include "common/limits.h"
 #include "trawl/trawl.h"
 
@@ -88,11 +89,5 @@ static inline double idx_avgdl(const idx_stats *st, uint32_t fid)
 {
 	return st->docs ? (double)st->sumlen[fid] / (double)st->docs : 1.0;
 }
-
-/* ---- error helpers ---- */
-
-/* idx_errf formats into err (errlen bytes, may be NULL) and returns code. */
-int idx_errf(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 
 #endif

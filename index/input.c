@@ -42,8 +42,8 @@ static int fill(idx_input *in, char *err, size_t errlen)
 	in->raw_total += in->rawlen;
 	if (in->rawlen == 0) {
 		if (ferror(in->f))
-			return idx_errf(err, errlen, TRAWL_EIO, "%s: read error: %s", in->name,
-			                strerror(errno));
+			return errf(err, errlen, TRAWL_EIO, "%s: read error: %s", in->name,
+			            strerror(errno));
 		in->raw_eof = 1;
 	}
 	return TRAWL_OK;
@@ -64,8 +64,8 @@ int idx_input_open(idx_input **out, const char *path, char *err, size_t errlen)
 		int e = errno;
 		free(in->raw);
 		free(in);
-		return idx_errf(err, errlen, e == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s", path,
-		                strerror(e));
+		return errf(err, errlen, e == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s", path,
+		            strerror(e));
 	}
 	struct stat st;
 	if (!in->is_stdin && fstat(fileno(in->f), &st) == 0 && S_ISREG(st.st_mode))
@@ -108,17 +108,17 @@ int idx_input_read(idx_input *in, void *buf, size_t cap, size_t *n, char *err, s
 		} else if (in->kind == ZSTD) {
 			if (!avail) {
 				if (in->zs && !idx_zstream_complete(in->zs) && in->seen)
-					return idx_errf(err, errlen, TRAWL_ECORRUPT,
-					                "%s: zstd data ends in the middle of a frame",
-					                in->name);
+					return errf(err, errlen, TRAWL_ECORRUPT,
+					            "%s: zstd data ends in the middle of a frame",
+					            in->name);
 				return TRAWL_OK;
 			}
 			in->seen = 1;
 			const uint8_t *p = in->raw + in->rawpos;
 			size_t left = avail, got = 0;
 			if (idx_zstream_decompress(in->zs, &p, &left, buf, cap, &got))
-				return idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: damaged zstd data",
-				                in->name);
+				return errf(err, errlen, TRAWL_ECORRUPT, "%s: damaged zstd data",
+				            in->name);
 			in->rawpos += avail - left;
 			*n = got;
 		} else {
@@ -130,16 +130,17 @@ int idx_input_read(idx_input *in, void *buf, size_t cap, size_t *n, char *err, s
 				in->gz_done = 0;
 			}
 			if (!avail)
-				return idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: gzip data ends early",
-				                in->name);
+				return errf(err, errlen, TRAWL_ECORRUPT, "%s: gzip data ends early",
+				            in->name);
 			in->gz.next_in = in->raw + in->rawpos;
 			in->gz.avail_in = (uInt)avail;
 			in->gz.next_out = buf;
 			in->gz.avail_out = (uInt)(cap > UINT32_MAX ? UINT32_MAX : cap);
 			int zr = inflate(&in->gz, Z_NO_FLUSH);
 			if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
-				return idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: damaged gzip data: %s",
-				                in->name, in->gz.msg ? in->gz.msg : "inflate failed");
+				return errf(err, errlen, TRAWL_ECORRUPT,
+				            "%s: damaged gzip data: %s", in->name,
+				            in->gz.msg ? in->gz.msg : "inflate failed");
 			in->rawpos += avail - in->gz.avail_in;
 			*n = (size_t)((uint8_t *)in->gz.next_out - (uint8_t *)buf);
 			if (zr == Z_STREAM_END)

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/utf8.h"
 #include "index/testhooks.h"
 #include "trawl/trawl.h"
@@ -116,7 +117,7 @@ static void idx_verr(char *err, size_t errlen, const char *prefix, const char *f
 		return;
 	int n = snprintf(err, errlen, "%s", prefix);
 	if (n >= 0 && (size_t)n < errlen)
-		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+		verrf(err + n, errlen - (size_t)n, 0, fmt, ap);
 	err[errlen - 1] = '\0';
 }
 

@@ -13,17 +13,6 @@
 #include "analyze.h"
 #include "index_int.h"
 
-int idx_errf(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static void field_init(idx_field *f, const char *name)
 {
 	snprintf(f->name, sizeof f->name, "%s", name);
@@ -62,13 +51,13 @@ static int get_num(json_t *v, const char *fname, const char *key, float lo, floa
                    char *err, size_t errlen)
 {
 	if (!json_is_number(v))
-		return idx_errf(err, errlen, TRAWL_ESCHEMA, "schema: fields.%s.%s must be a number",
-		                fname, key);
+		return errf(err, errlen, TRAWL_ESCHEMA, "schema: fields.%s.%s must be a number",
+		            fname, key);
 	double d = json_number_value(v);
 	if (!(d >= lo && d <= hi))
-		return idx_errf(err, errlen, TRAWL_ESCHEMA,
-		                "schema: fields.%s.%s is %g; it must be between %g and %g", fname, key, d,
-		                (double)lo, (double)hi);
+		return errf(err, errlen, TRAWL_ESCHEMA,
+		            "schema: fields.%s.%s is %g; it must be between %g and %g", fname, key,
+		            d, (double)lo, (double)hi);
 	*out = (float)d;
 	return TRAWL_OK;
 }
@@ -77,7 +66,8 @@ static int parse_field(idx_field *f, const char *name, json_t *spec, char *err, 
 {
 	field_init(f, name);
 	if (!json_is_object(spec))
-		return idx_errf(err, errlen, TRAWL_ESCHEMA, "schema: fields.%s must be an object", name);
+		return errf(err, errlen, TRAWL_ESCHEMA, "schema: fields.%s must be an object",
+		            name);
 	const char *key;
 	json_t *v;
 	json_object_foreach(spec, key, v)
@@ -85,14 +75,15 @@ static int parse_field(idx_field *f, const char *name, json_t *spec, char *err, 
 		int rc = TRAWL_OK;
 		if (!strcmp(key, "type")) {
 			if (!json_is_string(v) || strcmp(json_string_value(v), "text"))
-				return idx_errf(err, errlen, TRAWL_ESCHEMA,
-				                "schema: fields.%s.type must be \"text\"", name);
+				return errf(err, errlen, TRAWL_ESCHEMA,
+				            "schema: fields.%s.type must be \"text\"", name);
 		} else if (!strcmp(key, "analyzer")) {
 			int k = json_is_string(v) ? idx_analyzer_kind_parse(json_string_value(v)) : -1;
 			if (k < 0)
-				return idx_errf(err, errlen, TRAWL_ESCHEMA,
-				                "schema: fields.%s.analyzer must be \"english\" or \"plain\"",
-				                name);
+				return errf(
+				    err, errlen, TRAWL_ESCHEMA,
+				    "schema: fields.%s.analyzer must be \"english\" or \"plain\"",
+				    name);
 			f->analyzer = k;
 		} else if (!strcmp(key, "boost")) {
 			rc = get_num(v, name, key, 0.0f, 1000.0f, &f->boost, err, errlen);
@@ -101,8 +92,8 @@ static int parse_field(idx_field *f, const char *name, json_t *spec, char *err, 
 		} else if (!strcmp(key, "b")) {
 			rc = get_num(v, name, key, 0.0f, 1.0f, &f->b, err, errlen);
 		} else {
-			return idx_errf(err, errlen, TRAWL_ESCHEMA, "schema: fields.%s: unknown key \"%s\"",
-			                name, key);
+			return errf(err, errlen, TRAWL_ESCHEMA,
+			            "schema: fields.%s: unknown key \"%s\"", name, key);
 		}
 		if (rc)
 			return rc;
@@ -117,11 +108,11 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 	json_error_t je;
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return idx_errf(err, errlen, TRAWL_ESCHEMA, "schema: line %d, column %d: %s", je.line,
-		                je.column, je.text);
+		return errf(err, errlen, TRAWL_ESCHEMA, "schema: line %d, column %d: %s", je.line,
+		            je.column, je.text);
 	int rc = TRAWL_OK;
 	if (!json_is_object(root)) {
-		rc = idx_errf(err, errlen, TRAWL_ESCHEMA, "schema: must be a JSON object");
+		rc = errf(err, errlen, TRAWL_ESCHEMA, "schema: must be a JSON object");
 		goto out;
 	}
 	const char *key;
@@ -130,14 +121,14 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 	{
 		if (!strcmp(key, "fields")) {
 			if (!json_is_object(v) || json_object_size(v) == 0) {
-				rc = idx_errf(err, errlen, TRAWL_ESCHEMA,
-				              "schema: \"fields\" must be a non-empty object");
+				rc = errf(err, errlen, TRAWL_ESCHEMA,
+				          "schema: \"fields\" must be a non-empty object");
 				goto out;
 			}
 			if (json_object_size(v) > LIMIT_FIELDS) {
-				rc = idx_errf(err, errlen, TRAWL_ESCHEMA,
-				              "schema: %zu text fields; the limit is %d",
-				              json_object_size(v), LIMIT_FIELDS);
+				rc = errf(err, errlen, TRAWL_ESCHEMA,
+				          "schema: %zu text fields; the limit is %d",
+				          json_object_size(v), LIMIT_FIELDS);
 				goto out;
 			}
 			const char *fname;
@@ -145,10 +136,11 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 			json_object_foreach(v, fname, spec)
 			{
 				if (!valid_name(fname)) {
-					rc = idx_errf(err, errlen, TRAWL_ESCHEMA,
-					              "schema: invalid field name \"%.80s\" (1-%d "
-					              "characters of A-Z a-z 0-9 _ - ., not starting with - , not \"id\")",
-					              fname, LIMIT_FIELD_NAME_BYTES);
+					rc = errf(err, errlen, TRAWL_ESCHEMA,
+					          "schema: invalid field name \"%.80s\" (1-%d "
+					          "characters of A-Z a-z 0-9 _ - ., not starting "
+					          "with - , not \"id\")",
+					          fname, LIMIT_FIELD_NAME_BYTES);
 					goto out;
 				}
 				rc = parse_field(&s->fields[s->nfields], fname, spec, err, errlen);
@@ -168,27 +160,30 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 				json_array_foreach(v, i, e)
 				{
 					if (!json_is_string(e) || !valid_name(json_string_value(e))) {
-						rc = idx_errf(err, errlen, TRAWL_ESCHEMA,
-						              "schema: store[%zu] must be a field name", i);
+						rc = errf(err, errlen, TRAWL_ESCHEMA,
+						          "schema: store[%zu] must be a field name",
+						          i);
 						goto out;
 					}
 					snprintf(s->stored[s->nstored++], LIMIT_FIELD_NAME_BYTES + 1, "%s",
 					         json_string_value(e));
 				}
 			} else {
-				rc = idx_errf(err, errlen, TRAWL_ESCHEMA,
-				              "schema: \"store\" must be \"all\", \"none\" or an array of at "
-				              "most %d field names",
-				              LIMIT_FIELDS);
+				rc = errf(
+				    err, errlen, TRAWL_ESCHEMA,
+				    "schema: \"store\" must be \"all\", \"none\" or an array of at "
+				    "most %d field names",
+				    LIMIT_FIELDS);
 				goto out;
 			}
 		} else {
-			rc = idx_errf(err, errlen, TRAWL_ESCHEMA, "schema: unknown key \"%.80s\"", key);
+			rc = errf(err, errlen, TRAWL_ESCHEMA, "schema: unknown key \"%.80s\"", key);
 			goto out;
 		}
 	}
 	if (s->nfields == 0)
-		rc = idx_errf(err, errlen, TRAWL_ESCHEMA, "schema: no text fields (\"fields\" missing)");
+		rc =
+		    errf(err, errlen, TRAWL_ESCHEMA, "schema: no text fields (\"fields\" missing)");
 out:
 	json_decref(root);
 	return rc;

@@ -255,9 +255,9 @@ static int target_fields(compiler *c, const qt_node *q, uint8_t *fids, uint32_t 
 		for (uint32_t i = 0; i < c->schema->nfields && at < sizeof names - 80; i++)
 			at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
 			                       c->schema->fields[i].name);
-		return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
-		                "%sunknown field \"%.64s\"; the text fields are: %s",
-		                COL(q->column), q->field, names);
+		return errf(c->err, c->errlen, TRAWL_EQUERY,
+		            "%sunknown field \"%.64s\"; the text fields are: %s", COL(q->column),
+		            q->field, names);
 	}
 	fids[0] = (uint8_t)f;
 	*n = 1;
@@ -268,9 +268,9 @@ static int count_leaves(compiler *c, uint32_t n, uint32_t column)
 {
 	c->lq->nleaves += n;
 	if (c->lq->nleaves > TRAWL_MAX_QUERY_TERMS)
-		return idx_errf(c->err, c->errlen, TRAWL_ELIMIT,
-		                "%sthe query has more than %d terms after analysis", COL(column),
-		                TRAWL_MAX_QUERY_TERMS);
+		return errf(c->err, c->errlen, TRAWL_ELIMIT,
+		            "%sthe query has more than %d terms after analysis", COL(column),
+		            TRAWL_MAX_QUERY_TERMS);
 	return TRAWL_OK;
 }
 
@@ -313,13 +313,12 @@ static int compile_words(compiler *c, const qt_node *q, idx_lnode **out)
 			rc = idx_fold_term(c->an[f->analyzer], q->text, q->len, folded, sizeof folded,
 			                   &fl);
 			if (rc == TRAWL_ELIMIT)
-				return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
-				                "%sprefix is longer than %d bytes", COL(q->column),
-				                LIMIT_TOKEN_BYTES);
+				return errf(c->err, c->errlen, TRAWL_EQUERY,
+				            "%sprefix is longer than %d bytes", COL(q->column),
+				            LIMIT_TOKEN_BYTES);
 			if (rc == TRAWL_OK && fl == 0)
-				return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
-				                "%sprefix has no letters or digits",
-				                COL(q->column));
+				return errf(c->err, c->errlen, TRAWL_EQUERY,
+				            "%sprefix has no letters or digits", COL(q->column));
 			if (rc)
 				return rc;
 			idx_lnode *n = lnode(c, IDX_L_PREFIX, q);
@@ -374,9 +373,9 @@ static int compile_words(compiler *c, const qt_node *q, idx_lnode **out)
 		} else {
 			/* a quoted phrase of several tokens */
 			if (c->ntok > TRAWL_MAX_PHRASE_TERMS)
-				return idx_errf(c->err, c->errlen, TRAWL_ELIMIT,
-				                "%sa phrase may have at most %d terms",
-				                COL(q->column), TRAWL_MAX_PHRASE_TERMS);
+				return errf(c->err, c->errlen, TRAWL_ELIMIT,
+				            "%sa phrase may have at most %d terms", COL(q->column),
+				            TRAWL_MAX_PHRASE_TERMS);
 			n = lnode(c, IDX_L_PHRASE, q);
 			if (!n)
 				return TRAWL_ENOMEM;
@@ -429,9 +428,9 @@ static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 		b->kids[b->nkids++] = k;
 	}
 	if (positive == 0 && negative > 0)
-		return idx_errf(c->err, c->errlen, TRAWL_EQUERY,
-		                "%s%s has only excluded clauses and would match nothing",
-		                COL(q->column), is_root ? "the query" : "a group");
+		return errf(c->err, c->errlen, TRAWL_EQUERY,
+		            "%s%s has only excluded clauses and would match nothing",
+		            COL(q->column), is_root ? "the query" : "a group");
 	if (b->nkids == 0) {
 		b->kind = IDX_L_NONE;
 		b->kids = NULL;
@@ -447,14 +446,14 @@ int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an
 	compiler c = {.schema = schema, .an = an, .a = a, .lq = out, .err = err, .errlen = errlen};
 	int rc = compile_node(&c, q, &out->root);
 	if (rc == TRAWL_ENOMEM)
-		idx_errf(err, errlen, rc, "out of memory");
+		errf(err, errlen, rc, "out of memory");
 	if (rc)
 		return rc;
 	if (out->root->kind == IDX_L_NONE)
-		return idx_errf(err, errlen, TRAWL_EQUERY,
-		                "%sthe query has nothing to search for (only stop words or "
-		                "punctuation)",
-		                COL(q->column));
+		return errf(err, errlen, TRAWL_EQUERY,
+		            "%sthe query has nothing to search for (only stop words or "
+		            "punctuation)",
+		            COL(q->column));
 	return TRAWL_OK;
 }
 
@@ -973,12 +972,12 @@ static int lookup(builder *b, const uint8_t *key, uint32_t klen, idx_plist *pl, 
 	idx_term tt;
 	int rc = idx_dict_get(&b->c->view->dict, key, klen, &tt);
 	if (rc == TRAWL_ECORRUPT)
-		return idx_errf(b->c->err, b->c->errlen, rc, "damaged term dictionary");
+		return errf(b->c->err, b->c->errlen, rc, "damaged term dictionary");
 	if (rc)
 		return rc;
 	if (idx_plist_open(pl, tt.df, tt.df_global, tt.post, tt.post_len))
-		return idx_errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT,
-		                "damaged postings for a term of %u bytes", klen);
+		return errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT,
+		            "damaged postings for a term of %u bytes", klen);
 	if (t)
 		*t = tt;
 	return TRAWL_OK;
@@ -1027,9 +1026,9 @@ static int build_phrase(builder *b, const idx_lnode *n, int two_phase, sc **out)
 	const idx_field *f = &b->c->schema->fields[n->fid];
 	sc_phrase *p = qa_zalloc(a, sizeof *p);
 	if (!p || n->nterms > TRAWL_MAX_PHRASE_TERMS)
-		return p ? idx_errf(b->c->err, b->c->errlen, TRAWL_ELIMIT,
-		                    "%sa phrase may have at most %d terms", COL(n->column),
-		                    TRAWL_MAX_PHRASE_TERMS)
+		return p ? errf(b->c->err, b->c->errlen, TRAWL_ELIMIT,
+		                "%sa phrase may have at most %d terms", COL(n->column),
+		                TRAWL_MAX_PHRASE_TERMS)
 		         : TRAWL_ENOMEM;
 	p->n = n->nterms;
 	p->cur = idx_qa_alloc(a, p->n * sizeof *p->cur);
@@ -1149,15 +1148,15 @@ static int prefix_cb(void *ctx, const uint8_t *key, uint32_t klen, const idx_ter
 {
 	prefix_ctx *p = ctx;
 	if (p->n >= TRAWL_MAX_PREFIX_TERMS) {
-		p->rc = idx_errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
-		                 "%sthe prefix matches more than %d terms; make it longer",
-		                 COL(p->column), TRAWL_MAX_PREFIX_TERMS);
+		p->rc = errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
+		             "%sthe prefix matches more than %d terms; make it longer",
+		             COL(p->column), TRAWL_MAX_PREFIX_TERMS);
 		return 1;
 	}
 	if (++p->b->leaves > TRAWL_MAX_QUERY_TERMS) {
-		p->rc = idx_errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
-		                 "%swith its prefixes expanded the query has more than %d terms",
-		                 COL(p->column), TRAWL_MAX_QUERY_TERMS);
+		p->rc = errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
+		             "%swith its prefixes expanded the query has more than %d terms",
+		             COL(p->column), TRAWL_MAX_QUERY_TERMS);
 		return 1;
 	}
 	idx_plist pl;
@@ -1192,7 +1191,7 @@ static int build_prefix(builder *b, const idx_lnode *n, sc **out)
 	if (p.rc)
 		return p.rc;
 	if (rc < 0)
-		return idx_errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT, "damaged term dictionary");
+		return errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT, "damaged term dictionary");
 	if (p.n == 0)
 		*out = mk_none(b);
 	else if (p.n == 1)
@@ -1620,7 +1619,7 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	if (count) {
 		cheap = count_cheaply(c, root, count);
 		if (cheap < 0)
-			return idx_errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged postings");
+			return errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged postings");
 	}
 	if (k == 0) {
 		if (count && !cheap) {

@@ -67,7 +67,7 @@ static int env_new(idx_store **out, const char *path, unsigned flags, size_t map
 		rc = mdb_env_open(st->env, path, flags | MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS, 0644);
 	if (rc) {
 		int code = map_err(rc);
-		idx_errf(err, errlen, code, "%s: %s", path, mdb_strerror(rc));
+		errf(err, errlen, code, "%s: %s", path, mdb_strerror(rc));
 		if (st->env)
 			mdb_env_close(st->env);
 		free(st);
@@ -92,7 +92,7 @@ int idx_store_create(idx_store **out, const char *path, size_t mapsize, char *er
 		lrc = mdb_dbi_open(st->wtxn, db_names[i], MDB_CREATE, &st->dbi[i]);
 	if (lrc) {
 		rc = map_err(lrc);
-		idx_errf(err, errlen, rc, "%s: %s", path, mdb_strerror(lrc));
+		errf(err, errlen, rc, "%s: %s", path, mdb_strerror(lrc));
 		idx_store_close(st);
 		return rc;
 	}
@@ -127,7 +127,7 @@ int idx_store_checkpoint(idx_store *st, char *err, size_t errlen)
 	if (rc == 0)
 		rc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
 	if (rc)
-		return idx_errf(err, errlen, map_err(rc), "checkpoint: %s", mdb_strerror(rc));
+		return errf(err, errlen, map_err(rc), "checkpoint: %s", mdb_strerror(rc));
 	return TRAWL_OK;
 }
 
@@ -138,7 +138,7 @@ int idx_store_commit(idx_store *st, char *err, size_t errlen)
 	if (rc == 0)
 		rc = mdb_env_sync(st->env, 1);
 	if (rc)
-		return idx_errf(err, errlen, map_err(rc), "commit: %s", mdb_strerror(rc));
+		return errf(err, errlen, map_err(rc), "commit: %s", mdb_strerror(rc));
 	return TRAWL_OK;
 }
 
@@ -159,7 +159,7 @@ int idx_store_open(idx_store **out, const char *path, char *err, size_t errlen)
 		mdb_txn_abort(txn);
 	if (lrc) {
 		rc = lrc == MDB_NOTFOUND ? TRAWL_ECORRUPT : map_err(lrc);
-		idx_errf(err, errlen, rc, "%s: %s", path, mdb_strerror(lrc));
+		errf(err, errlen, rc, "%s: %s", path, mdb_strerror(lrc));
 		idx_store_close(st);
 		return rc;
 	}

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/error.h"
 #include "common/utf8.h"
 #include "index/query.h"
 #include "trawl/trawl.h"
@@ -50,7 +51,7 @@ static int tfail(tctx *c, int rc, const char *fmt, ...)
 		c->rc = rc;
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(c->err->reason, sizeof c->err->reason, fmt, ap);
+		verrf(c->err->reason, sizeof c->err->reason, rc, fmt, ap);
 		va_end(ap);
 	}
 	return c->rc;

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/wire.h"
 #include "trawl/trawl.h"
 
@@ -42,7 +43,7 @@ static int ferr(fetch *f, int rc, const char *fmt, ...)
 	if (f->err && f->errlen) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(f->err, f->errlen, fmt, ap);
+		verrf(f->err, f->errlen, rc, fmt, ap);
 		va_end(ap);
 	}
 	return rc;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/error.h"
 #include "common/utf8.h"
 #include "index/query.h"
 #include "root/dsl.h"
@@ -47,7 +48,7 @@ static int set_err(os_error *e, int status, const char *type, const char *fmt, .
 	snprintf(e->type, sizeof e->type, "%s", type);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+	verrf(e->reason, sizeof e->reason, 0, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -130,7 +131,7 @@ static void send_errf(http_response *resp, int pretty, int status, const char *t
 	snprintf(e.type, sizeof e.type, "%s", type);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e.reason, sizeof e.reason, fmt, ap);
+	verrf(e.reason, sizeof e.reason, 0, fmt, ap);
 	va_end(ap);
 	send_err(resp, &e, index, pretty);
 }

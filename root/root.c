@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/hash.h"
 #include "common/wire.h"
 #include "root/cache.h"
@@ -31,20 +32,6 @@ struct root {
 	root_cache *cache;
 };
 
-static int rerr(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int rerr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* ---- cluster file ---- */
 
 int root_config_load(root_config *cfg, const char *path, char *err, size_t errlen)
@@ -52,18 +39,18 @@ int root_config_load(root_config *cfg, const char *path, char *err, size_t errle
 	json_error_t je;
 	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (!doc)
-		return rerr(err, errlen, TRAWL_EINVAL, "%s: line %d, column %d: %s", path, je.line,
+		return errf(err, errlen, TRAWL_EINVAL, "%s: line %d, column %d: %s", path, je.line,
 		            je.column, je.text);
 	int rc = TRAWL_EINVAL;
 	json_t *shards = json_object_get(doc, "shards"), *leaves = json_object_get(doc, "leaves");
 	if (!json_is_integer(shards) || json_integer_value(shards) < 1 ||
 	    json_integer_value(shards) > 256) {
-		rerr(err, errlen, rc, "%s: \"shards\" must be a number from 1 to 256", path);
+		errf(err, errlen, rc, "%s: \"shards\" must be a number from 1 to 256", path);
 		goto out;
 	}
 	if (!json_is_array(leaves) || json_array_size(leaves) == 0 ||
 	    json_array_size(leaves) > LIMIT_LEAVES) {
-		rerr(err, errlen, rc, "%s: \"leaves\" must be an array of 1 to %d leaves", path,
+		errf(err, errlen, rc, "%s: \"leaves\" must be an array of 1 to %d leaves", path,
 		     LIMIT_LEAVES);
 		goto out;
 	}
@@ -80,7 +67,7 @@ int root_config_load(root_config *cfg, const char *path, char *err, size_t errle
 		       *sh = json_object_get(l, "shards");
 		if (!json_is_string(url) || json_string_length(url) >= LIMIT_URL_BYTES ||
 		    !json_is_array(sh) || json_array_size(sh) == 0 || json_array_size(sh) > 256) {
-			rerr(err, errlen, rc,
+			errf(err, errlen, rc,
 			     "%s: leaves[%u] needs a \"url\" string (< %d bytes) and "
 			     "a \"shards\" array",
 			     path, i, LIMIT_URL_BYTES);
@@ -94,7 +81,7 @@ int root_config_load(root_config *cfg, const char *path, char *err, size_t errle
 		{
 			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 			    json_integer_value(v) >= (json_int_t)cfg->nshards) {
-				rerr(err, errlen, rc,
+				errf(err, errlen, rc,
 				     "%s: leaves[%u].shards[%zu] is not a shard of 0..%u", path, i,
 				     j, cfg->nshards - 1);
 				goto out;
@@ -105,7 +92,7 @@ int root_config_load(root_config *cfg, const char *path, char *err, size_t errle
 	}
 	for (uint32_t s = 0; s < cfg->nshards; s++)
 		if (!covered[s]) {
-			rerr(err, errlen, rc, "%s: no leaf serves shard %u", path, s);
+			errf(err, errlen, rc, "%s: no leaf serves shard %u", path, s);
 			goto out;
 		}
 	rc = TRAWL_OK;
@@ -192,7 +179,7 @@ static int coverage(const scatter *sc, const root_query *q, root_result *res, ch
 	res->total_exact = 0;
 	double cov = (double)sc->answered / (double)sc->nshards;
 	if (!q->allow_partial || cov < q->min_coverage || sc->answered == 0)
-		return rerr(err, errlen, TRAWL_EIO,
+		return errf(err, errlen, TRAWL_EIO,
 		            "%u of %u shards answered (%u timed out, %u failed)", sc->answered,
 		            sc->nshards, sc->timed_out, sc->failed);
 	return TRAWL_OK;
@@ -233,7 +220,7 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 	uint64_t t0 = clock_unix_us();
 	uint32_t want = q->k + q->offset;
 	if (q->k == 0 || want > TRAWL_MAX_K)
-		return rerr(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
+		return errf(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
 		            TRAWL_MAX_K);
 	unsigned timeout = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
 	/* the SEARCH phase ends at four fifths of the time, so that a shard that
@@ -272,13 +259,13 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 	*json = NULL;
 	size_t n = strlen(id);
 	if (n == 0 || n > LIMIT_ID_BYTES)
-		return rerr(err, errlen, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
+		return errf(err, errlen, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
 	uint32_t s = th_shard_of(id, n, r->cfg.nshards);
 	uint8_t *excluded = calloc(r->rs.n ? r->rs.n : 1, 1);
 	if (!excluded)
 		return TRAWL_ENOMEM;
 	int rc = TRAWL_EIO;
-	rerr(err, errlen, rc, "no replica of shard %u answered", s);
+	errf(err, errlen, rc, "no replica of shard %u answered", s);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int l =
 		    replica_pick(&r->rs, s, NULL, excluded, atomic_fetch_add(&r->rs.next_id, 1));
@@ -308,16 +295,16 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 				*len = d.json_len;
 				rc = *json ? TRAWL_OK : TRAWL_ENOMEM;
 			} else if (got && d.status == TRAWL_ECORRUPT) {
-				rc = rerr(
+				rc = errf(
 				    err, errlen, TRAWL_ECORRUPT,
 				    "%s: stored document \"%.80s\" (shard %u) fails its checksum",
 				    r->rs.rep[l].cfg.url, id, s);
 			} else if (got && d.status != TRAWL_OK && d.status != TRAWL_ENOTFOUND) {
-				rc = rerr(err, errlen, TRAWL_EIO,
+				rc = errf(err, errlen, TRAWL_EIO,
 				          "%s: reading document \"%.80s\": %s",
 				          r->rs.rep[l].cfg.url, id, trawl_strerror(d.status));
 			} else {
-				rc = rerr(err, errlen, TRAWL_ENOTFOUND,
+				rc = errf(err, errlen, TRAWL_ENOTFOUND,
 				          "no document with id \"%.80s\"", id);
 			}
 			rpc_call_fini(&c);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "trawl/trawl.h"
 
 static int fail(scatter *sc, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -22,7 +23,7 @@ static int fail(scatter *sc, int rc, const char *fmt, ...)
 	if (sc->err && sc->errlen) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(sc->err, sc->errlen, fmt, ap);
+		verrf(sc->err, sc->errlen, rc, fmt, ap);
 		va_end(ap);
 	}
 	return rc;

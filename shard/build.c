@@ -33,6 +33,7 @@
 #include <xxhash.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/hash.h"
 #include "index/docstore.h"
 #include "index/gen.h"
@@ -82,7 +83,7 @@ static int berr(trawl_builder *b, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(b->errmsg, sizeof b->errmsg, fmt, ap);
+	verrf(b->errmsg, sizeof b->errmsg, code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -374,17 +375,18 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	if (o.shards == 0)
 		o.shards = 1;
 	if (o.shards > TRAWL_MAX_SHARDS)
-		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d", o.shards,
-		                TRAWL_MAX_SHARDS);
+		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d", o.shards,
+		            TRAWL_MAX_SHARDS);
 	if (o.workers > LIMIT_BUILD_WORKERS)
-		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d", o.workers,
-		                LIMIT_BUILD_WORKERS);
+		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d", o.workers,
+		            LIMIT_BUILD_WORKERS);
 	if (o.part_count > 1 && o.part_index >= o.part_count)
-		return idx_errf(errbuf, errlen, TRAWL_EINVAL, "partition %u of %u does not exist",
-		                o.part_index, o.part_count);
+		return errf(errbuf, errlen, TRAWL_EINVAL, "partition %u of %u does not exist",
+		            o.part_index, o.part_count);
 	if (!dir || !*dir || strlen(dir) > LIMIT_PATH_BYTES - 64 ||
 	    (o.build_dir && strlen(o.build_dir) > LIMIT_PATH_BYTES - 64))
-		return idx_errf(errbuf, errlen, TRAWL_EINVAL, "index directory name missing or too long");
+		return errf(errbuf, errlen, TRAWL_EINVAL,
+		            "index directory name missing or too long");
 	trawl_builder *b = calloc(1, sizeof *b);
 	if (!b)
 		return TRAWL_ENOMEM;
@@ -404,8 +406,8 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		b->want_threads = LIMIT_BUILD_WORKERS;
 	if (b->want_threads == 0 && !o.listen) {
 		free(b);
-		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
-		                "no workers: a build without --listen needs at least one");
+		return errf(errbuf, errlen, TRAWL_EINVAL,
+		            "no workers: a build without --listen needs at least one");
 	}
 	/* The item size decides the items, and so the runs a rerun can reuse
 	 * and the dictionary trained on the first item: it must not depend on
@@ -437,9 +439,9 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		} else {
 			FILE *f = fopen(o.schema_path, "rb");
 			if (!f) {
-				rc = idx_errf(errbuf, errlen,
-				              errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
-				              o.schema_path, strerror(errno));
+				rc = errf(errbuf, errlen,
+				          errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
+				          o.schema_path, strerror(errno));
 				goto fail;
 			}
 			text = malloc(65536);
@@ -447,8 +449,8 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 			fclose(f);
 			if (len == 65536) {
 				free(text);
-				rc = idx_errf(errbuf, errlen, TRAWL_ESCHEMA,
-				              "%s: schema files are limited to 64 KiB", o.schema_path);
+				rc = errf(errbuf, errlen, TRAWL_ESCHEMA,
+				          "%s: schema files are limited to 64 KiB", o.schema_path);
 				goto fail;
 			}
 		}
@@ -461,9 +463,9 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		free(text);
 		if (rc) {
 			if (o.schema_json)
-				idx_errf(errbuf, errlen, rc, "%s", msg);
+				errf(errbuf, errlen, rc, "%s", msg);
 			else
-				idx_errf(errbuf, errlen, rc, "%s: %s", o.schema_path, msg);
+				errf(errbuf, errlen, rc, "%s: %s", o.schema_path, msg);
 			goto fail;
 		}
 	} else {
@@ -483,13 +485,13 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	b->opts.build_dir = NULL;
 	b->opts.listen = o.listen ? strdup(o.listen) : NULL;
 	if (!strcmp(b->build_dir, dir)) {
-		rc = idx_errf(errbuf, errlen, TRAWL_EINVAL,
-		              "%s: the build directory cannot be the index directory", dir);
+		rc = errf(errbuf, errlen, TRAWL_EINVAL,
+		          "%s: the build directory cannot be the index directory", dir);
 		goto fail;
 	}
 	if (mkdir_p(dir) != 0) {
-		rc = idx_errf(errbuf, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
-		              dir, strerror(errno));
+		rc = errf(errbuf, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", dir,
+		          strerror(errno));
 		goto fail;
 	}
 	/* the lock first: a second build must not touch the first one's runs */
@@ -498,12 +500,12 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	struct stat bst;
 	b->made_build_dir = stat(b->build_dir, &bst) != 0;
 	if (mkdir_p(b->build_dir) != 0) {
-		rc = idx_errf(errbuf, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
-		              b->build_dir, strerror(errno));
+		rc = errf(errbuf, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
+		          b->build_dir, strerror(errno));
 		goto fail;
 	}
 	if ((rc = sh_splitter_new(&b->sp, item, b->max_doc, 0))) {
-		idx_errf(errbuf, errlen, rc, "out of memory");
+		errf(errbuf, errlen, rc, "out of memory");
 		goto fail;
 	}
 	sh_parser_fini(&b->check);
@@ -669,10 +671,10 @@ int sh_builder_check_stored(const trawl_builder *b, char *err, size_t errlen)
 		return TRAWL_OK;
 	for (uint32_t f = 0; f < s->nfields; f++)
 		if (s->store_none || !idx_schema_is_stored(s, s->fields[f].name))
-			return idx_errf(err, errlen, TRAWL_ESCHEMA,
-			                "text field \"%s\" is not stored, so the documents cannot be "
-			                "indexed again without the original input",
-			                s->fields[f].name);
+			return errf(err, errlen, TRAWL_ESCHEMA,
+			            "text field \"%s\" is not stored, so the documents cannot be "
+			            "indexed again without the original input",
+			            s->fields[f].name);
 	return TRAWL_OK;
 }
 

@@ -368,7 +368,7 @@ int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st)
 	memset(st, 0, sizeof *st);
 	join j = {o, calloc(ns, sizeof(sh_shardmerge)), ns, 1, {0}, st};
 	if (!j.m)
-		return idx_errf(o->err, o->errlen, TRAWL_ENOMEM, "out of memory");
+		return errf(o->err, o->errlen, TRAWL_ENOMEM, "out of memory");
 	double t0 = clock_mono_s();
 	for (uint32_t s = 0; s < ns; s++) {
 		sh_shardmerge *m = &j.m[s];
@@ -401,7 +401,7 @@ int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st)
 	st->merge_s = clock_mono_s() - t0;
 	t0 = clock_mono_s();
 	if (rc == TRAWL_OK && (rc = global_df(&j)))
-		idx_errf(o->err, o->errlen, rc, "out of memory");
+		errf(o->err, o->errlen, rc, "out of memory");
 	if (rc == TRAWL_OK)
 		rc = run_pool(ns, threads, task_finish, &j);
 	st->join_s = clock_mono_s() - t0;
@@ -418,6 +418,6 @@ int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st)
 	}
 	free(j.m);
 	if (rc && o->err && !o->err[0])
-		idx_errf(o->err, o->errlen, rc, "merging the shards: %s", trawl_strerror(rc));
+		errf(o->err, o->errlen, rc, "merging the shards: %s", trawl_strerror(rc));
 	return rc;
 }

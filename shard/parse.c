@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "index/jsonscan.h"
 #include "sh.h"
 
@@ -22,7 +23,7 @@ static int perr(sh_parser *p, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(p->errmsg, sizeof p->errmsg, fmt, ap);
+	verrf(p->errmsg, sizeof p->errmsg, code, fmt, ap);
 	va_end(ap);
 	return code;
 }

@@ -165,7 +165,7 @@ int sh_remote_start(sh_remote **out, const char *url, sh_queue *q, const sh_para
 {
 	sh_remote *r = calloc(1, sizeof *r);
 	if (!r)
-		return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 	r->q = q;
 	r->p = p;
 	r->dir = dir;
@@ -175,7 +175,7 @@ int sh_remote_start(sh_remote **out, const char *url, sh_queue *q, const sh_para
 	int rc = rpc_server_start(&r->srv, url, NULL, SERVER_THREADS, handle, r, why, sizeof why);
 	if (rc) {
 		sh_remote_stop(r);
-		return idx_errf(err, errlen, rc, "build: cannot listen: %s", why);
+		return errf(err, errlen, rc, "build: cannot listen: %s", why);
 	}
 	*out = r;
 	return TRAWL_OK;
@@ -444,7 +444,7 @@ int trawl_build_worker(const char *url, unsigned threads, unsigned give_up_ms, c
 {
 	wstate *s = calloc(1, sizeof *s);
 	if (!s)
-		return idx_errf(errbuf, errlen, TRAWL_ENOMEM, "out of memory");
+		return errf(errbuf, errlen, TRAWL_ENOMEM, "out of memory");
 	if (!threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n : 1;
@@ -457,7 +457,7 @@ int trawl_build_worker(const char *url, unsigned threads, unsigned give_up_ms, c
 	char why[512];
 	int rc = rpc_client_open(&s->c, url, NULL, why, sizeof why);
 	if (rc) {
-		idx_errf(errbuf, errlen, rc, "%s: %s", url, why);
+		errf(errbuf, errlen, rc, "%s: %s", url, why);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
 		return rc;
@@ -479,7 +479,7 @@ int trawl_build_worker(const char *url, unsigned threads, unsigned give_up_ms, c
 	rpc_client_close(s->c);
 	rc = started ? s->rc : TRAWL_ENOMEM;
 	if (rc)
-		idx_errf(errbuf, errlen, rc, "%s", s->rc ? s->err : "cannot start threads");
+		errf(errbuf, errlen, rc, "%s", s->rc ? s->err : "cannot start threads");
 	pthread_mutex_destroy(&s->mu);
 	free(s->zdict);
 	free(s->schema_json);

@@ -24,7 +24,7 @@ int trawl_reshard(const char *dir, uint32_t shards, const trawl_build_opts *opts
 		return rc;
 	if ((rc = trawl_searcher_open(&s, idx))) {
 		trawl_index_close(idx);
-		return idx_errf(errbuf, errlen, rc, "%s: %s", dir, trawl_strerror(rc));
+		return errf(errbuf, errlen, rc, "%s: %s", dir, trawl_strerror(rc));
 	}
 	trawl_index_stats st;
 	trawl_index_get_stats(idx, &st);
@@ -46,7 +46,8 @@ int trawl_reshard(const char *dir, uint32_t shards, const trawl_build_opts *opts
 				refs[i] = (trawl_docref){sh, from + i};
 			trawl_results *r;
 			if ((rc = trawl_fetch(s, "", 0, refs, FETCH_BATCH, &r))) {
-				idx_errf(errbuf, errlen, rc, "%s: shard %u: %s", dir, sh, trawl_strerror(rc));
+				errf(errbuf, errlen, rc, "%s: shard %u: %s", dir, sh,
+				     trawl_strerror(rc));
 				break;
 			}
 			uint32_t n = trawl_results_count(r), got = 0;
@@ -59,13 +60,14 @@ int trawl_reshard(const char *dir, uint32_t shards, const trawl_build_opts *opts
 				int e = 0;
 				const char *doc = trawl_results_doc(r, i, &len, &e);
 				if (!doc) {
-					rc = idx_errf(errbuf, errlen, e ? e : TRAWL_ECORRUPT,
-					              "%s: shard %u, document %u (\"%s\"): %s", dir, sh,
-					              from + i, id, trawl_strerror(e ? e : TRAWL_ECORRUPT));
+					rc = errf(errbuf, errlen, e ? e : TRAWL_ECORRUPT,
+					          "%s: shard %u, document %u (\"%s\"): %s", dir, sh,
+					          from + i, id,
+					          trawl_strerror(e ? e : TRAWL_ECORRUPT));
 					break;
 				}
 				if ((rc = sh_builder_add_indexed(b, id, strlen(id), doc, len)))
-					idx_errf(errbuf, errlen, rc, "%s", trawl_builder_errmsg(b));
+					errf(errbuf, errlen, rc, "%s", trawl_builder_errmsg(b));
 			}
 			trawl_results_free(r);
 			if (rc || got < FETCH_BATCH)
@@ -78,7 +80,7 @@ int trawl_reshard(const char *dir, uint32_t shards, const trawl_build_opts *opts
 	trawl_index_close(idx);
 	idx = NULL;
 	if (rc == TRAWL_OK && (rc = trawl_builder_commit(b, rep)))
-		idx_errf(errbuf, errlen, rc, "%s", trawl_builder_errmsg(b));
+		errf(errbuf, errlen, rc, "%s", trawl_builder_errmsg(b));
 out:
 	trawl_builder_close(b);
 	trawl_searcher_close(s);

@@ -41,17 +41,17 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 {
 	memset(r, 0, sizeof *r);
 	if (len < SH_RUN_HEAD + 8 || memcmp(b, SH_RUN_MAGIC, 8))
-		return idx_errf(err, errlen, TRAWL_ECORRUPT, "not a run file");
+		return errf(err, errlen, TRAWL_ECORRUPT, "not a run file");
 	if (rd32(b + 8) != SH_RUN_VERSION)
-		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file version %u (want %u)",
-		                rd32(b + 8), SH_RUN_VERSION);
+		return errf(err, errlen, TRAWL_ECORRUPT, "run file version %u (want %u)",
+		            rd32(b + 8), SH_RUN_VERSION);
 	if (th_hash64(b, len - 8) != rd64(b + len - 8))
-		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file checksum mismatch");
+		return errf(err, errlen, TRAWL_ECORRUPT, "run file checksum mismatch");
 	uint32_t ns = rd32(b + 12), nf = rd32(b + 72), rlen = rd32(b + 76);
 	size_t body = SH_RUN_HEAD + (size_t)ns * 32;
 	if (ns == 0 || ns > TRAWL_MAX_SHARDS || nf > LIMIT_FIELDS || body + rlen > len - 8 ||
 	    (rlen && b[body + rlen - 1] != 0))
-		return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file header out of range");
+		return errf(err, errlen, TRAWL_ECORRUPT, "run file header out of range");
 	size_t at = body + rlen;
 	for (uint32_t s = 0; s < ns; s++) {
 		const uint8_t *e = b + SH_RUN_HEAD + (size_t)s * 32;
@@ -61,7 +61,8 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 		uint64_t ndocs = rd32(e), nterms = rd32(e + 4);
 		if (d != at || t < d || end < t || end > len - 8 || ndocs * (12 + nf) > t - d ||
 		    nterms * 6 > end - t)
-			return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file section %u out of range", s);
+			return errf(err, errlen, TRAWL_ECORRUPT, "run file section %u out of range",
+			            s);
 		at = end;
 	}
 	r->map = (uint8_t *)b;
@@ -85,23 +86,23 @@ int sh_run_open(sh_run *r, const char *path, char *err, size_t errlen)
 	memset(r, 0, sizeof *r);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return idx_errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
-		                path, strerror(errno));
+		return errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
+		            path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0 || st.st_size < SH_RUN_HEAD + 8) {
 		close(fd);
-		return idx_errf(err, errlen, TRAWL_ECORRUPT, "%s: not a run file", path);
+		return errf(err, errlen, TRAWL_ECORRUPT, "%s: not a run file", path);
 	}
 	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (m == MAP_FAILED)
-		return idx_errf(err, errlen, TRAWL_EIO, "%s: mmap: %s", path, strerror(errno));
+		return errf(err, errlen, TRAWL_EIO, "%s: mmap: %s", path, strerror(errno));
 	char why[256];
 	int rc = sh_run_check(r, m, (size_t)st.st_size, why, sizeof why);
 	if (rc) {
 		munmap(m, (size_t)st.st_size);
 		memset(r, 0, sizeof *r);
-		return idx_errf(err, errlen, rc, "%s: %s", path, why);
+		return errf(err, errlen, rc, "%s: %s", path, why);
 	}
 	r->mapped = 1;
 	return TRAWL_OK;
@@ -169,8 +170,8 @@ fail:;
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	return idx_errf(err, errlen, e == ENOSPC || e == EDQUOT ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
-	                tmp, strerror(e));
+	return errf(err, errlen, e == ENOSPC || e == EDQUOT ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
+	            tmp, strerror(e));
 }
 
 int sh_rdoc_next(const uint8_t **pp, const uint8_t *end, uint32_t nfields, sh_rdoc *d)

@@ -101,7 +101,7 @@ int sh_split_file(sh_splitter *sp, const char *path, const char *source, sh_item
 	char *buf = malloc(cap);
 	if (!buf) {
 		idx_input_close(in);
-		return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 	}
 	sp->in = in;
 	tbuf *item = &sp->item;
@@ -169,12 +169,12 @@ int sh_split_file(sh_splitter *sp, const char *path, const char *source, sh_item
 			sp->item_line = line;
 		if ((rc = tbuf_append(item, l, len)) || (rc = tbuf_putc(item, '\n'))) {
 			if (rc == TRAWL_ELIMIT)
-				idx_errf(err, errlen, rc,
-				         "%s:%llu: a work item would grow past %u MiB (a _bulk action "
-				         "whose document never comes?)",
-				         source, (unsigned long long)line, LIMIT_ITEM_BYTES >> 20);
+				errf(err, errlen, rc,
+				     "%s:%llu: a work item would grow past %u MiB (a _bulk action "
+				     "whose document never comes?)",
+				     source, (unsigned long long)line, LIMIT_ITEM_BYTES >> 20);
 			else
-				idx_errf(err, errlen, rc, "%s: out of memory", source);
+				errf(err, errlen, rc, "%s: out of memory", source);
 			break;
 		}
 		if (!nl)

@@ -750,7 +750,7 @@ int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char
 		idx_zenc_free(w->z);
 		w->z = NULL;
 		if (idx_zenc_alloc(&w->z, p->zdict, p->zdict_len, 3))
-			return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+			return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 		w->p = p;
 		w->z_params = p->hash;
 	}
@@ -762,12 +762,12 @@ int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char
 	sh_linecount count;
 	int rc = sh_parse_item(&w->parser, it, p->skip_bad, on_doc, on_reject, w, &count);
 	if (rc)
-		return idx_errf(err, errlen, rc, "%s", w->parser.errmsg);
+		return errf(err, errlen, rc, "%s", w->parser.errmsg);
 	uint32_t ns = p->nshards;
 	size_t table = (size_t)ns * 32;
 	if ((rc = tbuf_reserve(out, SH_RUN_HEAD + table + w->rejects.len)))
-		return idx_errf(err, errlen, rc, "%s: item %llu: run too large", it->source,
-		                (unsigned long long)it->id);
+		return errf(err, errlen, rc, "%s: item %llu: run too large", it->source,
+		            (unsigned long long)it->id);
 	memset(out->data, 0, SH_RUN_HEAD + table);
 	out->len = SH_RUN_HEAD + table;
 	tbuf_append(out, w->rejects.data, w->rejects.len);
@@ -775,12 +775,12 @@ int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char
 	if (w->ndocs) {
 		wdoc **o = realloc(w->order, (size_t)w->ndocs * sizeof *o);
 		if (!o)
-			return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+			return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 		w->order = o;
 	}
 	uint32_t *count_of = calloc(ns + 1, sizeof *count_of);
 	if (!count_of)
-		return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 	for (uint32_t d = 0; d < w->ndocs; d++)
 		count_of[w->docs[d].shard + 1]++;
 	for (uint32_t s = 0; s < ns; s++)
@@ -796,9 +796,9 @@ int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char
 	}
 	free(count_of);
 	if (rc)
-		return idx_errf(err, errlen, rc, "%s: item %llu (from line %llu): %s", it->source,
-		                (unsigned long long)it->id, (unsigned long long)it->first_line,
-		                rc == TRAWL_ELIMIT ? "run larger than its limit" : "out of memory");
+		return errf(err, errlen, rc, "%s: item %llu (from line %llu): %s", it->source,
+		            (unsigned long long)it->id, (unsigned long long)it->first_line,
+		            rc == TRAWL_ELIMIT ? "run larger than its limit" : "out of memory");
 	/* the header, then the checksum of it all */
 	uint8_t *h = out->data;
 	uint32_t ver = SH_RUN_VERSION, nf = p->schema.nfields, rlen = (uint32_t)w->rejects.len;
@@ -817,6 +817,6 @@ int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char
 	memcpy(h + 76, &rlen, 4);
 	uint64_t sum = th_hash64(out->data, out->len);
 	if ((rc = tbuf_append(out, &sum, 8)))
-		return idx_errf(err, errlen, rc, "out of memory");
+		return errf(err, errlen, rc, "out of memory");
 	return TRAWL_OK;
 }
