@@ -221,7 +221,7 @@ struct trawl_searcher {
 	idx_sview *views;
 	idx_analyzer *an[2];
 	float ktab[LIMIT_FIELDS][256];
-	idx_qarena eval;
+	arena eval;
 	uint64_t *bitset;
 	idx_hit *hits;
 	uint32_t caphits;
@@ -257,7 +257,7 @@ void trawl_searcher_close(trawl_searcher *s)
 	free(s->views);
 	idx_analyzer_free(s->an[0]);
 	idx_analyzer_free(s->an[1]);
-	idx_qa_fini(&s->eval);
+	arena_fini(&s->eval);
 	free(s->bitset);
 	free(s->hits);
 	free(s);
@@ -361,7 +361,7 @@ typedef struct rhit {
 
 struct trawl_results {
 	trawl_searcher *s;
-	idx_qarena qa;
+	arena qa;
 	idx_lquery lq;
 	int has_query; /* lq is compiled (snippets can mark terms) */
 	int partial;
@@ -381,7 +381,7 @@ void trawl_results_free(trawl_results *r)
 		free(r->hits[i].snip);
 	}
 	free(r->hits);
-	idx_qa_fini(&r->qa);
+	arena_fini(&r->qa);
 	free(r);
 }
 
@@ -610,7 +610,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		idx_shard_ctx c = shard_ctx(s, i);
 		c.deadline_us = o.deadline_us;
 		c.floor = floor;
-		if (o.deadline_us && idx_now_us() >= o.deadline_us) {
+		if (o.deadline_us && clock_unix_us() >= o.deadline_us) {
 			r->partial = 1; /* no time left for this shard */
 			continue;
 		}
@@ -620,7 +620,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		                      s->hits + total, &n,
 		                      o.count_mode == TRAWL_COUNT_NONE ? NULL : &cnt);
 		r->total += cnt;
-		idx_qa_reset(&s->eval);
+		arena_reset(&s->eval);
 		if (rc)
 			goto fail;
 		for (uint32_t j = 0; j < n; j++)

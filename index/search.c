@@ -25,15 +25,6 @@
  * in a sum can never make a pruned document's real score exceed theta. */
 #define BOUND_SLACK 1.00001f
 
-#include <time.h>
-
-uint64_t idx_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* ---- external ids ---- */
 
 const uint8_t *idx_view_extid(const idx_sview *v, uint32_t doc, uint32_t *len)
@@ -66,82 +57,6 @@ const uint8_t *idx_view_extid(const idx_sview *v, uint32_t doc, uint32_t *len)
 	return p + skip;
 }
 
-/* ---- arena ---- */
-
-#define QA_BLOCK (64 * 1024)
-
-void *idx_qa_alloc(idx_qarena *a, size_t n)
-{
-	n = (n + 15) & ~(size_t)15;
-	if (a->nblocks == 0 || a->used + n > a->size) {
-		size_t sz = n > QA_BLOCK ? n : QA_BLOCK;
-		if (a->nblocks == a->capblocks) {
-			uint32_t nc = a->capblocks ? a->capblocks * 2 : 8;
-			uint8_t **p = realloc(a->blocks, nc * sizeof *p);
-			if (!p)
-				return NULL;
-			a->blocks = p;
-			a->capblocks = nc;
-		}
-		uint8_t *blk = malloc(sz);
-		if (!blk)
-			return NULL;
-		a->blocks[a->nblocks++] = blk;
-		a->used = 0;
-		a->size = sz;
-	}
-	void *p = a->blocks[a->nblocks - 1] + a->used;
-	a->used += n;
-	return p;
-}
-
-static void *qa_zalloc(idx_qarena *a, size_t n)
-{
-	void *p = idx_qa_alloc(a, n);
-	if (p)
-		memset(p, 0, n);
-	return p;
-}
-
-int idx_qa_track(idx_qarena *a, void *p)
-{
-	if (a->nfrees == a->capfrees) {
-		uint32_t nc = a->capfrees ? a->capfrees * 2 : 16;
-		void **q = realloc(a->frees, nc * sizeof *q);
-		if (!q)
-			return TRAWL_ENOMEM;
-		a->frees = q;
-		a->capfrees = nc;
-	}
-	a->frees[a->nfrees++] = p;
-	return TRAWL_OK;
-}
-
-void idx_qa_reset(idx_qarena *a)
-{
-	for (uint32_t i = 0; i < a->nfrees; i++)
-		free(a->frees[i]);
-	a->nfrees = 0;
-	/* keep the first block for the next query */
-	for (uint32_t i = 1; i < a->nblocks; i++)
-		free(a->blocks[i]);
-	if (a->nblocks > 1) {
-		a->nblocks = 1;
-		a->size = QA_BLOCK;
-	}
-	a->used = 0;
-}
-
-void idx_qa_fini(idx_qarena *a)
-{
-	idx_qa_reset(a);
-	for (uint32_t i = 0; i < a->nblocks; i++)
-		free(a->blocks[i]);
-	free(a->blocks);
-	free(a->frees);
-	memset(a, 0, sizeof *a);
-}
-
 /* ---- compiling: query tree -> logical query ---- */
 
 /* COL(column): "column N: " before a message about a clause of a query
@@ -162,7 +77,7 @@ static colbuf col_of(uint32_t column)
 typedef struct compiler {
 	const idx_schema *schema;
 	idx_analyzer **an;
-	idx_qarena *a;
+	arena *a;
 	idx_lquery *lq;
 	char *err;
 	size_t errlen;
@@ -180,7 +95,7 @@ static int add_hterm(compiler *c, uint8_t fid, const uint8_t *text, uint32_t len
 	idx_lquery *q = c->lq;
 	if (q->nhterms == q->caphterms) {
 		uint32_t nc = q->caphterms ? q->caphterms * 2 : 16;
-		idx_hterm *h = idx_qa_alloc(c->a, nc * sizeof *h);
+		idx_hterm *h = arena_alloc(c->a, nc * sizeof *h);
 		if (!h)
 			return TRAWL_ENOMEM;
 		if (q->nhterms)
@@ -197,9 +112,9 @@ static int collect_token(void *ctx, const idx_token *t)
 	compiler *c = ctx;
 	if (c->ntok == c->captok) {
 		uint32_t nc = c->captok ? c->captok * 2 : 8;
-		uint8_t **tk = idx_qa_alloc(c->a, nc * sizeof *tk);
-		uint32_t *tl = idx_qa_alloc(c->a, nc * sizeof *tl);
-		uint32_t *tp = idx_qa_alloc(c->a, nc * sizeof *tp);
+		uint8_t **tk = arena_alloc(c->a, nc * sizeof *tk);
+		uint32_t *tl = arena_alloc(c->a, nc * sizeof *tl);
+		uint32_t *tp = arena_alloc(c->a, nc * sizeof *tp);
 		if (!tk || !tl || !tp) {
 			c->failed = 1;
 			return 1;
@@ -214,7 +129,7 @@ static int collect_token(void *ctx, const idx_token *t)
 		c->tokpos = tp;
 		c->captok = nc;
 	}
-	uint8_t *k = idx_qa_alloc(c->a, t->len + 1);
+	uint8_t *k = arena_alloc(c->a, t->len + 1);
 	if (!k) {
 		c->failed = 1;
 		return 1;
@@ -230,7 +145,7 @@ static int collect_token(void *ctx, const idx_token *t)
 
 static idx_lnode *lnode(compiler *c, idx_lkind kind, const qt_node *q)
 {
-	idx_lnode *n = qa_zalloc(c->a, sizeof *n);
+	idx_lnode *n = arena_zalloc(c->a, sizeof *n);
 	if (n) {
 		n->kind = kind;
 		n->occur = q->occur;
@@ -286,7 +201,7 @@ static idx_lnode *alternatives(compiler *c, const qt_node *q, idx_lnode **alts, 
 	idx_lnode *o = lnode(c, IDX_L_OR, q);
 	if (!o)
 		return NULL;
-	o->kids = idx_qa_alloc(c->a, n * sizeof *o->kids);
+	o->kids = arena_alloc(c->a, n * sizeof *o->kids);
 	if (!o->kids)
 		return NULL;
 	memcpy(o->kids, alts, n * sizeof *alts);
@@ -322,7 +237,7 @@ static int compile_words(compiler *c, const qt_node *q, idx_lnode **out)
 			if (rc)
 				return rc;
 			idx_lnode *n = lnode(c, IDX_L_PREFIX, q);
-			uint8_t *k = idx_qa_alloc(c->a, fl + 1);
+			uint8_t *k = arena_alloc(c->a, fl + 1);
 			if (!n || !k)
 				return TRAWL_ENOMEM;
 			k[0] = c->fid;
@@ -358,7 +273,7 @@ static int compile_words(compiler *c, const qt_node *q, idx_lnode **out)
 			/* an unquoted word that analysis split (wi-fi, e.g., don't):
 			 * its tokens as alternatives, as Lucene and OpenSearch do */
 			n = lnode(c, IDX_L_OR, q);
-			if (!n || !(n->kids = idx_qa_alloc(c->a, c->ntok * sizeof *n->kids)))
+			if (!n || !(n->kids = arena_alloc(c->a, c->ntok * sizeof *n->kids)))
 				return TRAWL_ENOMEM;
 			for (uint32_t t = 0; t < c->ntok; t++) {
 				idx_lnode *k = lnode(c, IDX_L_TERM, q);
@@ -407,7 +322,7 @@ static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 	if (q->kind != QT_BOOL)
 		return compile_words(c, q, out);
 	idx_lnode *b = lnode(c, IDX_L_BOOL, q);
-	if (!b || (q->nkids && !(b->kids = idx_qa_alloc(c->a, q->nkids * sizeof *b->kids))))
+	if (!b || (q->nkids && !(b->kids = arena_alloc(c->a, q->nkids * sizeof *b->kids))))
 		return TRAWL_ENOMEM;
 	uint32_t positive = 0, negative = 0;
 	for (uint32_t i = 0; i < q->nkids; i++) {
@@ -439,7 +354,7 @@ static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 	return TRAWL_OK;
 }
 
-int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an, idx_qarena *a,
+int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an, arena *a,
                    idx_lquery *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
@@ -498,7 +413,7 @@ typedef struct sc_phrase {
 	float w, k1;
 	const float *ktab;
 	const uint8_t *norms;
-	idx_qarena *a;
+	arena *a;
 	int exists_only; /* counting: stop at the first occurrence */
 } sc_phrase;
 
@@ -602,7 +517,7 @@ static int phrase_load(sc_phrase *p, uint32_t i)
 	uint32_t tf = idx_pcur_tf(c);
 	if (tf > p->poscap[i]) {
 		uint32_t *n = malloc((size_t)tf * sizeof *n);
-		if (!n || idx_qa_track(p->a, n)) {
+		if (!n || arena_track(p->a, n)) {
 			free(n);
 			return -1;
 		}
@@ -960,7 +875,7 @@ typedef struct builder {
 
 static sc *mk_none(builder *b)
 {
-	sc *s = idx_qa_alloc(b->c->arena, sizeof *s);
+	sc *s = arena_alloc(b->c->arena, sizeof *s);
 	if (s)
 		*s = (sc){&none_ops, IDX_END, SC_NONE, 0, 0};
 	return s;
@@ -986,7 +901,7 @@ static int lookup(builder *b, const uint8_t *key, uint32_t klen, idx_plist *pl, 
 static sc *mk_term_pl(builder *b, uint8_t fid, const idx_plist *pl)
 {
 	const idx_field *f = &b->c->schema->fields[fid];
-	sc_term *t = idx_qa_alloc(b->c->arena, sizeof *t);
+	sc_term *t = arena_alloc(b->c->arena, sizeof *t);
 	if (!t)
 		return NULL;
 	idx_pcur_init(&t->cur, pl, NULL, 0);
@@ -1022,20 +937,20 @@ static int build_term(builder *b, const idx_lnode *n, sc **out)
  * many docs that the other clauses rule out. */
 static int build_phrase(builder *b, const idx_lnode *n, int two_phase, sc **out)
 {
-	idx_qarena *a = b->c->arena;
+	arena *a = b->c->arena;
 	const idx_field *f = &b->c->schema->fields[n->fid];
-	sc_phrase *p = qa_zalloc(a, sizeof *p);
+	sc_phrase *p = arena_zalloc(a, sizeof *p);
 	if (!p || n->nterms > TRAWL_MAX_PHRASE_TERMS)
 		return p ? errf(b->c->err, b->c->errlen, TRAWL_ELIMIT,
 		                "%sa phrase may have at most %d terms", COL(n->column),
 		                TRAWL_MAX_PHRASE_TERMS)
 		         : TRAWL_ENOMEM;
 	p->n = n->nterms;
-	p->cur = idx_qa_alloc(a, p->n * sizeof *p->cur);
+	p->cur = arena_alloc(a, p->n * sizeof *p->cur);
 	p->rel = n->rel;
-	p->order = idx_qa_alloc(a, p->n * sizeof *p->order);
-	p->pos = qa_zalloc(a, p->n * sizeof *p->pos);
-	p->poscap = qa_zalloc(a, p->n * sizeof *p->poscap);
+	p->order = arena_alloc(a, p->n * sizeof *p->order);
+	p->pos = arena_zalloc(a, p->n * sizeof *p->pos);
+	p->poscap = arena_zalloc(a, p->n * sizeof *p->poscap);
 	if (!p->cur || !p->order || !p->pos || !p->poscap)
 		return TRAWL_ENOMEM;
 	float idf = 0;
@@ -1050,7 +965,7 @@ static int build_phrase(builder *b, const idx_lnode *n, int two_phase, sc **out)
 		}
 		if (rc)
 			return rc;
-		if (!(p->cur[i] = idx_qa_alloc(a, sizeof(idx_pcur))))
+		if (!(p->cur[i] = arena_alloc(a, sizeof(idx_pcur))))
 			return TRAWL_ENOMEM;
 		if (pl.max_tf < 0)
 			pl.max_tf = idx_plist_max(&pl, b->c->view->norms[n->fid], b->c->ktab[n->fid],
@@ -1088,7 +1003,7 @@ static int build_phrase(builder *b, const idx_lnode *n, int two_phase, sc **out)
 
 static sc *mk_multi(builder *b, const sc_ops *ops, int kind, sc **kids, uint32_t n)
 {
-	sc_multi *m = idx_qa_alloc(b->c->arena, sizeof *m);
+	sc_multi *m = arena_alloc(b->c->arena, sizeof *m);
 	if (!m)
 		return NULL;
 	m->n = n;
@@ -1105,7 +1020,7 @@ static sc *mk_multi(builder *b, const sc_ops *ops, int kind, sc **kids, uint32_t
 	}
 	m->base = (sc){ops, 0, kind, max, cost};
 	if (kind == SC_AND) {
-		m->lead = idx_qa_alloc(b->c->arena, n * sizeof *m->lead);
+		m->lead = arena_alloc(b->c->arena, n * sizeof *m->lead);
 		if (!m->lead)
 			return NULL;
 		memcpy(m->lead, kids, n * sizeof *kids);
@@ -1124,7 +1039,7 @@ static sc *mk_multi(builder *b, const sc_ops *ops, int kind, sc **kids, uint32_t
 
 static sc *mk_pair(builder *b, const sc_ops *ops, int kind, sc *x, sc *y)
 {
-	sc_pair *p = idx_qa_alloc(b->c->arena, sizeof *p);
+	sc_pair *p = arena_alloc(b->c->arena, sizeof *p);
 	if (!p)
 		return NULL;
 	p->a = x;
@@ -1166,7 +1081,7 @@ static int prefix_cb(void *ctx, const uint8_t *key, uint32_t klen, const idx_ter
 	}
 	if (p->n == p->cap) {
 		uint32_t nc = p->cap ? p->cap * 2 : 16;
-		sc **k = idx_qa_alloc(p->b->c->arena, nc * sizeof *k);
+		sc **k = arena_alloc(p->b->c->arena, nc * sizeof *k);
 		if (!k) {
 			p->rc = TRAWL_ENOMEM;
 			return 1;
@@ -1213,10 +1128,10 @@ static uint32_t compact(sc **kids, uint32_t n)
 
 static int build_bool(builder *b, const idx_lnode *n, sc **out)
 {
-	idx_qarena *a = b->c->arena;
-	sc **must = idx_qa_alloc(a, (n->nkids + 1) * sizeof(sc *));
-	sc **should = idx_qa_alloc(a, (n->nkids + 1) * sizeof(sc *));
-	sc **nots = idx_qa_alloc(a, (n->nkids + 1) * sizeof(sc *));
+	arena *a = b->c->arena;
+	sc **must = arena_alloc(a, (n->nkids + 1) * sizeof(sc *));
+	sc **should = arena_alloc(a, (n->nkids + 1) * sizeof(sc *));
+	sc **nots = arena_alloc(a, (n->nkids + 1) * sizeof(sc *));
 	if (!must || !should || !nots)
 		return TRAWL_ENOMEM;
 	uint32_t nm = 0, ns = 0, nn = 0, musts = 0;
@@ -1280,7 +1195,7 @@ static int build(builder *b, const idx_lnode *n, sc **out)
 	case IDX_L_PREFIX:
 		return build_prefix(b, n, out);
 	case IDX_L_OR: {
-		sc **kids = idx_qa_alloc(b->c->arena, n->nkids * sizeof *kids);
+		sc **kids = arena_alloc(b->c->arena, n->nkids * sizeof *kids);
 		if (!kids)
 			return TRAWL_ENOMEM;
 		for (uint32_t i = 0; i < n->nkids; i++) {
@@ -1300,7 +1215,7 @@ static int build(builder *b, const idx_lnode *n, sc **out)
 			*out = mk_none(b);
 			return *out ? TRAWL_OK : TRAWL_ENOMEM;
 		}
-		sc_all *a = idx_qa_alloc(b->c->arena, sizeof *a);
+		sc_all *a = arena_alloc(b->c->arena, sizeof *a);
 		if (!a)
 			return TRAWL_ENOMEM;
 		a->ndocs = nd;
@@ -1426,10 +1341,10 @@ static int cmp_max(const void *a, const void *b)
 static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
 {
 	uint32_t n = m->n;
-	sc **k = idx_qa_alloc(c->arena, n * sizeof *k);
-	float *ub = idx_qa_alloc(c->arena, n * sizeof *ub);
-	float *val = idx_qa_alloc(c->arena, n * sizeof *val);
-	uint32_t *pos = idx_qa_alloc(c->arena, n * sizeof *pos); /* sorted index -> query index */
+	sc **k = arena_alloc(c->arena, n * sizeof *k);
+	float *ub = arena_alloc(c->arena, n * sizeof *ub);
+	float *val = arena_alloc(c->arena, n * sizeof *val);
+	uint32_t *pos = arena_alloc(c->arena, n * sizeof *pos); /* sorted index -> query index */
 	if (!k || !ub || !val || !pos)
 		return TRAWL_ENOMEM;
 	memcpy(k, m->kids, n * sizeof *k);

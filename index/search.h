@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 #include "analyze.h"
+#include "common/arena.h"
+#include "common/clock.h"
 #include "common/hash.h"
 #include "dict.h"
 #include "docstore.h"
@@ -90,20 +92,6 @@ struct idx_lnode {
 	uint32_t nkids;
 };
 
-/* Scratch memory for one query: a bump allocator, freed all at once. */
-typedef struct idx_qarena {
-	uint8_t **blocks;
-	uint32_t nblocks, capblocks;
-	size_t used, size;
-	void **frees;        /* malloc'ed pointers to free at reset */
-	uint32_t nfrees, capfrees;
-} idx_qarena;
-
-void *idx_qa_alloc(idx_qarena *a, size_t n);
-int idx_qa_track(idx_qarena *a, void *p);
-void idx_qa_reset(idx_qarena *a);
-void idx_qa_fini(idx_qarena *a);
-
 /* A query term for highlighting: field, folded bytes, prefix or not. */
 typedef struct idx_hterm {
 	uint8_t fid;
@@ -126,7 +114,7 @@ typedef struct idx_lquery {
  * search for, only exclusions) or TRAWL_ELIMIT, with err "column N: ..."
  * (without the column for a clause that has none: column 0).
  */
-int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an, idx_qarena *a,
+int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an, arena *a,
                    idx_lquery *out, char *err, size_t errlen);
 
 /* ---- evaluation in one shard ---- */
@@ -143,7 +131,7 @@ typedef struct idx_shard_ctx {
 	const idx_schema *schema;
 	const float (*ktab)[256]; /* K(dl) per field and norm byte */
 	uint64_t global_docs;     /* N of the idf: documents in the generation */
-	idx_qarena *arena;
+	arena *arena;
 	uint64_t *bitset;         /* scratch of at least (ndocs + 63) / 64 words */
 	char *err;
 	size_t errlen;
@@ -158,16 +146,13 @@ typedef struct idx_shard_ctx {
 	float floor;
 } idx_shard_ctx;
 
-/* idx_now_us: the wall clock in Unix microseconds. */
-uint64_t idx_now_us(void);
-
 /* idx_deadline_hit: whether c's deadline has passed; reads the clock once
  * every 1024 calls. Sets c->timed_out. */
 static inline int idx_deadline_hit(idx_shard_ctx *c)
 {
 	if (!c->deadline_us || (++c->ticks & 1023))
 		return c->timed_out;
-	if (idx_now_us() >= c->deadline_us)
+	if (clock_unix_us() >= c->deadline_us)
 		c->timed_out = 1;
 	return c->timed_out;
 }

@@ -56,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/hash.h"
 #include "index/analyze.h"
 #include "index/codec.h"
@@ -1654,20 +1655,13 @@ static void fixed_queries(corpus *c, rng *r)
 
 /* ---- the tests ---- */
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void run_cfg(const cfg *g)
 {
-	double t0 = now();
+	double t0 = clock_mono_s();
 	corpus *c = calloc(1, sizeof *c);
 	assert_non_null(c);
 	corpus_make(c, g);
-	double t1 = now();
+	double t1 = clock_mono_s();
 	/* the corpus spans rare and very common terms */
 	uint32_t maxdf = 0, ones = 0;
 	for (uint32_t t = 0; t < c->dict.n; t++) {
@@ -1687,7 +1681,7 @@ static void run_cfg(const cfg *g)
 		check_query(c, &r, q.p, op);
 	}
 	free(q.p);
-	double t2 = now();
+	double t2 = clock_mono_s();
 	print_message("%-16s docs %u, terms %u (df 1: %u, max df %u = %u blocks), queries %llu "
 	              "(%llu refused, %llu empty), searches %llu, hits checked %llu, tie swaps "
 	              "%llu (max rel. difference %.2g), max rel. score error %.2g, 1 vs 3 shards "
