@@ -1,6 +1,6 @@
 /*
  * search.h - query evaluation inside one shard, and the types the public API
- * glue (api.c) shares with it.
+ * glue (index.c, searcher.c, results.c) shares with it.
  *
  * A query runs in three steps:
  *  1. idx_query_parse (query.c): text -> query tree (common/qtree.h), or a

@@ -16,7 +16,7 @@
  * and the one that brings it to zero fails (query_test.c's ENOMEM cases). */
 extern unsigned long idx_query_fail_after;
 
-/* api.c: when nonzero, trawl_search evaluates every document, with no
+/* searcher.c: when nonzero, trawl_search evaluates every document, with no
  * pruning; the results must be the same, scores bit for bit (search_test.c
  * compares the two). */
 extern int idx_search_exhaustive;

@@ -1,0 +1,73 @@
+/*
+ * handles.h - what the files of the public search API share: the handles'
+ * structures (trawl_index's is in search.h, with the evaluation's) and the
+ * helpers more than one of them calls. index.c implements trawl_index_*,
+ * searcher.c trawl_searcher_* and the searches, results.c trawl_results_*,
+ * query_handle.c trawl_query_*.
+ */
+#ifndef TRAWL_INDEX_HANDLES_H
+#define TRAWL_INDEX_HANDLES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/qtree.h"
+#include "search.h"
+#include "store.h"
+
+struct trawl_searcher {
+	trawl_index *idx;
+	idx_sview *views;
+	idx_analyzer *an[2];
+	float ktab[LIMIT_FIELDS][256];
+	arena eval;
+	uint64_t *bitset;
+	idx_hit *hits;
+	uint32_t caphits;
+	char errmsg[1024];
+};
+
+typedef struct rhit {
+	idx_hit h;
+	char *id;
+	char *doc;
+	size_t doclen;
+	int docerr;
+	char *snip;
+} rhit;
+
+struct trawl_results {
+	trawl_searcher *s;
+	arena qa;
+	idx_lquery lq;
+	int has_query; /* lq is compiled (snippets can mark terms) */
+	int partial;
+	uint32_t n;
+	uint64_t total;
+	uint64_t searched;
+	rhit *hits;
+};
+
+struct trawl_query {
+	qt_node *tree; /* keeps common/qtree.h's rules and limits */
+};
+
+/* idx_searcher_open opens a searcher on idx; err (may be NULL) says what
+ * failed. trawl_searcher_open is it without the message. */
+int idx_searcher_open(trawl_searcher **out, trawl_index *idx, char *err, size_t errlen);
+
+/* idx_serr writes s's errmsg and returns code. */
+int idx_serr(trawl_searcher *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* idx_read_meta reads key of a shard's meta table (store.h's rules). */
+int idx_read_meta(idx_rtxn *t, const char *key, const void **v, size_t *n);
+
+/* idx_extid_dup: doc's external id, malloc'ed (NULL: no memory). */
+char *idx_extid_dup(const idx_sview *v, uint32_t doc);
+
+/* idx_fetch_doc reads and decompresses doc of shard i into *out (malloc'ed). */
+int idx_fetch_doc(trawl_searcher *s, uint32_t i, uint32_t doc, char **out, size_t *len);
+
+#endif

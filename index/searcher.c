@@ -1,0 +1,403 @@
+/*
+ * searcher.c - trawl_searcher_*, and the searches: trawl_search and
+ * trawl_search_query (every shard's top-k, merged), trawl_fetch and
+ * trawl_fetch_query (stored documents and snippets of given docs), and
+ * trawl_get (a document by its id).
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "common/hash.h"
+#include "gen.h"
+#include "handles.h"
+#include "postings.h"
+#include "search.h"
+#include "testhooks.h"
+
+int idx_serr(trawl_searcher *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verrf(s->errmsg, sizeof s->errmsg, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *trawl_searcher_errmsg(const trawl_searcher *s)
+{
+	return s ? s->errmsg : "no searcher";
+}
+
+void trawl_searcher_close(trawl_searcher *s)
+{
+	if (!s)
+		return;
+	if (s->views)
+		for (uint32_t i = 0; i < s->idx->nshards; i++) {
+			idx_zdec_free(s->views[i].zdec);
+			idx_rtxn_end(s->views[i].txn);
+		}
+	free(s->views);
+	idx_analyzer_free(s->an[0]);
+	idx_analyzer_free(s->an[1]);
+	arena_fini(&s->eval);
+	free(s->bitset);
+	free(s->hits);
+	free(s);
+}
+
+static int open_view(trawl_searcher *s, uint32_t i)
+{
+	const idx_shard *sh = &s->idx->shards[i];
+	idx_sview *v = &s->views[i];
+	int rc = idx_rtxn_begin(sh->store, &v->txn);
+	if (rc)
+		return idx_serr(s, rc, "%s: cannot begin a read transaction", sh->path);
+	v->ndocs = sh->ndocs;
+	const void *p;
+	size_t n;
+	for (uint32_t f = 0; f < s->idx->schema.nfields; f++) {
+		char key[32];
+		snprintf(key, sizeof key, "norms.%u", f);
+		if (idx_read_meta(v->txn, key, &p, &n) || n != v->ndocs)
+			return idx_serr(s, TRAWL_ECORRUPT,
+			                "%s: norms of field %u missing or damaged", sh->path, f);
+		v->norms[f] = p;
+	}
+	const void *dp, *ip, *pp, *xp;
+	size_t dn, in, pn, xn;
+	if (idx_read_meta(v->txn, "dict", &dp, &dn) ||
+	    idx_read_meta(v->txn, "dict.index", &ip, &in) ||
+	    idx_read_meta(v->txn, "postings", &pp, &pn) ||
+	    idx_read_meta(v->txn, "positions", &xp, &xn) || in % IDX_DICT_INDEX_ENTRY)
+		return idx_serr(s, TRAWL_ECORRUPT, "%s: term dictionary missing or damaged",
+		                sh->path);
+	v->dict = (idx_dict){dp, dn, ip, (uint32_t)(in / IDX_DICT_INDEX_ENTRY), pp, pn, xp, xn};
+	if (idx_dict_check(&v->dict))
+		return idx_serr(s, TRAWL_ECORRUPT, "%s: term dictionary damaged", sh->path);
+	size_t nblk = ((size_t)v->ndocs + IDX_EXTID_BLOCK - 1) / IDX_EXTID_BLOCK;
+	size_t offs = (nblk + 1) * 4;
+	if (idx_read_meta(v->txn, "extids", &p, &n) || n < offs)
+		return idx_serr(s, TRAWL_ECORRUPT, "%s: document ids missing or damaged", sh->path);
+	v->extoff = p;
+	v->extdata = (const uint8_t *)p + offs;
+	v->extdata_len = n - offs;
+	uint32_t last;
+	memcpy(&last, v->extoff + nblk * 4, 4);
+	if (last != v->extdata_len)
+		return idx_serr(s, TRAWL_ECORRUPT, "%s: document ids damaged", sh->path);
+	if (idx_read_meta(v->txn, "zdict", &p, &n) == 0) {
+		v->zdict = p;
+		v->zdict_len = n;
+	}
+	return TRAWL_OK;
+}
+
+int trawl_searcher_open(trawl_searcher **out, trawl_index *idx)
+{
+	return idx_searcher_open(out, idx, NULL, 0);
+}
+
+int idx_searcher_open(trawl_searcher **out, trawl_index *idx, char *err, size_t errlen)
+{
+	*out = NULL;
+	trawl_searcher *s = calloc(1, sizeof *s);
+	if (!s)
+		return TRAWL_ENOMEM;
+	s->idx = idx;
+	s->views = calloc(idx->nshards, sizeof *s->views);
+	uint32_t maxdocs = 0;
+	for (uint32_t i = 0; i < idx->nshards; i++)
+		if (idx->shards[i].ndocs > maxdocs)
+			maxdocs = idx->shards[i].ndocs;
+	s->bitset = malloc(((size_t)maxdocs + 64) / 64 * 8);
+	int rc = TRAWL_ENOMEM;
+	if (!s->views || !s->bitset || idx_analyzer_alloc(&s->an[0], IDX_AN_PLAIN) ||
+	    idx_analyzer_alloc(&s->an[1], IDX_AN_ENGLISH))
+		goto fail;
+	for (uint32_t i = 0; i < idx->nshards; i++)
+		if ((rc = open_view(s, i)))
+			goto fail;
+	for (uint32_t f = 0; f < idx->schema.nfields; f++) {
+		const idx_field *fd = &idx->schema.fields[f];
+		for (int b = 0; b < 256; b++)
+			s->ktab[f][b] = idx_bm25_k(fd->k1, fd->b, idx_norm_decode((uint8_t)b),
+			                           idx_avgdl(&idx->stats, f));
+	}
+	*out = s;
+	return TRAWL_OK;
+fail:
+	if (err && errlen)
+		snprintf(err, errlen, "%s", s->errmsg[0] ? s->errmsg : trawl_strerror(rc));
+	trawl_searcher_close(s);
+	return rc;
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+	const idx_hit *x = a, *y = b;
+	return idx_hit_before(x, y) ? -1 : idx_hit_before(y, x) ? 1 : 0;
+}
+
+#ifdef TRAWL_TEST_HOOKS
+int idx_search_exhaustive;
+#endif
+
+/* Per-shard evaluation context for searcher s. In the tests' build,
+ * idx_search_exhaustive turns pruning off (testhooks.h). */
+static idx_shard_ctx shard_ctx(trawl_searcher *s, uint32_t shard)
+{
+	idx_shard_ctx c = {0};
+	c.view = &s->views[shard];
+	c.schema = &s->idx->schema;
+	c.ktab = (const float(*)[256])s->ktab;
+	c.global_docs = s->idx->stats.docs;
+	c.arena = &s->eval;
+	c.bitset = s->bitset;
+	c.err = s->errmsg;
+	c.errlen = sizeof s->errmsg;
+#ifdef TRAWL_TEST_HOOKS
+	c.exhaustive = idx_search_exhaustive;
+#endif
+	return c;
+}
+
+/* search_opts: opts (NULL: the defaults) with k filled in, in *o, or
+ * TRAWL_ELIMIT for too deep a page. */
+static int search_opts(trawl_searcher *s, const trawl_search_opts *opts, trawl_search_opts *o)
+{
+	*o = (trawl_search_opts){0};
+	if (opts)
+		*o = *opts;
+	if (o->k == 0)
+		o->k = 10;
+	if ((uint64_t)o->k + o->offset > TRAWL_MAX_K)
+		return idx_serr(s, TRAWL_ELIMIT, "k + offset is %llu; the limit is %d",
+		                (unsigned long long)o->k + o->offset, TRAWL_MAX_K);
+	return TRAWL_OK;
+}
+
+int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_search_opts *opts,
+                 trawl_results **out)
+{
+	*out = NULL;
+	s->errmsg[0] = 0;
+	trawl_search_opts o;
+	trawl_query q = {NULL};
+	int rc = search_opts(s, opts, &o);
+	if (!rc)
+		rc =
+		    idx_query_parse(query, len, o.default_op, &q.tree, s->errmsg, sizeof s->errmsg);
+	if (!rc)
+		rc = trawl_search_query(s, &q, &o, out);
+	qt_free(q.tree);
+	return rc;
+}
+
+int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_search_opts *opts,
+                       trawl_results **out)
+{
+	*out = NULL;
+	s->errmsg[0] = 0;
+	trawl_search_opts o;
+	if (search_opts(s, opts, &o))
+		return TRAWL_ELIMIT;
+	trawl_results *r = calloc(1, sizeof *r);
+	if (!r)
+		return idx_serr(s, TRAWL_ENOMEM, "out of memory");
+	r->s = s;
+	int rc = idx_lq_compile(q->tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
+	                        sizeof s->errmsg);
+	if (rc)
+		goto fail;
+	uint32_t want = o.k + o.offset, ns = s->idx->nshards;
+	if ((size_t)want * ns > s->caphits) {
+		idx_hit *h = realloc(s->hits, (size_t)want * ns * sizeof *h);
+		if (!h) {
+			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
+			goto fail;
+		}
+		s->hits = h;
+		s->caphits = want * ns;
+	}
+	r->has_query = 1;
+	uint8_t only[TRAWL_MAX_SHARDS] = {0};
+	for (uint32_t i = 0; o.shards && i < o.nshards; i++) {
+		if (o.shards[i] >= TRAWL_MAX_SHARDS || s->idx->local[o.shards[i]] < 0) {
+			rc = idx_serr(s, TRAWL_EINVAL, "shard %u is not open here", o.shards[i]);
+			goto fail;
+		}
+		only[o.shards[i]] = 1;
+	}
+	uint32_t total = 0;
+	float floor = 0; /* the want-th best score so far, once there are want */
+	for (uint32_t i = 0; i < ns; i++) {
+		if (o.shards && !only[s->idx->shards[i].no])
+			continue;
+		idx_shard_ctx c = shard_ctx(s, i);
+		c.deadline_us = o.deadline_us;
+		c.floor = floor;
+		if (o.deadline_us && clock_unix_us() >= o.deadline_us) {
+			r->partial = 1; /* no time left for this shard */
+			continue;
+		}
+		uint32_t n;
+		uint64_t cnt = 0;
+		rc = idx_shard_search(&c, &r->lq, o.count_mode == TRAWL_COUNT_ONLY ? 0 : want,
+		                      s->hits + total, &n,
+		                      o.count_mode == TRAWL_COUNT_NONE ? NULL : &cnt);
+		r->total += cnt;
+		arena_reset(&s->eval);
+		if (rc)
+			goto fail;
+		for (uint32_t j = 0; j < n; j++)
+			s->hits[total + j].shard = s->idx->shards[i].no;
+		total += n;
+		/* Keep the best want so far: the next shards need only beat the
+		 * want-th of them (its score is their floor), which lets them prune
+		 * from the start instead of filling a heap of their own first. */
+		if (want && total >= want) {
+			qsort(s->hits, total, sizeof *s->hits, cmp_hit);
+			total = want;
+			floor = s->hits[want - 1].score;
+		}
+		r->searched += s->idx->shards[i].ndocs;
+		if (c.timed_out)
+			r->partial = 1;
+	}
+	/* merge the shards' lists */
+	qsort(s->hits, total, sizeof *s->hits, cmp_hit);
+	uint32_t from = o.offset < total ? o.offset : total;
+	uint32_t n = total - from < o.k ? total - from : o.k;
+	r->hits = calloc(n ? n : 1, sizeof *r->hits);
+	if (!r->hits) {
+		rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		r->hits[i].h = s->hits[from + i];
+		r->hits[i].id =
+		    idx_extid_dup(&s->views[s->idx->local[r->hits[i].h.shard]], r->hits[i].h.doc);
+		r->n = i + 1;
+		if (!r->hits[i].id) {
+			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	*out = r;
+	return TRAWL_OK;
+fail:
+	if (rc == TRAWL_ECORRUPT && !s->errmsg[0])
+		idx_serr(s, rc, "damaged index data");
+	trawl_results_free(r);
+	return rc;
+}
+
+int trawl_fetch(trawl_searcher *s, const char *query, size_t qlen, const trawl_docref *refs,
+                uint32_t n, trawl_results **out)
+{
+	*out = NULL;
+	s->errmsg[0] = 0;
+	trawl_query q = {NULL};
+	if (qlen) {
+		int rc =
+		    idx_query_parse(query, qlen, TRAWL_OP_OR, &q.tree, s->errmsg, sizeof s->errmsg);
+		if (rc)
+			return rc;
+	}
+	int rc = trawl_fetch_query(s, qlen ? &q : NULL, refs, n, out);
+	qt_free(q.tree);
+	return rc;
+}
+
+int trawl_fetch_query(trawl_searcher *s, const trawl_query *q, const trawl_docref *refs, uint32_t n,
+                      trawl_results **out)
+{
+	*out = NULL;
+	s->errmsg[0] = 0;
+	if (n > TRAWL_MAX_K)
+		return idx_serr(s, TRAWL_ELIMIT, "%u documents to fetch; the limit is %d", n,
+		                TRAWL_MAX_K);
+	trawl_results *r = calloc(1, sizeof *r);
+	if (!r || !(r->hits = calloc(n ? n : 1, sizeof *r->hits))) {
+		free(r);
+		return idx_serr(s, TRAWL_ENOMEM, "out of memory");
+	}
+	r->s = s;
+	if (q) {
+		int rc = idx_lq_compile(q->tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
+		                        sizeof s->errmsg);
+		if (rc) {
+			trawl_results_free(r);
+			return rc;
+		}
+		r->has_query = 1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		rhit *h = &r->hits[i];
+		h->h.shard = refs[i].shard;
+		h->h.doc = refs[i].doc;
+		r->n = i + 1;
+		int16_t li = refs[i].shard < TRAWL_MAX_SHARDS ? s->idx->local[refs[i].shard] : -1;
+		if (li < 0 || refs[i].doc >= s->views[li].ndocs)
+			continue; /* id stays NULL: no such document here */
+		h->h.hash = idx_view_hash(&s->views[li], refs[i].doc);
+		if (!(h->id = idx_extid_dup(&s->views[li], refs[i].doc))) {
+			trawl_results_free(r);
+			return idx_serr(s, TRAWL_ENOMEM, "out of memory");
+		}
+	}
+	*out = r;
+	return TRAWL_OK;
+}
+
+int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
+{
+	*json = NULL;
+	size_t n = strlen(id);
+	if (n == 0 || n > LIMIT_ID_BYTES)
+		return idx_serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
+	uint32_t gsh = th_shard_of(id, n, s->idx->total_shards);
+	if (s->idx->local[gsh] < 0)
+		return idx_serr(s, TRAWL_ENOTFOUND,
+		                "document \"%.80s\" lives in shard %u, which is not "
+		                "open here",
+		                id, gsh);
+	uint32_t sh = (uint32_t)s->idx->local[gsh];
+	/* doc ids follow the hash of the id: binary search, then compare ids */
+	const idx_sview *v = &s->views[sh];
+	uint64_t h = th_hash64(id, n);
+	uint32_t lo = 0, hi = v->ndocs;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (idx_view_hash(v, mid) < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint32_t doc = IDX_END;
+	for (; lo < v->ndocs && idx_view_hash(v, lo) == h; lo++) {
+		uint32_t l;
+		const uint8_t *e = idx_view_extid(v, lo, &l);
+		if (e && l == n && !memcmp(e, id, n)) {
+			doc = lo;
+			break;
+		}
+	}
+	if (doc == IDX_END)
+		return idx_serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
+	int rc;
+	rc = idx_fetch_doc(s, sh, doc, json, len);
+	if (rc == TRAWL_ENOTFOUND)
+		return idx_serr(s, rc,
+		                "document \"%.80s\" exists but the index stores no documents", id);
+	if (rc == TRAWL_ECORRUPT)
+		return idx_serr(s, rc, "%s: stored document \"%.80s\" fails its checksum",
+		                s->idx->shards[sh].path, id);
+	return rc;
+}
