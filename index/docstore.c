@@ -143,10 +143,10 @@ int idx_zdec_record(idx_zdec *z, const void *rec, size_t n, char **doc, size_t *
 	char *buf = malloc((size_t)rawlen + 1);
 	if (!buf)
 		return TRAWL_ENOMEM;
-	size_t r = z->ddict ? ZSTD_decompress_usingDDict(z->dctx, buf, rawlen,
-	                                                 (const uint8_t *)rec + 12, n - 12, z->ddict)
-	                    : ZSTD_decompressDCtx(z->dctx, buf, rawlen, (const uint8_t *)rec + 12,
-	                                          n - 12);
+	size_t r =
+	    z->ddict ? ZSTD_decompress_usingDDict(z->dctx, buf, rawlen, (const uint8_t *)rec + 12,
+	                                          n - 12, z->ddict)
+	             : ZSTD_decompressDCtx(z->dctx, buf, rawlen, (const uint8_t *)rec + 12, n - 12);
 	if (ZSTD_isError(r) || r != rawlen || th_hash64(buf, rawlen) != h) {
 		free(buf);
 		return TRAWL_ECORRUPT;

@@ -14,9 +14,9 @@
 
 #include "common/buf.h"
 
-#define IDX_ZDICT_MAX (112 * 1024)     /* dictionary size at most */
-#define IDX_ZDICT_SAMPLE (8u << 20)    /* bytes of documents sampled to train it */
-#define IDX_STORED_MAX (64u << 20)     /* largest document a record may claim */
+#define IDX_ZDICT_MAX (112 * 1024)  /* dictionary size at most */
+#define IDX_ZDICT_SAMPLE (8u << 20) /* bytes of documents sampled to train it */
+#define IDX_STORED_MAX (64u << 20)  /* largest document a record may claim */
 
 /*
  * idx_zdict_train trains a dictionary from n samples laid end to end in

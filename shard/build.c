@@ -48,7 +48,7 @@ struct trawl_builder {
 	trawl_build_opts opts;
 	sh_params params;
 	uint8_t *zdict;
-	int ready;           /* params final, workers started */
+	int ready; /* params final, workers started */
 	int lockfd;
 	size_t max_doc;
 	sh_splitter *sp;
@@ -76,7 +76,7 @@ struct trawl_builder {
 };
 
 static int berr(trawl_builder *b, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int berr(trawl_builder *b, int code, const char *fmt, ...)
 {
@@ -119,8 +119,8 @@ static int build_file(const char *name)
 {
 	size_t n = strlen(name);
 	return !strncmp(name, "command.args", 12) ||
-	       (!strncmp(name, "item-", 5) &&
-	        ((n > 4 && !strcmp(name + n - 4, ".run")) || (n > 4 && !strcmp(name + n - 4, ".tmp"))));
+	       (!strncmp(name, "item-", 5) && ((n > 4 && !strcmp(name + n - 4, ".run")) ||
+	                                       (n > 4 && !strcmp(name + n - 4, ".tmp"))));
 }
 
 /*
@@ -168,8 +168,9 @@ static void progress(trawl_builder *b, int force)
 	uint64_t consumed = 0, size = 0;
 	if (b->sp)
 		sh_split_progress(b->sp, &consumed, &size);
-	trawl_build_progress p = {b->stage, b->docs_done, b->bytes_before + consumed,
-	                          b->opts.input_bytes, b->items_done, b->nitems, since(b->t0)};
+	trawl_build_progress p = {
+	    b->stage,  b->docs_done, b->bytes_before + consumed, b->opts.input_bytes, b->items_done,
+	    b->nitems, since(b->t0)};
 	b->opts.on_progress(b->opts.progress_ctx, &p);
 }
 
@@ -224,7 +225,8 @@ static void *worker_thread(void *arg)
 		sh_run r;
 		if (rc == TRAWL_OK)
 			rc = sh_run_write(b->build_dir, it.id, run.data, run.len, err, sizeof err);
-		if (rc == TRAWL_OK && (rc = sh_run_check(&r, run.data, run.len, err, sizeof err)) == 0)
+		if (rc == TRAWL_OK &&
+		    (rc = sh_run_check(&r, run.data, run.len, err, sizeof err)) == 0)
 			rc = sh_queue_complete(b->q, it.id, &r);
 		if (rc) {
 			sh_queue_fail(b->q, rc, err);
@@ -281,8 +283,8 @@ static int get_ready(trawl_builder *b, const sh_item *first)
 		size_t dl = 0;
 		b->zdict = malloc(IDX_ZDICT_MAX);
 		int rc = s.buf && s.sizes && b->zdict
-		                 ? idx_zdict_train(s.buf, s.sizes, s.n, b->zdict, IDX_ZDICT_MAX, &dl)
-		                 : TRAWL_ENOMEM;
+		             ? idx_zdict_train(s.buf, s.sizes, s.n, b->zdict, IDX_ZDICT_MAX, &dl)
+		             : TRAWL_ENOMEM;
 		free(s.buf);
 		free(s.sizes);
 		if (rc)
@@ -297,9 +299,8 @@ static int get_ready(trawl_builder *b, const sh_item *first)
 	int rc = sh_queue_new(&b->q, cap, 5000);
 	if (rc)
 		return berr(b, rc, "out of memory");
-	if (b->opts.listen &&
-	    (rc = sh_remote_start(&b->remote, b->opts.listen, b->q, p, b->build_dir, b->errmsg,
-	                                 sizeof b->errmsg)))
+	if (b->opts.listen && (rc = sh_remote_start(&b->remote, b->opts.listen, b->q, p,
+	                                            b->build_dir, b->errmsg, sizeof b->errmsg)))
 		return rc;
 	for (unsigned t = 0; t < b->want_threads; t++)
 		if (pthread_create(&b->tid[b->nthreads], NULL, worker_thread, b) == 0)
@@ -344,8 +345,8 @@ static int on_item(void *ctx, sh_item *it)
 	if (sh_run_open(&r, path, NULL, 0) == TRAWL_OK) {
 		int same = sh_run_fits(&r, &b->params, it->id, it->hash);
 		if (same) {
-			sh_qdone d = {it->id, r.lines, r.bytes_in, r.rejected, r.docs, (char *)r.rejects,
-			              r.rejects_len};
+			sh_qdone d = {it->id, r.lines,           r.bytes_in,   r.rejected,
+			              r.docs, (char *)r.rejects, r.rejects_len};
 			on_done(b, &d);
 			b->rep.items_reused++;
 		}
@@ -374,17 +375,18 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	if (o.shards == 0)
 		o.shards = 1;
 	if (o.shards > TRAWL_MAX_SHARDS)
-		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d", o.shards,
-		                TRAWL_MAX_SHARDS);
+		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d",
+		                o.shards, TRAWL_MAX_SHARDS);
 	if (o.workers > SH_MAX_WORKERS)
-		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d", o.workers,
-		                SH_MAX_WORKERS);
+		return idx_errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d",
+		                o.workers, SH_MAX_WORKERS);
 	if (o.part_count > 1 && o.part_index >= o.part_count)
 		return idx_errf(errbuf, errlen, TRAWL_EINVAL, "partition %u of %u does not exist",
 		                o.part_index, o.part_count);
 	if (!dir || !*dir || strlen(dir) > IDX_PATH_MAX - 64 ||
 	    (o.build_dir && strlen(o.build_dir) > IDX_PATH_MAX - 64))
-		return idx_errf(errbuf, errlen, TRAWL_EINVAL, "index directory name missing or too long");
+		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
+		                "index directory name missing or too long");
 	trawl_builder *b = calloc(1, sizeof *b);
 	if (!b)
 		return TRAWL_ENOMEM;
@@ -417,8 +419,9 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		/* the work stage holds per worker about 12 times its item (the
 		 * parsed documents, the inverted lists and the run), plus the
 		 * queued items */
-		size_t fit = o.memory_bytes / ((size_t)(b->want_threads ? b->want_threads : 1) * 12 +
-		                               2 * b->want_threads + 2);
+		size_t fit =
+		    o.memory_bytes / ((size_t)(b->want_threads ? b->want_threads : 1) * 12 +
+		                      2 * b->want_threads + 2);
 		if (o.memory_bytes && fit < item)
 			item = fit;
 	}
@@ -438,8 +441,8 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 			FILE *f = fopen(o.schema_path, "rb");
 			if (!f) {
 				rc = idx_errf(errbuf, errlen,
-				              errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
-				              o.schema_path, strerror(errno));
+				              errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO,
+				              "%s: %s", o.schema_path, strerror(errno));
 				goto fail;
 			}
 			text = malloc(65536);
@@ -448,7 +451,8 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 			if (len == 65536) {
 				free(text);
 				rc = idx_errf(errbuf, errlen, TRAWL_ESCHEMA,
-				              "%s: schema files are limited to 64 KiB", o.schema_path);
+				              "%s: schema files are limited to 64 KiB",
+				              o.schema_path);
 				goto fail;
 			}
 		}
@@ -669,10 +673,11 @@ int sh_builder_check_stored(const trawl_builder *b, char *err, size_t errlen)
 		return TRAWL_OK;
 	for (uint32_t f = 0; f < s->nfields; f++)
 		if (s->store_none || !idx_schema_is_stored(s, s->fields[f].name))
-			return idx_errf(err, errlen, TRAWL_ESCHEMA,
-			                "text field \"%s\" is not stored, so the documents cannot be "
-			                "indexed again without the original input",
-			                s->fields[f].name);
+			return idx_errf(
+			    err, errlen, TRAWL_ESCHEMA,
+			    "text field \"%s\" is not stored, so the documents cannot be "
+			    "indexed again without the original input",
+			    s->fields[f].name);
 	return TRAWL_OK;
 }
 
@@ -723,7 +728,8 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 			goto out;
 		if (!sh_run_fits(&runs[nruns], &b->params, nruns, b->item_hash[nruns])) {
 			sh_run_close(&runs[nruns]);
-			rc = berr(b, TRAWL_ECORRUPT, "%s: made from other input than this build's", path);
+			rc = berr(b, TRAWL_ECORRUPT, "%s: made from other input than this build's",
+			          path);
 			goto out;
 		}
 	}
@@ -738,8 +744,14 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 		tmpdir[0] = 0;
 		goto out;
 	}
-	sh_mergeopts mo = {&b->params, runs, (uint32_t)nruns, tmpdir, gen,
-	                   b->rep.workers ? b->rep.workers : 1, b->errmsg, sizeof b->errmsg};
+	sh_mergeopts mo = {&b->params,
+	                   runs,
+	                   (uint32_t)nruns,
+	                   tmpdir,
+	                   gen,
+	                   b->rep.workers ? b->rep.workers : 1,
+	                   b->errmsg,
+	                   sizeof b->errmsg};
 	sh_mergestats ms;
 	if ((rc = sh_merge_all(&mo, &ms)))
 		goto out;

@@ -40,9 +40,9 @@ struct sh_queue {
 	pthread_cond_t cv;
 	unsigned capacity;
 	uint64_t lease_us;
-	qitem *items; /* not done, oldest first */
-	unsigned open;  /* items not done */
-	int closed;     /* no more items will come */
+	qitem *items;  /* not done, oldest first */
+	unsigned open; /* items not done */
+	int closed;    /* no more items will come */
 	int failed;
 	char err[1024];
 	int err_rc;
@@ -160,7 +160,8 @@ int sh_queue_take(sh_queue *q, tbuf *copy, int expires, int wait_ms, sh_item *ou
 			tbuf_reset(copy);
 			if (tbuf_append(copy, pick->it.bytes, pick->it.len)) {
 				pthread_mutex_unlock(&q->mu);
-				sh_queue_fail(q, TRAWL_ELIMIT, "a work item is larger than a worker may take");
+				sh_queue_fail(q, TRAWL_ELIMIT,
+				              "a work item is larger than a worker may take");
 				return SH_Q_OVER;
 			}
 			pick->state = Q_LEASED;

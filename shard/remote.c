@@ -45,7 +45,7 @@ struct sh_remote {
 	rpc_server *srv;
 	sh_queue *q;
 	const sh_params *p;
-	const char *dir; /* where runs go */
+	const char *dir;           /* where runs go */
 	atomic_ullong last_ms;     /* when the last request came */
 	tbuf copy[SERVER_THREADS]; /* item bytes, per server thread */
 };
@@ -211,7 +211,7 @@ typedef struct wstate {
 	/* item + 1 held by each thread (worked, or its run being sent), 0 none */
 	_Atomic uint64_t working[SH_MAX_WORKERS];
 	unsigned nthreads;
-	sh_params params;      /* of the build, once known */
+	sh_params params; /* of the build, once known */
 	uint8_t *zdict;
 	char *schema_json;
 	int have_params;
@@ -259,7 +259,7 @@ static int call(wstate *s, const uint8_t *req, size_t len, uint8_t **reply, size
 static int read_item(wstate *s, const uint8_t *rep, size_t len, sh_item *it, char **source)
 {
 	const uint8_t *p = rep + 1, *end = rep + len;
-#define NEED(n)                                                                                   \
+#define NEED(n)                                                                                    \
 	do {                                                                                       \
 		if ((size_t)(end - p) < (size_t)(n))                                               \
 			return TRAWL_ECORRUPT;                                                     \
@@ -376,8 +376,9 @@ static void *work_thread(void *arg)
 		if (rc) {
 			free(rep);
 			wfail(s, rc,
-			      rc == TRAWL_EVERSION ? "this worker and the builder are different versions"
-			                           : "a malformed work item");
+			      rc == TRAWL_EVERSION
+			          ? "this worker and the builder are different versions"
+			          : "a malformed work item");
 			break;
 		}
 		/* the lease is renewed until the run is acknowledged, not just made */

@@ -61,7 +61,8 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 		uint64_t ndocs = rd32(e), nterms = rd32(e + 4);
 		if (d != at || t < d || end < t || end > len - 8 || ndocs * (12 + nf) > t - d ||
 		    nterms * 6 > end - t)
-			return idx_errf(err, errlen, TRAWL_ECORRUPT, "run file section %u out of range", s);
+			return idx_errf(err, errlen, TRAWL_ECORRUPT,
+			                "run file section %u out of range", s);
 		at = end;
 	}
 	r->map = (uint8_t *)b;
@@ -85,8 +86,8 @@ int sh_run_open(sh_run *r, const char *path, char *err, size_t errlen)
 	memset(r, 0, sizeof *r);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return idx_errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
-		                path, strerror(errno));
+		return idx_errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO,
+		                "%s: %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0 || st.st_size < SH_RUN_HEAD + 8) {
 		close(fd);
@@ -169,8 +170,8 @@ fail:;
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	return idx_errf(err, errlen, e == ENOSPC || e == EDQUOT ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
-	                tmp, strerror(e));
+	return idx_errf(err, errlen, e == ENOSPC || e == EDQUOT ? TRAWL_ENOSPC : TRAWL_EIO,
+	                "%s: %s", tmp, strerror(e));
 }
 
 int sh_rdoc_next(const uint8_t **pp, const uint8_t *end, uint32_t nfields, sh_rdoc *d)

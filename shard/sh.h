@@ -34,10 +34,11 @@
 
 #define SH_ITEM_DEFAULT (8u << 20) /* bytes of input in a work item, at most */
 #define SH_ITEM_MIN (64u << 10)
-#define SH_ITEM_MAX (48u << 20)    /* input bytes of an item, as asked for */
-#define SH_ITEM_LIMIT (120u << 20) /* an item with its last lines (a _bulk action
-                                      and its document overrun the size asked
-                                      for): it must fit in one build message */
+#define SH_ITEM_MAX (48u << 20) /* input bytes of an item, as asked for */
+#define SH_ITEM_LIMIT                                                                              \
+	(120u << 20) /* an item with its last lines (a _bulk action                                \
+	                and its document overrun the size asked                                    \
+	                for): it must fit in one build message */
 #define SH_RUN_VERSION 1
 #define SH_MAX_WORKERS 64
 
@@ -46,12 +47,12 @@ typedef struct sh_params {
 	idx_schema schema;
 	const char *schema_json;
 	uint32_t nshards;
-	uint32_t max_doc;       /* bytes in one document */
-	int skip_bad;           /* record bad lines and go on, instead of failing */
-	const uint8_t *zdict;   /* zstd dictionary for stored documents (may be NULL) */
+	uint32_t max_doc;     /* bytes in one document */
+	int skip_bad;         /* record bad lines and go on, instead of failing */
+	const uint8_t *zdict; /* zstd dictionary for stored documents (may be NULL) */
 	size_t zdict_len;
-	uint64_t hash;          /* of all of the above (sh_params_hash): a run made
-	                           under other parameters is never reused */
+	uint64_t hash; /* of all of the above (sh_params_hash): a run made
+	                  under other parameters is never reused */
 } sh_params;
 
 /* sh_params_hash sets p->hash from the other members. */
@@ -83,11 +84,11 @@ enum { SH_BULK_NONE = 0, SH_BULK_INDEX, SH_BULK_DELETE, SH_BULK_OTHER };
 typedef struct sh_doc {
 	const uint8_t *id;
 	size_t id_len;
-	const char *stored;  /* the stored JSON (the schema's stored subset) */
+	const char *stored; /* the stored JSON (the schema's stored subset) */
 	size_t stored_len;
 	const uint8_t *texts; /* per text field: u32 length, then the text */
 	size_t texts_len;
-	int tomb;             /* a _bulk delete of id: no stored, no texts */
+	int tomb; /* a _bulk delete of id: no stored, no texts */
 } sh_doc;
 
 typedef int (*sh_doc_fn)(void *ctx, const sh_doc *d);
@@ -276,9 +277,9 @@ static inline int sh_getv(const uint8_t **p, const uint8_t *end, uint64_t *v)
 /* The result of a build's merge, for the join. */
 typedef struct sh_mergeopts {
 	const sh_params *params;
-	sh_run *runs;          /* every item's run, in item order */
+	sh_run *runs; /* every item's run, in item order */
 	uint32_t nruns;
-	const char *gendir;    /* the temporary generation directory */
+	const char *gendir; /* the temporary generation directory */
 	uint64_t generation;
 	unsigned threads;
 	char *err;
