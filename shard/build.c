@@ -392,6 +392,8 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		return TRAWL_ENOMEM;
 	b->lockfd = -1;
 	b->opts = o;
+	/* the caller's string: copied below, freed by trawl_builder_close */
+	b->opts.listen = NULL;
 	b->stage = "reading";
 	sh_parser_init(&b->check, &b->schema, 0);
 	tbuf_init(&b->line, 0);

@@ -735,6 +735,15 @@ class TestReshard(BuildCase):
 # 8: bad lines and _bulk input cut into items
 # ---------------------------------------------------------------------------
 
+class TestBadOptions(BuildCase):
+    def test_listen_with_a_bad_schema(self):
+        """A builder that fails to open after --listen was given freed the
+        caller's URL string: exit 139, a crash."""
+        r = self.run_fails(EX_NOINPUT, "index", self.path("ix"), SMALL, "--listen",
+                           "tcp://127.0.0.1:%d" % free_port(), "--schema", self.path("none.json"))
+        self.assertIn("none.json", r.err)
+
+
 class TestBadInput(BuildCase):
     # (kind, where in the third item, compressed): the bad line replaces a good
     # one by as many bytes, so that the items are cut where they were
