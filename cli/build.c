@@ -54,7 +54,10 @@ static const char index_help[] =
     "  --build-dir D     where finished work items are kept (default: DIR/build)\n"
     "  --resume D        continue the interrupted build whose build directory is D\n"
     "  --listen URL      also hand work items to `trawl build-worker --connect URL`\n"
-    "                    processes (tcp://HOST:PORT)\n"
+    "                    processes (tcp://HOST:PORT, or tls+tcp://HOST:PORT with\n"
+    "                    --cert and --key)\n"
+    "  --cert, --key F   certificate and key of a tls+tcp:// listener (PEM)\n"
+    "  --ca FILE         refuse build workers without a certificate signed by this CA\n"
     "  --partition I/N   only make the runs of work items I, I+N, I+2N...; publish\n"
     "                    nothing (a later run without --partition merges them)\n"
     "  --progress MODE   tty (a redrawn line), log (a line every 5 s), json\n"
@@ -107,14 +110,24 @@ static void on_progress(void *ctx, const trawl_build_progress *p)
 	d->drawn = d->mode == PROG_TTY;
 }
 
-static void print_reject(void *ctx, const char *msg)
+/* A line on stderr, the progress line (if drawn) cleared first. */
+static void print_line(display *d, const char *what, const char *msg)
 {
-	display *d = ctx;
 	if (d->drawn) {
 		fputs("\r\033[K", stderr);
 		d->drawn = 0;
 	}
-	fprintf(stderr, "trawl: skipped: %s\n", msg);
+	fprintf(stderr, "trawl: %s%s\n", what, msg);
+}
+
+static void print_reject(void *ctx, const char *msg)
+{
+	print_line(ctx, "skipped: ", msg);
+}
+
+static void print_notice(void *ctx, const char *msg)
+{
+	print_line(ctx, "", msg);
 }
 
 /* Saves the command so that --resume can run it again. */
@@ -206,12 +219,15 @@ int cmd_index(int argc, char **argv)
 	                                      {"progress", required_argument, 0, 'g'},
 	                                      {"schema", required_argument, 0, 'c'},
 	                                      {"skip-bad", no_argument, 0, 'b'},
+	                                      CLI_TLS_OPTIONS,
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	int c;
 	unsigned long v;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		if (cli_tls_option(c, optarg, &o.tls.cert_file, &o.tls.key_file, &o.tls.ca_file))
+			continue;
 		switch (c) {
 		case 's':
 			if (cli_parse_num(optarg, TRAWL_MAX_SHARDS, &v) || v == 0)
@@ -297,6 +313,8 @@ int cmd_index(int argc, char **argv)
 	o.reject_ctx = &disp;
 	o.on_progress = on_progress;
 	o.progress_ctx = &disp;
+	o.on_notice = print_notice;
+	o.notice_ctx = &disp;
 	char err[1024];
 	trawl_builder *b;
 	int rc = trawl_builder_open(&b, dir, &o, err, sizeof err);
@@ -372,29 +390,36 @@ int cmd_index(int argc, char **argv)
 
 static const char worker_help[] =
     "usage: trawl build-worker --connect URL [--threads N] [--give-up S]\n"
+    "                          [--cert FILE --key FILE] [--ca FILE]\n"
     "\n"
     "Works for the build started with `trawl index ... --listen URL`: takes\n"
     "work items, parses and inverts them, and sends the runs back, until the\n"
     "build is over. Any number of workers, on any machines, may join or leave\n"
     "a build; the items of one that dies are handed to another after 5 s.\n"
     "\n"
-    "  --connect URL  the builder's --listen address (tcp://HOST:PORT)\n"
+    "  --connect URL  the builder's --listen address (tcp://HOST:PORT or\n"
+    "                 tls+tcp://HOST:PORT)\n"
+    "  --cert, --key  this worker's certificate and key, for a builder with --ca\n"
+    "  --ca FILE      refuse a builder whose certificate is not signed by this CA\n"
+    "                 (and, for a host name in the URL, not issued for it)\n"
     "  --threads N    items worked at once (default: one per core)\n"
     "  --give-up S    exit with an error when the builder has not answered\n"
     "                 for S seconds (default 30)\n";
 
 int cmd_build_worker(int argc, char **argv)
 {
-	static const struct option longs[] = {{"connect", required_argument, 0, 'c'},
-	                                      {"threads", required_argument, 0, 't'},
-	                                      {"give-up", required_argument, 0, 'g'},
-	                                      {"help", no_argument, 0, 'h'},
-	                                      {0, 0, 0, 0}};
+	static const struct option longs[] = {
+	    {"connect", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},
+	    {"give-up", required_argument, 0, 'g'}, CLI_TLS_OPTIONS,
+	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
 	const char *url = NULL;
+	trawl_tls tls = {0};
 	unsigned long threads = 0, give_up = 30;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		if (cli_tls_option(c, optarg, &tls.cert_file, &tls.key_file, &tls.ca_file))
+			continue;
 		switch (c) {
 		case 'c':
 			url = optarg;
@@ -419,8 +444,8 @@ int cmd_build_worker(int argc, char **argv)
 	if (!url || optind != argc)
 		return cli_usage_error("build-worker", "needs --connect URL and nothing else");
 	char err[1024] = "";
-	int rc =
-	    trawl_build_worker(url, (unsigned)threads, (unsigned)give_up * 1000u, err, sizeof err);
+	int rc = trawl_build_worker_tls(url, &tls, (unsigned)threads, (unsigned)give_up * 1000u,
+	                                err, sizeof err);
 	return rc ? cli_fail(rc, err) : 0;
 }
 

@@ -34,6 +34,7 @@
 
 #include "common/clock.h"
 #include "common/hash.h"
+#include "common/rpc.h"
 #include "index/docstore.h"
 #include "index/gen.h"
 #include "queue.h"
@@ -299,7 +300,8 @@ static int get_ready(trawl_builder *b, const sh_item *first)
 	int rc = sh_queue_new(&b->q, cap, 5000);
 	if (rc)
 		return berr(b, rc, "out of memory");
-	if (b->opts.listen && (rc = sh_remote_start(&b->remote, b->opts.listen, b->q, p,
+	rpc_tls tls = {b->opts.tls.cert_file, b->opts.tls.key_file, b->opts.tls.ca_file};
+	if (b->opts.listen && (rc = sh_remote_start(&b->remote, b->opts.listen, &tls, b->q, p,
 	                                            b->build_dir, b->errmsg, sizeof b->errmsg)))
 		return rc;
 	for (unsigned t = 0; t < b->want_threads; t++)
@@ -365,6 +367,33 @@ static int on_item(void *ctx, sh_item *it)
 
 /* ---- the API ---- */
 
+static void notice(trawl_builder *b, const char *msg)
+{
+	if (b->opts.on_notice)
+		b->opts.on_notice(b->opts.notice_ctx, msg);
+}
+
+/* Says loudly when the listener will be reachable beyond this machine and
+ * nothing keeps strangers out (design 10: every listener that is not
+ * loopback must be asked for, and the traffic between processes
+ * authenticated). */
+static void warn_exposed(trawl_builder *b)
+{
+	const char *url = b->opts.listen;
+	if (!url || (b->opts.tls.cert_file && b->opts.tls.ca_file) || rpc_url_loopback(url))
+		return;
+	char msg[1200];
+	snprintf(msg, sizeof msg,
+	         "WARNING: this build listens on %s %s: anyone who can reach that address can "
+	         "connect, take work items (the input documents%s) and send runs back, which are "
+	         "published as they come. Listen on tls+tcp:// with a certificate, "
+	         "its key and a CA that build workers' certificates must be signed by "
+	         "(docs/OPERATIONS.md, \"Building on several machines\").",
+	         url, b->opts.tls.cert_file ? "with TLS but no CA" : "without TLS",
+	         b->opts.tls.cert_file ? "" : ", in clear text on the network");
+	notice(b, msg);
+}
+
 int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_opts *opts,
                        char *errbuf, size_t errlen)
 {
@@ -387,13 +416,21 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	    (o.build_dir && strlen(o.build_dir) > IDX_PATH_MAX - 64))
 		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
 		                "index directory name missing or too long");
+	int tls_url = o.listen && !strncmp(o.listen, "tls+", 4);
+	if ((o.tls.cert_file || o.tls.key_file || o.tls.ca_file) && !tls_url)
+		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
+		                "certificates are for a tls+tcp:// listen URL only");
+	if (tls_url && (!o.tls.cert_file || !o.tls.key_file))
+		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
+		                "%s: a TLS listener needs a certificate and its key", o.listen);
 	trawl_builder *b = calloc(1, sizeof *b);
 	if (!b)
 		return TRAWL_ENOMEM;
 	b->lockfd = -1;
 	b->opts = o;
-	/* the caller's string: copied below, freed by trawl_builder_close */
+	/* the caller's strings: copied below, freed by trawl_builder_close */
 	b->opts.listen = NULL;
+	memset(&b->opts.tls, 0, sizeof b->opts.tls);
 	b->stage = "reading";
 	sh_parser_init(&b->check, &b->schema, 0);
 	tbuf_init(&b->line, 0);
@@ -488,6 +525,14 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		snprintf(b->build_dir, sizeof b->build_dir, "%s/build", dir);
 	b->opts.build_dir = NULL;
 	b->opts.listen = o.listen ? strdup(o.listen) : NULL;
+	b->opts.tls.cert_file = o.tls.cert_file ? strdup(o.tls.cert_file) : NULL;
+	b->opts.tls.key_file = o.tls.key_file ? strdup(o.tls.key_file) : NULL;
+	b->opts.tls.ca_file = o.tls.ca_file ? strdup(o.tls.ca_file) : NULL;
+	if ((o.listen && !b->opts.listen) || (o.tls.cert_file && !b->opts.tls.cert_file) ||
+	    (o.tls.key_file && !b->opts.tls.key_file) || (o.tls.ca_file && !b->opts.tls.ca_file)) {
+		rc = TRAWL_ENOMEM;
+		goto fail;
+	}
 	if (!strcmp(b->build_dir, dir)) {
 		rc = idx_errf(errbuf, errlen, TRAWL_EINVAL,
 		              "%s: the build directory cannot be the index directory", dir);
@@ -516,6 +561,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	sh_parser_init(&b->check, &b->schema, b->max_doc);
 	tbuf_init(&b->line, b->max_doc + IDX_MAX_ID_BYTES * 8 + 64);
 	b->rep.workers = b->want_threads;
+	warn_exposed(b);
 	*out = b;
 	return TRAWL_OK;
 fail:
@@ -562,6 +608,9 @@ void trawl_builder_close(trawl_builder *b)
 	free(b->item_hash);
 	free(b->zdict);
 	free((void *)b->opts.listen);
+	free((void *)b->opts.tls.cert_file);
+	free((void *)b->opts.tls.key_file);
+	free((void *)b->opts.tls.ca_file);
 	free(b->schema_json);
 	free(b->dir);
 	free(b);

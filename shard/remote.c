@@ -10,6 +10,9 @@
  * that dies or hangs stops renewing, its lease runs out after 5 s and the
  * item goes to the next worker that asks (queue.c).
  *
+ * Over tls+tcp:// with a CA, a peer without a certificate signed by it is
+ * refused by the TLS handshake, before any message is read (rpc.c).
+ *
  * Messages (little-endian; docs/WIRE.md, "Build messages"):
  *   worker -> builder  'N'                       next item, please
  *                      'D' u64 item, run bytes   done; next item, please
@@ -160,8 +163,8 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 	}
 }
 
-int sh_remote_start(sh_remote **out, const char *url, sh_queue *q, const sh_params *p,
-                    const char *dir, char *err, size_t errlen)
+int sh_remote_start(sh_remote **out, const char *url, const rpc_tls *tls, sh_queue *q,
+                    const sh_params *p, const char *dir, char *err, size_t errlen)
 {
 	sh_remote *r = calloc(1, sizeof *r);
 	if (!r)
@@ -172,7 +175,7 @@ int sh_remote_start(sh_remote **out, const char *url, sh_queue *q, const sh_para
 	for (int i = 0; i < SERVER_THREADS; i++)
 		tbuf_init(&r->copy[i], SH_ITEM_LIMIT);
 	char why[512];
-	int rc = rpc_server_start(&r->srv, url, NULL, SERVER_THREADS, handle, r, why, sizeof why);
+	int rc = rpc_server_start(&r->srv, url, tls, SERVER_THREADS, handle, r, why, sizeof why);
 	if (rc) {
 		sh_remote_stop(r);
 		return idx_errf(err, errlen, rc, "build: cannot listen: %s", why);
@@ -207,6 +210,7 @@ typedef struct wstate {
 	atomic_int over;
 	atomic_int failed;
 	unsigned give_up_ms;
+	int tls; /* over tls+tcp:// */
 	pthread_mutex_t mu;
 	/* item + 1 held by each thread (worked, or its run being sent), 0 none */
 	_Atomic uint64_t working[SH_MAX_WORKERS];
@@ -354,7 +358,11 @@ static void *work_thread(void *arg)
 		int crc = call(s, req.data, req.len, &rep, &rlen);
 		atomic_store(&s->working[t->no], 0); /* the run (if any) was acknowledged */
 		if (crc) {
-			wfail(s, TRAWL_EIO, "the builder stopped answering");
+			wfail(s, TRAWL_EIO,
+			      s->tls ? "the builder stopped answering (or never did: a builder "
+			               "with a CA "
+			               "refuses a worker without a certificate it signed)"
+			             : "the builder stopped answering");
 			break;
 		}
 		tbuf_reset(&req);
@@ -443,6 +451,21 @@ static void *beat_thread(void *arg)
 int trawl_build_worker(const char *url, unsigned threads, unsigned give_up_ms, char *errbuf,
                        size_t errlen)
 {
+	return trawl_build_worker_tls(url, NULL, threads, give_up_ms, errbuf, errlen);
+}
+
+int trawl_build_worker_tls(const char *url, const trawl_tls *tls, unsigned threads,
+                           unsigned give_up_ms, char *errbuf, size_t errlen)
+{
+	int is_tls = !strncmp(url, "tls+", 4);
+	if (tls && (tls->cert_file || tls->key_file || tls->ca_file) && !is_tls)
+		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
+		                "%s: certificates are for tls+tcp:// URLs only", url);
+	if (tls && !tls->cert_file != !tls->key_file)
+		return idx_errf(errbuf, errlen, TRAWL_EINVAL,
+		                "a certificate needs its key, and a key its certificate");
+	rpc_tls rt = {tls ? tls->cert_file : NULL, tls ? tls->key_file : NULL,
+	              tls ? tls->ca_file : NULL};
 	wstate *s = calloc(1, sizeof *s);
 	if (!s)
 		return idx_errf(errbuf, errlen, TRAWL_ENOMEM, "out of memory");
@@ -454,9 +477,10 @@ int trawl_build_worker(const char *url, unsigned threads, unsigned give_up_ms, c
 		threads = SH_MAX_WORKERS;
 	s->nthreads = threads;
 	s->give_up_ms = give_up_ms ? give_up_ms : 30000;
+	s->tls = is_tls;
 	pthread_mutex_init(&s->mu, NULL);
 	char why[512];
-	int rc = rpc_client_open(&s->c, url, NULL, why, sizeof why);
+	int rc = rpc_client_open(&s->c, url, &rt, why, sizeof why);
 	if (rc) {
 		idx_errf(errbuf, errlen, rc, "%s: %s", url, why);
 		pthread_mutex_destroy(&s->mu);

@@ -6,14 +6,17 @@
 #ifndef TRAWL_SHARD_REMOTE_H
 #define TRAWL_SHARD_REMOTE_H
 
+#include "common/rpc.h"
 #include "queue.h"
 
 typedef struct sh_remote sh_remote;
 
-/* sh_remote_start listens on url; runs go to dir. q, p and dir must outlive
- * the listener. */
-int sh_remote_start(sh_remote **out, const char *url, sh_queue *q, const sh_params *p,
-                    const char *dir, char *err, size_t errlen);
+/* sh_remote_start listens on url (with tls for tls+tcp://: the builder's
+ * certificate and key, and the CA that workers' certificates must chain
+ * to); runs go to dir. q, p and dir must outlive the listener; tls's files
+ * are read before it returns. */
+int sh_remote_start(sh_remote **out, const char *url, const rpc_tls *tls, sh_queue *q,
+                    const sh_params *p, const char *dir, char *err, size_t errlen);
 
 /* sh_remote_stop stops listening (after the requests being answered). */
 void sh_remote_stop(sh_remote *r);

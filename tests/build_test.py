@@ -743,6 +743,19 @@ class TestBadOptions(BuildCase):
                            "tcp://127.0.0.1:%d" % free_port(), "--schema", self.path("none.json"))
         self.assertIn("none.json", r.err)
 
+    def test_certificates_need_tls(self):
+        """TLS options go with a tls+tcp:// URL, and a TLS listener needs both
+        a certificate and its key."""
+        for opts in ((), ("--listen", "tcp://127.0.0.1:%d" % free_port())):
+            r = self.run_fails(EX_USAGE, "index", self.path("ix"), SMALL, *opts, "--ca", "ca.pem")
+            self.assertIn("tls+tcp://", r.err)
+        r = self.run_fails(EX_USAGE, "index", self.path("ix"), SMALL, "--listen",
+                           "tls+tcp://127.0.0.1:%d" % free_port(), "--cert", "c.pem")
+        self.assertIn("needs a certificate and its key", r.err)
+        r = self.run_fails(EX_USAGE, "build-worker", "--connect", "tcp://127.0.0.1:1", "--ca",
+                           "ca.pem")
+        self.assertIn("tls+tcp://", r.err)
+
 
 class TestBadInput(BuildCase):
     # (kind, where in the third item, compressed): the bad line replaces a good
