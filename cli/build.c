@@ -55,7 +55,8 @@ static const char index_help[] =
     "  --resume D        continue the interrupted build whose build directory is D\n"
     "  --listen URL      also hand work items to `trawl build-worker --connect URL`\n"
     "                    processes (tcp://HOST:PORT, or tls+tcp://HOST:PORT with\n"
-    "                    --cert and --key)\n"
+    "                    --cert and --key); their runs are checked against their\n"
+    "                    items before anything is published\n"
     "  --cert, --key F   certificate and key of a tls+tcp:// listener (PEM)\n"
     "  --ca FILE         refuse build workers without a certificate signed by this CA\n"
     "  --partition I/N   only make the runs of work items I, I+N, I+2N...; publish\n"
@@ -343,19 +344,28 @@ int cmd_index(int argc, char **argv)
 		return code;
 	}
 	double secs = rep.seconds > 0 ? rep.seconds : 1e-9;
+	trawl_build_peers peers;
+	trawl_builder_peers(b, &peers);
 	if (disp.mode == PROG_JSON) {
 		printf("{\"event\":\"done\",\"docs\":%llu,\"lines\":%llu,\"rejected\":%llu,"
 		       "\"duplicates\":%llu,\"deleted\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
 		       "\"generation\":%llu,\"items\":%llu,\"items_reused\":%llu,"
 		       "\"items_retried\":%llu,\"workers\":%u,\"seconds\":%.3f,\"read_s\":%.3f,"
-		       "\"merge_s\":%.3f,\"join_s\":%.3f,\"publish_s\":%.3f,\"docs_per_s\":%.0f}\n",
+		       "\"merge_s\":%.3f,\"join_s\":%.3f,\"publish_s\":%.3f,\"docs_per_s\":%.0f,"
+		       "\"runs_checked\":%llu,\"runs_refused\":%llu,\"failures_refused\":%llu,"
+		       "\"bad_messages\":%llu,\"peers_cut\":%llu,\"check_s\":%.3f}\n",
 		       (unsigned long long)rep.docs, (unsigned long long)rep.lines,
 		       (unsigned long long)rep.rejected, (unsigned long long)rep.duplicates,
 		       (unsigned long long)rep.deleted, (unsigned long long)rep.bytes_in,
 		       (unsigned long long)rep.bytes_out, (unsigned long long)rep.generation,
 		       (unsigned long long)rep.items, (unsigned long long)rep.items_reused,
 		       (unsigned long long)rep.items_retried, rep.workers, rep.seconds, rep.read_s,
-		       rep.merge_s, rep.join_s, rep.publish_s, (double)rep.docs / secs);
+		       rep.merge_s, rep.join_s, rep.publish_s, (double)rep.docs / secs,
+		       (unsigned long long)peers.runs_checked,
+		       (unsigned long long)peers.runs_refused,
+		       (unsigned long long)peers.failures_refused,
+		       (unsigned long long)peers.bad_messages, (unsigned long long)peers.peers_cut,
+		       peers.check_s);
 	} else if (o.part_count > 1) {
 		printf("partition %u/%u: %llu work items of %llu made (%llu reused), %llu lines, "
 		       "%llu rejected, in %.2f s; nothing published\n",
@@ -384,6 +394,14 @@ int cmd_index(int argc, char **argv)
 		       (unsigned long long)rep.items_retried, rep.merge_s, rep.join_s,
 		       rep.publish_s);
 	}
+	if (o.listen && disp.mode != PROG_JSON)
+		printf(
+		    "build workers: %llu runs checked against their items (%.2f s), %llu refused; "
+		    "%llu failure reports refused; %llu bad messages; %llu connections cut off\n",
+		    (unsigned long long)peers.runs_checked, peers.check_s,
+		    (unsigned long long)peers.runs_refused,
+		    (unsigned long long)peers.failures_refused,
+		    (unsigned long long)peers.bad_messages, (unsigned long long)peers.peers_cut);
 	trawl_builder_close(b);
 	return 0;
 }

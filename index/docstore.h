@@ -50,6 +50,16 @@ void idx_zdec_free(idx_zdec *z);
  */
 int idx_zdec_record(idx_zdec *z, const void *rec, size_t n, char **doc, size_t *len);
 
+/*
+ * idx_zdec_matches: 1 if the stored record rec (n bytes) is exactly one
+ * zstd frame, nothing after it, that decompresses to the len bytes at doc,
+ * with doc's hash and length in its header; 0 if not; -1 out of memory.
+ * scratch holds the decompressed bytes. For a record made elsewhere (a
+ * build worker's run): a frame's encoding is not compared, what it holds is.
+ */
+int idx_zdec_matches(idx_zdec *z, const void *rec, size_t n, const void *doc, size_t len,
+                     tbuf *scratch);
+
 /* ---- streaming decompression of input files (.zst) ---- */
 
 typedef struct idx_zstream idx_zstream;

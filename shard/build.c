@@ -55,10 +55,15 @@ struct trawl_builder {
 	sh_splitter *sp;
 	sh_queue *q;
 	pthread_t tid[SH_MAX_WORKERS];
+	struct wthread {
+		trawl_builder *b;
+		int who; /* SH_TAKE_LOCAL, or SH_TAKE_RESCUE */
+	} warg[SH_MAX_WORKERS];
 	unsigned want_threads; /* worker threads asked for */
 	unsigned nthreads;     /* started (joined by stop_workers and close) */
 	sh_remote *remote;
-	uint64_t *item_hash; /* of every item cut, by id */
+	trawl_build_peers peers; /* the remote's counts when it stopped */
+	uint64_t *item_hash;     /* of every item cut, by id */
 	uint64_t nitems, capitems;
 	uint64_t items_done;
 	uint64_t docs_done;
@@ -175,6 +180,28 @@ static void progress(trawl_builder *b, int force)
 	b->opts.on_progress(b->opts.progress_ctx, &p);
 }
 
+static void *worker_thread(void *arg);
+
+/* Starts a worker thread of this process that takes items as who
+ * (SH_TAKE_LOCAL or SH_TAKE_RESCUE); 0 or -1. */
+static int start_worker(trawl_builder *b, int who)
+{
+	if (b->nthreads >= SH_MAX_WORKERS)
+		return -1;
+	b->warg[b->nthreads] = (struct wthread){b, who};
+	if (pthread_create(&b->tid[b->nthreads], NULL, worker_thread, &b->warg[b->nthreads]))
+		return -1;
+	b->nthreads++;
+	return 0;
+}
+
+static void notice(void *ctx, const char *msg)
+{
+	trawl_builder *b = ctx;
+	if (b->opts.on_notice)
+		b->opts.on_notice(b->opts.notice_ctx, msg);
+}
+
 /* A finished item's counts and rejected lines (builder's thread). */
 static void on_done(void *ctx, const sh_qdone *d)
 {
@@ -196,8 +223,15 @@ static void on_done(void *ctx, const sh_qdone *d)
 static void tick(void *ctx)
 {
 	trawl_builder *b = ctx;
-	if (b->q)
+	if (b->q) {
 		sh_queue_poll(b->q, on_done, b);
+		sh_queue_notices(b->q, notice, b);
+		/* an item the build workers could not be trusted with, and no
+		 * thread here to do it: one is started for such items */
+		if (b->nthreads == 0 && sh_queue_wants_rescue(b->q) &&
+		    start_worker(b, SH_TAKE_RESCUE) == 0)
+			notice(b, "working the items refused from build workers in this process");
+	}
 	progress(b, 0);
 }
 
@@ -205,7 +239,8 @@ static void tick(void *ctx)
 
 static void *worker_thread(void *arg)
 {
-	trawl_builder *b = arg;
+	const struct wthread *wt = arg;
+	trawl_builder *b = wt->b;
 	sh_worker *w;
 	tbuf run, bytes;
 	tbuf_init(&run, (size_t)SH_ITEM_MAX * 4);
@@ -217,7 +252,7 @@ static void *worker_thread(void *arg)
 	}
 	for (;;) {
 		sh_item it;
-		int k = sh_queue_take(b->q, &bytes, 0, 1000, &it);
+		int k = sh_queue_take(b->q, &bytes, wt->who, 0, 1000, &it);
 		if (k == SH_Q_OVER)
 			break;
 		if (k != SH_Q_ITEM)
@@ -305,8 +340,7 @@ static int get_ready(trawl_builder *b, const sh_item *first)
 	                                            b->build_dir, b->errmsg, sizeof b->errmsg)))
 		return rc;
 	for (unsigned t = 0; t < b->want_threads; t++)
-		if (pthread_create(&b->tid[b->nthreads], NULL, worker_thread, b) == 0)
-			b->nthreads++;
+		(void)start_worker(b, SH_TAKE_LOCAL);
 	b->ready = 1;
 	return TRAWL_OK;
 }
@@ -367,12 +401,6 @@ static int on_item(void *ctx, sh_item *it)
 
 /* ---- the API ---- */
 
-static void notice(trawl_builder *b, const char *msg)
-{
-	if (b->opts.on_notice)
-		b->opts.on_notice(b->opts.notice_ctx, msg);
-}
-
 /* Says loudly when the listener will be reachable beyond this machine and
  * nothing keeps strangers out (design 10: every listener that is not
  * loopback must be asked for, and the traffic between processes
@@ -385,13 +413,24 @@ static void warn_exposed(trawl_builder *b)
 	char msg[1200];
 	snprintf(msg, sizeof msg,
 	         "WARNING: this build listens on %s %s: anyone who can reach that address can "
-	         "connect, take work items (the input documents%s) and send runs back, which are "
-	         "published as they come. Listen on tls+tcp:// with a certificate, "
+	         "connect, take work items (the input documents%s) and send runs back. Runs are "
+	         "checked against their items, so no one can change what is published, but the "
+	         "input can be read and the build slowed. Listen on tls+tcp:// with a certificate, "
 	         "its key and a CA that build workers' certificates must be signed by "
 	         "(docs/OPERATIONS.md, \"Building on several machines\").",
 	         url, b->opts.tls.cert_file ? "with TLS but no CA" : "without TLS",
 	         b->opts.tls.cert_file ? "" : ", in clear text on the network");
 	notice(b, msg);
+}
+
+void trawl_builder_peers(const trawl_builder *b, trawl_build_peers *out)
+{
+	if (b && b->remote)
+		sh_remote_counts(b->remote, out);
+	else if (b)
+		*out = b->peers;
+	else
+		memset(out, 0, sizeof *out);
 }
 
 int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_opts *opts,
@@ -841,6 +880,7 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	b->rep.publish_s = since(tp);
 	if (b->remote) {
 		/* the workers hear that the build is over */
+		sh_remote_counts(b->remote, &b->peers);
 		sh_remote_stop(b->remote);
 		b->remote = NULL;
 	}
@@ -850,6 +890,8 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	clean_build_dir(b->build_dir, 1);
 	b->committed = 1;
 out:
+	if (b->q)
+		sh_queue_notices(b->q, notice, b);
 	if (rc)
 		b->failed = 1;
 	if (rc && !b->errmsg[0])

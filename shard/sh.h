@@ -21,12 +21,17 @@
  *             and the atomic publish of the generation (index/gen.c).
  *   build.c   the builder (trawl_builder_*) that drives them, the build
  *             directory that makes a build resumable, progress and report.
+ *
+ * Beside them, for build-worker processes: remote.c (the listener and the
+ * worker), msg.c (their messages) and audit.c (the builder's check of a
+ * run from a worker against its item, before the run counts).
  */
 #ifndef TRAWL_SHARD_SH_H
 #define TRAWL_SHARD_SH_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/buf.h"
 #include "index/codec.h"
@@ -41,6 +46,7 @@
 	                for): it must fit in one build message */
 #define SH_RUN_VERSION 1
 #define SH_MAX_WORKERS 64
+#define SH_ZSTD_LEVEL 3 /* of stored documents in runs (work.c, audit.c) */
 
 /* What a worker needs besides the item; fixed for a whole build. */
 typedef struct sh_params {
@@ -256,6 +262,21 @@ typedef struct sh_rdoc {
 /* sh_rdoc_next decodes the record at *p (advanced); 0 or TRAWL_ECORRUPT. */
 int sh_rdoc_next(const uint8_t **p, const uint8_t *end, uint32_t nfields, sh_rdoc *d);
 
+/* Little-endian integers at p (the caller checked the length). */
+static inline uint64_t sh_rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t sh_rd32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
 /* sh_getv: the varint at *p (advanced); 0, or -1 if it runs past end. */
 static inline int sh_getv(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
@@ -271,6 +292,33 @@ static inline int sh_getv(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	*p = q;
 	return 0;
 }
+
+/* ---- audit.c: a run from a build-worker process, checked against its item ---- */
+
+typedef struct sh_auditor sh_auditor;
+
+/* sh_auditor_new: TRAWL_OK, TRAWL_ENOMEM, or TRAWL_EIO (no random key). One
+ * thread at a time uses an auditor. */
+int sh_auditor_new(sh_auditor **out);
+void sh_auditor_free(sh_auditor *a);
+
+/*
+ * sh_run_audit checks that r (passed by sh_run_check) is exactly the run of
+ * `it` under p: every document, stored record, token count and term of it
+ * derived from the builder's own parse and analysis of the item, nothing
+ * added, left out, moved or changed (audit.c says how). TRAWL_OK;
+ * TRAWL_ECORRUPT with err naming the first difference (the run is not
+ * this item's work); TRAWL_ENOMEM; or, when the item itself has a bad line
+ * and p->skip_bad is off, that line's error and message, with *item_bad
+ * set (the build fails as it would with a worker of this process).
+ */
+int sh_run_audit(sh_auditor *a, const sh_params *p, const sh_item *it, const sh_run *r,
+                 int *item_bad, char *err, size_t errlen);
+
+/* sh_item_audit parses it under p: TRAWL_OK, or the error of its first bad
+ * line (without skip_bad) with the message in err. For a worker's report
+ * that the item failed, which the builder believes only if it agrees. */
+int sh_item_audit(sh_auditor *a, const sh_params *p, const sh_item *it, char *err, size_t errlen);
 
 /* ---- merge.c + join.c ---- */
 

@@ -751,7 +751,7 @@ int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char
 		sh_parser_init(&w->parser, &p->schema, p->max_doc);
 		idx_zenc_free(w->z);
 		w->z = NULL;
-		if (idx_zenc_alloc(&w->z, p->zdict, p->zdict_len, 3))
+		if (idx_zenc_alloc(&w->z, p->zdict, p->zdict_len, SH_ZSTD_LEVEL))
 			return idx_errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 		w->p = p;
 		w->z_params = p->hash;

@@ -316,6 +316,15 @@ class BuildCase(unittest.TestCase):
         self.addCleanup(p.close)
         return p
 
+    def finish(self, p, timeout=180):
+        """Waits for a build started with --progress json; its done event."""
+        rc = p.wait(timeout)
+        self.assertClean(p.stderr(), p.describe())
+        self.assertEqual(rc, 0, p.describe())
+        ev = p.events()
+        self.assertTrue(ev and ev[-1]["event"] == "done", p.describe())
+        return ev[-1]
+
     # ---- index checks ----
 
     def digest(self, ix):
@@ -423,14 +432,6 @@ class TestDistributed(BuildCase):
 
     def worker(self, url):
         return self.start("build-worker", "--connect", url, "--threads", 1)
-
-    def finish(self, p):
-        rc = p.wait(180)
-        self.assertClean(p.stderr(), p.describe())
-        self.assertEqual(rc, 0, p.describe())
-        ev = p.events()
-        self.assertTrue(ev and ev[-1]["event"] == "done", p.describe())
-        return ev[-1]
 
     def test_two_workers_same_as_local(self):
         opts = ("--shards", 2, "--item-kb", 256)

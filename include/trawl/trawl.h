@@ -133,8 +133,9 @@ typedef struct trawl_build_opts {
 	trawl_tls tls;
 	/* Called on the builder's thread with what the operator should know
 	 * that is not an error (valid during the call): a listen URL reachable
-	 * beyond this machine without TLS and a CA (from trawl_builder_open).
-	 * May be NULL. */
+	 * beyond this machine without TLS and a CA (from trawl_builder_open), a
+	 * run or a report from a build worker that was refused, a worker cut
+	 * off. May be NULL. */
 	void (*on_notice)(void *ctx, const char *msg);
 	void *notice_ctx;
 } trawl_build_opts;
@@ -209,6 +210,24 @@ TRAWL_API const char *trawl_builder_errmsg(const trawl_builder *b);
 
 /* trawl_builder_close releases b; an uncommitted generation is discarded. */
 TRAWL_API void trawl_builder_close(trawl_builder *b);
+
+/* What the build workers of a build with trawl_build_opts.listen sent
+ * (trawl_builder_peers). */
+typedef struct trawl_build_peers {
+	uint64_t runs_checked;     /* runs checked against their items and kept */
+	uint64_t runs_refused;     /* runs that were not their item's work: refused (the
+	                              item taken from the worker that held it, and left
+	                              to the builder's own threads) */
+	uint64_t failures_refused; /* reports that an item failed that the builder's own
+	                              parse of the item did not confirm */
+	uint64_t bad_messages;     /* requests that did not decode */
+	uint64_t peers_cut;        /* connections cut off for repeated refusals */
+	double check_s;            /* seconds spent checking runs, over all threads */
+} trawl_build_peers;
+
+/* trawl_builder_peers fills out with b's counts so far (zeros without
+ * listen). Valid after trawl_builder_commit too. */
+TRAWL_API void trawl_builder_peers(const trawl_builder *b, trawl_build_peers *out);
 
 /*
  * trawl_build_worker works for the build listening at url (a builder opened
