@@ -27,39 +27,43 @@
 #define COMMAND_MAX (1 << 20) /* bytes of a saved command */
 
 static const char index_help[] =
-	"usage: trawl index DIR FILE... [options]\n"
-	"       trawl index --resume BUILD_DIR\n"
-	"\n"
-	"Builds a new generation of the index in DIR from JSON Lines files (one\n"
-	"object per line with a string \"id\"), zstd- or gzip-compressed JSON Lines,\n"
-	"or Elasticsearch _bulk NDJSON (FILE '-' reads standard input), and\n"
-	"publishes it atomically. A later document with the same id replaces an\n"
-	"earlier one; _bulk delete actions remove documents. By default the first\n"
-	"bad line stops the build and nothing is published; the previous generation\n"
-	"stays live.\n"
-	"\n"
-	"The input is cut into work items; finished items are kept in the build\n"
-	"directory until the publish, so running the same command again after a\n"
-	"crash (or --resume BUILD_DIR) does not redo them.\n"
-	"\n"
-	"  --shards N        number of shards (1-256, default 1)\n"
-	"  --schema FILE     JSON schema (docs/SCHEMA.md); default: title and body,\n"
-	"                    English analysis, every field stored\n"
-	"  --skip-bad        skip bad lines, print each with its reason, and count them\n"
-	"  --workers N       worker threads (0-64; default: one per core; 0 needs --listen)\n"
-	"  --memory MB       memory budget of the workers: smaller work items if\n"
-	"                    needed (a worker holds about 12 times its item)\n"
-	"  --item-kb KB      input per work item (64-49152; default 8192, or less\n"
-	"                    to fit --memory)\n"
-	"  --build-dir D     where finished work items are kept (default: DIR/build)\n"
-	"  --resume D        continue the interrupted build whose build directory is D\n"
-	"  --listen URL      also hand work items to `trawl build-worker --connect URL`\n"
-	"                    processes (tcp://HOST:PORT)\n"
-	"  --partition I/N   only make the runs of work items I, I+N, I+2N...; publish\n"
-	"                    nothing (a later run without --partition merges them)\n"
-	"  --progress MODE   tty (a redrawn line), log (a line every 5 s), json\n"
-	"                    (NDJSON events on stdout), none; default: tty on a\n"
-	"                    terminal, else log\n";
+    "usage: trawl index DIR FILE... [options]\n"
+    "       trawl index --resume BUILD_DIR\n"
+    "\n"
+    "Builds a new generation of the index in DIR from JSON Lines files (one\n"
+    "object per line with a string \"id\"), zstd- or gzip-compressed JSON Lines,\n"
+    "or Elasticsearch _bulk NDJSON (FILE '-' reads standard input), and\n"
+    "publishes it atomically. A later document with the same id replaces an\n"
+    "earlier one; _bulk delete actions remove documents. By default the first\n"
+    "bad line stops the build and nothing is published; the previous generation\n"
+    "stays live.\n"
+    "\n"
+    "The input is cut into work items; finished items are kept in the build\n"
+    "directory until the publish, so running the same command again after a\n"
+    "crash (or --resume BUILD_DIR) does not redo them.\n"
+    "\n"
+    "  --shards N        number of shards (1-256, default 1)\n"
+    "  --schema FILE     JSON schema (docs/SCHEMA.md); default: title and body,\n"
+    "                    English analysis, every field stored\n"
+    "  --skip-bad        skip bad lines, print each with its reason, and count them\n"
+    "  --workers N       worker threads (0-64; default: one per core; 0 needs --listen)\n"
+    "  --memory MB       memory budget of the workers: smaller work items if\n"
+    "                    needed (a worker holds about 12 times its item)\n"
+    "  --item-kb KB      input per work item (64-49152; default 8192, or less\n"
+    "                    to fit --memory)\n"
+    "  --build-dir D     where finished work items are kept (default: DIR/build)\n"
+    "  --resume D        continue the interrupted build whose build directory is D\n"
+    "  --listen URL      also hand work items to `trawl build-worker --connect URL`\n"
+    "                    processes (tcp://HOST:PORT, or tls+tcp://HOST:PORT with\n"
+    "                    --cert and --key); their runs are checked against their\n"
+    "                    items before anything is published\n"
+    "  --cert, --key F   certificate and key of a tls+tcp:// listener (PEM)\n"
+    "  --ca FILE         refuse build workers without a certificate signed by this CA\n"
+    "  --partition I/N   only make the runs of work items I, I+N, I+2N...; publish\n"
+    "                    nothing (a later run without --partition merges them)\n"
+    "  --progress MODE   tty (a redrawn line), log (a line every 5 s), json\n"
+    "                    (NDJSON events on stdout), none; default: tty on a\n"
+    "                    terminal, else log\n";
 
 enum { PROG_NONE, PROG_TTY, PROG_LOG, PROG_JSON };
 
@@ -107,14 +111,24 @@ static void on_progress(void *ctx, const trawl_build_progress *p)
 	d->drawn = d->mode == PROG_TTY;
 }
 
-static void print_reject(void *ctx, const char *msg)
+/* A line on stderr, the progress line (if drawn) cleared first. */
+static void print_line(display *d, const char *what, const char *msg)
 {
-	display *d = ctx;
 	if (d->drawn) {
 		fputs("\r\033[K", stderr);
 		d->drawn = 0;
 	}
-	fprintf(stderr, "trawl: skipped: %s\n", msg);
+	fprintf(stderr, "trawl: %s%s\n", what, msg);
+}
+
+static void print_reject(void *ctx, const char *msg)
+{
+	print_line(ctx, "skipped: ", msg);
+}
+
+static void print_notice(void *ctx, const char *msg)
+{
+	print_line(ctx, "", msg);
 }
 
 /* Saves the command so that --resume can run it again. */
@@ -130,8 +144,9 @@ static void save_command(const char *build_dir, int argc, char **argv)
 	for (int i = 0; i < argc; i++)
 		total += strlen(argv[i]) + 1;
 	if (argc >= MAX_ARGS || total >= COMMAND_MAX) {
-		fprintf(stderr, "trawl: the command is too long to save for --resume (%d arguments, "
-		                "%zu bytes; the limits are %d and %d): run it again instead\n",
+		fprintf(stderr,
+		        "trawl: the command is too long to save for --resume (%d arguments, "
+		        "%zu bytes; the limits are %d and %d): run it again instead\n",
 		        argc, total, MAX_ARGS - 1, COMMAND_MAX - 1);
 		return;
 	}
@@ -205,32 +220,39 @@ int cmd_index(int argc, char **argv)
 	                                      {"progress", required_argument, 0, 'g'},
 	                                      {"schema", required_argument, 0, 'c'},
 	                                      {"skip-bad", no_argument, 0, 'b'},
+	                                      CLI_TLS_OPTIONS,
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	int c;
 	unsigned long v;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		if (cli_tls_option(c, optarg, &o.tls.cert_file, &o.tls.key_file, &o.tls.ca_file))
+			continue;
 		switch (c) {
 		case 's':
 			if (cli_parse_num(optarg, TRAWL_MAX_SHARDS, &v) || v == 0)
-				return cli_usage_error("index", "--shards takes a number from 1 to 256");
+				return cli_usage_error("index",
+				                       "--shards takes a number from 1 to 256");
 			o.shards = (uint32_t)v;
 			break;
 		case 'w':
 			if (cli_parse_num(optarg, 64, &v))
-				return cli_usage_error("index", "--workers takes a number from 0 to 64");
+				return cli_usage_error("index",
+				                       "--workers takes a number from 0 to 64");
 			o.workers = (unsigned)v;
 			o.workers_set = 1;
 			break;
 		case 'm':
 			if (cli_parse_num(optarg, 1u << 20, &v) || v < 16)
-				return cli_usage_error("index", "--memory takes megabytes, at least 16");
+				return cli_usage_error("index",
+				                       "--memory takes megabytes, at least 16");
 			o.memory_bytes = (size_t)v << 20;
 			break;
 		case 'i':
 			if (cli_parse_num(optarg, 49152, &v) || v < 64)
-				return cli_usage_error("index", "--item-kb takes a number from 64 to 49152");
+				return cli_usage_error("index",
+				                       "--item-kb takes a number from 64 to 49152");
 			o.item_bytes = (size_t)v << 10;
 			break;
 		case 'd':
@@ -260,7 +282,8 @@ int cmd_index(int argc, char **argv)
 			else if (!strcmp(optarg, "none"))
 				disp.mode = PROG_NONE;
 			else
-				return cli_usage_error("index", "--progress takes tty, log, json or none");
+				return cli_usage_error("index",
+				                       "--progress takes tty, log, json or none");
 			break;
 		case 'c':
 			o.schema_path = optarg;
@@ -291,6 +314,8 @@ int cmd_index(int argc, char **argv)
 	o.reject_ctx = &disp;
 	o.on_progress = on_progress;
 	o.progress_ctx = &disp;
+	o.on_notice = print_notice;
+	o.notice_ctx = &disp;
 	char err[1024];
 	trawl_builder *b;
 	int rc = trawl_builder_open(&b, dir, &o, err, sizeof err);
@@ -311,40 +336,53 @@ int cmd_index(int argc, char **argv)
 		fputs("\r\033[K", stderr);
 	if (rc) {
 		int code = cli_fail(rc, trawl_builder_errmsg(b));
-		fprintf(stderr, "trawl: nothing was published; the previous generation (if any) is "
-		                "still live. Finished work items are kept: run the same command again "
-		                "to resume.\n");
+		fprintf(stderr,
+		        "trawl: nothing was published; the previous generation (if any) is "
+		        "still live. Finished work items are kept: run the same command again "
+		        "to resume.\n");
 		trawl_builder_close(b);
 		return code;
 	}
 	double secs = rep.seconds > 0 ? rep.seconds : 1e-9;
+	trawl_build_peers peers;
+	trawl_builder_peers(b, &peers);
 	if (disp.mode == PROG_JSON) {
 		printf("{\"event\":\"done\",\"docs\":%llu,\"lines\":%llu,\"rejected\":%llu,"
 		       "\"duplicates\":%llu,\"deleted\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
 		       "\"generation\":%llu,\"items\":%llu,\"items_reused\":%llu,"
 		       "\"items_retried\":%llu,\"workers\":%u,\"seconds\":%.3f,\"read_s\":%.3f,"
-		       "\"merge_s\":%.3f,\"join_s\":%.3f,\"publish_s\":%.3f,\"docs_per_s\":%.0f}\n",
+		       "\"merge_s\":%.3f,\"join_s\":%.3f,\"publish_s\":%.3f,\"docs_per_s\":%.0f,"
+		       "\"runs_checked\":%llu,\"runs_refused\":%llu,\"failures_refused\":%llu,"
+		       "\"bad_messages\":%llu,\"peers_cut\":%llu,\"check_s\":%.3f}\n",
 		       (unsigned long long)rep.docs, (unsigned long long)rep.lines,
 		       (unsigned long long)rep.rejected, (unsigned long long)rep.duplicates,
 		       (unsigned long long)rep.deleted, (unsigned long long)rep.bytes_in,
 		       (unsigned long long)rep.bytes_out, (unsigned long long)rep.generation,
 		       (unsigned long long)rep.items, (unsigned long long)rep.items_reused,
 		       (unsigned long long)rep.items_retried, rep.workers, rep.seconds, rep.read_s,
-		       rep.merge_s, rep.join_s, rep.publish_s, (double)rep.docs / secs);
+		       rep.merge_s, rep.join_s, rep.publish_s, (double)rep.docs / secs,
+		       (unsigned long long)peers.runs_checked,
+		       (unsigned long long)peers.runs_refused,
+		       (unsigned long long)peers.failures_refused,
+		       (unsigned long long)peers.bad_messages, (unsigned long long)peers.peers_cut,
+		       peers.check_s);
 	} else if (o.part_count > 1) {
 		printf("partition %u/%u: %llu work items of %llu made (%llu reused), %llu lines, "
 		       "%llu rejected, in %.2f s; nothing published\n",
 		       o.part_index, o.part_count,
-		       (unsigned long long)((rep.items + o.part_count - 1 - o.part_index) / o.part_count),
+		       (unsigned long long)((rep.items + o.part_count - 1 - o.part_index) /
+		                            o.part_count),
 		       (unsigned long long)rep.items, (unsigned long long)rep.items_reused,
-		       (unsigned long long)rep.lines, (unsigned long long)rep.rejected, rep.seconds);
+		       (unsigned long long)rep.lines, (unsigned long long)rep.rejected,
+		       rep.seconds);
 	} else {
-		printf("indexed %llu documents (%.1f MB read) into %s, generation %llu: %u shard%s, "
-		       "%.1f MB, in %.2f s (%.0f docs/s, %.1f MB/s)\n",
-		       (unsigned long long)rep.docs, (double)rep.bytes_in / 1e6, dir,
-		       (unsigned long long)rep.generation, o.shards ? o.shards : 1,
-		       o.shards > 1 ? "s" : "", (double)rep.bytes_out / 1e6, rep.seconds,
-		       (double)rep.docs / secs, (double)rep.bytes_in / 1e6 / secs);
+		printf(
+		    "indexed %llu documents (%.1f MB read) into %s, generation %llu: %u shard%s, "
+		    "%.1f MB, in %.2f s (%.0f docs/s, %.1f MB/s)\n",
+		    (unsigned long long)rep.docs, (double)rep.bytes_in / 1e6, dir,
+		    (unsigned long long)rep.generation, o.shards ? o.shards : 1,
+		    o.shards > 1 ? "s" : "", (double)rep.bytes_out / 1e6, rep.seconds,
+		    (double)rep.docs / secs, (double)rep.bytes_in / 1e6 / secs);
 		printf("lines: %llu read, %llu rejected; %llu duplicates replaced by a later "
 		       "document; %llu deleted\n",
 		       (unsigned long long)rep.lines, (unsigned long long)rep.rejected,
@@ -353,48 +391,66 @@ int cmd_index(int argc, char **argv)
 		       "%llu retried), merging %.2f s, join %.2f s, publish %.2f s\n",
 		       rep.read_s, rep.workers, rep.workers == 1 ? "" : "s",
 		       (unsigned long long)rep.items, (unsigned long long)rep.items_reused,
-		       (unsigned long long)rep.items_retried, rep.merge_s, rep.join_s, rep.publish_s);
+		       (unsigned long long)rep.items_retried, rep.merge_s, rep.join_s,
+		       rep.publish_s);
 	}
+	if (o.listen && disp.mode != PROG_JSON)
+		printf(
+		    "build workers: %llu runs checked against their items (%.2f s), %llu refused; "
+		    "%llu failure reports refused; %llu bad messages; %llu connections cut off\n",
+		    (unsigned long long)peers.runs_checked, peers.check_s,
+		    (unsigned long long)peers.runs_refused,
+		    (unsigned long long)peers.failures_refused,
+		    (unsigned long long)peers.bad_messages, (unsigned long long)peers.peers_cut);
 	trawl_builder_close(b);
 	return 0;
 }
 
 static const char worker_help[] =
-	"usage: trawl build-worker --connect URL [--threads N] [--give-up S]\n"
-	"\n"
-	"Works for the build started with `trawl index ... --listen URL`: takes\n"
-	"work items, parses and inverts them, and sends the runs back, until the\n"
-	"build is over. Any number of workers, on any machines, may join or leave\n"
-	"a build; the items of one that dies are handed to another after 5 s.\n"
-	"\n"
-	"  --connect URL  the builder's --listen address (tcp://HOST:PORT)\n"
-	"  --threads N    items worked at once (default: one per core)\n"
-	"  --give-up S    exit with an error when the builder has not answered\n"
-	"                 for S seconds (default 30)\n";
+    "usage: trawl build-worker --connect URL [--threads N] [--give-up S]\n"
+    "                          [--cert FILE --key FILE] [--ca FILE]\n"
+    "\n"
+    "Works for the build started with `trawl index ... --listen URL`: takes\n"
+    "work items, parses and inverts them, and sends the runs back, until the\n"
+    "build is over. Any number of workers, on any machines, may join or leave\n"
+    "a build; the items of one that dies are handed to another after 5 s.\n"
+    "\n"
+    "  --connect URL  the builder's --listen address (tcp://HOST:PORT or\n"
+    "                 tls+tcp://HOST:PORT)\n"
+    "  --cert, --key  this worker's certificate and key, for a builder with --ca\n"
+    "  --ca FILE      refuse a builder whose certificate is not signed by this CA\n"
+    "                 (and, for a host name in the URL, not issued for it)\n"
+    "  --threads N    items worked at once (default: one per core)\n"
+    "  --give-up S    exit with an error when the builder has not answered\n"
+    "                 for S seconds (default 30)\n";
 
 int cmd_build_worker(int argc, char **argv)
 {
-	static const struct option longs[] = {{"connect", required_argument, 0, 'c'},
-	                                      {"threads", required_argument, 0, 't'},
-	                                      {"give-up", required_argument, 0, 'g'},
-	                                      {"help", no_argument, 0, 'h'},
-	                                      {0, 0, 0, 0}};
+	static const struct option longs[] = {
+	    {"connect", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},
+	    {"give-up", required_argument, 0, 'g'}, CLI_TLS_OPTIONS,
+	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
 	const char *url = NULL;
+	trawl_tls tls = {0};
 	unsigned long threads = 0, give_up = 30;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		if (cli_tls_option(c, optarg, &tls.cert_file, &tls.key_file, &tls.ca_file))
+			continue;
 		switch (c) {
 		case 'c':
 			url = optarg;
 			break;
 		case 't':
 			if (cli_parse_num(optarg, 64, &threads) || threads == 0)
-				return cli_usage_error("build-worker", "--threads takes a number from 1 to 64");
+				return cli_usage_error("build-worker",
+				                       "--threads takes a number from 1 to 64");
 			break;
 		case 'g':
 			if (cli_parse_num(optarg, 86400, &give_up) || give_up == 0)
-				return cli_usage_error("build-worker", "--give-up takes seconds, 1 to 86400");
+				return cli_usage_error("build-worker",
+				                       "--give-up takes seconds, 1 to 86400");
 			break;
 		case 'h':
 			fputs(worker_help, stdout);
@@ -406,17 +462,17 @@ int cmd_build_worker(int argc, char **argv)
 	if (!url || optind != argc)
 		return cli_usage_error("build-worker", "needs --connect URL and nothing else");
 	char err[1024] = "";
-	int rc = trawl_build_worker(url, (unsigned)threads, (unsigned)give_up * 1000u, err,
-	                            sizeof err);
+	int rc = trawl_build_worker_tls(url, &tls, (unsigned)threads, (unsigned)give_up * 1000u,
+	                                err, sizeof err);
 	return rc ? cli_fail(rc, err) : 0;
 }
 
 static const char reshard_help[] =
-	"usage: trawl reshard DIR --shards N [--workers N] [--memory MB]\n"
-	"\n"
-	"Builds and publishes a new generation of DIR with N shards from the stored\n"
-	"documents of the live generation (the original input is not needed; every\n"
-	"text field must be stored). Searches rank alike before and after.\n";
+    "usage: trawl reshard DIR --shards N [--workers N] [--memory MB]\n"
+    "\n"
+    "Builds and publishes a new generation of DIR with N shards from the stored\n"
+    "documents of the live generation (the original input is not needed; every\n"
+    "text field must be stored). Searches rank alike before and after.\n";
 
 int cmd_reshard(int argc, char **argv)
 {
@@ -434,16 +490,19 @@ int cmd_reshard(int argc, char **argv)
 		switch (c) {
 		case 's':
 			if (cli_parse_num(optarg, TRAWL_MAX_SHARDS, &shards) || shards == 0)
-				return cli_usage_error("reshard", "--shards takes a number from 1 to 256");
+				return cli_usage_error("reshard",
+				                       "--shards takes a number from 1 to 256");
 			break;
 		case 'w':
 			if (cli_parse_num(optarg, 64, &v) || v == 0)
-				return cli_usage_error("reshard", "--workers takes a number from 1 to 64");
+				return cli_usage_error("reshard",
+				                       "--workers takes a number from 1 to 64");
 			o.workers = (unsigned)v;
 			break;
 		case 'm':
 			if (cli_parse_num(optarg, 1u << 20, &v) || v < 16)
-				return cli_usage_error("reshard", "--memory takes megabytes, at least 16");
+				return cli_usage_error("reshard",
+				                       "--memory takes megabytes, at least 16");
 			o.memory_bytes = (size_t)v << 20;
 			break;
 		case 'h':
@@ -467,8 +526,9 @@ int cmd_reshard(int argc, char **argv)
 		fprintf(stderr, "trawl: nothing was published; the live generation is unchanged\n");
 		return code;
 	}
-	printf("resharded %s into %lu shard%s: generation %llu, %llu documents, %.1f MB, in %.2f s\n",
-	       argv[optind], shards, shards > 1 ? "s" : "", (unsigned long long)rep.generation,
-	       (unsigned long long)rep.docs, (double)rep.bytes_out / 1e6, rep.seconds);
+	printf(
+	    "resharded %s into %lu shard%s: generation %llu, %llu documents, %.1f MB, in %.2f s\n",
+	    argv[optind], shards, shards > 1 ? "s" : "", (unsigned long long)rep.generation,
+	    (unsigned long long)rep.docs, (double)rep.bytes_out / 1e6, rep.seconds);
 	return 0;
 }

@@ -52,6 +52,17 @@ int cli_usage_error(const char *cmd, const char *msg)
 	return EX_USAGE;
 }
 
+int cli_tls_option(int c, const char *arg, const char **cert, const char **key, const char **ca)
+{
+	const char **to = c == CLI_OPT_CERT  ? cert
+	                  : c == CLI_OPT_KEY ? key
+	                  : c == CLI_OPT_CA  ? ca
+	                                     : NULL;
+	if (to)
+		*to = arg;
+	return to != NULL;
+}
+
 int cli_parse_num(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;

@@ -9,6 +9,8 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -285,6 +287,36 @@ static void slot_cb(void *arg)
 		slot_recv(sl);
 }
 
+/* The request a worker thread is handling (rpc_request_peer). */
+static _Thread_local slot *tl_request;
+
+uint32_t rpc_request_peer(char *addr, size_t addrlen)
+{
+	slot *sl = tl_request;
+	if (addr && addrlen)
+		addr[0] = 0;
+	if (!sl)
+		return 0;
+	nng_sockaddr sa;
+	if (addr && addrlen && nng_pipe_get_addr(sl->pipe, NNG_OPT_REMADDR, &sa) == 0) {
+		char ip[INET6_ADDRSTRLEN] = "";
+		if (sa.s_family == NNG_AF_INET) {
+			inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof ip);
+			snprintf(addr, addrlen, "%s:%u", ip, (unsigned)ntohs(sa.s_in.sa_port));
+		} else if (sa.s_family == NNG_AF_INET6) {
+			inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof ip);
+			snprintf(addr, addrlen, "[%s]:%u", ip, (unsigned)ntohs(sa.s_in6.sa_port));
+		}
+	}
+	return sl->pipe.id;
+}
+
+void rpc_request_cut_peer(void)
+{
+	if (tl_request)
+		cut_off(tl_request->s, tl_request->pipe);
+}
+
 /* A worker's turn with one request: the handler, then the reply handed to
  * nng (or the peer cut off). Called with s->mu held; returns with it held. */
 static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
@@ -294,7 +326,9 @@ static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
 	nng_msg *msg = sl->msg;
 	atomic_fetch_add(&s->busy, 1);
 	tbuf_reset(out);
+	tl_request = sl;
 	s->fn(s->ctx, no, nng_msg_body(msg), nng_msg_len(msg), out);
+	tl_request = NULL;
 	atomic_fetch_sub(&s->busy, 1);
 	nng_msg_clear(msg);
 	int ok = nng_msg_append(msg, out->data, out->len) == 0;
@@ -456,6 +490,50 @@ void rpc_server_stop(rpc_server *s)
 	free(s->slots);
 	free(s->w);
 	free(s);
+}
+
+int rpc_url_loopback(const char *url)
+{
+	if (!strncmp(url, "inproc://", 9) || !strncmp(url, "ipc://", 6))
+		return 1;
+	const char *h = strstr(url, "://");
+	if (!h)
+		return 0;
+	h += 3;
+	size_t n;
+	if (h[0] == '[') {
+		h++;
+		n = strcspn(h, "]");
+	} else {
+		n = strcspn(h, ":/");
+	}
+	char host[256];
+	if (n == 0 || n >= sizeof host)
+		return 0; /* no host: every interface */
+	memcpy(host, h, n);
+	host[n] = 0;
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+		return 0;
+	int loop = 1;
+	for (const struct addrinfo *a = res; a && loop; a = a->ai_next) {
+		if (a->ai_family == AF_INET) {
+			const struct sockaddr_in *v4 = (const struct sockaddr_in *)a->ai_addr;
+			loop = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+		} else if (a->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a->ai_addr;
+			const uint8_t *b = v6->sin6_addr.s6_addr;
+			static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+			                                   0, 0, 0, 0, 0xff, 0xff};
+			loop = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) ||
+			       (!memcmp(b, mapped, 12) && b[12] == 127);
+		} else {
+			loop = 0;
+		}
+	}
+	freeaddrinfo(res);
+	return loop;
 }
 
 /* ---- client ---- */

@@ -56,12 +56,37 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 /* rpc_server_busy: requests being handled right now (0 for NULL). */
 unsigned rpc_server_busy(const rpc_server *s);
 
-/* rpc_server_cut: peers cut off so far for not taking their replies. */
+/* rpc_server_cut: peers cut off so far (for not taking their replies, or by
+ * rpc_request_cut_peer). */
 uint64_t rpc_server_cut(const rpc_server *s);
+
+/*
+ * While a handler runs, its thread may ask about the request in hand:
+ * rpc_request_peer returns the id of the connection it came on (nonzero;
+ * 0 outside a handler) and, when addr is not NULL, writes the peer's
+ * address ("10.0.0.5:41234", or "" when the transport has none) to addr.
+ * rpc_request_cut_peer cuts that connection off as a peer that does not
+ * read its replies is cut off: no reply to this request, and its later
+ * requests are dropped unanswered until it disconnects (for a peer that
+ * keeps sending what the handler refuses).
+ */
+uint32_t rpc_request_peer(char *addr, size_t addrlen);
+void rpc_request_cut_peer(void);
 
 /* rpc_server_stop joins the workers (each finishes the request it is
  * handling), then closes the socket; requests still queued are dropped. */
 void rpc_server_stop(rpc_server *s);
+
+/*
+ * rpc_url_loopback: 1 if a listener on url is reachable from this machine
+ * only: inproc:// and ipc://, or a tcp:// (tls+tcp://, ...) URL whose host
+ * is a loopback address (127.0.0.0/8, ::1) or a name that resolves to
+ * loopback addresses only (localhost); 0 for anything else, including a
+ * wildcard host (0.0.0.0, ::, *, none) and a name that does not resolve.
+ * For the warning a service prints when it listens beyond loopback without
+ * TLS. May block on name resolution.
+ */
+int rpc_url_loopback(const char *url);
 
 /* ---- client ---- */
 

@@ -301,9 +301,39 @@ static void test_peer_that_does_not_read_is_cut_off(void **state)
 	rpc_server_stop(s);
 }
 
+/* Which listen URLs stay on this machine (the warning of a service that
+ * listens beyond loopback without TLS). */
+static void test_url_loopback(void **state)
+{
+	(void)state;
+	static const char *const local[] = {
+	    "tcp://127.0.0.1:7000",  "tcp://127.1.2.3:1",    "tcp://[::1]:7000",
+	    "tls+tcp://127.0.0.1:7", "tcp://localhost:7000", "inproc://x",
+	    "ipc:///tmp/sock",
+	};
+	static const char *const exposed[] = {
+	    "tcp://0.0.0.0:7000",
+	    "tcp://*:7000",
+	    "tcp://:7000",
+	    "tcp://[::]:7000",
+	    "tls+tcp://0.0.0.0:7",
+	    "tcp://10.0.0.5:7000",
+	    "tcp://no-such-host.invalid:1",
+	    "ws://",
+	    "nonsense",
+	};
+	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+		if (!rpc_url_loopback(local[i]))
+			fail_msg("%s: not loopback?", local[i]);
+	for (size_t i = 0; i < sizeof exposed / sizeof exposed[0]; i++)
+		if (rpc_url_loopback(exposed[i]))
+			fail_msg("%s: loopback?", exposed[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_url_loopback),
 	    cmocka_unit_test(test_calls_answered),
 	    cmocka_unit_test(test_peer_not_there_then_there),
 	    cmocka_unit_test(test_send_waits_for_connection),

@@ -143,10 +143,10 @@ int idx_zdec_record(idx_zdec *z, const void *rec, size_t n, char **doc, size_t *
 	char *buf = malloc((size_t)rawlen + 1);
 	if (!buf)
 		return TRAWL_ENOMEM;
-	size_t r = z->ddict ? ZSTD_decompress_usingDDict(z->dctx, buf, rawlen,
-	                                                 (const uint8_t *)rec + 12, n - 12, z->ddict)
-	                    : ZSTD_decompressDCtx(z->dctx, buf, rawlen, (const uint8_t *)rec + 12,
-	                                          n - 12);
+	size_t r =
+	    z->ddict ? ZSTD_decompress_usingDDict(z->dctx, buf, rawlen, (const uint8_t *)rec + 12,
+	                                          n - 12, z->ddict)
+	             : ZSTD_decompressDCtx(z->dctx, buf, rawlen, (const uint8_t *)rec + 12, n - 12);
 	if (ZSTD_isError(r) || r != rawlen || th_hash64(buf, rawlen) != h) {
 		free(buf);
 		return TRAWL_ECORRUPT;
@@ -155,6 +155,29 @@ int idx_zdec_record(idx_zdec *z, const void *rec, size_t n, char **doc, size_t *
 	*doc = buf;
 	*len = rawlen;
 	return TRAWL_OK;
+}
+
+int idx_zdec_matches(idx_zdec *z, const void *rec, size_t n, const void *doc, size_t len,
+                     tbuf *scratch)
+{
+	const uint8_t *r = rec;
+	uint64_t h;
+	uint32_t rawlen;
+	if (n < 12 || len > LIMIT_STORED_DOC_BYTES)
+		return 0;
+	memcpy(&h, r, 8);
+	memcpy(&rawlen, r + 8, 4);
+	if (rawlen != len || h != th_hash64(doc, len) ||
+	    ZSTD_findFrameCompressedSize(r + 12, n - 12) != n - 12)
+		return 0;
+	tbuf_reset(scratch);
+	if (tbuf_reserve(scratch, len + 1))
+		return -1;
+	size_t got = z->ddict
+	                 ? ZSTD_decompress_usingDDict(z->dctx, scratch->data, len + 1, r + 12,
+	                                              n - 12, z->ddict)
+	                 : ZSTD_decompressDCtx(z->dctx, scratch->data, len + 1, r + 12, n - 12);
+	return !ZSTD_isError(got) && got == len && !memcmp(scratch->data, doc, len);
 }
 
 struct idx_zstream {

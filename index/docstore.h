@@ -15,8 +15,8 @@
 #include "common/buf.h"
 #include "common/limits.h"
 
-#define IDX_ZDICT_MAX (112 * 1024)     /* dictionary size at most */
-#define IDX_ZDICT_SAMPLE (8u << 20)    /* bytes of documents sampled to train it */
+#define IDX_ZDICT_MAX (112 * 1024)  /* dictionary size at most */
+#define IDX_ZDICT_SAMPLE (8u << 20) /* bytes of documents sampled to train it */
 
 /*
  * idx_zdict_train trains a dictionary from n samples laid end to end in
@@ -49,6 +49,16 @@ void idx_zdec_free(idx_zdec *z);
  * TRAWL_ECORRUPT if the frame or the checksum is wrong.
  */
 int idx_zdec_record(idx_zdec *z, const void *rec, size_t n, char **doc, size_t *len);
+
+/*
+ * idx_zdec_matches: 1 if the stored record rec (n bytes) is exactly one
+ * zstd frame, nothing after it, that decompresses to the len bytes at doc,
+ * with doc's hash and length in its header; 0 if not; -1 out of memory.
+ * scratch holds the decompressed bytes. For a record made elsewhere (a
+ * build worker's run): a frame's encoding is not compared, what it holds is.
+ */
+int idx_zdec_matches(idx_zdec *z, const void *rec, size_t n, const void *doc, size_t len,
+                     tbuf *scratch);
 
 /* ---- streaming decompression of input files (.zst) ---- */
 

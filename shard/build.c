@@ -35,6 +35,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/hash.h"
+#include "common/rpc.h"
 #include "index/docstore.h"
 #include "index/gen.h"
 #include "queue.h"
@@ -49,16 +50,21 @@ struct trawl_builder {
 	trawl_build_opts opts;
 	sh_params params;
 	uint8_t *zdict;
-	int ready;           /* params final, workers started */
+	int ready; /* params final, workers started */
 	int lockfd;
 	size_t max_doc;
 	sh_splitter *sp;
 	sh_queue *q;
 	pthread_t tid[LIMIT_BUILD_WORKERS];
+	struct wthread {
+		trawl_builder *b;
+		int who; /* SH_TAKE_LOCAL, or SH_TAKE_RESCUE */
+	} warg[LIMIT_BUILD_WORKERS];
 	unsigned want_threads; /* worker threads asked for */
 	unsigned nthreads;     /* started (joined by stop_workers and close) */
 	sh_remote *remote;
-	uint64_t *item_hash; /* of every item cut, by id */
+	trawl_build_peers peers; /* the remote's counts when it stopped */
+	uint64_t *item_hash;     /* of every item cut, by id */
 	uint64_t nitems, capitems;
 	uint64_t items_done;
 	uint64_t docs_done;
@@ -77,7 +83,7 @@ struct trawl_builder {
 };
 
 static int berr(trawl_builder *b, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int berr(trawl_builder *b, int code, const char *fmt, ...)
 {
@@ -120,8 +126,8 @@ static int build_file(const char *name)
 {
 	size_t n = strlen(name);
 	return !strncmp(name, "command.args", 12) ||
-	       (!strncmp(name, "item-", 5) &&
-	        ((n > 4 && !strcmp(name + n - 4, ".run")) || (n > 4 && !strcmp(name + n - 4, ".tmp"))));
+	       (!strncmp(name, "item-", 5) && ((n > 4 && !strcmp(name + n - 4, ".run")) ||
+	                                       (n > 4 && !strcmp(name + n - 4, ".tmp"))));
 }
 
 /*
@@ -169,9 +175,32 @@ static void progress(trawl_builder *b, int force)
 	uint64_t consumed = 0, size = 0;
 	if (b->sp)
 		sh_split_progress(b->sp, &consumed, &size);
-	trawl_build_progress p = {b->stage, b->docs_done, b->bytes_before + consumed,
-	                          b->opts.input_bytes, b->items_done, b->nitems, since(b->t0)};
+	trawl_build_progress p = {
+	    b->stage,  b->docs_done, b->bytes_before + consumed, b->opts.input_bytes, b->items_done,
+	    b->nitems, since(b->t0)};
 	b->opts.on_progress(b->opts.progress_ctx, &p);
+}
+
+static void *worker_thread(void *arg);
+
+/* Starts a worker thread of this process that takes items as who
+ * (SH_TAKE_LOCAL or SH_TAKE_RESCUE); 0 or -1. */
+static int start_worker(trawl_builder *b, int who)
+{
+	if (b->nthreads >= LIMIT_BUILD_WORKERS)
+		return -1;
+	b->warg[b->nthreads] = (struct wthread){b, who};
+	if (pthread_create(&b->tid[b->nthreads], NULL, worker_thread, &b->warg[b->nthreads]))
+		return -1;
+	b->nthreads++;
+	return 0;
+}
+
+static void notice(void *ctx, const char *msg)
+{
+	trawl_builder *b = ctx;
+	if (b->opts.on_notice)
+		b->opts.on_notice(b->opts.notice_ctx, msg);
 }
 
 /* A finished item's counts and rejected lines (builder's thread). */
@@ -195,8 +224,15 @@ static void on_done(void *ctx, const sh_qdone *d)
 static void tick(void *ctx)
 {
 	trawl_builder *b = ctx;
-	if (b->q)
+	if (b->q) {
 		sh_queue_poll(b->q, on_done, b);
+		sh_queue_notices(b->q, notice, b);
+		/* an item the build workers could not be trusted with, and no
+		 * thread here to do it: one is started for such items */
+		if (b->nthreads == 0 && sh_queue_wants_rescue(b->q) &&
+		    start_worker(b, SH_TAKE_RESCUE) == 0)
+			notice(b, "working the items refused from build workers in this process");
+	}
 	progress(b, 0);
 }
 
@@ -204,7 +240,8 @@ static void tick(void *ctx)
 
 static void *worker_thread(void *arg)
 {
-	trawl_builder *b = arg;
+	const struct wthread *wt = arg;
+	trawl_builder *b = wt->b;
 	sh_worker *w;
 	tbuf run, bytes;
 	tbuf_init(&run, (size_t)LIMIT_ITEM_MAX_BYTES * 4);
@@ -216,7 +253,7 @@ static void *worker_thread(void *arg)
 	}
 	for (;;) {
 		sh_item it;
-		int k = sh_queue_take(b->q, &bytes, 0, 1000, &it);
+		int k = sh_queue_take(b->q, &bytes, wt->who, 0, 1000, &it);
 		if (k == SH_Q_OVER)
 			break;
 		if (k != SH_Q_ITEM)
@@ -225,7 +262,8 @@ static void *worker_thread(void *arg)
 		sh_run r;
 		if (rc == TRAWL_OK)
 			rc = sh_run_write(b->build_dir, it.id, run.data, run.len, err, sizeof err);
-		if (rc == TRAWL_OK && (rc = sh_run_check(&r, run.data, run.len, err, sizeof err)) == 0)
+		if (rc == TRAWL_OK &&
+		    (rc = sh_run_check(&r, run.data, run.len, err, sizeof err)) == 0)
 			rc = sh_queue_complete(b->q, it.id, &r);
 		if (rc) {
 			sh_queue_fail(b->q, rc, err);
@@ -282,8 +320,8 @@ static int get_ready(trawl_builder *b, const sh_item *first)
 		size_t dl = 0;
 		b->zdict = malloc(IDX_ZDICT_MAX);
 		int rc = s.buf && s.sizes && b->zdict
-		                 ? idx_zdict_train(s.buf, s.sizes, s.n, b->zdict, IDX_ZDICT_MAX, &dl)
-		                 : TRAWL_ENOMEM;
+		             ? idx_zdict_train(s.buf, s.sizes, s.n, b->zdict, IDX_ZDICT_MAX, &dl)
+		             : TRAWL_ENOMEM;
 		free(s.buf);
 		free(s.sizes);
 		if (rc)
@@ -298,13 +336,12 @@ static int get_ready(trawl_builder *b, const sh_item *first)
 	int rc = sh_queue_new(&b->q, cap, 5000);
 	if (rc)
 		return berr(b, rc, "out of memory");
-	if (b->opts.listen &&
-	    (rc = sh_remote_start(&b->remote, b->opts.listen, b->q, p, b->build_dir, b->errmsg,
-	                                 sizeof b->errmsg)))
+	rpc_tls tls = {b->opts.tls.cert_file, b->opts.tls.key_file, b->opts.tls.ca_file};
+	if (b->opts.listen && (rc = sh_remote_start(&b->remote, b->opts.listen, &tls, b->q, p,
+	                                            b->build_dir, b->errmsg, sizeof b->errmsg)))
 		return rc;
 	for (unsigned t = 0; t < b->want_threads; t++)
-		if (pthread_create(&b->tid[b->nthreads], NULL, worker_thread, b) == 0)
-			b->nthreads++;
+		(void)start_worker(b, SH_TAKE_LOCAL);
 	b->ready = 1;
 	return TRAWL_OK;
 }
@@ -345,8 +382,8 @@ static int on_item(void *ctx, sh_item *it)
 	if (sh_run_open(&r, path, NULL, 0) == TRAWL_OK) {
 		int same = sh_run_fits(&r, &b->params, it->id, it->hash);
 		if (same) {
-			sh_qdone d = {it->id, r.lines, r.bytes_in, r.rejected, r.docs, (char *)r.rejects,
-			              r.rejects_len};
+			sh_qdone d = {it->id, r.lines,           r.bytes_in,   r.rejected,
+			              r.docs, (char *)r.rejects, r.rejects_len};
 			on_done(b, &d);
 			b->rep.items_reused++;
 		}
@@ -365,6 +402,38 @@ static int on_item(void *ctx, sh_item *it)
 
 /* ---- the API ---- */
 
+/* Says loudly when the listener will be reachable beyond this machine and
+ * nothing keeps strangers out (design 10: every listener that is not
+ * loopback must be asked for, and the traffic between processes
+ * authenticated). */
+static void warn_exposed(trawl_builder *b)
+{
+	const char *url = b->opts.listen;
+	if (!url || (b->opts.tls.cert_file && b->opts.tls.ca_file) || rpc_url_loopback(url))
+		return;
+	char msg[1200];
+	snprintf(msg, sizeof msg,
+	         "WARNING: this build listens on %s %s: anyone who can reach that address can "
+	         "connect, take work items (the input documents%s) and send runs back. Runs are "
+	         "checked against their items, so no one can change what is published, but the "
+	         "input can be read and the build slowed. Listen on tls+tcp:// with a certificate, "
+	         "its key and a CA that build workers' certificates must be signed by "
+	         "(docs/OPERATIONS.md, \"Building on several machines\").",
+	         url, b->opts.tls.cert_file ? "with TLS but no CA" : "without TLS",
+	         b->opts.tls.cert_file ? "" : ", in clear text on the network");
+	notice(b, msg);
+}
+
+void trawl_builder_peers(const trawl_builder *b, trawl_build_peers *out)
+{
+	if (b && b->remote)
+		sh_remote_counts(b->remote, out);
+	else if (b)
+		*out = b->peers;
+	else
+		memset(out, 0, sizeof *out);
+}
+
 int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_opts *opts,
                        char *errbuf, size_t errlen)
 {
@@ -375,23 +444,33 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	if (o.shards == 0)
 		o.shards = 1;
 	if (o.shards > TRAWL_MAX_SHARDS)
-		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d", o.shards,
-		            TRAWL_MAX_SHARDS);
+		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d",
+		                o.shards, TRAWL_MAX_SHARDS);
 	if (o.workers > LIMIT_BUILD_WORKERS)
-		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d", o.workers,
-		            LIMIT_BUILD_WORKERS);
+		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d",
+		                o.workers, LIMIT_BUILD_WORKERS);
 	if (o.part_count > 1 && o.part_index >= o.part_count)
 		return errf(errbuf, errlen, TRAWL_EINVAL, "partition %u of %u does not exist",
-		            o.part_index, o.part_count);
+		                o.part_index, o.part_count);
 	if (!dir || !*dir || strlen(dir) > LIMIT_PATH_BYTES - 64 ||
 	    (o.build_dir && strlen(o.build_dir) > LIMIT_PATH_BYTES - 64))
 		return errf(errbuf, errlen, TRAWL_EINVAL,
-		            "index directory name missing or too long");
+		                "index directory name missing or too long");
+	int tls_url = o.listen && !strncmp(o.listen, "tls+", 4);
+	if ((o.tls.cert_file || o.tls.key_file || o.tls.ca_file) && !tls_url)
+		return errf(errbuf, errlen, TRAWL_EINVAL,
+		                "certificates are for a tls+tcp:// listen URL only");
+	if (tls_url && (!o.tls.cert_file || !o.tls.key_file))
+		return errf(errbuf, errlen, TRAWL_EINVAL,
+		                "%s: a TLS listener needs a certificate and its key", o.listen);
 	trawl_builder *b = calloc(1, sizeof *b);
 	if (!b)
 		return TRAWL_ENOMEM;
 	b->lockfd = -1;
 	b->opts = o;
+	/* the caller's strings: copied below, freed by trawl_builder_close */
+	b->opts.listen = NULL;
+	memset(&b->opts.tls, 0, sizeof b->opts.tls);
 	b->stage = "reading";
 	sh_parser_init(&b->check, &b->schema, 0);
 	tbuf_init(&b->line, 0);
@@ -419,8 +498,9 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		/* the work stage holds per worker about 12 times its item (the
 		 * parsed documents, the inverted lists and the run), plus the
 		 * queued items */
-		size_t fit = o.memory_bytes / ((size_t)(b->want_threads ? b->want_threads : 1) * 12 +
-		                               2 * b->want_threads + 2);
+		size_t fit =
+		    o.memory_bytes / ((size_t)(b->want_threads ? b->want_threads : 1) * 12 +
+		                      2 * b->want_threads + 2);
 		if (o.memory_bytes && fit < item)
 			item = fit;
 	}
@@ -440,8 +520,8 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 			FILE *f = fopen(o.schema_path, "rb");
 			if (!f) {
 				rc = errf(errbuf, errlen,
-				          errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
-				          o.schema_path, strerror(errno));
+				              errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO,
+				              "%s: %s", o.schema_path, strerror(errno));
 				goto fail;
 			}
 			text = malloc(65536);
@@ -450,7 +530,8 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 			if (len == 65536) {
 				free(text);
 				rc = errf(errbuf, errlen, TRAWL_ESCHEMA,
-				          "%s: schema files are limited to 64 KiB", o.schema_path);
+				              "%s: schema files are limited to 64 KiB",
+				              o.schema_path);
 				goto fail;
 			}
 		}
@@ -484,6 +565,14 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 		snprintf(b->build_dir, sizeof b->build_dir, "%s/build", dir);
 	b->opts.build_dir = NULL;
 	b->opts.listen = o.listen ? strdup(o.listen) : NULL;
+	b->opts.tls.cert_file = o.tls.cert_file ? strdup(o.tls.cert_file) : NULL;
+	b->opts.tls.key_file = o.tls.key_file ? strdup(o.tls.key_file) : NULL;
+	b->opts.tls.ca_file = o.tls.ca_file ? strdup(o.tls.ca_file) : NULL;
+	if ((o.listen && !b->opts.listen) || (o.tls.cert_file && !b->opts.tls.cert_file) ||
+	    (o.tls.key_file && !b->opts.tls.key_file) || (o.tls.ca_file && !b->opts.tls.ca_file)) {
+		rc = TRAWL_ENOMEM;
+		goto fail;
+	}
 	if (!strcmp(b->build_dir, dir)) {
 		rc = errf(errbuf, errlen, TRAWL_EINVAL,
 		          "%s: the build directory cannot be the index directory", dir);
@@ -512,6 +601,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	sh_parser_init(&b->check, &b->schema, b->max_doc);
 	tbuf_init(&b->line, b->max_doc + LIMIT_ID_BYTES * 8 + 64);
 	b->rep.workers = b->want_threads;
+	warn_exposed(b);
 	*out = b;
 	return TRAWL_OK;
 fail:
@@ -558,6 +648,9 @@ void trawl_builder_close(trawl_builder *b)
 	free(b->item_hash);
 	free(b->zdict);
 	free((void *)b->opts.listen);
+	free((void *)b->opts.tls.cert_file);
+	free((void *)b->opts.tls.key_file);
+	free((void *)b->opts.tls.ca_file);
 	free(b->schema_json);
 	free(b->dir);
 	free(b);
@@ -671,10 +764,11 @@ int sh_builder_check_stored(const trawl_builder *b, char *err, size_t errlen)
 		return TRAWL_OK;
 	for (uint32_t f = 0; f < s->nfields; f++)
 		if (s->store_none || !idx_schema_is_stored(s, s->fields[f].name))
-			return errf(err, errlen, TRAWL_ESCHEMA,
-			            "text field \"%s\" is not stored, so the documents cannot be "
-			            "indexed again without the original input",
-			            s->fields[f].name);
+			return errf(
+			    err, errlen, TRAWL_ESCHEMA,
+			    "text field \"%s\" is not stored, so the documents cannot be "
+			    "indexed again without the original input",
+			    s->fields[f].name);
 	return TRAWL_OK;
 }
 
@@ -725,7 +819,8 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 			goto out;
 		if (!sh_run_fits(&runs[nruns], &b->params, nruns, b->item_hash[nruns])) {
 			sh_run_close(&runs[nruns]);
-			rc = berr(b, TRAWL_ECORRUPT, "%s: made from other input than this build's", path);
+			rc = berr(b, TRAWL_ECORRUPT, "%s: made from other input than this build's",
+			          path);
 			goto out;
 		}
 	}
@@ -740,8 +835,14 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 		tmpdir[0] = 0;
 		goto out;
 	}
-	sh_mergeopts mo = {&b->params, runs, (uint32_t)nruns, tmpdir, gen,
-	                   b->rep.workers ? b->rep.workers : 1, b->errmsg, sizeof b->errmsg};
+	sh_mergeopts mo = {&b->params,
+	                   runs,
+	                   (uint32_t)nruns,
+	                   tmpdir,
+	                   gen,
+	                   b->rep.workers ? b->rep.workers : 1,
+	                   b->errmsg,
+	                   sizeof b->errmsg};
 	sh_mergestats ms;
 	if ((rc = sh_merge_all(&mo, &ms)))
 		goto out;
@@ -780,6 +881,7 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	b->rep.publish_s = since(tp);
 	if (b->remote) {
 		/* the workers hear that the build is over */
+		sh_remote_counts(b->remote, &b->peers);
 		sh_remote_stop(b->remote);
 		b->remote = NULL;
 	}
@@ -789,6 +891,8 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	clean_build_dir(b->build_dir, 1);
 	b->committed = 1;
 out:
+	if (b->q)
+		sh_queue_notices(b->q, notice, b);
 	if (rc)
 		b->failed = 1;
 	if (rc && !b->errmsg[0])

@@ -26,9 +26,21 @@ typedef struct qitem {
 	sh_item it; /* bytes owned */
 	int state;
 	int remote;
-	uint64_t lease_until;
+	uint32_t holder;      /* the remote peer holding the lease */
+	uint64_t lease_until; /* clock_mono_us */
+	uint64_t taken_at;
+	unsigned checking; /* runs of it being checked (sh_queue_claim) */
+	unsigned expiries; /* remote leases that ran out */
+	int local_only;    /* left to this process */
 	struct qitem *next;
 } qitem;
+
+typedef struct qnote {
+	char *msg;
+	struct qnote *next;
+} qnote;
+
+#define MAX_NOTES 64
 
 typedef struct qdone {
 	sh_qdone d;
@@ -40,14 +52,17 @@ struct sh_queue {
 	pthread_cond_t cv;
 	unsigned capacity;
 	uint64_t lease_us;
-	qitem *items; /* not done, oldest first */
-	unsigned open;  /* items not done */
-	int closed;     /* no more items will come */
+	qitem *items;  /* not done, oldest first */
+	unsigned open; /* items not done */
+	int closed;    /* no more items will come */
 	int failed;
 	char err[1024];
 	int err_rc;
 	qdone *done_head, *done_tail;
 	uint64_t taken, expired;
+	qnote *notes, **notes_tail;
+	unsigned nnotes;
+	uint64_t notes_dropped;
 };
 
 int sh_queue_new(sh_queue **out, unsigned capacity, unsigned lease_ms)
@@ -63,6 +78,7 @@ int sh_queue_new(sh_queue **out, unsigned capacity, unsigned lease_ms)
 	pthread_condattr_destroy(&ca);
 	q->capacity = capacity ? capacity : 1;
 	q->lease_us = (uint64_t)lease_ms * 1000u;
+	q->notes_tail = &q->notes;
 	*out = q;
 	return TRAWL_OK;
 }
@@ -85,6 +101,11 @@ void sh_queue_free(sh_queue *q)
 		n = d->next;
 		free_done(&d->d);
 		free(d);
+	}
+	for (qnote *e = q->notes, *n; e; e = n) {
+		n = e->next;
+		free(e->msg);
+		free(e);
 	}
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
@@ -133,7 +154,28 @@ int sh_queue_push(sh_queue *q, sh_item *it, void (*tick)(void *), void *ctx)
 	return TRAWL_OK;
 }
 
-int sh_queue_take(sh_queue *q, tbuf *copy, int expires, int wait_ms, sh_item *out)
+/* Whether who (peer) may take e now (q->mu held). */
+static int may_take(const qitem *e, int who)
+{
+	if (e->state != Q_QUEUED)
+		return 0;
+	if (who == SH_TAKE_RESCUE)
+		return e->local_only;
+	return who == SH_TAKE_LOCAL || !e->local_only;
+}
+
+/* Copies e's item into copy and *out (q->mu held); 0, or ELIMIT. */
+static int copy_item(const qitem *e, tbuf *copy, sh_item *out)
+{
+	tbuf_reset(copy);
+	if (tbuf_append(copy, e->it.bytes, e->it.len))
+		return TRAWL_ELIMIT;
+	*out = e->it;
+	out->bytes = (const char *)copy->data;
+	return TRAWL_OK;
+}
+
+int sh_queue_take(sh_queue *q, tbuf *copy, int who, uint32_t peer, int wait_ms, sh_item *out)
 {
 	struct timespec ts;
 	clock_after(&ts, CLOCK_MONOTONIC, wait_ms);
@@ -146,28 +188,36 @@ int sh_queue_take(sh_queue *q, tbuf *copy, int expires, int wait_ms, sh_item *ou
 		}
 		uint64_t now = clock_mono_us();
 		qitem *pick = NULL;
+		unsigned held = 0;
 		for (qitem *i = q->items; i; i = i->next) {
-			if (i->state == Q_LEASED && i->remote && i->lease_until < now) {
+			if (i->state == Q_LEASED && i->remote && i->lease_until < now &&
+			    !i->checking) {
 				i->state = Q_QUEUED; /* its worker went silent */
 				q->expired++;
+				if (++i->expiries >= SH_EXPIRIES_LOCAL)
+					i->local_only = 1;
 			}
-			if (i->state == Q_QUEUED && !pick)
+			if (i->state == Q_LEASED && i->remote && i->holder == peer)
+				held++;
+			if (!pick && may_take(i, who))
 				pick = i;
 		}
+		if (who == SH_TAKE_REMOTE && held >= SH_PEER_LEASES)
+			pick = NULL;
 		if (pick) {
 			/* copied: the queue frees its bytes when the item is done,
 			 * which another worker may do first (an expired lease) */
-			tbuf_reset(copy);
-			if (tbuf_append(copy, pick->it.bytes, pick->it.len)) {
+			if (copy_item(pick, copy, out)) {
 				pthread_mutex_unlock(&q->mu);
-				sh_queue_fail(q, TRAWL_ELIMIT, "a work item is larger than a worker may take");
+				sh_queue_fail(q, TRAWL_ELIMIT,
+				              "a work item is larger than a worker may take");
 				return SH_Q_OVER;
 			}
 			pick->state = Q_LEASED;
-			pick->remote = expires;
+			pick->remote = who == SH_TAKE_REMOTE;
+			pick->holder = who == SH_TAKE_REMOTE ? peer : 0;
+			pick->taken_at = now;
 			pick->lease_until = now + q->lease_us;
-			*out = pick->it;
-			out->bytes = (const char *)copy->data;
 			q->taken++;
 			rc = SH_Q_ITEM;
 			break;
@@ -181,25 +231,61 @@ int sh_queue_take(sh_queue *q, tbuf *copy, int expires, int wait_ms, sh_item *ou
 	return rc;
 }
 
-int sh_queue_item_hash(sh_queue *q, uint64_t id, uint64_t *hash)
+/* The item with id id, not done (q->mu held), or NULL. */
+static qitem *find(sh_queue *q, uint64_t id)
 {
-	int found = 0;
+	for (qitem *i = q->items; i; i = i->next)
+		if (i->it.id == id)
+			return i;
+	return NULL;
+}
+
+int sh_queue_claim(sh_queue *q, uint64_t id, tbuf *copy, sh_item *out)
+{
 	pthread_mutex_lock(&q->mu);
-	for (qitem *i = q->items; i && !found; i = i->next)
-		if (i->it.id == id) {
-			*hash = i->it.hash;
-			found = 1;
-		}
+	qitem *e = find(q, id);
+	int found = e && copy_item(e, copy, out) == TRAWL_OK;
+	if (found)
+		e->checking++;
 	pthread_mutex_unlock(&q->mu);
 	return found;
 }
 
-void sh_queue_beat(sh_queue *q, uint64_t id)
+void sh_queue_release(sh_queue *q, uint64_t id, uint32_t peer, int refused)
 {
 	pthread_mutex_lock(&q->mu);
-	for (qitem *i = q->items; i; i = i->next)
-		if (i->it.id == id && i->state == Q_LEASED)
-			i->lease_until = clock_mono_us() + q->lease_us;
+	qitem *e = find(q, id);
+	if (e) {
+		e->checking--;
+		/* only the worker given the item can lose it: a refused run or
+		 * report from any other peer leaves the holder's lease alone */
+		if (refused && e->state == Q_LEASED && e->remote && e->holder == peer) {
+			e->local_only = 1;
+			e->state = Q_QUEUED;
+		}
+	}
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+int sh_queue_wants_rescue(sh_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	int want = 0;
+	for (qitem *i = q->items; i && !want; i = i->next)
+		want = i->state == Q_QUEUED && i->local_only;
+	pthread_mutex_unlock(&q->mu);
+	return want;
+}
+
+void sh_queue_beat(sh_queue *q, uint64_t id, uint32_t peer)
+{
+	pthread_mutex_lock(&q->mu);
+	qitem *i = find(q, id);
+	uint64_t now = clock_mono_us();
+	if (i && i->state == Q_LEASED && i->remote && i->holder == peer &&
+	    now - i->taken_at < (uint64_t)SH_LEASE_MAX_MS * 1000u)
+		i->lease_until = now + q->lease_us;
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -292,6 +378,51 @@ int sh_queue_drain(sh_queue *q, void (*tick)(void *), void *ctx)
 	int rc = q->failed ? q->err_rc : TRAWL_OK;
 	pthread_mutex_unlock(&q->mu);
 	return rc;
+}
+
+void sh_queue_notice(sh_queue *q, const char *msg)
+{
+	qnote *e = malloc(sizeof *e);
+	char *m = strdup(msg);
+	pthread_mutex_lock(&q->mu);
+	if (e && m && q->nnotes < MAX_NOTES) {
+		e->msg = m;
+		e->next = NULL;
+		*q->notes_tail = e;
+		q->notes_tail = &e->next;
+		q->nnotes++;
+		e = NULL;
+		m = NULL;
+	} else {
+		q->notes_dropped++;
+	}
+	pthread_mutex_unlock(&q->mu);
+	free(e);
+	free(m);
+}
+
+void sh_queue_notices(sh_queue *q, void (*fn)(void *ctx, const char *msg), void *ctx)
+{
+	pthread_mutex_lock(&q->mu);
+	qnote *list = q->notes;
+	uint64_t dropped = q->notes_dropped;
+	q->notes = NULL;
+	q->notes_tail = &q->notes;
+	q->nnotes = 0;
+	q->notes_dropped = 0;
+	pthread_mutex_unlock(&q->mu);
+	for (qnote *e = list, *n; e; e = n) {
+		n = e->next;
+		fn(ctx, e->msg);
+		free(e->msg);
+		free(e);
+	}
+	if (dropped) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%llu more such messages were not shown",
+		         (unsigned long long)dropped);
+		fn(ctx, msg);
+	}
 }
 
 void sh_queue_counts(sh_queue *q, uint64_t *taken, uint64_t *expired)

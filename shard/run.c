@@ -23,31 +23,17 @@ void sh_run_name(char out[32], uint64_t item)
 	snprintf(out, 32, "item-%08llu.run", (unsigned long long)item);
 }
 
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
 int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof *r);
 	if (len < SH_RUN_HEAD + 8 || memcmp(b, SH_RUN_MAGIC, 8))
 		return errf(err, errlen, TRAWL_ECORRUPT, "not a run file");
-	if (rd32(b + 8) != SH_RUN_VERSION)
+	if (sh_rd32(b + 8) != SH_RUN_VERSION)
 		return errf(err, errlen, TRAWL_ECORRUPT, "run file version %u (want %u)",
-		            rd32(b + 8), SH_RUN_VERSION);
-	if (th_hash64(b, len - 8) != rd64(b + len - 8))
+		                sh_rd32(b + 8), SH_RUN_VERSION);
+	if (th_hash64(b, len - 8) != sh_rd64(b + len - 8))
 		return errf(err, errlen, TRAWL_ECORRUPT, "run file checksum mismatch");
-	uint32_t ns = rd32(b + 12), nf = rd32(b + 72), rlen = rd32(b + 76);
+	uint32_t ns = sh_rd32(b + 12), nf = sh_rd32(b + 72), rlen = sh_rd32(b + 76);
 	size_t body = SH_RUN_HEAD + (size_t)ns * 32;
 	if (ns == 0 || ns > TRAWL_MAX_SHARDS || nf > LIMIT_FIELDS || body + rlen > len - 8 ||
 	    (rlen && b[body + rlen - 1] != 0))
@@ -55,25 +41,25 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 	size_t at = body + rlen;
 	for (uint32_t s = 0; s < ns; s++) {
 		const uint8_t *e = b + SH_RUN_HEAD + (size_t)s * 32;
-		uint64_t d = rd64(e + 8), t = rd64(e + 16), end = rd64(e + 24);
+		uint64_t d = sh_rd64(e + 8), t = sh_rd64(e + 16), end = sh_rd64(e + 24);
 		/* the counts are bounded by the bytes: a document record takes at
 		 * least 12 bytes plus one per field, a term record at least 6 */
-		uint64_t ndocs = rd32(e), nterms = rd32(e + 4);
+		uint64_t ndocs = sh_rd32(e), nterms = sh_rd32(e + 4);
 		if (d != at || t < d || end < t || end > len - 8 || ndocs * (12 + nf) > t - d ||
 		    nterms * 6 > end - t)
-			return errf(err, errlen, TRAWL_ECORRUPT, "run file section %u out of range",
-			            s);
+			return errf(err, errlen, TRAWL_ECORRUPT,
+			                "run file section %u out of range", s);
 		at = end;
 	}
 	r->map = (uint8_t *)b;
 	r->len = len;
-	r->item = rd64(b + 16);
-	r->item_hash = rd64(b + 24);
-	r->params_hash = rd64(b + 32);
-	r->lines = rd64(b + 40);
-	r->bytes_in = rd64(b + 48);
-	r->rejected = rd64(b + 56);
-	r->docs = rd64(b + 64);
+	r->item = sh_rd64(b + 16);
+	r->item_hash = sh_rd64(b + 24);
+	r->params_hash = sh_rd64(b + 32);
+	r->lines = sh_rd64(b + 40);
+	r->bytes_in = sh_rd64(b + 48);
+	r->rejected = sh_rd64(b + 56);
+	r->docs = sh_rd64(b + 64);
 	r->nshards = ns;
 	r->nfields = nf;
 	r->rejects = (const char *)b + body;
@@ -86,8 +72,8 @@ int sh_run_open(sh_run *r, const char *path, char *err, size_t errlen)
 	memset(r, 0, sizeof *r);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
-		            path, strerror(errno));
+		return errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO,
+		                "%s: %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0 || st.st_size < SH_RUN_HEAD + 8) {
 		close(fd);
@@ -124,11 +110,11 @@ int sh_run_fits(const sh_run *r, const sh_params *p, uint64_t item, uint64_t ite
 void sh_run_section(const sh_run *r, uint32_t s, sh_section *out)
 {
 	const uint8_t *e = r->map + SH_RUN_HEAD + (size_t)s * 32;
-	out->ndocs = rd32(e);
-	out->nterms = rd32(e + 4);
-	out->docs = r->map + rd64(e + 8);
-	out->docs_end = out->terms = r->map + rd64(e + 16);
-	out->terms_end = r->map + rd64(e + 24);
+	out->ndocs = sh_rd32(e);
+	out->nterms = sh_rd32(e + 4);
+	out->docs = r->map + sh_rd64(e + 8);
+	out->docs_end = out->terms = r->map + sh_rd64(e + 16);
+	out->terms_end = r->map + sh_rd64(e + 24);
 }
 
 int sh_run_write(const char *dir, uint64_t item, const uint8_t *bytes, size_t len, char *err,
@@ -170,8 +156,8 @@ fail:;
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	return errf(err, errlen, e == ENOSPC || e == EDQUOT ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
-	            tmp, strerror(e));
+	return errf(err, errlen, e == ENOSPC || e == EDQUOT ? TRAWL_ENOSPC : TRAWL_EIO,
+	                "%s: %s", tmp, strerror(e));
 }
 
 int sh_rdoc_next(const uint8_t **pp, const uint8_t *end, uint32_t nfields, sh_rdoc *d)
@@ -180,7 +166,7 @@ int sh_rdoc_next(const uint8_t **pp, const uint8_t *end, uint32_t nfields, sh_rd
 	uint64_t v;
 	if (end - p < 9)
 		return TRAWL_ECORRUPT;
-	d->hash = rd64(p);
+	d->hash = sh_rd64(p);
 	p += 8;
 	if (sh_getv(&p, end, &v) || v > UINT32_MAX)
 		return TRAWL_ECORRUPT;

@@ -21,30 +21,36 @@
  *             and the atomic publish of the generation (index/gen.c).
  *   build.c   the builder (trawl_builder_*) that drives them, the build
  *             directory that makes a build resumable, progress and report.
+ *
+ * Beside them, for build-worker processes: remote.c (the listener and the
+ * worker), msg.c (their messages) and audit.c (the builder's check of a
+ * run from a worker against its item, before the run counts).
  */
 #ifndef TRAWL_SHARD_SH_H
 #define TRAWL_SHARD_SH_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/buf.h"
 #include "index/codec.h"
 #include "index/index_int.h"
 
 #define SH_RUN_VERSION 1
+#define SH_ZSTD_LEVEL 3 /* of stored documents in runs (work.c, audit.c) */
 
 /* What a worker needs besides the item; fixed for a whole build. */
 typedef struct sh_params {
 	idx_schema schema;
 	const char *schema_json;
 	uint32_t nshards;
-	uint32_t max_doc;       /* bytes in one document */
-	int skip_bad;           /* record bad lines and go on, instead of failing */
-	const uint8_t *zdict;   /* zstd dictionary for stored documents (may be NULL) */
+	uint32_t max_doc;     /* bytes in one document */
+	int skip_bad;         /* record bad lines and go on, instead of failing */
+	const uint8_t *zdict; /* zstd dictionary for stored documents (may be NULL) */
 	size_t zdict_len;
-	uint64_t hash;          /* of all of the above (sh_params_hash): a run made
-	                           under other parameters is never reused */
+	uint64_t hash; /* of all of the above (sh_params_hash): a run made
+	                  under other parameters is never reused */
 } sh_params;
 
 /* sh_params_hash sets p->hash from the other members. */
@@ -76,11 +82,11 @@ enum { SH_BULK_NONE = 0, SH_BULK_INDEX, SH_BULK_DELETE, SH_BULK_OTHER };
 typedef struct sh_doc {
 	const uint8_t *id;
 	size_t id_len;
-	const char *stored;  /* the stored JSON (the schema's stored subset) */
+	const char *stored; /* the stored JSON (the schema's stored subset) */
 	size_t stored_len;
 	const uint8_t *texts; /* per text field: u32 length, then the text */
 	size_t texts_len;
-	int tomb;             /* a _bulk delete of id: no stored, no texts */
+	int tomb; /* a _bulk delete of id: no stored, no texts */
 } sh_doc;
 
 typedef int (*sh_doc_fn)(void *ctx, const sh_doc *d);
@@ -248,6 +254,21 @@ typedef struct sh_rdoc {
 /* sh_rdoc_next decodes the record at *p (advanced); 0 or TRAWL_ECORRUPT. */
 int sh_rdoc_next(const uint8_t **p, const uint8_t *end, uint32_t nfields, sh_rdoc *d);
 
+/* Little-endian integers at p (the caller checked the length). */
+static inline uint64_t sh_rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t sh_rd32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
 /* sh_getv: the varint at *p (advanced); 0, or -1 if it runs past end. */
 static inline int sh_getv(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
@@ -264,14 +285,41 @@ static inline int sh_getv(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return 0;
 }
 
+/* ---- audit.c: a run from a build-worker process, checked against its item ---- */
+
+typedef struct sh_auditor sh_auditor;
+
+/* sh_auditor_new: TRAWL_OK, TRAWL_ENOMEM, or TRAWL_EIO (no random key). One
+ * thread at a time uses an auditor. */
+int sh_auditor_new(sh_auditor **out);
+void sh_auditor_free(sh_auditor *a);
+
+/*
+ * sh_run_audit checks that r (passed by sh_run_check) is exactly the run of
+ * `it` under p: every document, stored record, token count and term of it
+ * derived from the builder's own parse and analysis of the item, nothing
+ * added, left out, moved or changed (audit.c says how). TRAWL_OK;
+ * TRAWL_ECORRUPT with err naming the first difference (the run is not
+ * this item's work); TRAWL_ENOMEM; or, when the item itself has a bad line
+ * and p->skip_bad is off, that line's error and message, with *item_bad
+ * set (the build fails as it would with a worker of this process).
+ */
+int sh_run_audit(sh_auditor *a, const sh_params *p, const sh_item *it, const sh_run *r,
+                 int *item_bad, char *err, size_t errlen);
+
+/* sh_item_audit parses it under p: TRAWL_OK, or the error of its first bad
+ * line (without skip_bad) with the message in err. For a worker's report
+ * that the item failed, which the builder believes only if it agrees. */
+int sh_item_audit(sh_auditor *a, const sh_params *p, const sh_item *it, char *err, size_t errlen);
+
 /* ---- merge.c + join.c ---- */
 
 /* The result of a build's merge, for the join. */
 typedef struct sh_mergeopts {
 	const sh_params *params;
-	sh_run *runs;          /* every item's run, in item order */
+	sh_run *runs; /* every item's run, in item order */
 	uint32_t nruns;
-	const char *gendir;    /* the temporary generation directory */
+	const char *gendir; /* the temporary generation directory */
 	uint64_t generation;
 	unsigned threads;
 	char *err;

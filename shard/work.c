@@ -77,8 +77,8 @@ typedef struct bterm {
 	uint32_t klen;
 	uint32_t df;
 	uint32_t last_doc;
-	uint32_t len, cap;  /* of post, in numbers */
-	uint32_t tf_at;     /* where the last document's tf is */
+	uint32_t len, cap; /* of post, in numbers */
+	uint32_t tf_at;    /* where the last document's tf is */
 } bterm;
 
 /* A hash table slot: the high half of the key's hash and the term's index + 1
@@ -95,14 +95,14 @@ typedef struct bslot {
 typedef struct inverter {
 	bterm *terms;
 	uint32_t nterms, capterms;
-	uint32_t nalloc;     /* entries whose post lists are allocated */
+	uint32_t nalloc; /* entries whose post lists are allocated */
 	bslot *table;
 	uint32_t mask;
 	arena keys;
-	int failed;      /* ENOMEM while inverting */
+	int failed; /* ENOMEM while inverting */
 	uint32_t cur_doc;
 	uint8_t cur_fid;
-	uint32_t kept;   /* tokens kept in the current field */
+	uint32_t kept; /* tokens kept in the current field */
 } inverter;
 
 /* Empties v for a new section (first use: allocates its table). */
@@ -307,7 +307,7 @@ static int on_token(inverter *v, const char *text, const btok *k)
 #define BATCH_AHEAD 16
 
 typedef struct tokbatch {
-	char *text;    /* token bytes, end to end */
+	char *text; /* token bytes, end to end */
 	size_t tlen, tcap;
 	btok *tok;
 	uint32_t n, cap;
@@ -398,7 +398,8 @@ static int invert_batch(inverter *v, tokbatch *t)
 	}
 	for (uint32_t i = 0; i < t->n; i++) {
 		if (i + BATCH_AHEAD < t->n)
-			__builtin_prefetch(&v->table[(uint32_t)t->tok[i + BATCH_AHEAD].hash & v->mask]);
+			__builtin_prefetch(
+			    &v->table[(uint32_t)t->tok[i + BATCH_AHEAD].hash & v->mask]);
 		if (i + BATCH_AHEAD / 2 < t->n) {
 			bslot sl = v->table[(uint32_t)t->tok[i + BATCH_AHEAD / 2].hash & v->mask];
 			if (sl.term)
@@ -425,9 +426,9 @@ static int invert_batch(inverter *v, tokbatch *t)
 typedef struct wdoc {
 	uint64_t hash;
 	const uint8_t *rec;
-	uint32_t seq;       /* place in the item */
+	uint32_t seq; /* place in the item */
 	uint32_t id_len;
-	uint32_t rec_len;   /* the stored record's bytes */
+	uint32_t rec_len; /* the stored record's bytes */
 	uint32_t texts_len;
 	uint32_t shard;
 	uint8_t tomb;
@@ -442,8 +443,8 @@ struct sh_worker {
 	wdoc *docs;
 	uint32_t ndocs;
 	size_t capdocs;
-	wdoc **order;     /* one shard's documents, sorted */
-	uint32_t *lens;   /* tokens kept per doc and field, for one shard */
+	wdoc **order;   /* one shard's documents, sorted */
+	uint32_t *lens; /* tokens kept per doc and field, for one shard */
 	size_t lens_cap;
 	idx_zenc *z;
 	uint64_t z_params; /* params hash z was made for */
@@ -653,8 +654,8 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 			if (len) {
 				w->batch.n = 0;
 				w->batch.tlen = 0;
-				rc = idx_analyze(w->an[p->schema.fields[f].analyzer], (const char *)t, len,
-				                 0, NULL, collect, &w->batch);
+				rc = idx_analyze(w->an[p->schema.fields[f].analyzer],
+				                 (const char *)t, len, 0, NULL, collect, &w->batch);
 				if (rc || w->batch.failed || invert_batch(&w->inv, &w->batch) ||
 				    w->inv.failed)
 					return TRAWL_ENOMEM;
@@ -682,7 +683,8 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 		if (!(sorted = malloc((size_t)w->inv.nterms * sizeof *sorted)))
 			return TRAWL_ENOMEM;
 		for (uint32_t i = 0; i < w->inv.nterms; i++)
-			sorted[i] = (tsort){__builtin_bswap64(w->inv.terms[i].kpre), &w->inv.terms[i]};
+			sorted[i] =
+			    (tsort){__builtin_bswap64(w->inv.terms[i].kpre), &w->inv.terms[i]};
 		if ((rc = sort_terms(sorted, w->inv.nterms))) {
 			free(sorted);
 			return rc;
@@ -749,7 +751,7 @@ int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char
 		sh_parser_init(&w->parser, &p->schema, p->max_doc);
 		idx_zenc_free(w->z);
 		w->z = NULL;
-		if (idx_zenc_alloc(&w->z, p->zdict, p->zdict_len, 3))
+		if (idx_zenc_alloc(&w->z, p->zdict, p->zdict_len, SH_ZSTD_LEVEL))
 			return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 		w->p = p;
 		w->z_params = p->hash;

@@ -316,6 +316,15 @@ class BuildCase(unittest.TestCase):
         self.addCleanup(p.close)
         return p
 
+    def finish(self, p, timeout=180):
+        """Waits for a build started with --progress json; its done event."""
+        rc = p.wait(timeout)
+        self.assertClean(p.stderr(), p.describe())
+        self.assertEqual(rc, 0, p.describe())
+        ev = p.events()
+        self.assertTrue(ev and ev[-1]["event"] == "done", p.describe())
+        return ev[-1]
+
     # ---- index checks ----
 
     def digest(self, ix):
@@ -423,14 +432,6 @@ class TestDistributed(BuildCase):
 
     def worker(self, url):
         return self.start("build-worker", "--connect", url, "--threads", 1)
-
-    def finish(self, p):
-        rc = p.wait(180)
-        self.assertClean(p.stderr(), p.describe())
-        self.assertEqual(rc, 0, p.describe())
-        ev = p.events()
-        self.assertTrue(ev and ev[-1]["event"] == "done", p.describe())
-        return ev[-1]
 
     def test_two_workers_same_as_local(self):
         opts = ("--shards", 2, "--item-kb", 256)
@@ -734,6 +735,28 @@ class TestReshard(BuildCase):
 # ---------------------------------------------------------------------------
 # 8: bad lines and _bulk input cut into items
 # ---------------------------------------------------------------------------
+
+class TestBadOptions(BuildCase):
+    def test_listen_with_a_bad_schema(self):
+        """A builder that fails to open after --listen was given freed the
+        caller's URL string: exit 139, a crash."""
+        r = self.run_fails(EX_NOINPUT, "index", self.path("ix"), SMALL, "--listen",
+                           "tcp://127.0.0.1:%d" % free_port(), "--schema", self.path("none.json"))
+        self.assertIn("none.json", r.err)
+
+    def test_certificates_need_tls(self):
+        """TLS options go with a tls+tcp:// URL, and a TLS listener needs both
+        a certificate and its key."""
+        for opts in ((), ("--listen", "tcp://127.0.0.1:%d" % free_port())):
+            r = self.run_fails(EX_USAGE, "index", self.path("ix"), SMALL, *opts, "--ca", "ca.pem")
+            self.assertIn("tls+tcp://", r.err)
+        r = self.run_fails(EX_USAGE, "index", self.path("ix"), SMALL, "--listen",
+                           "tls+tcp://127.0.0.1:%d" % free_port(), "--cert", "c.pem")
+        self.assertIn("needs a certificate and its key", r.err)
+        r = self.run_fails(EX_USAGE, "build-worker", "--connect", "tcp://127.0.0.1:1", "--ca",
+                           "ca.pem")
+        self.assertIn("tls+tcp://", r.err)
+
 
 class TestBadInput(BuildCase):
     # (kind, where in the third item, compressed): the bad line replaces a good

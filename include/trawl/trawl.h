@@ -85,6 +85,14 @@ typedef struct trawl_build_progress {
 	double seconds;       /* since trawl_builder_open */
 } trawl_build_progress;
 
+/* TLS for nng's tls+tcp:// URLs: PEM file names (NULL: none). */
+typedef struct trawl_tls {
+	const char *cert_file; /* this process's certificate (a listener must have one) */
+	const char *key_file;  /* its private key */
+	const char *ca_file;   /* CA bundle: the peer must present a certificate signed
+	                          by it, or it is refused before any message is read */
+} trawl_tls;
+
 typedef struct trawl_build_opts {
 	uint32_t shards;         /* number of shards, 1..256; 0 means 1 */
 	const char *schema_path; /* JSON schema file; NULL: the default schema */
@@ -102,8 +110,9 @@ typedef struct trawl_build_opts {
 	                            generation, and a rerun reuses runs */
 	const char *build_dir;   /* where work-item runs are kept until the publish
 	                            (resuming a build reuses them); NULL: DIR/build */
-	const char *listen;      /* nng URL (tcp://HOST:PORT) that `trawl build-worker`
-	                            processes connect to for work items; NULL: none */
+	const char *listen;      /* nng URL (tcp://HOST:PORT, tls+tcp://HOST:PORT with
+	                            tls below) that `trawl build-worker` processes
+	                            connect to for work items; NULL: none */
 	uint32_t part_index;     /* with part_count > 1: make only the runs of the items */
 	uint32_t part_count;     /* whose id % part_count == part_index, and publish nothing */
 	uint64_t input_bytes;    /* total size of the inputs, for progress (0: unknown) */
@@ -114,6 +123,21 @@ typedef struct trawl_build_opts {
 	/* Called on the builder's thread at most every 100 ms and at each stage. */
 	void (*on_progress)(void *ctx, const trawl_build_progress *p);
 	void *progress_ctx;
+	/* Members from here on were added after the first release; new ones are
+	 * only ever appended. */
+	/* With a tls+tcp:// listen URL: the builder's certificate and key
+	 * (required) and the CA that build workers' client certificates must be
+	 * signed by (without it, any client can take work items). The names are
+	 * copied by trawl_builder_open; the files are read when the listener
+	 * starts, at the first work item. Only with a tls+tcp:// listen URL. */
+	trawl_tls tls;
+	/* Called on the builder's thread with what the operator should know
+	 * that is not an error (valid during the call): a listen URL reachable
+	 * beyond this machine without TLS and a CA (from trawl_builder_open), a
+	 * run or a report from a build worker that was refused, a worker cut
+	 * off. May be NULL. */
+	void (*on_notice)(void *ctx, const char *msg);
+	void *notice_ctx;
 } trawl_build_opts;
 
 #define TRAWL_MAX_DOC_BYTES (1u << 20)
@@ -187,6 +211,24 @@ TRAWL_API const char *trawl_builder_errmsg(const trawl_builder *b);
 /* trawl_builder_close releases b; an uncommitted generation is discarded. */
 TRAWL_API void trawl_builder_close(trawl_builder *b);
 
+/* What the build workers of a build with trawl_build_opts.listen sent
+ * (trawl_builder_peers). */
+typedef struct trawl_build_peers {
+	uint64_t runs_checked;     /* runs checked against their items and kept */
+	uint64_t runs_refused;     /* runs that were not their item's work: refused (the
+	                              item taken from the worker that held it, and left
+	                              to the builder's own threads) */
+	uint64_t failures_refused; /* reports that an item failed that the builder's own
+	                              parse of the item did not confirm */
+	uint64_t bad_messages;     /* requests that did not decode */
+	uint64_t peers_cut;        /* connections cut off for repeated refusals */
+	double check_s;            /* seconds spent checking runs, over all threads */
+} trawl_build_peers;
+
+/* trawl_builder_peers fills out with b's counts so far (zeros without
+ * listen). Valid after trawl_builder_commit too. */
+TRAWL_API void trawl_builder_peers(const trawl_builder *b, trawl_build_peers *out);
+
 /*
  * trawl_build_worker works for the build listening at url (a builder opened
  * with trawl_build_opts.listen, possibly on another machine): it takes work
@@ -197,6 +239,17 @@ TRAWL_API void trawl_builder_close(trawl_builder *b);
  */
 TRAWL_API int trawl_build_worker(const char *url, unsigned threads, unsigned give_up_ms,
                                  char *errbuf, size_t errlen);
+
+/*
+ * trawl_build_worker_tls is trawl_build_worker over a tls+tcp:// url, with
+ * the worker's certificate and key (which a builder with a CA requires)
+ * and the CA the builder's certificate must be signed by (with it, the
+ * host name of url must also match the certificate, unless it is an IP
+ * address). tls is read during the call; NULL is trawl_build_worker.
+ * TRAWL_EINVAL for certificates with a URL that is not tls+tcp://.
+ */
+TRAWL_API int trawl_build_worker_tls(const char *url, const trawl_tls *tls, unsigned threads,
+                                     unsigned give_up_ms, char *errbuf, size_t errlen);
 
 /*
  * trawl_reshard builds a new generation of the index in dir with `shards`
