@@ -10,9 +10,10 @@
 
 void *arena_alloc(arena *a, size_t n)
 {
-	n = (n + 15) & ~(size_t)15;
+	size_t align = a->align ? a->align : 16, chunk = a->chunk ? a->chunk : ARENA_CHUNK;
+	n = (n + align - 1) & ~(align - 1);
 	if (a->nchunks == 0 || a->used + n > a->size) {
-		size_t sz = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		size_t sz = n > chunk ? n : chunk;
 		if (a->nchunks == a->cap) {
 			uint32_t nc = a->cap ? a->cap * 2 : 8;
 			uint8_t **p = realloc(a->chunks, nc * sizeof *p);
@@ -77,5 +78,9 @@ void arena_fini(arena *a)
 		free(a->chunks[0]);
 	free(a->chunks);
 	free(a->frees);
+	size_t chunk = a->chunk;
+	unsigned align = a->align;
 	memset(a, 0, sizeof *a);
+	a->chunk = chunk;
+	a->align = align;
 }

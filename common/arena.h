@@ -5,9 +5,10 @@
  * arena_fini. A query's scorers (index/search.c) and a build worker's
  * records (shard/work.c) live in arenas.
  *
- * A zeroed arena is ready to use (chunks of ARENA_CHUNK bytes); an
- * allocation larger than a chunk gets a chunk of its own. One thread at a
- * time.
+ * A zeroed arena is ready to use: chunks of ARENA_CHUNK bytes, allocations
+ * aligned to 16 bytes; set chunk and align before the first allocation to
+ * change them. An allocation larger than a chunk gets a chunk of its own.
+ * One thread at a time.
  */
 #ifndef TRAWL_COMMON_ARENA_H
 #define TRAWL_COMMON_ARENA_H
@@ -18,6 +19,8 @@
 #define ARENA_CHUNK (64u * 1024)
 
 typedef struct arena {
+	size_t chunk;   /* bytes of a new chunk (0: ARENA_CHUNK) */
+	unsigned align; /* alignment of allocations, a power of two (0: 16) */
 	uint8_t **chunks;
 	uint32_t nchunks, cap;
 	size_t used, size; /* of the last chunk */
@@ -26,7 +29,7 @@ typedef struct arena {
 	uint32_t nfrees, capfrees;
 } arena;
 
-/* arena_alloc: n bytes aligned to 16, or NULL (out of memory). */
+/* arena_alloc: n bytes, aligned, or NULL (out of memory). */
 void *arena_alloc(arena *a, size_t n);
 
 /* arena_zalloc: arena_alloc, zeroed. */
@@ -40,7 +43,8 @@ int arena_track(arena *a, void *p);
  * kept for the next round. */
 void arena_reset(arena *a);
 
-/* arena_fini frees everything; a is zeroed, ready for use again. */
+/* arena_fini frees everything; a is ready for use again (chunk and align
+ * kept). */
 void arena_fini(arena *a);
 
 #endif

@@ -5,7 +5,7 @@
  * generation (which the block maxima of every shard's postings need), and
  * the document frequency of every term across all shards (which goes into
  * every shard's dictionary). Then each shard's file is committed and
- * checksummed; build.c writes the manifest and publishes.
+ * checksummed; builder.c writes the manifest and publishes.
  *
  * The threads: a pass over S shards uses min(S, threads) of them; the
  * terms pass also cuts each shard's key space into parts of about equal

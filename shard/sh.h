@@ -19,7 +19,7 @@
  *             count, field lengths, the document frequency of every term
  *             across all shards) go into every shard; checksums, manifest,
  *             and the atomic publish of the generation (index/gen.c).
- *   build.c   the builder (trawl_builder_*) that drives them, the build
+ *   builder.c the builder (trawl_builder_*) that drives them, the build
  *             directory that makes a build resumable, progress and report.
  *
  * Beside them, for build-worker processes: remote.c (the listener and the
@@ -165,7 +165,7 @@ void sh_split_progress(const sh_splitter *sp, uint64_t *consumed, uint64_t *size
 /* sh_split_next_id: the id the next item will get. */
 uint64_t sh_split_next_id(const sh_splitter *sp);
 
-/* ---- build.c, for reshard.c ---- */
+/* ---- builder.c, for reshard.c ---- */
 
 /* sh_builder_add_indexed adds json with external id `id` (a _bulk index
  * action, so a different "id" member of json does not count). */

@@ -13,56 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/hash.h"
 #include "index/analyze.h"
 #include "index/codec.h"
 #include "index/docstore.h"
 #include "sh.h"
 
-#define ARENA_CHUNK (4u << 20)
-
-/* ---- a chunked arena: records never move ---- */
-
-typedef struct arena {
-	uint8_t **chunks;
-	size_t nchunks, cap;
-	size_t used; /* in the last chunk */
-	size_t chunk_size;
-} arena;
-
-static void *arena_alloc(arena *a, size_t n)
-{
-	if (a->nchunks == 0 || a->used + n > a->chunk_size) {
-		size_t sz = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-		if (a->nchunks == a->cap) {
-			size_t nc = a->cap ? a->cap * 2 : 16;
-			uint8_t **p = realloc(a->chunks, nc * sizeof *p);
-			if (!p)
-				return NULL;
-			a->chunks = p;
-			a->cap = nc;
-		}
-		uint8_t *c = malloc(sz);
-		if (!c)
-			return NULL;
-		a->chunks[a->nchunks++] = c;
-		a->used = 0;
-		a->chunk_size = sz;
-	}
-	void *p = a->chunks[a->nchunks - 1] + a->used;
-	a->used += (n + 7) & ~(size_t)7;
-	if (a->used > a->chunk_size)
-		a->used = a->chunk_size;
-	return p;
-}
-
-static void arena_free(arena *a)
-{
-	for (size_t i = 0; i < a->nchunks; i++)
-		free(a->chunks[i]);
-	free(a->chunks);
-	memset(a, 0, sizeof *a);
-}
+#define RECORD_CHUNK (4u << 20) /* the arenas' chunks: records and keys are many */
 
 /* ---- inversion ---- */
 
@@ -118,7 +76,9 @@ static int inv_reset(inverter *v)
 	}
 	v->nterms = 0;
 	v->failed = 0;
-	arena_free(&v->keys);
+	arena_fini(&v->keys);
+	v->keys.chunk = RECORD_CHUNK;
+	v->keys.align = 8;
 	return TRAWL_OK;
 }
 
@@ -129,7 +89,7 @@ static void inv_fini(inverter *v)
 	}
 	free(v->terms);
 	free(v->table);
-	arena_free(&v->keys);
+	arena_fini(&v->keys);
 	memset(v, 0, sizeof *v);
 }
 
@@ -459,6 +419,8 @@ int sh_worker_new(sh_worker **out)
 	sh_worker *w = calloc(1, sizeof *w);
 	if (!w)
 		return TRAWL_ENOMEM;
+	w->recs.chunk = RECORD_CHUNK;
+	w->recs.align = 8;
 	tbuf_init(&w->rec, (size_t)LIMIT_STORED_DOC_BYTES * 2);
 	tbuf_init(&w->rejects, (size_t)1 << 30);
 	if (idx_analyzer_alloc(&w->an[0], IDX_AN_PLAIN) ||
@@ -480,7 +442,7 @@ void sh_worker_free(sh_worker *w)
 	idx_analyzer_free(w->an[1]);
 	batch_fini(&w->batch);
 	inv_fini(&w->inv);
-	arena_free(&w->recs);
+	arena_fini(&w->recs);
 	free(w->docs);
 	free(w->order);
 	free(w->lens);
@@ -757,7 +719,7 @@ int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char
 		w->z_params = p->hash;
 	}
 	w->ndocs = 0;
-	arena_free(&w->recs);
+	arena_fini(&w->recs);
 	tbuf_reset(&w->rejects);
 	tbuf_reset(out);
 	w->item = it->id;

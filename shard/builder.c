@@ -1,5 +1,5 @@
 /*
- * build.c - the builder (trawl_builder_* in include/trawl/trawl.h): drives a
+ * builder.c - the builder (trawl_builder_* in include/trawl/trawl.h): drives a
  * build through the stages of sh.h and keeps it restartable.
  *
  * The caller's thread splits the input into work items and pushes them on
@@ -444,25 +444,25 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 	if (o.shards == 0)
 		o.shards = 1;
 	if (o.shards > TRAWL_MAX_SHARDS)
-		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d",
-		                o.shards, TRAWL_MAX_SHARDS);
+		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u shards; the limit is %d", o.shards,
+		            TRAWL_MAX_SHARDS);
 	if (o.workers > LIMIT_BUILD_WORKERS)
-		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d",
-		                o.workers, LIMIT_BUILD_WORKERS);
+		return errf(errbuf, errlen, TRAWL_ELIMIT, "%u workers; the limit is %d", o.workers,
+		            LIMIT_BUILD_WORKERS);
 	if (o.part_count > 1 && o.part_index >= o.part_count)
 		return errf(errbuf, errlen, TRAWL_EINVAL, "partition %u of %u does not exist",
-		                o.part_index, o.part_count);
+		            o.part_index, o.part_count);
 	if (!dir || !*dir || strlen(dir) > LIMIT_PATH_BYTES - 64 ||
 	    (o.build_dir && strlen(o.build_dir) > LIMIT_PATH_BYTES - 64))
 		return errf(errbuf, errlen, TRAWL_EINVAL,
-		                "index directory name missing or too long");
+		            "index directory name missing or too long");
 	int tls_url = o.listen && !strncmp(o.listen, "tls+", 4);
 	if ((o.tls.cert_file || o.tls.key_file || o.tls.ca_file) && !tls_url)
 		return errf(errbuf, errlen, TRAWL_EINVAL,
-		                "certificates are for a tls+tcp:// listen URL only");
+		            "certificates are for a tls+tcp:// listen URL only");
 	if (tls_url && (!o.tls.cert_file || !o.tls.key_file))
 		return errf(errbuf, errlen, TRAWL_EINVAL,
-		                "%s: a TLS listener needs a certificate and its key", o.listen);
+		            "%s: a TLS listener needs a certificate and its key", o.listen);
 	trawl_builder *b = calloc(1, sizeof *b);
 	if (!b)
 		return TRAWL_ENOMEM;
@@ -520,8 +520,8 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 			FILE *f = fopen(o.schema_path, "rb");
 			if (!f) {
 				rc = errf(errbuf, errlen,
-				              errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO,
-				              "%s: %s", o.schema_path, strerror(errno));
+				          errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
+				          o.schema_path, strerror(errno));
 				goto fail;
 			}
 			text = malloc(65536);
@@ -530,8 +530,7 @@ int trawl_builder_open(trawl_builder **out, const char *dir, const trawl_build_o
 			if (len == 65536) {
 				free(text);
 				rc = errf(errbuf, errlen, TRAWL_ESCHEMA,
-				              "%s: schema files are limited to 64 KiB",
-				              o.schema_path);
+				          "%s: schema files are limited to 64 KiB", o.schema_path);
 				goto fail;
 			}
 		}
@@ -764,11 +763,10 @@ int sh_builder_check_stored(const trawl_builder *b, char *err, size_t errlen)
 		return TRAWL_OK;
 	for (uint32_t f = 0; f < s->nfields; f++)
 		if (s->store_none || !idx_schema_is_stored(s, s->fields[f].name))
-			return errf(
-			    err, errlen, TRAWL_ESCHEMA,
-			    "text field \"%s\" is not stored, so the documents cannot be "
-			    "indexed again without the original input",
-			    s->fields[f].name);
+			return errf(err, errlen, TRAWL_ESCHEMA,
+			            "text field \"%s\" is not stored, so the documents cannot be "
+			            "indexed again without the original input",
+			            s->fields[f].name);
 	return TRAWL_OK;
 }
 
