@@ -252,6 +252,10 @@ static void *non_reader(void *arg)
 			atomic_fetch_add(&attack_sent, 1);
 	}
 	free(frame);
+	/* let the server read what was sent before the connection ends: nng
+	 * 1.5.2 can hang a connection's teardown when it ends in the middle of
+	 * a message nng is receiving (docs/RESILIENCE.md) */
+	usleep(300 * 1000);
 	close(fd);
 	return NULL;
 }
