@@ -76,7 +76,8 @@ def module_map(text):
 def functions(path):
     """(first line, length, signature) of every function defined in a C file
     (a body opens with '{' alone at column 0 and ends with '}' there)."""
-    lines = open(path, encoding="utf-8").read().split("\n")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
     out, start = [], None
     for i, line in enumerate(lines):
         if line == "{":
