@@ -56,6 +56,10 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 /* rpc_server_busy: requests being handled right now (0 for NULL). */
 unsigned rpc_server_busy(const rpc_server *s);
 
+/* rpc_server_queued: requests taken in and waiting for a worker (0 for
+ * NULL). */
+unsigned rpc_server_queued(rpc_server *s);
+
 /* rpc_server_cut: peers cut off so far (for not taking their replies, or by
  * rpc_request_cut_peer). */
 uint64_t rpc_server_cut(const rpc_server *s);

@@ -4,7 +4,8 @@
  * connection (their send cannot be made from the caller's thread and waits in nng until the
  * deadline), a peer that appears later, batches that wait for n answers,
  * cancellation, and (over loopback TCP, with a raw socket speaking nng's
- * framing) a peer that sends requests and never reads its replies.
+ * framing) a peer that sends requests and never reads its replies; and
+ * connections served in turn, whatever each has queued.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -305,6 +306,139 @@ static void test_peer_that_does_not_read_is_cut_off(void **state)
 	rpc_server_stop(s);
 }
 
+/* The handler of the fairness test: records the order requests are
+ * served in; "hold" waits until the test lets it go. */
+static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t order_cv = PTHREAD_COND_INITIALIZER;
+static int holding, released;
+static char order[64][8];
+static unsigned norder;
+
+static void ordered(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
+{
+	(void)ctx;
+	(void)worker;
+	pthread_mutex_lock(&order_mu);
+	if (len == 4 && !memcmp(req, "hold", 4)) {
+		holding = 1;
+		pthread_cond_broadcast(&order_cv);
+		while (!released)
+			pthread_cond_wait(&order_cv, &order_mu);
+	}
+	if (norder < 64 && len < sizeof order[0]) {
+		memcpy(order[norder], req, len);
+		order[norder++][len] = 0;
+	}
+	pthread_mutex_unlock(&order_mu);
+	tbuf_append(out, req, len);
+}
+
+/* A batch of calls sent from its own thread. */
+typedef struct flood {
+	rpc_call calls[20];
+	char req[20][8];
+	unsigned n;
+	pthread_t t;
+} flood;
+
+static void *flood_main(void *arg)
+{
+	flood *f = arg;
+	rpc_call_many(f->calls, f->n, 10000);
+	return NULL;
+}
+
+static void flood_start(flood *f, rpc_client *c, const char *prefix, unsigned n)
+{
+	memset(f->calls, 0, sizeof f->calls);
+	f->n = n;
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(f->req[i], sizeof f->req[i], "%s%u", prefix, i);
+		f->calls[i] = (rpc_call){
+		    .peer = c, .req = (const uint8_t *)f->req[i], .len = strlen(f->req[i])};
+	}
+	assert_int_equal(pthread_create(&f->t, NULL, flood_main, f), 0);
+}
+
+static void flood_join(flood *f)
+{
+	pthread_join(f->t, NULL);
+	for (unsigned i = 0; i < f->n; i++) {
+		assert_int_equal(f->calls[i].rc, TRAWL_OK);
+		rpc_call_fini(&f->calls[i]);
+	}
+}
+
+static void wait_queued(rpc_server *s, unsigned n)
+{
+	uint64_t t0 = clock_mono_ms();
+	while (rpc_server_queued(s) < n) {
+		if (clock_mono_ms() - t0 > 10000)
+			fail_msg("%u requests queued after 10 s, not %u", rpc_server_queued(s), n);
+		usleep(1000);
+	}
+}
+
+/* Workers take requests in turn by connection, not in order of arrival:
+ * with one worker held, peer a queues 19 requests, then peer b one, then
+ * peer c five; once the worker is let go, b's request is served first
+ * (in order of arrival it came 20th), and a's and c's alternate with it
+ * and each other while each has requests left. */
+static void test_connections_served_in_turn(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_server *s;
+	rpc_client *a, *b, *c;
+	assert_int_equal(
+	    rpc_server_start(&s, "inproc://rpc-test-fair", NULL, 1, ordered, NULL, err, sizeof err),
+	    TRAWL_OK);
+	assert_int_equal(rpc_client_open(&a, "inproc://rpc-test-fair", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(rpc_client_open(&b, "inproc://rpc-test-fair", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(rpc_client_open(&c, "inproc://rpc-test-fair", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	/* the one worker takes a's "hold" and waits in it */
+	static flood fh, fa, fb, fc;
+	fh.n = 1;
+	fh.calls[0] = (rpc_call){.peer = a, .req = (const uint8_t *)"hold", .len = 4};
+	assert_int_equal(pthread_create(&fh.t, NULL, flood_main, &fh), 0);
+	pthread_mutex_lock(&order_mu);
+	while (!holding)
+		pthread_cond_wait(&order_cv, &order_mu);
+	pthread_mutex_unlock(&order_mu);
+	flood_start(&fa, a, "a", 19);
+	wait_queued(s, 19);
+	flood_start(&fb, b, "b", 1);
+	wait_queued(s, 20);
+	flood_start(&fc, c, "c", 5);
+	wait_queued(s, 25);
+	pthread_mutex_lock(&order_mu);
+	released = 1;
+	pthread_cond_broadcast(&order_cv);
+	pthread_mutex_unlock(&order_mu);
+	flood_join(&fh);
+	flood_join(&fa);
+	flood_join(&fb);
+	flood_join(&fc);
+	/* tags: hold 0 (taken); a's 1-19 behind it; b0 0; c's 0-4. So: hold,
+	 * b (the oldest at tag 0), c, then a and c in turn, then a alone */
+	static const char want[] = "hbc"
+	                           "acacacaca"
+	                           "aaaaaaaaaaaaaa";
+	assert_int_equal(norder, strlen(want));
+	char got[sizeof want];
+	for (unsigned i = 0; i < norder; i++)
+		got[i] = order[i][0];
+	got[norder] = 0;
+	assert_string_equal(got, want);
+	rpc_client_close(a);
+	rpc_client_close(b);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
 /* Which listen URLs stay on this machine (the warning of a service that
  * listens beyond loopback without TLS). */
 static void test_url_loopback(void **state)
@@ -343,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_send_waits_for_connection),
 	    cmocka_unit_test(test_batch_wait_for_n),
 	    cmocka_unit_test(test_peer_that_does_not_read_is_cut_off),
+	    cmocka_unit_test(test_connections_served_in_turn),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	rpc_fini();

@@ -469,6 +469,8 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    "trawl_leaf_generation %llu\n"
 		    "# HELP trawl_leaf_busy Requests being handled.\n# TYPE trawl_leaf_busy gauge\n"
 		    "trawl_leaf_busy %u\n"
+		    "# HELP trawl_leaf_queued Requests taken in and waiting for a worker.\n"
+		    "# TYPE trawl_leaf_queued gauge\ntrawl_leaf_queued %u\n"
 		    "# HELP trawl_leaf_requests_total Requests by type.\n"
 		    "# TYPE trawl_leaf_requests_total counter\n"
 		    "trawl_leaf_requests_total{type=\"search\"} %llu\n"
@@ -484,7 +486,7 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    "# HELP trawl_leaf_peers_cut_total Connections closed for not reading their "
 		    "replies.\n"
 		    "# TYPE trawl_leaf_peers_cut_total counter\ntrawl_leaf_peers_cut_total %llu\n",
-		    (unsigned long long)st.generation, st.busy, (unsigned long long)st.searches,
+		    (unsigned long long)st.generation, st.busy, st.queued, (unsigned long long)st.searches,
 		    (unsigned long long)st.fetches, (unsigned long long)st.pings,
 		    (unsigned long long)st.errors, (unsigned long long)st.partial,
 		    (unsigned long long)st.switches, (unsigned long long)st.peers_cut);
@@ -643,6 +645,7 @@ void leaf_get_stats(leaf *l, leaf_stats *st)
 	st->ready = l->cur != NULL;
 	pthread_mutex_unlock(&l->mu);
 	st->busy = rpc_server_busy(l->srv);
+	st->queued = rpc_server_queued(l->srv);
 	st->searches = atomic_load(&l->searches);
 	st->fetches = atomic_load(&l->fetches);
 	st->pings = atomic_load(&l->pings);

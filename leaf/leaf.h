@@ -45,6 +45,7 @@ typedef struct leaf_stats {
 	uint64_t generation;
 	int ready;           /* a verified generation is open */
 	unsigned busy;       /* requests being handled */
+	unsigned queued;     /* requests waiting for a worker (served in turn by connection) */
 	uint64_t searches, fetches, pings, errors, partial;
 	uint64_t switches;   /* generations switched to */
 	uint64_t peers_cut;  /* connections closed for not reading their replies */
