@@ -505,6 +505,8 @@ class ServeCase(unittest.TestCase):
         m = re.search(r'^trawl_leaf_requests_total\{type="%s"\} (\d+)$' % type_,
                       r.body.decode(), re.M)
         self.assertIsNotNone(m, r.body[:500])
+        for gauge in ("trawl_leaf_busy", "trawl_leaf_queued", "trawl_leaf_peers_cut_total"):
+            self.assertRegex(r.body.decode(), r"(?m)^%s \d+$" % gauge)
         return int(m.group(1))
 
     def small_cluster(self, ix, replicas, shard=0, shards=1, root_args=()):
