@@ -40,8 +40,8 @@ static int valid_name(const char *n)
 	if (len == 0 || len > LIMIT_FIELD_NAME_BYTES)
 		return 0;
 	for (const char *p = n; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '_' || *p == '-' || *p == '.'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.'))
 			return 0;
 	/* a leading '-' would read as exclusion in a query */
 	return n[0] != '-' && strcmp(n, "id") != 0;
@@ -78,7 +78,8 @@ static int parse_field(idx_field *f, const char *name, json_t *spec, char *err, 
 				return errf(err, errlen, TRAWL_ESCHEMA,
 				            "schema: fields.%s.type must be \"text\"", name);
 		} else if (!strcmp(key, "analyzer")) {
-			int k = json_is_string(v) ? idx_analyzer_kind_parse(json_string_value(v)) : -1;
+			int k =
+			    json_is_string(v) ? idx_analyzer_kind_parse(json_string_value(v)) : -1;
 			if (k < 0)
 				return errf(
 				    err, errlen, TRAWL_ESCHEMA,
@@ -159,13 +160,15 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 				json_t *e;
 				json_array_foreach(v, i, e)
 				{
-					if (!json_is_string(e) || !valid_name(json_string_value(e))) {
+					if (!json_is_string(e) ||
+					    !valid_name(json_string_value(e))) {
 						rc = errf(err, errlen, TRAWL_ESCHEMA,
 						          "schema: store[%zu] must be a field name",
 						          i);
 						goto out;
 					}
-					snprintf(s->stored[s->nstored++], LIMIT_FIELD_NAME_BYTES + 1, "%s",
+					snprintf(s->stored[s->nstored++],
+					         LIMIT_FIELD_NAME_BYTES + 1, "%s",
 					         json_string_value(e));
 				}
 			} else {
@@ -201,10 +204,10 @@ char *idx_schema_to_json(const idx_schema *s)
 	for (uint32_t i = 0; i < s->nfields; i++) {
 		const idx_field *f = &s->fields[i];
 		json_object_set_new(
-			fields, f->name,
-			json_pack("{s:s, s:s, s:f, s:f, s:f}", "type", "text", "analyzer",
-		                  idx_analyzer_kind_name((idx_analyzer_kind)f->analyzer), "boost",
-		                  (double)f->boost, "k1", (double)f->k1, "b", (double)f->b));
+		    fields, f->name,
+		    json_pack("{s:s, s:s, s:f, s:f, s:f}", "type", "text", "analyzer",
+		              idx_analyzer_kind_name((idx_analyzer_kind)f->analyzer), "boost",
+		              (double)f->boost, "k1", (double)f->k1, "b", (double)f->b));
 	}
 	if (s->store_all) {
 		json_object_set_new(root, "store", json_string("all"));

@@ -225,8 +225,8 @@ static int compile_words(compiler *c, const qt_node *q, idx_lnode **out)
 		if (q->kind == QT_PREFIX) {
 			char folded[LIMIT_TOKEN_BYTES];
 			size_t fl = 0;
-			rc = idx_fold_term(c->an[f->analyzer], q->text, q->len, folded, sizeof folded,
-			                   &fl);
+			rc = idx_fold_term(c->an[f->analyzer], q->text, q->len, folded,
+			                   sizeof folded, &fl);
 			if (rc == TRAWL_ELIMIT)
 				return errf(c->err, c->errlen, TRAWL_EQUERY,
 				            "%sprefix is longer than %d bytes", COL(q->column),
@@ -404,10 +404,10 @@ typedef struct sc_term {
 typedef struct sc_phrase {
 	sc base;
 	uint32_t n;
-	idx_pcur **cur;   /* in query order */
+	idx_pcur **cur; /* in query order */
 	uint32_t *rel;
-	uint32_t *order;  /* cursor indexes by ascending df */
-	uint32_t **pos;   /* per cursor position scratch */
+	uint32_t *order; /* cursor indexes by ascending df */
+	uint32_t **pos;  /* per cursor position scratch */
 	uint32_t *poscap;
 	uint32_t freq;
 	float w, k1;
@@ -420,8 +420,8 @@ typedef struct sc_phrase {
 typedef struct sc_multi {
 	sc base;
 	uint32_t n;
-	sc **kids;   /* query order (scores are summed in this order) */
-	sc **lead;   /* AND: by ascending cost */
+	sc **kids; /* query order (scores are summed in this order) */
+	sc **lead; /* AND: by ascending cost */
 } sc_multi;
 
 typedef struct sc_pair {
@@ -869,8 +869,8 @@ static const sc_ops excl_ops = {excl_next, excl_advance, excl_score, excl_bound}
 
 typedef struct builder {
 	idx_shard_ctx *c;
-	int count_only;     /* no scores will be asked for */
-	uint32_t leaves;    /* query terms: analysed ones, plus prefix expansions so far */
+	int count_only;  /* no scores will be asked for */
+	uint32_t leaves; /* query terms: analysed ones, plus prefix expansions so far */
 } builder;
 
 static sc *mk_none(builder *b)
@@ -968,16 +968,16 @@ static int build_phrase(builder *b, const idx_lnode *n, int two_phase, sc **out)
 		if (!(p->cur[i] = arena_alloc(a, sizeof(idx_pcur))))
 			return TRAWL_ENOMEM;
 		if (pl.max_tf < 0)
-			pl.max_tf = idx_plist_max(&pl, b->c->view->norms[n->fid], b->c->ktab[n->fid],
-			                          f->k1);
+			pl.max_tf = idx_plist_max(&pl, b->c->view->norms[n->fid],
+			                          b->c->ktab[n->fid], f->k1);
 		idx_pcur_init(p->cur[i], &pl, t.pos, t.pos_len);
 		idf += idx_bm25_idf(N, pl.df_global);
 		p->order[i] = i;
 	}
 	/* drive with the rarest term */
 	for (uint32_t i = 1; i < p->n; i++)
-		for (uint32_t j = i; j > 0 && p->cur[p->order[j]]->pl.df < p->cur[p->order[j - 1]]->pl.df;
-		     j--) {
+		for (uint32_t j = i;
+		     j > 0 && p->cur[p->order[j]]->pl.df < p->cur[p->order[j - 1]]->pl.df; j--) {
 			uint32_t t = p->order[j];
 			p->order[j] = p->order[j - 1];
 			p->order[j - 1] = t;
@@ -1025,7 +1025,8 @@ static sc *mk_multi(builder *b, const sc_ops *ops, int kind, sc **kids, uint32_t
 			return NULL;
 		memcpy(m->lead, kids, n * sizeof *kids);
 		for (uint32_t i = 1; i < n; i++)
-			for (uint32_t j = i; j > 0 && m->lead[j]->cost < m->lead[j - 1]->cost; j--) {
+			for (uint32_t j = i; j > 0 && m->lead[j]->cost < m->lead[j - 1]->cost;
+			     j--) {
 				sc *t = m->lead[j];
 				m->lead[j] = m->lead[j - 1];
 				m->lead[j - 1] = t;
@@ -1204,7 +1205,9 @@ static int build(builder *b, const idx_lnode *n, sc **out)
 				return rc;
 		}
 		uint32_t m = compact(kids, n->nkids);
-		*out = m == 0 ? mk_none(b) : m == 1 ? kids[0] : mk_multi(b, &or_ops, SC_OR, kids, m);
+		*out = m == 0   ? mk_none(b)
+		       : m == 1 ? kids[0]
+		                : mk_multi(b, &or_ops, SC_OR, kids, m);
 		return *out ? TRAWL_OK : TRAWL_ENOMEM;
 	}
 	case IDX_L_BOOL:

@@ -132,8 +132,8 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 	               json[len - 1] == '\t'))
 		len--;
 	if (len > p->max_doc)
-		return perr(p, TRAWL_ELIMIT, "%s:%llu: document is %zu bytes; the limit is %zu", src,
-		            ln, len, p->max_doc);
+		return perr(p, TRAWL_ELIMIT, "%s:%llu: document is %zu bytes; the limit is %zu",
+		            src, ln, len, p->max_doc);
 	const idx_schema *schema = p->schema;
 	docscan d;
 	d.schema = schema;
@@ -161,10 +161,10 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 	} else if (d.id.kind != IDX_J_STRING || (rc = idx_json_string(&d.id, id)) || id->len == 0 ||
 	           id->len > LIMIT_ID_BYTES)
 		return rc == TRAWL_ENOMEM
-		               ? perr(p, rc, "%s:%llu: out of memory", src, ln)
-		               : perr(p, TRAWL_EDOC,
-		                      "%s:%llu: field \"id\" must be a string of 1 to %d bytes", src,
-		                      ln, LIMIT_ID_BYTES);
+		           ? perr(p, rc, "%s:%llu: out of memory", src, ln)
+		           : perr(p, TRAWL_EDOC,
+		                  "%s:%llu: field \"id\" must be a string of 1 to %d bytes", src,
+		                  ln, LIMIT_ID_BYTES);
 	if (memchr(id->data, 0, id->len))
 		return perr(p, TRAWL_EDOC, "%s:%llu:%u: field \"id\" contains a NUL character", src,
 		            ln, column_of(json, d.id.start));
@@ -184,8 +184,8 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 			rc = TRAWL_EJSON;
 		if (rc == TRAWL_EJSON)
 			return perr(p, TRAWL_EDOC,
-			            "%s:%llu: field \"%s\" must be a string or an array of strings", src,
-			            ln, schema->fields[f].name);
+			            "%s:%llu: field \"%s\" must be a string or an array of strings",
+			            src, ln, schema->fields[f].name);
 		if (rc)
 			return perr(p, rc, "%s:%llu: out of memory", src, ln);
 		uint32_t n = (uint32_t)(texts->len - at - 4);
@@ -221,7 +221,8 @@ static int on_action(void *ctx, const char *key, size_t klen, const idx_jvalue *
 	snprintf(a->name, sizeof a->name, "%.*s", (int)(klen < 15 ? klen : 15), key);
 	if (v->kind != IDX_J_OBJECT)
 		a->kind = SH_BULK_NONE;
-	else if ((klen == 5 && !memcmp(key, "index", 5)) || (klen == 6 && !memcmp(key, "create", 6)))
+	else if ((klen == 5 && !memcmp(key, "index", 5)) ||
+	         (klen == 6 && !memcmp(key, "create", 6)))
 		a->kind = SH_BULK_INDEX;
 	else if (klen == 6 && !memcmp(key, "delete", 6))
 		a->kind = SH_BULK_DELETE;
@@ -329,39 +330,45 @@ int sh_parse_item(sh_parser *p, const sh_item *it, int skip_bad, sh_doc_fn fn,
 			count->bytes += longer - len;
 			pending = SH_BULK_NONE;
 			rc = perr(p, TRAWL_ELIMIT,
-			          "%s:%llu: line is longer than %zu bytes (the document limit)", src,
-			          (unsigned long long)ln, p->max_doc);
+			          "%s:%llu: line is longer than %zu bytes (the document limit)",
+			          src, (unsigned long long)ln, p->max_doc);
 		} else if (!it->bulk) {
 			rc = sh_parse_doc(p, line, len, src, ln, NULL, 0, fn, ctx);
 		} else if (pending == SH_BULK_INDEX) {
 			pending = SH_BULK_NONE;
 			rc = sh_parse_doc(p, line, len, src, ln,
-			                  p->bulk_id.len ? p->bulk_id.data : NULL, p->bulk_id.len, fn, ctx);
+			                  p->bulk_id.len ? p->bulk_id.data : NULL, p->bulk_id.len,
+			                  fn, ctx);
 		} else {
 			bulk_action a;
 			int kind = parse_action(p, line, len, &a);
 			if (kind == SH_BULK_NONE)
 				rc = perr(p, TRAWL_EDOC,
-				          "%s:%llu: expected a _bulk action ({\"index\"|\"create\"|\"delete\": "
+				          "%s:%llu: expected a _bulk action "
+				          "({\"index\"|\"create\"|\"delete\": "
 				          "{...}}) in a _bulk file",
 				          src, (unsigned long long)ln);
 			else if (kind == SH_BULK_OTHER)
-				rc = perr(p, TRAWL_EDOC,
-				          "%s:%llu: _bulk action \"%s\" is not supported (use index, "
-				          "create or delete)",
-				          src, (unsigned long long)ln, a.name);
+				rc = perr(
+				    p, TRAWL_EDOC,
+				    "%s:%llu: _bulk action \"%s\" is not supported (use index, "
+				    "create or delete)",
+				    src, (unsigned long long)ln, a.name);
 			else if ((rc = action_id(p, &a, src, ln)) == TRAWL_OK) {
 				if (kind == SH_BULK_INDEX) {
 					pending = SH_BULK_INDEX;
 					action_line = ln;
 				} else if (!p->bulk_id.len) {
-					rc = perr(p, TRAWL_EDOC, "%s:%llu: a delete action needs an \"_id\"",
-					          src, (unsigned long long)ln);
+					rc = perr(p, TRAWL_EDOC,
+					          "%s:%llu: a delete action needs an \"_id\"", src,
+					          (unsigned long long)ln);
 				} else {
-					sh_doc doc = {p->bulk_id.data, p->bulk_id.len, NULL, 0, NULL, 0, 1};
+					sh_doc doc = {
+					    p->bulk_id.data, p->bulk_id.len, NULL, 0, NULL, 0, 1};
 					rc = fn(ctx, &doc);
 					if (rc == TRAWL_ENOMEM)
-						perr(p, rc, "%s:%llu: out of memory", src, (unsigned long long)ln);
+						perr(p, rc, "%s:%llu: out of memory", src,
+						     (unsigned long long)ln);
 				}
 			}
 		}
