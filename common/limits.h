@@ -33,6 +33,15 @@
 /* Text fields in a schema: a dictionary key starts with the field's number
  * in one byte, and scorers keep per-field arrays. */
 #define LIMIT_FIELDS 32
+/* Typed fields in a schema (keyword, long, double, date, boolean, keyword
+ * twins of text fields), values of one in one document, and bytes of a
+ * keyword value (after normalising): bounds on what one document adds to
+ * the columns and postings of the typed fields. */
+#define LIMIT_TYPED_FIELDS 64
+#define LIMIT_FIELD_VALUES 1024
+#define LIMIT_KEYWORD_BYTES 1024
+/* Fields a schema's "store" list may name: every text and typed field. */
+#define LIMIT_STORED_FIELDS (LIMIT_FIELDS + LIMIT_TYPED_FIELDS)
 /* Bytes of a field name (schemas, queries, snippet requests). */
 #define LIMIT_FIELD_NAME_BYTES 64
 /* Bytes of a token after folding; longer tokens are skipped. A dictionary
@@ -134,6 +143,12 @@
 
 /* ---- how the limits agree ---- */
 
+/* A document's typed values fit the document limit's order of size: every
+ * field at its value limit, each value a keyword at its byte limit, stays
+ * within a build message. */
+_Static_assert((uint64_t)LIMIT_TYPED_FIELDS * LIMIT_FIELD_VALUES * (4 + LIMIT_KEYWORD_BYTES) <=
+                   LIMIT_MESSAGE_BYTES,
+               "a document's typed values fit one message");
 /* Shard numbers travel as u16 and index per-shard byte tables. */
 _Static_assert(TRAWL_MAX_SHARDS <= 256, "shard numbers index 256-entry tables");
 /* A dictionary key is a field byte and a token. */

@@ -406,6 +406,31 @@ size_t idx_utf8_validate(const char *s, size_t len)
 	return len;
 }
 
+int idx_lowercase(const char *s, size_t n, tbuf *out)
+{
+	const uint8_t *p = (const uint8_t *)s, *end = p + n;
+	while (p < end) {
+		if (*p < 0x80) { /* ASCII: the common case */
+			int rc = tbuf_putc(out, (uint8_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
+			if (rc)
+				return rc;
+			p++;
+			continue;
+		}
+		utf8proc_int32_t cp;
+		utf8proc_ssize_t k = utf8proc_iterate(p, end - p, &cp);
+		if (k <= 0)
+			return TRAWL_EUTF8;
+		uint8_t enc[4];
+		utf8proc_ssize_t m = utf8proc_encode_char(utf8proc_tolower(cp), enc);
+		int rc = m > 0 ? tbuf_append(out, enc, (size_t)m) : TRAWL_EUTF8;
+		if (rc)
+			return rc;
+		p += k;
+	}
+	return TRAWL_OK;
+}
+
 int idx_is_stopword(const char *term, size_t len)
 {
 	const char *t = term;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
+
 #include "common/limits.h"
 
 /* Tokens longer than LIMIT_TOKEN_BYTES after folding are dropped but still
@@ -79,6 +81,15 @@ int idx_analyze(idx_analyzer *a, const char *text, size_t len, uint32_t pos_base
  */
 int idx_fold_term(idx_analyzer *a, const char *word, size_t len, char *out, size_t cap,
                   size_t *outlen);
+
+/*
+ * idx_lowercase appends s (n bytes of valid UTF-8) to out with every code
+ * point mapped to its lower case (Unicode's simple mapping, as utf8proc and
+ * Lucene's LowerCaseFilter give it: no folding, no normalisation): the
+ * keyword fields' "lowercase" normalizer. Returns TRAWL_OK, TRAWL_EUTF8 or
+ * TRAWL_ENOMEM.
+ */
+int idx_lowercase(const char *s, size_t n, tbuf *out);
 
 /* idx_is_stopword: whether the folded term is on the English stop list. */
 int idx_is_stopword(const char *term, size_t len);

@@ -28,14 +28,49 @@ typedef struct idx_field {
 	float b;
 } idx_field;
 
+/* Field types. TEXT is analysed and scored; the others are typed fields,
+ * whose values index/values.c parses. The values are the schema's order,
+ * never renumbered. */
+typedef enum idx_ftype {
+	IDX_TEXT = 0,
+	IDX_KEYWORD = 1, /* exact strings */
+	IDX_LONG = 2,    /* int64 */
+	IDX_DOUBLE = 3,  /* finite IEEE double */
+	IDX_DATE = 4,    /* int64 milliseconds since the epoch, UTC */
+	IDX_BOOLEAN = 5,
+} idx_ftype;
+
+/* idx_ftype_name: "text", "keyword", ...; idx_ftype_parse: the type of a
+ * name, or -1. */
+const char *idx_ftype_name(int type);
+int idx_ftype_parse(const char *name);
+
+/* A typed field: a top-level member of the document, or the keyword twin
+ * of a text field ("title.raw", reading the member "title"). */
+typedef struct idx_tfield {
+	char name[LIMIT_FIELD_NAME_BYTES + 1];
+	int type;              /* idx_ftype, never IDX_TEXT */
+	int twin_of;           /* the text field it reads, or -1 */
+	uint8_t index;         /* filterable */
+	uint8_t doc_values;    /* sortable and aggregatable */
+	uint8_t lowercase;     /* keyword: the "lowercase" normalizer */
+	uint32_t ignore_above; /* keyword: longer values (characters) are
+	                          skipped; 0: none */
+} idx_tfield;
+
 typedef struct idx_schema {
 	uint32_t nfields; /* text fields; field id = index */
 	idx_field fields[LIMIT_FIELDS];
+	/* typed fields: the keyword twins first, in their text fields' order,
+	 * then the others in the schema's order (so that the canonical JSON
+	 * gives them back in the same order and with the same numbers) */
+	uint32_t ntyped;
+	idx_tfield typed[LIMIT_TYPED_FIELDS];
 	int store_all;    /* store every field of the document */
 	int store_none;   /* store nothing but the id */
 	/* otherwise: store only these top-level fields (and the id) */
 	uint32_t nstored;
-	char stored[LIMIT_FIELDS][LIMIT_FIELD_NAME_BYTES + 1];
+	char stored[LIMIT_STORED_FIELDS][LIMIT_FIELD_NAME_BYTES + 1];
 } idx_schema;
 
 /* idx_schema_default fills s with the default schema: title (boost 0.5) and
@@ -51,6 +86,10 @@ char *idx_schema_to_json(const idx_schema *s);
 
 /* idx_schema_field: id of text field name, or -1. */
 int idx_schema_field(const idx_schema *s, const char *name, size_t len);
+
+/* idx_schema_typed: number of the typed field read from top-level member
+ * name (not a twin), or -1. */
+int idx_schema_typed(const idx_schema *s, const char *name, size_t len);
 
 /* idx_schema_is_stored: whether top-level key name is stored. */
 int idx_schema_is_stored(const idx_schema *s, const char *name);

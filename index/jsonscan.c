@@ -171,34 +171,47 @@ static int scan_string(scanner *sc, int *plain)
 	return 0;
 }
 
-static int scan_number(scanner *sc)
+const char *idx_json_number(const char *p, const char *end, int *ok, int *integral)
 {
-	const char *p = sc->p, *end = sc->end;
+	*ok = 0;
+	*integral = 1;
 	if (p < end && *p == '-')
 		p++;
 	if (p >= end || *p < '0' || *p > '9')
-		return fail(sc, sc->p, TRAWL_EJSON, "invalid number");
+		return p;
 	if (*p == '0')
 		p++;
 	else
 		while (p < end && *p >= '0' && *p <= '9')
 			p++;
 	if (p < end && *p == '.') {
-		p++;
-		if (p >= end || *p < '0' || *p > '9')
-			return fail(sc, p, TRAWL_EJSON, "invalid number");
+		*integral = 0;
+		if (++p >= end || *p < '0' || *p > '9')
+			return p;
 		while (p < end && *p >= '0' && *p <= '9')
 			p++;
 	}
 	if (p < end && (*p == 'e' || *p == 'E')) {
+		*integral = 0;
 		p++;
 		if (p < end && (*p == '+' || *p == '-'))
 			p++;
 		if (p >= end || *p < '0' || *p > '9')
-			return fail(sc, p, TRAWL_EJSON, "invalid number");
+			return p;
 		while (p < end && *p >= '0' && *p <= '9')
 			p++;
 	}
+	*ok = 1;
+	return p;
+}
+
+static int scan_number(scanner *sc)
+{
+	int ok, integral;
+	const char *p = idx_json_number(sc->p, sc->end, &ok, &integral);
+	if (!ok)
+		return fail(sc, *sc->p == '-' && p == sc->p + 1 ? sc->p : p, TRAWL_EJSON,
+		            "invalid number");
 	sc->p = p;
 	return 0;
 }

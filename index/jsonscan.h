@@ -54,6 +54,14 @@ int idx_json_scan(const char *text, size_t len, idx_jmember_cb cb, void *ctx, tb
                   uint32_t *column, char *err, size_t errlen);
 
 /*
+ * idx_json_number reads a JSON number (RFC 8259's grammar) at p, before
+ * end: returns where it stopped, with *ok set when a whole number ends
+ * there (else it stopped at the first byte that breaks the grammar) and
+ * *integral when it has neither a fraction nor an exponent.
+ */
+const char *idx_json_number(const char *p, const char *end, int *ok, int *integral);
+
+/*
  * idx_json_string decodes a string value (as validated by idx_json_scan)
  * and appends its UTF-8 bytes to out. Returns TRAWL_OK, ENOMEM or ELIMIT.
  */

@@ -164,6 +164,13 @@ static int target_fields(compiler *c, const qt_node *q, uint8_t *fids, uint32_t 
 		return TRAWL_OK;
 	}
 	int f = idx_schema_field(c->schema, q->field, strlen(q->field));
+	for (uint32_t t = 0; f < 0 && t < c->schema->ntyped; t++)
+		if (!strcmp(c->schema->typed[t].name, q->field))
+			return errf(c->err, c->errlen, TRAWL_EQUERY,
+			            "%sfield \"%.64s\" is a %s field: its values are checked and "
+			            "stored, but searching typed fields is not built yet",
+			            COL(q->column), q->field,
+			            idx_ftype_name(c->schema->typed[t].type));
 	if (f < 0) {
 		char names[512] = "";
 		size_t at = 0;

@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "index/jsonscan.h"
+#include "index/values.h"
 #include "sh.h"
 
 static int perr(sh_parser *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -38,6 +39,8 @@ void sh_parser_init(sh_parser *p, const idx_schema *schema, size_t max_doc)
 	tbuf_init(&p->texts, 2 * max_doc + 4 * LIMIT_FIELDS + 64);
 	tbuf_init(&p->stored, 2 * max_doc + 64);
 	tbuf_init(&p->bulk_id, LIMIT_ID_BYTES * 4);
+	tbuf_init(&p->typed, LIMIT_MESSAGE_BYTES);
+	tbuf_init(&p->scratch, max_doc + 64);
 }
 
 void sh_parser_fini(sh_parser *p)
@@ -47,6 +50,8 @@ void sh_parser_fini(sh_parser *p)
 	tbuf_fini(&p->texts);
 	tbuf_fini(&p->stored);
 	tbuf_fini(&p->bulk_id);
+	tbuf_fini(&p->typed);
+	tbuf_fini(&p->scratch);
 }
 
 int sh_is_blank(const char *s, size_t n)
@@ -62,8 +67,10 @@ typedef struct docscan {
 	const idx_schema *schema;
 	idx_jvalue id;
 	idx_jvalue field[LIMIT_FIELDS];
+	idx_jvalue typed[LIMIT_TYPED_FIELDS];
 	uint8_t has_id;
 	uint8_t has[LIMIT_FIELDS];
+	uint8_t has_typed[LIMIT_TYPED_FIELDS];
 	const char *dup;    /* a needed key that appeared twice */
 	const char *dup_at; /* its second occurrence */
 } docscan;
@@ -97,8 +104,45 @@ static int on_member(void *ctx, const char *key, size_t klen, const idx_jvalue *
 		}
 		d->has[f] = 1;
 		d->field[f] = *v;
+		return 0;
+	}
+	if (d->schema->ntyped && (f = idx_schema_typed(d->schema, key, klen)) >= 0) {
+		if (d->has_typed[f] && !d->dup) {
+			d->dup = d->schema->typed[f].name;
+			d->dup_at = v->key_at;
+		}
+		d->has_typed[f] = 1;
+		d->typed[f] = *v;
 	}
 	return 0;
+}
+
+/* The typed fields' values of the document d scanned, into p->typed
+ * (idx_values_parse's records, one per typed field in the schema's order;
+ * a twin reads its text field's member). */
+static int typed_values(sh_parser *p, const docscan *d, const char *json, const char *src,
+                        unsigned long long ln)
+{
+	const idx_schema *schema = p->schema;
+	static const idx_jvalue none = {IDX_J_NULL, "null", 4, NULL};
+	tbuf_reset(&p->typed);
+	for (uint32_t t = 0; t < schema->ntyped; t++) {
+		const idx_tfield *f = &schema->typed[t];
+		const idx_jvalue *v = &none;
+		if (f->twin_of >= 0 && d->has[f->twin_of])
+			v = &d->field[f->twin_of];
+		else if (f->twin_of < 0 && d->has_typed[t])
+			v = &d->typed[t];
+		const char *at = NULL;
+		char why[160];
+		int rc = idx_values_parse(f, v, &p->typed, &p->scratch, &at, why, sizeof why);
+		if (rc == TRAWL_EDOC)
+			return perr(p, rc, "%s:%llu:%u: field \"%s\" (%s): %s", src, ln,
+			            column_of(json, at), f->name, idx_ftype_name(f->type), why);
+		if (rc)
+			return perr(p, rc, "%s:%llu: out of memory", src, ln);
+	}
+	return TRAWL_OK;
 }
 
 /* Re-serialises the stored subset of a document's fields (jansson). */
@@ -140,6 +184,7 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 	d.has_id = 0;
 	d.dup = NULL;
 	memset(d.has, 0, sizeof d.has);
+	memset(d.has_typed, 0, schema->ntyped);
 	uint32_t col = 0;
 	char why[128];
 	int rc = idx_json_scan(json, len, on_member, &d, &p->keybuf, &col, why, sizeof why);
@@ -191,7 +236,13 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 		uint32_t n = (uint32_t)(texts->len - at - 4);
 		memcpy(texts->data + at, &n, 4);
 	}
-	sh_doc doc = {id->data, id->len, NULL, 0, texts->data, texts->len, 0};
+	if (schema->ntyped && (rc = typed_values(p, &d, json, src, ln)))
+		return rc;
+	sh_doc doc = {id->data, id->len, NULL, 0, texts->data, texts->len, 0, NULL, 0};
+	if (schema->ntyped) {
+		doc.typed = p->typed.data;
+		doc.typed_len = p->typed.len;
+	}
 	if (schema->store_all) {
 		doc.stored = json;
 		doc.stored_len = len;
@@ -363,8 +414,15 @@ int sh_parse_item(sh_parser *p, const sh_item *it, int skip_bad, sh_doc_fn fn,
 					          "%s:%llu: a delete action needs an \"_id\"", src,
 					          (unsigned long long)ln);
 				} else {
-					sh_doc doc = {
-					    p->bulk_id.data, p->bulk_id.len, NULL, 0, NULL, 0, 1};
+					sh_doc doc = {p->bulk_id.data,
+					              p->bulk_id.len,
+					              NULL,
+					              0,
+					              NULL,
+					              0,
+					              1,
+					              NULL,
+					              0};
 					rc = fn(ctx, &doc);
 					if (rc == TRAWL_ENOMEM)
 						perr(p, rc, "%s:%llu: out of memory", src,

@@ -87,6 +87,9 @@ typedef struct sh_doc {
 	const uint8_t *texts; /* per text field: u32 length, then the text */
 	size_t texts_len;
 	int tomb; /* a _bulk delete of id: no stored, no texts */
+	const uint8_t *typed; /* the typed fields' values: per typed field, an
+	                         idx_values_parse record (index/values.h) */
+	size_t typed_len;
 } sh_doc;
 
 typedef int (*sh_doc_fn)(void *ctx, const sh_doc *d);
@@ -94,7 +97,7 @@ typedef int (*sh_doc_fn)(void *ctx, const sh_doc *d);
 typedef struct sh_parser {
 	const idx_schema *schema;
 	size_t max_doc;
-	tbuf keybuf, idbuf, texts, stored, bulk_id; /* scratch */
+	tbuf keybuf, idbuf, texts, stored, bulk_id, typed, scratch; /* scratch */
 	char errmsg[1024];
 } sh_parser;
 

@@ -1,11 +1,12 @@
 /*
- * fuzz_doc.c - fuzz target for the document parser (index/build.c,
+ * fuzz_doc.c - fuzz target for the document parser (shard/parse.c,
  * trawl_builder_add_json): JSON Lines straight from users.
  *
- * Two builders stay open across inputs, in a private temporary directory:
+ * Three builders stay open across inputs, in a private temporary directory:
  * one with the default schema (every field stored) and one with a schema
  * that stores a subset of the fields and uses the plain analyzer (the path
- * that re-serialises the document). Each input is split into lines and every
+ * that re-serialises the document), and a third with typed fields of every
+ * type (index/values.c: numbers, dates, keywords, arrays). Each input is split into lines and every
  * line goes to both with skip_bad off, so each bad line is an error return;
  * the error codes are the documented ones and every message is a terminated
  * string naming the source. Every RESET_INPUTS inputs, and at exit, the
@@ -26,12 +27,20 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define RESET_INPUTS 2000
-#define NBUILDERS 2
+#define NBUILDERS 3
 
 static const char subset_schema[] =
 	"{\"fields\": {\"title\": {\"type\": \"text\", \"analyzer\": \"plain\"},"
 	" \"body\": {\"type\": \"text\"}, \"tags\": {\"type\": \"text\", \"analyzer\": \"plain\"}},"
 	" \"store\": [\"title\", \"url\"]}";
+
+/* every typed field's type, a keyword twin, a normalizer, ignore_above;
+ * the members the corpus's typed documents use */
+static const char typed_schema[] =
+	"{\"fields\": {\"title\": {\"fields\": {\"raw\": {\"type\": \"keyword\","
+	" \"ignore_above\": 16}}}, \"body\": {}, \"tags\": {\"type\": \"keyword\","
+	" \"normalizer\": \"lowercase\"}, \"n\": {\"type\": \"long\"}, \"x\": {\"type\":"
+	" \"double\"}, \"date\": {\"type\": \"date\"}, \"ok\": {\"type\": \"boolean\"}}}";
 
 static char tmpdir[64];
 static trawl_builder *builders[NBUILDERS];
@@ -68,6 +77,8 @@ static void open_builders(void)
 		o.skip_bad = 0;
 		if (i == 1)
 			o.schema_json = subset_schema;
+		if (i == 2)
+			o.schema_json = typed_schema;
 		int rc = trawl_builder_open(&builders[i], dir, &o, err, sizeof err);
 		if (rc) {
 			fprintf(stderr, "fuzz_doc: cannot open a builder in %s: %s\n", dir, err);
