@@ -16,6 +16,9 @@ int cmd_index(int argc, char **argv);
 int cmd_build_worker(int argc, char **argv);
 int cmd_reshard(int argc, char **argv);
 
+/* schema.c: schemas without an index (the public API only) */
+int cmd_schema(int argc, char **argv);
+
 /* serve.c: the services, over leaf/ and root/ */
 int cmd_leaf(int argc, char **argv);
 int cmd_root(int argc, char **argv);

@@ -1,6 +1,7 @@
 /*
  * main.c - the trawl command-line tool: the command dispatch and its help.
- * The commands live in search.c (search, get, stats, verify), build.c
+ * The commands live in search.c (search, get, stats, verify), schema.c
+ * (schema), build.c
  * (index, build-worker, reshard) and serve.c (serve, leaf, root); util.c
  * has what they share.
  */
@@ -22,6 +23,7 @@ static const char main_help[] =
 	"  get DIR ID           print a stored document\n"
 	"  stats DIR            describe the live generation\n"
 	"  verify DIR           check every checksum and postings list\n"
+	"  schema --from-mappings FILE   a trawl schema for an OpenSearch mapping\n"
 	"  serve DIR            the HTTP search API on one machine (root + leaf)\n"
 	"  leaf ...             serve shards to roots over nng\n"
 	"  root ...             the HTTP search API over a cluster of leaves\n"
@@ -56,6 +58,8 @@ int main(int argc, char **argv)
 		return cmd_stats(argc - 1, argv + 1);
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify(argc - 1, argv + 1);
+	if (!strcmp(cmd, "schema"))
+		return cmd_schema(argc - 1, argv + 1);
 	if (!strcmp(cmd, "serve"))
 		return cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(cmd, "leaf"))

@@ -84,6 +84,11 @@ int idx_schema_parse(idx_schema *s, const char *json, size_t len, char *err, siz
 /* idx_schema_to_json: a malloc'ed canonical JSON text of s (caller frees), NULL on ENOMEM. */
 char *idx_schema_to_json(const idx_schema *s);
 
+/* idx_field_name_ok: whether n may name a field: 1-LIMIT_FIELD_NAME_BYTES
+ * characters of A-Z a-z 0-9 _ - ., not starting with '-' (a query would
+ * read it as exclusion), not "id". */
+int idx_field_name_ok(const char *n);
+
 /* idx_schema_field: id of text field name, or -1. */
 int idx_schema_field(const idx_schema *s, const char *name, size_t len);
 

@@ -34,7 +34,7 @@ void idx_schema_default(idx_schema *s)
 	s->store_all = 1;
 }
 
-static int valid_name(const char *n)
+int idx_field_name_ok(const char *n)
 {
 	size_t len = strlen(n);
 	if (len == 0 || len > LIMIT_FIELD_NAME_BYTES)
@@ -225,7 +225,7 @@ static int parse_field(idx_field *f, const char *name, json_t *spec, char *err, 
 static int parse_member(idx_schema *s, int pass, const char *fname, json_t *spec, char *err,
                         size_t errlen)
 {
-	if (!valid_name(fname))
+	if (!idx_field_name_ok(fname))
 		return errf(
 		    err, errlen, TRAWL_ESCHEMA,
 		    "schema: invalid field name \"%.80s\" (1-%d characters of A-Z a-z 0-9 _ "
@@ -312,7 +312,7 @@ int idx_schema_parse(idx_schema *s, const char *text, size_t len, char *err, siz
 				json_array_foreach(v, i, e)
 				{
 					if (!json_is_string(e) ||
-					    !valid_name(json_string_value(e))) {
+					    !idx_field_name_ok(json_string_value(e))) {
 						rc = errf(err, errlen, TRAWL_ESCHEMA,
 						          "schema: store[%zu] must be a field name",
 						          i);

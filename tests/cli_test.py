@@ -1218,6 +1218,107 @@ class TestTypedFields(TrawlCase):
         self.fails(65, "search", ix, "title.raw:good", msg=[r'"title.raw" is a keyword field'])
 
 
+class TestSchemaFromMappings(TrawlCase):
+    """trawl schema --from-mappings: an OpenSearch mapping's fields in their
+    nearest trawl types, multi-fields as keyword twins, and one line on
+    standard error for each thing not carried over, naming the field."""
+
+    PROPS = {
+        "title": {"type": "text", "analyzer": "english",
+                  "fields": {"raw": {"type": "keyword", "ignore_above": 256},
+                             "en": {"type": "text"}}},
+        "body": {"type": "text"},
+        "summary": {"type": "text", "analyzer": "french", "copy_to": "all"},
+        "section": {"type": "keyword", "normalizer": "lowercase"},
+        "owner": {"type": "keyword", "normalizer": "my_norm", "ignore_above": 40000},
+        "size": {"type": "integer"},
+        "count": {"type": "long"},
+        "big": {"type": "unsigned_long"},
+        "ratio": {"type": "float", "index": False},
+        "price": {"type": "scaled_float", "scaling_factor": 100},
+        "when": {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
+        "day": {"type": "date", "format": "dd/MM/yyyy"},
+        "ns": {"type": "date_nanos"},
+        "ok": {"type": "boolean", "doc_values": False},
+        "addr": {"type": "ip"},
+        "user": {"properties": {"name": {"type": "keyword"}, "age": {"type": "long"}}},
+        "blob": {"type": "object", "enabled": False},
+        "id": {"type": "keyword"},
+        "bad name": {"type": "keyword"},
+    }
+    WANT = {"fields": {
+        "title": {"type": "text", "analyzer": "english",
+                  "fields": {"raw": {"type": "keyword", "ignore_above": 256}}},
+        "body": {"type": "text", "analyzer": "plain"},
+        "summary": {"type": "text", "analyzer": "plain"},
+        "section": {"type": "keyword", "normalizer": "lowercase"},
+        "owner": {"type": "keyword", "ignore_above": 1024},
+        "size": {"type": "long"}, "count": {"type": "long"}, "big": {"type": "long"},
+        "ratio": {"type": "double", "index": False}, "price": {"type": "double"},
+        "when": {"type": "date"}, "day": {"type": "date"}, "ns": {"type": "date"},
+        "ok": {"type": "boolean", "doc_values": False}}}
+    WARN = [r"title\.en: a text sub-field", r'summary: "copy_to"',
+            r'summary: analyzer "french" is not trawl\'s; "plain" used',
+            r'owner: normalizer "my_norm"', r"owner: ignore_above 40000 .* 1024 used",
+            r"big: unsigned_long becomes long", r'day: date format "dd/MM/yyyy"',
+            r"ns: date_nanos becomes date", r'addr: type "ip" has no trawl equivalent',
+            r"user: an object: .* sub-fields \(user\.name, user\.age\) are not mapped",
+            r'id: trawl\'s documents carry their id in "id"', r"bad name: not a trawl field name"]
+
+    def translate(self, doc):
+        f = self.path("mappings.json")
+        with open(f, "w") as out:
+            json.dump(doc, out)
+        r = self.ok("schema", "--from-mappings", f)
+        return json.loads(r.out), [ln for ln in r.err.splitlines() if ln.strip()]
+
+    def test_every_type_and_what_is_not_carried_over(self):
+        got, warnings = self.translate({"mappings": {"properties": self.PROPS}})
+        self.assertEqual(got, self.WANT)
+        self.assertEqual(list(got["fields"]), list(self.WANT["fields"]))  # the mapping's order
+        self.assertEqual(len(warnings), len(self.WARN), "\n".join(warnings))
+        for ln, pattern in zip(warnings, self.WARN):
+            self.assertRegex(ln, "^trawl: mappings: " + pattern)
+        # the schema builds an index that takes the mapping's documents
+        sp = self.path("schema.json")
+        with open(sp, "w") as out:
+            json.dump(got, out)
+        docs = self.path("docs.jsonl")
+        write_lines(docs, [{"id": "1", "title": "Pipes and Filters", "body": "streams",
+                            "section": "Libs", "size": 12, "ratio": 0.5, "when": "2024-05-01",
+                            "ok": True, "user": {"name": "x"}, "addr": "10.0.0.1"}])
+        ix = self.path("ix")
+        self.ok("index", ix, docs, "--schema", sp)
+        self.assertEqual(self.ids(ix, "pipe"), ["1"])
+
+    def test_the_mapping_forms_agree(self):
+        props = {"t": {"type": "text"}, "k": {"type": "keyword"}}
+        want = {"fields": {"t": {"type": "text", "analyzer": "plain"}, "k": {"type": "keyword"}}}
+        for doc in ({"mappings": {"properties": props}},
+                    {"my-index": {"mappings": {"properties": props}}},
+                    {"properties": props},
+                    {"mappings": {"_doc": {"properties": props}}}):
+            self.assertEqual(self.translate(doc), (want, []), doc)
+
+    def test_errors(self):
+        f = self.path("m.json")
+        for text, code, pattern in (
+                ('{"mappings": {', 78, r"m\.json: mappings: line 1, column \d+: "),
+                ('{"mappings": {}}', 78, r'no "properties" object'),
+                ('[1]', 78, r'no "properties" object'),
+                ('{"properties": {"k": {"type": "keyword"}}}', 78, r"no text field to map"),
+                ('{"properties": {"a": {"type": "text"}, "a": {"type": "text"}}}', 78,
+                 r"duplicate object key")):
+            with open(f, "w") as out:
+                out.write(text)
+            self.fails(code, "schema", "--from-mappings", f, msg=[pattern])
+        self.fails(66, "schema", "--from-mappings", self.path("none.json"),
+                   msg=[r"none\.json: No such file"])
+        self.fails(64, "schema", "--from", f)
+        r = self.ok("schema", "--from-mappings", "-", stdin=b'{"properties": {"t": {"type": "text"}}}')
+        self.assertEqual(json.loads(r.out), {"fields": {"t": {"type": "text", "analyzer": "plain"}}})
+
+
 # ---------------------------------------------------------------------------
 # query errors
 # ---------------------------------------------------------------------------

@@ -293,6 +293,24 @@ typedef struct trawl_open_opts {
 TRAWL_API int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_opts *opts,
                                     char *errbuf, size_t errlen);
 
+/*
+ * trawl_schema_from_mappings translates an OpenSearch or Elasticsearch
+ * mapping into a trawl schema (docs/SCHEMA.md says how each type maps).
+ * json (len bytes) is {"mappings": {"properties": {...}}}, the answer of
+ * GET /NAME/_mapping ({"NAME": {"mappings": ...}}), or the bare
+ * {"properties": {...}}. On TRAWL_OK *schema_out is a malloc'ed,
+ * NUL-terminated JSON schema owned by the caller (free it), which
+ * trawl_build_opts.schema_json accepts; warn(ctx, msg) (may be NULL) was
+ * called once for each thing the mapping says that the schema does not
+ * carry over, naming the field (an object's sub-fields, a type or an
+ * analyzer trawl lacks, a date format it does not read). Returns
+ * TRAWL_ESCHEMA with errbuf set when json is not such a mapping or maps no
+ * text field, or TRAWL_ENOMEM.
+ */
+TRAWL_API int trawl_schema_from_mappings(const char *json, size_t len, char **schema_out,
+                                         void (*warn)(void *ctx, const char *msg), void *ctx,
+                                         char *errbuf, size_t errlen);
+
 /* trawl_index_close releases idx. Every searcher of idx must be closed first. */
 TRAWL_API void trawl_index_close(trawl_index *idx);
 
