@@ -53,10 +53,16 @@ def snapshot(build, dest):
 
 
 def describe_build(build):
-    """git commit, dirty flag and the binary's mtime, for the record."""
+    """git commit, dirty flag and the binary's mtime, for the record: of the
+    source tree the build directory sits in (a worktree of another commit,
+    for a before-and-after run), else of this repository."""
+    src = os.path.dirname(os.path.abspath(build))
+    if not os.path.exists(os.path.join(src, ".git")):
+        src = REPO
+
     def git(*a):
         try:
-            return subprocess.run(["git", "-C", REPO] + list(a), capture_output=True, text=True,
+            return subprocess.run(["git", "-C", src] + list(a), capture_output=True, text=True,
                                   timeout=30).stdout.rstrip()
         except Exception:
             return "?"
