@@ -133,6 +133,25 @@ static int parse_shards(const char *s, uint32_t *out, uint32_t *n)
 	return *n ? 0 : -1;
 }
 
+/* Says loudly when the leaf will be reachable beyond this machine and
+ * nothing keeps strangers out (issue #13: a leaf answers whoever connects,
+ * and serves its stored documents; the build coordinator says the same,
+ * shard/builder.c). */
+static void warn_exposed(const leaf_config *cfg)
+{
+	const char *url = cfg->listen_url;
+	int tls = !strncmp(url, "tls+", 4);
+	if ((tls && cfg->tls.ca_file) || rpc_url_loopback(url))
+		return;
+	fprintf(stderr,
+	        "%s leaf: WARNING: listening on %s %s: whoever reaches that address can search "
+	        "the shards and read their stored documents%s. Listen on tls+tcp:// with --cert, "
+	        "--key and a --ca that the roots' certificates must be signed by "
+	        "(docs/OPERATIONS.md), or on a loopback address.\n",
+	        cli_prog, url, tls ? "with TLS but no CA" : "without TLS",
+	        tls ? "" : ", in clear text on the network");
+}
+
 static const char leaf_help[] =
 	"usage: trawl leaf --index DIR --listen URL [--shards LIST] [--workers N]\n"
 	"                  [--http [HOST:]PORT] [--cert FILE --key FILE] [--ca FILE]\n"
@@ -217,6 +236,7 @@ int cmd_leaf(int argc, char **argv)
 	}
 	if (!cfg.index_dir || !cfg.listen_url || optind != argc)
 		return cli_usage_error("leaf", "needs --index DIR and --listen URL");
+	warn_exposed(&cfg);
 	raise_fd_limit();
 	block_signals();
 	char err[1024];

@@ -1218,6 +1218,43 @@ class TestTypedFields(TrawlCase):
         self.fails(65, "search", ix, "title.raw:good", msg=[r'"title.raw" is a keyword field'])
 
 
+class TestExposedLeaf(TrawlCase):
+    """A leaf that listens beyond loopback with nothing to keep strangers out
+    says so at start (issue #13); on loopback it says nothing."""
+
+    def leaf_stderr(self, ix, url, *extra):
+        p = subprocess.Popen([TRAWL, "leaf", "--index", ix, "--listen", url] + list(extra),
+                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        lines = []
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                ln = p.stderr.readline().decode("utf-8", "replace")
+                if not ln:
+                    break
+                lines.append(ln)
+                if "serving generation" in ln:
+                    break
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
+            p.stderr.close()
+        self.assertTrue(any("serving generation" in ln for ln in lines), lines)
+        return "".join(lines)
+
+    def test_warning_beyond_loopback(self):
+        ix = self.path("ix")
+        build_fixture(ix)
+        sys.path.insert(0, HERE)
+        from netlib import free_port
+        port = free_port()
+        err = self.leaf_stderr(ix, "tcp://0.0.0.0:%d" % port)
+        self.assertIn("trawl leaf: WARNING: listening on tcp://0.0.0.0:%d without TLS: "
+                      "whoever reaches that address can search the shards and read their "
+                      "stored documents" % port, err)
+        self.assertNotIn("WARNING", self.leaf_stderr(ix, "tcp://127.0.0.1:%d" % free_port()))
+
+
 class TestSchemaFromMappings(TrawlCase):
     """trawl schema --from-mappings: an OpenSearch mapping's fields in their
     nearest trawl types, multi-fields as keyword twins, and one line on
