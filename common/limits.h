@@ -84,10 +84,10 @@
  * contexts are workers + LIMIT_RPC_QUEUE); the rest wait in the connection. */
 #define LIMIT_RPC_QUEUE 128
 /* A peer with this many replies waiting unread behind the one nng is
- * sending it, or one reply waiting LIMIT_RPC_SEND_MS, is cut off: it does
- * not read them (common/rpc.c). Half the queue, so that one such peer never
- * holds it; the root's default query deadline, so that no root still waits
- * for such a reply. */
+ * sending it is cut off until they have gone; one with a reply waiting
+ * LIMIT_RPC_SEND_MS, for good (common/rpc.c). Half the queue, so that one
+ * such peer never holds it; the root's default query deadline, so that no
+ * root still waits for such a reply. */
 #define LIMIT_RPC_UNSENT (LIMIT_RPC_QUEUE / 2)
 #define LIMIT_RPC_SEND_MS 2000
 /* Cut-off peers remembered while they stay connected (their requests are

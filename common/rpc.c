@@ -110,18 +110,19 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
  * reply at once when its connection has nothing else in flight, and
  * queues it behind the one in flight otherwise: a slot stays in SLOT_SEND
  * only while its peer is not taking replies. A peer with
- * LIMIT_RPC_UNSENT replies queued so, or one whose queued reply waits
- * LIMIT_RPC_SEND_MS, is cut off: its queued requests and replies are
- * dropped, and from then on its requests are read and dropped unanswered
- * without reaching a worker, until it disconnects. It holds some slots
+ * LIMIT_RPC_UNSENT replies queued so is cut off until they have gone: its
+ * queued requests are dropped, and its requests read and dropped
+ * unanswered without reaching a worker; one whose queued reply waits
+ * LIMIT_RPC_SEND_MS is cut off for good (its replies dropped too) until it
+ * disconnects. It holds some slots
  * for a moment, never a worker (issue #13, finding 1: a connection that
  * never read its replies used to block every worker in its send, for as
  * long as it stayed open).
  *
  * Workers take requests in fair order, not in order of arrival: each
  * request gets a tag as it is queued, its connection's previous tag plus
- * one, or the tag of the request last taken when its connection has none
- * queued or in work (start-time fair queuing with equal costs), and a
+ * one, or the tag of the request last taken if that is more (start-time
+ * fair queuing with equal costs), and a
  * worker takes the lowest tag, the oldest of equals. Connections sending
  * at once are served in turn, one request each, however many each has
  * queued: a peer flooding the server with expensive requests delays a
@@ -155,9 +156,13 @@ typedef struct worker {
 	rpc_server *s;
 	unsigned no;
 	pthread_t thread;
-	uint32_t pipe; /* the connection of the request in hand, 0 when idle (s->mu) */
-	uint64_t tag;  /* that request's tag */
 } worker;
+
+/* A connection's last tag in the fair order (enqueue_locked). */
+typedef struct rpc_flow {
+	uint32_t pipe; /* 0: a free entry */
+	uint64_t last;
+} rpc_flow;
 
 /* Peers cut off and still connected, remembered at most: beyond that the
  * oldest is forgotten (and cut off again when it earns it). */
@@ -176,9 +181,12 @@ struct rpc_server {
 	pthread_cond_t cv;  /* a request was queued, or the server stops */
 	slot **queue;       /* the qlen requests waiting for a worker, oldest first */
 	unsigned qlen;
-	uint64_t vtime; /* the tag of the request taken last */
+	uint64_t vtime;  /* the tag of the request taken last */
+	rpc_flow *flows; /* nflows entries: as many as slots and workers */
+	unsigned nflows;
 	int stopping;
-	uint32_t ignored[LIMIT_RPC_IGNORED]; /* pipe ids of the peers cut off, oldest first */
+	uint32_t ignored[LIMIT_RPC_IGNORED];      /* pipe ids of the peers cut off, oldest first */
+	uint8_t until_drained[LIMIT_RPC_IGNORED]; /* 1: only until its replies are sent */
 	unsigned nignored;
 	atomic_uint busy;
 	atomic_uint_fast64_t cut; /* peers cut off */
@@ -213,6 +221,7 @@ static int ignored_at(const rpc_server *s, uint32_t id)
 static void forget_locked(rpc_server *s, unsigned i)
 {
 	memmove(&s->ignored[i], &s->ignored[i + 1], (s->nignored - i - 1) * sizeof s->ignored[0]);
+	memmove(&s->until_drained[i], &s->until_drained[i + 1], s->nignored - i - 1);
 	s->nignored--;
 }
 
@@ -228,31 +237,44 @@ static void pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Cuts off the peer on pipe p: its queued requests are dropped, its
- * replies still waiting in nng cancelled, and its requests from now on
- * dropped as they come. Called without s->mu. */
-static void cut_off(rpc_server *s, nng_pipe p)
+/* Cuts off the peer on pipe p: its queued requests are dropped, and its
+ * requests from now on dropped as they come. For good (forever: a reply
+ * of its waited LIMIT_RPC_SEND_MS, or the handler asked), its replies
+ * still waiting in nng are cancelled too and it stays cut off until it
+ * disconnects; otherwise (LIMIT_RPC_UNSENT replies waiting) its replies
+ * are left to go, and it is let back once the last has gone: a root that
+ * read a burst of replies a little slowly (a replica catching up after a
+ * freeze answers a whole queue at once) was otherwise ignored for as long
+ * as its connection lasted, and its replica never came back. Called
+ * without s->mu. */
+static void cut_off(rpc_server *s, nng_pipe p, int forever)
 {
 	nng_aio *cancel[RPC_SLOTS(LIMIT_RPC_WORKERS)];
 	unsigned ncancel = 0;
 	pthread_mutex_lock(&s->mu);
-	if (ignored_at(s, p.id) >= 0 || s->stopping) {
+	int at = ignored_at(s, p.id);
+	if (s->stopping || (at >= 0 && (!forever || !s->until_drained[at]))) {
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
-	if (s->nignored == LIMIT_RPC_IGNORED)
-		forget_locked(s, 0);
-	s->ignored[s->nignored++] = p.id;
+	if (at >= 0) {
+		s->until_drained[at] = 0; /* for good now */
+	} else {
+		if (s->nignored == LIMIT_RPC_IGNORED)
+			forget_locked(s, 0);
+		s->until_drained[s->nignored] = !forever;
+		s->ignored[s->nignored++] = p.id;
+		atomic_fetch_add(&s->cut, 1);
+	}
 	for (unsigned i = 0; i < s->nslots; i++) {
 		slot *sl = &s->slots[i];
 		if (sl->pipe.id != p.id)
 			continue;
 		if (sl->state == SLOT_QUEUED)
 			sl->dropped = 1;
-		else if (sl->state == SLOT_SEND)
+		else if (sl->state == SLOT_SEND && forever)
 			cancel[ncancel++] = sl->aio;
 	}
-	atomic_fetch_add(&s->cut, 1);
 	pthread_mutex_unlock(&s->mu);
 	/* a slot may have moved on since: a receive cancelled is posted again */
 	for (unsigned i = 0; i < ncancel; i++)
@@ -268,17 +290,44 @@ static unsigned unsent_locked(const rpc_server *s, nng_pipe p)
 	return n;
 }
 
-/* Queues sl behind the requests waiting, with its tag (s->mu held). */
+/* Queues sl behind the requests waiting, with its tag (s->mu held): its
+ * connection's last tag plus one, or the tag taken last if that is more.
+ * A connection's last tag is kept after its request was taken (in
+ * s->flows), so that a peer sending one request at a time cannot come
+ * back at the tag being served and keep a tag above it waiting for ever.
+ * A connection whose last tag is below the one taken last needs no entry
+ * (it would get that tag anyway): free entries and such ones are reused
+ * first, then the lowest, which costs its connection at most one turn. */
+/* Whether entry e is a better one to reuse than cur: a free or stale one
+ * (its connection would get the tag taken last anyway) over a live one,
+ * else the lower last tag. */
+static int better_spare(const rpc_flow *e, const rpc_flow *cur, uint64_t vtime)
+{
+	int e_free = e->pipe == 0 || e->last < vtime;
+	int cur_free = cur->pipe == 0 || cur->last < vtime;
+	if (e_free != cur_free)
+		return e_free;
+	return !e_free && e->last < cur->last;
+}
+
 static void enqueue_locked(rpc_server *s, slot *sl)
 {
 	uint32_t id = sl->pipe.id;
 	uint64_t tag = s->vtime;
-	for (unsigned i = 0; i < s->qlen; i++)
-		if (s->queue[i]->pipe.id == id && s->queue[i]->tag + 1 > tag)
-			tag = s->queue[i]->tag + 1;
-	for (unsigned i = 0; i < s->nworkers; i++)
-		if (s->w[i].pipe == id && s->w[i].tag + 1 > tag)
-			tag = s->w[i].tag + 1;
+	rpc_flow *f = NULL, *spare = NULL;
+	for (unsigned i = 0; i < s->nflows && !f; i++) {
+		rpc_flow *e = &s->flows[i];
+		if (e->pipe == id)
+			f = e;
+		else if (!spare || better_spare(e, spare, s->vtime))
+			spare = e;
+	}
+	if (f && f->last + 1 > tag)
+		tag = f->last + 1;
+	if (!f)
+		f = spare;
+	f->pipe = id;
+	f->last = tag;
 	sl->tag = tag;
 	s->queue[s->qlen++] = sl;
 }
@@ -328,13 +377,16 @@ static void slot_cb(void *arg)
 	}
 	if (stop)
 		sl->state = SLOT_STOPPED;
+	int at = was == SLOT_SEND && rc == 0 ? ignored_at(s, sl->pipe.id) : -1;
+	if (at >= 0 && s->until_drained[at] && unsent_locked(s, sl->pipe) == 1)
+		forget_locked(s, (unsigned)at); /* its last reply went: let it back */
 	pthread_mutex_unlock(&s->mu);
 	if (rc == 0 && was == SLOT_RECV) /* from a peer cut off, or while stopping */
 		nng_msg_free(msg);
 	if (rc != 0 && was == SLOT_SEND) /* on failure the reply is still ours */
 		nng_msg_free(msg);
 	if (rc == NNG_ETIMEDOUT && was == SLOT_SEND && !stop)
-		cut_off(s, sl->pipe); /* a reply waited LIMIT_RPC_SEND_MS */
+		cut_off(s, sl->pipe, 1); /* a reply waited LIMIT_RPC_SEND_MS */
 	if (!stop)
 		slot_recv(sl);
 }
@@ -366,7 +418,7 @@ uint32_t rpc_request_peer(char *addr, size_t addrlen)
 void rpc_request_cut_peer(void)
 {
 	if (tl_request)
-		cut_off(tl_request->s, tl_request->pipe);
+		cut_off(tl_request->s, tl_request->pipe, 1);
 }
 
 /* A worker's turn with one request: the handler, then the reply handed to
@@ -374,8 +426,6 @@ void rpc_request_cut_peer(void)
 static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
 {
 	sl->state = SLOT_WORK;
-	s->w[no].pipe = sl->pipe.id;
-	s->w[no].tag = sl->tag;
 	pthread_mutex_unlock(&s->mu);
 	nng_msg *msg = sl->msg;
 	atomic_fetch_add(&s->busy, 1);
@@ -387,7 +437,6 @@ static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
 	nng_msg_clear(msg);
 	int ok = nng_msg_append(msg, out->data, out->len) == 0;
 	pthread_mutex_lock(&s->mu);
-	s->w[no].pipe = 0;
 	int over = ok && unsent_locked(s, sl->pipe) >= LIMIT_RPC_UNSENT;
 	if (!ok || over || s->stopping || ignored_at(s, sl->pipe.id) >= 0) {
 		/* no memory for the reply: the requester times out and retries
@@ -395,7 +444,7 @@ static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
 		pthread_mutex_unlock(&s->mu);
 		nng_msg_free(msg);
 		if (over)
-			cut_off(s, sl->pipe);
+			cut_off(s, sl->pipe, 0);
 		slot_recv(sl);
 		pthread_mutex_lock(&s->mu);
 		return;
@@ -474,7 +523,9 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 	s->w = calloc(workers, sizeof *s->w);
 	s->slots = calloc(nslots, sizeof *s->slots);
 	s->queue = calloc(nslots, sizeof *s->queue);
-	if (!s->w || !s->slots || !s->queue) {
+	s->nflows = nslots + workers;
+	s->flows = calloc(s->nflows, sizeof *s->flows);
+	if (!s->w || !s->slots || !s->queue || !s->flows) {
 		rpc_server_stop(s);
 		return TRAWL_ENOMEM;
 	}
@@ -550,6 +601,7 @@ void rpc_server_stop(rpc_server *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s->queue);
+	free(s->flows);
 	free(s->slots);
 	free(s->w);
 	free(s);

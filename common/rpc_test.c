@@ -168,22 +168,33 @@ static void test_send_waits_for_connection(void **state)
 /* A batch that asks for 2 answers of 3 wakes when the 2 fast ones are in,
  * not after the slow one; cancelling the slow one then ends it (the server
  * still finishes it: rpc_server_stop waits for that). */
+static void ordered(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out);
+static void release_holds(int hold);
+
 static void test_batch_wait_for_n(void **state)
 {
 	(void)state;
 	rpc_server *fast, *slow;
 	rpc_client *cf, *cs;
+	char err[256];
 	pair_open("inproc://rpc-test-fast", 2, &fast, &cf);
-	pair_open("inproc://rpc-test-slow", 1, &slow, &cs);
+	/* the slow server holds its request until the test lets it go (a 2 s
+	 * sleep could end before the cancel on a loaded machine) */
+	release_holds(0);
+	assert_int_equal(rpc_server_start(&slow, "inproc://rpc-test-slow", NULL, 1, ordered, NULL,
+	                                  err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(rpc_client_open(&cs, "inproc://rpc-test-slow", NULL, err, sizeof err),
+	                 TRAWL_OK);
 	rpc_batch *b = rpc_batch_new();
 	assert_non_null(b);
 	rpc_call a = {.peer = cf, .req = (const uint8_t *)"a", .len = 1};
-	rpc_call z = {.peer = cs, .req = (const uint8_t *)"sleep", .len = 5};
+	rpc_call z = {.peer = cs, .req = (const uint8_t *)"hold", .len = 4};
 	rpc_call c = {.peer = cf, .req = (const uint8_t *)"c", .len = 1};
 	assert_int_equal(rpc_batch_start(b, &a, 10000), TRAWL_OK);
 	assert_int_equal(rpc_batch_start(b, &z, 10000), TRAWL_OK);
 	assert_int_equal(rpc_batch_start(b, &c, 10000), TRAWL_OK);
-	/* the slow one takes 2 s: the wait returns with it still running */
+	/* the slow one is held: the wait returns with it still running */
 	unsigned left = rpc_batch_wait(b, 2, 10000);
 	assert_int_equal(left, 1);
 	assert_true(a.done && c.done && !z.done);
@@ -194,6 +205,7 @@ static void test_batch_wait_for_n(void **state)
 	assert_int_equal(left, 0);
 	assert_true(z.done);
 	assert_int_not_equal(z.rc, TRAWL_OK);
+	release_holds(1);
 	rpc_batch_free(b);
 	rpc_call_fini(&a);
 	rpc_call_fini(&z);
@@ -306,6 +318,107 @@ static void test_peer_that_does_not_read_is_cut_off(void **state)
 	rpc_server_stop(s);
 }
 
+/* Reads exactly n bytes, or fails (0) at the socket's receive timeout. */
+static int read_full(int fd, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = recv(fd, buf + got, n - got, 0);
+		if (r <= 0)
+			return 0;
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+/* One nng REQ frame: u64 length, request id (high bit set), body. */
+static int send_frame(int fd, uint32_t id, const uint8_t *body, size_t len)
+{
+	uint8_t hdr[12];
+	uint64_t n = 4 + len;
+	for (int i = 0; i < 8; i++)
+		hdr[i] = (uint8_t)(n >> (56 - 8 * i));
+	uint32_t rid = htonl(id | 0x80000000u);
+	memcpy(hdr + 8, &rid, 4);
+	return send(fd, hdr, 12, MSG_NOSIGNAL) == 12 &&
+	       send(fd, body, len, MSG_NOSIGNAL) == (ssize_t)len;
+}
+
+/* A peer cut off for letting LIMIT_RPC_UNSENT replies pile up is let back
+ * once it has read them: a root that read a burst slowly (a replica
+ * answering its whole queue after a freeze) was otherwise ignored for as
+ * long as its connection lasted, and never saw its replica healthy again.
+ * The peer here sends 200 requests of 64 KiB without reading, waits until
+ * the server has cut it off, reads every reply that comes, then asks once
+ * more on the same connection and is answered. */
+static void test_slow_reader_is_let_back(void **state)
+{
+	(void)state;
+	char url[64];
+	int port = free_port();
+	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
+	rpc_server *s;
+	rpc_client *c;
+	pair_open(url, 2, &s, &c);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_true(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
+	uint8_t peer_hello[8];
+	assert_int_equal(send(fd, hello, 8, MSG_NOSIGNAL), 8);
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	assert_true(read_full(fd, peer_hello, 8));
+	size_t body = 64 << 10;
+	uint8_t *req = calloc(1, body), *reply = malloc(body + 64);
+	unsigned sent = 0;
+	uint64_t t0 = clock_mono_ms();
+	while (rpc_server_cut(s) == 0 && clock_mono_ms() - t0 < 20000 && sent < 2000)
+		if (send_frame(fd, ++sent, req, body) == 0)
+			break;
+	assert_true(rpc_server_cut(s) >= 1);
+	/* read every reply that comes, until a second passes without one */
+	tv.tv_sec = 1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	unsigned replies = 0;
+	uint8_t hdr[12];
+	while (read_full(fd, hdr, 12)) {
+		uint64_t n = 0;
+		for (int i = 0; i < 8; i++)
+			n = n << 8 | hdr[i];
+		assert_true(n >= 4 && n - 4 <= body + 1);
+		assert_true(read_full(fd, reply, (size_t)(n - 4)));
+		replies++;
+	}
+	/* asked once more, on the same connection: answered */
+	tv.tv_sec = 10;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	assert_true(send_frame(fd, 100000, (const uint8_t *)"again", 5));
+	int answered = 0;
+	while (!answered && read_full(fd, hdr, 12)) {
+		uint64_t n = 0;
+		for (int i = 0; i < 8; i++)
+			n = n << 8 | hdr[i];
+		uint32_t id;
+		memcpy(&id, hdr + 8, 4);
+		if (!read_full(fd, reply, (size_t)(n - 4)))
+			break;
+		answered = (ntohl(id) & 0x7fffffffu) == 100000 && n - 4 == 6 &&
+		           !memcmp(reply, "again!", 6);
+	}
+	print_message("slow reader: %u requests sent before the cut, %u replies read, then "
+	              "%s\n",
+	              sent, replies, answered ? "answered" : "not answered");
+	assert_true(answered);
+	close(fd);
+	free(req);
+	free(reply);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
 /* The handler of the fairness test: records the order requests are
  * served in; "hold" waits until the test lets it go. */
 static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -331,6 +444,17 @@ static void ordered(void *ctx, unsigned worker, const uint8_t *req, size_t len, 
 	}
 	pthread_mutex_unlock(&order_mu);
 	tbuf_append(out, req, len);
+}
+
+/* Lets every held request go (1), or arms the hold again (0). */
+static void release_holds(int release)
+{
+	pthread_mutex_lock(&order_mu);
+	released = release;
+	if (!release)
+		holding = 0, norder = 0;
+	pthread_cond_broadcast(&order_cv);
+	pthread_mutex_unlock(&order_mu);
 }
 
 /* A batch of calls sent from its own thread. */
@@ -387,6 +511,7 @@ static void wait_queued(rpc_server *s, unsigned n)
 static void test_connections_served_in_turn(void **state)
 {
 	(void)state;
+	release_holds(0);
 	char err[256];
 	rpc_server *s;
 	rpc_client *a, *b, *c;
@@ -439,6 +564,86 @@ static void test_connections_served_in_turn(void **state)
 	rpc_server_stop(s);
 }
 
+/* A client sending one request at a time, n times, from its own thread. */
+typedef struct stepper {
+	rpc_client *c;
+	char prefix[4];
+	unsigned n, failed;
+	pthread_t t;
+} stepper;
+
+static void *stepper_main(void *arg)
+{
+	stepper *st = arg;
+	for (unsigned i = 0; i < st->n; i++) {
+		char req[8];
+		snprintf(req, sizeof req, "%s%u", st->prefix, i);
+		rpc_call call = {.peer = st->c, .req = (const uint8_t *)req, .len = strlen(req)};
+		rpc_call_many(&call, 1, 10000);
+		st->failed += call.rc != TRAWL_OK;
+		rpc_call_fini(&call);
+	}
+	return NULL;
+}
+
+/* The order keeps each connection's last tag after its request is taken:
+ * two clients sending one request at a time, at once, do not hold back a
+ * third connection's second request (p1, tagged above the tag being
+ * served). With the tag forgotten once a connection had nothing queued,
+ * they kept coming back at the tag being served and p1 waited until they
+ * stopped: served 42nd of 43 instead of 4th at the latest. */
+static void test_one_at_a_time_does_not_starve(void **state)
+{
+	(void)state;
+	char err[256];
+	const char *url = "inproc://rpc-test-starve";
+	rpc_server *s;
+	rpc_client *x, *p, *a, *b;
+	release_holds(0);
+	assert_int_equal(rpc_server_start(&s, url, NULL, 1, ordered, NULL, err, sizeof err),
+	                 TRAWL_OK);
+	rpc_client **cs[] = {&x, &p, &a, &b};
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(rpc_client_open(cs[i], url, NULL, err, sizeof err), TRAWL_OK);
+	static flood fh, fp;
+	fh.n = 1;
+	fh.calls[0] = (rpc_call){.peer = x, .req = (const uint8_t *)"hold", .len = 4};
+	assert_int_equal(pthread_create(&fh.t, NULL, flood_main, &fh), 0);
+	pthread_mutex_lock(&order_mu);
+	while (!holding)
+		pthread_cond_wait(&order_cv, &order_mu);
+	pthread_mutex_unlock(&order_mu);
+	flood_start(&fp, p, "p", 2);
+	wait_queued(s, 2);
+	stepper sa = {a, "a", 20, 0, 0}, sb = {b, "b", 20, 0, 0};
+	assert_int_equal(pthread_create(&sa.t, NULL, stepper_main, &sa), 0);
+	assert_int_equal(pthread_create(&sb.t, NULL, stepper_main, &sb), 0);
+	wait_queued(s, 4);
+	pthread_mutex_lock(&order_mu);
+	released = 1;
+	pthread_cond_broadcast(&order_cv);
+	pthread_mutex_unlock(&order_mu);
+	pthread_join(sa.t, NULL);
+	pthread_join(sb.t, NULL);
+	flood_join(&fp);
+	flood_join(&fh);
+	assert_int_equal(sa.failed + sb.failed, 0);
+	assert_int_equal(norder, 43);
+	unsigned at = 0;
+	while (at < norder && strcmp(order[at], "p1"))
+		at++;
+	if (at > 4) {
+		char seen[64 * 4] = "";
+		for (unsigned i = 0; i < norder && i < 12; i++)
+			snprintf(seen + strlen(seen), sizeof seen - strlen(seen), " %s", order[i]);
+		fail_msg("p1 served at %u of %u (after hold, p0, a0 and b0 it is next):%s", at,
+		         norder, seen);
+	}
+	for (int i = 0; i < 4; i++)
+		rpc_client_close(*cs[i]);
+	rpc_server_stop(s);
+}
+
 /* Which listen URLs stay on this machine (the warning of a service that
  * listens beyond loopback without TLS). */
 static void test_url_loopback(void **state)
@@ -478,6 +683,8 @@ int main(void)
 	    cmocka_unit_test(test_batch_wait_for_n),
 	    cmocka_unit_test(test_peer_that_does_not_read_is_cut_off),
 	    cmocka_unit_test(test_connections_served_in_turn),
+	    cmocka_unit_test(test_one_at_a_time_does_not_starve),
+	    cmocka_unit_test(test_slow_reader_is_let_back),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	rpc_fini();

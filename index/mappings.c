@@ -19,6 +19,7 @@
 
 typedef struct mapper {
 	json_t *fields; /* the schema's "fields" being built */
+	json_t *used;   /* every name taken so far, twins included (as keys) */
 	uint32_t ntext, ntyped;
 	void (*warn)(void *ctx, const char *msg);
 	void *ctx;
@@ -192,8 +193,13 @@ static void map_text(mapper *m, const char *name, json_t *spec)
 			    full, stype ? stype : "typeless");
 			continue;
 		}
-		if (strlen(full) > LIMIT_FIELD_NAME_BYTES || strchr(sub, '.')) {
-			warnf(m, "%s: not a trawl field name; not mapped", full);
+		if (!sub[0] || strchr(sub, '.') || !idx_field_name_ok(full)) {
+			warnf(m, "%.80s: not a trawl field name; not mapped", full);
+			continue;
+		}
+		if (json_object_get(m->used, full)) {
+			warnf(m, "%s: another field has that name; this sub-field is not mapped",
+			      full);
 			continue;
 		}
 		if (m->ntyped == LIMIT_TYPED_FIELDS) {
@@ -204,6 +210,7 @@ static void map_text(mapper *m, const char *name, json_t *spec)
 		if (!twins)
 			twins = json_object();
 		json_object_set_new(twins, sub, keyword_spec(m, full, sspec));
+		json_object_set_new(m->used, full, json_true());
 		m->ntyped++;
 	}
 	if (twins)
@@ -255,6 +262,11 @@ static void map_field(mapper *m, const char *name, json_t *spec)
 		      name, LIMIT_FIELD_NAME_BYTES);
 		return;
 	}
+	if (json_object_get(m->used, name)) {
+		warnf(m, "%s: a text field's sub-field has that name; not mapped", name);
+		return;
+	}
+	json_object_set_new(m->used, name, json_true());
 	if (!type)
 		type = "object";
 	unmapped_params(m, name, spec);
@@ -327,7 +339,7 @@ int trawl_schema_from_mappings(const char *json, size_t len, char **schema_out,
 		            "mappings: no \"properties\" object (expected {\"mappings\": "
 		            "{\"properties\": {...}}})");
 	}
-	mapper m = {json_object(), 0, 0, warn, ctx};
+	mapper m = {json_object(), json_object(), 0, 0, warn, ctx};
 	json_t *dyn = json_object_get(json_object_get(root, "mappings"), "dynamic_templates");
 	if (dyn)
 		warnf(&m, "dynamic_templates: trawl indexes only the fields its schema names; not "
@@ -338,6 +350,7 @@ int trawl_schema_from_mappings(const char *json, size_t len, char **schema_out,
 	{
 		map_field(&m, name, spec);
 	}
+	json_decref(m.used);
 	json_t *schema = json_pack("{s:o}", "fields", m.fields);
 	char *out = json_dumps(schema, JSON_INDENT(2));
 	json_decref(schema);

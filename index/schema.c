@@ -139,6 +139,18 @@ static int field_type(const char *name, json_t *spec, char *err, size_t errlen)
 	return type;
 }
 
+/* Whether a text or typed field (a twin included) already has name n. */
+static int name_taken(const idx_schema *s, const char *n)
+{
+	for (uint32_t i = 0; i < s->nfields; i++)
+		if (!strcmp(s->fields[i].name, n))
+			return 1;
+	for (uint32_t i = 0; i < s->ntyped; i++)
+		if (!strcmp(s->typed[i].name, n))
+			return 1;
+	return 0;
+}
+
 /* The keyword twins of text field number fid, from its "fields" object. */
 static int parse_twins(idx_schema *s, uint32_t fid, json_t *subs, char *err, size_t errlen)
 {
@@ -153,13 +165,17 @@ static int parse_twins(idx_schema *s, uint32_t fid, json_t *subs, char *err, siz
 	{
 		char full[2 * LIMIT_FIELD_NAME_BYTES + 2];
 		snprintf(full, sizeof full, "%s.%s", name, sub);
-		if (strlen(full) > LIMIT_FIELD_NAME_BYTES || !sub[0] || strchr(sub, '.'))
+		if (!sub[0] || strchr(sub, '.') || !idx_field_name_ok(full))
 			return errf(
 			    err, errlen, TRAWL_ESCHEMA,
 			    "schema: fields.%s.fields: invalid twin name \"%.80s\" (the whole "
-			    "name \"%s.%s\" must be 1-%d characters of A-Z a-z 0-9 _ - ., the "
-			    "twin's without .)",
+			    "name \"%.80s.%.80s\" must be 1-%d characters of A-Z a-z 0-9 _ - ., "
+			    "the twin's without .)",
 			    name, sub, name, sub, LIMIT_FIELD_NAME_BYTES);
+		if (name_taken(s, full))
+			return errf(err, errlen, TRAWL_ESCHEMA,
+			            "schema: field \"%s\" is given twice (a twin has that name)",
+			            full);
 		int type = field_type(full, spec, err, errlen);
 		if (type < 0)
 			return TRAWL_ESCHEMA;
@@ -235,6 +251,10 @@ static int parse_member(idx_schema *s, int pass, const char *fname, json_t *spec
 	if (type < 0)
 		return TRAWL_ESCHEMA;
 	if (pass == 0 && type == IDX_TEXT) {
+		if (name_taken(s, fname))
+			return errf(err, errlen, TRAWL_ESCHEMA,
+			            "schema: field \"%s\" is given twice (a twin has that name)",
+			            fname);
 		if (s->nfields == LIMIT_FIELDS)
 			return errf(err, errlen, TRAWL_ESCHEMA,
 			            "schema: more than %d text fields; the limit is %d",
@@ -247,12 +267,10 @@ static int parse_member(idx_schema *s, int pass, const char *fname, json_t *spec
 		return subs ? parse_twins(s, s->nfields - 1, subs, err, errlen) : TRAWL_OK;
 	}
 	if (pass == 1 && type != IDX_TEXT) {
-		for (uint32_t i = 0; i < s->ntyped; i++)
-			if (!strcmp(s->typed[i].name, fname))
-				return errf(
-				    err, errlen, TRAWL_ESCHEMA,
-				    "schema: field \"%s\" is given twice (a twin has that name)",
-				    fname);
+		if (name_taken(s, fname))
+			return errf(err, errlen, TRAWL_ESCHEMA,
+			            "schema: field \"%s\" is given twice (a twin has that name)",
+			            fname);
 		if (s->ntyped == LIMIT_TYPED_FIELDS)
 			return errf(err, errlen, TRAWL_ESCHEMA,
 			            "schema: more than %d typed fields (twins included)",

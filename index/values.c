@@ -149,7 +149,9 @@ int idx_date_parse(const char *s, size_t n, int64_t *ms)
 
 size_t idx_date_format(int64_t ms, char *out)
 {
-	int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+	int64_t days = ms / 86400000; /* rounded down, whatever the sign */
+	if (ms % 86400000 < 0)
+		days--;
 	int64_t rest = ms - days * 86400000, y;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
@@ -197,22 +199,57 @@ int idx_double_parse(const char *s, size_t n, double *v)
 int idx_long_parse(const char *s, size_t n, int64_t *v)
 {
 	int integral;
-	char buf[128];
-	if (!number_copy(s, n, buf, sizeof buf, &integral))
+	char mant[128];
+	if (n == 0 || n >= sizeof mant || !json_number(s, n, &integral))
 		return TRAWL_EINVAL;
-	if (integral) {
-		errno = 0;
-		long long x = strtoll(buf, NULL, 10);
-		if (errno == ERANGE)
-			return TRAWL_EINVAL;
-		*v = x;
+	/* exactly, in decimal: the digits without the point, and the power of
+	 * ten they are scaled by; never through a double, which would turn
+	 * 9007199254740993.0 into ...992 and 4.0000000000000001 into 4 */
+	const char *p = s, *end = s + n;
+	int neg = *p == '-';
+	p += neg;
+	size_t nm = 0;
+	long long scale = 0;
+	int frac = 0;
+	for (; p < end && *p != 'e' && *p != 'E'; p++) {
+		if (*p == '.') {
+			frac = 1;
+			continue;
+		}
+		mant[nm++] = *p;
+		scale -= frac; /* each digit after the point divides by ten */
+	}
+	if (p < end) { /* the exponent, clamped: beyond +-1000 nothing fits anyway */
+		p++;
+		int eneg = *p == '-';
+		p += *p == '-' || *p == '+';
+		long long e = 0;
+		for (; p < end; p++)
+			e = e < 1000 ? e * 10 + (*p - '0') : e;
+		scale += eneg ? -e : e;
+	}
+	size_t first = 0;
+	while (first < nm && mant[first] == '0')
+		first++;
+	if (first == nm) { /* zero, however written */
+		*v = 0;
 		return TRAWL_OK;
 	}
-	/* 1e3, 4.0: an integer written otherwise, exactly representable */
-	double d = strtod(buf, NULL);
-	if (!isfinite(d) || d != floor(d) || d < -9007199254740992.0 || d > 9007199254740992.0)
+	while (scale < 0 && mant[nm - 1] == '0') /* 4.0, 40e-1 */
+		nm--, scale++;
+	if (scale < 0 || (long long)(nm - first) + scale > 19)
+		return TRAWL_EINVAL; /* a fraction, or more digits than an int64 has */
+	uint64_t x = 0;
+	for (long long i = 0; i < (long long)(nm - first) + scale; i++) {
+		unsigned d =
+		    i < (long long)(nm - first) ? (unsigned)(mant[first + (size_t)i] - '0') : 0;
+		if (x > (UINT64_MAX - d) / 10)
+			return TRAWL_EINVAL;
+		x = x * 10 + d;
+	}
+	if (neg ? x > (uint64_t)INT64_MAX + 1 : x > (uint64_t)INT64_MAX)
 		return TRAWL_EINVAL;
-	*v = (int64_t)d;
+	*v = neg ? (int64_t)(0 - x) : (int64_t)x;
 	return TRAWL_OK;
 }
 
@@ -392,11 +429,17 @@ static int one_value(vparse *vp, const idx_jvalue *v)
 			tbuf_reset(vp->scratch);
 			if ((rc = idx_json_string(v, vp->scratch)) == TRAWL_ENOMEM)
 				return rc;
-			if (rc ||
-			    idx_date_parse((const char *)vp->scratch->data, vp->scratch->len, &x))
-				return bad(vp, v,
-				           "a date (ISO 8601: 2024-01-31, 2024-01-31T12:00:00Z, "
-				           "2024-01-31T12:00:00.5+02:00)");
+			const char *t = (const char *)vp->scratch->data;
+			size_t tn = vp->scratch->len;
+			/* ISO 8601 first, then epoch milliseconds written as digits
+			 * (as strict_date_optional_time||epoch_millis reads them) */
+			if (rc || (idx_date_parse(t, tn, &x) &&
+			           (tn < 5 || memchr(t, '.', tn) || memchr(t, 'e', tn) ||
+			            memchr(t, 'E', tn) || idx_long_parse(t, tn, &x))))
+				return bad(
+				    vp, v,
+				    "a date (ISO 8601: 2024-01-31, 2024-01-31T12:00:00Z, "
+				    "2024-01-31T12:00:00.5+02:00; or milliseconds since 1970)");
 		} else {
 			return bad(vp, v, "a date");
 		}

@@ -79,6 +79,14 @@ static void test_dates_against_timegm(void **state)
 static void test_date_shapes(void **state)
 {
 	(void)state;
+	/* the canonical text of extreme values: no overflow (UBSan checks) */
+	char canon[32];
+	assert_int_equal(idx_date_format(INT64_MIN, canon), strlen("-9223372036854775808"));
+	assert_int_equal(idx_date_format(INT64_MAX, canon), strlen("9223372036854775807"));
+	idx_date_format(-1, canon);
+	assert_string_equal(canon, "1969-12-31T23:59:59.999Z");
+	idx_date_format(-86400000, canon);
+	assert_string_equal(canon, "1969-12-31T00:00:00.000Z");
 	static const struct {
 		const char *text;
 		int64_t ms;
@@ -165,6 +173,19 @@ static void test_numbers(void **state)
 	    {"", 0, 0},
 	    {"abc", 0, 0},
 	    {"0x10", 0, 0},
+	    {"9007199254740993.0", 1, 9007199254740993LL},
+	    {"4.0000000000000001", 0, 0},
+	    {"1e-400", 0, 0},
+	    {"0e-400", 1, 0},
+	    {"1e18", 1, 1000000000000000000LL},
+	    {"9.223372036854775807e18", 1, INT64_MAX},
+	    {"-9.223372036854775808e18", 1, INT64_MIN},
+	    {"9.223372036854775808e18", 0, 0},
+	    {"1e19", 0, 0},
+	    {"120e-1", 1, 12},
+	    {"125e-1", 0, 0},
+	    {"-0.0e5", 1, 0},
+	    {"00", 0, 0},
 	};
 	for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++) {
 		int64_t v = 0;
@@ -294,6 +315,10 @@ static void test_document_values(void **state)
 	    {&date, "[\"1970-01-02\", 5, \"1970-01-01T00:00:01+00:00\"]", "3: 86400000|5|1000",
 	     NULL},
 	    {&date, "\"2023-02-29\"", NULL, "\"2023-02-29\" is not a date"},
+	    {&date, "[\"1700000000000\", \"-86400000\", \"2024\"]",
+	     "3: 1700000000000|-86400000|1704067200000", NULL},
+	    {&date, "\"1700000000000.5\"", NULL, "is not a date"},
+	    {&date, "\"12345x\"", NULL, "is not a date"},
 	    {&date, "1.5", NULL, "1.5 is not a date"},
 	    {&boo, "[true, false, \"true\", \"false\"]", "4: 1|0|1|0", NULL},
 	    {&boo, "\"yes\"", NULL, "\"yes\" is not a boolean"},
@@ -423,6 +448,14 @@ static void test_schema_typed_errors(void **state)
 	    {"{\"fields\": {\"t\": {\"fields\": {\"raw\": {\"type\": \"keyword\"}}},"
 	     " \"t.raw\": {\"type\": \"keyword\"}}}",
 	     "field \"t.raw\" is given twice"},
+	    {"{\"fields\": {\"t\": {\"fields\": {\"raw\": {\"type\": \"keyword\"}}},"
+	     " \"t.raw\": {}}}",
+	     "field \"t.raw\" is given twice"},
+	    {"{\"fields\": {\"t.raw\": {}, \"t\": {\"fields\": {\"raw\": {\"type\": "
+	     "\"keyword\"}}}}}",
+	     "field \"t.raw\" is given twice"},
+	    {"{\"fields\": {\"t\": {\"fields\": {\"a b\": {\"type\": \"keyword\"}}}}}",
+	     "invalid twin name"},
 	    {"{\"fields\": {\"a\": {\"type\": \"keyword\"}}}", "no text fields"},
 	    {"{\"fields\": {\"t\": {}, \"id\": {\"type\": \"keyword\"}}}", "invalid field name"},
 	};

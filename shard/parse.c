@@ -140,7 +140,8 @@ static int typed_values(sh_parser *p, const docscan *d, const char *json, const 
 			return perr(p, rc, "%s:%llu:%u: field \"%s\" (%s): %s", src, ln,
 			            column_of(json, at), f->name, idx_ftype_name(f->type), why);
 		if (rc)
-			return perr(p, rc, "%s:%llu: out of memory", src, ln);
+			return perr(p, rc, "%s:%llu: field \"%s\": %s", src, ln, f->name,
+			            rc == TRAWL_ENOMEM ? "out of memory" : trawl_strerror(rc));
 	}
 	return TRAWL_OK;
 }
