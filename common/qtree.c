@@ -4,10 +4,12 @@
  *
  * The encoding is fixed-width and little-endian like the rest of the wire:
  *
- *   u8 format (1)  u8 reserved (0)  then the root node, each node being
+ *   u8 format (2)  u8 reserved (0)  then the root node, each node being
  *   u8 kind  u8 occur  u16 column  u16 field  [field name]
- *   and then, by kind: TERM, PREFIX, PHRASE: u16 len, text;
- *                      BOOL: u16 nkids, the kids in preorder; ALL: nothing.
+ *   and then, by kind: TERM, PREFIX, PHRASE, IDS: u16 len, text;
+ *                      BOOL: u16 nkids, the kids in preorder;
+ *                      CONST: its one kid; ALL, EXISTS: nothing;
+ *                      RANGE: u8 flags, u16 lo_len, lo, u16 hi_len, hi.
  *
  * field is 0 for none, QT_FIELD_PARENT for the parent's field, else the
  * length of the name that follows; a name equal to the parent's field is
@@ -15,8 +17,11 @@
  * field inherited by a whole group is written once, as in the query text.
  * The decoder applies qt_check's rules to the bytes as it reads them,
  * checks every length against what is left before it looks at the bytes,
- * and recurses at most TRAWL_MAX_QUERY_DEPTH + 2 deep, so any input is
- * safe. Checking allocates nothing; decoding allocates the nodes.
+ * and recurses at most TRAWL_MAX_QUERY_DEPTH + 2 deep (BOOL and CONST are
+ * the groups that nest), so any input is safe. Checking allocates nothing;
+ * decoding allocates the nodes. Format 1 (wire version 2: no RANGE, EXISTS,
+ * IDS, CONST or FILTER) is refused like any other format: accepting it
+ * would give two encodings of one tree.
  */
 #include "common/qtree.h"
 
@@ -26,10 +31,11 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/limits.h"
 #include "common/utf8.h"
 #include "trawl/trawl.h"
 
-#define QT_FORMAT 1
+#define QT_FORMAT 2
 #define QT_HEADER_BYTES 2       /* format, reserved */
 #define QT_NODE_BYTES 6         /* kind, occur, column, field */
 #define QT_FIELD_PARENT 0xFFFFu /* field: the parent's */
@@ -79,6 +85,17 @@ int qt_set_text(qt_node *n, const char *text, size_t len)
 	return TRAWL_OK;
 }
 
+int qt_set_hi(qt_node *n, const char *hi, size_t len)
+{
+	char *t = qt_strndup(hi, len);
+	if (!t)
+		return TRAWL_ENOMEM;
+	free(n->hi);
+	n->hi = t;
+	n->hilen = len;
+	return TRAWL_OK;
+}
+
 int qt_add(qt_node *group, qt_node *kid)
 {
 	if (group->nkids >= group->capkids) {
@@ -102,7 +119,33 @@ void qt_free(qt_node *n)
 	free(n->kids);
 	free(n->field);
 	free(n->text);
+	free(n->hi);
 	free(n);
+}
+
+qt_node *qt_copy(const qt_node *n)
+{
+	if (!n)
+		return NULL;
+	qt_node *c = qt_new(n->kind, n->occur, n->column);
+	if (!c)
+		return NULL;
+	c->flags = n->flags;
+	if ((n->field && qt_set_field(c, n->field, strlen(n->field))) ||
+	    (n->text && qt_set_text(c, n->text, n->len)) ||
+	    (n->hi && qt_set_hi(c, n->hi, n->hilen)))
+		goto fail;
+	for (uint32_t i = 0; i < n->nkids; i++) {
+		qt_node *k = qt_copy(n->kids[i]);
+		if (!k || qt_add(c, k)) {
+			qt_free(k);
+			goto fail;
+		}
+	}
+	return c;
+fail:
+	qt_free(c);
+	return NULL;
 }
 
 /* ---- rules ---- */
@@ -134,11 +177,52 @@ static const char *qt_bad_field(const char *name, size_t len)
 	return NULL;
 }
 
+/* qt_has_text: the kinds whose text is one piece (not RANGE's bounds). */
+static int qt_has_text(unsigned kind)
+{
+	return kind == QT_TERM || kind == QT_PREFIX || kind == QT_PHRASE || kind == QT_IDS;
+}
+
+/* qt_is_group: the kinds with kids. */
+static int qt_is_group(unsigned kind)
+{
+	return kind == QT_BOOL || kind == QT_CONST;
+}
+
+/* qt_bad_bound: NULL if t (len bytes, maybe empty) may be a RANGE's bound,
+ * else why not; which: "lower" or "upper". */
+static const char *qt_bad_bound(const char *t, size_t len, int upper)
+{
+	if (len && memchr(t, '\0', len))
+		return upper ? "has a NUL in its upper bound" : "has a NUL in its lower bound";
+	if (len && utf8_check(t, len) != len)
+		return upper ? "has an upper bound that is not valid UTF-8"
+		             : "has a lower bound that is not valid UTF-8";
+	return NULL;
+}
+
+/* qt_bad_flags: NULL if flags suit a RANGE whose bounds are lolen and hilen
+ * bytes long, else why not. */
+static const char *qt_bad_flags(uint32_t flags, size_t lolen, size_t hilen)
+{
+	if (flags & ~(uint32_t)(QT_LO | QT_LO_INC | QT_HI | QT_HI_INC))
+		return "has unknown range flags";
+	if (!(flags & (QT_LO | QT_HI)))
+		return "is a range without a bound";
+	if (((flags & QT_LO_INC) && !(flags & QT_LO)) || ((flags & QT_HI_INC) && !(flags & QT_HI)))
+		return "is a range that includes a bound it does not have";
+	if ((!(flags & QT_LO) && lolen) || (!(flags & QT_HI) && hilen))
+		return "is a range with the text of a bound it does not have";
+	return NULL;
+}
+
 /* qt_bad_text: NULL if a node of kind may hold text t, else why not. */
 static const char *qt_bad_text(unsigned kind, const char *t, size_t len)
 {
 	if (len == 0)
-		return "has an empty text";
+		return kind == QT_IDS ? "is IDS with an empty id" : "has an empty text";
+	if (kind == QT_IDS && len > LIMIT_ID_BYTES)
+		return "is IDS with an id over " LIMIT_STR(LIMIT_ID_BYTES) " bytes";
 	if (memchr(t, '\0', len))
 		return "has a NUL in its text";
 	if (utf8_check(t, len) != len)
@@ -167,6 +251,12 @@ static const char *qt_bad_node(unsigned kind, unsigned occur, int has_field, int
 		return "is the root, which must be a BOOL with occur MUST and no field";
 	if (kind == QT_ALL && has_field)
 		return "is ALL, which has no field";
+	if (kind == QT_IDS && has_field)
+		return "is IDS, which has no field";
+	if (kind == QT_RANGE && !has_field)
+		return "is RANGE, which needs a field";
+	if (kind == QT_EXISTS && !has_field)
+		return "is EXISTS, which needs a field";
 	if (under_field && !has_field)
 		return "has no field below a node with one";
 	return NULL;
@@ -193,7 +283,8 @@ static int qt_walk_node(qt_walk *w, const qt_node *n, const char *parent, uint32
 	uint64_t me = w->nodes++;
 	qt_size *s = &w->size;
 	const char *why = NULL;
-	int is_text = n->kind == QT_TERM || n->kind == QT_PREFIX || n->kind == QT_PHRASE;
+	int is_text = qt_has_text(n->kind);
+	size_t lolen = n->text ? n->len : 0, hilen = n->hi ? n->hilen : 0;
 	if (check) {
 		why = qt_bad_node(n->kind, n->occur, n->field != NULL, parent != NULL, n->column,
 		                  depth);
@@ -201,10 +292,23 @@ static int qt_walk_node(qt_walk *w, const qt_node *n, const char *parent, uint32
 			why = qt_bad_field(n->field, strlen(n->field));
 		if (!why && is_text)
 			why = n->text ? qt_bad_text(n->kind, n->text, n->len) : "has no text";
+		if (!why && n->kind == QT_RANGE) {
+			why = qt_bad_flags(n->flags, lolen, hilen);
+			if (!why)
+				why = qt_bad_bound(n->text, lolen, 0);
+			if (!why)
+				why = qt_bad_bound(n->hi, hilen, 1);
+		}
+		if (!why && (n->kind == QT_EXISTS || n->kind == QT_CONST) && (n->text || n->len))
+			why = "has a text, which its kind does not take";
+		if (!why && n->kind != QT_RANGE && (n->hi || n->hilen || n->flags))
+			why = "has range bounds or flags but is not a RANGE";
 		if (!why && n->kind == QT_BOOL && n->nkids == 0)
 			why = "is a BOOL without kids";
-		if (!why && n->kind != QT_BOOL && n->nkids)
-			why = "has kids but is not a BOOL";
+		if (!why && n->kind == QT_CONST && n->nkids != 1)
+			why = "is CONST, which has exactly one kid";
+		if (!why && !qt_is_group(n->kind) && n->nkids)
+			why = "has kids but is not a group (BOOL or CONST)";
 		if (why) {
 			w->why = why;
 			w->at = me;
@@ -218,14 +322,22 @@ static int qt_walk_node(qt_walk *w, const qt_node *n, const char *parent, uint32
 		s->encoded += fl;
 		s->text_bytes += fl;
 	}
-	if (n->kind == QT_BOOL) {
+	if (qt_is_group(n->kind)) {
 		if (depth > s->depth)
 			s->depth = depth;
-		s->encoded += 2;
+		if (n->kind == QT_BOOL) {
+			s->encoded += 2;
+		} else {
+			s->words++; /* CONST: a node of the typed filters, one word */
+		}
 		for (uint32_t i = 0; i < n->nkids; i++)
 			if (qt_walk_node(w, n->kids[i], n->field, depth + 1, check))
 				return TRAWL_EINVAL;
-	} else if (n->kind == QT_ALL) {
+	} else if (n->kind == QT_ALL || n->kind == QT_EXISTS) {
+		s->words++;
+	} else if (n->kind == QT_RANGE) {
+		s->encoded += 1 + 2 + lolen + 2 + hilen;
+		s->text_bytes += lolen + hilen;
 		s->words++;
 	} else {
 		s->encoded += 2 + n->len;
@@ -285,6 +397,114 @@ int qt_check(const qt_node *root, char *err, size_t errlen)
 	return qt_check_size(root, &s, err, errlen);
 }
 
+/* ---- a query narrowed by a filter ---- */
+
+/* qt_zero_columns: n's subtree came from another text than the query's. */
+static void qt_zero_columns(qt_node *n)
+{
+	n->column = 0;
+	for (uint32_t i = 0; i < n->nkids; i++)
+		qt_zero_columns(n->kids[i]);
+}
+
+/* qt_is_root: the shape of a root (qt_check's first rule). */
+static int qt_is_root(const qt_node *n)
+{
+	return n && n->kind == QT_BOOL && n->occur == QT_MUST && !n->field && n->nkids > 0;
+}
+
+int qt_with_filter(qt_node *query, qt_node *filter, qt_node **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	int rc = TRAWL_OK;
+	qt_node *root = query, *all = NULL;
+	if (!filter) {
+		if (!query)
+			rc = errf(err, errlen, TRAWL_EINVAL, "no query and no filter");
+		else
+			*out = query;
+		return rc;
+	}
+	if ((query && !qt_is_root(query)) || !qt_is_root(filter)) {
+		rc = errf(err, errlen, TRAWL_EINVAL, "the %s is not a query tree's root",
+		          query && !qt_is_root(query) ? "query" : "filter");
+		goto fail;
+	}
+	for (uint32_t i = 0; i < filter->nkids; i++)
+		if (filter->kids[i]->occur != QT_FILTER && filter->kids[i]->occur != QT_NOT) {
+			rc = errf(err, errlen, TRAWL_EINVAL,
+			          "the filter's clause %u is neither FILTER nor NOT",
+			          (unsigned)i + 1);
+			goto fail;
+		}
+	if (!root) {
+		/* a filter alone: every document that passes it, each scoring 1 */
+		if (!(root = qt_new(QT_BOOL, QT_MUST, 0)) || !(all = qt_new(QT_ALL, QT_MUST, 0)) ||
+		    qt_add(root, all)) {
+			qt_free(all);
+			qt_free(root);
+			root = NULL;
+			rc = errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+			goto fail;
+		}
+	} else {
+		/* Optional clauses are required as a group only while nothing else
+		 * is required (as in OpenSearch's bool): beside the filter's, the
+		 * query's own would become optional. So one SHOULD becomes MUST,
+		 * and several become one required group of them. */
+		uint32_t nshould = 0, first = 0;
+		int required = 0;
+		for (uint32_t i = 0; i < root->nkids; i++) {
+			qt_occur oc = root->kids[i]->occur;
+			required |= oc == QT_MUST || oc == QT_FILTER;
+			if (oc == QT_SHOULD && nshould++ == 0)
+				first = i;
+		}
+		if (!required && nshould == 1) {
+			root->kids[first]->occur = QT_MUST;
+		} else if (!required && nshould > 1) {
+			qt_node *g = qt_new(QT_BOOL, QT_MUST, 0);
+			if (!g || !(g->kids = malloc(nshould * sizeof *g->kids))) {
+				qt_free(g);
+				rc = errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+				goto fail;
+			}
+			g->capkids = nshould;
+			uint32_t k = 0;
+			for (uint32_t i = 0; i < root->nkids; i++) {
+				if (root->kids[i]->occur == QT_SHOULD)
+					g->kids[g->nkids++] = root->kids[i];
+				else
+					root->kids[k++] = root->kids[i];
+			}
+			/* the group stands where its first clause stood */
+			memmove(root->kids + first + 1, root->kids + first,
+			        (k - first) * sizeof *root->kids);
+			root->kids[first] = g;
+			root->nkids = k + 1;
+		}
+		qt_zero_columns(filter); /* its columns count in another text */
+	}
+	/* the filter's clauses join the root, in their order */
+	while (filter->nkids) {
+		if (qt_add(root, filter->kids[0])) {
+			rc = errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+			goto fail;
+		}
+		memmove(filter->kids, filter->kids + 1, --filter->nkids * sizeof *filter->kids);
+	}
+	qt_free(filter);
+	filter = NULL;
+	if ((rc = qt_check(root, err, errlen)))
+		goto fail;
+	*out = root;
+	return TRAWL_OK;
+fail:
+	qt_free(root);
+	qt_free(filter);
+	return rc;
+}
+
 /* ---- encoding ---- */
 
 static uint8_t *qt_st16(uint8_t *p, size_t v)
@@ -317,7 +537,16 @@ static uint8_t *qt_put_node(uint8_t *p, const qt_node *n, const char *parent)
 		p = qt_st16(p, n->nkids);
 		for (uint32_t i = 0; i < n->nkids; i++)
 			p = qt_put_node(p, n->kids[i], n->field);
-	} else if (n->kind != QT_ALL) {
+	} else if (n->kind == QT_CONST) {
+		p = qt_put_node(p, n->kids[0], n->field);
+	} else if (n->kind == QT_RANGE) {
+		size_t lo = n->text ? n->len : 0, hi = n->hi ? n->hilen : 0;
+		*p++ = (uint8_t)n->flags;
+		p = qt_st16(p, lo);
+		p = qt_put(p, n->text, lo);
+		p = qt_st16(p, hi);
+		p = qt_put(p, n->hi, hi);
+	} else if (n->kind != QT_ALL && n->kind != QT_EXISTS) {
 		p = qt_st16(p, n->len);
 		p = qt_put(p, n->text, n->len);
 	}
@@ -392,6 +621,35 @@ static int qt_rd16(qt_reader *r, const char *what, uint32_t *v)
 	return TRAWL_OK;
 }
 
+/* qt_rd_range reads what follows a RANGE's field (node me) into n (NULL:
+ * only check). */
+static int qt_rd_range(qt_reader *r, uint64_t me, qt_node *n)
+{
+	const uint8_t *at = NULL, *lo = NULL, *hi = NULL;
+	uint32_t lolen, hilen;
+	if (qt_rd(r, 1, "a range's flags", &at) || qt_rd16(r, "a range's lower bound", &lolen) ||
+	    qt_rd(r, lolen, "a range's lower bound", &lo) ||
+	    qt_rd16(r, "a range's upper bound", &hilen) ||
+	    qt_rd(r, hilen, "a range's upper bound", &hi))
+		return TRAWL_EINVAL;
+	const char *why = qt_bad_flags(at[0], lolen, hilen);
+	if (why)
+		return qt_rfail(r, TRAWL_EINVAL, at, "node %llu %s", (unsigned long long)me, why);
+	if ((why = qt_bad_bound((const char *)lo, lolen, 0)))
+		return qt_rfail(r, TRAWL_EINVAL, lo, "node %llu %s", (unsigned long long)me, why);
+	if ((why = qt_bad_bound((const char *)hi, hilen, 1)))
+		return qt_rfail(r, TRAWL_EINVAL, hi, "node %llu %s", (unsigned long long)me, why);
+	r->words++;
+	r->text_bytes += (uint64_t)lolen + hilen;
+	if (n) {
+		n->flags = at[0];
+		if (((at[0] & QT_LO) && qt_set_text(n, (const char *)lo, lolen)) ||
+		    ((at[0] & QT_HI) && qt_set_hi(n, (const char *)hi, hilen)))
+			return errf(r->err, r->errlen, TRAWL_ENOMEM, "out of memory");
+	}
+	return TRAWL_OK;
+}
+
 /*
  * qt_rd_node reads the node at r->p and its kids: depth below the root,
  * parent and plen its parent's field (NULL: none). With r->build, *out gets
@@ -431,7 +689,7 @@ static int qt_rd_node(qt_reader *r, uint32_t depth, const char *parent, size_t p
 	const char *why = qt_bad_node(kind, occur, fname != NULL, parent != NULL, column, depth);
 	if (why)
 		return qt_rfail(r, TRAWL_EINVAL, node, "node %llu %s", (unsigned long long)me, why);
-	if (kind == QT_BOOL && depth > TRAWL_MAX_QUERY_DEPTH)
+	if (qt_is_group(kind) && depth > TRAWL_MAX_QUERY_DEPTH)
 		return qt_rfail(r, TRAWL_EINVAL, node, "node %llu is a group nested deeper than %d",
 		                (unsigned long long)me, TRAWL_MAX_QUERY_DEPTH);
 	qt_node *n = NULL;
@@ -454,8 +712,18 @@ static int qt_rd_node(qt_reader *r, uint32_t depth, const char *parent, size_t p
 				rc = errf(r->err, r->errlen, TRAWL_ENOMEM, "out of memory");
 			}
 		}
-	} else if (kind == QT_ALL) {
+	} else if (kind == QT_CONST) {
+		qt_node *kid = NULL;
 		r->words++;
+		rc = qt_rd_node(r, depth + 1, fname, flen, &kid);
+		if (!rc && n && qt_add(n, kid)) {
+			qt_free(kid);
+			rc = errf(r->err, r->errlen, TRAWL_ENOMEM, "out of memory");
+		}
+	} else if (kind == QT_ALL || kind == QT_EXISTS) {
+		r->words++;
+	} else if (kind == QT_RANGE) {
+		rc = qt_rd_range(r, me, n);
 	} else if (!(rc = qt_rd16(r, "a text's length", &len)) &&
 	           !(rc = qt_rd(r, len, "a text", &at))) {
 		why = qt_bad_text(kind, (const char *)at, len);
@@ -556,8 +824,9 @@ static int qt_ends_word(unsigned char c)
 	return qt_is_space(c) || c == '(' || c == ')' || c == '"';
 }
 
-/* qt_out_word writes a TERM's or PREFIX's text escaped so that it reads
- * back as the same word: never a keyword, field, prefix or +/- clause. */
+/* qt_out_word writes a TERM's, PREFIX's or IDS's text escaped so that it
+ * reads back as the same word: never a keyword, field, prefix, range or
+ * +/-/# clause. */
 static void qt_out_word(qt_out *o, const char *t, size_t len)
 {
 	if ((len == 3 && (memcmp(t, "AND", 3) == 0 || memcmp(t, "NOT", 3) == 0)) ||
@@ -566,7 +835,26 @@ static void qt_out_word(qt_out *o, const char *t, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)t[i];
 		if (qt_ends_word(c) || c == '\\' || c == ':' || c == '*' ||
-		    (i == 0 && (c == '+' || c == '-')))
+		    (i == 0 && (c == '+' || c == '-' || c == '#' || c == '[' || c == '{' ||
+		                c == '>' || c == '<')))
+			qt_out_c(o, '\\');
+		qt_out_c(o, (char)c);
+	}
+}
+
+/* qt_out_bound writes a RANGE's bound so that it reads back as that bound:
+ * "" when empty, else escaped (never the open bound '*' or the word TO). */
+static void qt_out_bound(qt_out *o, const char *t, size_t len)
+{
+	if (len == 0) {
+		qt_out_s(o, "\"\"");
+		return;
+	}
+	if ((len == 1 && t[0] == '*') || (len == 2 && memcmp(t, "TO", 2) == 0))
+		qt_out_c(o, '\\');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)t[i];
+		if (qt_is_space(c) || (c && strchr("[]{}()\"\\", c)))
 			qt_out_c(o, '\\');
 		qt_out_c(o, (char)c);
 	}
@@ -575,8 +863,11 @@ static void qt_out_word(qt_out *o, const char *t, size_t len)
 static void qt_dump_node(qt_out *o, const qt_node *n, int top)
 {
 	if (!top)
-		qt_out_s(o, n->occur == QT_MUST ? "+" : n->occur == QT_NOT ? "-" : "");
-	if (n->field) {
+		qt_out_s(o, n->occur == QT_MUST     ? "+"
+		            : n->occur == QT_NOT    ? "-"
+		            : n->occur == QT_FILTER ? "#"
+		                                    : "");
+	if (n->field && n->kind != QT_EXISTS) {
 		qt_out_s(o, n->field);
 		qt_out_c(o, ':');
 	}
@@ -608,6 +899,36 @@ static void qt_dump_node(qt_out *o, const qt_node *n, int top)
 		break;
 	case QT_ALL:
 		qt_out_s(o, "*:*");
+		break;
+	case QT_RANGE:
+		qt_out_c(o, n->flags & QT_LO_INC ? '[' : '{');
+		if (n->flags & QT_LO)
+			qt_out_bound(o, n->text ? n->text : "", n->text ? n->len : 0);
+		else
+			qt_out_c(o, '*');
+		qt_out_s(o, " TO ");
+		if (n->flags & QT_HI)
+			qt_out_bound(o, n->hi ? n->hi : "", n->hi ? n->hilen : 0);
+		else
+			qt_out_c(o, '*');
+		qt_out_c(o, n->flags & QT_HI_INC ? ']' : '}');
+		break;
+	case QT_EXISTS:
+		qt_out_s(o, "_exists_:");
+		qt_out_s(o, n->field ? n->field : "");
+		break;
+	case QT_IDS:
+		qt_out_s(o, "_id:");
+		qt_out_word(o, n->text ? n->text : "", n->text ? n->len : 0);
+		break;
+	case QT_CONST:
+		qt_out_c(o, '(');
+		for (uint32_t i = 0; i < n->nkids; i++) {
+			if (i)
+				qt_out_c(o, ' ');
+			qt_dump_node(o, n->kids[i], 0);
+		}
+		qt_out_s(o, ")^=1");
 		break;
 	}
 }

@@ -71,8 +71,9 @@
 
 /* ---- constants ---- */
 
-#define WIRE_MAGIC 0x5754u   /* bytes 'T' 'W' on the wire (u16 little-endian) */
-#define WIRE_VERSION 2       /* bumped for any change to the bytes (2: query trees) */
+#define WIRE_MAGIC 0x5754u /* bytes 'T' 'W' on the wire (u16 little-endian) */
+#define WIRE_VERSION                                                                               \
+	3 /* bumped for any change to the bytes (2: query trees; 3: typed filters in them) */
 #define WIRE_HEADER_BYTES 32 /* size of the header at the start of every message */
 
 /* Limits: common/limits.h (a message, an id, a field name, marks and
@@ -95,8 +96,8 @@ enum wire_type {
 };
 
 /* Header flags. Bits not listed are ignored by receivers. */
-#define WIRE_F_PARTIAL 0x0001u   /* reply: incomplete, the deadline was hit */
-#define WIRE_F_COUNT 0x0002u     /* SEARCH: count matching documents exactly */
+#define WIRE_F_PARTIAL 0x0001u /* reply: incomplete, the deadline was hit */
+#define WIRE_F_COUNT 0x0002u   /* SEARCH: count matching documents exactly */
 /* 0x0004 was WIRE_F_AND in version 1 (the query string's default operator);
  * a query tree's occurs say it now. The bit is not reused. */
 #define WIRE_F_NO_SOURCE 0x0008u /* FETCH: ids (and snippets) only, no stored documents */
@@ -128,12 +129,12 @@ typedef struct wire_header {
 
 /* wire_search - body of SEARCH. */
 typedef struct wire_search {
-	uint32_t k;                       /* hits wanted, 1..TRAWL_MAX_K (k + offset at the root) */
-	uint16_t nshards;                 /* 1..TRAWL_MAX_SHARDS */
+	uint32_t k;       /* hits wanted, 1..TRAWL_MAX_K (k + offset at the root) */
+	uint16_t nshards; /* 1..TRAWL_MAX_SHARDS */
 	uint16_t shards[TRAWL_MAX_SHARDS]; /* global shard numbers (< 256, distinct) */
-	const uint8_t *tree;              /* the query tree's canonical encoding
-	                                     (common/qtree.h), checked by both sides */
-	uint32_t tree_len;                /* 1..TRAWL_MAX_QUERY_TREE_BYTES */
+	const uint8_t *tree;               /* the query tree's canonical encoding
+	                                      (common/qtree.h), checked by both sides */
+	uint32_t tree_len;                 /* 1..TRAWL_MAX_QUERY_TREE_BYTES */
 } wire_search;
 
 /* wire_hit - one hit of SEARCH_REPLY (packed in WIRE_HIT_BYTES on the wire). */
@@ -212,11 +213,11 @@ typedef struct wire_fetch_reply {
 
 /* wire_pong - body of PONG. PING has no body. */
 typedef struct wire_pong {
-	uint64_t generation;              /* generation the leaf serves */
-	uint32_t queue_depth;             /* requests waiting at the leaf */
-	uint16_t nshards;                 /* 0..TRAWL_MAX_SHARDS */
+	uint64_t generation;               /* generation the leaf serves */
+	uint32_t queue_depth;              /* requests waiting at the leaf */
+	uint16_t nshards;                  /* 0..TRAWL_MAX_SHARDS */
 	uint16_t shards[TRAWL_MAX_SHARDS]; /* shards the leaf serves (< 256, distinct) */
-	uint8_t ready;                    /* 1: accepting searches; 0: loading or draining */
+	uint8_t ready;                     /* 1: accepting searches; 0: loading or draining */
 } wire_pong;
 
 /* wire_cancel - body of CANCEL. */

@@ -86,7 +86,7 @@ static const char *rnd_str(uint32_t len)
 
 /* The query tree of "a" as the parser makes it: a root from column 1 holding
  * the word "a" from column 1. */
-static const uint8_t TREE_A[] = {0x01, 0x00, 0x03, 0x01, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00,
+static const uint8_t TREE_A[] = {0x02, 0x00, 0x03, 0x01, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00,
                                  0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 'a'};
 
 /* Encoded query trees for random SEARCH and FETCH messages: trees[0] is big
@@ -670,17 +670,17 @@ static size_t unhex(const char *hex, uint8_t *out)
 
 static void test_golden_search(void **state)
 {
-	/* header: magic 'TW', version 2, type 1, flags COUNT, reserved,
+	/* header: magic 'TW', version 3, type 1, flags COUNT, reserved,
 	 * request id, deadline, generation; body: k 10, 2 shards (3, 17), the
 	 * query tree of "new york": a root from column 1 with the words "new"
 	 * (column 1) and "york" (column 5), both SHOULD. */
-	static const char hex[] = "54 57 02 01 02 00 00 00"
+	static const char hex[] = "54 57 03 01 02 00 00 00"
 	                          "08 07 06 05 04 03 02 01"
 	                          "77 66 55 44 33 22 11 00"
 	                          "07 00 00 00 00 00 00 00"
 	                          "0a 00 00 00 02 00 03 00 11 00"
 	                          "21 00 00 00"
-	                          "01 00 03 01 01 00 00 00 02 00"
+	                          "02 00 03 01 01 00 00 00 02 00"
 	                          "00 00 01 00 00 00 03 00 6e 65 77"
 	                          "00 00 05 00 00 00 04 00 79 6f 72 6b";
 	uint8_t want[128];
@@ -728,7 +728,7 @@ static void test_golden_search_reply(void **state)
 {
 	/* One hit: score 1.5 (0x3fc00000), shard 5, doc 0x01020304, hash
 	 * 0x1122334455667788; the reply is partial and its total a lower bound. */
-	static const char hex[] = "54 57 02 02 01 00 00 00"
+	static const char hex[] = "54 57 03 02 01 00 00 00"
 	                          "2a 00 00 00 00 00 00 00"
 	                          "00 00 00 00 00 00 00 00"
 	                          "00 00 00 00 00 00 00 00"
@@ -852,7 +852,7 @@ static void test_encode_limits_search(void **state)
 	enc_fails(&m, TRAWL_EINVAL);
 	m.u.search.tree_len = sizeof TREE_A;
 	enc_ok(&m);
-	q[10] = 7; /* the word's kind */
+	q[10] = 9; /* the word's kind: none such */
 	enc_fails(&m, TRAWL_EINVAL);
 	m.u.search.tree = NULL;
 	m.u.search.tree_len = 3;
@@ -1170,9 +1170,11 @@ static void test_decode_limits_header(void **state)
 	dec_fails(&m, "header: bad magic 0x5758");
 	mk_header(&m, WIRE_PING);
 	m.b[2] = 1;
-	dec_fails(&m, "header: version 1 is not supported; this build speaks version 2");
-	m.b[2] = 3;
-	dec_fails(&m, "header: version 3 is not supported");
+	dec_fails(&m, "header: version 1 is not supported; this build speaks version 3");
+	m.b[2] = 2;
+	dec_fails(&m, "header: version 2 is not supported; this build speaks version 3");
+	m.b[2] = 4;
+	dec_fails(&m, "header: version 4 is not supported");
 	m.b[2] = 0;
 	dec_fails(&m, "version 0");
 	mk_header(&m, 0);
@@ -1259,9 +1261,9 @@ static void test_decode_limits_search(void **state)
 	/* The tree is checked through: its bytes, rules and limits. */
 	mk_search(&m, 10, sh, 2, 9000);
 	dec_fails(&m, "SEARCH: the tree at offset 46 is not valid: query tree, offset 0: format "
-	              "113 is not supported; this build reads format 1");
+	              "113 is not supported; this build reads format 2");
 	mk_search(&m, 10, sh, 2, a);
-	m.b[46 + 10] = 7;
+	m.b[46 + 10] = 9;
 	dec_fails(&m, "SEARCH: the tree at offset 46 is not valid: query tree, offset 10: node 1 "
 	              "has an unknown kind");
 	mk_search(&m, 10, sh, 2, a);

@@ -1742,7 +1742,7 @@ static void test_query_handle(void **state)
 	                 TRAWL_EQUERY);
 	assert_null(q);
 	assert_string_equal(err, "column 3: unclosed '('");
-	assert_int_equal(trawl_query_decode(&q, "\x01\x00\x00", 3, err, sizeof err), TRAWL_EINVAL);
+	assert_int_equal(trawl_query_decode(&q, "\x02\x00\x00", 3, err, sizeof err), TRAWL_EINVAL);
 	assert_null(q);
 	assert_string_equal(err, "query tree, offset 2: the input ends inside a node (2 bytes "
 	                         "needed, 1 left)");

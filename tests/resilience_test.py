@@ -34,9 +34,9 @@ WIRE_SEARCH = 1
 
 
 def wire_search(rid, k, shards, query):
-    """One framed SEARCH request (wire version 2; deadline 0, generation 0)."""
+    """One framed SEARCH request (wire version 3; deadline 0, generation 0)."""
     tree = st.query_tree(query)
-    body = (struct.pack("<HBBHH", 0x5754, 2, WIRE_SEARCH, 0, 0) +
+    body = (struct.pack("<HBBHH", 0x5754, 3, WIRE_SEARCH, 0, 0) +
             struct.pack("<QQQ", rid, 0, 0) + struct.pack("<IH", k, len(shards)) +
             b"".join(struct.pack("<H", s) for s in shards) +
             struct.pack("<I", len(tree)) + tree)

@@ -208,7 +208,7 @@ def query_tree(words):
     for w in words.split(b" "):
         kids += struct.pack("<BBHHH", 0, 0, col, 0, len(w)) + w
         col += len(w) + 1
-    return b"\x01\x00" + struct.pack("<BBHHH", 3, 1, 1, 0, len(words.split(b" "))) + kids
+    return b"\x02\x00" + struct.pack("<BBHHH", 3, 1, 1, 0, len(words.split(b" "))) + kids
 
 
 def sp_exchange(port, data, timeout):
@@ -877,7 +877,7 @@ class TestCluster(ServeCase):
         GEN, DOC_ID = 1, b"doc-7"
 
         def header(type_, rid, generation=GEN):
-            return (struct.pack("<HBBHH", 0x5754, 2, type_, 0, 0) +
+            return (struct.pack("<HBBHH", 0x5754, 3, type_, 0, 0) +
                     struct.pack("<QQQ", rid, 0, generation))
 
         def doc_record():  # shard 0, status TRAWL_ECORRUPT (4), doc 0, the id, no json/snippet
@@ -1015,7 +1015,7 @@ class TestCluster(ServeCase):
         def frame(payload):  # nng's TCP framing: u64 big-endian length, then the bytes
             return struct.pack(">Q", len(payload)) + payload
 
-        def header(type_, flags=0, reserved=0, version=2, generation=0):  # common/wire.h
+        def header(type_, flags=0, reserved=0, version=3, generation=0):  # common/wire.h
             return (struct.pack("<HBBHH", 0x5754, version, type_, flags, reserved) +
                     struct.pack("<QQQ", 7, 0, generation))
 
@@ -1103,12 +1103,12 @@ class TestCluster(ServeCase):
                 self.assertEqual(len(frames), 1, "no reply (closed: %s)" % closed)
                 f = frames[0]
                 self.assertEqual(f[:4], RID)
-                self.assertEqual(f[4:8], b"TW\x02" + bytes([want[0]]), f[:40])
+                self.assertEqual(f[4:8], b"TW\x03" + bytes([want[0]]), f[:40])
                 if want[0] == 2 and want[1] is not None:  # SEARCH_REPLY: status first
                     (status,) = struct.unpack("<H", f[36:38])
                     self.assertEqual(status == 0, want[1], "status %d" % status)
                 if name == "SEARCH of wire version 1":  # the root of an older build
-                    self.assertIn(b"version 1 is not supported; this build speaks version 2", f)
+                    self.assertIn(b"version 1 is not supported; this build speaks version 3", f)
         # many connections at once, abandoned half-way through a frame
         socks = []
         try:
@@ -1158,7 +1158,7 @@ class TestCluster(ServeCase):
 
         def search(shards):
             tree = query_tree(b"music")
-            body = (struct.pack("<HBBHH", 0x5754, 2, 1, 2, 0) + struct.pack("<QQQ", 7, 0, 0) +
+            body = (struct.pack("<HBBHH", 0x5754, 3, 1, 2, 0) + struct.pack("<QQQ", 7, 0, 0) +
                     struct.pack("<IH", 10, len(shards)) +
                     b"".join(struct.pack("<H", s) for s in shards) +
                     struct.pack("<I", len(tree)) + tree)
