@@ -31,20 +31,20 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 /* ---- search ---- */
 
 static const char search_help[] =
-	"usage: trawl search DIR QUERY [-k N] [--offset N] [--and] [--literal] [--json]\n"
-	"       trawl search DIR --queries FILE.tsv --run OUT [-k N] [--and] [--literal]\n"
-	"\n"
-	"Searches the live generation of DIR and prints the ranked hits with id,\n"
-	"score, title and a snippet. Query syntax (docs/QUERY.md): words (any may\n"
-	"match), +required, -excluded, \"a phrase\", field:word, prefix*, (groups).\n"
-	"\n"
-	"  -k N           hits to return (default 10; batch mode 1000)\n"
-	"  --offset N     hits to skip first (paging)\n"
-	"  --and          every word is required unless marked otherwise\n"
-	"  --literal      treat the query as plain words: no operators\n"
-	"  --json         one JSON object: total, took_ms, hits[id, score, title, snippet]\n"
-	"  --queries F    batch mode: read qid<TAB>text lines from F ...\n"
-	"  --run OUT      ... and write a TREC run file (qid Q0 docid rank score trawl)\n";
+    "usage: trawl search DIR QUERY [-k N] [--offset N] [--and] [--literal] [--json]\n"
+    "       trawl search DIR --queries FILE.tsv --run OUT [-k N] [--and] [--literal]\n"
+    "\n"
+    "Searches the live generation of DIR and prints the ranked hits with id,\n"
+    "score, title and a snippet. Query syntax (docs/QUERY.md): words (any may\n"
+    "match), +required, -excluded, \"a phrase\", field:word, prefix*, (groups).\n"
+    "\n"
+    "  -k N           hits to return (default 10; batch mode 1000)\n"
+    "  --offset N     hits to skip first (paging)\n"
+    "  --and          every word is required unless marked otherwise\n"
+    "  --literal      treat the query as plain words: no operators\n"
+    "  --json         one JSON object: total, took_ms, hits[id, score, title, snippet]\n"
+    "  --queries F    batch mode: read qid<TAB>text lines from F ...\n"
+    "  --run OUT      ... and write a TREC run file (qid Q0 docid rank score trawl)\n";
 
 static void json_str(FILE *f, const char *s)
 {
@@ -116,7 +116,8 @@ static char *literal(const char *q)
 		return NULL;
 	for (const char *p = q; *p; p++) {
 		int word_start = p == q || isspace((unsigned char)p[-1]);
-		if (word_start && (!strncmp(p, "AND", 3) || !strncmp(p, "OR", 2) || !strncmp(p, "NOT", 3)))
+		if (word_start &&
+		    (!strncmp(p, "AND", 3) || !strncmp(p, "OR", 2) || !strncmp(p, "NOT", 3)))
 			*w++ = '\\'; /* harmless if the word goes on: \A is A */
 		if (strchr("+-\"():*\\", *p))
 			*w++ = '\\';
@@ -160,9 +161,10 @@ static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, tra
 	for (uint32_t i = 0; i < n; i++) {
 		const char *doc = trawl_results_doc(r, i, NULL, NULL);
 		char *title = doc_field(doc, "title");
-		const char *snip = sf ? trawl_results_snippet(r, i, sf, tty && !json ? "\033[1m" : NULL,
-		                                              tty && !json ? "\033[0m" : NULL, 0)
-		                      : NULL;
+		const char *snip =
+		    sf ? trawl_results_snippet(r, i, sf, tty && !json ? "\033[1m" : NULL,
+		                               tty && !json ? "\033[0m" : NULL, 0)
+		       : NULL;
 		if (json) {
 			printf("%s{\"id\":", i ? "," : "");
 			json_str(stdout, trawl_results_id(r, i));
@@ -172,8 +174,9 @@ static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, tra
 			json_str(stdout, snip ? snip : "");
 			printf("}");
 		} else {
-			printf("%u. %s  (score %.4f)%s%s\n", o->offset + i + 1, trawl_results_id(r, i),
-			       trawl_results_score(r, i), title ? "  " : "", title ? title : "");
+			printf("%u. %s  (score %.4f)%s%s\n", o->offset + i + 1,
+			       trawl_results_id(r, i), trawl_results_score(r, i), title ? "  " : "",
+			       title ? title : "");
 			if (snip)
 				printf("   %s\n", snip);
 		}
@@ -212,7 +215,8 @@ static int run_batch(trawl_searcher *s, const char *qfile, const char *run, traw
 			continue;
 		char *tab = strchr(line, '\t');
 		if (!tab) {
-			fprintf(stderr, "%s: %s:%lu: expected qid<TAB>text\n", cli_prog, qfile, lineno);
+			fprintf(stderr, "%s: %s:%lu: expected qid<TAB>text\n", cli_prog, qfile,
+			        lineno);
 			failed++;
 			continue;
 		}
@@ -229,8 +233,8 @@ static int run_batch(trawl_searcher *s, const char *qfile, const char *run, traw
 			continue;
 		}
 		for (uint32_t i = 0; i < trawl_results_count(r); i++)
-			fprintf(out, "%s Q0 %s %u %.6f trawl\n", line, trawl_results_id(r, i), i + 1,
-			        trawl_results_score(r, i));
+			fprintf(out, "%s Q0 %s %u %.6f trawl\n", line, trawl_results_id(r, i),
+			        i + 1, trawl_results_score(r, i));
 		trawl_results_free(r);
 		done++;
 	}
@@ -264,22 +268,24 @@ int cmd_search(int argc, char **argv)
 	int json = 0, lit = 0, k_set = 0;
 	const char *qfile = NULL, *run = NULL;
 	static const struct option longs[] = {
-		{"offset", required_argument, 0, 'o'}, {"json", no_argument, 0, 'j'},
-		{"and", no_argument, 0, 'a'},          {"literal", no_argument, 0, 'l'},
-		{"queries", required_argument, 0, 'q'}, {"run", required_argument, 0, 'r'},
-		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+	    {"offset", required_argument, 0, 'o'},  {"json", no_argument, 0, 'j'},
+	    {"and", no_argument, 0, 'a'},           {"literal", no_argument, 0, 'l'},
+	    {"queries", required_argument, 0, 'q'}, {"run", required_argument, 0, 'r'},
+	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "k:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			if (parse_u32(optarg, TRAWL_MAX_K, &o.k) || o.k == 0)
-				return cli_usage_error("search", "-k takes a number from 1 to 10000");
+				return cli_usage_error("search",
+				                       "-k takes a number from 1 to 10000");
 			k_set = 1;
 			break;
 		case 'o':
 			if (parse_u32(optarg, TRAWL_MAX_K, &o.offset))
-				return cli_usage_error("search", "--offset takes a number from 0 to 10000");
+				return cli_usage_error("search",
+				                       "--offset takes a number from 0 to 10000");
 			break;
 		case 'j':
 			json = 1;
@@ -306,7 +312,8 @@ int cmd_search(int argc, char **argv)
 	int nargs = argc - optind;
 	if (qfile || run) {
 		if (!qfile || !run || nargs != 1)
-			return cli_usage_error("search", "batch mode needs DIR, --queries FILE and --run OUT");
+			return cli_usage_error(
+			    "search", "batch mode needs DIR, --queries FILE and --run OUT");
 		if (!k_set)
 			o.k = 1000;
 	} else if (nargs != 2) {
@@ -353,15 +360,15 @@ static int simple_args(int argc, char **argv, const char *cmd, const char *help,
 static const char get_help[] = "usage: trawl get DIR ID\n\n"
                                "Prints the stored document with id ID (checksum verified).\n";
 static const char stats_help[] =
-	"usage: trawl stats DIR\n\nPrints the live generation's number, shards, documents, terms, "
-	"size and schema.\n";
+    "usage: trawl stats DIR\n\nPrints the live generation's number, shards, documents, terms, "
+    "size and schema.\n";
 static const char verify_help[] =
-	"usage: trawl verify DIR\n\n"
-	"Checks every shard file of the live generation against the manifest's\n"
-	"checksums, decodes every postings list, and checks every stored document's\n"
-	"checksum. Exit 0 when all is well, 65 on damage (the message names the file).\n"
-	"Then prints the content digest: the XXH3-128 of every shard's keys and values\n"
-	"but the generation number, equal for two builds of the same input.\n";
+    "usage: trawl verify DIR\n\n"
+    "Checks every shard file of the live generation against the manifest's\n"
+    "checksums, decodes every postings list, and checks every stored document's\n"
+    "checksum. Exit 0 when all is well, 65 on damage (the message names the file).\n"
+    "Then prints the content digest: the XXH3-128 of every shard's keys and values\n"
+    "but the generation number, equal for two builds of the same input.\n";
 
 int cmd_get(int argc, char **argv)
 {
@@ -421,4 +428,3 @@ int cmd_verify(int argc, char **argv)
 	printf("%s: ok\ncontent digest: %s\n", argv[1], digest);
 	return 0;
 }
-

@@ -25,8 +25,8 @@
 #include "trawl/trawl.h"
 
 /* Latency histogram buckets (seconds) of /metrics. */
-static const double buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                 1, 2.5};
+static const double buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,   0.25,  0.5,   1,    2.5};
 #define NBUCKETS (sizeof buckets / sizeof buckets[0])
 
 /* One event loop: it only does what never waits (health, metrics, cached
@@ -164,7 +164,8 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		if (one_name(&p->k_by, name, err, errlen))
 			return -1;
 		if (parse_u32(val, TRAWL_MAX_K, &u) || u == 0)
-			return snprintf(err, errlen, "%s must be a number from 1 to %d", name, TRAWL_MAX_K),
+			return snprintf(err, errlen, "%s must be a number from 1 to %d", name,
+			                TRAWL_MAX_K),
 			       -1;
 		p->q.k = u;
 		return 0;
@@ -173,7 +174,8 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		if (one_name(&p->offset_by, name, err, errlen))
 			return -1;
 		if (parse_u32(val, TRAWL_MAX_K, &u))
-			return snprintf(err, errlen, "%s must be a number from 0 to %d", name, TRAWL_MAX_K),
+			return snprintf(err, errlen, "%s must be a number from 0 to %d", name,
+			                TRAWL_MAX_K),
 			       -1;
 		p->q.offset = u;
 		return 0;
@@ -190,7 +192,8 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		char *end;
 		double d = strtod(val, &end);
 		if (*end || !(d >= 0 && d <= 1))
-			return snprintf(err, errlen, "min_coverage must be a number from 0 to 1"), -1;
+			return snprintf(err, errlen, "min_coverage must be a number from 0 to 1"),
+			       -1;
 		p->q.min_coverage = d;
 		return 0;
 	}
@@ -207,7 +210,8 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 	}
 	if (!strcmp(name, "snippet")) {
 		if (strlen(val) > LIMIT_FIELD_NAME_BYTES)
-			return snprintf(err, errlen, "snippet names a field of at most 64 bytes"), -1;
+			return snprintf(err, errlen, "snippet names a field of at most 64 bytes"),
+			       -1;
 		snprintf(p->field, sizeof p->field, "%s", val);
 		p->q.snippet_field = p->field[0] ? p->field : NULL;
 		return 0;
@@ -223,9 +227,11 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 	return -2;
 }
 
-static const char *const get_params[] = {"q", "k", "size", "offset", "from", "timeout_ms",
-                                         "min_coverage", "allow_partial", "count", "and",
-                                         "source", "snippet", "preference", NULL};
+static const char *const get_params[] = {
+    "q",          "k",          "size",         "offset",
+    "from",       "timeout_ms", "min_coverage", "allow_partial",
+    "count",      "and",        "source",       "snippet",
+    "preference", NULL};
 
 /* ---- rendering ----
  * The search response is written as text: stored documents are valid JSON
@@ -261,8 +267,8 @@ static void render(const root_result *res, int cached, tbuf *b)
 	            (double)res->took_us / 1000.0, cached ? "true" : "false",
 	            (unsigned long long)res->generation, (unsigned long long)res->total,
 	            res->total_exact ? "eq" : "gte", res->shards_total, res->shards_answered,
-	            res->shards_timed_out, res->shards_failed, (unsigned long long)res->docs_searched,
-	            res->partial ? "true" : "false");
+	            res->shards_timed_out, res->shards_failed,
+	            (unsigned long long)res->docs_searched, res->partial ? "true" : "false");
 	for (uint32_t i = 0; i < res->nhits; i++) {
 		const root_hit *h = &res->hits[i];
 		tbuf_append(b, i ? ",{\"id\":" : "{\"id\":", i ? 7 : 6);
@@ -288,7 +294,8 @@ static void render(const root_result *res, int cached, tbuf *b)
 static void run_search(api *a, params *p, int deferred, http_response *resp)
 {
 	if (!p->qbuf || !p->qbuf[0]) {
-		http_response_error(resp, 400, "parse_exception", "q (the query) is missing or empty");
+		http_response_error(resp, 400, "parse_exception",
+		                    "q (the query) is missing or empty");
 		return;
 	}
 	char err[1024];
@@ -307,9 +314,11 @@ static void run_search(api *a, params *p, int deferred, http_response *resp)
 		if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT)
 			http_response_error(resp, 400, "query_parsing_exception", "%s", err);
 		else if (rc == TRAWL_EIO)
-			http_response_error(resp, 503, "search_phase_execution_exception", "%s", err);
+			http_response_error(resp, 503, "search_phase_execution_exception", "%s",
+			                    err);
 		else
-			http_response_error(resp, 500, "internal_error", "%s: %s", trawl_strerror(rc), err);
+			http_response_error(resp, 500, "internal_error", "%s: %s",
+			                    trawl_strerror(rc), err);
 		return;
 	}
 	observe(a, res->took_us);
@@ -342,7 +351,8 @@ static void search_get(api *a, const http_request *req, http_response *resp)
 			known = strlen(get_params[i]) == kn && !strncmp(get_params[i], qs, kn);
 		if (!known && kn) {
 			http_response_error(resp, 400, "illegal_argument_exception",
-			                    "unknown parameter \"%.*s\"", (int)(kn > 64 ? 64 : kn), qs);
+			                    "unknown parameter \"%.*s\"", (int)(kn > 64 ? 64 : kn),
+			                    qs);
 			params_fini(&p);
 			return;
 		}
@@ -363,11 +373,12 @@ static void search_get(api *a, const http_request *req, http_response *resp)
 static void search_post(api *a, const http_request *req, http_response *resp)
 {
 	json_error_t je;
-	json_t *body = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+	json_t *body =
+	    json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
 	if (!body || !json_is_object(body)) {
-		http_response_error(resp, 400, "parse_exception", "request body: line %d, column %d: %s",
-		                    body ? 1 : je.line, body ? 1 : je.column,
-		                    body ? "must be a JSON object" : je.text);
+		http_response_error(resp, 400, "parse_exception",
+		                    "request body: line %d, column %d: %s", body ? 1 : je.line,
+		                    body ? 1 : je.column, body ? "must be a JSON object" : je.text);
 		json_decref(body);
 		return;
 	}
@@ -382,7 +393,8 @@ static void search_post(api *a, const http_request *req, http_response *resp)
 		if (json_is_string(v))
 			val = json_string_value(v);
 		else if (json_is_integer(v))
-			snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), val = num;
+			snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)),
+			    val = num;
 		else if (json_is_real(v))
 			snprintf(num, sizeof num, "%.17g", json_real_value(v)), val = num;
 		else if (json_is_boolean(v))
@@ -390,8 +402,9 @@ static void search_post(api *a, const http_request *req, http_response *resp)
 		int r = val ? set_param(&p, key, val, err, sizeof err) : -1;
 		if (r == -2 || (r == -1 && !val)) {
 			http_response_error(resp, 400, "illegal_argument_exception",
-			                    r == -2 ? "unknown field \"%.64s\"" : "field \"%.64s\" has the "
-			                                                          "wrong type",
+			                    r == -2 ? "unknown field \"%.64s\""
+			                            : "field \"%.64s\" has the "
+			                              "wrong type",
 			                    key);
 			goto out;
 		}
@@ -425,8 +438,9 @@ static void get_doc(api *a, const char *id, http_response *resp)
 	}
 	json_t *src = json_loadb(doc, len, 0, NULL);
 	free(doc);
-	send_json(resp, 200, json_pack("{s:s, s:b, s:o}", "id", id, "found", 1, "source",
-	                               src ? src : json_null()));
+	send_json(
+	    resp, 200,
+	    json_pack("{s:s, s:b, s:o}", "id", id, "found", 1, "source", src ? src : json_null()));
 }
 
 static const char *state_name(int s)
@@ -441,20 +455,20 @@ static void cluster_info(api *a, http_response *resp)
 	json_t *arr = json_array();
 	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
 		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I}", "url", info[i].url,
-		                       "state", state_name(info[i].state), "latency_ewma_ms",
-		                       info[i].ewma_us / 1000.0, "outstanding", (int)info[i].outstanding,
-		                       "generation", (json_int_t)info[i].generation, "requests",
-		                       (json_int_t)info[i].requests, "failures",
-		                       (json_int_t)info[i].failures, "ejections",
-		                       (json_int_t)info[i].ejections));
+		    arr, json_pack(
+		             "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I}", "url", info[i].url,
+		             "state", state_name(info[i].state), "latency_ewma_ms",
+		             info[i].ewma_us / 1000.0, "outstanding", (int)info[i].outstanding,
+		             "generation", (json_int_t)info[i].generation, "requests",
+		             (json_int_t)info[i].requests, "failures", (json_int_t)info[i].failures,
+		             "ejections", (json_int_t)info[i].ejections));
 	root_traffic t;
 	root_counters(a->r, &t);
 	send_json(resp, 200,
-	          json_pack("{s:b, s:{s:I, s:I, s:I, s:I}, s:o}", "ready", root_ready(a->r), "searches",
-	                    "sent", (json_int_t)t.searches, "hedged", (json_int_t)t.hedges,
-	                    "hedge_wins", (json_int_t)t.hedge_wins, "hedged_stalled",
-	                    (json_int_t)t.hedges_stalled, "replicas", arr));
+	          json_pack("{s:b, s:{s:I, s:I, s:I, s:I}, s:o}", "ready", root_ready(a->r),
+	                    "searches", "sent", (json_int_t)t.searches, "hedged",
+	                    (json_int_t)t.hedges, "hedge_wins", (json_int_t)t.hedge_wins,
+	                    "hedged_stalled", (json_int_t)t.hedges_stalled, "replicas", arr));
 }
 
 static void metrics(api *a, http_response *resp)
@@ -463,18 +477,21 @@ static void metrics(api *a, http_response *resp)
 	tbuf_init(&b, 1 << 20);
 	http_stats hs;
 	http_server_stats(a->http, &hs);
-	tbuf_printf(&b, "# HELP trawl_http_requests_total HTTP requests received.\n"
-	                "# TYPE trawl_http_requests_total counter\ntrawl_http_requests_total %llu\n",
+	tbuf_printf(&b,
+	            "# HELP trawl_http_requests_total HTTP requests received.\n"
+	            "# TYPE trawl_http_requests_total counter\ntrawl_http_requests_total %llu\n",
 	            (unsigned long long)hs.requests);
-	tbuf_printf(&b, "# HELP trawl_http_responses_total HTTP responses by status class.\n"
-	                "# TYPE trawl_http_responses_total counter\n"
-	                "trawl_http_responses_total{class=\"2xx\"} %llu\n"
-	                "trawl_http_responses_total{class=\"4xx\"} %llu\n"
-	                "trawl_http_responses_total{class=\"5xx\"} %llu\n",
+	tbuf_printf(&b,
+	            "# HELP trawl_http_responses_total HTTP responses by status class.\n"
+	            "# TYPE trawl_http_responses_total counter\n"
+	            "trawl_http_responses_total{class=\"2xx\"} %llu\n"
+	            "trawl_http_responses_total{class=\"4xx\"} %llu\n"
+	            "trawl_http_responses_total{class=\"5xx\"} %llu\n",
 	            (unsigned long long)hs.responses_2xx, (unsigned long long)hs.responses_4xx,
 	            (unsigned long long)hs.responses_5xx);
-	tbuf_printf(&b, "# HELP trawl_http_connections Open HTTP connections.\n"
-	                "# TYPE trawl_http_connections gauge\ntrawl_http_connections %llu\n",
+	tbuf_printf(&b,
+	            "# HELP trawl_http_connections Open HTTP connections.\n"
+	            "# TYPE trawl_http_connections gauge\ntrawl_http_connections %llu\n",
 	            (unsigned long long)hs.connections);
 	tbuf_printf(&b,
 	            "# HELP trawl_http_connections_closed_total Connections the server closed "
@@ -486,12 +503,13 @@ static void metrics(api *a, http_response *resp)
 	            "trawl_http_connections_closed_total{reason=\"refused\"} %llu\n",
 	            (unsigned long long)hs.expired, (unsigned long long)hs.evicted,
 	            (unsigned long long)hs.refused);
-	tbuf_printf(&b, "# HELP trawl_searches_total Searches run.\n"
-	                "# TYPE trawl_searches_total counter\ntrawl_searches_total %llu\n"
-	                "# HELP trawl_search_errors_total Searches that failed.\n"
-	                "# TYPE trawl_search_errors_total counter\ntrawl_search_errors_total %llu\n"
-	                "# HELP trawl_search_partial_total Searches answered with partial coverage.\n"
-	                "# TYPE trawl_search_partial_total counter\ntrawl_search_partial_total %llu\n",
+	tbuf_printf(&b,
+	            "# HELP trawl_searches_total Searches run.\n"
+	            "# TYPE trawl_searches_total counter\ntrawl_searches_total %llu\n"
+	            "# HELP trawl_search_errors_total Searches that failed.\n"
+	            "# TYPE trawl_search_errors_total counter\ntrawl_search_errors_total %llu\n"
+	            "# HELP trawl_search_partial_total Searches answered with partial coverage.\n"
+	            "# TYPE trawl_search_partial_total counter\ntrawl_search_partial_total %llu\n",
 	            (unsigned long long)atomic_load(&a->searches),
 	            (unsigned long long)atomic_load(&a->search_errors),
 	            (unsigned long long)atomic_load(&a->partial));
@@ -504,37 +522,40 @@ static void metrics(api *a, http_response *resp)
 		            (unsigned long long)cum);
 	}
 	cum += atomic_load(&a->hist[NBUCKETS]);
-	tbuf_printf(&b, "trawl_search_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-	                "trawl_search_latency_seconds_sum %.6f\n"
-	                "trawl_search_latency_seconds_count %llu\n",
+	tbuf_printf(&b,
+	            "trawl_search_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+	            "trawl_search_latency_seconds_sum %.6f\n"
+	            "trawl_search_latency_seconds_count %llu\n",
 	            (unsigned long long)cum, (double)atomic_load(&a->hist_sum_us) / 1e6,
 	            (unsigned long long)cum);
 	root_cache_stats cs;
 	root_cache_counters(a->r, &cs);
-	tbuf_printf(&b, "# HELP trawl_cache_hits_total Searches answered from the result cache.\n"
-	                "# TYPE trawl_cache_hits_total counter\ntrawl_cache_hits_total %llu\n"
-	                "# HELP trawl_cache_misses_total Searches the cache could not answer.\n"
-	                "# TYPE trawl_cache_misses_total counter\ntrawl_cache_misses_total %llu\n"
-	                "# HELP trawl_cache_evictions_total Results evicted from the cache.\n"
-	                "# TYPE trawl_cache_evictions_total counter\ntrawl_cache_evictions_total %llu\n"
-	                "# HELP trawl_cache_shared_total Misses that waited for an identical search.\n"
-	                "# TYPE trawl_cache_shared_total counter\ntrawl_cache_shared_total %llu\n"
-	                "# HELP trawl_cache_bytes Bytes held by the result cache.\n"
-	                "# TYPE trawl_cache_bytes gauge\ntrawl_cache_bytes %llu\n",
+	tbuf_printf(&b,
+	            "# HELP trawl_cache_hits_total Searches answered from the result cache.\n"
+	            "# TYPE trawl_cache_hits_total counter\ntrawl_cache_hits_total %llu\n"
+	            "# HELP trawl_cache_misses_total Searches the cache could not answer.\n"
+	            "# TYPE trawl_cache_misses_total counter\ntrawl_cache_misses_total %llu\n"
+	            "# HELP trawl_cache_evictions_total Results evicted from the cache.\n"
+	            "# TYPE trawl_cache_evictions_total counter\ntrawl_cache_evictions_total %llu\n"
+	            "# HELP trawl_cache_shared_total Misses that waited for an identical search.\n"
+	            "# TYPE trawl_cache_shared_total counter\ntrawl_cache_shared_total %llu\n"
+	            "# HELP trawl_cache_bytes Bytes held by the result cache.\n"
+	            "# TYPE trawl_cache_bytes gauge\ntrawl_cache_bytes %llu\n",
 	            (unsigned long long)cs.hits, (unsigned long long)cs.misses,
 	            (unsigned long long)cs.evictions, (unsigned long long)cs.shared,
 	            (unsigned long long)cs.bytes);
 	root_traffic t;
 	root_counters(a->r, &t);
-	tbuf_printf(&b, "# HELP trawl_leaf_searches_total SEARCH requests sent to leaves.\n"
-	                "# TYPE trawl_leaf_searches_total counter\ntrawl_leaf_searches_total %llu\n"
-	                "# HELP trawl_hedges_total Hedged SEARCH requests sent.\n"
-	                "# TYPE trawl_hedges_total counter\ntrawl_hedges_total %llu\n"
-	                "# HELP trawl_hedge_wins_total Hedged requests that answered first.\n"
-	                "# TYPE trawl_hedge_wins_total counter\ntrawl_hedge_wins_total %llu\n"
-	                "# HELP trawl_hedges_stalled_total Hedges sent beyond the budget: the first "
-	                "call had stalled for half its time.\n"
-	                "# TYPE trawl_hedges_stalled_total counter\ntrawl_hedges_stalled_total %llu\n",
+	tbuf_printf(&b,
+	            "# HELP trawl_leaf_searches_total SEARCH requests sent to leaves.\n"
+	            "# TYPE trawl_leaf_searches_total counter\ntrawl_leaf_searches_total %llu\n"
+	            "# HELP trawl_hedges_total Hedged SEARCH requests sent.\n"
+	            "# TYPE trawl_hedges_total counter\ntrawl_hedges_total %llu\n"
+	            "# HELP trawl_hedge_wins_total Hedged requests that answered first.\n"
+	            "# TYPE trawl_hedge_wins_total counter\ntrawl_hedge_wins_total %llu\n"
+	            "# HELP trawl_hedges_stalled_total Hedges sent beyond the budget: the first "
+	            "call had stalled for half its time.\n"
+	            "# TYPE trawl_hedges_stalled_total counter\ntrawl_hedges_stalled_total %llu\n",
 	            (unsigned long long)t.searches, (unsigned long long)t.hedges,
 	            (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled);
 	root_replica_info info[LIMIT_LEAVES];
@@ -542,7 +563,8 @@ static void metrics(api *a, http_response *resp)
 	tbuf_printf(&b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "
 	                "probation.\n# TYPE trawl_replica_state gauge\n");
 	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
-		tbuf_printf(&b, "trawl_replica_state{replica=\"%s\"} %d\n", info[i].url, info[i].state);
+		tbuf_printf(&b, "trawl_replica_state{replica=\"%s\"} %d\n", info[i].url,
+		            info[i].state);
 	tbuf_printf(&b, "# HELP trawl_replica_latency_ewma_seconds Replica latency EWMA.\n"
 	                "# TYPE trawl_replica_latency_ewma_seconds gauge\n");
 	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
@@ -567,7 +589,8 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 		send_json(resp, 200, json_pack("{s:s}", "status", "ok"));
 	} else if (!strcmp(path, "/readyz") && get) {
 		int ready = root_ready(a->r);
-		send_json(resp, ready ? 200 : 503, json_pack("{s:s}", "status", ready ? "ok" : "not ready"));
+		send_json(resp, ready ? 200 : 503,
+		          json_pack("{s:s}", "status", ready ? "ok" : "not ready"));
 	} else if (!strcmp(path, "/healthz") && get) {
 		int ready = root_ready(a->r);
 		send_json(resp, 200, json_pack("{s:s}", "status", ready ? "green" : "red"));
@@ -581,23 +604,26 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 		else if (!strcmp(m, "POST"))
 			search_post(a, req, resp);
 		else
-			http_response_error(resp, 405, "method_not_allowed", "%s /search: use GET or POST",
-			                    m);
+			http_response_error(resp, 405, "method_not_allowed",
+			                    "%s /search: use GET or POST", m);
 	} else if (!strncmp(path, "/doc/", 5) && path[5]) {
 		if (get && !req->deferred)
 			http_response_defer(resp); /* a FETCH from a leaf */
 		else if (get)
 			get_doc(a, path + 5, resp);
 		else
-			http_response_error(resp, 405, "method_not_allowed",
-			                    "%s /doc/{id}: the index is built in batches (trawl index); use "
-			                    "GET", m);
+			http_response_error(
+			    resp, 405, "method_not_allowed",
+			    "%s /doc/{id}: the index is built in batches (trawl index); use "
+			    "GET",
+			    m);
 	} else if (!req->deferred) {
 		/* the OpenSearch-compatible endpoints search and fetch */
 		http_response_defer(resp);
 	} else {
 		int handled = 0;
-		os_handle(a->r, a->cfg.index_name ? a->cfg.index_name : "trawl", req, resp, &handled);
+		os_handle(a->r, a->cfg.index_name ? a->cfg.index_name : "trawl", req, resp,
+		          &handled);
 		if (handled)
 			return;
 		http_response_error(resp, 404, "not_found", "no endpoint %s %.200s", m, path);

@@ -10,9 +10,9 @@
 #include "root/root.h"
 
 typedef struct api_config {
-	const char *bind;      /* address to listen on, e.g. "127.0.0.1" */
-	uint16_t port;         /* 0: any free port */
-	const char *index_name;/* the name OpenSearch-style paths use */
+	const char *bind;       /* address to listen on, e.g. "127.0.0.1" */
+	uint16_t port;          /* 0: any free port */
+	const char *index_name; /* the name OpenSearch-style paths use */
 	int quiet;
 } api_config;
 
