@@ -119,7 +119,7 @@ static char *literal(const char *q)
 		if (word_start &&
 		    (!strncmp(p, "AND", 3) || !strncmp(p, "OR", 2) || !strncmp(p, "NOT", 3)))
 			*w++ = '\\'; /* harmless if the word goes on: \A is A */
-		if (strchr("+-\"():*\\", *p))
+		if (strchr("+-#\"():*\\[]{}<>", *p))
 			*w++ = '\\';
 		*w++ = *p;
 	}

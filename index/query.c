@@ -20,6 +20,16 @@
  * - A field name does not start with '-': at the start of a clause '-' means
  *   NOT, so such a field could never be written as a plain (SHOULD) clause.
  *   --x:y and f:-x:y hold the word "-x:y"; there is no field "-x".
+ * - Ranges follow Lucene's classic syntax (f:[a TO b], f:{a TO b}, mixed,
+ *   '*' for an open bound) and Elasticsearch's one-sided f:>a, f:>=a, f:<a,
+ *   f:<=a; _exists_:f and _id:x as in Elasticsearch's query_string. '#'
+ *   (FILTER, as Lucene prints it) and (...)^=1 (constant score, as Solr
+ *   writes it) exist so that every tree's dump parses back. At the start of
+ *   a clause (after its field) '[', '{', '>' and '<' always open a range,
+ *   which needs a field, and '#' is an occur; inside a word they are
+ *   ordinary, and escaped anywhere. Bounds keep their text as written
+ *   (unescaped): this parser knows no schema, the engine reads a bound by
+ *   its field's type. [* TO *] is _exists_.
  */
 #include "index/query.h"
 
@@ -29,6 +39,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/limits.h"
 #include "common/utf8.h"
 #include "index/testhooks.h"
 #include "trawl/trawl.h"
@@ -182,6 +193,287 @@ static int idx_count_terms(idx_qparser *ps, uint32_t words, size_t pos)
 
 static int idx_parse_seq(idx_qparser *ps, qt_node *group, int depth, size_t open);
 
+/* idx_shown: at most 40 bytes of the field name at q (n bytes), for errors. */
+#define IDX_SHOWN(q, n) (int)((n) > 40 ? 40 : (n)), (q), (n) > 40 ? "..." : ""
+
+/*
+ * idx_read_value reads a value at ps->p: "quoted" (\x escapes) or bare, a
+ * run of characters other than white space and those in stop (\x escapes
+ * any). On TRAWL_OK *t (malloc'ed, NUL-terminated, *tl bytes) holds it
+ * unescaped, or is NULL when nothing is there (ps->p does not move);
+ * *star: it was a bare unescaped "*" alone; *ends_star: a bare value ending
+ * in an unescaped '*'. ps->p ends after the value.
+ */
+static int idx_read_value(idx_qparser *ps, const char *stop, char **t, size_t *tl, int *star,
+                          int *ends_star)
+{
+	const char *q = ps->q;
+	size_t s = ps->p, j = s;
+	*t = NULL;
+	*tl = 0;
+	*star = *ends_star = 0;
+	if (s < ps->len && q[s] == '"') {
+		j = s + 1;
+		while (j < ps->len && q[j] != '"')
+			j += (q[j] == '\\') ? 2 : 1;
+		if (j >= ps->len)
+			return idx_qfail(ps, TRAWL_EQUERY, s, "unterminated quote");
+		char *v = idx_qmalloc(j - s);
+		if (!v)
+			return TRAWL_ENOMEM;
+		size_t n = 0;
+		for (size_t k = s + 1; k < j; k++) {
+			if (q[k] == '\\')
+				k++;
+			v[n++] = q[k];
+		}
+		v[n] = '\0';
+		*t = v;
+		*tl = n;
+		ps->p = j + 1;
+		return TRAWL_OK;
+	}
+	int last_star = 0;
+	while (j < ps->len && !qt_is_space((unsigned char)q[j]) && !strchr(stop, q[j])) {
+		if (q[j] == '\\') {
+			if (j + 1 == ps->len)
+				return idx_qfail(ps, TRAWL_EQUERY, j, "trailing backslash");
+			j += 2;
+			last_star = 0;
+		} else {
+			last_star = q[j] == '*';
+			j++;
+		}
+	}
+	if (j == s)
+		return TRAWL_OK;
+	char *v = idx_qmalloc(j - s + 1);
+	if (!v)
+		return TRAWL_ENOMEM;
+	size_t n = 0;
+	for (size_t k = s; k < j; k++) {
+		if (q[k] == '\\')
+			k++;
+		v[n++] = q[k];
+	}
+	v[n] = '\0';
+	*t = v;
+	*tl = n;
+	*star = j - s == 1 && q[s] == '*';
+	*ends_star = last_star;
+	ps->p = j;
+	return TRAWL_OK;
+}
+
+/* The characters that end a bare range bound, and a bare value or id. */
+static const char idx_bound_stop[] = "[]{}()\"";
+static const char idx_value_stop[] = "()\"";
+
+/* idx_parse_range reads [lo TO hi] (either bracket of each kind) at ps->p
+ * into n, which has its field: a RANGE, or EXISTS for [* TO *]. */
+static int idx_parse_range(idx_qparser *ps, qt_node *n)
+{
+	const char *q = ps->q;
+	size_t open = ps->p++;
+	char *b[2] = {NULL, NULL};
+	size_t bl[2] = {0, 0};
+	int open_bound[2] = {0, 0}, rc = TRAWL_OK, ends;
+	for (int i = 0; i < 2 && rc == TRAWL_OK; i++) {
+		while (ps->p < ps->len && qt_is_space((unsigned char)q[ps->p]))
+			ps->p++;
+		if (i == 1) {
+			/* TO, between white space */
+			size_t to = ps->p;
+			if (to == ps->len) {
+				rc = idx_qfail(ps, TRAWL_EQUERY, open, "unclosed range");
+				break;
+			}
+			if (!qt_is_space((unsigned char)q[to - 1]) || ps->len - to < 2 ||
+			    memcmp(q + to, "TO", 2) ||
+			    (to + 2 < ps->len && !qt_is_space((unsigned char)q[to + 2]) &&
+			     q[to + 2] != ']' && q[to + 2] != '}')) {
+				rc = idx_qfail(ps, TRAWL_EQUERY, to,
+				               "expected TO after the range's first bound");
+				break;
+			}
+			ps->p = to + 2;
+			while (ps->p < ps->len && qt_is_space((unsigned char)q[ps->p]))
+				ps->p++;
+		}
+		if (ps->p == ps->len) {
+			rc = idx_qfail(ps, TRAWL_EQUERY, open, "unclosed range");
+			break;
+		}
+		size_t at = ps->p;
+		rc = idx_read_value(ps, idx_bound_stop, &b[i], &bl[i], &open_bound[i], &ends);
+		if (rc == TRAWL_OK && !b[i])
+			rc = idx_qfail(ps, TRAWL_EQUERY, at, "expected a bound in the range");
+	}
+	if (rc == TRAWL_OK) {
+		while (ps->p < ps->len && qt_is_space((unsigned char)q[ps->p]))
+			ps->p++;
+		if (ps->p == ps->len)
+			rc = idx_qfail(ps, TRAWL_EQUERY, open, "unclosed range");
+		else if (q[ps->p] != ']' && q[ps->p] != '}')
+			rc = idx_qfail(ps, TRAWL_EQUERY, ps->p,
+			               "expected ']' or '}' to close the range");
+	}
+	if (rc != TRAWL_OK) {
+		free(b[0]);
+		free(b[1]);
+		return rc;
+	}
+	char close = q[ps->p++];
+	if (open_bound[0] && open_bound[1]) {
+		n->kind = QT_EXISTS; /* [* TO *]: any value */
+		free(b[0]);
+		free(b[1]);
+	} else {
+		n->kind = QT_RANGE;
+		n->flags = (open_bound[0] ? 0 : QT_LO | (q[open] == '[' ? QT_LO_INC : 0)) |
+		           (open_bound[1] ? 0 : QT_HI | (close == ']' ? QT_HI_INC : 0));
+		if (open_bound[0]) {
+			free(b[0]);
+		} else {
+			n->text = b[0];
+			n->len = bl[0];
+		}
+		if (open_bound[1]) {
+			free(b[1]);
+		} else {
+			n->hi = b[1];
+			n->hilen = bl[1];
+		}
+	}
+	return idx_count_terms(ps, 1, open);
+}
+
+/* idx_parse_onesided reads >a, >=a, <a or <=a at ps->p into n, which has
+ * its field. */
+static int idx_parse_onesided(idx_qparser *ps, qt_node *n)
+{
+	const char *q = ps->q;
+	size_t op = ps->p;
+	int lo = q[op] == '>', inc = op + 1 < ps->len && q[op + 1] == '=';
+	ps->p += 1 + (size_t)inc;
+	char *v = NULL;
+	size_t vl = 0;
+	int star, ends;
+	int rc = idx_read_value(ps, idx_value_stop, &v, &vl, &star, &ends);
+	if (rc)
+		return rc;
+	if (!v || star) {
+		free(v);
+		return idx_qfail(ps, TRAWL_EQUERY, op, "expected a value after '%c%s'", q[op],
+		                 inc ? "=" : "");
+	}
+	n->kind = QT_RANGE;
+	if (lo) {
+		n->flags = QT_LO | (inc ? QT_LO_INC : 0);
+		n->text = v;
+		n->len = vl;
+	} else {
+		n->flags = QT_HI | (inc ? QT_HI_INC : 0);
+		n->hi = v;
+		n->hilen = vl;
+	}
+	return idx_count_terms(ps, 1, op);
+}
+
+/* idx_parse_exists reads the field name after `_exists_:` (at ps->p; the
+ * clause's name starts at at) into n. */
+static int idx_parse_exists(idx_qparser *ps, qt_node *n, size_t at)
+{
+	const char *q = ps->q;
+	size_t s = ps->p, j = s;
+	while (j < ps->len && qt_is_field_char((unsigned char)q[j]))
+		j++;
+	if (j == s || q[s] == '-' ||
+	    (j < ps->len && !qt_is_space((unsigned char)q[j]) && q[j] != ')'))
+		return idx_qfail(ps, TRAWL_EQUERY, at, "expected a field name after '_exists_:'");
+	char *f = idx_qstrndup(q + s, j - s);
+	if (!f)
+		return TRAWL_ENOMEM;
+	free(n->field);
+	n->field = f;
+	n->kind = QT_EXISTS;
+	ps->p = j;
+	return idx_count_terms(ps, 1, at);
+}
+
+/* idx_parse_id reads the id after `_id:` (at ps->p; the clause's name
+ * starts at at) into n. */
+static int idx_parse_id(idx_qparser *ps, qt_node *n, size_t at)
+{
+	const char *q = ps->q;
+	size_t s = ps->p;
+	if (s < ps->len && strchr("[{<>", q[s]))
+		return idx_qfail(ps, TRAWL_EQUERY, at, "_id: takes one id, not a range");
+	char *v = NULL;
+	size_t vl = 0;
+	int star, ends;
+	int rc = idx_read_value(ps, idx_value_stop, &v, &vl, &star, &ends);
+	if (rc)
+		return rc;
+	if (!v)
+		return idx_qfail(ps, TRAWL_EQUERY, at, "expected an id after '_id:'");
+	n->kind = QT_IDS;
+	n->text = v;
+	n->len = vl;
+	if (vl == 0)
+		return idx_qfail(ps, TRAWL_EQUERY, s, "empty id");
+	if (ends)
+		return idx_qfail(ps, TRAWL_EQUERY, s,
+		                 "an id is not a prefix; escape its final '*' (\\*)");
+	if (vl > LIMIT_ID_BYTES)
+		return idx_qfail(ps, TRAWL_ELIMIT, s, "the id is %zu bytes; the limit is %d", vl,
+		                 LIMIT_ID_BYTES);
+	return idx_count_terms(ps, 1, at);
+}
+
+/*
+ * idx_const turns group n, just parsed, into CONST for a following ^=1 at
+ * ps->p: n itself when it holds one clause, else a CONST whose kid (FILTER:
+ * its score is not used) is the group. gdepth: n's depth below the root.
+ */
+static int idx_const(idx_qparser *ps, qt_node *n, int gdepth)
+{
+	const char *q = ps->q;
+	size_t at = ps->p;
+	ps->p += 2;
+	if (ps->p >= ps->len || q[ps->p] != '1' ||
+	    (ps->p + 1 < ps->len && !qt_is_space((unsigned char)q[ps->p + 1]) &&
+	     q[ps->p + 1] != ')'))
+		return idx_qfail(ps, TRAWL_EQUERY, at,
+		                 "only ^=1 is supported (a constant score of 1)");
+	ps->p++;
+	if (n->nkids > 1) {
+		qt_size sz;
+		qt_measure(n, &sz);
+		if (gdepth + 1 + (int)sz.depth > TRAWL_MAX_QUERY_DEPTH)
+			return idx_qfail(ps, TRAWL_ELIMIT, at,
+			                 "parentheses nested too deep; the limit is %d",
+			                 TRAWL_MAX_QUERY_DEPTH);
+		qt_node *g = idx_qnode_new(QT_BOOL, n->column);
+		qt_node **k = idx_qmalloc(sizeof *k);
+		if (!g || !k ||
+		    (n->field && !(g->field = idx_qstrndup(n->field, strlen(n->field))))) {
+			qt_free(g);
+			free(k);
+			return TRAWL_ENOMEM;
+		}
+		g->kids = n->kids;
+		g->nkids = n->nkids;
+		g->capkids = n->capkids;
+		g->occur = QT_FILTER;
+		k[0] = g;
+		n->kids = k;
+		n->nkids = n->capkids = 1;
+	}
+	n->kind = QT_CONST;
+	return idx_count_terms(ps, 1, at);
+}
+
 /* idx_parse_phrase reads "..." starting at the quote at ps->p into n. */
 static int idx_parse_phrase(idx_qparser *ps, qt_node *n)
 {
@@ -278,7 +570,10 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 		*out = all;
 		return idx_count_terms(ps, 1, ps->p - 3);
 	}
-	/* FIELD ':' prefixes, iteratively; the last one wins. */
+	/* FIELD ':' prefixes, iteratively; the last one wins. _exists_: and
+	 * _id: end the chain (special: 1 and 2). */
+	int special = 0;
+	size_t sat = 0;
 	for (;;) {
 		size_t i = ps->p;
 		if (q[i] == '-')
@@ -287,20 +582,28 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 			i++;
 		if (i == ps->p || i == ps->len || q[i] != ':')
 			break;
-		if (i + 1 == ps->len || qt_is_space((unsigned char)q[i + 1]) || q[i + 1] == ')') {
-			size_t fl = i - ps->p;
-			return idx_qfail(ps, TRAWL_EQUERY, ps->p, "expected a term after '%.*s%s:'",
-			                 (int)(fl > 40 ? 40 : fl), q + ps->p, fl > 40 ? "..." : "");
+		size_t fl = i - ps->p;
+		if ((fl == 8 && !memcmp(q + ps->p, "_exists_", 8)) ||
+		    (fl == 3 && !memcmp(q + ps->p, "_id", 3))) {
+			special = fl == 8 ? 1 : 2;
+			sat = ps->p;
+			ps->p = i + 1;
+			break;
 		}
+		if (i + 1 == ps->len || qt_is_space((unsigned char)q[i + 1]) || q[i + 1] == ')')
+			return idx_qfail(ps, TRAWL_EQUERY, ps->p, "expected a term after '%.*s%s:'",
+			                 IDX_SHOWN(q + ps->p, fl));
 		fstart = ps->p;
-		flen = i - ps->p;
+		flen = fl;
 		ps->p = i + 1;
 	}
+	if (special == 2 && field)
+		return idx_qfail(ps, TRAWL_EQUERY, sat, "_id: cannot be inside a field's group");
 
 	qt_node *n = idx_qnode_new(QT_TERM, column);
 	if (!n)
 		return TRAWL_ENOMEM;
-	if (flen || field) {
+	if (special != 2 && (flen || field)) {
 		n->field =
 		    flen ? idx_qstrndup(q + fstart, flen) : idx_qstrndup(field, strlen(field));
 		if (!n->field) {
@@ -309,7 +612,17 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 		}
 	}
 	int rc;
-	if (q[ps->p] == '(') {
+	char c = ps->p < ps->len ? q[ps->p] : '\0';
+	if (special == 1) {
+		rc = idx_parse_exists(ps, n, sat);
+	} else if (special == 2) {
+		rc = idx_parse_id(ps, n, sat);
+	} else if (c == '[' || c == '{' || c == '>' || c == '<') {
+		rc = n->field ? (c == '[' || c == '{' ? idx_parse_range(ps, n)
+		                                      : idx_parse_onesided(ps, n))
+		              : idx_qfail(ps, TRAWL_EQUERY, ps->p,
+		                          "a range needs a field (field:[a TO b], field:>a)");
+	} else if (c == '(') {
 		if (depth + ps->base >= TRAWL_MAX_QUERY_DEPTH) {
 			rc = idx_qfail(ps, TRAWL_ELIMIT, ps->p,
 			               "parentheses nested too deep; the limit is %d",
@@ -318,8 +631,11 @@ static int idx_parse_primary(idx_qparser *ps, const char *field, int depth, uint
 			n->kind = QT_BOOL;
 			size_t open = ps->p++;
 			rc = idx_parse_seq(ps, n, depth + 1, open);
+			if (rc == TRAWL_OK && ps->len - ps->p >= 2 && q[ps->p] == '^' &&
+			    q[ps->p + 1] == '=')
+				rc = idx_const(ps, n, depth + ps->base + 1);
 		}
-	} else if (q[ps->p] == '"') {
+	} else if (c == '"') {
 		rc = idx_parse_phrase(ps, n);
 	} else {
 		rc = idx_parse_word(ps, n);
@@ -418,7 +734,7 @@ static int idx_parse_seq(idx_qparser *ps, qt_node *group, int depth, size_t open
 
 		qt_occur occur = ps->dflt;
 		uint8_t flags = 0;
-		if (q[start] == '+' || q[start] == '-') {
+		if (q[start] == '+' || q[start] == '-' || q[start] == '#') {
 			if (neg) {
 				rc = idx_qfail(ps, TRAWL_EQUERY, neg_pos,
 				               "expected a term after 'NOT'");
@@ -430,7 +746,7 @@ static int idx_parse_seq(idx_qparser *ps, qt_node *group, int depth, size_t open
 				               "expected a term after '%c'", q[start]);
 				break;
 			}
-			occur = q[start] == '+' ? QT_MUST : QT_NOT;
+			occur = q[start] == '+' ? QT_MUST : q[start] == '-' ? QT_NOT : QT_FILTER;
 			flags = IDX_QF_EXPLICIT;
 			ps->p = nx;
 		} else if (neg) {
@@ -530,4 +846,85 @@ int idx_query_parse_group(const char *q, size_t len, int default_op, const char 
                           qt_node **out, char *err, size_t errlen)
 {
 	return idx_parse_text(q, len, default_op, field, 1, out, err, errlen);
+}
+
+int idx_query_parse_filter(const char *q, size_t len, qt_node **out, char *err, size_t errlen)
+{
+	qt_node *r = NULL;
+	if (out)
+		*out = NULL;
+	int rc = idx_parse_text(q, len, 1, NULL, 0, out ? &r : NULL, err, errlen);
+	if (rc != TRAWL_OK)
+		return rc;
+	idx_qparser ps = {.q = q, .len = len, .cpos = 0, .ccol = 1, .err = err, .errlen = errlen};
+	uint32_t nshould = 0, first = 0;
+	int required = 0;
+	for (uint32_t i = 0; i < r->nkids; i++) {
+		qt_occur oc = r->kids[i]->occur;
+		required |= oc == QT_MUST || oc == QT_FILTER;
+		if (oc == QT_SHOULD && nshould++ == 0)
+			first = i;
+	}
+	/* where the first optional clause starts: the byte of its column */
+	size_t at = 0;
+	for (uint32_t col = 1; nshould && col < r->kids[first]->column && at < len; col++)
+		for (at++; at < len && ((unsigned char)q[at] & 0xC0) == 0x80; at++)
+			;
+	if (nshould && required) {
+		qt_free(r);
+		return idx_qfail(&ps, TRAWL_EQUERY, at,
+		                 "an optional clause beside required ones does not narrow a "
+		                 "filter; group the alternatives: (a OR b)");
+	}
+	for (uint32_t i = 0; i < r->nkids; i++)
+		if (r->kids[i]->occur == QT_MUST)
+			r->kids[i]->occur = QT_FILTER;
+	if (nshould == 1) {
+		r->kids[first]->occur = QT_FILTER;
+	} else if (nshould > 1) {
+		/* the alternatives, one group: (a OR b) */
+		qt_node *g = idx_qnode_new(QT_BOOL, r->kids[first]->column);
+		qt_node **k = idx_qmalloc(nshould * sizeof *k);
+		if (!g || !k) {
+			free(g);
+			free(k);
+			qt_free(r);
+			return idx_qmsg(err, errlen, TRAWL_ENOMEM, "out of memory");
+		}
+		/* the alternatives go one level deeper */
+		uint32_t deepest = 0;
+		for (uint32_t i = 0; i < r->nkids; i++) {
+			const qt_node *kid = r->kids[i];
+			if (kid->occur == QT_SHOULD &&
+			    (kid->kind == QT_BOOL || kid->kind == QT_CONST)) {
+				qt_size sz;
+				qt_measure(kid, &sz);
+				if (sz.depth + 1 > deepest)
+					deepest = sz.depth + 1;
+			}
+		}
+		if (1 + deepest > TRAWL_MAX_QUERY_DEPTH) {
+			free(g);
+			free(k);
+			qt_free(r);
+			return idx_qfail(&ps, TRAWL_ELIMIT, at,
+			                 "parentheses nested too deep; the limit is %d",
+			                 TRAWL_MAX_QUERY_DEPTH);
+		}
+		g->occur = QT_FILTER;
+		g->kids = k;
+		g->capkids = nshould;
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < r->nkids; i++) {
+			if (r->kids[i]->occur == QT_SHOULD)
+				g->kids[g->nkids++] = r->kids[i];
+			else
+				r->kids[n++] = r->kids[i];
+		}
+		memmove(r->kids + first + 1, r->kids + first, (n - first) * sizeof *r->kids);
+		r->kids[first] = g;
+		r->nkids = n + 1;
+	}
+	*out = r;
+	return TRAWL_OK;
 }

@@ -8,14 +8,25 @@
  *
  * Grammar (docs/QUERY.md has the user's version):
  *   query   := clause*
- *   clause  := ['+' | '-'] primary | 'AND' | 'OR' | 'NOT'
- *   primary := '(' query ')' | FIELD ':' primary | '"' words '"' | word ['*'] | '*:*'
+ *   clause  := ['+' | '-' | '#'] primary | 'AND' | 'OR' | 'NOT'
+ *   primary := '(' query ')' ['^=1'] | FIELD ':' primary | '"' words '"'
+ *            | word ['*'] | '*:*' | range | '_exists_:' FIELD | '_id:' value
+ *   range   := ('[' | '{') bound 'TO' bound (']' | '}')
+ *            | ('>' | '>=' | '<' | '<=') value
+ *   bound   := '*' | '"' chars '"' | chars (no white space, []{}()")
+ *   value   := '"' chars '"' | chars (no white space, ()")
  * `*:*` (unescaped, standing alone) matches every document with score 1.
- * Unprefixed clauses are SHOULD (default OR) or MUST (default AND). The
- * uppercase keywords follow Lucene's classic parser: `a AND b` makes both
- * sides MUST, `a OR b` makes both SHOULD, `NOT a` excludes a. A backslash
- * escapes the next character. A word is a run of characters other than
- * white space, parentheses and double quotes.
+ * Unprefixed clauses are SHOULD (default OR) or MUST (default AND); '+' is
+ * MUST, '-' NOT, '#' FILTER (required, never scores). The uppercase
+ * keywords follow Lucene's classic parser: `a AND b` makes both sides MUST,
+ * `a OR b` makes both SHOULD, `NOT a` excludes a. A backslash escapes the
+ * next character. A word is a run of characters other than white space,
+ * parentheses and double quotes. A range (RANGE; [* TO *]: EXISTS) needs a
+ * field, given or from its group; its bounds are kept as written, '*' being
+ * an open bound; [ ] include their bound, { } do not, and TO is a keyword
+ * only between the brackets. _exists_:f is EXISTS of field f; _id:x is
+ * IDS (not inside a field's group). ( ... )^=1 is CONST: the group itself
+ * when it holds one clause, else a CONST holding it as a FILTER clause.
  */
 #ifndef TRAWL_INDEX_QUERY_H
 #define TRAWL_INDEX_QUERY_H
@@ -50,5 +61,18 @@ int idx_query_parse(const char *q, size_t len, int default_op, qt_node **out, ch
  */
 int idx_query_parse_group(const char *q, size_t len, int default_op, const char *field,
                           qt_node **out, char *err, size_t errlen);
+
+/*
+ * idx_query_parse_filter parses q as a filter: what it matches narrows a
+ * search, and it never scores. q is parsed with the AND default
+ * (idx_query_parse with default_op 1), then each required clause of its
+ * top level becomes FILTER, excluded ones stay NOT, and optional ones (only
+ * an explicit OR makes them) become one FILTER group of them, or FILTER
+ * when alone: `a OR b` narrows to either, as (a OR b). An optional clause
+ * beside required ones would only score in a query, so in a filter it is an
+ * error naming its column. *out is a root whose clauses are all FILTER or
+ * NOT, for qt_with_filter. Errors as idx_query_parse's.
+ */
+int idx_query_parse_filter(const char *q, size_t len, qt_node **out, char *err, size_t errlen);
 
 #endif

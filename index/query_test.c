@@ -7,7 +7,10 @@
  * see (columns counted in characters, so several cases put multi-byte
  * characters before the error). Then the limits, the tree's fields that the
  * dump does not show, allocation failures, and random token soups that must
- * parse or fail cleanly and whose dumps must read back unchanged.
+ * parse or fail cleanly and whose dumps must read back unchanged. The
+ * typed filters (ranges, one-sided ranges, _exists_, _id, '#', ^=1) and
+ * idx_query_parse_filter have tables of their own, every error with its
+ * column, and a soup over their syntax.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -194,6 +197,88 @@ static const ok_case ok_cases[] = {
     /* other scripts */
     {"日本語 テスト", "(日本語 テスト)", "(+日本語 +テスト)"},
     {"title:日本*", "(title:日本*)", "(+title:日本*)"},
+
+    /* ranges: [ ] include their bound, { } do not, * is open */
+    {"year:[2020 TO 2024]", "(year:[2020 TO 2024])", "(+year:[2020 TO 2024])"},
+    {"year:{2020 TO 2024}", "(year:{2020 TO 2024})", "(+year:{2020 TO 2024})"},
+    {"year:[2020 TO 2024}", "(year:[2020 TO 2024})", "(+year:[2020 TO 2024})"},
+    {"year:{2020 TO 2024]", "(year:{2020 TO 2024])", "(+year:{2020 TO 2024])"},
+    {"n:[* TO 5]", "(n:{* TO 5])", "(+n:{* TO 5])"},
+    {"n:{5 TO *]", "(n:{5 TO *})", "(+n:{5 TO *})"},
+    {"n:[5 TO *]", "(n:[5 TO *})", "(+n:[5 TO *})"},
+    {"n:[* TO *]", "(_exists_:n)", "(+_exists_:n)"},
+    {"n:{* TO *}", "(_exists_:n)", "(+_exists_:n)"},
+    {"d:[\"2024-01-01T00:00:00Z\" TO *]", "(d:[2024-01-01T00:00:00Z TO *})",
+     "(+d:[2024-01-01T00:00:00Z TO *})"},
+    {"d:[2024-01-01T00:00:00Z TO 2024-02-01T00:00:00.5+01:00]",
+     "(d:[2024-01-01T00:00:00Z TO 2024-02-01T00:00:00.5+01:00])",
+     "(+d:[2024-01-01T00:00:00Z TO 2024-02-01T00:00:00.5+01:00])"},
+    {"n:[-5 TO -1.5e3]", "(n:[-5 TO -1.5e3])", "(+n:[-5 TO -1.5e3])"},
+    {"k:[\"a b\" TO \"c\\\"d\"]", "(k:[a\\ b TO c\\\"d])", "(+k:[a\\ b TO c\\\"d])"},
+    {"k:[\"\" TO b]", "(k:[\"\" TO b])", "(+k:[\"\" TO b])"},
+    {"k:[\"*\" TO \\*]", "(k:[\\* TO \\*])", "(+k:[\\* TO \\*])"},
+    {"k:[ a \t TO\n b ]", "(k:[a TO b])", "(+k:[a TO b])"},
+    {"k:[TO TO TO]", "(k:[\\TO TO \\TO])", "(+k:[\\TO TO \\TO])"},
+    {"k:[a\\ b TO c\\]]", "(k:[a\\ b TO c\\]])", "(+k:[a\\ b TO c\\]])"},
+    {"k:[a:b TO c*]", "(k:[a:b TO c*])", "(+k:[a:b TO c*])"},
+    {"k:[\u00e9 TO \u65e5]", "(k:[\u00e9 TO \u65e5])", "(+k:[\u00e9 TO \u65e5])"},
+    {"f:([1 TO 2] x)", "(f:(f:[1 TO 2] f:x))", "(+f:(+f:[1 TO 2] +f:x))"},
+    {"f:g:[1 TO 2]", "(g:[1 TO 2])", "(+g:[1 TO 2])"},
+    {"a:[1 TO 2]b", "(a:[1 TO 2] b)", "(+a:[1 TO 2] +b)"},
+    /* one-sided */
+    {"n:>5", "(n:{5 TO *})", "(+n:{5 TO *})"},
+    {"n:>=5", "(n:[5 TO *})", "(+n:[5 TO *})"},
+    {"n:<5", "(n:{* TO 5})", "(+n:{* TO 5})"},
+    {"n:<=5", "(n:{* TO 5])", "(+n:{* TO 5])"},
+    {"n:>-5", "(n:{-5 TO *})", "(+n:{-5 TO *})"},
+    {"n:>=\\*", "(n:[\\* TO *})", "(+n:[\\* TO *})"},
+    {"d:>=2024-01-01T10:00:00Z", "(d:[2024-01-01T10:00:00Z TO *})",
+     "(+d:[2024-01-01T10:00:00Z TO *})"},
+    {"d:>=\"2024-01-01 10:00\"", "(d:[2024-01-01\\ 10:00 TO *})", "(+d:[2024-01-01\\ 10:00 TO *})"},
+    {"k:<a]b", "(k:{* TO a\\]b})", "(+k:{* TO a\\]b})"},
+    {"f:(>=5 <10)", "(f:(f:[5 TO *} f:{* TO 10}))", "(+f:(+f:[5 TO *} +f:{* TO 10}))"},
+    {"n:>5)", NULL, NULL},
+    {"+year:[2020 TO *] -n:<3 #k:>a", "(+year:[2020 TO *} -n:{* TO 3} #k:{a TO *})",
+     "(+year:[2020 TO *} -n:{* TO 3} #k:{a TO *})"},
+    {"n:>=1 AND n:<=9", "(+n:[1 TO *} +n:{* TO 9])", "(+n:[1 TO *} +n:{* TO 9])"},
+    {"NOT n:[1 TO 2]", "(-n:[1 TO 2])", "(-n:[1 TO 2])"},
+    /* TO is a word outside brackets; brackets inside a word are letters */
+    {"a TO b", "(a TO b)", "(+a +TO +b)"},
+    {"a[1] x{y} a>b a<b k:]x k:}y", "(a[1] x{y} a>b a<b k:]x k:}y)",
+     "(+a[1] +x{y} +a>b +a<b +k:]x +k:}y)"},
+    {"\\[a \\{b \\>c \\<d \\#e", "(\\[a \\{b \\>c \\<d \\#e)", "(+\\[a +\\{b +\\>c +\\<d +\\#e)"},
+    {"f:\\[a f:\\>b", "(f:\\[a f:\\>b)", "(+f:\\[a +f:\\>b)"},
+    /* _exists_ and _id */
+    {"_exists_:tags", "(_exists_:tags)", "(+_exists_:tags)"},
+    {"-_exists_:a.b_c", "(-_exists_:a.b_c)", "(-_exists_:a.b_c)"},
+    {"f:_exists_:g", "(_exists_:g)", "(+_exists_:g)"},
+    {"f:(_exists_:g x)", "(f:(_exists_:g f:x))", "(+f:(+_exists_:g +f:x))"},
+    {"(_exists_:g)", "((_exists_:g))", "(+(+_exists_:g))"},
+    {"_id:abc", "(_id:abc)", "(+_id:abc)"},
+    {"_id:\"a b\"", "(_id:a\\ b)", "(+_id:a\\ b)"},
+    {"_id:AND", "(_id:\\AND)", "(+_id:\\AND)"},
+    {"_id:a\\*", "(_id:a\\*)", "(+_id:a\\*)"},
+    {"_id:x:y", "(_id:x\\:y)", "(+_id:x\\:y)"},
+    {"_id:12-0 OR _id:13-0", "(_id:12-0 _id:13-0)", "(_id:12-0 _id:13-0)"},
+    {"f:_id:x", "(_id:x)", "(+_id:x)"},
+    {"f:[a TO b]]", "(f:[a TO b] ])", "(+f:[a TO b] +])"},
+    {"_exists_ _id", "(_exists_ _id)", "(+_exists_ +_id)"},
+    {"tags:\"role::program\"", "(tags:\"role::program\")", "(+tags:\"role::program\")"},
+    /* '#': FILTER, required and never scoring */
+    {"#a", "(#a)", "(#a)"},
+    {"#(a b) c", "(#(a b) c)", "(#(+a +b) +c)"},
+    {"a AND #b", "(+a #b)", "(+a #b)"},
+    {"#a OR b", "(#a b)", "(#a b)"},
+    {"C# a#b", "(C# a#b)", "(+C# +a#b)"},
+    {"##a", "(#\\#a)", "(#\\#a)"},
+    /* ^=1: a constant score */
+    {"(a)^=1", "((a)^=1)", "(+(+a)^=1)"},
+    {"(a b)^=1", "((#(a b))^=1)", "(+(#(+a +b))^=1)"},
+    {"t:(x)^=1", "(t:(t:x)^=1)", "(+t:(+t:x)^=1)"},
+    {"+(#tags:x)^=1 y", "(+(#tags:x)^=1 y)", "(+(#tags:x)^=1 +y)"},
+    {"((a)^=1)^=1", "(((a)^=1)^=1)", "(+(+(+a)^=1)^=1)"},
+    {"(a)^=1)", NULL, NULL},
+    {"(a) ^=1 (b)^2 x^=1", "((a) ^=1 (b) ^2 x^=1)", "(+(+a) +^=1 +(+b) +^2 +x^=1)"},
 };
 
 static void test_valid(void **state)
@@ -202,6 +287,8 @@ static void test_valid(void **state)
 	char out[512];
 	for (size_t i = 0; i < sizeof ok_cases / sizeof ok_cases[0]; i++) {
 		const ok_case *c = &ok_cases[i];
+		if (!c->or_dump)
+			continue; /* an error case's neighbour, kept in err_cases */
 		for (int op = 0; op < 2; op++) {
 			const char *want = op ? c->and_dump : c->or_dump;
 			int rc = parse_dump(c->q, strlen(c->q), op, out, sizeof out);
@@ -319,6 +406,75 @@ static const err_case err_cases[] = {
     {"\"é\xff\"", 0, TRAWL_EUTF8, "column 3: invalid UTF-8"},
     {") \xff", 0, TRAWL_EUTF8, "column 3: invalid UTF-8"}, /* checked before syntax */
     {"a\0b", 3, TRAWL_EQUERY, "column 2: NUL character"},
+    /* ranges need a field */
+    {"[a TO b]", 0, TRAWL_EQUERY, "column 1: a range needs a field (field:[a TO b], field:>a)"},
+    {"x >5", 0, TRAWL_EQUERY, "column 3: a range needs a field (field:[a TO b], field:>a)"},
+    {"é (a {b TO c})", 0, TRAWL_EQUERY,
+     "column 6: a range needs a field (field:[a TO b], field:>a)"},
+    {"a -<b", 0, TRAWL_EQUERY, "column 4: a range needs a field (field:[a TO b], field:>a)"},
+    {"#[* TO *]", 0, TRAWL_EQUERY, "column 2: a range needs a field (field:[a TO b], field:>a)"},
+    /* brackets */
+    {"f:[a TO b", 0, TRAWL_EQUERY, "column 3: unclosed range"},
+    {"f:[a", 0, TRAWL_EQUERY, "column 3: unclosed range"},
+    {"f:[a ", 0, TRAWL_EQUERY, "column 3: unclosed range"},
+    {"f:[a TO ", 0, TRAWL_EQUERY, "column 3: unclosed range"},
+    {"f:[", 0, TRAWL_EQUERY, "column 3: unclosed range"},
+    {"é f:{a TO", 0, TRAWL_EQUERY, "column 5: unclosed range"},
+    {"f:[a b]", 0, TRAWL_EQUERY, "column 6: expected TO after the range's first bound"},
+    {"f:[aTO b]", 0, TRAWL_EQUERY, "column 8: expected TO after the range's first bound"},
+    {"f:[a TOb]", 0, TRAWL_EQUERY, "column 6: expected TO after the range's first bound"},
+    {"f:[a to b]", 0, TRAWL_EQUERY, "column 6: expected TO after the range's first bound"},
+    {"f:[a\"b\" TO c]", 0, TRAWL_EQUERY, "column 5: expected TO after the range's first bound"},
+    {"f:[\"a\"TO c]", 0, TRAWL_EQUERY, "column 7: expected TO after the range's first bound"},
+    {"f:[a TO]", 0, TRAWL_EQUERY, "column 8: expected a bound in the range"},
+    {"f:[]", 0, TRAWL_EQUERY, "column 4: expected a bound in the range"},
+    {"f:[a TO (b)]", 0, TRAWL_EQUERY, "column 9: expected a bound in the range"},
+    {"f:[a TO b c]", 0, TRAWL_EQUERY, "column 11: expected ']' or '}' to close the range"},
+    {"f:[a TO b)", 0, TRAWL_EQUERY, "column 10: expected ']' or '}' to close the range"},
+    {"f:[a TO b[", 0, TRAWL_EQUERY, "column 10: expected ']' or '}' to close the range"},
+    {"f:[\"a TO b]", 0, TRAWL_EQUERY, "column 4: unterminated quote"},
+    {"f:[a TO \"b]", 0, TRAWL_EQUERY, "column 9: unterminated quote"},
+    {"f:[a\\", 0, TRAWL_EQUERY, "column 5: trailing backslash"},
+    {"_id:*", 0, TRAWL_EQUERY, "column 5: an id is not a prefix; escape its final '*' (\\*)"},
+    /* one-sided */
+    {"f:>", 0, TRAWL_EQUERY, "column 3: expected a value after '>'"},
+    {"f:>= x", 0, TRAWL_EQUERY, "column 3: expected a value after '>='"},
+    {"f:<*", 0, TRAWL_EQUERY, "column 3: expected a value after '<'"},
+    {"f:<=)", 0, TRAWL_EQUERY, "column 3: expected a value after '<='"},
+    {"(f:>)", 0, TRAWL_EQUERY, "column 4: expected a value after '>'"},
+    {"f:>\"abc", 0, TRAWL_EQUERY, "column 4: unterminated quote"},
+    {"f:>a\\", 0, TRAWL_EQUERY, "column 5: trailing backslash"},
+    {"n:>5)", 0, TRAWL_EQUERY, "column 5: unexpected ')'"},
+    /* _exists_ */
+    {"_exists_:", 0, TRAWL_EQUERY, "column 1: expected a field name after '_exists_:'"},
+    {"_exists_: f", 0, TRAWL_EQUERY, "column 1: expected a field name after '_exists_:'"},
+    {"_exists_:-f", 0, TRAWL_EQUERY, "column 1: expected a field name after '_exists_:'"},
+    {"_exists_:f*", 0, TRAWL_EQUERY, "column 1: expected a field name after '_exists_:'"},
+    {"_exists_:f:g", 0, TRAWL_EQUERY, "column 1: expected a field name after '_exists_:'"},
+    {"x _exists_:(f)", 0, TRAWL_EQUERY, "column 3: expected a field name after '_exists_:'"},
+    {"_exists_:\"f\"", 0, TRAWL_EQUERY, "column 1: expected a field name after '_exists_:'"},
+    /* _id */
+    {"_id:", 0, TRAWL_EQUERY, "column 1: expected an id after '_id:'"},
+    {"é _id: x", 0, TRAWL_EQUERY, "column 3: expected an id after '_id:'"},
+    {"_id:(a)", 0, TRAWL_EQUERY, "column 1: expected an id after '_id:'"},
+    {"_id:\"\"", 0, TRAWL_EQUERY, "column 5: empty id"},
+    {"_id:ab*", 0, TRAWL_EQUERY, "column 5: an id is not a prefix; escape its final '*' (\\*)"},
+    {"_id:[a TO b]", 0, TRAWL_EQUERY, "column 1: _id: takes one id, not a range"},
+    {"_id:>a", 0, TRAWL_EQUERY, "column 1: _id: takes one id, not a range"},
+    {"f:(_id:x)", 0, TRAWL_EQUERY, "column 4: _id: cannot be inside a field's group"},
+    {"_id:\"abc", 0, TRAWL_EQUERY, "column 5: unterminated quote"},
+    /* '#' */
+    {"#", 0, TRAWL_EQUERY, "column 1: expected a term after '#'"},
+    {"a # b", 0, TRAWL_EQUERY, "column 3: expected a term after '#'"},
+    {"(a #)", 0, TRAWL_EQUERY, "column 4: expected a term after '#'"},
+    {"NOT #a", 0, TRAWL_EQUERY, "column 1: expected a term after 'NOT'"},
+    /* ^=1 */
+    {"(a)^=2", 0, TRAWL_EQUERY, "column 4: only ^=1 is supported (a constant score of 1)"},
+    {"(a)^=", 0, TRAWL_EQUERY, "column 4: only ^=1 is supported (a constant score of 1)"},
+    {"(a)^=1x", 0, TRAWL_EQUERY, "column 4: only ^=1 is supported (a constant score of 1)"},
+    {"(a)^=10", 0, TRAWL_EQUERY, "column 4: only ^=1 is supported (a constant score of 1)"},
+    {"é (é)^=1.0", 0, TRAWL_EQUERY, "column 6: only ^=1 is supported (a constant score of 1)"},
+    {"(a)^=1)", 0, TRAWL_EQUERY, "column 7: unexpected ')'"},
 };
 
 static void test_errors(void **state)
@@ -594,6 +750,7 @@ static void test_enomem(void **state)
 	    "a b c d e f g h i j",
 	    "+title:foo* \"x y\" -(b é:c) NOT body:(d (e f g h i)) ü",
 	    "t:(a b (c d) \"e f\" g*) OR x AND y",
+	    "f:[a TO \"b c\"} #g:>=d _exists_:h _id:\"x y\" (a b)^=1 (c)^=1 n:[* TO *]",
 	};
 	for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
 		for (int op = 0; op < 2; op++) {
@@ -616,6 +773,23 @@ static void test_enomem(void **state)
 			assert_true(succeeded);
 		}
 	}
+	/* the filter parser, whose alternatives get a group of their own */
+	int succeeded = 0;
+	for (unsigned long n = 1; n < 1000 && !succeeded; n++) {
+		qt_node *r = (qt_node *)&r;
+		char err[64];
+		idx_query_fail_after = n;
+		int rc = idx_query_parse_filter("a OR b OR c -d", 14, &r, err, sizeof err);
+		idx_query_fail_after = 0;
+		if (rc == TRAWL_OK) {
+			succeeded = 1;
+			qt_free(r);
+		} else {
+			assert_int_equal(rc, TRAWL_ENOMEM);
+			assert_null(r);
+		}
+	}
+	assert_true(succeeded);
 }
 
 /* ---- random token soups ---- */
@@ -638,7 +812,14 @@ static void test_tree_limits(void **state)
 	(void)state;
 	char *q = malloc(TRAWL_MAX_QUERY_BYTES + 1);
 	assert_non_null(q);
-	for (int shape = 0; shape < 6; shape++) {
+	/* the typed filters, as many as fit: each piece and its words */
+	static const struct {
+		const char *piece;
+		int words;
+	} typed[] = {{"f:[1 TO 2] ", 1}, {"f:>1 ", 1}, {"_id:x ", 1},    {"_exists_:f ", 1},
+	             {"(a)^=1 ", 2},     {"#a ", 1},   {"(a b)^=1 ", 4}, {"f:[\\* TO \"\"] ", 1}};
+	for (int shape = 0; shape < 6 + (int)(sizeof typed / sizeof typed[0]); shape++) {
+		int used = 0;
 		size_t k = 0;
 		for (int i = 0; k + 80 < TRAWL_MAX_QUERY_BYTES; i++) {
 			switch (shape) {
@@ -671,12 +852,18 @@ static void test_tree_limits(void **state)
 					goto full;
 				k += (size_t)sprintf(q + k, "*:* ");
 				break;
-			default: /* a long field over a group of words */
+			case 5: /* a long field over a group of words */
 				if (i == 0)
 					k += (size_t)sprintf(q + k, "%0*d:(", 4000, 0);
 				if (i == TRAWL_MAX_QUERY_TERMS - 1)
 					goto full;
 				k += (size_t)sprintf(q + k, "b ");
+				break;
+			default:
+				if (used + typed[shape - 6].words > TRAWL_MAX_QUERY_TERMS)
+					goto full;
+				used += typed[shape - 6].words;
+				k += (size_t)sprintf(q + k, "%s", typed[shape - 6].piece);
 				break;
 			}
 		}
@@ -751,17 +938,246 @@ static void test_parse_group(void **state)
 	assert_string_equal(err, "column 32: parentheses nested too deep; the limit is 32");
 }
 
-static void test_random(void **state)
+/* ---- the typed filters ---- */
+
+/* The nodes the typed syntax makes, with what the dump does not show. */
+static void test_typed_tree(void **state)
 {
 	(void)state;
-	static const char *const alphabet[] = {
-	    "a", "b",  "+", "-",   "(",  ")",   "\"", ":",
-	    "*", "\\", " ", "AND", "OR", "NOT", "é",  "title:",
+	const char *q = "y:[\"a b\" TO *} é n:<=5 _exists_:t -_id:\"x\" #(a b)^=1";
+	qt_node *r = NULL;
+	char err[128];
+	assert_int_equal(idx_query_parse(q, strlen(q), 0, &r, err, sizeof err), TRAWL_OK);
+	assert_int_equal(r->nkids, 6);
+	qt_node *k = r->kids[0];
+	assert_int_equal(k->kind, QT_RANGE);
+	assert_int_equal(k->occur, QT_SHOULD);
+	assert_string_equal(k->field, "y");
+	assert_int_equal(k->flags, QT_LO | QT_LO_INC);
+	assert_string_equal(k->text, "a b");
+	assert_int_equal(k->len, 3);
+	assert_null(k->hi);
+	assert_int_equal(k->hilen, 0);
+	assert_int_equal(k->column, 1);
+	k = r->kids[2];
+	assert_int_equal(k->kind, QT_RANGE);
+	assert_int_equal(k->flags, QT_HI | QT_HI_INC);
+	assert_null(k->text);
+	assert_string_equal(k->hi, "5");
+	assert_int_equal(k->hilen, 1);
+	assert_int_equal(k->column, 18);
+	k = r->kids[3];
+	assert_int_equal(k->kind, QT_EXISTS);
+	assert_string_equal(k->field, "t");
+	assert_null(k->text);
+	assert_int_equal(k->column, 24);
+	k = r->kids[4];
+	assert_int_equal(k->kind, QT_IDS);
+	assert_int_equal(k->occur, QT_NOT);
+	assert_null(k->field);
+	assert_string_equal(k->text, "x");
+	assert_int_equal(k->column, 35);
+	k = r->kids[5];
+	assert_int_equal(k->kind, QT_CONST);
+	assert_int_equal(k->occur, QT_FILTER);
+	assert_int_equal(k->column, 44);
+	assert_int_equal(k->nkids, 1);
+	assert_int_equal(k->kids[0]->kind, QT_BOOL);
+	assert_int_equal(k->kids[0]->occur, QT_FILTER);
+	assert_int_equal(k->kids[0]->nkids, 2);
+	qt_size sz;
+	qt_measure(r, &sz);
+	assert_int_equal(sz.words, 8); /* 5 typed nodes, é, a, b */
+	qt_free(r);
+}
+
+static void test_typed_limits(void **state)
+{
+	(void)state;
+	char out[512];
+	/* an id: 512 bytes at most */
+	char q[1024] = "_id:";
+	memset(q + 4, 'i', 512);
+	q[516] = 'i';
+	q[517] = 0;
+	assert_int_equal(parse_dump(q, strlen(q), 0, out, sizeof out), TRAWL_ELIMIT);
+	assert_string_equal(out, "column 5: the id is 513 bytes; the limit is 512");
+	q[516] = 0;
+	char big[600];
+	assert_int_equal(parse_dump(q, strlen(q), 0, big, sizeof big), TRAWL_OK);
+	/* each range, _exists_, _id and ^=1 is one term */
+	static char long_dump[4 * TRAWL_MAX_QUERY_BYTES];
+	char *w = words(TRAWL_MAX_QUERY_TERMS - 4, "", " f:[1 TO 2] f:>3 _exists_:f _id:x");
+	assert_int_equal(parse_dump(w, strlen(w), 0, long_dump, sizeof long_dump), TRAWL_OK);
+	free(w);
+	w = words(TRAWL_MAX_QUERY_TERMS - 3, "", " (a)^=1 _id:x");
+	assert_int_equal(parse_dump(w, strlen(w), 0, long_dump, sizeof long_dump), TRAWL_OK);
+	free(w);
+	w = words(TRAWL_MAX_QUERY_TERMS - 2, "", " (a)^=1 _id:x");
+	assert_int_equal(parse_dump(w, strlen(w), 0, out, sizeof out), TRAWL_ELIMIT);
+	assert_string_equal(out, "column 2052: too many terms; the limit is 1024");
+	free(w);
+	w = words(TRAWL_MAX_QUERY_TERMS - 2, "", " (a b)^=1");
+	assert_int_equal(parse_dump(w, strlen(w), 0, out, sizeof out), TRAWL_ELIMIT);
+	assert_string_equal(out, "column 2050: too many terms; the limit is 1024");
+	free(w);
+	w = words(TRAWL_MAX_QUERY_TERMS - 1, "", " f:[1 TO 2] x");
+	assert_int_equal(parse_dump(w, strlen(w), 0, out, sizeof out), TRAWL_ELIMIT);
+	assert_string_equal(out, "column 2058: too many terms; the limit is 1024");
+	free(w);
+	/* (a b)^=1 puts its group one level deeper */
+	char d[256] = "";
+	for (int i = 0; i < TRAWL_MAX_QUERY_DEPTH - 1; i++)
+		strcat(d, "(");
+	strcat(d, "(a b)^=1");
+	for (int i = 0; i < TRAWL_MAX_QUERY_DEPTH - 1; i++)
+		strcat(d, ")");
+	assert_int_equal(parse_dump(d, strlen(d), 0, out, sizeof out), TRAWL_ELIMIT);
+	assert_string_equal(out, "column 37: parentheses nested too deep; the limit is 32");
+	memmove(d, d + 1, strlen(d)); /* one level less: fine */
+	d[strlen(d) - 1] = 0;
+	char *dump = malloc(1024);
+	assert_int_equal(parse_dump(d, strlen(d), 0, dump, 1024), TRAWL_OK);
+	free(dump);
+	/* and so does a group of groups */
+	strcpy(d, "");
+	for (int i = 0; i < TRAWL_MAX_QUERY_DEPTH - 3; i++)
+		strcat(d, "(");
+	strcat(d, "((a) (b))^=1");
+	for (int i = 0; i < TRAWL_MAX_QUERY_DEPTH - 3; i++)
+		strcat(d, ")");
+	dump = malloc(1024);
+	assert_int_equal(parse_dump(d, strlen(d), 0, dump, 1024), TRAWL_OK);
+	free(dump);
+	memmove(d + 1, d, strlen(d) + 1);
+	d[0] = '(';
+	strcat(d, ")");
+	assert_int_equal(parse_dump(d, strlen(d), 0, out, sizeof out), TRAWL_ELIMIT);
+	assert_string_equal(out, "column 40: parentheses nested too deep; the limit is 32");
+}
+
+/* ---- filters ---- */
+
+typedef struct filter_case {
+	const char *q, *want; /* want: the dump, or the error */
+	int rc;
+} filter_case;
+
+static const filter_case filter_cases[] = {
+    {"a", "(#a)", 0},
+    {"a b", "(#a #b)", 0},
+    {"a -b", "(#a -b)", 0},
+    {"+a #b NOT c", "(#a #b -c)", 0},
+    {"year:[2020 TO *] tags:x", "(#year:[2020 TO *} #tags:x)", 0},
+    {"a OR b", "(#(a b))", 0},
+    {"a OR b -c", "(#(a b) -c)", 0},
+    {"-c a OR b OR \"d e\"", "(-c #(a b \"d e\"))", 0},
+    {"(a OR b) c", "(#(a b) #c)", 0},
+    {"-a", "(-a)", 0},
+    {"*:*", "(#*:*)", 0},
+    {"_id:x OR _id:y", "(#(_id:x _id:y))", 0},
+    {"(a)^=1", "(#(+a)^=1)", 0},
+    {"a OR b c",
+     "column 1: an optional clause beside required ones does not narrow a filter; "
+     "group the alternatives: (a OR b)",
+     TRAWL_EQUERY},
+    {"c é OR \"b\"",
+     "column 3: an optional clause beside required ones does not narrow a "
+     "filter; group the alternatives: (a OR b)",
+     TRAWL_EQUERY},
+    {"#x a OR b",
+     "column 4: an optional clause beside required ones does not narrow a "
+     "filter; group the alternatives: (a OR b)",
+     TRAWL_EQUERY},
+    {"", "empty query", TRAWL_EQUERY},
+    {"(", "column 1: unclosed '('", TRAWL_EQUERY},
+    {"[1 TO 2]", "column 1: a range needs a field (field:[a TO b], field:>a)", TRAWL_EQUERY},
+    {"\xff", "column 1: invalid UTF-8", TRAWL_EUTF8},
+};
+
+static void test_filter(void **state)
+{
+	(void)state;
+	char out[512];
+	for (size_t i = 0; i < sizeof filter_cases / sizeof filter_cases[0]; i++) {
+		const filter_case *c = &filter_cases[i];
+		qt_node *r = (qt_node *)&r;
+		int rc = idx_query_parse_filter(c->q, strlen(c->q), &r, out, sizeof out);
+		if (rc == TRAWL_OK) {
+			assert_tree_ok(r);
+			qt_dump(r, out, sizeof out);
+			for (uint32_t k = 0; k < r->nkids; k++)
+				assert_true(r->kids[k]->occur == QT_FILTER ||
+				            r->kids[k]->occur == QT_NOT);
+			qt_free(r);
+		} else {
+			assert_null(r);
+		}
+		if (rc != c->rc || strcmp(out, c->want))
+			fail_msg("filter [%s]: rc %d [%s], want %d [%s]", c->q, rc, out, c->rc,
+			         c->want);
+	}
+	/* the alternatives go one level deeper: at the limit, refused */
+	char q[256] = "";
+	for (int i = 0; i < TRAWL_MAX_QUERY_DEPTH; i++)
+		strcat(q, "(");
+	strcat(q, "a");
+	for (int i = 0; i < TRAWL_MAX_QUERY_DEPTH; i++)
+		strcat(q, ")");
+	strcat(q, " OR b");
+	qt_node *r = (qt_node *)&r;
+	assert_int_equal(idx_query_parse_filter(q, strlen(q), &r, out, sizeof out), TRAWL_ELIMIT);
+	assert_string_equal(out, "column 1: parentheses nested too deep; the limit is 32");
+	assert_null(r);
+	memmove(q, q + 1, strlen(q)); /* one level less */
+	memmove(strstr(q, ")"), strstr(q, ")") + 1, strlen(strstr(q, ")")));
+	assert_int_equal(idx_query_parse_filter(q, strlen(q), &r, out, sizeof out), TRAWL_OK);
+	assert_tree_ok(r);
+	qt_free(r);
+}
+
+/* A query and its filters, as the native API and the CLI combine them. */
+static void test_query_with_filter(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *q, *filter, *want;
+	} cases[] = {
+	    {"solar eclipse", "year:[2020 TO *]", "(+(solar eclipse) #year:[2020 TO *})"},
+	    {"solar", "year:[2020 TO *]", "(+solar #year:[2020 TO *})"},
+	    {"+solar eclipse", "-tags:x", "(+solar eclipse -tags:x)"},
+	    {"solar -lunar", "tags:a OR tags:b", "(+solar -lunar #(tags:a tags:b))"},
+	    {NULL, "tags:a -tags:b", "(+*:* #tags:a -tags:b)"},
+	    {NULL, "-tags:b", "(+*:* -tags:b)"},
 	};
-	const size_t na = sizeof alphabet / sizeof alphabet[0];
+	char out[512];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		qt_node *q = NULL, *f = NULL, *t = NULL;
+		if (cases[i].q)
+			assert_int_equal(
+			    idx_query_parse(cases[i].q, strlen(cases[i].q), 0, &q, out, sizeof out),
+			    TRAWL_OK);
+		assert_int_equal(idx_query_parse_filter(cases[i].filter, strlen(cases[i].filter),
+		                                        &f, out, sizeof out),
+		                 TRAWL_OK);
+		assert_int_equal(qt_with_filter(q, f, &t, out, sizeof out), TRAWL_OK);
+		assert_tree_ok(t);
+		qt_dump(t, out, sizeof out);
+		if (strcmp(out, cases[i].want))
+			fail_msg("q [%s] filter [%s]: got %s, want %s",
+			         cases[i].q ? cases[i].q : "", cases[i].filter, out, cases[i].want);
+		qt_free(t);
+	}
+}
+
+/* soup parses iters random queries over alphabet (na pieces; the first
+ * two are words, favoured): each parses or fails cleanly, and the dump of
+ * each tree reads back as the same tree. Both outcomes must be common. */
+static void soup(const char *const *alphabet, size_t na, int iters)
+{
 	char q[512], err[256], d1[4096], d2[4096];
 	int ok = 0, bad = 0;
-	for (int iter = 0; iter < 50000; iter++) {
+	for (int iter = 0; iter < iters; iter++) {
 		size_t n = 1 + rng() % 24, k = 0;
 		for (size_t i = 0; i < n; i++) {
 			const char *t = alphabet[rng() % na];
@@ -805,8 +1221,31 @@ static void test_random(void **state)
 		}
 	}
 	/* The soups exercise both outcomes. */
-	assert_true(ok > 1000);
-	assert_true(bad > 1000);
+	assert_true(ok > iters / 50);
+	assert_true(bad > iters / 50);
+}
+
+static void test_random(void **state)
+{
+	(void)state;
+	static const char *const alphabet[] = {
+	    "a", "b",  "+", "-",   "(",  ")",   "\"", ":",
+	    "*", "\\", " ", "AND", "OR", "NOT", "é",  "title:",
+	};
+	soup(alphabet, sizeof alphabet / sizeof alphabet[0], 50000);
+}
+
+/* The same over the typed syntax: ranges, one-sided, _exists_, _id, '#',
+ * ^=1, and the characters that open them inside words. */
+static void test_random_typed(void **state)
+{
+	(void)state;
+	static const char *const alphabet[] = {
+	    "a", "2024", "f:", "[",  "]",  "{", "}",          " TO ", "*",   "\"",
+	    " ", ">",    ">=", "<=", "<",  "#", "_exists_:",  "_id:", "^=1", ")^=1",
+	    "(", ")",    "\\", "-",  "TO", "é", "f:[a TO b]", "OR",   ":",   "g:(",
+	};
+	soup(alphabet, sizeof alphabet / sizeof alphabet[0], 100000);
 }
 
 int main(void)
@@ -818,6 +1257,9 @@ int main(void)
 	    cmocka_unit_test(test_dump_truncation), cmocka_unit_test(test_arguments),
 	    cmocka_unit_test(test_enomem),          cmocka_unit_test(test_random),
 	    cmocka_unit_test(test_tree_limits),     cmocka_unit_test(test_parse_group),
+	    cmocka_unit_test(test_typed_tree),      cmocka_unit_test(test_typed_limits),
+	    cmocka_unit_test(test_filter),          cmocka_unit_test(test_query_with_filter),
+	    cmocka_unit_test(test_random_typed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

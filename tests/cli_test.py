@@ -427,6 +427,11 @@ class TestFixture(TrawlCase):
         self.assertEqual(self.ids(self.ix, "zep*", "--literal"), [])  # no prefix search
         self.assertEqual(self.ids(self.ix, "-zeppelin", "--literal"), ["air-01"])
         self.assertEqual(self.ids(self.ix, "zeppelin\\", "--literal"), ["air-01"])
+        # and the typed filters' syntax: ranges, '#', ^=1
+        for q in ("[zeppelin", "{zeppelin TO x}", ">zeppelin", "<=zeppelin", "#zeppelin",
+                  "(zeppelin)^=1", "_id:zeppelin", "_exists_:zeppelin"):
+            with self.subTest(q=q):
+                self.assertIn("air-01", self.ids(self.ix, q, "--literal"))
         # a colon is no field separator: no "unknown field" error
         self.ok("search", self.ix, "--literal", "nosuch:zeppelin")
         self.assertEqual(sorted(self.ids(self.ix, "volcano -iceland", "--literal")),
@@ -1404,6 +1409,16 @@ class TestQueries(TrawlCase):
             ('*', r"column 1: "),
             ('Zürich "ä', r"column 8: unterminated quote"),  # columns count characters
             ('東京 (', r"column 4: unclosed"),
+            # the typed filters' syntax is checked before any field is looked up
+            ('red [a TO b]', r"column 5: a range needs a field"),
+            ('red >5', r"column 5: a range needs a field"),
+            ('n:[1 TO 2', r"column 3: unclosed range"),
+            ('n:[1 2]', r"column 6: expected TO after the range's first bound"),
+            ('n:>', r"column 3: expected a value after '>'"),
+            ('_exists_:', r"column 1: expected a field name after '_exists_:'"),
+            ('_id:""', r"column 5: empty id"),
+            ('red # apple', r"column 5: expected a term after '#'"),
+            ('(red)^=2', r"column 6: only \^=1 is supported"),
         ]
         for q, m in cases:
             with self.subTest(q=q):

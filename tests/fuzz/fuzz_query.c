@@ -9,7 +9,9 @@
  * reads back (with the OR default, where an unprefixed clause is SHOULD) to
  * the same dump, and the tree keeps the query tree's rules and limits
  * (common/qtree.h): it encodes, and the encoding decodes to a tree that
- * encodes to the same bytes.
+ * encodes to the same bytes. Each input is also parsed as a filter
+ * (idx_query_parse_filter), which must give FILTER and NOT clauses that
+ * combine (qt_with_filter) alone and with the input's own query tree.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -90,10 +92,48 @@ static void one(const char *q, size_t len, int op, size_t errlen)
 	free(dump2);
 }
 
+/* The same text as a filter (idx_query_parse_filter): a root of FILTER and
+ * NOT clauses that keeps every rule, alone (qt_with_filter with no query)
+ * and narrowing the text parsed as a query. */
+static void as_filter(const char *q, size_t len)
+{
+	char err[256];
+	qt_node *f = (qt_node *)&f, *t = (qt_node *)&t;
+	int rc = idx_query_parse_filter(q, len, &f, err, sizeof err);
+	if (rc != TRAWL_OK) {
+		check(f == NULL, "filter left on failure");
+		check(rc == TRAWL_EQUERY || rc == TRAWL_ELIMIT || rc == TRAWL_EUTF8 ||
+		          rc == TRAWL_ENOMEM,
+		      "unexpected filter error code");
+		check(err[0] != '\0', "no filter message");
+		return;
+	}
+	check(qt_check(f, err, sizeof err) == TRAWL_OK, "filter breaks a rule");
+	for (uint32_t i = 0; i < f->nkids; i++)
+		check(f->kids[i]->occur == QT_FILTER || f->kids[i]->occur == QT_NOT,
+		      "filter clause neither FILTER nor NOT");
+	qt_node *copy = qt_copy(f);
+	check(copy != NULL, "out of memory");
+	rc = qt_with_filter(NULL, copy, &t, err, sizeof err);
+	check(rc == TRAWL_OK || rc == TRAWL_ELIMIT, "a filter alone does not combine");
+	qt_free(t);
+	qt_node *query = NULL;
+	if (idx_query_parse(q, len, 0, &query, NULL, 0) == TRAWL_OK) {
+		rc = qt_with_filter(query, f, &t, err, sizeof err);
+		check(rc == TRAWL_OK || rc == TRAWL_ELIMIT, "query and filter do not combine");
+		check(rc || qt_check(t, err, sizeof err) == TRAWL_OK,
+		      "combined tree breaks a rule");
+		qt_free(t);
+	} else {
+		qt_free(f);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *q = (const char *)data;
 	one(q, size, 0, 256);
 	one(q, size, 1, size % 24);
+	as_filter(q, size);
 	return 0;
 }
