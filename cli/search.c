@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "cli/util.h"
 #include "common/clock.h"
+#include "common/sortspec.h"
 #include "trawl/trawl.h"
 
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
@@ -31,7 +32,8 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 /* ---- search ---- */
 
 static const char search_help[] =
-    "usage: trawl search DIR QUERY [-k N] [--offset N] [--and] [--literal] [--json]\n"
+    "usage: trawl search DIR QUERY [-k N] [--offset N] [--sort KEYS [--after JSON]] [--and]\n"
+    "                    [--literal] [--json]\n"
     "       trawl search DIR --queries FILE.tsv --run OUT [-k N] [--and] [--literal]\n"
     "\n"
     "Searches the live generation of DIR and prints the ranked hits with id,\n"
@@ -40,9 +42,14 @@ static const char search_help[] =
     "\n"
     "  -k N           hits to return (default 10; batch mode 1000)\n"
     "  --offset N     hits to skip first (paging)\n"
+    "  --sort KEYS    order by typed fields instead of score: field[:asc|desc][:first|last]\n"
+    "                 [:min|max], comma-separated; _score for the score (e.g. date:desc)\n"
+    "  --after JSON   with --sort: only hits after these sort values (a hit's \"sort\"\n"
+    "                 in --json output; the next page)\n"
     "  --and          every word is required unless marked otherwise\n"
     "  --literal      treat the query as plain words: no operators\n"
-    "  --json         one JSON object: total, took_ms, hits[id, score, title, snippet]\n"
+    "  --json         one JSON object: total, took_ms, hits[id, score, title, snippet,\n"
+    "                 sort (when sorted)]\n"
     "  --queries F    batch mode: read qid<TAB>text lines from F ...\n"
     "  --run OUT      ... and write a TREC run file (qid Q0 docid rank score trawl)\n";
 
@@ -172,11 +179,19 @@ static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, tra
 			json_str(stdout, title ? title : "");
 			printf(",\"snippet\":");
 			json_str(stdout, snip ? snip : "");
+			if (o->nsort) {
+				char sv[8192];
+				trawl_results_sort_json(r, i, sv, sizeof sv);
+				printf(",\"sort\":%s", sv);
+			}
 			printf("}");
 		} else {
-			printf("%u. %s  (score %.4f)%s%s\n", o->offset + i + 1,
-			       trawl_results_id(r, i), trawl_results_score(r, i), title ? "  " : "",
-			       title ? title : "");
+			char sv[8192] = "";
+			if (o->nsort)
+				trawl_results_sort_json(r, i, sv, sizeof sv);
+			printf("%u. %s  (score %.4f)%s%s%s%s\n", o->offset + i + 1,
+			       trawl_results_id(r, i), trawl_results_score(r, i),
+			       sv[0] ? "  sort " : "", sv, title ? "  " : "", title ? title : "");
 			if (snip)
 				printf("   %s\n", snip);
 		}
@@ -265,12 +280,15 @@ static int open_index(const char *dir, trawl_index **idx, trawl_searcher **s)
 int cmd_search(int argc, char **argv)
 {
 	trawl_search_opts o = {0};
+	trawl_sort keys[TRAWL_MAX_SORT_KEYS];
+	char sortbuf[1024];
 	int json = 0, lit = 0, k_set = 0;
 	const char *qfile = NULL, *run = NULL;
 	static const struct option longs[] = {
 	    {"offset", required_argument, 0, 'o'},  {"json", no_argument, 0, 'j'},
 	    {"and", no_argument, 0, 'a'},           {"literal", no_argument, 0, 'l'},
 	    {"queries", required_argument, 0, 'q'}, {"run", required_argument, 0, 'r'},
+	    {"sort", required_argument, 0, 's'},    {"after", required_argument, 0, 'A'},
 	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
 	int c;
 	optind = 1;
@@ -301,6 +319,21 @@ int cmd_search(int argc, char **argv)
 			break;
 		case 'r':
 			run = optarg;
+			break;
+		case 's': {
+			char why[256];
+			snprintf(sortbuf, sizeof sortbuf, "%s", optarg);
+			if (strlen(optarg) >= sizeof sortbuf ||
+			    sortspec_parse(sortbuf, keys, &o.nsort, why, sizeof why))
+				return cli_usage_error("search", strlen(optarg) >= sizeof sortbuf
+				                                     ? "--sort is too long"
+				                                     : why);
+			o.sort = keys;
+			break;
+		}
+		case 'A':
+			o.search_after = optarg;
+			o.search_after_len = strlen(optarg);
 			break;
 		case 'h':
 			fputs(search_help, stdout);
@@ -409,8 +442,37 @@ int cmd_stats(int argc, char **argv)
 	       "schema: %s\n",
 	       (unsigned long long)st.generation, st.shards, (unsigned long long)st.docs,
 	       (unsigned long long)st.terms, (unsigned long long)st.bytes, trawl_index_schema(idx));
+	trawl_searcher *s;
+	if ((rc = trawl_searcher_open(&s, idx))) {
+		trawl_index_close(idx);
+		return cli_fail(rc, "cannot open a searcher");
+	}
+	printf("fields:\n  %-24s %-8s %10s %12s %10s %12s  %s\n", "name", "type", "docs", "values",
+	       "terms", "bytes", "distinct / range");
+	trawl_field_stats fs;
+	for (uint32_t i = 0; (rc = trawl_searcher_field_stats(s, i, &fs)) == 0; i++) {
+		char extra[160] = "";
+		if (fs.distinct)
+			snprintf(extra, sizeof extra, "%llu distinct",
+			         (unsigned long long)fs.distinct);
+		if (fs.has_range && !strcmp(fs.type, "date")) {
+			char a[40], b[40];
+			time_t x = (time_t)(fs.min / 1000), y = (time_t)(fs.max / 1000);
+			struct tm ta, tb;
+			strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&x, &ta));
+			strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&y, &tb));
+			snprintf(extra, sizeof extra, "%s .. %s", a, b);
+		} else if (fs.has_range) {
+			snprintf(extra, sizeof extra, "%.17g .. %.17g", fs.min, fs.max);
+		}
+		printf("  %-24s %-8s %10llu %12llu %10llu %12llu  %s\n", fs.name, fs.type,
+		       (unsigned long long)fs.docs, (unsigned long long)fs.values,
+		       (unsigned long long)fs.terms, (unsigned long long)fs.bytes, extra);
+	}
+	rc = rc == TRAWL_ENOTFOUND ? 0 : cli_fail(rc, trawl_searcher_errmsg(s));
+	trawl_searcher_close(s);
 	trawl_index_close(idx);
-	return 0;
+	return rc;
 }
 
 int cmd_verify(int argc, char **argv)

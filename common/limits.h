@@ -40,14 +40,18 @@
 #define LIMIT_TYPED_FIELDS 64
 #define LIMIT_FIELD_VALUES 1024
 #define LIMIT_KEYWORD_BYTES 1024
+/* Keys of a field sort (sort=a,b:desc,...): each costs every hit a value
+ * in its shard's heap and on the wire. */
+#define LIMIT_SORT_KEYS TRAWL_MAX_SORT_KEYS
 /* Fields a schema's "store" list may name: every text and typed field. */
 #define LIMIT_STORED_FIELDS (LIMIT_FIELDS + LIMIT_TYPED_FIELDS)
 /* Bytes of a field name (schemas, queries, snippet requests). */
 #define LIMIT_FIELD_NAME_BYTES 64
 /* Bytes of a token after folding; longer tokens are skipped. A dictionary
- * key is the field's byte and the token. */
+ * key is the field's byte and a token, or a keyword field's byte and a
+ * value: the longer of the two. */
 #define LIMIT_TOKEN_BYTES 255
-#define LIMIT_KEY_BYTES (1 + LIMIT_TOKEN_BYTES)
+#define LIMIT_KEY_BYTES (1 + LIMIT_KEYWORD_BYTES)
 /* Nesting of a document's JSON (the streaming validator's stack). */
 #define LIMIT_JSON_DEPTH 64
 /* Documents in one shard: doc numbers are 31 bits, and the top of the
@@ -153,7 +157,12 @@ _Static_assert((uint64_t)LIMIT_TYPED_FIELDS * LIMIT_FIELD_VALUES * (4 + LIMIT_KE
 _Static_assert(TRAWL_MAX_SHARDS <= 256, "shard numbers index 256-entry tables");
 /* A dictionary key is a field byte and a token. */
 _Static_assert(LIMIT_FIELDS <= 255, "a field's number is one byte of a key");
-_Static_assert(LIMIT_KEY_BYTES == 1 + LIMIT_TOKEN_BYTES, "key = field byte + token");
+_Static_assert(LIMIT_KEY_BYTES >= 1 + LIMIT_TOKEN_BYTES, "key = field byte + token");
+_Static_assert(LIMIT_KEY_BYTES >= 1 + LIMIT_KEYWORD_BYTES, "key = field byte + keyword");
+/* A keyword field's key byte is 64 + its typed number, above every text
+ * field's (index_int.h, IDX_KEYWORD_FID). */
+_Static_assert(LIMIT_FIELDS <= 64 && 64 + LIMIT_TYPED_FIELDS <= 256,
+               "keyword key bytes follow the text fields' and fit a byte");
 /* A document the build accepts can be stored and read back. */
 _Static_assert(TRAWL_MAX_DOC_BYTES <= LIMIT_STORED_DOC_BYTES, "a document fits a record");
 /* The biggest document fits a FETCH reply, with its id and a snippet. */

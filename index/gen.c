@@ -238,9 +238,9 @@ int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t err
 		errf(err, errlen, rc, "%s: %s", path, je.text);
 		goto out;
 	}
-	if (format != IDX_FORMAT_VERSION) {
-		rc = errf(err, errlen, TRAWL_EVERSION, "%s: format %lld; this trawl reads %d", path,
-		          (long long)format, IDX_FORMAT_VERSION);
+	if (format < IDX_FORMAT_OLDEST || format > IDX_FORMAT_VERSION) {
+		rc = errf(err, errlen, TRAWL_EVERSION, "%s: format %lld; this trawl reads %d to %d",
+		          path, (long long)format, IDX_FORMAT_OLDEST, IDX_FORMAT_VERSION);
 		goto out;
 	}
 	if (shards < 1 || shards > TRAWL_MAX_SHARDS || !json_is_array(files) ||

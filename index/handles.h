@@ -47,6 +47,7 @@ struct trawl_results {
 	uint64_t total;
 	uint64_t searched;
 	rhit *hits;
+	idx_sort sort; /* by fields (nkeys 0: by score) */
 };
 
 struct trawl_query {

@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/hash.h"
+#include "fcache.h"
 #include "gen.h"
 #include "handles.h"
 #include "postings.h"
@@ -29,6 +30,7 @@ void trawl_index_close(trawl_index *idx)
 	for (uint32_t i = 0; i < idx->nshards; i++)
 		idx_store_close(idx->shards[i].store);
 	free(idx->shards);
+	idx_fcache_free(idx->fcache);
 	free(idx->schema_json);
 	free(idx->dir);
 	free(idx);
@@ -133,12 +135,11 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 		uint32_t fmt = 0;
 		if (idx_read_meta(t, "format", &v, &n) == 0 && n == 4)
 			memcpy(&fmt, v, 4);
-		if (fmt != IDX_FORMAT_VERSION) {
+		if (fmt < IDX_FORMAT_OLDEST || fmt > IDX_FORMAT_VERSION) {
 			idx_rtxn_end(t);
 			rc = errf(err, errlen, TRAWL_EVERSION,
-			          "%s: format version %u; this trawl "
-			          "reads %d",
-			          sh->path, fmt, IDX_FORMAT_VERSION);
+			          "%s: format version %u; this trawl reads %d to %d", sh->path, fmt,
+			          IDX_FORMAT_OLDEST, IDX_FORMAT_VERSION);
 			goto fail;
 		}
 		sh->ndocs = (uint32_t)m->shard[i].docs;
@@ -164,6 +165,12 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	}
 	idx_manifest_fini(m);
 	free(m);
+	int64_t fcb =
+	    opts && opts->filter_cache_bytes ? opts->filter_cache_bytes : TRAWL_FILTER_CACHE_BYTES;
+	if (fcb > 0 && idx_fcache_new(&idx->fcache, (size_t)fcb)) {
+		trawl_index_close(idx);
+		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+	}
 	/* a searcher checks the norms, dictionary and id tables: do it now, so
 	 * that damage is reported here, with the file */
 	trawl_searcher *probe;
@@ -193,6 +200,12 @@ void trawl_index_get_stats(const trawl_index *idx, trawl_index_stats *st)
 	st->terms = idx->terms;
 	st->bytes = idx->bytes;
 	st->fields = idx->schema.nfields;
+	idx_fcache_stats fs;
+	idx_fcache_get_stats(idx->fcache, &fs);
+	st->filter_cache_hits = fs.hits;
+	st->filter_cache_misses = fs.misses;
+	st->filter_cache_entries = fs.entries;
+	st->filter_cache_bytes = fs.bytes;
 }
 
 const char *trawl_index_schema(const trawl_index *idx)

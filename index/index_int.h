@@ -15,7 +15,8 @@
 #include "trawl/trawl.h"
 
 /* ---- limits ---- */
-#define IDX_FORMAT_VERSION 1
+#define IDX_FORMAT_VERSION 2 /* 2: typed fields' postings, columns, points */
+#define IDX_FORMAT_OLDEST 1  /* 1 is 2 without typed fields: still read */
 #define IDX_END UINT32_MAX      /* doc id of an exhausted iterator */
 
 /* ---- schema ---- */

@@ -15,6 +15,7 @@
 #include "handles.h"
 #include "postings.h"
 #include "search.h"
+#include "sort.h"
 
 void trawl_results_free(trawl_results *r)
 {
@@ -48,6 +49,18 @@ const char *trawl_results_id(const trawl_results *r, uint32_t i)
 double trawl_results_score(const trawl_results *r, uint32_t i)
 {
 	return i < r->n ? (double)r->hits[i].h.score : 0.0;
+}
+
+size_t trawl_results_sort_json(const trawl_results *r, uint32_t i, char *buf, size_t cap)
+{
+	if (i >= r->n || !r->s) {
+		if (cap)
+			buf[0] = 0;
+		return 0;
+	}
+	const trawl_index *idx = r->s->idx;
+	return idx_sort_json(idx, idx->nshards ? &r->s->views[0] : NULL, &r->sort, &r->hits[i].h,
+	                     buf, cap);
 }
 
 int trawl_results_partial(const trawl_results *r)

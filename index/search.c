@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fcache.h"
 #include "postings.h"
+#include "values.h"
 
 /* Pruning compares bounds inflated by this factor, so that float rounding
  * in a sum can never make a pruned document's real score exceed theta. */
@@ -88,6 +90,7 @@ typedef struct compiler {
 	uint32_t *toklen, *tokpos;
 	int failed;
 	uint32_t depth; /* nodes entered so far: 0 means the root is next */
+	tbuf lit;       /* a typed literal, normalised */
 } compiler;
 
 static int add_hterm(compiler *c, uint8_t fid, const uint8_t *text, uint32_t len, int prefix)
@@ -164,21 +167,17 @@ static int target_fields(compiler *c, const qt_node *q, uint8_t *fids, uint32_t 
 		return TRAWL_OK;
 	}
 	int f = idx_schema_field(c->schema, q->field, strlen(q->field));
-	for (uint32_t t = 0; f < 0 && t < c->schema->ntyped; t++)
-		if (!strcmp(c->schema->typed[t].name, q->field))
-			return errf(c->err, c->errlen, TRAWL_EQUERY,
-			            "%sfield \"%.64s\" is a %s field: its values are checked and "
-			            "stored, but searching typed fields is not built yet",
-			            COL(q->column), q->field,
-			            idx_ftype_name(c->schema->typed[t].type));
 	if (f < 0) {
-		char names[512] = "";
+		char names[768] = "";
 		size_t at = 0;
-		for (uint32_t i = 0; i < c->schema->nfields && at < sizeof names - 80; i++)
+		for (uint32_t i = 0;
+		     i < c->schema->nfields + c->schema->ntyped && at < sizeof names - 80; i++)
 			at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
-			                       c->schema->fields[i].name);
+			                       i < c->schema->nfields
+			                           ? c->schema->fields[i].name
+			                           : c->schema->typed[i - c->schema->nfields].name);
 		return errf(c->err, c->errlen, TRAWL_EQUERY,
-		            "%sunknown field \"%.64s\"; the text fields are: %s", COL(q->column),
+		            "%sunknown field \"%.64s\"; the fields are: %s", COL(q->column),
 		            q->field, names);
 	}
 	fids[0] = (uint8_t)f;
@@ -319,12 +318,189 @@ static int compile_words(compiler *c, const qt_node *q, idx_lnode **out)
 	return *out ? TRAWL_OK : TRAWL_ENOMEM;
 }
 
+/* ---- typed fields ---- */
+
+/* The typed field a node names, or -1 (a text field, or none). */
+static int typed_field(const compiler *c, const qt_node *q)
+{
+	if (!q->field || idx_schema_field(c->schema, q->field, strlen(q->field)) >= 0)
+		return -1;
+	for (uint32_t t = 0; t < c->schema->ntyped; t++)
+		if (!strcmp(c->schema->typed[t].name, q->field))
+			return (int)t;
+	return -1;
+}
+
+/* A literal of typed field t as a key (numbers) or normalised bytes
+ * (keywords, in c->lit). */
+static int literal(compiler *c, const qt_node *q, uint32_t t, const char *text, size_t len,
+                   int64_t *key)
+{
+	const idx_tfield *f = &c->schema->typed[t];
+	char why[200];
+	int rc = idx_value_literal(f, text, len, &c->lit, key, why, sizeof why);
+	if (rc == TRAWL_EINVAL)
+		return errf(c->err, c->errlen, TRAWL_EQUERY, "%sfield \"%s\" (%s): %s",
+		            COL(q->column), f->name, idx_ftype_name(f->type), why);
+	return rc;
+}
+
+static int not_searchable(compiler *c, const qt_node *q, const idx_tfield *f, const char *how)
+{
+	return errf(c->err, c->errlen, TRAWL_EQUERY,
+	            "%sfield \"%s\" (%s) cannot be searched %s: its schema sets \"index\": "
+	            "false%s",
+	            COL(q->column), f->name, idx_ftype_name(f->type), how,
+	            f->doc_values ? "" : " and \"doc_values\": false");
+}
+
+/* A range of keys of typed number field t from a RANGE node's texts. */
+static int range_keys(compiler *c, const qt_node *q, uint32_t t, int64_t *lo, int64_t *hi)
+{
+	*lo = INT64_MIN;
+	*hi = INT64_MAX;
+	int rc;
+	if (q->flags & QT_LO) {
+		if ((rc = literal(c, q, t, q->text, q->len, lo)))
+			return rc;
+		if (!(q->flags & QT_LO_INC)) {
+			if (*lo == INT64_MAX)
+				*hi = INT64_MIN; /* nothing above the largest key */
+			else
+				++*lo;
+		}
+	}
+	if (q->flags & QT_HI) {
+		int64_t h;
+		if ((rc = literal(c, q, t, q->hi, q->hilen, &h)))
+			return rc;
+		if (!(q->flags & QT_HI_INC)) {
+			if (h == INT64_MIN)
+				*lo = INT64_MAX, h = INT64_MIN;
+			else
+				--h;
+		}
+		if (*hi != INT64_MIN)
+			*hi = h;
+	}
+	return TRAWL_OK;
+}
+
+/* A clause on typed field t: a keyword's value (TERM, PHRASE) or prefix, a
+ * number's value or range, or whether the field has a value. */
+static int compile_typed(compiler *c, const qt_node *q, uint32_t t, idx_lnode **out)
+{
+	const idx_tfield *f = &c->schema->typed[t];
+	int rc = count_leaves(c, 1, q->column);
+	if (rc)
+		return rc;
+	idx_lnode *n = lnode(c, IDX_L_SET, q);
+	if (!n)
+		return TRAWL_ENOMEM;
+	n->typed = t;
+	*out = n;
+	if (q->kind == QT_EXISTS) {
+		n->set = IDX_SET_EXISTS;
+		return TRAWL_OK;
+	}
+	if (f->type == IDX_KEYWORD) {
+		if (q->kind == QT_RANGE)
+			return errf(c->err, c->errlen, TRAWL_EQUERY,
+			            "%sa range on field \"%s\", a keyword: ranges take long, "
+			            "double, date and boolean fields",
+			            COL(q->column), f->name);
+		int64_t unused;
+		if ((rc = literal(c, q, t, q->text, q->len, &unused)))
+			return rc;
+		if (q->kind == QT_PREFIX && !f->index)
+			return not_searchable(c, q, f, "by prefix");
+		if (!f->index && !f->doc_values)
+			return not_searchable(c, q, f, "");
+		uint8_t *k = arena_alloc(c->a, c->lit.len + 1);
+		if (!k)
+			return TRAWL_ENOMEM;
+		k[0] = IDX_KEYWORD_FID(t);
+		if (c->lit.len)
+			memcpy(k + 1, c->lit.data, c->lit.len);
+		n->key = k;
+		n->klen = (uint32_t)c->lit.len + 1;
+		n->fid = k[0];
+		if (q->kind == QT_PREFIX)
+			n->set = IDX_SET_KPREFIX;
+		else if (f->index)
+			n->kind = IDX_L_KEYWORD;
+		else
+			n->set = IDX_SET_KEYWORD_DV;
+		return TRAWL_OK;
+	}
+	if (q->kind == QT_PREFIX)
+		return errf(c->err, c->errlen, TRAWL_EQUERY,
+		            "%sa prefix on field \"%s\", a %s: prefixes take keyword and text "
+		            "fields",
+		            COL(q->column), f->name, idx_ftype_name(f->type));
+	if (!f->index && !f->doc_values)
+		return not_searchable(c, q, f, "");
+	n->set = IDX_SET_RANGE;
+	if (q->kind == QT_RANGE)
+		return range_keys(c, q, t, &n->lo, &n->hi);
+	if ((rc = literal(c, q, t, q->text, q->len, &n->lo)))
+		return rc;
+	n->hi = n->lo;
+	return TRAWL_OK;
+}
+
 static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 {
 	int is_root = c->depth++ == 0;
 	if (q->kind == QT_ALL) {
 		*out = lnode(c, IDX_L_ALL, q);
 		return *out ? TRAWL_OK : TRAWL_ENOMEM;
+	}
+	if (q->kind == QT_IDS) {
+		idx_lnode *n = lnode(c, IDX_L_SET, q);
+		int rc = count_leaves(c, 1, q->column);
+		if (rc || !n)
+			return n ? rc : TRAWL_ENOMEM;
+		n->set = IDX_SET_IDS;
+		if (!(n->key = arena_alloc(c->a, q->len + 1)))
+			return TRAWL_ENOMEM;
+		memcpy(n->key, q->text, q->len);
+		n->klen = (uint32_t)q->len;
+		*out = n;
+		return TRAWL_OK;
+	}
+	if (q->kind == QT_CONST) {
+		idx_lnode *n = lnode(c, IDX_L_CONST, q), *k;
+		if (!n || !(n->kids = arena_alloc(c->a, sizeof *n->kids)))
+			return TRAWL_ENOMEM;
+		int rc = compile_node(c, q->kids[0], &k);
+		if (rc)
+			return rc;
+		if (k->kind == IDX_L_NONE) {
+			*out = k;
+			k->occur = q->occur;
+			return TRAWL_OK;
+		}
+		k->occur = QT_MUST;
+		n->kids[0] = k;
+		n->nkids = 1;
+		n->weight = 1.0f;
+		*out = n;
+		return TRAWL_OK;
+	}
+	int t = typed_field(c, q);
+	if (q->kind != QT_BOOL && t >= 0)
+		return compile_typed(c, q, (uint32_t)t, out);
+	if (q->kind == QT_RANGE || q->kind == QT_EXISTS) {
+		int tf = q->field ? idx_schema_field(c->schema, q->field, strlen(q->field)) : -1;
+		if (tf >= 0)
+			return errf(c->err, c->errlen, TRAWL_EQUERY,
+			            "%s%s on field \"%s\", a text field: %s", COL(q->column),
+			            q->kind == QT_RANGE ? "a range" : "exists", q->field,
+			            q->kind == QT_RANGE ? "ranges take long, double, date and "
+			                                  "boolean fields"
+			                                : "exists takes typed fields");
+		return target_fields(c, q, NULL, NULL); /* the unknown field's error */
 	}
 	if (q->kind != QT_BOOL)
 		return compile_words(c, q, out);
@@ -346,7 +522,7 @@ static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 		if (k->occur == QT_NOT)
 			negative++;
 		else
-			positive++;
+			positive++; /* MUST, SHOULD and FILTER */
 		b->kids[b->nkids++] = k;
 	}
 	if (positive == 0 && negative > 0)
@@ -366,7 +542,9 @@ int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an
 {
 	memset(out, 0, sizeof *out);
 	compiler c = {.schema = schema, .an = an, .a = a, .lq = out, .err = err, .errlen = errlen};
+	tbuf_init(&c.lit, (size_t)LIMIT_KEYWORD_BYTES * 8);
 	int rc = compile_node(&c, q, &out->root);
+	tbuf_fini(&c.lit);
 	if (rc == TRAWL_ENOMEM)
 		errf(err, errlen, rc, "out of memory");
 	if (rc)
@@ -390,7 +568,19 @@ typedef struct sc_ops {
 	float (*bound)(sc *, uint32_t target, uint32_t *upto);
 } sc_ops;
 
-enum { SC_NONE, SC_TERM, SC_PHRASE, SC_OR, SC_AND, SC_REQOPT, SC_EXCL, SC_ALL };
+enum {
+	SC_NONE,
+	SC_TERM,
+	SC_PHRASE,
+	SC_OR,
+	SC_AND,
+	SC_REQOPT,
+	SC_EXCL,
+	SC_ALL,
+	SC_KEYWORD,
+	SC_SET,
+	SC_CONST
+};
 
 struct sc {
 	const sc_ops *ops;
@@ -516,6 +706,105 @@ static float term_bound(sc *s, uint32_t target, uint32_t *upto)
 	return b < 0 ? -1 : t->w * b;
 }
 static const sc_ops term_ops = {term_next, term_advance, term_score, term_bound};
+
+/* keyword: a keyword value's postings, every document scoring w */
+typedef struct sc_kw {
+	sc base;
+	idx_pcur cur;
+	float w;
+} sc_kw;
+static uint32_t kw_next(sc *s)
+{
+	return s->doc = idx_pcur_next(&((sc_kw *)s)->cur);
+}
+static uint32_t kw_advance(sc *s, uint32_t target)
+{
+	return s->doc = idx_pcur_advance(&((sc_kw *)s)->cur, target);
+}
+static float kw_score(sc *s)
+{
+	return ((sc_kw *)s)->w;
+}
+static float kw_bound(sc *s, uint32_t target, uint32_t *upto)
+{
+	sc_kw *k = (sc_kw *)s;
+	return idx_pcur_bound(&k->cur, target, upto) < 0 ? -1 : k->w;
+}
+static const sc_ops kw_ops = {kw_next, kw_advance, kw_score, kw_bound};
+
+/* set: the documents of a bitset, every one scoring w */
+typedef struct sc_set {
+	sc base;
+	const uint64_t *bits;
+	uint32_t ndocs;
+	float w;
+} sc_set;
+static uint32_t set_from(sc_set *t, uint32_t d)
+{
+	if (d >= t->ndocs)
+		return IDX_END;
+	size_t i = d >> 6;
+	uint64_t w = t->bits[i] & (~0ull << (d & 63));
+	size_t words = ((size_t)t->ndocs + 63) / 64;
+	while (!w) {
+		if (++i >= words)
+			return IDX_END;
+		w = t->bits[i];
+	}
+	return (uint32_t)(i * 64 + (size_t)__builtin_ctzll(w));
+}
+static uint32_t set_next(sc *s)
+{
+	return s->doc = s->doc == IDX_END ? IDX_END : set_from((sc_set *)s, s->doc + 1);
+}
+static uint32_t set_advance(sc *s, uint32_t target)
+{
+	if (target <= s->doc)
+		return s->doc;
+	return s->doc = set_from((sc_set *)s, target);
+}
+static float set_score(sc *s)
+{
+	return ((sc_set *)s)->w;
+}
+static float set_bound(sc *s, uint32_t target, uint32_t *upto)
+{
+	sc_set *t = (sc_set *)s;
+	if (s->doc == IDX_END || target >= t->ndocs) {
+		*upto = IDX_END;
+		return -1;
+	}
+	*upto = t->ndocs - 1;
+	return t->w;
+}
+static const sc_ops set_ops = {set_next, set_advance, set_score, set_bound};
+
+/* const: the documents of kid, every one scoring w (0: a filter) */
+typedef struct sc_const {
+	sc base;
+	sc *kid;
+	float w;
+} sc_const;
+static uint32_t const_next(sc *s)
+{
+	sc_const *c = (sc_const *)s;
+	return s->doc = SC_CALL_NEXT(c->kid);
+}
+static uint32_t const_advance(sc *s, uint32_t target)
+{
+	sc_const *c = (sc_const *)s;
+	return s->doc = SC_ADVANCE(c->kid, target);
+}
+static float const_score(sc *s)
+{
+	return ((sc_const *)s)->w;
+}
+static float const_bound(sc *s, uint32_t target, uint32_t *upto)
+{
+	sc_const *c = (sc_const *)s;
+	return c->kid->ops->bound(c->kid, target, upto) < 0 ? -1 : c->w;
+}
+static const sc_ops const_ops = {const_next, const_advance, const_score, const_bound};
 
 /* phrase: a conjunction of its terms, verified with positions */
 static int phrase_load(sc_phrase *p, uint32_t i)
@@ -1124,6 +1413,219 @@ static int build_prefix(builder *b, const idx_lnode *n, sc **out)
 	return *out ? TRAWL_OK : TRAWL_ENOMEM;
 }
 
+/* ---- typed clauses ---- */
+
+static sc *mk_const(builder *b, sc *kid, float w)
+{
+	if (kid->kind == SC_NONE)
+		return kid;
+	if (kid->kind == SC_SET || kid->kind == SC_KEYWORD || kid->kind == SC_CONST) {
+		/* already constant: take the weight */
+		if (kid->kind == SC_SET)
+			((sc_set *)kid)->w = w;
+		else if (kid->kind == SC_KEYWORD)
+			((sc_kw *)kid)->w = w;
+		else
+			((sc_const *)kid)->w = w;
+		kid->max = w;
+		return kid;
+	}
+	sc_const *c = arena_alloc(b->c->arena, sizeof *c);
+	if (!c)
+		return NULL;
+	c->kid = kid;
+	c->w = w;
+	c->base = (sc){&const_ops, kid->doc, SC_CONST, w, kid->cost};
+	return &c->base;
+}
+
+static int build_keyword(builder *b, const idx_lnode *n, sc **out)
+{
+	idx_plist pl;
+	int rc = lookup(b, n->key, n->klen, &pl, NULL);
+	if (rc == TRAWL_ENOTFOUND) {
+		*out = mk_none(b);
+		return *out ? TRAWL_OK : TRAWL_ENOMEM;
+	}
+	if (rc)
+		return rc;
+	sc_kw *k = arena_alloc(b->c->arena, sizeof *k);
+	if (!k)
+		return TRAWL_ENOMEM;
+	idx_pcur_init(&k->cur, &pl, NULL, 0);
+	k->w = idx_bm25_idf(b->c->global_docs, pl.df_global);
+	k->base = (sc){&kw_ops, k->cur.doc, SC_KEYWORD, k->w, pl.df};
+	*out = &k->base;
+	return TRAWL_OK;
+}
+
+static void set_bit(uint64_t *bits, uint32_t d)
+{
+	bits[d >> 6] |= 1ull << (d & 63);
+}
+
+/* prefix_cb's counterpart for a set: every key's documents into the bits */
+typedef struct bits_ctx {
+	builder *b;
+	uint64_t *bits;
+	int rc;
+} bits_ctx;
+
+static void bits_of_block(void *ctx, const uint32_t *docs, uint32_t n)
+{
+	uint64_t *bits = ((bits_ctx *)ctx)->bits;
+	for (uint32_t i = 0; i < n; i++)
+		set_bit(bits, docs[i]);
+}
+
+static int bits_cb(void *ctx, const uint8_t *key, uint32_t klen, const idx_term *t)
+{
+	bits_ctx *x = ctx;
+	idx_plist pl;
+	if (idx_plist_open(&pl, t->df, t->df_global, t->post, t->post_len) ||
+	    idx_pcur_each_block(&pl, bits_of_block, x)) {
+		x->rc = TRAWL_ECORRUPT;
+		return 1;
+	}
+	return 0;
+}
+
+/* The documents of an IDX_L_SET in this shard, as a bitset. */
+static int set_docs(builder *b, const idx_lnode *n, uint64_t *bits)
+{
+	const idx_sview *v = b->c->view;
+	const idx_col *col = n->set == IDX_SET_IDS ? NULL : &v->cols[n->typed];
+	uint32_t from, to;
+	switch (n->set) {
+	case IDX_SET_IDS: {
+		uint64_t h = th_hash64(n->key, n->klen);
+		uint32_t lo = 0, hi = v->ndocs;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (idx_view_hash(v, mid) < h)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < v->ndocs && idx_view_hash(v, lo) == h; lo++) {
+			uint32_t l;
+			const uint8_t *e = idx_view_extid(v, lo, &l);
+			if (e && l == n->klen && !memcmp(e, n->key, l))
+				set_bit(bits, lo);
+		}
+		return TRAWL_OK;
+	}
+	case IDX_SET_RANGE:
+		if (col->has_pts) {
+			idx_col_points(col, n->lo, n->hi, &from, &to);
+			for (uint32_t i = from; i < to; i++)
+				set_bit(bits, idx_col_point_doc(col, i));
+			return TRAWL_OK;
+		}
+		for (uint32_t d = 0; d < v->ndocs; d++) {
+			idx_col_range(col, d, &from, &to);
+			for (uint32_t i = from; i < to; i++) {
+				int64_t k = idx_col_key(col, i);
+				if (k >= n->lo && k <= n->hi) {
+					set_bit(bits, d);
+					break;
+				}
+			}
+		}
+		return TRAWL_OK;
+	case IDX_SET_EXISTS:
+		if (col->has_dv) {
+			for (uint32_t d = 0; d < v->ndocs; d++) {
+				idx_col_range(col, d, &from, &to);
+				if (to > from)
+					set_bit(bits, d);
+			}
+			return TRAWL_OK;
+		}
+		if (col->has_pts) {
+			for (uint32_t i = 0; i < col->npts; i++)
+				set_bit(bits, idx_col_point_doc(col, i));
+			return TRAWL_OK;
+		}
+		/* an indexed keyword without doc values: every value's postings */
+		/* fall through */
+	case IDX_SET_KPREFIX: {
+		uint8_t fb = IDX_KEYWORD_FID(n->typed);
+		bits_ctx x = {b, bits, 0};
+		int rc = n->set == IDX_SET_EXISTS
+		             ? idx_dict_scan(&v->dict, &fb, 1, bits_cb, &x)
+		             : idx_dict_scan(&v->dict, n->key, n->klen, bits_cb, &x);
+		return rc < 0 || x.rc ? TRAWL_ECORRUPT : TRAWL_OK;
+	}
+	case IDX_SET_KEYWORD_DV: {
+		int64_t o = idx_kwdict_find(&col->dict, n->key + 1, n->klen - 1);
+		for (uint32_t d = 0; o >= 0 && d < v->ndocs; d++) {
+			idx_col_range(col, d, &from, &to);
+			for (uint32_t i = from; i < to; i++)
+				if (idx_col_key(col, i) == o) {
+					set_bit(bits, d);
+					break;
+				}
+		}
+		return TRAWL_OK;
+	}
+	}
+	return TRAWL_EINTERNAL;
+}
+
+/* The filter cache's key of a set in this shard: everything that decides
+ * its documents. */
+static size_t set_key(const builder *b, const idx_lnode *n, uint8_t *k)
+{
+	size_t at = 0;
+	uint32_t kind = n->set;
+	memcpy(k + at, &b->c->shard_no, 4), at += 4;
+	memcpy(k + at, &kind, 4), at += 4;
+	memcpy(k + at, &n->typed, 4), at += 4;
+	memcpy(k + at, &n->lo, 8), at += 8;
+	memcpy(k + at, &n->hi, 8), at += 8;
+	memcpy(k + at, n->key ? n->key : (const uint8_t *)"", n->key ? n->klen : 0);
+	return at + (n->key ? n->klen : 0);
+}
+
+static int build_set(builder *b, const idx_lnode *n, sc **out)
+{
+	uint32_t nd = b->c->view->ndocs;
+	size_t words = ((size_t)nd + 63) / 64;
+	uint64_t *bits = arena_zalloc(b->c->arena, (words ? words : 1) * 8);
+	if (!bits)
+		return TRAWL_ENOMEM;
+	/* an id is one lookup: not worth a cache entry */
+	int cache = b->c->fcache && n->set != IDX_SET_IDS;
+	uint8_t key[28 + LIMIT_KEY_BYTES];
+	size_t klen = cache ? set_key(b, n, key) : 0;
+	uint64_t count = 0;
+	if (!cache || !idx_fcache_get(b->c->fcache, key, klen, bits, words, &count)) {
+		int rc = set_docs(b, n, bits);
+		if (rc)
+			return errf(b->c->err, b->c->errlen, rc, "damaged %s",
+			            n->set == IDX_SET_IDS ? "document ids" : "typed field data");
+		for (size_t i = 0; i < words; i++)
+			count += (uint64_t)__builtin_popcountll(bits[i]);
+		if (cache)
+			idx_fcache_put(b->c->fcache, key, klen, bits, words, count);
+	}
+	if (count == 0) {
+		*out = mk_none(b);
+		return *out ? TRAWL_OK : TRAWL_ENOMEM;
+	}
+	sc_set *t = arena_alloc(b->c->arena, sizeof *t);
+	if (!t)
+		return TRAWL_ENOMEM;
+	t->bits = bits;
+	t->ndocs = nd;
+	t->w = 1.0f;
+	t->base = (sc){&set_ops, 0, SC_SET, 1.0f, count};
+	t->base.doc = set_from(t, 0);
+	*out = &t->base;
+	return TRAWL_OK;
+}
+
 /* Drops kids that match nothing; returns how many remain. */
 static uint32_t compact(sc **kids, uint32_t n)
 {
@@ -1144,18 +1646,22 @@ static int build_bool(builder *b, const idx_lnode *n, sc **out)
 		return TRAWL_ENOMEM;
 	uint32_t nm = 0, ns = 0, nn = 0, musts = 0;
 	for (uint32_t i = 0; i < n->nkids; i++)
-		musts += n->kids[i]->occur == QT_MUST;
+		musts += n->kids[i]->occur == QT_MUST || n->kids[i]->occur == QT_FILTER;
 	for (uint32_t i = 0; i < n->nkids; i++) {
 		sc *k;
 		/* a required phrase next to other required clauses is two-phase */
 		const idx_lnode *kid = n->kids[i];
-		int rc = kid->kind == IDX_L_PHRASE && kid->occur == QT_MUST && musts >= 2
+		int rc = kid->kind == IDX_L_PHRASE &&
+		                 (kid->occur == QT_MUST || kid->occur == QT_FILTER) && musts >= 2
 		             ? build_phrase(b, kid, 1, &k)
 		             : build(b, kid, &k);
 		if (rc)
 			return rc;
+		if (n->kids[i]->occur == QT_FILTER && !(k = mk_const(b, k, 0.0f)))
+			return TRAWL_ENOMEM;
 		switch (n->kids[i]->occur) {
 		case QT_MUST:
+		case QT_FILTER:
 			if (k->kind == SC_NONE) {
 				*out = mk_none(b); /* a required clause that matches nothing */
 				return *out ? TRAWL_OK : TRAWL_ENOMEM;
@@ -1219,6 +1725,18 @@ static int build(builder *b, const idx_lnode *n, sc **out)
 	}
 	case IDX_L_BOOL:
 		return build_bool(b, n, out);
+	case IDX_L_KEYWORD:
+		return build_keyword(b, n, out);
+	case IDX_L_SET:
+		return build_set(b, n, out);
+	case IDX_L_CONST: {
+		sc *k;
+		int rc = build(b, n->kids[0], &k);
+		if (rc)
+			return rc;
+		*out = mk_const(b, k, n->weight);
+		return *out ? TRAWL_OK : TRAWL_ENOMEM;
+	}
 	case IDX_L_ALL: {
 		uint32_t nd = b->c->view->ndocs;
 		if (nd == 0) {
@@ -1298,6 +1816,112 @@ static inline float heap_theta(const heap *hp)
  * beat theta. With count: every match must be visited to be counted, but a
  * match in such a window is counted without being scored.
  */
+/* ---- top-k by fields ---- */
+
+/* doc's sort values under c->sort (score: its score). */
+static void sort_values(const idx_shard_ctx *c, uint32_t doc, float score, idx_sortval *sv)
+{
+	const idx_sort *s = c->sort;
+	sv->missing = 0;
+	for (uint32_t i = 0; i < s->nkeys; i++) {
+		const idx_sortkey *k = &s->key[i];
+		if (k->typed < 0) {
+			sv->v[i] = idx_double_key((double)score);
+			continue;
+		}
+		const idx_col *col = &c->view->cols[k->typed];
+		uint32_t from, to;
+		idx_col_range(col, doc, &from, &to);
+		if (from == to) {
+			sv->missing |= (uint8_t)(1u << i);
+			sv->v[i] = 0;
+			continue;
+		}
+		int64_t v = idx_col_key(col, k->mode_max ? to - 1 : from);
+		sv->v[i] = col->type == IDX_KEYWORD ? 2 * v : v;
+	}
+}
+
+/* The sorted heap: its top is the worst hit kept (within a shard, doc ids
+ * follow the id hash, so the doc breaks ties until the hashes are read). */
+static int sorted_worse(const idx_sort *s, const idx_hit *a, const idx_hit *b)
+{
+	return idx_sort_before(s, b, a);
+}
+
+static void sheap_push(heap *hp, const idx_sort *s, const idx_hit *x)
+{
+	idx_hit *h = hp->h;
+	if (hp->k == 0)
+		return;
+	if (hp->n < hp->k) {
+		uint32_t i = hp->n++;
+		while (i > 0) {
+			uint32_t p = (i - 1) / 2;
+			if (!sorted_worse(s, x, &h[p]))
+				break;
+			h[i] = h[p];
+			i = p;
+		}
+		h[i] = *x;
+		return;
+	}
+	if (!idx_sort_before(s, x, &h[0]))
+		return;
+	uint32_t i = 0;
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+		const idx_hit *mv = x;
+		if (l < hp->n && sorted_worse(s, &h[l], mv))
+			m = l, mv = &h[l];
+		if (r < hp->n && sorted_worse(s, &h[r], mv))
+			m = r;
+		if (m == i)
+			break;
+		h[i] = h[m];
+		i = m;
+	}
+	h[i] = *x;
+}
+
+/* Whether hit x (hash not yet read) comes after search_after's values. */
+static int after_ok(const idx_shard_ctx *c, idx_hit *x)
+{
+	const idx_sort *s = c->sort;
+	idx_hit a = {0};
+	a.sv = s->after;
+	for (uint32_t i = 0; i < s->nkeys; i++) {
+		int ma = (a.sv.missing >> i) & 1, mx = (x->sv.missing >> i) & 1;
+		if (ma != mx)
+			return s->key[i].missing_first ? ma : mx;
+		if (ma)
+			continue;
+		if (a.sv.v[i] != x->sv.v[i])
+			return s->key[i].desc ? a.sv.v[i] > x->sv.v[i] : a.sv.v[i] < x->sv.v[i];
+	}
+	x->hash = idx_view_hash(c->view, x->doc);
+	return s->after_hash < x->hash;
+}
+
+static void topk_sorted(idx_shard_ctx *c, sc *root, heap *hp, uint64_t *count)
+{
+	uint64_t visited = 0;
+	for (uint32_t doc = root->doc; doc != IDX_END && !idx_deadline_hit(c);
+	     doc = SC_CALL_NEXT(root)) {
+		visited++;
+		idx_hit x = {0};
+		x.doc = doc;
+		x.score = root->ops->score(root);
+		sort_values(c, doc, x.score, &x.sv);
+		if (c->sort->has_after && !after_ok(c, &x))
+			continue; /* counted: the total is every match's, as Elasticsearch's */
+		x.hash = 0;       /* the doc breaks ties within the shard */
+		sheap_push(hp, c->sort, &x);
+	}
+	if (count)
+		*count = visited;
+}
+
 static void topk_generic(idx_shard_ctx *c, sc *root, heap *hp, int exhaustive, uint64_t *count)
 {
 	uint64_t visited = 0;
@@ -1512,6 +2136,12 @@ static int count_cheaply(idx_shard_ctx *c, sc *root, uint64_t *count)
 		*count = ((sc_all *)root)->ndocs;
 		return 1;
 	}
+	while (root->kind == SC_CONST)
+		root = ((sc_const *)root)->kid; /* a constant score matches what its kid does */
+	if (root->kind == SC_SET || root->kind == SC_KEYWORD) {
+		*count = root->cost; /* a set's population, a keyword's df */
+		return 1;
+	}
 	sc *pos = root, *neg = NULL;
 	if (root->kind == SC_EXCL) {
 		pos = ((sc_pair *)root)->a;
@@ -1546,6 +2176,7 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 		if (cheap < 0)
 			return errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged postings");
 	}
+	int sorted = c->sort && c->sort->nkeys;
 	if (k == 0) {
 		if (count && !cheap) {
 			uint64_t m = 0;
@@ -1561,7 +2192,9 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	heap hp = {hits, 0, k, -1.0f};
 	if (c->floor > 0)
 		hp.floor = nextafterf(c->floor, 0.0f);
-	if (count && !cheap) {
+	if (sorted) {
+		topk_sorted(c, root, &hp, count);
+	} else if (count && !cheap) {
 		/* every match is visited anyway: count them all in one pass, and
 		 * score those whose window can still make the top k */
 		topk_generic(c, root, &hp, c->exhaustive, count);
@@ -1581,7 +2214,8 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	for (uint32_t i = 1; i < hp.n; i++) {
 		idx_hit x = hits[i];
 		uint32_t j = i;
-		while (j > 0 && idx_hit_before(&x, &hits[j - 1])) {
+		while (j > 0 && (sorted ? idx_sort_before(c->sort, &x, &hits[j - 1])
+		                        : idx_hit_before(&x, &hits[j - 1]))) {
 			hits[j] = hits[j - 1];
 			j--;
 		}

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "analyze.h"
+#include "columns.h"
 #include "common/arena.h"
 #include "common/clock.h"
 #include "common/hash.h"
@@ -47,6 +48,7 @@ struct trawl_index {
 	int16_t local[TRAWL_MAX_SHARDS]; /* shard number -> index in shards, or -1 */
 	uint64_t bytes;
 	uint64_t terms;
+	struct idx_fcache *fcache; /* the filter cache (NULL: none) */
 };
 
 /* ---- one searcher's view of one shard (valid while its txn lives) ---- */
@@ -62,6 +64,7 @@ typedef struct idx_sview {
 	const void *zdict;
 	size_t zdict_len;
 	idx_zdec *zdec;        /* created on first document fetch */
+	idx_col cols[LIMIT_TYPED_FIELDS]; /* the typed fields' columns and points */
 } idx_sview;
 
 /* ---- logical query ---- */
@@ -74,7 +77,21 @@ typedef enum idx_lkind {
 	IDX_L_OR,   /* sum of kids; a doc matches if any kid does */
 	IDX_L_BOOL, /* must / should / not kids */
 	IDX_L_ALL,  /* every document, score 1 */
+	IDX_L_KEYWORD, /* a keyword value's postings (key), each scoring its idf */
+	IDX_L_SET,     /* documents found per shard (set below), each scoring 1 */
+	IDX_L_CONST,   /* kids[0]'s documents, each scoring weight */
 } idx_lkind;
+
+/* What an IDX_L_SET holds. */
+typedef enum idx_lset {
+	IDX_SET_RANGE,    /* typed field t's values in [lo, hi] (keys; a keyword's
+	                     ordinals), from its points, or its doc values */
+	IDX_SET_EXISTS,   /* documents with a value in typed field t */
+	IDX_SET_IDS,      /* the document whose external id is key */
+	IDX_SET_KPREFIX,  /* keyword values starting with key (field byte + bytes) */
+	IDX_SET_KEYWORD_DV, /* a keyword field without postings: value key + 1,
+	                       found through its doc values */
+} idx_lset;
 
 typedef struct idx_lnode idx_lnode;
 struct idx_lnode {
@@ -88,8 +105,13 @@ struct idx_lnode {
 	uint8_t **keys;      /* PHRASE: nterms keys */
 	uint32_t *klens;
 	uint32_t *rel;       /* PHRASE: position of each term relative to the first */
-	idx_lnode **kids;    /* OR, BOOL */
+	idx_lnode **kids;    /* OR, BOOL, CONST */
 	uint32_t nkids;
+	/* SET */
+	idx_lset set;
+	uint32_t typed;  /* the typed field */
+	int64_t lo, hi;  /* RANGE: inclusive bounds, as keys */
+	float weight;    /* CONST: every document's score */
 };
 
 /* A query term for highlighting: field, folded bytes, prefix or not. */
@@ -119,12 +141,58 @@ int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an
 
 /* ---- evaluation in one shard ---- */
 
+/* A sort by fields (and _score): the hits' order, then the id hash. */
+typedef struct idx_sortkey {
+	int32_t typed;          /* the typed field (with doc values); -1: _score */
+	uint8_t desc;           /* descending */
+	uint8_t missing_first;  /* documents without a value first (default last) */
+	uint8_t mode_max;       /* a multi-valued document sorts by its largest value
+	                           (default: smallest ascending, largest descending) */
+} idx_sortkey;
+
+/* A hit's sort values: per key, an int64 whose order is the value's (a
+ * number's key, 2 x a keyword's global ordinal, _score's idx_double_key),
+ * or missing. */
+typedef struct idx_sortval {
+	int64_t v[LIMIT_SORT_KEYS];
+	uint8_t missing; /* bit i: key i has no value */
+} idx_sortval;
+
+typedef struct idx_sort {
+	uint32_t nkeys; /* 0: by score */
+	idx_sortkey key[LIMIT_SORT_KEYS];
+	int has_after;    /* search_after: only hits after these values */
+	idx_sortval after;
+	uint64_t after_hash; /* and this id hash */
+} idx_sort;
+
 typedef struct idx_hit {
 	float score;
 	uint32_t doc;
 	uint32_t shard;
 	uint64_t hash;
+	idx_sortval sv; /* when sorting by fields */
 } idx_hit;
+
+/* idx_sort_before: whether a comes before b in sort order (keys, then the
+ * id hash; ties of hash, which only distinct ids can have, by shard and
+ * doc). */
+static inline int idx_sort_before(const idx_sort *s, const idx_hit *a, const idx_hit *b)
+{
+	for (uint32_t i = 0; i < s->nkeys; i++) {
+		int ma = (a->sv.missing >> i) & 1, mb = (b->sv.missing >> i) & 1;
+		if (ma != mb)
+			return s->key[i].missing_first ? ma : mb;
+		if (ma)
+			continue;
+		int64_t x = a->sv.v[i], y = b->sv.v[i];
+		if (x != y)
+			return s->key[i].desc ? x > y : x < y;
+	}
+	if (a->hash != b->hash)
+		return a->hash < b->hash;
+	return a->shard != b->shard ? a->shard < b->shard : a->doc < b->doc;
+}
 
 typedef struct idx_shard_ctx {
 	idx_sview *view;
@@ -144,6 +212,9 @@ typedef struct idx_shard_ctx {
 	 * less cannot enter its top k and need not be found (one that scores
 	 * exactly floor can, by its hash). Pruning starts from it. */
 	float floor;
+	const idx_sort *sort; /* NULL or no keys: by score */
+	struct idx_fcache *fcache; /* typed clauses' document sets; NULL: none */
+	uint32_t shard_no;         /* the shard's number in its generation */
 } idx_shard_ctx;
 
 /* idx_deadline_hit: whether c's deadline has passed; reads the clock once

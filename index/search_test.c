@@ -883,6 +883,11 @@ static int bf_bool(corpus *c, const qt_node *q, double *score, uint8_t *match, i
 					sum[d] += ks[d];
 				}
 			break;
+		case QT_FILTER: /* required, never scores */
+			nm++;
+			for (uint32_t d = 0; d < N; d++)
+				mcount[d] += km[d] != 0;
+			break;
 		case QT_SHOULD:
 			ns++;
 			for (uint32_t d = 0; d < N; d++)

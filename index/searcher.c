@@ -17,6 +17,7 @@
 #include "handles.h"
 #include "postings.h"
 #include "search.h"
+#include "sort.h"
 #include "testhooks.h"
 
 int idx_serr(trawl_searcher *s, int code, const char *fmt, ...)
@@ -49,6 +50,39 @@ void trawl_searcher_close(trawl_searcher *s)
 	free(s->bitset);
 	free(s->hits);
 	free(s);
+}
+
+/* The typed fields' parts in shard i (docs/FORMAT.md 6.9-6.11): each one
+ * the schema says the field has must be there and whole. */
+static int open_columns(trawl_searcher *s, uint32_t i)
+{
+	const idx_shard *sh = &s->idx->shards[i];
+	const idx_schema *sc = &s->idx->schema;
+	idx_sview *v = &s->views[i];
+	for (uint32_t t = 0; t < sc->ntyped; t++) {
+		const idx_tfield *f = &sc->typed[t];
+		const void *part[3] = {NULL, NULL, NULL};
+		size_t len[3] = {0, 0, 0};
+		int want[3] = {f->doc_values, f->index && f->type != IDX_KEYWORD,
+		               f->doc_values && f->type == IDX_KEYWORD};
+		static const char *const what[3] = {"dv", "pts", "ords"};
+		for (int k = 0; k < 3; k++) {
+			char key[32];
+			snprintf(key, sizeof key, "%s.%u", what[k], t);
+			if (want[k] && idx_read_meta(v->txn, key, &part[k], &len[k]))
+				return idx_serr(s, TRAWL_ECORRUPT,
+				                "%s: field \"%s\" has no \"%s\" (an index "
+				                "built before typed fields were stored? build it "
+				                "again)",
+				                sh->path, f->name, key);
+		}
+		char why[160];
+		if (idx_col_open(&v->cols[t], f->type, v->ndocs, part[0], len[0], part[1], len[1],
+		                 part[2], len[2], why, sizeof why))
+			return idx_serr(s, TRAWL_ECORRUPT, "%s: field \"%s\": %s", sh->path,
+			                f->name, why);
+	}
+	return TRAWL_OK;
 }
 
 static int open_view(trawl_searcher *s, uint32_t i)
@@ -95,7 +129,7 @@ static int open_view(trawl_searcher *s, uint32_t i)
 		v->zdict = p;
 		v->zdict_len = n;
 	}
-	return TRAWL_OK;
+	return open_columns(s, i);
 }
 
 int trawl_searcher_open(trawl_searcher **out, trawl_index *idx)
@@ -144,6 +178,21 @@ static int cmp_hit(const void *a, const void *b)
 	return idx_hit_before(x, y) ? -1 : idx_hit_before(y, x) ? 1 : 0;
 }
 
+static int cmp_sorted(const void *a, const void *b, void *sort)
+{
+	const idx_hit *x = a, *y = b;
+	return idx_sort_before(sort, x, y) ? -1 : idx_sort_before(sort, y, x) ? 1 : 0;
+}
+
+/* Sorts n hits in r's order: its sort by fields, or score. */
+static void sort_hits(const trawl_results *r, idx_hit *h, uint32_t n)
+{
+	if (r->sort.nkeys)
+		qsort_r(h, n, sizeof *h, cmp_sorted, (void *)&r->sort);
+	else
+		qsort(h, n, sizeof *h, cmp_hit);
+}
+
 #ifdef TRAWL_TEST_HOOKS
 int idx_search_exhaustive;
 #endif
@@ -159,6 +208,8 @@ static idx_shard_ctx shard_ctx(trawl_searcher *s, uint32_t shard)
 	c.global_docs = s->idx->stats.docs;
 	c.arena = &s->eval;
 	c.bitset = s->bitset;
+	c.fcache = s->idx->fcache;
+	c.shard_no = s->idx->shards[shard].no;
 	c.err = s->errmsg;
 	c.errlen = sizeof s->errmsg;
 #ifdef TRAWL_TEST_HOOKS
@@ -213,6 +264,9 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	r->s = s;
 	int rc = idx_lq_compile(q->tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
 	                        sizeof s->errmsg);
+	if (!rc)
+		rc = idx_sort_compile(s->idx, s->idx->nshards ? &s->views[0] : NULL, &o, &r->sort,
+		                      s->errmsg, sizeof s->errmsg);
 	if (rc)
 		goto fail;
 	uint32_t want = o.k + o.offset, ns = s->idx->nshards;
@@ -242,6 +296,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		idx_shard_ctx c = shard_ctx(s, i);
 		c.deadline_us = o.deadline_us;
 		c.floor = floor;
+		c.sort = &r->sort;
 		if (o.deadline_us && clock_unix_us() >= o.deadline_us) {
 			r->partial = 1; /* no time left for this shard */
 			continue;
@@ -262,16 +317,17 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		 * want-th of them (its score is their floor), which lets them prune
 		 * from the start instead of filling a heap of their own first. */
 		if (want && total >= want) {
-			qsort(s->hits, total, sizeof *s->hits, cmp_hit);
+			sort_hits(r, s->hits, total);
 			total = want;
-			floor = s->hits[want - 1].score;
+			if (!r->sort.nkeys)
+				floor = s->hits[want - 1].score;
 		}
 		r->searched += s->idx->shards[i].ndocs;
 		if (c.timed_out)
 			r->partial = 1;
 	}
 	/* merge the shards' lists */
-	qsort(s->hits, total, sizeof *s->hits, cmp_hit);
+	sort_hits(r, s->hits, total);
 	uint32_t from = o.offset < total ? o.offset : total;
 	uint32_t n = total - from < o.k ? total - from : o.k;
 	r->hits = calloc(n ? n : 1, sizeof *r->hits);
@@ -400,4 +456,91 @@ int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 		return idx_serr(s, rc, "%s: stored document \"%.80s\" fails its checksum",
 		                s->idx->shards[sh].path, id);
 	return rc;
+}
+
+/* ---- field statistics ---- */
+
+typedef struct fsum {
+	uint64_t terms, bytes;
+} fsum;
+
+static int sum_terms(void *ctx, const uint8_t *key, uint32_t klen, const idx_term *t)
+{
+	fsum *f = ctx;
+	f->terms++;
+	f->bytes += t->post_len + t->pos_len + klen;
+	return 0;
+}
+
+int trawl_searcher_field_stats(trawl_searcher *s, uint32_t i, trawl_field_stats *out)
+{
+	const idx_schema *sc = &s->idx->schema;
+	memset(out, 0, sizeof *out);
+	if (i >= sc->nfields + sc->ntyped)
+		return TRAWL_ENOTFOUND;
+	int text = i < sc->nfields;
+	uint32_t t = text ? 0 : i - sc->nfields;
+	const idx_tfield *f = text ? NULL : &sc->typed[t];
+	out->name = text ? sc->fields[i].name : f->name;
+	out->type = idx_ftype_name(text ? IDX_TEXT : f->type);
+	if (text)
+		out->values = s->idx->stats.sumlen[i];
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	for (uint32_t sh = 0; sh < s->idx->nshards; sh++) {
+		const idx_sview *v = &s->views[sh];
+		fsum fs = {0, 0};
+		if (text || (f->type == IDX_KEYWORD && f->index)) {
+			uint8_t fb = text ? (uint8_t)i : IDX_KEYWORD_FID(t);
+			if (idx_dict_scan(&v->dict, &fb, 1, sum_terms, &fs) < 0)
+				return idx_serr(s, TRAWL_ECORRUPT, "%s: term dictionary damaged",
+				                s->idx->shards[sh].path);
+		}
+		out->terms += fs.terms;
+		out->bytes += fs.bytes;
+		if (text) {
+			for (uint32_t d = 0; d < v->ndocs; d++)
+				out->docs += v->norms[i][d] != 0;
+			out->bytes += v->ndocs; /* the norms */
+			continue;
+		}
+		const idx_col *c = &v->cols[t];
+		size_t w = f->type == IDX_KEYWORD ? 4 : 8;
+		if (c->has_dv) {
+			out->bytes += 8 + ((uint64_t)v->ndocs + 1) * 4 + (uint64_t)c->nvals * w;
+			out->values += c->nvals;
+			for (uint32_t d = 0; d < v->ndocs; d++) {
+				uint32_t a, z;
+				idx_col_range(c, d, &a, &z);
+				out->docs += z > a;
+				if (z > a && f->type != IDX_KEYWORD) {
+					int64_t x = idx_col_key(c, a), y = idx_col_key(c, z - 1);
+					lo = x < lo ? x : lo;
+					hi = y > hi ? y : hi;
+				}
+			}
+		}
+		if (c->has_pts) {
+			out->bytes += 4 + (uint64_t)c->npts * 12;
+			if (!c->has_dv) {
+				out->values += c->npts;
+				if (c->npts) {
+					int64_t x, y;
+					memcpy(&x, c->pkeys, 8);
+					memcpy(&y, c->pkeys + ((size_t)c->npts - 1) * 8, 8);
+					lo = x < lo ? x : lo;
+					hi = y > hi ? y : hi;
+				}
+			}
+		}
+		if (c->has_dict) {
+			out->bytes += 8 + ((uint64_t)c->dict.n + 1) * 4 + c->dict.bytes_len;
+			out->distinct = c->dict.n;
+		}
+	}
+	if (!text && f->type != IDX_KEYWORD && lo <= hi) {
+		out->has_range = 1;
+		out->min = f->type == IDX_DOUBLE ? idx_key_double(lo) : (double)lo;
+		out->max = f->type == IDX_DOUBLE ? idx_key_double(hi) : (double)hi;
+	}
+	return TRAWL_OK;
 }

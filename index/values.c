@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "index/analyze.h"
+#include "index/columns.h"
 
 const char *idx_ftype_name(int type)
 {
@@ -386,6 +388,17 @@ static int number_text(vparse *vp, const idx_jvalue *v, const char **s, size_t *
 	return TRAWL_OK;
 }
 
+/* A date written as text: ISO 8601 first, then epoch milliseconds written
+ * as digits (as strict_date_optional_time||epoch_millis reads them). */
+static int date_text(const char *t, size_t tn, int64_t *x)
+{
+	if (idx_date_parse(t, tn, x) == TRAWL_OK)
+		return TRAWL_OK;
+	if (tn < 5 || memchr(t, '.', tn) || memchr(t, 'e', tn) || memchr(t, 'E', tn))
+		return TRAWL_EINVAL;
+	return idx_long_parse(t, tn, x);
+}
+
 static int one_value(vparse *vp, const idx_jvalue *v)
 {
 	if (vp->count >= LIMIT_FIELD_VALUES) {
@@ -429,13 +442,7 @@ static int one_value(vparse *vp, const idx_jvalue *v)
 			tbuf_reset(vp->scratch);
 			if ((rc = idx_json_string(v, vp->scratch)) == TRAWL_ENOMEM)
 				return rc;
-			const char *t = (const char *)vp->scratch->data;
-			size_t tn = vp->scratch->len;
-			/* ISO 8601 first, then epoch milliseconds written as digits
-			 * (as strict_date_optional_time||epoch_millis reads them) */
-			if (rc || (idx_date_parse(t, tn, &x) &&
-			           (tn < 5 || memchr(t, '.', tn) || memchr(t, 'e', tn) ||
-			            memchr(t, 'E', tn) || idx_long_parse(t, tn, &x))))
+			if (rc || date_text((const char *)vp->scratch->data, vp->scratch->len, &x))
 				return bad(
 				    vp, v,
 				    "a date (ISO 8601: 2024-01-31, 2024-01-31T12:00:00Z, "
@@ -528,5 +535,58 @@ int idx_values_parse(const idx_tfield *f, const idx_jvalue *v, tbuf *out, tbuf *
 	uint8_t b[4] = {(uint8_t)vp.count, (uint8_t)(vp.count >> 8), (uint8_t)(vp.count >> 16),
 	                (uint8_t)(vp.count >> 24)};
 	memcpy(out->data + start, b, 4);
+	return TRAWL_OK;
+}
+
+int idx_value_literal(const idx_tfield *f, const char *s, size_t n, tbuf *out, int64_t *key,
+                      char *why, size_t whylen)
+{
+	int64_t x = 0;
+	switch (f->type) {
+	case IDX_KEYWORD: {
+		tbuf_reset(out);
+		int rc = f->lowercase ? idx_lowercase(s, n, out) : tbuf_append(out, s, n);
+		if (rc == TRAWL_ELIMIT || (rc == TRAWL_OK && out->len > LIMIT_KEYWORD_BYTES))
+			return errf(why, whylen, TRAWL_EINVAL,
+			            "a keyword of more than %d bytes (no value is that long)",
+			            LIMIT_KEYWORD_BYTES);
+		return rc;
+	}
+	case IDX_LONG:
+		if (idx_long_parse(s, n, &x))
+			return errf(why, whylen, TRAWL_EINVAL,
+			            "\"%.*s\" is not a long (an integer from -2^63 to 2^63-1)",
+			            (int)(n > 64 ? 64 : n), s);
+		break;
+	case IDX_DOUBLE: {
+		double d;
+		if (idx_double_parse(s, n, &d))
+			return errf(why, whylen, TRAWL_EINVAL, "\"%.*s\" is not a double",
+			            (int)(n > 64 ? 64 : n), s);
+		x = idx_double_key(d);
+		break;
+	}
+	case IDX_DATE:
+		if (date_text(s, n, &x))
+			return errf(why, whylen, TRAWL_EINVAL,
+			            "\"%.*s\" is not a date (ISO 8601: 2024-01-31, "
+			            "2024-01-31T12:00:00Z; or milliseconds since 1970)",
+			            (int)(n > 64 ? 64 : n), s);
+		break;
+	case IDX_BOOLEAN:
+		if (n == 4 && !memcmp(s, "true", 4))
+			x = 1;
+		else if (n == 5 && !memcmp(s, "false", 5))
+			x = 0;
+		else
+			return errf(why, whylen, TRAWL_EINVAL,
+			            "\"%.*s\" is not a boolean (true "
+			            "or false)",
+			            (int)(n > 64 ? 64 : n), s);
+		break;
+	default:
+		return TRAWL_EINVAL;
+	}
+	*key = x;
 	return TRAWL_OK;
 }

@@ -66,4 +66,16 @@ int idx_double_parse(const char *s, size_t n, double *v);
 int idx_values_parse(const idx_tfield *f, const idx_jvalue *v, tbuf *out, tbuf *scratch,
                      const char **at, char *why, size_t whylen);
 
+/*
+ * idx_value_literal reads a query's literal for field f (s, n bytes of
+ * UTF-8, as the user wrote it, unescaped): a keyword is normalised as f
+ * says into out (reset first; *key untouched); a long, date or boolean
+ * becomes its value and a double its order-keeping key (idx_double_key) in
+ * *key. The rules are the documents' (idx_values_parse): a date is ISO 8601
+ * or epoch milliseconds, a boolean true or false. TRAWL_OK, TRAWL_EINVAL
+ * with why saying what the literal is not, or TRAWL_ENOMEM.
+ */
+int idx_value_literal(const idx_tfield *f, const char *s, size_t n, tbuf *out, int64_t *key,
+                      char *why, size_t whylen);
+
 #endif

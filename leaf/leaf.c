@@ -461,7 +461,7 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		                 st.ready ? "ok" : "not ready", (unsigned long long)st.generation);
 		http_response_json(resp, st.ready ? 200 : 503, body, (size_t)n);
 	} else if (!strcmp(req->path, "/metrics")) {
-		char body[2048];
+		char body[4096];
 		int n = snprintf(
 		    body, sizeof body,
 		    "# HELP trawl_leaf_generation Generation served.\n# TYPE trawl_leaf_generation "
@@ -485,11 +485,23 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    "trawl_leaf_generation_switches_total %llu\n"
 		    "# HELP trawl_leaf_peers_cut_total Connections closed for not reading their "
 		    "replies.\n"
-		    "# TYPE trawl_leaf_peers_cut_total counter\ntrawl_leaf_peers_cut_total %llu\n",
+		    "# TYPE trawl_leaf_peers_cut_total counter\ntrawl_leaf_peers_cut_total %llu\n"
+		    "# HELP trawl_leaf_filter_cache_requests_total Typed clauses' document sets "
+		    "looked up in the filter cache of the generation served, by result.\n"
+		    "# TYPE trawl_leaf_filter_cache_requests_total counter\n"
+		    "trawl_leaf_filter_cache_requests_total{result=\"hit\"} %llu\n"
+		    "trawl_leaf_filter_cache_requests_total{result=\"miss\"} %llu\n"
+		    "# HELP trawl_leaf_filter_cache_entries Document sets in the filter cache.\n"
+		    "# TYPE trawl_leaf_filter_cache_entries gauge\n"
+		    "trawl_leaf_filter_cache_entries %llu\n"
+		    "# HELP trawl_leaf_filter_cache_bytes Bytes the filter cache holds.\n"
+		    "# TYPE trawl_leaf_filter_cache_bytes gauge\ntrawl_leaf_filter_cache_bytes %llu\n",
 		    (unsigned long long)st.generation, st.busy, st.queued, (unsigned long long)st.searches,
 		    (unsigned long long)st.fetches, (unsigned long long)st.pings,
 		    (unsigned long long)st.errors, (unsigned long long)st.partial,
-		    (unsigned long long)st.switches, (unsigned long long)st.peers_cut);
+		    (unsigned long long)st.switches, (unsigned long long)st.peers_cut,
+		    (unsigned long long)st.fc_hits, (unsigned long long)st.fc_misses,
+		    (unsigned long long)st.fc_entries, (unsigned long long)st.fc_bytes);
 		http_response_text(resp, 200, "text/plain; version=0.0.4", body, (size_t)n);
 	} else {
 		http_response_error(resp, 404, "not_found",
@@ -643,6 +655,14 @@ void leaf_get_stats(leaf *l, leaf_stats *st)
 	pthread_mutex_lock(&l->mu);
 	st->generation = l->cur ? l->cur->no : 0;
 	st->ready = l->cur != NULL;
+	if (l->cur) {
+		trawl_index_stats is;
+		trawl_index_get_stats(l->cur->idx, &is);
+		st->fc_hits = is.filter_cache_hits;
+		st->fc_misses = is.filter_cache_misses;
+		st->fc_entries = is.filter_cache_entries;
+		st->fc_bytes = is.filter_cache_bytes;
+	}
 	pthread_mutex_unlock(&l->mu);
 	st->busy = rpc_server_busy(l->srv);
 	st->queued = rpc_server_queued(l->srv);

@@ -49,6 +49,8 @@ typedef struct leaf_stats {
 	uint64_t searches, fetches, pings, errors, partial;
 	uint64_t switches;   /* generations switched to */
 	uint64_t peers_cut;  /* connections closed for not reading their replies */
+	/* the current generation's filter cache */
+	uint64_t fc_hits, fc_misses, fc_entries, fc_bytes;
 	uint32_t nshards;
 	uint32_t shards[256];
 } leaf_stats;

@@ -41,6 +41,7 @@
 
 #include "common/hash.h"
 #include "index/analyze.h"
+#include "index/columns.h"
 #include "index/docstore.h"
 #include "sh.h"
 
@@ -167,9 +168,10 @@ struct sh_auditor {
 	size_t capplace;
 	/* the audit under way */
 	const sh_run *run;
-	uint64_t place;          /* documents of the item met so far */
-	size_t rej_at, rej_kept; /* rejected-line messages matched, and kept */
-	uint8_t key[1 + 256];    /* the field byte, then a token */
+	uint64_t place;                     /* documents of the item met so far */
+	size_t rej_at, rej_kept;            /* rejected-line messages matched, and kept */
+	uint8_t key[LIMIT_KEY_BYTES];       /* the field byte, then a token or a keyword */
+	idx_kwslice kw[LIMIT_FIELD_VALUES]; /* one keyword field's values of a document */
 	uint64_t acc;
 	uint32_t nacc;
 	int nomem;
@@ -417,6 +419,37 @@ static int on_doc(void *ctx, const sh_doc *doc)
 		acc = modq(acc + a->acc);
 		nacc += a->nacc;
 	}
+	/* the typed values, byte for byte, and the postings of the indexed
+	 * keyword fields: one per distinct value, at position 0 */
+	if (d.typed_len != doc->typed_len || memcmp(d.typed, doc->typed, doc->typed_len)) {
+		differ(a, "document \"%s\": its typed values differ from the item's", ids);
+		return TRAWL_ENOMEM;
+	}
+	idx_tvals tv;
+	if (idx_tvals_split(&p->schema, doc->typed, doc->typed_len, &tv)) {
+		differ(a, "document \"%s\": its typed values are damaged", ids);
+		return TRAWL_ENOMEM;
+	}
+	for (uint32_t ft = 0; ft < p->schema.ntyped; ft++) {
+		const idx_tfield *f = &p->schema.typed[ft];
+		if (f->type != IDX_KEYWORD || !f->index)
+			continue;
+		const uint8_t *v = tv.at[ft];
+		for (uint32_t i = 0; i < tv.count[ft]; i++) {
+			uint32_t l;
+			memcpy(&l, v, 4);
+			a->kw[i] = (idx_kwslice){v + 4, l};
+			v += 4 + l;
+		}
+		uint32_t n = idx_kwslices_sort(a->kw, tv.count[ft]);
+		for (uint32_t i = 0; i < n; i++) {
+			a->key[0] = IDX_KEYWORD_FID(ft);
+			memcpy(a->key + 1, a->kw[i].p, a->kw[i].len);
+			uint64_t fk = f_of_key(a, 1 + (size_t)a->kw[i].len);
+			acc = modq(acc + mulq(fk, g_of(a->gtab, a->gkey, 0)));
+		}
+		nacc += n;
+	}
 	ad->want = acc;
 	ad->want_n = nacc;
 	return TRAWL_OK;
@@ -440,17 +473,25 @@ static void on_reject(void *ctx, const char *msg)
  * the sum of G over its positions to its document's fingerprint. */
 static int read_terms(sh_auditor *a, const sh_run *r, uint32_t s, uint64_t base, uint32_t nf)
 {
+	const idx_schema *sc = &a->p->schema;
 	sh_section sec;
 	sh_run_section(r, s, &sec);
 	const uint8_t *p = sec.terms, *end = sec.terms_end, *prev = NULL;
 	uint64_t prevlen = 0;
 	for (uint32_t t = 0; t < sec.nterms; t++) {
 		uint64_t klen, df, plen;
-		if (sh_getv(&p, end, &klen) || klen < 2 || klen > 256 || (uint64_t)(end - p) < klen)
+		if (sh_getv(&p, end, &klen) || klen < 1 || klen > LIMIT_KEY_BYTES ||
+		    (uint64_t)(end - p) < klen)
 			return differ(a, "shard %u: term record %u is damaged", s, t);
 		const uint8_t *key = p;
 		p += klen;
-		if (key[0] >= nf)
+		/* a text field's token (1 to LIMIT_TOKEN_BYTES bytes), or an
+		 * indexed keyword field's value (every tf 1, at position 0) */
+		int keyword = key[0] >= IDX_KEYWORD_FID(0) &&
+		              key[0] < IDX_KEYWORD_FID(sc->ntyped) &&
+		              sc->typed[key[0] - IDX_KEYWORD_FID(0)].type == IDX_KEYWORD &&
+		              sc->typed[key[0] - IDX_KEYWORD_FID(0)].index;
+		if (!keyword && (key[0] >= nf || klen < 2 || klen > 1 + LIMIT_TOKEN_BYTES))
 			return differ(a, "shard %u: term record %u names field %u", s, t, key[0]);
 		if (prev) {
 			int c = memcmp(prev, key, prevlen < klen ? prevlen : klen);
@@ -475,6 +516,10 @@ static int read_terms(sh_auditor *a, const sh_run *r, uint32_t s, uint64_t base,
 				    a, "shard %u: the postings of term record %u are damaged", s,
 				    t);
 			doc += delta;
+			if (keyword && tf != 1)
+				return differ(a,
+				              "shard %u: keyword term record %u has a tf of %llu",
+				              s, t, (unsigned long long)tf);
 			adoc *ad = &a->docs[base + doc];
 			uint64_t pos = 0;
 			unsigned __int128 gsum = 0;

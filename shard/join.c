@@ -76,7 +76,16 @@ typedef struct join {
 	uint32_t ns, nparts;
 	idx_stats gs;
 	sh_mergestats *st;
+	/* per keyword field with doc values: the generation's dictionary */
+	tbuf dict[LIMIT_TYPED_FIELDS];
+	idx_kwdict kd[LIMIT_TYPED_FIELDS];
 } join;
+
+/* Whether typed field t gets a dictionary of the generation. */
+static int has_dict(const idx_schema *s, uint32_t t)
+{
+	return s->typed[t].type == IDX_KEYWORD && s->typed[t].doc_values;
+}
 
 static int task_docs(void *ctx, unsigned s)
 {
@@ -231,6 +240,13 @@ static int global_df(join *j)
 	return TRAWL_OK;
 }
 
+static int serr_join(sh_shardmerge *m, int rc, const char *what)
+{
+	if (!m->err[0])
+		snprintf(m->err, sizeof m->err, "shard %u: %s: %s", m->shard, what, trawl_strerror(rc));
+	return rc;
+}
+
 static int put_meta(idx_store *st, const char *key, const void *val, size_t len)
 {
 	return idx_store_put(st, IDX_DB_META, key, strlen(key), val, len, 0);
@@ -252,6 +268,121 @@ static int put_blob(sh_shardmerge *m, const char *key, int positions)
 		rc = sh_fout_copy(f, at);
 		at += f->bytes;
 	}
+	return rc;
+}
+
+/* Shard s's distinct values of each keyword field with doc values. */
+static int task_kwsets(void *ctx, unsigned s)
+{
+	join *j = ctx;
+	sh_shardmerge *m = &j->m[s];
+	const idx_schema *sc = &m->p->schema;
+	for (uint32_t t = 0; t < sc->ntyped; t++) {
+		if (!has_dict(sc, t))
+			continue;
+		uint64_t n = 0;
+		idx_tvals v;
+		for (uint32_t d = 0; d < m->ndocs; d++) {
+			if (idx_tvals_split(sc, m->typed.data + m->typed_off[d],
+			                    m->typed_off[d + 1] - m->typed_off[d], &v))
+				return serr_join(m, TRAWL_ECORRUPT, "typed values");
+			n += v.count[t];
+		}
+		if (n > UINT32_MAX)
+			return serr_join(m, TRAWL_ELIMIT, "more than 2^32 keyword values");
+		idx_kwslice *sl = malloc((n ? n : 1) * sizeof *sl);
+		if (!sl)
+			return serr_join(m, TRAWL_ENOMEM, "keyword values");
+		uint32_t k = 0;
+		for (uint32_t d = 0; d < m->ndocs; d++) {
+			(void)idx_tvals_split(sc, m->typed.data + m->typed_off[d],
+			                      m->typed_off[d + 1] - m->typed_off[d], &v);
+			const uint8_t *p = v.at[t];
+			for (uint32_t i = 0; i < v.count[t]; i++) {
+				uint32_t l;
+				memcpy(&l, p, 4);
+				sl[k++] = (idx_kwslice){p + 4, l};
+				p += 4 + l;
+			}
+		}
+		m->kw[t] = sl;
+		m->nkw[t] = idx_kwslices_sort(sl, k);
+	}
+	return TRAWL_OK;
+}
+
+/* The generation's dictionary of each keyword field with doc values: the
+ * union of the shards' sets: global ordinals, docs/FORMAT.md 6.11. */
+static int global_dicts(join *j)
+{
+	const idx_schema *sc = &j->o->params->schema;
+	for (uint32_t t = 0; t < sc->ntyped; t++) {
+		if (!has_dict(sc, t))
+			continue;
+		uint64_t n = 0;
+		for (uint32_t s = 0; s < j->ns; s++)
+			n += j->m[s].nkw[t];
+		if (n > UINT32_MAX)
+			return TRAWL_ELIMIT;
+		idx_kwslice *all = malloc((n ? n : 1) * sizeof *all);
+		if (!all)
+			return TRAWL_ENOMEM;
+		uint32_t k = 0;
+		for (uint32_t s = 0; s < j->ns; s++) {
+			memcpy(all + k, j->m[s].kw[t], (size_t)j->m[s].nkw[t] * sizeof *all);
+			k += j->m[s].nkw[t];
+		}
+		k = idx_kwslices_sort(all, k);
+		tbuf_init(&j->dict[t], (size_t)1 << 36);
+		int rc = idx_kwdict_write(all, k, &j->dict[t]);
+		free(all);
+		if (rc || (rc = idx_kwdict_open(&j->kd[t], j->dict[t].data, j->dict[t].len)))
+			return rc;
+	}
+	for (uint32_t s = 0; s < j->ns; s++)
+		for (uint32_t t = 0; t < LIMIT_TYPED_FIELDS; t++) {
+			free(j->m[s].kw[t]);
+			j->m[s].kw[t] = NULL;
+		}
+	return TRAWL_OK;
+}
+
+/* Shard m's typed fields' columns, points and dictionaries. */
+static int put_columns(join *j, sh_shardmerge *m)
+{
+	const idx_schema *sc = &m->p->schema;
+	tbuf dv, pts;
+	tbuf_init(&dv, (size_t)1 << 36);
+	tbuf_init(&pts, (size_t)1 << 36);
+	int rc = TRAWL_OK;
+	for (uint32_t t = 0; t < sc->ntyped && !rc; t++) {
+		const idx_tfield *f = &sc->typed[t];
+		int want_pts = f->index && f->type != IDX_KEYWORD;
+		if (!f->doc_values && !want_pts)
+			continue;
+		tbuf_reset(&dv);
+		tbuf_reset(&pts);
+		rc = idx_columns_write(sc, t, m->ndocs, m->typed.data, m->typed_off, &j->kd[t],
+		                       f->doc_values ? &dv : NULL, want_pts ? &pts : NULL);
+		char key[32];
+		if (!rc && f->doc_values) {
+			snprintf(key, sizeof key, "dv.%u", t);
+			rc = put_meta(m->st, key, dv.data, dv.len);
+		}
+		if (!rc && want_pts) {
+			snprintf(key, sizeof key, "pts.%u", t);
+			rc = put_meta(m->st, key, pts.data, pts.len);
+		}
+		if (!rc && has_dict(sc, t)) {
+			snprintf(key, sizeof key, "ords.%u", t);
+			rc = put_meta(m->st, key, j->dict[t].data, j->dict[t].len);
+		}
+		if (rc)
+			snprintf(m->err, sizeof m->err, "%s: field \"%s\": %s", m->path, f->name,
+			         trawl_strerror(rc));
+	}
+	tbuf_fini(&dv);
+	tbuf_fini(&pts);
 	return rc;
 }
 
@@ -293,6 +424,8 @@ static int task_finish(void *ctx, unsigned s)
 	    (rc = put_meta(m->st, "stats", statbuf, 12 + 8 * (size_t)nf)))
 		goto out;
 	if (p->zdict_len && (rc = put_meta(m->st, "zdict", p->zdict, p->zdict_len)))
+		goto out;
+	if ((rc = put_columns(j, m)))
 		goto out;
 	for (uint32_t f = 0; f < nf; f++) {
 		char key[32];
@@ -377,6 +510,7 @@ int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st)
 		m->nruns = o->nruns;
 		m->shard = s;
 		tbuf_init(&m->ids, (size_t)1 << 38);
+		tbuf_init(&m->typed, (size_t)1 << 38);
 		snprintf(m->path, sizeof m->path, "%s/shard-%03u.mdb", o->gendir, s);
 	}
 	int rc = run_pool(ns, threads, task_docs, &j);
@@ -402,6 +536,9 @@ int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st)
 	t0 = clock_mono_s();
 	if (rc == TRAWL_OK && (rc = global_df(&j)))
 		errf(o->err, o->errlen, rc, "out of memory");
+	if (rc == TRAWL_OK && p->schema.ntyped &&
+	    (rc = run_pool(ns, threads, task_kwsets, &j)) == TRAWL_OK && (rc = global_dicts(&j)))
+		errf(o->err, o->errlen, rc, "the keyword dictionaries: %s", trawl_strerror(rc));
 	if (rc == TRAWL_OK)
 		rc = run_pool(ns, threads, task_finish, &j);
 	st->join_s = clock_mono_s() - t0;
@@ -417,6 +554,8 @@ int sh_merge_all(const sh_mergeopts *o, sh_mergestats *st)
 		sh_shardmerge_fini(m);
 	}
 	free(j.m);
+	for (uint32_t t = 0; t < LIMIT_TYPED_FIELDS; t++)
+		tbuf_fini(&j.dict[t]);
 	if (rc && o->err && !o->err[0])
 		errf(o->err, o->errlen, rc, "merging the shards: %s", trawl_strerror(rc));
 	return rc;

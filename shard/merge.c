@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "index/codec.h"
+#include "index/columns.h"
 #include "index/postings.h"
 #include "index/store.h"
 #include "merge.h"
@@ -300,7 +301,9 @@ int sh_merge_docs(sh_shardmerge *m)
 			goto out;
 		}
 	m->idlens = malloc((total ? total : 1) * sizeof *m->idlens);
-	if (!m->idlens) {
+	m->typed_off = calloc(total + 1, sizeof *m->typed_off);
+	m->zeros = calloc(total ? total : 1, 1); /* the norms of keyword postings */
+	if (!m->idlens || !m->typed_off || !m->zeros) {
 		rc = serr(m, TRAWL_ENOMEM, "merging documents");
 		goto out;
 	}
@@ -325,8 +328,15 @@ int sh_merge_docs(sh_shardmerge *m)
 					m->sumlen[f] += prev.lens[f];
 				}
 				m->idlens[doc] = prev.id_len;
-				if ((rc = tbuf_append(&m->ids, prev.id, prev.id_len))) {
+				if ((rc = tbuf_append(&m->ids, prev.id, prev.id_len)) ||
+				    (rc = tbuf_append(&m->typed, prev.typed, prev.typed_len))) {
 					rc = serr(m, rc, "merging documents");
+					goto out;
+				}
+				m->typed_off[doc + 1] = m->typed.len;
+				idx_tvals tv;
+				if (idx_tvals_split(&p->schema, prev.typed, prev.typed_len, &tv)) {
+					rc = serr(m, TRAWL_ECORRUPT, "reading a run's typed values");
 					goto out;
 				}
 				if (prev.rec_len) {
@@ -558,6 +568,16 @@ static uint64_t *merge_chunks(tscratch *sc, uint32_t k, uint32_t n)
 	return src;
 }
 
+/* K(dl) of a keyword's postings: k1 for every norm byte (see encode_term). */
+#define KEYWORD_K1 1.2f
+static const float keyword_ktab[256] = {
+#define K4 KEYWORD_K1, KEYWORD_K1, KEYWORD_K1, KEYWORD_K1
+#define K32 K4, K4, K4, K4, K4, K4, K4, K4
+    K32, K32, K32, K32, K32, K32, K32, K32
+#undef K32
+#undef K4
+};
+
 static int part_add_term(sh_mpart *pt, const uint8_t *key, uint32_t klen, uint32_t df,
                          uint64_t post_len, uint64_t pos_len)
 {
@@ -580,10 +600,26 @@ static int encode_term(sh_shardmerge *m, sh_mpart *pt, const tcur *t, const uint
                        const float (*ktab)[256])
 {
 	uint8_t fid = t->key[0];
-	if (fid >= m->p->schema.nfields)
+	const idx_schema *s = &m->p->schema;
+	idx_postings_in in = {docs, tfs, pos, n, n, NULL, NULL, 0};
+	if (fid < s->nfields) {
+		in.norms = m->norms[fid];
+		in.ktab = ktab[fid];
+		in.k1 = s->fields[fid].k1;
+	} else if (fid >= IDX_KEYWORD_FID(0) && fid < IDX_KEYWORD_FID(s->ntyped) &&
+	           s->typed[fid - IDX_KEYWORD_FID(0)].type == IDX_KEYWORD &&
+	           s->typed[fid - IDX_KEYWORD_FID(0)].index) {
+		/* a keyword: no norms, every tf 1, so that every tf-part is
+		 * (k1 + 1) / (1 + k1) = 1 (keyword_ktab) */
+		for (uint32_t i = 0; i < n; i++)
+			if (tfs[i] != 1)
+				return TRAWL_ECORRUPT;
+		in.norms = m->zeros;
+		in.ktab = keyword_ktab;
+		in.k1 = KEYWORD_K1;
+	} else {
 		return TRAWL_ECORRUPT;
-	idx_postings_in in = {docs, tfs, pos, n, n, m->norms[fid], ktab[fid],
-	                      m->p->schema.fields[fid].k1};
+	}
 	int rc = idx_postings_encode(&in, &sc->post, &sc->pos_out);
 	if (rc == TRAWL_OK && (rc = fout_write(&pt->post, sc->post.data, sc->post.len)) == TRAWL_OK &&
 	    (rc = fout_write(&pt->pos, sc->pos_out.data, sc->pos_out.len)) == TRAWL_OK)
@@ -746,6 +782,11 @@ void sh_shardmerge_fini(sh_shardmerge *m)
 	free(m->nlocal);
 	free(m->idlens);
 	tbuf_fini(&m->ids);
+	free(m->typed_off);
+	free(m->zeros);
+	for (uint32_t t = 0; t < LIMIT_TYPED_FIELDS; t++)
+		free(m->kw[t]);
+	tbuf_fini(&m->typed);
 	for (uint32_t i = 0; i < m->nparts; i++) {
 		sh_mpart *pt = &m->parts[i];
 		sh_fout_close(&pt->post);

@@ -6,6 +6,7 @@
 #ifndef TRAWL_SHARD_MERGE_H
 #define TRAWL_SHARD_MERGE_H
 
+#include "index/columns.h"
 #include "index/dict.h"
 #include "index/store.h"
 #include "sh.h"
@@ -64,6 +65,13 @@ typedef struct sh_shardmerge {
 	uint32_t *nlocal;  /* documents of each run in this shard */
 	tbuf ids;          /* external ids, in doc id order, end to end */
 	uint32_t *idlens;
+	tbuf typed;          /* typed values (index/values.h), in doc id order */
+	uint64_t *typed_off; /* doc d's are [typed_off[d], typed_off[d+1]) */
+	uint8_t *zeros;      /* ndocs zero bytes: the norms of keyword postings */
+	/* the join's: each keyword field's distinct values in this shard, sorted
+	 * (slices of typed), for the generation's dictionaries */
+	idx_kwslice *kw[LIMIT_TYPED_FIELDS];
+	uint32_t nkw[LIMIT_TYPED_FIELDS];
 	uint64_t duplicates, deleted;
 	/* sh_merge_terms */
 	uint32_t nparts;

@@ -189,6 +189,11 @@ int sh_rdoc_next(const uint8_t **pp, const uint8_t *end, uint32_t nfields, sh_rd
 	d->rec = p;
 	d->rec_len = (uint32_t)v;
 	p += v;
+	if (sh_getv(&p, end, &v) || (uint64_t)(end - p) < v || v > LIMIT_MESSAGE_BYTES)
+		return TRAWL_ECORRUPT;
+	d->typed = p;
+	d->typed_len = (uint32_t)v;
+	p += v;
 	*pp = p;
 	return TRAWL_OK;
 }

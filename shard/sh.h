@@ -37,7 +37,7 @@
 #include "index/codec.h"
 #include "index/index_int.h"
 
-#define SH_RUN_VERSION 1
+#define SH_RUN_VERSION 2 /* 2: documents carry their typed values */
 #define SH_ZSTD_LEVEL 3 /* of stored documents in runs (work.c, audit.c) */
 
 /* What a worker needs besides the item; fixed for a whole build. */
@@ -252,6 +252,9 @@ typedef struct sh_rdoc {
 	uint32_t lens[LIMIT_FIELDS]; /* tokens kept per text field */
 	const uint8_t *rec;            /* the stored record (docstore.h) */
 	uint32_t rec_len;
+	const uint8_t *typed; /* the typed fields' values (index/values.h's
+	                         records; not yet checked) */
+	uint32_t typed_len;
 } sh_rdoc;
 
 /* sh_rdoc_next decodes the record at *p (advanced); 0 or TRAWL_ECORRUPT. */

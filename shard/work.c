@@ -17,6 +17,7 @@
 #include "common/hash.h"
 #include "index/analyze.h"
 #include "index/codec.h"
+#include "index/columns.h"
 #include "index/docstore.h"
 #include "sh.h"
 
@@ -258,6 +259,41 @@ static int on_token(inverter *v, const char *text, const btok *k)
 	return 0;
 }
 
+/* Adds keyword value text (len bytes) of the field with key byte fid to
+ * v's current document: one posting with tf 1 at position 0, however often
+ * the document repeats the value; kept (the field length) is not counted. */
+static int on_keyword(inverter *v, uint8_t fid, const uint8_t *text, uint32_t len)
+{
+	char pad[LIMIT_KEYWORD_BYTES + 8] = {0};
+	memcpy(pad, text, len);
+	uint64_t kp = key_prefix(fid, pad, len), h = key_hash(kp, pad, len);
+	bterm *t = inv_term(v, fid, pad, len, kp, h);
+	if (!t) {
+		v->failed = 1;
+		return TRAWL_ENOMEM;
+	}
+	if (t->last_doc == v->cur_doc)
+		return 0;
+	if (t->len + 3 > t->cap) {
+		uint32_t nc = t->cap ? t->cap * 2 : 8;
+		uint32_t *p = realloc(t->post, (size_t)nc * sizeof *p);
+		if (!p) {
+			v->failed = 1;
+			return TRAWL_ENOMEM;
+		}
+		t->post = p;
+		t->cap = nc;
+	}
+	t->post[t->len] = v->cur_doc;
+	t->post[t->len + 1] = 1;
+	t->post[t->len + 2] = 0;
+	t->tf_at = t->len + 1;
+	t->len += 3;
+	t->df++;
+	t->last_doc = v->cur_doc;
+	return 0;
+}
+
 /* ---- batched inversion ----
  * Looking a token up costs a cache miss on its hash slot and another on its
  * term entry. A field's tokens are collected first, then inverted with the
@@ -390,6 +426,7 @@ typedef struct wdoc {
 	uint32_t id_len;
 	uint32_t rec_len; /* the stored record's bytes */
 	uint32_t texts_len;
+	uint32_t typed_len; /* the typed values' bytes, after the texts */
 	uint32_t shard;
 	uint8_t tomb;
 } wdoc;
@@ -461,7 +498,8 @@ static int on_doc(void *ctx, const sh_doc *d)
 	if (!d->tomb && !w->p->schema.store_none &&
 	    idx_zenc_record(w->z, d->stored, d->stored_len, &w->rec))
 		return TRAWL_ENOMEM;
-	uint8_t *r = arena_alloc(&w->recs, d->id_len + w->rec.len + d->texts_len + 1);
+	uint8_t *r =
+	    arena_alloc(&w->recs, d->id_len + w->rec.len + d->texts_len + d->typed_len + 1);
 	if (!r)
 		return TRAWL_ENOMEM;
 	memcpy(r, d->id, d->id_len);
@@ -469,6 +507,8 @@ static int on_doc(void *ctx, const sh_doc *d)
 		memcpy(r + d->id_len, w->rec.data, w->rec.len);
 	if (d->texts_len)
 		memcpy(r + d->id_len + w->rec.len, d->texts, d->texts_len);
+	if (d->typed_len)
+		memcpy(r + d->id_len + w->rec.len + d->texts_len, d->typed, d->typed_len);
 	wdoc *wd = &w->docs[w->ndocs];
 	wd->hash = th_hash64(d->id, d->id_len);
 	wd->rec = r;
@@ -476,6 +516,7 @@ static int on_doc(void *ctx, const sh_doc *d)
 	wd->id_len = (uint32_t)d->id_len;
 	wd->rec_len = (uint32_t)w->rec.len;
 	wd->texts_len = (uint32_t)d->texts_len;
+	wd->typed_len = (uint32_t)d->typed_len;
 	wd->shard = th_jump_hash(wd->hash, w->p->nshards);
 	wd->tomb = (uint8_t)d->tomb;
 	w->ndocs++;
@@ -587,6 +628,29 @@ static int put_varint(tbuf *b, uint64_t v)
 	return TRAWL_OK;
 }
 
+/* Adds the values of wd's indexed keyword fields (its typed values at tv)
+ * to the current document's postings. */
+static int invert_keywords(sh_worker *w, const wdoc *wd, const uint8_t *tv)
+{
+	const idx_schema *s = &w->p->schema;
+	idx_tvals v;
+	if (idx_tvals_split(s, tv, wd->typed_len, &v))
+		return TRAWL_ECORRUPT; /* cannot happen: the parser wrote them */
+	for (uint32_t t = 0; t < s->ntyped; t++) {
+		if (s->typed[t].type != IDX_KEYWORD || !s->typed[t].index)
+			continue;
+		const uint8_t *p = v.at[t];
+		for (uint32_t i = 0; i < v.count[t]; i++) {
+			uint32_t l;
+			memcpy(&l, p, 4);
+			if (on_keyword(&w->inv, IDX_KEYWORD_FID(t), p + 4, l))
+				return TRAWL_ENOMEM;
+			p += 4 + l;
+		}
+	}
+	return TRAWL_OK;
+}
+
 /* Inverts one shard's documents (order[0..n)) and appends its section. */
 static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size_t entry_at)
 {
@@ -625,6 +689,8 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 			t += len;
 			w->lens[(size_t)d * nf + f] = w->inv.kept;
 		}
+		if (wd->typed_len && (rc = invert_keywords(w, wd, t)))
+			return rc;
 	}
 	uint64_t docs_off = out->len;
 	for (uint32_t d = 0; d < n; d++) {
@@ -636,7 +702,10 @@ static int write_section(sh_worker *w, wdoc **order, uint32_t n, tbuf *out, size
 		for (uint32_t f = 0; f < nf && !rc; f++)
 			rc = put_varint(out, w->lens[(size_t)d * nf + f]);
 		if (rc || (rc = put_varint(out, wd->rec_len)) ||
-		    (rc = tbuf_append(out, wd->rec + wd->id_len, wd->rec_len)))
+		    (rc = tbuf_append(out, wd->rec + wd->id_len, wd->rec_len)) ||
+		    (rc = put_varint(out, wd->typed_len)) ||
+		    (rc = tbuf_append(out, wd->rec + wd->id_len + wd->rec_len + wd->texts_len,
+		                      wd->typed_len)))
 			return rc;
 	}
 	uint64_t terms_off = out->len;

@@ -345,7 +345,9 @@ class BuildCase(unittest.TestCase):
 
     def stats(self, ix):
         r = self.run_ok("stats", ix)
-        return dict(ln.split(": ", 1) for ln in r.out.splitlines())
+        # "key: value" lines; the per-field table after "fields:" is indented
+        return dict(ln.split(": ", 1) for ln in r.out.splitlines()
+                    if ": " in ln and not ln.startswith(" "))
 
     def batch(self, ix, k=10000):
         """Every query of the shared set in one process (TREC run, k hits):

@@ -1211,16 +1211,23 @@ class TestTypedFields(TrawlCase):
         # the stored document is the document as given
         self.assertEqual(json.loads(self.ok("get", ix, "g1").out), lines[0])
 
-    def test_typed_field_in_a_query_says_what_it_is(self):
+    def test_typed_fields_are_searched_by_value(self):
         sp = self.write_schema()
         f = self.path("docs.jsonl")
-        write_lines(f, [{"id": "g", "title": "good", "n": 1}])
+        write_lines(f, [{"id": "g", "title": "Good Day", "n": 1},
+                        {"id": "h", "title": "good", "n": [2, 3]},
+                        {"id": "i", "title": "bad"}])
         ix = self.path("ix")
         self.ok("index", ix, f, "--schema", sp)
-        self.fails(65, "search", ix, "n:1",
-                   msg=[r'column 1: field "n" is a long field: its values are checked and '
-                        r'stored, but searching typed fields is not built yet'])
-        self.fails(65, "search", ix, "title.raw:good", msg=[r'"title.raw" is a keyword field'])
+        def ids(q):
+            r = self.ok("search", ix, q, "--json")
+            return sorted(h["id"] for h in json.loads(r.out)["hits"])
+        self.assertEqual(ids("n:1"), ["g"])
+        self.assertEqual(ids("n:3"), ["h"])
+        self.assertEqual(ids("title.raw:\"Good Day\""), ["g"])
+        self.assertEqual(ids("title.raw:good"), ["h"])
+        self.fails(65, "search", ix, "n:x", msg=[r'column 1: field "n" \(long\): "x" is not a long'])
+        self.fails(65, "search", ix, "n:abc*", msg=[r'a prefix on field "n", a long'])
 
 
 class TestExposedLeaf(TrawlCase):

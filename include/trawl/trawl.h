@@ -282,7 +282,12 @@ typedef struct trawl_open_opts {
 	const uint32_t *shards; /* the shard numbers to open (a leaf serving some
 	                           shards of a generation); NULL: every shard */
 	uint32_t nshards;
+	int64_t filter_cache_bytes; /* bound of the filter cache (typed clauses'
+	                               document sets, reused by later searches);
+	                               0: TRAWL_FILTER_CACHE_BYTES; < 0: none */
 } trawl_open_opts;
+
+#define TRAWL_FILTER_CACHE_BYTES (64 << 20) /* the filter cache's default bound */
 
 /*
  * trawl_index_open_with is trawl_index_open with options: only the listed
@@ -323,6 +328,9 @@ typedef struct trawl_index_stats {
 	uint64_t terms;       /* distinct (field, term) keys, summed over open shards */
 	uint64_t bytes;       /* size of the generation's files */
 	uint32_t fields;      /* number of fields in the schema */
+	/* the filter cache (trawl_open_opts.filter_cache_bytes) */
+	uint64_t filter_cache_hits, filter_cache_misses;
+	uint64_t filter_cache_entries, filter_cache_bytes;
 } trawl_index_stats;
 
 /* trawl_index_get_stats fills st. */
@@ -365,6 +373,28 @@ TRAWL_API int trawl_searcher_open(trawl_searcher **out, trawl_index *idx);
  * results read from its transactions. */
 TRAWL_API void trawl_searcher_close(trawl_searcher *s);
 
+/* What an index holds of one field, over the shards open here. */
+typedef struct trawl_field_stats {
+	const char *name;  /* valid while the index is open */
+	const char *type;  /* "text", "keyword", "long", "double", "date", "boolean" */
+	uint64_t docs;     /* documents with a value (text: with a token kept) */
+	uint64_t values;   /* values (a keyword's distinct ones per document; text:
+	                      tokens kept, in the whole generation) */
+	uint64_t terms;    /* text and indexed keywords: dictionary keys */
+	uint64_t distinct; /* keyword with doc values: distinct values in the generation */
+	int has_range;     /* numbers, dates, booleans with a value: min and max set */
+	double min, max;   /* a date's in milliseconds since 1970 */
+	uint64_t bytes;    /* its doc values, points, dictionary and keyword
+	                      postings (text: its postings and positions) */
+} trawl_field_stats;
+
+/*
+ * trawl_searcher_field_stats fills *out for field i: the text fields
+ * first, then the typed ones, in the schema's order. TRAWL_ENOTFOUND past
+ * the last field; TRAWL_ECORRUPT on damaged data.
+ */
+TRAWL_API int trawl_searcher_field_stats(trawl_searcher *s, uint32_t i, trawl_field_stats *out);
+
 /* trawl_searcher_errmsg: detail of the last error on s; valid until the next call. */
 TRAWL_API const char *trawl_searcher_errmsg(const trawl_searcher *s);
 
@@ -375,6 +405,26 @@ enum trawl_count_mode {
 };
 
 enum trawl_default_op { TRAWL_OP_OR = 0, TRAWL_OP_AND = 1 };
+
+/*
+ * A sort key: hits in order of a typed field's values (it must have doc
+ * values) or of their score. Ties, after the last key, break by the hash of
+ * the document's id, so every shard layout gives one order.
+ */
+typedef struct trawl_sort {
+	const char *field; /* a typed field, or "_score" */
+	int desc;          /* 1: descending (largest first) */
+	int missing_first; /* 1: documents without a value first; 0: last */
+	int mode;          /* a document with several values sorts by enum trawl_sort_mode */
+} trawl_sort;
+
+enum trawl_sort_mode {
+	TRAWL_SORT_DEFAULT = 0, /* its smallest ascending, its largest descending */
+	TRAWL_SORT_MIN = 1,
+	TRAWL_SORT_MAX = 2
+};
+
+#define TRAWL_MAX_SORT_KEYS 4 /* keys of one sort */
 
 typedef struct trawl_search_opts {
 	uint32_t k;             /* hits wanted after offset; 0: 10 */
@@ -387,6 +437,16 @@ typedef struct trawl_search_opts {
 	const uint32_t *shards; /* search only these shard numbers (each must be
 	                           open); NULL: every open shard */
 	uint32_t nshards;
+	const trawl_sort *sort; /* nsort keys (at most TRAWL_MAX_SORT_KEYS); NULL
+	                           or 0: by score */
+	uint32_t nsort;
+	const char *search_after; /* with a sort: a JSON array, the sort values of
+	                             the last hit of the previous page as
+	                             trawl_results_sort_json gives them (its last
+	                             element, the tiebreaker, included); only hits
+	                             after it are returned. NULL: none. The total
+	                             still counts every match. */
+	size_t search_after_len;
 } trawl_search_opts;
 
 #define TRAWL_MAX_K 10000           /* k + offset at most */
@@ -486,6 +546,18 @@ TRAWL_API const char *trawl_results_id(const trawl_results *r, uint32_t i);
 
 /* trawl_results_score: BM25 score of hit i. */
 TRAWL_API double trawl_results_score(const trawl_results *r, uint32_t i);
+
+/*
+ * trawl_results_sort_json writes hit i's sort values as a JSON array to buf
+ * (cap bytes, NUL-terminated when cap > 0): one element per sort key (a
+ * long, a date in epoch milliseconds or a double as a number, a boolean as
+ * true or false, a keyword as a string, a score as a number, no value as
+ * null), then the tiebreaker (the id hash, as a string of decimal digits).
+ * Passed back as trawl_search_opts.search_after, it continues after hit i.
+ * Returns the length it needed (snprintf-style); 0 when the search was not
+ * sorted by fields.
+ */
+TRAWL_API size_t trawl_results_sort_json(const trawl_results *r, uint32_t i, char *buf, size_t cap);
 
 /*
  * trawl_results_doc returns hit i's stored document as JSON (len in *len),
