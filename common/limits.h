@@ -43,6 +43,9 @@
 /* Keys of a field sort (sort=a,b:desc,...): each costs every hit a value
  * in its shard's heap and on the wire. */
 #define LIMIT_SORT_KEYS TRAWL_MAX_SORT_KEYS
+/* A hit's sort values as JSON (their text in replies, search_after):
+ * four keywords of 1,024 bytes, each character escaped (\u00XX), fit. */
+#define LIMIT_SORT_JSON_BYTES 32768
 /* Fields a schema's "store" list may name: every text and typed field. */
 #define LIMIT_STORED_FIELDS (LIMIT_FIELDS + LIMIT_TYPED_FIELDS)
 /* Bytes of a field name (schemas, queries, snippet requests). */
@@ -153,6 +156,10 @@
 _Static_assert((uint64_t)LIMIT_TYPED_FIELDS * LIMIT_FIELD_VALUES * (4 + LIMIT_KEYWORD_BYTES) <=
                    LIMIT_MESSAGE_BYTES,
                "a document's typed values fit one message");
+_Static_assert((uint64_t)LIMIT_SORT_KEYS * (LIMIT_KEYWORD_BYTES * 6 + 2 + 32) + 32 <=
+                   LIMIT_SORT_JSON_BYTES,
+               "a hit's sort values fit their JSON bound");
+_Static_assert(LIMIT_SORT_JSON_BYTES <= 65535, "sort values' JSON travels with a u16 length");
 /* Shard numbers travel as u16 and index per-shard byte tables. */
 _Static_assert(TRAWL_MAX_SHARDS <= 256, "shard numbers index 256-entry tables");
 /* A dictionary key is a field byte and a token. */

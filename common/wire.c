@@ -314,7 +314,7 @@ static int rdreserved(wctx *c, int bytes)
 	return TRAWL_OK;
 }
 
-/* rdstr: a length of lenbytes (2 or 4), checked against [min, max], then the
+/* rdstr: a length of lenbytes (1, 2 or 4), checked against [min, max], then the
  * bytes themselves. */
 static int rdstr(wctx *c, const char *field, int lenbytes, uint32_t min, uint32_t max,
                  const char **s, uint32_t *len)
@@ -322,7 +322,11 @@ static int rdstr(wctx *c, const char *field, int lenbytes, uint32_t min, uint32_
 	char lenfield[64];
 	snprintf(lenfield, sizeof lenfield, "the length of %s", field);
 	uint32_t n;
-	if (lenbytes == 2) {
+	if (lenbytes == 1) {
+		uint8_t n8;
+		TRY(rd8(c, lenfield, &n8));
+		n = n8;
+	} else if (lenbytes == 2) {
 		uint16_t n16;
 		TRY(rd16(c, lenfield, &n16));
 		n = n16;
@@ -471,12 +475,39 @@ static int enc_end(tbuf *out, uint64_t body, const uint8_t *w)
 
 /* ---- SEARCH ---- */
 
-static int search_check(wctx *c, const wire_search *s)
+/* check_sortkey: key i's flags and field name. */
+static int check_sortkey(wctx *c, uint32_t i, uint8_t flags, const char *field, uint32_t len)
+{
+	if (flags & ~0x0Fu || (flags & WIRE_SORT_MIN && flags & WIRE_SORT_MAX))
+		return fail(c, TRAWL_EINVAL,
+		            "sort[%" PRIu32 "] has flags 0x%02x; known are 0x0f, and not min "
+		            "and max together",
+		            i, (unsigned)flags);
+	char name[32];
+	snprintf(name, sizeof name, "sort[%" PRIu32 "].field", i);
+	TRY(check_len(c, name, len, 1, LIMIT_FIELD_NAME_BYTES));
+	TRY(check_ptr(c, name, field, len));
+	for (uint32_t j = 0; j < len; j++)
+		if (!qt_is_field_char((unsigned char)field[j]))
+			return fail(c, TRAWL_EINVAL,
+			            "%s has byte 0x%02x; field names are A-Z a-z 0-9 _ . -", name,
+			            (unsigned)(unsigned char)field[j]);
+	return TRAWL_OK;
+}
+
+static int search_check(wctx *c, uint16_t flags, const wire_search *s)
 {
 	TRY(check_count(c, "k", s->k, 1, TRAWL_MAX_K));
 	TRY(check_count(c, "nshards", s->nshards, 1, TRAWL_MAX_SHARDS));
 	TRY(check_shards(c, s->shards, s->nshards));
-	return check_tree(c, s->tree, s->tree_len, 1);
+	TRY(check_tree(c, s->tree, s->tree_len, 1));
+	if (!(flags & WIRE_F_SORT))
+		return TRAWL_OK;
+	TRY(check_count(c, "nsort", s->nsort, 1, LIMIT_SORT_KEYS));
+	for (uint32_t i = 0; i < s->nsort; i++)
+		TRY(check_sortkey(c, i, s->sort[i].flags, s->sort[i].field, s->sort[i].field_len));
+	TRY(check_len(c, "search_after", s->after_len, 0, LIMIT_SORT_JSON_BYTES));
+	return check_ptr(c, "search_after", s->after, s->after_len);
 }
 
 int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s)
@@ -485,8 +516,14 @@ int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s)
 	enc_ctx(&c, WIRE_SEARCH);
 	if (!s)
 		return TRAWL_EINVAL;
-	TRY(search_check(&c, s));
+	uint16_t flags = h ? h->flags : 0;
+	TRY(search_check(&c, flags, s));
 	uint64_t body = 4 + 2 + 2 * (uint64_t)s->nshards + 4 + s->tree_len;
+	if (flags & WIRE_F_SORT) {
+		body += 1 + 4 + s->after_len;
+		for (uint32_t i = 0; i < s->nsort; i++)
+			body += 2 + s->sort[i].field_len;
+	}
 	uint8_t *w;
 	TRY(enc_begin(out, WIRE_SEARCH, h, body, &w));
 	w = st32(w, s->k);
@@ -495,10 +532,20 @@ int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s)
 		w = st16(w, s->shards[i]);
 	w = st32(w, s->tree_len);
 	w = stbytes(w, s->tree, s->tree_len);
+	if (flags & WIRE_F_SORT) {
+		w = st8(w, s->nsort);
+		for (uint32_t i = 0; i < s->nsort; i++) {
+			w = st8(w, s->sort[i].flags);
+			w = st8(w, s->sort[i].field_len);
+			w = stbytes(w, s->sort[i].field, s->sort[i].field_len);
+		}
+		w = st32(w, s->after_len);
+		w = stbytes(w, s->after, s->after_len);
+	}
 	return enc_end(out, body, w);
 }
 
-static int search_in(wctx *c, wire_search *s)
+static int search_in(wctx *c, uint16_t flags, wire_search *s)
 {
 	memset(s, 0, sizeof *s);
 	TRY(rd32(c, "k", &s->k));
@@ -510,6 +557,22 @@ static int search_in(wctx *c, wire_search *s)
 		TRY(rd16(c, "shards", &s->shards[i]));
 	TRY(check_shards(c, s->shards, s->nshards));
 	TRY(rdtree(c, 1, &s->tree, &s->tree_len));
+	if (flags & WIRE_F_SORT) {
+		TRY(rd8(c, "nsort", &s->nsort));
+		TRY(check_count(c, "nsort", s->nsort, 1, LIMIT_SORT_KEYS));
+		for (uint32_t i = 0; i < s->nsort; i++) {
+			wire_sortkey *k = &s->sort[i];
+			TRY(rd8(c, "sort flags", &k->flags));
+			const char *f;
+			uint32_t n;
+			TRY(rdstr(c, "sort field", 1, 1, LIMIT_FIELD_NAME_BYTES, &f, &n));
+			TRY(check_sortkey(c, i, k->flags, f, n));
+			k->field = f;
+			k->field_len = (uint8_t)n;
+		}
+		TRY(rdstr(c, "search_after", 4, 0, LIMIT_SORT_JSON_BYTES, &s->after,
+		          &s->after_len));
+	}
 	return finish(c);
 }
 
@@ -519,7 +582,7 @@ int wire_decode_search(const void *buf, size_t len, wire_header *h, wire_search 
 	wctx c;
 	dec_ctx(&c, WIRE_SEARCH, buf, len, err, errlen);
 	TRY(header_in(&c, WIRE_SEARCH, h));
-	return search_in(&c, s);
+	return search_in(&c, h->flags, s);
 }
 
 /* ---- SEARCH_REPLY ---- */
@@ -531,6 +594,56 @@ static void hit_load(const uint8_t *p, wire_hit *out)
 	out->shard = ld16(p + 4);
 	out->doc = ld32(p + 8);
 	out->hash = ld64(p + 12);
+}
+
+/* A packed hit's sort values: u8 missing, nsort i64 keys, u16 length, JSON. */
+static int sortval_check(wctx *c, uint32_t i, uint8_t nsort, uint8_t missing, uint32_t json_len)
+{
+	if (missing >> nsort)
+		return fail(c, TRAWL_EINVAL,
+		            "sorts[%" PRIu32
+		            "] marks key bits 0x%02x missing; the sort has %u keys",
+		            i, (unsigned)missing, (unsigned)nsort);
+	char name[32];
+	snprintf(name, sizeof name, "sorts[%" PRIu32 "].json", i);
+	return check_len(c, name, json_len, 1, LIMIT_SORT_JSON_BYTES);
+}
+
+/* sorts_check (encoding): nsort and every hit's sort values; their bytes in
+ * *bytes. */
+static int sorts_check(wctx *c, const wire_search_reply *r)
+{
+	TRY(check_count(c, "nsort", r->nsort, 1, LIMIT_SORT_KEYS));
+	if (r->sorts) {
+		for (uint32_t i = 0; i < r->nhits; i++) {
+			TRY(sortval_check(c, i, r->nsort, r->sorts[i].missing,
+			                  r->sorts[i].json_len));
+			TRY(check_ptr(c, "sorts.json", r->sorts[i].json, r->sorts[i].json_len));
+		}
+		return TRAWL_OK;
+	}
+	TRY(check_ptr(c, "sorts", r->sorts_raw, r->nhits));
+	size_t at = 0, fixed = 1 + 8 * (size_t)r->nsort;
+	for (uint32_t i = 0; i < r->nhits; i++) {
+		if (r->sorts_raw_len - at < fixed + 2 ||
+		    r->sorts_raw_len - at - fixed - 2 < ld16(r->sorts_raw + at + fixed))
+			return fail(c, TRAWL_EINVAL,
+			            "sorts_raw holds fewer than nhits sort values");
+		at += fixed + 2 + ld16(r->sorts_raw + at + fixed);
+	}
+	if (at != r->sorts_raw_len)
+		return fail(c, TRAWL_EINVAL, "sorts_raw has bytes after its sort values");
+	return TRAWL_OK;
+}
+
+static uint64_t sorts_bytes(const wire_search_reply *r)
+{
+	if (!r->sorts)
+		return 1 + r->sorts_raw_len;
+	uint64_t b = 1;
+	for (uint32_t i = 0; i < r->nhits; i++)
+		b += 1 + 8 * (uint64_t)r->nsort + 2 + r->sorts[i].json_len;
+	return b;
 }
 
 /* ids_bytes: the size of the packed ids (WIRE_F_IDS in flags). */
@@ -549,6 +662,8 @@ static int search_reply_check(wctx *c, uint16_t flags, const wire_search_reply *
 	}
 	TRY(check_len(c, "errmsg", r->errmsg_len, 0, LIMIT_ERRMSG_BYTES));
 	TRY(check_ptr(c, "errmsg", r->errmsg, r->errmsg_len));
+	if (flags & WIRE_F_SORT)
+		TRY(sorts_check(c, r));
 	if (!(flags & WIRE_F_IDS))
 		return TRAWL_OK;
 	if (!r->ids) { /* a decoded reply, forwarded: nhits packed ids in ids_raw_len bytes */
@@ -593,7 +708,9 @@ int wire_encode_search_reply(tbuf *out, const wire_header *h, const wire_search_
 	int with_ids = h && (h->flags & WIRE_F_IDS);
 	if (with_ids && !r->ids)
 		ids_bytes = r->ids_raw_len;
-	uint64_t body = 32 + (uint64_t)WIRE_HIT_BYTES * r->nhits + 4 + r->errmsg_len + ids_bytes;
+	int with_sort = h && (h->flags & WIRE_F_SORT);
+	uint64_t body = 32 + (uint64_t)WIRE_HIT_BYTES * r->nhits + 4 + r->errmsg_len + ids_bytes +
+	                (with_sort ? sorts_bytes(r) : 0);
 	uint8_t *w;
 	TRY(enc_begin(out, WIRE_SEARCH_REPLY, h, body, &w));
 	w = st16(w, r->status);
@@ -623,6 +740,21 @@ int wire_encode_search_reply(tbuf *out, const wire_header *h, const wire_search_
 		}
 	} else if (with_ids) {
 		w = stbytes(w, r->ids_raw, r->ids_raw_len);
+	}
+	if (with_sort) {
+		w = st8(w, r->nsort);
+		if (r->sorts) {
+			for (uint32_t i = 0; i < r->nhits; i++) {
+				const wire_sortval *v = &r->sorts[i];
+				w = st8(w, v->missing);
+				for (uint32_t k = 0; k < r->nsort; k++)
+					w = st64(w, (uint64_t)v->v[k]);
+				w = st16(w, v->json_len);
+				w = stbytes(w, v->json, v->json_len);
+			}
+		} else {
+			w = stbytes(w, r->sorts_raw, r->sorts_raw_len);
+		}
 	}
 	return enc_end(out, body, w);
 }
@@ -670,6 +802,22 @@ static int search_reply_in(wctx *c, uint16_t flags, wire_search_reply *r)
 		}
 		r->ids_raw_len = (size_t)(c->p - r->ids_raw);
 	}
+	if (flags & WIRE_F_SORT) {
+		TRY(rd8(c, "nsort", &r->nsort));
+		TRY(check_count(c, "nsort", r->nsort, 1, LIMIT_SORT_KEYS));
+		r->sorts_raw = c->p;
+		for (uint32_t i = 0; i < r->nhits; i++) {
+			uint8_t missing;
+			const uint8_t *keys;
+			const char *json;
+			uint32_t jl;
+			TRY(rd8(c, "sorts.missing", &missing));
+			TRY(rdbytes(c, "sorts.keys", 8 * (uint64_t)r->nsort, &keys));
+			TRY(rdstr(c, "sorts.json", 2, 1, LIMIT_SORT_JSON_BYTES, &json, &jl));
+			TRY(sortval_check(c, i, r->nsort, missing, jl));
+		}
+		r->sorts_raw_len = (size_t)(c->p - r->sorts_raw);
+	}
 	return finish(c);
 }
 
@@ -713,6 +861,28 @@ int wire_search_reply_ids(const wire_search_reply *r, const char **ids, uint32_t
 		lens[i] = ld16(p);
 		ids[i] = (const char *)p + 2;
 		p += 2 + lens[i];
+	}
+	return TRAWL_OK;
+}
+
+int wire_search_reply_sorts(const wire_search_reply *r, wire_sortval *out)
+{
+	if (!r->nsort || (!r->sorts && !r->sorts_raw))
+		return TRAWL_EINVAL;
+	if (r->sorts) {
+		memcpy(out, r->sorts, (size_t)r->nhits * sizeof *out);
+		return TRAWL_OK;
+	}
+	/* the decoder checked every length against the message */
+	const uint8_t *p = r->sorts_raw;
+	for (uint32_t i = 0; i < r->nhits; i++) {
+		memset(&out[i], 0, sizeof out[i]);
+		out[i].missing = *p++;
+		for (uint32_t k = 0; k < r->nsort; k++, p += 8)
+			out[i].v[k] = (int64_t)ld64(p);
+		out[i].json_len = ld16(p);
+		out[i].json = (const char *)p + 2;
+		p += 2 + out[i].json_len;
 	}
 	return TRAWL_OK;
 }
@@ -1115,7 +1285,7 @@ int wire_decode(const void *buf, size_t len, wire_msg *m, char *err, size_t errl
 	c.what = wire_type_name(m->h.type);
 	switch (m->h.type) {
 	case WIRE_SEARCH:
-		return search_in(&c, &m->u.search);
+		return search_in(&c, m->h.flags, &m->u.search);
 	case WIRE_SEARCH_REPLY:
 		return search_reply_in(&c, m->h.flags, &m->u.search_reply);
 	case WIRE_FETCH:

@@ -108,6 +108,15 @@ enum wire_type {
 /* SEARCH_REPLY: the shards store no document fields, only ids, so a FETCH
  * would bring back nothing the ids do not already say. */
 #define WIRE_F_NO_STORE 0x0020u
+/* SEARCH: sort by fields: the sort keys and search_after follow the tree.
+ * SEARCH_REPLY: each hit's sort values follow the ids. */
+#define WIRE_F_SORT 0x0040u
+
+/* A sort key's flags. */
+#define WIRE_SORT_DESC 0x01u
+#define WIRE_SORT_MISSING_FIRST 0x02u
+#define WIRE_SORT_MIN 0x04u /* a multi-valued field by its smallest value */
+#define WIRE_SORT_MAX 0x08u /* by its largest (neither: min ascending, max descending) */
 
 /* SEARCH_REPLY total_relation */
 enum wire_total_relation {
@@ -127,6 +136,23 @@ typedef struct wire_header {
 	uint64_t generation; /* index generation wanted or served; 0: any */
 } wire_header;
 
+/* wire_sortkey - one key of a sort by fields (SEARCH with WIRE_F_SORT). */
+typedef struct wire_sortkey {
+	uint8_t flags;      /* WIRE_SORT_*; MIN and MAX not both */
+	uint8_t field_len;  /* 1..LIMIT_FIELD_NAME_BYTES */
+	const char *field;  /* a typed field or "_score"; not NUL-terminated */
+} wire_sortkey;
+
+/* wire_sortval - one hit's sort values (SEARCH_REPLY with WIRE_F_SORT): the
+ * keys the root merges by (trawl_results_sort_keys: compare key by key, then
+ * the hit's hash) and their JSON, which it answers with. */
+typedef struct wire_sortval {
+	uint8_t missing;            /* bit i: key i has no value (bits < nsort) */
+	int64_t v[LIMIT_SORT_KEYS]; /* nsort keys */
+	const char *json;           /* not NUL-terminated */
+	uint16_t json_len;          /* 1..LIMIT_SORT_JSON_BYTES */
+} wire_sortval;
+
 /* wire_search - body of SEARCH. */
 typedef struct wire_search {
 	uint32_t k;       /* hits wanted, 1..TRAWL_MAX_K (k + offset at the root) */
@@ -135,6 +161,11 @@ typedef struct wire_search {
 	const uint8_t *tree;               /* the query tree's canonical encoding
 	                                      (common/qtree.h), checked by both sides */
 	uint32_t tree_len;                 /* 1..TRAWL_MAX_QUERY_TREE_BYTES */
+	/* with WIRE_F_SORT in the header: */
+	uint8_t nsort;                      /* 1..LIMIT_SORT_KEYS */
+	wire_sortkey sort[LIMIT_SORT_KEYS];
+	const char *after;                  /* search_after's JSON; not NUL-terminated */
+	uint32_t after_len;                 /* 0 (none)..LIMIT_SORT_JSON_BYTES */
 } wire_search;
 
 /* wire_hit - one hit of SEARCH_REPLY (packed in WIRE_HIT_BYTES on the wire). */
@@ -164,6 +195,12 @@ typedef struct wire_search_reply {
 	const uint32_t *id_lens; /* their lengths; NULL when decoded */
 	const uint8_t *ids_raw;  /* decoded: nhits packed ids (u16 length, bytes) */
 	size_t ids_raw_len;      /* decoded: their total size in bytes */
+	/* With WIRE_F_SORT in the header: nsort keys, and each hit's sort values
+	 * (read them with wire_search_reply_sorts). */
+	uint8_t nsort;               /* 1..LIMIT_SORT_KEYS */
+	const wire_sortval *sorts;   /* nhits; NULL when decoded */
+	const uint8_t *sorts_raw;    /* decoded: nhits packed sort values */
+	size_t sorts_raw_len;
 } wire_search_reply;
 
 /* wire_docref - one document asked for by FETCH (WIRE_DOCREF_BYTES on the wire). */
@@ -317,6 +354,13 @@ int wire_search_reply_hit(const wire_search_reply *r, uint32_t i, wire_hit *out)
  * r carries no ids (its header had no WIRE_F_IDS).
  */
 int wire_search_reply_ids(const wire_search_reply *r, const char **ids, uint32_t *lens);
+
+/*
+ * wire_search_reply_sorts fills out[0..nhits) with the hits' sort values
+ * (json pointing into the reply) when r carries them (WIRE_F_SORT), and
+ * returns TRAWL_OK; TRAWL_EINVAL if it carries none.
+ */
+int wire_search_reply_sorts(const wire_search_reply *r, wire_sortval *out);
 
 /* ---- FETCH ---- */
 

@@ -173,6 +173,21 @@ static float rnd_score(void)
  * rnd_msg fills m with a valid random message of the given type. With small
  * set, every count and length stays small (for the O(n^2) prefix tests).
  */
+static wire_sortval sorts_store[TRAWL_MAX_K];
+
+/* A field name of 1..max characters of A-Z a-z 0-9 _ . - */
+static const char *rnd_field(uint32_t len)
+{
+	static char buf[4][LIMIT_FIELD_NAME_BYTES + 1];
+	static int at;
+	static const char cs[] = "abcXYZ019_.-";
+	char *b = buf[at++ & 3];
+	for (uint32_t i = 0; i < len; i++)
+		b[i] = cs[rnd_below(sizeof cs - 1)];
+	b[len] = 0;
+	return b;
+}
+
 static void rnd_msg(wire_msg *m, int type, int small)
 {
 	memset(m, 0, sizeof *m);
@@ -191,6 +206,20 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		s->nshards = (uint16_t)rnd_len(1, small ? 12 : TRAWL_MAX_SHARDS);
 		rnd_shards(s->shards, s->nshards);
 		rnd_tree(small, 1, &s->tree, &s->tree_len);
+		if (m->h.flags & WIRE_F_SORT) {
+			s->nsort = (uint8_t)rnd_len(1, LIMIT_SORT_KEYS);
+			for (uint32_t i = 0; i < s->nsort; i++) {
+				uint8_t f = (uint8_t)rnd_below(16);
+				if ((f & WIRE_SORT_MIN) && (f & WIRE_SORT_MAX))
+					f &= (uint8_t)~WIRE_SORT_MAX;
+				s->sort[i].flags = f;
+				s->sort[i].field_len =
+				    (uint8_t)rnd_len(1, CAP(LIMIT_FIELD_NAME_BYTES));
+				s->sort[i].field = rnd_field(s->sort[i].field_len);
+			}
+			s->after_len = rnd_len(0, CAP(LIMIT_SORT_JSON_BYTES));
+			s->after = rnd_str(s->after_len);
+		}
 		break;
 	}
 	case WIRE_SEARCH_REPLY: {
@@ -218,6 +247,19 @@ static void rnd_msg(wire_msg *m, int type, int small)
 			}
 			r->ids = ids_store;
 			r->id_lens = id_lens_store;
+		}
+		if (m->h.flags & WIRE_F_SORT) {
+			r->nsort = (uint8_t)rnd_len(1, LIMIT_SORT_KEYS);
+			for (uint32_t i = 0; i < r->nhits; i++) {
+				wire_sortval *v = &sorts_store[i];
+				memset(v, 0, sizeof *v);
+				v->missing = (uint8_t)(rnd() & ((1u << r->nsort) - 1));
+				for (uint32_t k = 0; k < r->nsort; k++)
+					v->v[k] = (int64_t)rnd();
+				v->json_len = (uint16_t)rnd_len(1, r->nhits > 8 ? 64 : CAP(LIMIT_SORT_JSON_BYTES));
+				v->json = rnd_str(v->json_len);
+			}
+			r->sorts = sorts_store;
 		}
 		break;
 	}
@@ -310,6 +352,15 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 		assert_memory_equal(x->shards, y->shards, x->nshards * sizeof x->shards[0]);
 		assert_bytes_eq((const char *)x->tree, x->tree_len, (const char *)y->tree,
 		                y->tree_len);
+		if (a->h.flags & WIRE_F_SORT) {
+			assert_int_equal(x->nsort, y->nsort);
+			for (uint32_t i = 0; i < x->nsort; i++) {
+				assert_int_equal(x->sort[i].flags, y->sort[i].flags);
+				assert_bytes_eq(x->sort[i].field, x->sort[i].field_len,
+				                y->sort[i].field, y->sort[i].field_len);
+			}
+			assert_bytes_eq(x->after, x->after_len, y->after, y->after_len);
+		}
 		break;
 	}
 	case WIRE_SEARCH_REPLY: {
@@ -334,6 +385,20 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 		assert_int_equal(wire_search_reply_hit(x, x->nhits, &h), TRAWL_EINVAL);
 		assert_int_equal(wire_search_reply_hit(y, y->nhits, &h), TRAWL_EINVAL);
 		assert_bytes_eq(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+		if (a->h.flags & WIRE_F_SORT) {
+			assert_int_equal(x->nsort, y->nsort);
+			wire_sortval *sx = malloc((x->nhits + 1) * sizeof *sx);
+			wire_sortval *sy = malloc((x->nhits + 1) * sizeof *sy);
+			assert_int_equal(wire_search_reply_sorts(x, sx), TRAWL_OK);
+			assert_int_equal(wire_search_reply_sorts(y, sy), TRAWL_OK);
+			for (uint32_t i = 0; i < x->nhits; i++) {
+				assert_int_equal(sx[i].missing, sy[i].missing);
+				assert_memory_equal(sx[i].v, sy[i].v, x->nsort * sizeof sx[i].v[0]);
+				assert_bytes_eq(sx[i].json, sx[i].json_len, sy[i].json, sy[i].json_len);
+			}
+			free(sx);
+			free(sy);
+		}
 		if (a->h.flags & WIRE_F_IDS) {
 			const char **ix = malloc((x->nhits + 1) * sizeof *ix);
 			const char **iy = malloc((x->nhits + 1) * sizeof *iy);
@@ -452,13 +517,26 @@ static int decode_as(int type, const void *buf, size_t len, wire_msg *m, char *e
 static uint64_t body_size(const wire_msg *m)
 {
 	switch (m->h.type) {
-	case WIRE_SEARCH:
-		return 10 + 2 * (uint64_t)m->u.search.nshards + m->u.search.tree_len;
+	case WIRE_SEARCH: {
+		const wire_search *s = &m->u.search;
+		uint64_t n = 10 + 2 * (uint64_t)s->nshards + s->tree_len;
+		if (m->h.flags & WIRE_F_SORT) {
+			n += 1 + 4 + s->after_len; /* nsort; after's length and bytes */
+			for (uint32_t i = 0; i < s->nsort; i++)
+				n += 2 + s->sort[i].field_len; /* flags, length, name */
+		}
+		return n;
+	}
 	case WIRE_SEARCH_REPLY: {
 		const wire_search_reply *r = &m->u.search_reply;
 		uint64_t n = 36 + 20 * (uint64_t)r->nhits + r->errmsg_len;
 		for (uint32_t i = 0; (m->h.flags & WIRE_F_IDS) && i < r->nhits; i++)
 			n += 2 + (uint64_t)r->id_lens[i];
+		if (m->h.flags & WIRE_F_SORT) {
+			n += 1; /* nsort; per hit: missing, keys, json length and bytes */
+			for (uint32_t i = 0; i < r->nhits; i++)
+				n += 1 + 8 * (uint64_t)r->nsort + 2 + r->sorts[i].json_len;
+		}
 		return n;
 	}
 	case WIRE_FETCH: {
@@ -1538,6 +1616,98 @@ static void test_limits_get(void **state)
 	free(b.b);
 }
 
+/* Sorts: each rule of a sort key, search_after and a hit's sort values is
+ * refused by the encoder (the struct) and by the decoder (the bytes). */
+static void test_sort_refusals(void **state)
+{
+	tbuf b;
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES);
+	char err[256];
+	wire_header h = {.flags = WIRE_F_SORT, .request_id = 7};
+	wire_search s = {.k = 10, .nshards = 1, .tree = trees[1].data,
+	                 .tree_len = (uint32_t)trees[1].len, .nsort = 1};
+	s.sort[0] = (wire_sortkey){WIRE_SORT_DESC, 4, "date"};
+	assert_int_equal(wire_encode_search(&b, &h, &s), TRAWL_OK);
+	wire_search d;
+	wire_header hd;
+	assert_int_equal(wire_decode_search(b.data, b.len, &hd, &d, err, sizeof err), TRAWL_OK);
+	assert_int_equal(d.nsort, 1);
+	assert_bytes_eq(d.sort[0].field, d.sort[0].field_len, "date", 4);
+	/* the key's flags byte: before its length, its 4-byte name and after's
+	 * u32 length (after is empty) */
+	size_t flags_at = b.len - 4 - 4 - 1 - 1;
+	assert_int_equal(b.data[flags_at], WIRE_SORT_DESC);
+	wire_search x = s;
+	x.sort[0].flags = WIRE_SORT_MIN | WIRE_SORT_MAX;
+	tbuf_reset(&b);
+	assert_int_equal(wire_encode_search(&b, &h, &x), TRAWL_EINVAL);
+	x = s;
+	x.sort[0].flags = 0x10;
+	assert_int_equal(wire_encode_search(&b, &h, &x), TRAWL_EINVAL);
+	x = s;
+	x.nsort = 0;
+	assert_int_equal(wire_encode_search(&b, &h, &x), TRAWL_EINVAL);
+	x = s;
+	x.nsort = LIMIT_SORT_KEYS + 1;
+	assert_int_equal(wire_encode_search(&b, &h, &x), TRAWL_ELIMIT);
+	x = s;
+	x.sort[0].field = "da te";
+	x.sort[0].field_len = 5;
+	assert_int_equal(wire_encode_search(&b, &h, &x), TRAWL_EINVAL);
+	x = s;
+	x.after_len = LIMIT_SORT_JSON_BYTES + 1;
+	x.after = rnd_str(x.after_len);
+	assert_int_equal(wire_encode_search(&b, &h, &x), TRAWL_ELIMIT);
+	/* the same in bytes */
+	assert_int_equal(wire_encode_search(&b, &h, &s), TRAWL_OK);
+	b.data[flags_at] = WIRE_SORT_MIN | WIRE_SORT_MAX;
+	err[0] = 0;
+	assert_int_equal(wire_decode_search(b.data, b.len, &hd, &d, err, sizeof err), TRAWL_EINVAL);
+	assert_non_null(strstr(err, "sort[0] has flags 0x0c"));
+	b.data[flags_at] = WIRE_SORT_DESC;
+	b.data[flags_at + 2] = ' '; /* "date" -> " ate" */
+	assert_int_equal(wire_decode_search(b.data, b.len, &hd, &d, err, sizeof err), TRAWL_EINVAL);
+	assert_non_null(strstr(err, "sort[0].field has byte 0x20"));
+	b.data[flags_at + 2] = 'd';
+	b.data[flags_at - 1] = 0; /* nsort 0 */
+	assert_int_equal(wire_decode_search(b.data, b.len, &hd, &d, err, sizeof err), TRAWL_EINVAL);
+	assert_non_null(strstr(err, "nsort is 0"));
+
+	/* a reply's sort values */
+	wire_hit hit = {1.5f, 3, 42, 99};
+	wire_sortval v = {.missing = 2, .v = {5, 0}, .json = "[5,null,\"99\"]", .json_len = 14};
+	wire_search_reply r = {.nhits = 1, .hits = &hit, .nsort = 2, .sorts = &v};
+	tbuf_reset(&b);
+	assert_int_equal(wire_encode_search_reply(&b, &h, &r), TRAWL_OK);
+	wire_search_reply rd;
+	assert_int_equal(wire_decode_search_reply(b.data, b.len, &hd, &rd, err, sizeof err),
+	                 TRAWL_OK);
+	wire_sortval got;
+	assert_int_equal(wire_search_reply_sorts(&rd, &got), TRAWL_OK);
+	assert_int_equal(got.missing, 2);
+	assert_true(got.v[0] == 5);
+	assert_bytes_eq(got.json, got.json_len, v.json, v.json_len);
+	wire_search_reply bad_r = r;
+	wire_sortval bv = v;
+	bad_r.sorts = &bv;
+	bv.missing = 4; /* key 2 of a 2-key sort */
+	assert_int_equal(wire_encode_search_reply(&b, &h, &bad_r), TRAWL_EINVAL);
+	bv = v;
+	bv.json_len = 0;
+	assert_int_equal(wire_encode_search_reply(&b, &h, &bad_r), TRAWL_EINVAL);
+	/* bytes: missing is 1 + 16 + 2 + 14 bytes from the end */
+	tbuf_reset(&b);
+	assert_int_equal(wire_encode_search_reply(&b, &h, &r), TRAWL_OK);
+	b.data[b.len - 14 - 2 - 16 - 1] = 0x80;
+	assert_int_equal(wire_decode_search_reply(b.data, b.len, &hd, &rd, err, sizeof err),
+	                 TRAWL_EINVAL);
+	assert_non_null(strstr(err, "sorts[0] marks key bits 0x80 missing"));
+	/* without the flag a reply carries none */
+	wire_search_reply plain = {.nhits = 1, .hits = &hit};
+	assert_int_equal(wire_search_reply_sorts(&plain, &got), TRAWL_EINVAL);
+	tbuf_fini(&b);
+}
+
 static void test_type_names(void **state)
 {
 	assert_string_equal(wire_type_name(WIRE_SEARCH), "SEARCH");
@@ -1577,6 +1747,7 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_sort_refusals),
 	    cmocka_unit_test(test_type_names),
 	    cmocka_unit_test(test_golden_search),
 	    cmocka_unit_test(test_golden_search_reply),

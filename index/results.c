@@ -63,6 +63,17 @@ size_t trawl_results_sort_json(const trawl_results *r, uint32_t i, char *buf, si
 	                     buf, cap);
 }
 
+uint32_t trawl_results_sort_keys(const trawl_results *r, uint32_t i,
+                                 int64_t keys[TRAWL_MAX_SORT_KEYS], uint8_t *missing)
+{
+	*missing = 0;
+	if (i >= r->n || !r->sort.nkeys)
+		return 0;
+	memcpy(keys, r->hits[i].h.sv.v, r->sort.nkeys * sizeof *keys);
+	*missing = r->hits[i].h.sv.missing;
+	return r->sort.nkeys;
+}
+
 int trawl_results_partial(const trawl_results *r)
 {
 	return r->partial;

@@ -205,6 +205,25 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	o.deadline_us = h->deadline_unix_us;
 	o.shards = shards;
 	o.nshards = q->nshards;
+	int sorted = (h->flags & WIRE_F_SORT) != 0;
+	trawl_sort keys[TRAWL_MAX_SORT_KEYS];
+	char names[TRAWL_MAX_SORT_KEYS][LIMIT_FIELD_NAME_BYTES + 1];
+	for (uint32_t i = 0; sorted && i < q->nsort; i++) {
+		const wire_sortkey *k = &q->sort[i];
+		memcpy(names[i], k->field, k->field_len);
+		names[i][k->field_len] = 0;
+		keys[i] = (trawl_sort){names[i], (k->flags & WIRE_SORT_DESC) != 0,
+		                       (k->flags & WIRE_SORT_MISSING_FIRST) != 0,
+		                       k->flags & WIRE_SORT_MIN   ? TRAWL_SORT_MIN
+		                       : k->flags & WIRE_SORT_MAX ? TRAWL_SORT_MAX
+		                                                  : TRAWL_SORT_DEFAULT};
+	}
+	if (sorted) {
+		o.sort = keys;
+		o.nsort = q->nsort;
+		o.search_after = q->after_len ? q->after : NULL;
+		o.search_after_len = q->after_len;
+	}
 	/* the wire decoder has checked the tree: this only allocates it */
 	trawl_query *tq = NULL;
 	trawl_results *r = NULL;
@@ -226,10 +245,14 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	wire_hit *hits = malloc((n ? n : 1) * sizeof *hits);
 	const char **ids = with_ids ? malloc((n ? n : 1) * sizeof *ids) : NULL;
 	uint32_t *id_lens = with_ids ? malloc((n ? n : 1) * sizeof *id_lens) : NULL;
-	if (!hits || (with_ids && (!ids || !id_lens))) {
+	wire_sortval *sv = sorted ? calloc(n ? n : 1, sizeof *sv) : NULL;
+	tbuf svjson;
+	tbuf_init(&svjson, LIMIT_MESSAGE_BYTES);
+	if (!hits || (with_ids && (!ids || !id_lens)) || (sorted && !sv)) {
 		free(hits);
 		free(ids);
 		free(id_lens);
+		free(sv);
 		trawl_results_free(r);
 		reply_error_search(out, h, gen_no, TRAWL_ENOMEM, "out of memory");
 		return;
@@ -243,14 +266,38 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 			ids[i] = trawl_results_id(r, i);
 			id_lens[i] = (uint32_t)strlen(ids[i]);
 		}
+		if (sorted) {
+			/* every hit's JSON end to end in svjson; the pointers are set
+			 * below, once it has stopped moving */
+			trawl_results_sort_keys(r, i, sv[i].v, &sv[i].missing);
+			size_t at = svjson.len;
+			char buf[LIMIT_SORT_JSON_BYTES + 1];
+			size_t jl = trawl_results_sort_json(r, i, buf, sizeof buf);
+			if (jl == 0 || jl > LIMIT_SORT_JSON_BYTES ||
+			    tbuf_append(&svjson, buf, jl)) {
+				free(hits);
+				free(ids);
+				free(id_lens);
+				free(sv);
+				tbuf_fini(&svjson);
+				trawl_results_free(r);
+				reply_error_search(out, h, gen_no, TRAWL_ELIMIT,
+				                   "a hit's sort values do not fit a reply");
+				return;
+			}
+			sv[i].json = (const char *)(uintptr_t)at; /* an offset until then */
+			sv[i].json_len = (uint16_t)jl;
+		}
 	}
+	for (uint32_t i = 0; sorted && i < n; i++)
+		sv[i].json = (const char *)svjson.data + (uintptr_t)sv[i].json;
 	int partial = trawl_results_partial(r);
 	if (partial)
 		atomic_fetch_add(&l->partial, 1);
 	wire_header rh = *h;
 	rh.generation = gen_no;
 	rh.flags = (uint16_t)((partial ? WIRE_F_PARTIAL : 0) | (with_ids ? WIRE_F_IDS : 0) |
-	                      (bare ? WIRE_F_NO_STORE : 0));
+	                      (bare ? WIRE_F_NO_STORE : 0) | (sorted ? WIRE_F_SORT : 0));
 	wire_search_reply rep = {0};
 	rep.status = TRAWL_OK;
 	rep.total_relation = partial || !(h->flags & WIRE_F_COUNT) ? WIRE_TOTAL_GTE : WIRE_TOTAL_EQ;
@@ -262,11 +309,15 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	rep.hits = hits;
 	rep.ids = ids;
 	rep.id_lens = id_lens;
+	rep.nsort = sorted ? q->nsort : 0;
+	rep.sorts = sv;
 	if (wire_encode_search_reply(out, &rh, &rep) != TRAWL_OK)
 		reply_error_search(out, h, gen_no, TRAWL_ELIMIT, "reply too large");
 	free(hits);
 	free(ids);
 	free(id_lens);
+	free(sv);
+	tbuf_fini(&svjson);
 	trawl_results_free(r);
 }
 
@@ -495,13 +546,15 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    "# TYPE trawl_leaf_filter_cache_entries gauge\n"
 		    "trawl_leaf_filter_cache_entries %llu\n"
 		    "# HELP trawl_leaf_filter_cache_bytes Bytes the filter cache holds.\n"
-		    "# TYPE trawl_leaf_filter_cache_bytes gauge\ntrawl_leaf_filter_cache_bytes %llu\n",
-		    (unsigned long long)st.generation, st.busy, st.queued, (unsigned long long)st.searches,
-		    (unsigned long long)st.fetches, (unsigned long long)st.pings,
-		    (unsigned long long)st.errors, (unsigned long long)st.partial,
-		    (unsigned long long)st.switches, (unsigned long long)st.peers_cut,
-		    (unsigned long long)st.fc_hits, (unsigned long long)st.fc_misses,
-		    (unsigned long long)st.fc_entries, (unsigned long long)st.fc_bytes);
+		    "# TYPE trawl_leaf_filter_cache_bytes gauge\ntrawl_leaf_filter_cache_bytes "
+		    "%llu\n",
+		    (unsigned long long)st.generation, st.busy, st.queued,
+		    (unsigned long long)st.searches, (unsigned long long)st.fetches,
+		    (unsigned long long)st.pings, (unsigned long long)st.errors,
+		    (unsigned long long)st.partial, (unsigned long long)st.switches,
+		    (unsigned long long)st.peers_cut, (unsigned long long)st.fc_hits,
+		    (unsigned long long)st.fc_misses, (unsigned long long)st.fc_entries,
+		    (unsigned long long)st.fc_bytes);
 		http_response_text(resp, 200, "text/plain; version=0.0.4", body, (size_t)n);
 	} else {
 		http_response_error(resp, 404, "not_found",

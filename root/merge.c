@@ -9,10 +9,12 @@
 
 #include "trawl/trawl.h"
 
-void merge_init(root_merge *m, int count_exact)
+void merge_init(root_merge *m, int count_exact, const trawl_sort *sort, uint32_t nsort)
 {
 	memset(m, 0, sizeof *m);
 	m->total_exact = count_exact;
+	m->sort = sort;
+	m->nsort = nsort;
 }
 
 static int keep_reply(root_merge *m, uint8_t **reply)
@@ -70,10 +72,21 @@ int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, 
 	}
 	const char **ids = NULL;
 	uint32_t *lens = NULL;
-	if (sr->nhits && (h->flags & WIRE_F_IDS) && reply_ids(sr, &ids, &lens) &&
-	    keep_reply(m, reply) != TRAWL_OK) {
+	wire_sortval *sv = NULL;
+	if (m->nsort && sr->nhits) {
+		/* sort values are what the hits merge by: a reply without them, or
+		 * with another number of keys, cannot be merged */
+		if (!(h->flags & WIRE_F_SORT) || sr->nsort != m->nsort)
+			return TRAWL_EINVAL;
+		if (!(sv = malloc(sr->nhits * sizeof *sv)))
+			return TRAWL_ENOMEM;
+		wire_search_reply_sorts(sr, sv);
+	}
+	int has_ids = sr->nhits && (h->flags & WIRE_F_IDS) && reply_ids(sr, &ids, &lens);
+	if ((has_ids || sv) && *reply && keep_reply(m, reply) != TRAWL_OK) {
 		free(ids);
 		free(lens);
+		free(sv);
 		return TRAWL_ENOMEM;
 	}
 	int no_store = (h->flags & WIRE_F_NO_STORE) != 0;
@@ -85,9 +98,14 @@ int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, 
 		mh->id = ids ? ids[i] : NULL;
 		mh->id_len = ids ? lens[i] : 0;
 		mh->no_store = no_store;
+		if (sv)
+			mh->sv = sv[i];
+		else
+			memset(&mh->sv, 0, sizeof mh->sv);
 	}
 	free(ids);
 	free(lens);
+	free(sv);
 	return TRAWL_OK;
 }
 
@@ -99,9 +117,32 @@ static int cmp_hit(const void *a, const void *b)
 	return (x->h.hash > y->h.hash) - (x->h.hash < y->h.hash);
 }
 
+/* The sort's order (trawl_results_sort_keys says how keys compare), then
+ * the id hash, as inside a library search. */
+static int cmp_sorted(const void *a, const void *b, void *ctx)
+{
+	const root_merge *m = ctx;
+	const merge_hit *x = a, *y = b;
+	for (uint32_t i = 0; i < m->nsort; i++) {
+		int mx = (x->sv.missing >> i) & 1, my = (y->sv.missing >> i) & 1;
+		if (mx != my)
+			return (m->sort[i].missing_first ? mx : my) ? -1 : 1;
+		if (mx)
+			continue;
+		int64_t p = x->sv.v[i], q = y->sv.v[i];
+		if (p != q)
+			return (m->sort[i].desc ? p > q : p < q) ? -1 : 1;
+	}
+	if (x->h.hash != y->h.hash)
+		return x->h.hash < y->h.hash ? -1 : 1;
+	return (x->h.shard > y->h.shard) - (x->h.shard < y->h.shard);
+}
+
 void merge_page(root_merge *m, uint32_t offset, uint32_t k, const merge_hit **page, uint32_t *n)
 {
-	if (m->n)
+	if (m->n && m->nsort)
+		qsort_r(m->hits, m->n, sizeof *m->hits, cmp_sorted, m);
+	else if (m->n)
 		qsort(m->hits, m->n, sizeof *m->hits, cmp_hit);
 	uint32_t from = offset < m->n ? offset : (uint32_t)m->n;
 	*n = (uint32_t)(m->n - from) < k ? (uint32_t)(m->n - from) : k;

@@ -25,6 +25,7 @@ typedef struct merge_hit {
 	                        in a reply the merge keeps; else NULL */
 	uint32_t id_len;
 	int no_store; /* the leaf's shards store only ids (WIRE_F_NO_STORE) */
+	wire_sortval sv; /* a sort by fields: its values (json in a kept reply) */
 } merge_hit;
 
 typedef struct root_merge {
@@ -37,11 +38,15 @@ typedef struct root_merge {
 	int partial;
 	uint64_t docs_searched;
 	uint64_t generation, oldest_generation;
+	const trawl_sort *sort; /* the search's sort by fields (nsort keys), or none */
+	uint32_t nsort;
 } root_merge;
 
 /* merge_init: an empty merge; count_exact: the search asked for an exact
- * total (it stays exact while every reply's is). */
-void merge_init(root_merge *m, int count_exact);
+ * total (it stays exact while every reply's is); sort (nsort keys; NULL,
+ * 0: by score): the order of the hits, whose replies must carry their sort
+ * values (a reply without them is an error). */
+void merge_init(root_merge *m, int count_exact, const trawl_sort *sort, uint32_t nsort);
 
 /*
  * merge_add adds one decoded SEARCH reply (h, sr) of leaf. When the reply
@@ -52,7 +57,8 @@ void merge_init(root_merge *m, int count_exact);
 int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, uint32_t leaf,
               uint8_t **reply);
 
-/* merge_page sorts the hits and sets *page to the offset-th to
+/* merge_page sorts the hits (by score or by the sort's values, then the id
+ * hash) and sets *page to the offset-th to
  * (offset + k)-th of them (fewer at the end), *n to their number. */
 void merge_page(root_merge *m, uint32_t offset, uint32_t k, const merge_hit **page, uint32_t *n);
 

@@ -14,6 +14,7 @@ void root_result_free(root_result *res)
 		free(res->hits[i].id);
 		free(res->hits[i].doc);
 		free(res->hits[i].snippet);
+		free(res->hits[i].sort);
 	}
 	free(res->hits);
 	free(res);
@@ -50,7 +51,9 @@ root_result *root_result_copy(const root_result *r)
 		d->id = h->id ? dup_bytes(h->id, strlen(h->id)) : NULL;
 		d->doc = h->doc ? dup_bytes(h->doc, h->doc_len) : NULL;
 		d->snippet = h->snippet ? dup_bytes(h->snippet, strlen(h->snippet)) : NULL;
-		if ((h->id && !d->id) || (h->doc && !d->doc) || (h->snippet && !d->snippet)) {
+		d->sort = h->sort ? dup_bytes(h->sort, strlen(h->sort)) : NULL;
+		if ((h->id && !d->id) || (h->doc && !d->doc) || (h->snippet && !d->snippet) ||
+		    (h->sort && !d->sort)) {
 			c->nhits = i + 1;
 			root_result_free(c);
 			return NULL;
@@ -64,6 +67,7 @@ size_t root_result_bytes(const root_result *r)
 	size_t n = sizeof *r + r->nhits * sizeof(root_hit);
 	for (uint32_t i = 0; i < r->nhits; i++)
 		n += (r->hits[i].id ? strlen(r->hits[i].id) + 1 : 0) + r->hits[i].doc_len + 1 +
-		     (r->hits[i].snippet ? strlen(r->hits[i].snippet) + 1 : 0);
+		     (r->hits[i].snippet ? strlen(r->hits[i].snippet) + 1 : 0) +
+		     (r->hits[i].sort ? strlen(r->hits[i].sort) + 1 : 0);
 	return n;
 }

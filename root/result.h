@@ -18,6 +18,7 @@ typedef struct root_hit {
 	size_t doc_len;
 	char *snippet;
 	uint32_t shard;
+	char *sort; /* a sort by fields: the hit's sort values as JSON; else NULL */
 } root_hit;
 
 typedef struct root_result {

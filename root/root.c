@@ -203,6 +203,8 @@ static int make_page(root *r, const root_query *q, root_merge *m, root_result *r
 	for (uint32_t i = 0; i < n; i++) {
 		res->hits[i].score = page[i].h.score;
 		res->hits[i].shard = page[i].h.shard;
+		if (q->nsort && !(res->hits[i].sort = dupn(page[i].sv.json, page[i].sv.json_len)))
+			return TRAWL_ENOMEM;
 		need_fetch |= !page[i].id || ((q->fetch || q->snippet_field) && !page[i].no_store);
 	}
 	if (n && need_fetch)
@@ -231,7 +233,7 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 	if (!res)
 		return TRAWL_ENOMEM;
 	root_merge m;
-	merge_init(&m, q->count);
+	merge_init(&m, q->count, q->sort, q->nsort);
 	scatter sc;
 	int rc = scatter_init(&sc, &r->rs, q, r->cfg.nshards, deadline, &m, err, errlen);
 	if (!rc)
@@ -363,6 +365,15 @@ static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 			tbuf_append(&b, strs[i], n);
 	}
 	tbuf_append(&b, q->tree, q->tree_len); /* canonical: equal trees, equal bytes */
+	for (uint32_t i = 0; i < q->nsort; i++) {
+		int32_t k[3] = {q->sort[i].desc, q->sort[i].missing_first, q->sort[i].mode};
+		tbuf_append(&b, k, sizeof k);
+		tbuf_append(&b, q->sort[i].field, strlen(q->sort[i].field) + 1);
+	}
+	uint64_t al = q->search_after ? q->search_after_len : UINT64_MAX;
+	tbuf_append(&b, &al, 8);
+	if (q->search_after)
+		tbuf_append(&b, q->search_after, q->search_after_len);
 	th_hash128(b.data, b.len, key);
 	tbuf_fini(&b);
 }

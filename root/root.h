@@ -70,6 +70,10 @@ typedef struct root_query {
 	unsigned snippet_chars;
 	int fetch;      /* return stored documents (ids always come back) */
 	int cache_only; /* answer from the result cache or not at all (no wait) */
+	const trawl_sort *sort; /* nsort keys: a sort by fields (NULL: by score) */
+	uint32_t nsort;
+	const char *search_after; /* with a sort: the JSON sort values to continue after */
+	size_t search_after_len;
 } root_query;
 
 /*

@@ -77,7 +77,26 @@ static int encode_group(scatter *sc, scatter_group *g)
 	/* ids come back with the hits when they can spare the FETCH: nothing
 	 * but ids is wanted, or the leaf stores nothing else */
 	int ids = (!q->fetch && !q->snippet_field) || atomic_load(&rs->rep[g->leaf].no_store);
-	g->h.flags = (uint16_t)((q->count ? WIRE_F_COUNT : 0) | (ids ? WIRE_F_IDS : 0));
+	g->h.flags = (uint16_t)((q->count ? WIRE_F_COUNT : 0) | (ids ? WIRE_F_IDS : 0) |
+	                        (q->nsort ? WIRE_F_SORT : 0));
+	if (q->nsort > LIMIT_SORT_KEYS)
+		return fail(sc, TRAWL_ELIMIT,
+		            "a sort has at most " LIMIT_STR(LIMIT_SORT_KEYS) " keys");
+	g->ws.nsort = (uint8_t)q->nsort;
+	for (uint32_t i = 0; i < q->nsort; i++) {
+		const trawl_sort *k = &q->sort[i];
+		size_t fl = strlen(k->field);
+		g->ws.sort[i] =
+		    (wire_sortkey){(uint8_t)((k->desc ? WIRE_SORT_DESC : 0) |
+		                             (k->missing_first ? WIRE_SORT_MISSING_FIRST : 0) |
+		                             (k->mode == TRAWL_SORT_MIN   ? WIRE_SORT_MIN
+		                              : k->mode == TRAWL_SORT_MAX ? WIRE_SORT_MAX
+		                                                          : 0)),
+		                   (uint8_t)(fl > 255 ? 255 : fl), k->field};
+	}
+	g->ws.after = q->search_after;
+	g->ws.after_len =
+	    (uint32_t)(q->search_after_len > UINT32_MAX ? UINT32_MAX : q->search_after_len);
 	tbuf_init(&g->msg, 1 << 20);
 	int rc = wire_encode_search(&g->msg, &g->h, &g->ws);
 	if (rc != TRAWL_OK) {

@@ -560,6 +560,19 @@ TRAWL_API double trawl_results_score(const trawl_results *r, uint32_t i);
 TRAWL_API size_t trawl_results_sort_json(const trawl_results *r, uint32_t i, char *buf, size_t cap);
 
 /*
+ * trawl_results_sort_keys writes hit i's sort values as ordered integers to
+ * keys[0..n) and a bit per key without a value to *missing, and returns n
+ * (0 when the search was not sorted by fields): for merging the hits of
+ * several searches of one generation (a root's leaves) in the sort's order.
+ * Key k orders like its value (ascending integers are ascending values;
+ * reverse them for a descending key; a missing value goes where
+ * trawl_sort.missing_first says); equal keys throughout order by
+ * trawl_results_hash, ascending.
+ */
+TRAWL_API uint32_t trawl_results_sort_keys(const trawl_results *r, uint32_t i,
+                                           int64_t keys[TRAWL_MAX_SORT_KEYS], uint8_t *missing);
+
+/*
  * trawl_results_doc returns hit i's stored document as JSON (len in *len),
  * decompressed and checksum-verified on first use; valid while r lives.
  * NULL with TRAWL_ECORRUPT in *err if its checksum fails, or when the index
