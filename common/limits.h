@@ -121,6 +121,11 @@
 #define LIMIT_HTTP_PARAMS 64
 #define LIMIT_HTTP_PARAM_NAME_BYTES 64
 
+/* Filters one native search may carry (a JSON body's "filter" list): each
+ * is parsed and narrows the query; their clauses count in the query tree's
+ * limits together, and this bounds the parsing before those are reached. */
+#define LIMIT_API_FILTERS 32
+
 /* ---- the OpenSearch query DSL (root/dsl.c) ---- */
 
 /* Nesting of a query object, as the query language's parentheses. */
