@@ -32,14 +32,21 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 /* ---- search ---- */
 
 static const char search_help[] =
-    "usage: trawl search DIR QUERY [-k N] [--offset N] [--sort KEYS [--after JSON]] [--and]\n"
-    "                    [--literal] [--json]\n"
-    "       trawl search DIR --queries FILE.tsv --run OUT [-k N] [--and] [--literal]\n"
+    "usage: trawl search DIR QUERY [--filter F]... [-k N] [--offset N] [--sort KEYS\n"
+    "                    [--after JSON]] [--and] [--literal] [--json]\n"
+    "       trawl search DIR --filter F [--filter F]... [-k N] ...\n"
+    "       trawl search DIR --queries FILE.tsv --run OUT [--filter F]... [-k N] [--and]\n"
+    "                    [--literal]\n"
     "\n"
     "Searches the live generation of DIR and prints the ranked hits with id,\n"
     "score, title and a snippet. Query syntax (docs/QUERY.md): words (any may\n"
-    "match), +required, -excluded, \"a phrase\", field:word, prefix*, (groups).\n"
+    "match), +required, -excluded, \"a phrase\", field:word, prefix*, (groups),\n"
+    "field:[a TO b], field:>=a, _exists_:field, _id:x, #filter.\n"
     "\n"
+    "  --filter F     narrow the search to the documents F matches, without\n"
+    "                 changing scores (query syntax, its clauses all required;\n"
+    "                 repeat to narrow further). Without QUERY (or with an empty\n"
+    "                 one), every document that passes, each scoring 1\n"
     "  -k N           hits to return (default 10; batch mode 1000)\n"
     "  --offset N     hits to skip first (paging)\n"
     "  --sort KEYS    order by typed fields instead of score: field[:asc|desc][:first|last]\n"
@@ -47,7 +54,7 @@ static const char search_help[] =
     "  --after JSON   with --sort: only hits after these sort values (a hit's \"sort\"\n"
     "                 in --json output; the next page)\n"
     "  --and          every word is required unless marked otherwise\n"
-    "  --literal      treat the query as plain words: no operators\n"
+    "  --literal      treat the query as plain words: no operators (not the filters)\n"
     "  --json         one JSON object: total, took_ms, hits[id, score, title, snippet,\n"
     "                 sort (when sorted)]\n"
     "  --queries F    batch mode: read qid<TAB>text lines from F ...\n"
@@ -147,17 +154,89 @@ static const char *snippet_field(const trawl_index *idx)
 	return last;
 }
 
-static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, trawl_search_opts *o,
-                   int json, int lit)
+/* The filters of a search (--filter), each parsed once. */
+typedef struct filters {
+	trawl_query **q;
+	int n;
+} filters;
+
+static void filters_free(filters *f)
 {
-	char *lq = lit ? literal(q) : NULL;
-	const char *text = lq ? lq : q;
+	for (int i = 0; i < f->n; i++)
+		trawl_query_free(f->q[i]);
+	free(f->q);
+}
+
+/* parse_filters parses the n texts into f; 0, or a failure's exit code
+ * (the message names the filter and the column). */
+static int parse_filters(char *const *texts, int n, filters *f)
+{
+	f->n = 0;
+	if (!n)
+		return 0;
+	if (!(f->q = calloc((size_t)n, sizeof *f->q)))
+		return cli_fail(TRAWL_ENOMEM, NULL);
+	for (; f->n < n; f->n++) {
+		char err[1024], msg[1200];
+		int rc = trawl_query_parse_filter(&f->q[f->n], texts[f->n], strlen(texts[f->n]),
+		                                  err, sizeof err);
+		if (rc) {
+			snprintf(msg, sizeof msg, "--filter '%.80s': %s", texts[f->n], err);
+			return cli_fail(rc, msg);
+		}
+	}
+	return 0;
+}
+
+static int blank(const char *s)
+{
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	return !*s;
+}
+
+/* search runs text (literal: escaped first), narrowed by the filters,
+ * into *r; on failure err says why (the query's or a filter's message). */
+static int search(trawl_searcher *s, const char *text, int lit, const filters *f,
+                  const trawl_search_opts *o, trawl_results **r, char *err, size_t errlen)
+{
+	if (!f->n) {
+		char *lq = lit ? literal(text) : NULL;
+		const char *t = lq ? lq : text;
+		int rc = trawl_search(s, t, strlen(t), o, r);
+		free(lq);
+		if (rc)
+			snprintf(err, errlen, "%s", trawl_searcher_errmsg(s));
+		return rc;
+	}
+	trawl_query *q = NULL;
+	int rc = 0;
+	if (!blank(text)) {
+		char *lq = lit ? literal(text) : NULL;
+		const char *t = lq ? lq : text;
+		rc = trawl_query_parse(&q, t, strlen(t), o->default_op, err, errlen);
+		free(lq);
+	}
+	for (int i = 0; !rc && i < f->n; i++) {
+		char why[1024];
+		if ((rc = trawl_query_filter(&q, f->q[i], why, sizeof why)))
+			snprintf(err, errlen, "the query and its filters together: %s", why);
+	}
+	if (!rc && (rc = trawl_search_query(s, q, o, r)))
+		snprintf(err, errlen, "%s", trawl_searcher_errmsg(s));
+	trawl_query_free(q);
+	return rc;
+}
+
+static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, trawl_search_opts *o,
+                   int json, int lit, const filters *f)
+{
 	double t0 = clock_mono_s();
 	trawl_results *r;
-	int rc = trawl_search(s, text, strlen(text), o, &r);
-	free(lq);
+	char err[1024];
+	int rc = search(s, q, lit, f, o, &r, err, sizeof err);
 	if (rc)
-		return cli_fail(rc, trawl_searcher_errmsg(s));
+		return cli_fail(rc, err);
 	double ms = (clock_mono_s() - t0) * 1000;
 	int tty = isatty(1);
 	const char *sf = snippet_field(idx);
@@ -207,7 +286,7 @@ static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, tra
 }
 
 static int run_batch(trawl_searcher *s, const char *qfile, const char *run, trawl_search_opts *o,
-                     int lit)
+                     int lit, const filters *f)
 {
 	FILE *in = fopen(qfile, "r");
 	if (!in)
@@ -236,14 +315,12 @@ static int run_batch(trawl_searcher *s, const char *qfile, const char *run, traw
 			continue;
 		}
 		*tab = 0;
-		char *lq = lit ? literal(tab + 1) : NULL;
-		const char *text = lq ? lq : tab + 1;
 		trawl_results *r;
-		int rc = trawl_search(s, text, strlen(text), o, &r);
-		free(lq);
+		char err[1024];
+		int rc = search(s, tab + 1, lit, f, o, &r, err, sizeof err);
 		if (rc) {
 			fprintf(stderr, "%s: %s:%lu: query %s: %s\n", cli_prog, qfile, lineno, line,
-			        trawl_searcher_errmsg(s));
+			        err);
 			failed++;
 			continue;
 		}
@@ -277,91 +354,125 @@ static int open_index(const char *dir, trawl_index **idx, trawl_searcher **s)
 	return 0;
 }
 
+static int search_args(int argc, char **argv, const struct option *longs, trawl_search_opts *o,
+                       int *json, int *lit, int *k_set, const char **qfile, const char **run,
+                       char **ftext, int *nf);
+
 int cmd_search(int argc, char **argv)
 {
 	trawl_search_opts o = {0};
-	trawl_sort keys[TRAWL_MAX_SORT_KEYS];
-	char sortbuf[1024];
-	int json = 0, lit = 0, k_set = 0;
+	int json = 0, lit = 0, k_set = 0, nf = 0;
 	const char *qfile = NULL, *run = NULL;
-	static const struct option longs[] = {
-	    {"offset", required_argument, 0, 'o'},  {"json", no_argument, 0, 'j'},
-	    {"and", no_argument, 0, 'a'},           {"literal", no_argument, 0, 'l'},
-	    {"queries", required_argument, 0, 'q'}, {"run", required_argument, 0, 'r'},
-	    {"sort", required_argument, 0, 's'},    {"after", required_argument, 0, 'A'},
-	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+	char **ftext = calloc((size_t)argc, sizeof *ftext); /* the --filter texts */
+	static const struct option longs[] = {{"offset", required_argument, 0, 'o'},
+	                                      {"json", no_argument, 0, 'j'},
+	                                      {"and", no_argument, 0, 'a'},
+	                                      {"literal", no_argument, 0, 'l'},
+	                                      {"queries", required_argument, 0, 'q'},
+	                                      {"run", required_argument, 0, 'r'},
+	                                      {"filter", required_argument, 0, 'f'},
+	                                      {"sort", required_argument, 0, 's'},
+	                                      {"after", required_argument, 0, 'A'},
+	                                      {"help", no_argument, 0, 'h'},
+	                                      {0, 0, 0, 0}};
+	if (!ftext)
+		return cli_fail(TRAWL_ENOMEM, NULL);
+	int rc = search_args(argc, argv, longs, &o, &json, &lit, &k_set, &qfile, &run, ftext, &nf);
+	if (rc) {
+		free(ftext);
+		return rc < 0 ? 0 : rc;
+	}
+	int nargs = argc - optind;
+	if (qfile || run) {
+		if (!qfile || !run || nargs != 1)
+			rc = cli_usage_error("search",
+			                     "batch mode needs DIR, --queries FILE and --run OUT");
+		if (!k_set)
+			o.k = 1000;
+	} else if (nargs != 2 && !(nargs == 1 && nf)) {
+		rc = cli_usage_error("search", "needs DIR and QUERY (or DIR and --filter F)");
+	}
+	filters f = {0};
+	if (!rc)
+		rc = parse_filters(ftext, nf, &f);
+	free(ftext);
+	trawl_index *idx;
+	trawl_searcher *s;
+	if (!rc && !(rc = open_index(argv[optind], &idx, &s))) {
+		rc = qfile ? run_batch(s, qfile, run, &o, lit, &f)
+		           : run_one(s, idx, nargs == 2 ? argv[optind + 1] : "", &o, json, lit, &f);
+		trawl_searcher_close(s);
+		trawl_index_close(idx);
+	}
+	filters_free(&f);
+	return rc;
+}
+
+/* search_args reads cmd_search's options: 0, -1 (--help: done), or an exit
+ * code. */
+static int search_args(int argc, char **argv, const struct option *longs, trawl_search_opts *o,
+                       int *json, int *lit, int *k_set, const char **qfile, const char **run,
+                       char **ftext, int *nf)
+{
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "k:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'k':
-			if (parse_u32(optarg, TRAWL_MAX_K, &o.k) || o.k == 0)
+			if (parse_u32(optarg, TRAWL_MAX_K, &o->k) || o->k == 0)
 				return cli_usage_error("search",
 				                       "-k takes a number from 1 to 10000");
-			k_set = 1;
+			*k_set = 1;
 			break;
 		case 'o':
-			if (parse_u32(optarg, TRAWL_MAX_K, &o.offset))
+			if (parse_u32(optarg, TRAWL_MAX_K, &o->offset))
 				return cli_usage_error("search",
 				                       "--offset takes a number from 0 to 10000");
 			break;
 		case 'j':
-			json = 1;
+			*json = 1;
 			break;
 		case 'a':
-			o.default_op = TRAWL_OP_AND;
+			o->default_op = TRAWL_OP_AND;
 			break;
 		case 'l':
-			lit = 1;
+			*lit = 1;
 			break;
 		case 'q':
-			qfile = optarg;
+			*qfile = optarg;
 			break;
 		case 'r':
-			run = optarg;
+			*run = optarg;
+			break;
+		case 'f':
+			ftext[(*nf)++] = optarg;
 			break;
 		case 's': {
+			/* the keys name fields in sortbuf: both live as long as the process */
+			static trawl_sort keys[TRAWL_MAX_SORT_KEYS];
+			static char sortbuf[1024];
 			char why[256];
 			snprintf(sortbuf, sizeof sortbuf, "%s", optarg);
 			if (strlen(optarg) >= sizeof sortbuf ||
-			    sortspec_parse(sortbuf, keys, &o.nsort, why, sizeof why))
+			    sortspec_parse(sortbuf, keys, &o->nsort, why, sizeof why))
 				return cli_usage_error("search", strlen(optarg) >= sizeof sortbuf
 				                                     ? "--sort is too long"
 				                                     : why);
-			o.sort = keys;
+			o->sort = keys;
 			break;
 		}
 		case 'A':
-			o.search_after = optarg;
-			o.search_after_len = strlen(optarg);
+			o->search_after = optarg;
+			o->search_after_len = strlen(optarg);
 			break;
 		case 'h':
 			fputs(search_help, stdout);
-			return 0;
+			return -1;
 		default:
 			return cli_usage_error("search", "unknown option");
 		}
 	}
-	int nargs = argc - optind;
-	if (qfile || run) {
-		if (!qfile || !run || nargs != 1)
-			return cli_usage_error(
-			    "search", "batch mode needs DIR, --queries FILE and --run OUT");
-		if (!k_set)
-			o.k = 1000;
-	} else if (nargs != 2) {
-		return cli_usage_error("search", "needs DIR and QUERY");
-	}
-	trawl_index *idx;
-	trawl_searcher *s;
-	int rc = open_index(argv[optind], &idx, &s);
-	if (rc)
-		return rc;
-	rc = qfile ? run_batch(s, qfile, run, &o, lit)
-	           : run_one(s, idx, argv[optind + 1], &o, json, lit);
-	trawl_searcher_close(s);
-	trawl_index_close(idx);
-	return rc;
+	return 0;
 }
 
 /* ---- get, stats, verify ---- */

@@ -128,12 +128,25 @@
 #define LIMIT_HTTP_PARAMS 64
 #define LIMIT_HTTP_PARAM_NAME_BYTES 64
 
+/* Filters one native search may carry (a JSON body's "filter" list): each
+ * is parsed and narrows the query; their clauses count in the query tree's
+ * limits together, and this bounds the parsing before those are reached. */
+#define LIMIT_API_FILTERS 32
+
 /* ---- the OpenSearch query DSL (root/dsl.c) ---- */
 
 /* Nesting of a query object, as the query language's parentheses. */
 #define LIMIT_DSL_DEPTH TRAWL_MAX_QUERY_DEPTH
 /* Bytes of a field name in the DSL, with its ^boost suffix. */
 #define LIMIT_DSL_FIELD_BYTES 128
+/* A date a range resolves (root/datemath.c: formats, date math) lies within
+ * this many milliseconds of 1970, either way: 100,000 years of 365.25 days,
+ * far past any real date, so that calendar arithmetic on it cannot
+ * overflow. An amount of date math (now-5d) is at most
+ * LIMIT_DATE_MATH_AMOUNT units: with the longest fixed unit, a week, and a
+ * date within the range, the sum still fits an int64. */
+#define LIMIT_DATE_MS 3155760000000000LL
+#define LIMIT_DATE_MATH_AMOUNT 999999999LL
 
 /* ---- the build ---- */
 
@@ -204,6 +217,8 @@ _Static_assert(LIMIT_RPC_UNSENT < LIMIT_RPC_QUEUE, "one peer never holds the who
 /* An id and a field name fit a URL parameter's bounds of the HTTP server. */
 _Static_assert(LIMIT_ID_BYTES * 3 < LIMIT_HTTP_HEADER_BYTES, "a percent-encoded id fits a URL");
 _Static_assert(LIMIT_FIELD_NAME_BYTES <= LIMIT_DSL_FIELD_BYTES, "a field name fits the DSL's");
+_Static_assert(LIMIT_DATE_MATH_AMOUNT * 604800000LL + 2 * LIMIT_DATE_MS < INT64_MAX,
+               "date math on a date in range cannot overflow");
 _Static_assert(LIMIT_HTTP_PARAM_NAME_BYTES >= 32, "every parameter name of the API fits");
 
 #endif

@@ -67,6 +67,39 @@ int trawl_query_encode(const trawl_query *q, void **bytes, size_t *len)
 	return TRAWL_OK;
 }
 
+int trawl_query_parse_filter(trawl_query **out, const char *text, size_t len, char *errbuf,
+                             size_t errlen)
+{
+	qt_node *tree = NULL;
+	*out = NULL;
+	int rc = idx_query_parse_filter(text, len, &tree, errbuf, errlen);
+	if (!rc && (rc = query_wrap(tree, out)))
+		errf(errbuf, errlen, rc, "out of memory");
+	return rc;
+}
+
+int trawl_query_filter(trawl_query **q, const trawl_query *filter, char *errbuf, size_t errlen)
+{
+	/* on copies, so that *q is unchanged if it fails */
+	qt_node *f = qt_copy(filter->tree), *base = *q ? qt_copy((*q)->tree) : NULL, *t = NULL;
+	if (!f || (*q && !base)) {
+		qt_free(f);
+		qt_free(base);
+		return errf(errbuf, errlen, TRAWL_ENOMEM, "out of memory");
+	}
+	int rc = qt_with_filter(base, f, &t, errbuf, errlen);
+	if (rc)
+		return rc;
+	if (*q) {
+		qt_free((*q)->tree);
+		(*q)->tree = t;
+		return TRAWL_OK;
+	}
+	if ((rc = query_wrap(t, q)))
+		errf(errbuf, errlen, rc, "out of memory");
+	return rc;
+}
+
 void trawl_query_free(trawl_query *q)
 {
 	if (q)

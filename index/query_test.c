@@ -1225,6 +1225,77 @@ static void soup(const char *const *alphabet, size_t na, int iters)
 	assert_true(bad > iters / 50);
 }
 
+/* dump_query: the dump of a public trawl_query, through its encoding. */
+static const char *dump_query(const trawl_query *q, char *out, size_t cap)
+{
+	void *b;
+	size_t n;
+	char err[256];
+	assert_int_equal(trawl_query_encode(q, &b, &n), TRAWL_OK);
+	qt_node *t = NULL;
+	assert_int_equal(qt_decode(b, n, &t, err, sizeof err), TRAWL_OK);
+	assert_true(qt_dump(t, out, cap) < cap);
+	qt_free(t);
+	free(b);
+	return out;
+}
+
+/* The public API's filters (trawl_query_parse_filter, trawl_query_filter),
+ * as trawl search --filter uses them. */
+static void test_query_handle_filter(void **state)
+{
+	(void)state;
+	char err[256], d[512];
+	trawl_query *f1 = NULL, *f2 = NULL, *q = NULL, *bad = NULL;
+	assert_int_equal(trawl_query_parse_filter(&f1, "year:>=2020 -tags:x", 19, err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(trawl_query_parse_filter(&f2, "a OR b", 6, err, sizeof err), TRAWL_OK);
+	trawl_query *x = (trawl_query *)&x;
+	assert_int_equal(trawl_query_parse_filter(&x, "a OR b c", 8, err, sizeof err),
+	                 TRAWL_EQUERY);
+	assert_null(x);
+	assert_string_equal(err, "column 1: an optional clause beside required ones does not "
+	                         "narrow a filter; group the alternatives: (a OR b)");
+	/* a filter alone, then another */
+	assert_int_equal(trawl_query_filter(&q, f1, err, sizeof err), TRAWL_OK);
+	assert_string_equal(dump_query(q, d, sizeof d), "(+*:* #year:[2020 TO *} -tags:x)");
+	assert_int_equal(trawl_query_filter(&q, f2, err, sizeof err), TRAWL_OK);
+	assert_string_equal(dump_query(q, d, sizeof d), "(+*:* #year:[2020 TO *} -tags:x #(a b))");
+	trawl_query_free(q);
+	/* a query narrowed: its optional clauses stay required as a group */
+	q = NULL;
+	assert_int_equal(trawl_query_parse(&q, "solar eclipse", 13, TRAWL_OP_OR, err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(trawl_query_filter(&q, f1, err, sizeof err), TRAWL_OK);
+	assert_string_equal(dump_query(q, d, sizeof d),
+	                    "(+(solar eclipse) #year:[2020 TO *} -tags:x)");
+	trawl_query_free(q);
+	/* a query is not a filter: *q unchanged */
+	assert_int_equal(trawl_query_parse(&bad, "a", 1, TRAWL_OP_OR, err, sizeof err), TRAWL_OK);
+	q = NULL;
+	assert_int_equal(trawl_query_filter(&q, bad, err, sizeof err), TRAWL_EINVAL);
+	assert_null(q);
+	assert_string_equal(err, "the filter's clause 1 is neither FILTER nor NOT");
+	/* over a limit together: *q unchanged */
+	char *w = words(TRAWL_MAX_QUERY_TERMS - 1, "", "");
+	assert_int_equal(trawl_query_parse(&q, w, strlen(w), TRAWL_OP_AND, err, sizeof err),
+	                 TRAWL_OK);
+	free(w);
+	trawl_query *before = q;
+	assert_int_equal(trawl_query_filter(&q, f1, err, sizeof err), TRAWL_ELIMIT);
+	assert_string_equal(err, "the query has 1025 terms; the limit is 1024");
+	assert_ptr_equal(q, before);
+	trawl_query *f3 = NULL;
+	assert_int_equal(trawl_query_parse_filter(&f3, "c", 1, err, sizeof err), TRAWL_OK);
+	assert_int_equal(trawl_query_filter(&q, f3, err, sizeof err), TRAWL_OK); /* 1024 */
+	assert_true(q == before);
+	trawl_query_free(f3);
+	trawl_query_free(q);
+	trawl_query_free(bad);
+	trawl_query_free(f1);
+	trawl_query_free(f2);
+}
+
 static void test_random(void **state)
 {
 	(void)state;
@@ -1259,7 +1330,7 @@ int main(void)
 	    cmocka_unit_test(test_tree_limits),     cmocka_unit_test(test_parse_group),
 	    cmocka_unit_test(test_typed_tree),      cmocka_unit_test(test_typed_limits),
 	    cmocka_unit_test(test_filter),          cmocka_unit_test(test_query_with_filter),
-	    cmocka_unit_test(test_random_typed),
+	    cmocka_unit_test(test_random_typed),    cmocka_unit_test(test_query_handle_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,9 @@
 /*
  * api.c - the root's HTTP endpoints (docs/HTTP.md). Requests are parsed and
  * checked here (unknown parameters and fields are errors, every number is
- * bounded, and q is parsed into its query tree, so a syntax error never
- * reaches a leaf), turned into a root_query, and the result rendered as
- * JSON.
+ * bounded, and q and filter are parsed into one query tree, so a syntax
+ * error never reaches a leaf), turned into a root_query, and the result
+ * rendered as JSON.
  */
 #include "api.h"
 
@@ -75,7 +75,9 @@ static void send_json(http_response *resp, int status, json_t *j)
 
 typedef struct params {
 	root_query q;
-	char *qbuf;      /* owned copy of the query text */
+	char *qbuf;                       /* owned copy of the query text */
+	char *filters[LIMIT_API_FILTERS]; /* owned copies of the filters' texts */
+	uint32_t nfilters;
 	int and_default; /* parse it with the AND default */
 	tbuf tree;       /* its query tree, encoded (q.tree points here) */
 	char field[65];
@@ -130,15 +132,47 @@ static void params_defaults(params *p)
 static void params_fini(params *p)
 {
 	free(p->qbuf);
+	for (uint32_t i = 0; i < p->nfilters; i++)
+		free(p->filters[i]);
 	tbuf_fini(&p->tree);
 }
 
-/* query_tree parses p's query text into its tree, encoded in p->tree for
- * p->q: TRAWL_OK, or a parse error (err says "column N: ..."). */
+/* blank: s is NULL or only white space. */
+static int blank(const char *s)
+{
+	while (s && qt_is_space((unsigned char)*s))
+		s++;
+	return !s || !*s;
+}
+
+/* query_tree parses p's query text and its filters into one tree (the
+ * query's clauses score, the filters' only narrow: qt_with_filter; a blank
+ * query beside a filter is none), encoded in p->tree for p->q: TRAWL_OK, or
+ * a parse error (err says "column N: ...", after "filter: " for a filter's,
+ * "filter[2]: " for a list's second, "q and filter together: " for a limit
+ * they reach together). */
 static int query_tree(params *p, char *err, size_t errlen)
 {
 	qt_node *tree = NULL;
-	int rc = idx_query_parse(p->qbuf, strlen(p->qbuf), p->and_default, &tree, err, errlen);
+	int rc = TRAWL_OK;
+	char why[768];
+	if (!p->nfilters || !blank(p->qbuf))
+		rc = idx_query_parse(p->qbuf ? p->qbuf : "", p->qbuf ? strlen(p->qbuf) : 0,
+		                     p->and_default, &tree, err, errlen);
+	for (uint32_t i = 0; !rc && i < p->nfilters; i++) {
+		qt_node *f = NULL;
+		char name[16] = "filter";
+		if (p->nfilters > 1)
+			snprintf(name, sizeof name, "filter[%u]", (unsigned)i + 1);
+		if ((rc = idx_query_parse_filter(p->filters[i], strlen(p->filters[i]), &f, why,
+		                                 sizeof why))) {
+			snprintf(err, errlen, "%s: %s", name, why);
+		} else if ((rc = qt_with_filter(tree, f, &tree, why, sizeof why))) {
+			tree = NULL; /* both were freed */
+			snprintf(err, errlen, "q and %s together: %s",
+			         p->nfilters > 1 ? "filters" : "filter", why);
+		}
+	}
 	if (!rc)
 		rc = qt_encode(tree, &p->tree, err, errlen);
 	qt_free(tree);
@@ -158,6 +192,14 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		p->qbuf = strdup(val);
 		if (!p->qbuf)
 			return -1;
+		return 0;
+	}
+	if (!strcmp(name, "filter")) {
+		if (p->nfilters == LIMIT_API_FILTERS)
+			return snprintf(err, errlen, "at most %d filters", LIMIT_API_FILTERS), -1;
+		if (!(p->filters[p->nfilters] = strdup(val)))
+			return snprintf(err, errlen, "out of memory"), -1;
+		p->nfilters++;
 		return 0;
 	}
 	if (!strcmp(name, "k") || !strcmp(name, "size")) {
@@ -227,11 +269,11 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 	return -2;
 }
 
-static const char *const get_params[] = {
-    "q",          "k",          "size",         "offset",
-    "from",       "timeout_ms", "min_coverage", "allow_partial",
-    "count",      "and",        "source",       "snippet",
-    "preference", NULL};
+static const char *const get_params[] = {"q",          "filter",       "k",
+                                         "size",       "offset",       "from",
+                                         "timeout_ms", "min_coverage", "allow_partial",
+                                         "count",      "and",          "source",
+                                         "snippet",    "preference",   NULL};
 
 /* ---- rendering ----
  * The search response is written as text: stored documents are valid JSON
@@ -293,9 +335,9 @@ static void render(const root_result *res, int cached, tbuf *b)
  * else goes to a worker, where the search may wait on the leaves. */
 static void run_search(api *a, params *p, int deferred, http_response *resp)
 {
-	if (!p->qbuf || !p->qbuf[0]) {
+	if ((!p->qbuf || !p->qbuf[0]) && !p->nfilters) {
 		http_response_error(resp, 400, "parse_exception",
-		                    "q (the query) is missing or empty");
+		                    "q (the query) is missing or empty, and there is no filter");
 		return;
 	}
 	char err[1024];
@@ -399,6 +441,31 @@ static void search_post(api *a, const http_request *req, http_response *resp)
 			snprintf(num, sizeof num, "%.17g", json_real_value(v)), val = num;
 		else if (json_is_boolean(v))
 			val = json_is_true(v) ? "true" : "false";
+		if (!strcmp(key, "filter") && json_is_array(v)) {
+			/* several filters: each narrows */
+			size_t i;
+			json_t *e;
+			int r = 0;
+			json_array_foreach(v, i, e)
+			{
+				if (!json_is_string(e)) {
+					http_response_error(
+					    resp, 400, "illegal_argument_exception",
+					    "field \"filter\" is a string or an array of "
+					    "strings");
+					goto out;
+				}
+				if (!r)
+					r = set_param(&p, key, json_string_value(e), err,
+					              sizeof err);
+			}
+			if (r) {
+				http_response_error(resp, 400, "illegal_argument_exception", "%s",
+				                    err);
+				goto out;
+			}
+			continue;
+		}
 		int r = val ? set_param(&p, key, val, err, sizeof err) : -1;
 		if (r == -2 || (r == -1 && !val)) {
 			http_response_error(resp, 400, "illegal_argument_exception",

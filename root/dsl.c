@@ -27,9 +27,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/utf8.h"
 #include "index/query.h"
+#include "root/datemath.h"
 #include "trawl/trawl.h"
 
 /* ------------------------------------------------------------------------ */
@@ -42,6 +44,7 @@ typedef struct tctx {
 	dsl_error text;    /* the first query_string that did not parse (rc 0: none) */
 	int deep;          /* the deepest parentheses of a query_string left unparsed */
 	const char *whole; /* the text of the query_string that is the whole query */
+	int64_t now_ms;    /* `now` in date math: read once, for the whole query */
 } tctx;
 
 static int tfail(tctx *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -667,6 +670,23 @@ static int tr_multi_match(tctx *c, json_t *body, qt_node *group, qt_occur occur)
 	return c->rc;
 }
 
+/* literal: the node of one value s (n > 0 bytes) of term or terms in field
+ * f: a TERM (on a keyword field the one value; on a text field analysed as
+ * its text), or on _id an IDS (then at most LIMIT_ID_BYTES). NULL without
+ * memory or with an error in c. */
+static qt_node *literal(tctx *c, const char *qname, const char *f, const char *s, size_t n)
+{
+	if (f && !strcmp(f, "_id")) {
+		if (n > LIMIT_ID_BYTES) {
+			tfail(c, TRAWL_EQUERY, "[%s] an _id is at most %d bytes, not %zu", qname,
+			      LIMIT_ID_BYTES, n);
+			return NULL;
+		}
+		return node(QT_IDS, NULL, s, n);
+	}
+	return node(QT_TERM, f, s, n);
+}
+
 /* term and prefix: one literal, the whole value (a prefix without its
  * trailing '*', which the literal may itself end with). */
 static int tr_term(tctx *c, json_t *body, int prefix, qt_node *group, qt_occur occur)
@@ -695,13 +715,23 @@ static int tr_term(tctx *c, json_t *body, int prefix, qt_node *group, qt_occur o
 	if (value_text(c, qname, "value", val, num, sizeof num, &s, &n) ||
 	    check_field(c, qname, field, 0, fb, &f))
 		return c->rc;
-	if (count_tokens(s, n) == 0) {
-		if (prefix)
-			return tfail(c, TRAWL_EQUERY,
-			             "[prefix] the prefix [%.64s] has no letters or digits", s);
-		return add_none(c, group, occur);
-	}
-	return add(c, group, node(prefix ? QT_PREFIX : QT_TERM, f, s, n), occur);
+	if (prefix && count_tokens(s, n) == 0)
+		return tfail(c, TRAWL_EQUERY,
+		             "[prefix] the prefix [%.64s] has no letters or digits", s);
+	if (n == 0)
+		return add_none(c, group, occur); /* no document has the empty value */
+	if (prefix)
+		return add(c, group, node(QT_PREFIX, f, s, n), occur);
+	qt_node *t = literal(c, "term", f, s, n);
+	return c->rc ? c->rc : add(c, group, t, occur);
+}
+
+/* const_group: a CONST with occur in group, whose one kid (FILTER: its score
+ * is not used) the caller adds; NULL with c's error. */
+static qt_node *const_group(tctx *c, qt_node *group, qt_occur occur)
+{
+	qt_node *k = node(QT_CONST, NULL, NULL, 0);
+	return add(c, group, k, occur) ? NULL : k;
 }
 
 static int tr_terms(tctx *c, json_t *body, qt_node *group, qt_occur occur)
@@ -730,24 +760,258 @@ static int tr_terms(tctx *c, json_t *body, qt_node *group, qt_occur occur)
 	{
 		if (value_text(c, "terms", "value", e, num, sizeof num, &s, &n))
 			return c->rc;
-		kept += count_tokens(s, n) > 0;
+		kept += n > 0; /* no document has the empty value */
 	}
 	if (kept == 0)
 		return add_none(c, group, occur);
-	qt_node *g = group; /* one value: its term alone; several: a group of f */
+	/* constant score, as in OpenSearch: (#f:v)^=1, or (#f:(f:v1 f:v2))^=1
+	 * (on _id, the ids' group has no field) */
+	qt_node *g = const_group(c, group, occur);
+	if (!g)
+		return c->rc;
 	if (kept > 1) {
-		g = node(QT_BOOL, f, NULL, 0);
-		if (add(c, group, g, occur))
+		qt_node *b = node(QT_BOOL, f && strcmp(f, "_id") ? f : NULL, NULL, 0);
+		if (add(c, g, b, QT_FILTER))
 			return c->rc;
+		g = b;
 	}
 	json_array_foreach(v, i, e)
 	{
 		value_text(c, "terms", "value", e, num, sizeof num, &s, &n);
-		if (count_tokens(s, n) > 0 &&
-		    add(c, g, node(QT_TERM, f, s, n), kept > 1 ? QT_SHOULD : occur))
+		if (n > 0) {
+			qt_node *t = literal(c, "terms", f, s, n);
+			if (c->rc || add(c, g, t, kept > 1 ? QT_SHOULD : QT_FILTER))
+				return c->rc;
+		}
+	}
+	return 0;
+}
+
+/* ids: {"values": [...]}: any of the documents, constant score, as
+ * (#(_id:a _id:b))^=1. */
+static int tr_ids(tctx *c, json_t *body, qt_node *group, qt_occur occur)
+{
+	const char *qname = "ids";
+	if (!json_is_object(body))
+		return tfail(c, TRAWL_EQUERY,
+		             "[%s] query malformed, no start_object after query name", qname);
+	static const char *const handled[] = {"values", NULL};
+	static const char *const harmless[] = {"type", NULL}; /* mapping types: long gone */
+	if (check_opts(c, qname, body, handled, harmless))
+		return c->rc;
+	json_t *v = json_object_get(body, "values"), *e;
+	if (!json_is_array(v))
+		return tfail(c, TRAWL_EQUERY, "[%s] [values] must be an array of ids", qname);
+	char num[64];
+	const char *s;
+	size_t n, kept = 0, i;
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_string(e) && !json_is_integer(e))
+			return tfail(c, TRAWL_EQUERY,
+			             "[%s] [values] must be an array of ids (strings), not %s",
+			             qname, dsl_json_kind(e));
+		if (value_text(c, qname, "values", e, num, sizeof num, &s, &n))
+			return c->rc;
+		if (n > LIMIT_ID_BYTES)
+			return tfail(c, TRAWL_EQUERY, "[%s] an id is at most %d bytes, not %zu",
+			             qname, LIMIT_ID_BYTES, n);
+		kept += n > 0;
+	}
+	if (kept == 0)
+		return add_none(c, group, occur);
+	qt_node *g = const_group(c, group, occur);
+	if (!g)
+		return c->rc;
+	if (kept > 1) {
+		qt_node *b = node(QT_BOOL, NULL, NULL, 0);
+		if (add(c, g, b, QT_FILTER))
+			return c->rc;
+		g = b;
+	}
+	json_array_foreach(v, i, e)
+	{
+		value_text(c, qname, "values", e, num, sizeof num, &s, &n);
+		if (n > 0 && add(c, g, node(QT_IDS, NULL, s, n), kept > 1 ? QT_SHOULD : QT_FILTER))
 			return c->rc;
 	}
 	return 0;
+}
+
+/* exists: {"field": f}: the documents with a value in f. */
+static int tr_exists(tctx *c, json_t *body, qt_node *group, qt_occur occur)
+{
+	const char *qname = "exists";
+	if (!json_is_object(body))
+		return tfail(c, TRAWL_EQUERY,
+		             "[%s] query malformed, no start_object after query name", qname);
+	static const char *const handled[] = {"field", NULL};
+	if (check_opts(c, qname, body, handled, NULL))
+		return c->rc;
+	json_t *v = json_object_get(body, "field");
+	if (!json_is_string(v))
+		return tfail(c, TRAWL_EQUERY, "[%s] must be provided with a [field]", qname);
+	char fb[LIMIT_DSL_FIELD_BYTES + 1];
+	const char *f;
+	if (check_field(c, qname, json_string_value(v), 0, fb, &f))
+		return c->rc;
+	if (!f)
+		return tfail(c, TRAWL_EQUERY, "[%s] [field] must name one field, not [%.64s]",
+		             qname, json_string_value(v));
+	return add(c, group, node(QT_EXISTS, f, NULL, 0), occur);
+}
+
+/* One bound of a range: the JSON value v given as parameter by, in text
+ * (*t, *tn: in buf, or the JSON's string). A date when dates is set (a
+ * format, a time zone) or the value is date math: resolved, with round_up
+ * as gt and lte round, into canonical text; else as written. */
+static int range_bound(tctx *c, const char *by, json_t *v, int dates, const dm_formats *fmts,
+                       int64_t tz_ms, int round_up, char buf[64], const char **t, size_t *tn)
+{
+	char num[64];
+	const char *s;
+	size_t n;
+	if (value_text(c, "range", by, v, num, sizeof num, &s, &n))
+		return c->rc;
+	if (s == num) { /* a number's text: kept in the caller's buf */
+		memcpy(buf, num, n + 1);
+		s = buf;
+	}
+	if (!dates && !(json_is_string(v) && dm_looks_like_math(s, n))) {
+		*t = s;
+		*tn = n;
+		return 0;
+	}
+	dm_formats dflt;
+	if (!fmts) {
+		dm_default_formats(&dflt);
+		fmts = &dflt;
+	}
+	char why[256];
+	int64_t ms;
+	if (dm_resolve(s, n, fmts, tz_ms, round_up, c->now_ms, &ms, why, sizeof why))
+		return tfail(c, TRAWL_EQUERY, "[range] [%s] [%.64s]: %s", by, s, why);
+	*tn = dm_format_ms(ms, buf);
+	*t = buf;
+	return 0;
+}
+
+/* range: {"f": {"gte": a, "lt": b, ...}} -> f:[a TO b}; without bounds,
+ * _exists_:f (as OpenSearch rewrites it). */
+static int tr_range(tctx *c, json_t *body, qt_node *group, qt_occur occur)
+{
+	const char *qname = "range";
+	const char *field;
+	json_t *v;
+	if (one_field(c, qname, body, NULL, &field, &v))
+		return c->rc;
+	if (!json_is_object(v))
+		return tfail(c, TRAWL_EQUERY,
+		             "[%s] [%.64s] must be an object of gt, gte, lt, lte (and format, "
+		             "time_zone)",
+		             qname, field);
+	static const char *const handled[] = {"gt",
+	                                      "gte",
+	                                      "lt",
+	                                      "lte",
+	                                      "from",
+	                                      "to",
+	                                      "include_lower",
+	                                      "include_upper",
+	                                      "format",
+	                                      "time_zone",
+	                                      "relation",
+	                                      NULL};
+	if (check_opts(c, qname, v, handled, NULL))
+		return c->rc;
+	char fb[LIMIT_DSL_FIELD_BYTES + 1];
+	const char *f;
+	if (check_field(c, qname, field, 0, fb, &f))
+		return c->rc;
+	if (!f)
+		return tfail(c, TRAWL_EQUERY, "[%s] must name one field, not [%.64s]", qname,
+		             field);
+	/* the bounds, in the order given: which parameter set each */
+	json_t *b[2] = {NULL, NULL};
+	const char *by[2] = {NULL, NULL};
+	int inc[2] = {1, 1};
+	const char *k;
+	json_t *x;
+	json_object_foreach(v, k, x)
+	{
+		int hi = !strcmp(k, "lt") || !strcmp(k, "lte") || !strcmp(k, "to");
+		if (!hi && strcmp(k, "gt") && strcmp(k, "gte") && strcmp(k, "from"))
+			continue;
+		if (by[hi])
+			return tfail(c, TRAWL_EQUERY,
+			             "[%s] [%s] and [%s] both give the %s bound of [%.64s]", qname,
+			             by[hi], k, hi ? "upper" : "lower", field);
+		by[hi] = k;
+		b[hi] = json_is_null(x) ? NULL : x; /* null: no bound */
+		inc[hi] = !strcmp(k, "gte") || !strcmp(k, "lte") || !strcmp(k, "from") ||
+		          !strcmp(k, "to");
+	}
+	static const char *const incs[2] = {"include_lower", "include_upper"};
+	for (int hi = 0; hi < 2; hi++) {
+		json_t *o = json_object_get(v, incs[hi]);
+		if (!o)
+			continue;
+		if (!json_is_boolean(o))
+			return tfail(c, TRAWL_EQUERY, "[%s] [%s] must be true or false", qname,
+			             incs[hi]);
+		if (by[hi] && strcmp(by[hi], hi ? "to" : "from"))
+			return tfail(c, TRAWL_EQUERY, "[%s] [%s] goes with [%s], not [%s]", qname,
+			             incs[hi], hi ? "to" : "from", by[hi]);
+		inc[hi] = json_is_true(o);
+	}
+	json_t *o = json_object_get(v, "relation");
+	if (o && (!json_is_string(o) || (strcasecmp(json_string_value(o), "intersects") &&
+	                                 strcasecmp(json_string_value(o), "contains") &&
+	                                 strcasecmp(json_string_value(o), "within"))))
+		return tfail(c, TRAWL_EQUERY,
+		             "[%s] [relation] must be intersects, contains or within", qname);
+	/* dates: a format or a time zone makes both bounds dates */
+	dm_formats fmts;
+	int have_fmt = 0, dates = 0;
+	int64_t tz = 0;
+	char why[256];
+	if ((o = json_object_get(v, "format"))) {
+		if (!json_is_string(o))
+			return tfail(c, TRAWL_EQUERY, "[%s] [format] must be a string", qname);
+		if (dm_parse_formats(json_string_value(o), json_string_length(o), &fmts, why,
+		                     sizeof why))
+			return tfail(c, TRAWL_EQUERY, "[%s] [format] [%.64s]: %s", qname,
+			             json_string_value(o), why);
+		have_fmt = dates = 1;
+	}
+	if ((o = json_object_get(v, "time_zone"))) {
+		if (!json_is_string(o))
+			return tfail(c, TRAWL_EQUERY, "[%s] [time_zone] must be a string", qname);
+		if (dm_parse_zone(json_string_value(o), json_string_length(o), &tz, why,
+		                  sizeof why))
+			return tfail(c, TRAWL_EQUERY, "[%s] [time_zone] [%.64s]: %s", qname,
+			             json_string_value(o), why);
+		dates = 1;
+	}
+	if (!b[0] && !b[1])
+		return add(c, group, node(QT_EXISTS, f, NULL, 0), occur);
+	char buf[2][64];
+	const char *t[2] = {NULL, NULL};
+	size_t tn[2] = {0, 0};
+	for (int hi = 0; hi < 2; hi++)
+		/* gt and lte round up, gte and lt down */
+		if (b[hi] && range_bound(c, by[hi], b[hi], dates, have_fmt ? &fmts : NULL, tz,
+		                         hi ? inc[hi] : !inc[hi], buf[hi], &t[hi], &tn[hi]))
+			return c->rc;
+	qt_node *r = node(QT_RANGE, f, b[0] ? t[0] : NULL, tn[0]);
+	if (r && b[1] && qt_set_hi(r, t[1], tn[1])) {
+		qt_free(r);
+		r = NULL;
+	}
+	if (r)
+		r->flags = (b[0] ? QT_LO | (inc[0] ? QT_LO_INC : 0) : 0) |
+		           (b[1] ? QT_HI | (inc[1] ? QT_HI_INC : 0) : 0);
+	return add(c, group, r, occur);
 }
 
 const char *dsl_unbalanced(const char *s, size_t n, int *depth)
@@ -1003,7 +1267,8 @@ static int tr_bool(tctx *c, json_t *body, int level, int top, qt_node *group, ui
 		json_t *arr = pass ? filter : must;
 		size_t n = pass ? nfilter : nmust;
 		for (size_t i = 0; i < n; i++)
-			if (tr_query(c, clause_at(arr, i), level + 1, 0, g, depth, QT_MUST))
+			if (tr_query(c, clause_at(arr, i), level + 1, 0, g, depth,
+			             pass ? QT_FILTER : QT_MUST))
 				return c->rc;
 	}
 	/* with required clauses, should clauses only add to the score, unless
@@ -1030,23 +1295,45 @@ static int tr_bool(tctx *c, json_t *body, int level, int top, qt_node *group, ui
 	return 0;
 }
 
+/* constant_score: {"filter": q, "boost": 1} -> (#q)^=1. */
+static int tr_constant_score(tctx *c, json_t *body, int level, qt_node *group, uint32_t depth,
+                             qt_occur occur)
+{
+	const char *qname = "constant_score";
+	if (!json_is_object(body))
+		return tfail(c, TRAWL_EQUERY,
+		             "[%s] query malformed, no start_object after query name", qname);
+	static const char *const handled[] = {"filter", NULL};
+	json_t *q = json_object_get(body, "boost");
+	if (json_is_number(q) && json_number_value(q) != 1.0)
+		return tfail(c, TRAWL_EQUERY,
+		             "[%s] [boost] %g is not supported: every document it matches scores "
+		             "1 (only a boost of 1 is accepted)",
+		             qname, json_number_value(q));
+	if (check_opts(c, qname, body, handled, NULL))
+		return c->rc;
+	q = json_object_get(body, "filter");
+	if (!q)
+		return tfail(c, TRAWL_EQUERY, "[%s] requires a 'filter' element", qname);
+	qt_node *g = const_group(c, group, occur);
+	if (!g)
+		return c->rc;
+	return tr_query(c, q, level + 1, 0, g, depth + 1, QT_FILTER);
+}
+
 static const char *const supported_queries =
     "match_all, match_none, match, match_phrase, multi_match, bool, term, terms, prefix, "
-    "query_string";
+    "range, exists, ids, constant_score, query_string";
 
 /* Query types OpenSearch has that trawl does not compile. */
-static const char *const known_queries[] = {"range",
-                                            "exists",
-                                            "wildcard",
+static const char *const known_queries[] = {"wildcard",
                                             "regexp",
                                             "fuzzy",
-                                            "ids",
                                             "nested",
                                             "has_child",
                                             "has_parent",
                                             "match_phrase_prefix",
                                             "match_bool_prefix",
-                                            "constant_score",
                                             "dis_max",
                                             "function_score",
                                             "script_score",
@@ -1133,6 +1420,14 @@ static int tr_query(tctx *c, json_t *q, int level, int top, qt_node *group, uint
 		return tr_term(c, body, 1, group, occur);
 	if (!strcmp(name, "terms"))
 		return tr_terms(c, body, group, occur);
+	if (!strcmp(name, "range"))
+		return tr_range(c, body, group, occur);
+	if (!strcmp(name, "exists"))
+		return tr_exists(c, body, group, occur);
+	if (!strcmp(name, "ids"))
+		return tr_ids(c, body, group, occur);
+	if (!strcmp(name, "constant_score"))
+		return tr_constant_score(c, body, level, group, depth, occur);
 	if (!strcmp(name, "query_string"))
 		return tr_query_string(c, body, top, group, depth, occur);
 	if (in_list(known_queries, name))
@@ -1175,11 +1470,16 @@ static int check_size(tctx *c, const qt_node *root)
 
 int dsl_compile(json_t *query, qt_node **out, const char **text, dsl_error *err)
 {
+	return dsl_compile_at(query, (int64_t)(clock_unix_us() / 1000), out, text, err);
+}
+
+int dsl_compile_at(json_t *query, int64_t now_ms, qt_node **out, const char **text, dsl_error *err)
+{
 	memset(err, 0, sizeof *err);
 	*out = NULL;
 	if (text)
 		*text = NULL;
-	tctx c = {.err = err};
+	tctx c = {.err = err, .now_ms = now_ms};
 	qt_node *root = qt_new(QT_BOOL, QT_MUST, 0);
 	if (!root)
 		return err->rc = tnomem(&c);

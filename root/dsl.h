@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/limits.h"
 #include "common/qtree.h"
@@ -48,10 +49,15 @@ typedef struct dsl_error {
  * finds count in it), else NULL; it points into the JSON.
  *
  * Supported: match_all, match_none, match, match_phrase, multi_match
- * (best_fields, most_fields, phrase), bool, term, terms, prefix and
- * query_string; docs/HTTP.md lists every option. A query_string with
- * default_operator AND is accepted as the whole query only (its clauses
- * are then required unless marked otherwise).
+ * (best_fields, most_fields, phrase), bool (filter clauses as FILTER:
+ * required, never scoring), term, terms, prefix, range (with format,
+ * time_zone and date math), exists, ids, constant_score and query_string;
+ * docs/HTTP.md lists every option. A query_string with default_operator
+ * AND is accepted as the whole query only (its clauses are then required
+ * unless marked otherwise). `now` in date math is the wall clock, read
+ * once for the whole query (dsl_compile_at takes it instead), and every
+ * date is resolved here into the canonical text of root/datemath.h, so
+ * that every shard sees the same bounds.
  *
  * On failure *out is NULL and err says why: TRAWL_EQUERY (malformed,
  * unknown or unsupported query or option; or, with in_text, a query_string
@@ -62,6 +68,10 @@ typedef struct dsl_error {
  * or TRAWL_EINTERNAL (a bug: the tree broke a rule). err may not be NULL.
  */
 int dsl_compile(json_t *query, qt_node **out, const char **text, dsl_error *err);
+
+/* dsl_compile_at is dsl_compile with now_ms (milliseconds since 1970) as
+ * `now`. */
+int dsl_compile_at(json_t *query, int64_t now_ms, qt_node **out, const char **text, dsl_error *err);
 
 /*
  * dsl_field checks a field name f as every DSL query does, naming query

@@ -25,6 +25,8 @@
 
 #include "common/qtree.h"
 #include "index/query.h"
+#include "common/clock.h"
+#include "root/datemath.h"
 #include "root/dsl.h"
 #include "trawl/trawl.h"
 
@@ -176,7 +178,7 @@ static const ok_case ok_cases[] = {
     {"{\"bool\": {\"must\": [{\"match\": {\"title\": \"a\"}}], \"filter\": {\"match_phrase\": "
      "{\"body\": \"d e\"}}, \"should\": [{\"match\": {\"body\": \"b\"}}], \"must_not\": "
      "{\"term\": {\"body\": \"c\"}}}}",
-     "+title:a +body:\"d e\" body:b -body:c"},
+     "+title:a #body:\"d e\" body:b -body:c"},
     {"{\"bool\": {\"should\": [{\"match\": {\"title\": \"x\"}}, {\"match\": {\"title\": "
      "\"y\"}}]}}",
      "title:x title:y"},
@@ -190,14 +192,14 @@ static const ok_case ok_cases[] = {
     {"{\"bool\": {\"must\": {\"bool\": {\"must_not\": {\"match\": {\"title\": \"x\"}}}}}}",
      "+(+*:* -title:x)"},
     {"{\"bool\": {\"must\": {\"match_all\": {}}, \"filter\": [{\"term\": {\"tag\": \"x\"}}]}}",
-     "+*:* +tag:x"},
+     "+*:* #tag:x"},
     {"{\"bool\": {\"should\": [{\"match_all\": {}}]}}", "*:*"},
     {"{\"bool\": {\"must\": {\"match\": {\"title\": \"a\"}}, \"should\": [{\"match\": "
      "{\"title\": \"b\"}}, {\"match\": {\"title\": \"c\"}}], \"minimum_should_match\": 1}}",
      "+title:a +(title:b title:c)"},
     {"{\"bool\": {\"filter\": {\"match\": {\"title\": \"a\"}}, \"should\": [{\"match\": "
      "{\"title\": \"b\"}}], \"minimum_should_match\": \"1\"}}",
-     "+title:a +title:b"},
+     "#title:a +title:b"},
     {"{\"bool\": {\"must\": {\"match\": {\"title\": \"a\"}}, \"should\": [{\"match\": "
      "{\"title\": \"b\"}}], \"minimum_should_match\": 0}}",
      "+title:a title:b"},
@@ -218,7 +220,7 @@ static const ok_case ok_cases[] = {
      "tag:a\\+b\\-c\\(d\\)\\:e\\*\\\\\\\"f"},
     {"{\"term\": {\"tag\": \"AND\"}}", "tag:\\AND"},
     {"{\"term\": {\"tag\": \"OR\"}}", "tag:\\OR"},
-    {"{\"term\": {\"tag\": \"*:*\"}}", NONE}, /* no letters or digits: nothing to find */
+    {"{\"term\": {\"tag\": \"*:*\"}}", "tag:\\*\\:\\*"}, /* a keyword may be anything */
     {"{\"term\": {\"tag\": \"a*:*b\"}}", "tag:a\\*\\:\\*b"},
     {"{\"term\": {\"tag\": \"-x\"}}", "tag:\\-x"},
     {"{\"term\": {\"tag\": \"a\\tb\\nc\"}}", "tag:a\\\tb\\\nc"},
@@ -226,16 +228,67 @@ static const ok_case ok_cases[] = {
     {"{\"term\": {\"n\": -7}}", "n:\\-7"},
     {"{\"term\": {\"b\": false}}", "b:false"},
     {"{\"term\": {\"tag\": \"\"}}", NONE},
-    {"{\"term\": {\"tag\": \"()\"}}", NONE},
+    {"{\"term\": {\"tag\": \"()\"}}", "tag:\\(\\)"},
+    {"{\"term\": {\"tags\": \"role::program\"}}", "tags:role\\:\\:program"},
+    {"{\"term\": {\"_id\": \"x y\"}}", "_id:x\\ y"},
+    {"{\"term\": {\"_id\": {\"value\": 12}}}", "_id:12"},
     {"{\"term\": {\"tag\": {\"value\": \"Moon\", \"case_insensitive\": true, \"boost\": 1}}}",
      "tag:Moon"},
     {"{\"term\": {\"_all\": \"x\"}}", "x"},
 
-    /* terms */
-    {"{\"terms\": {\"tag\": [\"a\", \"b c\", \"\", 7]}}", "tag:(a b\\ c 7)"},
-    {"{\"terms\": {\"tag\": [\"only\"], \"boost\": 1}}", "tag:only"},
+    /* terms: constant score, as in OpenSearch */
+    {"{\"terms\": {\"tag\": [\"a\", \"b c\", \"\", 7]}}", "(#tag:(a b\\ c 7))^=1"},
+    {"{\"terms\": {\"tag\": [\"only\"], \"boost\": 1}}", "(#tag:only)^=1"},
     {"{\"terms\": {\"tag\": []}}", NONE},
-    {"{\"terms\": {\"_name\": \"t\", \"tag\": [\"a)\", \"(b\"]}}", "tag:(a\\) \\(b)"},
+    {"{\"terms\": {\"tag\": [\"\"]}}", NONE},
+    {"{\"terms\": {\"_name\": \"t\", \"tag\": [\"a)\", \"(b\"]}}", "(#tag:(a\\) \\(b))^=1"},
+    {"{\"terms\": {\"tag\": [\"!\", \"role::x\"]}}", "(#tag:(\\! role\\:\\:x))^=1"},
+    {"{\"terms\": {\"_id\": [\"a\", \"b\"]}}", "(#(_id:a _id:b))^=1"},
+
+    /* range: bounds as written, unless they are dates (format, time_zone,
+     * date math: test_dates) */
+    {"{\"range\": {\"year\": {\"gte\": 2000, \"lt\": 2010}}}", "year:[2000 TO 2010}"},
+    {"{\"range\": {\"n\": {\"gt\": 1.5, \"lte\": -3}}}", "n:{1.5 TO -3]"},
+    {"{\"range\": {\"k\": {\"gte\": \"a b\", \"lt\": \"z]\"}}}", "k:[\"a b\" TO z\\]}"},
+    {"{\"range\": {\"k\": {\"gte\": \"\"}}}", "k:[\"\" TO *]"},
+    {"{\"range\": {\"k\": {\"lt\": \"*\", \"gt\": \"TO\"}}}", "k:{\\TO TO \\*}"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-01-01\"}}}", "d:[2024-01-01 TO *]"},
+    {"{\"range\": {\"b\": {\"gte\": true}}}", "b:[true TO *]"},
+    {"{\"range\": {\"n\": {\"from\": 1, \"to\": 5, \"include_upper\": false}}}", "n:[1 TO 5}"},
+    {"{\"range\": {\"n\": {\"from\": 1, \"to\": null, \"include_lower\": false}}}", "n:{1 TO *}"},
+    {"{\"range\": {\"n\": {\"from\": 1, \"to\": 2}}}", "n:[1 TO 2]"},
+    {"{\"range\": {\"n\": {\"lte\": 2, \"gte\": null}}}", "n:[* TO 2]"},
+    {"{\"range\": {\"n\": {\"from\": null, \"to\": null}}}", "_exists_:n"},
+    {"{\"range\": {\"n\": {}}}", "_exists_:n"},
+    {"{\"range\": {\"n\": {\"gte\": 1, \"relation\": \"INTERSECTS\", \"boost\": 1, "
+     "\"_name\": \"r\"}}}",
+     "n:[1 TO *]"},
+    {"{\"range\": {\"a.b_c-d\": {\"gt\": \"x\"}}}", "a.b_c-d:>x"},
+
+    /* exists, ids */
+    {"{\"exists\": {\"field\": \"tags\"}}", "_exists_:tags"},
+    {"{\"exists\": {\"field\": \"tags\", \"boost\": 1, \"_name\": \"e\"}}", "_exists_:tags"},
+    {"{\"bool\": {\"must_not\": {\"exists\": {\"field\": \"tags\"}}}}", "+*:* -_exists_:tags"},
+    {"{\"ids\": {\"values\": [\"a\", \"b c\"]}}", "(#(_id:a _id:b\\ c))^=1"},
+    {"{\"ids\": {\"values\": [\"x\"]}}", "(#_id:x)^=1"},
+    {"{\"ids\": {\"values\": [\"\", 7], \"type\": \"_doc\"}}", "(#_id:7)^=1"},
+    {"{\"ids\": {\"values\": []}}", NONE},
+
+    /* constant_score, and bool's filter clauses: required, never scoring */
+    {"{\"constant_score\": {\"filter\": {\"term\": {\"tags\": \"x\"}}}}", "(#tags:x)^=1"},
+    {"{\"constant_score\": {\"filter\": {\"bool\": {\"must\": [{\"match\": {\"t\": \"a\"}}, "
+     "{\"range\": {\"n\": {\"gte\": 1}}}]}}, \"boost\": 1.0}}",
+     "(#(+t:a +n:>=1))^=1"},
+    {"{\"bool\": {\"must\": {\"constant_score\": {\"filter\": {\"match_all\": {}}}}}}",
+     "+(#*:*)^=1"},
+    {"{\"constant_score\": {\"filter\": {\"match\": {\"t\": \"a b\"}}}}", "(#t:(a b))^=1"},
+    {"{\"bool\": {\"filter\": [{\"range\": {\"year\": {\"gte\": 2020}}}, {\"term\": "
+     "{\"tags\": \"web\"}}]}}",
+     "#year:>=2020 #tags:web"},
+    {"{\"bool\": {\"must\": {\"match\": {\"body\": \"solar\"}}, \"filter\": {\"exists\": "
+     "{\"field\": \"tags\"}}}}",
+     "+body:solar #_exists_:tags"},
+    {"{\"bool\": {\"must\": {\"bool\": {\"filter\": {\"term\": {\"t\": \"x\"}}}}}}", "+(#t:x)"},
 
     /* prefix */
     {"{\"prefix\": {\"title\": \"ecl\"}}", "title:ecl*"},
@@ -256,7 +309,7 @@ static const ok_case ok_cases[] = {
     {"{\"query_string\": {\"query\": \"   \"}}", NONE},
     {"{\"bool\": {\"must\": {\"query_string\": {\"query\": \"a OR b\"}}, \"filter\": "
      "{\"term\": {\"tag\": \"x\"}}}}",
-     "+(a OR b) +tag:x"},
+     "+(a OR b) #tag:x"},
     {"{\"bool\": {\"should\": {\"query_string\": {\"query\": \"a\", \"fields\": [\"title\", "
      "\"body\"]}}}}",
      "(title:(a) OR body:(a))"},
@@ -270,6 +323,153 @@ static void test_translate(void **state)
 		char what[64];
 		snprintf(what, sizeof what, "case %zu %.40s", i, ok_cases[i].dsl);
 		assert_tree_is(compile(ok_cases[i].dsl), ok_cases[i].want, TRAWL_OP_OR, what);
+	}
+}
+
+/* ---- dates: format, time_zone, date math, rounding ---- */
+
+/* `now` in these tests: 2024-03-15T10:30:45.123Z, a Friday. */
+#define NOW 1710498645123LL
+
+static const ok_case date_cases[] = {
+    /* date math on now; gte and lt round down, gt and lte up */
+    {"{\"range\": {\"d\": {\"gte\": \"now-1d/d\", \"lt\": \"now/d\"}}}",
+     "d:[2024-03-14T00:00:00.000Z TO 2024-03-15T00:00:00.000Z}"},
+    {"{\"range\": {\"d\": {\"gt\": \"now/d\"}}}", "d:{2024-03-15T23:59:59.999Z TO *}"},
+    {"{\"range\": {\"d\": {\"lte\": \"now/d\"}}}", "d:{* TO 2024-03-15T23:59:59.999Z]"},
+    {"{\"range\": {\"d\": {\"gte\": \"now\", \"lte\": \"now\"}}}",
+     "d:[2024-03-15T10:30:45.123Z TO 2024-03-15T10:30:45.123Z]"},
+    {"{\"range\": {\"d\": {\"gte\": \"now-1h\", \"lte\": \"now+30m\"}}}",
+     "d:[2024-03-15T09:30:45.123Z TO 2024-03-15T11:00:45.123Z]"},
+    {"{\"range\": {\"d\": {\"gte\": \"now-1d-2h+3s\"}}}", "d:>=2024-03-14T08:30:48.123Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"now-d\"}}}", "d:>=2024-03-14T10:30:45.123Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"now/w\", \"lte\": \"now/w\"}}}",
+     "d:[2024-03-11T00:00:00.000Z TO 2024-03-17T23:59:59.999Z]"},
+    {"{\"range\": {\"d\": {\"gte\": \"now/M\", \"lt\": \"now+1M/M\"}}}",
+     "d:[2024-03-01T00:00:00.000Z TO 2024-04-01T00:00:00.000Z}"},
+    {"{\"range\": {\"d\": {\"gte\": \"now/y\", \"lte\": \"now/y\"}}}",
+     "d:[2024-01-01T00:00:00.000Z TO 2024-12-31T23:59:59.999Z]"},
+    {"{\"range\": {\"d\": {\"gte\": \"now/H\", \"lte\": \"now/m\"}}}",
+     "d:[2024-03-15T10:00:00.000Z TO 2024-03-15T10:30:59.999Z]"},
+    {"{\"range\": {\"d\": {\"gt\": \"now/h\", \"lt\": \"now/s\"}}}",
+     "d:{2024-03-15T10:59:59.999Z TO 2024-03-15T10:30:45.000Z}"},
+    {"{\"range\": {\"d\": {\"gte\": \"now-1y/d\"}}}", "d:>=2023-03-15T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"now-1d/d\", \"format\": \"yyyy-MM-dd\"}}}",
+     "d:>=2024-03-14T00:00:00.000Z"},
+    /* date math on a date: the anchor is never rounded up */
+    {"{\"range\": {\"d\": {\"gte\": \"2024-01-01||+1M/M\", \"lte\": \"2024-01-01||+1M/M\"}}}",
+     "d:[2024-02-01T00:00:00.000Z TO 2024-02-29T23:59:59.999Z]"},
+    {"{\"range\": {\"d\": {\"lt\": \"2024-01-31||+1M\"}}}", "d:<2024-02-29T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"lte\": \"2024-01-31||+1M\"}}}", "d:<=2024-02-29T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"2023-01-31||+1M-1d\"}}}", "d:>=2023-02-27T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-02-29||+1y\"}}}", "d:>=2025-02-28T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-01-01T10:00:00Z||/d\"}}}",
+     "d:>=2024-01-01T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"1704067200000||-1d\"}}}", "d:>=2023-12-31T00:00:00.000Z"},
+    /* time_zone: dates without a zone, and the rounding */
+    {"{\"range\": {\"d\": {\"gte\": \"2024-01-01\", \"time_zone\": \"+01:00\"}}}",
+     "d:>=2023-12-31T23:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-01-01T00:00:00+02:00\", \"time_zone\": \"+01:00\"}}}",
+     "d:>=2023-12-31T22:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"now/d\", \"time_zone\": \"-05:00\"}}}",
+     "d:>=2024-03-15T05:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"now/d\", \"time_zone\": \"+14:00\"}}}",
+     "d:>=2024-03-15T10:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"lte\": \"now/d\", \"time_zone\": \"UTC+01:00\"}}}",
+     "d:<=2024-03-15T22:59:59.999Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"now\", \"time_zone\": \"-0800\"}}}",
+     "d:>=2024-03-15T10:30:45.123Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-06-01T12:00\", \"time_zone\": \"GMT-8\"}}}",
+     "d:>=2024-06-01T20:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": 1704067200000, \"time_zone\": \"Z\"}}}",
+     "d:>=2024-01-01T00:00:00.000Z"},
+    /* format: the value's fields, missing ones filled as OpenSearch fills
+     * them (round up: 23:59:59.999, month and day 1) */
+    {"{\"range\": {\"d\": {\"gte\": \"2024-01-31\", \"lte\": \"2024-02-01\", \"format\": "
+     "\"yyyy-MM-dd\"}}}",
+     "d:[2024-01-31T00:00:00.000Z TO 2024-02-01T23:59:59.999Z]"},
+    {"{\"range\": {\"d\": {\"gt\": \"2024-01-31\", \"lt\": \"2024-02-05\", \"format\": "
+     "\"date\"}}}",
+     "d:{2024-01-31T23:59:59.999Z TO 2024-02-05T00:00:00.000Z}"},
+    {"{\"range\": {\"d\": {\"lte\": \"2099-12\", \"format\": \"yyyy-MM\"}}}",
+     "d:<=2099-12-01T23:59:59.999Z"},
+    {"{\"range\": {\"d\": {\"gte\": 1704067200000, \"format\": \"epoch_millis\"}}}",
+     "d:>=2024-01-01T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"lt\": \"1704067200.5\", \"format\": \"epoch_second\"}}}",
+     "d:<2024-01-01T00:00:00.500Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"31/01/2024 10:15\", \"format\": \"dd/MM/yyyy HH:mm\"}}}",
+     "d:>=2024-01-31T10:15:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"20240131T101500.250+0100\", \"format\": "
+     "\"basic_date_time\"}}}",
+     "d:>=2024-01-31T09:15:00.250Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-1-5\", \"format\": \"date_optional_time\"}}}",
+     "d:>=2024-01-05T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-01-01T10:00:00.5+0530\", \"format\": "
+     "\"strict_date_optional_time\"}}}",
+     "d:>=2024-01-01T04:30:00.500Z"},
+    {"{\"range\": {\"d\": {\"gte\": 1704067200000, \"format\": "
+     "\"strict_date_optional_time||epoch_millis\"}}}",
+     "d:>=2024-01-01T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024\", \"format\": \"yyyy||epoch_millis\"}}}",
+     "d:>=2024-01-01T00:00:00.000Z"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-01-01T00:00:00Z\", \"format\": "
+     "\"yyyy-MM-dd'T'HH:mm:ssX\"}}}",
+     "d:>=2024-01-01T00:00:00.000Z"},
+    /* outside years 0000-9999: milliseconds */
+    {"{\"range\": {\"d\": {\"gte\": \"-62167219200001\", \"format\": \"epoch_millis\"}}}",
+     "d:>=\\-62167219200001"},
+    {"{\"range\": {\"d\": {\"lte\": \"9999-12-31||+1d\"}}}", "d:<=253402300800000"},
+    /* now once: both clauses see the same instant */
+    {"{\"bool\": {\"should\": [{\"range\": {\"a\": {\"gte\": \"now\"}}}, {\"range\": {\"b\": "
+     "{\"lt\": \"now\"}}}]}}",
+     "a:>=2024-03-15T10:30:45.123Z b:<2024-03-15T10:30:45.123Z"},
+};
+
+static void test_dates(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof date_cases / sizeof date_cases[0]; i++) {
+		char what[64];
+		snprintf(what, sizeof what, "date case %zu %.40s", i, date_cases[i].dsl);
+		json_t *j = load(date_cases[i].dsl);
+		qt_node *t = NULL;
+		dsl_error e;
+		int rc = dsl_compile_at(j, NOW, &t, NULL, &e);
+		if (rc != TRAWL_OK)
+			fail_msg("%s: rc %d: %s", what, rc, e.reason);
+		json_decref(j);
+		assert_tree_is(t, date_cases[i].want, TRAWL_OP_OR, what);
+	}
+	/* dsl_compile reads the wall clock, once */
+	json_t *j = load("{\"range\": {\"d\": {\"gte\": \"now\"}}}");
+	qt_node *t = NULL;
+	dsl_error e;
+	int64_t before = (int64_t)(clock_unix_us() / 1000);
+	assert_int_equal(dsl_compile(j, &t, NULL, &e), TRAWL_OK);
+	int64_t after = (int64_t)(clock_unix_us() / 1000), got;
+	dm_formats f;
+	dm_default_formats(&f);
+	char why[128];
+	assert_int_equal(
+	    dm_resolve(t->kids[0]->text, t->kids[0]->len, &f, 0, 0, 0, &got, why, sizeof why),
+	    TRAWL_OK);
+	assert_true(got >= before && got <= after);
+	qt_free(t);
+	json_decref(j);
+	/* the canonical text round-trips through the default formats */
+	static const int64_t ms[] = {0,
+	                             1,
+	                             -1,
+	                             NOW,
+	                             253402300799999LL,
+	                             -62167219200000LL,
+	                             253402300800000LL,
+	                             -62167219200001LL};
+	for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+		char text[32];
+		size_t n = dm_format_ms(ms[i], text);
+		assert_int_equal(dm_resolve(text, n, &f, 0, 1, 0, &got, why, sizeof why), TRAWL_OK);
+		assert_true(got == ms[i]);
 	}
 }
 
@@ -291,12 +491,14 @@ static const err_case err_cases[] = {
     {"{\"match\": {\"a\": \"x\"}, \"term\": {\"b\": \"y\"}}", EQ,
      "[match] malformed query, expected [END_OBJECT] but found [FIELD_NAME] [term]"},
     {"{\"foo\": {}}", EQ, "unknown query [foo]"},
-    {"{\"range\": {\"year\": {\"gte\": 2000}}}", EQ,
-     "[range] queries are not supported by trawl; supported: match_all, match_none, match, "
-     "match_phrase, multi_match, bool, term, terms, prefix, query_string"},
     {"{\"wildcard\": {\"title\": \"ecl*se\"}}", EQ,
      "[wildcard] queries are not supported by trawl; supported: match_all, match_none, match, "
-     "match_phrase, multi_match, bool, term, terms, prefix, query_string"},
+     "match_phrase, multi_match, bool, term, terms, prefix, range, exists, ids, constant_score, "
+     "query_string"},
+    {"{\"dis_max\": {\"queries\": []}}", EQ,
+     "[dis_max] queries are not supported by trawl; supported: match_all, match_none, match, "
+     "match_phrase, multi_match, bool, term, terms, prefix, range, exists, ids, constant_score, "
+     "query_string"},
     {"{\"match_all\": []}", EQ, "[match_all] query malformed, no start_object after query name"},
     {"{\"match_all\": {\"boost\": 2}}", EQ,
      "[match_all] query option [boost] is not supported: trawl weighs fields with the schema's "
@@ -410,6 +612,102 @@ static const err_case err_cases[] = {
      "[terms] [value] must be a string, a number or a boolean, not START_ARRAY"},
     {"{\"prefix\": {\"title\": \"\"}}", EQ, "[prefix] the prefix [] has no letters or digits"},
     {"{\"prefix\": {\"title\": \"..\"}}", EQ, "[prefix] the prefix [..] has no letters or digits"},
+
+    /* range */
+    {"{\"range\": {\"d\": {\"gte\": \"now-1x\"}}}", EQ,
+     "[range] [gte] [now-1x]: bad date math: the unit is one of y M w d h H m s"},
+    {"{\"range\": {\"d\": {\"lt\": \"now+\"}}}", EQ,
+     "[range] [lt] [now+]: bad date math: the unit is one of y M w d h H m s"},
+    {"{\"range\": {\"d\": {\"gte\": \"now/1d\"}}}", EQ,
+     "[range] [gte] [now/1d]: bad date math: the unit is one of y M w d h H m s"},
+    {"{\"range\": {\"d\": {\"gte\": \"now*2\"}}}", EQ,
+     "[range] [gte] [now*2]: bad date math: expected +, - or / (now-1d/d, 2024-01-01||+1M/M)"},
+    {"{\"range\": {\"d\": {\"gte\": \"now-9999999999d\"}}}", EQ,
+     "[range] [gte] [now-9999999999d]: bad date math: an amount over 999999999"},
+    {"{\"range\": {\"d\": {\"gte\": \"now+999999999y\"}}}", EQ,
+     "[range] [gte] [now+999999999y]: the date math goes out of range"},
+    {"{\"range\": {\"d\": {\"gte\": \"now-999999999w-999999999w\"}}}", EQ,
+     "[range] [gte] [now-999999999w-999999999w]: the date math goes out of range"},
+    {"{\"range\": {\"d\": {\"gte\": \"junk||+1d\"}}}", EQ,
+     "[range] [gte] [junk||+1d]: the date before || is not a date in the format"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-13-01\", \"format\": \"yyyy-MM-dd\"}}}", EQ,
+     "[range] [gte] [2024-13-01]: not a date in the format"},
+    {"{\"range\": {\"d\": {\"gte\": \"2023-02-29\", \"format\": \"yyyy-MM-dd\"}}}", EQ,
+     "[range] [gte] [2023-02-29]: not a date in the format"},
+    {"{\"range\": {\"d\": {\"gte\": \"2024-01-01x\", \"time_zone\": \"Z\"}}}", EQ,
+     "[range] [gte] [2024-01-01x]: not a date in the format"},
+    {"{\"range\": {\"d\": {\"gte\": \"99999999999999999\", \"format\": \"epoch_millis\"}}}", EQ,
+     "[range] [gte] [99999999999999999]: not a date in the format"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"time_zone\": \"Europe/Paris\"}}}", EQ,
+     "[range] [time_zone] [Europe/Paris]: named time zones are not supported; give an offset "
+     "such as +01:00 (trawl has no zone database, so no daylight saving time)"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"time_zone\": \"+19:00\"}}}", EQ,
+     "[range] [time_zone] [+19:00]: a time zone is Z, UTC or an offset from -18:00 to +18:00 "
+     "(+01:00, -0800)"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"time_zone\": 1}}}", EQ,
+     "[range] [time_zone] must be a string"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"format\": \"EEE dd\"}}}", EQ,
+     "[range] [format] [EEE dd]: a pattern letter other than y u M d H m s S X Z x (names of "
+     "months and days, 12-hour clocks, weeks and days of the year are not supported)"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"format\": \"yy-MM\"}}}", EQ,
+     "[range] [format] [yy-MM]: a year of other than 4 letters (yyyy)"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"format\": \"dd MMM yyyy\"}}}", EQ,
+     "[range] [format] [dd MMM yyyy]: a pattern letter repeated more than twice (month names "
+     "are not supported)"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"format\": \"basic_ordinal_date\"}}}", EQ,
+     "[range] [format] [basic_ordinal_date]: an unknown named format"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"format\": \"yyyy||\"}}}", EQ,
+     "[range] [format] [yyyy||]: an empty format"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"format\": \"'T\"}}}", EQ,
+     "[range] [format] ['T]: a pattern with an unclosed quote"},
+    {"{\"range\": {\"d\": {\"gte\": \"1\", \"format\": 5}}}", EQ,
+     "[range] [format] must be a string"},
+    {"{\"range\": {\"d\": {\"gt\": 1, \"gte\": 2}}}", EQ,
+     "[range] [gt] and [gte] both give the lower bound of [d]"},
+    {"{\"range\": {\"d\": {\"lt\": 1, \"to\": 2}}}", EQ,
+     "[range] [lt] and [to] both give the upper bound of [d]"},
+    {"{\"range\": {\"d\": \"x\"}}", EQ,
+     "[range] [d] must be an object of gt, gte, lt, lte (and format, time_zone)"},
+    {"{\"range\": {}}", EQ, "[range] query names no field"},
+    {"{\"range\": {\"a\": {}, \"b\": {}}}", EQ,
+     "[range] query doesn't support multiple fields, found [a] and [b]"},
+    {"{\"range\": {\"d\": {\"gte\": [1]}}}", EQ,
+     "[range] [gte] must be a string, a number or a boolean, not START_ARRAY"},
+    {"{\"range\": {\"d\": {\"gte\": 1, \"foo\": 2}}}", EQ, "[range] query does not support [foo]"},
+    {"{\"range\": {\"d\": {\"gte\": 1, \"boost\": 2}}}", EQ,
+     "[range] query option [boost] is not supported: trawl weighs fields with the schema's "
+     "boosts (only a boost of 1 is accepted)"},
+    {"{\"range\": {\"*\": {\"gte\": 1}}}", EQ, "[range] must name one field, not [*]"},
+    {"{\"range\": {\"-d\": {\"gte\": 1}}}", EQ,
+     "[range] [-d] is not a valid trawl field name (letters, digits, '_', '.' and '-', not "
+     "starting with '-')"},
+    {"{\"range\": {\"d\": {\"from\": 1, \"include_lower\": \"yes\"}}}", EQ,
+     "[range] [include_lower] must be true or false"},
+    {"{\"range\": {\"d\": {\"gt\": 1, \"include_lower\": true}}}", EQ,
+     "[range] [include_lower] goes with [from], not [gt]"},
+    {"{\"range\": {\"d\": {\"gte\": 1, \"relation\": \"disjoint\"}}}", EQ,
+     "[range] [relation] must be intersects, contains or within"},
+
+    /* exists, ids, constant_score */
+    {"{\"exists\": {}}", EQ, "[exists] must be provided with a [field]"},
+    {"{\"exists\": {\"field\": 1}}", EQ, "[exists] must be provided with a [field]"},
+    {"{\"exists\": {\"field\": \"*\"}}", EQ, "[exists] [field] must name one field, not [*]"},
+    {"{\"exists\": {\"field\": \"t\", \"x\": 1}}", EQ, "[exists] query does not support [x]"},
+    {"{\"exists\": \"t\"}", EQ, "[exists] query malformed, no start_object after query name"},
+    {"{\"ids\": {}}", EQ, "[ids] [values] must be an array of ids"},
+    {"{\"ids\": {\"values\": \"a\"}}", EQ, "[ids] [values] must be an array of ids"},
+    {"{\"ids\": {\"values\": [{}]}}", EQ,
+     "[ids] [values] must be an array of ids (strings), not START_OBJECT"},
+    {"{\"ids\": {\"values\": [\"a\"], \"foo\": 1}}", EQ, "[ids] query does not support [foo]"},
+    {"{\"constant_score\": {}}", EQ, "[constant_score] requires a 'filter' element"},
+    {"{\"constant_score\": {\"filter\": {\"match_all\": {}}, \"boost\": 2}}", EQ,
+     "[constant_score] [boost] 2 is not supported: every document it matches scores 1 (only a "
+     "boost of 1 is accepted)"},
+    {"{\"constant_score\": {\"filter\": {\"nope\": {}}}}", EQ, "unknown query [nope]"},
+    {"{\"constant_score\": {\"query\": {\"match_all\": {}}}}", EQ,
+     "[constant_score] query does not support [query]"},
+    {"{\"constant_score\": []}", EQ,
+     "[constant_score] query malformed, no start_object after query name"},
 
     /* query_string */
     {"{\"query_string\": {}}", EQ, "[query_string] must be provided with a [query] string"},
@@ -592,7 +890,7 @@ static void test_text_errors(void **state)
 /* ---- injection: a literal stays one literal ---- */
 
 /* {"term": {"tag": value}} must compile to exactly one TERM in field tag
- * whose text is value (or, without letters or digits, to no document). */
+ * whose text is value (a keyword may hold any characters). */
 static void assert_term_literal(const char *value, size_t n)
 {
 	json_t *j = json_pack("{s:{s:o}}", "term", "tag", json_stringn(value, n));
@@ -615,6 +913,39 @@ static void assert_term_literal(const char *value, size_t n)
 	qt_free(t);
 }
 
+/* {"range": {"k": {"gte": value, "lt": value}}} and {"ids": {"values":
+ * [value]}} keep value as one bound, one id (ids of 1..512 bytes). */
+static void assert_range_and_id_literal(const char *value, size_t n)
+{
+	json_t *j = json_pack("{s:{s:{s:o, s:o}}}", "range", "k", "gte", json_stringn(value, n),
+	                      "lt", json_stringn(value, n));
+	qt_node *t = NULL;
+	dsl_error e;
+	int rc = dsl_compile_at(j, 0, &t, NULL, &e);
+	json_decref(j);
+	if (rc != TRAWL_OK) {
+		/* only date math may be refused: now..., or a || */
+		assert_true((n >= 3 && !memcmp(value, "now", 3)) || memmem(value, n, "||", 2));
+	} else if (!((n >= 3 && !memcmp(value, "now", 3)) || memmem(value, n, "||", 2))) {
+		qt_node *k = t->kids[0];
+		assert_int_equal(k->kind, QT_RANGE);
+		assert_int_equal(k->flags, QT_LO | QT_LO_INC | QT_HI);
+		assert_int_equal(k->len, n);
+		assert_memory_equal(k->text, value, n);
+		assert_int_equal(k->hilen, n);
+		assert_memory_equal(k->hi, value, n);
+	}
+	qt_free(t);
+	j = json_pack("{s:{s:[o]}}", "ids", "values", json_stringn(value, n));
+	assert_int_equal(dsl_compile(j, &t, NULL, &e), TRAWL_OK);
+	json_decref(j);
+	qt_node *k = t->kids[0]->kids[0];
+	assert_int_equal(k->kind, QT_IDS);
+	assert_int_equal(k->len, n);
+	assert_memory_equal(k->text, value, n);
+	qt_free(t);
+}
+
 /* {"match": {"title": text}} in a bool next to a filter must compile to
  * plain words in title and the filter intact. */
 static void assert_match_contained(const char *text, size_t n)
@@ -630,7 +961,7 @@ static void assert_match_contained(const char *text, size_t n)
 	assert_int_equal(tree->nkids, 2);
 	qt_node *m = tree->kids[0], *f = tree->kids[1];
 	assert_int_equal(m->occur, QT_MUST);
-	assert_int_equal(f->occur, QT_MUST);
+	assert_int_equal(f->occur, QT_FILTER);
 	assert_int_equal(f->kind, QT_TERM);
 	assert_string_equal(f->field, "tenant");
 	assert_string_equal(f->text, "acme");
@@ -684,6 +1015,15 @@ static const char *const attacks[] = {
     ":",
     "a:b:c",
     "\xc3\xa9:\xe2\x80\x94)",
+    "[a TO b]",
+    "*] OR x:[*",
+    "#x",
+    "(x)^=1",
+    "_id:x",
+    "_exists_:x",
+    ">=5",
+    "a\" TO \"b",
+    "now-1d||",
 };
 
 static void test_injection(void **state)
@@ -692,9 +1032,10 @@ static void test_injection(void **state)
 	for (size_t i = 0; i < sizeof attacks / sizeof attacks[0]; i++) {
 		assert_term_literal(attacks[i], strlen(attacks[i]));
 		assert_match_contained(attacks[i], strlen(attacks[i]));
+		assert_range_and_id_literal(attacks[i], strlen(attacks[i]));
 	}
 	/* random strings over the syntax characters */
-	static const char alphabet[] = "ab+-\"():*\\ \tANDORNOT()\"\\";
+	static const char alphabet[] = "ab+-\"():*\\ \tANDORNOT()\"\\[]{}<>=#^1TO_";
 	unsigned long seed = 12345;
 	char s[40];
 	for (int iter = 0; iter < 20000; iter++) {
@@ -706,6 +1047,7 @@ static void test_injection(void **state)
 		}
 		assert_term_literal(s, n);
 		assert_match_contained(s, n);
+		assert_range_and_id_literal(s, n);
 	}
 }
 
@@ -817,6 +1159,7 @@ int main(void)
 	    cmocka_unit_test(test_nul),         cmocka_unit_test(test_and_default),
 	    cmocka_unit_test(test_text_errors), cmocka_unit_test(test_injection),
 	    cmocka_unit_test(test_limits),      cmocka_unit_test(test_whole_text),
+	    cmocka_unit_test(test_dates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

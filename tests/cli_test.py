@@ -1431,6 +1431,34 @@ class TestQueries(TrawlCase):
             with self.subTest(q=q):
                 self.bad(q, m)
 
+    # --filter's syntax is checked before the index is searched (a filter that
+    # parses runs only with an engine that knows FILTER clauses: not here)
+    def test_filter_errors(self):
+        cases = [
+            (("zeppelin", "--filter", "[a TO b]"),
+             r"--filter '\[a TO b\]': column 1: a range needs a field"),
+            (("zeppelin", "--filter", "tags:x", "--filter", "n:[1 TO"),
+             r"--filter 'n:\[1 TO': column 3: unclosed range"),
+            (("--filter", "a OR b c"),
+             r"column 1: an optional clause beside required ones does not narrow a filter"),
+            (("--filter", ""), r"--filter '': empty query"),
+            (("--filter", "_id:ab*"), r"column 5: an id is not a prefix"),
+            ((" ".join(["w"] * 1000), "--filter", " ".join(["v"] * 30)),
+             r"the query and its filters together: the query has 1030 terms; the limit is 1024"),
+        ]
+        for args, m in cases:
+            with self.subTest(args=args[:3]):
+                r = self.fails(EX_DATAERR, "search", self.ix, *args, msg=[m])
+                self.assertEqual(r.out, "")
+        # a query is needed without a filter; a bad filter fails a batch at once
+        self.fails(EX_USAGE, "search", self.ix, msg=[r"needs DIR and QUERY \(or DIR and --filter F\)"])
+        qf = self.path("q.tsv")
+        with open(qf, "w") as f:
+            f.write("q1\tzeppelin\n")
+        self.fails(EX_DATAERR, "search", self.ix, "--queries", qf, "--run", self.path("run"),
+                   "--filter", "(", msg=[r"--filter '\(': column 1: unclosed '\('"])
+        self.assertIn("--filter F", self.ok("search", "--help").out)
+
     def test_empty_query(self):
         for q in ("", " ", "\t \t"):
             with self.subTest(q=q):

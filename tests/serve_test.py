@@ -1685,9 +1685,21 @@ class TestBadInput(ServeCase):
             ("/search?q=zeppelin&snippet=" + "x" * 65, 400, A, r"snippet"),
             ("/search?q=zeppelin&preference=" + "p" * 257, 400, A, r"preference"),
             ("/search?q=zeppelin&k=10000&offset=1", 400, None, r"10001"),
-            ("/search", 400, "parse_exception", r"\bq\b"),
+            ("/search", 400, "parse_exception", r"\bq\b.*no filter"),
             ("/search?q=", 400, "parse_exception", r"\bq\b"),
             ("/search?k=3", 400, "parse_exception", r"\bq\b"),
+            # a filter's syntax, checked at the root; q may be left out beside one
+            ("/search?q=zeppelin&filter=%5Ba%20TO%20b%5D", 400, "query_parsing_exception",
+             r"^filter: column 1: a range needs a field"),
+            ("/search?filter=n%3A%5B1%20TO", 400, "query_parsing_exception",
+             r"^filter: column 3: unclosed range"),
+            ("/search?q=&filter=a%20OR%20b%20c", 400, "query_parsing_exception",
+             r"^filter: column 1: an optional clause beside required ones"),
+            ("/search?filter=", 400, "query_parsing_exception", r"^filter: empty query"),
+            ("/search?q=zeppelin&filter=x&filter=y", 400, A, r"filter"),
+            ("/search?q=" + "w%20" * 1000 + "&filter=" + "v%20" * 30, 400,
+             "query_parsing_exception",
+             r"^q and filter together: the query has 1030 terms; the limit is 1024"),
             # refused by the root before any leaf sees it
             ("/search?q=" + "x" * 8193, 400, "query_parsing_exception", None),
             # other endpoints and methods
@@ -1733,6 +1745,17 @@ class TestBadInput(ServeCase):
                 self.assertError(self.get(self.port, "/search?q=" + q), 400, Q, reason)
         r = request(self.port, "POST", "/search", body=b'{"q": "\\"zeppelin"}')
         self.assertError(r, 400, Q, r"column 1")
+        # filters in a body: a string, or a list whose entries are named
+        r = request(self.port, "POST", "/search", body=b'{"filter": "_id:"}')
+        self.assertError(r, 400, Q, r"^filter: column 1: expected an id after '_id:'")
+        r = request(self.port, "POST", "/search",
+                    body=b'{"q": "zeppelin", "filter": ["tags:x", "#"]}')
+        self.assertError(r, 400, Q, r"^filter\[2\]: column 1: expected a term after '#'")
+        r = request(self.port, "POST", "/search", body=b'{"q": "zeppelin", "filter": [1]}')
+        self.assertError(r, 400, "illegal_argument_exception", r'"filter" is a string or an array')
+        r = request(self.port, "POST", "/search",
+                    body=json.dumps({"q": "zeppelin", "filter": ["a"] * 33}).encode())
+        self.assertError(r, 400, "illegal_argument_exception", r"at most 32 filters")
         # the leaf is as healthy as before: good queries work at once
         d = self.search(self.port, "zeppelin")
         self.assertEqual([h["id"] for h in d["hits"]], ["air-01"])

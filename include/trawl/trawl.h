@@ -511,6 +511,30 @@ TRAWL_API int trawl_query_decode(trawl_query **out, const void *bytes, size_t le
 TRAWL_API void trawl_query_free(trawl_query *q);
 
 /*
+ * trawl_query_parse_filter parses text (the syntax of docs/QUERY.md) as a
+ * filter, for trawl_query_filter: it is read with the AND default, and its
+ * clauses narrow without scoring (required ones become filters, excluded
+ * ones stay excluded, optional ones, from an explicit OR, become one filter
+ * of the alternatives). An optional clause beside required ones is
+ * TRAWL_EQUERY naming its column. Ownership and errors as
+ * trawl_query_parse's.
+ */
+TRAWL_API int trawl_query_parse_filter(trawl_query **out, const char *text, size_t len,
+                                       char *errbuf, size_t errlen);
+
+/*
+ * trawl_query_filter narrows *q by filter (made by trawl_query_parse_filter;
+ * only read): *q then matches the documents it matched that also pass the
+ * filter, scored as before. With *q NULL, *q becomes a new query (the
+ * caller's) of every document that passes the filter, each scoring 1.
+ * Filters add up: call it once per filter. Errors: TRAWL_EINVAL (filter was
+ * not made by trawl_query_parse_filter), TRAWL_ELIMIT (together they break
+ * a limit of a query: errbuf names it), TRAWL_ENOMEM; *q is then unchanged.
+ */
+TRAWL_API int trawl_query_filter(trawl_query **q, const trawl_query *filter, char *errbuf,
+                                 size_t errlen);
+
+/*
  * trawl_search_query is trawl_search with a parsed query. opts->default_op
  * is ignored: q's clauses already say which are required. Errors as
  * trawl_search's, but for the syntax, which q has passed.
