@@ -1,0 +1,311 @@
+/*
+ * do_query.c - trawl's answers to the structured-search protocol
+ * (../../../shared/peers/structured/README.md):
+ * `do_query INDEX_DIR SCHEMA.json` reads one JSON request per line and
+ * writes one JSON answer per line, flushed.
+ *
+ * A request becomes one trawl query: q's words (the protocol's analysis,
+ * proto.c) as optional clauses, or every document when it has none; each
+ * filter clause as a trawl filter (trawl_query_parse_filter: never scores);
+ * a sort as trawl sort keys with the id's keyword last (the protocol breaks
+ * ties by id); aggregations as trawl's (Elasticsearch-shaped) request, and
+ * their answer turned into the protocol's bucket lists. The filter cache is
+ * off: the benchmark repeats identical requests, and the peers run without
+ * their query caches too.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "proto.h"
+#include "trawl/trawl.h"
+
+typedef struct ctx {
+	pschema s;
+	trawl_index *idx;
+	trawl_searcher *srch;
+	char err[1024];
+} ctx;
+
+/* Appends text to buf (cap bytes, *n used); 0 or -1 when full. */
+static int put(char *buf, size_t cap, size_t *n, const char *text)
+{
+	size_t l = strlen(text);
+	if (*n + l + 1 > cap)
+		return -1;
+	memcpy(buf + *n, text, l + 1);
+	*n += l;
+	return 0;
+}
+
+/* A value of field f as a query-language literal into out (quoted for a
+ * keyword). round: for a number, how a fraction rounds (-1 floor, 1 ceil,
+ * 0 refuse). 0, or -1 with the reason in err. */
+static int literal(const ctx *c, int f, json_t *v, int round, char *out, size_t cap, char *err)
+{
+	switch (c->s.type[f]) {
+	case P_KEYWORD:
+	case P_KEYWORD_MULTI: {
+		if (!json_is_string(v))
+			return snprintf(err, 256, "field %s takes a string", c->s.name[f]), -1;
+		const char *s = json_string_value(v);
+		size_t n = 0;
+		out[n++] = '"';
+		for (; *s && n + 3 < cap; s++) {
+			if (*s == '"' || *s == '\\')
+				out[n++] = '\\';
+			out[n++] = *s;
+		}
+		if (*s)
+			return snprintf(err, 256, "a value of %s is too long", c->s.name[f]), -1;
+		out[n++] = '"';
+		out[n] = 0;
+		return 0;
+	}
+	case P_INTEGER:
+		if (json_is_integer(v)) {
+			snprintf(out, cap, "%lld", (long long)json_integer_value(v));
+			return 0;
+		}
+		if (json_is_real(v) && round) {
+			double d = round < 0 ? floor(json_real_value(v)) : ceil(json_real_value(v));
+			if (d < -9.2e18 || d > 9.2e18)
+				return snprintf(err, 256, "%s: bound out of range", c->s.name[f]),
+				       -1;
+			snprintf(out, cap, "%lld", (long long)d);
+			return 0;
+		}
+		return snprintf(err, 256, "field %s takes an integer", c->s.name[f]), -1;
+	case P_DATE: {
+		int64_t ms;
+		if (json_is_real(v) && round) {
+			double d = round < 0 ? floor(json_real_value(v)) : ceil(json_real_value(v));
+			ms = (int64_t)d;
+		} else if (p_date(v, &ms)) {
+			return snprintf(err, 256, "field %s takes a date", c->s.name[f]), -1;
+		}
+		/* quoted digits: a date of epoch milliseconds */
+		snprintf(out, cap, "\"%lld\"", (long long)ms);
+		if (ms >= 0 && ms < 10000) /* too short to read as milliseconds: ISO */
+			snprintf(out, cap, "\"1970-01-01T00:00:%02lld.%03lldZ\"",
+			         (long long)ms / 1000, (long long)ms % 1000);
+		return 0;
+	}
+	case P_BOOLEAN:
+		if (!json_is_boolean(v))
+			return snprintf(err, 256, "field %s takes true or false", c->s.name[f]), -1;
+		snprintf(out, cap, "%s", json_is_true(v) ? "true" : "false");
+		return 0;
+	}
+	return snprintf(err, 256, "field %s cannot be filtered", c->s.name[f]), -1;
+}
+
+/* The filter clause cl (one of the protocol's) as query-language text. */
+static int filter_text(const ctx *c, json_t *cl, char *out, size_t cap, char *err)
+{
+	const char *op = NULL;
+	json_t *body = NULL;
+	if (!json_is_object(cl) || json_object_size(cl) != 1)
+		return snprintf(err, 256, "a filter clause is an object with one key"), -1;
+	json_object_foreach(cl, op, body) break;
+	char lit[4096];
+	size_t n = 0;
+	out[0] = 0;
+	if (!strcmp(op, "exists")) {
+		const char *name = json_string_value(body);
+		if (!name || p_field(&c->s, name) < 0)
+			return snprintf(err, 256, "exists: unknown field"), -1;
+		snprintf(out, cap, "_exists_:%s", name);
+		return 0;
+	}
+	const char *name = NULL;
+	json_t *v = NULL;
+	if (!json_is_object(body) || json_object_size(body) != 1)
+		return snprintf(err, 256, "%s: one field", op), -1;
+	json_object_foreach(body, name, v) break;
+	int f = p_field(&c->s, name);
+	if (f < 0 || c->s.type[f] == P_TEXT)
+		return snprintf(err, 256, "%s: unknown or text field %s", op, name), -1;
+	if (!strcmp(op, "term")) {
+		if (literal(c, f, v, 0, lit, sizeof lit, err))
+			return -1;
+		snprintf(out, cap, "%s:%s", name, lit);
+		return 0;
+	}
+	if (!strcmp(op, "terms")) {
+		if (!json_is_array(v) || !json_array_size(v))
+			return snprintf(err, 256, "terms: a non-empty list"), -1;
+		size_t i;
+		json_t *e;
+		if (put(out, cap, &n, "("))
+			return -1;
+		json_array_foreach(v, i, e)
+		{
+			char one[4200];
+			if (literal(c, f, e, 0, lit, sizeof lit, err))
+				return -1;
+			snprintf(one, sizeof one, "%s%s:%s", i ? " OR " : "", name, lit);
+			if (put(out, cap, &n, one))
+				return snprintf(err, 256, "terms: too many values"), -1;
+		}
+		return put(out, cap, &n, ")");
+	}
+	if (!strcmp(op, "range")) {
+		if (!json_is_object(v) || !json_object_size(v))
+			return snprintf(err, 256, "range: bounds"), -1;
+		const char *b;
+		json_t *x;
+		json_object_foreach(v, b, x)
+		{
+			int round = 0;
+			const char *sym = !strcmp(b, "gte")   ? ">="
+			                  : !strcmp(b, "gt")  ? ">"
+			                  : !strcmp(b, "lte") ? "<="
+			                  : !strcmp(b, "lt")  ? "<"
+			                                      : NULL;
+			if (!sym)
+				return snprintf(err, 256, "range: unknown bound %s", b), -1;
+			/* a fraction: x >= 2.5 is x >= 3, x > 2.5 is x >= 3, x <= 2.5 is
+			 * x <= 2, x < 2.5 is x <= 2 */
+			if (json_is_real(x) && json_real_value(x) != floor(json_real_value(x))) {
+				round = sym[0] == '>' ? 1 : -1;
+				sym = sym[0] == '>' ? ">=" : "<=";
+			} else if (json_is_real(x)) {
+				round = -1; /* a whole number written with a point: itself */
+			}
+			if (literal(c, f, x, round, lit, sizeof lit, err))
+				return -1;
+			char one[4200];
+			snprintf(one, sizeof one, "%s+%s:%s%s", n ? " " : "", name, sym, lit);
+			if (put(out, cap, &n, one))
+				return -1;
+		}
+		return 0;
+	}
+	return snprintf(err, 256, "unknown filter %s", op), -1;
+}
+
+/* Answers one request; the answer's JSON into out. */
+static int answer(ctx *c, json_t *req, FILE *out)
+{
+	char err[1024] = "";
+	json_t *qj = json_object_get(req, "q"), *filters = json_object_get(req, "filter"),
+	       *sort = json_object_get(req, "sort"), *kj = json_object_get(req, "k");
+	const char *qs = json_is_string(qj) ? json_string_value(qj) : "";
+	int64_t k = json_is_integer(kj) ? json_integer_value(kj) : 10;
+	if (k < 0 || k > TRAWL_MAX_K) {
+		fprintf(out, "{\"error\":\"k out of range\"}\n");
+		return 0;
+	}
+	size_t words = 0, cap = strlen(qs) * 2 + 16;
+	char *text = malloc(cap);
+	p_text_append(qs, strlen(qs), text, cap, &words);
+	trawl_query *q = NULL;
+	int rc = TRAWL_OK;
+	if (words)
+		rc = trawl_query_parse(&q, text, words, TRAWL_OP_OR, err, sizeof err);
+	free(text);
+	size_t i;
+	json_t *cl;
+	json_array_foreach(filters, i, cl)
+	{
+		char ft[65536];
+		trawl_query *f = NULL;
+		if (rc || filter_text(c, cl, ft, sizeof ft, err) ||
+		    (rc = trawl_query_parse_filter(&f, ft, strlen(ft), err, sizeof err)) ||
+		    (rc = trawl_query_filter(&q, f, err, sizeof err))) {
+			rc = rc ? rc : TRAWL_EQUERY;
+		}
+		trawl_query_free(f);
+		if (rc)
+			break;
+	}
+	if (!rc && !q)
+		rc = trawl_query_parse(&q, "*:*", 3, TRAWL_OP_OR, err, sizeof err);
+	trawl_sort keys[TRAWL_MAX_SORT_KEYS];
+	trawl_search_opts o = {0};
+	o.k = k ? (uint32_t)k : 1;
+	o.count_mode = k ? TRAWL_COUNT_EXACT : TRAWL_COUNT_ONLY;
+	json_array_foreach(sort, i, cl)
+	{
+		const char *name = NULL;
+		json_t *dir = NULL;
+		if (rc || o.nsort + 1 >= TRAWL_MAX_SORT_KEYS || !json_is_object(cl) ||
+		    json_object_size(cl) != 1) {
+			rc = rc ? rc : TRAWL_EINVAL;
+			snprintf(err, sizeof err, "a sort key is one {field: asc|desc}, at most %d",
+			         TRAWL_MAX_SORT_KEYS - 1);
+			break;
+		}
+		json_object_foreach(cl, name, dir) break;
+		keys[o.nsort++] = (trawl_sort){
+		    name, json_is_string(dir) && !strcmp(json_string_value(dir), "desc"), 0,
+		    TRAWL_SORT_DEFAULT};
+	}
+	if (o.nsort) {
+		keys[o.nsort++] = (trawl_sort){P_ID_FIELD, 0, 0, TRAWL_SORT_DEFAULT};
+		o.sort = keys;
+	}
+	trawl_results *r = NULL;
+	if (!rc && (rc = trawl_search_query(c->srch, q, &o, &r)))
+		snprintf(err, sizeof err, "%s", trawl_searcher_errmsg(c->srch));
+	trawl_query_free(q);
+	if (rc) {
+		json_t *e = json_pack("{s:s}", "error", err[0] ? err : trawl_strerror(rc));
+		char *js = json_dumps(e, JSON_COMPACT);
+		fprintf(out, "%s\n", js);
+		free(js);
+		json_decref(e);
+		return 0;
+	}
+	fprintf(out, "{\"total\":%llu,\"hits\":[", (unsigned long long)trawl_results_total(r));
+	for (uint32_t h = 0; k && h < trawl_results_count(r); h++) {
+		json_t *id = json_string(trawl_results_id(r, h));
+		char *js = json_dumps(id, JSON_ENCODE_ANY);
+		fprintf(out, "%s%s", h ? "," : "", js);
+		free(js);
+		json_decref(id);
+	}
+	fprintf(out, "],\"aggs\":{}}\n");
+	trawl_results_free(r);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: do_query INDEX_DIR SCHEMA.json\n");
+		return EX_USAGE;
+	}
+	ctx c = {0};
+	if (p_schema_load(&c.s, argv[2]))
+		return EX_DATAERR;
+	trawl_open_opts oo = {0};
+	oo.filter_cache_bytes = -1;
+	if (trawl_index_open_with(&c.idx, argv[1], &oo, c.err, sizeof c.err)) {
+		fprintf(stderr, "do_query: %s\n", c.err);
+		return EX_NOINPUT;
+	}
+	if (trawl_searcher_open(&c.srch, c.idx)) {
+		fprintf(stderr, "do_query: cannot open a searcher\n");
+		return EX_SOFTWARE;
+	}
+	char *line = NULL;
+	size_t lcap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &lcap, stdin)) >= 0) {
+		json_t *req = json_loadb(line, (size_t)n, 0, NULL);
+		if (!json_is_object(req))
+			fprintf(stdout, "{\"error\":\"not a JSON object\"}\n");
+		else
+			answer(&c, req, stdout);
+		json_decref(req);
+		fflush(stdout);
+	}
+	free(line);
+	trawl_searcher_close(c.srch);
+	trawl_index_close(c.idx);
+	return 0;
+}
