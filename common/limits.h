@@ -148,6 +148,42 @@
 #define LIMIT_DATE_MS 3155760000000000LL
 #define LIMIT_DATE_MATH_AMOUNT 999999999LL
 
+/* ---- aggregations (common/aggs.c, index/aggs_collect.c; docs/AGGREGATIONS.md) ---- */
+
+/* Nesting of aggregations (a terms in a terms in a date_histogram ...):
+ * each level multiplies the buckets a request may ask for, and the parser,
+ * the collector and the renderer recurse once per level. */
+#define LIMIT_AGG_DEPTH 8
+/* Aggregations in one request, at every level together: each is a node of
+ * the collector, visited for every matching document. */
+#define LIMIT_AGG_NODES 256
+/* Bytes of an aggregation's name, and of a range's or a filter's key. */
+#define LIMIT_AGG_NAME_BYTES 128
+/* Buckets of one request, at every level together, in a shard's partial
+ * result, in the merge of partials and in the rendered answer (empty
+ * histogram buckets included): Elasticsearch's search.max_buckets. It bounds
+ * the collector's memory, a partial result and the answer; beyond it the
+ * request is refused, naming the limit, never answered in part. */
+#define LIMIT_AGG_BUCKETS 65536
+/* Values held for exact percentiles (every value) and exact cardinality
+ * (every distinct value), at every level together: a leaf's partial and the
+ * root's merge hold them all. Beyond it the request is refused, naming the
+ * limit, never answered with an estimate. */
+#define LIMIT_AGG_VALUES 1000000
+/* Ranges of a range or date_range, named queries of a filters, percents of
+ * a percentiles, values of a terms' include or exclude, keys of an order. */
+#define LIMIT_AGG_RANGES 256
+#define LIMIT_AGG_FILTERS 256
+#define LIMIT_AGG_PERCENTS 100
+#define LIMIT_AGG_TERMS_LIST 1024
+#define LIMIT_AGG_ORDER_KEYS 8
+/* Bytes of a request's aggregations in canonical form (common/aggs.h), the
+ * encoded query trees of its filters in hex included: the form a root
+ * sends to its leaves. */
+#define LIMIT_AGG_SPEC_BYTES (4u << 20)
+/* Bytes of one encoded partial result (a leaf's reply to the root). */
+#define LIMIT_AGG_PARTIAL_BYTES (96u << 20)
+
 /* ---- the build ---- */
 
 /* Bytes of input in a work item: the default, and the range one may ask
@@ -220,5 +256,22 @@ _Static_assert(LIMIT_FIELD_NAME_BYTES <= LIMIT_DSL_FIELD_BYTES, "a field name fi
 _Static_assert(LIMIT_DATE_MATH_AMOUNT * 604800000LL + 2 * LIMIT_DATE_MS < INT64_MAX,
                "date math on a date in range cannot overflow");
 _Static_assert(LIMIT_HTTP_PARAM_NAME_BYTES >= 32, "every parameter name of the API fits");
+
+/* Aggregations: a request's spec, and a partial result, fit a message
+ * beside the rest of a SEARCH request or reply; a filter's query tree fits
+ * the spec in hex; a terms' size is a number of buckets; a keyword value
+ * can be a terms' missing, include or exclude value. */
+_Static_assert((uint64_t)LIMIT_AGG_SPEC_BYTES + TRAWL_MAX_QUERY_TREE_BYTES + 4096 <=
+                   LIMIT_MESSAGE_BYTES,
+               "an aggregation spec fits a SEARCH request");
+_Static_assert((uint64_t)LIMIT_AGG_PARTIAL_BYTES + (uint64_t)TRAWL_MAX_K * (20 + 4 + LIMIT_ID_BYTES) +
+                       4096 <=
+                   LIMIT_MESSAGE_BYTES,
+               "a partial aggregation result fits a SEARCH reply");
+_Static_assert(2ull * TRAWL_MAX_QUERY_TREE_BYTES + 4096 <= LIMIT_AGG_SPEC_BYTES,
+               "a filter's query tree fits a spec in hex");
+_Static_assert(LIMIT_AGG_BUCKETS < (1u << 30) && LIMIT_AGG_VALUES < (1u << 30),
+               "bucket and value numbers fit 32 bits with room");
+_Static_assert(LIMIT_AGG_NODES >= LIMIT_AGG_DEPTH, "a request can nest to the depth limit");
 
 #endif
