@@ -1,0 +1,1312 @@
+/*
+ * aggs_collect.c - aggregations over one shard's matching documents
+ * (aggs_collect.h): the spec bound to a schema, a collector per shard fed
+ * document by document, and the shard's partial result.
+ *
+ * Every aggregation is a node holding its state in flat arrays indexed by
+ * "owner": the bucket of its parent aggregation that the document fell in
+ * (0 under the root). A bucket aggregation gives each of its buckets a
+ * number (an "ord"), which is the owner of its sub-aggregations:
+ *  - terms, histogram, date_histogram: ords in order of appearance,
+ *    found by (owner, key) in an open-addressing hash table, or, for a
+ *    top-level terms on a keyword with a small dictionary, in an array
+ *    indexed by the global ordinal;
+ *  - range, filters: owner x (ranges or queries) + i; filter, missing: the
+ *    owner itself.
+ * Metrics keep per owner a count, the smallest and largest key, an exact
+ * sum; cardinality a hash set of (owner, key); percentiles a list of
+ * (owner, value). aggc_finish sorts each by owner and key once and builds
+ * the result tree.
+ */
+#include "index/aggs_collect.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "index/values.h"
+
+_Static_assert((int)AGGS_V_KEYWORD == (int)IDX_KEYWORD && (int)AGGS_V_LONG == (int)IDX_LONG &&
+                   (int)AGGS_V_DOUBLE == (int)IDX_DOUBLE && (int)AGGS_V_DATE == (int)IDX_DATE &&
+                   (int)AGGS_V_BOOLEAN == (int)IDX_BOOLEAN,
+               "aggs_vtype follows idx_ftype");
+
+/* Dates within +-8.64e15 ms (common/aggs.c) */
+#define MS_MAX 8640000000000000LL
+/* A top-level terms on a keyword counts by ordinal in an array when the
+ * dictionary has at most this many values (4 MiB of u32). */
+#define DENSE_MAX_ORDS (1u << 20)
+#define NONE UINT32_MAX
+
+/* ---- binding ---- */
+
+typedef struct bnode bnode;
+struct bnode {
+	const aggs_spec *s;
+	int typed; /* the typed field, or -1 */
+	int type;  /* its idx_ftype */
+	/* terms' literals, read for the field: keys (numbers, sorted, distinct)
+	 * or normalised keyword bytes */
+	int64_t missing_key;
+	aggs_str missing_kw;
+	int64_t *inc, *exc;
+	aggs_str *inc_kw, *exc_kw;
+	uint32_t ninc, nexc;
+	uint32_t nsubs;
+	bnode *subs;
+};
+
+struct aggc_bound {
+	bnode root;
+};
+
+static void bnode_fini(bnode *b)
+{
+	for (uint32_t i = 0; i < b->nsubs; i++)
+		bnode_fini(&b->subs[i]);
+	free(b->subs);
+	free(b->missing_kw.p);
+	free(b->inc);
+	free(b->exc);
+	for (uint32_t i = 0; b->inc_kw && i < b->ninc; i++)
+		free(b->inc_kw[i].p);
+	for (uint32_t i = 0; b->exc_kw && i < b->nexc; i++)
+		free(b->exc_kw[i].p);
+	free(b->inc_kw);
+	free(b->exc_kw);
+}
+
+void aggc_bound_free(aggc_bound *b)
+{
+	if (!b)
+		return;
+	bnode_fini(&b->root);
+	free(b);
+}
+
+/* Which field types an aggregation takes, and how to say so. */
+static int type_ok(aggs_kind k, int t, const char **takes)
+{
+	switch (k) {
+	case AGGS_TERMS:
+		*takes = "a keyword, number, date or boolean field";
+		return t != IDX_TEXT;
+	case AGGS_RANGE:
+	case AGGS_HISTOGRAM:
+		*takes = "a number or date field";
+		return t == IDX_LONG || t == IDX_DOUBLE || t == IDX_DATE;
+	case AGGS_DATE_RANGE:
+	case AGGS_DATE_HISTOGRAM:
+		*takes = "a date field";
+		return t == IDX_DATE;
+	case AGGS_MIN:
+	case AGGS_MAX:
+	case AGGS_SUM:
+	case AGGS_AVG:
+	case AGGS_STATS:
+	case AGGS_PERCENTILES:
+		*takes = "a number, date or boolean field";
+		return t == IDX_LONG || t == IDX_DOUBLE || t == IDX_DATE || t == IDX_BOOLEAN;
+	default:
+		*takes = "a keyword, number, date or boolean field";
+		return t != IDX_TEXT;
+	}
+}
+
+static int find_typed(const idx_schema *sc, const char *name)
+{
+	for (uint32_t t = 0; t < sc->ntyped; t++)
+		if (!strcmp(sc->typed[t].name, name))
+			return (int)t;
+	return -1;
+}
+
+static int bind_field(bnode *b, const idx_schema *sc, char *err, size_t errlen)
+{
+	const aggs_spec *s = b->s;
+	const char *kind = aggs_kind_name(s->kind), *takes;
+	int t = find_typed(sc, s->field);
+	if (t < 0) {
+		int f = idx_schema_field(sc, s->field, strlen(s->field));
+		if (f < 0)
+			return errf(err, errlen, TRAWL_EINVAL,
+			            "%s.%s.field: no field \"%s\" in the schema", s->path, kind,
+			            s->field);
+		type_ok(s->kind, IDX_KEYWORD, &takes);
+		for (uint32_t i = 0; i < sc->ntyped; i++)
+			if (sc->typed[i].twin_of == f && sc->typed[i].doc_values)
+				return errf(
+				    err, errlen, TRAWL_EINVAL,
+				    "%s.%s.field: %s takes %s; %s is text: use its keyword twin %s",
+				    s->path, kind, kind, takes, s->field, sc->typed[i].name);
+		return errf(
+		    err, errlen, TRAWL_EINVAL,
+		    "%s.%s.field: %s takes %s; %s is text and has no keyword twin (a schema "
+		    "can give it one: docs/SCHEMA.md)",
+		    s->path, kind, kind, takes, s->field);
+	}
+	const idx_tfield *tf = &sc->typed[t];
+	if (!type_ok(s->kind, tf->type, &takes))
+		return errf(err, errlen, TRAWL_EINVAL, "%s.%s.field: %s takes %s; %s is %s",
+		            s->path, kind, kind, takes, s->field, idx_ftype_name(tf->type));
+	if (!tf->doc_values)
+		return errf(err, errlen, TRAWL_EINVAL,
+		            "%s.%s.field: %s has doc_values false in the schema: it cannot be "
+		            "aggregated",
+		            s->path, kind, s->field);
+	b->typed = t;
+	b->type = tf->type;
+	return TRAWL_OK;
+}
+
+static int kwcmp(const uint8_t *a, uint32_t an, const uint8_t *b, uint32_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+	if (c)
+		return c;
+	return an < bn ? -1 : an > bn;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* One literal of terms read as a value of field tf. */
+static int read_lit(const aggs_spec *s, const idx_tfield *tf, const char *what, const aggs_lit *l,
+                    tbuf *tmp, int64_t *key, aggs_str *kw, char *err, size_t errlen)
+{
+	char why[256] = "";
+	int rc = idx_value_literal(tf, l->text, l->len, tmp, key, why, sizeof why);
+	if (rc == TRAWL_ENOMEM)
+		return errf(err, errlen, rc, "%s: out of memory", s->path);
+	if (rc)
+		return errf(err, errlen, TRAWL_EINVAL, "%s.terms.%s: %s (field %s is %s)", s->path,
+		            what, why, tf->name, idx_ftype_name(tf->type));
+	if (kw) {
+		if (!(kw->p = malloc(tmp->len + 1)))
+			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+		if (tmp->len)
+			memcpy(kw->p, tmp->data, tmp->len);
+		kw->p[tmp->len] = 0;
+		kw->len = (uint32_t)tmp->len;
+	}
+	return TRAWL_OK;
+}
+
+static int read_lits(const aggs_spec *s, const idx_tfield *tf, const char *what, const aggs_lit *l,
+                     uint32_t n, tbuf *tmp, int64_t **keys, aggs_str **kws, uint32_t *out_n,
+                     char *err, size_t errlen)
+{
+	int kw = tf->type == IDX_KEYWORD;
+	if (kw ? !(*kws = calloc(n ? n : 1, sizeof **kws)) : !(*keys = calloc(n ? n : 1, 8)))
+		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+	for (*out_n = 0; *out_n < n; (*out_n)++) {
+		int rc = read_lit(s, tf, what, &l[*out_n], tmp, kw ? NULL : &(*keys)[*out_n],
+		                  kw ? &(*kws)[*out_n] : NULL, err, errlen);
+		if (rc)
+			return rc;
+	}
+	if (!kw) { /* sorted and distinct, for binary search */
+		qsort(*keys, n, 8, cmp_i64);
+		uint32_t m = 0;
+		for (uint32_t i = 0; i < n; i++)
+			if (!m || (*keys)[m - 1] != (*keys)[i])
+				(*keys)[m++] = (*keys)[i];
+		*out_n = m;
+	}
+	return TRAWL_OK;
+}
+
+static int bind_node(bnode *b, const aggs_spec *s, const idx_schema *sc, tbuf *tmp, char *err,
+                     size_t errlen)
+{
+	b->s = s;
+	b->typed = -1;
+	int rc;
+	if (s->field && (rc = bind_field(b, sc, err, errlen)))
+		return rc;
+	if (s->kind == AGGS_TERMS) {
+		const idx_tfield *tf = &sc->typed[b->typed];
+		int kw = tf->type == IDX_KEYWORD;
+		if (s->has_missing &&
+		    (rc = read_lit(s, tf, "missing", &s->missing, tmp, &b->missing_key,
+		                   kw ? &b->missing_kw : NULL, err, errlen)))
+			return rc;
+		if (s->has_include &&
+		    (rc = read_lits(s, tf, "include", s->include, s->ninclude, tmp, &b->inc,
+		                    &b->inc_kw, &b->ninc, err, errlen)))
+			return rc;
+		if (s->nexclude && (rc = read_lits(s, tf, "exclude", s->exclude, s->nexclude, tmp,
+		                                   &b->exc, &b->exc_kw, &b->nexc, err, errlen)))
+			return rc;
+	}
+	if (s->nsubs && !(b->subs = calloc(s->nsubs, sizeof *b->subs)))
+		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		b->nsubs++;
+		if ((rc = bind_node(&b->subs[i], &s->subs[i], sc, tmp, err, errlen)))
+			return rc;
+	}
+	return TRAWL_OK;
+}
+
+int aggc_bind(const aggs_spec *spec, const idx_schema *schema, aggc_bound **out, char *err,
+              size_t errlen)
+{
+	*out = calloc(1, sizeof **out);
+	if (!*out)
+		return errf(err, errlen, TRAWL_ENOMEM, "aggs: out of memory");
+	tbuf tmp;
+	tbuf_init(&tmp, LIMIT_KEYWORD_BYTES * 4 + 16);
+	int rc = bind_node(&(*out)->root, spec, schema, &tmp, err, errlen);
+	tbuf_fini(&tmp);
+	if (rc) {
+		aggc_bound_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* ---- the collector ---- */
+
+typedef struct cnode cnode;
+struct cnode {
+	const bnode *b;
+	const aggs_spec *s;
+	const idx_col *col; /* the field's column (NULL: none) */
+	uint32_t nsubs;
+	cnode *subs;
+	int hashed;       /* terms, histogram, date_histogram */
+	uint32_t per;     /* range, filters: buckets per owner; filter, missing: 1 */
+	uint32_t nowners; /* owners seen (fixed buckets, metrics) */
+	uint32_t nown;    /* at the finish: the parent's number of ords */
+	/* hashed buckets: ord -> owner, key, count */
+	uint32_t nb, capb;
+	uint32_t *bowner;
+	int64_t *bkey;
+	uint64_t *bcount;
+	uint32_t *slot; /* ord + 1, 0: free */
+	uint32_t nslot;
+	uint32_t *dense; /* top-level keyword terms: ordinal -> ord + 1 */
+	/* fixed buckets: counts per owner x per */
+	uint64_t *fcount;
+	size_t capf;
+	/* metrics, per owner */
+	size_t capo;
+	uint64_t *mcount;
+	int64_t *mmin, *mmax;
+	__int128 *misum;
+	aggs_sum *mdsum;
+	/* cardinality: the set of (owner, key) */
+	uint32_t nset, capset, nsslot;
+	uint32_t *sowner;
+	int64_t *skey;
+	uint32_t *sslot;
+	/* percentiles: (owner, value) */
+	size_t npv, cappv;
+	uint32_t *pvowner;
+	double *pv;
+	/* terms */
+	uint8_t *allow;  /* keyword: per ordinal (+1: the missing value outside the
+	                    dictionary); NULL: every value */
+	int has_missing; /* documents without a value count as missing_key */
+	int64_t missing_key;
+	uint32_t nords; /* keyword: the dictionary's values */
+	/* filter, filters */
+	const uint64_t **bits;
+	/* date_histogram: the last bucket found */
+	int64_t clo, chi;
+	int cache;
+	/* at the finish: ords (hashed), set entries and values sorted by owner */
+	uint32_t *order, *ostart;
+	uint32_t *sorder, *sstart;
+	uint32_t *porder;
+	size_t *pstart;
+};
+
+struct aggc {
+	const aggc_bound *b;
+	uint32_t ndocs;
+	uint64_t collected;
+	int64_t last; /* the last document collected, or -1 */
+	cnode root;   /* kind AGGS_ROOT: its subs are the top-level aggregations */
+	uint64_t nbuckets, nvalues;
+	int rc; /* the first error (sticky) */
+	char msg[512];
+};
+
+static int fail(aggc *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(aggc *c, int code, const char *fmt, ...)
+{
+	if (c->rc)
+		return c->rc;
+	va_list ap;
+	va_start(ap, fmt);
+	verrf(c->msg, sizeof c->msg, code, fmt, ap);
+	va_end(ap);
+	c->rc = code;
+	return code;
+}
+
+static int oom(aggc *c, const cnode *n)
+{
+	return fail(c, TRAWL_ENOMEM, "%s: out of memory", n->s->path);
+}
+
+/* Grows *p (elements of elem bytes, *cap of them) to hold need, zeroing
+ * the new part. */
+static int grow0(void *p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t old = *cap, nc = old ? old : 8;
+	while (nc < need)
+		nc *= 2;
+	void *q = realloc(*(void **)p, nc * elem);
+	if (!q)
+		return -1;
+	memset((char *)q + old * elem, 0, (nc - old) * elem);
+	*(void **)p = q;
+	*cap = nc;
+	return 0;
+}
+
+static int add_buckets(aggc *c, const cnode *n, uint64_t k)
+{
+	c->nbuckets += k;
+	if (c->nbuckets > LIMIT_AGG_BUCKETS)
+		return fail(
+		    c, TRAWL_ELIMIT,
+		    "%s: more than %d buckets in the request (LIMIT_AGG_BUCKETS, as "
+		    "Elasticsearch's search.max_buckets): narrow the query or the aggregations",
+		    n->s->path, LIMIT_AGG_BUCKETS);
+	return TRAWL_OK;
+}
+
+static int add_values(aggc *c, const cnode *n)
+{
+	if (++c->nvalues > LIMIT_AGG_VALUES)
+		return fail(
+		    c, TRAWL_ELIMIT,
+		    "%s: percentiles and cardinality hold more than %d values in the request "
+		    "(LIMIT_AGG_VALUES); they are exact, never estimated: narrow the query",
+		    n->s->path, LIMIT_AGG_VALUES);
+	return TRAWL_OK;
+}
+
+static inline uint32_t mix(uint32_t owner, int64_t key)
+{
+	uint64_t h = (uint64_t)key * 0x9E3779B97F4A7C15ull ^ ((uint64_t)owner << 32 | owner);
+	h ^= h >> 29;
+	h *= 0xBF58476D1CE4E5B9ull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static int rehash(cnode *n, uint32_t nslot)
+{
+	uint32_t *s = calloc(nslot, sizeof *s);
+	if (!s)
+		return -1;
+	for (uint32_t o = 0; o < n->nb; o++) {
+		uint32_t h = mix(n->bowner[o], n->bkey[o]) & (nslot - 1);
+		while (s[h])
+			h = (h + 1) & (nslot - 1);
+		s[h] = o + 1;
+	}
+	free(n->slot);
+	n->slot = s;
+	n->nslot = nslot;
+	return 0;
+}
+
+/* A new hashed bucket (owner, key): its ord, or NONE on error. */
+static uint32_t new_bucket(aggc *c, cnode *n, uint32_t owner, int64_t key)
+{
+	if (add_buckets(c, n, 1))
+		return NONE;
+	if (n->nb == n->capb) {
+		size_t cap = n->capb, c1 = cap, c2 = cap;
+		if (grow0(&n->bowner, &c1, cap + 1, sizeof *n->bowner) ||
+		    grow0(&n->bkey, &c2, cap + 1, sizeof *n->bkey) ||
+		    grow0(&n->bcount, &cap, cap + 1, sizeof *n->bcount)) {
+			oom(c, n);
+			return NONE;
+		}
+		n->capb = (uint32_t)cap;
+	}
+	uint32_t o = n->nb++;
+	n->bowner[o] = owner;
+	n->bkey[o] = key;
+	n->bcount[o] = 0;
+	return o;
+}
+
+/* The ord of bucket (owner, key) of a hashed node, made if new; NONE on error. */
+static uint32_t bucket(aggc *c, cnode *n, uint32_t owner, int64_t key)
+{
+	if (n->dense) {
+		uint32_t *d = &n->dense[key];
+		if (*d)
+			return *d - 1;
+		uint32_t o = new_bucket(c, n, owner, key);
+		if (o != NONE)
+			*d = o + 1;
+		return o;
+	}
+	uint32_t m = n->nslot - 1, h = mix(owner, key) & m;
+	for (uint32_t s; (s = n->slot[h]); h = (h + 1) & m)
+		if (n->bkey[s - 1] == key && n->bowner[s - 1] == owner)
+			return s - 1;
+	uint32_t o = new_bucket(c, n, owner, key);
+	if (o == NONE)
+		return NONE;
+	n->slot[h] = o + 1;
+	if (2 * (uint64_t)n->nb > n->nslot && rehash(n, 2 * n->nslot)) {
+		oom(c, n);
+		return NONE;
+	}
+	return o;
+}
+
+/* Makes room for owner in a fixed-bucket node (counted as new buckets). */
+static int fixed_owner(aggc *c, cnode *n, uint32_t owner)
+{
+	if (owner < n->nowners)
+		return TRAWL_OK;
+	int multi =
+	    n->s->kind == AGGS_RANGE || n->s->kind == AGGS_DATE_RANGE || n->s->kind == AGGS_FILTERS;
+	if (multi && add_buckets(c, n, (uint64_t)(owner + 1 - n->nowners) * n->per))
+		return c->rc;
+	if (grow0(&n->fcount, &n->capf, (size_t)(owner + 1) * n->per, sizeof *n->fcount))
+		return oom(c, n);
+	n->nowners = owner + 1;
+	return TRAWL_OK;
+}
+
+/* Makes room for owner in a metric. */
+static int metric_owner(aggc *c, cnode *n, uint32_t owner)
+{
+	if (owner < n->nowners)
+		return TRAWL_OK;
+	if ((size_t)owner >= n->capo) {
+		size_t need = (size_t)owner + 1, cap = n->capo, c1 = cap, c2 = cap, c3 = cap,
+		       c4 = cap;
+		if (grow0(&n->mmin, &c1, need, sizeof *n->mmin) ||
+		    grow0(&n->mmax, &c2, need, sizeof *n->mmax) ||
+		    (n->b->type != IDX_DOUBLE && grow0(&n->misum, &c3, need, sizeof *n->misum)) ||
+		    (n->b->type == IDX_DOUBLE && grow0(&n->mdsum, &c4, need, sizeof *n->mdsum)) ||
+		    grow0(&n->mcount, &cap, need, sizeof *n->mcount))
+			return oom(c, n);
+		n->capo = cap;
+	}
+	n->nowners = owner + 1;
+	return TRAWL_OK;
+}
+
+static inline double key_double(int type, int64_t k)
+{
+	return type == IDX_DOUBLE ? idx_key_double(k) : (double)k;
+}
+
+static int in_sorted(const int64_t *v, uint32_t n, int64_t k)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t m = lo + (hi - lo) / 2;
+		if (v[m] < k)
+			lo = m + 1;
+		else if (v[m] > k)
+			hi = m;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether terms counts key (include, exclude). */
+static inline int allowed(const cnode *n, int64_t key)
+{
+	if (n->allow)
+		return n->allow[key];
+	const bnode *b = n->b;
+	if (b->type == IDX_KEYWORD)
+		return 1;
+	if (b->s->has_include && !in_sorted(b->inc, b->ninc, key))
+		return 0;
+	return !b->nexc || !in_sorted(b->exc, b->nexc, key);
+}
+
+static void collect(aggc *c, cnode *n, uint32_t owner, uint32_t doc);
+
+static inline void collect_subs(aggc *c, cnode *n, uint32_t ord, uint32_t doc)
+{
+	for (uint32_t i = 0; i < n->nsubs; i++)
+		collect(c, &n->subs[i], ord, doc);
+}
+
+static void collect_terms(aggc *c, cnode *n, uint32_t owner, uint32_t doc, uint32_t from,
+                          uint32_t to)
+{
+	if (from == to) {
+		if (!n->has_missing || !allowed(n, n->missing_key))
+			return;
+		uint32_t o = bucket(c, n, owner, n->missing_key);
+		if (o == NONE)
+			return;
+		n->bcount[o]++;
+		collect_subs(c, n, o, doc);
+		return;
+	}
+	int64_t prev = 0;
+	for (uint32_t i = from; i < to; i++) {
+		int64_t k = idx_col_key(n->col, i);
+		if ((i > from && k == prev) || !allowed(n, k)) {
+			prev = k;
+			continue;
+		}
+		prev = k;
+		uint32_t o = bucket(c, n, owner, k);
+		if (o == NONE)
+			return;
+		n->bcount[o]++;
+		collect_subs(c, n, o, doc);
+	}
+}
+
+static void collect_histogram(aggc *c, cnode *n, uint32_t owner, uint32_t doc, uint32_t from,
+                              uint32_t to)
+{
+	const aggs_spec *s = n->s;
+	int64_t prev = 0;
+	for (uint32_t i = from; i < to; i++) {
+		int64_t k = idx_col_key(n->col, i), b;
+		if (s->kind == AGGS_DATE_HISTOGRAM) {
+			if (k < -MS_MAX || k > MS_MAX) {
+				fail(c, TRAWL_ELIMIT,
+				     "%s: a date of field %s is beyond +-8640000000000000 ms of "
+				     "the epoch "
+				     "(%lld)",
+				     s->path, s->field, (long long)k);
+				return;
+			}
+			if (n->cache && k >= n->clo && k < n->chi) {
+				b = n->clo;
+			} else {
+				b = aggs_date_round(s, k);
+				n->clo = b;
+				n->chi = aggs_date_next(s, b);
+				n->cache = 1;
+			}
+		} else {
+			double q = floor((key_double(n->b->type, k) - s->offset) / s->interval);
+			if (!(fabs(q) < 9007199254740992.0)) {
+				fail(c, TRAWL_ELIMIT,
+				     "%s: a value of field %s is more than 2^53 intervals from the "
+				     "offset",
+				     s->path, s->field);
+				return;
+			}
+			b = (int64_t)q;
+		}
+		if (i > from && b == prev)
+			continue; /* values ascend: a bucket's values are neighbours */
+		prev = b;
+		uint32_t o = bucket(c, n, owner, b);
+		if (o == NONE)
+			return;
+		n->bcount[o]++;
+		collect_subs(c, n, o, doc);
+	}
+}
+
+static void collect_range(aggc *c, cnode *n, uint32_t owner, uint32_t doc, uint32_t from,
+                          uint32_t to)
+{
+	if (fixed_owner(c, n, owner) || from == to)
+		return;
+	const aggs_spec *s = n->s;
+	for (uint32_t r = 0; r < s->nranges; r++) {
+		const aggs_range *g = &s->ranges[r];
+		for (uint32_t i = from; i < to; i++) {
+			double v = key_double(n->b->type, idx_col_key(n->col, i));
+			if (g->has_to && v >= g->to)
+				break; /* values ascend */
+			if (g->has_from && v < g->from)
+				continue;
+			uint32_t o = owner * n->per + r;
+			n->fcount[o]++;
+			collect_subs(c, n, o, doc);
+			break;
+		}
+	}
+}
+
+static inline int bit(const uint64_t *b, uint32_t d)
+{
+	return (int)((b[d >> 6] >> (d & 63)) & 1);
+}
+
+static void collect_metric(aggc *c, cnode *n, uint32_t owner, uint32_t from, uint32_t to)
+{
+	if (from == to || metric_owner(c, n, owner))
+		return;
+	int type = n->b->type;
+	aggs_kind k = n->s->kind;
+	for (uint32_t i = from; i < to; i++) {
+		int64_t key = idx_col_key(n->col, i);
+		if (!n->mcount[owner] || key < n->mmin[owner])
+			n->mmin[owner] = key;
+		if (!n->mcount[owner] || key > n->mmax[owner])
+			n->mmax[owner] = key;
+		n->mcount[owner]++;
+		if (k == AGGS_SUM || k == AGGS_AVG || k == AGGS_STATS) {
+			if (type != IDX_DOUBLE)
+				n->misum[owner] += key;
+			else if (aggs_sum_add(&n->mdsum[owner], idx_key_double(key)))
+				return (void)oom(c, n);
+		} else if (k == AGGS_CARDINALITY) {
+			uint32_t m = n->nsslot - 1, h = mix(owner, key) & m, s;
+			for (; (s = n->sslot[h]); h = (h + 1) & m)
+				if (n->skey[s - 1] == key && n->sowner[s - 1] == owner)
+					break;
+			if (s)
+				continue;
+			if (add_values(c, n))
+				return;
+			if (n->nset == n->capset) {
+				size_t cap = n->capset, c1 = cap;
+				if (grow0(&n->sowner, &c1, cap + 1, sizeof *n->sowner) ||
+				    grow0(&n->skey, &cap, cap + 1, sizeof *n->skey))
+					return (void)oom(c, n);
+				n->capset = (uint32_t)cap;
+			}
+			n->sowner[n->nset] = owner;
+			n->skey[n->nset] = key;
+			n->sslot[h] = ++n->nset;
+			if (2 * (uint64_t)n->nset > n->nsslot) {
+				uint32_t ns = 2 * n->nsslot, *t = calloc(ns, sizeof *t);
+				if (!t)
+					return (void)oom(c, n);
+				for (uint32_t e = 0; e < n->nset; e++) {
+					uint32_t g = mix(n->sowner[e], n->skey[e]) & (ns - 1);
+					while (t[g])
+						g = (g + 1) & (ns - 1);
+					t[g] = e + 1;
+				}
+				free(n->sslot);
+				n->sslot = t;
+				n->nsslot = ns;
+			}
+		} else if (k == AGGS_PERCENTILES) {
+			if (add_values(c, n))
+				return;
+			if (n->npv == n->cappv) {
+				size_t cap = n->cappv, c1 = cap;
+				if (grow0(&n->pvowner, &c1, cap + 1, sizeof *n->pvowner) ||
+				    grow0(&n->pv, &cap, cap + 1, sizeof *n->pv))
+					return (void)oom(c, n);
+				n->cappv = cap;
+			}
+			n->pvowner[n->npv] = owner;
+			n->pv[n->npv++] = key_double(type, key);
+		}
+	}
+}
+
+static void collect(aggc *c, cnode *n, uint32_t owner, uint32_t doc)
+{
+	if (c->rc)
+		return;
+	uint32_t from = 0, to = 0;
+	if (n->col)
+		idx_col_range(n->col, doc, &from, &to);
+	switch (n->s->kind) {
+	case AGGS_TERMS:
+		collect_terms(c, n, owner, doc, from, to);
+		break;
+	case AGGS_HISTOGRAM:
+	case AGGS_DATE_HISTOGRAM:
+		collect_histogram(c, n, owner, doc, from, to);
+		break;
+	case AGGS_RANGE:
+	case AGGS_DATE_RANGE:
+		collect_range(c, n, owner, doc, from, to);
+		break;
+	case AGGS_FILTER:
+	case AGGS_MISSING:
+		if (fixed_owner(c, n, owner))
+			return;
+		if (n->s->kind == AGGS_FILTER ? bit(n->bits[0], doc) : from == to) {
+			n->fcount[owner]++;
+			collect_subs(c, n, owner, doc);
+		}
+		break;
+	case AGGS_FILTERS: {
+		if (fixed_owner(c, n, owner))
+			return;
+		int any = 0;
+		for (uint32_t i = 0; i < n->s->nfilters; i++)
+			if (bit(n->bits[i], doc)) {
+				any = 1;
+				n->fcount[owner * n->per + i]++;
+				collect_subs(c, n, owner * n->per + i, doc);
+			}
+		if (!any && n->s->other_bucket) {
+			uint32_t o = owner * n->per + n->s->nfilters;
+			n->fcount[o]++;
+			collect_subs(c, n, o, doc);
+		}
+		break;
+	}
+	default:
+		collect_metric(c, n, owner, from, to);
+		break;
+	}
+}
+
+int aggc_collect(aggc *c, uint32_t doc)
+{
+	if (c->rc)
+		return c->rc;
+	if (doc >= c->ndocs || (int64_t)doc <= c->last)
+		return fail(c, TRAWL_EINVAL,
+		            "aggs: document %u collected out of order or beyond the shard's %u",
+		            doc, c->ndocs);
+	c->last = doc;
+	c->collected++;
+	for (uint32_t i = 0; i < c->root.nsubs; i++)
+		collect(c, &c->root.subs[i], 0, doc);
+	return c->rc;
+}
+
+/* ---- opening and closing ---- */
+
+static void cnode_fini(cnode *n)
+{
+	for (uint32_t i = 0; i < n->nsubs; i++)
+		cnode_fini(&n->subs[i]);
+	free(n->subs);
+	free(n->bowner);
+	free(n->bkey);
+	free(n->bcount);
+	free(n->slot);
+	free(n->dense);
+	free(n->fcount);
+	free(n->mcount);
+	free(n->mmin);
+	free(n->mmax);
+	free(n->misum);
+	for (size_t i = 0; n->mdsum && i < n->capo; i++)
+		free(n->mdsum[i].p);
+	free(n->mdsum);
+	free(n->sowner);
+	free(n->skey);
+	free(n->sslot);
+	free(n->pvowner);
+	free(n->pv);
+	free(n->allow);
+	free(n->bits);
+	free(n->order);
+	free(n->ostart);
+	free(n->sorder);
+	free(n->sstart);
+	free(n->porder);
+	free(n->pstart);
+}
+
+void aggc_close(aggc *c)
+{
+	if (!c)
+		return;
+	cnode_fini(&c->root);
+	free(c);
+}
+
+/* A keyword's ordinal in the dictionary, or -1. */
+static int64_t ord_of(const idx_col *col, const aggs_str *v)
+{
+	int64_t o = idx_kwdict_find(&col->dict, (const uint8_t *)v->p, v->len);
+	return o >= 0 ? o : -1;
+}
+
+static int open_terms(aggc *c, cnode *n, int top, char *err, size_t errlen)
+{
+	const bnode *b = n->b;
+	const aggs_spec *s = n->s;
+	n->has_missing = s->has_missing;
+	n->missing_key = b->missing_key;
+	if (b->type != IDX_KEYWORD)
+		return TRAWL_OK;
+	n->nords = n->col->dict.n;
+	if (s->has_missing) {
+		int64_t o = ord_of(n->col, &b->missing_kw);
+		n->missing_key = o >= 0 ? o : n->nords; /* outside the dictionary: one past it */
+	}
+	if (s->has_include || b->nexc) {
+		if (!(n->allow = calloc((size_t)n->nords + 1, 1)))
+			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+		if (!s->has_include)
+			memset(n->allow, 1, (size_t)n->nords + 1);
+		for (uint32_t i = 0; i < b->ninc; i++) {
+			int64_t o = ord_of(n->col, &b->inc_kw[i]);
+			if (o >= 0)
+				n->allow[o] = 1;
+			else if (s->has_missing && n->missing_key == n->nords &&
+			         !kwcmp((const uint8_t *)b->inc_kw[i].p, b->inc_kw[i].len,
+			                (const uint8_t *)b->missing_kw.p, b->missing_kw.len))
+				n->allow[n->nords] = 1;
+		}
+		for (uint32_t i = 0; i < b->nexc; i++) {
+			int64_t o = ord_of(n->col, &b->exc_kw[i]);
+			if (o >= 0)
+				n->allow[o] = 0;
+			else if (s->has_missing && n->missing_key == n->nords &&
+			         !kwcmp((const uint8_t *)b->exc_kw[i].p, b->exc_kw[i].len,
+			                (const uint8_t *)b->missing_kw.p, b->missing_kw.len))
+				n->allow[n->nords] = 0;
+		}
+	}
+	if (top && n->nords < DENSE_MAX_ORDS) {
+		free(n->slot);
+		n->slot = NULL;
+		if (!(n->dense = calloc((size_t)n->nords + 1, sizeof *n->dense)))
+			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+	}
+	return TRAWL_OK;
+}
+
+static int open_node(aggc *c, cnode *n, const bnode *b, const idx_col *cols, int top,
+                     aggc_filter_bits fb, void *ctx, char *err, size_t errlen)
+{
+	const aggs_spec *s = b->s;
+	n->b = b;
+	n->s = s;
+	if (b->typed >= 0) {
+		const idx_col *col = &cols[b->typed];
+		if (!col->has_dv || col->ndocs != c->ndocs || col->type != b->type ||
+		    (b->type == IDX_KEYWORD && !col->has_dict))
+			return errf(err, errlen, TRAWL_ECORRUPT,
+			            "%s: field %s has no doc values of its type in this shard",
+			            s->path, s->field);
+		n->col = col;
+	}
+	switch (s->kind) {
+	case AGGS_TERMS:
+	case AGGS_HISTOGRAM:
+	case AGGS_DATE_HISTOGRAM:
+		n->hashed = 1;
+		if (!(n->slot = calloc(64, sizeof *n->slot)))
+			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+		n->nslot = 64;
+		if (s->kind == AGGS_TERMS) {
+			int rc = open_terms(c, n, top, err, errlen);
+			if (rc)
+				return rc;
+		}
+		break;
+	case AGGS_RANGE:
+	case AGGS_DATE_RANGE:
+		n->per = s->nranges;
+		break;
+	case AGGS_FILTER:
+	case AGGS_FILTERS:
+		n->per = s->kind == AGGS_FILTER ? 1 : s->nfilters + s->other_bucket;
+		if (!(n->bits = calloc(s->nfilters, sizeof *n->bits)))
+			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+		for (uint32_t i = 0; i < s->nfilters; i++) {
+			n->bits[i] = fb ? fb(ctx, s->fbytes[i], s->flens[i], c->ndocs) : NULL;
+			if (!n->bits[i])
+				return errf(
+				    err, errlen, TRAWL_EQUERY,
+				    "%s: the query of %s%s could not be evaluated in this shard",
+				    s->path, s->fnames ? "filter " : "filter",
+				    s->fnames ? s->fnames[i] : "");
+		}
+		break;
+	case AGGS_MISSING:
+		n->per = 1;
+		break;
+	case AGGS_CARDINALITY:
+		if (!(n->sslot = calloc(64, sizeof *n->sslot)))
+			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+		n->nsslot = 64;
+		break;
+	default:
+		break;
+	}
+	if (b->nsubs && !(n->subs = calloc(b->nsubs, sizeof *n->subs)))
+		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+	for (uint32_t i = 0; i < b->nsubs; i++) {
+		n->nsubs++;
+		int rc = open_node(c, &n->subs[i], &b->subs[i], cols, 0, fb, ctx, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return TRAWL_OK;
+}
+
+int aggc_open(aggc **out, const aggc_bound *b, const idx_col *cols, uint32_t ndocs,
+              aggc_filter_bits filter_bits, void *ctx, char *err, size_t errlen)
+{
+	aggc *c = calloc(1, sizeof *c);
+	*out = NULL;
+	if (!c)
+		return errf(err, errlen, TRAWL_ENOMEM, "aggs: out of memory");
+	c->b = b;
+	c->ndocs = ndocs;
+	c->last = -1;
+	c->root.b = &b->root;
+	c->root.s = b->root.s;
+	int rc = TRAWL_OK;
+	if (b->root.nsubs && !(c->root.subs = calloc(b->root.nsubs, sizeof *c->root.subs)))
+		rc = errf(err, errlen, TRAWL_ENOMEM, "aggs: out of memory");
+	for (uint32_t i = 0; !rc && i < b->root.nsubs; i++) {
+		c->root.nsubs++;
+		rc = open_node(c, &c->root.subs[i], &b->root.subs[i], cols, 1, filter_bits, ctx,
+		               err, errlen);
+	}
+	if (rc) {
+		aggc_close(c);
+		return rc;
+	}
+	*out = c;
+	return TRAWL_OK;
+}
+
+/* ---- the partial result ---- */
+
+static int cmp_ord(const void *a, const void *b, void *arg)
+{
+	const cnode *n = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	if (n->bowner[x] != n->bowner[y])
+		return n->bowner[x] < n->bowner[y] ? -1 : 1;
+	return (n->bkey[x] > n->bkey[y]) - (n->bkey[x] < n->bkey[y]);
+}
+
+static int cmp_set(const void *a, const void *b, void *arg)
+{
+	const cnode *n = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	if (n->sowner[x] != n->sowner[y])
+		return n->sowner[x] < n->sowner[y] ? -1 : 1;
+	return (n->skey[x] > n->skey[y]) - (n->skey[x] < n->skey[y]);
+}
+
+static int cmp_pv(const void *a, const void *b, void *arg)
+{
+	const cnode *n = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (n->pvowner[x] > n->pvowner[y]) - (n->pvowner[x] < n->pvowner[y]);
+}
+
+/* Sorts n's buckets, set and values by owner (nown owners) and key, and its
+ * sub-aggregations' in turn. */
+static int index_node(aggc *c, cnode *n, uint32_t nown)
+{
+	n->nown = nown;
+	if (n->hashed) {
+		if (!(n->order = malloc(((size_t)n->nb + 1) * 4)) ||
+		    !(n->ostart = calloc((size_t)nown + 1, 4)))
+			return oom(c, n);
+		for (uint32_t i = 0; i < n->nb; i++) {
+			n->order[i] = i;
+			n->ostart[n->bowner[i] + 1]++;
+		}
+		qsort_r(n->order, n->nb, 4, cmp_ord, n);
+		for (uint32_t i = 0; i < nown; i++)
+			n->ostart[i + 1] += n->ostart[i];
+	}
+	if (n->s->kind == AGGS_CARDINALITY) {
+		if (!(n->sorder = malloc(((size_t)n->nset + 1) * 4)) ||
+		    !(n->sstart = calloc((size_t)nown + 1, 4)))
+			return oom(c, n);
+		for (uint32_t i = 0; i < n->nset; i++) {
+			n->sorder[i] = i;
+			n->sstart[n->sowner[i] + 1]++;
+		}
+		qsort_r(n->sorder, n->nset, 4, cmp_set, n);
+		for (uint32_t i = 0; i < nown; i++)
+			n->sstart[i + 1] += n->sstart[i];
+	}
+	if (n->s->kind == AGGS_PERCENTILES) {
+		if (!(n->porder = malloc((n->npv + 1) * 4)) ||
+		    !(n->pstart = calloc((size_t)nown + 1, sizeof *n->pstart)))
+			return oom(c, n);
+		for (size_t i = 0; i < n->npv; i++) {
+			n->porder[i] = (uint32_t)i;
+			n->pstart[n->pvowner[i] + 1]++;
+		}
+		qsort_r(n->porder, n->npv, 4, cmp_pv, n);
+		for (uint32_t i = 0; i < nown; i++)
+			n->pstart[i + 1] += n->pstart[i];
+	}
+	uint32_t kids = n->hashed ? n->nb : n->nowners * n->per;
+	for (uint32_t i = 0; i < n->nsubs; i++) {
+		int rc = index_node(c, &n->subs[i], kids);
+		if (rc)
+			return rc;
+	}
+	return TRAWL_OK;
+}
+
+static int build(aggc *c, cnode *n, uint32_t owner, aggs_result *r);
+
+/* The sub-results of bucket ord (NONE: an empty bucket) into b->subs. */
+static int build_subs(aggc *c, cnode *n, uint32_t ord, aggs_bucket *b)
+{
+	if (!n->nsubs)
+		return TRAWL_OK;
+	if (!(b->subs = calloc(n->nsubs, sizeof *b->subs)))
+		return oom(c, n);
+	for (uint32_t i = 0; i < n->nsubs; i++) {
+		int rc = build(c, &n->subs[i], ord, &b->subs[i]);
+		if (rc)
+			return rc;
+	}
+	return TRAWL_OK;
+}
+
+static int set_key(aggc *c, cnode *n, aggs_bucket *b, int64_t key)
+{
+	b->key = key;
+	if (n->b->type != IDX_KEYWORD || n->s->kind != AGGS_TERMS)
+		return TRAWL_OK;
+	const uint8_t *p;
+	uint32_t len;
+	if (key == n->nords) {
+		p = (const uint8_t *)n->b->missing_kw.p;
+		len = n->b->missing_kw.len;
+	} else {
+		p = idx_kwdict_value(&n->col->dict, (uint32_t)key, &len);
+	}
+	if (!(b->str = malloc((size_t)len + 1)))
+		return oom(c, n);
+	memcpy(b->str, p, len);
+	b->str[len] = 0;
+	b->len = len;
+	b->key = 0;
+	return TRAWL_OK;
+}
+
+/* Every key of the field in this shard, sorted and distinct (for terms with
+ * min_doc_count 0): keywords' ordinals, or numbers' keys. */
+static int all_keys(aggc *c, cnode *n, int64_t **out, uint32_t *nout)
+{
+	const idx_col *col = n->col;
+	uint64_t cnt = n->b->type == IDX_KEYWORD ? col->dict.n : col->nvals;
+	int64_t *v = malloc((cnt + 1) * sizeof *v);
+	if (!v)
+		return oom(c, n);
+	uint32_t m = 0;
+	if (n->b->type == IDX_KEYWORD) {
+		for (uint32_t i = 0; i < col->dict.n; i++)
+			v[m++] = i;
+	} else {
+		for (uint32_t i = 0; i < col->nvals; i++)
+			v[i] = idx_col_key(col, i);
+		qsort(v, col->nvals, sizeof *v, cmp_i64);
+		for (uint32_t i = 0; i < col->nvals; i++)
+			if (!m || v[m - 1] != v[i])
+				v[m++] = v[i];
+	}
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < m; i++)
+		if (allowed(n, v[i]))
+			v[k++] = v[i];
+	*out = v;
+	*nout = k;
+	return TRAWL_OK;
+}
+
+static int build_hashed(aggc *c, cnode *n, uint32_t owner, aggs_result *r)
+{
+	uint32_t from = 0, to = 0;
+	if (owner != NONE && owner < n->nown) {
+		from = n->ostart[owner];
+		to = n->ostart[owner + 1];
+	}
+	int64_t *all = NULL;
+	uint32_t nall = 0;
+	if (n->s->kind == AGGS_TERMS && n->s->min_doc_count == 0) {
+		int rc = all_keys(c, n, &all, &nall);
+		if (rc)
+			return rc;
+	}
+	/* the owner's buckets, and (min_doc_count 0) the field's other values */
+	uint32_t extra = 0;
+	for (uint32_t i = 0, j = from; i < nall; i++) {
+		while (j < to && n->bkey[n->order[j]] < all[i])
+			j++;
+		extra += !(j < to && n->bkey[n->order[j]] == all[i]);
+	}
+	if (add_buckets(c, n, extra)) {
+		free(all);
+		return c->rc;
+	}
+	size_t total = (size_t)(to - from) + extra;
+	if (total && !(r->buckets = calloc(total, sizeof *r->buckets))) {
+		free(all);
+		return oom(c, n);
+	}
+	uint32_t i = 0, j = from;
+	int rc = TRAWL_OK;
+	while (!rc && (i < nall || j < to)) {
+		int64_t kj = j < to ? n->bkey[n->order[j]] : 0;
+		aggs_bucket *b = &r->buckets[r->nbuckets++];
+		if (j < to && (i == nall || kj <= all[i])) {
+			if (i < nall && kj == all[i])
+				i++;
+			uint32_t ord = n->order[j++];
+			b->doc_count = n->bcount[ord];
+			if (!(rc = set_key(c, n, b, kj)))
+				rc = build_subs(c, n, ord, b);
+		} else {
+			if (!(rc = set_key(c, n, b, all[i++])))
+				rc = build_subs(c, n, NONE, b);
+		}
+	}
+	free(all);
+	if (rc)
+		return rc;
+	/* a missing value outside the dictionary sorts last by ordinal: move it
+	 * to its place among the values */
+	if (n->s->kind == AGGS_TERMS && n->b->type == IDX_KEYWORD && n->has_missing &&
+	    n->missing_key == n->nords && r->nbuckets > 1) {
+		aggs_bucket *v = r->buckets;
+		uint32_t last = r->nbuckets - 1;
+		int is_missing = v[last].len == n->b->missing_kw.len &&
+		                 !memcmp(v[last].str, n->b->missing_kw.p, v[last].len);
+		if (is_missing) {
+			aggs_bucket x = v[last];
+			uint32_t k = last;
+			for (; k > 0 && kwcmp((const uint8_t *)v[k - 1].str, v[k - 1].len,
+			                      (const uint8_t *)x.str, x.len) > 0;
+			     k--)
+				v[k] = v[k - 1];
+			v[k] = x;
+		}
+	}
+	return TRAWL_OK;
+}
+
+static int build_metric(aggc *c, cnode *n, uint32_t owner, aggs_result *r)
+{
+	if (owner == NONE || owner >= n->nowners)
+		return TRAWL_OK;
+	r->count = n->mcount[owner];
+	r->min = n->mmin[owner];
+	r->max = n->mmax[owner];
+	if (n->misum)
+		r->sum.i = n->misum[owner];
+	if (n->mdsum) { /* moved: each owner is built once */
+		r->sum = n->mdsum[owner];
+		memset(&n->mdsum[owner], 0, sizeof n->mdsum[owner]);
+	}
+	if (n->s->kind == AGGS_CARDINALITY && owner < n->nown) {
+		uint32_t from = n->sstart[owner], to = n->sstart[owner + 1];
+		r->nkeys = to - from;
+		if (!r->nkeys)
+			return TRAWL_OK;
+		if (n->b->type == IDX_KEYWORD) {
+			if (!(r->strs = calloc(r->nkeys, sizeof *r->strs)))
+				return oom(c, n);
+			for (uint32_t i = 0; i < r->nkeys; i++) {
+				uint32_t len;
+				const uint8_t *p = idx_kwdict_value(
+				    &n->col->dict, (uint32_t)n->skey[n->sorder[from + i]], &len);
+				if (!(r->strs[i].p = malloc((size_t)len + 1)))
+					return oom(c, n);
+				memcpy(r->strs[i].p, p, len);
+				r->strs[i].p[len] = 0;
+				r->strs[i].len = len;
+			}
+		} else {
+			if (!(r->keys = malloc(r->nkeys * sizeof *r->keys)))
+				return oom(c, n);
+			for (uint32_t i = 0; i < r->nkeys; i++)
+				r->keys[i] = n->skey[n->sorder[from + i]];
+		}
+	}
+	if (n->s->kind == AGGS_PERCENTILES && owner < n->nown) {
+		size_t from = n->pstart[owner], to = n->pstart[owner + 1];
+		if (to > from) {
+			if (!(r->vals = malloc((to - from) * sizeof *r->vals)))
+				return oom(c, n);
+			for (size_t i = from; i < to; i++)
+				r->vals[r->nvals++] = n->pv[n->porder[i]];
+		}
+	}
+	return TRAWL_OK;
+}
+
+static int build(aggc *c, cnode *n, uint32_t owner, aggs_result *r)
+{
+	memset(r, 0, sizeof *r);
+	r->type = (uint8_t)(n->b->typed >= 0 ? n->b->type : AGGS_V_NONE);
+	aggs_kind k = n->s->kind;
+	if (n->hashed)
+		return build_hashed(c, n, owner, r);
+	if (aggs_is_metric(k))
+		return build_metric(c, n, owner, r);
+	int have = owner != NONE && owner < n->nowners;
+	if (k == AGGS_FILTER || k == AGGS_MISSING) {
+		if (!(r->buckets = calloc(1, sizeof *r->buckets)))
+			return oom(c, n);
+		r->nbuckets = 1;
+		r->buckets[0].doc_count = have ? n->fcount[owner] : 0;
+		return build_subs(c, n, have ? owner : NONE, &r->buckets[0]);
+	}
+	/* range, filters: the non-empty buckets */
+	uint32_t cnt = 0;
+	for (uint32_t i = 0; have && i < n->per; i++)
+		cnt += n->fcount[owner * n->per + i] > 0;
+	if (cnt && !(r->buckets = calloc(cnt, sizeof *r->buckets)))
+		return oom(c, n);
+	for (uint32_t i = 0; have && i < n->per; i++) {
+		uint32_t ord = owner * n->per + i;
+		if (!n->fcount[ord])
+			continue;
+		aggs_bucket *b = &r->buckets[r->nbuckets++];
+		b->key = i;
+		b->doc_count = n->fcount[ord];
+		int rc = build_subs(c, n, ord, b);
+		if (rc)
+			return rc;
+	}
+	return TRAWL_OK;
+}
+
+int aggc_finish(aggc *c, aggs_result **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	const aggs_spec *spec = c->b->root.s;
+	for (uint32_t i = 0; !c->rc && i < c->root.nsubs; i++)
+		index_node(c, &c->root.subs[i], 1);
+	aggs_result *r = c->rc ? NULL : calloc(1, sizeof *r);
+	if (!c->rc && !r)
+		fail(c, TRAWL_ENOMEM, "aggs: out of memory");
+	if (r && !(r->buckets = calloc(1, sizeof *r->buckets)))
+		fail(c, TRAWL_ENOMEM, "aggs: out of memory");
+	if (!c->rc) {
+		r->nbuckets = 1;
+		r->buckets[0].doc_count = c->collected;
+		if (c->root.nsubs &&
+		    !(r->buckets[0].subs = calloc(c->root.nsubs, sizeof(aggs_result))))
+			fail(c, TRAWL_ENOMEM, "aggs: out of memory");
+		for (uint32_t i = 0; !c->rc && i < c->root.nsubs; i++)
+			build(c, &c->root.subs[i], 0, &r->buckets[0].subs[i]);
+	}
+	if (c->rc) {
+		aggs_result_free(spec, r);
+		return errf(err, errlen, c->rc, "%s", c->msg);
+	}
+	*out = r;
+	return TRAWL_OK;
+}
