@@ -885,8 +885,12 @@ typedef struct rbucket {
 
 static json_t *render_node(rctx *c, const aggs_spec *s, const aggs_result *r);
 
+/* o[k] = v, taking v (set_new takes it even when it fails; without o, v
+ * is dropped here); a failure is remembered as out of memory. */
 static void rset(rctx *c, json_t *o, const char *k, json_t *v)
 {
+	if (!o)
+		json_decref(v);
 	if (!o || !v || json_object_set_new(o, k, v)) {
 		if (!c->rc)
 			c->rc = TRAWL_ENOMEM;
@@ -895,6 +899,8 @@ static void rset(rctx *c, json_t *o, const char *k, json_t *v)
 
 static void rpush(rctx *c, json_t *a, json_t *v)
 {
+	if (!a)
+		json_decref(v);
 	if (!a || !v || json_array_append_new(a, v)) {
 		if (!c->rc)
 			c->rc = TRAWL_ENOMEM;

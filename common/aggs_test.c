@@ -22,6 +22,34 @@
 #include "common/aggs.h"
 #include "trawl/trawl.h"
 
+/* Allocations made to fail: the program is linked with --wrap for malloc,
+ * calloc and realloc (common/meson.build), so that every allocation of the
+ * module's code can fail in turn (fail_at: the number of allocations that
+ * succeed first; -1: none fails). */
+static volatile long fail_at = -1, allocs;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+static int fails(void)
+{
+	return fail_at >= 0 && allocs++ >= fail_at;
+}
+void *__wrap_malloc(size_t n)
+{
+	return fails() ? NULL : __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m)
+{
+	return fails() ? NULL : __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+	return fails() ? NULL : __real_realloc(p, n);
+}
+
 static uint64_t rs = 0x2545F4914F6CDD1Dull;
 static uint64_t rnd(void)
 {
@@ -1267,6 +1295,95 @@ static void test_decode_refuses_damage(void **state)
 	aggs_spec_free(s);
 }
 
+static void arm(long n)
+{
+	allocs = 0;
+	fail_at = n;
+}
+
+/* Every allocation of parsing, reading, decoding, merging, encoding and
+ * rendering fails in turn: TRAWL_ENOMEM (or the operation's own error from
+ * a callback), never a crash or a leak (ASan), and in the end success. */
+static void test_allocation_failures(void **state)
+{
+	char err[512];
+	json_t *req = json_loads(FULL, 0, NULL);
+	aggs_spec *ms = spec_of(MSPEC);
+	char *p1 = rand_partial(), *p2 = rand_partial();
+	for (int op = 0; op < 6; op++) {
+		long n = 0;
+		for (;; n++) {
+			aggs_spec *s = NULL;
+			aggs_result *a = NULL, *b = NULL;
+			json_t *out = NULL;
+			char *t = NULL;
+			size_t len;
+			int rc;
+			if (op == 2 || op == 3 || op == 4 || op == 5) {
+				a = decode(ms, p1);
+				b = decode(ms, p2);
+			}
+			arm(n);
+			switch (op) {
+			case 0:
+				rc = aggs_parse(req, compile, NULL, &s, err, sizeof err);
+				break;
+			case 1: {
+				fail_at = -1;
+				aggs_spec *x = spec_of(FULL);
+				char *c = canon(x);
+				aggs_spec_free(x);
+				arm(n);
+				rc = aggs_spec_read(c, strlen(c), &s, err, sizeof err);
+				fail_at = -1;
+				free(c);
+				break;
+			}
+			case 2:
+				rc = aggs_merge(ms, a, b, err, sizeof err);
+				b = NULL;
+				break;
+			case 3:
+				rc = aggs_result_encode(ms, a, &t, &len, err, sizeof err);
+				break;
+			case 4:
+				rc = aggs_render(ms, a, &out, err, sizeof err);
+				break;
+			default: {
+				fail_at = -1;
+				char *c;
+				assert_int_equal(
+				    aggs_result_encode(ms, a, &c, &len, err, sizeof err), TRAWL_OK);
+				aggs_result *x = NULL;
+				arm(n);
+				rc = aggs_result_decode(ms, c, len, &x, err, sizeof err);
+				fail_at = -1;
+				if (rc)
+					assert_null(x);
+				aggs_result_free(ms, x);
+				free(c);
+			}
+			}
+			fail_at = -1;
+			if (rc != TRAWL_OK && rc != TRAWL_ENOMEM)
+				fail_msg("op %d, allocation %ld: %d %s", op, n, rc, err);
+			aggs_spec_free(s);
+			aggs_result_free(ms, a);
+			aggs_result_free(ms, b);
+			json_decref(out);
+			free(t);
+			if (rc == TRAWL_OK)
+				break;
+			assert_true(n < 100000);
+		}
+		assert_true(n > 0); /* the operation allocates, and each allocation failed once */
+	}
+	free(p1);
+	free(p2);
+	aggs_spec_free(ms);
+	json_decref(req);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1283,6 +1400,7 @@ int main(void)
 	    cmocka_unit_test(test_merge_any_order),
 	    cmocka_unit_test(test_merge_refusals),
 	    cmocka_unit_test(test_decode_refuses_damage),
+	    cmocka_unit_test(test_allocation_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -337,7 +337,8 @@ struct aggc {
 	int64_t last; /* the last document collected, or -1 */
 	cnode root;   /* kind AGGS_ROOT: its subs are the top-level aggregations */
 	uint64_t nbuckets, nvalues;
-	int rc; /* the first error (sticky) */
+	int finished; /* aggc_finish was called */
+	int rc;       /* the first error (sticky) */
 	char msg[512];
 };
 
@@ -1287,6 +1288,8 @@ int aggc_finish(aggc *c, aggs_result **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	const aggs_spec *spec = c->b->root.s;
+	if (c->finished++)
+		fail(c, TRAWL_EINVAL, "aggs: the collector was finished already");
 	for (uint32_t i = 0; !c->rc && i < c->root.nsubs; i++)
 		index_node(c, &c->root.subs[i], 1);
 	aggs_result *r = c->rc ? NULL : calloc(1, sizeof *r);

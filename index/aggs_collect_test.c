@@ -32,6 +32,32 @@
 #include "index/handles.h"
 #include "index/values.h"
 
+/* Allocations made to fail in turn (see common/aggs_test.c): the program
+ * is linked with malloc, calloc and realloc wrapped (index/meson.build). */
+static volatile long fail_at = -1, allocs;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+static int fails(void)
+{
+	return fail_at >= 0 && allocs++ >= fail_at;
+}
+void *__wrap_malloc(size_t n)
+{
+	return fails() ? NULL : __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m)
+{
+	return fails() ? NULL : __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+	return fails() ? NULL : __real_realloc(p, n);
+}
+
 static uint64_t rs = 0x853C49E6748FEA9Bull;
 static uint64_t rnd(void)
 {
@@ -432,7 +458,10 @@ static uint64_t *filter_bits(void *ctx, const void *tree, size_t len, uint32_t n
 	fctx *f = ctx;
 	if (f->nbits == 1024)
 		return NULL;
+	long armed = fail_at; /* the caller's memory, not the collector's: never failed */
+	fail_at = -1;
 	uint64_t *b = calloc((ndocs + 63) / 64 + 1, 8);
+	fail_at = armed;
 	for (uint32_t d = 0; d < ndocs; d++)
 		if (f->all || bytes_match(f->map[d], tree, len))
 			b[d / 64] |= 1ull << (d % 64);
@@ -598,7 +627,8 @@ static void bf_sort(const aggs_spec *s, blist *l)
 			                    ? bf_order_value(s, &s->order[k], &l->b[i].docs)
 			                    : NAN;
 	g_order_spec = s;
-	qsort(l->b, (size_t)l->n, sizeof *l->b, bb_order_cmp);
+	if (l->n)
+		qsort(l->b, (size_t)l->n, sizeof *l->b, bb_order_cmp);
 }
 
 static json_t *bf_terms(const aggs_spec *s, const bdocs *in)
@@ -733,7 +763,8 @@ static json_t *bf_histogram(const aggs_spec *s, const bdocs *in)
 			bl_add(&l, &key, in->d[k]);
 		}
 	}
-	qsort(l.b, (size_t)l.n, sizeof *l.b, bval_qcmp); /* bb starts with its key */
+	if (l.n)
+		qsort(l.b, (size_t)l.n, sizeof *l.b, bval_qcmp); /* bb starts with its key */
 	blist show = {0};
 	if (s->min_doc_count == 0 && (l.n || s->has_bounds)) {
 		int64_t lo = l.n ? l.b[0].key.i : INT64_MAX,
@@ -1469,13 +1500,79 @@ static void test_dates_read_alike(void **state)
 	}
 }
 
+/* Every allocation of binding, opening, collecting and finishing fails in
+ * turn: TRAWL_ENOMEM, never a crash or a leak (ASan), and in the end the
+ * answer of an undisturbed run. */
+static void test_allocation_failures(void **state)
+{
+	/* every kind of node: terms by array and by hash, missing and include on
+	 * keywords, histograms, ranges, filters, every metric */
+	static const char *const req =
+	    "{\"t\": {\"terms\": {\"field\": \"tags\", \"missing\": \"zz\", \"min_doc_count\": 0, "
+	    "\"exclude\": [\"t3\"]}, \"aggs\": {\"s\": {\"terms\": {\"field\": \"section\"}, "
+	    "\"aggs\": {\"d\": {\"date_histogram\": {\"field\": \"date\", \"calendar_interval\": "
+	    "\"month\"}, \"aggs\": {\"st\": {\"stats\": {\"field\": \"ratio\"}}}}}}}},"
+	    " \"h\": {\"histogram\": {\"field\": \"size\", \"interval\": 10}, \"aggs\": {\"c\": "
+	    "{\"cardinality\": {\"field\": \"title.raw\"}}, \"p\": {\"percentiles\": {\"field\": "
+	    "\"size\"}}}},"
+	    " \"r\": {\"range\": {\"field\": \"ratio\", \"ranges\": [{\"to\": 0}, {\"from\": 0}]}, "
+	    "\"aggs\": {\"m\": {\"missing\": {\"field\": \"flag\"}, \"aggs\": {\"v\": {\"sum\": "
+	    "{\"field\": \"size\"}}}}}},"
+	    " \"f\": {\"filters\": {\"filters\": {\"a\": {\"match_all\": {}}}, \"other_bucket\": "
+	    "true}, \"aggs\": {\"x\": {\"filter\": {\"exists\": {\"field\": \"ratio\"}}, \"aggs\": "
+	    "{\"mn\": {\"min\": {\"field\": \"big\"}}, \"av\": {\"avg\": {\"field\": \"flag\"}}, "
+	    "\"vc\": {\"value_count\": {\"field\": \"tags\"}}}}}}}";
+	aggs_spec *s = spec_of(req);
+	char err[512];
+	aggc_bound *b0;
+	assert_int_equal(aggc_bind(s, &B1.idx->schema, &b0, err, sizeof err), TRAWL_OK);
+	json_t *want;
+	assert_int_equal(run(&B1, s, b0, 0, 0, &want, err, sizeof err), TRAWL_OK);
+	idx_sview *v = &B1.s->views[0];
+	long n = 0;
+	for (;; n++) {
+		fctx f = {B1.map[0], {0}, 0, 0};
+		aggc_bound *b = NULL;
+		aggc *c = NULL;
+		aggs_result *r = NULL;
+		allocs = 0;
+		fail_at = n;
+		int rc = aggc_bind(s, &B1.idx->schema, &b, err, sizeof err);
+		if (!rc)
+			rc = aggc_open(&c, b, v->cols, v->ndocs, filter_bits, &f, err, sizeof err);
+		for (uint32_t d = 0; !rc && d < v->ndocs; d++)
+			if (matches(B1.map[0][d]))
+				rc = aggc_collect(c, d);
+		if (!rc)
+			rc = aggc_finish(c, &r, err, sizeof err);
+		fail_at = -1;
+		if (rc != TRAWL_OK && rc != TRAWL_ENOMEM)
+			fail_msg("allocation %ld: %d %s", n, rc, err);
+		if (!rc) {
+			json_t *got;
+			assert_int_equal(aggs_render(s, r, &got, err, sizeof err), TRAWL_OK);
+			assert_true(json_equal(got, want));
+			json_decref(got);
+		}
+		aggs_result_free(s, r);
+		aggc_close(c);
+		aggc_bound_free(b);
+		fctx_fini(&f);
+		if (!rc)
+			break;
+	}
+	assert_true(n > 20);
+	json_decref(want);
+	aggc_bound_free(b0);
+	aggs_spec_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dates_read_alike),
-	    cmocka_unit_test(test_bind_errors),
-	    cmocka_unit_test(test_against_brute_force),
-	    cmocka_unit_test(test_collect_limits),
+	    cmocka_unit_test(test_dates_read_alike),    cmocka_unit_test(test_bind_errors),
+	    cmocka_unit_test(test_against_brute_force), cmocka_unit_test(test_collect_limits),
+	    cmocka_unit_test(test_allocation_failures),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
