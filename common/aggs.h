@@ -255,8 +255,9 @@ void aggs_spec_free(aggs_spec *spec);
  * aggs_date_round: the key of the date_histogram bucket of s holding the
  * date ms (milliseconds since the epoch): the bucket's first millisecond,
  * counted in s's time zone and offset as Elasticsearch does. aggs_date_next:
- * the key of the bucket after the one whose key is key. Both saturate at
- * the ends of int64 (the collector refuses dates so far out).
+ * the key of the bucket after the one whose key is key. For dates within
+ * +-8.64e15 ms of the epoch (as the parser and the collector keep them),
+ * no arithmetic overflows.
  */
 int64_t aggs_date_round(const aggs_spec *s, int64_t ms);
 int64_t aggs_date_next(const aggs_spec *s, int64_t key);
