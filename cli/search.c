@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "cli/util.h"
 #include "common/clock.h"
+#include "common/limits.h"
 #include "common/sortspec.h"
 #include "trawl/trawl.h"
 
@@ -53,6 +54,8 @@ static const char search_help[] =
     "                 [:min|max], comma-separated; _score for the score (e.g. date:desc)\n"
     "  --after JSON   with --sort: only hits after these sort values (a hit's \"sort\"\n"
     "                 in --json output; the next page)\n"
+    "  --aggs FILE    aggregations over every match (Elasticsearch's \"aggs\" JSON:\n"
+    "                 terms, histograms, ranges, stats...; docs/AGGREGATIONS.md)\n"
     "  --and          every word is required unless marked otherwise\n"
     "  --literal      treat the query as plain words: no operators (not the filters)\n"
     "  --json         one JSON object: total, took_ms, hits[id, score, title, snippet,\n"
@@ -276,13 +279,48 @@ static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, tra
 		}
 		free(title);
 	}
+	char *aggs = o->aggs ? trawl_results_aggs(r, 0) : NULL;
+	if (o->aggs && !aggs) {
+		trawl_results_free(r);
+		return cli_fail(TRAWL_ENOMEM, "rendering the aggregations");
+	}
 	if (json)
-		printf("]}\n");
+		printf("]%s%s}\n", aggs ? ",\"aggregations\":" : "", aggs ? aggs : "");
 	else
-		printf("%llu matching documents; %u shown; %.2f ms\n",
-		       (unsigned long long)trawl_results_total(r), n, ms);
+		printf("%llu matching documents; %u shown; %.2f ms\n%s%s%s",
+		       (unsigned long long)trawl_results_total(r), n, ms,
+		       aggs ? "aggregations: " : "", aggs ? aggs : "", aggs ? "\n" : "");
+	free(aggs);
 	trawl_results_free(r);
 	return 0;
+}
+
+/* The aggregation request in file path (at most LIMIT_AGG_SPEC_BYTES), parsed. */
+static int read_aggs(const char *path, trawl_aggs **out)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		char why[512];
+		snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
+		return cli_fail(TRAWL_EIO, why);
+	}
+	char *text = malloc(LIMIT_AGG_SPEC_BYTES + 1);
+	size_t len = text ? fread(text, 1, LIMIT_AGG_SPEC_BYTES + 1, f) : 0;
+	int bad = ferror(f);
+	fclose(f);
+	char why[1024];
+	int rc = TRAWL_OK;
+	if (!text)
+		rc = cli_fail(TRAWL_ENOMEM, NULL);
+	else if (bad || len > LIMIT_AGG_SPEC_BYTES)
+		rc = cli_fail(bad ? TRAWL_EIO : TRAWL_ELIMIT,
+		              bad ? "cannot read the aggregations file"
+		                  : "the aggregations file is over " LIMIT_STR(
+		                        LIMIT_AGG_SPEC_BYTES) " bytes");
+	else if ((rc = trawl_aggs_parse(out, text, len, why, sizeof why)))
+		rc = cli_fail(rc, why);
+	free(text);
+	return rc;
 }
 
 static int run_batch(trawl_searcher *s, const char *qfile, const char *run, trawl_search_opts *o,
@@ -364,17 +402,13 @@ int cmd_search(int argc, char **argv)
 	int json = 0, lit = 0, k_set = 0, nf = 0;
 	const char *qfile = NULL, *run = NULL;
 	char **ftext = calloc((size_t)argc, sizeof *ftext); /* the --filter texts */
-	static const struct option longs[] = {{"offset", required_argument, 0, 'o'},
-	                                      {"json", no_argument, 0, 'j'},
-	                                      {"and", no_argument, 0, 'a'},
-	                                      {"literal", no_argument, 0, 'l'},
-	                                      {"queries", required_argument, 0, 'q'},
-	                                      {"run", required_argument, 0, 'r'},
-	                                      {"filter", required_argument, 0, 'f'},
-	                                      {"sort", required_argument, 0, 's'},
-	                                      {"after", required_argument, 0, 'A'},
-	                                      {"help", no_argument, 0, 'h'},
-	                                      {0, 0, 0, 0}};
+	static const struct option longs[] = {
+	    {"offset", required_argument, 0, 'o'},  {"json", no_argument, 0, 'j'},
+	    {"and", no_argument, 0, 'a'},           {"literal", no_argument, 0, 'l'},
+	    {"queries", required_argument, 0, 'q'}, {"run", required_argument, 0, 'r'},
+	    {"filter", required_argument, 0, 'f'},  {"sort", required_argument, 0, 's'},
+	    {"after", required_argument, 0, 'A'},   {"aggs", required_argument, 0, 'g'},
+	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
 	if (!ftext)
 		return cli_fail(TRAWL_ENOMEM, NULL);
 	int rc = search_args(argc, argv, longs, &o, &json, &lit, &k_set, &qfile, &run, ftext, &nf);
@@ -465,6 +499,17 @@ static int search_args(int argc, char **argv, const struct option *longs, trawl_
 			o->search_after = optarg;
 			o->search_after_len = strlen(optarg);
 			break;
+		case 'g': {
+			/* lives as long as the process, as the sort keys do */
+			static trawl_aggs *aggs;
+			trawl_aggs_free(aggs);
+			aggs = NULL;
+			int rc = read_aggs(optarg, &aggs);
+			if (rc)
+				return rc;
+			o->aggs = aggs;
+			break;
+		}
 		case 'h':
 			fputs(search_help, stdout);
 			return -1;

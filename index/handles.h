@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/aggs.h"
 #include "common/arena.h"
 #include "common/qtree.h"
 #include "search.h"
@@ -48,6 +49,12 @@ struct trawl_results {
 	uint64_t searched;
 	rhit *hits;
 	idx_sort sort; /* by fields (nkeys 0: by score) */
+	const aggs_spec *aggs_spec; /* the search's aggregations (the request's), or NULL */
+	aggs_result *aggs;          /* their partial result over the shards searched */
+};
+
+struct trawl_aggs {
+	aggs_spec *spec;
 };
 
 struct trawl_query {

@@ -27,6 +27,8 @@ void trawl_results_free(trawl_results *r)
 		free(r->hits[i].snip);
 	}
 	free(r->hits);
+	if (r->aggs)
+		aggs_result_free(r->aggs_spec, r->aggs);
 	arena_fini(&r->qa);
 	free(r);
 }
@@ -61,6 +63,25 @@ size_t trawl_results_sort_json(const trawl_results *r, uint32_t i, char *buf, si
 	const trawl_index *idx = r->s->idx;
 	return idx_sort_json(idx, idx->nshards ? &r->s->views[0] : NULL, &r->sort, &r->hits[i].h,
 	                     buf, cap);
+}
+
+char *trawl_results_aggs(const trawl_results *r, int partial)
+{
+	if (!r->aggs)
+		return NULL;
+	char err[256];
+	if (partial) {
+		char *out = NULL;
+		size_t len;
+		return aggs_result_encode(r->aggs_spec, r->aggs, &out, &len, err, sizeof err) ? NULL
+		                                                                              : out;
+	}
+	json_t *j = NULL;
+	if (aggs_render(r->aggs_spec, r->aggs, &j, err, sizeof err))
+		return NULL;
+	char *out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	return out;
 }
 
 uint32_t trawl_results_sort_keys(const trawl_results *r, uint32_t i,

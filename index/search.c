@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aggs_collect.h"
 #include "fcache.h"
 #include "postings.h"
 #include "values.h"
@@ -1909,6 +1910,8 @@ static void topk_sorted(idx_shard_ctx *c, sc *root, heap *hp, uint64_t *count)
 	for (uint32_t doc = root->doc; doc != IDX_END && !idx_deadline_hit(c);
 	     doc = SC_CALL_NEXT(root)) {
 		visited++;
+		if (c->aggc)
+			aggc_collect(c->aggc, doc);
 		idx_hit x = {0};
 		x.doc = doc;
 		x.score = root->ops->score(root);
@@ -1954,6 +1957,8 @@ static void topk_generic(idx_shard_ctx *c, sc *root, heap *hp, int exhaustive, u
 				heap_push(hp, s, doc);
 		}
 		visited++;
+		if (c->aggc)
+			aggc_collect(c->aggc, doc); /* an error sticks: aggc_finish gives it */
 		doc = SC_CALL_NEXT(root);
 	}
 	if (count)
@@ -2171,7 +2176,10 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	if (rc)
 		return rc;
 	int cheap = 0;
-	if (count) {
+	uint64_t own_count;
+	if (c->aggc && !count)
+		count = &own_count; /* aggregations visit every match: count them too */
+	if (count && !c->aggc) {
 		cheap = count_cheaply(c, root, count);
 		if (cheap < 0)
 			return errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged postings");
@@ -2181,8 +2189,11 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 		if (count && !cheap) {
 			uint64_t m = 0;
 			for (uint32_t d = root->doc; d != IDX_END && !idx_deadline_hit(c);
-			     d = SC_CALL_NEXT(root))
+			     d = SC_CALL_NEXT(root)) {
 				m++;
+				if (c->aggc)
+					aggc_collect(c->aggc, d);
+			}
 			*count = m;
 		}
 		return TRAWL_OK;
@@ -2222,5 +2233,17 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 		hits[j] = x;
 	}
 	*n = hp.n;
+	return TRAWL_OK;
+}
+
+int idx_shard_bits(idx_shard_ctx *c, const idx_lquery *q, uint64_t *bits)
+{
+	builder b = {c, 1, q->nleaves - q->nprefix};
+	sc *root;
+	int rc = build(&b, q->root, &root);
+	if (rc)
+		return rc;
+	for (uint32_t d = root->doc; d != IDX_END; d = SC_CALL_NEXT(root))
+		bits[d >> 6] |= 1ull << (d & 63);
 	return TRAWL_OK;
 }

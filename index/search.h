@@ -214,6 +214,7 @@ typedef struct idx_shard_ctx {
 	float floor;
 	const idx_sort *sort; /* NULL or no keys: by score */
 	struct idx_fcache *fcache; /* typed clauses' document sets; NULL: none */
+	struct aggc *aggc;         /* aggregations: every match is collected; NULL: none */
 	uint32_t shard_no;         /* the shard's number in its generation */
 } idx_shard_ctx;
 
@@ -235,6 +236,10 @@ static inline int idx_deadline_hit(idx_shard_ctx *c)
  */
 int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n,
                      uint64_t *count);
+
+/* idx_shard_bits sets in bits (zeroed, (ndocs + 63) / 64 words) the
+ * documents of the shard that q matches (a filter aggregation's query). */
+int idx_shard_bits(idx_shard_ctx *c, const idx_lquery *q, uint64_t *bits);
 
 /* idx_hit_before: the ranking order of hits (score desc, hash asc). */
 static inline int idx_hit_before(const idx_hit *a, const idx_hit *b)

@@ -16,6 +16,7 @@
 #include "gen.h"
 #include "handles.h"
 #include "postings.h"
+#include "aggs_collect.h"
 #include "search.h"
 #include "sort.h"
 #include "testhooks.h"
@@ -250,6 +251,78 @@ int trawl_search(trawl_searcher *s, const char *query, size_t len, const trawl_s
 	return rc;
 }
 
+/* ---- aggregations ---- */
+
+/* What a filter aggregation's bitsets need: the shard's evaluation context
+ * and the bitsets made so far (freed after the shard). */
+typedef struct fbits_ctx {
+	trawl_searcher *s;
+	idx_shard_ctx *c;
+	uint64_t **made;
+	uint32_t nmade, capmade;
+	arena qa; /* the filters' compiled queries */
+} fbits_ctx;
+
+/* aggc_filter_bits: the documents of one filter query in the shard. */
+static uint64_t *filter_bits(void *ctx, const void *tree, size_t len, uint32_t ndocs)
+{
+	fbits_ctx *f = ctx;
+	if (f->nmade == f->capmade) {
+		uint32_t nc = f->capmade ? 2 * f->capmade : 8;
+		uint64_t **m = realloc(f->made, nc * sizeof *m);
+		if (!m)
+			return NULL;
+		f->made = m;
+		f->capmade = nc;
+	}
+	uint64_t *bits = calloc(((size_t)ndocs + 63) / 64 + 1, 8);
+	qt_node *t = NULL;
+	idx_lquery lq;
+	int ok = bits && qt_decode(tree, len, &t, NULL, 0) == TRAWL_OK &&
+	         idx_lq_compile(t, &f->s->idx->schema, f->s->an, &f->qa, &lq, f->s->errmsg,
+	                        sizeof f->s->errmsg) == TRAWL_OK &&
+	         idx_shard_bits(f->c, &lq, bits) == TRAWL_OK;
+	qt_free(t);
+	if (!ok) {
+		free(bits);
+		return NULL;
+	}
+	f->made[f->nmade++] = bits;
+	return bits;
+}
+
+static void fbits_reset(fbits_ctx *f)
+{
+	for (uint32_t i = 0; i < f->nmade; i++)
+		free(f->made[i]);
+	f->nmade = 0;
+	arena_reset(&f->qa);
+}
+
+/* Shard i's aggregations into r->aggs (the collector fed by the search). */
+static int shard_aggs_begin(trawl_searcher *s, const aggc_bound *bound, uint32_t i,
+                            idx_shard_ctx *c, fbits_ctx *fb, aggc **ac)
+{
+	fb->s = s;
+	fb->c = c;
+	int rc = aggc_open(ac, bound, s->views[i].cols, s->views[i].ndocs, filter_bits, fb,
+	                   s->errmsg, sizeof s->errmsg);
+	if (!rc)
+		c->aggc = *ac;
+	return rc;
+}
+
+static int shard_aggs_end(trawl_searcher *s, trawl_results *r, aggc *ac)
+{
+	aggs_result *part = NULL;
+	int rc = aggc_finish(ac, &part, s->errmsg, sizeof s->errmsg);
+	if (!rc)
+		rc = aggs_merge(r->aggs_spec, r->aggs, part, s->errmsg, sizeof s->errmsg);
+	else
+		aggs_result_free(r->aggs_spec, part);
+	return rc;
+}
+
 int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_search_opts *opts,
                        trawl_results **out)
 {
@@ -267,6 +340,16 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	if (!rc)
 		rc = idx_sort_compile(s->idx, s->idx->nshards ? &s->views[0] : NULL, &o, &r->sort,
 		                      s->errmsg, sizeof s->errmsg);
+	aggc_bound *bound = NULL;
+	fbits_ctx fb = {0};
+	if (!rc && o.aggs) {
+		r->aggs_spec = o.aggs->spec;
+		if (!(r->aggs = aggs_result_empty(r->aggs_spec)))
+			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
+		else
+			rc = aggc_bind(o.aggs->spec, &s->idx->schema, &bound, s->errmsg,
+			               sizeof s->errmsg);
+	}
 	if (rc)
 		goto fail;
 	uint32_t want = o.k + o.offset, ns = s->idx->nshards;
@@ -303,9 +386,16 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		}
 		uint32_t n;
 		uint64_t cnt = 0;
+		aggc *ac = NULL;
+		if (bound && (rc = shard_aggs_begin(s, bound, i, &c, &fb, &ac)))
+			goto fail;
 		rc = idx_shard_search(&c, &r->lq, o.count_mode == TRAWL_COUNT_ONLY ? 0 : want,
 		                      s->hits + total, &n,
 		                      o.count_mode == TRAWL_COUNT_NONE ? NULL : &cnt);
+		if (!rc && ac)
+			rc = shard_aggs_end(s, r, ac);
+		aggc_close(ac);
+		fbits_reset(&fb);
 		r->total += cnt;
 		arena_reset(&s->eval);
 		if (rc)
@@ -345,11 +435,18 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 			goto fail;
 		}
 	}
+	aggc_bound_free(bound);
+	free(fb.made);
+	arena_fini(&fb.qa);
 	*out = r;
 	return TRAWL_OK;
 fail:
 	if (rc == TRAWL_ECORRUPT && !s->errmsg[0])
 		idx_serr(s, rc, "damaged index data");
+	aggc_bound_free(bound);
+	fbits_reset(&fb);
+	free(fb.made);
+	arena_fini(&fb.qa);
 	trawl_results_free(r);
 	return rc;
 }

@@ -426,6 +426,34 @@ enum trawl_sort_mode {
 
 #define TRAWL_MAX_SORT_KEYS 4 /* keys of one sort */
 
+/*
+ * Aggregations (docs/AGGREGATIONS.md): counts and metrics over every match
+ * of a search, exact across shards. A trawl_aggs is a parsed request: parse
+ * it once, run it with any number of searches (only read: threads may share
+ * it); it must outlive the results it was run with.
+ */
+typedef struct trawl_aggs trawl_aggs;
+
+/*
+ * trawl_aggs_parse reads an aggregation request: the value of an
+ * Elasticsearch search body's "aggs" (JSON, len bytes), whose filter and
+ * filters queries are in the OpenSearch query DSL; or, from a root, the
+ * canonical form trawl_aggs_write gives. Field names are checked when it
+ * runs. On success *out is the caller's (trawl_aggs_free). Errors:
+ * TRAWL_EINVAL / TRAWL_EQUERY / TRAWL_ELIMIT with errbuf naming the
+ * aggregation's path and what is wrong; TRAWL_ENOMEM.
+ */
+TRAWL_API int trawl_aggs_parse(trawl_aggs **out, const char *json, size_t len, char *errbuf,
+                               size_t errlen);
+
+/* trawl_aggs_write: the canonical form of a (malloc'ed, NUL-terminated, *len
+ * bytes; the caller frees it), which trawl_aggs_parse reads back.
+ * TRAWL_OK, TRAWL_ENOMEM or TRAWL_ELIMIT. */
+TRAWL_API int trawl_aggs_write(const trawl_aggs *a, char **out, size_t *len);
+
+/* trawl_aggs_free releases a; NULL is allowed. */
+TRAWL_API void trawl_aggs_free(trawl_aggs *a);
+
 typedef struct trawl_search_opts {
 	uint32_t k;             /* hits wanted after offset; 0: 10 */
 	uint32_t offset;        /* hits to skip */
@@ -447,6 +475,8 @@ typedef struct trawl_search_opts {
 	                             after it are returned. NULL: none. The total
 	                             still counts every match. */
 	size_t search_after_len;
+	const trawl_aggs *aggs; /* aggregations over every match; NULL: none.
+	                           Every match is then visited (no pruning) */
 } trawl_search_opts;
 
 #define TRAWL_MAX_K 10000           /* k + offset at most */
@@ -582,6 +612,16 @@ TRAWL_API double trawl_results_score(const trawl_results *r, uint32_t i);
  * sorted by fields.
  */
 TRAWL_API size_t trawl_results_sort_json(const trawl_results *r, uint32_t i, char *buf, size_t cap);
+
+/*
+ * trawl_results_aggs gives the aggregations of the search (trawl_search_opts
+ * .aggs) as JSON, malloc'ed and NUL-terminated (the caller frees it): with
+ * partial 0, the answer (the object Elasticsearch puts under
+ * "aggregations"); with partial 1, the partial result of the shards
+ * searched here, for a root that merges those of several searchers
+ * (docs/AGGREGATIONS.md). NULL without aggregations, or out of memory.
+ */
+TRAWL_API char *trawl_results_aggs(const trawl_results *r, int partial);
 
 /*
  * trawl_results_sort_keys writes hit i's sort values as ordered integers to
