@@ -187,6 +187,118 @@ static int filter_text(const ctx *c, json_t *cl, char *out, size_t cap, char *er
 	return snprintf(err, 256, "unknown filter %s", op), -1;
 }
 
+/* The protocol's aggregations as trawl's (Elasticsearch's) request, or NULL
+ * with err set. */
+static json_t *trawl_aggs_of(const ctx *c, json_t *aggs, char *err, size_t errlen)
+{
+	json_t *out = json_object();
+	const char *name;
+	json_t *a;
+	json_object_foreach(aggs, name, a)
+	{
+		const char *kind = NULL;
+		json_t *body = NULL;
+		if (json_is_object(a) && json_object_size(a) == 1)
+			json_object_foreach(a, kind, body) break;
+		json_t *fj = kind ? json_object_get(body, "field") : NULL;
+		if (!kind || !json_is_string(fj) || p_field(&c->s, json_string_value(fj)) < 0) {
+			snprintf(err, errlen, "aggs.%s: an aggregation of one known field", name);
+			json_decref(out);
+			return NULL;
+		}
+		json_t *t = json_object();
+		json_object_set(t, "field", fj);
+		if (!strcmp(kind, "terms")) {
+			json_t *size = json_object_get(body, "size");
+			json_object_set_new(
+			    t, "size",
+			    json_integer(json_is_integer(size) ? json_integer_value(size) : 10));
+		} else if (!strcmp(kind, "histogram")) {
+			json_object_set(t, "interval", json_object_get(body, "interval"));
+			json_object_set_new(t, "min_doc_count", json_integer(1));
+		} else if (!strcmp(kind, "date_histogram")) {
+			json_object_set(t, "calendar_interval",
+			                json_object_get(body, "calendar_interval"));
+			json_object_set_new(t, "min_doc_count", json_integer(1));
+		} else if (strcmp(kind, "stats") && strcmp(kind, "cardinality")) {
+			snprintf(err, errlen, "aggs.%s: unknown aggregation %s", name, kind);
+			json_decref(t);
+			json_decref(out);
+			return NULL;
+		}
+		json_object_set_new(out, name, json_pack("{s:o}", kind, t));
+	}
+	return out;
+}
+
+/* A key as the protocol writes it for field f's type. */
+static json_t *proto_key(const ctx *c, int f, json_t *bucket, int hist)
+{
+	json_t *key = json_object_get(bucket, "key");
+	if (!hist && c->s.type[f] == P_BOOLEAN)
+		return json_boolean(json_is_true(key) || json_integer_value(key) == 1 ||
+		                    json_real_value(key) == 1.0);
+	if (json_is_real(key))
+		return json_integer((json_int_t)json_real_value(key));
+	return json_incref(key);
+}
+
+/* trawl's answer to the aggregations (JSON text) in the protocol's shapes. */
+static json_t *proto_aggs(const ctx *c, json_t *req_aggs, const char *answer)
+{
+	json_t *got = json_loads(answer, 0, NULL), *out = json_object();
+	const char *name;
+	json_t *a;
+	json_object_foreach(req_aggs, name, a)
+	{
+		const char *kind = NULL;
+		json_t *body = NULL;
+		json_object_foreach(a, kind, body) break;
+		int f = p_field(&c->s, json_string_value(json_object_get(body, "field")));
+		json_t *g = json_object_get(got, name), *o = NULL;
+		if (!strcmp(kind, "stats")) {
+			json_int_t n = json_integer_value(json_object_get(g, "count"));
+			int whole = c->s.type[f] != P_TEXT; /* integers, dates: exact integers */
+			json_t *mn = json_object_get(g, "min"), *mx = json_object_get(g, "max"),
+			       *sum = json_object_get(g, "sum");
+			o = json_pack("{s:I}", "count", n);
+			if (n == 0) {
+				json_object_set_new(o, "min", json_null());
+				json_object_set_new(o, "max", json_null());
+				json_object_set_new(o, "sum", json_integer(0));
+				json_object_set_new(o, "avg", json_null());
+			} else {
+				json_object_set_new(
+				    o, "min",
+				    whole ? json_integer((json_int_t)json_number_value(mn))
+				          : json_incref(mn));
+				json_object_set_new(
+				    o, "max",
+				    whole ? json_integer((json_int_t)json_number_value(mx))
+				          : json_incref(mx));
+				json_object_set_new(
+				    o, "sum",
+				    whole ? json_integer((json_int_t)json_number_value(sum))
+				          : json_incref(sum));
+				json_object_set(o, "avg", json_object_get(g, "avg"));
+			}
+		} else if (!strcmp(kind, "cardinality")) {
+			o = json_pack("{s:O}", "value", json_object_get(g, "value"));
+		} else {
+			json_t *list = json_array(), *b;
+			size_t i;
+			json_array_foreach(json_object_get(g, "buckets"), i, b)
+			    json_array_append_new(
+			        list, json_pack("[o,O]", proto_key(c, f, b, strcmp(kind, "terms")),
+			                        json_object_get(b, "doc_count")));
+			o = json_pack("{s:o}", "buckets", list);
+		}
+		json_object_set_new(out, name, o);
+	}
+	json_decref(got);
+	return out;
+}
+
 /* Answers one request; the answer's JSON into out. */
 static int answer(ctx *c, json_t *req, FILE *out)
 {
@@ -248,11 +360,24 @@ static int answer(ctx *c, json_t *req, FILE *out)
 		keys[o.nsort++] = (trawl_sort){P_ID_FIELD, 0, 0, TRAWL_SORT_DEFAULT};
 		o.sort = keys;
 	}
+	json_t *req_aggs = json_object_get(req, "aggs");
+	trawl_aggs *aggs = NULL;
+	if (!rc && json_is_object(req_aggs) && json_object_size(req_aggs)) {
+		json_t *ta = trawl_aggs_of(c, req_aggs, err, sizeof err);
+		char *atext = ta ? json_dumps(ta, JSON_COMPACT) : NULL;
+		if (!ta)
+			rc = TRAWL_EINVAL;
+		else if (!(rc = trawl_aggs_parse(&aggs, atext, strlen(atext), err, sizeof err)))
+			o.aggs = aggs;
+		free(atext);
+		json_decref(ta);
+	}
 	trawl_results *r = NULL;
 	if (!rc && (rc = trawl_search_query(c->srch, q, &o, &r)))
 		snprintf(err, sizeof err, "%s", trawl_searcher_errmsg(c->srch));
 	trawl_query_free(q);
 	if (rc) {
+		trawl_aggs_free(aggs);
 		json_t *e = json_pack("{s:s}", "error", err[0] ? err : trawl_strerror(rc));
 		char *js = json_dumps(e, JSON_COMPACT);
 		fprintf(out, "%s\n", js);
@@ -268,8 +393,15 @@ static int answer(ctx *c, json_t *req, FILE *out)
 		free(js);
 		json_decref(id);
 	}
-	fprintf(out, "],\"aggs\":{}}\n");
+	char *at = aggs ? trawl_results_aggs(r, 0) : NULL;
+	json_t *pa = at ? proto_aggs(c, req_aggs, at) : json_object();
+	char *pj = json_dumps(pa, JSON_COMPACT);
+	fprintf(out, "],\"aggs\":%s}\n", pj ? pj : "{}");
+	free(pj);
+	json_decref(pa);
+	free(at);
 	trawl_results_free(r);
+	trawl_aggs_free(aggs);
 	return 0;
 }
 
