@@ -552,7 +552,7 @@ static int read_date(const char *s, size_t n, const dm_formats *fmts, int64_t of
 
 int dm_looks_like_math(const char *s, size_t n)
 {
-	if (n >= 3 && !memcmp(s, "now", 3))
+	if (n >= 3 && !memcmp(s, "now", 3) && (n == 3 || s[3] == '+' || s[3] == '-' || s[3] == '/'))
 		return 1;
 	for (size_t i = 0; i + 1 < n; i++)
 		if (s[i] == '|' && s[i + 1] == '|')

@@ -84,8 +84,8 @@ int dm_resolve(const char *s, size_t n, const dm_formats *fmts, int64_t offset_m
  */
 size_t dm_format_ms(int64_t ms, char out[32]);
 
-/* dm_looks_like_math: s (n bytes) is date math (starts with now, or holds
- * ||), so it is a date whatever the field. */
+/* dm_looks_like_math: s (n bytes) is date math, so a date whatever the
+ * field: now, now followed by + - or /, or anything holding ||. */
 int dm_looks_like_math(const char *s, size_t n);
 
 #endif
