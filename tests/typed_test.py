@@ -340,6 +340,94 @@ class TypedCase:
                 after = p["hits"][-1]["sort"]
             self.assertEqual(pages[:21], [h["id"] for h in got1["hits"]][:21], msg)
 
+    def brute_aggs(self, docs, name, kind):
+        """The answer Elasticsearch would give for one aggregation over docs."""
+        t, vals = self.c.fields[name]
+        if kind == "terms":
+            counts = {}
+            for d in docs:
+                for v in set(vals[d]):
+                    counts[v] = counts.get(v, 0) + 1
+            key = (lambda v: v.encode()) if t == "keyword" else (lambda v: v)
+            top = sorted(counts.items(), key=lambda kv: (-kv[1], key(kv[0])))
+            return {"total": sum(counts.values()), "buckets": top[:5]}
+        if kind == "stats":
+            xs = [v for d in docs for v in vals[d]]
+            return {"count": len(xs), "min": min(xs) if xs else None,
+                    "max": max(xs) if xs else None, "sum": sum(xs)}
+        if kind == "cardinality":
+            return {"value": len({v for d in docs for v in vals[d]})}
+        if kind == "histogram":
+            counts = {}
+            for d in docs:
+                for b in {v // 1000 * 1000 for v in vals[d]}:
+                    counts[b] = counts.get(b, 0) + 1
+            return sorted(counts.items())
+        if kind == "month":
+            counts = {}
+            for d in docs:
+                for b in {datetime.datetime.fromtimestamp(v / 1000, datetime.timezone.utc)
+                          .strftime("%Y-%m") for v in vals[d]}:
+                    counts[b] = counts.get(b, 0) + 1
+            return sorted(counts.items())
+
+    def test_aggregations_equal_brute_force(self):
+        r = random.Random(SEED * 7 + len(self.corpus))
+        names = sorted(self.c.fields)
+        for _ in range(max(4, QUERIES // 6)):
+            cl = gen_clause(self.c, r)
+            docs = [d for d in range(self.c.N) if cl.match[d]]
+            aggs, want = {}, {}
+            for i, name in enumerate(r.sample(names, min(4, len(names)))):
+                t = self.c.fields[name][0]
+                kinds = ["terms", "cardinality"] + (["stats", "histogram"] if t == "long" else []) \
+                    + (["month", "stats"] if t == "date" else [])
+                kind = r.choice(kinds)
+                an = "a%d" % i
+                if kind == "terms":
+                    aggs[an] = {"terms": {"field": name, "size": 5}}
+                elif kind == "month":
+                    aggs[an] = {"date_histogram": {"field": name, "calendar_interval": "month"}}
+                elif kind == "histogram":
+                    aggs[an] = {"histogram": {"field": name, "interval": 1000, "min_doc_count": 1}}
+                else:
+                    aggs[an] = {kind: {"field": name}}
+                want[an] = (name, kind, self.brute_aggs(docs, name, kind))
+            path = os.path.join(self.tmp, "aggs.json")
+            with open(path, "w") as f:
+                json.dump(aggs, f)
+            got = {s: self.search(s, cl.text, 1, "--aggs", path) for s in (1, 4)}
+            msg = "%s aggs %s" % (cl.text, json.dumps(aggs))
+            self.assertEqual(got[1]["aggregations"], got[4]["aggregations"], msg)
+            for an, (name, kind, w) in want.items():
+                g = got[1]["aggregations"][an]
+                t = self.c.fields[name][0]
+                if kind == "terms":
+                    keys = [b.get("key_as_string", b["key"]) if t in ("boolean", "date")
+                            else b["key"] for b in g["buckets"]]
+                    conv = {"boolean": lambda v: "true" if v else "false",
+                            "date": lambda v: v}.get(t, lambda v: v)
+                    if t == "date":
+                        keys = [b["key"] for b in g["buckets"]]
+                    self.assertEqual([(k, b["doc_count"]) for k, b in zip(keys, g["buckets"])],
+                                     [(conv(k), n) for k, n in w["buckets"]], msg)
+                    self.assertEqual(g["doc_count_error_upper_bound"], 0, msg)
+                    self.assertEqual(g["sum_other_doc_count"],
+                                     w["total"] - sum(n for _, n in w["buckets"]), msg)
+                elif kind == "stats":
+                    self.assertEqual(g["count"], w["count"], msg)
+                    if w["count"]:
+                        self.assertEqual((g["min"], g["max"], g["sum"]),
+                                         (float(w["min"]), float(w["max"]), float(w["sum"])), msg)
+                elif kind == "cardinality":
+                    self.assertEqual(g["value"], w["value"], msg)
+                elif kind == "histogram":
+                    self.assertEqual([(int(b["key"]), b["doc_count"]) for b in g["buckets"]], w, msg)
+                elif kind == "month":
+                    got_m = [(b["key_as_string"][:7], b["doc_count"]) for b in g["buckets"]
+                             if b["doc_count"]]
+                    self.assertEqual(got_m, w, msg)
+
     def test_bad_literals_name_the_field(self):
         for name, (t, _) in sorted(self.c.fields.items()):
             if t in ("long", "double", "date", "boolean"):
