@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,8 @@ static int search(trawl_searcher *s, const char *text, int lit, const filters *f
 	return rc;
 }
 
+static void print_aggs(const char *text);
+
 static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, trawl_search_opts *o,
                    int json, int lit, const filters *f)
 {
@@ -284,15 +287,67 @@ static int run_one(trawl_searcher *s, const trawl_index *idx, const char *q, tra
 		trawl_results_free(r);
 		return cli_fail(TRAWL_ENOMEM, "rendering the aggregations");
 	}
-	if (json)
+	if (json) {
 		printf("]%s%s}\n", aggs ? ",\"aggregations\":" : "", aggs ? aggs : "");
-	else
-		printf("%llu matching documents; %u shown; %.2f ms\n%s%s%s",
-		       (unsigned long long)trawl_results_total(r), n, ms,
-		       aggs ? "aggregations: " : "", aggs ? aggs : "", aggs ? "\n" : "");
+	} else {
+		printf("%llu matching documents; %u shown; %.2f ms\n",
+		       (unsigned long long)trawl_results_total(r), n, ms);
+		if (aggs)
+			print_aggs(aggs);
+	}
 	free(aggs);
 	trawl_results_free(r);
 	return 0;
+}
+
+/* Prints the aggregations of answer json for a reader: a bucket
+ * aggregation as one line per bucket (key, count, and its metrics), a
+ * metric as its JSON. */
+static void print_aggs(const char *text)
+{
+	json_t *root = json_loads(text, 0, NULL);
+	const char *name;
+	json_t *a;
+	json_object_foreach(root, name, a)
+	{
+		json_t *buckets = json_object_get(a, "buckets");
+		if (!json_is_array(buckets)) {
+			char *m = json_dumps(a, JSON_COMPACT);
+			printf("%s: %s\n", name, m ? m : "");
+			free(m);
+			continue;
+		}
+		printf("%s:\n", name);
+		size_t i;
+		json_t *b;
+		json_array_foreach(buckets, i, b)
+		{
+			json_t *ks = json_object_get(b, "key_as_string"),
+			       *k = json_object_get(b, "key");
+			json_t *shown = ks ? ks : k;
+			char *key =
+			    json_is_string(shown) ? NULL : json_dumps(shown, JSON_ENCODE_ANY);
+			printf("  %-32s %8lld", key ? key : json_string_value(shown),
+			       (long long)json_integer_value(json_object_get(b, "doc_count")));
+			free(key);
+			const char *sub;
+			json_t *v;
+			json_object_foreach(b, sub, v)
+			{
+				if (!json_is_object(v))
+					continue;
+				char *m = json_dumps(v, JSON_COMPACT);
+				printf("  %s %s", sub, m ? m : "");
+				free(m);
+			}
+			putchar('\n');
+		}
+		json_t *other = json_object_get(a, "sum_other_doc_count");
+		if (json_integer_value(other))
+			printf("  (%lld more in other values)\n",
+			       (long long)json_integer_value(other));
+	}
+	json_decref(root);
 }
 
 /* The aggregation request in file path (at most LIMIT_AGG_SPEC_BYTES), parsed. */
