@@ -60,6 +60,26 @@ const uint8_t *idx_view_extid(const idx_sview *v, uint32_t doc, uint32_t *len)
 	return p + skip;
 }
 
+uint32_t idx_view_find(const idx_sview *v, const uint8_t *id, uint32_t len)
+{
+	uint64_t h = th_hash64(id, len);
+	uint32_t lo = 0, hi = v->ndocs;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (idx_view_hash(v, mid) < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < v->ndocs && idx_view_hash(v, lo) == h; lo++) {
+		uint32_t l;
+		const uint8_t *e = idx_view_extid(v, lo, &l);
+		if (e && l == len && !memcmp(e, id, len))
+			return lo;
+	}
+	return IDX_END;
+}
+
 /* ---- compiling: query tree -> logical query ---- */
 
 /* COL(column): "column N: " before a message about a clause of a query
@@ -1499,21 +1519,9 @@ static int set_docs(builder *b, const idx_lnode *n, uint64_t *bits)
 	uint32_t from, to;
 	switch (n->set) {
 	case IDX_SET_IDS: {
-		uint64_t h = th_hash64(n->key, n->klen);
-		uint32_t lo = 0, hi = v->ndocs;
-		while (lo < hi) {
-			uint32_t mid = lo + (hi - lo) / 2;
-			if (idx_view_hash(v, mid) < h)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (; lo < v->ndocs && idx_view_hash(v, lo) == h; lo++) {
-			uint32_t l;
-			const uint8_t *e = idx_view_extid(v, lo, &l);
-			if (e && l == n->klen && !memcmp(e, n->key, l))
-				set_bit(bits, lo);
-		}
+		uint32_t d = idx_view_find(v, n->key, n->klen);
+		if (d != IDX_END)
+			set_bit(bits, d);
 		return TRAWL_OK;
 	}
 	case IDX_SET_RANGE:

@@ -522,26 +522,7 @@ int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 		                "open here",
 		                id, gsh);
 	uint32_t sh = (uint32_t)s->idx->local[gsh];
-	/* doc ids follow the hash of the id: binary search, then compare ids */
-	const idx_sview *v = &s->views[sh];
-	uint64_t h = th_hash64(id, n);
-	uint32_t lo = 0, hi = v->ndocs;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (idx_view_hash(v, mid) < h)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	uint32_t doc = IDX_END;
-	for (; lo < v->ndocs && idx_view_hash(v, lo) == h; lo++) {
-		uint32_t l;
-		const uint8_t *e = idx_view_extid(v, lo, &l);
-		if (e && l == n && !memcmp(e, id, n)) {
-			doc = lo;
-			break;
-		}
-	}
+	uint32_t doc = idx_view_find(&s->views[sh], (const uint8_t *)id, (uint32_t)n);
 	if (doc == IDX_END)
 		return idx_serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
 	int rc;
