@@ -421,7 +421,8 @@ static int on_doc(void *ctx, const sh_doc *doc)
 	}
 	/* the typed values, byte for byte, and the postings of the indexed
 	 * keyword fields: one per distinct value, at position 0 */
-	if (d.typed_len != doc->typed_len || memcmp(d.typed, doc->typed, doc->typed_len)) {
+	if (d.typed_len != doc->typed_len ||
+	    (doc->typed_len && memcmp(d.typed, doc->typed, doc->typed_len))) {
 		differ(a, "document \"%s\": its typed values differ from the item's", ids);
 		return TRAWL_ENOMEM;
 	}
