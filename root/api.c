@@ -19,7 +19,9 @@
 
 #include "common/http.h"
 #include "common/qtree.h"
+#include "common/sortspec.h"
 #include "index/query.h"
+#include "root/dsl.h"
 #include "root/cache.h"
 #include "root/opensearch.h"
 #include "trawl/trawl.h"
@@ -81,7 +83,10 @@ typedef struct params {
 	int and_default; /* parse it with the AND default */
 	tbuf tree;       /* its query tree, encoded (q.tree points here) */
 	char field[65];
-	const char *k_by, *offset_by; /* which of two names set k and offset */
+	const char *k_by, *offset_by;           /* which of two names set k and offset */
+	char sortbuf[LIMIT_API_SORT_BYTES + 1]; /* sort=: the field names point here */
+	trawl_sort sort[TRAWL_MAX_SORT_KEYS];
+	char *after; /* search_after's JSON (owned) */
 } params;
 
 /* An alias given beside the name it stands for ("offset=1&from=2"): one of
@@ -132,6 +137,7 @@ static void params_defaults(params *p)
 static void params_fini(params *p)
 {
 	free(p->qbuf);
+	free(p->after);
 	for (uint32_t i = 0; i < p->nfilters; i++)
 		free(p->filters[i]);
 	tbuf_fini(&p->tree);
@@ -258,6 +264,35 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		p->q.snippet_field = p->field[0] ? p->field : NULL;
 		return 0;
 	}
+	if (!strcmp(name, "sort")) {
+		if (strlen(val) > LIMIT_API_SORT_BYTES)
+			return snprintf(err, errlen, "sort is at most %d bytes",
+			                LIMIT_API_SORT_BYTES),
+			       -1;
+		snprintf(p->sortbuf, sizeof p->sortbuf, "%s", val);
+		char why[200];
+		if (sortspec_parse(p->sortbuf, p->sort, &p->q.nsort, why, sizeof why))
+			return snprintf(err, errlen, "sort: %s", why), -1;
+		p->q.sort = p->sort;
+		return 0;
+	}
+	if (!strcmp(name, "search_after")) {
+		json_t *a = strlen(val) <= LIMIT_SORT_JSON_BYTES ? json_loads(val, 0, NULL) : NULL;
+		int ok = json_is_array(a) && json_array_size(a) > 0;
+		json_decref(a);
+		if (!ok)
+			return snprintf(err, errlen,
+			                "search_after must be a JSON array of a hit's sort values, "
+			                "at most %d bytes",
+			                LIMIT_SORT_JSON_BYTES),
+			       -1;
+		free(p->after);
+		if (!(p->after = strdup(val)))
+			return snprintf(err, errlen, "out of memory"), -1;
+		p->q.search_after = p->after;
+		p->q.search_after_len = strlen(val);
+		return 0;
+	}
 	if (!strcmp(name, "preference")) {
 		if (strlen(val) > LIMIT_PREFERENCE_BYTES)
 			return snprintf(err, errlen, "preference is at most %d bytes",
@@ -269,11 +304,23 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 	return -2;
 }
 
-static const char *const get_params[] = {"q",          "filter",       "k",
-                                         "size",       "offset",       "from",
-                                         "timeout_ms", "min_coverage", "allow_partial",
-                                         "count",      "and",          "source",
-                                         "snippet",    "preference",   NULL};
+static const char *const get_params[] = {"q",
+                                         "filter",
+                                         "k",
+                                         "size",
+                                         "offset",
+                                         "from",
+                                         "timeout_ms",
+                                         "min_coverage",
+                                         "allow_partial",
+                                         "count",
+                                         "and",
+                                         "source",
+                                         "snippet",
+                                         "preference",
+                                         "sort",
+                                         "search_after",
+                                         NULL};
 
 /* ---- rendering ----
  * The search response is written as text: stored documents are valid JSON
@@ -324,6 +371,10 @@ static void render(const root_result *res, int cached, tbuf *b)
 			tbuf_append(b, ",\"snippet\":", 11);
 			put_jstr(b, h->snippet);
 		}
+		if (h->sort) {
+			tbuf_append(b, ",\"sort\":", 8);
+			tbuf_append(b, h->sort, strlen(h->sort));
+		}
 		tbuf_putc(b, '}');
 	}
 	tbuf_append(b, "]}", 2);
@@ -340,6 +391,11 @@ static void run_search(api *a, params *p, int deferred, http_response *resp)
 		                    "q (the query) is missing or empty, and there is no filter");
 		return;
 	}
+	if (p->q.search_after && !p->q.nsort) {
+		http_response_error(resp, 400, "illegal_argument_exception",
+		                    "search_after needs a sort (the order it continues)");
+		return;
+	}
 	char err[1024];
 	root_result *res = NULL;
 	p->q.cache_only = !deferred;
@@ -353,7 +409,11 @@ static void run_search(api *a, params *p, int deferred, http_response *resp)
 	atomic_fetch_add(&a->searches, 1);
 	if (rc) {
 		atomic_fetch_add(&a->search_errors, 1);
-		if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT)
+		if (rc == TRAWL_EQUERY && p->q.nsort &&
+		    (!strncmp(err, "cannot sort", 11) || !strncmp(err, "sort key", 8)))
+			http_response_error(resp, 400, "illegal_argument_exception", "sort: %s",
+			                    err);
+		else if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT)
 			http_response_error(resp, 400, "query_parsing_exception", "%s", err);
 		else if (rc == TRAWL_EIO)
 			http_response_error(resp, 503, "search_phase_execution_exception", "%s",
@@ -441,6 +501,30 @@ static void search_post(api *a, const http_request *req, http_response *resp)
 			snprintf(num, sizeof num, "%.17g", json_real_value(v)), val = num;
 		else if (json_is_boolean(v))
 			val = json_is_true(v) ? "true" : "false";
+		if (!strcmp(key, "sort") && !json_is_string(v)) {
+			/* Elasticsearch's form: a key object or a list of keys */
+			dsl_error de;
+			if (dsl_sort(v, p.sort, &p.q.nsort, &de)) {
+				http_response_error(resp, 400, "illegal_argument_exception",
+				                    "sort: %s", de.reason);
+				goto out;
+			}
+			p.q.sort = p.sort;
+			continue;
+		}
+		if (!strcmp(key, "search_after") && json_is_array(v)) {
+			char *aj = json_dumps(v, JSON_COMPACT);
+			if (!aj)
+				snprintf(err, sizeof err, "out of memory");
+			int r = aj ? set_param(&p, key, aj, err, sizeof err) : -1;
+			free(aj);
+			if (r) {
+				http_response_error(resp, 400, "illegal_argument_exception", "%s",
+				                    err);
+				goto out;
+			}
+			continue;
+		}
 		if (!strcmp(key, "filter") && json_is_array(v)) {
 			/* several filters: each narrows */
 			size_t i;
