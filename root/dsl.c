@@ -1588,3 +1588,47 @@ int dsl_sort(json_t *v, trawl_sort *keys, uint32_t *n, dsl_error *err)
 	*n = (uint32_t)len;
 	return TRAWL_OK;
 }
+
+/* ---- aggregations ---- */
+
+/* aggs_compile_fn: a filter's DSL query into an encoded query tree. */
+static int aggs_compile(void *ctx, json_t *query, void **out, size_t *out_len, char *err,
+                        size_t errlen)
+{
+	(void)ctx;
+	qt_node *t = NULL;
+	dsl_error de;
+	int rc = dsl_compile(query, &t, NULL, &de);
+	if (rc)
+		return errf(err, errlen, rc, "%s", de.reason);
+	tbuf b;
+	tbuf_init(&b, TRAWL_MAX_QUERY_TREE_BYTES);
+	rc = qt_encode(t, &b, err, errlen);
+	qt_free(t);
+	if (rc) {
+		tbuf_fini(&b);
+		return rc;
+	}
+	*out = b.data; /* malloc'ed: the spec frees it */
+	*out_len = b.len;
+	return TRAWL_OK;
+}
+
+int dsl_aggs(const json_t *aggs, aggs_spec **spec, char **canon, size_t *canon_len, char *err,
+             size_t errlen)
+{
+	*spec = NULL;
+	*canon = NULL;
+	*canon_len = 0;
+	int rc = aggs_parse(aggs, aggs_compile, NULL, spec, err, errlen);
+	if (!rc && (rc = aggs_spec_write(*spec, canon, canon_len)))
+		errf(err, errlen, rc, "aggs: %s",
+		     rc == TRAWL_ELIMIT ? "the request's canonical form is over "
+		                          "LIMIT_AGG_SPEC_BYTES (4 MiB)"
+		                        : "out of memory");
+	if (rc) {
+		aggs_spec_free(*spec);
+		*spec = NULL;
+	}
+	return rc;
+}

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/aggs.h"
 #include "common/limits.h"
 #include "common/qtree.h"
 #include "trawl/trawl.h"
@@ -105,6 +106,18 @@ const char *dsl_unbalanced(const char *s, size_t n, int *depth);
  * wrong ("[sort] ...").
  */
 int dsl_sort(json_t *v, trawl_sort *keys, uint32_t *n, dsl_error *err);
+
+/*
+ * dsl_aggs parses a search body's "aggs" (or "aggregations") value with
+ * common/aggs.h's aggs_parse, the queries of filter and filters compiled by
+ * dsl_compile into encoded query trees, and writes its canonical form (what
+ * the leaves are sent and the result cache keys on). On success *spec
+ * (aggs_spec_free) and *canon (*canon_len bytes, NUL-terminated; free()) are
+ * the caller's; on failure both are NULL and err names the aggregation's
+ * path: aggs_parse's errors.
+ */
+int dsl_aggs(const json_t *aggs, aggs_spec **spec, char **canon, size_t *canon_len, char *err,
+             size_t errlen);
 
 /* dsl_json_kind: the token name OpenSearch's parser gives v in its reasons
  * (START_OBJECT, VALUE_STRING, ...); a static string. */

@@ -1890,6 +1890,14 @@ class TestBadInput(ServeCase):
 CURL = os.path.join(ROOT, "data", "curl-commits")
 
 
+AGGS = {"by_author": {"terms": {"field": "author", "size": 5},
+                      "aggs": {"added": {"stats": {"field": "lines_added"}}}},
+        "per_year": {"date_histogram": {"field": "date", "calendar_interval": "year"}},
+        "files": {"histogram": {"field": "files_changed", "interval": 10}},
+        "merges": {"filter": {"term": {"merge": True}},
+                   "aggs": {"who": {"cardinality": {"field": "author"}}}},
+        "exts": {"terms": {"field": "extensions", "size": 3}}}
+
 def cli_json(ix, q, *opts):
     rc, out, err = run_trawl("search", ix, "--json", *[str(o) for o in opts], "--", q)
     if rc != 0:
@@ -1989,6 +1997,44 @@ class TestSortAggs(ServeCase):
             self.assertIn("search_after", r.json["error"]["reason"])
             # unsorted answers carry no sort values
             self.assertNotIn("sort", self.search(port, "fix", k=1)["hits"][0])
+        self.shutdown_and_check()
+
+    def test_aggregations(self):
+        afile = self.path("aggs.json")
+        with open(afile, "w") as f:
+            json.dump(AGGS, f)
+        for port, ix in self.servers():
+            for q in self.QUERIES:
+                # exact: the 2-shard cluster's equal the 1-shard index's
+                want = cli_json(self.ix1, q, "-k", 3, "--aggs", afile)
+                what = "%s %r" % (ix, q)
+                got = self.search(port, q, k=3, source="false", aggs=json.dumps(AGGS))
+                self.assertEqual(got["aggregations"], want["aggregations"], what)
+                self.assertEqual([h["id"] for h in got["hits"]],
+                                 [h["id"] for h in want["hits"]], what)
+                # size 0: only the total and the aggregations; POST; the cache
+                for _ in range(2):
+                    r = request(port, "POST", "/search", body=json.dumps(
+                        {"q": q, "size": 0, "aggregations": AGGS}))
+                    self.assertEqual(r.status, 200, repr(r))
+                    self.assertEqual(r.json["hits"], [])
+                    self.assertEqual(r.json["total"]["value"], want["total"], what)
+                    self.assertEqual(r.json["aggregations"], want["aggregations"], what)
+                # another spec, same query: not the cached answer
+                r = self.search(port, q, k=0, aggs=json.dumps({"n": {"value_count": {"field": "date"}}}))
+                self.assertEqual(list(r["aggregations"]), ["n"])
+            r = self.get(port, search_path("fix", k=0))
+            self.assertError(r, 400, "illegal_argument_exception", r"0 only with aggs")
+            r = self.get(port, search_path("fix", aggs="{"))
+            self.assertError(r, 400, "illegal_argument_exception", r"^aggs: ")
+            r = self.get(port, search_path("fix", aggs='{"a": {"terms": {"field": "author", "size": -1}}}'))
+            self.assertError(r, 400, "illegal_argument_exception", r"aggs\.a\.terms\.size")
+            r = self.get(port, search_path("fix", aggs='{"a": {"terms": {"field": "nofield"}}}'))
+            self.assertEqual(r.status, 400, repr(r))
+            self.assertIn("nofield", r.json["error"]["reason"])
+            r = request(port, "POST", "/search", body=json.dumps(
+                {"q": "fix", "aggs": AGGS, "aggregations": AGGS}))
+            self.assertError(r, 400, "illegal_argument_exception", r"one parameter")
         self.shutdown_and_check()
 
 
