@@ -313,6 +313,8 @@ void os_search_req_fini(os_search_req *r)
 	free(r->text);
 	free(r->preference);
 	free(r->search_after);
+	aggs_spec_free(r->aggs);
+	free(r->aggs_canon);
 	json_decref(r->includes);
 	json_decref(r->excludes);
 	memset(r, 0, sizeof *r);
@@ -516,9 +518,7 @@ static const char *const count_params[] = {"q",
                                            NULL};
 
 /* Body keys OpenSearch has and trawl does not. */
-static const char *const unsupported_body[] = {"aggs",
-                                               "aggregations",
-                                               "highlight",
+static const char *const unsupported_body[] = {"highlight",
                                                "post_filter",
                                                "suggest",
                                                "rescore",
@@ -635,6 +635,19 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 	} else if (!strcmp(key, "sort")) {
 		if (sort_from_json(v, r, e))
 			return -1;
+	} else if (!strcmp(key, "aggs") || !strcmp(key, "aggregations")) {
+		char why[512];
+		if (r->aggs) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[aggs] and [aggregations] are one field: give one");
+			return -1;
+		}
+		int rc = dsl_aggs(v, &r->aggs, &r->aggs_canon, &r->aggs_canon_len, why, sizeof why);
+		if (rc) {
+			set_err(e, rc == TRAWL_ENOMEM ? 500 : 400,
+			        rc == TRAWL_ENOMEM ? "exception" : "parsing_exception", "%s", why);
+			return -1;
+		}
 	} else if (!strcmp(key, "search_after")) {
 		char *a =
 		    json_is_array(v) && json_array_size(v) ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -1067,6 +1080,9 @@ json_t *os_render_search(const root_result *res, const os_search_req *sr, const 
 	                    shards_json(res->shards_total, res->shards_answered,
 	                                res->shards_failed + res->shards_timed_out));
 	json_object_set_new(out, "hits", hobj);
+	json_t *ag = res->aggs ? json_loads(res->aggs, 0, NULL) : NULL;
+	if (ag)
+		json_object_set_new(out, "aggregations", ag);
 	return out;
 }
 
@@ -1283,6 +1299,9 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	q.nsort = sr.nsort;
 	q.search_after = sr.search_after;
 	q.search_after_len = sr.search_after ? strlen(sr.search_after) : 0;
+	q.aggs = sr.aggs;
+	q.aggs_canon = sr.aggs_canon;
+	q.aggs_canon_len = sr.aggs_canon_len;
 	root_result *res = NULL;
 	int rc = sr.qerr; /* a query text that does not parse: as a leaf used to say */
 	if (rc)

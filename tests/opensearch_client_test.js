@@ -343,6 +343,34 @@ async function typedChecks() {
     assert(JSON.stringify(ids) === JSON.stringify(all.map((h) => h._id)), 'pages differ from one search');
   });
 
+  await check('aggregations: terms, date_histogram, stats, filter (size 0)', async () => {
+    const { body } = await tc.search({ index: ix, body: {
+      query, size: 0,
+      aggs: {
+        authors: { terms: { field: 'author', size: 5 } },
+        years: { date_histogram: { field: 'date', calendar_interval: 'year' } },
+        added: { stats: { field: 'lines_added' } },
+        merges: { filter: { term: { merge: true } } } } } });
+    const total = body.hits.total.value;
+    const a = body.aggregations;
+    assert(body.hits.hits.length === 0, 'size 0 returned hits');
+    assert(total > 0, 'no matches');
+    const ta = a.authors.buckets.reduce((n, b) => n + b.doc_count, 0) + a.authors.sum_other_doc_count;
+    assert(a.authors.buckets.length === 5 && ta === total, `terms ${ta} vs ${total}`);
+    for (let i = 1; i < 5; i++) assert(a.authors.buckets[i].doc_count <= a.authors.buckets[i - 1].doc_count, 'terms order');
+    const ty = a.years.buckets.reduce((n, b) => n + b.doc_count, 0);
+    assert(ty === total, `date_histogram ${ty} vs ${total}`);
+    assert(a.years.buckets.every((b) => typeof b.key === 'number' && /^\d{4}-01-01T00:00:00.000Z$/.test(b.key_as_string)), 'year keys');
+    assert(a.added.count === total && a.added.min <= a.added.avg && a.added.avg <= a.added.max, JSON.stringify(a.added));
+    const { body: cnt } = await tc.count({ index: ix, body: { query: { bool: { must: query, filter: { term: { merge: true } } } } } });
+    assert(a.merges.doc_count === cnt.count, `filter ${a.merges.doc_count} vs _count ${cnt.count}`);
+  });
+
+  await check('a bad aggregation is 400 naming it', async () => {
+    const e = await expectError(() => tc.search({ index: ix, body: { aggs: { t: { terms: { field: 'author', size: -1 } } } } }), 400);
+    assert(/aggs\.t\.terms\.size/.test(e.meta.body.error.reason), e.meta.body.error.reason);
+  });
+
   await check('sort by an unknown field is 400', async () => {
     const e = await expectError(() => tc.search({ index: ix, body: { query, sort: [{ nofield: 'asc' }] } }), 400);
     assert(/nofield/.test(e.meta.body.error.reason), e.meta.body.error.reason);
