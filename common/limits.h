@@ -132,6 +132,9 @@
  * is parsed and narrows the query; their clauses count in the query tree's
  * limits together, and this bounds the parsing before those are reached. */
 #define LIMIT_API_FILTERS 32
+/* Bytes of the native API's sort= text (at most 4 keys of a 64-byte field
+ * and their options). */
+#define LIMIT_API_SORT_BYTES 1024
 
 /* ---- the OpenSearch query DSL (root/dsl.c) ---- */
 

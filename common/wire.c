@@ -510,6 +510,16 @@ static int search_check(wctx *c, uint16_t flags, const wire_search *s)
 	return check_ptr(c, "search_after", s->after, s->after_len);
 }
 
+/* aggs_check: an aggregation spec or partial (WIRE_F_AGGS) of 1..max bytes. */
+static int aggs_check(wctx *c, uint16_t flags, const char *name, const char *p, uint32_t len,
+                      uint32_t max)
+{
+	if (!(flags & WIRE_F_AGGS))
+		return TRAWL_OK;
+	TRY(check_len(c, name, len, 1, max));
+	return check_ptr(c, name, p, len);
+}
+
 int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s)
 {
 	wctx c;
@@ -518,7 +528,10 @@ int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s)
 		return TRAWL_EINVAL;
 	uint16_t flags = h ? h->flags : 0;
 	TRY(search_check(&c, flags, s));
+	TRY(aggs_check(&c, flags, "aggs", s->aggs, s->aggs_len, LIMIT_AGG_SPEC_BYTES));
 	uint64_t body = 4 + 2 + 2 * (uint64_t)s->nshards + 4 + s->tree_len;
+	if (flags & WIRE_F_AGGS)
+		body += 4 + (uint64_t)s->aggs_len;
 	if (flags & WIRE_F_SORT) {
 		body += 1 + 4 + s->after_len;
 		for (uint32_t i = 0; i < s->nsort; i++)
@@ -541,6 +554,10 @@ int wire_encode_search(tbuf *out, const wire_header *h, const wire_search *s)
 		}
 		w = st32(w, s->after_len);
 		w = stbytes(w, s->after, s->after_len);
+	}
+	if (flags & WIRE_F_AGGS) {
+		w = st32(w, s->aggs_len);
+		w = stbytes(w, s->aggs, s->aggs_len);
 	}
 	return enc_end(out, body, w);
 }
@@ -573,6 +590,8 @@ static int search_in(wctx *c, uint16_t flags, wire_search *s)
 		TRY(rdstr(c, "search_after", 4, 0, LIMIT_SORT_JSON_BYTES, &s->after,
 		          &s->after_len));
 	}
+	if (flags & WIRE_F_AGGS)
+		TRY(rdstr(c, "aggs", 4, 1, LIMIT_AGG_SPEC_BYTES, &s->aggs, &s->aggs_len));
 	return finish(c);
 }
 
@@ -705,12 +724,16 @@ int wire_encode_search_reply(tbuf *out, const wire_header *h, const wire_search_
 		return TRAWL_EINVAL;
 	uint64_t ids_bytes = 0;
 	TRY(search_reply_check(&c, h ? h->flags : 0, r, &ids_bytes));
+	TRY(aggs_check(&c, h ? h->flags : 0, "aggs", r->aggs, r->aggs_len,
+	               LIMIT_AGG_PARTIAL_BYTES));
+	int with_aggs = h && (h->flags & WIRE_F_AGGS);
 	int with_ids = h && (h->flags & WIRE_F_IDS);
 	if (with_ids && !r->ids)
 		ids_bytes = r->ids_raw_len;
 	int with_sort = h && (h->flags & WIRE_F_SORT);
 	uint64_t body = 32 + (uint64_t)WIRE_HIT_BYTES * r->nhits + 4 + r->errmsg_len + ids_bytes +
-	                (with_sort ? sorts_bytes(r) : 0);
+	                (with_sort ? sorts_bytes(r) : 0) +
+	                (with_aggs ? 4 + (uint64_t)r->aggs_len : 0);
 	uint8_t *w;
 	TRY(enc_begin(out, WIRE_SEARCH_REPLY, h, body, &w));
 	w = st16(w, r->status);
@@ -755,6 +778,10 @@ int wire_encode_search_reply(tbuf *out, const wire_header *h, const wire_search_
 		} else {
 			w = stbytes(w, r->sorts_raw, r->sorts_raw_len);
 		}
+	}
+	if (with_aggs) {
+		w = st32(w, r->aggs_len);
+		w = stbytes(w, r->aggs, r->aggs_len);
 	}
 	return enc_end(out, body, w);
 }
@@ -818,6 +845,8 @@ static int search_reply_in(wctx *c, uint16_t flags, wire_search_reply *r)
 		}
 		r->sorts_raw_len = (size_t)(c->p - r->sorts_raw);
 	}
+	if (flags & WIRE_F_AGGS)
+		TRY(rdstr(c, "aggs", 4, 1, LIMIT_AGG_PARTIAL_BYTES, &r->aggs, &r->aggs_len));
 	return finish(c);
 }
 

@@ -111,6 +111,10 @@ enum wire_type {
 /* SEARCH: sort by fields: the sort keys and search_after follow the tree.
  * SEARCH_REPLY: each hit's sort values follow the ids. */
 #define WIRE_F_SORT 0x0040u
+/* SEARCH: aggregations: their spec in canonical form (common/aggs.h:
+ * aggs_spec_write) follows the sort part. SEARCH_REPLY: the leaf's partial
+ * result (trawl_results_aggs(r, 1)) follows the sort values. */
+#define WIRE_F_AGGS 0x0080u
 
 /* A sort key's flags. */
 #define WIRE_SORT_DESC 0x01u
@@ -166,6 +170,9 @@ typedef struct wire_search {
 	wire_sortkey sort[LIMIT_SORT_KEYS];
 	const char *after;                  /* search_after's JSON; not NUL-terminated */
 	uint32_t after_len;                 /* 0 (none)..LIMIT_SORT_JSON_BYTES */
+	/* with WIRE_F_AGGS in the header: */
+	const char *aggs;  /* the aggregation spec's canonical JSON; not NUL-terminated */
+	uint32_t aggs_len; /* 1..LIMIT_AGG_SPEC_BYTES */
 } wire_search;
 
 /* wire_hit - one hit of SEARCH_REPLY (packed in WIRE_HIT_BYTES on the wire). */
@@ -201,6 +208,10 @@ typedef struct wire_search_reply {
 	const wire_sortval *sorts;   /* nhits; NULL when decoded */
 	const uint8_t *sorts_raw;    /* decoded: nhits packed sort values */
 	size_t sorts_raw_len;
+	/* With WIRE_F_AGGS in the header: the partial aggregation result (JSON
+	 * text, common/aggs.h: aggs_result_encode's), not NUL-terminated. */
+	const char *aggs;
+	uint32_t aggs_len; /* 1..LIMIT_AGG_PARTIAL_BYTES */
 } wire_search_reply;
 
 /* wire_docref - one document asked for by FETCH (WIRE_DOCREF_BYTES on the wire). */

@@ -220,6 +220,10 @@ static void rnd_msg(wire_msg *m, int type, int small)
 			s->after_len = rnd_len(0, CAP(LIMIT_SORT_JSON_BYTES));
 			s->after = rnd_str(s->after_len);
 		}
+		if (m->h.flags & WIRE_F_AGGS) {
+			s->aggs_len = rnd_len(1, CAP(65536));
+			s->aggs = rnd_str(s->aggs_len);
+		}
 		break;
 	}
 	case WIRE_SEARCH_REPLY: {
@@ -260,6 +264,10 @@ static void rnd_msg(wire_msg *m, int type, int small)
 				v->json = rnd_str(v->json_len);
 			}
 			r->sorts = sorts_store;
+		}
+		if (m->h.flags & WIRE_F_AGGS) {
+			r->aggs_len = rnd_len(1, CAP(65536));
+			r->aggs = rnd_str(r->aggs_len);
 		}
 		break;
 	}
@@ -361,6 +369,8 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 			}
 			assert_bytes_eq(x->after, x->after_len, y->after, y->after_len);
 		}
+		if (a->h.flags & WIRE_F_AGGS)
+			assert_bytes_eq(x->aggs, x->aggs_len, y->aggs, y->aggs_len);
 		break;
 	}
 	case WIRE_SEARCH_REPLY: {
@@ -385,6 +395,8 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 		assert_int_equal(wire_search_reply_hit(x, x->nhits, &h), TRAWL_EINVAL);
 		assert_int_equal(wire_search_reply_hit(y, y->nhits, &h), TRAWL_EINVAL);
 		assert_bytes_eq(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+		if (a->h.flags & WIRE_F_AGGS)
+			assert_bytes_eq(x->aggs, x->aggs_len, y->aggs, y->aggs_len);
 		if (a->h.flags & WIRE_F_SORT) {
 			assert_int_equal(x->nsort, y->nsort);
 			wire_sortval *sx = malloc((x->nhits + 1) * sizeof *sx);
@@ -525,6 +537,8 @@ static uint64_t body_size(const wire_msg *m)
 			for (uint32_t i = 0; i < s->nsort; i++)
 				n += 2 + s->sort[i].field_len; /* flags, length, name */
 		}
+		if (m->h.flags & WIRE_F_AGGS)
+			n += 4 + (uint64_t)s->aggs_len; /* the spec's length and bytes */
 		return n;
 	}
 	case WIRE_SEARCH_REPLY: {
@@ -537,6 +551,8 @@ static uint64_t body_size(const wire_msg *m)
 			for (uint32_t i = 0; i < r->nhits; i++)
 				n += 1 + 8 * (uint64_t)r->nsort + 2 + r->sorts[i].json_len;
 		}
+		if (m->h.flags & WIRE_F_AGGS)
+			n += 4 + (uint64_t)r->aggs_len; /* the partial's length and bytes */
 		return n;
 	}
 	case WIRE_FETCH: {
@@ -1708,6 +1724,92 @@ static void test_sort_refusals(void **state)
 	tbuf_fini(&b);
 }
 
+/* Aggregations: the spec after the sort part of SEARCH and the partial
+ * after the sort values of SEARCH_REPLY round-trip; empty or oversized ones
+ * and truncated bytes are refused. */
+static void test_aggs(void **state)
+{
+	tbuf b;
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES);
+	char err[256];
+	const char *spec = "{\"a\":{\"terms\":{\"field\":\"tag\"}}}";
+	wire_header h = {.flags = WIRE_F_SORT | WIRE_F_AGGS, .request_id = 9};
+	wire_search s = {.k = 1,
+	                 .nshards = 1,
+	                 .tree = trees[1].data,
+	                 .tree_len = (uint32_t)trees[1].len,
+	                 .nsort = 1,
+	                 .aggs = spec,
+	                 .aggs_len = (uint32_t)strlen(spec)};
+	s.sort[0] = (wire_sortkey){0, 4, "date"};
+	assert_int_equal(wire_encode_search(&b, &h, &s), TRAWL_OK);
+	wire_search d;
+	wire_header hd;
+	assert_int_equal(wire_decode_search(b.data, b.len, &hd, &d, err, sizeof err), TRAWL_OK);
+	assert_bytes_eq(d.aggs, d.aggs_len, spec, strlen(spec));
+	assert_int_equal(d.nsort, 1);
+	/* the last 4 + len bytes are the spec */
+	assert_int_equal(b.data[b.len - strlen(spec) - 4], (uint8_t)strlen(spec));
+	/* without the flag: no spec read or written */
+	wire_header h0 = {.request_id = 9};
+	tbuf_reset(&b);
+	assert_int_equal(wire_encode_search(&b, &h0, &s), TRAWL_OK);
+	assert_int_equal(wire_decode_search(b.data, b.len, &hd, &d, err, sizeof err), TRAWL_OK);
+	assert_null(d.aggs);
+	/* refusals: empty, over the limit, truncated, a length past the end */
+	wire_search x = s;
+	x.aggs_len = 0;
+	assert_int_equal(wire_encode_search(&b, &h, &x), TRAWL_EINVAL);
+	x.aggs = NULL;
+	x.aggs_len = 3;
+	assert_int_equal(wire_encode_search(&b, &h, &x), TRAWL_EINVAL);
+	x = s;
+	x.aggs_len = LIMIT_AGG_SPEC_BYTES + 1; /* refused by its length: never read */
+	assert_int_equal(wire_encode_search(&b, &h, &x), TRAWL_ELIMIT);
+	tbuf_reset(&b);
+	assert_int_equal(wire_encode_search(&b, &h, &s), TRAWL_OK);
+	size_t at = b.len - strlen(spec) - 4;
+	b.data[at] = 0;
+	assert_int_equal(wire_decode_search(b.data, b.len, &hd, &d, err, sizeof err), TRAWL_EINVAL);
+	b.data[at] = 0xff;
+	assert_int_not_equal(wire_decode_search(b.data, b.len, &hd, &d, err, sizeof err), TRAWL_OK);
+	b.data[at] = 0xff;
+	b.data[at + 3] = 0x7f;
+	err[0] = 0;
+	assert_int_not_equal(wire_decode_search(b.data, b.len, &hd, &d, err, sizeof err), TRAWL_OK);
+	assert_non_null(strstr(err, "aggs"));
+
+	/* a reply's partial */
+	const char *part = "{\"b\":[]}";
+	wire_hit hit = {1.5f, 3, 42, 99};
+	wire_header rh = {.flags = WIRE_F_AGGS, .request_id = 9};
+	wire_search_reply r = {
+	    .nhits = 1, .hits = &hit, .aggs = part, .aggs_len = (uint32_t)strlen(part)};
+	tbuf_reset(&b);
+	assert_int_equal(wire_encode_search_reply(&b, &rh, &r), TRAWL_OK);
+	wire_search_reply rd;
+	assert_int_equal(wire_decode_search_reply(b.data, b.len, &hd, &rd, err, sizeof err),
+	                 TRAWL_OK);
+	assert_bytes_eq(rd.aggs, rd.aggs_len, part, strlen(part));
+	/* forwarded as decoded */
+	tbuf c;
+	tbuf_init(&c, LIMIT_MESSAGE_BYTES);
+	assert_int_equal(wire_encode_search_reply(&c, &rh, &rd), TRAWL_OK);
+	assert_int_equal(c.len, b.len);
+	assert_memory_equal(c.data, b.data, b.len);
+	tbuf_fini(&c);
+	wire_search_reply br = r;
+	br.aggs_len = 0;
+	assert_int_equal(wire_encode_search_reply(&b, &rh, &br), TRAWL_EINVAL);
+	br.aggs_len = LIMIT_AGG_PARTIAL_BYTES + 1;
+	assert_int_equal(wire_encode_search_reply(&b, &rh, &br), TRAWL_ELIMIT);
+	tbuf_reset(&b);
+	assert_int_equal(wire_encode_search_reply(&b, &rh, &r), TRAWL_OK);
+	assert_int_not_equal(wire_decode_search_reply(b.data, b.len - 1, &hd, &rd, err, sizeof err),
+	                     TRAWL_OK);
+	tbuf_fini(&b);
+}
+
 static void test_type_names(void **state)
 {
 	assert_string_equal(wire_type_name(WIRE_SEARCH), "SEARCH");
@@ -1748,6 +1850,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sort_refusals),
+	    cmocka_unit_test(test_aggs),
 	    cmocka_unit_test(test_type_names),
 	    cmocka_unit_test(test_golden_search),
 	    cmocka_unit_test(test_golden_search_reply),

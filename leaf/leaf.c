@@ -229,13 +229,26 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	trawl_results *r = NULL;
 	char qerr[256];
 	const char *msg = qerr;
-	int rc = trawl_query_decode(&tq, q->tree, q->tree_len, qerr, sizeof qerr);
+	/* aggregations: the root's canonical spec, parsed for this request */
+	int with_aggs = (h->flags & WIRE_F_AGGS) != 0;
+	trawl_aggs *ag = NULL;
+	int rc = with_aggs ? trawl_aggs_parse(&ag, q->aggs, q->aggs_len, qerr, sizeof qerr) : 0;
+	o.aggs = ag;
+	if (!rc)
+		rc = trawl_query_decode(&tq, q->tree, q->tree_len, qerr, sizeof qerr);
 	if (!rc) {
 		rc = trawl_search_query(s, tq, &o, &r);
 		msg = trawl_searcher_errmsg(s);
 	}
 	trawl_query_free(tq);
+	char *partial_aggs = NULL;
+	if (!rc && with_aggs && !(partial_aggs = trawl_results_aggs(r, 1))) {
+		trawl_results_free(r);
+		rc = TRAWL_ENOMEM;
+		msg = "out of memory (the aggregations' partial result)";
+	}
 	if (rc) {
+		trawl_aggs_free(ag);
 		atomic_fetch_add(&l->errors, 1);
 		reply_error_search(out, h, gen_no, rc, msg);
 		return;
@@ -253,7 +266,9 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 		free(ids);
 		free(id_lens);
 		free(sv);
+		free(partial_aggs);
 		trawl_results_free(r);
+		trawl_aggs_free(ag);
 		reply_error_search(out, h, gen_no, TRAWL_ENOMEM, "out of memory");
 		return;
 	}
@@ -280,7 +295,9 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 				free(id_lens);
 				free(sv);
 				tbuf_fini(&svjson);
+				free(partial_aggs);
 				trawl_results_free(r);
+				trawl_aggs_free(ag);
 				reply_error_search(out, h, gen_no, TRAWL_ELIMIT,
 				                   "a hit's sort values do not fit a reply");
 				return;
@@ -297,7 +314,8 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	wire_header rh = *h;
 	rh.generation = gen_no;
 	rh.flags = (uint16_t)((partial ? WIRE_F_PARTIAL : 0) | (with_ids ? WIRE_F_IDS : 0) |
-	                      (bare ? WIRE_F_NO_STORE : 0) | (sorted ? WIRE_F_SORT : 0));
+	                      (bare ? WIRE_F_NO_STORE : 0) | (sorted ? WIRE_F_SORT : 0) |
+	                      (with_aggs ? WIRE_F_AGGS : 0));
 	wire_search_reply rep = {0};
 	rep.status = TRAWL_OK;
 	rep.total_relation = partial || !(h->flags & WIRE_F_COUNT) ? WIRE_TOTAL_GTE : WIRE_TOTAL_EQ;
@@ -311,14 +329,22 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	rep.id_lens = id_lens;
 	rep.nsort = sorted ? q->nsort : 0;
 	rep.sorts = sv;
+	rep.aggs = partial_aggs;
+	rep.aggs_len =
+	    partial_aggs ? (uint32_t)strnlen(partial_aggs, LIMIT_AGG_PARTIAL_BYTES + 1) : 0;
 	if (wire_encode_search_reply(out, &rh, &rep) != TRAWL_OK)
-		reply_error_search(out, h, gen_no, TRAWL_ELIMIT, "reply too large");
+		reply_error_search(out, h, gen_no, TRAWL_ELIMIT,
+		                   with_aggs ? "reply too large (the aggregations' partial result "
+		                               "is limited to 96 MiB, LIMIT_AGG_PARTIAL_BYTES)"
+		                             : "reply too large");
+	free(partial_aggs);
 	free(hits);
 	free(ids);
 	free(id_lens);
 	free(sv);
 	tbuf_fini(&svjson);
 	trawl_results_free(r);
+	trawl_aggs_free(ag);
 }
 
 static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch *f, tbuf *out)

@@ -19,7 +19,9 @@
 
 #include "common/http.h"
 #include "common/qtree.h"
+#include "common/sortspec.h"
 #include "index/query.h"
+#include "root/dsl.h"
 #include "root/cache.h"
 #include "root/opensearch.h"
 #include "trawl/trawl.h"
@@ -81,7 +83,14 @@ typedef struct params {
 	int and_default; /* parse it with the AND default */
 	tbuf tree;       /* its query tree, encoded (q.tree points here) */
 	char field[65];
-	const char *k_by, *offset_by; /* which of two names set k and offset */
+	const char *k_by, *offset_by;           /* which of two names set k and offset */
+	char sortbuf[LIMIT_API_SORT_BYTES + 1]; /* sort=: the field names point here */
+	trawl_sort sort[TRAWL_MAX_SORT_KEYS];
+	char *after; /* search_after's JSON (owned) */
+	aggs_spec *aggs; /* aggs= (owned), and its canonical text */
+	char *aggs_canon;
+	size_t aggs_canon_len;
+	int k_zero; /* k (size) 0 was asked for: only with aggregations */
 } params;
 
 /* An alias given beside the name it stands for ("offset=1&from=2"): one of
@@ -132,6 +141,9 @@ static void params_defaults(params *p)
 static void params_fini(params *p)
 {
 	free(p->qbuf);
+	free(p->after);
+	aggs_spec_free(p->aggs);
+	free(p->aggs_canon);
 	for (uint32_t i = 0; i < p->nfilters; i++)
 		free(p->filters[i]);
 	tbuf_fini(&p->tree);
@@ -181,6 +193,68 @@ static int query_tree(params *p, char *err, size_t errlen)
 	return rc;
 }
 
+/* aggs (the value of aggs= or of a body's "aggs"): parsed, its filters'
+ * queries compiled by the DSL's compiler. 0 or -1 (err says why). */
+static int set_aggs(params *p, const json_t *j, char *err, size_t errlen)
+{
+	if (p->aggs)
+		return snprintf(err, errlen, "aggs and aggregations are one parameter: give one"),
+		       -1;
+	char why[512];
+	if (dsl_aggs(j, &p->aggs, &p->aggs_canon, &p->aggs_canon_len, why, sizeof why))
+		return snprintf(err, errlen, "%s", why), -1;
+	p->q.aggs = p->aggs;
+	p->q.aggs_canon = p->aggs_canon;
+	p->q.aggs_canon_len = p->aggs_canon_len;
+	return 0;
+}
+
+/* sort, search_after and aggs: as set_param. */
+static int set_order_param(params *p, const char *name, const char *val, char *err, size_t errlen)
+{
+	if (!strcmp(name, "sort")) {
+		if (strlen(val) > LIMIT_API_SORT_BYTES)
+			return snprintf(err, errlen, "sort is at most %d bytes",
+			                LIMIT_API_SORT_BYTES),
+			       -1;
+		snprintf(p->sortbuf, sizeof p->sortbuf, "%s", val);
+		char why[200];
+		if (sortspec_parse(p->sortbuf, p->sort, &p->q.nsort, why, sizeof why))
+			return snprintf(err, errlen, "sort: %s", why), -1;
+		p->q.sort = p->sort;
+		return 0;
+	}
+	if (!strcmp(name, "aggs") || !strcmp(name, "aggregations")) {
+		json_error_t je;
+		json_t *j = json_loads(val, JSON_REJECT_DUPLICATES, &je);
+		if (!j)
+			return snprintf(err, errlen, "%s: line %d, column %d: %s", name, je.line,
+			                je.column, je.text),
+			       -1;
+		int rc = set_aggs(p, j, err, errlen);
+		json_decref(j);
+		return rc;
+	}
+	if (!strcmp(name, "search_after")) {
+		json_t *a = strlen(val) <= LIMIT_SORT_JSON_BYTES ? json_loads(val, 0, NULL) : NULL;
+		int ok = json_is_array(a) && json_array_size(a) > 0;
+		json_decref(a);
+		if (!ok)
+			return snprintf(err, errlen,
+			                "search_after must be a JSON array of a hit's sort values, "
+			                "at most %d bytes",
+			                LIMIT_SORT_JSON_BYTES),
+			       -1;
+		free(p->after);
+		if (!(p->after = strdup(val)))
+			return snprintf(err, errlen, "out of memory"), -1;
+		p->q.search_after = p->after;
+		p->q.search_after_len = strlen(val);
+		return 0;
+	}
+	return -2;
+}
+
 /* One named parameter (from the query string or a JSON body); error text in
  * err. Returns 0, or -1 for a bad value, -2 for an unknown name. */
 static int set_param(params *p, const char *name, const char *val, char *err, size_t errlen)
@@ -205,11 +279,12 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 	if (!strcmp(name, "k") || !strcmp(name, "size")) {
 		if (one_name(&p->k_by, name, err, errlen))
 			return -1;
-		if (parse_u32(val, TRAWL_MAX_K, &u) || u == 0)
+		if (parse_u32(val, TRAWL_MAX_K, &u))
 			return snprintf(err, errlen, "%s must be a number from 1 to %d", name,
 			                TRAWL_MAX_K),
 			       -1;
 		p->q.k = u;
+		p->k_zero = u == 0;
 		return 0;
 	}
 	if (!strcmp(name, "offset") || !strcmp(name, "from")) {
@@ -266,14 +341,27 @@ static int set_param(params *p, const char *name, const char *val, char *err, si
 		p->q.preference = val; /* valid for the request */
 		return 0;
 	}
-	return -2;
+	return set_order_param(p, name, val, err, errlen);
 }
 
-static const char *const get_params[] = {"q",          "filter",       "k",
-                                         "size",       "offset",       "from",
-                                         "timeout_ms", "min_coverage", "allow_partial",
-                                         "count",      "and",          "source",
-                                         "snippet",    "preference",   NULL};
+static const char *const get_params[] = {"q",
+                                         "filter",
+                                         "k",
+                                         "size",
+                                         "offset",
+                                         "from",
+                                         "timeout_ms",
+                                         "min_coverage",
+                                         "allow_partial",
+                                         "count",
+                                         "and",
+                                         "source",
+                                         "snippet",
+                                         "preference",
+                                         "sort",
+                                         "search_after",
+                                         "aggs",
+                                         NULL};
 
 /* ---- rendering ----
  * The search response is written as text: stored documents are valid JSON
@@ -324,9 +412,18 @@ static void render(const root_result *res, int cached, tbuf *b)
 			tbuf_append(b, ",\"snippet\":", 11);
 			put_jstr(b, h->snippet);
 		}
+		if (h->sort) {
+			tbuf_append(b, ",\"sort\":", 8);
+			tbuf_append(b, h->sort, strlen(h->sort));
+		}
 		tbuf_putc(b, '}');
 	}
-	tbuf_append(b, "]}", 2);
+	tbuf_putc(b, ']');
+	if (res->aggs) {
+		tbuf_append(b, ",\"aggregations\":", 16);
+		tbuf_append(b, res->aggs, strlen(res->aggs));
+	}
+	tbuf_putc(b, '}');
 }
 
 /* ---- endpoints ---- */
@@ -338,6 +435,17 @@ static void run_search(api *a, params *p, int deferred, http_response *resp)
 	if ((!p->qbuf || !p->qbuf[0]) && !p->nfilters) {
 		http_response_error(resp, 400, "parse_exception",
 		                    "q (the query) is missing or empty, and there is no filter");
+		return;
+	}
+	if (p->k_zero && !p->q.aggs) {
+		http_response_error(resp, 400, "illegal_argument_exception",
+		                    "%s must be a number from 1 to %d (0 only with aggs)",
+		                    p->k_by ? p->k_by : "k", TRAWL_MAX_K);
+		return;
+	}
+	if (p->q.search_after && !p->q.nsort) {
+		http_response_error(resp, 400, "illegal_argument_exception",
+		                    "search_after needs a sort (the order it continues)");
 		return;
 	}
 	char err[1024];
@@ -353,7 +461,11 @@ static void run_search(api *a, params *p, int deferred, http_response *resp)
 	atomic_fetch_add(&a->searches, 1);
 	if (rc) {
 		atomic_fetch_add(&a->search_errors, 1);
-		if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT)
+		if (rc == TRAWL_EQUERY && p->q.nsort &&
+		    (!strncmp(err, "cannot sort", 11) || !strncmp(err, "sort key", 8)))
+			http_response_error(resp, 400, "illegal_argument_exception", "sort: %s",
+			                    err);
+		else if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT)
 			http_response_error(resp, 400, "query_parsing_exception", "%s", err);
 		else if (rc == TRAWL_EIO)
 			http_response_error(resp, 503, "search_phase_execution_exception", "%s",
@@ -441,6 +553,38 @@ static void search_post(api *a, const http_request *req, http_response *resp)
 			snprintf(num, sizeof num, "%.17g", json_real_value(v)), val = num;
 		else if (json_is_boolean(v))
 			val = json_is_true(v) ? "true" : "false";
+		if (!strcmp(key, "sort") && !json_is_string(v)) {
+			/* Elasticsearch's form: a key object or a list of keys */
+			dsl_error de;
+			if (dsl_sort(v, p.sort, &p.q.nsort, &de)) {
+				http_response_error(resp, 400, "illegal_argument_exception",
+				                    "sort: %s", de.reason);
+				goto out;
+			}
+			p.q.sort = p.sort;
+			continue;
+		}
+		if ((!strcmp(key, "aggs") || !strcmp(key, "aggregations")) && json_is_object(v)) {
+			if (set_aggs(&p, v, err, sizeof err)) {
+				http_response_error(resp, 400, "illegal_argument_exception", "%s",
+				                    err);
+				goto out;
+			}
+			continue;
+		}
+		if (!strcmp(key, "search_after") && json_is_array(v)) {
+			char *aj = json_dumps(v, JSON_COMPACT);
+			if (!aj)
+				snprintf(err, sizeof err, "out of memory");
+			int r = aj ? set_param(&p, key, aj, err, sizeof err) : -1;
+			free(aj);
+			if (r) {
+				http_response_error(resp, 400, "illegal_argument_exception", "%s",
+				                    err);
+				goto out;
+			}
+			continue;
+		}
 		if (!strcmp(key, "filter") && json_is_array(v)) {
 			/* several filters: each narrows */
 			size_t i;

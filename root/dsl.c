@@ -1499,3 +1499,136 @@ int dsl_compile_at(json_t *query, int64_t now_ms, qt_node **out, const char **te
 		*text = c.whole;
 	return TRAWL_OK;
 }
+
+/* ---- sort ---- */
+
+/* One sort key of a "sort" list: "f", {"f": "asc"|"desc"} or {"f": {"order":
+ * ..., "missing": "_first"|"_last", "mode": "min"|"max"}}. */
+static int sort_key(json_t *v, uint32_t i, trawl_sort *k, dsl_error *err)
+{
+	memset(k, 0, sizeof *k);
+	const char *f = json_string_value(v);
+	json_t *opts = NULL;
+	if (!f && json_is_object(v) && json_object_size(v) == 1) {
+		void *it = json_object_iter(v);
+		f = json_object_iter_key(it);
+		opts = json_object_iter_value(it);
+	}
+	if (!f)
+		return errf(err->reason, sizeof err->reason, TRAWL_EQUERY,
+		            "[sort] key %u must be a field name or an object of one field, not %s",
+		            i, dsl_json_kind(v));
+	if (!f[0] || strlen(f) > LIMIT_FIELD_NAME_BYTES)
+		return errf(err->reason, sizeof err->reason, TRAWL_EQUERY,
+		            "[sort] key %u: a field name of 1 to %d bytes", i,
+		            LIMIT_FIELD_NAME_BYTES);
+	k->field = f;
+	k->desc = !strcmp(f, "_score");
+	if (!opts)
+		return TRAWL_OK;
+	const char *order = json_string_value(opts);
+	if (!order && json_is_object(opts)) {
+		const char *key;
+		json_t *o;
+		json_object_foreach(opts, key, o)
+		{
+			const char *s = json_string_value(o);
+			if (!strcmp(key, "order") && s) {
+				order = s;
+			} else if (!strcmp(key, "missing") && s &&
+			           (!strcmp(s, "_first") || !strcmp(s, "_last"))) {
+				k->missing_first = s[1] == 'f';
+			} else if (!strcmp(key, "mode") && s &&
+			           (!strcmp(s, "min") || !strcmp(s, "max"))) {
+				k->mode = s[1] == 'i' ? TRAWL_SORT_MIN : TRAWL_SORT_MAX;
+			} else if (!strcmp(key, "order") || !strcmp(key, "missing") ||
+			           !strcmp(key, "mode")) {
+				return errf(err->reason, sizeof err->reason, TRAWL_EQUERY,
+				            "[sort] [%.64s]: [%s] must be %s", f, key,
+				            key[1] == 'r' ? "\"asc\" or \"desc\""
+				            : key[1] == 'i'
+				                ? "\"_first\" or \"_last\" (trawl takes no "
+				                  "missing value)"
+				                : "\"min\" or \"max\"");
+			} else {
+				return errf(err->reason, sizeof err->reason, TRAWL_EQUERY,
+				            "[sort] [%.64s]: unknown option [%.64s] (trawl takes "
+				            "order, missing and mode)",
+				            f, key);
+			}
+		}
+		if (!order)
+			return TRAWL_OK;
+	}
+	if (!order || (strcmp(order, "asc") && strcmp(order, "desc")))
+		return errf(err->reason, sizeof err->reason, TRAWL_EQUERY,
+		            "[sort] [%.64s]: the order must be \"asc\" or \"desc\"", f);
+	k->desc = order[0] == 'd';
+	return TRAWL_OK;
+}
+
+int dsl_sort(json_t *v, trawl_sort *keys, uint32_t *n, dsl_error *err)
+{
+	memset(err, 0, sizeof *err);
+	*n = 0;
+	size_t len = json_is_array(v) ? json_array_size(v) : 1;
+	if (len > TRAWL_MAX_SORT_KEYS)
+		return err->rc = errf(err->reason, sizeof err->reason, TRAWL_ELIMIT,
+		                      "[sort] has at most %d keys; this one has %zu",
+		                      TRAWL_MAX_SORT_KEYS, len);
+	if (len == 0)
+		return err->rc = errf(err->reason, sizeof err->reason, TRAWL_EQUERY,
+		                      "[sort] is an empty list");
+	for (size_t i = 0; i < len; i++) {
+		int rc = sort_key(json_is_array(v) ? json_array_get(v, i) : v, (uint32_t)i,
+		                  &keys[i], err);
+		if (rc)
+			return err->rc = rc;
+	}
+	*n = (uint32_t)len;
+	return TRAWL_OK;
+}
+
+/* ---- aggregations ---- */
+
+/* aggs_compile_fn: a filter's DSL query into an encoded query tree. */
+static int aggs_compile(void *ctx, json_t *query, void **out, size_t *out_len, char *err,
+                        size_t errlen)
+{
+	(void)ctx;
+	qt_node *t = NULL;
+	dsl_error de;
+	int rc = dsl_compile(query, &t, NULL, &de);
+	if (rc)
+		return errf(err, errlen, rc, "%s", de.reason);
+	tbuf b;
+	tbuf_init(&b, TRAWL_MAX_QUERY_TREE_BYTES);
+	rc = qt_encode(t, &b, err, errlen);
+	qt_free(t);
+	if (rc) {
+		tbuf_fini(&b);
+		return rc;
+	}
+	*out = b.data; /* malloc'ed: the spec frees it */
+	*out_len = b.len;
+	return TRAWL_OK;
+}
+
+int dsl_aggs(const json_t *aggs, aggs_spec **spec, char **canon, size_t *canon_len, char *err,
+             size_t errlen)
+{
+	*spec = NULL;
+	*canon = NULL;
+	*canon_len = 0;
+	int rc = aggs_parse(aggs, aggs_compile, NULL, spec, err, errlen);
+	if (!rc && (rc = aggs_spec_write(*spec, canon, canon_len)))
+		errf(err, errlen, rc, "aggs: %s",
+		     rc == TRAWL_ELIMIT ? "the request's canonical form is over "
+		                          "LIMIT_AGG_SPEC_BYTES (4 MiB)"
+		                        : "out of memory");
+	if (rc) {
+		aggs_spec_free(*spec);
+		*spec = NULL;
+	}
+	return rc;
+}

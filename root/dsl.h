@@ -21,8 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/aggs.h"
 #include "common/limits.h"
 #include "common/qtree.h"
+#include "trawl/trawl.h"
 
 /* Query objects nest at most this deep (a bool inside a bool ...). */
 
@@ -92,6 +94,30 @@ int dsl_field(const char *qname, const char *f, int allow_boost,
  * stay the same.
  */
 const char *dsl_unbalanced(const char *s, size_t n, int *depth);
+
+/*
+ * dsl_sort reads a search body's "sort" in Elasticsearch's forms: a key or
+ * a list of at most TRAWL_MAX_SORT_KEYS keys, each "field" (ascending;
+ * "_score" descending), {"field": "asc"|"desc"} or {"field": {"order":
+ * "asc"|"desc", "missing": "_first"|"_last", "mode": "min"|"max"}} (any of
+ * the three options). Fills keys[0..*n), whose field names point into v.
+ * The fields are not checked here (the leaves do). TRAWL_OK, or
+ * TRAWL_EQUERY / TRAWL_ELIMIT with err->reason naming the key and what is
+ * wrong ("[sort] ...").
+ */
+int dsl_sort(json_t *v, trawl_sort *keys, uint32_t *n, dsl_error *err);
+
+/*
+ * dsl_aggs parses a search body's "aggs" (or "aggregations") value with
+ * common/aggs.h's aggs_parse, the queries of filter and filters compiled by
+ * dsl_compile into encoded query trees, and writes its canonical form (what
+ * the leaves are sent and the result cache keys on). On success *spec
+ * (aggs_spec_free) and *canon (*canon_len bytes, NUL-terminated; free()) are
+ * the caller's; on failure both are NULL and err names the aggregation's
+ * path: aggs_parse's errors.
+ */
+int dsl_aggs(const json_t *aggs, aggs_spec **spec, char **canon, size_t *canon_len, char *err,
+             size_t errlen);
 
 /* dsl_json_kind: the token name OpenSearch's parser gives v in its reasons
  * (START_OBJECT, VALUE_STRING, ...); a static string. */

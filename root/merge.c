@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/aggs.h"
 #include "trawl/trawl.h"
 
 void merge_init(root_merge *m, int count_exact, const trawl_sort *sort, uint32_t nsort)
@@ -47,9 +48,36 @@ static int reply_ids(const wire_search_reply *sr, const char ***ids, uint32_t **
 	return 0;
 }
 
+/* The aggregations' partial of a reply, decoded and merged into m->agg. */
+static int add_aggs(root_merge *m, const wire_header *h, const wire_search_reply *sr)
+{
+	if (!(h->flags & WIRE_F_AGGS) || !sr->aggs) {
+		snprintf(m->why, sizeof m->why,
+		         "a leaf's reply lacks the aggregations' partial result it was asked for");
+		return TRAWL_EINVAL;
+	}
+	aggs_result *part = NULL;
+	char err[200];
+	int rc = aggs_result_decode(m->aggs, sr->aggs, sr->aggs_len, &part, err, sizeof err);
+	if (!rc && !m->agg) {
+		m->agg = part;
+		return TRAWL_OK;
+	}
+	if (!rc)
+		rc = aggs_merge(m->aggs, m->agg, part, err, sizeof err);
+	if (rc)
+		snprintf(m->why, sizeof m->why, "aggregations: %s", err);
+	return rc;
+}
+
 int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, uint32_t leaf,
               uint8_t **reply)
 {
+	if (m->aggs) {
+		int rc = add_aggs(m, h, sr);
+		if (rc)
+			return rc;
+	}
 	if (h->flags & WIRE_F_PARTIAL) {
 		m->partial = 1;
 		m->total_exact = 0;
@@ -165,5 +193,7 @@ void merge_fini(root_merge *m)
 		free(m->kept[i]);
 	free(m->kept);
 	free(m->hits);
+	if (m->aggs)
+		aggs_result_free(m->aggs, m->agg);
 	memset(m, 0, sizeof *m);
 }

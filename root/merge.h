@@ -40,19 +40,26 @@ typedef struct root_merge {
 	uint64_t generation, oldest_generation;
 	const trawl_sort *sort; /* the search's sort by fields (nsort keys), or none */
 	uint32_t nsort;
+	const struct aggs_spec *aggs; /* the search's aggregations, or NULL: every reply
+	                                 must then carry its partial (WIRE_F_AGGS) */
+	struct aggs_result *agg;      /* the partials merged so far (NULL: none yet) */
+	char why[256];                /* what merge_add refused, beyond ENOMEM */
 } root_merge;
 
-/* merge_init: an empty merge; count_exact: the search asked for an exact
- * total (it stays exact while every reply's is); sort (nsort keys; NULL,
- * 0: by score): the order of the hits, whose replies must carry their sort
- * values (a reply without them is an error). */
+/* merge_init: an empty merge (set m->aggs after it for aggregations); count_exact: the search asked
+ * for an exact total (it stays exact while every reply's is); sort (nsort keys; NULL, 0: by score):
+ * the order of the hits, whose replies must carry their sort values (a reply without them is an
+ * error). */
 void merge_init(root_merge *m, int count_exact, const trawl_sort *sort, uint32_t nsort);
 
 /*
  * merge_add adds one decoded SEARCH reply (h, sr) of leaf. When the reply
  * carries ids, they point into its bytes: the merge then takes *reply (the
  * malloc'ed reply sr was decoded from; set to NULL) and frees it at the
- * end. Returns TRAWL_OK or TRAWL_ENOMEM.
+ * end. Returns TRAWL_OK, TRAWL_ENOMEM, or (m->why says
+ * what) TRAWL_EINVAL for a reply that lacks the sort values or the
+ * aggregations' partial it was asked for, TRAWL_ECORRUPT for a partial that
+ * does not decode, TRAWL_ELIMIT for merged aggregations over a limit.
  */
 int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, uint32_t leaf,
               uint8_t **reply);

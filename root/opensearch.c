@@ -312,6 +312,9 @@ void os_search_req_fini(os_search_req *r)
 	qt_free(r->tree);
 	free(r->text);
 	free(r->preference);
+	free(r->search_after);
+	aggs_spec_free(r->aggs);
+	free(r->aggs_canon);
 	json_decref(r->includes);
 	json_decref(r->excludes);
 	memset(r, 0, sizeof *r);
@@ -452,26 +455,24 @@ static int body_uint(json_t *v, uint64_t max, uint64_t *out)
 	return -1;
 }
 
-/* "sort": only by _score, descending. */
-static int sort_ok(json_t *v)
+/* "sort" in Elasticsearch's forms (root/dsl.h: dsl_sort) into r, its
+ * field names copied. A sort by _score alone, descending (once or more),
+ * is the default order (hits without sort values). */
+static int sort_from_json(json_t *v, os_search_req *r, os_error *e)
 {
-	if (json_is_array(v)) {
-		size_t i;
-		json_t *e;
-		json_array_foreach(v, i, e) if (!sort_ok(e)) return 0;
-		return 1;
+	dsl_error de;
+	if (dsl_sort(v, r->sort, &r->nsort, &de))
+		return set_err(e, 400, "parsing_exception", "%s", de.reason);
+	for (uint32_t i = 0; i < r->nsort; i++) {
+		snprintf(r->sort_names[i], sizeof r->sort_names[i], "%s", r->sort[i].field);
+		r->sort[i].field = r->sort_names[i];
 	}
-	if (json_is_string(v))
-		return !strcmp(json_string_value(v), "_score");
-	if (json_is_object(v) && json_object_size(v) == 1) {
-		json_t *o = json_object_get(v, "_score");
-		if (json_is_string(o))
-			return !strcmp(json_string_value(o), "desc");
-		if (json_is_object(o) && json_object_size(o) == 1) {
-			const char *order = json_string_value(json_object_get(o, "order"));
-			return order && !strcmp(order, "desc");
-		}
-	}
+	uint32_t by_score = 0;
+	for (uint32_t i = 0; i < r->nsort; i++)
+		by_score += !strcmp(r->sort[i].field, "_score") && r->sort[i].desc &&
+		            !r->sort[i].missing_first && r->sort[i].mode == TRAWL_SORT_DEFAULT;
+	if (by_score == r->nsort)
+		r->nsort = 0;
 	return 0;
 }
 
@@ -517,14 +518,11 @@ static const char *const count_params[] = {"q",
                                            NULL};
 
 /* Body keys OpenSearch has and trawl does not. */
-static const char *const unsupported_body[] = {"aggs",
-                                               "aggregations",
-                                               "highlight",
+static const char *const unsupported_body[] = {"highlight",
                                                "post_filter",
                                                "suggest",
                                                "rescore",
                                                "collapse",
-                                               "search_after",
                                                "script_fields",
                                                "docvalue_fields",
                                                "stored_fields",
@@ -635,11 +633,35 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 			return -1;
 		}
 	} else if (!strcmp(key, "sort")) {
-		if (!sort_ok(v)) {
-			set_err(e, 400, "parsing_exception",
-			        "[sort] is not supported by trawl: hits are sorted by _score only");
+		if (sort_from_json(v, r, e))
+			return -1;
+	} else if (!strcmp(key, "aggs") || !strcmp(key, "aggregations")) {
+		char why[512];
+		if (r->aggs) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[aggs] and [aggregations] are one field: give one");
 			return -1;
 		}
+		int rc = dsl_aggs(v, &r->aggs, &r->aggs_canon, &r->aggs_canon_len, why, sizeof why);
+		if (rc) {
+			set_err(e, rc == TRAWL_ENOMEM ? 500 : 400,
+			        rc == TRAWL_ENOMEM ? "exception" : "parsing_exception", "%s", why);
+			return -1;
+		}
+	} else if (!strcmp(key, "search_after")) {
+		char *a =
+		    json_is_array(v) && json_array_size(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+		if (!a || strlen(a) > LIMIT_SORT_JSON_BYTES) {
+			free(a);
+			set_err(
+			    e, 400, "parsing_exception",
+			    "[search_after] must be a non-empty array of the sort values of a hit "
+			    "(at most %d bytes)",
+			    LIMIT_SORT_JSON_BYTES);
+			return -1;
+		}
+		free(r->search_after);
+		r->search_after = a;
 	} else if (!strcmp(key, "track_scores") || !strcmp(key, "stats")) {
 		/* scores are always computed; stats groups are not kept */
 	} else if (in_list(false_body, key)) {
@@ -836,6 +858,11 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 	}
 	if (url_params(&qp, count_only, r, e) || search_query(&qp, query, r, e))
 		goto fail;
+	if (r->search_after && !r->nsort) {
+		set_err(e, 400, "illegal_argument_exception",
+		        "[search_after] needs a [sort] by fields (the order it continues)");
+		goto fail;
+	}
 	qs_free(&qp);
 	json_decref(doc);
 	return 0;
@@ -1021,6 +1048,9 @@ json_t *os_render_search(const root_result *res, const os_search_req *sr, const 
 		json_object_set_new(hit, "_score", json_real(h->score));
 		if (sr->source && h->doc)
 			json_object_set_new(hit, "_source", hit_source(h, sr));
+		json_t *sv = h->sort ? json_loads(h->sort, JSON_DECODE_ANY, NULL) : NULL;
+		if (sv)
+			json_object_set_new(hit, "sort", sv);
 		json_array_append_new(hits, hit);
 		if (!have || h->score > max)
 			max = h->score;
@@ -1050,6 +1080,9 @@ json_t *os_render_search(const root_result *res, const os_search_req *sr, const 
 	                    shards_json(res->shards_total, res->shards_answered,
 	                                res->shards_failed + res->shards_timed_out));
 	json_object_set_new(out, "hits", hobj);
+	json_t *ag = res->aggs ? json_loads(res->aggs, 0, NULL) : NULL;
+	if (ag)
+		json_object_set_new(out, "aggregations", ag);
 	return out;
 }
 
@@ -1262,6 +1295,13 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	q.timeout_ms = sr.timeout_ms;
 	q.preference = sr.preference;
 	q.fetch = sr.size > 0 && sr.source; /* stored documents; ids always come back */
+	q.sort = sr.nsort ? sr.sort : NULL;
+	q.nsort = sr.nsort;
+	q.search_after = sr.search_after;
+	q.search_after_len = sr.search_after ? strlen(sr.search_after) : 0;
+	q.aggs = sr.aggs;
+	q.aggs_canon = sr.aggs_canon;
+	q.aggs_canon_len = sr.aggs_canon_len;
 	root_result *res = NULL;
 	int rc = sr.qerr; /* a query text that does not parse: as a leaf used to say */
 	if (rc)
@@ -1276,6 +1316,14 @@ static void search(root *r, const char *index_name, const char *expr, const http
 		/* only stop words or punctuation: OpenSearch finds nothing
 		 * (zero_terms_query "none") where trawl's parser refuses */
 		empty_search(resp, count_only, &sr);
+	} else if (rc == TRAWL_EQUERY && sr.nsort &&
+	           (!strncmp(err, "cannot sort", 11) || !strncmp(err, "sort key", 8) ||
+	            !strncmp(err, "search_after", 12))) {
+		/* the sort or search_after, not the query, is at fault */
+		send_errf(resp, sr.pretty, 400,
+		          err[1] == 'e' ? "illegal_argument_exception" : "query_shard_exception",
+		          err[1] == 'e' ? NULL : index_name, "%s%s", err[1] == 'e' ? "" : "[sort] ",
+		          err);
 	} else if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT) {
 		/* the query as the user wrote it, else as trawl syntax */
 		char shown[320];

@@ -45,6 +45,13 @@ typedef struct os_search_req {
 	int allow_partial;    /* allow_partial_search_results (default true) */
 	char *preference;     /* malloc'ed, or NULL */
 	int pretty;
+	uint32_t nsort; /* "sort" by fields (0: by score), its keys' names in sort_names */
+	trawl_sort sort[TRAWL_MAX_SORT_KEYS];
+	char sort_names[TRAWL_MAX_SORT_KEYS][LIMIT_FIELD_NAME_BYTES + 1];
+	char *search_after; /* "search_after" as JSON (malloc'ed), or NULL */
+	struct aggs_spec *aggs; /* "aggs" / "aggregations" (owned), or NULL */
+	char *aggs_canon;       /* its canonical text (malloc'ed) */
+	size_t aggs_canon_len;
 } os_search_req;
 
 /* An error answer: HTTP status, OpenSearch error type and reason. */

@@ -17,6 +17,7 @@ void root_result_free(root_result *res)
 		free(res->hits[i].sort);
 	}
 	free(res->hits);
+	free(res->aggs);
 	free(res);
 }
 
@@ -40,7 +41,10 @@ root_result *root_result_copy(const root_result *r)
 		return NULL;
 	*c = *r;
 	c->hits = calloc(r->nhits ? r->nhits : 1, sizeof *c->hits);
-	if (!c->hits) {
+	c->aggs = r->aggs ? dup_bytes(r->aggs, strlen(r->aggs)) : NULL;
+	if (!c->hits || (r->aggs && !c->aggs)) {
+		free(c->hits);
+		free(c->aggs);
 		free(c);
 		return NULL;
 	}
@@ -64,7 +68,7 @@ root_result *root_result_copy(const root_result *r)
 
 size_t root_result_bytes(const root_result *r)
 {
-	size_t n = sizeof *r + r->nhits * sizeof(root_hit);
+	size_t n = sizeof *r + r->nhits * sizeof(root_hit) + (r->aggs ? strlen(r->aggs) + 1 : 0);
 	for (uint32_t i = 0; i < r->nhits; i++)
 		n += (r->hits[i].id ? strlen(r->hits[i].id) + 1 : 0) + r->hits[i].doc_len + 1 +
 		     (r->hits[i].snippet ? strlen(r->hits[i].snippet) + 1 : 0) +

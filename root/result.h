@@ -33,6 +33,7 @@ typedef struct root_result {
 	uint64_t took_us;
 	int partial;
 	int cached; /* served from the result cache */
+	char *aggs; /* with aggregations: the "aggregations" object as JSON text; else NULL */
 } root_result;
 
 /* root_result_free releases res and everything its hits own; NULL is allowed. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/aggs.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/hash.h"
@@ -215,13 +216,26 @@ static int make_page(root *r, const root_query *q, root_merge *m, root_result *r
 	return TRAWL_OK;
 }
 
+/* The merged aggregations, rendered as Elasticsearch's "aggregations". */
+static int render_aggs(const aggs_spec *spec, const aggs_result *agg, root_result *res, char *err,
+                       size_t errlen)
+{
+	json_t *j = NULL;
+	int rc = aggs_render(spec, agg, &j, err, errlen);
+	if (rc)
+		return rc;
+	res->aggs = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	return res->aggs ? TRAWL_OK : TRAWL_ENOMEM;
+}
+
 static int search_uncached(root *r, const root_query *q, root_result **out, char *err,
                            size_t errlen)
 {
 	*out = NULL;
 	uint64_t t0 = clock_unix_us();
 	uint32_t want = q->k + q->offset;
-	if (q->k == 0 || want > TRAWL_MAX_K)
+	if ((q->k == 0 && !q->aggs) || want > TRAWL_MAX_K)
 		return errf(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
 		            TRAWL_MAX_K);
 	unsigned timeout = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
@@ -234,6 +248,7 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		return TRAWL_ENOMEM;
 	root_merge m;
 	merge_init(&m, q->count, q->sort, q->nsort);
+	m.aggs = q->aggs;
 	scatter sc;
 	int rc = scatter_init(&sc, &r->rs, q, r->cfg.nshards, deadline, &m, err, errlen);
 	if (!rc)
@@ -243,6 +258,8 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		rc = coverage(&sc, q, res, err, errlen);
 	if (!rc)
 		rc = make_page(r, q, &m, res, fetch_deadline, err, errlen);
+	if (!rc && q->aggs)
+		rc = render_aggs(q->aggs, m.agg, res, err, errlen);
 	scatter_fini(&sc);
 	merge_fini(&m);
 	res->took_us = clock_unix_us() - t0;
@@ -346,7 +363,9 @@ void root_counters(root *r, root_traffic *t)
 static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 {
 	tbuf b;
-	tbuf_init(&b, 2 * TRAWL_MAX_QUERY_TREE_BYTES); /* the tree and the fields above */
+	tbuf_init(&b,
+	          2 * TRAWL_MAX_QUERY_TREE_BYTES +
+	              LIMIT_AGG_SPEC_BYTES); /* the tree, the aggregations and the fields above */
 	uint32_t nums[6] = {q->k,
 	                    q->offset,
 	                    (uint32_t)q->count,
@@ -370,6 +389,10 @@ static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 		tbuf_append(&b, k, sizeof k);
 		tbuf_append(&b, q->sort[i].field, strlen(q->sort[i].field) + 1);
 	}
+	uint64_t gl = q->aggs ? q->aggs_canon_len : UINT64_MAX;
+	tbuf_append(&b, &gl, 8);
+	if (q->aggs)
+		tbuf_append(&b, q->aggs_canon, q->aggs_canon_len);
 	uint64_t al = q->search_after ? q->search_after_len : UINT64_MAX;
 	tbuf_append(&b, &al, 8);
 	if (q->search_after)

@@ -74,6 +74,13 @@ typedef struct root_query {
 	uint32_t nsort;
 	const char *search_after; /* with a sort: the JSON sort values to continue after */
 	size_t search_after_len;
+	/* aggregations over every match (common/aggs.h; NULL: none), and the
+	 * spec's canonical text (aggs_spec_write), which travels to the leaves
+	 * and keys the cache. With aggregations k may be 0: only the total and
+	 * the aggregations are answered. */
+	const struct aggs_spec *aggs;
+	const char *aggs_canon;
+	size_t aggs_canon_len;
 } root_query;
 
 /*

@@ -68,7 +68,7 @@ static int encode_group(scatter *sc, scatter_group *g)
 	replica_set *rs = sc->rs;
 	g->hedge_leaf = -1;
 	g->winner = NULL;
-	g->ws.k = q->k + q->offset;
+	g->ws.k = q->k + q->offset ? q->k + q->offset : 1; /* k 0: aggregations only */
 	g->ws.tree = q->tree;
 	g->ws.tree_len = (uint32_t)q->tree_len;
 	g->h = (wire_header){0};
@@ -78,7 +78,11 @@ static int encode_group(scatter *sc, scatter_group *g)
 	 * but ids is wanted, or the leaf stores nothing else */
 	int ids = (!q->fetch && !q->snippet_field) || atomic_load(&rs->rep[g->leaf].no_store);
 	g->h.flags = (uint16_t)((q->count ? WIRE_F_COUNT : 0) | (ids ? WIRE_F_IDS : 0) |
-	                        (q->nsort ? WIRE_F_SORT : 0));
+	                        (q->nsort ? WIRE_F_SORT : 0) | (q->aggs ? WIRE_F_AGGS : 0));
+	g->ws.aggs = q->aggs ? q->aggs_canon : NULL;
+	g->ws.aggs_len =
+	    q->aggs ? (uint32_t)(q->aggs_canon_len > UINT32_MAX ? UINT32_MAX : q->aggs_canon_len)
+	            : 0;
 	if (q->nsort > LIMIT_SORT_KEYS)
 		return fail(sc, TRAWL_ELIMIT,
 		            "a sort has at most " LIMIT_STR(LIMIT_SORT_KEYS) " keys");
@@ -297,8 +301,9 @@ static void take_answer(scatter *sc, scatter_group *g)
 	wire_decode_search_reply(g->winner->reply, g->winner->reply_len, &h, &sr, NULL, 0);
 	uint32_t wl = g->winner == &g->call ? g->leaf : (uint32_t)g->hedge_leaf;
 	atomic_store(&sc->rs->rep[wl].no_store, (h.flags & WIRE_F_NO_STORE) != 0);
-	if (merge_add(sc->merge, &h, &sr, wl, &g->winner->reply) != TRAWL_OK)
-		fail(sc, TRAWL_ENOMEM, "out of memory");
+	int rc = merge_add(sc->merge, &h, &sr, wl, &g->winner->reply);
+	if (rc)
+		fail(sc, rc, "%s", rc == TRAWL_ENOMEM ? "out of memory" : sc->merge->why);
 }
 
 static enum scatter_step collect(scatter *sc)

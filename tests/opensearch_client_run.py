@@ -32,31 +32,41 @@ def main():
             print("npm ci failed")
             return 1
     work = tempfile.mkdtemp(prefix="trawl-os-")
-    proc = None
+    procs = []
     try:
         idx = os.path.join(work, "wiki")
         subprocess.run([TRAWL, "index", idx, os.path.join(ROOT, "data", "wiki-demo", "docs.jsonl")],
                        check=True, stdout=subprocess.DEVNULL)
-        port = free_port()
-        proc = subprocess.Popen([TRAWL, "serve", idx, "--http", "127.0.0.1:%d" % port, "--quiet"])
-        end = time.time() + 20
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > end:
-                print("trawl serve never became ready")
-                return 1
-            time.sleep(0.2)
-        env = dict(os.environ, TRAWL_URL="http://127.0.0.1:%d" % port, TRAWL_INDEX="wiki")
+        # a second index with typed fields, for sort and aggregations
+        typed = os.path.join(work, "curl")
+        curl = os.path.join(ROOT, "data", "curl-commits")
+        subprocess.run([TRAWL, "index", typed, os.path.join(curl, "docs.jsonl.zst"), "--schema",
+                        os.path.join(curl, "schema.json")], check=True, stdout=subprocess.DEVNULL)
+        ports = []
+        for ix in (idx, typed):
+            port = free_port()
+            procs.append(subprocess.Popen([TRAWL, "serve", ix, "--http", "127.0.0.1:%d" % port,
+                                           "--quiet"]))
+            ports.append(port)
+            end = time.time() + 20
+            while True:
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    c.request("GET", "/readyz")
+                    if c.getresponse().status == 200:
+                        break
+                except OSError:
+                    pass
+                if time.time() > end:
+                    print("trawl serve never became ready")
+                    return 1
+                time.sleep(0.2)
+        env = dict(os.environ, TRAWL_URL="http://127.0.0.1:%d" % ports[0], TRAWL_INDEX="wiki",
+                   TRAWL_TYPED_URL="http://127.0.0.1:%d" % ports[1], TRAWL_TYPED_INDEX="curl")
         return subprocess.run([node, os.path.join(HERE, "opensearch_client_test.js")],
                               env=env, cwd=HERE).returncode
     finally:
-        if proc:
+        for proc in procs:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=10)

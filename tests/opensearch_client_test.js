@@ -25,6 +25,10 @@ if (!url || !index) {
 }
 
 const client = new Client({ node: url, maxRetries: 0, requestTimeout: 10000 });
+// Optional: an index with typed fields (data/curl-commits), for sort,
+// search_after and aggregations.
+const typedUrl = process.env.TRAWL_TYPED_URL;
+const typedIndex = process.env.TRAWL_TYPED_INDEX;
 let failed = 0;
 let passed = 0;
 
@@ -293,8 +297,84 @@ async function main() {
     assert(/fuzziness/.test(e.meta.body.error.reason), 'reason does not name the option');
   });
 
+  if (typedUrl && typedIndex) await typedChecks();
+
   console.log(`# ${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
+}
+
+// Sorting by fields, search_after (and aggregations) on the typed index.
+async function typedChecks() {
+  const tc = new Client({ node: typedUrl, maxRetries: 0, requestTimeout: 10000 });
+  const ix = typedIndex;
+  const query = { match: { body: 'fix' } };
+
+  await check('sort by a date, descending, with sort values', async () => {
+    const { body } = await tc.search({ index: ix, body: { query, size: 10, sort: [{ date: 'desc' }] } });
+    const hits = body.hits.hits;
+    assert(hits.length === 10, `${hits.length} hits`);
+    for (let i = 0; i < hits.length; i++) {
+      assert(Array.isArray(hits[i].sort) && hits[i].sort.length === 2, `hit ${i} sort ${JSON.stringify(hits[i].sort)}`);
+      if (i) assert(hits[i].sort[0] <= hits[i - 1].sort[0], 'not in date order');
+    }
+  });
+
+  await check('sort forms: field, order object, missing and mode, _score', async () => {
+    const { body } = await tc.search({ index: ix, body: {
+      query, size: 20,
+      sort: [{ files_changed: { order: 'desc', missing: '_last', mode: 'max' } }, 'author', '_score'] } });
+    const hits = body.hits.hits;
+    for (let i = 1; i < hits.length; i++) {
+      const a = hits[i - 1].sort, b = hits[i].sort;
+      assert(a.length === 4, JSON.stringify(a));
+      assert(a[0] > b[0] || (a[0] === b[0] && a[1] <= b[1]), `order ${JSON.stringify(a)} ${JSON.stringify(b)}`);
+    }
+  });
+
+  await check('search_after pages through a sort', async () => {
+    const sort = [{ date: 'asc' }, { lines_added: 'desc' }];
+    const all = (await tc.search({ index: ix, body: { query, size: 12, sort } })).body.hits.hits;
+    const p1 = (await tc.search({ index: ix, body: { query, size: 4, sort } })).body.hits.hits;
+    let after = p1[p1.length - 1].sort;
+    const p2 = (await tc.search({ index: ix, body: { query, size: 4, sort, search_after: after } })).body.hits.hits;
+    after = p2[p2.length - 1].sort;
+    const p3 = (await tc.search({ index: ix, body: { query, size: 4, sort, search_after: after } })).body.hits.hits;
+    const ids = [...p1, ...p2, ...p3].map((h) => h._id);
+    assert(JSON.stringify(ids) === JSON.stringify(all.map((h) => h._id)), 'pages differ from one search');
+  });
+
+  await check('aggregations: terms, date_histogram, stats, filter (size 0)', async () => {
+    const { body } = await tc.search({ index: ix, body: {
+      query, size: 0,
+      aggs: {
+        authors: { terms: { field: 'author', size: 5 } },
+        years: { date_histogram: { field: 'date', calendar_interval: 'year' } },
+        added: { stats: { field: 'lines_added' } },
+        merges: { filter: { term: { merge: true } } } } } });
+    const total = body.hits.total.value;
+    const a = body.aggregations;
+    assert(body.hits.hits.length === 0, 'size 0 returned hits');
+    assert(total > 0, 'no matches');
+    const ta = a.authors.buckets.reduce((n, b) => n + b.doc_count, 0) + a.authors.sum_other_doc_count;
+    assert(a.authors.buckets.length === 5 && ta === total, `terms ${ta} vs ${total}`);
+    for (let i = 1; i < 5; i++) assert(a.authors.buckets[i].doc_count <= a.authors.buckets[i - 1].doc_count, 'terms order');
+    const ty = a.years.buckets.reduce((n, b) => n + b.doc_count, 0);
+    assert(ty === total, `date_histogram ${ty} vs ${total}`);
+    assert(a.years.buckets.every((b) => typeof b.key === 'number' && /^\d{4}-01-01T00:00:00.000Z$/.test(b.key_as_string)), 'year keys');
+    assert(a.added.count === total && a.added.min <= a.added.avg && a.added.avg <= a.added.max, JSON.stringify(a.added));
+    const { body: cnt } = await tc.count({ index: ix, body: { query: { bool: { must: query, filter: { term: { merge: true } } } } } });
+    assert(a.merges.doc_count === cnt.count, `filter ${a.merges.doc_count} vs _count ${cnt.count}`);
+  });
+
+  await check('a bad aggregation is 400 naming it', async () => {
+    const e = await expectError(() => tc.search({ index: ix, body: { aggs: { t: { terms: { field: 'author', size: -1 } } } } }), 400);
+    assert(/aggs\.t\.terms\.size/.test(e.meta.body.error.reason), e.meta.body.error.reason);
+  });
+
+  await check('sort by an unknown field is 400', async () => {
+    const e = await expectError(() => tc.search({ index: ix, body: { query, sort: [{ nofield: 'asc' }] } }), 400);
+    assert(/nofield/.test(e.meta.body.error.reason), e.meta.body.error.reason);
+  });
 }
 
 main().catch((e) => {

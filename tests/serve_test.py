@@ -1881,6 +1881,162 @@ class TestBadInput(ServeCase):
                 s.close()
         self.shutdown_and_check()
 
+# ---------------------------------------------------------------------------
+# 6. Sorting by fields and aggregations over HTTP: trawl serve on a 1-shard
+#    typed index and a 2-shard cluster, against trawl search on the same
+#    index
+# ---------------------------------------------------------------------------
+
+CURL = os.path.join(ROOT, "data", "curl-commits")
+
+
+AGGS = {"by_author": {"terms": {"field": "author", "size": 5},
+                      "aggs": {"added": {"stats": {"field": "lines_added"}}}},
+        "per_year": {"date_histogram": {"field": "date", "calendar_interval": "year"}},
+        "files": {"histogram": {"field": "files_changed", "interval": 10}},
+        "merges": {"filter": {"term": {"merge": True}},
+                   "aggs": {"who": {"cardinality": {"field": "author"}}}},
+        "exts": {"terms": {"field": "extensions", "size": 3}}}
+
+def cli_json(ix, q, *opts):
+    rc, out, err = run_trawl("search", ix, "--json", *[str(o) for o in opts], "--", q)
+    if rc != 0:
+        raise AssertionError("trawl search %s %r %r -> %d: %s" % (ix, q, opts, rc, err))
+    return json.loads(out)
+
+
+class TestSortAggs(ServeCase):
+    """Sorted search, search_after and aggregations through trawl serve (1
+    shard) and a root over two leaves (2 shards): each equals trawl search
+    on the index it serves."""
+
+    SORTS = ["date:desc", "files_changed:desc,date", "author,_score", "lines_added:asc:first"]
+    QUERIES = ["fix", "tls OR ssl", "+test -windows"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls._ixtmp = tempfile.TemporaryDirectory(prefix="trawl-serve-typed-")
+        cls.ix1 = os.path.join(cls._ixtmp.name, "cc1")
+        cls.ix2 = os.path.join(cls._ixtmp.name, "cc2")
+        schema = os.path.join(CURL, "schema.json")
+        build_index(cls.ix1, os.path.join(CURL, "docs.jsonl.zst"), "--schema", schema)
+        build_index(cls.ix2, os.path.join(CURL, "docs.jsonl.zst"), "--schema", schema,
+                    "--shards", "2")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._ixtmp.cleanup()
+
+    def servers(self):
+        """(port, index) of trawl serve on the 1-shard index and of a root
+        over one leaf per shard of the 2-shard index."""
+        proc, port = self.start_serve(self.ix1)
+        self.wait_ready(port, [proc])
+        _, cport, _ = self.start_cluster(self.ix2, shards=2, replicas=1)
+        return [(port, self.ix1), (cport, self.ix2)]
+
+    def post(self, port, body, path="/search"):
+        return request(port, "POST", path, body=json.dumps(body),
+                       headers={"Content-Type": "application/json"})
+
+    def test_sort_and_search_after(self):
+        for port, ix in self.servers():
+            for q in self.QUERIES:
+                for sort in self.SORTS:
+                    what = "%s %r sort=%s" % (ix, q, sort)
+                    want = cli_json(ix, q, "-k", 10, "--sort", sort)
+                    got = self.search(port, q, k=10, sort=sort, source="false")
+                    self.assertEqual([(h["id"], h["sort"]) for h in got["hits"]],
+                                     [(h["id"], h["sort"]) for h in want["hits"]], what)
+                    self.assertEqual(got["total"]["value"], want["total"], what)
+                    # the next page, after the fifth hit: GET, and POST with
+                    # the list form of sort and search_after as an array
+                    after = got["hits"][4]["sort"]
+                    want2 = cli_json(ix, q, "-k", 5, "--sort", sort, "--after",
+                                     json.dumps(after))
+                    self.assertEqual([h["id"] for h in want2["hits"]],
+                                     [h["id"] for h in want["hits"][5:]], what)
+                    got2 = self.search(port, q, k=5, sort=sort, source="false",
+                                       search_after=json.dumps(after))
+                    self.assertEqual([(h["id"], h["sort"]) for h in got2["hits"]],
+                                     [(h["id"], h["sort"]) for h in want2["hits"]], what)
+                    keys = []
+                    for key in sort.split(","):
+                        f, *opts = key.split(":")
+                        o = {}
+                        for x in opts:
+                            o["order" if x in ("asc", "desc") else "missing"] = (
+                                x if x in ("asc", "desc") else "_" + x)
+                        keys.append({f: o} if o else f)
+                    r = self.post(port, {"q": q, "k": 5, "source": False, "sort": keys,
+                                         "search_after": after})
+                    self.assertEqual(r.status, 200, repr(r))
+                    self.assertEqual([(h["id"], h["sort"]) for h in r.json["hits"]],
+                                     [(h["id"], h["sort"]) for h in want2["hits"]], what)
+            # bad sorts are 400s that name the parameter and the field
+            r = self.get(port, search_path("fix", sort="nofield:desc"))
+            self.assertError(r, 400, "illegal_argument_exception", r'^sort: .*"nofield"')
+            r = self.get(port, search_path("fix", sort="title"))
+            self.assertError(r, 400, "illegal_argument_exception", r'^sort: .*"title"')
+            r = self.get(port, search_path("fix", sort="date:sideways"))
+            self.assertError(r, 400, "illegal_argument_exception", r'^sort: .*sideways')
+            r = self.get(port, search_path("fix", sort="a,b,c,d,e"))
+            self.assertError(r, 400, "illegal_argument_exception", r'^sort: .*at most 4')
+            r = self.get(port, search_path("fix", sort="x" * 2000))
+            self.assertError(r, 400, "illegal_argument_exception", r'^sort is at most')
+            r = self.post(port, {"q": "fix", "sort": [{"nofield": {"order": "up"}}]})
+            self.assertError(r, 400, "illegal_argument_exception", r'^sort: .*nofield')
+            r = self.post(port, {"q": "fix", "sort": [{"date": "desc"}], "search_after": 3})
+            self.assertError(r, 400, "illegal_argument_exception", r'search_after')
+            r = self.get(port, search_path("fix", search_after="[1]"))
+            self.assertError(r, 400, "illegal_argument_exception", r'search_after needs a sort')
+            r = self.get(port, search_path("fix", sort="date", search_after="{"))
+            self.assertError(r, 400, "illegal_argument_exception", r'^search_after')
+            r = self.get(port, search_path("fix", sort="date", search_after='["x", "1"]'))
+            self.assertEqual(r.status, 400, repr(r))
+            self.assertIn("search_after", r.json["error"]["reason"])
+            # unsorted answers carry no sort values
+            self.assertNotIn("sort", self.search(port, "fix", k=1)["hits"][0])
+        self.shutdown_and_check()
+
+    def test_aggregations(self):
+        afile = self.path("aggs.json")
+        with open(afile, "w") as f:
+            json.dump(AGGS, f)
+        for port, ix in self.servers():
+            for q in self.QUERIES:
+                # exact: the 2-shard cluster's equal the 1-shard index's
+                want = cli_json(self.ix1, q, "-k", 3, "--aggs", afile)
+                what = "%s %r" % (ix, q)
+                got = self.search(port, q, k=3, source="false", aggs=json.dumps(AGGS))
+                self.assertEqual(got["aggregations"], want["aggregations"], what)
+                self.assertEqual([h["id"] for h in got["hits"]],
+                                 [h["id"] for h in want["hits"]], what)
+                # size 0: only the total and the aggregations; POST; the cache
+                for _ in range(2):
+                    r = request(port, "POST", "/search", body=json.dumps(
+                        {"q": q, "size": 0, "aggregations": AGGS}))
+                    self.assertEqual(r.status, 200, repr(r))
+                    self.assertEqual(r.json["hits"], [])
+                    self.assertEqual(r.json["total"]["value"], want["total"], what)
+                    self.assertEqual(r.json["aggregations"], want["aggregations"], what)
+                # another spec, same query: not the cached answer
+                r = self.search(port, q, k=0, aggs=json.dumps({"n": {"value_count": {"field": "date"}}}))
+                self.assertEqual(list(r["aggregations"]), ["n"])
+            r = self.get(port, search_path("fix", k=0))
+            self.assertError(r, 400, "illegal_argument_exception", r"0 only with aggs")
+            r = self.get(port, search_path("fix", aggs="{"))
+            self.assertError(r, 400, "illegal_argument_exception", r"^aggs: ")
+            r = self.get(port, search_path("fix", aggs='{"a": {"terms": {"field": "author", "size": -1}}}'))
+            self.assertError(r, 400, "illegal_argument_exception", r"aggs\.a\.terms\.size")
+            r = self.get(port, search_path("fix", aggs='{"a": {"terms": {"field": "nofield"}}}'))
+            self.assertEqual(r.status, 400, repr(r))
+            self.assertIn("nofield", r.json["error"]["reason"])
+            r = request(port, "POST", "/search", body=json.dumps(
+                {"q": "fix", "aggs": AGGS, "aggregations": AGGS}))
+            self.assertError(r, 400, "illegal_argument_exception", r"one parameter")
+        self.shutdown_and_check()
+
 
 def main():
     global TRAWL, SLOW, EJECT_BOUND
