@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/civil.h"
 #include "common/error.h"
 
 /* Dates (and date_histogram offsets) within +-8.64e15 ms of the epoch
@@ -50,40 +51,10 @@ static int kind_parse(const char *name)
 
 /* ---- dates ---- */
 
-/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (Howard Hinnant's
- * algorithms, as index/values.c uses). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 static int64_t floordiv(int64_t a, int64_t b)
 {
 	int64_t q = a / b;
 	return q - ((a % b != 0) && ((a < 0) != (b < 0)));
-}
-
-static int leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
 static int digits(const char **p, const char *end, int k, unsigned *v)
@@ -113,7 +84,7 @@ static int iso_parse(const char *s, size_t n, int32_t tz_min, int64_t *ms)
 			return TRAWL_EINVAL;
 		if (p < end && *p == '-') {
 			p++;
-			unsigned dim = mdays[mo - 1] + (mo == 2 && leap(y));
+			unsigned dim = mdays[mo - 1] + (mo == 2 && civil_leap(y));
 			if (!digits(&p, end, 2, &d) || d < 1 || d > dim)
 				return TRAWL_EINVAL;
 			whole = 1;
@@ -169,7 +140,7 @@ static int iso_parse(const char *s, size_t n, int32_t tz_min, int64_t *ms)
 	}
 	if (p != end)
 		return TRAWL_EINVAL;
-	int64_t days = days_from_civil(y, mo, d);
+	int64_t days = civil_days(y, mo, d);
 	*ms = ((days * 24 + h) * 60 + mi - off) * 60000 + (int64_t)sec * 1000 + frac;
 	return TRAWL_OK;
 }
@@ -202,7 +173,7 @@ size_t aggs_date_format(int64_t ms, int32_t tz_min, char *out)
 	int64_t local = ms + (int64_t)tz_min * 60000;
 	int64_t days = floordiv(local, DAY_MS), rest = local - days * DAY_MS, y;
 	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
+	civil_date(days, &y, &m, &d);
 	if (y < 0 || y > 9999)
 		return (size_t)snprintf(out, 40, "%lld", (long long)ms);
 	int n = snprintf(out, 40, "%04d-%02u-%02uT%02u:%02u:%02u.%03u", (int)y, m, d,
@@ -232,12 +203,12 @@ static int64_t cal_floor(int cal, int64_t t)
 	default:
 		break;
 	}
-	civil_from_days(days, &y, &m, &d);
+	civil_date(days, &y, &m, &d);
 	if (cal == AGGS_CAL_QUARTER)
 		m = (m - 1) / 3 * 3 + 1;
 	else if (cal == AGGS_CAL_YEAR)
 		m = 1;
-	return days_from_civil(y, m, 1) * DAY_MS;
+	return civil_days(y, m, 1) * DAY_MS;
 }
 
 /* The first millisecond (local) of the unit after the one starting at t. */
@@ -257,14 +228,14 @@ static int64_t cal_next(int cal, int64_t t)
 	}
 	int64_t y;
 	unsigned m, d;
-	civil_from_days(floordiv(t, DAY_MS), &y, &m, &d);
+	civil_date(floordiv(t, DAY_MS), &y, &m, &d);
 	unsigned step = cal == AGGS_CAL_MONTH ? 1 : cal == AGGS_CAL_QUARTER ? 3 : 12;
 	m += step;
 	while (m > 12) {
 		m -= 12;
 		y++;
 	}
-	return days_from_civil(y, m, 1) * DAY_MS;
+	return civil_days(y, m, 1) * DAY_MS;
 }
 
 int64_t aggs_date_round(const aggs_spec *s, int64_t ms)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/civil.h"
 #include "common/error.h"
 #include "index/analyze.h"
 #include "index/columns.h"
@@ -31,36 +32,6 @@ int idx_ftype_parse(const char *name)
 }
 
 /* ---- dates ---- */
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
- * (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static int leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
 
 /* Reads exactly k digits at *p (below end) into *v. */
 static int digits(const char **p, const char *end, int k, unsigned *v)
@@ -89,7 +60,7 @@ int idx_date_parse(const char *s, size_t n, int64_t *ms)
 			return TRAWL_EINVAL;
 		if (p < end && *p == '-') {
 			p++;
-			unsigned dim = mdays[mo - 1] + (mo == 2 && leap(y));
+			unsigned dim = mdays[mo - 1] + (mo == 2 && civil_leap(y));
 			if (!digits(&p, end, 2, &d) || d < 1 || d > dim)
 				return TRAWL_EINVAL;
 			whole = 1;
@@ -144,7 +115,7 @@ int idx_date_parse(const char *s, size_t n, int64_t *ms)
 	}
 	if (p != end)
 		return TRAWL_EINVAL;
-	int64_t days = days_from_civil(y, mo, d);
+	int64_t days = civil_days(y, mo, d);
 	*ms = ((days * 24 + h) * 60 + mi - offset_min) * 60000 + (int64_t)sec * 1000 + frac;
 	return TRAWL_OK;
 }
@@ -156,7 +127,7 @@ size_t idx_date_format(int64_t ms, char *out)
 		days--;
 	int64_t rest = ms - days * 86400000, y;
 	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
+	civil_date(days, &y, &m, &d);
 	if (y < 0 || y > 9999)
 		return (size_t)snprintf(out, 32, "%lld", (long long)ms);
 	return (size_t)snprintf(out, 32, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", (int)y, m, d,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/civil.h"
 #include "common/limits.h"
 #include "trawl/trawl.h"
 
@@ -30,38 +31,10 @@ static int dm_fail(char *why, size_t whylen, const char *msg)
 
 /* ---- the calendar (proleptic Gregorian, Howard Hinnant's algorithms) ---- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static int leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 static unsigned month_days(int64_t y, unsigned m)
 {
 	static const unsigned md[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	return md[m - 1] + (m == 2 && leap(y));
+	return md[m - 1] + (m == 2 && civil_leap(y));
 }
 
 /* floor division of ms into days, and the rest */
@@ -84,7 +57,7 @@ size_t dm_format_ms(int64_t ms, char out[32])
 	int64_t rest, y;
 	unsigned m, d;
 	int64_t days = day_of(ms, &rest);
-	civil_from_days(days, &y, &m, &d);
+	civil_date(days, &y, &m, &d);
 	if (y < 0 || y > 9999)
 		return (size_t)snprintf(out, 32, "%lld", (long long)ms);
 	return (size_t)snprintf(out, 32, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", (int)y, m, d,
@@ -523,7 +496,7 @@ static int to_ms(dm_fields *f, int64_t offset_ms, int round_up, int64_t *out)
 	if (f->month < 1 || f->month > 12 || f->day < 1 || f->day > month_days(f->year, f->month) ||
 	    f->hour > 23 || f->min > 59 || f->sec > 59)
 		return 0;
-	int64_t local = (days_from_civil(f->year, f->month, f->day) * 24 + f->hour) * 3600000 +
+	int64_t local = (civil_days(f->year, f->month, f->day) * 24 + f->hour) * 3600000 +
 	                (int64_t)f->min * 60000 + (int64_t)f->sec * 1000 + f->ms;
 	*out = local - (f->has_zone ? f->zone_ms : offset_ms);
 	return 1;
@@ -566,7 +539,7 @@ static int add_months(int64_t *local, int64_t k)
 {
 	int64_t rest, y;
 	unsigned m, d;
-	civil_from_days(day_of(*local, &rest), &y, &m, &d);
+	civil_date(day_of(*local, &rest), &y, &m, &d);
 	int64_t mi = y * 12 + (m - 1) + k;
 	y = mi >= 0 ? mi / 12 : -((-mi + 11) / 12);
 	m = (unsigned)(mi - y * 12) + 1;
@@ -574,7 +547,7 @@ static int add_months(int64_t *local, int64_t k)
 		return 0;
 	if (d > month_days(y, m))
 		d = month_days(y, m);
-	*local = days_from_civil(y, m, d) * DAY_MS + rest;
+	*local = civil_days(y, m, d) * DAY_MS + rest;
 	return 1;
 }
 
@@ -585,11 +558,11 @@ static int64_t round_down(int64_t local, char unit)
 	unsigned m, d;
 	switch (unit) {
 	case 'y':
-		civil_from_days(days, &y, &m, &d);
-		return days_from_civil(y, 1, 1) * DAY_MS;
+		civil_date(days, &y, &m, &d);
+		return civil_days(y, 1, 1) * DAY_MS;
 	case 'M':
-		civil_from_days(days, &y, &m, &d);
-		return days_from_civil(y, m, 1) * DAY_MS;
+		civil_date(days, &y, &m, &d);
+		return civil_days(y, m, 1) * DAY_MS;
 	case 'w': {
 		/* 1970-01-01 was a Thursday: Monday is (days + 3) mod 7 == 0 */
 		int64_t wd = (days + 3) % 7;
