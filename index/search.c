@@ -2174,6 +2174,20 @@ static int count_cheaply(idx_shard_ctx *c, sc *root, uint64_t *count)
 	return 1;
 }
 
+/* The order of a shard's hits: the sort's (ctx), or score desc then hash
+ * asc; equal hashes (distinct ids) by doc, so that the order is total. */
+static int cmp_ranked(const void *x, const void *y, void *ctx)
+{
+	const idx_hit *a = x, *b = y;
+	if (ctx)
+		return idx_sort_before(ctx, a, b) ? -1 : idx_sort_before(ctx, b, a) ? 1 : 0;
+	if (idx_hit_before(a, b))
+		return -1;
+	if (idx_hit_before(b, a))
+		return 1;
+	return (a->doc > b->doc) - (a->doc < b->doc);
+}
+
 int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n,
                      uint64_t *count)
 {
@@ -2229,17 +2243,9 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 		return rc;
 	for (uint32_t i = 0; i < hp.n; i++)
 		hits[i].hash = idx_view_hash(c->view, hits[i].doc);
-	/* heap -> sorted */
-	for (uint32_t i = 1; i < hp.n; i++) {
-		idx_hit x = hits[i];
-		uint32_t j = i;
-		while (j > 0 && (sorted ? idx_sort_before(c->sort, &x, &hits[j - 1])
-		                        : idx_hit_before(&x, &hits[j - 1]))) {
-			hits[j] = hits[j - 1];
-			j--;
-		}
-		hits[j] = x;
-	}
+	/* heap -> sorted (a heap is far from sorted: O(k log k), not insertion) */
+	if (hp.n > 1)
+		qsort_r(hits, hp.n, sizeof *hits, cmp_ranked, sorted ? (void *)c->sort : NULL);
 	*n = hp.n;
 	return TRAWL_OK;
 }
