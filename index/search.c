@@ -421,6 +421,8 @@ static int compile_typed(compiler *c, const qt_node *q, uint32_t t, idx_lnode **
 	n->typed = t;
 	*out = n;
 	if (q->kind == QT_EXISTS) {
+		if (!f->index && !f->doc_values)
+			return not_searchable(c, q, f, "for a value");
 		n->set = IDX_SET_EXISTS;
 		return TRAWL_OK;
 	}
@@ -1494,9 +1496,11 @@ typedef struct bits_ctx {
 
 static void bits_of_block(void *ctx, const uint32_t *docs, uint32_t n)
 {
-	uint64_t *bits = ((bits_ctx *)ctx)->bits;
+	bits_ctx *x = ctx;
+	uint32_t nd = x->b->c->view->ndocs;
 	for (uint32_t i = 0; i < n; i++)
-		set_bit(bits, docs[i]);
+		if (docs[i] < nd) /* damaged postings name no document past the end */
+			set_bit(x->bits, docs[i]);
 }
 
 static int bits_cb(void *ctx, const uint8_t *key, uint32_t klen, const idx_term *t)
@@ -2257,7 +2261,7 @@ int idx_shard_bits(idx_shard_ctx *c, const idx_lquery *q, uint64_t *bits)
 	int rc = build(&b, q->root, &root);
 	if (rc)
 		return rc;
-	for (uint32_t d = root->doc; d != IDX_END; d = SC_CALL_NEXT(root))
+	for (uint32_t d = root->doc; d != IDX_END && d < c->view->ndocs; d = SC_CALL_NEXT(root))
 		bits[d >> 6] |= 1ull << (d & 63);
 	return TRAWL_OK;
 }

@@ -109,6 +109,12 @@ int idx_sort_compile(const trawl_index *idx, const idx_sview *v, const trawl_sea
 			continue;
 		}
 		const idx_tfield *f = &sc->typed[x->typed];
+		if (json_is_integer(e) && (f->type == IDX_LONG || f->type == IDX_DATE)) {
+			/* a long, or a date's milliseconds, as the sort values give
+			 * them: the key itself (as text, 1000 would read as a year) */
+			out->after.v[i] = json_integer_value(e);
+			continue;
+		}
 		char num[64];
 		const char *text;
 		size_t len;

@@ -1230,6 +1230,35 @@ class TestTypedFields(TrawlCase):
         self.fails(65, "search", ix, "n:abc*", msg=[r'a prefix on field "n", a long'])
 
 
+    def test_search_after_dates_near_the_epoch(self):
+        # a date's sort value is its milliseconds: 1000 must not read as the year 1000
+        sp = self.write_schema()
+        f = self.path("docs.jsonl")
+        write_lines(f, [{"id": "a", "when": 0}, {"id": "b", "when": 1000},
+                        {"id": "c", "when": 5000}, {"id": "d"}])
+        ix = self.path("ix")
+        self.ok("index", ix, f, "--schema", sp)
+        seen, after = [], []
+        for _ in range(4):
+            r = self.ok("search", ix, "--sort", "when", "-k", "1", "--json", *after, "--", "*:*")
+            hits = json.loads(r.out)["hits"]
+            seen.append(hits[0]["id"])
+            after = ["--after", json.dumps(hits[0]["sort"])]
+        self.assertEqual(seen, ["a", "b", "c", "d"])
+
+    def test_exists_needs_index_or_doc_values(self):
+        sp = self.path("schema-off.json")
+        with open(sp, "w") as fh:
+            json.dump({"fields": {"title": {"type": "text"},
+                                  "n": {"type": "long", "index": False, "doc_values": False}}}, fh)
+        f = self.path("docs.jsonl")
+        write_lines(f, [{"id": "a", "title": "x", "n": 1}])
+        ix = self.path("ix-off")
+        self.ok("index", ix, f, "--schema", sp)
+        self.fails(65, "search", ix, "_exists_:n",
+                   msg=[r'field "n" \(long\) cannot be searched for a value'])
+
+
 class TestExposedLeaf(TrawlCase):
     """A leaf that listens beyond loopback with nothing to keep strangers out
     says so at start (issue #13); on loopback it says nothing."""
