@@ -119,6 +119,11 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
  * never read its replies used to block every worker in its send, for as
  * long as it stayed open).
  *
+ * A server with an express predicate keeps one more worker, the reserve,
+ * that takes only the requests the predicate calls express (pings): the
+ * one of those with the lowest tag. Every other worker takes the lowest
+ * tag of all, express or not.
+ *
  * Workers take requests in fair order, not in order of arrival: each
  * request gets a tag as it is queued, its connection's previous tag plus
  * one, or the tag of the request last taken if that is more (start-time
@@ -150,6 +155,7 @@ typedef struct slot {
 	nng_pipe pipe; /* the connection it came on */
 	uint64_t tag;  /* its place in the fair order (SLOT_QUEUED) */
 	int dropped;   /* its peer was cut off while it waited: not handled */
+	int express;   /* the server's express predicate said so (SLOT_QUEUED) */
 } slot;
 
 typedef struct worker {
@@ -172,13 +178,17 @@ struct rpc_server {
 	nng_listener listener;
 	nng_tls_config *tls;
 	rpc_handler fn;
+	rpc_express express; /* NULL: no reserve worker */
 	void *ctx;
-	unsigned nworkers;
+	unsigned nworkers; /* started, the reserve included */
+	unsigned reserve;  /* the reserve's number (the workers asked for) */
 	worker *w;
 	unsigned nslots;
 	slot *slots;
 	pthread_mutex_t mu; /* slot states, the queue, stopping, ignored */
 	pthread_cond_t cv;  /* a request was queued, or the server stops */
+	pthread_cond_t rcv; /* an express request was queued (for the reserve) */
+	unsigned nexpress;  /* express requests among the queued */
 	slot **queue;       /* the qlen requests waiting for a worker, oldest first */
 	unsigned qlen;
 	uint64_t vtime;  /* the tag of the request taken last */
@@ -249,7 +259,7 @@ static void pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
  * without s->mu. */
 static void cut_off(rpc_server *s, nng_pipe p, int forever)
 {
-	nng_aio *cancel[RPC_SLOTS(LIMIT_RPC_WORKERS)];
+	nng_aio *cancel[RPC_SLOTS(LIMIT_RPC_WORKERS + 1)]; /* the reserve too */
 	unsigned ncancel = 0;
 	pthread_mutex_lock(&s->mu);
 	int at = ignored_at(s, p.id);
@@ -330,26 +340,34 @@ static void enqueue_locked(rpc_server *s, slot *sl)
 	f->last = tag;
 	sl->tag = tag;
 	s->queue[s->qlen++] = sl;
+	s->nexpress += sl->express != 0;
 }
 
-/* Takes the next request for a worker out of the queue (s->mu held,
- * s->qlen > 0): one dropped with its peer first (it costs nothing), else
- * the lowest tag, the oldest of equals. */
-static slot *dequeue_locked(rpc_server *s)
+/* Takes the next request for a worker out of the queue (s->mu held; a
+ * request the worker may take is queued): one dropped with its peer first
+ * (it costs nothing), else the lowest tag, the oldest of equals. The
+ * reserve (express_only) looks at express requests only, and leaves the
+ * fair order's clock alone: it serves beside the order, not in it. */
+static slot *dequeue_locked(rpc_server *s, int express_only)
 {
-	unsigned best = 0;
+	int best = -1;
 	for (unsigned i = 0; i < s->qlen; i++) {
-		if (s->queue[i]->dropped) {
-			best = i;
+		const slot *q = s->queue[i];
+		if (express_only && !q->express)
+			continue;
+		if (q->dropped) {
+			best = (int)i;
 			break;
 		}
-		if (s->queue[i]->tag < s->queue[best]->tag)
-			best = i;
+		if (best < 0 || q->tag < s->queue[best]->tag)
+			best = (int)i;
 	}
 	slot *sl = s->queue[best];
-	memmove(&s->queue[best], &s->queue[best + 1], (s->qlen - best - 1) * sizeof s->queue[0]);
+	memmove(&s->queue[best], &s->queue[best + 1],
+	        (s->qlen - (unsigned)best - 1) * sizeof s->queue[0]);
 	s->qlen--;
-	if (!sl->dropped)
+	s->nexpress -= sl->express != 0;
+	if (!sl->dropped && !express_only)
 		s->vtime = sl->tag;
 	return sl;
 }
@@ -369,8 +387,11 @@ static void slot_cb(void *arg)
 		if (ignored_at(s, sl->pipe.id) < 0) {
 			sl->msg = msg;
 			sl->state = SLOT_QUEUED;
+			sl->express = s->express && s->express(nng_msg_body(msg), nng_msg_len(msg));
 			enqueue_locked(s, sl);
 			pthread_cond_signal(&s->cv);
+			if (sl->express)
+				pthread_cond_signal(&s->rcv);
 			pthread_mutex_unlock(&s->mu);
 			return;
 		}
@@ -464,13 +485,14 @@ static void *worker_main(void *arg)
 	rpc_server *s = w->s;
 	tbuf out;
 	tbuf_init(&out, LIMIT_MESSAGE_BYTES);
+	int reserve = s->express && w->no == s->reserve;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->stopping && s->qlen == 0)
-			pthread_cond_wait(&s->cv, &s->mu);
+		while (!s->stopping && (reserve ? s->nexpress == 0 : s->qlen == 0))
+			pthread_cond_wait(reserve ? &s->rcv : &s->cv, &s->mu);
 		if (s->stopping)
 			break;
-		slot *sl = dequeue_locked(s);
+		slot *sl = dequeue_locked(s, reserve);
 		if (sl->dropped) {
 			pthread_mutex_unlock(&s->mu);
 			nng_msg_free(sl->msg);
@@ -486,7 +508,7 @@ static void *worker_main(void *arg)
 }
 
 int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsigned workers,
-                     rpc_handler fn, void *ctx, char *err, size_t errlen)
+                     rpc_handler fn, rpc_express express, void *ctx, char *err, size_t errlen)
 {
 	*out = NULL;
 	if (workers == 0 || workers > LIMIT_RPC_WORKERS)
@@ -495,13 +517,17 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 	if (!s)
 		return TRAWL_ENOMEM;
 	s->fn = fn;
+	s->express = express;
+	s->reserve = workers;
 	s->ctx = ctx;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->rcv, NULL);
 	int rc = nng_rep0_open(&s->sock);
 	if (rc) {
 		pthread_mutex_destroy(&s->mu);
 		pthread_cond_destroy(&s->cv);
+		pthread_cond_destroy(&s->rcv);
 		free(s);
 		return fail(err, errlen, TRAWL_EIO, "socket for", url, rc);
 	}
@@ -519,6 +545,8 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 		rpc_server_stop(s);
 		return code;
 	}
+	if (express)
+		workers++; /* the reserve */
 	unsigned nslots = RPC_SLOTS(workers);
 	s->w = calloc(workers, sizeof *s->w);
 	s->slots = calloc(nslots, sizeof *s->slots);
@@ -583,6 +611,7 @@ void rpc_server_stop(rpc_server *s)
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
 	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->rcv);
 	pthread_mutex_unlock(&s->mu);
 	for (unsigned i = 0; i < s->nworkers; i++)
 		pthread_join(s->w[i].thread, NULL); /* each finishes the request in hand */
@@ -600,6 +629,7 @@ void rpc_server_stop(rpc_server *s)
 		nng_tls_config_free(s->tls);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->rcv);
 	free(s->queue);
 	free(s->flows);
 	free(s->slots);

@@ -43,15 +43,28 @@ typedef struct rpc_tls {
  */
 typedef void (*rpc_handler)(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out);
 
+/*
+ * An express predicate says whether a request is a cheap one that must not
+ * wait behind others (a health check): 1 for such a request. A server
+ * given one keeps a reserve worker, numbered `workers`, that takes only
+ * those, so that a ping is answered in microseconds however long the
+ * queue of searches (issue #13: pings that queued behind a flood of
+ * searches timed out and got a healthy replica ejected). The handler is
+ * then called with worker == workers for a request it called express,
+ * and only for one. Ordinary workers take express requests too, in turn.
+ */
+typedef int (*rpc_express)(const uint8_t *req, size_t len);
+
 typedef struct rpc_server rpc_server;
 
 /*
- * rpc_server_start listens on url and starts `workers` threads (1..256).
- * Returns TRAWL_OK, or TRAWL_EIO / TRAWL_EINVAL with err naming the URL and
- * nng's reason. The server owns nothing of the caller's but ctx's use.
+ * rpc_server_start listens on url and starts `workers` threads (1..256),
+ * and the reserve worker when express is not NULL. Returns TRAWL_OK, or
+ * TRAWL_EIO / TRAWL_EINVAL with err naming the URL and nng's reason. The
+ * server owns nothing of the caller's but ctx's use.
  */
 int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsigned workers,
-                     rpc_handler fn, void *ctx, char *err, size_t errlen);
+                     rpc_handler fn, rpc_express express, void *ctx, char *err, size_t errlen);
 
 /* rpc_server_busy: requests being handled right now (0 for NULL). */
 unsigned rpc_server_busy(const rpc_server *s);

@@ -4,8 +4,9 @@
  * connection (their send cannot be made from the caller's thread and waits in nng until the
  * deadline), a peer that appears later, batches that wait for n answers,
  * cancellation, and (over loopback TCP, with a raw socket speaking nng's
- * framing) a peer that sends requests and never reads its replies; and
- * connections served in turn, whatever each has queued.
+ * framing) a peer that sends requests and never reads its replies;
+ * connections served in turn, whatever each has queued; and a ping served
+ * by the reserve worker past a queue of others.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,7 +57,7 @@ static void expect_echo(const rpc_call *c, const char *req)
 static void pair_open(const char *url, unsigned workers, rpc_server **s, rpc_client **c)
 {
 	char err[256];
-	assert_int_equal(rpc_server_start(s, url, NULL, workers, echo, NULL, err, sizeof err),
+	assert_int_equal(rpc_server_start(s, url, NULL, workers, echo, NULL, NULL, err, sizeof err),
 	                 TRAWL_OK);
 	assert_int_equal(rpc_client_open(c, url, NULL, err, sizeof err), TRAWL_OK);
 }
@@ -112,9 +113,9 @@ static void test_peer_not_there_then_there(void **state)
 	rpc_call_fini(&call);
 
 	rpc_server *s;
-	assert_int_equal(
-	    rpc_server_start(&s, "inproc://rpc-test-late", NULL, 1, echo, NULL, err, sizeof err),
-	    TRAWL_OK);
+	assert_int_equal(rpc_server_start(&s, "inproc://rpc-test-late", NULL, 1, echo, NULL, NULL,
+	                                  err, sizeof err),
+	                 TRAWL_OK);
 	int ok = 0;
 	for (int i = 0; i < 100 && !ok; i++) { /* the dialer reconnects in the background */
 		rpc_call again = {.peer = c, .req = (const uint8_t *)"hello", .len = 5};
@@ -140,7 +141,7 @@ static void *start_late(void *arg)
 	(void)arg;
 	char err[256];
 	usleep(150 * 1000);
-	if (rpc_server_start(&late_server, "inproc://rpc-test-wait", NULL, 1, echo, NULL, err,
+	if (rpc_server_start(&late_server, "inproc://rpc-test-wait", NULL, 1, echo, NULL, NULL, err,
 	                     sizeof err) != TRAWL_OK)
 		late_server = NULL;
 	return NULL;
@@ -182,7 +183,7 @@ static void test_batch_wait_for_n(void **state)
 	 * sleep could end before the cancel on a loaded machine) */
 	release_holds(0);
 	assert_int_equal(rpc_server_start(&slow, "inproc://rpc-test-slow", NULL, 1, ordered, NULL,
-	                                  err, sizeof err),
+	                                  NULL, err, sizeof err),
 	                 TRAWL_OK);
 	assert_int_equal(rpc_client_open(&cs, "inproc://rpc-test-slow", NULL, err, sizeof err),
 	                 TRAWL_OK);
@@ -427,11 +428,14 @@ static int holding, released;
 static char order[64][8];
 static unsigned norder;
 
+static unsigned ping_worker; /* the worker that served the last "ping" */
+
 static void ordered(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
 {
 	(void)ctx;
-	(void)worker;
 	pthread_mutex_lock(&order_mu);
+	if (len == 4 && !memcmp(req, "ping", 4))
+		ping_worker = worker;
 	if (len == 4 && !memcmp(req, "hold", 4)) {
 		holding = 1;
 		pthread_cond_broadcast(&order_cv);
@@ -484,6 +488,18 @@ static void flood_start(flood *f, rpc_client *c, const char *prefix, unsigned n)
 	assert_int_equal(pthread_create(&f->t, NULL, flood_main, f), 0);
 }
 
+/* Sends "hold" from c in fh's thread, and returns once a worker holds it. */
+static void hold_worker(flood *fh, rpc_client *c)
+{
+	fh->n = 1;
+	fh->calls[0] = (rpc_call){.peer = c, .req = (const uint8_t *)"hold", .len = 4};
+	assert_int_equal(pthread_create(&fh->t, NULL, flood_main, fh), 0);
+	pthread_mutex_lock(&order_mu);
+	while (!holding)
+		pthread_cond_wait(&order_cv, &order_mu);
+	pthread_mutex_unlock(&order_mu);
+}
+
 static void flood_join(flood *f)
 {
 	pthread_join(f->t, NULL);
@@ -515,9 +531,9 @@ static void test_connections_served_in_turn(void **state)
 	char err[256];
 	rpc_server *s;
 	rpc_client *a, *b, *c;
-	assert_int_equal(
-	    rpc_server_start(&s, "inproc://rpc-test-fair", NULL, 1, ordered, NULL, err, sizeof err),
-	    TRAWL_OK);
+	assert_int_equal(rpc_server_start(&s, "inproc://rpc-test-fair", NULL, 1, ordered, NULL,
+	                                  NULL, err, sizeof err),
+	                 TRAWL_OK);
 	assert_int_equal(rpc_client_open(&a, "inproc://rpc-test-fair", NULL, err, sizeof err),
 	                 TRAWL_OK);
 	assert_int_equal(rpc_client_open(&b, "inproc://rpc-test-fair", NULL, err, sizeof err),
@@ -526,13 +542,7 @@ static void test_connections_served_in_turn(void **state)
 	                 TRAWL_OK);
 	/* the one worker takes a's "hold" and waits in it */
 	static flood fh, fa, fb, fc;
-	fh.n = 1;
-	fh.calls[0] = (rpc_call){.peer = a, .req = (const uint8_t *)"hold", .len = 4};
-	assert_int_equal(pthread_create(&fh.t, NULL, flood_main, &fh), 0);
-	pthread_mutex_lock(&order_mu);
-	while (!holding)
-		pthread_cond_wait(&order_cv, &order_mu);
-	pthread_mutex_unlock(&order_mu);
+	hold_worker(&fh, a);
 	flood_start(&fa, a, "a", 19);
 	wait_queued(s, 19);
 	flood_start(&fb, b, "b", 1);
@@ -561,6 +571,53 @@ static void test_connections_served_in_turn(void **state)
 	rpc_client_close(a);
 	rpc_client_close(b);
 	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
+static int is_ping(const uint8_t *req, size_t len)
+{
+	return len == 4 && !memcmp(req, "ping", 4);
+}
+
+/* A server with an express predicate answers a ping while its one worker
+ * is held and ten requests wait, the ping's own connection's among them
+ * (in the fair order it came last): the reserve worker (numbered 1, the
+ * workers asked for) serves it. Without the reserve it waited for all
+ * eleven. */
+static void test_ping_passes_the_queue(void **state)
+{
+	(void)state;
+	char err[256];
+	const char *url = "inproc://rpc-test-express";
+	rpc_server *s;
+	rpc_client *a;
+	release_holds(0);
+	assert_int_equal(
+	    rpc_server_start(&s, url, NULL, 1, ordered, is_ping, NULL, err, sizeof err), TRAWL_OK);
+	assert_int_equal(rpc_client_open(&a, url, NULL, err, sizeof err), TRAWL_OK);
+	static flood fh, fa;
+	hold_worker(&fh, a);
+	flood_start(&fa, a, "a", 10);
+	wait_queued(s, 10);
+	rpc_call ping = {.peer = a, .req = (const uint8_t *)"ping", .len = 4};
+	rpc_call_many(&ping, 1, 10000);
+	pthread_mutex_lock(&order_mu);
+	int still_held = !released, served = (int)norder;
+	released = 1;
+	pthread_cond_broadcast(&order_cv);
+	pthread_mutex_unlock(&order_mu);
+	assert_int_equal(ping.rc, TRAWL_OK);
+	assert_int_equal(ping.reply_len, 4);
+	assert_true(still_held);
+	assert_int_equal(served, 1); /* the ping alone: the hold records itself when let go */
+	assert_int_equal(ping_worker, 1);
+	rpc_call_fini(&ping);
+	flood_join(&fh);
+	flood_join(&fa);
+	assert_int_equal(norder, 12);
+	assert_string_equal(order[0], "ping");
+	assert_string_equal(order[1], "hold");
+	rpc_client_close(a);
 	rpc_server_stop(s);
 }
 
@@ -600,19 +657,13 @@ static void test_one_at_a_time_does_not_starve(void **state)
 	rpc_server *s;
 	rpc_client *x, *p, *a, *b;
 	release_holds(0);
-	assert_int_equal(rpc_server_start(&s, url, NULL, 1, ordered, NULL, err, sizeof err),
+	assert_int_equal(rpc_server_start(&s, url, NULL, 1, ordered, NULL, NULL, err, sizeof err),
 	                 TRAWL_OK);
 	rpc_client **cs[] = {&x, &p, &a, &b};
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(rpc_client_open(cs[i], url, NULL, err, sizeof err), TRAWL_OK);
 	static flood fh, fp;
-	fh.n = 1;
-	fh.calls[0] = (rpc_call){.peer = x, .req = (const uint8_t *)"hold", .len = 4};
-	assert_int_equal(pthread_create(&fh.t, NULL, flood_main, &fh), 0);
-	pthread_mutex_lock(&order_mu);
-	while (!holding)
-		pthread_cond_wait(&order_cv, &order_mu);
-	pthread_mutex_unlock(&order_mu);
+	hold_worker(&fh, x);
 	flood_start(&fp, p, "p", 2);
 	wait_queued(s, 2);
 	stepper sa = {a, "a", 20, 0, 0}, sb = {b, "b", 20, 0, 0};
@@ -684,6 +735,7 @@ int main(void)
 	    cmocka_unit_test(test_peer_that_does_not_read_is_cut_off),
 	    cmocka_unit_test(test_connections_served_in_turn),
 	    cmocka_unit_test(test_one_at_a_time_does_not_starve),
+	    cmocka_unit_test(test_ping_passes_the_queue),
 	    cmocka_unit_test(test_slow_reader_is_let_back),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -487,6 +487,16 @@ static void do_ping(leaf *l, const wire_header *h, tbuf *out)
 	wire_encode_pong(out, &rh, &p);
 }
 
+/* The express requests (common/rpc.h): pings, and cancels (answered as
+ * pings), which the root's health checks must get through at once however
+ * many searches wait. */
+static int is_ping(const uint8_t *req, size_t len)
+{
+	wire_header h;
+	return wire_header_decode(req, len, &h, NULL, 0) == TRAWL_OK &&
+	       (h.type == WIRE_PING || h.type == WIRE_CANCEL);
+}
+
 static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
 {
 	leaf *l = ctx;
@@ -499,6 +509,12 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 		wire_header_decode(req, len, &h, NULL, 0);
 		logf_(l, "bad request: %s", err);
 		reply_error_search(out, &h, 0, TRAWL_EINVAL, err);
+		return;
+	}
+	if (worker >= l->cfg.workers && m.h.type != WIRE_PING && m.h.type != WIRE_CANCEL) {
+		/* the reserve worker has no searcher: is_ping gives it pings only */
+		reply_error_search(out, &m.h, 0, TRAWL_EINVAL,
+		                   "the reserve worker answers PING only");
 		return;
 	}
 	switch (m.h.type) {
@@ -673,8 +689,8 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 		rc = TRAWL_ENOMEM;
 	if (!rc) {
 		rpc_server *srv = NULL;
-		rc = rpc_server_start(&srv, cfg->listen_url, &cfg->tls, l->cfg.workers, handle, l,
-		                      err, errlen);
+		rc = rpc_server_start(&srv, cfg->listen_url, &cfg->tls, l->cfg.workers, handle,
+		                      is_ping, l, err, errlen);
 		atomic_store(&l->srv, srv);
 	}
 	if (!rc && cfg->http_bind) {

@@ -80,13 +80,25 @@ class Attacked(ServeCase):
         sys.stdout.flush()
 
     def assertNoFailedQuery(self, loop, what):
+        # the first line of a failure is all a CI summary shows: it names
+        # the status, the reason and the time of the first failed search
         bad = loop.failures()
-        self.assertEqual(bad, [], "%s: %d of %d searches failed, e.g. %r" % (
-            what, len(bad), len(loop.snapshot()), bad[:3]))
+        if bad:
+            t0, t1, status, doc, err, q = bad[0]
+            reason = err or json.dumps((doc or {}).get("error", doc))[:300]
+            self.fail("%s: %d of %d searches failed; the first: %s after %.0f ms, %s (query %r);"
+                      " replicas now %r" % (what, len(bad), len(loop.snapshot()), status,
+                                            1000 * (t1 - t0), reason, q, self.replica_states()))
         part = loop.partial()
-        self.assertEqual(part, [], "%s: %d partial answers, e.g. %r" % (
-            what, len(part), [p[3]["coverage"] for p in part[:3]]))
+        if part:
+            self.fail("%s: %d of %d answers partial, e.g. %r; replicas now %r" % (
+                what, len(part), len(loop.snapshot()), [p[3]["coverage"] for p in part[:3]],
+                self.replica_states()))
         self.assertGreater(len(loop.snapshot()), 20, what)
+
+    def replica_states(self):
+        return {x["url"].rsplit(":", 1)[-1]: "%s, %d ejections" % (x["state"], x["ejections"])
+                for x in self.replicas().values()}
 
     def replicas(self):
         return {x["url"]: x for x in self.cluster(self.port)["replicas"]}
