@@ -290,8 +290,9 @@ typedef struct aggs_result aggs_result;
  * missing, root). */
 typedef struct aggs_bucket {
 	int64_t key;
-	char *str; /* NUL-terminated; NULL unless the key is a keyword */
+	char *str; /* len bytes, NUL-terminated unless borrowed; NULL unless a keyword */
 	uint32_t len;
+	uint8_t borrowed; /* str is a shard's dictionary's, not the result's (below) */
 	uint64_t doc_count;
 	aggs_result *subs; /* one result per sub-aggregation of the spec, in its order */
 } aggs_bucket;
@@ -309,15 +310,21 @@ typedef struct aggs_sum {
 
 /* A keyword value of a cardinality. */
 typedef struct aggs_str {
-	char *p; /* NUL-terminated, len bytes */
+	char *p; /* len bytes, NUL-terminated unless borrowed */
 	uint32_t len;
+	uint8_t borrowed; /* p is a shard's dictionary's, not the result's */
 } aggs_str;
 
 /*
  * A partial result: for a bucket aggregation its buckets (ascending by key;
  * keyword values by their bytes, shorter first; filter, missing and the
  * root have exactly one), for a metric its values. Every pointer is
- * malloc'ed and owned by the result; aggs_result_free frees the tree.
+ * malloc'ed and owned by the result, but keyword values marked borrowed:
+ * a shard's collector points them at the shard's dictionary (a string per
+ * bucket of a 35,000-value field cost a third of such a search), valid
+ * while the shard is open; the searcher's results never outlive it, and a
+ * leaf encodes its partial before it lets the shard go. A decoded partial
+ * owns its strings. aggs_result_free frees the tree.
  * Results of a spec node are kept in arrays (a bucket's subs, the root).
  */
 struct aggs_result {

@@ -28,7 +28,8 @@ static int single_bucket(aggs_kind k)
 
 static void bucket_fini(const aggs_spec *s, aggs_bucket *b)
 {
-	free(b->str);
+	if (!b->borrowed)
+		free(b->str);
 	if (b->subs) {
 		for (uint32_t i = 0; i < s->nsubs; i++)
 			aggs_result_fini(&s->subs[i], &b->subs[i]);
@@ -80,7 +81,8 @@ void aggs_result_fini(const aggs_spec *s, aggs_result *r)
 	free(r->sum.p);
 	free(r->keys);
 	for (uint32_t i = 0; r->strs && i < r->nkeys; i++)
-		free(r->strs[i].p);
+		if (!r->strs[i].borrowed)
+			free(r->strs[i].p);
 	free(r->strs);
 	free(r->vals);
 	memset(r, 0, sizeof *r);
@@ -228,6 +230,14 @@ static int merge_buckets(mctx *m, const aggs_spec *s, aggs_result *a, aggs_resul
 {
 	if (b->nbuckets == 0)
 		return TRAWL_OK;
+	if (a->nbuckets == 0) { /* the first partial: taken as it is */
+		free(a->buckets);
+		a->buckets = b->buckets;
+		a->nbuckets = b->nbuckets;
+		b->buckets = NULL;
+		b->nbuckets = 0;
+		return TRAWL_OK;
+	}
 	aggs_bucket *nb = malloc(((size_t)a->nbuckets + b->nbuckets) * sizeof *nb);
 	if (!nb)
 		return TRAWL_ENOMEM;
@@ -266,6 +276,17 @@ static int merge_keys(aggs_result *a, aggs_result *b)
 {
 	if (b->nkeys == 0)
 		return TRAWL_OK;
+	if (a->nkeys == 0) { /* the first partial: taken as it is */
+		free(a->keys);
+		free(a->strs);
+		a->keys = b->keys;
+		a->strs = b->strs;
+		a->nkeys = b->nkeys;
+		b->keys = NULL;
+		b->strs = NULL;
+		b->nkeys = 0;
+		return TRAWL_OK;
+	}
 	size_t cap = (size_t)a->nkeys + b->nkeys;
 	int kw = a->strs || b->strs;
 	int64_t *k = kw ? NULL : malloc(cap * sizeof *k);
@@ -288,8 +309,9 @@ static int merge_keys(aggs_result *a, aggs_result *b)
 				st[n++] = a->strs[i++];
 			else
 				st[n++] = b->strs[j++];
-			if (c == 0)
-				free(b->strs[j++].p);
+			if (c == 0 && !b->strs[j].borrowed)
+				free(b->strs[j].p);
+			j += c == 0;
 		} else {
 			k[n++] = c <= 0 ? a->keys[i++] : b->keys[j++];
 			if (c == 0)
@@ -1090,30 +1112,83 @@ static void date_string(const aggs_spec *s, int64_t ms, int32_t tz, char *buf)
 		aggs_date_format(ms, tz, buf);
 }
 
-static json_t *render_terms(rctx *c, const aggs_spec *s, const aggs_result *r)
+/* Heap of the best buckets so far, the worst of them (the last in
+ * order_cmp's order) at v[0]: a bucket moves up while it comes after its
+ * parent. */
+static void heap_up(const aggs_spec *s, rbucket *v, size_t i)
+{
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (order_cmp(&v[p], &v[i], (void *)s) >= 0)
+			break;
+		rbucket t = v[p];
+		v[p] = v[i];
+		v[i] = t;
+		i = p;
+	}
+}
+
+static void heap_down(const aggs_spec *s, rbucket *v, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, w = i;
+		if (l < n && order_cmp(&v[l], &v[w], (void *)s) > 0)
+			w = l;
+		if (r < n && order_cmp(&v[r], &v[w], (void *)s) > 0)
+			w = r;
+		if (w == i)
+			return;
+		rbucket t = v[w];
+		v[w] = v[i];
+		v[i] = t;
+		i = w;
+	}
+}
+
+/* The first k of r's buckets with at least min_doc_count documents, in the
+ * order's order, into v (k entries), with *nv of them and *all the
+ * documents of every such bucket. A heap of k, not a sort of them all: a
+ * terms aggregation on a field of 35,000 values shows 10. */
+static int top_buckets(const aggs_spec *s, const aggs_result *r, size_t k, rbucket *v, size_t *nv,
+                       uint64_t *all)
 {
 	size_t n = r ? r->nbuckets : 0, m = 0;
-	rbucket *v = calloc(n ? n : 1, sizeof *v);
-	if (!v) {
-		c->rc = TRAWL_ENOMEM;
-		return NULL;
-	}
+	*all = 0;
 	for (size_t i = 0; i < n; i++) {
 		const aggs_bucket *b = &r->buckets[i];
 		if (b->doc_count < s->min_doc_count)
 			continue;
-		v[m++] = (rbucket){
+		rbucket x = {
 		    .b = b, .key = b->key, .str = b->str, .len = b->len, .doc_count = b->doc_count};
+		if (order_values(s, &x))
+			return TRAWL_ENOMEM;
+		*all += b->doc_count;
+		if (m < k) {
+			v[m] = x;
+			heap_up(s, v, m++);
+		} else if (k && order_cmp(&x, &v[0], (void *)s) < 0) {
+			v[0] = x;
+			heap_down(s, v, m, 0);
+		}
 	}
-	if (sort_buckets(s, v, m)) {
+	qsort_r(v, m, sizeof *v, order_cmp, (void *)s);
+	*nv = m;
+	return TRAWL_OK;
+}
+
+static json_t *render_terms(rctx *c, const aggs_spec *s, const aggs_result *r)
+{
+	size_t n = r ? r->nbuckets : 0, shown = 0;
+	size_t k = n < s->size ? n : s->size;
+	rbucket *v = calloc(k ? k : 1, sizeof *v);
+	uint64_t other = 0;
+	if (!v || top_buckets(s, r, k, v, &shown, &other)) {
 		free(v);
 		c->rc = TRAWL_ENOMEM;
 		return NULL;
 	}
-	uint64_t other = 0;
-	size_t shown = m < s->size ? m : s->size;
-	for (size_t i = shown; i < m; i++)
-		other += v[i].doc_count;
+	for (size_t i = 0; i < shown; i++)
+		other -= v[i].doc_count;
 	json_t *o = json_object(), *a = json_array();
 	rset(c, o, "doc_count_error_upper_bound", json_integer(0));
 	rset(c, o, "sum_other_doc_count", json_integer((json_int_t)other));

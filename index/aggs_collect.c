@@ -1020,7 +1020,14 @@ static int index_node(aggc *c, cnode *n, uint32_t nown)
 			n->order[i] = i;
 			n->ostart[n->bowner[i] + 1]++;
 		}
-		qsort_r(n->order, n->nb, 4, cmp_ord, n);
+		if (n->dense) { /* one owner, and the ordinals are in key order */
+			uint32_t k = 0;
+			for (size_t o = 0; o <= n->nords; o++)
+				if (n->dense[o])
+					n->order[k++] = n->dense[o] - 1;
+		} else {
+			qsort_r(n->order, n->nb, 4, cmp_ord, n);
+		}
 		for (uint32_t i = 0; i < nown; i++)
 			n->ostart[i + 1] += n->ostart[i];
 	}
@@ -1079,20 +1086,19 @@ static int set_key(aggc *c, cnode *n, aggs_bucket *b, int64_t key)
 	b->key = key;
 	if (n->b->type != IDX_KEYWORD || n->s->kind != AGGS_TERMS)
 		return TRAWL_OK;
-	const uint8_t *p;
-	uint32_t len;
-	if (key == n->nords) {
-		p = (const uint8_t *)n->b->missing_kw.p;
-		len = n->b->missing_kw.len;
-	} else {
-		p = idx_kwdict_value(&n->col->dict, (uint32_t)key, &len);
-	}
-	if (!(b->str = malloc((size_t)len + 1)))
-		return oom(c, n);
-	memcpy(b->str, p, len);
-	b->str[len] = 0;
-	b->len = len;
 	b->key = 0;
+	if (key != n->nords) { /* the dictionary's bytes (aggs.h: borrowed) */
+		b->str = (char *)idx_kwdict_value(&n->col->dict, (uint32_t)key, &b->len);
+		b->borrowed = 1;
+		return TRAWL_OK;
+	}
+	/* the missing value, outside the dictionary: a copy (the bound spec
+	 * that holds it may go before the result) */
+	b->len = n->b->missing_kw.len;
+	if (!(b->str = malloc((size_t)b->len + 1)))
+		return oom(c, n);
+	memcpy(b->str, n->b->missing_kw.p, b->len);
+	b->str[b->len] = 0;
 	return TRAWL_OK;
 }
 
@@ -1218,15 +1224,11 @@ static int build_metric(aggc *c, cnode *n, uint32_t owner, aggs_result *r)
 		if (n->b->type == IDX_KEYWORD) {
 			if (!(r->strs = calloc(r->nkeys, sizeof *r->strs)))
 				return oom(c, n);
-			for (uint32_t i = 0; i < r->nkeys; i++) {
-				uint32_t len;
-				const uint8_t *p = idx_kwdict_value(
-				    &n->col->dict, (uint32_t)n->skey[n->sorder[from + i]], &len);
-				if (!(r->strs[i].p = malloc((size_t)len + 1)))
-					return oom(c, n);
-				memcpy(r->strs[i].p, p, len);
-				r->strs[i].p[len] = 0;
-				r->strs[i].len = len;
+			for (uint32_t i = 0; i < r->nkeys; i++) { /* borrowed (aggs.h) */
+				r->strs[i].p = (char *)idx_kwdict_value(
+				    &n->col->dict, (uint32_t)n->skey[n->sorder[from + i]],
+				    &r->strs[i].len);
+				r->strs[i].borrowed = 1;
 			}
 		} else {
 			if (!(r->keys = malloc(r->nkeys * sizeof *r->keys)))
