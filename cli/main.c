@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/util.h"
+#include "common/memtune.h"
 #include "trawl/trawl.h"
 
 static const char main_help[] =
@@ -33,6 +34,7 @@ static const char main_help[] =
 
 int main(int argc, char **argv)
 {
+	memtune_keep_freed();
 	if (argc < 2)
 		return fputs(main_help, stderr), EX_USAGE;
 	const char *cmd = argv[1];

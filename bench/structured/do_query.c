@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "common/memtune.h"
 #include "proto.h"
 #include "trawl/trawl.h"
 
@@ -411,6 +412,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: do_query INDEX_DIR SCHEMA.json\n");
 		return EX_USAGE;
 	}
+	memtune_keep_freed(); /* as the trawl command does */
 	ctx c = {0};
 	if (p_schema_load(&c.s, argv[2]))
 		return EX_DATAERR;
