@@ -166,6 +166,14 @@ int aggs_date_parse(const char *s, size_t n, int32_t tz_min, int64_t *ms)
 	return TRAWL_OK;
 }
 
+/* v's last n decimal digits at p (leading zeros); returns the end. */
+static char *put_digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
 size_t aggs_date_format(int64_t ms, int32_t tz_min, char *out)
 {
 	if (ms < -AGGS_MS_MAX || ms > AGGS_MS_MAX)
@@ -176,14 +184,33 @@ size_t aggs_date_format(int64_t ms, int32_t tz_min, char *out)
 	civil_date(days, &y, &m, &d);
 	if (y < 0 || y > 9999)
 		return (size_t)snprintf(out, 40, "%lld", (long long)ms);
-	int n = snprintf(out, 40, "%04d-%02u-%02uT%02u:%02u:%02u.%03u", (int)y, m, d,
-	                 (unsigned)(rest / 3600000), (unsigned)(rest / 60000 % 60),
-	                 (unsigned)(rest / 1000 % 60), (unsigned)(rest % 1000));
-	if (tz_min == 0)
-		return (size_t)n + (size_t)snprintf(out + n, 40 - (size_t)n, "Z");
-	unsigned a = (unsigned)(tz_min < 0 ? -tz_min : tz_min);
-	return (size_t)n + (size_t)snprintf(out + n, 40 - (size_t)n, "%c%02u:%02u",
-	                                    tz_min < 0 ? '-' : '+', a / 60, a % 60);
+	/* YYYY-MM-DDTHH:MM:SS.sss, digit by digit: a daily histogram of 30
+	 * years formats 10,000 of them, and snprintf was a tenth of its time */
+	char *p = out;
+	p = put_digits(p, (unsigned)y, 4);
+	*p++ = '-';
+	p = put_digits(p, m, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned)(rest / 3600000), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(rest / 60000 % 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(rest / 1000 % 60), 2);
+	*p++ = '.';
+	p = put_digits(p, (unsigned)(rest % 1000), 3);
+	if (tz_min == 0) {
+		*p++ = 'Z';
+	} else {
+		unsigned a = (unsigned)(tz_min < 0 ? -tz_min : tz_min);
+		*p++ = tz_min < 0 ? '-' : '+';
+		p = put_digits(p, a / 60, 2);
+		*p++ = ':';
+		p = put_digits(p, a % 60, 2);
+	}
+	*p = 0;
+	return (size_t)(p - out);
 }
 
 /* The first millisecond (local) of the calendar unit holding local time t. */
