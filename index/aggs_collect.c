@@ -308,6 +308,7 @@ struct cnode {
 	uint32_t *sowner;
 	int64_t *skey;
 	uint32_t *sslot;
+	uint64_t *sbits; /* top-level keyword cardinality: the ordinals seen, instead of sslot */
 	/* percentiles: (owner, value) */
 	size_t npv, cappv;
 	uint32_t *pvowner;
@@ -671,6 +672,15 @@ static void collect_metric(aggc *c, cnode *n, uint32_t owner, uint32_t from, uin
 				n->misum[owner] += key;
 			else if (aggs_sum_add(&n->mdsum[owner], idx_key_double(key)))
 				return (void)oom(c, n);
+		} else if (k == AGGS_CARDINALITY && n->sbits) {
+			/* one owner; the set's keys are made from the bits at the end */
+			uint64_t w = 1ull << (key & 63);
+			if (n->sbits[key >> 6] & w)
+				continue;
+			if (add_values(c, n))
+				return;
+			n->sbits[key >> 6] |= w;
+			n->nset++;
 		} else if (k == AGGS_CARDINALITY) {
 			uint32_t m = n->nsslot - 1, h = mix(owner, key) & m, s;
 			for (; (s = n->sslot[h]); h = (h + 1) & m)
@@ -807,6 +817,7 @@ static void cnode_fini(cnode *n)
 		free(n->mdsum[i].p);
 	free(n->mdsum);
 	free(n->sowner);
+	free(n->sbits);
 	free(n->skey);
 	free(n->sslot);
 	free(n->pvowner);
@@ -934,6 +945,13 @@ static int open_node(aggc *c, cnode *n, const bnode *b, const idx_col *cols, int
 		n->per = 1;
 		break;
 	case AGGS_CARDINALITY:
+		if (top && b->type == IDX_KEYWORD && n->col->dict.n < DENSE_MAX_ORDS) {
+			/* a bit per ordinal (at most 128 KiB) */
+			if (!(n->sbits = calloc(((size_t)n->col->dict.n + 64) / 64, 8)))
+				return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory",
+				            s->path);
+			break;
+		}
 		if (!(n->sslot = calloc(64, sizeof *n->sslot)))
 			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
 		n->nsslot = 64;
@@ -1031,6 +1049,17 @@ static int index_node(aggc *c, cnode *n, uint32_t nown)
 		for (uint32_t i = 0; i < nown; i++)
 			n->ostart[i + 1] += n->ostart[i];
 	}
+	if (n->s->kind == AGGS_CARDINALITY && n->sbits) {
+		/* the ordinals seen, ascending, as the set of owner 0 */
+		if (!(n->skey = malloc(((size_t)n->nset + 1) * sizeof *n->skey)) ||
+		    !(n->sowner = calloc((size_t)n->nset + 1, sizeof *n->sowner)))
+			return oom(c, n);
+		uint32_t k = 0;
+		for (size_t w = 0; w < ((size_t)n->col->dict.n + 64) / 64; w++)
+			for (uint64_t x = n->sbits[w]; x; x &= x - 1)
+				n->skey[k++] = (int64_t)(w * 64 + (unsigned)__builtin_ctzll(x));
+		n->capset = n->nset;
+	}
 	if (n->s->kind == AGGS_CARDINALITY) {
 		if (!(n->sorder = malloc(((size_t)n->nset + 1) * 4)) ||
 		    !(n->sstart = calloc((size_t)nown + 1, 4)))
@@ -1039,7 +1068,8 @@ static int index_node(aggc *c, cnode *n, uint32_t nown)
 			n->sorder[i] = i;
 			n->sstart[n->sowner[i] + 1]++;
 		}
-		qsort_r(n->sorder, n->nset, 4, cmp_set, n);
+		if (!n->sbits) /* else in order already */
+			qsort_r(n->sorder, n->nset, 4, cmp_set, n);
 		for (uint32_t i = 0; i < nown; i++)
 			n->sstart[i + 1] += n->sstart[i];
 	}
