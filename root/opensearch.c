@@ -662,8 +662,14 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 		}
 		free(r->search_after);
 		r->search_after = a;
-	} else if (!strcmp(key, "track_scores") || !strcmp(key, "stats")) {
-		/* scores are always computed; stats groups are not kept */
+	} else if (!strcmp(key, "track_scores")) {
+		if (!json_is_boolean(v)) {
+			set_err(e, 400, "parsing_exception", "[track_scores] must be true or false");
+			return -1;
+		}
+		r->track_scores = json_is_true(v);
+	} else if (!strcmp(key, "stats")) {
+		/* stats groups are not kept */
 	} else if (in_list(false_body, key)) {
 		if (!json_is_false(v)) {
 			set_err(e, 400, "parsing_exception",
@@ -716,6 +722,11 @@ static int url_params(const qparams *qp, int count_only, os_search_req *r, os_er
 		if ((s = qs_get(qp, "timeout")) && parse_timeout(s, &r->timeout_ms)) {
 			set_err(e, 400, "illegal_argument_exception",
 			        "[timeout] must be a time value such as 500ms or 2s");
+			return -1;
+		}
+		if ((s = qs_get(qp, "track_scores")) && parse_flag(s, &r->track_scores)) {
+			set_err(e, 400, "illegal_argument_exception",
+			        "[track_scores] must be true or false");
 			return -1;
 		}
 		if ((s = qs_get(qp, "allow_partial_search_results")) &&
@@ -1035,26 +1046,37 @@ static json_t *hit_source(const root_hit *h, const os_search_req *sr)
 	return src;
 }
 
+/* Whether the hits' scores are shown: as OpenSearch, not when the hits
+ * are sorted by fields without _score, unless track_scores asks. */
+static int scores_shown(const os_search_req *sr)
+{
+	int shown = sr->nsort == 0 || sr->track_scores;
+	for (uint32_t i = 0; i < sr->nsort; i++)
+		shown |= !strcmp(sr->sort[i].field, "_score");
+	return shown;
+}
+
 json_t *os_render_search(const root_result *res, const os_search_req *sr, const char *name)
 {
 	json_t *hits = json_array();
 	double max = 0;
-	int have = 0;
+	int have = 0, scored = scores_shown(sr);
 	for (uint32_t i = 0; sr->size && i < res->nhits; i++) {
 		const root_hit *h = &res->hits[i];
 		json_t *hit = json_object();
 		json_object_set_new(hit, "_index", jstr(name));
 		json_object_set_new(hit, "_id", jstr(h->id ? h->id : ""));
-		json_object_set_new(hit, "_score", json_real(h->score));
+		json_object_set_new(hit, "_score", scored ? json_real(h->score) : json_null());
 		if (sr->source && h->doc)
 			json_object_set_new(hit, "_source", hit_source(h, sr));
 		json_t *sv = h->sort ? json_loads(h->sort, JSON_DECODE_ANY, NULL) : NULL;
 		if (sv)
 			json_object_set_new(hit, "sort", sv);
 		json_array_append_new(hits, hit);
-		if (!have || h->score > max)
+		if (scored && (!have || h->score > max)) {
 			max = h->score;
-		have = 1;
+			have = 1;
+		}
 	}
 	json_t *hobj = json_object();
 	if (sr->track_total) {

@@ -45,6 +45,7 @@ typedef struct os_search_req {
 	int allow_partial;    /* allow_partial_search_results (default true) */
 	char *preference;     /* malloc'ed, or NULL */
 	int pretty;
+	int track_scores; /* show scores even when sorted by fields without _score */
 	uint32_t nsort; /* "sort" by fields (0: by score), its keys' names in sort_names */
 	trawl_sort sort[TRAWL_MAX_SORT_KEYS];
 	char sort_names[TRAWL_MAX_SORT_KEYS][LIMIT_FIELD_NAME_BYTES + 1];

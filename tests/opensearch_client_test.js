@@ -316,7 +316,9 @@ async function typedChecks() {
     for (let i = 0; i < hits.length; i++) {
       assert(Array.isArray(hits[i].sort) && hits[i].sort.length === 2, `hit ${i} sort ${JSON.stringify(hits[i].sort)}`);
       if (i) assert(hits[i].sort[0] <= hits[i - 1].sort[0], 'not in date order');
+      assert(hits[i]._score === null, `hit ${i} _score ${hits[i]._score}: not null when sorted by a field`);
     }
+    assert(body.hits.max_score === null, `max_score ${body.hits.max_score}`);
   });
 
   await check('sort forms: field, order object, missing and mode, _score', async () => {

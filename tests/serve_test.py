@@ -1997,6 +1997,21 @@ class TestSortAggs(ServeCase):
             self.assertIn("search_after", r.json["error"]["reason"])
             # unsorted answers carry no sort values
             self.assertNotIn("sort", self.search(port, "fix", k=1)["hits"][0])
+            # OpenSearch: sorted by fields without _score, the scores are
+            # null (as OpenSearch answers) unless track_scores asks
+            for body, scored in (({"sort": [{"date": "desc"}]}, False),
+                                 ({"sort": [{"date": "desc"}], "track_scores": True}, True),
+                                 ({"sort": ["author", "_score"]}, True), ({}, True)):
+                body = dict(body, query={"match": {"title": "fix"}}, size=3)
+                r = self.post(port, body, path="/_search")
+                self.assertEqual(r.status, 200, repr(r))
+                hits = r.json["hits"]
+                self.assertEqual(len(hits["hits"]), 3, body)
+                for h in hits["hits"]:
+                    self.assertEqual(isinstance(h["_score"], float), scored, (body, h))
+                self.assertEqual(hits["max_score"] is not None, scored, body)
+            r = self.post(port, {"sort": ["date"], "track_scores": "yes"}, path="/_search")
+            self.assertError(r, 400, "parsing_exception", r"track_scores")
         self.shutdown_and_check()
 
     def test_aggregations(self):
