@@ -664,7 +664,8 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 		r->search_after = a;
 	} else if (!strcmp(key, "track_scores")) {
 		if (!json_is_boolean(v)) {
-			set_err(e, 400, "parsing_exception", "[track_scores] must be true or false");
+			set_err(e, 400, "parsing_exception",
+			        "[track_scores] must be true or false");
 			return -1;
 		}
 		r->track_scores = json_is_true(v);

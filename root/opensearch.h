@@ -41,15 +41,15 @@ typedef struct os_search_req {
 	int source;           /* 0: no _source, 1: all of it, 2: filtered */
 	json_t *includes;     /* source filter patterns (arrays of strings), or NULL */
 	json_t *excludes;
-	unsigned timeout_ms;  /* 0: the root's default */
-	int allow_partial;    /* allow_partial_search_results (default true) */
-	char *preference;     /* malloc'ed, or NULL */
+	unsigned timeout_ms; /* 0: the root's default */
+	int allow_partial;   /* allow_partial_search_results (default true) */
+	char *preference;    /* malloc'ed, or NULL */
 	int pretty;
 	int track_scores; /* show scores even when sorted by fields without _score */
-	uint32_t nsort; /* "sort" by fields (0: by score), its keys' names in sort_names */
+	uint32_t nsort;   /* "sort" by fields (0: by score), its keys' names in sort_names */
 	trawl_sort sort[TRAWL_MAX_SORT_KEYS];
 	char sort_names[TRAWL_MAX_SORT_KEYS][LIMIT_FIELD_NAME_BYTES + 1];
-	char *search_after; /* "search_after" as JSON (malloc'ed), or NULL */
+	char *search_after;     /* "search_after" as JSON (malloc'ed), or NULL */
 	struct aggs_spec *aggs; /* "aggs" / "aggregations" (owned), or NULL */
 	char *aggs_canon;       /* its canonical text (malloc'ed) */
 	size_t aggs_canon_len;
