@@ -75,6 +75,12 @@
  * receipt (NNG_OPT_RECVMAXSZ), so a peer cannot make the other side buffer
  * more than this for one message. Every message below must fit. */
 #define LIMIT_MESSAGE_BYTES (128u << 20)
+/* Bytes of one request a leaf takes (nng refuses a larger one on receipt
+ * and drops its connection): the largest SEARCH, an aggregation spec, the
+ * largest query tree and search_after beside its other fields, with room.
+ * A leaf thus buffers at most this much of a frame a peer leaves half
+ * sent, not a whole message's worth (issue #13, finding 4: 128 MiB). */
+#define LIMIT_LEAF_REQUEST_BYTES (LIMIT_AGG_SPEC_BYTES + TRAWL_MAX_QUERY_TREE_BYTES + (256u << 10))
 /* Bytes of an error message in a reply. */
 #define LIMIT_ERRMSG_BYTES 1024
 /* Bytes of a snippet's highlight marks (pre and post) in FETCH. */
@@ -106,8 +112,12 @@
 /* Leaves in a cluster file, and bytes of a leaf's URL. */
 #define LIMIT_LEAVES 1024
 #define LIMIT_URL_BYTES 256
-/* A search's deadline a client may ask for (timeout_ms), in ms. */
+/* A search's deadline a client may ask for (timeout_ms), in ms; a leaf
+ * also holds a request to at most this (common/wire.h, wire_deadline). */
 #define LIMIT_TIMEOUT_MS 60000
+/* The deadline, in ms, a leaf gives a request that came without one:
+ * five times a root's default search deadline. */
+#define LIMIT_LEAF_DEADLINE_MS 10000
 /* Bytes of a session preference key (preference=). */
 #define LIMIT_PREFERENCE_BYTES 256
 
@@ -236,6 +246,19 @@ _Static_assert((uint64_t)TRAWL_MAX_K *(20 + 4 + LIMIT_ID_BYTES) + 4096 <= LIMIT_
  * tree fits a request. */
 _Static_assert((uint64_t)TRAWL_MAX_K * 8 + TRAWL_MAX_QUERY_TREE_BYTES + 4096 <= LIMIT_MESSAGE_BYTES,
                "a FETCH request fits a message");
+/* Every request a root sends fits what a leaf takes: a SEARCH (its tree,
+ * spec, sort keys and search_after), a FETCH (k + offset documents and a
+ * tree), a GET (an id). */
+_Static_assert((uint64_t)LIMIT_AGG_SPEC_BYTES + TRAWL_MAX_QUERY_TREE_BYTES + LIMIT_SORT_JSON_BYTES +
+                       LIMIT_SORT_KEYS * 300 + TRAWL_MAX_SHARDS * 2 + 4096 <=
+                   LIMIT_LEAF_REQUEST_BYTES,
+               "a SEARCH request fits what a leaf takes");
+_Static_assert((uint64_t)TRAWL_MAX_K * 8 + TRAWL_MAX_QUERY_TREE_BYTES + 4096 <=
+                   LIMIT_LEAF_REQUEST_BYTES,
+               "a FETCH request fits what a leaf takes");
+_Static_assert(LIMIT_LEAF_REQUEST_BYTES <= LIMIT_MESSAGE_BYTES, "a request is a message");
+_Static_assert(LIMIT_LEAF_DEADLINE_MS <= LIMIT_TIMEOUT_MS,
+               "a default deadline is one a client may ask");
 /* A query's words are in its tree. */
 _Static_assert(TRAWL_MAX_QUERY_BYTES <= TRAWL_MAX_QUERY_TREE_BYTES, "a query fits its tree");
 _Static_assert(TRAWL_MAX_PHRASE_TERMS <= TRAWL_MAX_QUERY_TERMS, "a phrase is part of a query");

@@ -507,10 +507,14 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsigned workers,
-                     rpc_handler fn, rpc_express express, void *ctx, char *err, size_t errlen)
+int rpc_server_start(rpc_server **out, const char *url, const rpc_server_opts *o, rpc_handler fn,
+                     void *ctx, char *err, size_t errlen)
 {
 	*out = NULL;
+	const rpc_tls *tls = o->tls;
+	unsigned workers = o->workers;
+	rpc_express express = o->express;
+	size_t max_request = o->max_request ? o->max_request : LIMIT_MESSAGE_BYTES;
 	if (workers == 0 || workers > LIMIT_RPC_WORKERS)
 		return fail(err, errlen, TRAWL_EINVAL, "workers for", url, NNG_EINVAL);
 	rpc_server *s = calloc(1, sizeof *s);
@@ -531,7 +535,7 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsi
 		free(s);
 		return fail(err, errlen, TRAWL_EIO, "socket for", url, rc);
 	}
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, LIMIT_MESSAGE_BYTES);
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, max_request);
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_gone, s);
 	if ((rc = nng_listener_create(&s->listener, s->sock, url)) ||
 	    (rc = tls_setup(&s->tls, url, tls, 1)) ||

@@ -57,14 +57,23 @@ typedef int (*rpc_express)(const uint8_t *req, size_t len);
 
 typedef struct rpc_server rpc_server;
 
+/* How a server serves. */
+typedef struct rpc_server_opts {
+	const rpc_tls *tls;  /* may be NULL */
+	unsigned workers;    /* worker threads, 1..LIMIT_RPC_WORKERS */
+	rpc_express express; /* may be NULL: no reserve worker */
+	size_t max_request;  /* bytes of a request; larger ones are refused on receipt,
+	                        their connection closed (0: LIMIT_MESSAGE_BYTES) */
+} rpc_server_opts;
+
 /*
- * rpc_server_start listens on url and starts `workers` threads (1..256),
- * and the reserve worker when express is not NULL. Returns TRAWL_OK, or
+ * rpc_server_start listens on url and starts o->workers threads, and the
+ * reserve worker when o->express is not NULL. Returns TRAWL_OK, or
  * TRAWL_EIO / TRAWL_EINVAL with err naming the URL and nng's reason. The
- * server owns nothing of the caller's but ctx's use.
+ * server owns nothing of the caller's but ctx's use (o is read at once).
  */
-int rpc_server_start(rpc_server **out, const char *url, const rpc_tls *tls, unsigned workers,
-                     rpc_handler fn, rpc_express express, void *ctx, char *err, size_t errlen);
+int rpc_server_start(rpc_server **out, const char *url, const rpc_server_opts *o, rpc_handler fn,
+                     void *ctx, char *err, size_t errlen);
 
 /* rpc_server_busy: requests being handled right now (0 for NULL). */
 unsigned rpc_server_busy(const rpc_server *s);

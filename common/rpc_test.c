@@ -30,6 +30,9 @@
 #include "common/rpc.h"
 #include "trawl/trawl.h"
 
+/* A server with one worker, no reserve, the default request bound. */
+static const rpc_server_opts one_worker = {NULL, 1, NULL, 0};
+
 /* The server's handler: echoes the request with a '!' appended; a request
  * that starts with "sleep" waits 2 s first. */
 static atomic_int handled;
@@ -57,7 +60,8 @@ static void expect_echo(const rpc_call *c, const char *req)
 static void pair_open(const char *url, unsigned workers, rpc_server **s, rpc_client **c)
 {
 	char err[256];
-	assert_int_equal(rpc_server_start(s, url, NULL, workers, echo, NULL, NULL, err, sizeof err),
+	assert_int_equal(rpc_server_start(s, url, &(rpc_server_opts){NULL, workers, NULL, 0}, echo,
+	                                  NULL, err, sizeof err),
 	                 TRAWL_OK);
 	assert_int_equal(rpc_client_open(c, url, NULL, err, sizeof err), TRAWL_OK);
 }
@@ -113,7 +117,7 @@ static void test_peer_not_there_then_there(void **state)
 	rpc_call_fini(&call);
 
 	rpc_server *s;
-	assert_int_equal(rpc_server_start(&s, "inproc://rpc-test-late", NULL, 1, echo, NULL, NULL,
+	assert_int_equal(rpc_server_start(&s, "inproc://rpc-test-late", &one_worker, echo, NULL,
 	                                  err, sizeof err),
 	                 TRAWL_OK);
 	int ok = 0;
@@ -141,7 +145,7 @@ static void *start_late(void *arg)
 	(void)arg;
 	char err[256];
 	usleep(150 * 1000);
-	if (rpc_server_start(&late_server, "inproc://rpc-test-wait", NULL, 1, echo, NULL, NULL, err,
+	if (rpc_server_start(&late_server, "inproc://rpc-test-wait", &one_worker, echo, NULL, err,
 	                     sizeof err) != TRAWL_OK)
 		late_server = NULL;
 	return NULL;
@@ -182,7 +186,7 @@ static void test_batch_wait_for_n(void **state)
 	/* the slow server holds its request until the test lets it go (a 2 s
 	 * sleep could end before the cancel on a loaded machine) */
 	release_holds(0);
-	assert_int_equal(rpc_server_start(&slow, "inproc://rpc-test-slow", NULL, 1, ordered, NULL,
+	assert_int_equal(rpc_server_start(&slow, "inproc://rpc-test-slow", &one_worker, ordered,
 	                                  NULL, err, sizeof err),
 	                 TRAWL_OK);
 	assert_int_equal(rpc_client_open(&cs, "inproc://rpc-test-slow", NULL, err, sizeof err),
@@ -531,8 +535,8 @@ static void test_connections_served_in_turn(void **state)
 	char err[256];
 	rpc_server *s;
 	rpc_client *a, *b, *c;
-	assert_int_equal(rpc_server_start(&s, "inproc://rpc-test-fair", NULL, 1, ordered, NULL,
-	                                  NULL, err, sizeof err),
+	assert_int_equal(rpc_server_start(&s, "inproc://rpc-test-fair", &one_worker, ordered, NULL,
+	                                  err, sizeof err),
 	                 TRAWL_OK);
 	assert_int_equal(rpc_client_open(&a, "inproc://rpc-test-fair", NULL, err, sizeof err),
 	                 TRAWL_OK);
@@ -592,8 +596,9 @@ static void test_ping_passes_the_queue(void **state)
 	rpc_server *s;
 	rpc_client *a;
 	release_holds(0);
-	assert_int_equal(
-	    rpc_server_start(&s, url, NULL, 1, ordered, is_ping, NULL, err, sizeof err), TRAWL_OK);
+	assert_int_equal(rpc_server_start(&s, url, &(rpc_server_opts){NULL, 1, is_ping, 0}, ordered,
+	                                  NULL, err, sizeof err),
+	                 TRAWL_OK);
 	assert_int_equal(rpc_client_open(&a, url, NULL, err, sizeof err), TRAWL_OK);
 	static flood fh, fa;
 	hold_worker(&fh, a);
@@ -657,7 +662,7 @@ static void test_one_at_a_time_does_not_starve(void **state)
 	rpc_server *s;
 	rpc_client *x, *p, *a, *b;
 	release_holds(0);
-	assert_int_equal(rpc_server_start(&s, url, NULL, 1, ordered, NULL, NULL, err, sizeof err),
+	assert_int_equal(rpc_server_start(&s, url, &one_worker, ordered, NULL, err, sizeof err),
 	                 TRAWL_OK);
 	rpc_client **cs[] = {&x, &p, &a, &b};
 	for (int i = 0; i < 4; i++)

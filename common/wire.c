@@ -363,6 +363,14 @@ static int finish(wctx *c)
 
 /* ---- header ---- */
 
+uint64_t wire_deadline(uint64_t asked_us, uint64_t now_us)
+{
+	uint64_t most = now_us + (uint64_t)LIMIT_TIMEOUT_MS * 1000u;
+	if (asked_us == 0)
+		return now_us + (uint64_t)LIMIT_LEAF_DEADLINE_MS * 1000u;
+	return asked_us < most ? asked_us : most;
+}
+
 const char *wire_type_name(int type)
 {
 	switch (type) {

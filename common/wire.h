@@ -308,6 +308,16 @@ typedef struct wire_doc_iter {
 const char *wire_type_name(int type);
 
 /*
+ * wire_deadline is the deadline a leaf holds a request to, at now_us (both
+ * in microseconds since the epoch): the one asked for, but at most
+ * LIMIT_TIMEOUT_MS from now, and LIMIT_LEAF_DEADLINE_MS from now when
+ * none was asked for (0). Every request runs to a deadline (issue #13,
+ * finding 4: four requests for k 10,000 of *:* with none held a leaf's
+ * workers for as long as they took).
+ */
+uint64_t wire_deadline(uint64_t asked_us, uint64_t now_us);
+
+/*
  * wire_header_decode checks and decodes the header of the len-byte message
  * at buf into *h, without looking at the body: len must be 32..
  * LIMIT_MESSAGE_BYTES, the magic, version and type known and the reserved field

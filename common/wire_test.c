@@ -1846,6 +1846,22 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Every request runs to a deadline: none asked for gets the leaf's
+ * default from now, one further than LIMIT_TIMEOUT_MS is held to it, and
+ * one sooner (even past) is kept. */
+static void test_deadline(void **state)
+{
+	(void)state;
+	uint64_t now = 1733400000000000ull, ms = 1000;
+	assert_int_equal(wire_deadline(0, now), now + LIMIT_LEAF_DEADLINE_MS * ms);
+	assert_int_equal(wire_deadline(UINT64_MAX, now), now + LIMIT_TIMEOUT_MS * ms);
+	assert_int_equal(wire_deadline(now + LIMIT_TIMEOUT_MS * ms + 1, now),
+	                 now + LIMIT_TIMEOUT_MS * ms);
+	assert_int_equal(wire_deadline(now + 5 * ms, now), now + 5 * ms);
+	assert_int_equal(wire_deadline(now - 5 * ms, now), now - 5 * ms);
+	assert_int_equal(wire_deadline(1, now), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1870,6 +1886,7 @@ int main(void)
 	    cmocka_unit_test(test_decode_limits_fetch_reply),
 	    cmocka_unit_test(test_decode_limits_fetch_pong),
 	    cmocka_unit_test(test_limits_get),
+	    cmocka_unit_test(test_deadline),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

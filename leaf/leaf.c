@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/http.h"
 #include "common/wire.h"
 #include "trawl/trawl.h"
@@ -511,6 +512,7 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 		reply_error_search(out, &h, 0, TRAWL_EINVAL, err);
 		return;
 	}
+	m.h.deadline_unix_us = wire_deadline(m.h.deadline_unix_us, clock_unix_us());
 	if (worker >= l->cfg.workers && m.h.type != WIRE_PING && m.h.type != WIRE_CANCEL) {
 		/* the reserve worker has no searcher: is_ping gives it pings only */
 		reply_error_search(out, &m.h, 0, TRAWL_EINVAL,
@@ -689,8 +691,8 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 		rc = TRAWL_ENOMEM;
 	if (!rc) {
 		rpc_server *srv = NULL;
-		rc = rpc_server_start(&srv, cfg->listen_url, &cfg->tls, l->cfg.workers, handle,
-		                      is_ping, l, err, errlen);
+		rpc_server_opts so = {&cfg->tls, l->cfg.workers, is_ping, LIMIT_LEAF_REQUEST_BYTES};
+		rc = rpc_server_start(&srv, cfg->listen_url, &so, handle, l, err, errlen);
 		atomic_store(&l->srv, srv);
 	}
 	if (!rc && cfg->http_bind) {

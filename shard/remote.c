@@ -451,8 +451,8 @@ int sh_remote_start(sh_remote **out, const char *url, const rpc_tls *tls, sh_que
 	for (int i = 0; i < SERVER_THREADS; i++)
 		tbuf_init(&r->copy[i], LIMIT_ITEM_BYTES);
 	char why[512];
-	int rc = rpc_server_start(&r->srv, url, tls, SERVER_THREADS, handle, NULL, r, why,
-	                          sizeof why);
+	rpc_server_opts so = {tls, SERVER_THREADS, NULL, 0};
+	int rc = rpc_server_start(&r->srv, url, &so, handle, r, why, sizeof why);
 	if (rc) {
 		sh_remote_stop(r);
 		return errf(err, errlen, rc, "build: cannot listen: %s", why);

@@ -70,6 +70,17 @@ class Attacked(ServeCase):
             _MOD["ix2"], shards=2, replicas=2, root_args=("--cache-mb", "0"))
         self.queries = st.wiki_queries()
 
+    def attack(self, target, args, stop, join):
+        """Runs target(*a) for each a of args in threads for 8 s, then sets
+        stop and waits up to join seconds for each."""
+        threads = [threading.Thread(target=target, args=a, daemon=True) for a in args]
+        for t in threads:
+            t.start()
+        time.sleep(8.0)
+        stop.set()
+        for t in threads:
+            t.join(join)
+
     def report(self, what, loop, extra=""):
         recs = loop.snapshot()
         lat = sorted(r[1] - r[0] for r in recs) or [0]
@@ -125,10 +136,8 @@ class TestNonReadingPeer(Attacked):
         # them, never a byte read; reconnect when cut off, until stopped
         rid = 1
         while not stop.is_set():
-            try:
-                s = socket.create_connection(("127.0.0.1", port), timeout=2)
-            except OSError:
-                time.sleep(0.05)
+            s = _connect(port, 2)
+            if s is None:
                 continue
             s.settimeout(1.0)
             try:
@@ -151,15 +160,8 @@ class TestNonReadingPeer(Attacked):
         sent = [0]
         with QueryLoop(self.port, self.queries) as loop:
             time.sleep(1.0)
-            attackers = [threading.Thread(target=self._non_reader,
-                                          args=(l["port"], l["shard"], stop, sent), daemon=True)
-                         for l in self.leaves]
-            for a in attackers:
-                a.start()
-            time.sleep(8.0)
-            stop.set()
-            for a in attackers:
-                a.join(10)
+            self.attack(self._non_reader, [(l["port"], l["shard"], stop, sent)
+                                           for l in self.leaves], stop, join=10)
             time.sleep(0.5)
         self.report("non-reading peer on every leaf", loop,
                     ", %d requests sent by the attackers" % sent[0])
@@ -167,6 +169,86 @@ class TestNonReadingPeer(Attacked):
         self.assertGreater(sent[0], 4 * 64, "the attack did not get going")
         self.assertAllHealthy("after the non-reading peers")
         self.shutdown_and_check()
+
+
+# words in most of the demo's documents (stop words would be refused)
+HEAVY_QUERY = b"music history war state city world new year people life time first"
+
+
+class TestHeavyRequests(Attacked):
+    """Finding 4: requests sent straight to a leaf with no deadline (0 on
+    the wire) ran for as long as they took; four clients asking for k
+    10,000 of a broad query kept a leaf's workers busy and got it ejected.
+    Now a leaf holds every request to a deadline (10 s when none was
+    sent, at most 60 s: common/wire.h, wire_deadline), answers its roots'
+    pings from a reserve worker, and serves connections in turn; a frame
+    longer than any request closes its connection (serve_test.py,
+    test_garbage_on_leaf_port)."""
+
+    def _heavy(self, port, shard, stop, done):
+        # SEARCHes of k 10,000, deadline 0, one at a time, each reply read
+        rid = 1 << 20
+        while not stop.is_set():
+            s = _connect(port, 30)
+            if s is None:
+                continue
+            try:
+                s.sendall(REQ_HANDSHAKE)
+                if len(_recv_exact(s, 8)) != 8:
+                    continue
+                while not stop.is_set():
+                    s.sendall(wire_search(rid, 10000, [shard], HEAVY_QUERY))
+                    rid += 1
+                    (n,) = struct.unpack(">Q", _recv_exact(s, 8))
+                    reply = _recv_exact(s, n)
+                    if len(reply) != n:
+                        break
+                    # a SEARCH_REPLY's status (after the request id and
+                    # the 32-byte header): count the answered ones
+                    done[0] += reply[36:38] == b"\x00\x00"
+            except (OSError, struct.error):
+                pass
+            finally:
+                s.close()
+
+    def test_heavy_requests_without_deadline(self):
+        before = self.replicas()
+        stop = threading.Event()
+        done = [0]
+        # 16 clients busy on 2 cores saturate the machine by design: the
+        # loop's searches get 10 s (timeout_ms), so that a slow answer is
+        # not counted a failure; what must not happen is a failed or
+        # partial answer, or a replica ejected
+        with QueryLoop(self.port, self.queries, timeout_ms=10000) as loop:
+            time.sleep(0.5)
+            self.attack(self._heavy, [(l["port"], l["shard"], stop, done)
+                                      for l in self.leaves for _ in range(4)], stop, join=40)
+        self.report("4 clients per leaf asking for k 10,000 without a deadline", loop,
+                    ", %d of their searches answered" % done[0])
+        self.assertGreater(done[0], 16, "the attack did not get going")
+        self.assertNoFailedQuery(loop, "heavy requests")
+        self.assertAllHealthy("after the heavy requests", before)
+        self.shutdown_and_check()
+
+
+def _connect(port, timeout):
+    """A connection to a leaf's port, or None after a short pause."""
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except OSError:
+        time.sleep(0.05)
+        return None
+
+
+def _recv_exact(s, n):
+    """n bytes from socket s, or fewer if it closed."""
+    got = b""
+    while len(got) < n:
+        chunk = s.recv(min(n - len(got), 1 << 20))
+        if not chunk:
+            break
+        got += chunk
+    return got
 
 
 class TestClientDeadlines(Attacked):

@@ -1109,6 +1109,26 @@ class TestCluster(ServeCase):
                     self.assertEqual(status == 0, want[1], "status %d" % status)
                 if name == "SEARCH of wire version 1":  # the root of an older build
                     self.assertIn(b"version 1 is not supported; this build speaks version 3", f)
+        # a frame longer than any request a leaf takes (LIMIT_LEAF_REQUEST_BYTES,
+        # about 4.3 MiB): the leaf closes the connection when it reads the
+        # length, rather than buffer it (it used to take 128 MiB)
+        c = socket.create_connection(("127.0.0.1", lport), timeout=5 * SLOW)
+        try:
+            c.sendall(REQ_HS + struct.pack(">Q", 8 << 20) + RID + b"x" * 4096)
+            got = b""
+            try:
+                while True:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+            except ConnectionResetError:
+                pass
+            except socket.timeout:
+                self.fail("a frame of 8 MiB: the leaf kept the connection open")
+            self.assertEqual(got[8:], b"", "a frame of 8 MiB was answered")
+        finally:
+            c.close()
         # many connections at once, abandoned half-way through a frame
         socks = []
         try:

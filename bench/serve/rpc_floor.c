@@ -36,6 +36,9 @@
 #define MAX_PEERS 4
 #define MAX_BYTES 65536
 
+/* The servers here: one worker, no reserve, the default request bound. */
+static const rpc_server_opts one_worker = {NULL, 1, NULL, 0};
+
 static double now_us(void)
 {
 	struct timespec t;
@@ -110,7 +113,7 @@ static void nng_server(int port, int ready)
 	char url[64], err[256];
 	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
 	rpc_server *s;
-	if (rpc_server_start(&s, url, NULL, 1, echo, NULL, NULL, err, sizeof err)) {
+	if (rpc_server_start(&s, url, &one_worker, echo, NULL, err, sizeof err)) {
 		fprintf(stderr, "rpc_floor: %s\n", err);
 		_exit(1);
 	}
@@ -262,7 +265,7 @@ int main(int argc, char **argv)
 
 	/* nng over inproc://, server in this process (trawl serve's path) */
 	rpc_server *local;
-	if (rpc_server_start(&local, "inproc://rpc-floor", NULL, 1, echo, NULL, NULL, err,
+	if (rpc_server_start(&local, "inproc://rpc-floor", &one_worker, echo, NULL, err,
 	                     sizeof err)) {
 		fprintf(stderr, "rpc_floor: %s\n", err);
 		return 71;
