@@ -748,10 +748,15 @@ static float kw_score(sc *s)
 {
 	return ((sc_kw *)s)->w;
 }
+/* Every document scores w, so only whether one remains counts: *upto says
+ * so. (The tf bound of a list of one block is not stored: its -1 there is
+ * not the end, and read as the end it made a search drop the rest of the
+ * shard once theta was 0 or more: a full heap, or another shard's floor.) */
 static float kw_bound(sc *s, uint32_t target, uint32_t *upto)
 {
 	sc_kw *k = (sc_kw *)s;
-	return idx_pcur_bound(&k->cur, target, upto) < 0 ? -1 : k->w;
+	idx_pcur_bound(&k->cur, target, upto);
+	return *upto == IDX_END ? -1 : k->w;
 }
 static const sc_ops kw_ops = {kw_next, kw_advance, kw_score, kw_bound};
 

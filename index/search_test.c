@@ -1769,6 +1769,118 @@ static void test_query_handle(void **state)
 	trawl_query_free(NULL);
 }
 
+/* ---- a keyword filter whose postings are one block ---- */
+
+/* The hits of q (ids, scores) from s; their number. */
+static uint32_t kw_hits(trawl_searcher *s, const char *q, uint32_t k, int mode, char ids[][16],
+                        float *scores)
+{
+	trawl_search_opts o = {k, 0, mode, TRAWL_OP_OR};
+	trawl_results *r = NULL;
+	int rc = trawl_search(s, q, strlen(q), &o, &r);
+	if (rc)
+		fail_msg("[%s]: %s", q, trawl_searcher_errmsg(s));
+	uint32_t n = trawl_results_count(r);
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(ids[i], 16, "%s", trawl_results_id(r, i));
+		scores[i] = trawl_results_score(r, i);
+	}
+	trawl_results_free(r);
+	return n;
+}
+
+/* Index w (1 shard, or 3) of 300 documents: 60 tagged x (one block of
+ * postings in any shard), whose scores for "rare" are spread over their
+ * doc ids by their numbers of "rare" and of filler words. */
+static void kw_build(int w, const char *path)
+{
+	static const char schema[] = "{\"fields\":{\"body\":{\"type\":\"text\",\"analyzer\":"
+	                             "\"plain\"},\"tag\":{\"type\":\"keyword\"}}}";
+	trawl_build_opts o = {0};
+	o.shards = w ? 3 : 1;
+	o.schema_json = schema;
+	char err[512] = "", doc[512];
+	trawl_builder *b = NULL;
+	if (trawl_builder_open(&b, path, &o, err, sizeof err))
+		fail_msg("trawl_builder_open: %s", err);
+	for (uint32_t d = 0; d < 300; d++) {
+		int n = snprintf(doc, sizeof doc,
+		                 "{\"id\":\"doc-%03u\",\"tag\":\"%s\",\"body\":\"common", d,
+		                 d % 5 ? "y" : "x");
+		for (uint32_t i = 0; i < (d * 7) % 11; i++)
+			n += snprintf(doc + n, sizeof doc - (size_t)n, " rare");
+		for (uint32_t i = 0; i < (d * 3) % 13; i++)
+			n += snprintf(doc + n, sizeof doc - (size_t)n, " filler");
+		n += snprintf(doc + n, sizeof doc - (size_t)n, "\"}");
+		if (trawl_builder_add_json(b, doc, (size_t)n, "gen", d + 1))
+			fail_msg("add_json: %s", trawl_builder_errmsg(b));
+	}
+	if (trawl_builder_commit(b, NULL))
+		fail_msg("commit: %s", trawl_builder_errmsg(b));
+	trawl_builder_close(b);
+}
+
+/*
+ * A keyword value in at most 128 documents of a shard has one block of
+ * postings and no stored bound; the search once read that as the end of
+ * its postings as soon as it pruned (theta 0 or more: a full heap, or the
+ * floor another shard left). A text query filtered by it then kept its
+ * first k matches in doc order instead of its best, and a constant-score
+ * filter over several shards kept only the first shard's hits. Now k = 3
+ * is the top 3 of k = 1000 (with a count and without) on 1 and 3 shards,
+ * and 3 shards answer as 1.
+ */
+static void test_keyword_one_block(void **state)
+{
+	(void)state;
+	snprintf(g_root, sizeof g_root, "/tmp/trawl-kwblock-XXXXXX");
+	assert_non_null(mkdtemp(g_root));
+	trawl_index *ix[2];
+	trawl_searcher *s[2];
+	char err[512] = "", path[128];
+	for (int w = 0; w < 2; w++) {
+		snprintf(path, sizeof path, "%s/ix%d", g_root, w);
+		kw_build(w, path);
+		if (trawl_index_open(&ix[w], path, err, sizeof err))
+			fail_msg("trawl_index_open: %s", err);
+		assert_int_equal(trawl_searcher_open(&s[w], ix[w]), TRAWL_OK);
+	}
+	static const char *const queries[] = {"rare #tag:x", "+rare #tag:x", "(#tag:x)^=1"};
+	static char want[1000][16];
+	char got[3][16], one[3][16];
+	float wscore[1000], gscore[3], oscore[3];
+	for (uint32_t q = 0; q < 3; q++)
+		for (int mode = TRAWL_COUNT_EXACT; mode <= TRAWL_COUNT_NONE; mode++)
+			for (int w = 0; w < 2; w++) {
+				uint32_t nw = kw_hits(s[w], queries[q], 1000, mode, want, wscore);
+				assert_true(nw >= 50);
+				assert_int_equal(kw_hits(s[w], queries[q], 3, mode, got, gscore),
+				                 3);
+				for (int i = 0; i < 3; i++) {
+					if (strcmp(got[i], want[i]) || gscore[i] != wscore[i])
+						fail_msg("[%s] on %d shard(s), count mode %d: hit "
+						         "%d is %s "
+						         "(%g), the top 1000's is %s (%g)",
+						         queries[q], w ? 3 : 1, mode, i, got[i],
+						         (double)gscore[i], want[i],
+						         (double)wscore[i]);
+					if (w && (strcmp(got[i], one[i]) || gscore[i] != oscore[i]))
+						fail_msg("[%s] count mode %d: hit %d is %s on 3 "
+						         "shards, %s "
+						         "on 1",
+						         queries[q], mode, i, got[i], one[i]);
+				}
+				memcpy(one, got, sizeof one);
+				memcpy(oscore, gscore, sizeof oscore);
+			}
+	for (int w = 0; w < 2; w++) {
+		trawl_searcher_close(s[w]);
+		trawl_index_close(ix[w]);
+	}
+	rm_tree(g_root);
+	g_root[0] = 0;
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -1790,6 +1902,7 @@ int main(void)
 	    cmocka_unit_test_prestate_setup_teardown(run_corpus, NULL, teardown, &cfgs[6]),
 	    cmocka_unit_test_teardown(run_soak, teardown),
 	    cmocka_unit_test(test_query_handle),
+	    cmocka_unit_test_teardown(test_keyword_one_block, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,12 +78,10 @@ static json_t *jstr(const char *s)
 	return j ? j : json_string("");
 }
 
-static void send_json(http_response *resp, int status, json_t *j, int pretty)
+/* Sends text s (JSON; freed here, NULL: out of memory), with a final
+ * newline when pretty. */
+static void send_text(http_response *resp, int status, char *s, int pretty)
 {
-	char *s =
-	    j ? json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_REAL_PRECISION(8))
-	      : NULL;
-	json_decref(j);
 	if (!s) {
 		http_response_error(resp, 500, "exception", "out of memory");
 		return;
@@ -99,6 +97,15 @@ static void send_json(http_response *resp, int status, json_t *j, int pretty)
 	}
 	http_response_json(resp, status, s, n);
 	free(s);
+}
+
+static void send_json(http_response *resp, int status, json_t *j, int pretty)
+{
+	char *s =
+	    j ? json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_REAL_PRECISION(8))
+	      : NULL;
+	json_decref(j);
+	send_text(resp, status, s, pretty);
 }
 
 /* The OpenSearch error shape:
@@ -1109,6 +1116,40 @@ json_t *os_render_search(const root_result *res, const os_search_req *sr, const 
 	return out;
 }
 
+char *os_search_text(json_t *j, int pretty)
+{
+	size_t flags = pretty ? JSON_INDENT(2) : JSON_COMPACT;
+	json_t *ag = json_incref(json_object_get(j, "aggregations"));
+	json_object_del(j, "aggregations");
+	char *head = json_dumps(j, flags | JSON_REAL_PRECISION(8));
+	char *tail = ag ? json_dumps(ag, flags) : NULL;
+	int spliced = ag != NULL;
+	json_decref(j);
+	json_decref(ag);
+	if (!spliced)
+		return head;
+	/* head ends with its closing brace ("\n}" when pretty): the aggregations
+	 * go before it, one level deeper when pretty */
+	size_t n = head ? strlen(head) - (pretty ? 2 : 1) : 0, lines = 0;
+	for (const char *p = tail; pretty && p && *p; p++)
+		lines += *p == '\n';
+	char *out = head && tail ? malloc(n + strlen(tail) + 2 * lines + 32) : NULL;
+	if (out) {
+		memcpy(out, head, n);
+		n += (size_t)sprintf(out + n, "%s",
+		                     pretty ? ",\n  \"aggregations\": " : ",\"aggregations\":");
+		for (const char *p = tail; *p; p++) {
+			out[n++] = *p;
+			if (pretty && *p == '\n')
+				n += (size_t)sprintf(out + n, "  ");
+		}
+		sprintf(out + n, pretty ? "\n}" : "}");
+	}
+	free(head);
+	free(tail);
+	return out;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Endpoints                                                                */
 /* ------------------------------------------------------------------------ */
@@ -1370,7 +1411,7 @@ static void search(root *r, const char *index_name, const char *expr, const http
 			                          res->shards_failed + res->shards_timed_out));
 		else
 			j = os_render_search(res, &sr, index_name);
-		send_json(resp, 200, j, sr.pretty);
+		send_text(resp, 200, os_search_text(j, sr.pretty), sr.pretty);
 		root_result_free(res);
 	}
 	tbuf_fini(&tree);

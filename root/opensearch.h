@@ -99,6 +99,15 @@ int os_index_matches(const char *expr, const char *name, char *missing, size_t c
 json_t *os_render_search(const root_result *res, const os_search_req *sr, const char *name);
 
 /*
+ * os_search_text writes search response j (os_render_search's; its
+ * reference is taken) as JSON text, indented when pretty: every number at
+ * 8 significant digits (scores are floats), except those of "aggregations",
+ * written at full precision as the root merged them (a date's min in epoch
+ * milliseconds, a sum, an average). NULL when out of memory.
+ */
+char *os_search_text(json_t *j, int pretty);
+
+/*
  * os_handle serves an OpenSearch-style request on r, whose index is called
  * index_name. Sets *handled to 1 if the path is one of this module's (resp
  * is then filled, possibly with an error), to 0 otherwise (resp untouched:

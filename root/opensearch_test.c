@@ -503,12 +503,65 @@ static void test_render(void **state)
 	json_decref(j);
 }
 
+/* The text of a search answer: scores at 8 digits, the aggregations whole
+ * (they were rounded to 8 digits too: a date's min of 946477226000 became
+ * 9.4647723e11, an avg of 157.04291845493563 157.04292), compact and pretty. */
+static void test_search_text(void **state)
+{
+	(void)state;
+	root_hit hits[1] = {{0}};
+	hits[0].id = "d1";
+	hits[0].score = 14.926312f;
+	root_result res = {0};
+	res.nhits = 1;
+	res.hits = hits;
+	res.total = 3;
+	res.total_exact = 1;
+	res.shards_total = res.shards_answered = 1;
+	char aggv[] = "{\"s\":{\"count\":3,\"min\":946477226000.0,\"avg\":157.04291845493563,"
+	              "\"sum\":56310418267258000.0},\"h\":{\"buckets\":[{\"key\":1009152000000.0,"
+	              "\"doc_count\":3}]}}";
+	res.aggs = aggv;
+	os_search_req sr = {0};
+	sr.size = 10;
+	sr.track_total = 1;
+	sr.track_limit = UINT64_MAX;
+	char *s = os_search_text(os_render_search(&res, &sr, "wiki"), 0);
+	assert_string_equal(
+	    s,
+	    "{\"took\":0,\"timed_out\":false,\"_shards\":{\"total\":1,\"successful\":1,"
+	    "\"skipped\":0,\"failed\":0},\"hits\":{\"total\":{\"value\":3,\"relation\":\"eq\"},"
+	    "\"max_score\":14.926312,\"hits\":[{\"_index\":\"wiki\",\"_id\":\"d1\","
+	    "\"_score\":14.926312}]},\"aggregations\":{\"s\":{\"count\":3,\"min\":946477226000.0,"
+	    "\"avg\":157.04291845493563,\"sum\":56310418267258000.0},\"h\":{\"buckets\":[{"
+	    "\"key\":1009152000000.0,\"doc_count\":3}]}}}");
+	free(s);
+	/* pretty: the same JSON, indented one level deeper in the aggregations */
+	s = os_search_text(os_render_search(&res, &sr, "wiki"), 1);
+	assert_non_null(strstr(s, "\n  \"aggregations\": {\n    \"s\": {\n      \"count\": 3,"));
+	assert_string_equal(s + strlen(s) - 7, "}\n  }\n}");
+	json_t *p = load(s), *c = load(aggv);
+	assert_true(json_equal(json_object_get(p, "aggregations"), c));
+	json_decref(p);
+	json_decref(c);
+	free(s);
+	/* without aggregations: the answer as it was written before */
+	res.aggs = NULL;
+	s = os_search_text(os_render_search(&res, &sr, "wiki"), 1);
+	json_t *j = os_render_search(&res, &sr, "wiki");
+	char *t = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(8));
+	assert_string_equal(s, t);
+	free(t);
+	json_decref(j);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_ok),    cmocka_unit_test(test_request_errors),
 	    cmocka_unit_test(test_source_filter), cmocka_unit_test(test_index_matches),
-	    cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_render),        cmocka_unit_test(test_search_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
