@@ -472,6 +472,48 @@ static int compile_typed(compiler *c, const qt_node *q, uint32_t t, idx_lnode **
 	return TRAWL_OK;
 }
 
+/* A filter alone, every document that passes it scoring 1, comes as
+ * BOOL{MUST ALL, FILTER f...} (qt_with_filter): it becomes CONST(1, f), or
+ * CONST(1, BOOL{f...}) for several filters and exclusions, which finds
+ * the documents from the filters rather than checking every document
+ * against them. The same documents and scores: ALL scores 1, a filter 0.
+ * (A filter of 55,603 of 63,436 documents: 0.93 to 0.55 ms of CPU.) */
+static int filters_alone(compiler *c, const qt_node *q, idx_lnode **out)
+{
+	idx_lnode *b = *out;
+	uint32_t all = 0, filters = 0, other = 0;
+	for (uint32_t i = 0; i < b->nkids; i++) {
+		const idx_lnode *k = b->kids[i];
+		if (k->kind == IDX_L_ALL && k->occur == QT_MUST)
+			all++;
+		else if (k->occur == QT_FILTER)
+			filters++;
+		else if (k->occur != QT_NOT)
+			other++;
+	}
+	if (b->kind != IDX_L_BOOL || all != 1 || !filters || other)
+		return TRAWL_OK;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < b->nkids; i++) {
+		idx_lnode *k = b->kids[i];
+		if (k->kind == IDX_L_ALL && k->occur == QT_MUST)
+			continue;
+		if (k->occur == QT_FILTER)
+			k->occur = QT_MUST; /* its score is the constant's anyway */
+		b->kids[n++] = k;
+	}
+	b->nkids = n;
+	idx_lnode *inner = n == 1 ? b->kids[0] : b, *cn = lnode(c, IDX_L_CONST, q);
+	if (!cn || !(cn->kids = arena_alloc(c->a, sizeof *cn->kids)))
+		return TRAWL_ENOMEM;
+	inner->occur = QT_MUST;
+	cn->kids[0] = inner;
+	cn->nkids = 1;
+	cn->weight = 1.0f;
+	*out = cn;
+	return TRAWL_OK;
+}
+
 static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 {
 	int is_root = c->depth++ == 0;
@@ -557,7 +599,7 @@ static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 		b->kids = NULL;
 	}
 	*out = b;
-	return TRAWL_OK;
+	return filters_alone(c, q, out);
 }
 
 int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an, arena *a,
@@ -1606,6 +1648,8 @@ static size_t set_key(const builder *b, const idx_lnode *n, uint8_t *k)
 	return at + (n->key ? n->klen : 0);
 }
 
+static sc *mk_set(builder *b, const uint64_t *bits, uint64_t count, float w);
+
 static int build_set(builder *b, const idx_lnode *n, sc **out)
 {
 	uint32_t nd = b->c->view->ndocs;
@@ -1628,19 +1672,70 @@ static int build_set(builder *b, const idx_lnode *n, sc **out)
 		if (cache)
 			idx_fcache_put(b->c->fcache, key, klen, bits, words, count);
 	}
-	if (count == 0) {
-		*out = mk_none(b);
-		return *out ? TRAWL_OK : TRAWL_ENOMEM;
-	}
+	*out = mk_set(b, bits, count, 1.0f);
+	return *out ? TRAWL_OK : TRAWL_ENOMEM;
+}
+
+/* The scorer of the count documents of bits (the shard's), each scoring
+ * w; none when count is 0. NULL: out of memory. */
+static sc *mk_set(builder *b, const uint64_t *bits, uint64_t count, float w)
+{
+	if (count == 0)
+		return mk_none(b);
 	sc_set *t = arena_alloc(b->c->arena, sizeof *t);
 	if (!t)
-		return TRAWL_ENOMEM;
+		return NULL;
 	t->bits = bits;
-	t->ndocs = nd;
-	t->w = 1.0f;
-	t->base = (sc){&set_ops, 0, SC_SET, 1.0f, count};
+	t->ndocs = b->c->view->ndocs;
+	t->w = w;
+	t->base = (sc){&set_ops, 0, SC_SET, w, count};
 	t->base.doc = set_from(t, 0);
-	*out = &t->base;
+	return &t->base;
+}
+
+/* Required sets (filters, ranges, ids...) into one: their bitsets ANDed a
+ * word at a time, scoring the sum of their weights as the conjunction
+ * did, instead of a conjunction seeking through each document by document
+ * (two ranges of 55,603 documents: 0.67 to 0.4 ms of CPU). The merged set
+ * takes the first one's place in must[]. */
+static int merge_sets(builder *b, sc **must, uint32_t *nm)
+{
+	uint32_t first = *nm, n = 0;
+	for (uint32_t i = 0; i < *nm; i++)
+		if (must[i]->kind == SC_SET && first == *nm)
+			first = i;
+		else if (must[i]->kind == SC_SET)
+			n++;
+	if (n == 0)
+		return TRAWL_OK;
+	size_t words = ((size_t)b->c->view->ndocs + 63) / 64;
+	uint64_t *bits = arena_alloc(b->c->arena, (words ? words : 1) * 8);
+	if (!bits)
+		return TRAWL_ENOMEM;
+	const sc_set *f = (const sc_set *)must[first];
+	memcpy(bits, f->bits, words * 8);
+	float w = f->w;
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < *nm; i++) {
+		if (must[i]->kind != SC_SET || i == first) {
+			must[m++] = must[i];
+			continue;
+		}
+		const sc_set *t = (const sc_set *)must[i];
+		for (size_t j = 0; j < words; j++)
+			bits[j] &= t->bits[j];
+		w += t->w;
+	}
+	uint64_t count = 0;
+	for (size_t j = 0; j < words; j++)
+		count += (uint64_t)__builtin_popcountll(bits[j]);
+	sc *merged = mk_set(b, bits, count, w);
+	if (!merged)
+		return TRAWL_ENOMEM;
+	for (uint32_t i = 0; i < m; i++)
+		if (must[i] == &f->base)
+			must[i] = merged;
+	*nm = m;
 	return TRAWL_OK;
 }
 
@@ -1694,6 +1789,14 @@ static int build_bool(builder *b, const idx_lnode *n, sc **out)
 			break;
 		}
 	}
+	int rc = merge_sets(b, must, &nm);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < nm; i++)
+		if (must[i]->kind == SC_NONE) { /* sets with no document in common */
+			*out = must[i];
+			return TRAWL_OK;
+		}
 	ns = compact(should, ns);
 	nn = compact(nots, nn);
 	sc *req = nm == 0 ? NULL : nm == 1 ? must[0] : mk_multi(b, &and_ops, SC_AND, must, nm);
