@@ -18,7 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdatomic.h>
+#include <sys/random.h>
 
+#include "common/buf.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/utf8.h"
 #include "index/query.h"
@@ -1041,17 +1045,126 @@ static json_t *shards_json(uint32_t total, uint32_t answered, uint32_t failed)
 	                 "skipped", 0, "failed", (int)failed);
 }
 
-static json_t *hit_source(const root_hit *h, const os_search_req *sr)
+/* ---- raw JSON text inside a response ----
+ * jansson writes every real of a dump at one precision. 8 significant
+ * digits suit scores (floats), not a stored document's doubles, a double's
+ * sort value (search_after must give back that very value: rounded, it
+ * named another hit) or an aggregation's sum (a date's min of
+ * 946477226000 came out as 9.4647723e11). Those are JSON text already
+ * (the stored document, the leaves' sort values, the root's merged
+ * aggregations), so they go into the tree as marks and come back, as they
+ * are, when it is written. A mark is a string no document can hold: a
+ * number drawn at random once per process, between two bytes 0x01. */
+typedef struct raw_part_text {
+	const char *text;
+	size_t len;
+	char *owned; /* text when made here (a filtered source), to free */
+} raw_part_text;
+
+typedef struct raw_parts {
+	raw_part_text *p; /* per hit a source and a sort values; the aggregations */
+	uint32_t n, cap;
+	int failed; /* out of memory: raw_dump gives NULL */
+} raw_parts;
+
+static uint64_t raw_nonce(void)
 {
+	static _Atomic uint64_t nonce;
+	uint64_t v = atomic_load(&nonce), r = 0;
+	if (v)
+		return v;
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		r = clock_unix_us() * 0x9E3779B97F4A7C15ull;
+	r |= 1;
+	uint64_t zero = 0;
+	atomic_compare_exchange_strong(&nonce, &zero, r);
+	return atomic_load(&nonce);
+}
+
+/* The mark of text (len bytes of JSON; owned: freed with rp) in the tree. */
+static json_t *raw_part(raw_parts *rp, const char *text, size_t len, char *owned)
+{
+	if (rp->n == rp->cap) {
+		uint32_t cap = rp->cap ? 2 * rp->cap : 32;
+		raw_part_text *np = realloc(rp->p, cap * sizeof *np);
+		if (!np) {
+			free(owned);
+			rp->failed = 1;
+			return json_null();
+		}
+		rp->p = np;
+		rp->cap = cap;
+	}
+	char mark[48];
+	snprintf(mark, sizeof mark, "\x01%016llx:%u\x01", (unsigned long long)raw_nonce(),
+	         (unsigned)rp->n);
+	rp->p[rp->n++] = (raw_part_text){text, len, owned};
+	return json_string(mark);
+}
+
+static void raw_parts_fini(raw_parts *rp)
+{
+	for (uint32_t i = 0; i < rp->n; i++)
+		free(rp->p[i].owned);
+	free(rp->p);
+	*rp = (raw_parts){0};
+}
+
+/* j written (its reference taken), indented when pretty, with the raw
+ * parts put back in place of their marks. NULL: out of memory. */
+static char *raw_dump(raw_parts *rp, json_t *j, int pretty)
+{
+	char *s =
+	    j ? json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_REAL_PRECISION(8))
+	      : NULL;
+	json_decref(j);
+	if (s && rp->failed) {
+		free(s);
+		return NULL;
+	}
+	if (!s || rp->n == 0)
+		return s;
+	char needle[40];
+	int nl =
+	    snprintf(needle, sizeof needle, "\"\\u0001%016llx:", (unsigned long long)raw_nonce());
+	tbuf b;
+	tbuf_init(&b, LIMIT_MESSAGE_BYTES * 2u);
+	const char *p = s, *m;
+	while ((m = strstr(p, needle))) {
+		char *end;
+		unsigned long i = strtoul(m + nl, &end, 10);
+		if (i >= rp->n || strncmp(end, "\\u0001\"", 7)) { /* cannot be: written here */
+			tbuf_append(&b, p, (size_t)(m - p) + 1);
+			p = m + 1;
+			continue;
+		}
+		tbuf_append(&b, p, (size_t)(m - p));
+		tbuf_append(&b, rp->p[i].text, rp->p[i].len);
+		p = end + 7;
+	}
+	tbuf_append(&b, p, strlen(p) + 1);
+	free(s);
+	if (b.len == 0 || b.data[b.len - 1] != 0) { /* out of memory on the way */
+		tbuf_fini(&b);
+		return NULL;
+	}
+	return (char *)b.data;
+}
+
+/* A hit's _source: the stored document as it was stored, or (sr->source
+ * 2) the fields sr keeps, written at full precision. */
+static json_t *hit_source(raw_parts *rp, const root_hit *h, const os_search_req *sr)
+{
+	if (sr->source != 2)
+		return raw_part(rp, h->doc, h->doc_len, NULL);
 	json_t *src = json_loadb(h->doc, h->doc_len, 0, NULL);
 	if (!src)
 		return json_null();
-	if (sr->source == 2) {
-		json_t *f = os_filter_source(src, sr->includes, sr->excludes);
-		json_decref(src);
-		return f ? f : json_null();
-	}
-	return src;
+	json_t *f = os_filter_source(src, sr->includes, sr->excludes);
+	json_decref(src);
+	char *text = f ? json_dumps(f, JSON_COMPACT) : NULL;
+	json_decref(f);
+	return text ? raw_part(rp, text, strlen(text), text) : json_null();
 }
 
 /* Whether the hits' scores are shown: as OpenSearch, not when the hits
@@ -1064,7 +1177,8 @@ static int scores_shown(const os_search_req *sr)
 	return shown;
 }
 
-json_t *os_render_search(const root_result *res, const os_search_req *sr, const char *name)
+static json_t *render_hits(raw_parts *rp, const root_result *res, const os_search_req *sr,
+                           const char *name)
 {
 	json_t *hits = json_array();
 	double max = 0;
@@ -1076,10 +1190,10 @@ json_t *os_render_search(const root_result *res, const os_search_req *sr, const 
 		json_object_set_new(hit, "_id", jstr(h->id ? h->id : ""));
 		json_object_set_new(hit, "_score", scored ? json_real(h->score) : json_null());
 		if (sr->source && h->doc)
-			json_object_set_new(hit, "_source", hit_source(h, sr));
-		json_t *sv = h->sort ? json_loads(h->sort, JSON_DECODE_ANY, NULL) : NULL;
-		if (sv)
-			json_object_set_new(hit, "sort", sv);
+			json_object_set_new(hit, "_source", hit_source(rp, h, sr));
+		if (h->sort)
+			json_object_set_new(hit, "sort",
+			                    raw_part(rp, h->sort, strlen(h->sort), NULL));
 		json_array_append_new(hits, hit);
 		if (scored && (!have || h->score > max)) {
 			max = h->score;
@@ -1103,51 +1217,26 @@ json_t *os_render_search(const root_result *res, const os_search_req *sr, const 
 	}
 	json_object_set_new(hobj, "max_score", have ? json_real(max) : json_null());
 	json_object_set_new(hobj, "hits", hits);
+	return hobj;
+}
+
+char *os_render_search(const root_result *res, const os_search_req *sr, const char *name,
+                       int pretty)
+{
+	raw_parts rp = {0};
 	json_t *out = json_object();
 	json_object_set_new(out, "took", json_integer((json_int_t)(res->took_us / 1000)));
 	json_object_set_new(out, "timed_out", json_boolean(res->shards_timed_out > 0));
 	json_object_set_new(out, "_shards",
 	                    shards_json(res->shards_total, res->shards_answered,
 	                                res->shards_failed + res->shards_timed_out));
-	json_object_set_new(out, "hits", hobj);
-	json_t *ag = res->aggs ? json_loads(res->aggs, 0, NULL) : NULL;
-	if (ag)
-		json_object_set_new(out, "aggregations", ag);
-	return out;
-}
-
-char *os_search_text(json_t *j, int pretty)
-{
-	size_t flags = pretty ? JSON_INDENT(2) : JSON_COMPACT;
-	json_t *ag = json_incref(json_object_get(j, "aggregations"));
-	json_object_del(j, "aggregations");
-	char *head = json_dumps(j, flags | JSON_REAL_PRECISION(8));
-	char *tail = ag ? json_dumps(ag, flags) : NULL;
-	int spliced = ag != NULL;
-	json_decref(j);
-	json_decref(ag);
-	if (!spliced)
-		return head;
-	/* head ends with its closing brace ("\n}" when pretty): the aggregations
-	 * go before it, one level deeper when pretty */
-	size_t n = head ? strlen(head) - (pretty ? 2 : 1) : 0, lines = 0;
-	for (const char *p = tail; pretty && p && *p; p++)
-		lines += *p == '\n';
-	char *out = head && tail ? malloc(n + strlen(tail) + 2 * lines + 32) : NULL;
-	if (out) {
-		memcpy(out, head, n);
-		n += (size_t)sprintf(out + n, "%s",
-		                     pretty ? ",\n  \"aggregations\": " : ",\"aggregations\":");
-		for (const char *p = tail; *p; p++) {
-			out[n++] = *p;
-			if (pretty && *p == '\n')
-				n += (size_t)sprintf(out + n, "  ");
-		}
-		sprintf(out + n, pretty ? "\n}" : "}");
-	}
-	free(head);
-	free(tail);
-	return out;
+	json_object_set_new(out, "hits", render_hits(&rp, res, sr, name));
+	if (res->aggs)
+		json_object_set_new(out, "aggregations",
+		                    raw_part(&rp, res->aggs, strlen(res->aggs), NULL));
+	char *text = raw_dump(&rp, out, pretty);
+	raw_parts_fini(&rp);
+	return text;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1317,15 +1406,15 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
  * match the index. */
 static void empty_search(http_response *resp, int count_only, const os_search_req *sr)
 {
-	json_t *j;
 	if (count_only) {
-		j = json_pack("{s:i, s:o}", "count", 0, "_shards", shards_json(0, 0, 0));
-	} else {
-		root_result res = {0};
-		res.total_exact = 1;
-		j = os_render_search(&res, sr, "");
+		send_json(resp, 200,
+		          json_pack("{s:i, s:o}", "count", 0, "_shards", shards_json(0, 0, 0)),
+		          sr->pretty);
+		return;
 	}
-	send_json(resp, 200, j, sr->pretty);
+	root_result res = {0};
+	res.total_exact = 1;
+	send_text(resp, 200, os_render_search(&res, sr, "", sr->pretty), sr->pretty);
 }
 
 static void search(root *r, const char *index_name, const char *expr, const http_request *req,
@@ -1404,14 +1493,16 @@ static void search(root *r, const char *index_name, const char *expr, const http
 		send_errf(resp, sr.pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc),
 		          err);
 	} else {
-		json_t *j;
 		if (count_only)
-			j = json_pack("{s:I, s:o}", "count", (json_int_t)res->total, "_shards",
+			send_json(
+			    resp, 200,
+			    json_pack("{s:I, s:o}", "count", (json_int_t)res->total, "_shards",
 			              shards_json(res->shards_total, res->shards_answered,
-			                          res->shards_failed + res->shards_timed_out));
+			                          res->shards_failed + res->shards_timed_out)),
+			    sr.pretty);
 		else
-			j = os_render_search(res, &sr, index_name);
-		send_text(resp, 200, os_search_text(j, sr.pretty), sr.pretty);
+			send_text(resp, 200, os_render_search(res, &sr, index_name, sr.pretty),
+			          sr.pretty);
 		root_result_free(res);
 	}
 	tbuf_fini(&tree);
@@ -1459,9 +1550,10 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 		root_hit h = {0};
 		h.doc = doc;
 		h.doc_len = len;
-		json_t *src = hit_source(&h, &sr);
+		raw_parts rp = {0};
+		json_t *src = hit_source(&rp, &h, &sr);
 		if (source_only) {
-			send_json(resp, 200, src, pretty);
+			send_text(resp, 200, raw_dump(&rp, src, pretty), pretty);
 		} else {
 			json_t *j = json_pack("{s:o, s:o, s:i, s:i, s:i, s:b}", "_index",
 			                      jstr(index_name), "_id", jstr(id), "_version", 1,
@@ -1470,8 +1562,9 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 				json_object_set_new(j, "_source", src);
 			else
 				json_decref(src);
-			send_json(resp, 200, j, pretty);
+			send_text(resp, 200, raw_dump(&rp, j, pretty), pretty);
 		}
+		raw_parts_fini(&rp);
 	}
 	free(doc);
 	os_search_req_fini(&sr);

@@ -93,19 +93,15 @@ json_t *os_filter_source(json_t *src, json_t *includes, json_t *excludes);
 int os_index_matches(const char *expr, const char *name, char *missing, size_t cap);
 
 /*
- * os_render_search renders res as an OpenSearch search response for index
- * name and request sr (hits' _source filtered as sr asks). A new reference.
+ * os_render_search writes res as an OpenSearch search response for index
+ * name and request sr (hits' _source filtered as sr asks), indented when
+ * pretty: scores at 8 significant digits (they are floats); stored
+ * documents, sort values and aggregations as the leaves and the root
+ * wrote them, at full precision (a filtered _source too). The caller's
+ * (free); NULL when out of memory.
  */
-json_t *os_render_search(const root_result *res, const os_search_req *sr, const char *name);
-
-/*
- * os_search_text writes search response j (os_render_search's; its
- * reference is taken) as JSON text, indented when pretty: every number at
- * 8 significant digits (scores are floats), except those of "aggregations",
- * written at full precision as the root merged them (a date's min in epoch
- * milliseconds, a sum, an average). NULL when out of memory.
- */
-char *os_search_text(json_t *j, int pretty);
+char *os_render_search(const root_result *res, const os_search_req *sr, const char *name,
+                       int pretty);
 
 /*
  * os_handle serves an OpenSearch-style request on r, whose index is called
