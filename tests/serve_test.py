@@ -9,7 +9,7 @@ Covered: the HTTP API's endpoints and response shape against `trawl search`
 (one process and an 8-leaf cluster of 4 shards x 2 replicas), replica
 failover (kill -9, SIGSTOP, a whole shard down), a generation switch under
 load, bad HTTP input and garbage on a leaf's nng port, GET /_mapping (the
-schema asked of a leaf, per generation). Every port is picked
+schema asked of a leaf, per generation), the search page's files at /_ui/. Every port is picked
 by binding port 0 first; every wait is bounded; every process is stopped in
 a cleanup even when a test fails, and at the end of a test that expects its
 processes to live they are stopped with SIGTERM and must exit 0 with no
@@ -2161,6 +2161,48 @@ class TestMapping(ServeCase):
                                             "body": {"type": "text", "analyzer": "english"},
                                             "id2": {"type": "keyword"}},
                              "_source": {"enabled": False}})
+        self.shutdown_and_check()
+
+
+class TestSearchPage(ServeCase):
+    """/_ui/: the page's files, embedded in the binary, with their headers,
+    from trawl serve and trawl root alike (tests/ui_test.py drives the page
+    itself in a browser)."""
+
+    FILES = {"": ("index.html", "text/html; charset=utf-8"),
+             "index.html": ("index.html", "text/html; charset=utf-8"),
+             "app.js": ("app.js", "text/javascript; charset=utf-8"),
+             "style.css": ("style.css", "text/css; charset=utf-8"),
+             "icon.svg": ("icon.svg", "image/svg+xml")}
+
+    def check_page(self, port):
+        for path, (name, ctype) in self.FILES.items():
+            with open(os.path.join(ROOT, "ui", name), "rb") as f:
+                want = f.read()
+            for method in ("GET", "HEAD"):
+                r = request(port, method, "/_ui/" + path)
+                self.assertEqual(r.status, 200, "%s /_ui/%s: %r" % (method, path, r))
+                self.assertEqual(r.headers["content-type"], ctype)
+                self.assertEqual(r.headers["cache-control"], "no-cache")
+                self.assertIn("default-src 'self'", r.headers["content-security-policy"])
+                self.assertEqual(r.headers["x-content-type-options"], "nosniff")
+                self.assertEqual(int(r.headers["content-length"]), len(want))
+                self.assertEqual(r.body, want if method == "GET" else b"")
+        # /_ui: to /_ui/, the query string kept
+        for path, to in (("/_ui", "/_ui/"), ("/_ui?q=a%20b&filter=x", "/_ui/?q=a%20b&filter=x")):
+            r = self.get(port, path)
+            self.assertEqual((r.status, r.headers.get("location")), (308, to), path)
+        for path in ("/_ui/nope.js", "/_ui/ui/app.js", "/_ui/..", "/_ui/app.js/"):
+            self.assertError(self.get(port, path), 404, "not_found")
+        self.assertError(request(port, "POST", "/_ui/", body="x"), 405)
+        self.assertError(self.get(port, "/_uix"), 404)
+
+    def test_serve_and_root(self):
+        proc, port = self.start_serve(_MOD["ix1"])
+        self.wait_ready(port, [proc])
+        self.check_page(port)
+        _, cport, _ = self.small_cluster(_MOD["ix1"], 1)
+        self.check_page(cport)
         self.shutdown_and_check()
 
 
