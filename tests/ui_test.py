@@ -11,7 +11,8 @@ events at the element's place on the screen), and what it checks against
 the HTTP API itself (POST /search with the request the page made):
 
 - debian-packages: the facets are the keyword fields with the fewest
-  distinct values; a typed query gives the total and the hits the API
+  distinct values (counted field by field when the one probe of them all
+  is refused); a typed query gives the total and the hits the API
   gives, with the snippets' marked words in <em>; a click on a facet's
   value puts the filter in the URL, the total becomes that value's count and
   every facet's counts are the API's for the narrowed search; the next page
@@ -673,6 +674,26 @@ class TestDebianPackages(PageCase):
         self.assertIn(err["error"]["reason"], msg)
         self.assertIn("400", msg)
         self.assertClean(api_errors=1)
+
+
+    def test_probe_refused(self):
+        """The load's probe of every keyword field refused (as on an index
+        with a field beyond LIMIT_AGG_VALUES): one probe per field, and a
+        field refused alone is no facet."""
+        refuse = ("window.fetch = (orig => (url, init) => { "
+                  "const b = init && init.body ? JSON.parse(init.body) : null; "
+                  "const n = b && b.aggs ? Object.keys(b.aggs).filter(k => "
+                  "k.startsWith('n:')) : []; "
+                  "if (n.length > 1 || n[0] === 'n:section') return Promise.resolve("
+                  "new Response(JSON.stringify({error: {type: 'x', reason: 'refused'}, "
+                  "status: 400}), {status: 400})); "
+                  "return orig(url, init); })(window.fetch);")
+        self.b.call("Page.addScriptToEvaluateOnNewDocument", {"source": refuse})
+        self.goto("/_ui/")
+        self.assertEqual(list(self.facets()), ["priority", "architecture", "multi_arch", "tags"])
+        self.assertEqual(self.js("document.getElementById('error').hidden"), True)
+        self.assertSameAsAPI("facets from one probe per field")
+        self.assertClean()
 
 
 class TestCurlCommits(PageCase):

@@ -131,7 +131,10 @@
 	}
 
 	/* Once, at load: how many distinct values each keyword field has and
-	 * the date field's span, over the whole index. */
+	 * the date field's span, over the whole index. One request; if it is
+	 * refused (a field with more distinct values than an aggregation may
+	 * keep, LIMIT_AGG_VALUES), one per field, and a field refused alone is
+	 * no facet. */
 	function probe() {
 		var aggs = {};
 		index.keywords.forEach(function (f) {
@@ -139,27 +142,45 @@
 		});
 		if (index.date)
 			aggs.span = {stats: {field: index.date}};
+		var ask = function (a) {
+			return api("POST", "../search", {q: "*:*", k: 0, aggs: a}).then(function (r) {
+				return r.aggregations || {};
+			});
+		};
+		var each = function () {
+			return Promise.all(Object.keys(aggs).map(function (name) {
+				var one = {};
+				one[name] = aggs[name];
+				return ask(one).catch(function () {
+					return {};
+				});
+			})).then(function (parts) {
+				return Object.assign.apply(null, [{}].concat(parts));
+			});
+		};
 		if (!Object.keys(aggs).length)
 			return null;
-		return api("POST", "../search", {q: "*:*", k: 0, aggs: aggs}).then(function (r) {
-			var a = r.aggregations || {};
-			var order = function (x, y) {
-				return index.keywords.indexOf(x) - index.keywords.indexOf(y);
-			};
-			index.facets = index.keywords
-				.filter(function (f) {
-					return a["n:" + f] && a["n:" + f].value >= 2;
-				})
-				.sort(function (x, y) {
-					return a["n:" + x].value - a["n:" + y].value || order(x, y);
-				})
-				.slice(0, FACETS)
-				.sort(order);
-			if (a.span && a.span.count) {
-				index.dateMin = a.span.min;
-				index.dateMax = a.span.max;
-			}
-		});
+		return ask(aggs).catch(each).then(choose);
+	}
+
+	/* The facets and the date span from the probe's aggregations. */
+	function choose(a) {
+		var order = function (x, y) {
+			return index.keywords.indexOf(x) - index.keywords.indexOf(y);
+		};
+		index.facets = index.keywords
+			.filter(function (f) {
+				return a["n:" + f] && a["n:" + f].value >= 2;
+			})
+			.sort(function (x, y) {
+				return a["n:" + x].value - a["n:" + y].value || order(x, y);
+			})
+			.slice(0, FACETS)
+			.sort(order);
+		if (a.span && a.span.count) {
+			index.dateMin = a.span.min;
+			index.dateMax = a.span.max;
+		}
 	}
 
 	/* ---- filters: their text in the query language (docs/QUERY.md) ---- */
