@@ -3,12 +3,13 @@
  *
  * The wire format is a contract between processes of possibly different
  * builds, so besides random round trips of every message type these tests
- * pin the bytes of a SEARCH and a SEARCH_REPLY against hand-written hex,
- * check that a SEARCH or FETCH whose query tree breaks a rule is refused,
- * decode every prefix of valid messages (each from a buffer that ends where
- * the prefix does, so that ASan sees any overread), flip single bytes, and
- * check that both the encoders and the decoders refuse every limit
- * violation, the decoders with a message naming the field.
+ * pin the bytes of a SEARCH, a SEARCH_REPLY and a SCHEMA_REPLY against
+ * hand-written hex, check that a SEARCH or FETCH whose query tree breaks a
+ * rule is refused, decode every prefix of valid messages (each from a
+ * buffer that ends where the prefix does, so that ASan sees any overread),
+ * flip single bytes, and check that both the encoders and the decoders
+ * refuse every limit violation, the decoders with a message naming the
+ * field.
  */
 #include <stdarg.h>
 #include <stddef.h>
