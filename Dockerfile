@@ -29,6 +29,7 @@ COPY common/ common/
 COPY index/ index/
 COPY shard/ shard/
 COPY leaf/ leaf/
+COPY ui/ ui/
 COPY root/ root/
 COPY cli/ cli/
 COPY bench/game/ bench/game/

@@ -287,6 +287,8 @@ static int run_root(root_config *rc_cfg, const char *addr, const char *name,
 		        (unsigned)api_port(a));
 		fprintf(stderr, "trawl: try: curl 'http://%s:%u/search?q=solar+eclipse&k=3'\n", bind,
 		        (unsigned)api_port(a));
+		fprintf(stderr, "trawl: search page: http://%s:%u/_ui/\n", bind,
+		        (unsigned)api_port(a));
 	}
 	wait_for_signal();
 	api_stop(a);

@@ -89,6 +89,13 @@
 #define LIMIT_SNIPPET_CHARS 10000
 #define LIMIT_SNIPPET_BYTES (1u << 20)
 
+/* Bytes of a schema in a SCHEMA_REPLY: its canonical JSON
+ * (idx_schema_to_json) names at most 32 text fields and 64 typed ones,
+ * each with at most 64 bytes of name and about 130 of settings, and at
+ * most 96 stored fields: about 30 KB at most. Twice that, so that a
+ * setting added to the canonical form does not reach it. */
+#define LIMIT_SCHEMA_JSON_BYTES 65536
+
 /* ---- serving: leaves and the nng server ---- */
 
 /* Worker threads of an nng server (a leaf's, the build coordinator's). */
@@ -294,6 +301,10 @@ _Static_assert((uint64_t)LIMIT_AGG_PARTIAL_BYTES + (uint64_t)TRAWL_MAX_K * (20 +
                        4096 <=
                    LIMIT_MESSAGE_BYTES,
                "a partial aggregation result fits a SEARCH reply");
+_Static_assert(LIMIT_SCHEMA_JSON_BYTES >=
+                   2 * ((LIMIT_FIELDS + LIMIT_TYPED_FIELDS) * (LIMIT_FIELD_NAME_BYTES + 130) +
+                        LIMIT_STORED_FIELDS * (LIMIT_FIELD_NAME_BYTES + 3)),
+               "a canonical schema fits a SCHEMA_REPLY twice over");
 _Static_assert(2ull * TRAWL_MAX_QUERY_TREE_BYTES + 4096 <= LIMIT_AGG_SPEC_BYTES,
                "a filter's query tree fits a spec in hex");
 _Static_assert(LIMIT_AGG_BUCKETS < (1u << 30) && LIMIT_AGG_VALUES < (1u << 30),

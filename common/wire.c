@@ -390,6 +390,10 @@ const char *wire_type_name(int type)
 		return "CANCEL";
 	case WIRE_GET:
 		return "GET";
+	case WIRE_SCHEMA:
+		return "SCHEMA";
+	case WIRE_SCHEMA_REPLY:
+		return "SCHEMA_REPLY";
 	default:
 		return "unknown";
 	}
@@ -419,7 +423,7 @@ static int header_in(wctx *c, int expect, wire_header *h)
 		return fail(c, TRAWL_EINVAL,
 		            "version %u is not supported; this build speaks version %d",
 		            (unsigned)version, WIRE_VERSION);
-	if (type < WIRE_SEARCH || type > WIRE_GET)
+	if (type < WIRE_SEARCH || type > WIRE_SCHEMA_REPLY)
 		return fail(c, TRAWL_EINVAL, "unknown message type %u", (unsigned)type);
 	if (reserved != 0)
 		return fail(c, TRAWL_EINVAL, "reserved field is 0x%04x; it must be 0",
@@ -1169,19 +1173,31 @@ int wire_doc_iter_next(wire_doc_iter *it, wire_doc *out)
 
 /* ---- PING ---- */
 
-int wire_encode_ping(tbuf *out, const wire_header *h)
+/* A message that is a header alone (PING, SCHEMA). */
+static int header_only_encode(tbuf *out, int type, const wire_header *h)
 {
 	uint8_t *w;
-	TRY(enc_begin(out, WIRE_PING, h, 0, &w));
+	TRY(enc_begin(out, type, h, 0, &w));
 	return enc_end(out, 0, w);
+}
+
+static int header_only_decode(int type, const void *buf, size_t len, wire_header *h, char *err,
+                              size_t errlen)
+{
+	wctx c;
+	dec_ctx(&c, type, buf, len, err, errlen);
+	TRY(header_in(&c, type, h));
+	return finish(&c);
+}
+
+int wire_encode_ping(tbuf *out, const wire_header *h)
+{
+	return header_only_encode(out, WIRE_PING, h);
 }
 
 int wire_decode_ping(const void *buf, size_t len, wire_header *h, char *err, size_t errlen)
 {
-	wctx c;
-	dec_ctx(&c, WIRE_PING, buf, len, err, errlen);
-	TRY(header_in(&c, WIRE_PING, h));
-	return finish(&c);
+	return header_only_decode(WIRE_PING, buf, len, h, err, errlen);
 }
 
 /* ---- PONG ---- */
@@ -1312,6 +1328,59 @@ int wire_decode_get(const void *buf, size_t len, wire_header *h, wire_get *g, ch
 	return get_in(&c, g);
 }
 
+/* ---- SCHEMA, SCHEMA_REPLY ---- */
+
+int wire_encode_schema(tbuf *out, const wire_header *h)
+{
+	return header_only_encode(out, WIRE_SCHEMA, h);
+}
+
+int wire_decode_schema(const void *buf, size_t len, wire_header *h, char *err, size_t errlen)
+{
+	return header_only_decode(WIRE_SCHEMA, buf, len, h, err, errlen);
+}
+
+int wire_encode_schema_reply(tbuf *out, const wire_header *h, const wire_schema_reply *r)
+{
+	if (!r)
+		return TRAWL_EINVAL;
+	wctx c;
+	enc_ctx(&c, WIRE_SCHEMA_REPLY);
+	TRY(check_len(&c, "schema", r->schema_len, 0, LIMIT_SCHEMA_JSON_BYTES));
+	TRY(check_ptr(&c, "schema", r->schema, r->schema_len));
+	TRY(check_len(&c, "errmsg", r->errmsg_len, 0, LIMIT_ERRMSG_BYTES));
+	TRY(check_ptr(&c, "errmsg", r->errmsg, r->errmsg_len));
+	uint64_t body = 12 + (uint64_t)r->schema_len + r->errmsg_len;
+	uint8_t *w;
+	TRY(enc_begin(out, WIRE_SCHEMA_REPLY, h, body, &w));
+	w = st16(w, r->status);
+	w = st16(w, 0);
+	w = st32(w, r->schema_len);
+	w = stbytes(w, r->schema, r->schema_len);
+	w = st32(w, r->errmsg_len);
+	w = stbytes(w, r->errmsg, r->errmsg_len);
+	return enc_end(out, body, w);
+}
+
+static int schema_reply_in(wctx *c, wire_schema_reply *r)
+{
+	memset(r, 0, sizeof *r);
+	TRY(rd16(c, "status", &r->status));
+	TRY(rdreserved(c, 2));
+	TRY(rdstr(c, "schema", 4, 0, LIMIT_SCHEMA_JSON_BYTES, &r->schema, &r->schema_len));
+	TRY(rdstr(c, "errmsg", 4, 0, LIMIT_ERRMSG_BYTES, &r->errmsg, &r->errmsg_len));
+	return finish(c);
+}
+
+int wire_decode_schema_reply(const void *buf, size_t len, wire_header *h, wire_schema_reply *r,
+                             char *err, size_t errlen)
+{
+	wctx c;
+	dec_ctx(&c, WIRE_SCHEMA_REPLY, buf, len, err, errlen);
+	TRY(header_in(&c, WIRE_SCHEMA_REPLY, h));
+	return schema_reply_in(&c, r);
+}
+
 /* ---- any message ---- */
 
 int wire_decode(const void *buf, size_t len, wire_msg *m, char *err, size_t errlen)
@@ -1337,6 +1406,10 @@ int wire_decode(const void *buf, size_t len, wire_msg *m, char *err, size_t errl
 		return cancel_in(&c, &m->u.cancel);
 	case WIRE_GET:
 		return get_in(&c, &m->u.get);
+	case WIRE_SCHEMA:
+		return finish(&c);
+	case WIRE_SCHEMA_REPLY:
+		return schema_reply_in(&c, &m->u.schema_reply);
 	default:
 		return fail(&c, TRAWL_EINVAL, "unknown message type %u", (unsigned)m->h.type);
 	}
@@ -1361,6 +1434,10 @@ int wire_encode(tbuf *out, const wire_msg *m)
 		return wire_encode_cancel(out, &m->h, &m->u.cancel);
 	case WIRE_GET:
 		return wire_encode_get(out, &m->h, &m->u.get);
+	case WIRE_SCHEMA:
+		return wire_encode_schema(out, &m->h);
+	case WIRE_SCHEMA_REPLY:
+		return wire_encode_schema_reply(out, &m->h, &m->u.schema_reply);
 	default:
 		return TRAWL_EINVAL;
 	}

@@ -77,7 +77,7 @@
 #define WIRE_HEADER_BYTES 32 /* size of the header at the start of every message */
 
 /* Limits: common/limits.h (a message, an id, a field name, marks and
- * snippets, shards); TRAWL_MAX_K and TRAWL_MAX_QUERY_TREE_BYTES (trawl.h)
+ * snippets, shards, a schema); TRAWL_MAX_K and TRAWL_MAX_QUERY_TREE_BYTES (trawl.h)
  * bound k, the number of hits and fetched documents, and the query tree;
  * the tree's own limits (common/qtree.h) bound what is inside it. */
 #define WIRE_HIT_BYTES 20   /* one packed hit in SEARCH_REPLY */
@@ -92,7 +92,9 @@ enum wire_type {
 	WIRE_PING = 5,         /* root -> leaf: health and load probe */
 	WIRE_PONG = 6,         /* leaf -> root */
 	WIRE_CANCEL = 7,       /* root -> leaf: give up an earlier request */
-	WIRE_GET = 8           /* root -> leaf: a stored document by id (FETCH_REPLY answers) */
+	WIRE_GET = 8,          /* root -> leaf: a stored document by id (FETCH_REPLY answers) */
+	WIRE_SCHEMA = 9,       /* root -> leaf: the schema of a generation */
+	WIRE_SCHEMA_REPLY = 10 /* leaf -> root */
 };
 
 /* Header flags. Bits not listed are ignored by receivers. */
@@ -280,6 +282,18 @@ typedef struct wire_get {
 	uint32_t id_len; /* 1..LIMIT_ID_BYTES */
 } wire_get;
 
+/* wire_schema_reply - body of SCHEMA_REPLY. SCHEMA has no body: its
+ * header's generation names the generation asked for (0: the one the leaf
+ * serves), and the reply's header names the one answered for. */
+typedef struct wire_schema_reply {
+	uint16_t status;     /* trawl_err; TRAWL_OK with the schema */
+	const char *schema;  /* the generation's schema, canonical JSON
+	                        (trawl_index_schema); not NUL-terminated */
+	uint32_t schema_len; /* 0..LIMIT_SCHEMA_JSON_BYTES */
+	const char *errmsg;  /* detail of a nonzero status; not NUL-terminated */
+	uint32_t errmsg_len; /* 0..LIMIT_ERRMSG_BYTES */
+} wire_schema_reply;
+
 /* wire_msg - any decoded message (see wire_decode). */
 typedef struct wire_msg {
 	wire_header h;
@@ -291,7 +305,8 @@ typedef struct wire_msg {
 		wire_pong pong;
 		wire_cancel cancel;
 		wire_get get;
-	} u; /* the member named by h.type; nothing for PING */
+		wire_schema_reply schema_reply;
+	} u; /* the member named by h.type; nothing for PING and SCHEMA */
 } wire_msg;
 
 /* wire_doc_iter - a cursor over the documents of a FETCH_REPLY. */
@@ -335,7 +350,7 @@ int wire_decode(const void *buf, size_t len, wire_msg *m, char *err, size_t errl
 
 /*
  * wire_encode appends the message m->h.type names, with the body from the
- * matching member of m->u (nothing for PING). Same contract as the
+ * matching member of m->u (nothing for PING and SCHEMA). Same contract as the
  * wire_encode_* functions; TRAWL_EINVAL for an unknown type.
  */
 int wire_encode(tbuf *out, const wire_msg *m);
@@ -450,5 +465,23 @@ int wire_encode_get(tbuf *out, const wire_header *h, const wire_get *g);
 /* wire_decode_get decodes a GET message; g->id points into buf. */
 int wire_decode_get(const void *buf, size_t len, wire_header *h, wire_get *g, char *err,
                     size_t errlen);
+
+/* ---- SCHEMA, SCHEMA_REPLY ---- */
+
+/* wire_encode_schema appends a SCHEMA message (a header alone: its
+ * generation is the one asked for, 0 for the leaf's current one). */
+int wire_encode_schema(tbuf *out, const wire_header *h);
+
+/* wire_decode_schema decodes a SCHEMA message, which has an empty body. */
+int wire_decode_schema(const void *buf, size_t len, wire_header *h, char *err, size_t errlen);
+
+/* wire_encode_schema_reply appends a SCHEMA_REPLY message. */
+int wire_encode_schema_reply(tbuf *out, const wire_header *h, const wire_schema_reply *r);
+
+/* wire_decode_schema_reply decodes a SCHEMA_REPLY message; r->schema and
+ * r->errmsg point into buf. The schema's bytes are not checked here (the
+ * receiver parses them as JSON). */
+int wire_decode_schema_reply(const void *buf, size_t len, wire_header *h, wire_schema_reply *r,
+                             char *err, size_t errlen);
 
 #endif

@@ -3,12 +3,13 @@
  *
  * The wire format is a contract between processes of possibly different
  * builds, so besides random round trips of every message type these tests
- * pin the bytes of a SEARCH and a SEARCH_REPLY against hand-written hex,
- * check that a SEARCH or FETCH whose query tree breaks a rule is refused,
- * decode every prefix of valid messages (each from a buffer that ends where
- * the prefix does, so that ASan sees any overread), flip single bytes, and
- * check that both the encoders and the decoders refuse every limit
- * violation, the decoders with a message naming the field.
+ * pin the bytes of a SEARCH, a SEARCH_REPLY and a SCHEMA_REPLY against
+ * hand-written hex, check that a SEARCH or FETCH whose query tree breaks a
+ * rule is refused, decode every prefix of valid messages (each from a
+ * buffer that ends where the prefix does, so that ASan sees any overread),
+ * flip single bytes, and check that both the encoders and the decoders
+ * refuse every limit violation, the decoders with a message naming the
+ * field.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,7 +26,7 @@
 #include "trawl/trawl.h"
 
 /* The last message type: every loop over the types ends here. */
-#define WIRE_LAST WIRE_GET
+#define WIRE_LAST WIRE_SCHEMA_REPLY
 
 /* splitmix64: a fixed-seed generator, so failures reproduce. */
 static uint64_t rng_state = 0x5754010100000000u;
@@ -332,6 +333,17 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		m->u.get.id_len = rnd_len(1, CAP(LIMIT_ID_BYTES));
 		m->u.get.id = rnd_str(m->u.get.id_len);
 		break;
+	case WIRE_SCHEMA:
+		break;
+	case WIRE_SCHEMA_REPLY: {
+		wire_schema_reply *r = &m->u.schema_reply;
+		r->status = (uint16_t)rnd_below(16);
+		r->schema_len = rnd_len(0, CAP(LIMIT_SCHEMA_JSON_BYTES));
+		r->schema = rnd_str(r->schema_len);
+		r->errmsg_len = rnd_len(0, CAP(LIMIT_ERRMSG_BYTES));
+		r->errmsg = rnd_str(r->errmsg_len);
+		break;
+	}
 	}
 #undef CAP
 }
@@ -496,6 +508,15 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 		assert_int_equal(a->u.get.shard, b->u.get.shard);
 		assert_bytes_eq(a->u.get.id, a->u.get.id_len, b->u.get.id, b->u.get.id_len);
 		break;
+	case WIRE_SCHEMA:
+		break;
+	case WIRE_SCHEMA_REPLY: {
+		const wire_schema_reply *x = &a->u.schema_reply, *y = &b->u.schema_reply;
+		assert_int_equal(x->status, y->status);
+		assert_bytes_eq(x->schema, x->schema_len, y->schema, y->schema_len);
+		assert_bytes_eq(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+		break;
+	}
 	default:
 		fail();
 	}
@@ -521,6 +542,10 @@ static int decode_as(int type, const void *buf, size_t len, wire_msg *m, char *e
 		return wire_decode_cancel(buf, len, &m->h, &m->u.cancel, err, errlen);
 	case WIRE_GET:
 		return wire_decode_get(buf, len, &m->h, &m->u.get, err, errlen);
+	case WIRE_SCHEMA:
+		return wire_decode_schema(buf, len, &m->h, err, errlen);
+	case WIRE_SCHEMA_REPLY:
+		return wire_decode_schema_reply(buf, len, &m->h, &m->u.schema_reply, err, errlen);
 	}
 	return -1;
 }
@@ -576,6 +601,10 @@ static uint64_t body_size(const wire_msg *m)
 		return 8;
 	case WIRE_GET:
 		return 8 + (uint64_t)m->u.get.id_len;
+	case WIRE_SCHEMA:
+		return 0;
+	case WIRE_SCHEMA_REPLY:
+		return 12 + (uint64_t)m->u.schema_reply.schema_len + m->u.schema_reply.errmsg_len;
 	}
 	return 0;
 }
@@ -661,6 +690,12 @@ static void test_roundtrip_ping_pong_cancel_get(void **state)
 	roundtrip(WIRE_PONG, 2000);
 	roundtrip(WIRE_CANCEL, 200);
 	roundtrip(WIRE_GET, 1000);
+}
+
+static void test_roundtrip_schema(void **state)
+{
+	roundtrip(WIRE_SCHEMA, 200);
+	roundtrip(WIRE_SCHEMA_REPLY, 1000);
 }
 
 /* ---- truncation and damage ---- */
@@ -1274,7 +1309,7 @@ static void test_decode_limits_header(void **state)
 	mk_header(&m, 0);
 	dec_fails(&m, "header: unknown message type 0");
 	mk_header(&m, WIRE_LAST + 1);
-	dec_fails(&m, "unknown message type 9");
+	dec_fails(&m, "unknown message type 11");
 	mk_header(&m, 255);
 	dec_fails(&m, "unknown message type 255");
 	mk_header(&m, WIRE_PING);
@@ -1315,7 +1350,7 @@ static void test_decode_limits_header(void **state)
 	assert_string_equal(err, "header: the message is 134217729 bytes; the limit is 134217728");
 	free(huge);
 	/* A short err buffer gets a terminated prefix; NULL err is allowed. */
-	mk_header(&m, 9);
+	mk_header(&m, WIRE_LAST + 1);
 	char tiny[5] = "xxxx";
 	assert_int_equal(wire_header_decode(m.b, m.len, &h, tiny, sizeof tiny), TRAWL_EINVAL);
 	assert_string_equal(tiny, "head");
@@ -1632,6 +1667,77 @@ static void test_limits_get(void **state)
 	free(b.b);
 }
 
+/* SCHEMA is a header alone; SCHEMA_REPLY's schema and message are bounded
+ * on both sides, and its bytes are pinned. */
+static void test_schema(void **state)
+{
+	static char big[LIMIT_SCHEMA_JSON_BYTES + 1];
+	memset(big, '{', sizeof big);
+	wire_msg m = {.h = {.type = WIRE_SCHEMA_REPLY}};
+	m.u.schema_reply =
+	    (wire_schema_reply){.schema = big, .schema_len = LIMIT_SCHEMA_JSON_BYTES};
+	enc_ok(&m);
+	m.u.schema_reply.schema_len = LIMIT_SCHEMA_JSON_BYTES + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.schema_reply.schema_len = 1;
+	m.u.schema_reply.errmsg_len = LIMIT_ERRMSG_BYTES + 1;
+	m.u.schema_reply.errmsg = big;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.schema_reply.errmsg_len = 0;
+	m.u.schema_reply.schema = NULL;
+	enc_fails(&m, TRAWL_EINVAL);
+
+	/* golden: generation 7, request 2, status 0, the schema {"a":1} */
+	tbuf b;
+	tbuf_init(&b, 1 << 16);
+	wire_header h = {.request_id = 2, .generation = 7};
+	wire_schema_reply r = {.schema = "{\"a\":1}", .schema_len = 7};
+	assert_int_equal(wire_encode_schema_reply(&b, &h, &r), TRAWL_OK);
+	uint8_t want[64];
+	size_t n = unhex("54 57 03 0a 00 00 00 00  02 00 00 00 00 00 00 00"
+	                 "00 00 00 00 00 00 00 00  07 00 00 00 00 00 00 00"
+	                 "00 00 00 00 07 00 00 00  7b 22 61 22 3a 31 7d 00 00 00 00",
+	                 want);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.data, want, n);
+	tbuf_reset(&b);
+	assert_int_equal(wire_encode_schema(&b, &h), TRAWL_OK);
+	assert_int_equal(b.len, WIRE_HEADER_BYTES);
+	assert_int_equal(b.data[3], WIRE_SCHEMA);
+	tbuf_fini(&b);
+
+	mk d = {0};
+	mk_header(&d, WIRE_SCHEMA);
+	dec_ok(&d);
+	mk_le(&d, 0, 1);
+	dec_fails(&d, "SCHEMA: the body ends at offset 32 but the message has 33 bytes");
+	mk_header(&d, WIRE_SCHEMA_REPLY);
+	mk_le(&d, TRAWL_ENOTFOUND, 2);
+	mk_le(&d, 0, 2);
+	mk_le(&d, 0, 4);
+	mk_le(&d, 3, 4);
+	mk_fill(&d, 'x', 3);
+	dec_ok(&d);
+	d.b[34] = 1;
+	dec_fails(&d, "SCHEMA_REPLY: reserved field at offset 34 is 0x1; it must be 0");
+	mk_header(&d, WIRE_SCHEMA_REPLY);
+	mk_le(&d, 0, 4);
+	mk_le(&d, LIMIT_SCHEMA_JSON_BYTES + 1, 4);
+	dec_fails(&d, "SCHEMA_REPLY: schema is 65537 bytes; the limit is 65536");
+	mk_header(&d, WIRE_SCHEMA_REPLY);
+	mk_le(&d, 0, 4);
+	mk_le(&d, 2, 4);
+	mk_fill(&d, 'x', 2);
+	mk_le(&d, LIMIT_ERRMSG_BYTES + 1, 4);
+	dec_fails(&d, "SCHEMA_REPLY: errmsg is 1025 bytes; the limit is 1024");
+	mk_header(&d, WIRE_SCHEMA_REPLY);
+	mk_le(&d, 0, 4);
+	mk_le(&d, 5, 4);
+	mk_fill(&d, 'x', 2);
+	dec_fails(&d, "SCHEMA_REPLY: message ends inside schema");
+	free(d.b);
+}
+
 /* Sorts: each rule of a sort key, search_after and a hit's sort values is
  * refused by the encoder (the struct) and by the decoder (the bytes). */
 static void test_sort_refusals(void **state)
@@ -1821,6 +1927,8 @@ static void test_type_names(void **state)
 	assert_string_equal(wire_type_name(WIRE_CANCEL), "CANCEL");
 	assert_string_equal(wire_type_name(0), "unknown");
 	assert_string_equal(wire_type_name(WIRE_GET), "GET");
+	assert_string_equal(wire_type_name(WIRE_SCHEMA), "SCHEMA");
+	assert_string_equal(wire_type_name(WIRE_SCHEMA_REPLY), "SCHEMA_REPLY");
 	assert_string_equal(wire_type_name(WIRE_LAST + 1), "unknown");
 	assert_string_equal(wire_type_name(-1), "unknown");
 }
@@ -1887,6 +1995,8 @@ int main(void)
 	    cmocka_unit_test(test_decode_limits_fetch_pong),
 	    cmocka_unit_test(test_limits_get),
 	    cmocka_unit_test(test_deadline),
+	    cmocka_unit_test(test_roundtrip_schema),
+	    cmocka_unit_test(test_schema),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

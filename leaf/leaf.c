@@ -488,6 +488,41 @@ static void do_ping(leaf *l, const wire_header *h, tbuf *out)
 	wire_encode_pong(out, &rh, &p);
 }
 
+/* SCHEMA: the schema of the generation asked for (0: the current one),
+ * copied under the mutex, which keeps that generation open meanwhile. */
+static void do_schema(leaf *l, const wire_header *h, tbuf *out)
+{
+	pthread_mutex_lock(&l->mu);
+	gen *g = h->generation == 0                        ? l->cur
+	         : l->cur && l->cur->no == h->generation   ? l->cur
+	         : l->prev && l->prev->no == h->generation ? l->prev
+	                                                   : NULL;
+	char *schema = g ? strdup(trawl_index_schema(g->idx)) : NULL;
+	uint64_t gen_no = g ? g->no : 0;
+	pthread_mutex_unlock(&l->mu);
+	wire_header rh = *h;
+	rh.generation = gen_no;
+	rh.flags = 0;
+	wire_schema_reply r = {0};
+	r.status = !g ? TRAWL_ENOTFOUND : !schema ? TRAWL_ENOMEM : TRAWL_OK;
+	r.errmsg = !g        ? "the generation asked for is not served here"
+	           : !schema ? "out of memory"
+	                     : "";
+	r.errmsg_len = (uint32_t)strlen(r.errmsg);
+	r.schema = schema;
+	r.schema_len = schema ? (uint32_t)strnlen(schema, LIMIT_SCHEMA_JSON_BYTES + 1) : 0;
+	if (r.status)
+		atomic_fetch_add(&l->errors, 1);
+	if (wire_encode_schema_reply(out, &rh, &r) != TRAWL_OK) {
+		wire_schema_reply e = {.status = TRAWL_ELIMIT,
+		                       .errmsg = "the schema is over LIMIT_SCHEMA_JSON_BYTES"};
+		e.errmsg_len = (uint32_t)strlen(e.errmsg);
+		tbuf_reset(out);
+		wire_encode_schema_reply(out, &rh, &e);
+	}
+	free(schema);
+}
+
 /* The express requests (common/rpc.h): pings, and cancels (answered as
  * pings), which the root's health checks must get through at once however
  * many searches wait. */
@@ -529,6 +564,9 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 	case WIRE_GET:
 		do_get(l, worker, &m.h, &m.u.get, out);
 		break;
+	case WIRE_SCHEMA:
+		do_schema(l, &m.h, out);
+		break;
 	case WIRE_PING:
 	case WIRE_CANCEL: /* requests run to their deadline; a cancel is acknowledged */
 		do_ping(l, &m.h, out);
@@ -536,7 +574,7 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 	default:
 		atomic_fetch_add(&l->errors, 1);
 		reply_error_search(out, &m.h, 0, TRAWL_EINVAL,
-		                   "a leaf answers SEARCH, FETCH, PING");
+		                   "a leaf answers SEARCH, FETCH, GET, PING, CANCEL and SCHEMA");
 	}
 }
 

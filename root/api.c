@@ -1,9 +1,10 @@
 /*
- * api.c - the root's HTTP endpoints (docs/HTTP.md). Requests are parsed and
- * checked here (unknown parameters and fields are errors, every number is
- * bounded, and q and filter are parsed into one query tree, so a syntax
- * error never reaches a leaf), turned into a root_query, and the result
- * rendered as JSON.
+ * api.c - the root's HTTP endpoints (docs/HTTP.md), and the dispatch to the
+ * OpenSearch-compatible ones (root/opensearch.c) and to the search page
+ * (root/ui.c). Requests are parsed and checked here (unknown parameters and
+ * fields are errors, every number is bounded, and q and filter are parsed
+ * into one query tree, so a syntax error never reaches a leaf), turned into
+ * a root_query, and the result rendered as JSON.
  */
 #include "api.h"
 
@@ -24,6 +25,7 @@
 #include "root/dsl.h"
 #include "root/cache.h"
 #include "root/opensearch.h"
+#include "root/ui.h"
 #include "trawl/trawl.h"
 
 /* Latency histogram buckets (seconds) of /metrics. */
@@ -809,6 +811,8 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 		metrics(a, resp);
 	} else if (!strcmp(path, "/_trawl/cluster") && get) {
 		cluster_info(a, resp);
+	} else if (ui_path(path)) {
+		ui_serve(req, resp); /* the search page: static files */
 	} else if (!strcmp(path, "/search")) {
 		if (get)
 			search_get(a, req, resp);

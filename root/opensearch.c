@@ -27,6 +27,7 @@
 #include "common/utf8.h"
 #include "index/query.h"
 #include "root/dsl.h"
+#include "root/mapping.h"
 #include "trawl/trawl.h"
 
 /* Every document: the query of a search without one. */
@@ -1402,6 +1403,51 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 	send_json(resp, timed_out ? 408 : 200, j, pretty);
 }
 
+static const char *const mapping_params[] = {"local",
+                                             "ignore_unavailable",
+                                             "allow_no_indices",
+                                             "expand_wildcards",
+                                             "cluster_manager_timeout",
+                                             "master_timeout",
+                                             NULL};
+
+/* GET /_mapping, GET /{index}/_mapping (expr NULL: every index): the
+ * schema of the generation served, as OpenSearch's mapping
+ * (root/mapping.h), under the index's name. */
+static void mapping(root *r, const char *index_name, const char *expr, const qparams *qp,
+                    const http_request *req, http_response *resp, int pretty)
+{
+	os_error e;
+	if (qs_check(qp, mapping_params, req->path, &e)) {
+		send_err(resp, &e, NULL, pretty);
+		return;
+	}
+	char missing[256];
+	int m = expr ? os_index_matches(expr, index_name, missing, sizeof missing) : 1;
+	if (m < 0) {
+		index_not_found(resp, pretty, missing);
+		return;
+	}
+	if (m == 0) {
+		send_json(resp, 200, json_object(), pretty);
+		return;
+	}
+	char err[1024], *schema = NULL;
+	size_t len = 0;
+	uint64_t gen = 0;
+	json_t *mp = NULL;
+	int rc = root_schema(r, &schema, &len, &gen, err, sizeof err);
+	if (!rc)
+		rc = mapping_from_schema(schema, len, &mp, err, sizeof err);
+	free(schema);
+	if (rc == TRAWL_EIO)
+		send_errf(resp, pretty, 503, "unavailable_shards_exception", NULL, "%s", err);
+	else if (rc)
+		send_errf(resp, pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc), err);
+	else
+		send_json(resp, 200, json_pack("{s:{s:o}}", index_name, "mappings", mp), pretty);
+}
+
 /* An empty answer: the index expression only held patterns that do not
  * match the index. */
 static void empty_search(http_response *resp, int count_only, const os_search_req *sr)
@@ -1636,6 +1682,11 @@ void os_handle(root *r, const char *index_name, const http_request *req, http_re
 				       pretty);
 			else
 				bad_method(resp, pretty, req, "GET");
+		} else if (is(a, "_mapping") && !b) {
+			if (get)
+				mapping(r, index_name, NULL, &qp, req, resp, pretty);
+			else
+				bad_method(resp, pretty, req, "GET, HEAD");
 		} else if (is(a, "_bulk") && !b) {
 			refuse_write(resp, pretty);
 		} else {
@@ -1669,6 +1720,13 @@ void os_handle(root *r, const char *index_name, const http_request *req, http_re
 			bad_method(resp, pretty, req, "GET, HEAD");
 		else
 			*handled = 0;
+	} else if (is(b, "_mapping") && !has_rest) {
+		if (get)
+			mapping(r, index_name, a, &qp, req, resp, pretty);
+		else if (is(m, "PUT") || post)
+			refuse_write(resp, pretty); /* a mapping is the schema of a build */
+		else
+			bad_method(resp, pretty, req, "GET, HEAD");
 	} else if (in_list(write_endpoints, b)) {
 		refuse_write(resp, pretty);
 	} else {

@@ -2,7 +2,8 @@
  * opensearch.h - the REST handlers of the OpenSearch-compatible subset of
  * the root's HTTP API (docs/HTTP.md, "OpenSearch-compatible endpoints"), so
  * that existing OpenSearch clients can search a trawl cluster: GET /,
- * /_cluster/health, /{index}/_search, /{index}/_count, /{index}/_doc/{id}.
+ * /_cluster/health, /{index}/_search, /{index}/_count, /{index}/_doc/{id},
+ * /{index}/_mapping (root/mapping.h).
  * Writes are refused with 405: trawl indexes are built in batches (trawl
  * index). The query DSL itself is compiled by root/dsl.h.
  */

@@ -3,8 +3,9 @@
  * OpenSearch-compatible layer (opensearch.c) that need no cluster: the
  * request parser (URL parameters and body; its query compared as a tree
  * with the tree trawl's parser makes of the trawl query it stands for),
- * source filtering, index expressions and the rendering of a search
- * response. The query DSL itself is dsl_test.c's.
+ * source filtering, index expressions, the rendering of a search
+ * response, and a schema told as a mapping (root/mapping.c) and back. The
+ * query DSL itself is dsl_test.c's.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include "common/aggs.h"
 #include "common/qtree.h"
 #include "index/query.h"
+#include "root/mapping.h"
 #include "root/opensearch.h"
 #include "trawl/trawl.h"
 
@@ -582,12 +584,111 @@ static void test_search_text(void **state)
 	json_decref(sr.includes);
 }
 
+/* ---- the mapping of a schema (root/mapping.c) ---- */
+
+static void on_warning(void *ctx, const char *msg)
+{
+	fail_msg("trawl_schema_from_mappings warned: %s", msg);
+}
+
+/* m's JSON text, compact (freed by the caller). */
+static char *compact(const json_t *m)
+{
+	char *s = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_non_null(s);
+	return s;
+}
+
+static void test_mapping(void **state)
+{
+	/* a canonical schema with every type and setting */
+	const char *schema =
+	    "{\"fields\":{\"title\":{\"type\":\"text\",\"analyzer\":\"english\",\"boost\":0.5,"
+	    "\"k1\":0.9,\"b\":0.4,\"fields\":{\"raw\":{\"type\":\"keyword\",\"index\":true,"
+	    "\"doc_values\":true,\"ignore_above\":256}}},\"sku\":{\"type\":\"text\",\"analyzer\":"
+	    "\"plain\",\"boost\":2.0,\"k1\":0.9,\"b\":0.4},\"tag\":{\"type\":\"keyword\",\"index\":"
+	    "true,\"doc_values\":true,\"normalizer\":\"lowercase\"},\"n\":{\"type\":\"long\","
+	    "\"index\":false,\"doc_values\":true},\"x\":{\"type\":\"double\",\"index\":true,"
+	    "\"doc_values\":false},\"d\":{\"type\":\"date\",\"index\":true,\"doc_values\":true},"
+	    "\"ok\":{\"type\":\"boolean\",\"index\":true,\"doc_values\":true}},\"store\":\"all\"}";
+	const char *want =
+	    "{\"properties\":{\"title\":{\"type\":\"text\",\"analyzer\":\"english\",\"fields\":"
+	    "{\"raw\":{\"type\":\"keyword\",\"ignore_above\":256}}},\"sku\":{\"type\":\"text\"},"
+	    "\"tag\":{\"type\":\"keyword\",\"normalizer\":\"lowercase\"},\"n\":{\"type\":\"long\","
+	    "\"index\":false},\"x\":{\"type\":\"double\",\"doc_values\":false},\"d\":{\"type\":"
+	    "\"date\"},\"ok\":{\"type\":\"boolean\"}}}";
+	json_t *m = NULL;
+	char err[256];
+	assert_int_equal(mapping_from_schema(schema, strlen(schema), &m, err, sizeof err),
+	                 TRAWL_OK);
+	char *got = compact(m);
+	assert_string_equal(got, want);
+	free(got);
+
+	/* the inverse: trawl schema --from-mappings gives the same fields back,
+	 * without a warning, and their mapping is the same again */
+	char *answer = NULL, *back = NULL;
+	json_t *wrapped = json_pack("{s:{s:O}}", "ix", "mappings", m);
+	char *text = compact(wrapped);
+	assert_int_equal(trawl_schema_from_mappings(text, strlen(text), &back, on_warning, NULL,
+	                                            err, sizeof err),
+	                 TRAWL_OK);
+	json_t *m2 = NULL;
+	assert_int_equal(mapping_from_schema(back, strlen(back), &m2, err, sizeof err), TRAWL_OK);
+	answer = compact(m2);
+	assert_string_equal(answer, want);
+	free(answer);
+	free(back);
+	free(text);
+	json_decref(wrapped);
+	json_decref(m2);
+	json_decref(m);
+
+	/* what the schema stores: all (nothing said), none, a list */
+	const char *none = "{\"fields\":{\"t\":{\"type\":\"text\"}},\"store\":\"none\"}";
+	assert_int_equal(mapping_from_schema(none, strlen(none), &m, err, sizeof err), TRAWL_OK);
+	got = compact(json_object_get(m, "_source"));
+	assert_string_equal(got, "{\"enabled\":false}");
+	free(got);
+	json_decref(m);
+	const char *list = "{\"fields\":{\"t\":{\"type\":\"text\"}},\"store\":[\"t\",\"url\"]}";
+	assert_int_equal(mapping_from_schema(list, strlen(list), &m, err, sizeof err), TRAWL_OK);
+	got = compact(json_object_get(m, "_source"));
+	assert_string_equal(got, "{\"includes\":[\"t\",\"url\"]}");
+	free(got);
+	json_decref(m);
+
+	/* what is not a schema this root knows is an error naming it */
+	static const struct {
+		const char *in, *err;
+	} bad[] = {
+	    {"{", "schema: "},
+	    {"[]", "schema: no \"fields\" object"},
+	    {"{\"fields\":{\"g\":{\"type\":\"geo_point\"}}}",
+	     "schema: field g has the type \"geo_point\", which this root does not know"},
+	    {"{\"fields\":{\"g\":{}}}", "schema: field g has the type \"\""},
+	    {"{\"fields\":{\"t\":{\"type\":\"text\",\"fields\":{\"n\":{\"type\":\"long\"}}}}}",
+	     "schema: the twin t.n is not a keyword field"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = 0;
+		m = NULL;
+		assert_int_equal(
+		    mapping_from_schema(bad[i].in, strlen(bad[i].in), &m, err, sizeof err),
+		    TRAWL_ESCHEMA);
+		assert_null(m);
+		if (strncmp(err, bad[i].err, strlen(bad[i].err)))
+			fail_msg("%s: error \"%s\", want \"%s...\"", bad[i].in, err, bad[i].err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_ok),    cmocka_unit_test(test_request_errors),
 	    cmocka_unit_test(test_source_filter), cmocka_unit_test(test_index_matches),
 	    cmocka_unit_test(test_render),        cmocka_unit_test(test_search_text),
+	    cmocka_unit_test(test_mapping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "root.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,6 +32,10 @@ struct root {
 	root_config cfg;
 	replica_set rs;
 	root_cache *cache;
+	pthread_mutex_t schema_mu; /* the schema last fetched (root_schema) */
+	char *schema;
+	size_t schema_len;
+	uint64_t schema_gen;
 };
 
 /* ---- cluster file ---- */
@@ -142,6 +147,7 @@ int root_open(root **out, const root_config *cfg, char *err, size_t errlen)
 		free(r);
 		return rc;
 	}
+	pthread_mutex_init(&r->schema_mu, NULL);
 	r->cfg.leaves = NULL; /* copied into the replicas */
 	if (!cfg->no_cache) {
 		r->cache = root_cache_new(cfg->cache_bytes ? cfg->cache_bytes : (size_t)64 << 20);
@@ -160,6 +166,8 @@ void root_close(root *r)
 		return;
 	replicas_close(&r->rs);
 	root_cache_free(r->cache);
+	pthread_mutex_destroy(&r->schema_mu);
+	free(r->schema);
 	free(r);
 }
 
@@ -337,6 +345,102 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 	}
 	free(excluded);
 	return rc;
+}
+
+/* ---- the schema ---- */
+
+/* One SCHEMA call to replica l: TRAWL_OK with its schema (*json, *len) and
+ * generation, else an error whose message names the leaf. */
+static int schema_call(root *r, int l, char **json, size_t *len, uint64_t *gen, char *err,
+                       size_t errlen)
+{
+	replica *p = &r->rs.rep[l];
+	wire_header h = {0};
+	h.request_id = atomic_fetch_add(&r->rs.next_id, 1);
+	h.deadline_unix_us = clock_unix_us() + (uint64_t)r->cfg.timeout_ms * 1000u;
+	tbuf msg;
+	tbuf_init(&msg, WIRE_HEADER_BYTES);
+	rpc_call c = {0};
+	if (wire_encode_schema(&msg, &h) == TRAWL_OK) {
+		c = (rpc_call){.peer = p->cli, .req = msg.data, .len = msg.len};
+		rpc_call_many(&c, 1, (int)r->cfg.timeout_ms);
+	}
+	wire_header rh;
+	wire_schema_reply sr;
+	wire_search_reply old;
+	char why[256] = "";
+	int rc;
+	if (c.rc == TRAWL_OK && c.reply &&
+	    wire_decode_schema_reply(c.reply, c.reply_len, &rh, &sr, why, sizeof why) == 0) {
+		replica_note(&r->rs, p, 1, c.micros);
+		if (sr.status == TRAWL_OK && sr.schema_len) {
+			*json = dupn(sr.schema, sr.schema_len);
+			*len = sr.schema_len;
+			*gen = rh.generation;
+			rc = *json ? TRAWL_OK : TRAWL_ENOMEM;
+		} else {
+			rc = errf(err, errlen, TRAWL_EIO, "%s: no schema: %s: %.*s", p->cfg.url,
+			          trawl_strerror(sr.status), (int)sr.errmsg_len, sr.errmsg);
+		}
+	} else if (c.rc == TRAWL_OK && c.reply &&
+	           wire_decode_search_reply(c.reply, c.reply_len, &rh, &old, NULL, 0) == 0) {
+		/* a leaf of a build without SCHEMA refuses it as a bad request */
+		replica_note(&r->rs, p, 1, c.micros);
+		rc = errf(err, errlen, TRAWL_EIO,
+		          "%s does not answer SCHEMA (a build older than the root?): %.*s",
+		          p->cfg.url, (int)old.errmsg_len, old.errmsg);
+	} else {
+		replica_note_failure(&r->rs, p, &c, (int)r->cfg.timeout_ms);
+		rc = errf(err, errlen, TRAWL_EIO, "%s: %s", p->cfg.url,
+		          c.rc ? "no answer to SCHEMA" : why);
+	}
+	rpc_call_fini(&c);
+	tbuf_fini(&msg);
+	return rc;
+}
+
+int root_schema(root *r, char **json, size_t *len, uint64_t *gen, char *err, size_t errlen)
+{
+	*json = NULL;
+	uint64_t newest = atomic_load(&r->rs.known_gen);
+	pthread_mutex_lock(&r->schema_mu);
+	if (r->schema && r->schema_gen == newest) {
+		*json = dupn(r->schema, r->schema_len);
+		*len = r->schema_len;
+		*gen = r->schema_gen;
+	}
+	pthread_mutex_unlock(&r->schema_mu);
+	if (*json)
+		return TRAWL_OK;
+	/* every shard's leaves hold the same schema: any replica will do */
+	uint8_t *excluded = calloc(r->rs.n ? r->rs.n : 1, 1);
+	if (!excluded)
+		return TRAWL_ENOMEM;
+	int rc = errf(err, errlen, TRAWL_EIO, "no replica is healthy");
+	for (uint32_t attempt = 0; attempt < 2 && rc != TRAWL_OK && rc != TRAWL_ENOMEM; attempt++) {
+		int l = replica_pick(&r->rs, attempt % r->cfg.nshards, NULL, excluded,
+		                     atomic_fetch_add(&r->rs.next_id, 1));
+		if (l < 0)
+			break;
+		excluded[l] = 1;
+		rc = schema_call(r, l, json, len, gen, err, errlen);
+	}
+	free(excluded);
+	if (rc)
+		return rc;
+	replicas_saw_generation(&r->rs, *gen);
+	pthread_mutex_lock(&r->schema_mu);
+	if (!r->schema || *gen >= r->schema_gen) {
+		char *copy = dupn(*json, *len);
+		if (copy) {
+			free(r->schema);
+			r->schema = copy;
+			r->schema_len = *len;
+			r->schema_gen = *gen;
+		}
+	}
+	pthread_mutex_unlock(&r->schema_mu);
+	return TRAWL_OK;
 }
 
 uint32_t root_replicas(root *r, root_replica_info *out, uint32_t max)

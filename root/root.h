@@ -99,6 +99,17 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
  * found the stored record damaged; err names it), or TRAWL_EIO. */
 int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_t errlen);
 
+/*
+ * root_schema gives the index's schema in canonical JSON (*json, malloc'ed,
+ * *len bytes, NUL-terminated) and the generation it belongs to (*gen):
+ * from the root's copy when that is of the newest generation a leaf has
+ * reported, else asked of one healthy replica (SCHEMA, docs/WIRE.md; a
+ * second replica when the first does not answer) and kept. TRAWL_EIO when
+ * no replica answered with one (err names the leaf and why), TRAWL_ENOMEM.
+ * Blocks for at most twice the root's default query deadline.
+ */
+int root_schema(root *r, char **json, size_t *len, uint64_t *gen, char *err, size_t errlen);
+
 /* Replica states, as /_trawl/cluster shows them. */
 enum root_state { ROOT_HEALTHY = 0, ROOT_EJECTED = 1, ROOT_PROBATION = 2 };
 

@@ -2,8 +2,9 @@
 # The README's first command: installs what is needed, builds trawl, indexes
 # the bundled demo corpus (data/wiki-demo) and the two structured corpora
 # (data/debian-packages, data/curl-commits), shows a few searches, a faceted
-# search and a date histogram, then serves the demo corpus over HTTP with
-# `trawl serve` until interrupted (Ctrl-C).
+# search and a date histogram, then prints the address of the search page
+# and serves the demo corpus over HTTP with `trawl serve` until interrupted
+# (Ctrl-C).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
@@ -29,6 +30,8 @@ echo "\$ trawl search curl-index 'http2' --aggs data/curl-commits/per-year.json 
 	--sort date:desc
 ADDR=${TRAWL_HTTP:-127.0.0.1:9200}
 echo
+echo "Search page: http://$ADDR/_ui/ (open it in a browser; for facets, a range and a"
+echo "date histogram there, serve a structured index: ./build/cli/trawl serve curl-index)"
 echo "Serving demo-index on http://$ADDR/ (Ctrl-C to stop). Try:"
 echo "  curl 'http://$ADDR/search?q=griffith+observatory&k=3'"
 echo "  curl 'http://$ADDR/demo-index/_search' -H 'Content-Type: application/json' -d '{\"query\":{\"match\":{\"body\":\"solar eclipse\"}},\"size\":3}'"

@@ -8,7 +8,8 @@ serve_test.py - integration tests of trawl's serving commands: `trawl serve`,
 Covered: the HTTP API's endpoints and response shape against `trawl search`
 (one process and an 8-leaf cluster of 4 shards x 2 replicas), replica
 failover (kill -9, SIGSTOP, a whole shard down), a generation switch under
-load, bad HTTP input and garbage on a leaf's nng port. Every port is picked
+load, bad HTTP input and garbage on a leaf's nng port, GET /_mapping (the
+schema asked of a leaf, per generation), the search page's files at /_ui/. Every port is picked
 by binding port 0 first; every wait is bounded; every process is stopped in
 a cleanup even when a test fails, and at the end of a test that expects its
 processes to live they are stopped with SIGTERM and must exit 0 with no
@@ -2070,6 +2071,173 @@ class TestSortAggs(ServeCase):
             r = request(port, "POST", "/search", body=json.dumps(
                 {"q": "fix", "aggs": AGGS, "aggregations": AGGS}))
             self.assertError(r, 400, "illegal_argument_exception", r"one parameter")
+        self.shutdown_and_check()
+
+
+class TestMapping(ServeCase):
+    """GET /_mapping and /{index}/_mapping: the schema of the generation
+    served, asked of a leaf (SCHEMA, docs/WIRE.md), as OpenSearch's
+    mapping; `trawl schema --from-mappings` reads it back into the same
+    fields."""
+
+    def want_properties(self, schema_path):
+        """The properties the mapping should hold for a schema file of the
+        data folder (its settings written as the canonical form has them)."""
+        with open(schema_path) as f:
+            fields = json.load(f)["fields"]
+        props = {}
+        for name, spec in fields.items():
+            t = spec.get("type", "text")
+            m = {"type": t}
+            if t == "text":
+                if spec.get("analyzer", "english") == "english":
+                    m["analyzer"] = "english"
+                if "fields" in spec:
+                    m["fields"] = {k: dict(v) for k, v in spec["fields"].items()}
+            else:
+                for k in ("normalizer", "ignore_above", "index", "doc_values"):
+                    if k in spec and spec[k] is not True:
+                        m[k] = spec[k]
+            props[name] = m
+        return props
+
+    def check_mapping(self, port, name, schema_path):
+        want = self.want_properties(schema_path)
+        for path in ("/_mapping", "/%s/_mapping" % name, "/_all/_mapping",
+                     "/%s*/_mapping" % name[:1]):
+            r = self.get(port, path)
+            self.assertEqual(r.status, 200, "%s: %r" % (path, r))
+            self.assertTrue(r.headers["content-type"].startswith("application/json"))
+            self.assertEqual(list(r.json), [name], path)
+            self.assertEqual(list(r.json[name]), ["mappings"], path)
+            props = r.json[name]["mappings"]["properties"]
+            self.assertEqual(props, want, path)
+            # in the schema's order: text fields first, then the typed ones
+            with open(schema_path) as f:
+                order = list(json.load(f, object_pairs_hook=dict)["fields"])
+            texts = [k for k in order if want[k]["type"] == "text"]
+            self.assertEqual(list(props), texts + [k for k in order if k not in texts])
+        # the inverse: the same fields and types, and nothing to warn about
+        mp = self.path("mapping-%d.json" % port)
+        with open(mp, "wb") as f:
+            f.write(self.get(port, "/%s/_mapping" % name).body)
+        rc, out, err = run_trawl("schema", "--from-mappings", mp)
+        self.assertEqual((rc, err), (0, ""), out)
+        back = json.loads(out)["fields"]
+        self.assertEqual({k: v.get("type") for k, v in back.items()},
+                         {k: v["type"] for k, v in want.items()})
+        # patterns that match nothing: an empty answer; another name: 404
+        r = self.get(port, "/zzz*/_mapping")
+        self.assertEqual((r.status, r.json), (200, {}))
+        self.assertError(self.get(port, "/nope/_mapping"), 404, "index_not_found_exception")
+        self.assertError(self.get(port, "/_mapping?nope=1"), 400,
+                         "illegal_argument_exception", r"nope")
+        self.assertError(request(port, "PUT", "/%s/_mapping" % name, body="{}"), 405)
+        self.assertError(request(port, "POST", "/_mapping", body="{}"), 405)
+
+    def test_serve_and_cluster(self):
+        schema = os.path.join(CURL, "schema.json")
+        base = self.path("ix")
+        os.mkdir(base)
+        ix1, ix2 = os.path.join(base, "cc"), os.path.join(base, "cc2")
+        build_index(ix1, os.path.join(CURL, "docs.jsonl.zst"), "--schema", schema)
+        build_index(ix2, os.path.join(CURL, "docs.jsonl.zst"), "--schema", schema,
+                    "--shards", "2")
+        proc, port = self.start_serve(ix1)
+        self.wait_ready(port, [proc])
+        self.check_mapping(port, "cc", schema)
+        # a root over 2 shards x 2 replicas: any replica answers, and one
+        # down leaves the other
+        _, cport, leaves = self.start_cluster(ix2, shards=2, replicas=2)
+        self.check_mapping(cport, "trawl", schema)
+        for l in leaves:
+            if l["shard"] == 0 and l["replica"] == 0:
+                l["proc"].kill9()
+        # the root has the schema already; a new root has to ask a leaf
+        cluster = self.path("cluster.json")
+        nport = free_port()
+        self.start("root2", "root", "--cluster", cluster, "--http",
+                   "127.0.0.1:%d" % nport, "--quiet", "--name", "cc2")
+
+        def answers():
+            try:
+                return self.get(nport, "/_mapping", timeout=5).status == 200
+            except OSError:
+                return False  # not listening yet
+        ok, _ = wait_until(answers, 10 * SLOW)
+        self.assertTrue(ok, repr(self.get(nport, "/_mapping")))
+        self.check_mapping(nport, "cc2", schema)
+        self.shutdown_and_check()
+
+    def test_new_generation_new_mapping(self):
+        """The root keeps the schema per generation: a build with another
+        schema is seen once the leaf serves it."""
+        ix = self.path("small")
+        s1, s2 = self.path("s1.json"), self.path("s2.json")
+        with open(s1, "w") as f:
+            json.dump({"fields": {"title": {}, "body": {"analyzer": "plain"}}}, f)
+        with open(s2, "w") as f:
+            json.dump({"fields": {"title": {}, "body": {}, "id2": {"type": "keyword"}},
+                       "store": "none"}, f)
+        build_index(ix, SMALL, "--schema", s1)
+        proc, port = self.start_serve(ix)
+        self.wait_ready(port, [proc])
+        first = self.get(port, "/_mapping").json["small"]["mappings"]
+        self.assertEqual(first, {"properties": {"title": {"type": "text", "analyzer": "english"},
+                                                "body": {"type": "text"}}})
+        build_index(ix, SMALL, "--schema", s2)
+
+        def switched():
+            m = self.get(port, "/_mapping").json["small"]["mappings"]
+            return m if "id2" in m["properties"] else None
+        m, secs = wait_until(switched, 10 * SLOW, 0.1)
+        self.assertIsNotNone(m, "the mapping did not change within %.0f s" % secs)
+        self.assertEqual(m, {"properties": {"title": {"type": "text", "analyzer": "english"},
+                                            "body": {"type": "text", "analyzer": "english"},
+                                            "id2": {"type": "keyword"}},
+                             "_source": {"enabled": False}})
+        self.shutdown_and_check()
+
+
+class TestSearchPage(ServeCase):
+    """/_ui/: the page's files, embedded in the binary, with their headers,
+    from trawl serve and trawl root alike (tests/ui_test.py drives the page
+    itself in a browser)."""
+
+    FILES = {"": ("index.html", "text/html; charset=utf-8"),
+             "index.html": ("index.html", "text/html; charset=utf-8"),
+             "app.js": ("app.js", "text/javascript; charset=utf-8"),
+             "style.css": ("style.css", "text/css; charset=utf-8"),
+             "icon.svg": ("icon.svg", "image/svg+xml")}
+
+    def check_page(self, port):
+        for path, (name, ctype) in self.FILES.items():
+            with open(os.path.join(ROOT, "ui", name), "rb") as f:
+                want = f.read()
+            for method in ("GET", "HEAD"):
+                r = request(port, method, "/_ui/" + path)
+                self.assertEqual(r.status, 200, "%s /_ui/%s: %r" % (method, path, r))
+                self.assertEqual(r.headers["content-type"], ctype)
+                self.assertEqual(r.headers["cache-control"], "no-cache")
+                self.assertIn("default-src 'self'", r.headers["content-security-policy"])
+                self.assertEqual(r.headers["x-content-type-options"], "nosniff")
+                self.assertEqual(int(r.headers["content-length"]), len(want))
+                self.assertEqual(r.body, want if method == "GET" else b"")
+        # /_ui: to /_ui/, the query string kept
+        for path, to in (("/_ui", "/_ui/"), ("/_ui?q=a%20b&filter=x", "/_ui/?q=a%20b&filter=x")):
+            r = self.get(port, path)
+            self.assertEqual((r.status, r.headers.get("location")), (308, to), path)
+        for path in ("/_ui/nope.js", "/_ui/ui/app.js", "/_ui/..", "/_ui/app.js/"):
+            self.assertError(self.get(port, path), 404, "not_found")
+        self.assertError(request(port, "POST", "/_ui/", body="x"), 405)
+        self.assertError(self.get(port, "/_uix"), 404)
+
+    def test_serve_and_root(self):
+        proc, port = self.start_serve(_MOD["ix1"])
+        self.wait_ready(port, [proc])
+        self.check_page(port)
+        _, cport, _ = self.small_cluster(_MOD["ix1"], 1)
+        self.check_page(cport)
         self.shutdown_and_check()
 
 

@@ -68,8 +68,12 @@ static int decode_as(int type, const uint8_t *buf, size_t len, wire_msg *m, char
 		return wire_decode_pong(buf, len, &m->h, &m->u.pong, err, errlen);
 	case WIRE_CANCEL:
 		return wire_decode_cancel(buf, len, &m->h, &m->u.cancel, err, errlen);
-	default:
+	case WIRE_GET:
 		return wire_decode_get(buf, len, &m->h, &m->u.get, err, errlen);
+	case WIRE_SCHEMA:
+		return wire_decode_schema(buf, len, &m->h, err, errlen);
+	default:
+		return wire_decode_schema_reply(buf, len, &m->h, &m->u.schema_reply, err, errlen);
 	}
 }
 
@@ -176,6 +180,15 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 		          inside(m->u.get.id, m->u.get.id_len, buf, len),
 		      "get");
 		break;
+	case WIRE_SCHEMA_REPLY: {
+		const wire_schema_reply *r = &m->u.schema_reply;
+		check(r->schema_len <= LIMIT_SCHEMA_JSON_BYTES &&
+		          inside(r->schema, r->schema_len, buf, len) &&
+		          r->errmsg_len <= LIMIT_ERRMSG_BYTES &&
+		          inside(r->errmsg, r->errmsg_len, buf, len),
+		      "schema reply");
+		break;
+	}
 	}
 }
 
@@ -262,6 +275,14 @@ static int same_msg(const wire_msg *a, const wire_msg *b)
 	case WIRE_GET:
 		return a->u.get.shard == b->u.get.shard &&
 		       same_bytes(a->u.get.id, a->u.get.id_len, b->u.get.id, b->u.get.id_len);
+	case WIRE_SCHEMA:
+		return 1;
+	case WIRE_SCHEMA_REPLY: {
+		const wire_schema_reply *x = &a->u.schema_reply, *y = &b->u.schema_reply;
+		return x->status == y->status &&
+		       same_bytes(x->schema, x->schema_len, y->schema, y->schema_len) &&
+		       same_bytes(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+	}
 	}
 	return 0;
 }
@@ -326,7 +347,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		decoded(&m, buf, size);
 
 	/* As every type, with the type byte patched. */
-	for (int type = WIRE_SEARCH; type <= WIRE_GET; type++) {
+	for (int type = WIRE_SEARCH; type <= WIRE_SCHEMA_REPLY; type++) {
 		if (size >= 4)
 			buf[3] = (uint8_t)type;
 		one(type, buf, size, type == WIRE_SEARCH ? size % 24 : 256);
