@@ -216,9 +216,13 @@ static const char *qt_bad_flags(uint32_t flags, size_t lolen, size_t hilen)
 	return NULL;
 }
 
-/* qt_bad_text: NULL if a node of kind may hold text t, else why not. */
-static const char *qt_bad_text(unsigned kind, const char *t, size_t len)
+/* qt_bad_text: NULL if a node of kind (with a field or not) may hold text
+ * t, else why not. A TERM with a field may be empty: the empty value,
+ * which a keyword field can hold (on a text field it matches nothing). */
+static const char *qt_bad_text(unsigned kind, int has_field, const char *t, size_t len)
 {
+	if (len == 0 && kind == QT_TERM && has_field)
+		return NULL;
 	if (len == 0)
 		return kind == QT_IDS ? "is IDS with an empty id" : "has an empty text";
 	if (kind == QT_IDS && len > LIMIT_ID_BYTES)
@@ -291,7 +295,8 @@ static int qt_walk_node(qt_walk *w, const qt_node *n, const char *parent, uint32
 		if (!why && qt_gives_field(n, parent))
 			why = qt_bad_field(n->field, strlen(n->field));
 		if (!why && is_text)
-			why = n->text ? qt_bad_text(n->kind, n->text, n->len) : "has no text";
+			why = n->text ? qt_bad_text(n->kind, n->field != NULL, n->text, n->len)
+			              : "has no text";
 		if (!why && n->kind == QT_RANGE) {
 			why = qt_bad_flags(n->flags, lolen, hilen);
 			if (!why)
@@ -726,7 +731,7 @@ static int qt_rd_node(qt_reader *r, uint32_t depth, const char *parent, size_t p
 		rc = qt_rd_range(r, me, n);
 	} else if (!(rc = qt_rd16(r, "a text's length", &len)) &&
 	           !(rc = qt_rd(r, len, "a text", &at))) {
-		why = qt_bad_text(kind, (const char *)at, len);
+		why = qt_bad_text(kind, fname != NULL, (const char *)at, len);
 		if (why)
 			rc = qt_rfail(r, TRAWL_EINVAL, at, "node %llu %s", (unsigned long long)me,
 			              why);
@@ -882,7 +887,10 @@ static void qt_dump_node(qt_out *o, const qt_node *n, int top)
 		qt_out_c(o, ')');
 		break;
 	case QT_TERM:
-		qt_out_word(o, n->text ? n->text : "", n->text ? n->len : 0);
+		if (n->text && n->len == 0)
+			qt_out_s(o, "\"\""); /* the empty value: field:"" reads back as it */
+		else
+			qt_out_word(o, n->text ? n->text : "", n->text ? n->len : 0);
 		break;
 	case QT_PREFIX:
 		qt_out_word(o, n->text ? n->text : "", n->text ? n->len : 0);

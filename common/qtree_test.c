@@ -433,6 +433,30 @@ static void test_rules(void **state)
 		add(t, leaf((qt_kind)(bad_texts[i][0][0] - '0'), QT_SHOULD, NULL, bad_texts[i][1]));
 		expect_bad(t, TRAWL_EINVAL, bad_texts[i][2]);
 	}
+	/* a TERM with a field may be empty (the empty value); without one, or
+	 * a PHRASE, not */
+	t = root();
+	add(t, leaf(QT_TERM, QT_SHOULD, "k", ""));
+	{
+		char why[256];
+		tbuf b;
+		tbuf_init(&b, 1u << 20);
+		assert_int_equal(qt_check(t, why, sizeof why), TRAWL_OK);
+		assert_int_equal(qt_encode(t, &b, why, sizeof why), TRAWL_OK);
+		qt_node *back = NULL;
+		assert_int_equal(qt_decode(b.data, b.len, &back, why, sizeof why), TRAWL_OK);
+		char d1[64], d2[64];
+		qt_dump(t, d1, sizeof d1);
+		qt_dump(back, d2, sizeof d2);
+		assert_string_equal(d1, "(k:\"\")");
+		assert_string_equal(d2, d1);
+		qt_free(back);
+		tbuf_fini(&b);
+		qt_free(t);
+	}
+	t = root();
+	add(t, leaf(QT_PHRASE, QT_SHOULD, "k", ""));
+	expect_bad(t, TRAWL_EINVAL, "node 1 has an empty text");
 	t = root();
 	qt_set_text(add(t, leaf(QT_TERM, QT_SHOULD, NULL, NULL)), "a\0b", 3);
 	expect_bad(t, TRAWL_EINVAL, "node 1 has a NUL in its text");

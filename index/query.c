@@ -505,6 +505,12 @@ static int idx_parse_phrase(idx_qparser *ps, qt_node *n)
 	n->kind = QT_PHRASE;
 	n->text = t;
 	n->len = tl;
+	if (tl == 0 && n->field) {
+		/* field:"" is the empty value, which a keyword can hold */
+		n->kind = QT_TERM;
+		ps->p = j + 1;
+		return idx_count_terms(ps, 1, open);
+	}
 	if (words == 0)
 		return idx_qfail(ps, TRAWL_EQUERY, open, "empty phrase");
 	ps->p = j + 1;

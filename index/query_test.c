@@ -264,6 +264,9 @@ static const ok_case ok_cases[] = {
     {"f:[a TO b]]", "(f:[a TO b] ])", "(+f:[a TO b] +])"},
     {"_exists_ _id", "(_exists_ _id)", "(+_exists_ +_id)"},
     {"tags:\"role::program\"", "(tags:\"role::program\")", "(+tags:\"role::program\")"},
+    /* the empty value, a keyword's (on a text field it matches nothing) */
+    {"author:\"\"", "(author:\"\")", "(+author:\"\")"},
+    {"tags:(a \"\")", "(tags:(tags:a tags:\"\"))", "(+tags:(+tags:a +tags:\"\"))"},
     /* '#': FILTER, required and never scoring */
     {"#a", "(#a)", "(#a)"},
     {"#(a b) c", "(#(a b) c)", "(#(+a +b) +c)"},
@@ -333,7 +336,7 @@ static const err_case err_cases[] = {
     {"title:\"a", 0, TRAWL_EQUERY, "column 7: unterminated quote"},
     {"\"\"", 0, TRAWL_EQUERY, "column 1: empty phrase"},
     {"a \" \t \"", 0, TRAWL_EQUERY, "column 3: empty phrase"},
-    {"é title:\"\"", 0, TRAWL_EQUERY, "column 9: empty phrase"},
+    {"é (\"\")", 0, TRAWL_EQUERY, "column 4: empty phrase"},
     /* parentheses */
     {"(", 0, TRAWL_EQUERY, "column 1: unclosed '('"},
     {"(a", 0, TRAWL_EQUERY, "column 1: unclosed '('"},

@@ -567,6 +567,21 @@ static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 			                                : "exists takes typed fields");
 		return target_fields(c, q, NULL, NULL); /* the unknown field's error */
 	}
+	if (q->kind == QT_TERM && q->len == 0) {
+		/* the empty value (field:"", a DSL term ""): a keyword's is compiled
+		 * above; a text field has no empty word, so it matches nothing, and
+		 * is kept (a key), not dropped as stop words are */
+		uint8_t fids[LIMIT_FIELDS];
+		uint32_t nf = 0;
+		int rc = target_fields(c, q, fids, &nf);
+		if (rc)
+			return rc;
+		idx_lnode *n = lnode(c, IDX_L_NONE, q);
+		if (!n || !(n->key = arena_zalloc(c->a, 1)))
+			return TRAWL_ENOMEM;
+		*out = n;
+		return TRAWL_OK;
+	}
 	if (q->kind != QT_BOOL)
 		return compile_words(c, q, out);
 	idx_lnode *b = lnode(c, IDX_L_BOOL, q);

@@ -687,6 +687,15 @@ static qt_node *literal(tctx *c, const char *qname, const char *f, const char *s
 	return node(QT_TERM, f, s, n);
 }
 
+/* Whether an empty value is a literal on field f: on a field it is the
+ * empty value, which a keyword can hold (the leaf decides by the field's
+ * type: on a text field it matches nothing); with no field (every text
+ * field) or on _id, there is none. */
+static int empty_value_ok(const char *f)
+{
+	return f && strcmp(f, "_id") != 0;
+}
+
 /* term and prefix: one literal, the whole value (a prefix without its
  * trailing '*', which the literal may itself end with). */
 static int tr_term(tctx *c, json_t *body, int prefix, qt_node *group, qt_occur occur)
@@ -718,8 +727,8 @@ static int tr_term(tctx *c, json_t *body, int prefix, qt_node *group, qt_occur o
 	if (prefix && count_tokens(s, n) == 0)
 		return tfail(c, TRAWL_EQUERY,
 		             "[prefix] the prefix [%.64s] has no letters or digits", s);
-	if (n == 0)
-		return add_none(c, group, occur); /* no document has the empty value */
+	if (n == 0 && !empty_value_ok(f))
+		return add_none(c, group, occur);
 	if (prefix)
 		return add(c, group, node(QT_PREFIX, f, s, n), occur);
 	qt_node *t = literal(c, "term", f, s, n);
@@ -760,7 +769,7 @@ static int tr_terms(tctx *c, json_t *body, qt_node *group, qt_occur occur)
 	{
 		if (value_text(c, "terms", "value", e, num, sizeof num, &s, &n))
 			return c->rc;
-		kept += n > 0; /* no document has the empty value */
+		kept += n > 0 || empty_value_ok(f); /* the empty value: a keyword's */
 	}
 	if (kept == 0)
 		return add_none(c, group, occur);
@@ -778,7 +787,7 @@ static int tr_terms(tctx *c, json_t *body, qt_node *group, qt_occur occur)
 	json_array_foreach(v, i, e)
 	{
 		value_text(c, "terms", "value", e, num, sizeof num, &s, &n);
-		if (n > 0) {
+		if (n > 0 || empty_value_ok(f)) {
 			qt_node *t = literal(c, "terms", f, s, n);
 			if (c->rc || add(c, g, t, kept > 1 ? QT_SHOULD : QT_FILTER))
 				return c->rc;

@@ -227,7 +227,7 @@ static const ok_case ok_cases[] = {
     {"{\"term\": {\"n\": 42}}", "n:42"},
     {"{\"term\": {\"n\": -7}}", "n:\\-7"},
     {"{\"term\": {\"b\": false}}", "b:false"},
-    {"{\"term\": {\"tag\": \"\"}}", NONE},
+    {"{\"term\": {\"tag\": \"\"}}", "tag:\"\""}, /* the empty value (a keyword's) */
     {"{\"term\": {\"tag\": \"()\"}}", "tag:\\(\\)"},
     {"{\"term\": {\"tags\": \"role::program\"}}", "tags:role\\:\\:program"},
     {"{\"term\": {\"_id\": \"x y\"}}", "_id:x\\ y"},
@@ -237,10 +237,10 @@ static const ok_case ok_cases[] = {
     {"{\"term\": {\"_all\": \"x\"}}", "x"},
 
     /* terms: constant score, as in OpenSearch */
-    {"{\"terms\": {\"tag\": [\"a\", \"b c\", \"\", 7]}}", "(#tag:(a b\\ c 7))^=1"},
+    {"{\"terms\": {\"tag\": [\"a\", \"b c\", \"\", 7]}}", "(#tag:(a b\\ c \"\" 7))^=1"},
     {"{\"terms\": {\"tag\": [\"only\"], \"boost\": 1}}", "(#tag:only)^=1"},
     {"{\"terms\": {\"tag\": []}}", NONE},
-    {"{\"terms\": {\"tag\": [\"\"]}}", NONE},
+    {"{\"terms\": {\"tag\": [\"\"]}}", "(#tag:\"\")^=1"},
     {"{\"terms\": {\"_name\": \"t\", \"tag\": [\"a)\", \"(b\"]}}", "(#tag:(a\\) \\(b))^=1"},
     {"{\"terms\": {\"tag\": [\"!\", \"role::x\"]}}", "(#tag:(\\! role\\:\\:x))^=1"},
     {"{\"terms\": {\"_id\": [\"a\", \"b\"]}}", "(#(_id:a _id:b))^=1"},

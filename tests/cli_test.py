@@ -1258,6 +1258,25 @@ class TestTypedFields(TrawlCase):
         self.fails(65, "search", ix, "_exists_:n",
                    msg=[r'field "n" \(long\) cannot be searched for a value'])
 
+    def test_empty_keyword_value(self):
+        # "" is a keyword's value like any other: field:"" finds it (alone,
+        # in a group, as a filter); on a text field it matches nothing; with
+        # no field it is an empty phrase
+        sp = self.path("schema-empty.json")
+        with open(sp, "w") as fh:
+            json.dump({"fields": {"title": {"type": "text"}, "k": {"type": "keyword"}}}, fh)
+        f = self.path("docs.jsonl")
+        write_lines(f, [{"id": "a", "title": "x", "k": ""}, {"id": "b", "title": "x", "k": "v"},
+                        {"id": "c", "title": "x", "k": ["", "w"]}, {"id": "d", "title": "x"}])
+        ix = self.path("ix-empty")
+        self.ok("index", ix, f, "--schema", sp)
+        for q, want in (('k:""', {"a", "c"}), ('k:("" OR v)', {"a", "b", "c"}),
+                        ('x -k:""', {"b", "d"}), ('title:""', set()),
+                        ('+x +title:""', set())):
+            self.assertEqual(set(self.hits(ix, q, "-k", "10")[1]), want, q)
+        self.assertEqual(set(self.hits(ix, "x", "--filter", 'k:""')[1]), {"a", "c"})
+        self.fails(65, "search", ix, '""', msg=[r"column 1: empty phrase"])
+
 
 class TestExposedLeaf(TrawlCase):
     """A leaf that listens beyond loopback with nothing to keep strangers out

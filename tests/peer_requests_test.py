@@ -35,7 +35,7 @@ the pages must make up the single big page of the 1-shard index.
 Every request is asked in the release and in the ASan build alike (2.4
 minutes under ASan on a busy machine). A difference is printed with the
 request, the expected and the got, and one line per corpus and check sums
-up. KNOWN lists the one known difference (an expected failure). Every
+up. KNOWN lists known differences (none now). Every
 process is killed when a test fails, and on SIGTERM/SIGINT (a timeout) too.
 """
 import atexit
@@ -65,17 +65,10 @@ BIG = 23                # hits of the single big page the pages must make up
 
 # Cases that differ for a reason reported and not fixed here: (corpus,
 # request id, check) -> why. Such a difference is printed as expected, and
-# if it stops happening the check fails, so that its entry goes. Each has an
-# expected-failure test of the right answer (KNOWN BUG, below), which
-# passes, and so fails the run, once the bug is fixed.
-EMPTY_KEYWORD = ("KNOWN BUG (test_known_bug_empty_keyword_value): the protocol's empty keyword "
-                 "value cannot be asked for: the query language refuses author_email:\"\" "
-                 "(\"empty phrase\": native 400) and the DSL's term \"\" matches nothing "
-                 "(docs/HTTP.md), though \"\" is indexed (the terms aggregation counts it)")
-KNOWN = {
-    ("curl-commits", "conf-001", "native"): EMPTY_KEYWORD,
-    ("curl-commits", "conf-001", "apis agree"): EMPTY_KEYWORD,
-}
+# if it stops happening the check fails, so that its entry goes. None now:
+# the one there was (curl-commits conf-001, a keyword's empty value that
+# could not be asked for) is fixed, and test_empty_keyword_value keeps it.
+KNOWN = {}
 
 # ---------------------------------------------------------------------------
 # the protocol, as bench/structured/proto.c reads it
@@ -644,15 +637,11 @@ class TestDebianPackages(PeerCase, unittest.TestCase):
 class TestCurlCommits(PeerCase, unittest.TestCase):
     corpus = "curl-commits"
 
-    # KNOWN BUG: a keyword's empty value ("" is a value: indexed, counted by
-    # the terms aggregation) cannot be searched for. The query language's
-    # author_email:"" is refused ("empty phrase", index/query.c) and the
-    # DSL's {"term": {"author_email": ""}} matches nothing by design
-    # (docs/HTTP.md). Proposed fix: an empty quoted value on a keyword field
-    # is that value, in the parser (which does not know the field's type:
-    # the refusal would move to the compiler, for text fields) and in the DSL.
-    @unittest.expectedFailure
-    def test_known_bug_empty_keyword_value(self):
+    # A keyword's empty value ("" is a value: indexed, counted by the terms
+    # aggregation) is found by author_email:"" and by the DSL's term ""
+    # (the query language refused it as an empty phrase, the DSL matched
+    # nothing).
+    def test_empty_keyword_value(self):
         req = next(r for r in self.reqs if r.id == "conf-001")
         want = self.empty_values["author_email"]
         self.assertEqual(want, 5)
