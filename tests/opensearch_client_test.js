@@ -26,7 +26,8 @@ if (!url || !index) {
 
 const client = new Client({ node: url, maxRetries: 0, requestTimeout: 10000 });
 // Optional: an index with typed fields (data/curl-commits), for sort,
-// search_after and aggregations.
+// search_after and aggregations (every type, nested, each checked against _count
+// or another aggregation).
 const typedUrl = process.env.TRAWL_TYPED_URL;
 const typedIndex = process.env.TRAWL_TYPED_INDEX;
 let failed = 0;
@@ -366,6 +367,57 @@ async function typedChecks() {
     assert(a.added.count === total && a.added.min <= a.added.avg && a.added.avg <= a.added.max, JSON.stringify(a.added));
     const { body: cnt } = await tc.count({ index: ix, body: { query: { bool: { must: query, filter: { term: { merge: true } } } } } });
     assert(a.merges.doc_count === cnt.count, `filter ${a.merges.doc_count} vs _count ${cnt.count}`);
+  });
+
+  await check('aggregations: every other type, nested, each checked by _count or another aggregation', async () => {
+    const count = async (filter) => (await tc.count({ index: ix, body: { query: { bool: { must: query, filter } } } })).body.count;
+    const { body } = await tc.search({ index: ix, body: {
+      query, size: 0,
+      aggs: {
+        sizes: { range: { field: 'files_changed', ranges: [{ to: 2 }, { from: 2, to: 10 }, { from: 10 }] } },
+        eras: { date_range: { field: 'date', ranges: [{ to: '2010-01-01' }, { from: '2010-01-01' }] } },
+        added: { histogram: { field: 'lines_added', interval: 100, min_doc_count: 1 } },
+        kinds: { filters: { filters: { merges: { term: { merge: true } }, big: { range: { files_changed: { gte: 10 } } } } } },
+        nodirs: { missing: { field: 'dirs' } },
+        lo: { min: { field: 'lines_added' } },
+        hi: { max: { field: 'lines_added' } },
+        sum: { sum: { field: 'lines_added' } },
+        avg: { avg: { field: 'lines_added' } },
+        st: { stats: { field: 'lines_added' } },
+        vc: { value_count: { field: 'lines_added' } },
+        who: { cardinality: { field: 'author' } },
+        allwho: { terms: { field: 'author', size: 10000 } },
+        pct: { percentiles: { field: 'lines_added', percents: [25, 50, 75] } },
+        byyear: { date_histogram: { field: 'date', calendar_interval: 'year' },
+                  aggs: { top: { terms: { field: 'author', size: 2 }, aggs: { most: { max: { field: 'lines_added' } } } } } } } } });
+    const a = body.aggregations;
+    const total = body.hits.total.value;
+    const [r0, r1, r2] = a.sizes.buckets;
+    assert(r0.doc_count === await count({ range: { files_changed: { lt: 2 } } }), `range ${r0.doc_count}`);
+    assert(r1.doc_count === await count({ range: { files_changed: { gte: 2, lt: 10 } } }), `range ${r1.doc_count}`);
+    assert(r2.doc_count === await count({ range: { files_changed: { gte: 10 } } }), `range ${r2.doc_count}`);
+    const [e0, e1] = a.eras.buckets;
+    assert(e0.doc_count === await count({ range: { date: { lt: '2010-01-01' } } }) && e0.doc_count + e1.doc_count === total, `date_range ${e0.doc_count} ${e1.doc_count}`);
+    assert(a.added.buckets.reduce((n, b) => n + b.doc_count, 0) === total, 'histogram does not add up');
+    assert(a.added.buckets.every((b) => b.key % 100 === 0 && b.doc_count > 0), 'histogram keys');
+    assert(a.kinds.buckets.merges.doc_count === await count({ term: { merge: true } }), 'filters: merges');
+    assert(a.kinds.buckets.big.doc_count === r2.doc_count, 'filters: big');
+    assert(a.nodirs.doc_count === total - await count({ exists: { field: 'dirs' } }), `missing ${a.nodirs.doc_count}`);
+    assert(a.lo.value === a.st.min && a.hi.value === a.st.max && a.sum.value === a.st.sum && a.avg.value === a.st.avg, 'min, max, sum, avg differ from stats');
+    assert(a.vc.value === a.st.count, `value_count ${a.vc.value} vs stats ${a.st.count}`);
+    assert(a.who.value === a.allwho.buckets.length && a.allwho.sum_other_doc_count === 0, `cardinality ${a.who.value} vs ${a.allwho.buckets.length} authors`);
+    const p = a.pct.values;
+    assert(a.lo.value <= p['25.0'] && p['25.0'] <= p['50.0'] && p['50.0'] <= p['75.0'] && p['75.0'] <= a.hi.value, JSON.stringify(p));
+    assert(a.byyear.buckets.reduce((n, b) => n + b.doc_count, 0) === total, 'byyear does not add up');
+    for (const y of a.byyear.buckets) {
+      for (const t of y.top.buckets) {
+        const from = y.key_as_string;
+        const to = `${Number(from.slice(0, 4)) + 1}-01-01`;
+        const n = await count([{ term: { author: t.key } }, { range: { date: { gte: from, lt: to } } }]);
+        assert(t.doc_count === n, `${from} ${t.key}: ${t.doc_count} vs _count ${n}`);
+        assert(typeof t.most.value === 'number', 'nested max');
+      }
+    }
   });
 
   await check('a bad aggregation is 400 naming it', async () => {
