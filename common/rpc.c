@@ -324,6 +324,14 @@ static void enqueue_locked(rpc_server *s, slot *sl)
 {
 	uint32_t id = sl->pipe.id;
 	uint64_t tag = s->vtime;
+	s->queue[s->qlen++] = sl;
+	if (sl->express) {
+		/* a ping is served beside the order: it takes no turn of its
+		 * connection's (its next search would wait one more otherwise) */
+		sl->tag = tag;
+		s->nexpress++;
+		return;
+	}
 	rpc_flow *f = NULL, *spare = NULL;
 	for (unsigned i = 0; i < s->nflows && !f; i++) {
 		rpc_flow *e = &s->flows[i];
@@ -339,8 +347,6 @@ static void enqueue_locked(rpc_server *s, slot *sl)
 	f->pipe = id;
 	f->last = tag;
 	sl->tag = tag;
-	s->queue[s->qlen++] = sl;
-	s->nexpress += sl->express != 0;
 }
 
 /* Takes the next request for a worker out of the queue (s->mu held; a

@@ -1115,9 +1115,9 @@ static void raw_parts_fini(raw_parts *rp)
  * parts put back in place of their marks. NULL: out of memory. */
 static char *raw_dump(raw_parts *rp, json_t *j, int pretty)
 {
-	char *s =
-	    j ? json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_REAL_PRECISION(8))
-	      : NULL;
+	/* JSON_ENCODE_ANY: GET _source's answer is the document alone, a mark */
+	size_t flags = (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_REAL_PRECISION(8);
+	char *s = j ? json_dumps(j, flags | JSON_ENCODE_ANY) : NULL;
 	json_decref(j);
 	if (s && rp->failed) {
 		free(s);
@@ -1131,21 +1131,22 @@ static char *raw_dump(raw_parts *rp, json_t *j, int pretty)
 	tbuf b;
 	tbuf_init(&b, LIMIT_MESSAGE_BYTES * 2u);
 	const char *p = s, *m;
+	int rc = 0;
 	while ((m = strstr(p, needle))) {
 		char *end;
 		unsigned long i = strtoul(m + nl, &end, 10);
 		if (i >= rp->n || strncmp(end, "\\u0001\"", 7)) { /* cannot be: written here */
-			tbuf_append(&b, p, (size_t)(m - p) + 1);
+			rc |= tbuf_append(&b, p, (size_t)(m - p) + 1);
 			p = m + 1;
 			continue;
 		}
-		tbuf_append(&b, p, (size_t)(m - p));
-		tbuf_append(&b, rp->p[i].text, rp->p[i].len);
+		rc |= tbuf_append(&b, p, (size_t)(m - p));
+		rc |= tbuf_append(&b, rp->p[i].text, rp->p[i].len);
 		p = end + 7;
 	}
-	tbuf_append(&b, p, strlen(p) + 1);
+	rc |= tbuf_append(&b, p, strlen(p) + 1);
 	free(s);
-	if (b.len == 0 || b.data[b.len - 1] != 0) { /* out of memory on the way */
+	if (rc) { /* out of memory, or past the bound, on the way */
 		tbuf_fini(&b);
 		return NULL;
 	}
@@ -1164,6 +1165,8 @@ static json_t *hit_source(raw_parts *rp, const root_hit *h, const os_search_req 
 	json_t *f = os_filter_source(src, sr->includes, sr->excludes);
 	json_decref(src);
 	char *text = f ? json_dumps(f, JSON_COMPACT) : NULL;
+	if (f && !text)
+		rp->failed = 1;
 	json_decref(f);
 	return text ? raw_part(rp, text, strlen(text), text) : json_null();
 }

@@ -163,6 +163,20 @@ async function main() {
     assert(body.hits.hits.every((h) => h._score > 0), 'a hit scored 0');
   });
 
+  await check('get and getSource: the stored document, whole or filtered', async () => {
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    const g = await client.get({ index, id: first._id });
+    assert(g.body.found === true && g.body._id === first._id, JSON.stringify(g.body).slice(0, 200));
+    assert(same(g.body._source, first._source), 'get: _source differs from the hit\'s');
+    const src = await client.getSource({ index, id: first._id });
+    assert(same(src.body, first._source), 'getSource differs from the hit\'s _source');
+    const part = await client.getSource({ index, id: first._id, _source_includes: field });
+    assert(same(Object.keys(part.body), [field]) && part.body[field] === first._source[field],
+           `getSource with _source_includes: ${JSON.stringify(part.body).slice(0, 200)}`);
+    const e = await expectError(() => client.getSource({ index, id: 'no-such-document' }), 404);
+    assert(e.meta.statusCode === 404, 'a missing document');
+  });
+
   await check('search match with operator and, _source filtering, from/size', async () => {
     const q = { match: { [field]: { query: `${word} ${word}`, operator: 'and' } } };
     const two = await client.search({ index, body: { query: q, size: 2, _source: [field] } });
