@@ -113,6 +113,12 @@
 /* Cut-off peers remembered while they stay connected (their requests are
  * dropped unanswered); beyond it the oldest is forgotten. */
 #define LIMIT_RPC_IGNORED 256
+/* Connections an nng server (a leaf, a build coordinator) keeps, in all
+ * and from one address: beyond them a new connection is closed before any
+ * message is read (issue #13, finding 4: any number of connections, each
+ * with a frame half sent). A root holds one per leaf, a build worker one. */
+#define LIMIT_RPC_CONNECTIONS 1024
+#define LIMIT_RPC_PER_ADDRESS 64
 
 /* ---- serving: the root ---- */
 

@@ -170,8 +170,12 @@ typedef struct rpc_flow {
 	uint64_t last;
 } rpc_flow;
 
-/* Peers cut off and still connected, remembered at most: beyond that the
- * oldest is forgotten (and cut off again when it earns it). */
+/* A connection kept: its pipe and its peer's address (an IPv4 address in
+ * the first 4 bytes, an IPv6 one in 16; zeros for inproc:// and ipc://). */
+typedef struct rpc_conn {
+	uint32_t pipe;
+	uint8_t addr[16];
+} rpc_conn;
 
 struct rpc_server {
 	nng_socket sock;
@@ -195,6 +199,9 @@ struct rpc_server {
 	rpc_flow *flows; /* nflows entries: as many as slots and workers */
 	unsigned nflows;
 	int stopping;
+	rpc_conn *conns; /* the nconns connections kept (LIMIT_RPC_CONNECTIONS at most) */
+	unsigned nconns;
+	atomic_uint_fast64_t refused;             /* connections closed at once, over a bound */
 	uint32_t ignored[LIMIT_RPC_IGNORED];      /* pipe ids of the peers cut off, oldest first */
 	uint8_t until_drained[LIMIT_RPC_IGNORED]; /* 1: only until its replies are sent */
 	unsigned nignored;
@@ -235,7 +242,8 @@ static void forget_locked(rpc_server *s, unsigned i)
 	s->nignored--;
 }
 
-/* nng calls this when a connection is gone: a peer cut off is forgotten. */
+/* nng calls this when a connection is gone: a peer cut off is forgotten,
+ * and the connection leaves the count. */
 static void pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	rpc_server *s = arg;
@@ -244,7 +252,41 @@ static void pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
 	int i = ignored_at(s, p.id);
 	if (i >= 0)
 		forget_locked(s, (unsigned)i);
+	for (unsigned k = 0; k < s->nconns; k++)
+		if (s->conns[k].pipe == p.id) {
+			s->conns[k] = s->conns[--s->nconns];
+			break;
+		}
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* nng calls this when a connection is made, before any message of it is
+ * read: over LIMIT_RPC_CONNECTIONS in all, or LIMIT_RPC_PER_ADDRESS from
+ * its address, it is closed (nng then never shows it to the socket). */
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	rpc_server *s = arg;
+	(void)ev;
+	rpc_conn c = {p.id, {0}};
+	nng_sockaddr sa;
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
+		if (sa.s_family == NNG_AF_INET)
+			memcpy(c.addr, &sa.s_in.sa_addr, 4);
+		else if (sa.s_family == NNG_AF_INET6)
+			memcpy(c.addr, sa.s_in6.sa_addr, 16);
+	}
+	pthread_mutex_lock(&s->mu);
+	unsigned same = 0;
+	for (unsigned k = 0; k < s->nconns; k++)
+		same += !memcmp(s->conns[k].addr, c.addr, sizeof c.addr);
+	int keep = s->nconns < LIMIT_RPC_CONNECTIONS && same < LIMIT_RPC_PER_ADDRESS;
+	if (keep)
+		s->conns[s->nconns++] = c;
+	pthread_mutex_unlock(&s->mu);
+	if (!keep) {
+		atomic_fetch_add(&s->refused, 1);
+		nng_pipe_close(p);
+	}
 }
 
 /* Cuts off the peer on pipe p: its queued requests are dropped, and its
@@ -542,6 +584,15 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_server_opts *o
 		return fail(err, errlen, TRAWL_EIO, "socket for", url, rc);
 	}
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, max_request);
+	if (!(s->conns = calloc(LIMIT_RPC_CONNECTIONS, sizeof *s->conns))) {
+		nng_close(s->sock);
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
+		pthread_cond_destroy(&s->rcv);
+		free(s);
+		return TRAWL_ENOMEM;
+	}
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, pipe_added, s);
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_gone, s);
 	if ((rc = nng_listener_create(&s->listener, s->sock, url)) ||
 	    (rc = tls_setup(&s->tls, url, tls, 1)) ||
@@ -614,6 +665,11 @@ uint64_t rpc_server_cut(const rpc_server *s)
 	return s ? atomic_load(&s->cut) : 0;
 }
 
+uint64_t rpc_server_refused(const rpc_server *s)
+{
+	return s ? atomic_load(&s->refused) : 0;
+}
+
 void rpc_server_stop(rpc_server *s)
 {
 	if (!s)
@@ -641,6 +697,7 @@ void rpc_server_stop(rpc_server *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->rcv);
 	free(s->queue);
+	free(s->conns);
 	free(s->flows);
 	free(s->slots);
 	free(s->w);

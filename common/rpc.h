@@ -86,6 +86,10 @@ unsigned rpc_server_queued(rpc_server *s);
  * rpc_request_cut_peer). */
 uint64_t rpc_server_cut(const rpc_server *s);
 
+/* rpc_server_refused: connections closed as they came, over
+ * LIMIT_RPC_CONNECTIONS or LIMIT_RPC_PER_ADDRESS (0 for NULL). */
+uint64_t rpc_server_refused(const rpc_server *s);
+
 /*
  * While a handler runs, its thread may ask about the request in hand:
  * rpc_request_peer returns the id of the connection it came on (nonzero;

@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -234,6 +236,17 @@ static int free_port(void)
 	return ntohs(a.sin_port);
 }
 
+/* An echo server with `workers` threads on a free loopback TCP port, and a
+ * client of it; returns the port. */
+static int tcp_pair(unsigned workers, rpc_server **s, rpc_client **c)
+{
+	char url[64];
+	int port = free_port();
+	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
+	pair_open(url, workers, s, c);
+	return port;
+}
+
 /* The attacker of issue #13, finding 1: it connects as an nng REQ peer
  * (SP header, then frames of a u64 big-endian length, a request id with
  * the high bit set and the body), sends 64 KiB requests as fast as the
@@ -359,12 +372,9 @@ static int send_frame(int fd, uint32_t id, const uint8_t *body, size_t len)
 static void test_slow_reader_is_let_back(void **state)
 {
 	(void)state;
-	char url[64];
-	int port = free_port();
-	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
 	rpc_server *s;
 	rpc_client *c;
-	pair_open(url, 2, &s, &c);
+	int port = tcp_pair(2, &s, &c);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET,
 	                        .sin_port = htons((uint16_t)port),
@@ -578,6 +588,88 @@ static void test_connections_served_in_turn(void **state)
 	rpc_server_stop(s);
 }
 
+/* A raw TCP connection to 127.0.0.1:port that has sent nng's REQ header,
+ * non-blocking; -1 if it could not connect. */
+static int raw_req(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    send(fd, hello, sizeof hello, 0) != (ssize_t)sizeof hello) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+/* Whether the server closed raw connection fd (past its 8-byte header). */
+static int raw_closed(int fd)
+{
+	uint8_t buf[64];
+	ssize_t n;
+	while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+		;
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* A server keeps LIMIT_RPC_PER_ADDRESS connections from one address: with
+ * a client connected, 6 more than the rest from 127.0.0.1 are closed as
+ * they come (before any message is read) and counted; the client is still
+ * answered; once they go, new connections are kept again. */
+static void test_connections_per_address(void **state)
+{
+	(void)state;
+	rpc_server *s;
+	rpc_client *c;
+	int port = tcp_pair(1, &s, &c);
+	rpc_call call = {.peer = c, .req = (const uint8_t *)"first", .len = 5};
+	rpc_call_many(&call, 1, 10000);
+	expect_echo(&call, "first");
+	rpc_call_fini(&call);
+	enum { N = LIMIT_RPC_PER_ADDRESS + 6 };
+	int fds[N];
+	for (int i = 0; i < N; i++)
+		assert_true((fds[i] = raw_req(port)) >= 0);
+	uint64_t t0 = clock_mono_ms();
+	while (rpc_server_refused(s) < 7 && clock_mono_ms() - t0 < 10000)
+		usleep(10 * 1000);
+	assert_int_equal(rpc_server_refused(s), 7);
+	unsigned closed = 0;
+	t0 = clock_mono_ms();
+	do {
+		usleep(20 * 1000);
+		closed = 0;
+		for (int i = 0; i < N; i++)
+			closed += raw_closed(fds[i]);
+	} while (closed < 7 && clock_mono_ms() - t0 < 10000);
+	assert_int_equal(closed, 7);
+	call = (rpc_call){.peer = c, .req = (const uint8_t *)"still", .len = 5};
+	rpc_call_many(&call, 1, 10000);
+	expect_echo(&call, "still");
+	rpc_call_fini(&call);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	/* their places are free again: a new one is kept */
+	int fd = -1;
+	t0 = clock_mono_ms();
+	do {
+		if (fd >= 0)
+			close(fd);
+		usleep(50 * 1000);
+		fd = raw_req(port);
+		usleep(100 * 1000);
+	} while (fd >= 0 && raw_closed(fd) && clock_mono_ms() - t0 < 10000);
+	assert_true(fd >= 0 && !raw_closed(fd));
+	close(fd);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
 static int is_ping(const uint8_t *req, size_t len)
 {
 	return len == 4 && !memcmp(req, "ping", 4);
@@ -741,6 +833,7 @@ int main(void)
 	    cmocka_unit_test(test_connections_served_in_turn),
 	    cmocka_unit_test(test_one_at_a_time_does_not_starve),
 	    cmocka_unit_test(test_ping_passes_the_queue),
+	    cmocka_unit_test(test_connections_per_address),
 	    cmocka_unit_test(test_slow_reader_is_let_back),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);

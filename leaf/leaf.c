@@ -619,6 +619,10 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    "# HELP trawl_leaf_peers_cut_total Connections closed for not reading their "
 		    "replies.\n"
 		    "# TYPE trawl_leaf_peers_cut_total counter\ntrawl_leaf_peers_cut_total %llu\n"
+		    "# HELP trawl_leaf_connections_refused_total Connections closed as they came, "
+		    "over 1,024 in all or 64 from one address.\n"
+		    "# TYPE trawl_leaf_connections_refused_total counter\n"
+		    "trawl_leaf_connections_refused_total %llu\n"
 		    "# HELP trawl_leaf_filter_cache_requests_total Typed clauses' document sets "
 		    "looked up in the filter cache of the generation served, by result.\n"
 		    "# TYPE trawl_leaf_filter_cache_requests_total counter\n"
@@ -634,9 +638,9 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    (unsigned long long)st.searches, (unsigned long long)st.fetches,
 		    (unsigned long long)st.pings, (unsigned long long)st.errors,
 		    (unsigned long long)st.partial, (unsigned long long)st.switches,
-		    (unsigned long long)st.peers_cut, (unsigned long long)st.fc_hits,
-		    (unsigned long long)st.fc_misses, (unsigned long long)st.fc_entries,
-		    (unsigned long long)st.fc_bytes);
+		    (unsigned long long)st.peers_cut, (unsigned long long)st.refused,
+		    (unsigned long long)st.fc_hits, (unsigned long long)st.fc_misses,
+		    (unsigned long long)st.fc_entries, (unsigned long long)st.fc_bytes);
 		http_response_text(resp, 200, "text/plain; version=0.0.4", body, (size_t)n);
 	} else {
 		http_response_error(resp, 404, "not_found",
@@ -808,6 +812,7 @@ void leaf_get_stats(leaf *l, leaf_stats *st)
 	st->partial = atomic_load(&l->partial);
 	st->switches = atomic_load(&l->switches);
 	st->peers_cut = rpc_server_cut(l->srv);
+	st->refused = rpc_server_refused(l->srv);
 	st->nshards = l->nshards;
 	memcpy(st->shards, l->shards, sizeof st->shards);
 }

@@ -49,6 +49,7 @@ typedef struct leaf_stats {
 	uint64_t searches, fetches, pings, errors, partial;
 	uint64_t switches;   /* generations switched to */
 	uint64_t peers_cut;  /* connections closed for not reading their replies */
+	uint64_t refused;    /* connections closed as they came, over a bound */
 	/* the current generation's filter cache */
 	uint64_t fc_hits, fc_misses, fc_entries, fc_bytes;
 	uint32_t nshards;
