@@ -472,6 +472,20 @@ static int compile_typed(compiler *c, const qt_node *q, uint32_t t, idx_lnode **
 	return TRAWL_OK;
 }
 
+/* A CONST of q (its occur and column) over kid, which becomes required:
+ * kid's documents, each scoring 1. NULL: out of memory. */
+static idx_lnode *const_node(compiler *c, const qt_node *q, idx_lnode *kid)
+{
+	idx_lnode *n = lnode(c, IDX_L_CONST, q);
+	if (!n || !(n->kids = arena_alloc(c->a, sizeof *n->kids)))
+		return NULL;
+	kid->occur = QT_MUST;
+	n->kids[0] = kid;
+	n->nkids = 1;
+	n->weight = 1.0f;
+	return n;
+}
+
 /* A filter alone, every document that passes it scoring 1, comes as
  * BOOL{MUST ALL, FILTER f...} (qt_with_filter): it becomes CONST(1, f), or
  * CONST(1, BOOL{f...}) for several filters and exclusions, which finds
@@ -503,15 +517,8 @@ static int filters_alone(compiler *c, const qt_node *q, idx_lnode **out)
 		b->kids[n++] = k;
 	}
 	b->nkids = n;
-	idx_lnode *inner = n == 1 ? b->kids[0] : b, *cn = lnode(c, IDX_L_CONST, q);
-	if (!cn || !(cn->kids = arena_alloc(c->a, sizeof *cn->kids)))
-		return TRAWL_ENOMEM;
-	inner->occur = QT_MUST;
-	cn->kids[0] = inner;
-	cn->nkids = 1;
-	cn->weight = 1.0f;
-	*out = cn;
-	return TRAWL_OK;
+	*out = const_node(c, q, n == 1 ? b->kids[0] : b);
+	return *out ? TRAWL_OK : TRAWL_ENOMEM;
 }
 
 static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
@@ -535,9 +542,7 @@ static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 		return TRAWL_OK;
 	}
 	if (q->kind == QT_CONST) {
-		idx_lnode *n = lnode(c, IDX_L_CONST, q), *k;
-		if (!n || !(n->kids = arena_alloc(c->a, sizeof *n->kids)))
-			return TRAWL_ENOMEM;
+		idx_lnode *k;
 		int rc = compile_node(c, q->kids[0], &k);
 		if (rc)
 			return rc;
@@ -546,12 +551,8 @@ static int compile_node(compiler *c, const qt_node *q, idx_lnode **out)
 			k->occur = q->occur;
 			return TRAWL_OK;
 		}
-		k->occur = QT_MUST;
-		n->kids[0] = k;
-		n->nkids = 1;
-		n->weight = 1.0f;
-		*out = n;
-		return TRAWL_OK;
+		*out = const_node(c, q, k);
+		return *out ? TRAWL_OK : TRAWL_ENOMEM;
 	}
 	int t = typed_field(c, q);
 	if (q->kind != QT_BOOL && t >= 0)

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/civil.h"
+
 int p_schema_load(pschema *s, const char *path)
 {
 	memset(s, 0, sizeof *s);
@@ -75,16 +77,6 @@ int p_text_append(const char *text, size_t n, char *out, size_t cap, size_t *len
 	out[at] = 0;
 	*len = at;
 	return 0;
-}
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
 }
 
 /* n digits at s into *v; 0 or -1. */
@@ -155,8 +147,8 @@ int p_date(const json_t *v, int64_t *ms)
 	}
 	if (*p || h > 23 || mi > 59 || sec > 60)
 		return -1;
-	*ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) *
-	       1000) +
-	      frac - off;
+	*ms =
+	    ((civil_days(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) * 1000) +
+	    frac - off;
 	return 0;
 }
