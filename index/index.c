@@ -127,6 +127,8 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 		if ((rc = idx_store_open(&sh->store, sh->path, err, errlen)))
 			goto fail;
 		idx->bytes += m->shard[i].bytes;
+		sh->bytes = m->shard[i].bytes;
+		memcpy(sh->xxh3_128, m->shard[i].xxh3_128, sizeof sh->xxh3_128);
 		idx_rtxn *t;
 		if ((rc = idx_rtxn_begin(sh->store, &t)))
 			goto fail;
@@ -221,6 +223,16 @@ const char *trawl_index_text_field(const trawl_index *idx, uint32_t i)
 int trawl_index_stores_fields(const trawl_index *idx)
 {
 	return !idx->schema.store_none;
+}
+
+int trawl_index_shard_file(const trawl_index *idx, uint32_t shard, trawl_shard_file *f)
+{
+	int16_t li = shard < TRAWL_MAX_SHARDS ? idx->local[shard] : -1;
+	if (li < 0)
+		return TRAWL_ENOTFOUND;
+	const idx_shard *sh = &idx->shards[li];
+	*f = (trawl_shard_file){sh->path, sh->bytes, sh->xxh3_128};
+	return TRAWL_OK;
 }
 
 /* ---- verify ---- */

@@ -60,9 +60,11 @@ size_t trawl_results_sort_json(const trawl_results *r, uint32_t i, char *buf, si
 			buf[0] = 0;
 		return 0;
 	}
+	/* the hit's own shard: the one the search has read */
 	const trawl_index *idx = r->s->idx;
-	return idx_sort_json(idx, idx->nshards ? &r->s->views[0] : NULL, &r->sort, &r->hits[i].h,
-	                     buf, cap);
+	int16_t li = idx->local[r->hits[i].h.shard];
+	return idx_sort_json(idx, li >= 0 ? &r->s->views[li] : NULL, &r->sort, &r->hits[i].h, buf,
+	                     cap);
 }
 
 char *trawl_results_aggs(const trawl_results *r, int partial)

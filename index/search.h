@@ -32,6 +32,8 @@
 typedef struct idx_shard {
 	idx_store *store;
 	char path[LIMIT_PATH_BYTES];
+	uint64_t bytes;      /* the file's size and checksum, from the manifest */
+	char xxh3_128[33];
 	uint32_t ndocs;
 	uint32_t no; /* the shard's number in its generation */
 } idx_shard;

@@ -323,6 +323,17 @@ static int shard_aggs_end(trawl_searcher *s, trawl_results *r, aggc *ac)
 	return rc;
 }
 
+/* The view of the first shard o searches (NULL: none): the keyword
+ * dictionary of a typed field is the generation's in every shard, and a
+ * leaf must not read a shard a request does not name (leaf/shardguard.h). */
+static const idx_sview *first_view(const trawl_searcher *s, const trawl_search_opts *o)
+{
+	if (!o->shards || !o->nshards)
+		return s->idx->nshards ? &s->views[0] : NULL;
+	int16_t li = o->shards[0] < TRAWL_MAX_SHARDS ? s->idx->local[o->shards[0]] : -1;
+	return li >= 0 ? &s->views[li] : NULL;
+}
+
 int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_search_opts *opts,
                        trawl_results **out)
 {
@@ -338,8 +349,8 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	int rc = idx_lq_compile(q->tree, &s->idx->schema, s->an, &r->qa, &r->lq, s->errmsg,
 	                        sizeof s->errmsg);
 	if (!rc)
-		rc = idx_sort_compile(s->idx, s->idx->nshards ? &s->views[0] : NULL, &o, &r->sort,
-		                      s->errmsg, sizeof s->errmsg);
+		rc = idx_sort_compile(s->idx, first_view(s, &o), &o, &r->sort, s->errmsg,
+		                      sizeof s->errmsg);
 	aggc_bound *bound = NULL;
 	fbits_ctx fb = {0};
 	if (!rc && o.aggs) {

@@ -348,6 +348,19 @@ TRAWL_API const char *trawl_index_text_field(const trawl_index *idx, uint32_t i)
  * keeps only the ids ("store": "none"). */
 TRAWL_API int trawl_index_stores_fields(const trawl_index *idx);
 
+/* A shard file of an open index, as its generation's manifest records it. */
+typedef struct trawl_shard_file {
+	const char *path;     /* the file; valid while the index is open */
+	uint64_t bytes;       /* its size */
+	const char *xxh3_128; /* XXH3-128 of its bytes: 32 lowercase hex digits */
+} trawl_shard_file;
+
+/* trawl_index_shard_file fills f for shard number shard (of the
+ * generation): TRAWL_OK, or TRAWL_ENOTFOUND when idx has not opened it.
+ * A program that serves the index can re-verify its files with it while
+ * they are mapped (the leaf's scrub, leaf/shardguard.c). */
+TRAWL_API int trawl_index_shard_file(const trawl_index *idx, uint32_t shard, trawl_shard_file *f);
+
 /*
  * trawl_index_verify reads every byte of every shard: file checksums, every
  * postings list, and every stored document's checksum. Returns TRAWL_OK or
