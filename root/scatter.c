@@ -176,15 +176,26 @@ static enum scatter_step send_all(scatter *sc)
 
 /* ---- SCATTER_WAIT ---- */
 
+/* Whether call c has come back with a good answer: an error reply (a leaf
+ * with the shard out of service, say) must not cancel its twin. */
+static int answered_well(const rpc_call *c)
+{
+	wire_header h;
+	wire_search_reply sr;
+	return c->done && c->rc == TRAWL_OK &&
+	       wire_decode_search_reply(c->reply, c->reply_len, &h, &sr, NULL, 0) == TRAWL_OK &&
+	       sr.status == TRAWL_OK;
+}
+
 /* Group g's winner, once a call of it answered well; the slower call is
  * cancelled. Returns 1 when g needs nothing more. */
 static int settle(scatter *sc, scatter_group *g)
 {
 	if (g->winner)
 		return 1;
-	if (g->call.done && g->call.rc == TRAWL_OK)
+	if (answered_well(&g->call))
 		g->winner = &g->call;
-	else if (g->hedge_leaf >= 0 && g->hedge.done && g->hedge.rc == TRAWL_OK)
+	else if (g->hedge_leaf >= 0 && answered_well(&g->hedge))
 		g->winner = &g->hedge;
 	if (g->winner) {
 		rpc_call *loser = g->winner == &g->call ? &g->hedge : &g->call;
