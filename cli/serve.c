@@ -152,6 +152,18 @@ static void warn_exposed(const leaf_config *cfg)
 	        tls ? "" : ", in clear text on the network");
 }
 
+#define SCRUB_RATE_USAGE "--scrub-rate takes MiB per second, 0 to 4096 (0: no scrub)"
+
+/* --scrub-rate N: MiB/s into bytes/s, 0 into "none" (below 0). */
+static int parse_scrub_rate(const char *s, int64_t *out)
+{
+	long mib = parse_range(s, 0, 4096);
+	if (mib < 0 || mib > 4096)
+		return -1;
+	*out = mib ? (int64_t)mib << 20 : -1;
+	return 0;
+}
+
 static const char leaf_help[] =
 	"usage: trawl leaf --index DIR --listen URL [--shards LIST] [--workers N]\n"
 	"                  [--http [HOST:]PORT] [--cert FILE --key FILE] [--ca FILE]\n"
@@ -165,6 +177,8 @@ static const char leaf_help[] =
 	"  --workers N    requests served at once (default 2)\n"
 	"  --cert, --key  certificate and key for tls+tcp://; --ca to verify roots\n"
 	"  --http ADDR    health and metrics port: /livez, /readyz, /metrics\n"
+	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n"
+	"                 while they are served (default 64; 0: no scrub)\n"
 	"  --delay F:MS   fault injection (tests, benchmarks): delay a fraction F of\n"
 	"                 SEARCH answers by MS milliseconds\n";
 
@@ -178,6 +192,7 @@ int cmd_leaf(int argc, char **argv)
 		{"cert", required_argument, 0, 'c'}, {"key", required_argument, 0, 'k'},
 		{"ca", required_argument, 0, 'a'},    {"quiet", no_argument, 0, 'q'},
 		{"http", required_argument, 0, 'H'},  {"delay", required_argument, 0, 'd'},
+		{"scrub-rate", required_argument, 0, 'S'},
 		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
 	char hbind[128];
 	int c;
@@ -217,6 +232,10 @@ int cmd_leaf(int argc, char **argv)
 			if (parse_addr(optarg, hbind, sizeof hbind, &cfg.http_port))
 				return cli_usage_error("leaf", "--http takes [HOST:]PORT");
 			cfg.http_bind = hbind;
+			break;
+		case 'S':
+			if (parse_scrub_rate(optarg, &cfg.scrub_bytes_per_s))
+				return cli_usage_error("leaf", SCRUB_RATE_USAGE);
 			break;
 		case 'd': {
 			double f;
@@ -382,14 +401,18 @@ static const char serve_help[] =
 	"\n"
 	"  --http ADDR    where to listen (default 127.0.0.1:9200)\n"
 	"  --workers N    searches at once (default: 2)\n"
-	"  --cache-mb N   result cache size (default 64; 0: no cache)\n";
+	"  --cache-mb N   result cache size (default 64; 0: no cache)\n"
+	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n"
+	"                 while they are served (default 64; 0: no scrub)\n";
 
 int cmd_serve(int argc, char **argv)
 {
 	const char *addr = "127.0.0.1:9200", *name = NULL;
 	unsigned workers = 2;
 	int quiet = 0;
+	int64_t scrub = 0;
 	static const struct option longs[] = {{"http", required_argument, 0, 'H'},
+	                                      {"scrub-rate", required_argument, 0, 'S'},
 	                                      {"name", required_argument, 0, 'n'},
 	                                      {"workers", required_argument, 0, 'w'},
 	                                      {"quiet", no_argument, 0, 'q'},
@@ -420,6 +443,10 @@ int cmd_serve(int argc, char **argv)
 		case 'q':
 			quiet = 1;
 			break;
+		case 'S':
+			if (parse_scrub_rate(optarg, &scrub))
+				return cli_usage_error("serve", SCRUB_RATE_USAGE);
+			break;
 		case 'h':
 			fputs(serve_help, stdout);
 			return 0;
@@ -443,6 +470,7 @@ int cmd_serve(int argc, char **argv)
 	lc.listen_url = url;
 	lc.workers = workers;
 	lc.quiet = quiet;
+	lc.scrub_bytes_per_s = scrub;
 	leaf *l;
 	int rc = leaf_start(&l, &lc, err, sizeof err);
 	if (rc)

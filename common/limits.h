@@ -131,6 +131,10 @@
 /* The deadline, in ms, a leaf gives a request that came without one:
  * five times a root's default search deadline. */
 #define LIMIT_LEAF_DEADLINE_MS 10000
+/* Bytes per second a leaf's scrub reads of the shard files it serves, by
+ * default (leaf/shardguard.h): a leaf of 1 GiB is read again every 16 s, at
+ * about 1% of a core; `--scrub-rate` changes it. */
+#define LIMIT_SCRUB_BYTES_PER_S (64ll << 20)
 /* Bytes of a session preference key (preference=). */
 #define LIMIT_PREFERENCE_BYTES 256
 

@@ -20,12 +20,19 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/hash.h"
 #include "common/http.h"
 #include "common/wire.h"
+#include "shardguard.h"
 #include "trawl/trawl.h"
 
 typedef struct gen {
 	trawl_index *idx;
+	shard_guard *guard; /* its shard files, watched (shardguard.h) */
+	/* a searcher per worker, opened with the generation: opening one reads
+	 * every shard, which a request must not do once one is out of service */
+	trawl_searcher **pre;
+	unsigned npre;
 	uint64_t no;
 	int bare;      /* the schema stores only ids: a FETCH adds nothing */
 	unsigned refs; /* workers holding a searcher on it, +1 while cur or prev */
@@ -52,6 +59,7 @@ struct leaf {
 	pthread_t watcher;
 	atomic_int stopping;
 	atomic_uint_fast64_t searches, fetches, pings, errors, partial, switches;
+	shard_guard_stats retired; /* the guards of generations no longer served (mu) */
 };
 
 static void logf_(leaf *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -85,6 +93,21 @@ static uint64_t read_current(const char *dir)
 	return g;
 }
 
+static void guard_log(void *ctx, const char *msg)
+{
+	logf_(ctx, "%s", msg);
+}
+
+static void gen_free(gen *g)
+{
+	for (unsigned i = 0; i < g->npre; i++)
+		trawl_searcher_close(g->pre[i]);
+	free(g->pre);
+	shard_guard_close(g->guard);
+	trawl_index_close(g->idx);
+	free(g);
+}
+
 static int open_gen(leaf *l, gen **out, char *err, size_t errlen)
 {
 	gen *g = calloc(1, sizeof *g);
@@ -101,6 +124,25 @@ static int open_gen(leaf *l, gen **out, char *err, size_t errlen)
 	g->no = st.generation;
 	g->bare = !trawl_index_stores_fields(g->idx);
 	g->refs = 1;
+	uint32_t all[TRAWL_MAX_SHARDS], n = 0;
+	for (uint32_t i = 0; i < st.shards && i < TRAWL_MAX_SHARDS; i++)
+		all[n++] = i;
+	int64_t rate = l->cfg.scrub_bytes_per_s;
+	shard_guard_config gc = {rate < 0 ? 0
+	                         : rate   ? (uint64_t)rate
+	                                  : (uint64_t)LIMIT_SCRUB_BYTES_PER_S,
+	                         guard_log, l};
+	rc = shard_guard_open(&g->guard, g->idx, l->cfg.shards ? l->shards : all,
+	                      l->cfg.shards ? l->nshards : n, &gc);
+	if (!rc && !(g->pre = calloc(l->cfg.workers, sizeof *g->pre)))
+		rc = TRAWL_ENOMEM;
+	for (unsigned i = 0; !rc && i < l->cfg.workers; i++, g->npre++)
+		rc = trawl_searcher_open(&g->pre[i], g->idx);
+	if (rc) {
+		gen_free(g);
+		snprintf(err, errlen, "%s: %s", l->dir, trawl_strerror(rc));
+		return rc;
+	}
 	*out = g;
 	return TRAWL_OK;
 }
@@ -108,17 +150,15 @@ static int open_gen(leaf *l, gen **out, char *err, size_t errlen)
 /* Drops one reference (mutex held); closes the generation at zero. */
 static void gen_release(gen *g)
 {
-	if (g && --g->refs == 0) {
-		trawl_index_close(g->idx);
-		free(g);
-	}
+	if (g && --g->refs == 0)
+		gen_free(g);
 }
 
 /* The worker's searcher for the generation numbered want (0: the current
  * one), opening it if needed; NULL if that generation is gone. *gen_no and
  * *bare (may be NULL) say which generation, and whether it stores only ids. */
 static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint64_t *gen_no,
-                                       int *bare)
+                                       int *bare, shard_guard **gd)
 {
 	wstate *ws = &l->ws[w];
 	pthread_mutex_lock(&l->mu);
@@ -147,7 +187,11 @@ static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint6
 			}
 			ws->g[slot] = NULL;
 			ws->s[slot] = NULL;
-			if (trawl_searcher_open(&s, g->idx) == TRAWL_OK) {
+			/* the generation's own for this worker; a worker never needs a
+			 * second one, as it keeps both cur and prev */
+			if (w < g->npre && g->pre[w]) {
+				s = g->pre[w];
+				g->pre[w] = NULL;
 				g->refs++;
 				ws->g[slot] = g;
 				ws->s[slot] = s;
@@ -156,6 +200,8 @@ static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint6
 		*gen_no = g->no;
 		if (bare)
 			*bare = g->bare;
+		if (gd)
+			*gd = g->guard;
 	}
 	pthread_mutex_unlock(&l->mu);
 	return s;
@@ -177,6 +223,18 @@ static void reply_error_search(tbuf *out, const wire_header *h, uint64_t gen_no,
 	wire_encode_search_reply(out, &rh, &r);
 }
 
+static void search_in(leaf *l, trawl_searcher *s, const wire_header *h, const wire_search *q,
+                      uint32_t *shards, uint64_t gen_no, int bare, tbuf *out);
+
+/* The message for a request refused because shard is out of service. */
+static void out_of_service(shard_guard *gd, int shard, char *msg, size_t len)
+{
+	char why[256] = "";
+	shard_guard_status(gd, (uint32_t)shard, why, sizeof why);
+	snprintf(msg, len, "shard %d is out of service on this leaf: %s", shard,
+	         why[0] ? why : "it is not served here");
+}
+
 static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_search *q, tbuf *out)
 {
 	uint64_t nth = atomic_fetch_add(&l->searches, 1);
@@ -190,7 +248,8 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	}
 	uint64_t gen_no = 0;
 	int bare = 0;
-	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, &bare);
+	shard_guard *gd = NULL;
+	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, &bare, &gd);
 	if (!s) {
 		atomic_fetch_add(&l->errors, 1);
 		reply_error_search(out, h, gen_no, TRAWL_ENOTFOUND,
@@ -200,6 +259,22 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	uint32_t shards[TRAWL_MAX_SHARDS];
 	for (uint32_t i = 0; i < q->nshards; i++)
 		shards[i] = q->shards[i];
+	int down = shard_guard_enter(gd, shards, q->nshards);
+	if (down >= 0) {
+		char msg[400];
+		out_of_service(gd, down, msg, sizeof msg);
+		atomic_fetch_add(&l->errors, 1);
+		reply_error_search(out, h, gen_no, TRAWL_ECORRUPT, msg);
+		return;
+	}
+	search_in(l, s, h, q, shards, gen_no, bare, out);
+	shard_guard_leave(gd, shards, q->nshards);
+}
+
+/* do_search's work, with the shards entered in the guard. */
+static void search_in(leaf *l, trawl_searcher *s, const wire_header *h, const wire_search *q,
+                      uint32_t *shards, uint64_t gen_no, int bare, tbuf *out)
+{
 	trawl_search_opts o = {0};
 	o.k = q->k;
 	o.count_mode = (h->flags & WIRE_F_COUNT) ? TRAWL_COUNT_EXACT : TRAWL_COUNT_NONE;
@@ -348,11 +423,27 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 	trawl_aggs_free(ag);
 }
 
+/* A FETCH (or GET) refused: shard is out of service here (the root asks a
+ * twin). */
+static void refuse_fetch(leaf *l, shard_guard *gd, int shard, const wire_header *rh, tbuf *out)
+{
+	char msg[400];
+	out_of_service(gd, shard, msg, sizeof msg);
+	atomic_fetch_add(&l->errors, 1);
+	wire_fetch_reply rep = {0};
+	rep.status = TRAWL_ECORRUPT;
+	rep.errmsg = msg;
+	rep.errmsg_len = (uint32_t)strnlen(msg, LIMIT_ERRMSG_BYTES);
+	tbuf_reset(out);
+	wire_encode_fetch_reply(out, rh, &rep);
+}
+
 static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch *f, tbuf *out)
 {
 	atomic_fetch_add(&l->fetches, 1);
 	uint64_t gen_no = 0;
-	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, NULL);
+	shard_guard *gd = NULL;
+	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, NULL, &gd);
 	wire_header rh = *h;
 	rh.generation = gen_no;
 	rh.flags = 0;
@@ -369,10 +460,21 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 	wire_doc *docs = calloc(f->ndocs, sizeof *docs);
 	trawl_results *r = NULL;
 	int rc = refs && docs ? TRAWL_OK : TRAWL_ENOMEM;
+	uint32_t shards[TRAWL_MAX_SHARDS], nshards = 0;
+	uint8_t seen[TRAWL_MAX_SHARDS] = {0};
 	for (uint32_t i = 0; !rc && i < f->ndocs; i++) {
 		wire_docref d;
 		wire_fetch_docref(f, i, &d);
 		refs[i] = (trawl_docref){d.shard, d.doc};
+		if (d.shard < TRAWL_MAX_SHARDS && !seen[d.shard]++)
+			shards[nshards++] = d.shard;
+	}
+	int down = rc ? -1 : shard_guard_enter(gd, shards, nshards), entered = !rc;
+	if (down >= 0) {
+		refuse_fetch(l, gd, down, &rh, out);
+		free(refs);
+		free(docs);
+		return;
 	}
 	/* the query only serves the snippets */
 	trawl_query *tq = NULL;
@@ -437,6 +539,8 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 		wire_encode_fetch_reply(out, &rh, &e);
 	}
 	trawl_results_free(r);
+	if (entered)
+		shard_guard_leave(gd, shards, nshards);
 	free(refs);
 	free(docs);
 }
@@ -445,7 +549,8 @@ static void do_get(leaf *l, unsigned w, const wire_header *h, const wire_get *g,
 {
 	atomic_fetch_add(&l->fetches, 1);
 	uint64_t gen_no = 0;
-	trawl_searcher *s = worker_searcher(l, w, 0, &gen_no, NULL);
+	shard_guard *gd = NULL;
+	trawl_searcher *s = worker_searcher(l, w, 0, &gen_no, NULL, &gd);
 	wire_header rh = *h;
 	rh.generation = gen_no;
 	rh.flags = 0;
@@ -454,7 +559,16 @@ static void do_get(leaf *l, unsigned w, const wire_header *h, const wire_get *g,
 	char id[LIMIT_ID_BYTES + 1], *json = NULL;
 	size_t len = 0;
 	snprintf(id, sizeof id, "%.*s", (int)g->id_len, g->id);
+	/* the shard trawl_get reads: the one the id routes to */
+	uint32_t sh = th_shard_of(id, strlen(id), l->total_shards);
+	int down = s ? shard_guard_enter(gd, &sh, 1) : -1;
+	if (down >= 0) {
+		refuse_fetch(l, gd, down, &rh, out);
+		return;
+	}
 	int rc = s ? trawl_get(s, id, &json, &len) : TRAWL_ENOTFOUND;
+	if (s)
+		shard_guard_leave(gd, &sh, 1);
 	d.shard = g->shard;
 	d.status = (uint16_t)rc;
 	d.id = id;
@@ -476,12 +590,13 @@ static void do_ping(leaf *l, const wire_header *h, tbuf *out)
 	wire_pong p = {0};
 	pthread_mutex_lock(&l->mu);
 	p.generation = l->cur ? l->cur->no : 0;
-	p.ready = l->cur != NULL;
+	/* the shards in service: a root sends the others to their replicas */
+	for (uint32_t i = 0; l->cur && i < l->nshards; i++)
+		if (shard_guard_status(l->cur->guard, l->shards[i], NULL, 0) == GUARD_SERVING)
+			p.shards[p.nshards++] = (uint16_t)l->shards[i];
+	p.ready = p.nshards > 0;
 	pthread_mutex_unlock(&l->mu);
 	p.queue_depth = rpc_server_busy(l->srv);
-	p.nshards = (uint16_t)l->nshards;
-	for (uint32_t i = 0; i < l->nshards; i++)
-		p.shards[i] = (uint16_t)l->shards[i];
 	wire_header rh = *h;
 	rh.generation = p.generation;
 	rh.flags = 0;
@@ -588,13 +703,17 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 	if (!strcmp(req->path, "/livez")) {
 		http_response_json(resp, 200, "{\"status\":\"ok\"}", 15);
 	} else if (!strcmp(req->path, "/readyz")) {
-		/* ready: a generation verified against its checksums is open */
-		char body[96];
-		int n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"generation\":%llu}",
-		                 st.ready ? "ok" : "not ready", (unsigned long long)st.generation);
+		/* ready: a generation verified against its checksums is open, and
+		 * one of its shards at least is in service */
+		char body[160];
+		int n = snprintf(body, sizeof body,
+		                 "{\"status\":\"%s\",\"generation\":%llu,"
+		                 "\"shards_out_of_service\":%u}",
+		                 st.ready ? "ok" : "not ready", (unsigned long long)st.generation,
+		                 st.files.out_of_service);
 		http_response_json(resp, st.ready ? 200 : 503, body, (size_t)n);
 	} else if (!strcmp(req->path, "/metrics")) {
-		char body[4096];
+		char body[4096 + 48 * 256];
 		int n = snprintf(
 		    body, sizeof body,
 		    "# HELP trawl_leaf_generation Generation served.\n# TYPE trawl_leaf_generation "
@@ -633,14 +752,47 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    "trawl_leaf_filter_cache_entries %llu\n"
 		    "# HELP trawl_leaf_filter_cache_bytes Bytes the filter cache holds.\n"
 		    "# TYPE trawl_leaf_filter_cache_bytes gauge\ntrawl_leaf_filter_cache_bytes "
-		    "%llu\n",
+		    "%llu\n"
+		    "# HELP trawl_leaf_scrub_bytes_total Bytes of shard files read again by the "
+		    "scrub.\n"
+		    "# TYPE trawl_leaf_scrub_bytes_total counter\ntrawl_leaf_scrub_bytes_total "
+		    "%llu\n"
+		    "# HELP trawl_leaf_scrub_passes_total Passes of the scrub over every shard "
+		    "file.\n"
+		    "# TYPE trawl_leaf_scrub_passes_total counter\ntrawl_leaf_scrub_passes_total "
+		    "%llu\n"
+		    "# HELP trawl_leaf_shard_file_writes_total Shard files opened for writing or "
+		    "truncated by another process while served.\n"
+		    "# TYPE trawl_leaf_shard_file_writes_total counter\n"
+		    "trawl_leaf_shard_file_writes_total %llu\n"
+		    "# HELP trawl_leaf_shard_files_damaged_total Shard files found to differ from "
+		    "their manifest while served.\n"
+		    "# TYPE trawl_leaf_shard_files_damaged_total counter\n"
+		    "trawl_leaf_shard_files_damaged_total %llu\n"
+		    "# HELP trawl_leaf_shard_files_unleased Shard files without a read lease "
+		    "(watched by the scrub alone).\n"
+		    "# TYPE trawl_leaf_shard_files_unleased gauge\n"
+		    "trawl_leaf_shard_files_unleased %u\n"
+		    "# HELP trawl_leaf_shard_in_service 1 for a shard in service, 0 for one taken "
+		    "out (damaged, or being written to).\n"
+		    "# TYPE trawl_leaf_shard_in_service gauge\n",
 		    (unsigned long long)st.generation, st.busy, st.queued,
 		    (unsigned long long)st.searches, (unsigned long long)st.fetches,
 		    (unsigned long long)st.pings, (unsigned long long)st.errors,
 		    (unsigned long long)st.partial, (unsigned long long)st.switches,
 		    (unsigned long long)st.peers_cut, (unsigned long long)st.refused,
 		    (unsigned long long)st.fc_hits, (unsigned long long)st.fc_misses,
-		    (unsigned long long)st.fc_entries, (unsigned long long)st.fc_bytes);
+		    (unsigned long long)st.fc_entries, (unsigned long long)st.fc_bytes,
+		    (unsigned long long)st.files.scrubbed_bytes,
+		    (unsigned long long)st.files.scrub_passes,
+		    (unsigned long long)st.files.lease_breaks, (unsigned long long)st.files.damaged,
+		    st.files.unleased);
+		for (uint32_t i = 0; i < st.nshards && n > 0 && (size_t)n < sizeof body; i++)
+			n += snprintf(body + n, sizeof body - (size_t)n,
+			              "trawl_leaf_shard_in_service{shard=\"%u\"} %d\n",
+			              st.shards[i], st.in_service[i]);
+		if (n < 0 || (size_t)n >= sizeof body)
+			n = (int)strlen(body);
 		http_response_text(resp, 200, "text/plain; version=0.0.4", body, (size_t)n);
 	} else {
 		http_response_error(resp, 404, "not_found",
@@ -650,6 +802,17 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 
 /* ---- generations ---- */
 
+/* Adds the counters of a guard no longer ticked to the leaf's (mu held). */
+static void retire_guard(leaf *l, shard_guard *gd)
+{
+	shard_guard_stats st;
+	shard_guard_get_stats(gd, &st);
+	l->retired.scrubbed_bytes += st.scrubbed_bytes;
+	l->retired.scrub_passes += st.scrub_passes;
+	l->retired.lease_breaks += st.lease_breaks;
+	l->retired.damaged += st.damaged;
+}
+
 static void *watch_main(void *arg)
 {
 	leaf *l = arg;
@@ -658,6 +821,11 @@ static void *watch_main(void *arg)
 	while (!atomic_load(&l->stopping)) {
 		usleep(50 * 1000);
 		slept += 50;
+		/* cur and prev change in this thread only: no lock to read them */
+		uint64_t now = clock_mono_us();
+		shard_guard_tick(l->cur->guard, now);
+		if (l->prev)
+			shard_guard_tick(l->prev->guard, now);
 		if (slept < l->cfg.watch_ms)
 			continue;
 		slept = 0;
@@ -686,8 +854,7 @@ static void *watch_main(void *arg)
 			      "not switching to generation %llu: it has %u shards, this leaf "
 			      "serves a generation of %u; restart it with the new layout",
 			      (unsigned long long)want, st.shards, l->total_shards);
-			trawl_index_close(g->idx);
-			free(g);
+			gen_free(g);
 			refused = want;
 			continue;
 		}
@@ -695,6 +862,8 @@ static void *watch_main(void *arg)
 		gen *old_prev = l->prev;
 		l->prev = l->cur;
 		l->cur = g;
+		if (old_prev)
+			retire_guard(l, old_prev->guard);
 		gen_release(old_prev);
 		pthread_mutex_unlock(&l->mu);
 		atomic_fetch_add(&l->switches, 1);
@@ -794,6 +963,26 @@ void leaf_get_stats(leaf *l, leaf_stats *st)
 	pthread_mutex_lock(&l->mu);
 	st->generation = l->cur ? l->cur->no : 0;
 	st->ready = l->cur != NULL;
+	st->files = l->retired;
+	for (int k = 0; k < 2; k++) {
+		gen *g = k ? l->prev : l->cur;
+		if (!g)
+			continue;
+		shard_guard_stats gs;
+		shard_guard_get_stats(g->guard, &gs);
+		st->files.scrubbed_bytes += gs.scrubbed_bytes;
+		st->files.scrub_passes += gs.scrub_passes;
+		st->files.lease_breaks += gs.lease_breaks;
+		st->files.damaged += gs.damaged;
+		if (g == l->cur) {
+			st->files.out_of_service = gs.out_of_service;
+			st->files.unleased = gs.unleased;
+			st->ready = gs.out_of_service < l->nshards;
+			for (uint32_t i = 0; i < l->nshards; i++)
+				st->in_service[i] = shard_guard_status(g->guard, l->shards[i], NULL,
+				                                       0) == GUARD_SERVING;
+		}
+	}
 	if (l->cur) {
 		trawl_index_stats is;
 		trawl_index_get_stats(l->cur->idx, &is);

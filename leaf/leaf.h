@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/rpc.h"
+#include "shardguard.h"
 
 typedef struct leaf_config {
 	const char *index_dir;
@@ -27,6 +28,8 @@ typedef struct leaf_config {
 	uint16_t http_port;    /* address and port; NULL: none */
 	double delay_fraction; /* fault injection for tests and benchmarks: delay this */
 	unsigned delay_ms;     /* fraction of SEARCH answers by delay_ms (0: never) */
+	int64_t scrub_bytes_per_s; /* the scrub's rate (shardguard.h); 0: the default,
+	                              LIMIT_SCRUB_BYTES_PER_S; below 0: no scrub */
 	int quiet;          /* no log lines on stderr */
 } leaf_config;
 
@@ -43,7 +46,7 @@ void leaf_stop(leaf *l);
 
 typedef struct leaf_stats {
 	uint64_t generation;
-	int ready;           /* a verified generation is open */
+	int ready;           /* a verified generation is open, and one of its shards in service */
 	unsigned busy;       /* requests being handled */
 	unsigned queued;     /* requests waiting for a worker (served in turn by connection) */
 	uint64_t searches, fetches, pings, errors, partial;
@@ -54,6 +57,10 @@ typedef struct leaf_stats {
 	uint64_t fc_hits, fc_misses, fc_entries, fc_bytes;
 	uint32_t nshards;
 	uint32_t shards[256];
+	uint8_t in_service[256]; /* of shards[i], in the current generation */
+	/* the shard files' guards (shardguard.h): counters of every generation
+	 * served, gauges of the current one */
+	shard_guard_stats files;
 } leaf_stats;
 
 void leaf_get_stats(leaf *l, leaf_stats *st);

@@ -666,15 +666,21 @@ static void cluster_info(api *a, http_response *resp)
 	root_replica_info info[LIMIT_LEAVES];
 	uint32_t n = root_replicas(a->r, info, LIMIT_LEAVES);
 	json_t *arr = json_array();
-	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
+	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++) {
+		json_t *out = json_array();
+		for (uint32_t s = 0; s < TRAWL_MAX_SHARDS; s++)
+			if ((info[i].out[s / 64] >> (s % 64)) & 1)
+				json_array_append_new(out, json_integer(s));
 		json_array_append_new(
 		    arr, json_pack(
-		             "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I}", "url", info[i].url,
+		             "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I, s:o}", "url", info[i].url,
 		             "state", state_name(info[i].state), "latency_ewma_ms",
 		             info[i].ewma_us / 1000.0, "outstanding", (int)info[i].outstanding,
 		             "generation", (json_int_t)info[i].generation, "requests",
 		             (json_int_t)info[i].requests, "failures", (json_int_t)info[i].failures,
-		             "ejections", (json_int_t)info[i].ejections));
+		             "ejections", (json_int_t)info[i].ejections, "shards_out_of_service",
+		             out));
+	}
 	root_traffic t;
 	root_counters(a->r, &t);
 	send_json(resp, 200,

@@ -103,10 +103,18 @@ static void ping_round(replica_set *rs, rpc_call *calls, tbuf *msgs)
 	for (uint32_t i = 0; i < rs->n; i++) {
 		wire_header h;
 		wire_pong p;
-		int ok = calls[i].rc == TRAWL_OK &&
-		         wire_decode_pong(calls[i].reply, calls[i].reply_len, &h, &p, NULL, 0) ==
-		             TRAWL_OK &&
-		         p.ready;
+		int pong = calls[i].rc == TRAWL_OK &&
+		           wire_decode_pong(calls[i].reply, calls[i].reply_len, &h, &p, NULL, 0) ==
+		               TRAWL_OK;
+		int ok = pong && p.ready;
+		if (pong && p.generation) {
+			/* the shards it lists are the ones it has in service */
+			uint8_t listed[TRAWL_MAX_SHARDS] = {0};
+			for (uint32_t k = 0; k < p.nshards; k++)
+				listed[p.shards[k]] = 1;
+			for (uint32_t s = 0; s < TRAWL_MAX_SHARDS; s++)
+				atomic_store(&rs->rep[i].out[s], rs->rep[i].serves[s] && !listed[s]);
+		}
 		if (ok) {
 			pthread_mutex_lock(&rs->rep[i].mu);
 			rs->rep[i].generation = p.generation;
@@ -214,13 +222,20 @@ int replica_usable(replica *p, int allow_probation)
 	return st == ROOT_HEALTHY || (allow_probation && st == ROOT_PROBATION);
 }
 
+_Static_assert(TRAWL_MAX_SHARDS % 64 == 0, "out-of-service shards are words of bits");
+
+int replica_has(replica *p, uint32_t s)
+{
+	return p->serves[s] && !atomic_load(&p->out[s]);
+}
+
 int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
                  uint64_t salt)
 {
 	uint32_t cand[LIMIT_LEAVES], n = 0;
 	for (int allow = 0; allow < 2 && n == 0; allow++) /* healthy first, then probation */
 		for (uint32_t i = 0; i < rs->n; i++)
-			if (rs->rep[i].serves[s] && !excluded[i] &&
+			if (replica_has(&rs->rep[i], s) && !excluded[i] &&
 			    replica_usable(&rs->rep[i], allow))
 				cand[n++] = i;
 	if (n == 0)
@@ -247,10 +262,10 @@ uint64_t replica_hedge_after(replica *p)
 	return v < 2000 ? 2000 : (uint64_t)v;
 }
 
-static int serves_all(const replica *p, const uint16_t *shards, uint32_t n)
+static int serves_all(replica *p, const uint16_t *shards, uint32_t n)
 {
 	for (uint32_t k = 0; k < n; k++)
-		if (!p->serves[shards[k]])
+		if (!replica_has(p, shards[k]))
 			return 0;
 	return 1;
 }
@@ -327,7 +342,7 @@ int replicas_ready(replica_set *rs, uint32_t nshards)
 	for (uint32_t s = 0; s < nshards; s++) {
 		int ok = 0;
 		for (uint32_t i = 0; i < rs->n && !ok; i++)
-			ok = rs->rep[i].serves[s] && replica_usable(&rs->rep[i], 0);
+			ok = replica_has(&rs->rep[i], s) && replica_usable(&rs->rep[i], 0);
 		if (!ok)
 			return 0;
 	}
@@ -348,6 +363,9 @@ uint32_t replicas_info(replica_set *rs, root_replica_info *out, uint32_t max)
 		                             atomic_load(&p->failures),
 		                             atomic_load(&p->ejections)};
 		pthread_mutex_unlock(&p->mu);
+		for (uint32_t s = 0; s < TRAWL_MAX_SHARDS; s++)
+			if (atomic_load(&p->out[s]))
+				out[i].out[s / 64] |= 1ull << (s % 64);
 	}
 	return rs->n;
 }

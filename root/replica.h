@@ -26,6 +26,9 @@
 typedef struct replica {
 	root_leaf_cfg cfg;
 	uint8_t serves[TRAWL_MAX_SHARDS]; /* serves[s]: this leaf holds shard s */
+	/* out[s]: the leaf's last pong left shard s out: it has taken it out of
+	 * service (a damaged or rewritten file: leaf/shardguard.h) */
+	atomic_uchar out[TRAWL_MAX_SHARDS];
 	rpc_client *cli;
 	pthread_mutex_t mu; /* state, fails, oks, the latency figures, generation */
 	enum root_state state;
@@ -75,6 +78,9 @@ void replica_note_failure(replica_set *rs, replica *p, const rpc_call *c, int gi
 
 /* replica_usable: p is healthy (or on probation, when allowed). */
 int replica_usable(replica *p, int allow_probation);
+
+/* replica_has: p serves shard s now (it holds it and has it in service). */
+int replica_has(replica *p, uint32_t s);
 
 /* replica_pick: a usable replica serving shard s and not excluded[] (healthy
  * ones first, probation if none): for a session preference always the same

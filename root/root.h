@@ -120,6 +120,8 @@ typedef struct root_replica_info {
 	unsigned outstanding;
 	uint64_t generation;
 	uint64_t requests, failures, ejections;
+	uint64_t out[TRAWL_MAX_SHARDS / 64]; /* bit s: the leaf has taken shard s out of
+	                                        service (leaf/shardguard.h) */
 } root_replica_info;
 
 /* root_replicas copies up to max replica infos; returns the number of leaves. */

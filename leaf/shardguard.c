@@ -1,0 +1,409 @@
+/*
+ * shardguard.c - leases and a scrub over the shard files a leaf serves (see
+ * shardguard.h for why).
+ *
+ * Each file has a state (shard_guard_state) and a count of the requests reading it.
+ * A request raises the count and then looks at the state; the watcher thread
+ * sets the state and then looks at the count. Both are sequentially
+ * consistent atomics, so once the watcher has seen a withdrawn file unread,
+ * no request reads it again, and only then is its lease given up.
+ */
+/* F_SETLEASE and F_GETLEASE need _GNU_SOURCE, which meson.build defines */
+#include "shardguard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+#include "common/limits.h"
+
+enum {
+	CHUNK = 1 << 20,        /* bytes the scrub reads at once */
+	CREDIT_MAX = 8 * CHUNK, /* scrub bytes owed after a long pause, at most */
+	WHY_BYTES = 256,
+};
+
+typedef struct gfile {
+	uint32_t shard;
+	int fd;            /* read-only; holds the lease when leased */
+	atomic_int leased; /* 1: a read lease is held on fd (set by one thread) */
+	char path[LIMIT_PATH_BYTES];
+	uint64_t bytes;
+	char want[33];
+	atomic_int state;
+	atomic_uint in_use;  /* requests reading the file */
+	char why[WHY_BYTES]; /* under the guard's mutex */
+	uint64_t off;        /* the scrub's place in the file */
+	XXH3_state_t *xs;
+} gfile;
+
+struct shard_guard {
+	shard_guard_config cfg;
+	uint32_t n;
+	gfile *f;
+	int16_t local[TRAWL_MAX_SHARDS]; /* shard number -> index in f, or -1 */
+	uint8_t *buf;
+	uint32_t cursor; /* the file the scrub reads */
+	uint64_t last_us;
+	uint64_t credit;
+	pthread_mutex_t mu;
+	atomic_uint_fast64_t scrubbed, passes, breaks, damaged;
+};
+
+static void say(shard_guard *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(shard_guard *g, const char *fmt, ...)
+{
+	if (!g->cfg.log)
+		return;
+	char msg[LIMIT_PATH_BYTES + 512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	g->cfg.log(g->cfg.log_ctx, msg);
+}
+
+/* A broken lease signals its holder with SIGIO, whose default action ends
+ * the process. The guard looks at its leases instead (F_GETLEASE), so the
+ * signal is ignored, unless the program has a use of its own for it. */
+static void ignore_sigio(void)
+{
+	struct sigaction sa;
+	if (sigaction(SIGIO, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+	    !(sa.sa_flags & SA_SIGINFO)) {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = SIG_IGN;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGIO, &sa, NULL);
+	}
+}
+
+static void set_why(shard_guard *g, gfile *f, const char *why)
+{
+	pthread_mutex_lock(&g->mu);
+	snprintf(f->why, sizeof f->why, "%s", why);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static int take_lease(gfile *f)
+{
+	if (fcntl(f->fd, F_SETLEASE, F_RDLCK) != 0)
+		return errno;
+	f->leased = 1;
+	return 0;
+}
+
+static void drop_lease(gfile *f)
+{
+	if (f->leased) {
+		fcntl(f->fd, F_SETLEASE, F_UNLCK);
+		f->leased = 0;
+	}
+}
+
+int shard_guard_open(shard_guard **out, const trawl_index *idx, const uint32_t *shards, uint32_t n,
+                     const shard_guard_config *cfg)
+{
+	*out = NULL;
+	shard_guard *g = calloc(1, sizeof *g);
+	if (!g)
+		return TRAWL_ENOMEM;
+	g->cfg = *cfg;
+	pthread_mutex_init(&g->mu, NULL);
+	for (uint32_t i = 0; i < TRAWL_MAX_SHARDS; i++)
+		g->local[i] = -1;
+	g->f = calloc(n ? n : 1, sizeof *g->f);
+	g->buf = malloc(CHUNK);
+	if (!g->f || !g->buf) {
+		shard_guard_close(g);
+		return TRAWL_ENOMEM;
+	}
+	ignore_sigio();
+	uint32_t unleased = 0;
+	char first[LIMIT_PATH_BYTES + 64] = "";
+	for (uint32_t i = 0; i < n; i++) {
+		gfile *f = &g->f[g->n];
+		trawl_shard_file sf;
+		if (shards[i] >= TRAWL_MAX_SHARDS || g->local[shards[i]] >= 0 ||
+		    trawl_index_shard_file(idx, shards[i], &sf) != TRAWL_OK)
+			continue; /* not open in idx: shard_guard_enter refuses it */
+		f->shard = shards[i];
+		snprintf(f->path, sizeof f->path, "%s", sf.path);
+		f->bytes = sf.bytes;
+		snprintf(f->want, sizeof f->want, "%s", sf.xxh3_128);
+		if (!(f->xs = XXH3_createState())) {
+			shard_guard_close(g);
+			return TRAWL_ENOMEM;
+		}
+		XXH3_128bits_reset(f->xs);
+		g->local[shards[i]] = (int16_t)g->n;
+		g->n++;
+		f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+		int e = f->fd < 0 ? errno : take_lease(f);
+		if (e && !unleased++)
+			snprintf(first, sizeof first, "%s (%s)", f->path, strerror(e));
+	}
+	/* one line, however many shards */
+	if (unleased)
+		say(g,
+		    "no read lease on %u of %u shard files, e.g. %s: a process that truncates "
+		    "or rewrites one is found by the scrub only, and a truncation can crash "
+		    "this leaf",
+		    unleased, g->n, first);
+	*out = g;
+	return TRAWL_OK;
+}
+
+void shard_guard_close(shard_guard *g)
+{
+	if (!g)
+		return;
+	for (uint32_t i = 0; i < g->n; i++) {
+		if (g->f[i].fd >= 0)
+			close(g->f[i].fd); /* gives up the lease */
+		XXH3_freeState(g->f[i].xs);
+	}
+	pthread_mutex_destroy(&g->mu);
+	free(g->f);
+	free(g->buf);
+	free(g);
+}
+
+int shard_guard_enter(shard_guard *g, const uint32_t *shards, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		int16_t li = shards[i] < TRAWL_MAX_SHARDS ? g->local[shards[i]] : -1;
+		gfile *f = li >= 0 ? &g->f[li] : NULL;
+		if (f)
+			atomic_fetch_add(&f->in_use, 1);
+		if (!f || atomic_load(&f->state) != GUARD_SERVING) {
+			if (f)
+				atomic_fetch_sub(&f->in_use, 1);
+			shard_guard_leave(g, shards, i);
+			return (int)shards[i];
+		}
+	}
+	return -1;
+}
+
+void shard_guard_leave(shard_guard *g, const uint32_t *shards, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		atomic_fetch_sub(&g->f[g->local[shards[i]]].in_use, 1);
+}
+
+/* Reads f from start to end through its own descriptor (never the map, so
+ * a truncated file is a short read, not a SIGBUS): 0 when it has the
+ * manifest's size and checksum, else 1 with the difference in why. */
+static int reread(shard_guard *g, gfile *f, char *why, size_t whylen)
+{
+	struct stat st;
+	if (fstat(f->fd, &st) != 0) {
+		snprintf(why, whylen, "%s: %s", f->path, strerror(errno));
+		return 1;
+	}
+	if ((uint64_t)st.st_size != f->bytes) {
+		snprintf(why, whylen, "%s: %" PRIu64 " bytes, the manifest says %" PRIu64, f->path,
+		         (uint64_t)st.st_size, f->bytes);
+		return 1;
+	}
+	XXH3_state_t *xs = XXH3_createState();
+	if (!xs) {
+		snprintf(why, whylen, "%s: out of memory re-reading it", f->path);
+		return 1;
+	}
+	XXH3_128bits_reset(xs);
+	uint64_t off = 0;
+	while (off < f->bytes) {
+		size_t want = f->bytes - off < CHUNK ? (size_t)(f->bytes - off) : CHUNK;
+		ssize_t got = pread(f->fd, g->buf, want, (off_t)off);
+		if (got <= 0)
+			break;
+		XXH3_128bits_update(xs, g->buf, (size_t)got);
+		off += (uint64_t)got;
+		atomic_fetch_add(&g->scrubbed, (uint64_t)got);
+	}
+	char hex[33];
+	th_hex128(XXH3_128bits_digest(xs), hex);
+	XXH3_freeState(xs);
+	if (off != f->bytes) {
+		snprintf(why, whylen, "%s: could read %" PRIu64 " of its %" PRIu64 " bytes",
+		         f->path, off, f->bytes);
+		return 1;
+	}
+	if (strcmp(hex, f->want) != 0) {
+		snprintf(why, whylen, "%s: checksum mismatch: expected xxh3-128 %s, actual %s",
+		         f->path, f->want, hex);
+		return 1;
+	}
+	return 0;
+}
+
+/* f's bytes are not the manifest's: out of service for this generation.
+ * Its lease goes once nobody reads it (step), so a writer waits no longer. */
+static void condemn(shard_guard *g, gfile *f, const char *why)
+{
+	set_why(g, f, why);
+	atomic_store(&f->state, GUARD_DAMAGED);
+	atomic_fetch_add(&g->damaged, 1);
+	say(g, "shard %u out of service, damaged: %s", f->shard, why);
+}
+
+/* One step of f's state machine (shardguard.h): leases, writers, re-reads. */
+static void step(shard_guard *g, gfile *f)
+{
+	switch ((shard_guard_state)atomic_load(&f->state)) {
+	case GUARD_SERVING:
+		/* a break pending (or timed out) reads as F_UNLCK */
+		if (f->leased && fcntl(f->fd, F_GETLEASE) != F_RDLCK) {
+			atomic_fetch_add(&g->breaks, 1);
+			set_why(g, f, "another process opened it for writing or truncated it");
+			atomic_store(&f->state, GUARD_WITHDRAWN);
+			say(g,
+			    "shard %u out of service: %s opened for writing or truncated by "
+			    "another process",
+			    f->shard, f->path);
+		} else {
+			break;
+		}
+		/* fall through */
+	case GUARD_WITHDRAWN:
+		if (atomic_load(&f->in_use) == 0) {
+			drop_lease(f); /* the writer goes on */
+			atomic_store(&f->state, GUARD_WAITING);
+		}
+		break;
+	case GUARD_WAITING: {
+		/* a read lease is refused while anybody has the file open for
+		 * writing: once it is granted, the writer is gone */
+		if (take_lease(f) != 0)
+			break;
+		char why[WHY_BYTES];
+		if (reread(g, f, why, sizeof why)) {
+			condemn(g, f, why);
+		} else if (fcntl(f->fd, F_GETLEASE) == F_RDLCK) {
+			f->off = 0;
+			XXH3_128bits_reset(f->xs);
+			set_why(g, f, "");
+			atomic_store(&f->state, GUARD_SERVING);
+			say(g, "shard %u back in service: %s is unchanged", f->shard, f->path);
+		} else {
+			drop_lease(f); /* written to again meanwhile: wait again */
+		}
+		break;
+	}
+	case GUARD_DAMAGED:
+		if (f->leased && atomic_load(&f->in_use) == 0)
+			drop_lease(f);
+		break;
+	}
+}
+
+/* The scrub reads up to budget bytes of the file at its cursor; returns
+ * the bytes read. A file out of service is skipped; one read to its end is
+ * compared with the manifest. */
+static uint64_t scrub(shard_guard *g, uint64_t budget)
+{
+	gfile *f = &g->f[g->cursor];
+	uint64_t done = 0;
+	if (atomic_load(&f->state) == GUARD_SERVING && f->fd >= 0) {
+		uint64_t left = f->bytes - f->off;
+		size_t want = (size_t)(left < budget ? left : budget);
+		ssize_t got = want ? pread(f->fd, g->buf, want, (off_t)f->off) : 0;
+		if (got > 0) {
+			XXH3_128bits_update(f->xs, g->buf, (size_t)got);
+			f->off += (uint64_t)got;
+			done = (uint64_t)got;
+			atomic_fetch_add(&g->scrubbed, done);
+		}
+		if (f->off < f->bytes && got > 0)
+			return done; /* more of this file next time */
+		char hex[33], why[WHY_BYTES];
+		th_hex128(XXH3_128bits_digest(f->xs), hex);
+		struct stat st;
+		if (f->off < f->bytes || fstat(f->fd, &st) != 0 ||
+		    (uint64_t)st.st_size != f->bytes) {
+			snprintf(why, sizeof why,
+			         "%s: shorter or longer than the manifest's %" PRIu64
+			         " bytes (found by the scrub)",
+			         f->path, f->bytes);
+			condemn(g, f, why);
+		} else if (strcmp(hex, f->want) != 0) {
+			snprintf(why, sizeof why,
+			         "%s: checksum mismatch: expected xxh3-128 %s, actual %s (found by "
+			         "the scrub)",
+			         f->path, f->want, hex);
+			condemn(g, f, why);
+		}
+	}
+	f->off = 0;
+	XXH3_128bits_reset(f->xs);
+	if (++g->cursor == g->n) {
+		g->cursor = 0;
+		atomic_fetch_add(&g->passes, 1);
+	}
+	return done;
+}
+
+void shard_guard_tick(shard_guard *g, uint64_t now_us)
+{
+	for (uint32_t i = 0; i < g->n; i++)
+		step(g, &g->f[i]);
+	uint64_t rate = g->cfg.scrub_bytes_per_s;
+	if (!rate || !g->n) {
+		g->last_us = now_us;
+		return;
+	}
+	if (g->last_us && now_us > g->last_us) {
+		long double owed = (long double)rate * (long double)(now_us - g->last_us) / 1e6L;
+		g->credit += owed > CREDIT_MAX ? CREDIT_MAX : (uint64_t)owed;
+		if (g->credit > CREDIT_MAX)
+			g->credit = CREDIT_MAX;
+	}
+	g->last_us = now_us;
+	/* files out of service are skipped: a round of them ends the tick */
+	for (uint32_t idle = 0; g->credit > 0 && idle < g->n;) {
+		uint64_t budget = g->credit < CHUNK ? g->credit : CHUNK;
+		uint64_t used = scrub(g, budget);
+		idle = used ? 0 : idle + 1;
+		g->credit -= used < g->credit ? used : g->credit;
+	}
+}
+
+int shard_guard_status(shard_guard *g, uint32_t shard, char *why, size_t whylen)
+{
+	int16_t li = shard < TRAWL_MAX_SHARDS ? g->local[shard] : -1;
+	if (li < 0)
+		return -1;
+	gfile *f = &g->f[li];
+	if (why && whylen) {
+		pthread_mutex_lock(&g->mu);
+		snprintf(why, whylen, "%s", f->why);
+		pthread_mutex_unlock(&g->mu);
+	}
+	return atomic_load(&f->state);
+}
+
+void shard_guard_get_stats(shard_guard *g, shard_guard_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->scrubbed_bytes = atomic_load(&g->scrubbed);
+	st->scrub_passes = atomic_load(&g->passes);
+	st->lease_breaks = atomic_load(&g->breaks);
+	st->damaged = atomic_load(&g->damaged);
+	for (uint32_t i = 0; i < g->n; i++) {
+		st->out_of_service += atomic_load(&g->f[i].state) != GUARD_SERVING;
+		st->unleased += !g->f[i].leased && atomic_load(&g->f[i].state) == GUARD_SERVING;
+	}
+}
