@@ -117,6 +117,11 @@ enum wire_type {
  * aggs_spec_write) follows the sort part. SEARCH_REPLY: the leaf's partial
  * result (trawl_results_aggs(r, 1)) follows the sort values. */
 #define WIRE_F_AGGS 0x0080u
+/* SEARCH_REPLY, FETCH_REPLY (an error): a shard asked for is out of service
+ * at this leaf (a damaged or rewritten file: leaf/shardguard.h). The root
+ * asks another replica and does not hold it against this one, whose next
+ * PONG leaves the shard out. */
+#define WIRE_F_OUT_OF_SERVICE 0x0100u
 
 /* A sort key's flags. */
 #define WIRE_SORT_DESC 0x01u

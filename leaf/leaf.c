@@ -56,7 +56,7 @@ struct leaf {
 	                            arrive first (rpc_server_busy takes NULL) */
 	http_server *http;
 	atomic_uint_fast64_t delayed;
-	pthread_t watcher;
+	pthread_t watcher, guarder;
 	atomic_int stopping;
 	atomic_uint_fast64_t searches, fetches, pings, errors, partial, switches;
 	shard_guard_stats retired; /* the guards of generations no longer served (mu) */
@@ -209,18 +209,25 @@ static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint6
 
 /* ---- requests ---- */
 
-static void reply_error_search(tbuf *out, const wire_header *h, uint64_t gen_no, int status,
-                               const char *msg)
+/* An error reply to a SEARCH, with header flags (WIRE_F_OUT_OF_SERVICE, or 0). */
+static void refuse_search(tbuf *out, const wire_header *h, uint64_t gen_no, int status,
+                          const char *msg, uint16_t flags)
 {
 	wire_header rh = *h;
 	rh.generation = gen_no;
-	rh.flags = 0;
+	rh.flags = flags;
 	wire_search_reply r = {0};
 	r.status = (uint16_t)status;
 	r.errmsg = msg;
 	r.errmsg_len = (uint32_t)strnlen(msg, LIMIT_ERRMSG_BYTES);
 	tbuf_reset(out);
 	wire_encode_search_reply(out, &rh, &r);
+}
+
+static void reply_error_search(tbuf *out, const wire_header *h, uint64_t gen_no, int status,
+                               const char *msg)
+{
+	refuse_search(out, h, gen_no, status, msg, 0);
 }
 
 static void search_in(leaf *l, trawl_searcher *s, const wire_header *h, const wire_search *q,
@@ -264,7 +271,7 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 		char msg[400];
 		out_of_service(gd, down, msg, sizeof msg);
 		atomic_fetch_add(&l->errors, 1);
-		reply_error_search(out, h, gen_no, TRAWL_ECORRUPT, msg);
+		refuse_search(out, h, gen_no, TRAWL_ECORRUPT, msg, WIRE_F_OUT_OF_SERVICE);
 		return;
 	}
 	search_in(l, s, h, q, shards, gen_no, bare, out);
@@ -434,8 +441,10 @@ static void refuse_fetch(leaf *l, shard_guard *gd, int shard, const wire_header 
 	rep.status = TRAWL_ECORRUPT;
 	rep.errmsg = msg;
 	rep.errmsg_len = (uint32_t)strnlen(msg, LIMIT_ERRMSG_BYTES);
+	wire_header h = *rh;
+	h.flags = WIRE_F_OUT_OF_SERVICE;
 	tbuf_reset(out);
-	wire_encode_fetch_reply(out, rh, &rep);
+	wire_encode_fetch_reply(out, &h, &rep);
 }
 
 static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch *f, tbuf *out)
@@ -813,6 +822,32 @@ static void retire_guard(leaf *l, shard_guard *gd)
 	l->retired.damaged += st.damaged;
 }
 
+/* The guards of cur and prev, ticked every 20 ms (shardguard.h), in a
+ * thread of their own: opening a generation (the watcher's work) reads
+ * every byte of it, and a writer waits on the guard meanwhile. */
+static void *guard_main(void *arg)
+{
+	leaf *l = arg;
+	while (!atomic_load(&l->stopping)) {
+		usleep(20 * 1000);
+		pthread_mutex_lock(&l->mu);
+		gen *g[2] = {l->cur, l->prev};
+		for (int i = 0; i < 2; i++)
+			if (g[i])
+				g[i]->refs++;
+		pthread_mutex_unlock(&l->mu);
+		uint64_t now = clock_mono_us();
+		for (int i = 0; i < 2; i++)
+			if (g[i])
+				shard_guard_tick(g[i]->guard, now);
+		pthread_mutex_lock(&l->mu);
+		gen_release(g[0]);
+		gen_release(g[1]);
+		pthread_mutex_unlock(&l->mu);
+	}
+	return NULL;
+}
+
 static void *watch_main(void *arg)
 {
 	leaf *l = arg;
@@ -821,11 +856,6 @@ static void *watch_main(void *arg)
 	while (!atomic_load(&l->stopping)) {
 		usleep(50 * 1000);
 		slept += 50;
-		/* cur and prev change in this thread only: no lock to read them */
-		uint64_t now = clock_mono_us();
-		shard_guard_tick(l->cur->guard, now);
-		if (l->prev)
-			shard_guard_tick(l->prev->guard, now);
 		if (slept < l->cfg.watch_ms)
 			continue;
 		slept = 0;
@@ -916,6 +946,11 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 	}
 	if (!rc && pthread_create(&l->watcher, NULL, watch_main, l) != 0)
 		rc = TRAWL_ENOMEM;
+	if (!rc && pthread_create(&l->guarder, NULL, guard_main, l) != 0) {
+		atomic_store(&l->stopping, 1);
+		pthread_join(l->watcher, NULL);
+		rc = TRAWL_ENOMEM;
+	}
 	if (rc) {
 		http_server_stop(l->http);
 		if (l->srv)
@@ -939,6 +974,7 @@ void leaf_stop(leaf *l)
 		return;
 	atomic_store(&l->stopping, 1);
 	pthread_join(l->watcher, NULL);
+	pthread_join(l->guarder, NULL);
 	http_server_stop(l->http);
 	rpc_server_stop(l->srv);
 	pthread_mutex_lock(&l->mu);

@@ -28,9 +28,9 @@
 #include "common/limits.h"
 
 enum {
-	CHUNK = 1 << 20,        /* bytes the scrub reads at once */
-	CREDIT_MAX = 8 * CHUNK, /* scrub bytes owed after a long pause, at most */
+	CHUNK = 1 << 20, /* bytes the scrub reads at once */
 	WHY_BYTES = 256,
+	WAIT_SAY_S = 10, /* a writer that keeps a file open this long is logged */
 };
 
 typedef struct gfile {
@@ -45,6 +45,8 @@ typedef struct gfile {
 	char why[WHY_BYTES]; /* under the guard's mutex */
 	uint64_t off;        /* the scrub's place in the file */
 	XXH3_state_t *xs;
+	uint64_t waiting_since; /* GUARD_WAITING since (the tick's clock) */
+	int said_waiting;       /* logged that the writer stays */
 } gfile;
 
 struct shard_guard {
@@ -54,6 +56,8 @@ struct shard_guard {
 	int16_t local[TRAWL_MAX_SHARDS]; /* shard number -> index in f, or -1 */
 	uint8_t *buf;
 	uint32_t cursor; /* the file the scrub reads */
+	int pass_read;   /* the scrub has read something in this pass */
+	uint64_t now_us; /* the clock of the current tick */
 	uint64_t last_us;
 	uint64_t credit;
 	pthread_mutex_t mu;
@@ -88,6 +92,8 @@ static void ignore_sigio(void)
 		sigaction(SIGIO, &sa, NULL);
 	}
 }
+
+static void condemn(shard_guard *g, gfile *f, const char *why);
 
 static void set_why(shard_guard *g, gfile *f, const char *why)
 {
@@ -153,6 +159,15 @@ int shard_guard_open(shard_guard **out, const trawl_index *idx, const uint32_t *
 		int e = f->fd < 0 ? errno : take_lease(f);
 		if (e && !unleased++)
 			snprintf(first, sizeof first, "%s (%s)", f->path, strerror(e));
+		/* verified before the lease was taken: a truncation in between
+		 * would otherwise wait for the scrub */
+		struct stat st;
+		if (f->fd >= 0 && (fstat(f->fd, &st) != 0 || (uint64_t)st.st_size != f->bytes)) {
+			char why[WHY_BYTES];
+			snprintf(why, sizeof why, "%s: no longer the manifest's %" PRIu64 " bytes",
+			         f->path, f->bytes);
+			condemn(g, f, why);
+		}
 	}
 	/* one line, however many shards */
 	if (unleased)
@@ -265,6 +280,8 @@ static void step(shard_guard *g, gfile *f)
 {
 	switch ((shard_guard_state)atomic_load(&f->state)) {
 	case GUARD_SERVING:
+		if (!f->leased && f->fd >= 0 && take_lease(f) == 0)
+			break; /* the writer it had at open is gone (the scrub reads it) */
 		/* a break pending (or timed out) reads as F_UNLCK */
 		if (f->leased && fcntl(f->fd, F_GETLEASE) != F_RDLCK) {
 			atomic_fetch_add(&g->breaks, 1);
@@ -281,18 +298,30 @@ static void step(shard_guard *g, gfile *f)
 	case GUARD_WITHDRAWN:
 		if (atomic_load(&f->in_use) == 0) {
 			drop_lease(f); /* the writer goes on */
+			f->waiting_since = g->now_us;
+			f->said_waiting = 0;
 			atomic_store(&f->state, GUARD_WAITING);
 		}
 		break;
 	case GUARD_WAITING: {
 		/* a read lease is refused while anybody has the file open for
 		 * writing: once it is granted, the writer is gone */
-		if (take_lease(f) != 0)
+		int e = take_lease(f);
+		if (e == EAGAIN) {
+			if (!f->said_waiting &&
+			    g->now_us - f->waiting_since > WAIT_SAY_S * 1000000ull) {
+				f->said_waiting = 1;
+				say(g,
+				    "shard %u still out of service: %s is still open for writing",
+				    f->shard, f->path);
+			}
 			break;
+		}
+		/* another error (a new owner, say): the scrub alone will watch it */
 		char why[WHY_BYTES];
 		if (reread(g, f, why, sizeof why)) {
 			condemn(g, f, why);
-		} else if (fcntl(f->fd, F_GETLEASE) == F_RDLCK) {
+		} else if (!f->leased || fcntl(f->fd, F_GETLEASE) == F_RDLCK) {
 			f->off = 0;
 			XXH3_128bits_reset(f->xs);
 			set_why(g, f, "");
@@ -327,6 +356,7 @@ static uint64_t scrub(shard_guard *g, uint64_t budget)
 			done = (uint64_t)got;
 			atomic_fetch_add(&g->scrubbed, done);
 		}
+		g->pass_read |= got > 0;
 		if (f->off < f->bytes && got > 0)
 			return done; /* more of this file next time */
 		char hex[33], why[WHY_BYTES];
@@ -351,13 +381,16 @@ static uint64_t scrub(shard_guard *g, uint64_t budget)
 	XXH3_128bits_reset(f->xs);
 	if (++g->cursor == g->n) {
 		g->cursor = 0;
-		atomic_fetch_add(&g->passes, 1);
+		if (g->pass_read) /* a pass over files all out of service is none */
+			atomic_fetch_add(&g->passes, 1);
+		g->pass_read = 0;
 	}
 	return done;
 }
 
 void shard_guard_tick(shard_guard *g, uint64_t now_us)
 {
+	g->now_us = now_us;
 	for (uint32_t i = 0; i < g->n; i++)
 		step(g, &g->f[i]);
 	uint64_t rate = g->cfg.scrub_bytes_per_s;
@@ -365,11 +398,13 @@ void shard_guard_tick(shard_guard *g, uint64_t now_us)
 		g->last_us = now_us;
 		return;
 	}
+	/* owed after a long pause: at most a quarter of a second's worth */
+	uint64_t cap = rate / 4 > CHUNK ? rate / 4 : CHUNK;
 	if (g->last_us && now_us > g->last_us) {
 		long double owed = (long double)rate * (long double)(now_us - g->last_us) / 1e6L;
-		g->credit += owed > CREDIT_MAX ? CREDIT_MAX : (uint64_t)owed;
-		if (g->credit > CREDIT_MAX)
-			g->credit = CREDIT_MAX;
+		g->credit += owed > cap ? cap : (uint64_t)owed;
+		if (g->credit > cap)
+			g->credit = cap;
 	}
 	g->last_us = now_us;
 	/* files out of service are skipped: a round of them ends the tick */

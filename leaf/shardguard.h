@@ -16,17 +16,17 @@
  *   stays out ("damaged") until the leaf switches generation.
  * - A scrub: the files are read again, end to end, at a bounded rate, and
  *   compared with the manifest's XXH3-128. It finds what no lease sees: a
- *   change through a descriptor opened before the lease, or where leases are
- *   not to be had (another owner without CAP_LEASE, some network file
- *   systems).
+ *   change to a file the leaf could not lease (a writer had it open when
+ *   the guard started; another owner without CAP_LEASE; some network file
+ *   systems). An unleased file is leased as soon as it can be.
  *
  * A shard out of service is refused by shard_guard_enter, so a request never reads
  * it; the leaf answers such a request with an error and leaves the shard out
  * of the shards its pongs list, so the roots send it to a replica.
  *
- * Threads: shard_guard_enter and shard_guard_leave from any worker; shard_guard_tick from one
- * thread (the leaf's watcher), which also does all logging; shard_guard_stats from
- * any thread.
+ * Threads: shard_guard_enter and shard_guard_leave from any worker;
+ * shard_guard_tick from one thread (the leaf's guard thread), which also
+ * does all logging; shard_guard_status and shard_guard_get_stats from any.
  */
 #ifndef TRAWL_LEAF_SHARDGUARD_H
 #define TRAWL_LEAF_SHARDGUARD_H

@@ -229,6 +229,13 @@ int replica_has(replica *p, uint32_t s)
 	return p->serves[s] && !atomic_load(&p->out[s]);
 }
 
+void replica_withdrawn(replica_set *rs, replica *p, const uint16_t *shards, uint32_t n)
+{
+	(void)rs;
+	for (uint32_t k = 0; k < n; k++)
+		atomic_store(&p->out[shards[k]], 1);
+}
+
 int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
                  uint64_t salt)
 {

@@ -82,6 +82,11 @@ int replica_usable(replica *p, int allow_probation);
 /* replica_has: p serves shard s now (it holds it and has it in service). */
 int replica_has(replica *p, uint32_t s);
 
+/* replica_withdrawn: p refused a request because one of the n shards is out
+ * of service there (WIRE_F_OUT_OF_SERVICE): not its failure, but none of
+ * them goes to p again until its next pong says which it serves. */
+void replica_withdrawn(replica_set *rs, replica *p, const uint16_t *shards, uint32_t n);
+
 /* replica_pick: a usable replica serving shard s and not excluded[] (healthy
  * ones first, probation if none): for a session preference always the same
  * one, else the lighter of two chosen at random by salt (latency EWMA times

@@ -312,11 +312,23 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 		wire_fetch_reply fr;
 		wire_doc d;
 		wire_doc_iter it;
-		if (c.rc == TRAWL_OK && c.reply &&
-		    wire_decode_fetch_reply(c.reply, c.reply_len, &h, &fr, NULL, 0) == TRAWL_OK) {
+		int decoded = c.rc == TRAWL_OK && c.reply &&
+		              wire_decode_fetch_reply(c.reply, c.reply_len, &h, &fr, NULL, 0) ==
+		                  TRAWL_OK;
+		if (decoded && fr.status != TRAWL_OK) {
+			/* the leaf refused it (a shard out of service there, say): its
+			 * twin, if any */
+			uint16_t sh = (uint16_t)s;
+			if (h.flags & WIRE_F_OUT_OF_SERVICE)
+				replica_withdrawn(&r->rs, &r->rs.rep[l], &sh, 1);
+			else
+				replica_note(&r->rs, &r->rs.rep[l], 0, 0);
+			rc = errf(err, errlen, fr.status == TRAWL_ENOTFOUND ? TRAWL_EIO : fr.status,
+			          "%s: %.*s", r->rs.rep[l].cfg.url, (int)fr.errmsg_len, fr.errmsg);
+		} else if (decoded) {
 			replica_note(&r->rs, &r->rs.rep[l], 1, c.micros);
 			wire_doc_iter_init(&it, &fr);
-			int got = fr.status == TRAWL_OK && wire_doc_iter_next(&it, &d) == 1;
+			int got = wire_doc_iter_next(&it, &d) == 1;
 			if (got && d.status == TRAWL_OK && d.json_len) {
 				*json = dupn(d.json, d.json_len);
 				*len = d.json_len;
@@ -337,8 +349,9 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 			rpc_call_fini(&c);
 			tbuf_fini(&msg);
 			break;
+		} else {
+			replica_note_failure(&r->rs, &r->rs.rep[l], &c, (int)r->cfg.timeout_ms);
 		}
-		replica_note_failure(&r->rs, &r->rs.rep[l], &c, (int)r->cfg.timeout_ms);
 		excluded[l] = 1;
 		rpc_call_fini(&c);
 		tbuf_fini(&msg);

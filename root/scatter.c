@@ -295,6 +295,8 @@ static int judge(scatter *sc, scatter_group *g, int j)
 		replica_note(sc->rs, rp, 1, c->micros);
 	else if (c != g->winner && g->winner && c->timed_out)
 		; /* a hedged-away call, cancelled: nothing of its replica */
+	else if (answered && (h.flags & WIRE_F_OUT_OF_SERVICE))
+		replica_withdrawn(sc->rs, rp, g->ws.shards, g->ws.nshards);
 	else if (answered)
 		replica_note(sc->rs, rp, 0, 0); /* the leaf failed it */
 	else

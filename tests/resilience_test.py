@@ -646,7 +646,8 @@ class TestFlippedBytes(DamagedCopies):
                     f.seek(at)
                     f.write(bytes([b[0] ^ (1 << rnd.randrange(8))]))
                 if i == 0:
-                    ok, secs = st.wait_until(lambda: not self.in_service(victim), 5, 0.01)
+                    ok, secs = st.wait_until(lambda: not self.in_service(victim),
+                                             5 * st.SLOW, 0.01)
                     self.assertTrue(ok, "the first flip was not noticed")
                     found = time.monotonic() - t0
                 time.sleep(0.01)
