@@ -608,9 +608,11 @@ static const char stats_help[] =
     "size and schema.\n";
 static const char verify_help[] =
     "usage: trawl verify DIR\n\n"
-    "Checks every shard file of the live generation against the manifest's\n"
-    "checksums, decodes every postings list, and checks every stored document's\n"
-    "checksum. Exit 0 when all is well, 65 on damage (the message names the file).\n"
+    "Checks the live generation's MANIFEST.json against MANIFEST.xxh3 and every\n"
+    "shard file against the manifest's checksums, decodes every postings list, and\n"
+    "checks every stored document's checksum. Exit 0 when all is well, 65 on damage\n"
+    "(the message names the file). A generation without MANIFEST.xxh3 (an older\n"
+    "trawl's) passes with a warning on standard error.\n"
     "Then prints the content digest: the XXH3-128 of every shard's keys and values\n"
     "but the generation number, equal for two builds of the same input.\n";
 
@@ -695,6 +697,8 @@ int cmd_verify(int argc, char **argv)
 	rc = trawl_index_verify(argv[1], err, sizeof err);
 	if (rc)
 		return cli_fail(rc, err);
+	if (err[0])
+		fprintf(stderr, "%s: warning: %s\n", cli_prog, err);
 	char digest[33];
 	if ((rc = trawl_index_digest(argv[1], digest, err, sizeof err)))
 		return cli_fail(rc, err);

@@ -181,6 +181,68 @@ int idx_fsync_path(const char *path)
 	return rc;
 }
 
+/* write_synced writes n bytes to path (created or truncated) and fsyncs it:
+ * TRAWL_OK, or TRAWL_ENOSPC / TRAWL_EIO with errno saying why. */
+static int write_synced(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO;
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		c += w;
+		n -= (size_t)w;
+	}
+	int ok = n == 0 && fsync(fd) == 0, e = errno;
+	close(fd);
+	errno = e;
+	return ok ? TRAWL_OK : e == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO;
+}
+
+/* read_whole reads the file at path into *out (malloc'ed, NUL-terminated,
+ * *len bytes without the NUL): TRAWL_OK, ENOTFOUND, EIO (errno says why) or
+ * ENOMEM. */
+static int read_whole(const char *path, char **out, size_t *len)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO;
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0;
+	int rc = fstat(fd, &st) != 0 ? TRAWL_EIO : TRAWL_OK;
+	if (rc == TRAWL_OK && !(buf = malloc((size_t)st.st_size + 1)))
+		rc = TRAWL_ENOMEM;
+	while (rc == TRAWL_OK && n < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			rc = TRAWL_EIO;
+		else if (r == 0)
+			break; /* shorter than it was: read what there is */
+		else
+			n += (size_t)r;
+	}
+	int e = errno;
+	close(fd);
+	errno = e;
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	buf[n] = 0;
+	*out = buf;
+	*len = n;
+	return TRAWL_OK;
+}
+
 int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, size_t errlen)
 {
 	json_error_t je;
@@ -201,16 +263,60 @@ int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, siz
 	                         "generation", (json_int_t)m->generation, "shards", (int)m->shards,
 	                         "docs", (json_int_t)m->docs, "created", when, "schema",
 	                         schema ? schema : json_object(), "files", files);
+	char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
+	json_decref(root);
+	if (!text)
+		return errf(err, errlen, TRAWL_ENOMEM, "%s/MANIFEST.json: out of memory", gendir);
+	/* MANIFEST.xxh3: the XXH3-128 of MANIFEST.json's bytes, written after it */
+	size_t len = strlen(text);
+	char sum[34];
+	th_hex128(XXH3_128bits(text, len), sum);
+	sum[32] = '\n';
 	char path[LIMIT_PATH_BYTES];
 	snprintf(path, sizeof path, "%s/MANIFEST.json", gendir);
-	int rc = root ? json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : -1;
-	json_decref(root);
-	if (rc != 0)
-		return errf(err, errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", path,
-		            strerror(errno));
-	if ((rc = idx_fsync_path(path)))
-		return errf(err, errlen, rc, "%s: fsync failed", path);
+	int rc = write_synced(path, text, len);
+	free(text);
+	if (rc == TRAWL_OK) {
+		snprintf(path, sizeof path, "%s/MANIFEST.xxh3", gendir);
+		rc = write_synced(path, sum, 33);
+	}
+	if (rc)
+		return errf(err, errlen, rc, "%s: %s", path, strerror(errno));
 	return TRAWL_OK;
+}
+
+/* manifest_check_sum compares MANIFEST.json's bytes (text, len; read from
+ * path) with gendir/MANIFEST.xxh3; without that file, sets m->unsummed. */
+static int manifest_check_sum(const char *gendir, const char *path, const char *text, size_t len,
+                              idx_manifest *m, char *err, size_t errlen)
+{
+	char sumpath[LIMIT_PATH_BYTES], *want;
+	size_t n;
+	snprintf(sumpath, sizeof sumpath, "%s/MANIFEST.xxh3", gendir);
+	int rc = read_whole(sumpath, &want, &n);
+	if (rc == TRAWL_ENOTFOUND) {
+		m->unsummed = 1;
+		return TRAWL_OK;
+	}
+	if (rc)
+		return errf(err, errlen, rc, "%s: %s", sumpath, strerror(errno));
+	int ok = n == 33 && want[32] == '\n';
+	for (size_t i = 0; ok && i < 32; i++)
+		ok = (want[i] >= '0' && want[i] <= '9') || (want[i] >= 'a' && want[i] <= 'f');
+	if (!ok) {
+		free(want);
+		return errf(err, errlen, TRAWL_ECORRUPT,
+		            "%s: malformed: not 32 lowercase hex digits and a newline", sumpath);
+	}
+	want[32] = 0;
+	char hex[33];
+	th_hex128(XXH3_128bits(text, len), hex);
+	int same = strcmp(hex, want) == 0;
+	if (!same)
+		errf(err, errlen, TRAWL_ECORRUPT,
+		     "%s: checksum mismatch: expected xxh3-128 %s, actual %s", path, want, hex);
+	free(want);
+	return same ? TRAWL_OK : TRAWL_ECORRUPT;
 }
 
 void idx_manifest_fini(idx_manifest *m)
@@ -224,12 +330,22 @@ int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t err
 	memset(m, 0, sizeof *m);
 	char path[LIMIT_PATH_BYTES];
 	snprintf(path, sizeof path, "%s/MANIFEST.json", gendir);
+	char *text;
+	size_t len;
+	int rc = read_whole(path, &text, &len);
+	if (rc)
+		return errf(err, errlen, rc, "%s: %s", path, strerror(errno));
+	if ((rc = manifest_check_sum(gendir, path, text, len, m, err, errlen))) {
+		free(text);
+		return rc;
+	}
 	json_error_t je;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
 	if (!root)
-		return errf(err, errlen, access(path, F_OK) ? TRAWL_ENOTFOUND : TRAWL_ECORRUPT,
-		            "%s: line %d, column %d: %s", path, je.line, je.column, je.text);
-	int rc = TRAWL_ECORRUPT;
+		return errf(err, errlen, TRAWL_ECORRUPT, "%s: line %d, column %d: %s", path,
+		            je.line, je.column, je.text);
+	rc = TRAWL_ECORRUPT;
 	json_int_t format = 0, gen = 0, shards = 0, docs = 0;
 	json_t *schema = NULL, *files = NULL;
 	if (json_unpack_ex(root, &je, 0, "{s:I, s:I, s:I, s:I, s:o, s:o}", "format", &format,
@@ -316,19 +432,13 @@ int idx_gen_publish(const char *dir, const char *tmpdir, uint64_t gen, char *err
 		            strerror(errno));
 	if ((rc = idx_fsync_path(dir)))
 		return errf(err, errlen, rc, "%s: fsync failed", dir);
-	int fd = open(curtmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return errf(err, errlen, TRAWL_EIO, "%s: %s", curtmp, strerror(errno));
 	char line[40];
 	int n = snprintf(line, sizeof line, "%s\n", name);
-	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+	if ((rc = write_synced(curtmp, line, (size_t)n))) {
 		int e = errno;
-		close(fd);
 		unlink(curtmp);
-		return errf(err, errlen, e == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s", curtmp,
-		            strerror(e));
+		return errf(err, errlen, rc, "%s: %s", curtmp, strerror(e));
 	}
-	close(fd);
 	if (rename(curtmp, cur) != 0)
 		return errf(err, errlen, TRAWL_EIO, "rename %s: %s", cur, strerror(errno));
 	if ((rc = idx_fsync_path(dir)))

@@ -4,6 +4,7 @@
  *
  *   DIR/CURRENT                 "gen-000007\n": the live generation
  *   DIR/gen-000007/MANIFEST.json
+ *   DIR/gen-000007/MANIFEST.xxh3  the XXH3-128 of MANIFEST.json's bytes
  *   DIR/gen-000007/shard-000.mdb ...
  *   DIR/gen-000008.tmp/         a build in progress (never read; removed by
  *                               the next build)
@@ -32,6 +33,7 @@ typedef struct idx_manifest {
 	uint32_t shards;
 	uint64_t docs;
 	char *schema_json;  /* owned */
+	int unsummed;       /* read without MANIFEST.xxh3 (an older trawl's generation) */
 	idx_manifest_shard shard[TRAWL_MAX_SHARDS];
 } idx_manifest;
 
@@ -53,10 +55,14 @@ void idx_gen_clean_tmp(const char *dir);
 /* idx_file_hash computes the XXH3-128 (hex) and size of a file. */
 int idx_file_hash(const char *path, char hex[33], uint64_t *bytes);
 
-/* idx_manifest_write writes gendir/MANIFEST.json (fsynced). */
+/* idx_manifest_write writes gendir/MANIFEST.json and then MANIFEST.xxh3, its
+ * XXH3-128 in hex and a newline, each fsynced. */
 int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, size_t errlen);
 
-/* idx_manifest_read parses gendir/MANIFEST.json into m (free with idx_manifest_fini). */
+/* idx_manifest_read parses gendir/MANIFEST.json into m (free with
+ * idx_manifest_fini), after checking its bytes against MANIFEST.xxh3: a
+ * mismatch or a malformed MANIFEST.xxh3 is TRAWL_ECORRUPT; without one the
+ * manifest is still read, and m->unsummed is set. */
 int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t errlen);
 void idx_manifest_fini(idx_manifest *m);
 

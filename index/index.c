@@ -98,6 +98,7 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 		goto fail;
 	idx->dir = strdup(dir);
 	idx->generation = gen;
+	idx->unsummed = m->unsummed;
 	idx->total_shards = m->shards;
 	idx->nshards = nwant;
 	idx->shards = calloc(nwant, sizeof *idx->shards);
@@ -321,6 +322,15 @@ int trawl_index_verify(const char *dir, char *err, size_t errlen)
 			}
 	}
 	trawl_searcher_close(s);
+	if (rc == TRAWL_OK && idx->unsummed) {
+		char name[32];
+		idx_gen_dirname(name, idx->generation);
+		snprintf(err, errlen,
+		         "%s/%s/MANIFEST.xxh3 is missing, so MANIFEST.json is covered by no "
+		         "checksum (a generation written by an older trawl; the next build "
+		         "writes one)",
+		         dir, name);
+	}
 	trawl_index_close(idx);
 	return rc;
 }

@@ -51,6 +51,7 @@ struct trawl_index {
 	uint64_t bytes;
 	uint64_t terms;
 	struct idx_fcache *fcache; /* the filter cache (NULL: none) */
+	int unsummed; /* the generation has no MANIFEST.xxh3 (an older trawl wrote it) */
 };
 
 /* ---- one searcher's view of one shard (valid while its txn lives) ---- */

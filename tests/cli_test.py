@@ -300,6 +300,8 @@ class TestFixture(TrawlCase):
         self.assertRegex(man["files"][0]["xxh3_128"], r"^[0-9a-f]{32}$")
         self.assertEqual(man["files"][0]["bytes"],
                          os.path.getsize(os.path.join(self.ix, "gen-000001", "shard-000.mdb")))
+        with open(os.path.join(self.ix, "gen-000001", "MANIFEST.xxh3"), "rb") as f:
+            self.assertRegex(f.read(), rb"\A[0-9a-f]{32}\n\Z")
 
     def test_stats(self):
         out = self.ok("stats", self.ix).out
@@ -314,6 +316,7 @@ class TestFixture(TrawlCase):
     def test_verify(self):
         r = self.ok("verify", self.ix)
         self.assertIn("ok", r.out)
+        self.assertEqual(r.err, "")
 
     def test_simple_queries(self):
         cases = {
@@ -1020,7 +1023,75 @@ class TestDamage(TrawlCase):
             shutil.copy(b, a)
             self.all_fail(ix, [re.escape(a), "checksum mismatch"])
 
+    def sum_path(self, ix):
+        return os.path.join(ix, "gen-000001", "MANIFEST.xxh3")
+
+    def test_edited_manifest(self):
+        # finding 7: an edited k1 changed the rankings and passed verify
+        ix = self.fresh()
+        mp = os.path.join(ix, "gen-000001", "MANIFEST.json")
+        with open(mp, "rb") as f:
+            orig = f.read()
+        with open(self.sum_path(ix)) as f:
+            expected = f.read().strip()
+        edited = orig.replace(b'"k1": 0.9', b'"k1": 3.0', 1)
+        self.assertNotEqual(edited, orig)
+        with open(mp, "wb") as f:
+            f.write(edited)
+        self.all_fail(ix, [re.escape(mp) + r": checksum mismatch",
+                           r"expected xxh3-128 %s, actual (?!%s)[0-9a-f]{32}" % (expected, expected)])
+        with open(mp, "wb") as f:  # put it back: all is well again
+            f.write(orig)
+        self.ok("verify", ix)
+
+    def test_manifest_without_sum(self):
+        # a generation written before MANIFEST.xxh3 existed: opened, verify warns
+        ix = self.fresh()
+        sp = self.sum_path(ix)
+        digest = self.ok("verify", ix).out
+        os.unlink(sp)
+        self.assertEqual(self.ids(ix, "zeppelin"), ["air-01"])
+        self.ok("stats", ix)
+        self.ok("get", ix, "air-01")
+        r = self.ok("verify", ix)
+        self.assertEqual(r.out, digest)
+        self.assertRegex(r.err, r"\Atrawl: warning: %s is missing, so MANIFEST\.json is covered "
+                         r"by no checksum.*\n\Z" % re.escape(sp))
+        # which is why it matters: unchecked, an edited k1 is believed
+        before = self.hits(ix, "common")[0]["hits"]
+        mp = os.path.join(ix, "gen-000001", "MANIFEST.json")
+        with open(mp, "rb") as f:
+            text = f.read()
+        with open(mp, "wb") as f:
+            f.write(text.replace(b'"k1": 0.9', b'"k1": 3.0'))
+        self.assertNotEqual(self.hits(ix, "common")[0]["hits"], before)
+        self.assertIn("warning", self.ok("verify", ix).err)
+
+    def test_malformed_manifest_sum(self):
+        with open(self.sum_path(self.template), "rb") as f:
+            good = f.read()
+        for name, text in (("empty", b""), ("no_newline", good[:32]),
+                           ("upper_case", good.upper()), ("short", good[1:]),
+                           ("long", good[:32] + b"0\n"), ("crlf", good[:32] + b"\r\n"),
+                           ("two_lines", good + good), ("spaces", b" " + good[:31] + b"\n"),
+                           ("not_hex", b"g" * 32 + b"\n"), ("nul", b"\x00" * 33)):
+            with self.subTest(case=name):
+                ix = self.fresh()
+                with open(self.sum_path(ix), "wb") as f:
+                    f.write(text)
+                self.all_fail(ix, [re.escape(self.sum_path(ix)) + r": malformed"])
+        with self.subTest(case="directory"):
+            ix = self.fresh()
+            os.unlink(self.sum_path(ix))
+            os.mkdir(self.sum_path(ix))
+            r = self.fails(74, "verify", ix, msg=[re.escape(self.sum_path(ix))])
+            self.assertEqual(r.out, "")
+
     def test_corrupt_manifest(self):
+        # Edits the parser must refuse. MANIFEST.xxh3 is removed, as if an
+        # older trawl had written the generation: with it, every edit would
+        # be a checksum mismatch (test_edited_manifest) and the parser would
+        # never see the edit.
         def edit(fn):
             ix = self.fresh()
             mp = os.path.join(ix, "gen-000001", "MANIFEST.json")
@@ -1028,6 +1099,7 @@ class TestDamage(TrawlCase):
                 text = f.read()
             with open(mp, "w") as f:
                 f.write(fn(text))
+            os.unlink(self.sum_path(ix))
             return ix, mp
 
         def setkey(path, value):

@@ -365,6 +365,9 @@ TRAWL_API int trawl_index_shard_file(const trawl_index *idx, uint32_t shard, tra
  * trawl_index_verify reads every byte of every shard: file checksums, every
  * postings list, and every stored document's checksum. Returns TRAWL_OK or
  * TRAWL_ECORRUPT with a message in errbuf naming the file and what differs.
+ * On TRAWL_OK errbuf is left as it was, or holds a warning that is not
+ * damage: the generation has no MANIFEST.xxh3 (an older trawl wrote it), so
+ * its manifest was read unchecked.
  */
 TRAWL_API int trawl_index_verify(const char *dir, char *errbuf, size_t errlen);
 
