@@ -19,6 +19,7 @@
 #include "common/limits.h"
 #include "leaf/leaf.h"
 #include "root/api.h"
+#include "root/auth.h"
 #include "root/root.h"
 #include "trawl/trawl.h"
 
@@ -271,6 +272,29 @@ int cmd_leaf(int argc, char **argv)
 	return 0;
 }
 
+/* --search-tokens and --admin-tokens (root/auth.h). */
+typedef struct token_files {
+	const char *search, *admin;
+} token_files;
+
+/* --search-tokens (Q) and --admin-tokens (A): 1 when c was one of them. */
+static int token_option(int c, token_files *tf)
+{
+	if (c == 'Q')
+		tf->search = optarg;
+	else if (c == 'A')
+		tf->admin = optarg;
+	else
+		return 0;
+	return 1;
+}
+
+#define TOKENS_HELP \
+	"  --search-tokens FILE, --admin-tokens FILE\n" \
+	"                 bearer tokens, one per line: with either, every request but\n" \
+	"                 /livez, /readyz and /healthz needs Authorization: Bearer TOKEN;\n" \
+	"                 a search token searches and reads, an admin token does all\n"
+
 static const char root_help[] =
 	"usage: trawl root --cluster FILE --http [HOST:]PORT [--timeout-ms N]\n"
 	"                  [--name NAME] [--ca FILE] [--cert FILE --key FILE]\n"
@@ -282,23 +306,31 @@ static const char root_help[] =
 
 	"  --timeout-ms N   default query deadline (default 2000)\n"
 	"  --name NAME      the index name of the OpenSearch-style API (default trawl)\n"
-	"  --cache-mb N     result cache size (default 64; 0: no cache)\n";
+	"  --cache-mb N     result cache size (default 64; 0: no cache)\n" TOKENS_HELP;
 
-static int run_root(root_config *rc_cfg, const char *addr, const char *name,
-                    int quiet, const char *banner)
+static int run_root(root_config *rc_cfg, const char *addr, const char *name, int quiet,
+                    const char *banner, const token_files *tf)
 {
 	char err[1024], bind[128];
 	uint16_t port;
 	if (parse_addr(addr, bind, sizeof bind, &port))
 		return cli_usage_error("root", "--http takes [HOST:]PORT");
-	root *r;
-	int rc = root_open(&r, rc_cfg, err, sizeof err);
+	auth_tokens *tokens = NULL;
+	int rc = tf->search || tf->admin
+	             ? auth_load(&tokens, tf->search, tf->admin, err, sizeof err)
+	             : TRAWL_OK;
 	if (rc)
 		return cli_fail(rc, err);
-	api_config ac = {bind, port, name, quiet};
+	root *r;
+	if ((rc = root_open(&r, rc_cfg, err, sizeof err))) {
+		auth_free(tokens);
+		return cli_fail(rc, err);
+	}
+	api_config ac = {bind, port, name, tokens, quiet};
 	api *a;
 	if ((rc = api_start(&a, r, &ac, err, sizeof err))) {
 		root_close(r);
+		auth_free(tokens);
 		return cli_fail(rc, err);
 	}
 	if (!quiet) {
@@ -312,6 +344,7 @@ static int run_root(root_config *rc_cfg, const char *addr, const char *name,
 	wait_for_signal();
 	api_stop(a);
 	root_close(r);
+	auth_free(tokens);
 	return 0;
 }
 
@@ -327,11 +360,15 @@ int cmd_root(int argc, char **argv)
 		{"name", required_argument, 0, 'n'},    {"ca", required_argument, 0, 'a'},
 		{"cert", required_argument, 0, 'C'},    {"key", required_argument, 0, 'k'},
 		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-		{"cache-mb", required_argument, 0, 'm'}, {0, 0, 0, 0}};
+		{"cache-mb", required_argument, 0, 'm'}, {"search-tokens", required_argument, 0, 'Q'},
+		{"admin-tokens", required_argument, 0, 'A'}, {0, 0, 0, 0}};
 	int c;
 	long cache_mb = 64;
+	token_files tf = {NULL, NULL};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		if (token_option(c, &tf))
+			continue;
 		switch (c) {
 		case 'm':
 			if (parse_cache_mb(optarg, &cache_mb))
@@ -386,7 +423,7 @@ int cmd_root(int argc, char **argv)
 	set_cache(&cfg, cache_mb);
 	char banner[300];
 	snprintf(banner, sizeof banner, "root over %u leaves, %u shards", cfg.nleaves, cfg.nshards);
-	rc = run_root(&cfg, addr, name, quiet, banner);
+	rc = run_root(&cfg, addr, name, quiet, banner, &tf);
 	root_config_fini(&cfg);
 	return rc;
 }
@@ -403,7 +440,7 @@ static const char serve_help[] =
 	"  --workers N    searches at once (default: 2)\n"
 	"  --cache-mb N   result cache size (default 64; 0: no cache)\n"
 	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n"
-	"                 while they are served (default 64; 0: no scrub)\n";
+	"                 while they are served (default 64; 0: no scrub)\n" TOKENS_HELP;
 
 int cmd_serve(int argc, char **argv)
 {
@@ -417,12 +454,17 @@ int cmd_serve(int argc, char **argv)
 	                                      {"workers", required_argument, 0, 'w'},
 	                                      {"quiet", no_argument, 0, 'q'},
 	                                      {"cache-mb", required_argument, 0, 'm'},
+	                                      {"search-tokens", required_argument, 0, 'Q'},
+	                                      {"admin-tokens", required_argument, 0, 'A'},
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	int c;
 	long cache_mb = 64;
+	token_files tf = {NULL, NULL};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		if (token_option(c, &tf))
+			continue;
 		switch (c) {
 		case 'm':
 			if (parse_cache_mb(optarg, &cache_mb))
@@ -493,7 +535,7 @@ int cmd_serve(int argc, char **argv)
 	snprintf(banner, sizeof banner, "serving %s (generation %llu, %u shard%s) as index \"%s\"",
 	         dir, (unsigned long long)st.generation, st.nshards, st.nshards == 1 ? "" : "s",
 	         name);
-	rc = run_root(&cfg, addr, name, quiet, banner);
+	rc = run_root(&cfg, addr, name, quiet, banner, &tf);
 	leaf_stop(l);
 	return rc;
 }

@@ -135,6 +135,9 @@
  * default (leaf/shardguard.h): a leaf of 1 GiB is read again every 16 s, at
  * about 1% of a core; `--scrub-rate` changes it. */
 #define LIMIT_SCRUB_BYTES_PER_S (64ll << 20)
+/* A bearer token of the HTTP API (root/auth.h): bytes, and tokens per file. */
+#define LIMIT_BEARER_BYTES 256
+#define LIMIT_BEARER_TOKENS 1024
 /* Bytes of a session preference key (preference=). */
 #define LIMIT_PREFERENCE_BYTES 256
 

@@ -7,6 +7,7 @@
  * a root_query, and the result rendered as JSON.
  */
 #include "api.h"
+#include "auth.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -804,6 +805,17 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 	api *a = ctx;
 	const char *m = req->method, *path = req->path;
 	int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+	char why[160];
+	int denied = auth_check(a->cfg.tokens, http_header(req, "Authorization"),
+	                        auth_need_of(m, path), why, sizeof why);
+	if (denied) {
+		/* OpenSearch's security plugin answers so (type security_exception) */
+		if (denied == 401)
+			http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"trawl\"");
+		http_response_error(resp, denied, "security_exception", "%s: %s %.200s", why, m,
+		                    path);
+		return;
+	}
 	if (!strcmp(path, "/livez") && get) {
 		send_json(resp, 200, json_pack("{s:s}", "status", "ok"));
 	} else if (!strcmp(path, "/readyz") && get) {

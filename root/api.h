@@ -13,6 +13,7 @@ typedef struct api_config {
 	const char *bind;       /* address to listen on, e.g. "127.0.0.1" */
 	uint16_t port;          /* 0: any free port */
 	const char *index_name; /* the name OpenSearch-style paths use */
+	const struct auth_tokens *tokens; /* bearer tokens (root/auth.h); NULL: open */
 	int quiet;
 } api_config;
 

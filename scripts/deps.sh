@@ -8,7 +8,7 @@
 # bundles npm and conflicts with Debian's npm package) does as well.
 set -eu
 PKGS="gcc libc6-dev meson ninja-build pkg-config python3 \
- libnng-dev liblmdb-dev libzstd-dev zlib1g-dev libxxhash-dev libutf8proc-dev libstemmer-dev \
+ libnng-dev libmbedtls-dev liblmdb-dev libzstd-dev zlib1g-dev libxxhash-dev libutf8proc-dev libstemmer-dev \
  libjansson-dev libcmocka-dev libmicrohttpd-dev openssl haproxy curl zstd chromium"
 missing=""
 for p in $PKGS; do

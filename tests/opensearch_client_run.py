@@ -42,11 +42,20 @@ def main():
         curl = os.path.join(ROOT, "data", "curl-commits")
         subprocess.run([TRAWL, "index", typed, os.path.join(curl, "docs.jsonl.zst"), "--schema",
                         os.path.join(curl, "schema.json")], check=True, stdout=subprocess.DEVNULL)
+        # the typed index's server wants bearer tokens: the client sends one
+        token = "search-" + os.urandom(12).hex()
+        tokens = os.path.join(work, "search-tokens")
+        with open(tokens, "w") as f:
+            f.write("# the client test's search token\n%s\n" % token)
+        admin = os.path.join(work, "admin-tokens")
+        with open(admin, "w") as f:
+            f.write("admin-" + os.urandom(12).hex() + "\n")
         ports = []
         for ix in (idx, typed):
             port = free_port()
+            extra = ["--search-tokens", tokens, "--admin-tokens", admin] if ix == typed else []
             procs.append(subprocess.Popen([TRAWL, "serve", ix, "--http", "127.0.0.1:%d" % port,
-                                           "--quiet"]))
+                                           "--quiet"] + extra))
             ports.append(port)
             end = time.time() + 20
             while True:
@@ -62,7 +71,8 @@ def main():
                     return 1
                 time.sleep(0.2)
         env = dict(os.environ, TRAWL_URL="http://127.0.0.1:%d" % ports[0], TRAWL_INDEX="wiki",
-                   TRAWL_TYPED_URL="http://127.0.0.1:%d" % ports[1], TRAWL_TYPED_INDEX="curl")
+                   TRAWL_TYPED_URL="http://127.0.0.1:%d" % ports[1], TRAWL_TYPED_INDEX="curl",
+                   TRAWL_TYPED_TOKEN=token)
         return subprocess.run([node, os.path.join(HERE, "opensearch_client_test.js")],
                               env=env, cwd=HERE).returncode
     finally:

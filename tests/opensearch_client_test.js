@@ -320,9 +320,33 @@ async function main() {
 
 // Sorting by fields, search_after (and aggregations) on the typed index.
 async function typedChecks() {
-  const tc = new Client({ node: typedUrl, maxRetries: 0, requestTimeout: 10000 });
+  // This server wants bearer tokens (trawl serve --search-tokens): the
+  // client sends its search token with every request.
+  const token = process.env.TRAWL_TYPED_TOKEN;
+  const auth = token ? { headers: { authorization: `Bearer ${token}` } } : {};
+  const tc = new Client({ node: typedUrl, maxRetries: 0, requestTimeout: 10000, ...auth });
   const ix = typedIndex;
   const query = { match: { body: 'fix' } };
+
+  if (token) {
+    await check('without a token: 401 security_exception, WWW-Authenticate Bearer', async () => {
+      const bare = new Client({ node: typedUrl, maxRetries: 0, requestTimeout: 10000 });
+      const e = await expectError(() => bare.search({ index: ix, body: { query } }), 401);
+      assert(e.meta.body.error.type === 'security_exception', JSON.stringify(e.meta.body));
+      assert(e.meta.body.status === 401, JSON.stringify(e.meta.body));
+      assert(/^Bearer/.test(e.meta.headers['www-authenticate'] || ''),
+             `WWW-Authenticate: ${e.meta.headers['www-authenticate']}`);
+    });
+    await check('a wrong token: 401', async () => {
+      const wrong = new Client({ node: typedUrl, maxRetries: 0, requestTimeout: 10000,
+                                 headers: { authorization: 'Bearer not-the-right-token-at-all' } });
+      await expectError(() => wrong.count({ index: ix }), 401);
+    });
+    await check('the search token cannot write: 403', async () => {
+      const e = await expectError(() => tc.index({ index: ix, id: 'x', body: { body: 'x' } }), 403);
+      assert(e.meta.body.error.type === 'security_exception', JSON.stringify(e.meta.body));
+    });
+  }
 
   await check('sort by a date, descending, with sort values', async () => {
     const { body } = await tc.search({ index: ix, body: { query, size: 10, sort: [{ date: 'desc' }] } });

@@ -1625,6 +1625,99 @@ class TestGeneration(ServeCase):
 # 5. bad HTTP input
 # ---------------------------------------------------------------------------
 
+class TestTokens(ServeCase):
+    """Bearer tokens on the HTTP API (issue #13, root/auth.c): with token
+    files, every request but the probes needs one; a search token searches
+    and reads, an admin token does everything; 401 and 403 in OpenSearch's
+    error shape. The same rules hold for `trawl root` (one code path)."""
+
+    SEARCH = "search-token-0123456789abcdef"
+    ADMIN = "admin-token-fedcba9876543210"
+
+    def serve_with_tokens(self):
+        st_file, ad_file = self.path("search.tokens"), self.path("admin.tokens")
+        with open(st_file, "w") as f:
+            f.write("# searchers\n\n%s\nsearch-token-number-two-0000\n" % self.SEARCH)
+        with open(ad_file, "w") as f:
+            f.write("%s\n" % self.ADMIN)
+        port = free_port()
+        p = self.start("serve", "serve", _MOD["ix1"], "--http", "127.0.0.1:%d" % port, "--quiet",
+                       "--search-tokens", st_file, "--admin-tokens", ad_file)
+        self.wait_ready(port, [p])
+        return port
+
+    def call(self, port, method, path, token=None, body=None, raw=None):
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = "Bearer " + token
+        if raw is not None:
+            headers["Authorization"] = raw
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return request(port, method, path, body=body, headers=headers)
+
+    def test_tokens(self):
+        port = self.serve_with_tokens()
+        search = search_path("solar eclipse", k=3)
+        # the probes stay open, and so do the search page's own files
+        for path in ("/livez", "/readyz", "/healthz", "/_ui/"):
+            self.assertEqual(self.call(port, "GET", path).status, 200, path)
+        # no token, a malformed header, an unknown token: 401, OpenSearch's shape
+        for raw in (None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer wrong-token-0000000000000",
+                    "Bearer " + self.SEARCH + "x"):
+            r = self.call(port, "GET", search, raw=raw)
+            self.assertEqual(r.status, 401, "%r: %r" % (raw, r))
+            self.assertEqual(r.json["error"]["type"], "security_exception", repr(r))
+            self.assertEqual(r.json["status"], 401, repr(r))
+            self.assertTrue(r.headers.get("www-authenticate", "").startswith("Bearer"), repr(r))
+        # a search token: searches, documents, the OpenSearch reads
+        for method, path, body in (("GET", search, None),
+                                   ("POST", "/search", b'{"q": "solar eclipse"}'),
+                                   ("GET", "/_search?q=solar", None),
+                                   ("POST", "/wiki1/_search", b'{"query": {"match_all": {}}}'),
+                                   ("POST", "/_count", b'{"query": {"match_all": {}}}'),
+                                   ("GET", "/_mapping", None), ("GET", "/", None)):
+            r = self.call(port, method, path, token=self.SEARCH, body=body)
+            self.assertEqual(r.status, 200, "%s %s: %r" % (method, path, r))
+        r = self.call(port, "GET", search, token="search-token-number-two-0000")
+        self.assertEqual(r.status, 200, "the second token of the file: %r" % r)
+        # ... but not the operators' endpoints nor a write: 403
+        for method, path in (("GET", "/metrics"), ("GET", "/_trawl/cluster"),
+                             ("PUT", "/trawl/_doc/1"), ("DELETE", "/trawl"),
+                             ("POST", "/_bulk")):
+            r = self.call(port, method, path, token=self.SEARCH, body=b"{}")
+            self.assertEqual(r.status, 403, "%s %s: %r" % (method, path, r))
+            self.assertEqual(r.json["error"]["type"], "security_exception", repr(r))
+        # an admin token does everything (a write is still refused, by its handler)
+        for method, path in (("GET", search), ("GET", "/metrics"), ("GET", "/_trawl/cluster")):
+            r = self.call(port, method, path, token=self.ADMIN)
+            self.assertEqual(r.status, 200, "%s %s: %r" % (method, path, r))
+        r = self.call(port, "PUT", "/trawl/_doc/1", token=self.ADMIN, body=b"{}")
+        self.assertNotIn(r.status, (401, 403), repr(r))
+        # the scheme's case does not matter; spaces around the token do not either
+        r = self.call(port, "GET", search, raw="bearer   %s  " % self.SEARCH)
+        self.assertEqual(r.status, 200, repr(r))
+        self.shutdown_and_check()
+
+    def test_bad_token_files(self):
+        cases = [("", "no token in the file"),
+                 ("short\n", ":1: a token has 16 to 256 bytes; this one has 5"),
+                 ("# c\nok-token-0123456789\nwith space 0123456789\n", ":3, column 5: a token"),
+                 ("x" * 300 + "\n", ":1: a token is at most 256 bytes")]
+        for i, (text, want) in enumerate(cases):
+            path = self.path("bad%d.tokens" % i)
+            with open(path, "w") as f:
+                f.write(text)
+            rc, out, err = run_trawl("serve", _MOD["ix1"], "--http", "127.0.0.1:%d" % free_port(),
+                                     "--search-tokens", path)
+            self.assertNotEqual(rc, 0, text)
+            self.assertIn(path, err, err)
+            self.assertIn(want, err, err)
+        rc, out, err = run_trawl("serve", _MOD["ix1"], "--admin-tokens", self.path("missing"))
+        self.assertNotEqual(rc, 0)
+        self.assertIn(self.path("missing"), err)
+
+
 class TestBadInput(ServeCase):
     def setUp(self):
         super().setUp()
