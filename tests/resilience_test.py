@@ -479,6 +479,28 @@ class TestFrozenReplica(Attacked):
         self.shutdown_and_check()
 
 
+def leases_work():
+    """Whether the kernel grants read leases here (fcntl F_SETLEASE)."""
+    import fcntl
+    import tempfile
+    wfd, path = tempfile.mkstemp(prefix="trawl-lease-")
+    os.close(wfd)  # a lease is refused while anyone has the file open for writing
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETLEASE", 1024), fcntl.F_RDLCK)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+needs_leases = unittest.skipUnless(
+    leases_work(), "this kernel or file system grants no read leases: a leaf then relies on "
+    "its scrub alone (docs/OPERATIONS.md)")
+
+
 class DamagedCopies(ServeCase):
     """A 2 x 2 cluster whose replicas serve copies of their own (so that a
     damaged file damages one replica, as on separate machines), each leaf
@@ -593,6 +615,7 @@ class DamagedCopies(ServeCase):
         return len(recs)
 
 
+@needs_leases
 class TestTruncatedShardFile(DamagedCopies):
     """Finding 6: truncating a shard file under a running leaf killed it
     with SIGBUS (mdb_get read a page past the new end), 3 of 3. Now the
@@ -624,6 +647,7 @@ class TestTruncatedShardFile(DamagedCopies):
         self.shutdown_and_check()
 
 
+@needs_leases
 class TestFlippedBytes(DamagedCopies):
     """Finding 7: 200 byte flips into files a leaf was serving gave 71
     wrong answers of 3,568 (hits without their source, totals marked exact
