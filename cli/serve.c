@@ -154,6 +154,11 @@ static void warn_exposed(const leaf_config *cfg)
 }
 
 #define SCRUB_RATE_USAGE "--scrub-rate takes MiB per second, 0 to 4096 (0: no scrub)"
+#define SCRUB_PERIOD_USAGE "--scrub-period takes seconds, 1 to 86400"
+#define SCRUB_HELP \
+	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n" \
+	"                 while they are served (default 64; 0: no scrub)\n" \
+	"  --scrub-period S  a pass over them starts at most every S s (default 60)\n"
 
 /* --scrub-rate N: MiB/s into bytes/s, 0 into "none" (below 0). */
 static int parse_scrub_rate(const char *s, int64_t *out)
@@ -178,8 +183,7 @@ static const char leaf_help[] =
 	"  --workers N    requests served at once (default 2)\n"
 	"  --cert, --key  certificate and key for tls+tcp://; --ca to verify roots\n"
 	"  --http ADDR    health and metrics port: /livez, /readyz, /metrics\n"
-	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n"
-	"                 while they are served (default 64; 0: no scrub)\n"
+	SCRUB_HELP
 	"  --delay F:MS   fault injection (tests, benchmarks): delay a fraction F of\n"
 	"                 SEARCH answers by MS milliseconds\n";
 
@@ -193,7 +197,7 @@ int cmd_leaf(int argc, char **argv)
 		{"cert", required_argument, 0, 'c'}, {"key", required_argument, 0, 'k'},
 		{"ca", required_argument, 0, 'a'},    {"quiet", no_argument, 0, 'q'},
 		{"http", required_argument, 0, 'H'},  {"delay", required_argument, 0, 'd'},
-		{"scrub-rate", required_argument, 0, 'S'},
+		{"scrub-rate", required_argument, 0, 'S'}, {"scrub-period", required_argument, 0, 'P'},
 		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
 	char hbind[128];
 	int c;
@@ -237,6 +241,11 @@ int cmd_leaf(int argc, char **argv)
 		case 'S':
 			if (parse_scrub_rate(optarg, &cfg.scrub_bytes_per_s))
 				return cli_usage_error("leaf", SCRUB_RATE_USAGE);
+			break;
+		case 'P':
+			if ((cfg.scrub_period_s = (unsigned)parse_range(optarg, 1, 86400)) < 1 ||
+			    cfg.scrub_period_s > 86400)
+				return cli_usage_error("leaf", SCRUB_PERIOD_USAGE);
 			break;
 		case 'd': {
 			double f;
@@ -439,8 +448,7 @@ static const char serve_help[] =
 	"  --http ADDR    where to listen (default 127.0.0.1:9200)\n"
 	"  --workers N    searches at once (default: 2)\n"
 	"  --cache-mb N   result cache size (default 64; 0: no cache)\n"
-	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n"
-	"                 while they are served (default 64; 0: no scrub)\n" TOKENS_HELP;
+	SCRUB_HELP TOKENS_HELP;
 
 int cmd_serve(int argc, char **argv)
 {
@@ -448,8 +456,10 @@ int cmd_serve(int argc, char **argv)
 	unsigned workers = 2;
 	int quiet = 0;
 	int64_t scrub = 0;
+	unsigned scrub_period = 0;
 	static const struct option longs[] = {{"http", required_argument, 0, 'H'},
 	                                      {"scrub-rate", required_argument, 0, 'S'},
+	                                      {"scrub-period", required_argument, 0, 'P'},
 	                                      {"name", required_argument, 0, 'n'},
 	                                      {"workers", required_argument, 0, 'w'},
 	                                      {"quiet", no_argument, 0, 'q'},
@@ -489,6 +499,11 @@ int cmd_serve(int argc, char **argv)
 			if (parse_scrub_rate(optarg, &scrub))
 				return cli_usage_error("serve", SCRUB_RATE_USAGE);
 			break;
+		case 'P':
+			if ((scrub_period = (unsigned)parse_range(optarg, 1, 86400)) < 1 ||
+			    scrub_period > 86400)
+				return cli_usage_error("serve", SCRUB_PERIOD_USAGE);
+			break;
 		case 'h':
 			fputs(serve_help, stdout);
 			return 0;
@@ -513,6 +528,7 @@ int cmd_serve(int argc, char **argv)
 	lc.workers = workers;
 	lc.quiet = quiet;
 	lc.scrub_bytes_per_s = scrub;
+	lc.scrub_period_s = scrub_period;
 	leaf *l;
 	int rc = leaf_start(&l, &lc, err, sizeof err);
 	if (rc)

@@ -135,6 +135,10 @@
  * default (leaf/shardguard.h): a leaf of 1 GiB is read again every 16 s, at
  * about 1% of a core; `--scrub-rate` changes it. */
 #define LIMIT_SCRUB_BYTES_PER_S (64ll << 20)
+/* ... and it starts a pass over them at most once a minute (`--scrub-period`):
+ * a small leaf is not read again and again. A change is found within two
+ * passes: 2 x max(bytes / rate, period). */
+#define LIMIT_SCRUB_PERIOD_S 60
 /* A bearer token of the HTTP API (root/auth.h): bytes, and tokens per file. */
 #define LIMIT_BEARER_BYTES 256
 #define LIMIT_BEARER_TOKENS 1024

@@ -128,10 +128,9 @@ static int open_gen(leaf *l, gen **out, char *err, size_t errlen)
 	for (uint32_t i = 0; i < st.shards && i < TRAWL_MAX_SHARDS; i++)
 		all[n++] = i;
 	int64_t rate = l->cfg.scrub_bytes_per_s;
-	shard_guard_config gc = {rate < 0 ? 0
-	                         : rate   ? (uint64_t)rate
-	                                  : (uint64_t)LIMIT_SCRUB_BYTES_PER_S,
-	                         guard_log, l};
+	shard_guard_config gc = {
+	    rate < 0 ? 0 : rate ? (uint64_t)rate : (uint64_t)LIMIT_SCRUB_BYTES_PER_S,
+	    l->cfg.scrub_period_s ? l->cfg.scrub_period_s : LIMIT_SCRUB_PERIOD_S, guard_log, l};
 	rc = shard_guard_open(&g->guard, g->idx, l->cfg.shards ? l->shards : all,
 	                      l->cfg.shards ? l->nshards : n, &gc);
 	if (!rc && !(g->pre = calloc(l->cfg.workers, sizeof *g->pre)))

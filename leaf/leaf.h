@@ -30,6 +30,8 @@ typedef struct leaf_config {
 	unsigned delay_ms;     /* fraction of SEARCH answers by delay_ms (0: never) */
 	int64_t scrub_bytes_per_s; /* the scrub's rate (shardguard.h); 0: the default,
 	                              LIMIT_SCRUB_BYTES_PER_S; below 0: no scrub */
+	unsigned scrub_period_s;   /* a pass starts at most every so many seconds;
+	                              0: the default, LIMIT_SCRUB_PERIOD_S */
 	int quiet;          /* no log lines on stderr */
 } leaf_config;
 

@@ -57,6 +57,8 @@ struct shard_guard {
 	uint8_t *buf;
 	uint32_t cursor; /* the file the scrub reads */
 	int pass_read;   /* the scrub has read something in this pass */
+	int resting;     /* a pass is done; the next starts at next_pass_us */
+	uint64_t pass_start_us, next_pass_us;
 	uint64_t now_us; /* the clock of the current tick */
 	uint64_t last_us;
 	uint64_t credit;
@@ -384,6 +386,10 @@ static uint64_t scrub(shard_guard *g, uint64_t budget)
 		if (g->pass_read) /* a pass over files all out of service is none */
 			atomic_fetch_add(&g->passes, 1);
 		g->pass_read = 0;
+		if (g->cfg.scrub_period_s) {
+			g->resting = 1;
+			g->next_pass_us = g->pass_start_us + g->cfg.scrub_period_s * 1000000ull;
+		}
 	}
 	return done;
 }
@@ -394,9 +400,13 @@ void shard_guard_tick(shard_guard *g, uint64_t now_us)
 	for (uint32_t i = 0; i < g->n; i++)
 		step(g, &g->f[i]);
 	uint64_t rate = g->cfg.scrub_bytes_per_s;
-	if (!rate || !g->n) {
-		g->last_us = now_us;
+	if (!rate || !g->n || (g->resting && now_us < g->next_pass_us)) {
+		g->last_us = now_us; /* nothing owed for the time at rest */
 		return;
+	}
+	if (g->resting || !g->pass_start_us) {
+		g->resting = 0;
+		g->pass_start_us = now_us;
 	}
 	/* owed after a long pause: at most a quarter of a second's worth */
 	uint64_t cap = rate / 4 > CHUNK ? rate / 4 : CHUNK;
@@ -408,7 +418,7 @@ void shard_guard_tick(shard_guard *g, uint64_t now_us)
 	}
 	g->last_us = now_us;
 	/* files out of service are skipped: a round of them ends the tick */
-	for (uint32_t idle = 0; g->credit > 0 && idle < g->n;) {
+	for (uint32_t idle = 0; g->credit > 0 && idle < g->n && !g->resting;) {
 		uint64_t budget = g->credit < CHUNK ? g->credit : CHUNK;
 		uint64_t used = scrub(g, budget);
 		idle = used ? 0 : idle + 1;

@@ -50,6 +50,7 @@ typedef struct shard_guard shard_guard;
 
 typedef struct shard_guard_config {
 	uint64_t scrub_bytes_per_s; /* 0: no scrub */
+	uint64_t scrub_period_s;    /* a pass starts at most this often (0: at once) */
 	/* a line for the leaf's log (called from shard_guard_tick only; may be NULL) */
 	void (*log)(void *ctx, const char *msg);
 	void *log_ctx;

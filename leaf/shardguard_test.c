@@ -66,7 +66,7 @@ static void build(const char *dir)
 
 static void open_guard(fixture *fx, uint64_t rate)
 {
-	shard_guard_config gc = {rate, on_log, fx};
+	shard_guard_config gc = {rate, 0, on_log, fx};
 	uint32_t shards[2] = {0, 1};
 	assert_int_equal(shard_guard_open(&fx->g, fx->idx, shards, 2, &gc), TRAWL_OK);
 }

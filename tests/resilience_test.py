@@ -522,7 +522,7 @@ class DamagedCopies(ServeCase):
                     "shard": s, "replica": r, "url": "tcp://127.0.0.1:%d" % port, "http": hport,
                     "proc": self.start_leaf(self.copies[r], s, port, "s%dr%d" % (s, r), "--http",
                                             "127.0.0.1:%d" % hport, "--scrub-rate",
-                                            self.scrub_rate)})
+                                            self.scrub_rate, "--scrub-period", "1")})
         cluster = self.path("cluster.json")
         with open(cluster, "w") as f:
             json.dump({"shards": 2, "leaves": [{"url": x["url"], "shards": [x["shard"]]}
