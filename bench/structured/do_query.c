@@ -294,10 +294,9 @@ static const char *skip_value(const char *p, const char *e)
 	return p > s ? p : NULL;
 }
 
-/* Whether the string at [k, ke) (quotes included) is name. */
-static int key_is(const char *k, const char *ke, const char *name)
+/* Whether the string at [k, ke) (quotes included) is name (n bytes). */
+static int key_is(const char *k, const char *ke, const char *name, size_t n)
 {
-	size_t n = strlen(name);
 	if (!memchr(k, '\\', (size_t)(ke - k))) /* nothing escaped: as it is */
 		return (size_t)(ke - k) == n + 2 && !memcmp(k + 1, name, n);
 	json_t *j = json_loadb(k, (size_t)(ke - k), JSON_DECODE_ANY, NULL);
@@ -308,59 +307,80 @@ static int key_is(const char *k, const char *ke, const char *name)
 }
 
 /*
- * Calls f for each member of the object o (key, quotes included, and value)
- * until f returns nonzero; or for each element of the array o (key NULL).
+ * Calls f for each member of the object at p (key: its string, quotes
+ * included) or each element of the array at p (key: {NULL, NULL}), with
+ * the text from the value on (v.p: the value, v.e: the text's end); f
+ * returns where the value ends, or NULL to stop. Returns where the object
+ * or array ends, or NULL.
  */
-typedef int (*each_fn)(void *arg, span key, span value);
+typedef const char *(*each_fn)(void *arg, span key, span v);
 
-static void each(span o, each_fn f, void *arg)
+static const char *each(const char *p, const char *e, each_fn f, void *arg)
 {
-	const char *p = skip_ws(o.p, o.e), *e = o.e;
+	p = skip_ws(p, e);
 	if (p >= e || (*p != '{' && *p != '['))
-		return;
-	int obj = *p++ == '{';
+		return NULL;
+	char close = *p == '{' ? '}' : ']';
+	p = skip_ws(p + 1, e);
+	if (p < e && *p == close)
+		return p + 1;
 	for (;;) {
-		span k = {NULL, NULL}, v;
-		p = skip_ws(p, e);
-		if (obj) {
+		span k = {NULL, NULL};
+		if (close == '}') {
 			if (p >= e || *p != '"' || !(k.e = skip_string(p, e)))
-				return;
+				return NULL;
 			k.p = p;
 			p = skip_ws(k.e, e);
 			if (p >= e || *p != ':')
-				return;
+				return NULL;
 			p = skip_ws(p + 1, e);
 		}
-		v.p = p;
-		if (!(v.e = skip_value(p, e)) || f(arg, k, v))
-			return;
-		p = skip_ws(v.e, e);
+		if (!(p = f(arg, k, (span){p, e})))
+			return NULL;
+		p = skip_ws(p, e);
+		if (p < e && *p == close)
+			return p + 1;
 		if (p >= e || *p != ',')
-			return;
-		p++;
+			return NULL;
+		p = skip_ws(p + 1, e);
 	}
 }
 
+/* Members looked for: the last of each name (jansson keeps the last). */
 typedef struct find {
-	const char *name;
-	span v; /* the last member of that name (jansson keeps the last) */
+	uint32_t n;
+	const char *name[2];
+	size_t len[2];
+	span v[2];
 } find;
 
-static int find_one(void *arg, span k, span v)
+static const char *find_one(void *arg, span k, span v)
 {
 	find *f = arg;
-	if (k.p && key_is(k.p, k.e, f->name))
-		f->v = v;
-	return 0;
+	const char *end = skip_value(v.p, v.e);
+	for (uint32_t i = 0; k.p && end && i < f->n; i++)
+		if (key_is(k.p, k.e, f->name[i], f->len[i]))
+			f->v[i] = (span){v.p, end};
+	return end;
 }
 
-/* The value of o's member name, or {NULL, NULL}. */
+/* Looks for one member (b NULL) or two in the object o: each value, or
+ * {NULL, NULL}; returns where o ends, or NULL. */
+static const char *members(span o, const char *a, span *va, const char *b, span *vb)
+{
+	find f = {b ? 2 : 1, {a, b}, {strlen(a), b ? strlen(b) : 0}, {{NULL, NULL}, {NULL, NULL}}};
+	const char *end = o.p ? each(o.p, o.e, find_one, &f) : NULL;
+	*va = f.v[0];
+	if (vb)
+		*vb = f.v[1];
+	return end;
+}
+
 static span member(span o, const char *name)
 {
-	find f = {name, {NULL, NULL}};
-	if (o.p)
-		each(o, find_one, &f);
-	return f.v;
+	span v;
+	members(o, name, &v, NULL, NULL);
+	return v;
 }
 
 static int is_number(span v)
@@ -383,7 +403,7 @@ static double number(span v)
 
 static void put_span(span v, FILE *out)
 {
-	fwrite(v.p, 1, (size_t)(v.e - v.p), out);
+	fwrite_unlocked(v.p, 1, (size_t)(v.e - v.p), out);
 }
 
 /* One bucket of trawl's answer as the protocol's [key, doc_count]. */
@@ -393,25 +413,27 @@ typedef struct bucket_out {
 	int n;
 } bucket_out;
 
-static int put_bucket(void *arg, span key, span b)
+static const char *put_bucket(void *arg, span key, span b)
 {
 	bucket_out *o = arg;
-	span k = member(b, "key"), dc = member(b, "doc_count");
-	if (!k.p || !dc.p)
-		return 1;
-	fputs(o->n++ ? ",[" : "[", o->out);
+	span k, dc;
+	const char *end = members(b, "key", &k, "doc_count", &dc);
+	if (!end || !k.p || !dc.p)
+		return NULL;
+	fputs_unlocked(o->n++ ? ",[" : "[", o->out);
 	if (o->boolean) /* trawl's key is 1 or 0 */
-		fputs(number(k) == 1.0 || (k.e - k.p == 4 && !memcmp(k.p, "true", 4)) ? "true"
-		                                                                      : "false",
-		      o->out);
+		fputs_unlocked(number(k) == 1.0 || (k.e - k.p == 4 && !memcmp(k.p, "true", 4))
+		                   ? "true"
+		                   : "false",
+		               o->out);
 	else if (is_real(k)) /* a histogram's key: an integer in the protocol */
 		fprintf(o->out, "%lld", (long long)number(k));
 	else
 		put_span(k, o->out);
-	fputc(',', o->out);
+	putc_unlocked(',', o->out);
 	put_span(dc, o->out);
-	fputc(']', o->out);
-	return 0;
+	putc_unlocked(']', o->out);
+	return end;
 }
 
 /* A stats' member: an integer (integers, dates), or the number as it is. */
@@ -476,7 +498,7 @@ static void proto_aggs(const ctx *c, json_t *req_aggs, const char *answer, FILE 
 			fputs("{\"buckets\":[", out);
 			span bs = member(g, "buckets");
 			if (bs.p)
-				each(bs, put_bucket, &o);
+				each(bs.p, bs.e, put_bucket, &o);
 			fputs("]}", out);
 		}
 	}
