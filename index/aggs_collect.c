@@ -451,8 +451,12 @@ static uint32_t new_bucket(aggc *c, cnode *n, uint32_t owner, int64_t key)
 	return o;
 }
 
-/* The ord of bucket (owner, key) of a hashed node, made if new; NONE on error. */
-static uint32_t bucket(aggc *c, cnode *n, uint32_t owner, int64_t key)
+/* The ord of bucket (owner, key) of a hashed node, made if new; NONE on
+ * error. Inlined into the collector, always: whether the compiler did so
+ * on its own came and went with the collector's size, and a terms
+ * aggregation executed 10% more instructions when it did not. */
+static inline __attribute__((always_inline)) uint32_t bucket(aggc *c, cnode *n, uint32_t owner,
+                                                             int64_t key)
 {
 	if (n->dense) {
 		uint32_t *d = &n->dense[key];
