@@ -15,11 +15,11 @@
  *    shard by index/aggs_collect.h, merged exactly (aggs_merge: counts add,
  *    sets unite, value lists join), carried as JSON text between processes
  *    (aggs_result_encode, aggs_result_decode), and rendered at the end as
- *    Elasticsearch's "aggregations" object (aggs_render), which applies
- *    size, order, min_doc_count, extended_bounds and keyed. Since every
- *    partial holds every bucket, the rendered answer of N shards is the
- *    answer of one shard, to the count: doc_count_error_upper_bound is 0
- *    and sum_other_doc_count exact.
+ *    the JSON text of Elasticsearch's "aggregations" object (aggs_render),
+ *    which applies size, order, min_doc_count, extended_bounds and keyed.
+ *    Since every partial holds every bucket, the rendered answer of N
+ *    shards is the answer of one shard, to the count:
+ *    doc_count_error_upper_bound is 0 and sum_other_doc_count exact.
  *
  * Sums are exact too, so that their rounding does not depend on how the
  * documents were split into shards: a long, date or boolean field's sum is
@@ -397,17 +397,20 @@ int aggs_result_decode(const aggs_spec *spec, const char *json, size_t len, aggs
                        char *err, size_t errlen);
 
 /*
- * aggs_render makes Elasticsearch's "aggregations" object from the merged
+ * aggs_render writes Elasticsearch's "aggregations" object for the merged
  * result r of spec's root (NULL: no shard answered: every aggregation
- * empty): per aggregation, its buckets cut to size in its order, filtered
- * by min_doc_count, histograms filled with empty buckets between the first
- * and the last (or extended_bounds), keyed or not, keys as Elasticsearch
- * shows them (dates as milliseconds and key_as_string, booleans as 0 or 1
- * and "true" or "false"). *out is a new reference (json_decref). TRAWL_OK;
- * TRAWL_ELIMIT (the answer would hold over LIMIT_AGG_BUCKETS buckets);
- * TRAWL_ENOMEM.
+ * empty) as JSON text: per aggregation, its buckets cut to size in its
+ * order, filtered by min_doc_count, histograms filled with empty buckets
+ * between the first and the last (or extended_bounds), keyed or not, keys
+ * as Elasticsearch shows them (dates as milliseconds and key_as_string,
+ * booleans as 0 or 1 and "true" or "false"). The text is written straight,
+ * with no tree between, and its bytes are those jansson gave before
+ * (JSON_COMPACT, members in order, doubles as %.17g with ".0" after an
+ * integer). *out is malloc'ed and NUL-terminated, *len bytes without the
+ * NUL. TRAWL_OK; TRAWL_ELIMIT (the answer would hold over
+ * LIMIT_AGG_BUCKETS buckets); TRAWL_ENOMEM.
  */
-int aggs_render(const aggs_spec *spec, const aggs_result *r, json_t **out, char *err,
+int aggs_render(const aggs_spec *spec, const aggs_result *r, char **out, size_t *len, char *err,
                 size_t errlen);
 
 /*

@@ -410,8 +410,13 @@ int aggs_merge(const aggs_spec *spec, aggs_result *into, aggs_result *from, char
 	return check_size(spec, into, err, errlen);
 }
 
-/* ---- encoding ---- */
+/* ---- JSON text ---- */
 
+/* The partials' encoding and the rendered answer write JSON text straight
+ * into a growing buffer, with no tree between (a daily histogram of thirty
+ * years spent half its time building a jansson tree of the answer, writing
+ * it out and freeing it; 7% searching). The first failure (ENOMEM, or
+ * ELIMIT past the buffer's bound) is kept in rc and ends the writing. */
 typedef struct jw {
 	tbuf b;
 	int rc;
@@ -419,8 +424,14 @@ typedef struct jw {
 
 static void w(jw *j, const char *s, size_t n)
 {
-	if (!j->rc)
-		j->rc = tbuf_append(&j->b, s, n);
+	if (j->rc)
+		return;
+	if (n < j->b.cap - j->b.len && n <= j->b.max - j->b.len) { /* room (and the NUL's) */
+		memcpy(j->b.data + j->b.len, s, n);
+		j->b.len += n;
+		return;
+	}
+	j->rc = tbuf_append(&j->b, s, n);
 }
 
 static void ws(jw *j, const char *s)
@@ -428,9 +439,12 @@ static void ws(jw *j, const char *s)
 	w(j, s, strlen(s));
 }
 
+/* A string as jansson writes one (the answer's bytes were jansson's until
+ * this writer replaced it): '"' and '\\' escaped, \b \f \n \r \t, other
+ * control characters as \u00XX in upper case, everything else as it is. */
 static void wstr(jw *j, const char *s, size_t n)
 {
-	static const char hx[] = "0123456789abcdef";
+	static const char hx[] = "0123456789ABCDEF";
 	w(j, "\"", 1);
 	size_t from = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -438,30 +452,44 @@ static void wstr(jw *j, const char *s, size_t n)
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		w(j, s + from, i - from);
-		char e[8] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15], 0};
-		if (c == '"' || c == '\\') {
-			e[1] = (char)c;
-			e[2] = 0;
-		}
-		ws(j, e);
+		/* the short escapes, or 0: \u00XX */
+		static const char brief[32] = {
+		    ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+		char e[6] = {'\\', c < 32 ? brief[c] : (char)c, '0', '0', hx[c >> 4], hx[c & 15]};
+		if (!e[1])
+			e[1] = 'u';
+		w(j, e, e[1] == 'u' ? 6 : 2);
 		from = i + 1;
 	}
 	w(j, s + from, n - from);
 	w(j, "\"", 1);
 }
 
-static void wi64(jw *j, int64_t v)
+/* v's decimal digits, written backwards to end: returns where they start. */
+static char *digits_back(char *end, uint64_t v)
 {
-	char b[32];
-	w(j, b, (size_t)snprintf(b, sizeof b, "%lld", (long long)v));
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return end;
 }
 
 static void wu64(jw *j, uint64_t v)
 {
-	char b[32];
-	w(j, b, (size_t)snprintf(b, sizeof b, "%llu", (unsigned long long)v));
+	char b[24], *p = digits_back(b + sizeof b, v);
+	w(j, p, (size_t)(b + sizeof b - p));
 }
 
+static void wi64(jw *j, int64_t v)
+{
+	char b[24], *p = digits_back(b + sizeof b, v < 0 ? -(uint64_t)v : (uint64_t)v);
+	if (v < 0)
+		*--p = '-';
+	w(j, p, (size_t)(b + sizeof b - p));
+}
+
+/* A double of a partial: %.17g, read back exactly. */
 static void wdbl(jw *j, double d)
 {
 	char b[40];
@@ -469,6 +497,53 @@ static void wdbl(jw *j, double d)
 		ws(j, signbit(d) ? "-0.0" : "0");
 	else
 		w(j, b, (size_t)snprintf(b, sizeof b, "%.17g", d));
+}
+
+/* A double of the answer, as jansson wrote a real: %.17g, ".0" after an
+ * integer, the exponent without '+' or leading zeros ("1e17", "1.5e-5").
+ * jansson could not make a real of NaN or an infinity, and the answer
+ * failed as out of memory: so here (wnum writes them as null). */
+static void wreal(jw *j, double d)
+{
+	if (!isfinite(d)) {
+		if (!j->rc)
+			j->rc = TRAWL_ENOMEM;
+		return;
+	}
+	if (d == floor(d) && fabs(d) < 1e17) { /* whole: %.17g gives its digits */
+		if (d == 0)
+			ws(j, signbit(d) ? "-0.0" : "0.0");
+		else {
+			wi64(j, (int64_t)d);
+			w(j, ".0", 2);
+		}
+		return;
+	}
+	char b[40];
+	size_t n = (size_t)snprintf(b, sizeof b, "%.17g", d);
+	char *e = strchr(b, 'e');
+	if (!e && !strchr(b, '.')) {
+		memcpy(b + n, ".0", 3);
+		n += 2;
+	}
+	if (e) { /* "e+17" to "e17", "e-05" to "e-5" */
+		char *from = e + 1, *to = e + 1;
+		if (*from == '-')
+			*to++ = *from++;
+		while (*from == '+' || *from == '0')
+			from++;
+		memmove(to, from, (size_t)(b + n + 1 - from));
+		n -= (size_t)(from - to);
+	}
+	w(j, b, n);
+}
+
+static void wnum(jw *j, double d)
+{
+	if (isfinite(d))
+		wreal(j, d);
+	else
+		ws(j, "null");
 }
 
 /* An int128 in decimal: an integer when it fits int64, else a string. */
@@ -888,11 +963,15 @@ out:
 
 /* ---- rendering ---- */
 
+/* The answer is written as JSON text (jw). It had been a jansson tree
+ * dumped with JSON_COMPACT | JSON_PRESERVE_ORDER, and its bytes are those
+ * still: the OpenSearch layer and the root splice it into their answers
+ * as it is. */
 typedef struct rctx {
 	char *err;
 	size_t errlen;
 	uint64_t buckets; /* of multi-bucket aggregations, rendered so far */
-	int rc;
+	jw j;             /* the text; j.rc: the first failure */
 } rctx;
 
 /* A bucket as rendered: a partial's bucket, or an empty one (b NULL). */
@@ -905,47 +984,168 @@ typedef struct rbucket {
 	double ov[LIMIT_AGG_ORDER_KEYS]; /* the order's metric values (NaN: none) */
 } rbucket;
 
-static json_t *render_node(rctx *c, const aggs_spec *s, const aggs_result *r);
+/*
+ * An object being written. Its keys are its own, but for a keyed object's
+ * (a range's key, a percent, a filter's name may repeat) and for a bucket
+ * whose sub-aggregation has the name of one of the bucket's members (or of
+ * another, names being cut at a NUL): jansson, which made the answer
+ * before, kept a repeated key at its first place with its last value. Such
+ * an object is tracked (the offsets of its members kept) and mended so
+ * when it closes; others are written straight.
+ */
+typedef struct robj {
+	uint32_t n; /* members so far */
+	int track;
+	size_t start;         /* tracked: the offset of '{' */
+	size_t (*at)[2], cap; /* tracked: each member's key and value offsets */
+} robj;
 
-/* o[k] = v, taking v (set_new takes it even when it fails; without o, v
- * is dropped here); a failure is remembered as out of memory. */
-static void rset(rctx *c, json_t *o, const char *k, json_t *v)
+static void obj_open(rctx *c, robj *o, int track)
 {
-	if (!o)
-		json_decref(v);
-	if (!o || !v || json_object_set_new(o, k, v)) {
-		if (!c->rc)
-			c->rc = TRAWL_ENOMEM;
-	}
+	*o = (robj){0, track, c->j.b.len, NULL, 0};
+	w(&c->j, "{", 1);
 }
 
-static void rpush(rctx *c, json_t *a, json_t *v)
+/* Writes the next member's key (its value follows). */
+static void obj_key(rctx *c, robj *o, const char *k, size_t klen)
 {
-	if (!a)
-		json_decref(v);
-	if (!a || !v || json_array_append_new(a, v)) {
-		if (!c->rc)
-			c->rc = TRAWL_ENOMEM;
+	if (o->n++)
+		w(&c->j, ",", 1);
+	if (o->track && !c->j.rc) {
+		if (tgrow(&o->at, &o->cap, o->n, sizeof *o->at)) {
+			c->j.rc = TRAWL_ENOMEM;
+			return;
+		}
+		o->at[o->n - 1][0] = c->j.b.len;
 	}
+	wstr(&c->j, k, klen);
+	w(&c->j, ":", 1);
+	if (o->track && !c->j.rc)
+		o->at[o->n - 1][1] = c->j.b.len;
 }
+
+static void obj_keys(rctx *c, robj *o, const char *k)
+{
+	obj_key(c, o, k, strlen(k));
+}
+
+/* Member i's key in the text: its quotes included, its ':' not. */
+static const char *member_key(const rctx *c, const robj *o, uint32_t i, size_t *len)
+{
+	*len = o->at[i][1] - 1 - o->at[i][0];
+	return (const char *)c->j.b.data + o->at[i][0];
+}
+
+static int member_cmp(const void *a, const void *b, void *arg)
+{
+	const void *const *ctx = arg;
+	const rctx *c = ctx[0];
+	const robj *o = ctx[1];
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	size_t xn, yn;
+	const char *xk = member_key(c, o, x, &xn), *yk = member_key(c, o, y, &yn);
+	int d = memcmp(xk, yk, xn < yn ? xn : yn);
+	if (!d)
+		d = xn < yn ? -1 : xn > yn;
+	return d ? d : (x > y) - (x < y);
+}
+
+/* A tracked object's repeated keys: each at its first place, with the
+ * value of its last. */
+static void obj_mend(rctx *c, robj *o)
+{
+	uint32_t n = o->n, *ix = malloc(n * sizeof *ix), *use = malloc(n * sizeof *use);
+	char *text = NULL;
+	if (!ix || !use) {
+		c->j.rc = TRAWL_ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		ix[i] = use[i] = i;
+	const void *ctx[2] = {c, o};
+	qsort_r(ix, n, sizeof *ix, member_cmp, ctx);
+	int repeated = 0;
+	for (uint32_t i = 0, g; i < n; i = g) {
+		for (g = i + 1; g < n; g++) {
+			size_t an, bn;
+			const char *a = member_key(c, o, ix[i], &an),
+			           *b = member_key(c, o, ix[g], &bn);
+			if (an != bn || memcmp(a, b, an))
+				break;
+			use[ix[g]] = UINT32_MAX; /* dropped */
+			repeated = 1;
+		}
+		use[ix[i]] = ix[g - 1]; /* the first place, the last value */
+	}
+	if (!repeated)
+		goto out;
+	size_t end = c->j.b.len, from = o->start + 1, m = 0;
+	if (!(text = malloc(end - from))) {
+		c->j.rc = TRAWL_ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (use[i] == UINT32_MAX)
+			continue;
+		uint32_t v = use[i];
+		size_t kn, vend = v + 1 < n ? o->at[v + 1][0] - 1 : end;
+		const char *k = member_key(c, o, i, &kn);
+		if (m)
+			text[m++] = ',';
+		memcpy(text + m, k, kn + 1); /* the key and its ':' */
+		m += kn + 1;
+		memcpy(text + m, c->j.b.data + o->at[v][1], vend - o->at[v][1]);
+		m += vend - o->at[v][1];
+	}
+	memcpy(c->j.b.data + from, text, m);
+	c->j.b.len = from + m;
+out:
+	free(text);
+	free(ix);
+	free(use);
+}
+
+static void obj_close(rctx *c, robj *o)
+{
+	if (o->track && o->n > 1 && !c->j.rc)
+		obj_mend(c, o);
+	free(o->at);
+	o->at = NULL;
+	w(&c->j, "}", 1);
+}
+
+/* Whether the objects of s's buckets (or of the root, for the root) may
+ * repeat a key: a sub-aggregation with the name of a bucket's own member,
+ * or two with one name. */
+static int subs_clash(const aggs_spec *s)
+{
+	static const char *const own[] = {
+	    "key",  "key_as_string",  "doc_count", "doc_count_error_upper_bound",
+	    "from", "from_as_string", "to",        "to_as_string"};
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		for (size_t k = 0; k < sizeof own / sizeof *own; k++)
+			if (!strcmp(s->subs[i].name, own[k]))
+				return 1;
+		for (uint32_t k = 0; k < i; k++)
+			if (!strcmp(s->subs[i].name, s->subs[k].name))
+				return 1;
+	}
+	return 0;
+}
+
+static void render_node(rctx *c, const aggs_spec *s, const aggs_result *r);
 
 static int count_bucket(rctx *c, uint64_t n)
 {
 	c->buckets += n;
-	if (c->buckets > LIMIT_AGG_BUCKETS && !c->rc)
-		c->rc =
+	if (c->buckets > LIMIT_AGG_BUCKETS && !c->j.rc)
+		c->j.rc =
 		    errf(c->err, c->errlen, TRAWL_ELIMIT,
 		         "aggs: the answer would hold more than %d buckets (LIMIT_AGG_BUCKETS, as "
 		         "Elasticsearch's search.max_buckets): narrow the query, the intervals or "
 		         "the bounds",
 		         LIMIT_AGG_BUCKETS);
-	return c->rc;
-}
-
-/* A number (or null) as Elasticsearch shows a double. */
-static json_t *jnum(double d)
-{
-	return isfinite(d) ? json_real(d) : json_null();
+	return c->j.rc;
 }
 
 /* The double a key stands for. */
@@ -1097,19 +1297,87 @@ static int sort_buckets(const aggs_spec *s, rbucket *v, size_t n)
 	return TRAWL_OK;
 }
 
-/* Adds the sub-aggregations' results of bucket rb to o. */
-static void render_subs(rctx *c, const aggs_spec *s, const aggs_bucket *b, json_t *o)
+/* Writes the sub-aggregations' results of bucket b (NULL: an empty one) into o. */
+static void render_subs(rctx *c, const aggs_spec *s, const aggs_bucket *b, robj *o)
 {
-	for (uint32_t i = 0; i < s->nsubs && !c->rc; i++)
-		rset(c, o, s->subs[i].name, render_node(c, &s->subs[i], b ? &b->subs[i] : NULL));
+	for (uint32_t i = 0; i < s->nsubs && !c->j.rc; i++) {
+		obj_keys(c, o, s->subs[i].name);
+		render_node(c, &s->subs[i], b ? &b->subs[i] : NULL);
+	}
 }
 
-static void date_string(const aggs_spec *s, int64_t ms, int32_t tz, char *buf)
+/* The "buckets" of a bucket aggregation, in its object just opened: an
+ * array, or (keyed) an object by the buckets' keys. */
+typedef struct rlist {
+	int keyed;
+	int clash; /* the buckets' objects may repeat a key (subs_clash) */
+	uint32_t n;
+	robj o;
+} rlist;
+
+static void list_open(rctx *c, rlist *l, const aggs_spec *s, int keyed)
+{
+	l->keyed = keyed;
+	l->clash = subs_clash(s);
+	l->n = 0;
+	ws(&c->j, "\"buckets\":");
+	if (keyed)
+		obj_open(c, &l->o, 1);
+	else
+		w(&c->j, "[", 1);
+}
+
+/* Before the next bucket: its key (k, klen) in a keyed list, a comma in an
+ * array. */
+static void list_next(rctx *c, rlist *l, const char *k, size_t klen)
+{
+	if (l->keyed)
+		obj_key(c, &l->o, k, klen);
+	else if (l->n++)
+		w(&c->j, ",", 1);
+}
+
+/* The list's end, and the aggregation's object's. */
+static void list_close(rctx *c, rlist *l)
+{
+	if (l->keyed)
+		obj_close(c, &l->o);
+	else
+		w(&c->j, "]", 1);
+	w(&c->j, "}", 1);
+}
+
+/* The rest of bucket x, whose own members are written: its doc_count (and
+ * terms' doc_count_error_upper_bound), the results of its
+ * sub-aggregations (b NULL: an empty bucket), its end. */
+static void bucket_end(rctx *c, const aggs_spec *s, const aggs_bucket *b, uint64_t doc_count,
+                       robj *x)
+{
+	obj_keys(c, x, "doc_count");
+	wi64(&c->j, (int64_t)doc_count);
+	if (s->kind == AGGS_TERMS && s->show_term_doc_count_error) {
+		obj_keys(c, x, "doc_count_error_upper_bound");
+		w(&c->j, "0", 1);
+	}
+	render_subs(c, s, b, x);
+	obj_close(c, x);
+}
+
+/* The bucket of r whose key is i (a range's or a query's index), or NULL;
+ * *k: where to look from (keys ascend). */
+static const aggs_bucket *bucket_of(const aggs_result *r, int64_t i, uint32_t *k)
+{
+	while (r && *k < r->nbuckets && r->buckets[*k].key < i)
+		++*k;
+	return r && *k < r->nbuckets && r->buckets[*k].key == i ? &r->buckets[*k] : NULL;
+}
+
+/* A date as s shows it (ISO 8601, or epoch_millis) into buf (40 bytes): its length. */
+static size_t date_string(const aggs_spec *s, int64_t ms, int32_t tz, char *buf)
 {
 	if (s->epoch_format)
-		snprintf(buf, 40, "%lld", (long long)ms);
-	else
-		aggs_date_format(ms, tz, buf);
+		return (size_t)snprintf(buf, 40, "%lld", (long long)ms);
+	return aggs_date_format(ms, tz, buf);
 }
 
 /* Heap of the best buckets so far, the worst of them (the last in
@@ -1176,7 +1444,7 @@ static int top_buckets(const aggs_spec *s, const aggs_result *r, size_t k, rbuck
 	return TRAWL_OK;
 }
 
-static json_t *render_terms(rctx *c, const aggs_spec *s, const aggs_result *r)
+static void render_terms(rctx *c, const aggs_spec *s, const aggs_result *r)
 {
 	size_t n = r ? r->nbuckets : 0, shown = 0;
 	size_t k = n < s->size ? n : s->size;
@@ -1184,42 +1452,43 @@ static json_t *render_terms(rctx *c, const aggs_spec *s, const aggs_result *r)
 	uint64_t other = 0;
 	if (!v || top_buckets(s, r, k, v, &shown, &other)) {
 		free(v);
-		c->rc = TRAWL_ENOMEM;
-		return NULL;
+		c->j.rc = TRAWL_ENOMEM;
+		return;
 	}
 	for (size_t i = 0; i < shown; i++)
 		other -= v[i].doc_count;
-	json_t *o = json_object(), *a = json_array();
-	rset(c, o, "doc_count_error_upper_bound", json_integer(0));
-	rset(c, o, "sum_other_doc_count", json_integer((json_int_t)other));
+	jw *j = &c->j;
+	ws(j, "{\"doc_count_error_upper_bound\":0,\"sum_other_doc_count\":");
+	wi64(j, (int64_t)other);
+	w(j, ",", 1);
+	rlist l;
+	list_open(c, &l, s, 0);
 	count_bucket(c, shown);
 	int t = r ? r->type : AGGS_V_NONE;
-	for (size_t i = 0; i < shown && !c->rc; i++) {
-		json_t *b = json_object();
-		char buf[48];
+	for (size_t i = 0; i < shown && !j->rc; i++) {
+		robj b;
+		list_next(c, &l, NULL, 0);
+		obj_open(c, &b, l.clash);
+		obj_keys(c, &b, "key");
 		if (v[i].str) {
-			rset(c, b, "key", json_stringn(v[i].str, v[i].len));
+			wstr(j, v[i].str, v[i].len);
 		} else if (t == AGGS_V_DOUBLE) {
-			rset(c, b, "key", json_real(aggs_key_double(v[i].key)));
+			wreal(j, aggs_key_double(v[i].key));
 		} else {
-			rset(c, b, "key", json_integer((json_int_t)v[i].key));
+			wi64(j, v[i].key);
 			if (t == AGGS_V_DATE) {
-				aggs_date_format(v[i].key, 0, buf);
-				rset(c, b, "key_as_string", json_string(buf));
+				char buf[48];
+				obj_keys(c, &b, "key_as_string");
+				wstr(j, buf, aggs_date_format(v[i].key, 0, buf));
 			} else if (t == AGGS_V_BOOLEAN) {
-				rset(c, b, "key_as_string",
-				     json_string(v[i].key ? "true" : "false"));
+				obj_keys(c, &b, "key_as_string");
+				ws(j, v[i].key ? "\"true\"" : "\"false\"");
 			}
 		}
-		rset(c, b, "doc_count", json_integer((json_int_t)v[i].doc_count));
-		if (s->show_term_doc_count_error)
-			rset(c, b, "doc_count_error_upper_bound", json_integer(0));
-		render_subs(c, s, v[i].b, b);
-		rpush(c, a, b);
+		bucket_end(c, s, v[i].b, v[i].doc_count, &b);
 	}
-	rset(c, o, "buckets", a);
+	list_close(c, &l);
 	free(v);
-	return o;
 }
 
 /* The histogram bucket number of x, if it is one an int64 holds exactly
@@ -1233,7 +1502,7 @@ static int hist_index(const aggs_spec *s, double x, int64_t *k)
 	return 1;
 }
 
-static json_t *render_histogram(rctx *c, const aggs_spec *s, const aggs_result *r)
+static void render_histogram(rctx *c, const aggs_spec *s, const aggs_result *r)
 {
 	int date = s->kind == AGGS_DATE_HISTOGRAM;
 	size_t n = r ? r->nbuckets : 0;
@@ -1250,12 +1519,12 @@ static json_t *render_histogram(rctx *c, const aggs_spec *s, const aggs_result *
 			blo = aggs_date_round(s, s->bmin_ms);
 			bhi = aggs_date_round(s, s->bmax_ms);
 		} else if (!hist_index(s, s->bmin, &blo) || !hist_index(s, s->bmax, &bhi)) {
-			c->rc =
+			c->j.rc =
 			    errf(c->err, c->errlen, TRAWL_EINVAL,
 			         "%s.histogram.extended_bounds: more than 2^53 intervals from the "
 			         "offset",
 			         s->path);
-			return NULL;
+			return;
 		}
 		lo = have && lo < blo ? lo : blo;
 		hi = have && hi > bhi ? hi : bhi;
@@ -1265,9 +1534,9 @@ static json_t *render_histogram(rctx *c, const aggs_spec *s, const aggs_result *
 	 * intervals of the offset; a damaged partial's are refused */
 	if (have && (date ? lo < -2 * 8640000000000000LL || hi > 2 * 8640000000000000LL
 	                  : lo <= -9007199254740992LL || hi >= 9007199254740992LL)) {
-		c->rc =
+		c->j.rc =
 		    errf(c->err, c->errlen, TRAWL_EINVAL, "%s: a bucket key out of range", s->path);
-		return NULL;
+		return;
 	}
 	/* the buckets to show: every one from lo to hi when min_doc_count is 0 */
 	size_t cap = n, m = 0;
@@ -1281,13 +1550,13 @@ static json_t *render_histogram(rctx *c, const aggs_spec *s, const aggs_result *
 			span = (uint64_t)(hi - lo) + 1; /* |lo|, |hi| < 2^53: no overflow */
 		}
 		if (count_bucket(c, span))
-			return NULL;
+			return;
 		cap = (size_t)span;
 	}
 	rbucket *v = calloc(cap ? cap : 1, sizeof *v);
 	if (!v) {
-		c->rc = TRAWL_ENOMEM;
-		return NULL;
+		c->j.rc = TRAWL_ENOMEM;
+		return;
 	}
 	if (s->min_doc_count == 0 && have) {
 		size_t i = 0;
@@ -1311,246 +1580,273 @@ static json_t *render_histogram(rctx *c, const aggs_spec *s, const aggs_result *
 				                   .doc_count = r->buckets[i].doc_count};
 		if (count_bucket(c, m)) {
 			free(v);
-			return NULL;
+			return;
 		}
 	}
 	if (!(s->norder == 1 && s->order[0].by == AGGS_ORDER_KEY && !s->order[0].desc) &&
 	    sort_buckets(s, v, m)) {
 		free(v);
-		c->rc = TRAWL_ENOMEM;
-		return NULL;
+		c->j.rc = TRAWL_ENOMEM;
+		return;
 	}
-	json_t *o = json_object(), *a = s->keyed ? json_object() : json_array();
-	for (size_t i = 0; i < m && !c->rc; i++) {
-		json_t *b = json_object();
+	jw *j = &c->j;
+	rlist l;
+	w(j, "{", 1);
+	list_open(c, &l, s, s->keyed);
+	for (size_t i = 0; i < m && !j->rc; i++) {
 		char buf[48];
+		size_t blen;
+		double k = 0;
 		if (date) {
-			date_string(s, v[i].key, s->tz_min, buf);
-			rset(c, b, "key_as_string", json_string(buf));
-			rset(c, b, "key", json_integer((json_int_t)v[i].key));
+			blen = date_string(s, v[i].key, s->tz_min, buf);
 		} else {
-			double k = (double)v[i].key * s->interval + s->offset;
-			aggs_java_double(k, buf);
-			rset(c, b, "key", json_real(k));
+			k = (double)v[i].key * s->interval + s->offset;
+			blen = aggs_java_double(k, buf);
 		}
-		rset(c, b, "doc_count", json_integer((json_int_t)v[i].doc_count));
-		render_subs(c, s, v[i].b, b);
-		if (s->keyed)
-			rset(c, a, buf, b);
-		else
-			rpush(c, a, b);
+		list_next(c, &l, buf, blen);
+		robj b;
+		obj_open(c, &b, l.clash);
+		if (date) {
+			obj_keys(c, &b, "key_as_string");
+			wstr(j, buf, blen);
+			obj_keys(c, &b, "key");
+			wi64(j, v[i].key);
+		} else {
+			obj_keys(c, &b, "key");
+			wreal(j, k);
+		}
+		bucket_end(c, s, v[i].b, v[i].doc_count, &b);
 	}
-	rset(c, o, "buckets", a);
+	list_close(c, &l);
 	free(v);
-	return o;
 }
 
-static json_t *render_range(rctx *c, const aggs_spec *s, const aggs_result *r)
+static void render_range(rctx *c, const aggs_spec *s, const aggs_result *r)
 {
 	int dates = s->kind == AGGS_DATE_RANGE || (r && r->type == AGGS_V_DATE);
-	json_t *o = json_object(), *a = s->keyed ? json_object() : json_array();
-	if (count_bucket(c, s->nranges)) {
-		json_decref(o);
-		json_decref(a);
-		return NULL;
-	}
-	uint32_t j = 0;
-	for (uint32_t i = 0; i < s->nranges && !c->rc; i++) {
+	if (count_bucket(c, s->nranges))
+		return;
+	jw *j = &c->j;
+	rlist l;
+	w(j, "{", 1);
+	list_open(c, &l, s, s->keyed);
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < s->nranges && !j->rc; i++) {
 		const aggs_range *g = &s->ranges[i];
-		const aggs_bucket *b = NULL;
-		while (r && j < r->nbuckets && r->buckets[j].key < i)
-			j++;
-		if (r && j < r->nbuckets && r->buckets[j].key == i)
-			b = &r->buckets[j];
+		const aggs_bucket *b = bucket_of(r, i, &k);
 		char from[48] = "*", to[48] = "*", key[2 * 48 + LIMIT_AGG_NAME_BYTES + 2];
-		if (g->has_from) {
-			if (dates)
-				date_string(s, (int64_t)g->from, s->tz_min, from);
-			else
-				aggs_java_double(g->from, from);
-		}
-		if (g->has_to) {
-			if (dates)
-				date_string(s, (int64_t)g->to, s->tz_min, to);
-			else
-				aggs_java_double(g->to, to);
-		}
+		size_t flen = 1, tlen = 1;
+		if (g->has_from)
+			flen = dates ? date_string(s, (int64_t)g->from, s->tz_min, from)
+			             : aggs_java_double(g->from, from);
+		if (g->has_to)
+			tlen = dates ? date_string(s, (int64_t)g->to, s->tz_min, to)
+			             : aggs_java_double(g->to, to);
 		if (g->key)
 			snprintf(key, sizeof key, "%s", g->key);
 		else
 			snprintf(key, sizeof key, "%s-%s", from, to);
-		json_t *x = json_object();
-		if (!s->keyed)
-			rset(c, x, "key", json_string(key));
+		list_next(c, &l, key, strlen(key));
+		robj x;
+		obj_open(c, &x, l.clash);
+		if (!s->keyed) {
+			obj_keys(c, &x, "key");
+			wstr(j, key, strlen(key));
+		}
 		if (g->has_from) {
-			rset(c, x, "from", json_real(g->from));
-			if (dates)
-				rset(c, x, "from_as_string", json_string(from));
+			obj_keys(c, &x, "from");
+			wreal(j, g->from);
+			if (dates) {
+				obj_keys(c, &x, "from_as_string");
+				wstr(j, from, flen);
+			}
 		}
 		if (g->has_to) {
-			rset(c, x, "to", json_real(g->to));
-			if (dates)
-				rset(c, x, "to_as_string", json_string(to));
+			obj_keys(c, &x, "to");
+			wreal(j, g->to);
+			if (dates) {
+				obj_keys(c, &x, "to_as_string");
+				wstr(j, to, tlen);
+			}
 		}
-		rset(c, x, "doc_count", json_integer(b ? (json_int_t)b->doc_count : 0));
-		render_subs(c, s, b, x);
-		if (s->keyed)
-			rset(c, a, key, x);
-		else
-			rpush(c, a, x);
+		bucket_end(c, s, b, b ? b->doc_count : 0, &x);
 	}
-	rset(c, o, "buckets", a);
-	return o;
+	list_close(c, &l);
 }
 
-static json_t *render_filters(rctx *c, const aggs_spec *s, const aggs_result *r)
+static void render_filters(rctx *c, const aggs_spec *s, const aggs_result *r)
 {
 	uint32_t n = s->nfilters + s->other_bucket;
-	json_t *o = json_object(), *a = s->fnames ? json_object() : json_array();
-	if (count_bucket(c, n)) {
-		json_decref(o);
-		json_decref(a);
-		return NULL;
+	if (count_bucket(c, n))
+		return;
+	rlist l;
+	w(&c->j, "{", 1);
+	list_open(c, &l, s, s->fnames != NULL);
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n && !c->j.rc; i++) {
+		const aggs_bucket *b = bucket_of(r, i, &k);
+		const char *name = !s->fnames        ? NULL
+		                   : i < s->nfilters ? s->fnames[i]
+		                                     : s->other_key;
+		list_next(c, &l, name, name ? strlen(name) : 0);
+		robj x;
+		obj_open(c, &x, l.clash);
+		bucket_end(c, s, b, b ? b->doc_count : 0, &x);
 	}
-	uint32_t j = 0;
-	for (uint32_t i = 0; i < n && !c->rc; i++) {
-		const aggs_bucket *b = NULL;
-		while (r && j < r->nbuckets && r->buckets[j].key < i)
-			j++;
-		if (r && j < r->nbuckets && r->buckets[j].key == i)
-			b = &r->buckets[j];
-		json_t *x = json_object();
-		rset(c, x, "doc_count", json_integer(b ? (json_int_t)b->doc_count : 0));
-		render_subs(c, s, b, x);
-		if (s->fnames)
-			rset(c, a, i < s->nfilters ? s->fnames[i] : s->other_key, x);
-		else
-			rpush(c, a, x);
-	}
-	rset(c, o, "buckets", a);
-	return o;
+	list_close(c, &l);
 }
 
-static json_t *render_single(rctx *c, const aggs_spec *s, const aggs_result *r)
+static void render_single(rctx *c, const aggs_spec *s, const aggs_result *r)
 {
 	const aggs_bucket *b = r && r->nbuckets ? &r->buckets[0] : NULL;
-	json_t *o = json_object();
-	rset(c, o, "doc_count", json_integer(b ? (json_int_t)b->doc_count : 0));
-	render_subs(c, s, b, o);
-	return o;
+	robj o;
+	obj_open(c, &o, subs_clash(s));
+	bucket_end(c, s, b, b ? b->doc_count : 0, &o);
 }
 
-/* value and its value_as_string (dates, booleans' min and max) into o. */
-static void metric_value(rctx *c, json_t *o, const char *k, double v, int type, int boolean_ok)
+/* Member k of o: v (null when it is not a number) and its k_as_string
+ * (dates, booleans' min and max). */
+static void metric_value(rctx *c, robj *o, const char *k, double v, int type, int boolean_ok)
 {
-	rset(c, o, k, jnum(v));
+	obj_keys(c, o, k);
+	wnum(&c->j, v);
 	if (!isfinite(v))
 		return;
 	char name[64], buf[48];
 	snprintf(name, sizeof name, "%s_as_string", k);
 	if (type == AGGS_V_DATE && fabs(v) <= 8.64e15) {
-		aggs_date_format((int64_t)v, 0, buf);
-		rset(c, o, name, json_string(buf));
+		obj_keys(c, o, name);
+		wstr(&c->j, buf, aggs_date_format((int64_t)v, 0, buf));
 	} else if (type == AGGS_V_BOOLEAN && boolean_ok) {
-		rset(c, o, name, json_string(v != 0 ? "true" : "false"));
+		obj_keys(c, o, name);
+		ws(&c->j, v != 0 ? "\"true\"" : "\"false\"");
 	}
 }
 
-static json_t *render_metric(rctx *c, const aggs_spec *s, const aggs_result *r)
+static void render_metric(rctx *c, const aggs_spec *s, const aggs_result *r)
 {
-	json_t *o = json_object();
+	robj o;
 	int t = r ? r->type : AGGS_V_NONE;
+	obj_open(c, &o, 0);
 	switch (s->kind) {
 	case AGGS_MIN:
 	case AGGS_MAX:
-		metric_value(c, o, "value", metric_stat(s, r, AGGS_STAT_VALUE, 0, NULL), t, 1);
+		metric_value(c, &o, "value", metric_stat(s, r, AGGS_STAT_VALUE, 0, NULL), t, 1);
 		break;
 	case AGGS_SUM:
 	case AGGS_AVG:
-		metric_value(c, o, "value", metric_stat(s, r, AGGS_STAT_VALUE, 0, NULL), t, 0);
+		metric_value(c, &o, "value", metric_stat(s, r, AGGS_STAT_VALUE, 0, NULL), t, 0);
 		break;
 	case AGGS_VALUE_COUNT:
-		rset(c, o, "value", json_integer(r ? (json_int_t)r->count : 0));
+		obj_keys(c, &o, "value");
+		wi64(&c->j, r ? (int64_t)r->count : 0);
 		break;
 	case AGGS_CARDINALITY:
-		rset(c, o, "value", json_integer(r ? (json_int_t)r->nkeys : 0));
+		obj_keys(c, &o, "value");
+		wi64(&c->j, r ? (int64_t)r->nkeys : 0);
 		break;
 	case AGGS_STATS: {
-		rset(c, o, "count", json_integer(r ? (json_int_t)r->count : 0));
+		obj_keys(c, &o, "count");
+		wi64(&c->j, r ? (int64_t)r->count : 0);
 		static const char *const k[] = {"min", "max", "avg", "sum"};
 		for (int i = 0; i < 4; i++)
-			metric_value(c, o, k[i], metric_stat(s, r, AGGS_STAT_MIN + i, 0, NULL), t,
+			metric_value(c, &o, k[i], metric_stat(s, r, AGGS_STAT_MIN + i, 0, NULL), t,
 			             i < 2);
 		break;
 	}
 	case AGGS_PERCENTILES: {
 		double *sorted = sorted_copy(r);
 		if (r && r->nvals && !sorted) {
-			c->rc = TRAWL_ENOMEM;
+			c->j.rc = TRAWL_ENOMEM;
 			break;
 		}
-		json_t *vals = s->keyed ? json_object() : json_array();
+		robj vals;
+		obj_keys(c, &o, "values");
+		if (s->keyed)
+			obj_open(c, &vals, 1);
+		else
+			w(&c->j, "[", 1);
 		for (uint32_t i = 0; i < s->npercents; i++) {
 			char key[40];
 			aggs_java_double(s->percents[i], key);
 			double v = percentile(sorted, r && sorted ? r->nvals : 0, s->percents[i]);
 			if (s->keyed) {
-				metric_value(c, vals, key, v, t, 0);
+				metric_value(c, &vals, key, v, t, 0);
 			} else {
-				json_t *x = json_object();
-				rset(c, x, "key", json_real(s->percents[i]));
-				metric_value(c, x, "value", v, t, 0);
-				rpush(c, vals, x);
+				robj x;
+				if (i)
+					w(&c->j, ",", 1);
+				obj_open(c, &x, 0);
+				obj_keys(c, &x, "key");
+				wreal(&c->j, s->percents[i]);
+				metric_value(c, &x, "value", v, t, 0);
+				obj_close(c, &x);
 			}
 		}
+		if (s->keyed)
+			obj_close(c, &vals);
+		else
+			w(&c->j, "]", 1);
 		free(sorted);
-		rset(c, o, "values", vals);
 		break;
 	}
 	default:
 		break;
 	}
-	return o;
+	obj_close(c, &o);
 }
 
-static json_t *render_node(rctx *c, const aggs_spec *s, const aggs_result *r)
+static void render_node(rctx *c, const aggs_spec *s, const aggs_result *r)
 {
-	if (c->rc)
-		return NULL;
+	if (c->j.rc)
+		return;
 	switch (s->kind) {
 	case AGGS_TERMS:
-		return render_terms(c, s, r);
+		render_terms(c, s, r);
+		break;
 	case AGGS_HISTOGRAM:
 	case AGGS_DATE_HISTOGRAM:
-		return render_histogram(c, s, r);
+		render_histogram(c, s, r);
+		break;
 	case AGGS_RANGE:
 	case AGGS_DATE_RANGE:
-		return render_range(c, s, r);
+		render_range(c, s, r);
+		break;
 	case AGGS_FILTERS:
-		return render_filters(c, s, r);
+		render_filters(c, s, r);
+		break;
 	case AGGS_FILTER:
 	case AGGS_MISSING:
-		return render_single(c, s, r);
+		render_single(c, s, r);
+		break;
 	default:
-		return render_metric(c, s, r);
+		render_metric(c, s, r);
 	}
 }
 
-int aggs_render(const aggs_spec *spec, const aggs_result *r, json_t **out, char *err, size_t errlen)
+int aggs_render(const aggs_spec *spec, const aggs_result *r, char **out, size_t *len, char *err,
+                size_t errlen)
 {
 	*out = NULL;
-	rctx c = {err, errlen, 0, TRAWL_OK};
+	*len = 0;
+	rctx c = {err, errlen, 0, {{0}, TRAWL_OK}};
+	/* the answer is bounded by LIMIT_AGG_BUCKETS and LIMIT_AGG_VALUES, not
+	 * by a count of bytes (nor was it as a tree) */
+	tbuf_init(&c.j.b, SIZE_MAX);
 	const aggs_bucket *b = r && r->nbuckets ? &r->buckets[0] : NULL;
-	json_t *o = json_object();
-	if (!o)
-		c.rc = TRAWL_ENOMEM;
-	render_subs(&c, spec, b, o);
-	if (c.rc) {
-		json_decref(o);
-		if (c.rc == TRAWL_ENOMEM)
-			errf(err, errlen, c.rc, "aggs: out of memory rendering the aggregations");
-		return c.rc;
+	robj o;
+	obj_open(&c, &o, subs_clash(spec));
+	render_subs(&c, spec, b, &o);
+	obj_close(&c, &o);
+	if (!c.j.rc && !tbuf_cstr(&c.j.b))
+		c.j.rc = TRAWL_ENOMEM;
+	if (c.j.rc) {
+		tbuf_fini(&c.j.b);
+		if (c.j.rc == TRAWL_ENOMEM)
+			errf(err, errlen, c.j.rc, "aggs: out of memory rendering the aggregations");
+		return c.j.rc;
 	}
-	*out = o;
+	*out = (char *)c.j.b.data;
+	*len = c.j.b.len;
 	return TRAWL_OK;
 }

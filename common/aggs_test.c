@@ -723,6 +723,35 @@ typedef struct render_case {
 	const char *spec, *partial, *want;
 } render_case;
 
+/* aggs_render's answer as a tree, once its text is checked to be what
+ * jansson writes of that tree (compact, members in order, numbers as
+ * jansson prints them, no key twice): the bytes the answer had when it was
+ * a jansson tree. */
+static int render_json(const aggs_spec *s, const aggs_result *r, json_t **out, char *err,
+                       size_t errlen)
+{
+	char *t;
+	size_t n;
+	*out = NULL;
+	int rc = aggs_render(s, r, &t, &n, err, errlen);
+	if (rc) {
+		assert_null(t);
+		return rc;
+	}
+	assert_int_equal(strlen(t), n);
+	json_error_t je;
+	json_t *j = json_loadb(t, n, 0, &je);
+	if (!j)
+		fail_msg("the answer is not JSON (%s): %s", je.text, t);
+	char *again = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (strcmp(again, t))
+		fail_msg("the answer is not as jansson writes it:\n%s\n%s", t, again);
+	free(again);
+	free(t);
+	*out = j;
+	return TRAWL_OK;
+}
+
 static json_t *render_text(const char *spec_text, const char *partial, char *err, size_t errlen,
                            int *rc)
 {
@@ -732,7 +761,7 @@ static json_t *render_text(const char *spec_text, const char *partial, char *err
 	*rc = TRAWL_OK;
 	if (partial && (*rc = aggs_result_decode(s, partial, strlen(partial), &r, err, errlen)))
 		fail_msg("decode %s: %s", partial, err);
-	*rc = aggs_render(s, r, &out, err, errlen);
+	*rc = render_json(s, r, &out, err, errlen);
 	if (r) { /* the partial round-trips through its text */
 		char *t;
 		size_t n;
@@ -926,6 +955,76 @@ static void test_render_metrics(void **state)
 		check_render(&cases[i]);
 }
 
+/* The answer's bytes, where jansson's writing had its own ways: a key twice
+ * in one object (a sub-aggregation named as a bucket's member, a keyed
+ * range's key, a percent or a filter's name given twice: the first place,
+ * the last value), escapes, and doubles' digits and exponents. */
+static void test_render_text(void **state)
+{
+	static const render_case cases[] = {
+	    {"{\"t\": {\"terms\": {\"field\": \"s\"}, \"aggs\": {\"doc_count\": {\"max\": "
+	     "{\"field\": \"x\"}}, \"z\": {\"min\": {\"field\": \"x\"}}, \"key\": {\"sum\": "
+	     "{\"field\": \"x\"}}}}}",
+	     "{\"v\":1,\"r\":{\"t\":0,\"b\":[[0,2,[{\"t\":1,\"b\":[[\"a\",2,[{\"t\":2,\"c\":2,"
+	     "\"mn\":1,\"mx\":3},{\"t\":2,\"c\":2,\"mn\":1,\"mx\":3},{\"t\":2,\"c\":2,\"mn\":1,"
+	     "\"mx\":3,\"si\":4}]]]}]]]}}",
+	     "{\"t\":{\"doc_count_error_upper_bound\":0,\"sum_other_doc_count\":0,"
+	     "\"buckets\":[{\"key\":{\"value\":4.0},\"doc_count\":{\"value\":3.0},"
+	     "\"z\":{\"value\":1.0}}]}}"},
+	    {"{\"r\": {\"range\": {\"field\": \"x\", \"keyed\": true, \"ranges\": [{\"to\": 1, "
+	     "\"key\": \"k\"}, {\"from\": 1, \"key\": \"k\"}, {\"from\": 5}]}}}",
+	     "{\"v\":1,\"r\":{\"t\":0,\"b\":[[0,6,[{\"t\":2,\"b\":[[0,2],[1,3],[2,1]]}]]]}}",
+	     "{\"r\":{\"buckets\":{\"k\":{\"from\":1.0,\"doc_count\":3},"
+	     "\"5.0-*\":{\"from\":5.0,\"doc_count\":1}}}}"},
+	    {"{\"p\": {\"percentiles\": {\"field\": \"d\", \"percents\": [50, 10, 50]}}, "
+	     "\"f\": {\"filters\": {\"filters\": {\"a\": {\"match_all\": {}}, \"b\": "
+	     "{\"match_all\": {}}}, \"other_bucket_key\": \"a\"}}}",
+	     "{\"v\":1,\"r\":{\"t\":0,\"b\":[[0,4,[{\"t\":4,\"c\":2,\"mn\":0,\"mx\":86400000,"
+	     "\"p\":[0,86400000]},{\"t\":0,\"b\":[[0,3],[1,1],[2,5]]}]]]}}",
+	     "{\"p\":{\"values\":{\"50.0\":43200000.0,"
+	     "\"50.0_as_string\":\"1970-01-01T12:00:00.000Z\",\"10.0\":8640000.0,"
+	     "\"10.0_as_string\":\"1970-01-01T02:24:00.000Z\"}},"
+	     "\"f\":{\"buckets\":{\"a\":{\"doc_count\":5},\"b\":{\"doc_count\":1}}}}"},
+	    {"{\"t\": {\"terms\": {\"field\": \"s\"}}}",
+	     "{\"v\":1,\"r\":{\"t\":0,\"b\":[[0,1,[{\"t\":1,\"b\":[[\"a\\u0001\\u001f\\b\\f\\n\\r"
+	     "\\t\\\"\\\\/\\u007f\\u00e9\",1]]}]]]}}",
+	     "{\"t\":{\"doc_count_error_upper_bound\":0,\"sum_other_doc_count\":0,"
+	     "\"buckets\":[{\"key\":\"a\\u0001\\u001F\\b\\f\\n\\r\\t\\\"\\\\/\177\303\251\","
+	     "\"doc_count\":1}]}}"},
+	    {"{\"t\": {\"terms\": {\"field\": \"x\", \"order\": {\"_key\": \"asc\"}}}, \"s\": "
+	     "{\"stats\": {\"field\": \"x\"}}, \"p\": {\"percentiles\": {\"field\": \"x\", "
+	     "\"percents\": [0, 100]}}}",
+	     "{\"v\":1,\"r\":{\"t\":0,\"b\":[[0,6,[{\"t\":3,\"b\":[[-124633661817958448,1],[-1,1],"
+	     "[4504762867522569078,1],[4591870180066957722,1],[4683220279290232832,1],"
+	     "[4906019910204099648,1]]},{\"t\":3,\"c\":2,\"mn\":-124633661817958448,"
+	     "\"mx\":4906019910204099648,\"sd\":[1e20,1e17]},{\"t\":3,\"c\":2,\"mn\":0,\"mx\":0,"
+	     "\"p\":[1.5e-7,1e300]}]]]}}",
+	     "{\"t\":{\"doc_count_error_upper_bound\":0,\"sum_other_doc_count\":0,"
+	     "\"buckets\":[{\"key\":-2.5e-300,\"doc_count\":1},{\"key\":-0.0,\"doc_count\":1},"
+	     "{\"key\":1.4999999999999999e-7,\"doc_count\":1},{\"key\":0.10000000000000001,"
+	     "\"doc_count\":1},{\"key\":123456.5,\"doc_count\":1},{\"key\":1e20,"
+	     "\"doc_count\":1}]},\"s\":{\"count\":2,\"min\":-2.5e-300,\"max\":1e20,"
+	     "\"avg\":5.005e19,\"sum\":1.001e20},"
+	     "\"p\":{\"values\":{\"0.0\":1.4999999999999999e-7,"
+	     "\"100.0\":1.0000000000000001e300}}}"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char err[512] = "", *got;
+		size_t n;
+		aggs_spec *s = spec_of(cases[i].spec);
+		aggs_result *r = NULL;
+		if (aggs_result_decode(s, cases[i].partial, strlen(cases[i].partial), &r, err,
+		                       sizeof err))
+			fail_msg("decode %s: %s", cases[i].partial, err);
+		if (aggs_render(s, r, &got, &n, err, sizeof err))
+			fail_msg("%s: %s", cases[i].spec, err);
+		assert_string_equal(got, cases[i].want);
+		free(got);
+		aggs_result_free(s, r);
+		aggs_spec_free(s);
+	}
+}
+
 /* No shard answered: every aggregation empty, in its shape. */
 static void test_render_empty(void **state)
 {
@@ -955,8 +1054,8 @@ static void test_render_empty(void **state)
 	aggs_result *r = aggs_result_empty(s);
 	json_t *a, *b;
 	char err[256];
-	assert_int_equal(aggs_render(s, r, &a, err, sizeof err), TRAWL_OK);
-	assert_int_equal(aggs_render(s, NULL, &b, err, sizeof err), TRAWL_OK);
+	assert_int_equal(render_json(s, r, &a, err, sizeof err), TRAWL_OK);
+	assert_int_equal(render_json(s, NULL, &b, err, sizeof err), TRAWL_OK);
 	assert_true(json_equal(a, b));
 	json_decref(a);
 	json_decref(b);
@@ -1124,14 +1223,14 @@ static json_t *merged(const aggs_spec *s, char **parts, const int *order, int n)
 		if (aggs_merge(s, acc, decode(s, parts[order[i]]), err, sizeof err))
 			fail_msg("%s", err);
 	json_t *out;
-	assert_int_equal(aggs_render(s, acc, &out, err, sizeof err), TRAWL_OK);
+	assert_int_equal(render_json(s, acc, &out, err, sizeof err), TRAWL_OK);
 	/* the merged partial round-trips too */
 	char *t;
 	size_t len;
 	assert_int_equal(aggs_result_encode(s, acc, &t, &len, err, sizeof err), TRAWL_OK);
 	aggs_result *back = decode(s, t);
 	json_t *again;
-	assert_int_equal(aggs_render(s, back, &again, err, sizeof err), TRAWL_OK);
+	assert_int_equal(render_json(s, back, &again, err, sizeof err), TRAWL_OK);
 	assert_true(json_equal(out, again));
 	json_decref(again);
 	aggs_result_free(s, back);
@@ -1166,7 +1265,7 @@ static void test_merge_any_order(void **state)
 		assert_int_equal(aggs_merge(s, cd, decode(s, parts[3]), err, sizeof err), TRAWL_OK);
 		assert_int_equal(aggs_merge(s, cd, ab, err, sizeof err), TRAWL_OK);
 		json_t *x;
-		assert_int_equal(aggs_render(s, cd, &x, err, sizeof err), TRAWL_OK);
+		assert_int_equal(render_json(s, cd, &x, err, sizeof err), TRAWL_OK);
 		assert_true(json_equal(first, x));
 		json_decref(x);
 		aggs_result_free(s, cd);
@@ -1213,7 +1312,7 @@ static void test_merge_refusals(void **state)
 	s = spec_of("{\"h\": {\"histogram\": {\"field\": \"x\", \"interval\": 1, "
 	            "\"extended_bounds\": {\"min\": 0, \"max\": 1000000}}}}");
 	json_t *out = NULL;
-	assert_int_equal(aggs_render(s, NULL, &out, err, sizeof err), TRAWL_ELIMIT);
+	assert_int_equal(render_json(s, NULL, &out, err, sizeof err), TRAWL_ELIMIT);
 	assert_null(out);
 	assert_string_equal(err,
 	                    "aggs: the answer would hold more than 65536 buckets "
@@ -1223,7 +1322,7 @@ static void test_merge_refusals(void **state)
 	s = spec_of("{\"h\": {\"date_histogram\": {\"field\": \"d\", \"calendar_interval\": "
 	            "\"minute\", \"extended_bounds\": {\"min\": \"2000-01-01\", \"max\": "
 	            "\"2024-01-01\"}}}}");
-	assert_int_equal(aggs_render(s, NULL, &out, err, sizeof err), TRAWL_ELIMIT);
+	assert_int_equal(render_json(s, NULL, &out, err, sizeof err), TRAWL_ELIMIT);
 	aggs_spec_free(s);
 }
 
@@ -1251,7 +1350,7 @@ static void test_decode_refuses_damage(void **state)
 				aggs_result *acc = aggs_result_empty(s);
 				if (aggs_merge(s, acc, r, err, sizeof err) == TRAWL_OK) {
 					json_t *o = NULL;
-					if (aggs_render(s, acc, &o, err, sizeof err) == TRAWL_OK)
+					if (render_json(s, acc, &o, err, sizeof err) == TRAWL_OK)
 						json_decref(o);
 				}
 				aggs_result_free(s, acc);
@@ -1315,8 +1414,7 @@ static void test_allocation_failures(void **state)
 		for (;; n++) {
 			aggs_spec *s = NULL;
 			aggs_result *a = NULL, *b = NULL;
-			json_t *out = NULL;
-			char *t = NULL;
+			char *t = NULL, *rendered = NULL;
 			size_t len;
 			int rc;
 			if (op == 2 || op == 3 || op == 4 || op == 5) {
@@ -1347,7 +1445,7 @@ static void test_allocation_failures(void **state)
 				rc = aggs_result_encode(ms, a, &t, &len, err, sizeof err);
 				break;
 			case 4:
-				rc = aggs_render(ms, a, &out, err, sizeof err);
+				rc = aggs_render(ms, a, &rendered, &len, err, sizeof err);
 				break;
 			default: {
 				fail_at = -1;
@@ -1370,7 +1468,7 @@ static void test_allocation_failures(void **state)
 			aggs_spec_free(s);
 			aggs_result_free(ms, a);
 			aggs_result_free(ms, b);
-			json_decref(out);
+			free(rendered);
 			free(t);
 			if (rc == TRAWL_OK)
 				break;
@@ -1397,6 +1495,7 @@ int main(void)
 	    cmocka_unit_test(test_render_buckets),
 	    cmocka_unit_test(test_render_metrics),
 	    cmocka_unit_test(test_render_empty),
+	    cmocka_unit_test(test_render_text),
 	    cmocka_unit_test(test_merge_any_order),
 	    cmocka_unit_test(test_merge_refusals),
 	    cmocka_unit_test(test_decode_refuses_damage),

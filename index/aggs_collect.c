@@ -321,9 +321,11 @@ struct cnode {
 	uint32_t nords; /* keyword: the dictionary's values */
 	/* filter, filters */
 	const uint64_t **bits;
-	/* date_histogram: the last bucket found */
+	/* date_histogram: the last bucket found, [clo, chi); by calendar
+	 * months, quarters or years also a table of those found (date_bucket) */
 	int64_t clo, chi;
 	int cache;
+	int64_t (*dtab)[4];
 	/* at the finish: ords (hashed), set entries and values sorted by owner */
 	uint32_t *order, *ostart;
 	uint32_t *sorder, *sstart;
@@ -449,8 +451,12 @@ static uint32_t new_bucket(aggc *c, cnode *n, uint32_t owner, int64_t key)
 	return o;
 }
 
-/* The ord of bucket (owner, key) of a hashed node, made if new; NONE on error. */
-static uint32_t bucket(aggc *c, cnode *n, uint32_t owner, int64_t key)
+/* The ord of bucket (owner, key) of a hashed node, made if new; NONE on
+ * error. Inlined into the collector, always: whether the compiler did so
+ * on its own came and went with the collector's size, and a terms
+ * aggregation executed 10% more instructions when it did not. */
+static inline __attribute__((always_inline)) uint32_t bucket(aggc *c, cnode *n, uint32_t owner,
+                                                             int64_t key)
 {
 	if (n->dense) {
 		uint32_t *d = &n->dense[key];
@@ -581,6 +587,49 @@ static void collect_terms(aggc *c, cnode *n, uint32_t owner, uint32_t doc, uint3
 	}
 }
 
+/* Spans of dates in a date_histogram's table of buckets. */
+#define DATE_SPANS 1024
+
+/*
+ * The date_histogram bucket of date k. A shard's documents come in the
+ * order of their ids' hashes, not of their dates, so the last bucket found
+ * seldom holds the next date; by calendar months, quarters or years,
+ * finding it anew (aggs_date_round and aggs_date_next: the calendar's
+ * arithmetic twice) was a quarter of a histogram request. So those keep
+ * the buckets found in a table by spans of 2^31 ms (24.8 days, shorter
+ * than any of those buckets: a span meets at most two), two a span,
+ * DATE_SPANS spans wrapping around (70 years without a clash).
+ */
+static int64_t date_bucket(cnode *n, int64_t k)
+{
+	if (n->cache && k >= n->clo && k < n->chi)
+		return n->clo;
+	int64_t *e = n->dtab ? n->dtab[((uint64_t)(k + MS_MAX) >> 31) % DATE_SPANS] : NULL;
+	if (e && k >= e[2] && k < e[3]) { /* the span's other bucket: first now */
+		int64_t lo = e[2], hi = e[3];
+		e[2] = e[0];
+		e[3] = e[1];
+		e[0] = lo;
+		e[1] = hi;
+	} else if (!e || k < e[0] || k >= e[1]) {
+		int64_t lo = aggs_date_round(n->s, k);
+		if (!e) {
+			n->clo = lo;
+			n->chi = aggs_date_next(n->s, lo);
+			n->cache = 1;
+			return lo;
+		}
+		e[2] = e[0];
+		e[3] = e[1];
+		e[0] = lo;
+		e[1] = aggs_date_next(n->s, lo);
+	}
+	n->clo = e[0];
+	n->chi = e[1];
+	n->cache = 1;
+	return e[0];
+}
+
 static void collect_histogram(aggc *c, cnode *n, uint32_t owner, uint32_t doc, uint32_t from,
                               uint32_t to)
 {
@@ -597,14 +646,7 @@ static void collect_histogram(aggc *c, cnode *n, uint32_t owner, uint32_t doc, u
 				     s->path, s->field, (long long)k);
 				return;
 			}
-			if (n->cache && k >= n->clo && k < n->chi) {
-				b = n->clo;
-			} else {
-				b = aggs_date_round(s, k);
-				n->clo = b;
-				n->chi = aggs_date_next(s, b);
-				n->cache = 1;
-			}
+			b = date_bucket(n, k);
 		} else {
 			double q = floor((key_double(n->b->type, k) - s->offset) / s->interval);
 			if (!(fabs(q) < 9007199254740992.0)) {
@@ -824,6 +866,7 @@ static void cnode_fini(cnode *n)
 	free(n->pv);
 	free(n->allow);
 	free(n->bits);
+	free(n->dtab);
 	free(n->order);
 	free(n->ostart);
 	free(n->sorder);
@@ -916,6 +959,9 @@ static int open_node(aggc *c, cnode *n, const bnode *b, const idx_col *cols, int
 		if (!(n->slot = calloc(64, sizeof *n->slot)))
 			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
 		n->nslot = 64;
+		if (s->kind == AGGS_DATE_HISTOGRAM && s->cal >= AGGS_CAL_MONTH &&
+		    !(n->dtab = calloc(DATE_SPANS, sizeof *n->dtab)))
+			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
 		if (s->kind == AGGS_TERMS) {
 			int rc = open_terms(c, n, top, err, errlen);
 			if (rc)

@@ -71,19 +71,12 @@ char *trawl_results_aggs(const trawl_results *r, int partial)
 {
 	if (!r->aggs)
 		return NULL;
-	char err[256];
-	if (partial) {
-		char *out = NULL;
-		size_t len;
+	char err[256], *out = NULL;
+	size_t len;
+	if (partial)
 		return aggs_result_encode(r->aggs_spec, r->aggs, &out, &len, err, sizeof err) ? NULL
 		                                                                              : out;
-	}
-	json_t *j = NULL;
-	if (aggs_render(r->aggs_spec, r->aggs, &j, err, sizeof err))
-		return NULL;
-	char *out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(j);
-	return out;
+	return aggs_render(r->aggs_spec, r->aggs, &out, &len, err, sizeof err) ? NULL : out;
 }
 
 uint32_t trawl_results_sort_keys(const trawl_results *r, uint32_t i,

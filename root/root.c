@@ -224,19 +224,6 @@ static int make_page(root *r, const root_query *q, root_merge *m, root_result *r
 	return TRAWL_OK;
 }
 
-/* The merged aggregations, rendered as Elasticsearch's "aggregations". */
-static int render_aggs(const aggs_spec *spec, const aggs_result *agg, root_result *res, char *err,
-                       size_t errlen)
-{
-	json_t *j = NULL;
-	int rc = aggs_render(spec, agg, &j, err, errlen);
-	if (rc)
-		return rc;
-	res->aggs = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(j);
-	return res->aggs ? TRAWL_OK : TRAWL_ENOMEM;
-}
-
 static int search_uncached(root *r, const root_query *q, root_result **out, char *err,
                            size_t errlen)
 {
@@ -266,8 +253,9 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 		rc = coverage(&sc, q, res, err, errlen);
 	if (!rc)
 		rc = make_page(r, q, &m, res, fetch_deadline, err, errlen);
-	if (!rc && q->aggs)
-		rc = render_aggs(q->aggs, m.agg, res, err, errlen);
+	size_t aggs_len;
+	if (!rc && q->aggs) /* the merged aggregations as Elasticsearch's "aggregations" */
+		rc = aggs_render(q->aggs, m.agg, &res->aggs, &aggs_len, err, errlen);
 	scatter_fini(&sc);
 	merge_fini(&m);
 	res->took_us = clock_unix_us() - t0;
