@@ -223,17 +223,29 @@ static void test_batch_wait_for_n(void **state)
 	rpc_server_stop(slow);
 }
 
-/* A port on 127.0.0.1 that was free a moment ago. */
+/* A port on 127.0.0.1 that was free a moment ago, picked at random below
+ * the kernel's ephemeral range (32768 and up): a port-0 pick comes from that
+ * range, where any process's next connect() may take it before the server
+ * here binds it (tests/netlib.py says more). */
 static int free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t n = sizeof a;
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &n), 0);
-	close(fd);
-	return ntohs(a.sin_port);
+	static unsigned seed;
+	if (!seed)
+		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	for (int tries = 0; tries < 10000; tries++) {
+		int port = 20000 + (int)(rand_r(&seed) % 12000);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fd >= 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+		                        .sin_port = htons((uint16_t)port),
+		                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	fail_msg("no free port on 127.0.0.1 in 20000-31999");
+	return -1;
 }
 
 /* An echo server with `workers` threads on a free loopback TCP port, and a
