@@ -824,7 +824,8 @@ typedef struct pending {
 	nng_aio *aio;
 	int sending;
 	int has_ctx;
-	uint64_t t0; /* started (clock_mono_us) */
+	atomic_int cancel; /* rpc_batch_cancel was called */
+	uint64_t t0;       /* started (clock_mono_us) */
 } pending;
 
 struct rpc_batch {
@@ -867,6 +868,14 @@ static void call_cb(void *arg)
 		}
 		p->sending = 0;
 		nng_ctx_recv(p->ctx, p->aio);
+		/* a cancel that came while this callback ran found no operation
+		 * to stop: the receive just posted is stopped here instead (either
+		 * this load sees the flag, or the canceller's nng_aio_cancel came
+		 * after the receive was posted and stopped it). Without this, a
+		 * hedged-away call could run to its deadline and rpc_batch_free
+		 * wait for it. */
+		if (atomic_load(&p->cancel))
+			nng_aio_cancel(p->aio);
 		return;
 	}
 	if (rc) {
@@ -993,8 +1002,10 @@ unsigned rpc_batch_wait(rpc_batch *b, unsigned n, int ms)
 void rpc_batch_cancel(rpc_batch *b, rpc_call *c)
 {
 	pending *p = c->internal;
-	if (p && !c->done)
+	if (p && !c->done) {
+		atomic_store(&p->cancel, 1);
 		nng_aio_cancel(p->aio);
+	}
 }
 
 void rpc_batch_free(rpc_batch *b)
@@ -1002,8 +1013,10 @@ void rpc_batch_free(rpc_batch *b)
 	if (!b)
 		return;
 	for (unsigned i = 0; i < b->n; i++)
-		if (b->p[i]->aio && !b->p[i]->call->done)
+		if (b->p[i]->aio && !b->p[i]->call->done) {
+			atomic_store(&b->p[i]->cancel, 1);
 			nng_aio_cancel(b->p[i]->aio);
+		}
 	pthread_mutex_lock(&b->mu);
 	while (b->running > 0)
 		pthread_cond_wait(&b->cv, &b->mu);
