@@ -155,6 +155,11 @@ static void warn_exposed(const leaf_config *cfg)
 
 #define SCRUB_RATE_USAGE "--scrub-rate takes MiB per second, 0 to 4096 (0: no scrub)"
 #define SCRUB_PERIOD_USAGE "--scrub-period takes seconds, 1 to 86400"
+#define QUEUE_USAGE "--queue takes a number from 1 to " LIMIT_STR(LIMIT_RPC_MAX_QUEUE)
+#define QUEUE_HELP \
+	"  --queue N      searches let wait for a worker; one more is refused as\n" \
+	"                 overloaded, at once (HTTP 429 when no replica has room;\n" \
+	"                 default " LIMIT_STR(LIMIT_LEAF_QUEUE_PER_WORKER) " per worker, at most " LIMIT_STR(LIMIT_RPC_MAX_QUEUE) ")\n"
 #define SCRUB_HELP \
 	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n" \
 	"                 while they are served (default 64; 0: no scrub)\n" \
@@ -171,7 +176,7 @@ static int parse_scrub_rate(const char *s, int64_t *out)
 }
 
 static const char leaf_help[] =
-	"usage: trawl leaf --index DIR --listen URL [--shards LIST] [--workers N]\n"
+	"usage: trawl leaf --index DIR --listen URL [--shards LIST] [--workers N] [--queue N]\n"
 	"                  [--http [HOST:]PORT] [--cert FILE --key FILE] [--ca FILE]\n"
 	"\n"
 	"Serves shards of the live generation of DIR to roots over nng. It follows\n"
@@ -181,6 +186,7 @@ static const char leaf_help[] =
 	"  --listen URL   tcp://HOST:PORT, ipc:///PATH or tls+tcp://HOST:PORT\n"
 	"  --shards LIST  shard numbers, e.g. 0,2 or 0-3 (default: all)\n"
 	"  --workers N    requests served at once (default 2)\n"
+	QUEUE_HELP
 	"  --cert, --key  certificate and key for tls+tcp://; --ca to verify roots\n"
 	"  --http ADDR    health and metrics port: /livez, /readyz, /metrics\n"
 	SCRUB_HELP
@@ -194,6 +200,7 @@ int cmd_leaf(int argc, char **argv)
 	static const struct option longs[] = {
 		{"index", required_argument, 0, 'i'}, {"listen", required_argument, 0, 'l'},
 		{"shards", required_argument, 0, 's'}, {"workers", required_argument, 0, 'w'},
+		{"queue", required_argument, 0, 'Q'},
 		{"cert", required_argument, 0, 'c'}, {"key", required_argument, 0, 'k'},
 		{"ca", required_argument, 0, 'a'},    {"quiet", no_argument, 0, 'q'},
 		{"http", required_argument, 0, 'H'},  {"delay", required_argument, 0, 'd'},
@@ -220,6 +227,11 @@ int cmd_leaf(int argc, char **argv)
 			if (cfg.workers < 1 || cfg.workers > LIMIT_RPC_WORKERS)
 				return cli_usage_error("leaf", "--workers takes a number from 1 to "
 				                               LIMIT_STR(LIMIT_RPC_WORKERS));
+			break;
+		case 'Q':
+			cfg.queue = (unsigned)parse_range(optarg, 1, LIMIT_RPC_MAX_QUEUE);
+			if (cfg.queue < 1 || cfg.queue > LIMIT_RPC_MAX_QUEUE)
+				return cli_usage_error("leaf", QUEUE_USAGE);
 			break;
 		case 'c':
 			cfg.tls.cert_file = optarg;
@@ -438,7 +450,7 @@ int cmd_root(int argc, char **argv)
 }
 
 static const char serve_help[] =
-	"usage: trawl serve DIR [--http [HOST:]PORT] [--name NAME] [--workers N]\n"
+	"usage: trawl serve DIR [--http [HOST:]PORT] [--name NAME] [--workers N] [--queue N]\n"
 	"\n"
 	"Serves the index in DIR over HTTP on one machine: a root and a leaf in one\n"
 	"process, connected over nng's inproc transport (the cluster's code path).\n"
@@ -447,13 +459,14 @@ static const char serve_help[] =
 	"\n"
 	"  --http ADDR    where to listen (default 127.0.0.1:9200)\n"
 	"  --workers N    searches at once (default: 2)\n"
+	QUEUE_HELP
 	"  --cache-mb N   result cache size (default 64; 0: no cache)\n"
 	SCRUB_HELP TOKENS_HELP;
 
 int cmd_serve(int argc, char **argv)
 {
 	const char *addr = "127.0.0.1:9200", *name = NULL;
-	unsigned workers = 2;
+	unsigned workers = 2, queue = 0;
 	int quiet = 0;
 	int64_t scrub = 0;
 	unsigned scrub_period = 0;
@@ -462,6 +475,7 @@ int cmd_serve(int argc, char **argv)
 	                                      {"scrub-period", required_argument, 0, 'P'},
 	                                      {"name", required_argument, 0, 'n'},
 	                                      {"workers", required_argument, 0, 'w'},
+	                                      {"queue", required_argument, 0, 'u'},
 	                                      {"quiet", no_argument, 0, 'q'},
 	                                      {"cache-mb", required_argument, 0, 'm'},
 	                                      {"search-tokens", required_argument, 0, 'Q'},
@@ -491,6 +505,11 @@ int cmd_serve(int argc, char **argv)
 			if (workers < 1 || workers > LIMIT_RPC_WORKERS)
 				return cli_usage_error("serve", "--workers takes a number from 1 to "
 				                                LIMIT_STR(LIMIT_RPC_WORKERS));
+			break;
+		case 'u':
+			queue = (unsigned)parse_range(optarg, 1, LIMIT_RPC_MAX_QUEUE);
+			if (queue < 1 || queue > LIMIT_RPC_MAX_QUEUE)
+				return cli_usage_error("serve", QUEUE_USAGE);
 			break;
 		case 'q':
 			quiet = 1;
@@ -526,6 +545,7 @@ int cmd_serve(int argc, char **argv)
 	lc.index_dir = dir;
 	lc.listen_url = url;
 	lc.workers = workers;
+	lc.queue = queue;
 	lc.quiet = quiet;
 	lc.scrub_bytes_per_s = scrub;
 	lc.scrub_period_s = scrub_period;

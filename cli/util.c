@@ -4,7 +4,8 @@
  *
  * Exit codes follow sysexits.h: 64 usage, 65 bad data (a bad document or
  * query, a damaged index), 66 missing input, 70 internal error, 71 out of
- * memory, 74 I/O error or disk full, 78 bad schema.
+ * memory, 74 I/O error or disk full, 75 a server overloaded (try again), 78 bad
+ * schema.
  */
 #include "cli/util.h"
 
@@ -35,6 +36,8 @@ static int exit_code(int err)
 		return EX_OSERR;
 	case TRAWL_EINTERNAL:
 		return EX_SOFTWARE;
+	case TRAWL_EBUSY:
+		return EX_TEMPFAIL;
 	default: /* ECORRUPT, EQUERY, ELIMIT, EUTF8, EJSON, EDOC, EVERSION */
 		return EX_DATAERR;
 	}

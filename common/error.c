@@ -42,6 +42,7 @@ static const char *const messages[] = {
 	[TRAWL_EDOC] = "invalid document",
 	[TRAWL_EVERSION] = "unsupported index format version",
 	[TRAWL_EINTERNAL] = "internal error",
+	[TRAWL_EBUSY] = "server overloaded, try again later",
 };
 
 const char *trawl_strerror(int err)

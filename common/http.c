@@ -65,6 +65,7 @@ struct http_server {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	req_state *queue_head, *queue_tail;
+	unsigned queued, max_queue; /* in the FIFO; its bound (0: none) */
 	int stopping;
 	unsigned nworkers;
 	pthread_t *workers;
@@ -83,6 +84,7 @@ struct http_server {
 	atomic_uint_fast64_t requests;
 	atomic_uint_fast64_t by_class[6]; /* index status / 100; 0 unused */
 	atomic_uint_fast64_t rejected;
+	atomic_uint_fast64_t shed;
 	atomic_uint_fast64_t refused;
 	atomic_uint_fast64_t connections;
 	atomic_uint_fast64_t connections_total;
@@ -393,6 +395,25 @@ static enum MHD_Result reject(http_server *s, struct MHD_Connection *c, int stat
 	response_fini(&resp);
 	if (q == MHD_YES && limit)
 		atomic_fetch_add_explicit(&s->rejected, 1, memory_order_relaxed);
+	return q;
+}
+
+/* overloaded answers a request that would wait behind `queued` others
+ * (http_config.max_queue) with a 429, keeping the connection. */
+static enum MHD_Result overloaded(http_server *s, struct MHD_Connection *c, unsigned queued)
+{
+	http_response resp;
+	response_init(&resp);
+	int rc = http_response_error(&resp, 429, "rejected_execution_exception",
+	                             "%u requests are waiting for the server's %u workers, the "
+	                             "most it lets wait: try again later",
+	                             queued, s->nworkers);
+	if (rc == TRAWL_OK)
+		rc = http_response_header(&resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	enum MHD_Result q = rc == TRAWL_OK ? send_response(s, c, &resp, 0) : MHD_NO;
+	response_fini(&resp);
+	if (q == MHD_YES)
+		atomic_fetch_add_explicit(&s->shed, 1, memory_order_relaxed);
 	return q;
 }
 
@@ -823,7 +844,14 @@ static enum MHD_Result dispatch(http_server *s, req_state *st, struct MHD_Connec
 	call_handler(s, st, 0, &resp);
 	if (resp.defer && !resp.status) {
 		pthread_mutex_lock(&s->mu);
+		if (s->nworkers && !s->stopping && s->max_queue && s->queued >= s->max_queue) {
+			unsigned queued = s->queued;
+			pthread_mutex_unlock(&s->mu);
+			response_fini(&resp);
+			return overloaded(s, c, queued);
+		}
 		if (s->nworkers && !s->stopping) {
+			s->queued++;
 			st->phase = REQ_DEFERRED;
 			MHD_suspend_connection(c);
 			st->next = NULL;
@@ -865,6 +893,7 @@ static void *worker_main(void *arg)
 		if (!st)
 			break; /* stopping, and nothing left */
 		s->queue_head = st->next;
+		s->queued--;
 		if (!s->queue_head)
 			s->queue_tail = NULL;
 		pthread_mutex_unlock(&s->mu);
@@ -1041,6 +1070,7 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	s->log = cfg->log;
 	s->log_ctx = cfg->log_ctx;
 	s->max_connections = max_conn;
+	s->max_queue = cfg->max_queue;
 	s->max_header_bytes = max_header;
 	s->max_body_bytes = max_body;
 	s->start_thread = pthread_self();
@@ -1186,6 +1216,7 @@ void http_server_stats(const http_server *s, http_stats *st)
 	st->responses_4xx = atomic_load_explicit(&m->by_class[4], memory_order_relaxed);
 	st->responses_5xx = atomic_load_explicit(&m->by_class[5], memory_order_relaxed);
 	st->rejected = atomic_load_explicit(&m->rejected, memory_order_relaxed);
+	st->shed = atomic_load_explicit(&m->shed, memory_order_relaxed);
 	st->refused = atomic_load_explicit(&m->refused, memory_order_relaxed);
 	st->connections = atomic_load_explicit(&m->connections, memory_order_relaxed);
 	st->connections_total = atomic_load_explicit(&m->connections_total, memory_order_relaxed);

@@ -72,6 +72,12 @@ typedef struct http_config {
 	 * has one request at a time). A deferred request's connection is not
 	 * subject to the idle timeout while it waits. */
 	unsigned workers;
+	/* Deferred requests let wait for a worker (default 0: as many as there
+	 * are connections). One more is answered 429 at once, with a JSON
+	 * error of type rejected_execution_exception and Retry-After: 1, on a
+	 * connection kept open (http_stats.shed): a wait that grows with the
+	 * load becomes an answer the client can act on. */
+	unsigned max_queue;
 	/* Connections served at once (default 1024). A margin of
 	 * max_connections/16 more (at least 4) is accepted only to be answered
 	 * 503 with a JSON error, Retry-After: 1 and Connection: close, which
@@ -183,6 +189,7 @@ typedef struct http_stats {
 	uint64_t responses_4xx;
 	uint64_t responses_5xx;
 	uint64_t rejected;          /* 413, 414, 431 and 503 answers for the limits */
+	uint64_t shed;              /* 429 answers: the queue of deferred requests full */
 	uint64_t refused;           /* connections closed on accept (max_per_ip) */
 	uint64_t connections;       /* connections open now */
 	uint64_t connections_total; /* connections accepted since start */
@@ -223,7 +230,8 @@ int http_response_text(http_response *resp, int status, const char *content_type
  * worker thread, with the same request; that call must answer (it cannot
  * defer again: a request left without a body gets a 500). Ignored if a
  * body is set. Without workers (http_config.workers 0), or while the
- * server stops, the client gets a 503.
+ * server stops, the client gets a 503; when max_queue requests wait for a
+ * worker already, a 429.
  */
 int http_response_defer(http_response *resp);
 

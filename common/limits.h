@@ -109,6 +109,15 @@
  * such peer never holds it; the root's default query deadline, so that no
  * root still waits for such a reply. */
 #define LIMIT_RPC_UNSENT (LIMIT_RPC_QUEUE / 2)
+/* Sheddable requests (searches) an nng server lets wait for a worker when
+ * it is told to refuse the rest for overload (rpc_server_opts.max_queue):
+ * at most half the queue, so that a slot is always free to read the next
+ * request and refuse it rather than leave it waiting in the connection. */
+#define LIMIT_RPC_MAX_QUEUE (LIMIT_RPC_QUEUE / 2)
+/* A leaf's default queue (leaf --queue): searches let wait per worker.
+ * A search takes a few milliseconds, so a full queue is a wait of tens of
+ * them, far inside the root's default deadline (LIMIT_RPC_SEND_MS). */
+#define LIMIT_LEAF_QUEUE_PER_WORKER 2
 #define LIMIT_RPC_SEND_MS 2000
 /* Cut-off peers remembered while they stay connected (their requests are
  * dropped unanswered); beyond it the oldest is forgotten. */
@@ -121,6 +130,12 @@
 #define LIMIT_RPC_PER_ADDRESS 64
 
 /* ---- serving: the root ---- */
+
+/* Searches a root lets wait for one of its workers (each worker holds a
+ * search until its leaves answer); one more is answered 429 with
+ * Retry-After at once (common/http.h, max_queue). As many as the workers:
+ * a search admitted waits for one round of them at most. */
+#define LIMIT_ROOT_QUEUE 64
 
 /* Leaves in a cluster file, and bytes of a leaf's URL. */
 #define LIMIT_LEAVES 1024

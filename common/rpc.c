@@ -119,6 +119,12 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
  * never read its replies used to block every worker in its send, for as
  * long as it stayed open).
  *
+ * A server told to refuse for overload (rpc_server_opts.cost) keeps at
+ * most max_queue requests of nonzero cost waiting: one more is answered on
+ * nng's thread with the refusal its refuse function writes, and goes
+ * SLOT_RECV -> SLOT_WORK (the refusal written) -> SLOT_SEND without a
+ * worker (shed_locked says which request is refused).
+ *
  * A server with an express predicate keeps one more worker, the reserve,
  * that takes only the requests the predicate calls express (pings): the
  * one of those with the lowest tag. Every other worker takes the lowest
@@ -156,6 +162,7 @@ typedef struct slot {
 	uint64_t tag;  /* its place in the fair order (SLOT_QUEUED) */
 	int dropped;   /* its peer was cut off while it waited: not handled */
 	int express;   /* the server's express predicate said so (SLOT_QUEUED) */
+	unsigned cost; /* its cost (SLOT_QUEUED): 0, never refused for overload */
 } slot;
 
 typedef struct worker {
@@ -183,6 +190,9 @@ struct rpc_server {
 	nng_tls_config *tls;
 	rpc_handler fn;
 	rpc_express express; /* NULL: no reserve worker */
+	rpc_cost cost;       /* NULL: nothing refused for overload */
+	rpc_refuse refuse;
+	unsigned max_queue; /* requests of nonzero cost let wait */
 	void *ctx;
 	unsigned nworkers; /* started, the reserve included */
 	unsigned reserve;  /* the reserve's number (the workers asked for) */
@@ -193,6 +203,7 @@ struct rpc_server {
 	pthread_cond_t cv;  /* a request was queued, or the server stops */
 	pthread_cond_t rcv; /* an express request was queued (for the reserve) */
 	unsigned nexpress;  /* express requests among the queued */
+	unsigned nshed;     /* requests of nonzero cost among the queued */
 	slot **queue;       /* the qlen requests waiting for a worker, oldest first */
 	unsigned qlen;
 	uint64_t vtime;  /* the tag of the request taken last */
@@ -206,7 +217,8 @@ struct rpc_server {
 	uint8_t until_drained[LIMIT_RPC_IGNORED]; /* 1: only until its replies are sent */
 	unsigned nignored;
 	atomic_uint busy;
-	atomic_uint_fast64_t cut; /* peers cut off */
+	atomic_uint_fast64_t cut;  /* peers cut off */
+	atomic_uint_fast64_t shed; /* requests refused for overload */
 };
 
 /* Posts a receive on sl, unless the server stops. Called without s->mu:
@@ -391,6 +403,54 @@ static void enqueue_locked(rpc_server *s, slot *sl)
 	sl->tag = tag;
 }
 
+/* Takes sl out of the queue wherever it stands (s->mu held). */
+static void unqueue_locked(rpc_server *s, slot *sl)
+{
+	for (unsigned i = 0; i < s->qlen; i++)
+		if (s->queue[i] == sl) {
+			memmove(&s->queue[i], &s->queue[i + 1],
+			        (s->qlen - i - 1) * sizeof s->queue[0]);
+			s->qlen--;
+			s->nexpress -= sl->express != 0;
+			s->nshed -= sl->cost != 0;
+			return;
+		}
+}
+
+/* Requests of nonzero cost waiting from connection pipe (s->mu held). */
+static unsigned waiting_locked(const rpc_server *s, uint32_t pipe)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->qlen; i++)
+		n += s->queue[i]->cost && !s->queue[i]->dropped && s->queue[i]->pipe.id == pipe;
+	return n;
+}
+
+/* The request to refuse when sl, of nonzero cost, has come to a full
+ * queue (s->mu held; sl not queued yet): the costliest of those waiting
+ * and sl; among equals, one of the connection with the most of them
+ * waiting (sl counted with its own), the newest of it. sl, the newest of
+ * all, whenever it ties. */
+static slot *shed_locked(rpc_server *s, slot *sl)
+{
+	slot *victim = sl;
+	unsigned vn = waiting_locked(s, sl->pipe.id) + 1;
+	for (unsigned i = 0; i < s->qlen; i++) {
+		slot *q = s->queue[i];
+		if (!q->cost || q->dropped || q->cost < victim->cost)
+			continue;
+		unsigned n = waiting_locked(s, q->pipe.id) + (q->pipe.id == sl->pipe.id);
+		int better = q->cost > victim->cost || n > vn ||
+		             (n == vn && victim != sl && q->pipe.id == victim->pipe.id &&
+		              q->tag > victim->tag);
+		if (better) {
+			victim = q;
+			vn = n;
+		}
+	}
+	return victim;
+}
+
 /* Takes the next request for a worker out of the queue (s->mu held; a
  * request the worker may take is queued): one dropped with its peer first
  * (it costs nothing), else the lowest tag, the oldest of equals. The
@@ -411,14 +471,14 @@ static slot *dequeue_locked(rpc_server *s, int express_only)
 			best = (int)i;
 	}
 	slot *sl = s->queue[best];
-	memmove(&s->queue[best], &s->queue[best + 1],
-	        (s->qlen - (unsigned)best - 1) * sizeof s->queue[0]);
-	s->qlen--;
-	s->nexpress -= sl->express != 0;
+	unqueue_locked(s, sl);
 	if (!sl->dropped && !express_only)
 		s->vtime = sl->tag;
 	return sl;
 }
+
+static void reply_locked(rpc_server *s, slot *sl, nng_msg *msg, int ok);
+static void refuse_one(rpc_server *s, slot *sl);
 
 /* nng calls this when a slot's receive or send completes. */
 static void slot_cb(void *arg)
@@ -436,11 +496,27 @@ static void slot_cb(void *arg)
 			sl->msg = msg;
 			sl->state = SLOT_QUEUED;
 			sl->express = s->express && s->express(nng_msg_body(msg), nng_msg_len(msg));
-			enqueue_locked(s, sl);
-			pthread_cond_signal(&s->cv);
-			if (sl->express)
-				pthread_cond_signal(&s->rcv);
+			sl->cost = !sl->express && s->cost
+			               ? s->cost(nng_msg_body(msg), nng_msg_len(msg))
+			               : 0;
+			slot *refused = NULL;
+			if (sl->cost && s->nshed >= s->max_queue)
+				refused = shed_locked(s, sl);
+			if (refused != sl) {
+				enqueue_locked(s, sl);
+				s->nshed += sl->cost != 0;
+				pthread_cond_signal(&s->cv);
+				if (sl->express)
+					pthread_cond_signal(&s->rcv);
+			}
+			if (refused) {
+				if (refused != sl)
+					unqueue_locked(s, refused);
+				refused->state = SLOT_WORK;
+			}
 			pthread_mutex_unlock(&s->mu);
+			if (refused)
+				refuse_one(s, refused);
 			return;
 		}
 	}
@@ -506,6 +582,14 @@ static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
 	nng_msg_clear(msg);
 	int ok = nng_msg_append(msg, out->data, out->len) == 0;
 	pthread_mutex_lock(&s->mu);
+	reply_locked(s, sl, msg, ok);
+}
+
+/* Hands sl's reply (msg, or none when !ok) to nng, unless its peer is cut
+ * off or has LIMIT_RPC_UNSENT replies unread (it is cut off then). Called
+ * with s->mu held; returns with it held. */
+static void reply_locked(rpc_server *s, slot *sl, nng_msg *msg, int ok)
+{
 	int over = ok && unsent_locked(s, sl->pipe) >= LIMIT_RPC_UNSENT;
 	if (!ok || over || s->stopping || ignored_at(s, sl->pipe.id) >= 0) {
 		/* no memory for the reply: the requester times out and retries
@@ -525,6 +609,24 @@ static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
 	nng_aio_set_timeout(sl->aio, LIMIT_RPC_SEND_MS);
 	nng_ctx_send(sl->ctx, sl->aio);
 	pthread_mutex_lock(&s->mu);
+}
+
+/* Answers sl (out of the queue, in SLOT_WORK) with the server's overload
+ * refusal, on the nng thread that calls it, without a worker. Called
+ * without s->mu. */
+static void refuse_one(rpc_server *s, slot *sl)
+{
+	nng_msg *msg = sl->msg;
+	tbuf out;
+	tbuf_init(&out, 4096); /* a header and an error message */
+	s->refuse(s->ctx, nng_msg_body(msg), nng_msg_len(msg), &out);
+	nng_msg_clear(msg);
+	int ok = out.len && nng_msg_append(msg, out.data, out.len) == 0;
+	tbuf_fini(&out);
+	atomic_fetch_add(&s->shed, 1);
+	pthread_mutex_lock(&s->mu);
+	reply_locked(s, sl, msg, ok);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void *worker_main(void *arg)
@@ -562,6 +664,9 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_server_opts *o
 	const rpc_tls *tls = o->tls;
 	unsigned workers = o->workers;
 	rpc_express express = o->express;
+	if (!o->cost != !o->refuse ||
+	    (o->cost && (o->max_queue < 1 || o->max_queue > LIMIT_RPC_MAX_QUEUE)))
+		return fail(err, errlen, TRAWL_EINVAL, "overload settings for", url, NNG_EINVAL);
 	size_t max_request = o->max_request ? o->max_request : LIMIT_MESSAGE_BYTES;
 	if (workers == 0 || workers > LIMIT_RPC_WORKERS)
 		return fail(err, errlen, TRAWL_EINVAL, "workers for", url, NNG_EINVAL);
@@ -570,6 +675,9 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_server_opts *o
 		return TRAWL_ENOMEM;
 	s->fn = fn;
 	s->express = express;
+	s->cost = o->cost;
+	s->refuse = o->refuse;
+	s->max_queue = o->max_queue;
 	s->reserve = workers;
 	s->ctx = ctx;
 	pthread_mutex_init(&s->mu, NULL);
@@ -658,6 +766,11 @@ unsigned rpc_server_queued(rpc_server *s)
 	unsigned n = s->qlen;
 	pthread_mutex_unlock(&s->mu);
 	return n;
+}
+
+uint64_t rpc_server_shed(const rpc_server *s)
+{
+	return s ? atomic_load(&s->shed) : 0;
 }
 
 uint64_t rpc_server_cut(const rpc_server *s)

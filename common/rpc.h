@@ -55,6 +55,23 @@ typedef void (*rpc_handler)(void *ctx, unsigned worker, const uint8_t *req, size
  */
 typedef int (*rpc_express)(const uint8_t *req, size_t len);
 
+/*
+ * Overload (issue #13, deliverable 4): a server given a cost function
+ * and a refuse function keeps at most max_queue requests of nonzero cost
+ * (sheddable ones: searches) waiting for a worker. When one more comes,
+ * one of them or it is refused at once, on nng's thread, with the reply
+ * refuse writes to out (an overload error the requester can decode): a
+ * full queue answers in microseconds instead of growing a wait no deadline
+ * can meet. The request refused is the costliest; among equals, one of
+ * the connection with the most of them waiting, its newest (the one that
+ * came, when it ties): expensive requests are refused before cheap ones,
+ * and a connection sending a flood before one that sends a request now
+ * and then. Requests of cost 0 (fetches of searches already admitted,
+ * pings) are never refused for overload.
+ */
+typedef unsigned (*rpc_cost)(const uint8_t *req, size_t len);
+typedef void (*rpc_refuse)(void *ctx, const uint8_t *req, size_t len, tbuf *out);
+
 typedef struct rpc_server rpc_server;
 
 /* How a server serves. */
@@ -64,6 +81,10 @@ typedef struct rpc_server_opts {
 	rpc_express express; /* may be NULL: no reserve worker */
 	size_t max_request;  /* bytes of a request; larger ones are refused on receipt,
 	                        their connection closed (0: LIMIT_MESSAGE_BYTES) */
+	rpc_cost cost;       /* may be NULL (with refuse): nothing refused for overload */
+	rpc_refuse refuse;
+	unsigned max_queue; /* requests of nonzero cost let wait for a worker,
+	                       1..LIMIT_RPC_MAX_QUEUE (0 with cost set: EINVAL) */
 } rpc_server_opts;
 
 /*
@@ -81,6 +102,9 @@ unsigned rpc_server_busy(const rpc_server *s);
 /* rpc_server_queued: requests taken in and waiting for a worker (0 for
  * NULL). */
 unsigned rpc_server_queued(rpc_server *s);
+
+/* rpc_server_shed: requests refused for overload so far (0 for NULL). */
+uint64_t rpc_server_shed(const rpc_server *s);
 
 /* rpc_server_cut: peers cut off so far (for not taking their replies, or by
  * rpc_request_cut_peer). */

@@ -492,6 +492,7 @@ typedef struct flood {
 	rpc_call calls[20];
 	char req[20][8];
 	unsigned n;
+	int joined;
 	pthread_t t;
 } flood;
 
@@ -506,6 +507,7 @@ static void flood_start(flood *f, rpc_client *c, const char *prefix, unsigned n)
 {
 	memset(f->calls, 0, sizeof f->calls);
 	f->n = n;
+	f->joined = 0;
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(f->req[i], sizeof f->req[i], "%s%u", prefix, i);
 		f->calls[i] = (rpc_call){
@@ -518,6 +520,7 @@ static void flood_start(flood *f, rpc_client *c, const char *prefix, unsigned n)
 static void hold_worker(flood *fh, rpc_client *c)
 {
 	fh->n = 1;
+	fh->joined = 0;
 	fh->calls[0] = (rpc_call){.peer = c, .req = (const uint8_t *)"hold", .len = 4};
 	assert_int_equal(pthread_create(&fh->t, NULL, flood_main, fh), 0);
 	pthread_mutex_lock(&order_mu);
@@ -526,9 +529,18 @@ static void hold_worker(flood *fh, rpc_client *c)
 	pthread_mutex_unlock(&order_mu);
 }
 
+/* flood_join waits for f's calls and frees them, each answered; a test that
+ * looks at the replies first calls flood_wait, then flood_join. */
+static void flood_wait(flood *f)
+{
+	if (!f->joined)
+		pthread_join(f->t, NULL);
+	f->joined = 1;
+}
+
 static void flood_join(flood *f)
 {
-	pthread_join(f->t, NULL);
+	flood_wait(f);
 	for (unsigned i = 0; i < f->n; i++) {
 		assert_int_equal(f->calls[i].rc, TRAWL_OK);
 		rpc_call_fini(&f->calls[i]);
@@ -730,6 +742,181 @@ static void test_ping_passes_the_queue(void **state)
 	rpc_server_stop(s);
 }
 
+/* Overload: requests starting with 'a' or 'b' may be refused (cost 1), and
+ * those starting with 'x' (cost 10), with "busy " and the request. */
+static unsigned shed_ab(const uint8_t *req, size_t len)
+{
+	if (len > 0 && req[0] == 'x')
+		return 10;
+	return len > 0 && (req[0] == 'a' || req[0] == 'b');
+}
+
+static void refuse_busy(void *ctx, const uint8_t *req, size_t len, tbuf *out)
+{
+	(void)ctx;
+	tbuf_append(out, "busy ", 5);
+	tbuf_append(out, req, len);
+}
+
+static void expect_reply(const rpc_call *c, const char *want)
+{
+	assert_int_equal(c->rc, TRAWL_OK);
+	assert_int_equal(c->reply_len, strlen(want));
+	assert_memory_equal(c->reply, want, strlen(want));
+}
+
+/* A server of one worker on url that lets 3 sheddable requests wait, and
+ * two clients of it (b may be NULL: one client). */
+static rpc_server *shed_server(const char *url, rpc_client **a, rpc_client **b)
+{
+	char err[256];
+	rpc_server *s;
+	release_holds(0);
+	rpc_server_opts o = {NULL, 1, NULL, 0, shed_ab, refuse_busy, 3};
+	assert_int_equal(rpc_server_start(&s, url, &o, ordered, NULL, err, sizeof err), TRAWL_OK);
+	assert_int_equal(rpc_client_open(a, url, NULL, err, sizeof err), TRAWL_OK);
+	if (b)
+		assert_int_equal(rpc_client_open(b, url, NULL, err, sizeof err), TRAWL_OK);
+	return s;
+}
+
+/* A server told to keep 3 sheddable requests waiting refuses the fourth
+ * at once, while its one worker is held, with the refusal the caller gave;
+ * a request that is not sheddable still queues, and every admitted request
+ * is answered when the worker is let go. */
+static void test_full_queue_refuses_at_once(void **state)
+{
+	(void)state;
+	rpc_client *a;
+	rpc_server *s = shed_server("inproc://rpc-test-shed", &a, NULL);
+	static flood fh, fa, ff;
+	hold_worker(&fh, a);
+	flood_start(&fa, a, "a", 3);
+	wait_queued(s, 3);
+	rpc_call over = {.peer = a, .req = (const uint8_t *)"a9", .len = 2};
+	rpc_call_many(&over, 1, 10000);
+	expect_reply(&over, "busy a9");
+	rpc_call_fini(&over);
+	flood_start(&ff, a, "f", 1); /* not sheddable: waits with the rest */
+	wait_queued(s, 4);
+	pthread_mutex_lock(&order_mu);
+	int still_held = !released;
+	pthread_mutex_unlock(&order_mu);
+	assert_true(still_held);
+	assert_int_equal(rpc_server_shed(s), 1);
+	release_holds(1);
+	flood_wait(&fa);
+	flood_wait(&ff);
+	for (unsigned i = 0; i < 3; i++)
+		expect_reply(&fa.calls[i], fa.req[i]);
+	expect_reply(&ff.calls[0], "f0");
+	flood_join(&fh);
+	flood_join(&fa);
+	flood_join(&ff);
+	assert_int_equal(norder, 5); /* hold, a0-a2, f0; never a9 */
+	assert_int_equal(rpc_server_shed(s), 1);
+	rpc_client_close(a);
+	rpc_server_stop(s);
+}
+
+/* With the queue full of one connection's requests, another connection's
+ * request is admitted and one of the flooder's refused in its place (the
+ * newest to arrive: nng may send a batch's calls in any order). */
+static void test_flooder_refused_first(void **state)
+{
+	(void)state;
+	rpc_client *a, *b;
+	rpc_server *s = shed_server("inproc://rpc-test-shed-fair", &a, &b);
+	static flood fh, fa, fb;
+	hold_worker(&fh, a);
+	flood_start(&fa, a, "a", 3);
+	wait_queued(s, 3);
+	flood_start(&fb, b, "b", 1);
+	uint64_t t0 = clock_mono_ms();
+	while (rpc_server_shed(s) < 1 && clock_mono_ms() - t0 < 10000)
+		usleep(1000);
+	assert_int_equal(rpc_server_shed(s), 1);
+	assert_false(fb.calls[0].done);
+	wait_queued(s, 3); /* b0 and two of a's */
+	release_holds(1);
+	flood_wait(&fa);
+	flood_wait(&fb);
+	unsigned busy = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		char want[16];
+		int refused = fa.calls[i].reply_len == 7;
+		snprintf(want, sizeof want, "%s%s", refused ? "busy " : "", fa.req[i]);
+		expect_reply(&fa.calls[i], want);
+		busy += refused;
+	}
+	assert_int_equal(busy, 1);
+	expect_reply(&fb.calls[0], "b0");
+	flood_join(&fh);
+	flood_join(&fa);
+	flood_join(&fb);
+	assert_int_equal(rpc_server_shed(s), 1);
+	rpc_client_close(a);
+	rpc_client_close(b);
+	rpc_server_stop(s);
+}
+
+/* A costly request waiting is refused before a cheap one arriving, even
+ * from a connection that has fewer waiting. */
+static void test_costly_refused_first(void **state)
+{
+	(void)state;
+	rpc_client *a, *b;
+	rpc_server *s = shed_server("inproc://rpc-test-shed-cost", &a, &b);
+	static flood fh, fx, fa, fb;
+	hold_worker(&fh, a);
+	flood_start(&fx, b, "x", 1); /* b: one costly request */
+	wait_queued(s, 1);
+	flood_start(&fa, a, "a", 2); /* a: two cheap ones, the queue full */
+	wait_queued(s, 3);
+	flood_start(&fb, a, "b", 1); /* a's third: the costly x0 goes instead */
+	uint64_t t0 = clock_mono_ms();
+	while (!fx.calls[0].done && clock_mono_ms() - t0 < 10000)
+		usleep(1000);
+	assert_true(fx.calls[0].done);
+	assert_int_equal(rpc_server_shed(s), 1);
+	release_holds(1);
+	flood_wait(&fx);
+	flood_wait(&fa);
+	flood_wait(&fb);
+	expect_reply(&fx.calls[0], "busy x0");
+	expect_reply(&fa.calls[0], "a0");
+	expect_reply(&fa.calls[1], "a1");
+	expect_reply(&fb.calls[0], "b0");
+	flood_join(&fh);
+	flood_join(&fx);
+	flood_join(&fa);
+	flood_join(&fb);
+	rpc_client_close(a);
+	rpc_client_close(b);
+	rpc_server_stop(s);
+}
+
+/* Overload settings out of bounds are refused at start. */
+static void test_shed_settings_checked(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_server *s = NULL;
+	rpc_server_opts none = {NULL, 1, NULL, 0, shed_ab, refuse_busy, 0};
+	rpc_server_opts many = {NULL, 1, NULL, 0, shed_ab, refuse_busy, LIMIT_RPC_MAX_QUEUE + 1};
+	rpc_server_opts half = {NULL, 1, NULL, 0, shed_ab, NULL, 3};
+	assert_int_equal(
+	    rpc_server_start(&s, "inproc://rpc-test-bad", &none, ordered, NULL, err, sizeof err),
+	    TRAWL_EINVAL);
+	assert_int_equal(
+	    rpc_server_start(&s, "inproc://rpc-test-bad", &many, ordered, NULL, err, sizeof err),
+	    TRAWL_EINVAL);
+	assert_int_equal(
+	    rpc_server_start(&s, "inproc://rpc-test-bad", &half, ordered, NULL, err, sizeof err),
+	    TRAWL_EINVAL);
+	assert_null(s);
+}
+
 /* A client sending one request at a time, n times, from its own thread. */
 typedef struct stepper {
 	rpc_client *c;
@@ -845,6 +1032,10 @@ int main(void)
 	    cmocka_unit_test(test_connections_served_in_turn),
 	    cmocka_unit_test(test_one_at_a_time_does_not_starve),
 	    cmocka_unit_test(test_ping_passes_the_queue),
+	    cmocka_unit_test(test_full_queue_refuses_at_once),
+	    cmocka_unit_test(test_flooder_refused_first),
+	    cmocka_unit_test(test_costly_refused_first),
+	    cmocka_unit_test(test_shed_settings_checked),
 	    cmocka_unit_test(test_connections_per_address),
 	    cmocka_unit_test(test_slow_reader_is_let_back),
 	};

@@ -656,6 +656,38 @@ static int is_ping(const uint8_t *req, size_t len)
 	       (h.type == WIRE_PING || h.type == WIRE_CANCEL);
 }
 
+/* A request's cost for shedding (common/rpc.h): a search costs 1 + k / 100
+ * (k its hits wanted, the u32 after the header), so that a full queue
+ * refuses the searches for the most hits first; anything else costs 0 and
+ * is never refused: a FETCH finishes a search already admitted, and a ping
+ * must always pass. */
+static unsigned search_cost(const uint8_t *req, size_t len)
+{
+	wire_header h;
+	if (wire_header_decode(req, len, &h, NULL, 0) != TRAWL_OK || h.type != WIRE_SEARCH)
+		return 0;
+	if (len < WIRE_HEADER_BYTES + 4)
+		return 1;
+	const uint8_t *p = req + WIRE_HEADER_BYTES;
+	uint32_t k = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	return 1 + (k > 100u * 1000000u ? 1000000u : k / 100u);
+}
+
+/* A search refused because the queue is full: TRAWL_EBUSY, which the root
+ * takes as "ask another replica", never as this replica's failure. Runs
+ * on nng's thread, without a worker. */
+static void refuse_busy(void *ctx, const uint8_t *req, size_t len, tbuf *out)
+{
+	leaf *l = ctx;
+	wire_header h = {0};
+	wire_header_decode(req, len, &h, NULL, 0);
+	char msg[200];
+	snprintf(msg, sizeof msg,
+	         "this leaf is overloaded: %u searches wait for its %u workers (leaf --queue)",
+	         l->cfg.queue, l->cfg.workers);
+	refuse_search(out, &h, 0, TRAWL_EBUSY, msg, 0);
+}
+
 static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
 {
 	leaf *l = ctx;
@@ -750,6 +782,12 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    "over 1,024 in all or 64 from one address.\n"
 		    "# TYPE trawl_leaf_connections_refused_total counter\n"
 		    "trawl_leaf_connections_refused_total %llu\n"
+		    "# HELP trawl_leaf_searches_shed_total Searches refused as overloaded, their "
+		    "queue full (the root asks another replica).\n"
+		    "# TYPE trawl_leaf_searches_shed_total counter\n"
+		    "trawl_leaf_searches_shed_total %llu\n"
+		    "# HELP trawl_leaf_queue_limit Searches let wait for a worker (--queue).\n"
+		    "# TYPE trawl_leaf_queue_limit gauge\ntrawl_leaf_queue_limit %u\n"
 		    "# HELP trawl_leaf_filter_cache_requests_total Typed clauses' document sets "
 		    "looked up in the filter cache of the generation served, by result.\n"
 		    "# TYPE trawl_leaf_filter_cache_requests_total counter\n"
@@ -789,6 +827,7 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    (unsigned long long)st.pings, (unsigned long long)st.errors,
 		    (unsigned long long)st.partial, (unsigned long long)st.switches,
 		    (unsigned long long)st.peers_cut, (unsigned long long)st.refused,
+		    (unsigned long long)st.shed, st.queue,
 		    (unsigned long long)st.fc_hits, (unsigned long long)st.fc_misses,
 		    (unsigned long long)st.fc_entries, (unsigned long long)st.fc_bytes,
 		    (unsigned long long)st.files.scrubbed_bytes,
@@ -910,6 +949,10 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 	l->cfg = *cfg;
 	if (!l->cfg.workers)
 		l->cfg.workers = 2;
+	if (!l->cfg.queue)
+		l->cfg.queue = l->cfg.workers * LIMIT_LEAF_QUEUE_PER_WORKER;
+	if (l->cfg.queue > LIMIT_RPC_MAX_QUEUE)
+		l->cfg.queue = LIMIT_RPC_MAX_QUEUE;
 	if (!l->cfg.watch_ms)
 		l->cfg.watch_ms = 250;
 	pthread_mutex_init(&l->mu, NULL);
@@ -931,7 +974,8 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 		rc = TRAWL_ENOMEM;
 	if (!rc) {
 		rpc_server *srv = NULL;
-		rpc_server_opts so = {&cfg->tls, l->cfg.workers, is_ping, LIMIT_LEAF_REQUEST_BYTES};
+		rpc_server_opts so = {&cfg->tls,  l->cfg.workers, is_ping,       LIMIT_LEAF_REQUEST_BYTES,
+		                      search_cost, refuse_busy,  l->cfg.queue};
 		rc = rpc_server_start(&srv, cfg->listen_url, &so, handle, l, err, errlen);
 		atomic_store(&l->srv, srv);
 	}
@@ -1037,6 +1081,8 @@ void leaf_get_stats(leaf *l, leaf_stats *st)
 	st->switches = atomic_load(&l->switches);
 	st->peers_cut = rpc_server_cut(l->srv);
 	st->refused = rpc_server_refused(l->srv);
+	st->shed = rpc_server_shed(l->srv);
+	st->queue = l->cfg.queue;
 	st->nshards = l->nshards;
 	memcpy(st->shards, l->shards, sizeof st->shards);
 }

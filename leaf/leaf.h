@@ -23,6 +23,10 @@ typedef struct leaf_config {
 	const char *listen_url; /* tcp://HOST:PORT, ipc://PATH, inproc://NAME, tls+tcp://... */
 	rpc_tls tls;
 	unsigned workers;   /* concurrent requests (default 2) */
+	unsigned queue;     /* searches let wait for a worker; one more is refused
+	                       as overloaded (TRAWL_EBUSY) at once. 0: the default,
+	                       LIMIT_LEAF_QUEUE_PER_WORKER per worker; at most
+	                       LIMIT_RPC_MAX_QUEUE */
 	unsigned watch_ms;  /* how often CURRENT is checked (default 250) */
 	const char *http_bind; /* health and metrics port (/livez, /readyz, /metrics): */
 	uint16_t http_port;    /* address and port; NULL: none */
@@ -55,6 +59,8 @@ typedef struct leaf_stats {
 	uint64_t switches;   /* generations switched to */
 	uint64_t peers_cut;  /* connections closed for not reading their replies */
 	uint64_t refused;    /* connections closed as they came, over a bound */
+	uint64_t shed;       /* searches refused as overloaded (the queue was full) */
+	unsigned queue;      /* the queue's bound (leaf_config.queue) */
 	/* the current generation's filter cache */
 	uint64_t fc_hits, fc_misses, fc_entries, fc_bytes;
 	uint32_t nshards;

@@ -64,6 +64,14 @@ static void observe(api *a, uint64_t us)
 	atomic_fetch_add(&a->hist_sum_us, us);
 }
 
+/* A search refused because the cluster is overloaded (TRAWL_EBUSY):
+ * OpenSearch's 429, with Retry-After: 1. */
+static void too_many_requests(http_response *resp, const char *why)
+{
+	http_response_error(resp, 429, "rejected_execution_exception", "%s", why);
+	http_response_header(resp, "Retry-After", "1");
+}
+
 static void send_json(http_response *resp, int status, json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(7));
@@ -473,6 +481,8 @@ static void run_search(api *a, params *p, int deferred, http_response *resp)
 		else if (rc == TRAWL_EIO)
 			http_response_error(resp, 503, "search_phase_execution_exception", "%s",
 			                    err);
+		else if (rc == TRAWL_EBUSY)
+			too_many_requests(resp, err);
 		else
 			http_response_error(resp, 500, "internal_error", "%s: %s",
 			                    trawl_strerror(rc), err);
@@ -710,6 +720,11 @@ static void metrics(api *a, http_response *resp)
 	            (unsigned long long)hs.responses_2xx, (unsigned long long)hs.responses_4xx,
 	            (unsigned long long)hs.responses_5xx);
 	tbuf_printf(&b,
+	            "# HELP trawl_http_queue_full_total Searches answered 429 at once: "
+	            "LIMIT_ROOT_QUEUE searches were waiting for the root's workers.\n"
+	            "# TYPE trawl_http_queue_full_total counter\ntrawl_http_queue_full_total %llu\n",
+	            (unsigned long long)hs.shed);
+	tbuf_printf(&b,
 	            "# HELP trawl_http_connections Open HTTP connections.\n"
 	            "# TYPE trawl_http_connections gauge\ntrawl_http_connections %llu\n",
 	            (unsigned long long)hs.connections);
@@ -775,9 +790,16 @@ static void metrics(api *a, http_response *resp)
 	            "# TYPE trawl_hedge_wins_total counter\ntrawl_hedge_wins_total %llu\n"
 	            "# HELP trawl_hedges_stalled_total Hedges sent beyond the budget: the first "
 	            "call had stalled for half its time.\n"
-	            "# TYPE trawl_hedges_stalled_total counter\ntrawl_hedges_stalled_total %llu\n",
+	            "# TYPE trawl_hedges_stalled_total counter\ntrawl_hedges_stalled_total %llu\n"
+	            "# HELP trawl_leaf_overloaded_total SEARCH requests a leaf refused as "
+	            "overloaded (its queue full): asked of another replica, or answered 429.\n"
+	            "# TYPE trawl_leaf_overloaded_total counter\ntrawl_leaf_overloaded_total %llu\n"
+	            "# HELP trawl_searches_shed_total Searches answered 429 by the root at once, "
+	            "unsent: every replica of a shard had refused one as overloaded a moment before.\n"
+	            "# TYPE trawl_searches_shed_total counter\ntrawl_searches_shed_total %llu\n",
 	            (unsigned long long)t.searches, (unsigned long long)t.hedges,
-	            (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled);
+	            (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled,
+	            (unsigned long long)t.overloaded, (unsigned long long)t.shed);
 	root_replica_info info[LIMIT_LEAVES];
 	uint32_t n = root_replicas(a->r, info, LIMIT_LEAVES);
 	tbuf_printf(&b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "
@@ -879,6 +901,7 @@ int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errle
 	 * shard never delays /livez or a cached hit */
 	hc.threads = API_LOOPS;
 	hc.workers = API_WORKERS;
+	hc.max_queue = LIMIT_ROOT_QUEUE;
 	int rc = http_server_start(&a->http, &hc, handle, a, err, errlen);
 	if (rc) {
 		free(a);

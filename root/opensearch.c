@@ -1538,6 +1538,9 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	} else if (rc == TRAWL_EIO) {
 		send_errf(resp, sr.pretty, 503, "search_phase_execution_exception", NULL, "%s",
 		          err);
+	} else if (rc == TRAWL_EBUSY) { /* overloaded: the client backs off and retries */
+		send_errf(resp, sr.pretty, 429, "rejected_execution_exception", NULL, "%s", err);
+		http_response_header(resp, "Retry-After", "1");
 	} else if (rc) {
 		send_errf(resp, sr.pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc),
 		          err);

@@ -35,6 +35,8 @@ static void eject_locked(replica *p, const char *why)
 
 void replica_note(replica_set *rs, replica *p, int ok, uint64_t micros)
 {
+	if (ok && atomic_load(&p->busy_until))
+		atomic_store(&p->busy_until, 0); /* it has room again */
 	pthread_mutex_lock(&p->mu);
 	if (ok) {
 		double x = (double)micros;
@@ -212,6 +214,42 @@ static double load_of(replica *p)
 	double e = p->ewma_us > 0 ? p->ewma_us : 1000.0;
 	pthread_mutex_unlock(&p->mu);
 	return e * (1.0 + atomic_load(&p->outstanding));
+}
+
+void replica_busy(replica_set *rs, replica *p)
+{
+	(void)rs;
+	pthread_mutex_lock(&p->mu);
+	double ewma = p->ewma_us;
+	pthread_mutex_unlock(&p->mu);
+	/* about the time one search of it takes, within [1 ms, 50 ms] */
+	uint64_t hold = ewma < 1000 ? 1000 : ewma > 50000 ? 50000 : (uint64_t)ewma;
+	atomic_store(&p->busy_until, clock_unix_us() + hold);
+}
+
+int replicas_overloaded(replica_set *rs, uint32_t nshards, uint32_t *shard)
+{
+	uint64_t now = 0;
+	for (uint32_t s = 0; s < nshards; s++) {
+		int busy = 0, free = 0;
+		for (uint32_t i = 0; i < rs->n && !free; i++) {
+			replica *p = &rs->rep[i];
+			if (!replica_has(p, s))
+				continue;
+			uint64_t until = atomic_load(&p->busy_until);
+			if (until && !now)
+				now = clock_unix_us();
+			if (until && until > now)
+				busy = 1;
+			else if (replica_usable(p, 1))
+				free = 1;
+		}
+		if (busy && !free) {
+			*shard = s;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 int replica_usable(replica *p, int allow_probation)

@@ -39,6 +39,11 @@ typedef struct replica {
 	atomic_uint outstanding;
 	atomic_uint_fast64_t requests, failures, ejections;
 	atomic_int no_store; /* its last SEARCH reply said WIRE_F_NO_STORE */
+	/* Unix us: it refused a search as overloaded (TRAWL_EBUSY); until then,
+	 * about one of its searches' time or its next good answer, a search
+	 * for a shard whose every replica is so is refused by the root at once
+	 * (replicas_overloaded) */
+	atomic_uint_fast64_t busy_until;
 	int quiet;
 } replica;
 
@@ -55,6 +60,8 @@ typedef struct replica_set {
 	/* traffic: SEARCHes sent, hedges sent, hedges that answered first, and
 	 * hedges sent beyond the budget because the call had stalled */
 	atomic_uint_fast64_t searches, hedges, hedge_wins, hedges_stalled;
+	atomic_uint_fast64_t overloaded; /* SEARCHes a leaf refused, its queue full */
+	atomic_uint_fast64_t shed; /* searches the root refused at once (replicas_overloaded) */
 	atomic_int_fast64_t hedge_tokens; /* thousandths of a hedge */
 } replica_set;
 
@@ -75,6 +82,17 @@ void replica_note(replica_set *rs, replica *p, int ok, uint64_t micros);
  * time it was given. Held against p unless it timed out with less than a
  * ping's time. */
 void replica_note_failure(replica_set *rs, replica *p, const rpc_call *c, int given_ms);
+
+/* replica_busy: p refused a search as overloaded (its queue was full). */
+void replica_busy(replica_set *rs, replica *p);
+
+/* replicas_overloaded: 1 when some shard below nshards has replicas that
+ * could answer and every one of them refused a search as overloaded a
+ * moment ago (replica_busy, not answered well since): a search now would
+ * only be refused again. *shard names it. 0 otherwise, also when a shard
+ * has no usable replica at all (that is not overload). Cheap: atomics,
+ * and a replica's lock only when it is busy's alternative. */
+int replicas_overloaded(replica_set *rs, uint32_t nshards, uint32_t *shard);
 
 /* replica_usable: p is healthy (or on probation, when allowed). */
 int replica_usable(replica *p, int allow_probation);

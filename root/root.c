@@ -184,6 +184,13 @@ static int coverage(const scatter *sc, const root_query *q, root_result *res, ch
 	res->shards_failed = sc->failed;
 	if (sc->answered == sc->nshards)
 		return TRAWL_OK;
+	if (sc->overloaded)
+		/* a shard left out because its replicas are overloaded: shedding
+		 * load means refusing the search, not answering less of it */
+		return errf(err, errlen, TRAWL_EBUSY,
+		            "%u of %u shards could not be searched: every replica asked was "
+		            "overloaded (its queue of searches full); try again later",
+		            sc->overloaded, sc->nshards);
 	res->partial = 1;
 	res->total_exact = 0;
 	double cov = (double)sc->answered / (double)sc->nshards;
@@ -460,6 +467,8 @@ void root_counters(root *r, root_traffic *t)
 	t->hedges = atomic_load(&r->rs.hedges);
 	t->hedge_wins = atomic_load(&r->rs.hedge_wins);
 	t->hedges_stalled = atomic_load(&r->rs.hedges_stalled);
+	t->overloaded = atomic_load(&r->rs.overloaded);
+	t->shed = atomic_load(&r->rs.shed);
 }
 
 /* The cache key: every field of q that can change the answer, and the
@@ -506,10 +515,28 @@ static void cache_key(const root_query *q, uint64_t gen, uint8_t key[16])
 	tbuf_fini(&b);
 }
 
+/* What a cache_only search that the cache cannot answer gets: TRAWL_EBUSY
+ * when a shard's replicas all refused a search as overloaded a moment ago
+ * (then the caller answers 429 at once, on its event loop, without a
+ * worker or a round trip to a leaf that would refuse it again), else
+ * TRAWL_ENOTFOUND (search it). */
+static int not_cached(root *r, char *err, size_t errlen)
+{
+	uint32_t s;
+	if (!replicas_overloaded(&r->rs, r->cfg.nshards, &s))
+		return TRAWL_ENOTFOUND;
+	atomic_fetch_add(&r->rs.shed, 1);
+	return errf(err, errlen, TRAWL_EBUSY,
+	            "every replica of shard %u refused a search a moment ago, its queue of "
+	            "searches full (overloaded); try again later",
+	            s);
+}
+
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen)
 {
 	if (!r->cache || q->tree_len > TRAWL_MAX_QUERY_TREE_BYTES)
-		return q->cache_only ? TRAWL_ENOTFOUND : search_uncached(r, q, out, err, errlen);
+		return q->cache_only ? not_cached(r, err, errlen)
+		                     : search_uncached(r, q, out, err, errlen);
 	uint64_t t0 = clock_unix_us();
 	uint8_t key[16];
 	uint64_t gen_at_key = atomic_load(&r->rs.known_gen);
@@ -518,7 +545,7 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
 	unsigned wait = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
 	root_result *hit = root_cache_get(r->cache, key, q->cache_only ? NULL : &leader, wait);
 	if (!hit && q->cache_only)
-		return TRAWL_ENOTFOUND;
+		return not_cached(r, err, errlen);
 	if (hit) {
 		hit->cached = 1;
 		hit->took_us = clock_unix_us() - t0;

@@ -88,8 +88,11 @@ typedef struct root_query {
  * caller (root_result_free), TRAWL_EQUERY / TRAWL_ELIMIT for a bad query
  * (err: the leaf's message), TRAWL_EIO when coverage fell below what the
  * query allows (err says which shards failed), or TRAWL_ECORRUPT when a
- * winner's stored document failed its check at its leaf (err names it).
- * With q->cache_only it never blocks: TRAWL_OK for a stored result, else
+ * winner's stored document failed its check at its leaf (err names it),
+ * or TRAWL_EBUSY when every replica of a shard refused it as overloaded
+ * (the client should retry later: HTTP 429). With q->cache_only it never
+ * blocks: TRAWL_OK for a stored result, TRAWL_EBUSY when a shard's
+ * replicas all refused a search a moment ago (replicas_overloaded), else
  * TRAWL_ENOTFOUND.
  */
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen);
@@ -138,6 +141,10 @@ typedef struct root_traffic {
 	uint64_t hedge_wins;     /* hedges that answered first */
 	uint64_t hedges_stalled; /* of the hedges, those sent beyond the budget because the
 	                            first call had stalled for half the time it had */
+	uint64_t overloaded;     /* SEARCH requests a leaf refused as overloaded (its
+	                            queue full): asked of another replica, or a 429 */
+	uint64_t shed;           /* searches the root answered 429 itself, at once: a
+	                            shard's replicas had all just refused one */
 } root_traffic;
 
 void root_counters(root *r, root_traffic *t);

@@ -44,9 +44,10 @@ int scatter_init(scatter *sc, replica_set *rs, const root_query *q, uint32_t nsh
 	sc->shard = calloc(nshards, sizeof *sc->shard); /* SHARD_PENDING */
 	sc->chosen = malloc(nshards * sizeof *sc->chosen);
 	sc->excluded = calloc(rs->n ? rs->n : 1, 1);
+	sc->busy = calloc(nshards ? nshards : 1, 1);
 	sc->groups = calloc(rs->n ? rs->n : 1, sizeof *sc->groups);
 	sc->salt = atomic_fetch_add(&rs->next_id, 1);
-	if (!sc->shard || !sc->chosen || !sc->excluded || !sc->groups)
+	if (!sc->shard || !sc->chosen || !sc->excluded || !sc->busy || !sc->groups)
 		return sc->rc = TRAWL_ENOMEM;
 	return TRAWL_OK;
 }
@@ -56,6 +57,7 @@ void scatter_fini(scatter *sc)
 	free(sc->shard);
 	free(sc->chosen);
 	free(sc->excluded);
+	free(sc->busy);
 	free(sc->groups);
 }
 
@@ -297,7 +299,14 @@ static int judge(scatter *sc, scatter_group *g, int j)
 		; /* a hedged-away call, cancelled: nothing of its replica */
 	else if (answered && (h.flags & WIRE_F_OUT_OF_SERVICE))
 		replica_withdrawn(sc->rs, rp, g->ws.shards, g->ws.nshards);
-	else if (answered)
+	else if (answered && sr.status == TRAWL_EBUSY) {
+		/* its queue was full: another replica is asked, and nothing is
+		 * held against this one, which answered at once */
+		atomic_fetch_add(&sc->rs->overloaded, 1);
+		replica_busy(sc->rs, rp);
+		for (uint32_t k = 0; k < g->ws.nshards; k++)
+			sc->busy[g->ws.shards[k]] = 1;
+	} else if (answered)
 		replica_note(sc->rs, rp, 0, 0); /* the leaf failed it */
 	else
 		replica_note_failure(sc->rs, rp, c, g->given_ms[j]);
@@ -360,8 +369,10 @@ static enum scatter_step finish(scatter *sc)
 			sc->answered++;
 		else if (sc->shard[s] == SHARD_TIMED_OUT)
 			sc->timed_out++;
-		else
+		else {
 			sc->failed++;
+			sc->overloaded += sc->busy[s];
+		}
 	}
 	return SCATTER_DONE;
 }

@@ -13,7 +13,8 @@
  *                    hits to the merge (root/merge.c), mark each shard
  *                    answered, failed or timed out
  *   SCATTER_FINISH   count the shards into the coverage; back to PLAN once
- *                    when a shard's replica failed and time remains
+ *                    when a shard's replica failed (or refused the search
+ *                    as overloaded) and time remains
  *   SCATTER_DONE
  *
  * Each shard is SHARD_PENDING until its group is collected. The FETCH of
@@ -67,11 +68,13 @@ typedef struct scatter {
 	enum shard_state *shard; /* [nshards] */
 	int *chosen;             /* [nshards]: the replica planned, or -1 */
 	uint8_t *excluded;       /* [replicas]: failed this query; not asked again */
+	uint8_t *busy;           /* [nshards]: a replica refused it as overloaded */
 	scatter_group *groups;   /* [replicas] */
 	unsigned ngroups;
 	rpc_batch *batch;
 	uint64_t salt;                        /* spreads the random choices of replicas */
 	uint32_t answered, timed_out, failed; /* shards, once finished */
+	uint32_t overloaded; /* of the failed: refused as overloaded by every replica asked */
 	int rc;
 	char *err;
 	size_t errlen;
@@ -91,7 +94,9 @@ int scatter_init(scatter *sc, replica_set *rs, const root_query *q, uint32_t nsh
  * that ended it: the leaves' refusal of the query (TRAWL_EQUERY,
  * TRAWL_ELIMIT, TRAWL_EUTF8; err has their message) or TRAWL_ENOMEM.
  * Shards that failed or timed out are not an error here: they are counted
- * in sc->answered, timed_out and failed.
+ * in sc->answered, timed_out and failed (sc->overloaded of the failed ones
+ * were refused as overloaded, TRAWL_EBUSY, by every replica asked: the
+ * caller answers 429 rather than leave them out).
  */
 int scatter_run(scatter *sc);
 

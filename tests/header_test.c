@@ -4,7 +4,8 @@
  */
 #include "trawl/trawl.h"
 
-_Static_assert(TRAWL_OK == 0 && TRAWL_EINTERNAL == 14, "error numbers are never renumbered");
+_Static_assert(TRAWL_OK == 0 && TRAWL_EINTERNAL == 14 && TRAWL_EBUSY == 15,
+               "error numbers are never renumbered");
 
 int main(void)
 {

@@ -46,20 +46,23 @@ extern "C" {
  */
 typedef enum trawl_err {
 	TRAWL_OK = 0,
-	TRAWL_ENOMEM = 1,    /* out of memory */
-	TRAWL_EIO = 2,       /* read or write failed (see errmsg for errno) */
-	TRAWL_EINVAL = 3,    /* invalid argument */
-	TRAWL_ECORRUPT = 4,  /* a checksum or structure check failed */
-	TRAWL_ENOTFOUND = 5, /* no such index, generation or document */
-	TRAWL_EQUERY = 6,    /* query syntax error; errmsg names the column */
-	TRAWL_ELIMIT = 7,    /* a documented limit was exceeded */
-	TRAWL_EUTF8 = 8,     /* input is not valid UTF-8 */
-	TRAWL_EJSON = 9,     /* malformed JSON document */
-	TRAWL_ESCHEMA = 10,  /* invalid schema file or unknown field */
-	TRAWL_ENOSPC = 11,   /* no space left on device */
-	TRAWL_EDOC = 12,     /* a document is invalid (e.g. missing "id") */
-	TRAWL_EVERSION = 13, /* the index was written by an unknown format version */
-	TRAWL_EINTERNAL = 14 /* a bug: please report it */
+	TRAWL_ENOMEM = 1,     /* out of memory */
+	TRAWL_EIO = 2,        /* read or write failed (see errmsg for errno) */
+	TRAWL_EINVAL = 3,     /* invalid argument */
+	TRAWL_ECORRUPT = 4,   /* a checksum or structure check failed */
+	TRAWL_ENOTFOUND = 5,  /* no such index, generation or document */
+	TRAWL_EQUERY = 6,     /* query syntax error; errmsg names the column */
+	TRAWL_ELIMIT = 7,     /* a documented limit was exceeded */
+	TRAWL_EUTF8 = 8,      /* input is not valid UTF-8 */
+	TRAWL_EJSON = 9,      /* malformed JSON document */
+	TRAWL_ESCHEMA = 10,   /* invalid schema file or unknown field */
+	TRAWL_ENOSPC = 11,    /* no space left on device */
+	TRAWL_EDOC = 12,      /* a document is invalid (e.g. missing "id") */
+	TRAWL_EVERSION = 13,  /* the index was written by an unknown format version */
+	TRAWL_EINTERNAL = 14, /* a bug: please report it */
+	TRAWL_EBUSY = 15      /* a server is overloaded: try again later (never
+	                         returned by the library itself; a leaf's refusal
+	                         on the wire, HTTP 429 at the root) */
 } trawl_err;
 
 /* trawl_strerror returns a static description of err (never NULL). */
