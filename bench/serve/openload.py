@@ -13,7 +13,7 @@ time it was due, not from when it could be sent (no coordinated omission).
 Client: one Python thread, an epoll loop over a pool of POOL keep-alive
 connections (HTTP/1.1, no pipelining), all opened before each step.
 Queries: the wiki-demo queries (data/wiki-demo/queries.tsv, query syntax
-characters removed, as cached.py does), GET /search?q=..&k=10, in a fixed
+characters removed, as cached.py does), GET /search?q=..&k=K (10; SNIPPET adds snippets), in a fixed
 shuffled cycle.
 
 Capacity: a closed loop, CAP_CONNS connections each sending its next
@@ -46,7 +46,14 @@ step of every repetition and the median over repetitions per rate.
 
 Environment: BUILD=build REPS=3 CAP_CONNS=16 CAP_SECS=5 STEP_SECS=5 POOL=128
 DEADLINE=2 LOADS=0.25,0.5,0.75,0.9,1.0,1.1,1.25,1.5,2.0 WORKERS=2 (trawl serve
---workers) SEED=4 RUN=name (results in bench/serve/results/RUN/)
+--workers) QUEUE= (trawl serve --queue; empty: its default) K=10 (hits per
+request) SNIPPET= (a field to make snippets of: heavier requests) SEED=4 RUN=name
+(results in bench/serve/results/RUN/)
+
+Overload (issue #13): a request answered 429 counts as refused; the
+report gives their share and how fast they were answered (from the time
+sent: the p99 and the slowest of every repetition), and compares the p99
+of the admitted requests at the highest rate with the p99 at the lowest.
 """
 import json
 import os
@@ -72,6 +79,9 @@ DEADLINE = float(os.environ.get("DEADLINE", "2"))
 LOADS = [float(x) for x in os.environ.get("LOADS", "0.25,0.5,0.75,0.9,1.0,1.1,1.25,1.5,2.0")
          .split(",")]
 WORKERS = os.environ.get("WORKERS", "2")
+QUEUE = os.environ.get("QUEUE", "")  # trawl serve --queue (empty: its default)
+K = int(os.environ.get("K", "10"))
+SNIPPET = os.environ.get("SNIPPET", "")  # a field to make snippets of (empty: none)
 SEED = int(os.environ.get("SEED", "4"))
 RUN = os.environ.get("RUN", "openload-" + time.strftime("%Y%m%d-%H%M%S"))
 OUT = os.path.join(L.HERE, "results", RUN)
@@ -226,6 +236,7 @@ def open_step(port, paths, rate, secs):
     queue = []  # due times waiting for a connection, FIFO
     qhead = 0
     lat, svc, lag = [], [], []
+    shed_svc = []  # 429 answers: from the time sent
     st = {"answered": 0, "refused": 0, "failed_unanswered": 0, "failed_unsent": 0,
           "max_client_queue": 0, "max_in_flight": 0}
     last_answer = t0
@@ -239,6 +250,8 @@ def open_step(port, paths, rate, secs):
             last_answer = now
         else:
             st["refused"] += 1
+            if status == 429:
+                shed_svc.append(now - sent)
         give(c)
 
     def give(c):
@@ -295,6 +308,11 @@ def open_step(port, paths, rate, secs):
     out["service_p50_ms"] = L.pct([x * 1000 for x in svc], 50) if svc else None
     out["service_p99_ms"] = L.pct([x * 1000 for x in svc], 99) if svc else None
     out["client_lag_p99_ms"] = L.pct([x * 1000 for x in lag], 99) if lag else None
+    out["share_429"] = len(shed_svc) / n
+    out["shed_p99_ms"] = L.pct([x * 1000 for x in shed_svc], 99) if shed_svc else None
+    out["shed_max_ms"] = max(shed_svc) * 1000 if shed_svc else None
+    out["shed_over_10ms"] = sum(1 for x in shed_svc if x > 0.010)
+    out["shed_count"] = len(shed_svc)
     return out
 
 
@@ -309,13 +327,13 @@ def main():
           timeout=600, check=True, stdout=subprocess.DEVNULL)
     port = L.free_port()
     cmd = [trawl, "serve", idx, "--http", f"127.0.0.1:{port}", "--cache-mb", "0",
-           "--workers", WORKERS, "--quiet"]
+           "--workers", WORKERS, "--quiet"] + (["--queue", QUEUE] if QUEUE else [])
     proc = L.start(cmd, os.path.join(work, "serve.log"))
     L.wait_http(port, "/readyz", timeout=60, proc=proc)
     machine_start = L.machine()
 
     qs = demo_queries(10 ** 6)
-    paths = [L.search_path(q, 10) for q in qs]
+    paths = [L.search_path(q, K, **({"snippet": SNIPPET} if SNIPPET else {})) for q in qs]
     for p in paths:  # warm-up, and every query must answer
         st, body = L.http_get(port, p)
         assert st == 200, (p, st, body[:200])
@@ -351,14 +369,20 @@ def main():
     for i, f in enumerate(LOADS):
         row = {"fraction": f}
         for k in ("offered_rps", "answered_rps", "p50_ms", "p90_ms", "p99_ms", "p99.9_ms",
-                  "share_refused", "share_failed", "client_lag_p99_ms", "service_p50_ms"):
+                  "share_refused", "share_failed", "client_lag_p99_ms", "service_p50_ms",
+                  "share_429", "shed_p99_ms"):
             v = [r["steps"][i][k] for r in reps if r["steps"][i][k] is not None]
             row[k] = L.median(v) if v else None
+        v = [r["steps"][i]["shed_max_ms"] for r in reps if r["steps"][i]["shed_max_ms"] is not None]
+        row["shed_max_ms"] = max(v) if v else None  # the worst of every repetition
+        row["shed_count"] = sum(r["steps"][i].get("shed_count", 0) for r in reps)  # all repetitions
+        row["shed_over_10ms"] = sum(r["steps"][i].get("shed_over_10ms", 0) for r in reps)
         med.append(row)
     result = {"run": RUN, "machine": machine_start, "machine_end": L.machine(), "build": build,
-              "serve_cmd": f"trawl serve IDX --http 127.0.0.1:PORT --cache-mb 0 --workers {WORKERS}",
+              "serve_cmd": f"trawl serve IDX --http 127.0.0.1:PORT --cache-mb 0 --workers {WORKERS}"
+                           + (f" --queue {QUEUE}" if QUEUE else ""),
               "corpus": "data/wiki-demo/docs.jsonl (trawl index, default schema)",
-              "queries": len(paths), "reps": REPS, "cap_conns": CAP_CONNS, "cap_secs": CAP_SECS,
+              "queries": len(paths), "k": K, "snippet": SNIPPET, "reps": REPS, "cap_conns": CAP_CONNS, "cap_secs": CAP_SECS,
               "step_secs": STEP_SECS, "pool": POOL, "deadline_s": DEADLINE, "loads": LOADS,
               "capacity_rps": cap, "capacity_before_rps": caps,
               "repetitions": reps, "median": med}
@@ -379,20 +403,33 @@ def report(res):
     lines = [f"# openload: run {res['run']} ({res['machine']['date']}, load "
              f"{res['machine']['loadavg']} at the start, {res['machine_end']['loadavg']} at the end)",
              f"build {res['build']['commit']} (dirty: {', '.join(res['build']['dirty_files']) or '-'})",
-             f"`{res['serve_cmd']}` on {res['corpus']}; {res['queries']} queries, k=10",
+             f"`{res['serve_cmd']}` on {res['corpus']}; {res['queries']} queries, "
+             f"k={res.get('k', 10)}" + (f", snippets of {res['snippet']}" if res.get("snippet") else ""),
              f"capacity (closed loop, {res['cap_conns']} connections, {res['cap_secs']:g} s): "
              f"{res['capacity_rps']:,.0f} req/s, median of [{before}] before the repetitions; "
              f"after each repetition [{after}]",
              f"open loop: {res['step_secs']:g} s per rate, {res['pool']} connections, deadline "
              f"{res['deadline_s']:g} s; medians of {res['reps']} repetitions", "",
              "| offered (x capacity) | offered req/s | answered req/s | p50 ms | p90 ms | p99 ms | "
-             "p99.9 ms | refused | failed | client lag p99 ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "p99.9 ms | refused | of which 429 | 429 answered in, p99 / max ms | failed | "
+             "client lag p99 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["median"]:
         lines.append(f"| {r['fraction']:.2f} | {r['offered_rps']:,.0f} | {r['answered_rps']:,.0f} | "
                      f"{ms(r['p50_ms'])} | {ms(r['p90_ms'])} | {ms(r['p99_ms'])} | "
-                     f"{ms(r['p99.9_ms'])} | {r['share_refused']:.1%} | {r['share_failed']:.1%} | "
+                     f"{ms(r['p99.9_ms'])} | {r['share_refused']:.1%} | "
+                     f"{(r.get('share_429') or 0):.1%} | {ms(r.get('shed_p99_ms'))} / "
+                     f"{ms(r.get('shed_max_ms'))} | {r['share_failed']:.1%} | "
                      f"{ms(r['client_lag_p99_ms'])} |")
+    low, top = res["median"][0], res["median"][-1]
+    if low["p99_ms"] and top["p99_ms"]:
+        lines += ["", f"admitted requests' p99 at {top['fraction']:g} x capacity: "
+                  f"{top['p99_ms']:,.2f} ms = {top['p99_ms'] / low['p99_ms']:.2f} x the p99 at "
+                  f"{low['fraction']:g} x ({low['p99_ms']:,.2f} ms); 429 answers there: "
+                  f"{(top.get('share_429') or 0):.1%} of the requests, the slowest in "
+                  f"{ms(top.get('shed_max_ms'))} ms from sending; "
+                  f"{top.get('shed_over_10ms', 0):,} of {top.get('shed_count', 0):,} (all "
+                  f"repetitions) took over 10 ms"]
     return "\n".join(lines) + "\n"
 
 
