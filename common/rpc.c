@@ -203,7 +203,7 @@ struct rpc_server {
 	pthread_cond_t cv;  /* a request was queued, or the server stops */
 	pthread_cond_t rcv; /* an express request was queued (for the reserve) */
 	unsigned nexpress;  /* express requests among the queued */
-	unsigned nshed;     /* requests of nonzero cost among the queued */
+	unsigned nshed;     /* requests of nonzero cost among the queued, not dropped */
 	slot **queue;       /* the qlen requests waiting for a worker, oldest first */
 	unsigned qlen;
 	uint64_t vtime;  /* the tag of the request taken last */
@@ -334,9 +334,12 @@ static void cut_off(rpc_server *s, nng_pipe p, int forever)
 		slot *sl = &s->slots[i];
 		if (sl->pipe.id != p.id)
 			continue;
-		if (sl->state == SLOT_QUEUED)
+		if (sl->state == SLOT_QUEUED && !sl->dropped) {
+			/* it leaves the overload count at once: a worker takes it
+			 * for nothing, but only when one is free */
+			s->nshed -= sl->cost != 0;
 			sl->dropped = 1;
-		else if (sl->state == SLOT_SEND && forever)
+		} else if (sl->state == SLOT_SEND && forever)
 			cancel[ncancel++] = sl->aio;
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -412,7 +415,7 @@ static void unqueue_locked(rpc_server *s, slot *sl)
 			        (s->qlen - i - 1) * sizeof s->queue[0]);
 			s->qlen--;
 			s->nexpress -= sl->express != 0;
-			s->nshed -= sl->cost != 0;
+			s->nshed -= sl->cost != 0 && !sl->dropped;
 			return;
 		}
 }
@@ -800,6 +803,12 @@ void rpc_server_stop(rpc_server *s)
 		slot *sl = &s->slots[i];
 		if (sl->msg) /* queued, never handled */
 			nng_msg_free(sl->msg);
+		/* a refusal sent on this slot by another slot's callback just as
+		 * the server stopped: nng fails a send on a stopped aio without
+		 * calling back, and the reply stays with the aio */
+		nng_msg *left = nng_aio_get_msg(sl->aio);
+		if (left)
+			nng_msg_free(left);
 		nng_ctx_close(sl->ctx);
 		nng_aio_free(sl->aio);
 	}

@@ -720,8 +720,8 @@ static void metrics(api *a, http_response *resp)
 	            (unsigned long long)hs.responses_2xx, (unsigned long long)hs.responses_4xx,
 	            (unsigned long long)hs.responses_5xx);
 	tbuf_printf(&b,
-	            "# HELP trawl_http_queue_full_total Searches answered 429 at once: "
-	            "LIMIT_ROOT_QUEUE searches were waiting for the root's workers.\n"
+	            "# HELP trawl_http_queue_full_total Requests answered 429 at once: "
+	            "LIMIT_ROOT_QUEUE requests were waiting for the root's workers.\n"
 	            "# TYPE trawl_http_queue_full_total counter\ntrawl_http_queue_full_total %llu\n",
 	            (unsigned long long)hs.shed);
 	tbuf_printf(&b,

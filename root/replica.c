@@ -278,10 +278,14 @@ int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *e
                  uint64_t salt)
 {
 	uint32_t cand[LIMIT_LEAVES], n = 0;
-	for (int allow = 0; allow < 2 && n == 0; allow++) /* healthy first, then probation */
+	uint64_t now = clock_unix_us();
+	/* healthy ones that have not just refused a search as overloaded
+	 * first, then healthy ones, then those on probation */
+	for (int tier = 0; tier < 3 && n == 0; tier++)
 		for (uint32_t i = 0; i < rs->n; i++)
 			if (replica_has(&rs->rep[i], s) && !excluded[i] &&
-			    replica_usable(&rs->rep[i], allow))
+			    (tier > 0 || atomic_load(&rs->rep[i].busy_until) <= now) &&
+			    replica_usable(&rs->rep[i], tier == 2))
 				cand[n++] = i;
 	if (n == 0)
 		return -1;

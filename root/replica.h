@@ -106,9 +106,10 @@ int replica_has(replica *p, uint32_t s);
 void replica_withdrawn(replica_set *rs, replica *p, const uint16_t *shards, uint32_t n);
 
 /* replica_pick: a usable replica serving shard s and not excluded[] (healthy
- * ones first, probation if none): for a session preference always the same
- * one, else the lighter of two chosen at random by salt (latency EWMA times
- * outstanding requests). -1 if none. */
+ * ones that have not just refused a search as overloaded first, then any
+ * healthy one, probation if none): for a session preference always the
+ * same one among them, else the lighter of two chosen at random by salt
+ * (latency EWMA times outstanding requests). -1 if none. */
 int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
                  uint64_t salt);
 

@@ -45,9 +45,10 @@ int scatter_init(scatter *sc, replica_set *rs, const root_query *q, uint32_t nsh
 	sc->chosen = malloc(nshards * sizeof *sc->chosen);
 	sc->excluded = calloc(rs->n ? rs->n : 1, 1);
 	sc->busy = calloc(nshards ? nshards : 1, 1);
+	sc->missed = calloc(nshards ? nshards : 1, 1);
 	sc->groups = calloc(rs->n ? rs->n : 1, sizeof *sc->groups);
 	sc->salt = atomic_fetch_add(&rs->next_id, 1);
-	if (!sc->shard || !sc->chosen || !sc->excluded || !sc->busy || !sc->groups)
+	if (!sc->shard || !sc->chosen || !sc->excluded || !sc->busy || !sc->missed || !sc->groups)
 		return sc->rc = TRAWL_ENOMEM;
 	return TRAWL_OK;
 }
@@ -58,6 +59,7 @@ void scatter_fini(scatter *sc)
 	free(sc->chosen);
 	free(sc->excluded);
 	free(sc->busy);
+	free(sc->missed);
 	free(sc->groups);
 }
 
@@ -293,9 +295,13 @@ static int judge(scatter *sc, scatter_group *g, int j)
 	if (refused)
 		fail(sc, sr.status == TRAWL_EINVAL ? TRAWL_EQUERY : sr.status, "%.*s",
 		     (int)sr.errmsg_len, sr.errmsg);
+	int cancelled = !good && c != g->winner && g->winner && c->timed_out;
+	if (!good && !cancelled)
+		for (uint32_t k = 0; k < g->ws.nshards; k++)
+			sc->missed[g->ws.shards[k]]++;
 	if (refused || good)
 		replica_note(sc->rs, rp, 1, c->micros);
-	else if (c != g->winner && g->winner && c->timed_out)
+	else if (cancelled)
 		; /* a hedged-away call, cancelled: nothing of its replica */
 	else if (answered && (h.flags & WIRE_F_OUT_OF_SERVICE))
 		replica_withdrawn(sc->rs, rp, g->ws.shards, g->ws.nshards);
@@ -305,7 +311,7 @@ static int judge(scatter *sc, scatter_group *g, int j)
 		atomic_fetch_add(&sc->rs->overloaded, 1);
 		replica_busy(sc->rs, rp);
 		for (uint32_t k = 0; k < g->ws.nshards; k++)
-			sc->busy[g->ws.shards[k]] = 1;
+			sc->busy[g->ws.shards[k]]++;
 	} else if (answered)
 		replica_note(sc->rs, rp, 0, 0); /* the leaf failed it */
 	else
@@ -370,8 +376,10 @@ static enum scatter_step finish(scatter *sc)
 		else if (sc->shard[s] == SHARD_TIMED_OUT)
 			sc->timed_out++;
 		else {
+			/* overloaded when every call that missed was refused so (a
+			 * replica that failed otherwise makes it a failure) */
 			sc->failed++;
-			sc->overloaded += sc->busy[s];
+			sc->overloaded += sc->busy[s] && sc->busy[s] == sc->missed[s];
 		}
 	}
 	return SCATTER_DONE;

@@ -68,7 +68,8 @@ typedef struct scatter {
 	enum shard_state *shard; /* [nshards] */
 	int *chosen;             /* [nshards]: the replica planned, or -1 */
 	uint8_t *excluded;       /* [replicas]: failed this query; not asked again */
-	uint8_t *busy;           /* [nshards]: a replica refused it as overloaded */
+	uint8_t *busy;           /* [nshards]: calls refused as overloaded (TRAWL_EBUSY) */
+	uint8_t *missed;         /* [nshards]: calls that brought no good answer, busy ones too */
 	scatter_group *groups;   /* [replicas] */
 	unsigned ngroups;
 	rpc_batch *batch;
