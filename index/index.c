@@ -100,8 +100,8 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	idx->generation = gen;
 	idx->unsummed = m->unsummed;
 	idx->total_shards = m->shards;
-	idx->nshards = nwant;
 	idx->shards = calloc(nwant, sizeof *idx->shards);
+	idx->nshards = idx->shards ? nwant : 0; /* trawl_index_close walks them */
 	for (uint32_t i = 0; i < TRAWL_MAX_SHARDS; i++)
 		idx->local[i] = -1;
 	idx->schema_json = m->schema_json;
