@@ -1624,7 +1624,7 @@ static int set_docs(builder *b, const idx_lnode *n, uint64_t *bits)
 			return TRAWL_OK;
 		}
 		/* an indexed keyword without doc values: every value's postings */
-		/* fall through */
+		__attribute__((fallthrough));
 	case IDX_SET_KPREFIX: {
 		uint8_t fb = IDX_KEYWORD_FID(n->typed);
 		bits_ctx x = {b, bits, 0};

@@ -296,7 +296,7 @@ static void step(shard_guard *g, gfile *f)
 		} else {
 			break;
 		}
-		/* fall through */
+		__attribute__((fallthrough));
 	case GUARD_WITHDRAWN:
 		if (atomic_load(&f->in_use) == 0) {
 			drop_lease(f); /* the writer goes on */
