@@ -29,7 +29,7 @@ static int64_t rd64(const uint8_t *p)
 
 int idx_tvals_split(const idx_schema *s, const uint8_t *b, size_t len, idx_tvals *out)
 {
-	const uint8_t *p = b, *end = b + len;
+	const uint8_t *p = b, *end = len ? b + len : b; /* b may be NULL when len is 0 */
 	for (uint32_t t = 0; t < s->ntyped; t++) {
 		out->count[t] = 0;
 		out->at[t] = p;

@@ -410,7 +410,8 @@ static int on_doc(void *ctx, const sh_doc *doc)
 			a->nomem = 1;
 			return TRAWL_ENOMEM;
 		}
-		t += len;
+		if (len) /* t may be NULL for an empty field */
+			t += len;
 		if (d.lens[f] != a->nacc) {
 			differ(a, "document \"%s\": field %u: %u tokens in the run, %u in the item",
 			       ids, f, d.lens[f], a->nacc);

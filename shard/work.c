@@ -823,9 +823,11 @@ int sh_work(sh_worker *w, const sh_params *p, const sh_item *it, tbuf *out, char
 	/* count_of[s] is now the end of shard s, the start of shard s + 1 */
 	for (uint32_t s = 0; s < ns && !rc; s++) {
 		uint32_t from = s ? count_of[s - 1] : 0, n = count_of[s] - from;
+		/* no documents: w->order may be NULL, and NULL + 0 is undefined */
+		void *part = n ? (void *)(w->order + from) : NULL;
 		if (n > 1)
-			qsort(w->order + from, n, sizeof *w->order, cmp_wdoc);
-		rc = write_section(w, w->order + from, n, out, SH_RUN_HEAD + (size_t)s * 32);
+			qsort(part, n, sizeof *w->order, cmp_wdoc);
+		rc = write_section(w, part, n, out, SH_RUN_HEAD + (size_t)s * 32);
 	}
 	free(count_of);
 	if (rc)
