@@ -1622,8 +1622,13 @@ class TestOverload(ServeCase):
         seen = self.metric(port, "trawl_leaf_overloaded_total")
         self.assertTrue(0 < seen <= shed, (seen, shed))
         self.assertEqual(self.states(port), {l["url"]: "healthy" for l in leaves})
+        # the refusals are not held against replica 0: at most a failure or
+        # two of another kind (a ping or a deadline missed on a starved
+        # machine: a fresh-clone ASan run beside `yes` saw one, and its
+        # ejection, while replica 0 refused 44 searches)
         for x in self.cluster(port)["replicas"]:
-            self.assertEqual(x["ejections"], 0, x)
+            self.assertLessEqual(x["failures"], 2, x)
+            self.assertLess(x["failures"], shed, x)
         self.shutdown_and_check()
 
     def test_full_root_queue_answers_429(self):
