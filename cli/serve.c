@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -49,10 +50,29 @@ static void block_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void wait_for_signal(void)
+static int wait_for_signal(void)
 {
 	int sig;
 	sigwait(&stop_set, &sig);
+	return sig;
+}
+
+/* A graceful stop (SIGTERM with --drain-ms): /readyz answers 503 and
+ * searches are still answered for drain_ms, so that a load balancer's health
+ * checks take this root out before its port closes; a second signal ends
+ * the wait. SIGINT (an operator's Ctrl-C) stops at once. */
+static void drain(api *a, unsigned drain_ms, int sig, int quiet)
+{
+	if (sig != SIGTERM || !drain_ms)
+		return;
+	api_drain(a);
+	if (!quiet)
+		fprintf(stderr, "trawl: SIGTERM: draining for %u ms (/readyz answers 503), then "
+		                "stopping; another signal stops at once\n",
+		        drain_ms);
+	struct timespec ts = {(time_t)(drain_ms / 1000), (long)(drain_ms % 1000) * 1000000L};
+	while (sigtimedwait(&stop_set, NULL, &ts) < 0 && errno == EINTR)
+		;
 }
 
 /* "HOST:PORT" or ":PORT" or "PORT" into bind and port. */
@@ -310,6 +330,12 @@ static int token_option(int c, token_files *tf)
 	return 1;
 }
 
+#define DRAIN_HELP \
+	"  --drain-ms N     on SIGTERM, answer /readyz 503 and go on serving for N ms\n" \
+	"                   before stopping (default 0), for a load balancer to move\n" \
+	"                   away first; SIGINT stops at once\n"
+#define DRAIN_USAGE "--drain-ms takes 0 to " LIMIT_STR(LIMIT_DRAIN_MS)
+
 #define TOKENS_HELP \
 	"  --search-tokens FILE, --admin-tokens FILE\n" \
 	"                 bearer tokens, one per line: with either, every request but\n" \
@@ -327,10 +353,10 @@ static const char root_help[] =
 
 	"  --timeout-ms N   default query deadline (default 2000)\n"
 	"  --name NAME      the index name of the OpenSearch-style API (default trawl)\n"
-	"  --cache-mb N     result cache size (default 64; 0: no cache)\n" TOKENS_HELP;
+	"  --cache-mb N     result cache size (default 64; 0: no cache)\n" DRAIN_HELP TOKENS_HELP;
 
 static int run_root(root_config *rc_cfg, const char *addr, const char *name, int quiet,
-                    const char *banner, const token_files *tf)
+                    const char *banner, const token_files *tf, unsigned drain_ms)
 {
 	char err[1024], bind[128];
 	uint16_t port;
@@ -362,7 +388,7 @@ static int run_root(root_config *rc_cfg, const char *addr, const char *name, int
 		fprintf(stderr, "trawl: search page: http://%s:%u/_ui/\n", bind,
 		        (unsigned)api_port(a));
 	}
-	wait_for_signal();
+	drain(a, drain_ms, wait_for_signal(), quiet);
 	api_stop(a);
 	root_close(r);
 	auth_free(tokens);
@@ -382,9 +408,10 @@ int cmd_root(int argc, char **argv)
 		{"cert", required_argument, 0, 'C'},    {"key", required_argument, 0, 'k'},
 		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
 		{"cache-mb", required_argument, 0, 'm'}, {"search-tokens", required_argument, 0, 'Q'},
-		{"admin-tokens", required_argument, 0, 'A'}, {0, 0, 0, 0}};
+		{"admin-tokens", required_argument, 0, 'A'}, {"drain-ms", required_argument, 0, 'D'},
+		{0, 0, 0, 0}};
 	int c;
-	long cache_mb = 64;
+	long cache_mb = 64, drain_ms = 0;
 	token_files tf = {NULL, NULL};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -394,6 +421,10 @@ int cmd_root(int argc, char **argv)
 		case 'm':
 			if (parse_cache_mb(optarg, &cache_mb))
 				return cli_usage_error("root", "--cache-mb takes 0 to 65536");
+			break;
+		case 'D':
+			if ((drain_ms = parse_range(optarg, 0, LIMIT_DRAIN_MS)) < 0)
+				return cli_usage_error("root", DRAIN_USAGE);
 			break;
 		case 'c':
 			cluster = optarg;
@@ -444,7 +475,7 @@ int cmd_root(int argc, char **argv)
 	set_cache(&cfg, cache_mb);
 	char banner[300];
 	snprintf(banner, sizeof banner, "root over %u leaves, %u shards", cfg.nleaves, cfg.nshards);
-	rc = run_root(&cfg, addr, name, quiet, banner, &tf);
+	rc = run_root(&cfg, addr, name, quiet, banner, &tf, (unsigned)drain_ms);
 	root_config_fini(&cfg);
 	return rc;
 }
@@ -461,7 +492,7 @@ static const char serve_help[] =
 	"  --workers N    searches at once (default: 2)\n"
 	QUEUE_HELP
 	"  --cache-mb N   result cache size (default 64; 0: no cache)\n"
-	SCRUB_HELP TOKENS_HELP;
+	SCRUB_HELP DRAIN_HELP TOKENS_HELP;
 
 int cmd_serve(int argc, char **argv)
 {
@@ -480,10 +511,11 @@ int cmd_serve(int argc, char **argv)
 	                                      {"cache-mb", required_argument, 0, 'm'},
 	                                      {"search-tokens", required_argument, 0, 'Q'},
 	                                      {"admin-tokens", required_argument, 0, 'A'},
+	                                      {"drain-ms", required_argument, 0, 'D'},
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	int c;
-	long cache_mb = 64;
+	long cache_mb = 64, drain_ms = 0;
 	token_files tf = {NULL, NULL};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -493,6 +525,10 @@ int cmd_serve(int argc, char **argv)
 		case 'm':
 			if (parse_cache_mb(optarg, &cache_mb))
 				return cli_usage_error("serve", "--cache-mb takes 0 to 65536");
+			break;
+		case 'D':
+			if ((drain_ms = parse_range(optarg, 0, LIMIT_DRAIN_MS)) < 0)
+				return cli_usage_error("serve", DRAIN_USAGE);
 			break;
 		case 'H':
 			addr = optarg;
@@ -571,7 +607,7 @@ int cmd_serve(int argc, char **argv)
 	snprintf(banner, sizeof banner, "serving %s (generation %llu, %u shard%s) as index \"%s\"",
 	         dir, (unsigned long long)st.generation, st.nshards, st.nshards == 1 ? "" : "s",
 	         name);
-	rc = run_root(&cfg, addr, name, quiet, banner, &tf);
+	rc = run_root(&cfg, addr, name, quiet, banner, &tf, (unsigned)drain_ms);
 	leaf_stop(l);
 	return rc;
 }

@@ -67,6 +67,7 @@ struct http_server {
 	req_state *queue_head, *queue_tail;
 	unsigned queued, max_queue; /* in the FIFO; its bound (0: none) */
 	int stopping;
+	atomic_int draining; /* http_server_drain: every response closes its connection */
 	unsigned nworkers;
 	pthread_t *workers;
 	void (*log)(void *log_ctx, const char *msg);
@@ -823,7 +824,7 @@ static enum MHD_Result answer(http_server *s, req_state *st, struct MHD_Connecti
                               http_response *resp)
 {
 	if (resp->status)
-		return send_response(s, c, resp, 0);
+		return send_response(s, c, resp, atomic_load(&s->draining));
 	return reject(s, c, 500, "internal_server_error", 0, NULL, NULL,
 	              "the handler for %.64s %.256s produced no response", st->method, st->url);
 }
@@ -1200,6 +1201,11 @@ void http_server_stop(http_server *s)
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
 	server_free(s);
+}
+
+void http_server_drain(http_server *s)
+{
+	atomic_store(&s->draining, 1);
 }
 
 uint16_t http_server_port(const http_server *s)

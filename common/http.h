@@ -175,6 +175,15 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
  */
 void http_server_stop(http_server *s);
 
+/*
+ * http_server_drain: from now on every response carries "Connection: close",
+ * so that clients open their next request's connection afresh (to another
+ * server, once a load balancer has taken this one out). Requests are still
+ * answered as before. Thread-safe; called before http_server_stop when a
+ * server is drained (root/api.h api_drain).
+ */
+void http_server_drain(http_server *s);
+
 /* http_server_port returns the port s is bound to (the real one for port 0). */
 uint16_t http_server_port(const http_server *s);
 

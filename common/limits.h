@@ -113,7 +113,7 @@
  * it is told to refuse the rest for overload (rpc_server_opts.max_queue):
  * at most half the queue, so that a slot is always free to read the next
  * request and refuse it rather than leave it waiting in the connection. */
-#define LIMIT_RPC_MAX_QUEUE (LIMIT_RPC_QUEUE / 2)
+#define LIMIT_RPC_MAX_QUEUE 64 /* a number: LIMIT_STR prints it in --help */
 /* A leaf's default queue (leaf --queue): searches let wait per worker.
  * A search takes a few milliseconds, so a full queue is a wait of tens of
  * them, far inside the root's default deadline (LIMIT_RPC_SEND_MS). */
@@ -136,6 +136,9 @@
  * Retry-After at once (common/http.h, max_queue). As many as the workers:
  * a search admitted waits for one round of them at most. */
 #define LIMIT_ROOT_QUEUE 64
+/* A root's drain on SIGTERM (trawl root --drain-ms), in ms: at most ten
+ * minutes, longer than any orchestrator waits for a process to stop. */
+#define LIMIT_DRAIN_MS 600000
 
 /* Leaves in a cluster file, and bytes of a leaf's URL. */
 #define LIMIT_LEAVES 1024
@@ -315,6 +318,7 @@ _Static_assert((uint64_t)LIMIT_ITEM_MAX_BYTES + LIMIT_STORED_DOC_BYTES + (1u << 
                "a document after a full item fits the item's bound");
 /* A cut-off peer holds at most half the queue. */
 _Static_assert(LIMIT_RPC_UNSENT < LIMIT_RPC_QUEUE, "one peer never holds the whole queue");
+_Static_assert(LIMIT_RPC_MAX_QUEUE <= LIMIT_RPC_QUEUE / 2, "a slot is always free to refuse");
 /* An id and a field name fit a URL parameter's bounds of the HTTP server. */
 _Static_assert(LIMIT_ID_BYTES * 3 < LIMIT_HTTP_HEADER_BYTES, "a percent-encoded id fits a URL");
 _Static_assert(LIMIT_FIELD_NAME_BYTES <= LIMIT_DSL_FIELD_BYTES, "a field name fits the DSL's");

@@ -32,6 +32,9 @@
 #   TRAWL_HTTP_PORT      first root HTTP port (default 9201)
 #   TRAWL_LEAF_WORKERS   --workers of each leaf (default 2)
 #   TRAWL_READY_TIMEOUT  seconds to wait for readiness (default 30)
+#   TRAWL_DRAIN_MS       each root's --drain-ms: on SIGTERM (cluster-down.sh)
+#                        it answers /readyz 503 and goes on serving this long,
+#                        so that HAProxy moves away first (default 3000)
 #
 # The PIDs file (RUN_DIR/pids) has a line per process:
 #   PID ROLE ADDRESS LOGFILE [shard=S replica=R health=URL]
@@ -78,6 +81,7 @@ LEAF_PORT=${TRAWL_LEAF_PORT:-7100}
 HTTP_PORT=${TRAWL_HTTP_PORT:-9201}
 WORKERS=${TRAWL_LEAF_WORKERS:-2}
 READY_TIMEOUT=${TRAWL_READY_TIMEOUT:-30}
+DRAIN_MS=${TRAWL_DRAIN_MS:-3000}
 is_count "$LEAF_PORT" 65535 && is_count "$HTTP_PORT" 65535 && is_count "$READY_TIMEOUT" 3600 ||
 	{ echo "cluster-up: TRAWL_LEAF_PORT, TRAWL_HTTP_PORT and TRAWL_READY_TIMEOUT must be numbers" >&2; exit 64; }
 
@@ -197,7 +201,7 @@ mv "$CLUSTER.tmp" "$CLUSTER"
 i=0
 while [ $i -lt "$ROOTS" ]; do
 	port=$((HTTP_PORT + i))
-	nohup "$TRAWL" root --cluster "$CLUSTER" --http "127.0.0.1:$port" \
+	nohup "$TRAWL" root --cluster "$CLUSTER" --http "127.0.0.1:$port" --drain-ms "$DRAIN_MS" \
 		</dev/null >"$RUN/root-$i.log" 2>&1 &
 	echo "$! root http://127.0.0.1:$port/ $RUN/root-$i.log" >>"$PIDS"
 	echo "  root http://127.0.0.1:$port/  pid $!"

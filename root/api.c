@@ -52,6 +52,7 @@ struct api {
 	atomic_uint_fast64_t searches, search_errors, partial;
 	atomic_uint_fast64_t hist[NBUCKETS + 1];
 	atomic_uint_fast64_t hist_sum_us;
+	atomic_int draining; /* api_drain: /readyz 503 "draining" */
 };
 
 static void observe(api *a, uint64_t us)
@@ -822,6 +823,26 @@ static void metrics(api *a, http_response *resp)
 	tbuf_fini(&b);
 }
 
+/* GET /readyz: 200 when every shard has a healthy replica; with
+ * ?allow_partial=true when some shard has one (for a load balancer in front
+ * of roots: every root sees the same leaves, so taking them all out for a
+ * lost shard would turn partial answers into none); 503 while draining. */
+static void readyz(api *a, const http_request *req, http_response *resp)
+{
+	const char *qs = req->query ? req->query : "";
+	int partial = !strcmp(qs, "allow_partial=true");
+	if (*qs && !partial && strcmp(qs, "allow_partial=false")) {
+		http_response_error(resp, 400, "illegal_argument_exception",
+		                    "/readyz takes one parameter: allow_partial=true or "
+		                    "allow_partial=false");
+		return;
+	}
+	int draining = atomic_load(&a->draining);
+	int ready = !draining && (partial ? root_serving(a->r) : root_ready(a->r));
+	send_json(resp, ready ? 200 : 503,
+	          json_pack("{s:s}", "status", ready ? "ok" : draining ? "draining" : "not ready"));
+}
+
 static void handle(void *ctx, const http_request *req, http_response *resp)
 {
 	api *a = ctx;
@@ -841,9 +862,7 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 	if (!strcmp(path, "/livez") && get) {
 		send_json(resp, 200, json_pack("{s:s}", "status", "ok"));
 	} else if (!strcmp(path, "/readyz") && get) {
-		int ready = root_ready(a->r);
-		send_json(resp, ready ? 200 : 503,
-		          json_pack("{s:s}", "status", ready ? "ok" : "not ready"));
+		readyz(a, req, resp);
 	} else if (!strcmp(path, "/healthz") && get) {
 		int ready = root_ready(a->r);
 		send_json(resp, 200, json_pack("{s:s}", "status", ready ? "green" : "red"));
@@ -914,6 +933,12 @@ int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errle
 uint16_t api_port(const api *a)
 {
 	return http_server_port(a->http);
+}
+
+void api_drain(api *a)
+{
+	atomic_store(&a->draining, 1);
+	http_server_drain(a->http);
 }
 
 void api_stop(api *a)

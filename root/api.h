@@ -22,6 +22,14 @@ typedef struct api api;
 /* api_start serves r over HTTP; r must outlive the api. */
 int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errlen);
 uint16_t api_port(const api *a);
+/*
+ * api_drain: the first step of a graceful stop. From now on /readyz answers
+ * 503 {"status":"draining"}, so that load balancers' health checks take
+ * this root out, and every response closes its connection; searches are
+ * answered as before. api_stop follows once the balancers have had time
+ * (trawl root --drain-ms, docs/OPERATIONS.md).
+ */
+void api_drain(api *a);
 void api_stop(api *a);
 
 #endif

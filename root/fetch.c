@@ -2,7 +2,8 @@
  * fetch.c - the FETCH phase of a query (see fetch.h): plan one FETCH per
  * leaf that returned winners, send them all, retry the ones that brought
  * nothing on another replica of the same generation, and copy what came
- * back into the page's hits.
+ * back into the page's hits. Winners that no replica could bring leave the
+ * page, and the answer is partial, when the query allows it.
  */
 #include "root/fetch.h"
 
@@ -32,6 +33,7 @@ typedef struct fetch {
 	int *again_leaf;   /* -1: no retry */
 	wire_docref *refs; /* scratch: the docs of one leaf */
 	uint16_t *shards;  /* scratch: their shards */
+	uint8_t *lost;     /* [replicas]: leaves whose winners no replica brought */
 	char *err;
 	size_t errlen;
 } fetch;
@@ -121,9 +123,10 @@ static int plan(fetch *f)
 	f->again_leaf = calloc(r1, sizeof *f->again_leaf);
 	f->refs = calloc(n1, sizeof *f->refs);
 	f->shards = calloc(n1, sizeof *f->shards);
+	f->lost = calloc(r1, 1);
 	uint8_t *has = calloc(r1, 1);
 	int rc = f->leaf && f->msgs && f->calls && f->again && f->again_leaf && f->refs &&
-	                 f->shards && has
+	                 f->shards && f->lost && has
 	             ? TRAWL_OK
 	             : TRAWL_ENOMEM;
 	for (uint32_t i = 0; !rc && i < f->n; i++)
@@ -259,9 +262,11 @@ static int collect_one(fetch *f, unsigned c, root_result *res)
 	wire_header h;
 	wire_fetch_reply fr;
 	char msg[256];
-	if (call->rc != TRAWL_OK) /* judged in send_and_retry */
+	if (call->rc != TRAWL_OK) { /* judged in send_and_retry */
+		f->lost[l] = 1;     /* the search may still answer without them */
 		return ferr(f, TRAWL_EIO, "fetching from %s failed%s", f->rs->rep[l].cfg.url,
 		            call->timed_out ? " (deadline)" : "");
+	}
 	if (wire_decode_fetch_reply(call->reply, call->reply_len, &h, &fr, msg, sizeof msg) !=
 	    TRAWL_OK)
 		return ferr(f, TRAWL_EIO, "%s: bad FETCH reply: %s", f->rs->rep[from].cfg.url, msg);
@@ -269,6 +274,39 @@ static int collect_one(fetch *f, unsigned c, root_result *res)
 		return ferr(f, fr.status == TRAWL_ENOTFOUND ? TRAWL_EIO : fr.status, "%s: %.*s",
 		            f->rs->rep[from].cfg.url, (int)fr.errmsg_len, fr.errmsg);
 	return take_docs(f, &fr, l, from, res);
+}
+
+/* The winners of leaves that no replica answered for (both tries failed or
+ * ran out of time) leave the page, and their shards count as failed: the
+ * answer is partial, as if those shards had not answered the SEARCH. An
+ * error (f->err, set by collect_one) when that leaves less than the query's
+ * min_coverage. */
+static int drop_lost(fetch *f, root_result *res)
+{
+	uint8_t gone[TRAWL_MAX_SHARDS] = {0};
+	uint32_t kept = 0, ngone = 0;
+	for (uint32_t i = 0; i < f->n; i++) {
+		root_hit *h = &res->hits[i];
+		if (!f->lost[f->win[i].leaf]) {
+			res->hits[kept++] = *h;
+			continue;
+		}
+		ngone += !gone[h->shard];
+		gone[h->shard] = 1;
+		free(h->id);
+		free(h->doc);
+		free(h->snippet);
+		free(h->sort);
+	}
+	res->nhits = kept;
+	res->shards_answered -= ngone < res->shards_answered ? ngone : res->shards_answered;
+	res->shards_failed += ngone;
+	res->partial = 1;
+	res->total_exact = 0;
+	double cov = res->shards_total ? (double)res->shards_answered / res->shards_total : 0;
+	if (res->shards_answered == 0 || cov < f->q->min_coverage)
+		return TRAWL_EIO;
+	return TRAWL_OK;
 }
 
 int fetch_page(replica_set *rs, const root_query *q, const merge_hit *win, root_result *res,
@@ -281,15 +319,22 @@ int fetch_page(replica_set *rs, const root_query *q, const merge_hit *win, root_
 	           .deadline = deadline,
 	           .err = err,
 	           .errlen = errlen};
-	int rc = plan(&f);
+	int rc = plan(&f), lost = 0;
 	if (!rc)
 		rc = send_and_retry(&f);
 	for (unsigned c = 0; c < f.ncalls; c++) {
-		if (!rc)
+		if (!rc) {
 			rc = collect_one(&f, c, res);
+			if (rc == TRAWL_EIO && f.lost[f.leaf[c]] && q->allow_partial) {
+				lost = 1; /* err names the first such leaf */
+				rc = TRAWL_OK;
+			}
+		}
 		rpc_call_fini(&f.calls[c]);
 		rpc_call_fini(&f.again[c]);
 	}
+	if (!rc && lost)
+		rc = drop_lost(&f, res);
 	for (unsigned c = 0; c < f.ncalls; c++)
 		tbuf_fini(&f.msgs[c]);
 	free(f.leaf);
@@ -299,5 +344,6 @@ int fetch_page(replica_set *rs, const root_query *q, const merge_hit *win, root_
 	free(f.again_leaf);
 	free(f.refs);
 	free(f.shards);
+	free(f.lost);
 	return rc;
 }

@@ -21,7 +21,11 @@
  * fetch_page fills res->hits[0..n) (allocated by the caller, n =
  * res->nhits) with the ids, stored documents and snippets of win[0..n),
  * by deadline (Unix us). Returns TRAWL_OK; TRAWL_EIO when a leaf did not
- * answer (err names it; "(deadline)" when time ran out); TRAWL_ECORRUPT
+ * answer (err names it; "(deadline)" when time ran out), unless the query
+ * allows a partial answer (q->allow_partial) and enough shards are left
+ * (q->min_coverage): then the winners of that leaf leave the page, their
+ * shards count as failed and res is partial (its coverage, total_exact 0
+ * and nhits changed); TRAWL_ECORRUPT
  * when a winner's stored document failed its checksum at its leaf (err
  * names the leaf, the id, the shard and the doc); TRAWL_ENOMEM.
  */

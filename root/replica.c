@@ -274,19 +274,47 @@ void replica_withdrawn(replica_set *rs, replica *p, const uint16_t *shards, uint
 		atomic_store(&p->out[shards[k]], 1);
 }
 
+static uint64_t generation_of(replica *p)
+{
+	pthread_mutex_lock(&p->mu);
+	uint64_t g = p->generation;
+	pthread_mutex_unlock(&p->mu);
+	return g;
+}
+
+uint64_t replicas_common_generation(replica_set *rs, uint32_t nshards)
+{
+	uint64_t common = 0;
+	for (uint32_t s = 0; s < nshards; s++) {
+		uint64_t newest = 0;
+		for (uint32_t i = 0; i < rs->n; i++)
+			if (replica_has(&rs->rep[i], s) && replica_usable(&rs->rep[i], 0)) {
+				uint64_t g = generation_of(&rs->rep[i]);
+				newest = g > newest ? g : newest;
+			}
+		if (newest == 0)
+			return 0;
+		common = common == 0 || newest < common ? newest : common;
+	}
+	return common;
+}
+
 int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
-                 uint64_t salt)
+                 uint64_t salt, uint64_t gen)
 {
 	uint32_t cand[LIMIT_LEAVES], n = 0;
 	uint64_t now = clock_unix_us();
-	/* healthy ones that have not just refused a search as overloaded
-	 * first, then healthy ones, then those on probation */
-	for (int tier = 0; tier < 3 && n == 0; tier++)
-		for (uint32_t i = 0; i < rs->n; i++)
-			if (replica_has(&rs->rep[i], s) && !excluded[i] &&
-			    (tier > 0 || atomic_load(&rs->rep[i].busy_until) <= now) &&
-			    replica_usable(&rs->rep[i], tier == 2))
-				cand[n++] = i;
+	/* of generation gen first (when one is asked for): then, healthy ones
+	 * that have not just refused a search as overloaded first, then
+	 * healthy ones, then those on probation */
+	for (int same = gen != 0; same >= 0 && n == 0; same--)
+		for (int tier = 0; tier < 3 && n == 0; tier++)
+			for (uint32_t i = 0; i < rs->n; i++)
+				if (replica_has(&rs->rep[i], s) && !excluded[i] &&
+				    (tier > 0 || atomic_load(&rs->rep[i].busy_until) <= now) &&
+				    replica_usable(&rs->rep[i], tier == 2) &&
+				    (!same || generation_of(&rs->rep[i]) == gen))
+					cand[n++] = i;
 	if (n == 0)
 		return -1;
 	if (n == 1)
@@ -386,16 +414,27 @@ void replicas_saw_generation(replica_set *rs, uint64_t g)
 		;
 }
 
-int replicas_ready(replica_set *rs, uint32_t nshards)
+/* Shards of nshards with a healthy replica. */
+static uint32_t shards_served(replica_set *rs, uint32_t nshards)
 {
+	uint32_t n = 0;
 	for (uint32_t s = 0; s < nshards; s++) {
 		int ok = 0;
 		for (uint32_t i = 0; i < rs->n && !ok; i++)
 			ok = replica_has(&rs->rep[i], s) && replica_usable(&rs->rep[i], 0);
-		if (!ok)
-			return 0;
+		n += (uint32_t)ok;
 	}
-	return 1;
+	return n;
+}
+
+int replicas_ready(replica_set *rs, uint32_t nshards)
+{
+	return shards_served(rs, nshards) == nshards;
+}
+
+int replicas_serving(replica_set *rs, uint32_t nshards)
+{
+	return shards_served(rs, nshards) > 0;
 }
 
 uint32_t replicas_info(replica_set *rs, root_replica_info *out, uint32_t max)

@@ -107,11 +107,21 @@ void replica_withdrawn(replica_set *rs, replica *p, const uint16_t *shards, uint
 
 /* replica_pick: a usable replica serving shard s and not excluded[] (healthy
  * ones that have not just refused a search as overloaded first, then any
- * healthy one, probation if none): for a session preference always the
- * same one among them, else the lighter of two chosen at random by salt
- * (latency EWMA times outstanding requests). -1 if none. */
+ * healthy one, probation if none), among those serving generation gen
+ * first when gen is not 0: for a session preference always the same one
+ * among them, else the lighter of two chosen at random by salt (latency
+ * EWMA times outstanding requests). -1 if none. */
 int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
-                 uint64_t salt);
+                 uint64_t salt, uint64_t gen);
+
+/* replicas_common_generation: the generation one query's SEARCHes are
+ * pinned to, so that no answer mixes generations while a new one rolls out
+ * leaf by leaf: for every shard the newest generation a usable replica of
+ * it serves (as its last pong said), and the oldest of those. A leaf
+ * that has switched still answers for the generation before (docs/
+ * ARCHITECTURE.md, "Generations"). 0 (no pin) when some shard has no
+ * usable replica that reported one. */
+uint64_t replicas_common_generation(replica_set *rs, uint32_t nshards);
 
 /* replica_hedge_after: microseconds after which a call to p is slow: its
  * recent p95 (latency EWMA plus three mean deviations), 2 ms at least. */
@@ -140,6 +150,8 @@ void replicas_saw_generation(replica_set *rs, uint64_t g);
 
 /* replicas_ready: every shard of nshards has a healthy replica. */
 int replicas_ready(replica_set *rs, uint32_t nshards);
+/* replicas_serving: some shard of nshards has a healthy replica. */
+int replicas_serving(replica_set *rs, uint32_t nshards);
 
 /* replicas_info copies up to max replica infos; returns the number of leaves. */
 uint32_t replicas_info(replica_set *rs, root_replica_info *out, uint32_t max);

@@ -290,7 +290,7 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 	errf(err, errlen, rc, "no replica of shard %u answered", s);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int l =
-		    replica_pick(&r->rs, s, NULL, excluded, atomic_fetch_add(&r->rs.next_id, 1));
+		    replica_pick(&r->rs, s, NULL, excluded, atomic_fetch_add(&r->rs.next_id, 1), 0);
 		if (l < 0)
 			break;
 		wire_header h = {0};
@@ -427,7 +427,7 @@ int root_schema(root *r, char **json, size_t *len, uint64_t *gen, char *err, siz
 	int rc = errf(err, errlen, TRAWL_EIO, "no replica is healthy");
 	for (uint32_t attempt = 0; attempt < 2 && rc != TRAWL_OK && rc != TRAWL_ENOMEM; attempt++) {
 		int l = replica_pick(&r->rs, attempt % r->cfg.nshards, NULL, excluded,
-		                     atomic_fetch_add(&r->rs.next_id, 1));
+		                     atomic_fetch_add(&r->rs.next_id, 1), 0);
 		if (l < 0)
 			break;
 		excluded[l] = 1;
@@ -459,6 +459,11 @@ uint32_t root_replicas(root *r, root_replica_info *out, uint32_t max)
 int root_ready(root *r)
 {
 	return replicas_ready(&r->rs, r->cfg.nshards);
+}
+
+int root_serving(root *r)
+{
+	return replicas_serving(&r->rs, r->cfg.nshards);
 }
 
 void root_counters(root *r, root_traffic *t)

@@ -151,5 +151,8 @@ void root_counters(root *r, root_traffic *t);
 
 /* root_ready: every shard has at least one healthy replica. */
 int root_ready(root *r);
+/* root_serving: some shard has a healthy replica (searches answer, perhaps
+ * partially: /readyz?allow_partial=true). */
+int root_serving(root *r);
 
 #endif

@@ -78,6 +78,7 @@ static int encode_group(scatter *sc, scatter_group *g)
 	g->h = (wire_header){0};
 	g->h.request_id = atomic_fetch_add(&rs->next_id, 1);
 	g->h.deadline_unix_us = sc->deadline;
+	g->h.generation = sc->generation;
 	/* ids come back with the hits when they can spare the FETCH: nothing
 	 * but ids is wanted, or the leaf stores nothing else */
 	int ids = (!q->fetch && !q->snippet_field) || atomic_load(&rs->rep[g->leaf].no_store);
@@ -117,11 +118,15 @@ static int encode_group(scatter *sc, scatter_group *g)
 static enum scatter_step plan(scatter *sc)
 {
 	replica_set *rs = sc->rs;
+	/* one generation for every shard: while a new one rolls out, the one
+	 * every shard still has (a leaf that switched keeps the one before) */
+	if (sc->attempt == 0)
+		sc->generation = replicas_common_generation(rs, sc->nshards);
 	for (uint32_t s = 0; s < sc->nshards; s++) {
-		sc->chosen[s] =
-		    sc->shard[s] == SHARD_PENDING
-		        ? replica_pick(rs, s, sc->q->preference, sc->excluded, sc->salt + s)
-		        : -1;
+		sc->chosen[s] = sc->shard[s] == SHARD_PENDING
+		                    ? replica_pick(rs, s, sc->q->preference, sc->excluded,
+		                                   sc->salt + s, sc->generation)
+		                    : -1;
 		if (sc->shard[s] == SHARD_PENDING && sc->chosen[s] < 0)
 			sc->shard[s] = SHARD_FAILED; /* no replica left */
 	}
@@ -305,6 +310,8 @@ static int judge(scatter *sc, scatter_group *g, int j)
 		; /* a hedged-away call, cancelled: nothing of its replica */
 	else if (answered && (h.flags & WIRE_F_OUT_OF_SERVICE))
 		replica_withdrawn(sc->rs, rp, g->ws.shards, g->ws.nshards);
+	else if (answered && sr.status == TRAWL_ENOTFOUND)
+		; /* it no longer (or not yet) serves the generation pinned: no fault */
 	else if (answered && sr.status == TRAWL_EBUSY) {
 		/* its queue was full: another replica is asked, and nothing is
 		 * held against this one, which answered at once */

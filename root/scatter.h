@@ -2,7 +2,8 @@
  * scatter.h - the SEARCH phase of one query, as a state machine with named
  * states that a reader can follow from start to end:
  *
- *   SCATTER_PLAN     choose a replica for every shard still pending and
+ *   SCATTER_PLAN     pin the query to one generation (the first time),
+ *                    choose a replica for every shard still pending and
  *                    group the shards by leaf: one SEARCH per leaf
  *   SCATTER_SEND     send every group's SEARCH with the phase's deadline
  *   SCATTER_WAIT     sleep until each group has an answer or is due a
@@ -65,6 +66,7 @@ typedef struct scatter {
 	uint32_t nshards;
 	enum scatter_step step;
 	int attempt;             /* 0, then 1 for the retry of failed shards */
+	uint64_t generation;     /* every SEARCH asks for it (0: any); set by the first plan */
 	enum shard_state *shard; /* [nshards] */
 	int *chosen;             /* [nshards]: the replica planned, or -1 */
 	uint8_t *excluded;       /* [replicas]: failed this query; not asked again */
