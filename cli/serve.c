@@ -70,9 +70,27 @@ static void drain(api *a, unsigned drain_ms, int sig, int quiet)
 		fprintf(stderr, "trawl: SIGTERM: draining for %u ms (/readyz answers 503), then "
 		                "stopping; another signal stops at once\n",
 		        drain_ms);
-	struct timespec ts = {(time_t)(drain_ms / 1000), (long)(drain_ms % 1000) * 1000000L};
-	while (sigtimedwait(&stop_set, NULL, &ts) < 0 && errno == EINTR)
-		;
+	/* until then, or a signal (an interrupted wait, after SIGSTOP and
+	 * SIGCONT say, waits for the rest) */
+	struct timespec end, now, left;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += (time_t)(drain_ms / 1000);
+	end.tv_nsec += (long)(drain_ms % 1000) * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left.tv_sec = end.tv_sec - now.tv_sec;
+		left.tv_nsec = end.tv_nsec - now.tv_nsec;
+		if (left.tv_nsec < 0) {
+			left.tv_sec--;
+			left.tv_nsec += 1000000000L;
+		}
+		if (left.tv_sec < 0 || sigtimedwait(&stop_set, NULL, &left) >= 0 || errno != EINTR)
+			return;
+	}
 }
 
 /* "HOST:PORT" or ":PORT" or "PORT" into bind and port. */

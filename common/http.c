@@ -411,7 +411,8 @@ static enum MHD_Result overloaded(http_server *s, struct MHD_Connection *c, unsi
 	                             queued, s->nworkers);
 	if (rc == TRAWL_OK)
 		rc = http_response_header(&resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	enum MHD_Result q = rc == TRAWL_OK ? send_response(s, c, &resp, 0) : MHD_NO;
+	enum MHD_Result q =
+	    rc == TRAWL_OK ? send_response(s, c, &resp, atomic_load(&s->draining)) : MHD_NO;
 	response_fini(&resp);
 	if (q == MHD_YES)
 		atomic_fetch_add_explicit(&s->shed, 1, memory_order_relaxed);

@@ -268,11 +268,13 @@ static int collect_one(fetch *f, unsigned c, root_result *res)
 		            call->timed_out ? " (deadline)" : "");
 	}
 	if (wire_decode_fetch_reply(call->reply, call->reply_len, &h, &fr, msg, sizeof msg) !=
-	    TRAWL_OK)
+	    TRAWL_OK) {
+		f->lost[l] = 1;
 		return ferr(f, TRAWL_EIO, "%s: bad FETCH reply: %s", f->rs->rep[from].cfg.url, msg);
-	if (fr.status != TRAWL_OK)
-		return ferr(f, fr.status == TRAWL_ENOTFOUND ? TRAWL_EIO : fr.status, "%s: %.*s",
-		            f->rs->rep[from].cfg.url, (int)fr.errmsg_len, fr.errmsg);
+	}
+	if (fr.status != TRAWL_OK) /* TRAWL_ENOTFOUND: the generation retired */
+		return ferr(f, fr.status, "%s: %.*s", f->rs->rep[from].cfg.url, (int)fr.errmsg_len,
+		            fr.errmsg);
 	return take_docs(f, &fr, l, from, res);
 }
 
@@ -326,7 +328,7 @@ int fetch_page(replica_set *rs, const root_query *q, const merge_hit *win, root_
 		if (!rc) {
 			rc = collect_one(&f, c, res);
 			if (rc == TRAWL_EIO && f.lost[f.leaf[c]] && q->allow_partial) {
-				lost = 1; /* err names the first such leaf */
+				lost = 1; /* err names the last such leaf */
 				rc = TRAWL_OK;
 			}
 		}

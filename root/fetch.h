@@ -25,7 +25,8 @@
  * allows a partial answer (q->allow_partial) and enough shards are left
  * (q->min_coverage): then the winners of that leaf leave the page, their
  * shards count as failed and res is partial (its coverage, total_exact 0
- * and nhits changed); TRAWL_ECORRUPT
+ * and nhits changed); TRAWL_ENOTFOUND when the generation the SEARCH ran
+ * on is no longer served there (the caller may search again); TRAWL_ECORRUPT
  * when a winner's stored document failed its checksum at its leaf (err
  * names the leaf, the id, the shard and the doc); TRAWL_ENOMEM.
  */

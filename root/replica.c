@@ -348,20 +348,22 @@ static int serves_all(replica *p, const uint16_t *shards, uint32_t n)
 }
 
 int replica_hedge_target(replica_set *rs, uint32_t leaf, const uint16_t *shards, uint32_t n,
-                         const uint8_t *excluded)
+                         const uint8_t *excluded, uint64_t gen)
 {
 	int best = -1;
 	double bl = 0;
-	for (uint32_t i = 0; i < rs->n; i++) {
-		if (i == leaf || excluded[i] || !replica_usable(&rs->rep[i], 0) ||
-		    !serves_all(&rs->rep[i], shards, n))
-			continue;
-		double l = load_of(&rs->rep[i]);
-		if (best < 0 || l < bl) {
-			best = (int)i;
-			bl = l;
+	for (int same = gen != 0; same >= 0 && best < 0; same--)
+		for (uint32_t i = 0; i < rs->n; i++) {
+			if (i == leaf || excluded[i] || !replica_usable(&rs->rep[i], 0) ||
+			    !serves_all(&rs->rep[i], shards, n) ||
+			    (same && generation_of(&rs->rep[i]) != gen))
+				continue;
+			double l = load_of(&rs->rep[i]);
+			if (best < 0 || l < bl) {
+				best = (int)i;
+				bl = l;
+			}
 		}
-	}
 	return best;
 }
 

@@ -128,9 +128,10 @@ uint64_t replicas_common_generation(replica_set *rs, uint32_t nshards);
 uint64_t replica_hedge_after(replica *p);
 
 /* replica_hedge_target: the least loaded healthy replica other than leaf,
- * not excluded, serving every one of shards[0..n); -1 if none. */
+ * not excluded, serving every one of shards[0..n), of generation gen first
+ * when gen is not 0; -1 if none. */
 int replica_hedge_target(replica_set *rs, uint32_t leaf, const uint16_t *shards, uint32_t n,
-                         const uint8_t *excluded);
+                         const uint8_t *excluded, uint64_t gen);
 
 /* replica_fetch_alt: a usable replica other than leaf, serving every one of
  * shards[0..n) at generation gen (replicas of a generation hold the same

@@ -231,15 +231,11 @@ static int make_page(root *r, const root_query *q, root_merge *m, root_result *r
 	return TRAWL_OK;
 }
 
-static int search_uncached(root *r, const root_query *q, root_result **out, char *err,
-                           size_t errlen)
+/* One SEARCH and FETCH of q, within the deadlines from t0. */
+static int search_once(root *r, const root_query *q, uint64_t t0, root_result **out, char *err,
+                       size_t errlen)
 {
 	*out = NULL;
-	uint64_t t0 = clock_unix_us();
-	uint32_t want = q->k + q->offset;
-	if ((q->k == 0 && !q->aggs) || want > TRAWL_MAX_K)
-		return errf(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
-		            TRAWL_MAX_K);
 	unsigned timeout = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
 	/* the SEARCH phase ends at four fifths of the time, so that a shard that
 	 * times out still leaves the FETCH of the others time to answer */
@@ -274,6 +270,23 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 	}
 	*out = res;
 	return TRAWL_OK;
+}
+
+static int search_uncached(root *r, const root_query *q, root_result **out, char *err,
+                           size_t errlen)
+{
+	*out = NULL;
+	uint64_t t0 = clock_unix_us();
+	uint32_t want = q->k + q->offset;
+	if ((q->k == 0 && !q->aggs) || want > TRAWL_MAX_K)
+		return errf(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
+		            TRAWL_MAX_K);
+	int rc = search_once(r, q, t0, out, err, errlen);
+	/* the generation the SEARCH ran on was retired before its FETCH (two
+	 * publishes within the query's life): once more, while time is left */
+	if (rc == TRAWL_ENOTFOUND)
+		rc = search_once(r, q, t0, out, err, errlen);
+	return rc == TRAWL_ENOTFOUND ? TRAWL_EIO : rc;
 }
 
 int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_t errlen)

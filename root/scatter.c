@@ -46,9 +46,11 @@ int scatter_init(scatter *sc, replica_set *rs, const root_query *q, uint32_t nsh
 	sc->excluded = calloc(rs->n ? rs->n : 1, 1);
 	sc->busy = calloc(nshards ? nshards : 1, 1);
 	sc->missed = calloc(nshards ? nshards : 1, 1);
+	sc->unpinned = calloc(nshards ? nshards : 1, 1);
 	sc->groups = calloc(rs->n ? rs->n : 1, sizeof *sc->groups);
 	sc->salt = atomic_fetch_add(&rs->next_id, 1);
-	if (!sc->shard || !sc->chosen || !sc->excluded || !sc->busy || !sc->missed || !sc->groups)
+	if (!sc->shard || !sc->chosen || !sc->excluded || !sc->busy || !sc->missed ||
+	    !sc->unpinned || !sc->groups)
 		return sc->rc = TRAWL_ENOMEM;
 	return TRAWL_OK;
 }
@@ -60,6 +62,7 @@ void scatter_fini(scatter *sc)
 	free(sc->excluded);
 	free(sc->busy);
 	free(sc->missed);
+	free(sc->unpinned);
 	free(sc->groups);
 }
 
@@ -78,7 +81,13 @@ static int encode_group(scatter *sc, scatter_group *g)
 	g->h = (wire_header){0};
 	g->h.request_id = atomic_fetch_add(&rs->next_id, 1);
 	g->h.deadline_unix_us = sc->deadline;
+	/* the query's generation, unless a replica of one of these shards
+	 * lacked it: then whatever the leaf serves (one shard may then answer
+	 * from another generation, the only alternative to no answer) */
 	g->h.generation = sc->generation;
+	for (uint32_t k = 0; k < g->ws.nshards; k++)
+		if (sc->unpinned[g->ws.shards[k]])
+			g->h.generation = 0;
 	/* ids come back with the hits when they can spare the FETCH: nothing
 	 * but ids is wanted, or the leaf stores nothing else */
 	int ids = (!q->fetch && !q->snippet_field) || atomic_load(&rs->rep[g->leaf].no_store);
@@ -228,7 +237,8 @@ static void maybe_hedge(scatter *sc, scatter_group *g, uint64_t now)
 	if (g->hedge_leaf >= 0 || g->call.done || now < g->hedge_at)
 		return;
 	replica_set *rs = sc->rs;
-	int alt = replica_hedge_target(rs, g->leaf, g->ws.shards, g->ws.nshards, sc->excluded);
+	int alt = replica_hedge_target(rs, g->leaf, g->ws.shards, g->ws.nshards, sc->excluded,
+	                               g->h.generation);
 	if (alt < 0) {
 		g->hedge_at = sc->deadline; /* no hedge for this one */
 		return;
@@ -295,6 +305,9 @@ static int judge(scatter *sc, scatter_group *g, int j)
 	    c->rc == TRAWL_OK &&
 	    wire_decode_search_reply(c->reply, c->reply_len, &h, &sr, msg, sizeof msg) == TRAWL_OK;
 	int good = answered && sr.status == TRAWL_OK;
+	/* the pinned generation is not (or no longer) served there: not its
+	 * fault; the retry asks for any generation, of it or another replica */
+	int wrong_gen = answered && sr.status == TRAWL_ENOTFOUND && g->h.generation != 0;
 	int refused = answered && (sr.status == TRAWL_EQUERY || sr.status == TRAWL_ELIMIT ||
 	                           sr.status == TRAWL_EUTF8 || sr.status == TRAWL_EINVAL);
 	if (refused)
@@ -310,8 +323,9 @@ static int judge(scatter *sc, scatter_group *g, int j)
 		; /* a hedged-away call, cancelled: nothing of its replica */
 	else if (answered && (h.flags & WIRE_F_OUT_OF_SERVICE))
 		replica_withdrawn(sc->rs, rp, g->ws.shards, g->ws.nshards);
-	else if (answered && sr.status == TRAWL_ENOTFOUND)
-		; /* it no longer (or not yet) serves the generation pinned: no fault */
+	else if (wrong_gen)
+		for (uint32_t k = 0; k < g->ws.nshards; k++)
+			sc->unpinned[g->ws.shards[k]] = 1;
 	else if (answered && sr.status == TRAWL_EBUSY) {
 		/* its queue was full: another replica is asked, and nothing is
 		 * held against this one, which answered at once */
@@ -323,7 +337,7 @@ static int judge(scatter *sc, scatter_group *g, int j)
 		replica_note(sc->rs, rp, 0, 0); /* the leaf failed it */
 	else
 		replica_note_failure(sc->rs, rp, c, g->given_ms[j]);
-	if (!good && !(g->winner && c != g->winner))
+	if (!good && !wrong_gen && !(g->winner && c != g->winner))
 		sc->excluded[leaf] = 1;
 	return c == g->winner && good;
 }

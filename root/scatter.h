@@ -72,6 +72,7 @@ typedef struct scatter {
 	uint8_t *excluded;       /* [replicas]: failed this query; not asked again */
 	uint8_t *busy;           /* [nshards]: calls refused as overloaded (TRAWL_EBUSY) */
 	uint8_t *missed;         /* [nshards]: calls that brought no good answer, busy ones too */
+	uint8_t *unpinned;       /* [nshards]: a replica lacked the generation: ask for any */
 	scatter_group *groups;   /* [replicas] */
 	unsigned ngroups;
 	rpc_batch *batch;

@@ -89,6 +89,13 @@ def sh(*args, check=True):
 class Net:
     def __init__(self):
         self.names = []
+        try:
+            self._make()
+        except BaseException:
+            self.close()
+            raise
+
+    def _make(self):
         self.sw = PREFIX + "sw"
         self._add(self.sw)
         sh("ip", "-n", self.sw, "link", "add", "br0", "type", "bridge")
@@ -245,6 +252,23 @@ class HostProc(st.Proc):
                                       start_new_session=True, env=env)
         self.killed = False
         self.stopped = False
+        LIVE.append(self)
+
+
+LIVE = []  # every process started, killed if the run itself is stopped
+
+
+def on_signal(sig, frame):
+    """meson stops a test past its timeout with SIGTERM: take the hosts'
+    processes and namespaces down with it, then leave."""
+    for p in LIVE:
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if "net" in M:
+        M["net"].close()
+    os._exit(1)
 
 
 def request(host, port, method, path, body=None, timeout=10):
@@ -267,6 +291,14 @@ M = {}
 
 
 def setUpModule():
+    try:
+        set_up()
+    except BaseException:
+        tearDownModule()  # unittest does not call it when this fails
+        raise
+
+
+def set_up():
     M["tmp"] = tempfile.TemporaryDirectory(prefix="trawl-multihost-")
     tmp = M["tmp"].name
     remove_stale_namespaces()
@@ -286,7 +318,8 @@ def tearDownModule():
         M["proxy"].close()
     if "net" in M:
         M["net"].close()
-    M["tmp"].cleanup()
+    if "tmp" in M:
+        M["tmp"].cleanup()
 
 
 def tls(host):
@@ -398,10 +431,8 @@ class MultiHost(st.ServeCase):
 
     def lb_up(self):
         """The roots HAProxy has UP, from its stats CSV."""
-        try:
-            r = request(ip("lb"), 8404, "GET", "/stats;csv", timeout=2)
-        except OSError:
-            return set()
+        r = request(ip("lb"), 8404, "GET", "/stats;csv", timeout=2)
+        self.assertEqual(r.status, 200, repr(r))
         up = set()
         for line in r.body.decode().splitlines():
             f = line.split(",")
@@ -409,6 +440,13 @@ class MultiHost(st.ServeCase):
                     f[17].startswith("UP"):
                 up.add(f[1])
         return up
+
+    def searches_of(self, root):
+        """A root's trawl_searches_total, from its /metrics."""
+        r = request(ip(root), ROOT_PORT, "GET", "/metrics")
+        m = re.search(r"^trawl_searches_total (\d+)$", r.body.decode(), re.M)
+        self.assertIsNotNone(m, r.body[:300])
+        return int(m.group(1))
 
     def replicas(self, root="root1"):
         r = request(ip(root), ROOT_PORT, "GET", "/_trawl/cluster", timeout=5)
@@ -625,11 +663,13 @@ class TestRolling(MultiHost):
             self.assertTrue(ok, "the new root1 is not UP")
             n_before = len(loop.snapshot())
             time.sleep(1.5)
+            served = self.searches_of("root1")
         self.report("root1 stopped with SIGTERM (--drain-ms %d)" % DRAIN_MS, loop,
                     ", HAProxy had it DOWN after %.2f s, it exited after %.2f s; "
                     "the new one UP after %.2f s" % (down, stopped, up))
         self.assertWhole(loop, "root drain")
         self.assertGreater(len(loop.snapshot()), n_before)
+        self.assertGreater(served, 0, "the new root1 got no search from HAProxy")
         self.finish()
 
     def test_leaf_restarted_on_a_new_generation(self):
@@ -693,6 +733,8 @@ def main():
         asan = b"__asan_init" in f.read()
     st.SLOW = 3.0 if os.environ.get("TRAWL_SLOW", "1" if asan else "") not in ("", "0") else 1.0
     st.EJECT_BOUND = 3.0 + 0.5 * st.SLOW
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, descriptions=False)
     unittest.main(argv=argv, testRunner=runner)
 

@@ -1763,6 +1763,28 @@ class TestGeneration(ServeCase):
     # labelled generation 2, until evicted. Proposed fix: in search_uncached
     # keep the smallest generation of the replies too, and in root_search put
     # the result only if min == max == the generation the key was built with.
+    def test_two_publishes_within_a_ping(self):
+        # The root pins each query to the generation its last pong named
+        # (every answer from one generation); two publishes within one ping
+        # (1 s) leave the leaf without it (it keeps the one before its
+        # current only): the search is asked again for any generation
+        # instead of failing. Before that fallback: 503s.
+        ix = self.path("ix")
+        build_index(ix, SMALL)
+        proc, port = self.start_serve(ix, "--quiet", "--cache-mb", "0")
+        self.wait_ready(port, [proc])
+        with QueryLoop(port, ["zeppelin", "apple", "music"], threads=2) as loop:
+            time.sleep(0.5)
+            for _ in range(6):           # generations 2 to 7, 0.3 s apart: each
+                build_index(ix, SMALL)   # one switched to (the leaf polls every
+                time.sleep(0.3)          # 250 ms), two within most pings
+            time.sleep(2.0)
+        recs = loop.snapshot()
+        bad = [r for r in recs if r[2] != 200 or r[3] is None]
+        self.assertEqual(bad[:3], [], "%d of %d failed" % (len(bad), len(recs)))
+        self.assertEqual(recs[-1][3]["generation"], 7)
+        self.shutdown_and_check()
+
     def test_rolling_publish_does_not_pin_old_results(self):
         # two leaves with their own copies of a 2-shard index, as on two machines
         dirs = [self.path("a"), self.path("b")]
@@ -2557,7 +2579,9 @@ class TestDrain(ServeCase):
         proc, port = self.start_serve(_MOD["ix1"], "--drain-ms", "600000", "--quiet")
         self.wait_ready(port, [proc])
         proc.signal(signal.SIGTERM)
-        wait_until(lambda: self.get(port, "/readyz", timeout=2).status == 503, 2 * SLOW)
+        ok, _ = wait_until(lambda: self.get(port, "/readyz", timeout=2).status == 503, 2 * SLOW)
+        self.assertTrue(ok, "SIGTERM did not start the drain")
+        self.assertTrue(proc.alive(), "stopped at once despite --drain-ms")
         t0 = time.monotonic()
         proc.signal(signal.SIGTERM)
         self.assertEqual(proc.p.wait(10 * SLOW), 0, proc.describe())
