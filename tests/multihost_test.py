@@ -458,9 +458,20 @@ class MultiHost(st.ServeCase):
 
     def wait_leaf_state(self, leaf, want, timeout, root="root1"):
         ok, secs = st.wait_until(lambda: self.state(leaf, root) == want, timeout, 0.05)
-        self.assertTrue(ok, "%s not %s on %s within %.1f s: %r" % (
-            leaf, want, root, timeout, self.replicas(root)))
+        self.assertTrue(ok, "%s not %s on %s within %.1f s: %r\n%s" % (
+            leaf, want, root, timeout, self.replicas(root), self.leaf_view(leaf, root)))
         return secs
+
+    def leaf_view(self, leaf, root):
+        """What the leaf says of itself, and what it and the root printed:
+        for a failure message (a replica the root keeps ejected)."""
+        try:
+            r = request(ip(leaf), LEAF_HTTP, "GET", "/readyz", timeout=2)
+            ready = "%d %s" % (r.status, r.body.decode(errors="replace")[:500])
+        except OSError as e:
+            ready = "unreachable (%s)" % e
+        return "%s's own /readyz: %s\n%s\n%s" % (
+            leaf, ready, self.leaves[leaf].describe(), self.roots[root].describe())
 
     def load(self, **params):
         return st.QueryLoop(LB_PORT, M["queries"], threads=3, host=ip("lb"), **params)
