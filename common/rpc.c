@@ -113,11 +113,12 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
  * LIMIT_RPC_UNSENT replies queued so is cut off until they have gone: its
  * queued requests are dropped, and its requests read and dropped
  * unanswered without reaching a worker; one whose queued reply waits
- * LIMIT_RPC_SEND_MS is cut off for good (its replies dropped too) until it
- * disconnects. It holds some slots
- * for a moment, never a worker (issue #13, finding 1: a connection that
- * never read its replies used to block every worker in its send, for as
- * long as it stayed open).
+ * LIMIT_RPC_SEND_MS is cut off (its replies dropped too) until it
+ * disconnects or is seen reading again: only its pings are answered, one
+ * at a time, and one pong that goes out lets it back (paroled_locked). It
+ * holds some slots for a moment, never a worker (issue #13, finding 1: a
+ * connection that never read its replies used to block every worker in
+ * its send, for as long as it stayed open).
  *
  * A server told to refuse for overload (rpc_server_opts.cost) keeps at
  * most max_queue requests of nonzero cost waiting: one more is answered on
@@ -162,6 +163,7 @@ typedef struct slot {
 	uint64_t tag;  /* its place in the fair order (SLOT_QUEUED) */
 	int dropped;   /* its peer was cut off while it waited: not handled */
 	int express;   /* the server's express predicate said so (SLOT_QUEUED) */
+	int parole;    /* a ping of a peer cut off for good: its reply may go */
 	unsigned cost; /* its cost (SLOT_QUEUED): 0, never refused for overload */
 } slot;
 
@@ -183,6 +185,13 @@ typedef struct rpc_conn {
 	uint32_t pipe;
 	uint8_t addr[16];
 } rpc_conn;
+
+/* How a peer is cut off (cut_off), mildest first. */
+enum cut_how {
+	CUT_UNTIL_DRAINED = 1, /* LIMIT_RPC_UNSENT replies unread: until they have gone */
+	CUT_UNTIL_READ,        /* a reply waited LIMIT_RPC_SEND_MS: until a pong goes out */
+	CUT_FOR_GOOD           /* its handler said so: until it disconnects */
+};
 
 struct rpc_server {
 	nng_socket sock;
@@ -212,9 +221,9 @@ struct rpc_server {
 	int stopping;
 	rpc_conn *conns; /* the nconns connections kept (LIMIT_RPC_CONNECTIONS at most) */
 	unsigned nconns;
-	atomic_uint_fast64_t refused;             /* connections closed at once, over a bound */
-	uint32_t ignored[LIMIT_RPC_IGNORED];      /* pipe ids of the peers cut off, oldest first */
-	uint8_t until_drained[LIMIT_RPC_IGNORED]; /* 1: only until its replies are sent */
+	atomic_uint_fast64_t refused;        /* connections closed at once, over a bound */
+	uint32_t ignored[LIMIT_RPC_IGNORED]; /* pipe ids of the peers cut off, oldest first */
+	uint8_t cut_how[LIMIT_RPC_IGNORED];  /* enum cut_how, of each */
 	unsigned nignored;
 	atomic_uint busy;
 	atomic_uint_fast64_t cut;  /* peers cut off */
@@ -231,6 +240,7 @@ static void slot_recv(slot *sl)
 	sl->state = stop ? SLOT_STOPPED : SLOT_RECV;
 	sl->msg = NULL;
 	sl->dropped = 0;
+	sl->parole = 0;
 	pthread_mutex_unlock(&s->mu);
 	if (stop)
 		return;
@@ -250,7 +260,7 @@ static int ignored_at(const rpc_server *s, uint32_t id)
 static void forget_locked(rpc_server *s, unsigned i)
 {
 	memmove(&s->ignored[i], &s->ignored[i + 1], (s->nignored - i - 1) * sizeof s->ignored[0]);
-	memmove(&s->until_drained[i], &s->until_drained[i + 1], s->nignored - i - 1);
+	memmove(&s->cut_how[i], &s->cut_how[i + 1], s->nignored - i - 1);
 	s->nignored--;
 }
 
@@ -301,32 +311,34 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
-/* Cuts off the peer on pipe p: its queued requests are dropped, and its
- * requests from now on dropped as they come. For good (forever: a reply
- * of its waited LIMIT_RPC_SEND_MS, or the handler asked), its replies
- * still waiting in nng are cancelled too and it stays cut off until it
- * disconnects; otherwise (LIMIT_RPC_UNSENT replies waiting) its replies
- * are left to go, and it is let back once the last has gone: a root that
- * read a burst of replies a little slowly (a replica catching up after a
- * freeze answers a whole queue at once) was otherwise ignored for as long
- * as its connection lasted, and its replica never came back. Called
- * without s->mu. */
-static void cut_off(rpc_server *s, nng_pipe p, int forever)
+/* Cuts off the peer on pipe p (how: enum cut_how; a milder cut than the
+ * one it has is ignored): its queued requests are dropped, and its
+ * requests from now on dropped as they come. CUT_UNTIL_DRAINED
+ * (LIMIT_RPC_UNSENT replies waiting) leaves its replies to go and lets it
+ * back once the last has gone: a root that read a burst of replies a
+ * little slowly (a replica catching up after a freeze answers a whole
+ * queue at once) was otherwise ignored for as long as its connection
+ * lasted, and its replica never came back. The others cancel its replies
+ * still waiting in nng; CUT_UNTIL_READ (a reply of it waited
+ * LIMIT_RPC_SEND_MS) lets it back when it is seen reading again
+ * (paroled_locked), CUT_FOR_GOOD (its handler asked) when it disconnects.
+ * Called without s->mu. */
+static void cut_off(rpc_server *s, nng_pipe p, enum cut_how how)
 {
 	nng_aio *cancel[RPC_SLOTS(LIMIT_RPC_WORKERS + 1)]; /* the reserve too */
 	unsigned ncancel = 0;
 	pthread_mutex_lock(&s->mu);
 	int at = ignored_at(s, p.id);
-	if (s->stopping || (at >= 0 && (!forever || !s->until_drained[at]))) {
+	if (s->stopping || (at >= 0 && how <= s->cut_how[at])) {
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
 	if (at >= 0) {
-		s->until_drained[at] = 0; /* for good now */
+		s->cut_how[at] = (uint8_t)how;
 	} else {
 		if (s->nignored == LIMIT_RPC_IGNORED)
 			forget_locked(s, 0);
-		s->until_drained[s->nignored] = !forever;
+		s->cut_how[s->nignored] = (uint8_t)how;
 		s->ignored[s->nignored++] = p.id;
 		atomic_fetch_add(&s->cut, 1);
 	}
@@ -339,13 +351,41 @@ static void cut_off(rpc_server *s, nng_pipe p, int forever)
 			 * for nothing, but only when one is free */
 			s->nshed -= sl->cost != 0;
 			sl->dropped = 1;
-		} else if (sl->state == SLOT_SEND && forever)
+		} else if (sl->state == SLOT_SEND && how > CUT_UNTIL_DRAINED)
 			cancel[ncancel++] = sl->aio;
 	}
 	pthread_mutex_unlock(&s->mu);
 	/* a slot may have moved on since: a receive cancelled is posted again */
 	for (unsigned i = 0; i < ncancel; i++)
 		nng_aio_cancel(cancel[i]);
+}
+
+/* Whether request sl, just received from pipe p, is a ping to answer
+ * although its peer is cut off (s->mu held): a server with pings (an
+ * express predicate) answers one ping at a time of a peer it cut off for
+ * good, and lets the peer back when that pong goes out: the peer reads
+ * again (nng takes a reply only when the one before it has gone into the
+ * kernel, which never happens for a peer that does not read). Else a
+ * root whose reply had waited LIMIT_RPC_SEND_MS because the leaf itself
+ * had stalled (SIGSTOP, a starved machine: the timer runs on, and a reply
+ * queued behind the one in flight times out on waking) stayed cut off for
+ * as long as its connection lasted, and its replica was ejected for good
+ * (resilience_test.py TestFrozenReplica, 1 run in about 20 under ASan; the
+ * multi-host suite's leaf restart). A peer cut off by its handler
+ * (rpc_request_cut_peer: the build coordinator's, which has no pings)
+ * or for unread replies (CUT_UNTIL_DRAINED, which ends by itself) gets no
+ * parole. */
+static int paroled_locked(rpc_server *s, slot *sl, const uint8_t *req, size_t len, int at)
+{
+	if (!s->express || s->cut_how[at] != CUT_UNTIL_READ || !s->express(req, len))
+		return 0;
+	for (unsigned i = 0; i < s->nslots; i++) {
+		const slot *o = &s->slots[i];
+		if (o != sl && o->pipe.id == sl->pipe.id && (o->parole || o->state == SLOT_SEND) &&
+		    (o->state == SLOT_QUEUED || o->state == SLOT_WORK || o->state == SLOT_SEND))
+			return 0; /* one at a time, and none while a reply of it waits */
+	}
+	return 1;
 }
 
 /* Replies to pipe p that nng holds behind the one in flight (s->mu held). */
@@ -495,7 +535,10 @@ static void slot_cb(void *arg)
 	int was = sl->state, stop = s->stopping || rc == NNG_ECLOSED;
 	if (was == SLOT_RECV && rc == 0 && !stop) {
 		sl->pipe = nng_msg_get_pipe(msg);
-		if (ignored_at(s, sl->pipe.id) < 0) {
+		int at = ignored_at(s, sl->pipe.id);
+		if (at >= 0 && paroled_locked(s, sl, nng_msg_body(msg), nng_msg_len(msg), at))
+			sl->parole = 1;
+		if (at < 0 || sl->parole) {
 			sl->msg = msg;
 			sl->state = SLOT_QUEUED;
 			sl->express = s->express && s->express(nng_msg_body(msg), nng_msg_len(msg));
@@ -526,15 +569,16 @@ static void slot_cb(void *arg)
 	if (stop)
 		sl->state = SLOT_STOPPED;
 	int at = was == SLOT_SEND && rc == 0 ? ignored_at(s, sl->pipe.id) : -1;
-	if (at >= 0 && s->until_drained[at] && unsent_locked(s, sl->pipe) == 1)
-		forget_locked(s, (unsigned)at); /* its last reply went: let it back */
+	if (at >= 0 && ((s->cut_how[at] == CUT_UNTIL_DRAINED && unsent_locked(s, sl->pipe) == 1) ||
+	                (s->cut_how[at] == CUT_UNTIL_READ && sl->parole)))
+		forget_locked(s, (unsigned)at); /* its last reply or its pong went: let it back */
 	pthread_mutex_unlock(&s->mu);
 	if (rc == 0 && was == SLOT_RECV) /* from a peer cut off, or while stopping */
 		nng_msg_free(msg);
 	if (rc != 0 && was == SLOT_SEND) /* on failure the reply is still ours */
 		nng_msg_free(msg);
 	if (rc == NNG_ETIMEDOUT && was == SLOT_SEND && !stop)
-		cut_off(s, sl->pipe, 1); /* a reply waited LIMIT_RPC_SEND_MS */
+		cut_off(s, sl->pipe, CUT_UNTIL_READ); /* a reply waited LIMIT_RPC_SEND_MS */
 	if (!stop)
 		slot_recv(sl);
 }
@@ -566,7 +610,7 @@ uint32_t rpc_request_peer(char *addr, size_t addrlen)
 void rpc_request_cut_peer(void)
 {
 	if (tl_request)
-		cut_off(tl_request->s, tl_request->pipe, 1);
+		cut_off(tl_request->s, tl_request->pipe, CUT_FOR_GOOD);
 }
 
 /* A worker's turn with one request: the handler, then the reply handed to
@@ -594,13 +638,13 @@ static void serve_one(rpc_server *s, unsigned no, slot *sl, tbuf *out)
 static void reply_locked(rpc_server *s, slot *sl, nng_msg *msg, int ok)
 {
 	int over = ok && unsent_locked(s, sl->pipe) >= LIMIT_RPC_UNSENT;
-	if (!ok || over || s->stopping || ignored_at(s, sl->pipe.id) >= 0) {
+	if (!ok || over || s->stopping || (ignored_at(s, sl->pipe.id) >= 0 && !sl->parole)) {
 		/* no memory for the reply: the requester times out and retries
 		 * elsewhere; a peer cut off gets nothing more */
 		pthread_mutex_unlock(&s->mu);
 		nng_msg_free(msg);
 		if (over)
-			cut_off(s, sl->pipe, 0);
+			cut_off(s, sl->pipe, CUT_UNTIL_DRAINED);
 		slot_recv(sl);
 		pthread_mutex_lock(&s->mu);
 		return;

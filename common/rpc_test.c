@@ -374,6 +374,61 @@ static int send_frame(int fd, uint32_t id, const uint8_t *body, size_t len)
 	       send(fd, body, len, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
+static int is_ping(const uint8_t *req, size_t len);
+
+/* Reads one reply frame into buf (at most cap bytes of body): its request
+ * id, and its body's length in *n. 0 at the socket's receive timeout. */
+static int read_reply(int fd, uint8_t *buf, size_t cap, uint32_t *id, size_t *n)
+{
+	uint8_t hdr[12];
+	if (!read_full(fd, hdr, 12))
+		return 0;
+	uint64_t len = 0;
+	for (int i = 0; i < 8; i++)
+		len = len << 8 | hdr[i];
+	assert_true(len >= 4 && len - 4 <= cap);
+	memcpy(id, hdr + 8, 4);
+	*id = ntohl(*id) & 0x7fffffffu;
+	*n = (size_t)(len - 4);
+	return read_full(fd, buf, *n);
+}
+
+static void set_rcvtimeo(int fd, int secs)
+{
+	struct timeval tv = {.tv_sec = secs};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* A raw nng REQ peer of the server on 127.0.0.1:port: connected, the SP
+ * headers exchanged, a receive timeout of 10 s. */
+static int raw_peer(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_true(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
+	uint8_t peer_hello[8];
+	assert_int_equal(send(fd, hello, 8, MSG_NOSIGNAL), 8);
+	set_rcvtimeo(fd, 10);
+	assert_true(read_full(fd, peer_hello, 8));
+	return fd;
+}
+
+/* Sends requests of len bytes from fd, reading nothing, until s has cut a
+ * peer off (at most 2000, 20 s); returns how many were sent. */
+static unsigned flood_until_cut(rpc_server *s, int fd, const uint8_t *req, size_t len)
+{
+	unsigned sent = 0;
+	uint64_t t0 = clock_mono_ms();
+	while (rpc_server_cut(s) == 0 && clock_mono_ms() - t0 < 20000 && sent < 2000)
+		if (send_frame(fd, ++sent, req, len) == 0)
+			break;
+	assert_true(rpc_server_cut(s) >= 1);
+	return sent;
+}
+
 /* A peer cut off for letting LIMIT_RPC_UNSENT replies pile up is let back
  * once it has read them: a root that read a burst slowly (a replica
  * answering its whole queue after a freeze) was otherwise ignored for as
@@ -386,29 +441,12 @@ static void test_slow_reader_is_let_back(void **state)
 	(void)state;
 	rpc_server *s;
 	rpc_client *c;
-	int port = tcp_pair(2, &s, &c);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_port = htons((uint16_t)port),
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	assert_true(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
-	static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
-	uint8_t peer_hello[8];
-	assert_int_equal(send(fd, hello, 8, MSG_NOSIGNAL), 8);
-	struct timeval tv = {.tv_sec = 10};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	assert_true(read_full(fd, peer_hello, 8));
+	int fd = raw_peer(tcp_pair(2, &s, &c));
 	size_t body = 64 << 10;
 	uint8_t *req = calloc(1, body), *reply = malloc(body + 64);
-	unsigned sent = 0;
-	uint64_t t0 = clock_mono_ms();
-	while (rpc_server_cut(s) == 0 && clock_mono_ms() - t0 < 20000 && sent < 2000)
-		if (send_frame(fd, ++sent, req, body) == 0)
-			break;
-	assert_true(rpc_server_cut(s) >= 1);
+	unsigned sent = flood_until_cut(s, fd, req, body);
 	/* read every reply that comes, until a second passes without one */
-	tv.tv_sec = 1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	set_rcvtimeo(fd, 1);
 	unsigned replies = 0;
 	uint8_t hdr[12];
 	while (read_full(fd, hdr, 12)) {
@@ -420,8 +458,7 @@ static void test_slow_reader_is_let_back(void **state)
 		replies++;
 	}
 	/* asked once more, on the same connection: answered */
-	tv.tv_sec = 10;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	set_rcvtimeo(fd, 10);
 	assert_true(send_frame(fd, 100000, (const uint8_t *)"again", 5));
 	int answered = 0;
 	while (!answered && read_full(fd, hdr, 12)) {
@@ -443,6 +480,63 @@ static void test_slow_reader_is_let_back(void **state)
 	free(req);
 	free(reply);
 	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
+/* A peer whose replies waited LIMIT_RPC_SEND_MS is cut off with its
+ * replies, until it is seen reading again: its pings are still answered,
+ * one at a time, and the first pong that goes out lets it back. A root
+ * whose leaf had stalled (SIGSTOP) was otherwise ignored for as long as
+ * its connection lasted: the leaf's timer ran on while it was frozen, and
+ * a reply queued behind the one in flight timed out as it woke. The peer
+ * here floods the server with 64 KiB requests, reads nothing for longer
+ * than LIMIT_RPC_SEND_MS, then reads what comes: a request is dropped, a
+ * ping answered, and the next request answered. */
+static void test_stalled_reader_is_let_back_by_a_ping(void **state)
+{
+	(void)state;
+	char url[64], err[256];
+	int port = free_port();
+	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
+	rpc_server *s;
+	assert_int_equal(rpc_server_start(&s, url, &(rpc_server_opts){NULL, 2, is_ping, 0}, echo,
+	                                  NULL, err, sizeof err),
+	                 TRAWL_OK);
+	int fd = raw_peer(port);
+	size_t body = 64 << 10;
+	uint8_t *req = calloc(1, body), *reply = malloc(body + 64);
+	unsigned sent = flood_until_cut(s, fd, req, body);
+	/* stalled: nothing read while the replies waiting time out */
+	usleep((LIMIT_RPC_SEND_MS + 1000) * 1000);
+	set_rcvtimeo(fd, 1);
+	uint32_t id;
+	size_t n;
+	unsigned drained = 0;
+	while (read_reply(fd, reply, body + 1, &id, &n))
+		drained++;
+	/* reading again, but nothing told the server so: a request is dropped */
+	assert_true(send_frame(fd, 100000, (const uint8_t *)"again", 5));
+	int dropped = !read_reply(fd, reply, body + 1, &id, &n);
+	/* a ping is answered, and lets the peer back */
+	set_rcvtimeo(fd, 10);
+	assert_true(send_frame(fd, 100001, (const uint8_t *)"ping", 4));
+	int pong = 0;
+	while (!pong && read_reply(fd, reply, body + 1, &id, &n))
+		pong = id == 100001 && n == 5 && !memcmp(reply, "ping!", 5);
+	assert_true(send_frame(fd, 100002, (const uint8_t *)"again", 5));
+	int answered = 0;
+	while (!answered && read_reply(fd, reply, body + 1, &id, &n))
+		answered = id == 100002 && n == 6 && !memcmp(reply, "again!", 6);
+	print_message("stalled reader: %u requests sent before the cut, %u replies read after "
+	              "the stall; then a request %s, a ping %s, a request %s\n",
+	              sent, drained, dropped ? "dropped" : "answered",
+	              pong ? "answered" : "not answered", answered ? "answered" : "not answered");
+	assert_true(dropped);
+	assert_true(pong);
+	assert_true(answered);
+	close(fd);
+	free(req);
+	free(reply);
 	rpc_server_stop(s);
 }
 
@@ -1038,6 +1132,7 @@ int main(void)
 	    cmocka_unit_test(test_shed_settings_checked),
 	    cmocka_unit_test(test_connections_per_address),
 	    cmocka_unit_test(test_slow_reader_is_let_back),
+	    cmocka_unit_test(test_stalled_reader_is_let_back_by_a_ping),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	rpc_fini();
