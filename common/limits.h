@@ -118,6 +118,20 @@
  * A search takes a few milliseconds, so a full queue is a wait of tens of
  * them, far inside the root's default deadline (LIMIT_RPC_SEND_MS). */
 #define LIMIT_LEAF_QUEUE_PER_WORKER 2
+/* Times a search waits for room at the replicas of a shard that refused it
+ * as overloaded when the shard is short of replicas (one ejected), and how
+ * long each wait lasts at most: until a search of the root's there comes
+ * back (root/scatter.c, wait_for_room). */
+#define LIMIT_ROOT_ROOM_WAITS 3
+#define LIMIT_ROOT_ROOM_WAIT_MS 100
+/* An nng server that refused this many requests for overload within
+ * LIMIT_RPC_OVERLOAD_MS keeps half its queue (rounded up) until that long
+ * has passed without another refusal: the whole queue absorbs a burst (a
+ * few refusals), half of it bounds the wait under a steady overload
+ * (hundreds a second; common/rpc.c, queue_bound_locked). As long as the
+ * Retry-After of the root's 429. */
+#define LIMIT_RPC_OVERLOAD_REFUSALS 8
+#define LIMIT_RPC_OVERLOAD_MS 1000
 #define LIMIT_RPC_SEND_MS 2000
 /* Cut-off peers remembered while they stay connected (their requests are
  * dropped unanswered); beyond it the oldest is forgotten. */

@@ -124,7 +124,12 @@ static int tls_setup(nng_tls_config **cfg, const char *url, const rpc_tls *tls, 
  * most max_queue requests of nonzero cost waiting: one more is answered on
  * nng's thread with the refusal its refuse function writes, and goes
  * SLOT_RECV -> SLOT_WORK (the refusal written) -> SLOT_SEND without a
- * worker (shed_locked says which request is refused).
+ * worker (shed_locked says which request is refused). Once it has refused
+ * LIMIT_RPC_OVERLOAD_REFUSALS within overload_ms (LIMIT_RPC_OVERLOAD_MS),
+ * the server is overloaded until overload_ms pass without a refusal, and
+ * meanwhile keeps half as many waiting (s->standing): a burst may fill
+ * the whole queue, a load beyond what the workers can do waits in a queue
+ * half as long (queue_bound_locked, note_refusal_locked).
  *
  * A server with an express predicate keeps one more worker, the reserve,
  * that takes only the requests the predicate calls express (pings): the
@@ -158,13 +163,14 @@ typedef struct slot {
 	nng_ctx ctx;
 	nng_aio *aio;
 	enum slot_state state;
-	nng_msg *msg;  /* the request (SLOT_QUEUED, SLOT_WORK) */
-	nng_pipe pipe; /* the connection it came on */
-	uint64_t tag;  /* its place in the fair order (SLOT_QUEUED) */
-	int dropped;   /* its peer was cut off while it waited: not handled */
-	int express;   /* the server's express predicate said so (SLOT_QUEUED) */
-	int parole;    /* a ping of a peer cut off for good: its reply may go */
-	unsigned cost; /* its cost (SLOT_QUEUED): 0, never refused for overload */
+	nng_msg *msg;      /* the request (SLOT_QUEUED, SLOT_WORK) */
+	nng_pipe pipe;     /* the connection it came on */
+	uint64_t tag;      /* its place in the fair order (SLOT_QUEUED) */
+	int dropped;       /* its peer was cut off while it waited: not handled */
+	int express;       /* the server's express predicate said so (SLOT_QUEUED) */
+	int parole;        /* a ping of a peer cut off for good: its reply may go */
+	unsigned cost;     /* its cost (SLOT_QUEUED): 0, never refused for overload */
+	uint64_t deadline; /* Unix us after which no one waits for it (0: none) */
 } slot;
 
 typedef struct worker {
@@ -201,7 +207,13 @@ struct rpc_server {
 	rpc_express express; /* NULL: no reserve worker */
 	rpc_cost cost;       /* NULL: nothing refused for overload */
 	rpc_refuse refuse;
-	unsigned max_queue; /* requests of nonzero cost let wait */
+	rpc_deadline deadline; /* NULL: no request is known to be dead */
+	unsigned max_queue;    /* requests of nonzero cost let wait: a burst's bound */
+	unsigned standing;     /* ...and while overloaded: half of it, rounded up */
+	uint64_t shed_us;      /* overloaded: when it last refused a request (0: never) */
+	uint64_t overload_us;  /* how long the server is overloaded after it */
+	uint64_t window_us;    /* when the window of refusals counted began */
+	unsigned in_window;    /* refusals in it */
 	void *ctx;
 	unsigned nworkers; /* started, the reserve included */
 	unsigned reserve;  /* the reserve's number (the workers asked for) */
@@ -470,12 +482,19 @@ static unsigned waiting_locked(const rpc_server *s, uint32_t pipe)
 }
 
 /* The request to refuse when sl, of nonzero cost, has come to a full
- * queue (s->mu held; sl not queued yet): the costliest of those waiting
- * and sl; among equals, one of the connection with the most of them
- * waiting (sl counted with its own), the newest of it. sl, the newest of
- * all, whenever it ties. */
+ * queue (s->mu held; sl not queued yet): one whose sender no longer waits
+ * for it (past its deadline), the oldest; else the costliest of those
+ * waiting and sl; among equals, one of the connection with the most of
+ * them waiting (sl counted with its own), the newest of it. sl, the
+ * newest of all, whenever it ties. */
 static slot *shed_locked(rpc_server *s, slot *sl)
 {
+	uint64_t now = s->deadline ? clock_unix_us() : 0;
+	for (unsigned i = 0; i < s->qlen; i++) {
+		slot *q = s->queue[i];
+		if (q->cost && !q->dropped && q->deadline && q->deadline < now)
+			return q;
+	}
 	slot *victim = sl;
 	unsigned vn = waiting_locked(s, sl->pipe.id) + 1;
 	for (unsigned i = 0; i < s->qlen; i++) {
@@ -492,6 +511,43 @@ static slot *shed_locked(rpc_server *s, slot *sl)
 		}
 	}
 	return victim;
+}
+
+/* Whether the server is overloaded at now (s->mu held): it has refused
+ * LIMIT_RPC_OVERLOAD_REFUSALS requests within overload_ms, and overload_ms
+ * have not passed since its last refusal. */
+static int overloaded_locked(const rpc_server *s, uint64_t now)
+{
+	return s->shed_us && now - s->shed_us < s->overload_us;
+}
+
+/* How many requests of nonzero cost may wait now (s->mu held): max_queue,
+ * or s->standing while the server is overloaded. A queue bounded by
+ * count alone trades one thing for another: long, it lets the searches
+ * admitted under a steady overload wait longer (a queue of 2 per worker
+ * gave 2.8-3.9 times the unloaded p99 at twice the capacity, 1 per worker
+ * 2.3 times); short, it refuses a burst that a moment would have cleared
+ * (with 1 per worker, the hedges of a frozen replica's searches to its
+ * twin were answered 429: 25 of 1,201 in resilience_test.py). A steady
+ * overload refuses hundreds a second, a burst a few: only the first
+ * halves the queue (a single refusal did, and 4 clients then overflowed a
+ * frozen replica's twin every few runs of TestFrozenReplica). */
+static unsigned queue_bound_locked(const rpc_server *s, uint64_t now)
+{
+	return overloaded_locked(s, now) ? s->standing : s->max_queue;
+}
+
+/* Counts a refusal at now (s->mu held), and makes the server overloaded,
+ * or keeps it so, when it has refused enough (queue_bound_locked). */
+static void note_refusal_locked(rpc_server *s, uint64_t now)
+{
+	if (now - s->window_us >= s->overload_us) {
+		s->window_us = now;
+		s->in_window = 0;
+	}
+	s->in_window++;
+	if (overloaded_locked(s, now) || s->in_window >= LIMIT_RPC_OVERLOAD_REFUSALS)
+		s->shed_us = now;
 }
 
 /* Takes the next request for a worker out of the queue (s->mu held; a
@@ -545,9 +601,17 @@ static void slot_cb(void *arg)
 			sl->cost = !sl->express && s->cost
 			               ? s->cost(nng_msg_body(msg), nng_msg_len(msg))
 			               : 0;
+			sl->deadline = sl->cost && s->deadline
+			                   ? s->deadline(nng_msg_body(msg), nng_msg_len(msg))
+			                   : 0;
 			slot *refused = NULL;
-			if (sl->cost && s->nshed >= s->max_queue)
-				refused = shed_locked(s, sl);
+			if (sl->cost) {
+				uint64_t now = clock_mono_us();
+				if (s->nshed >= queue_bound_locked(s, now)) {
+					refused = shed_locked(s, sl);
+					note_refusal_locked(s, now);
+				}
+			}
 			if (refused != sl) {
 				enqueue_locked(s, sl);
 				s->nshed += sl->cost != 0;
@@ -724,7 +788,10 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_server_opts *o
 	s->express = express;
 	s->cost = o->cost;
 	s->refuse = o->refuse;
+	s->deadline = o->deadline;
 	s->max_queue = o->max_queue;
+	s->standing = (o->max_queue + 1) / 2;
+	s->overload_us = 1000ull * (o->overload_ms ? o->overload_ms : LIMIT_RPC_OVERLOAD_MS);
 	s->reserve = workers;
 	s->ctx = ctx;
 	pthread_mutex_init(&s->mu, NULL);

@@ -67,10 +67,18 @@ typedef int (*rpc_express)(const uint8_t *req, size_t len);
  * came, when it ties): expensive requests are refused before cheap ones,
  * and a connection sending a flood before one that sends a request now
  * and then. Requests of cost 0 (fetches of searches already admitted,
- * pings) are never refused for overload.
+ * pings) are never refused for overload. After a refusal the server is
+ * overloaded for overload_ms, each refusal starting it again, and lets
+ * only half of max_queue wait meanwhile: the whole queue takes a burst in,
+ * half of it bounds the wait of what is admitted under a steady overload.
  */
 typedef unsigned (*rpc_cost)(const uint8_t *req, size_t len);
 typedef void (*rpc_refuse)(void *ctx, const uint8_t *req, size_t len, tbuf *out);
+/* The Unix time (microseconds) after which a request's sender no longer
+ * waits for its reply, 0 for none: a full queue refuses such a request
+ * first, whatever its cost (it is dead work: a replica that wakes from a
+ * freeze finds its queue full of searches its roots gave up on). */
+typedef uint64_t (*rpc_deadline)(const uint8_t *req, size_t len);
 
 typedef struct rpc_server rpc_server;
 
@@ -83,8 +91,12 @@ typedef struct rpc_server_opts {
 	                        their connection closed (0: LIMIT_MESSAGE_BYTES) */
 	rpc_cost cost;       /* may be NULL (with refuse): nothing refused for overload */
 	rpc_refuse refuse;
-	unsigned max_queue; /* requests of nonzero cost let wait for a worker,
-	                       1..LIMIT_RPC_MAX_QUEUE (0 with cost set: EINVAL) */
+	unsigned max_queue;    /* requests of nonzero cost let wait for a worker,
+	                          1..LIMIT_RPC_MAX_QUEUE (0 with cost set: EINVAL);
+	                          half of them (rounded up) while overloaded */
+	unsigned overload_ms;  /* overloaded for this long after a refusal
+	                          (0: LIMIT_RPC_OVERLOAD_MS) */
+	rpc_deadline deadline; /* may be NULL: no request is known to be dead */
 } rpc_server_opts;
 
 /*

@@ -990,6 +990,147 @@ static void test_costly_refused_first(void **state)
 	rpc_server_stop(s);
 }
 
+/* Requests starting with 'b' were sent with a deadline long past. */
+static uint64_t past_b(const uint8_t *req, size_t len)
+{
+	return len > 0 && req[0] == 'b' ? 1 : 0;
+}
+
+/* A full queue refuses a request whose sender no longer waits for it (its
+ * deadline past) before the newest of the connection with the most
+ * waiting, which it refuses otherwise (test_flooder_refused_first): a
+ * replica that wakes from a freeze finds its queue full of searches its
+ * roots gave up on. */
+static void test_dead_request_refused_first(void **state)
+{
+	(void)state;
+	char err[256];
+	const char *url = "inproc://rpc-test-dead";
+	rpc_client *a;
+	rpc_server *s;
+	release_holds(0);
+	rpc_server_opts o = {NULL, 1, NULL, 0, shed_ab, refuse_busy, 3, 0, past_b};
+	assert_int_equal(rpc_server_start(&s, url, &o, ordered, NULL, err, sizeof err), TRAWL_OK);
+	assert_int_equal(rpc_client_open(&a, url, NULL, err, sizeof err), TRAWL_OK);
+	static flood fh, f1, f2, f3;
+	hold_worker(&fh, a);
+	flood_start(&f1, a, "a", 1);
+	wait_queued(s, 1);
+	flood_start(&f2, a, "b", 1); /* dead */
+	wait_queued(s, 2);
+	flood_start(&f3, a, "ab", 1);
+	wait_queued(s, 3);
+	rpc_call over = {.peer = a, .req = (const uint8_t *)"aa9", .len = 3};
+	rpc_batch *b = rpc_batch_new();
+	assert_non_null(b);
+	assert_int_equal(rpc_batch_start(b, &over, 10000), TRAWL_OK);
+	flood_wait(&f2); /* answered when aa9 came */
+	expect_reply(&f2.calls[0], "busy b0");
+	assert_false(over.done); /* admitted: waits for the worker */
+	release_holds(1);
+	assert_int_equal(rpc_batch_wait(b, 1, 10000), 0);
+	expect_reply(&over, "aa9");
+	flood_wait(&f1);
+	flood_wait(&f3);
+	expect_reply(&f1.calls[0], "a0");
+	expect_reply(&f3.calls[0], "ab0");
+	assert_int_equal(rpc_server_shed(s), 1);
+	rpc_batch_free(b);
+	rpc_call_fini(&over);
+	flood_join(&fh);
+	flood_join(&f1);
+	flood_join(&f2);
+	flood_join(&f3);
+	rpc_client_close(a);
+	rpc_server_stop(s);
+}
+
+/* Sends req from a, held in the queue or answered: 1 when it was refused. */
+static int refused_now(rpc_client *a, const char *req, int ms)
+{
+	rpc_call c = {.peer = a, .req = (const uint8_t *)req, .len = strlen(req)};
+	rpc_call_many(&c, 1, ms);
+	int busy = c.rc == TRAWL_OK && c.reply_len > 5 && !memcmp(c.reply, "busy ", 5);
+	rpc_call_fini(&c);
+	return busy;
+}
+
+/* With its one worker held and 2 requests of prefix (sheddable: 'a' or
+ * 'b') waiting, the server is sent one more: 1 when it was refused at once (a request admitted
+ * would wait for the worker: the call gives up after 300 ms, its request
+ * served when the worker is let go). */
+static int third_refused(rpc_server *s, rpc_client *a, flood *fh, flood *f, const char *prefix)
+{
+	release_holds(0);
+	hold_worker(fh, a);
+	flood_start(f, a, prefix, 2);
+	wait_queued(s, 2);
+	int busy = refused_now(a, "a7", 300);
+	release_holds(1);
+	flood_join(fh);
+	flood_join(f);
+	return busy;
+}
+
+/* A server that has refused LIMIT_RPC_OVERLOAD_REFUSALS requests within
+ * overload_ms is overloaded and lets half its queue wait (2 of 3, rounded
+ * up), each refusal keeping it so; fewer refusals (a burst) leave it the
+ * whole queue; once overload_ms pass without a refusal, the whole queue
+ * again. */
+static void test_overloaded_keeps_half_the_queue(void **state)
+{
+	(void)state;
+	char err[256];
+	const char *url = "inproc://rpc-test-overload";
+	rpc_client *a;
+	rpc_server *s;
+	release_holds(0);
+	rpc_server_opts o = {NULL, 1, NULL, 0, shed_ab, refuse_busy, 3, 2000};
+	assert_int_equal(rpc_server_start(&s, url, &o, ordered, NULL, err, sizeof err), TRAWL_OK);
+	assert_int_equal(rpc_client_open(&a, url, NULL, err, sizeof err), TRAWL_OK);
+	static flood fh, fa, fb, fc, fd;
+	/* the whole queue (3), then one refusal fewer than overloads it */
+	hold_worker(&fh, a);
+	flood_start(&fa, a, "a", 3);
+	wait_queued(s, 3);
+	uint64_t t0 = clock_mono_ms(); /* before the first refusal */
+	for (unsigned i = 0; i + 1 < LIMIT_RPC_OVERLOAD_REFUSALS; i++)
+		assert_true(refused_now(a, "a9", 10000));
+	release_holds(1);
+	flood_join(&fh);
+	flood_join(&fa);
+	/* a burst's worth of refusals: 3 may still wait, and the next is the
+	 * last refusal it takes */
+	int whole = !third_refused(s, a, &fh, &fb, "b");
+	release_holds(0);
+	hold_worker(&fh, a);
+	flood_start(&fc, a, "bc", 3);
+	wait_queued(s, 3);
+	assert_true(refused_now(a, "a8", 10000));
+	release_holds(1);
+	flood_join(&fh);
+	flood_join(&fc);
+	/* overloaded now: 2 wait, the third is refused */
+	int half = third_refused(s, a, &fh, &fd, "bd");
+	int in_time = clock_mono_ms() - t0 < 1500; /* else a stalled machine: no verdict */
+	/* 2 s without a refusal: 3 may wait again */
+	usleep(2100 * 1000);
+	int whole_again = !third_refused(s, a, &fh, &fd, "be");
+	print_message("overload: a burst leaves %s, %u refusals make %s, 2 s later %s\n",
+	              whole ? "the whole queue" : "half the queue", LIMIT_RPC_OVERLOAD_REFUSALS,
+	              half ? "half the queue" : "the whole queue",
+	              whole_again ? "the whole queue" : "half the queue");
+	if (in_time) {
+		assert_true(whole);
+		assert_true(half);
+	}
+	assert_true(whole_again);
+	rpc_client_close(a);
+	rpc_server_stop(s);
+	if (!in_time)
+		skip();
+}
+
 /* Overload settings out of bounds are refused at start. */
 static void test_shed_settings_checked(void **state)
 {
@@ -1129,6 +1270,8 @@ int main(void)
 	    cmocka_unit_test(test_full_queue_refuses_at_once),
 	    cmocka_unit_test(test_flooder_refused_first),
 	    cmocka_unit_test(test_costly_refused_first),
+	    cmocka_unit_test(test_overloaded_keeps_half_the_queue),
+	    cmocka_unit_test(test_dead_request_refused_first),
 	    cmocka_unit_test(test_shed_settings_checked),
 	    cmocka_unit_test(test_connections_per_address),
 	    cmocka_unit_test(test_slow_reader_is_let_back),

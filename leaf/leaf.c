@@ -673,6 +673,16 @@ static unsigned search_cost(const uint8_t *req, size_t len)
 	return 1 + (k > 100u * 1000000u ? 1000000u : k / 100u);
 }
 
+/* A request's deadline, from its header (0: none sent): a full queue
+ * refuses a search whose root has given up on it first (common/rpc.h). */
+static uint64_t request_deadline(const uint8_t *req, size_t len)
+{
+	wire_header h;
+	if (wire_header_decode(req, len, &h, NULL, 0) != TRAWL_OK)
+		return 0;
+	return h.deadline_unix_us;
+}
+
 /* A search refused because the queue is full: TRAWL_EBUSY, which the root
  * takes as "ask another replica", never as this replica's failure. Runs
  * on nng's thread, without a worker. */
@@ -974,8 +984,14 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 		rc = TRAWL_ENOMEM;
 	if (!rc) {
 		rpc_server *srv = NULL;
-		rpc_server_opts so = {&cfg->tls,  l->cfg.workers, is_ping,       LIMIT_LEAF_REQUEST_BYTES,
-		                      search_cost, refuse_busy,  l->cfg.queue};
+		rpc_server_opts so = {.tls = &cfg->tls,
+		                      .workers = l->cfg.workers,
+		                      .express = is_ping,
+		                      .max_request = LIMIT_LEAF_REQUEST_BYTES,
+		                      .cost = search_cost,
+		                      .refuse = refuse_busy,
+		                      .max_queue = l->cfg.queue,
+		                      .deadline = request_deadline};
 		rc = rpc_server_start(&srv, cfg->listen_url, &so, handle, l, err, errlen);
 		atomic_store(&l->srv, srv);
 	}

@@ -244,10 +244,20 @@ int replicas_overloaded(replica_set *rs, uint32_t nshards, uint32_t *shard)
 			else if (replica_usable(p, 1))
 				free = 1;
 		}
-		if (busy && !free) {
+		if (busy && !free && !replicas_short(rs, s)) {
 			*shard = s;
 			return 1;
 		}
+	}
+	return 0;
+}
+
+int replicas_short(replica_set *rs, uint32_t s)
+{
+	for (uint32_t i = 0; i < rs->n; i++) {
+		replica *p = &rs->rep[i];
+		if (p->serves[s] && !(replica_has(p, s) && replica_usable(p, 0)))
+			return 1;
 	}
 	return 0;
 }

@@ -90,9 +90,17 @@ void replica_busy(replica_set *rs, replica *p);
  * could answer and every one of them refused a search as overloaded a
  * moment ago (replica_busy, not answered well since): a search now would
  * only be refused again. *shard names it. 0 otherwise, also when a shard
- * has no usable replica at all (that is not overload). Cheap: atomics,
- * and a replica's lock only when it is busy's alternative. */
+ * has no usable replica at all (that is not overload), and when it is
+ * short of replicas (replicas_short: the search may wait for room, see
+ * root/scatter.c). Cheap: atomics, and a replica's lock only when it is
+ * busy's alternative. */
 int replicas_overloaded(replica_set *rs, uint32_t nshards, uint32_t *shard);
+
+/* replicas_short: 1 when a replica configured for shard s is not healthy
+ * (ejected, or on probation: back from a freeze, with a queue of searches
+ * its roots gave up on) or has the shard withdrawn, so that the shard
+ * lacks capacity it is meant to have. */
+int replicas_short(replica_set *rs, uint32_t s);
 
 /* replica_usable: p is healthy (or on probation, when allowed). */
 int replica_usable(replica *p, int allow_probation);

@@ -15,7 +15,9 @@
  *                    answered, failed or timed out
  *   SCATTER_FINISH   count the shards into the coverage; back to PLAN once
  *                    when a shard's replica failed (or refused the search
- *                    as overloaded) and time remains
+ *                    as overloaded) and time remains, and again after a
+ *                    wait for room at the replicas that refused when no
+ *                    other replica of their shard is in service
  *   SCATTER_DONE
  *
  * Each shard is SHARD_PENDING until its group is collected. The FETCH of
@@ -65,11 +67,14 @@ typedef struct scatter {
 	uint64_t deadline; /* of the SEARCH phase, Unix us */
 	uint32_t nshards;
 	enum scatter_step step;
-	int attempt;             /* 0, then 1 for the retry of failed shards */
+	int attempt;             /* 0, then 1 for the retry of failed shards, and
+	                            one more after each wait for room */
 	uint64_t generation;     /* every SEARCH asks for it (0: any); set by the first plan */
 	enum shard_state *shard; /* [nshards] */
 	int *chosen;             /* [nshards]: the replica planned, or -1 */
 	uint8_t *excluded;       /* [replicas]: failed this query; not asked again */
+	uint8_t *refused;        /* [replicas]: refused it as overloaded (TRAWL_EBUSY) */
+	unsigned waits;          /* waits for room so far (wait_for_room) */
 	uint8_t *busy;           /* [nshards]: calls refused as overloaded (TRAWL_EBUSY) */
 	uint8_t *missed;         /* [nshards]: calls that brought no good answer, busy ones too */
 	uint8_t *unpinned;       /* [nshards]: a replica lacked the generation: ask for any */
