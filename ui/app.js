@@ -88,8 +88,10 @@
 				if (!r.ok) {
 					var err = j && j.error ? j.error : null;
 					var why = err && err.reason ? err.reason : text || r.statusText;
-					throw new Error(shown + ": " + r.status +
-					                (err && err.type ? " " + err.type : "") + ": " + why);
+					var e = new Error(shown + ": " + r.status +
+					                  (err && err.type ? " " + err.type : "") + ": " + why);
+					e.status = r.status;
+					throw e;
 				}
 				if (j === null)
 					throw new Error(shown + ": the answer is not JSON");
@@ -133,8 +135,10 @@
 	/* Once, at load: how many distinct values each keyword field has and
 	 * the date field's span, over the whole index. One request; if it is
 	 * refused (a field with more distinct values than an aggregation may
-	 * keep, LIMIT_AGG_VALUES), one per field, and a field refused alone is
-	 * no facet. */
+	 * keep, LIMIT_AGG_VALUES), one per field, two at a time, and a field
+	 * refused alone is no facet. A 429 refuses for the server's load, not
+	 * for the field: that request is asked again after a moment (a page
+	 * that sent every field's at once lost facets to its own 429s). */
 	function probe() {
 		var aggs = {};
 		index.keywords.forEach(function (f) {
@@ -142,25 +146,41 @@
 		});
 		if (index.date)
 			aggs.span = {stats: {field: index.date}};
-		var ask = function (a) {
+		var ask = function (a, tries) {
 			return api("POST", "../search", {q: "*:*", k: 0, aggs: a}).then(function (r) {
 				return r.aggregations || {};
+			}, function (e) {
+				if (e.status !== 429 || tries <= 1)
+					throw e;
+				return new Promise(function (done) {
+					setTimeout(done, 250);
+				}).then(function () {
+					return ask(a, tries - 1);
+				});
 			});
 		};
 		var each = function () {
-			return Promise.all(Object.keys(aggs).map(function (name) {
-				var one = {};
-				one[name] = aggs[name];
-				return ask(one).catch(function () {
+			var names = Object.keys(aggs), parts = [], next = 0;
+			var one = function () {
+				if (next >= names.length)
+					return null;
+				var a = {};
+				a[names[next]] = aggs[names[next]];
+				next++;
+				return ask(a, 8).catch(function () {
 					return {};
+				}).then(function (part) {
+					parts.push(part);
+					return one();
 				});
-			})).then(function (parts) {
+			};
+			return Promise.all([one(), one()]).then(function () {
 				return Object.assign.apply(null, [{}].concat(parts));
 			});
 		};
 		if (!Object.keys(aggs).length)
 			return null;
-		return ask(aggs).catch(each).then(choose);
+		return ask(aggs, 8).catch(each).then(choose);
 	}
 
 	/* The facets and the date span from the probe's aggregations. */
