@@ -675,7 +675,11 @@ static const char *state_name(int s)
 
 static void cluster_info(api *a, http_response *resp)
 {
-	root_replica_info info[LIMIT_LEAVES];
+	root_replica_info *info = calloc(LIMIT_LEAVES, sizeof *info);
+	if (!info) {
+		http_response_error(resp, 500, "internal_error", "out of memory");
+		return;
+	}
 	uint32_t n = root_replicas(a->r, info, LIMIT_LEAVES);
 	json_t *arr = json_array();
 	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++) {
@@ -685,14 +689,16 @@ static void cluster_info(api *a, http_response *resp)
 				json_array_append_new(out, json_integer(s));
 		json_array_append_new(
 		    arr, json_pack(
-		             "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I, s:o}", "url", info[i].url,
+		             "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I, s:s, s:o}", "url", info[i].url,
 		             "state", state_name(info[i].state), "latency_ewma_ms",
 		             info[i].ewma_us / 1000.0, "outstanding", (int)info[i].outstanding,
 		             "generation", (json_int_t)info[i].generation, "requests",
 		             (json_int_t)info[i].requests, "failures", (json_int_t)info[i].failures,
-		             "ejections", (json_int_t)info[i].ejections, "shards_out_of_service",
+		             "ejections", (json_int_t)info[i].ejections, "last_failure",
+		             info[i].last_failure, "shards_out_of_service",
 		             out));
 	}
+	free(info);
 	root_traffic t;
 	root_counters(a->r, &t);
 	send_json(resp, 200,
@@ -801,8 +807,8 @@ static void metrics(api *a, http_response *resp)
 	            (unsigned long long)t.searches, (unsigned long long)t.hedges,
 	            (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled,
 	            (unsigned long long)t.overloaded, (unsigned long long)t.shed);
-	root_replica_info info[LIMIT_LEAVES];
-	uint32_t n = root_replicas(a->r, info, LIMIT_LEAVES);
+	root_replica_info *info = calloc(LIMIT_LEAVES, sizeof *info);
+	uint32_t n = info ? root_replicas(a->r, info, LIMIT_LEAVES) : 0;
 	tbuf_printf(&b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "
 	                "probation.\n# TYPE trawl_replica_state gauge\n");
 	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
@@ -818,6 +824,7 @@ static void metrics(api *a, http_response *resp)
 	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
 		tbuf_printf(&b, "trawl_replica_ejections_total{replica=\"%s\"} %llu\n", info[i].url,
 		            (unsigned long long)info[i].ejections);
+	free(info);
 	http_response_text(resp, 200, "text/plain; version=0.0.4", b.data ? b.data : (void *)"",
 	                   b.len);
 	tbuf_fini(&b);

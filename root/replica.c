@@ -35,33 +35,41 @@ static void eject_locked(replica *p, const char *why)
 
 void replica_note(replica_set *rs, replica *p, int ok, uint64_t micros)
 {
-	if (ok && atomic_load(&p->busy_until))
+	if (!ok) {
+		replica_failed(rs, p, "a call failed");
+		return;
+	}
+	if (atomic_load(&p->busy_until))
 		atomic_store(&p->busy_until, 0); /* it has room again */
 	pthread_mutex_lock(&p->mu);
-	if (ok) {
-		double x = (double)micros;
-		if (p->ewma_us == 0) {
-			p->ewma_us = x;
-		} else {
-			p->ewmdev_us = 0.8 * p->ewmdev_us + 0.2 * fabs(x - p->ewma_us);
-			p->ewma_us = 0.8 * p->ewma_us + 0.2 * x;
-		}
-		p->fails = 0;
-		p->oks++;
-		if (p->state == ROOT_EJECTED)
-			p->state = ROOT_PROBATION;
-		if (p->state == ROOT_PROBATION && p->oks >= rs->readmit_after)
-			p->state = ROOT_HEALTHY;
+	double x = (double)micros;
+	if (p->ewma_us == 0) {
+		p->ewma_us = x;
 	} else {
-		atomic_fetch_add(&p->failures, 1);
-		p->oks = 0;
-		p->fails++;
-		if (p->state != ROOT_EJECTED &&
-		    (p->fails >= rs->eject_after || p->state == ROOT_PROBATION)) {
-			char why[64];
-			snprintf(why, sizeof why, " after %u failures", p->fails);
-			eject_locked(p, why);
-		}
+		p->ewmdev_us = 0.8 * p->ewmdev_us + 0.2 * fabs(x - p->ewma_us);
+		p->ewma_us = 0.8 * p->ewma_us + 0.2 * x;
+	}
+	p->fails = 0;
+	p->oks++;
+	if (p->state == ROOT_EJECTED)
+		p->state = ROOT_PROBATION;
+	if (p->state == ROOT_PROBATION && p->oks >= rs->readmit_after)
+		p->state = ROOT_HEALTHY;
+	pthread_mutex_unlock(&p->mu);
+}
+
+void replica_failed(replica_set *rs, replica *p, const char *why)
+{
+	pthread_mutex_lock(&p->mu);
+	atomic_fetch_add(&p->failures, 1);
+	p->oks = 0;
+	p->fails++;
+	snprintf(p->last_failure, sizeof p->last_failure, "%s", why);
+	if (p->state != ROOT_EJECTED &&
+	    (p->fails >= rs->eject_after || p->state == ROOT_PROBATION)) {
+		char msg[160];
+		snprintf(msg, sizeof msg, " after %u failures, the last: %s", p->fails, why);
+		eject_locked(p, msg);
 	}
 	pthread_mutex_unlock(&p->mu);
 }
@@ -74,7 +82,14 @@ void replica_note_failure(replica_set *rs, replica *p, const rpc_call *c, int gi
 	 * timeout_ms=1 used to eject every replica of a cluster. */
 	if (c->timed_out && given_ms < (int)rs->ping_timeout_ms)
 		return;
-	replica_note(rs, p, 0, 0);
+	char why[96];
+	if (c->timed_out)
+		snprintf(why, sizeof why, "no answer within %d ms", given_ms);
+	else if (c->rc == TRAWL_OK)
+		snprintf(why, sizeof why, "a reply that does not decode");
+	else
+		snprintf(why, sizeof why, "call failed: %s", trawl_strerror(c->rc));
+	replica_failed(rs, p, why);
 }
 
 /* nng lost the connection to a leaf (its process died, or the network):
@@ -84,6 +99,7 @@ static void replica_gone(void *arg)
 	replica *p = arg;
 	pthread_mutex_lock(&p->mu);
 	p->oks = 0;
+	snprintf(p->last_failure, sizeof p->last_failure, "connection lost");
 	if (p->state != ROOT_EJECTED)
 		eject_locked(p, ": connection lost");
 	pthread_mutex_unlock(&p->mu);
@@ -124,7 +140,12 @@ static void ping_round(replica_set *rs, rpc_call *calls, tbuf *msgs)
 			if (p.generation > newest)
 				newest = p.generation;
 		}
-		replica_note(rs, &rs->rep[i], ok, calls[i].micros);
+		if (ok)
+			replica_note(rs, &rs->rep[i], 1, calls[i].micros);
+		else if (pong)
+			replica_failed(rs, &rs->rep[i], "its pong says not ready");
+		else
+			replica_note_failure(rs, &rs->rep[i], &calls[i], (int)rs->ping_timeout_ms);
 		rpc_call_fini(&calls[i]);
 	}
 	/* the generation the leaves serve now (it goes back on a rollback: cache
@@ -462,6 +483,7 @@ uint32_t replicas_info(replica_set *rs, root_replica_info *out, uint32_t max)
 		                             atomic_load(&p->requests),
 		                             atomic_load(&p->failures),
 		                             atomic_load(&p->ejections)};
+		snprintf(out[i].last_failure, sizeof out[i].last_failure, "%s", p->last_failure);
 		pthread_mutex_unlock(&p->mu);
 		for (uint32_t s = 0; s < TRAWL_MAX_SHARDS; s++)
 			if (atomic_load(&p->out[s]))

@@ -30,12 +30,14 @@ typedef struct replica {
 	 * service (a damaged or rewritten file: leaf/shardguard.h) */
 	atomic_uchar out[TRAWL_MAX_SHARDS];
 	rpc_client *cli;
-	pthread_mutex_t mu; /* state, fails, oks, the latency figures, generation */
+	pthread_mutex_t mu; /* state, fails, oks, the latency figures, generation,
+	                       last_failure */
 	enum root_state state;
-	unsigned fails, oks; /* consecutive failures and successes */
-	double ewma_us;      /* latency of its answers, EWMA */
-	double ewmdev_us;    /* mean deviation of the latency, EWMA */
-	uint64_t generation; /* the one its last pong named */
+	unsigned fails, oks;    /* consecutive failures and successes */
+	double ewma_us;         /* latency of its answers, EWMA */
+	double ewmdev_us;       /* mean deviation of the latency, EWMA */
+	uint64_t generation;    /* the one its last pong named */
+	char last_failure[128]; /* how its last failure went ("": none yet) */
 	atomic_uint outstanding;
 	atomic_uint_fast64_t requests, failures, ejections;
 	atomic_int no_store; /* its last SEARCH reply said WIRE_F_NO_STORE */
@@ -75,8 +77,14 @@ typedef struct replica_set {
 int replicas_open(replica_set *rs, const root_config *cfg, char *err, size_t errlen);
 void replicas_close(replica_set *rs);
 
-/* replica_note: a call to p answered (ok; micros is its latency) or failed. */
+/* replica_note: a call to p answered (ok; micros is its latency) or failed
+ * (replica_failed, with no more said). */
 void replica_note(replica_set *rs, replica *p, int ok, uint64_t micros);
+
+/* replica_failed: a call to p failed; why says how: p's last_failure
+ * (/_trawl/cluster), and the line that reports p ejected on standard error
+ * if this failure ejects it. */
+void replica_failed(replica_set *rs, replica *p, const char *why);
 
 /* replica_note_failure: call c to p brought no usable answer; given_ms is the
  * time it was given. Held against p unless it timed out with less than a

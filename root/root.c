@@ -330,7 +330,7 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 			if (h.flags & WIRE_F_OUT_OF_SERVICE)
 				replica_withdrawn(&r->rs, &r->rs.rep[l], &sh, 1);
 			else
-				replica_note(&r->rs, &r->rs.rep[l], 0, 0);
+				replica_failed(&r->rs, &r->rs.rep[l], "it failed a FETCH");
 			rc = errf(err, errlen, fr.status == TRAWL_ENOTFOUND ? TRAWL_EIO : fr.status,
 			          "%s: %.*s", r->rs.rep[l].cfg.url, (int)fr.errmsg_len, fr.errmsg);
 		} else if (decoded) {

@@ -123,6 +123,7 @@ typedef struct root_replica_info {
 	unsigned outstanding;
 	uint64_t generation;
 	uint64_t requests, failures, ejections;
+	char last_failure[128]; /* how the replica's last failure went, "" if none */
 	uint64_t out[TRAWL_MAX_SHARDS / 64]; /* bit s: the leaf has taken shard s out of
 	                                        service (leaf/shardguard.h) */
 } root_replica_info;

@@ -387,7 +387,7 @@ static int judge(scatter *sc, scatter_group *g, int j)
 		for (uint32_t k = 0; k < g->ws.nshards; k++)
 			sc->busy[g->ws.shards[k]]++;
 	} else if (answered)
-		replica_note(sc->rs, rp, 0, 0); /* the leaf failed it */
+		replica_failed(sc->rs, rp, "it failed a SEARCH"); /* with an error of its own */
 	else
 		replica_note_failure(sc->rs, rp, c, g->given_ms[j]);
 	if (!good && !wrong_gen && !(g->winner && c != g->winner))

@@ -1263,6 +1263,10 @@ class TestFailover(ServeCase):
             a["proc"].kill9()
             self.wait_state(port, a["url"], "ejected", EJECT_BOUND - (time.monotonic() - t_kill))
             sys.stdout.write("\n    kill -9: ejected after %.2f s" % (time.monotonic() - t_kill))
+            # and /_trawl/cluster says why
+            why = self.cluster(port)["replicas"]
+            why = [r["last_failure"] for r in why if r["url"] == a["url"]][0]
+            self.assertIn(why, ("connection lost", "call failed: input/output error"))
             time.sleep(max(0, 6.0 - (time.monotonic() - t_kill)))
         self.report("kill -9", loop)
         self.assertNoFailures(loop, "kill -9")
@@ -1286,6 +1290,9 @@ class TestFailover(ServeCase):
             b["proc"].signal(signal.SIGSTOP)
             secs = self.wait_state(port, b["url"], "ejected", EJECT_BOUND)
             sys.stdout.write("\n    SIGSTOP: ejected after %.2f s" % secs)
+            why = [r["last_failure"] for r in self.cluster(port)["replicas"]
+                   if r["url"] == b["url"]][0]
+            self.assertRegex(why, r"^no answer within \d+ ms$")
             time.sleep(max(0, 4.0 - (time.monotonic() - t_stop)))
             b["proc"].signal(signal.SIGCONT)
             secs = self.wait_state(port, b["url"], "healthy", 5.0)
