@@ -708,6 +708,30 @@ static void cluster_info(api *a, http_response *resp)
 	                    "hedged_stalled", (json_int_t)t.hedges_stalled, "replicas", arr));
 }
 
+/* The replicas' lines of /metrics: each one's state, latency and
+ * ejections (none when there is no memory to copy them). */
+static void replica_metrics(api *a, tbuf *b)
+{
+	root_replica_info *info = calloc(LIMIT_LEAVES, sizeof *info);
+	uint32_t n = info ? root_replicas(a->r, info, LIMIT_LEAVES) : 0;
+	tbuf_printf(b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "
+	               "probation.\n# TYPE trawl_replica_state gauge\n");
+	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
+		tbuf_printf(b, "trawl_replica_state{replica=\"%s\"} %d\n", info[i].url,
+		            info[i].state);
+	tbuf_printf(b, "# HELP trawl_replica_latency_ewma_seconds Replica latency EWMA.\n"
+	               "# TYPE trawl_replica_latency_ewma_seconds gauge\n");
+	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
+		tbuf_printf(b, "trawl_replica_latency_ewma_seconds{replica=\"%s\"} %.6f\n",
+		            info[i].url, info[i].ewma_us / 1e6);
+	tbuf_printf(b, "# HELP trawl_replica_ejections_total Times a replica was ejected.\n"
+	               "# TYPE trawl_replica_ejections_total counter\n");
+	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
+		tbuf_printf(b, "trawl_replica_ejections_total{replica=\"%s\"} %llu\n", info[i].url,
+		            (unsigned long long)info[i].ejections);
+	free(info);
+}
+
 static void metrics(api *a, http_response *resp)
 {
 	tbuf b;
@@ -807,24 +831,7 @@ static void metrics(api *a, http_response *resp)
 	            (unsigned long long)t.searches, (unsigned long long)t.hedges,
 	            (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled,
 	            (unsigned long long)t.overloaded, (unsigned long long)t.shed);
-	root_replica_info *info = calloc(LIMIT_LEAVES, sizeof *info);
-	uint32_t n = info ? root_replicas(a->r, info, LIMIT_LEAVES) : 0;
-	tbuf_printf(&b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "
-	                "probation.\n# TYPE trawl_replica_state gauge\n");
-	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
-		tbuf_printf(&b, "trawl_replica_state{replica=\"%s\"} %d\n", info[i].url,
-		            info[i].state);
-	tbuf_printf(&b, "# HELP trawl_replica_latency_ewma_seconds Replica latency EWMA.\n"
-	                "# TYPE trawl_replica_latency_ewma_seconds gauge\n");
-	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
-		tbuf_printf(&b, "trawl_replica_latency_ewma_seconds{replica=\"%s\"} %.6f\n",
-		            info[i].url, info[i].ewma_us / 1e6);
-	tbuf_printf(&b, "# HELP trawl_replica_ejections_total Times a replica was ejected.\n"
-	                "# TYPE trawl_replica_ejections_total counter\n");
-	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
-		tbuf_printf(&b, "trawl_replica_ejections_total{replica=\"%s\"} %llu\n", info[i].url,
-		            (unsigned long long)info[i].ejections);
-	free(info);
+	replica_metrics(a, &b);
 	http_response_text(resp, 200, "text/plain; version=0.0.4", b.data ? b.data : (void *)"",
 	                   b.len);
 	tbuf_fini(&b);

@@ -992,7 +992,9 @@ class TestCluster(ServeCase):
             self.assertEqual(x["state"], "healthy", x)
             self.assertEqual(x["generation"], 1, x)
             self.assertLessEqual({"url", "state", "latency_ewma_ms", "outstanding",
-                                  "generation", "requests", "failures", "ejections"}, set(x))
+                                  "generation", "requests", "failures", "ejections",
+                                  "last_failure", "shards_out_of_service"}, set(x))
+            self.assertEqual(x["last_failure"], "", x)
         secret = "xyzzyplugh%d" % random.randrange(10 ** 6)
         queries = wiki_queries(20) + [secret + " observatory", "griffith " + secret]
         for q in queries:
@@ -1009,6 +1011,11 @@ class TestCluster(ServeCase):
                 self.assertRegex(line, r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+")
             else:
                 self.assertRegex(line, sample)
+        # every replica's state, latency and ejections
+        for name in ("trawl_replica_state", "trawl_replica_latency_ewma_seconds",
+                     "trawl_replica_ejections_total"):
+            got = re.findall(r'^%s\{replica="([^"]+)"\} ' % name, text, re.M)
+            self.assertEqual(sorted(got), sorted(l["url"] for l in leaves), name)
         buckets = re.findall(r'^trawl_search_latency_seconds_bucket\{le="([^"]+)"\} (\d+)$',
                              text, re.M)
         self.assertGreaterEqual(len(buckets), 2, text)
