@@ -33,12 +33,8 @@ static void eject_locked(replica *p, const char *why)
 		fprintf(stderr, "trawl root: ejected %s%s\n", p->cfg.url, why);
 }
 
-void replica_note(replica_set *rs, replica *p, int ok, uint64_t micros)
+void replica_answered(replica_set *rs, replica *p, uint64_t micros)
 {
-	if (!ok) {
-		replica_failed(rs, p, "a call failed");
-		return;
-	}
 	if (atomic_load(&p->busy_until))
 		atomic_store(&p->busy_until, 0); /* it has room again */
 	pthread_mutex_lock(&p->mu);
@@ -141,7 +137,7 @@ static void ping_round(replica_set *rs, rpc_call *calls, tbuf *msgs)
 				newest = p.generation;
 		}
 		if (ok)
-			replica_note(rs, &rs->rep[i], 1, calls[i].micros);
+			replica_answered(rs, &rs->rep[i], calls[i].micros);
 		else if (pong)
 			replica_failed(rs, &rs->rep[i], "its pong says not ready");
 		else

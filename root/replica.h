@@ -77,9 +77,8 @@ typedef struct replica_set {
 int replicas_open(replica_set *rs, const root_config *cfg, char *err, size_t errlen);
 void replicas_close(replica_set *rs);
 
-/* replica_note: a call to p answered (ok; micros is its latency) or failed
- * (replica_failed, with no more said). */
-void replica_note(replica_set *rs, replica *p, int ok, uint64_t micros);
+/* replica_answered: a call to p answered; micros is its latency. */
+void replica_answered(replica_set *rs, replica *p, uint64_t micros);
 
 /* replica_failed: a call to p failed; why says how: p's last_failure
  * (/_trawl/cluster), and the line that reports p ejected on standard error

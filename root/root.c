@@ -334,7 +334,7 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 			rc = errf(err, errlen, fr.status == TRAWL_ENOTFOUND ? TRAWL_EIO : fr.status,
 			          "%s: %.*s", r->rs.rep[l].cfg.url, (int)fr.errmsg_len, fr.errmsg);
 		} else if (decoded) {
-			replica_note(&r->rs, &r->rs.rep[l], 1, c.micros);
+			replica_answered(&r->rs, &r->rs.rep[l], c.micros);
 			wire_doc_iter_init(&it, &fr);
 			int got = wire_doc_iter_next(&it, &d) == 1;
 			if (got && d.status == TRAWL_OK && d.json_len) {
@@ -393,7 +393,7 @@ static int schema_call(root *r, int l, char **json, size_t *len, uint64_t *gen, 
 	int rc;
 	if (c.rc == TRAWL_OK && c.reply &&
 	    wire_decode_schema_reply(c.reply, c.reply_len, &rh, &sr, why, sizeof why) == 0) {
-		replica_note(&r->rs, p, 1, c.micros);
+		replica_answered(&r->rs, p, c.micros);
 		if (sr.status == TRAWL_OK && sr.schema_len) {
 			*json = dupn(sr.schema, sr.schema_len);
 			*len = sr.schema_len;
@@ -406,7 +406,7 @@ static int schema_call(root *r, int l, char **json, size_t *len, uint64_t *gen, 
 	} else if (c.rc == TRAWL_OK && c.reply &&
 	           wire_decode_search_reply(c.reply, c.reply_len, &rh, &old, NULL, 0) == 0) {
 		/* a leaf of a build without SCHEMA refuses it as a bad request */
-		replica_note(&r->rs, p, 1, c.micros);
+		replica_answered(&r->rs, p, c.micros);
 		rc = errf(err, errlen, TRAWL_EIO,
 		          "%s does not answer SCHEMA (a build older than the root?): %.*s",
 		          p->cfg.url, (int)old.errmsg_len, old.errmsg);

@@ -370,7 +370,7 @@ static int judge(scatter *sc, scatter_group *g, int j)
 		for (uint32_t k = 0; k < g->ws.nshards; k++)
 			sc->missed[g->ws.shards[k]]++;
 	if (refused || good)
-		replica_note(sc->rs, rp, 1, c->micros);
+		replica_answered(sc->rs, rp, c->micros);
 	else if (cancelled)
 		; /* a hedged-away call, cancelled: nothing of its replica */
 	else if (answered && (h.flags & WIRE_F_OUT_OF_SERVICE))
