@@ -608,8 +608,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 {
 	http_server *s = cls;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		atomic_fetch_add_explicit(&s->connections, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&s->connections_total, 1, memory_order_relaxed);
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		char addr[INET6_ADDRSTRLEN];
@@ -617,6 +615,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		/* NULL (no memory, or refused: the guard has shut it down): the
 		 * connection goes on unguarded, or ends at once */
 		*socket_context = ci ? guard_open(s->guard, ci->connect_fd, addr) : NULL;
+		/* counted once the guard knows it: a test that sees n connections
+		 * knows the guard's order of them */
+		atomic_fetch_add_explicit(&s->connections, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->connections_total, 1, memory_order_relaxed);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		/* before libmicrohttpd closes the descriptor (connguard.h) */
 		guard_close(s->guard, *socket_context);

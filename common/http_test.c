@@ -352,6 +352,16 @@ static uint64_t open_connections(const http_server *s, uint64_t want)
 	return st.connections;
 }
 
+/* A new connection to port, once the server counts n connections: the
+ * guard has then seen it after every one opened before it (libmicrohttpd's
+ * threads accept in any order the connections that arrive together). */
+static cli *cli_open_nth(const http_server *s, uint16_t port, uint64_t n)
+{
+	cli *c = cli_open(port);
+	assert_int_equal(open_connections(s, n), n);
+	return c;
+}
+
 /* ---- tests ---- */
 
 static void test_get_params_and_decoding(void **state)
@@ -832,7 +842,7 @@ static void test_per_ip_limit(void **state)
 	/* 4 connections that send nothing for over a second: 4 new ones close them */
 	cli *c[8];
 	for (int i = 0; i < 8; i++) {
-		c[i] = cli_open(port);
+		c[i] = i < 4 ? cli_open_nth(s, port, (uint64_t)i + 1) : cli_open(port);
 		usleep(i == 3 ? 1200000 : 20000);
 	}
 	for (int i = 0; i < 4; i++)
@@ -851,8 +861,8 @@ static void test_per_ip_limit(void **state)
 	/* 4 young idle connections: a fifth is let in on trial; its request is
 	 * served, and the oldest idle one closed for it */
 	for (int i = 0; i < 4; i++)
-		c[i] = cli_open(port);
-	cli *fifth = cli_open(port);
+		c[i] = cli_open_nth(s, port, (uint64_t)i + 1);
+	cli *fifth = cli_open_nth(s, port, 5);
 	usleep(200000);
 	assert_int_equal(cli_sends(fifth, "GET /trial HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
 	assert_int_equal(cli_reply(fifth, r, 0, 3000), 0);
@@ -876,8 +886,7 @@ static void test_per_ip_limit(void **state)
 	}
 	usleep(200000);
 	for (int i = 0; i < 4; i++)
-		t[i] = cli_open(port);
-	usleep(100000);
+		t[i] = cli_open_nth(s, port, (uint64_t)i + 5);
 	cli *ninth = cli_open(port);
 	assert_true(cli_closed(ninth, 3000));
 	cli_close(ninth);
