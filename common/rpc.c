@@ -987,22 +987,43 @@ struct rpc_client {
 	nng_socket sock;
 	nng_dialer dialer;
 	nng_tls_config *tls;
-	void (*on_gone)(void *arg);
+	void (*_Atomic on_gone)(void *arg); /* stored after gone_arg */
 	void *gone_arg;
+	atomic_uint connected;         /* connections open now */
+	atomic_uint_fast64_t connects; /* connections made, in all */
+	char *url;                     /* what the dialer dials */
 };
+
+static void pipe_added_client(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	rpc_client *c = arg;
+	(void)p;
+	(void)ev;
+	atomic_fetch_add(&c->connected, 1);
+	atomic_fetch_add(&c->connects, 1);
+}
 
 static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	rpc_client *c = arg;
-	if (ev == NNG_PIPE_EV_REM_POST && c->on_gone)
-		c->on_gone(c->gone_arg);
+	(void)p;
+	(void)ev;
+	atomic_fetch_sub(&c->connected, 1);
+	void (*fn)(void *) = atomic_load(&c->on_gone);
+	if (fn)
+		fn(c->gone_arg);
 }
 
 void rpc_client_on_disconnect(rpc_client *c, void (*fn)(void *arg), void *arg)
 {
 	c->gone_arg = arg;
-	c->on_gone = fn;
-	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, c);
+	atomic_store(&c->on_gone, fn);
+}
+
+void rpc_client_connections(rpc_client *c, unsigned *now, uint64_t *made)
+{
+	*now = atomic_load(&c->connected);
+	*made = atomic_load(&c->connects);
 }
 
 int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char *err, size_t errlen)
@@ -1021,6 +1042,14 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	/* before the dialer starts, so that no connection goes uncounted */
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_added_client, c);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, c);
+	if (!(c->url = strdup(url))) {
+		nng_close(c->sock);
+		free(c);
+		return TRAWL_ENOMEM;
+	}
 	if ((rc = nng_dialer_create(&c->dialer, c->sock, url)) ||
 	    (rc = tls_setup(&c->tls, url, tls, 0)) ||
 	    (c->tls && (rc = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, c->tls))) ||
@@ -1032,11 +1061,33 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
 		nng_close(c->sock);
 		if (c->tls)
 			nng_tls_config_free(c->tls);
+		free(c->url);
 		free(c);
 		return code;
 	}
 	*out = c;
 	return TRAWL_OK;
+}
+
+int rpc_client_redial(rpc_client *c)
+{
+	/* a connection is never closed from here: closing one with a message
+	 * half through can leave nng 1.5.2's transport waiting forever (the
+	 * server's note above); a dialer without one has nothing to close */
+	if (atomic_load(&c->connected))
+		return TRAWL_EBUSY;
+	/* the new dialer is made before the old one goes, so that a failure
+	 * leaves the old one dialling */
+	nng_dialer d = NNG_DIALER_INITIALIZER;
+	if (nng_dialer_create(&d, c->sock, c->url))
+		return TRAWL_EIO;
+	if (c->tls && nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls)) {
+		nng_dialer_close(d);
+		return TRAWL_EIO;
+	}
+	nng_dialer_close(c->dialer);
+	c->dialer = d;
+	return nng_dialer_start(d, NNG_FLAG_NONBLOCK) ? TRAWL_EIO : TRAWL_OK;
 }
 
 void rpc_client_close(rpc_client *c)
@@ -1046,6 +1097,7 @@ void rpc_client_close(rpc_client *c)
 	nng_close(c->sock);
 	if (c->tls)
 		nng_tls_config_free(c->tls);
+	free(c->url);
 	free(c);
 }
 

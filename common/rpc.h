@@ -166,9 +166,20 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
                     size_t errlen);
 void rpc_client_close(rpc_client *c);
 
+/* rpc_client_redial replaces c's dialer with a new one, which dials in the
+ * background as rpc_client_open's does, when c has no connection open
+ * (TRAWL_EBUSY if it has one: it is left alone): for a peer unreachable
+ * for a while, in case the dialer is what is stuck. Not concurrently with
+ * itself or rpc_client_close. */
+int rpc_client_redial(rpc_client *c);
+
 /* rpc_client_on_disconnect: fn(arg) runs (on an nng thread) whenever a
  * connection to the peer is lost, e.g. because its process died. */
 void rpc_client_on_disconnect(rpc_client *c, void (*fn)(void *arg), void *arg);
+
+/* rpc_client_connections: the connections to the peer open now (*now: 0 or
+ * 1, while nng redials) and made since rpc_client_open (*made). */
+void rpc_client_connections(rpc_client *c, unsigned *now, uint64_t *made);
 
 /* One call of a batch: set peer and req before rpc_call_many; it fills rc
  * (TRAWL_OK; TRAWL_EIO for a transport error or a call that timed out at

@@ -259,6 +259,59 @@ static int tcp_pair(unsigned workers, rpc_server **s, rpc_client **c)
 	return port;
 }
 
+static int gone_calls;
+static void count_gone(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&gone_calls, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Waits up to 5 s for c to have `now` connections open and `made` made. */
+static void wait_connections(rpc_client *c, unsigned now, uint64_t made)
+{
+	unsigned n = 0;
+	uint64_t m = 0;
+	for (int i = 0; i < 500; i++) {
+		rpc_client_connections(c, &n, &m);
+		if (n == now && m == made)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(n, now);
+	assert_int_equal(m, made);
+}
+
+/* The connections a client counts, over TCP on loopback; a redial leaves
+ * a connection alone, and gives a client without one a new dialer, which
+ * connects when the server is back. */
+static void test_connections_counted_and_redialled(void **state)
+{
+	(void)state;
+	rpc_server *s;
+	rpc_client *c;
+	int port = tcp_pair(1, &s, &c);
+	char url[64];
+	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
+	rpc_client_on_disconnect(c, count_gone, NULL);
+	wait_connections(c, 1, 1);
+	assert_int_equal(rpc_client_redial(c), TRAWL_EBUSY);
+	rpc_server_stop(s);
+	wait_connections(c, 0, 1);
+	assert_int_equal(__atomic_load_n(&gone_calls, __ATOMIC_SEQ_CST), 1);
+	assert_int_equal(rpc_client_redial(c), TRAWL_OK);
+	char err[256];
+	assert_int_equal(rpc_server_start(&s, url, &(rpc_server_opts){NULL, 1, NULL, 0}, echo, NULL,
+	                                  err, sizeof err),
+	                 TRAWL_OK);
+	wait_connections(c, 1, 2);
+	rpc_call call = {.peer = c, .req = (const uint8_t *)"again", .len = 5};
+	rpc_call_many(&call, 1, 5000);
+	expect_echo(&call, "again");
+	rpc_call_fini(&call);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
 /* The attacker of issue #13, finding 1: it connects as an nng REQ peer
  * (SP header, then frames of a u64 big-endian length, a request id with
  * the high bit set and the body), sends 64 KiB requests as fast as the
@@ -1286,6 +1339,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_url_loopback),
 	    cmocka_unit_test(test_calls_answered),
+	    cmocka_unit_test(test_connections_counted_and_redialled),
 	    cmocka_unit_test(test_peer_not_there_then_there),
 	    cmocka_unit_test(test_send_waits_for_connection),
 	    cmocka_unit_test(test_batch_wait_for_n),

@@ -23,6 +23,17 @@
 #define ROOT_HEDGE_BUDGET 0.05
 #define ROOT_HEDGE_BURST 5
 
+/* A replica that has answered none of this many pings in a row (about as
+ * many seconds) and has no connection gets a new dialer: once, under ASan,
+ * a root that lost a killed leaf's connection heard nothing from the leaf
+ * started in its place for the 45 s the multi-host suite waited, and a
+ * stuck dialer is one way that can happen (replica_redial). A connection
+ * is never closed for silence: nng 1.5.2 can hang closing one with a
+ * message half through (common/rpc.c), and a root that did so during a
+ * link cut left a leaf that could not stop (1 of 4 runs of the multi-host
+ * link faults). */
+#define ROOT_REDIAL_AFTER 5
+
 /* ---- health ---- */
 
 static void eject_locked(replica *p, const char *why)
@@ -101,6 +112,25 @@ static void replica_gone(void *arg)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* After a ping unanswered: once ROOT_REDIAL_AFTER of them in a row have
+ * gone unanswered since p was last dialled anew (or answered), p gets a
+ * new dialer if it has no connection (ping thread). */
+static void replica_redial(replica *p)
+{
+	unsigned fails = ++p->silent;
+	if (fails < p->redial_at)
+		return;
+	p->redial_at = fails + ROOT_REDIAL_AFTER;
+	int rc = rpc_client_redial(p->cli);
+	if (rc == TRAWL_EBUSY)
+		return; /* connected: the connection is left to TCP and the peer */
+	atomic_fetch_add(&p->redials, 1);
+	if (!p->quiet)
+		fprintf(stderr, "trawl root: %s answered none of %u pings in a row, unconnected: %s\n",
+		        p->cfg.url, fails,
+		        rc == TRAWL_OK ? "dialling it anew" : "could not dial it anew");
+}
+
 /* One round of pings: every replica at once, judged by its pong. */
 static void ping_round(replica_set *rs, rpc_call *calls, tbuf *msgs)
 {
@@ -136,12 +166,18 @@ static void ping_round(replica_set *rs, rpc_call *calls, tbuf *msgs)
 			if (p.generation > newest)
 				newest = p.generation;
 		}
+		if (pong) {
+			rs->rep[i].silent = 0;
+			rs->rep[i].redial_at = ROOT_REDIAL_AFTER;
+		}
 		if (ok)
 			replica_answered(rs, &rs->rep[i], calls[i].micros);
 		else if (pong)
 			replica_failed(rs, &rs->rep[i], "its pong says not ready");
-		else
+		else {
 			replica_note_failure(rs, &rs->rep[i], &calls[i], (int)rs->ping_timeout_ms);
+			replica_redial(&rs->rep[i]);
+		}
 		rpc_call_fini(&calls[i]);
 	}
 	/* the generation the leaves serve now (it goes back on a rollback: cache
@@ -191,6 +227,7 @@ int replicas_open(replica_set *rs, const root_config *cfg, char *err, size_t err
 		pthread_mutex_init(&p->mu, NULL);
 		p->state = ROOT_PROBATION; /* until it answers */
 		p->quiet = cfg->quiet;
+		p->redial_at = ROOT_REDIAL_AFTER;
 		int rc = rpc_client_open(&p->cli, p->cfg.url, &cfg->tls, err, errlen);
 		if (rc) {
 			pthread_mutex_destroy(&p->mu);
@@ -481,6 +518,8 @@ uint32_t replicas_info(replica_set *rs, root_replica_info *out, uint32_t max)
 		                             atomic_load(&p->ejections)};
 		snprintf(out[i].last_failure, sizeof out[i].last_failure, "%s", p->last_failure);
 		pthread_mutex_unlock(&p->mu);
+		rpc_client_connections(p->cli, &out[i].connected, &out[i].connects);
+		out[i].redials = atomic_load(&p->redials);
 		for (uint32_t s = 0; s < TRAWL_MAX_SHARDS; s++)
 			if (atomic_load(&p->out[s]))
 				out[i].out[s / 64] |= 1ull << (s % 64);

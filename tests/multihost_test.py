@@ -468,6 +468,12 @@ class MultiHost(st.ServeCase):
         try:
             r = request(ip(leaf), LEAF_HTTP, "GET", "/readyz", timeout=2)
             ready = "%d %s" % (r.status, r.body.decode(errors="replace")[:500])
+            r = request(ip(leaf), LEAF_HTTP, "GET", "/metrics", timeout=2)
+            # what it received and whom it cut off or refused
+            ready += "\n" + " ".join(
+                l for l in r.body.decode(errors="replace").splitlines()
+                if re.match(r"trawl_leaf_(requests_total|peers_cut|connections_refused|busy|"
+                            r"queued|searches_shed)", l))
         except OSError as e:
             ready = "unreachable (%s)" % e
         return "%s's own /readyz: %s\n%s\n%s" % (
