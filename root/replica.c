@@ -30,8 +30,9 @@
  * stuck dialer is one way that can happen (replica_redial). A connection
  * is never closed for silence: nng 1.5.2 can hang closing one with a
  * message half through (common/rpc.c), and a root that did so during a
- * link cut left a leaf that could not stop (2 of 6 runs of the multi-host
- * link faults; 0 of 8 without it). */
+ * link cut left a leaf that could not stop (1 of 4 runs of the multi-host
+ * link faults, and a 5th run during which the build was replaced; 0 of 8
+ * without it). */
 #define ROOT_REDIAL_AFTER 5
 
 /* ---- health ---- */
