@@ -1008,7 +1008,11 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	rpc_client *c = arg;
 	(void)p;
 	(void)ev;
-	atomic_fetch_sub(&c->connected, 1);
+	/* never below 0, should nng report a connection gone that it did not
+	 * report made */
+	unsigned n = atomic_load(&c->connected);
+	while (n && !atomic_compare_exchange_weak(&c->connected, &n, n - 1))
+		;
 	void (*fn)(void *) = atomic_load(&c->on_gone);
 	if (fn)
 		fn(c->gone_arg);
