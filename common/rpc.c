@@ -991,8 +991,7 @@ struct rpc_client {
 	void *gone_arg;
 	atomic_uint connected;         /* connections open now */
 	atomic_uint_fast64_t connects; /* connections made, in all */
-	char *url;                     /* what the dialers dial */
-	int dialers;                   /* 1, or 2 once rpc_client_add_dialer ran */
+	char *url;                     /* what the dialer dials */
 };
 
 static void pipe_added_client(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -1070,28 +1069,29 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
 		free(c);
 		return code;
 	}
-	c->dialers = 1;
 	*out = c;
 	return TRAWL_OK;
 }
 
-int rpc_client_add_dialer(rpc_client *c)
+int rpc_client_redial(rpc_client *c)
 {
-	/* nothing is closed here: closing a connection with a message half
-	 * through can leave nng 1.5.2's transport waiting forever (the
-	 * server's note above), and a dialer goes with its connection */
-	if (c->dialers == 2)
+	/* a connection is never closed from here: closing one with a message
+	 * half through can leave nng 1.5.2's transport waiting forever (the
+	 * server's note above); a dialer without one has nothing to close */
+	if (atomic_load(&c->connected))
 		return TRAWL_EBUSY;
+	/* the new dialer is made before the old one goes, so that a failure
+	 * leaves the old one dialling */
 	nng_dialer d = NNG_DIALER_INITIALIZER;
 	if (nng_dialer_create(&d, c->sock, c->url))
 		return TRAWL_EIO;
-	if ((c->tls && nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls)) ||
-	    nng_dialer_start(d, NNG_FLAG_NONBLOCK)) {
+	if (c->tls && nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls)) {
 		nng_dialer_close(d);
 		return TRAWL_EIO;
 	}
-	c->dialers = 2;
-	return TRAWL_OK;
+	nng_dialer_close(c->dialer);
+	c->dialer = d;
+	return nng_dialer_start(d, NNG_FLAG_NONBLOCK) ? TRAWL_EIO : TRAWL_OK;
 }
 
 void rpc_client_close(rpc_client *c)

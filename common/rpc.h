@@ -166,13 +166,12 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
                     size_t errlen);
 void rpc_client_close(rpc_client *c);
 
-/* rpc_client_add_dialer gives c a second dialer, which connects and
- * reconnects in the background as the first does (TRAWL_EBUSY if c has
- * two already): for a peer silent for a while, in case the first dialer
- * is stuck, or its connection is gone and nng never finished closing it
- * (nng then neither reports it gone nor dials again). Nothing is closed.
- * Not concurrently with itself or rpc_client_close. */
-int rpc_client_add_dialer(rpc_client *c);
+/* rpc_client_redial replaces c's dialer with a new one, which dials in the
+ * background as rpc_client_open's does, when c has no connection open
+ * (TRAWL_EBUSY if it has one: it is left alone): for a peer unreachable
+ * for a while, in case the dialer is what is stuck. Not concurrently with
+ * itself or rpc_client_close. */
+int rpc_client_redial(rpc_client *c);
 
 /* rpc_client_on_disconnect: fn(arg) runs (on an nng thread) whenever a
  * connection to the peer is lost, e.g. because its process died. */

@@ -39,10 +39,11 @@ typedef struct replica {
 	uint64_t generation;    /* the one its last pong named */
 	char last_failure[128]; /* how its last failure went ("": none yet) */
 	atomic_uint outstanding;
-	atomic_uint_fast64_t requests, failures, ejections;
-	atomic_uint_fast64_t redials; /* 1 once it has its second dialer */
-	unsigned silent;              /* pings unanswered in a row (the ping thread's own) */
-	atomic_int no_store;          /* its last SEARCH reply said WIRE_F_NO_STORE */
+	atomic_uint_fast64_t requests, failures, ejections, redials;
+	/* the ping thread's own: pings unanswered in a row, and how many make
+	 * it dial anew (replica_redial) */
+	unsigned silent, redial_at;
+	atomic_int no_store; /* its last SEARCH reply said WIRE_F_NO_STORE */
 	/* Unix us: it refused a search as overloaded (TRAWL_EBUSY); until then,
 	 * about one of its searches' time or its next good answer, a search
 	 * for a shard whose every replica is so is refused by the root at once

@@ -126,8 +126,8 @@ typedef struct root_replica_info {
 	char last_failure[128]; /* how the replica's last failure went, "" if none */
 	unsigned connected;     /* connections to it open now (0 while redialling) */
 	uint64_t connects;      /* connections to it made since the root started */
-	uint64_t redials;       /* 1 once it answered none of 5 pings in a row and
-	                           got a second dialer, else 0 */
+	uint64_t redials;       /* times it had no connection, answered none of 5
+	                           pings in a row and got a new dialer */
 	uint64_t out[TRAWL_MAX_SHARDS / 64]; /* bit s: the leaf has taken shard s out of
 	                                        service (leaf/shardguard.h) */
 } root_replica_info;

@@ -1413,44 +1413,38 @@ class TestFailover(ServeCase):
         self.wait_state(port, b["url"], "healthy", 5)
         self.shutdown_and_check()
 
-    def test_silent_replica_dialled_twice(self):
-        """A replica that answers none of 5 pings in a row gets a second
-        dialer, once (root/replica.c, ROOT_REDIAL_AFTER): in case nng's
-        first is stuck, or never finished closing a connection that is
-        gone. Nothing is closed: a frozen replica keeps its connection, and
-        has two once it wakes; a killed one, restarted, gets two new ones."""
+    def test_unconnected_replica_dialled_anew(self):
+        """A replica that answers none of 5 pings in a row and has no
+        connection gets a new dialer (root/replica.c, ROOT_REDIAL_AFTER), in
+        case nng's is what is stuck; one that is connected keeps its
+        connection however long it is silent (closing a connection with a
+        message half through can hang nng 1.5.2)."""
         root, port, leaves = self.small_cluster(_MOD["ix1"], 2)
         a, b = leaves
         for l in leaves:
             x = self.replica(port, l["url"])
             self.assertEqual((x["connected"], x["connections_made"], x["redials"]),
                              (True, 1, 0), x)
-        # a frozen for 6.5 s: 6 pings unanswered
+        # a frozen for 6.5 s: 6 pings unanswered, its connection kept
         a["proc"].signal(signal.SIGSTOP)
         try:
             self.wait_state(port, a["url"], "ejected", 3 + SLOW)
-            ok, secs = wait_until(lambda: self.replica(port, a["url"])["redials"] == 1,
-                                  8 + 2 * SLOW, 0.05)
-            self.assertTrue(ok, self.replica(port, a["url"]))
-            sys.stdout.write("\n    frozen: dialled a second time after %.2f s" % secs)
-            time.sleep(1.5)
+            time.sleep(6.5)
             x = self.replica(port, a["url"])
-            self.assertEqual((x["connections_made"], x["redials"]), (1, 1), x)
+            self.assertEqual((x["connected"], x["redials"]), (True, 0), x)
         finally:
             a["proc"].signal(signal.SIGCONT)
         self.wait_state(port, a["url"], "healthy", 5)
-        ok, _ = wait_until(lambda: self.replica(port, a["url"])["connections_made"] == 2, 5, 0.05)
         x = self.replica(port, a["url"])
-        self.assertTrue(ok, x)
-        self.assertEqual((x["connected"], x["redials"]), (True, 1), x)
-        # b killed: after 5 pings a second dialer; restarted, two connections
+        self.assertEqual((x["connected"], x["connections_made"], x["redials"]), (True, 1, 0), x)
+        # b killed: no connection, and after 5 pings a new dialer
         b["proc"].kill9()
-        ok, secs = wait_until(lambda: self.replica(port, b["url"])["redials"] == 1,
+        ok, secs = wait_until(lambda: self.replica(port, b["url"])["redials"] >= 1,
                               8 + 2 * SLOW, 0.05)
         x = self.replica(port, b["url"])
         self.assertTrue(ok, x)
         self.assertIs(x["connected"], False, x)
-        sys.stdout.write("\n    killed: dialled a second time after %.2f s" % secs)
+        sys.stdout.write("\n    killed: dialled anew after %.2f s" % secs)
         for attempt in range(20):
             b["proc"] = self.start_leaf(_MOD["ix1"], 0, b["port"], "r1-restarted", "--http",
                                         "127.0.0.1:%d" % b["http"])
@@ -1459,8 +1453,8 @@ class TestFailover(ServeCase):
                 break
             b["proc"].killed = True  # the port was not free yet: try again
         self.wait_state(port, b["url"], "healthy", 5)
-        ok, _ = wait_until(lambda: self.replica(port, b["url"])["connections_made"] == 3, 5, 0.05)
-        self.assertTrue(ok, self.replica(port, b["url"]))
+        x = self.replica(port, b["url"])
+        self.assertEqual((x["connected"], x["connections_made"]), (True, 2), x)
         self.shutdown_and_check()
 
     # Was a bug, fixed in this session (root/root.c, search_uncached): a shard that times out holds
