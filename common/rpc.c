@@ -9,6 +9,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -983,6 +984,12 @@ int rpc_url_loopback(const char *url)
 
 /* ---- client ---- */
 
+/* The connections a client tracks, for rpc_client_close_dead: one dialer
+ * makes one connection at a time, and a second only while nng has yet to
+ * report the first gone. Beyond this, a connection is counted but not
+ * tracked. */
+#define RPC_CLIENT_PIPES 4
+
 struct rpc_client {
 	nng_socket sock;
 	nng_dialer dialer;
@@ -992,13 +999,19 @@ struct rpc_client {
 	atomic_uint connected;         /* connections open now */
 	atomic_uint_fast64_t connects; /* connections made, in all */
 	char *url;                     /* what the dialer dials */
+	pthread_mutex_t mu;            /* guards pipes */
+	nng_pipe pipes[RPC_CLIENT_PIPES];
+	unsigned npipes;
 };
 
 static void pipe_added_client(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	rpc_client *c = arg;
-	(void)p;
 	(void)ev;
+	pthread_mutex_lock(&c->mu);
+	if (c->npipes < RPC_CLIENT_PIPES)
+		c->pipes[c->npipes++] = p;
+	pthread_mutex_unlock(&c->mu);
 	atomic_fetch_add(&c->connected, 1);
 	atomic_fetch_add(&c->connects, 1);
 }
@@ -1006,8 +1019,14 @@ static void pipe_added_client(nng_pipe p, nng_pipe_ev ev, void *arg)
 static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	rpc_client *c = arg;
-	(void)p;
 	(void)ev;
+	pthread_mutex_lock(&c->mu);
+	for (unsigned i = 0; i < c->npipes; i++)
+		if (nng_pipe_id(c->pipes[i]) == nng_pipe_id(p)) {
+			c->pipes[i] = c->pipes[--c->npipes];
+			break;
+		}
+	pthread_mutex_unlock(&c->mu);
 	/* never below 0, should nng report a connection gone that it did not
 	 * report made */
 	unsigned n = atomic_load(&c->connected);
@@ -1024,6 +1043,27 @@ void rpc_client_on_disconnect(rpc_client *c, void (*fn)(void *arg), void *arg)
 	atomic_store(&c->on_gone, fn);
 }
 
+unsigned rpc_client_close_dead(rpc_client *c)
+{
+	nng_pipe open[RPC_CLIENT_PIPES];
+	pthread_mutex_lock(&c->mu);
+	unsigned n = c->npipes;
+	memcpy(open, c->pipes, n * sizeof *open);
+	pthread_mutex_unlock(&c->mu);
+	/* asked without the lock: nng reports a connection gone (pipe_removed,
+	 * which takes it) on its own thread; a pipe gone meanwhile answers
+	 * NNG_ENOENT and is left alone, as is one whose transport has no
+	 * address to give (NNG_ENOTSUP) */
+	unsigned closed = 0;
+	for (unsigned i = 0; i < n; i++) {
+		nng_sockaddr sa;
+		if (nng_pipe_get_addr(open[i], NNG_OPT_REMADDR, &sa) == NNG_ESYSERR + ENOTCONN &&
+		    nng_pipe_close(open[i]) == 0)
+			closed++;
+	}
+	return closed;
+}
+
 void rpc_client_connections(rpc_client *c, unsigned *now, uint64_t *made)
 {
 	*now = atomic_load(&c->connected);
@@ -1036,8 +1076,10 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
 	rpc_client *c = calloc(1, sizeof *c);
 	if (!c)
 		return TRAWL_ENOMEM;
+	pthread_mutex_init(&c->mu, NULL);
 	int rc = nng_req0_open(&c->sock);
 	if (rc) {
+		pthread_mutex_destroy(&c->mu);
 		free(c);
 		return fail(err, errlen, TRAWL_EIO, "socket for", url, rc);
 	}
@@ -1051,6 +1093,7 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, c);
 	if (!(c->url = strdup(url))) {
 		nng_close(c->sock);
+		pthread_mutex_destroy(&c->mu);
 		free(c);
 		return TRAWL_ENOMEM;
 	}
@@ -1065,6 +1108,7 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
 		nng_close(c->sock);
 		if (c->tls)
 			nng_tls_config_free(c->tls);
+		pthread_mutex_destroy(&c->mu);
 		free(c->url);
 		free(c);
 		return code;
@@ -1101,6 +1145,7 @@ void rpc_client_close(rpc_client *c)
 	nng_close(c->sock);
 	if (c->tls)
 		nng_tls_config_free(c->tls);
+	pthread_mutex_destroy(&c->mu);
 	free(c->url);
 	free(c);
 }

@@ -173,6 +173,20 @@ void rpc_client_close(rpc_client *c);
  * itself or rpc_client_close. */
 int rpc_client_redial(rpc_client *c);
 
+/* rpc_client_close_dead closes c's connections whose TCP connection has
+ * ended although nng still counts them open, and returns how many it
+ * closed. nng 1.5.2's TLS layer can miss the end of a connection: when the
+ * peer's last reply and its FIN arrive together, and the FIN is read while
+ * no receive is waiting above it, the layer shuts the TCP connection down
+ * and then leaves every later receive and send waiting forever, so the
+ * connection is never reported gone and never dialled again (2 of about 85
+ * peers killed just after a reply, on a loaded machine). Such a connection
+ * is known by its socket: the kernel says it is no longer connected
+ * (getpeername: ENOTCONN). A connection still established, however long
+ * silent (a link cut: TCP retransmits), is left alone. Cheap (one system
+ * call per connection); call it when the peer has gone silent. */
+unsigned rpc_client_close_dead(rpc_client *c);
+
 /* rpc_client_on_disconnect: fn(arg) runs (on an nng thread) whenever a
  * connection to the peer is lost, e.g. because its process died. */
 void rpc_client_on_disconnect(rpc_client *c, void (*fn)(void *arg), void *arg);

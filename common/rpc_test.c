@@ -19,14 +19,20 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/time.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "common/clock.h"
 #include "common/rpc.h"
@@ -295,8 +301,12 @@ static void test_connections_counted_and_redialled(void **state)
 	rpc_client_on_disconnect(c, count_gone, NULL);
 	wait_connections(c, 1, 1);
 	assert_int_equal(rpc_client_redial(c), TRAWL_EBUSY);
+	/* a connection still connected is never closed as dead */
+	assert_int_equal(rpc_client_close_dead(c), 0);
+	wait_connections(c, 1, 1);
 	rpc_server_stop(s);
 	wait_connections(c, 0, 1);
+	assert_int_equal(rpc_client_close_dead(c), 0);
 	assert_int_equal(__atomic_load_n(&gone_calls, __ATOMIC_SEQ_CST), 1);
 	assert_int_equal(rpc_client_redial(c), TRAWL_OK);
 	char err[256];
@@ -1334,12 +1344,140 @@ static void test_url_loopback(void **state)
 			fail_msg("%s: loopback?", exposed[i]);
 }
 
-int main(void)
+/* ---- a TLS peer that ends just after a reply ---- */
+
+static const char *self_path; /* this program, run again as a TLS peer */
+
+/* The peer (rpc_test --tls-peer URL CERT KEY N): a bare nng REP socket on
+ * tls+tcp that answers N+1 requests and ends within 300 us of sending the
+ * last reply, so that its FIN follows the reply closely, as a leaf killed
+ * under load does. Never returns. */
+static void tls_peer_main(char **argv)
 {
+	nng_socket s;
+	nng_listener l;
+	nng_tls_config *cfg;
+	unsigned after = (unsigned)atoi(argv[5]);
+	FILE *f;
+	char cert[8192] = "", key[8192] = "";
+	size_t n;
+	if (!(f = fopen(argv[3], "r")) || (n = fread(cert, 1, sizeof cert - 1, f)) == 0)
+		_exit(3);
+	cert[n] = 0;
+	fclose(f);
+	if (!(f = fopen(argv[4], "r")) || (n = fread(key, 1, sizeof key - 1, f)) == 0)
+		_exit(3);
+	key[n] = 0;
+	fclose(f);
+	if (nng_rep0_open(&s) || nng_listener_create(&l, s, argv[2]) ||
+	    nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER) ||
+	    nng_tls_config_own_cert(cfg, cert, key, NULL) ||
+	    nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg) || nng_listener_start(l, 0))
+		_exit(4);
+	srand((unsigned)getpid());
+	for (unsigned i = 0;; i++) {
+		char *m;
+		size_t len;
+		if (nng_recv(s, &m, &len, NNG_FLAG_ALLOC))
+			_exit(2);
+		nng_send(s, m, len, 0);
+		nng_free(m, len);
+		if (i == after) {
+			usleep((useconds_t)(rand() % 300));
+			_exit(0);
+		}
+	}
+}
+
+/* A client whose TLS peer ends just after a reply counts no connection
+ * within 3 s, given what the root does after each unanswered ping
+ * (rpc_client_close_dead) once nng has not reported the end within 1 s.
+ * nng 1.5.2's TLS layer misses the end of such a connection now and then
+ * (3 of 180 peers on a loaded machine, 0 of 60 on a quiet one), and then
+ * nng neither reports it gone nor dials again: without
+ * rpc_client_close_dead this test fails whenever that happens. It says
+ * how many of its runs needed it. */
+static void test_dead_tls_connection_closed(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/trawl-rpc-tls-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char cert[96], key[96], cmd[512];
+	snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+	snprintf(key, sizeof key, "%s/key.pem", dir);
+	snprintf(cmd, sizeof cmd,
+	         "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 "
+	         "-subj /CN=localhost >/dev/null 2>&1",
+	         key, cert);
+	if (system(cmd) != 0)
+		fail_msg("openssl could not make a test certificate (scripts/deps.sh installs it)");
+	extern char **environ;
+	unsigned runs = 30, dead = 0;
+	for (unsigned r = 0; r < runs; r++) {
+		char url[64], after[16];
+		snprintf(url, sizeof url, "tls+tcp://127.0.0.1:%d", free_port());
+		snprintf(after, sizeof after, "%u", 3 + (r * 7) % 40);
+		char *args[] = {(char *)self_path, "--tls-peer", url, cert, key, after, NULL};
+		pid_t pid;
+		assert_int_equal(posix_spawn(&pid, self_path, NULL, NULL, args, environ), 0);
+		rpc_client *c;
+		char err[256];
+		assert_int_equal(rpc_client_open(&c, url, NULL, err, sizeof err), TRAWL_OK);
+		/* calls until the peer has gone: the first waits for the peer to
+		 * listen and the connection to be made */
+		unsigned answered = 0;
+		for (;;) {
+			rpc_call call = {.peer = c, .req = (const uint8_t *)"ping", .len = 4};
+			rpc_call_many(&call, 1, answered ? 300 : 5000);
+			int ok = call.rc == TRAWL_OK;
+			rpc_call_fini(&call);
+			if (!ok)
+				break;
+			answered++;
+		}
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		assert_true(answered >= 3);
+		/* nng reports the end within a second, or has missed it */
+		unsigned now = 1;
+		uint64_t made;
+		for (int i = 0; i < 100 && now; i++) {
+			rpc_client_connections(c, &now, &made);
+			if (now)
+				usleep(10000);
+		}
+		if (now) {
+			/* what the root does after each unanswered ping */
+			dead++;
+			assert_int_equal(rpc_client_close_dead(c), 1);
+			for (int i = 0; i < 200 && now; i++) {
+				rpc_client_connections(c, &now, &made);
+				if (now)
+					usleep(10000);
+			}
+		}
+		assert_int_equal(now, 0);
+		rpc_client_close(c);
+	}
+	printf("  %u of %u peers that ended just after a reply: nng missed the end, and "
+	       "rpc_client_close_dead closed the connection\n",
+	       dead, runs);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 6 && !strcmp(argv[1], "--tls-peer"))
+		tls_peer_main(argv);
+	self_path = argv[0];
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_url_loopback),
 	    cmocka_unit_test(test_calls_answered),
 	    cmocka_unit_test(test_connections_counted_and_redialled),
+	    cmocka_unit_test(test_dead_tls_connection_closed),
 	    cmocka_unit_test(test_peer_not_there_then_there),
 	    cmocka_unit_test(test_send_waits_for_connection),
 	    cmocka_unit_test(test_batch_wait_for_n),

@@ -689,7 +689,8 @@ static void cluster_info(api *a, http_response *resp)
 				json_array_append_new(out, json_integer(s));
 		json_array_append_new(
 		    arr, json_pack(
-		             "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:o}", "url",
+		             "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, s:o}",
+		             "url",
 		             info[i].url,
 		             "state", state_name(info[i].state), "latency_ewma_ms",
 		             info[i].ewma_us / 1000.0, "outstanding", (int)info[i].outstanding,
@@ -698,8 +699,8 @@ static void cluster_info(api *a, http_response *resp)
 		             "ejections", (json_int_t)info[i].ejections, "last_failure",
 		             info[i].last_failure, "connected", info[i].connected > 0,
 		             "connections_made", (json_int_t)info[i].connects, "redials",
-		             (json_int_t)info[i].redials,
-		             "shards_out_of_service", out));
+		             (json_int_t)info[i].redials, "dead_connections_closed",
+		             (json_int_t)info[i].dead_closed, "shards_out_of_service", out));
 	}
 	free(info);
 	root_traffic t;

@@ -39,7 +39,7 @@ typedef struct replica {
 	uint64_t generation;    /* the one its last pong named */
 	char last_failure[128]; /* how its last failure went ("": none yet) */
 	atomic_uint outstanding;
-	atomic_uint_fast64_t requests, failures, ejections, redials;
+	atomic_uint_fast64_t requests, failures, ejections, redials, dead_closed;
 	/* the ping thread's own: pings unanswered in a row, and how many make
 	 * it dial anew (replica_redial) */
 	unsigned silent, redial_at;

@@ -128,6 +128,8 @@ typedef struct root_replica_info {
 	uint64_t connects;      /* connections to it made since the root started */
 	uint64_t redials;       /* times it had no connection, answered none of 5
 	                           pings in a row and got a new dialer */
+	uint64_t dead_closed;   /* connections to it the root closed because they
+	                           had ended under nng (rpc_client_close_dead) */
 	uint64_t out[TRAWL_MAX_SHARDS / 64]; /* bit s: the leaf has taken shard s out of
 	                                        service (leaf/shardguard.h) */
 } root_replica_info;

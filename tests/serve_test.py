@@ -997,10 +997,13 @@ class TestCluster(ServeCase):
             self.assertLessEqual({"url", "state", "latency_ewma_ms", "outstanding",
                                   "generation", "requests", "failures", "ejections",
                                   "last_failure", "connected", "connections_made",
+                                  "redials", "dead_connections_closed",
                                   "shards_out_of_service"}, set(x))
             self.assertEqual(x["last_failure"], "", x)
             self.assertIs(x["connected"], True, x)
             self.assertEqual(x["connections_made"], 1, x)
+            # a live connection is never taken for one nng missed the end of
+            self.assertEqual(x["dead_connections_closed"], 0, x)
         secret = "xyzzyplugh%d" % random.randrange(10 ** 6)
         queries = wiki_queries(20) + [secret + " observatory", "griffith " + secret]
         for q in queries:
