@@ -11,7 +11,7 @@ set -eu
 PKGS="gcc libc6-dev meson ninja-build pkg-config python3 \
  libnng-dev libmbedtls-dev liblmdb-dev libzstd-dev zlib1g-dev libxxhash-dev libutf8proc-dev libstemmer-dev \
  libjansson-dev libcmocka-dev libmicrohttpd-dev openssl haproxy curl zstd chromium \
- iproute2 iptables"
+ iproute2 iptables gdb"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

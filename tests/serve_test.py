@@ -327,6 +327,23 @@ class QueryLoop:
 # processes
 # ---------------------------------------------------------------------------
 
+
+def thread_stacks(pid):
+    """Every thread's stack in process pid, by gdb (installed by
+    scripts/deps.sh), for the failure message of a process that did not
+    stop: where it waits says which lock or library call hung."""
+    if not shutil.which("gdb"):
+        return ""
+    try:
+        p = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 25"],
+                           capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "gdb: %s" % e
+    lines = [l for l in p.stdout.decode(errors="replace").splitlines()
+             if l.startswith("#") or l.startswith("Thread ")]
+    return "\n".join(lines)[-12000:]
+
+
 class Proc:
     def __init__(self, name, args, tmp):
         self.name, self.args = name, [str(a) for a in args]
@@ -378,13 +395,15 @@ class Proc:
         try:
             return self.p.wait(timeout), False
         except subprocess.TimeoutExpired:
+            self.stacks = thread_stacks(self.p.pid)
             os.kill(self.p.pid, signal.SIGKILL)
             self.p.wait(10)
             return self.p.returncode, True
 
     def describe(self):
-        return "%s (pid %d): trawl %s\nstderr: %s" % (self.name, self.p.pid, " ".join(self.args),
-                                                      self.stderr()[-3000:])
+        return "%s (pid %d): trawl %s\nstderr: %s%s" % (
+            self.name, self.p.pid, " ".join(self.args), self.stderr()[-3000:],
+            "\nthreads when it hung:\n" + self.stacks if getattr(self, "stacks", "") else "")
 
 
 class ServeCase(unittest.TestCase):
