@@ -454,15 +454,19 @@ int replica_hedge_target(replica_set *rs, uint32_t leaf, const uint16_t *shards,
 int replica_fetch_alt(replica_set *rs, uint32_t leaf, const uint16_t *shards, uint32_t n,
                       uint64_t gen)
 {
-	for (uint32_t a = 0; a < rs->n; a++) {
-		if (a == leaf || !replica_usable(&rs->rep[a], 1))
-			continue;
-		pthread_mutex_lock(&rs->rep[a].mu);
-		int same = rs->rep[a].generation == gen;
-		pthread_mutex_unlock(&rs->rep[a].mu);
-		if (same && serves_all(&rs->rep[a], shards, n))
-			return (int)a;
-	}
+	/* the same generation first; then a newer one: a FETCH retried while
+	 * the twin switched to a generation published since the SEARCH (the
+	 * multi-host leaf restart: a killed leaf's FETCH retried as the build
+	 * published) otherwise found no replica, and the page lost its hits */
+	for (int same = 1; same >= 0; same--)
+		for (uint32_t a = 0; a < rs->n; a++) {
+			if (a == leaf || !replica_usable(&rs->rep[a], 1) ||
+			    !serves_all(&rs->rep[a], shards, n))
+				continue;
+			uint64_t g = generation_of(&rs->rep[a]);
+			if (same ? g == gen : g > gen)
+				return (int)a;
+		}
 	return -1;
 }
 

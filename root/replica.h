@@ -153,7 +153,9 @@ int replica_hedge_target(replica_set *rs, uint32_t leaf, const uint16_t *shards,
 
 /* replica_fetch_alt: a usable replica other than leaf, serving every one of
  * shards[0..n) at generation gen (replicas of a generation hold the same
- * files: the same doc numbers can be fetched there); -1 if none. */
+ * files: the same doc numbers can be fetched there), else one that has
+ * moved on to a newer generation (a leaf keeps the one before it: it
+ * fetches from that, or says the generation is gone); -1 if none. */
 int replica_fetch_alt(replica_set *rs, uint32_t leaf, const uint16_t *shards, uint32_t n,
                       uint64_t gen);
 
