@@ -6,7 +6,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,35 @@ static int wait_for_signal(void)
 	int sig;
 	sigwait(&stop_set, &sig);
 	return sig;
+}
+
+/* The stop after the signal (and the drain) gets LIMIT_STOP_MS: nng 1.5.2
+ * can leave a connection's teardown, and every one after it, waiting
+ * forever (docs/RESILIENCE.md, known limits), and a request in hand (a
+ * leaf's worker finishes it) may be slow. Past the bound the process says
+ * so and exits 0 without finishing: what it served is answered, and what
+ * is left is memory and sockets that the exit frees. Once per process. */
+static void *stop_watch(void *arg)
+{
+	(void)arg;
+	struct timespec t = {LIMIT_STOP_MS / 1000, (long)(LIMIT_STOP_MS % 1000) * 1000000L};
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+	fprintf(stderr,
+	        "trawl: still stopping %d ms after the signal: exiting without finishing (a "
+	        "request in hand, or nng waiting on a connection's teardown: "
+	        "docs/OPERATIONS.md)\n",
+	        LIMIT_STOP_MS);
+	_exit(0);
+	return NULL;
+}
+
+static void stop_within_bound(void)
+{
+	static atomic_flag started = ATOMIC_FLAG_INIT;
+	pthread_t t;
+	if (!atomic_flag_test_and_set(&started) && pthread_create(&t, NULL, stop_watch, NULL) == 0)
+		pthread_detach(t);
 }
 
 /* A graceful stop (SIGTERM with --drain-ms): /readyz answers 503 and
@@ -327,6 +358,7 @@ int cmd_leaf(int argc, char **argv)
 		fprintf(stderr, "trawl leaf: health on http://%s:%u/\n", cfg.http_bind,
 		        (unsigned)leaf_http_port(l));
 	wait_for_signal();
+	stop_within_bound();
 	leaf_stop(l);
 	return 0;
 }
@@ -407,6 +439,7 @@ static int run_root(root_config *rc_cfg, const char *addr, const char *name, int
 		        (unsigned)api_port(a));
 	}
 	drain(a, drain_ms, wait_for_signal(), quiet);
+	stop_within_bound();
 	api_stop(a);
 	root_close(r);
 	auth_free(tokens);

@@ -153,6 +153,12 @@
 /* A root's drain on SIGTERM (trawl root --drain-ms), in ms: at most ten
  * minutes, longer than any orchestrator waits for a process to stop. */
 #define LIMIT_DRAIN_MS 600000
+/* A leaf's or root's stop after SIGTERM or SIGINT (after the drain), in
+ * ms: past this the process exits 0 without finishing it. nng 1.5.2 can
+ * leave a connection's teardown waiting forever, and every teardown after
+ * it (docs/RESILIENCE.md, known limits); a root once did not stop in 15 s.
+ * A normal stop takes well under a second; an orchestrator waits 30 s. */
+#define LIMIT_STOP_MS 5000
 
 /* Leaves in a cluster file, and bytes of a leaf's URL. */
 #define LIMIT_LEAVES 1024

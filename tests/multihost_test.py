@@ -523,6 +523,12 @@ class MultiHost(st.ServeCase):
         (the roots drain first, HAProxy last)."""
         self.haproxy.killed = True  # exits 0 on SIGTERM too, but is not ours to check
         self.shutdown_and_check()
+        # a stop that nng kept from finishing ends at LIMIT_STOP_MS: said
+        # here, since it means nng's teardown had stuck (docs/RESILIENCE.md)
+        bounded = [p.name for p in self.procs if "still stopping" in p.stderr()]
+        if bounded:
+            sys.stdout.write("\n    stopped by the bound, not by finishing: %s" %
+                             ", ".join(bounded))
 
 
 # ---------------------------------------------------------------------------
