@@ -531,6 +531,21 @@ class ServeCase(unittest.TestCase):
             self.assertRegex(r.body.decode(), r"(?m)^%s \d+$" % gauge)
         return int(m.group(1))
 
+    def slow_leaf_cluster(self, leaf_args, root_args=()):
+        """One leaf of _MOD["ix1"] with leaf_args (a --delay, say) and a root
+        over it; returns (leaf proc, the root's HTTP port) once it is ready."""
+        lport = free_port()
+        leaf = self.start_leaf(_MOD["ix1"], "0", lport, "slow", *leaf_args)
+        cluster = self.path("cluster-slow.json")
+        with open(cluster, "w") as f:
+            json.dump({"shards": 1, "leaves": [{"url": "tcp://127.0.0.1:%d" % lport,
+                                                "shards": [0]}]}, f)
+        port = free_port()
+        self.start("root", "root", "--cluster", cluster, "--http", "127.0.0.1:%d" % port,
+                   "--quiet", *root_args)
+        self.wait_ready(port, self.procs)
+        return leaf, port
+
     def small_cluster(self, ix, replicas, shard=0, shards=1, root_args=()):
         """One shard's replicas, each with a --http port, and a root."""
         leaves = []
@@ -1815,17 +1830,8 @@ class TestOverload(ServeCase):
         # a leaf that holds every search 3 s (past the root's 2 s deadline)
         # with room for all of them: the root's 64 workers each hold one
         # search, 64 more wait, and the rest are answered 429 at once
-        lport = free_port()
-        leaf = self.start_leaf(_MOD["ix1"], "0", lport, "slow", "--workers", "200",
-                               "--queue", "64", "--delay", "1:3000")
-        cluster = self.path("cluster-slow.json")
-        with open(cluster, "w") as f:
-            json.dump({"shards": 1, "leaves": [{"url": "tcp://127.0.0.1:%d" % lport,
-                                                "shards": [0]}]}, f)
-        port = free_port()
-        self.start("root", "root", "--cluster", cluster, "--http", "127.0.0.1:%d" % port,
-                   "--quiet", "--cache-mb", "0")
-        self.wait_ready(port, self.procs)
+        leaf, port = self.slow_leaf_cluster(
+            ("--workers", "200", "--queue", "64", "--delay", "1:3000"), ("--cache-mb", "0"))
         replies = self.burst(port, search_path("music"), 160, 1)
         self.assertEqual([r for r in replies if not isinstance(r, Reply)], [])
         statuses = collections.Counter(r.status for r in replies)
@@ -2732,17 +2738,9 @@ class TestDrain(ServeCase):
         nng 1.5.2 can leave a connection's teardown waiting forever, and a
         root of the multi-host suite once did not stop within 15 s
         (docs/RESILIENCE.md)."""
-        lport, hport = free_port(), free_port()
-        leaf = self.start_leaf(_MOD["ix1"], 0, lport, "slow", "--http", "127.0.0.1:%d" % hport,
-                               "--delay", "1:60000")
-        cluster = self.path("cluster-slow.json")
-        with open(cluster, "w") as f:
-            json.dump({"shards": 1, "leaves": [{"url": "tcp://127.0.0.1:%d" % lport,
-                                                "shards": [0]}]}, f)
-        port = free_port()
-        self.start("root", "root", "--cluster", cluster, "--http", "127.0.0.1:%d" % port,
-                   "--quiet")
-        self.wait_ready(port, self.procs)
+        hport = free_port()
+        leaf, port = self.slow_leaf_cluster(("--http", "127.0.0.1:%d" % hport, "--delay",
+                                             "1:60000"))
         r = self.get(port, search_path("observatory", timeout_ms=300))
         self.assertNotEqual(r.status, 200, repr(r))  # the leaf holds it
         ok, _ = wait_until(lambda: self.leaf_counter(hport, "search") >= 1, 5 * SLOW)
