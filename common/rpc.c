@@ -989,6 +989,10 @@ int rpc_url_loopback(const char *url)
  * report the first gone. Beyond this, a connection is counted but not
  * tracked. */
 #define RPC_CLIENT_PIPES 4
+/* Connections closed by rpc_client_close_dead that nng has yet to report
+ * gone (it may never: its teardown thread can be stuck), remembered so
+ * that a late report is not counted twice. */
+#define RPC_CLIENT_DROPPED 16
 
 struct rpc_client {
 	nng_socket sock;
@@ -996,12 +1000,14 @@ struct rpc_client {
 	nng_tls_config *tls;
 	void (*_Atomic on_gone)(void *arg); /* stored after gone_arg */
 	void *gone_arg;
-	atomic_uint connected;         /* connections open now */
+	atomic_uint connected;         /* connections open now (changed under mu) */
 	atomic_uint_fast64_t connects; /* connections made, in all */
 	char *url;                     /* what the dialer dials */
-	pthread_mutex_t mu;            /* guards pipes */
+	pthread_mutex_t mu;            /* guards the pipes below, and connected's changes */
 	nng_pipe pipes[RPC_CLIENT_PIPES];
-	unsigned npipes;
+	unsigned npipes, untracked;
+	uint32_t dropped[RPC_CLIENT_DROPPED]; /* ids, a ring; 0: none */
+	unsigned ndropped;
 };
 
 static void pipe_added_client(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -1011,9 +1017,23 @@ static void pipe_added_client(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_lock(&c->mu);
 	if (c->npipes < RPC_CLIENT_PIPES)
 		c->pipes[c->npipes++] = p;
-	pthread_mutex_unlock(&c->mu);
+	else
+		c->untracked++;
 	atomic_fetch_add(&c->connected, 1);
+	pthread_mutex_unlock(&c->mu);
 	atomic_fetch_add(&c->connects, 1);
+}
+
+/* Takes p out of c's tracked connections (c->mu held): 1 if it was there. */
+static int untrack_locked(rpc_client *c, nng_pipe p)
+{
+	for (unsigned i = 0; i < c->npipes; i++)
+		if (nng_pipe_id(c->pipes[i]) == nng_pipe_id(p)) {
+			c->pipes[i] = c->pipes[--c->npipes];
+			atomic_fetch_sub(&c->connected, 1);
+			return 1;
+		}
+	return 0;
 }
 
 static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -1021,19 +1041,20 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	rpc_client *c = arg;
 	(void)ev;
 	pthread_mutex_lock(&c->mu);
-	for (unsigned i = 0; i < c->npipes; i++)
-		if (nng_pipe_id(c->pipes[i]) == nng_pipe_id(p)) {
-			c->pipes[i] = c->pipes[--c->npipes];
+	int counted = untrack_locked(c, p), reported = 0;
+	for (unsigned i = 0; !counted && i < RPC_CLIENT_DROPPED; i++)
+		if (c->dropped[i] == (uint32_t)nng_pipe_id(p)) {
+			c->dropped[i] = 0; /* rpc_client_close_dead counted and reported it */
+			reported = 1;
 			break;
 		}
+	if (!counted && !reported && c->untracked) {
+		c->untracked--;
+		atomic_fetch_sub(&c->connected, 1);
+	}
 	pthread_mutex_unlock(&c->mu);
-	/* never below 0, should nng report a connection gone that it did not
-	 * report made */
-	unsigned n = atomic_load(&c->connected);
-	while (n && !atomic_compare_exchange_weak(&c->connected, &n, n - 1))
-		;
 	void (*fn)(void *) = atomic_load(&c->on_gone);
-	if (fn)
+	if (fn && !reported)
 		fn(c->gone_arg);
 }
 
@@ -1057,9 +1078,25 @@ unsigned rpc_client_close_dead(rpc_client *c)
 	unsigned closed = 0;
 	for (unsigned i = 0; i < n; i++) {
 		nng_sockaddr sa;
-		if (nng_pipe_get_addr(open[i], NNG_OPT_REMADDR, &sa) == NNG_ESYSERR + ENOTCONN &&
-		    nng_pipe_close(open[i]) == 0)
-			closed++;
+		if (nng_pipe_get_addr(open[i], NNG_OPT_REMADDR, &sa) != NNG_ESYSERR + ENOTCONN ||
+		    nng_pipe_close(open[i]) != 0)
+			continue;
+		/* counted gone now, and reported, unless nng has done so already:
+		 * its report comes from one teardown thread, which an earlier
+		 * teardown can keep waiting forever (docs/RESILIENCE.md); a
+		 * client that waited for it would count the connection open, and
+		 * never be given a new dialer (rpc_client_redial) */
+		pthread_mutex_lock(&c->mu);
+		int ours = untrack_locked(c, open[i]);
+		if (ours) {
+			c->dropped[c->ndropped] = (uint32_t)nng_pipe_id(open[i]);
+			c->ndropped = (c->ndropped + 1) % RPC_CLIENT_DROPPED;
+		}
+		pthread_mutex_unlock(&c->mu);
+		void (*fn)(void *) = atomic_load(&c->on_gone);
+		if (ours && fn)
+			fn(c->gone_arg);
+		closed++;
 	}
 	return closed;
 }

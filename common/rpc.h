@@ -183,8 +183,12 @@ int rpc_client_redial(rpc_client *c);
  * peers killed just after a reply, on a loaded machine). Such a connection
  * is known by its socket: the kernel says it is no longer connected
  * (getpeername: ENOTCONN). A connection still established, however long
- * silent (a link cut: TCP retransmits), is left alone. Cheap (one system
- * call per connection); call it when the peer has gone silent. */
+ * silent (a link cut: TCP retransmits), is left alone. A connection
+ * closed here counts as gone at once, and is reported to
+ * rpc_client_on_disconnect's fn (once, whether nng reports it later or
+ * never: its reports come from one teardown thread, which can stay stuck
+ * on an earlier teardown). Cheap (one system call per connection); call
+ * it when the peer has gone silent. */
 unsigned rpc_client_close_dead(rpc_client *c);
 
 /* rpc_client_on_disconnect: fn(arg) runs (on an nng thread) whenever a
