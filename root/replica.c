@@ -113,8 +113,9 @@ static void replica_gone(void *arg)
 
 /* After a ping unanswered: a connection whose TCP connection has ended
  * although nng still counts it open (its TLS layer can miss the end:
- * rpc_client_close_dead) is closed, so that nng reports it gone and dials
- * again; one still established is left alone (ping thread). Before this, a
+ * rpc_client_close_dead) is closed and counts as gone at once (p ejected,
+ * unconnected: nng dials again, or replica_redial gives p a new dialer);
+ * one still established is left alone (ping thread). Before this, a
  * root never heard again from a leaf killed just after a reply to it, nor
  * from the one started in its place (the multi-host leaf restart, 2 of
  * about 8 loaded runs). */
