@@ -1768,6 +1768,170 @@ static int merge_sets(builder *b, sc **must, uint32_t *nm)
 	return TRAWL_OK;
 }
 
+/* ---- bitsets of postings ---- */
+
+static void set_bits(void *ctx, const uint32_t *docs, uint32_t n)
+{
+	uint64_t *bs = ctx;
+	for (uint32_t i = 0; i < n; i++)
+		bs[docs[i] >> 6] |= 1ull << (docs[i] & 63);
+}
+
+static void clear_bits(void *ctx, const uint32_t *docs, uint32_t n)
+{
+	uint64_t *bs = ctx;
+	for (uint32_t i = 0; i < n; i++)
+		bs[docs[i] >> 6] &= ~(1ull << (docs[i] & 63));
+}
+
+/* The postings of a term or a keyword; NULL for any other scorer. */
+static const idx_plist *postings_of(const sc *s)
+{
+	if (s->kind == SC_TERM)
+		return &((const sc_term *)s)->cur.pl;
+	if (s->kind == SC_KEYWORD)
+		return &((const sc_kw *)s)->cur.pl;
+	return NULL;
+}
+
+/* Whether s is a term or keyword, or an OR of them (countable with a
+ * bitset). */
+static int bitsettable(const sc *s)
+{
+	if (postings_of(s))
+		return 1;
+	if (s->kind != SC_OR)
+		return 0;
+	const sc_multi *m = (const sc_multi *)s;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (!postings_of(m->kids[i]))
+			return 0;
+	return 1;
+}
+
+static int apply_bits(const sc *s, void (*fn)(void *, const uint32_t *, uint32_t), uint64_t *bs)
+{
+	if (postings_of(s))
+		return idx_pcur_each_block(postings_of(s), fn, bs);
+	const sc_multi *m = (const sc_multi *)s;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (idx_pcur_each_block(postings_of(m->kids[i]), fn, bs))
+			return 1;
+	return 0;
+}
+
+/* Whether every document of k scores the same float, and which (*w). */
+static int constant_score(const sc *k, float *w)
+{
+	switch (k->kind) {
+	case SC_ALL:
+		*w = 1.0f;
+		return 1;
+	case SC_SET:
+		*w = ((const sc_set *)k)->w;
+		return 1;
+	case SC_KEYWORD:
+		*w = ((const sc_kw *)k)->w;
+		return 1;
+	case SC_CONST:
+		*w = ((const sc_const *)k)->w;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A conjunction of constant scores (every document of "*:*" or of a filter
+ * alone, narrowed by filters) scores one constant, the sum and_score would
+ * make, in its order. So *req becomes that constant over the clauses that
+ * narrow: "every document" drops out of them, and those that are bitsets or
+ * postings of terms and keywords are ANDed a word at a time into one
+ * bitset, when one of them is a bitset already or the sparsest holds a
+ * 64th of the shard (a conjunction visiting it would touch as many
+ * documents as the bitset has words). Then counting reads a population or
+ * a df (count_cheaply), and the top k stops at the first k documents
+ * (topk_generic) instead of visiting every match to find none scoring
+ * higher (the peers' requests of curl-commits, user CPU a request: a
+ * filter alone 169 to 58 us, a range alone 225 to 72). *req is NULL when
+ * the clauses are not all constant.
+ */
+static int fold_constants(builder *b, sc **must, uint32_t nm, sc **req)
+{
+	*req = NULL;
+	float sum = 0, w;
+	for (uint32_t i = 0; i < nm; i++) {
+		if (!constant_score(must[i], &w))
+			return TRAWL_OK;
+		sum += w;
+	}
+	uint32_t m = 0, nd = b->c->view->ndocs;
+	uint64_t sparsest = UINT64_MAX;
+	int have_set = 0;
+	sc *all = NULL;
+	for (uint32_t i = 0; i < nm; i++) {
+		sc *k = must[i];
+		while (k->kind == SC_CONST)
+			k = ((sc_const *)k)->kid; /* its documents; the weight is in sum */
+		if (k->kind == SC_ALL) {
+			all = k;
+			continue;
+		}
+		must[m++] = k;
+		have_set |= k->kind == SC_SET;
+		if (k->cost < sparsest)
+			sparsest = k->cost;
+	}
+	if (m > 1 && (have_set || sparsest * 64 >= nd)) {
+		size_t words = ((size_t)nd + 63) / 64;
+		uint64_t *acc = NULL, *tmp = NULL;
+		uint32_t rest = 0;
+		for (uint32_t i = 0; i < m; i++) {
+			sc *k = must[i];
+			if (k->kind != SC_SET && !bitsettable(k)) {
+				must[rest++] = k;
+				continue;
+			}
+			const uint64_t *bits = k->kind == SC_SET ? ((sc_set *)k)->bits : NULL;
+			if (!bits) {
+				if (!tmp && !(tmp = arena_alloc(b->c->arena, words * 8)))
+					return TRAWL_ENOMEM;
+				memset(tmp, 0, words * 8);
+				if (apply_bits(k, set_bits, tmp))
+					return errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT,
+					            "damaged postings");
+				bits = tmp;
+			}
+			if (!acc) {
+				if (!(acc = arena_alloc(b->c->arena, words * 8)))
+					return TRAWL_ENOMEM;
+				memcpy(acc, bits, words * 8);
+			} else {
+				for (size_t j = 0; j < words; j++)
+					acc[j] &= bits[j];
+			}
+		}
+		if (acc) {
+			uint64_t count = 0;
+			for (size_t j = 0; j < words; j++)
+				count += (uint64_t)__builtin_popcountll(acc[j]);
+			sc *set = mk_set(b, acc, count, sum);
+			if (!set)
+				return TRAWL_ENOMEM;
+			if (set->kind == SC_NONE) {
+				*req = set;
+				return TRAWL_OK;
+			}
+			must[rest++] = set;
+		}
+		m = rest;
+	}
+	if (m == 0)
+		must[m++] = all; /* only "every document" */
+	sc *conj = m == 1 ? must[0] : mk_multi(b, &and_ops, SC_AND, must, m);
+	*req = conj ? mk_const(b, conj, sum) : NULL;
+	return *req ? TRAWL_OK : TRAWL_ENOMEM;
+}
+
 /* Drops kids that match nothing; returns how many remain. */
 static uint32_t compact(sc **kids, uint32_t n)
 {
@@ -1828,7 +1992,11 @@ static int build_bool(builder *b, const idx_lnode *n, sc **out)
 		}
 	ns = compact(should, ns);
 	nn = compact(nots, nn);
-	sc *req = nm == 0 ? NULL : nm == 1 ? must[0] : mk_multi(b, &and_ops, SC_AND, must, nm);
+	sc *req = NULL;
+	if (nm > 1 && (rc = fold_constants(b, must, nm, &req)))
+		return rc;
+	if (!req)
+		req = nm == 0 ? NULL : nm == 1 ? must[0] : mk_multi(b, &and_ops, SC_AND, must, nm);
 	sc *opt = ns == 0 ? NULL : ns == 1 ? should[0] : mk_multi(b, &or_ops, SC_OR, should, ns);
 	if ((nm > 1 && !req) || (ns > 1 && !opt))
 		return TRAWL_ENOMEM;
@@ -2080,9 +2248,13 @@ static void topk_generic(idx_shard_ctx *c, sc *root, heap *hp, int exhaustive, u
 	uint32_t doc = root->doc, upto = 0;
 	float wb = 0;
 	int have_window = 0;
+	float w = 0;
+	int constant = constant_score(root, &w);
 	while (doc != IDX_END && !idx_deadline_hit(c)) {
 		float theta = heap_theta(hp);
 		int score_it = 1;
+		if (!exhaustive && constant && !count && theta >= w)
+			break; /* every match scores w: none can enter a full heap */
 		if (!exhaustive && theta >= 0) {
 			if (!have_window || doc > upto) {
 				wb = root->ops->bound(root, doc, &upto);
@@ -2229,45 +2401,6 @@ static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
 }
 
 /* ---- counting ---- */
-
-static void set_bits(void *ctx, const uint32_t *docs, uint32_t n)
-{
-	uint64_t *bs = ctx;
-	for (uint32_t i = 0; i < n; i++)
-		bs[docs[i] >> 6] |= 1ull << (docs[i] & 63);
-}
-
-static void clear_bits(void *ctx, const uint32_t *docs, uint32_t n)
-{
-	uint64_t *bs = ctx;
-	for (uint32_t i = 0; i < n; i++)
-		bs[docs[i] >> 6] &= ~(1ull << (docs[i] & 63));
-}
-
-/* Whether s is a term, or an OR of terms (countable with a bitset). */
-static int bitsettable(const sc *s)
-{
-	if (s->kind == SC_TERM)
-		return 1;
-	if (s->kind != SC_OR)
-		return 0;
-	const sc_multi *m = (const sc_multi *)s;
-	for (uint32_t i = 0; i < m->n; i++)
-		if (m->kids[i]->kind != SC_TERM)
-			return 0;
-	return 1;
-}
-
-static int apply_bits(const sc *s, void (*fn)(void *, const uint32_t *, uint32_t), uint64_t *bs)
-{
-	if (s->kind == SC_TERM)
-		return idx_pcur_each_block(&((const sc_term *)s)->cur.pl, fn, bs);
-	const sc_multi *m = (const sc_multi *)s;
-	for (uint32_t i = 0; i < m->n; i++)
-		if (idx_pcur_each_block(&((const sc_term *)m->kids[i])->cur.pl, fn, bs))
-			return 1;
-	return 0;
-}
 
 /*
  * Counts root's matches without iterating when the postings allow it: a

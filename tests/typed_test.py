@@ -265,6 +265,20 @@ class TypedCase:
                                        msg="%s: %s" % (q, i))
             scores = [h["score"] for h in got1["hits"]]
             self.assertEqual(scores, sorted(scores, reverse=True), q)
+        # the top 3 alone: the same total, and no hit left out that scores
+        # above one returned (a search may stop early: constant scores)
+        top = self.search(1, q, 3)
+        self.assertEqual(top["total"], len(want), q)
+        self.assertEqual(len(top["hits"]), min(3, len(want)), q)
+        for h in top["hits"]:
+            self.assertIn(h["id"], want, q)
+            self.assertAlmostEqual(h["score"], want[h["id"]], delta=1e-4 * max(1, abs(h["score"])),
+                                   msg=q)
+        if top["hits"]:
+            low = top["hits"][-1]["score"]
+            shown = {h["id"] for h in top["hits"]}
+            above = [i for i, v in want.items() if i not in shown and v > low + 1e-4 * max(1, low)]
+            self.assertEqual(above, [], q)
         got4 = self.search(4, q, k)
         strip = lambda r: [(h["id"], h["score"]) for h in r["hits"]]
         self.assertEqual(got4["total"], got1["total"], q)
@@ -274,6 +288,9 @@ class TypedCase:
         r = random.Random(SEED + len(self.corpus))
         for _ in range(QUERIES):
             q, must, should, nots = gen_query(self.c, r)
+            if r.random() < 0.25:  # every document, narrowed (a filter alone)
+                must.append(Clause("*:*", [True] * self.c.N, 1.0))
+                q = "+*:* " + q
             self.check(q, brute(self.c, must, should, nots))
 
     def sort_key_of(self, d, keys):
