@@ -2221,9 +2221,17 @@ static int after_ok(const idx_shard_ctx *c, idx_hit *x)
 	return s->after_hash < x->hash;
 }
 
+/*
+ * Every match, by the sort's keys. A match that a full heap would refuse
+ * is not scored when no key is the score (the score only goes with the
+ * hits kept): BM25 was a sixth of a text search sorted by a field.
+ */
 static void topk_sorted(idx_shard_ctx *c, sc *root, heap *hp, uint64_t *count)
 {
 	uint64_t visited = 0;
+	int by_score = 0;
+	for (uint32_t i = 0; i < c->sort->nkeys; i++)
+		by_score |= c->sort->key[i].typed < 0;
 	for (uint32_t doc = root->doc; doc != IDX_END && !idx_deadline_hit(c);
 	     doc = SC_CALL_NEXT(root)) {
 		visited++;
@@ -2231,8 +2239,14 @@ static void topk_sorted(idx_shard_ctx *c, sc *root, heap *hp, uint64_t *count)
 			aggc_collect(c->aggc, doc);
 		idx_hit x = {0};
 		x.doc = doc;
-		x.score = root->ops->score(root);
+		if (by_score)
+			x.score = root->ops->score(root);
 		sort_values(c, doc, x.score, &x.sv);
+		if (!by_score) {
+			if (hp->n && hp->n == hp->k && !idx_sort_before(c->sort, &x, &hp->h[0]))
+				continue; /* ties go to the earlier doc, as in sheap_push */
+			x.score = root->ops->score(root);
+		}
 		if (c->sort->has_after && !after_ok(c, &x))
 			continue; /* counted: the total is every match's, as Elasticsearch's */
 		x.hash = 0;       /* the doc breaks ties within the shard */
@@ -2403,9 +2417,41 @@ static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
 /* ---- counting ---- */
 
 /*
+ * Fills c->bitset with root's matches when its postings give them without
+ * iterating root: a union of terms or keywords, minus excluded ones (under
+ * optional clauses, which do not change the matches, and constant scores).
+ * *count: how many. Returns 1 if it did, 0 if the matches must be
+ * iterated, or -1 on damaged data.
+ */
+static int match_bits(idx_shard_ctx *c, sc *root, uint64_t *count)
+{
+	if (root->kind == SC_REQOPT)
+		root = ((sc_pair *)root)->a;
+	while (root->kind == SC_CONST)
+		root = ((sc_const *)root)->kid;
+	sc *pos = root, *neg = NULL;
+	if (root->kind == SC_EXCL) {
+		pos = ((sc_pair *)root)->a;
+		neg = ((sc_pair *)root)->b;
+	}
+	if (!c->bitset || !bitsettable(pos) || (neg && !bitsettable(neg)) ||
+	    (pos->kind != SC_OR && !neg))
+		return 0;
+	size_t words = ((size_t)c->view->ndocs + 63) / 64;
+	memset(c->bitset, 0, words * 8);
+	if (apply_bits(pos, set_bits, c->bitset) || (neg && apply_bits(neg, clear_bits, c->bitset)))
+		return -1;
+	uint64_t n = 0;
+	for (size_t i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(c->bitset[i]);
+	*count = n;
+	return 1;
+}
+
+/*
  * Counts root's matches without iterating when the postings allow it: a
- * term's df, or a bitset union of terms (minus excluded terms). Returns 1
- * if it did, 0 if the matches must be iterated, or -1 on damaged data.
+ * term's df, a set's population, or match_bits. Returns 1 if it did, 0 if
+ * the matches must be iterated, or -1 on damaged data.
  */
 static int count_cheaply(idx_shard_ctx *c, sc *root, uint64_t *count)
 {
@@ -2429,23 +2475,16 @@ static int count_cheaply(idx_shard_ctx *c, sc *root, uint64_t *count)
 		*count = root->cost; /* a set's population, a keyword's df */
 		return 1;
 	}
-	sc *pos = root, *neg = NULL;
-	if (root->kind == SC_EXCL) {
-		pos = ((sc_pair *)root)->a;
-		neg = ((sc_pair *)root)->b;
-	}
-	if (!c->bitset || !bitsettable(pos) || (neg && !bitsettable(neg)) ||
-	    (pos->kind != SC_OR && !neg))
-		return 0;
+	return match_bits(c, root, count);
+}
+
+/* Collects c->bitset's documents into the aggregations, in order. */
+static void collect_bits(idx_shard_ctx *c)
+{
 	size_t words = ((size_t)c->view->ndocs + 63) / 64;
-	memset(c->bitset, 0, words * 8);
-	if (apply_bits(pos, set_bits, c->bitset) || (neg && apply_bits(neg, clear_bits, c->bitset)))
-		return -1;
-	uint64_t n = 0;
-	for (size_t i = 0; i < words; i++)
-		n += (uint64_t)__builtin_popcountll(c->bitset[i]);
-	*count = n;
-	return 1;
+	for (size_t i = 0; i < words && !idx_deadline_hit(c); i++)
+		for (uint64_t w = c->bitset[i]; w; w &= w - 1)
+			aggc_collect(c->aggc, (uint32_t)(i * 64 + (size_t)__builtin_ctzll(w)));
 }
 
 /* The order of a shard's hits: the sort's (ctx), or score desc then hash
@@ -2462,25 +2501,12 @@ static int cmp_ranked(const void *x, const void *y, void *ctx)
 	return (a->doc > b->doc) - (a->doc < b->doc);
 }
 
-int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n,
-                     uint64_t *count)
+/* idx_shard_search's top k of root, once counting is decided (cheap: the
+ * count is known, and the aggregations collected, if there are any). */
+static int shard_top(idx_shard_ctx *c, sc *root, uint32_t k, int cheap, int sorted, uint64_t *count,
+                     idx_hit *hits, uint32_t *n)
 {
-	*n = 0;
-	builder b = {c, k == 0, q->nleaves - q->nprefix};
-	sc *root;
-	int rc = build(&b, q->root, &root);
-	if (rc)
-		return rc;
-	int cheap = 0;
-	uint64_t own_count;
-	if (c->aggc && !count)
-		count = &own_count; /* aggregations visit every match: count them too */
-	if (count && !c->aggc) {
-		cheap = count_cheaply(c, root, count);
-		if (cheap < 0)
-			return errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged postings");
-	}
-	int sorted = c->sort && c->sort->nkeys;
+	int rc = TRAWL_OK;
 	if (k == 0) {
 		if (count && !cheap) {
 			uint64_t m = 0;
@@ -2522,6 +2548,41 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 		qsort_r(hits, hp.n, sizeof *hits, cmp_ranked, sorted ? (void *)c->sort : NULL);
 	*n = hp.n;
 	return TRAWL_OK;
+}
+
+int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n,
+                     uint64_t *count)
+{
+	*n = 0;
+	builder b = {c, k == 0, q->nleaves - q->nprefix};
+	sc *root;
+	int rc = build(&b, q->root, &root);
+	if (rc)
+		return rc;
+	int cheap = 0;
+	uint64_t own_count;
+	struct aggc *ag = c->aggc;
+	int sorted = c->sort && c->sort->nkeys;
+	if (ag && !count)
+		count = &own_count; /* aggregations visit every match: count them too */
+	if (count && !ag) {
+		cheap = count_cheaply(c, root, count);
+	} else if (ag && !sorted) {
+		/* The matches from their postings (blocks decoded in turn instead
+		 * of a union merged document by document) are counted and
+		 * collected; the top k then need not visit them all. A sorted
+		 * top k visits every match anyway, and collects them itself. */
+		cheap = match_bits(c, root, count);
+		if (cheap > 0) {
+			collect_bits(c);
+			c->aggc = NULL; /* collected: not again below */
+		}
+	}
+	if (cheap < 0)
+		return errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged postings");
+	rc = shard_top(c, root, k, cheap, sorted, count, hits, n);
+	c->aggc = ag;
+	return rc;
 }
 
 int idx_shard_bits(idx_shard_ctx *c, const idx_lquery *q, uint64_t *bits)

@@ -393,6 +393,10 @@ class TypedCase:
         names = sorted(self.c.fields)
         for _ in range(max(4, QUERIES // 6)):
             cl = gen_clause(self.c, r)
+            if r.random() < 0.5:  # a union: its matches may come from a bitset
+                a, b = cl, gen_clause(self.c, r)
+                cl = Clause("%s %s" % (a.text, b.text),
+                            [x or y for x, y in zip(a.match, b.match)], None)
             docs = [d for d in range(self.c.N) if cl.match[d]]
             aggs, want = {}, {}
             for i, name in enumerate(r.sample(names, min(4, len(names)))):
