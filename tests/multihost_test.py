@@ -500,6 +500,7 @@ class MultiHost(st.ServeCase):
             self.fail("%s: %d of %d searches failed; the first: %s after %.0f ms, %s (%r)" % (
                 what, len(bad), len(loop.snapshot()), status, 1000 * (t1 - t0),
                 err or json.dumps(doc)[:300], q))
+        self.assertGreater(len(loop.snapshot()), 20, what)
         if not partial_ok:
             part = loop.partial()
             # when they came, and what the roots said of their replicas
@@ -509,7 +510,6 @@ class MultiHost(st.ServeCase):
                                  what, len(part), [p[3]["coverage"] for p in part[:3]],
                                  ", ".join("%.2f" % (t_end - p[1]) for p in part[:10]),
                                  "\n".join(r.describe() for r in self.roots.values())))
-        self.assertGreater(len(loop.snapshot()), 20, what)
 
     def assertHealthy(self, what):
         for root in self.roots:
