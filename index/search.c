@@ -1794,30 +1794,106 @@ static const idx_plist *postings_of(const sc *s)
 	return NULL;
 }
 
-/* Whether s is a term or keyword, or an OR of them (countable with a
- * bitset). */
-static int bitsettable(const sc *s)
+/*
+ * The documents of a scorer as a bitset, without iterating it: postings
+ * decoded a block at a time, bitsets copied, unions ORed, conjunctions
+ * ANDed, exclusions cleared a word at a time. bits_cost says whether that
+ * is cheap for s (UINT64_MAX: not possible, a phrase or a prefix); the
+ * number is the postings and words it reads. A conjunction qualifies when
+ * reading all of its clauses costs at most 32 times its sparsest: visiting
+ * the sparsest and seeking the others would cost as much.
+ */
+static uint64_t bits_cost(const sc *s, size_t words)
 {
-	if (postings_of(s))
-		return 1;
-	if (s->kind != SC_OR)
-		return 0;
-	const sc_multi *m = (const sc_multi *)s;
-	for (uint32_t i = 0; i < m->n; i++)
-		if (!postings_of(m->kids[i]))
-			return 0;
-	return 1;
+	switch (s->kind) {
+	case SC_TERM:
+	case SC_KEYWORD:
+		return s->cost;
+	case SC_SET:
+	case SC_ALL:
+		return words;
+	case SC_CONST:
+		return bits_cost(((const sc_const *)s)->kid, words);
+	case SC_REQOPT:
+		return bits_cost(((const sc_pair *)s)->a, words);
+	case SC_EXCL: {
+		uint64_t a = bits_cost(((const sc_pair *)s)->a, words),
+		         b = bits_cost(((const sc_pair *)s)->b, words);
+		return a == UINT64_MAX || b == UINT64_MAX ? UINT64_MAX : a + b;
+	}
+	case SC_OR:
+	case SC_AND: {
+		const sc_multi *m = (const sc_multi *)s;
+		uint64_t sum = 0, least = UINT64_MAX;
+		for (uint32_t i = 0; i < m->n; i++) {
+			uint64_t k = bits_cost(m->kids[i], words);
+			if (k == UINT64_MAX)
+				return UINT64_MAX;
+			sum += k;
+			if (m->kids[i]->cost < least)
+				least = m->kids[i]->cost;
+		}
+		if (s->kind == SC_AND && sum > 32 * least + words)
+			return UINT64_MAX;
+		return sum;
+	}
+	}
+	return UINT64_MAX;
 }
 
-static int apply_bits(const sc *s, void (*fn)(void *, const uint32_t *, uint32_t), uint64_t *bs)
+/* s's documents into out (words of them, overwritten); s passed bits_cost.
+ * 0, TRAWL_ENOMEM (scratch from the arena), or TRAWL_ECORRUPT. */
+static int bits_into(idx_shard_ctx *c, const sc *s, uint64_t *out, size_t words)
 {
-	if (postings_of(s))
-		return idx_pcur_each_block(postings_of(s), fn, bs);
-	const sc_multi *m = (const sc_multi *)s;
-	for (uint32_t i = 0; i < m->n; i++)
-		if (idx_pcur_each_block(postings_of(m->kids[i]), fn, bs))
-			return 1;
-	return 0;
+	const idx_plist *pl = postings_of(s);
+	if (pl) {
+		memset(out, 0, words * 8);
+		return idx_pcur_each_block(pl, set_bits, out) ? TRAWL_ECORRUPT : TRAWL_OK;
+	}
+	switch (s->kind) {
+	case SC_SET:
+		memcpy(out, ((const sc_set *)s)->bits, words * 8);
+		return TRAWL_OK;
+	case SC_ALL: {
+		uint32_t nd = ((const sc_all *)s)->ndocs;
+		memset(out, 0xff, words * 8);
+		if (nd & 63)
+			out[words - 1] = (1ull << (nd & 63)) - 1;
+		return TRAWL_OK;
+	}
+	case SC_CONST:
+		return bits_into(c, ((const sc_const *)s)->kid, out, words);
+	case SC_REQOPT:
+		return bits_into(c, ((const sc_pair *)s)->a, out, words);
+	default:
+		break;
+	}
+	const sc *first =
+	    s->kind == SC_EXCL ? ((const sc_pair *)s)->a : ((const sc_multi *)s)->kids[0];
+	int rc = bits_into(c, first, out, words);
+	if (rc)
+		return rc;
+	uint32_t n = s->kind == SC_EXCL ? 2 : ((const sc_multi *)s)->n;
+	uint64_t *tmp = NULL;
+	for (uint32_t i = 1; i < n; i++) {
+		const sc *k =
+		    s->kind == SC_EXCL ? ((const sc_pair *)s)->b : ((const sc_multi *)s)->kids[i];
+		if (s->kind != SC_AND && postings_of(k)) { /* straight into out */
+			if (idx_pcur_each_block(postings_of(k),
+			                        s->kind == SC_OR ? set_bits : clear_bits, out))
+				return TRAWL_ECORRUPT;
+			continue;
+		}
+		if (!tmp && !(tmp = arena_alloc(c->arena, words * 8)))
+			return TRAWL_ENOMEM;
+		if ((rc = bits_into(c, k, tmp, words)))
+			return rc;
+		for (size_t j = 0; j < words; j++)
+			out[j] = s->kind == SC_OR    ? out[j] | tmp[j]
+			         : s->kind == SC_AND ? out[j] & tmp[j]
+			                             : out[j] & ~tmp[j];
+	}
+	return TRAWL_OK;
 }
 
 /* Whether every document of k scores the same float, and which (*w). */
@@ -1887,7 +1963,7 @@ static int fold_constants(builder *b, sc **must, uint32_t nm, sc **req)
 		uint32_t rest = 0;
 		for (uint32_t i = 0; i < m; i++) {
 			sc *k = must[i];
-			if (k->kind != SC_SET && !bitsettable(k)) {
+			if (bits_cost(k, words) == UINT64_MAX) {
 				must[rest++] = k;
 				continue;
 			}
@@ -1895,10 +1971,11 @@ static int fold_constants(builder *b, sc **must, uint32_t nm, sc **req)
 			if (!bits) {
 				if (!tmp && !(tmp = arena_alloc(b->c->arena, words * 8)))
 					return TRAWL_ENOMEM;
-				memset(tmp, 0, words * 8);
-				if (apply_bits(k, set_bits, tmp))
-					return errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT,
-					            "damaged postings");
+				int rc = bits_into(b->c, k, tmp, words);
+				if (rc)
+					return errf(b->c->err, b->c->errlen, rc, "%s",
+					            rc == TRAWL_ENOMEM ? "out of memory"
+					                               : "damaged postings");
 				bits = tmp;
 			}
 			if (!acc) {
@@ -2312,7 +2389,7 @@ static int cmp_max(const void *a, const void *b)
  * theta are "non-essential": they are only probed for candidates that the
  * essential ones produce. Scores are summed in query order, as everywhere.
  */
-static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
+static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, const uint64_t *req, heap *hp)
 {
 	uint32_t n = m->n;
 	sc **k = arena_alloc(c->arena, n * sizeof *k);
@@ -2344,6 +2421,12 @@ static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
 				doc = k[i]->doc;
 		if (doc == IDX_END || idx_deadline_hit(c))
 			break;
+		if (req && !((req[doc >> 6] >> (doc & 63)) & 1)) { /* filtered out */
+			for (uint32_t i = ess; i < n; i++)
+				if (k[i]->doc == doc)
+					SC_CALL_NEXT(k[i]);
+			continue;
+		}
 		float theta = heap_theta(hp);
 		if (theta >= 0) {
 			if (!have_window || doc > upto) {
@@ -2417,29 +2500,25 @@ static int topk_maxscore(idx_shard_ctx *c, sc_multi *m, sc *excl, heap *hp)
 /* ---- counting ---- */
 
 /*
- * Fills c->bitset with root's matches when its postings give them without
- * iterating root: a union of terms or keywords, minus excluded ones (under
- * optional clauses, which do not change the matches, and constant scores).
+ * Fills c->bitset with root's matches when bits_into gives them cheaply
+ * (under optional clauses, which do not change the matches, and constant
+ * scores): a union of terms or keywords, a text query narrowed by filters.
  * *count: how many. Returns 1 if it did, 0 if the matches must be
  * iterated, or -1 on damaged data.
  */
 static int match_bits(idx_shard_ctx *c, sc *root, uint64_t *count)
 {
-	if (root->kind == SC_REQOPT)
-		root = ((sc_pair *)root)->a;
-	while (root->kind == SC_CONST)
-		root = ((sc_const *)root)->kid;
-	sc *pos = root, *neg = NULL;
-	if (root->kind == SC_EXCL) {
-		pos = ((sc_pair *)root)->a;
-		neg = ((sc_pair *)root)->b;
-	}
-	if (!c->bitset || !bitsettable(pos) || (neg && !bitsettable(neg)) ||
-	    (pos->kind != SC_OR && !neg))
-		return 0;
+	while (root->kind == SC_REQOPT || root->kind == SC_CONST)
+		root = root->kind == SC_REQOPT ? ((sc_pair *)root)->a : ((sc_const *)root)->kid;
 	size_t words = ((size_t)c->view->ndocs + 63) / 64;
-	memset(c->bitset, 0, words * 8);
-	if (apply_bits(pos, set_bits, c->bitset) || (neg && apply_bits(neg, clear_bits, c->bitset)))
+	/* one list or one bitset is as cheap to iterate as to read */
+	if (!c->bitset || root->kind == SC_TERM || root->kind == SC_KEYWORD ||
+	    root->kind == SC_SET || root->kind == SC_ALL || bits_cost(root, words) == UINT64_MAX)
+		return 0;
+	int rc = bits_into(c, root, c->bitset, words);
+	if (rc == TRAWL_ENOMEM)
+		return 0; /* iterated instead */
+	if (rc)
 		return -1;
 	uint64_t n = 0;
 	for (size_t i = 0; i < words; i++)
@@ -2501,12 +2580,63 @@ static int cmp_ranked(const void *x, const void *y, void *ctx)
 	return (a->doc > b->doc) - (a->doc < b->doc);
 }
 
+/*
+ * Whether root is a union narrowed by filters: a conjunction of one OR and
+ * clauses scoring 0 whose documents bits_into reads (a text query with
+ * filters). Adding 0 changes no float, so its scores are the union's, and
+ * MaxScore ranks the union while skipping what *req, the filters' bitset,
+ * leaves out (*u: the union). Returns 1 if it is one (*rc: TRAWL_OK, or
+ * the error that kept the bitset from being read), else 0.
+ */
+static int filtered_union(idx_shard_ctx *c, sc *root, sc **u, const uint64_t **req, int *rc)
+{
+	if (root->kind != SC_AND)
+		return 0;
+	const sc_multi *m = (const sc_multi *)root;
+	size_t words = ((size_t)c->view->ndocs + 63) / 64;
+	sc * or = NULL;
+	for (uint32_t i = 0; i < m->n; i++) {
+		float w = 1;
+		if (m->kids[i]->kind == SC_OR && ! or)
+			or = m->kids[i];
+		else if (!constant_score(m->kids[i], &w) || w != 0.0f ||
+		         bits_cost(m->kids[i], words) == UINT64_MAX)
+			return 0;
+	}
+	if (! or)
+		return 0;
+	uint64_t *bits = arena_alloc(c->arena, words * 8), *tmp = NULL;
+	*rc = bits ? TRAWL_OK : TRAWL_ENOMEM;
+	for (uint32_t i = 0, first = 1; !*rc && i < m->n; i++) {
+		if (m->kids[i] == or)
+			continue;
+		if (first) {
+			*rc = bits_into(c, m->kids[i], bits, words);
+			first = 0;
+			continue;
+		}
+		if (!tmp && !(tmp = arena_alloc(c->arena, words * 8)))
+			*rc = TRAWL_ENOMEM;
+		else if (!(*rc = bits_into(c, m->kids[i], tmp, words)))
+			for (size_t j = 0; j < words; j++)
+				bits[j] &= tmp[j];
+	}
+	if (*rc)
+		*rc = errf(c->err, c->errlen, *rc, "%s",
+		           *rc == TRAWL_ENOMEM ? "out of memory" : "damaged postings");
+	*u = or ;
+	*req = bits;
+	return 1;
+}
+
 /* idx_shard_search's top k of root, once counting is decided (cheap: the
  * count is known, and the aggregations collected, if there are any). */
 static int shard_top(idx_shard_ctx *c, sc *root, uint32_t k, int cheap, int sorted, uint64_t *count,
                      idx_hit *hits, uint32_t *n)
 {
 	int rc = TRAWL_OK;
+	sc *u = NULL;
+	const uint64_t *req = NULL;
 	if (k == 0) {
 		if (count && !cheap) {
 			uint64_t m = 0;
@@ -2531,11 +2661,14 @@ static int shard_top(idx_shard_ctx *c, sc *root, uint32_t k, int cheap, int sort
 		/* every match is visited anyway: count them all in one pass, and
 		 * score those whose window can still make the top k */
 		topk_generic(c, root, &hp, c->exhaustive, count);
+	} else if (!c->exhaustive && filtered_union(c, root, &u, &req, &rc)) {
+		if (!rc)
+			rc = topk_maxscore(c, (sc_multi *)u, NULL, req, &hp);
 	} else if (!c->exhaustive && root->kind == SC_OR) {
-		rc = topk_maxscore(c, (sc_multi *)root, NULL, &hp);
+		rc = topk_maxscore(c, (sc_multi *)root, NULL, NULL, &hp);
 	} else if (!c->exhaustive && root->kind == SC_EXCL && ((sc_pair *)root)->a->kind == SC_OR) {
 		sc_pair *p = (sc_pair *)root;
-		rc = topk_maxscore(c, (sc_multi *)p->a, p->b, &hp);
+		rc = topk_maxscore(c, (sc_multi *)p->a, p->b, NULL, &hp);
 	} else {
 		topk_generic(c, root, &hp, c->exhaustive, NULL);
 	}

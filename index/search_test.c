@@ -23,8 +23,9 @@
  *
  * For several hundred random queries per corpus (single terms, ORs with very
  * common terms, +a +b, +a b c, a b -c, phrases taken from documents, field:,
- * prefix*, nested groups, keywords, random mixtures; a quarter with the AND
- * default operator), on both layouts, with k = 3, 10, 50, a page at offset
+ * prefix*, nested groups, keywords, unions narrowed by filters (#),
+ * random mixtures; a quarter with the AND default operator), on both
+ * layouts, with k = 3, 10, 50, a page at offset
  * 25 and sometimes k = 1000:
  *   - the pruned top-k (COUNT_NONE, where nothing forces a full pass) is the
  *     brute force's top-k by (score desc, XXH3_64(id) asc), scores within
@@ -1615,6 +1616,32 @@ static void gen_query(corpus *c, rng *r, sb *q)
 		q_phrase(c, r, q);
 		sb_puts(q, ")");
 		break;
+	case 20:
+	case 21: { /* a union narrowed by filters (#: required, scoring 0) */
+		uint32_t n = 2 + rbelow(r, 4), nf = 1 + rbelow(r, 2);
+		sb_puts(q, "+(");
+		for (uint32_t i = 0; i < n; i++) {
+			if (i)
+				sb_puts(q, " ");
+			if (rchance(r, 0.3))
+				sb_puts(q, c->vocab[rbelow(r, 4)]);
+			else
+				q_word(c, r, q);
+		}
+		sb_puts(q, ")");
+		for (uint32_t i = 0; i < nf; i++) {
+			sb_puts(q, " #");
+			if (rchance(r, 0.5))
+				sb_puts(q, c->vocab[rbelow(r, 8)]);
+			else
+				q_word(c, r, q);
+		}
+		if (shape == 21) {
+			sb_puts(q, " -");
+			q_word(c, r, q);
+		}
+		break;
+	}
 	default:
 		q_soup(c, r, q, 0, 1 + rbelow(r, 5));
 		break;
@@ -1653,6 +1680,9 @@ static void fixed_queries(corpus *c, rng *r)
 		check_query(c, r, q.p, op);
 		sb_reset(&q);
 		sb_printf(&q, "%s %s -%.2s*", v0, v1, v2);
+		check_query(c, r, q.p, op);
+		sb_reset(&q);
+		sb_printf(&q, "+(%s %s %s) #%s", v0, v1, v2, v3);
 		check_query(c, r, q.p, op);
 	}
 	free(q.p);

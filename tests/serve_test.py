@@ -1033,7 +1033,10 @@ class TestCluster(ServeCase):
                                   "last_failure", "connected", "connections_made",
                                   "redials", "dead_connections_closed",
                                   "shards_out_of_service"}, set(x))
-            self.assertEqual(x["last_failure"], "", x)
+            if x["failures"]:  # only a ping missed on a loaded machine (ASan beside ASan)
+                self.assertRegex(x["last_failure"], r"^no answer within \d+ ms$", x)
+            else:
+                self.assertEqual(x["last_failure"], "", x)
             self.assertIs(x["connected"], True, x)
             self.assertEqual(x["connections_made"], 1, x)
             # a live connection is never taken for one nng missed the end of
