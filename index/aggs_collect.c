@@ -1066,22 +1066,64 @@ int aggc_open(aggc **out, const aggc_bound *b, const idx_col *cols, uint32_t ndo
 
 /* ---- the partial result ---- */
 
-static int cmp_ord(const void *a, const void *b, void *arg)
+/*
+ * Sorts idx[0..n) by (owner[i], key[i]) ascending, i = idx[..]: an LSD
+ * radix sort over the key bytes in which the keys differ, then a stable
+ * counting sort by owner when there are several (nown). A comparison sort
+ * through a callback was a sixth of a daily date histogram (5,000 buckets)
+ * and two fifths of a cardinality of 30,000 integers. 0 or TRAWL_ENOMEM.
+ */
+static int sort_by_owner_key(uint32_t *idx, uint32_t n, const uint32_t *owner, const int64_t *key,
+                             uint32_t nown)
 {
-	const cnode *n = arg;
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	if (n->bowner[x] != n->bowner[y])
-		return n->bowner[x] < n->bowner[y] ? -1 : 1;
-	return (n->bkey[x] > n->bkey[y]) - (n->bkey[x] < n->bkey[y]);
-}
-
-static int cmp_set(const void *a, const void *b, void *arg)
-{
-	const cnode *n = arg;
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	if (n->sowner[x] != n->sowner[y])
-		return n->sowner[x] < n->sowner[y] ? -1 : 1;
-	return (n->skey[x] > n->skey[y]) - (n->skey[x] < n->skey[y]);
+	if (n < 2)
+		return TRAWL_OK;
+	uint64_t *k = malloc((size_t)n * 16);
+	uint32_t *t = malloc((size_t)n * 4), *cnt = malloc(((size_t)nown + 256) * 4);
+	if (!k || !t || !cnt) {
+		free(k);
+		free(t);
+		free(cnt);
+		return TRAWL_ENOMEM;
+	}
+	uint64_t *kt = k + n, differ = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		k[i] = (uint64_t)key[idx[i]] ^ (1ull << 63); /* signed order as unsigned */
+		differ |= k[i] ^ k[0];
+	}
+	for (unsigned b = 0; b < 64; b += 8) {
+		if (!((differ >> b) & 0xff))
+			continue;
+		memset(cnt, 0, 256 * 4);
+		for (uint32_t i = 0; i < n; i++)
+			cnt[(k[i] >> b) & 0xff]++;
+		for (uint32_t d = 0, at = 0; d < 256; d++) {
+			uint32_t c = cnt[d];
+			cnt[d] = at;
+			at += c;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t to = cnt[(k[i] >> b) & 0xff]++;
+			kt[to] = k[i];
+			t[to] = idx[i];
+		}
+		memcpy(k, kt, (size_t)n * 8);
+		memcpy(idx, t, (size_t)n * 4);
+	}
+	if (nown > 1) {
+		memset(cnt, 0, ((size_t)nown + 1) * 4);
+		for (uint32_t i = 0; i < n; i++)
+			cnt[owner[idx[i]] + 1]++;
+		for (uint32_t o = 0; o < nown; o++)
+			cnt[o + 1] += cnt[o];
+		for (uint32_t i = 0; i < n; i++)
+			t[cnt[owner[idx[i]]]++] = idx[i];
+		memcpy(idx, t, (size_t)n * 4);
+	}
+	free(k);
+	free(t);
+	free(cnt);
+	return TRAWL_OK;
 }
 
 static int cmp_pv(const void *a, const void *b, void *arg)
@@ -1091,8 +1133,6 @@ static int cmp_pv(const void *a, const void *b, void *arg)
 	return (n->pvowner[x] > n->pvowner[y]) - (n->pvowner[x] < n->pvowner[y]);
 }
 
-/* Sorts n's buckets, set and values by owner (nown owners) and key, and its
- * sub-aggregations' in turn. */
 /* A tallying node's counts as its buckets, made in key order; dense then
  * maps ordinal -> ord + 1 as for any dense node. */
 static int tally_buckets(aggc *c, cnode *n)
@@ -1111,6 +1151,8 @@ static int tally_buckets(aggc *c, cnode *n)
 	return TRAWL_OK;
 }
 
+/* Sorts n's buckets, set and values by owner (nown owners) and key, and its
+ * sub-aggregations' in turn. */
 static int index_node(aggc *c, cnode *n, uint32_t nown)
 {
 	n->nown = nown;
@@ -1129,8 +1171,8 @@ static int index_node(aggc *c, cnode *n, uint32_t nown)
 			for (size_t o = 0; o <= n->nords; o++)
 				if (n->dense[o])
 					n->order[k++] = n->dense[o] - 1;
-		} else {
-			qsort_r(n->order, n->nb, 4, cmp_ord, n);
+		} else if (sort_by_owner_key(n->order, n->nb, n->bowner, n->bkey, nown)) {
+			return oom(c, n);
 		}
 		for (uint32_t i = 0; i < nown; i++)
 			n->ostart[i + 1] += n->ostart[i];
@@ -1154,8 +1196,9 @@ static int index_node(aggc *c, cnode *n, uint32_t nown)
 			n->sorder[i] = i;
 			n->sstart[n->sowner[i] + 1]++;
 		}
-		if (!n->sbits) /* else in order already */
-			qsort_r(n->sorder, n->nset, 4, cmp_set, n);
+		if (!n->sbits && /* else in order already */
+		    sort_by_owner_key(n->sorder, n->nset, n->sowner, n->skey, nown))
+			return oom(c, n);
 		for (uint32_t i = 0; i < nown; i++)
 			n->sstart[i + 1] += n->sstart[i];
 	}
