@@ -825,19 +825,24 @@ typedef struct sc_set {
 	uint32_t ndocs;
 	float w;
 } sc_set;
-static uint32_t set_from(sc_set *t, uint32_t d)
+/* The first document of bits (ndocs of them) at d or after, or IDX_END. */
+static uint32_t bits_from(const uint64_t *bits, uint32_t ndocs, uint32_t d)
 {
-	if (d >= t->ndocs)
+	if (d >= ndocs)
 		return IDX_END;
 	size_t i = d >> 6;
-	uint64_t w = t->bits[i] & (~0ull << (d & 63));
-	size_t words = ((size_t)t->ndocs + 63) / 64;
+	uint64_t w = bits[i] & (~0ull << (d & 63));
+	size_t words = ((size_t)ndocs + 63) / 64;
 	while (!w) {
 		if (++i >= words)
 			return IDX_END;
-		w = t->bits[i];
+		w = bits[i];
 	}
 	return (uint32_t)(i * 64 + (size_t)__builtin_ctzll(w));
+}
+static uint32_t set_from(sc_set *t, uint32_t d)
+{
+	return bits_from(t->bits, t->ndocs, d);
 }
 static uint32_t set_next(sc *s)
 {
@@ -2214,27 +2219,46 @@ static inline float heap_theta(const heap *hp)
 /* ---- top-k by fields ---- */
 
 /* doc's sort values under c->sort (score: its score). */
+/* Sort key i of doc into sv (its missing bit cleared or set). */
+static void sort_value(const idx_shard_ctx *c, uint32_t doc, float score, uint32_t i,
+                       idx_sortval *sv)
+{
+	const idx_sortkey *k = &c->sort->key[i];
+	sv->missing &= (uint8_t) ~(1u << i);
+	if (k->typed < 0) {
+		sv->v[i] = idx_double_key((double)score);
+		return;
+	}
+	const idx_col *col = &c->view->cols[k->typed];
+	uint32_t from, to;
+	idx_col_range(col, doc, &from, &to);
+	if (from == to) {
+		sv->missing |= (uint8_t)(1u << i);
+		sv->v[i] = 0;
+		return;
+	}
+	int64_t v = idx_col_key(col, k->mode_max ? to - 1 : from);
+	sv->v[i] = col->type == IDX_KEYWORD ? 2 * v : v;
+}
+
 static void sort_values(const idx_shard_ctx *c, uint32_t doc, float score, idx_sortval *sv)
 {
-	const idx_sort *s = c->sort;
 	sv->missing = 0;
-	for (uint32_t i = 0; i < s->nkeys; i++) {
-		const idx_sortkey *k = &s->key[i];
-		if (k->typed < 0) {
-			sv->v[i] = idx_double_key((double)score);
-			continue;
-		}
-		const idx_col *col = &c->view->cols[k->typed];
-		uint32_t from, to;
-		idx_col_range(col, doc, &from, &to);
-		if (from == to) {
-			sv->missing |= (uint8_t)(1u << i);
-			sv->v[i] = 0;
-			continue;
-		}
-		int64_t v = idx_col_key(col, k->mode_max ? to - 1 : from);
-		sv->v[i] = col->type == IDX_KEYWORD ? 2 * v : v;
-	}
+	for (uint32_t i = 0; i < c->sort->nkeys; i++)
+		sort_value(c, doc, score, i, sv);
+}
+
+/* Whether key 0 alone puts a after b (a later key or the hash cannot
+ * change that). */
+static int first_key_after(const idx_sort *s, const idx_hit *a, const idx_hit *b)
+{
+	int ma = a->sv.missing & 1, mb = b->sv.missing & 1;
+	if (ma != mb)
+		return s->key[0].missing_first ? mb : ma;
+	if (ma)
+		return 0;
+	int64_t x = a->sv.v[0], y = b->sv.v[0];
+	return x != y && (s->key[0].desc ? x < y : x > y);
 }
 
 /* The sorted heap: its top is the worst hit kept (within a shard, doc ids
@@ -2298,19 +2322,30 @@ static int after_ok(const idx_shard_ctx *c, idx_hit *x)
 	return s->after_hash < x->hash;
 }
 
+/* Whether a key of the sort is the score. */
+static int sort_by_score(const idx_sort *s)
+{
+	for (uint32_t i = 0; i < s->nkeys; i++)
+		if (s->key[i].typed < 0)
+			return 1;
+	return 0;
+}
+
 /*
- * Every match, by the sort's keys. A match that a full heap would refuse
- * is not scored when no key is the score (the score only goes with the
- * hits kept): BM25 was a sixth of a text search sorted by a field.
+ * Every match, by the sort's keys: root's, or those of bits (match_bits:
+ * root is then only positioned on the hits it scores). A match that a
+ * full heap would refuse is not scored when no key is the score (the score
+ * only goes with the hits kept): BM25 was a sixth of a text search sorted
+ * by a field, and merging a union document by document a quarter.
  */
-static void topk_sorted(idx_shard_ctx *c, sc *root, heap *hp, uint64_t *count)
+static void topk_sorted(idx_shard_ctx *c, sc *root, const uint64_t *bits, heap *hp, uint64_t *count)
 {
 	uint64_t visited = 0;
-	int by_score = 0;
-	for (uint32_t i = 0; i < c->sort->nkeys; i++)
-		by_score |= c->sort->key[i].typed < 0;
-	for (uint32_t doc = root->doc; doc != IDX_END && !idx_deadline_hit(c);
-	     doc = SC_CALL_NEXT(root)) {
+	int by_score = sort_by_score(c->sort);
+	uint32_t nd = c->view->ndocs;
+	for (uint32_t doc = bits ? bits_from(bits, nd, 0) : root->doc;
+	     doc != IDX_END && !idx_deadline_hit(c);
+	     doc = bits ? bits_from(bits, nd, doc + 1) : SC_CALL_NEXT(root)) {
 		visited++;
 		if (c->aggc)
 			aggc_collect(c->aggc, doc);
@@ -2318,10 +2353,18 @@ static void topk_sorted(idx_shard_ctx *c, sc *root, heap *hp, uint64_t *count)
 		x.doc = doc;
 		if (by_score)
 			x.score = root->ops->score(root);
+		if (!by_score && hp->n && hp->n == hp->k) {
+			/* the first key often settles it: the others are not read */
+			sort_value(c, doc, 0, 0, &x.sv);
+			if (first_key_after(c->sort, &x, &hp->h[0]))
+				continue;
+		}
 		sort_values(c, doc, x.score, &x.sv);
 		if (!by_score) {
 			if (hp->n && hp->n == hp->k && !idx_sort_before(c->sort, &x, &hp->h[0]))
 				continue; /* ties go to the earlier doc, as in sheap_push */
+			if (bits && root->doc < doc)
+				SC_ADVANCE(root, doc);
 			x.score = root->ops->score(root);
 		}
 		if (c->sort->has_after && !after_ok(c, &x))
@@ -2631,8 +2674,8 @@ static int filtered_union(idx_shard_ctx *c, sc *root, sc **u, const uint64_t **r
 
 /* idx_shard_search's top k of root, once counting is decided (cheap: the
  * count is known, and the aggregations collected, if there are any). */
-static int shard_top(idx_shard_ctx *c, sc *root, uint32_t k, int cheap, int sorted, uint64_t *count,
-                     idx_hit *hits, uint32_t *n)
+static int shard_top(idx_shard_ctx *c, sc *root, const uint64_t *bits, uint32_t k, int cheap,
+                     int sorted, uint64_t *count, idx_hit *hits, uint32_t *n)
 {
 	int rc = TRAWL_OK;
 	sc *u = NULL;
@@ -2656,7 +2699,7 @@ static int shard_top(idx_shard_ctx *c, sc *root, uint32_t k, int cheap, int sort
 	if (c->floor > 0)
 		hp.floor = nextafterf(c->floor, 0.0f);
 	if (sorted) {
-		topk_sorted(c, root, &hp, count);
+		topk_sorted(c, root, bits, &hp, count);
 	} else if (count && !cheap) {
 		/* every match is visited anyway: count them all in one pass, and
 		 * score those whose window can still make the top k */
@@ -2698,7 +2741,20 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	int sorted = c->sort && c->sort->nkeys;
 	if (ag && !count)
 		count = &own_count; /* aggregations visit every match: count them too */
-	if (count && !ag) {
+	const uint64_t *bits = NULL;
+	if (sorted && k && !sort_by_score(c->sort)) {
+		/* every match is visited (and collected, below): from a bitset,
+		 * when there is one cheaply */
+		uint64_t m;
+		cheap = match_bits(c, root, &m);
+		if (cheap > 0) {
+			bits = c->bitset;
+			if (count)
+				*count = m;
+		}
+		if (!cheap && count && !ag)
+			cheap = count_cheaply(c, root, count);
+	} else if (count && !ag) {
 		cheap = count_cheaply(c, root, count);
 	} else if (ag && !sorted) {
 		/* The matches from their postings (blocks decoded in turn instead
@@ -2713,7 +2769,7 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	}
 	if (cheap < 0)
 		return errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged postings");
-	rc = shard_top(c, root, k, cheap, sorted, count, hits, n);
+	rc = shard_top(c, root, bits, k, cheap, sorted, count, hits, n);
 	c->aggc = ag;
 	return rc;
 }

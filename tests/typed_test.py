@@ -330,6 +330,11 @@ class TypedCase:
             spec = ",".join(name + (":desc" if desc else ":asc") + (":first" if first else "") +
                             (":" + mode if mode else "") for name, desc, first, mode in keys)
             cl = gen_clause(self.c, r)
+            if r.random() < 0.5:  # a union: its matches may come from a bitset
+                a, b = cl, gen_clause(self.c, r)
+                cl = Clause("%s %s" % (a.text, b.text),
+                            [x or y for x, y in zip(a.match, b.match)], None)
+                cl.kids = (a, b)
             want_docs = [d for d in range(self.c.N) if cl.match[d]]
             want = sorted(self.sort_key_of(d, keys) for d in want_docs)
             k = min(len(want_docs), 50) or 1
@@ -342,6 +347,10 @@ class TypedCase:
             index = {i: d for d, i in enumerate(self.c.ids)}
             got_keys = [self.sort_key_of(index[h["id"]], keys) for h in got1["hits"]]
             self.assertEqual(got_keys, want[:len(got_keys)], msg)
+            for h in got1["hits"]:  # each hit scored, though the sort is by fields
+                want_score = clause_score(cl, index[h["id"]])
+                self.assertAlmostEqual(h["score"], want_score,
+                                       delta=1e-4 * max(1, abs(want_score)), msg=msg)
             for a, b in zip(got1["hits"], got1["hits"][1:]):
                 if self.sort_key_of(index[a["id"]], keys) == self.sort_key_of(index[b["id"]], keys):
                     self.assertLess(int(a["sort"][-1]), int(b["sort"][-1]), msg)
