@@ -562,22 +562,29 @@ static inline void collect_subs(aggc *c, cnode *n, uint32_t ord, uint32_t doc)
 		collect(c, &n->subs[i], ord, doc);
 }
 
+/* A tallying node counts the ordinals of values [from, to) of a document
+ * (each once; a missing value as its key). */
+static inline void tally(cnode *n, uint32_t from, uint32_t to)
+{
+	if (from == to) {
+		if (n->has_missing && allowed(n, n->missing_key))
+			n->dense[n->missing_key]++;
+		return;
+	}
+	int64_t prev = -1; /* ordinals are 0 or more */
+	for (uint32_t i = from; i < to; i++) {
+		int64_t k = idx_col_key(n->col, i);
+		if (k != prev && allowed(n, k))
+			n->dense[k]++;
+		prev = k;
+	}
+}
+
 static void collect_terms(aggc *c, cnode *n, uint32_t owner, uint32_t doc, uint32_t from,
                           uint32_t to)
 {
 	if (n->tally) {
-		if (from == to) {
-			if (n->has_missing && allowed(n, n->missing_key))
-				n->dense[n->missing_key]++;
-			return;
-		}
-		int64_t prev = -1; /* ordinals are 0 or more */
-		for (uint32_t i = from; i < to; i++) {
-			int64_t k = idx_col_key(n->col, i);
-			if (k != prev && allowed(n, k))
-				n->dense[k]++;
-			prev = k;
-		}
+		tally(n, from, to);
 		return;
 	}
 	if (from == to) {
@@ -854,6 +861,39 @@ int aggc_collect(aggc *c, uint32_t doc)
 	c->collected++;
 	for (uint32_t i = 0; i < c->root.nsubs; i++)
 		collect(c, &c->root.subs[i], 0, doc);
+	return c->rc;
+}
+
+/* A block of documents into n: a top-level terms that tallies (the
+ * commonest facet) in one loop, any other node document by document. */
+static void collect_block(aggc *c, cnode *n, const uint32_t *docs, uint32_t nd)
+{
+	if (!n->tally) {
+		for (uint32_t j = 0; j < nd && !c->rc; j++)
+			collect(c, n, 0, docs[j]);
+		return;
+	}
+	for (uint32_t j = 0; j < nd; j++) {
+		uint32_t from, to;
+		idx_col_range(n->col, docs[j], &from, &to);
+		tally(n, from, to);
+	}
+}
+
+int aggc_collect_docs(aggc *c, const uint32_t *docs, uint32_t n)
+{
+	if (c->rc || n == 0)
+		return c->rc;
+	for (uint32_t j = 0; j < n; j++)
+		if (docs[j] >= c->ndocs || (int64_t)docs[j] <= (j ? (int64_t)docs[j - 1] : c->last))
+			return fail(
+			    c, TRAWL_EINVAL,
+			    "aggs: document %u collected out of order or beyond the shard's %u",
+			    docs[j], c->ndocs);
+	c->last = docs[n - 1];
+	c->collected += n;
+	for (uint32_t i = 0; i < c->root.nsubs && !c->rc; i++)
+		collect_block(c, &c->root.subs[i], docs, n);
 	return c->rc;
 }
 

@@ -93,6 +93,11 @@ int aggc_open(aggc **out, const aggc_bound *b, const idx_col *cols, uint32_t ndo
  */
 int aggc_collect(aggc *c, uint32_t doc);
 
+/* aggc_collect_docs counts the n documents of docs (increasing, each after
+ * every document collected before) as n calls of aggc_collect would, each
+ * aggregation over the whole block in turn. */
+int aggc_collect_docs(aggc *c, const uint32_t *docs, uint32_t n);
+
 /*
  * aggc_finish makes the shard's partial result of the documents collected
  * (the root's bucket counts them): TRAWL_OK with *out the caller's

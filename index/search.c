@@ -2600,13 +2600,21 @@ static int count_cheaply(idx_shard_ctx *c, sc *root, uint64_t *count)
 	return match_bits(c, root, count);
 }
 
-/* Collects c->bitset's documents into the aggregations, in order. */
+/* Collects c->bitset's documents into the aggregations, in order, a block
+ * at a time. */
 static void collect_bits(idx_shard_ctx *c)
 {
 	size_t words = ((size_t)c->view->ndocs + 63) / 64;
-	for (size_t i = 0; i < words && !idx_deadline_hit(c); i++)
+	uint32_t block[256], n = 0;
+	for (size_t i = 0; i < words && !idx_deadline_hit(c); i++) {
 		for (uint64_t w = c->bitset[i]; w; w &= w - 1)
-			aggc_collect(c->aggc, (uint32_t)(i * 64 + (size_t)__builtin_ctzll(w)));
+			block[n++] = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(w));
+		if (n > 256 - 64) {
+			aggc_collect_docs(c->aggc, block, n);
+			n = 0;
+		}
+	}
+	aggc_collect_docs(c->aggc, block, n);
 }
 
 /* The order of a shard's hits: the sort's (ctx), or score desc then hash
