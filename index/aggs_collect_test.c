@@ -1090,9 +1090,24 @@ static int run(built *b, const aggs_spec *s, const aggc_bound *bound, int rev, i
 		fctx f = {b->map[i], {0}, 0, 0};
 		aggc *c;
 		rc = aggc_open(&c, bound, v->cols, v->ndocs, filter_bits, &f, err, errlen);
-		for (uint32_t d = 0; !rc && d < v->ndocs; d++)
-			if (all_match || matches(b->map[i][d]))
+		/* odd shards by blocks of 1 to 97 documents (aggc_collect_docs),
+		 * even ones a document at a time: the same answers */
+		uint32_t block[97], nb = 0, want = 1 + (i * 37) % 97;
+		for (uint32_t d = 0; !rc && d < v->ndocs; d++) {
+			if (!all_match && !matches(b->map[i][d]))
+				continue;
+			if (!(i & 1)) {
 				rc = aggc_collect(c, d);
+				continue;
+			}
+			block[nb++] = d;
+			if (nb == want) {
+				rc = aggc_collect_docs(c, block, nb);
+				nb = 0;
+			}
+		}
+		if (!rc && nb)
+			rc = aggc_collect_docs(c, block, nb);
 		aggs_result *r = NULL;
 		if (!rc)
 			rc = aggc_finish(c, &r, err, errlen);
