@@ -1799,14 +1799,37 @@ static const idx_plist *postings_of(const sc *s)
 	return NULL;
 }
 
+/* Whether every document of k scores the same float, and which (*w). */
+static int constant_score(const sc *k, float *w)
+{
+	switch (k->kind) {
+	case SC_ALL:
+		*w = 1.0f;
+		return 1;
+	case SC_SET:
+		*w = ((const sc_set *)k)->w;
+		return 1;
+	case SC_KEYWORD:
+		*w = ((const sc_kw *)k)->w;
+		return 1;
+	case SC_CONST:
+		*w = ((const sc_const *)k)->w;
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * The documents of a scorer as a bitset, without iterating it: postings
  * decoded a block at a time, bitsets copied, unions ORed, conjunctions
  * ANDed, exclusions cleared a word at a time. bits_cost says whether that
  * is cheap for s (UINT64_MAX: not possible, a phrase or a prefix); the
  * number is the postings and words it reads. A conjunction qualifies when
- * reading all of its clauses costs at most 32 times its sparsest: visiting
- * the sparsest and seeking the others would cost as much.
+ * one of its clauses is a filter, a keyword or a set (a constant score),
+ * and reading all of them costs at most 32 times the sparsest: visiting
+ * the sparsest and seeking the others would cost as much. Words alone
+ * (+a +b) are left to the conjunction: counted by bitset, such searches
+ * of enwiki-passages took 58 us instead of 45.
  */
 static uint64_t bits_cost(const sc *s, size_t words)
 {
@@ -1830,6 +1853,8 @@ static uint64_t bits_cost(const sc *s, size_t words)
 	case SC_AND: {
 		const sc_multi *m = (const sc_multi *)s;
 		uint64_t sum = 0, least = UINT64_MAX;
+		int narrowed = 0;
+		float w;
 		for (uint32_t i = 0; i < m->n; i++) {
 			uint64_t k = bits_cost(m->kids[i], words);
 			if (k == UINT64_MAX)
@@ -1837,8 +1862,9 @@ static uint64_t bits_cost(const sc *s, size_t words)
 			sum += k;
 			if (m->kids[i]->cost < least)
 				least = m->kids[i]->cost;
+			narrowed |= constant_score(m->kids[i], &w);
 		}
-		if (s->kind == SC_AND && sum > 32 * least + words)
+		if (s->kind == SC_AND && (!narrowed || sum > 32 * least + words))
 			return UINT64_MAX;
 		return sum;
 	}
@@ -1899,26 +1925,6 @@ static int bits_into(idx_shard_ctx *c, const sc *s, uint64_t *out, size_t words)
 			                             : out[j] & ~tmp[j];
 	}
 	return TRAWL_OK;
-}
-
-/* Whether every document of k scores the same float, and which (*w). */
-static int constant_score(const sc *k, float *w)
-{
-	switch (k->kind) {
-	case SC_ALL:
-		*w = 1.0f;
-		return 1;
-	case SC_SET:
-		*w = ((const sc_set *)k)->w;
-		return 1;
-	case SC_KEYWORD:
-		*w = ((const sc_kw *)k)->w;
-		return 1;
-	case SC_CONST:
-		*w = ((const sc_const *)k)->w;
-		return 1;
-	}
-	return 0;
 }
 
 /*
