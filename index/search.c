@@ -2696,13 +2696,22 @@ static int shard_top(idx_shard_ctx *c, sc *root, const uint64_t *bits, uint32_t 
 	const uint64_t *req = NULL;
 	if (k == 0) {
 		if (count && !cheap) {
+			/* counted, and collected a block of documents at a time */
 			uint64_t m = 0;
+			uint32_t block[256], nb = 0;
 			for (uint32_t d = root->doc; d != IDX_END && !idx_deadline_hit(c);
 			     d = SC_CALL_NEXT(root)) {
 				m++;
-				if (c->aggc)
-					aggc_collect(c->aggc, d);
+				if (!c->aggc)
+					continue;
+				block[nb++] = d;
+				if (nb == 256) {
+					aggc_collect_docs(c->aggc, block, nb);
+					nb = 0;
+				}
 			}
+			if (c->aggc)
+				aggc_collect_docs(c->aggc, block, nb);
 			*count = m;
 		}
 		return TRAWL_OK;
