@@ -329,7 +329,10 @@ struct cnode {
 	 * months, quarters or years also a table of those found (date_bucket) */
 	int64_t clo, chi;
 	int cache;
-	int64_t (*dtab)[4];
+	int64_t (*dtab)[6]; /* two buckets a span: lo, hi, lo, hi, then counts */
+	/* top level without sub-aggregations: counts kept in dtab (date_slot),
+	 * added to the hashed buckets when they leave it or at the finish */
+	int dtally;
 	/* at the finish: ords (hashed), set entries and values sorted by owner */
 	uint32_t *order, *ostart;
 	uint32_t *sorder, *sstart;
@@ -656,6 +659,45 @@ static int64_t date_bucket(cnode *n, int64_t k)
 	return e[0];
 }
 
+/* count documents more in the bucket of date lo, owner 0 */
+static int date_flush(aggc *c, cnode *n, int64_t lo, int64_t count)
+{
+	if (!count)
+		return TRAWL_OK;
+	uint32_t o = bucket(c, n, 0, lo);
+	if (o == NONE)
+		return c->rc;
+	n->bcount[o] += (uint64_t)count;
+	return TRAWL_OK;
+}
+
+/* A tallying date histogram's count of the bucket of date k (its start
+ * in *b), in the span's entry of dtab: a monthly histogram of every
+ * commit found each value's bucket by a hash probe after the table; now
+ * the table holds the count. NULL on error. */
+static int64_t *date_slot(aggc *c, cnode *n, int64_t k, int64_t *b)
+{
+	int64_t *e = n->dtab[((uint64_t)(k + MS_MAX) >> 31) % DATE_SPANS];
+	if (k >= e[0] && k < e[1]) {
+		*b = e[0];
+		return &e[4];
+	}
+	if (k >= e[2] && k < e[3]) {
+		*b = e[2];
+		return &e[5];
+	}
+	if (date_flush(c, n, e[2], e[5])) /* the older leaves the table */
+		return NULL;
+	e[2] = e[0];
+	e[3] = e[1];
+	e[5] = e[4];
+	e[0] = aggs_date_round(n->s, k);
+	e[1] = aggs_date_next(n->s, e[0]);
+	e[4] = 0;
+	*b = e[0];
+	return &e[4];
+}
+
 static void collect_histogram(aggc *c, cnode *n, uint32_t owner, uint32_t doc, uint32_t from,
                               uint32_t to)
 {
@@ -671,6 +713,15 @@ static void collect_histogram(aggc *c, cnode *n, uint32_t owner, uint32_t doc, u
 				     "(%lld)",
 				     s->path, s->field, (long long)k);
 				return;
+			}
+			if (n->dtally) {
+				int64_t *slot = date_slot(c, n, k, &b);
+				if (!slot)
+					return;
+				if (!(i > from && b == prev))
+					(*slot)++; /* values ascend: once per bucket */
+				prev = b;
+				continue;
 			}
 			b = date_bucket(n, k);
 		} else {
@@ -1022,6 +1073,7 @@ static int open_node(aggc *c, cnode *n, const bnode *b, const idx_col *cols, int
 		if (s->kind == AGGS_DATE_HISTOGRAM && s->cal >= AGGS_CAL_MONTH &&
 		    !(n->dtab = calloc(DATE_SPANS, sizeof *n->dtab)))
 			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+		n->dtally = n->dtab && top && b->nsubs == 0;
 		if (s->kind == AGGS_TERMS) {
 			int rc = open_terms(c, n, top, err, errlen);
 			if (rc)
@@ -1198,6 +1250,11 @@ static int index_node(aggc *c, cnode *n, uint32_t nown)
 	n->nown = nown;
 	if (n->tally && tally_buckets(c, n))
 		return c->rc;
+	for (size_t i = 0; n->dtally && i < DATE_SPANS; i++)
+		if (date_flush(c, n, n->dtab[i][0], n->dtab[i][4]) ||
+		    date_flush(c, n, n->dtab[i][2], n->dtab[i][5]))
+			return c->rc;
+	n->dtally = 0;
 	if (n->hashed) {
 		if (!(n->order = malloc(((size_t)n->nb + 1) * 4)) ||
 		    !(n->ostart = calloc((size_t)nown + 1, 4)))

@@ -1318,6 +1318,34 @@ class TestTypedFields(TrawlCase):
             after = ["--after", json.dumps(hits[0]["sort"])]
         self.assertEqual(seen, ["a", "b", "c", "d"])
 
+    def test_monthly_histogram_over_centuries(self):
+        # a monthly histogram keeps its counts in a table of 1024 spans of
+        # 2^31 ms (about 70 years): dates further apart share an entry, and
+        # a bucket that leaves it must keep its count
+        sp = self.write_schema()
+        f = self.path("docs.jsonl")
+        rnd = random.Random(17)
+        docs, want = [], {}
+        for i in range(400):
+            y, m = rnd.choice([1700, 1771, 1842, 1913, 1984, 2055, 2126]) + rnd.randrange(3), \
+                rnd.randrange(1, 13)
+            dates = sorted({"%04d-%02d-%02dT%02d:00:00Z" % (y, m, rnd.randrange(1, 29),
+                                                         rnd.randrange(24))
+                            for _ in range(rnd.randrange(1, 3))})
+            docs.append({"id": "d%d" % i, "title": "x", "when": dates})
+            want["%04d-%02d" % (y, m)] = want.get("%04d-%02d" % (y, m), 0) + 1
+        write_lines(f, docs)
+        ix = self.path("ix")
+        self.ok("index", ix, f, "--schema", sp, "--shards", "2")
+        aggs = self.path("aggs.json")
+        with open(aggs, "w") as fh:
+            json.dump({"m": {"date_histogram": {"field": "when", "calendar_interval": "month",
+                                                "min_doc_count": 1}}}, fh)
+        r = self.ok("search", ix, "--json", "--aggs", aggs, "--", "*:*")
+        got = {b["key_as_string"][:7]: b["doc_count"]
+               for b in json.loads(r.out)["aggregations"]["m"]["buckets"]}
+        self.assertEqual(got, want)
+
     def test_exists_needs_index_or_doc_values(self):
         sp = self.path("schema-off.json")
         with open(sp, "w") as fh:
