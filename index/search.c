@@ -1775,18 +1775,41 @@ static int merge_sets(builder *b, sc **must, uint32_t *nm)
 
 /* ---- bitsets of postings ---- */
 
+/* Where postings' blocks are written: a bitset of ndocs documents; a doc
+ * id at or past ndocs (damaged postings) is not written but noted. */
+typedef struct bitsink {
+	uint64_t *bits;
+	uint32_t ndocs;
+	int bad;
+} bitsink;
+
 static void set_bits(void *ctx, const uint32_t *docs, uint32_t n)
 {
-	uint64_t *bs = ctx;
+	bitsink *k = ctx;
 	for (uint32_t i = 0; i < n; i++)
-		bs[docs[i] >> 6] |= 1ull << (docs[i] & 63);
+		if (docs[i] < k->ndocs)
+			k->bits[docs[i] >> 6] |= 1ull << (docs[i] & 63);
+		else
+			k->bad = 1;
 }
 
 static void clear_bits(void *ctx, const uint32_t *docs, uint32_t n)
 {
-	uint64_t *bs = ctx;
+	bitsink *k = ctx;
 	for (uint32_t i = 0; i < n; i++)
-		bs[docs[i] >> 6] &= ~(1ull << (docs[i] & 63));
+		if (docs[i] < k->ndocs)
+			k->bits[docs[i] >> 6] &= ~(1ull << (docs[i] & 63));
+		else
+			k->bad = 1;
+}
+
+/* Postings pl set into (or cleared from, clear) bits: 0 or TRAWL_ECORRUPT. */
+static int postings_bits(const idx_shard_ctx *c, const idx_plist *pl, int clear, uint64_t *bits)
+{
+	bitsink k = {bits, c->view->ndocs, 0};
+	if (idx_pcur_each_block(pl, clear ? clear_bits : set_bits, &k) || k.bad)
+		return TRAWL_ECORRUPT;
+	return TRAWL_OK;
 }
 
 /* The postings of a term or a keyword; NULL for any other scorer. */
@@ -1879,7 +1902,7 @@ static int bits_into(idx_shard_ctx *c, const sc *s, uint64_t *out, size_t words)
 	const idx_plist *pl = postings_of(s);
 	if (pl) {
 		memset(out, 0, words * 8);
-		return idx_pcur_each_block(pl, set_bits, out) ? TRAWL_ECORRUPT : TRAWL_OK;
+		return postings_bits(c, pl, 0, out);
 	}
 	switch (s->kind) {
 	case SC_SET:
@@ -1910,9 +1933,8 @@ static int bits_into(idx_shard_ctx *c, const sc *s, uint64_t *out, size_t words)
 		const sc *k =
 		    s->kind == SC_EXCL ? ((const sc_pair *)s)->b : ((const sc_multi *)s)->kids[i];
 		if (s->kind != SC_AND && postings_of(k)) { /* straight into out */
-			if (idx_pcur_each_block(postings_of(k),
-			                        s->kind == SC_OR ? set_bits : clear_bits, out))
-				return TRAWL_ECORRUPT;
+			if ((rc = postings_bits(c, postings_of(k), s->kind != SC_OR, out)))
+				return rc;
 			continue;
 		}
 		if (!tmp && !(tmp = arena_alloc(c->arena, words * 8)))
@@ -2043,10 +2065,12 @@ static int build_bool(builder *b, const idx_lnode *n, sc **out)
 		musts += n->kids[i]->occur == QT_MUST || n->kids[i]->occur == QT_FILTER;
 	for (uint32_t i = 0; i < n->nkids; i++) {
 		sc *k;
-		/* a required phrase next to other required clauses is two-phase */
+		/* a required phrase next to other required clauses is two-phase;
+		 * not a filter's, which its constant score hides from the
+		 * conjunction that would confirm it (its first document, the
+		 * rarest term's, was a match whether the phrase was there or not) */
 		const idx_lnode *kid = n->kids[i];
-		int rc = kid->kind == IDX_L_PHRASE &&
-		                 (kid->occur == QT_MUST || kid->occur == QT_FILTER) && musts >= 2
+		int rc = kid->kind == IDX_L_PHRASE && kid->occur == QT_MUST && musts >= 2
 		             ? build_phrase(b, kid, 1, &k)
 		             : build(b, kid, &k);
 		if (rc)

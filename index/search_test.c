@@ -1631,8 +1631,11 @@ static void gen_query(corpus *c, rng *r, sb *q)
 		sb_puts(q, ")");
 		for (uint32_t i = 0; i < nf; i++) {
 			sb_puts(q, " #");
-			if (rchance(r, 0.5))
+			double x = runit(r);
+			if (x < 0.4)
 				sb_puts(q, c->vocab[rbelow(r, 8)]);
+			else if (x < 0.7)
+				q_phrase(c, r, q); /* a filter that is a phrase */
 			else
 				q_word(c, r, q);
 		}
@@ -1684,6 +1687,10 @@ static void fixed_queries(corpus *c, rng *r)
 		sb_reset(&q);
 		sb_printf(&q, "+(%s %s %s) #%s", v0, v1, v2, v3);
 		check_query(c, r, q.p, op);
+		sb_reset(&q);
+		sb_printf(&q, "+%s #\"%s %s\"", v0, v1, v2); /* a phrase as a filter */
+		check_query(c, r, q.p, op);
+
 	}
 	free(q.p);
 }
