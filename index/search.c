@@ -1669,6 +1669,15 @@ static size_t set_key(const builder *b, const idx_lnode *n, uint8_t *k)
 	return at + (n->key ? n->klen : 0);
 }
 
+/* The documents of a bitset of words words. */
+static uint64_t popcount_words(const uint64_t *bits, size_t words)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(bits[i]);
+	return n;
+}
+
 static sc *mk_set(builder *b, const uint64_t *bits, uint64_t count, float w);
 
 static int build_set(builder *b, const idx_lnode *n, sc **out)
@@ -1688,8 +1697,7 @@ static int build_set(builder *b, const idx_lnode *n, sc **out)
 		if (rc)
 			return errf(b->c->err, b->c->errlen, rc, "damaged %s",
 			            n->set == IDX_SET_IDS ? "document ids" : "typed field data");
-		for (size_t i = 0; i < words; i++)
-			count += (uint64_t)__builtin_popcountll(bits[i]);
+		count = popcount_words(bits, words);
 		if (cache)
 			idx_fcache_put(b->c->fcache, key, klen, bits, words, count);
 	}
@@ -1760,10 +1768,7 @@ static int merge_sets(builder *b, sc **must, uint32_t *nm)
 			bits[j] &= t->bits[j];
 		w += t->w;
 	}
-	uint64_t count = 0;
-	for (size_t j = 0; j < words; j++)
-		count += (uint64_t)__builtin_popcountll(bits[j]);
-	sc *merged = mk_set(b, bits, count, w);
+	sc *merged = mk_set(b, bits, popcount_words(bits, words), w);
 	if (!merged)
 		return TRAWL_ENOMEM;
 	for (uint32_t i = 0; i < m; i++)
@@ -2021,10 +2026,7 @@ static int fold_constants(builder *b, sc **must, uint32_t nm, sc **req)
 			}
 		}
 		if (acc) {
-			uint64_t count = 0;
-			for (size_t j = 0; j < words; j++)
-				count += (uint64_t)__builtin_popcountll(acc[j]);
-			sc *set = mk_set(b, acc, count, sum);
+			sc *set = mk_set(b, acc, popcount_words(acc, words), sum);
 			if (!set)
 				return TRAWL_ENOMEM;
 			if (set->kind == SC_NONE) {
@@ -2593,10 +2595,7 @@ static int match_bits(idx_shard_ctx *c, sc *root, uint64_t *count)
 		return 0; /* iterated instead */
 	if (rc)
 		return -1;
-	uint64_t n = 0;
-	for (size_t i = 0; i < words; i++)
-		n += (uint64_t)__builtin_popcountll(c->bitset[i]);
-	*count = n;
+	*count = popcount_words(c->bitset, words);
 	return 1;
 }
 

@@ -1490,6 +1490,19 @@ static void q_clause(corpus *c, rng *r, sb *q, int depth)
 	}
 }
 
+/* n words separated by spaces (an OR), three in ten of the commonest. */
+static void q_union(corpus *c, rng *r, sb *q, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (i)
+			sb_puts(q, " ");
+		if (rchance(r, 0.3))
+			sb_puts(q, c->vocab[rbelow(r, 4)]);
+		else
+			q_word(c, r, q);
+	}
+}
+
 /* One random query of one of the shapes the brief lists. */
 static void gen_query(corpus *c, rng *r, sb *q)
 {
@@ -1501,18 +1514,9 @@ static void gen_query(corpus *c, rng *r, sb *q)
 		q_word(c, r, q);
 		break;
 	case 2:
-	case 3: { /* OR of 2-6 terms, often with very common ones */
-		uint32_t n = 2 + rbelow(r, 5);
-		for (uint32_t i = 0; i < n; i++) {
-			if (i)
-				sb_puts(q, " ");
-			if (rchance(r, 0.3))
-				sb_puts(q, c->vocab[rbelow(r, 4)]);
-			else
-				q_word(c, r, q);
-		}
+	case 3: /* OR of 2-6 terms, often with very common ones */
+		q_union(c, r, q, 2 + rbelow(r, 5));
 		break;
-	}
 	case 4:
 		sb_puts(q, "+");
 		q_word(c, r, q);
@@ -1618,16 +1622,9 @@ static void gen_query(corpus *c, rng *r, sb *q)
 		break;
 	case 20:
 	case 21: { /* a union narrowed by filters (#: required, scoring 0) */
-		uint32_t n = 2 + rbelow(r, 4), nf = 1 + rbelow(r, 2);
+		uint32_t nf = 1 + rbelow(r, 2);
 		sb_puts(q, "+(");
-		for (uint32_t i = 0; i < n; i++) {
-			if (i)
-				sb_puts(q, " ");
-			if (rchance(r, 0.3))
-				sb_puts(q, c->vocab[rbelow(r, 4)]);
-			else
-				q_word(c, r, q);
-		}
+		q_union(c, r, q, 2 + rbelow(r, 4));
 		sb_puts(q, ")");
 		for (uint32_t i = 0; i < nf; i++) {
 			sb_puts(q, " #");
@@ -1690,7 +1687,6 @@ static void fixed_queries(corpus *c, rng *r)
 		sb_reset(&q);
 		sb_printf(&q, "+%s #\"%s %s\"", v0, v1, v2); /* a phrase as a filter */
 		check_query(c, r, q.p, op);
-
 	}
 	free(q.p);
 }
