@@ -37,6 +37,7 @@ _Static_assert((int)AGGS_V_KEYWORD == (int)IDX_KEYWORD && (int)AGGS_V_LONG == (i
 
 /* Dates within +-8.64e15 ms (common/aggs.c) */
 #define MS_MAX 8640000000000000LL
+#define DAY_MS 86400000LL
 /* A top-level terms on a keyword counts by ordinal in an array when the
  * dictionary has at most this many values (4 MiB of u32). */
 #define DENSE_MAX_ORDS (1u << 20)
@@ -275,6 +276,28 @@ int aggc_bind(const aggs_spec *spec, const idx_schema *schema, aggc_bound **out,
 
 /* ---- the collector ---- */
 
+/* Spans of dates in a date_histogram's table of buckets. */
+#define DATE_SPANS 1024
+#define SPAN_MS (1LL << 31)
+
+/*
+ * A span of 2^31 ms (24.8 days) in a date_histogram's table: the buckets
+ * that meet it, and a tallying node's counts of them. A shard's documents
+ * come in the order of their ids' hashes, not of their dates, so the last
+ * bucket found seldom holds the next date; by calendar months, quarters
+ * or years, finding it anew (aggs_date_round and aggs_date_next: the
+ * calendar's arithmetic twice) was a quarter of a histogram request. Those
+ * buckets are longer than a span, so a span meets at most two: its date's
+ * bucket is one comparison away, without a branch (where months cross
+ * spans, which of the two is a coin toss). DATE_SPANS spans wrap around
+ * the table (70 years without a clash).
+ */
+typedef struct dspan {
+	int64_t span;  /* (date + MS_MAX) >> 31, or -1: unused */
+	int64_t lo[2]; /* the buckets' first milliseconds; lo[1] INT64_MAX: one */
+	uint32_t count[2];
+} dspan;
+
 typedef struct cnode cnode;
 struct cnode {
 	const bnode *b;
@@ -329,10 +352,23 @@ struct cnode {
 	 * months, quarters or years also a table of those found (date_bucket) */
 	int64_t clo, chi;
 	int cache;
-	int64_t (*dtab)[6]; /* two buckets a span: lo, hi, lo, hi, then counts */
-	/* top level without sub-aggregations: counts kept in dtab (date_slot),
+	dspan *dtab; /* by spans of dates: the buckets met (date_span) */
+	/* top level without sub-aggregations: counts kept in dtab,
 	 * added to the hashed buckets when they leave it or at the finish */
 	int dtally;
+	/* a top-level histogram without sub-aggregations: counts by bucket
+	 * number in a window [hbase, hbase + hcap) grown on demand
+	 * (hist_window), made buckets at the finish; numbers outside a window
+	 * of HIST_WINDOW buckets go to the hashed buckets */
+	int htally;
+	int hint;  /* an integer field, interval and offset: hist_number in integers */
+	int hdate; /* a date_histogram of a fixed width: numbers are of hiv from
+	              hoff, keys their first milliseconds (hist_key) */
+	int64_t hiv, hoff;
+	double hinv; /* 1 / hiv */
+	int64_t hbase;
+	uint32_t hcap;
+	uint32_t *hcnt;
 	/* at the finish: ords (hashed), set entries and values sorted by owner */
 	uint32_t *order, *ostart;
 	uint32_t *sorder, *sstart;
@@ -616,49 +652,6 @@ static void collect_terms(aggc *c, cnode *n, uint32_t owner, uint32_t doc, uint3
 	}
 }
 
-/* Spans of dates in a date_histogram's table of buckets. */
-#define DATE_SPANS 1024
-
-/*
- * The date_histogram bucket of date k. A shard's documents come in the
- * order of their ids' hashes, not of their dates, so the last bucket found
- * seldom holds the next date; by calendar months, quarters or years,
- * finding it anew (aggs_date_round and aggs_date_next: the calendar's
- * arithmetic twice) was a quarter of a histogram request. So those keep
- * the buckets found in a table by spans of 2^31 ms (24.8 days, shorter
- * than any of those buckets: a span meets at most two), two a span,
- * DATE_SPANS spans wrapping around (70 years without a clash).
- */
-static int64_t date_bucket(cnode *n, int64_t k)
-{
-	if (n->cache && k >= n->clo && k < n->chi)
-		return n->clo;
-	int64_t *e = n->dtab ? n->dtab[((uint64_t)(k + MS_MAX) >> 31) % DATE_SPANS] : NULL;
-	if (e && k >= e[2] && k < e[3]) { /* the span's other bucket: first now */
-		int64_t lo = e[2], hi = e[3];
-		e[2] = e[0];
-		e[3] = e[1];
-		e[0] = lo;
-		e[1] = hi;
-	} else if (!e || k < e[0] || k >= e[1]) {
-		int64_t lo = aggs_date_round(n->s, k);
-		if (!e) {
-			n->clo = lo;
-			n->chi = aggs_date_next(n->s, lo);
-			n->cache = 1;
-			return lo;
-		}
-		e[2] = e[0];
-		e[3] = e[1];
-		e[0] = lo;
-		e[1] = aggs_date_next(n->s, lo);
-	}
-	n->clo = e[0];
-	n->chi = e[1];
-	n->cache = 1;
-	return e[0];
-}
-
 /* count documents more in the bucket of date lo, owner 0 */
 static int date_flush(aggc *c, cnode *n, int64_t lo, int64_t count)
 {
@@ -671,69 +664,203 @@ static int date_flush(aggc *c, cnode *n, int64_t lo, int64_t count)
 	return TRAWL_OK;
 }
 
-/* A tallying date histogram's count of the bucket of date k (its start
- * in *b), in the span's entry of dtab: a monthly histogram of every
- * commit found each value's bucket by a hash probe after the table; now
- * the table holds the count. NULL on error. */
-static int64_t *date_slot(aggc *c, cnode *n, int64_t k, int64_t *b)
+/* Entry e made span sp's, its counts first added to the hashed buckets.
+ * NULL on error. */
+static dspan *date_span_fill(aggc *c, cnode *n, dspan *e, int64_t sp)
 {
-	int64_t *e = n->dtab[((uint64_t)(k + MS_MAX) >> 31) % DATE_SPANS];
-	if (k >= e[0] && k < e[1]) {
-		*b = e[0];
-		return &e[4];
-	}
-	if (k >= e[2] && k < e[3]) {
-		*b = e[2];
-		return &e[5];
-	}
-	if (date_flush(c, n, e[2], e[5])) /* the older leaves the table */
+	if (e->span >= 0 &&
+	    (date_flush(c, n, e->lo[0], e->count[0]) || date_flush(c, n, e->lo[1], e->count[1])))
 		return NULL;
-	e[2] = e[0];
-	e[3] = e[1];
-	e[5] = e[4];
-	e[0] = aggs_date_round(n->s, k);
-	e[1] = aggs_date_next(n->s, e[0]);
-	e[4] = 0;
-	*b = e[0];
-	return &e[4];
+	int64_t s0 = sp * SPAN_MS - MS_MAX, next;
+	e->span = sp;
+	e->lo[0] = aggs_date_round(n->s, s0);
+	next = aggs_date_next(n->s, e->lo[0]);
+	e->lo[1] = next < s0 + SPAN_MS ? next : INT64_MAX;
+	e->count[0] = e->count[1] = 0;
+	return e;
+}
+
+/* The table's entry of date k's span (|k| <= MS_MAX), or NULL on error. */
+static inline dspan *date_span(aggc *c, cnode *n, int64_t k)
+{
+	int64_t sp = (k + MS_MAX) >> 31;
+	dspan *e = &n->dtab[sp % DATE_SPANS];
+	if (__builtin_expect(e->span == sp, 1))
+		return e;
+	return date_span_fill(c, n, e, sp);
+}
+
+/* The date_histogram bucket of date k (|k| <= MS_MAX): its first
+ * millisecond, or INT64_MIN on error. */
+static int64_t date_bucket(aggc *c, cnode *n, int64_t k)
+{
+	if (n->dtab) {
+		const dspan *e = date_span(c, n, k);
+		return e ? e->lo[k >= e->lo[1]] : INT64_MIN;
+	}
+	if (!n->cache || k < n->clo || k >= n->chi) {
+		n->clo = aggs_date_round(n->s, k);
+		n->chi = aggs_date_next(n->s, n->clo);
+		n->cache = 1;
+	}
+	return n->clo;
+}
+
+/* A date in a date_histogram: TRAWL_OK, or an error beyond the dates
+ * trawl's calendar reads. */
+static inline int date_ok(aggc *c, const cnode *n, int64_t k)
+{
+	if (k >= -MS_MAX && k <= MS_MAX)
+		return TRAWL_OK;
+	return fail(c, TRAWL_ELIMIT,
+	            "%s: a date of field %s is beyond +-8640000000000000 ms of the epoch (%lld)",
+	            n->s->path, n->s->field, (long long)k);
+}
+
+/* Integers below this in magnitude are doubles exactly, and so is the
+ * quotient's floor by another such integer (the nearest double to a/b,
+ * a < 2^52, is never the next integer up). */
+#define HIST_EXACT (1LL << 52)
+
+/* The histogram bucket number of key k into *b: TRAWL_OK, or an error for
+ * a number 2^53 intervals or more from the offset. It is
+ * floor((k - offset) / interval) in doubles, as Elasticsearch's; for an
+ * integer field, interval and offset (hint), the same number in integers:
+ * a multiplication by the inverse, corrected by one or two steps, instead
+ * of a division and a floor. A date_histogram of a fixed width (hdate; k
+ * a date within +-MS_MAX, |k - hoff| < 2^55) numbers its buckets so too:
+ * floor in integers, as aggs_date_round's, at any distance. */
+static inline int hist_number(aggc *c, const cnode *n, int64_t k, int64_t *b)
+{
+	const aggs_spec *s = n->s;
+	int64_t a;
+	if (n->hint && !__builtin_sub_overflow(k, n->hoff, &a) &&
+	    (n->hdate || (a > -HIST_EXACT && a < HIST_EXACT))) {
+		/* t is within 2 of the floor; |t * iv| <= |a| + 2 iv < 2^63 */
+		int64_t t = (int64_t)((double)a * n->hinv), iv = n->hiv;
+		while (t * iv > a)
+			t--;
+		while ((t + 1) * iv <= a)
+			t++;
+		*b = t;
+		return TRAWL_OK;
+	}
+	double q = floor((key_double(n->b->type, k) - s->offset) / s->interval);
+	if (!(fabs(q) < 9007199254740992.0))
+		return fail(c, TRAWL_ELIMIT,
+		            "%s: a value of field %s is more than 2^53 intervals from the offset",
+		            s->path, s->field);
+	*b = (int64_t)q;
+	return TRAWL_OK;
+}
+
+/* The key of bucket number b: the number, or a date's first millisecond. */
+static inline int64_t hist_key(const cnode *n, int64_t b)
+{
+	return n->hdate ? b * n->hiv + n->hoff : b;
+}
+
+/* Buckets in a tallying histogram's window: 256 KiB of counts. */
+#define HIST_WINDOW (1u << 16)
+
+/* Counts bucket number b of a tallying histogram outside its window: the
+ * window grows (doubling) to take it when it spans at most HIST_WINDOW
+ * buckets then, else b goes to the hashed buckets. */
+static void hist_window(aggc *c, cnode *n, int64_t b)
+{
+	int64_t lo = b, hi = b + 1; /* |b| < 2^53: no overflow */
+	if (n->hcap) {
+		lo = b < n->hbase ? b : n->hbase;
+		hi = b >= n->hbase + n->hcap ? b + 1 : n->hbase + n->hcap;
+	}
+	if ((uint64_t)(hi - lo) > HIST_WINDOW) {
+		uint32_t o = bucket(c, n, 0, hist_key(n, b));
+		if (o != NONE)
+			n->bcount[o]++;
+		return;
+	}
+	uint32_t cap = n->hcap ? 2 * n->hcap : 64;
+	while (cap < (uint64_t)(hi - lo))
+		cap *= 2;
+	if (cap > HIST_WINDOW)
+		cap = HIST_WINDOW;
+	int64_t base = n->hcap && b < n->hbase ? hi - cap : lo; /* grows toward b */
+	uint32_t *t = calloc(cap, sizeof *t);
+	if (!t)
+		return (void)oom(c, n);
+	if (n->hcap)
+		memcpy(t + (n->hbase - base), n->hcnt, (size_t)n->hcap * sizeof *t);
+	free(n->hcnt);
+	n->hcnt = t;
+	n->hcap = cap;
+	n->hbase = base;
+	t[b - base]++;
+}
+
+/* A tallying histogram's window as hashed buckets, at the finish. */
+static int hist_flush(aggc *c, cnode *n)
+{
+	n->htally = 0;
+	for (uint32_t i = 0; i < n->hcap; i++) {
+		if (!n->hcnt[i])
+			continue;
+		uint32_t o = bucket(c, n, 0, hist_key(n, n->hbase + i));
+		if (o == NONE)
+			return c->rc;
+		n->bcount[o] += n->hcnt[i];
+	}
+	return TRAWL_OK;
+}
+
+/* Counts the values [from, to) of a document in a tallying histogram or
+ * date_histogram: each bucket once (values ascend, so a bucket's values
+ * are neighbours). */
+static inline __attribute__((always_inline)) void tally_histogram(aggc *c, cnode *n, uint32_t from,
+                                                                  uint32_t to)
+{
+	int64_t prev = 0, b = 0;
+	for (uint32_t i = from; i < to; i++) {
+		int64_t k = idx_col_key(n->col, i);
+		if (n->dtally) {
+			dspan *e;
+			if (date_ok(c, n, k) || !(e = date_span(c, n, k)))
+				return;
+			int in1 = k >= e->lo[1];
+			b = e->lo[in1];
+			if (!(i > from && b == prev))
+				e->count[in1]++;
+		} else {
+			if ((n->hdate && date_ok(c, n, k)) || hist_number(c, n, k, &b))
+				return;
+			uint64_t w = (uint64_t)(b - n->hbase);
+			if (!(i > from && b == prev)) {
+				if (w < n->hcap)
+					n->hcnt[w]++;
+				else
+					hist_window(c, n, b);
+			}
+		}
+		prev = b;
+	}
 }
 
 static void collect_histogram(aggc *c, cnode *n, uint32_t owner, uint32_t doc, uint32_t from,
                               uint32_t to)
 {
-	const aggs_spec *s = n->s;
+	if (n->dtally || n->htally) {
+		tally_histogram(c, n, from, to);
+		return;
+	}
 	int64_t prev = 0;
 	for (uint32_t i = from; i < to; i++) {
-		int64_t k = idx_col_key(n->col, i), b;
-		if (s->kind == AGGS_DATE_HISTOGRAM) {
-			if (k < -MS_MAX || k > MS_MAX) {
-				fail(c, TRAWL_ELIMIT,
-				     "%s: a date of field %s is beyond +-8640000000000000 ms of "
-				     "the epoch "
-				     "(%lld)",
-				     s->path, s->field, (long long)k);
+		int64_t k = idx_col_key(n->col, i), b = 0;
+		if (n->s->kind == AGGS_DATE_HISTOGRAM) {
+			if (date_ok(c, n, k))
 				return;
-			}
-			if (n->dtally) {
-				int64_t *slot = date_slot(c, n, k, &b);
-				if (!slot)
-					return;
-				if (!(i > from && b == prev))
-					(*slot)++; /* values ascend: once per bucket */
-				prev = b;
-				continue;
-			}
-			b = date_bucket(n, k);
-		} else {
-			double q = floor((key_double(n->b->type, k) - s->offset) / s->interval);
-			if (!(fabs(q) < 9007199254740992.0)) {
-				fail(c, TRAWL_ELIMIT,
-				     "%s: a value of field %s is more than 2^53 intervals from the "
-				     "offset",
-				     s->path, s->field);
+			if ((b = date_bucket(c, n, k)) == INT64_MIN)
 				return;
-			}
-			b = (int64_t)q;
+		} else if (hist_number(c, n, k, &b)) {
+			return;
 		}
 		if (i > from && b == prev)
 			continue; /* values ascend: a bucket's values are neighbours */
@@ -915,19 +1042,25 @@ int aggc_collect(aggc *c, uint32_t doc)
 	return c->rc;
 }
 
-/* A block of documents into n: a top-level terms that tallies (the
- * commonest facet) in one loop, any other node document by document. */
+/* A block of documents into n: a top-level terms or histogram that
+ * tallies (the commonest facets) in one loop, any other node document by
+ * document. */
 static void collect_block(aggc *c, cnode *n, const uint32_t *docs, uint32_t nd)
 {
-	if (!n->tally) {
+	uint32_t from, to;
+	if (n->tally) {
+		for (uint32_t j = 0; j < nd; j++) {
+			idx_col_range(n->col, docs[j], &from, &to);
+			tally(n, from, to);
+		}
+	} else if (n->htally || n->dtally) {
+		for (uint32_t j = 0; j < nd && !c->rc; j++) {
+			idx_col_range(n->col, docs[j], &from, &to);
+			tally_histogram(c, n, from, to);
+		}
+	} else {
 		for (uint32_t j = 0; j < nd && !c->rc; j++)
 			collect(c, n, 0, docs[j]);
-		return;
-	}
-	for (uint32_t j = 0; j < nd; j++) {
-		uint32_t from, to;
-		idx_col_range(n->col, docs[j], &from, &to);
-		tally(n, from, to);
 	}
 }
 
@@ -977,6 +1110,7 @@ static void cnode_fini(cnode *n)
 	free(n->allow);
 	free(n->bits);
 	free(n->dtab);
+	free(n->hcnt);
 	free(n->order);
 	free(n->ostart);
 	free(n->sorder);
@@ -1070,10 +1204,39 @@ static int open_node(aggc *c, cnode *n, const bnode *b, const idx_col *cols, int
 		if (!(n->slot = calloc(64, sizeof *n->slot)))
 			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
 		n->nslot = 64;
-		if (s->kind == AGGS_DATE_HISTOGRAM && s->cal >= AGGS_CAL_MONTH &&
-		    !(n->dtab = calloc(DATE_SPANS, sizeof *n->dtab)))
-			return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+		if (s->kind == AGGS_DATE_HISTOGRAM && s->cal >= AGGS_CAL_MONTH) {
+			if (!(n->dtab = calloc(DATE_SPANS, sizeof *n->dtab)))
+				return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory",
+				            s->path);
+			for (size_t i = 0; i < DATE_SPANS; i++)
+				n->dtab[i].span = -1;
+		}
 		n->dtally = n->dtab && top && b->nsubs == 0;
+		n->htally = s->kind == AGGS_HISTOGRAM && top && b->nsubs == 0;
+		if (s->kind == AGGS_DATE_HISTOGRAM && s->cal < AGGS_CAL_MONTH && top &&
+		    b->nsubs == 0) {
+			/* aggs_date_round: floor((ms - offset + tz) / width), the
+			 * weeks from Monday (1970-01-01 was a Thursday) */
+			static const int64_t width[] = {0, 60000, 3600000, DAY_MS, 7 * DAY_MS};
+			int64_t base = s->offset_ms - (int64_t)s->tz_min * 60000 -
+			               (s->cal == AGGS_CAL_WEEK ? 3 * DAY_MS : 0);
+			n->hiv = s->cal == AGGS_CAL_NONE ? s->fixed_ms : width[s->cal];
+			if (base >= -2 * MS_MAX && base <= 2 * MS_MAX && n->hiv > 0 &&
+			    n->hiv <= 4 * MS_MAX) {
+				n->htally = n->hint = n->hdate = 1;
+				n->hoff = base;
+				n->hinv = 1.0 / (double)n->hiv;
+			}
+		}
+		if (s->kind == AGGS_HISTOGRAM && b->type != IDX_DOUBLE &&
+		    s->interval == floor(s->interval) && s->interval >= 1 &&
+		    s->interval < (double)HIST_EXACT && s->offset == floor(s->offset) &&
+		    fabs(s->offset) < (double)HIST_EXACT) {
+			n->hint = 1;
+			n->hiv = (int64_t)s->interval;
+			n->hoff = (int64_t)s->offset;
+			n->hinv = 1.0 / s->interval;
+		}
 		if (s->kind == AGGS_TERMS) {
 			int rc = open_terms(c, n, top, err, errlen);
 			if (rc)
@@ -1251,10 +1414,13 @@ static int index_node(aggc *c, cnode *n, uint32_t nown)
 	if (n->tally && tally_buckets(c, n))
 		return c->rc;
 	for (size_t i = 0; n->dtally && i < DATE_SPANS; i++)
-		if (date_flush(c, n, n->dtab[i][0], n->dtab[i][4]) ||
-		    date_flush(c, n, n->dtab[i][2], n->dtab[i][5]))
+		if (n->dtab[i].span >= 0 &&
+		    (date_flush(c, n, n->dtab[i].lo[0], n->dtab[i].count[0]) ||
+		     date_flush(c, n, n->dtab[i].lo[1], n->dtab[i].count[1])))
 			return c->rc;
 	n->dtally = 0;
+	if (n->htally && hist_flush(c, n))
+		return c->rc;
 	if (n->hashed) {
 		if (!(n->order = malloc(((size_t)n->nb + 1) * 4)) ||
 		    !(n->ostart = calloc((size_t)nown + 1, 4)))

@@ -1187,7 +1187,12 @@ static const char *const REQUESTS[] = {
     " \"hb\": {\"histogram\": {\"field\": \"size\", \"interval\": 10, \"extended_bounds\":"
     " {\"min\": -200, \"max\": 200}, \"order\": {\"_count\": \"desc\"}}},"
     " \"hd\": {\"histogram\": {\"field\": \"date\", \"interval\": 604800000}},"
-    " \"hbig\": {\"histogram\": {\"field\": \"big\", \"interval\": 1e11, \"min_doc_count\": 1}}}",
+    " \"hbig\": {\"histogram\": {\"field\": \"big\", \"interval\": 1e11, \"min_doc_count\": 1}},"
+    /* tallied in a window that grows both ways, and in hashed buckets
+     * beyond it (minutes over years; +-10^12 one apart) */
+    " \"hw\": {\"histogram\": {\"field\": \"date\", \"interval\": 60000, \"min_doc_count\": 1}},"
+    " \"hb1\": {\"histogram\": {\"field\": \"big\", \"interval\": 1, \"min_doc_count\": 1}},"
+    " \"hn\": {\"histogram\": {\"field\": \"size\", \"interval\": 3, \"offset\": -1}}}",
     /* date histograms: calendar units in zones, nested, bounds, fixed intervals */
     "{\"m\": {\"date_histogram\": {\"field\": \"date\", \"calendar_interval\": \"1M\","
     " \"time_zone\": \"-05:00\"}, \"aggs\": {\"w\": {\"date_histogram\": {\"field\": \"date\","
@@ -1205,7 +1210,14 @@ static const char *const REQUESTS[] = {
     " \"dd\": {\"date_histogram\": {\"field\": \"date\", \"calendar_interval\": \"day\","
     " \"order\": {\"_count\": \"desc\"}, \"min_doc_count\": 1}},"
     " \"hh\": {\"date_histogram\": {\"field\": \"date\", \"calendar_interval\": \"hour\","
-    " \"min_doc_count\": 1, \"keyed\": true}}}",
+    " \"min_doc_count\": 1, \"keyed\": true}},"
+    /* tallied by spans, dates on the months' first and last milliseconds */
+    " \"mu\": {\"date_histogram\": {\"field\": \"date\", \"calendar_interval\": \"month\"}},"
+    /* fixed widths tallied by bucket numbers */
+    " \"wk\": {\"date_histogram\": {\"field\": \"date\", \"calendar_interval\": \"week\","
+    " \"time_zone\": \"+05:30\", \"min_doc_count\": 1}},"
+    " \"du\": {\"date_histogram\": {\"field\": \"date\", \"calendar_interval\": \"day\","
+    " \"min_doc_count\": 1}}}",
     /* ranges */
     "{\"r\": {\"range\": {\"field\": \"size\", \"ranges\": [{\"to\": -10}, {\"from\": -10, \"to\":"
     " 10}, {\"from\": 0}, {\"from\": 5, \"to\": 6, \"key\": \"five\"}]}, \"aggs\": {\"mn\":"
@@ -1522,7 +1534,7 @@ static void test_dates_read_alike(void **state)
 static void test_allocation_failures(void **state)
 {
 	/* every kind of node: terms by array and by hash, missing and include on
-	 * keywords, histograms, ranges, filters, every metric */
+	 * keywords, histograms (nested and tallied), ranges, filters, every metric */
 	static const char *const req =
 	    "{\"t\": {\"terms\": {\"field\": \"tags\", \"missing\": \"zz\", \"min_doc_count\": 0, "
 	    "\"exclude\": [\"t3\"]}, \"aggs\": {\"s\": {\"terms\": {\"field\": \"section\"}, "
@@ -1531,6 +1543,10 @@ static void test_allocation_failures(void **state)
 	    " \"h\": {\"histogram\": {\"field\": \"size\", \"interval\": 10}, \"aggs\": {\"c\": "
 	    "{\"cardinality\": {\"field\": \"title.raw\"}}, \"p\": {\"percentiles\": {\"field\": "
 	    "\"size\"}}}},"
+	    " \"hw\": {\"histogram\": {\"field\": \"date\", \"interval\": 60000, "
+	    "\"min_doc_count\": 1}},"
+	    " \"dm\": {\"date_histogram\": {\"field\": \"date\", \"calendar_interval\": "
+	    "\"month\"}},"
 	    " \"r\": {\"range\": {\"field\": \"ratio\", \"ranges\": [{\"to\": 0}, {\"from\": 0}]}, "
 	    "\"aggs\": {\"m\": {\"missing\": {\"field\": \"flag\"}, \"aggs\": {\"v\": {\"sum\": "
 	    "{\"field\": \"size\"}}}}}},"

@@ -1346,6 +1346,48 @@ class TestTypedFields(TrawlCase):
                for b in json.loads(r.out)["aggregations"]["m"]["buckets"]}
         self.assertEqual(got, want)
 
+    def test_fixed_width_date_histograms_to_the_ends_of_time(self):
+        # days, weeks and fixed intervals count by bucket numbers: exact
+        # integer floors against the brute force's, from the first to the
+        # last millisecond trawl's dates hold, alike at the top (tallied)
+        # and under a filter (bucket by bucket)
+        sp = self.write_schema()
+        f = self.path("docs.jsonl")
+        rnd = random.Random(23)
+        end = 8640000000000000
+        docs, dates = [], []
+        for i in range(300):
+            pick = rnd.choice([lambda: rnd.randrange(-end, end + 1),
+                               lambda: rnd.choice([-end, end, -1, 0, 1]),
+                               lambda: 1700000000000 + rnd.randrange(-10**10, 10**10)])
+            ds = sorted({pick() for _ in range(rnd.randrange(1, 3))})
+            docs.append({"id": "d%d" % i, "title": "x", "when": ds})
+            dates.append(ds)
+        write_lines(f, docs)
+        ix = self.path("ix")
+        self.ok("index", ix, f, "--schema", sp, "--shards", "2")
+        day, hour = 86400000, 3600000
+        cases = [({"calendar_interval": "day"}, day, 0),
+                 ({"calendar_interval": "week", "time_zone": "+05:30"}, 7 * day,
+                  -330 * 60000 - 3 * day),
+                 ({"fixed_interval": "36h", "offset": "+3h", "time_zone": "-03:30"},
+                  36 * hour, 3 * hour + 210 * 60000)]
+        for spec, width, base in cases:
+            want = {}
+            for ds in dates:
+                for k in {(d - base) // width * width + base for d in ds}:
+                    want[k] = want.get(k, 0) + 1
+            h = dict(spec, field="when", min_doc_count=1)
+            aggs = self.path("aggs.json")
+            with open(aggs, "w") as fh:
+                json.dump({"top": {"date_histogram": h},
+                           "in": {"filter": {"match_all": {}},
+                                  "aggs": {"h": {"date_histogram": h}}}}, fh)
+            r = json.loads(self.ok("search", ix, "--json", "--aggs", aggs, "--", "*:*").out)
+            a = r["aggregations"]
+            for got in (a["top"]["buckets"], a["in"]["h"]["buckets"]):
+                self.assertEqual({b["key"]: b["doc_count"] for b in got}, want, spec)
+
     def test_exists_needs_index_or_doc_values(self):
         sp = self.path("schema-off.json")
         with open(sp, "w") as fh:
