@@ -254,14 +254,21 @@ static const char *skip_ws(const char *p, const char *e)
 	return p;
 }
 
-/* The end of the string whose opening quote is at p, or NULL. */
+/* The end of the string whose opening quote is at p, or NULL: the next
+ * quote after an even number of backslashes (memchr, not a byte at a time:
+ * a daily histogram's answer is mostly strings). */
 static const char *skip_string(const char *p, const char *e)
 {
-	for (p++; p < e; p++)
-		if (*p == '\\')
-			p++;
-		else if (*p == '"')
-			return p + 1;
+	const char *s = p + 1;
+	for (const char *q = s; q < e; q++) {
+		if (!(q = memchr(q, '"', (size_t)(e - q))))
+			return NULL;
+		size_t bs = 0;
+		while (q - bs > s && q[-1 - (ptrdiff_t)bs] == '\\')
+			bs++;
+		if (bs % 2 == 0)
+			return q + 1;
+	}
 	return NULL;
 }
 
@@ -383,6 +390,34 @@ static span member(span o, const char *name)
 	return v;
 }
 
+/* The value of member name of the object o, from where it starts to the
+ * text's end: found without reading the value (trawl writes a name once
+ * in an object), so that a histogram's buckets are read once, by the
+ * caller. {NULL, NULL} when o has none. */
+typedef struct first {
+	const char *name;
+	size_t len;
+	span v;
+} first;
+
+static const char *first_one(void *arg, span k, span v)
+{
+	first *f = arg;
+	if (k.p && key_is(k.p, k.e, f->name, f->len)) {
+		f->v = v;
+		return NULL; /* found: stop */
+	}
+	return skip_value(v.p, v.e);
+}
+
+static span first_member(span o, const char *name)
+{
+	first f = {name, strlen(name), {NULL, NULL}};
+	if (o.p)
+		each(o.p, o.e, first_one, &f);
+	return f.v;
+}
+
 static int is_number(span v)
 {
 	return v.p && (*v.p == '-' || (*v.p >= '0' && *v.p <= '9'));
@@ -461,7 +496,7 @@ static void proto_aggs(const ctx *c, json_t *req_aggs, const char *answer, FILE 
 		json_t *body = NULL;
 		json_object_foreach(a, kind, body) break;
 		int f = p_field(&c->s, json_string_value(json_object_get(body, "field")));
-		span g = member(got, name);
+		span g = first_member(got, name);
 		json_t *nj = json_string(name);
 		char *nt = json_dumps(nj, JSON_ENCODE_ANY);
 		json_decref(nj);
@@ -496,7 +531,7 @@ static void proto_aggs(const ctx *c, json_t *req_aggs, const char *answer, FILE 
 			bucket_out o = {out,
 			                strcmp(kind, "terms") == 0 && c->s.type[f] == P_BOOLEAN, 0};
 			fputs("{\"buckets\":[", out);
-			span bs = member(g, "buckets");
+			span bs = first_member(g, "buckets");
 			if (bs.p)
 				each(bs.p, bs.e, put_bucket, &o);
 			fputs("]}", out);
