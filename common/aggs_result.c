@@ -445,6 +445,18 @@ static void ws(jw *j, const char *s)
 static void wstr(jw *j, const char *s, size_t n)
 {
 	static const char hx[] = "0123456789ABCDEF";
+	size_t plain = 0;
+	while (plain < n && (unsigned char)s[plain] >= 0x20 && s[plain] != '"' && s[plain] != '\\')
+		plain++;
+	if (plain == n && !j->rc && n + 2 < j->b.cap - j->b.len && n + 2 <= j->b.max - j->b.len) {
+		/* nothing to escape, and room: in one copy (keys, dates) */
+		char *d = (char *)j->b.data + j->b.len;
+		d[0] = '"';
+		memcpy(d + 1, s, n);
+		d[n + 1] = '"';
+		j->b.len += n + 2;
+		return;
+	}
 	w(j, "\"", 1);
 	size_t from = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -1599,9 +1611,9 @@ static void render_histogram(rctx *c, const aggs_spec *s, const aggs_result *r)
 		double k = 0;
 		if (date) {
 			blen = date_string(s, v[i].key, s->tz_min, buf);
-		} else {
+		} else { /* the key as text only names a keyed bucket */
 			k = (double)v[i].key * s->interval + s->offset;
-			blen = aggs_java_double(k, buf);
+			blen = s->keyed ? aggs_java_double(k, buf) : 0;
 		}
 		list_next(c, &l, buf, blen);
 		robj b;

@@ -669,12 +669,26 @@ static void test_java_doubles(void **state)
 	    {99.9, "99.9"},
 	    {12345678.9, "1.23456789E7"},
 	    {-1e-5, "-1.0E-5"},
+	    {1, "1.0"},
+	    {-7, "-7.0"},
+	    {-9999999, "-9999999.0"},
+	    {500000, "500000.0"},
+	    {-1e7, "-1.0E7"},
+	    {9999999.5, "9999999.5"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		char buf[32];
 		size_t n = aggs_java_double(cases[i].d, buf);
 		assert_string_equal(buf, cases[i].s);
 		assert_int_equal(n, strlen(cases[i].s));
+	}
+	/* whole numbers of plain notation: their digits and ".0" */
+	for (int i = 0; i < 2000; i++) {
+		long long v = (long long)(rnd() % 19999999) - 9999999;
+		char buf[32], want[32];
+		snprintf(want, sizeof want, "%lld.0", v);
+		aggs_java_double((double)v, buf);
+		assert_string_equal(buf, want);
 	}
 }
 

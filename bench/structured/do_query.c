@@ -461,6 +461,9 @@ static const char *put_bucket(void *arg, span key, span b)
 		                   ? "true"
 		                   : "false",
 		               o->out);
+	else if (k.e - k.p > 2 && !memcmp(k.e - 2, ".0", 2) && is_number(k) &&
+	         memcmp(k.p, "-0", 2) && !memchr(k.p, 'E', (size_t)(k.e - k.p)))
+		put_span((span){k.p, k.e - 2}, o->out); /* a whole histogram key: its digits */
 	else if (is_real(k)) /* a histogram's key: an integer in the protocol */
 		fprintf(o->out, "%lld", (long long)number(k));
 	else
