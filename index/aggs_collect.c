@@ -436,15 +436,20 @@ static int add_buckets(aggc *c, const cnode *n, uint64_t k)
 	return TRAWL_OK;
 }
 
-static int add_values(aggc *c, const cnode *n)
+static int add_values_n(aggc *c, const cnode *n, uint64_t k)
 {
-	if (++c->nvalues > LIMIT_AGG_VALUES)
+	if ((c->nvalues += k) > LIMIT_AGG_VALUES)
 		return fail(
 		    c, TRAWL_ELIMIT,
 		    "%s: percentiles and cardinality hold more than %d values in the request "
 		    "(LIMIT_AGG_VALUES); they are exact, never estimated: narrow the query",
 		    n->s->path, LIMIT_AGG_VALUES);
 	return TRAWL_OK;
+}
+
+static int add_values(aggc *c, const cnode *n)
+{
+	return add_values_n(c, n, 1);
 }
 
 static inline uint32_t mix(uint32_t owner, int64_t key)
@@ -948,6 +953,110 @@ static inline int bit(const uint64_t *b, uint32_t d)
 	return (int)((b[d >> 6] >> (d & 63)) & 1);
 }
 
+/* Adds (owner, key) to a cardinality's set, unless there: TRAWL_OK, or an
+ * error (the limit of values, memory). */
+static inline int set_add(aggc *c, cnode *n, uint32_t owner, int64_t key)
+{
+	if (n->sbits) { /* one owner; the set's keys are made from the bits at the end */
+		uint64_t w = 1ull << (key & 63);
+		if (n->sbits[key >> 6] & w)
+			return TRAWL_OK;
+		if (add_values(c, n))
+			return c->rc;
+		n->sbits[key >> 6] |= w;
+		n->nset++;
+		return TRAWL_OK;
+	}
+	uint32_t m = n->nsslot - 1, h = mix(owner, key) & m, s;
+	for (; (s = n->sslot[h]); h = (h + 1) & m)
+		if (n->skey[s - 1] == key && n->sowner[s - 1] == owner)
+			return TRAWL_OK;
+	if (add_values(c, n))
+		return c->rc;
+	if (n->nset == n->capset) {
+		size_t cap = n->capset, c1 = cap;
+		if (grow0(&n->sowner, &c1, cap + 1, sizeof *n->sowner) ||
+		    grow0(&n->skey, &cap, cap + 1, sizeof *n->skey))
+			return oom(c, n);
+		n->capset = (uint32_t)cap;
+	}
+	n->sowner[n->nset] = owner;
+	n->skey[n->nset] = key;
+	n->sslot[h] = ++n->nset;
+	if (2 * (uint64_t)n->nset > n->nsslot) {
+		uint32_t ns = 2 * n->nsslot, *t = calloc(ns, sizeof *t);
+		if (!t)
+			return oom(c, n);
+		for (uint32_t e = 0; e < n->nset; e++) {
+			uint32_t g = mix(n->sowner[e], n->skey[e]) & (ns - 1);
+			while (t[g])
+				g = (g + 1) & (ns - 1);
+			t[g] = e + 1;
+		}
+		free(n->sslot);
+		n->sslot = t;
+		n->nsslot = ns;
+	}
+	return TRAWL_OK;
+}
+
+/* A block of documents into a top-level metric but percentiles:
+ * collect_metric's work for one owner in one loop (the count, least and
+ * greatest keys and an integer sum in locals), not a call a document. */
+static void metric_block(aggc *c, cnode *n, const uint32_t *docs, uint32_t nd)
+{
+	if (metric_owner(c, n, 0))
+		return;
+	uint64_t count = n->mcount[0];
+	int64_t lo = n->mmin[0], hi = n->mmax[0];
+	if (n->sbits) { /* keyword ordinals: seen or not without a branch (a coin toss) */
+		uint64_t *bits = n->sbits, added = 0;
+		for (uint32_t j = 0; j < nd; j++) {
+			uint32_t from, to;
+			idx_col_range(n->col, docs[j], &from, &to);
+			for (uint32_t i = from; i < to; i++) {
+				uint32_t o;
+				memcpy(&o, n->col->vals + (size_t)i * 4, 4);
+				lo = !count || o < lo ? o : lo;
+				hi = !count || o > hi ? o : hi;
+				count++;
+				uint64_t w = 1ull << (o & 63), *p = &bits[o >> 6];
+				added += !(*p & w);
+				*p |= w;
+			}
+		}
+		n->nset += (uint32_t)added;
+		add_values_n(c, n, added);
+		nd = 0;
+	}
+	aggs_kind k = n->s->kind;
+	int sum = k == AGGS_SUM || k == AGGS_AVG || k == AGGS_STATS;
+	int dsum = sum && n->b->type == IDX_DOUBLE, card = k == AGGS_CARDINALITY;
+	__int128 isum = n->misum && sum && !dsum ? n->misum[0] : 0;
+	for (uint32_t j = 0; j < nd && !c->rc; j++) {
+		uint32_t from, to;
+		idx_col_range(n->col, docs[j], &from, &to);
+		for (uint32_t i = from; i < to; i++) {
+			int64_t key = idx_col_key(n->col, i);
+			lo = !count || key < lo ? key : lo;
+			hi = !count || key > hi ? key : hi;
+			count++;
+			isum += key;
+			if (card ? set_add(c, n, 0, key)
+			         : dsum && aggs_sum_add(&n->mdsum[0], idx_key_double(key))) {
+				if (!c->rc)
+					oom(c, n);
+				break;
+			}
+		}
+	}
+	n->mcount[0] = count;
+	n->mmin[0] = lo;
+	n->mmax[0] = hi;
+	if (sum && !dsum)
+		n->misum[0] = isum;
+}
+
 static void collect_metric(aggc *c, cnode *n, uint32_t owner, uint32_t from, uint32_t to)
 {
 	if (from == to || metric_owner(c, n, owner))
@@ -966,48 +1075,9 @@ static void collect_metric(aggc *c, cnode *n, uint32_t owner, uint32_t from, uin
 				n->misum[owner] += key;
 			else if (aggs_sum_add(&n->mdsum[owner], idx_key_double(key)))
 				return (void)oom(c, n);
-		} else if (k == AGGS_CARDINALITY && n->sbits) {
-			/* one owner; the set's keys are made from the bits at the end */
-			uint64_t w = 1ull << (key & 63);
-			if (n->sbits[key >> 6] & w)
-				continue;
-			if (add_values(c, n))
-				return;
-			n->sbits[key >> 6] |= w;
-			n->nset++;
 		} else if (k == AGGS_CARDINALITY) {
-			uint32_t m = n->nsslot - 1, h = mix(owner, key) & m, s;
-			for (; (s = n->sslot[h]); h = (h + 1) & m)
-				if (n->skey[s - 1] == key && n->sowner[s - 1] == owner)
-					break;
-			if (s)
-				continue;
-			if (add_values(c, n))
+			if (set_add(c, n, owner, key))
 				return;
-			if (n->nset == n->capset) {
-				size_t cap = n->capset, c1 = cap;
-				if (grow0(&n->sowner, &c1, cap + 1, sizeof *n->sowner) ||
-				    grow0(&n->skey, &cap, cap + 1, sizeof *n->skey))
-					return (void)oom(c, n);
-				n->capset = (uint32_t)cap;
-			}
-			n->sowner[n->nset] = owner;
-			n->skey[n->nset] = key;
-			n->sslot[h] = ++n->nset;
-			if (2 * (uint64_t)n->nset > n->nsslot) {
-				uint32_t ns = 2 * n->nsslot, *t = calloc(ns, sizeof *t);
-				if (!t)
-					return (void)oom(c, n);
-				for (uint32_t e = 0; e < n->nset; e++) {
-					uint32_t g = mix(n->sowner[e], n->skey[e]) & (ns - 1);
-					while (t[g])
-						g = (g + 1) & (ns - 1);
-					t[g] = e + 1;
-				}
-				free(n->sslot);
-				n->sslot = t;
-				n->nsslot = ns;
-			}
 		} else if (k == AGGS_PERCENTILES) {
 			if (add_values(c, n))
 				return;
@@ -1103,6 +1173,8 @@ static void collect_block(aggc *c, cnode *n, const uint32_t *docs, uint32_t nd)
 		}
 	} else if (n->htally && n->hint) {
 		hist_block(c, n, docs, nd);
+	} else if (aggs_is_metric(n->s->kind) && n->s->kind != AGGS_PERCENTILES) {
+		metric_block(c, n, docs, nd);
 	} else if (n->htally || n->dtally) {
 		for (uint32_t j = 0; j < nd && !c->rc; j++) {
 			idx_col_range(n->col, docs[j], &from, &to);
