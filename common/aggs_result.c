@@ -1433,11 +1433,18 @@ static int top_buckets(const aggs_spec *s, const aggs_result *r, size_t k, rbuck
                        uint64_t *all)
 {
 	size_t n = r ? r->nbuckets : 0, m = 0;
+	/* ordered first by most documents: a bucket with fewer than the
+	 * heap's worst cannot enter it (the commonest case, looked at alone) */
+	int by_count = s->norder && s->order[0].by == AGGS_ORDER_COUNT && s->order[0].desc;
 	*all = 0;
 	for (size_t i = 0; i < n; i++) {
 		const aggs_bucket *b = &r->buckets[i];
 		if (b->doc_count < s->min_doc_count)
 			continue;
+		if (by_count && m == k && k && b->doc_count < v[0].doc_count) {
+			*all += b->doc_count;
+			continue;
+		}
 		rbucket x = {
 		    .b = b, .key = b->key, .str = b->str, .len = b->len, .doc_count = b->doc_count};
 		if (order_values(s, &x))

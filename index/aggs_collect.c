@@ -1515,13 +1515,32 @@ static int cmp_pv(const void *a, const void *b, void *arg)
 static int tally_buckets(aggc *c, cnode *n)
 {
 	n->tally = 0;
+	uint32_t nz = 0; /* the buckets, counted first: made in arrays of their size */
+	for (size_t o = 0; o <= n->nords; o++)
+		nz += n->dense[o] != 0;
+	if (add_buckets(c, n, nz))
+		return c->rc;
+	if (n->nb + nz > n->capb) {
+		size_t cap = (size_t)n->nb + nz;
+		uint32_t *bo = realloc(n->bowner, cap * sizeof *bo);
+		if (bo)
+			n->bowner = bo;
+		int64_t *bk = bo ? realloc(n->bkey, cap * sizeof *bk) : NULL;
+		if (bk)
+			n->bkey = bk;
+		uint64_t *bc = bk ? realloc(n->bcount, cap * sizeof *bc) : NULL;
+		if (!bc)
+			return oom(c, n);
+		n->bcount = bc;
+		n->capb = (uint32_t)cap;
+	}
 	for (size_t o = 0; o <= n->nords; o++) {
 		uint32_t docs = n->dense[o];
 		if (!docs)
 			continue;
-		uint32_t b = new_bucket(c, n, 0, (int64_t)o);
-		if (b == NONE)
-			return c->rc;
+		uint32_t b = n->nb++;
+		n->bowner[b] = 0;
+		n->bkey[b] = (int64_t)o;
 		n->bcount[b] = docs;
 		n->dense[o] = b + 1;
 	}

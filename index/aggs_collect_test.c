@@ -1543,6 +1543,7 @@ static void test_allocation_failures(void **state)
 	    " \"h\": {\"histogram\": {\"field\": \"size\", \"interval\": 10}, \"aggs\": {\"c\": "
 	    "{\"cardinality\": {\"field\": \"title.raw\"}}, \"p\": {\"percentiles\": {\"field\": "
 	    "\"size\"}}}},"
+	    " \"tt\": {\"terms\": {\"field\": \"tags\", \"size\": 2}},"
 	    " \"hw\": {\"histogram\": {\"field\": \"date\", \"interval\": 60000, "
 	    "\"min_doc_count\": 1}},"
 	    " \"dm\": {\"date_histogram\": {\"field\": \"date\", \"calendar_interval\": "
