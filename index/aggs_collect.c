@@ -369,6 +369,7 @@ struct cnode {
 	int64_t hbase;
 	uint32_t hcap;
 	uint32_t *hcnt;
+	int in_order; /* the buckets were made in key order, all of owner 0 */
 	/* at the finish: ords (hashed), set entries and values sorted by owner */
 	uint32_t *order, *ostart;
 	uint32_t *sorder, *sstart;
@@ -497,6 +498,29 @@ static uint32_t new_bucket(aggc *c, cnode *n, uint32_t owner, int64_t key)
 	n->bkey[o] = key;
 	n->bcount[o] = 0;
 	return o;
+}
+
+/* Counts k more hashed buckets against the limit and makes room for them
+ * in arrays of the size needed (not grown one at a time). */
+static int room_for(aggc *c, cnode *n, uint32_t k)
+{
+	if (add_buckets(c, n, k))
+		return c->rc;
+	if (n->nb + k <= n->capb)
+		return TRAWL_OK;
+	size_t cap = (size_t)n->nb + k;
+	uint32_t *bo = realloc(n->bowner, cap * sizeof *bo);
+	if (bo)
+		n->bowner = bo;
+	int64_t *bk = bo ? realloc(n->bkey, cap * sizeof *bk) : NULL;
+	if (bk)
+		n->bkey = bk;
+	uint64_t *bc = bk ? realloc(n->bcount, cap * sizeof *bc) : NULL;
+	if (!bc)
+		return oom(c, n);
+	n->bcount = bc;
+	n->capb = (uint32_t)cap;
+	return TRAWL_OK;
 }
 
 /* The ord of bucket (owner, key) of a hashed node, made if new; NONE on
@@ -806,6 +830,23 @@ static void hist_window(aggc *c, cnode *n, int64_t b)
 static int hist_flush(aggc *c, cnode *n)
 {
 	n->htally = 0;
+	if (!n->nb) { /* nothing beyond the window: its buckets, in key order */
+		uint32_t nz = 0;
+		for (uint32_t i = 0; i < n->hcap; i++)
+			nz += n->hcnt[i] != 0;
+		if (room_for(c, n, nz))
+			return c->rc;
+		for (uint32_t i = 0; i < n->hcap; i++) {
+			if (!n->hcnt[i])
+				continue;
+			uint32_t b = n->nb++;
+			n->bowner[b] = 0;
+			n->bkey[b] = hist_key(n, n->hbase + i);
+			n->bcount[b] = n->hcnt[i];
+		}
+		n->in_order = 1;
+		return TRAWL_OK;
+	}
 	for (uint32_t i = 0; i < n->hcap; i++) {
 		if (!n->hcnt[i])
 			continue;
@@ -1518,22 +1559,8 @@ static int tally_buckets(aggc *c, cnode *n)
 	uint32_t nz = 0; /* the buckets, counted first: made in arrays of their size */
 	for (size_t o = 0; o <= n->nords; o++)
 		nz += n->dense[o] != 0;
-	if (add_buckets(c, n, nz))
+	if (room_for(c, n, nz))
 		return c->rc;
-	if (n->nb + nz > n->capb) {
-		size_t cap = (size_t)n->nb + nz;
-		uint32_t *bo = realloc(n->bowner, cap * sizeof *bo);
-		if (bo)
-			n->bowner = bo;
-		int64_t *bk = bo ? realloc(n->bkey, cap * sizeof *bk) : NULL;
-		if (bk)
-			n->bkey = bk;
-		uint64_t *bc = bk ? realloc(n->bcount, cap * sizeof *bc) : NULL;
-		if (!bc)
-			return oom(c, n);
-		n->bcount = bc;
-		n->capb = (uint32_t)cap;
-	}
 	for (size_t o = 0; o <= n->nords; o++) {
 		uint32_t docs = n->dense[o];
 		if (!docs)
@@ -1575,7 +1602,8 @@ static int index_node(aggc *c, cnode *n, uint32_t nown)
 			for (size_t o = 0; o <= n->nords; o++)
 				if (n->dense[o])
 					n->order[k++] = n->dense[o] - 1;
-		} else if (sort_by_owner_key(n->order, n->nb, n->bowner, n->bkey, nown)) {
+		} else if (!n->in_order &&
+		           sort_by_owner_key(n->order, n->nb, n->bowner, n->bkey, nown)) {
 			return oom(c, n);
 		}
 		for (uint32_t i = 0; i < nown; i++)
