@@ -448,11 +448,52 @@ typedef struct bucket_out {
 	int n;
 } bucket_out;
 
+/* A number's end in the answer's text (digits, sign, point, exponent). */
+static const char *skip_number(const char *p, const char *e)
+{
+	while (p < e && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' ||
+	                 *p == 'e' || *p == 'E'))
+		p++;
+	return p;
+}
+
+/* trawl's commonest bucket, {"key_as_string":"...","key":K,"doc_count":N}
+ * or {"key":K,"doc_count":N} and nothing more, read by that shape: where
+ * it ends, with its key and count; NULL for any other shape (members()
+ * then reads it). A daily histogram's answer is thousands of them. */
+static const char *plain_bucket(span b, span *k, span *dc)
+{
+	static const char as[] = "{\"key_as_string\":\"",
+	                  key[] = "\"key\":", count[] = ",\"doc_count\":";
+	const char *p = b.p, *e = b.e, *q;
+	if (e - p > 18 && !memcmp(p, as, 18)) {
+		if (!(q = memchr(p + 18, '"', (size_t)(e - p - 18))) ||
+		    memchr(p + 18, '\\', (size_t)(q - p - 18)) || q + 1 >= e || q[1] != ',')
+			return NULL;
+		p = q + 2;
+	} else if (p < e && *p == '{') {
+		p++;
+	} else {
+		return NULL;
+	}
+	if (e - p < 6 || memcmp(p, key, 6))
+		return NULL;
+	*k = (span){p + 6, skip_number(p + 6, e)};
+	p = k->e;
+	if (k->e == k->p || e - p < 13 || memcmp(p, count, 13))
+		return NULL;
+	*dc = (span){p + 13, skip_number(p + 13, e)};
+	p = dc->e;
+	return dc->e > dc->p && p < e && *p == '}' ? p + 1 : NULL;
+}
+
 static const char *put_bucket(void *arg, span key, span b)
 {
 	bucket_out *o = arg;
 	span k, dc;
-	const char *end = members(b, "key", &k, "doc_count", &dc);
+	const char *end = plain_bucket(b, &k, &dc);
+	if (!end)
+		end = members(b, "key", &k, "doc_count", &dc);
 	if (!end || !k.p || !dc.p)
 		return NULL;
 	fputs_unlocked(o->n++ ? ",[" : "[", o->out);
