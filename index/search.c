@@ -1669,8 +1669,16 @@ static size_t set_key(const builder *b, const idx_lnode *n, uint8_t *k)
 	return at + (n->key ? n->klen : 0);
 }
 
-/* The documents of a bitset of words words. */
-static uint64_t popcount_words(const uint64_t *bits, size_t words)
+/* The documents of a bitset of words words. x86-64's baseline has no
+ * population count instruction (the compiler called libgcc's, by table,
+ * for every word of every counted bitset): a copy for processors with
+ * POPCNT is chosen once, when the library loads. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define POPCNT_CLONES
+#endif
+POPCNT_CLONES static uint64_t popcount_words(const uint64_t *bits, size_t words)
 {
 	uint64_t n = 0;
 	for (size_t i = 0; i < words; i++)
@@ -2722,6 +2730,20 @@ static int shard_top(idx_shard_ctx *c, sc *root, const uint64_t *bits, uint32_t 
 			/* counted, and collected a block of documents at a time */
 			uint64_t m = 0;
 			uint32_t block[256], nb = 0;
+			/* every document on: blocks without the iterator */
+			if (root->ops == &all_ops) {
+				uint32_t nd = ((sc_all *)root)->ndocs;
+				for (uint32_t d = root->doc; d < nd && !idx_deadline_hit(c);) {
+					for (nb = 0; nb < 256 && d < nd;)
+						block[nb++] = d++;
+					m += nb;
+					if (c->aggc)
+						aggc_collect_docs(c->aggc, block, nb);
+				}
+				root->doc = IDX_END;
+				*count = m;
+				return TRAWL_OK;
+			}
 			for (uint32_t d = root->doc; d != IDX_END && !idx_deadline_hit(c);
 			     d = SC_CALL_NEXT(root)) {
 				m++;
