@@ -1207,7 +1207,20 @@ int aggc_collect(aggc *c, uint32_t doc)
 static void collect_block(aggc *c, cnode *n, const uint32_t *docs, uint32_t nd)
 {
 	uint32_t from, to;
-	if (n->tally) {
+	if (n->tally && !n->allow && !n->has_missing) {
+		/* every ordinal counts: no test a value, the counts in a local */
+		const uint8_t *start = n->col->start, *vals = n->col->vals;
+		uint32_t *dense = n->dense;
+		for (uint32_t j = 0; j < nd; j++) {
+			memcpy(&from, start + (size_t)docs[j] * 4, 4);
+			memcpy(&to, start + (size_t)docs[j] * 4 + 4, 4);
+			uint32_t prev = UINT32_MAX, o;
+			for (uint32_t i = from; i < to; i++, prev = o) {
+				memcpy(&o, vals + (size_t)i * 4, 4);
+				dense[o] += o != prev; /* a value once a document */
+			}
+		}
+	} else if (n->tally) {
 		for (uint32_t j = 0; j < nd; j++) {
 			idx_col_range(n->col, docs[j], &from, &to);
 			tally(n, from, to);
