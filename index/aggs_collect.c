@@ -461,17 +461,28 @@ static inline uint32_t mix(uint32_t owner, int64_t key)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
-static int rehash(cnode *n, uint32_t nslot)
+/* A table of nslot slots (a power of 2; entry + 1, 0: free) for the n
+ * entries (owner[e], key[e]): a hashed node's buckets, a cardinality's
+ * set. NULL: out of memory. */
+static uint32_t *slots_for(const uint32_t *owner, const int64_t *key, uint32_t n, uint32_t nslot)
 {
 	uint32_t *s = calloc(nslot, sizeof *s);
 	if (!s)
-		return -1;
-	for (uint32_t o = 0; o < n->nb; o++) {
-		uint32_t h = mix(n->bowner[o], n->bkey[o]) & (nslot - 1);
+		return NULL;
+	for (uint32_t e = 0; e < n; e++) {
+		uint32_t h = mix(owner[e], key[e]) & (nslot - 1);
 		while (s[h])
 			h = (h + 1) & (nslot - 1);
-		s[h] = o + 1;
+		s[h] = e + 1;
 	}
+	return s;
+}
+
+static int rehash(cnode *n, uint32_t nslot)
+{
+	uint32_t *s = slots_for(n->bowner, n->bkey, n->nb, nslot);
+	if (!s)
+		return -1;
 	free(n->slot);
 	n->slot = s;
 	n->nslot = nslot;
@@ -1025,15 +1036,9 @@ static inline int set_add(aggc *c, cnode *n, uint32_t owner, int64_t key)
 	n->skey[n->nset] = key;
 	n->sslot[h] = ++n->nset;
 	if (2 * (uint64_t)n->nset > n->nsslot) {
-		uint32_t ns = 2 * n->nsslot, *t = calloc(ns, sizeof *t);
+		uint32_t ns = 2 * n->nsslot, *t = slots_for(n->sowner, n->skey, n->nset, ns);
 		if (!t)
 			return oom(c, n);
-		for (uint32_t e = 0; e < n->nset; e++) {
-			uint32_t g = mix(n->sowner[e], n->skey[e]) & (ns - 1);
-			while (t[g])
-				g = (g + 1) & (ns - 1);
-			t[g] = e + 1;
-		}
 		free(n->sslot);
 		n->sslot = t;
 		n->nsslot = ns;
