@@ -762,19 +762,6 @@ static inline int date_ok(aggc *c, const cnode *n, int64_t k)
  * a < 2^52, is never the next integer up). */
 #define HIST_EXACT (1LL << 52)
 
-/* floor(a / iv) for iv > 0, inv = 1 / iv: the product's truncation is
- * within 2 of it, and two integer steps make it exact (|t * iv| <= |a| +
- * 2 iv, below 2^63 for the a and iv hist_number allows). */
-static inline int64_t div_floor(int64_t a, int64_t iv, double inv)
-{
-	int64_t t = (int64_t)((double)a * inv);
-	while (t * iv > a)
-		t--;
-	while ((t + 1) * iv <= a)
-		t++;
-	return t;
-}
-
 /* The histogram bucket number of key k into *b: TRAWL_OK, or an error for
  * a number 2^53 intervals or more from the offset. It is
  * floor((k - offset) / interval) in doubles, as Elasticsearch's; for an
@@ -789,7 +776,13 @@ static inline int hist_number(aggc *c, const cnode *n, int64_t k, int64_t *b)
 	int64_t a;
 	if (n->hint && !__builtin_sub_overflow(k, n->hoff, &a) &&
 	    (n->hdate || (a > -HIST_EXACT && a < HIST_EXACT))) {
-		*b = div_floor(a, n->hiv, n->hinv);
+		/* t is within 2 of the floor; |t * iv| <= |a| + 2 iv < 2^63 */
+		int64_t t = (int64_t)((double)a * n->hinv), iv = n->hiv;
+		while (t * iv > a)
+			t--;
+		while ((t + 1) * iv <= a)
+			t++;
+		*b = t;
 		return TRAWL_OK;
 	}
 	double q = floor((key_double(n->b->type, k) - s->offset) / s->interval);
@@ -934,7 +927,11 @@ static void hist_block(aggc *c, cnode *n, const uint32_t *docs, uint32_t nd)
 				if ((hdate && date_ok(c, n, k)) || hist_number(c, n, k, &b))
 					return;
 			} else {
-				b = div_floor(a, iv, inv);
+				b = (int64_t)((double)a * inv); /* as hist_number */
+				while (b * iv > a)
+					b--;
+				while ((b + 1) * iv <= a)
+					b++;
 			}
 			if (i > from && b == prev)
 				continue;
