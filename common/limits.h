@@ -272,6 +272,22 @@
 /* Worker threads of one build process. */
 #define LIMIT_BUILD_WORKERS 64
 
+/* ---- writes (index/wlog.c) ---- */
+
+/* Bytes of an index's write log (the file's map): the writes acknowledged
+ * and not yet in a published generation. The indexer empties it every
+ * refresh; the bound keeps a stalled indexer from filling the disk, and a
+ * write past it fails like one on a full disk (TRAWL_ENOSPC). A smaller
+ * bound asked for is raised to the minimum, where LMDB's own pages fit. */
+#define LIMIT_WLOG_BYTES ((uint64_t)16 << 30)
+#define LIMIT_WLOG_MIN_BYTES ((uint64_t)1 << 20)
+/* Operations and bytes of one append (a _bulk request's items): all of it
+ * goes into one commit, whose pages LMDB holds in memory until the commit
+ * (at most 2^17 dirty pages of 4 KiB, 512 MiB). A group commit joins
+ * appends up to the same bytes. */
+#define LIMIT_WLOG_APPEND_OPS 100000
+#define LIMIT_WLOG_APPEND_BYTES (128u << 20)
+
 /* ---- how the limits agree ---- */
 
 /* A document's typed values fit the document limit's order of size: every
@@ -294,6 +310,10 @@ _Static_assert(LIMIT_KEY_BYTES >= 1 + LIMIT_KEYWORD_BYTES, "key = field byte + k
  * field's (index_int.h, IDX_KEYWORD_FID). */
 _Static_assert(LIMIT_FIELDS <= 64 && 64 + LIMIT_TYPED_FIELDS <= 256,
                "keyword key bytes follow the text fields' and fit a byte");
+/* A log's commit stays within LMDB's dirty pages, and its smallest bound
+ * holds an append's largest document. */
+_Static_assert(LIMIT_WLOG_APPEND_BYTES <= (256u << 20), "an append is half of LMDB's dirty pages");
+_Static_assert(LIMIT_WLOG_MIN_BYTES <= LIMIT_WLOG_BYTES, "the log's bounds are ordered");
 /* A document the build accepts can be stored and read back. */
 _Static_assert(TRAWL_MAX_DOC_BYTES <= LIMIT_STORED_DOC_BYTES, "a document fits a record");
 /* The biggest document fits a FETCH reply, with its id and a snippet. */

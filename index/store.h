@@ -18,8 +18,11 @@
 /* The sub-databases of a shard (docs/FORMAT.md). */
 typedef enum idx_db {
 	IDX_DB_META = 0, /* "meta": named values: format, info, stats, norms, the
-	                    term dictionary, the postings and positions blobs... */
+	                    term dictionary, the postings and positions blobs...;
+	                    in a log: its format and next sequence number */
 	IDX_DB_DOCS,     /* "docs": doc id (u32 big-endian) -> stored document */
+	IDX_DB_OPS,      /* a log's "ops": sequence number (u64 big-endian) ->
+	                    one operation (index/wlog.c) */
 	IDX_DB_COUNT
 } idx_db;
 
@@ -64,6 +67,34 @@ int idx_store_checkpoint(idx_store *st, char *err, size_t errlen);
  * via idx_store_close only. */
 int idx_store_commit(idx_store *st, char *err, size_t errlen);
 
+/* ---- a durable log (index/wlog.c): written again and again ---- */
+
+/*
+ * idx_store_open_log opens the log file at path, creating it (and LMDB's
+ * lock file, path + "-lock") when missing: sub-databases meta and ops, map
+ * size mapsize (a write that would grow the file past it fails with
+ * TRAWL_ENOSPC). Unlike a shard, every commit is durable: it returns after
+ * fsync. One process at a time: a second open while the first holds it
+ * (flock on the lock file) is TRAWL_EIO, "in use". Write transactions are made one at a
+ * time by the caller (idx_store_wbegin .. idx_store_wcommit); readers run
+ * beside them (idx_rtxn_begin) and see the last commit before they began.
+ */
+int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *err,
+                       size_t errlen);
+
+/* idx_store_wbegin begins a write transaction on a log; idx_store_put,
+ * idx_store_reserve and idx_store_del_upto then write in it until
+ * idx_store_wcommit (durable on return) or idx_store_wabort. */
+int idx_store_wbegin(idx_store *st, char *err, size_t errlen);
+int idx_store_wcommit(idx_store *st, char *err, size_t errlen);
+void idx_store_wabort(idx_store *st);
+
+/* idx_store_del_upto deletes every key of db that sorts at or before key
+ * (bytewise) in the write transaction; *n: how many, *bytes: the bytes of
+ * their values. */
+int idx_store_del_upto(idx_store *st, idx_db db, const void *key, size_t klen, uint64_t *n,
+                       uint64_t *bytes);
+
 /* ---- reading: any thread, one idx_rtxn per thread ---- */
 
 /*
@@ -92,6 +123,18 @@ int idx_store_get(idx_rtxn *t, idx_db db, const void *key, size_t klen, const vo
 typedef int (*idx_scan_cb)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);
 int idx_store_scan(idx_rtxn *t, idx_db db, const void *prefix, size_t plen, int want_val,
                    idx_scan_cb cb, void *ctx);
+
+/*
+ * idx_store_scan_from calls cb for every key of db that sorts at or after
+ * from (flen bytes), with its value, in order, until cb returns nonzero
+ * (which is returned).
+ */
+int idx_store_scan_from(idx_rtxn *t, idx_db db, const void *from, size_t flen, idx_scan_cb cb,
+                        void *ctx);
+
+/* idx_store_last: db's last key (*key, *klen valid until t ends), or
+ * TRAWL_ENOTFOUND when db is empty. */
+int idx_store_last(idx_rtxn *t, idx_db db, const void **key, size_t *klen);
 
 /* idx_store_entries: number of keys in db. */
 uint64_t idx_store_entries(idx_rtxn *t, idx_db db);

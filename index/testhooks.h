@@ -20,6 +20,11 @@ extern unsigned long idx_query_fail_after;
  * pruning; the results must be the same, scores bit for bit (search_test.c
  * compares the two). */
 extern int idx_search_exhaustive;
+
+/* wlog.c: when set, the writer calls it before each commit, and a nonzero
+ * return fails the commit as a full disk would (wlog_test.c submits more
+ * appends from it, to see them fail behind the failed one). */
+extern int (*idx_wlog_commit_hook)(void);
 #endif
 
 #endif
