@@ -63,6 +63,7 @@ struct idx_wlog {
 	uint64_t held;                /* bytes of the records written */
 	uint64_t queued;              /* bytes of the appends submitted and not yet done */
 	uint64_t max;                 /* the bound on held + queued */
+	uint64_t failures;            /* commits that failed since open (idx_wlog_epoch) */
 	uint64_t commits, appends;
 };
 
@@ -347,8 +348,22 @@ static int write_group(idx_wlog *w, idx_wlog_waiter *list, uint64_t *held, char 
 	return TRAWL_OK;
 }
 
+uint64_t idx_wlog_epoch(idx_wlog *w)
+{
+	pthread_mutex_lock(&w->mu);
+	uint64_t e = w->failures;
+	pthread_mutex_unlock(&w->mu);
+	return e;
+}
+
 int idx_wlog_submit(idx_wlog *w, idx_wop *ops, uint32_t n, idx_wlog_waiter *wt, char *err,
                     size_t errlen)
+{
+	return idx_wlog_submit_at(w, IDX_WLOG_ANY_EPOCH, ops, n, wt, err, errlen);
+}
+
+int idx_wlog_submit_at(idx_wlog *w, uint64_t epoch, idx_wop *ops, uint32_t n, idx_wlog_waiter *wt,
+                       char *err, size_t errlen)
 {
 	if (n == 0)
 		return errf(err, errlen, TRAWL_EINVAL, "no operations");
@@ -368,6 +383,12 @@ int idx_wlog_submit(idx_wlog *w, idx_wop *ops, uint32_t n, idx_wlog_waiter *wt, 
 		            LIMIT_WLOG_APPEND_BYTES);
 
 	pthread_mutex_lock(&w->mu);
+	if (epoch != IDX_WLOG_ANY_EPOCH && epoch != w->failures) {
+		pthread_mutex_unlock(&w->mu);
+		return errf(err, errlen, TRAWL_EBUSY,
+		            "%s: a commit failed since epoch %llu: decide again", w->path,
+		            (unsigned long long)epoch);
+	}
 	if (w->held + w->queued + wt->bytes > w->max) {
 		uint64_t have = w->held + w->queued;
 		pthread_mutex_unlock(&w->mu);
@@ -455,6 +476,7 @@ int idx_wlog_wait(idx_wlog *w, idx_wlog_waiter *wt)
 			char cerr[LIMIT_ERRMSG_BYTES];
 			errf(cerr, sizeof cerr, rc, "an earlier append failed: %s", gerr);
 			w->assigned = list->ops[0].seq;
+			w->failures++;
 			finish_group(w, list, rc, gerr);
 			idx_wlog_waiter *rest = w->head;
 			w->head = w->tail = NULL;

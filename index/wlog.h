@@ -103,6 +103,18 @@ int idx_wlog_submit(idx_wlog *w, idx_wop *ops, uint32_t n, idx_wlog_waiter *wt, 
 int idx_wlog_wait(idx_wlog *w, idx_wlog_waiter *wt);
 
 /*
+ * idx_wlog_epoch counts the commits that failed since the log was opened.
+ * idx_wlog_submit_at is idx_wlog_submit that refuses (TRAWL_EBUSY, nothing
+ * queued) when that count is no longer epoch: the caller decided its
+ * operations on top of appends that have since failed, and must decide
+ * them again. IDX_WLOG_ANY_EPOCH: no check (idx_wlog_submit).
+ */
+#define IDX_WLOG_ANY_EPOCH UINT64_MAX
+uint64_t idx_wlog_epoch(idx_wlog *w);
+int idx_wlog_submit_at(idx_wlog *w, uint64_t epoch, idx_wop *ops, uint32_t n, idx_wlog_waiter *wt,
+                       char *err, size_t errlen);
+
+/*
  * idx_wlog_read calls cb(ctx, op) for the operations from sequence number
  * from on, in order, until max_ops were given, max_bytes of documents
  * passed (at least one operation is given), the log ends, or cb returns

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -26,37 +25,11 @@
 
 #include "common/limits.h"
 #include "index/testhooks.h"
+#include "index/testdir.h"
 #include "index/wlog.h"
 #include "trawl/trawl.h"
 
-static char g_dir[64];
-static char g_path[128];
 static char g_err[LIMIT_ERRMSG_BYTES];
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(g_dir, sizeof g_dir, "/tmp/trawl-wlog-XXXXXX");
-	if (!mkdtemp(g_dir))
-		return -1;
-	snprintf(g_path, sizeof g_path, "%s/wlog.mdb", g_dir);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-	return 0;
-}
 
 /* A copy of an operation read back. */
 typedef struct got_op {
@@ -286,7 +259,8 @@ static void test_failed_commit_fails_those_behind(void **state)
 	/* numbers are given at submit, in submit order */
 	idx_wop a = index_op("a", "{}", 1);
 	idx_wlog_waiter wa;
-	assert_int_equal(idx_wlog_submit(w, &a, 1, &wa, g_err, sizeof g_err), TRAWL_OK);
+	uint64_t epoch = idx_wlog_epoch(w);
+	assert_int_equal(idx_wlog_submit_at(w, epoch, &a, 1, &wa, g_err, sizeof g_err), TRAWL_OK);
 	assert_int_equal(a.seq, 2);
 	g_hook_log = w;
 	g_hook_calls = 0;
@@ -299,6 +273,14 @@ static void test_failed_commit_fails_those_behind(void **state)
 		assert_non_null(strstr(g_behind_err[i], "an earlier append failed"));
 	}
 	idx_wlog_commit_hook = NULL;
+
+	/* an append decided before the failure is refused, not queued */
+	idx_wop late = index_op("late", "{}", 1);
+	idx_wlog_waiter wl;
+	assert_int_equal(idx_wlog_epoch(w), epoch + 1);
+	assert_int_equal(idx_wlog_submit_at(w, epoch, &late, 1, &wl, g_err, sizeof g_err),
+	                 TRAWL_EBUSY);
+	assert_non_null(strstr(g_err, "decide again"));
 
 	/* nothing of the three is in the log, and the numbers have no gap */
 	idx_wlog_info in;
@@ -596,15 +578,15 @@ static void test_one_owner_and_not_a_log(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reopen_trim_and_numbers, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_operations_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_failed_commit_fails_those_behind, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_threads_share_commits, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_acknowledged_survives_kill9, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_damaged_record_named, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_full_log_refuses_then_recovers, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_one_owner_and_not_a_log, setup, teardown),
+	    TESTDIR_TEST(test_roundtrip),
+	    TESTDIR_TEST(test_reopen_trim_and_numbers),
+	    TESTDIR_TEST(test_bad_operations_refused),
+	    TESTDIR_TEST(test_failed_commit_fails_those_behind),
+	    TESTDIR_TEST(test_threads_share_commits),
+	    TESTDIR_TEST(test_acknowledged_survives_kill9),
+	    TESTDIR_TEST(test_damaged_record_named),
+	    TESTDIR_TEST(test_full_log_refuses_then_recovers),
+	    TESTDIR_TEST(test_one_owner_and_not_a_log),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

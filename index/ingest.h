@@ -1,0 +1,129 @@
+/*
+ * ingest.h - writes decided before they are logged (issue #12, plan item
+ * 2 in docs/ARCHITECTURE.md): OpenSearch's index, create, update and
+ * delete of one document, each checked against the document's current
+ * state and turned into an operation of the write log (wlog.h) that says
+ * the whole outcome: the document to index, or a delete, with its next
+ * _version. The indexer only replays those; it never decides.
+ *
+ * The current state of an id is that of the last operation logged for it
+ * since the live generation (kept here in a version map, with its
+ * document: OpenSearch's "realtime" view), else what the live generation
+ * holds (asked of the caller's callback). Decisions are made one request
+ * at a time under the ingest's lock and numbered by the log in that order
+ * (idx_wlog_submit_at); the lock is not held through the fsync, so writers
+ * share commits. If a commit fails, the log fails every append behind it
+ * and the version map is read again from the log before the next decision.
+ */
+#ifndef TRAWL_INDEX_INGEST_H
+#define TRAWL_INDEX_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/limits.h"
+#include "wlog.h"
+
+typedef struct idx_ingest idx_ingest;
+
+/* The write actions (OpenSearch's _bulk action names). */
+typedef enum idx_wact {
+	IDX_WACT_INDEX = 1, /* add or replace the document */
+	IDX_WACT_CREATE,    /* add it; a conflict when the id exists */
+	IDX_WACT_UPDATE,    /* merge a partial document into it (or upsert) */
+	IDX_WACT_DELETE,
+} idx_wact;
+
+/* One write request. */
+typedef struct idx_wreq {
+	idx_wact act;
+	const char *id; /* idlen bytes; INDEX and CREATE may give none (idlen 0):
+	                   an id is generated, 20 characters of base64url */
+	uint32_t idlen;
+	const char *doc; /* INDEX, CREATE: the document, a JSON object; UPDATE:
+	                    the partial document (NULL: none, with upsert) */
+	uint32_t doclen;
+	const char *upsert; /* UPDATE: the document to create when the id is
+	                       missing (NULL: none) */
+	uint32_t upsertlen;
+	int doc_as_upsert; /* UPDATE: a missing document is created from doc */
+	int keep_noop;     /* UPDATE: write even when nothing changes
+	                      (OpenSearch's detect_noop: false) */
+	int64_t if_seq_no; /* with if_primary_term: only if the document's are
+	                      these; -1 each: no condition */
+	int64_t if_primary_term;
+} idx_wreq;
+
+/* The outcome of one request, in OpenSearch's words. */
+typedef struct idx_wres {
+	int status;                  /* HTTP status: 200, 201, 400, 404, 409, 429, 500, 507 */
+	const char *result;          /* "created", "updated", "deleted", "not_found",
+	                                "noop"; NULL for an error */
+	char id[LIMIT_ID_BYTES + 1]; /* the document's id, NUL-terminated */
+	uint32_t idlen;
+	uint64_t version;       /* _version after the request */
+	uint64_t seq_no;        /* _seq_no: the log's number of its operation (0: none) */
+	uint64_t primary_term;  /* _primary_term: 1 */
+	const char *error_type; /* OpenSearch's error type, when result is NULL */
+	char reason[LIMIT_ERRMSG_BYTES];
+} idx_wres;
+
+/* What the live generation holds for an id. doc is malloc()ed by the
+ * callback and freed by the ingest. */
+typedef struct idx_wlive {
+	int exists;
+	uint64_t version, seq_no;
+	char *doc;
+	size_t doclen;
+} idx_wlive;
+
+/* The caller's view of the live generation: fills *out for id (exists 0
+ * when it has no such document); nonzero is an error (err set). */
+typedef int (*idx_wlive_fn)(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, char *err,
+                            size_t errlen);
+
+/* The caller's check of a document against the index's schema (typed
+ * values, sizes) before it is acknowledged; nonzero refuses it with err
+ * (400, mapper_parsing_exception). NULL: any JSON object passes. */
+typedef int (*idx_wcheck_fn)(void *ctx, const char *doc, size_t len, char *err, size_t errlen);
+
+/*
+ * idx_ingest_open starts an ingest over log (which it does not own) for an
+ * index whose live generation holds every operation up to applied: the
+ * version map is read from the log's operations after it. max_doc_bytes
+ * bounds a document (0: TRAWL_MAX_DOC_BYTES). Owned by the caller:
+ * idx_ingest_close.
+ */
+int idx_ingest_open(idx_ingest **out, idx_wlog *log, uint64_t applied, size_t max_doc_bytes,
+                    idx_wlive_fn live, idx_wcheck_fn check, void *ctx, char *err, size_t errlen);
+void idx_ingest_close(idx_ingest *g);
+
+/*
+ * idx_ingest_write decides reqs[0..n) in order (a later request sees the
+ * earlier ones), logs the operations of those that change something in one
+ * append, and returns when they are durable: res[i] says each one's
+ * outcome. A request that fails (a conflict, a missing document, a bad
+ * document) fails alone; if the log fails, every request that would have
+ * written fails with its error (507 for a full log, else 500). Returns
+ * TRAWL_OK, or an error when nothing could be decided at all (err set).
+ * Any number of threads may call it at once.
+ */
+int idx_ingest_write(idx_ingest *g, const idx_wreq *reqs, uint32_t n, idx_wres *res, char *err,
+                     size_t errlen);
+
+/*
+ * idx_ingest_get: the current state of id, the realtime view (the version
+ * map, else the live generation). out->doc is malloc()ed (the caller frees
+ * it); exists 0 for a missing or deleted document.
+ */
+int idx_ingest_get(idx_ingest *g, const char *id, uint32_t idlen, idx_wlive *out, char *err,
+                   size_t errlen);
+
+/* idx_ingest_published: a generation holding every operation up to applied
+ * is live; the version map forgets what it holds. */
+void idx_ingest_published(idx_ingest *g, uint64_t applied);
+
+/* Ids in the version map (operations logged, not yet published). */
+uint64_t idx_ingest_pending(idx_ingest *g);
+
+#endif
