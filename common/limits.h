@@ -288,6 +288,13 @@
 #define LIMIT_WLOG_APPEND_OPS 100000
 #define LIMIT_WLOG_APPEND_BYTES (128u << 20)
 
+/* Bytes of an index's name (OpenSearch's bound). */
+#define LIMIT_INDEX_NAME_BYTES 255
+/* Bytes of a _bulk request's body (OpenSearch's http.max_content_length
+ * default), and its items (LIMIT_WLOG_APPEND_OPS): they are decided in one
+ * call, each logged as an append of its own. */
+#define LIMIT_BULK_BYTES (100u << 20)
+
 /* ---- how the limits agree ---- */
 
 /* A document's typed values fit the document limit's order of size: every

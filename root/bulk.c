@@ -1,0 +1,363 @@
+/*
+ * bulk.c - OpenSearch's _bulk body, compiled (see bulk.h).
+ */
+#include "bulk.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "trawl/trawl.h"
+
+/* An item's id, until the items stop moving (the array grows). */
+typedef struct idbuf {
+	char id[LIMIT_ID_BYTES + 1];
+	uint32_t len;
+	int given;
+} idbuf;
+
+static void item_fail(os_bulk_item *it, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void item_fail(os_bulk_item *it, int status, const char *type, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verrf(it->err.reason, sizeof it->err.reason, 0, fmt, ap);
+	va_end(ap);
+	it->failed = 1;
+	it->err.status = status;
+	it->err.error_type = type;
+}
+
+/* A line: [p, p + len), without its newline or trailing \r, spaces, tabs. */
+typedef struct line {
+	const char *p;
+	size_t len;
+	uint64_t no;
+} line;
+
+/* next_line finds the next non-blank line at or after *at; 0 at the end. */
+static int next_line(const char *body, size_t len, size_t *at, uint64_t *no, line *out)
+{
+	while (*at < len) {
+		const char *p = body + *at, *nl = memchr(p, '\n', len - *at);
+		size_t n = nl ? (size_t)(nl - p) : len - *at;
+		*at += n + (nl != NULL);
+		++*no;
+		while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		size_t s = 0;
+		while (s < n && (p[s] == ' ' || p[s] == '\t'))
+			s++;
+		if (s == n)
+			continue;
+		*out = (line){p, n, *no};
+		return 1;
+	}
+	return 0;
+}
+
+static const char *const action_names[] = {NULL, "index", "create", "update", "delete"};
+
+/* read_meta reads an action's metadata object into it and ib. */
+static void read_meta(os_bulk_item *it, idbuf *ib, json_t *meta, const char *default_index)
+{
+	const char *key;
+	json_t *v;
+	idx_wact act = it->req.act;
+	if (default_index)
+		snprintf(it->index, sizeof it->index, "%s", default_index);
+	json_object_foreach(meta, key, v)
+	{
+		if (!strcmp(key, "_index")) {
+			if (!json_is_string(v) || json_string_length(v) == 0 ||
+			    json_string_length(v) > LIMIT_INDEX_NAME_BYTES) {
+				item_fail(
+				    it, 400, "illegal_argument_exception",
+				    "line %llu: [_index] must be an index name of 1 to %d bytes",
+				    (unsigned long long)it->line, LIMIT_INDEX_NAME_BYTES);
+				return;
+			}
+			snprintf(it->index, sizeof it->index, "%s", json_string_value(v));
+		} else if (!strcmp(key, "_id")) {
+			if (json_is_integer(v))
+				ib->len = (uint32_t)snprintf(ib->id, sizeof ib->id, "%lld",
+				                             (long long)json_integer_value(v));
+			else if (json_is_string(v) && json_string_length(v) <= LIMIT_ID_BYTES &&
+			         !memchr(json_string_value(v), 0, json_string_length(v))) {
+				ib->len = (uint32_t)json_string_length(v);
+				memcpy(ib->id, json_string_value(v), ib->len);
+			} else {
+				item_fail(it, 400, "illegal_argument_exception",
+				          "line %llu: [_id] must be a string of at most %d bytes",
+				          (unsigned long long)it->line, LIMIT_ID_BYTES);
+				return;
+			}
+			ib->given = 1;
+		} else if (!strcmp(key, "if_seq_no") || !strcmp(key, "if_primary_term")) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0) {
+				item_fail(it, 400, "illegal_argument_exception",
+				          "line %llu: [%s] must be a number of 0 or more",
+				          (unsigned long long)it->line, key);
+				return;
+			}
+			if (key[3] == 's')
+				it->req.if_seq_no = json_integer_value(v);
+			else
+				it->req.if_primary_term = json_integer_value(v);
+		} else if (!strcmp(key, "retry_on_conflict") && act == IDX_WACT_UPDATE &&
+		           json_is_integer(v)) {
+			/* decisions are made one at a time: nothing to retry */
+		} else if (!strcmp(key, "require_alias") && json_is_false(v)) {
+		} else if (!strcmp(key, "_source") && act == IDX_WACT_UPDATE) {
+		} else if (!strcmp(key, "routing") || !strcmp(key, "version") ||
+		           !strcmp(key, "version_type") || !strcmp(key, "pipeline") ||
+		           !strcmp(key, "require_alias")) {
+			item_fail(it, 400, "illegal_argument_exception",
+			          "line %llu: [%s] is not supported by trawl",
+			          (unsigned long long)it->line, key);
+			return;
+		} else {
+			item_fail(it, 400, "illegal_argument_exception",
+			          "line %llu: action [%s] has an unknown parameter [%s]",
+			          (unsigned long long)it->line, action_names[act], key);
+			return;
+		}
+	}
+	if ((it->req.if_seq_no >= 0) != (it->req.if_primary_term >= 0)) {
+		item_fail(it, 400, "action_request_validation_exception",
+		          "line %llu: if_seq_no and if_primary_term must be given together",
+		          (unsigned long long)it->line);
+		return;
+	}
+	if (!it->index[0])
+		item_fail(it, 400, "action_request_validation_exception",
+		          "line %llu: index is missing", (unsigned long long)it->line);
+}
+
+/* read_update reads an update's body line. */
+static void read_update(os_bulk_item *it, const line *l)
+{
+	json_error_t je;
+	json_t *u = json_loadb(l->p, l->len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+	if (!json_is_object(u)) {
+		item_fail(it, 400, "x_content_parse_exception",
+		          "line %llu: the update is not a JSON object%s%s",
+		          (unsigned long long)l->no, u ? "" : ": ", u ? "" : je.text);
+		json_decref(u);
+		return;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(u, key, v)
+	{
+		int is_doc = !strcmp(key, "doc"), is_up = !strcmp(key, "upsert");
+		if (is_doc || is_up) {
+			if (!json_is_object(v)) {
+				item_fail(it, 400, "x_content_parse_exception",
+				          "line %llu: [%s] must be an object",
+				          (unsigned long long)l->no, key);
+				break;
+			}
+			char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			if (!s) {
+				item_fail(it, 500, "exception", "out of memory");
+				break;
+			}
+			free(is_doc ? it->owned_doc : it->owned_upsert);
+			*(is_doc ? &it->owned_doc : &it->owned_upsert) = s;
+		} else if (!strcmp(key, "doc_as_upsert") && json_is_boolean(v)) {
+			it->req.doc_as_upsert = json_is_true(v);
+		} else if (!strcmp(key, "detect_noop") && json_is_boolean(v)) {
+			it->req.keep_noop = json_is_false(v);
+		} else if (!strcmp(key, "_source")) {
+		} else if (!strcmp(key, "script") || !strcmp(key, "scripted_upsert")) {
+			item_fail(it, 400, "illegal_argument_exception",
+			          "line %llu: [%s]: scripts are not supported by trawl",
+			          (unsigned long long)l->no, key);
+			break;
+		} else {
+			item_fail(it, 400, "x_content_parse_exception",
+			          "line %llu: [UpdateRequest] unknown field [%s]",
+			          (unsigned long long)l->no, key);
+			break;
+		}
+	}
+	json_decref(u);
+}
+
+/* read_action reads the action line l (and the line after it, when the
+ * action has one) into it. */
+static void read_action(os_bulk_item *it, idbuf *ib, const line *l, const char *body, size_t len,
+                        size_t *at, uint64_t *no, const char *default_index)
+{
+	it->line = l->no;
+	it->req.if_seq_no = it->req.if_primary_term = -1;
+	json_error_t je;
+	json_t *a = json_loadb(l->p, l->len, JSON_REJECT_DUPLICATES, &je);
+	const char *name = NULL;
+	json_t *meta = NULL;
+	if (json_is_object(a) && json_object_size(a) == 1) {
+		void *iter = json_object_iter(a);
+		name = json_object_iter_key(iter);
+		meta = json_object_iter_value(iter);
+	}
+	for (int k = IDX_WACT_INDEX; name && k <= IDX_WACT_DELETE; k++)
+		if (!strcmp(name, action_names[k]))
+			it->req.act = (idx_wact)k;
+	if (!it->req.act || !json_is_object(meta)) {
+		it->req.act = IDX_WACT_INDEX; /* for the answer's key */
+		item_fail(
+		    it, 400, "illegal_argument_exception",
+		    "line %llu: malformed action/metadata line, expected {\"index\"|\"create\"|"
+		    "\"update\"|\"delete\": {...}}%s%s",
+		    (unsigned long long)l->no, a ? "" : ": ", a ? "" : je.text);
+		json_decref(a);
+		return;
+	}
+	read_meta(it, ib, meta, default_index);
+	json_decref(a);
+	if (it->req.act == IDX_WACT_DELETE)
+		return;
+	line d;
+	if (!next_line(body, len, at, no, &d)) {
+		item_fail(it, 400, "illegal_argument_exception",
+		          "line %llu: the %s action's document line is missing",
+		          (unsigned long long)l->no, action_names[it->req.act]);
+		return;
+	}
+	if (it->failed)
+		return; /* its document line is skipped with it */
+	if (it->req.act == IDX_WACT_UPDATE) {
+		read_update(it, &d);
+		return;
+	}
+	it->req.doc = d.p;
+	it->req.doclen = d.len > UINT32_MAX ? UINT32_MAX : (uint32_t)d.len;
+}
+
+int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bulk *out,
+                  int *status, char *err, size_t errlen)
+{
+	*out = (os_bulk){0};
+	*status = 400;
+	if (len > LIMIT_BULK_BYTES) {
+		*status = 413;
+		return errf(err, errlen, TRAWL_ELIMIT, "the bulk request's %zu bytes are over %u",
+		            len, LIMIT_BULK_BYTES);
+	}
+	if (len == 0)
+		return errf(err, errlen, TRAWL_EINVAL, "request body is required");
+	if (body[len - 1] != '\n')
+		return errf(err, errlen, TRAWL_EINVAL,
+		            "The bulk request must be terminated by a newline [\\n]");
+	uint32_t cap = 0;
+	idbuf *ids = NULL;
+	size_t at = 0;
+	uint64_t no = 0;
+	line l;
+	int rc = TRAWL_OK;
+	while (next_line(body, len, &at, &no, &l)) {
+		if (out->n == LIMIT_WLOG_APPEND_OPS) {
+			rc = errf(err, errlen, TRAWL_ELIMIT,
+			          "more than %d items in one bulk request", LIMIT_WLOG_APPEND_OPS);
+			break;
+		}
+		if (out->n == cap) {
+			uint32_t nc = cap ? 2 * cap : 64;
+			os_bulk_item *ni = realloc(out->items, nc * sizeof *ni);
+			idbuf *nb = ni ? realloc(ids, nc * sizeof *nb) : NULL;
+			if (ni)
+				out->items = ni;
+			if (!nb) {
+				rc = errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+				*status = 500;
+				break;
+			}
+			ids = nb;
+			cap = nc;
+		}
+		os_bulk_item *it = &out->items[out->n];
+		memset(it, 0, sizeof *it);
+		memset(&ids[out->n], 0, sizeof ids[out->n]);
+		out->n++;
+		read_action(it, &ids[out->n - 1], &l, body, len, &at, &no, default_index);
+	}
+	if (rc == 0 && out->n == 0)
+		rc = errf(err, errlen, TRAWL_EINVAL, "request body is required");
+	if (rc) {
+		free(ids);
+		os_bulk_free(out);
+		return rc;
+	}
+	/* the items stay where they are now: ids go in */
+	for (uint32_t i = 0; i < out->n; i++) {
+		os_bulk_item *it = &out->items[i];
+		memcpy(it->err.id, ids[i].id, ids[i].len + 1);
+		it->err.idlen = ids[i].len;
+		it->req.id = ids[i].given ? it->err.id : NULL;
+		it->req.idlen = ids[i].given ? ids[i].len : 0;
+		if (it->owned_doc) {
+			it->req.doc = it->owned_doc;
+			it->req.doclen = (uint32_t)strlen(it->owned_doc);
+		}
+		if (it->owned_upsert) {
+			it->req.upsert = it->owned_upsert;
+			it->req.upsertlen = (uint32_t)strlen(it->owned_upsert);
+		}
+	}
+	free(ids);
+	return TRAWL_OK;
+}
+
+void os_bulk_free(os_bulk *b)
+{
+	for (uint32_t i = 0; i < b->n; i++) {
+		free(b->items[i].owned_doc);
+		free(b->items[i].owned_upsert);
+	}
+	free(b->items);
+	*b = (os_bulk){0};
+}
+
+json_t *os_bulk_render(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
+{
+	json_t *items = json_array();
+	int errors = 0;
+	for (uint32_t i = 0; i < b->n; i++) {
+		const os_bulk_item *it = &b->items[i];
+		const idx_wres *r = it->failed ? &it->err : &res[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "_index", json_string(it->index));
+		if (r->idlen || !it->failed)
+			json_object_set_new(o, "_id", json_stringn(r->id, r->idlen));
+		else
+			json_object_set_new(o, "_id", json_null());
+		if (r->result) {
+			int wrote = strcmp(r->result, "noop") != 0; /* one copy: the indexer's */
+			json_object_set_new(o, "_version", json_integer((json_int_t)r->version));
+			json_object_set_new(o, "result", json_string(r->result));
+			json_object_set_new(o, "_shards",
+			                    json_pack("{s:i, s:i, s:i}", "total", wrote,
+			                              "successful", wrote, "failed", 0));
+			json_object_set_new(o, "_seq_no", json_integer((json_int_t)r->seq_no));
+			json_object_set_new(o, "_primary_term",
+			                    json_integer((json_int_t)r->primary_term));
+			json_object_set_new(o, "status", json_integer(r->status));
+		} else {
+			errors = 1;
+			json_object_set_new(o, "status", json_integer(r->status));
+			json_object_set_new(o, "error",
+			                    json_pack("{s:s, s:s, s:s}", "type",
+			                              r->error_type ? r->error_type : "exception",
+			                              "reason", r->reason, "index", it->index));
+		}
+		json_array_append_new(
+		    items, json_pack("{s:o}", action_names[it->req.act ? it->req.act : 1], o));
+	}
+	return json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "errors", errors, "items",
+	                 items);
+}

@@ -1,0 +1,66 @@
+/*
+ * bulk.h - OpenSearch's _bulk body, compiled: newline-delimited action and
+ * document lines in, write requests (index/ingest.h) out; and the items of
+ * the answer rendered from their outcomes. It knows nothing of HTTP or of
+ * the root: the REST handler calls it (issue #12, being built), and so does
+ * its test (root/bulk_test.c).
+ *
+ * Each action line is a JSON object with one key, index, create, update or
+ * delete, whose value holds the item's metadata (_index, _id, if_seq_no,
+ * if_primary_term, and for update retry_on_conflict); index and create are
+ * followed by the document's line, update by a line with doc, upsert,
+ * doc_as_upsert and detect_noop. A line that cannot be read fails its own
+ * item, named by its line number, and the rest of the body goes on: an
+ * action line that is not one is reported as such and the next line is
+ * read as an action line. (OpenSearch refuses the whole request at a bad
+ * action line; trawl keeps the items it can tell apart.) Blank lines are
+ * skipped. What trawl does not do (routing, external versions, pipelines,
+ * scripts) fails the item naming the parameter, never silently ignored.
+ */
+#ifndef TRAWL_ROOT_BULK_H
+#define TRAWL_ROOT_BULK_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/limits.h"
+#include "index/ingest.h"
+
+typedef struct os_bulk_item {
+	idx_wreq req;                           /* points into the body, or into owned */
+	char index[LIMIT_INDEX_NAME_BYTES + 1]; /* its _index, or the URL's */
+	uint64_t line;                          /* the action line's number, from 1 */
+	int failed;                             /* it failed while being read: err says why */
+	idx_wres err;                           /* (status, error_type, reason) when failed */
+	char *owned_doc;                        /* update: doc and upsert, written out again */
+	char *owned_upsert;
+} os_bulk_item;
+
+typedef struct os_bulk {
+	os_bulk_item *items;
+	uint32_t n;
+} os_bulk;
+
+/*
+ * os_bulk_parse reads body (len bytes) for index default_index (the URL's;
+ * NULL: none, and every item must name one). The whole request fails only
+ * when it cannot be read at all: a body over LIMIT_BULK_BYTES, more than
+ * LIMIT_WLOG_APPEND_OPS items, none, or not ending in a newline (status
+ * 400 or 413 in *status, OpenSearch's reason in err). out is the caller's
+ * (os_bulk_free), and points into body, which must outlive it.
+ */
+int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bulk *out,
+                  int *status, char *err, size_t errlen);
+void os_bulk_free(os_bulk *b);
+
+/*
+ * os_bulk_render: OpenSearch's answer to b, whose items that did not fail
+ * while read have outcomes res[i]: {"took", "errors", "items": [{action:
+ * {_index, _id, _version, result, _shards, _seq_no, _primary_term,
+ * status}} or {action: {_index, _id, status, error: {type, reason,
+ * index}}}]}. A new reference.
+ */
+json_t *os_bulk_render(const os_bulk *b, const idx_wres *res, uint64_t took_ms);
+
+#endif
