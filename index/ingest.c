@@ -47,6 +47,7 @@ struct idx_ingest {
 	size_t cap, n;    /* buckets (a power of two), entries */
 	uint64_t applied; /* the live generation holds the operations up to it */
 	uint64_t epoch;   /* the log's failure count the map is true for */
+	int valid;        /* the map was read whole (a failed read: read it again) */
 	size_t max_doc;
 	idx_wlive_fn live;
 	idx_wcheck_fn check;
@@ -143,13 +144,15 @@ static int load_op(void *ctx, const idx_wop *op)
 }
 
 /* refresh_locked reads the map again from the log when a commit failed
- * since it was last true. Called with g->mu held. */
+ * since it was last true, or it could not be read whole. Called with g->mu
+ * held. */
 static int refresh_locked(idx_ingest *g, int force, char *err, size_t errlen)
 {
 	uint64_t epoch = idx_wlog_epoch(g->log); /* before reading: a later failure shows */
-	if (!force && epoch == g->epoch)
+	if (!force && g->valid && epoch == g->epoch)
 		return TRAWL_OK;
 	map_drop(g, UINT64_MAX);
+	g->valid = 0; /* until the whole log is in it */
 	int rc =
 	    idx_wlog_read(g->log, g->applied + 1, UINT32_MAX, SIZE_MAX, load_op, g, err, errlen);
 	if (rc == TRAWL_ENOMEM)
@@ -157,6 +160,7 @@ static int refresh_locked(idx_ingest *g, int force, char *err, size_t errlen)
 	if (rc)
 		return rc;
 	g->epoch = epoch;
+	g->valid = 1;
 	return TRAWL_OK;
 }
 
@@ -175,6 +179,8 @@ int idx_ingest_open(idx_ingest **out, idx_wlog *log, uint64_t applied, size_t ma
 	g->log = log;
 	g->applied = applied;
 	g->max_doc = max_doc_bytes ? max_doc_bytes : TRAWL_MAX_DOC_BYTES;
+	if (g->max_doc > LIMIT_STORED_DOC_BYTES) /* what the log and a record take */
+		g->max_doc = LIMIT_STORED_DOC_BYTES;
 	g->live = live;
 	g->check = check;
 	g->ctx = ctx;
@@ -206,6 +212,7 @@ typedef struct cur {
 	const char *doc; /* exists: the document (in the map, or in owned) */
 	size_t doclen;
 	char *owned; /* from the live callback */
+	int pending; /* from the map: an operation that may not be durable yet */
 } cur;
 
 /* current_locked finds id's state: the map's, else the live generation's.
@@ -216,6 +223,7 @@ static int current_locked(idx_ingest *g, const char *id, uint32_t idlen, cur *c,
 	*c = (cur){0};
 	vent *e = map_find(g, id, idlen, th_hash64(id, idlen));
 	if (e) {
+		c->pending = 1;
 		c->exists = !e->deleted;
 		c->version = e->version;
 		c->seq = e->seq;
@@ -331,6 +339,8 @@ typedef struct decided {
 	idx_wop op;
 	char *owned;
 	int writes;
+	int dep; /* answered on top of the map's dep_seq, at dep_epoch */
+	uint64_t dep_seq, dep_epoch;
 	idx_wlog_waiter wt;
 	char err[LIMIT_ERRMSG_BYTES];
 } decided;
@@ -405,10 +415,22 @@ static void decide_locked(idx_ingest *g, const idx_wreq *q, decided *d, idx_wres
 		fail(r, 500, "exception", "[%s]: %s", r->id, why);
 		return;
 	}
+	if (c.pending) { /* what is answered rests on it (write_locked) */
+		d->dep = 1;
+		d->dep_seq = c.seq;
+		d->dep_epoch = g->epoch;
+	}
 	const char *doc = NULL;
 	size_t doclen = 0;
 	switch (q->act) {
 	case IDX_WACT_CREATE:
+		if (q->if_seq_no >= 0 || q->if_primary_term >= 0) {
+			fail(r, 400, "action_request_validation_exception",
+			     "Validation Failed: 1: create operations do not support compare and "
+			     "set. "
+			     "use index instead;");
+			break;
+		}
 		if (c.exists) {
 			fail(r, 409, "version_conflict_engine_exception",
 			     "[%s]: version conflict, document already exists (current version "
@@ -434,20 +456,21 @@ static void decide_locked(idx_ingest *g, const idx_wreq *q, decided *d, idx_wres
 			     "`if_primary_term`;");
 			break;
 		}
-		if (!q->doc && !q->upsert) {
+		if (!q->doc) {
 			fail(r, 400, "action_request_validation_exception",
 			     "Validation Failed: 1: script or doc is missing;");
 			break;
 		}
 		if (!c.exists) {
-			const char *up = q->upsert ? q->upsert : q->doc_as_upsert ? q->doc : NULL;
-			size_t uplen = q->upsert ? q->upsertlen : q->doclen;
+			/* OpenSearch: with doc_as_upsert the doc is the upsert */
+			const char *up = q->doc_as_upsert ? q->doc : q->upsert;
+			size_t uplen = q->doc_as_upsert ? q->doclen : q->upsertlen;
 			if (!up) {
 				fail(r, 404, "document_missing_exception", "[%s]: document missing",
 				     r->id);
 				break;
 			}
-			if (!q->upsert && !accept(g, up, uplen, "document", r))
+			if (q->doc_as_upsert && !accept(g, up, uplen, "document", r))
 				break; /* (an upsert document was checked before the lock) */
 			doc = up;
 			doclen = uplen;
@@ -483,7 +506,8 @@ static void decide_locked(idx_ingest *g, const idx_wreq *q, decided *d, idx_wres
 		break;
 	}
 	if (r->result && strcmp(r->result, "noop") && strcmp(r->result, "not_found")) {
-		d->writes = 1;
+		d->writes = 1; /* a write that rests on a lost one is lost with it */
+		d->dep = 0;
 		d->op = (idx_wop){.kind = doc ? IDX_WOP_INDEX : IDX_WOP_DELETE,
 		                  .id = r->id,
 		                  .idlen = r->idlen,
@@ -553,8 +577,10 @@ int idx_ingest_write(idx_ingest *g, const idx_wreq *reqs, uint32_t n, idx_wres *
 		r->id[0] = 0;
 		const idx_wreq *q = &reqs[i];
 		if (q->idlen > LIMIT_ID_BYTES) {
-			fail(r, 400, "illegal_argument_exception",
-			     "id is too long, must be no longer than %d bytes but was: %u",
+			fail(r, 400, "action_request_validation_exception",
+			     "Validation Failed: 1: id is too long, must be no longer than %d "
+			     "bytes but "
+			     "was: %u;",
 			     LIMIT_ID_BYTES, q->idlen);
 			continue;
 		}
@@ -609,6 +635,11 @@ int idx_ingest_write(idx_ingest *g, const idx_wreq *reqs, uint32_t n, idx_wres *
 			fail(&res[i], rc == TRAWL_ENOSPC ? 507 : 500,
 			     rc == TRAWL_ENOSPC ? "write_log_full_exception" : "exception",
 			     "[%s]: %s", res[i].id, d[i].err);
+		/* an answer that rests on another writer's operation goes out only
+		 * once that is durable: it would tell of a state that never was */
+		else if (d[i].dep && idx_wlog_wait_durable(g->log, d[i].dep_seq, d[i].dep_epoch))
+			fail(&res[i], 500, "exception",
+			     "[%s]: a write it was decided on failed; try again", res[i].id);
 		free(d[i].owned); /* also a merge the schema refused */
 	}
 	free(d);
@@ -617,15 +648,20 @@ int idx_ingest_write(idx_ingest *g, const idx_wreq *reqs, uint32_t n, idx_wres *
 
 /* ---- reading and publishing ---- */
 
-int idx_ingest_get(idx_ingest *g, const char *id, uint32_t idlen, idx_wlive *out, char *err,
-                   size_t errlen)
+/* get_once: the current state of id into out, and whether it rests on an
+ * operation that may not be durable yet (*dep_seq at *dep_epoch). */
+static int get_once(idx_ingest *g, const char *id, uint32_t idlen, idx_wlive *out, int *dep,
+                    uint64_t *dep_seq, uint64_t *dep_epoch, char *err, size_t errlen)
 {
 	*out = (idx_wlive){0};
 	pthread_mutex_lock(&g->mu);
 	int rc = refresh_locked(g, 0, err, errlen);
-	cur c;
+	cur c = {0};
 	if (rc == 0)
 		rc = current_locked(g, id, idlen, &c, err, errlen);
+	*dep = rc == 0 && c.pending;
+	*dep_seq = c.seq;
+	*dep_epoch = g->epoch;
 	if (rc == 0 && c.exists) {
 		out->exists = 1;
 		out->version = c.version;
@@ -641,10 +677,26 @@ int idx_ingest_get(idx_ingest *g, const char *id, uint32_t idlen, idx_wlive *out
 			memcpy(out->doc, c.doc, c.doclen);
 		}
 	}
-	if (rc == 0)
-		free(c.owned);
+	free(c.owned);
 	pthread_mutex_unlock(&g->mu);
 	return rc;
+}
+
+int idx_ingest_get(idx_ingest *g, const char *id, uint32_t idlen, idx_wlive *out, char *err,
+                   size_t errlen)
+{
+	/* a pending state is shown only once it is durable; one that was lost
+	 * is read again (the map is read from the log after a failure) */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int dep;
+		uint64_t seq, epoch;
+		int rc = get_once(g, id, idlen, out, &dep, &seq, &epoch, err, errlen);
+		if (rc || !dep || idx_wlog_wait_durable(g->log, seq, epoch) == TRAWL_OK)
+			return rc;
+		free(out->doc);
+		*out = (idx_wlive){0};
+	}
+	return errf(err, errlen, TRAWL_EIO, "[%.*s]: the write log keeps failing", (int)idlen, id);
 }
 
 void idx_ingest_published(idx_ingest *g, uint64_t applied)

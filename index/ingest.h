@@ -12,8 +12,12 @@
  * holds (asked of the caller's callback). Decisions are made one request
  * at a time under the ingest's lock and numbered by the log in that order
  * (idx_wlog_submit_at); the lock is not held through the fsync, so writers
- * share commits. If a commit fails, the log fails every append behind it
- * and the version map is read again from the log before the next decision.
+ * share commits. An answer that rests on another writer's operation not
+ * yet durable (a conflict, a noop, a realtime read) waits for it
+ * (idx_wlog_wait_durable): nothing is told of a state that never was. If a
+ * commit fails, the log fails every append behind it, the answers that
+ * rested on them fail too, and the version map is read again from the log
+ * before the next decision.
  */
 #ifndef TRAWL_INDEX_INGEST_H
 #define TRAWL_INDEX_INGEST_H
@@ -91,7 +95,9 @@ typedef int (*idx_wcheck_fn)(void *ctx, const char *doc, size_t len, char *err, 
  * idx_ingest_open starts an ingest over log (which it does not own) for an
  * index whose live generation holds every operation up to applied: the
  * version map is read from the log's operations after it. max_doc_bytes
- * bounds a document (0: TRAWL_MAX_DOC_BYTES). Owned by the caller:
+ * bounds a document (0: TRAWL_MAX_DOC_BYTES; at most LIMIT_STORED_DOC_BYTES).
+ * The version map keeps the pending documents in memory: as many bytes as
+ * the log holds unpublished (the indexer publishes every refresh). Owned by the caller:
  * idx_ingest_close.
  */
 int idx_ingest_open(idx_ingest **out, idx_wlog *log, uint64_t applied, size_t max_doc_bytes,

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -205,6 +206,8 @@ static expect model_apply(const idx_wreq *q, const char *id)
 	char *merged = NULL;
 	switch (q->act) {
 	case IDX_WACT_CREATE:
+		if (q->if_seq_no >= 0 || q->if_primary_term >= 0)
+			return (expect){400, NULL, "action_request_validation_exception", 0, 0};
 		if (c->exists)
 			return (expect){409, NULL, "version_conflict_engine_exception", 0, 0};
 		__attribute__((fallthrough));
@@ -218,8 +221,10 @@ static expect model_apply(const idx_wreq *q, const char *id)
 		if ((q->upsert || q->doc_as_upsert) &&
 		    (q->if_seq_no >= 0 || q->if_primary_term >= 0))
 			return (expect){400, NULL, "action_request_validation_exception", 0, 0};
+		if (!q->doc) /* OpenSearch: "script or doc is missing", also with an upsert */
+			return (expect){400, NULL, "action_request_validation_exception", 0, 0};
 		if (!c->exists) {
-			doc = q->upsert ? q->upsert : q->doc_as_upsert ? q->doc : NULL;
+			doc = q->doc_as_upsert ? q->doc : q->upsert; /* doc_as_upsert: doc wins */
 			if (!doc)
 				return (expect){404, NULL, "document_missing_exception", 0, 0};
 			e = (expect){201, "created", NULL, 0, 0};
@@ -355,8 +360,12 @@ static void test_random_requests_equal_the_model(void **state)
 				q.upsert = up;
 				q.upsertlen = (uint32_t)strlen(up);
 			}
-			q.doc_as_upsert = u == 2;
+			q.doc_as_upsert = u == 2 || (u == 1 && rnd(4) == 0); /* sometimes both */
 			q.keep_noop = rnd(5) == 0;
+			if (u == 1 && rnd(6) == 0) { /* an upsert alone */
+				q.doc = NULL;
+				q.doclen = 0;
+			}
 		}
 		if (rnd(3) == 0) {
 			mid *m = model_find(id, 0);
@@ -558,6 +567,78 @@ static void test_failed_commit_leaves_no_trace(void **state)
 	close_both(w, g);
 }
 
+/* ---- answers that rest on a write that fails ---- */
+
+static idx_ingest *g_ing;
+static idx_wlive g_seen;
+static idx_wres g_noop;
+static pthread_t g_reader, g_updater;
+
+static void *read_x(void *arg)
+{
+	(void)arg;
+	char err[LIMIT_ERRMSG_BYTES];
+	if (idx_ingest_get(g_ing, "x", 1, &g_seen, err, sizeof err))
+		g_seen.exists = -1;
+	return NULL;
+}
+
+static void *update_x(void *arg)
+{
+	(void)arg;
+	char err[LIMIT_ERRMSG_BYTES];
+	idx_wreq q = req(IDX_WACT_UPDATE, "x", "{\"owner\":\"bob\"}");
+	if (idx_ingest_write(g_ing, &q, 1, &g_noop, err, sizeof err))
+		g_noop.status = -1;
+	return NULL;
+}
+
+/* The commit of bob's write: a reader and a noop update come while it is
+ * pending, and wait for it; then it fails. */
+static int fail_after_readers(void)
+{
+	pthread_create(&g_reader, NULL, read_x, NULL);
+	pthread_create(&g_updater, NULL, update_x, NULL);
+	for (int i = 0;
+	     i < 10000 && __atomic_load_n(&idx_wlog_durable_waiters, __ATOMIC_SEQ_CST) < 2; i++)
+		usleep(1000);
+	return 1;
+}
+
+static void test_answers_wait_for_what_they_rest_on(void **state)
+{
+	(void)state;
+	idx_wlog *w;
+	open_both(&w, &g_ing, 0, 0, NULL, NULL);
+	idx_wreq q = req(IDX_WACT_INDEX, "x", "{\"owner\":\"alice\"}");
+	idx_wres r;
+	assert_int_equal(idx_ingest_write(g_ing, &q, 1, &r, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(r.seq_no, 1);
+	q.doc = "{\"owner\":\"bob\"}";
+	q.doclen = (uint32_t)strlen(q.doc);
+	idx_wlog_commit_hook = fail_after_readers;
+	assert_int_equal(idx_ingest_write(g_ing, &q, 1, &r, g_err, sizeof g_err), TRAWL_OK);
+	idx_wlog_commit_hook = NULL;
+	assert_int_equal(r.status, 507);
+	pthread_join(g_reader, NULL);
+	pthread_join(g_updater, NULL);
+	/* the reader saw alice, never bob (whose number 2 is given again) */
+	assert_int_equal(g_seen.exists, 1);
+	assert_int_equal(g_seen.seq_no, 1);
+	assert_true(same_json(g_seen.doc, g_seen.doclen, "{\"owner\":\"alice\"}"));
+	free(g_seen.doc);
+	/* the update found nothing to change on top of bob: that answer waited
+	 * for bob, and fails with him */
+	assert_int_equal(g_noop.status, 500);
+	assert_non_null(strstr(g_noop.reason, "a write it was decided on failed"));
+	q.doc = "{\"owner\":\"carol\"}";
+	q.doclen = (uint32_t)strlen(q.doc);
+	assert_int_equal(idx_ingest_write(g_ing, &q, 1, &r, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(r.seq_no, 2);
+	assert_int_equal(r.version, 2);
+	close_both(w, g_ing);
+}
+
 static void test_bad_documents_refused(void **state)
 {
 	(void)state;
@@ -581,7 +662,8 @@ static void test_bad_documents_refused(void **state)
 	     "mapper_parsing_exception", "over the limit of 64"},
 	    {IDX_WACT_INDEX, "a", "{\"bad\":1}", 400, "mapper_parsing_exception",
 	     "field \"bad\" is not in the schema"},
-	    {IDX_WACT_INDEX, longid, "{}", 400, "illegal_argument_exception", "id is too long"},
+	    {IDX_WACT_INDEX, longid, "{}", 400, "action_request_validation_exception",
+	     "id is too long"},
 	    {IDX_WACT_DELETE, "", NULL, 400, "action_request_validation_exception",
 	     "id is missing"},
 	    {IDX_WACT_UPDATE, "a", NULL, 400, "action_request_validation_exception",
@@ -621,6 +703,7 @@ int main(void)
 	    TESTDIR_TEST(test_random_requests_equal_the_model),
 	    TESTDIR_TEST(test_threads_lose_no_increment),
 	    TESTDIR_TEST(test_failed_commit_leaves_no_trace),
+	    TESTDIR_TEST(test_answers_wait_for_what_they_rest_on),
 	    TESTDIR_TEST(test_bad_documents_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

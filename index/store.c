@@ -199,10 +199,12 @@ int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *
                        size_t errlen)
 {
 	*out = NULL;
-	/* the owner's lock first: LMDB's own locks (fcntl, on the same file)
-	 * let several processes write in turn, and a log has one writer */
+	/* the owner's lock first, on a file of its own: LMDB's locks let
+	 * several processes write in turn, and a log has one writer. (Not on
+	 * LMDB's lock file: closing any descriptor of a file drops the
+	 * process's fcntl locks on it, LMDB's own among them.) */
 	char lock[LIMIT_PATH_BYTES];
-	if ((size_t)snprintf(lock, sizeof lock, "%s-lock", path) >= sizeof lock)
+	if ((size_t)snprintf(lock, sizeof lock, "%s-owner", path) >= sizeof lock)
 		return errf(err, errlen, TRAWL_ELIMIT, "%s: path longer than %d bytes", path,
 		            LIMIT_PATH_BYTES);
 	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -210,7 +212,8 @@ int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *
 		return errf(err, errlen, TRAWL_EIO, "%s: %s", lock, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		close(fd);
-		return errf(err, errlen, TRAWL_EIO, "%s: in use by another process", path);
+		return errf(err, errlen, TRAWL_EIO, "%s: in use (open already, in this process or another)",
+		            path);
 	}
 	idx_store *st;
 	int rc = env_new(&st, path, 0, mapsize, err, errlen);

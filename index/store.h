@@ -71,13 +71,14 @@ int idx_store_commit(idx_store *st, char *err, size_t errlen);
 
 /*
  * idx_store_open_log opens the log file at path, creating it (and LMDB's
- * lock file, path + "-lock") when missing: sub-databases meta and ops, map
- * size mapsize (a write that would grow the file past it fails with
- * TRAWL_ENOSPC). Unlike a shard, every commit is durable: it returns after
- * fsync. One process at a time: a second open while the first holds it
- * (flock on the lock file) is TRAWL_EIO, "in use". Write transactions are made one at a
- * time by the caller (idx_store_wbegin .. idx_store_wcommit); readers run
- * beside them (idx_rtxn_begin) and see the last commit before they began.
+ * lock file, path + "-lock", and the owner's, path + "-owner") when
+ * missing: sub-databases meta and ops, map size mapsize (a write that would
+ * grow the file past it fails with TRAWL_ENOSPC). Unlike a shard, every
+ * commit is durable: it returns after fsync. One open at a time: a second
+ * while the first holds it (flock on the owner's file) is TRAWL_EIO, "in
+ * use". Write transactions are made one at a time by the caller
+ * (idx_store_wbegin .. idx_store_wcommit); readers run beside them
+ * (idx_rtxn_begin) and see the last commit before they began.
  */
 int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *err,
                        size_t errlen);

@@ -25,6 +25,10 @@ extern int idx_search_exhaustive;
  * return fails the commit as a full disk would (wlog_test.c submits more
  * appends from it, to see them fail behind the failed one). */
 extern int (*idx_wlog_commit_hook)(void);
+
+/* wlog.c: how many threads wait in idx_wlog_wait_durable now (a test
+ * waits for its readers to be there before it lets a commit fail). */
+extern int idx_wlog_durable_waiters;
 #endif
 
 #endif

@@ -34,12 +34,14 @@
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/limits.h"
+#include "gen.h"
 #include "store.h"
 #include "testhooks.h"
 #include "trawl/trawl.h"
 
 #ifdef TRAWL_TEST_HOOKS
 int (*idx_wlog_commit_hook)(void);
+int idx_wlog_durable_waiters;
 #endif
 
 #define WLOG_FORMAT 1
@@ -64,6 +66,8 @@ struct idx_wlog {
 	uint64_t queued;              /* bytes of the appends submitted and not yet done */
 	uint64_t max;                 /* the bound on held + queued */
 	uint64_t failures;            /* commits that failed since open (idx_wlog_epoch) */
+	uint64_t *lost_from;          /* [e]: failure e + 1 lost the numbers from this one up */
+	int lost_from_unknown;        /* a failure's number was not kept (no memory) */
 	uint64_t commits, appends;
 };
 
@@ -189,7 +193,8 @@ static int load(idx_wlog *w, char *err, size_t errlen)
 	const void *v;
 	size_t n;
 	int have_format = idx_store_get(t, IDX_DB_META, "format", 6, &v, &n) == TRAWL_OK;
-	uint32_t format = have_format && n == 4 ? get_u32(v) : 0;
+	int format_whole = have_format && n == 4;
+	uint32_t format = format_whole ? get_u32(v) : 0;
 	uint64_t next = 0, held = 0;
 	if (idx_store_get(t, IDX_DB_META, "next", 4, &v, &n) == TRAWL_OK && n == 8)
 		next = get_u64(v);
@@ -221,11 +226,19 @@ static int load(idx_wlog *w, char *err, size_t errlen)
 		}
 		if ((rc = idx_store_wcommit(w->st, err, errlen)))
 			return rc;
+		/* the new file's name must survive a power cut too */
+		char dir[LIMIT_PATH_BYTES];
+		snprintf(dir, sizeof dir, "%s", w->path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = 0;
+		if ((rc = idx_fsync_path(slash ? (*dir ? dir : "/") : ".")))
+			return errf(err, errlen, rc, "%s: cannot sync its directory", w->path);
 		w->next = w->assigned = 1;
 		return TRAWL_OK;
 	}
 	if (format != WLOG_FORMAT)
-		return errf(err, errlen, n == 4 ? TRAWL_EVERSION : TRAWL_ECORRUPT,
+		return errf(err, errlen, format_whole ? TRAWL_EVERSION : TRAWL_ECORRUPT,
 		            "%s: log format %u, this trawl reads %d", w->path, format, WLOG_FORMAT);
 	if (last == UINT64_MAX || next == 0 || (has_ops && last >= next))
 		return errf(err, errlen, TRAWL_ECORRUPT,
@@ -270,6 +283,7 @@ void idx_wlog_close(idx_wlog *w)
 	if (!w)
 		return;
 	idx_store_close(w->st);
+	free(w->lost_from);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -475,6 +489,14 @@ int idx_wlog_wait(idx_wlog *w, idx_wlog_waiter *wt)
 			 * numbers go back to the first of the failed */
 			char cerr[LIMIT_ERRMSG_BYTES];
 			errf(cerr, sizeof cerr, rc, "an earlier append failed: %s", gerr);
+			uint64_t *lf = realloc(w->lost_from, (w->failures + 1) * sizeof *lf);
+			if (lf) {
+				w->lost_from = lf;
+				lf[w->failures] = list->ops[0].seq;
+			} else {
+				w->lost_from_unknown =
+				    1; /* waiters then take every number as lost */
+			}
 			w->assigned = list->ops[0].seq;
 			w->failures++;
 			finish_group(w, list, rc, gerr);
@@ -494,6 +516,34 @@ int idx_wlog_append(idx_wlog *w, idx_wop *ops, uint32_t n, char *err, size_t err
 	idx_wlog_waiter wt;
 	int rc = idx_wlog_submit(w, ops, n, &wt, err, errlen);
 	return rc ? rc : idx_wlog_wait(w, &wt);
+}
+
+int idx_wlog_wait_durable(idx_wlog *w, uint64_t seq, uint64_t epoch)
+{
+	pthread_mutex_lock(&w->mu);
+	int rc;
+	for (;;) {
+		if (w->failures > epoch) {
+			/* every number queued at the first failure since was lost, and
+			 * only those: the ones below it had been written */
+			int lost = w->lost_from_unknown || seq >= w->lost_from[epoch];
+			rc = lost ? TRAWL_EIO : TRAWL_OK;
+			break;
+		}
+		if (w->next > seq) {
+			rc = TRAWL_OK;
+			break;
+		}
+#ifdef TRAWL_TEST_HOOKS
+		__atomic_add_fetch(&idx_wlog_durable_waiters, 1, __ATOMIC_SEQ_CST);
+#endif
+		pthread_cond_wait(&w->cv, &w->mu);
+#ifdef TRAWL_TEST_HOOKS
+		__atomic_sub_fetch(&idx_wlog_durable_waiters, 1, __ATOMIC_SEQ_CST);
+#endif
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
 }
 
 /* ---- reading and trimming ---- */

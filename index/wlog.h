@@ -115,6 +115,16 @@ int idx_wlog_submit_at(idx_wlog *w, uint64_t epoch, idx_wop *ops, uint32_t n, id
                        char *err, size_t errlen);
 
 /*
+ * idx_wlog_wait_durable waits until the operation numbered seq at epoch
+ * (what idx_wlog_epoch said when it was submitted) is durable (TRAWL_OK),
+ * or was lost to a failed commit (TRAWL_EIO): for a caller that answered
+ * something on top of another writer's operation, and must not let the
+ * answer out before that operation is in the log. Numbers are given again
+ * after a failure, so a number alone does not say which operation it is.
+ */
+int idx_wlog_wait_durable(idx_wlog *w, uint64_t seq, uint64_t epoch);
+
+/*
  * idx_wlog_read calls cb(ctx, op) for the operations from sequence number
  * from on, in order, until max_ops were given, max_bytes of documents
  * passed (at least one operation is given), the log ends, or cb returns

@@ -282,6 +282,12 @@ static void test_failed_commit_fails_those_behind(void **state)
 	                 TRAWL_EBUSY);
 	assert_non_null(strstr(g_err, "decide again"));
 
+	/* what was durable before the failure stays so; what was queued was
+	 * lost, also once its number is given again */
+	assert_int_equal(idx_wlog_wait_durable(w, 1, epoch), TRAWL_OK);
+	assert_int_equal(idx_wlog_wait_durable(w, 2, epoch), TRAWL_EIO);
+	assert_int_equal(idx_wlog_wait_durable(w, 4, epoch), TRAWL_EIO);
+
 	/* nothing of the three is in the log, and the numbers have no gap */
 	idx_wlog_info in;
 	idx_wlog_stat(w, &in);
@@ -297,6 +303,8 @@ static void test_failed_commit_fails_those_behind(void **state)
 	assert_string_equal(g.op[0].id, "x");
 	assert_string_equal(g.op[1].id, "d");
 	got_free(&g);
+	assert_int_equal(idx_wlog_wait_durable(w, 2, epoch + 1), TRAWL_OK);
+	assert_int_equal(idx_wlog_wait_durable(w, 2, epoch), TRAWL_EIO); /* not that 2 */
 	idx_wlog_close(w);
 }
 
@@ -559,6 +567,34 @@ static void test_one_owner_and_not_a_log(void **state)
 	assert_int_equal(idx_wlog_open(&w2, g_path, 0, g_err, sizeof g_err), TRAWL_EIO);
 	assert_non_null(strstr(g_err, "in use"));
 	assert_null(w2);
+	/* nor in another process */
+	pid_t pid = fork();
+	if (pid == 0) {
+		idx_wlog *w3;
+		char e[LIMIT_ERRMSG_BYTES];
+		_exit(idx_wlog_open(&w3, g_path, 0, e, sizeof e) == TRAWL_EIO && strstr(e, "in use")
+		          ? 0
+		          : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* the refused opens left the first one whole: LMDB's locks are its own */
+	idx_wop op = index_op("o", "{}", 1);
+	assert_int_equal(idx_wlog_append(w, &op, 1, g_err, sizeof g_err), TRAWL_OK);
+	char lockf[160];
+	snprintf(lockf, sizeof lockf, "%s-lock", g_path);
+	FILE *pl = fopen("/proc/locks", "r");
+	struct stat lst;
+	assert_int_equal(stat(lockf, &lst), 0);
+	char want[64], linebuf[256];
+	snprintf(want, sizeof want, ":%lu ", (unsigned long)lst.st_ino);
+	int posix_on_lock = 0;
+	while (pl && fgets(linebuf, sizeof linebuf, pl))
+		posix_on_lock += strstr(linebuf, "POSIX") && strstr(linebuf, want);
+	if (pl)
+		fclose(pl);
+	assert_true(posix_on_lock > 0); /* LMDB's reader-table lock still held */
 	idx_wlog_close(w);
 	assert_int_equal(idx_wlog_open(&w2, g_path, 0, g_err, sizeof g_err), TRAWL_OK);
 	idx_wlog_close(w2);

@@ -11,13 +11,6 @@
 #include "common/error.h"
 #include "trawl/trawl.h"
 
-/* An item's id, until the items stop moving (the array grows). */
-typedef struct idbuf {
-	char id[LIMIT_ID_BYTES + 1];
-	uint32_t len;
-	int given;
-} idbuf;
-
 static void item_fail(os_bulk_item *it, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -25,11 +18,14 @@ static void item_fail(os_bulk_item *it, int status, const char *type, const char
 {
 	va_list ap;
 	va_start(ap, fmt);
-	verrf(it->err.reason, sizeof it->err.reason, 0, fmt, ap);
+	char reason[LIMIT_ERRMSG_BYTES];
+	verrf(reason, sizeof reason, 0, fmt, ap);
 	va_end(ap);
+	free(it->reason);
+	it->reason = strdup(reason); /* NULL (no memory): the type still says it */
 	it->failed = 1;
-	it->err.status = status;
-	it->err.error_type = type;
+	it->status = status;
+	it->error_type = type;
 }
 
 /* A line: [p, p + len), without its newline or trailing \r, spaces, tabs. */
@@ -63,13 +59,29 @@ static int next_line(const char *body, size_t len, size_t *at, uint64_t *no, lin
 static const char *const action_names[] = {NULL, "index", "create", "update", "delete"};
 
 /* read_meta reads an action's metadata object into it and ib. */
-static void read_meta(os_bulk_item *it, idbuf *ib, json_t *meta, const char *default_index)
+/* set_id gives it the id (n bytes). */
+static int set_id(os_bulk_item *it, const char *id, size_t n)
+{
+	char *copy = malloc(n + 1);
+	if (!copy) {
+		item_fail(it, 500, "exception", "out of memory");
+		return -1;
+	}
+	memcpy(copy, id, n);
+	copy[n] = 0;
+	free(it->id);
+	it->id = copy;
+	it->req.id = copy;
+	it->req.idlen = (uint32_t)n;
+	return 0;
+}
+
+static void read_meta(os_bulk_item *it, json_t *meta, const char *default_index)
 {
 	const char *key;
 	json_t *v;
 	idx_wact act = it->req.act;
-	if (default_index)
-		snprintf(it->index, sizeof it->index, "%s", default_index);
+	it->index = default_index;
 	json_object_foreach(meta, key, v)
 	{
 		if (!strcmp(key, "_index")) {
@@ -81,22 +93,36 @@ static void read_meta(os_bulk_item *it, idbuf *ib, json_t *meta, const char *def
 				    (unsigned long long)it->line, LIMIT_INDEX_NAME_BYTES);
 				return;
 			}
-			snprintf(it->index, sizeof it->index, "%s", json_string_value(v));
+			free(it->index_owned);
+			if (!(it->index_owned = strdup(json_string_value(v)))) {
+				item_fail(it, 500, "exception", "out of memory");
+				return;
+			}
+			it->index = it->index_owned;
 		} else if (!strcmp(key, "_id")) {
-			if (json_is_integer(v))
-				ib->len = (uint32_t)snprintf(ib->id, sizeof ib->id, "%lld",
-				                             (long long)json_integer_value(v));
-			else if (json_is_string(v) && json_string_length(v) <= LIMIT_ID_BYTES &&
-			         !memchr(json_string_value(v), 0, json_string_length(v))) {
-				ib->len = (uint32_t)json_string_length(v);
-				memcpy(ib->id, json_string_value(v), ib->len);
+			if (json_is_integer(v)) {
+				char num[24];
+				int n = snprintf(num, sizeof num, "%lld",
+				                 (long long)json_integer_value(v));
+				if (set_id(it, num, (size_t)n))
+					return;
+			} else if (json_is_string(v) && json_string_length(v) == 0) {
+				item_fail(it, 400, "action_request_validation_exception",
+				          "line %llu: Validation Failed: 1: if _id is specified it "
+				          "must not "
+				          "be empty;",
+				          (unsigned long long)it->line);
+				return;
+			} else if (json_is_string(v) && json_string_length(v) <= LIMIT_ID_BYTES &&
+			           !memchr(json_string_value(v), 0, json_string_length(v))) {
+				if (set_id(it, json_string_value(v), json_string_length(v)))
+					return;
 			} else {
 				item_fail(it, 400, "illegal_argument_exception",
 				          "line %llu: [_id] must be a string of at most %d bytes",
 				          (unsigned long long)it->line, LIMIT_ID_BYTES);
 				return;
 			}
-			ib->given = 1;
 		} else if (!strcmp(key, "if_seq_no") || !strcmp(key, "if_primary_term")) {
 			if (!json_is_integer(v) || json_integer_value(v) < 0) {
 				item_fail(it, 400, "illegal_argument_exception",
@@ -133,7 +159,7 @@ static void read_meta(os_bulk_item *it, idbuf *ib, json_t *meta, const char *def
 		          (unsigned long long)it->line);
 		return;
 	}
-	if (!it->index[0])
+	if (!it->index || !it->index[0])
 		item_fail(it, 400, "action_request_validation_exception",
 		          "line %llu: index is missing", (unsigned long long)it->line);
 }
@@ -167,8 +193,17 @@ static void read_update(os_bulk_item *it, const line *l)
 				item_fail(it, 500, "exception", "out of memory");
 				break;
 			}
-			free(is_doc ? it->owned_doc : it->owned_upsert);
-			*(is_doc ? &it->owned_doc : &it->owned_upsert) = s;
+			if (is_doc) {
+				free(it->owned_doc);
+				it->owned_doc = s;
+				it->req.doc = s;
+				it->req.doclen = (uint32_t)strlen(s);
+			} else {
+				free(it->owned_upsert);
+				it->owned_upsert = s;
+				it->req.upsert = s;
+				it->req.upsertlen = (uint32_t)strlen(s);
+			}
 		} else if (!strcmp(key, "doc_as_upsert") && json_is_boolean(v)) {
 			it->req.doc_as_upsert = json_is_true(v);
 		} else if (!strcmp(key, "detect_noop") && json_is_boolean(v)) {
@@ -190,9 +225,10 @@ static void read_update(os_bulk_item *it, const line *l)
 }
 
 /* read_action reads the action line l (and the line after it, when the
- * action has one) into it. */
-static void read_action(os_bulk_item *it, idbuf *ib, const line *l, const char *body, size_t len,
-                        size_t *at, uint64_t *no, const char *default_index)
+ * action has one) into it. A line that is no action line fails the whole
+ * request (TRAWL_EINVAL, err set): which line would come next is unknown. */
+static int read_action(os_bulk_item *it, const line *l, const char *body, size_t len, size_t *at,
+                       uint64_t *no, const char *default_index, char *err, size_t errlen)
 {
 	it->line = l->no;
 	it->req.if_seq_no = it->req.if_primary_term = -1;
@@ -209,34 +245,36 @@ static void read_action(os_bulk_item *it, idbuf *ib, const line *l, const char *
 		if (!strcmp(name, action_names[k]))
 			it->req.act = (idx_wact)k;
 	if (!it->req.act || !json_is_object(meta)) {
-		it->req.act = IDX_WACT_INDEX; /* for the answer's key */
-		item_fail(
-		    it, 400, "illegal_argument_exception",
-		    "line %llu: malformed action/metadata line, expected {\"index\"|\"create\"|"
-		    "\"update\"|\"delete\": {...}}%s%s",
-		    (unsigned long long)l->no, a ? "" : ": ", a ? "" : je.text);
+		/* OpenSearch refuses the request too: a document line read as an
+		 * action could be anything, a delete of another document among
+		 * them, and every later item would be shifted */
+		errf(err, errlen, TRAWL_EINVAL,
+		     "Malformed action/metadata line [%llu], expected {\"index\"|\"create\"|"
+		     "\"update\"|\"delete\": {...}}%s%s",
+		     (unsigned long long)l->no, a ? "" : ": ", a ? "" : je.text);
 		json_decref(a);
-		return;
+		return TRAWL_EINVAL;
 	}
-	read_meta(it, ib, meta, default_index);
+	read_meta(it, meta, default_index);
 	json_decref(a);
 	if (it->req.act == IDX_WACT_DELETE)
-		return;
+		return TRAWL_OK;
 	line d;
 	if (!next_line(body, len, at, no, &d)) {
 		item_fail(it, 400, "illegal_argument_exception",
 		          "line %llu: the %s action's document line is missing",
 		          (unsigned long long)l->no, action_names[it->req.act]);
-		return;
+		return TRAWL_OK;
 	}
 	if (it->failed)
-		return; /* its document line is skipped with it */
+		return TRAWL_OK; /* its document line is skipped with it */
 	if (it->req.act == IDX_WACT_UPDATE) {
 		read_update(it, &d);
-		return;
+		return TRAWL_OK;
 	}
 	it->req.doc = d.p;
 	it->req.doclen = d.len > UINT32_MAX ? UINT32_MAX : (uint32_t)d.len;
+	return TRAWL_OK;
 }
 
 int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bulk *out,
@@ -255,7 +293,6 @@ int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bu
 		return errf(err, errlen, TRAWL_EINVAL,
 		            "The bulk request must be terminated by a newline [\\n]");
 	uint32_t cap = 0;
-	idbuf *ids = NULL;
 	size_t at = 0;
 	uint64_t no = 0;
 	line l;
@@ -269,47 +306,25 @@ int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bu
 		if (out->n == cap) {
 			uint32_t nc = cap ? 2 * cap : 64;
 			os_bulk_item *ni = realloc(out->items, nc * sizeof *ni);
-			idbuf *nb = ni ? realloc(ids, nc * sizeof *nb) : NULL;
-			if (ni)
-				out->items = ni;
-			if (!nb) {
+			if (!ni) {
 				rc = errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 				*status = 500;
 				break;
 			}
-			ids = nb;
+			out->items = ni;
 			cap = nc;
 		}
-		os_bulk_item *it = &out->items[out->n];
+		os_bulk_item *it = &out->items[out->n++];
 		memset(it, 0, sizeof *it);
-		memset(&ids[out->n], 0, sizeof ids[out->n]);
-		out->n++;
-		read_action(it, &ids[out->n - 1], &l, body, len, &at, &no, default_index);
+		if ((rc = read_action(it, &l, body, len, &at, &no, default_index, err, errlen)))
+			break;
 	}
 	if (rc == 0 && out->n == 0)
 		rc = errf(err, errlen, TRAWL_EINVAL, "request body is required");
 	if (rc) {
-		free(ids);
 		os_bulk_free(out);
 		return rc;
 	}
-	/* the items stay where they are now: ids go in */
-	for (uint32_t i = 0; i < out->n; i++) {
-		os_bulk_item *it = &out->items[i];
-		memcpy(it->err.id, ids[i].id, ids[i].len + 1);
-		it->err.idlen = ids[i].len;
-		it->req.id = ids[i].given ? it->err.id : NULL;
-		it->req.idlen = ids[i].given ? ids[i].len : 0;
-		if (it->owned_doc) {
-			it->req.doc = it->owned_doc;
-			it->req.doclen = (uint32_t)strlen(it->owned_doc);
-		}
-		if (it->owned_upsert) {
-			it->req.upsert = it->owned_upsert;
-			it->req.upsertlen = (uint32_t)strlen(it->owned_upsert);
-		}
-	}
-	free(ids);
 	return TRAWL_OK;
 }
 
@@ -318,6 +333,9 @@ void os_bulk_free(os_bulk *b)
 	for (uint32_t i = 0; i < b->n; i++) {
 		free(b->items[i].owned_doc);
 		free(b->items[i].owned_upsert);
+		free(b->items[i].id);
+		free(b->items[i].index_owned);
+		free(b->items[i].reason);
 	}
 	free(b->items);
 	*b = (os_bulk){0};
@@ -329,14 +347,15 @@ json_t *os_bulk_render(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
 	int errors = 0;
 	for (uint32_t i = 0; i < b->n; i++) {
 		const os_bulk_item *it = &b->items[i];
-		const idx_wres *r = it->failed ? &it->err : &res[i];
+		const idx_wres *r = it->failed ? NULL : &res[i];
 		json_t *o = json_object();
-		json_object_set_new(o, "_index", json_string(it->index));
-		if (r->idlen || !it->failed)
+		json_object_set_new(o, "_index", it->index ? json_string(it->index) : json_null());
+		if (r)
 			json_object_set_new(o, "_id", json_stringn(r->id, r->idlen));
 		else
-			json_object_set_new(o, "_id", json_null());
-		if (r->result) {
+			json_object_set_new(
+			    o, "_id", it->id ? json_stringn(it->id, it->req.idlen) : json_null());
+		if (r && r->result) {
 			int wrote = strcmp(r->result, "noop") != 0; /* one copy: the indexer's */
 			json_object_set_new(o, "_version", json_integer((json_int_t)r->version));
 			json_object_set_new(o, "result", json_string(r->result));
@@ -349,11 +368,15 @@ json_t *os_bulk_render(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
 			json_object_set_new(o, "status", json_integer(r->status));
 		} else {
 			errors = 1;
-			json_object_set_new(o, "status", json_integer(r->status));
+			const char *type = r ? r->error_type : it->error_type;
+			json_object_set_new(o, "status", json_integer(r ? r->status : it->status));
 			json_object_set_new(o, "error",
-			                    json_pack("{s:s, s:s, s:s}", "type",
-			                              r->error_type ? r->error_type : "exception",
-			                              "reason", r->reason, "index", it->index));
+			                    json_pack("{s:s, s:s, s:s?}", "type",
+			                              type ? type : "exception", "reason",
+			                              r            ? r->reason
+			                              : it->reason ? it->reason
+			                                           : "",
+			                              "index", it->index));
 		}
 		json_array_append_new(
 		    items, json_pack("{s:o}", action_names[it->req.act ? it->req.act : 1], o));

@@ -9,13 +9,14 @@
  * delete, whose value holds the item's metadata (_index, _id, if_seq_no,
  * if_primary_term, and for update retry_on_conflict); index and create are
  * followed by the document's line, update by a line with doc, upsert,
- * doc_as_upsert and detect_noop. A line that cannot be read fails its own
- * item, named by its line number, and the rest of the body goes on: an
- * action line that is not one is reported as such and the next line is
- * read as an action line. (OpenSearch refuses the whole request at a bad
- * action line; trawl keeps the items it can tell apart.) Blank lines are
- * skipped. What trawl does not do (routing, external versions, pipelines,
- * scripts) fails the item naming the parameter, never silently ignored.
+ * doc_as_upsert and detect_noop. An action with a bad or unsupported
+ * parameter (routing, external versions, pipelines, scripts: never
+ * silently ignored), or a bad update line, fails its own item, named by its
+ * line number, and the rest of the body goes on; a bad document is the
+ * ingest's to refuse, for its item alone. A line that is not an action
+ * line at all refuses the whole request, as OpenSearch does: the line
+ * after it could be read as an action (a delete of another document) and
+ * every later item would be shifted. Blank lines are skipped.
  */
 #ifndef TRAWL_ROOT_BULK_H
 #define TRAWL_ROOT_BULK_H
@@ -28,12 +29,16 @@
 #include "index/ingest.h"
 
 typedef struct os_bulk_item {
-	idx_wreq req;                           /* points into the body, or into owned */
-	char index[LIMIT_INDEX_NAME_BYTES + 1]; /* its _index, or the URL's */
-	uint64_t line;                          /* the action line's number, from 1 */
-	int failed;                             /* it failed while being read: err says why */
-	idx_wres err;                           /* (status, error_type, reason) when failed */
-	char *owned_doc;                        /* update: doc and upsert, written out again */
+	idx_wreq req;           /* points into the body, or at id, owned_doc, owned_upsert */
+	const char *index;      /* its _index, or the URL's (NULL: none) */
+	uint64_t line;          /* the action line's number, from 1 */
+	int failed;             /* it failed while being read: */
+	int status;             /*   its status, */
+	const char *error_type; /* OpenSearch's error type */
+	char *reason;           /*   and why (NULL: out of memory) */
+	char *id;               /* the given id (NULL: none, one is generated) */
+	char *index_owned;      /* a given _index */
+	char *owned_doc;        /* update: doc and upsert, written out again */
 	char *owned_upsert;
 } os_bulk_item;
 

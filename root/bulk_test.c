@@ -59,7 +59,7 @@ static void test_the_documentation_example(void **state)
 	assert_int_equal(b.n, 6);
 	for (uint32_t i = 0; i < b.n; i++)
 		if (b.items[i].failed)
-			fail_msg("item %u: %s", i, b.items[i].err.reason);
+			fail_msg("item %u: %s", i, b.items[i].reason);
 	os_bulk_item *it = b.items;
 	assert_int_equal(it[0].req.act, IDX_WACT_INDEX);
 	assert_string_equal(it[0].index, "movies");
@@ -102,23 +102,23 @@ static void test_bad_lines_fail_their_items(void **state)
 	snprintf(longid, sizeof longid, "{\"delete\":{\"_id\":\"%s\"}}\n", big);
 	char body[4096];
 	snprintf(body, sizeof body,
-	         "{\"index\":{\"_id\":\"1\"}}\n"                            /* 1 */
-	         "{\"a\":1}\n"                                              /* 2 */
-	         "not json\n"                                               /* 3 */
-	         "{\"index\":{\"_id\":\"2\",\"routing\":\"r\"}}\n"          /* 4 */
-	         "{\"a\":2}\n"                                              /* 5: skipped with 4 */
-	         "{\"delete\":{\"_id\":\"3\",\"colour\":\"red\"}}\n"        /* 6 */
-	         "{\"update\":{\"_id\":\"4\"}}\n"                           /* 7 */
-	         "{\"script\":{\"source\":\"ctx._source.n++\"}}\n"          /* 8 */
-	         "{\"update\":{\"_id\":\"5\"}}\n"                           /* 9 */
-	         "[1,2]\n"                                                  /* 10 */
-	         "%s"                                                       /* 11 */
-	         "{\"delete\":{\"_id\":\"6\",\"if_seq_no\":1}}\n"           /* 12 */
-	         "{\"index\":{\"_id\":\"7\"},\"delete\":{\"_id\":\"7\"}}\n" /* 13 */
-	         "{\"create\":{\"_id\":\"8\",\"version\":3}}\n"             /* 14 */
-	         "{\"b\":1}\n"                                              /* 15 */
-	         "{\"delete\":{\"_id\":\"9\"}}\n"                           /* 16 */
-	         "{\"index\":{\"_id\":\"10\"}}\n",                          /* 17 */
+	         "{\"index\":{\"_id\":\"1\"}}\n"                     /* 1 */
+	         "{\"a\":1}\n"                                       /* 2 */
+	         "{\"delete\":{\"_id\":\"\"}}\n"                     /* 3 */
+	         "{\"index\":{\"_id\":\"2\",\"routing\":\"r\"}}\n"   /* 4 */
+	         "{\"a\":2}\n"                                       /* 5: skipped with 4 */
+	         "{\"delete\":{\"_id\":\"3\",\"colour\":\"red\"}}\n" /* 6 */
+	         "{\"update\":{\"_id\":\"4\"}}\n"                    /* 7 */
+	         "{\"script\":{\"source\":\"ctx._source.n++\"}}\n"   /* 8 */
+	         "{\"update\":{\"_id\":\"5\"}}\n"                    /* 9 */
+	         "[1,2]\n"                                           /* 10 */
+	         "%s"                                                /* 11 */
+	         "{\"delete\":{\"_id\":\"6\",\"if_seq_no\":1}}\n"    /* 12 */
+	         "{\"delete\":{\"_id\":\"7\",\"if_seq_no\":-1}}\n"   /* 13 */
+	         "{\"create\":{\"_id\":\"8\",\"version\":3}}\n"      /* 14 */
+	         "{\"b\":1}\n"                                       /* 15 */
+	         "{\"delete\":{\"_id\":\"9\"}}\n"                    /* 16 */
+	         "{\"index\":{\"_id\":\"10\"}}\n",                   /* 17 */
 	         longid);
 	os_bulk b;
 	parse_ok(body, "t", &b);
@@ -127,14 +127,14 @@ static void test_bad_lines_fail_their_items(void **state)
 		const char *why; /* NULL: read fine */
 	} want[] = {
 	    {1, NULL},
-	    {3, "line 3: malformed action/metadata line"},
+	    {3, "line 3: Validation Failed: 1: if _id is specified it must not be empty"},
 	    {4, "line 4: [routing] is not supported by trawl"},
 	    {6, "line 6: action [delete] has an unknown parameter [colour]"},
 	    {7, "line 8: [script]: scripts are not supported by trawl"},
 	    {9, "line 10: the update is not a JSON object"},
 	    {11, "line 11: [_id] must be a string of at most 512 bytes"},
 	    {12, "line 12: if_seq_no and if_primary_term must be given together"},
-	    {13, "line 13: malformed action/metadata line"},
+	    {13, "line 13: [if_seq_no] must be a number of 0 or more"},
 	    {14, "line 14: [version] is not supported by trawl"},
 	    {16, NULL},
 	    {17, "line 17: the index action's document line is missing"},
@@ -147,13 +147,13 @@ static void test_bad_lines_fail_their_items(void **state)
 			         (unsigned long long)it->line, (unsigned long long)want[i].line);
 		if (!want[i].why) {
 			if (it->failed)
-				fail_msg("item %u: %s", i, it->err.reason);
+				fail_msg("item %u: %s", i, it->reason);
 			continue;
 		}
-		if (!it->failed || !strstr(it->err.reason, want[i].why))
+		if (!it->failed || !strstr(it->reason, want[i].why))
 			fail_msg("item %u: \"%s\", wanted \"%s\"", i,
-			         it->failed ? it->err.reason : "-", want[i].why);
-		assert_int_equal(it->err.status, 400);
+			         it->failed ? it->reason : "-", want[i].why);
+		assert_int_equal(it->status, 400);
 	}
 	assert_bytes(b.items[10].req.id, b.items[10].req.idlen, "9");
 	os_bulk_free(&b);
@@ -163,7 +163,7 @@ static void test_bad_lines_fail_their_items(void **state)
 	         NULL, &b);
 	assert_int_equal(b.n, 2);
 	assert_true(b.items[0].failed);
-	assert_non_null(strstr(b.items[0].err.reason, "index is missing"));
+	assert_non_null(strstr(b.items[0].reason, "index is missing"));
 	assert_false(b.items[1].failed);
 	os_bulk_free(&b);
 }
@@ -183,6 +183,25 @@ static void test_whole_request_refusals(void **state)
 	assert_int_equal(os_bulk_parse("\n \r\n\n", 5, "t", &b, &status, g_err, sizeof g_err),
 	                 TRAWL_EINVAL);
 	assert_string_equal(g_err, "request body is required");
+	/* an action line that is not one refuses the request: its next line
+	 * could be read as an action (a delete of another document) */
+	const char *bad[] = {"{\"index\":{\"_id\":\"1\"}},\n{\"delete\":{\"_id\":\"victim\"}}\n",
+	                     "{\"delete\":{\"_id\":\"1\"}}\nnot json\n",
+	                     "{\"index\":{},\"delete\":{}}\n{}\n", "{\"upsert\":{}}\n{}\n",
+	                     "{\"index\":[]}\n{}\n"};
+	const char *where[] = {
+	    "Malformed action/metadata line [1]", "Malformed action/metadata line [2]",
+	    "Malformed action/metadata line [1]", "Malformed action/metadata line [1]",
+	    "Malformed action/metadata line [1]"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(
+		    os_bulk_parse(bad[i], strlen(bad[i]), "t", &b, &status, g_err, sizeof g_err),
+		    TRAWL_EINVAL);
+		assert_int_equal(status, 400);
+		if (!strstr(g_err, where[i]))
+			fail_msg("case %zu: \"%s\"", i, g_err);
+		assert_null(b.items);
+	}
 	/* the size is checked before a byte is read */
 	assert_int_equal(os_bulk_parse("x\n", (size_t)LIMIT_BULK_BYTES + 1, "t", &b, &status, g_err,
 	                               sizeof g_err),
