@@ -34,7 +34,8 @@ typedef struct vent {
 	uint64_t hash;
 	uint64_t seq, version;
 	int deleted;
-	char *doc;
+	int durable; /* in the log: its document is read from there (doc NULL) */
+	char *doc;   /* not yet durable: its document */
 	size_t doclen;
 	uint32_t idlen;
 	char id[];
@@ -82,11 +83,15 @@ static int map_grow(idx_ingest *g)
 	return TRAWL_OK;
 }
 
-/* map_set records that seq made id's document doc (NULL: deleted) at
- * version; doc is copied. */
+/* map_set records that seq made id's document doc (deleted: none) at
+ * version; doc is copied, unless the operation is durable (its document is
+ * then read from the log when needed, so that the map holds the documents
+ * of the writes in flight only, not of all unpublished ones). */
 static int map_set(idx_ingest *g, const char *id, uint32_t idlen, uint64_t seq, uint64_t version,
-                   const char *doc, size_t doclen)
+                   int deleted, int durable, const char *doc, size_t doclen)
 {
+	if (deleted || durable)
+		doc = NULL;
 	uint64_t h = th_hash64(id, idlen);
 	vent *e = map_find(g, id, idlen, h);
 	char *copy = NULL;
@@ -113,7 +118,8 @@ static int map_set(idx_ingest *g, const char *id, uint32_t idlen, uint64_t seq, 
 	free(e->doc);
 	e->seq = seq;
 	e->version = version;
-	e->deleted = doc == NULL;
+	e->deleted = deleted;
+	e->durable = durable;
 	e->doc = copy;
 	e->doclen = doc ? doclen : 0;
 	return TRAWL_OK;
@@ -139,8 +145,8 @@ static void map_drop(idx_ingest *g, uint64_t upto)
 static int load_op(void *ctx, const idx_wop *op)
 {
 	idx_ingest *g = ctx;
-	return map_set(g, op->id, op->idlen, op->seq, op->version,
-	               op->kind == IDX_WOP_INDEX ? op->doc : NULL, op->doclen);
+	return map_set(g, op->id, op->idlen, op->seq, op->version, op->kind == IDX_WOP_DELETE, 1,
+	               NULL, 0);
 }
 
 /* refresh_locked reads the map again from the log when a commit failed
@@ -215,6 +221,26 @@ typedef struct cur {
 	int pending; /* from the map: an operation that may not be durable yet */
 } cur;
 
+typedef struct seq_doc {
+	uint64_t seq;
+	char *doc;
+	size_t len;
+	int found;
+} seq_doc;
+
+static int copy_doc(void *ctx, const idx_wop *op)
+{
+	seq_doc *sd = ctx;
+	if (op->seq != sd->seq || op->kind != IDX_WOP_INDEX)
+		return 1;
+	if (!(sd->doc = malloc(op->doclen ? op->doclen : 1)))
+		return -TRAWL_ENOMEM;
+	memcpy(sd->doc, op->doc, op->doclen);
+	sd->len = op->doclen;
+	sd->found = 1;
+	return 1;
+}
+
 /* current_locked finds id's state: the map's, else the live generation's.
  * A deleted entry keeps its version (the next create follows it). */
 static int current_locked(idx_ingest *g, const char *id, uint32_t idlen, cur *c, char *err,
@@ -223,13 +249,28 @@ static int current_locked(idx_ingest *g, const char *id, uint32_t idlen, cur *c,
 	*c = (cur){0};
 	vent *e = map_find(g, id, idlen, th_hash64(id, idlen));
 	if (e) {
-		c->pending = 1;
+		c->pending = !e->durable;
 		c->exists = !e->deleted;
 		c->version = e->version;
 		c->seq = e->seq;
 		c->doc = e->doc;
 		c->doclen = e->doclen;
-		return TRAWL_OK;
+		if (!c->exists || e->doc)
+			return TRAWL_OK;
+		/* durable: the document is the log's */
+		seq_doc sd = {.seq = e->seq};
+		int rc = idx_wlog_read(g->log, e->seq, 1, SIZE_MAX, copy_doc, &sd, err, errlen);
+		if (rc < 0 || (rc > 1 && !sd.found))
+			return errf(err, errlen, rc < 0 ? -rc : rc,
+			            "[%.*s]: cannot read its document", (int)idlen, id);
+		if (sd.found) {
+			c->owned = sd.doc;
+			c->doc = sd.doc;
+			c->doclen = sd.len;
+			return TRAWL_OK;
+		}
+		/* trimmed from the log: published, so the live generation has it */
+		*c = (cur){0};
 	}
 	if (!g->live)
 		return TRAWL_OK;
@@ -544,7 +585,8 @@ static int write_locked(idx_ingest *g, const idx_wreq *q, decided *d, idx_wres *
 	}
 	r->version = d->op.version;
 	r->seq_no = d->op.seq;
-	if (map_set(g, d->op.id, d->op.idlen, d->op.seq, d->op.version, d->op.doc, d->op.doclen)) {
+	if (map_set(g, d->op.id, d->op.idlen, d->op.seq, d->op.version,
+	            d->op.kind == IDX_WOP_DELETE, 0, d->op.doc, d->op.doclen)) {
 		/* the operation is queued, but the map could not record it: wait
 		 * until it is in the log (or failed), then read the map from the
 		 * log (a second wait on d->wt returns at once) */
@@ -640,8 +682,24 @@ int idx_ingest_write(idx_ingest *g, const idx_wreq *reqs, uint32_t n, idx_wres *
 		else if (d[i].dep && idx_wlog_wait_durable(g->log, d[i].dep_seq, d[i].dep_epoch))
 			fail(&res[i], 500, "exception",
 			     "[%s]: a write it was decided on failed; try again", res[i].id);
-		free(d[i].owned); /* also a merge the schema refused */
 	}
+	/* the writes now in the log: their documents are read from there */
+	pthread_mutex_lock(&g->mu);
+	for (uint32_t i = 0; i < n; i++) {
+		if (!d[i].writes || res[i].error_type)
+			continue;
+		vent *e =
+		    map_find(g, d[i].op.id, d[i].op.idlen, th_hash64(d[i].op.id, d[i].op.idlen));
+		if (e && e->seq == d[i].op.seq && !e->durable) {
+			free(e->doc);
+			e->doc = NULL;
+			e->doclen = 0;
+			e->durable = 1;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	for (uint32_t i = 0; i < n; i++)
+		free(d[i].owned); /* also a merge the schema refused */
 	free(d);
 	return TRAWL_OK;
 }

@@ -96,8 +96,9 @@ typedef int (*idx_wcheck_fn)(void *ctx, const char *doc, size_t len, char *err, 
  * index whose live generation holds every operation up to applied: the
  * version map is read from the log's operations after it. max_doc_bytes
  * bounds a document (0: TRAWL_MAX_DOC_BYTES; at most LIMIT_STORED_DOC_BYTES).
- * The version map keeps the pending documents in memory: as many bytes as
- * the log holds unpublished (the indexer publishes every refresh). Owned by the caller:
+ * The version map keeps in memory the documents of the writes in flight
+ * (decided, not yet durable); a durable one's document is read from the
+ * log when an update or a realtime read needs it. Owned by the caller:
  * idx_ingest_close.
  */
 int idx_ingest_open(idx_ingest **out, idx_wlog *log, uint64_t applied, size_t max_doc_bytes,
