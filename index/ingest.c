@@ -536,17 +536,14 @@ static void decide_locked(idx_ingest *g, const idx_wreq *q, decided *d, idx_wres
 	case IDX_WACT_DELETE:
 		if (conflict(q, &c, r))
 			break;
-		if (!c.exists) {
-			r->result = "not_found";
-			r->status = 404;
-			r->version = c.version ? c.version : 1;
-			break;
-		}
-		r->result = "deleted";
-		r->status = 200;
+		/* a missing document's delete is logged too, as OpenSearch does: a
+		 * tombstone with a number and the next version, which a create
+		 * after it follows */
+		r->result = c.exists ? "deleted" : "not_found";
+		r->status = c.exists ? 200 : 404;
 		break;
 	}
-	if (r->result && strcmp(r->result, "noop") && strcmp(r->result, "not_found")) {
+	if (r->result && strcmp(r->result, "noop")) {
 		d->writes = 1; /* a write that rests on a lost one is lost with it */
 		d->dep = 0;
 		d->op = (idx_wop){.kind = doc ? IDX_WOP_INDEX : IDX_WOP_DELETE,

@@ -251,9 +251,9 @@ static expect model_apply(const idx_wreq *q, const char *id)
 	case IDX_WACT_DELETE:
 		if (cond_fails(q, c))
 			return (expect){409, NULL, "version_conflict_engine_exception", 0, 0};
-		if (!c->exists)
-			return (expect){404, "not_found", NULL, c->version ? c->version : 1, 0};
-		e = (expect){200, "deleted", NULL, 0, 0};
+		/* a tombstone either way (OpenSearch's): numbered, the next version */
+		e = c->exists ? (expect){200, "deleted", NULL, 0, 0}
+		              : (expect){404, "not_found", NULL, 0, 0};
 		break;
 	}
 	e.version = c->version + 1;

@@ -110,8 +110,7 @@ static int open_dbs(idx_store *st, const char *path, unsigned txn_flags, unsigne
 	return TRAWL_OK;
 }
 
-int idx_store_create(idx_store **out, const char *path, size_t mapsize, char *err,
-                     size_t errlen)
+int idx_store_create(idx_store **out, const char *path, size_t mapsize, char *err, size_t errlen)
 {
 	*out = NULL;
 	idx_store *st;
@@ -195,8 +194,7 @@ void idx_store_close(idx_store *st)
 	free(st);
 }
 
-int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *err,
-                       size_t errlen)
+int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *err, size_t errlen)
 {
 	*out = NULL;
 	/* the owner's lock first, on a file of its own: LMDB's locks let
@@ -212,8 +210,8 @@ int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *
 		return errf(err, errlen, TRAWL_EIO, "%s: %s", lock, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		close(fd);
-		return errf(err, errlen, TRAWL_EIO, "%s: in use (open already, in this process or another)",
-		            path);
+		return errf(err, errlen, TRAWL_EIO,
+		            "%s: in use (open already, in this process or another)", path);
 	}
 	idx_store *st;
 	int rc = env_new(&st, path, 0, mapsize, err, errlen);
@@ -256,8 +254,8 @@ void idx_store_wabort(idx_store *st)
 	st->wtxn = NULL;
 }
 
-int idx_store_del_upto(idx_store *st, idx_db db, const void *key, size_t klen, uint64_t *n,
-                       uint64_t *bytes)
+int idx_store_del_upto(idx_store *st, idx_db db, const void *key, size_t klen, uint64_t max,
+                       uint64_t *n, uint64_t *bytes)
 {
 	*n = *bytes = 0;
 	MDB_cursor *c;
@@ -265,7 +263,7 @@ int idx_store_del_upto(idx_store *st, idx_db db, const void *key, size_t klen, u
 	if (rc)
 		return map_err(rc);
 	MDB_val k, v;
-	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+	while (*n < max && (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
 		size_t m = k.mv_size < klen ? k.mv_size : klen;
 		int cmp = memcmp(k.mv_data, key, m);
 		if (cmp > 0 || (cmp == 0 && k.mv_size > klen))

@@ -90,11 +90,11 @@ int idx_store_wbegin(idx_store *st, char *err, size_t errlen);
 int idx_store_wcommit(idx_store *st, char *err, size_t errlen);
 void idx_store_wabort(idx_store *st);
 
-/* idx_store_del_upto deletes every key of db that sorts at or before key
- * (bytewise) in the write transaction; *n: how many, *bytes: the bytes of
- * their values. */
-int idx_store_del_upto(idx_store *st, idx_db db, const void *key, size_t klen, uint64_t *n,
-                       uint64_t *bytes);
+/* idx_store_del_upto deletes the keys of db that sort at or before key
+ * (bytewise), first first, at most max of them, in the write transaction;
+ * *n: how many, *bytes: the bytes of their values. */
+int idx_store_del_upto(idx_store *st, idx_db db, const void *key, size_t klen, uint64_t max,
+                       uint64_t *n, uint64_t *bytes);
 
 /* ---- reading: any thread, one idx_rtxn per thread ---- */
 

@@ -66,6 +66,7 @@ struct idx_wlog {
 	uint64_t queued;              /* bytes of the appends submitted and not yet done */
 	uint64_t max;                 /* the bound on held + queued */
 	uint64_t failures;            /* commits that failed since open (idx_wlog_epoch) */
+	unsigned trims_waiting;       /* trims waiting for the writer's turn: they go first */
 	uint64_t *lost_from;          /* [e]: failure e + 1 lost the numbers from this one up */
 	int lost_from_unknown;        /* a failure's number was not kept (no memory) */
 	uint64_t commits, appends;
@@ -464,7 +465,7 @@ int idx_wlog_wait(idx_wlog *w, idx_wlog_waiter *wt)
 {
 	pthread_mutex_lock(&w->mu);
 	while (!wt->done) {
-		if (w->writing || !w->head) {
+		if (w->writing || !w->head || w->trims_waiting) {
 			pthread_cond_wait(&w->cv, &w->mu);
 			continue;
 		}
@@ -606,41 +607,53 @@ int idx_wlog_read(idx_wlog *w, uint64_t from, uint32_t max_ops, size_t max_bytes
 	return TRAWL_OK;
 }
 
+/* Records a trim deletes per transaction: between two, appends get their
+ * turn (a trim of a long backlog does not stall writers for all of it). */
+#define TRIM_CHUNK 16384
+
 int idx_wlog_trim(idx_wlog *w, uint64_t upto, char *err, size_t errlen)
 {
-	pthread_mutex_lock(&w->mu);
-	while (w->writing)
-		pthread_cond_wait(&w->cv, &w->mu);
-	w->writing = 1;
-	uint64_t held = w->held; /* only the writer changes it */
-	pthread_mutex_unlock(&w->mu);
-
 	uint8_t key[8], by[8];
 	seq_key(key, upto);
-	uint64_t gone = 0, bytes = 0;
-	int rc = idx_store_wbegin(w->st, err, errlen);
-	if (rc == 0) {
-		rc = idx_store_del_upto(w->st, IDX_DB_OPS, key, 8, &gone, &bytes);
-		held = bytes <= held ? held - bytes : 0;
-		put_u64(by, held);
-		if (rc == 0)
-			rc = idx_store_put(w->st, IDX_DB_META, "bytes", 5, by, 8, 0);
-		if (rc) {
-			idx_store_wabort(w->st);
-			errf(err, errlen, rc, "%s: cannot drop operations up to %llu", w->path,
-			     (unsigned long long)upto);
-		} else {
-			rc = idx_store_wcommit(w->st, err, errlen);
-		}
-	}
+	int rc = TRAWL_OK;
+	for (;;) {
+		/* the writer's turn, ahead of appenders: they let a waiting trim
+		 * go first, so a steady stream of appends cannot starve it */
+		pthread_mutex_lock(&w->mu);
+		w->trims_waiting++;
+		while (w->writing)
+			pthread_cond_wait(&w->cv, &w->mu);
+		w->trims_waiting--;
+		w->writing = 1;
+		uint64_t held = w->held; /* only the writer changes it */
+		pthread_mutex_unlock(&w->mu);
 
-	pthread_mutex_lock(&w->mu);
-	if (rc == 0)
-		w->held = held;
-	w->writing = 0;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	return rc;
+		uint64_t gone = 0, bytes = 0;
+		if ((rc = idx_store_wbegin(w->st, err, errlen)) == 0) {
+			rc = idx_store_del_upto(w->st, IDX_DB_OPS, key, 8, TRIM_CHUNK, &gone,
+			                        &bytes);
+			held = bytes <= held ? held - bytes : 0;
+			put_u64(by, held);
+			if (rc == 0)
+				rc = idx_store_put(w->st, IDX_DB_META, "bytes", 5, by, 8, 0);
+			if (rc) {
+				idx_store_wabort(w->st);
+				errf(err, errlen, rc, "%s: cannot drop operations up to %llu",
+				     w->path, (unsigned long long)upto);
+			} else {
+				rc = idx_store_wcommit(w->st, err, errlen);
+			}
+		}
+
+		pthread_mutex_lock(&w->mu);
+		if (rc == 0)
+			w->held = held;
+		w->writing = 0;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		if (rc || gone < TRIM_CHUNK)
+			return rc;
+	}
 }
 
 void idx_wlog_stat(idx_wlog *w, idx_wlog_info *out)

@@ -224,6 +224,41 @@ static void test_bad_operations_refused(void **state)
 	idx_wlog_close(w);
 }
 
+/* A trim of more records than one of its transactions takes. */
+static void test_long_trim_in_chunks(void **state)
+{
+	(void)state;
+	idx_wlog *w;
+	assert_int_equal(idx_wlog_open(&w, g_path, 0, g_err, sizeof g_err), TRAWL_OK);
+	static idx_wop ops[1000];
+	static char ids[1000][12];
+	for (int round = 0; round < 40; round++) {
+		for (int i = 0; i < 1000; i++) {
+			snprintf(ids[i], sizeof ids[i], "r%d-%d", round, i);
+			ops[i] = index_op(ids[i], "{}", 1);
+		}
+		assert_int_equal(idx_wlog_append(w, ops, 1000, g_err, sizeof g_err), TRAWL_OK);
+	}
+	idx_wlog_info in;
+	assert_int_equal(idx_wlog_trim(w, 35000, g_err, sizeof g_err), TRAWL_OK);
+	idx_wlog_stat(w, &in);
+	assert_int_equal(in.first, 35001);
+	assert_int_equal(in.ops, 5000);
+	got g = {0};
+	assert_int_equal(idx_wlog_read(w, 1, 1, SIZE_MAX, collect, &g, g_err, sizeof g_err),
+	                 TRAWL_OK);
+	assert_int_equal(g.op[0].seq, 35001);
+	assert_string_equal(g.op[0].id, "r35-0");
+	got_free(&g);
+	uint64_t before = in.bytes;
+	assert_int_equal(idx_wlog_trim(w, 40000, g_err, sizeof g_err), TRAWL_OK);
+	idx_wlog_stat(w, &in);
+	assert_int_equal(in.ops, 0);
+	assert_int_equal(in.bytes, 0);
+	assert_true(before > 0);
+	idx_wlog_close(w);
+}
+
 /* ---- a failed commit ---- */
 
 static idx_wlog *g_hook_log;
@@ -617,6 +652,7 @@ int main(void)
 	    TESTDIR_TEST(test_roundtrip),
 	    TESTDIR_TEST(test_reopen_trim_and_numbers),
 	    TESTDIR_TEST(test_bad_operations_refused),
+	    TESTDIR_TEST(test_long_trim_in_chunks),
 	    TESTDIR_TEST(test_failed_commit_fails_those_behind),
 	    TESTDIR_TEST(test_threads_share_commits),
 	    TESTDIR_TEST(test_acknowledged_survives_kill9),
