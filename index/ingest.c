@@ -343,7 +343,7 @@ static int accept(idx_ingest *g, const char *doc, size_t len, const char *what, 
 		return 0;
 	json_decref(j);
 	char why[LIMIT_ERRMSG_BYTES] = "";
-	if (g->check && g->check(g->ctx, doc, len, why, sizeof why)) {
+	if (g->check && g->check(g->ctx, r->id, r->idlen, doc, len, why, sizeof why)) {
 		fail(r, 400, "mapper_parsing_exception", "failed to parse the %s: %s", what, why);
 		return 0;
 	}

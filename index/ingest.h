@@ -86,10 +86,13 @@ typedef struct idx_wlive {
 typedef int (*idx_wlive_fn)(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, char *err,
                             size_t errlen);
 
-/* The caller's check of a document against the index's schema (typed
- * values, sizes) before it is acknowledged; nonzero refuses it with err
- * (400, mapper_parsing_exception). NULL: any JSON object passes. */
-typedef int (*idx_wcheck_fn)(void *ctx, const char *doc, size_t len, char *err, size_t errlen);
+/* The caller's check of id's document against the index's schema (typed
+ * values, sizes) before it is acknowledged, so that the indexer never meets
+ * a document it cannot index (shard/sh.h's sh_check_doc is the build's own
+ * parse); nonzero refuses it with err (400, mapper_parsing_exception).
+ * NULL: any JSON object passes. */
+typedef int (*idx_wcheck_fn)(void *ctx, const char *id, uint32_t idlen, const char *doc,
+                             size_t len, char *err, size_t errlen);
 
 /*
  * idx_ingest_open starts an ingest over log (which it does not own) for an

@@ -24,7 +24,9 @@
 #include <cmocka.h>
 
 #include "common/limits.h"
+#include "index/index_int.h"
 #include "index/ingest.h"
+#include "shard/sh.h"
 #include "index/testhooks.h"
 #include "index/testdir.h"
 #include "index/wlog.h"
@@ -128,9 +130,12 @@ static int live_cb(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, ch
 }
 
 /* the schema's check: a document with "bad" in it is refused */
-static int check_cb(void *ctx, const char *doc, size_t len, char *err, size_t errlen)
+static int check_cb(void *ctx, const char *id, uint32_t idlen, const char *doc, size_t len,
+                    char *err, size_t errlen)
 {
 	(void)ctx;
+	(void)id;
+	(void)idlen;
 	if (memmem(doc, len, "\"bad\"", 5)) {
 		snprintf(err, errlen, "field \"bad\" is not in the schema");
 		return 1;
@@ -697,6 +702,61 @@ static void test_bad_documents_refused(void **state)
 	close_both(w, g);
 }
 
+/* ---- the schema's check is the build's own parse ---- */
+
+static idx_schema g_schema;
+
+static int build_check(void *ctx, const char *id, uint32_t idlen, const char *doc, size_t len,
+                       char *err, size_t errlen)
+{
+	(void)ctx;
+	return sh_check_doc(&g_schema, TRAWL_MAX_DOC_BYTES, doc, len, id, idlen, err, errlen);
+}
+
+static void test_documents_checked_as_a_build_would(void **state)
+{
+	(void)state;
+	const char *schema = "{\"fields\": {\"title\": {\"type\": \"text\"}, "
+	                     "\"n\": {\"type\": \"long\"}, \"tag\": {\"type\": \"keyword\"}}}";
+	assert_int_equal(idx_schema_parse(&g_schema, schema, strlen(schema), g_err, sizeof g_err),
+	                 TRAWL_OK);
+	idx_wlog *w;
+	idx_ingest *g;
+	open_both(&w, &g, 0, 0, NULL, build_check);
+	struct {
+		const char *doc;
+		int status;
+		const char *why;
+	} cases[] = {
+	    {"{\"title\":\"a\",\"n\":3,\"tag\":\"x\"}", 201, NULL},
+	    {"{\"n\":\"three\"}", 400, "\"n\""},
+	    {"{\"title\":5}", 400, "field \"title\" must be a string"},
+	    {"{\"n\":1.5}", 400, "\"n\""},
+	    {"{\"tag\":[\"a\",\"b\"],\"n\":[1,2]}", 200, NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		idx_wreq q = req(IDX_WACT_INDEX, "k", cases[i].doc);
+		idx_wres r;
+		assert_int_equal(idx_ingest_write(g, &q, 1, &r, g_err, sizeof g_err), TRAWL_OK);
+		if (r.status != cases[i].status ||
+		    (cases[i].why &&
+		     (!r.error_type || strcmp(r.error_type, "mapper_parsing_exception") ||
+		      !strstr(r.reason, cases[i].why))))
+			fail_msg("case %zu: %d %s \"%s\"", i, r.status,
+			         r.error_type ? r.error_type : "-", r.reason);
+	}
+	/* an update whose merge the build would refuse is refused */
+	idx_wreq u = req(IDX_WACT_UPDATE, "k", "{\"n\":{\"deep\":1}}");
+	idx_wres r;
+	assert_int_equal(idx_ingest_write(g, &u, 1, &r, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.reason, "updated document"));
+	idx_wlog_info in;
+	idx_wlog_stat(w, &in);
+	assert_int_equal(in.ops, 2); /* the two good ones only */
+	close_both(w, g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +765,7 @@ int main(void)
 	    TESTDIR_TEST(test_failed_commit_leaves_no_trace),
 	    TESTDIR_TEST(test_answers_wait_for_what_they_rest_on),
 	    TESTDIR_TEST(test_bad_documents_refused),
+	    TESTDIR_TEST(test_documents_checked_as_a_build_would),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

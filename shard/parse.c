@@ -257,6 +257,26 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 	return rc == TRAWL_ENOMEM ? perr(p, rc, "%s:%llu: out of memory", src, ln) : rc;
 }
 
+static int accept_doc(void *ctx, const sh_doc *d)
+{
+	(void)ctx;
+	(void)d;
+	return 0;
+}
+
+int sh_check_doc(const idx_schema *schema, size_t max_doc, const char *doc, size_t len,
+                 const char *id, size_t idlen, char *err, size_t errlen)
+{
+	sh_parser p;
+	sh_parser_init(&p, schema, max_doc);
+	int rc = sh_parse_doc(&p, doc, len, "document", 1, (const uint8_t *)id, idlen, accept_doc,
+	                      NULL);
+	if (rc)
+		errf(err, errlen, rc, "%s", p.errmsg);
+	sh_parser_fini(&p);
+	return rc;
+}
+
 /* ---- _bulk NDJSON ---- */
 
 typedef struct bulk_action {

@@ -114,6 +114,16 @@ void sh_parser_fini(sh_parser *p);
 int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, uint64_t line,
                  const uint8_t *id_override, size_t id_override_len, sh_doc_fn fn, void *ctx);
 
+/*
+ * sh_check_doc: whether a build would take doc (len bytes) as the document
+ * of id (idlen bytes; NULL: its own "id" field), by the same parse: the
+ * write path checks a document with it before acknowledging it, so that
+ * the indexer never meets one it cannot index. TRAWL_OK, or the parse's
+ * error with its message ("document:1:COLUMN: ...") in err.
+ */
+int sh_check_doc(const idx_schema *schema, size_t max_doc, const char *doc, size_t len,
+                 const char *id, size_t idlen, char *err, size_t errlen);
+
 /* sh_bulk_kind: the SH_BULK_* kind of line if it is a _bulk action line
  * ({"index": {...}} and the like), else SH_BULK_NONE; *opens: whether
  * sh_parse_item would take the next line as this action's document. */
