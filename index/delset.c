@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/limits.h"
+#include "gen.h"
 #include "trawl/trawl.h"
 
 #define DEL_MAGIC "TRAWLDEL"
@@ -120,6 +121,14 @@ int idx_delset_write(const char *path, const idx_delset *d, char *err, size_t er
 			rc = TRAWL_EIO;
 			errf(err, errlen, rc, "%s: %s", path, strerror(errno));
 		}
+		/* the new name must survive a power cut too */
+		char dir[LIMIT_PATH_BYTES];
+		snprintf(dir, sizeof dir, "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = 0;
+		if (rc == TRAWL_OK && (rc = idx_fsync_path(slash ? (*dir ? dir : "/") : ".")))
+			errf(err, errlen, rc, "%s: cannot sync its directory", path);
 		if (rc)
 			unlink(tmp);
 	}
@@ -135,7 +144,12 @@ int idx_delset_read(const char *path, uint32_t ndocs, idx_delset *out, char *err
 	if (fd < 0)
 		return errf(err, errlen, TRAWL_EIO, "%s: %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != n) {
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return errf(err, errlen, TRAWL_EIO, "%s: %s", path, strerror(e));
+	}
+	if ((uint64_t)st.st_size != n) {
 		close(fd);
 		return errf(err, errlen, TRAWL_ECORRUPT,
 		            "%s: %lld bytes, a delete set of %u documents has %zu", path,

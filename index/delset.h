@@ -33,8 +33,10 @@ static inline int idx_delset_has(const idx_delset *d, uint32_t doc)
 	return (int)((d->bits[doc >> 6] >> (doc & 63)) & 1);
 }
 
-/* idx_delset_write writes d to path: to path.tmp, fsynced, then renamed
- * over path. TRAWL_EIO or TRAWL_ENOSPC, err naming the file. */
+/* idx_delset_write writes d to path: to path.tmp, fsynced, renamed to
+ * path, and the directory fsynced. path is a new name (a generation's
+ * own): a delete set that older generations use is never written over.
+ * TRAWL_EIO or TRAWL_ENOSPC, err naming the file. */
 int idx_delset_write(const char *path, const idx_delset *d, char *err, size_t errlen);
 
 /* idx_delset_read reads path, which must be the delete set of a segment of

@@ -210,15 +210,21 @@ typedef struct gwriter {
 	size_t errlen;
 } gwriter;
 
+static int key_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen);
+
 static int gw_add(gwriter *gw, const uint8_t *key, uint32_t klen, uint64_t df)
 {
+	if (gw->w.n && key_cmp(key, klen, gw->w.prev, gw->w.prevlen) <= 0)
+		return errf(gw->err, gw->errlen, TRAWL_EINVAL,
+		            "%s: key %llu (%u bytes) not after the one before it", gw->path,
+		            (unsigned long long)gw->w.n, klen);
 	/* the dictionary's entries want a frequency of 1 or more: 1, and the
 	 * key's frequency + 1 as the global one (a delta holds 0s) */
 	int rc = df < UINT64_MAX ? idx_dictw_add(&gw->w, key, klen, 1, df + 1, 0, 0) : TRAWL_EINVAL;
 	if (rc)
-		return errf(gw->err, gw->errlen, rc == TRAWL_EINVAL ? TRAWL_EINVAL : rc,
-		            "%s: key %llu (%u bytes) out of order or too long", gw->path,
-		            (unsigned long long)gw->w.n, klen);
+		return errf(gw->err, gw->errlen, rc, "%s: key %llu (%u bytes): %s", gw->path,
+		            (unsigned long long)gw->w.n, klen,
+		            rc == TRAWL_EINVAL ? "too long" : "cannot be added");
 	return TRAWL_OK;
 }
 
@@ -368,16 +374,17 @@ int idx_gstats_write_delta(const char *path, const idx_gstats *cur, int64_t docs
                            char *err, size_t errlen)
 {
 	const gfile *t = top(cur);
-	if (docs_change < 0 && (uint64_t)-docs_change > t->docs)
-		return errf(err, errlen, TRAWL_EINVAL,
-		            "%lld documents less than the %llu there are", (long long)-docs_change,
-		            (unsigned long long)t->docs);
+	if (docs_change < 0 && 0 - (uint64_t)docs_change > t->docs)
+		return errf(
+		    err, errlen, TRAWL_EINVAL, "%llu documents less than the %llu there are",
+		    (unsigned long long)(0 - (uint64_t)docs_change), (unsigned long long)t->docs);
 	uint64_t sumlen[LIMIT_FIELDS];
 	for (uint32_t f = 0; f < cur->nfields; f++) {
 		int64_t c = sumlen_change ? sumlen_change[f] : 0;
-		if (c < 0 && (uint64_t)-c > t->sumlen[f])
+		if (c < 0 && 0 - (uint64_t)c > t->sumlen[f])
 			return errf(err, errlen, TRAWL_EINVAL,
-			            "field %u: %lld tokens less than its %llu", f, (long long)-c,
+			            "field %u: %llu tokens less than its %llu", f,
+			            (unsigned long long)(0 - (uint64_t)c),
 			            (unsigned long long)t->sumlen[f]);
 		sumlen[f] = t->sumlen[f] + (uint64_t)c;
 	}
@@ -412,10 +419,11 @@ int idx_gstats_write_delta(const char *path, const idx_gstats *cur, int64_t docs
 			          "the base's key dictionary is damaged");
 			break;
 		}
-		if (ch->change < 0 && (uint64_t)-ch->change > now) {
+		if (ch->change < 0 && 0 - (uint64_t)ch->change > now) {
 			rc = errf(err, errlen, TRAWL_EINVAL,
-			          "change %zu: key of %u bytes in %llu documents loses %lld", j - 1,
-			          ch->klen, (unsigned long long)now, (long long)-ch->change);
+			          "change %zu: key of %u bytes in %llu documents loses %llu", j - 1,
+			          ch->klen, (unsigned long long)now,
+			          (unsigned long long)(0 - (uint64_t)ch->change));
 			break;
 		}
 		rc = put_changed(&gw, cur, ch->key, ch->klen, now + (uint64_t)ch->change);

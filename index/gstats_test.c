@@ -300,6 +300,20 @@ static void test_bad_changes_and_files_refused(void **state)
 	assert_int_equal(idx_gstats_open(&g, base, NULL, NF + 1, g_err, sizeof g_err),
 	                 TRAWL_ECORRUPT);
 	assert_non_null(strstr(g_err, "field totals for 3 fields"));
+	/* a base's keys out of order are refused */
+	uint64_t one[NKEYS];
+	for (int i = 0; i < NKEYS; i++)
+		one[i] = 1;
+	base_iter rev = {one, 0};
+	char unordered[160];
+	snprintf(unordered, sizeof unordered, "%s/unordered.mdb", g_dir);
+	memcpy(g_key[1], g_key[0], 8); /* key 1 = key 0: not after it */
+	g_klen[1] = g_klen[0];
+	assert_int_equal(
+	    idx_gstats_write_base(unordered, 1, sumlen, NF, next_key, &rev, g_err, sizeof g_err),
+	    TRAWL_EINVAL);
+	assert_non_null(strstr(g_err, "not after the one before it"));
+	make_vocabulary();
 	char junk[160];
 	snprintf(junk, sizeof junk, "%s/junk.mdb", g_dir);
 	FILE *f = fopen(junk, "wb");

@@ -228,17 +228,20 @@ typedef struct seq_doc {
 	int found;
 } seq_doc;
 
+/* copy_doc takes the document of operation sd->seq, if it is the first
+ * read; a return of COPY_DONE tells its stop from the read's own errors. */
+#define COPY_DONE 1000
 static int copy_doc(void *ctx, const idx_wop *op)
 {
 	seq_doc *sd = ctx;
 	if (op->seq != sd->seq || op->kind != IDX_WOP_INDEX)
-		return 1;
+		return COPY_DONE;
 	if (!(sd->doc = malloc(op->doclen ? op->doclen : 1)))
 		return -TRAWL_ENOMEM;
 	memcpy(sd->doc, op->doc, op->doclen);
 	sd->len = op->doclen;
 	sd->found = 1;
-	return 1;
+	return COPY_DONE;
 }
 
 /* current_locked finds id's state: the map's, else the live generation's.
@@ -257,20 +260,28 @@ static int current_locked(idx_ingest *g, const char *id, uint32_t idlen, cur *c,
 		c->doclen = e->doclen;
 		if (!c->exists || e->doc)
 			return TRAWL_OK;
-		/* durable: the document is the log's */
+		/* durable: the document is the log's. Every entry here is after
+		 * the live generation (idx_ingest_published drops the others), so
+		 * its operation must be in the log: a log trimmed before the
+		 * ingest was told of the publish is an error, never the live
+		 * generation's older document */
 		seq_doc sd = {.seq = e->seq};
 		int rc = idx_wlog_read(g->log, e->seq, 1, SIZE_MAX, copy_doc, &sd, err, errlen);
-		if (rc < 0 || (rc > 1 && !sd.found))
-			return errf(err, errlen, rc < 0 ? -rc : rc,
-			            "[%.*s]: cannot read its document", (int)idlen, id);
-		if (sd.found) {
-			c->owned = sd.doc;
-			c->doc = sd.doc;
-			c->doclen = sd.len;
-			return TRAWL_OK;
-		}
-		/* trimmed from the log: published, so the live generation has it */
-		*c = (cur){0};
+		if (rc == -TRAWL_ENOMEM)
+			return errf(err, errlen, TRAWL_ENOMEM, "[%.*s]: out of memory", (int)idlen,
+			            id);
+		if (rc != COPY_DONE && rc != TRAWL_OK)
+			return rc; /* err set by the read */
+		if (!sd.found)
+			return errf(
+			    err, errlen, TRAWL_EIO,
+			    "[%.*s]: operation %llu is no longer in the write log (trimmed before "
+			    "the ingest was told of the generation holding it)",
+			    (int)idlen, id, (unsigned long long)e->seq);
+		c->owned = sd.doc;
+		c->doc = sd.doc;
+		c->doclen = sd.len;
+		return TRAWL_OK;
 	}
 	if (!g->live)
 		return TRAWL_OK;

@@ -702,6 +702,46 @@ static void test_bad_documents_refused(void **state)
 	close_both(w, g);
 }
 
+/* A log trimmed before the ingest was told of the publish: the read of a
+ * durable document fails, never falling back to an older one. */
+static int live_old(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, char *err,
+                    size_t errlen)
+{
+	(void)ctx;
+	(void)id;
+	(void)idlen;
+	(void)err;
+	(void)errlen;
+	*out =
+	    (idx_wlive){.exists = 1, .version = 1, .doc = strdup("{\"v\":\"old\"}"), .doclen = 11};
+	return 0;
+}
+
+static void test_trim_before_publish_is_an_error(void **state)
+{
+	(void)state;
+	idx_wlog *w;
+	idx_ingest *g;
+	open_both(&w, &g, 0, 0, live_old, NULL);
+	idx_wreq q = req(IDX_WACT_INDEX, "a", "{\"v\":\"new\"}");
+	idx_wres r;
+	assert_int_equal(idx_ingest_write(g, &q, 1, &r, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(r.status, 200); /* the live generation had "a" */
+	assert_int_equal(idx_wlog_trim(w, r.seq_no, g_err, sizeof g_err), TRAWL_OK);
+	idx_wlive cur;
+	assert_int_equal(idx_ingest_get(g, "a", 1, &cur, g_err, sizeof g_err), TRAWL_EIO);
+	assert_non_null(strstr(g_err, "no longer in the write log"));
+	idx_wreq u = req(IDX_WACT_UPDATE, "a", "{\"w\":1}");
+	assert_int_equal(idx_ingest_write(g, &u, 1, &r, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(r.status, 500); /* not a merge onto the old document */
+	/* once told, the live generation is the source again */
+	idx_ingest_published(g, 1);
+	assert_int_equal(idx_ingest_get(g, "a", 1, &cur, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(cur.exists, 1);
+	free(cur.doc);
+	close_both(w, g);
+}
+
 /* ---- the schema's check is the build's own parse ---- */
 
 static idx_schema g_schema;
@@ -766,6 +806,7 @@ int main(void)
 	    TESTDIR_TEST(test_answers_wait_for_what_they_rest_on),
 	    TESTDIR_TEST(test_bad_documents_refused),
 	    TESTDIR_TEST(test_documents_checked_as_a_build_would),
+	    TESTDIR_TEST(test_trim_before_publish_is_an_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

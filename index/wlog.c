@@ -616,10 +616,15 @@ int idx_wlog_trim(idx_wlog *w, uint64_t upto, char *err, size_t errlen)
 	uint8_t key[8], by[8];
 	seq_key(key, upto);
 	int rc = TRAWL_OK;
-	for (;;) {
+	for (int chunk = 0;; chunk++) {
 		/* the writer's turn, ahead of appenders: they let a waiting trim
-		 * go first, so a steady stream of appends cannot starve it */
+		 * go first, so a steady stream of appends cannot starve it; and
+		 * between two chunks, appends queued meanwhile get a commit first
+		 * (else the trim, relocking at once, could keep the turn) */
 		pthread_mutex_lock(&w->mu);
+		uint64_t c0 = w->commits, f0 = w->failures;
+		while (chunk && w->head && w->commits == c0 && w->failures == f0)
+			pthread_cond_wait(&w->cv, &w->mu);
 		w->trims_waiting++;
 		while (w->writing)
 			pthread_cond_wait(&w->cv, &w->mu);

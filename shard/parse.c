@@ -212,8 +212,11 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 		                  "%s:%llu: field \"id\" must be a string of 1 to %d bytes", src,
 		                  ln, LIMIT_ID_BYTES);
 	if (memchr(id->data, 0, id->len))
-		return perr(p, TRAWL_EDOC, "%s:%llu:%u: field \"id\" contains a NUL character", src,
-		            ln, column_of(json, d.id.start));
+		return id_override ? perr(p, TRAWL_EDOC, "%s:%llu: the id contains a NUL character", src,
+		                          ln)
+		                   : perr(p, TRAWL_EDOC,
+		                          "%s:%llu:%u: field \"id\" contains a NUL character", src, ln,
+		                          column_of(json, d.id.start));
 	for (uint32_t f = 0; f < schema->nfields; f++) {
 		size_t at = texts->len;
 		uint32_t zero = 0;
