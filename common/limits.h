@@ -68,6 +68,12 @@
 #define LIMIT_TF 0xffffffu
 /* Bytes of a path trawl builds (an index directory and its files). */
 #define LIMIT_PATH_BYTES 4096
+/* Segments of one shard in a generation (issue #12): each is an LMDB
+ * environment a searcher keeps open (a file descriptor and a mapping), and
+ * a search visits each; updates add one per shard and batch, and merging
+ * keeps the count far below this. An update that would pass it fails with
+ * its message: compact the index. */
+#define LIMIT_SEGMENTS 128
 
 /* ---- messages between processes (root, leaves, build workers) ---- */
 
@@ -320,6 +326,8 @@ _Static_assert(LIMIT_FIELDS <= 64 && 64 + LIMIT_TYPED_FIELDS <= 256,
 /* A log's commit stays within LMDB's dirty pages, and its smallest bound
  * holds an append's largest document. */
 _Static_assert(LIMIT_WLOG_APPEND_BYTES <= (256u << 20), "an append is half of LMDB's dirty pages");
+_Static_assert((uint64_t)LIMIT_SEGMENTS * TRAWL_MAX_SHARDS <= 65536,
+               "every segment of a generation open at once stays within file descriptors");
 _Static_assert(LIMIT_WLOG_MIN_BYTES <= LIMIT_WLOG_BYTES, "the log's bounds are ordered");
 /* A document the build accepts can be stored and read back. */
 _Static_assert(TRAWL_MAX_DOC_BYTES <= LIMIT_STORED_DOC_BYTES, "a document fits a record");

@@ -243,26 +243,87 @@ static int read_whole(const char *path, char **out, size_t *len)
 	return TRAWL_OK;
 }
 
+int idx_manifest_set_segments(idx_manifest *m, uint32_t s, uint32_t n)
+{
+	idx_mseg *v = calloc(n ? n : 1, sizeof *v);
+	if (!v)
+		return TRAWL_ENOMEM;
+	free(m->shard[s].segs);
+	m->shard[s].segs = v;
+	m->shard[s].nsegs = n;
+	return TRAWL_OK;
+}
+
+/* Whether m needs format 3: anything but one undeleted segment per shard
+ * with its statistics inside. */
+static int needs_segments(const idx_manifest *m)
+{
+	if (m->stats_base.file[0] || m->applied_seq)
+		return 1;
+	for (uint32_t i = 0; i < m->shards; i++)
+		if (m->shard[i].nsegs != 1 || m->shard[i].segs[0].del.file[0])
+			return 1;
+	return 0;
+}
+
+static json_t *mfile_json(const idx_mfile *f)
+{
+	return json_pack("{s:s, s:I, s:s}", "file", f->file, "bytes", (json_int_t)f->bytes,
+	                 "xxh3_128", f->xxh3_128);
+}
+
+static json_t *shard_json(const idx_manifest *m, uint32_t i, int v3)
+{
+	const idx_manifest_shard *sh = &m->shard[i];
+	if (!v3)
+		return json_pack("{s:i, s:s, s:I, s:I, s:s}", "shard", (int)i, "file",
+		                 sh->segs[0].f.file, "docs", (json_int_t)sh->segs[0].docs, "bytes",
+		                 (json_int_t)sh->segs[0].f.bytes, "xxh3_128", sh->segs[0].f.xxh3_128);
+	json_t *segs = json_array();
+	uint64_t live = 0;
+	for (uint32_t j = 0; segs && j < sh->nsegs; j++) {
+		const idx_mseg *g = &sh->segs[j];
+		json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "file", g->f.file, "docs",
+		                      (json_int_t)g->docs, "bytes", (json_int_t)g->f.bytes,
+		                      "xxh3_128", g->f.xxh3_128);
+		if (o && g->del.file[0]) {
+			json_t *d = mfile_json(&g->del);
+			json_object_set_new(d, "count", json_integer((json_int_t)g->deleted));
+			json_object_set_new(o, "deletes", d);
+		}
+		json_array_append_new(segs, o);
+		live += g->docs - g->deleted;
+	}
+	return json_pack("{s:i, s:I, s:o}", "shard", (int)i, "docs", (json_int_t)live, "segments",
+	                 segs);
+}
+
 int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, size_t errlen)
 {
 	json_error_t je;
+	int v3 = needs_segments(m);
 	json_t *schema = json_loads(m->schema_json, 0, &je);
 	json_t *files = json_array();
 	for (uint32_t i = 0; i < m->shards; i++)
-		json_array_append_new(files, json_pack("{s:i, s:s, s:I, s:I, s:s}", "shard", (int)i,
-		                                       "file", m->shard[i].file, "docs",
-		                                       (json_int_t)m->shard[i].docs, "bytes",
-		                                       (json_int_t)m->shard[i].bytes, "xxh3_128",
-		                                       m->shard[i].xxh3_128));
+		json_array_append_new(files, shard_json(m, i, v3));
 	char when[32];
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_t *root = json_pack("{s:i, s:I, s:i, s:I, s:s, s:o, s:o}", "format", (int)m->format,
+	json_t *root = json_pack("{s:i, s:I, s:i, s:I, s:s, s:o, s:o}", "format", v3 ? 3 : 2,
 	                         "generation", (json_int_t)m->generation, "shards", (int)m->shards,
 	                         "docs", (json_int_t)m->docs, "created", when, "schema",
 	                         schema ? schema : json_object(), "files", files);
+	if (root && v3) {
+		json_object_set_new(root, "applied_seq", json_integer((json_int_t)m->applied_seq));
+		if (m->stats_base.file[0]) {
+			json_t *st = json_pack("{s:o}", "base", mfile_json(&m->stats_base));
+			if (st && m->stats_delta.file[0])
+				json_object_set_new(st, "delta", mfile_json(&m->stats_delta));
+			json_object_set_new(root, "stats", st);
+		}
+	}
 	char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
 	json_decref(root);
 	if (!text)
@@ -323,6 +384,75 @@ void idx_manifest_fini(idx_manifest *m)
 {
 	free(m->schema_json);
 	m->schema_json = NULL;
+	for (uint32_t i = 0; i < TRAWL_MAX_SHARDS; i++) {
+		free(m->shard[i].segs);
+		m->shard[i].segs = NULL;
+		m->shard[i].nsegs = 0;
+	}
+}
+
+/* A file entry {"file", "bytes", "xxh3_128"} of MANIFEST.json into *f. */
+static int read_mfile(json_t *o, idx_mfile *f, const char *path, const char *what, char *err,
+                      size_t errlen)
+{
+	json_error_t je;
+	const char *file, *hx;
+	json_int_t bytes;
+	if (json_unpack_ex(o, &je, 0, "{s:s, s:I, s:s}", "file", &file, "bytes", &bytes, "xxh3_128",
+	                   &hx) != 0 ||
+	    strlen(file) == 0 || strlen(file) >= sizeof f->file || strchr(file, '/') ||
+	    file[0] == '.' || strlen(hx) != 32 || bytes < 0)
+		return errf(err, errlen, TRAWL_ECORRUPT, "%s: %s is malformed", path, what);
+	snprintf(f->file, sizeof f->file, "%s", file);
+	snprintf(f->xxh3_128, sizeof f->xxh3_128, "%s", hx);
+	f->bytes = (uint64_t)bytes;
+	return TRAWL_OK;
+}
+
+/* A segment entry (a format 2 shard entry is one too): the file, its
+ * documents and, in format 3, its delete set. */
+static int read_seg(json_t *o, idx_mseg *g, const char *path, const char *what, char *err,
+                    size_t errlen)
+{
+	int rc = read_mfile(o, &g->f, path, what, err, errlen);
+	if (rc)
+		return rc;
+	json_t *d = json_object_get(o, "docs");
+	if (!json_is_integer(d) || json_integer_value(d) < 0 ||
+	    json_integer_value(d) > (json_int_t)LIMIT_DOCS_PER_SHARD - 1)
+		return errf(err, errlen, TRAWL_ECORRUPT, "%s: %s.docs is malformed", path, what);
+	g->docs = (uint64_t)json_integer_value(d);
+	json_t *del = json_object_get(o, "deletes");
+	if (!del)
+		return TRAWL_OK;
+	char w[96];
+	snprintf(w, sizeof w, "%s.deletes", what);
+	if ((rc = read_mfile(del, &g->del, path, w, err, errlen)))
+		return rc;
+	json_t *c = json_object_get(del, "count");
+	if (!json_is_integer(c) || json_integer_value(c) < 1 ||
+	    (uint64_t)json_integer_value(c) > g->docs)
+		return errf(err, errlen, TRAWL_ECORRUPT, "%s: %s.count is malformed", path, w);
+	g->deleted = (uint64_t)json_integer_value(c);
+	return TRAWL_OK;
+}
+
+/* Format 3's own members: applied_seq and the statistics files. */
+static int read_v3(json_t *root, idx_manifest *m, const char *path, char *err, size_t errlen)
+{
+	json_t *a = json_object_get(root, "applied_seq");
+	if (!json_is_integer(a) || json_integer_value(a) < 0)
+		return errf(err, errlen, TRAWL_ECORRUPT, "%s: applied_seq is malformed", path);
+	m->applied_seq = (uint64_t)json_integer_value(a);
+	json_t *st = json_object_get(root, "stats");
+	if (!st)
+		return TRAWL_OK;
+	int rc = read_mfile(json_object_get(st, "base"), &m->stats_base, path, "stats.base", err,
+	                    errlen);
+	json_t *d = json_object_get(st, "delta");
+	if (!rc && d)
+		rc = read_mfile(d, &m->stats_delta, path, "stats.delta", err, errlen);
+	return rc;
 }
 
 int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t errlen)
@@ -354,9 +484,9 @@ int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t err
 		errf(err, errlen, rc, "%s: %s", path, je.text);
 		goto out;
 	}
-	if (format < IDX_FORMAT_OLDEST || format > IDX_FORMAT_VERSION) {
+	if (format < IDX_FORMAT_OLDEST || format > IDX_MANIFEST_VERSION) {
 		rc = errf(err, errlen, TRAWL_EVERSION, "%s: format %lld; this trawl reads %d to %d",
-		          path, (long long)format, IDX_FORMAT_OLDEST, IDX_FORMAT_VERSION);
+		          path, (long long)format, IDX_FORMAT_OLDEST, IDX_MANIFEST_VERSION);
 		goto out;
 	}
 	if (shards < 1 || shards > TRAWL_MAX_SHARDS || !json_is_array(files) ||
@@ -368,20 +498,49 @@ int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t err
 	m->generation = (uint64_t)gen;
 	m->shards = (uint32_t)shards;
 	m->docs = (uint64_t)docs;
+	if (format >= 3 && (rc = read_v3(root, m, path, err, errlen)))
+		goto out;
+	rc = TRAWL_ECORRUPT;
 	for (uint32_t i = 0; i < m->shards; i++) {
-		const char *file, *hx;
-		json_int_t sd, sb;
-		if (json_unpack_ex(json_array_get(files, i), &je, 0, "{s:s, s:I, s:I, s:s}", "file",
-		                   &file, "docs", &sd, "bytes", &sb, "xxh3_128", &hx) != 0 ||
-		    strlen(file) >= sizeof m->shard[i].file || strchr(file, '/') || file[0] == '.' ||
-		    strlen(hx) != 32) {
-			errf(err, errlen, rc, "%s: files[%u] is malformed", path, i);
+		json_t *fo = json_array_get(files, i);
+		if (format >= 3) {
+			json_t *segs = json_object_get(fo, "segments");
+			size_t ns = json_is_array(segs) ? json_array_size(segs) : 0;
+			if (ns < 1 || ns > LIMIT_SEGMENTS) {
+				errf(err, errlen, rc, "%s: files[%u].segments: 1 to %d segments", path, i,
+				     LIMIT_SEGMENTS);
+				goto out;
+			}
+			if (idx_manifest_set_segments(m, i, (uint32_t)ns)) {
+				rc = TRAWL_ENOMEM;
+				goto out;
+			}
+			uint64_t total = 0;
+			for (uint32_t j = 0; j < ns; j++) {
+				char what[64];
+				snprintf(what, sizeof what, "files[%u].segments[%u]", i, j);
+				if ((rc = read_seg(json_array_get(segs, j), &m->shard[i].segs[j], path, what,
+				                   err, errlen)))
+					goto out;
+				total += m->shard[i].segs[j].docs;
+			}
+			rc = TRAWL_ECORRUPT;
+			if (total > LIMIT_DOCS_PER_SHARD - 1) {
+				errf(err, errlen, rc, "%s: files[%u]: %llu documents in one shard", path, i,
+				     (unsigned long long)total);
+				goto out;
+			}
+			continue;
+		}
+		if (idx_manifest_set_segments(m, i, 1)) {
+			rc = TRAWL_ENOMEM;
 			goto out;
 		}
-		snprintf(m->shard[i].file, sizeof m->shard[i].file, "%s", file);
-		snprintf(m->shard[i].xxh3_128, sizeof m->shard[i].xxh3_128, "%s", hx);
-		m->shard[i].docs = (uint64_t)sd;
-		m->shard[i].bytes = (uint64_t)sb;
+		char what[32];
+		snprintf(what, sizeof what, "files[%u]", i);
+		if ((rc = read_seg(fo, &m->shard[i].segs[0], path, what, err, errlen)))
+			goto out;
+		rc = TRAWL_ECORRUPT;
 	}
 	m->schema_json = json_dumps(schema, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	rc = m->schema_json ? TRAWL_OK : TRAWL_ENOMEM;
@@ -390,31 +549,47 @@ out:
 	return rc;
 }
 
+/* Checks one listed file's size and checksum. */
+static int verify_file(const char *gendir, const idx_mfile *f, char *err, size_t errlen)
+{
+	char path[LIMIT_PATH_BYTES], hex[33];
+	uint64_t bytes;
+	snprintf(path, sizeof path, "%s/%s", gendir, f->file);
+	int rc = idx_file_hash(path, hex, &bytes);
+	if (rc == TRAWL_ENOTFOUND)
+		return errf(err, errlen, TRAWL_ECORRUPT, "%s: missing", path);
+	if (rc)
+		return errf(err, errlen, rc, "%s: cannot read: %s", path, strerror(errno));
+	if (bytes != f->bytes)
+		return errf(err, errlen, TRAWL_ECORRUPT,
+		            "%s: size %llu bytes, the manifest expects %llu", path,
+		            (unsigned long long)bytes, (unsigned long long)f->bytes);
+	if (strcmp(hex, f->xxh3_128) != 0)
+		return errf(err, errlen, TRAWL_ECORRUPT,
+		            "%s: checksum mismatch: expected xxh3-128 %s, actual %s", path, f->xxh3_128,
+		            hex);
+	return TRAWL_OK;
+}
+
 int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t *want, char *err,
                         size_t errlen)
 {
-	for (uint32_t i = 0; i < m->shards; i++) {
+	int rc = TRAWL_OK;
+	for (uint32_t i = 0; i < m->shards && !rc; i++) {
 		if (want && !want[i])
 			continue;
-		char path[LIMIT_PATH_BYTES], hex[33];
-		uint64_t bytes;
-		snprintf(path, sizeof path, "%s/%s", gendir, m->shard[i].file);
-		int rc = idx_file_hash(path, hex, &bytes);
-		if (rc == TRAWL_ENOTFOUND)
-			return errf(err, errlen, TRAWL_ECORRUPT, "%s: missing", path);
-		if (rc)
-			return errf(err, errlen, rc, "%s: cannot read: %s", path, strerror(errno));
-		if (bytes != m->shard[i].bytes)
-			return errf(err, errlen, TRAWL_ECORRUPT,
-			            "%s: size %llu bytes, the manifest expects %llu", path,
-			            (unsigned long long)bytes,
-			            (unsigned long long)m->shard[i].bytes);
-		if (strcmp(hex, m->shard[i].xxh3_128) != 0)
-			return errf(err, errlen, TRAWL_ECORRUPT,
-			            "%s: checksum mismatch: expected xxh3-128 %s, actual %s", path,
-			            m->shard[i].xxh3_128, hex);
+		for (uint32_t j = 0; j < m->shard[i].nsegs && !rc; j++) {
+			const idx_mseg *g = &m->shard[i].segs[j];
+			rc = verify_file(gendir, &g->f, err, errlen);
+			if (!rc && g->del.file[0])
+				rc = verify_file(gendir, &g->del, err, errlen);
+		}
 	}
-	return TRAWL_OK;
+	if (!rc && m->stats_base.file[0])
+		rc = verify_file(gendir, &m->stats_base, err, errlen);
+	if (!rc && m->stats_delta.file[0])
+		rc = verify_file(gendir, &m->stats_delta, err, errlen);
+	return rc;
 }
 
 int idx_gen_publish(const char *dir, const char *tmpdir, uint64_t gen, char *err, size_t errlen)

@@ -5,7 +5,9 @@
  *   DIR/CURRENT                 "gen-000007\n": the live generation
  *   DIR/gen-000007/MANIFEST.json
  *   DIR/gen-000007/MANIFEST.xxh3  the XXH3-128 of MANIFEST.json's bytes
- *   DIR/gen-000007/shard-000.mdb ...
+ *   DIR/gen-000007/shard-000.mdb ...   segments (a build's, or an update's:
+ *                               s000-g000009.mdb), delete sets, statistics;
+ *                               a file a later generation keeps is a hard link
  *   DIR/gen-000008.tmp/         a build in progress (never read; removed by
  *                               the next build)
  *   DIR/.lock                   held (flock) by the build that is running
@@ -20,22 +22,46 @@
 
 
 
-typedef struct idx_manifest_shard {
-	char file[32];      /* "shard-000.mdb" */
-	uint64_t docs;
+/* A file of a generation as its manifest lists it: name, size, XXH3-128. */
+#define IDX_FILE_NAME_BYTES 48
+typedef struct idx_mfile {
+	char file[IDX_FILE_NAME_BYTES]; /* "" : none */
 	uint64_t bytes;
-	char xxh3_128[33];  /* hex */
+	char xxh3_128[33]; /* hex */
+} idx_mfile;
+
+/* A segment of a shard: an immutable shard file (docs/FORMAT.md §5-7) and
+ * the set of its documents deleted since it was written (§16). */
+typedef struct idx_mseg {
+	idx_mfile f;
+	uint64_t docs;    /* documents in the file, the deleted ones too */
+	idx_mfile del;    /* its delete set; del.file "" : none deleted */
+	uint64_t deleted; /* documents the delete set holds */
+} idx_mseg;
+
+typedef struct idx_manifest_shard {
+	uint32_t nsegs; /* 1 .. LIMIT_SEGMENTS */
+	idx_mseg *segs; /* owned; oldest first: doc ids follow this order */
 } idx_manifest_shard;
 
 typedef struct idx_manifest {
-	uint32_t format;
+	uint32_t format;    /* 3 when anything below needs it, else 2 */
 	uint64_t generation;
 	uint32_t shards;
-	uint64_t docs;
+	uint64_t docs;      /* live documents of the generation */
+	uint64_t applied_seq; /* the last write-log operation the generation holds */
+	/* global statistics in two layers (§15); stats_base.file "" : the
+	 * statistics are the shard files' own (a generation a build wrote
+	 * whole: one segment per shard, nothing deleted) */
+	idx_mfile stats_base, stats_delta;
 	char *schema_json;  /* owned */
 	int unsummed;       /* read without MANIFEST.xxh3 (an older trawl's generation) */
 	idx_manifest_shard shard[TRAWL_MAX_SHARDS];
 } idx_manifest;
+
+/* idx_manifest_set_segments gives shard s of m n segments (zeroed; m owns
+ * them, idx_manifest_fini frees them): TRAWL_OK or TRAWL_ENOMEM. */
+int idx_manifest_set_segments(idx_manifest *m, uint32_t s, uint32_t n);
 
 /* idx_gen_dirname writes "gen-NNNNNN" for gen. */
 void idx_gen_dirname(char out[32], uint64_t gen);
@@ -55,7 +81,9 @@ void idx_gen_clean_tmp(const char *dir);
 /* idx_file_hash computes the XXH3-128 (hex) and size of a file. */
 int idx_file_hash(const char *path, char hex[33], uint64_t *bytes);
 
-/* idx_manifest_write writes gendir/MANIFEST.json and then MANIFEST.xxh3, its
+/* idx_manifest_write writes gendir/MANIFEST.json (format 3 when m has more
+ * than one segment in a shard, a delete set, statistics files or an
+ * applied_seq; else 2, which a trawl of before segments reads too) and then MANIFEST.xxh3, its
  * XXH3-128 in hex and a newline, each fsynced. */
 int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, size_t errlen);
 
@@ -66,8 +94,9 @@ int idx_manifest_write(const char *gendir, const idx_manifest *m, char *err, siz
 int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t errlen);
 void idx_manifest_fini(idx_manifest *m);
 
-/* idx_manifest_verify checks the size and checksum of every shard file whose
- * want[] entry is nonzero (want NULL: all); the message names the file, the
+/* idx_manifest_verify checks the size and checksum of every file of the
+ * shards whose want[] entry is nonzero (want NULL: all): their segments and
+ * delete sets, and the statistics files; the message names the file, the
  * expected and the actual value. */
 int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t *want, char *err,
                         size_t errlen);

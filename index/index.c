@@ -124,12 +124,19 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 		sh->no = i;
 		int first = j == 0;
 		j++;
-		snprintf(sh->path, sizeof sh->path, "%s/%s", gendir, m->shard[i].file);
+		const idx_mseg *g = &m->shard[i].segs[0];
+		if (m->shard[i].nsegs != 1 || g->del.file[0] || m->stats_base.file[0]) {
+			rc = errf(err, errlen, TRAWL_EVERSION,
+			          "%s: a generation of segments; this trawl reads one segment per shard",
+			          gendir);
+			goto fail;
+		}
+		snprintf(sh->path, sizeof sh->path, "%s/%s", gendir, g->f.file);
 		if ((rc = idx_store_open(&sh->store, sh->path, err, errlen)))
 			goto fail;
-		idx->bytes += m->shard[i].bytes;
-		sh->bytes = m->shard[i].bytes;
-		memcpy(sh->xxh3_128, m->shard[i].xxh3_128, sizeof sh->xxh3_128);
+		idx->bytes += g->f.bytes;
+		sh->bytes = g->f.bytes;
+		memcpy(sh->xxh3_128, g->f.xxh3_128, sizeof sh->xxh3_128);
 		idx_rtxn *t;
 		if ((rc = idx_rtxn_begin(sh->store, &t)))
 			goto fail;
@@ -145,7 +152,7 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 			          IDX_FORMAT_OLDEST, IDX_FORMAT_VERSION);
 			goto fail;
 		}
-		sh->ndocs = (uint32_t)m->shard[i].docs;
+		sh->ndocs = (uint32_t)g->docs;
 		uint64_t nt = 0;
 		if (idx_read_meta(t, "terms", &v, &n) == 0 && n == 8)
 			memcpy(&nt, v, 8);

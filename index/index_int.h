@@ -17,6 +17,9 @@
 /* ---- limits ---- */
 #define IDX_FORMAT_VERSION 2 /* 2: typed fields' postings, columns, points */
 #define IDX_FORMAT_OLDEST 1  /* 1 is 2 without typed fields: still read */
+/* MANIFEST.json's format: 3 lists segments, delete sets and statistics
+ * files; a generation without them is written as format 2 */
+#define IDX_MANIFEST_VERSION 3
 #define IDX_END UINT32_MAX      /* doc id of an exhausted iterator */
 
 /* ---- schema ---- */

@@ -860,13 +860,19 @@ int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)
 	m->shards = b->params.nshards;
 	m->docs = ms.docs;
 	m->schema_json = b->schema_json;
-	for (uint32_t s = 0; s < m->shards; s++) {
-		snprintf(m->shard[s].file, sizeof m->shard[s].file, "shard-%03u.mdb", s);
-		m->shard[s].docs = ms.shard_docs[s];
-		m->shard[s].bytes = ms.shard_bytes[s];
-		memcpy(m->shard[s].xxh3_128, ms.shard_hash[s], 33);
+	for (uint32_t s = 0; s < m->shards && !rc; s++) {
+		if ((rc = idx_manifest_set_segments(m, s, 1))) {
+			berr(b, rc, "out of memory");
+			break;
+		}
+		idx_mseg *g = &m->shard[s].segs[0];
+		snprintf(g->f.file, sizeof g->f.file, "shard-%03u.mdb", s);
+		g->docs = ms.shard_docs[s];
+		g->f.bytes = ms.shard_bytes[s];
+		memcpy(g->f.xxh3_128, ms.shard_hash[s], 33);
 	}
-	rc = idx_manifest_write(tmpdir, m, b->errmsg, sizeof b->errmsg);
+	if (rc == TRAWL_OK)
+		rc = idx_manifest_write(tmpdir, m, b->errmsg, sizeof b->errmsg);
 	if (rc == TRAWL_OK)
 		rc = idx_gen_publish(b->dir, tmpdir, gen, b->errmsg, sizeof b->errmsg);
 	m->schema_json = NULL;
@@ -900,6 +906,8 @@ out:
 	for (uint64_t i = 0; i < nruns; i++)
 		sh_run_close(&runs[i]);
 	free(runs);
+	if (m)
+		idx_manifest_fini(m);
 	free(m);
 	b->rep.seconds = since(b->t0);
 	if (rep)
