@@ -75,6 +75,19 @@ int idx_read_meta(idx_rtxn *t, const char *key, const void **v, size_t *n);
 /* idx_extid_dup: doc's external id, malloc'ed (NULL: no memory). */
 char *idx_extid_dup(const idx_sview *v, uint32_t doc);
 
+/* idx_locate finds id's live document in s's index: its shard number, its
+ * segment (the place in the shard's list in MANIFEST.json, oldest first)
+ * and its number inside that segment. TRAWL_ENOTFOUND when no live
+ * document has the id, or its shard is not open here. */
+int idx_locate(trawl_searcher *s, const char *id, uint32_t idlen, uint32_t *shard, uint32_t *seg,
+               uint32_t *doc);
+
+/* idx_seg_doc reads the stored document doc of segment seg of shard number
+ * shard into *out (malloc'ed): TRAWL_OK, TRAWL_ENOTFOUND (nothing stored),
+ * TRAWL_ECORRUPT, TRAWL_EINVAL (no such segment or document). */
+int idx_seg_doc(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t doc, char **out,
+                size_t *len);
+
 /* idx_fetch_doc reads and decompresses doc of shard i into *out (malloc'ed). */
 int idx_fetch_doc(trawl_searcher *s, uint32_t i, uint32_t doc, char **out, size_t *len);
 

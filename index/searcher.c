@@ -547,6 +547,34 @@ int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 	return rc;
 }
 
+int idx_locate(trawl_searcher *s, const char *id, uint32_t idlen, uint32_t *shard, uint32_t *seg,
+               uint32_t *doc)
+{
+	if (idlen == 0 || idlen > LIMIT_ID_BYTES)
+		return TRAWL_ENOTFOUND;
+	uint32_t gsh = th_shard_of(id, idlen, s->idx->total_shards);
+	if (s->idx->local[gsh] < 0)
+		return TRAWL_ENOTFOUND;
+	uint32_t li = (uint32_t)s->idx->local[gsh];
+	uint32_t d = idx_view_find(&s->views[li], (const uint8_t *)id, idlen);
+	if (d == IDX_END)
+		return TRAWL_ENOTFOUND;
+	*shard = gsh;
+	*seg = 0;
+	*doc = d;
+	return TRAWL_OK;
+}
+
+int idx_seg_doc(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t doc, char **out,
+                size_t *len)
+{
+	*out = NULL;
+	int16_t li = shard < TRAWL_MAX_SHARDS ? s->idx->local[shard] : -1;
+	if (li < 0 || seg != 0 || doc >= s->views[li].ndocs)
+		return TRAWL_EINVAL;
+	return idx_fetch_doc(s, (uint32_t)li, doc, out, len);
+}
+
 /* ---- field statistics ---- */
 
 typedef struct fsum {
