@@ -306,10 +306,10 @@
 /* A document's typed values fit the document limit's order of size: every
  * field at its value limit, each value a keyword at its byte limit, stays
  * within a build message. */
-_Static_assert((uint64_t)LIMIT_TYPED_FIELDS * LIMIT_FIELD_VALUES * (4 + LIMIT_KEYWORD_BYTES) <=
+_Static_assert((uint64_t)LIMIT_TYPED_FIELDS *LIMIT_FIELD_VALUES *(4 + LIMIT_KEYWORD_BYTES) <=
                    LIMIT_MESSAGE_BYTES,
                "a document's typed values fit one message");
-_Static_assert((uint64_t)LIMIT_SORT_KEYS * (LIMIT_KEYWORD_BYTES * 6 + 2 + 32) + 32 <=
+_Static_assert((uint64_t)LIMIT_SORT_KEYS *(LIMIT_KEYWORD_BYTES * 6 + 2 + 32) + 32 <=
                    LIMIT_SORT_JSON_BYTES,
                "a hit's sort values fit their JSON bound");
 _Static_assert(LIMIT_SORT_JSON_BYTES <= 65535, "sort values' JSON travels with a u16 length");
@@ -326,7 +326,7 @@ _Static_assert(LIMIT_FIELDS <= 64 && 64 + LIMIT_TYPED_FIELDS <= 256,
 /* A log's commit stays within LMDB's dirty pages, and its smallest bound
  * holds an append's largest document. */
 _Static_assert(LIMIT_WLOG_APPEND_BYTES <= (256u << 20), "an append is half of LMDB's dirty pages");
-_Static_assert((uint64_t)LIMIT_SEGMENTS * TRAWL_MAX_SHARDS <= 65536,
+_Static_assert((uint64_t)LIMIT_SEGMENTS *TRAWL_MAX_SHARDS <= 65536,
                "every segment of a generation open at once stays within file descriptors");
 _Static_assert(LIMIT_WLOG_MIN_BYTES <= LIMIT_WLOG_BYTES, "the log's bounds are ordered");
 /* A document the build accepts can be stored and read back. */
@@ -388,8 +388,8 @@ _Static_assert(LIMIT_HTTP_PARAM_NAME_BYTES >= 32, "every parameter name of the A
 _Static_assert((uint64_t)LIMIT_AGG_SPEC_BYTES + TRAWL_MAX_QUERY_TREE_BYTES + 4096 <=
                    LIMIT_MESSAGE_BYTES,
                "an aggregation spec fits a SEARCH request");
-_Static_assert((uint64_t)LIMIT_AGG_PARTIAL_BYTES + (uint64_t)TRAWL_MAX_K * (20 + 4 + LIMIT_ID_BYTES) +
-                       4096 <=
+_Static_assert((uint64_t)LIMIT_AGG_PARTIAL_BYTES +
+                       (uint64_t)TRAWL_MAX_K * (20 + 4 + LIMIT_ID_BYTES) + 4096 <=
                    LIMIT_MESSAGE_BYTES,
                "a partial aggregation result fits a SEARCH reply");
 _Static_assert(LIMIT_SCHEMA_JSON_BYTES >=

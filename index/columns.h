@@ -139,9 +139,15 @@ typedef struct idx_col {
 	uint32_t npts;
 	const uint8_t *pkeys; /* int64[npts] */
 	const uint8_t *pdocs; /* u32[npts] */
-	/* a keyword field with doc values: the generation's dictionary */
+	/* a keyword field with doc values: the file's dictionary (the
+	 * generation's, in a file a whole build wrote) */
 	int has_dict;
 	idx_kwdict dict;
+	/* the dictionary sort values number by, the same across the
+	 * segments open here (&dict, or the index's), and the file's ordinals
+	 * in it (NULL: the same) */
+	const idx_kwdict *gdict;
+	const uint32_t *gord;
 } idx_col;
 
 /*

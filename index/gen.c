@@ -278,7 +278,8 @@ static json_t *shard_json(const idx_manifest *m, uint32_t i, int v3)
 	if (!v3)
 		return json_pack("{s:i, s:s, s:I, s:I, s:s}", "shard", (int)i, "file",
 		                 sh->segs[0].f.file, "docs", (json_int_t)sh->segs[0].docs, "bytes",
-		                 (json_int_t)sh->segs[0].f.bytes, "xxh3_128", sh->segs[0].f.xxh3_128);
+		                 (json_int_t)sh->segs[0].f.bytes, "xxh3_128",
+		                 sh->segs[0].f.xxh3_128);
 	json_t *segs = json_array();
 	uint64_t live = 0;
 	for (uint32_t j = 0; segs && j < sh->nsegs; j++) {
@@ -507,8 +508,8 @@ int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t err
 			json_t *segs = json_object_get(fo, "segments");
 			size_t ns = json_is_array(segs) ? json_array_size(segs) : 0;
 			if (ns < 1 || ns > LIMIT_SEGMENTS) {
-				errf(err, errlen, rc, "%s: files[%u].segments: 1 to %d segments", path, i,
-				     LIMIT_SEGMENTS);
+				errf(err, errlen, rc, "%s: files[%u].segments: 1 to %d segments",
+				     path, i, LIMIT_SEGMENTS);
 				goto out;
 			}
 			if (idx_manifest_set_segments(m, i, (uint32_t)ns)) {
@@ -519,15 +520,15 @@ int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t err
 			for (uint32_t j = 0; j < ns; j++) {
 				char what[64];
 				snprintf(what, sizeof what, "files[%u].segments[%u]", i, j);
-				if ((rc = read_seg(json_array_get(segs, j), &m->shard[i].segs[j], path, what,
-				                   err, errlen)))
+				if ((rc = read_seg(json_array_get(segs, j), &m->shard[i].segs[j],
+				                   path, what, err, errlen)))
 					goto out;
 				total += m->shard[i].segs[j].docs;
 			}
 			rc = TRAWL_ECORRUPT;
 			if (total > LIMIT_DOCS_PER_SHARD - 1) {
-				errf(err, errlen, rc, "%s: files[%u]: %llu documents in one shard", path, i,
-				     (unsigned long long)total);
+				errf(err, errlen, rc, "%s: files[%u]: %llu documents in one shard",
+				     path, i, (unsigned long long)total);
 				goto out;
 			}
 			continue;
@@ -566,8 +567,8 @@ static int verify_file(const char *gendir, const idx_mfile *f, char *err, size_t
 		            (unsigned long long)bytes, (unsigned long long)f->bytes);
 	if (strcmp(hex, f->xxh3_128) != 0)
 		return errf(err, errlen, TRAWL_ECORRUPT,
-		            "%s: checksum mismatch: expected xxh3-128 %s, actual %s", path, f->xxh3_128,
-		            hex);
+		            "%s: checksum mismatch: expected xxh3-128 %s, actual %s", path,
+		            f->xxh3_128, hex);
 	return TRAWL_OK;
 }
 

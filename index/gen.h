@@ -20,8 +20,6 @@
 
 #include "index_int.h"
 
-
-
 /* A file of a generation as its manifest lists it: name, size, XXH3-128. */
 #define IDX_FILE_NAME_BYTES 48
 typedef struct idx_mfile {
@@ -45,17 +43,17 @@ typedef struct idx_manifest_shard {
 } idx_manifest_shard;
 
 typedef struct idx_manifest {
-	uint32_t format;    /* 3 when anything below needs it, else 2 */
+	uint32_t format; /* 3 when anything below needs it, else 2 */
 	uint64_t generation;
 	uint32_t shards;
-	uint64_t docs;      /* live documents of the generation */
+	uint64_t docs;        /* live documents of the generation */
 	uint64_t applied_seq; /* the last write-log operation the generation holds */
 	/* global statistics in two layers (§15); stats_base.file "" : the
 	 * statistics are the shard files' own (a generation a build wrote
 	 * whole: one segment per shard, nothing deleted) */
 	idx_mfile stats_base, stats_delta;
-	char *schema_json;  /* owned */
-	int unsummed;       /* read without MANIFEST.xxh3 (an older trawl's generation) */
+	char *schema_json; /* owned */
+	int unsummed;      /* read without MANIFEST.xxh3 (an older trawl's generation) */
 	idx_manifest_shard shard[TRAWL_MAX_SHARDS];
 } idx_manifest;
 

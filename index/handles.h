@@ -48,7 +48,7 @@ struct trawl_results {
 	uint64_t total;
 	uint64_t searched;
 	rhit *hits;
-	idx_sort sort; /* by fields (nkeys 0: by score) */
+	idx_sort sort;              /* by fields (nkeys 0: by score) */
 	const aggs_spec *aggs_spec; /* the search's aggregations (the request's), or NULL */
 	aggs_result *aggs;          /* their partial result over the shards searched */
 };

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/hash.h"
 #include "fcache.h"
+#include "gstats.h"
 #include "gen.h"
 #include "handles.h"
 #include "postings.h"
@@ -27,13 +28,223 @@ void trawl_index_close(trawl_index *idx)
 {
 	if (!idx)
 		return;
-	for (uint32_t i = 0; i < idx->nshards; i++)
-		idx_store_close(idx->shards[i].store);
-	free(idx->shards);
+	for (uint32_t i = 0; i < idx->nsegs; i++) {
+		idx_store_close(idx->segs[i].store);
+		idx_delset_fini(&idx->segs[i].del);
+		for (uint32_t t = 0; t < LIMIT_TYPED_FIELDS; t++)
+			free(idx->segs[i].gord[t]);
+	}
+	free(idx->segs);
+	for (uint32_t t = 0; t < LIMIT_TYPED_FIELDS; t++)
+		free(idx->kdict_bytes[t]);
+	idx_gstats_close(idx->gstats);
 	idx_fcache_free(idx->fcache);
 	free(idx->schema_json);
 	free(idx->dir);
 	free(idx);
+}
+
+/* The statistics record of a shard file ("stats" in meta: docs, then per
+ * text field the token sum) into *st. */
+static int read_stats(idx_rtxn *t, const idx_schema *sc, idx_stats *st)
+{
+	const void *v;
+	size_t n;
+	uint32_t nf = 0;
+	if (idx_read_meta(t, "stats", &v, &n) == 0 && n >= 12) {
+		memcpy(&st->docs, v, 8);
+		memcpy(&nf, (const uint8_t *)v + 8, 4);
+	}
+	if (nf != sc->nfields || n != 12 + 8 * (size_t)nf)
+		return TRAWL_ECORRUPT;
+	memcpy(st->sumlen, (const uint8_t *)v + 12, 8 * (size_t)nf);
+	return TRAWL_OK;
+}
+
+/* Opens segment k of shard no (g, as the manifest lists it) into sg: its
+ * file, format, term count, the statistics its bounds were made with (into
+ * sg->bscale's place until scale_bounds; the generation's own when
+ * take_stats: a generation a build wrote whole keeps them in every shard
+ * file) and its delete set. */
+static int open_seg(trawl_index *idx, idx_seg *sg, const char *gendir, const idx_mseg *g,
+                    uint32_t no, uint32_t k, uint32_t base, int take_stats, char *err,
+                    size_t errlen)
+{
+	sg->no = no;
+	sg->nth = k;
+	sg->base = base;
+	sg->ndocs = (uint32_t)g->docs;
+	sg->bytes = g->f.bytes;
+	memcpy(sg->xxh3_128, g->f.xxh3_128, sizeof sg->xxh3_128);
+	snprintf(sg->path, sizeof sg->path, "%s/%s", gendir, g->f.file);
+	int rc = idx_store_open(&sg->store, sg->path, err, errlen);
+	if (rc)
+		return rc;
+	idx->bytes += g->f.bytes;
+	idx_rtxn *t;
+	if ((rc = idx_rtxn_begin(sg->store, &t)))
+		return errf(err, errlen, rc, "%s: cannot begin a read transaction", sg->path);
+	const void *v;
+	size_t n;
+	uint32_t fmt = 0;
+	if (idx_read_meta(t, "format", &v, &n) == 0 && n == 4)
+		memcpy(&fmt, v, 4);
+	if (fmt < IDX_FORMAT_OLDEST || fmt > IDX_FORMAT_VERSION) {
+		idx_rtxn_end(t);
+		return errf(err, errlen, TRAWL_EVERSION,
+		            "%s: format version %u; this trawl reads %d to %d", sg->path, fmt,
+		            IDX_FORMAT_OLDEST, IDX_FORMAT_VERSION);
+	}
+	uint64_t nt = 0;
+	if (idx_read_meta(t, "terms", &v, &n) == 0 && n == 8)
+		memcpy(&nt, v, 8);
+	idx->terms += nt;
+	idx_stats built = {0};
+	rc = read_stats(t, &idx->schema, &built);
+	idx_rtxn_end(t);
+	if (rc)
+		return errf(err, errlen, TRAWL_ECORRUPT, "%s: bad statistics record", sg->path);
+	if (take_stats)
+		idx->stats = built;
+	/* until scale_bounds: the averages the bounds were made with */
+	for (uint32_t f = 0; f < idx->schema.nfields; f++)
+		sg->bscale[f] = (float)idx_avgdl(&built, f);
+	if (!g->del.file[0])
+		return TRAWL_OK;
+	char dp[LIMIT_PATH_BYTES];
+	snprintf(dp, sizeof dp, "%s/%s", gendir, g->del.file);
+	if ((rc = idx_delset_read(dp, sg->ndocs, &sg->del, err, errlen)))
+		return rc;
+	if (sg->del.count != g->deleted)
+		return errf(err, errlen, TRAWL_ECORRUPT,
+		            "%s: %u documents deleted, the manifest says %llu", dp, sg->del.count,
+		            (unsigned long long)g->deleted);
+	return TRAWL_OK;
+}
+
+/*
+ * A segment's bound scale per field (idx_seg): BM25's tf part is
+ * tf (k1 + 1) / (tf + K), K = k1 (1 - b + b dl / avgdl). When avgdl grows
+ * from a (the segment's build) to A, K shrinks by at most a / A, and the
+ * tf part grows by at most A / a, which is the scale (with room for
+ * float rounding); when it does not grow, 1. The bounds stay bounds and
+ * pruning stays exact; only looser.
+ */
+static void scale_bounds(const trawl_index *idx, idx_seg *sg)
+{
+	for (uint32_t f = 0; f < LIMIT_FIELDS; f++) {
+		double built = f < idx->schema.nfields ? (double)sg->bscale[f] : 0;
+		double now = f < idx->schema.nfields ? idx_avgdl(&idx->stats, f) : 0;
+		built = built > 0 ? built : 1.0; /* idx_bm25_k's own fallback */
+		now = now > 0 ? now : 1.0;
+		sg->bscale[f] = now > built ? (float)(now / built * (1.0 + 1e-5)) : 1.0f;
+	}
+}
+
+/* The keyword dictionaries ("ords.<t>") of the segments open here: when
+ * they are not all the same bytes (segments written by updates hold their
+ * own values only), their union becomes the index's dictionary, and every
+ * segment gets the map from its ordinals to the union's, so that sort
+ * values number alike in every segment (Lucene's OrdinalMap). */
+static int keyword_dicts(trawl_index *idx, char *err, size_t errlen)
+{
+	const idx_schema *sc = &idx->schema;
+	if (idx->nsegs < 2)
+		return TRAWL_OK;
+	idx_rtxn **txn = calloc(idx->nsegs, sizeof *txn);
+	idx_kwdict *d = calloc(idx->nsegs, sizeof *d);
+	idx_kwslice *all = NULL;
+	int rc = txn && d ? TRAWL_OK : TRAWL_ENOMEM;
+	for (uint32_t j = 0; j < idx->nsegs && !rc; j++)
+		if ((rc = idx_rtxn_begin(idx->segs[j].store, &txn[j])))
+			rc = errf(err, errlen, rc, "%s: cannot begin a read transaction",
+			          idx->segs[j].path);
+	for (uint32_t t = 0; t < sc->ntyped && !rc; t++) {
+		if (sc->typed[t].type != IDX_KEYWORD || !sc->typed[t].doc_values)
+			continue;
+		char key[32];
+		snprintf(key, sizeof key, "ords.%u", t);
+		const void *p0 = NULL;
+		size_t n0 = 0, total = 0;
+		int same = 1;
+		for (uint32_t j = 0; j < idx->nsegs && !rc; j++) {
+			const void *p;
+			size_t n;
+			if (idx_read_meta(txn[j], key, &p, &n) || idx_kwdict_open(&d[j], p, n)) {
+				rc = errf(err, errlen, TRAWL_ECORRUPT,
+				          "%s: field \"%s\": \"%s\" missing or damaged",
+				          idx->segs[j].path, sc->typed[t].name, key);
+				break;
+			}
+			if (j == 0) {
+				p0 = p;
+				n0 = n;
+			} else if (n != n0 || memcmp(p, p0, n) != 0) {
+				same = 0;
+			}
+			total += d[j].n;
+		}
+		if (rc || same)
+			continue;
+		/* the union: every value of every segment, sorted, once */
+		free(all);
+		if (!(all = malloc((total ? total : 1) * sizeof *all))) {
+			rc = TRAWL_ENOMEM;
+			break;
+		}
+		size_t m = 0;
+		for (uint32_t j = 0; j < idx->nsegs; j++)
+			for (uint32_t i = 0; i < d[j].n; i++, m++)
+				all[m].p = idx_kwdict_value(&d[j], i, &all[m].len);
+		if (m > UINT32_MAX) {
+			rc = errf(err, errlen, TRAWL_ELIMIT,
+			          "field \"%s\": more than 2^32 keyword values", sc->typed[t].name);
+			break;
+		}
+		uint32_t nu = idx_kwslices_sort(all, (uint32_t)m);
+		tbuf out;
+		tbuf_init(&out, (size_t)1 << 34);
+		if ((rc = idx_kwdict_write(all, nu, &out))) {
+			tbuf_fini(&out);
+			break;
+		}
+		idx->kdict_bytes[t] = out.data; /* owned from here */
+		if ((rc = idx_kwdict_open(&idx->kdict[t], out.data, out.len)))
+			break;
+		idx->has_kdict[t] = 1;
+		/* each segment's values are sorted too: one walk maps them */
+		for (uint32_t j = 0; j < idx->nsegs && !rc; j++) {
+			uint32_t *map = malloc((d[j].n ? d[j].n : 1) * sizeof *map);
+			if (!map) {
+				rc = TRAWL_ENOMEM;
+				break;
+			}
+			idx->segs[j].gord[t] = map;
+			for (uint32_t i = 0, g = 0; i < d[j].n; i++) {
+				uint32_t la, lb;
+				const uint8_t *a = idx_kwdict_value(&d[j], i, &la);
+				for (; g < idx->kdict[t].n; g++) {
+					const uint8_t *b = idx_kwdict_value(&idx->kdict[t], g, &lb);
+					if (la == lb && memcmp(a, b, la) == 0)
+						break;
+				}
+				if (g == idx->kdict[t].n) {
+					rc = errf(err, errlen, TRAWL_EINTERNAL,
+					          "field \"%s\": a value lost in the union",
+					          sc->typed[t].name);
+					break;
+				}
+				map[i] = g;
+			}
+		}
+	}
+	for (uint32_t j = 0; txn && j < idx->nsegs; j++)
+		if (txn[j])
+			idx_rtxn_end(txn[j]);
+	free(txn);
+	free(d);
+	free(all);
+	return rc == TRAWL_ENOMEM ? errf(err, errlen, rc, "out of memory") : rc;
 }
 
 int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errlen)
@@ -100,13 +311,17 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	idx->generation = gen;
 	idx->unsummed = m->unsummed;
 	idx->total_shards = m->shards;
-	idx->shards = calloc(nwant, sizeof *idx->shards);
-	idx->nshards = idx->shards ? nwant : 0; /* trawl_index_close walks them */
 	for (uint32_t i = 0; i < TRAWL_MAX_SHARDS; i++)
 		idx->local[i] = -1;
+	uint32_t nsegs = 0;
+	for (uint32_t i = 0; i < m->shards; i++)
+		nsegs += want[i] ? m->shard[i].nsegs : 0;
+	idx->segs = calloc(nsegs, sizeof *idx->segs);
+	idx->nsegs = idx->segs ? nsegs : 0; /* trawl_index_close walks them */
+	idx->nshards = nwant;
 	idx->schema_json = m->schema_json;
 	m->schema_json = NULL;
-	if (!idx->dir || !idx->shards) {
+	if (!idx->dir || !idx->segs) {
 		rc = TRAWL_ENOMEM;
 		goto fail;
 	}
@@ -116,63 +331,49 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 		rc = errf(err, errlen, TRAWL_ECORRUPT, "%s/MANIFEST.json: %s", gendir, msg);
 		goto fail;
 	}
+	if (m->stats_base.file[0]) {
+		char bp[LIMIT_PATH_BYTES], dp[LIMIT_PATH_BYTES];
+		snprintf(bp, sizeof bp, "%s/%s", gendir, m->stats_base.file);
+		snprintf(dp, sizeof dp, "%s/%s", gendir, m->stats_delta.file);
+		if ((rc = idx_gstats_open(&idx->gstats, bp, m->stats_delta.file[0] ? dp : NULL,
+		                          idx->schema.nfields, err, errlen)))
+			goto fail;
+		idx->stats.docs = idx_gstats_docs(idx->gstats);
+		for (uint32_t f = 0; f < idx->schema.nfields; f++)
+			idx->stats.sumlen[f] = idx_gstats_sumlen(idx->gstats, f);
+	} else {
+		for (uint32_t i = 0; i < m->shards; i++)
+			if (m->shard[i].nsegs != 1 || m->shard[i].segs[0].del.file[0]) {
+				rc = errf(
+				    err, errlen, TRAWL_ECORRUPT,
+				    "%s/MANIFEST.json: shard %u has segments or deletes but the "
+				    "generation lists no statistics files",
+				    gendir, i);
+				goto fail;
+			}
+	}
 	for (uint32_t i = 0, j = 0; i < m->shards; i++) {
 		if (!want[i])
 			continue;
-		idx_shard *sh = &idx->shards[j];
-		idx->local[i] = (int16_t)j;
-		sh->no = i;
-		int first = j == 0;
-		j++;
-		const idx_mseg *g = &m->shard[i].segs[0];
-		if (m->shard[i].nsegs != 1 || g->del.file[0] || m->stats_base.file[0]) {
-			rc = errf(err, errlen, TRAWL_EVERSION,
-			          "%s: a generation of segments; this trawl reads one segment per shard",
-			          gendir);
-			goto fail;
-		}
-		snprintf(sh->path, sizeof sh->path, "%s/%s", gendir, g->f.file);
-		if ((rc = idx_store_open(&sh->store, sh->path, err, errlen)))
-			goto fail;
-		idx->bytes += g->f.bytes;
-		sh->bytes = g->f.bytes;
-		memcpy(sh->xxh3_128, g->f.xxh3_128, sizeof sh->xxh3_128);
-		idx_rtxn *t;
-		if ((rc = idx_rtxn_begin(sh->store, &t)))
-			goto fail;
-		const void *v;
-		size_t n;
-		uint32_t fmt = 0;
-		if (idx_read_meta(t, "format", &v, &n) == 0 && n == 4)
-			memcpy(&fmt, v, 4);
-		if (fmt < IDX_FORMAT_OLDEST || fmt > IDX_FORMAT_VERSION) {
-			idx_rtxn_end(t);
-			rc = errf(err, errlen, TRAWL_EVERSION,
-			          "%s: format version %u; this trawl reads %d to %d", sh->path, fmt,
-			          IDX_FORMAT_OLDEST, IDX_FORMAT_VERSION);
-			goto fail;
-		}
-		sh->ndocs = (uint32_t)g->docs;
-		uint64_t nt = 0;
-		if (idx_read_meta(t, "terms", &v, &n) == 0 && n == 8)
-			memcpy(&nt, v, 8);
-		idx->terms += nt;
-		if (first) {
-			uint32_t nf = 0;
-			if (idx_read_meta(t, "stats", &v, &n) == 0 && n >= 12) {
-				memcpy(&idx->stats.docs, v, 8);
-				memcpy(&nf, (const uint8_t *)v + 8, 4);
-			}
-			if (nf != idx->schema.nfields || n != 12 + 8 * (size_t)nf) {
-				idx_rtxn_end(t);
-				rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: bad statistics record",
-				          sh->path);
+		idx->local[i] = (int32_t)j;
+		idx->nseg_of[i] = (uint16_t)m->shard[i].nsegs;
+		uint32_t base = 0;
+		for (uint32_t k = 0; k < m->shard[i].nsegs; k++, j++) {
+			if ((rc = open_seg(idx, &idx->segs[j], gendir, &m->shard[i].segs[k], i, k,
+			                   base, !m->stats_base.file[0] && j == 0, err, errlen)))
 				goto fail;
-			}
-			memcpy(idx->stats.sumlen, (const uint8_t *)v + 12, 8 * (size_t)nf);
+			base += idx->segs[j].ndocs;
 		}
-		idx_rtxn_end(t);
 	}
+	if (idx->gstats)
+		for (uint32_t j = 0; j < idx->nsegs; j++)
+			scale_bounds(idx, &idx->segs[j]);
+	else
+		for (uint32_t j = 0; j < idx->nsegs; j++)
+			for (uint32_t f = 0; f < LIMIT_FIELDS; f++)
+				idx->segs[j].bscale[f] = 1.0f;
+	if ((rc = keyword_dicts(idx, err, errlen)))
+		goto fail;
 	idx_manifest_fini(m);
 	free(m);
 	int64_t fcb =
@@ -204,8 +405,8 @@ void trawl_index_get_stats(const trawl_index *idx, trawl_index_stats *st)
 	st->shards = idx->total_shards;
 	st->shards_open = idx->nshards;
 	st->docs_open = 0;
-	for (uint32_t i = 0; i < idx->nshards; i++)
-		st->docs_open += idx->shards[i].ndocs;
+	for (uint32_t i = 0; i < idx->nsegs; i++)
+		st->docs_open += idx->segs[i].ndocs - idx->segs[i].del.count;
 	st->docs = idx->stats.docs;
 	st->terms = idx->terms;
 	st->bytes = idx->bytes;
@@ -235,10 +436,10 @@ int trawl_index_stores_fields(const trawl_index *idx)
 
 int trawl_index_shard_file(const trawl_index *idx, uint32_t shard, trawl_shard_file *f)
 {
-	int16_t li = shard < TRAWL_MAX_SHARDS ? idx->local[shard] : -1;
+	int32_t li = shard < TRAWL_MAX_SHARDS ? idx->local[shard] : -1;
 	if (li < 0)
 		return TRAWL_ENOTFOUND;
-	const idx_shard *sh = &idx->shards[li];
+	const idx_seg *sh = &idx->segs[li];
 	*f = (trawl_shard_file){sh->path, sh->bytes, sh->xxh3_128};
 	return TRAWL_OK;
 }
@@ -299,8 +500,8 @@ int trawl_index_verify(const char *dir, char *err, size_t errlen)
 		trawl_index_close(idx);
 		return rc;
 	}
-	for (uint32_t i = 0; i < idx->nshards && !rc; i++) {
-		vctx c = {idx->shards[i].path, idx->shards[i].ndocs, err, errlen, 0, 0};
+	for (uint32_t i = 0; i < idx->nsegs && !rc; i++) {
+		vctx c = {idx->segs[i].path, idx->segs[i].ndocs, err, errlen, 0, 0};
 		rc = idx_dict_scan(&s->views[i].dict, NULL, 0, verify_term, &c);
 		if (rc < 0)
 			rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: term dictionary damaged",
@@ -369,9 +570,9 @@ int trawl_index_digest(const char *dir, char hex[33], char *err, size_t errlen)
 		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 	}
 	XXH3_128bits_reset(st);
-	for (uint32_t i = 0; i < idx->nshards && !rc; i++) {
+	for (uint32_t i = 0; i < idx->nsegs && !rc; i++) {
 		idx_rtxn *t;
-		if ((rc = idx_rtxn_begin(idx->shards[i].store, &t)))
+		if ((rc = idx_rtxn_begin(idx->segs[i].store, &t)))
 			break;
 		rc = idx_store_scan(t, IDX_DB_META, NULL, 0, 1, digest_entry, st);
 		if (rc == TRAWL_OK)

@@ -62,7 +62,8 @@ size_t trawl_results_sort_json(const trawl_results *r, uint32_t i, char *buf, si
 	}
 	/* the hit's own shard: the one the search has read */
 	const trawl_index *idx = r->s->idx;
-	int16_t li = idx->local[r->hits[i].h.shard];
+	uint32_t ld;
+	int32_t li = idx_seg_of(idx, r->hits[i].h.shard, r->hits[i].h.doc, &ld);
 	return idx_sort_json(idx, li >= 0 ? &r->s->views[li] : NULL, &r->sort, &r->hits[i].h, buf,
 	                     cap);
 }
@@ -128,7 +129,7 @@ char *idx_extid_dup(const idx_sview *v, uint32_t doc)
 	return s;
 }
 
-/* Fetches and decompresses doc of shard i. */
+/* Fetches and decompresses document doc of segment i (its own number). */
 int idx_fetch_doc(trawl_searcher *s, uint32_t i, uint32_t doc, char **out, size_t *len)
 {
 	idx_sview *v = &s->views[i];
@@ -153,15 +154,15 @@ const char *trawl_results_doc(trawl_results *r, uint32_t i, size_t *len, int *er
 	}
 	rhit *h = &r->hits[i];
 	if (!h->doc && !h->docerr) {
-		int16_t li = r->s->idx->local[h->h.shard];
+		uint32_t ld = 0;
+		int32_t li = idx_seg_of(r->s->idx, h->h.shard, h->h.doc, &ld);
 		if (!h->id || li < 0)
 			h->docerr = TRAWL_ENOTFOUND;
 		else
-			h->docerr =
-			    idx_fetch_doc(r->s, (uint32_t)li, h->h.doc, &h->doc, &h->doclen);
+			h->docerr = idx_fetch_doc(r->s, (uint32_t)li, ld, &h->doc, &h->doclen);
 		if (h->docerr == TRAWL_ECORRUPT)
 			idx_serr(r->s, TRAWL_ECORRUPT, "%s: stored document %s fails its checksum",
-			         r->s->idx->shards[li].path, h->id);
+			         r->s->idx->segs[li].path, h->id);
 	}
 	if (err)
 		*err = h->docerr;

@@ -21,6 +21,7 @@
 
 #include "aggs_collect.h"
 #include "fcache.h"
+#include "gstats.h"
 #include "postings.h"
 #include "values.h"
 
@@ -675,6 +676,7 @@ typedef struct sc_term {
 	sc base;
 	idx_pcur cur;
 	float w, k1;
+	float wb; /* w for the block bounds: w times the segment's bound scale */
 	const float *ktab;
 	const uint8_t *norms;
 } sc_term;
@@ -689,6 +691,7 @@ typedef struct sc_phrase {
 	uint32_t *poscap;
 	uint32_t freq;
 	float w, k1;
+	float wb; /* w for the block bounds (sc_term's) */
 	const float *ktab;
 	const uint8_t *norms;
 	arena *a;
@@ -784,7 +787,7 @@ static float term_bound(sc *s, uint32_t target, uint32_t *upto)
 {
 	sc_term *t = (sc_term *)s;
 	float b = idx_pcur_bound(&t->cur, target, upto);
-	return b < 0 ? -1 : t->w * b;
+	return b < 0 ? -1 : t->wb * b;
 }
 static const sc_ops term_ops = {term_next, term_advance, term_score, term_bound};
 
@@ -1039,7 +1042,7 @@ static float phrase_bound(sc *s, uint32_t target, uint32_t *upto)
 		if (u < *upto)
 			*upto = u;
 	}
-	return p->w * m;
+	return p->wb * m;
 }
 static const sc_ops phrase_ops = {phrase_next, phrase_advance, phrase_score, phrase_bound};
 
@@ -1268,6 +1271,17 @@ static sc *mk_none(builder *b)
 	return s;
 }
 
+/* A term's frequency in the whole generation into pl (opened with the
+ * segment dictionary's): the two layers' (gstats.h), which may be below
+ * the segment's own count when some of its documents are deleted; or, in
+ * a generation a build wrote whole, the dictionary's as it is. */
+static int global_df(const idx_shard_ctx *c, const uint8_t *key, uint32_t klen, idx_plist *pl)
+{
+	if (c->gstats && idx_gstats_df(c->gstats, key, klen, &pl->df_global))
+		return errf(c->err, c->errlen, TRAWL_ECORRUPT, "damaged global statistics");
+	return TRAWL_OK;
+}
+
 /* Looks up key; *pl set (and *t if not NULL), or TRAWL_ENOTFOUND. */
 static int lookup(builder *b, const uint8_t *key, uint32_t klen, idx_plist *pl, idx_term *t)
 {
@@ -1280,6 +1294,8 @@ static int lookup(builder *b, const uint8_t *key, uint32_t klen, idx_plist *pl, 
 	if (idx_plist_open(pl, tt.df, tt.df_global, tt.post, tt.post_len))
 		return errf(b->c->err, b->c->errlen, TRAWL_ECORRUPT,
 		            "damaged postings for a term of %u bytes", klen);
+	if ((rc = global_df(b->c, key, klen, pl)))
+		return rc;
 	if (t)
 		*t = tt;
 	return TRAWL_OK;
@@ -1293,12 +1309,13 @@ static sc *mk_term_pl(builder *b, uint8_t fid, const idx_plist *pl)
 		return NULL;
 	idx_pcur_init(&t->cur, pl, NULL, 0);
 	t->w = f->boost * idx_bm25_idf(b->c->global_docs, pl->df_global);
+	t->wb = b->c->view->bscale ? t->w * b->c->view->bscale[fid] : t->w;
 	t->k1 = f->k1;
 	t->ktab = b->c->ktab[fid];
 	t->norms = b->c->view->norms[fid];
 	if (t->cur.pl.max_tf < 0)
 		t->cur.pl.max_tf = idx_plist_max(pl, t->norms, t->ktab, t->k1);
-	t->base = (sc){&term_ops, t->cur.doc, SC_TERM, t->w * t->cur.pl.max_tf, pl->df};
+	t->base = (sc){&term_ops, t->cur.doc, SC_TERM, t->wb * t->cur.pl.max_tf, pl->df};
 	return &t->base;
 }
 
@@ -1370,6 +1387,7 @@ static int build_phrase(builder *b, const idx_lnode *n, int two_phase, sc **out)
 			p->order[j - 1] = t;
 		}
 	p->w = f->boost * idf;
+	p->wb = b->c->view->bscale ? p->w * b->c->view->bscale[n->fid] : p->w;
 	p->k1 = f->k1;
 	p->ktab = b->c->ktab[n->fid];
 	p->norms = b->c->view->norms[n->fid];
@@ -1379,7 +1397,7 @@ static int build_phrase(builder *b, const idx_lnode *n, int two_phase, sc **out)
 	for (uint32_t i = 0; i < p->n; i++)
 		if (minmax < 0 || p->cur[i]->pl.max_tf < minmax)
 			minmax = p->cur[i]->pl.max_tf;
-	p->base = (sc){&phrase_ops, 0, SC_PHRASE, p->w * minmax, p->cur[p->order[0]]->pl.df};
+	p->base = (sc){&phrase_ops, 0, SC_PHRASE, p->wb * minmax, p->cur[p->order[0]]->pl.df};
 	if (two_phase)
 		p->base.doc = p->cur[p->order[0]]->doc;
 	else
@@ -1467,6 +1485,8 @@ static int prefix_cb(void *ctx, const uint8_t *key, uint32_t klen, const idx_ter
 		p->rc = TRAWL_ECORRUPT;
 		return 1;
 	}
+	if ((p->rc = global_df(p->b->c, key, klen, &pl)))
+		return 1;
 	if (p->n == p->cap) {
 		uint32_t nc = p->cap ? p->cap * 2 : 16;
 		sc **k = arena_alloc(p->b->c->arena, nc * sizeof *k);
@@ -1654,13 +1674,13 @@ static int set_docs(builder *b, const idx_lnode *n, uint64_t *bits)
 	return TRAWL_EINTERNAL;
 }
 
-/* The filter cache's key of a set in this shard: everything that decides
- * its documents. */
+/* The filter cache's key of a set in this segment: everything that
+ * decides its documents. */
 static size_t set_key(const builder *b, const idx_lnode *n, uint8_t *k)
 {
 	size_t at = 0;
 	uint32_t kind = n->set;
-	memcpy(k + at, &b->c->shard_no, 4), at += 4;
+	memcpy(k + at, &b->c->seg, 4), at += 4;
 	memcpy(k + at, &kind, 4), at += 4;
 	memcpy(k + at, &n->typed, 4), at += 4;
 	memcpy(k + at, &n->lo, 8), at += 8;
@@ -2278,7 +2298,9 @@ static void sort_value(const idx_shard_ctx *c, uint32_t doc, float score, uint32
 		return;
 	}
 	int64_t v = idx_col_key(col, k->mode_max ? to - 1 : from);
-	sv->v[i] = col->type == IDX_KEYWORD ? 2 * v : v;
+	if (col->type == IDX_KEYWORD)
+		v = 2 * (int64_t)(col->gord ? col->gord[v] : (uint32_t)v);
+	sv->v[i] = v;
 }
 
 static void sort_values(const idx_shard_ctx *c, uint32_t doc, float score, idx_sortval *sv)
@@ -2794,6 +2816,21 @@ static int shard_top(idx_shard_ctx *c, sc *root, const uint64_t *bits, uint32_t 
 	return TRAWL_OK;
 }
 
+/* The segment's deleted documents left out of root's matches: one
+ * exclusion over all of it, so that every way of collecting below (the top
+ * k, counts, aggregations, bitsets) skips them alike. A union stays first
+ * in the exclusion, which MaxScore still prunes. */
+static int exclude_deleted(builder *b, sc **root)
+{
+	const idx_sview *v = b->c->view;
+	if (!v->deleted || (*root)->kind == SC_NONE)
+		return TRAWL_OK;
+	sc *del = mk_set(b, v->deleted, v->ndeleted, 0.0f);
+	if (!del || !(*root = mk_pair(b, &excl_ops, SC_EXCL, *root, del)))
+		return TRAWL_ENOMEM;
+	return TRAWL_OK;
+}
+
 int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit *hits, uint32_t *n,
                      uint64_t *count)
 {
@@ -2801,6 +2838,8 @@ int idx_shard_search(idx_shard_ctx *c, const idx_lquery *q, uint32_t k, idx_hit 
 	builder b = {c, k == 0, q->nleaves - q->nprefix};
 	sc *root;
 	int rc = build(&b, q->root, &root);
+	if (!rc)
+		rc = exclude_deleted(&b, &root);
 	if (rc)
 		return rc;
 	int cheap = 0;
@@ -2847,6 +2886,8 @@ int idx_shard_bits(idx_shard_ctx *c, const idx_lquery *q, uint64_t *bits)
 	builder b = {c, 1, q->nleaves - q->nprefix};
 	sc *root;
 	int rc = build(&b, q->root, &root);
+	if (!rc)
+		rc = exclude_deleted(&b, &root);
 	if (rc)
 		return rc;
 	for (uint32_t d = root->doc; d != IDX_END && d < c->view->ndocs; d = SC_CALL_NEXT(root))

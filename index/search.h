@@ -21,6 +21,7 @@
 #include "common/arena.h"
 #include "common/clock.h"
 #include "common/hash.h"
+#include "delset.h"
 #include "dict.h"
 #include "docstore.h"
 #include "index_int.h"
@@ -29,30 +30,77 @@
 
 /* ---- the open index (shared by threads) ---- */
 
-typedef struct idx_shard {
+/* A segment of a shard as the open index holds it: an immutable shard file
+ * (docs/FORMAT.md §5-7) and its deleted documents (§16). A shard's
+ * documents are numbered across its segments: segment j's from the sum of
+ * the earlier segments' counts (base), so hits, FETCH and the wire keep
+ * (shard, doc). A generation a build wrote whole has one per shard. */
+typedef struct idx_seg {
 	idx_store *store;
 	char path[LIMIT_PATH_BYTES];
-	uint64_t bytes;      /* the file's size and checksum, from the manifest */
+	uint64_t bytes; /* the file's size and checksum, from the manifest */
 	char xxh3_128[33];
-	uint32_t ndocs;
-	uint32_t no; /* the shard's number in its generation */
-} idx_shard;
+	uint32_t ndocs; /* documents in the file, the deleted ones too */
+	uint32_t no;    /* its shard's number in its generation */
+	uint32_t nth;   /* its place in the shard's list (0: the oldest) */
+	uint32_t base;  /* its first document's number in the shard */
+	idx_delset del; /* del.count 0: none deleted (del.bits NULL) */
+	/* The block bounds of its postings were made with the statistics of
+	 * the build that wrote it; BM25's tf part grows when the average field
+	 * length does, so a search scales the bounds by at least that
+	 * (1 when the generation's average is not larger). */
+	float bscale[LIMIT_FIELDS];
+	/* keyword field t's ordinals in the file -> the index's (NULL: the
+	 * file's dictionary is the index's) */
+	uint32_t *gord[LIMIT_TYPED_FIELDS];
+} idx_seg;
+
+struct idx_gstats;
 
 struct trawl_index {
 	char *dir;
 	uint64_t generation;
 	idx_schema schema;
 	char *schema_json;
-	idx_stats stats;
-	uint32_t total_shards; /* shards in the generation */
-	uint32_t nshards;      /* shards open here */
-	idx_shard *shards;     /* nshards, ascending by number */
-	int16_t local[TRAWL_MAX_SHARDS]; /* shard number -> index in shards, or -1 */
+	idx_stats stats;                    /* the generation's documents and token sums */
+	struct idx_gstats *gstats;          /* the terms' frequencies (NULL: the shard files
+	                                       hold the generation's, a build wrote them whole) */
+	uint32_t total_shards;              /* shards in the generation */
+	uint32_t nshards;                   /* shards open here */
+	uint32_t nsegs;                     /* their segments */
+	idx_seg *segs;                      /* by shard number; a shard's oldest first */
+	int32_t local[TRAWL_MAX_SHARDS];    /* shard number -> its first segment in segs, or -1 */
+	uint16_t nseg_of[TRAWL_MAX_SHARDS]; /* shard number -> its segments */
+	/* a keyword field's dictionary across the segments open here, when they
+	 * do not all hold the same (segments of updates); else has_kdict 0 */
+	uint8_t has_kdict[LIMIT_TYPED_FIELDS];
+	idx_kwdict kdict[LIMIT_TYPED_FIELDS];
+	uint8_t *kdict_bytes[LIMIT_TYPED_FIELDS];
 	uint64_t bytes;
 	uint64_t terms;
 	struct idx_fcache *fcache; /* the filter cache (NULL: none) */
 	int unsummed; /* the generation has no MANIFEST.xxh3 (an older trawl wrote it) */
 };
+
+/* Whether bit d of bits is set. */
+static inline int idx_bit(const uint64_t *bits, uint32_t d)
+{
+	return (int)((bits[d >> 6] >> (d & 63)) & 1);
+}
+
+/* idx_seg_of: the segment of shard number no that holds its document doc
+ * (*local: the number inside it), or -1. */
+static inline int32_t idx_seg_of(const trawl_index *idx, uint32_t no, uint32_t doc, uint32_t *local)
+{
+	if (no >= TRAWL_MAX_SHARDS || idx->local[no] < 0)
+		return -1;
+	for (int32_t i = idx->local[no]; i < idx->local[no] + idx->nseg_of[no]; i++)
+		if (doc >= idx->segs[i].base && doc - idx->segs[i].base < idx->segs[i].ndocs) {
+			*local = doc - idx->segs[i].base;
+			return i;
+		}
+	return -1;
+}
 
 /* ---- one searcher's view of one shard (valid while its txn lives) ---- */
 
@@ -60,14 +108,17 @@ typedef struct idx_sview {
 	idx_rtxn *txn;
 	uint32_t ndocs;
 	const uint8_t *norms[LIMIT_FIELDS];
-	idx_dict dict;         /* terms, postings and positions */
+	idx_dict dict;          /* terms, postings and positions */
 	const uint8_t *extoff;  /* u32 offset of each block of ids, and of the end */
 	const uint8_t *extdata; /* the blocks */
 	size_t extdata_len;
 	const void *zdict;
 	size_t zdict_len;
-	idx_zdec *zdec;        /* created on first document fetch */
+	idx_zdec *zdec;                   /* created on first document fetch */
 	idx_col cols[LIMIT_TYPED_FIELDS]; /* the typed fields' columns and points */
+	const uint64_t *deleted;          /* the segment's deleted documents (NULL: none) */
+	uint32_t ndeleted;
+	const float *bscale; /* its bounds' scale per field (idx_seg) */
 } idx_sview;
 
 /* ---- logical query ---- */
@@ -77,9 +128,9 @@ typedef enum idx_lkind {
 	IDX_L_TERM,
 	IDX_L_PHRASE,
 	IDX_L_PREFIX,
-	IDX_L_OR,   /* sum of kids; a doc matches if any kid does */
-	IDX_L_BOOL, /* must / should / not kids */
-	IDX_L_ALL,  /* every document, score 1 */
+	IDX_L_OR,      /* sum of kids; a doc matches if any kid does */
+	IDX_L_BOOL,    /* must / should / not kids */
+	IDX_L_ALL,     /* every document, score 1 */
 	IDX_L_KEYWORD, /* a keyword value's postings (key), each scoring its idf */
 	IDX_L_SET,     /* documents found per shard (set below), each scoring 1 */
 	IDX_L_CONST,   /* kids[0]'s documents, each scoring weight */
@@ -87,11 +138,11 @@ typedef enum idx_lkind {
 
 /* What an IDX_L_SET holds. */
 typedef enum idx_lset {
-	IDX_SET_RANGE,    /* typed field t's values in [lo, hi] (keys; a keyword's
-	                     ordinals), from its points, or its doc values */
-	IDX_SET_EXISTS,   /* documents with a value in typed field t */
-	IDX_SET_IDS,      /* the document whose external id is key */
-	IDX_SET_KPREFIX,  /* keyword values starting with key (field byte + bytes) */
+	IDX_SET_RANGE,      /* typed field t's values in [lo, hi] (keys; a keyword's
+	                       ordinals), from its points, or its doc values */
+	IDX_SET_EXISTS,     /* documents with a value in typed field t */
+	IDX_SET_IDS,        /* the document whose external id is key */
+	IDX_SET_KPREFIX,    /* keyword values starting with key (field byte + bytes) */
 	IDX_SET_KEYWORD_DV, /* a keyword field without postings: value key + 1,
 	                       found through its doc values */
 } idx_lset;
@@ -102,19 +153,19 @@ struct idx_lnode {
 	qt_occur occur;
 	uint8_t fid;
 	uint32_t column;
-	uint8_t *key;  /* TERM, PREFIX: field byte + bytes */
+	uint8_t *key; /* TERM, PREFIX: field byte + bytes */
 	uint32_t klen;
-	uint32_t nterms;     /* PHRASE */
-	uint8_t **keys;      /* PHRASE: nterms keys */
+	uint32_t nterms; /* PHRASE */
+	uint8_t **keys;  /* PHRASE: nterms keys */
 	uint32_t *klens;
-	uint32_t *rel;       /* PHRASE: position of each term relative to the first */
-	idx_lnode **kids;    /* OR, BOOL, CONST */
+	uint32_t *rel;    /* PHRASE: position of each term relative to the first */
+	idx_lnode **kids; /* OR, BOOL, CONST */
 	uint32_t nkids;
 	/* SET */
 	idx_lset set;
-	uint32_t typed;  /* the typed field */
-	int64_t lo, hi;  /* RANGE: inclusive bounds, as keys */
-	float weight;    /* CONST: every document's score */
+	uint32_t typed; /* the typed field */
+	int64_t lo, hi; /* RANGE: inclusive bounds, as keys */
+	float weight;   /* CONST: every document's score */
 };
 
 /* A query term for highlighting: field, folded bytes, prefix or not. */
@@ -146,11 +197,11 @@ int idx_lq_compile(const qt_node *q, const idx_schema *schema, idx_analyzer **an
 
 /* A sort by fields (and _score): the hits' order, then the id hash. */
 typedef struct idx_sortkey {
-	int32_t typed;          /* the typed field (with doc values); -1: _score */
-	uint8_t desc;           /* descending */
-	uint8_t missing_first;  /* documents without a value first (default last) */
-	uint8_t mode_max;       /* a multi-valued document sorts by its largest value
-	                           (default: smallest ascending, largest descending) */
+	int32_t typed;         /* the typed field (with doc values); -1: _score */
+	uint8_t desc;          /* descending */
+	uint8_t missing_first; /* documents without a value first (default last) */
+	uint8_t mode_max;      /* a multi-valued document sorts by its largest value
+	                          (default: smallest ascending, largest descending) */
 } idx_sortkey;
 
 /* A hit's sort values: per key, an int64 whose order is the value's (a
@@ -164,7 +215,7 @@ typedef struct idx_sortval {
 typedef struct idx_sort {
 	uint32_t nkeys; /* 0: by score */
 	idx_sortkey key[LIMIT_SORT_KEYS];
-	int has_after;    /* search_after: only hits after these values */
+	int has_after; /* search_after: only hits after these values */
 	idx_sortval after;
 	uint64_t after_hash; /* and this id hash */
 } idx_sort;
@@ -203,22 +254,25 @@ typedef struct idx_shard_ctx {
 	const float (*ktab)[256]; /* K(dl) per field and norm byte */
 	uint64_t global_docs;     /* N of the idf: documents in the generation */
 	arena *arena;
-	uint64_t *bitset;         /* scratch of at least (ndocs + 63) / 64 words */
+	uint64_t *bitset; /* scratch of at least (ndocs + 63) / 64 words */
 	char *err;
 	size_t errlen;
-	int exhaustive;           /* tests: no pruning */
-	uint64_t deadline_us;     /* absolute (Unix microseconds); 0: none */
-	uint32_t ticks;           /* documents since the clock was last read */
-	int timed_out;            /* the deadline passed: results are partial */
+	int exhaustive;       /* tests: no pruning */
+	uint64_t deadline_us; /* absolute (Unix microseconds); 0: none */
+	uint32_t ticks;       /* documents since the clock was last read */
+	int timed_out;        /* the deadline passed: results are partial */
 	/* The caller's top k so far, from other shards (0: none): the caller
 	 * already holds k hits that score at least floor, so a hit that scores
 	 * less cannot enter its top k and need not be found (one that scores
 	 * exactly floor can, by its hash). Pruning starts from it. */
 	float floor;
-	const idx_sort *sort; /* NULL or no keys: by score */
-	struct idx_fcache *fcache; /* typed clauses' document sets; NULL: none */
-	struct aggc *aggc;         /* aggregations: every match is collected; NULL: none */
-	uint32_t shard_no;         /* the shard's number in its generation */
+	const idx_sort *sort;            /* NULL or no keys: by score */
+	struct idx_fcache *fcache;       /* typed clauses' document sets; NULL: none */
+	struct aggc *aggc;               /* aggregations: every match is collected; NULL: none */
+	uint32_t shard_no;               /* the shard's number in its generation */
+	uint32_t seg;                    /* the segment's number in the open index (the
+	                                    filter cache's entries are per segment) */
+	const struct idx_gstats *gstats; /* the terms' frequencies (NULL: the dictionary's) */
 } idx_shard_ctx;
 
 /* idx_deadline_hit: whether c's deadline has passed; reads the clock once

@@ -40,7 +40,7 @@ void trawl_searcher_close(trawl_searcher *s)
 	if (!s)
 		return;
 	if (s->views)
-		for (uint32_t i = 0; i < s->idx->nshards; i++) {
+		for (uint32_t i = 0; i < s->idx->nsegs; i++) {
 			idx_zdec_free(s->views[i].zdec);
 			idx_rtxn_end(s->views[i].txn);
 		}
@@ -57,7 +57,7 @@ void trawl_searcher_close(trawl_searcher *s)
  * the schema says the field has must be there and whole. */
 static int open_columns(trawl_searcher *s, uint32_t i)
 {
-	const idx_shard *sh = &s->idx->shards[i];
+	const idx_seg *sh = &s->idx->segs[i];
 	const idx_schema *sc = &s->idx->schema;
 	idx_sview *v = &s->views[i];
 	for (uint32_t t = 0; t < sc->ntyped; t++) {
@@ -82,18 +82,23 @@ static int open_columns(trawl_searcher *s, uint32_t i)
 		                 part[2], len[2], why, sizeof why))
 			return idx_serr(s, TRAWL_ECORRUPT, "%s: field \"%s\": %s", sh->path,
 			                f->name, why);
+		v->cols[t].gdict = s->idx->has_kdict[t] ? &s->idx->kdict[t] : &v->cols[t].dict;
+		v->cols[t].gord = sh->gord[t];
 	}
 	return TRAWL_OK;
 }
 
 static int open_view(trawl_searcher *s, uint32_t i)
 {
-	const idx_shard *sh = &s->idx->shards[i];
+	const idx_seg *sh = &s->idx->segs[i];
 	idx_sview *v = &s->views[i];
 	int rc = idx_rtxn_begin(sh->store, &v->txn);
 	if (rc)
 		return idx_serr(s, rc, "%s: cannot begin a read transaction", sh->path);
 	v->ndocs = sh->ndocs;
+	v->deleted = sh->del.count ? sh->del.bits : NULL;
+	v->ndeleted = sh->del.count;
+	v->bscale = sh->bscale;
 	const void *p;
 	size_t n;
 	for (uint32_t f = 0; f < s->idx->schema.nfields; f++) {
@@ -145,17 +150,17 @@ int idx_searcher_open(trawl_searcher **out, trawl_index *idx, char *err, size_t 
 	if (!s)
 		return TRAWL_ENOMEM;
 	s->idx = idx;
-	s->views = calloc(idx->nshards, sizeof *s->views);
+	s->views = calloc(idx->nsegs ? idx->nsegs : 1, sizeof *s->views);
 	uint32_t maxdocs = 0;
-	for (uint32_t i = 0; i < idx->nshards; i++)
-		if (idx->shards[i].ndocs > maxdocs)
-			maxdocs = idx->shards[i].ndocs;
+	for (uint32_t i = 0; i < idx->nsegs; i++)
+		if (idx->segs[i].ndocs > maxdocs)
+			maxdocs = idx->segs[i].ndocs;
 	s->bitset = malloc(((size_t)maxdocs + 64) / 64 * 8);
 	int rc = TRAWL_ENOMEM;
 	if (!s->views || !s->bitset || idx_analyzer_alloc(&s->an[0], IDX_AN_PLAIN) ||
 	    idx_analyzer_alloc(&s->an[1], IDX_AN_ENGLISH))
 		goto fail;
-	for (uint32_t i = 0; i < idx->nshards; i++)
+	for (uint32_t i = 0; i < idx->nsegs; i++)
 		if ((rc = open_view(s, i)))
 			goto fail;
 	for (uint32_t f = 0; f < idx->schema.nfields; f++) {
@@ -198,19 +203,21 @@ static void sort_hits(const trawl_results *r, idx_hit *h, uint32_t n)
 int idx_search_exhaustive;
 #endif
 
-/* Per-shard evaluation context for searcher s. In the tests' build,
- * idx_search_exhaustive turns pruning off (testhooks.h). */
-static idx_shard_ctx shard_ctx(trawl_searcher *s, uint32_t shard)
+/* The evaluation context of segment i for searcher s. In the tests'
+ * build, idx_search_exhaustive turns pruning off (testhooks.h). */
+static idx_shard_ctx shard_ctx(trawl_searcher *s, uint32_t i)
 {
 	idx_shard_ctx c = {0};
-	c.view = &s->views[shard];
+	c.view = &s->views[i];
+	c.gstats = s->idx->gstats;
 	c.schema = &s->idx->schema;
 	c.ktab = (const float(*)[256])s->ktab;
 	c.global_docs = s->idx->stats.docs;
 	c.arena = &s->eval;
 	c.bitset = s->bitset;
 	c.fcache = s->idx->fcache;
-	c.shard_no = s->idx->shards[shard].no;
+	c.shard_no = s->idx->segs[i].no;
+	c.seg = i;
 	c.err = s->errmsg;
 	c.errlen = sizeof s->errmsg;
 #ifdef TRAWL_TEST_HOOKS
@@ -299,7 +306,7 @@ static void fbits_reset(fbits_ctx *f)
 	arena_reset(&f->qa);
 }
 
-/* Shard i's aggregations into r->aggs (the collector fed by the search). */
+/* Segment i's aggregations into r->aggs (the collector fed by the search). */
 static int shard_aggs_begin(trawl_searcher *s, const aggc_bound *bound, uint32_t i,
                             idx_shard_ctx *c, fbits_ctx *fb, aggc **ac)
 {
@@ -323,14 +330,15 @@ static int shard_aggs_end(trawl_searcher *s, trawl_results *r, aggc *ac)
 	return rc;
 }
 
-/* The view of the first shard o searches (NULL: none): the keyword
- * dictionary of a typed field is the generation's in every shard, and a
- * leaf must not read a shard a request does not name (leaf/shardguard.h). */
+/* The view of the first segment o searches (NULL: none): the keyword
+ * dictionary sort values number by (idx_col's gdict) is the same in every
+ * segment, and a leaf must not read a shard a request does not name
+ * (leaf/shardguard.h). */
 static const idx_sview *first_view(const trawl_searcher *s, const trawl_search_opts *o)
 {
 	if (!o->shards || !o->nshards)
-		return s->idx->nshards ? &s->views[0] : NULL;
-	int16_t li = o->shards[0] < TRAWL_MAX_SHARDS ? s->idx->local[o->shards[0]] : -1;
+		return s->idx->nsegs ? &s->views[0] : NULL;
+	int32_t li = o->shards[0] < TRAWL_MAX_SHARDS ? s->idx->local[o->shards[0]] : -1;
 	return li >= 0 ? &s->views[li] : NULL;
 }
 
@@ -363,7 +371,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	}
 	if (rc)
 		goto fail;
-	uint32_t want = o.k + o.offset, ns = s->idx->nshards;
+	uint32_t want = o.k + o.offset, ns = s->idx->nsegs;
 	if ((size_t)want * ns > s->caphits) {
 		idx_hit *h = realloc(s->hits, (size_t)want * ns * sizeof *h);
 		if (!h) {
@@ -385,7 +393,8 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	uint32_t total = 0;
 	float floor = 0; /* the want-th best score so far, once there are want */
 	for (uint32_t i = 0; i < ns; i++) {
-		if (o.shards && !only[s->idx->shards[i].no])
+		const idx_seg *sg = &s->idx->segs[i];
+		if (o.shards && !only[sg->no])
 			continue;
 		idx_shard_ctx c = shard_ctx(s, i);
 		c.deadline_us = o.deadline_us;
@@ -411,8 +420,10 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		arena_reset(&s->eval);
 		if (rc)
 			goto fail;
-		for (uint32_t j = 0; j < n; j++)
-			s->hits[total + j].shard = s->idx->shards[i].no;
+		for (uint32_t j = 0; j < n; j++) {
+			s->hits[total + j].shard = sg->no;
+			s->hits[total + j].doc += sg->base; /* the shard's numbering */
+		}
 		total += n;
 		/* Keep the best want so far: the next shards need only beat the
 		 * want-th of them (its score is their floor), which lets them prune
@@ -423,7 +434,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 			if (!r->sort.nkeys)
 				floor = s->hits[want - 1].score;
 		}
-		r->searched += s->idx->shards[i].ndocs;
+		r->searched += sg->ndocs - sg->del.count;
 		if (c.timed_out)
 			r->partial = 1;
 	}
@@ -438,8 +449,9 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		r->hits[i].h = s->hits[from + i];
-		r->hits[i].id =
-		    idx_extid_dup(&s->views[s->idx->local[r->hits[i].h.shard]], r->hits[i].h.doc);
+		uint32_t ld = 0;
+		int32_t j = idx_seg_of(s->idx, r->hits[i].h.shard, r->hits[i].h.doc, &ld);
+		r->hits[i].id = j >= 0 ? idx_extid_dup(&s->views[j], ld) : NULL;
 		r->n = i + 1;
 		if (!r->hits[i].id) {
 			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
@@ -507,17 +519,35 @@ int trawl_fetch_query(trawl_searcher *s, const trawl_query *q, const trawl_docre
 		h->h.shard = refs[i].shard;
 		h->h.doc = refs[i].doc;
 		r->n = i + 1;
-		int16_t li = refs[i].shard < TRAWL_MAX_SHARDS ? s->idx->local[refs[i].shard] : -1;
-		if (li < 0 || refs[i].doc >= s->views[li].ndocs)
+		uint32_t ld = 0;
+		int32_t li = idx_seg_of(s->idx, refs[i].shard, refs[i].doc, &ld);
+		if (li < 0 || (s->views[li].deleted && idx_bit(s->views[li].deleted, ld)))
 			continue; /* id stays NULL: no such document here */
-		h->h.hash = idx_view_hash(&s->views[li], refs[i].doc);
-		if (!(h->id = idx_extid_dup(&s->views[li], refs[i].doc))) {
+		h->h.hash = idx_view_hash(&s->views[li], ld);
+		if (!(h->id = idx_extid_dup(&s->views[li], ld))) {
 			trawl_results_free(r);
 			return idx_serr(s, TRAWL_ENOMEM, "out of memory");
 		}
 	}
 	*out = r;
 	return TRAWL_OK;
+}
+
+/* The segment and document of id's live document in shard number gsh
+ * (searched newest first: an update's segment holds the newer copy, the
+ * older one deleted), or -1. */
+static int32_t find_live(trawl_searcher *s, uint32_t gsh, const char *id, uint32_t n, uint32_t *doc)
+{
+	int32_t first = s->idx->local[gsh];
+	for (int32_t j = first + s->idx->nseg_of[gsh] - 1; j >= first; j--) {
+		const idx_sview *v = &s->views[j];
+		uint32_t d = idx_view_find(v, (const uint8_t *)id, n);
+		if (d != IDX_END && !(v->deleted && idx_bit(v->deleted, d))) {
+			*doc = d;
+			return j;
+		}
+	}
+	return -1;
 }
 
 int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
@@ -532,18 +562,17 @@ int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len)
 		                "document \"%.80s\" lives in shard %u, which is not "
 		                "open here",
 		                id, gsh);
-	uint32_t sh = (uint32_t)s->idx->local[gsh];
-	uint32_t doc = idx_view_find(&s->views[sh], (const uint8_t *)id, (uint32_t)n);
-	if (doc == IDX_END)
+	uint32_t doc;
+	int32_t j = find_live(s, gsh, id, (uint32_t)n, &doc);
+	if (j < 0)
 		return idx_serr(s, TRAWL_ENOTFOUND, "no document with id \"%.80s\"", id);
-	int rc;
-	rc = idx_fetch_doc(s, sh, doc, json, len);
+	int rc = idx_fetch_doc(s, (uint32_t)j, doc, json, len);
 	if (rc == TRAWL_ENOTFOUND)
 		return idx_serr(s, rc,
 		                "document \"%.80s\" exists but the index stores no documents", id);
 	if (rc == TRAWL_ECORRUPT)
 		return idx_serr(s, rc, "%s: stored document \"%.80s\" fails its checksum",
-		                s->idx->shards[sh].path, id);
+		                s->idx->segs[j].path, id);
 	return rc;
 }
 
@@ -555,13 +584,11 @@ int idx_locate(trawl_searcher *s, const char *id, uint32_t idlen, uint32_t *shar
 	uint32_t gsh = th_shard_of(id, idlen, s->idx->total_shards);
 	if (s->idx->local[gsh] < 0)
 		return TRAWL_ENOTFOUND;
-	uint32_t li = (uint32_t)s->idx->local[gsh];
-	uint32_t d = idx_view_find(&s->views[li], (const uint8_t *)id, idlen);
-	if (d == IDX_END)
+	int32_t j = find_live(s, gsh, id, idlen, doc);
+	if (j < 0)
 		return TRAWL_ENOTFOUND;
 	*shard = gsh;
-	*seg = 0;
-	*doc = d;
+	*seg = s->idx->segs[j].nth;
 	return TRAWL_OK;
 }
 
@@ -569,10 +596,10 @@ int idx_seg_doc(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t doc, c
                 size_t *len)
 {
 	*out = NULL;
-	int16_t li = shard < TRAWL_MAX_SHARDS ? s->idx->local[shard] : -1;
-	if (li < 0 || seg != 0 || doc >= s->views[li].ndocs)
+	int32_t li = shard < TRAWL_MAX_SHARDS ? s->idx->local[shard] : -1;
+	if (li < 0 || seg >= s->idx->nseg_of[shard] || doc >= s->views[li + (int32_t)seg].ndocs)
 		return TRAWL_EINVAL;
-	return idx_fetch_doc(s, (uint32_t)li, doc, out, len);
+	return idx_fetch_doc(s, (uint32_t)li + seg, doc, out, len);
 }
 
 /* ---- field statistics ---- */
@@ -603,14 +630,14 @@ int trawl_searcher_field_stats(trawl_searcher *s, uint32_t i, trawl_field_stats 
 	if (text)
 		out->values = s->idx->stats.sumlen[i];
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
-	for (uint32_t sh = 0; sh < s->idx->nshards; sh++) {
+	for (uint32_t sh = 0; sh < s->idx->nsegs; sh++) {
 		const idx_sview *v = &s->views[sh];
 		fsum fs = {0, 0};
 		if (text || (f->type == IDX_KEYWORD && f->index)) {
 			uint8_t fb = text ? (uint8_t)i : IDX_KEYWORD_FID(t);
 			if (idx_dict_scan(&v->dict, &fb, 1, sum_terms, &fs) < 0)
 				return idx_serr(s, TRAWL_ECORRUPT, "%s: term dictionary damaged",
-				                s->idx->shards[sh].path);
+				                s->idx->segs[sh].path);
 		}
 		out->terms += fs.terms;
 		out->bytes += fs.bytes;
@@ -651,7 +678,7 @@ int trawl_searcher_field_stats(trawl_searcher *s, uint32_t i, trawl_field_stats 
 		}
 		if (c->has_dict) {
 			out->bytes += 8 + ((uint64_t)c->dict.n + 1) * 4 + c->dict.bytes_len;
-			out->distinct = c->dict.n;
+			out->distinct = c->gdict->n;
 		}
 	}
 	if (!text && f->type != IDX_KEYWORD && lo <= hi) {

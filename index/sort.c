@@ -151,7 +151,7 @@ int idx_sort_compile(const trawl_index *idx, const idx_sview *v, const trawl_sea
 			break;
 		}
 		if (f->type == IDX_KEYWORD) {
-			int64_t o2 = v ? idx_kwdict_find(&v->cols[x->typed].dict, lit.data,
+			int64_t o2 = v ? idx_kwdict_find(v->cols[x->typed].gdict, lit.data,
 			                                 (uint32_t)lit.len)
 			               : -1;
 			key = o2 >= 0 ? 2 * o2 : 2 * (-1 - o2) - 1;
@@ -210,8 +210,8 @@ size_t idx_sort_json(const trawl_index *idx, const idx_sview *v, const idx_sort 
 		case IDX_KEYWORD: {
 			uint32_t len = 0;
 			const uint8_t *p = NULL;
-			if (v && x >= 0 && (uint64_t)x / 2 < v->cols[s->key[i].typed].dict.n)
-				p = idx_kwdict_value(&v->cols[s->key[i].typed].dict,
+			if (v && x >= 0 && (uint64_t)x / 2 < v->cols[s->key[i].typed].gdict->n)
+				p = idx_kwdict_value(v->cols[s->key[i].typed].gdict,
 				                     (uint32_t)(x / 2), &len);
 			json_t *js = json_stringn(p ? (const char *)p : "", len);
 			char *d = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
