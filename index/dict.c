@@ -69,14 +69,9 @@ int idx_dictw_add(idx_dictw *w, const uint8_t *key, uint32_t klen, uint32_t df, 
 
 /* ---- reading ---- */
 
-typedef struct cursor {
-	const idx_dict *d;
-	const uint8_t *p, *end; /* in the dict blob */
-	uint64_t post_off, pos_off;
-	uint8_t key[LIMIT_KEY_BYTES];
-	uint32_t klen;
-	idx_term t;
-} cursor;
+/* A cursor in one block (idx_dict_iter's fields: the iterator walks from
+ * block to block). */
+typedef idx_dict_iter cursor;
 
 static void block_start(const idx_dict *d, uint32_t b, uint32_t *off, uint64_t *po, uint64_t *xo)
 {
@@ -90,6 +85,7 @@ static int cursor_at_block(cursor *c, const idx_dict *d, uint32_t b)
 {
 	uint32_t off;
 	c->d = d;
+	c->block = b;
 	block_start(d, b, &off, &c->post_off, &c->pos_off);
 	if (off > d->dict_len)
 		return -1;
@@ -256,4 +252,30 @@ int idx_dict_scan(const idx_dict *d, const uint8_t *prefix, uint32_t plen, idx_d
 			return -TRAWL_ECORRUPT;
 	}
 	return 0;
+}
+
+void idx_dict_iter_init(idx_dict_iter *it, const idx_dict *d)
+{
+	memset(it, 0, sizeof *it);
+	it->d = d;
+	it->block = UINT32_MAX; /* none begun: the first call begins block 0 */
+}
+
+int idx_dict_iter_next(idx_dict_iter *it)
+{
+	const idx_dict *d = it->d;
+	for (;;) {
+		if (it->block != UINT32_MAX) {
+			int r = cursor_next(it);
+			if (r)
+				return r;
+		}
+		/* the block is done: the next one, if any (after the last,
+		 * block stays there and p at its end, so later calls return 0) */
+		uint32_t b = it->block == UINT32_MAX ? 0 : it->block + 1;
+		if (b >= d->nblocks)
+			return 0;
+		if (cursor_at_block(it, d, b))
+			return -1;
+	}
 }

@@ -80,4 +80,25 @@ typedef int (*idx_dict_cb)(void *ctx, const uint8_t *key, uint32_t klen, const i
 int idx_dict_scan(const idx_dict *d, const uint8_t *prefix, uint32_t plen, idx_dict_cb cb,
                   void *ctx);
 
+/*
+ * A walk over every key of a dictionary in order, one key per call, for a
+ * caller that walks several at once (shard/update.c merges the keys of a
+ * generation's shards): idx_dict_iter_init starts it at the first key (it
+ * holds no memory; d must outlive it), idx_dict_iter_next steps to the
+ * next key and returns 1 (it->key, it->klen and it->t are that key's until
+ * the next call), 0 past the last, or -1 when the dictionary is damaged.
+ */
+typedef struct idx_dict_iter {
+	const idx_dict *d;
+	uint32_t block; /* the block being read */
+	const uint8_t *p, *end;
+	uint64_t post_off, pos_off;
+	uint8_t key[LIMIT_KEY_BYTES];
+	uint32_t klen;
+	idx_term t;
+} idx_dict_iter;
+
+void idx_dict_iter_init(idx_dict_iter *it, const idx_dict *d);
+int idx_dict_iter_next(idx_dict_iter *it);
+
 #endif

@@ -92,7 +92,7 @@ int idx_gen_lock(const char *dir, int *fd, char *err, size_t errlen)
 	return TRAWL_OK;
 }
 
-static void remove_tree(const char *path)
+void idx_remove_tree(const char *path)
 {
 	DIR *d = opendir(path);
 	if (d) {
@@ -104,7 +104,7 @@ static void remove_tree(const char *path)
 			snprintf(p, sizeof p, "%s/%s", path, e->d_name);
 			struct stat st;
 			if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-				remove_tree(p);
+				idx_remove_tree(p);
 			else
 				unlink(p);
 		}
@@ -125,7 +125,7 @@ void idx_gen_clean_tmp(const char *dir)
 		if (parse_gen_name(e->d_name, &g, &tmp) && tmp) {
 			char p[LIMIT_PATH_BYTES];
 			snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-			remove_tree(p);
+			idx_remove_tree(p);
 		}
 	}
 	closedir(d);

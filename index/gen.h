@@ -76,6 +76,11 @@ int idx_gen_lock(const char *dir, int *fd, char *err, size_t errlen);
 /* idx_gen_clean_tmp removes abandoned DIR/gen-*.tmp directories (lock held). */
 void idx_gen_clean_tmp(const char *dir);
 
+/* idx_remove_tree removes path and, if it is a directory, all it holds
+ * (symbolic links are removed, never followed); errors are ignored: for
+ * scratch directories only. */
+void idx_remove_tree(const char *path);
+
 /* idx_file_hash computes the XXH3-128 (hex) and size of a file. */
 int idx_file_hash(const char *path, char hex[33], uint64_t *bytes);
 

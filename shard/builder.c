@@ -758,16 +758,9 @@ int sh_builder_add_indexed(trawl_builder *b, const char *id, size_t idl, const c
 
 int sh_builder_check_stored(const trawl_builder *b, char *err, size_t errlen)
 {
-	const idx_schema *s = &b->schema;
-	if (s->store_all)
-		return TRAWL_OK;
-	for (uint32_t f = 0; f < s->nfields; f++)
-		if (s->store_none || !idx_schema_is_stored(s, s->fields[f].name))
-			return errf(err, errlen, TRAWL_ESCHEMA,
-			            "text field \"%s\" is not stored, so the documents cannot be "
-			            "indexed again without the original input",
-			            s->fields[f].name);
-	return TRAWL_OK;
+	return sh_schema_check_stored(
+	    &b->schema, 0, "so the documents cannot be indexed again without the original input",
+	    err, errlen);
 }
 
 int trawl_builder_commit(trawl_builder *b, trawl_build_report *rep)

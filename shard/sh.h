@@ -36,6 +36,7 @@
 #include "common/buf.h"
 #include "index/codec.h"
 #include "index/index_int.h"
+#include "index/wlog.h"
 
 #define SH_RUN_VERSION 2 /* 2: documents carry their typed values */
 #define SH_ZSTD_LEVEL 3 /* of stored documents in runs (work.c, audit.c) */
@@ -187,6 +188,64 @@ int sh_builder_add_indexed(trawl_builder *b, const char *id, size_t idl, const c
 
 /* sh_builder_check_stored: TRAWL_ESCHEMA unless every text field is stored. */
 int sh_builder_check_stored(const trawl_builder *b, char *err, size_t errlen);
+
+/* sh_schema_check_stored: TRAWL_ESCHEMA, err naming the field and ending
+ * with why, unless s stores every text field (and, with typed, every
+ * indexed typed field): what indexing a stored document again needs. */
+int sh_schema_check_stored(const idx_schema *s, int typed, const char *why, char *err,
+                           size_t errlen);
+
+/* ---- update.c: the indexer's apply step (issue #12) ---- */
+
+/* What sh_apply did. */
+typedef struct sh_apply_report {
+	uint64_t generation; /* published */
+	uint64_t docs;       /* its live documents */
+	uint64_t added;      /* documents written: new ids and replacements */
+	uint64_t replaced;   /* of them, replacing a live document */
+	uint64_t deleted;    /* live documents removed by deletes */
+	uint64_t absent;     /* deletes of ids no live document has */
+	uint32_t segments;   /* segment files written */
+	uint32_t delsets;    /* delete set files written */
+	int base_written;    /* the statistics base of a whole-built generation */
+	double seconds;
+} sh_apply_report;
+
+/*
+ * sh_apply publishes the next generation of the index in dir: the live one
+ * with ops[0..n) applied in order (for an id several times, its last
+ * operation counts; an index is the id's whole new document), holding the
+ * write log's operations up to applied_seq (not below the live
+ * generation's, and above it when n > 0). Under dir/.lock. New documents
+ * become new segments (one per shard they land in, s%03u-g%06llu.mdb),
+ * replaced and deleted ones bits in new delete sets, the statistics a new
+ * delta; every unchanged file of the live generation is hard-linked.
+ * Deleting or replacing needs every text field and indexed typed field
+ * stored (TRAWL_ESCHEMA naming the field); a shard past LIMIT_SEGMENTS
+ * segments is TRAWL_ELIMIT (compact the index). On any error the live
+ * generation stays live and nothing of the attempt is left in dir; err
+ * says what failed. rep (may be NULL) is filled either way (seconds).
+ * ops are the caller's, read only during the call.
+ */
+int sh_apply(const char *dir, const idx_wop *ops, uint32_t n, uint64_t applied_seq,
+             sh_apply_report *rep, char *err, size_t errlen);
+
+/* The live generation's answers sh_apply asks for (the read side's
+ * idx_locate and idx_seg_doc), and a hook run before each step (nonzero
+ * fails it): for unit tests, which give a model of the live generation
+ * and make each step fail in turn. */
+typedef struct sh_apply_hooks {
+	int (*locate)(void *ctx, const char *id, uint32_t idlen, uint32_t *shard, uint32_t *seg,
+	              uint32_t *doc); /* NULL: the live generation's read side */
+	int (*source)(void *ctx, uint32_t shard, uint32_t seg, uint32_t doc, char **out,
+	              size_t *len); /* malloc'ed; with locate */
+	int (*step)(void *ctx, const char *name); /* NULL: none */
+	void *ctx;
+} sh_apply_hooks;
+
+/* sh_apply_with is sh_apply with hooks (NULL: sh_apply). */
+int sh_apply_with(const char *dir, const idx_wop *ops, uint32_t n, uint64_t applied_seq,
+                  const sh_apply_hooks *hooks, sh_apply_report *rep, char *err, size_t errlen);
 
 /* ---- work.c: an item into its run ---- */
 
