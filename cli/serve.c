@@ -19,6 +19,8 @@
 
 #include "cli/cli.h"
 #include "cli/util.h"
+#include "common/clock.h"
+#include "common/error.h"
 #include "common/limits.h"
 #include "leaf/leaf.h"
 #include "root/api.h"
@@ -98,8 +100,9 @@ static void drain(api *a, unsigned drain_ms, int sig, int quiet)
 		return;
 	api_drain(a);
 	if (!quiet)
-		fprintf(stderr, "trawl: SIGTERM: draining for %u ms (/readyz answers 503), then "
-		                "stopping; another signal stops at once\n",
+		fprintf(stderr,
+		        "trawl: SIGTERM: draining for %u ms (/readyz answers 503), then "
+		        "stopping; another signal stops at once\n",
 		        drain_ms);
 	/* until then, or a signal (an interrupted wait, after SIGSTOP and
 	 * SIGCONT say, waits for the rest) */
@@ -225,13 +228,14 @@ static void warn_exposed(const leaf_config *cfg)
 #define SCRUB_RATE_USAGE "--scrub-rate takes MiB per second, 0 to 4096 (0: no scrub)"
 #define SCRUB_PERIOD_USAGE "--scrub-period takes seconds, 1 to 86400"
 #define QUEUE_USAGE "--queue takes a number from 1 to " LIMIT_STR(LIMIT_RPC_MAX_QUEUE)
-#define QUEUE_HELP \
-	"  --queue N      searches let wait for a worker; one more is refused as\n" \
-	"                 overloaded, at once (HTTP 429 when no replica has room;\n" \
-	"                 default " LIMIT_STR(LIMIT_LEAF_QUEUE_PER_WORKER) " per worker, at most " LIMIT_STR(LIMIT_RPC_MAX_QUEUE) ")\n"
-#define SCRUB_HELP \
-	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n" \
-	"                 while they are served (default 64; 0: no scrub)\n" \
+#define QUEUE_HELP                                                                                 \
+	"  --queue N      searches let wait for a worker; one more is refused as\n"                \
+	"                 overloaded, at once (HTTP 429 when no replica has room;\n"               \
+	"                 default " LIMIT_STR(                                                     \
+	    LIMIT_LEAF_QUEUE_PER_WORKER) " per worker, at most " LIMIT_STR(LIMIT_RPC_MAX_QUEUE) ")\n"
+#define SCRUB_HELP                                                                                 \
+	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n"               \
+	"                 while they are served (default 64; 0: no scrub)\n"                       \
 	"  --scrub-period S  a pass over them starts at most every S s (default 60)\n"
 
 /* --scrub-rate N: MiB/s into bytes/s, 0 into "none" (below 0). */
@@ -245,36 +249,40 @@ static int parse_scrub_rate(const char *s, int64_t *out)
 }
 
 static const char leaf_help[] =
-	"usage: trawl leaf --index DIR --listen URL [--shards LIST] [--workers N] [--queue N]\n"
-	"                  [--http [HOST:]PORT] [--cert FILE --key FILE] [--ca FILE]\n"
-	"\n"
-	"Serves shards of the live generation of DIR to roots over nng. It follows\n"
-	"DIR/CURRENT: a newly published generation is verified, then served without\n"
-	"dropping a query.\n"
-	"\n"
-	"  --listen URL   tcp://HOST:PORT, ipc:///PATH or tls+tcp://HOST:PORT\n"
-	"  --shards LIST  shard numbers, e.g. 0,2 or 0-3 (default: all)\n"
-	"  --workers N    requests served at once (default 2)\n"
-	QUEUE_HELP
-	"  --cert, --key  certificate and key for tls+tcp://; --ca to verify roots\n"
-	"  --http ADDR    health and metrics port: /livez, /readyz, /metrics\n"
-	SCRUB_HELP
-	"  --delay F:MS   fault injection (tests, benchmarks): delay a fraction F of\n"
-	"                 SEARCH answers by MS milliseconds\n";
+    "usage: trawl leaf --index DIR --listen URL [--shards LIST] [--workers N] [--queue N]\n"
+    "                  [--http [HOST:]PORT] [--cert FILE --key FILE] [--ca FILE]\n"
+    "\n"
+    "Serves shards of the live generation of DIR to roots over nng. It follows\n"
+    "DIR/CURRENT: a newly published generation is verified, then served without\n"
+    "dropping a query.\n"
+    "\n"
+    "  --listen URL   tcp://HOST:PORT, ipc:///PATH or tls+tcp://HOST:PORT\n"
+    "  --shards LIST  shard numbers, e.g. 0,2 or 0-3 (default: all)\n"
+    "  --workers N    requests served at once (default 2)\n" QUEUE_HELP
+    "  --cert, --key  certificate and key for tls+tcp://; --ca to verify roots\n"
+    "  --http ADDR    health and metrics port: /livez, /readyz, /metrics\n" SCRUB_HELP
+    "  --delay F:MS   fault injection (tests, benchmarks): delay a fraction F of\n"
+    "                 SEARCH answers by MS milliseconds\n";
 
 int cmd_leaf(int argc, char **argv)
 {
 	leaf_config cfg = {0};
 	uint32_t shards[TRAWL_MAX_SHARDS];
-	static const struct option longs[] = {
-		{"index", required_argument, 0, 'i'}, {"listen", required_argument, 0, 'l'},
-		{"shards", required_argument, 0, 's'}, {"workers", required_argument, 0, 'w'},
-		{"queue", required_argument, 0, 'Q'},
-		{"cert", required_argument, 0, 'c'}, {"key", required_argument, 0, 'k'},
-		{"ca", required_argument, 0, 'a'},    {"quiet", no_argument, 0, 'q'},
-		{"http", required_argument, 0, 'H'},  {"delay", required_argument, 0, 'd'},
-		{"scrub-rate", required_argument, 0, 'S'}, {"scrub-period", required_argument, 0, 'P'},
-		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+	static const struct option longs[] = {{"index", required_argument, 0, 'i'},
+	                                      {"listen", required_argument, 0, 'l'},
+	                                      {"shards", required_argument, 0, 's'},
+	                                      {"workers", required_argument, 0, 'w'},
+	                                      {"queue", required_argument, 0, 'Q'},
+	                                      {"cert", required_argument, 0, 'c'},
+	                                      {"key", required_argument, 0, 'k'},
+	                                      {"ca", required_argument, 0, 'a'},
+	                                      {"quiet", no_argument, 0, 'q'},
+	                                      {"http", required_argument, 0, 'H'},
+	                                      {"delay", required_argument, 0, 'd'},
+	                                      {"scrub-rate", required_argument, 0, 'S'},
+	                                      {"scrub-period", required_argument, 0, 'P'},
+	                                      {"help", no_argument, 0, 'h'},
+	                                      {0, 0, 0, 0}};
 	char hbind[128];
 	int c;
 	optind = 1;
@@ -288,14 +296,16 @@ int cmd_leaf(int argc, char **argv)
 			break;
 		case 's':
 			if (parse_shards(optarg, shards, &cfg.nshards))
-				return cli_usage_error("leaf", "--shards takes a list like 0,2 or 0-3");
+				return cli_usage_error("leaf",
+				                       "--shards takes a list like 0,2 or 0-3");
 			cfg.shards = shards;
 			break;
 		case 'w':
 			cfg.workers = (unsigned)parse_range(optarg, 1, LIMIT_RPC_WORKERS);
 			if (cfg.workers < 1 || cfg.workers > LIMIT_RPC_WORKERS)
-				return cli_usage_error("leaf", "--workers takes a number from 1 to "
-				                               LIMIT_STR(LIMIT_RPC_WORKERS));
+				return cli_usage_error(
+				    "leaf", "--workers takes a number from 1 to " LIMIT_STR(
+				                LIMIT_RPC_WORKERS));
 			break;
 		case 'Q':
 			cfg.queue = (unsigned)parse_range(optarg, 1, LIMIT_RPC_MAX_QUEUE);
@@ -331,8 +341,10 @@ int cmd_leaf(int argc, char **argv)
 		case 'd': {
 			double f;
 			unsigned ms;
-			if (sscanf(optarg, "%lf:%u", &f, &ms) != 2 || !(f > 0 && f <= 1) || ms > 60000)
-				return cli_usage_error("leaf", "--delay takes FRACTION:MS, e.g. 0.1:50");
+			if (sscanf(optarg, "%lf:%u", &f, &ms) != 2 || !(f > 0 && f <= 1) ||
+			    ms > 60000)
+				return cli_usage_error("leaf",
+				                       "--delay takes FRACTION:MS, e.g. 0.1:50");
 			cfg.delay_fraction = f;
 			cfg.delay_ms = ms;
 			break;
@@ -380,30 +392,30 @@ static int token_option(int c, token_files *tf)
 	return 1;
 }
 
-#define DRAIN_HELP \
-	"  --drain-ms N     on SIGTERM, answer /readyz 503 and go on serving for N ms\n" \
-	"                   before stopping (default 0), for a load balancer to move\n" \
+#define DRAIN_HELP                                                                                 \
+	"  --drain-ms N     on SIGTERM, answer /readyz 503 and go on serving for N ms\n"           \
+	"                   before stopping (default 0), for a load balancer to move\n"            \
 	"                   away first; SIGINT stops at once\n"
 #define DRAIN_USAGE "--drain-ms takes 0 to " LIMIT_STR(LIMIT_DRAIN_MS)
 
-#define TOKENS_HELP \
-	"  --search-tokens FILE, --admin-tokens FILE\n" \
-	"                 bearer tokens, one per line: with either, every request but\n" \
-	"                 /livez, /readyz and /healthz needs Authorization: Bearer TOKEN;\n" \
+#define TOKENS_HELP                                                                                \
+	"  --search-tokens FILE, --admin-tokens FILE\n"                                            \
+	"                 bearer tokens, one per line: with either, every request but\n"           \
+	"                 /livez, /readyz and /healthz needs Authorization: Bearer TOKEN;\n"       \
 	"                 a search token searches and reads, an admin token does all\n"
 
 static const char root_help[] =
-	"usage: trawl root --cluster FILE --http [HOST:]PORT [--timeout-ms N]\n"
-	"                  [--name NAME] [--ca FILE] [--cert FILE --key FILE]\n"
-	"\n"
-	"Serves the HTTP search API (docs/HTTP.md) over the leaves the cluster file\n"
-	"lists: {\"shards\": S, \"leaves\": [{\"url\": URL, \"shards\": [..]}, ...]}.\n"
-	"\n"
-	"  --http ADDR      where to listen (default 127.0.0.1:9200)\n"
+    "usage: trawl root --cluster FILE --http [HOST:]PORT [--timeout-ms N]\n"
+    "                  [--name NAME] [--ca FILE] [--cert FILE --key FILE]\n"
+    "\n"
+    "Serves the HTTP search API (docs/HTTP.md) over the leaves the cluster file\n"
+    "lists: {\"shards\": S, \"leaves\": [{\"url\": URL, \"shards\": [..]}, ...]}.\n"
+    "\n"
+    "  --http ADDR      where to listen (default 127.0.0.1:9200)\n"
 
-	"  --timeout-ms N   default query deadline (default 2000)\n"
-	"  --name NAME      the index name of the OpenSearch-style API (default trawl)\n"
-	"  --cache-mb N     result cache size (default 64; 0: no cache)\n" DRAIN_HELP TOKENS_HELP;
+    "  --timeout-ms N   default query deadline (default 2000)\n"
+    "  --name NAME      the index name of the OpenSearch-style API (default trawl)\n"
+    "  --cache-mb N     result cache size (default 64; 0: no cache)\n" DRAIN_HELP TOKENS_HELP;
 
 static int run_root(root_config *rc_cfg, const char *addr, const char *name, int quiet,
                     const char *banner, const token_files *tf, unsigned drain_ms)
@@ -433,8 +445,8 @@ static int run_root(root_config *rc_cfg, const char *addr, const char *name, int
 	if (!quiet) {
 		fprintf(stderr, "trawl: %s; HTTP API on http://%s:%u/\n", banner, bind,
 		        (unsigned)api_port(a));
-		fprintf(stderr, "trawl: try: curl 'http://%s:%u/search?q=solar+eclipse&k=3'\n", bind,
-		        (unsigned)api_port(a));
+		fprintf(stderr, "trawl: try: curl 'http://%s:%u/search?q=solar+eclipse&k=3'\n",
+		        bind, (unsigned)api_port(a));
 		fprintf(stderr, "trawl: search page: http://%s:%u/_ui/\n", bind,
 		        (unsigned)api_port(a));
 	}
@@ -452,15 +464,20 @@ int cmd_root(int argc, char **argv)
 	unsigned timeout = 0;
 	int quiet = 0;
 	rpc_tls tls = {0};
-	static const struct option longs[] = {
-		{"cluster", required_argument, 0, 'c'}, {"http", required_argument, 0, 'H'},
-		{"timeout-ms", required_argument, 0, 'T'},
-		{"name", required_argument, 0, 'n'},    {"ca", required_argument, 0, 'a'},
-		{"cert", required_argument, 0, 'C'},    {"key", required_argument, 0, 'k'},
-		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-		{"cache-mb", required_argument, 0, 'm'}, {"search-tokens", required_argument, 0, 'Q'},
-		{"admin-tokens", required_argument, 0, 'A'}, {"drain-ms", required_argument, 0, 'D'},
-		{0, 0, 0, 0}};
+	static const struct option longs[] = {{"cluster", required_argument, 0, 'c'},
+	                                      {"http", required_argument, 0, 'H'},
+	                                      {"timeout-ms", required_argument, 0, 'T'},
+	                                      {"name", required_argument, 0, 'n'},
+	                                      {"ca", required_argument, 0, 'a'},
+	                                      {"cert", required_argument, 0, 'C'},
+	                                      {"key", required_argument, 0, 'k'},
+	                                      {"quiet", no_argument, 0, 'q'},
+	                                      {"help", no_argument, 0, 'h'},
+	                                      {"cache-mb", required_argument, 0, 'm'},
+	                                      {"search-tokens", required_argument, 0, 'Q'},
+	                                      {"admin-tokens", required_argument, 0, 'A'},
+	                                      {"drain-ms", required_argument, 0, 'D'},
+	                                      {0, 0, 0, 0}};
 	int c;
 	long cache_mb = 64, drain_ms = 0;
 	token_files tf = {NULL, NULL};
@@ -486,8 +503,8 @@ int cmd_root(int argc, char **argv)
 		case 'T':
 			timeout = (unsigned)parse_range(optarg, 1, LIMIT_TIMEOUT_MS);
 			if (timeout < 1 || timeout > LIMIT_TIMEOUT_MS)
-				return cli_usage_error("root",
-				                       "--timeout-ms takes 1 to " LIMIT_STR(LIMIT_TIMEOUT_MS));
+				return cli_usage_error(
+				    "root", "--timeout-ms takes 1 to " LIMIT_STR(LIMIT_TIMEOUT_MS));
 			break;
 		case 'n':
 			name = optarg;
@@ -531,19 +548,76 @@ int cmd_root(int argc, char **argv)
 	return rc;
 }
 
+/* ---- trawl serve's writes: the indexer in the same process ---- */
+
+/* The root's writer (root/root.h) over an indexer and the leaf that serves
+ * what it publishes. */
+typedef struct serve_writer {
+	trawl_indexer *x;
+	leaf *l;
+} serve_writer;
+
+static int sw_write(void *ctx, const idx_wreq *reqs, uint32_t n, idx_wres *res, char *err,
+                    size_t errlen)
+{
+	return trawl_indexer_write(((serve_writer *)ctx)->x, reqs, n, res, err, errlen);
+}
+
+static int sw_get(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, char *err,
+                  size_t errlen)
+{
+	return trawl_indexer_get(((serve_writer *)ctx)->x, id, idlen, out, err, errlen);
+}
+
+/* Searchable: the indexer has published a generation holding seq, and the
+ * leaf serves it (or a later one). */
+static int sw_refresh(void *ctx, uint64_t seq, unsigned timeout_ms, uint64_t *gen, char *err,
+                      size_t errlen)
+{
+	serve_writer *w = ctx;
+	uint64_t t0 = clock_mono_ms();
+	int rc = trawl_indexer_refresh(w->x, seq, timeout_ms, err, errlen);
+	if (rc)
+		return rc;
+	trawl_indexer_stats st;
+	trawl_indexer_get_stats(w->x, &st);
+	*gen = st.generation;
+	for (;;) {
+		leaf_stats ls;
+		leaf_get_stats(w->l, &ls);
+		if (ls.generation >= st.generation)
+			return TRAWL_OK;
+		if (timeout_ms && clock_mono_ms() - t0 > timeout_ms)
+			return errf(err, errlen, TRAWL_EBUSY,
+			            "generation %llu is published but not served yet after %u ms",
+			            (unsigned long long)st.generation, timeout_ms);
+		leaf_poke(w->l);
+		usleep(2000);
+	}
+}
+
+/* trawl_indexer_opts.published: the leaf looks at CURRENT now. */
+static void sw_published(void *ctx, uint64_t gen)
+{
+	(void)gen;
+	leaf_poke(((serve_writer *)ctx)->l);
+}
+
 static const char serve_help[] =
-	"usage: trawl serve DIR [--http [HOST:]PORT] [--name NAME] [--workers N] [--queue N]\n"
-	"\n"
-	"Serves the index in DIR over HTTP on one machine: a root and a leaf in one\n"
-	"process, connected over nng's inproc transport (the cluster's code path).\n"
-	"The index is served under NAME (default: DIR's base name) in the\n"
-	"OpenSearch-style API. New generations published in DIR are picked up.\n"
-	"\n"
-	"  --http ADDR    where to listen (default 127.0.0.1:9200)\n"
-	"  --workers N    searches at once (default: 2)\n"
-	QUEUE_HELP
-	"  --cache-mb N   result cache size (default 64; 0: no cache)\n"
-	SCRUB_HELP DRAIN_HELP TOKENS_HELP;
+    "usage: trawl serve DIR [--http [HOST:]PORT] [--name NAME] [--workers N] [--queue N]\n"
+    "\n"
+    "Serves the index in DIR over HTTP on one machine: a root and a leaf in one\n"
+    "process, connected over nng's inproc transport (the cluster's code path).\n"
+    "The index is served under NAME (default: DIR's base name) in the\n"
+    "OpenSearch-style API. New generations published in DIR are picked up.\n"
+    "\n"
+    "  --http ADDR    where to listen (default 127.0.0.1:9200)\n"
+    "  --workers N    searches at once (default: 2)\n" QUEUE_HELP
+    "  --cache-mb N   result cache size (default 64; 0: no cache)\n"
+    "  --refresh-ms N how often writes become searchable (default 1000)\n"
+    "  --read-only    refuse writes (otherwise this process is the index's\n"
+    "                 indexer: writes are logged in DIR/wlog.mdb and published\n"
+    "                 as new generations)\n" SCRUB_HELP DRAIN_HELP TOKENS_HELP;
 
 int cmd_serve(int argc, char **argv)
 {
@@ -563,10 +637,13 @@ int cmd_serve(int argc, char **argv)
 	                                      {"search-tokens", required_argument, 0, 'Q'},
 	                                      {"admin-tokens", required_argument, 0, 'A'},
 	                                      {"drain-ms", required_argument, 0, 'D'},
+	                                      {"refresh-ms", required_argument, 0, 'R'},
+	                                      {"read-only", no_argument, 0, 'r'},
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	int c;
-	long cache_mb = 64, drain_ms = 0;
+	long cache_mb = 64, drain_ms = 0, refresh_ms = 1000;
+	int read_only = 0;
 	token_files tf = {NULL, NULL};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -590,8 +667,9 @@ int cmd_serve(int argc, char **argv)
 		case 'w':
 			workers = (unsigned)parse_range(optarg, 1, LIMIT_RPC_WORKERS);
 			if (workers < 1 || workers > LIMIT_RPC_WORKERS)
-				return cli_usage_error("serve", "--workers takes a number from 1 to "
-				                                LIMIT_STR(LIMIT_RPC_WORKERS));
+				return cli_usage_error(
+				    "serve", "--workers takes a number from 1 to " LIMIT_STR(
+				                 LIMIT_RPC_WORKERS));
 			break;
 		case 'u':
 			queue = (unsigned)parse_range(optarg, 1, LIMIT_RPC_MAX_QUEUE);
@@ -600,6 +678,13 @@ int cmd_serve(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'R':
+			if ((refresh_ms = parse_range(optarg, 1, 3600000)) < 1)
+				return cli_usage_error("serve", "--refresh-ms takes 1 to 3600000");
+			break;
+		case 'r':
+			read_only = 1;
 			break;
 		case 'S':
 			if (parse_scrub_rate(optarg, &scrub))
@@ -654,11 +739,30 @@ int cmd_serve(int argc, char **argv)
 	cfg.quiet = quiet;
 	cfg.ping_ms = 1000;
 	set_cache(&cfg, cache_mb);
+	/* the indexer: writes, unless the log belongs to another process (then
+	 * this one serves reads, and says so) */
+	serve_writer sw = {NULL, l};
+	root_writer rw = {&sw, sw_write, sw_get, sw_refresh};
+	if (!read_only) {
+		trawl_indexer_opts xc = {0};
+		xc.refresh_ms = (unsigned)refresh_ms;
+		xc.published = sw_published;
+		xc.ctx = &sw;
+		xc.quiet = quiet;
+		if (trawl_indexer_open(&sw.x, dir, &xc, err, sizeof err) == TRAWL_OK)
+			cfg.writer = &rw;
+		else
+			fprintf(stderr,
+			        "trawl: warning: serving reads only, writes are refused: %s\n",
+			        err);
+	}
 	char banner[300];
-	snprintf(banner, sizeof banner, "serving %s (generation %llu, %u shard%s) as index \"%s\"",
-	         dir, (unsigned long long)st.generation, st.nshards, st.nshards == 1 ? "" : "s",
-	         name);
+	snprintf(banner, sizeof banner,
+	         "serving %s (generation %llu, %u shard%s) as index \"%s\"%s", dir,
+	         (unsigned long long)st.generation, st.nshards, st.nshards == 1 ? "" : "s", name,
+	         cfg.writer ? ", writes on" : "");
 	rc = run_root(&cfg, addr, name, quiet, banner, &tf, (unsigned)drain_ms);
+	trawl_indexer_close(sw.x);
 	leaf_stop(l);
 	return rc;
 }

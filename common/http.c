@@ -75,6 +75,7 @@ struct http_server {
 	unsigned max_connections; /* soft: above it, 503 */
 	size_t max_header_bytes;
 	size_t max_body_bytes;
+	size_t (*body_limit)(void *ctx, const char *method, const char *path);
 	uint16_t port;
 	/* Messages logged by the starting thread while MHD_start_daemon runs,
 	 * to explain a failure. Only that thread writes or reads it. */
@@ -113,8 +114,9 @@ struct req_state {
 	struct MHD_Connection *conn;
 	char *uri;        /* raw request target, owned; NULL if unknown */
 	int started;      /* the headers-complete call has been made */
-	int too_large;    /* a chunked body went over max_body_bytes */
+	int too_large;    /* a chunked body went over max_body */
 	size_t discarded; /* body bytes thrown away since then */
+	size_t max_body;  /* this request's body limit (http_config.body_limit) */
 	tbuf body;
 	char client[INET6_ADDRSTRLEN];
 	/* deferral: the request as the handler saw it (url and method point
@@ -566,7 +568,8 @@ static req_state *req_alloc(http_server *s, const char *uri)
 		free(st);
 		return NULL;
 	}
-	tbuf_init(&st->body, s->max_body_bytes);
+	st->max_body = s->max_body_bytes;
+	tbuf_init(&st->body, st->max_body);
 	response_init(&st->resp);
 	return st;
 }
@@ -733,7 +736,8 @@ static int bad_framing(http_server *s, struct MHD_Connection *c, enum MHD_Result
  * It returns MHD_YES to go on receiving the body, or the result of queueing
  * a rejection (after which libmicrohttpd calls on_access no more).
  */
-static enum MHD_Result on_headers(http_server *s, struct MHD_Connection *c, const char *method)
+static enum MHD_Result on_headers(http_server *s, req_state *st, struct MHD_Connection *c,
+                                  const char *url, const char *method)
 {
 	/* over the limit, connections still waiting for their request make
 	 * room for this one, whose headers are complete; only when none can
@@ -772,13 +776,19 @@ static enum MHD_Result on_headers(http_server *s, struct MHD_Connection *c, cons
 		return reject(s, c, 400, "illegal_argument_exception", 0, NULL, NULL,
 		              "Transfer-Encoding \"%.64s\" is not supported; only \"chunked\" is",
 		              te);
+	size_t lim = s->body_limit ? s->body_limit(s->ctx, method, url) : 0;
+	if (lim && lim != st->max_body) {
+		st->max_body = lim; /* the body is still empty */
+		tbuf_fini(&st->body);
+		tbuf_init(&st->body, lim);
+	}
 	if (cl) {
 		/* libmicrohttpd has already refused a malformed Content-Length. */
 		unsigned long long n = strtoull(cl, NULL, 10);
-		if (n > s->max_body_bytes)
+		if (n > st->max_body)
 			return reject(s, c, 413, "content_too_long", 1, NULL, NULL,
 			              "the request body is %llu bytes; the limit is %zu", n,
-			              s->max_body_bytes);
+			              st->max_body);
 	}
 	return MHD_YES;
 }
@@ -936,7 +946,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 	if (!st->started) {
 		st->started = 1;
 		atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
-		return on_headers(s, c, method);
+		return on_headers(s, st, c, url, method);
 	}
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
@@ -954,14 +964,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 			st->discarded = st->body.len;
 			tbuf_fini(&st->body);
 		}
-		if (n > s->max_body_bytes * 2 - st->discarded)
+		if (n > st->max_body * 2 - st->discarded)
 			return MHD_NO; /* the limit is documented as twice max_body_bytes */
 		st->discarded += n;
 		return MHD_YES;
 	}
 	if (st->too_large)
 		return reject(s, c, 413, "content_too_long", 1, NULL, NULL,
-		              "the request body is over the limit of %zu bytes", s->max_body_bytes);
+		              "the request body is over the limit of %zu bytes", st->max_body);
 	guard_busy(s->guard, guarded(c)); /* received whole: no deadline while handled */
 	return dispatch(s, st, c, url, method);
 }
@@ -1077,6 +1087,7 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	s->max_queue = cfg->max_queue;
 	s->max_header_bytes = max_header;
 	s->max_body_bytes = max_body;
+	s->body_limit = cfg->body_limit;
 	s->start_thread = pthread_self();
 	atomic_store(&s->starting, 1);
 	pthread_mutex_init(&s->mu, NULL);

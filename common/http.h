@@ -119,6 +119,12 @@ typedef struct http_config {
 	 * answered 413, unless it runs past twice the limit: then the
 	 * connection is closed without a response. */
 	size_t max_body_bytes;
+	/* A request's own body limit, asked once its headers are in (ctx is
+	 * the handler's, path the decoded path without the query): 0 keeps
+	 * max_body_bytes. A write endpoint takes larger bodies than a search
+	 * (a _bulk request: LIMIT_BULK_BYTES). NULL: max_body_bytes for all.
+	 * Called on the event loop: must not block. */
+	size_t (*body_limit)(void *ctx, const char *method, const char *path);
 	/* Where libmicrohttpd's messages go (connection refused, malformed
 	 * request, bind failure), one line each, without a newline. NULL: to
 	 * stderr prefixed "trawl http: ". May be called from any server thread,
@@ -141,9 +147,9 @@ struct http_request {
 	const char *query;   /* raw query string after '?', not decoded; "" if none */
 	const uint8_t *body; /* body bytes, NUL-terminated (not counted); never NULL */
 	size_t body_len;
-	const char *client;  /* client's numeric address, e.g. "127.0.0.1" */
-	int deferred;        /* 0: on an event loop (must not block); 1: on a worker */
-	void *impl;          /* the module's; do not touch */
+	const char *client; /* client's numeric address, e.g. "127.0.0.1" */
+	int deferred;       /* 0: on an event loop (must not block); 1: on a worker */
+	void *impl;         /* the module's; do not touch */
 };
 
 /*
@@ -192,9 +198,9 @@ uint16_t http_server_port(const http_server *s);
  * server: each counter is exact, but they are read one after another.
  */
 typedef struct http_stats {
-	uint64_t requests;          /* requests received (headers complete) */
-	uint64_t responses_2xx;     /* responses queued, by class; includes the */
-	uint64_t responses_3xx;     /*   module's and libmicrohttpd's own errors */
+	uint64_t requests;      /* requests received (headers complete) */
+	uint64_t responses_2xx; /* responses queued, by class; includes the */
+	uint64_t responses_3xx; /*   module's and libmicrohttpd's own errors */
 	uint64_t responses_4xx;
 	uint64_t responses_5xx;
 	uint64_t rejected;          /* 413, 414, 431 and 503 answers for the limits */
@@ -230,8 +236,8 @@ const char *http_header(const http_request *r, const char *name);
 int http_response_json(http_response *resp, int status, const char *json, size_t len);
 
 /* http_response_text sets status and a body of the given Content-Type. */
-int http_response_text(http_response *resp, int status, const char *content_type,
-                       const void *data, size_t len);
+int http_response_text(http_response *resp, int status, const char *content_type, const void *data,
+                       size_t len);
 
 /*
  * http_response_defer: answer this request from a worker. The handler
@@ -254,6 +260,6 @@ int http_response_header(http_response *resp, const char *name, const char *valu
  * formatted from fmt (truncated to 1 KiB) and both strings JSON-escaped.
  */
 int http_response_error(http_response *resp, int status, const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #endif

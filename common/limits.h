@@ -293,6 +293,16 @@
  * appends up to the same bytes. */
 #define LIMIT_WLOG_APPEND_OPS 100000
 #define LIMIT_WLOG_APPEND_BYTES (128u << 20)
+/* Operations, and bytes of their documents, one generation of the indexer
+ * takes from the write log (shard/indexer.h): a batch is read into memory
+ * and built, so a backlog becomes several generations. */
+#define LIMIT_INDEXER_BATCH_OPS 100000
+#define LIMIT_INDEXER_BATCH_BYTES (256u << 20)
+/* Items of a _bulk request decided at once (its outcomes are held a chunk
+ * at a time), and how long a write with refresh=true|wait_for, or a
+ * _refresh, waits for its generation. */
+#define LIMIT_BULK_CHUNK 1000
+#define LIMIT_REFRESH_WAIT_MS 60000
 
 /* Bytes of an index's name (OpenSearch's bound). */
 #define LIMIT_INDEX_NAME_BYTES 255

@@ -89,49 +89,7 @@ int idx_delset_write(const char *path, const idx_delset *d, char *err, size_t er
 	for (size_t i = 0; i < words(d->ndocs); i++)
 		put_u64(buf + DEL_HEAD + 8 * i, d->bits[i]);
 	put_u64(buf + n - 8, th_hash64(buf, n - 8));
-	char tmp[LIMIT_PATH_BYTES];
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-		free(buf);
-		return errf(err, errlen, TRAWL_ELIMIT, "%s: path too long", path);
-	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	int rc = TRAWL_OK;
-	if (fd < 0) {
-		rc = errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO;
-		errf(err, errlen, rc, "%s: %s", tmp, strerror(errno));
-	} else {
-		size_t off = 0;
-		while (off < n && rc == TRAWL_OK) {
-			ssize_t w = write(fd, buf + off, n - off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				rc = errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO;
-				errf(err, errlen, rc, "%s: %s", tmp, strerror(errno));
-			} else {
-				off += (size_t)w;
-			}
-		}
-		if (rc == TRAWL_OK && fsync(fd) != 0) {
-			rc = errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO;
-			errf(err, errlen, rc, "%s: %s", tmp, strerror(errno));
-		}
-		close(fd);
-		if (rc == TRAWL_OK && rename(tmp, path) != 0) {
-			rc = TRAWL_EIO;
-			errf(err, errlen, rc, "%s: %s", path, strerror(errno));
-		}
-		/* the new name must survive a power cut too */
-		char dir[LIMIT_PATH_BYTES];
-		snprintf(dir, sizeof dir, "%s", path);
-		char *slash = strrchr(dir, '/');
-		if (slash)
-			*slash = 0;
-		if (rc == TRAWL_OK && (rc = idx_fsync_path(slash ? (*dir ? dir : "/") : ".")))
-			errf(err, errlen, rc, "%s: cannot sync its directory", path);
-		if (rc)
-			unlink(tmp);
-	}
+	int rc = idx_file_write_new(path, buf, n, err, errlen);
 	free(buf);
 	return rc;
 }
@@ -139,42 +97,20 @@ int idx_delset_write(const char *path, const idx_delset *d, char *err, size_t er
 int idx_delset_read(const char *path, uint32_t ndocs, idx_delset *out, char *err, size_t errlen)
 {
 	*out = (idx_delset){0};
-	size_t n = DEL_HEAD + 8 * words(ndocs) + 8;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errf(err, errlen, TRAWL_EIO, "%s: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		return errf(err, errlen, TRAWL_EIO, "%s: %s", path, strerror(e));
-	}
-	if ((uint64_t)st.st_size != n) {
-		close(fd);
+	size_t n = DEL_HEAD + 8 * words(ndocs) + 8, off;
+	char *text;
+	int rc = idx_file_read_all(path, &text, &off, err, errlen);
+	if (rc)
+		return rc;
+	if (off != n) {
+		free(text);
 		return errf(err, errlen, TRAWL_ECORRUPT,
-		            "%s: %lld bytes, a delete set of %u documents has %zu", path,
-		            (long long)st.st_size, ndocs, n);
+		            "%s: %zu bytes, a delete set of %u documents has %zu", path, off, ndocs,
+		            n);
 	}
-	uint8_t *buf = malloc(n);
-	if (!buf) {
-		close(fd);
-		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", path);
-	}
-	size_t off = 0;
-	while (off < n) {
-		ssize_t r = read(fd, buf + off, n - off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		off += (size_t)r;
-	}
-	close(fd);
-	int rc = TRAWL_OK;
-	uint64_t want = off == n ? get_u64(buf + n - 8) : 0, have = th_hash64(buf, n - 8);
-	if (off != n)
-		rc = errf(err, errlen, TRAWL_EIO, "%s: short read", path);
-	else if (memcmp(buf, DEL_MAGIC, 8))
+	uint8_t *buf = (uint8_t *)text;
+	uint64_t want = get_u64(buf + n - 8), have = th_hash64(buf, n - 8);
+	if (memcmp(buf, DEL_MAGIC, 8))
 		rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: not a delete set", path);
 	else if (want != have)
 		rc = errf(err, errlen, TRAWL_ECORRUPT,

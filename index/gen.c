@@ -243,6 +243,42 @@ static int read_whole(const char *path, char **out, size_t *len)
 	return TRAWL_OK;
 }
 
+int idx_file_write_new(const char *path, const void *p, size_t n, char *err, size_t errlen)
+{
+	char tmp[LIMIT_PATH_BYTES];
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+		return errf(err, errlen, TRAWL_ELIMIT, "%s: path too long", path);
+	int rc = write_synced(tmp, p, n);
+	if (rc) {
+		int e = errno;
+		unlink(tmp);
+		return errf(err, errlen, rc, "%s: %s", tmp, strerror(e));
+	}
+	if (rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return errf(err, errlen, TRAWL_EIO, "%s: %s", path, strerror(e));
+	}
+	/* the new name must survive a power cut too */
+	char dir[LIMIT_PATH_BYTES];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	if ((rc = idx_fsync_path(slash ? (*dir ? dir : "/") : ".")))
+		return errf(err, errlen, rc, "%s: cannot sync its directory", path);
+	return TRAWL_OK;
+}
+
+int idx_file_read_all(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+	int rc = read_whole(path, out, len);
+	if (rc)
+		return errf(err, errlen, rc == TRAWL_ENOTFOUND ? TRAWL_EIO : rc, "%s: %s", path,
+		            rc == TRAWL_ENOMEM ? "out of memory" : strerror(errno));
+	return TRAWL_OK;
+}
+
 int idx_manifest_set_segments(idx_manifest *m, uint32_t s, uint32_t n)
 {
 	idx_mseg *v = calloc(n ? n : 1, sizeof *v);
@@ -261,7 +297,8 @@ static int needs_segments(const idx_manifest *m)
 	if (m->stats_base.file[0] || m->applied_seq)
 		return 1;
 	for (uint32_t i = 0; i < m->shards; i++)
-		if (m->shard[i].nsegs != 1 || m->shard[i].segs[0].del.file[0])
+		if (m->shard[i].nsegs != 1 || m->shard[i].segs[0].del.file[0] ||
+		    m->shard[i].segs[0].ver.file[0])
 			return 1;
 	return 0;
 }
@@ -292,6 +329,8 @@ static json_t *shard_json(const idx_manifest *m, uint32_t i, int v3)
 			json_object_set_new(d, "count", json_integer((json_int_t)g->deleted));
 			json_object_set_new(o, "deletes", d);
 		}
+		if (o && g->ver.file[0])
+			json_object_set_new(o, "versions", mfile_json(&g->ver));
 		json_array_append_new(segs, o);
 		live += g->docs - g->deleted;
 	}
@@ -423,10 +462,14 @@ static int read_seg(json_t *o, idx_mseg *g, const char *path, const char *what, 
 	    json_integer_value(d) > (json_int_t)LIMIT_DOCS_PER_SHARD - 1)
 		return errf(err, errlen, TRAWL_ECORRUPT, "%s: %s.docs is malformed", path, what);
 	g->docs = (uint64_t)json_integer_value(d);
+	char w[96];
+	json_t *ver = json_object_get(o, "versions");
+	snprintf(w, sizeof w, "%s.versions", what);
+	if (ver && (rc = read_mfile(ver, &g->ver, path, w, err, errlen)))
+		return rc;
 	json_t *del = json_object_get(o, "deletes");
 	if (!del)
 		return TRAWL_OK;
-	char w[96];
 	snprintf(w, sizeof w, "%s.deletes", what);
 	if ((rc = read_mfile(del, &g->del, path, w, err, errlen)))
 		return rc;
@@ -584,6 +627,8 @@ int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t
 			rc = verify_file(gendir, &g->f, err, errlen);
 			if (!rc && g->del.file[0])
 				rc = verify_file(gendir, &g->del, err, errlen);
+			if (!rc && g->ver.file[0])
+				rc = verify_file(gendir, &g->ver, err, errlen);
 		}
 	}
 	if (!rc && m->stats_base.file[0])

@@ -35,6 +35,7 @@ typedef struct idx_mseg {
 	uint64_t docs;    /* documents in the file, the deleted ones too */
 	idx_mfile del;    /* its delete set; del.file "" : none deleted */
 	uint64_t deleted; /* documents the delete set holds */
+	idx_mfile ver;    /* its documents' versions (versions.h); "" : a build's */
 } idx_mseg;
 
 typedef struct idx_manifest_shard {
@@ -110,6 +111,17 @@ int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t
  * leaves either the old or the new generation live.
  */
 int idx_gen_publish(const char *dir, const char *tmpdir, uint64_t gen, char *err, size_t errlen);
+
+/* idx_file_write_new writes n bytes as the new file path: to path.tmp,
+ * fsynced, renamed, and the directory fsynced (a generation's own small
+ * files: delete sets, versions). TRAWL_ENOSPC or TRAWL_EIO, err naming the
+ * file. */
+int idx_file_write_new(const char *path, const void *p, size_t n, char *err, size_t errlen);
+
+/* idx_file_read_all reads the file at path into *out (malloc'ed,
+ * NUL-terminated, *len bytes without the NUL): TRAWL_OK, TRAWL_EIO or
+ * TRAWL_ENOMEM, err naming the file. */
+int idx_file_read_all(const char *path, char **out, size_t *len, char *err, size_t errlen);
 
 /* idx_fsync_path fsyncs a file or directory. */
 int idx_fsync_path(const char *path);

@@ -82,6 +82,12 @@ char *idx_extid_dup(const idx_sview *v, uint32_t doc);
 int idx_locate(trawl_searcher *s, const char *id, uint32_t idlen, uint32_t *shard, uint32_t *seg,
                uint32_t *doc);
 
+/* idx_seg_version: the _seq_no and _version of document doc of segment
+ * seg of shard number shard (0 and 1 for a build's); TRAWL_EINVAL for no
+ * such document. */
+int idx_seg_version(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t doc, uint64_t *seq,
+                    uint64_t *version);
+
 /* idx_seg_doc reads the stored document doc of segment seg of shard number
  * shard into *out (malloc'ed): TRAWL_OK, TRAWL_ENOTFOUND (nothing stored),
  * TRAWL_ECORRUPT, TRAWL_EINVAL (no such segment or document). */

@@ -14,6 +14,7 @@
 #include "common/hash.h"
 #include "fcache.h"
 #include "gstats.h"
+#include "versions.h"
 #include "gen.h"
 #include "handles.h"
 #include "postings.h"
@@ -31,6 +32,7 @@ void trawl_index_close(trawl_index *idx)
 	for (uint32_t i = 0; i < idx->nsegs; i++) {
 		idx_store_close(idx->segs[i].store);
 		idx_delset_fini(&idx->segs[i].del);
+		free(idx->segs[i].vers);
 		for (uint32_t t = 0; t < LIMIT_TYPED_FIELDS; t++)
 			free(idx->segs[i].gord[t]);
 	}
@@ -109,9 +111,14 @@ static int open_seg(trawl_index *idx, idx_seg *sg, const char *gendir, const idx
 	/* until scale_bounds: the averages the bounds were made with */
 	for (uint32_t f = 0; f < idx->schema.nfields; f++)
 		sg->bscale[f] = (float)idx_avgdl(&built, f);
+	char dp[LIMIT_PATH_BYTES];
+	if (g->ver.file[0]) {
+		snprintf(dp, sizeof dp, "%s/%s", gendir, g->ver.file);
+		if ((rc = idx_versions_read(dp, sg->ndocs, &sg->vers, err, errlen)))
+			return rc;
+	}
 	if (!g->del.file[0])
 		return TRAWL_OK;
-	char dp[LIMIT_PATH_BYTES];
 	snprintf(dp, sizeof dp, "%s/%s", gendir, g->del.file);
 	if ((rc = idx_delset_read(dp, sg->ndocs, &sg->del, err, errlen)))
 		return rc;

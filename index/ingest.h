@@ -26,60 +26,22 @@
 #include <stdint.h>
 
 #include "common/limits.h"
+#include "trawl/trawl.h"
 #include "wlog.h"
 
 typedef struct idx_ingest idx_ingest;
 
-/* The write actions (OpenSearch's _bulk action names). */
-typedef enum idx_wact {
-	IDX_WACT_INDEX = 1, /* add or replace the document */
-	IDX_WACT_CREATE,    /* add it; a conflict when the id exists */
-	IDX_WACT_UPDATE,    /* merge a partial document into it (or upsert) */
-	IDX_WACT_DELETE,
-} idx_wact;
-
-/* One write request. */
-typedef struct idx_wreq {
-	idx_wact act;
-	const char *id; /* idlen bytes; INDEX and CREATE may give none (idlen 0):
-	                   an id is generated, 20 characters of base64url */
-	uint32_t idlen;
-	const char *doc; /* INDEX, CREATE: the document, a JSON object; UPDATE:
-	                    the partial document (NULL: none, with upsert) */
-	uint32_t doclen;
-	const char *upsert; /* UPDATE: the document to create when the id is
-	                       missing (NULL: none) */
-	uint32_t upsertlen;
-	int doc_as_upsert; /* UPDATE: a missing document is created from doc */
-	int keep_noop;     /* UPDATE: write even when nothing changes
-	                      (OpenSearch's detect_noop: false) */
-	int64_t if_seq_no; /* with if_primary_term: only if the document's are
-	                      these; -1 each: no condition */
-	int64_t if_primary_term;
-} idx_wreq;
-
-/* The outcome of one request, in OpenSearch's words. */
-typedef struct idx_wres {
-	int status;                  /* HTTP status: 200, 201, 400, 404, 409, 429, 500, 507 */
-	const char *result;          /* "created", "updated", "deleted", "not_found",
-	                                "noop"; NULL for an error */
-	char id[LIMIT_ID_BYTES + 1]; /* the document's id, NUL-terminated */
-	uint32_t idlen;
-	uint64_t version;       /* _version after the request */
-	uint64_t seq_no;        /* _seq_no: the log's number of its operation (0: none) */
-	uint64_t primary_term;  /* _primary_term: 1 */
-	const char *error_type; /* OpenSearch's error type, when result is NULL */
-	char reason[LIMIT_ERRMSG_BYTES];
-} idx_wres;
-
-/* What the live generation holds for an id. doc is malloc()ed by the
- * callback and freed by the ingest. */
-typedef struct idx_wlive {
-	int exists;
-	uint64_t version, seq_no;
-	char *doc;
-	size_t doclen;
-} idx_wlive;
+/* The write actions, one write, its outcome and a document's state are
+ * the public API's (trawl.h: trawl_write and its kin); these are their
+ * names inside the library. */
+typedef trawl_write_action idx_wact;
+#define IDX_WACT_INDEX TRAWL_WRITE_INDEX
+#define IDX_WACT_CREATE TRAWL_WRITE_CREATE
+#define IDX_WACT_UPDATE TRAWL_WRITE_UPDATE
+#define IDX_WACT_DELETE TRAWL_WRITE_DELETE
+typedef trawl_write idx_wreq;
+typedef trawl_write_result idx_wres;
+typedef trawl_doc_state idx_wlive;
 
 /* The caller's view of the live generation: fills *out for id (exists 0
  * when it has no such document); nonzero is an error (err set). */
@@ -91,8 +53,8 @@ typedef int (*idx_wlive_fn)(void *ctx, const char *id, uint32_t idlen, idx_wlive
  * a document it cannot index (shard/sh.h's sh_check_doc is the build's own
  * parse); nonzero refuses it with err (400, mapper_parsing_exception).
  * NULL: any JSON object passes. */
-typedef int (*idx_wcheck_fn)(void *ctx, const char *id, uint32_t idlen, const char *doc,
-                             size_t len, char *err, size_t errlen);
+typedef int (*idx_wcheck_fn)(void *ctx, const char *id, uint32_t idlen, const char *doc, size_t len,
+                             char *err, size_t errlen);
 
 /*
  * idx_ingest_open starts an ingest over log (which it does not own) for an

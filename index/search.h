@@ -45,6 +45,8 @@ typedef struct idx_seg {
 	uint32_t nth;   /* its place in the shard's list (0: the oldest) */
 	uint32_t base;  /* its first document's number in the shard */
 	idx_delset del; /* del.count 0: none deleted (del.bits NULL) */
+	uint64_t *vers; /* per document its _seq_no and _version (versions.h);
+	                   NULL: a build's, 0 and 1 */
 	/* The block bounds of its postings were made with the statistics of
 	 * the build that wrote it; BM25's tf part grows when the average field
 	 * length does, so a search scales the bounds by at least that

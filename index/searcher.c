@@ -592,6 +592,18 @@ int idx_locate(trawl_searcher *s, const char *id, uint32_t idlen, uint32_t *shar
 	return TRAWL_OK;
 }
 
+int idx_seg_version(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t doc, uint64_t *seq,
+                    uint64_t *version)
+{
+	int32_t li = shard < TRAWL_MAX_SHARDS ? s->idx->local[shard] : -1;
+	if (li < 0 || seg >= s->idx->nseg_of[shard] || doc >= s->views[li + (int32_t)seg].ndocs)
+		return TRAWL_EINVAL;
+	const uint64_t *v = s->idx->segs[li + (int32_t)seg].vers;
+	*seq = v ? v[2 * (size_t)doc] : 0;
+	*version = v ? v[2 * (size_t)doc + 1] : 1;
+	return TRAWL_OK;
+}
+
 int idx_seg_doc(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t doc, char **out,
                 size_t *len)
 {

@@ -58,6 +58,7 @@ struct leaf {
 	atomic_uint_fast64_t delayed;
 	pthread_t watcher, guarder;
 	atomic_int stopping;
+	atomic_int poked; /* leaf_poke: look at CURRENT now */
 	atomic_uint_fast64_t searches, fetches, pings, errors, partial, switches;
 	shard_guard_stats retired; /* the guards of generations no longer served (mu) */
 };
@@ -129,7 +130,9 @@ static int open_gen(leaf *l, gen **out, char *err, size_t errlen)
 		all[n++] = i;
 	int64_t rate = l->cfg.scrub_bytes_per_s;
 	shard_guard_config gc = {
-	    rate < 0 ? 0 : rate ? (uint64_t)rate : (uint64_t)LIMIT_SCRUB_BYTES_PER_S,
+	    rate < 0 ? 0
+	    : rate   ? (uint64_t)rate
+	             : (uint64_t)LIMIT_SCRUB_BYTES_PER_S,
 	    l->cfg.scrub_period_s ? l->cfg.scrub_period_s : LIMIT_SCRUB_PERIOD_S, guard_log, l};
 	rc = shard_guard_open(&g->guard, g->idx, l->cfg.shards ? l->shards : all,
 	                      l->cfg.shards ? l->nshards : n, &gc);
@@ -669,7 +672,8 @@ static unsigned search_cost(const uint8_t *req, size_t len)
 	if (len < WIRE_HEADER_BYTES + 4)
 		return 1;
 	const uint8_t *p = req + WIRE_HEADER_BYTES;
-	uint32_t k = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	uint32_t k =
+	    (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 	return 1 + (k > 100u * 1000000u ? 1000000u : k / 100u);
 }
 
@@ -837,10 +841,9 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		    (unsigned long long)st.pings, (unsigned long long)st.errors,
 		    (unsigned long long)st.partial, (unsigned long long)st.switches,
 		    (unsigned long long)st.peers_cut, (unsigned long long)st.refused,
-		    (unsigned long long)st.shed, st.queue,
-		    (unsigned long long)st.fc_hits, (unsigned long long)st.fc_misses,
-		    (unsigned long long)st.fc_entries, (unsigned long long)st.fc_bytes,
-		    (unsigned long long)st.files.scrubbed_bytes,
+		    (unsigned long long)st.shed, st.queue, (unsigned long long)st.fc_hits,
+		    (unsigned long long)st.fc_misses, (unsigned long long)st.fc_entries,
+		    (unsigned long long)st.fc_bytes, (unsigned long long)st.files.scrubbed_bytes,
 		    (unsigned long long)st.files.scrub_passes,
 		    (unsigned long long)st.files.lease_breaks, (unsigned long long)st.files.damaged,
 		    st.files.unleased);
@@ -902,9 +905,9 @@ static void *watch_main(void *arg)
 	unsigned slept = 0;
 	uint64_t refused = 0; /* a generation found unusable */
 	while (!atomic_load(&l->stopping)) {
-		usleep(50 * 1000);
+		usleep(atomic_load(&l->poked) ? 2 * 1000 : 50 * 1000);
 		slept += 50;
-		if (slept < l->cfg.watch_ms)
+		if (slept < l->cfg.watch_ms && !atomic_exchange(&l->poked, 0))
 			continue;
 		slept = 0;
 		uint64_t want = read_current(l->dir);
@@ -948,6 +951,11 @@ static void *watch_main(void *arg)
 		logf_(l, "serving generation %llu", (unsigned long long)g->no);
 	}
 	return NULL;
+}
+
+void leaf_poke(leaf *l)
+{
+	atomic_store(&l->poked, 1);
 }
 
 int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)

@@ -22,21 +22,21 @@ typedef struct leaf_config {
 	uint32_t nshards;
 	const char *listen_url; /* tcp://HOST:PORT, ipc://PATH, inproc://NAME, tls+tcp://... */
 	rpc_tls tls;
-	unsigned workers;   /* concurrent requests (default 2) */
-	unsigned queue;     /* searches let wait for a worker; one more is refused
-	                       as overloaded (TRAWL_EBUSY) at once. 0: the default,
-	                       LIMIT_LEAF_QUEUE_PER_WORKER per worker; at most
-	                       LIMIT_RPC_MAX_QUEUE */
-	unsigned watch_ms;  /* how often CURRENT is checked (default 250) */
-	const char *http_bind; /* health and metrics port (/livez, /readyz, /metrics): */
-	uint16_t http_port;    /* address and port; NULL: none */
-	double delay_fraction; /* fault injection for tests and benchmarks: delay this */
-	unsigned delay_ms;     /* fraction of SEARCH answers by delay_ms (0: never) */
+	unsigned workers;          /* concurrent requests (default 2) */
+	unsigned queue;            /* searches let wait for a worker; one more is refused
+	                              as overloaded (TRAWL_EBUSY) at once. 0: the default,
+	                              LIMIT_LEAF_QUEUE_PER_WORKER per worker; at most
+	                              LIMIT_RPC_MAX_QUEUE */
+	unsigned watch_ms;         /* how often CURRENT is checked (default 250) */
+	const char *http_bind;     /* health and metrics port (/livez, /readyz, /metrics): */
+	uint16_t http_port;        /* address and port; NULL: none */
+	double delay_fraction;     /* fault injection for tests and benchmarks: delay this */
+	unsigned delay_ms;         /* fraction of SEARCH answers by delay_ms (0: never) */
 	int64_t scrub_bytes_per_s; /* the scrub's rate (shardguard.h); 0: the default,
 	                              LIMIT_SCRUB_BYTES_PER_S; below 0: no scrub */
 	unsigned scrub_period_s;   /* a pass starts at most every so many seconds;
 	                              0: the default, LIMIT_SCRUB_PERIOD_S */
-	int quiet;          /* no log lines on stderr */
+	int quiet;                 /* no log lines on stderr */
 } leaf_config;
 
 typedef struct leaf leaf;
@@ -52,15 +52,15 @@ void leaf_stop(leaf *l);
 
 typedef struct leaf_stats {
 	uint64_t generation;
-	int ready;           /* a verified generation is open, and one of its shards in service */
-	unsigned busy;       /* requests being handled */
-	unsigned queued;     /* requests waiting for a worker (served in turn by connection) */
+	int ready;       /* a verified generation is open, and one of its shards in service */
+	unsigned busy;   /* requests being handled */
+	unsigned queued; /* requests waiting for a worker (served in turn by connection) */
 	uint64_t searches, fetches, pings, errors, partial;
-	uint64_t switches;   /* generations switched to */
-	uint64_t peers_cut;  /* connections closed for not reading their replies */
-	uint64_t refused;    /* connections closed as they came, over a bound */
-	uint64_t shed;       /* searches refused as overloaded (the queue was full) */
-	unsigned queue;      /* the queue's bound (leaf_config.queue) */
+	uint64_t switches;  /* generations switched to */
+	uint64_t peers_cut; /* connections closed for not reading their replies */
+	uint64_t refused;   /* connections closed as they came, over a bound */
+	uint64_t shed;      /* searches refused as overloaded (the queue was full) */
+	unsigned queue;     /* the queue's bound (leaf_config.queue) */
 	/* the current generation's filter cache */
 	uint64_t fc_hits, fc_misses, fc_entries, fc_bytes;
 	uint32_t nshards;
@@ -72,6 +72,11 @@ typedef struct leaf_stats {
 } leaf_stats;
 
 void leaf_get_stats(leaf *l, leaf_stats *st);
+
+/* leaf_poke: a new generation was published in the leaf's directory (by
+ * an indexer in the same process): the leaf looks at CURRENT within a few
+ * milliseconds instead of its watch interval. Any thread. */
+void leaf_poke(leaf *l);
 
 /* leaf_http_port: the bound health port (0 if none). */
 uint16_t leaf_http_port(const leaf *l);

@@ -98,7 +98,7 @@ typedef struct params {
 	const char *k_by, *offset_by;           /* which of two names set k and offset */
 	char sortbuf[LIMIT_API_SORT_BYTES + 1]; /* sort=: the field names point here */
 	trawl_sort sort[TRAWL_MAX_SORT_KEYS];
-	char *after; /* search_after's JSON (owned) */
+	char *after;     /* search_after's JSON (owned) */
 	aggs_spec *aggs; /* aggs= (owned), and its canonical text */
 	char *aggs_canon;
 	size_t aggs_canon_len;
@@ -688,19 +688,18 @@ static void cluster_info(api *a, http_response *resp)
 			if ((info[i].out[s / 64] >> (s % 64)) & 1)
 				json_array_append_new(out, json_integer(s));
 		json_array_append_new(
-		    arr, json_pack(
-		             "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, s:o}",
-		             "url",
-		             info[i].url,
-		             "state", state_name(info[i].state), "latency_ewma_ms",
-		             info[i].ewma_us / 1000.0, "outstanding", (int)info[i].outstanding,
-		             "generation", (json_int_t)info[i].generation, "requests",
-		             (json_int_t)info[i].requests, "failures", (json_int_t)info[i].failures,
-		             "ejections", (json_int_t)info[i].ejections, "last_failure",
-		             info[i].last_failure, "connected", info[i].connected > 0,
-		             "connections_made", (json_int_t)info[i].connects, "redials",
-		             (json_int_t)info[i].redials, "dead_connections_closed",
-		             (json_int_t)info[i].dead_closed, "shards_out_of_service", out));
+		    arr,
+		    json_pack(
+		        "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, s:o}",
+		        "url", info[i].url, "state", state_name(info[i].state), "latency_ewma_ms",
+		        info[i].ewma_us / 1000.0, "outstanding", (int)info[i].outstanding,
+		        "generation", (json_int_t)info[i].generation, "requests",
+		        (json_int_t)info[i].requests, "failures", (json_int_t)info[i].failures,
+		        "ejections", (json_int_t)info[i].ejections, "last_failure",
+		        info[i].last_failure, "connected", info[i].connected > 0,
+		        "connections_made", (json_int_t)info[i].connects, "redials",
+		        (json_int_t)info[i].redials, "dead_connections_closed",
+		        (json_int_t)info[i].dead_closed, "shards_out_of_service", out));
 	}
 	free(info);
 	root_traffic t;
@@ -754,11 +753,12 @@ static void metrics(api *a, http_response *resp)
 	            "trawl_http_responses_total{class=\"5xx\"} %llu\n",
 	            (unsigned long long)hs.responses_2xx, (unsigned long long)hs.responses_4xx,
 	            (unsigned long long)hs.responses_5xx);
-	tbuf_printf(&b,
-	            "# HELP trawl_http_queue_full_total Requests answered 429 at once: "
-	            "LIMIT_ROOT_QUEUE requests were waiting for the root's workers.\n"
-	            "# TYPE trawl_http_queue_full_total counter\ntrawl_http_queue_full_total %llu\n",
-	            (unsigned long long)hs.shed);
+	tbuf_printf(
+	    &b,
+	    "# HELP trawl_http_queue_full_total Requests answered 429 at once: "
+	    "LIMIT_ROOT_QUEUE requests were waiting for the root's workers.\n"
+	    "# TYPE trawl_http_queue_full_total counter\ntrawl_http_queue_full_total %llu\n",
+	    (unsigned long long)hs.shed);
 	tbuf_printf(&b,
 	            "# HELP trawl_http_connections Open HTTP connections.\n"
 	            "# TYPE trawl_http_connections gauge\ntrawl_http_connections %llu\n",
@@ -816,25 +816,26 @@ static void metrics(api *a, http_response *resp)
 	            (unsigned long long)cs.bytes);
 	root_traffic t;
 	root_counters(a->r, &t);
-	tbuf_printf(&b,
-	            "# HELP trawl_leaf_searches_total SEARCH requests sent to leaves.\n"
-	            "# TYPE trawl_leaf_searches_total counter\ntrawl_leaf_searches_total %llu\n"
-	            "# HELP trawl_hedges_total Hedged SEARCH requests sent.\n"
-	            "# TYPE trawl_hedges_total counter\ntrawl_hedges_total %llu\n"
-	            "# HELP trawl_hedge_wins_total Hedged requests that answered first.\n"
-	            "# TYPE trawl_hedge_wins_total counter\ntrawl_hedge_wins_total %llu\n"
-	            "# HELP trawl_hedges_stalled_total Hedges sent beyond the budget: the first "
-	            "call had stalled for half its time.\n"
-	            "# TYPE trawl_hedges_stalled_total counter\ntrawl_hedges_stalled_total %llu\n"
-	            "# HELP trawl_leaf_overloaded_total SEARCH requests a leaf refused as "
-	            "overloaded (its queue full): asked of another replica, or answered 429.\n"
-	            "# TYPE trawl_leaf_overloaded_total counter\ntrawl_leaf_overloaded_total %llu\n"
-	            "# HELP trawl_searches_shed_total Searches answered 429 by the root at once, "
-	            "unsent: every replica of a shard had refused one as overloaded a moment before.\n"
-	            "# TYPE trawl_searches_shed_total counter\ntrawl_searches_shed_total %llu\n",
-	            (unsigned long long)t.searches, (unsigned long long)t.hedges,
-	            (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled,
-	            (unsigned long long)t.overloaded, (unsigned long long)t.shed);
+	tbuf_printf(
+	    &b,
+	    "# HELP trawl_leaf_searches_total SEARCH requests sent to leaves.\n"
+	    "# TYPE trawl_leaf_searches_total counter\ntrawl_leaf_searches_total %llu\n"
+	    "# HELP trawl_hedges_total Hedged SEARCH requests sent.\n"
+	    "# TYPE trawl_hedges_total counter\ntrawl_hedges_total %llu\n"
+	    "# HELP trawl_hedge_wins_total Hedged requests that answered first.\n"
+	    "# TYPE trawl_hedge_wins_total counter\ntrawl_hedge_wins_total %llu\n"
+	    "# HELP trawl_hedges_stalled_total Hedges sent beyond the budget: the first "
+	    "call had stalled for half its time.\n"
+	    "# TYPE trawl_hedges_stalled_total counter\ntrawl_hedges_stalled_total %llu\n"
+	    "# HELP trawl_leaf_overloaded_total SEARCH requests a leaf refused as "
+	    "overloaded (its queue full): asked of another replica, or answered 429.\n"
+	    "# TYPE trawl_leaf_overloaded_total counter\ntrawl_leaf_overloaded_total %llu\n"
+	    "# HELP trawl_searches_shed_total Searches answered 429 by the root at once, "
+	    "unsent: every replica of a shard had refused one as overloaded a moment before.\n"
+	    "# TYPE trawl_searches_shed_total counter\ntrawl_searches_shed_total %llu\n",
+	    (unsigned long long)t.searches, (unsigned long long)t.hedges,
+	    (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled,
+	    (unsigned long long)t.overloaded, (unsigned long long)t.shed);
 	replica_metrics(a, &b);
 	http_response_text(resp, 200, "text/plain; version=0.0.4", b.data ? b.data : (void *)"",
 	                   b.len);
@@ -858,7 +859,10 @@ static void readyz(api *a, const http_request *req, http_response *resp)
 	int draining = atomic_load(&a->draining);
 	int ready = !draining && (partial ? root_serving(a->r) : root_ready(a->r));
 	send_json(resp, ready ? 200 : 503,
-	          json_pack("{s:s}", "status", ready ? "ok" : draining ? "draining" : "not ready"));
+	          json_pack("{s:s}", "status",
+	                    ready      ? "ok"
+	                    : draining ? "draining"
+	                               : "not ready"));
 }
 
 static void handle(void *ctx, const http_request *req, http_response *resp)
@@ -922,6 +926,17 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 	}
 }
 
+/* http_config.body_limit: a _bulk request may carry LIMIT_BULK_BYTES when
+ * the root has somewhere to send writes; everything else the default. */
+static size_t body_limit(void *ctx, const char *method, const char *path)
+{
+	api *a = ctx;
+	size_t n = strlen(path);
+	int bulk = (n >= 6 && !strcmp(path + n - 6, "/_bulk")) ||
+	           (n >= 7 && !strcmp(path + n - 7, "/_bulk/"));
+	return bulk && strcmp(method, "GET") && root_writer_of(a->r) ? LIMIT_BULK_BYTES : 0;
+}
+
 int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -939,6 +954,7 @@ int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errle
 	hc.threads = API_LOOPS;
 	hc.workers = API_WORKERS;
 	hc.max_queue = LIMIT_ROOT_QUEUE;
+	hc.body_limit = body_limit;
 	int rc = http_server_start(&a->http, &hc, handle, a, err, errlen);
 	if (rc) {
 		free(a);

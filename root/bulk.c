@@ -328,17 +328,63 @@ int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bu
 	return TRAWL_OK;
 }
 
+void os_update_parse(const char *body, size_t len, os_bulk_item *it)
+{
+	line l = {body, len, 1};
+	it->line = 1;
+	read_update(it, &l);
+}
+
+void os_bulk_item_fini(os_bulk_item *it)
+{
+	free(it->owned_doc);
+	free(it->owned_upsert);
+	free(it->id);
+	free(it->index_owned);
+	free(it->reason);
+}
+
 void os_bulk_free(os_bulk *b)
 {
-	for (uint32_t i = 0; i < b->n; i++) {
-		free(b->items[i].owned_doc);
-		free(b->items[i].owned_upsert);
-		free(b->items[i].id);
-		free(b->items[i].index_owned);
-		free(b->items[i].reason);
-	}
+	for (uint32_t i = 0; i < b->n; i++)
+		os_bulk_item_fini(&b->items[i]);
 	free(b->items);
 	*b = (os_bulk){0};
+}
+
+json_t *os_bulk_render_item(const os_bulk_item *it, const idx_wres *r)
+{
+	if (it->failed)
+		r = NULL;
+	json_t *o = json_object();
+	json_object_set_new(o, "_index", it->index ? json_string(it->index) : json_null());
+	if (r)
+		json_object_set_new(o, "_id", json_stringn(r->id, r->idlen));
+	else
+		json_object_set_new(o, "_id",
+		                    it->id ? json_stringn(it->id, it->req.idlen) : json_null());
+	if (r && r->result) {
+		int wrote = strcmp(r->result, "noop") != 0; /* one copy: the indexer's */
+		json_object_set_new(o, "_version", json_integer((json_int_t)r->version));
+		json_object_set_new(o, "result", json_string(r->result));
+		json_object_set_new(
+		    o, "_shards",
+		    json_pack("{s:i, s:i, s:i}", "total", wrote, "successful", wrote, "failed", 0));
+		json_object_set_new(o, "_seq_no", json_integer((json_int_t)r->seq_no));
+		json_object_set_new(o, "_primary_term", json_integer((json_int_t)r->primary_term));
+		json_object_set_new(o, "status", json_integer(r->status));
+	} else {
+		const char *type = r ? r->error_type : it->error_type;
+		json_object_set_new(o, "status", json_integer(r ? r->status : it->status));
+		json_object_set_new(o, "error",
+		                    json_pack("{s:s, s:s, s:s?}", "type", type ? type : "exception",
+		                              "reason",
+		                              r            ? r->reason
+		                              : it->reason ? it->reason
+		                                           : "",
+		                              "index", it->index));
+	}
+	return json_pack("{s:o}", action_names[it->req.act ? it->req.act : 1], o);
 }
 
 json_t *os_bulk_render(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
@@ -346,40 +392,9 @@ json_t *os_bulk_render(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
 	json_t *items = json_array();
 	int errors = 0;
 	for (uint32_t i = 0; i < b->n; i++) {
-		const os_bulk_item *it = &b->items[i];
-		const idx_wres *r = it->failed ? NULL : &res[i];
-		json_t *o = json_object();
-		json_object_set_new(o, "_index", it->index ? json_string(it->index) : json_null());
-		if (r)
-			json_object_set_new(o, "_id", json_stringn(r->id, r->idlen));
-		else
-			json_object_set_new(
-			    o, "_id", it->id ? json_stringn(it->id, it->req.idlen) : json_null());
-		if (r && r->result) {
-			int wrote = strcmp(r->result, "noop") != 0; /* one copy: the indexer's */
-			json_object_set_new(o, "_version", json_integer((json_int_t)r->version));
-			json_object_set_new(o, "result", json_string(r->result));
-			json_object_set_new(o, "_shards",
-			                    json_pack("{s:i, s:i, s:i}", "total", wrote,
-			                              "successful", wrote, "failed", 0));
-			json_object_set_new(o, "_seq_no", json_integer((json_int_t)r->seq_no));
-			json_object_set_new(o, "_primary_term",
-			                    json_integer((json_int_t)r->primary_term));
-			json_object_set_new(o, "status", json_integer(r->status));
-		} else {
-			errors = 1;
-			const char *type = r ? r->error_type : it->error_type;
-			json_object_set_new(o, "status", json_integer(r ? r->status : it->status));
-			json_object_set_new(o, "error",
-			                    json_pack("{s:s, s:s, s:s?}", "type",
-			                              type ? type : "exception", "reason",
-			                              r            ? r->reason
-			                              : it->reason ? it->reason
-			                                           : "",
-			                              "index", it->index));
-		}
-		json_array_append_new(
-		    items, json_pack("{s:o}", action_names[it->req.act ? it->req.act : 1], o));
+		const idx_wres *r = b->items[i].failed ? NULL : &res[i];
+		errors |= !r || !r->result;
+		json_array_append_new(items, os_bulk_render_item(&b->items[i], r));
 	}
 	return json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "errors", errors, "items",
 	                 items);

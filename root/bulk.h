@@ -59,6 +59,14 @@ int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bu
                   int *status, char *err, size_t errlen);
 void os_bulk_free(os_bulk *b);
 
+/* os_update_parse reads the body of POST /{index}/_update/{id} (doc,
+ * upsert, doc_as_upsert, detect_noop), as a _bulk update's line is read,
+ * into it->req (whose act, id and conditions the caller sets); it->failed,
+ * status, error_type and reason say whether it failed and why.
+ * os_bulk_item_fini frees what it made. */
+void os_update_parse(const char *body, size_t len, os_bulk_item *it);
+void os_bulk_item_fini(os_bulk_item *it);
+
 /*
  * os_bulk_render: OpenSearch's answer to b, whose items that did not fail
  * while read have outcomes res[i]: {"took", "errors", "items": [{action:
@@ -67,5 +75,10 @@ void os_bulk_free(os_bulk *b);
  * index}}}]}. A new reference.
  */
 json_t *os_bulk_render(const os_bulk *b, const idx_wres *res, uint64_t took_ms);
+
+/* os_bulk_render_item: one item of that answer ({action: {...}}; r NULL or
+ * ignored when it failed while read), so that a handler deciding a large
+ * request in chunks renders each chunk's items as it goes. */
+json_t *os_bulk_render_item(const os_bulk_item *it, const idx_wres *r);
 
 #endif

@@ -26,6 +26,7 @@
 #include "common/error.h"
 #include "common/utf8.h"
 #include "index/query.h"
+#include "root/bulk.h"
 #include "root/dsl.h"
 #include "root/mapping.h"
 #include "trawl/trawl.h"
@@ -1582,9 +1583,37 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 		os_search_req_fini(&sr);
 		return;
 	}
-	char err[512], *doc = NULL;
+	char err[LIMIT_ERRMSG_BYTES], *doc = NULL;
 	size_t len = 0;
-	int rc = root_get(r, id, &doc, &len, err, sizeof err);
+	uint64_t version = 1, seq_no = 0;
+	/* realtime (OpenSearch's default): the writer's view, every write
+	 * acknowledged included, with its version and sequence number */
+	int realtime = 1, rc;
+	const root_writer *w = root_writer_of(r);
+	const char *rt = qs_get(qp, "realtime");
+	if (rt && parse_flag(rt, &realtime)) {
+		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		          "Failed to parse value [%.64s] as only [true] or [false] are allowed.",
+		          rt);
+		os_search_req_fini(&sr);
+		return;
+	}
+	if (w && realtime && strlen(id) <= LIMIT_ID_BYTES) {
+		idx_wlive st = {0};
+		rc = w->get(w->ctx, id, (uint32_t)strlen(id), &st, err, sizeof err);
+		if (rc == TRAWL_OK && !st.exists)
+			rc = TRAWL_ENOTFOUND;
+		else if (rc == TRAWL_OK && !st.doc)
+			rc =
+			    errf(err, sizeof err, TRAWL_ENOTFOUND,
+			         "document \"%.80s\" exists but the index stores no documents", id);
+		doc = st.doc;
+		len = st.doclen;
+		version = st.version;
+		seq_no = st.seq_no;
+	} else {
+		rc = root_get(r, id, &doc, &len, err, sizeof err);
+	}
 	if (rc == TRAWL_ENOTFOUND) {
 		if (source_only)
 			send_errf(resp, pretty, 404, "resource_not_found_exception", NULL,
@@ -1607,9 +1636,10 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 		if (source_only) {
 			send_text(resp, 200, raw_dump(&rp, src, pretty), pretty);
 		} else {
-			json_t *j = json_pack("{s:o, s:o, s:i, s:i, s:i, s:b}", "_index",
-			                      jstr(index_name), "_id", jstr(id), "_version", 1,
-			                      "_seq_no", 0, "_primary_term", 1, "found", 1);
+			json_t *j =
+			    json_pack("{s:o, s:o, s:I, s:I, s:i, s:b}", "_index", jstr(index_name),
+			              "_id", jstr(id), "_version", (json_int_t)version, "_seq_no",
+			              (json_int_t)seq_no, "_primary_term", 1, "found", 1);
 			if (sr.source)
 				json_object_set_new(j, "_source", src);
 			else
@@ -1625,6 +1655,391 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 static int is(const char *a, const char *b)
 {
 	return a && !strcmp(a, b);
+}
+/* ------------------------------------------------------------------------ */
+/* writes (issue #12): to the index's indexer (root_writer)                 */
+/* ------------------------------------------------------------------------ */
+
+/* The refresh parameter: 0 "false" (or none), 1 "true" (or empty), 2
+ * "wait_for"; -1 anything else. trawl has one way to make writes
+ * searchable, the next generation, so true and wait_for both wait for it
+ * (true asks for it at once, as wait_for does: the indexer makes one as
+ * soon as a refresh waits). */
+static int refresh_mode(const char *v)
+{
+	if (!v)
+		return 0;
+	if (!*v || !strcmp(v, "true"))
+		return 1;
+	if (!strcmp(v, "false"))
+		return 0;
+	if (!strcmp(v, "wait_for"))
+		return 2;
+	return -1;
+}
+
+/* The URL's if_seq_no and if_primary_term into w (-1 each: none). */
+static int read_conditions(const qparams *qp, idx_wreq *w, os_error *e)
+{
+	const char *s = qs_get(qp, "if_seq_no"), *t = qs_get(qp, "if_primary_term");
+	uint64_t v;
+	w->if_seq_no = w->if_primary_term = -1;
+	if (s) {
+		if (parse_u64(s, INT64_MAX, &v))
+			return set_err(e, 400, "illegal_argument_exception",
+			               "if_seq_no must be a number from 0, not [%.64s]", s);
+		w->if_seq_no = (int64_t)v;
+	}
+	if (t) {
+		if (parse_u64(t, INT64_MAX, &v) || v == 0)
+			return set_err(e, 400, "illegal_argument_exception",
+			               "if_primary_term must be a number from 1, not [%.64s]", t);
+		w->if_primary_term = (int64_t)v;
+	}
+	if (!s != !t)
+		return set_err(e, 400, "action_request_validation_exception",
+		               "Validation Failed: 1: if_seq_no and if_primary_term must be given "
+		               "together;");
+	return 0;
+}
+
+/* The checks every write makes first: a writer, the index, the refresh
+ * parameter and the URL's parameters. Returns the refresh mode, or -1
+ * with the error sent. */
+static int write_prologue(root *r, const char *index_name, const char *index, const qparams *qp,
+                          const char *const *allowed, const http_request *req, http_response *resp,
+                          int pretty)
+{
+	os_error e;
+	if (!root_writer_of(r)) {
+		refuse_write(resp, pretty);
+		return -1;
+	}
+	if (qs_check(qp, allowed, req->path, &e)) {
+		send_err(resp, &e, NULL, pretty);
+		return -1;
+	}
+	if (index && strcmp(index, index_name)) {
+		index_not_found(resp, pretty, index);
+		return -1;
+	}
+	int mode = refresh_mode(qs_get(qp, "refresh"));
+	if (mode < 0)
+		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		          "Unknown value for refresh: [%.64s].", qs_get(qp, "refresh"));
+	return mode;
+}
+
+/* Waits, for a refresh mode other than false, until operation seq is
+ * searchable. The write is acknowledged whatever happens here: a refresh
+ * that fails is said in a Warning header, never as a failed write (a
+ * client would write again). */
+static void write_refresh(root *r, int mode, uint64_t seq, json_t *answer, http_response *resp)
+{
+	if (!mode || !seq)
+		return;
+	char err[LIMIT_ERRMSG_BYTES];
+	if (root_refresh(r, seq, LIMIT_REFRESH_WAIT_MS, err, sizeof err)) {
+		char warn[LIMIT_ERRMSG_BYTES + 64];
+		snprintf(warn, sizeof warn, "299 trawl \"written, not yet searchable: %s\"", err);
+		for (char *c = warn; *c; c++)
+			if (*c == '\n' || *c == '\r')
+				*c = ' ';
+		http_response_header(resp, "Warning", warn);
+		return;
+	}
+	if (mode == 1 && answer)
+		json_object_set_new(answer, "forced_refresh", json_true());
+}
+
+/* One document's answer: OpenSearch's index, delete and update response. */
+static json_t *write_answer(const char *index_name, const idx_wres *w)
+{
+	int wrote = strcmp(w->result, "noop") != 0;
+	return json_pack("{s:s, s:s%, s:I, s:s, s:{s:i, s:i, s:i}, s:I, s:I}", "_index", index_name,
+	                 "_id", w->id, (size_t)w->idlen, "_version", (json_int_t)w->version,
+	                 "result", w->result, "_shards", "total", wrote, "successful", wrote,
+	                 "failed", 0, "_seq_no", (json_int_t)w->seq_no, "_primary_term",
+	                 (json_int_t)w->primary_term);
+}
+
+/* Runs one write request and answers it. */
+static void write_one(root *r, const char *index_name, const idx_wreq *wr, int mode,
+                      http_response *resp, int pretty)
+{
+	const root_writer *w = root_writer_of(r);
+	idx_wres *res = calloc(1, sizeof *res);
+	char err[LIMIT_ERRMSG_BYTES];
+	if (!res) {
+		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
+		return;
+	}
+	int rc = w->write(w->ctx, wr, 1, res, err, sizeof err);
+	if (rc) {
+		send_errf(resp, pretty, rc == TRAWL_ENOSPC ? 507 : 500, "exception", index_name,
+		          "%s", err);
+	} else if (!res->result) {
+		send_errf(resp, pretty, res->status,
+		          res->error_type ? res->error_type : "exception", index_name, "%s",
+		          res->reason);
+	} else {
+		json_t *a = write_answer(index_name, res);
+		write_refresh(r, mode, res->seq_no, a, resp);
+		if (res->status == 201) {
+			char loc[LIMIT_ID_BYTES * 3 + 300];
+			snprintf(loc, sizeof loc, "/%s/_doc/%.*s", index_name, (int)res->idlen,
+			         res->id);
+			http_response_header(resp, "Location", loc);
+		}
+		send_json(resp, res->status, a, pretty);
+	}
+	free(res);
+}
+
+static const char *const doc_write_params[] = {
+    "refresh", "op_type", "if_seq_no", "if_primary_term", "timeout", "wait_for_active_shards",
+    NULL};
+
+/* PUT|POST /{index}/_doc/{id}, POST /{index}/_doc, PUT|POST
+ * /{index}/_create/{id}, DELETE /{index}/_doc/{id}. */
+static void doc_write(root *r, const char *index_name, const char *index, const char *id,
+                      idx_wact act, const qparams *qp, const http_request *req, http_response *resp,
+                      int pretty)
+{
+	int mode = write_prologue(r, index_name, index, qp, doc_write_params, req, resp, pretty);
+	if (mode < 0)
+		return;
+	os_error e;
+	idx_wreq w = {0};
+	w.act = act;
+	const char *op = qs_get(qp, "op_type");
+	if (op && act == IDX_WACT_INDEX && !strcmp(op, "create"))
+		w.act = IDX_WACT_CREATE;
+	else if (op && !(act == IDX_WACT_INDEX && !strcmp(op, "index"))) {
+		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		          "op_type must be [index] or [create], not [%.64s]", op);
+		return;
+	}
+	if (read_conditions(qp, &w, &e)) {
+		send_err(resp, &e, NULL, pretty);
+		return;
+	}
+	if (w.act == IDX_WACT_CREATE && w.if_seq_no >= 0) {
+		send_errf(resp, pretty, 400, "action_request_validation_exception", NULL,
+		          "Validation Failed: 1: create operations do not support compare and set. "
+		          "use index instead;");
+		return;
+	}
+	size_t idlen = id ? strlen(id) : 0;
+	if (id && (idlen == 0 || idlen > LIMIT_ID_BYTES)) {
+		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		          "an id is 1 to %d bytes; this one is %zu", LIMIT_ID_BYTES, idlen);
+		return;
+	}
+	w.id = id;
+	w.idlen = (uint32_t)idlen;
+	if (act != IDX_WACT_DELETE) {
+		if (req->body_len == 0) {
+			send_errf(resp, pretty, 400, "action_request_validation_exception", NULL,
+			          "Validation Failed: 1: source is missing;");
+			return;
+		}
+		w.doc = (const char *)req->body;
+		w.doclen = (uint32_t)req->body_len;
+	}
+	write_one(r, index_name, &w, mode, resp, pretty);
+}
+
+static const char *const update_params[] = {"refresh",
+                                            "if_seq_no",
+                                            "if_primary_term",
+                                            "retry_on_conflict",
+                                            "timeout",
+                                            "wait_for_active_shards",
+                                            NULL};
+
+/* POST /{index}/_update/{id}: a partial document merged into the one there
+ * (doc, upsert, doc_as_upsert, detect_noop). retry_on_conflict is
+ * accepted: a conflict here comes only from if_seq_no, which a retry
+ * would not change. */
+static void doc_update(root *r, const char *index_name, const char *index, const char *id,
+                       const qparams *qp, const http_request *req, http_response *resp, int pretty)
+{
+	int mode = write_prologue(r, index_name, index, qp, update_params, req, resp, pretty);
+	if (mode < 0)
+		return;
+	os_error e;
+	os_bulk_item it = {0};
+	it.req.act = IDX_WACT_UPDATE;
+	if (read_conditions(qp, &it.req, &e)) {
+		send_err(resp, &e, NULL, pretty);
+		return;
+	}
+	os_update_parse((const char *)req->body, req->body_len, &it);
+	if (it.failed) {
+		send_errf(resp, pretty, it.status, it.error_type ? it.error_type : "exception",
+		          NULL, "%s", it.reason ? it.reason : "out of memory");
+		os_bulk_item_fini(&it);
+		return;
+	}
+	it.req.id = id;
+	it.req.idlen = (uint32_t)strlen(id);
+	if (it.req.idlen > LIMIT_ID_BYTES)
+		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		          "an id is 1 to %d bytes; this one is %u", LIMIT_ID_BYTES, it.req.idlen);
+	else
+		write_one(r, index_name, &it.req, mode, resp, pretty);
+	os_bulk_item_fini(&it);
+}
+
+static const char *const bulk_params[] = {"refresh", "timeout", "wait_for_active_shards", NULL};
+
+/* POST|PUT /_bulk and /{index}/_bulk: the body compiled (root/bulk.c) and
+ * decided LIMIT_BULK_CHUNK items at a time, each chunk's items rendered as
+ * it is done, so that a large request holds its outcomes a chunk at a
+ * time. */
+static void bulk(root *r, const char *index_name, const char *index, const qparams *qp,
+                 const http_request *req, http_response *resp, int pretty)
+{
+	int mode = write_prologue(r, index_name, index, qp, bulk_params, req, resp, pretty);
+	if (mode < 0)
+		return;
+	const root_writer *w = root_writer_of(r);
+	uint64_t t0 = clock_mono_us();
+	os_bulk b;
+	int status = 400;
+	char err[LIMIT_ERRMSG_BYTES];
+	if (os_bulk_parse((const char *)req->body, req->body_len, index, &b, &status, err,
+	                  sizeof err)) {
+		send_errf(resp, pretty, status,
+		          status == 413 ? "content_too_long" : "illegal_argument_exception", NULL,
+		          "%s", err);
+		return;
+	}
+	idx_wreq *reqs = calloc(LIMIT_BULK_CHUNK, sizeof *reqs);
+	idx_wres *res = calloc(LIMIT_BULK_CHUNK, sizeof *res);
+	uint32_t *of = calloc(LIMIT_BULK_CHUNK, sizeof *of);
+	json_t *items = json_array();
+	if (!reqs || !res || !of || !items) {
+		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
+		goto out;
+	}
+	int errors = 0;
+	uint64_t last = 0;
+	for (uint32_t from = 0; from < b.n;) {
+		uint32_t n = 0, to = from;
+		for (; to < b.n && n < LIMIT_BULK_CHUNK; to++) {
+			os_bulk_item *it = &b.items[to];
+			if (!it->failed && it->index && strcmp(it->index, index_name)) {
+				it->failed = 1;
+				it->status = 404;
+				it->error_type = "index_not_found_exception";
+				free(it->reason);
+				it->reason = NULL;
+				if (asprintf(&it->reason, "no such index [%.200s]", it->index) < 0)
+					it->reason = NULL;
+			}
+			if (it->failed)
+				continue;
+			of[n] = to;
+			reqs[n++] = it->req;
+		}
+		int rc = n ? w->write(w->ctx, reqs, n, res, err, sizeof err) : TRAWL_OK;
+		for (uint32_t i = 0; rc && i < n; i++) {
+			/* nothing of the chunk was decided: each item fails with why */
+			res[i] = (idx_wres){0};
+			res[i].status = rc == TRAWL_ENOSPC ? 507 : 500;
+			res[i].error_type = "exception";
+			snprintf(res[i].reason, sizeof res[i].reason, "%s", err);
+		}
+		for (uint32_t i = 0, k = 0; from < to; from++) {
+			const os_bulk_item *it = &b.items[from];
+			const idx_wres *x = NULL;
+			if (!it->failed && k < n && of[k] == from)
+				x = &res[k++];
+			errors |= !x || !x->result;
+			if (x && x->result && x->seq_no > last)
+				last = x->seq_no;
+			json_array_append_new(items, os_bulk_render_item(it, x));
+			(void)i;
+		}
+	}
+	json_t *a =
+	    json_pack("{s:I, s:b, s:o}", "took", (json_int_t)((clock_mono_us() - t0) / 1000),
+	              "errors", errors, "items", items);
+	items = NULL;
+	write_refresh(r, mode, last, NULL, resp);
+	send_json(resp, 200, a, pretty);
+out:
+	json_decref(items);
+	free(reqs);
+	free(res);
+	free(of);
+	os_bulk_free(&b);
+}
+
+static const char *const refresh_params[] = {"ignore_unavailable", "allow_no_indices",
+                                             "expand_wildcards", NULL};
+
+/* POST|GET /_refresh and /{index}/_refresh: every write acknowledged
+ * before is searchable when it returns. */
+static void refresh(root *r, const char *index_name, const char *index, const qparams *qp,
+                    const http_request *req, http_response *resp, int pretty)
+{
+	os_error e;
+	if (qs_check(qp, refresh_params, req->path, &e)) {
+		send_err(resp, &e, NULL, pretty);
+		return;
+	}
+	char missing[256];
+	if (index && os_index_matches(index, index_name, missing, sizeof missing) <= 0) {
+		index_not_found(resp, pretty, missing[0] ? missing : index);
+		return;
+	}
+	char err[LIMIT_ERRMSG_BYTES];
+	int rc = root_refresh(r, 0, LIMIT_REFRESH_WAIT_MS, err, sizeof err);
+	if (rc)
+		send_errf(resp, pretty, rc == TRAWL_EBUSY ? 503 : 500, "exception", index_name,
+		          "%s", err);
+	else
+		send_json(resp, 200,
+		          json_pack("{s:{s:i, s:i, s:i}}", "_shards", "total", 1, "successful", 1,
+		                    "failed", 0),
+		          pretty);
+}
+
+/* The writes under /{index}/ (b the endpoint, rest the id or NULL):
+ * 1 when handled (answered), 0 when the path is none of them. */
+static int route_write(root *r, const char *index_name, const char *index, const char *b,
+                       const char *rest, const qparams *qp, const http_request *req,
+                       http_response *resp, int pretty)
+{
+	const char *m = req->method;
+	int post = is(m, "POST"), put = is(m, "PUT");
+	if (is(b, "_doc") && rest && (put || post))
+		doc_write(r, index_name, index, rest, IDX_WACT_INDEX, qp, req, resp, pretty);
+	else if (is(b, "_doc") && rest && is(m, "DELETE"))
+		doc_write(r, index_name, index, rest, IDX_WACT_DELETE, qp, req, resp, pretty);
+	else if (is(b, "_doc") && !rest && post)
+		doc_write(r, index_name, index, NULL, IDX_WACT_INDEX, qp, req, resp, pretty);
+	else if (is(b, "_doc") && !rest && (put || is(m, "DELETE")))
+		bad_method(resp, pretty, req, "POST");
+	else if (is(b, "_bulk") && !rest)
+		post || put ? bulk(r, index_name, index, qp, req, resp, pretty)
+		            : bad_method(resp, pretty, req, "POST, PUT");
+	else if (is(b, "_refresh") && !rest)
+		post || is(m, "GET") ? refresh(r, index_name, index, qp, req, resp, pretty)
+		                     : bad_method(resp, pretty, req, "POST, GET");
+	else if (is(b, "_create") && rest)
+		post || put
+		    ? doc_write(r, index_name, index, rest, IDX_WACT_CREATE, qp, req, resp, pretty)
+		    : bad_method(resp, pretty, req, "POST, PUT");
+	else if (is(b, "_update") && rest)
+		post ? doc_update(r, index_name, index, rest, qp, req, resp, pretty)
+		     : bad_method(resp, pretty, req, "POST");
+	else
+		return 0;
+	return 1;
 }
 
 /* Endpoints under /{index}/ that write. */
@@ -1693,8 +2108,8 @@ void os_handle(root *r, const char *index_name, const http_request *req, http_re
 				mapping(r, index_name, NULL, &qp, req, resp, pretty);
 			else
 				bad_method(resp, pretty, req, "GET, HEAD");
-		} else if (is(a, "_bulk") && !b) {
-			refuse_write(resp, pretty);
+		} else if ((is(a, "_bulk") || is(a, "_refresh")) && !b) {
+			route_write(r, index_name, NULL, a, NULL, &qp, req, resp, pretty);
 		} else {
 			*handled = 0;
 		}
@@ -1720,8 +2135,9 @@ void os_handle(root *r, const char *index_name, const http_request *req, http_re
 	} else if (is(b, "_doc") || is(b, "_source")) {
 		if (has_rest && get)
 			get_doc(r, index_name, a, rest, &qp, req, resp, is(b, "_source"), pretty);
-		else if (is(b, "_doc") && (is(m, "PUT") || post || is(m, "DELETE")))
-			refuse_write(resp, pretty); /* index, create, delete a document */
+		else if (is(b, "_doc") && route_write(r, index_name, a, b, has_rest ? rest : NULL,
+		                                      &qp, req, resp, pretty))
+			; /* a write */
 		else if (has_rest)
 			bad_method(resp, pretty, req, "GET, HEAD");
 		else
@@ -1733,6 +2149,9 @@ void os_handle(root *r, const char *index_name, const http_request *req, http_re
 			refuse_write(resp, pretty); /* a mapping is the schema of a build */
 		else
 			bad_method(resp, pretty, req, "GET, HEAD");
+	} else if (route_write(r, index_name, a, b, has_rest ? rest : NULL, &qp, req, resp,
+	                       pretty)) {
+		; /* a write */
 	} else if (in_list(write_endpoints, b)) {
 		refuse_write(resp, pretty);
 	} else {

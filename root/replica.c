@@ -146,7 +146,8 @@ static void replica_redial(replica *p)
 		return; /* connected: the connection is left to TCP and the peer */
 	atomic_fetch_add(&p->redials, 1);
 	if (!p->quiet)
-		fprintf(stderr, "trawl root: %s answered none of %u pings in a row, unconnected: %s\n",
+		fprintf(stderr,
+		        "trawl root: %s answered none of %u pings in a row, unconnected: %s\n",
 		        p->cfg.url, fails,
 		        rc == TRAWL_OK ? "dialling it anew" : "could not dial it anew");
 }
@@ -177,7 +178,8 @@ static void ping_round(replica_set *rs, rpc_call *calls, tbuf *msgs)
 			for (uint32_t k = 0; k < p.nshards; k++)
 				listed[p.shards[k]] = 1;
 			for (uint32_t s = 0; s < TRAWL_MAX_SHARDS; s++)
-				atomic_store(&rs->rep[i].out[s], rs->rep[i].serves[s] && !listed[s]);
+				atomic_store(&rs->rep[i].out[s],
+				             rs->rep[i].serves[s] && !listed[s]);
 		}
 		if (ok) {
 			pthread_mutex_lock(&rs->rep[i].mu);
@@ -217,9 +219,12 @@ static void *ping_main(void *arg)
 	while (calls && msgs && !atomic_load(&rs->stopping)) {
 		uint64_t cycle = clock_unix_us();
 		ping_round(rs, calls, msgs);
-		/* a fixed period, start to start, however long the replies took */
-		while (!atomic_load(&rs->stopping) && clock_unix_us() < cycle + rs->ping_ms * 1000ull)
-			usleep(20 * 1000);
+		/* a fixed period, start to start, however long the replies took;
+		 * a round at once when asked (replicas_ping_now) */
+		while (!atomic_load(&rs->stopping) &&
+		       clock_unix_us() < cycle + rs->ping_ms * 1000ull &&
+		       !atomic_exchange(&rs->ping_now, 0))
+			usleep(atomic_load(&rs->ping_now) ? 1000 : 20 * 1000);
 	}
 	for (uint32_t i = 0; msgs && i < rs->n; i++)
 		tbuf_fini(&msgs[i]);
@@ -365,6 +370,11 @@ static uint64_t generation_of(replica *p)
 	uint64_t g = p->generation;
 	pthread_mutex_unlock(&p->mu);
 	return g;
+}
+
+void replicas_ping_now(replica_set *rs)
+{
+	atomic_store(&rs->ping_now, 1);
 }
 
 uint64_t replicas_common_generation(replica_set *rs, uint32_t nshards)

@@ -60,6 +60,7 @@ typedef struct replica_set {
 	pthread_t pinger;
 	int pinging;
 	atomic_int stopping;
+	atomic_int ping_now;            /* replicas_ping_now: the next round at once */
 	atomic_uint_fast64_t next_id;   /* request ids of every message to a leaf; salts */
 	atomic_uint_fast64_t known_gen; /* the newest generation a leaf reported */
 	/* traffic: SEARCHes sent, hedges sent, hedges that answered first, and
@@ -168,6 +169,10 @@ int hedge_allowed(replica_set *rs);
 /* replicas_saw_generation: a reply named generation g (known_gen only moves
  * forward here; the pings set it to what the leaves serve now). */
 void replicas_saw_generation(replica_set *rs, uint64_t g);
+
+/* replicas_ping_now: the ping thread starts its next round at once (a
+ * writer made a new generation searchable: the root learns it). */
+void replicas_ping_now(replica_set *rs);
 
 /* replicas_ready: every shard of nshards has a healthy replica. */
 int replicas_ready(replica_set *rs, uint32_t nshards);

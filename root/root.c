@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/aggs.h"
 #include "common/clock.h"
@@ -37,6 +38,30 @@ struct root {
 	size_t schema_len;
 	uint64_t schema_gen;
 };
+
+const root_writer *root_writer_of(const root *r)
+{
+	return r->cfg.writer;
+}
+
+int root_refresh(root *r, uint64_t seq, unsigned timeout_ms, char *err, size_t errlen)
+{
+	const root_writer *w = r->cfg.writer;
+	uint64_t t0 = clock_mono_ms(), gen = 0;
+	int rc = w ? w->refresh(w->ctx, seq, timeout_ms, &gen, err, errlen) : TRAWL_OK;
+	if (rc)
+		return rc;
+	while (replicas_common_generation(&r->rs, r->cfg.nshards) < gen) {
+		if (timeout_ms && clock_mono_ms() - t0 > timeout_ms)
+			return errf(
+			    err, errlen, TRAWL_EBUSY,
+			    "generation %llu is served but this root has not seen it after %u ms",
+			    (unsigned long long)gen, timeout_ms);
+		replicas_ping_now(&r->rs);
+		usleep(2000);
+	}
+	return TRAWL_OK;
+}
 
 /* ---- cluster file ---- */
 
@@ -320,9 +345,9 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 		wire_fetch_reply fr;
 		wire_doc d;
 		wire_doc_iter it;
-		int decoded = c.rc == TRAWL_OK && c.reply &&
-		              wire_decode_fetch_reply(c.reply, c.reply_len, &h, &fr, NULL, 0) ==
-		                  TRAWL_OK;
+		int decoded =
+		    c.rc == TRAWL_OK && c.reply &&
+		    wire_decode_fetch_reply(c.reply, c.reply_len, &h, &fr, NULL, 0) == TRAWL_OK;
 		if (decoded && fr.status != TRAWL_OK) {
 			/* the leaf refused it (a shard out of service there, say): its
 			 * twin, if any */

@@ -13,8 +13,30 @@
 
 #include "common/buf.h"
 #include "common/rpc.h"
+#include "index/ingest.h"
 #include "root/result.h"
 
+/*
+ * Where a root sends the index's writes (issue #12): its indexer, which
+ * decides each against the document's current state, logs it durably and
+ * makes it searchable in a later generation (shard/indexer.h). In `trawl
+ * serve` the indexer runs in the same process. Every function may be
+ * called from any thread.
+ */
+typedef struct root_writer {
+	void *ctx;
+	/* idx_ingest_write: reqs decided in order, durable on return */
+	int (*write)(void *ctx, const idx_wreq *reqs, uint32_t n, idx_wres *res, char *err,
+	             size_t errlen);
+	/* idx_ingest_get: the realtime state of id (out->doc malloc'ed) */
+	int (*get)(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, char *err,
+	           size_t errlen);
+	/* returns once every operation up to seq (0: all acknowledged) is in
+	 * a generation the leaves serve (*gen: its number), or TRAWL_EBUSY
+	 * after timeout_ms */
+	int (*refresh)(void *ctx, uint64_t seq, unsigned timeout_ms, uint64_t *gen, char *err,
+	               size_t errlen);
+} root_writer;
 
 /* One leaf of the cluster file: its address and the shards it serves. */
 typedef struct root_leaf_cfg {
@@ -38,6 +60,7 @@ typedef struct root_config {
 	                             no_cache set: no cache) */
 	int no_cache;
 	int quiet;
+	const root_writer *writer; /* where writes go (NULL: they are refused) */
 } root_config;
 
 /*
@@ -51,25 +74,33 @@ void root_config_fini(root_config *cfg);
 
 typedef struct root root;
 
+/* root_writer_of: the writer r was configured with, or NULL. */
+const root_writer *root_writer_of(const root *r);
+
+/* root_refresh: writer's refresh up to seq, then waits until this root
+ * searches that generation (its pings have seen every shard serve it):
+ * a search sent after it returns sees every write up to seq. */
+int root_refresh(root *r, uint64_t seq, unsigned timeout_ms, char *err, size_t errlen);
+
 /* root_open dials every leaf and starts health checking. */
 int root_open(root **out, const root_config *cfg, char *err, size_t errlen);
 void root_close(root *r);
 
 /* A search as the HTTP layer hands it over. */
 typedef struct root_query {
-	const uint8_t *tree;    /* the query tree, canonically encoded (common/qtree.h) */
-	size_t tree_len;        /* its bytes */
+	const uint8_t *tree; /* the query tree, canonically encoded (common/qtree.h) */
+	size_t tree_len;     /* its bytes */
 	uint32_t k, offset;
-	int count;              /* exact total */
-	int allow_partial;      /* answer with what came back (else an error) */
-	double min_coverage;    /* fraction of shards that must answer (0..1) */
-	unsigned timeout_ms;    /* 0: the root's default */
-	const char *preference; /* session key: the same replicas every time; NULL */
+	int count;                 /* exact total */
+	int allow_partial;         /* answer with what came back (else an error) */
+	double min_coverage;       /* fraction of shards that must answer (0..1) */
+	unsigned timeout_ms;       /* 0: the root's default */
+	const char *preference;    /* session key: the same replicas every time; NULL */
 	const char *snippet_field; /* NULL: no snippets */
 	const char *pre, *post;    /* highlight marks */
 	unsigned snippet_chars;
-	int fetch;      /* return stored documents (ids always come back) */
-	int cache_only; /* answer from the result cache or not at all (no wait) */
+	int fetch;              /* return stored documents (ids always come back) */
+	int cache_only;         /* answer from the result cache or not at all (no wait) */
 	const trawl_sort *sort; /* nsort keys: a sort by fields (NULL: by score) */
 	uint32_t nsort;
 	const char *search_after; /* with a sort: the JSON sort values to continue after */
@@ -123,13 +154,13 @@ typedef struct root_replica_info {
 	unsigned outstanding;
 	uint64_t generation;
 	uint64_t requests, failures, ejections;
-	char last_failure[128]; /* how the replica's last failure went, "" if none */
-	unsigned connected;     /* connections to it open now (0 while redialling) */
-	uint64_t connects;      /* connections to it made since the root started */
-	uint64_t redials;       /* times it had no connection, answered none of 5
-	                           pings in a row and got a new dialer */
-	uint64_t dead_closed;   /* connections to it the root closed because they
-	                           had ended under nng (rpc_client_close_dead) */
+	char last_failure[128];              /* how the replica's last failure went, "" if none */
+	unsigned connected;                  /* connections to it open now (0 while redialling) */
+	uint64_t connects;                   /* connections to it made since the root started */
+	uint64_t redials;                    /* times it had no connection, answered none of 5
+	                                        pings in a row and got a new dialer */
+	uint64_t dead_closed;                /* connections to it the root closed because they
+	                                        had ended under nng (rpc_client_close_dead) */
 	uint64_t out[TRAWL_MAX_SHARDS / 64]; /* bit s: the leaf has taken shard s out of
 	                                        service (leaf/shardguard.h) */
 } root_replica_info;

@@ -45,6 +45,7 @@
 #include "index/gstats.h"
 #include "index/handles.h"
 #include "index/store.h"
+#include "index/versions.h"
 #include "sh.h"
 
 #define SCRATCH "update.tmp" /* DIR's scratch directory of the batch's builds */
@@ -379,7 +380,8 @@ typedef struct apply {
 	uint64_t add_gen, del_gen;
 	idx_manifest add_m; /* the scratch build of the adds */
 	int have_add_m;
-	idx_gstats *cur; /* the statistics the delta is written on */
+	uint64_t *vers[TRAWL_MAX_SHARDS]; /* per shard, its new segment's versions */
+	idx_gstats *cur;                  /* the statistics the delta is written on */
 	idx_manifest *next;
 	char *err;
 	size_t errlen;
@@ -396,6 +398,8 @@ static int step(apply *a, const char *name)
 
 static void apply_fini(apply *a)
 {
+	for (uint32_t s = 0; s < TRAWL_MAX_SHARDS; s++)
+		free(a->vers[s]);
 	if (a->s)
 		trawl_searcher_close(a->s);
 	if (a->idx)
@@ -695,6 +699,74 @@ static int check_shape(apply *a, const idx_wop *ops)
 }
 
 /* The batch's added documents, built into the scratch directory. */
+static int cmp_fin_id(const void *x, const void *y, void *ctx)
+{
+	const idx_wop *ops = ctx, *a = &ops[*(const uint32_t *)x], *b = &ops[*(const uint32_t *)y];
+	int c = memcmp(a->id, b->id, a->idlen < b->idlen ? a->idlen : b->idlen);
+	return c ? c : (a->idlen > b->idlen) - (a->idlen < b->idlen);
+}
+
+/* The _seq_no and _version of every document of the adds' scratch build,
+ * per shard in its segment's order (versions.h): each is its operation's.
+ * They go beside the new segments, so that a write's version outlives the
+ * log's operation. */
+static int add_versions(apply *a, const idx_wop *ops)
+{
+	uint32_t *by_id = malloc((a->nfin ? a->nfin : 1) * sizeof *by_id);
+	trawl_index *idx = NULL;
+	trawl_searcher *s = NULL;
+	if (!by_id)
+		return errf(a->err, a->errlen, TRAWL_ENOMEM, "out of memory");
+	memcpy(by_id, a->fin, a->nfin * sizeof *by_id);
+	qsort_r(by_id, a->nfin, sizeof *by_id, cmp_fin_id, (void *)ops);
+	int rc = trawl_index_open(&idx, a->add_dir, a->err, a->errlen);
+	if (!rc && (rc = trawl_searcher_open(&s, idx)))
+		errf(a->err, a->errlen, rc, "%s: %s", a->add_dir, trawl_strerror(rc));
+	for (uint32_t sh = 0; !rc && sh < a->live.shards; sh++) {
+		if (!a->adds_in[sh])
+			continue;
+		const idx_sview *v = &s->views[idx->local[sh]];
+		if (!(a->vers[sh] = malloc(16 * (size_t)v->ndocs))) {
+			rc = errf(a->err, a->errlen, TRAWL_ENOMEM, "out of memory");
+			break;
+		}
+		for (uint32_t d = 0; d < v->ndocs && !rc; d++) {
+			uint32_t len;
+			const uint8_t *id = idx_view_extid(v, d, &len);
+			/* the document's operation: a binary search by id */
+			uint32_t lo = 0, hi = a->nfin;
+			while (id && lo < hi) {
+				uint32_t mid = lo + (hi - lo) / 2;
+				const idx_wop *o = &ops[by_id[mid]];
+				int c = memcmp(o->id, id, o->idlen < len ? o->idlen : len);
+				c = c ? c : (o->idlen > len) - (o->idlen < len);
+				if (c == 0) {
+					lo = mid;
+					break;
+				}
+				if (c < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			const idx_wop *o = id && lo < a->nfin ? &ops[by_id[lo]] : NULL;
+			if (!o || o->idlen != len || memcmp(o->id, id, len) ||
+			    o->kind != IDX_WOP_INDEX)
+				rc = errf(a->err, a->errlen, TRAWL_EINTERNAL,
+				          "%s: shard %u's document %u is no operation's",
+				          a->add_dir, sh, d);
+			else {
+				a->vers[sh][2 * (size_t)d] = o->seq;
+				a->vers[sh][2 * (size_t)d + 1] = o->version ? o->version : 1;
+			}
+		}
+	}
+	trawl_searcher_close(s);
+	trawl_index_close(idx);
+	free(by_id);
+	return rc;
+}
+
 static int build_adds(apply *a, const idx_wop *ops)
 {
 	if (a->nfin == 0 || a->nadd == 0)
@@ -721,7 +793,7 @@ static int build_adds(apply *a, const idx_wop *ops)
 	if ((rc = idx_manifest_read(gd, &a->add_m, a->err, a->errlen)))
 		return rc;
 	a->have_add_m = 1;
-	return TRAWL_OK;
+	return add_versions(a, ops);
 }
 
 /* Opens the shard files of a scratch build's generation (all of them:
@@ -969,7 +1041,9 @@ static int write_shard(apply *a, idx_manifest *m, uint32_t s, sh_apply_report *r
 		idx_mseg *o = &segs[n++];
 		o->f = g->f;
 		o->docs = g->docs;
-		if ((rc = link_live(a, g->f.file)))
+		o->ver = g->ver;
+		if ((rc = link_live(a, g->f.file)) ||
+		    (g->ver.file[0] && (rc = link_live(a, g->ver.file))))
 			break;
 		if (!d) {
 			o->del = g->del;
@@ -1017,6 +1091,13 @@ static int write_shard(apply *a, idx_manifest *m, uint32_t s, sh_apply_report *r
 			snprintf(o->f.file, sizeof o->f.file, "%s", name);
 			o->docs = g->docs;
 			rep->segments++;
+			char vname[IDX_FILE_NAME_BYTES];
+			snprintf(vname, sizeof vname, "s%03u-g%06llu.ver", s,
+			         (unsigned long long)a->gen);
+			snprintf(to, sizeof to, "%s/%s", a->tmpdir, vname);
+			if (!(rc = idx_versions_write(to, (uint32_t)g->docs, a->vers[s], a->err,
+			                              a->errlen)))
+				rc = hash_new(a, vname, &o->ver);
 		}
 	}
 	if (!rc && (n == 0 || n > LIMIT_SEGMENTS))

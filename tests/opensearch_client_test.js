@@ -291,14 +291,6 @@ async function main() {
     assert(ex.statusCode === 404 && ex.body === false, 'exists');
   });
 
-  await check('write refused with 405', async () => {
-    const e = await expectError(() => client.index({ index, id: 'x', body: { title: 'x' } }), 405);
-    assert(e.meta.body.error.type === 'illegal_argument_exception', e.meta.body.error.type);
-    assert(/built in batches/.test(e.meta.body.error.reason), 'reason');
-    await expectError(() => client.delete({ index, id: first._id }), 405);
-    await expectError(() => client.bulk({ body: [{ index: { _index: index } }, { a: 1 }] }), 405);
-  });
-
   await check('unknown index is 404 index_not_found_exception', async () => {
     const e = await expectError(() => client.search({ index: `${index}-no-such-index`, body: {} }), 404);
     assert(e.meta.body.error.type === 'index_not_found_exception', e.meta.body.error.type);
@@ -310,6 +302,40 @@ async function main() {
       index, body: { query: { match: { [field]: { query: word, fuzziness: 'AUTO' } } } } }), 400);
     assert(e.meta.body.error.type === 'parsing_exception', e.meta.body.error.type);
     assert(/fuzziness/.test(e.meta.body.error.reason), 'reason does not name the option');
+  });
+
+  // last: it changes the index the checks above read
+  await check('writes through the client: index, create, update, delete, bulk, refresh, then search them', async () => {
+    const r1 = await client.index({ index, id: 'js-w-1', body: { title: 'Quixotic', body: 'zqxjw marker one' } });
+    assert(r1.statusCode === 201 && r1.body.result === 'created' && r1.body._version === 1, JSON.stringify(r1.body));
+    const r2 = await client.index({ index, body: { title: 'generated', body: 'zqxjw marker two' }, refresh: 'wait_for' });
+    assert(r2.statusCode === 201 && typeof r2.body._id === 'string' && r2.body._id.length === 20, JSON.stringify(r2.body));
+    const seen = await client.search({ index, body: { query: { match: { body: 'zqxjw' } } } });
+    assert(seen.body.hits.total.value === 2, `after refresh=wait_for: ${seen.body.hits.total.value} hits`);
+    const c = await expectError(() => client.create({ index, id: 'js-w-1', body: { title: 'again' } }), 409);
+    assert(c.meta.body.error.type === 'version_conflict_engine_exception', c.meta.body.error.type);
+    const u = await client.update({ index, id: 'js-w-1', body: { doc: { title: 'Quixotic again' } } });
+    assert(u.body.result === 'updated' && u.body._version === 2, JSON.stringify(u.body));
+    const g = await client.get({ index, id: 'js-w-1' });
+    assert(g.body._version === 2 && g.body._source.title === 'Quixotic again' && g.body._source.body === 'zqxjw marker one', JSON.stringify(g.body));
+    await expectError(() => client.index({ index, id: 'js-w-1', if_seq_no: r1.body._seq_no, if_primary_term: 1, body: { title: 'stale' } }), 409);
+    const b = await client.bulk({ body: [
+      { index: { _index: index, _id: 'js-w-3' } }, { title: 'bulk', body: 'zqxjw marker three' },
+      { delete: { _index: index, _id: r2.body._id } },
+      { create: { _index: index, _id: 'js-w-1' } }, { title: 'dup' }] });
+    const it = b.body.items;
+    assert(b.body.errors === true && it.length === 3, JSON.stringify(b.body));
+    assert(it[0].index.status === 201 && it[1].delete.result === 'deleted' && it[2].create.status === 409, JSON.stringify(it));
+    const r = await client.indices.refresh({ index });
+    assert(r.statusCode === 200, 'refresh');
+    const s = await client.search({ index, body: { query: { match: { body: 'zqxjw' } } } });
+    const ids = s.body.hits.hits.map((h) => h._id).sort();
+    assert(JSON.stringify(ids) === JSON.stringify(['js-w-1', 'js-w-3']), JSON.stringify(ids));
+    const d = await client.delete({ index, id: 'js-w-3', refresh: true });
+    assert(d.body.result === 'deleted' && d.body.forced_refresh === true, JSON.stringify(d.body));
+    const after = await client.count({ index, body: { query: { match: { body: 'zqxjw' } } } });
+    assert(after.body.count === 1, `count after the delete: ${after.body.count}`);
+    await expectError(() => client.delete({ index, id: 'js-w-3' }), 404);
   });
 
   if (typedUrl && typedIndex) await typedChecks();

@@ -703,6 +703,152 @@ TRAWL_API int trawl_fetch_query(trawl_searcher *s, const trawl_query *q, const t
  */
 TRAWL_API int trawl_get(trawl_searcher *s, const char *id, char **json, size_t *len);
 
+/* ------------------------------------------------------------------------ */
+/* Writes (issue #12): an index that takes writes all day                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * An index directory takes writes through its indexer: each write is
+ * decided against the document's current state (OpenSearch's index,
+ * create, update and delete, with versions, sequence numbers and
+ * compare-and-set), logged durably (fsynced before it is acknowledged, in
+ * DIR/wlog.mdb) and made searchable in the next generation, which the
+ * indexer publishes every refresh interval (docs/ARCHITECTURE.md, "Freshness").
+ * One process at a time is an index's indexer.
+ */
+
+#define TRAWL_MAX_ID_BYTES 512  /* a document id */
+#define TRAWL_ERRMSG_BYTES 1024 /* a write's reason */
+
+/* The write actions (OpenSearch's _bulk action names). */
+typedef enum trawl_write_action {
+	TRAWL_WRITE_INDEX = 1, /* add or replace the document */
+	TRAWL_WRITE_CREATE,    /* add it; a conflict (409) when the id exists */
+	TRAWL_WRITE_UPDATE,    /* merge a partial document into it (or upsert) */
+	TRAWL_WRITE_DELETE,
+} trawl_write_action;
+
+/* One write. Every pointer is the caller's, read during the call only. */
+typedef struct trawl_write {
+	trawl_write_action act;
+	const char *id; /* idlen bytes; INDEX and CREATE may give none (idlen 0):
+	                   an id is generated, 20 characters of base64url */
+	uint32_t idlen;
+	const char *doc; /* INDEX, CREATE: the document, a JSON object; UPDATE:
+	                    the partial document (NULL: none, with upsert) */
+	uint32_t doclen;
+	const char *upsert; /* UPDATE: the document to create when the id is
+	                       missing (NULL: none) */
+	uint32_t upsertlen;
+	int doc_as_upsert; /* UPDATE: a missing document is created from doc */
+	int keep_noop;     /* UPDATE: write even when nothing changes
+	                      (OpenSearch's detect_noop: false) */
+	int64_t if_seq_no; /* with if_primary_term: only if the document's are
+	                      these; -1 each: no condition */
+	int64_t if_primary_term;
+} trawl_write;
+
+/* A write's outcome, in OpenSearch's words. */
+typedef struct trawl_write_result {
+	int status;                      /* HTTP status: 200, 201, 400, 404, 409, 429, 500, 507 */
+	const char *result;              /* "created", "updated", "deleted", "not_found",
+	                                    "noop"; NULL for an error (static text) */
+	char id[TRAWL_MAX_ID_BYTES + 1]; /* the document's id, NUL-terminated */
+	uint32_t idlen;
+	uint64_t version;       /* _version after the write */
+	uint64_t seq_no;        /* _seq_no: the log's number of its operation (0: none) */
+	uint64_t primary_term;  /* _primary_term: 1 */
+	const char *error_type; /* OpenSearch's error type, when result is NULL (static) */
+	char reason[TRAWL_ERRMSG_BYTES];
+} trawl_write_result;
+
+/* What the index holds for an id. doc is malloc()ed (the receiver frees it). */
+typedef struct trawl_doc_state {
+	int exists;
+	uint64_t version, seq_no;
+	char *doc;
+	size_t doclen;
+} trawl_doc_state;
+
+typedef struct trawl_indexer trawl_indexer;
+
+typedef struct trawl_indexer_opts {
+	unsigned refresh_ms;  /* between two generations (default 1000) */
+	uint32_t batch_ops;   /* operations one generation takes at most (default and
+	                         most: 100,000); a generation is made as soon as this
+	                         many are logged */
+	uint64_t log_bytes;   /* the write log's bound (0: 16 GiB) */
+	size_t max_doc_bytes; /* a document's bound (0: TRAWL_MAX_DOC_BYTES) */
+	/* Called on the indexer's thread after each publish, before refreshes
+	 * waiting for it return: the caller makes generation gen searchable
+	 * (a server switches to it). NULL: nothing to do. */
+	void (*published)(void *ctx, uint64_t gen);
+	void *ctx;
+	/* Where the indexer reports each generation and each failure (a line
+	 * without a newline; any thread). NULL: standard error. */
+	void (*log)(void *ctx, const char *msg);
+	int quiet; /* no line for each generation */
+} trawl_indexer_opts;
+
+/*
+ * trawl_indexer_open starts the indexer of the index in dir (which must
+ * hold one): it opens the write log, learns the writes not yet in the live
+ * generation, and starts a thread that makes generations of them. On
+ * success *out is the caller's (trawl_indexer_close); opts may be NULL.
+ * Errors (err names the file): the log owned by another process, damaged,
+ * or not this index's; no index in dir.
+ */
+TRAWL_API int trawl_indexer_open(trawl_indexer **out, const char *dir,
+                                 const trawl_indexer_opts *opts, char *err, size_t errlen);
+
+/* trawl_indexer_close stops the thread (a generation being made is
+ * finished) and closes the log; writes not yet published wait in it for the
+ * next open. x may be NULL; no other call on x may be running. */
+TRAWL_API void trawl_indexer_close(trawl_indexer *x);
+
+/*
+ * trawl_indexer_write decides ws[0..n) in order (a later one sees the
+ * earlier ones), logs those that change something, and returns when they
+ * are durable; res[i] (the caller's array) says each one's outcome. A write
+ * that fails (a conflict, a missing document, a document the schema
+ * refuses) fails alone. Returns TRAWL_OK, or an error when nothing could be
+ * decided at all (err set). Any thread, at once.
+ */
+TRAWL_API int trawl_indexer_write(trawl_indexer *x, const trawl_write *ws, uint32_t n,
+                                  trawl_write_result *res, char *err, size_t errlen);
+
+/* trawl_indexer_get: the current state of id (idlen bytes), the writes
+ * acknowledged included ("realtime"); out->doc is the caller's to free. */
+TRAWL_API int trawl_indexer_get(trawl_indexer *x, const char *id, uint32_t idlen,
+                                trawl_doc_state *out, char *err, size_t errlen);
+
+/*
+ * trawl_indexer_refresh returns once a generation holding every write up
+ * to sequence number seq (0: every one acknowledged before the call) is
+ * published and handed to opts.published, asking for one at once.
+ * TRAWL_OK; TRAWL_EBUSY after timeout_ms (0: no bound); the error of the
+ * generation that could not be made (err says why; its writes stay in the
+ * log and are tried again).
+ */
+TRAWL_API int trawl_indexer_refresh(trawl_indexer *x, uint64_t seq, unsigned timeout_ms, char *err,
+                                    size_t errlen);
+
+/* What an indexer has done. */
+typedef struct trawl_indexer_stats {
+	uint64_t generation;         /* the last it published (or found live) */
+	uint64_t applied_seq;        /* the last write that generation holds */
+	uint64_t acked_seq;          /* the last write acknowledged */
+	uint64_t log_ops, log_bytes; /* what the log holds */
+	uint64_t generations;        /* published since open */
+	uint64_t ops_applied;        /* writes those held */
+	uint64_t failures;           /* generations that could not be made */
+	double apply_seconds;        /* the time making them, summed */
+	double last_apply_seconds;
+} trawl_indexer_stats;
+
+/* trawl_indexer_get_stats fills *out (the caller's). */
+TRAWL_API void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

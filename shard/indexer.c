@@ -1,0 +1,490 @@
+/*
+ * indexer.c - trawl_indexer_* (include/trawl/trawl.h), one index's
+ * indexer (issue #12, plan item 5 in docs/ARCHITECTURE.md): the ingest
+ * and its log in front (index/ingest.h, index/wlog.h), a thread behind
+ * that turns what the log holds into generations (sh_apply, shard/update.c).
+ * It never decides anything itself: the ingest did, before the log. A
+ * restarted indexer resumes after the live generation's applied_seq: the
+ * log still holds every operation after it, since a trim comes only after
+ * the publish that holds them. The thread's loop: wait until
+ * operations are pending and the refresh interval has passed since the
+ * last generation (or enough are pending, or a refresh was asked for);
+ * read them from the log; sh_apply; reopen the live generation that the
+ * ingest asks about; tell the ingest; trim the log; hand the generation to
+ * the caller (published); wake the refreshes waiting for it. A failed
+ * apply leaves everything in the log and is tried again after the
+ * interval; a refresh waiting for it gets the error.
+ */
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/limits.h"
+#include "index/gen.h"
+#include "index/handles.h"
+#include "index/index_int.h"
+#include "index/ingest.h"
+#include "index/wlog.h"
+#include "shard/sh.h"
+#include "trawl/trawl.h"
+
+struct trawl_indexer {
+	char dir[LIMIT_PATH_BYTES];
+	trawl_indexer_opts cfg;
+	idx_schema schema; /* the live generation's: documents are checked with it */
+	size_t max_doc;
+	idx_wlog *log;
+	idx_ingest *ing;
+	/* the live generation the ingest asks about (live_fn) */
+	pthread_mutex_t live_mu;
+	trawl_index *live;
+	trawl_searcher *ls;
+	/* the thread, and what it shares (mu) */
+	pthread_t th;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* operations logged, a refresh asked for, or stop */
+	pthread_cond_t done; /* a generation published, or an apply failed */
+	int stop;
+	int now;          /* make a generation at once */
+	uint64_t applied; /* the last operation the live generation holds */
+	uint64_t generation;
+	uint64_t failures; /* applies that failed (a waiter sees one pass) */
+	int last_rc;       /* the last apply's */
+	char last_err[LIMIT_ERRMSG_BYTES];
+	uint64_t generations, ops_applied;
+	double apply_s, last_apply_s;
+};
+
+static void say(trawl_indexer *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(trawl_indexer *x, const char *fmt, ...)
+{
+	char msg[LIMIT_ERRMSG_BYTES + 256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (x->cfg.log)
+		x->cfg.log(x->cfg.ctx, msg);
+	else
+		fprintf(stderr, "trawl indexer: %s\n", msg);
+}
+
+/* ---- the live generation, as the ingest sees it ---- */
+
+/* Opens dir's live generation as x's (live_mu held, or before the thread
+ * starts); the previous one is closed once the new one is open. */
+static int open_live(trawl_indexer *x, char *err, size_t errlen)
+{
+	trawl_index *idx;
+	trawl_searcher *s;
+	int rc = trawl_index_open(&idx, x->dir, err, errlen);
+	if (rc)
+		return rc;
+	if ((rc = trawl_searcher_open(&s, idx))) {
+		trawl_index_close(idx);
+		return errf(err, errlen, rc, "%s: %s", x->dir, trawl_strerror(rc));
+	}
+	trawl_searcher_close(x->ls);
+	trawl_index_close(x->live);
+	x->live = idx;
+	x->ls = s;
+	return TRAWL_OK;
+}
+
+/* idx_wlive_fn: what the live generation holds for id, with the version
+ * and sequence number its segment keeps (0 and 1 for a build's). */
+static int live_fn(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, char *err,
+                   size_t errlen)
+{
+	trawl_indexer *x = ctx;
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&x->live_mu);
+	uint32_t shard, seg, doc;
+	int rc = idx_locate(x->ls, id, idlen, &shard, &seg, &doc);
+	if (rc == TRAWL_OK)
+		rc = idx_seg_version(x->ls, shard, seg, doc, &out->seq_no, &out->version);
+	if (rc == TRAWL_OK) {
+		out->exists = 1;
+		rc = idx_seg_doc(x->ls, shard, seg, doc, &out->doc, &out->doclen);
+		if (rc == TRAWL_ENOTFOUND)
+			rc = TRAWL_OK; /* the index stores no documents: known to exist only */
+		else if (rc)
+			errf(err, errlen, rc, "%s: document \"%.*s\": %s", x->dir, (int)idlen, id,
+			     trawl_strerror(rc));
+	} else if (rc == TRAWL_ENOTFOUND) {
+		rc = TRAWL_OK;
+	}
+	pthread_mutex_unlock(&x->live_mu);
+	return rc;
+}
+
+/* idx_wcheck_fn: the build's own parse of the document. */
+static int check_fn(void *ctx, const char *id, uint32_t idlen, const char *doc, size_t len,
+                    char *err, size_t errlen)
+{
+	trawl_indexer *x = ctx;
+	return sh_check_doc(&x->schema, x->max_doc, doc, len, id, idlen, err, errlen);
+}
+
+/* ---- applying ---- */
+
+/* The operations read for one generation: copies, since the log's bytes
+ * live only during its callback. */
+typedef struct batch {
+	idx_wop *ops;
+	uint32_t n, cap;
+	tbuf bytes;
+	size_t *idoff, *docoff; /* where each op's id and document are in bytes */
+} batch;
+
+/* grows *p to nc elements of size sz: 0 or TRAWL_ENOMEM (*p kept) */
+static int grow(void *p, uint32_t nc, size_t sz)
+{
+	void *q = realloc(*(void **)p, (size_t)nc * sz);
+	if (!q)
+		return TRAWL_ENOMEM;
+	*(void **)p = q;
+	return TRAWL_OK;
+}
+
+static int take_op(void *ctx, const idx_wop *op)
+{
+	batch *b = ctx;
+	if (b->n == b->cap) {
+		uint32_t nc = b->cap ? 2 * b->cap : 1024;
+		if (grow(&b->ops, nc, sizeof *b->ops) || grow(&b->idoff, nc, sizeof *b->idoff) ||
+		    grow(&b->docoff, nc, sizeof *b->docoff))
+			return TRAWL_ENOMEM;
+		b->cap = nc;
+	}
+	b->idoff[b->n] = b->bytes.len;
+	int rc = tbuf_append(&b->bytes, op->id, op->idlen);
+	b->docoff[b->n] = b->bytes.len;
+	if (!rc && op->doclen)
+		rc = tbuf_append(&b->bytes, op->doc, op->doclen);
+	if (rc)
+		return rc;
+	b->ops[b->n++] = *op;
+	return TRAWL_OK;
+}
+
+static void batch_fini(batch *b)
+{
+	free(b->ops);
+	free(b->idoff);
+	free(b->docoff);
+	tbuf_fini(&b->bytes);
+}
+
+/* One generation of what the log holds after x->applied (the thread's;
+ * mu not held). *made: a generation was published. */
+static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
+{
+	*made = 0;
+	batch b = {0};
+	tbuf_init(&b.bytes, LIMIT_INDEXER_BATCH_BYTES + LIMIT_STORED_DOC_BYTES);
+	pthread_mutex_lock(&x->mu);
+	uint64_t from = x->applied + 1;
+	pthread_mutex_unlock(&x->mu);
+	int rc = idx_wlog_read(x->log, from, x->cfg.batch_ops, LIMIT_INDEXER_BATCH_BYTES, take_op,
+	                       &b, err, errlen);
+	if (rc == TRAWL_ENOMEM)
+		rc = errf(err, errlen, rc, "out of memory reading the write log");
+	if (rc || b.n == 0) {
+		batch_fini(&b);
+		return rc;
+	}
+	for (uint32_t i = 0; i < b.n; i++) {
+		b.ops[i].id = (const char *)b.bytes.data + b.idoff[i];
+		b.ops[i].doc = b.ops[i].doclen ? (const char *)b.bytes.data + b.docoff[i] : NULL;
+	}
+	uint64_t last = b.ops[b.n - 1].seq;
+	sh_apply_report rep;
+	double t0 = clock_mono_s();
+	rc = sh_apply(x->dir, b.ops, b.n, last, &rep, err, errlen);
+	double took = clock_mono_s() - t0;
+	uint32_t n = b.n;
+	batch_fini(&b);
+	if (rc)
+		return rc;
+	*made = 1;
+	/* the ingest asks the new generation before it forgets the operations
+	 * it holds (until then its map answers for them, and agrees) */
+	pthread_mutex_lock(&x->live_mu);
+	char oerr[LIMIT_ERRMSG_BYTES];
+	int orc = open_live(x, oerr, sizeof oerr);
+	pthread_mutex_unlock(&x->live_mu);
+	if (orc) {
+		/* published, but not readable here: the ingest keeps its map (it
+		 * still answers for these operations) and the log keeps them */
+		say(x, "generation %llu published but not opened: %s",
+		    (unsigned long long)rep.generation, oerr);
+		pthread_mutex_lock(&x->mu);
+		x->generation = rep.generation;
+		pthread_mutex_unlock(&x->mu);
+		return errf(err, errlen, orc, "%s", oerr);
+	}
+	idx_ingest_published(x->ing, last);
+	if ((rc = idx_wlog_trim(x->log, last, err, errlen)))
+		say(x, "the write log was not trimmed (tried again after the next generation): %s",
+		    err); /* the next trim covers these too */
+	if (x->cfg.published)
+		x->cfg.published(x->cfg.ctx, rep.generation);
+	pthread_mutex_lock(&x->mu);
+	x->applied = last;
+	x->generation = rep.generation;
+	x->generations++;
+	x->ops_applied += n;
+	x->apply_s += took;
+	x->last_apply_s = took;
+	pthread_mutex_unlock(&x->mu);
+	if (!x->cfg.quiet)
+		say(x,
+		    "generation %llu: %u operations up to %llu (%llu added, %llu deleted), %llu "
+		    "documents, %.3f s",
+		    (unsigned long long)rep.generation, n, (unsigned long long)last,
+		    (unsigned long long)rep.added, (unsigned long long)rep.deleted,
+		    (unsigned long long)rep.docs, took);
+	return TRAWL_OK;
+}
+
+/* The last operation acknowledged. */
+static uint64_t acked(trawl_indexer *x)
+{
+	idx_wlog_info li;
+	idx_wlog_stat(x->log, &li);
+	return li.next - 1;
+}
+
+static void *run(void *arg)
+{
+	trawl_indexer *x = arg;
+	uint64_t last = clock_mono_ms();
+	pthread_mutex_lock(&x->mu);
+	while (!x->stop) {
+		uint64_t pending = acked(x) - x->applied, now = clock_mono_ms();
+		if (!pending && !x->now) {
+			pthread_cond_wait(&x->work, &x->mu);
+			continue;
+		}
+		if (!x->now && pending < x->cfg.batch_ops && now - last < x->cfg.refresh_ms) {
+			struct timespec ts;
+			clock_after(&ts, CLOCK_MONOTONIC, x->cfg.refresh_ms - (now - last));
+			pthread_cond_timedwait(&x->work, &x->mu, &ts);
+			continue;
+		}
+		x->now = 0;
+		pthread_mutex_unlock(&x->mu);
+		char err[LIMIT_ERRMSG_BYTES];
+		int made = 0, rc = apply_once(x, &made, err, sizeof err);
+		last = clock_mono_ms();
+		pthread_mutex_lock(&x->mu);
+		x->last_rc = rc;
+		if (rc) {
+			x->failures++;
+			snprintf(x->last_err, sizeof x->last_err, "%s", err);
+			pthread_mutex_unlock(&x->mu);
+			say(x, "the next generation failed (its operations stay in the log): %s",
+			    err);
+			pthread_mutex_lock(&x->mu);
+		}
+		pthread_cond_broadcast(&x->done);
+	}
+	pthread_mutex_unlock(&x->mu);
+	return NULL;
+}
+
+/* ---- the handle ---- */
+
+int trawl_indexer_open(trawl_indexer **out, const char *dir, const trawl_indexer_opts *cfg,
+                       char *err, size_t errlen)
+{
+	*out = NULL;
+	trawl_indexer *x = calloc(1, sizeof *x);
+	if (!x)
+		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+	if (cfg)
+		x->cfg = *cfg;
+	if (!x->cfg.refresh_ms)
+		x->cfg.refresh_ms = 1000;
+	if (!x->cfg.batch_ops || x->cfg.batch_ops > LIMIT_INDEXER_BATCH_OPS)
+		x->cfg.batch_ops = LIMIT_INDEXER_BATCH_OPS;
+	x->max_doc = x->cfg.max_doc_bytes ? x->cfg.max_doc_bytes : TRAWL_MAX_DOC_BYTES;
+	snprintf(x->dir, sizeof x->dir, "%s", dir);
+	pthread_mutex_init(&x->mu, NULL);
+	pthread_mutex_init(&x->live_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&x->work, &ca);
+	pthread_cond_init(&x->done, &ca);
+	pthread_condattr_destroy(&ca);
+	int rc = open_live(x, err, errlen);
+	if (rc)
+		goto fail;
+	char msg[256];
+	if ((rc = idx_schema_parse(&x->schema, trawl_index_schema(x->live),
+	                           strlen(trawl_index_schema(x->live)), msg, sizeof msg))) {
+		rc = errf(err, errlen, rc, "%s: %s", dir, msg);
+		goto fail;
+	}
+	/* where the live generation stands in the log */
+	uint64_t gen;
+	if ((rc = idx_gen_current(dir, &gen, err, errlen)))
+		goto fail;
+	char gd[LIMIT_PATH_BYTES], name[32];
+	idx_gen_dirname(name, gen);
+	snprintf(gd, sizeof gd, "%s/%s", dir, name);
+	idx_manifest *m = calloc(1, sizeof *m);
+	if (!m) {
+		rc = errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = idx_manifest_read(gd, m, err, errlen);
+	x->applied = m->applied_seq;
+	x->generation = gen;
+	idx_manifest_fini(m);
+	free(m);
+	if (rc)
+		goto fail;
+	char path[LIMIT_PATH_BYTES];
+	snprintf(path, sizeof path, "%s/wlog.mdb", dir);
+	if ((rc = idx_wlog_open(&x->log, path, x->cfg.log_bytes, err, errlen)))
+		goto fail;
+	/* a log trimmed past the live generation lost operations: never */
+	idx_wlog_info li;
+	idx_wlog_stat(x->log, &li);
+	if (li.next - 1 < x->applied) {
+		rc = errf(err, errlen, TRAWL_ECORRUPT,
+		          "%s: the write log ends at operation %llu, but the live generation holds "
+		          "operations up to %llu (a log from another index?)",
+		          path, (unsigned long long)(li.next - 1), (unsigned long long)x->applied);
+		goto fail;
+	}
+	if (li.ops && li.first > x->applied + 1) {
+		rc = errf(
+		    err, errlen, TRAWL_ECORRUPT,
+		    "%s: the write log starts at operation %llu, but the live generation holds "
+		    "operations up to %llu only: operations %llu to %llu are missing",
+		    path, (unsigned long long)li.first, (unsigned long long)x->applied,
+		    (unsigned long long)x->applied + 1, (unsigned long long)li.first - 1);
+		goto fail;
+	}
+	if ((rc = idx_ingest_open(&x->ing, x->log, x->applied, x->max_doc, live_fn, check_fn, x,
+	                          err, errlen)))
+		goto fail;
+	if (pthread_create(&x->th, NULL, run, x)) {
+		rc = errf(err, errlen, TRAWL_ENOMEM, "cannot start the indexer's thread");
+		goto fail;
+	}
+	x->started = 1;
+	*out = x;
+	return TRAWL_OK;
+fail:
+	trawl_indexer_close(x);
+	return rc;
+}
+
+void trawl_indexer_close(trawl_indexer *x)
+{
+	if (!x)
+		return;
+	if (x->started) {
+		pthread_mutex_lock(&x->mu);
+		x->stop = 1;
+		pthread_cond_broadcast(&x->work);
+		pthread_mutex_unlock(&x->mu);
+		pthread_join(x->th, NULL);
+	}
+	idx_ingest_close(x->ing);
+	idx_wlog_close(x->log);
+	trawl_searcher_close(x->ls);
+	trawl_index_close(x->live);
+	pthread_mutex_destroy(&x->mu);
+	pthread_mutex_destroy(&x->live_mu);
+	pthread_cond_destroy(&x->work);
+	pthread_cond_destroy(&x->done);
+	free(x);
+}
+
+int trawl_indexer_write(trawl_indexer *x, const idx_wreq *reqs, uint32_t n, idx_wres *res,
+                        char *err, size_t errlen)
+{
+	int rc = idx_ingest_write(x->ing, reqs, n, res, err, errlen);
+	pthread_mutex_lock(&x->mu);
+	pthread_cond_signal(&x->work);
+	pthread_mutex_unlock(&x->mu);
+	return rc;
+}
+
+int trawl_indexer_get(trawl_indexer *x, const char *id, uint32_t idlen, idx_wlive *out, char *err,
+                      size_t errlen)
+{
+	return idx_ingest_get(x->ing, id, idlen, out, err, errlen);
+}
+
+int trawl_indexer_refresh(trawl_indexer *x, uint64_t seq, unsigned timeout_ms, char *err,
+                          size_t errlen)
+{
+	if (seq == 0)
+		seq = acked(x);
+	struct timespec ts;
+	if (timeout_ms)
+		clock_after(&ts, CLOCK_MONOTONIC, timeout_ms);
+	int rc = TRAWL_OK;
+	pthread_mutex_lock(&x->mu);
+	uint64_t failures = x->failures;
+	while (x->applied < seq) {
+		x->now = 1;
+		pthread_cond_signal(&x->work);
+		if (x->failures != failures) {
+			rc = errf(err, errlen, x->last_rc ? x->last_rc : TRAWL_EIO, "%s",
+			          x->last_err);
+			break;
+		}
+		if (x->stop) {
+			rc = errf(err, errlen, TRAWL_EBUSY, "the indexer is stopping");
+			break;
+		}
+		if (timeout_ms ? pthread_cond_timedwait(&x->done, &x->mu, &ts) != 0
+		               : pthread_cond_wait(&x->done, &x->mu) != 0) {
+			if (x->applied >= seq)
+				break;
+			rc = errf(
+			    err, errlen, TRAWL_EBUSY,
+			    "operation %llu is not searchable yet after %u ms (the index holds "
+			    "operations up to %llu)",
+			    (unsigned long long)seq, timeout_ms, (unsigned long long)x->applied);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&x->mu);
+	return rc;
+}
+
+void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	idx_wlog_info li;
+	idx_wlog_stat(x->log, &li);
+	pthread_mutex_lock(&x->mu);
+	out->generation = x->generation;
+	out->applied_seq = x->applied;
+	out->acked_seq = li.next - 1;
+	out->log_ops = li.ops;
+	out->log_bytes = li.bytes;
+	out->generations = x->generations;
+	out->ops_applied = x->ops_applied;
+	out->failures = x->failures;
+	out->apply_seconds = x->apply_s;
+	out->last_apply_seconds = x->last_apply_s;
+	pthread_mutex_unlock(&x->mu);
+}

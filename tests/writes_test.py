@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""
+writes_test.py - writes over HTTP to `trawl serve` (issue #12), as real
+processes on loopback:
+
+    python3 tests/writes_test.py build/cli/trawl
+
+Covered: every write endpoint's answers against a model of the index
+(index, create, update, delete, _bulk with per-item errors and line
+numbers, if_seq_no conflicts, generated ids, refresh=wait_for making a
+write searchable through the same root, the realtime get and its
+versions); durability: a writer sends random writes while `trawl serve`
+is killed with SIGKILL every few seconds and restarted, and afterwards
+the index holds exactly the acknowledged writes (a write whose answer
+was lost with the process may be there or not, but whole: its document is
+the old one or the new one, never anything else); a second `trawl serve`
+of the same directory serves reads and refuses writes. Every port is
+picked by binding port 0 first; every wait is bounded; processes are
+stopped in a cleanup even when a test fails. Standard library only.
+"""
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from netlib import free_port  # noqa: E402
+
+TRAWL = None
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+                   "runtime error:")
+
+
+def request(port, method, path, body=None, timeout=30):
+    """(status, json or None); raises OSError when the connection fails."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = body
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+        elif isinstance(body, str):
+            data = body.encode()
+        hdrs = {"Content-Type": "application/x-ndjson" if path.endswith("_bulk") or
+                "_bulk?" in path else "application/json"}
+        c.request(method, path, body=data, headers=hdrs)
+        r = c.getresponse()
+        raw = r.read()
+        try:
+            return r.status, json.loads(raw) if raw else None
+        except ValueError:
+            return r.status, raw
+    finally:
+        c.close()
+
+
+class Server:
+    """A `trawl serve` of directory ix on a free port."""
+
+    def __init__(self, ix, *extra):
+        self.ix = ix
+        self.port = free_port()
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([TRAWL, "serve", ix, "--http", "127.0.0.1:%d" % self.port,
+                                      "--quiet", "--refresh-ms", "200"] + list(extra),
+                                     stdout=subprocess.DEVNULL, stderr=self.err)
+        end = time.time() + 30
+        while True:
+            try:
+                if request(self.port, "GET", "/readyz", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > end:
+                self.kill()
+                raise AssertionError("trawl serve %s never became ready: %s" %
+                                     (ix, self.stderr()))
+            time.sleep(0.05)
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.err.close()
+
+    def stop(self):
+        """SIGTERM; must exit 0 without a sanitizer report."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        err = self.stderr()
+        self.err.close()
+        assert rc == 0, "trawl serve exited %d: %s" % (rc, err)
+        for m in SANITIZER_MARKS:
+            assert m not in err, err
+
+
+def base_docs(n):
+    return [{"id": "base-%d" % i, "title": "base %d" % i, "body": "common words w%d" % (i % 7)}
+            for i in range(n)]
+
+
+def build(ix, docs, shards=2):
+    src = ix + ".jsonl"
+    with open(src, "w") as f:
+        for d in docs:
+            f.write(json.dumps(d) + "\n")
+    subprocess.run([TRAWL, "index", ix, src, "--shards", str(shards)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class WritesTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="trawl-writes-")
+        self.ix = os.path.join(self.dir, "idx")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            if not s.err.closed:
+                s.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def serve(self, *extra):
+        s = Server(self.ix, *extra)
+        self.servers.append(s)
+        return s
+
+    def test_endpoints(self):
+        build(self.ix, base_docs(50))
+        s = self.serve()
+        p = s.port
+        st, b = request(p, "PUT", "/idx/_doc/a1", {"title": "alpha", "body": "quokka one"})
+        self.assertEqual((st, b["result"], b["_version"], b["_primary_term"]),
+                         (201, "created", 1, 1), b)
+        seq_a1 = b["_seq_no"]
+        st, b = request(p, "PUT", "/idx/_doc/a1", {"title": "alpha", "body": "quokka two"})
+        self.assertEqual((st, b["result"], b["_version"]), (200, "updated", 2), b)
+        self.assertGreater(b["_seq_no"], seq_a1)
+        # compare-and-set on the old number: 409
+        st, b = request(p, "PUT", "/idx/_doc/a1?if_seq_no=%d&if_primary_term=1" % seq_a1,
+                        {"title": "stale"})
+        self.assertEqual((st, b["error"]["type"]), (409, "version_conflict_engine_exception"), b)
+        st, b = request(p, "PUT", "/idx/_create/a1", {"title": "dup"})
+        self.assertEqual(st, 409, b)
+        st, b = request(p, "POST", "/idx/_doc", {"title": "generated", "body": "quokka three"})
+        self.assertEqual(st, 201, b)
+        gen_id = b["_id"]
+        self.assertEqual(len(gen_id), 20)
+        st, b = request(p, "POST", "/idx/_update/a1", {"doc": {"extra": "x"}})
+        self.assertEqual((st, b["result"], b["_version"]), (200, "updated", 3), b)
+        st, b = request(p, "POST", "/idx/_update/a1", {"doc": {"extra": "x"}})
+        self.assertEqual((st, b["result"]), (200, "noop"), b)
+        st, b = request(p, "POST", "/idx/_update/nope", {"doc": {"x": 1}})
+        self.assertEqual((st, b["error"]["type"]), (404, "document_missing_exception"), b)
+        st, b = request(p, "DELETE", "/idx/_doc/base-3")
+        self.assertEqual((st, b["result"]), (200, "deleted"), b)
+        st, b = request(p, "DELETE", "/idx/_doc/base-3")
+        self.assertEqual((st, b["result"]), (404, "not_found"), b)
+        # a document the schema refuses: 400 naming it, nothing logged
+        st, b = request(p, "PUT", "/idx/_doc/bad", {"title": 42})
+        self.assertEqual((st, b["error"]["type"]), (400, "mapper_parsing_exception"), b)
+        st, b = request(p, "PUT", "/idx/_doc/bad", "not json")
+        self.assertEqual(st, 400, b)
+        st, b = request(p, "PUT", "/idx/_doc/x?refresh=sometimes", {"title": "x"})
+        self.assertEqual(st, 400, b)
+        st, b = request(p, "PUT", "/other/_doc/x", {"title": "x"})
+        self.assertEqual((st, b["error"]["type"]), (404, "index_not_found_exception"), b)
+        # the realtime get sees the write before any refresh, with its numbers
+        st, b = request(p, "GET", "/idx/_doc/a1")
+        self.assertEqual((st, b["_version"], b["_source"]["extra"]), (200, 3, "x"), b)
+        # _bulk: per-item outcomes, a bad action line's item fails by its line
+        bulk = "\n".join(json.dumps(x) for x in [
+            {"index": {"_id": "b1"}}, {"title": "bulk", "body": "quokka four"},
+            {"create": {"_id": "a1"}}, {"title": "dup"},
+            {"delete": {"_id": gen_id}},
+            {"index": {"_id": "b2", "routing": "r"}}, {"title": "x"},
+            {"update": {"_id": "b1"}}, {"doc": {"more": 1}},
+        ]) + "\n"
+        st, b = request(p, "POST", "/idx/_bulk?refresh=wait_for", bulk)
+        self.assertEqual(st, 200, b)
+        self.assertTrue(b["errors"])
+        items = b["items"]
+        self.assertEqual([list(i)[0] for i in items], ["index", "create", "delete", "index", "update"])
+        self.assertEqual([list(i.values())[0]["status"] for i in items], [201, 409, 200, 400, 200])
+        self.assertIn("line 6", items[3]["index"]["error"]["reason"])
+        # refresh=wait_for: the same root's next search sees every write before it
+        st, b = request(p, "GET", "/idx/_search?q=quokka&size=20")
+        ids = sorted(h["_id"] for h in b["hits"]["hits"])
+        self.assertEqual(ids, ["a1", "b1"], b)
+        st, b = request(p, "GET", "/idx/_count")
+        self.assertEqual(b["count"], 50 - 1 + 2, b)
+        # a second server of the directory serves reads, refuses writes
+        s2 = Server(self.ix)
+        self.servers.append(s2)
+        st, b = request(s2.port, "PUT", "/idx/_doc/z", {"title": "z"})
+        self.assertEqual(st, 405, b)
+        self.assertIn("wlog.mdb", s2.stderr())
+        st, b = request(s2.port, "GET", "/idx/_count")
+        self.assertEqual((st, b["count"]), (200, 51), b)
+        s2.stop()
+        st, b = request(p, "POST", "/idx/_refresh")
+        self.assertEqual(st, 200, b)
+        s.stop()
+
+    def test_durable_under_kill(self):
+        """Random writes while the server is killed (SIGKILL) and restarted;
+        the final index holds every acknowledged write, and an unanswered
+        one whole or not at all."""
+        build(self.ix, base_docs(200))
+        rnd = random.Random(int(os.environ.get("TRAWL_SEED", "12")))
+        # the model: id -> document (None: deleted) of every acknowledged write
+        model = {d["id"]: {"title": d["title"], "body": d["body"]} for d in base_docs(200)}
+        uncertain = {}  # id -> (before, after) of a write whose answer was lost
+        acked = [0]
+        stop = threading.Event()
+        holder = {"port": None}
+        errors = []
+
+        def writer():
+            n = 0
+            while not stop.is_set():
+                port = holder["port"]
+                if port is None:
+                    time.sleep(0.01)
+                    continue
+                n += 1
+                i = rnd.randrange(400)
+                doc_id = "base-%d" % i if i < 200 else "new-%d" % i
+                before = model.get(doc_id)
+                if rnd.random() < 0.25:
+                    method, path, body, after = "DELETE", "/idx/_doc/" + doc_id, None, None
+                else:
+                    after = {"title": "w%d" % n, "body": "written %d %s" % (n, doc_id)}
+                    method, path, body = "PUT", "/idx/_doc/" + doc_id, after
+                try:
+                    st, b = request(port, method, path, body, timeout=10)
+                except OSError:
+                    uncertain[doc_id] = (before, after)
+                    holder["port"] = None  # the server is gone: wait for the next
+                    continue
+                if st in (200, 201) or (st == 404 and method == "DELETE"):
+                    model[doc_id] = after
+                    uncertain.pop(doc_id, None)
+                    acked[0] += 1
+                elif st in (503, 429):
+                    uncertain[doc_id] = (before, after)  # refused before deciding? be safe
+                else:
+                    errors.append((st, b))
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            for _ in range(4):
+                s = self.serve()
+                holder["port"] = s.port
+                time.sleep(rnd.uniform(1.0, 2.5))
+                holder["port"] = None
+                s.kill()
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            t.join(timeout=60)
+        self.assertEqual(errors, [])
+        self.assertGreater(acked[0], 50, "too few writes acknowledged to mean anything")
+        s = self.serve()
+        st, _ = request(s.port, "POST", "/idx/_refresh")
+        self.assertEqual(st, 200)
+        live = 0
+        for doc_id in sorted(set(model) | set(uncertain)):
+            st, b = request(s.port, "GET", "/idx/_doc/%s?realtime=false" % doc_id)
+            got = None
+            if st == 200:
+                got = {k: v for k, v in b["_source"].items() if k != "id"}
+                live += 1
+            else:
+                self.assertEqual(st, 404, b)
+            if doc_id in uncertain:
+                self.assertIn(got, uncertain[doc_id], doc_id)
+            else:
+                self.assertEqual(got, model[doc_id], doc_id)
+        st, b = request(s.port, "GET", "/idx/_count")
+        self.assertEqual(b["count"], live, b)
+        print("durability: %d writes acknowledged across 4 kills, %d in doubt, %d live documents"
+              % (acked[0], len(uncertain), live))
+        s.stop()
+
+
+def main():
+    global TRAWL
+    if len(sys.argv) < 2:
+        print(__doc__)
+        return 2
+    TRAWL = os.path.abspath(sys.argv.pop(1))
+    return 0 if unittest.main(exit=False, verbosity=2).result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
