@@ -105,6 +105,14 @@ void idx_manifest_fini(idx_manifest *m);
 int idx_manifest_verify(const char *gendir, const idx_manifest *m, const uint8_t *want, char *err,
                         size_t errlen);
 
+/* idx_manifest_verify_with is idx_manifest_verify where trusted(ctx,
+ * path, f) may say that the file at path, listed as f, was verified
+ * already (the same inode, size and checksum in a generation read before:
+ * a hard link), and need not be read again. */
+typedef int (*idx_trusted_fn)(void *ctx, const char *path, const idx_mfile *f);
+int idx_manifest_verify_with(const char *gendir, const idx_manifest *m, const uint8_t *want,
+                             idx_trusted_fn trusted, void *ctx, char *err, size_t errlen);
+
 /*
  * idx_gen_publish renames tmpdir to DIR/gen-N, then atomically replaces
  * DIR/CURRENT, fsyncing files and directories so that a crash at any point

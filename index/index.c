@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/buf.h"
 #include "common/error.h"
@@ -40,6 +41,7 @@ void trawl_index_close(trawl_index *idx)
 	for (uint32_t t = 0; t < LIMIT_TYPED_FIELDS; t++)
 		free(idx->kdict_bytes[t]);
 	idx_gstats_close(idx->gstats);
+	free(idx->vfiles);
 	idx_fcache_free(idx->fcache);
 	free(idx->schema_json);
 	free(idx->dir);
@@ -254,6 +256,70 @@ static int keyword_dicts(trawl_index *idx, char *err, size_t errlen)
 	return rc == TRAWL_ENOMEM ? errf(err, errlen, rc, "out of memory") : rc;
 }
 
+/* A file of the open generation, as checked: where it is on disk and what
+ * the manifest said of it. */
+typedef struct idx_vfile {
+	dev_t dev;
+	ino_t ino;
+	uint64_t bytes;
+	char xxh3_128[33];
+} idx_vfile;
+
+/* idx_trusted_fn over an earlier index: the file is one it checked. */
+static int trusted_file(void *ctx, const char *path, const idx_mfile *f)
+{
+	const trawl_index *prev = ctx;
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return 0;
+	for (uint32_t i = 0; i < prev->nvfiles; i++) {
+		const idx_vfile *v = &prev->vfiles[i];
+		if (v->ino == st.st_ino && v->dev == st.st_dev && v->bytes == f->bytes &&
+		    (uint64_t)st.st_size == f->bytes && !strcmp(v->xxh3_128, f->xxh3_128))
+			return 1;
+	}
+	return 0;
+}
+
+/* Records file f of gendir as checked (for a later open's reuse). */
+static void note_file(trawl_index *idx, const char *gendir, const idx_mfile *f, uint32_t cap)
+{
+	char path[LIMIT_PATH_BYTES];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s", gendir, f->file);
+	if (idx->nvfiles >= cap || stat(path, &st) != 0)
+		return;
+	idx_vfile *v = &idx->vfiles[idx->nvfiles++];
+	v->dev = st.st_dev;
+	v->ino = st.st_ino;
+	v->bytes = f->bytes;
+	memcpy(v->xxh3_128, f->xxh3_128, sizeof v->xxh3_128);
+}
+
+/* The files of the wanted shards and the statistics, as checked. */
+static void note_files(trawl_index *idx, const char *gendir, const idx_manifest *m,
+                       const uint8_t *want)
+{
+	uint32_t cap = 2;
+	for (uint32_t i = 0; i < m->shards; i++)
+		cap += want[i] ? 3 * m->shard[i].nsegs : 0;
+	if (!(idx->vfiles = calloc(cap, sizeof *idx->vfiles)))
+		return; /* nothing to reuse: a later open checks every file */
+	for (uint32_t i = 0; i < m->shards; i++)
+		for (uint32_t j = 0; want[i] && j < m->shard[i].nsegs; j++) {
+			const idx_mseg *g = &m->shard[i].segs[j];
+			note_file(idx, gendir, &g->f, cap);
+			if (g->del.file[0])
+				note_file(idx, gendir, &g->del, cap);
+			if (g->ver.file[0])
+				note_file(idx, gendir, &g->ver, cap);
+		}
+	if (m->stats_base.file[0])
+		note_file(idx, gendir, &m->stats_base, cap);
+	if (m->stats_delta.file[0])
+		note_file(idx, gendir, &m->stats_delta, cap);
+}
+
 int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errlen)
 {
 	return trawl_index_open_with(out, dir, NULL, err, errlen);
@@ -312,8 +378,11 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 		rc = errf(err, errlen, TRAWL_EINVAL, "%s: no shards to open", dir);
 		goto fail;
 	}
-	if ((rc = idx_manifest_verify(gendir, m, want, err, errlen)))
+	const trawl_index *prev = opts ? opts->reuse : NULL;
+	if ((rc = idx_manifest_verify_with(gendir, m, want, prev ? trusted_file : NULL,
+	                                   (void *)prev, err, errlen)))
 		goto fail;
+	note_files(idx, gendir, m, want);
 	idx->dir = strdup(dir);
 	idx->generation = gen;
 	idx->unsummed = m->unsummed;

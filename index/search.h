@@ -82,6 +82,9 @@ struct trawl_index {
 	uint64_t terms;
 	struct idx_fcache *fcache; /* the filter cache (NULL: none) */
 	int unsummed; /* the generation has no MANIFEST.xxh3 (an older trawl wrote it) */
+	/* the files checked at open (trawl_open_opts.reuse trusts them) */
+	struct idx_vfile *vfiles;
+	uint32_t nvfiles;
 };
 
 /* Whether bit d of bits is set. */

@@ -109,13 +109,26 @@ static void gen_free(gen *g)
 	free(g);
 }
 
+static void gen_release(gen *g);
+
 static int open_gen(leaf *l, gen **out, char *err, size_t errlen)
 {
 	gen *g = calloc(1, sizeof *g);
 	if (!g)
 		return TRAWL_ENOMEM;
 	trawl_open_opts o = {l->cfg.shards ? l->shards : NULL, l->cfg.shards ? l->nshards : 0};
+	/* the files it shares with the generation served now were checked
+	 * when that one opened (an update's generation: most of them) */
+	pthread_mutex_lock(&l->mu);
+	gen *cur = l->cur;
+	if (cur)
+		cur->refs++;
+	pthread_mutex_unlock(&l->mu);
+	o.reuse = cur ? cur->idx : NULL;
 	int rc = trawl_index_open_with(&g->idx, l->dir, &o, err, errlen);
+	pthread_mutex_lock(&l->mu);
+	gen_release(cur);
+	pthread_mutex_unlock(&l->mu);
 	if (rc) {
 		free(g);
 		return rc;

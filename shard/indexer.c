@@ -85,7 +85,9 @@ static int open_live(trawl_indexer *x, char *err, size_t errlen)
 {
 	trawl_index *idx;
 	trawl_searcher *s;
-	int rc = trawl_index_open(&idx, x->dir, err, errlen);
+	trawl_open_opts o = {0};
+	o.reuse = x->live; /* what it shares with the last generation is checked */
+	int rc = trawl_index_open_with(&idx, x->dir, &o, err, errlen);
 	if (rc)
 		return rc;
 	if ((rc = trawl_searcher_open(&s, idx))) {
@@ -184,6 +186,28 @@ static void batch_fini(batch *b)
 	tbuf_fini(&b->bytes);
 }
 
+/* sh_apply_hooks over the live generation the indexer holds open (the
+ * thread's own calls: live_mu is taken for the ingest's beside them). */
+static int hook_locate(void *ctx, const char *id, uint32_t idlen, uint32_t *shard, uint32_t *seg,
+                       uint32_t *doc)
+{
+	trawl_indexer *x = ctx;
+	pthread_mutex_lock(&x->live_mu);
+	int rc = idx_locate(x->ls, id, idlen, shard, seg, doc);
+	pthread_mutex_unlock(&x->live_mu);
+	return rc;
+}
+
+static int hook_source(void *ctx, uint32_t shard, uint32_t seg, uint32_t doc, char **out,
+                       size_t *len)
+{
+	trawl_indexer *x = ctx;
+	pthread_mutex_lock(&x->live_mu);
+	int rc = idx_seg_doc(x->ls, shard, seg, doc, out, len);
+	pthread_mutex_unlock(&x->live_mu);
+	return rc;
+}
+
 /* One generation of what the log holds after x->applied (the thread's;
  * mu not held). *made: a generation was published. */
 static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
@@ -209,7 +233,23 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 	uint64_t last = b.ops[b.n - 1].seq;
 	sh_apply_report rep;
 	double t0 = clock_mono_s();
-	rc = sh_apply(x->dir, b.ops, b.n, last, &rep, err, errlen);
+	pthread_mutex_lock(&x->live_mu);
+	trawl_index_stats lst;
+	trawl_index_get_stats(x->live, &lst);
+	pthread_mutex_unlock(&x->live_mu);
+	sh_apply_hooks hooks = {hook_locate, hook_source, NULL, x, lst.generation};
+	rc = sh_apply_with(x->dir, b.ops, b.n, last, &hooks, &rep, err, errlen);
+	if (rc == TRAWL_EBUSY) {
+		/* another process published: look at its generation, then again */
+		pthread_mutex_lock(&x->live_mu);
+		char oerr[LIMIT_ERRMSG_BYTES];
+		if (open_live(x, oerr, sizeof oerr) == TRAWL_OK) {
+			trawl_index_get_stats(x->live, &lst);
+			hooks.generation = lst.generation;
+		}
+		pthread_mutex_unlock(&x->live_mu);
+		rc = sh_apply_with(x->dir, b.ops, b.n, last, &hooks, &rep, err, errlen);
+	}
 	double took = clock_mono_s() - t0;
 	uint32_t n = b.n;
 	batch_fini(&b);

@@ -39,7 +39,7 @@
 #include "index/wlog.h"
 
 #define SH_RUN_VERSION 2 /* 2: documents carry their typed values */
-#define SH_ZSTD_LEVEL 3 /* of stored documents in runs (work.c, audit.c) */
+#define SH_ZSTD_LEVEL 3  /* of stored documents in runs (work.c, audit.c) */
 
 /* What a worker needs besides the item; fixed for a whole build. */
 typedef struct sh_params {
@@ -87,7 +87,7 @@ typedef struct sh_doc {
 	size_t stored_len;
 	const uint8_t *texts; /* per text field: u32 length, then the text */
 	size_t texts_len;
-	int tomb; /* a _bulk delete of id: no stored, no texts */
+	int tomb;             /* a _bulk delete of id: no stored, no texts */
 	const uint8_t *typed; /* the typed fields' values: per typed field, an
 	                         idx_values_parse record (index/values.h) */
 	size_t typed_len;
@@ -233,14 +233,20 @@ int sh_apply(const char *dir, const idx_wop *ops, uint32_t n, uint64_t applied_s
 /* The live generation's answers sh_apply asks for (the read side's
  * idx_locate and idx_seg_doc), and a hook run before each step (nonzero
  * fails it): for unit tests, which give a model of the live generation
- * and make each step fail in turn. */
+ * and make each step fail in turn, and for the indexer, which has the
+ * live generation open already (opening it again would cost a read of
+ * every file it has not checked). */
 typedef struct sh_apply_hooks {
 	int (*locate)(void *ctx, const char *id, uint32_t idlen, uint32_t *shard, uint32_t *seg,
 	              uint32_t *doc); /* NULL: the live generation's read side */
 	int (*source)(void *ctx, uint32_t shard, uint32_t seg, uint32_t doc, char **out,
-	              size_t *len); /* malloc'ed; with locate */
+	              size_t *len);               /* malloc'ed; with locate */
 	int (*step)(void *ctx, const char *name); /* NULL: none */
 	void *ctx;
+	/* with locate: the generation the caller's answers are of (0: any);
+	 * another one live fails the apply (TRAWL_EBUSY): the caller must
+	 * look at the new one first */
+	uint64_t generation;
 } sh_apply_hooks;
 
 /* sh_apply_with is sh_apply with hooks (NULL: sh_apply). */
@@ -319,7 +325,7 @@ typedef struct sh_rdoc {
 	const uint8_t *id;
 	uint32_t id_len;
 	uint32_t lens[LIMIT_FIELDS]; /* tokens kept per text field */
-	const uint8_t *rec;            /* the stored record (docstore.h) */
+	const uint8_t *rec;          /* the stored record (docstore.h) */
 	uint32_t rec_len;
 	const uint8_t *typed; /* the typed fields' values (index/values.h's
 	                         records; not yet checked) */

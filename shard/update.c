@@ -474,6 +474,12 @@ static int read_live(apply *a, uint64_t applied_seq, uint32_t n)
 static int open_view(apply *a)
 {
 	if (a->hooks && a->hooks->locate) {
+		if (a->hooks->generation && a->hooks->generation != a->live.generation)
+			return errf(a->err, a->errlen, TRAWL_EBUSY,
+			            "%s: generation %llu is live, not %llu (published by another "
+			            "process?)",
+			            a->dir, (unsigned long long)a->live.generation,
+			            (unsigned long long)a->hooks->generation);
 		a->view = (sh_live){a->hooks->locate, a->hooks->source, a->hooks->ctx};
 		return TRAWL_OK;
 	}

@@ -288,6 +288,12 @@ typedef struct trawl_open_opts {
 	int64_t filter_cache_bytes; /* bound of the filter cache (typed clauses'
 	                               document sets, reused by later searches);
 	                               0: TRAWL_FILTER_CACHE_BYTES; < 0: none */
+	/* An index open on an earlier generation of the same directory (the
+	 * caller's, still open during the call), or NULL: the files the new
+	 * generation shares with it (hard links: the same inode, size and
+	 * checksum) are not read again to check their checksums, so that
+	 * opening the generation after an update costs what the update wrote. */
+	const trawl_index *reuse;
 } trawl_open_opts;
 
 #define TRAWL_FILTER_CACHE_BYTES (64 << 20) /* the filter cache's default bound */
