@@ -499,6 +499,50 @@ static int read_v3(json_t *root, idx_manifest *m, const char *path, char *err, s
 	return rc;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A format 3 manifest's files are distinct (a segment listed twice would
+ * give its documents twice) and its live documents add up to "docs". */
+static int check_v3(const idx_manifest *m, const char *path, char *err, size_t errlen)
+{
+	size_t n = 2, k = 0;
+	uint64_t live = 0;
+	for (uint32_t i = 0; i < m->shards; i++)
+		n += 3 * (size_t)m->shard[i].nsegs;
+	const char **names = malloc(n * sizeof *names);
+	if (!names)
+		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", path);
+	for (uint32_t i = 0; i < m->shards; i++)
+		for (uint32_t j = 0; j < m->shard[i].nsegs; j++) {
+			const idx_mseg *g = &m->shard[i].segs[j];
+			names[k++] = g->f.file;
+			if (g->del.file[0])
+				names[k++] = g->del.file;
+			if (g->ver.file[0])
+				names[k++] = g->ver.file;
+			live += g->docs - g->deleted;
+		}
+	if (m->stats_base.file[0])
+		names[k++] = m->stats_base.file;
+	if (m->stats_delta.file[0])
+		names[k++] = m->stats_delta.file;
+	qsort(names, k, sizeof *names, cmp_name);
+	int rc = TRAWL_OK;
+	for (size_t i = 1; i < k && !rc; i++)
+		if (!strcmp(names[i - 1], names[i]))
+			rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: %s is listed twice", path,
+			          names[i]);
+	free(names);
+	if (!rc && live != m->docs)
+		rc = errf(err, errlen, TRAWL_ECORRUPT,
+		          "%s: docs is %llu, but the segments hold %llu live documents", path,
+		          (unsigned long long)m->docs, (unsigned long long)live);
+	return rc;
+}
+
 int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof *m);
@@ -586,6 +630,8 @@ int idx_manifest_read(const char *gendir, idx_manifest *m, char *err, size_t err
 			goto out;
 		rc = TRAWL_ECORRUPT;
 	}
+	if (format >= 3 && (rc = check_v3(m, path, err, errlen)))
+		goto out;
 	m->schema_json = json_dumps(schema, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	rc = m->schema_json ? TRAWL_OK : TRAWL_ENOMEM;
 out:

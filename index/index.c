@@ -221,7 +221,7 @@ static int keyword_dicts(trawl_index *idx, char *err, size_t errlen)
 		if ((rc = idx_kwdict_open(&idx->kdict[t], out.data, out.len)))
 			break;
 		idx->has_kdict[t] = 1;
-		/* each segment's values are sorted too: one walk maps them */
+		/* each segment's values into the union's numbers: a search each */
 		for (uint32_t j = 0; j < idx->nsegs && !rc; j++) {
 			uint32_t *map = malloc((d[j].n ? d[j].n : 1) * sizeof *map);
 			if (!map) {
@@ -229,21 +229,17 @@ static int keyword_dicts(trawl_index *idx, char *err, size_t errlen)
 				break;
 			}
 			idx->segs[j].gord[t] = map;
-			for (uint32_t i = 0, g = 0; i < d[j].n; i++) {
-				uint32_t la, lb;
+			for (uint32_t i = 0; i < d[j].n; i++) {
+				uint32_t la;
 				const uint8_t *a = idx_kwdict_value(&d[j], i, &la);
-				for (; g < idx->kdict[t].n; g++) {
-					const uint8_t *b = idx_kwdict_value(&idx->kdict[t], g, &lb);
-					if (la == lb && memcmp(a, b, la) == 0)
-						break;
-				}
-				if (g == idx->kdict[t].n) {
+				int64_t g = idx_kwdict_find(&idx->kdict[t], a, la);
+				if (g < 0) {
 					rc = errf(err, errlen, TRAWL_EINTERNAL,
 					          "field \"%s\": a value lost in the union",
 					          sc->typed[t].name);
 					break;
 				}
-				map[i] = g;
+				map[i] = (uint32_t)g;
 			}
 		}
 	}
@@ -415,6 +411,12 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 		                          idx->schema.nfields, err, errlen)))
 			goto fail;
 		idx->stats.docs = idx_gstats_docs(idx->gstats);
+		if (idx->stats.docs != m->docs) {
+			rc = errf(err, errlen, TRAWL_ECORRUPT,
+			          "%s: the statistics count %llu documents, the manifest %llu", bp,
+			          (unsigned long long)idx->stats.docs, (unsigned long long)m->docs);
+			goto fail;
+		}
 		for (uint32_t f = 0; f < idx->schema.nfields; f++)
 			idx->stats.sumlen[f] = idx_gstats_sumlen(idx->gstats, f);
 	} else {

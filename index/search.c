@@ -1468,6 +1468,10 @@ typedef struct prefix_ctx {
 static int prefix_cb(void *ctx, const uint8_t *key, uint32_t klen, const idx_term *t)
 {
 	prefix_ctx *p = ctx;
+	uint64_t gdf = 1;
+	if (p->b->c->gstats && idx_gstats_df(p->b->c->gstats, key, klen, &gdf) == TRAWL_OK &&
+	    gdf == 0)
+		return 0; /* only deleted documents hold it: not a term of the index */
 	if (p->n >= TRAWL_MAX_PREFIX_TERMS) {
 		p->rc = errf(p->b->c->err, p->b->c->errlen, TRAWL_ELIMIT,
 		             "%sthe prefix matches more than %d terms; make it longer",
@@ -1871,6 +1875,8 @@ static int constant_score(const sc *k, float *w)
 	case SC_CONST:
 		*w = ((const sc_const *)k)->w;
 		return 1;
+	case SC_EXCL: /* scores its first kid's: a segment's deletes left out */
+		return constant_score(((const sc_pair *)k)->a, w);
 	}
 	return 0;
 }

@@ -371,15 +371,16 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	}
 	if (rc)
 		goto fail;
+	/* the best want so far, and a segment's want beside them */
 	uint32_t want = o.k + o.offset, ns = s->idx->nsegs;
-	if ((size_t)want * ns > s->caphits) {
-		idx_hit *h = realloc(s->hits, (size_t)want * ns * sizeof *h);
+	if ((size_t)want * 2 > s->caphits) {
+		idx_hit *h = realloc(s->hits, (size_t)want * 2 * sizeof *h);
 		if (!h) {
 			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
 			goto fail;
 		}
 		s->hits = h;
-		s->caphits = want * ns;
+		s->caphits = want * 2;
 	}
 	r->has_query = 1;
 	uint8_t only[TRAWL_MAX_SHARDS] = {0};
