@@ -298,6 +298,14 @@
  * and built, so a backlog becomes several generations. */
 #define LIMIT_INDEXER_BATCH_OPS 100000
 #define LIMIT_INDEXER_BATCH_BYTES (256u << 20)
+/* The indexer's merge policy (shard/indexer.c): a shard with more than
+ * LIMIT_MERGE_AT_SEGMENTS segments merges its smallest, up to
+ * LIMIT_MERGE_FACTOR of them and LIMIT_MERGE_DOCS documents in one step
+ * (a step is a generation: its time, during which writes wait in the log,
+ * is bounded by its documents). */
+#define LIMIT_MERGE_AT_SEGMENTS 10
+#define LIMIT_MERGE_FACTOR 10
+#define LIMIT_MERGE_DOCS 200000
 /* Items of a _bulk request decided at once (its outcomes are held a chunk
  * at a time), and how long a write with refresh=true|wait_for, or a
  * _refresh, waits for its generation. */

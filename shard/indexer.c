@@ -61,6 +61,13 @@ struct trawl_indexer {
 	char last_err[LIMIT_ERRMSG_BYTES];
 	uint64_t generations, ops_applied;
 	double apply_s, last_apply_s;
+	/* merging: a compaction asked for (compact), its outcome; counters */
+	int compact, compact_rc;
+	uint64_t compacts_done;
+	char compact_err[LIMIT_ERRMSG_BYTES];
+	uint64_t merges, merged_docs;
+	double merge_s;
+	int merge_failed; /* the last merge failed: not again until a write */
 };
 
 static void say(trawl_indexer *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -296,6 +303,187 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 	return TRAWL_OK;
 }
 
+/* ---- merging: the tiered policy (docs/ARCHITECTURE.md, item 6) ---- */
+
+typedef struct mseg {
+	uint32_t j;    /* the segment's place in its shard's list */
+	uint64_t live; /* its live documents */
+} mseg;
+
+static int cmp_live(const void *a, const void *b)
+{
+	const mseg *x = a, *y = b;
+	return (x->live > y->live) - (x->live < y->live);
+}
+
+/*
+ * The segments of shard no to merge now, into out (places in the shard's
+ * list); their number, 0 for none. A shard with more than
+ * LIMIT_MERGE_AT_SEGMENTS merges its smallest, up to LIMIT_MERGE_FACTOR of
+ * them and LIMIT_MERGE_DOCS documents: segments of one size gather until
+ * they make one of the next size, so a document is written again about
+ * log(index / batch) times (Lucene's tiered policy, by count). A segment a
+ * third of whose documents are deleted is written again alone (its dead
+ * documents cost every search). A compaction (all) merges every segment
+ * of the shard, when it has more than one or any deletes. live_mu held.
+ */
+static uint32_t merge_plan(trawl_indexer *x, uint32_t no, int all, uint32_t *out)
+{
+	const trawl_index *idx = x->live;
+	int32_t first = idx->local[no];
+	uint32_t n = first < 0 ? 0 : idx->nseg_of[no], k = 0;
+	mseg v[LIMIT_SEGMENTS];
+	int deleted = 0;
+	for (uint32_t j = 0; j < n; j++) {
+		const idx_seg *g = &idx->segs[first + (int32_t)j];
+		v[j] = (mseg){j, (uint64_t)g->ndocs - g->del.count};
+		deleted |= g->del.count > 0;
+	}
+	if (all) {
+		for (uint32_t j = 0; (n > 1 || deleted) && j < n; j++)
+			out[k++] = j;
+		return k;
+	}
+	qsort(v, n, sizeof *v, cmp_live);
+	uint64_t sum = 0;
+	if (n > LIMIT_MERGE_AT_SEGMENTS) {
+		for (uint32_t i = 0; i < n && k < LIMIT_MERGE_FACTOR; i++) {
+			if (k >= 2 && sum + v[i].live > LIMIT_MERGE_DOCS)
+				break;
+			out[k++] = v[i].j;
+			sum += v[i].live;
+		}
+		if (k >= 2)
+			return k;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const idx_seg *g = &idx->segs[first + (int32_t)v[i].j];
+		if (g->del.count && (uint64_t)g->del.count * 3 >= g->ndocs &&
+		    v[i].live <= LIMIT_MERGE_DOCS) {
+			out[0] = v[i].j;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A shard's merge the policy (or a compaction) wants now: its number in
+ * *no, the segments in out; 0 for none. live_mu held. */
+static uint32_t merge_next(trawl_indexer *x, int all, uint32_t *no, uint32_t *out)
+{
+	trawl_index_stats st;
+	trawl_index_get_stats(x->live, &st);
+	for (uint32_t s = 0; s < st.shards; s++) {
+		uint32_t n = merge_plan(x, s, all, out);
+		if (n) {
+			*no = s;
+			return n;
+		}
+	}
+	return 0;
+}
+
+/* Writes the live documents of segments segs[0..n) of shard no again, as
+ * they are, into one new segment: a generation of its own (sh_apply with
+ * the merge hook), which holds the same documents, versions and
+ * statistics as the one before. The thread's; mu not held. */
+static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint32_t n, char *err,
+                      size_t errlen)
+{
+	batch b = {0};
+	tbuf_init(&b.bytes, LIMIT_INDEXER_BATCH_BYTES + LIMIT_STORED_DOC_BYTES);
+	int rc = TRAWL_OK;
+	double t0 = clock_mono_s();
+	pthread_mutex_lock(&x->live_mu);
+	trawl_index_stats lst;
+	trawl_index_get_stats(x->live, &lst);
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		int32_t li = x->live->local[no] + (int32_t)segs[i];
+		const idx_sview *v = &x->ls->views[li];
+		for (uint32_t d = 0; d < v->ndocs && !rc; d++) {
+			if (v->deleted && idx_bit(v->deleted, d))
+				continue;
+			idx_wop op = {IDX_WOP_INDEX, NULL, 0, NULL, 0, 1, 0};
+			char *doc = NULL;
+			size_t len = 0;
+			op.id = (const char *)idx_view_extid(v, d, &op.idlen);
+			if (!op.id)
+				rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: document ids damaged",
+				          x->live->segs[li].path);
+			else if ((rc = idx_seg_version(x->ls, no, segs[i], d, &op.seq,
+			                               &op.version)) ||
+			         (rc = idx_seg_doc(x->ls, no, segs[i], d, &doc, &len)))
+				errf(err, errlen, rc,
+				     "%s: document %u cannot be read for a merge (%s): merging "
+				     "needs "
+				     "stored documents",
+				     x->live->segs[li].path, d, trawl_strerror(rc));
+			else if (len > UINT32_MAX)
+				rc = errf(err, errlen, TRAWL_ELIMIT, "%s: document %u is too large",
+				          x->live->segs[li].path, d);
+			else {
+				op.doc = doc;
+				op.doclen = (uint32_t)len;
+				if ((rc = take_op(&b, &op)))
+					errf(err, errlen, rc,
+					     "the segments to merge hold more than %u MiB of "
+					     "documents",
+					     LIMIT_INDEXER_BATCH_BYTES >> 20);
+			}
+			free(doc);
+		}
+	}
+	pthread_mutex_unlock(&x->live_mu);
+	for (uint32_t i = 0; !rc && i < b.n; i++) {
+		b.ops[i].id = (const char *)b.bytes.data + b.idoff[i];
+		b.ops[i].doc = (const char *)b.bytes.data + b.docoff[i];
+	}
+	pthread_mutex_lock(&x->mu);
+	uint64_t applied = x->applied;
+	pthread_mutex_unlock(&x->mu);
+	sh_apply_report rep;
+	sh_apply_hooks hooks = {hook_locate, hook_source, NULL, x, lst.generation, 1};
+	if (!rc && b.n)
+		rc = sh_apply_with(x->dir, b.ops, b.n, applied, &hooks, &rep, err, errlen);
+	uint32_t docs = b.n;
+	batch_fini(&b);
+	if (rc || !docs)
+		return rc;
+	pthread_mutex_lock(&x->live_mu);
+	char oerr[LIMIT_ERRMSG_BYTES];
+	int orc = open_live(x, oerr, sizeof oerr);
+	pthread_mutex_unlock(&x->live_mu);
+	if (orc)
+		return errf(err, errlen, orc, "%s", oerr);
+	if (x->cfg.published)
+		x->cfg.published(x->cfg.ctx, rep.generation);
+	double took = clock_mono_s() - t0;
+	pthread_mutex_lock(&x->mu);
+	x->generation = rep.generation;
+	x->merges++;
+	x->merged_docs += docs;
+	x->merge_s += took;
+	pthread_mutex_unlock(&x->mu);
+	if (!x->cfg.quiet)
+		say(x, "generation %llu: merged %u segment%s of shard %u (%u documents), %.3f s",
+		    (unsigned long long)rep.generation, n, n == 1 ? "" : "s", no, docs, took);
+	return TRAWL_OK;
+}
+
+/* One merge step if the policy (or a compaction: all) wants one: 1 when
+ * one was made, 0 when none was wanted, or the error. mu not held. */
+static int merge_step(trawl_indexer *x, int all, char *err, size_t errlen)
+{
+	uint32_t segs[LIMIT_SEGMENTS], no = 0;
+	pthread_mutex_lock(&x->live_mu);
+	uint32_t n = merge_next(x, all, &no, segs);
+	pthread_mutex_unlock(&x->live_mu);
+	if (!n)
+		return 0;
+	int rc = merge_once(x, no, segs, n, err, errlen);
+	return rc ? -rc : 1;
+}
+
 /* The last operation acknowledged. */
 static uint64_t acked(trawl_indexer *x)
 {
@@ -308,11 +496,35 @@ static void *run(void *arg)
 {
 	trawl_indexer *x = arg;
 	uint64_t last = clock_mono_ms();
+	char err[LIMIT_ERRMSG_BYTES];
 	pthread_mutex_lock(&x->mu);
 	while (!x->stop) {
 		uint64_t pending = acked(x) - x->applied, now = clock_mono_ms();
 		if (!pending && !x->now) {
-			pthread_cond_wait(&x->work, &x->mu);
+			/* nothing to apply: a merge step, if the policy (or a
+			 * compaction) wants one, else wait for writes */
+			int all = x->compact, failed = x->merge_failed;
+			pthread_mutex_unlock(&x->mu);
+			int m = all || !failed ? merge_step(x, all, err, sizeof err) : 0;
+			pthread_mutex_lock(&x->mu);
+			if (m < 0) {
+				x->merge_failed = 1;
+				pthread_mutex_unlock(&x->mu);
+				say(x, "a merge failed (the generation before it stays live): %s",
+				    err);
+				pthread_mutex_lock(&x->mu);
+			}
+			if (all && m <= 0) {
+				/* the compaction is done, or failed */
+				x->compact = 0;
+				x->compact_rc = m < 0 ? -m : TRAWL_OK;
+				snprintf(x->compact_err, sizeof x->compact_err, "%s",
+				         m < 0 ? err : "");
+				x->compacts_done++;
+				pthread_cond_broadcast(&x->done);
+			}
+			if (m == 0 && !x->compact && !x->stop && acked(x) == x->applied && !x->now)
+				pthread_cond_wait(&x->work, &x->mu);
 			continue;
 		}
 		if (!x->now && pending < x->cfg.batch_ops && now - last < x->cfg.refresh_ms) {
@@ -322,8 +534,8 @@ static void *run(void *arg)
 			continue;
 		}
 		x->now = 0;
+		x->merge_failed = 0; /* new documents: a merge may go now */
 		pthread_mutex_unlock(&x->mu);
-		char err[LIMIT_ERRMSG_BYTES];
 		int made = 0, rc = apply_once(x, &made, err, sizeof err);
 		last = clock_mono_ms();
 		pthread_mutex_lock(&x->mu);
@@ -340,6 +552,21 @@ static void *run(void *arg)
 	}
 	pthread_mutex_unlock(&x->mu);
 	return NULL;
+}
+
+int trawl_indexer_compact(trawl_indexer *x, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&x->mu);
+	uint64_t done = x->compacts_done;
+	x->compact = 1;
+	pthread_cond_signal(&x->work);
+	while (x->compacts_done == done && !x->stop)
+		pthread_cond_wait(&x->done, &x->mu);
+	int rc = x->stop && x->compacts_done == done ? TRAWL_EBUSY : x->compact_rc;
+	if (rc)
+		errf(err, errlen, rc, "%s", x->stop ? "the indexer is stopping" : x->compact_err);
+	pthread_mutex_unlock(&x->mu);
+	return rc;
 }
 
 /* ---- the handle ---- */
@@ -526,5 +753,8 @@ void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out)
 	out->failures = x->failures;
 	out->apply_seconds = x->apply_s;
 	out->last_apply_seconds = x->last_apply_s;
+	out->merges = x->merges;
+	out->merged_docs = x->merged_docs;
+	out->merge_seconds = x->merge_s;
 	pthread_mutex_unlock(&x->mu);
 }

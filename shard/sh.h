@@ -247,6 +247,11 @@ typedef struct sh_apply_hooks {
 	 * another one live fails the apply (TRAWL_EBUSY): the caller must
 	 * look at the new one first */
 	uint64_t generation;
+	/* a merge (the indexer's policy, or a compaction): ops are the live
+	 * documents of the segments to merge, written again as they are (with
+	 * their own _seq_no and _version), and applied_seq may be the live
+	 * generation's */
+	int merge;
 } sh_apply_hooks;
 
 /* sh_apply_with is sh_apply with hooks (NULL: sh_apply). */

@@ -434,6 +434,7 @@ static void apply_fini(apply *a)
 /* Reads CURRENT and the live manifest, and checks the batch against it. */
 static int read_live(apply *a, uint64_t applied_seq, uint32_t n)
 {
+	int merge = a->hooks && a->hooks->merge;
 	uint64_t g;
 	int rc = idx_gen_current(a->dir, &g, a->err, a->errlen);
 	if (rc == TRAWL_ENOTFOUND)
@@ -447,7 +448,8 @@ static int read_live(apply *a, uint64_t applied_seq, uint32_t n)
 	if ((rc = idx_manifest_read(a->gendir, &a->live, a->err, a->errlen)))
 		return rc;
 	a->have_live = 1;
-	if (applied_seq < a->live.applied_seq || (n && applied_seq == a->live.applied_seq))
+	if (applied_seq < a->live.applied_seq ||
+	    (n && !merge && applied_seq == a->live.applied_seq))
 		return errf(a->err, a->errlen, TRAWL_EINVAL,
 		            "%s: the live generation %llu already holds the write log's operations "
 		            "up to %llu; this batch ends at %llu",

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -71,7 +72,7 @@ class Server:
         self.port = free_port()
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([TRAWL, "serve", ix, "--http", "127.0.0.1:%d" % self.port,
-                                      "--quiet", "--refresh-ms", "200"] + list(extra),
+                                      "--refresh-ms", "200"] + list(extra),
                                      stdout=subprocess.DEVNULL, stderr=self.err)
         end = time.time() + 30
         while True:
@@ -296,6 +297,95 @@ class WritesTest(unittest.TestCase):
         print("durability: %d writes acknowledged across 4 kills, %d in doubt, %d live documents"
               % (acked[0], len(uncertain), live))
         s.stop()
+
+
+WIKI = os.path.join(ROOT, "data", "wiki-demo", "docs.jsonl")
+WIKI_QUERIES = os.path.join(ROOT, "data", "wiki-demo", "queries.tsv")
+
+
+class EquivalenceTest(unittest.TestCase):
+    """Writes over HTTP, merged by the indexer's policy, answer every
+    query as a whole build of the documents they leave does."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="trawl-equiv-")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            if not s.err.closed:
+                s.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_writes_then_merges_equal_a_full_build(self):
+        with open(WIKI) as f:
+            docs = [json.loads(line) for line in f][:3000]
+        rnd = random.Random(int(os.environ.get("TRAWL_SEED", "7")))
+        model = {d["id"]: {k: v for k, v in d.items() if k != "id"} for d in docs[:2000]}
+        ix = os.path.join(self.dir, "ix")
+        build(ix, [dict(v, id=k) for k, v in model.items()], shards=3)
+        s = Server(ix)
+        self.servers.append(s)
+        words = ["zqxj%d" % i for i in range(8)]
+        # 40 batches: adds (from the rest of the corpus), replacements with
+        # new words, deletes; each made searchable, so that segments pile up
+        # and the policy merges them
+        for b in range(40):
+            lines = []
+            for _ in range(rnd.randrange(5, 40)):
+                r = rnd.random()
+                if r < 0.25 and model:
+                    doc_id = rnd.choice(sorted(model))
+                    lines.append({"delete": {"_id": doc_id}})
+                    model.pop(doc_id)
+                    continue
+                src = rnd.choice(docs)
+                doc_id = src["id"] if r < 0.7 else "new-%d-%d" % (b, len(lines))
+                body = src["body"][:rnd.randrange(20, 400)] + " " + rnd.choice(words)
+                doc = {"title": src["title"], "body": body}
+                lines += [{"index": {"_id": doc_id}}, doc]
+                model[doc_id] = doc
+            st, r = request(s.port, "POST", "/ix/_bulk?refresh=wait_for",
+                            "\n".join(json.dumps(x) for x in lines) + "\n")
+            self.assertEqual(st, 200, r)
+            bad = [i for i in r["items"] if list(i.values())[0]["status"] not in (200, 201, 404)]
+            self.assertEqual(bad, [], r)
+        # let the policy finish its merges (it runs when no write waits)
+        time.sleep(3)
+        full = os.path.join(self.dir, "full")
+        build(full, [dict(v, id=k) for k, v in model.items()], shards=3)
+        f = Server(full, "--read-only")
+        self.servers.append(f)
+        with open(WIKI_QUERIES) as fq:
+            queries = [line.rstrip("\n").split("\t")[1] for line in fq][:60] + words
+        compared = 0
+        for q in queries:
+            for size in (3, 20):
+                tail = "/_search?size=%d&track_total_hits=true&q=%s" % (size,
+                                                                         urllib.parse.quote(q))
+                sa, a = request(s.port, "GET", "/ix" + tail)
+                sb, b = request(f.port, "GET", "/full" + tail)
+                self.assertEqual((sa, sb), (200, 200), (a, b))
+                self.assertEqual(a["hits"]["total"], b["hits"]["total"], q)
+                ha, hb = a["hits"]["hits"], b["hits"]["hits"]
+                self.assertEqual(len(ha), len(hb), q)
+                for x, y in zip(ha, hb):
+                    self.assertAlmostEqual(x["_score"], y["_score"], delta=1e-5 * max(1, y["_score"]),
+                                           msg=q)
+                    if x["_id"] != y["_id"]:  # only a tie may swap
+                        self.assertTrue(any(abs(z["_score"] - x["_score"]) < 1e-5 * max(1, x["_score"])
+                                            for z in hb if z["_id"] == x["_id"]) or
+                                        abs(x["_score"] - hb[-1]["_score"]) < 1e-5, (q, x, y))
+                    compared += 1
+        st, a = request(s.port, "GET", "/ix/_count")
+        self.assertEqual(a["count"], len(model))
+        log = s.stderr()
+        self.assertIn("merged", log, "the policy made no merge: the test misses its point")
+        s.stop()
+        f.stop()
+        print("equivalence: %d hits compared over %d queries, %d documents" %
+              (compared, len(queries), len(model)))
+        self.assertGreater(compared, 500)
 
 
 def main():

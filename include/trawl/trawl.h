@@ -839,6 +839,18 @@ TRAWL_API int trawl_indexer_get(trawl_indexer *x, const char *id, uint32_t idlen
 TRAWL_API int trawl_indexer_refresh(trawl_indexer *x, uint64_t seq, unsigned timeout_ms, char *err,
                                     size_t errlen);
 
+/*
+ * trawl_indexer_compact merges every shard's segments into one and drops
+ * the deleted documents, a generation per shard, and returns when it is
+ * done (writes go on meanwhile: they are applied first). The indexer also
+ * merges on its own, when no write waits: a shard with more than 10
+ * segments merges its smallest, and a segment a third deleted is written
+ * again. Merging reads the stored documents: an index storing none is
+ * never merged. TRAWL_OK, or the failed merge's error (err says why; the
+ * generation before it stays live).
+ */
+TRAWL_API int trawl_indexer_compact(trawl_indexer *x, char *err, size_t errlen);
+
 /* What an indexer has done. */
 typedef struct trawl_indexer_stats {
 	uint64_t generation;         /* the last it published (or found live) */
@@ -850,6 +862,9 @@ typedef struct trawl_indexer_stats {
 	uint64_t failures;           /* generations that could not be made */
 	double apply_seconds;        /* the time making them, summed */
 	double last_apply_seconds;
+	uint64_t merges;      /* merge steps made (each a generation) */
+	uint64_t merged_docs; /* documents they wrote again */
+	double merge_seconds; /* their time, summed */
 } trawl_indexer_stats;
 
 /* trawl_indexer_get_stats fills *out (the caller's). */
