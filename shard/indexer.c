@@ -470,6 +470,18 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 	return TRAWL_OK;
 }
 
+/* Whether a shard of the live generation has more than twice the
+ * segments the policy merges at. */
+static int segments_piled(trawl_indexer *x)
+{
+	pthread_mutex_lock(&x->live_mu);
+	int piled = 0;
+	for (uint32_t s = 0; s < TRAWL_MAX_SHARDS && !piled; s++)
+		piled = x->live->local[s] >= 0 && x->live->nseg_of[s] > 2 * LIMIT_MERGE_AT_SEGMENTS;
+	pthread_mutex_unlock(&x->live_mu);
+	return piled;
+}
+
 /* One merge step if the policy (or a compaction: all) wants one: 1 when
  * one was made, 0 when none was wanted, or the error. mu not held. */
 static int merge_step(trawl_indexer *x, int all, char *err, size_t errlen)
@@ -537,6 +549,15 @@ static void *run(void *arg)
 		x->merge_failed = 0; /* new documents: a merge may go now */
 		pthread_mutex_unlock(&x->mu);
 		int made = 0, rc = apply_once(x, &made, err, sizeof err);
+		/* under a steady stream of writes the log is never empty: when a
+		 * shard's segments pile up past twice the policy's count, a merge
+		 * step goes between two generations of writes */
+		if (!rc && made && segments_piled(x)) {
+			char merr[LIMIT_ERRMSG_BYTES];
+			int m = merge_step(x, 0, merr, sizeof merr);
+			if (m < 0)
+				say(x, "a merge failed (the generation before it stays live): %s", merr);
+		}
 		last = clock_mono_ms();
 		pthread_mutex_lock(&x->mu);
 		x->last_rc = rc;

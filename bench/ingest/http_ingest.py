@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""http_ingest.py - issue #12's ingest figures, over HTTP, end to end.
+
+    python3 bench/ingest/http_ingest.py [--trawl build/cli/trawl] [--reps 3]
+        [--writers 2] [--batch 1000] [--base 4000] [--shards 4] [--qps 20]
+        [--out FILE]
+
+A `trawl serve` (default refresh, 1 s) of a base index of the first BASE
+enwiki passages takes the other passages (164,440 in all) as _bulk requests
+of BATCH documents from WRITERS connections, as fast as it acknowledges
+them, while:
+
+- a query client sends the corpus's queries at QPS per second (one at a
+  time, paced) and times each answer;
+- a probe writes a document with a unique word every 0.5 s (refresh=false,
+  so it waits for the ordinary refresh like any write) and searches for it
+  every 20 ms until it is found: its write-to-searchable time.
+
+After the load, the same query client runs as long again on the final
+index with no writes: the idle latencies. Each figure is the median over
+REPS runs (a fresh base each time). Printed as a Markdown table (and to
+--out). Standard library only.
+"""
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+DATA = os.path.join(REPO, "..", "shared", "data", "enwiki-passages")
+
+
+def pct(v, p):
+    if not v:
+        return float("nan")
+    v = sorted(v)
+    return v[min(len(v) - 1, int(p / 100.0 * len(v)))]
+
+
+class Conn:
+    def __init__(self, port):
+        self.port = port
+        self.c = None
+
+    def req(self, method, path, body=None, ctype="application/json"):
+        for attempt in range(3):
+            try:
+                if self.c is None:
+                    self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                self.c.request(method, path, body=body, headers={"Content-Type": ctype})
+                r = self.c.getresponse()
+                data = r.read()
+                return r.status, data
+            except (OSError, http.client.HTTPException):
+                self.c = None
+                if attempt == 2:
+                    raise
+        return None
+
+
+def one_run(a, docs, queries, rep):
+    work = tempfile.mkdtemp(prefix="trawl-http-ingest-")
+    base = os.path.join(work, "base.jsonl")
+    with open(base, "w") as f:
+        for d in docs[:a.base]:
+            f.write(json.dumps(d) + "\n")
+    ix = os.path.join(work, "enwiki")
+    subprocess.run([a.trawl, "index", ix, base, "--shards", str(a.shards)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    err = open(os.path.join(work, "serve.log"), "w")
+    proc = subprocess.Popen([a.trawl, "serve", ix, "--http", "127.0.0.1:%d" % port],
+                            stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        end = time.time() + 30
+        while time.time() < end:
+            try:
+                if Conn(port).req("GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        rest = docs[a.base:]
+        bodies = []
+        for i in range(0, len(rest), a.batch):
+            lines = []
+            for d in rest[i:i + a.batch]:
+                lines.append(json.dumps({"index": {"_id": d["id"]}}))
+                lines.append(json.dumps({k: v for k, v in d.items() if k != "id"}))
+            bodies.append(("\n".join(lines) + "\n").encode())
+        nxt = [0]
+        lock = threading.Lock()
+        done = threading.Event()
+        acked = [0]
+        failures = []
+
+        def writer():
+            c = Conn(port)
+            while True:
+                with lock:
+                    i = nxt[0]
+                    nxt[0] += 1
+                if i >= len(bodies):
+                    return
+                st, body = c.req("POST", "/enwiki/_bulk", bodies[i], "application/x-ndjson")
+                r = json.loads(body)
+                if st != 200 or r.get("errors"):
+                    failures.append((st, body[:300]))
+                    return
+                with lock:
+                    acked[0] += len(r["items"])
+
+        lat = []
+
+        def querier(out, stop):
+            c = Conn(port)
+            i = 0
+            t_next = time.time()
+            while not stop.is_set():
+                q = queries[i % len(queries)]
+                i += 1
+                t0 = time.time()
+                c.req("GET", "/enwiki/_search?size=10&q=" + urllib.parse.quote(q))
+                out.append(time.time() - t0)
+                t_next += 1.0 / a.qps
+                time.sleep(max(0.0, t_next - time.time()))
+
+        vis = []
+
+        def prober(stop):
+            c = Conn(port)
+            n = 0
+            while not stop.is_set():
+                n += 1
+                word = "zprobe%dx%d" % (rep, n)
+                t0 = time.time()
+                st, _ = c.req("PUT", "/enwiki/_doc/probe-%d" % n,
+                              json.dumps({"title": "probe", "body": word}))
+                if st not in (200, 201):
+                    failures.append(("probe", st))
+                    return
+                while not stop.is_set():
+                    st, body = c.req("GET", "/enwiki/_count?q=" + word)
+                    if st == 200 and json.loads(body)["count"] == 1:
+                        vis.append(time.time() - t0)
+                        break
+                    time.sleep(0.02)
+                time.sleep(0.5)
+
+        stop = threading.Event()
+        qt = threading.Thread(target=querier, args=(lat, stop))
+        pt = threading.Thread(target=prober, args=(stop,))
+        qt.start()
+        pt.start()
+        t0 = time.time()
+        ws = [threading.Thread(target=writer) for _ in range(a.writers)]
+        for w in ws:
+            w.start()
+        for w in ws:
+            w.join()
+        load_s = time.time() - t0
+        # until every write is searchable
+        Conn(port).req("POST", "/enwiki/_refresh")
+        searchable_s = time.time() - t0
+        stop.set()
+        qt.join()
+        pt.join()
+        done.set()
+        idle = []
+        stop2 = threading.Event()
+        qt2 = threading.Thread(target=querier, args=(idle, stop2))
+        qt2.start()
+        time.sleep(min(max(load_s, 10.0), 60.0))
+        stop2.set()
+        qt2.join()
+        st, body = Conn(port).req("GET", "/enwiki/_count")
+        count = json.loads(body)["count"]
+        proc.terminate()
+        proc.wait(timeout=60)
+        err.close()
+        merges = open(os.path.join(work, "serve.log")).read().count("merged")
+        if failures:
+            sys.exit("failures: %r" % failures[:3])
+        return {
+            "docs_per_s": acked[0] / load_s,
+            "searchable_docs_per_s": acked[0] / searchable_s,
+            "docs": count,
+            "vis_p50": pct(vis, 50), "vis_p99": pct(vis, 99), "vis_max": max(vis) if vis else 0,
+            "probes": len(vis),
+            "q_p50": pct(lat, 50) * 1000, "q_p99": pct(lat, 99) * 1000, "queries": len(lat),
+            "idle_p50": pct(idle, 50) * 1000, "idle_p99": pct(idle, 99) * 1000,
+            "merges": merges,
+        }
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        subprocess.run(["rm", "-rf", work])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trawl", default=os.path.join(REPO, "build", "cli", "trawl"))
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--writers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--base", type=int, default=4000)
+    ap.add_argument("--shards", type=int, default=4)
+    ap.add_argument("--qps", type=float, default=20)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    with open(os.path.join(DATA, "docs.jsonl")) as f:
+        docs = [json.loads(line) for line in f]
+    with open(os.path.join(DATA, "queries.tsv")) as f:
+        queries = [line.rstrip("\n").split("\t")[-1] for line in f if line.strip()]
+    runs = []
+    for rep in range(a.reps):
+        r = one_run(a, docs, queries, rep)
+        print("run %d: %s" % (rep + 1, json.dumps({k: round(v, 3) for k, v in r.items()})),
+              file=sys.stderr, flush=True)
+        runs.append(r)
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    lines = [
+        "http_ingest at %s, %s, load %s, %d cores; %d writers x _bulk of %d, base %d, %d shards, "
+        "queries at %g/s; %d runs, medians" % (
+            commit, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            open("/proc/loadavg").read().split()[0], os.cpu_count(), a.writers, a.batch, a.base,
+            a.shards, a.qps, a.reps), "",
+        "| acknowledged docs/s | searchable docs/s | write-to-searchable p50 / p99 / max s "
+        "| query p50 / p99 ms, writing | idle | merges | documents |",
+        "|---|---|---|---|---|---|---|",
+        "| {:,.0f} | {:,.0f} | {:.2f} / {:.2f} / {:.2f} | {:.1f} / {:.1f} | {:.1f} / {:.1f} "
+        "| {:.0f} | {:,.0f} |".format(
+            med["docs_per_s"], med["searchable_docs_per_s"], med["vis_p50"], med["vis_p99"],
+            med["vis_max"], med["q_p50"], med["q_p99"], med["idle_p50"], med["idle_p99"],
+            med["merges"], med["docs"]),
+    ]
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
