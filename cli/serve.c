@@ -597,6 +597,11 @@ static int sw_refresh(void *ctx, uint64_t seq, unsigned timeout_ms, uint64_t *ge
 }
 
 /* trawl_indexer_opts.published: the leaf looks at CURRENT now. */
+static void sw_stats(void *ctx, trawl_indexer_stats *out)
+{
+	trawl_indexer_get_stats(((serve_writer *)ctx)->x, out);
+}
+
 static void sw_published(void *ctx, uint64_t gen)
 {
 	(void)gen;
@@ -742,7 +747,7 @@ int cmd_serve(int argc, char **argv)
 	/* the indexer: writes, unless the log belongs to another process (then
 	 * this one serves reads, and says so) */
 	serve_writer sw = {NULL, l};
-	root_writer rw = {&sw, sw_write, sw_get, sw_refresh};
+	root_writer rw = {&sw, sw_write, sw_get, sw_refresh, sw_stats};
 	if (!read_only) {
 		trawl_indexer_opts xc = {0};
 		xc.refresh_ms = (unsigned)refresh_ms;

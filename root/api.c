@@ -735,6 +735,61 @@ static void replica_metrics(api *a, tbuf *b)
 	free(info);
 }
 
+/* One counter or gauge of the indexer's part of /metrics. */
+static void metric(tbuf *b, const char *name, const char *type, const char *help, double v)
+{
+	tbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+/* The indexer's part of /metrics (issue #12), when the root has one. */
+static void writer_metrics(api *a, tbuf *b)
+{
+	const root_writer *w = root_writer_of(a->r);
+	if (!w || !w->stats)
+		return;
+	trawl_indexer_stats st;
+	w->stats(w->ctx, &st);
+	metric(b, "trawl_indexer_writes_total", "counter",
+	       "Writes acknowledged (durable in the write log).", (double)st.writes);
+	metric(b, "trawl_indexer_log_operations", "gauge",
+	       "Operations the write log holds (not yet trimmed).", (double)st.log_ops);
+	metric(b, "trawl_indexer_log_bytes", "gauge", "Their bytes.", (double)st.log_bytes);
+	metric(b, "trawl_indexer_unapplied_operations", "gauge",
+	       "Acknowledged operations no published generation holds yet.",
+	       (double)(st.acked_seq - st.applied_seq));
+	metric(b, "trawl_indexer_generations_total", "counter", "Generations of writes published.",
+	       (double)st.generations);
+	metric(b, "trawl_indexer_apply_seconds_total", "counter", "Time spent making them.",
+	       st.apply_seconds);
+	metric(b, "trawl_indexer_failures_total", "counter",
+	       "Generations that could not be made (their writes stay in the log).",
+	       (double)st.failures);
+	metric(b, "trawl_indexer_merges_total", "counter", "Merge steps (each a generation).",
+	       (double)st.merges);
+	metric(b, "trawl_indexer_merged_documents_total", "counter",
+	       "Documents merges wrote again.", (double)st.merged_docs);
+	metric(b, "trawl_indexer_merge_seconds_total", "counter", "Time spent merging.",
+	       st.merge_seconds);
+	metric(b, "trawl_indexer_segments", "gauge", "Segments of the live generation.",
+	       (double)st.segments);
+	metric(b, "trawl_indexer_shard_segments_max", "gauge",
+	       "Segments of the live generation's shard with the most.",
+	       (double)st.max_shard_segments);
+	static const double le[8] = TRAWL_REFRESH_BUCKETS;
+	tbuf_printf(b, "# HELP trawl_indexer_refresh_seconds Write to searchable: per generation "
+	               "of writes, from its oldest write's acknowledgement to its publish.\n"
+	               "# TYPE trawl_indexer_refresh_seconds histogram\n");
+	for (int i = 0; i < 7; i++)
+		tbuf_printf(b, "trawl_indexer_refresh_seconds_bucket{le=\"%g\"} %llu\n", le[i],
+		            (unsigned long long)st.refresh_le[i]);
+	tbuf_printf(b,
+	            "trawl_indexer_refresh_seconds_bucket{le=\"+Inf\"} %llu\n"
+	            "trawl_indexer_refresh_seconds_sum %.6f\n"
+	            "trawl_indexer_refresh_seconds_count %llu\n",
+	            (unsigned long long)st.refresh_count, st.refresh_sum,
+	            (unsigned long long)st.refresh_count);
+}
+
 static void metrics(api *a, http_response *resp)
 {
 	tbuf b;
@@ -837,6 +892,7 @@ static void metrics(api *a, http_response *resp)
 	    (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled,
 	    (unsigned long long)t.overloaded, (unsigned long long)t.shed);
 	replica_metrics(a, &b);
+	writer_metrics(a, &b);
 	http_response_text(resp, 200, "text/plain; version=0.0.4", b.data ? b.data : (void *)"",
 	                   b.len);
 	tbuf_fini(&b);

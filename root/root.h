@@ -36,6 +36,8 @@ typedef struct root_writer {
 	 * after timeout_ms */
 	int (*refresh)(void *ctx, uint64_t seq, unsigned timeout_ms, uint64_t *gen, char *err,
 	               size_t errlen);
+	/* what the indexer has done, for /metrics (NULL: nothing to say) */
+	void (*stats)(void *ctx, trawl_indexer_stats *out);
 } root_writer;
 
 /* One leaf of the cluster file: its address and the shards it serves. */

@@ -68,6 +68,10 @@ struct trawl_indexer {
 	uint64_t merges, merged_docs;
 	double merge_s;
 	int merge_failed; /* the last merge failed: not again until a write */
+	uint64_t writes;
+	uint64_t oldest_ms; /* the oldest write not yet in a generation (0: none) */
+	uint64_t refresh_le[8], refresh_count;
+	double refresh_sum;
 };
 
 static void say(trawl_indexer *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -223,7 +227,8 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 	batch b = {0};
 	tbuf_init(&b.bytes, LIMIT_INDEXER_BATCH_BYTES + LIMIT_STORED_DOC_BYTES);
 	pthread_mutex_lock(&x->mu);
-	uint64_t from = x->applied + 1;
+	uint64_t from = x->applied + 1, oldest = x->oldest_ms;
+	x->oldest_ms = 0; /* writes from now on wait for the next generation */
 	pthread_mutex_unlock(&x->mu);
 	int rc = idx_wlog_read(x->log, from, x->cfg.batch_ops, LIMIT_INDEXER_BATCH_BYTES, take_op,
 	                       &b, err, errlen);
@@ -231,6 +236,10 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 		rc = errf(err, errlen, rc, "out of memory reading the write log");
 	if (rc || b.n == 0) {
 		batch_fini(&b);
+		pthread_mutex_lock(&x->mu);
+		if (oldest && (!x->oldest_ms || oldest < x->oldest_ms))
+			x->oldest_ms = oldest;
+		pthread_mutex_unlock(&x->mu);
 		return rc;
 	}
 	for (uint32_t i = 0; i < b.n; i++) {
@@ -260,8 +269,13 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 	double took = clock_mono_s() - t0;
 	uint32_t n = b.n;
 	batch_fini(&b);
-	if (rc)
+	if (rc) {
+		pthread_mutex_lock(&x->mu);
+		if (oldest && (!x->oldest_ms || oldest < x->oldest_ms))
+			x->oldest_ms = oldest;
+		pthread_mutex_unlock(&x->mu);
 		return rc;
+	}
 	*made = 1;
 	/* the ingest asks the new generation before it forgets the operations
 	 * it holds (until then its map answers for them, and agrees) */
@@ -292,6 +306,14 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 	x->ops_applied += n;
 	x->apply_s += took;
 	x->last_apply_s = took;
+	if (oldest) {
+		static const double le[8] = TRAWL_REFRESH_BUCKETS;
+		double wait = (double)(clock_mono_ms() - oldest) / 1000.0;
+		for (int i = 0; i < 8; i++)
+			x->refresh_le[i] += wait <= le[i];
+		x->refresh_count++;
+		x->refresh_sum += wait;
+	}
 	pthread_mutex_unlock(&x->mu);
 	if (!x->cfg.quiet)
 		say(x,
@@ -556,7 +578,8 @@ static void *run(void *arg)
 			char merr[LIMIT_ERRMSG_BYTES];
 			int m = merge_step(x, 0, merr, sizeof merr);
 			if (m < 0)
-				say(x, "a merge failed (the generation before it stays live): %s", merr);
+				say(x, "a merge failed (the generation before it stays live): %s",
+				    merr);
 		}
 		last = clock_mono_ms();
 		pthread_mutex_lock(&x->mu);
@@ -707,7 +730,13 @@ int trawl_indexer_write(trawl_indexer *x, const idx_wreq *reqs, uint32_t n, idx_
                         char *err, size_t errlen)
 {
 	int rc = idx_ingest_write(x->ing, reqs, n, res, err, errlen);
+	uint64_t wrote = 0;
+	for (uint32_t i = 0; !rc && i < n; i++)
+		wrote += res[i].result && res[i].seq_no && strcmp(res[i].result, "noop");
 	pthread_mutex_lock(&x->mu);
+	x->writes += wrote;
+	if (wrote && !x->oldest_ms)
+		x->oldest_ms = clock_mono_ms();
 	pthread_cond_signal(&x->work);
 	pthread_mutex_unlock(&x->mu);
 	return rc;
@@ -761,6 +790,14 @@ int trawl_indexer_refresh(trawl_indexer *x, uint64_t seq, unsigned timeout_ms, c
 void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out)
 {
 	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&x->live_mu);
+	for (uint32_t s = 0; s < TRAWL_MAX_SHARDS; s++)
+		if (x->live->local[s] >= 0) {
+			out->segments += x->live->nseg_of[s];
+			if (x->live->nseg_of[s] > out->max_shard_segments)
+				out->max_shard_segments = x->live->nseg_of[s];
+		}
+	pthread_mutex_unlock(&x->live_mu);
 	idx_wlog_info li;
 	idx_wlog_stat(x->log, &li);
 	pthread_mutex_lock(&x->mu);
@@ -777,5 +814,9 @@ void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out)
 	out->merges = x->merges;
 	out->merged_docs = x->merged_docs;
 	out->merge_seconds = x->merge_s;
+	out->writes = x->writes;
+	memcpy(out->refresh_le, x->refresh_le, sizeof out->refresh_le);
+	out->refresh_count = x->refresh_count;
+	out->refresh_sum = x->refresh_sum;
 	pthread_mutex_unlock(&x->mu);
 }

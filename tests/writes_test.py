@@ -214,6 +214,23 @@ class WritesTest(unittest.TestCase):
         s2.stop()
         st, b = request(p, "POST", "/idx/_refresh")
         self.assertEqual(st, 200, b)
+        # the indexer's metrics: what was written and when it became searchable
+        c = http.client.HTTPConnection("127.0.0.1", p, timeout=10)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+        c.close()
+        m = {}
+        for line in text.splitlines():
+            if line.startswith("trawl_indexer"):
+                k, v = line.rsplit(" ", 1)
+                m[k] = float(v)
+        self.assertGreaterEqual(m["trawl_indexer_writes_total"], 8, text)
+        self.assertGreaterEqual(m["trawl_indexer_generations_total"], 2, text)
+        self.assertGreaterEqual(m["trawl_indexer_refresh_seconds_count"], 2, text)
+        self.assertEqual(m['trawl_indexer_refresh_seconds_bucket{le="+Inf"}'],
+                         m["trawl_indexer_refresh_seconds_count"])
+        self.assertEqual(m["trawl_indexer_unapplied_operations"], 0, text)
+        self.assertGreaterEqual(m["trawl_indexer_segments"], 2, text)
         s.stop()
 
     def test_durable_under_kill(self):

@@ -862,10 +862,26 @@ typedef struct trawl_indexer_stats {
 	uint64_t failures;           /* generations that could not be made */
 	double apply_seconds;        /* the time making them, summed */
 	double last_apply_seconds;
-	uint64_t merges;      /* merge steps made (each a generation) */
-	uint64_t merged_docs; /* documents they wrote again */
-	double merge_seconds; /* their time, summed */
+	uint64_t merges;             /* merge steps made (each a generation) */
+	uint64_t merged_docs;        /* documents they wrote again */
+	double merge_seconds;        /* their time, summed */
+	uint64_t writes;             /* writes acknowledged since open (noops and
+	                                failures not counted) */
+	uint64_t segments;           /* segments of the live generation */
+	uint32_t max_shard_segments; /* of them, in its shard with the most */
+	/* write to searchable: per generation of writes, the time from its
+	 * oldest write's acknowledgement to its publish; counts of at most
+	 * TRAWL_REFRESH_BUCKETS[i] seconds (the last: any), their sum */
+	uint64_t refresh_le[8];
+	uint64_t refresh_count;
+	double refresh_sum;
 } trawl_indexer_stats;
+
+/* The upper bounds of trawl_indexer_stats.refresh_le, seconds. */
+#define TRAWL_REFRESH_BUCKETS                                                                      \
+	{                                                                                          \
+		0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 1e300                                         \
+	}
 
 /* trawl_indexer_get_stats fills *out (the caller's). */
 TRAWL_API void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out);
