@@ -41,6 +41,8 @@ void trawl_index_close(trawl_index *idx)
 	for (uint32_t t = 0; t < LIMIT_TYPED_FIELDS; t++)
 		free(idx->kdict_bytes[t]);
 	idx_gstats_close(idx->gstats);
+	for (uint32_t i = 0; i < idx->nvfiles; i++)
+		free(idx->vfiles[i].path);
 	free(idx->vfiles);
 	idx_fcache_free(idx->fcache);
 	free(idx->schema_json);
@@ -252,15 +254,6 @@ static int keyword_dicts(trawl_index *idx, char *err, size_t errlen)
 	return rc == TRAWL_ENOMEM ? errf(err, errlen, rc, "out of memory") : rc;
 }
 
-/* A file of the open generation, as checked: where it is on disk and what
- * the manifest said of it. */
-typedef struct idx_vfile {
-	dev_t dev;
-	ino_t ino;
-	uint64_t bytes;
-	char xxh3_128[33];
-} idx_vfile;
-
 /* idx_trusted_fn over an earlier index: the file is one it checked. */
 static int trusted_file(void *ctx, const char *path, const idx_mfile *f)
 {
@@ -277,18 +270,24 @@ static int trusted_file(void *ctx, const char *path, const idx_mfile *f)
 	return 0;
 }
 
-/* Records file f of gendir as checked (for a later open's reuse). */
-static void note_file(trawl_index *idx, const char *gendir, const idx_mfile *f, uint32_t cap)
+/* Records file f of gendir, read by shard (UINT32_MAX: every one), as
+ * checked (for a later open's reuse, and the leaf's guard). */
+static void note_file(trawl_index *idx, const char *gendir, const idx_mfile *f, uint32_t shard,
+                      uint32_t cap)
 {
 	char path[LIMIT_PATH_BYTES];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/%s", gendir, f->file);
 	if (idx->nvfiles >= cap || stat(path, &st) != 0)
 		return;
-	idx_vfile *v = &idx->vfiles[idx->nvfiles++];
+	idx_vfile *v = &idx->vfiles[idx->nvfiles];
+	if (!(v->path = strdup(path)))
+		return;
+	idx->nvfiles++;
 	v->dev = st.st_dev;
 	v->ino = st.st_ino;
 	v->bytes = f->bytes;
+	v->shard = shard;
 	memcpy(v->xxh3_128, f->xxh3_128, sizeof v->xxh3_128);
 }
 
@@ -304,16 +303,16 @@ static void note_files(trawl_index *idx, const char *gendir, const idx_manifest 
 	for (uint32_t i = 0; i < m->shards; i++)
 		for (uint32_t j = 0; want[i] && j < m->shard[i].nsegs; j++) {
 			const idx_mseg *g = &m->shard[i].segs[j];
-			note_file(idx, gendir, &g->f, cap);
+			note_file(idx, gendir, &g->f, i, cap);
 			if (g->del.file[0])
-				note_file(idx, gendir, &g->del, cap);
+				note_file(idx, gendir, &g->del, i, cap);
 			if (g->ver.file[0])
-				note_file(idx, gendir, &g->ver, cap);
+				note_file(idx, gendir, &g->ver, i, cap);
 		}
 	if (m->stats_base.file[0])
-		note_file(idx, gendir, &m->stats_base, cap);
+		note_file(idx, gendir, &m->stats_base, UINT32_MAX, cap);
 	if (m->stats_delta.file[0])
-		note_file(idx, gendir, &m->stats_delta, cap);
+		note_file(idx, gendir, &m->stats_delta, UINT32_MAX, cap);
 }
 
 int trawl_index_open(trawl_index **out, const char *dir, char *err, size_t errlen)
@@ -520,6 +519,20 @@ int trawl_index_shard_file(const trawl_index *idx, uint32_t shard, trawl_shard_f
 	const idx_seg *sh = &idx->segs[li];
 	*f = (trawl_shard_file){sh->path, sh->bytes, sh->xxh3_128};
 	return TRAWL_OK;
+}
+
+int trawl_index_shard_files(const trawl_index *idx, uint32_t shard, uint32_t i, trawl_shard_file *f)
+{
+	if (shard >= TRAWL_MAX_SHARDS || idx->local[shard] < 0)
+		return TRAWL_ENOTFOUND;
+	for (uint32_t k = 0; k < idx->nvfiles; k++) {
+		const idx_vfile *v = &idx->vfiles[k];
+		if ((v->shard == shard || v->shard == UINT32_MAX) && i-- == 0) {
+			*f = (trawl_shard_file){v->path, v->bytes, v->xxh3_128};
+			return TRAWL_OK;
+		}
+	}
+	return TRAWL_ENOTFOUND;
 }
 
 /* ---- verify ---- */

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "analyze.h"
 #include "columns.h"
@@ -59,6 +60,18 @@ typedef struct idx_seg {
 
 struct idx_gstats;
 
+/* A file of the open generation, as checked at open: where it is on disk
+ * and what the manifest said of it (trawl_open_opts.reuse trusts it
+ * later), and who reads it (trawl_index_shard_files). */
+typedef struct idx_vfile {
+	dev_t dev;
+	ino_t ino;
+	uint64_t bytes;
+	char xxh3_128[33];
+	uint32_t shard; /* the shard that reads it; UINT32_MAX: every one */
+	char *path;     /* owned */
+} idx_vfile;
+
 struct trawl_index {
 	char *dir;
 	uint64_t generation;
@@ -82,8 +95,9 @@ struct trawl_index {
 	uint64_t terms;
 	struct idx_fcache *fcache; /* the filter cache (NULL: none) */
 	int unsummed; /* the generation has no MANIFEST.xxh3 (an older trawl wrote it) */
-	/* the files checked at open (trawl_open_opts.reuse trusts them) */
-	struct idx_vfile *vfiles;
+	/* the files checked at open (trawl_open_opts.reuse trusts them), and
+	 * with their paths and shards (trawl_index_shard_files) */
+	idx_vfile *vfiles;
 	uint32_t nvfiles;
 };
 

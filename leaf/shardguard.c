@@ -53,7 +53,9 @@ struct shard_guard {
 	shard_guard_config cfg;
 	uint32_t n;
 	gfile *f;
-	int16_t local[TRAWL_MAX_SHARDS]; /* shard number -> index in f, or -1 */
+	int32_t local[TRAWL_MAX_SHARDS];  /* shard number -> its first file in f, or -1 */
+	uint32_t nfile[TRAWL_MAX_SHARDS]; /* shard number -> its files (segments, their
+	                                     delete sets and versions, statistics) */
 	uint8_t *buf;
 	uint32_t cursor; /* the file the scrub reads */
 	int pass_read;   /* the scrub has read something in this pass */
@@ -131,7 +133,16 @@ int shard_guard_open(shard_guard **out, const trawl_index *idx, const uint32_t *
 	pthread_mutex_init(&g->mu, NULL);
 	for (uint32_t i = 0; i < TRAWL_MAX_SHARDS; i++)
 		g->local[i] = -1;
-	g->f = calloc(n ? n : 1, sizeof *g->f);
+	/* every file each shard reads: its segments, their delete sets and
+	 * versions, and the generation's statistics (trawl_index_shard_files) */
+	uint32_t total = 0;
+	trawl_shard_file sf;
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t k = 0; shards[i] < TRAWL_MAX_SHARDS &&
+		                     trawl_index_shard_files(idx, shards[i], k, &sf) == TRAWL_OK;
+		     k++)
+			total++;
+	g->f = calloc(total ? total : 1, sizeof *g->f);
 	g->buf = malloc(CHUNK);
 	if (!g->f || !g->buf) {
 		shard_guard_close(g);
@@ -141,34 +152,40 @@ int shard_guard_open(shard_guard **out, const trawl_index *idx, const uint32_t *
 	uint32_t unleased = 0;
 	char first[LIMIT_PATH_BYTES + 64] = "";
 	for (uint32_t i = 0; i < n; i++) {
-		gfile *f = &g->f[g->n];
-		trawl_shard_file sf;
 		if (shards[i] >= TRAWL_MAX_SHARDS || g->local[shards[i]] >= 0 ||
-		    trawl_index_shard_file(idx, shards[i], &sf) != TRAWL_OK)
+		    trawl_index_shard_files(idx, shards[i], 0, &sf) != TRAWL_OK)
 			continue; /* not open in idx: shard_guard_enter refuses it */
-		f->shard = shards[i];
-		snprintf(f->path, sizeof f->path, "%s", sf.path);
-		f->bytes = sf.bytes;
-		snprintf(f->want, sizeof f->want, "%s", sf.xxh3_128);
-		if (!(f->xs = XXH3_createState())) {
-			shard_guard_close(g);
-			return TRAWL_ENOMEM;
-		}
-		XXH3_128bits_reset(f->xs);
-		g->local[shards[i]] = (int16_t)g->n;
-		g->n++;
-		f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
-		int e = f->fd < 0 ? errno : take_lease(f);
-		if (e && !unleased++)
-			snprintf(first, sizeof first, "%s (%s)", f->path, strerror(e));
-		/* verified before the lease was taken: a truncation in between
-		 * would otherwise wait for the scrub */
-		struct stat st;
-		if (f->fd >= 0 && (fstat(f->fd, &st) != 0 || (uint64_t)st.st_size != f->bytes)) {
-			char why[WHY_BYTES];
-			snprintf(why, sizeof why, "%s: no longer the manifest's %" PRIu64 " bytes",
-			         f->path, f->bytes);
-			condemn(g, f, why);
+		g->local[shards[i]] = (int32_t)g->n;
+		for (uint32_t k = 0;
+		     g->n < total && trawl_index_shard_files(idx, shards[i], k, &sf) == TRAWL_OK;
+		     k++) {
+			gfile *f = &g->f[g->n];
+			f->shard = shards[i];
+			snprintf(f->path, sizeof f->path, "%s", sf.path);
+			f->bytes = sf.bytes;
+			snprintf(f->want, sizeof f->want, "%s", sf.xxh3_128);
+			if (!(f->xs = XXH3_createState())) {
+				shard_guard_close(g);
+				return TRAWL_ENOMEM;
+			}
+			XXH3_128bits_reset(f->xs);
+			g->n++;
+			g->nfile[shards[i]]++;
+			f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+			int e = f->fd < 0 ? errno : take_lease(f);
+			if (e && !unleased++)
+				snprintf(first, sizeof first, "%s (%s)", f->path, strerror(e));
+			/* verified before the lease was taken: a truncation in between
+			 * would otherwise wait for the scrub */
+			struct stat st;
+			if (f->fd >= 0 &&
+			    (fstat(f->fd, &st) != 0 || (uint64_t)st.st_size != f->bytes)) {
+				char why[WHY_BYTES];
+				snprintf(why, sizeof why,
+				         "%s: no longer the manifest's %" PRIu64 " bytes", f->path,
+				         f->bytes);
+				condemn(g, f, why);
+			}
 		}
 	}
 	/* one line, however many shards */
@@ -200,13 +217,18 @@ void shard_guard_close(shard_guard *g)
 int shard_guard_enter(shard_guard *g, const uint32_t *shards, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		int16_t li = shards[i] < TRAWL_MAX_SHARDS ? g->local[shards[i]] : -1;
-		gfile *f = li >= 0 ? &g->f[li] : NULL;
-		if (f)
+		int32_t li = shards[i] < TRAWL_MAX_SHARDS ? g->local[shards[i]] : -1;
+		uint32_t nf = li >= 0 ? g->nfile[shards[i]] : 0, k = 0;
+		for (; k < nf; k++) {
+			gfile *f = &g->f[li + (int32_t)k];
 			atomic_fetch_add(&f->in_use, 1);
-		if (!f || atomic_load(&f->state) != GUARD_SERVING) {
-			if (f)
-				atomic_fetch_sub(&f->in_use, 1);
+			if (atomic_load(&f->state) != GUARD_SERVING)
+				break;
+		}
+		if (li < 0 || k < nf) {
+			/* this shard's files so far, and the shards before it */
+			for (uint32_t j = 0; li >= 0 && j <= k && j < nf; j++)
+				atomic_fetch_sub(&g->f[li + (int32_t)j].in_use, 1);
 			shard_guard_leave(g, shards, i);
 			return (int)shards[i];
 		}
@@ -217,7 +239,8 @@ int shard_guard_enter(shard_guard *g, const uint32_t *shards, uint32_t n)
 void shard_guard_leave(shard_guard *g, const uint32_t *shards, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
-		atomic_fetch_sub(&g->f[g->local[shards[i]]].in_use, 1);
+		for (uint32_t k = 0; k < g->nfile[shards[i]]; k++)
+			atomic_fetch_sub(&g->f[g->local[shards[i]] + (int32_t)k].in_use, 1);
 }
 
 /* Reads f from start to end through its own descriptor (never the map, so
@@ -428,16 +451,22 @@ void shard_guard_tick(shard_guard *g, uint64_t now_us)
 
 int shard_guard_status(shard_guard *g, uint32_t shard, char *why, size_t whylen)
 {
-	int16_t li = shard < TRAWL_MAX_SHARDS ? g->local[shard] : -1;
+	int32_t li = shard < TRAWL_MAX_SHARDS ? g->local[shard] : -1;
 	if (li < 0)
 		return -1;
-	gfile *f = &g->f[li];
+	/* the shard's state is its worst file's (damaged over out of service) */
+	gfile *worst = &g->f[li];
+	for (uint32_t k = 1; k < g->nfile[shard]; k++) {
+		gfile *f = &g->f[li + (int32_t)k];
+		if (atomic_load(&f->state) > atomic_load(&worst->state))
+			worst = f;
+	}
 	if (why && whylen) {
 		pthread_mutex_lock(&g->mu);
-		snprintf(why, whylen, "%s", f->why);
+		snprintf(why, whylen, "%s", worst->why);
 		pthread_mutex_unlock(&g->mu);
 	}
-	return atomic_load(&f->state);
+	return atomic_load(&worst->state);
 }
 
 void shard_guard_get_stats(shard_guard *g, shard_guard_stats *st)

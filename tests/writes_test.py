@@ -233,6 +233,28 @@ class WritesTest(unittest.TestCase):
         self.assertGreaterEqual(m["trawl_indexer_segments"], 2, text)
         s.stop()
 
+    def test_update_segment_guarded(self):
+        """A segment an update wrote is leased and watched like the first:
+        truncating it takes its shard out of service; the process lives."""
+        build(self.ix, base_docs(30), shards=1)
+        s = self.serve()
+        st, b = request(s.port, "PUT", "/idx/_doc/g1?refresh=wait_for", {"title": "guarded"})
+        self.assertEqual(st, 201, b)
+        with open(os.path.join(self.ix, "CURRENT")) as f:
+            gen = os.path.join(self.ix, f.read().strip())
+        seg = [n for n in os.listdir(gen) if n.startswith("s000-") and n.endswith(".mdb")]
+        self.assertEqual(len(seg), 1, os.listdir(gen))
+        with open(os.path.join(gen, seg[0]), "r+b") as f:
+            f.truncate(4096)
+        end = time.time() + 10
+        while time.time() < end and "out of service" not in s.stderr():
+            time.sleep(0.1)
+        self.assertIn("out of service", s.stderr())
+        st, b = request(s.port, "GET", "/idx/_search?q=guarded")
+        self.assertIsNone(s.proc.poll(), "the server died: " + s.stderr())
+        self.assertNotEqual(st, 200, b)  # its only shard is out of service
+        s.kill()
+
     def test_durable_under_kill(self):
         """Random writes while the server is killed (SIGKILL) and restarted;
         the final index holds every acknowledged write, and an unanswered

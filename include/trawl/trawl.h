@@ -370,6 +370,14 @@ typedef struct trawl_shard_file {
  * they are mapped (the leaf's scrub, leaf/shardguard.c). */
 TRAWL_API int trawl_index_shard_file(const trawl_index *idx, uint32_t shard, trawl_shard_file *f);
 
+/* trawl_index_shard_files fills f with the i-th file (from 0) that shard
+ * number shard reads while it is searched: its segments (the first is
+ * trawl_index_shard_file's), their delete sets and versions, and the
+ * generation's statistics files, which every shard reads. TRAWL_OK, or
+ * TRAWL_ENOTFOUND past the last (or for a shard idx has not opened). */
+TRAWL_API int trawl_index_shard_files(const trawl_index *idx, uint32_t shard, uint32_t i,
+                                      trawl_shard_file *f);
+
 /*
  * trawl_index_verify reads every byte of every shard: file checksums, every
  * postings list, and every stored document's checksum. Returns TRAWL_OK or
