@@ -345,7 +345,8 @@ _Static_assert(LIMIT_WLOG_MIN_BYTES <= LIMIT_WLOG_BYTES, "the log's bounds are o
 _Static_assert(LIMIT_UPDATE_CHUNK_ITEMS <= LIMIT_WLOG_APPEND_OPS, "a chunk is one append");
 _Static_assert(LIMIT_UPDATE_CHUNK_BYTES <= LIMIT_BULK_BYTES / 2,
                "a chunk and its last document fit a _bulk body");
-_Static_assert(LIMIT_UPDATE_BATCH_OPS <= UINT32_MAX, "a batch's operations are numbered in 32 bits");
+_Static_assert(LIMIT_UPDATE_BATCH_OPS <= UINT32_MAX,
+               "a batch's operations are numbered in 32 bits");
 /* A document the build accepts can be stored and read back. */
 _Static_assert(TRAWL_MAX_DOC_BYTES <= LIMIT_STORED_DOC_BYTES, "a document fits a record");
 /* The biggest document fits a FETCH reply, with its id and a snippet. */

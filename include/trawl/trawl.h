@@ -314,8 +314,8 @@ typedef struct trawl_update_report {
  * was logged before it stays in the log. rep may be NULL.
  */
 TRAWL_API int trawl_update(const char *dir, const char *const *files, uint32_t nfiles,
-                           const trawl_update_opts *opts, trawl_update_report *rep,
-                           char *errbuf, size_t errlen);
+                           const trawl_update_opts *opts, trawl_update_report *rep, char *errbuf,
+                           size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* Searching                                                           */
