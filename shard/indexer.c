@@ -428,7 +428,8 @@ static int read_file(upd *u, const char *path)
 
 /* ---- the log into generations ---- */
 
-/* A batch of operations read from the log, copied. */
+/* A batch of operations read from the log, copied: ops point into bytes;
+ * all owned by drain, which frees them. */
 typedef struct opbatch {
 	idx_wop *ops;
 	uint32_t n, cap;
