@@ -29,6 +29,7 @@
 static const char index_help[] =
     "usage: trawl index DIR FILE... [options]\n"
     "       trawl index --resume BUILD_DIR\n"
+    "       trawl index DIR --update [FILE...]\n"
     "\n"
     "Builds a new generation of the index in DIR from JSON Lines files (one\n"
     "object per line with a string \"id\"), zstd- or gzip-compressed JSON Lines,\n"
@@ -63,7 +64,18 @@ static const char index_help[] =
     "                    nothing (a later run without --partition merges them)\n"
     "  --progress MODE   tty (a redrawn line), log (a line every 5 s), json\n"
     "                    (NDJSON events on stdout), none; default: tty on a\n"
-    "                    terminal, else log\n";
+    "                    terminal, else log\n"
+    "\n"
+    "  --update          apply writes to the index DIR already holds, instead of\n"
+    "                    building it: each FILE is JSON Lines of documents with\n"
+    "                    ids (each added, or replacing the one with its id) or a\n"
+    "                    _bulk body (index, create, update, delete). Writes go\n"
+    "                    through DIR/wlog.mdb and become new generations that\n"
+    "                    share every unchanged file; a write that fails is\n"
+    "                    printed with its line and the others go on (exit 65).\n"
+    "                    Without FILE, applies what an interrupted update left in\n"
+    "                    the log. Replacing or deleting needs the text and indexed\n"
+    "                    fields stored\n";
 
 enum { PROG_NONE, PROG_TTY, PROG_LOG, PROG_JSON };
 
@@ -168,6 +180,43 @@ static void save_command(const char *build_dir, int argc, char **argv)
 
 static int resuming; /* cmd_index runs a saved command */
 
+static void print_item_error(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "trawl: %s\n", msg);
+}
+
+/* trawl index DIR --update [FILE...] */
+static int update(const char *dir, char **files, int nfiles)
+{
+	trawl_update_opts o = {0};
+	o.on_item_error = print_item_error;
+	trawl_update_report rep;
+	char err[2048] = "";
+	int rc = trawl_update(dir, (const char *const *)files, (uint32_t)nfiles, &o, &rep, err,
+	                      sizeof err);
+	if (rc) {
+		int code = cli_fail(rc, err);
+		fprintf(stderr,
+		        "trawl: %llu writes read, %llu refused; %llu operations applied in "
+		        "%llu generations; what was logged and not applied stays in %s/wlog.mdb "
+		        "for the next --update\n",
+		        (unsigned long long)rep.items, (unsigned long long)rep.failed,
+		        (unsigned long long)rep.ops, (unsigned long long)rep.generations, dir);
+		return code;
+	}
+	printf("updated %s: %llu writes read, %llu refused; %llu operations applied in %llu "
+	       "generation%s: %llu documents written (%llu replacing), %llu deleted, %llu "
+	       "segment%s; generation %llu, %llu documents, in %.2f s\n",
+	       dir, (unsigned long long)rep.items, (unsigned long long)rep.failed,
+	       (unsigned long long)rep.ops, (unsigned long long)rep.generations,
+	       rep.generations == 1 ? "" : "s", (unsigned long long)rep.added,
+	       (unsigned long long)rep.replaced, (unsigned long long)rep.deleted,
+	       (unsigned long long)rep.segments, rep.segments == 1 ? "" : "s",
+	       (unsigned long long)rep.generation, (unsigned long long)rep.docs, rep.seconds);
+	return rep.failed ? EX_DATAERR : 0;
+}
+
 static int resume(const char *build_dir)
 {
 	char path[4200];
@@ -220,16 +269,21 @@ int cmd_index(int argc, char **argv)
 	                                      {"progress", required_argument, 0, 'g'},
 	                                      {"schema", required_argument, 0, 'c'},
 	                                      {"skip-bad", no_argument, 0, 'b'},
+	                                      {"update", no_argument, 0, 'u'},
 	                                      CLI_TLS_OPTIONS,
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
-	int c;
+	int c, upd = 0, others = 0;
 	unsigned long v;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		others += c != 'u' && c != 'h';
 		if (cli_tls_option(c, optarg, &o.tls.cert_file, &o.tls.key_file, &o.tls.ca_file))
 			continue;
 		switch (c) {
+		case 'u':
+			upd = 1;
+			break;
 		case 's':
 			if (cli_parse_num(optarg, TRAWL_MAX_SHARDS, &v) || v == 0)
 				return cli_usage_error("index",
@@ -298,6 +352,13 @@ int cmd_index(int argc, char **argv)
 			return cli_usage_error("index", "unknown option");
 		}
 	}
+	if (upd && others)
+		return cli_usage_error("index", "--update takes no other option (the index's "
+		                                "schema and shards are kept)");
+	if (upd && argc - optind < 1)
+		return cli_usage_error("index", "--update needs DIR");
+	if (upd)
+		return update(argv[optind], argv + optind + 1, argc - optind - 1);
 	if (argc - optind < 2)
 		return cli_usage_error("index", "needs DIR and at least one FILE");
 	if (o.workers_set && o.workers == 0 && !o.listen)

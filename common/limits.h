@@ -312,6 +312,12 @@
 #define LIMIT_BULK_CHUNK 1000
 #define LIMIT_REFRESH_WAIT_MS 60000
 
+/* Writes of an update file decided and logged at once (one append: one
+ * fsync), and their input bytes (fewer when a document may be large: a
+ * chunk's operations fit one append, LIMIT_WLOG_APPEND_BYTES). */
+#define LIMIT_UPDATE_CHUNK_ITEMS 1000
+#define LIMIT_UPDATE_CHUNK_BYTES ((size_t)32 << 20)
+
 /* Bytes of an index's name (OpenSearch's bound). */
 #define LIMIT_INDEX_NAME_BYTES 255
 /* Bytes of a _bulk request's body (OpenSearch's http.max_content_length
@@ -347,6 +353,12 @@ _Static_assert(LIMIT_WLOG_APPEND_BYTES <= (256u << 20), "an append is half of LM
 _Static_assert((uint64_t)LIMIT_SEGMENTS *TRAWL_MAX_SHARDS <= 65536,
                "every segment of a generation open at once stays within file descriptors");
 _Static_assert(LIMIT_WLOG_MIN_BYTES <= LIMIT_WLOG_BYTES, "the log's bounds are ordered");
+/* An update file's chunk is one append of the log, and a _bulk request. */
+_Static_assert(LIMIT_UPDATE_CHUNK_ITEMS <= LIMIT_WLOG_APPEND_OPS, "a chunk is one append");
+_Static_assert(LIMIT_UPDATE_CHUNK_BYTES <= LIMIT_BULK_BYTES / 2,
+               "a chunk and its last document fit a _bulk body");
+_Static_assert(LIMIT_INDEXER_BATCH_OPS <= UINT32_MAX,
+               "a batch's operations are numbered in 32 bits");
 /* A document the build accepts can be stored and read back. */
 _Static_assert(TRAWL_MAX_DOC_BYTES <= LIMIT_STORED_DOC_BYTES, "a document fits a record");
 /* The biggest document fits a FETCH reply, with its id and a snippet. */

@@ -4,7 +4,7 @@
  * (if_seq_no) rest on them, so they outlive the write log's operations,
  * which are trimmed once a generation holds them. A segment a build wrote
  * has none: its documents are at _seq_no 0, _version 1. Written once with
- * the segment, never changed; the bytes: docs/FORMAT.md §17.
+ * the segment, never changed; the bytes: docs/FORMAT.md §18.
  */
 #ifndef TRAWL_INDEX_VERSIONS_H
 #define TRAWL_INDEX_VERSIONS_H

@@ -69,7 +69,10 @@ struct trawl_indexer {
 	double merge_s;
 	int merge_failed; /* the last merge failed: not again until a write */
 	uint64_t writes;
-	uint64_t oldest_ms; /* the oldest write not yet in a generation (0: none) */
+	uint64_t docs, added, replaced, deleted, segments_written;
+	char why_not[LIMIT_ERRMSG_BYTES]; /* why no document may be replaced or
+	                                     deleted ("": they may) */
+	uint64_t oldest_ms;               /* the oldest write not yet in a generation (0: none) */
 	uint64_t refresh_le[8], refresh_count;
 	double refresh_sum;
 };
@@ -122,7 +125,10 @@ static int live_fn(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, ch
 	pthread_mutex_lock(&x->live_mu);
 	uint32_t shard, seg, doc;
 	int rc = idx_locate(x->ls, id, idlen, &shard, &seg, &doc);
-	if (rc == TRAWL_OK)
+	if (rc == TRAWL_OK && x->why_not[0])
+		/* the write fails here, before it is logged, not in the apply step */
+		rc = errf(err, errlen, TRAWL_ESCHEMA, "%s", x->why_not);
+	else if (rc == TRAWL_OK)
 		rc = idx_seg_version(x->ls, shard, seg, doc, &out->seq_no, &out->version);
 	if (rc == TRAWL_OK) {
 		out->exists = 1;
@@ -306,6 +312,11 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 	x->ops_applied += n;
 	x->apply_s += took;
 	x->last_apply_s = took;
+	x->docs = rep.docs;
+	x->added += rep.added;
+	x->replaced += rep.replaced;
+	x->deleted += rep.deleted;
+	x->segments_written += rep.segments;
 	if (oldest) {
 		static const double le[8] = TRAWL_REFRESH_BUCKETS;
 		double wait = (double)(clock_mono_ms() - oldest) / 1000.0;
@@ -647,6 +658,12 @@ int trawl_indexer_open(trawl_indexer **out, const char *dir, const trawl_indexer
 		rc = errf(err, errlen, rc, "%s: %s", dir, msg);
 		goto fail;
 	}
+	/* what a replacement or a delete needs (sh_apply refuses it too) */
+	if (sh_schema_check_stored(&x->schema, 1,
+	                           "so a document cannot be replaced or deleted (the index's "
+	                           "statistics need its text): only new ids can be added",
+	                           x->why_not, sizeof x->why_not) == TRAWL_OK)
+		x->why_not[0] = 0;
 	/* where the live generation stands in the log */
 	uint64_t gen;
 	if ((rc = idx_gen_current(dir, &gen, err, errlen)))
@@ -662,6 +679,7 @@ int trawl_indexer_open(trawl_indexer **out, const char *dir, const trawl_indexer
 	rc = idx_manifest_read(gd, m, err, errlen);
 	x->applied = m->applied_seq;
 	x->generation = gen;
+	x->docs = m->docs;
 	idx_manifest_fini(m);
 	free(m);
 	if (rc)
@@ -815,6 +833,11 @@ void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out)
 	out->merged_docs = x->merged_docs;
 	out->merge_seconds = x->merge_s;
 	out->writes = x->writes;
+	out->docs = x->docs;
+	out->added = x->added;
+	out->replaced = x->replaced;
+	out->deleted = x->deleted;
+	out->segments_written = x->segments_written;
 	memcpy(out->refresh_le, x->refresh_le, sizeof out->refresh_le);
 	out->refresh_count = x->refresh_count;
 	out->refresh_sum = x->refresh_sum;

@@ -122,9 +122,10 @@ typedef struct segfile {
 	char path[LIMIT_PATH_BYTES];
 } segfile;
 
-/* segfile_open opens path (its checksum verified by the caller) and reads
- * its dictionary and its "stats" (of nfields text fields). */
-static int segfile_open(segfile *f, const char *path, uint32_t nfields, char *err, size_t errlen)
+static void segfile_close(segfile *f);
+
+/* segfile_read: segfile_open's work, which may leave f half open. */
+static int segfile_read(segfile *f, const char *path, uint32_t nfields, char *err, size_t errlen)
 {
 	memset(f, 0, sizeof *f);
 	snprintf(f->path, sizeof f->path, "%s", path);
@@ -155,6 +156,18 @@ static int segfile_open(segfile *f, const char *path, uint32_t nfields, char *er
 	return TRAWL_OK;
 }
 
+/* segfile_open opens path (its checksum verified by the caller) and reads
+ * its dictionary and its "stats" (of nfields text fields); f then holds
+ * the file and a read transaction until segfile_close. On an error f holds
+ * nothing. */
+static int segfile_open(segfile *f, const char *path, uint32_t nfields, char *err, size_t errlen)
+{
+	int rc = segfile_read(f, path, nfields, err, errlen);
+	if (rc)
+		segfile_close(f);
+	return rc;
+}
+
 static void segfile_close(segfile *f)
 {
 	if (f->t)
@@ -178,7 +191,7 @@ static int key_cmp(const uint8_t *a, uint32_t al, const uint8_t *b, uint32_t bl)
  * every shard of a whole build holds alike: a difference is damage).
  */
 typedef struct kmerge {
-	segfile *f;
+	segfile *f; /* borrowed: the files, open */
 	uint32_t n, hn;
 	uint32_t heap[TRAWL_MAX_SHARDS];
 	uint8_t key[LIMIT_KEY_BYTES];
@@ -296,7 +309,7 @@ static int base_keys(void *ctx, const uint8_t **key, uint32_t *klen, uint64_t *d
 }
 
 /* Keys with a count each, in key order (a scratch build's keys and their
- * document frequencies). */
+ * document frequencies); owned, freed by keylist_free. */
 typedef struct keylist {
 	tbuf keys;
 	size_t *off; /* n + 1 */

@@ -266,6 +266,58 @@ TRAWL_API int trawl_reshard(const char *dir, uint32_t shards, const trawl_build_
                             trawl_build_report *rep, char *errbuf, size_t errlen);
 
 /* ------------------------------------------------------------------ */
+/* Updating                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct trawl_update_opts {
+	size_t max_doc_bytes; /* per document; 0: TRAWL_MAX_DOC_BYTES */
+	/* Called for every write that failed, with a message naming the file,
+	 * the line, the id, OpenSearch's status and error type, and why (valid
+	 * during the call). May be NULL. */
+	void (*on_item_error)(void *ctx, const char *msg);
+	void *ctx;
+} trawl_update_opts;
+
+typedef struct trawl_update_report {
+	uint64_t items;       /* writes read from the files */
+	uint64_t failed;      /* of them, refused (on_item_error told each) */
+	uint64_t ops;         /* write-log operations applied (a failed run's left
+	                         ones included) */
+	uint64_t generations; /* generations published */
+	uint64_t generation;  /* the live generation at the end */
+	uint64_t docs;        /* its documents */
+	uint64_t added;       /* documents written: new ids and replacements */
+	uint64_t replaced;    /* of them, replacing a document */
+	uint64_t deleted;     /* documents deleted */
+	uint64_t segments;    /* segment files written */
+	double seconds;
+} trawl_update_report;
+
+/*
+ * trawl_update applies writes to the index in dir, which must hold one:
+ * each file ("-": standard input; zstd or gzip recognised by their first
+ * bytes) is JSON Lines of documents with a string "id" (each added, or
+ * replacing the document with its id), or an Elasticsearch _bulk body
+ * (recognised by its first line being an action: index, create, update
+ * and delete, OpenSearch's rules; an item's _index is not read). Writes
+ * are decided against the live generation, appended durably to the
+ * index's write log (dir/wlog.mdb), and then applied as new generations
+ * that share every unchanged file with the one before (docs/FORMAT.md,
+ * "Updates"). A write that fails (a bad document, a conflict, a missing
+ * document to update) is reported to on_item_error and counted, and the
+ * others go on. Operations a failed earlier run left in the log are
+ * applied first; with no file, only those (files may be NULL when nfiles
+ * is 0). Replacing or deleting a document needs every text field and
+ * every indexed typed field stored. One run at a time per index (the
+ * log's owner); a build must not run beside it. Returns TRAWL_OK (check
+ * rep->failed), or the error that stopped the run with errbuf set: what
+ * was logged before it stays in the log. rep may be NULL.
+ */
+TRAWL_API int trawl_update(const char *dir, const char *const *files, uint32_t nfiles,
+                           const trawl_update_opts *opts, trawl_update_report *rep, char *errbuf,
+                           size_t errlen);
+
+/* ------------------------------------------------------------------ */
 /* Searching                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -883,6 +935,11 @@ typedef struct trawl_indexer_stats {
 	uint64_t refresh_le[8];
 	uint64_t refresh_count;
 	double refresh_sum;
+	uint64_t docs;             /* live documents of the last generation made */
+	uint64_t added;            /* documents written by writes: new ids and replacements */
+	uint64_t replaced;         /* of them, replacing a document */
+	uint64_t deleted;          /* documents deleted */
+	uint64_t segments_written; /* segment files written for writes */
 } trawl_indexer_stats;
 
 /* The upper bounds of trawl_indexer_stats.refresh_le, seconds. */
