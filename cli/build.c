@@ -593,3 +593,50 @@ int cmd_reshard(int argc, char **argv)
 	    (unsigned long long)rep.docs, (double)rep.bytes_out / 1e6, rep.seconds);
 	return 0;
 }
+
+static const char compact_help[] =
+    "usage: trawl compact DIR\n"
+    "\n"
+    "Merges every shard of the index in DIR into one segment, dropping the\n"
+    "documents updates replaced or deleted (a generation per shard merged). The\n"
+    "index's indexer does it: it fails while another process (trawl serve, an\n"
+    "update) owns the index's write log. Writes the log holds are applied first.\n";
+
+int cmd_compact(int argc, char **argv)
+{
+	static const struct option longs[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(compact_help, stdout);
+			return 0;
+		}
+		return cli_usage_error("compact", "unknown option");
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("compact", "needs DIR");
+	const char *dir = argv[optind];
+	char err[1024];
+	trawl_indexer_opts xo = {0};
+	xo.quiet = 0;
+	trawl_indexer *x;
+	int rc = trawl_indexer_open(&x, dir, &xo, err, sizeof err);
+	if (rc)
+		return cli_fail(rc, err);
+	trawl_indexer_stats before, after;
+	trawl_indexer_get_stats(x, &before);
+	if (!(rc = trawl_indexer_refresh(x, 0, 0, err, sizeof err)))
+		rc = trawl_indexer_compact(x, err, sizeof err);
+	trawl_indexer_get_stats(x, &after);
+	trawl_indexer_close(x);
+	if (rc)
+		return cli_fail(rc, err);
+	printf("%s: generation %llu, %llu segment%s (was %llu), %llu documents written again in "
+	       "%llu merge%s, %.2f s\n",
+	       dir, (unsigned long long)after.generation, (unsigned long long)after.segments,
+	       after.segments == 1 ? "" : "s", (unsigned long long)before.segments,
+	       (unsigned long long)after.merged_docs, (unsigned long long)after.merges,
+	       after.merges == 1 ? "" : "s", after.merge_seconds);
+	return 0;
+}

@@ -2,7 +2,7 @@
  * main.c - the trawl command-line tool: the command dispatch and its help.
  * The commands live in search.c (search, get, stats, verify), schema.c
  * (schema), build.c
- * (index, build-worker, reshard) and serve.c (serve, leaf, root); util.c
+ * (index, build-worker, reshard, compact) and serve.c (serve, leaf, root); util.c
  * has what they share.
  */
 #include <stdio.h>
@@ -15,22 +15,23 @@
 #include "trawl/trawl.h"
 
 static const char main_help[] =
-	"usage: trawl COMMAND [ARGS]\n"
-	"\n"
-	"  index DIR FILE...    build a new generation from JSON Lines (also: build)\n"
-	"  build-worker ...     work items of a build started with --listen\n"
-	"  reshard DIR          a new generation with another number of shards\n"
-	"  search DIR QUERY     search (or --queries F --run OUT for a TREC run)\n"
-	"  get DIR ID           print a stored document\n"
-	"  stats DIR            describe the live generation\n"
-	"  verify DIR           check every checksum and postings list\n"
-	"  schema --from-mappings FILE   a trawl schema for an OpenSearch mapping\n"
-	"  serve DIR            the HTTP search API on one machine (root + leaf)\n"
-	"  leaf ...             serve shards to roots over nng\n"
-	"  root ...             the HTTP search API over a cluster of leaves\n"
-	"  version              print the version\n"
-	"\n"
-	"'trawl COMMAND --help' describes each command.\n";
+    "usage: trawl COMMAND [ARGS]\n"
+    "\n"
+    "  index DIR FILE...    build a new generation from JSON Lines (also: build)\n"
+    "  build-worker ...     work items of a build started with --listen\n"
+    "  reshard DIR          a new generation with another number of shards\n"
+    "  compact DIR          merge each shard's segments into one\n"
+    "  search DIR QUERY     search (or --queries F --run OUT for a TREC run)\n"
+    "  get DIR ID           print a stored document\n"
+    "  stats DIR            describe the live generation\n"
+    "  verify DIR           check every checksum and postings list\n"
+    "  schema --from-mappings FILE   a trawl schema for an OpenSearch mapping\n"
+    "  serve DIR            the HTTP search API on one machine (root + leaf)\n"
+    "  leaf ...             serve shards to roots over nng\n"
+    "  root ...             the HTTP search API over a cluster of leaves\n"
+    "  version              print the version\n"
+    "\n"
+    "'trawl COMMAND --help' describes each command.\n";
 
 int main(int argc, char **argv)
 {
@@ -52,6 +53,8 @@ int main(int argc, char **argv)
 		return cmd_build_worker(argc - 1, argv + 1);
 	if (!strcmp(cmd, "reshard"))
 		return cmd_reshard(argc - 1, argv + 1);
+	if (!strcmp(cmd, "compact"))
+		return cmd_compact(argc - 1, argv + 1);
 	if (!strcmp(cmd, "search"))
 		return cmd_search(argc - 1, argv + 1);
 	if (!strcmp(cmd, "get"))
