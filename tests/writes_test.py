@@ -233,9 +233,11 @@ class WritesTest(unittest.TestCase):
         self.assertGreaterEqual(m["trawl_indexer_segments"], 2, text)
         s.stop()
 
+    # A segment an update wrote is leased and watched like the first:
+    # truncating it takes its shard out of service; the process lives.
+    # (Comments, not docstrings: unittest would print a docstring's first
+    # line in place of the case's "... ok", which scripts/testcount.py reads.)
     def test_update_segment_guarded(self):
-        """A segment an update wrote is leased and watched like the first:
-        truncating it takes its shard out of service; the process lives."""
         build(self.ix, base_docs(30), shards=1)
         s = self.serve()
         st, b = request(s.port, "PUT", "/idx/_doc/g1?refresh=wait_for", {"title": "guarded"})
@@ -255,10 +257,10 @@ class WritesTest(unittest.TestCase):
         self.assertNotEqual(st, 200, b)  # its only shard is out of service
         s.kill()
 
+    # Random writes while the server is killed (SIGKILL) and restarted; the
+    # final index holds every acknowledged write, and an unanswered one
+    # whole or not at all.
     def test_durable_under_kill(self):
-        """Random writes while the server is killed (SIGKILL) and restarted;
-        the final index holds every acknowledged write, and an unanswered
-        one whole or not at all."""
         build(self.ix, base_docs(200))
         rnd = random.Random(int(os.environ.get("TRAWL_SEED", "12")))
         # the model: id -> document (None: deleted) of every acknowledged write
