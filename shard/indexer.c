@@ -427,12 +427,19 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 	tbuf_init(&b.bytes, LIMIT_INDEXER_BATCH_BYTES + LIMIT_STORED_DOC_BYTES);
 	int rc = TRAWL_OK;
 	double t0 = clock_mono_s();
-	pthread_mutex_lock(&x->live_mu);
+	/* the sources are read through a searcher of the merge's own, without
+	 * live_mu: only this thread replaces x->live, and the ingest's
+	 * decisions (live_fn, under live_mu) go on meanwhile */
 	trawl_index_stats lst;
 	trawl_index_get_stats(x->live, &lst);
+	trawl_searcher *ms = NULL;
+	if ((rc = idx_searcher_open(&ms, x->live, err, errlen))) {
+		batch_fini(&b);
+		return rc;
+	}
 	for (uint32_t i = 0; i < n && !rc; i++) {
 		int32_t li = x->live->local[no] + (int32_t)segs[i];
-		const idx_sview *v = &x->ls->views[li];
+		const idx_sview *v = &ms->views[li];
 		for (uint32_t d = 0; d < v->ndocs && !rc; d++) {
 			if (v->deleted && idx_bit(v->deleted, d))
 				continue;
@@ -443,9 +450,8 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 			if (!op.id)
 				rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: document ids damaged",
 				          x->live->segs[li].path);
-			else if ((rc = idx_seg_version(x->ls, no, segs[i], d, &op.seq,
-			                               &op.version)) ||
-			         (rc = idx_seg_doc(x->ls, no, segs[i], d, &doc, &len)))
+			else if ((rc = idx_seg_version(ms, no, segs[i], d, &op.seq, &op.version)) ||
+			         (rc = idx_seg_doc(ms, no, segs[i], d, &doc, &len)))
 				errf(err, errlen, rc,
 				     "%s: document %u cannot be read for a merge (%s): merging "
 				     "needs "
@@ -466,7 +472,7 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 			free(doc);
 		}
 	}
-	pthread_mutex_unlock(&x->live_mu);
+	trawl_searcher_close(ms);
 	for (uint32_t i = 0; !rc && i < b.n; i++) {
 		b.ops[i].id = (const char *)b.bytes.data + b.idoff[i];
 		b.ops[i].doc = (const char *)b.bytes.data + b.docoff[i];
