@@ -626,8 +626,13 @@ int cmd_compact(int argc, char **argv)
 		return cli_fail(rc, err);
 	trawl_indexer_stats before, after;
 	trawl_indexer_get_stats(x, &before);
-	if (!(rc = trawl_indexer_refresh(x, 0, 0, err, sizeof err)))
-		rc = trawl_indexer_compact(x, err, sizeof err);
+	/* the writes in the log first; a generation refused for its segments
+	 * (LIMIT_SEGMENTS) is what a compaction cures: it goes on, and the
+	 * writes are applied after it */
+	int frc = trawl_indexer_refresh(x, 0, 0, err, sizeof err);
+	rc = trawl_indexer_compact(x, err, sizeof err);
+	if (!rc && frc)
+		rc = trawl_indexer_refresh(x, 0, 0, err, sizeof err);
 	trawl_indexer_get_stats(x, &after);
 	trawl_indexer_close(x);
 	if (rc)

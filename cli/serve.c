@@ -754,12 +754,19 @@ int cmd_serve(int argc, char **argv)
 		xc.published = sw_published;
 		xc.ctx = &sw;
 		xc.quiet = quiet;
-		if (trawl_indexer_open(&sw.x, dir, &xc, err, sizeof err) == TRAWL_OK)
+		int xrc = trawl_indexer_open(&sw.x, dir, &xc, err, sizeof err);
+		if (xrc == TRAWL_OK) {
 			cfg.writer = &rw;
-		else
+		} else if (strstr(err, "in use")) {
+			/* another process is the index's indexer: reads only here */
 			fprintf(stderr,
 			        "trawl: warning: serving reads only, writes are refused: %s\n",
 			        err);
+		} else {
+			/* a damaged log holds acknowledged writes: never served past */
+			leaf_stop(l);
+			return cli_fail(xrc, err);
+		}
 	}
 	char banner[300];
 	snprintf(banner, sizeof banner,

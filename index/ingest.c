@@ -463,7 +463,12 @@ static void decide_locked(idx_ingest *g, const idx_wreq *q, decided *d, idx_wres
 {
 	cur c;
 	char why[LIMIT_ERRMSG_BYTES];
-	if (current_locked(g, r->id, r->idlen, &c, why, sizeof why)) {
+	int crc = current_locked(g, r->id, r->idlen, &c, why, sizeof why);
+	if (crc == TRAWL_ESCHEMA) { /* the index cannot replace or delete it */
+		fail(r, 400, "illegal_argument_exception", "[%s]: %s", r->id, why);
+		return;
+	}
+	if (crc) {
 		fail(r, 500, "exception", "[%s]: %s", r->id, why);
 		return;
 	}

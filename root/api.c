@@ -966,7 +966,8 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 		else
 			http_response_error(
 			    resp, 405, "method_not_allowed",
-			    "%s /doc/{id}: the index is built in batches (trawl index); use "
+			    "%s /doc/{id}: documents are written through the OpenSearch routes "
+			    "(PUT /{index}/_doc/{id}); use "
 			    "GET",
 			    m);
 	} else if (!req->deferred) {

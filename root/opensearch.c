@@ -1249,7 +1249,9 @@ char *os_render_search(const root_result *res, const os_search_req *sr, const ch
 /* ------------------------------------------------------------------------ */
 
 static const char write_reason[] =
-    "trawl serves indexes built in batches (trawl index); writes are not accepted over HTTP";
+    "this trawl does not take this write: documents are written by the index's indexer "
+    "(trawl serve, not --read-only, and not while another process owns the index's write "
+    "log); index creation and deletion, mappings, and writes by query are not supported";
 
 static void refuse_write(http_response *resp, int pretty)
 {
@@ -1815,7 +1817,8 @@ static void doc_write(root *r, const char *index_name, const char *index, const 
 	const char *op = qs_get(qp, "op_type");
 	if (op && act == IDX_WACT_INDEX && !strcmp(op, "create"))
 		w.act = IDX_WACT_CREATE;
-	else if (op && !(act == IDX_WACT_INDEX && !strcmp(op, "index"))) {
+	else if (op && !(act == IDX_WACT_INDEX && !strcmp(op, "index")) &&
+	         !(act == IDX_WACT_CREATE && !strcmp(op, "create"))) {
 		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
 		          "op_type must be [index] or [create], not [%.64s]", op);
 		return;

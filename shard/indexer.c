@@ -67,7 +67,8 @@ struct trawl_indexer {
 	char compact_err[LIMIT_ERRMSG_BYTES];
 	uint64_t merges, merged_docs;
 	double merge_s;
-	int merge_failed; /* the last merge failed: not again until a write */
+	int merge_failed;    /* the last merge failed: not again until a write */
+	uint32_t merge_from; /* the shard merge_next looks at first */
 	uint64_t writes;
 	uint64_t docs, added, replaced, deleted, segments_written;
 	char why_not[LIMIT_ERRMSG_BYTES]; /* why no document may be replaced or
@@ -115,6 +116,10 @@ static int open_live(trawl_indexer *x, char *err, size_t errlen)
 	return TRAWL_OK;
 }
 
+/* Set while this thread asks for a realtime read (trawl_indexer_get): a
+ * read is never refused for what a write could not do. */
+static _Thread_local int reading;
+
 /* idx_wlive_fn: what the live generation holds for id, with the version
  * and sequence number its segment keeps (0 and 1 for a build's). */
 static int live_fn(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, char *err,
@@ -125,7 +130,7 @@ static int live_fn(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, ch
 	pthread_mutex_lock(&x->live_mu);
 	uint32_t shard, seg, doc;
 	int rc = idx_locate(x->ls, id, idlen, &shard, &seg, &doc);
-	if (rc == TRAWL_OK && x->why_not[0])
+	if (rc == TRAWL_OK && x->why_not[0] && !reading)
 		/* the write fails here, before it is logged, not in the apply step */
 		rc = errf(err, errlen, TRAWL_ESCHEMA, "%s", x->why_not);
 	else if (rc == TRAWL_OK)
@@ -372,6 +377,12 @@ static uint32_t merge_plan(trawl_indexer *x, uint32_t no, int all, uint32_t *out
 		v[j] = (mseg){j, (uint64_t)g->ndocs - g->del.count};
 		deleted |= g->del.count > 0;
 	}
+	uint64_t live = 0;
+	for (uint32_t j = 0; j < n; j++)
+		live += v[j].live;
+	if (!live)
+		return 0; /* every document deleted: nothing to write again (the
+		             apply step keeps the shard's last segment) */
 	if (all) {
 		for (uint32_t j = 0; (n > 1 || deleted) && j < n; j++)
 			out[k++] = j;
@@ -391,7 +402,7 @@ static uint32_t merge_plan(trawl_indexer *x, uint32_t no, int all, uint32_t *out
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const idx_seg *g = &idx->segs[first + (int32_t)v[i].j];
-		if (g->del.count && (uint64_t)g->del.count * 3 >= g->ndocs &&
+		if (g->del.count && (uint64_t)g->del.count * 3 >= g->ndocs && v[i].live &&
 		    v[i].live <= LIMIT_MERGE_DOCS) {
 			out[0] = v[i].j;
 			return 1;
@@ -406,10 +417,13 @@ static uint32_t merge_next(trawl_indexer *x, int all, uint32_t *no, uint32_t *ou
 {
 	trawl_index_stats st;
 	trawl_index_get_stats(x->live, &st);
-	for (uint32_t s = 0; s < st.shards; s++) {
+	for (uint32_t i = 0; i < st.shards; i++) {
+		/* from the shard after the last one merged: none starves */
+		uint32_t s = (x->merge_from + i) % st.shards;
 		uint32_t n = merge_plan(x, s, all, out);
 		if (n) {
 			*no = s;
+			x->merge_from = s + 1;
 			return n;
 		}
 	}
@@ -486,8 +500,10 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 		rc = sh_apply_with(x->dir, b.ops, b.n, applied, &hooks, &rep, err, errlen);
 	uint32_t docs = b.n;
 	batch_fini(&b);
-	if (rc || !docs)
+	if (rc)
 		return rc;
+	if (!docs)
+		return TRAWL_ENOTFOUND; /* nothing written: no step was made */
 	pthread_mutex_lock(&x->live_mu);
 	char oerr[LIMIT_ERRMSG_BYTES];
 	int orc = open_live(x, oerr, sizeof oerr);
@@ -532,7 +548,7 @@ static int merge_step(trawl_indexer *x, int all, char *err, size_t errlen)
 	if (!n)
 		return 0;
 	int rc = merge_once(x, no, segs, n, err, errlen);
-	return rc ? -rc : 1;
+	return rc == TRAWL_ENOTFOUND ? 0 : rc ? -rc : 1;
 }
 
 /* The last operation acknowledged. */
@@ -588,28 +604,40 @@ static void *run(void *arg)
 		x->merge_failed = 0; /* new documents: a merge may go now */
 		pthread_mutex_unlock(&x->mu);
 		int made = 0, rc = apply_once(x, &made, err, sizeof err);
-		/* under a steady stream of writes the log is never empty: when a
-		 * shard's segments pile up past twice the policy's count, a merge
-		 * step goes between two generations of writes */
-		if (!rc && made && segments_piled(x)) {
-			char merr[LIMIT_ERRMSG_BYTES];
-			int m = merge_step(x, 0, merr, sizeof merr);
-			if (m < 0)
-				say(x, "a merge failed (the generation before it stays live): %s",
-				    merr);
-		}
 		last = clock_mono_ms();
 		pthread_mutex_lock(&x->mu);
 		x->last_rc = rc;
 		if (rc) {
 			x->failures++;
 			snprintf(x->last_err, sizeof x->last_err, "%s", err);
-			pthread_mutex_unlock(&x->mu);
+		}
+		/* the refreshes waiting for it are told before any merge */
+		pthread_cond_broadcast(&x->done);
+		pthread_mutex_unlock(&x->mu);
+		if (rc)
 			say(x, "the next generation failed (its operations stay in the log): %s",
 			    err);
-			pthread_mutex_lock(&x->mu);
+		/* under a steady stream of writes the log is never empty: when a
+		 * shard's segments pile up past twice the policy's count, merge
+		 * steps go between two generations of writes, one per shard over
+		 * it; and a generation refused for its segments (LIMIT_SEGMENTS)
+		 * gets them too (a merge needs no log) */
+		if ((!rc && made && segments_piled(x)) || rc == TRAWL_ELIMIT) {
+			trawl_index_stats lst;
+			trawl_index_get_stats(x->live, &lst);
+			for (uint32_t i = 0; i < lst.shards && segments_piled(x); i++) {
+				char merr[LIMIT_ERRMSG_BYTES];
+				int m = merge_step(x, 0, merr, sizeof merr);
+				if (m < 0)
+					say(x,
+					    "a merge failed (the generation before it stays live): "
+					    "%s",
+					    merr);
+				if (m <= 0)
+					break;
+			}
 		}
-		pthread_cond_broadcast(&x->done);
+		pthread_mutex_lock(&x->mu);
 	}
 	pthread_mutex_unlock(&x->mu);
 	return NULL;
@@ -736,6 +764,7 @@ void trawl_indexer_close(trawl_indexer *x)
 		pthread_mutex_lock(&x->mu);
 		x->stop = 1;
 		pthread_cond_broadcast(&x->work);
+		pthread_cond_broadcast(&x->done);
 		pthread_mutex_unlock(&x->mu);
 		pthread_join(x->th, NULL);
 	}
@@ -769,7 +798,10 @@ int trawl_indexer_write(trawl_indexer *x, const idx_wreq *reqs, uint32_t n, idx_
 int trawl_indexer_get(trawl_indexer *x, const char *id, uint32_t idlen, idx_wlive *out, char *err,
                       size_t errlen)
 {
-	return idx_ingest_get(x->ing, id, idlen, out, err, errlen);
+	reading = 1;
+	int rc = idx_ingest_get(x->ing, id, idlen, out, err, errlen);
+	reading = 0;
+	return rc;
 }
 
 int trawl_indexer_refresh(trawl_indexer *x, uint64_t seq, unsigned timeout_ms, char *err,
@@ -784,8 +816,10 @@ int trawl_indexer_refresh(trawl_indexer *x, uint64_t seq, unsigned timeout_ms, c
 	pthread_mutex_lock(&x->mu);
 	uint64_t failures = x->failures;
 	while (x->applied < seq) {
-		x->now = 1;
-		pthread_cond_signal(&x->work);
+		if (x->failures == failures && !x->stop) {
+			x->now = 1;
+			pthread_cond_signal(&x->work);
+		}
 		if (x->failures != failures) {
 			rc = errf(err, errlen, x->last_rc ? x->last_rc : TRAWL_EIO, "%s",
 			          x->last_err);

@@ -343,7 +343,8 @@ class TestUpdateCommand(TrawlCase):
         write_lines(self.path("u.jsonl"), [{"id": "brand-new", "title": "new", "section": "x"},
                                            dict(docs[3], title="replaced")])
         r = self.fails(EX_DATAERR, "index", self.path("ix"), "--update", self.path("u.jsonl"),
-                       msg=[r"u\.jsonl:2: \[%s\]: 500 .*text field \"body\" is not stored"
+                       msg=[r"u\.jsonl:2: \[%s\]: 400 illegal_argument_exception: .*text field \"body\" "
+                            r"is not stored"
                             % re.escape(docs[3]["id"])])
         self.assertRegex(r.out, r"1 documents written \(0 replacing\)")
         self.assertRegex(r.out, r"51 documents")

@@ -257,6 +257,54 @@ class WritesTest(unittest.TestCase):
         self.assertNotEqual(st, 200, b)  # its only shard is out of service
         s.kill()
 
+    # Every document of a shard deleted: the indexer does not spin on the
+    # empty segment it keeps, and a compaction returns.
+    def test_all_deleted_then_compact(self):
+        build(self.ix, base_docs(3), shards=1)
+        bulk = os.path.join(self.dir, "del.nd")
+        with open(bulk, "w") as f:
+            for i in range(3):
+                f.write(json.dumps({"delete": {"_id": "base-%d" % i}}) + "\n")
+        r = subprocess.run([TRAWL, "index", self.ix, "--update", bulk], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([TRAWL, "compact", self.ix], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        s = self.serve()
+        t0 = time.process_time()
+        time.sleep(1.5)
+        with open("/proc/%d/stat" % s.proc.pid) as f:
+            ticks = sum(int(x) for x in f.read().split()[13:15])
+        self.assertLess(ticks, 100, "the idle server spins: %d ticks" % ticks)
+        st, b = request(s.port, "GET", "/idx/_count")
+        self.assertEqual((st, b["count"]), (200, 0), b)
+        s.stop()
+
+    # A schema storing only some fields: new ids are written, an existing
+    # document is read (realtime) but not replaced or deleted (400, before
+    # anything is logged).
+    def test_partial_store(self):
+        schema = os.path.join(self.dir, "schema.json")
+        with open(schema, "w") as f:
+            json.dump({"fields": {"title": {}, "body": {}}, "store": ["title"]}, f)
+        src = os.path.join(self.dir, "docs.jsonl")
+        with open(src, "w") as f:
+            for d in base_docs(5):
+                f.write(json.dumps(d) + "\n")
+        subprocess.run([TRAWL, "index", self.ix, src, "--schema", schema], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        s = self.serve()
+        st, b = request(s.port, "GET", "/idx/_doc/base-1")
+        self.assertEqual((st, b.get("found")), (200, True), b)
+        st, b = request(s.port, "PUT", "/idx/_doc/base-1", {"title": "x", "body": "y"})
+        self.assertEqual((st, b["error"]["type"]), (400, "illegal_argument_exception"), b)
+        self.assertIn("not stored", b["error"]["reason"])
+        st, b = request(s.port, "PUT", "/idx/_doc/new-1?refresh=wait_for",
+                        {"title": "x", "body": "y"})
+        self.assertEqual(st, 201, b)
+        s.stop()
+
     # Random writes while the server is killed (SIGKILL) and restarted; the
     # final index holds every acknowledged write, and an unanswered one
     # whole or not at all.
