@@ -304,6 +304,10 @@
  * (a step is a generation: its time, during which writes wait in the log,
  * is bounded by its documents). */
 #define LIMIT_MERGE_AT_SEGMENTS 10
+/* Generations the indexer keeps below the live one (for a rollback) when
+ * it publishes: it publishes one a second under writes, and each older one
+ * would keep the files merges replaced. */
+#define LIMIT_KEEP_GENERATIONS 8
 #define LIMIT_MERGE_FACTOR 10
 #define LIMIT_MERGE_DOCS 200000
 /* Items of a _bulk request decided at once (its outcomes are held a chunk

@@ -243,6 +243,48 @@ static int read_whole(const char *path, char **out, size_t *len)
 	return TRAWL_OK;
 }
 
+uint32_t idx_gen_prune(const char *dir, uint64_t live, uint32_t keep)
+{
+	/* the numbers below the live one, highest first: the first keep stay */
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	uint64_t *old = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		uint64_t g;
+		int tmp;
+		if (!parse_gen_name(e->d_name, &g, &tmp) || tmp || g >= live)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+			uint64_t *o = realloc(old, nc * sizeof *o);
+			if (!o)
+				break;
+			old = o;
+			cap = nc;
+		}
+		old[n++] = g;
+	}
+	closedir(d);
+	uint32_t removed = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t newer = 0; /* older generations newer than this one */
+		for (size_t j = 0; j < n; j++)
+			newer += old[j] > old[i];
+		if (newer < keep)
+			continue;
+		char name[32], path[LIMIT_PATH_BYTES];
+		idx_gen_dirname(name, old[i]);
+		snprintf(path, sizeof path, "%s/%s", dir, name);
+		idx_remove_tree(path);
+		removed++;
+	}
+	free(old);
+	return removed;
+}
+
 int idx_file_write_new(const char *path, const void *p, size_t n, char *err, size_t errlen)
 {
 	char tmp[LIMIT_PATH_BYTES];

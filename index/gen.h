@@ -77,6 +77,12 @@ int idx_gen_lock(const char *dir, int *fd, char *err, size_t errlen);
 /* idx_gen_clean_tmp removes abandoned DIR/gen-*.tmp directories (lock held). */
 void idx_gen_clean_tmp(const char *dir);
 
+/* idx_gen_prune removes the generations of dir older than live but for
+ * the keep newest of them (kept for a rollback), and returns how many it
+ * removed. A file a later generation shares is a hard link there, and an
+ * open reader keeps what it mapped: only names go. */
+uint32_t idx_gen_prune(const char *dir, uint64_t live, uint32_t keep);
+
 /* idx_remove_tree removes path and, if it is a directory, all it holds
  * (symbolic links are removed, never followed); errors are ignored: for
  * scratch directories only. */

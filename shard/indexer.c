@@ -310,6 +310,7 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 		    err); /* the next trim covers these too */
 	if (x->cfg.published)
 		x->cfg.published(x->cfg.ctx, rep.generation);
+	idx_gen_prune(x->dir, rep.generation, LIMIT_KEEP_GENERATIONS);
 	pthread_mutex_lock(&x->mu);
 	x->applied = last;
 	x->generation = rep.generation;
@@ -512,6 +513,7 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 		return errf(err, errlen, orc, "%s", oerr);
 	if (x->cfg.published)
 		x->cfg.published(x->cfg.ctx, rep.generation);
+	idx_gen_prune(x->dir, rep.generation, LIMIT_KEEP_GENERATIONS);
 	double took = clock_mono_s() - t0;
 	pthread_mutex_lock(&x->mu);
 	x->generation = rep.generation;
