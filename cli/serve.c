@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/serve_host.h"
 #include "cli/util.h"
 #include "common/clock.h"
 #include "common/error.h"
@@ -417,8 +418,9 @@ static const char root_help[] =
     "  --name NAME      the index name of the OpenSearch-style API (default trawl)\n"
     "  --cache-mb N     result cache size (default 64; 0: no cache)\n" DRAIN_HELP TOKENS_HELP;
 
-static int run_root(root_config *rc_cfg, const char *addr, const char *name, int quiet,
-                    const char *banner, const token_files *tf, unsigned drain_ms)
+/* Serves the indexes of cat over HTTP on addr until a signal. */
+static int run_api(catalog *cat, const char *addr, int quiet, const char *banner,
+                   const token_files *tf, unsigned drain_ms)
 {
 	char err[1024], bind[128];
 	uint16_t port;
@@ -430,15 +432,9 @@ static int run_root(root_config *rc_cfg, const char *addr, const char *name, int
 	             : TRAWL_OK;
 	if (rc)
 		return cli_fail(rc, err);
-	root *r;
-	if ((rc = root_open(&r, rc_cfg, err, sizeof err))) {
-		auth_free(tokens);
-		return cli_fail(rc, err);
-	}
-	api_config ac = {bind, port, name, tokens, quiet};
+	api_config ac = {bind, port, tokens, quiet};
 	api *a;
-	if ((rc = api_start(&a, r, &ac, err, sizeof err))) {
-		root_close(r);
+	if ((rc = api_start(&a, cat, &ac, err, sizeof err))) {
 		auth_free(tokens);
 		return cli_fail(rc, err);
 	}
@@ -453,9 +449,29 @@ static int run_root(root_config *rc_cfg, const char *addr, const char *name, int
 	drain(a, drain_ms, wait_for_signal(), quiet);
 	stop_within_bound();
 	api_stop(a);
-	root_close(r);
 	auth_free(tokens);
 	return 0;
+}
+
+/* A cluster's root: the one index its cluster file describes. */
+static int run_root(root_config *rc_cfg, const char *addr, const char *name, int quiet,
+                    const char *banner, const token_files *tf, unsigned drain_ms)
+{
+	char err[1024];
+	root *r;
+	int rc = root_open(&r, rc_cfg, err, sizeof err);
+	if (rc)
+		return cli_fail(rc, err);
+	catalog *cat;
+	if ((rc = cat_open(&cat, NULL, name)) ||
+	    (rc = cat_add(cat, name, r, NULL, err, sizeof err))) {
+		root_close(r);
+		return cli_fail(rc, "out of memory");
+	}
+	rc = run_api(cat, addr, quiet, banner, tf, drain_ms);
+	cat_close(cat);
+	root_close(r);
+	return rc;
 }
 
 int cmd_root(int argc, char **argv)
@@ -546,66 +562,6 @@ int cmd_root(int argc, char **argv)
 	rc = run_root(&cfg, addr, name, quiet, banner, &tf, (unsigned)drain_ms);
 	root_config_fini(&cfg);
 	return rc;
-}
-
-/* ---- trawl serve's writes: the indexer in the same process ---- */
-
-/* The root's writer (root/root.h) over an indexer and the leaf that serves
- * what it publishes. */
-typedef struct serve_writer {
-	trawl_indexer *x;
-	leaf *l;
-} serve_writer;
-
-static int sw_write(void *ctx, const idx_wreq *reqs, uint32_t n, idx_wres *res, char *err,
-                    size_t errlen)
-{
-	return trawl_indexer_write(((serve_writer *)ctx)->x, reqs, n, res, err, errlen);
-}
-
-static int sw_get(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, char *err,
-                  size_t errlen)
-{
-	return trawl_indexer_get(((serve_writer *)ctx)->x, id, idlen, out, err, errlen);
-}
-
-/* Searchable: the indexer has published a generation holding seq, and the
- * leaf serves it (or a later one). */
-static int sw_refresh(void *ctx, uint64_t seq, unsigned timeout_ms, uint64_t *gen, char *err,
-                      size_t errlen)
-{
-	serve_writer *w = ctx;
-	uint64_t t0 = clock_mono_ms();
-	int rc = trawl_indexer_refresh(w->x, seq, timeout_ms, err, errlen);
-	if (rc)
-		return rc;
-	trawl_indexer_stats st;
-	trawl_indexer_get_stats(w->x, &st);
-	*gen = st.generation;
-	for (;;) {
-		leaf_stats ls;
-		leaf_get_stats(w->l, &ls);
-		if (ls.generation >= st.generation)
-			return TRAWL_OK;
-		if (timeout_ms && clock_mono_ms() - t0 > timeout_ms)
-			return errf(err, errlen, TRAWL_EBUSY,
-			            "generation %llu is published but not served yet after %u ms",
-			            (unsigned long long)st.generation, timeout_ms);
-		leaf_poke(w->l);
-		usleep(2000);
-	}
-}
-
-/* trawl_indexer_opts.published: the leaf looks at CURRENT now. */
-static void sw_stats(void *ctx, trawl_indexer_stats *out)
-{
-	trawl_indexer_get_stats(((serve_writer *)ctx)->x, out);
-}
-
-static void sw_published(void *ctx, uint64_t gen)
-{
-	(void)gen;
-	leaf_poke(((serve_writer *)ctx)->l);
 }
 
 static const char serve_help[] =
@@ -710,71 +666,19 @@ int cmd_serve(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage_error("serve", "needs DIR");
 	const char *dir = argv[optind];
-	if (!name) {
-		const char *slash = strrchr(dir, '/');
-		name = slash && slash[1] ? slash + 1 : dir;
-	}
 	raise_fd_limit();
 	block_signals();
-	char url[128], err[1024];
-	snprintf(url, sizeof url, "inproc://trawl-serve-%d", (int)getpid());
-	leaf_config lc = {0};
-	lc.index_dir = dir;
-	lc.listen_url = url;
-	lc.workers = workers;
-	lc.queue = queue;
-	lc.quiet = quiet;
-	lc.scrub_bytes_per_s = scrub;
-	lc.scrub_period_s = scrub_period;
-	leaf *l;
-	int rc = leaf_start(&l, &lc, err, sizeof err);
+	serve_host_config hc = {name,     workers,    queue,     scrub, scrub_period,
+	                        cache_mb, refresh_ms, read_only, quiet};
+	char err[1024];
+	serve_host *h;
+	catalog *cat;
+	int rc = serve_host_open(&h, dir, &hc, &cat, err, sizeof err);
 	if (rc)
 		return cli_fail(rc, err);
-	leaf_stats st;
-	leaf_get_stats(l, &st);
-	root_leaf_cfg one;
-	memset(&one, 0, sizeof one);
-	snprintf(one.url, sizeof one.url, "%s", url);
-	for (uint32_t i = 0; i < st.nshards; i++)
-		one.shards[one.nshards++] = st.shards[i];
-	root_config cfg = {0};
-	cfg.nshards = st.nshards;
-	cfg.nleaves = 1;
-	cfg.leaves = &one;
-	cfg.quiet = quiet;
-	cfg.ping_ms = 1000;
-	set_cache(&cfg, cache_mb);
-	/* the indexer: writes, unless the log belongs to another process (then
-	 * this one serves reads, and says so) */
-	serve_writer sw = {NULL, l};
-	root_writer rw = {&sw, sw_write, sw_get, sw_refresh, sw_stats};
-	if (!read_only) {
-		trawl_indexer_opts xc = {0};
-		xc.refresh_ms = (unsigned)refresh_ms;
-		xc.published = sw_published;
-		xc.ctx = &sw;
-		xc.quiet = quiet;
-		int xrc = trawl_indexer_open(&sw.x, dir, &xc, err, sizeof err);
-		if (xrc == TRAWL_OK) {
-			cfg.writer = &rw;
-		} else if (strstr(err, "in use")) {
-			/* another process is the index's indexer: reads only here */
-			fprintf(stderr,
-			        "trawl: warning: serving reads only, writes are refused: %s\n",
-			        err);
-		} else {
-			/* a damaged log holds acknowledged writes: never served past */
-			leaf_stop(l);
-			return cli_fail(xrc, err);
-		}
-	}
-	char banner[300];
-	snprintf(banner, sizeof banner,
-	         "serving %s (generation %llu, %u shard%s) as index \"%s\"%s", dir,
-	         (unsigned long long)st.generation, st.nshards, st.nshards == 1 ? "" : "s", name,
-	         cfg.writer ? ", writes on" : "");
-	rc = run_root(&cfg, addr, name, quiet, banner, &tf, (unsigned)drain_ms);
-	trawl_indexer_close(sw.x);
-	leaf_stop(l);
+	char banner[600];
+	serve_host_banner(h, banner, sizeof banner);
+	rc = run_api(cat, addr, quiet, banner, &tf, (unsigned)drain_ms);
+	serve_host_close(h);
 	return rc;
 }

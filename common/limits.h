@@ -324,6 +324,17 @@
 
 /* Bytes of an index's name (OpenSearch's bound). */
 #define LIMIT_INDEX_NAME_BYTES 255
+/* Indexes one server holds (`trawl serve DATA_DIR`, issue #12): each is a
+ * leaf, an indexer and a root in the process, about ten threads and their
+ * maps, and a search over several sends one scatter per index at once. */
+#define LIMIT_INDEXES 64
+/* Aliases of one server, and items of an index expression ("a,b-*,-c"):
+ * each alias lists at most LIMIT_INDEXES indexes; an expression is
+ * resolved item by item. */
+#define LIMIT_ALIASES 256
+#define LIMIT_INDEX_EXPR_ITEMS 64
+/* Actions of one POST /_aliases (applied all or none). */
+#define LIMIT_ALIAS_ACTIONS 1024
 /* Bytes of a _bulk request's body (OpenSearch's http.max_content_length
  * default), and its items (LIMIT_WLOG_APPEND_OPS): they are decided in one
  * call, each logged as an append of its own. */

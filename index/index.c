@@ -496,6 +496,14 @@ void trawl_index_get_stats(const trawl_index *idx, trawl_index_stats *st)
 	st->filter_cache_bytes = fs.bytes;
 }
 
+uint64_t trawl_index_docs_deleted(const trawl_index *idx)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < idx->nsegs; i++)
+		n += idx->segs[i].del.count;
+	return n;
+}
+
 const char *trawl_index_schema(const trawl_index *idx)
 {
 	return idx->schema_json;

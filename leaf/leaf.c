@@ -1102,6 +1102,9 @@ void leaf_get_stats(leaf *l, leaf_stats *st)
 	if (l->cur) {
 		trawl_index_stats is;
 		trawl_index_get_stats(l->cur->idx, &is);
+		st->docs = is.docs;
+		st->bytes = is.bytes;
+		st->docs_deleted = trawl_index_docs_deleted(l->cur->idx);
 		st->fc_hits = is.filter_cache_hits;
 		st->fc_misses = is.filter_cache_misses;
 		st->fc_entries = is.filter_cache_entries;

@@ -52,6 +52,7 @@ void leaf_stop(leaf *l);
 
 typedef struct leaf_stats {
 	uint64_t generation;
+	uint64_t docs, docs_deleted, bytes; /* of the generation served (trawl_index_get_stats) */
 	int ready;       /* a verified generation is open, and one of its shards in service */
 	unsigned busy;   /* requests being handled */
 	unsigned queued; /* requests waiting for a worker (served in turn by connection) */

@@ -46,7 +46,7 @@ static const double buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
 #define API_WORKERS 64u
 
 struct api {
-	root *r;
+	catalog *cat;
 	api_config cfg;
 	http_server *http;
 	atomic_uint_fast64_t searches, search_errors, partial;
@@ -442,7 +442,7 @@ static void render(const root_result *res, int cached, tbuf *b)
 
 /* On the event loop (deferred 0) only a cached answer is given; anything
  * else goes to a worker, where the search may wait on the leaves. */
-static void run_search(api *a, params *p, int deferred, http_response *resp)
+static void run_search(api *a, root *r, params *p, int deferred, http_response *resp)
 {
 	if ((!p->qbuf || !p->qbuf[0]) && !p->nfilters) {
 		http_response_error(resp, 400, "parse_exception",
@@ -465,7 +465,7 @@ static void run_search(api *a, params *p, int deferred, http_response *resp)
 	p->q.cache_only = !deferred;
 	int rc = query_tree(p, err, sizeof err);
 	if (!rc)
-		rc = root_search(a->r, &p->q, &res, err, sizeof err);
+		rc = root_search(r, &p->q, &res, err, sizeof err);
 	if (rc == TRAWL_ENOTFOUND && !deferred) {
 		http_response_defer(resp);
 		return;
@@ -503,7 +503,7 @@ static void run_search(api *a, params *p, int deferred, http_response *resp)
 	root_result_free(res);
 }
 
-static void search_get(api *a, const http_request *req, http_response *resp)
+static void search_get(api *a, root *r, const http_request *req, http_response *resp)
 {
 	params p;
 	params_defaults(&p);
@@ -534,11 +534,11 @@ static void search_get(api *a, const http_request *req, http_response *resp)
 			return;
 		}
 	}
-	run_search(a, &p, req->deferred, resp);
+	run_search(a, r, &p, req->deferred, resp);
 	params_fini(&p);
 }
 
-static void search_post(api *a, const http_request *req, http_response *resp)
+static void search_post(api *a, root *rt, const http_request *req, http_response *resp)
 {
 	json_error_t je;
 	json_t *body =
@@ -638,17 +638,17 @@ static void search_post(api *a, const http_request *req, http_response *resp)
 			goto out;
 		}
 	}
-	run_search(a, &p, req->deferred, resp);
+	run_search(a, rt, &p, req->deferred, resp);
 out:
 	params_fini(&p);
 	json_decref(body);
 }
 
-static void get_doc(api *a, const char *id, http_response *resp)
+static void get_doc(root *r, const char *id, http_response *resp)
 {
 	char err[512], *doc;
 	size_t len;
-	int rc = root_get(a->r, id, &doc, &len, err, sizeof err);
+	int rc = root_get(r, id, &doc, &len, err, sizeof err);
 	if (rc == TRAWL_ENOTFOUND) {
 		send_json(resp, 404, json_pack("{s:s, s:b}", "id", id, "found", 0));
 		return;
@@ -673,14 +673,13 @@ static const char *state_name(int s)
 	return s == ROOT_HEALTHY ? "healthy" : s == ROOT_EJECTED ? "ejected" : "probation";
 }
 
-static void cluster_info(api *a, http_response *resp)
+/* One index's replicas, for /_trawl/cluster (NULL when out of memory). */
+static json_t *replicas_json(root *r, const char *index)
 {
 	root_replica_info *info = calloc(LIMIT_LEAVES, sizeof *info);
-	if (!info) {
-		http_response_error(resp, 500, "internal_error", "out of memory");
-		return;
-	}
-	uint32_t n = root_replicas(a->r, info, LIMIT_LEAVES);
+	if (!info)
+		return NULL;
+	uint32_t n = root_replicas(r, info, LIMIT_LEAVES);
 	json_t *arr = json_array();
 	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++) {
 		json_t *out = json_array();
@@ -690,104 +689,214 @@ static void cluster_info(api *a, http_response *resp)
 		json_array_append_new(
 		    arr,
 		    json_pack(
-		        "{s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, s:o}",
-		        "url", info[i].url, "state", state_name(info[i].state), "latency_ewma_ms",
-		        info[i].ewma_us / 1000.0, "outstanding", (int)info[i].outstanding,
-		        "generation", (json_int_t)info[i].generation, "requests",
-		        (json_int_t)info[i].requests, "failures", (json_int_t)info[i].failures,
-		        "ejections", (json_int_t)info[i].ejections, "last_failure",
-		        info[i].last_failure, "connected", info[i].connected > 0,
+		        "{s:s, s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, "
+		        "s:o}",
+		        "index", index, "url", info[i].url, "state", state_name(info[i].state),
+		        "latency_ewma_ms", info[i].ewma_us / 1000.0, "outstanding",
+		        (int)info[i].outstanding, "generation", (json_int_t)info[i].generation,
+		        "requests", (json_int_t)info[i].requests, "failures",
+		        (json_int_t)info[i].failures, "ejections", (json_int_t)info[i].ejections,
+		        "last_failure", info[i].last_failure, "connected", info[i].connected > 0,
 		        "connections_made", (json_int_t)info[i].connects, "redials",
 		        (json_int_t)info[i].redials, "dead_connections_closed",
 		        (json_int_t)info[i].dead_closed, "shards_out_of_service", out));
 	}
 	free(info);
+	return arr;
+}
+
+/* The traffic of every index's root, summed. */
+static void counters_all(const cat_set *all, root_traffic *t)
+{
+	memset(t, 0, sizeof *t);
+	for (uint32_t i = 0; i < all->n; i++) {
+		root_traffic one;
+		root_counters(cat_root(all->ix[i]), &one);
+		t->searches += one.searches;
+		t->hedges += one.hedges;
+		t->hedge_wins += one.hedge_wins;
+		t->hedges_stalled += one.hedges_stalled;
+		t->overloaded += one.overloaded;
+		t->shed += one.shed;
+	}
+}
+
+/* Every index ready (serving: when partial), and at least... none needed:
+ * an empty data directory is ready (it answers, and takes indexes). */
+static int all_ready(catalog *cat, int partial)
+{
+	cat_set all;
+	cat_all(cat, &all);
+	int ready = 1;
+	for (uint32_t i = 0; i < all.n; i++)
+		ready &=
+		    partial ? root_serving(cat_root(all.ix[i])) : root_ready(cat_root(all.ix[i]));
+	cat_set_release(&all);
+	return ready;
+}
+
+/* GET /_trawl/cluster: every index's replicas (each with its index's
+ * name), the traffic summed, and per index whether it is ready. */
+static void cluster_info(api *a, http_response *resp)
+{
+	cat_set all;
+	cat_all(a->cat, &all);
+	json_t *arr = json_array(), *per = json_object();
+	int ready = 1;
+	for (uint32_t i = 0; i < all.n; i++) {
+		root *r = cat_root(all.ix[i]);
+		json_t *one = replicas_json(r, cat_name(all.ix[i]));
+		if (!one) {
+			json_decref(arr);
+			json_decref(per);
+			cat_set_release(&all);
+			http_response_error(resp, 500, "internal_error", "out of memory");
+			return;
+		}
+		json_array_extend(arr, one);
+		int rr = root_ready(r);
+		ready &= rr;
+		json_object_set_new(per, cat_name(all.ix[i]),
+		                    json_pack("{s:b, s:o}", "ready", rr, "replicas", one));
+	}
 	root_traffic t;
-	root_counters(a->r, &t);
+	counters_all(&all, &t);
+	cat_set_release(&all);
 	send_json(resp, 200,
-	          json_pack("{s:b, s:{s:I, s:I, s:I, s:I}, s:o}", "ready", root_ready(a->r),
-	                    "searches", "sent", (json_int_t)t.searches, "hedged",
-	                    (json_int_t)t.hedges, "hedge_wins", (json_int_t)t.hedge_wins,
-	                    "hedged_stalled", (json_int_t)t.hedges_stalled, "replicas", arr));
+	          json_pack("{s:b, s:{s:I, s:I, s:I, s:I}, s:o, s:o}", "ready", ready, "searches",
+	                    "sent", (json_int_t)t.searches, "hedged", (json_int_t)t.hedges,
+	                    "hedge_wins", (json_int_t)t.hedge_wins, "hedged_stalled",
+	                    (json_int_t)t.hedges_stalled, "replicas", arr, "indexes", per));
 }
 
 /* The replicas' lines of /metrics: each one's state, latency and
  * ejections (none when there is no memory to copy them). */
-static void replica_metrics(api *a, tbuf *b)
+static void replica_metrics(const cat_set *all, tbuf *b)
 {
 	root_replica_info *info = calloc(LIMIT_LEAVES, sizeof *info);
-	uint32_t n = info ? root_replicas(a->r, info, LIMIT_LEAVES) : 0;
-	tbuf_printf(b, "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 "
-	               "probation.\n# TYPE trawl_replica_state gauge\n");
-	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
-		tbuf_printf(b, "trawl_replica_state{replica=\"%s\"} %d\n", info[i].url,
-		            info[i].state);
-	tbuf_printf(b, "# HELP trawl_replica_latency_ewma_seconds Replica latency EWMA.\n"
-	               "# TYPE trawl_replica_latency_ewma_seconds gauge\n");
-	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
-		tbuf_printf(b, "trawl_replica_latency_ewma_seconds{replica=\"%s\"} %.6f\n",
-		            info[i].url, info[i].ewma_us / 1e6);
-	tbuf_printf(b, "# HELP trawl_replica_ejections_total Times a replica was ejected.\n"
-	               "# TYPE trawl_replica_ejections_total counter\n");
-	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
-		tbuf_printf(b, "trawl_replica_ejections_total{replica=\"%s\"} %llu\n", info[i].url,
-		            (unsigned long long)info[i].ejections);
+	static const char *const help[3] = {
+	    "# HELP trawl_replica_state Replica state: 0 healthy, 1 ejected, 2 probation.\n"
+	    "# TYPE trawl_replica_state gauge\n",
+	    "# HELP trawl_replica_latency_ewma_seconds Replica latency EWMA.\n"
+	    "# TYPE trawl_replica_latency_ewma_seconds gauge\n",
+	    "# HELP trawl_replica_ejections_total Times a replica was ejected.\n"
+	    "# TYPE trawl_replica_ejections_total counter\n"};
+	for (int kind = 0; kind < 3; kind++) {
+		tbuf_printf(b, "%s", help[kind]);
+		for (uint32_t x = 0; info && x < all->n; x++) {
+			const char *ix = cat_name(all->ix[x]);
+			uint32_t n = root_replicas(cat_root(all->ix[x]), info, LIMIT_LEAVES);
+			for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++) {
+				if (kind == 0)
+					tbuf_printf(
+					    b,
+					    "trawl_replica_state{index=\"%s\",replica=\"%s\"} %d\n",
+					    ix, info[i].url, info[i].state);
+				else if (kind == 1)
+					tbuf_printf(b,
+					            "trawl_replica_latency_ewma_seconds{index=\"%"
+					            "s\",replica=\"%"
+					            "s\"} %.6f\n",
+					            ix, info[i].url, info[i].ewma_us / 1e6);
+				else
+					tbuf_printf(b,
+					            "trawl_replica_ejections_total{index=\"%s\","
+					            "replica=\"%s\"} "
+					            "%llu\n",
+					            ix, info[i].url,
+					            (unsigned long long)info[i].ejections);
+			}
+		}
+	}
 	free(info);
 }
 
-/* One counter or gauge of the indexer's part of /metrics. */
-static void metric(tbuf *b, const char *name, const char *type, const char *help, double v)
+/* s as a Prometheus label value (backslash, quote and newline escaped),
+ * in buf. */
+static const char *label(const char *s, char *buf, size_t cap)
 {
-	tbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+	size_t n = 0;
+	for (; *s && n + 3 < cap; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n')
+			buf[n++] = '\\';
+		buf[n++] = *s == '\n' ? 'n' : *s;
+	}
+	buf[n] = 0;
+	return buf;
 }
 
-/* The indexer's part of /metrics (issue #12), when the root has one. */
-static void writer_metrics(api *a, tbuf *b)
+/* The indexers' part of /metrics (issue #12): one line per index that
+ * has one, labelled with its name. */
+static void writer_metrics(const cat_set *all, tbuf *b)
 {
-	const root_writer *w = root_writer_of(a->r);
-	if (!w || !w->stats)
+	trawl_indexer_stats st[LIMIT_INDEXES];
+	char names[LIMIT_INDEXES][2 * LIMIT_INDEX_NAME_BYTES + 1];
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < all->n; i++) {
+		const root_writer *w = root_writer_of(cat_root(all->ix[i]));
+		if (!w || !w->stats)
+			continue;
+		w->stats(w->ctx, &st[n]);
+		label(cat_name(all->ix[i]), names[n], sizeof names[n]);
+		n++;
+	}
+	if (!n)
 		return;
-	trawl_indexer_stats st;
-	w->stats(w->ctx, &st);
-	metric(b, "trawl_indexer_writes_total", "counter",
-	       "Writes acknowledged (durable in the write log).", (double)st.writes);
-	metric(b, "trawl_indexer_log_operations", "gauge",
-	       "Operations the write log holds (not yet trimmed).", (double)st.log_ops);
-	metric(b, "trawl_indexer_log_bytes", "gauge", "Their bytes.", (double)st.log_bytes);
-	metric(b, "trawl_indexer_unapplied_operations", "gauge",
-	       "Acknowledged operations no published generation holds yet.",
-	       (double)(st.acked_seq - st.applied_seq));
-	metric(b, "trawl_indexer_generations_total", "counter", "Generations of writes published.",
-	       (double)st.generations);
-	metric(b, "trawl_indexer_apply_seconds_total", "counter", "Time spent making them.",
-	       st.apply_seconds);
-	metric(b, "trawl_indexer_failures_total", "counter",
-	       "Generations that could not be made (their writes stay in the log).",
-	       (double)st.failures);
-	metric(b, "trawl_indexer_merges_total", "counter", "Merge steps (each a generation).",
-	       (double)st.merges);
-	metric(b, "trawl_indexer_merged_documents_total", "counter",
-	       "Documents merges wrote again.", (double)st.merged_docs);
-	metric(b, "trawl_indexer_merge_seconds_total", "counter", "Time spent merging.",
-	       st.merge_seconds);
-	metric(b, "trawl_indexer_segments", "gauge", "Segments of the live generation.",
-	       (double)st.segments);
-	metric(b, "trawl_indexer_shard_segments_max", "gauge",
-	       "Segments of the live generation's shard with the most.",
-	       (double)st.max_shard_segments);
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+	    {"trawl_indexer_writes_total", "counter",
+	     "Writes acknowledged (durable in the write log)."},
+	    {"trawl_indexer_log_operations", "gauge",
+	     "Operations the write log holds (not yet trimmed)."},
+	    {"trawl_indexer_log_bytes", "gauge", "Their bytes."},
+	    {"trawl_indexer_unapplied_operations", "gauge",
+	     "Acknowledged operations no published generation holds yet."},
+	    {"trawl_indexer_generations_total", "counter", "Generations of writes published."},
+	    {"trawl_indexer_apply_seconds_total", "counter", "Time spent making them."},
+	    {"trawl_indexer_failures_total", "counter",
+	     "Generations that could not be made (their writes stay in the log)."},
+	    {"trawl_indexer_merges_total", "counter", "Merge steps (each a generation)."},
+	    {"trawl_indexer_merged_documents_total", "counter", "Documents merges wrote again."},
+	    {"trawl_indexer_merge_seconds_total", "counter", "Time spent merging."},
+	    {"trawl_indexer_segments", "gauge", "Segments of the live generation."},
+	    {"trawl_indexer_shard_segments_max", "gauge",
+	     "Segments of the live generation's shard with the most."},
+	};
+	for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+		tbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
+		            fam[f].name, fam[f].type);
+		for (uint32_t i = 0; i < n; i++) {
+			const trawl_indexer_stats *x = &st[i];
+			const double v[] = {
+			    (double)x->writes,      (double)x->log_ops,
+			    (double)x->log_bytes,   (double)(x->acked_seq - x->applied_seq),
+			    (double)x->generations, x->apply_seconds,
+			    (double)x->failures,    (double)x->merges,
+			    (double)x->merged_docs, x->merge_seconds,
+			    (double)x->segments,    (double)x->max_shard_segments};
+			_Static_assert(sizeof v / sizeof v[0] == sizeof fam / sizeof fam[0],
+			               "a value per family");
+			tbuf_printf(b, "%s{index=\"%s\"} %.17g\n", fam[f].name, names[i], v[f]);
+		}
+	}
 	static const double le[8] = TRAWL_REFRESH_BUCKETS;
 	tbuf_printf(b, "# HELP trawl_indexer_refresh_seconds Write to searchable: per generation "
 	               "of writes, from its oldest write's acknowledgement to its publish.\n"
 	               "# TYPE trawl_indexer_refresh_seconds histogram\n");
-	for (int i = 0; i < 7; i++)
-		tbuf_printf(b, "trawl_indexer_refresh_seconds_bucket{le=\"%g\"} %llu\n", le[i],
-		            (unsigned long long)st.refresh_le[i]);
-	tbuf_printf(b,
-	            "trawl_indexer_refresh_seconds_bucket{le=\"+Inf\"} %llu\n"
-	            "trawl_indexer_refresh_seconds_sum %.6f\n"
-	            "trawl_indexer_refresh_seconds_count %llu\n",
-	            (unsigned long long)st.refresh_count, st.refresh_sum,
-	            (unsigned long long)st.refresh_count);
+	for (uint32_t i = 0; i < n; i++) {
+		for (int k = 0; k < 7; k++)
+			tbuf_printf(
+			    b,
+			    "trawl_indexer_refresh_seconds_bucket{index=\"%s\",le=\"%g\"} %llu\n",
+			    names[i], le[k], (unsigned long long)st[i].refresh_le[k]);
+		tbuf_printf(b,
+		            "trawl_indexer_refresh_seconds_bucket{index=\"%s\",le=\"+Inf\"} %llu\n"
+		            "trawl_indexer_refresh_seconds_sum{index=\"%s\"} %.6f\n"
+		            "trawl_indexer_refresh_seconds_count{index=\"%s\"} %llu\n",
+		            names[i], (unsigned long long)st[i].refresh_count, names[i],
+		            st[i].refresh_sum, names[i], (unsigned long long)st[i].refresh_count);
+	}
 }
 
 static void metrics(api *a, http_response *resp)
@@ -853,8 +962,18 @@ static void metrics(api *a, http_response *resp)
 	            "trawl_search_latency_seconds_count %llu\n",
 	            (unsigned long long)cum, (double)atomic_load(&a->hist_sum_us) / 1e6,
 	            (unsigned long long)cum);
-	root_cache_stats cs;
-	root_cache_counters(a->r, &cs);
+	cat_set all;
+	cat_all(a->cat, &all);
+	root_cache_stats cs = {0};
+	for (uint32_t i = 0; i < all.n; i++) {
+		root_cache_stats one;
+		root_cache_counters(cat_root(all.ix[i]), &one);
+		cs.hits += one.hits;
+		cs.misses += one.misses;
+		cs.evictions += one.evictions;
+		cs.shared += one.shared;
+		cs.bytes += one.bytes;
+	}
 	tbuf_printf(&b,
 	            "# HELP trawl_cache_hits_total Searches answered from the result cache.\n"
 	            "# TYPE trawl_cache_hits_total counter\ntrawl_cache_hits_total %llu\n"
@@ -870,7 +989,7 @@ static void metrics(api *a, http_response *resp)
 	            (unsigned long long)cs.evictions, (unsigned long long)cs.shared,
 	            (unsigned long long)cs.bytes);
 	root_traffic t;
-	root_counters(a->r, &t);
+	counters_all(&all, &t);
 	tbuf_printf(
 	    &b,
 	    "# HELP trawl_leaf_searches_total SEARCH requests sent to leaves.\n"
@@ -891,8 +1010,9 @@ static void metrics(api *a, http_response *resp)
 	    (unsigned long long)t.searches, (unsigned long long)t.hedges,
 	    (unsigned long long)t.hedge_wins, (unsigned long long)t.hedges_stalled,
 	    (unsigned long long)t.overloaded, (unsigned long long)t.shed);
-	replica_metrics(a, &b);
-	writer_metrics(a, &b);
+	replica_metrics(&all, &b);
+	writer_metrics(&all, &b);
+	cat_set_release(&all);
 	http_response_text(resp, 200, "text/plain; version=0.0.4", b.data ? b.data : (void *)"",
 	                   b.len);
 	tbuf_fini(&b);
@@ -913,12 +1033,101 @@ static void readyz(api *a, const http_request *req, http_response *resp)
 		return;
 	}
 	int draining = atomic_load(&a->draining);
-	int ready = !draining && (partial ? root_serving(a->r) : root_ready(a->r));
+	int ready = !draining && all_ready(a->cat, partial);
 	send_json(resp, ready ? 200 : 503,
 	          json_pack("{s:s}", "status",
 	                    ready      ? "ok"
 	                    : draining ? "draining"
 	                               : "not ready"));
+}
+
+/* The one index a native route names: index (an index, or an alias of
+ * one), or with index NULL the server's only index. NULL, with resp
+ * answered, when there is no such one. */
+static int native_index(api *a, const char *index, size_t len, cat_set *s, http_response *resp)
+{
+	char name[LIMIT_INDEX_NAME_BYTES + 1], err[LIMIT_ERRMSG_BYTES];
+	if (!index) {
+		cat_all(a->cat, s);
+		if (s->n == 1)
+			return 1;
+		cat_set_release(s);
+		http_response_error(resp, 400, "illegal_argument_exception",
+		                    "this server holds %u indexes: name one, /{index}/search or "
+		                    "/{index}/doc/{id}",
+		                    s->n);
+		return 0;
+	}
+	if (len > LIMIT_INDEX_NAME_BYTES) {
+		http_response_error(resp, 404, "index_not_found_exception",
+		                    "no such index [%.64s...]", index);
+		return 0;
+	}
+	snprintf(name, sizeof name, "%.*s", (int)len, index);
+	int rc = strpbrk(name, "*,") ? TRAWL_EQUERY
+	                             : cat_resolve(a->cat, name, 0, s, NULL, 0, err, sizeof err);
+	if (rc == TRAWL_OK && s->n == 1)
+		return 1;
+	if (rc == TRAWL_OK)
+		cat_set_release(s);
+	if (rc == TRAWL_ENOTFOUND)
+		http_response_error(resp, 404, "index_not_found_exception", "%s", err);
+	else
+		http_response_error(resp, 400, "illegal_argument_exception",
+		                    "[%s] names several indexes: the native API searches one (the "
+		                    "OpenSearch API's /{index}/_search takes several)",
+		                    name);
+	return 0;
+}
+
+/* The native routes: /search and /doc/{id} on the server's only index,
+ * /{index}/search and /{index}/doc/{id} on a named one. Returns 0 when
+ * the path is none of them. */
+static int native(api *a, const http_request *req, http_response *resp)
+{
+	const char *path = req->path, *m = req->method, *index = NULL, *rest = path;
+	size_t ilen = 0;
+	int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+	if (strcmp(path, "/search") && strncmp(path, "/doc/", 5)) {
+		/* /{index}/search, /{index}/doc/{id} */
+		const char *sl = path[0] == '/' && path[1] != '_' ? strchr(path + 1, '/') : NULL;
+		if (!sl || (strcmp(sl, "/search") && strncmp(sl, "/doc/", 5)))
+			return 0;
+		index = path + 1;
+		ilen = (size_t)(sl - index);
+		rest = sl;
+	}
+	int search = !strcmp(rest, "/search");
+	if (!search && !rest[5])
+		return 0; /* /doc/ without an id */
+	if (search && !get && strcmp(m, "POST")) {
+		http_response_error(resp, 405, "method_not_allowed", "%s %s: use GET or POST", m,
+		                    path);
+		return 1;
+	}
+	if (!search && !get) {
+		http_response_error(resp, 405, "method_not_allowed",
+		                    "%s /doc/{id}: documents are written through the OpenSearch "
+		                    "routes (PUT /{index}/_doc/{id}); use GET",
+		                    m);
+		return 1;
+	}
+	if (!search && !req->deferred) {
+		http_response_defer(resp); /* a FETCH from a leaf */
+		return 1;
+	}
+	cat_set s;
+	if (!native_index(a, index, ilen, &s, resp))
+		return 1;
+	root *r = cat_root(s.ix[0]);
+	if (!search)
+		get_doc(r, rest + 5, resp);
+	else if (get)
+		search_get(a, r, req, resp);
+	else
+		search_post(a, r, req, resp);
+	cat_set_release(&s);
+	return 1;
 }
 
 static void handle(void *ctx, const http_request *req, http_response *resp)
@@ -942,7 +1151,7 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 	} else if (!strcmp(path, "/readyz") && get) {
 		readyz(a, req, resp);
 	} else if (!strcmp(path, "/healthz") && get) {
-		int ready = root_ready(a->r);
+		int ready = all_ready(a->cat, 0);
 		send_json(resp, 200, json_pack("{s:s}", "status", ready ? "green" : "red"));
 	} else if (!strcmp(path, "/metrics") && get) {
 		metrics(a, resp);
@@ -950,33 +1159,14 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 		cluster_info(a, resp);
 	} else if (ui_path(path)) {
 		ui_serve(req, resp); /* the search page: static files */
-	} else if (!strcmp(path, "/search")) {
-		if (get)
-			search_get(a, req, resp);
-		else if (!strcmp(m, "POST"))
-			search_post(a, req, resp);
-		else
-			http_response_error(resp, 405, "method_not_allowed",
-			                    "%s /search: use GET or POST", m);
-	} else if (!strncmp(path, "/doc/", 5) && path[5]) {
-		if (get && !req->deferred)
-			http_response_defer(resp); /* a FETCH from a leaf */
-		else if (get)
-			get_doc(a, path + 5, resp);
-		else
-			http_response_error(
-			    resp, 405, "method_not_allowed",
-			    "%s /doc/{id}: documents are written through the OpenSearch routes "
-			    "(PUT /{index}/_doc/{id}); use "
-			    "GET",
-			    m);
+	} else if (native(a, req, resp)) {
+		; /* /search, /doc/{id}, /{index}/search, /{index}/doc/{id} */
 	} else if (!req->deferred) {
 		/* the OpenSearch-compatible endpoints search and fetch */
 		http_response_defer(resp);
 	} else {
 		int handled = 0;
-		os_handle(a->r, a->cfg.index_name ? a->cfg.index_name : "trawl", req, resp,
-		          &handled);
+		os_handle(a->cat, req, resp, &handled);
 		if (handled)
 			return;
 		http_response_error(resp, 404, "not_found", "no endpoint %s %.200s", m, path);
@@ -991,16 +1181,24 @@ static size_t body_limit(void *ctx, const char *method, const char *path)
 	size_t n = strlen(path);
 	int bulk = (n >= 6 && !strcmp(path + n - 6, "/_bulk")) ||
 	           (n >= 7 && !strcmp(path + n - 7, "/_bulk/"));
-	return bulk && strcmp(method, "GET") && root_writer_of(a->r) ? LIMIT_BULK_BYTES : 0;
+	if (!bulk || !strcmp(method, "GET"))
+		return 0;
+	cat_set all;
+	cat_all(a->cat, &all);
+	int writes = 0;
+	for (uint32_t i = 0; i < all.n; i++)
+		writes |= root_writer_of(cat_root(all.ix[i])) != NULL;
+	cat_set_release(&all);
+	return writes ? LIMIT_BULK_BYTES : 0;
 }
 
-int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errlen)
+int api_start(api **out, catalog *cat, const api_config *cfg, char *err, size_t errlen)
 {
 	*out = NULL;
 	api *a = calloc(1, sizeof *a);
 	if (!a)
 		return TRAWL_ENOMEM;
-	a->r = r;
+	a->cat = cat;
 	a->cfg = *cfg;
 	http_config hc = {0};
 	hc.bind = cfg->bind;

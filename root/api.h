@@ -7,20 +7,21 @@
 
 #include <stdint.h>
 
+#include "root/catalog.h"
 #include "root/root.h"
 
 typedef struct api_config {
-	const char *bind;       /* address to listen on, e.g. "127.0.0.1" */
-	uint16_t port;          /* 0: any free port */
-	const char *index_name; /* the name OpenSearch-style paths use */
+	const char *bind;                 /* address to listen on, e.g. "127.0.0.1" */
+	uint16_t port;                    /* 0: any free port */
 	const struct auth_tokens *tokens; /* bearer tokens (root/auth.h); NULL: open */
 	int quiet;
 } api_config;
 
 typedef struct api api;
 
-/* api_start serves r over HTTP; r must outlive the api. */
-int api_start(api **out, root *r, const api_config *cfg, char *err, size_t errlen);
+/* api_start serves the indexes of cat over HTTP; cat must outlive the
+ * api. */
+int api_start(api **out, catalog *cat, const api_config *cfg, char *err, size_t errlen);
 uint16_t api_port(const api *a);
 /*
  * api_drain: the first step of a graceful stop. From now on /readyz answers

@@ -151,8 +151,8 @@ static void test_bad_lines_fail_their_items(void **state)
 			continue;
 		}
 		if (!it->failed || !strstr(it->reason, want[i].why))
-			fail_msg("item %u: \"%s\", wanted \"%s\"", i,
-			         it->failed ? it->reason : "-", want[i].why);
+			fail_msg("item %u: \"%s\", wanted \"%s\"", i, it->failed ? it->reason : "-",
+			         want[i].why);
 		assert_int_equal(it->status, 400);
 	}
 	assert_bytes(b.items[10].req.id, b.items[10].req.idlen, "9");

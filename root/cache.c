@@ -14,7 +14,7 @@
 
 typedef struct entry {
 	uint8_t key[16];
-	root_result *res;  /* NULL while its leader computes it */
+	root_result *res; /* NULL while its leader computes it */
 	size_t bytes;
 	struct entry *hnext;
 	struct entry *prev, *next; /* recency: head is the most recent */

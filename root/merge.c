@@ -70,8 +70,22 @@ static int add_aggs(root_merge *m, const wire_header *h, const wire_search_reply
 	return rc;
 }
 
+static int add_locked(root_merge *m, const wire_header *h, const wire_search_reply *sr,
+                      uint32_t leaf, uint32_t source, uint8_t **reply);
+
 int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, uint32_t leaf,
-              uint8_t **reply)
+              uint32_t source, uint8_t **reply)
+{
+	if (m->lock)
+		pthread_mutex_lock(m->lock);
+	int rc = add_locked(m, h, sr, leaf, source, reply);
+	if (m->lock)
+		pthread_mutex_unlock(m->lock);
+	return rc;
+}
+
+static int add_locked(root_merge *m, const wire_header *h, const wire_search_reply *sr,
+                      uint32_t leaf, uint32_t source, uint8_t **reply)
 {
 	if (m->aggs) {
 		int rc = add_aggs(m, h, sr);
@@ -126,6 +140,7 @@ int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, 
 		mh->id = ids ? ids[i] : NULL;
 		mh->id_len = ids ? lens[i] : 0;
 		mh->no_store = no_store;
+		mh->source = source;
 		if (sv)
 			mh->sv = sv[i];
 		else
@@ -137,12 +152,23 @@ int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, 
 	return TRAWL_OK;
 }
 
+/* The last of the ties: hits of several indexes with the same id (hash)
+ * go in index order, then shard order. */
+static int cmp_place(const merge_hit *x, const merge_hit *y)
+{
+	if (x->source != y->source)
+		return x->source < y->source ? -1 : 1;
+	return (x->h.shard > y->h.shard) - (x->h.shard < y->h.shard);
+}
+
 static int cmp_hit(const void *a, const void *b)
 {
 	const merge_hit *x = a, *y = b;
 	if (x->h.score != y->h.score)
 		return x->h.score > y->h.score ? -1 : 1;
-	return (x->h.hash > y->h.hash) - (x->h.hash < y->h.hash);
+	if (x->h.hash != y->h.hash)
+		return x->h.hash < y->h.hash ? -1 : 1;
+	return cmp_place(x, y);
 }
 
 /* The sort's order (trawl_results_sort_keys says how keys compare), then
@@ -163,7 +189,7 @@ static int cmp_sorted(const void *a, const void *b, void *ctx)
 	}
 	if (x->h.hash != y->h.hash)
 		return x->h.hash < y->h.hash ? -1 : 1;
-	return (x->h.shard > y->h.shard) - (x->h.shard < y->h.shard);
+	return cmp_place(x, y);
 }
 
 void merge_page(root_merge *m, uint32_t offset, uint32_t k, const merge_hit **page, uint32_t *n)

@@ -10,6 +10,7 @@
 #ifndef TRAWL_ROOT_MERGE_H
 #define TRAWL_ROOT_MERGE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,8 @@ typedef struct merge_hit {
 	const char *id;      /* the external id, when the leaf sent it (WIRE_F_IDS):
 	                        in a reply the merge keeps; else NULL */
 	uint32_t id_len;
-	int no_store; /* the leaf's shards store only ids (WIRE_F_NO_STORE) */
+	int no_store;    /* the leaf's shards store only ids (WIRE_F_NO_STORE) */
+	uint32_t source; /* which index of a search over several (root_search_many) */
 	wire_sortval sv; /* a sort by fields: its values (json in a kept reply) */
 } merge_hit;
 
@@ -44,6 +46,9 @@ typedef struct root_merge {
 	                                 must then carry its partial (WIRE_F_AGGS) */
 	struct aggs_result *agg;      /* the partials merged so far (NULL: none yet) */
 	char why[256];                /* what merge_add refused, beyond ENOMEM */
+	pthread_mutex_t *lock;        /* taken by merge_add when several scatters (one per
+	                                 index, on threads of their own) add to one merge;
+	                                 NULL: one scatter */
 } root_merge;
 
 /* merge_init: an empty merge (set m->aggs after it for aggregations); count_exact: the search asked
@@ -53,7 +58,8 @@ typedef struct root_merge {
 void merge_init(root_merge *m, int count_exact, const trawl_sort *sort, uint32_t nsort);
 
 /*
- * merge_add adds one decoded SEARCH reply (h, sr) of leaf. When the reply
+ * merge_add adds one decoded SEARCH reply (h, sr) of leaf (of the index
+ * numbered source in a search over several; else 0). When the reply
  * carries ids, they point into its bytes: the merge then takes *reply (the
  * malloc'ed reply sr was decoded from; set to NULL) and frees it at the
  * end. Returns TRAWL_OK, TRAWL_ENOMEM, or (m->why says
@@ -62,7 +68,7 @@ void merge_init(root_merge *m, int count_exact, const trawl_sort *sort, uint32_t
  * does not decode, TRAWL_ELIMIT for merged aggregations over a limit.
  */
 int merge_add(root_merge *m, const wire_header *h, const wire_search_reply *sr, uint32_t leaf,
-              uint8_t **reply);
+              uint32_t source, uint8_t **reply);
 
 /* merge_page sorts the hits (by score or by the sort's values, then the id
  * hash) and sets *page to the offset-th to

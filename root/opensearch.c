@@ -29,242 +29,15 @@
 #include "root/bulk.h"
 #include "root/dsl.h"
 #include "root/mapping.h"
+#include "root/rest.h"
 #include "trawl/trawl.h"
 
 /* Every document: the query of a search without one. */
 #define MATCH_ALL "*:*"
 
-static int in_list(const char *const *list, const char *s)
-{
-	for (; list && *list; list++)
-		if (!strcmp(*list, s))
-			return 1;
-	return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Errors and responses                                                     */
-/* ------------------------------------------------------------------------ */
-
-static int set_err(os_error *e, int status, const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int set_err(os_error *e, int status, const char *type, const char *fmt, ...)
-{
-	e->status = status;
-	snprintf(e->type, sizeof e->type, "%s", type);
-	va_list ap;
-	va_start(ap, fmt);
-	verrf(e->reason, sizeof e->reason, 0, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* A JSON string of s, with any invalid UTF-8 byte replaced by '?'. */
-static json_t *jstr(const char *s)
-{
-	json_t *j = json_string(s);
-	if (j)
-		return j;
-	size_t n = strlen(s);
-	char *t = malloc(n + 1);
-	if (!t)
-		return json_string("");
-	for (size_t i = 0; i < n;) {
-		size_t adv;
-		if (utf8_next(s + i, n - i, &adv) == UINT32_MAX) {
-			t[i++] = '?';
-		} else {
-			memcpy(t + i, s + i, adv);
-			i += adv;
-		}
-	}
-	t[n] = 0;
-	j = json_string(t);
-	free(t);
-	return j ? j : json_string("");
-}
-
-/* Sends text s (JSON; freed here, NULL: out of memory), with a final
- * newline when pretty. */
-static void send_text(http_response *resp, int status, char *s, int pretty)
-{
-	if (!s) {
-		http_response_error(resp, 500, "exception", "out of memory");
-		return;
-	}
-	size_t n = strlen(s);
-	if (pretty) {
-		char *t = realloc(s, n + 2);
-		if (t) {
-			s = t;
-			s[n++] = '\n';
-			s[n] = 0;
-		}
-	}
-	http_response_json(resp, status, s, n);
-	free(s);
-}
-
-static void send_json(http_response *resp, int status, json_t *j, int pretty)
-{
-	char *s =
-	    j ? json_dumps(j, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_REAL_PRECISION(8))
-	      : NULL;
-	json_decref(j);
-	send_text(resp, status, s, pretty);
-}
-
-/* The OpenSearch error shape:
- * {"error":{"root_cause":[{type, reason[, index]}], type, reason[, index]}, "status": N} */
-static void send_err(http_response *resp, const os_error *e, const char *index, int pretty)
-{
-	json_t *cause = json_object();
-	json_object_set_new(cause, "type", json_string(e->type));
-	json_object_set_new(cause, "reason", jstr(e->reason));
-	if (index) {
-		json_object_set_new(cause, "index", jstr(index));
-		json_object_set_new(cause, "index_uuid", json_string("_na_"));
-	}
-	json_t *err = json_object();
-	json_object_set_new(err, "root_cause", json_pack("[O]", cause));
-	json_object_update(err, cause);
-	json_decref(cause);
-	send_json(resp, e->status, json_pack("{s:o, s:i}", "error", err, "status", e->status),
-	          pretty);
-}
-
-static void send_errf(http_response *resp, int pretty, int status, const char *type,
-                      const char *index, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-static void send_errf(http_response *resp, int pretty, int status, const char *type,
-                      const char *index, const char *fmt, ...)
-{
-	os_error e;
-	e.status = status;
-	snprintf(e.type, sizeof e.type, "%s", type);
-	va_list ap;
-	va_start(ap, fmt);
-	verrf(e.reason, sizeof e.reason, 0, fmt, ap);
-	va_end(ap);
-	send_err(resp, &e, index, pretty);
-}
-
 /* ------------------------------------------------------------------------ */
 /* URL parameters                                                           */
 /* ------------------------------------------------------------------------ */
-
-typedef struct qparams {
-	size_t n;
-	char *k[LIMIT_HTTP_PARAMS], *v[LIMIT_HTTP_PARAMS];
-} qparams;
-
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch |= 0x20;
-	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* pct_decode: '+' is a space, %XX a byte. NULL without memory; *nul is set
- * if the result holds a NUL byte. */
-static char *pct_decode(const char *s, size_t n, int *nul)
-{
-	char *d = malloc(n + 1);
-	size_t k = 0;
-	if (!d)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		int h, l;
-		if (s[i] == '+') {
-			d[k++] = ' ';
-		} else if (s[i] == '%' && i + 2 < n && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
-		           (l = hexval((unsigned char)s[i + 2])) >= 0) {
-			d[k] = (char)(h * 16 + l);
-			*nul |= d[k] == 0;
-			k++;
-			i += 2;
-		} else {
-			d[k++] = s[i];
-		}
-	}
-	d[k] = 0;
-	return d;
-}
-
-static void qs_free(qparams *p)
-{
-	for (size_t i = 0; i < p->n; i++) {
-		free(p->k[i]);
-		free(p->v[i]);
-	}
-	p->n = 0;
-}
-
-static int qs_parse(const char *qs, qparams *p, os_error *e)
-{
-	memset(p, 0, sizeof *p);
-	while (qs && *qs) {
-		const char *amp = strchr(qs, '&');
-		size_t n = amp ? (size_t)(amp - qs) : strlen(qs);
-		if (n) {
-			const char *eq = memchr(qs, '=', n);
-			size_t kn = eq ? (size_t)(eq - qs) : n;
-			if (p->n == LIMIT_HTTP_PARAMS) {
-				qs_free(p);
-				return set_err(e, 400, "illegal_argument_exception",
-				               "more than %d URL parameters", LIMIT_HTTP_PARAMS);
-			}
-			int nul = 0;
-			char *k = pct_decode(qs, kn, &nul);
-			char *v = eq ? pct_decode(eq + 1, n - kn - 1, &nul) : strdup("");
-			if (!k || !v || nul) {
-				free(k);
-				free(v);
-				qs_free(p);
-				return nul ? set_err(e, 400, "illegal_argument_exception",
-				                     "a URL parameter contains a NUL byte")
-				           : set_err(e, 500, "exception", "out of memory");
-			}
-			p->k[p->n] = k;
-			p->v[p->n++] = v;
-		}
-		qs = amp ? amp + 1 : NULL;
-	}
-	return 0;
-}
-
-static const char *qs_get(const qparams *p, const char *name)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (!strcmp(p->k[i], name))
-			return p->v[i];
-	return NULL;
-}
-
-/* Parameters every endpoint accepts (formatting only). */
-static const char *const common_params[] = {"pretty", "human", "error_trace", "format", NULL};
-
-static int qs_check(const qparams *p, const char *const *allowed, const char *path, os_error *e)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (!in_list(allowed, p->k[i]) && !in_list(common_params, p->k[i]))
-			return set_err(e, 400, "illegal_argument_exception",
-			               "request [%.200s] contains unrecognized parameter: [%.64s]",
-			               path, p->k[i]);
-	return 0;
-}
-
-static int parse_flag(const char *s, int *out)
-{
-	if (!*s || !strcmp(s, "true"))
-		*out = 1;
-	else if (!strcmp(s, "false"))
-		*out = 0;
-	else
-		return -1;
-	return 0;
-}
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -382,12 +155,12 @@ static int source_from_json(json_t *v, os_search_req *r, os_error *e)
 			int inc = !strcmp(k, "includes") || !strcmp(k, "include");
 			int exc = !strcmp(k, "excludes") || !strcmp(k, "exclude");
 			if (!inc && !exc)
-				return set_err(e, 400, "parsing_exception",
-				               "Unknown key for a %s in [%.64s].", dsl_json_kind(x),
-				               k);
+				return os_set_err(e, 400, "parsing_exception",
+				                  "Unknown key for a %s in [%.64s].",
+				                  dsl_json_kind(x), k);
 			json_t *a = pattern_array(x);
 			if (!a)
-				return set_err(
+				return os_set_err(
 				    e, 400, "parsing_exception",
 				    "[_source] [%s] must be a string or an array of strings", k);
 			json_t **slot = inc ? &r->includes : &r->excludes;
@@ -399,7 +172,7 @@ static int source_from_json(json_t *v, os_search_req *r, os_error *e)
 	}
 	json_t *a = pattern_array(v);
 	if (!a)
-		return set_err(
+		return os_set_err(
 		    e, 400, "parsing_exception",
 		    "[_source] must be a boolean, a string, an array of strings or an object");
 	json_decref(r->includes);
@@ -414,7 +187,7 @@ static int source_from_params(const qparams *qp, os_search_req *r, os_error *e)
 	const char *s = qs_get(qp, "_source"), *inc = qs_get(qp, "_source_includes"),
 	           *exc = qs_get(qp, "_source_excludes");
 	int b;
-	if (s && !parse_flag(s, &b)) {
+	if (s && !os_parse_flag(s, &b)) {
 		r->source = b;
 	} else if (s) {
 		json_decref(r->includes);
@@ -433,7 +206,7 @@ static int source_from_params(const qparams *qp, os_search_req *r, os_error *e)
 			r->source = 2;
 	}
 	if ((r->source == 2 && !r->includes && (s || inc)) || (exc && !r->excludes))
-		return set_err(e, 500, "exception", "out of memory");
+		return os_set_err(e, 500, "exception", "out of memory");
 	return 0;
 }
 
@@ -441,7 +214,7 @@ static int track_from_string(const char *s, os_search_req *r)
 {
 	int b;
 	uint64_t v;
-	if (!parse_flag(s, &b)) {
+	if (!os_parse_flag(s, &b)) {
 		r->track_total = b;
 		r->track_limit = UINT64_MAX;
 	} else if (!parse_u64(s, INT64_MAX, &v)) {
@@ -475,7 +248,7 @@ static int sort_from_json(json_t *v, os_search_req *r, os_error *e)
 {
 	dsl_error de;
 	if (dsl_sort(v, r->sort, &r->nsort, &de))
-		return set_err(e, 400, "parsing_exception", "%s", de.reason);
+		return os_set_err(e, 400, "parsing_exception", "%s", de.reason);
 	for (uint32_t i = 0; i < r->nsort; i++) {
 		snprintf(r->sort_names[i], sizeof r->sort_names[i], "%s", r->sort[i].field);
 		r->sort[i].field = r->sort_names[i];
@@ -566,17 +339,17 @@ static int query_from_q(os_search_req *r, const char *q, const char *df, int and
 	while (k < n && qt_is_space((unsigned char)q[k]))
 		k++;
 	if (k == n)
-		return set_err(e, 400, "illegal_argument_exception", "the q parameter is empty");
+		return os_set_err(e, 400, "illegal_argument_exception", "the q parameter is empty");
 	const char *f = NULL;
 	char fb[LIMIT_DSL_FIELD_BYTES + 1];
 	dsl_error de;
 	if (df && dsl_field("df", df, 0, fb, &f, &de))
-		return set_err(e, 400, "illegal_argument_exception", "%s", de.reason);
+		return os_set_err(e, 400, "illegal_argument_exception", "%s", de.reason);
 	int depth, rc;
 	const char *bad = f ? dsl_unbalanced(q, n, &depth) : NULL;
 	if (bad)
-		return set_err(e, 400, "query_shard_exception",
-		               "Failed to parse query [%.200s]: it has %s", q, bad);
+		return os_set_err(e, 400, "query_shard_exception",
+		                  "Failed to parse query [%.200s]: it has %s", q, bad);
 	qt_node *g = NULL;
 	if (!f) {
 		rc = idx_query_parse(q, n, and_op, &r->tree, r->qreason, sizeof r->qreason);
@@ -590,7 +363,7 @@ static int query_from_q(os_search_req *r, const char *q, const char *df, int and
 		}
 	}
 	if (!(r->text = strdup(q)) || rc == TRAWL_ENOMEM)
-		return set_err(e, 500, "exception", "out of memory");
+		return os_set_err(e, 500, "exception", "out of memory");
 	r->qerr = rc;
 	return 0;
 }
@@ -604,13 +377,13 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 	if (!strcmp(key, "query")) {
 		*query = v;
 	} else if (count_only) {
-		set_err(e, 400, "parsing_exception",
-		        "request does not support [%.64s]; _count takes only [query]", key);
+		os_set_err(e, 400, "parsing_exception",
+		           "request does not support [%.64s]; _count takes only [query]", key);
 		return -1;
 	} else if (!strcmp(key, "from") || !strcmp(key, "size")) {
 		if (body_uint(v, TRAWL_MAX_K, &u)) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[%s] must be a number from 0 to %d", key, TRAWL_MAX_K);
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[%s] must be a number from 0 to %d", key, TRAWL_MAX_K);
 			return -1;
 		}
 		*(key[0] == 'f' ? &r->from : &r->size) = (uint32_t)u;
@@ -629,8 +402,8 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 			bad = 1;
 		}
 		if (bad) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[track_total_hits] must be true, false or a number of hits");
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[track_total_hits] must be true, false or a number of hits");
 			return -1;
 		}
 	} else if (!strcmp(key, "timeout")) {
@@ -641,8 +414,8 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 			ts = tb;
 		}
 		if (!ts || parse_timeout(ts, &r->timeout_ms)) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[timeout] must be a time value such as \"500ms\" or \"2s\"");
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[timeout] must be a time value such as \"500ms\" or \"2s\"");
 			return -1;
 		}
 	} else if (!strcmp(key, "sort")) {
@@ -651,14 +424,15 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 	} else if (!strcmp(key, "aggs") || !strcmp(key, "aggregations")) {
 		char why[512];
 		if (r->aggs) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[aggs] and [aggregations] are one field: give one");
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[aggs] and [aggregations] are one field: give one");
 			return -1;
 		}
 		int rc = dsl_aggs(v, &r->aggs, &r->aggs_canon, &r->aggs_canon_len, why, sizeof why);
 		if (rc) {
-			set_err(e, rc == TRAWL_ENOMEM ? 500 : 400,
-			        rc == TRAWL_ENOMEM ? "exception" : "parsing_exception", "%s", why);
+			os_set_err(e, rc == TRAWL_ENOMEM ? 500 : 400,
+			           rc == TRAWL_ENOMEM ? "exception" : "parsing_exception", "%s",
+			           why);
 			return -1;
 		}
 	} else if (!strcmp(key, "search_after")) {
@@ -666,7 +440,7 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 		    json_is_array(v) && json_array_size(v) ? json_dumps(v, JSON_COMPACT) : NULL;
 		if (!a || strlen(a) > LIMIT_SORT_JSON_BYTES) {
 			free(a);
-			set_err(
+			os_set_err(
 			    e, 400, "parsing_exception",
 			    "[search_after] must be a non-empty array of the sort values of a hit "
 			    "(at most %d bytes)",
@@ -677,25 +451,25 @@ static int body_key(const char *key, json_t *v, int count_only, os_search_req *r
 		r->search_after = a;
 	} else if (!strcmp(key, "track_scores")) {
 		if (!json_is_boolean(v)) {
-			set_err(e, 400, "parsing_exception",
-			        "[track_scores] must be true or false");
+			os_set_err(e, 400, "parsing_exception",
+			           "[track_scores] must be true or false");
 			return -1;
 		}
 		r->track_scores = json_is_true(v);
 	} else if (!strcmp(key, "stats")) {
 		/* stats groups are not kept */
-	} else if (in_list(false_body, key)) {
+	} else if (os_in_list(false_body, key)) {
 		if (!json_is_false(v)) {
-			set_err(e, 400, "parsing_exception",
-			        "[%s] is not supported by trawl (only false)", key);
+			os_set_err(e, 400, "parsing_exception",
+			           "[%s] is not supported by trawl (only false)", key);
 			return -1;
 		}
-	} else if (in_list(unsupported_body, key)) {
-		set_err(e, 400, "parsing_exception", "[%s] is not supported by trawl", key);
+	} else if (os_in_list(unsupported_body, key)) {
+		os_set_err(e, 400, "parsing_exception", "[%s] is not supported by trawl", key);
 		return -1;
 	} else {
-		set_err(e, 400, "parsing_exception", "Unknown key for a %s in [%.64s].",
-		        dsl_json_kind(v), key);
+		os_set_err(e, 400, "parsing_exception", "Unknown key for a %s in [%.64s].",
+		           dsl_json_kind(v), key);
 		return -1;
 	}
 	return 0;
@@ -713,8 +487,8 @@ static int url_params(const qparams *qp, int count_only, os_search_req *r, os_er
 			if (!(s = qs_get(qp, pn)))
 				continue;
 			if (parse_u64(s, TRAWL_MAX_K, &u)) {
-				set_err(e, 400, "illegal_argument_exception",
-				        "[%s] must be a number from 0 to %d", pn, TRAWL_MAX_K);
+				os_set_err(e, 400, "illegal_argument_exception",
+				           "[%s] must be a number from 0 to %d", pn, TRAWL_MAX_K);
 				return -1;
 			}
 			*(i ? &r->size : &r->from) = (uint32_t)u;
@@ -722,56 +496,56 @@ static int url_params(const qparams *qp, int count_only, os_search_req *r, os_er
 		if (source_from_params(qp, r, e))
 			return -1;
 		if ((s = qs_get(qp, "track_total_hits")) && track_from_string(s, r)) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[track_total_hits] must be true, false or a number of hits");
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[track_total_hits] must be true, false or a number of hits");
 			return -1;
 		}
 		if ((s = qs_get(qp, "rest_total_hits_as_int"))) {
-			if (parse_flag(s, &r->rest_total_int)) {
-				set_err(e, 400, "illegal_argument_exception",
-				        "[rest_total_hits_as_int] must be true or false");
+			if (os_parse_flag(s, &r->rest_total_int)) {
+				os_set_err(e, 400, "illegal_argument_exception",
+				           "[rest_total_hits_as_int] must be true or false");
 				return -1;
 			}
 		}
 		if ((s = qs_get(qp, "timeout")) && parse_timeout(s, &r->timeout_ms)) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[timeout] must be a time value such as 500ms or 2s");
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[timeout] must be a time value such as 500ms or 2s");
 			return -1;
 		}
-		if ((s = qs_get(qp, "track_scores")) && parse_flag(s, &r->track_scores)) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[track_scores] must be true or false");
+		if ((s = qs_get(qp, "track_scores")) && os_parse_flag(s, &r->track_scores)) {
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[track_scores] must be true or false");
 			return -1;
 		}
 		if ((s = qs_get(qp, "allow_partial_search_results")) &&
-		    parse_flag(s, &r->allow_partial)) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[allow_partial_search_results] must be true or false");
+		    os_parse_flag(s, &r->allow_partial)) {
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[allow_partial_search_results] must be true or false");
 			return -1;
 		}
 		if ((s = qs_get(qp, "search_type")) && strcmp(s, "query_then_fetch") &&
 		    strcmp(s, "dfs_query_then_fetch")) {
-			set_err(e, 400, "illegal_argument_exception", "No search type for [%.64s]",
-			        s);
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "No search type for [%.64s]", s);
 			return -1;
 		}
 		if ((uint64_t)r->from + r->size > TRAWL_MAX_K) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "Result window is too large, from + size must be less than or "
-			        "equal to: "
-			        "[%d] but was [%llu]",
-			        TRAWL_MAX_K, (unsigned long long)r->from + r->size);
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "Result window is too large, from + size must be less than or "
+			           "equal to: "
+			           "[%d] but was [%llu]",
+			           TRAWL_MAX_K, (unsigned long long)r->from + r->size);
 			return -1;
 		}
 	}
 	if ((s = qs_get(qp, "preference"))) {
 		if (strlen(s) > LIMIT_PREFERENCE_BYTES) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[preference] is at most %d bytes", LIMIT_PREFERENCE_BYTES);
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[preference] is at most %d bytes", LIMIT_PREFERENCE_BYTES);
 			return -1;
 		}
 		if (!(r->preference = strdup(s))) {
-			set_err(e, 500, "exception", "out of memory");
+			os_set_err(e, 500, "exception", "out of memory");
 			return -1;
 		}
 	}
@@ -785,13 +559,13 @@ static int search_query(const qparams *qp, json_t *query, os_search_req *r, os_e
 	const char *q = qs_get(qp, "q"), *df = qs_get(qp, "df"),
 	           *op = qs_get(qp, "default_operator");
 	if (q && query) {
-		set_err(e, 400, "illegal_argument_exception",
-		        "a query was given both in the q parameter and in the request body");
+		os_set_err(e, 400, "illegal_argument_exception",
+		           "a query was given both in the q parameter and in the request body");
 		return -1;
 	}
 	if ((df || op) && !q) {
-		set_err(e, 400, "illegal_argument_exception",
-		        "[%s] applies only to the q parameter", df ? "df" : "default_operator");
+		os_set_err(e, 400, "illegal_argument_exception",
+		           "[%s] applies only to the q parameter", df ? "df" : "default_operator");
 		return -1;
 	}
 	int and_op = 0;
@@ -799,8 +573,8 @@ static int search_query(const qparams *qp, json_t *query, os_search_req *r, os_e
 		if (!strcasecmp(op, "and"))
 			and_op = 1;
 		else if (strcasecmp(op, "or")) {
-			set_err(e, 400, "illegal_argument_exception",
-			        "[default_operator] must be AND or OR");
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[default_operator] must be AND or OR");
 			return -1;
 		}
 	}
@@ -813,24 +587,24 @@ static int search_query(const qparams *qp, json_t *query, os_search_req *r, os_e
 		const char *text = NULL;
 		int rc = dsl_compile(query, &r->tree, &text, &de);
 		if (!rc && text && !(r->text = strdup(text))) {
-			set_err(e, 500, "exception", "out of memory");
+			os_set_err(e, 500, "exception", "out of memory");
 			return -1;
 		} else if (rc && de.in_text) {
 			/* a query_string's text that does not parse: the engine's refusal */
 			r->qerr = rc;
 			snprintf(r->qreason, sizeof r->qreason, "%s", de.reason);
 			if (!(r->text = strdup(de.text))) {
-				set_err(e, 500, "exception", "out of memory");
+				os_set_err(e, 500, "exception", "out of memory");
 				return -1;
 			}
 		} else if (rc) {
 			int internal = rc == TRAWL_ENOMEM || rc == TRAWL_EINTERNAL;
-			set_err(e, internal ? 500 : 400,
-			        internal ? "exception" : "parsing_exception", "%s", de.reason);
+			os_set_err(e, internal ? 500 : 400,
+			           internal ? "exception" : "parsing_exception", "%s", de.reason);
 			return -1;
 		}
 	} else if (idx_query_parse(MATCH_ALL, strlen(MATCH_ALL), 0, &r->tree, NULL, 0)) {
-		set_err(e, 500, "exception", "out of memory");
+		os_set_err(e, 500, "exception", "out of memory");
 		return -1;
 	}
 	return 0;
@@ -856,7 +630,7 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 	const char *s;
 	if (qs_check(&qp, count_only ? count_params : search_params, path, e))
 		goto fail;
-	if ((s = qs_get(&qp, "pretty")) && !parse_flag(s, &b))
+	if ((s = qs_get(&qp, "pretty")) && !os_parse_flag(s, &b))
 		r->pretty = b;
 	size_t k = 0;
 	while (k < body_len && qt_is_space(body[k]))
@@ -865,12 +639,13 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 		json_error_t je;
 		doc = json_loadb((const char *)body, body_len, JSON_REJECT_DUPLICATES, &je);
 		if (!doc) {
-			set_err(e, 400, "parse_exception", "request body: line %d, column %d: %s",
-			        je.line, je.column, je.text);
+			os_set_err(e, 400, "parse_exception",
+			           "request body: line %d, column %d: %s", je.line, je.column,
+			           je.text);
 			goto fail;
 		}
 		if (!json_is_object(doc)) {
-			set_err(e, 400, "parse_exception", "request body must be a JSON object");
+			os_set_err(e, 400, "parse_exception", "request body must be a JSON object");
 			goto fail;
 		}
 		const char *key;
@@ -884,8 +659,8 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 	if (url_params(&qp, count_only, r, e) || search_query(&qp, query, r, e))
 		goto fail;
 	if (r->search_after && !r->nsort) {
-		set_err(e, 400, "illegal_argument_exception",
-		        "[search_after] needs a [sort] by fields (the order it continues)");
+		os_set_err(e, 400, "illegal_argument_exception",
+		           "[search_after] needs a [sort] by fields (the order it continues)");
 		goto fail;
 	}
 	qs_free(&qp);
@@ -999,43 +774,6 @@ json_t *os_filter_source(json_t *src, json_t *includes, json_t *excludes)
 /* ------------------------------------------------------------------------ */
 /* Index names                                                              */
 /* ------------------------------------------------------------------------ */
-
-int os_index_matches(const char *expr, const char *name, char *missing, size_t cap)
-{
-	int matched = 0;
-	const char *s = expr;
-	char item[256];
-	if (missing && cap)
-		missing[0] = 0;
-	while (*s) {
-		const char *c = strchr(s, ',');
-		size_t n = c ? (size_t)(c - s) : strlen(s);
-		if (n >= sizeof item) {
-			if (missing && cap)
-				snprintf(missing, cap, "%.*s", (int)n, s);
-			return -1;
-		}
-		memcpy(item, s, n);
-		item[n] = 0;
-		s = c ? c + 1 : s + n;
-		if (!n)
-			continue;
-		if (item[0] == '-' && n > 1) { /* exclusion */
-			if (fnmatch(item + 1, name, 0) == 0)
-				matched = 0;
-		} else if (!strcmp(item, "_all") || strchr(item, '*')) {
-			if (!strcmp(item, "_all") || fnmatch(item, name, 0) == 0)
-				matched = 1;
-		} else if (!strcmp(item, name)) {
-			matched = 1;
-		} else {
-			if (missing && cap)
-				snprintf(missing, cap, "%s", item);
-			return -1;
-		}
-	}
-	return matched;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Rendering                                                                */
@@ -1183,7 +921,7 @@ static int scores_shown(const os_search_req *sr)
 }
 
 static json_t *render_hits(raw_parts *rp, const root_result *res, const os_search_req *sr,
-                           const char *name)
+                           const char *const *names, uint32_t nnames)
 {
 	json_t *hits = json_array();
 	double max = 0;
@@ -1191,8 +929,9 @@ static json_t *render_hits(raw_parts *rp, const root_result *res, const os_searc
 	for (uint32_t i = 0; sr->size && i < res->nhits; i++) {
 		const root_hit *h = &res->hits[i];
 		json_t *hit = json_object();
-		json_object_set_new(hit, "_index", jstr(name));
-		json_object_set_new(hit, "_id", jstr(h->id ? h->id : ""));
+		json_object_set_new(hit, "_index",
+		                    os_jstr(names[h->source < nnames ? h->source : 0]));
+		json_object_set_new(hit, "_id", os_jstr(h->id ? h->id : ""));
 		json_object_set_new(hit, "_score", scored ? json_real(h->score) : json_null());
 		if (sr->source && h->doc)
 			json_object_set_new(hit, "_source", hit_source(rp, h, sr));
@@ -1228,6 +967,12 @@ static json_t *render_hits(raw_parts *rp, const root_result *res, const os_searc
 char *os_render_search(const root_result *res, const os_search_req *sr, const char *name,
                        int pretty)
 {
+	return os_render_search_many(res, sr, &name, 1, pretty);
+}
+
+char *os_render_search_many(const root_result *res, const os_search_req *sr,
+                            const char *const *names, uint32_t nnames, int pretty)
+{
 	raw_parts rp = {0};
 	json_t *out = json_object();
 	json_object_set_new(out, "took", json_integer((json_int_t)(res->took_us / 1000)));
@@ -1235,7 +980,7 @@ char *os_render_search(const root_result *res, const os_search_req *sr, const ch
 	json_object_set_new(out, "_shards",
 	                    shards_json(res->shards_total, res->shards_answered,
 	                                res->shards_failed + res->shards_timed_out));
-	json_object_set_new(out, "hits", render_hits(&rp, res, sr, name));
+	json_object_set_new(out, "hits", render_hits(&rp, res, sr, names, nnames));
 	if (res->aggs)
 		json_object_set_new(out, "aggregations",
 		                    raw_part(&rp, res->aggs, strlen(res->aggs), NULL));
@@ -1248,52 +993,10 @@ char *os_render_search(const root_result *res, const os_search_req *sr, const ch
 /* Endpoints                                                                */
 /* ------------------------------------------------------------------------ */
 
-static const char write_reason[] =
-    "this trawl does not take this write: documents are written by the index's indexer "
-    "(trawl serve, not --read-only, and not while another process owns the index's write "
-    "log); index creation and deletion, mappings, and writes by query are not supported";
-
-static void refuse_write(http_response *resp, int pretty)
-{
-	send_errf(resp, pretty, 405, "illegal_argument_exception", NULL, "%s", write_reason);
-}
-
-static void bad_method(http_response *resp, int pretty, const http_request *req,
-                       const char *allowed)
-{
-	send_errf(resp, pretty, 405, "method_not_allowed", NULL,
-	          "Incorrect HTTP method for uri [%.200s] and method [%s], allowed: [%s]",
-	          req->path, req->method, allowed);
-}
-
-static void index_not_found(http_response *resp, int pretty, const char *index)
-{
-	send_errf(resp, pretty, 404, "index_not_found_exception", index, "no such index [%.200s]",
-	          index);
-}
-
-/* A stable cluster_uuid-looking string from the index name. */
-static void cluster_uuid(const char *name, char out[23])
-{
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	uint64_t h1 = 1469598103934665603ull, h2 = 0x9e3779b97f4a7c15ull;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		h1 = (h1 ^ *p) * 1099511628211ull;
-		h2 = (h2 ^ *p) * 0x100000001b3ull + 0x7f4a7c15;
-	}
-	for (int i = 0; i < 22; i++) {
-		uint64_t *h = i < 11 ? &h1 : &h2;
-		out[i] = b64[*h & 63];
-		*h >>= 6;
-	}
-	out[22] = 0;
-}
-
 static void info(const char *index_name, http_response *resp, int pretty)
 {
 	char uuid[23];
-	cluster_uuid(index_name, uuid);
+	os_uuid(index_name, uuid);
 	json_t *j = json_pack(
 	    "{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}, s:s, s:s}", "name",
 	    "trawl", "cluster_name", "trawl", "cluster_uuid", uuid, "version", "distribution",
@@ -1303,7 +1006,7 @@ static void info(const char *index_name, http_response *resp, int pretty)
 	    "minimum_index_compatibility_version", "7.0.0", "tagline",
 	    "The OpenSearch Project: https://opensearch.org/", "trawl_version",
 	    TRAWL_VERSION_STRING);
-	send_json(resp, 200, j, pretty);
+	os_send_json(resp, 200, j, pretty);
 }
 
 static const char *const health_params[] = {"level",
@@ -1326,37 +1029,24 @@ static int status_rank(const char *s)
 	return !strcmp(s, "green") ? 0 : !strcmp(s, "yellow") ? 1 : !strcmp(s, "red") ? 2 : -1;
 }
 
-static void health(root *r, const char *index_name, const char *expr, const qparams *qp,
-                   const http_request *req, http_response *resp, int pretty)
+/* What one index's health adds up to: its replicas, healthy ones,
+ * whether every shard has one, its shards and those that answer. */
+typedef struct health_sum {
+	uint32_t replicas, healthy, total, active;
+	int ready;
+} health_sum;
+
+static void health_of(root *r, health_sum *h)
 {
-	os_error e;
-	if (qs_check(qp, health_params, req->path, &e)) {
-		send_err(resp, &e, NULL, pretty);
-		return;
-	}
-	const char *want = qs_get(qp, "wait_for_status");
-	if (want && status_rank(want) < 0) {
-		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
-		          "unknown cluster health status [%.32s]", want);
-		return;
-	}
-	char missing[256];
-	if (expr && os_index_matches(expr, index_name, missing, sizeof missing) < 0) {
-		index_not_found(resp, pretty, missing);
-		return;
-	}
 	root_replica_info *ri = calloc(LIMIT_LEAVES, sizeof *ri);
-	if (!ri) {
-		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
-		return;
-	}
-	uint32_t n = root_replicas(r, ri, LIMIT_LEAVES), healthy = 0;
+	uint32_t n = ri ? root_replicas(r, ri, LIMIT_LEAVES) : 0;
 	for (uint32_t i = 0; i < n && i < LIMIT_LEAVES; i++)
-		healthy += ri[i].state == ROOT_HEALTHY;
+		h->healthy += ri[i].state == ROOT_HEALTHY;
+	h->replicas += n;
 	free(ri);
 	int ready = root_ready(r);
+	h->ready &= ready;
 	/* the number of shards and how many answer: a cheap probe of every shard */
-	uint32_t total = 0, active = 0;
 	root_query pq = {0};
 	tbuf tree;
 	tbuf_init(&tree, TRAWL_MAX_QUERY_TREE_BYTES);
@@ -1372,22 +1062,52 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 	pq.timeout_ms = 1000;
 	root_result *res = NULL;
 	if (pq.tree_len && root_search(r, &pq, &res, err, sizeof err) == TRAWL_OK) {
-		total = res->shards_total;
+		uint32_t total = res->shards_total;
 		/* ready: every shard has a healthy replica. Otherwise a fresh
 		 * answer counts the shards that answered; a cached one (complete,
 		 * from before the failure) only says that one shard at least has
 		 * no healthy replica */
-		active = ready          ? total
-		         : !res->cached ? res->shards_answered
-		         : total        ? total - 1
-		                        : 0;
+		h->total += total;
+		h->active += ready          ? total
+		             : !res->cached ? res->shards_answered
+		             : total        ? total - 1
+		                            : 0;
 		root_result_free(res);
 	}
 	tbuf_fini(&tree);
+}
+
+static void health(catalog *c, const char *expr, const qparams *qp, const http_request *req,
+                   http_response *resp, int pretty)
+{
+	os_error e;
+	if (qs_check(qp, health_params, req->path, &e)) {
+		os_send_err(resp, &e, NULL, pretty);
+		return;
+	}
+	const char *want = qs_get(qp, "wait_for_status");
+	if (want && status_rank(want) < 0) {
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "unknown cluster health status [%.32s]", want);
+		return;
+	}
+	char missing[LIMIT_INDEX_NAME_BYTES + 1], err[LIMIT_ERRMSG_BYTES];
+	cat_set set;
+	int rc = cat_resolve(c, expr, 0, &set, missing, sizeof missing, err, sizeof err);
+	if (rc) {
+		os_resolve_failed(resp, pretty, rc, missing, err);
+		return;
+	}
+	health_sum h = {0, 0, 0, 0, 1};
+	for (uint32_t i = 0; i < set.n; i++)
+		health_of(cat_root(set.ix[i]), &h);
+	uint32_t n = h.replicas, healthy = h.healthy, total = h.total, active = h.active;
+	int ready = h.ready;
+	cat_set_release(&set);
 	const char *status = !ready ? "red" : healthy < n ? "yellow" : "green";
 	int timed_out = want && status_rank(status) > status_rank(want);
 	json_t *j = json_object();
-	json_object_set_new(j, "cluster_name", json_string("trawl"));
+	json_object_set_new(j, "cluster_name", os_jstr(cat_cluster_name(c)));
 	json_object_set_new(j, "status", json_string(status));
 	json_object_set_new(j, "timed_out", json_boolean(timed_out));
 	json_object_set_new(j, "number_of_nodes", json_integer(n));
@@ -1406,7 +1126,7 @@ static void health(root *r, const char *index_name, const char *expr, const qpar
 	json_object_set_new(j, "active_shards_percent_as_number",
 	                    json_real(total ? 100.0 * active / total : 0.0));
 	json_object_set_new(j, "trawl_replicas_healthy", json_integer(healthy));
-	send_json(resp, timed_out ? 408 : 200, j, pretty);
+	os_send_json(resp, timed_out ? 408 : 200, j, pretty);
 }
 
 static const char *const mapping_params[] = {"local",
@@ -1420,38 +1140,44 @@ static const char *const mapping_params[] = {"local",
 /* GET /_mapping, GET /{index}/_mapping (expr NULL: every index): the
  * schema of the generation served, as OpenSearch's mapping
  * (root/mapping.h), under the index's name. */
-static void mapping(root *r, const char *index_name, const char *expr, const qparams *qp,
-                    const http_request *req, http_response *resp, int pretty)
+int os_index_mapping(root *r, json_t **out, char *err, size_t errlen)
 {
-	os_error e;
-	if (qs_check(qp, mapping_params, req->path, &e)) {
-		send_err(resp, &e, NULL, pretty);
-		return;
-	}
-	char missing[256];
-	int m = expr ? os_index_matches(expr, index_name, missing, sizeof missing) : 1;
-	if (m < 0) {
-		index_not_found(resp, pretty, missing);
-		return;
-	}
-	if (m == 0) {
-		send_json(resp, 200, json_object(), pretty);
-		return;
-	}
-	char err[1024], *schema = NULL;
+	char *schema = NULL;
 	size_t len = 0;
 	uint64_t gen = 0;
-	json_t *mp = NULL;
-	int rc = root_schema(r, &schema, &len, &gen, err, sizeof err);
+	int rc = root_schema(r, &schema, &len, &gen, err, errlen);
 	if (!rc)
-		rc = mapping_from_schema(schema, len, &mp, err, sizeof err);
+		rc = mapping_from_schema(schema, len, out, err, errlen);
 	free(schema);
+	return rc;
+}
+
+/* GET /{index}/_mapping, /_mapping: each index's schema as a mapping. */
+static void mapping(catalog *c, const char *expr, const qparams *qp, const http_request *req,
+                    http_response *resp, int pretty)
+{
+	cat_set set;
+	if (os_begin(c, expr, mapping_params, qp, req, resp, pretty, &set))
+		return;
+	char err[LIMIT_ERRMSG_BYTES];
+	int rc = TRAWL_OK;
+	json_t *out = json_object();
+	for (uint32_t i = 0; i < set.n && !rc; i++) {
+		json_t *mp = NULL;
+		if ((rc = os_index_mapping(cat_root(set.ix[i]), &mp, err, sizeof err)) == 0)
+			json_object_set_new(out, cat_name(set.ix[i]),
+			                    json_pack("{s:o}", "mappings", mp));
+	}
+	cat_set_release(&set);
 	if (rc == TRAWL_EIO)
-		send_errf(resp, pretty, 503, "unavailable_shards_exception", NULL, "%s", err);
+		os_send_errf(resp, pretty, 503, "unavailable_shards_exception", NULL, "%s", err);
 	else if (rc)
-		send_errf(resp, pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc), err);
+		os_send_errf(resp, pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc),
+		             err);
+	if (rc)
+		json_decref(out);
 	else
-		send_json(resp, 200, json_pack("{s:{s:o}}", index_name, "mappings", mp), pretty);
+		os_send_json(resp, 200, out, pretty);
 }
 
 /* An empty answer: the index expression only held patterns that do not
@@ -1459,37 +1185,46 @@ static void mapping(root *r, const char *index_name, const char *expr, const qpa
 static void empty_search(http_response *resp, int count_only, const os_search_req *sr)
 {
 	if (count_only) {
-		send_json(resp, 200,
-		          json_pack("{s:i, s:o}", "count", 0, "_shards", shards_json(0, 0, 0)),
-		          sr->pretty);
+		os_send_json(resp, 200,
+		             json_pack("{s:i, s:o}", "count", 0, "_shards", shards_json(0, 0, 0)),
+		             sr->pretty);
 		return;
 	}
 	root_result res = {0};
 	res.total_exact = 1;
-	send_text(resp, 200, os_render_search(&res, sr, "", sr->pretty), sr->pretty);
+	os_send_text(resp, 200, os_render_search(&res, sr, "", sr->pretty), sr->pretty);
 }
 
-static void search(root *r, const char *index_name, const char *expr, const http_request *req,
-                   http_response *resp, int count_only)
+static void search(catalog *c, const char *expr, const http_request *req, http_response *resp,
+                   int count_only)
 {
 	os_search_req sr;
 	os_error e;
 	if (os_parse_search(req->path, req->query, req->body, req->body_len, count_only, &sr, &e)) {
-		send_err(resp, &e, NULL, sr.pretty);
+		os_send_err(resp, &e, NULL, sr.pretty);
 		return;
 	}
-	char missing[256], err[1024];
-	int m = os_index_matches(expr, index_name, missing, sizeof missing);
-	if (m < 0) {
-		index_not_found(resp, sr.pretty, missing);
+	char missing[LIMIT_INDEX_NAME_BYTES + 1], err[1024];
+	cat_set set;
+	int rc = cat_resolve(c, expr, 0, &set, missing, sizeof missing, err, sizeof err);
+	if (rc) {
+		os_resolve_failed(resp, sr.pretty, rc, missing, err);
 		os_search_req_fini(&sr);
 		return;
 	}
-	if (m == 0) {
+	if (set.n == 0) {
 		empty_search(resp, count_only, &sr);
 		os_search_req_fini(&sr);
 		return;
 	}
+	root *rs[LIMIT_INDEXES];
+	const char *names[LIMIT_INDEXES];
+	for (uint32_t i = 0; i < set.n; i++) {
+		rs[i] = cat_root(set.ix[i]);
+		names[i] = cat_name(set.ix[i]);
+	}
+	/* an error names the index when there is one */
+	const char *index_name = set.n == 1 ? names[0] : NULL;
 	root_query q = {0};
 	tbuf tree;
 	tbuf_init(&tree, TRAWL_MAX_QUERY_TREE_BYTES);
@@ -1508,7 +1243,7 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	q.aggs_canon = sr.aggs_canon;
 	q.aggs_canon_len = sr.aggs_canon_len;
 	root_result *res = NULL;
-	int rc = sr.qerr; /* a query text that does not parse: as a leaf used to say */
+	rc = sr.qerr; /* a query text that does not parse: as a leaf used to say */
 	if (rc)
 		snprintf(err, sizeof err, "%s", sr.qreason);
 	else
@@ -1516,7 +1251,7 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	q.tree = tree.data;
 	q.tree_len = tree.len;
 	if (!rc)
-		rc = root_search(r, &q, &res, err, sizeof err);
+		rc = root_search_many(rs, set.n, &q, &res, err, sizeof err);
 	if (rc == TRAWL_EQUERY && strstr(err, "has nothing to search for")) {
 		/* only stop words or punctuation: OpenSearch finds nothing
 		 * (zero_terms_query "none") where trawl's parser refuses */
@@ -1525,10 +1260,10 @@ static void search(root *r, const char *index_name, const char *expr, const http
 	           (!strncmp(err, "cannot sort", 11) || !strncmp(err, "sort key", 8) ||
 	            !strncmp(err, "search_after", 12))) {
 		/* the sort or search_after, not the query, is at fault */
-		send_errf(resp, sr.pretty, 400,
-		          err[1] == 'e' ? "illegal_argument_exception" : "query_shard_exception",
-		          err[1] == 'e' ? NULL : index_name, "%s%s", err[1] == 'e' ? "" : "[sort] ",
-		          err);
+		os_send_errf(resp, sr.pretty, 400,
+		             err[1] == 'e' ? "illegal_argument_exception" : "query_shard_exception",
+		             err[1] == 'e' ? NULL : index_name, "%s%s",
+		             err[1] == 'e' ? "" : "[sort] ", err);
 	} else if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT) {
 		/* the query as the user wrote it, else as trawl syntax */
 		char shown[320];
@@ -1536,31 +1271,33 @@ static void search(root *r, const char *index_name, const char *expr, const http
 			snprintf(shown, sizeof shown, "%s", sr.text);
 		else
 			qt_dump(sr.tree, shown, sizeof shown);
-		send_errf(resp, sr.pretty, 400, "query_shard_exception", index_name,
-		          "Failed to parse query [%.300s]: %s", shown, err);
+		os_send_errf(resp, sr.pretty, 400, "query_shard_exception", index_name,
+		             "Failed to parse query [%.300s]: %s", shown, err);
 	} else if (rc == TRAWL_EIO) {
-		send_errf(resp, sr.pretty, 503, "search_phase_execution_exception", NULL, "%s",
-		          err);
+		os_send_errf(resp, sr.pretty, 503, "search_phase_execution_exception", NULL, "%s",
+		             err);
 	} else if (rc == TRAWL_EBUSY) { /* overloaded: the client backs off and retries */
-		send_errf(resp, sr.pretty, 429, "rejected_execution_exception", NULL, "%s", err);
+		os_send_errf(resp, sr.pretty, 429, "rejected_execution_exception", NULL, "%s", err);
 		http_response_header(resp, "Retry-After", "1");
 	} else if (rc) {
-		send_errf(resp, sr.pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc),
-		          err);
+		os_send_errf(resp, sr.pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc),
+		             err);
 	} else {
 		if (count_only)
-			send_json(
+			os_send_json(
 			    resp, 200,
 			    json_pack("{s:I, s:o}", "count", (json_int_t)res->total, "_shards",
 			              shards_json(res->shards_total, res->shards_answered,
 			                          res->shards_failed + res->shards_timed_out)),
 			    sr.pretty);
 		else
-			send_text(resp, 200, os_render_search(res, &sr, index_name, sr.pretty),
-			          sr.pretty);
+			os_send_text(resp, 200,
+			             os_render_search_many(res, &sr, names, set.n, sr.pretty),
+			             sr.pretty);
 		root_result_free(res);
 	}
 	tbuf_fini(&tree);
+	cat_set_release(&set);
 	os_search_req_fini(&sr);
 }
 
@@ -1576,12 +1313,12 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 	os_search_req sr = {0};
 	sr.source = 1;
 	if (qs_check(qp, get_params, req->path, &e) || source_from_params(qp, &sr, &e)) {
-		send_err(resp, &e, NULL, pretty);
+		os_send_err(resp, &e, NULL, pretty);
 		os_search_req_fini(&sr);
 		return;
 	}
 	if (strcmp(index, index_name)) {
-		index_not_found(resp, pretty, index);
+		os_index_not_found(resp, pretty, index);
 		os_search_req_fini(&sr);
 		return;
 	}
@@ -1593,10 +1330,10 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 	int realtime = 1, rc;
 	const root_writer *w = root_writer_of(r);
 	const char *rt = qs_get(qp, "realtime");
-	if (rt && parse_flag(rt, &realtime)) {
-		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
-		          "Failed to parse value [%.64s] as only [true] or [false] are allowed.",
-		          rt);
+	if (rt && os_parse_flag(rt, &realtime)) {
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "Failed to parse value [%.64s] as only [true] or [false] are allowed.",
+		             rt);
 		os_search_req_fini(&sr);
 		return;
 	}
@@ -1618,17 +1355,18 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 	}
 	if (rc == TRAWL_ENOTFOUND) {
 		if (source_only)
-			send_errf(resp, pretty, 404, "resource_not_found_exception", NULL,
-			          "Document not found [%.200s]/[%.200s]", index_name, id);
+			os_send_errf(resp, pretty, 404, "resource_not_found_exception", NULL,
+			             "Document not found [%.200s]/[%.200s]", index_name, id);
 		else
-			send_json(resp, 404,
-			          json_pack("{s:o, s:o, s:b}", "_index", jstr(index_name), "_id",
-			                    jstr(id), "found", 0),
-			          pretty);
+			os_send_json(resp, 404,
+			             json_pack("{s:o, s:o, s:b}", "_index", os_jstr(index_name),
+			                       "_id", os_jstr(id), "found", 0),
+			             pretty);
 	} else if (rc == TRAWL_ECORRUPT) {
-		send_errf(resp, pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc), err);
+		os_send_errf(resp, pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc),
+		             err);
 	} else if (rc) {
-		send_errf(resp, pretty, 503, "unavailable_shards_exception", NULL, "%s", err);
+		os_send_errf(resp, pretty, 503, "unavailable_shards_exception", NULL, "%s", err);
 	} else {
 		root_hit h = {0};
 		h.doc = doc;
@@ -1636,17 +1374,17 @@ static void get_doc(root *r, const char *index_name, const char *index, const ch
 		raw_parts rp = {0};
 		json_t *src = hit_source(&rp, &h, &sr);
 		if (source_only) {
-			send_text(resp, 200, raw_dump(&rp, src, pretty), pretty);
+			os_send_text(resp, 200, raw_dump(&rp, src, pretty), pretty);
 		} else {
-			json_t *j =
-			    json_pack("{s:o, s:o, s:I, s:I, s:i, s:b}", "_index", jstr(index_name),
-			              "_id", jstr(id), "_version", (json_int_t)version, "_seq_no",
-			              (json_int_t)seq_no, "_primary_term", 1, "found", 1);
+			json_t *j = json_pack("{s:o, s:o, s:I, s:I, s:i, s:b}", "_index",
+			                      os_jstr(index_name), "_id", os_jstr(id), "_version",
+			                      (json_int_t)version, "_seq_no", (json_int_t)seq_no,
+			                      "_primary_term", 1, "found", 1);
 			if (sr.source)
 				json_object_set_new(j, "_source", src);
 			else
 				json_decref(src);
-			send_text(resp, 200, raw_dump(&rp, j, pretty), pretty);
+			os_send_text(resp, 200, raw_dump(&rp, j, pretty), pretty);
 		}
 		raw_parts_fini(&rp);
 	}
@@ -1688,20 +1426,22 @@ static int read_conditions(const qparams *qp, idx_wreq *w, os_error *e)
 	w->if_seq_no = w->if_primary_term = -1;
 	if (s) {
 		if (parse_u64(s, INT64_MAX, &v))
-			return set_err(e, 400, "illegal_argument_exception",
-			               "if_seq_no must be a number from 0, not [%.64s]", s);
+			return os_set_err(e, 400, "illegal_argument_exception",
+			                  "if_seq_no must be a number from 0, not [%.64s]", s);
 		w->if_seq_no = (int64_t)v;
 	}
 	if (t) {
 		if (parse_u64(t, INT64_MAX, &v) || v == 0)
-			return set_err(e, 400, "illegal_argument_exception",
-			               "if_primary_term must be a number from 1, not [%.64s]", t);
+			return os_set_err(e, 400, "illegal_argument_exception",
+			                  "if_primary_term must be a number from 1, not [%.64s]",
+			                  t);
 		w->if_primary_term = (int64_t)v;
 	}
 	if (!s != !t)
-		return set_err(e, 400, "action_request_validation_exception",
-		               "Validation Failed: 1: if_seq_no and if_primary_term must be given "
-		               "together;");
+		return os_set_err(
+		    e, 400, "action_request_validation_exception",
+		    "Validation Failed: 1: if_seq_no and if_primary_term must be given "
+		    "together;");
 	return 0;
 }
 
@@ -1714,21 +1454,21 @@ static int write_prologue(root *r, const char *index_name, const char *index, co
 {
 	os_error e;
 	if (!root_writer_of(r)) {
-		refuse_write(resp, pretty);
+		os_refuse_write(resp, pretty);
 		return -1;
 	}
 	if (qs_check(qp, allowed, req->path, &e)) {
-		send_err(resp, &e, NULL, pretty);
+		os_send_err(resp, &e, NULL, pretty);
 		return -1;
 	}
 	if (index && strcmp(index, index_name)) {
-		index_not_found(resp, pretty, index);
+		os_index_not_found(resp, pretty, index);
 		return -1;
 	}
 	int mode = refresh_mode(qs_get(qp, "refresh"));
 	if (mode < 0)
-		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
-		          "Unknown value for refresh: [%.64s].", qs_get(qp, "refresh"));
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "Unknown value for refresh: [%.64s].", qs_get(qp, "refresh"));
 	return mode;
 }
 
@@ -1773,17 +1513,17 @@ static void write_one(root *r, const char *index_name, const idx_wreq *wr, int m
 	idx_wres *res = calloc(1, sizeof *res);
 	char err[LIMIT_ERRMSG_BYTES];
 	if (!res) {
-		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
+		os_send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
 		return;
 	}
 	int rc = w->write(w->ctx, wr, 1, res, err, sizeof err);
 	if (rc) {
-		send_errf(resp, pretty, rc == TRAWL_ENOSPC ? 507 : 500, "exception", index_name,
-		          "%s", err);
+		os_send_errf(resp, pretty, rc == TRAWL_ENOSPC ? 507 : 500, "exception", index_name,
+		             "%s", err);
 	} else if (!res->result) {
-		send_errf(resp, pretty, res->status,
-		          res->error_type ? res->error_type : "exception", index_name, "%s",
-		          res->reason);
+		os_send_errf(resp, pretty, res->status,
+		             res->error_type ? res->error_type : "exception", index_name, "%s",
+		             res->reason);
 	} else {
 		json_t *a = write_answer(index_name, res);
 		write_refresh(r, mode, res->seq_no, a, resp);
@@ -1793,7 +1533,7 @@ static void write_one(root *r, const char *index_name, const idx_wreq *wr, int m
 			         res->id);
 			http_response_header(resp, "Location", loc);
 		}
-		send_json(resp, res->status, a, pretty);
+		os_send_json(resp, res->status, a, pretty);
 	}
 	free(res);
 }
@@ -1819,32 +1559,33 @@ static void doc_write(root *r, const char *index_name, const char *index, const 
 		w.act = IDX_WACT_CREATE;
 	else if (op && !(act == IDX_WACT_INDEX && !strcmp(op, "index")) &&
 	         !(act == IDX_WACT_CREATE && !strcmp(op, "create"))) {
-		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
-		          "op_type must be [index] or [create], not [%.64s]", op);
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "op_type must be [index] or [create], not [%.64s]", op);
 		return;
 	}
 	if (read_conditions(qp, &w, &e)) {
-		send_err(resp, &e, NULL, pretty);
+		os_send_err(resp, &e, NULL, pretty);
 		return;
 	}
 	if (w.act == IDX_WACT_CREATE && w.if_seq_no >= 0) {
-		send_errf(resp, pretty, 400, "action_request_validation_exception", NULL,
-		          "Validation Failed: 1: create operations do not support compare and set. "
-		          "use index instead;");
+		os_send_errf(
+		    resp, pretty, 400, "action_request_validation_exception", NULL,
+		    "Validation Failed: 1: create operations do not support compare and set. "
+		    "use index instead;");
 		return;
 	}
 	size_t idlen = id ? strlen(id) : 0;
 	if (id && (idlen == 0 || idlen > LIMIT_ID_BYTES)) {
-		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
-		          "an id is 1 to %d bytes; this one is %zu", LIMIT_ID_BYTES, idlen);
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "an id is 1 to %d bytes; this one is %zu", LIMIT_ID_BYTES, idlen);
 		return;
 	}
 	w.id = id;
 	w.idlen = (uint32_t)idlen;
 	if (act != IDX_WACT_DELETE) {
 		if (req->body_len == 0) {
-			send_errf(resp, pretty, 400, "action_request_validation_exception", NULL,
-			          "Validation Failed: 1: source is missing;");
+			os_send_errf(resp, pretty, 400, "action_request_validation_exception", NULL,
+			             "Validation Failed: 1: source is missing;");
 			return;
 		}
 		w.doc = (const char *)req->body;
@@ -1875,21 +1616,22 @@ static void doc_update(root *r, const char *index_name, const char *index, const
 	os_bulk_item it = {0};
 	it.req.act = IDX_WACT_UPDATE;
 	if (read_conditions(qp, &it.req, &e)) {
-		send_err(resp, &e, NULL, pretty);
+		os_send_err(resp, &e, NULL, pretty);
 		return;
 	}
 	os_update_parse((const char *)req->body, req->body_len, &it);
 	if (it.failed) {
-		send_errf(resp, pretty, it.status, it.error_type ? it.error_type : "exception",
-		          NULL, "%s", it.reason ? it.reason : "out of memory");
+		os_send_errf(resp, pretty, it.status, it.error_type ? it.error_type : "exception",
+		             NULL, "%s", it.reason ? it.reason : "out of memory");
 		os_bulk_item_fini(&it);
 		return;
 	}
 	it.req.id = id;
 	it.req.idlen = (uint32_t)strlen(id);
 	if (it.req.idlen > LIMIT_ID_BYTES)
-		send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
-		          "an id is 1 to %d bytes; this one is %u", LIMIT_ID_BYTES, it.req.idlen);
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "an id is 1 to %d bytes; this one is %u", LIMIT_ID_BYTES,
+		             it.req.idlen);
 	else
 		write_one(r, index_name, &it.req, mode, resp, pretty);
 	os_bulk_item_fini(&it);
@@ -1914,9 +1656,9 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 	char err[LIMIT_ERRMSG_BYTES];
 	if (os_bulk_parse((const char *)req->body, req->body_len, index, &b, &status, err,
 	                  sizeof err)) {
-		send_errf(resp, pretty, status,
-		          status == 413 ? "content_too_long" : "illegal_argument_exception", NULL,
-		          "%s", err);
+		os_send_errf(resp, pretty, status,
+		             status == 413 ? "content_too_long" : "illegal_argument_exception",
+		             NULL, "%s", err);
 		return;
 	}
 	idx_wreq *reqs = calloc(LIMIT_BULK_CHUNK, sizeof *reqs);
@@ -1924,7 +1666,7 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 	uint32_t *of = calloc(LIMIT_BULK_CHUNK, sizeof *of);
 	json_t *items = json_array();
 	if (!reqs || !res || !of || !items) {
-		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
+		os_send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
 		goto out;
 	}
 	int errors = 0;
@@ -1972,7 +1714,7 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 	              "errors", errors, "items", items);
 	items = NULL;
 	write_refresh(r, mode, last, NULL, resp);
-	send_json(resp, 200, a, pretty);
+	os_send_json(resp, 200, a, pretty);
 out:
 	json_decref(items);
 	free(reqs);
@@ -1986,29 +1728,33 @@ static const char *const refresh_params[] = {"ignore_unavailable", "allow_no_ind
 
 /* POST|GET /_refresh and /{index}/_refresh: every write acknowledged
  * before is searchable when it returns. */
-static void refresh(root *r, const char *index_name, const char *index, const qparams *qp,
-                    const http_request *req, http_response *resp, int pretty)
+static void refresh(catalog *c, const char *expr, const qparams *qp, const http_request *req,
+                    http_response *resp, int pretty)
 {
-	os_error e;
-	if (qs_check(qp, refresh_params, req->path, &e)) {
-		send_err(resp, &e, NULL, pretty);
+	cat_set set;
+	if (os_begin(c, expr, refresh_params, qp, req, resp, pretty, &set))
 		return;
-	}
-	char missing[256];
-	if (index && os_index_matches(index, index_name, missing, sizeof missing) <= 0) {
-		index_not_found(resp, pretty, missing[0] ? missing : index);
-		return;
-	}
 	char err[LIMIT_ERRMSG_BYTES];
-	int rc = root_refresh(r, 0, LIMIT_REFRESH_WAIT_MS, err, sizeof err);
+	int rc = TRAWL_OK;
+	/* each index that takes writes makes what it acknowledged searchable */
+	uint32_t shards = 0;
+	const char *failed = NULL;
+	for (uint32_t i = 0; i < set.n && !rc; i++) {
+		root *r = cat_root(set.ix[i]);
+		shards++;
+		if (root_writer_of(r) &&
+		    (rc = root_refresh(r, 0, LIMIT_REFRESH_WAIT_MS, err, sizeof err)))
+			failed = cat_name(set.ix[i]);
+	}
 	if (rc)
-		send_errf(resp, pretty, rc == TRAWL_EBUSY ? 503 : 500, "exception", index_name,
-		          "%s", err);
+		os_send_errf(resp, pretty, rc == TRAWL_EBUSY ? 503 : 500, "exception", failed, "%s",
+		             err);
 	else
-		send_json(resp, 200,
-		          json_pack("{s:{s:i, s:i, s:i}}", "_shards", "total", 1, "successful", 1,
-		                    "failed", 0),
-		          pretty);
+		os_send_json(resp, 200,
+		             json_pack("{s:{s:i, s:i, s:i}}", "_shards", "total", (int)shards,
+		                       "successful", (int)shards, "failed", 0),
+		             pretty);
+	cat_set_release(&set);
 }
 
 /* The writes under /{index}/ (b the endpoint, rest the id or NULL):
@@ -2026,20 +1772,17 @@ static int route_write(root *r, const char *index_name, const char *index, const
 	else if (is(b, "_doc") && !rest && post)
 		doc_write(r, index_name, index, NULL, IDX_WACT_INDEX, qp, req, resp, pretty);
 	else if (is(b, "_doc") && !rest && (put || is(m, "DELETE")))
-		bad_method(resp, pretty, req, "POST");
+		os_bad_method(resp, pretty, req, "POST");
 	else if (is(b, "_bulk") && !rest)
 		post || put ? bulk(r, index_name, index, qp, req, resp, pretty)
-		            : bad_method(resp, pretty, req, "POST, PUT");
-	else if (is(b, "_refresh") && !rest)
-		post || is(m, "GET") ? refresh(r, index_name, index, qp, req, resp, pretty)
-		                     : bad_method(resp, pretty, req, "POST, GET");
+		            : os_bad_method(resp, pretty, req, "POST, PUT");
 	else if (is(b, "_create") && rest)
 		post || put
 		    ? doc_write(r, index_name, index, rest, IDX_WACT_CREATE, qp, req, resp, pretty)
-		    : bad_method(resp, pretty, req, "POST, PUT");
+		    : os_bad_method(resp, pretty, req, "POST, PUT");
 	else if (is(b, "_update") && rest)
 		post ? doc_update(r, index_name, index, rest, qp, req, resp, pretty)
-		     : bad_method(resp, pretty, req, "POST");
+		     : os_bad_method(resp, pretty, req, "POST");
 	else
 		return 0;
 	return 1;
@@ -2049,8 +1792,91 @@ static int route_write(root *r, const char *index_name, const char *index, const
 static const char *const write_endpoints[] = {"_create",          "_update",          "_bulk",
                                               "_update_by_query", "_delete_by_query", NULL};
 
-void os_handle(root *r, const char *index_name, const http_request *req, http_response *resp,
-               int *handled)
+/* The one index a route on a document or a write acts on: expr resolved
+ * (flags: CAT_WRITE for writes) to exactly one index, held in *set.
+ * 0, or -1 with resp answered. */
+static int one_index(catalog *c, const char *expr, unsigned flags, cat_set *set,
+                     http_response *resp, int pretty)
+{
+	char missing[LIMIT_INDEX_NAME_BYTES + 1], err[LIMIT_ERRMSG_BYTES];
+	if (strpbrk(expr, "*,") || !strcmp(expr, "_all")) {
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "[%.200s]: this request acts on one index, not a pattern or a list",
+		             expr);
+		return -1;
+	}
+	int rc = cat_resolve(c, expr, flags, set, missing, sizeof missing, err, sizeof err);
+	if (rc) {
+		if (rc == TRAWL_ENOTFOUND && (flags & CAT_WRITE))
+			os_send_errf(resp, pretty, 404, "index_not_found_exception", missing,
+			             "no such index [%.200s]: trawl does not create an index on a "
+			             "write; create it first (PUT /%.200s with its mappings)",
+			             missing, missing);
+		else
+			os_resolve_failed(resp, pretty, rc, missing, err);
+		return -1;
+	}
+	if (set->n != 1) {
+		cat_set_release(set);
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "alias [%.200s] has more than one index associated with it, can't "
+		             "execute a single index op",
+		             expr);
+		return -1;
+	}
+	return 0;
+}
+
+/* A route on one index (documents, writes) with the index named by the
+ * path (expr) or, for /_bulk, by each item: the server's only index
+ * stands for a /_bulk without one. */
+static void on_index(catalog *c, const char *expr, const char *b, const char *rest,
+                     const qparams *qp, const http_request *req, http_response *resp, int pretty,
+                     int *handled)
+{
+	const char *m = req->method;
+	int get = is(m, "GET") || is(m, "HEAD");
+	int doc = is(b, "_doc") || is(b, "_source");
+	int has_rest = rest && *rest;
+	int write_route = is(b, "_doc") || is(b, "_bulk") || is(b, "_create") || is(b, "_update");
+	if (!(doc && has_rest && get) && !write_route) {
+		if (os_in_list(write_endpoints, b))
+			os_refuse_write(resp, pretty);
+		else
+			*handled = 0;
+		return;
+	}
+	cat_set set;
+	int rc;
+	if (expr) {
+		rc = one_index(c, expr, doc && has_rest && get ? 0 : CAT_WRITE, &set, resp, pretty);
+	} else {
+		cat_all(c, &set);
+		if ((rc = set.n == 1 ? 0 : -1) != 0) {
+			os_send_errf(
+			    resp, pretty, 400, "illegal_argument_exception", NULL,
+			    "this server holds %u indexes: name the index in the path "
+			    "(/{index}/_bulk); items naming other indexes are not taken yet",
+			    set.n);
+			cat_set_release(&set);
+		}
+	}
+	if (rc)
+		return;
+	root *r = cat_root(set.ix[0]);
+	const char *name = cat_name(set.ix[0]);
+	if (doc && has_rest && get)
+		get_doc(r, name, name, rest, qp, req, resp, is(b, "_source"), pretty);
+	else if (route_write(r, name, name, b, has_rest ? rest : NULL, qp, req, resp, pretty))
+		; /* a write */
+	else if (has_rest)
+		os_bad_method(resp, pretty, req, "GET, HEAD");
+	else
+		*handled = 0;
+	cat_set_release(&set);
+}
+
+void os_handle(catalog *c, const http_request *req, http_response *resp, int *handled)
 {
 	*handled = 1;
 	const char *m = req->method;
@@ -2059,11 +1885,11 @@ void os_handle(root *r, const char *index_name, const http_request *req, http_re
 	qparams qp;
 	os_error e;
 	if (qs_parse(req->query, &qp, &e)) {
-		send_err(resp, &e, NULL, 0);
+		os_send_err(resp, &e, NULL, 0);
 		return;
 	}
 	const char *pv = qs_get(&qp, "pretty");
-	if (pv && parse_flag(pv, &pretty))
+	if (pv && os_parse_flag(pv, &pretty))
 		pretty = 0;
 
 	/* the path as up to two segments and the rest: /a/b/rest... */
@@ -2072,7 +1898,7 @@ void os_handle(root *r, const char *index_name, const http_request *req, http_re
 		p++;
 	char *copy = strdup(p);
 	if (!copy) {
-		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
+		os_send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
 		qs_free(&qp);
 		return;
 	}
@@ -2091,74 +1917,58 @@ void os_handle(root *r, const char *index_name, const http_request *req, http_re
 
 	if (!*a) {
 		if (get)
-			info(index_name, resp, pretty);
+			info(cat_cluster_name(c), resp, pretty);
 		else
-			bad_method(resp, pretty, req, "HEAD, GET");
+			os_bad_method(resp, pretty, req, "HEAD, GET");
+	} else if (os_indices_handle(c, a, b, rest, &qp, req, resp, pretty)) {
+		; /* index management: /{index}, _cat/indices, aliases */
 	} else if (a[0] == '_' && strcmp(a, "_all")) {
 		if ((is(a, "_search") || is(a, "_count")) && !b) {
 			if (get || post)
-				search(r, index_name, "_all", req, resp, is(a, "_count"));
+				search(c, "_all", req, resp, is(a, "_count"));
 			else
-				bad_method(resp, pretty, req, "GET, POST");
+				os_bad_method(resp, pretty, req, "GET, POST");
 		} else if (is(a, "_cluster") && is(b, "health") && !(rest && strchr(rest, '/'))) {
 			if (get)
-				health(r, index_name, has_rest ? rest : NULL, &qp, req, resp,
-				       pretty);
+				health(c, has_rest ? rest : NULL, &qp, req, resp, pretty);
 			else
-				bad_method(resp, pretty, req, "GET");
+				os_bad_method(resp, pretty, req, "GET");
 		} else if (is(a, "_mapping") && !b) {
 			if (get)
-				mapping(r, index_name, NULL, &qp, req, resp, pretty);
+				mapping(c, NULL, &qp, req, resp, pretty);
 			else
-				bad_method(resp, pretty, req, "GET, HEAD");
-		} else if ((is(a, "_bulk") || is(a, "_refresh")) && !b) {
-			route_write(r, index_name, NULL, a, NULL, &qp, req, resp, pretty);
+				os_bad_method(resp, pretty, req, "GET, HEAD");
+		} else if (is(a, "_refresh") && !b) {
+			if (post || is(m, "GET"))
+				refresh(c, NULL, &qp, req, resp, pretty);
+			else
+				os_bad_method(resp, pretty, req, "POST, GET");
+		} else if (is(a, "_bulk") && !b) {
+			on_index(c, NULL, a, NULL, &qp, req, resp, pretty, handled);
 		} else {
 			*handled = 0;
 		}
 	} else if (!b) {
-		/* /{index}: exists (HEAD); creating or deleting an index is a write */
-		char missing[256];
-		if (is(m, "HEAD")) {
-			int found = os_index_matches(a, index_name, missing, sizeof missing) > 0;
-			if (found)
-				send_json(resp, 200, json_object(), pretty);
-			else
-				index_not_found(resp, pretty, a);
-		} else if (is(m, "PUT") || is(m, "DELETE")) {
-			refuse_write(resp, pretty);
-		} else {
-			*handled = 0;
-		}
+		*handled = 0; /* /{index} with a method os_indices_handle does not take */
 	} else if ((is(b, "_search") || is(b, "_count")) && !has_rest) {
 		if (get || post)
-			search(r, index_name, a, req, resp, is(b, "_count"));
+			search(c, a, req, resp, is(b, "_count"));
 		else
-			bad_method(resp, pretty, req, "GET, POST");
-	} else if (is(b, "_doc") || is(b, "_source")) {
-		if (has_rest && get)
-			get_doc(r, index_name, a, rest, &qp, req, resp, is(b, "_source"), pretty);
-		else if (is(b, "_doc") && route_write(r, index_name, a, b, has_rest ? rest : NULL,
-		                                      &qp, req, resp, pretty))
-			; /* a write */
-		else if (has_rest)
-			bad_method(resp, pretty, req, "GET, HEAD");
-		else
-			*handled = 0;
+			os_bad_method(resp, pretty, req, "GET, POST");
 	} else if (is(b, "_mapping") && !has_rest) {
 		if (get)
-			mapping(r, index_name, a, &qp, req, resp, pretty);
+			mapping(c, a, &qp, req, resp, pretty);
 		else if (is(m, "PUT") || post)
-			refuse_write(resp, pretty); /* a mapping is the schema of a build */
+			os_refuse_write(resp, pretty); /* a mapping is the schema of a build */
 		else
-			bad_method(resp, pretty, req, "GET, HEAD");
-	} else if (route_write(r, index_name, a, b, has_rest ? rest : NULL, &qp, req, resp,
-	                       pretty)) {
-		; /* a write */
-	} else if (in_list(write_endpoints, b)) {
-		refuse_write(resp, pretty);
+			os_bad_method(resp, pretty, req, "GET, HEAD");
+	} else if (is(b, "_refresh") && !has_rest) {
+		if (post || is(m, "GET"))
+			refresh(c, a, &qp, req, resp, pretty);
+		else
+			os_bad_method(resp, pretty, req, "POST, GET");
 	} else {
-		*handled = 0;
+		on_index(c, a, b, rest, &qp, req, resp, pretty, handled);
 	}
 	free(copy);
 	qs_free(&qp);

@@ -1,11 +1,12 @@
 /*
  * opensearch.h - the REST handlers of the OpenSearch-compatible subset of
  * the root's HTTP API (docs/HTTP.md, "OpenSearch-compatible endpoints"), so
- * that existing OpenSearch clients can search a trawl cluster: GET /,
- * /_cluster/health, /{index}/_search, /{index}/_count, /{index}/_doc/{id},
- * /{index}/_mapping (root/mapping.h).
- * Writes are refused with 405: trawl indexes are built in batches (trawl
- * index). The query DSL itself is compiled by root/dsl.h.
+ * that existing OpenSearch clients can search and write trawl indexes: GET
+ * /, /_cluster/health, /{index}/_search, /{index}/_count, documents and
+ * writes (/{index}/_doc, _create, _update, _bulk, _refresh), /{index}/_mapping
+ * (root/mapping.h); index management is root/indices.c's. The indexes are a
+ * catalog's (root/catalog.h); the query DSL itself is compiled by
+ * root/dsl.h.
  */
 #ifndef TRAWL_ROOT_OPENSEARCH_H
 #define TRAWL_ROOT_OPENSEARCH_H
@@ -16,6 +17,8 @@
 
 #include "common/http.h"
 #include "common/qtree.h"
+#include "root/catalog.h"
+#include "root/rest.h"
 #include "root/root.h"
 
 /* The OpenSearch version reported by GET /: clients check version.number
@@ -56,13 +59,6 @@ typedef struct os_search_req {
 	size_t aggs_canon_len;
 } os_search_req;
 
-/* An error answer: HTTP status, OpenSearch error type and reason. */
-typedef struct os_error {
-	int status;
-	char type[64];
-	char reason[1024];
-} os_error;
-
 /*
  * os_parse_search parses a _search (count_only 0) or _count (count_only 1)
  * request: qs is the raw URL query string (not decoded; may be NULL), body
@@ -83,15 +79,16 @@ void os_search_req_fini(os_search_req *r);
  */
 json_t *os_filter_source(json_t *src, json_t *includes, json_t *excludes);
 
-/*
- * os_index_matches resolves an OpenSearch index expression (comma-separated
- * names and wildcard patterns; "_all" and "*" match everything; "-pattern"
- * excludes) against the one index served, name. Returns 1 if it names the
- * index, 0 if it only holds patterns that do not match (an empty result,
- * not an error), -1 if it names another index: missing (cap bytes) then
- * holds that name.
- */
-int os_index_matches(const char *expr, const char *name, char *missing, size_t cap);
+/* os_index_mapping: the schema of the index r serves, as an OpenSearch
+ * mapping (*out, a new reference). TRAWL_EIO when no replica answered. */
+int os_index_mapping(root *r, json_t **out, char *err, size_t errlen);
+
+/* os_indices_handle serves index management (root/indices.c): /{index}
+ * (HEAD, GET, PUT, DELETE), /_cat/indices, /_aliases, /_alias and
+ * /{index}/_alias. Returns 0 when the path is none of these (resp
+ * untouched). a, b, rest: the path's first two segments and the rest. */
+int os_indices_handle(catalog *c, const char *a, const char *b, const char *rest, const qparams *qp,
+                      const http_request *req, http_response *resp, int pretty);
 
 /*
  * os_render_search writes res as an OpenSearch search response for index
@@ -103,14 +100,17 @@ int os_index_matches(const char *expr, const char *name, char *missing, size_t c
  */
 char *os_render_search(const root_result *res, const os_search_req *sr, const char *name,
                        int pretty);
+/* os_render_search_many: the same for a search over several indexes, each
+ * hit's _index names[hit.source]. */
+char *os_render_search_many(const root_result *res, const os_search_req *sr,
+                            const char *const *names, uint32_t nnames, int pretty);
 
 /*
- * os_handle serves an OpenSearch-style request on r, whose index is called
- * index_name. Sets *handled to 1 if the path is one of this module's (resp
- * is then filled, possibly with an error), to 0 otherwise (resp untouched:
- * the caller answers 404). Thread-safe.
+ * os_handle serves an OpenSearch-style request on the indexes of c. Sets
+ * *handled to 1 if the path is one of this module's (resp is then filled,
+ * possibly with an error), to 0 otherwise (resp untouched: the caller
+ * answers 404). Thread-safe.
  */
-void os_handle(root *r, const char *index_name, const http_request *req, http_response *resp,
-               int *handled);
+void os_handle(catalog *c, const http_request *req, http_response *resp, int *handled);
 
 #endif

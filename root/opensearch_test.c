@@ -94,13 +94,14 @@ static void test_request_ok(void **state)
 	os_search_req_fini(&r);
 
 	assert_int_equal(
-		parse_req("timeout=1s&preference=abc&allow_partial_search_results=false"
-		          "&track_total_hits=100&rest_total_hits_as_int=true&search_type=dfs_query_then_fetch",
-		          "{\"query\": {\"match\": {\"title\": \"x y\"}}, \"from\": 3, \"size\": 0, "
-		          "\"_source\": [\"title\"], \"sort\": [\"_score\", {\"_score\": {\"order\": "
-		          "\"desc\"}}], \"explain\": false, \"track_scores\": true}",
-		          0, &r, &e),
-		0);
+	    parse_req("timeout=1s&preference=abc&allow_partial_search_results=false"
+	              "&track_total_hits=100&rest_total_hits_as_int=true&search_type=dfs_query_"
+	              "then_fetch",
+	              "{\"query\": {\"match\": {\"title\": \"x y\"}}, \"from\": 3, \"size\": 0, "
+	              "\"_source\": [\"title\"], \"sort\": [\"_score\", {\"_score\": {\"order\": "
+	              "\"desc\"}}], \"explain\": false, \"track_scores\": true}",
+	              0, &r, &e),
+	    0);
 	assert_query(&r, "title:(x y)", TRAWL_OP_OR);
 	assert_int_equal(r.from, 3);
 	assert_int_equal(r.size, 0);
@@ -116,9 +117,10 @@ static void test_request_ok(void **state)
 	os_search_req_fini(&r);
 
 	/* URL parameters win over the body */
-	assert_int_equal(parse_req("size=7&_source=false", "{\"size\": 3, \"_source\": true, "
-	                                                   "\"track_total_hits\": false, "
-	                                                   "\"timeout\": \"5m\"}",
+	assert_int_equal(parse_req("size=7&_source=false",
+	                           "{\"size\": 3, \"_source\": true, "
+	                           "\"track_total_hits\": false, "
+	                           "\"timeout\": \"5m\"}",
 	                           0, &r, &e),
 	                 0);
 	assert_int_equal(r.size, 7);
@@ -133,8 +135,9 @@ static void test_request_ok(void **state)
 	assert_int_equal(json_array_size(r.excludes), 1);
 	os_search_req_fini(&r);
 
-	assert_int_equal(parse_req(NULL, "{\"_source\": {\"includes\": \"t*\", \"excludes\": "
-	                                 "[\"x\"]}}",
+	assert_int_equal(parse_req(NULL,
+	                           "{\"_source\": {\"includes\": \"t*\", \"excludes\": "
+	                           "[\"x\"]}}",
 	                           0, &r, &e),
 	                 0);
 	assert_int_equal(r.source, 2);
@@ -143,8 +146,9 @@ static void test_request_ok(void **state)
 	os_search_req_fini(&r);
 
 	/* the top-level query_string's AND */
-	assert_int_equal(parse_req(NULL, "{\"query\": {\"query_string\": {\"query\": \"a b\", "
-	                                 "\"default_operator\": \"AND\"}}}",
+	assert_int_equal(parse_req(NULL,
+	                           "{\"query\": {\"query_string\": {\"query\": \"a b\", "
+	                           "\"default_operator\": \"AND\"}}}",
 	                           0, &r, &e),
 	                 0);
 	assert_query(&r, "a b", TRAWL_OP_AND);
@@ -156,7 +160,8 @@ static void test_request_ok(void **state)
 	assert_int_equal(r.size, 0);
 	assert_int_equal(r.track_total, 1);
 	os_search_req_fini(&r);
-	assert_int_equal(parse_req(NULL, "{\"query\": {\"term\": {\"tag\": \"a b\"}}}", 1, &r, &e), 0);
+	assert_int_equal(parse_req(NULL, "{\"query\": {\"term\": {\"tag\": \"a b\"}}}", 1, &r, &e),
+	                 0);
 	assert_query(&r, "tag:a\\ b", TRAWL_OP_OR);
 	os_search_req_fini(&r);
 
@@ -326,8 +331,8 @@ static void test_request_errors(void **state)
 		                                    : !strcmp(e.reason, c->reason);
 		if (rc != -1 || e.status != c->status || strcmp(e.type, c->type) || !reason_ok)
 			fail_msg("case %zu (%s | %s):\n got %d %d %s [%s]\nwant %d %s [%s]", i,
-			         c->qs ? c->qs : "", c->body ? c->body : "", rc, e.status, e.type, e.reason,
-			         c->status, c->type, c->reason);
+			         c->qs ? c->qs : "", c->body ? c->body : "", rc, e.status, e.type,
+			         e.reason, c->status, c->type, c->reason);
 		assert_null(r.tree);
 		assert_null(r.text);
 		assert_null(r.includes);
@@ -365,12 +370,14 @@ static void test_source_filter(void **state)
 	(void)state;
 	const char *doc = "{\"title\": \"t\", \"body\": \"b\", \"meta\": {\"a\": 1, \"b\": 2}, "
 	                  "\"tags\": [{\"x\": 1, \"y\": 2}, {\"y\": 3}, 4]}";
-	check_filter(doc, NULL, NULL,
-	             "{\"body\":\"b\",\"meta\":{\"a\":1,\"b\":2},\"tags\":[{\"x\":1,\"y\":2},{\"y\":3},"
-	             "4],\"title\":\"t\"}");
-	check_filter(doc, "[]", "[]",
-	             "{\"body\":\"b\",\"meta\":{\"a\":1,\"b\":2},\"tags\":[{\"x\":1,\"y\":2},{\"y\":3},"
-	             "4],\"title\":\"t\"}");
+	check_filter(
+	    doc, NULL, NULL,
+	    "{\"body\":\"b\",\"meta\":{\"a\":1,\"b\":2},\"tags\":[{\"x\":1,\"y\":2},{\"y\":3},"
+	    "4],\"title\":\"t\"}");
+	check_filter(
+	    doc, "[]", "[]",
+	    "{\"body\":\"b\",\"meta\":{\"a\":1,\"b\":2},\"tags\":[{\"x\":1,\"y\":2},{\"y\":3},"
+	    "4],\"title\":\"t\"}");
 	check_filter(doc, "[\"title\"]", NULL, "{\"title\":\"t\"}");
 	check_filter(doc, "[\"title\", \"nothing\"]", NULL, "{\"title\":\"t\"}");
 	check_filter(doc, "[\"meta.a\"]", NULL, "{\"meta\":{\"a\":1}}");
@@ -385,29 +392,6 @@ static void test_source_filter(void **state)
 	             "\"title\":\"t\"}");
 	check_filter(doc, "[\"nothing\"]", NULL, "{}");
 	check_filter("[1, 2]", "[\"a\"]", NULL, "[1,2]");
-}
-
-/* ---- index expressions ---- */
-
-static void test_index_matches(void **state)
-{
-	(void)state;
-	char missing[64];
-	assert_int_equal(os_index_matches("trawl", "trawl", missing, sizeof missing), 1);
-	assert_int_equal(os_index_matches("_all", "trawl", missing, sizeof missing), 1);
-	assert_int_equal(os_index_matches("*", "trawl", missing, sizeof missing), 1);
-	assert_int_equal(os_index_matches("tr*", "trawl", missing, sizeof missing), 1);
-	assert_int_equal(os_index_matches("x*", "trawl", missing, sizeof missing), 0);
-	assert_int_equal(os_index_matches("x*,trawl", "trawl", missing, sizeof missing), 1);
-	assert_int_equal(os_index_matches("*,-trawl", "trawl", missing, sizeof missing), 0);
-	assert_int_equal(os_index_matches("*,-x*", "trawl", missing, sizeof missing), 1);
-	assert_int_equal(os_index_matches("trawl,,", "trawl", missing, sizeof missing), 1);
-	assert_int_equal(os_index_matches("other", "trawl", missing, sizeof missing), -1);
-	assert_string_equal(missing, "other");
-	assert_int_equal(os_index_matches("trawl,other", "trawl", missing, sizeof missing), -1);
-	assert_string_equal(missing, "other");
-	assert_int_equal(os_index_matches("Trawl", "trawl", missing, sizeof missing), -1);
-	assert_string_equal(missing, "Trawl");
 }
 
 /* ---- rendering ---- */
@@ -446,11 +430,12 @@ static void test_render(void **state)
 	/* the stored document as it was stored */
 	char *s = os_render_search(&res, &sr, "wiki", 0);
 	assert_string_equal(
-		s, "{\"took\":2,\"timed_out\":false,\"_shards\":{\"total\":4,\"successful\":3,"
-		   "\"skipped\":0,\"failed\":1},\"hits\":{\"total\":{\"value\":42,\"relation\":\"eq\"},"
-		   "\"max_score\":2.5,\"hits\":[{\"_index\":\"wiki\",\"_id\":\"d1\",\"_score\":2.5,"
-		   "\"_source\":{\"title\": \"One\", \"body\": \"x\"}},{\"_index\":\"wiki\",\"_id\":\"d2\","
-		   "\"_score\":1.25}]}}");
+	    s, "{\"took\":2,\"timed_out\":false,\"_shards\":{\"total\":4,\"successful\":3,"
+	       "\"skipped\":0,\"failed\":1},\"hits\":{\"total\":{\"value\":42,\"relation\":\"eq\"},"
+	       "\"max_score\":2.5,\"hits\":[{\"_index\":\"wiki\",\"_id\":\"d1\",\"_score\":2.5,"
+	       "\"_source\":{\"title\": \"One\", \"body\": "
+	       "\"x\"}},{\"_index\":\"wiki\",\"_id\":\"d2\","
+	       "\"_score\":1.25}]}}");
 	free(s);
 
 	/* a capped total, filtered source, a timed-out shard */
@@ -461,11 +446,12 @@ static void test_render(void **state)
 	res.shards_failed = 0;
 	s = os_render_search(&res, &sr, "wiki", 0);
 	assert_string_equal(
-		s, "{\"took\":2,\"timed_out\":true,\"_shards\":{\"total\":4,\"successful\":3,"
-		   "\"skipped\":0,\"failed\":1},\"hits\":{\"total\":{\"value\":10,\"relation\":\"gte\"},"
-		   "\"max_score\":2.5,\"hits\":[{\"_index\":\"wiki\",\"_id\":\"d1\",\"_score\":2.5,"
-		   "\"_source\":{\"title\":\"One\"}},{\"_index\":\"wiki\",\"_id\":\"d2\","
-		   "\"_score\":1.25}]}}");
+	    s,
+	    "{\"took\":2,\"timed_out\":true,\"_shards\":{\"total\":4,\"successful\":3,"
+	    "\"skipped\":0,\"failed\":1},\"hits\":{\"total\":{\"value\":10,\"relation\":\"gte\"},"
+	    "\"max_score\":2.5,\"hits\":[{\"_index\":\"wiki\",\"_id\":\"d1\",\"_score\":2.5,"
+	    "\"_source\":{\"title\":\"One\"}},{\"_index\":\"wiki\",\"_id\":\"d2\","
+	    "\"_score\":1.25}]}}");
 	free(s);
 	json_decref(sr.includes);
 	sr.includes = NULL;
@@ -474,16 +460,18 @@ static void test_render(void **state)
 	sr.size = 0;
 	sr.track_total = 0;
 	s = os_render_search(&res, &sr, "wiki", 0);
-	assert_string_equal(s, "{\"took\":2,\"timed_out\":true,\"_shards\":{\"total\":4,"
-	                       "\"successful\":3,\"skipped\":0,\"failed\":1},\"hits\":{\"max_score\":"
-	                       "null,\"hits\":[]}}");
+	assert_string_equal(s,
+	                    "{\"took\":2,\"timed_out\":true,\"_shards\":{\"total\":4,"
+	                    "\"successful\":3,\"skipped\":0,\"failed\":1},\"hits\":{\"max_score\":"
+	                    "null,\"hits\":[]}}");
 	free(s);
 	sr.track_total = 1;
 	sr.track_limit = UINT64_MAX;
 	sr.rest_total_int = 1;
 	res.total_exact = 0;
 	json_t *j = rendered(&res, &sr);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "hits"), "total")), 42);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "hits"), "total")),
+	                 42);
 	json_decref(j);
 
 	/* aggregations are rendered as they came */
@@ -562,7 +550,8 @@ static void test_search_text(void **state)
 	hits[0].sort = sortv;
 	sr.source = 1;
 	s = os_render_search(&res, &sr, "wiki", 0);
-	assert_non_null(strstr(s, "\"_source\":{\"ratio\": 0.123456789012, \"big\": 946477226000}"));
+	assert_non_null(
+	    strstr(s, "\"_source\":{\"ratio\": 0.123456789012, \"big\": 946477226000}"));
 	assert_non_null(strstr(s, "\"sort\":[0.123456789012,\"42\"]"));
 	free(s);
 	/* filtered, the kept fields at full precision */
@@ -686,9 +675,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_ok),    cmocka_unit_test(test_request_errors),
-	    cmocka_unit_test(test_source_filter), cmocka_unit_test(test_index_matches),
-	    cmocka_unit_test(test_render),        cmocka_unit_test(test_search_text),
-	    cmocka_unit_test(test_mapping),
+	    cmocka_unit_test(test_source_filter), cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_search_text),   cmocka_unit_test(test_mapping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,8 @@ typedef struct root_hit {
 	size_t doc_len;
 	char *snippet;
 	uint32_t shard;
-	char *sort; /* a sort by fields: the hit's sort values as JSON; else NULL */
+	char *sort;      /* a sort by fields: the hit's sort values as JSON; else NULL */
+	uint32_t source; /* of a search over several indexes: which (root_search_many) */
 } root_hit;
 
 typedef struct root_result {

@@ -63,6 +63,18 @@ int root_refresh(root *r, uint64_t seq, unsigned timeout_ms, char *err, size_t e
 	return TRAWL_OK;
 }
 
+int root_wait_ready(root *r, unsigned timeout_ms)
+{
+	uint64_t t0 = clock_mono_ms();
+	while (!root_ready(r)) {
+		if (clock_mono_ms() - t0 > timeout_ms)
+			return TRAWL_EBUSY;
+		replicas_ping_now(&r->rs);
+		usleep(2000);
+	}
+	return TRAWL_OK;
+}
+
 /* ---- cluster file ---- */
 
 int root_config_load(root_config *cfg, const char *path, char *err, size_t errlen)
@@ -200,9 +212,18 @@ void root_close(root *r)
 
 /* The coverage of a finished scatter into res; an error when it is less
  * than the query allows. */
-static int coverage(const scatter *sc, const root_query *q, root_result *res, char *err,
-                    size_t errlen)
+static int coverage(const scatter *sc, uint32_t nsc, const root_query *q, root_result *res,
+                    char *err, size_t errlen)
 {
+	scatter sum = {0};
+	for (uint32_t i = 0; i < nsc; i++) {
+		sum.nshards += sc[i].nshards;
+		sum.answered += sc[i].answered;
+		sum.timed_out += sc[i].timed_out;
+		sum.failed += sc[i].failed;
+		sum.overloaded += sc[i].overloaded;
+	}
+	sc = &sum;
 	res->shards_total = sc->nshards;
 	res->shards_answered = sc->answered;
 	res->shards_timed_out = sc->timed_out;
@@ -278,7 +299,7 @@ static int search_once(root *r, const root_query *q, uint64_t t0, root_result **
 		rc = scatter_run(&sc);
 	merge_result(&m, res);
 	if (!rc)
-		rc = coverage(&sc, q, res, err, errlen);
+		rc = coverage(&sc, 1, q, res, err, errlen);
 	if (!rc)
 		rc = make_page(r, q, &m, res, fetch_deadline, err, errlen);
 	size_t aggs_len;
@@ -311,6 +332,252 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 	 * publishes within the query's life): once more, while time is left */
 	if (rc == TRAWL_ENOTFOUND)
 		rc = search_once(r, q, t0, out, err, errlen);
+	return rc == TRAWL_ENOTFOUND ? TRAWL_EIO : rc;
+}
+
+/* ---- a search over several indexes ---- */
+
+/* The type of field in the schema r serves ("" when absent), or -1 with
+ * err when the schema cannot be had. */
+static int field_type(root *r, const char *field, char *type, size_t cap, char *err, size_t errlen)
+{
+	char *schema = NULL;
+	size_t len = 0;
+	uint64_t gen = 0;
+	int rc = root_schema(r, &schema, &len, &gen, err, errlen);
+	if (rc)
+		return rc;
+	json_t *j = json_loadb(schema, len, 0, NULL);
+	free(schema);
+	json_t *t = json_object_get(json_object_get(json_object_get(j, "fields"), field), "type");
+	snprintf(type, cap, "%s", json_is_string(t) ? json_string_value(t) : "");
+	json_decref(j);
+	return j ? TRAWL_OK : errf(err, errlen, TRAWL_ECORRUPT, "a schema does not parse");
+}
+
+/* Sort values merge across indexes only where they mean the same: a field
+ * every index has, of one type, and not a keyword (its values travel as
+ * ordinals of each index's own dictionary). */
+static int sort_comparable(root *const *rs, uint32_t n, const root_query *q, char *err,
+                           size_t errlen)
+{
+	for (uint32_t k = 0; k < q->nsort; k++) {
+		const char *f = q->sort[k].field;
+		if (f[0] == '_')
+			continue; /* _score */
+		char first[32] = "", type[32];
+		for (uint32_t i = 0; i < n; i++) {
+			int rc = field_type(rs[i], f, type, sizeof type, err, errlen);
+			if (rc)
+				return rc;
+			if (i == 0)
+				snprintf(first, sizeof first, "%s", type);
+			if (!*type || strcmp(type, first) || !strcmp(type, "keyword"))
+				return errf(
+				    err, errlen, TRAWL_EQUERY,
+				    "cannot sort several indexes by [%.64s]: %s", f,
+				    !*type ? "an index does not have the field"
+				    : strcmp(type, "keyword")
+				        ? "its type differs between them"
+				        : "a keyword's sort values are each index's own (sort "
+				          "one index, or by a number or a date)");
+		}
+	}
+	return TRAWL_OK;
+}
+
+static void *run_scatter(void *arg)
+{
+	scatter *sc = arg;
+	sc->rc = scatter_run(sc);
+	return NULL;
+}
+
+/* Moves what a FETCH brought for one index's winners (sub, the page's
+ * entries at[0..c)) into res; the winners a lost leaf took with it (sub
+ * has fewer: every hit of their shards) are marked in gone. */
+static void take_fetched(const merge_hit *page, const uint32_t *at, uint32_t c, root_result *sub,
+                         root_result *res, uint8_t *gone)
+{
+	uint8_t kept[TRAWL_MAX_SHARDS] = {0};
+	for (uint32_t k = 0; k < sub->nhits; k++)
+		kept[sub->hits[k].shard] = 1;
+	for (uint32_t j = 0, k = 0; j < c; j++) {
+		if (sub->nhits < c && !kept[page[at[j]].h.shard]) {
+			gone[at[j]] = 1;
+			continue;
+		}
+		root_hit *to = &res->hits[at[j]], *from = &sub->hits[k++];
+		to->id = from->id;
+		to->doc = from->doc;
+		to->doc_len = from->doc_len;
+		to->snippet = from->snippet;
+		from->id = from->doc = from->snippet = NULL;
+	}
+	res->shards_answered = sub->shards_answered;
+	res->shards_failed = sub->shards_failed;
+	res->partial |= sub->partial;
+	res->total_exact &= sub->total_exact;
+}
+
+/* The page's winners of index s: their ids, and a FETCH from its leaves
+ * when they need one. */
+static int page_of(root *r, uint32_t s, const root_query *q, const merge_hit *page, uint32_t np,
+                   root_result *res, uint8_t *gone, uint64_t deadline, char *err, size_t errlen)
+{
+	uint32_t *at = malloc((np ? np : 1) * sizeof *at), c = 0;
+	merge_hit *win = malloc((np ? np : 1) * sizeof *win);
+	root_result sub = *res;
+	sub.hits = calloc(np ? np : 1, sizeof *sub.hits);
+	int rc = at && win && sub.hits ? TRAWL_OK : TRAWL_ENOMEM, need_fetch = 0;
+	for (uint32_t i = 0; !rc && i < np; i++)
+		if (page[i].source == s) {
+			sub.hits[c].shard = page[i].h.shard;
+			win[c] = page[i];
+			at[c++] = i;
+			need_fetch |=
+			    !page[i].id || ((q->fetch || q->snippet_field) && !page[i].no_store);
+		}
+	sub.nhits = c;
+	if (!rc && c && need_fetch) {
+		rc = fetch_page(&r->rs, q, win, &sub, deadline, err, errlen);
+		if (!rc)
+			take_fetched(page, at, c, &sub, res, gone);
+	}
+	for (uint32_t j = 0; !rc && c && !need_fetch && j < c; j++)
+		if (!(res->hits[at[j]].id = dupn(page[at[j]].id, page[at[j]].id_len)))
+			rc = TRAWL_ENOMEM;
+	sub.aggs = NULL;
+	for (uint32_t k = 0; sub.hits && k < sub.nhits; k++) {
+		free(sub.hits[k].id);
+		free(sub.hits[k].doc);
+		free(sub.hits[k].snippet);
+		free(sub.hits[k].sort);
+	}
+	free(sub.hits);
+	free(at);
+	free(win);
+	return rc;
+}
+
+/* The page cut from the hits of several indexes, each index's winners
+ * fetched from its own leaves. */
+static int page_many(root *const *rs, uint32_t n, const root_query *q, root_merge *m,
+                     root_result *res, uint64_t deadline, char *err, size_t errlen)
+{
+	const merge_hit *page;
+	uint32_t np;
+	merge_page(m, q->offset, q->k, &page, &np);
+	res->hits = calloc(np ? np : 1, sizeof *res->hits);
+	uint8_t *gone = calloc(np ? np : 1, 1);
+	int rc = res->hits && gone ? TRAWL_OK : TRAWL_ENOMEM;
+	res->nhits = res->hits ? np : 0;
+	for (uint32_t i = 0; !rc && i < np; i++) {
+		res->hits[i].score = page[i].h.score;
+		res->hits[i].shard = page[i].h.shard;
+		res->hits[i].source = page[i].source;
+		if (q->nsort && !(res->hits[i].sort = dupn(page[i].sv.json, page[i].sv.json_len)))
+			rc = TRAWL_ENOMEM;
+	}
+	for (uint32_t s = 0; !rc && s < n; s++)
+		rc = page_of(rs[s], s, q, page, np, res, gone, deadline, err, errlen);
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < res->nhits; i++) {
+		if (!gone[i]) {
+			res->hits[kept++] = res->hits[i];
+			continue;
+		}
+		free(res->hits[i].sort);
+	}
+	res->nhits = kept;
+	free(gone);
+	return rc;
+}
+
+static int search_many_once(root *const *rs, uint32_t n, const root_query *q, uint64_t t0,
+                            root_result **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	unsigned timeout = q->timeout_ms ? q->timeout_ms : rs[0]->cfg.timeout_ms;
+	uint64_t fetch_deadline = t0 + (uint64_t)timeout * 1000u;
+	uint64_t deadline = t0 + (uint64_t)timeout * 800u;
+	root_result *res = calloc(1, sizeof *res);
+	scatter *sc = calloc(n, sizeof *sc);
+	pthread_t *th = calloc(n, sizeof *th);
+	uint8_t *started = calloc(n, 1);
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	root_merge m;
+	merge_init(&m, q->count, q->sort, q->nsort);
+	m.aggs = q->aggs;
+	m.lock = &lock;
+	int rc = res && sc && th && started ? TRAWL_OK : TRAWL_ENOMEM;
+	uint32_t inited = 0;
+	for (; !rc && inited < n; inited++) {
+		rc = scatter_init(&sc[inited], &rs[inited]->rs, q, rs[inited]->cfg.nshards,
+		                  deadline, &m, err, errlen);
+		sc[inited].source = inited;
+	}
+	/* every index's SEARCH goes out at once: one scatter each, on threads
+	 * of their own but the first */
+	for (uint32_t i = 1; !rc && i < n; i++)
+		started[i] = pthread_create(&th[i], NULL, run_scatter, &sc[i]) == 0;
+	if (!rc)
+		run_scatter(&sc[0]);
+	for (uint32_t i = 1; !rc && i < n; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		else
+			run_scatter(&sc[i]);
+	}
+	for (uint32_t i = 0; !rc && i < n; i++)
+		if (sc[i].rc)
+			rc = sc[i].rc; /* the leaves refused the query: their message is in err */
+	if (!rc) {
+		merge_result(&m, res);
+		rc = coverage(sc, n, q, res, err, errlen);
+	}
+	if (!rc)
+		rc = page_many(rs, n, q, &m, res, fetch_deadline, err, errlen);
+	size_t aggs_len;
+	if (!rc && q->aggs)
+		rc = aggs_render(q->aggs, m.agg, &res->aggs, &aggs_len, err, errlen);
+	for (uint32_t i = 0; i < inited && sc; i++)
+		scatter_fini(&sc[i]);
+	merge_fini(&m);
+	pthread_mutex_destroy(&lock);
+	free(sc);
+	free(th);
+	free(started);
+	if (rc) {
+		root_result_free(res);
+		return rc;
+	}
+	res->took_us = clock_unix_us() - t0;
+	*out = res;
+	return TRAWL_OK;
+}
+
+int root_search_many(root *const *rs, uint32_t n, const root_query *q, root_result **out, char *err,
+                     size_t errlen)
+{
+	*out = NULL;
+	if (n == 1)
+		return root_search(rs[0], q, out, err, errlen);
+	if (n == 0 || n > LIMIT_INDEXES)
+		return errf(err, errlen, TRAWL_EINVAL, "%u indexes to search", n);
+	if (q->cache_only)
+		return TRAWL_ENOTFOUND; /* not cached: searched on a worker */
+	uint32_t want = q->k + q->offset;
+	if ((q->k == 0 && !q->aggs) || want > TRAWL_MAX_K)
+		return errf(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
+		            TRAWL_MAX_K);
+	int rc = sort_comparable(rs, n, q, err, errlen);
+	if (rc)
+		return rc;
+	uint64_t t0 = clock_unix_us();
+	rc = search_many_once(rs, n, q, t0, out, err, errlen);
+	if (rc == TRAWL_ENOTFOUND) /* a generation retired before its FETCH: once more */
+		rc = search_many_once(rs, n, q, t0, out, err, errlen);
 	return rc == TRAWL_ENOTFOUND ? TRAWL_EIO : rc;
 }
 

@@ -130,6 +130,20 @@ typedef struct root_query {
  */
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen);
 
+/*
+ * root_search_many runs q over the indexes of rs[0..n) at once (n <=
+ * LIMIT_INDEXES): one scatter per index, all sent together, into one merge
+ * (hits by score or sort, ties by id hash, then by index order; totals,
+ * coverage and aggregations summed as across shards), each winner fetched
+ * from its own index's leaves. Scores are each index's own (its global
+ * statistics). Hits carry their index's number (root_hit.source). No
+ * result cache. A sort by a field is refused (TRAWL_EQUERY) unless every
+ * index has it with one type that is not keyword. Otherwise as
+ * root_search; n == 1 is root_search.
+ */
+int root_search_many(root *const *rs, uint32_t n, const root_query *q, root_result **out, char *err,
+                     size_t errlen);
+
 /* root_get fetches the stored document with external id from its shard:
  * TRAWL_OK (*json malloc'ed), TRAWL_ENOTFOUND, TRAWL_ECORRUPT (the leaf
  * found the stored record damaged; err names it), or TRAWL_EIO. */
@@ -188,6 +202,11 @@ typedef struct root_traffic {
 } root_traffic;
 
 void root_counters(root *r, root_traffic *t);
+
+/* root_wait_ready pings the replicas until every shard has a healthy
+ * one: TRAWL_OK, or TRAWL_EBUSY after timeout_ms (a new index answers at
+ * once rather than after the next round of pings). */
+int root_wait_ready(root *r, unsigned timeout_ms);
 
 /* root_ready: every shard has at least one healthy replica. */
 int root_ready(root *r);

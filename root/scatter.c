@@ -403,7 +403,7 @@ static void take_answer(scatter *sc, scatter_group *g)
 	wire_decode_search_reply(g->winner->reply, g->winner->reply_len, &h, &sr, NULL, 0);
 	uint32_t wl = g->winner == &g->call ? g->leaf : (uint32_t)g->hedge_leaf;
 	atomic_store(&sc->rs->rep[wl].no_store, (h.flags & WIRE_F_NO_STORE) != 0);
-	int rc = merge_add(sc->merge, &h, &sr, wl, &g->winner->reply);
+	int rc = merge_add(sc->merge, &h, &sr, wl, sc->source, &g->winner->reply);
 	if (rc)
 		fail(sc, rc, "%s", rc == TRAWL_ENOMEM ? "out of memory" : sc->merge->why);
 }

@@ -82,6 +82,7 @@ typedef struct scatter {
 	unsigned ngroups;
 	rpc_batch *batch;
 	uint64_t salt;                        /* spreads the random choices of replicas */
+	uint32_t source;                      /* the index's number in a search over several */
 	uint32_t answered, timed_out, failed; /* shards, once finished */
 	uint32_t overloaded; /* of the failed: refused as overloaded by every replica asked */
 	int rc;

@@ -1060,7 +1060,7 @@ class TestCluster(ServeCase):
         # every replica's state, latency and ejections
         for name in ("trawl_replica_state", "trawl_replica_latency_ewma_seconds",
                      "trawl_replica_ejections_total"):
-            got = re.findall(r'^%s\{replica="([^"]+)"\} ' % name, text, re.M)
+            got = re.findall(r'^%s\{index="[^"]+",replica="([^"]+)"\} ' % name, text, re.M)
             self.assertEqual(sorted(got), sorted(l["url"] for l in leaves), name)
         buckets = re.findall(r'^trawl_search_latency_seconds_bucket\{le="([^"]+)"\} (\d+)$',
                              text, re.M)
@@ -2197,7 +2197,9 @@ class TestBadInput(ServeCase):
             # refused by the root before any leaf sees it
             ("/search?q=" + "x" * 8193, 400, "query_parsing_exception", None),
             # other endpoints and methods
-            ("/nope", 404, "not_found", None),
+            # one segment is an index's path (GET /{index}), as in OpenSearch
+            ("/nope", 404, "index_not_found_exception", r"no such index \[nope\]"),
+            ("/nope/nothing/here", 404, "not_found", None),
             ("/doc/", 404, None, None),
             ("/search/", 404, None, None),
         ]
@@ -2206,7 +2208,7 @@ class TestBadInput(ServeCase):
                 self.assertError(self.get(self.port, path), status, type_, reason)
         for method, path, status in (("PUT", "/search", 405), ("DELETE", "/search", 405),
                                      ("DELETE", "/doc/air-01", 405), ("PUT", "/doc/air-01", 405),
-                                     ("POST", "/livez", 404), ("POST", "/doc/air-01", 405)):
+                                     ("POST", "/livez", 405), ("POST", "/doc/air-01", 405)):
             with self.subTest(method=method, path=path):
                 self.assertError(request(self.port, method, path, body=b"{}"), status)
         # repeated and odd-but-valid parameters

@@ -224,13 +224,15 @@ class WritesTest(unittest.TestCase):
             if line.startswith("trawl_indexer"):
                 k, v = line.rsplit(" ", 1)
                 m[k] = float(v)
-        self.assertGreaterEqual(m["trawl_indexer_writes_total"], 8, text)
-        self.assertGreaterEqual(m["trawl_indexer_generations_total"], 2, text)
-        self.assertGreaterEqual(m["trawl_indexer_refresh_seconds_count"], 2, text)
-        self.assertEqual(m['trawl_indexer_refresh_seconds_bucket{le="+Inf"}'],
-                         m["trawl_indexer_refresh_seconds_count"])
-        self.assertEqual(m["trawl_indexer_unapplied_operations"], 0, text)
-        self.assertGreaterEqual(m["trawl_indexer_segments"], 2, text)
+        # each index's lines carry its name
+        ix = '{index="idx"}'
+        self.assertGreaterEqual(m["trawl_indexer_writes_total" + ix], 8, text)
+        self.assertGreaterEqual(m["trawl_indexer_generations_total" + ix], 2, text)
+        self.assertGreaterEqual(m["trawl_indexer_refresh_seconds_count" + ix], 2, text)
+        self.assertEqual(m['trawl_indexer_refresh_seconds_bucket{index="idx",le="+Inf"}'],
+                         m["trawl_indexer_refresh_seconds_count" + ix])
+        self.assertEqual(m["trawl_indexer_unapplied_operations" + ix], 0, text)
+        self.assertGreaterEqual(m["trawl_indexer_segments" + ix], 2, text)
         s.stop()
 
     # A segment an update wrote is leased and watched like the first:

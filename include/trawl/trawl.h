@@ -397,6 +397,11 @@ typedef struct trawl_index_stats {
 /* trawl_index_get_stats fills st. */
 TRAWL_API void trawl_index_get_stats(const trawl_index *idx, trawl_index_stats *st);
 
+/* trawl_index_docs_deleted: documents the open shards' segments still
+ * hold that deletes and replacements removed (a merge drops them);
+ * OpenSearch's docs.deleted. */
+TRAWL_API uint64_t trawl_index_docs_deleted(const trawl_index *idx);
+
 /* trawl_index_schema returns the schema as JSON; valid while idx is open. */
 TRAWL_API const char *trawl_index_schema(const trawl_index *idx);
 
