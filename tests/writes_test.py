@@ -233,6 +233,49 @@ class WritesTest(unittest.TestCase):
         self.assertGreaterEqual(m["trawl_indexer_segments"], 2, text)
         s.stop()
 
+    # The Location of a 201 is OpenSearch's: the index and the id each as
+    # Java's URLEncoder writes them (DocWriteResponse.getLocation), so an id
+    # with a space, '/', '?', '#', '%', '+' or non-ASCII text names the
+    # document it created when read back through that Location.
+    def test_location_encoded(self):
+        build(self.ix, base_docs(5))
+        s = self.serve()
+
+        def put(path, body):
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            try:
+                c.request("PUT" if "/_doc/" in path or "/_create/" in path else "POST", path,
+                          body=json.dumps(body).encode(),
+                          headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                return r.status, json.loads(r.read()), r.getheader("Location")
+            finally:
+                c.close()
+
+        cases = [("plain-id_1.x*", "/idx/_doc/plain-id_1.x*"),
+                 ("a b/c?d#e%f+g", "/idx/_doc/a+b%2Fc%3Fd%23e%25f%2Bg"),
+                 ("caf\u00e9 \u20ac", "/idx/_doc/caf%C3%A9+%E2%82%AC"),
+                 ("~!'()&=:;,@$", "/idx/_doc/%7E%21%27%28%29%26%3D%3A%3B%2C%40%24")]
+        for i, (doc_id, want) in enumerate(cases):
+            doc_id = json.loads('"%s"' % doc_id)
+            path = "/idx/_doc/" + urllib.parse.quote(doc_id, safe="")
+            st, b, loc = put(path, {"title": "loc %d" % i})
+            self.assertEqual((st, b["_id"]), (201, doc_id), b)
+            self.assertEqual(loc, want)
+            # the Location read back (Java's '+' is a space in a form) names it
+            back = urllib.parse.unquote_plus(loc[len("/idx/_doc/"):])
+            self.assertEqual(back, doc_id)
+            st, b = request(s.port, "GET", "/idx/_doc/" + urllib.parse.quote(back, safe=""))
+            self.assertEqual((st, b["_id"]), (200, doc_id), b)
+        # an update that creates, and a generated id (base64url: kept as it is)
+        st, b, loc = put("/idx/_create/" + urllib.parse.quote("new one", safe=""), {"t": 1})
+        self.assertEqual((st, loc), (201, "/idx/_doc/new+one"), b)
+        st, b, loc = put("/idx/_doc", {"title": "generated"})
+        self.assertEqual(st, 201, b)
+        self.assertEqual(loc, "/idx/_doc/" + b["_id"])
+        self.assertNotIn("%", loc)
+        s.stop()
+
     # A segment an update wrote is leased and watched like the first:
     # truncating it takes its shard out of service; the process lives.
     # (Comments, not docstrings: unittest would print a docstring's first
