@@ -382,6 +382,9 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	idx->generation = gen;
 	idx->unsummed = m->unsummed;
 	idx->total_shards = m->shards;
+	for (uint32_t i = 0; i < m->shards; i++)
+		for (uint32_t k = 0; k < m->shard[i].nsegs; k++)
+			idx->gen_deleted += m->shard[i].segs[k].deleted;
 	for (uint32_t i = 0; i < TRAWL_MAX_SHARDS; i++)
 		idx->local[i] = -1;
 	uint32_t nsegs = 0;

@@ -314,6 +314,9 @@ static int shard_aggs_begin(trawl_searcher *s, const aggc_bound *bound, uint32_t
 	fb->c = c;
 	int rc = aggc_open(ac, bound, s->views[i].cols, s->views[i].ndocs, filter_bits, fb,
 	                   s->errmsg, sizeof s->errmsg);
+	const idx_delset *del = &s->idx->segs[i].del;
+	if (!rc && s->idx->gen_deleted) /* values only deleted documents hold are gone */
+		aggc_only_live(*ac, del->count ? del->bits : NULL);
 	if (!rc)
 		c->aggc = *ac;
 	return rc;
