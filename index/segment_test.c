@@ -568,6 +568,21 @@ static void check_all(const char *root)
 		free(ja);
 		free(jb);
 	}
+	/* each field's documents, values, distinct values and range: the live
+	 * documents' (zz0, zz1, 900 and 901 are only deleted ones') */
+	trawl_field_stats fa, fb;
+	for (uint32_t i = 0; trawl_searcher_field_stats(a.s, i, &fa) == TRAWL_OK; i++) {
+		assert_int_equal(trawl_searcher_field_stats(b.s, i, &fb), TRAWL_OK);
+		if (fa.docs != fb.docs || fa.values != fb.values || fa.distinct != fb.distinct ||
+		    fa.has_range != fb.has_range || fa.min != fb.min || fa.max != fb.max)
+			fail_msg("field %s: docs %llu values %llu distinct %llu range %d %g..%g; a "
+			         "full build's %llu %llu %llu %d %g..%g",
+			         fa.name, (unsigned long long)fa.docs,
+			         (unsigned long long)fa.values, (unsigned long long)fa.distinct,
+			         fa.has_range, fa.min, fa.max, (unsigned long long)fb.docs,
+			         (unsigned long long)fb.values, (unsigned long long)fb.distinct,
+			         fb.has_range, fb.min, fb.max);
+	}
 	trawl_aggs *ag;
 	/* min_doc_count 0 lists every value a live document holds, and no
 	 * other: zz0, zz1, 900 and 901 are only deleted documents' */
