@@ -233,6 +233,50 @@ class WritesTest(unittest.TestCase):
         self.assertGreaterEqual(m["trawl_indexer_segments"], 2, text)
         s.stop()
 
+    # A delete's version outlives its publish, as OpenSearch's tombstones do
+    # for index.gc_deletes (60 s): a write of the id after a refresh
+    # continues the version (delete at N, then N + 1), for a document
+    # written here, one of the build, and a delete of a missing id. A
+    # restart forgets them (they are kept in memory only).
+    def test_version_continues_after_published_delete(self):
+        build(self.ix, base_docs(10))
+        s = self.serve()
+        p = s.port
+        for body in ({"title": "one"}, {"title": "two"}):
+            st, b = request(p, "PUT", "/idx/_doc/t1", body)
+        self.assertEqual((st, b["_version"]), (200, 2), b)
+        st, b = request(p, "DELETE", "/idx/_doc/t1")
+        self.assertEqual((st, b["result"], b["_version"]), (200, "deleted", 3), b)
+        st, b = request(p, "DELETE", "/idx/_doc/base-4")
+        self.assertEqual((st, b["result"], b["_version"]), (200, "deleted", 2), b)
+        st, b = request(p, "DELETE", "/idx/_doc/never")
+        self.assertEqual((st, b["result"], b["_version"]), (404, "not_found", 1), b)
+        st, b = request(p, "POST", "/idx/_refresh")
+        self.assertEqual(st, 200, b)
+        st, b = request(p, "GET", "/idx/_count")
+        self.assertEqual(b["count"], 9, b)  # published: base-4 is gone
+        st, b = request(p, "GET", "/idx/_doc/t1")
+        self.assertEqual((st, b["found"]), (404, False), b)
+        st, b = request(p, "PUT", "/idx/_create/t1", {"title": "three"})
+        self.assertEqual((st, b["result"], b["_version"]), (201, "created", 4), b)
+        st, b = request(p, "PUT", "/idx/_doc/base-4?refresh=wait_for", {"title": "back"})
+        self.assertEqual((st, b["result"], b["_version"]), (201, "created", 3), b)
+        st, b = request(p, "POST", "/idx/_update/never", {"doc": {"x": 1},
+                                                          "doc_as_upsert": True})
+        self.assertEqual((st, b["result"], b["_version"]), (201, "created", 2), b)
+        # published again: the versions are the segments' now
+        st, b = request(p, "POST", "/idx/_refresh")
+        st, b = request(p, "GET", "/idx/_doc/base-4")
+        self.assertEqual((st, b["_version"]), (200, 3), b)
+        # a delete published, then a restart: forgotten, the id starts again
+        st, b = request(p, "DELETE", "/idx/_doc/t1?refresh=wait_for")
+        self.assertEqual((st, b["_version"]), (200, 5), b)
+        s.stop()
+        s = self.serve()
+        st, b = request(s.port, "PUT", "/idx/_doc/t1", {"title": "anew"})
+        self.assertEqual((st, b["result"], b["_version"]), (201, "created", 1), b)
+        s.stop()
+
     # The Location of a 201 is OpenSearch's: the index and the id each as
     # Java's URLEncoder writes them (DocWriteResponse.getLocation), so an id
     # with a space, '/', '?', '#', '%', '+' or non-ASCII text names the
