@@ -596,6 +596,26 @@ int idx_locate(trawl_searcher *s, const char *id, uint32_t idlen, uint32_t *shar
 	return TRAWL_OK;
 }
 
+int idx_shard_intact(const trawl_index *idx, uint32_t shard, char *err, size_t errlen)
+{
+	int32_t li = shard < TRAWL_MAX_SHARDS ? idx->local[shard] : -1;
+	for (int32_t j = li; li >= 0 && j < li + idx->nseg_of[shard]; j++) {
+		const idx_seg *g = &idx->segs[j];
+		uint64_t now = 0;
+		if (idx_store_size(g->store, &now))
+			return errf(err, errlen, TRAWL_EIO, "%s: cannot stat the open file",
+			            g->path);
+		if (now != g->bytes)
+			return errf(
+			    err, errlen, TRAWL_EIO,
+			    "%s: %llu bytes, the manifest says %llu: the file changed under "
+			    "this process (truncated or written over); shard %u is not read "
+			    "until it is restored or another generation is live",
+			    g->path, (unsigned long long)now, (unsigned long long)g->bytes, shard);
+	}
+	return TRAWL_OK;
+}
+
 int idx_seg_version(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t doc, uint64_t *seq,
                     uint64_t *version)
 {

@@ -321,7 +321,8 @@ class WritesTest(unittest.TestCase):
         s.stop()
 
     # A segment an update wrote is leased and watched like the first:
-    # truncating it takes its shard out of service; the process lives.
+    # truncating it takes its shard out of service; the process lives, and
+    # the indexer's own reads of it (a realtime get, writes) answer errors.
     # (Comments, not docstrings: unittest would print a docstring's first
     # line in place of the case's "... ok", which scripts/testcount.py reads.)
     def test_update_segment_guarded(self):
@@ -342,6 +343,22 @@ class WritesTest(unittest.TestCase):
         st, b = request(s.port, "GET", "/idx/_search?q=guarded")
         self.assertIsNone(s.proc.poll(), "the server died: " + s.stderr())
         self.assertNotEqual(st, 200, b)  # its only shard is out of service
+        # the indexer's own reads of the live generation: a realtime get and
+        # writes (a replacement, a new id, an update) of the truncated
+        # shard answer an error naming the file; the process lives
+        for method, path, body, want in [
+                ("GET", "/idx/_doc/g1", None, 503),
+                ("PUT", "/idx/_doc/g1", {"title": "again"}, 500),
+                ("PUT", "/idx/_doc/new1", {"title": "new"}, 500),
+                ("POST", "/idx/_update/base-1", {"doc": {"x": 1}}, 500)]:
+            st, b = request(s.port, method, path, body)
+            self.assertIsNone(s.proc.poll(), "the server died on %s %s: %s" % (
+                method, path, s.stderr()))
+            self.assertEqual(st, want, b)
+            self.assertIn(seg[0], b["error"]["reason"], b)
+            self.assertIn("manifest says", b["error"]["reason"], b)
+        st, b = request(s.port, "GET", "/readyz")
+        self.assertIsNone(s.proc.poll(), "the server died: " + s.stderr())
         s.kill()
 
     # Every document of a shard deleted: the indexer does not spin on the
