@@ -613,8 +613,10 @@ static const char verify_help[] =
     "checks every stored document's checksum. Exit 0 when all is well, 65 on damage\n"
     "(the message names the file). A generation without MANIFEST.xxh3 (an older\n"
     "trawl's) passes with a warning on standard error.\n"
-    "Then prints the content digest: the XXH3-128 of every shard's keys and values\n"
-    "but the generation number, equal for two builds of the same input.\n";
+    "Then prints the content digest: the XXH3-128 of every segment's keys and values\n"
+    "but the generation number, with the delete sets and versions updates wrote:\n"
+    "equal for two builds of the same input, changed by every write. A generation\n"
+    "updates made has another digest than a build of its live documents.\n";
 
 int cmd_get(int argc, char **argv)
 {

@@ -315,6 +315,12 @@
  * _refresh, waits for its generation. */
 #define LIMIT_BULK_CHUNK 1000
 #define LIMIT_REFRESH_WAIT_MS 60000
+/* How long the ingest remembers a published delete (index/tombs.h), so
+ * that a write of the id continues its _version: OpenSearch's
+ * index.gc_deletes default; and how many it remembers at most (about 100
+ * bytes and the id each), the oldest forgotten first. */
+#define LIMIT_GC_DELETES_MS 60000
+#define LIMIT_TOMBSTONES 1000000
 
 /* Writes of an update file decided and logged at once (one append: one
  * fsync), and their input bytes (fewer when a document may be large: a

@@ -346,6 +346,10 @@ struct cnode {
 	int has_missing; /* documents without a value count as missing_key */
 	int64_t missing_key;
 	uint32_t nords; /* keyword: the dictionary's values */
+	/* min_doc_count 0: the keys every owner lists (all_keys), made once */
+	int64_t *keys0;
+	uint32_t nkeys0;
+	int has_keys0;
 	/* filter, filters */
 	const uint64_t **bits;
 	/* date_histogram: the last bucket found, [clo, chi); by calendar
@@ -385,7 +389,11 @@ struct aggc {
 	cnode root;   /* kind AGGS_ROOT: its subs are the top-level aggregations */
 	uint64_t nbuckets, nvalues;
 	int finished; /* aggc_finish was called */
-	int rc;       /* the first error (sticky) */
+	/* min_doc_count 0 lists only the values live documents hold
+	 * (aggc_only_live); deleted: the segment's delete set, NULL: none */
+	int only_live;
+	const uint64_t *deleted;
+	int rc; /* the first error (sticky) */
 	char msg[512];
 };
 
@@ -1289,6 +1297,7 @@ static void cnode_fini(cnode *n)
 	free(n->pvowner);
 	free(n->pv);
 	free(n->allow);
+	free(n->keys0);
 	free(n->bits);
 	free(n->dtab);
 	free(n->hcnt);
@@ -1498,6 +1507,12 @@ int aggc_open(aggc **out, const aggc_bound *b, const idx_col *cols, uint32_t ndo
 	}
 	*out = c;
 	return TRAWL_OK;
+}
+
+void aggc_only_live(aggc *c, const uint64_t *deleted)
+{
+	c->only_live = 1;
+	c->deleted = deleted;
 }
 
 /* ---- the partial result ---- */
@@ -1712,32 +1727,70 @@ static int set_key(aggc *c, cnode *n, aggs_bucket *b, int64_t key)
 }
 
 /* Every key of the field in this shard, sorted and distinct (for terms with
- * min_doc_count 0): keywords' ordinals, or numbers' keys. */
+ * min_doc_count 0): keywords' ordinals, or numbers' keys. With only_live,
+ * only those a live document of the segment holds: a dictionary keeps the
+ * values of the documents deleted since it was written (and a build's is
+ * the whole generation's), a column the deleted documents' keys. Made once
+ * per node; *out is a copy (the caller frees it). */
 static int all_keys(aggc *c, cnode *n, int64_t **out, uint32_t *nout)
 {
-	const idx_col *col = n->col;
-	uint64_t cnt = n->b->type == IDX_KEYWORD ? col->dict.n : col->nvals;
-	int64_t *v = malloc((cnt + 1) * sizeof *v);
+	if (!n->has_keys0) {
+		const idx_col *col = n->col;
+		int kw = n->b->type == IDX_KEYWORD;
+		uint64_t cnt = kw ? col->dict.n : col->nvals;
+		int64_t *v = malloc((cnt + 1) * sizeof *v);
+		uint64_t *held = kw && c->only_live ? calloc(cnt / 64 + 1, 8) : NULL;
+		if (!v || (kw && c->only_live && !held)) {
+			free(v);
+			free(held);
+			return oom(c, n);
+		}
+		uint32_t m = 0;
+		if (c->only_live) {
+			for (uint32_t d = 0; d < c->ndocs; d++) {
+				if (c->deleted && (c->deleted[d >> 6] >> (d & 63)) & 1)
+					continue;
+				uint32_t a, z;
+				idx_col_range(col, d, &a, &z);
+				for (uint32_t i = a; i < z; i++) {
+					int64_t k = idx_col_key(col, i);
+					if (kw)
+						held[k >> 6] |= 1ull << (k & 63);
+					else
+						v[m++] = k;
+				}
+			}
+		} else if (!kw) {
+			for (uint32_t i = 0; i < col->nvals; i++)
+				v[m++] = idx_col_key(col, i);
+		}
+		if (kw) {
+			for (uint32_t i = 0; i < col->dict.n; i++)
+				if (!held || (held[i >> 6] >> (i & 63)) & 1)
+					v[m++] = i;
+		} else {
+			qsort(v, m, sizeof *v, cmp_i64);
+			uint32_t u = 0;
+			for (uint32_t i = 0; i < m; i++)
+				if (!u || v[u - 1] != v[i])
+					v[u++] = v[i];
+			m = u;
+		}
+		free(held);
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < m; i++)
+			if (allowed(n, v[i]))
+				v[k++] = v[i];
+		n->keys0 = v;
+		n->nkeys0 = k;
+		n->has_keys0 = 1;
+	}
+	int64_t *v = malloc(((size_t)n->nkeys0 + 1) * sizeof *v);
 	if (!v)
 		return oom(c, n);
-	uint32_t m = 0;
-	if (n->b->type == IDX_KEYWORD) {
-		for (uint32_t i = 0; i < col->dict.n; i++)
-			v[m++] = i;
-	} else {
-		for (uint32_t i = 0; i < col->nvals; i++)
-			v[i] = idx_col_key(col, i);
-		qsort(v, col->nvals, sizeof *v, cmp_i64);
-		for (uint32_t i = 0; i < col->nvals; i++)
-			if (!m || v[m - 1] != v[i])
-				v[m++] = v[i];
-	}
-	uint32_t k = 0;
-	for (uint32_t i = 0; i < m; i++)
-		if (allowed(n, v[i]))
-			v[k++] = v[i];
+	memcpy(v, n->keys0, (size_t)n->nkeys0 * sizeof *v);
 	*out = v;
-	*nout = k;
+	*nout = n->nkeys0;
 	return TRAWL_OK;
 }
 

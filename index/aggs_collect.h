@@ -83,6 +83,17 @@ int aggc_open(aggc **out, const aggc_bound *b, const idx_col *cols, uint32_t ndo
               aggc_filter_bits filter_bits, void *ctx, char *err, size_t errlen);
 
 /*
+ * aggc_only_live makes terms with min_doc_count 0 list only the values that
+ * a live document of the segment holds, deleted being its deleted
+ * documents (bit d of word d / 64, as idx_delset's; NULL: none). Without
+ * it they list every value of the column's dictionary (a build's is the
+ * whole generation's) or keys, which is a full build's answer only while
+ * no document of the generation is deleted. Call it before the first
+ * aggc_collect; deleted is read until aggc_finish.
+ */
+void aggc_only_live(aggc *c, const uint64_t *deleted);
+
+/*
  * aggc_collect counts document doc (< ndocs; documents in increasing
  * order, each once) in every aggregation. Returns TRAWL_OK, or the first
  * error met (which every later call returns again, doing nothing):

@@ -94,6 +94,15 @@ int idx_seg_version(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t do
 int idx_seg_doc(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t doc, char **out,
                 size_t *len);
 
+/* idx_shard_intact checks that the segment files shard number shard of idx
+ * reads through its map still have the sizes the manifest gives (an fstat
+ * each): TRAWL_OK, or TRAWL_EIO with err naming the first that has not. A
+ * read of a page past the end of a file truncated under the map is a
+ * SIGBUS that ends the process: a reader that no leaf's guard protects
+ * (leaf/shardguard.h; the indexer's own reads of its live generation)
+ * calls this before it reads the shard. A shard not open here is intact. */
+int idx_shard_intact(const trawl_index *idx, uint32_t shard, char *err, size_t errlen);
+
 /* idx_fetch_doc reads and decompresses doc of shard i into *out (malloc'ed). */
 int idx_fetch_doc(trawl_searcher *s, uint32_t i, uint32_t doc, char **out, size_t *len);
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "common/buf.h"
+#include "common/byteorder.h"
 #include "common/error.h"
 #include "common/hash.h"
 #include "fcache.h"
@@ -382,6 +383,9 @@ int trawl_index_open_with(trawl_index **out, const char *dir, const trawl_open_o
 	idx->generation = gen;
 	idx->unsummed = m->unsummed;
 	idx->total_shards = m->shards;
+	for (uint32_t i = 0; i < m->shards; i++)
+		for (uint32_t k = 0; k < m->shard[i].nsegs; k++)
+			idx->gen_deleted += m->shard[i].segs[k].deleted;
 	for (uint32_t i = 0; i < TRAWL_MAX_SHARDS; i++)
 		idx->local[i] = -1;
 	uint32_t nsegs = 0;
@@ -657,6 +661,18 @@ static int digest_entry(void *ctx, const void *key, size_t klen, const void *val
 	return 0;
 }
 
+/* digest_words adds a segment's delete set or versions: a tag, then n
+ * words, little-endian. */
+static void digest_words(XXH3_state_t *st, const char *tag, const uint64_t *w, size_t n)
+{
+	XXH3_128bits_update(st, tag, strlen(tag));
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b[8];
+		le_put64(b, w[i]);
+		XXH3_128bits_update(st, b, 8);
+	}
+}
+
 int trawl_index_digest(const char *dir, char hex[33], char *err, size_t errlen)
 {
 	trawl_index *idx;
@@ -677,6 +693,13 @@ int trawl_index_digest(const char *dir, char hex[33], char *err, size_t errlen)
 		if (rc == TRAWL_OK)
 			rc = idx_store_scan(t, IDX_DB_DOCS, NULL, 0, 1, digest_entry, st);
 		idx_rtxn_end(t);
+		/* what updates keep beside the file: its deleted documents, and
+		 * its documents' _seq_no and _version (a build's have neither) */
+		const idx_seg *g = &idx->segs[i];
+		if (g->del.count)
+			digest_words(st, "deleted", g->del.bits, ((size_t)g->ndocs + 63) / 64);
+		if (g->vers)
+			digest_words(st, "versions", g->vers, 2 * (size_t)g->ndocs);
 	}
 	if (rc == TRAWL_OK)
 		th_hex128(XXH3_128bits_digest(st), hex);

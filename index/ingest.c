@@ -23,8 +23,10 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/hash.h"
+#include "tombs.h"
 #include "trawl/trawl.h"
 
 #define PRIMARY_TERM 1 /* one indexer per index: its term never changes */
@@ -53,6 +55,7 @@ struct idx_ingest {
 	idx_wlive_fn live;
 	idx_wcheck_fn check;
 	void *ctx;
+	idx_tombs *tombs; /* deletes published, kept a while (tombs.h) */
 };
 
 /* ---- the version map ---- */
@@ -182,6 +185,11 @@ int idx_ingest_open(idx_ingest **out, idx_wlog *log, uint64_t applied, size_t ma
 		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 	}
 	g->cap = 64;
+	if (!(g->tombs = idx_tombs_new(0, 0))) {
+		free(g->tab);
+		free(g);
+		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+	}
 	g->log = log;
 	g->applied = applied;
 	g->max_doc = max_doc_bytes ? max_doc_bytes : TRAWL_MAX_DOC_BYTES;
@@ -206,6 +214,7 @@ void idx_ingest_close(idx_ingest *g)
 		return;
 	map_drop(g, UINT64_MAX);
 	free(g->tab);
+	idx_tombs_free(g->tombs);
 	pthread_mutex_destroy(&g->mu);
 	free(g);
 }
@@ -283,6 +292,10 @@ static int current_locked(idx_ingest *g, const char *id, uint32_t idlen, cur *c,
 		c->doclen = sd.len;
 		return TRAWL_OK;
 	}
+	/* deleted in a published generation a moment ago: a write continues
+	 * its version, as OpenSearch's within index.gc_deletes */
+	if (idx_tombs_get(g->tombs, id, idlen, clock_mono_ms(), &c->seq, &c->version))
+		return TRAWL_OK;
 	if (!g->live)
 		return TRAWL_OK;
 	idx_wlive lv = {0};
@@ -775,6 +788,16 @@ void idx_ingest_published(idx_ingest *g, uint64_t applied)
 	pthread_mutex_lock(&g->mu);
 	if (applied > g->applied) {
 		g->applied = applied;
+		/* the deletes it holds are remembered a while (tombs.h); an id
+		 * written again there is not deleted */
+		uint64_t now = clock_mono_ms();
+		for (size_t i = 0; i < g->cap; i++)
+			for (vent *e = g->tab[i]; e; e = e->next)
+				if (e->seq <= applied &&
+				    (!e->deleted || idx_tombs_put(g->tombs, e->id, e->idlen, e->seq,
+				                                  e->version, now)))
+					idx_tombs_del(g->tombs, e->id, e->idlen);
+		idx_tombs_expire(g->tombs, now);
 		map_drop(g, applied);
 	}
 	pthread_mutex_unlock(&g->mu);

@@ -92,7 +92,9 @@ int idx_ingest_get(idx_ingest *g, const char *id, uint32_t idlen, idx_wlive *out
                    size_t errlen);
 
 /* idx_ingest_published: a generation holding every operation up to applied
- * is live; the version map forgets what it holds. The indexer's order:
+ * is live; the version map forgets what it holds, but for its deletes,
+ * remembered a while so that a write of the id continues the version
+ * (index/tombs.h). The indexer's order:
  * publish, then this, then idx_wlog_trim up to applied (a trim before it
  * leaves the map naming operations the log no longer has: their reads
  * fail until this is called). */

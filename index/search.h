@@ -86,6 +86,8 @@ struct trawl_index {
 	idx_seg *segs;                      /* by shard number; a shard's oldest first */
 	int32_t local[TRAWL_MAX_SHARDS];    /* shard number -> its first segment in segs, or -1 */
 	uint16_t nseg_of[TRAWL_MAX_SHARDS]; /* shard number -> its segments */
+	uint64_t gen_deleted;               /* documents deleted in the generation, every shard's
+	                                       (open here or not), by the manifest */
 	/* a keyword field's dictionary across the segments open here, when they
 	 * do not all hold the same (segments of updates); else has_kdict 0 */
 	uint8_t has_kdict[LIMIT_TYPED_FIELDS];

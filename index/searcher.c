@@ -314,6 +314,9 @@ static int shard_aggs_begin(trawl_searcher *s, const aggc_bound *bound, uint32_t
 	fb->c = c;
 	int rc = aggc_open(ac, bound, s->views[i].cols, s->views[i].ndocs, filter_bits, fb,
 	                   s->errmsg, sizeof s->errmsg);
+	const idx_delset *del = &s->idx->segs[i].del;
+	if (!rc && s->idx->gen_deleted) /* values only deleted documents hold are gone */
+		aggc_only_live(*ac, del->count ? del->bits : NULL);
 	if (!rc)
 		c->aggc = *ac;
 	return rc;
@@ -593,6 +596,26 @@ int idx_locate(trawl_searcher *s, const char *id, uint32_t idlen, uint32_t *shar
 	return TRAWL_OK;
 }
 
+int idx_shard_intact(const trawl_index *idx, uint32_t shard, char *err, size_t errlen)
+{
+	int32_t li = shard < TRAWL_MAX_SHARDS ? idx->local[shard] : -1;
+	for (int32_t j = li; li >= 0 && j < li + idx->nseg_of[shard]; j++) {
+		const idx_seg *g = &idx->segs[j];
+		uint64_t now = 0;
+		if (idx_store_size(g->store, &now))
+			return errf(err, errlen, TRAWL_EIO, "%s: cannot stat the open file",
+			            g->path);
+		if (now != g->bytes)
+			return errf(
+			    err, errlen, TRAWL_EIO,
+			    "%s: %llu bytes, the manifest says %llu: the file changed under "
+			    "this process (truncated or written over); shard %u is not read "
+			    "until it is restored or another generation is live",
+			    g->path, (unsigned long long)now, (unsigned long long)g->bytes, shard);
+	}
+	return TRAWL_OK;
+}
+
 int idx_seg_version(trawl_searcher *s, uint32_t shard, uint32_t seg, uint32_t doc, uint64_t *seq,
                     uint64_t *version)
 {
@@ -643,47 +666,75 @@ int trawl_searcher_field_stats(trawl_searcher *s, uint32_t i, trawl_field_stats 
 	if (text)
 		out->values = s->idx->stats.sumlen[i];
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	/* a keyword's values live documents hold, by the index's ordinal: with
+	 * deletes in the generation, its dictionaries hold others too */
+	uint64_t *held = NULL;
+	uint32_t nheld = 0;
 	for (uint32_t sh = 0; sh < s->idx->nsegs; sh++) {
 		const idx_sview *v = &s->views[sh];
+		const idx_delset *ds = &s->idx->segs[sh].del;
+		const uint64_t *del = ds->count ? ds->bits : NULL;
 		fsum fs = {0, 0};
 		if (text || (f->type == IDX_KEYWORD && f->index)) {
 			uint8_t fb = text ? (uint8_t)i : IDX_KEYWORD_FID(t);
-			if (idx_dict_scan(&v->dict, &fb, 1, sum_terms, &fs) < 0)
+			if (idx_dict_scan(&v->dict, &fb, 1, sum_terms, &fs) < 0) {
+				free(held);
 				return idx_serr(s, TRAWL_ECORRUPT, "%s: term dictionary damaged",
 				                s->idx->segs[sh].path);
+			}
 		}
 		out->terms += fs.terms;
 		out->bytes += fs.bytes;
 		if (text) {
 			for (uint32_t d = 0; d < v->ndocs; d++)
-				out->docs += v->norms[i][d] != 0;
+				out->docs += v->norms[i][d] != 0 && !(del && idx_bit(del, d));
 			out->bytes += v->ndocs; /* the norms */
 			continue;
 		}
 		const idx_col *c = &v->cols[t];
 		size_t w = f->type == IDX_KEYWORD ? 4 : 8;
+		if (c->has_dict && s->idx->gen_deleted && !held) {
+			nheld = c->gdict->n;
+			if (!(held = calloc((size_t)nheld / 64 + 1, 8)))
+				return idx_serr(s, TRAWL_ENOMEM, "out of memory");
+		}
 		if (c->has_dv) {
 			out->bytes += 8 + ((uint64_t)v->ndocs + 1) * 4 + (uint64_t)c->nvals * w;
-			out->values += c->nvals;
 			for (uint32_t d = 0; d < v->ndocs; d++) {
+				if (del && idx_bit(del, d))
+					continue;
 				uint32_t a, z;
 				idx_col_range(c, d, &a, &z);
+				out->values += z - a;
 				out->docs += z > a;
 				if (z > a && f->type != IDX_KEYWORD) {
 					int64_t x = idx_col_key(c, a), y = idx_col_key(c, z - 1);
 					lo = x < lo ? x : lo;
 					hi = y > hi ? y : hi;
 				}
+				for (uint32_t k = a; held && k < z; k++) {
+					uint32_t o = (uint32_t)idx_col_key(c, k);
+					o = c->gord ? c->gord[o] : o;
+					if (o < nheld)
+						held[o >> 6] |= 1ull << (o & 63);
+				}
 			}
 		}
 		if (c->has_pts) {
 			out->bytes += 4 + (uint64_t)c->npts * 12;
 			if (!c->has_dv) {
-				out->values += c->npts;
-				if (c->npts) {
+				/* by key: the first and last live points are the range */
+				uint32_t first = UINT32_MAX, last = 0;
+				for (uint32_t k = 0; k < c->npts; k++)
+					if (!del || !idx_bit(del, idx_col_point_doc(c, k))) {
+						out->values++;
+						first = first == UINT32_MAX ? k : first;
+						last = k;
+					}
+				if (first != UINT32_MAX) {
 					int64_t x, y;
-					memcpy(&x, c->pkeys, 8);
-					memcpy(&y, c->pkeys + ((size_t)c->npts - 1) * 8, 8);
+					memcpy(&x, c->pkeys + (size_t)first * 8, 8);
+					memcpy(&y, c->pkeys + (size_t)last * 8, 8);
 					lo = x < lo ? x : lo;
 					hi = y > hi ? y : hi;
 				}
@@ -693,6 +744,12 @@ int trawl_searcher_field_stats(trawl_searcher *s, uint32_t i, trawl_field_stats 
 			out->bytes += 8 + ((uint64_t)c->dict.n + 1) * 4 + c->dict.bytes_len;
 			out->distinct = c->gdict->n;
 		}
+	}
+	if (held) { /* the values live documents hold, not the dictionaries' */
+		out->distinct = 0;
+		for (uint32_t k = 0; k < nheld; k++)
+			out->distinct += (held[k >> 6] >> (k & 63)) & 1;
+		free(held);
 	}
 	if (!text && f->type != IDX_KEYWORD && lo <= hi) {
 		out->has_range = 1;

@@ -135,6 +135,9 @@ static void make_history(void)
 		g_written[0][i] = 1;
 		g_live[i] = 0;
 	}
+	snprintf(g_ver[0][0].tag, sizeof g_ver[0][0].tag, "zz0");
+	g_ver[0][0].n = 900;
+	g_ver[0][0].has_n = 1;
 	uint32_t next = NBASE;
 	for (uint32_t p = 1; p < NPHASES; p++) {
 		uint8_t touched[NIDS] = {0};
@@ -146,7 +149,7 @@ static void make_history(void)
 				uint32_t tries = 0;
 				do
 					id = below(next);
-				while ((g_live[id] < 0 || touched[id]) && ++tries < 1000);
+				while ((id < 2 || g_live[id] < 0 || touched[id]) && ++tries < 1000);
 				if (tries == 1000)
 					continue;
 			}
@@ -158,6 +161,21 @@ static void make_history(void)
 			make_doc(&g_ver[p][id], p);
 			g_written[p][id] = 1;
 			g_live[id] = (int)p;
+		}
+		/* values that only deleted documents hold: d0's (deleted by the
+		 * first batch) and d1's first replacement (replaced by the second) */
+		if (p == 1) {
+			g_live[0] = -1;
+			make_doc(&g_ver[1][1], 1);
+			snprintf(g_ver[1][1].tag, sizeof g_ver[1][1].tag, "zz1");
+			g_ver[1][1].n = 901;
+			g_ver[1][1].has_n = 1;
+			g_written[1][1] = 1;
+			g_live[1] = 1;
+		} else if (p == 2) {
+			make_doc(&g_ver[2][1], 2);
+			g_written[2][1] = 1;
+			g_live[1] = 2;
 		}
 	}
 }
@@ -489,6 +507,8 @@ static uint32_t compare(side *a, side *b, const char *q, const trawl_search_opts
 		assert_non_null(ga);
 		assert_non_null(gb);
 		if (strcmp(ga, gb))
+			fprintf(stderr, "aggregations differ:\n%s\na full build's:\n%s\n", ga, gb);
+		if (strcmp(ga, gb))
 			fail_msg("%s: aggregations\n%s\na full build's\n%s", q, ga, gb);
 		free(ga);
 		free(gb);
@@ -548,10 +568,30 @@ static void check_all(const char *root)
 		free(ja);
 		free(jb);
 	}
+	/* each field's documents, values, distinct values and range: the live
+	 * documents' (zz0, zz1, 900 and 901 are only deleted ones') */
+	trawl_field_stats fa, fb;
+	for (uint32_t i = 0; trawl_searcher_field_stats(a.s, i, &fa) == TRAWL_OK; i++) {
+		assert_int_equal(trawl_searcher_field_stats(b.s, i, &fb), TRAWL_OK);
+		if (fa.docs != fb.docs || fa.values != fb.values || fa.distinct != fb.distinct ||
+		    fa.has_range != fb.has_range || fa.min != fb.min || fa.max != fb.max)
+			fail_msg("field %s: docs %llu values %llu distinct %llu range %d %g..%g; a "
+			         "full build's %llu %llu %llu %d %g..%g",
+			         fa.name, (unsigned long long)fa.docs,
+			         (unsigned long long)fa.values, (unsigned long long)fa.distinct,
+			         fa.has_range, fa.min, fa.max, (unsigned long long)fb.docs,
+			         (unsigned long long)fb.values, (unsigned long long)fb.distinct,
+			         fb.has_range, fb.min, fb.max);
+	}
 	trawl_aggs *ag;
-	const char *aj = "{\"tags\": {\"terms\": {\"field\": \"tag\", \"size\": 30}},"
-	                 " \"n\": {\"stats\": {\"field\": \"n\"}},"
-	                 " \"h\": {\"histogram\": {\"field\": \"n\", \"interval\": 10}}}";
+	/* min_doc_count 0 lists every value a live document holds, and no
+	 * other: zz0, zz1, 900 and 901 are only deleted documents' */
+	const char *aj =
+	    "{\"tags\": {\"terms\": {\"field\": \"tag\", \"size\": 30}},"
+	    " \"n\": {\"stats\": {\"field\": \"n\"}},"
+	    " \"h\": {\"histogram\": {\"field\": \"n\", \"interval\": 10}},"
+	    " \"t0\": {\"terms\": {\"field\": \"tag\", \"size\": 40, \"min_doc_count\": 0}},"
+	    " \"n0\": {\"terms\": {\"field\": \"n\", \"size\": 200, \"min_doc_count\": 0}}}";
 	if (trawl_aggs_parse(&ag, aj, strlen(aj), g_err, sizeof g_err))
 		fail_msg("aggs: %s", g_err);
 	static const trawl_sort by_tag[2] = {{"tag", 0, 0, 0}, {"n", 1, 0, 0}};

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "index_int.h"
@@ -192,6 +193,16 @@ void idx_store_close(idx_store *st)
 	if (st->owner_fd >= 0)
 		close(st->owner_fd); /* and with it the flock */
 	free(st);
+}
+
+int idx_store_size(idx_store *st, uint64_t *bytes)
+{
+	mdb_filehandle_t fd;
+	struct stat sb;
+	if (mdb_env_get_fd(st->env, &fd) || fstat(fd, &sb))
+		return TRAWL_EIO;
+	*bytes = (uint64_t)sb.st_size;
+	return TRAWL_OK;
 }
 
 int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *err, size_t errlen)

@@ -38,8 +38,7 @@ typedef struct idx_rtxn idx_rtxn;
  * it fails with TRAWL_ENOSPC (LMDB's MDB_MAP_FULL). Owned by the caller: finish with
  * idx_store_commit, or idx_store_close to abandon.
  */
-int idx_store_create(idx_store **out, const char *path, size_t mapsize, char *err,
-                     size_t errlen);
+int idx_store_create(idx_store **out, const char *path, size_t mapsize, char *err, size_t errlen);
 
 /*
  * idx_store_put stores key -> val in db. With append nonzero the key must
@@ -80,8 +79,7 @@ int idx_store_commit(idx_store *st, char *err, size_t errlen);
  * (idx_store_wbegin .. idx_store_wcommit); readers run beside them
  * (idx_rtxn_begin) and see the last commit before they began.
  */
-int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *err,
-                       size_t errlen);
+int idx_store_open_log(idx_store **out, const char *path, size_t mapsize, char *err, size_t errlen);
 
 /* idx_store_wbegin begins a write transaction on a log; idx_store_put,
  * idx_store_reserve and idx_store_del_upto then write in it until
@@ -106,6 +104,10 @@ int idx_store_del_upto(idx_store *st, idx_db db, const void *key, size_t klen, u
 int idx_store_open(idx_store **out, const char *path, char *err, size_t errlen);
 
 void idx_store_close(idx_store *st);
+
+/* idx_store_size: the size of st's file now (fstat of the descriptor LMDB
+ * maps), in *bytes: TRAWL_OK or TRAWL_EIO. */
+int idx_store_size(idx_store *st, uint64_t *bytes);
 
 /* idx_rtxn_begin starts a read transaction on st for the calling thread. */
 int idx_rtxn_begin(idx_store *st, idx_rtxn **out);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/byteorder.h"
 #include "common/error.h"
 #include "common/hash.h"
 #include "gen.h"
@@ -16,20 +17,6 @@
 #define VER_MAGIC "TRAWLVER"
 #define VER_VERSION 1
 #define VER_HEAD 16 /* magic 8, version u32, ndocs u32 */
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static size_t file_bytes(uint32_t ndocs)
 {
@@ -44,10 +31,10 @@ int idx_versions_write(const char *path, uint32_t ndocs, const uint64_t *pairs, 
 	if (!buf)
 		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", path);
 	memcpy(buf, VER_MAGIC, 8);
-	put_u64(buf + 8, (uint64_t)VER_VERSION | (uint64_t)ndocs << 32);
+	le_put64(buf + 8, (uint64_t)VER_VERSION | (uint64_t)ndocs << 32);
 	for (size_t i = 0; i < 2 * (size_t)ndocs; i++)
-		put_u64(buf + VER_HEAD + 8 * i, pairs[i]);
-	put_u64(buf + n - 8, th_hash64(buf, n - 8));
+		le_put64(buf + VER_HEAD + 8 * i, pairs[i]);
+	le_put64(buf + n - 8, th_hash64(buf, n - 8));
 	int rc = idx_file_write_new(path, buf, n, err, errlen);
 	free(buf);
 	return rc;
@@ -62,10 +49,10 @@ int idx_versions_read(const char *path, uint32_t ndocs, uint64_t **pairs, char *
 	if (rc)
 		return rc;
 	const uint8_t *b = (const uint8_t *)text;
-	uint64_t head = len >= VER_HEAD ? get_u64(b + 8) : 0;
+	uint64_t head = len >= VER_HEAD ? le_get64(b + 8) : 0;
 	if (len < VER_HEAD + 8 || memcmp(b, VER_MAGIC, 8))
 		rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: not a versions file", path);
-	else if (get_u64(b + len - 8) != th_hash64(b, len - 8))
+	else if (le_get64(b + len - 8) != th_hash64(b, len - 8))
 		rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: checksum mismatch", path);
 	else if ((uint32_t)head != VER_VERSION)
 		rc =
@@ -79,7 +66,7 @@ int idx_versions_read(const char *path, uint32_t ndocs, uint64_t **pairs, char *
 	if (!rc && !p)
 		rc = errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", path);
 	for (size_t i = 0; !rc && i < 2 * (size_t)ndocs; i++) {
-		p[i] = get_u64(b + VER_HEAD + 8 * i);
+		p[i] = le_get64(b + VER_HEAD + 8 * i);
 		if ((i & 1) && p[i] == 0)
 			rc = errf(err, errlen, TRAWL_ECORRUPT, "%s: document %zu has version 0",
 			          path, i / 2);

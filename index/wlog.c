@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/byteorder.h"
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/limits.h"
@@ -72,37 +73,6 @@ struct idx_wlog {
 	uint64_t commits, appends;
 };
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static void seq_key(uint8_t key[8], uint64_t seq)
 {
 	for (int i = 0; i < 8; i++)
@@ -127,14 +97,14 @@ static void rec_write(uint8_t *p, const idx_wop *op)
 	uint32_t doclen = op->kind == IDX_WOP_INDEX ? op->doclen : 0;
 	p[0] = (uint8_t)op->kind;
 	p[1] = 0;
-	put_u16(p + 2, (uint16_t)op->idlen);
-	put_u32(p + 4, doclen);
-	put_u64(p + 8, op->version);
+	le_put16(p + 2, (uint16_t)op->idlen);
+	le_put32(p + 4, doclen);
+	le_put64(p + 8, op->version);
 	memcpy(p + REC_HEAD, op->id, op->idlen);
 	if (doclen)
 		memcpy(p + REC_HEAD + op->idlen, op->doc, doclen);
 	size_t body = REC_HEAD + op->idlen + doclen;
-	put_u64(p + body, th_hash64(p, body));
+	le_put64(p + body, th_hash64(p, body));
 }
 
 /* rec_read decodes the record of sequence number seq (v, n bytes) into op
@@ -145,12 +115,12 @@ static int rec_read(const char *path, uint64_t seq, const uint8_t *v, size_t n, 
 	if (n < REC_HEAD + 1 + REC_TAIL)
 		return errf(err, errlen, TRAWL_ECORRUPT, "%s: operation %llu: %zu bytes, too short",
 		            path, (unsigned long long)seq, n);
-	uint32_t idlen = (uint32_t)v[2] | (uint32_t)v[3] << 8, doclen = get_u32(v + 4);
+	uint32_t idlen = (uint32_t)v[2] | (uint32_t)v[3] << 8, doclen = le_get32(v + 4);
 	if ((uint64_t)REC_HEAD + idlen + doclen + REC_TAIL != n)
 		return errf(err, errlen, TRAWL_ECORRUPT,
 		            "%s: operation %llu: lengths %u and %u do not add up to its %zu bytes",
 		            path, (unsigned long long)seq, idlen, doclen, n);
-	uint64_t want = get_u64(v + n - REC_TAIL), have = th_hash64(v, n - REC_TAIL);
+	uint64_t want = le_get64(v + n - REC_TAIL), have = th_hash64(v, n - REC_TAIL);
 	if (want != have)
 		return errf(err, errlen, TRAWL_ECORRUPT,
 		            "%s: operation %llu: checksum mismatch: expected xxh3-64 %016llx, "
@@ -168,7 +138,7 @@ static int rec_read(const char *path, uint64_t seq, const uint8_t *v, size_t n, 
 	                .idlen = idlen,
 	                .doc = doclen ? (const char *)v + REC_HEAD + idlen : NULL,
 	                .doclen = doclen,
-	                .version = get_u64(v + 8),
+	                .version = le_get64(v + 8),
 	                .seq = seq};
 	return TRAWL_OK;
 }
@@ -195,12 +165,12 @@ static int load(idx_wlog *w, char *err, size_t errlen)
 	size_t n;
 	int have_format = idx_store_get(t, IDX_DB_META, "format", 6, &v, &n) == TRAWL_OK;
 	int format_whole = have_format && n == 4;
-	uint32_t format = format_whole ? get_u32(v) : 0;
+	uint32_t format = format_whole ? le_get32(v) : 0;
 	uint64_t next = 0, held = 0;
 	if (idx_store_get(t, IDX_DB_META, "next", 4, &v, &n) == TRAWL_OK && n == 8)
-		next = get_u64(v);
+		next = le_get64(v);
 	if (idx_store_get(t, IDX_DB_META, "bytes", 5, &v, &n) == TRAWL_OK && n == 8)
-		held = get_u64(v);
+		held = le_get64(v);
 	const void *lk;
 	size_t lklen;
 	uint64_t last = 0;
@@ -213,9 +183,9 @@ static int load(idx_wlog *w, char *err, size_t errlen)
 			return errf(err, errlen, TRAWL_ECORRUPT,
 			            "%s: operations without a format key", w->path);
 		uint8_t f[4], nx[8], by[8];
-		put_u32(f, WLOG_FORMAT);
-		put_u64(nx, 1);
-		put_u64(by, 0);
+		le_put32(f, WLOG_FORMAT);
+		le_put64(nx, 1);
+		le_put64(by, 0);
 		if ((rc = idx_store_wbegin(w->st, err, errlen)))
 			return rc;
 		if ((rc = idx_store_put(w->st, IDX_DB_META, "format", 6, f, 4, 0)) == 0 &&
@@ -343,8 +313,8 @@ static int write_group(idx_wlog *w, idx_wlog_waiter *list, uint64_t *held, char 
 		}
 	}
 	uint8_t nx[8], by[8];
-	put_u64(nx, next);
-	put_u64(by, bytes);
+	le_put64(nx, next);
+	le_put64(by, bytes);
 	if (rc == 0 && (rc = idx_store_put(w->st, IDX_DB_META, "next", 4, nx, 8, 0)) == 0)
 		rc = idx_store_put(w->st, IDX_DB_META, "bytes", 5, by, 8, 0);
 #ifdef TRAWL_TEST_HOOKS
@@ -638,7 +608,7 @@ int idx_wlog_trim(idx_wlog *w, uint64_t upto, char *err, size_t errlen)
 			rc = idx_store_del_upto(w->st, IDX_DB_OPS, key, 8, TRIM_CHUNK, &gone,
 			                        &bytes);
 			held = bytes <= held ? held - bytes : 0;
-			put_u64(by, held);
+			le_put64(by, held);
 			if (rc == 0)
 				rc = idx_store_put(w->st, IDX_DB_META, "bytes", 5, by, 8, 0);
 			if (rc) {

@@ -1505,6 +1505,29 @@ static json_t *write_answer(const char *index_name, const idx_wres *w)
 	                 (json_int_t)w->primary_term);
 }
 
+/* form_encode appends s (n bytes) to out at *at (out must hold 3 * n more
+ * bytes) as Java's URLEncoder.encode(s, "UTF-8") writes it, which
+ * OpenSearch's DocWriteResponse.getLocation applies to the index and the id
+ * of a 201's Location: letters, digits and ". - * _" as they are, a space
+ * as '+', every other byte (UTF-8's included) as %XX. */
+static void form_encode(char *out, size_t *at, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '-' || c == '*' || c == '_') {
+			out[(*at)++] = (char)c;
+		} else if (c == ' ') {
+			out[(*at)++] = '+';
+		} else {
+			out[(*at)++] = '%';
+			out[(*at)++] = hex[c >> 4];
+			out[(*at)++] = hex[c & 15];
+		}
+	}
+}
+
 /* Runs one write request and answers it. */
 static void write_one(root *r, const char *index_name, const idx_wreq *wr, int mode,
                       http_response *resp, int pretty)
@@ -1528,9 +1551,15 @@ static void write_one(root *r, const char *index_name, const idx_wreq *wr, int m
 		json_t *a = write_answer(index_name, res);
 		write_refresh(r, mode, res->seq_no, a, resp);
 		if (res->status == 201) {
-			char loc[LIMIT_ID_BYTES * 3 + 300];
-			snprintf(loc, sizeof loc, "/%s/_doc/%.*s", index_name, (int)res->idlen,
-			         res->id);
+			char loc[(LIMIT_INDEX_NAME_BYTES + LIMIT_ID_BYTES) * 3 + 16];
+			size_t at = 0, in = strnlen(index_name, LIMIT_INDEX_NAME_BYTES);
+			loc[at++] = '/';
+			form_encode(loc, &at, index_name, in);
+			memcpy(loc + at, "/_doc/", 6);
+			at += 6;
+			form_encode(loc, &at, res->id,
+			            res->idlen < LIMIT_ID_BYTES ? res->idlen : LIMIT_ID_BYTES);
+			loc[at] = 0;
 			http_response_header(resp, "Location", loc);
 		}
 		os_send_json(resp, res->status, a, pretty);

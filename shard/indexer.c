@@ -26,6 +26,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/hash.h"
 #include "common/limits.h"
 #include "index/gen.h"
 #include "index/handles.h"
@@ -121,7 +122,11 @@ static int open_live(trawl_indexer *x, char *err, size_t errlen)
 static _Thread_local int reading;
 
 /* idx_wlive_fn: what the live generation holds for id, with the version
- * and sequence number its segment keeps (0 and 1 for a build's). */
+ * and sequence number its segment keeps (0 and 1 for a build's).
+ * The indexer reads its live generation through maps that no leaf's guard
+ * protects: before it reads a shard (here, and in the apply's and a
+ * merge's reads), its segment files must still have their sizes, or the
+ * read fails naming the file (idx_shard_intact) instead of a SIGBUS. */
 static int live_fn(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, char *err,
                    size_t errlen)
 {
@@ -129,7 +134,13 @@ static int live_fn(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, ch
 	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&x->live_mu);
 	uint32_t shard, seg, doc;
-	int rc = idx_locate(x->ls, id, idlen, &shard, &seg, &doc);
+	int rc =
+	    idx_shard_intact(x->live, th_shard_of(id, idlen, x->live->total_shards), err, errlen);
+	if (rc) {
+		pthread_mutex_unlock(&x->live_mu);
+		return rc;
+	}
+	rc = idx_locate(x->ls, id, idlen, &shard, &seg, &doc);
 	if (rc == TRAWL_OK && x->why_not[0] && !reading)
 		/* the write fails here, before it is logged, not in the apply step */
 		rc = errf(err, errlen, TRAWL_ESCHEMA, "%s", x->why_not);
@@ -214,9 +225,15 @@ static int hook_locate(void *ctx, const char *id, uint32_t idlen, uint32_t *shar
                        uint32_t *doc)
 {
 	trawl_indexer *x = ctx;
+	char err[LIMIT_ERRMSG_BYTES] = "";
 	pthread_mutex_lock(&x->live_mu);
-	int rc = idx_locate(x->ls, id, idlen, shard, seg, doc);
+	int rc = idx_shard_intact(x->live, th_shard_of(id, idlen, x->live->total_shards), err,
+	                          sizeof err);
+	if (!rc)
+		rc = idx_locate(x->ls, id, idlen, shard, seg, doc);
 	pthread_mutex_unlock(&x->live_mu);
+	if (err[0])
+		say(x, "%s", err);
 	return rc;
 }
 
@@ -224,9 +241,14 @@ static int hook_source(void *ctx, uint32_t shard, uint32_t seg, uint32_t doc, ch
                        size_t *len)
 {
 	trawl_indexer *x = ctx;
+	char err[LIMIT_ERRMSG_BYTES] = "";
 	pthread_mutex_lock(&x->live_mu);
-	int rc = idx_seg_doc(x->ls, shard, seg, doc, out, len);
+	int rc = idx_shard_intact(x->live, shard, err, sizeof err);
+	if (!rc)
+		rc = idx_seg_doc(x->ls, shard, seg, doc, out, len);
 	pthread_mutex_unlock(&x->live_mu);
+	if (err[0])
+		say(x, "%s", err);
 	return rc;
 }
 
@@ -448,7 +470,9 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 	trawl_index_stats lst;
 	trawl_index_get_stats(x->live, &lst);
 	trawl_searcher *ms = NULL;
-	if ((rc = idx_searcher_open(&ms, x->live, err, errlen))) {
+	for (uint32_t s = 0; !rc && s < x->live->total_shards; s++)
+		rc = idx_shard_intact(x->live, s, err, errlen); /* a searcher opens every one */
+	if (rc || (rc = idx_searcher_open(&ms, x->live, err, errlen))) {
 		batch_fini(&b);
 		return rc;
 	}

@@ -373,6 +373,46 @@ class TestUpdateCommand(TrawlCase):
         r = self.ok("index", self.path("ix"), "--update")
         self.assertRegex(r.out, r"0 operations applied")
 
+    def field_stats(self, ix):
+        """`trawl stats`' fields: name -> (docs, values, distinct or range)."""
+        out = self.ok("stats", ix).out
+        rows = out.split("fields:\n", 1)[1].splitlines()[1:]
+        got = {}
+        for line in rows:
+            parts = line.split(None, 6)
+            got[parts[0]] = (int(parts[2]), int(parts[3]), parts[6] if len(parts) > 6 else "")
+        return got
+
+    def digest(self, ix):
+        r = self.ok("verify", ix)
+        m = re.search(r"content digest: ([0-9a-f]{32})", r.out)
+        self.assertIsNotNone(m, repr(r))
+        return m.group(1)
+
+    # Deletes change what `trawl stats` counts of each field (documents,
+    # values, a keyword's distinct values, a number's range) to a full
+    # build's of the live documents, and the content digest (delete sets and
+    # versions are content).
+    def test_stats_and_digest_after_deletes(self):
+        docs = self.build()
+        before = self.digest(self.path("ix"))
+        sections = {}
+        for d in docs:
+            sections.setdefault(d.get("section"), []).append(d["id"])
+        rare = min((v for k, v in sections.items() if k), key=len)
+        biggest = max(docs, key=lambda d: d.get("installed_size_kb", -1))["id"]
+        gone = set(rare) | {biggest}
+        with open(self.path("del.ndjson"), "w") as f:
+            for i in sorted(gone):
+                f.write(json.dumps({"delete": {"_id": i}}) + "\n")
+        self.ok("index", self.path("ix"), "--update", self.path("del.ndjson"))
+        self.assertNotEqual(self.digest(self.path("ix")), before)
+        write_lines(self.path("live.jsonl"), [d for d in docs if d["id"] not in gone])
+        self.ok("index", self.path("full"), self.path("live.jsonl"), "--schema", SCHEMA,
+                "--shards", "2", "--progress", "none")
+        a, e = self.field_stats(self.path("ix")), self.field_stats(self.path("full"))
+        self.assertEqual(a, e)
+
 
 if __name__ == "__main__":
     cli_test.main()

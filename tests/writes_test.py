@@ -235,8 +235,96 @@ class WritesTest(unittest.TestCase):
         self.assertGreaterEqual(m["trawl_indexer_segments" + ix], 2, text)
         s.stop()
 
+    # A delete's version outlives its publish, as OpenSearch's tombstones do
+    # for index.gc_deletes (60 s): a write of the id after a refresh
+    # continues the version (delete at N, then N + 1), for a document
+    # written here, one of the build, and a delete of a missing id. A
+    # restart forgets them (they are kept in memory only).
+    def test_version_continues_after_published_delete(self):
+        build(self.ix, base_docs(10))
+        s = self.serve()
+        p = s.port
+        for body in ({"title": "one"}, {"title": "two"}):
+            st, b = request(p, "PUT", "/idx/_doc/t1", body)
+        self.assertEqual((st, b["_version"]), (200, 2), b)
+        st, b = request(p, "DELETE", "/idx/_doc/t1")
+        self.assertEqual((st, b["result"], b["_version"]), (200, "deleted", 3), b)
+        st, b = request(p, "DELETE", "/idx/_doc/base-4")
+        self.assertEqual((st, b["result"], b["_version"]), (200, "deleted", 2), b)
+        st, b = request(p, "DELETE", "/idx/_doc/never")
+        self.assertEqual((st, b["result"], b["_version"]), (404, "not_found", 1), b)
+        st, b = request(p, "POST", "/idx/_refresh")
+        self.assertEqual(st, 200, b)
+        st, b = request(p, "GET", "/idx/_count")
+        self.assertEqual(b["count"], 9, b)  # published: base-4 is gone
+        st, b = request(p, "GET", "/idx/_doc/t1")
+        self.assertEqual((st, b["found"]), (404, False), b)
+        st, b = request(p, "PUT", "/idx/_create/t1", {"title": "three"})
+        self.assertEqual((st, b["result"], b["_version"]), (201, "created", 4), b)
+        st, b = request(p, "PUT", "/idx/_doc/base-4?refresh=wait_for", {"title": "back"})
+        self.assertEqual((st, b["result"], b["_version"]), (201, "created", 3), b)
+        st, b = request(p, "POST", "/idx/_update/never", {"doc": {"x": 1},
+                                                          "doc_as_upsert": True})
+        self.assertEqual((st, b["result"], b["_version"]), (201, "created", 2), b)
+        # published again: the versions are the segments' now
+        st, b = request(p, "POST", "/idx/_refresh")
+        st, b = request(p, "GET", "/idx/_doc/base-4")
+        self.assertEqual((st, b["_version"]), (200, 3), b)
+        # a delete published, then a restart: forgotten, the id starts again
+        st, b = request(p, "DELETE", "/idx/_doc/t1?refresh=wait_for")
+        self.assertEqual((st, b["_version"]), (200, 5), b)
+        s.stop()
+        s = self.serve()
+        st, b = request(s.port, "PUT", "/idx/_doc/t1", {"title": "anew"})
+        self.assertEqual((st, b["result"], b["_version"]), (201, "created", 1), b)
+        s.stop()
+
+    # The Location of a 201 is OpenSearch's: the index and the id each as
+    # Java's URLEncoder writes them (DocWriteResponse.getLocation), so an id
+    # with a space, '/', '?', '#', '%', '+' or non-ASCII text names the
+    # document it created when read back through that Location.
+    def test_location_encoded(self):
+        build(self.ix, base_docs(5))
+        s = self.serve()
+
+        def put(path, body):
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            try:
+                c.request("PUT" if "/_doc/" in path or "/_create/" in path else "POST", path,
+                          body=json.dumps(body).encode(),
+                          headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                return r.status, json.loads(r.read()), r.getheader("Location")
+            finally:
+                c.close()
+
+        cases = [("plain-id_1.x*", "/idx/_doc/plain-id_1.x*"),
+                 ("a b/c?d#e%f+g", "/idx/_doc/a+b%2Fc%3Fd%23e%25f%2Bg"),
+                 ("caf\u00e9 \u20ac", "/idx/_doc/caf%C3%A9+%E2%82%AC"),
+                 ("~!'()&=:;,@$", "/idx/_doc/%7E%21%27%28%29%26%3D%3A%3B%2C%40%24")]
+        for i, (doc_id, want) in enumerate(cases):
+            doc_id = json.loads('"%s"' % doc_id)
+            path = "/idx/_doc/" + urllib.parse.quote(doc_id, safe="")
+            st, b, loc = put(path, {"title": "loc %d" % i})
+            self.assertEqual((st, b["_id"]), (201, doc_id), b)
+            self.assertEqual(loc, want)
+            # the Location read back (Java's '+' is a space in a form) names it
+            back = urllib.parse.unquote_plus(loc[len("/idx/_doc/"):])
+            self.assertEqual(back, doc_id)
+            st, b = request(s.port, "GET", "/idx/_doc/" + urllib.parse.quote(back, safe=""))
+            self.assertEqual((st, b["_id"]), (200, doc_id), b)
+        # an update that creates, and a generated id (base64url: kept as it is)
+        st, b, loc = put("/idx/_create/" + urllib.parse.quote("new one", safe=""), {"t": 1})
+        self.assertEqual((st, loc), (201, "/idx/_doc/new+one"), b)
+        st, b, loc = put("/idx/_doc", {"title": "generated"})
+        self.assertEqual(st, 201, b)
+        self.assertEqual(loc, "/idx/_doc/" + b["_id"])
+        self.assertNotIn("%", loc)
+        s.stop()
+
     # A segment an update wrote is leased and watched like the first:
-    # truncating it takes its shard out of service; the process lives.
+    # truncating it takes its shard out of service; the process lives, and
+    # the indexer's own reads of it (a realtime get, writes) answer errors.
     # (Comments, not docstrings: unittest would print a docstring's first
     # line in place of the case's "... ok", which scripts/testcount.py reads.)
     def test_update_segment_guarded(self):
@@ -257,6 +345,22 @@ class WritesTest(unittest.TestCase):
         st, b = request(s.port, "GET", "/idx/_search?q=guarded")
         self.assertIsNone(s.proc.poll(), "the server died: " + s.stderr())
         self.assertNotEqual(st, 200, b)  # its only shard is out of service
+        # the indexer's own reads of the live generation: a realtime get and
+        # writes (a replacement, a new id, an update) of the truncated
+        # shard answer an error naming the file; the process lives
+        for method, path, body, want in [
+                ("GET", "/idx/_doc/g1", None, 503),
+                ("PUT", "/idx/_doc/g1", {"title": "again"}, 500),
+                ("PUT", "/idx/_doc/new1", {"title": "new"}, 500),
+                ("POST", "/idx/_update/base-1", {"doc": {"x": 1}}, 500)]:
+            st, b = request(s.port, method, path, body)
+            self.assertIsNone(s.proc.poll(), "the server died on %s %s: %s" % (
+                method, path, s.stderr()))
+            self.assertEqual(st, want, b)
+            self.assertIn(seg[0], b["error"]["reason"], b)
+            self.assertIn("manifest says", b["error"]["reason"], b)
+        st, b = request(s.port, "GET", "/readyz")
+        self.assertIsNone(s.proc.poll(), "the server died: " + s.stderr())
         s.kill()
 
     # Every document of a shard deleted: the indexer does not spin on the

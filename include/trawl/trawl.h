@@ -447,9 +447,14 @@ TRAWL_API int trawl_index_verify(const char *dir, char *errbuf, size_t errlen);
 
 /*
  * trawl_index_digest writes to hex (32 hex digits and a NUL) the XXH3-128
- * of the live generation's content: every shard's every key and value but
- * the generation number, so two builds of the same input under the same
- * settings have equal digests, whatever their generation numbers.
+ * of the live generation's content: every segment's every key and value but
+ * the generation number, and each segment's delete set and documents'
+ * _seq_no and _version where updates wrote them, so two builds of the same
+ * input under the same settings have equal digests, whatever their
+ * generation numbers, and every write changes it. It digests the segments
+ * as they are: a generation with deleted documents (their bytes stay in
+ * their segment until a merge) or several segments per shard has another
+ * digest than a build of the same live documents.
  */
 TRAWL_API int trawl_index_digest(const char *dir, char hex[33], char *errbuf, size_t errlen);
 
@@ -463,7 +468,11 @@ TRAWL_API int trawl_searcher_open(trawl_searcher **out, trawl_index *idx);
  * results read from its transactions. */
 TRAWL_API void trawl_searcher_close(trawl_searcher *s);
 
-/* What an index holds of one field, over the shards open here. */
+/* What an index holds of one field, over the shards open here: docs,
+ * values, distinct and the range count live documents only, as a build of
+ * them would; terms and bytes are what the segments store, a deleted
+ * document's keys and bytes included until a merge writes its segment
+ * again (and a key in several segments of a shard counted in each). */
 typedef struct trawl_field_stats {
 	const char *name;  /* valid while the index is open */
 	const char *type;  /* "text", "keyword", "long", "double", "date", "boolean" */
@@ -471,7 +480,9 @@ typedef struct trawl_field_stats {
 	uint64_t values;   /* values (a keyword's distinct ones per document; text:
 	                      tokens kept, in the whole generation) */
 	uint64_t terms;    /* text and indexed keywords: dictionary keys */
-	uint64_t distinct; /* keyword with doc values: distinct values in the generation */
+	uint64_t distinct; /* keyword with doc values: distinct values in the generation
+	                      (once it has deletes: that live documents of the
+	                      shards open here hold) */
 	int has_range;     /* numbers, dates, booleans with a value: min and max set */
 	double min, max;   /* a date's in milliseconds since 1970 */
 	uint64_t bytes;    /* its doc values, points, dictionary and keyword
