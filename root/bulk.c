@@ -3,12 +3,14 @@
  */
 #include "bulk.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
+#include "common/utf8.h"
 #include "trawl/trawl.h"
 
 static void item_fail(os_bulk_item *it, int status, const char *type, const char *fmt, ...)
@@ -352,50 +354,136 @@ void os_bulk_free(os_bulk *b)
 	*b = (os_bulk){0};
 }
 
-json_t *os_bulk_render_item(const os_bulk_item *it, const idx_wres *r)
+/* ---- the answer, written as JSON text ---- */
+
+/* put_str appends s (n bytes) as a JSON string, escaped as jansson's
+ * json_dumps escapes it (", \, and control characters; \u00XX in capitals;
+ * nothing else), so that the answer is the bytes jansson wrote; a byte that
+ * is not UTF-8 becomes '?' (jansson refused such a string: the member was
+ * left out). */
+static int put_str(tbuf *out, const char *s, size_t n)
+{
+	/* at most 6 bytes per input byte, and the quotes */
+	if (tbuf_reserve(out, 6 * n + 2))
+		return TRAWL_ENOMEM;
+	uint8_t *o = out->data + out->len;
+	*o++ = '"';
+	for (size_t i = 0; i < n;) {
+		size_t run = i;
+		while (run < n && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x80 &&
+		       s[run] != '"' && s[run] != '\\')
+			run++;
+		memcpy(o, s + i, run - i);
+		o += run - i;
+		if ((i = run) >= n)
+			break;
+		unsigned char c = (unsigned char)s[i];
+		size_t adv;
+		if (c >= 0x80) {
+			if (utf8_next(s + i, n - i, &adv) == UINT32_MAX)
+				*o++ = '?';
+			else
+				memcpy(o, s + i, adv), o += adv;
+			i += adv;
+			continue;
+		}
+		static const char short_esc[] = "\b\f\n\r\t\"\\", short_as[] = "bfnrt\"\\";
+		const char *e = c ? strchr(short_esc, c) : NULL;
+		*o++ = '\\';
+		if (e) {
+			*o++ = (uint8_t)short_as[e - short_esc];
+		} else {
+			static const char hex[] = "0123456789ABCDEF";
+			memcpy(o, "u00", 3);
+			o[3] = (uint8_t)hex[c >> 4];
+			o[4] = (uint8_t)hex[c & 15];
+			o += 5;
+		}
+		i++;
+	}
+	*o++ = '"';
+	out->len = (size_t)(o - out->data);
+	return TRAWL_OK;
+}
+
+static int put_cstr(tbuf *out, const char *s)
+{
+	return s ? put_str(out, s, strlen(s)) : tbuf_append(out, "null", 4);
+}
+
+/* put_int appends v in decimal (as jansson's json_integer, a long long). */
+static int put_int(tbuf *out, long long v)
+{
+	char d[24];
+	int n = 0;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do
+		d[sizeof d - 1 - n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		d[sizeof d - 1 - n++] = '-';
+	return tbuf_append(out, d + sizeof d - n, (size_t)n);
+}
+
+#define PUT(lit) tbuf_append(out, lit, sizeof lit - 1)
+
+int os_bulk_render_item(tbuf *out, const os_bulk_item *it, const idx_wres *r)
 {
 	if (it->failed)
 		r = NULL;
-	json_t *o = json_object();
-	json_object_set_new(o, "_index", it->index ? json_string(it->index) : json_null());
+	int rc = PUT("{\"") ||
+	         tbuf_append(out, action_names[it->req.act ? it->req.act : 1],
+	                     strlen(action_names[it->req.act ? it->req.act : 1])) ||
+	         PUT("\":{\"_index\":") || put_cstr(out, it->index) || PUT(",\"_id\":");
 	if (r)
-		json_object_set_new(o, "_id", json_stringn(r->id, r->idlen));
+		rc = rc || put_str(out, r->id, r->idlen);
 	else
-		json_object_set_new(o, "_id",
-		                    it->id ? json_stringn(it->id, it->req.idlen) : json_null());
+		rc = rc || (it->id ? put_str(out, it->id, it->req.idlen) : PUT("null"));
 	if (r && r->result) {
 		int wrote = strcmp(r->result, "noop") != 0; /* one copy: the indexer's */
-		json_object_set_new(o, "_version", json_integer((json_int_t)r->version));
-		json_object_set_new(o, "result", json_string(r->result));
-		json_object_set_new(
-		    o, "_shards",
-		    json_pack("{s:i, s:i, s:i}", "total", wrote, "successful", wrote, "failed", 0));
-		json_object_set_new(o, "_seq_no", json_integer((json_int_t)r->seq_no));
-		json_object_set_new(o, "_primary_term", json_integer((json_int_t)r->primary_term));
-		json_object_set_new(o, "status", json_integer(r->status));
+		rc = rc || PUT(",\"_version\":") || put_int(out, (long long)r->version) ||
+		     PUT(",\"result\":") || put_cstr(out, r->result) ||
+		     (wrote ? PUT(",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0}")
+		            : PUT(",\"_shards\":{\"total\":0,\"successful\":0,\"failed\":0}")) ||
+		     PUT(",\"_seq_no\":") || put_int(out, (long long)r->seq_no) ||
+		     PUT(",\"_primary_term\":") || put_int(out, (long long)r->primary_term) ||
+		     PUT(",\"status\":") || put_int(out, r->status);
 	} else {
 		const char *type = r ? r->error_type : it->error_type;
-		json_object_set_new(o, "status", json_integer(r ? r->status : it->status));
-		json_object_set_new(o, "error",
-		                    json_pack("{s:s, s:s, s:s?}", "type", type ? type : "exception",
-		                              "reason",
-		                              r            ? r->reason
-		                              : it->reason ? it->reason
-		                                           : "",
-		                              "index", it->index));
+		rc = rc || PUT(",\"status\":") || put_int(out, r ? r->status : it->status) ||
+		     PUT(",\"error\":{\"type\":") || put_cstr(out, type ? type : "exception") ||
+		     PUT(",\"reason\":") ||
+		     put_cstr(out, r            ? r->reason
+		                   : it->reason ? it->reason
+		                                : "") ||
+		     PUT(",\"index\":") || put_cstr(out, it->index) || PUT("}");
 	}
-	return json_pack("{s:o}", action_names[it->req.act ? it->req.act : 1], o);
+	return rc || PUT("}}") ? TRAWL_ENOMEM : TRAWL_OK;
 }
 
-json_t *os_bulk_render(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
+int os_bulk_render_answer(tbuf *out, uint64_t took_ms, int errors, const void *items, size_t len)
 {
-	json_t *items = json_array();
-	int errors = 0;
-	for (uint32_t i = 0; i < b->n; i++) {
+	int rc =
+	    PUT("{\"took\":") || put_int(out, (long long)took_ms) ||
+	    (errors ? PUT(",\"errors\":true,\"items\":[") : PUT(",\"errors\":false,\"items\":[")) ||
+	    tbuf_append(out, items, len) || PUT("]}");
+	return rc ? TRAWL_ENOMEM : TRAWL_OK;
+}
+
+int os_bulk_render(tbuf *out, const os_bulk *b, const idx_wres *res, uint64_t took_ms)
+{
+	tbuf items;
+	tbuf_init(&items, out->max);
+	int errors = 0, rc = TRAWL_OK;
+	for (uint32_t i = 0; i < b->n && !rc; i++) {
 		const idx_wres *r = b->items[i].failed ? NULL : &res[i];
 		errors |= !r || !r->result;
-		json_array_append_new(items, os_bulk_render_item(&b->items[i], r));
+		if (i && (rc = tbuf_putc(&items, ',')))
+			break;
+		rc = os_bulk_render_item(&items, &b->items[i], r);
 	}
-	return json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "errors", errors, "items",
-	                 items);
+	if (!rc)
+		rc = os_bulk_render_answer(out, took_ms, errors, items.data, items.len);
+	tbuf_fini(&items);
+	return rc;
 }
