@@ -57,6 +57,12 @@ typedef struct os_bulk {
  */
 int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bulk *out,
                   int *status, char *err, size_t errlen);
+
+/* os_bulk_parse_jansson: the same, with every action line read by jansson
+ * (os_bulk_parse scans the usual ones with index/jsonscan.c, and leaves the
+ * others to jansson): the reference root/bulk_test.c holds it to. */
+int os_bulk_parse_jansson(const char *body, size_t len, const char *default_index, os_bulk *out,
+                          int *status, char *err, size_t errlen);
 void os_bulk_free(os_bulk *b);
 
 /* os_update_parse reads the body of POST /{index}/_update/{id} (doc,

@@ -2,7 +2,9 @@
  * bulk_test.c - _bulk bodies (root/bulk.c): OpenSearch's own example read
  * into the right write requests; each malformed or unsupported line fails
  * its item by line number while the others are read; what fails the whole
- * request (no newline at the end, nothing, too big, too many items); and
+ * request (no newline at the end, nothing, too big, too many items); action
+ * lines scanned (the usual ones) read as jansson reads them, errors and all,
+ * over 20,000 generated lines; and
  * answers rendered as OpenSearch writes them, in the very bytes the
  * jansson-built answer had (its renderer is kept here, as the reference),
  * over thousands of random items.
@@ -225,6 +227,139 @@ static void test_whole_request_refusals(void **state)
 	free(body);
 }
 
+/* ---- action lines: scanned or read by jansson, the same items ---- */
+
+static uint64_t g_rng = 88172645463325252ull;
+
+static uint32_t rnd(uint32_t n)
+{
+	g_rng ^= g_rng << 13;
+	g_rng ^= g_rng >> 7;
+	g_rng ^= g_rng << 17;
+	return (uint32_t)(g_rng % n);
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static int same_bytes(const char *a, uint32_t na, const char *b, uint32_t nb)
+{
+	return na == nb && (!na || (a && b && !memcmp(a, b, na))) && (!a) == (!b);
+}
+
+/* same_parse: os_bulk_parse and os_bulk_parse_jansson read body alike */
+static void same_parse(const char *body, size_t len)
+{
+	os_bulk x, y;
+	int sx = 0, sy = 0;
+	char ex[LIMIT_ERRMSG_BYTES] = "", ey[LIMIT_ERRMSG_BYTES] = "";
+	int rx = os_bulk_parse(body, len, "t", &x, &sx, ex, sizeof ex);
+	int ry = os_bulk_parse_jansson(body, len, "t", &y, &sy, ey, sizeof ey);
+	if (rx != ry || (rx && (sx != sy || strcmp(ex, ey))))
+		fail_msg("%.*s: scanned %d %d \"%s\", jansson %d %d \"%s\"", (int)len, body, rx, sx,
+		         ex, ry, sy, ey);
+	if (rx)
+		return;
+	assert_int_equal(x.n, y.n);
+	for (uint32_t i = 0; i < x.n; i++) {
+		const os_bulk_item *a = &x.items[i], *b = &y.items[i];
+		if (a->req.act != b->req.act || !same_str(a->index, b->index) ||
+		    a->line != b->line || a->failed != b->failed || a->status != b->status ||
+		    !same_str(a->error_type, b->error_type) || !same_str(a->reason, b->reason) ||
+		    !same_bytes(a->req.id, a->req.idlen, b->req.id, b->req.idlen) ||
+		    !same_bytes(a->req.doc, a->req.doclen, b->req.doc, b->req.doclen) ||
+		    !same_bytes(a->id, a->id ? (uint32_t)strlen(a->id) : 0, b->id,
+		                b->id ? (uint32_t)strlen(b->id) : 0) ||
+		    a->req.if_seq_no != b->req.if_seq_no ||
+		    a->req.if_primary_term != b->req.if_primary_term)
+			fail_msg("%.*s: item %u: scanned %d [%s] [%.*s] %d \"%s\", jansson %d [%s] "
+			         "[%.*s] %d \"%s\"",
+			         (int)len, body, i, a->req.act, a->index ? a->index : "-",
+			         (int)a->req.idlen, a->req.id ? a->req.id : "", a->status,
+			         a->reason ? a->reason : "-", b->req.act, b->index ? b->index : "-",
+			         (int)b->req.idlen, b->req.id ? b->req.id : "", b->status,
+			         b->reason ? b->reason : "-");
+	}
+	os_bulk_free(&x);
+	os_bulk_free(&y);
+}
+
+/* Generated action lines, usual and not (other keys, other values,
+ * escapes, NUL, bad UTF-8, duplicates, long names, bad JSON): the scanned
+ * path reads each as jansson does, errors and all. */
+static void test_action_lines_scanned_as_jansson_reads_them(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"index",  "create", "update", "delete", "\\u0069ndex",
+	                                    "indexx", "",       "Index",  "deletes"};
+	static const char *const strs[] = {
+	    "\"t\"",
+	    "\"films\"",
+	    "\"\"",
+	    "\"a\\u0000b\"",
+	    "\"\\u00e9\"",
+	    "\"\xc3\xa9\"",
+	    "\"a\\\"b\"",
+	    "\"\\ud800\"",
+	    "\"x\\u0041\"",
+	    "\"\xff\"",
+	    "42",
+	    "null",
+	    "{}",
+	    "\"0123456789012345678901234567890123456789012345678901234567890123456789012345"
+	    "6789012345678901234567890123456789012345678901234567890123456789012345678901234567"
+	    "8901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	    "012345678901234567890123456789012345678901234567890123456789012345678901234567890"
+	    "123456789012345678901234567890\""};
+	static const char *const keys[] = {
+	    "_index",          "_id",     "_id",           "_index", "if_seq_no",
+	    "if_primary_term", "routing", "require_alias", "x",      "\\u005fid"};
+	static const char *const after[] = {"", "", "", " ", "x", "}", ",", "{}"};
+	char line[2048], body[4096];
+	for (int it = 0; it < 20000; it++) {
+		size_t n = 0;
+		const char *name = names[rnd(sizeof names / sizeof *names)];
+		n += (size_t)snprintf(line + n, sizeof line - n, "%s{\"%s\":%s", rnd(4) ? "" : " ",
+		                      name, rnd(20) ? "{" : "[");
+		int members = (int)rnd(4);
+		for (int m = 0; m < members; m++) {
+			const char *k = keys[rnd(sizeof keys / sizeof *keys)];
+			const char *v = strs[rnd(sizeof strs / sizeof *strs)];
+			if (!strcmp(k, "require_alias"))
+				v = rnd(2) ? "false" : "true";
+			else if (k[0] == 'i' && rnd(2))
+				v = rnd(2) ? "3" : "-1";
+			n += (size_t)snprintf(line + n, sizeof line - n, "%s\"%s\" : %s",
+			                      m ? "," : "", k, v);
+		}
+		n += (size_t)snprintf(line + n, sizeof line - n, "}%s}%s",
+		                      rnd(15) ? "" : ",\"delete\":{}",
+		                      after[rnd(sizeof after / sizeof *after)]);
+		if (rnd(12) == 0 && n) /* cut short */
+			n = rnd((uint32_t)n);
+		const char *doc = rnd(2) ? "{\"doc\":{\"a\":1}}" : "{\"a\":1}";
+		int m = snprintf(body, sizeof body, "%.*s\n%s\n", (int)n, line, doc);
+		same_parse(body, (size_t)m);
+	}
+	/* the usual lines themselves, with every action, are scanned right */
+	const char *usual = "{\"index\":{\"_index\":\"t\",\"_id\":\"a\\u00e9\"}}\n{\"x\":1}\n"
+	                    "{\"create\":{\"_id\":\"b\"}}\n{\"y\":2}\n"
+	                    "{\"delete\":{\"_id\":\"c\",\"_index\":\"u\"}}\n"
+	                    "{\"update\":{\"_id\":\"d\"}}\n{\"doc\":{\"z\":3}}\n"
+	                    "{\"index\":{}}\n{\"w\":4}\n";
+	same_parse(usual, strlen(usual));
+	os_bulk b;
+	parse_ok(usual, "t", &b);
+	assert_int_equal(b.n, 5);
+	assert_bytes(b.items[0].req.id, b.items[0].req.idlen, "a\xc3\xa9");
+	assert_string_equal(b.items[2].index, "u");
+	assert_int_equal(b.items[2].req.act, IDX_WACT_DELETE);
+	assert_int_equal(b.items[4].req.idlen, 0);
+	os_bulk_free(&b);
+}
+
 /* ---- the answer: its bytes, as jansson wrote them before ---- */
 
 static const char *const g_actions[] = {NULL, "index", "create", "update", "delete"};
@@ -291,16 +426,6 @@ static json_t *render(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
 		fail_msg("%s: %.*s", je.text, (int)out.len, (const char *)out.data);
 	tbuf_fini(&out);
 	return j;
-}
-
-static uint64_t g_rng = 88172645463325252ull;
-
-static uint32_t rnd(uint32_t n)
-{
-	g_rng ^= g_rng << 13;
-	g_rng ^= g_rng >> 7;
-	g_rng ^= g_rng << 17;
-	return (uint32_t)(g_rng % n);
 }
 
 /* a string of valid UTF-8 (every ASCII byte, control characters among
@@ -512,6 +637,7 @@ int main(void)
 	    cmocka_unit_test(test_the_documentation_example),
 	    cmocka_unit_test(test_bad_lines_fail_their_items),
 	    cmocka_unit_test(test_whole_request_refusals),
+	    cmocka_unit_test(test_action_lines_scanned_as_jansson_reads_them),
 	    cmocka_unit_test(test_answer_rendered),
 	    cmocka_unit_test(test_answer_bytes_as_jansson_wrote),
 	    cmocka_unit_test(test_answer_with_bad_utf8),
