@@ -52,7 +52,11 @@ typedef int (*idx_wlive_fn)(void *ctx, const char *id, uint32_t idlen, idx_wlive
  * values, sizes) before it is acknowledged, so that the indexer never meets
  * a document it cannot index (shard/sh.h's sh_check_doc is the build's own
  * parse); nonzero refuses it with err (400, mapper_parsing_exception).
- * NULL: any JSON object passes. */
+ * When it is set, a document to index, create or upsert is parsed by it
+ * alone: it must refuse whatever jansson's json_loadb(JSON_REJECT_DUPLICATES
+ * | JSON_ALLOW_NUL) refuses or reads as no object (sh_check_doc does: its
+ * scan is IDX_JSCAN_STRICT). NULL: the ingest parses each document with
+ * jansson, and any JSON object passes. */
 typedef int (*idx_wcheck_fn)(void *ctx, const char *id, uint32_t idlen, const char *doc, size_t len,
                              char *err, size_t errlen);
 

@@ -7,7 +7,9 @@
  * publishes (the live generation taking over from the version map), log
  * trims and reopenings. Threads doing optimistic-concurrency increments
  * lose none; a failed commit leaves no trace; bad documents are refused
- * with OpenSearch's error types.
+ * with OpenSearch's error types; with the build's check (which then is the
+ * only parse), the same tricky documents are acknowledged as with jansson's
+ * parse, for index and upsert alike.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -26,6 +28,7 @@
 #include "common/limits.h"
 #include "index/index_int.h"
 #include "index/ingest.h"
+#include "index/jsonscan.h"
 #include "shard/sh.h"
 #include "index/testhooks.h"
 #include "index/testdir.h"
@@ -129,13 +132,25 @@ static int live_cb(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, ch
 	return 0;
 }
 
-/* the schema's check: a document with "bad" in it is refused */
+/* the schema's check: it parses as a check must (idx_wcheck_fn: strictly),
+ * and refuses a document with "bad" in it */
 static int check_cb(void *ctx, const char *id, uint32_t idlen, const char *doc, size_t len,
                     char *err, size_t errlen)
 {
 	(void)ctx;
 	(void)id;
 	(void)idlen;
+	tbuf keys;
+	tbuf_init(&keys, len + 64);
+	uint32_t col;
+	char why[128];
+	int rc =
+	    idx_json_scan(doc, len, IDX_JSCAN_STRICT, NULL, NULL, &keys, &col, why, sizeof why);
+	tbuf_fini(&keys);
+	if (rc) {
+		snprintf(err, errlen, "document:1:%u: %s", col, why);
+		return rc;
+	}
 	if (memmem(doc, len, "\"bad\"", 5)) {
 		snprintf(err, errlen, "field \"bad\" is not in the schema");
 		return 1;
@@ -667,10 +682,12 @@ static void test_bad_documents_refused(void **state)
 		int status;
 		const char *type, *why;
 	} cases[] = {
-	    {IDX_WACT_INDEX, "a", "{\"x\":", 400, "mapper_parsing_exception", "line 1 column 5"},
-	    {IDX_WACT_INDEX, "a", "[1,2]", 400, "mapper_parsing_exception", "not a JSON object"},
+	    {IDX_WACT_INDEX, "a", "{\"x\":", 400, "mapper_parsing_exception",
+	     "failed to parse the document: document:1:6: unexpected end of input"},
+	    {IDX_WACT_INDEX, "a", "[1,2]", 400, "mapper_parsing_exception",
+	     "document:1:1: a document must be a JSON object"},
 	    {IDX_WACT_INDEX, "a", "{\"x\":1,\"x\":2}", 400, "mapper_parsing_exception",
-	     "duplicate"},
+	     "document:1:8: duplicate key \"x\""},
 	    {IDX_WACT_CREATE, "a",
 	     "{\"x\":\"0123456789012345678901234567890123456789012345678901234567890\"}", 400,
 	     "mapper_parsing_exception", "over the limit of 64"},
@@ -705,6 +722,13 @@ static void test_bad_documents_refused(void **state)
 	assert_int_equal(idx_ingest_write(g, &ok, 1, &r, g_err, sizeof g_err), TRAWL_OK);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.reason, "updated document"));
+	/* a partial document is parsed by jansson, for the merge */
+	ok.doc = "{\"y\":1,\"y\":2}";
+	ok.doclen = 13;
+	assert_int_equal(idx_ingest_write(g, &ok, 1, &r, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(r.status, 400);
+	assert_non_null(
+	    strstr(r.reason, "failed to parse the partial document: duplicate object key"));
 	idx_wlog_info in;
 	idx_wlog_stat(w, &in);
 	assert_int_equal(in.ops, 1); /* only the good index was logged */
@@ -806,6 +830,110 @@ static void test_documents_checked_as_a_build_would(void **state)
 	close_both(w, g);
 }
 
+/* With the build's check, a document is parsed by the check alone (no
+ * jansson): the same documents are acknowledged as with jansson's parse,
+ * for index, create and upsert, except nesting deeper than the build
+ * takes (which the check refused before as well). */
+static void test_check_path_refuses_as_jansson(void **state)
+{
+	(void)state;
+	const char *schema = "{\"fields\": {\"title\": {\"type\": \"text\"}}}";
+	assert_int_equal(idx_schema_parse(&g_schema, schema, strlen(schema), g_err, sizeof g_err),
+	                 TRAWL_OK);
+	idx_wlog *wj, *wc;
+	idx_ingest *gj, *gc;
+	open_both(&wj, &gj, 0, 0, NULL, NULL); /* jansson's parse */
+	char path2[sizeof g_path + 8];
+	snprintf(path2, sizeof path2, "%s.check", g_path);
+	assert_int_equal(idx_wlog_open(&wc, path2, 0, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(
+	    idx_ingest_open(&gc, wc, 0, 0, NULL, build_check, NULL, g_err, sizeof g_err), TRAWL_OK);
+	static char deep[6 * LIMIT_JSON_DEPTH + 16];
+	size_t o = 0;
+	for (int i = 0; i <= LIMIT_JSON_DEPTH; i++) /* one object deeper than the build takes */
+		o += (size_t)snprintf(deep + o, sizeof deep - o, "{\"a\":");
+	deep[o++] = '1';
+	for (int i = 0; i <= LIMIT_JSON_DEPTH; i++)
+		deep[o++] = '}';
+	static const struct {
+		const char *doc;
+		size_t len; /* 0: strlen */
+	} docs[] = {
+	    {"{\"title\":\"t\",\"x\":{\"y\":[1,{\"z\":null}]}}", 0},
+	    {"{\"x\":1,\"x\":2}", 0},
+	    {"{\"x\":1,\"\\u0078\":2}", 0},
+	    {"{\"title\":\"a\",\"title\":\"b\"}", 0},
+	    {"{\"x\":{\"y\":1,\"y\":1}}", 0},
+	    {"{\"x\":[{\"y\":1},{\"y\":1,\"z\":{\"q\":0,\"q\":0}}]}", 0},
+	    {"{\"x\":{\"y\":1},\"z\":{\"y\":1}}", 0},
+	    {"{\"x\":\"\\u0000\",\"title\":\"a\\u0000b\"}", 0},
+	    {"{\"x\\u0000\":1}", 0},
+	    {"{\"x\":{\"\\u0000\":1}}", 0},
+	    {"{\"x\":\"\xff\"}", 0},
+	    {"{\"x\":\"\xe2\x82\"}", 0},
+	    {"{\"x\":\"\xed\xa0\x80\"}", 0},
+	    {"{\"x\":\"\\ud800\"}", 0},
+	    {"{\"x\":1} x", 0},
+	    {"{\"x\":1}\n", 0},
+	    {"{\"x\":1}\0", 8},
+	    {"[{\"x\":1}]", 0},
+	    {"\"x\"", 0},
+	    {"null", 0},
+	    {"", 0},
+	    {"{\"x\":9223372036854775807,\"y\":-9223372036854775808}", 0},
+	    {"{\"x\":9223372036854775808}", 0},
+	    {"{\"x\":-9223372036854775809}", 0},
+	    {"{\"x\":1e308,\"y\":1e-999}", 0},
+	    {"{\"x\":1e309}", 0},
+	    {"{\"x\":[1,2,-1.7976931348623159e308]}", 0},
+	    {"{\"x\":01}", 0},
+	    {"{\"x\":1.}", 0},
+	    {"{\"x\":tru}", 0},
+	    {"{'x':1}", 0},
+	    {"{\"x\":1,}", 0},
+	    {deep, 0},
+	};
+	for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		size_t len = docs[i].len ? docs[i].len : strlen(docs[i].doc);
+		for (int up = 0; up < 2; up++) {
+			/* an index, then an upsert of a missing id */
+			idx_wreq q = req(up ? IDX_WACT_UPDATE : IDX_WACT_INDEX, up ? "u" : "k",
+			                 up ? "{}" : docs[i].doc);
+			if (up) {
+				q.upsert = docs[i].doc;
+				q.upsertlen = (uint32_t)len;
+			} else {
+				q.doclen = (uint32_t)len;
+			}
+			idx_wres rj, rc;
+			assert_int_equal(idx_ingest_write(gj, &q, 1, &rj, g_err, sizeof g_err),
+			                 TRAWL_OK);
+			assert_int_equal(idx_ingest_write(gc, &q, 1, &rc, g_err, sizeof g_err),
+			                 TRAWL_OK);
+			int okj = rj.status / 100 == 2, okc = rc.status / 100 == 2;
+			int too_deep = docs[i].doc == deep;
+			if (okc != (okj && !too_deep) ||
+			    (!okc && (rc.status != 400 ||
+			              strcmp(rc.error_type, "mapper_parsing_exception") ||
+			              !strstr(rc.reason, ": document:1:"))))
+				fail_msg("doc %zu (%s): jansson %d \"%s\", check %d \"%s\"", i,
+				         up ? "upsert" : "index", rj.status, rj.reason, rc.status,
+				         rc.reason);
+			if (up && okc) { /* missing again for the next upsert */
+				idx_wreq d = req(IDX_WACT_DELETE, "u", NULL);
+				assert_int_equal(
+				    idx_ingest_write(gj, &d, 1, &rj, g_err, sizeof g_err),
+				    TRAWL_OK);
+				assert_int_equal(
+				    idx_ingest_write(gc, &d, 1, &rc, g_err, sizeof g_err),
+				    TRAWL_OK);
+			}
+		}
+	}
+	close_both(wj, gj);
+	close_both(wc, gc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -815,6 +943,7 @@ int main(void)
 	    TESTDIR_TEST(test_answers_wait_for_what_they_rest_on),
 	    TESTDIR_TEST(test_bad_documents_refused),
 	    TESTDIR_TEST(test_documents_checked_as_a_build_would),
+	    TESTDIR_TEST(test_check_path_refuses_as_jansson),
 	    TESTDIR_TEST(test_trim_before_publish_is_an_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,22 +1,50 @@
 /*
  * jsonscan.c - streaming validation of one JSON object (see jsonscan.h).
+ *
+ * The strict mode (IDX_JSCAN_STRICT) keeps a hash set of the keys seen,
+ * tagged with the object they belong to: a few slots on the stack, a
+ * table on the heap for documents with many keys, so that a document of
+ * a million keys costs a million lookups, not a million squared.
  */
 #include "jsonscan.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
+#include "common/hash.h"
 #include "trawl/trawl.h"
+
+/* A key of the strict mode's set: its decoded bytes are at off in the
+ * input (a key without escapes) or in the arena (arena set). */
+typedef struct kslot {
+	uint64_t hash;
+	size_t off;
+	uint32_t len;
+	uint32_t obj; /* the object's number + 1; 0: an empty slot */
+	int arena;
+} kslot;
+
+#define INLINE_SLOTS 64
 
 typedef struct scanner {
 	const char *s, *p, *end;
 	const char *err_at;
 	const char *reason;
 	int code;
+	int flags;
 	char detail[96];
+	/* the strict mode's keys: every object's, in one set */
+	uint32_t nobj;
+	kslot *slots; /* inline, or malloc()ed once grown */
+	size_t cap, nkeys;
+	tbuf arena; /* the decoded keys that had escapes */
+	kslot inline_slots[INLINE_SLOTS];
 } scanner;
 
 static int fail(scanner *sc, const char *at, int code, const char *reason)
@@ -113,15 +141,15 @@ static int scan_string(scanner *sc, int *plain)
 		              bs = _mm_set1_epi8('\\');
 		for (; end - p >= 16; p += 16) {
 			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-			__m128i odd = _mm_or_si128(_mm_cmplt_epi8(x, sp),
-			                           _mm_or_si128(_mm_cmpeq_epi8(x, quote),
-			                                        _mm_cmpeq_epi8(x, bs)));
+			__m128i odd = _mm_or_si128(
+			    _mm_cmplt_epi8(x, sp),
+			    _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bs)));
 			if (_mm_movemask_epi8(odd))
 				break;
 		}
 #endif
-		while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
-		       *p != '\\')
+		while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 &&
+		       *p != '"' && *p != '\\')
 			p++;
 		if (p >= end)
 			return fail(sc, sc->p, TRAWL_EJSON, "unterminated string");
@@ -139,15 +167,18 @@ static int scan_string(scanner *sc, int *plain)
 					return fail(sc, p, TRAWL_EJSON, "invalid \\u escape");
 				p += 6;
 				if (v >= 0xDC00 && v <= 0xDFFF)
-					return failf(sc, p - 6, TRAWL_EJSON,
-					             "invalid Unicode escape \\u%04lx (lone low surrogate)",
-					             (unsigned long)v);
+					return failf(
+					    sc, p - 6, TRAWL_EJSON,
+					    "invalid Unicode escape \\u%04lx (lone low surrogate)",
+					    (unsigned long)v);
 				if (v >= 0xD800 && v <= 0xDBFF) {
-					long lo = (end - p >= 2 && p[0] == '\\' && p[1] == 'u') ? hex4(p + 2, end)
-					                                                        : -1;
+					long lo = (end - p >= 2 && p[0] == '\\' && p[1] == 'u')
+					              ? hex4(p + 2, end)
+					              : -1;
 					if (lo < 0xDC00 || lo > 0xDFFF)
 						return failf(sc, p - 6, TRAWL_EJSON,
-						             "invalid Unicode escape \\u%04lx (high surrogate "
+						             "invalid Unicode escape \\u%04lx "
+						             "(high surrogate "
 						             "without a low one)",
 						             (unsigned long)v);
 					p += 6;
@@ -160,7 +191,8 @@ static int scan_string(scanner *sc, int *plain)
 			continue;
 		}
 		if (c < 0x20)
-			return failf(sc, p, TRAWL_EJSON, "control character 0x%02lx in a string", c);
+			return failf(sc, p, TRAWL_EJSON, "control character 0x%02lx in a string",
+			             c);
 		int n = utf8_seq((const unsigned char *)p, (const unsigned char *)end);
 		if (!n)
 			return failf(sc, p, TRAWL_EUTF8, "invalid UTF-8: byte 0x%02lx", c);
@@ -205,6 +237,107 @@ const char *idx_json_number(const char *p, const char *end, int *ok, int *integr
 	return p;
 }
 
+static const char *decode(const char *p, const char *end, tbuf *out, int *rc);
+
+static const char *slot_key(const scanner *sc, const kslot *k)
+{
+	return k->arena ? (const char *)sc->arena.data + k->off : sc->s + k->off;
+}
+
+static int grow_keys(scanner *sc)
+{
+	size_t cap = sc->cap * 2;
+	kslot *t = calloc(cap, sizeof *t);
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < sc->cap; i++) {
+		if (!sc->slots[i].obj)
+			continue;
+		size_t j = sc->slots[i].hash & (cap - 1);
+		while (t[j].obj)
+			j = (j + 1) & (cap - 1);
+		t[j] = sc->slots[i];
+	}
+	if (sc->slots != sc->inline_slots)
+		free(sc->slots);
+	sc->slots = t;
+	sc->cap = cap;
+	return 0;
+}
+
+/* note_key (strict mode) records the key whose opening quote is at kstart
+ * (validated, ending before sc->p) as a member of object obj: a key that
+ * object already has fails, as does a NUL character in a key (jansson
+ * supports neither). */
+static int note_key(scanner *sc, uint32_t obj, const char *kstart, int plain)
+{
+	const char *key = kstart + 1;
+	size_t klen = (size_t)(sc->p - kstart) - 2, off = (size_t)(key - sc->s);
+	int arena = !plain;
+	if (arena) {
+		int rc = TRAWL_OK;
+		off = sc->arena.len;
+		decode(kstart, sc->p, &sc->arena, &rc);
+		if (rc)
+			return fail(sc, kstart, rc, "out of memory");
+		key = (const char *)sc->arena.data + off;
+		klen = sc->arena.len - off;
+		if (memchr(key, 0, klen))
+			return fail(sc, kstart, TRAWL_EJSON, "NUL character in a key");
+	}
+	if (klen > UINT32_MAX)
+		return fail(sc, kstart, TRAWL_EJSON, "key too long");
+	uint64_t h = th_hash64(key, klen) ^ ((uint64_t)obj * 0x9E3779B97F4A7C15ull);
+	size_t j = h & (sc->cap - 1);
+	for (kslot *k; (k = &sc->slots[j])->obj; j = (j + 1) & (sc->cap - 1))
+		if (k->hash == h && k->obj == obj + 1 && k->len == klen &&
+		    memcmp(slot_key(sc, k), key, klen) == 0) {
+			/* the key, cut at a character's start to fit the message */
+			int n = klen > 60 ? 60 : (int)klen;
+			while (n > 0 && n < (int)klen && ((unsigned char)key[n] & 0xC0) == 0x80)
+				n--;
+			if (!sc->reason) {
+				snprintf(sc->detail, sizeof sc->detail, "duplicate key \"%.*s%s\"",
+				         n, key, n < (int)klen ? "..." : "");
+				fail(sc, kstart, TRAWL_EJSON, sc->detail);
+			}
+			return -1;
+		}
+	sc->slots[j] = (kslot){h, off, (uint32_t)klen, obj + 1, arena};
+	if (++sc->nkeys * 2 > sc->cap && grow_keys(sc))
+		return fail(sc, kstart, TRAWL_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* strict_number (strict mode): whether the number [s, e) fits what jansson
+ * reads it into: an integer a 64-bit signed one, any other number a double
+ * that does not overflow. */
+static int strict_number(scanner *sc, const char *s, const char *e, int integral)
+{
+	int neg = *s == '-';
+	size_t n = (size_t)(e - s), digits = n - (size_t)neg;
+	if (integral) { /* JSON has no leading zeros: more digits is larger */
+		if (digits < 19 ||
+		    (digits == 19 &&
+		     memcmp(s + neg, neg ? "9223372036854775808" : "9223372036854775807", 19) <= 0))
+			return 0;
+		return fail(sc, s, TRAWL_EJSON,
+		            neg ? "integer below -2^63 (the least 64-bit integer)"
+		                : "integer above 2^63-1 (the largest 64-bit integer)");
+	}
+	char small[64], *buf = small;
+	if (n >= sizeof small && !(buf = malloc(n + 1)))
+		return fail(sc, s, TRAWL_ENOMEM, "out of memory");
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	errno = 0;
+	double v = strtod(buf, NULL);
+	int over = (v == HUGE_VAL || v == -HUGE_VAL) && errno == ERANGE;
+	if (buf != small)
+		free(buf);
+	return over ? fail(sc, s, TRAWL_EJSON, "number too large for a double") : 0;
+}
+
 static int scan_number(scanner *sc)
 {
 	int ok, integral;
@@ -212,6 +345,8 @@ static int scan_number(scanner *sc)
 	if (!ok)
 		return fail(sc, *sc->p == '-' && p == sc->p + 1 ? sc->p : p, TRAWL_EJSON,
 		            "invalid number");
+	if ((sc->flags & IDX_JSCAN_STRICT) && strict_number(sc, sc->p, p, integral))
+		return -1;
 	sc->p = p;
 	return 0;
 }
@@ -222,6 +357,7 @@ static int scan_container(scanner *sc, int depth, char close)
 {
 	if (depth >= LIMIT_JSON_DEPTH)
 		return fail(sc, sc->p, TRAWL_EJSON, "nesting deeper than 64 levels");
+	uint32_t obj = close == '}' ? ++sc->nobj : 0; /* the top level's is 0 */
 	sc->p++;
 	skip_ws(sc);
 	if (sc->p < sc->end && *sc->p == close) {
@@ -232,9 +368,12 @@ static int scan_container(scanner *sc, int depth, char close)
 		idx_jkind k;
 		if (close == '}') {
 			int plain;
+			const char *kstart = sc->p;
 			if (sc->p >= sc->end || *sc->p != '"')
 				return fail(sc, sc->p, TRAWL_EJSON, "expected a string key");
 			if (scan_string(sc, &plain))
+				return -1;
+			if ((sc->flags & IDX_JSCAN_STRICT) && note_key(sc, obj, kstart, plain))
 				return -1;
 			skip_ws(sc);
 			if (sc->p >= sc->end || *sc->p != ':')
@@ -331,7 +470,7 @@ static const char *find_special(const char *p, const char *end)
 	for (; end - p >= 16; p += 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
 		unsigned m = (unsigned)_mm_movemask_epi8(
-			_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bs)));
+		    _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bs)));
 		if (m)
 			return p + __builtin_ctz(m);
 	}
@@ -369,11 +508,21 @@ static const char *decode(const char *p, const char *end, tbuf *out, int *rc)
 		char e = p[1];
 		p += 2;
 		switch (e) {
-		case 'b': o[n++] = '\b'; break;
-		case 'f': o[n++] = '\f'; break;
-		case 'n': o[n++] = '\n'; break;
-		case 'r': o[n++] = '\r'; break;
-		case 't': o[n++] = '\t'; break;
+		case 'b':
+			o[n++] = '\b';
+			break;
+		case 'f':
+			o[n++] = '\f';
+			break;
+		case 'n':
+			o[n++] = '\n';
+			break;
+		case 'r':
+			o[n++] = '\r';
+			break;
+		case 't':
+			o[n++] = '\t';
+			break;
 		case 'u': {
 			unsigned long cp = (unsigned long)hex4(p, end);
 			p += 4;
@@ -385,7 +534,9 @@ static const char *decode(const char *p, const char *end, tbuf *out, int *rc)
 			put_utf8(o, &n, cp);
 			break;
 		}
-		default: o[n++] = (uint8_t)e; break;
+		default:
+			o[n++] = (uint8_t)e;
+			break;
 		}
 	}
 	out->len += n;
@@ -404,7 +555,8 @@ int idx_json_strings(const idx_jvalue *v, char sep, tbuf *out)
 	const char *p = v->start + 1, *end = v->start + v->len;
 	int first = 1, rc = TRAWL_OK;
 	for (;;) {
-		while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' || *p == ','))
+		while (p < end &&
+		       (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' || *p == ','))
 			p++;
 		if (p >= end || *p == ']')
 			return TRAWL_OK;
@@ -419,10 +571,23 @@ int idx_json_strings(const idx_jvalue *v, char sep, tbuf *out)
 	}
 }
 
-int idx_json_scan(const char *text, size_t len, idx_jmember_cb cb, void *ctx, tbuf *keybuf,
-                  uint32_t *column, char *err, size_t errlen)
+int idx_json_scan(const char *text, size_t len, int flags, idx_jmember_cb cb, void *ctx,
+                  tbuf *keybuf, uint32_t *column, char *err, size_t errlen)
 {
-	scanner sc = {text, text, text + len, NULL, NULL, 0};
+	scanner sc;
+	sc.s = sc.p = text;
+	sc.end = text + len;
+	sc.err_at = NULL;
+	sc.reason = NULL;
+	sc.code = 0;
+	sc.flags = flags;
+	sc.nobj = 0;
+	sc.slots = sc.inline_slots;
+	sc.cap = INLINE_SLOTS;
+	sc.nkeys = 0;
+	if (flags & IDX_JSCAN_STRICT)
+		memset(sc.inline_slots, 0, sizeof sc.inline_slots);
+	tbuf_init(&sc.arena, len + 64);
 	int ret = 0;
 	skip_ws(&sc);
 	if (sc.p >= sc.end || *sc.p != '{') {
@@ -443,14 +608,18 @@ int idx_json_scan(const char *text, size_t len, idx_jmember_cb cb, void *ctx, tb
 			const char *kstart = sc.p;
 			if (scan_string(&sc, &plain))
 				goto error;
+			if ((flags & IDX_JSCAN_STRICT) && note_key(&sc, 0, kstart, plain))
+				goto error;
 			const char *key = kstart + 1;
 			size_t klen = (size_t)(sc.p - kstart) - 2;
 			if (!plain) {
 				int rc = TRAWL_OK;
 				tbuf_reset(keybuf);
 				decode(kstart, sc.p, keybuf, &rc);
-				if (rc)
-					return rc;
+				if (rc) {
+					ret = rc;
+					goto done;
+				}
 				key = (const char *)keybuf->data;
 				klen = keybuf->len;
 			}
@@ -468,7 +637,7 @@ int idx_json_scan(const char *text, size_t len, idx_jmember_cb cb, void *ctx, tb
 				goto error;
 			v.len = (size_t)(sc.p - v.start);
 			if (cb && (ret = cb(ctx, key, klen, &v)) != 0)
-				return ret;
+				goto done;
 			skip_ws(&sc);
 			if (sc.p < sc.end && *sc.p == ',') {
 				sc.p++;
@@ -488,7 +657,7 @@ int idx_json_scan(const char *text, size_t len, idx_jmember_cb cb, void *ctx, tb
 		fail(&sc, sc.p, TRAWL_EJSON, "text after the end of the object");
 		goto error;
 	}
-	return 0;
+	goto done;
 error:;
 	uint32_t col = 1;
 	for (const char *q = text; q < sc.err_at && q < sc.end; q++)
@@ -496,5 +665,10 @@ error:;
 	*column = col;
 	if (err && errlen)
 		snprintf(err, errlen, "%s", sc.reason);
-	return sc.code;
+	ret = sc.code;
+done:
+	if (sc.slots != sc.inline_slots)
+		free(sc.slots);
+	tbuf_fini(&sc.arena);
+	return ret;
 }

@@ -45,13 +45,26 @@ typedef struct idx_jvalue {
 typedef int (*idx_jmember_cb)(void *ctx, const char *key, size_t klen, const idx_jvalue *v);
 
 /*
+ * IDX_JSCAN_STRICT: refuse, besides what RFC 8259 refuses, what jansson's
+ * json_loadb(JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL) refuses, so that a
+ * document the scanner takes is one jansson reads the same: a key twice in
+ * one object (at any depth, compared decoded), a NUL character in a key
+ * (\u0000 in a value is taken), an integer outside 64 bits, a number whose
+ * double overflows. Nesting stays bounded by LIMIT_JSON_DEPTH, tighter than
+ * jansson's. The write path's check runs in this mode, in place of a
+ * jansson parse; the build does not (its input was checked, or is a file).
+ */
+#define IDX_JSCAN_STRICT 1
+
+/*
  * idx_json_scan validates text (len bytes) as one JSON object and calls cb
  * for its members. Returns 0, the callback's nonzero value, or TRAWL_EJSON
- * / TRAWL_EUTF8 with *column (1-based, in characters) and a reason in err.
- * keybuf is scratch for decoding keys.
+ * / TRAWL_EUTF8 (TRAWL_ENOMEM in the strict mode) with *column (1-based, in
+ * characters) and a reason in err. keybuf is scratch for decoding keys;
+ * flags: 0 or IDX_JSCAN_STRICT.
  */
-int idx_json_scan(const char *text, size_t len, idx_jmember_cb cb, void *ctx, tbuf *keybuf,
-                  uint32_t *column, char *err, size_t errlen);
+int idx_json_scan(const char *text, size_t len, int flags, idx_jmember_cb cb, void *ctx,
+                  tbuf *keybuf, uint32_t *column, char *err, size_t errlen);
 
 /*
  * idx_json_number reads a JSON number (RFC 8259's grammar) at p, before

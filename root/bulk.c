@@ -3,12 +3,15 @@
  */
 #include "bulk.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
+#include "common/utf8.h"
+#include "index/jsonscan.h"
 #include "trawl/trawl.h"
 
 static void item_fail(os_bulk_item *it, int status, const char *type, const char *fmt, ...)
@@ -58,7 +61,6 @@ static int next_line(const char *body, size_t len, size_t *at, uint64_t *no, lin
 
 static const char *const action_names[] = {NULL, "index", "create", "update", "delete"};
 
-/* read_meta reads an action's metadata object into it and ib. */
 /* set_id gives it the id (n bytes). */
 static int set_id(os_bulk_item *it, const char *id, size_t n)
 {
@@ -76,6 +78,21 @@ static int set_id(os_bulk_item *it, const char *id, size_t n)
 	return 0;
 }
 
+/* meta_checks: what holds of an action's metadata as a whole. */
+static void meta_checks(os_bulk_item *it)
+{
+	if ((it->req.if_seq_no >= 0) != (it->req.if_primary_term >= 0)) {
+		item_fail(it, 400, "action_request_validation_exception",
+		          "line %llu: if_seq_no and if_primary_term must be given together",
+		          (unsigned long long)it->line);
+		return;
+	}
+	if (!it->index || !it->index[0])
+		item_fail(it, 400, "action_request_validation_exception",
+		          "line %llu: index is missing", (unsigned long long)it->line);
+}
+
+/* read_meta reads an action's metadata object into it. */
 static void read_meta(os_bulk_item *it, json_t *meta, const char *default_index)
 {
 	const char *key;
@@ -153,15 +170,7 @@ static void read_meta(os_bulk_item *it, json_t *meta, const char *default_index)
 			return;
 		}
 	}
-	if ((it->req.if_seq_no >= 0) != (it->req.if_primary_term >= 0)) {
-		item_fail(it, 400, "action_request_validation_exception",
-		          "line %llu: if_seq_no and if_primary_term must be given together",
-		          (unsigned long long)it->line);
-		return;
-	}
-	if (!it->index || !it->index[0])
-		item_fail(it, 400, "action_request_validation_exception",
-		          "line %llu: index is missing", (unsigned long long)it->line);
+	meta_checks(it);
 }
 
 /* read_update reads an update's body line. */
@@ -224,14 +233,103 @@ static void read_update(os_bulk_item *it, const line *l)
 	json_decref(u);
 }
 
-/* read_action reads the action line l (and the line after it, when the
- * action has one) into it. A line that is no action line fails the whole
- * request (TRAWL_EINVAL, err set): which line would come next is unknown. */
-static int read_action(os_bulk_item *it, const line *l, const char *body, size_t len, size_t *at,
-                       uint64_t *no, const char *default_index, char *err, size_t errlen)
+/* ---- action lines: the usual ones scanned, the others read by jansson ---- */
+
+/* Scratch for scanning action lines, one set per body. */
+typedef struct scratch {
+	tbuf keys, index, id;
+} scratch;
+
+/* What the scan of an action line found: its single member, and in that
+ * member's object only string _index and _id. */
+typedef struct scanned {
+	int members;
+	char name[8];
+	idx_jvalue meta, index, id;
+	int has_index, has_id;
+} scanned;
+
+static int on_action(void *ctx, const char *key, size_t klen, const idx_jvalue *v)
 {
-	it->line = l->no;
-	it->req.if_seq_no = it->req.if_primary_term = -1;
+	scanned *c = ctx;
+	if (c->members++ || v->kind != IDX_J_OBJECT || klen >= sizeof c->name)
+		return 1; /* not the usual line: jansson reads it */
+	memcpy(c->name, key, klen);
+	c->name[klen] = 0;
+	c->meta = *v;
+	return 0;
+}
+
+static int on_meta(void *ctx, const char *key, size_t klen, const idx_jvalue *v)
+{
+	scanned *c = ctx;
+	if (v->kind == IDX_J_STRING && klen == 6 && !memcmp(key, "_index", 6)) {
+		c->index = *v;
+		c->has_index = 1;
+		return 0;
+	}
+	if (v->kind == IDX_J_STRING && klen == 3 && !memcmp(key, "_id", 3)) {
+		c->id = *v;
+		c->has_id = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* a decoded string of 1 to max bytes without a NUL (jansson, without
+ * JSON_ALLOW_NUL, refuses the line of one with a NUL) */
+static int scan_str(const idx_jvalue *v, tbuf *out, size_t max)
+{
+	tbuf_reset(out);
+	return idx_json_string(v, out) == TRAWL_OK && out->len && out->len <= max &&
+	       !memchr(out->data, 0, out->len);
+}
+
+/* scan_action reads the usual action line ({"index": {"_index": "...",
+ * "_id": "..."}}, either member or none) with the scanner, in a fraction of
+ * a jansson parse's time: 1 when it did, with it as read_meta leaves it;
+ * 0, with it untouched, for any other line (other keys, other values, bad
+ * JSON), which jansson then reads, so that every error is as it was. The
+ * strict scan takes only what jansson takes, and every string the line can
+ * hold here is checked for a NUL. */
+static int scan_action(os_bulk_item *it, const line *l, const char *default_index, scratch *s)
+{
+	scanned c = {0};
+	uint32_t col;
+	if (idx_json_scan(l->p, l->len, IDX_JSCAN_STRICT, on_action, &c, &s->keys, &col, NULL, 0) ||
+	    c.members != 1)
+		return 0;
+	idx_wact act = 0;
+	for (int k = IDX_WACT_INDEX; k <= IDX_WACT_DELETE; k++)
+		if (!strcmp(c.name, action_names[k]))
+			act = (idx_wact)k;
+	if (!act || idx_json_scan(c.meta.start, c.meta.len, IDX_JSCAN_STRICT, on_meta, &c, &s->keys,
+	                          &col, NULL, 0))
+		return 0;
+	if ((c.has_index && !scan_str(&c.index, &s->index, LIMIT_INDEX_NAME_BYTES)) ||
+	    (c.has_id && !scan_str(&c.id, &s->id, LIMIT_ID_BYTES)))
+		return 0;
+	it->req.act = act;
+	it->index = default_index;
+	if (c.has_index) {
+		if (!(it->index_owned = strndup((const char *)s->index.data, s->index.len))) {
+			item_fail(it, 500, "exception", "out of memory");
+			return 1;
+		}
+		it->index = it->index_owned;
+	}
+	if (c.has_id && set_id(it, (const char *)s->id.data, s->id.len))
+		return 1;
+	meta_checks(it);
+	return 1;
+}
+
+/* read_action_jansson reads the action line l with jansson into it. A line
+ * that is no action line fails the whole request (TRAWL_EINVAL, err set):
+ * which line would come next is unknown. */
+static int read_action_jansson(os_bulk_item *it, const line *l, const char *default_index,
+                               char *err, size_t errlen)
+{
 	json_error_t je;
 	json_t *a = json_loadb(l->p, l->len, JSON_REJECT_DUPLICATES, &je);
 	const char *name = NULL;
@@ -257,6 +355,23 @@ static int read_action(os_bulk_item *it, const line *l, const char *body, size_t
 	}
 	read_meta(it, meta, default_index);
 	json_decref(a);
+	return TRAWL_OK;
+}
+
+/* read_action reads the action line l (and the line after it, when the
+ * action has one) into it: scanned when it is the usual line, else read by
+ * jansson (every line when fast is 0). */
+static int read_action(os_bulk_item *it, const line *l, const char *body, size_t len, size_t *at,
+                       uint64_t *no, const char *default_index, int fast, scratch *s, char *err,
+                       size_t errlen)
+{
+	it->line = l->no;
+	it->req.if_seq_no = it->req.if_primary_term = -1;
+	if (!(fast && scan_action(it, l, default_index, s))) {
+		int rc = read_action_jansson(it, l, default_index, err, errlen);
+		if (rc)
+			return rc;
+	}
 	if (it->req.act == IDX_WACT_DELETE)
 		return TRAWL_OK;
 	line d;
@@ -277,8 +392,8 @@ static int read_action(os_bulk_item *it, const line *l, const char *body, size_t
 	return TRAWL_OK;
 }
 
-int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bulk *out,
-                  int *status, char *err, size_t errlen)
+static int parse_body(const char *body, size_t len, const char *default_index, int fast,
+                      os_bulk *out, int *status, char *err, size_t errlen)
 {
 	*out = (os_bulk){0};
 	*status = 400;
@@ -297,6 +412,10 @@ int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bu
 	uint64_t no = 0;
 	line l;
 	int rc = TRAWL_OK;
+	scratch sc;
+	tbuf_init(&sc.keys, LIMIT_BULK_BYTES);
+	tbuf_init(&sc.index, LIMIT_BULK_BYTES);
+	tbuf_init(&sc.id, LIMIT_BULK_BYTES);
 	while (next_line(body, len, &at, &no, &l)) {
 		if (out->n == LIMIT_WLOG_APPEND_OPS) {
 			rc = errf(err, errlen, TRAWL_ELIMIT,
@@ -316,9 +435,13 @@ int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bu
 		}
 		os_bulk_item *it = &out->items[out->n++];
 		memset(it, 0, sizeof *it);
-		if ((rc = read_action(it, &l, body, len, &at, &no, default_index, err, errlen)))
+		if ((rc = read_action(it, &l, body, len, &at, &no, default_index, fast, &sc, err,
+		                      errlen)))
 			break;
 	}
+	tbuf_fini(&sc.keys);
+	tbuf_fini(&sc.index);
+	tbuf_fini(&sc.id);
 	if (rc == 0 && out->n == 0)
 		rc = errf(err, errlen, TRAWL_EINVAL, "request body is required");
 	if (rc) {
@@ -326,6 +449,18 @@ int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bu
 		return rc;
 	}
 	return TRAWL_OK;
+}
+
+int os_bulk_parse(const char *body, size_t len, const char *default_index, os_bulk *out,
+                  int *status, char *err, size_t errlen)
+{
+	return parse_body(body, len, default_index, 1, out, status, err, errlen);
+}
+
+int os_bulk_parse_jansson(const char *body, size_t len, const char *default_index, os_bulk *out,
+                          int *status, char *err, size_t errlen)
+{
+	return parse_body(body, len, default_index, 0, out, status, err, errlen);
 }
 
 void os_update_parse(const char *body, size_t len, os_bulk_item *it)
@@ -352,50 +487,136 @@ void os_bulk_free(os_bulk *b)
 	*b = (os_bulk){0};
 }
 
-json_t *os_bulk_render_item(const os_bulk_item *it, const idx_wres *r)
+/* ---- the answer, written as JSON text ---- */
+
+/* put_str appends s (n bytes) as a JSON string, escaped as jansson's
+ * json_dumps escapes it (", \, and control characters; \u00XX in capitals;
+ * nothing else), so that the answer is the bytes jansson wrote; a byte that
+ * is not UTF-8 becomes '?' (jansson refused such a string: the member was
+ * left out). */
+static int put_str(tbuf *out, const char *s, size_t n)
+{
+	/* at most 6 bytes per input byte, and the quotes */
+	if (tbuf_reserve(out, 6 * n + 2))
+		return TRAWL_ENOMEM;
+	uint8_t *o = out->data + out->len;
+	*o++ = '"';
+	for (size_t i = 0; i < n;) {
+		size_t run = i;
+		while (run < n && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x80 &&
+		       s[run] != '"' && s[run] != '\\')
+			run++;
+		memcpy(o, s + i, run - i);
+		o += run - i;
+		if ((i = run) >= n)
+			break;
+		unsigned char c = (unsigned char)s[i];
+		size_t adv;
+		if (c >= 0x80) {
+			if (utf8_next(s + i, n - i, &adv) == UINT32_MAX)
+				*o++ = '?';
+			else
+				memcpy(o, s + i, adv), o += adv;
+			i += adv;
+			continue;
+		}
+		static const char short_esc[] = "\b\f\n\r\t\"\\", short_as[] = "bfnrt\"\\";
+		const char *e = c ? strchr(short_esc, c) : NULL;
+		*o++ = '\\';
+		if (e) {
+			*o++ = (uint8_t)short_as[e - short_esc];
+		} else {
+			static const char hex[] = "0123456789ABCDEF";
+			memcpy(o, "u00", 3);
+			o[3] = (uint8_t)hex[c >> 4];
+			o[4] = (uint8_t)hex[c & 15];
+			o += 5;
+		}
+		i++;
+	}
+	*o++ = '"';
+	out->len = (size_t)(o - out->data);
+	return TRAWL_OK;
+}
+
+static int put_cstr(tbuf *out, const char *s)
+{
+	return s ? put_str(out, s, strlen(s)) : tbuf_append(out, "null", 4);
+}
+
+/* put_int appends v in decimal (as jansson's json_integer, a long long). */
+static int put_int(tbuf *out, long long v)
+{
+	char d[24];
+	int n = 0;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do
+		d[sizeof d - 1 - n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		d[sizeof d - 1 - n++] = '-';
+	return tbuf_append(out, d + sizeof d - n, (size_t)n);
+}
+
+#define PUT(lit) tbuf_append(out, lit, sizeof lit - 1)
+
+int os_bulk_render_item(tbuf *out, const os_bulk_item *it, const idx_wres *r)
 {
 	if (it->failed)
 		r = NULL;
-	json_t *o = json_object();
-	json_object_set_new(o, "_index", it->index ? json_string(it->index) : json_null());
+	int rc = PUT("{\"") ||
+	         tbuf_append(out, action_names[it->req.act ? it->req.act : 1],
+	                     strlen(action_names[it->req.act ? it->req.act : 1])) ||
+	         PUT("\":{\"_index\":") || put_cstr(out, it->index) || PUT(",\"_id\":");
 	if (r)
-		json_object_set_new(o, "_id", json_stringn(r->id, r->idlen));
+		rc = rc || put_str(out, r->id, r->idlen);
 	else
-		json_object_set_new(o, "_id",
-		                    it->id ? json_stringn(it->id, it->req.idlen) : json_null());
+		rc = rc || (it->id ? put_str(out, it->id, it->req.idlen) : PUT("null"));
 	if (r && r->result) {
 		int wrote = strcmp(r->result, "noop") != 0; /* one copy: the indexer's */
-		json_object_set_new(o, "_version", json_integer((json_int_t)r->version));
-		json_object_set_new(o, "result", json_string(r->result));
-		json_object_set_new(
-		    o, "_shards",
-		    json_pack("{s:i, s:i, s:i}", "total", wrote, "successful", wrote, "failed", 0));
-		json_object_set_new(o, "_seq_no", json_integer((json_int_t)r->seq_no));
-		json_object_set_new(o, "_primary_term", json_integer((json_int_t)r->primary_term));
-		json_object_set_new(o, "status", json_integer(r->status));
+		rc = rc || PUT(",\"_version\":") || put_int(out, (long long)r->version) ||
+		     PUT(",\"result\":") || put_cstr(out, r->result) ||
+		     (wrote ? PUT(",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0}")
+		            : PUT(",\"_shards\":{\"total\":0,\"successful\":0,\"failed\":0}")) ||
+		     PUT(",\"_seq_no\":") || put_int(out, (long long)r->seq_no) ||
+		     PUT(",\"_primary_term\":") || put_int(out, (long long)r->primary_term) ||
+		     PUT(",\"status\":") || put_int(out, r->status);
 	} else {
 		const char *type = r ? r->error_type : it->error_type;
-		json_object_set_new(o, "status", json_integer(r ? r->status : it->status));
-		json_object_set_new(o, "error",
-		                    json_pack("{s:s, s:s, s:s?}", "type", type ? type : "exception",
-		                              "reason",
-		                              r            ? r->reason
-		                              : it->reason ? it->reason
-		                                           : "",
-		                              "index", it->index));
+		rc = rc || PUT(",\"status\":") || put_int(out, r ? r->status : it->status) ||
+		     PUT(",\"error\":{\"type\":") || put_cstr(out, type ? type : "exception") ||
+		     PUT(",\"reason\":") ||
+		     put_cstr(out, r            ? r->reason
+		                   : it->reason ? it->reason
+		                                : "") ||
+		     PUT(",\"index\":") || put_cstr(out, it->index) || PUT("}");
 	}
-	return json_pack("{s:o}", action_names[it->req.act ? it->req.act : 1], o);
+	return rc || PUT("}}") ? TRAWL_ENOMEM : TRAWL_OK;
 }
 
-json_t *os_bulk_render(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
+int os_bulk_render_answer(tbuf *out, uint64_t took_ms, int errors, const void *items, size_t len)
 {
-	json_t *items = json_array();
-	int errors = 0;
-	for (uint32_t i = 0; i < b->n; i++) {
+	int rc =
+	    PUT("{\"took\":") || put_int(out, (long long)took_ms) ||
+	    (errors ? PUT(",\"errors\":true,\"items\":[") : PUT(",\"errors\":false,\"items\":[")) ||
+	    tbuf_append(out, items, len) || PUT("]}");
+	return rc ? TRAWL_ENOMEM : TRAWL_OK;
+}
+
+int os_bulk_render(tbuf *out, const os_bulk *b, const idx_wres *res, uint64_t took_ms)
+{
+	tbuf items;
+	tbuf_init(&items, out->max);
+	int errors = 0, rc = TRAWL_OK;
+	for (uint32_t i = 0; i < b->n && !rc; i++) {
 		const idx_wres *r = b->items[i].failed ? NULL : &res[i];
 		errors |= !r || !r->result;
-		json_array_append_new(items, os_bulk_render_item(&b->items[i], r));
+		if (i && (rc = tbuf_putc(&items, ',')))
+			break;
+		rc = os_bulk_render_item(&items, &b->items[i], r);
 	}
-	return json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "errors", errors, "items",
-	                 items);
+	if (!rc)
+		rc = os_bulk_render_answer(out, took_ms, errors, items.data, items.len);
+	tbuf_fini(&items);
+	return rc;
 }

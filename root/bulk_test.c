@@ -2,8 +2,12 @@
  * bulk_test.c - _bulk bodies (root/bulk.c): OpenSearch's own example read
  * into the right write requests; each malformed or unsupported line fails
  * its item by line number while the others are read; what fails the whole
- * request (no newline at the end, nothing, too big, too many items); and
- * answers rendered as OpenSearch writes them.
+ * request (no newline at the end, nothing, too big, too many items); action
+ * lines scanned (the usual ones) read as jansson reads them, errors and all,
+ * over 20,000 generated lines; and
+ * answers rendered as OpenSearch writes them, in the very bytes the
+ * jansson-built answer had (its renderer is kept here, as the reference),
+ * over thousands of random items.
  */
 #include <jansson.h>
 #include <setjmp.h>
@@ -223,6 +227,228 @@ static void test_whole_request_refusals(void **state)
 	free(body);
 }
 
+/* ---- action lines: scanned or read by jansson, the same items ---- */
+
+static uint64_t g_rng = 88172645463325252ull;
+
+static uint32_t rnd(uint32_t n)
+{
+	g_rng ^= g_rng << 13;
+	g_rng ^= g_rng >> 7;
+	g_rng ^= g_rng << 17;
+	return (uint32_t)(g_rng % n);
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static int same_bytes(const char *a, uint32_t na, const char *b, uint32_t nb)
+{
+	return na == nb && (!na || (a && b && !memcmp(a, b, na))) && (!a) == (!b);
+}
+
+/* same_parse: os_bulk_parse and os_bulk_parse_jansson read body alike */
+static void same_parse(const char *body, size_t len)
+{
+	os_bulk x, y;
+	int sx = 0, sy = 0;
+	char ex[LIMIT_ERRMSG_BYTES] = "", ey[LIMIT_ERRMSG_BYTES] = "";
+	int rx = os_bulk_parse(body, len, "t", &x, &sx, ex, sizeof ex);
+	int ry = os_bulk_parse_jansson(body, len, "t", &y, &sy, ey, sizeof ey);
+	if (rx != ry || (rx && (sx != sy || strcmp(ex, ey))))
+		fail_msg("%.*s: scanned %d %d \"%s\", jansson %d %d \"%s\"", (int)len, body, rx, sx,
+		         ex, ry, sy, ey);
+	if (rx)
+		return;
+	assert_int_equal(x.n, y.n);
+	for (uint32_t i = 0; i < x.n; i++) {
+		const os_bulk_item *a = &x.items[i], *b = &y.items[i];
+		if (a->req.act != b->req.act || !same_str(a->index, b->index) ||
+		    a->line != b->line || a->failed != b->failed || a->status != b->status ||
+		    !same_str(a->error_type, b->error_type) || !same_str(a->reason, b->reason) ||
+		    !same_bytes(a->req.id, a->req.idlen, b->req.id, b->req.idlen) ||
+		    !same_bytes(a->req.doc, a->req.doclen, b->req.doc, b->req.doclen) ||
+		    !same_bytes(a->id, a->id ? (uint32_t)strlen(a->id) : 0, b->id,
+		                b->id ? (uint32_t)strlen(b->id) : 0) ||
+		    a->req.if_seq_no != b->req.if_seq_no ||
+		    a->req.if_primary_term != b->req.if_primary_term)
+			fail_msg("%.*s: item %u: scanned %d [%s] [%.*s] %d \"%s\", jansson %d [%s] "
+			         "[%.*s] %d \"%s\"",
+			         (int)len, body, i, a->req.act, a->index ? a->index : "-",
+			         (int)a->req.idlen, a->req.id ? a->req.id : "", a->status,
+			         a->reason ? a->reason : "-", b->req.act, b->index ? b->index : "-",
+			         (int)b->req.idlen, b->req.id ? b->req.id : "", b->status,
+			         b->reason ? b->reason : "-");
+	}
+	os_bulk_free(&x);
+	os_bulk_free(&y);
+}
+
+/* Generated action lines, usual and not (other keys, other values,
+ * escapes, NUL, bad UTF-8, duplicates, long names, bad JSON): the scanned
+ * path reads each as jansson does, errors and all. */
+static void test_action_lines_scanned_as_jansson_reads_them(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"index",  "create", "update", "delete", "\\u0069ndex",
+	                                    "indexx", "",       "Index",  "deletes"};
+	static const char *const strs[] = {
+	    "\"t\"",
+	    "\"films\"",
+	    "\"\"",
+	    "\"a\\u0000b\"",
+	    "\"\\u00e9\"",
+	    "\"\xc3\xa9\"",
+	    "\"a\\\"b\"",
+	    "\"\\ud800\"",
+	    "\"x\\u0041\"",
+	    "\"\xff\"",
+	    "42",
+	    "null",
+	    "{}",
+	    "\"0123456789012345678901234567890123456789012345678901234567890123456789012345"
+	    "6789012345678901234567890123456789012345678901234567890123456789012345678901234567"
+	    "8901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	    "012345678901234567890123456789012345678901234567890123456789012345678901234567890"
+	    "123456789012345678901234567890\""};
+	static const char *const keys[] = {
+	    "_index",          "_id",     "_id",           "_index", "if_seq_no",
+	    "if_primary_term", "routing", "require_alias", "x",      "\\u005fid"};
+	static const char *const after[] = {"", "", "", " ", "x", "}", ",", "{}"};
+	char line[2048], body[4096];
+	for (int it = 0; it < 20000; it++) {
+		size_t n = 0;
+		const char *name = names[rnd(sizeof names / sizeof *names)];
+		n += (size_t)snprintf(line + n, sizeof line - n, "%s{\"%s\":%s", rnd(4) ? "" : " ",
+		                      name, rnd(20) ? "{" : "[");
+		int members = (int)rnd(4);
+		for (int m = 0; m < members; m++) {
+			const char *k = keys[rnd(sizeof keys / sizeof *keys)];
+			const char *v = strs[rnd(sizeof strs / sizeof *strs)];
+			if (!strcmp(k, "require_alias"))
+				v = rnd(2) ? "false" : "true";
+			else if (k[0] == 'i' && rnd(2))
+				v = rnd(2) ? "3" : "-1";
+			n += (size_t)snprintf(line + n, sizeof line - n, "%s\"%s\" : %s",
+			                      m ? "," : "", k, v);
+		}
+		n += (size_t)snprintf(line + n, sizeof line - n, "}%s}%s",
+		                      rnd(15) ? "" : ",\"delete\":{}",
+		                      after[rnd(sizeof after / sizeof *after)]);
+		if (rnd(12) == 0 && n) /* cut short */
+			n = rnd((uint32_t)n);
+		const char *doc = rnd(2) ? "{\"doc\":{\"a\":1}}" : "{\"a\":1}";
+		int m = snprintf(body, sizeof body, "%.*s\n%s\n", (int)n, line, doc);
+		same_parse(body, (size_t)m);
+	}
+	/* the usual lines themselves, with every action, are scanned right */
+	const char *usual = "{\"index\":{\"_index\":\"t\",\"_id\":\"a\\u00e9\"}}\n{\"x\":1}\n"
+	                    "{\"create\":{\"_id\":\"b\"}}\n{\"y\":2}\n"
+	                    "{\"delete\":{\"_id\":\"c\",\"_index\":\"u\"}}\n"
+	                    "{\"update\":{\"_id\":\"d\"}}\n{\"doc\":{\"z\":3}}\n"
+	                    "{\"index\":{}}\n{\"w\":4}\n";
+	same_parse(usual, strlen(usual));
+	os_bulk b;
+	parse_ok(usual, "t", &b);
+	assert_int_equal(b.n, 5);
+	assert_bytes(b.items[0].req.id, b.items[0].req.idlen, "a\xc3\xa9");
+	assert_string_equal(b.items[2].index, "u");
+	assert_int_equal(b.items[2].req.act, IDX_WACT_DELETE);
+	assert_int_equal(b.items[4].req.idlen, 0);
+	os_bulk_free(&b);
+}
+
+/* ---- the answer: its bytes, as jansson wrote them before ---- */
+
+static const char *const g_actions[] = {NULL, "index", "create", "update", "delete"};
+
+/* The answer's items as they were built with jansson (root/bulk.c until
+ * the answer was written directly): the reference for its bytes. */
+static json_t *jansson_item(const os_bulk_item *it, const idx_wres *r)
+{
+	if (it->failed)
+		r = NULL;
+	json_t *o = json_object();
+	json_object_set_new(o, "_index", it->index ? json_string(it->index) : json_null());
+	if (r)
+		json_object_set_new(o, "_id", json_stringn(r->id, r->idlen));
+	else
+		json_object_set_new(o, "_id",
+		                    it->id ? json_stringn(it->id, it->req.idlen) : json_null());
+	if (r && r->result) {
+		int wrote = strcmp(r->result, "noop") != 0;
+		json_object_set_new(o, "_version", json_integer((json_int_t)r->version));
+		json_object_set_new(o, "result", json_string(r->result));
+		json_object_set_new(
+		    o, "_shards",
+		    json_pack("{s:i, s:i, s:i}", "total", wrote, "successful", wrote, "failed", 0));
+		json_object_set_new(o, "_seq_no", json_integer((json_int_t)r->seq_no));
+		json_object_set_new(o, "_primary_term", json_integer((json_int_t)r->primary_term));
+		json_object_set_new(o, "status", json_integer(r->status));
+	} else {
+		const char *type = r ? r->error_type : it->error_type;
+		json_object_set_new(o, "status", json_integer(r ? r->status : it->status));
+		json_object_set_new(o, "error",
+		                    json_pack("{s:s, s:s, s:s?}", "type", type ? type : "exception",
+		                              "reason",
+		                              r            ? r->reason
+		                              : it->reason ? it->reason
+		                                           : "",
+		                              "index", it->index));
+	}
+	return json_pack("{s:o}", g_actions[it->req.act ? it->req.act : 1], o);
+}
+
+static json_t *jansson_answer(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
+{
+	json_t *items = json_array();
+	int errors = 0;
+	for (uint32_t i = 0; i < b->n; i++) {
+		const idx_wres *r = b->items[i].failed ? NULL : &res[i];
+		errors |= !r || !r->result;
+		json_array_append_new(items, jansson_item(&b->items[i], r));
+	}
+	return json_pack("{s:I, s:b, s:o}", "took", (json_int_t)took_ms, "errors", errors, "items",
+	                 items);
+}
+
+/* render: os_bulk_render's answer, read back (it must be JSON) */
+static json_t *render(const os_bulk *b, const idx_wres *res, uint64_t took_ms)
+{
+	tbuf out;
+	tbuf_init(&out, SIZE_MAX / 2);
+	assert_int_equal(os_bulk_render(&out, b, res, took_ms), TRAWL_OK);
+	json_error_t je;
+	json_t *j = json_loadb((const char *)out.data, out.len, JSON_ALLOW_NUL, &je);
+	if (!j)
+		fail_msg("%s: %.*s", je.text, (int)out.len, (const char *)out.data);
+	tbuf_fini(&out);
+	return j;
+}
+
+/* a string of valid UTF-8 (every ASCII byte, control characters among
+ * them, and characters of 2, 3 and 4 bytes, U+007F and U+2028 too) */
+static size_t random_text(char *out, size_t cap)
+{
+	static const char *const multi[] = {
+	    "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80", "\xef\xbf\xbf", "\x7f", "\"", "\\",
+	    "/"};
+	size_t n = 0, want = rnd(4) ? rnd(12) : rnd((uint32_t)cap - 8);
+	while (n < want && n + 4 < cap) {
+		if (rnd(3) == 0) {
+			const char *m = multi[rnd(sizeof multi / sizeof *multi)];
+			memcpy(out + n, m, strlen(m));
+			n += strlen(m);
+		} else {
+			out[n++] = (char)(1 + rnd(127));
+		}
+	}
+	out[n] = 0;
+	return n;
+}
+
 static void test_answer_rendered(void **state)
 {
 	(void)state;
@@ -261,7 +487,7 @@ static void test_answer_rendered(void **state)
 	     .reason = "[d]: version conflict, document already exists (current version [2])"},
 	    {0},
 	};
-	json_t *got = os_bulk_render(&b, res, 12);
+	json_t *got = render(&b, res, 12);
 	json_t *want = json_loads(
 	    "{\"took\":12,\"errors\":true,\"items\":["
 	    "{\"index\":{\"_index\":\"t\",\"_id\":\"a\",\"_version\":1,\"result\":\"created\","
@@ -289,11 +515,120 @@ static void test_answer_rendered(void **state)
 	json_decref(want);
 	/* only a not_found and successes: no errors */
 	b.n = 2;
-	got = os_bulk_render(&b, res, 0);
+	got = render(&b, res, 0);
 	assert_true(json_is_false(json_object_get(got, "errors")));
 	json_decref(got);
 	b.n = 5;
 	os_bulk_free(&b);
+}
+
+/* Thousands of random items of every shape, rendered both ways: the same
+ * bytes, compact and indented (?pretty). */
+static void test_answer_bytes_as_jansson_wrote(void **state)
+{
+	(void)state;
+	static const char *const results[] = {"created", "updated", "deleted", "not_found", "noop"};
+	static const char *const types[] = {NULL, "mapper_parsing_exception",
+	                                    "version_conflict_engine_exception"};
+	static char indexes[4][64];
+	for (int round = 0; round < 200; round++) {
+		os_bulk b = {.n = 1 + rnd(40)};
+		b.items = calloc(b.n, sizeof *b.items);
+		idx_wres *res = calloc(b.n, sizeof *res);
+		assert_non_null(b.items);
+		assert_non_null(res);
+		for (int i = 0; i < 4; i++)
+			random_text(indexes[i], sizeof indexes[i]);
+		for (uint32_t i = 0; i < b.n; i++) {
+			os_bulk_item *it = &b.items[i];
+			idx_wres *r = &res[i];
+			it->req.act = (idx_wact)rnd(5); /* 0: shown as index */
+			it->index = rnd(5) ? indexes[rnd(4)] : NULL;
+			char id[LIMIT_ID_BYTES + 1];
+			size_t idlen = random_text(id, sizeof id);
+			uint32_t at = idlen ? rnd((uint32_t)idlen) : 0;
+			if (idlen && rnd(8) == 0 && (unsigned char)id[at] < 0x80)
+				id[at] = 0; /* a NUL inside (in place of an ASCII byte) */
+			if (rnd(3) == 0) {  /* failed while read */
+				it->failed = 1;
+				it->status = rnd(2) ? 400 : 404;
+				it->error_type = types[rnd(3)];
+				char why[LIMIT_ERRMSG_BYTES];
+				random_text(why, sizeof why);
+				it->reason = rnd(6) ? strdup(why) : NULL;
+				if (rnd(2)) {
+					it->id = malloc(idlen + 1);
+					memcpy(it->id, id, idlen + 1);
+					it->req.idlen = (uint32_t)idlen;
+				}
+				continue;
+			}
+			memcpy(r->id, id, idlen + 1);
+			r->idlen = (uint32_t)idlen;
+			r->status = (int)rnd(600);
+			if (rnd(3)) {
+				r->result = results[rnd(5)];
+				r->version = rnd(4) ? rnd(10) : (uint64_t)INT64_MAX - rnd(3);
+				r->seq_no = rnd(4) ? rnd(1000) : ((uint64_t)1 << 62) + rnd(1000);
+				r->primary_term = 1;
+			} else {
+				r->error_type = types[rnd(3)];
+				random_text(r->reason, sizeof r->reason);
+			}
+		}
+		uint64_t took = rnd(4) ? rnd(100000) : (uint64_t)INT64_MAX;
+		json_t *old = jansson_answer(&b, res, took);
+		char *want = json_dumps(old, JSON_COMPACT | JSON_REAL_PRECISION(8));
+		tbuf got;
+		tbuf_init(&got, SIZE_MAX / 2);
+		assert_int_equal(os_bulk_render(&got, &b, res, took), TRAWL_OK);
+		if (got.len != strlen(want) || memcmp(got.data, want, got.len)) {
+			size_t at = 0;
+			while (at < got.len && got.data[at] == (uint8_t)want[at])
+				at++;
+			size_t from = at > 40 ? at - 40 : 0;
+			fail_msg("round %d, byte %zu:\n got %.80s\nwant %.80s", round, at,
+			         (const char *)tbuf_cstr(&got) + from, want + from);
+		}
+		/* ?pretty: the handler has jansson indent the bytes it wrote */
+		json_t *back = json_loadb((const char *)got.data, got.len, JSON_ALLOW_NUL, NULL);
+		char *p1 = json_dumps(old, JSON_INDENT(2) | JSON_REAL_PRECISION(8));
+		char *p2 = json_dumps(back, JSON_INDENT(2) | JSON_REAL_PRECISION(8));
+		assert_non_null(p2);
+		assert_string_equal(p1, p2);
+		free(p1);
+		free(p2);
+		json_decref(back);
+		free(want);
+		json_decref(old);
+		tbuf_fini(&got);
+		for (uint32_t i = 0; i < b.n; i++)
+			os_bulk_item_fini(&b.items[i]);
+		free(b.items);
+		free(res);
+	}
+}
+
+/* Bytes that are not UTF-8 (jansson left such a member out of the answer):
+ * each is written as '?', and the answer is still JSON. */
+static void test_answer_with_bad_utf8(void **state)
+{
+	(void)state;
+	os_bulk_item it = {.req.act = IDX_WACT_INDEX, .index = "ix\xff"};
+	idx_wres r = {.status = 400, .error_type = "mapper_parsing_exception", .idlen = 3};
+	memcpy(r.id, "a\xc3z", 4);
+	snprintf(r.reason, sizeof r.reason, "cut in the middle: \xe2\x82");
+	os_bulk b = {.items = &it, .n = 1};
+	tbuf out;
+	tbuf_init(&out, SIZE_MAX / 2);
+	assert_int_equal(os_bulk_render(&out, &b, &r, 3), TRAWL_OK);
+	const char *want = "{\"took\":3,\"errors\":true,\"items\":[{\"index\":{\"_index\":\"ix?\","
+	                   "\"_id\":\"a?z\",\"status\":400,\"error\":{\"type\":"
+	                   "\"mapper_parsing_exception\",\"reason\":\"cut in the middle: ??\","
+	                   "\"index\":\"ix?\"}}}]}";
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.data, want, out.len);
+	tbuf_fini(&out);
 }
 
 int main(void)
@@ -302,7 +637,10 @@ int main(void)
 	    cmocka_unit_test(test_the_documentation_example),
 	    cmocka_unit_test(test_bad_lines_fail_their_items),
 	    cmocka_unit_test(test_whole_request_refusals),
+	    cmocka_unit_test(test_action_lines_scanned_as_jansson_reads_them),
 	    cmocka_unit_test(test_answer_rendered),
+	    cmocka_unit_test(test_answer_bytes_as_jansson_wrote),
+	    cmocka_unit_test(test_answer_with_bad_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

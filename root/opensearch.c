@@ -1693,12 +1693,14 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 	idx_wreq *reqs = calloc(LIMIT_BULK_CHUNK, sizeof *reqs);
 	idx_wres *res = calloc(LIMIT_BULK_CHUNK, sizeof *res);
 	uint32_t *of = calloc(LIMIT_BULK_CHUNK, sizeof *of);
-	json_t *items = json_array();
-	if (!reqs || !res || !of || !items) {
+	tbuf items, answer; /* written directly (os_bulk_render) */
+	tbuf_init(&items, SIZE_MAX / 2);
+	tbuf_init(&answer, SIZE_MAX / 2);
+	if (!reqs || !res || !of) {
 		os_send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
 		goto out;
 	}
-	int errors = 0;
+	int errors = 0, rc = TRAWL_OK;
 	uint64_t last = 0;
 	for (uint32_t from = 0; from < b.n;) {
 		uint32_t n = 0, to = from;
@@ -1718,15 +1720,15 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 			of[n] = to;
 			reqs[n++] = it->req;
 		}
-		int rc = n ? w->write(w->ctx, reqs, n, res, err, sizeof err) : TRAWL_OK;
-		for (uint32_t i = 0; rc && i < n; i++) {
+		int wrc = n ? w->write(w->ctx, reqs, n, res, err, sizeof err) : TRAWL_OK;
+		for (uint32_t i = 0; wrc && i < n; i++) {
 			/* nothing of the chunk was decided: each item fails with why */
 			res[i] = (idx_wres){0};
-			res[i].status = rc == TRAWL_ENOSPC ? 507 : 500;
+			res[i].status = wrc == TRAWL_ENOSPC ? 507 : 500;
 			res[i].error_type = "exception";
 			snprintf(res[i].reason, sizeof res[i].reason, "%s", err);
 		}
-		for (uint32_t i = 0, k = 0; from < to; from++) {
+		for (uint32_t k = 0; from < to; from++) {
 			const os_bulk_item *it = &b.items[from];
 			const idx_wres *x = NULL;
 			if (!it->failed && k < n && of[k] == from)
@@ -1734,18 +1736,29 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 			errors |= !x || !x->result;
 			if (x && x->result && x->seq_no > last)
 				last = x->seq_no;
-			json_array_append_new(items, os_bulk_render_item(it, x));
-			(void)i;
+			if (!rc && from)
+				rc = tbuf_putc(&items, ',');
+			if (!rc)
+				rc = os_bulk_render_item(&items, it, x);
 		}
 	}
-	json_t *a =
-	    json_pack("{s:I, s:b, s:o}", "took", (json_int_t)((clock_mono_us() - t0) / 1000),
-	              "errors", errors, "items", items);
-	items = NULL;
+	if (!rc)
+		rc = os_bulk_render_answer(&answer, (clock_mono_us() - t0) / 1000, errors,
+		                           items.data, items.len);
 	write_refresh(r, mode, last, NULL, resp);
-	os_send_json(resp, 200, a, pretty);
+	if (rc) /* the writes were made; only their answer could not be written */
+		os_send_errf(resp, pretty, 500, "exception", NULL,
+		             "out of memory writing the answer");
+	else if (pretty) /* jansson indents it */
+		os_send_json(
+		    resp, 200,
+		    json_loadb((const char *)answer.data, answer.len, JSON_ALLOW_NUL, NULL),
+		    pretty);
+	else
+		http_response_json(resp, 200, (const char *)answer.data, answer.len);
 out:
-	json_decref(items);
+	tbuf_fini(&items);
+	tbuf_fini(&answer);
 	free(reqs);
 	free(res);
 	free(of);

@@ -188,7 +188,8 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 	memset(d.has_typed, 0, schema->ntyped);
 	uint32_t col = 0;
 	char why[128];
-	int rc = idx_json_scan(json, len, on_member, &d, &p->keybuf, &col, why, sizeof why);
+	int rc = idx_json_scan(json, len, p->strict ? IDX_JSCAN_STRICT : 0, on_member, &d,
+	                       &p->keybuf, &col, why, sizeof why);
 	if (rc)
 		return rc == TRAWL_ENOMEM ? perr(p, rc, "%s:%llu: out of memory", src, ln)
 		                          : perr(p, rc, "%s:%llu:%u: %s", src, ln, col, why);
@@ -212,11 +213,11 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
 		                  "%s:%llu: field \"id\" must be a string of 1 to %d bytes", src,
 		                  ln, LIMIT_ID_BYTES);
 	if (memchr(id->data, 0, id->len))
-		return id_override ? perr(p, TRAWL_EDOC, "%s:%llu: the id contains a NUL character", src,
-		                          ln)
+		return id_override ? perr(p, TRAWL_EDOC, "%s:%llu: the id contains a NUL character",
+		                          src, ln)
 		                   : perr(p, TRAWL_EDOC,
-		                          "%s:%llu:%u: field \"id\" contains a NUL character", src, ln,
-		                          column_of(json, d.id.start));
+		                          "%s:%llu:%u: field \"id\" contains a NUL character", src,
+		                          ln, column_of(json, d.id.start));
 	for (uint32_t f = 0; f < schema->nfields; f++) {
 		size_t at = texts->len;
 		uint32_t zero = 0;
@@ -272,8 +273,9 @@ int sh_check_doc(const idx_schema *schema, size_t max_doc, const char *doc, size
 {
 	sh_parser p;
 	sh_parser_init(&p, schema, max_doc);
-	int rc = sh_parse_doc(&p, doc, len, "document", 1, (const uint8_t *)id, idlen, accept_doc,
-	                      NULL);
+	p.strict = 1; /* in place of a jansson parse (index/ingest.c) */
+	int rc =
+	    sh_parse_doc(&p, doc, len, "document", 1, (const uint8_t *)id, idlen, accept_doc, NULL);
 	if (rc)
 		errf(err, errlen, rc, "%s", p.errmsg);
 	sh_parser_fini(&p);
@@ -328,7 +330,7 @@ static int parse_action(sh_parser *p, const char *line, size_t len, bulk_action 
 {
 	uint32_t col;
 	memset(a, 0, sizeof *a);
-	if (idx_json_scan(line, len, on_action, a, &p->keybuf, &col, NULL, 0) != 0)
+	if (idx_json_scan(line, len, 0, on_action, a, &p->keybuf, &col, NULL, 0) != 0)
 		return SH_BULK_NONE;
 	return a->keys == 1 ? a->kind : SH_BULK_NONE;
 }
@@ -350,7 +352,7 @@ static int action_id(sh_parser *p, const bulk_action *a, const char *src, uint64
 	bulk_meta m = {0};
 	uint32_t col;
 	tbuf_reset(&p->bulk_id);
-	idx_json_scan(a->body.start, a->body.len, on_meta, &m, &p->keybuf, &col, NULL, 0);
+	idx_json_scan(a->body.start, a->body.len, 0, on_meta, &m, &p->keybuf, &col, NULL, 0);
 	if (!m.has_id)
 		return TRAWL_OK;
 	int rc = m.id.kind == IDX_J_STRING ? idx_json_string(&m.id, &p->bulk_id) : TRAWL_EDOC;

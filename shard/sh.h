@@ -98,6 +98,7 @@ typedef int (*sh_doc_fn)(void *ctx, const sh_doc *d);
 typedef struct sh_parser {
 	const idx_schema *schema;
 	size_t max_doc;
+	int strict; /* documents scanned with IDX_JSCAN_STRICT (sh_check_doc) */
 	tbuf keybuf, idbuf, texts, stored, bulk_id, typed, scratch; /* scratch */
 	char errmsg[1024];
 } sh_parser;
@@ -119,8 +120,11 @@ int sh_parse_doc(sh_parser *p, const char *json, size_t len, const char *src, ui
  * sh_check_doc: whether a build would take doc (len bytes) as the document
  * of id (idlen bytes; NULL: its own "id" field), by the same parse: the
  * write path checks a document with it before acknowledging it, so that
- * the indexer never meets one it cannot index. TRAWL_OK, or the parse's
- * error with its message ("document:1:COLUMN: ...") in err.
+ * the indexer never meets one it cannot index. The scan is strict
+ * (IDX_JSCAN_STRICT): it also refuses what jansson would (duplicate keys at
+ * any depth, a NUL in a key, numbers out of jansson's range), so that the
+ * write path trusts it in place of a parse of its own. TRAWL_OK, or the
+ * parse's error with its message ("document:1:COLUMN: ...") in err.
  */
 int sh_check_doc(const idx_schema *schema, size_t max_doc, const char *doc, size_t len,
                  const char *id, size_t idlen, char *err, size_t errlen);
