@@ -1107,7 +1107,7 @@ static void health(catalog *c, const char *expr, const qparams *qp, const http_r
 	const char *status = !ready ? "red" : healthy < n ? "yellow" : "green";
 	int timed_out = want && status_rank(status) > status_rank(want);
 	json_t *j = json_object();
-	json_object_set_new(j, "cluster_name", os_jstr(cat_cluster_name(c)));
+	json_object_set_new(j, "cluster_name", json_string("trawl"));
 	json_object_set_new(j, "status", json_string(status));
 	json_object_set_new(j, "timed_out", json_boolean(timed_out));
 	json_object_set_new(j, "number_of_nodes", json_integer(n));
@@ -1672,70 +1672,171 @@ static const char *const bulk_params[] = {"refresh", "timeout", "wait_for_active
  * decided LIMIT_BULK_CHUNK items at a time, each chunk's items rendered as
  * it is done, so that a large request holds its outcomes a chunk at a
  * time. */
-static void bulk(root *r, const char *index_name, const char *index, const qparams *qp,
-                 const http_request *req, http_response *resp, int pretty)
+/* The indexes one _bulk request writes to: each item's _index (or the
+ * URL's) resolved once to the index it writes (an alias's write index),
+ * held for the request, with the last sequence number written there. */
+typedef struct bulk_target {
+	char name[LIMIT_INDEX_NAME_BYTES + 1]; /* as the items name it */
+	cat_set set;                           /* the index (n 0: none, why in err) */
+	int status;                            /* the refusal's: 404, 400, 405 */
+	const char *type;
+	char err[256];
+	uint64_t last;
+} bulk_target;
+
+typedef struct bulk_targets {
+	catalog *c;
+	uint32_t n;
+	bulk_target t[LIMIT_INDEXES + 1];
+} bulk_targets;
+
+/* The target of an item naming index (NULL when the request names more
+ * indexes than a server holds: the item fails). */
+static bulk_target *target_of(bulk_targets *ts, const char *index)
 {
-	int mode = write_prologue(r, index_name, index, qp, bulk_params, req, resp, pretty);
-	if (mode < 0)
+	for (uint32_t i = 0; i < ts->n; i++)
+		if (!strcmp(ts->t[i].name, index))
+			return &ts->t[i];
+	if (ts->n == LIMIT_INDEXES + 1)
+		return NULL;
+	bulk_target *t = &ts->t[ts->n++];
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s", index);
+	char missing[LIMIT_INDEX_NAME_BYTES + 1];
+	int rc = strpbrk(index, "*,") ? TRAWL_EQUERY
+	                              : cat_resolve(ts->c, index, CAT_WRITE, &t->set, missing,
+	                                            sizeof missing, t->err, sizeof t->err);
+	t->status = rc == TRAWL_ENOTFOUND ? 404 : 400;
+	t->type =
+	    rc == TRAWL_ENOTFOUND ? "index_not_found_exception" : "illegal_argument_exception";
+	if (rc == TRAWL_ENOTFOUND)
+		snprintf(t->err, sizeof t->err, "no such index [%.200s]", index);
+	else if (rc == TRAWL_EQUERY && strpbrk(index, "*,"))
+		snprintf(t->err, sizeof t->err, "[%.200s]: a write goes to one index", index);
+	if (!rc && !root_writer_of(cat_root(t->set.ix[0]))) {
+		t->status = 405;
+		snprintf(t->err, sizeof t->err, "index [%.200s] does not take writes here",
+		         cat_name(t->set.ix[0]));
+		cat_set_release(&t->set);
+	}
+	return t;
+}
+
+/* Fails item it as its target says. */
+static void fail_item(os_bulk_item *it, const bulk_target *t)
+{
+	it->failed = 1;
+	it->status = t ? t->status : 400;
+	it->error_type = t ? t->type : "illegal_argument_exception";
+	free(it->reason);
+	it->reason = NULL;
+	if (asprintf(&it->reason, "%s",
+	             t ? t->err : "the request names more indexes than a server holds") < 0)
+		it->reason = NULL;
+}
+
+/* Decides one chunk's items [from, to) index by index (the items of one
+ * index in their order), the outcomes in res by item. */
+static void bulk_chunk(bulk_targets *ts, os_bulk *b, uint32_t from, uint32_t to, idx_wreq *reqs,
+                       idx_wres *res, uint32_t *of, bulk_target **tgt)
+{
+	char err[LIMIT_ERRMSG_BYTES];
+	for (uint32_t x = 0; x < ts->n; x++) {
+		bulk_target *t = &ts->t[x];
+		uint32_t n = 0;
+		for (uint32_t i = from; i < to; i++)
+			if (!b->items[i].failed && tgt[i - from] == t) {
+				of[n] = i;
+				reqs[n++] = b->items[i].req;
+			}
+		if (!n)
+			continue;
+		const root_writer *w = root_writer_of(cat_root(t->set.ix[0]));
+		idx_wres *tmp = calloc(n, sizeof *tmp);
+		int wrc = tmp ? w->write(w->ctx, reqs, n, tmp, err, sizeof err) : TRAWL_ENOMEM;
+		for (uint32_t k = 0; k < n; k++) {
+			idx_wres *r = &res[of[k] - from];
+			if (wrc) { /* nothing of it was decided: each item fails with why */
+				*r = (idx_wres){0};
+				r->status = wrc == TRAWL_ENOSPC ? 507 : 500;
+				r->error_type = "exception";
+				snprintf(r->reason, sizeof r->reason, "%s",
+				         wrc == TRAWL_ENOMEM && !tmp ? "out of memory" : err);
+			} else {
+				*r = tmp[k];
+				if (r->result && r->seq_no > t->last)
+					t->last = r->seq_no;
+			}
+		}
+		free(tmp);
+	}
+}
+
+/* POST /_bulk, /{index}/_bulk: items to any index of the catalog, each
+ * item's _index (or the URL's) resolved to the index it writes. */
+static void bulk(catalog *c, const char *expr, const qparams *qp, const http_request *req,
+                 http_response *resp, int pretty)
+{
+	os_error e;
+	if (qs_check(qp, bulk_params, req->path, &e)) {
+		os_send_err(resp, &e, NULL, pretty);
 		return;
-	const root_writer *w = root_writer_of(r);
+	}
+	int mode = refresh_mode(qs_get(qp, "refresh"));
+	if (mode < 0) {
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "Unknown value for refresh: [%.64s].", qs_get(qp, "refresh"));
+		return;
+	}
 	uint64_t t0 = clock_mono_us();
 	os_bulk b;
 	int status = 400;
 	char err[LIMIT_ERRMSG_BYTES];
-	if (os_bulk_parse((const char *)req->body, req->body_len, index, &b, &status, err,
+	if (os_bulk_parse((const char *)req->body, req->body_len, expr, &b, &status, err,
 	                  sizeof err)) {
 		os_send_errf(resp, pretty, status,
 		             status == 413 ? "content_too_long" : "illegal_argument_exception",
 		             NULL, "%s", err);
 		return;
 	}
+	bulk_targets *ts = calloc(1, sizeof *ts);
 	idx_wreq *reqs = calloc(LIMIT_BULK_CHUNK, sizeof *reqs);
 	idx_wres *res = calloc(LIMIT_BULK_CHUNK, sizeof *res);
 	uint32_t *of = calloc(LIMIT_BULK_CHUNK, sizeof *of);
+	bulk_target **tgt = calloc(LIMIT_BULK_CHUNK, sizeof *tgt);
 	tbuf items, answer; /* written directly (os_bulk_render) */
 	tbuf_init(&items, SIZE_MAX / 2);
 	tbuf_init(&answer, SIZE_MAX / 2);
-	if (!reqs || !res || !of) {
+	if (!ts || !reqs || !res || !of || !tgt) {
 		os_send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
 		goto out;
 	}
+	ts->c = c;
 	int errors = 0, rc = TRAWL_OK;
-	uint64_t last = 0;
 	for (uint32_t from = 0; from < b.n;) {
-		uint32_t n = 0, to = from;
-		for (; to < b.n && n < LIMIT_BULK_CHUNK; to++) {
-			os_bulk_item *it = &b.items[to];
-			if (!it->failed && it->index && strcmp(it->index, index_name)) {
-				it->failed = 1;
-				it->status = 404;
-				it->error_type = "index_not_found_exception";
-				free(it->reason);
-				it->reason = NULL;
-				if (asprintf(&it->reason, "no such index [%.200s]", it->index) < 0)
-					it->reason = NULL;
+		uint32_t to = from + LIMIT_BULK_CHUNK < b.n ? from + LIMIT_BULK_CHUNK : b.n;
+		for (uint32_t i = from; i < to; i++) {
+			os_bulk_item *it = &b.items[i];
+			bulk_target *t = NULL;
+			if (!it->failed && !it->index) {
+				static const bulk_target none = {
+				    .status = 400,
+				    .type = "action_request_validation_exception",
+				    .err = "Validation Failed: 1: index is missing;"};
+				fail_item(it, &none);
+			} else if (!it->failed && (!(t = target_of(ts, it->index)) || !t->set.n)) {
+				fail_item(it, t);
+				t = NULL;
+			} else if (t) {
+				it->index = cat_name(t->set.ix[0]); /* the answer names the index */
 			}
-			if (it->failed)
-				continue;
-			of[n] = to;
-			reqs[n++] = it->req;
+			tgt[i - from] = t;
 		}
-		int wrc = n ? w->write(w->ctx, reqs, n, res, err, sizeof err) : TRAWL_OK;
-		for (uint32_t i = 0; wrc && i < n; i++) {
-			/* nothing of the chunk was decided: each item fails with why */
-			res[i] = (idx_wres){0};
-			res[i].status = wrc == TRAWL_ENOSPC ? 507 : 500;
-			res[i].error_type = "exception";
-			snprintf(res[i].reason, sizeof res[i].reason, "%s", err);
-		}
-		for (uint32_t k = 0; from < to; from++) {
+		bulk_chunk(ts, &b, from, to, reqs, res, of, tgt);
+		for (; from < to; from++) {
 			const os_bulk_item *it = &b.items[from];
-			const idx_wres *x = NULL;
-			if (!it->failed && k < n && of[k] == from)
-				x = &res[k++];
+			const idx_wres *x = it->failed ? NULL : &res[from % LIMIT_BULK_CHUNK];
 			errors |= !x || !x->result;
-			if (x && x->result && x->seq_no > last)
-				last = x->seq_no;
 			if (!rc && from)
 				rc = tbuf_putc(&items, ',');
 			if (!rc)
@@ -1745,7 +1846,10 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 	if (!rc)
 		rc = os_bulk_render_answer(&answer, (clock_mono_us() - t0) / 1000, errors,
 		                           items.data, items.len);
-	write_refresh(r, mode, last, NULL, resp);
+	for (uint32_t x = 0; x < ts->n; x++)
+		if (ts->t[x].set.n)
+			write_refresh(cat_root(ts->t[x].set.ix[0]), mode, ts->t[x].last, NULL,
+			              resp);
 	if (rc) /* the writes were made; only their answer could not be written */
 		os_send_errf(resp, pretty, 500, "exception", NULL,
 		             "out of memory writing the answer");
@@ -1757,11 +1861,15 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 	else
 		http_response_json(resp, 200, (const char *)answer.data, answer.len);
 out:
+	for (uint32_t x = 0; ts && x < ts->n; x++)
+		cat_set_release(&ts->t[x].set);
 	tbuf_fini(&items);
 	tbuf_fini(&answer);
+	free(ts);
 	free(reqs);
 	free(res);
 	free(of);
+	free(tgt);
 	os_bulk_free(&b);
 }
 
@@ -1815,9 +1923,6 @@ static int route_write(root *r, const char *index_name, const char *index, const
 		doc_write(r, index_name, index, NULL, IDX_WACT_INDEX, qp, req, resp, pretty);
 	else if (is(b, "_doc") && !rest && (put || is(m, "DELETE")))
 		os_bad_method(resp, pretty, req, "POST");
-	else if (is(b, "_bulk") && !rest)
-		post || put ? bulk(r, index_name, index, qp, req, resp, pretty)
-		            : os_bad_method(resp, pretty, req, "POST, PUT");
 	else if (is(b, "_create") && rest)
 		post || put
 		    ? doc_write(r, index_name, index, rest, IDX_WACT_CREATE, qp, req, resp, pretty)
@@ -1869,9 +1974,8 @@ static int one_index(catalog *c, const char *expr, unsigned flags, cat_set *set,
 	return 0;
 }
 
-/* A route on one index (documents, writes) with the index named by the
- * path (expr) or, for /_bulk, by each item: the server's only index
- * stands for a /_bulk without one. */
+/* A route on one index named by the path (expr): a document's GET, or a
+ * write of one document. */
 static void on_index(catalog *c, const char *expr, const char *b, const char *rest,
                      const qparams *qp, const http_request *req, http_response *resp, int pretty,
                      int *handled)
@@ -1880,7 +1984,7 @@ static void on_index(catalog *c, const char *expr, const char *b, const char *re
 	int get = is(m, "GET") || is(m, "HEAD");
 	int doc = is(b, "_doc") || is(b, "_source");
 	int has_rest = rest && *rest;
-	int write_route = is(b, "_doc") || is(b, "_bulk") || is(b, "_create") || is(b, "_update");
+	int write_route = is(b, "_doc") || is(b, "_create") || is(b, "_update");
 	if (!(doc && has_rest && get) && !write_route) {
 		if (os_in_list(write_endpoints, b))
 			os_refuse_write(resp, pretty);
@@ -1889,20 +1993,7 @@ static void on_index(catalog *c, const char *expr, const char *b, const char *re
 		return;
 	}
 	cat_set set;
-	int rc;
-	if (expr) {
-		rc = one_index(c, expr, doc && has_rest && get ? 0 : CAT_WRITE, &set, resp, pretty);
-	} else {
-		cat_all(c, &set);
-		if ((rc = set.n == 1 ? 0 : -1) != 0) {
-			os_send_errf(
-			    resp, pretty, 400, "illegal_argument_exception", NULL,
-			    "this server holds %u indexes: name the index in the path "
-			    "(/{index}/_bulk); items naming other indexes are not taken yet",
-			    set.n);
-			cat_set_release(&set);
-		}
-	}
+	int rc = one_index(c, expr, doc && has_rest && get ? 0 : CAT_WRITE, &set, resp, pretty);
 	if (rc)
 		return;
 	root *r = cat_root(set.ix[0]);
@@ -1986,7 +2077,10 @@ void os_handle(catalog *c, const http_request *req, http_response *resp, int *ha
 			else
 				os_bad_method(resp, pretty, req, "POST, GET");
 		} else if (is(a, "_bulk") && !b) {
-			on_index(c, NULL, a, NULL, &qp, req, resp, pretty, handled);
+			if (post || is(m, "PUT"))
+				bulk(c, NULL, &qp, req, resp, pretty);
+			else
+				os_bad_method(resp, pretty, req, "POST, PUT");
 		} else {
 			*handled = 0;
 		}
@@ -2004,6 +2098,11 @@ void os_handle(catalog *c, const http_request *req, http_response *resp, int *ha
 			os_refuse_write(resp, pretty); /* a mapping is the schema of a build */
 		else
 			os_bad_method(resp, pretty, req, "GET, HEAD");
+	} else if (is(b, "_bulk") && !has_rest) {
+		if (post || is(m, "PUT"))
+			bulk(c, a, &qp, req, resp, pretty);
+		else
+			os_bad_method(resp, pretty, req, "POST, PUT");
 	} else if (is(b, "_refresh") && !has_rest) {
 		if (post || is(m, "GET"))
 			refresh(c, a, &qp, req, resp, pretty);

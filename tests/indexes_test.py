@@ -236,16 +236,20 @@ class IndexesTest(unittest.TestCase):
         s = self.serve(d)
         self.create(s.port, "a", 1, {"al": {}})
         self.create(s.port, "b", 3)
+        # one _bulk to several indexes: by name, through an alias, and to
+        # none (that item alone fails)
         st, b = call(s.port, "POST", "/_bulk?refresh=wait_for",
                      bulk_body("a", [{"id": "1", "title": "one"}]) +
-                     bulk_body("b", [{"id": "2", "title": "two"}]))
-        if st == 400:  # items naming several indexes: one request per index
-            for ix, doc in (("a", {"id": "1", "title": "one"}), ("b", {"id": "2", "title": "two"})):
-                st, b = call(s.port, "POST", "/%s/_bulk?refresh=wait_for" % ix,
-                             bulk_body(ix, [doc]))
-                self.assertEqual((st, b["errors"]), (200, False), b)
-        else:
-            self.assertEqual((st, b["errors"]), (200, False), b)
+                     bulk_body("b", [{"id": "2", "title": "two"}]) +
+                     bulk_body("al", [{"id": "3", "title": "three"}]) +
+                     bulk_body("nope", [{"id": "4", "title": "four"}]) +
+                     bulk_body("a*", [{"id": "5", "title": "five"}]))
+        self.assertEqual((st, b["errors"]), (200, True), b)
+        got = [(list(i.values())[0]["_index"], list(i.values())[0]["status"]) for i in b["items"]]
+        self.assertEqual(got, [("a", 201), ("b", 201), ("a", 201), ("nope", 404), ("a*", 400)], b)
+        st, b = call(s.port, "POST", "/b/_bulk?refresh=true", bulk_body("b", [{"id": "6", "title": "six"}])
+                     + '{"delete": {"_id": "6"}}\n')
+        self.assertEqual((st, b["errors"]), (200, False), b)
         s.stop()
         self.servers.remove(s)
         os.makedirs(os.path.join(d, ".creating-c"))
@@ -253,9 +257,9 @@ class IndexesTest(unittest.TestCase):
         s = self.serve(d)
         st, b = call(s.port, "GET", "/_cat/indices?format=json&h=index,docs.count,pri")
         self.assertEqual(sorted((r["index"], r["docs.count"], r["pri"]) for r in b),
-                         [("a", "1", "1"), ("b", "1", "3")])
+                         [("a", "2", "1"), ("b", "1", "3")])
         st, b = call(s.port, "GET", "/al/_search")
-        self.assertEqual([h["_id"] for h in b["hits"]["hits"]], ["1"], b)
+        self.assertEqual(sorted(h["_id"] for h in b["hits"]["hits"]), ["1", "3"], b)
         self.assertEqual(sorted(os.listdir(d)), ["a", "aliases.json", "b"])
         s.stop()
 

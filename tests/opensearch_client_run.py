@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """opensearch_client_run.py TRAWL - drives `trawl serve` with the real
 @opensearch-project/opensearch client (tests/opensearch_client_test.js):
-indexes the demo corpus, starts the server on a free loopback port, installs
+indexes the demo corpus and the curl commits, starts a server of each and
+one of an empty data directory (where the client creates, bulk-loads,
+aliases and deletes indexes) on free loopback ports, installs
 the client from tests/package-lock.json when it is missing (npm ci), and runs
 the client test. Exits 77 (skipped) only when node or npm is not installed,
 and fails then instead when TRAWL_REQUIRE_TOOLS is set (scripts/test.sh sets
@@ -51,7 +53,8 @@ def main():
         with open(admin, "w") as f:
             f.write("admin-" + os.urandom(12).hex() + "\n")
         ports = []
-        for ix in (idx, typed):
+        data = os.path.join(work, "data")  # a data directory: created on start
+        for ix in (idx, typed, data):
             port = free_port()
             extra = ["--search-tokens", tokens, "--admin-tokens", admin] if ix == typed else []
             procs.append(subprocess.Popen([TRAWL, "serve", ix, "--http", "127.0.0.1:%d" % port,
@@ -72,7 +75,7 @@ def main():
                 time.sleep(0.2)
         env = dict(os.environ, TRAWL_URL="http://127.0.0.1:%d" % ports[0], TRAWL_INDEX="wiki",
                    TRAWL_TYPED_URL="http://127.0.0.1:%d" % ports[1], TRAWL_TYPED_INDEX="curl",
-                   TRAWL_TYPED_TOKEN=token)
+                   TRAWL_TYPED_TOKEN=token, TRAWL_DATA_URL="http://127.0.0.1:%d" % ports[2])
         return subprocess.run([node, os.path.join(HERE, "opensearch_client_test.js")],
                               env=env, cwd=HERE).returncode
     finally:

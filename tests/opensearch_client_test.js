@@ -493,6 +493,58 @@ async function typedChecks() {
     const e = await expectError(() => tc.search({ index: ix, body: { query, sort: [{ nofield: 'asc' }] } }), 400);
     assert(/nofield/.test(e.meta.body.error.reason), e.meta.body.error.reason);
   });
+
+  // many indexes: a data directory's server (trawl serve DATA_DIR)
+  const dc = new Client({ node: process.env.TRAWL_DATA_URL, maxRetries: 0, requestTimeout: 30000 });
+  const mappings = { properties: { title: { type: 'text' }, n: { type: 'long' }, tag: { type: 'keyword' } } };
+
+  await check('indices.create, exists, get, cat.indices', async () => {
+    let r = await dc.indices.create({ index: 'books', body: { settings: { number_of_shards: 2 }, mappings, aliases: { shelf: { is_write_index: true } } } });
+    assert(r.body.acknowledged && r.body.index === 'books', JSON.stringify(r.body));
+    r = await dc.indices.create({ index: 'news', body: { mappings } });
+    assert(r.body.acknowledged, JSON.stringify(r.body));
+    assert((await dc.indices.exists({ index: 'books' })).statusCode === 200, 'books exists');
+    r = await dc.indices.get({ index: 'books' });
+    assert(r.body.books.settings.index.number_of_shards === '2', JSON.stringify(r.body));
+    r = await dc.cat.indices({ format: 'json' });
+    assert(r.body.map((x) => x.index).sort().join() === 'books,news', JSON.stringify(r.body));
+    await expectError(() => dc.indices.create({ index: 'books' }), 400);
+  });
+
+  await check('bulk to several indexes, refresh, search over a list', async () => {
+    const body = [];
+    for (let i = 0; i < 20; i++) {
+      body.push({ index: { _index: i % 2 ? 'books' : 'news', _id: `d${i}` } });
+      body.push({ title: `fox number ${i}`, n: i, tag: i % 3 ? 'a' : 'b' });
+    }
+    body.push({ index: { _index: 'shelf', _id: 'via-alias' } });
+    body.push({ title: 'fox on a shelf', n: 100, tag: 'a' });
+    let r = await dc.bulk({ body });
+    assert(!r.body.errors && r.body.items.length === 21, JSON.stringify(r.body.items.filter((x) => x.index.error)));
+    assert(r.body.items[20].index._index === 'books', 'the alias wrote to its write index');
+    await dc.indices.refresh({ index: 'books,news' });
+    r = await dc.search({ index: ['books', 'news'], body: { query: { match: { title: 'fox' } }, size: 50, sort: [{ n: 'desc' }], aggs: { t: { terms: { field: 'tag' } } } } });
+    assert(r.body.hits.total.value === 21, `total ${r.body.hits.total.value}`);
+    assert(r.body.hits.hits[0]._id === 'via-alias' && r.body.hits.hits[0]._index === 'books', JSON.stringify(r.body.hits.hits[0]));
+    const ns = r.body.hits.hits.map((h) => h._source.n);
+    assert(ns.every((v, i) => i === 0 || ns[i - 1] >= v), 'sorted by n');
+    const sum = r.body.aggregations.t.buckets.reduce((a, b) => a + b.doc_count, 0);
+    assert(sum === 21, `terms buckets add to ${sum}`);
+  });
+
+  await check('updateAliases, getAlias, delete an index', async () => {
+    let r = await dc.indices.updateAliases({ body: { actions: [{ add: { index: 'news', alias: 'all' } }, { add: { index: 'books', alias: 'all' } }] } });
+    assert(r.body.acknowledged, JSON.stringify(r.body));
+    r = await dc.indices.getAlias({ name: 'all' });
+    assert(Object.keys(r.body).sort().join() === 'books,news', JSON.stringify(r.body));
+    r = await dc.count({ index: 'all' });
+    assert(r.body.count === 21, `count ${r.body.count}`);
+    r = await dc.indices.delete({ index: 'news' });
+    assert(r.body.acknowledged, JSON.stringify(r.body));
+    assert((await dc.indices.exists({ index: 'news' })).statusCode === 404, 'news is gone');
+    r = await dc.count({ index: 'all' });
+    assert(r.body.count === 11, `count after the delete ${r.body.count}`);
+  });
 }
 
 main().catch((e) => {
