@@ -24,5 +24,6 @@ int cmd_schema(int argc, char **argv);
 int cmd_leaf(int argc, char **argv);
 int cmd_root(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_indexer(int argc, char **argv);
 
 #endif

@@ -29,6 +29,7 @@ static const char main_help[] =
     "  serve DIR            the HTTP search API on one machine (root + leaf)\n"
     "  leaf ...             serve shards to roots over nng\n"
     "  root ...             the HTTP search API over a cluster of leaves\n"
+    "  indexer DIR --listen URL   a cluster's writes to the index in DIR\n"
     "  version              print the version\n"
     "\n"
     "'trawl COMMAND --help' describes each command.\n";
@@ -71,6 +72,8 @@ int main(int argc, char **argv)
 		return cmd_leaf(argc - 1, argv + 1);
 	if (!strcmp(cmd, "root"))
 		return cmd_root(argc - 1, argv + 1);
+	if (!strcmp(cmd, "indexer"))
+		return cmd_indexer(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s'\n%s", cli_prog, cmd, main_help);
 	return EX_USAGE;
 }

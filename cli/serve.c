@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/indexer_rpc.h"
 #include "cli/serve_host.h"
 #include "cli/util.h"
 #include "common/clock.h"
@@ -26,6 +27,7 @@
 #include "leaf/leaf.h"
 #include "root/api.h"
 #include "root/auth.h"
+#include "root/remote.h"
 #include "root/root.h"
 #include "trawl/trawl.h"
 
@@ -557,9 +559,20 @@ int cmd_root(int argc, char **argv)
 	cfg.timeout_ms = timeout;
 	cfg.quiet = quiet;
 	set_cache(&cfg, cache_mb);
+	/* writes go to the index's indexer when the cluster file names one */
+	remote_writer *rw = NULL;
+	if (cfg.indexer_url[0]) {
+		if ((rc = remote_writer_open(&rw, cfg.indexer_url, &cfg.tls, err, sizeof err))) {
+			root_config_fini(&cfg);
+			return cli_fail(rc, err);
+		}
+		cfg.writer = remote_writer_of(rw);
+	}
 	char banner[300];
-	snprintf(banner, sizeof banner, "root over %u leaves, %u shards", cfg.nleaves, cfg.nshards);
+	snprintf(banner, sizeof banner, "root over %u leaves, %u shards%s%s", cfg.nleaves,
+	         cfg.nshards, rw ? ", writes to " : "", rw ? cfg.indexer_url : "");
 	rc = run_root(&cfg, addr, name, quiet, banner, &tf, (unsigned)drain_ms);
+	remote_writer_close(rw);
 	root_config_fini(&cfg);
 	return rc;
 }
@@ -681,4 +694,112 @@ int cmd_serve(int argc, char **argv)
 	rc = run_api(cat, addr, quiet, banner, &tf, (unsigned)drain_ms);
 	serve_host_close(h);
 	return rc;
+}
+
+/* ---- trawl indexer: an index's writes for a cluster ---- */
+
+static const char indexer_help[] =
+    "usage: trawl indexer DIR --listen URL [--refresh-ms N] [--workers N]\n"
+    "                     [--cert FILE --key FILE --ca FILE] [--quiet]\n"
+    "\n"
+    "The indexer of the index in DIR for a cluster (issue #12): roots whose\n"
+    "cluster file names it (\"indexer\": URL) send it their writes; it logs each\n"
+    "durably (DIR/wlog.mdb, fsynced before the answer) and publishes what the\n"
+    "log holds as a new generation in DIR every refresh interval. Leaves that\n"
+    "read DIR switch to it; a restart resumes from the log.\n"
+    "\n"
+    "  --listen URL     tcp://HOST:PORT, ipc://PATH or tls+tcp://HOST:PORT\n"
+    "  --refresh-ms N   how often writes become searchable (default 1000)\n"
+    "  --workers N      requests at once (default 16; a refresh holds one)\n"
+    "  --cert, --key, --ca  TLS for a tls+tcp:// URL: the roots' certificates\n"
+    "                   must be signed by the CA\n";
+
+int cmd_indexer(int argc, char **argv)
+{
+	static const struct option longs[] = {{"listen", required_argument, 0, 'l'},
+	                                      {"refresh-ms", required_argument, 0, 'R'},
+	                                      {"workers", required_argument, 0, 'w'},
+	                                      {"cert", required_argument, 0, 'c'},
+	                                      {"key", required_argument, 0, 'k'},
+	                                      {"ca", required_argument, 0, 'a'},
+	                                      {"quiet", no_argument, 0, 'q'},
+	                                      {"help", no_argument, 0, 'h'},
+	                                      {0, 0, 0, 0}};
+	const char *url = NULL;
+	long refresh_ms = 1000, workers = 16;
+	int quiet = 0, c;
+	rpc_tls tls = {0};
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			url = optarg;
+			break;
+		case 'R':
+			if ((refresh_ms = parse_range(optarg, 1, 3600000)) < 1)
+				return cli_usage_error("indexer",
+				                       "--refresh-ms takes 1 to 3600000");
+			break;
+		case 'w':
+			if ((workers = parse_range(optarg, 1, LIMIT_RPC_WORKERS)) < 1)
+				return cli_usage_error("indexer", "--workers takes 1 to " LIMIT_STR(
+				                                      LIMIT_RPC_WORKERS));
+			break;
+		case 'c':
+			tls.cert_file = optarg;
+			break;
+		case 'k':
+			tls.key_file = optarg;
+			break;
+		case 'a':
+			tls.ca_file = optarg;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			fputs(indexer_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("indexer", "unknown option");
+		}
+	}
+	if (!url || argc - optind != 1)
+		return cli_usage_error("indexer", "needs DIR and --listen URL");
+	const char *dir = argv[optind];
+	int is_tls = !strncmp(url, "tls+", 4);
+	if (!(is_tls && tls.ca_file) && !rpc_url_loopback(url))
+		fprintf(
+		    stderr,
+		    "%s indexer: WARNING: listening on %s %s: whoever reaches that address can "
+		    "write to the index. Listen on tls+tcp:// with --cert, --key and a --ca that "
+		    "the roots' certificates must be signed by, or on a loopback address.\n",
+		    cli_prog, url, is_tls ? "with TLS but no CA" : "without TLS");
+	raise_fd_limit();
+	block_signals();
+	char err[1024];
+	trawl_indexer *x = NULL;
+	trawl_indexer_opts xo = {0};
+	xo.refresh_ms = (unsigned)refresh_ms;
+	xo.quiet = quiet;
+	int rc = trawl_indexer_open(&x, dir, &xo, err, sizeof err);
+	if (rc)
+		return cli_fail(rc, err);
+	indexer_rpc *srv;
+	if ((rc = indexer_rpc_start(&srv, x, url, tls.cert_file || tls.ca_file ? &tls : NULL,
+	                            (unsigned)workers, err, sizeof err))) {
+		trawl_indexer_close(x);
+		return cli_fail(rc, err);
+	}
+	if (!quiet) {
+		trawl_indexer_stats st;
+		trawl_indexer_get_stats(x, &st);
+		fprintf(stderr, "trawl indexer: %s at generation %llu, writes on %s\n", dir,
+		        (unsigned long long)st.generation, url);
+	}
+	wait_for_signal();
+	stop_within_bound();
+	indexer_rpc_stop(srv);
+	trawl_indexer_close(x);
+	return 0;
 }

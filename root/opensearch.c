@@ -1494,6 +1494,13 @@ static void write_refresh(root *r, int mode, uint64_t seq, json_t *answer, http_
 		json_object_set_new(answer, "forced_refresh", json_true());
 }
 
+/* The status of a write that could not be decided: a full disk 507, an
+ * indexer out of reach (a cluster's) 503, anything else 500. */
+static int write_status(int rc)
+{
+	return rc == TRAWL_ENOSPC ? 507 : rc == TRAWL_EIO ? 503 : 500;
+}
+
 /* One document's answer: OpenSearch's index, delete and update response. */
 static json_t *write_answer(const char *index_name, const idx_wres *w)
 {
@@ -1541,8 +1548,7 @@ static void write_one(root *r, const char *index_name, const idx_wreq *wr, int m
 	}
 	int rc = w->write(w->ctx, wr, 1, res, err, sizeof err);
 	if (rc) {
-		os_send_errf(resp, pretty, rc == TRAWL_ENOSPC ? 507 : 500, "exception", index_name,
-		             "%s", err);
+		os_send_errf(resp, pretty, write_status(rc), "exception", index_name, "%s", err);
 	} else if (!res->result) {
 		os_send_errf(resp, pretty, res->status,
 		             res->error_type ? res->error_type : "exception", index_name, "%s",
@@ -1758,7 +1764,7 @@ static void bulk_chunk(bulk_targets *ts, os_bulk *b, uint32_t from, uint32_t to,
 			idx_wres *r = &res[of[k] - from];
 			if (wrc) { /* nothing of it was decided: each item fails with why */
 				*r = (idx_wres){0};
-				r->status = wrc == TRAWL_ENOSPC ? 507 : 500;
+				r->status = write_status(wrc);
 				r->error_type = "exception";
 				snprintf(r->reason, sizeof r->reason, "%s",
 				         wrc == TRAWL_ENOMEM && !tmp ? "out of memory" : err);
@@ -1897,8 +1903,8 @@ static void refresh(catalog *c, const char *expr, const qparams *qp, const http_
 			failed = cat_name(set.ix[i]);
 	}
 	if (rc)
-		os_send_errf(resp, pretty, rc == TRAWL_EBUSY ? 503 : 500, "exception", failed, "%s",
-		             err);
+		os_send_errf(resp, pretty, rc == TRAWL_EBUSY ? 503 : write_status(rc), "exception",
+		             failed, "%s", err);
 	else
 		os_send_json(resp, 200,
 		             json_pack("{s:{s:i, s:i, s:i}}", "_shards", "total", (int)shards,

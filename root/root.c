@@ -138,6 +138,15 @@ int root_config_load(root_config *cfg, const char *path, char *err, size_t errle
 			errf(err, errlen, rc, "%s: no leaf serves shard %u", path, s);
 			goto out;
 		}
+	json_t *ix = json_object_get(doc, "indexer");
+	if (ix && (!json_is_string(ix) || !json_string_length(ix) ||
+	           json_string_length(ix) >= LIMIT_URL_BYTES)) {
+		errf(err, errlen, rc, "%s: \"indexer\" must be the indexer's URL (< %d bytes)",
+		     path, LIMIT_URL_BYTES);
+		goto out;
+	}
+	if (ix)
+		snprintf(cfg->indexer_url, sizeof cfg->indexer_url, "%s", json_string_value(ix));
 	rc = TRAWL_OK;
 out:
 	json_decref(doc);

@@ -62,12 +62,15 @@ typedef struct root_config {
 	                             no_cache set: no cache) */
 	int no_cache;
 	int quiet;
-	const root_writer *writer; /* where writes go (NULL: they are refused) */
+	const root_writer *writer;         /* where writes go (NULL: they are refused) */
+	char indexer_url[LIMIT_URL_BYTES]; /* the cluster file's "indexer" ("": none): the
+	                                      caller makes the writer (root/remote.h) */
 } root_config;
 
 /*
  * root_config_load reads a cluster file (docs/OPERATIONS.md):
- *   {"shards": 4, "leaves": [{"url": "tcp://10.0.0.5:7100", "shards": [0, 1]}, ...]}
+ *   {"shards": 4, "leaves": [{"url": "tcp://10.0.0.5:7100", "shards": [0, 1]}, ...],
+ *    "indexer": "tcp://10.0.0.9:7300"}   (optional: where writes go)
  * Fills cfg->nshards, nleaves, leaves (malloc'ed: free with root_config_fini).
  * Errors name the file and the key.
  */

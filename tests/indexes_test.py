@@ -19,7 +19,6 @@ writes racing a DELETE of their index answer 200 or 404, never anything
 else; `trawl serve INDEX_DIR` still serves one index and refuses to
 create others. Standard library only.
 """
-import http.client
 import json
 import os
 import random
@@ -34,36 +33,13 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from netlib import free_port  # noqa: E402
+from netlib import free_port, http_json as call  # noqa: E402
 
 TRAWL = None
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:")
 MAPPING = {"properties": {"title": {"type": "text"}, "n": {"type": "long"},
                           "tag": {"type": "keyword"}}}
-
-
-def call(port, method, path, body=None, timeout=60, raw=False):
-    """(status, json or text)."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        data = body
-        if isinstance(body, (dict, list)):
-            data = json.dumps(body).encode()
-        elif isinstance(body, str):
-            data = body.encode()
-        ctype = "application/x-ndjson" if "_bulk" in path else "application/json"
-        c.request(method, path, body=data, headers={"Content-Type": ctype})
-        r = c.getresponse()
-        text = r.read()
-        if raw or not text:
-            return r.status, text.decode(errors="replace")
-        try:
-            return r.status, json.loads(text)
-        except ValueError:
-            return r.status, text.decode(errors="replace")
-    finally:
-        c.close()
 
 
 class Server:

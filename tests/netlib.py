@@ -1,5 +1,7 @@
 """netlib.py - loopback ports for the integration tests (imported by
-serve_test.py, build_test.py, tls_test.py and opensearch_client_run.py).
+serve_test.py, build_test.py, tls_test.py and opensearch_client_run.py),
+and http_json, the JSON request the tests of writes and indexes send
+(writes_test.py, indexes_test.py, cluster_writes_test.py).
 
 free_port returns a port on 127.0.0.1 that was free a moment ago, for a
 server the test is about to start. Two things can take it in between:
@@ -19,6 +21,8 @@ Suites running side by side pick at random from about 12,000 ports and
 each checks its pick by binding it, so they meet only if two pick the same
 port within the same moment.
 """
+import http.client
+import json
 import os
 import random
 import socket
@@ -57,3 +61,29 @@ def free_port():
         _given.add(p)
         return p
     raise RuntimeError("no free port on 127.0.0.1 in %d-%d" % (lo, hi))
+
+
+def http_json(port, method, path, body=None, timeout=30, raw=False):
+    """(status, the answer's JSON; its text when it is not JSON or raw is
+    set; None when empty). body: a dict or list (sent as JSON), text or
+    bytes; a path with _bulk is sent as NDJSON. Raises OSError when the
+    connection fails."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+        if isinstance(data, str):
+            data = data.encode()
+        ctype = "application/x-ndjson" if "_bulk" in path else "application/json"
+        c.request(method, path, body=data, headers={"Content-Type": ctype})
+        r = c.getresponse()
+        text = r.read()
+        if not text:
+            return r.status, None if not raw else ""
+        if raw:
+            return r.status, text.decode(errors="replace")
+        try:
+            return r.status, json.loads(text)
+        except ValueError:
+            return r.status, text.decode(errors="replace")
+    finally:
+        c.close()

@@ -35,33 +35,11 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from netlib import free_port  # noqa: E402
+from netlib import free_port, http_json as request  # noqa: E402
 
 TRAWL = None
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:")
-
-
-def request(port, method, path, body=None, timeout=30):
-    """(status, json or None); raises OSError when the connection fails."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        data = body
-        if isinstance(body, (dict, list)):
-            data = json.dumps(body).encode()
-        elif isinstance(body, str):
-            data = body.encode()
-        hdrs = {"Content-Type": "application/x-ndjson" if path.endswith("_bulk") or
-                "_bulk?" in path else "application/json"}
-        c.request(method, path, body=data, headers=hdrs)
-        r = c.getresponse()
-        raw = r.read()
-        try:
-            return r.status, json.loads(raw) if raw else None
-        except ValueError:
-            return r.status, raw
-    finally:
-        c.close()
 
 
 class Server:

@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""
+cluster_writes_test.py - writes through a cluster's root to the index's
+indexer (`trawl indexer DIR --listen URL`, issue #12 item 5), as real
+processes on loopback:
+
+    python3 tests/cluster_writes_test.py build/cli/trawl
+
+A cluster here is an indexer, two leaves replicating both shards of its
+directory, and a root whose cluster file names the indexer. Covered:
+every kind of write through the root (index, create, update, delete,
+_bulk, refresh=wait_for, realtime and non-realtime GET) answered as by
+`trawl serve`, and the indexer's figures in the root's /metrics; with the
+indexer stopped, writes answer 503 at once and searches go on; random
+writes while the root is killed (SIGKILL) and restarted, and then the
+indexer: afterwards the index holds every acknowledged write, and a
+write whose answer was lost whole or not at all. Standard library only.
+"""
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from netlib import free_port, http_json as call  # noqa: E402
+
+TRAWL = None
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+                   "runtime error:")
+
+
+class Proc:
+    """A trawl process; its stderr kept in a file."""
+
+    def __init__(self, args, log):
+        self.log = log
+        self.err = open(log, "ab")
+        self.p = subprocess.Popen([TRAWL] + args, stdout=subprocess.DEVNULL, stderr=self.err)
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(timeout=60)
+        self.err.close()
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.p.wait(timeout=60)
+        self.err.close()
+        with open(self.log, errors="replace") as f:
+            text = f.read()
+        assert rc == 0, "%s exited %d: %s" % (self.p.args, rc, text[-2000:])
+        for m in SANITIZER_MARKS:
+            assert m not in text, text[-4000:]
+
+
+class Cluster:
+    def __init__(self, tmp, docs):
+        self.tmp = tmp
+        self.ix = os.path.join(tmp, "ix")
+        src = os.path.join(tmp, "docs.jsonl")
+        with open(src, "w") as f:
+            for d in docs:
+                f.write(json.dumps(d) + "\n")
+        subprocess.run([TRAWL, "index", self.ix, src, "--shards", "2"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ixport = free_port()
+        self.leafports = [free_port(), free_port()]
+        self.port = free_port()
+        self.cluster = os.path.join(tmp, "cluster.json")
+        with open(self.cluster, "w") as f:
+            json.dump({"shards": 2, "indexer": "tcp://127.0.0.1:%d" % self.ixport,
+                       "leaves": [{"url": "tcp://127.0.0.1:%d" % p, "shards": [0, 1]}
+                                  for p in self.leafports]}, f)
+        self.indexer = self.root = None
+        self.leaves = []
+        self.start_indexer()
+        for p in self.leafports:
+            self.leaves.append(Proc(["leaf", "--index", self.ix, "--listen",
+                                     "tcp://127.0.0.1:%d" % p],
+                                    os.path.join(tmp, "leaf-%d.log" % p)))
+        self.start_root()
+
+    def start_indexer(self):
+        self.indexer = Proc(["indexer", self.ix, "--listen", "tcp://127.0.0.1:%d" % self.ixport,
+                             "--refresh-ms", "200"], os.path.join(self.tmp, "indexer.log"))
+
+    def start_root(self):
+        self.root = Proc(["root", "--cluster", self.cluster, "--http",
+                          "127.0.0.1:%d" % self.port, "--name", "ix"],
+                         os.path.join(self.tmp, "root.log"))
+        end = time.time() + 60
+        while True:
+            try:
+                if call(self.port, "GET", "/readyz", timeout=2)[0] == 200:
+                    # and the indexer is connected: a realtime get answers
+                    if call(self.port, "GET", "/ix/_doc/nothing-here")[0] == 404:
+                        return
+            except OSError:
+                pass
+            if time.time() > end:
+                raise AssertionError("the cluster never became ready")
+            time.sleep(0.05)
+
+    def close(self, graceful=True):
+        for p in [self.root, self.indexer] + self.leaves:
+            if p is None or p.err.closed:
+                continue
+            if graceful:
+                p.stop()
+            else:
+                p.kill()
+
+
+class ClusterWritesTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="trawl-cluster-writes-")
+        self.c = None
+
+    def tearDown(self):
+        if self.c:
+            self.c.close(graceful=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # Every kind of write through the root, read back through it.
+    def test_writes_through_root(self):
+        self.c = c = Cluster(self.tmp, [{"id": "b%d" % i, "title": "base %d" % i,
+                                         "body": "fox %d" % i} for i in range(50)])
+        p = c.port
+        st, b = call(p, "PUT", "/ix/_doc/n1?refresh=wait_for", {"title": "new", "body": "red fox"})
+        self.assertEqual((st, b["result"], b["_version"]), (201, "created", 1), b)
+        st, b = call(p, "GET", "/ix/_search?q=body:red")
+        self.assertEqual([h["_id"] for h in b["hits"]["hits"]], ["n1"], b)
+        st, b = call(p, "PUT", "/ix/_create/n1", {"title": "again"})
+        self.assertEqual((st, b["error"]["type"]), (409, "version_conflict_engine_exception"), b)
+        st, b = call(p, "POST", "/ix/_update/b3", {"doc": {"title": "changed"}})
+        self.assertEqual((st, b["result"], b["_version"]), (200, "updated", 2), b)
+        st, b = call(p, "GET", "/ix/_doc/b3")  # realtime: from the indexer
+        self.assertEqual((st, b["_source"]["title"], b["_version"]), (200, "changed", 2), b)
+        st, b = call(p, "PUT", "/ix/_doc/b4?if_seq_no=999&if_primary_term=1", {"title": "x"})
+        self.assertEqual(st, 409, b)
+        bulk = "".join('{"index":{"_id":"k%d"}}\n{"title":"bulk %d","body":"fox"}\n' % (i, i)
+                       for i in range(30)) + '{"delete":{"_id":"b0"}}\n'
+        st, b = call(p, "POST", "/ix/_bulk?refresh=wait_for", bulk)
+        self.assertEqual((st, b["errors"], len(b["items"])), (200, False, 31), b)
+        st, b = call(p, "DELETE", "/ix/_doc/b1?refresh=true")
+        self.assertEqual((st, b["result"]), (200, "deleted"), b)
+        st, b = call(p, "GET", "/ix/_count")
+        self.assertEqual(b["count"], 50 + 1 + 30 - 2, b)
+        st, b = call(p, "GET", "/ix/_doc/b3?realtime=false")  # from the leaves
+        self.assertEqual((st, b["_source"]["title"]), (200, "changed"), b)
+        st, b = call(p, "POST", "/ix/_refresh")
+        self.assertEqual(st, 200, b)
+        c_ = http.client.HTTPConnection("127.0.0.1", p, timeout=10)
+        c_.request("GET", "/metrics")
+        text = c_.getresponse().read().decode()
+        c_.close()
+        m = {}
+        for line in text.splitlines():
+            if line.startswith("trawl_indexer_writes_total"):
+                m["writes"] = float(line.rsplit(" ", 1)[1])
+        self.assertEqual(m.get("writes", 0), 34, text[-3000:])  # 1 + 1 + 31 + 1
+        # the indexer stopped: writes 503 at once, searches and reads go on
+        c.indexer.stop()
+        t0 = time.time()
+        st, b = call(p, "PUT", "/ix/_doc/z", {"title": "z"})
+        self.assertEqual(st, 503, b)
+        self.assertLess(time.time() - t0, 5)
+        st, b = call(p, "GET", "/ix/_count")
+        self.assertEqual((st, b["count"]), (200, 79), b)
+        # back: the root reconnects by itself
+        c.start_indexer()
+        end = time.time() + 30
+        while call(p, "PUT", "/ix/_doc/z?refresh=wait_for", {"title": "z"})[0] != 201:
+            self.assertLess(time.time(), end, "the root never reconnected to the indexer")
+            time.sleep(0.1)
+        self.assertEqual(call(p, "GET", "/ix/_count")[1]["count"], 80)
+        c.close()
+        self.c = None
+
+    # Random writes while the root, then the indexer, is killed with
+    # SIGKILL and restarted: every acknowledged write is there, a write
+    # whose answer was lost is there whole or not at all.
+    def test_durable_under_kills(self):
+        base = [{"id": "b%d" % i, "title": "base %d" % i, "body": "w"} for i in range(100)]
+        self.c = c = Cluster(self.tmp, base)
+        rnd = random.Random(int(os.environ.get("TRAWL_SEED", "21")))
+        model = {d["id"]: {"title": d["title"], "body": d["body"]} for d in base}
+        uncertain = {}
+        acked = [0]
+        stop = threading.Event()
+        up = threading.Event()
+        up.set()
+        errors = []
+
+        def writer():
+            n = 0
+            while not stop.is_set():
+                if not up.wait(0.05):
+                    continue
+                n += 1
+                i = rnd.randrange(200)
+                doc_id = "b%d" % i if i < 100 else "n%d" % i
+                before = model.get(doc_id)
+                if rnd.random() < 0.25:
+                    method, path, body, after = "DELETE", "/ix/_doc/" + doc_id, None, None
+                else:
+                    after = {"title": "w%d" % n, "body": "written %d" % n}
+                    method, path, body = "PUT", "/ix/_doc/" + doc_id, after
+                try:
+                    st, b = call(c.port, method, path, body, timeout=40)
+                except OSError:
+                    uncertain.setdefault(doc_id, set()).update(
+                        [json.dumps(before, sort_keys=True), json.dumps(after, sort_keys=True)])
+                    time.sleep(0.05)
+                    continue
+                if st in (200, 201) or (st == 404 and method == "DELETE"):
+                    model[doc_id] = after
+                    uncertain.pop(doc_id, None)
+                    acked[0] += 1
+                elif st == 503:  # the indexer out of reach: in doubt only if sent
+                    if "may or may not" in json.dumps(b):
+                        uncertain.setdefault(doc_id, set()).update(
+                            [json.dumps(before, sort_keys=True),
+                             json.dumps(after, sort_keys=True)])
+                    time.sleep(0.02)
+                else:
+                    errors.append((st, b))
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            for k in range(6):
+                time.sleep(rnd.uniform(0.8, 1.6))
+                if k % 2 == 0:
+                    c.root.kill()  # the root: its in-flight writes lost in answer only
+                    c.start_root()
+                else:
+                    c.indexer.kill()  # the indexer: the log keeps what it acknowledged
+                    time.sleep(0.1)
+                    c.start_indexer()
+        finally:
+            stop.set()
+            t.join(timeout=120)
+        self.assertEqual(errors, [])
+        self.assertGreater(acked[0], 50, "too few writes acknowledged to mean anything")
+        end = time.time() + 30  # the root redials the indexer restarted last
+        while True:
+            st, b = call(c.port, "POST", "/ix/_refresh", timeout=60)
+            if st != 503 or time.time() > end:
+                break
+            time.sleep(0.1)
+        self.assertEqual(st, 200, b)
+        live = 0
+        for doc_id in sorted(set(model) | set(uncertain)):
+            st, b = call(c.port, "GET", "/ix/_doc/%s?realtime=false" % doc_id)
+            got = None
+            if st == 200:
+                got = {k: v for k, v in b["_source"].items() if k != "id"}
+                live += 1
+            else:
+                self.assertEqual(st, 404, b)
+            if doc_id in uncertain:
+                self.assertIn(json.dumps(got, sort_keys=True), uncertain[doc_id] |
+                              {json.dumps(model.get(doc_id), sort_keys=True)}, doc_id)
+            else:
+                self.assertEqual(got, model[doc_id], doc_id)
+        st, b = call(c.port, "GET", "/ix/_count")
+        self.assertEqual(b["count"], live, b)
+        print("cluster durability: %d writes acknowledged across 3 root and 3 indexer kills, "
+              "%d in doubt, %d live documents" % (acked[0], len(uncertain), live))
+        c.close()
+        self.c = None
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: cluster_writes_test.py TRAWL")
+    TRAWL = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
