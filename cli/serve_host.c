@@ -3,9 +3,9 @@
  * index a leaf on an inproc URL of its own, its indexer (writes, unless
  * another process owns the index's log or --read-only) and a root over the
  * leaf; and, for a data directory, the catalog host (root/catalog.h) that
- * creates an index (an empty build in a hidden directory, renamed into
- * place), drops one (stopped, renamed aside, removed) and keeps the
- * aliases in DATA_DIR/aliases.json.
+ * creates an index (an empty build in DATA_DIR/_trawl, renamed into place),
+ * drops one (stopped, renamed aside, removed) and keeps the aliases in
+ * DATA_DIR/_trawl/aliases.json, while it holds the data directory's lock.
  */
 #include "cli/serve_host.h"
 
@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -41,7 +43,10 @@ typedef struct served {
 
 struct serve_host {
 	char dir[LIMIT_PATH_BYTES];
-	int data_dir; /* dir holds indexes (else dir is the one index) */
+	char meta[LIMIT_PATH_BYTES]; /* DATA_DIR/_trawl: the host's own files */
+	int data_dir;                /* a data directory (else dir is the one index) */
+	int lock_fd;                 /* DATA_DIR/_trawl/lock, held: this process manages
+	                                the indexes (-1: another one does, or none may) */
 	serve_host_config cfg;
 	catalog *cat;
 	pthread_mutex_t mu; /* the list and the URL counter */
@@ -300,9 +305,14 @@ static int read_file(const char *path, size_t max, char **out, size_t *len, char
 
 /* ---- the catalog host: a data directory ---- */
 
-static int path_of(char *out, size_t cap, const char *dir, const char *prefix, const char *name)
+/* A new name in DATA_DIR/_trawl for a directory on its way in or out
+ * ("new-PID-N", "old-PID-N"): never an index's name, however long. */
+static void meta_temp(serve_host *h, const char *what, char *out, size_t cap)
 {
-	return (size_t)snprintf(out, cap, "%s/%s%s", dir, prefix, name) >= cap ? -1 : 0;
+	pthread_mutex_lock(&h->mu);
+	unsigned n = h->seq++;
+	pthread_mutex_unlock(&h->mu);
+	snprintf(out, cap, "%s/%s-%d-%u", h->meta, what, (int)getpid(), n);
 }
 
 static int host_create(void *ctx, const char *name, const char *schema, size_t schema_len,
@@ -310,9 +320,9 @@ static int host_create(void *ctx, const char *name, const char *schema, size_t s
 {
 	serve_host *h = ctx;
 	char tmp[LIMIT_PATH_BYTES], final[LIMIT_PATH_BYTES];
-	if (path_of(tmp, sizeof tmp, h->dir, ".creating-", name) ||
-	    path_of(final, sizeof final, h->dir, "", name))
+	if ((size_t)snprintf(final, sizeof final, "%s/%s", h->dir, name) >= sizeof final)
 		return errf(err, errlen, TRAWL_ELIMIT, "%s/%s: path too long", h->dir, name);
+	meta_temp(h, "new", tmp, sizeof tmp);
 	char *sj = schema ? strndup(schema, schema_len) : NULL; /* NULL: the default schema */
 	if (schema && !sj)
 		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
@@ -363,7 +373,7 @@ static int host_drop(void *ctx, const char *name, root *r, void *data, char *err
 	served *s = data;
 	list_remove(h, s);
 	char aside[LIMIT_PATH_BYTES];
-	snprintf(aside, sizeof aside, "%s/.deleting-%s", h->dir, name);
+	meta_temp(h, "old", aside, sizeof aside);
 	char dir[LIMIT_PATH_BYTES];
 	snprintf(dir, sizeof dir, "%s", s->dir);
 	stop_index(s);
@@ -382,8 +392,8 @@ static int host_save(void *ctx, const char *json, size_t len, char *err, size_t 
 {
 	serve_host *h = ctx;
 	char path[LIMIT_PATH_BYTES];
-	snprintf(path, sizeof path, "%s/aliases.json", h->dir);
-	return write_file(h->dir, path, json, len, err, errlen);
+	snprintf(path, sizeof path, "%s/aliases.json", h->meta);
+	return write_file(h->meta, path, json, len, err, errlen);
 }
 
 /* What the leaf serves: documents, deleted ones, bytes, shards. */
@@ -410,12 +420,89 @@ static int is_index_dir(const char *dir)
 	return stat(path, &sb) == 0;
 }
 
-/* Serves every index under h->dir, in name order; removes what an
- * interrupted create or delete left. */
+/* Takes DATA_DIR/_trawl/lock: 1 when this process may manage the indexes,
+ * 0 when another one holds it, -1 (err) when it cannot be opened. */
+static int take_lock(serve_host *h, char *err, size_t errlen)
+{
+	char path[LIMIT_PATH_BYTES];
+	snprintf(path, sizeof path, "%s/lock", h->meta);
+	h->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (h->lock_fd < 0) {
+		errf(err, errlen, TRAWL_EIO, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(h->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 1;
+	close(h->lock_fd);
+	h->lock_fd = -1;
+	return 0;
+}
+
+/* Loads DATA_DIR/_trawl/aliases.json into the catalog. A file that does
+ * not read is set aside (aliases.json.bad-TIME) by the managing process,
+ * said, and the server starts without aliases rather than not at all. */
+static void load_aliases(serve_host *h)
+{
+	char path[LIMIT_PATH_BYTES], err[LIMIT_ERRMSG_BYTES], why[LIMIT_ERRMSG_BYTES];
+	snprintf(path, sizeof path, "%s/aliases.json", h->meta);
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return; /* no aliases yet */
+	char *json = NULL;
+	size_t len = 0;
+	/* each alias names at most every index: a bound on the file */
+	int rc = read_file(path,
+	                   (size_t)LIMIT_ALIASES * LIMIT_INDEXES * 2 * (LIMIT_INDEX_NAME_BYTES + 8),
+	                   &json, &len, err, sizeof err);
+	if (!rc && (rc = cat_aliases_load(h->cat, json, len, why, sizeof why)))
+		errf(err, sizeof err, rc, "%s: %s", path, why);
+	free(json);
+	if (!rc)
+		return;
+	char aside[LIMIT_PATH_BYTES + 32];
+	snprintf(aside, sizeof aside, "%s.bad-%lld", path, (long long)time(NULL));
+	int moved = h->lock_fd >= 0 && rename(path, aside) == 0;
+	fprintf(stderr, "trawl: warning: the aliases were not loaded: %s%s%s\n", err,
+	        moved ? "; the file is now " : "", moved ? aside : "");
+}
+
+/* Removes what an interrupted create or delete left in DATA_DIR/_trawl. */
+static void remove_leftovers(serve_host *h)
+{
+	struct dirent **names;
+	int n = scandir(h->meta, &names, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		const char *e = names[i]->d_name;
+		char path[LIMIT_PATH_BYTES];
+		if ((!strncmp(e, "new-", 4) || !strncmp(e, "old-", 4)) &&
+		    (size_t)snprintf(path, sizeof path, "%s/%s", h->meta, e) < sizeof path)
+			remove_tree(path);
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
+}
+
+/* Serves every index under h->dir (a directory holding CURRENT whose
+ * name does not start with '_', as no index name does), in name order;
+ * one that does not open is said and left out, the others served. */
 static int open_data_dir(serve_host *h, char *err, size_t errlen)
 {
-	if (mkdir(h->dir, 0755) != 0 && errno != EEXIST)
-		return errf(err, errlen, TRAWL_EIO, "%s: %s", h->dir, strerror(errno));
+	if ((mkdir(h->dir, 0755) != 0 && errno != EEXIST) ||
+	    (mkdir(h->meta, 0755) != 0 && errno != EEXIST))
+		return errf(err, errlen, TRAWL_EIO, "%s: %s", h->meta, strerror(errno));
+	int owner = take_lock(h, err, errlen);
+	if (owner < 0)
+		return TRAWL_EIO;
+	if (owner)
+		remove_leftovers(h);
+	if (!owner || h->cfg.read_only)
+		fprintf(
+		    stderr,
+		    "trawl: warning: %s: indexes are not created, deleted or aliased here: %s\n",
+		    h->dir,
+		    h->cfg.read_only ? "--read-only"
+		                     : "another trawl serve manages this data directory");
 	struct dirent **names;
 	int n = scandir(h->dir, &names, NULL, alphasort);
 	if (n < 0)
@@ -424,45 +511,26 @@ static int open_data_dir(serve_host *h, char *err, size_t errlen)
 	for (int i = 0; i < n; i++) {
 		const char *e = names[i]->d_name;
 		char path[LIMIT_PATH_BYTES];
-		if ((size_t)snprintf(path, sizeof path, "%s/%s", h->dir, e) >= sizeof path)
-			continue;
-		if (!rc && (!strncmp(e, ".creating-", 10) || !strncmp(e, ".deleting-", 10))) {
-			remove_tree(path);
-		} else if (!rc && e[0] != '.' && is_index_dir(path)) {
-			served *s;
-			if ((rc = start_index(h, path, e, &s, err, errlen)) == TRAWL_OK) {
+		served *s = NULL;
+		if (!rc && e[0] != '_' && strcmp(e, ".") && strcmp(e, "..") &&
+		    (size_t)snprintf(path, sizeof path, "%s/%s", h->dir, e) < sizeof path &&
+		    is_index_dir(path)) {
+			char why[LIMIT_ERRMSG_BYTES];
+			if (start_index(h, path, e, &s, why, sizeof why) == TRAWL_OK) {
 				list_add(h, s);
-				if ((rc = cat_add(h->cat, e, s->r, s, err, errlen)))
-					errf(err, errlen, rc, "%s: %s", path, err);
+				if ((rc = cat_add(h->cat, e, s->r, s, why, sizeof why)))
+					errf(err, errlen, rc, "%s: %s", path, why);
 			} else {
-				char why[LIMIT_ERRMSG_BYTES];
-				snprintf(why, sizeof why, "%s", err);
-				errf(err, errlen, rc, "index \"%s\": %s", e, why);
+				fprintf(stderr, "trawl: warning: index \"%s\" is not served: %s\n",
+				        e, why);
 			}
 		}
 		free(names[i]);
 	}
 	free(names);
-	if (rc)
-		return rc;
-	char path[LIMIT_PATH_BYTES];
-	snprintf(path, sizeof path, "%s/aliases.json", h->dir);
-	char *json = NULL;
-	size_t len = 0;
-	struct stat sb;
-	if (stat(path, &sb) != 0)
-		return TRAWL_OK; /* no aliases yet */
-	/* each alias names at most every index: a bound on the file */
-	if ((rc = read_file(
-	         path, (size_t)LIMIT_ALIASES * LIMIT_INDEXES * 2 * (LIMIT_INDEX_NAME_BYTES + 8),
-	         &json, &len, err, errlen)))
-		return rc;
-	char why[LIMIT_ERRMSG_BYTES];
-	rc = cat_aliases_load(h->cat, json, len, why, sizeof why);
-	free(json);
-	if (rc)
-		return errf(err, errlen, rc, "%s: %s", path, why);
-	return TRAWL_OK;
+	if (!rc)
+		load_aliases(h);
+	return rc;
 }
 
 int serve_host_open(serve_host **out, const char *dir, const serve_host_config *cfg, catalog **cat,
@@ -478,6 +546,8 @@ int serve_host_open(serve_host **out, const char *dir, const serve_host_config *
 		return errf(err, errlen, TRAWL_ELIMIT, "%.200s...: path too long", dir);
 	}
 	h->cfg = *cfg;
+	h->lock_fd = -1;
+	snprintf(h->meta, sizeof h->meta, "%s/_trawl", dir);
 	pthread_mutex_init(&h->mu, NULL);
 	h->data_dir = !is_index_dir(dir);
 	const char *slash = strrchr(dir, '/');
@@ -496,6 +566,8 @@ int serve_host_open(serve_host **out, const char *dir, const serve_host_config *
 	}
 	if (h->data_dir) {
 		rc = open_data_dir(h, err, errlen);
+		if (!rc && (h->lock_fd < 0 || cfg->read_only))
+			cat_fix(h->cat); /* the indexes are another process's to manage */
 	} else {
 		served *s;
 		if ((rc = start_index(h, dir, cfg->name ? cfg->name : base, &s, err, errlen)) ==
@@ -542,6 +614,8 @@ void serve_host_close(serve_host *h)
 		stop_index(s);
 	}
 	cat_close(h->cat);
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
 	pthread_mutex_destroy(&h->mu);
 	free(h);
 }

@@ -4,10 +4,16 @@
  * directory (issue #12, "many indexes"), and the catalog
  * (root/catalog.h) the HTTP API resolves index names with.
  *
- *   DATA_DIR/<name>/             an index directory, as `trawl index` makes
- *   DATA_DIR/aliases.json        the aliases (root/catalog.h's form)
- *   DATA_DIR/.creating-<name>/   an index being made (removed at start)
- *   DATA_DIR/.deleting-<name>/   an index being removed (removed at start)
+ *   DATA_DIR/<name>/               an index directory, as `trawl index` makes
+ *   DATA_DIR/_trawl/aliases.json   the aliases (root/catalog.h's form)
+ *   DATA_DIR/_trawl/lock           held by the process that manages the indexes
+ *   DATA_DIR/_trawl/new-PID-N/     an index being made (removed at start)
+ *   DATA_DIR/_trawl/old-PID-N/     an index being removed (removed at start)
+ *
+ * No index name starts with '_' (OpenSearch's rule), so the host's files
+ * never meet an index; one process manages a data directory (the lock): a
+ * second one, or one started --read-only, serves its indexes and refuses
+ * to create, delete or alias them.
  *
  * A directory that is itself an index (it holds CURRENT) is served as the
  * one index of a fixed catalog, as before data directories: `trawl serve

@@ -1100,6 +1100,8 @@ static int native(api *a, const http_request *req, http_response *resp)
 	int search = !strcmp(rest, "/search");
 	if (!search && !rest[5])
 		return 0; /* /doc/ without an id */
+	if (search && !index && !get && strcmp(m, "POST"))
+		return 0; /* PUT, DELETE /search: the index named "search" (OpenSearch's API) */
 	if (search && !get && strcmp(m, "POST")) {
 		http_response_error(resp, 405, "method_not_allowed", "%s %s: use GET or POST", m,
 		                    path);

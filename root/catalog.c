@@ -41,7 +41,10 @@ typedef struct alias_table {
 } alias_table;
 
 struct catalog {
-	pthread_mutex_t mu;
+	pthread_mutex_t admin;   /* held by every change (create, delete, aliases) for its
+	                            whole length, so that a change may let go of mu while
+	                            its host saves, and no other change comes between */
+	pthread_mutex_t mu;      /* the table, the aliases, the references; held briefly */
 	pthread_cond_t released; /* an index's refs fell to zero */
 	cat_host host;
 	int has_host;
@@ -58,6 +61,7 @@ int cat_open(catalog **out, const cat_host *host, const char *name)
 	catalog *c = calloc(1, sizeof *c);
 	if (!c)
 		return TRAWL_ENOMEM;
+	pthread_mutex_init(&c->admin, NULL);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->released, NULL);
 	if (host) {
@@ -85,12 +89,22 @@ void cat_close(catalog *c)
 	aliases_free(&c->al);
 	pthread_cond_destroy(&c->released);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->admin);
 	free(c);
 }
 
 const char *cat_cluster_name(const catalog *c)
 {
 	return c->name;
+}
+
+void cat_fix(catalog *c)
+{
+	pthread_mutex_lock(&c->admin);
+	c->host.create = NULL;
+	c->host.drop = NULL;
+	c->host.save = NULL;
+	pthread_mutex_unlock(&c->admin);
 }
 
 int cat_can_create(const catalog *c)
@@ -433,6 +447,7 @@ int cat_create(catalog *c, const char *name, const char *schema, size_t schema_l
 	char why[256];
 	if (cat_check_name(name, why, sizeof why))
 		return errf(err, errlen, TRAWL_EQUERY, "Invalid index name %s", why);
+	pthread_mutex_lock(&c->admin);
 	pthread_mutex_lock(&c->mu);
 	int rc = TRAWL_OK;
 	if (name_taken(c, name))
@@ -443,6 +458,7 @@ int cat_create(catalog *c, const char *name, const char *schema, size_t schema_l
 	else
 		snprintf(c->creating[c->ncreating++], sizeof c->creating[0], "%s", name);
 	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->admin); /* the host's create takes long: not held */
 	if (rc)
 		return rc;
 	root *r = NULL;
@@ -453,40 +469,31 @@ int cat_create(catalog *c, const char *name, const char *schema, size_t schema_l
 		c->host.drop(c->host.ctx, name, r, data, err, errlen);
 		rc = errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 	}
+	pthread_mutex_lock(&c->admin);
 	pthread_mutex_lock(&c->mu);
 	unreserve(c, name);
 	if (x)
 		insert(c, x);
 	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->admin);
 	return rc;
 }
 
-/* Takes the indexes marked in sel out of the table and out of every alias
- * of t (aliases left empty go), into gone; under the mutex. Returns
- * whether an alias changed. */
-static int detach(catalog *c, const uint8_t *sel, alias_table *t, cat_index **gone, uint32_t *ngone)
+/* Takes the indexes marked in sel out of every alias of t (an alias left
+ * with none goes); under mu. Returns whether an alias changed. */
+static int strip(const catalog *c, const uint8_t *sel, alias_table *t)
 {
-	uint32_t keep = 0;
-	for (uint32_t i = 0; i < c->n; i++) {
-		if (sel[i])
-			gone[(*ngone)++] = c->ix[i];
-		else
-			c->ix[keep++] = c->ix[i];
-	}
-	c->n = keep;
 	uint32_t ka = 0;
 	int changed = 0;
 	for (uint32_t a = 0; a < t->n; a++) {
 		cat_alias *al = t->a[a];
 		uint32_t k = 0;
 		for (uint32_t m = 0; m < al->n; m++) {
-			int dropped = 0;
-			for (uint32_t g = 0; g < *ngone; g++)
-				dropped |= al->ix[m] == gone[g];
-			if (!dropped) {
-				al->write[k] = al->write[m];
-				al->ix[k++] = al->ix[m];
-			}
+			int p = index_pos(c, al->ix[m]);
+			if (p >= 0 && sel[p])
+				continue;
+			al->write[k] = al->write[m];
+			al->ix[k++] = al->ix[m];
 		}
 		changed |= k != al->n;
 		al->n = k;
@@ -497,6 +504,21 @@ static int detach(catalog *c, const uint8_t *sel, alias_table *t, cat_index **go
 	}
 	t->n = ka;
 	return changed;
+}
+
+/* Takes the indexes marked in sel out of the table, into gone; under mu. */
+static void take_out(catalog *c, const uint8_t *sel, cat_index **gone, uint32_t *ngone)
+{
+	uint8_t keep_sel[LIMIT_INDEXES];
+	memcpy(keep_sel, sel, sizeof keep_sel);
+	uint32_t keep = 0;
+	for (uint32_t i = 0; i < c->n; i++) {
+		if (keep_sel[i])
+			gone[(*ngone)++] = c->ix[i];
+		else
+			c->ix[keep++] = c->ix[i];
+	}
+	c->n = keep;
 }
 
 /* Waits until no request holds any of gone, then has the host drop each
@@ -521,17 +543,24 @@ static int drop_all(catalog *c, cat_index **gone, uint32_t ngone, char *err, siz
 
 static char *aliases_json_of(const alias_table *t, size_t *len);
 
-/* Has the host keep t (nothing without a save). */
+/* Has the host keep t, when it differs from the aliases in force: called
+ * with admin held and mu not (a save fsyncs; requests go on meanwhile). */
 static int save(catalog *c, const alias_table *t, char *err, size_t errlen)
 {
 	if (!c->has_host || !c->host.save)
 		return TRAWL_OK;
-	size_t len;
+	size_t len, now_len = 0;
 	char *j = aliases_json_of(t, &len);
-	if (!j)
-		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
-	int rc = c->host.save(c->host.ctx, j, len, err, errlen);
+	pthread_mutex_lock(&c->mu);
+	char *now = aliases_json_of(&c->al, &now_len);
+	pthread_mutex_unlock(&c->mu);
+	int rc = TRAWL_OK;
+	if (!j || !now)
+		rc = errf(err, errlen, TRAWL_ENOMEM, "out of memory");
+	else if (len != now_len || memcmp(j, now, len))
+		rc = c->host.save(c->host.ctx, j, len, err, errlen);
 	free(j);
+	free(now);
 	return rc;
 }
 
@@ -560,21 +589,29 @@ int cat_delete(catalog *c, const char *expr, uint32_t *deleted, char *err, size_
 	uint8_t sel[LIMIT_INDEXES] = {0};
 	cat_index *gone[LIMIT_INDEXES];
 	uint32_t ngone = 0;
-	alias_table t;
+	alias_table t = {0};
+	pthread_mutex_lock(&c->admin);
 	pthread_mutex_lock(&c->mu);
 	int rc = resolve_locked(c, expr, CAT_NO_ALIASES, sel, NULL, 0, err, errlen);
 	if (!rc && (rc = copy_table(&c->al, &t)))
 		errf(err, errlen, rc, "out of memory");
+	if (!rc)
+		strip(c, sel, &t);
+	pthread_mutex_unlock(&c->mu);
+	/* the aliases without the indexes are kept first: a save that fails
+	 * deletes nothing */
+	if (!rc)
+		rc = save(c, &t, err, errlen);
+	pthread_mutex_lock(&c->mu);
 	if (!rc) {
-		/* the aliases changed: kept before anything is dropped (a failed
-		 * save leaves the aliases file naming a missing index, which a
-		 * restart drops) */
-		if (detach(c, sel, &t, gone, &ngone))
-			save(c, &t, err, errlen);
+		take_out(c, sel, gone, &ngone);
 		aliases_free(&c->al);
 		c->al = t;
+	} else {
+		aliases_free(&t);
 	}
 	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->admin);
 	if (rc)
 		return rc;
 	*deleted = ngone;
@@ -671,15 +708,21 @@ static void alias_put(cat_alias *a, cat_index *x, int is_write)
 }
 
 /* One add action on t; under the mutex. */
-static int apply_add(catalog *c, alias_table *t, const cat_alias_action *x, char *err,
-                     size_t errlen)
+static int apply_add(catalog *c, alias_table *t, const cat_alias_action *x, const uint8_t *rm,
+                     char *err, size_t errlen)
 {
 	char why[256];
 	if (cat_check_name(x->alias, why, sizeof why))
 		return errf(err, errlen, TRAWL_EQUERY, "Invalid alias name %s", why);
-	if (find_index(c, x->alias) >= 0)
+	int same = find_index(c, x->alias);
+	if (same >= 0 && !rm[same]) /* an index this request removes leaves its name free */
 		return errf(err, errlen, TRAWL_EQUERY,
 		            "an index exists with the same name as the alias [%s]", x->alias);
+	for (uint32_t i = 0; i < c->ncreating; i++)
+		if (!strcmp(c->creating[i], x->alias))
+			return errf(err, errlen, TRAWL_EQUERY,
+			            "an index of the same name as the alias [%s] is being created",
+			            x->alias);
 	uint8_t sel[LIMIT_INDEXES] = {0};
 	int rc = resolve_locked(c, x->index, CAT_NO_ALIASES, sel, NULL, 0, err, errlen);
 	if (rc)
@@ -759,47 +802,51 @@ int cat_aliases_apply(catalog *c, const cat_alias_action *acts, uint32_t n, char
 {
 	if (n > LIMIT_ALIAS_ACTIONS)
 		return errf(err, errlen, TRAWL_ELIMIT, "more than %d actions", LIMIT_ALIAS_ACTIONS);
-	alias_table t;
-	uint8_t sel[LIMIT_INDEXES] = {0};
+	if (!c->has_host || !c->host.save) /* kept nowhere: another process's, or none */
+		return errf(err, errlen, TRAWL_EINVAL,
+		            "this server's indexes and aliases are fixed: `trawl serve DATA_DIR` "
+		            "(the process that manages it) changes aliases");
+	alias_table t = {0};
+	uint8_t rm[LIMIT_INDEXES] = {0};
 	cat_index *gone[LIMIT_INDEXES];
 	uint32_t ngone = 0;
-	int removes_index = 0;
+	pthread_mutex_lock(&c->admin);
 	pthread_mutex_lock(&c->mu);
 	int rc = copy_table(&c->al, &t);
 	if (rc)
 		errf(err, errlen, rc, "out of memory");
+	/* the indexes removed first, as OpenSearch does: an alias may take the
+	 * name of an index the same request removes (a swap) */
+	for (uint32_t i = 0; !rc && i < n; i++)
+		if (acts[i].op == CAT_ALIAS_REMOVE_INDEX)
+			rc =
+			    !c->has_host || !c->host.drop
+			        ? errf(err, errlen, TRAWL_EINVAL, "this server's indexes are fixed")
+			        : resolve_locked(c, acts[i].index, CAT_NO_ALIASES, rm, NULL, 0, err,
+			                         errlen);
 	for (uint32_t i = 0; !rc && i < n; i++) {
-		const cat_alias_action *x = &acts[i];
-		if (x->op == CAT_ALIAS_ADD)
-			rc = apply_add(c, &t, x, err, errlen);
-		else if (x->op == CAT_ALIAS_REMOVE)
-			rc = apply_remove(c, &t, x, err, errlen);
-		else if (!c->has_host || !c->host.drop)
-			rc = errf(err, errlen, TRAWL_EINVAL, "this server's indexes are fixed");
-		else {
-			rc = resolve_locked(c, x->index, CAT_NO_ALIASES, sel, NULL, 0, err, errlen);
-			removes_index = 1;
-		}
+		if (acts[i].op == CAT_ALIAS_ADD)
+			rc = apply_add(c, &t, &acts[i], rm, err, errlen);
+		else if (acts[i].op == CAT_ALIAS_REMOVE)
+			rc = apply_remove(c, &t, &acts[i], err, errlen);
 	}
-	if (!rc && removes_index) {
-		/* an alias added to an index the same request removes goes with it */
-		detach(c, sel, &t, gone, &ngone);
-	}
+	if (!rc)
+		strip(c, rm, &t); /* an alias added to a removed index goes with it */
 	if (!rc)
 		rc = check_table(&t, err, errlen);
+	pthread_mutex_unlock(&c->mu);
 	if (!rc)
 		rc = save(c, &t, err, errlen);
-	if (rc) {
-		/* nothing changed: the indexes detached go back */
-		for (uint32_t g = 0; g < ngone; g++)
-			insert(c, gone[g]);
-		ngone = 0;
-		aliases_free(&t);
-	} else {
+	pthread_mutex_lock(&c->mu);
+	if (!rc) {
+		take_out(c, rm, gone, &ngone);
 		aliases_free(&c->al);
 		c->al = t;
+	} else {
+		aliases_free(&t);
 	}
 	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->admin);
 	if (rc)
 		return rc;
 	return drop_all(c, gone, ngone, err, errlen);

@@ -61,6 +61,10 @@ int cat_open(catalog **out, const cat_host *host, const char *name);
 /* cat_close drops nothing: the host stops its indexes itself. */
 void cat_close(catalog *c);
 const char *cat_cluster_name(const catalog *c);
+/* cat_fix: from now on the indexes are fixed (another process manages
+ * them): creating, deleting and changing aliases are refused. Call before
+ * serving requests. */
+void cat_fix(catalog *c);
 /* cat_can_create: whether indexes can be created and deleted here. */
 int cat_can_create(const catalog *c);
 

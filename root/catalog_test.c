@@ -340,6 +340,21 @@ static void test_aliases_atomic(void **state)
 	assert_int_equal(h.dropped, 1);
 	expect(c, "live", 0, TRAWL_OK, "old");
 	expect(c, "w", 0, TRAWL_ENOTFOUND, "w");
+	/* the swap: an index replaced by an alias of its name, in one step */
+	assert_int_equal(cat_create(c, "f", "{}", 2, 1, err, sizeof err), TRAWL_OK);
+	cat_alias_action swap[2] = {{CAT_ALIAS_REMOVE_INDEX, "f", NULL, -1, 0},
+	                            {CAT_ALIAS_ADD, "old", "f", -1, 0}};
+	assert_int_equal(cat_aliases_apply(c, swap, 2, err, sizeof err), TRAWL_OK);
+	assert_int_equal(h.dropped, 2);
+	expect(c, "f", 0, TRAWL_OK, "old");
+	expect(c, "f", CAT_NO_ALIASES, TRAWL_ENOTFOUND, "f");
+	/* a delete whose aliases cannot be saved deletes nothing */
+	h.fail_save = 1;
+	uint32_t nd;
+	assert_int_equal(cat_delete(c, "old", &nd, err, sizeof err), TRAWL_ENOSPC);
+	assert_int_equal(nd, 0);
+	expect(c, "old", 0, TRAWL_OK, "old");
+	h.fail_save = 0;
 	/* what was saved loads back the same */
 	char saved[4096];
 	snprintf(saved, sizeof saved, "%s", h.saved);

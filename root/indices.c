@@ -122,6 +122,10 @@ static int read_create_aliases(json_t *aliases, const char *index, cat_alias_act
 			return os_set_err(e, 400, "illegal_argument_exception",
 			                  "more than %d aliases", LIMIT_ALIAS_ACTIONS);
 		json_t *w = json_object_get(v, "is_write_index");
+		if (!json_is_object(v) || (w && !json_is_boolean(w)))
+			return os_set_err(
+			    e, 400, "illegal_argument_exception",
+			    "alias [%.100s]: an object, with is_write_index true or false", name);
 		const char *k;
 		json_t *x;
 		json_object_foreach(v, k, x)
@@ -508,7 +512,15 @@ static void cat_indices(catalog *c, const char *expr, const qparams *qp, const h
 	cat_set set;
 	if (os_begin(c, expr, cat_params, qp, req, resp, pretty, &set))
 		return;
-	const char *unit = qs_get(qp, "bytes");
+	const char *unit = qs_get(qp, "bytes"), *health = qs_get(qp, "health");
+	static const char *const units[] = {"b", "kb", "mb", "gb", "tb", NULL};
+	static const char *const healths[] = {"green", "yellow", "red", NULL};
+	if ((unit && !os_in_list(units, unit)) || (health && !os_in_list(healths, health))) {
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
+		             "bytes takes b, kb, mb, gb or tb; health green, yellow or red");
+		cat_set_release(&set);
+		return;
+	}
 	table t = {10,
 	           0,
 	           0,
@@ -521,7 +533,10 @@ static void cat_indices(catalog *c, const char *expr, const qparams *qp, const h
 		cat_describe(c, set.ix[i], &st);
 		char uuid[23];
 		os_uuid(name, uuid);
-		char *row[10] = {strdup(root_ready(cat_root(set.ix[i])) ? "green" : "red"),
+		const char *h = root_ready(cat_root(set.ix[i])) ? "green" : "red";
+		if (health && strcmp(health, h))
+			continue;
+		char *row[10] = {strdup(h),
 		                 strdup("open"),
 		                 strdup(name),
 		                 strdup(uuid),
@@ -585,8 +600,8 @@ static void cat_aliases(catalog *c, const char *pattern, const qparams *qp, cons
 
 /* Applies alias actions and answers: acknowledged, or OpenSearch's error
  * (404 for a missing alias or index, 405 where indexes are fixed). */
-static void apply_aliases(catalog *c, const cat_alias_action *acts, uint32_t n,
-                          http_response *resp, int pretty)
+static void apply_aliases(catalog *c, const cat_alias_action *acts, uint32_t n, http_response *resp,
+                          int pretty)
 {
 	char err[LIMIT_ERRMSG_BYTES];
 	int rc = cat_aliases_apply(c, acts, n, err, sizeof err);
@@ -751,10 +766,10 @@ static void get_aliases(catalog *c, const char *expr, const char *name, int only
 	cat_set_release(&set);
 	if (name && !json_object_size(out)) {
 		json_decref(out);
-		os_send_json(
-		    resp, 404,
-		    json_pack("{s:s+, s:i}", "error", "alias [", name, "] missing", "status", 404),
-		    pretty);
+		char msg[LIMIT_INDEX_NAME_BYTES + 32];
+		snprintf(msg, sizeof msg, "alias [%s] missing", name);
+		os_send_json(resp, 404, json_pack("{s:s, s:i}", "error", msg, "status", 404),
+		             pretty);
 		return;
 	}
 	os_send_json(resp, 200, out, pretty);
@@ -773,11 +788,12 @@ static void put_or_delete_alias(catalog *c, const char *index, const char *name,
 		json_t *w = json_object_get(body, "is_write_index");
 		const char *k;
 		json_t *v;
-		int bad = !json_is_object(body);
+		int bad = !json_is_object(body) || (w && !json_is_boolean(w));
 		json_object_foreach(body, k, v)
 		{
 			bad |= strcmp(k, "is_write_index") != 0;
 		}
+		is_write = json_is_boolean(w) ? json_is_true(w) : -1;
 		json_decref(body);
 		if (bad) {
 			os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
@@ -785,7 +801,6 @@ static void put_or_delete_alias(catalog *c, const char *index, const char *name,
 			             "indexes, without filters or routing)");
 			return;
 		}
-		is_write = json_is_boolean(w) ? json_is_true(w) : -1;
 	}
 	static const char *const params[] = {"timeout", "master_timeout", "cluster_manager_timeout",
 	                                     NULL};

@@ -523,6 +523,14 @@ static int url_params(const qparams *qp, int count_only, os_search_req *r, os_er
 			           "[allow_partial_search_results] must be true or false");
 			return -1;
 		}
+		if (((s = qs_get(qp, "ignore_unavailable")) &&
+		     os_parse_flag(s, &r->ignore_unavailable)) ||
+		    ((s = qs_get(qp, "allow_no_indices")) &&
+		     os_parse_flag(s, &r->allow_no_indices))) {
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[ignore_unavailable] and [allow_no_indices] are true or false");
+			return -1;
+		}
 		if ((s = qs_get(qp, "search_type")) && strcmp(s, "query_then_fetch") &&
 		    strcmp(s, "dfs_query_then_fetch")) {
 			os_set_err(e, 400, "illegal_argument_exception",
@@ -620,6 +628,7 @@ int os_parse_search(const char *path, const char *qs, const uint8_t *body, size_
 	r->track_limit = UINT64_MAX;
 	r->source = 1;
 	r->allow_partial = 1;
+	r->allow_no_indices = 1;
 	if (!path)
 		path = count_only ? "/_count" : "/_search";
 	qparams qp;
@@ -1206,14 +1215,29 @@ static void search(catalog *c, const char *expr, const http_request *req, http_r
 	}
 	char missing[LIMIT_INDEX_NAME_BYTES + 1], err[1024];
 	cat_set set;
-	int rc = cat_resolve(c, expr, 0, &set, missing, sizeof missing, err, sizeof err);
+	int rc = cat_resolve(c, expr, sr.ignore_unavailable ? CAT_IGNORE_MISSING : 0, &set, missing,
+	                     sizeof missing, err, sizeof err);
 	if (rc) {
 		os_resolve_failed(resp, sr.pretty, rc, missing, err);
 		os_search_req_fini(&sr);
 		return;
 	}
+	if (set.n == 0 && !sr.allow_no_indices) {
+		os_index_not_found(resp, sr.pretty, expr);
+		os_search_req_fini(&sr);
+		return;
+	}
 	if (set.n == 0) {
 		empty_search(resp, count_only, &sr);
+		os_search_req_fini(&sr);
+		return;
+	}
+	if (set.n > 1 && sr.search_after) {
+		/* its sort values do not say which index a hit of a tie came from */
+		os_send_errf(resp, sr.pretty, 400, "illegal_argument_exception", NULL,
+		             "search_after over several indexes is not supported: page each index, "
+		             "or use from and size");
+		cat_set_release(&set);
 		os_search_req_fini(&sr);
 		return;
 	}
@@ -1688,6 +1712,7 @@ typedef struct bulk_target {
 	const char *type;
 	char err[256];
 	uint64_t last;
+	struct bulk_target *same; /* another name of an index already a target: it */
 } bulk_target;
 
 typedef struct bulk_targets {
@@ -1702,23 +1727,35 @@ static bulk_target *target_of(bulk_targets *ts, const char *index)
 {
 	for (uint32_t i = 0; i < ts->n; i++)
 		if (!strcmp(ts->t[i].name, index))
-			return &ts->t[i];
+			return ts->t[i].same ? ts->t[i].same : &ts->t[i];
 	if (ts->n == LIMIT_INDEXES + 1)
 		return NULL;
 	bulk_target *t = &ts->t[ts->n++];
 	memset(t, 0, sizeof *t);
 	snprintf(t->name, sizeof t->name, "%s", index);
 	char missing[LIMIT_INDEX_NAME_BYTES + 1];
-	int rc = strpbrk(index, "*,") ? TRAWL_EQUERY
-	                              : cat_resolve(ts->c, index, CAT_WRITE, &t->set, missing,
-	                                            sizeof missing, t->err, sizeof t->err);
+	/* one index: not a pattern, a list, an exclusion or _all */
+	int one = !strpbrk(index, "*,") && index[0] != '-' && strcmp(index, "_all") && *index;
+	int rc = !one ? TRAWL_EQUERY
+	              : cat_resolve(ts->c, index, CAT_WRITE, &t->set, missing, sizeof missing,
+	                            t->err, sizeof t->err);
+	if (!rc && !t->set.n)
+		rc = TRAWL_ENOTFOUND;
 	t->status = rc == TRAWL_ENOTFOUND ? 404 : 400;
 	t->type =
 	    rc == TRAWL_ENOTFOUND ? "index_not_found_exception" : "illegal_argument_exception";
 	if (rc == TRAWL_ENOTFOUND)
 		snprintf(t->err, sizeof t->err, "no such index [%.200s]", index);
-	else if (rc == TRAWL_EQUERY && strpbrk(index, "*,"))
+	else if (rc == TRAWL_EQUERY && !one)
 		snprintf(t->err, sizeof t->err, "[%.200s]: a write goes to one index", index);
+	/* the same index under another name (an alias and its write index):
+	 * one target, so that its items stay in their order */
+	for (uint32_t i = 0; !rc && i + 1 < ts->n; i++)
+		if (!ts->t[i].same && ts->t[i].set.n && ts->t[i].set.ix[0] == t->set.ix[0]) {
+			cat_set_release(&t->set);
+			t->same = &ts->t[i];
+			return t->same;
+		}
 	if (!rc && !root_writer_of(cat_root(t->set.ix[0]))) {
 		t->status = 405;
 		snprintf(t->err, sizeof t->err, "index [%.200s] does not take writes here",
@@ -1952,7 +1989,7 @@ static int one_index(catalog *c, const char *expr, unsigned flags, cat_set *set,
                      http_response *resp, int pretty)
 {
 	char missing[LIMIT_INDEX_NAME_BYTES + 1], err[LIMIT_ERRMSG_BYTES];
-	if (strpbrk(expr, "*,") || !strcmp(expr, "_all")) {
+	if (strpbrk(expr, "*,") || !strcmp(expr, "_all") || expr[0] == '-') {
 		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
 		             "[%.200s]: this request acts on one index, not a pattern or a list",
 		             expr);
@@ -1970,11 +2007,16 @@ static int one_index(catalog *c, const char *expr, unsigned flags, cat_set *set,
 		return -1;
 	}
 	if (set->n != 1) {
+		int none = set->n == 0;
 		cat_set_release(set);
-		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL,
-		             "alias [%.200s] has more than one index associated with it, can't "
-		             "execute a single index op",
-		             expr);
+		if (none)
+			os_index_not_found(resp, pretty, expr);
+		else
+			os_send_errf(
+			    resp, pretty, 400, "illegal_argument_exception", NULL,
+			    "alias [%.200s] has more than one index associated with it, can't "
+			    "execute a single index op",
+			    expr);
 		return -1;
 	}
 	return 0;

@@ -45,9 +45,11 @@ typedef struct os_search_req {
 	int source;           /* 0: no _source, 1: all of it, 2: filtered */
 	json_t *includes;     /* source filter patterns (arrays of strings), or NULL */
 	json_t *excludes;
-	unsigned timeout_ms; /* 0: the root's default */
-	int allow_partial;   /* allow_partial_search_results (default true) */
-	char *preference;    /* malloc'ed, or NULL */
+	unsigned timeout_ms;    /* 0: the root's default */
+	int allow_partial;      /* allow_partial_search_results (default true) */
+	int ignore_unavailable; /* a name that is no index is left out (default false) */
+	int allow_no_indices;   /* patterns matching nothing answer empty (default true) */
+	char *preference;       /* malloc'ed, or NULL */
 	int pretty;
 	int track_scores; /* show scores even when sorted by fields without _score */
 	uint32_t nsort;   /* "sort" by fields (0: by score), its keys' names in sort_names */

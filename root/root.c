@@ -503,6 +503,34 @@ static int page_many(root *const *rs, uint32_t n, const root_query *q, root_merg
 	return rc;
 }
 
+/* The leaves' refusals of the query, index by index. An index that has
+ * no field the query names matches nothing there (as in OpenSearch: a
+ * search over indexes of different mappings); its shards count as
+ * answered. Any other refusal, or every index refusing, is the search's
+ * error (err: the first one's message). */
+static int refusals(scatter *sc, uint32_t n, char (*errs)[LIMIT_ERRMSG_BYTES], char *err,
+                    size_t errlen)
+{
+	uint32_t skipped = 0;
+	int rc = TRAWL_OK;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!sc[i].rc)
+			continue;
+		if (sc[i].rc == TRAWL_EQUERY && strstr(errs[i], "unknown field")) {
+			skipped++;
+			sc[i].answered = sc[i].nshards;
+			sc[i].failed = sc[i].timed_out = sc[i].overloaded = 0;
+			if (skipped < n)
+				continue;
+		}
+		if (!rc) {
+			rc = sc[i].rc;
+			snprintf(err, errlen, "%s", errs[i]);
+		}
+	}
+	return rc;
+}
+
 static int search_many_once(root *const *rs, uint32_t n, const root_query *q, uint64_t t0,
                             root_result **out, char *err, size_t errlen)
 {
@@ -514,16 +542,18 @@ static int search_many_once(root *const *rs, uint32_t n, const root_query *q, ui
 	scatter *sc = calloc(n, sizeof *sc);
 	pthread_t *th = calloc(n, sizeof *th);
 	uint8_t *started = calloc(n, 1);
+	/* each scatter's own message: they run at once */
+	char(*errs)[LIMIT_ERRMSG_BYTES] = calloc(n, sizeof *errs);
 	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	root_merge m;
 	merge_init(&m, q->count, q->sort, q->nsort);
 	m.aggs = q->aggs;
 	m.lock = &lock;
-	int rc = res && sc && th && started ? TRAWL_OK : TRAWL_ENOMEM;
+	int rc = res && sc && th && started && errs ? TRAWL_OK : TRAWL_ENOMEM;
 	uint32_t inited = 0;
 	for (; !rc && inited < n; inited++) {
 		rc = scatter_init(&sc[inited], &rs[inited]->rs, q, rs[inited]->cfg.nshards,
-		                  deadline, &m, err, errlen);
+		                  deadline, &m, errs[inited], sizeof errs[inited]);
 		sc[inited].source = inited;
 	}
 	/* every index's SEARCH goes out at once: one scatter each, on threads
@@ -538,9 +568,8 @@ static int search_many_once(root *const *rs, uint32_t n, const root_query *q, ui
 		else
 			run_scatter(&sc[i]);
 	}
-	for (uint32_t i = 0; !rc && i < n; i++)
-		if (sc[i].rc)
-			rc = sc[i].rc; /* the leaves refused the query: their message is in err */
+	if (!rc)
+		rc = refusals(sc, n, errs, err, errlen);
 	if (!rc) {
 		merge_result(&m, res);
 		rc = coverage(sc, n, q, res, err, errlen);
@@ -557,6 +586,7 @@ static int search_many_once(root *const *rs, uint32_t n, const root_query *q, ui
 	free(sc);
 	free(th);
 	free(started);
+	free(errs);
 	if (rc) {
 		root_result_free(res);
 		return rc;

@@ -228,15 +228,16 @@ class IndexesTest(unittest.TestCase):
         self.assertEqual((st, b["errors"]), (200, False), b)
         s.stop()
         self.servers.remove(s)
-        os.makedirs(os.path.join(d, ".creating-c"))
-        os.makedirs(os.path.join(d, ".deleting-e"))
+        os.makedirs(os.path.join(d, "_trawl", "new-1-0", "gen-000001"))
+        os.makedirs(os.path.join(d, "_trawl", "old-1-3"))
         s = self.serve(d)
         st, b = call(s.port, "GET", "/_cat/indices?format=json&h=index,docs.count,pri")
         self.assertEqual(sorted((r["index"], r["docs.count"], r["pri"]) for r in b),
                          [("a", "2", "1"), ("b", "1", "3")])
         st, b = call(s.port, "GET", "/al/_search")
         self.assertEqual(sorted(h["_id"] for h in b["hits"]["hits"]), ["1", "3"], b)
-        self.assertEqual(sorted(os.listdir(d)), ["a", "aliases.json", "b"])
+        self.assertEqual(sorted(os.listdir(d)), ["_trawl", "a", "b"])
+        self.assertEqual(sorted(os.listdir(os.path.join(d, "_trawl"))), ["aliases.json", "lock"])
         s.stop()
 
     # Searches over several indexes answer as each index's own answers
@@ -331,6 +332,72 @@ class IndexesTest(unittest.TestCase):
             self.assertTrue(seen)
             self.assertTrue(set(seen) <= {200, 201, 404}, sorted(set(seen)))
             self.assertFalse(os.path.exists(os.path.join(d, "hot")))
+        s.stop()
+
+    # Edges a review found: bulk items naming no index or the same index
+    # twice, aliases' bodies, searches over several indexes whose mappings
+    # differ, names that are awkward on a file system, a second server.
+    def test_edges(self):
+        d = os.path.join(self.tmp, "data")
+        s = self.serve(d)
+        p = s.port
+        # _bulk items naming an exclusion or _all on an empty server: refused
+        st, b = call(p, "POST", "/_bulk", '{"index":{"_index":"-a","_id":"1"}}\n{"t":"x"}\n'
+                     '{"index":{"_index":"_all","_id":"1"}}\n{"t":"x"}\n')
+        self.assertEqual((st, [list(i.values())[0]["status"] for i in b["items"]]),
+                         (200, [400, 400]), b)
+        self.assertEqual(call(p, "POST", "/-a/_bulk", '{"index":{"_id":"1"}}\n{"t":"x"}\n')[0], 200)
+        self.create(p, "logs", 1, {"lw": {}})
+        self.create(p, "meta", 1)
+        # an alias and its index in one _bulk: one index, the items in order
+        st, b = call(p, "POST", "/_bulk?refresh=true",
+                     '{"index":{"_index":"lw","_id":"1"}}\n{"title":"one"}\n'
+                     '{"delete":{"_index":"logs","_id":"1"}}\n'
+                     '{"index":{"_index":"lw","_id":"1"}}\n{"title":"three"}\n')
+        self.assertEqual(st, 200, b)
+        st, b = call(p, "GET", "/logs/_doc/1")
+        self.assertEqual((st, b["_source"]), (200, {"title": "three"}), b)
+        # aliases: a body that is not a boolean, a missing alias's 404
+        st, b = call(p, "PUT", "/logs/_alias/x", {"is_write_index": "yes"})
+        self.assertEqual(st, 400, b)
+        st, b = call(p, "GET", "/_alias/nope")
+        self.assertEqual((st, b), (404, {"error": "alias [nope] missing", "status": 404}))
+        # several indexes of different mappings: a field one lacks matches
+        # nothing there; search_after is refused over several
+        st, b = call(p, "POST", "/meta/_doc?refresh=true", {"title": "m", "n": 5})
+        self.assertEqual(st, 201, b)
+        st, b = call(p, "POST", "/logs,meta/_search", {"query": {"term": {"n": 5}}})
+        self.assertEqual((st, b["hits"]["total"]["value"]), (200, 1), b)
+        st, b = call(p, "POST", "/logs,meta/_search",
+                     {"sort": [{"n": "asc"}], "search_after": [1, "0"]})
+        self.assertEqual(st, 400, b)
+        st, b = call(p, "GET", "/logs,nope/_search?ignore_unavailable=true")
+        self.assertEqual((st, b["hits"]["total"]["value"]), (200, 1), b)
+        self.assertEqual(call(p, "GET", "/nope*/_search?allow_no_indices=false")[0], 404)
+        # names: "search" (the native route's), 255 bytes, a leading dot
+        long_name = "x" * 255
+        for name in ("search", long_name, ".hidden"):
+            st, b = call(p, "PUT", "/" + name, {})
+            self.assertEqual(st, 200, (name[:20], b))
+        st, text = call(p, "GET", "/_cat/indices?h=index&health=green", raw=True)
+        self.assertIn(".hidden", text.split())
+        self.assertEqual(call(p, "GET", "/_cat/indices?bytes=zb")[0], 400)
+        # a second server of the directory serves it and manages nothing
+        s2 = self.serve(d)
+        self.assertEqual(call(s2.port, "GET", "/logs/_count")[1]["count"], 1)
+        self.assertEqual(call(s2.port, "DELETE", "/meta")[0], 405)
+        self.assertEqual(call(s2.port, "PUT", "/other", {})[0], 405)
+        self.assertEqual(call(s2.port, "POST", "/_aliases",
+                              {"actions": [{"add": {"index": "meta", "alias": "m2"}}]})[0], 405)
+        s2.stop()
+        self.servers.remove(s2)
+        self.assertEqual(call(p, "DELETE", "/search")[0], 200)
+        s.stop()
+        self.servers.remove(s)
+        # after a restart: every index, the dotted and the long one too
+        s = self.serve(d)
+        st, b = call(s.port, "GET", "/_cat/indices?format=json&h=index")
+        self.assertEqual(sorted(r["index"] for r in b), [".hidden", "logs", "meta", long_name])
         s.stop()
 
     # An index directory is served alone, under its name; it does not
