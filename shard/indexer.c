@@ -435,8 +435,8 @@ static uint32_t merge_next(trawl_indexer *x, int all, uint32_t *no, uint32_t *ou
  * they are, into one new segment: a generation of its own (sh_apply with
  * the merge hook), which holds the same documents, versions and
  * statistics as the one before. The thread's; mu not held. */
-static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint32_t n, char *err,
-                      size_t errlen)
+static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint32_t n, int all,
+                      char *err, size_t errlen)
 {
 	batch b = {0};
 	tbuf_init(&b.bytes, LIMIT_INDEXER_BATCH_BYTES + LIMIT_STORED_DOC_BYTES);
@@ -496,7 +496,8 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 	uint64_t applied = x->applied;
 	pthread_mutex_unlock(&x->mu);
 	sh_apply_report rep;
-	sh_apply_hooks hooks = {hook_locate, hook_source, NULL, x, lst.generation, 1};
+	/* a compaction trains its segment's dictionary anew (update.c) */
+	sh_apply_hooks hooks = {hook_locate, hook_source, NULL, x, lst.generation, 1, all};
 	if (!rc && b.n)
 		rc = sh_apply_with(x->dir, b.ops, b.n, applied, &hooks, &rep, err, errlen);
 	uint32_t docs = b.n;
@@ -549,7 +550,7 @@ static int merge_step(trawl_indexer *x, int all, char *err, size_t errlen)
 	pthread_mutex_unlock(&x->live_mu);
 	if (!n)
 		return 0;
-	int rc = merge_once(x, no, segs, n, err, errlen);
+	int rc = merge_once(x, no, segs, n, all, err, errlen);
 	return rc == TRAWL_ENOTFOUND ? 0 : rc ? -rc : 1;
 }
 
