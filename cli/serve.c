@@ -620,6 +620,8 @@ static const char serve_help[] =
     "  --workers N    searches at once (default: 2)\n" QUEUE_HELP
     "  --cache-mb N   result cache size (default 64; 0: no cache)\n"
     "  --refresh-ms N how often writes become searchable (default 1000)\n"
+    "  --max-backlog N writes acknowledged and not yet searchable past which\n"
+    "                 writes are refused with 429 (default and most: 200000)\n"
     "  --read-only    refuse writes (otherwise this process is the index's\n"
     "                 indexer: writes are logged in DIR/wlog.mdb and published\n"
     "                 as new generations)\n" SCRUB_HELP DRAIN_HELP TOKENS_HELP;
@@ -643,11 +645,12 @@ int cmd_serve(int argc, char **argv)
 	                                      {"admin-tokens", required_argument, 0, 'A'},
 	                                      {"drain-ms", required_argument, 0, 'D'},
 	                                      {"refresh-ms", required_argument, 0, 'R'},
+	                                      {"max-backlog", required_argument, 0, 'B'},
 	                                      {"read-only", no_argument, 0, 'r'},
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	int c;
-	long cache_mb = 64, drain_ms = 0, refresh_ms = 1000;
+	long cache_mb = 64, drain_ms = 0, refresh_ms = 1000, backlog = 0;
 	int read_only = 0;
 	token_files tf = {NULL, NULL};
 	optind = 1;
@@ -687,6 +690,12 @@ int cmd_serve(int argc, char **argv)
 		case 'R':
 			if ((refresh_ms = parse_range(optarg, 1, 3600000)) < 1)
 				return cli_usage_error("serve", "--refresh-ms takes 1 to 3600000");
+			break;
+		case 'B': /* the help's default is LIMIT_INDEXER_BACKLOG_OPS */
+			if ((backlog = parse_range(optarg, 1, LIMIT_INDEXER_BACKLOG_OPS)) < 1)
+				return cli_usage_error("serve",
+				                       "--max-backlog takes 1 to " LIMIT_STR(
+				                           LIMIT_INDEXER_BACKLOG_OPS));
 			break;
 		case 'r':
 			read_only = 1;
@@ -751,6 +760,7 @@ int cmd_serve(int argc, char **argv)
 	if (!read_only) {
 		trawl_indexer_opts xc = {0};
 		xc.refresh_ms = (unsigned)refresh_ms;
+		xc.backlog_ops = (uint64_t)backlog;
 		xc.published = sw_published;
 		xc.ctx = &sw;
 		xc.quiet = quiet;

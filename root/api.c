@@ -770,6 +770,10 @@ static void writer_metrics(api *a, tbuf *b)
 	       "Documents merges wrote again.", (double)st.merged_docs);
 	metric(b, "trawl_indexer_merge_seconds_total", "counter", "Time spent merging.",
 	       st.merge_seconds);
+	metric(b, "trawl_indexer_rejected_total", "counter",
+	       "Write requests refused with 429 because too many writes were not yet "
+	       "searchable (the backlog's bound).",
+	       (double)st.rejected);
 	metric(b, "trawl_indexer_segments", "gauge", "Segments of the live generation.",
 	       (double)st.segments);
 	metric(b, "trawl_indexer_shard_segments_max", "gauge",

@@ -1777,7 +1777,11 @@ static void write_one(root *r, const char *index_name, const idx_wreq *wr, int m
 		return;
 	}
 	int rc = w->write(w->ctx, wr, 1, res, err, sizeof err);
-	if (rc) {
+	if (rc == TRAWL_EBUSY) { /* the backlog's bound: the client backs off */
+		send_errf(resp, pretty, 429, "es_rejected_execution_exception", index_name, "%s",
+		          err);
+		http_response_header(resp, "Retry-After", "1");
+	} else if (rc) {
 		send_errf(resp, pretty, rc == TRAWL_ENOSPC ? 507 : 500, "exception", index_name,
 		          "%s", err);
 	} else if (!res->result) {
@@ -1927,7 +1931,7 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 		send_errf(resp, pretty, 500, "exception", NULL, "out of memory");
 		goto out;
 	}
-	int errors = 0;
+	int errors = 0, decided = 0;
 	uint64_t last = 0;
 	for (uint32_t from = 0; from < b.n;) {
 		uint32_t n = 0, to = from;
@@ -1948,11 +1952,22 @@ static void bulk(root *r, const char *index_name, const char *index, const qpara
 			reqs[n++] = it->req;
 		}
 		int rc = n ? w->write(w->ctx, reqs, n, res, err, sizeof err) : TRAWL_OK;
+		if (rc == TRAWL_EBUSY && !decided) {
+			/* the backlog's bound, before any item was decided: the
+			 * request is refused whole, as OpenSearch's full write queue
+			 * refuses it */
+			send_errf(resp, pretty, 429, "es_rejected_execution_exception", NULL, "%s",
+			          err);
+			http_response_header(resp, "Retry-After", "1");
+			goto out;
+		}
+		decided |= n && !rc;
 		for (uint32_t i = 0; rc && i < n; i++) {
 			/* nothing of the chunk was decided: each item fails with why */
 			res[i] = (idx_wres){0};
-			res[i].status = rc == TRAWL_ENOSPC ? 507 : 500;
-			res[i].error_type = "exception";
+			res[i].status = rc == TRAWL_ENOSPC ? 507 : rc == TRAWL_EBUSY ? 429 : 500;
+			res[i].error_type =
+			    rc == TRAWL_EBUSY ? "es_rejected_execution_exception" : "exception";
 			snprintf(res[i].reason, sizeof res[i].reason, "%s", err);
 		}
 		for (uint32_t i = 0, k = 0; from < to; from++) {

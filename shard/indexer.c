@@ -13,7 +13,10 @@
  * ingest asks about; tell the ingest; trim the log; hand the generation to
  * the caller (published); wake the refreshes waiting for it. A failed
  * apply leaves everything in the log and is tried again after the
- * interval; a refresh waiting for it gets the error.
+ * interval; a refresh waiting for it gets the error. When the writes not
+ * yet applied pass a bound (trawl_indexer_opts.backlog_*), new writes are
+ * refused (TRAWL_EBUSY, HTTP 429) until the indexer catches up, rather
+ * than the log growing until it is full.
  */
 
 #include <pthread.h>
@@ -77,6 +80,8 @@ struct trawl_indexer {
 	uint64_t oldest_ms;               /* the oldest write not yet in a generation (0: none) */
 	uint64_t refresh_le[8], refresh_count;
 	double refresh_sum;
+	uint64_t backlog_ops, backlog_bytes; /* writes are refused past them (429) */
+	uint64_t rejected;                   /* writes refused for the backlog */
 	/* where live_fn found each id written (live_mu): the apply step asks
 	 * here before it searches the live generation again (locmemo_*) */
 	struct locent **memo;
@@ -828,6 +833,16 @@ int trawl_indexer_open(trawl_indexer **out, const char *dir, const trawl_indexer
 	if (!x->cfg.batch_ops || x->cfg.batch_ops > LIMIT_INDEXER_BATCH_OPS)
 		x->cfg.batch_ops = LIMIT_INDEXER_BATCH_OPS;
 	x->max_doc = x->cfg.max_doc_bytes ? x->cfg.max_doc_bytes : TRAWL_MAX_DOC_BYTES;
+	/* the backlog's bounds: at most half the log's bytes, so that a write
+	 * is refused for the backlog (429) well before the log is full (507) */
+	uint64_t logmax = x->cfg.log_bytes ? x->cfg.log_bytes : LIMIT_WLOG_BYTES;
+	if (logmax < LIMIT_WLOG_MIN_BYTES)
+		logmax = LIMIT_WLOG_MIN_BYTES;
+	x->backlog_ops = x->cfg.backlog_ops ? x->cfg.backlog_ops : LIMIT_INDEXER_BACKLOG_OPS;
+	x->backlog_bytes =
+	    x->cfg.backlog_bytes ? x->cfg.backlog_bytes : LIMIT_INDEXER_BACKLOG_BYTES;
+	if (x->backlog_bytes > logmax / 2)
+		x->backlog_bytes = logmax / 2;
 	snprintf(x->dir, sizeof x->dir, "%s", dir);
 	pthread_mutex_init(&x->mu, NULL);
 	pthread_mutex_init(&x->live_mu, NULL);
@@ -938,6 +953,26 @@ void trawl_indexer_close(trawl_indexer *x)
 int trawl_indexer_write(trawl_indexer *x, const idx_wreq *reqs, uint32_t n, idx_wres *res,
                         char *err, size_t errlen)
 {
+	/* backpressure: the log's operations not yet in a generation */
+	idx_wlog_info li;
+	idx_wlog_stat(x->log, &li);
+	pthread_mutex_lock(&x->mu);
+	uint64_t behind = li.next - 1 - x->applied;
+	if (behind >= x->backlog_ops || li.bytes >= x->backlog_bytes) {
+		x->rejected++;
+		x->now = 1; /* catch up at once */
+		pthread_cond_signal(&x->work);
+		pthread_mutex_unlock(&x->mu);
+		return errf(err, errlen, TRAWL_EBUSY,
+		            "%s: %llu writes (%llu MiB in the write log) are not yet searchable, "
+		            "the bound is %llu writes and %llu MiB: try again once the indexer has "
+		            "caught up",
+		            x->dir, (unsigned long long)behind,
+		            (unsigned long long)(li.bytes >> 20),
+		            (unsigned long long)x->backlog_ops,
+		            (unsigned long long)(x->backlog_bytes >> 20));
+	}
+	pthread_mutex_unlock(&x->mu);
 	int rc = idx_ingest_write(x->ing, reqs, n, res, err, errlen);
 	uint64_t wrote = 0;
 	for (uint32_t i = 0; !rc && i < n; i++)
@@ -1037,5 +1072,6 @@ void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out)
 	memcpy(out->refresh_le, x->refresh_le, sizeof out->refresh_le);
 	out->refresh_count = x->refresh_count;
 	out->refresh_sum = x->refresh_sum;
+	out->rejected = x->rejected;
 	pthread_mutex_unlock(&x->mu);
 }
