@@ -269,8 +269,9 @@ typedef struct sh_apply_hooks {
 	uint64_t generation;
 	/* a merge (the indexer's policy, or a compaction): ops are the live
 	 * documents of the segments to merge, written again as they are (with
-	 * their own _seq_no and _version), and applied_seq may be the live
-	 * generation's */
+	 * their own _seq_no and _version, each its stored source), and
+	 * applied_seq may be the live generation's; the statistics are kept as
+	 * they are (the same documents go out and in), not built again */
 	int merge;
 	/* train a new zstd dictionary for the new segments (a compaction)
 	 * rather than reuse the live generation's (update.c: pick_zdict) */

@@ -1281,7 +1281,11 @@ static int apply_batch(apply *a, const idx_wop *ops, uint32_t n, uint64_t applie
 	if (mkdir(a->scratch, 0755) != 0)
 		return errf(a->err, a->errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
 		            a->scratch, strerror(errno));
-	if (ndel && ((rc = step(a, "deletes")) || (rc = build_deletes(a, ops))))
+	/* a merge writes the same documents again, from the same stored
+	 * sources: the statistics do not change, so they are neither built
+	 * nor rewritten (the live base and delta are linked) */
+	int merge = a->hooks && a->hooks->merge && a->live.stats_base.file[0];
+	if (ndel && !merge && ((rc = step(a, "deletes")) || (rc = build_deletes(a, ops))))
 		return rc;
 	if ((rc = step(a, "adds")) || (rc = build_adds(a, ops)))
 		return rc;
@@ -1304,7 +1308,7 @@ static int apply_batch(apply *a, const idx_wop *ops, uint32_t n, uint64_t applie
 	m->shards = a->live.shards;
 	m->applied_seq = applied_seq;
 	m->schema_json = a->live.schema_json;
-	if ((rc = step(a, "stats")) || (rc = write_stats(a, m, a->nadd || ndel)))
+	if ((rc = step(a, "stats")) || (rc = write_stats(a, m, !merge && (a->nadd || ndel))))
 		return rc;
 	rep->base_written = !a->live.stats_base.file[0] && m->stats_base.file[0];
 	if ((rc = step(a, "segments")))

@@ -885,6 +885,52 @@ static void test_refusals(void **state)
 	free(b);
 }
 
+/* A merge (hooks' merge): every live document of a shard written again as
+ * it is, into one segment; the statistics are linked, not built, and still
+ * match a recount of the live documents (check_generation), and the live
+ * base and delta are the same files. */
+static void test_merge(void **state)
+{
+	(void)state;
+	build_base(2, 200, SCHEMA);
+	batch *b = calloc(1, sizeof *b);
+	for (int round = 0; round < 3; round++) {
+		random_batch(b, 30, 15, 10);
+		apply_and_check(b, &g_model_hooks);
+		batch_free(b);
+	}
+	char base[IDX_FILE_NAME_BYTES], delta[IDX_FILE_NAME_BYTES];
+	snprintf(base, sizeof base, "%s", g_live.stats_base.file);
+	snprintf(delta, sizeof delta, "%s", g_live.stats_delta.file);
+	assert_true(base[0] && delta[0]);
+	assert_true(g_live.shard[0].nsegs > 1);
+	b->n = 0;
+	for (uint32_t k = 0; k < g_ndocs; k++) {
+		mdoc *d = &g_docs[k];
+		if (!d->live || th_shard_of(d->id, strlen(d->id), g_shards) != 0)
+			continue;
+		uint32_t i = b->n++;
+		b->target[i] = k;
+		b->c[i] = d->c; /* as it is */
+		b->docs[i] = doc_json(d);
+		b->ops[i] = (idx_wop){IDX_WOP_INDEX,
+		                      d->id,
+		                      (uint32_t)strlen(d->id),
+		                      b->docs[i],
+		                      (uint32_t)strlen(b->docs[i]),
+		                      1,
+		                      ++g_seq};
+	}
+	sh_apply_hooks h = g_model_hooks;
+	h.merge = 1;
+	apply_and_check(b, &h);
+	batch_free(b);
+	assert_int_equal(g_live.shard[0].nsegs, 1);
+	assert_string_equal(g_live.stats_base.file, base);
+	assert_string_equal(g_live.stats_delta.file, delta);
+	free(b);
+}
+
 /* ---- the new segments' zstd dictionary (update.c: pick_zdict) ---- */
 
 /* A document of about 600 bytes from a small vocabulary (so that zstd has
@@ -1040,7 +1086,7 @@ int main(void)
 	    TESTDIR_TEST(test_first_update), TESTDIR_TEST(test_many_updates),
 	    TESTDIR_TEST(test_unstored),     TESTDIR_TEST(test_limit_segments),
 	    TESTDIR_TEST(test_failures),     TESTDIR_TEST(test_refusals),
-	    TESTDIR_TEST(test_zdict),
+	    TESTDIR_TEST(test_zdict),        TESTDIR_TEST(test_merge),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	model_reset(0);
