@@ -3,12 +3,12 @@
 
     python3 bench/ingest/http_ingest.py [--trawl build/cli/trawl] [--reps 3]
         [--writers 2] [--batch 1000] [--base 4000] [--shards 4] [--qps 20]
-        [--probe-ms 100] [--out FILE]
+        [--probe-ms 100] [--rate DOCS_PER_S] [--split] [--out FILE]
 
 A `trawl serve` (default refresh, 1 s) of a base index of the first BASE
 enwiki passages takes the other passages (164,440 in all) as _bulk requests
 of BATCH documents from WRITERS connections, as fast as it acknowledges
-them, while:
+them (or paced at --rate documents a second), while:
 
 - a query client sends the corpus's queries at QPS per second (one at a
   time, paced) and times each answer;
@@ -76,9 +76,9 @@ def proc_cpu(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_writers(a, writer):
+def run_writers(a, writer, t_start):
     """Runs WRITERS threads of writer to the end: their seconds."""
-    t0 = time.time()
+    t0 = t_start[0] = time.time()
     ws = [threading.Thread(target=writer) for _ in range(a.writers)]
     for w in ws:
         w.start()
@@ -87,11 +87,11 @@ def run_writers(a, writer):
     return time.time() - t0
 
 
-def split_run(a, port, proc, writer, acked, failures):
+def split_run(a, port, proc, writer, acked, failures, t_start):
     """--split: the writes acknowledged with no refresh (1 h), then one
     _refresh applies them all: the CPU of each half per document."""
     cpu0 = proc_cpu(proc.pid)
-    ack_s = run_writers(a, writer)
+    ack_s = run_writers(a, writer, t_start)
     cpu1 = proc_cpu(proc.pid)
     t1 = time.time()
     st, _ = Conn(port).req("POST", "/enwiki/_refresh")
@@ -144,6 +144,7 @@ def one_run(a, docs, queries, rep):
         done = threading.Event()
         acked = [0]
         rejected = [0]
+        t_start = [time.time()]
         failures = []
 
         def writer():
@@ -154,6 +155,8 @@ def one_run(a, docs, queries, rep):
                     nxt[0] += 1
                 if i >= len(bodies):
                     return
+                if a.rate:  # paced: body i goes at its time, rate documents a second
+                    time.sleep(max(0.0, t_start[0] + i * a.batch / a.rate - time.time()))
                 st, body = c.req("POST", "/enwiki/_bulk", bodies[i], "application/x-ndjson")
                 while st == 429:  # the backlog's bound: back off, as a client must
                     with lock:
@@ -236,7 +239,7 @@ def one_run(a, docs, queries, rep):
 
         stop_at = [0.0]
         if a.split:
-            return split_run(a, port, proc, writer, acked, failures)
+            return split_run(a, port, proc, writer, acked, failures, t_start)
         stop = threading.Event()
         pstop = threading.Event()
         qt = threading.Thread(target=querier, args=(lat, stop))
@@ -247,7 +250,7 @@ def one_run(a, docs, queries, rep):
         pw.start()
         pp.start()
         t0 = time.time()
-        load_s = run_writers(a, writer)
+        load_s = run_writers(a, writer, t_start)
         # until every write is searchable
         Conn(port).req("POST", "/enwiki/_refresh")
         searchable_s = time.time() - t0
@@ -300,6 +303,9 @@ def main():
     ap.add_argument("--base", type=int, default=4000)
     ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--qps", type=float, default=20)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="documents a second the writers offer, paced (default 0: as fast "
+                    "as they are acknowledged)")
     ap.add_argument("--probe-ms", type=float, default=100,
                     help="a marker document is written every PROBE_MS (default 100)")
     ap.add_argument("--split", action="store_true",
@@ -338,11 +344,12 @@ def main():
         return
     pooled = [v for r in runs for v in r["vis"]]
     lines = [
-        "http_ingest at %s, %s, load %s, %d cores; %d writers x _bulk of %d, base %d, %d shards, "
-        "queries at %g/s; %d runs, medians" % (
+        "http_ingest at %s, %s, load %s, %d cores; %d writers x _bulk of %d%s, base %d, %d "
+        "shards, queries at %g/s; %d runs, medians" % (
             commit, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            open("/proc/loadavg").read().split()[0], os.cpu_count(), a.writers, a.batch, a.base,
-            a.shards, a.qps, a.reps), "",
+            open("/proc/loadavg").read().split()[0], os.cpu_count(), a.writers, a.batch,
+            " offered at %g docs/s" % a.rate if a.rate else "", a.base, a.shards, a.qps,
+            a.reps), "",
         "| acknowledged docs/s | searchable docs/s | write-to-searchable p50 / p99 / max s "
         "(markers) | the same, all runs' markers pooled | query p50 / p99 ms, writing | idle "
         "| serve CPU us/doc | merges | _bulk refused (429) | documents |",
