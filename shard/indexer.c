@@ -83,7 +83,7 @@ struct trawl_indexer {
 	uint64_t backlog_ops, backlog_bytes; /* writes are refused past them (429) */
 	uint64_t rejected;                   /* writes refused for the backlog */
 	/* where live_fn found each id written (live_mu): the apply step asks
-	 * here before it searches the live generation again (locmemo_*) */
+	 * here before it searches the live generation again (memo_*) */
 	struct locent **memo;
 	size_t memo_cap, memo_n;
 };
