@@ -589,6 +589,8 @@ static const char serve_help[] =
     "  --workers N    searches at once (default: 2)\n" QUEUE_HELP
     "  --cache-mb N   result cache size (default 64; 0: no cache)\n"
     "  --refresh-ms N how often writes become searchable (default 1000)\n"
+    "  --max-backlog N writes acknowledged and not yet searchable past which\n"
+    "                 writes are refused with 429 (default and most: 200000)\n"
     "  --read-only    refuse writes (otherwise this process is the index's\n"
     "                 indexer: writes are logged in DIR/wlog.mdb and published\n"
     "                 as new generations)\n" SCRUB_HELP DRAIN_HELP TOKENS_HELP;
@@ -612,11 +614,12 @@ int cmd_serve(int argc, char **argv)
 	                                      {"admin-tokens", required_argument, 0, 'A'},
 	                                      {"drain-ms", required_argument, 0, 'D'},
 	                                      {"refresh-ms", required_argument, 0, 'R'},
+	                                      {"max-backlog", required_argument, 0, 'B'},
 	                                      {"read-only", no_argument, 0, 'r'},
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	int c;
-	long cache_mb = 64, drain_ms = 0, refresh_ms = 1000;
+	long cache_mb = 64, drain_ms = 0, refresh_ms = 1000, backlog = 0;
 	int read_only = 0;
 	token_files tf = {NULL, NULL};
 	optind = 1;
@@ -657,6 +660,12 @@ int cmd_serve(int argc, char **argv)
 			if ((refresh_ms = parse_range(optarg, 1, 3600000)) < 1)
 				return cli_usage_error("serve", "--refresh-ms takes 1 to 3600000");
 			break;
+		case 'B': /* the help's default is LIMIT_INDEXER_BACKLOG_OPS */
+			if ((backlog = parse_range(optarg, 1, LIMIT_INDEXER_BACKLOG_OPS)) < 1)
+				return cli_usage_error("serve",
+				                       "--max-backlog takes 1 to " LIMIT_STR(
+				                           LIMIT_INDEXER_BACKLOG_OPS));
+			break;
 		case 'r':
 			read_only = 1;
 			break;
@@ -681,8 +690,17 @@ int cmd_serve(int argc, char **argv)
 	const char *dir = argv[optind];
 	raise_fd_limit();
 	block_signals();
-	serve_host_config hc = {name,     workers,    queue,     scrub, scrub_period,
-	                        cache_mb, refresh_ms, read_only, quiet};
+	serve_host_config hc = {0};
+	hc.name = name;
+	hc.workers = workers;
+	hc.queue = queue;
+	hc.scrub = scrub;
+	hc.scrub_period = scrub_period;
+	hc.cache_mb = cache_mb;
+	hc.refresh_ms = refresh_ms;
+	hc.max_backlog = (uint64_t)backlog;
+	hc.read_only = read_only;
+	hc.quiet = quiet;
 	char err[1024];
 	serve_host *h;
 	catalog *cat;

@@ -169,6 +169,7 @@ static int start_index(serve_host *h, const char *dir, const char *name, served 
 	if (!h->cfg.read_only) {
 		trawl_indexer_opts xc = {0};
 		xc.refresh_ms = (unsigned)h->cfg.refresh_ms;
+		xc.backlog_ops = h->cfg.max_backlog;
 		xc.published = sw_published;
 		xc.ctx = s;
 		xc.quiet = h->cfg.quiet;

@@ -34,7 +34,8 @@ typedef struct serve_host_config {
 	int64_t scrub;    /* leaf_config.scrub_bytes_per_s */
 	unsigned scrub_period;
 	long cache_mb;   /* each root's result cache */
-	long refresh_ms; /* each indexer's refresh interval */
+	long refresh_ms;      /* each indexer's refresh interval */
+	uint64_t max_backlog; /* each indexer's trawl_indexer_opts.backlog_ops (0: default) */
 	int read_only;   /* no indexers: writes are refused */
 	int quiet;
 } serve_host_config;

@@ -298,6 +298,15 @@
  * and built, so a backlog becomes several generations. */
 #define LIMIT_INDEXER_BATCH_OPS 100000
 #define LIMIT_INDEXER_BATCH_BYTES (256u << 20)
+/* Backpressure: writes acknowledged and not yet in a generation, and bytes
+ * of the write log, past which the indexer refuses new writes (TRAWL_EBUSY,
+ * HTTP 429 es_rejected_execution_exception, as OpenSearch does when its
+ * write queue is full) until it catches up. Two full generations: a
+ * backlog beyond them is searchable only seconds later (issue #12's goal is
+ * 2 s), and clients are better told to slow down than left to fill the
+ * log (507). The bytes' bound is also at most half the log's own. */
+#define LIMIT_INDEXER_BACKLOG_OPS 200000 /* (trawl serve --help says it) */
+#define LIMIT_INDEXER_BACKLOG_BYTES ((uint64_t)2 * LIMIT_INDEXER_BATCH_BYTES)
 /* The indexer's merge policy (shard/indexer.c): a shard with more than
  * LIMIT_MERGE_AT_SEGMENTS segments merges its smallest, up to
  * LIMIT_MERGE_FACTOR of them and LIMIT_MERGE_DOCS documents in one step
@@ -380,6 +389,13 @@ _Static_assert(LIMIT_UPDATE_CHUNK_BYTES <= LIMIT_BULK_BYTES / 2,
                "a chunk and its last document fit a _bulk body");
 _Static_assert(LIMIT_INDEXER_BATCH_OPS <= UINT32_MAX,
                "a batch's operations are numbered in 32 bits");
+/* The backlog's bounds hold a full generation, and refuse before the log
+ * is full (at most half of it: the indexer clamps a smaller log's). */
+_Static_assert(LIMIT_INDEXER_BACKLOG_OPS == 2 * LIMIT_INDEXER_BATCH_OPS &&
+                   LIMIT_INDEXER_BACKLOG_BYTES >= LIMIT_INDEXER_BATCH_BYTES,
+               "the backlog holds a generation's batch");
+_Static_assert(LIMIT_INDEXER_BACKLOG_BYTES <= LIMIT_WLOG_BYTES / 2,
+               "the backlog refuses before the log is full");
 /* A document the build accepts can be stored and read back. */
 _Static_assert(TRAWL_MAX_DOC_BYTES <= LIMIT_STORED_DOC_BYTES, "a document fits a record");
 /* The biggest document fits a FETCH reply, with its id and a snippet. */

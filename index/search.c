@@ -61,17 +61,47 @@ const uint8_t *idx_view_extid(const idx_sview *v, uint32_t doc, uint32_t *len)
 	return p + skip;
 }
 
+/* The first doc in [lo, hi) whose id's hash is at least h (hi if none),
+ * given that docs before lo hash below h (hlo: lo - 1's, or 0) and docs
+ * from hi on at least h (hhi: hi's, or 2^64 as UINT64_MAX). Doc ids follow
+ * the hashes, which XXH3 spreads evenly, so the place is guessed from h's
+ * share of [hlo, hhi] (interpolation search: a few probes where a binary
+ * search makes log2 n, each probe a block of ids decoded and hashed); a
+ * guess that does not halve the range is followed by a bisection, so that
+ * ids that are not spread (or a damaged table) cost at most twice a binary
+ * search. The answer is the binary search's. */
+static uint32_t lower_bound(const idx_sview *v, uint64_t h, uint32_t lo, uint32_t hi, uint64_t hlo,
+                            uint64_t hhi)
+{
+	int bisect = 0;
+	while (lo < hi) {
+		uint32_t n = hi - lo, mid;
+		if (bisect || hhi <= hlo || h < hlo || h > hhi) {
+			mid = lo + n / 2;
+		} else {
+			/* (h - hlo) / (hhi - hlo) of the way (a guess: double will do) */
+			double f = (double)(h - hlo) / ((double)(hhi - hlo) + 1.0);
+			uint32_t off = (uint32_t)(f * n);
+			mid = off < n ? lo + off : hi - 1;
+		}
+		uint64_t m = idx_view_hash(v, mid);
+		if (m < h) {
+			lo = mid + 1;
+			hlo = m;
+		} else {
+			hi = mid;
+			hhi = m;
+		}
+		/* an interpolation that left more than half: bisect next */
+		bisect = !bisect && hi - lo > n / 2;
+	}
+	return lo;
+}
+
 uint32_t idx_view_find(const idx_sview *v, const uint8_t *id, uint32_t len)
 {
 	uint64_t h = th_hash64(id, len);
-	uint32_t lo = 0, hi = v->ndocs;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (idx_view_hash(v, mid) < h)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	uint32_t lo = lower_bound(v, h, 0, v->ndocs, 0, UINT64_MAX);
 	for (; lo < v->ndocs && idx_view_hash(v, lo) == h; lo++) {
 		uint32_t l;
 		const uint8_t *e = idx_view_extid(v, lo, &l);

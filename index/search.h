@@ -337,7 +337,8 @@ static inline int idx_hit_before(const idx_hit *a, const idx_hit *b)
 const uint8_t *idx_view_extid(const idx_sview *v, uint32_t doc, uint32_t *len);
 
 /* idx_view_find: the doc whose external id is id (len bytes), or IDX_END:
- * doc ids follow the id's hash, so a binary search, then the ids compared. */
+ * doc ids follow the id's hash (evenly spread), so an interpolation search
+ * by hash, then the ids compared. */
 uint32_t idx_view_find(const idx_sview *v, const uint8_t *id, uint32_t len);
 
 /* idx_view_hash: the XXH3_64 of doc's external id (doc ids are in its order). */

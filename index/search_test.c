@@ -63,26 +63,26 @@
 #include "index/codec.h"
 #include "index/index_int.h"
 #include "index/query.h"
+#include "index/search.h"
 #include "index/testhooks.h"
 #include "trawl/trawl.h"
 
-#define MAXF 4      /* text fields in the test schemas */
-#define MAXK 1000   /* largest k asked for */
+#define MAXF 4    /* text fields in the test schemas */
+#define MAXK 1000 /* largest k asked for */
 #define REL_TOL 1e-4
 #define SHARD_TOL 1e-6
 
 /* ---- configuration ---- */
 
-static const char SCHEMA_PLAIN[] =
-	"{\"fields\":{\"title\":{\"analyzer\":\"plain\",\"boost\":2.0},"
-	"\"body\":{\"analyzer\":\"plain\",\"k1\":1.2,\"b\":0.75}}}";
+static const char SCHEMA_PLAIN[] = "{\"fields\":{\"title\":{\"analyzer\":\"plain\",\"boost\":2.0},"
+                                   "\"body\":{\"analyzer\":\"plain\",\"k1\":1.2,\"b\":0.75}}}";
 static const char SCHEMA_MIXED[] =
-	"{\"fields\":{\"title\":{\"analyzer\":\"plain\",\"boost\":2.0},"
-	"\"body\":{\"analyzer\":\"plain\",\"k1\":1.2,\"b\":0.75},"
-	"\"tags\":{\"analyzer\":\"english\",\"boost\":0.5,\"k1\":2.0,\"b\":1.0}}}";
+    "{\"fields\":{\"title\":{\"analyzer\":\"plain\",\"boost\":2.0},"
+    "\"body\":{\"analyzer\":\"plain\",\"k1\":1.2,\"b\":0.75},"
+    "\"tags\":{\"analyzer\":\"english\",\"boost\":0.5,\"k1\":2.0,\"b\":1.0}}}";
 static const char SCHEMA_EDGE[] =
-	"{\"fields\":{\"title\":{\"analyzer\":\"english\",\"boost\":3.0,\"k1\":0.5,\"b\":1.0},"
-	"\"body\":{\"analyzer\":\"plain\",\"k1\":2.0,\"b\":0.0}}}";
+    "{\"fields\":{\"title\":{\"analyzer\":\"english\",\"boost\":3.0,\"k1\":0.5,\"b\":1.0},"
+    "\"body\":{\"analyzer\":\"plain\",\"k1\":2.0,\"b\":0.0}}}";
 
 typedef struct cfg {
 	const char *name;
@@ -96,13 +96,13 @@ typedef struct cfg {
 } cfg;
 
 static cfg cfgs[] = {
-	{"tiny-plain", 7, 40, 30, 1.0, SCHEMA_PLAIN, 0, 300},
-	{"small-plain", 11, 300, 120, 1.0, SCHEMA_PLAIN, 0, 500},
-	{"mid-mixed", 22, 1000, 500, 1.0, SCHEMA_MIXED, 1, 500},
-	{"large-plain", 33, 5000, 2000, 1.05, SCHEMA_PLAIN, 0, 500},
-	{"english-default", 44, 2000, 800, 1.0, NULL, 1, 500},
-	{"edge-params", 55, 800, 300, 0.9, SCHEMA_EDGE, 1, 400},
-	{"dense-plain", 66, 1500, 40, 0.7, SCHEMA_PLAIN, 0, 400},
+    {"tiny-plain", 7, 40, 30, 1.0, SCHEMA_PLAIN, 0, 300},
+    {"small-plain", 11, 300, 120, 1.0, SCHEMA_PLAIN, 0, 500},
+    {"mid-mixed", 22, 1000, 500, 1.0, SCHEMA_MIXED, 1, 500},
+    {"large-plain", 33, 5000, 2000, 1.05, SCHEMA_PLAIN, 0, 500},
+    {"english-default", 44, 2000, 800, 1.0, NULL, 1, 500},
+    {"edge-params", 55, 800, 300, 0.9, SCHEMA_EDGE, 1, 400},
+    {"dense-plain", 66, 1500, 40, 0.7, SCHEMA_PLAIN, 0, 400},
 };
 
 /* ---- random numbers (splitmix64) ---- */
@@ -270,9 +270,9 @@ static void dict_free(dict *d)
 /* ---- the corpus ---- */
 
 typedef struct tfield {
-	char *text;   /* the text as the engine analyses it (array elements joined by '\n') */
-	int form;     /* 0 absent, 1 null, 2 string, 3 array */
-	int32_t *at;  /* term id at each position, -1 where a token was dropped */
+	char *text;  /* the text as the engine analyses it (array elements joined by '\n') */
+	int form;    /* 0 absent, 1 null, 2 string, 3 array */
+	int32_t *at; /* term id at each position, -1 where a token was dropped */
 	uint32_t npos;
 	uint32_t kept; /* field length */
 	float kdl;     /* K(decoded length) */
@@ -320,11 +320,11 @@ typedef struct corpus {
 	/* counters */
 	uint64_t queries, searches, swaps, errors, empty, hits_checked, exact_shard;
 	uint64_t shard_pairs;
-	double max_err;  /* largest relative difference engine - brute force */
-	double max_swap; /* largest relative difference of two docs that traded places */
+	double max_err;    /* largest relative difference engine - brute force */
+	double max_swap;   /* largest relative difference of two docs that traded places */
 	const char *topic; /* the current document's topic word, repeated often (or NULL) */
 	double topic_p;
-	int spam;          /* the current document's body repeats its topic hundreds of times */
+	int spam; /* the current document's body repeats its topic hundreds of times */
 } corpus;
 
 static const uint32_t NSHARDS[2] = {1, 3};
@@ -363,7 +363,8 @@ static void make_vocab(corpus *c, rng *r)
 		}
 		char *h = strdup(w); /* (on the heap: the hash reads whole words at a time) */
 		assert_non_null(h);
-		if (idx_is_stopword(h, l) || dict_find(&seen, (const uint8_t *)h, (uint32_t)l) >= 0) {
+		if (idx_is_stopword(h, l) ||
+		    dict_find(&seen, (const uint8_t *)h, (uint32_t)l) >= 0) {
 			free(h);
 			continue;
 		}
@@ -531,8 +532,8 @@ static int tok_cb(void *ctx, const idx_token *t)
 	key[0] = k->fid;
 	memcpy(key + 1, t->text, t->len);
 	k->pos[k->n] = t->pos;
-	k->tid[k->n] = k->add ? (int32_t)dict_add(k->d, key, t->len + 1)
-	                      : dict_find(k->d, key, t->len + 1);
+	k->tid[k->n] =
+	    k->add ? (int32_t)dict_add(k->d, key, t->len + 1) : dict_find(k->d, key, t->len + 1);
 	k->n++;
 	return 0;
 }
@@ -553,8 +554,8 @@ static void analyze_corpus(corpus *c)
 			uint32_t npos = 0;
 			size_t len = strlen(tf->text);
 			if (len)
-				assert_int_equal(idx_analyze(c->an[c->schema.fields[f].analyzer], tf->text,
-				                             len, 0, &npos, tok_cb, &k),
+				assert_int_equal(idx_analyze(c->an[c->schema.fields[f].analyzer],
+				                             tf->text, len, 0, &npos, tok_cb, &k),
 				                 0);
 			tf->npos = npos;
 			tf->kept = k.n;
@@ -608,8 +609,8 @@ static void analyze_corpus(corpus *c)
 		for (uint32_t f = 0; f < c->schema.nfields; f++) {
 			const idx_field *fd = &c->schema.fields[f];
 			tfield *tf = &c->docs[d].f[f];
-			tf->kdl = idx_bm25_k(fd->k1, fd->b, idx_norm_decode(idx_norm_encode(tf->kept)),
-			                     c->avgdl[f]);
+			tf->kdl = idx_bm25_k(
+			    fd->k1, fd->b, idx_norm_decode(idx_norm_encode(tf->kept)), c->avgdl[f]);
 		}
 }
 
@@ -697,9 +698,9 @@ static void corpus_make(corpus *c, const cfg *g)
 	c->cfg = g;
 	char err[256];
 	if (g->schema)
-		assert_int_equal(idx_schema_parse(&c->schema, g->schema, strlen(g->schema), err,
-		                                  sizeof err),
-		                 TRAWL_OK);
+		assert_int_equal(
+		    idx_schema_parse(&c->schema, g->schema, strlen(g->schema), err, sizeof err),
+		    TRAWL_OK);
 	else
 		idx_schema_default(&c->schema);
 	assert_true(c->schema.nfields <= MAXF);
@@ -716,8 +717,9 @@ static void corpus_make(corpus *c, const cfg *g)
 		tdoc *doc = &c->docs[d];
 		snprintf(doc->id, sizeof doc->id, "doc-%u", d);
 		doc->hash = th_hash64(doc->id, strlen(doc->id));
-		c->topic = rchance(&r, 0.3) ? c->vocab[rbelow(&r, c->nvocab < 200 ? c->nvocab : 200)]
-		                            : NULL;
+		c->topic = rchance(&r, 0.3)
+		               ? c->vocab[rbelow(&r, c->nvocab < 200 ? c->nvocab : 200)]
+		               : NULL;
 		c->topic_p = 0.03 + 0.3 * runit(&r);
 		c->spam = rchance(&r, 0.005); /* term frequencies far above the block's others */
 		if (c->spam) {
@@ -823,7 +825,8 @@ static int bf_words(corpus *c, const qt_node *q, double *score, uint8_t *match, 
 			*present = 1;
 			for (uint32_t t = 0; t < c->dict.n; t++) {
 				const term *tm = &c->dict.t[t];
-				if (tm->key[0] == f && tm->klen - 1 >= fl && !memcmp(tm->key + 1, folded, fl))
+				if (tm->key[0] == f && tm->klen - 1 >= fl &&
+				    !memcmp(tm->key + 1, folded, fl))
 					bf_term(c, f, t, score, match);
 			}
 			continue;
@@ -1047,8 +1050,8 @@ static void dump_doc(const corpus *c, uint32_t d)
 	print_error("  %s:\n", c->docs[d].id);
 	for (uint32_t f = 0; f < c->schema.nfields; f++) {
 		const tfield *tf = &c->docs[d].f[f];
-		print_error("    %s (%u tokens, norm %u): %.600s\n", c->schema.fields[f].name, tf->kept,
-		            idx_norm_decode(idx_norm_encode(tf->kept)), tf->text);
+		print_error("    %s (%u tokens, norm %u): %.600s\n", c->schema.fields[f].name,
+		            tf->kept, idx_norm_decode(idx_norm_encode(tf->kept)), tf->text);
 	}
 }
 
@@ -1066,16 +1069,16 @@ static void dump_res(const corpus *c, const res *r, uint32_t off)
 	for (uint32_t i = 0; i < r->n; i++) {
 		uint32_t d = r->doc[i];
 		print_error("  got #%u: %s %.9g (brute force %.9g%s) hash %016llx\n", off + i,
-		            c->docs[d].id, r->score[i], c->score[d], c->match[d] ? "" : ", NO MATCH",
-		            (unsigned long long)c->docs[d].hash);
+		            c->docs[d].id, r->score[i], c->score[d],
+		            c->match[d] ? "" : ", NO MATCH", (unsigned long long)c->docs[d].hash);
 	}
 }
 
-#define QFAIL(c, q, op, which, k, off, ...)                                                       \
+#define QFAIL(c, q, op, which, k, off, ...)                                                        \
 	do {                                                                                       \
-		print_error("corpus %s (seed %llu), %u shard(s), query [%s]%s, k %u offset %u: ",   \
-		            (c)->cfg->name, (unsigned long long)(c)->cfg->seed, NSHARDS[which], (q), \
-		            (op) ? " (default AND)" : "", (k), (off));                                \
+		print_error("corpus %s (seed %llu), %u shard(s), query [%s]%s, k %u offset %u: ",  \
+		            (c)->cfg->name, (unsigned long long)(c)->cfg->seed, NSHARDS[which],    \
+		            (q), (op) ? " (default AND)" : "", (k), (off));                        \
 		print_error(__VA_ARGS__);                                                          \
 		print_error("\n");                                                                 \
 	} while (0)
@@ -1132,7 +1135,8 @@ static void check_bf(corpus *c, uint32_t which, const char *q, int op, uint32_t 
 		}
 		c->stamp[d] = c->stampv;
 		if (!c->match[d]) {
-			QFAIL(c, q, op, which, k, off, "hit #%u %s does not match", j, c->docs[d].id);
+			QFAIL(c, q, op, which, k, off, "hit #%u %s does not match", j,
+			      c->docs[d].id);
 			bad = 1;
 			break;
 		}
@@ -1146,8 +1150,8 @@ static void check_bf(corpus *c, uint32_t which, const char *q, int op, uint32_t 
 			break;
 		}
 		if (i && !(r->score[i - 1] > r->score[i] ||
-		           (r->score[i - 1] == r->score[i] && c->docs[r->doc[i - 1]].hash <
-		                                                  c->docs[d].hash))) {
+		           (r->score[i - 1] == r->score[i] &&
+		            c->docs[r->doc[i - 1]].hash < c->docs[d].hash))) {
 			QFAIL(c, q, op, which, k, off, "hits #%u and #%u out of order", j - 1, j);
 			bad = 1;
 			break;
@@ -1186,8 +1190,8 @@ static void check_bf(corpus *c, uint32_t which, const char *q, int op, uint32_t 
 		int before = fe > sf || (fe == sf && he < c->docs[first].hash);
 		if (fe < 0 || !(after || before)) {
 			QFAIL(c, q, op, which, k, off,
-			      "%s (brute force #%u, %.9g, engine %.9g) is missing from the page", c->docs[e].id,
-			      j, c->score[e], fe);
+			      "%s (brute force #%u, %.9g, engine %.9g) is missing from the page",
+			      c->docs[e].id, j, c->score[e], fe);
 			dump_doc(c, e);
 			bad = 1;
 		}
@@ -1207,8 +1211,9 @@ static void check_same(corpus *c, uint32_t which, const char *q, int op, uint32_
 	for (uint32_t i = 0; i < a->n && !bad; i++)
 		bad = a->doc[i] != b->doc[i] || memcmp(&a->score[i], &b->score[i], sizeof(double));
 	if (bad) {
-		QFAIL(c, q, op, which, k, off, "%s: rc %d/%d, n %u/%u, total %llu/%llu", what, a->rc,
-		      b->rc, a->n, b->n, (unsigned long long)a->total, (unsigned long long)b->total);
+		QFAIL(c, q, op, which, k, off, "%s: rc %d/%d, n %u/%u, total %llu/%llu", what,
+		      a->rc, b->rc, a->n, b->n, (unsigned long long)a->total,
+		      (unsigned long long)b->total);
 		print_error(" first:\n");
 		dump_res(c, a, off);
 		print_error(" second:\n");
@@ -1255,13 +1260,16 @@ static void search_ok(corpus *c, uint32_t which, const char *q, int op, uint32_t
 	search(c, which, q, op, k, off, mode, exhaustive, out);
 	if (out->rc) {
 		QFAIL(c, q, op, which, k, off, "search (count mode %d%s) failed: %d %s", mode,
-		      exhaustive ? ", exhaustive" : "", out->rc, trawl_searcher_errmsg(c->s[which]));
+		      exhaustive ? ", exhaustive" : "", out->rc,
+		      trawl_searcher_errmsg(c->s[which]));
 		fail_msg("search failed");
 	}
 	uint64_t want = mode == TRAWL_COUNT_NONE ? 0 : c->nmatch;
 	if (out->total != want || (mode == TRAWL_COUNT_ONLY && out->n)) {
-		QFAIL(c, q, op, which, k, off, "count mode %d%s: %u hits, total %llu; the brute force "
-		      "counts %u", mode, exhaustive ? ", exhaustive" : "", out->n,
+		QFAIL(c, q, op, which, k, off,
+		      "count mode %d%s: %u hits, total %llu; the brute force "
+		      "counts %u",
+		      mode, exhaustive ? ", exhaustive" : "", out->n,
 		      (unsigned long long)out->total, c->nmatch);
 		fail_msg("count differs");
 	}
@@ -1280,8 +1288,10 @@ static void check_query(corpus *c, rng *r, const char *q, int op)
 			res *x = &c->r[0];
 			search(c, w, q, op, 10, 0, TRAWL_COUNT_NONE, 0, x);
 			if (x->rc != TRAWL_EQUERY) {
-				QFAIL(c, q, op, w, 10, 0, "the brute force refuses the query, the engine "
-				      "returns %d (%s)", x->rc, trawl_searcher_errmsg(c->s[w]));
+				QFAIL(c, q, op, w, 10, 0,
+				      "the brute force refuses the query, the engine "
+				      "returns %d (%s)",
+				      x->rc, trawl_searcher_errmsg(c->s[w]));
 				fail_msg("query should be refused");
 			}
 		}
@@ -1309,10 +1319,12 @@ static void check_query(corpus *c, rng *r, const char *q, int op)
 			check_same(c, w, q, op, k, off, p, x, "pruned and exhaustive differ");
 			/* counting: the exact total and the same hits */
 			search_ok(c, w, q, op, k, off, TRAWL_COUNT_EXACT, 0, x);
-			check_same(c, w, q, op, k, off, p, x, "COUNT_EXACT and COUNT_NONE hits differ");
+			check_same(c, w, q, op, k, off, p, x,
+			           "COUNT_EXACT and COUNT_NONE hits differ");
 			if (i == 0) {
 				search_ok(c, w, q, op, k, off, TRAWL_COUNT_EXACT, 1, x);
-				check_same(c, w, q, op, k, off, p, x, "exhaustive COUNT_EXACT hits differ");
+				check_same(c, w, q, op, k, off, p, x,
+				           "exhaustive COUNT_EXACT hits differ");
 				search_tree(c, w, q, op, k, TRAWL_COUNT_EXACT, x);
 				assert_int_equal(x->rc, TRAWL_OK);
 				check_same(c, w, q, op, k, off, p, x,
@@ -1375,7 +1387,8 @@ static void q_phrase_words(corpus *c, rng *r, sb *q)
 		size_t len = strlen(s);
 		uint32_t starts[400], nw = 0;
 		for (size_t i = 0; i < len && nw < 400; i++)
-			if (s[i] != ' ' && s[i] != '\n' && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\n'))
+			if (s[i] != ' ' && s[i] != '\n' &&
+			    (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\n'))
 				starts[nw++] = (uint32_t)i;
 		if (nw < 2)
 			continue;
@@ -1727,10 +1740,9 @@ static void run_cfg(const cfg *g)
 	              g->name, c->ndocs, c->dict.n, ones, maxdf, (maxdf + 127) / 128,
 	              (unsigned long long)c->queries, (unsigned long long)c->errors,
 	              (unsigned long long)c->empty, (unsigned long long)c->searches,
-	              (unsigned long long)c->hits_checked, (unsigned long long)c->swaps, c->max_swap,
-	              c->max_err,
-	              (unsigned long long)c->exact_shard, (unsigned long long)c->shard_pairs,
-	              t1 - t0, t2 - t1);
+	              (unsigned long long)c->hits_checked, (unsigned long long)c->swaps,
+	              c->max_swap, c->max_err, (unsigned long long)c->exact_shard,
+	              (unsigned long long)c->shard_pairs, t1 - t0, t2 - t1);
 	assert_true(c->queries >= g->nqueries);
 	assert_true(c->empty < c->queries / 2);
 	corpus_free(c);
@@ -1914,6 +1926,112 @@ static void test_keyword_one_block(void **state)
 	g_root[0] = 0;
 }
 
+/* ---- idx_view_find: the interpolation search by id hash ---- */
+
+typedef struct hid {
+	uint64_t h;
+	char id[24];
+} hid;
+
+static int cmp_hid(const void *a, const void *b)
+{
+	const hid *x = a, *y = b;
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* The reference: a binary search for the first hash >= h, then the ids. */
+static uint32_t find_ref(const hid *v, uint32_t n, const char *id)
+{
+	uint64_t h = th_hash64(id, strlen(id));
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (v[mid].h < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && v[lo].h == h; lo++)
+		if (!strcmp(v[lo].id, id))
+			return lo;
+	return IDX_END;
+}
+
+/* An id table ("extids") of v[0..n) in a view, as the builder lays it out. */
+static void view_of(const hid *v, uint32_t n, idx_sview *sv, uint8_t **off, uint8_t **data)
+{
+	uint32_t nb = (n + IDX_EXTID_BLOCK - 1) / IDX_EXTID_BLOCK;
+	*off = malloc(4 * ((size_t)nb + 1));
+	*data = malloc((size_t)n * 40 + 1);
+	assert_non_null(*off);
+	assert_non_null(*data);
+	uint32_t at = 0;
+	for (uint32_t b = 0; b < nb; b++) {
+		memcpy(*off + 4 * (size_t)b, &at, 4);
+		uint32_t first = b * IDX_EXTID_BLOCK, end = first + IDX_EXTID_BLOCK;
+		if (end > n)
+			end = n;
+		for (uint32_t i = first; i < end; i++)
+			at += (uint32_t)idx_varint_put(*data + at, strlen(v[i].id));
+		for (uint32_t i = first; i < end; i++) {
+			memcpy(*data + at, v[i].id, strlen(v[i].id));
+			at += (uint32_t)strlen(v[i].id);
+		}
+	}
+	memcpy(*off + 4 * (size_t)nb, &at, 4);
+	memset(sv, 0, sizeof *sv);
+	sv->ndocs = n;
+	sv->extoff = *off;
+	sv->extdata = *data;
+	sv->extdata_len = at;
+}
+
+/* Every id of tables of many sizes, and ids that are not there, are found
+ * where a binary search finds them: ids spread evenly (as XXH3 spreads
+ * them), and ids crowded into a 256th of the hashes with a few far out (a
+ * guess from the spread is wrong there: the search must bisect). */
+static void test_view_find(void **state)
+{
+	(void)state;
+	static const uint32_t sizes[] = {0, 1, 2, 3, 63, 64, 65, 200, 4097, 30000};
+	hid *v = malloc(30000 * sizeof *v);
+	assert_non_null(v);
+	for (int crowd = 0; crowd < 2; crowd++)
+		for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+			uint32_t n = sizes[z], k = 0;
+			for (uint64_t c = 0; k < n; c++) {
+				snprintf(v[k].id, sizeof v[k].id, "d%llu-%d", (unsigned long long)c,
+				         crowd);
+				v[k].h = th_hash64(v[k].id, strlen(v[k].id));
+				/* crowded: hashes in [2^55, 2^56), and every 500th anywhere */
+				if (!crowd || v[k].h >> 56 == 0x80 || c % 500 == 0)
+					k++;
+			}
+			qsort(v, n, sizeof *v, cmp_hid);
+			idx_sview sv;
+			uint8_t *off, *data;
+			view_of(v, n, &sv, &off, &data);
+			for (uint32_t i = 0; i < n; i++)
+				assert_int_equal(idx_view_find(&sv, (const uint8_t *)v[i].id,
+				                               (uint32_t)strlen(v[i].id)),
+				                 find_ref(v, n, v[i].id));
+			for (uint32_t i = 0; i < n; i++)
+				assert_int_equal(find_ref(v, n, v[i].id), i);
+			for (int i = 0; i < 3000; i++) {
+				char id[24];
+				snprintf(id, sizeof id, "x%d-%d", i, crowd);
+				assert_int_equal(
+				    idx_view_find(&sv, (const uint8_t *)id, (uint32_t)strlen(id)),
+				    IDX_END);
+			}
+			free(off);
+			free(data);
+		}
+	free(v);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -1936,6 +2054,7 @@ int main(void)
 	    cmocka_unit_test_teardown(run_soak, teardown),
 	    cmocka_unit_test(test_query_handle),
 	    cmocka_unit_test_teardown(test_keyword_one_block, teardown),
+	    cmocka_unit_test(test_view_find),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1571,7 +1571,11 @@ static void write_one(root *r, const char *index_name, const idx_wreq *wr, int m
 		return;
 	}
 	int rc = w->write(w->ctx, wr, 1, res, err, sizeof err);
-	if (rc) {
+	if (rc == TRAWL_EBUSY) { /* the backlog's bound: the client backs off */
+		os_send_errf(resp, pretty, 429, "es_rejected_execution_exception", index_name, "%s",
+		             err);
+		http_response_header(resp, "Retry-After", "1");
+	} else if (rc) {
 		os_send_errf(resp, pretty, write_status(rc), "exception", index_name, "%s", err);
 	} else if (!res->result) {
 		os_send_errf(resp, pretty, res->status,
@@ -1780,10 +1784,10 @@ static void fail_item(os_bulk_item *it, const bulk_target *t)
 
 /* Decides one chunk's items [from, to) index by index (the items of one
  * index in their order), the outcomes in res by item. */
-static void bulk_chunk(bulk_targets *ts, os_bulk *b, uint32_t from, uint32_t to, idx_wreq *reqs,
-                       idx_wres *res, uint32_t *of, bulk_target **tgt)
+static int bulk_chunk(bulk_targets *ts, os_bulk *b, uint32_t from, uint32_t to, idx_wreq *reqs,
+                      idx_wres *res, uint32_t *of, bulk_target **tgt, int *decided, char *err,
+                      size_t errlen)
 {
-	char err[LIMIT_ERRMSG_BYTES];
 	for (uint32_t x = 0; x < ts->n; x++) {
 		bulk_target *t = &ts->t[x];
 		uint32_t n = 0;
@@ -1796,13 +1800,20 @@ static void bulk_chunk(bulk_targets *ts, os_bulk *b, uint32_t from, uint32_t to,
 			continue;
 		const root_writer *w = root_writer_of(cat_root(t->set.ix[0]));
 		idx_wres *tmp = calloc(n, sizeof *tmp);
-		int wrc = tmp ? w->write(w->ctx, reqs, n, tmp, err, sizeof err) : TRAWL_ENOMEM;
+		int wrc = tmp ? w->write(w->ctx, reqs, n, tmp, err, errlen) : TRAWL_ENOMEM;
+		if (wrc == TRAWL_EBUSY && !*decided) {
+			free(tmp);
+			return TRAWL_EBUSY; /* nothing decided yet: the request is refused whole */
+		}
+		*decided |= !wrc;
 		for (uint32_t k = 0; k < n; k++) {
 			idx_wres *r = &res[of[k] - from];
 			if (wrc) { /* nothing of it was decided: each item fails with why */
 				*r = (idx_wres){0};
-				r->status = write_status(wrc);
-				r->error_type = "exception";
+				r->status = wrc == TRAWL_EBUSY ? 429 : write_status(wrc);
+				r->error_type = wrc == TRAWL_EBUSY
+				                    ? "es_rejected_execution_exception"
+				                    : "exception";
 				snprintf(r->reason, sizeof r->reason, "%s",
 				         wrc == TRAWL_ENOMEM && !tmp ? "out of memory" : err);
 			} else {
@@ -1813,6 +1824,7 @@ static void bulk_chunk(bulk_targets *ts, os_bulk *b, uint32_t from, uint32_t to,
 		}
 		free(tmp);
 	}
+	return TRAWL_OK;
 }
 
 /* POST /_bulk, /{index}/_bulk: items to any index of the catalog, each
@@ -1855,7 +1867,7 @@ static void bulk(catalog *c, const char *expr, const qparams *qp, const http_req
 		goto out;
 	}
 	ts->c = c;
-	int errors = 0, rc = TRAWL_OK;
+	int errors = 0, rc = TRAWL_OK, decided = 0;
 	for (uint32_t from = 0; from < b.n;) {
 		uint32_t to = from + LIMIT_BULK_CHUNK < b.n ? from + LIMIT_BULK_CHUNK : b.n;
 		for (uint32_t i = from; i < to; i++) {
@@ -1875,7 +1887,16 @@ static void bulk(catalog *c, const char *expr, const qparams *qp, const http_req
 			}
 			tgt[i - from] = t;
 		}
-		bulk_chunk(ts, &b, from, to, reqs, res, of, tgt);
+		if (bulk_chunk(ts, &b, from, to, reqs, res, of, tgt, &decided, err, sizeof err) ==
+		    TRAWL_EBUSY) {
+			/* the backlog's bound, before any item was decided: the
+			 * request is refused whole, as OpenSearch's full write queue
+			 * refuses it */
+			os_send_errf(resp, pretty, 429, "es_rejected_execution_exception", NULL,
+			             "%s", err);
+			http_response_header(resp, "Retry-After", "1");
+			goto out;
+		}
 		for (; from < to; from++) {
 			const os_bulk_item *it = &b.items[from];
 			const idx_wres *x = it->failed ? NULL : &res[from % LIMIT_BULK_CHUNK];

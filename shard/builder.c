@@ -17,7 +17,9 @@
  *
  * Stored documents are compressed by the workers with one zstd dictionary
  * for the build, trained on the stored documents of the first work item
- * before any worker starts (so every run, wherever it is made, uses it).
+ * before any worker starts (so every run, wherever it is made, uses it),
+ * or given by the caller (sh_builder_store: the apply step reuses the live
+ * generation's, since training costs a fraction of a second per build).
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -50,7 +52,9 @@ struct trawl_builder {
 	trawl_build_opts opts;
 	sh_params params;
 	uint8_t *zdict;
-	int ready; /* params final, workers started */
+	int store;     /* SH_STORE_* */
+	size_t zgiven; /* with SH_STORE_DICT: zdict's length */
+	int ready;     /* params final, workers started */
 	int lockfd;
 	size_t max_doc;
 	sh_splitter *sp;
@@ -309,7 +313,12 @@ static int get_ready(trawl_builder *b, const sh_item *first)
 	p->nshards = b->opts.shards;
 	p->max_doc = (uint32_t)b->max_doc;
 	p->skip_bad = b->opts.skip_bad;
-	if (first && !b->schema.store_none) {
+	if (b->store == SH_STORE_NOTHING) {
+		p->schema.store_none = 1; /* the parse and the workers store nothing */
+	} else if (b->store == SH_STORE_DICT) {
+		p->zdict = b->zdict;
+		p->zdict_len = b->zgiven;
+	} else if (first && !b->schema.store_none) {
 		sampler s = {malloc(IDX_ZDICT_SAMPLE), 0, malloc(65536 * sizeof(size_t)), 0, 65536};
 		sh_parser ps;
 		sh_parser_init(&ps, &b->schema, b->max_doc);
@@ -754,6 +763,26 @@ int sh_builder_add_indexed(trawl_builder *b, const char *id, size_t idl, const c
 	if (rc && !b->errmsg[0])
 		berr(b, rc, "%s", trawl_strerror(rc));
 	return rc;
+}
+
+int sh_builder_store(trawl_builder *b, int how, const void *dict, size_t len)
+{
+	if (b->ready || b->docs_done || b->nitems || b->opts.listen || len > IDX_ZDICT_MAX ||
+	    (how != SH_STORE_TRAIN && how != SH_STORE_DICT && how != SH_STORE_NOTHING))
+		return berr(b, TRAWL_EINVAL,
+		            "the build's storage is set before its first "
+		            "document, without a listener");
+	free(b->zdict);
+	b->zdict = NULL;
+	b->zgiven = 0;
+	if (how == SH_STORE_DICT && len) {
+		if (!(b->zdict = malloc(len)))
+			return berr(b, TRAWL_ENOMEM, "out of memory");
+		memcpy(b->zdict, dict, len);
+		b->zgiven = len;
+	}
+	b->store = how;
+	return TRAWL_OK;
 }
 
 int sh_builder_check_stored(const trawl_builder *b, char *err, size_t errlen)

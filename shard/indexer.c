@@ -13,7 +13,10 @@
  * ingest asks about; tell the ingest; trim the log; hand the generation to
  * the caller (published); wake the refreshes waiting for it. A failed
  * apply leaves everything in the log and is tried again after the
- * interval; a refresh waiting for it gets the error.
+ * interval; a refresh waiting for it gets the error. When the writes not
+ * yet applied pass a bound (trawl_indexer_opts.backlog_*), new writes are
+ * refused (TRAWL_EBUSY, HTTP 429) until the indexer catches up, rather
+ * than the log growing until it is full.
  */
 
 #include <pthread.h>
@@ -77,6 +80,12 @@ struct trawl_indexer {
 	uint64_t oldest_ms;               /* the oldest write not yet in a generation (0: none) */
 	uint64_t refresh_le[8], refresh_count;
 	double refresh_sum;
+	uint64_t backlog_ops, backlog_bytes; /* writes are refused past them (429) */
+	uint64_t rejected;                   /* writes refused for the backlog */
+	/* where live_fn found each id written (live_mu): the apply step asks
+	 * here before it searches the live generation again (memo_*) */
+	struct locent **memo;
+	size_t memo_cap, memo_n;
 };
 
 static void say(trawl_indexer *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -91,6 +100,128 @@ static void say(trawl_indexer *x, const char *fmt, ...)
 		x->cfg.log(x->cfg.ctx, msg);
 	else
 		fprintf(stderr, "trawl indexer: %s\n", msg);
+}
+
+/* ---- ids located once ----
+ *
+ * A write is decided on the live generation (live_fn: idx_locate, for the
+ * version it replaces); its operation is applied a refresh later, when the
+ * apply step must find the same id's live document to delete it. The
+ * answers live_fn found are kept here (under live_mu) and the apply step's
+ * locate takes them, so an id is searched in the segments once. An entry
+ * is idx_locate's answer on x->ls, and stays true while it is:
+ * - when this indexer publishes a generation of writes and opens it, the
+ *   entries of the batch's ids go (they were added or deleted), and every
+ *   "found" entry goes (a segment may have left the list, renumbering the
+ *   others); an "absent" entry of another id stays true: no operation of
+ *   it was in the batch, since live_fn is asked only for an id the ingest
+ *   holds no unpublished operation of (its map holds every one, and forgets
+ *   them only after the publish's reopen);
+ * - a merge's generation moves documents but adds no id: the "found"
+ *   entries go, the "absent" ones stay;
+ * - a generation another process published, or one this indexer could
+ *   not open: all go.
+ * A realtime read (reading) records nothing, and at most twice a batch's
+ * operations are kept (past that, all go: a miss only costs a search). */
+
+typedef struct locent {
+	struct locent *next;
+	uint64_t hash;
+	uint32_t shard, seg, doc; /* shard UINT32_MAX: absent */
+	uint32_t idlen;
+	char id[];
+} locent;
+
+static locent **memo_slot(trawl_indexer *x, const char *id, uint32_t idlen, uint64_t h)
+{
+	locent **p = &x->memo[h & (x->memo_cap - 1)];
+	while (*p && !((*p)->hash == h && (*p)->idlen == idlen && !memcmp((*p)->id, id, idlen)))
+		p = &(*p)->next;
+	return p;
+}
+
+/* Drops the entries for which drop(e, ctx) says so (all: drop NULL). */
+static void memo_drop(trawl_indexer *x, int (*drop)(const locent *e, void *ctx), void *ctx)
+{
+	for (size_t i = 0; i < x->memo_cap; i++)
+		for (locent **p = &x->memo[i]; *p;) {
+			locent *e = *p;
+			if (drop && !drop(e, ctx)) {
+				p = &e->next;
+				continue;
+			}
+			*p = e->next;
+			free(e);
+			x->memo_n--;
+		}
+}
+
+/* Records idx_locate's answer for id (shard UINT32_MAX: absent). live_mu held. */
+static void memo_put(trawl_indexer *x, const char *id, uint32_t idlen, uint32_t shard, uint32_t seg,
+                     uint32_t doc)
+{
+	if (x->memo_n >= 2 * (size_t)LIMIT_INDEXER_BATCH_OPS)
+		memo_drop(x, NULL, NULL);
+	if (!x->memo) {
+		if (!(x->memo = calloc(4096, sizeof *x->memo)))
+			return; /* no memo: the apply step searches */
+		x->memo_cap = 4096;
+	}
+	if (x->memo_n >= x->memo_cap) {
+		size_t cap = x->memo_cap * 2;
+		locent **t = calloc(cap, sizeof *t);
+		if (!t)
+			return;
+		for (size_t i = 0; i < x->memo_cap; i++)
+			for (locent *e = x->memo[i], *next; e; e = next) {
+				next = e->next;
+				e->next = t[e->hash & (cap - 1)];
+				t[e->hash & (cap - 1)] = e;
+			}
+		free(x->memo);
+		x->memo = t;
+		x->memo_cap = cap;
+	}
+	uint64_t h = th_hash64(id, idlen);
+	locent **p = memo_slot(x, id, idlen, h), *e = *p;
+	if (!e) {
+		if (!(e = malloc(sizeof *e + idlen)))
+			return;
+		e->next = NULL;
+		e->hash = h;
+		e->idlen = idlen;
+		memcpy(e->id, id, idlen);
+		*p = e;
+		x->memo_n++;
+	}
+	e->shard = shard;
+	e->seg = seg;
+	e->doc = doc;
+}
+
+static int drop_found(const locent *e, void *ctx)
+{
+	(void)ctx;
+	return e->shard != UINT32_MAX;
+}
+
+/* The batch's ids go, and every "found" entry (a generation of this
+ * indexer's writes is going live). live_mu held. */
+static void memo_published(trawl_indexer *x, const idx_wop *ops, uint32_t n)
+{
+	if (!x->memo_n)
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		locent **p =
+		    memo_slot(x, ops[i].id, ops[i].idlen, th_hash64(ops[i].id, ops[i].idlen));
+		locent *e = *p;
+		if (e) {
+			*p = e->next;
+			free(e);
+			x->memo_n--;
+		}
+	}
+	memo_drop(x, drop_found, NULL);
 }
 
 /* ---- the live generation, as the ingest sees it ---- */
@@ -141,6 +272,8 @@ static int live_fn(void *ctx, const char *id, uint32_t idlen, idx_wlive *out, ch
 		return rc;
 	}
 	rc = idx_locate(x->ls, id, idlen, &shard, &seg, &doc);
+	if ((rc == TRAWL_OK || rc == TRAWL_ENOTFOUND) && !reading)
+		memo_put(x, id, idlen, rc ? UINT32_MAX : shard, seg, doc);
 	if (rc == TRAWL_OK && x->why_not[0] && !reading)
 		/* the write fails here, before it is logged, not in the apply step */
 		rc = errf(err, errlen, TRAWL_ESCHEMA, "%s", x->why_not);
@@ -229,8 +362,19 @@ static int hook_locate(void *ctx, const char *id, uint32_t idlen, uint32_t *shar
 	pthread_mutex_lock(&x->live_mu);
 	int rc = idx_shard_intact(x->live, th_shard_of(id, idlen, x->live->total_shards), err,
 	                          sizeof err);
-	if (!rc)
+	locent *e = rc || !x->memo_n ? NULL : *memo_slot(x, id, idlen, th_hash64(id, idlen));
+	if (rc) {
+		; /* the shard's files are not whole: nothing is read */
+	} else if (e && e->shard == UINT32_MAX) {
+		rc = TRAWL_ENOTFOUND;
+	} else if (e) {
+		*shard = e->shard;
+		*seg = e->seg;
+		*doc = e->doc;
+		rc = TRAWL_OK;
+	} else {
 		rc = idx_locate(x->ls, id, idlen, shard, seg, doc);
+	}
 	pthread_mutex_unlock(&x->live_mu);
 	if (err[0])
 		say(x, "%s", err);
@@ -292,6 +436,7 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 		/* another process published: look at its generation, then again */
 		pthread_mutex_lock(&x->live_mu);
 		char oerr[LIMIT_ERRMSG_BYTES];
+		memo_drop(x, NULL, NULL);
 		if (open_live(x, oerr, sizeof oerr) == TRAWL_OK) {
 			trawl_index_get_stats(x->live, &lst);
 			hooks.generation = lst.generation;
@@ -301,8 +446,8 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 	}
 	double took = clock_mono_s() - t0;
 	uint32_t n = b.n;
-	batch_fini(&b);
 	if (rc) {
+		batch_fini(&b);
 		pthread_mutex_lock(&x->mu);
 		if (oldest && (!x->oldest_ms || oldest < x->oldest_ms))
 			x->oldest_ms = oldest;
@@ -314,8 +459,12 @@ static int apply_once(trawl_indexer *x, int *made, char *err, size_t errlen)
 	 * it holds (until then its map answers for them, and agrees) */
 	pthread_mutex_lock(&x->live_mu);
 	char oerr[LIMIT_ERRMSG_BYTES];
+	memo_published(x, b.ops, b.n);
 	int orc = open_live(x, oerr, sizeof oerr);
+	if (orc)
+		memo_drop(x, NULL, NULL);
 	pthread_mutex_unlock(&x->live_mu);
+	batch_fini(&b);
 	if (orc) {
 		/* published, but not readable here: the ingest keeps its map (it
 		 * still answers for these operations) and the log keeps them */
@@ -457,8 +606,8 @@ static uint32_t merge_next(trawl_indexer *x, int all, uint32_t *no, uint32_t *ou
  * they are, into one new segment: a generation of its own (sh_apply with
  * the merge hook), which holds the same documents, versions and
  * statistics as the one before. The thread's; mu not held. */
-static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint32_t n, char *err,
-                      size_t errlen)
+static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint32_t n, int all,
+                      char *err, size_t errlen)
 {
 	batch b = {0};
 	tbuf_init(&b.bytes, LIMIT_INDEXER_BATCH_BYTES + LIMIT_STORED_DOC_BYTES);
@@ -520,7 +669,8 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 	uint64_t applied = x->applied;
 	pthread_mutex_unlock(&x->mu);
 	sh_apply_report rep;
-	sh_apply_hooks hooks = {hook_locate, hook_source, NULL, x, lst.generation, 1};
+	/* a compaction trains its segment's dictionary anew (update.c) */
+	sh_apply_hooks hooks = {hook_locate, hook_source, NULL, x, lst.generation, 1, all};
 	if (!rc && b.n)
 		rc = sh_apply_with(x->dir, b.ops, b.n, applied, &hooks, &rep, err, errlen);
 	uint32_t docs = b.n;
@@ -531,7 +681,10 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 		return TRAWL_ENOTFOUND; /* nothing written: no step was made */
 	pthread_mutex_lock(&x->live_mu);
 	char oerr[LIMIT_ERRMSG_BYTES];
+	memo_drop(x, drop_found, NULL); /* documents moved; no id came or went */
 	int orc = open_live(x, oerr, sizeof oerr);
+	if (orc)
+		memo_drop(x, NULL, NULL);
 	pthread_mutex_unlock(&x->live_mu);
 	if (orc)
 		return errf(err, errlen, orc, "%s", oerr);
@@ -573,7 +726,7 @@ static int merge_step(trawl_indexer *x, int all, char *err, size_t errlen)
 	pthread_mutex_unlock(&x->live_mu);
 	if (!n)
 		return 0;
-	int rc = merge_once(x, no, segs, n, err, errlen);
+	int rc = merge_once(x, no, segs, n, all, err, errlen);
 	return rc == TRAWL_ENOTFOUND ? 0 : rc ? -rc : 1;
 }
 
@@ -629,8 +782,11 @@ static void *run(void *arg)
 		x->now = 0;
 		x->merge_failed = 0; /* new documents: a merge may go now */
 		pthread_mutex_unlock(&x->mu);
+		/* a fixed rate: the next generation is due refresh_ms after this
+		 * one's start (at once if this one takes longer), so a write
+		 * waits at most the interval and one generation's time */
+		last = now;
 		int made = 0, rc = apply_once(x, &made, err, sizeof err);
-		last = clock_mono_ms();
 		pthread_mutex_lock(&x->mu);
 		x->last_rc = rc;
 		if (rc) {
@@ -700,6 +856,16 @@ int trawl_indexer_open(trawl_indexer **out, const char *dir, const trawl_indexer
 	if (!x->cfg.batch_ops || x->cfg.batch_ops > LIMIT_INDEXER_BATCH_OPS)
 		x->cfg.batch_ops = LIMIT_INDEXER_BATCH_OPS;
 	x->max_doc = x->cfg.max_doc_bytes ? x->cfg.max_doc_bytes : TRAWL_MAX_DOC_BYTES;
+	/* the backlog's bounds: at most half the log's bytes, so that a write
+	 * is refused for the backlog (429) well before the log is full (507) */
+	uint64_t logmax = x->cfg.log_bytes ? x->cfg.log_bytes : LIMIT_WLOG_BYTES;
+	if (logmax < LIMIT_WLOG_MIN_BYTES)
+		logmax = LIMIT_WLOG_MIN_BYTES;
+	x->backlog_ops = x->cfg.backlog_ops ? x->cfg.backlog_ops : LIMIT_INDEXER_BACKLOG_OPS;
+	x->backlog_bytes =
+	    x->cfg.backlog_bytes ? x->cfg.backlog_bytes : LIMIT_INDEXER_BACKLOG_BYTES;
+	if (x->backlog_bytes > logmax / 2)
+		x->backlog_bytes = logmax / 2;
 	snprintf(x->dir, sizeof x->dir, "%s", dir);
 	pthread_mutex_init(&x->mu, NULL);
 	pthread_mutex_init(&x->live_mu, NULL);
@@ -796,6 +962,8 @@ void trawl_indexer_close(trawl_indexer *x)
 	}
 	idx_ingest_close(x->ing);
 	idx_wlog_close(x->log);
+	memo_drop(x, NULL, NULL);
+	free(x->memo);
 	trawl_searcher_close(x->ls);
 	trawl_index_close(x->live);
 	pthread_mutex_destroy(&x->mu);
@@ -808,6 +976,26 @@ void trawl_indexer_close(trawl_indexer *x)
 int trawl_indexer_write(trawl_indexer *x, const idx_wreq *reqs, uint32_t n, idx_wres *res,
                         char *err, size_t errlen)
 {
+	/* backpressure: the log's operations not yet in a generation */
+	idx_wlog_info li;
+	idx_wlog_stat(x->log, &li);
+	pthread_mutex_lock(&x->mu);
+	uint64_t behind = li.next - 1 - x->applied;
+	if (behind >= x->backlog_ops || li.bytes >= x->backlog_bytes) {
+		x->rejected++;
+		x->now = 1; /* catch up at once */
+		pthread_cond_signal(&x->work);
+		pthread_mutex_unlock(&x->mu);
+		return errf(err, errlen, TRAWL_EBUSY,
+		            "%s: %llu writes (%llu MiB in the write log) are not yet searchable, "
+		            "the bound is %llu writes and %llu MiB: try again once the indexer has "
+		            "caught up",
+		            x->dir, (unsigned long long)behind,
+		            (unsigned long long)(li.bytes >> 20),
+		            (unsigned long long)x->backlog_ops,
+		            (unsigned long long)(x->backlog_bytes >> 20));
+	}
+	pthread_mutex_unlock(&x->mu);
 	int rc = idx_ingest_write(x->ing, reqs, n, res, err, errlen);
 	uint64_t wrote = 0;
 	for (uint32_t i = 0; !rc && i < n; i++)
@@ -907,5 +1095,6 @@ void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out)
 	memcpy(out->refresh_le, x->refresh_le, sizeof out->refresh_le);
 	out->refresh_count = x->refresh_count;
 	out->refresh_sum = x->refresh_sum;
+	out->rejected = x->rejected;
 	pthread_mutex_unlock(&x->mu);
 }

@@ -30,7 +30,7 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 		return errf(err, errlen, TRAWL_ECORRUPT, "not a run file");
 	if (sh_rd32(b + 8) != SH_RUN_VERSION)
 		return errf(err, errlen, TRAWL_ECORRUPT, "run file version %u (want %u)",
-		                sh_rd32(b + 8), SH_RUN_VERSION);
+		            sh_rd32(b + 8), SH_RUN_VERSION);
 	if (th_hash64(b, len - 8) != sh_rd64(b + len - 8))
 		return errf(err, errlen, TRAWL_ECORRUPT, "run file checksum mismatch");
 	uint32_t ns = sh_rd32(b + 12), nf = sh_rd32(b + 72), rlen = sh_rd32(b + 76);
@@ -47,8 +47,8 @@ int sh_run_check(sh_run *r, const uint8_t *b, size_t len, char *err, size_t errl
 		uint64_t ndocs = sh_rd32(e), nterms = sh_rd32(e + 4);
 		if (d != at || t < d || end < t || end > len - 8 || ndocs * (12 + nf) > t - d ||
 		    nterms * 6 > end - t)
-			return errf(err, errlen, TRAWL_ECORRUPT,
-			                "run file section %u out of range", s);
+			return errf(err, errlen, TRAWL_ECORRUPT, "run file section %u out of range",
+			            s);
 		at = end;
 	}
 	r->map = (uint8_t *)b;
@@ -72,8 +72,8 @@ int sh_run_open(sh_run *r, const char *path, char *err, size_t errlen)
 	memset(r, 0, sizeof *r);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO,
-		                "%s: %s", path, strerror(errno));
+		return errf(err, errlen, errno == ENOENT ? TRAWL_ENOTFOUND : TRAWL_EIO, "%s: %s",
+		            path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0 || st.st_size < SH_RUN_HEAD + 8) {
 		close(fd);
@@ -156,8 +156,8 @@ fail:;
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	return errf(err, errlen, e == ENOSPC || e == EDQUOT ? TRAWL_ENOSPC : TRAWL_EIO,
-	                "%s: %s", tmp, strerror(e));
+	return errf(err, errlen, e == ENOSPC || e == EDQUOT ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
+	            tmp, strerror(e));
 }
 
 int sh_rdoc_next(const uint8_t **pp, const uint8_t *end, uint32_t nfields, sh_rdoc *d)
@@ -215,6 +215,8 @@ void sh_params_hash(sh_params *p)
 	XXH3_64bits_update(s, &p->skip_bad, sizeof p->skip_bad);
 	if (p->zdict_len)
 		XXH3_64bits_update(s, p->zdict, p->zdict_len);
+	if (p->schema.store_none) /* a scratch build's (sh_builder_store) too */
+		XXH3_64bits_update(s, "store none", 10);
 	p->hash = XXH3_64bits_digest(s);
 	XXH3_freeState(s);
 }

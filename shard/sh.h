@@ -183,7 +183,27 @@ void sh_split_progress(const sh_splitter *sp, uint64_t *consumed, uint64_t *size
 /* sh_split_next_id: the id the next item will get. */
 uint64_t sh_split_next_id(const sh_splitter *sp);
 
-/* ---- builder.c, for reshard.c ---- */
+/* ---- builder.c, for reshard.c and update.c ---- */
+
+/* How a build compresses its stored documents (sh_builder_store). */
+enum {
+	SH_STORE_TRAIN = 0, /* a dictionary trained on the first work item (a build's) */
+	SH_STORE_DICT,      /* the given dictionary, as it is (len 0: none) */
+	SH_STORE_NOTHING,   /* no stored documents at all: a scratch build read only
+	                       for its statistics */
+};
+
+/*
+ * sh_builder_store, before the first document: with SH_STORE_DICT the
+ * build's stored documents are compressed with dict (len bytes, copied;
+ * written into every shard file as its "zdict", so each stays
+ * self-contained) instead of a dictionary trained on the first work item;
+ * with SH_STORE_NOTHING none are stored (the parse and the postings are
+ * the same: only "docs" and "zdict" are left empty). Not with a listen
+ * URL (a build worker is told the parameters, not this). TRAWL_EINVAL
+ * after the first document.
+ */
+int sh_builder_store(trawl_builder *b, int how, const void *dict, size_t len);
 
 /* sh_builder_add_indexed adds json with external id `id` (a _bulk index
  * action, so a different "id" member of json does not count). */
@@ -253,9 +273,13 @@ typedef struct sh_apply_hooks {
 	uint64_t generation;
 	/* a merge (the indexer's policy, or a compaction): ops are the live
 	 * documents of the segments to merge, written again as they are (with
-	 * their own _seq_no and _version), and applied_seq may be the live
-	 * generation's */
+	 * their own _seq_no and _version, each its stored source), and
+	 * applied_seq may be the live generation's; the statistics are kept as
+	 * they are (the same documents go out and in), not built again */
 	int merge;
+	/* train a new zstd dictionary for the new segments (a compaction)
+	 * rather than reuse the live generation's (update.c: pick_zdict) */
+	int fresh_dict;
 } sh_apply_hooks;
 
 /* sh_apply_with is sh_apply with hooks (NULL: sh_apply). */

@@ -45,6 +45,7 @@
 #include "index/gstats.h"
 #include "index/handles.h"
 #include "index/store.h"
+#include "index/docstore.h"
 #include "index/versions.h"
 #include "sh.h"
 
@@ -394,7 +395,9 @@ typedef struct apply {
 	idx_manifest add_m; /* the scratch build of the adds */
 	int have_add_m;
 	uint64_t *vers[TRAWL_MAX_SHARDS]; /* per shard, its new segment's versions */
-	idx_gstats *cur;                  /* the statistics the delta is written on */
+	uint8_t *zdict;                   /* the live generation's newest dictionary */
+	size_t zdict_len;
+	idx_gstats *cur; /* the statistics the delta is written on */
 	idx_manifest *next;
 	char *err;
 	size_t errlen;
@@ -436,6 +439,7 @@ static void apply_fini(apply *a)
 		idx_manifest_fini(&a->live);
 	free(a->fin);
 	free(a->loc);
+	free(a->zdict);
 	if (a->tmpdir[0])
 		idx_remove_tree(a->tmpdir);
 	if (a->scratch[0])
@@ -547,7 +551,7 @@ static int delset_of(apply *a, uint32_t s, uint32_t j, idx_delset **out)
 
 /* Opens a scratch builder in the scratch directory's sub (the live schema,
  * shards shards, documents of any size the log holds). */
-static int scratch_builder(apply *a, const char *sub, uint32_t shards, char *path,
+static int scratch_builder(apply *a, const char *sub, uint32_t shards, int store, char *path,
                            trawl_builder **out)
 {
 	snprintf(path, LIMIT_PATH_BYTES, "%s/%s", a->scratch, sub);
@@ -559,7 +563,13 @@ static int scratch_builder(apply *a, const char *sub, uint32_t shards, char *pat
 	int rc = trawl_builder_open(out, path, &o, msg, sizeof msg);
 	if (rc)
 		return errf(a->err, a->errlen, rc, "%s: %s", path, msg);
-	return TRAWL_OK;
+	if (store != SH_STORE_TRAIN && !a->schema.store_none &&
+	    (rc = sh_builder_store(*out, store, a->zdict, a->zdict_len))) {
+		errf(a->err, a->errlen, rc, "%s: %s", path, trawl_builder_errmsg(*out));
+		trawl_builder_close(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 static int scratch_commit(apply *a, trawl_builder *b, uint64_t *gen)
@@ -644,7 +654,9 @@ static int mark_deletes(apply *a, const idx_wop *ops)
 static int build_deletes(apply *a, const idx_wop *ops)
 {
 	trawl_builder *b;
-	int rc = scratch_builder(a, "del", 1, a->del_dir, &b);
+	int rc = scratch_builder(a, "del", 1, SH_STORE_NOTHING, a->del_dir, &b);
+	if (rc)
+		return rc;
 	for (uint32_t k = 0; k < a->nfin && !rc; k++) {
 		const idx_wop *o = &ops[a->fin[k]];
 		const sh_loc *l = &a->loc[k];
@@ -788,12 +800,91 @@ static int add_versions(apply *a, const idx_wop *ops)
 	return rc;
 }
 
+/* The size of the dictionary the build would train on the batch's stored
+ * documents (docstore.h's rule, estimated from the documents as written:
+ * at most 16 KiB of each, IDX_ZDICT_SAMPLE in all), 0 when it would not
+ * train one. */
+static size_t would_train(const apply *a, const idx_wop *ops)
+{
+	size_t total = 0;
+	unsigned n = 0;
+	for (uint32_t k = 0; k < a->nfin && total < IDX_ZDICT_SAMPLE; k++) {
+		const idx_wop *o = &ops[a->fin[k]];
+		if (o->kind != IDX_WOP_INDEX)
+			continue;
+		size_t l = o->doclen < 16384 ? o->doclen : 16384;
+		if (total + l > IDX_ZDICT_SAMPLE)
+			break;
+		total += l;
+		n++;
+	}
+	if (n < 64 || total < 64 * 1024)
+		return 0;
+	size_t want = total / 32;
+	return want > IDX_ZDICT_MAX ? IDX_ZDICT_MAX : want < 4096 ? 4096 : want;
+}
+
+/*
+ * The dictionary of the batch's new segments (*store: SH_STORE_DICT with
+ * a->zdict, or SH_STORE_TRAIN). Training one costs 0.2-0.7 s of the
+ * indexer's thread per generation, so the newest live segment's
+ * dictionary is reused (it is written into each new segment, which stays
+ * self-contained). A new one is trained when the live generation has none,
+ * when the batch would train a larger one (a first small batch's
+ * dictionary is not kept for ever: each retraining at least doubles it, up
+ * to IDX_ZDICT_MAX), and for a compaction (hooks->fresh_dict).
+ */
+static int pick_zdict(apply *a, const idx_wop *ops, int *store)
+{
+	*store = SH_STORE_TRAIN;
+	if (a->schema.store_none || (a->hooks && a->hooks->fresh_dict))
+		return TRAWL_OK;
+	/* the newest segment: the highest generation in its name (a whole
+	 * build's "shard-NNN.mdb" are the oldest) */
+	const char *file = NULL;
+	unsigned long long best = 0;
+	for (uint32_t s = 0; s < a->live.shards; s++) {
+		const idx_manifest_shard *sh = &a->live.shard[s];
+		const char *f = sh->segs[sh->nsegs - 1].f.file, *g = strstr(f, "-g");
+		unsigned long long v = g ? strtoull(g + 2, NULL, 10) : 0;
+		if (!file || v > best) {
+			file = f;
+			best = v;
+		}
+	}
+	char path[LIMIT_PATH_BYTES];
+	snprintf(path, sizeof path, "%s/%s", a->gendir, file);
+	idx_store *st = NULL;
+	idx_rtxn *t = NULL;
+	const void *d;
+	size_t dn = 0;
+	int rc = idx_store_open(&st, path, a->err, a->errlen);
+	if (!rc && (rc = idx_rtxn_begin(st, &t)))
+		errf(a->err, a->errlen, rc, "%s: cannot begin a read transaction", path);
+	if (!rc && idx_read_meta(t, "zdict", &d, &dn) == TRAWL_OK && dn && dn <= IDX_ZDICT_MAX &&
+	    dn >= would_train(a, ops)) {
+		if ((a->zdict = malloc(dn))) {
+			memcpy(a->zdict, d, dn);
+			a->zdict_len = dn;
+			*store = SH_STORE_DICT;
+		} else {
+			rc = errf(a->err, a->errlen, TRAWL_ENOMEM, "out of memory");
+		}
+	}
+	if (t)
+		idx_rtxn_end(t);
+	idx_store_close(st);
+	return rc;
+}
+
 static int build_adds(apply *a, const idx_wop *ops)
 {
 	if (a->nfin == 0 || a->nadd == 0)
 		return TRAWL_OK;
+	int store = SH_STORE_TRAIN, rc = pick_zdict(a, ops, &store);
 	trawl_builder *b;
-	int rc = scratch_builder(a, "add", a->live.shards, a->add_dir, &b);
+	if (rc || (rc = scratch_builder(a, "add", a->live.shards, store, a->add_dir, &b)))
+		return rc;
 	for (uint32_t k = 0; k < a->nfin && !rc; k++) {
 		const idx_wop *o = &ops[a->fin[k]];
 		if (o->kind != IDX_WOP_INDEX)
@@ -1190,7 +1281,11 @@ static int apply_batch(apply *a, const idx_wop *ops, uint32_t n, uint64_t applie
 	if (mkdir(a->scratch, 0755) != 0)
 		return errf(a->err, a->errlen, errno == ENOSPC ? TRAWL_ENOSPC : TRAWL_EIO, "%s: %s",
 		            a->scratch, strerror(errno));
-	if (ndel && ((rc = step(a, "deletes")) || (rc = build_deletes(a, ops))))
+	/* a merge writes the same documents again, from the same stored
+	 * sources: the statistics do not change, so they are neither built
+	 * nor rewritten (the live base and delta are linked) */
+	int merge = a->hooks && a->hooks->merge && a->live.stats_base.file[0];
+	if (ndel && !merge && ((rc = step(a, "deletes")) || (rc = build_deletes(a, ops))))
 		return rc;
 	if ((rc = step(a, "adds")) || (rc = build_adds(a, ops)))
 		return rc;
@@ -1213,7 +1308,7 @@ static int apply_batch(apply *a, const idx_wop *ops, uint32_t n, uint64_t applie
 	m->shards = a->live.shards;
 	m->applied_seq = applied_seq;
 	m->schema_json = a->live.schema_json;
-	if ((rc = step(a, "stats")) || (rc = write_stats(a, m, a->nadd || ndel)))
+	if ((rc = step(a, "stats")) || (rc = write_stats(a, m, !merge && (a->nadd || ndel))))
 		return rc;
 	rep->base_written = !a->live.stats_base.file[0] && m->stats_base.file[0];
 	if ((rc = step(a, "segments")))

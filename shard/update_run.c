@@ -155,6 +155,13 @@ static int ingest(upd *u, uint32_t n)
 	if (n == 0)
 		return TRAWL_OK;
 	int rc = trawl_indexer_write(u->x, u->reqs, n, u->res, u->err, u->errlen);
+	if (rc == TRAWL_EBUSY) {
+		/* the backlog's bound (a large file outruns the indexer): wait
+		 * until what is logged is applied, then once more */
+		if ((rc = trawl_indexer_refresh(u->x, 0, 0, u->err, u->errlen)) ||
+		    (rc = trawl_indexer_write(u->x, u->reqs, n, u->res, u->err, u->errlen)))
+			return rc;
+	}
 	if (rc)
 		return rc;
 	report_results(u, u->res, u->lines, n);

@@ -35,6 +35,8 @@
 #include "index/delset.h"
 #include "index/gen.h"
 #include "index/gstats.h"
+#include "index/handles.h"
+#include "index/store.h"
 #include "index/testdir.h"
 #include "shard/sh.h"
 #include "trawl/trawl.h"
@@ -883,12 +885,208 @@ static void test_refusals(void **state)
 	free(b);
 }
 
+/* A merge (hooks' merge): every live document of a shard written again as
+ * it is, into one segment; the statistics are linked, not built, and still
+ * match a recount of the live documents (check_generation), and the live
+ * base and delta are the same files. */
+static void test_merge(void **state)
+{
+	(void)state;
+	build_base(2, 200, SCHEMA);
+	batch *b = calloc(1, sizeof *b);
+	for (int round = 0; round < 3; round++) {
+		random_batch(b, 30, 15, 10);
+		apply_and_check(b, &g_model_hooks);
+		batch_free(b);
+	}
+	char base[IDX_FILE_NAME_BYTES], delta[IDX_FILE_NAME_BYTES];
+	snprintf(base, sizeof base, "%s", g_live.stats_base.file);
+	snprintf(delta, sizeof delta, "%s", g_live.stats_delta.file);
+	assert_true(base[0] && delta[0]);
+	assert_true(g_live.shard[0].nsegs > 1);
+	b->n = 0;
+	for (uint32_t k = 0; k < g_ndocs; k++) {
+		mdoc *d = &g_docs[k];
+		if (!d->live || th_shard_of(d->id, strlen(d->id), g_shards) != 0)
+			continue;
+		uint32_t i = b->n++;
+		b->target[i] = k;
+		b->c[i] = d->c; /* as it is */
+		b->docs[i] = doc_json(d);
+		b->ops[i] = (idx_wop){IDX_WOP_INDEX,
+		                      d->id,
+		                      (uint32_t)strlen(d->id),
+		                      b->docs[i],
+		                      (uint32_t)strlen(b->docs[i]),
+		                      1,
+		                      ++g_seq};
+	}
+	sh_apply_hooks h = g_model_hooks;
+	h.merge = 1;
+	apply_and_check(b, &h);
+	batch_free(b);
+	assert_int_equal(g_live.shard[0].nsegs, 1);
+	assert_string_equal(g_live.stats_base.file, base);
+	assert_string_equal(g_live.stats_delta.file, delta);
+	free(b);
+}
+
+/* ---- the new segments' zstd dictionary (update.c: pick_zdict) ---- */
+
+/* A document of about 600 bytes from a small vocabulary (so that zstd has
+ * something to learn), numbered i. */
+static char *zdoc(uint32_t i, uint32_t round)
+{
+	static const char *const w[] = {"river", "bank",   "stone",   "bridge", "market",
+	                                "tower", "garden", "harbour", "valley", "castle"};
+	char *s = malloc(2048);
+	int n = snprintf(s, 2048, "{\"id\":\"z%05u\",\"title\":\"round %u\",\"body\":\"", i, round);
+	for (int k = 0; k < 90; k++)
+		n += snprintf(s + n, 2048 - (size_t)n, "%s%s", k ? " " : "", w[rnd(10)]);
+	snprintf(s + n, 2048 - (size_t)n, "\",\"tag\":\"t%u\",\"n\":%u}", i % 7, i);
+	return s;
+}
+
+/* The zdict of generation gen's segment of shard s written by gen (NULL,
+ * *len 0: none), malloc'ed. */
+static uint8_t *new_seg_zdict(uint64_t gen, uint32_t s, size_t *len)
+{
+	char name[32], path[LIMIT_PATH_BYTES];
+	idx_gen_dirname(name, gen);
+	snprintf(path, sizeof path, "%s/%s/s%03u-g%06llu.mdb", g_dir, name, s,
+	         (unsigned long long)gen);
+	idx_store *st;
+	idx_rtxn *t;
+	assert_int_equal(idx_store_open(&st, path, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(idx_rtxn_begin(st, &t), TRAWL_OK);
+	const void *d;
+	uint8_t *out = NULL;
+	*len = 0;
+	if (idx_read_meta(t, "zdict", &d, len) == TRAWL_OK && *len) {
+		out = malloc(*len);
+		memcpy(out, d, *len);
+	} else {
+		*len = 0;
+	}
+	idx_rtxn_end(t);
+	idx_store_close(st);
+	return out;
+}
+
+/* Applies docs first..first+n (round: their content) in one shard's
+ * index, with fresh (a compaction's new dictionary) or not, and checks
+ * each document reads back as written. The new segment's zdict. */
+static uint8_t *apply_zdocs(uint32_t first, uint32_t n, uint32_t round, int fresh, size_t *len)
+{
+	idx_wop *ops = calloc(n, sizeof *ops);
+	char **docs = calloc(n, sizeof *docs), (*ids)[8] = calloc(n, sizeof *ids);
+	for (uint32_t i = 0; i < n; i++) {
+		docs[i] = zdoc(first + i, round);
+		snprintf(ids[i], sizeof ids[i], "z%05u", first + i);
+		ops[i] = (idx_wop){IDX_WOP_INDEX, ids[i], 6, docs[i], (uint32_t)strlen(docs[i]), 1,
+		                   ++g_seq};
+	}
+	sh_apply_hooks h = {0};
+	h.fresh_dict = fresh;
+	sh_apply_report rep;
+	if (sh_apply_with(g_dir, ops, n, g_seq, &h, &rep, g_err, sizeof g_err))
+		fail_msg("sh_apply: %s", g_err);
+	trawl_index *idx;
+	trawl_searcher *se;
+	assert_int_equal(trawl_index_open(&idx, g_dir, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(trawl_searcher_open(&se, idx), TRAWL_OK);
+	for (uint32_t i = 0; i < n; i++) {
+		char *json;
+		size_t l;
+		assert_int_equal(trawl_get(se, ids[i], &json, &l), TRAWL_OK);
+		assert_int_equal(l, strlen(docs[i]));
+		assert_memory_equal(json, docs[i], l);
+		free(json);
+		free(docs[i]);
+	}
+	trawl_searcher_close(se);
+	trawl_index_close(idx);
+	free(ops);
+	free(docs);
+	free(ids);
+	return new_seg_zdict(rep.generation, 0, len);
+}
+
+/* An update reuses the newest live segment's dictionary, copied into its
+ * new segment (whose documents read back); it trains one for a
+ * compaction, when the batch would train a larger one, and when the live
+ * generation has none. */
+static void test_zdict(void **state)
+{
+	(void)state;
+	model_reset(1);
+	trawl_build_opts o = {0};
+	o.shards = 1;
+	o.schema_json = SCHEMA;
+	trawl_builder *b;
+	assert_int_equal(trawl_builder_open(&b, g_dir, &o, g_err, sizeof g_err), TRAWL_OK);
+	for (uint32_t i = 0; i < 300; i++) {
+		char *j = zdoc(i, 0);
+		assert_int_equal(trawl_builder_add_json(b, j, strlen(j), "base", i + 1), TRAWL_OK);
+		free(j);
+	}
+	assert_int_equal(trawl_builder_commit(b, NULL), TRAWL_OK);
+	trawl_builder_close(b);
+	char path[LIMIT_PATH_BYTES], name[32];
+	idx_gen_dirname(name, 1);
+	snprintf(path, sizeof path, "%s/%s/shard-000.mdb", g_dir, name);
+	idx_store *st;
+	idx_rtxn *t;
+	const void *d;
+	size_t n0 = 0;
+	assert_int_equal(idx_store_open(&st, path, g_err, sizeof g_err), TRAWL_OK);
+	assert_int_equal(idx_rtxn_begin(st, &t), TRAWL_OK);
+	assert_int_equal(idx_read_meta(t, "zdict", &d, &n0), TRAWL_OK);
+	uint8_t *d0 = malloc(n0);
+	memcpy(d0, d, n0);
+	idx_rtxn_end(t);
+	idx_store_close(st);
+	assert_true(n0 >= 4096);
+	g_seq = 0;
+	size_t n;
+	/* 150 documents and a replacement: the base's dictionary */
+	uint8_t *z = apply_zdocs(299, 150, 1, 0, &n);
+	assert_int_equal(n, n0);
+	assert_memory_equal(z, d0, n);
+	free(z);
+	/* a compaction's: trained on its documents */
+	z = apply_zdocs(1000, 150, 2, 1, &n);
+	assert_true(n > 0 && (n != n0 || memcmp(z, d0, n)));
+	uint8_t *d2 = z;
+	size_t n2 = n;
+	/* reused from the newest segment, the compaction's */
+	z = apply_zdocs(2000, 100, 3, 0, &n);
+	assert_int_equal(n, n2);
+	assert_memory_equal(z, d2, n);
+	free(z);
+	/* a batch that would train a larger one (1,500 documents, 900 KB) */
+	z = apply_zdocs(3000, 1500, 4, 0, &n);
+	assert_true(n > n2);
+	free(z);
+	/* too few documents to train on, fresh: no dictionary... */
+	z = apply_zdocs(6000, 10, 5, 1, &n);
+	assert_null(z);
+	assert_int_equal(n, 0);
+	/* ...and the next batch, with none live in the newest segment, trains */
+	z = apply_zdocs(7000, 150, 6, 0, &n);
+	assert_true(n >= 4096);
+	free(z);
+	free(d0);
+	free(d2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    TESTDIR_TEST(test_first_update), TESTDIR_TEST(test_many_updates),
 	    TESTDIR_TEST(test_unstored),     TESTDIR_TEST(test_limit_segments),
 	    TESTDIR_TEST(test_failures),     TESTDIR_TEST(test_refusals),
+	    TESTDIR_TEST(test_zdict),        TESTDIR_TEST(test_merge),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	model_reset(0);

@@ -365,6 +365,60 @@ class WritesTest(unittest.TestCase):
         self.assertEqual((st, b["count"]), (200, 0), b)
         s.stop()
 
+    # Backpressure: past --max-backlog writes not yet searchable, a write is
+    # 429 es_rejected_execution_exception with Retry-After (a _bulk refused
+    # whole), nothing of it logged; once the indexer catches up writes go on.
+    def test_backpressure(self):
+        build(self.ix, base_docs(10), shards=2)
+        s = self.serve("--refresh-ms", "3600000", "--max-backlog", "50")
+        p = s.port
+
+        def bulk(first, n):
+            lines = []
+            for i in range(first, first + n):
+                lines.append(json.dumps({"index": {"_id": "bp-%d" % i}}))
+                lines.append(json.dumps({"title": "pressure %d" % i, "body": "backlog"}))
+            return request(p, "POST", "/idx/_bulk", "\n".join(lines) + "\n")
+
+        st, b = bulk(0, 60)  # 0 behind when it came: taken
+        self.assertEqual((st, b["errors"]), (200, False), b)
+        c = http.client.HTTPConnection("127.0.0.1", p, timeout=30)
+        c.request("PUT", "/idx/_doc/refused", body=json.dumps({"title": "no"}),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        b = json.loads(r.read())
+        c.close()
+        self.assertEqual((r.status, b["error"]["type"], b["status"]),
+                         (429, "es_rejected_execution_exception", 429), b)
+        self.assertEqual(r.getheader("Retry-After"), "1")
+        # the refusal asks for a generation at once: the backlog empties
+        end = time.time() + 30
+        while True:
+            st, b = bulk(100, 20)
+            if st == 200 or time.time() > end:
+                break
+            self.assertEqual((st, b["error"]["type"]), (429, "es_rejected_execution_exception"),
+                             b)
+            time.sleep(0.1)
+        self.assertEqual((st, b["errors"]), (200, False), b)
+        st, b = bulk(200, 40)  # 20 behind: taken, then 60 behind
+        self.assertEqual(st, 200, b)
+        st, b = bulk(300, 5)  # refused whole
+        self.assertEqual((st, b["error"]["type"]), (429, "es_rejected_execution_exception"), b)
+        st, _ = request(p, "POST", "/idx/_refresh")
+        self.assertEqual(st, 200)
+        st, b = request(p, "GET", "/idx/_count")
+        self.assertEqual((st, b["count"]), (200, 10 + 60 + 20 + 40), b)
+        for gone in ("refused", "bp-300"):
+            st, b = request(p, "GET", "/idx/_doc/" + gone)
+            self.assertEqual(st, 404, b)
+        st, m = request(p, "GET", "/metrics")
+        text = m.decode() if isinstance(m, bytes) else str(m)
+        line = [x for x in text.splitlines()
+                if x.startswith('trawl_indexer_rejected_total{index="idx"} ')]
+        self.assertTrue(line and float(line[0].split()[1]) >= 2, line)
+        s.stop()
+
     # A schema storing only some fields: new ids are written, an existing
     # document is read (realtime) but not replaced or deleted (400, before
     # anything is logged).

@@ -870,6 +870,12 @@ typedef struct trawl_indexer_opts {
 	 * without a newline; any thread). NULL: standard error. */
 	void (*log)(void *ctx, const char *msg);
 	int quiet; /* no line for each generation */
+	/* Backpressure: writes are refused (TRAWL_EBUSY; HTTP 429) while this
+	 * many acknowledged operations are not yet in a generation (0:
+	 * LIMIT_INDEXER_BACKLOG_OPS), or the write log holds this many bytes
+	 * (0: LIMIT_INDEXER_BACKLOG_BYTES; never more than half of log_bytes). */
+	uint64_t backlog_ops;
+	uint64_t backlog_bytes;
 } trawl_indexer_opts;
 
 /*
@@ -956,6 +962,7 @@ typedef struct trawl_indexer_stats {
 	uint64_t replaced;         /* of them, replacing a document */
 	uint64_t deleted;          /* documents deleted */
 	uint64_t segments_written; /* segment files written for writes */
+	uint64_t rejected;         /* write calls refused for the backlog (TRAWL_EBUSY) */
 } trawl_indexer_stats;
 
 /* The upper bounds of trawl_indexer_stats.refresh_le, seconds. */
