@@ -23,6 +23,7 @@
 #include "common/hash.h"
 #include "common/http.h"
 #include "common/wire.h"
+#include "fileserve.h"
 #include "shardguard.h"
 #include "trawl/trawl.h"
 
@@ -718,6 +719,9 @@ static void refuse_busy(void *ctx, const uint8_t *req, size_t len, tbuf *out)
 static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
 {
 	leaf *l = ctx;
+	/* a generation's files, for leaves that pull them */
+	if (fileserve_answer(l->dir, req, len, out))
+		return;
 	wire_msg m;
 	char err[256];
 	if (wire_decode(req, len, &m, err, sizeof err) != TRAWL_OK) {
@@ -756,7 +760,8 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 	default:
 		atomic_fetch_add(&l->errors, 1);
 		reply_error_search(out, &m.h, 0, TRAWL_EINVAL,
-		                   "a leaf answers SEARCH, FETCH, GET, PING, CANCEL and SCHEMA");
+		                   "a leaf answers SEARCH, FETCH, GET, PING, CANCEL, SCHEMA, FILES "
+		                   "and FILE_READ");
 	}
 }
 

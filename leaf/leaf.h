@@ -7,6 +7,10 @@
  * opened and verified in the background, then new requests use it while
  * requests already running finish on the old one, which stays open for
  * FETCHes of searches that began on it (one previous generation is kept).
+ *
+ * It also answers FILES and FILE_READ (leaf/fileserve.h) from its
+ * directory, so that leaves without that file system can copy its
+ * generations.
  */
 #ifndef TRAWL_LEAF_LEAF_H
 #define TRAWL_LEAF_LEAF_H
