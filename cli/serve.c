@@ -254,11 +254,18 @@ static int parse_scrub_rate(const char *s, int64_t *out)
 static const char leaf_help[] =
     "usage: trawl leaf --index DIR --listen URL [--shards LIST] [--workers N] [--queue N]\n"
     "                  [--http [HOST:]PORT] [--cert FILE --key FILE] [--ca FILE]\n"
+    "                  [--pull URL [--pull-rate KIB]]\n"
     "\n"
     "Serves shards of the live generation of DIR to roots over nng. It follows\n"
     "DIR/CURRENT: a newly published generation is verified, then served without\n"
-    "dropping a query.\n"
+    "dropping a query. It also serves DIR's generations to leaves that --pull.\n"
     "\n"
+    "  --pull URL     DIR is this leaf's own copy (it may start empty): every\n"
+    "                 watch interval, pull the live generation of the leaf (or\n"
+    "                 indexer) at URL when it is newer, the files of this leaf's\n"
+    "                 shards only, linking those DIR has; check each against\n"
+    "                 the manifest, then publish it in DIR and serve it\n"
+    "  --pull-rate N  download at most N KiB per second (default: unbounded)\n"
     "  --listen URL   tcp://HOST:PORT, ipc:///PATH or tls+tcp://HOST:PORT\n"
     "  --shards LIST  shard numbers, e.g. 0,2 or 0-3 (default: all)\n"
     "  --workers N    requests served at once (default 2)\n" QUEUE_HELP
@@ -284,6 +291,8 @@ int cmd_leaf(int argc, char **argv)
 	                                      {"delay", required_argument, 0, 'd'},
 	                                      {"scrub-rate", required_argument, 0, 'S'},
 	                                      {"scrub-period", required_argument, 0, 'P'},
+	                                      {"pull", required_argument, 0, 'p'},
+	                                      {"pull-rate", required_argument, 0, 'R'},
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	char hbind[128];
@@ -341,6 +350,17 @@ int cmd_leaf(int argc, char **argv)
 			    cfg.scrub_period_s > 86400)
 				return cli_usage_error("leaf", SCRUB_PERIOD_USAGE);
 			break;
+		case 'p':
+			cfg.pull_url = optarg;
+			break;
+		case 'R': {
+			long kib = parse_range(optarg, 1, 1L << 30);
+			if (kib < 1 || kib > (1L << 30))
+				return cli_usage_error(
+				    "leaf", "--pull-rate takes KiB per second, 1 to 2^30");
+			cfg.pull_bytes_per_s = (uint64_t)kib << 10;
+			break;
+		}
 		case 'd': {
 			double f;
 			unsigned ms;
@@ -361,6 +381,8 @@ int cmd_leaf(int argc, char **argv)
 	}
 	if (!cfg.index_dir || !cfg.listen_url || optind != argc)
 		return cli_usage_error("leaf", "needs --index DIR and --listen URL");
+	if (cfg.pull_bytes_per_s && !cfg.pull_url)
+		return cli_usage_error("leaf", "--pull-rate goes with --pull");
 	warn_exposed(&cfg);
 	raise_fd_limit();
 	block_signals();

@@ -102,6 +102,20 @@
  * setting added to the canonical form does not reach it. */
 #define LIMIT_SCHEMA_JSON_BYTES 65536
 
+/* Bytes of a generation's MANIFEST.json in a FILES_REPLY (a leaf pulling
+ * generations over the network, leaf/pull.c): 256 shards of 128 segments,
+ * each entry with its delete set and versions about 600 bytes of indented
+ * JSON, is about 20 MB, beside a schema of at most LIMIT_SCHEMA_JSON_BYTES. */
+#define LIMIT_MANIFEST_BYTES (32u << 20)
+/* Bytes of a generation's file a FILE_READ asks for at once: a read takes
+ * a worker of the leaf (or indexer) serving it for about a millisecond
+ * from the page cache, and a pull of a 1 GiB segment is 256 round trips;
+ * a puller killed mid-file loses at most this much of it. */
+#define LIMIT_FILE_READ_BYTES (4u << 20)
+/* Bytes of a file name a manifest lists (index/gen.h's IDX_FILE_NAME_BYTES
+ * less its NUL): FILE_READ names one. */
+#define LIMIT_GEN_FILE_NAME_BYTES 47
+
 /* ---- serving: leaves and the nng server ---- */
 
 /* Worker threads of an nng server (a leaf's, the build coordinator's). */
@@ -468,5 +482,15 @@ _Static_assert(2ull * TRAWL_MAX_QUERY_TREE_BYTES + 4096 <= LIMIT_AGG_SPEC_BYTES,
 _Static_assert(LIMIT_AGG_BUCKETS < (1u << 30) && LIMIT_AGG_VALUES < (1u << 30),
                "bucket and value numbers fit 32 bits with room");
 _Static_assert(LIMIT_AGG_NODES >= LIMIT_AGG_DEPTH, "a request can nest to the depth limit");
+/* A generation's files over the wire (FILES_REPLY, FILE_READ_REPLY): a
+ * manifest, or a read, with its checksum and an error message, fit a
+ * message; a FILE_READ fits what a leaf takes. */
+_Static_assert((uint64_t)LIMIT_MANIFEST_BYTES + 33 + LIMIT_ERRMSG_BYTES + 4096 <=
+                   LIMIT_MESSAGE_BYTES,
+               "a manifest fits a FILES_REPLY");
+_Static_assert((uint64_t)LIMIT_FILE_READ_BYTES + LIMIT_ERRMSG_BYTES + 4096 <= LIMIT_MESSAGE_BYTES,
+               "a read fits a FILE_READ_REPLY");
+_Static_assert(LIMIT_GEN_FILE_NAME_BYTES + 64 <= LIMIT_LEAF_REQUEST_BYTES,
+               "a FILE_READ fits what a leaf takes");
 
 #endif

@@ -394,9 +394,23 @@ const char *wire_type_name(int type)
 		return "SCHEMA";
 	case WIRE_SCHEMA_REPLY:
 		return "SCHEMA_REPLY";
+	case WIRE_FILES:
+		return "FILES";
+	case WIRE_FILES_REPLY:
+		return "FILES_REPLY";
+	case WIRE_FILE_READ:
+		return "FILE_READ";
+	case WIRE_FILE_READ_REPLY:
+		return "FILE_READ_REPLY";
 	default:
 		return "unknown";
 	}
+}
+
+int wire_type_known(int type)
+{
+	return (type >= WIRE_SEARCH && type <= WIRE_SCHEMA_REPLY) ||
+	       (type >= WIRE_FILES && type <= WIRE_FILE_READ_REPLY);
 }
 
 /* header_in reads and checks the header at c->p; the caller's context names
@@ -423,7 +437,7 @@ static int header_in(wctx *c, int expect, wire_header *h)
 		return fail(c, TRAWL_EINVAL,
 		            "version %u is not supported; this build speaks version %d",
 		            (unsigned)version, WIRE_VERSION);
-	if (type < WIRE_SEARCH || type > WIRE_SCHEMA_REPLY)
+	if (!wire_type_known(type))
 		return fail(c, TRAWL_EINVAL, "unknown message type %u", (unsigned)type);
 	if (reserved != 0)
 		return fail(c, TRAWL_EINVAL, "reserved field is 0x%04x; it must be 0",
@@ -1381,6 +1395,168 @@ int wire_decode_schema_reply(const void *buf, size_t len, wire_header *h, wire_s
 	return schema_reply_in(&c, r);
 }
 
+/* ---- FILES, FILES_REPLY, FILE_READ, FILE_READ_REPLY ---- */
+
+int wire_encode_files(tbuf *out, const wire_header *h)
+{
+	return header_only_encode(out, WIRE_FILES, h);
+}
+
+int wire_decode_files(const void *buf, size_t len, wire_header *h, char *err, size_t errlen)
+{
+	return header_only_decode(WIRE_FILES, buf, len, h, err, errlen);
+}
+
+int wire_encode_files_reply(tbuf *out, const wire_header *h, const wire_files_reply *r)
+{
+	if (!r)
+		return TRAWL_EINVAL;
+	wctx c;
+	enc_ctx(&c, WIRE_FILES_REPLY);
+	TRY(check_len(&c, "manifest", r->manifest_len, 0, LIMIT_MANIFEST_BYTES));
+	TRY(check_ptr(&c, "manifest", r->manifest, r->manifest_len));
+	TRY(check_len(&c, "sum", r->sum_len, 0, WIRE_MANIFEST_SUM_BYTES));
+	TRY(check_ptr(&c, "sum", r->sum, r->sum_len));
+	TRY(check_len(&c, "errmsg", r->errmsg_len, 0, LIMIT_ERRMSG_BYTES));
+	TRY(check_ptr(&c, "errmsg", r->errmsg, r->errmsg_len));
+	uint64_t body = 13 + (uint64_t)r->manifest_len + r->sum_len + r->errmsg_len;
+	uint8_t *w;
+	TRY(enc_begin(out, WIRE_FILES_REPLY, h, body, &w));
+	w = st16(w, r->status);
+	w = st16(w, 0);
+	w = st32(w, r->manifest_len);
+	w = stbytes(w, r->manifest, r->manifest_len);
+	w = st8(w, r->sum_len);
+	w = stbytes(w, r->sum, r->sum_len);
+	w = st32(w, r->errmsg_len);
+	w = stbytes(w, r->errmsg, r->errmsg_len);
+	return enc_end(out, body, w);
+}
+
+static int files_reply_in(wctx *c, wire_files_reply *r)
+{
+	memset(r, 0, sizeof *r);
+	TRY(rd16(c, "status", &r->status));
+	TRY(rdreserved(c, 2));
+	TRY(rdstr(c, "manifest", 4, 0, LIMIT_MANIFEST_BYTES, &r->manifest, &r->manifest_len));
+	uint32_t sum_len;
+	TRY(rdstr(c, "sum", 1, 0, WIRE_MANIFEST_SUM_BYTES, &r->sum, &sum_len));
+	r->sum_len = (uint8_t)sum_len;
+	TRY(rdstr(c, "errmsg", 4, 0, LIMIT_ERRMSG_BYTES, &r->errmsg, &r->errmsg_len));
+	return finish(c);
+}
+
+int wire_decode_files_reply(const void *buf, size_t len, wire_header *h, wire_files_reply *r,
+                            char *err, size_t errlen)
+{
+	wctx c;
+	dec_ctx(&c, WIRE_FILES_REPLY, buf, len, err, errlen);
+	TRY(header_in(&c, WIRE_FILES_REPLY, h));
+	return files_reply_in(&c, r);
+}
+
+/* check_file_name: a name a manifest could list (index/gen.c's rule): 1 to
+ * LIMIT_GEN_FILE_NAME_BYTES bytes, no '/' and no NUL, not starting with
+ * '.'; so neither "." nor ".." nor a path. */
+static int check_file_name(wctx *c, const char *name, uint32_t len)
+{
+	TRY(check_len(c, "name", len, 1, LIMIT_GEN_FILE_NAME_BYTES));
+	TRY(check_ptr(c, "name", name, len));
+	if (name[0] == '.')
+		return fail(c, TRAWL_EINVAL, "name starts with '.'; a generation's files do not");
+	for (uint32_t i = 0; i < len; i++)
+		if (name[i] == '/' || name[i] == 0)
+			return fail(c, TRAWL_EINVAL,
+			            "name has %s at byte %" PRIu32 "; a file name has none",
+			            name[i] ? "a '/'" : "a NUL", i);
+	return TRAWL_OK;
+}
+
+int wire_encode_file_read(tbuf *out, const wire_header *h, const wire_file_read *f)
+{
+	if (!f)
+		return TRAWL_EINVAL;
+	wctx c;
+	enc_ctx(&c, WIRE_FILE_READ);
+	TRY(check_len(&c, "max_len", f->max_len, 1, LIMIT_FILE_READ_BYTES));
+	TRY(check_file_name(&c, f->name, f->name_len));
+	uint64_t body = 13 + (uint64_t)f->name_len;
+	uint8_t *w;
+	TRY(enc_begin(out, WIRE_FILE_READ, h, body, &w));
+	w = st64(w, f->offset);
+	w = st32(w, f->max_len);
+	w = st8(w, f->name_len);
+	w = stbytes(w, f->name, f->name_len);
+	return enc_end(out, body, w);
+}
+
+static int file_read_in(wctx *c, wire_file_read *f)
+{
+	memset(f, 0, sizeof *f);
+	TRY(rd64(c, "offset", &f->offset));
+	TRY(rd32(c, "max_len", &f->max_len));
+	TRY(check_len(c, "max_len", f->max_len, 1, LIMIT_FILE_READ_BYTES));
+	uint32_t n;
+	TRY(rdstr(c, "name", 1, 1, LIMIT_GEN_FILE_NAME_BYTES, &f->name, &n));
+	f->name_len = (uint8_t)n;
+	TRY(check_file_name(c, f->name, n));
+	return finish(c);
+}
+
+int wire_decode_file_read(const void *buf, size_t len, wire_header *h, wire_file_read *f, char *err,
+                          size_t errlen)
+{
+	wctx c;
+	dec_ctx(&c, WIRE_FILE_READ, buf, len, err, errlen);
+	TRY(header_in(&c, WIRE_FILE_READ, h));
+	return file_read_in(&c, f);
+}
+
+int wire_encode_file_read_reply(tbuf *out, const wire_header *h, const wire_file_read_reply *r)
+{
+	if (!r)
+		return TRAWL_EINVAL;
+	wctx c;
+	enc_ctx(&c, WIRE_FILE_READ_REPLY);
+	TRY(check_len(&c, "data", r->data_len, 0, LIMIT_FILE_READ_BYTES));
+	TRY(check_ptr(&c, "data", r->data, r->data_len));
+	TRY(check_len(&c, "errmsg", r->errmsg_len, 0, LIMIT_ERRMSG_BYTES));
+	TRY(check_ptr(&c, "errmsg", r->errmsg, r->errmsg_len));
+	uint64_t body = 20 + (uint64_t)r->data_len + r->errmsg_len;
+	uint8_t *w;
+	TRY(enc_begin(out, WIRE_FILE_READ_REPLY, h, body, &w));
+	w = st16(w, r->status);
+	w = st16(w, 0);
+	w = st64(w, r->size);
+	w = st32(w, r->data_len);
+	w = stbytes(w, r->data, r->data_len);
+	w = st32(w, r->errmsg_len);
+	w = stbytes(w, r->errmsg, r->errmsg_len);
+	return enc_end(out, body, w);
+}
+
+static int file_read_reply_in(wctx *c, wire_file_read_reply *r)
+{
+	memset(r, 0, sizeof *r);
+	TRY(rd16(c, "status", &r->status));
+	TRY(rdreserved(c, 2));
+	TRY(rd64(c, "size", &r->size));
+	const char *data;
+	TRY(rdstr(c, "data", 4, 0, LIMIT_FILE_READ_BYTES, &data, &r->data_len));
+	r->data = (const uint8_t *)data;
+	TRY(rdstr(c, "errmsg", 4, 0, LIMIT_ERRMSG_BYTES, &r->errmsg, &r->errmsg_len));
+	return finish(c);
+}
+
+int wire_decode_file_read_reply(const void *buf, size_t len, wire_header *h,
+                                wire_file_read_reply *r, char *err, size_t errlen)
+{
+	wctx c;
+	dec_ctx(&c, WIRE_FILE_READ_REPLY, buf, len, err, errlen);
+	TRY(header_in(&c, WIRE_FILE_READ_REPLY, h));
+	return file_read_reply_in(&c, r);
+}
+
 /* ---- any message ---- */
 
 int wire_decode(const void *buf, size_t len, wire_msg *m, char *err, size_t errlen)
@@ -1410,6 +1586,14 @@ int wire_decode(const void *buf, size_t len, wire_msg *m, char *err, size_t errl
 		return finish(&c);
 	case WIRE_SCHEMA_REPLY:
 		return schema_reply_in(&c, &m->u.schema_reply);
+	case WIRE_FILES:
+		return finish(&c);
+	case WIRE_FILES_REPLY:
+		return files_reply_in(&c, &m->u.files_reply);
+	case WIRE_FILE_READ:
+		return file_read_in(&c, &m->u.file_read);
+	case WIRE_FILE_READ_REPLY:
+		return file_read_reply_in(&c, &m->u.file_read_reply);
 	default:
 		return fail(&c, TRAWL_EINVAL, "unknown message type %u", (unsigned)m->h.type);
 	}
@@ -1438,6 +1622,14 @@ int wire_encode(tbuf *out, const wire_msg *m)
 		return wire_encode_schema(out, &m->h);
 	case WIRE_SCHEMA_REPLY:
 		return wire_encode_schema_reply(out, &m->h, &m->u.schema_reply);
+	case WIRE_FILES:
+		return wire_encode_files(out, &m->h);
+	case WIRE_FILES_REPLY:
+		return wire_encode_files_reply(out, &m->h, &m->u.files_reply);
+	case WIRE_FILE_READ:
+		return wire_encode_file_read(out, &m->h, &m->u.file_read);
+	case WIRE_FILE_READ_REPLY:
+		return wire_encode_file_read_reply(out, &m->h, &m->u.file_read_reply);
 	default:
 		return TRAWL_EINVAL;
 	}

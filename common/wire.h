@@ -85,17 +85,27 @@
 
 /* Message types (the header's type byte). Values are never reused. */
 enum wire_type {
-	WIRE_SEARCH = 1,       /* root -> leaf: top k of a query on some shards */
-	WIRE_SEARCH_REPLY = 2, /* leaf -> root */
-	WIRE_FETCH = 3,        /* root -> leaf: stored documents and snippets */
-	WIRE_FETCH_REPLY = 4,  /* leaf -> root */
-	WIRE_PING = 5,         /* root -> leaf: health and load probe */
-	WIRE_PONG = 6,         /* leaf -> root */
-	WIRE_CANCEL = 7,       /* root -> leaf: give up an earlier request */
-	WIRE_GET = 8,          /* root -> leaf: a stored document by id (FETCH_REPLY answers) */
-	WIRE_SCHEMA = 9,       /* root -> leaf: the schema of a generation */
-	WIRE_SCHEMA_REPLY = 10 /* leaf -> root */
+	WIRE_SEARCH = 1,        /* root -> leaf: top k of a query on some shards */
+	WIRE_SEARCH_REPLY = 2,  /* leaf -> root */
+	WIRE_FETCH = 3,         /* root -> leaf: stored documents and snippets */
+	WIRE_FETCH_REPLY = 4,   /* leaf -> root */
+	WIRE_PING = 5,          /* root -> leaf: health and load probe */
+	WIRE_PONG = 6,          /* leaf -> root */
+	WIRE_CANCEL = 7,        /* root -> leaf: give up an earlier request */
+	WIRE_GET = 8,           /* root -> leaf: a stored document by id (FETCH_REPLY answers) */
+	WIRE_SCHEMA = 9,        /* root -> leaf: the schema of a generation */
+	WIRE_SCHEMA_REPLY = 10, /* leaf -> root */
+	/* 11-18: the writes' messages (another branch) */
+	WIRE_FILES = 19,          /* puller -> leaf or indexer: a generation's manifest */
+	WIRE_FILES_REPLY = 20,    /* -> puller */
+	WIRE_FILE_READ = 21,      /* puller -> leaf or indexer: bytes of a generation's file */
+	WIRE_FILE_READ_REPLY = 22 /* -> puller */
 };
+
+/* MANIFEST.xxh3's bytes in a FILES_REPLY: 32 hex digits and a newline
+ * (docs/FORMAT.md §3.1); fewer when the generation has none, or it is
+ * malformed (the puller refuses it). */
+#define WIRE_MANIFEST_SUM_BYTES 33
 
 /* Header flags. Bits not listed are ignored by receivers. */
 #define WIRE_F_PARTIAL 0x0001u /* reply: incomplete, the deadline was hit */
@@ -299,6 +309,42 @@ typedef struct wire_schema_reply {
 	uint32_t errmsg_len; /* 0..LIMIT_ERRMSG_BYTES */
 } wire_schema_reply;
 
+/* wire_files_reply - body of FILES_REPLY. FILES has no body: its header's
+ * generation names the generation asked for (0: the live one), and the
+ * reply's header names the one answered for. */
+typedef struct wire_files_reply {
+	uint16_t status;       /* trawl_err; TRAWL_OK with the manifest */
+	const char *manifest;  /* MANIFEST.json's exact bytes; not NUL-terminated */
+	uint32_t manifest_len; /* 0..LIMIT_MANIFEST_BYTES */
+	const char *sum;       /* MANIFEST.xxh3's exact bytes */
+	uint8_t sum_len;       /* 0..WIRE_MANIFEST_SUM_BYTES */
+	const char *errmsg;    /* detail of a nonzero status; not NUL-terminated */
+	uint32_t errmsg_len;   /* 0..LIMIT_ERRMSG_BYTES */
+} wire_files_reply;
+
+/* wire_file_read - body of FILE_READ: max_len bytes from offset of the file
+ * name of the generation the header names (not 0). The name is one a
+ * manifest could list: 1..LIMIT_GEN_FILE_NAME_BYTES bytes, no '/', no NUL,
+ * not starting with '.' (so never "..": the decoders refuse any other); the
+ * server still answers only for a name the generation's manifest lists. */
+typedef struct wire_file_read {
+	uint64_t offset;
+	uint32_t max_len; /* 1..LIMIT_FILE_READ_BYTES */
+	const char *name; /* not NUL-terminated */
+	uint8_t name_len; /* 1..LIMIT_GEN_FILE_NAME_BYTES */
+} wire_file_read;
+
+/* wire_file_read_reply - body of FILE_READ_REPLY: the bytes read (fewer
+ * than asked for at the end of the file; none at or past it). */
+typedef struct wire_file_read_reply {
+	uint16_t status;     /* trawl_err; TRAWL_OK with the bytes */
+	uint64_t size;       /* the file's whole size */
+	const uint8_t *data; /* the bytes from the offset asked for */
+	uint32_t data_len;   /* 0..LIMIT_FILE_READ_BYTES */
+	const char *errmsg;  /* detail of a nonzero status; not NUL-terminated */
+	uint32_t errmsg_len; /* 0..LIMIT_ERRMSG_BYTES */
+} wire_file_read_reply;
+
 /* wire_msg - any decoded message (see wire_decode). */
 typedef struct wire_msg {
 	wire_header h;
@@ -311,7 +357,10 @@ typedef struct wire_msg {
 		wire_cancel cancel;
 		wire_get get;
 		wire_schema_reply schema_reply;
-	} u; /* the member named by h.type; nothing for PING and SCHEMA */
+		wire_files_reply files_reply;
+		wire_file_read file_read;
+		wire_file_read_reply file_read_reply;
+	} u; /* the member named by h.type; nothing for PING, SCHEMA and FILES */
 } wire_msg;
 
 /* wire_doc_iter - a cursor over the documents of a FETCH_REPLY. */
@@ -345,6 +394,9 @@ uint64_t wire_deadline(uint64_t asked_us, uint64_t now_us);
  * with a message in err, as for every decoder.
  */
 int wire_header_decode(const void *buf, size_t len, wire_header *h, char *err, size_t errlen);
+
+/* wire_type_known: 1 for a type this build decodes (1-10, 19-22). */
+int wire_type_known(int type);
 
 /*
  * wire_decode decodes a whole message of any type: the header into m->h and
@@ -488,5 +540,43 @@ int wire_encode_schema_reply(tbuf *out, const wire_header *h, const wire_schema_
  * receiver parses them as JSON). */
 int wire_decode_schema_reply(const void *buf, size_t len, wire_header *h, wire_schema_reply *r,
                              char *err, size_t errlen);
+
+/* ---- FILES, FILES_REPLY, FILE_READ, FILE_READ_REPLY ---- */
+
+/* A generation's files, for a leaf that pulls generations over the network
+ * (leaf/pull.c) from a leaf or indexer that has them (leaf/fileserve.c). */
+
+/* wire_encode_files appends a FILES message (a header alone: its
+ * generation is the one asked for, 0 for the live one). */
+int wire_encode_files(tbuf *out, const wire_header *h);
+
+/* wire_decode_files decodes a FILES message, which has an empty body. */
+int wire_decode_files(const void *buf, size_t len, wire_header *h, char *err, size_t errlen);
+
+/* wire_encode_files_reply appends a FILES_REPLY message. */
+int wire_encode_files_reply(tbuf *out, const wire_header *h, const wire_files_reply *r);
+
+/* wire_decode_files_reply decodes a FILES_REPLY message; r->manifest,
+ * r->sum and r->errmsg point into buf. Their bytes are not checked here
+ * (the puller checks the manifest against its checksum, and parses it). */
+int wire_decode_files_reply(const void *buf, size_t len, wire_header *h, wire_files_reply *r,
+                            char *err, size_t errlen);
+
+/* wire_encode_file_read appends a FILE_READ message (TRAWL_EINVAL for a
+ * name no manifest could list). */
+int wire_encode_file_read(tbuf *out, const wire_header *h, const wire_file_read *f);
+
+/* wire_decode_file_read decodes a FILE_READ message; f->name points into
+ * buf, and is a name a manifest could list. */
+int wire_decode_file_read(const void *buf, size_t len, wire_header *h, wire_file_read *f, char *err,
+                          size_t errlen);
+
+/* wire_encode_file_read_reply appends a FILE_READ_REPLY message. */
+int wire_encode_file_read_reply(tbuf *out, const wire_header *h, const wire_file_read_reply *r);
+
+/* wire_decode_file_read_reply decodes a FILE_READ_REPLY message; r->data
+ * and r->errmsg point into buf. */
+int wire_decode_file_read_reply(const void *buf, size_t len, wire_header *h,
+                                wire_file_read_reply *r, char *err, size_t errlen);
 
 #endif

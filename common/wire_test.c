@@ -25,8 +25,9 @@
 #include "common/wire.h"
 #include "trawl/trawl.h"
 
-/* The last message type: every loop over the types ends here. */
-#define WIRE_LAST WIRE_SCHEMA_REPLY
+/* The last message type: every loop over the types ends here (and skips
+ * the numbers wire_type_known does not know). */
+#define WIRE_LAST WIRE_FILE_READ_REPLY
 
 /* splitmix64: a fixed-seed generator, so failures reproduce. */
 static uint64_t rng_state = 0x5754010100000000u;
@@ -344,6 +345,46 @@ static void rnd_msg(wire_msg *m, int type, int small)
 		r->errmsg = rnd_str(r->errmsg_len);
 		break;
 	}
+	case WIRE_FILES:
+		break;
+	case WIRE_FILES_REPLY: {
+		wire_files_reply *r = &m->u.files_reply;
+		r->status = (uint16_t)rnd_below(16);
+		/* the pool holds 4 MiB: longer manifests in test_files */
+		r->manifest_len = rnd_len(0, CAP(POOL_BYTES));
+		r->manifest = rnd_str(r->manifest_len);
+		r->sum_len = (uint8_t)rnd_len(0, WIRE_MANIFEST_SUM_BYTES);
+		r->sum = rnd_str(r->sum_len);
+		r->errmsg_len = rnd_len(0, CAP(LIMIT_ERRMSG_BYTES));
+		r->errmsg = rnd_str(r->errmsg_len);
+		break;
+	}
+	case WIRE_FILE_READ: {
+		wire_file_read *f = &m->u.file_read;
+		static char name[4][LIMIT_GEN_FILE_NAME_BYTES];
+		static int at;
+		char *nb = name[at++ & 3];
+		f->offset = rnd_below(2) ? rnd() : rnd_below(1u << 30);
+		f->max_len = rnd_len(1, LIMIT_FILE_READ_BYTES);
+		f->name_len = (uint8_t)rnd_len(1, LIMIT_GEN_FILE_NAME_BYTES);
+		/* any bytes but '/' and NUL, not starting with '.' */
+		for (uint32_t i = 0; i < f->name_len; i++) {
+			uint8_t c = (uint8_t)rnd_below(256);
+			nb[i] = (char)(c == 0 || c == '/' || (i == 0 && c == '.') ? 'a' : c);
+		}
+		f->name = nb;
+		break;
+	}
+	case WIRE_FILE_READ_REPLY: {
+		wire_file_read_reply *r = &m->u.file_read_reply;
+		r->status = (uint16_t)rnd_below(16);
+		r->size = rnd();
+		r->data_len = rnd_len(0, CAP(LIMIT_FILE_READ_BYTES));
+		r->data = (const uint8_t *)rnd_str(r->data_len);
+		r->errmsg_len = rnd_len(0, CAP(LIMIT_ERRMSG_BYTES));
+		r->errmsg = rnd_str(r->errmsg_len);
+		break;
+	}
 	}
 #undef CAP
 }
@@ -517,6 +558,32 @@ static void assert_msg_eq(const wire_msg *a, const wire_msg *b)
 		assert_bytes_eq(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
 		break;
 	}
+	case WIRE_FILES:
+		break;
+	case WIRE_FILES_REPLY: {
+		const wire_files_reply *x = &a->u.files_reply, *y = &b->u.files_reply;
+		assert_int_equal(x->status, y->status);
+		assert_bytes_eq(x->manifest, x->manifest_len, y->manifest, y->manifest_len);
+		assert_bytes_eq(x->sum, x->sum_len, y->sum, y->sum_len);
+		assert_bytes_eq(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+		break;
+	}
+	case WIRE_FILE_READ: {
+		const wire_file_read *x = &a->u.file_read, *y = &b->u.file_read;
+		assert_true(x->offset == y->offset);
+		assert_int_equal(x->max_len, y->max_len);
+		assert_bytes_eq(x->name, x->name_len, y->name, y->name_len);
+		break;
+	}
+	case WIRE_FILE_READ_REPLY: {
+		const wire_file_read_reply *x = &a->u.file_read_reply, *y = &b->u.file_read_reply;
+		assert_int_equal(x->status, y->status);
+		assert_true(x->size == y->size);
+		assert_bytes_eq((const char *)x->data, x->data_len, (const char *)y->data,
+		                y->data_len);
+		assert_bytes_eq(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+		break;
+	}
 	default:
 		fail();
 	}
@@ -546,6 +613,15 @@ static int decode_as(int type, const void *buf, size_t len, wire_msg *m, char *e
 		return wire_decode_schema(buf, len, &m->h, err, errlen);
 	case WIRE_SCHEMA_REPLY:
 		return wire_decode_schema_reply(buf, len, &m->h, &m->u.schema_reply, err, errlen);
+	case WIRE_FILES:
+		return wire_decode_files(buf, len, &m->h, err, errlen);
+	case WIRE_FILES_REPLY:
+		return wire_decode_files_reply(buf, len, &m->h, &m->u.files_reply, err, errlen);
+	case WIRE_FILE_READ:
+		return wire_decode_file_read(buf, len, &m->h, &m->u.file_read, err, errlen);
+	case WIRE_FILE_READ_REPLY:
+		return wire_decode_file_read_reply(buf, len, &m->h, &m->u.file_read_reply, err,
+		                                   errlen);
 	}
 	return -1;
 }
@@ -605,6 +681,16 @@ static uint64_t body_size(const wire_msg *m)
 		return 0;
 	case WIRE_SCHEMA_REPLY:
 		return 12 + (uint64_t)m->u.schema_reply.schema_len + m->u.schema_reply.errmsg_len;
+	case WIRE_FILES:
+		return 0;
+	case WIRE_FILES_REPLY:
+		return 13 + (uint64_t)m->u.files_reply.manifest_len + m->u.files_reply.sum_len +
+		       m->u.files_reply.errmsg_len;
+	case WIRE_FILE_READ:
+		return 13 + (uint64_t)m->u.file_read.name_len;
+	case WIRE_FILE_READ_REPLY:
+		return 20 + (uint64_t)m->u.file_read_reply.data_len +
+		       m->u.file_read_reply.errmsg_len;
 	}
 	return 0;
 }
@@ -652,7 +738,7 @@ static void roundtrip(int type, int iterations)
 
 		/* Every other decoder refuses it, naming the type expected. */
 		for (int t = WIRE_SEARCH; t <= WIRE_LAST; t++) {
-			if (t == type)
+			if (t == type || !wire_type_known(t))
 				continue;
 			err[0] = 0;
 			assert_int_equal(decode_as(t, msg, len, &d2, err, sizeof err),
@@ -698,6 +784,14 @@ static void test_roundtrip_schema(void **state)
 	roundtrip(WIRE_SCHEMA_REPLY, 1000);
 }
 
+static void test_roundtrip_files(void **state)
+{
+	roundtrip(WIRE_FILES, 200);
+	roundtrip(WIRE_FILES_REPLY, 500);
+	roundtrip(WIRE_FILE_READ, 2000);
+	roundtrip(WIRE_FILE_READ_REPLY, 500);
+}
+
 /* ---- truncation and damage ---- */
 
 /* Every prefix of a valid message, and the message with one byte more, is
@@ -709,6 +803,8 @@ static void test_truncation(void **state)
 	char err[256];
 	long decoded = 0;
 	for (int type = WIRE_SEARCH; type <= WIRE_LAST; type++) {
+		if (!wire_type_known(type))
+			continue;
 		for (int it = 0; it < 25; it++) {
 			wire_msg m, d;
 			rnd_msg(&m, type, 1);
@@ -752,6 +848,8 @@ static void test_byte_flips(void **state)
 	tbuf_init(&b2, LIMIT_MESSAGE_BYTES);
 	char err[64];
 	for (int type = WIRE_SEARCH; type <= WIRE_LAST; type++) {
+		if (!wire_type_known(type))
+			continue;
 		for (int it = 0; it < 6; it++) {
 			wire_msg m, d;
 			rnd_msg(&m, type, 1);
@@ -1274,7 +1372,7 @@ static void dec_fails(const mk *m, const char *want)
 		fail_msg("error \"%s\" does not contain \"%s\"", err, want);
 	/* The type's own decoder says the same. */
 	char err2[256] = "";
-	if (m->len >= 4 && m->b[3] >= WIRE_SEARCH && m->b[3] <= WIRE_LAST) {
+	if (m->len >= 4 && wire_type_known(m->b[3])) {
 		assert_int_equal(decode_as(m->b[3], copy, m->len, &d, err2, sizeof err2),
 		                 TRAWL_EINVAL);
 		assert_string_equal(err, err2);
@@ -1308,8 +1406,12 @@ static void test_decode_limits_header(void **state)
 	dec_fails(&m, "version 0");
 	mk_header(&m, 0);
 	dec_fails(&m, "header: unknown message type 0");
-	mk_header(&m, WIRE_LAST + 1);
+	mk_header(&m, WIRE_SCHEMA_REPLY + 1);
 	dec_fails(&m, "unknown message type 11");
+	mk_header(&m, WIRE_FILES - 1);
+	dec_fails(&m, "unknown message type 18");
+	mk_header(&m, WIRE_LAST + 1);
+	dec_fails(&m, "unknown message type 23");
 	mk_header(&m, 255);
 	dec_fails(&m, "unknown message type 255");
 	mk_header(&m, WIRE_PING);
@@ -1738,6 +1840,196 @@ static void test_schema(void **state)
 	free(d.b);
 }
 
+/* FILES is a header alone; FILES_REPLY's manifest, checksum and message,
+ * FILE_READ's length and name, and FILE_READ_REPLY's bytes are bounded on
+ * both sides; a name that could leave the generation's directory is
+ * refused by both; the bytes are pinned. */
+static void test_files(void **state)
+{
+	char *big = malloc((size_t)LIMIT_MANIFEST_BYTES + 1);
+	assert_non_null(big);
+	memset(big, 'x', (size_t)LIMIT_MANIFEST_BYTES + 1);
+	wire_msg m = {.h = {.type = WIRE_FILES_REPLY}};
+	m.u.files_reply = (wire_files_reply){.manifest = big,
+	                                     .manifest_len = LIMIT_MANIFEST_BYTES,
+	                                     .sum = big,
+	                                     .sum_len = WIRE_MANIFEST_SUM_BYTES};
+	enc_ok(&m);
+	m.u.files_reply.manifest_len = LIMIT_MANIFEST_BYTES + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.files_reply.manifest_len = 3;
+	m.u.files_reply.sum_len = WIRE_MANIFEST_SUM_BYTES + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.files_reply.sum_len = 0;
+	m.u.files_reply.errmsg = big;
+	m.u.files_reply.errmsg_len = LIMIT_ERRMSG_BYTES + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.files_reply.errmsg_len = 0;
+	m.u.files_reply.manifest = NULL;
+	enc_fails(&m, TRAWL_EINVAL);
+
+	m = (wire_msg){.h = {.type = WIRE_FILE_READ}};
+	m.u.file_read = (wire_file_read){
+	    .max_len = LIMIT_FILE_READ_BYTES, .name = "shard-000.mdb", .name_len = 13};
+	enc_ok(&m);
+	m.u.file_read.max_len = LIMIT_FILE_READ_BYTES + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.file_read.max_len = 0;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.file_read.max_len = 1;
+	static const char *bad_names[] = {"../CURRENT", "..", ".", ".lock", "a/b", "/etc"};
+	for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+		m.u.file_read.name = bad_names[i];
+		m.u.file_read.name_len = (uint8_t)strlen(bad_names[i]);
+		enc_fails(&m, TRAWL_EINVAL);
+	}
+	m.u.file_read.name = "a\0b";
+	m.u.file_read.name_len = 3;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.file_read.name = big;
+	m.u.file_read.name_len = LIMIT_GEN_FILE_NAME_BYTES;
+	enc_ok(&m);
+	m.u.file_read.name_len = LIMIT_GEN_FILE_NAME_BYTES + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.file_read.name_len = 0;
+	enc_fails(&m, TRAWL_EINVAL);
+	m.u.file_read.name = NULL;
+	m.u.file_read.name_len = 2;
+	enc_fails(&m, TRAWL_EINVAL);
+
+	m = (wire_msg){.h = {.type = WIRE_FILE_READ_REPLY}};
+	m.u.file_read_reply = (wire_file_read_reply){
+	    .data = (const uint8_t *)big, .data_len = LIMIT_FILE_READ_BYTES, .size = 1ull << 40};
+	enc_ok(&m);
+	m.u.file_read_reply.data_len = LIMIT_FILE_READ_BYTES + 1;
+	enc_fails(&m, TRAWL_ELIMIT);
+	m.u.file_read_reply.data = NULL;
+	m.u.file_read_reply.data_len = 1;
+	enc_fails(&m, TRAWL_EINVAL);
+	free(big);
+
+	/* golden bytes: a FILES of generation 0 (the live one), a FILES_REPLY
+	 * of generation 5 with "{}" and a 2-byte sum "a\n", a FILE_READ of 16
+	 * bytes at 4096 of "s0", and its reply: file size 4100, "abcd" */
+	tbuf b;
+	tbuf_init(&b, 1 << 16);
+	wire_header h = {.request_id = 3};
+	uint8_t want[128];
+	assert_int_equal(wire_encode_files(&b, &h), TRAWL_OK);
+	size_t n = unhex("54 57 03 13 00 00 00 00  03 00 00 00 00 00 00 00"
+	                 "00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00",
+	                 want);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.data, want, n);
+	tbuf_reset(&b);
+	h.generation = 5;
+	wire_files_reply fr = {.manifest = "{}", .manifest_len = 2, .sum = "a\n", .sum_len = 2};
+	assert_int_equal(wire_encode_files_reply(&b, &h, &fr), TRAWL_OK);
+	n = unhex("54 57 03 14 00 00 00 00  03 00 00 00 00 00 00 00"
+	          "00 00 00 00 00 00 00 00  05 00 00 00 00 00 00 00"
+	          "00 00 00 00 02 00 00 00  7b 7d 02 61 0a 00 00 00 00",
+	          want);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.data, want, n);
+	tbuf_reset(&b);
+	wire_file_read rd = {.offset = 4096, .max_len = 16, .name = "s0", .name_len = 2};
+	assert_int_equal(wire_encode_file_read(&b, &h, &rd), TRAWL_OK);
+	n = unhex("54 57 03 15 00 00 00 00  03 00 00 00 00 00 00 00"
+	          "00 00 00 00 00 00 00 00  05 00 00 00 00 00 00 00"
+	          "00 10 00 00 00 00 00 00  10 00 00 00 02 73 30",
+	          want);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.data, want, n);
+	tbuf_reset(&b);
+	wire_file_read_reply rr = {.size = 4100, .data = (const uint8_t *)"abcd", .data_len = 4};
+	assert_int_equal(wire_encode_file_read_reply(&b, &h, &rr), TRAWL_OK);
+	n = unhex("54 57 03 16 00 00 00 00  03 00 00 00 00 00 00 00"
+	          "00 00 00 00 00 00 00 00  05 00 00 00 00 00 00 00"
+	          "00 00 00 00 04 10 00 00  00 00 00 00 04 00 00 00"
+	          "61 62 63 64 00 00 00 00",
+	          want);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.data, want, n);
+	tbuf_fini(&b);
+
+	/* decoders: the same bounds, and names that leave the directory */
+	mk d = {0};
+	mk_header(&d, WIRE_FILES);
+	dec_ok(&d);
+	mk_le(&d, 0, 1);
+	dec_fails(&d, "FILES: the body ends at offset 32 but the message has 33 bytes");
+	mk_header(&d, WIRE_FILES_REPLY);
+	mk_le(&d, 0, 4);
+	mk_le(&d, LIMIT_MANIFEST_BYTES + 1, 4);
+	dec_fails(&d, "FILES_REPLY: manifest is 33554433 bytes; the limit is 33554432");
+	mk_header(&d, WIRE_FILES_REPLY);
+	mk_le(&d, 0, 4);
+	mk_le(&d, 1, 4);
+	mk_fill(&d, '{', 1);
+	mk_le(&d, WIRE_MANIFEST_SUM_BYTES + 1, 1);
+	dec_fails(&d, "FILES_REPLY: sum is 34 bytes; the limit is 33");
+	mk_header(&d, WIRE_FILES_REPLY);
+	mk_le(&d, 0, 2);
+	mk_le(&d, 1, 2);
+	dec_fails(&d, "FILES_REPLY: reserved field at offset 34 is 0x1; it must be 0");
+	mk_header(&d, WIRE_FILES_REPLY);
+	mk_le(&d, 0, 4);
+	mk_le(&d, 0, 4);
+	mk_le(&d, 0, 1);
+	mk_le(&d, LIMIT_ERRMSG_BYTES + 1, 4);
+	dec_fails(&d, "FILES_REPLY: errmsg is 1025 bytes; the limit is 1024");
+	static const struct {
+		const char *name, *why;
+	} refused[] = {{"../CURRENT", "name starts with '.'"},
+	               {"..", "name starts with '.'"},
+	               {"a/../b", "name has a '/' at byte 1"},
+	               {"/etc/passwd", "name has a '/' at byte 0"}};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		mk_header(&d, WIRE_FILE_READ);
+		mk_le(&d, 0, 8);
+		mk_le(&d, 1, 4);
+		mk_le(&d, strlen(refused[i].name), 1);
+		mk_bytes(&d, refused[i].name, strlen(refused[i].name));
+		dec_fails(&d, refused[i].why);
+	}
+	mk_header(&d, WIRE_FILE_READ);
+	mk_le(&d, 0, 8);
+	mk_le(&d, 1, 4);
+	mk_le(&d, 3, 1);
+	mk_bytes(&d, "a\0b", 3);
+	dec_fails(&d, "FILE_READ: name has a NUL at byte 1");
+	mk_header(&d, WIRE_FILE_READ);
+	mk_le(&d, 0, 8);
+	mk_le(&d, LIMIT_FILE_READ_BYTES + 1, 4);
+	dec_fails(&d, "FILE_READ: max_len is 4194305 bytes; the limit is 4194304");
+	mk_header(&d, WIRE_FILE_READ);
+	mk_le(&d, 0, 8);
+	mk_le(&d, 0, 4);
+	dec_fails(&d, "FILE_READ: max_len is 0 bytes; it must have 1..4194304 bytes");
+	mk_header(&d, WIRE_FILE_READ);
+	mk_le(&d, 0, 8);
+	mk_le(&d, 1, 4);
+	mk_le(&d, 0, 1);
+	dec_fails(&d, "FILE_READ: name is 0 bytes");
+	mk_header(&d, WIRE_FILE_READ);
+	mk_le(&d, 0, 8);
+	mk_le(&d, 1, 4);
+	mk_le(&d, LIMIT_GEN_FILE_NAME_BYTES + 1, 1);
+	dec_fails(&d, "FILE_READ: name is 48 bytes; the limit is 47");
+	mk_header(&d, WIRE_FILE_READ_REPLY);
+	mk_le(&d, 0, 4);
+	mk_le(&d, 9, 8);
+	mk_le(&d, LIMIT_FILE_READ_BYTES + 1, 4);
+	dec_fails(&d, "FILE_READ_REPLY: data is 4194305 bytes; the limit is 4194304");
+	mk_header(&d, WIRE_FILE_READ_REPLY);
+	mk_le(&d, 0, 4);
+	mk_le(&d, 9, 8);
+	mk_le(&d, 5, 4);
+	mk_fill(&d, 'x', 4);
+	dec_fails(&d, "FILE_READ_REPLY: message ends inside data");
+	free(d.b);
+}
+
 /* Sorts: each rule of a sort key, search_after and a hit's sort values is
  * refused by the encoder (the struct) and by the decoder (the bytes). */
 static void test_sort_refusals(void **state)
@@ -1929,6 +2221,14 @@ static void test_type_names(void **state)
 	assert_string_equal(wire_type_name(WIRE_GET), "GET");
 	assert_string_equal(wire_type_name(WIRE_SCHEMA), "SCHEMA");
 	assert_string_equal(wire_type_name(WIRE_SCHEMA_REPLY), "SCHEMA_REPLY");
+	assert_string_equal(wire_type_name(WIRE_FILES), "FILES");
+	assert_string_equal(wire_type_name(WIRE_FILES_REPLY), "FILES_REPLY");
+	assert_string_equal(wire_type_name(WIRE_FILE_READ), "FILE_READ");
+	assert_string_equal(wire_type_name(WIRE_FILE_READ_REPLY), "FILE_READ_REPLY");
+	assert_string_equal(wire_type_name(WIRE_SCHEMA_REPLY + 1), "unknown");
+	assert_string_equal(wire_type_name(WIRE_FILES - 1), "unknown");
+	for (int t = -1; t < 300; t++)
+		assert_int_equal(wire_type_known(t), strcmp(wire_type_name(t), "unknown") != 0);
 	assert_string_equal(wire_type_name(WIRE_LAST + 1), "unknown");
 	assert_string_equal(wire_type_name(-1), "unknown");
 }
@@ -1997,6 +2297,8 @@ int main(void)
 	    cmocka_unit_test(test_deadline),
 	    cmocka_unit_test(test_roundtrip_schema),
 	    cmocka_unit_test(test_schema),
+	    cmocka_unit_test(test_roundtrip_files),
+	    cmocka_unit_test(test_files),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -23,6 +23,9 @@
 #include "common/hash.h"
 #include "common/http.h"
 #include "common/wire.h"
+#include "fileserve.h"
+#include "index/gen.h"
+#include "pull.h"
 #include "shardguard.h"
 #include "trawl/trawl.h"
 
@@ -56,7 +59,9 @@ struct leaf {
 	                            arrive first (rpc_server_busy takes NULL) */
 	http_server *http;
 	atomic_uint_fast64_t delayed;
-	pthread_t watcher, guarder;
+	pthread_t watcher, guarder, pull_thread;
+	puller *pull; /* with cfg.pull_url */
+	int pulling;  /* the pull thread runs */
 	atomic_int stopping;
 	atomic_int poked; /* leaf_poke: look at CURRENT now */
 	atomic_uint_fast64_t searches, fetches, pings, errors, partial, switches;
@@ -583,8 +588,9 @@ static void do_get(leaf *l, unsigned w, const wire_header *h, const wire_get *g,
 	char id[LIMIT_ID_BYTES + 1], *json = NULL;
 	size_t len = 0;
 	snprintf(id, sizeof id, "%.*s", (int)g->id_len, g->id);
-	/* the shard trawl_get reads: the one the id routes to */
-	uint32_t sh = th_shard_of(id, strlen(id), l->total_shards);
+	/* the shard trawl_get reads: the one the id routes to (none before
+	 * the first generation) */
+	uint32_t sh = s ? th_shard_of(id, strlen(id), l->total_shards) : 0;
 	int down = s ? shard_guard_enter(gd, &sh, 1) : -1;
 	if (down >= 0) {
 		refuse_fetch(l, gd, down, &rh, out);
@@ -718,6 +724,9 @@ static void refuse_busy(void *ctx, const uint8_t *req, size_t len, tbuf *out)
 static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
 {
 	leaf *l = ctx;
+	/* a generation's files, for leaves that pull them */
+	if (fileserve_answer(l->dir, req, len, out))
+		return;
 	wire_msg m;
 	char err[256];
 	if (wire_decode(req, len, &m, err, sizeof err) != TRAWL_OK) {
@@ -756,7 +765,8 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 	default:
 		atomic_fetch_add(&l->errors, 1);
 		reply_error_search(out, &m.h, 0, TRAWL_EINVAL,
-		                   "a leaf answers SEARCH, FETCH, GET, PING, CANCEL and SCHEMA");
+		                   "a leaf answers SEARCH, FETCH, GET, PING, CANCEL, SCHEMA, FILES "
+		                   "and FILE_READ");
 	}
 }
 
@@ -780,7 +790,7 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 		                 st.files.out_of_service);
 		http_response_json(resp, st.ready ? 200 : 503, body, (size_t)n);
 	} else if (!strcmp(req->path, "/metrics")) {
-		char body[4096 + 48 * 256];
+		char body[6144 + 48 * 256];
 		int n = snprintf(
 		    body, sizeof body,
 		    "# HELP trawl_leaf_generation Generation served.\n# TYPE trawl_leaf_generation "
@@ -864,6 +874,41 @@ static void http_handle(void *ctx, const http_request *req, http_response *resp)
 			n += snprintf(body + n, sizeof body - (size_t)n,
 			              "trawl_leaf_shard_in_service{shard=\"%u\"} %d\n",
 			              st.shards[i], st.in_service[i]);
+		if (st.pulling && n > 0 && (size_t)n < sizeof body)
+			n += snprintf(
+			    body + n, sizeof body - (size_t)n,
+			    "# HELP trawl_leaf_pull_generations_total Generations pulled from the "
+			    "source (--pull), checked and published.\n"
+			    "# TYPE trawl_leaf_pull_generations_total counter\n"
+			    "trawl_leaf_pull_generations_total %llu\n"
+			    "# HELP trawl_leaf_pull_refused_total Generations refused: a file or "
+			    "the "
+			    "manifest received failed its check (the log says which).\n"
+			    "# TYPE trawl_leaf_pull_refused_total counter\n"
+			    "trawl_leaf_pull_refused_total %llu\n"
+			    "# HELP trawl_leaf_pull_failures_total Pulls that failed otherwise (no "
+			    "answer, a local error).\n"
+			    "# TYPE trawl_leaf_pull_failures_total counter\n"
+			    "trawl_leaf_pull_failures_total %llu\n"
+			    "# HELP trawl_leaf_pull_bytes_total Bytes of files received.\n"
+			    "# TYPE trawl_leaf_pull_bytes_total counter\n"
+			    "trawl_leaf_pull_bytes_total %llu\n"
+			    "# HELP trawl_leaf_pull_files_total Files of pulled generations, by "
+			    "how "
+			    "they came: downloaded, or hard-linked from a local generation.\n"
+			    "# TYPE trawl_leaf_pull_files_total counter\n"
+			    "trawl_leaf_pull_files_total{how=\"fetched\"} %llu\n"
+			    "trawl_leaf_pull_files_total{how=\"linked\"} %llu\n"
+			    "# HELP trawl_leaf_pull_source_generation The source's live "
+			    "generation, "
+			    "as last seen.\n"
+			    "# TYPE trawl_leaf_pull_source_generation gauge\n"
+			    "trawl_leaf_pull_source_generation %llu\n",
+			    (unsigned long long)st.pull.pulled, (unsigned long long)st.pull.refused,
+			    (unsigned long long)st.pull.failed, (unsigned long long)st.pull.bytes,
+			    (unsigned long long)st.pull.files_fetched,
+			    (unsigned long long)st.pull.files_linked,
+			    (unsigned long long)st.pull.source_generation);
 		if (n < 0 || (size_t)n >= sizeof body)
 			n = (int)strlen(body);
 		http_response_text(resp, 200, "text/plain; version=0.0.4", body, (size_t)n);
@@ -912,6 +957,61 @@ static void *guard_main(void *arg)
 	return NULL;
 }
 
+/* The layout of the first generation served (a pulling leaf may start
+ * with none): its shard count, and its shards when none were asked for. */
+static void first_layout(leaf *l, uint32_t shards)
+{
+	pthread_mutex_lock(&l->mu);
+	if (!l->total_shards) {
+		l->total_shards = shards;
+		if (!l->cfg.shards)
+			for (uint32_t i = 0; i < shards && i < 256; i++)
+				l->shards[l->nshards++] = i;
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* The pull thread (cfg.pull_url): a step of the puller every watch
+ * interval, the watcher poked when it published; what went wrong is said
+ * once until it changes. */
+static void *pull_main(void *arg)
+{
+	leaf *l = arg;
+	char last[1024] = "";
+	unsigned slept = l->cfg.watch_ms; /* the first step at once */
+	while (!atomic_load(&l->stopping)) {
+		if (slept < l->cfg.watch_ms) {
+			usleep(50 * 1000);
+			slept += 50;
+			continue;
+		}
+		slept = 0;
+		char err[1024] = "";
+		uint64_t pulled = 0;
+		int rc = puller_step(l->pull, &pulled, err, sizeof err);
+		if (atomic_load(&l->stopping))
+			break;
+		if (pulled) {
+			pull_stats ps;
+			puller_get_stats(l->pull, &ps);
+			logf_(l,
+			      "pulled generation %llu from %s (%llu bytes received so far, %llu "
+			      "files fetched and %llu linked)",
+			      (unsigned long long)pulled, l->cfg.pull_url,
+			      (unsigned long long)ps.bytes, (unsigned long long)ps.files_fetched,
+			      (unsigned long long)ps.files_linked);
+			leaf_poke(l);
+			last[0] = 0;
+		} else if (rc && strcmp(err, last)) {
+			logf_(l, "%s: %s", rc == TRAWL_ECORRUPT ? "not pulling" : "pull", err);
+			snprintf(last, sizeof last, "%s", err);
+		} else if (!rc) {
+			last[0] = 0;
+		}
+	}
+	return NULL;
+}
+
 static void *watch_main(void *arg)
 {
 	leaf *l = arg;
@@ -941,6 +1041,8 @@ static void *watch_main(void *arg)
 		}
 		trawl_index_stats st;
 		trawl_index_get_stats(g->idx, &st);
+		if (!have)
+			first_layout(l, st.shards);
 		if (st.shards != l->total_shards) {
 			/* another shard count routes documents differently: the roots'
 			 * cluster file must change first; keep serving what we have */
@@ -992,14 +1094,25 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 	/* only the shards asked for are verified and opened */
 	for (uint32_t i = 0; cfg->shards && i < cfg->nshards && i < 256; i++)
 		l->shards[l->nshards++] = cfg->shards[i];
-	if (!rc && (rc = open_gen(l, &l->cur, err, errlen)) == TRAWL_OK) {
+	if (!rc && cfg->pull_url) {
+		pull_config pc = {.dir = l->dir,
+		                  .url = cfg->pull_url,
+		                  .tls = &cfg->tls,
+		                  .shards = cfg->shards ? l->shards : NULL,
+		                  .nshards = cfg->shards ? l->nshards : 0,
+		                  .bytes_per_s = cfg->pull_bytes_per_s,
+		                  .stop = &l->stopping};
+		rc = puller_open(&l->pull, &pc, err, errlen);
+	}
+	uint64_t live = 0;
+	char cerr[256];
+	int none = l->pull && idx_gen_current(l->dir, &live, cerr, sizeof cerr) == TRAWL_ENOTFOUND;
+	/* a pulling leaf's directory may have no generation yet: it serves
+	 * none until its first pull */
+	if (!rc && !none && (rc = open_gen(l, &l->cur, err, errlen)) == TRAWL_OK) {
 		trawl_index_stats st;
 		trawl_index_get_stats(l->cur->idx, &st);
-		l->total_shards = st.shards;
-		if (!cfg->shards) {
-			for (uint32_t i = 0; i < st.shards; i++)
-				l->shards[l->nshards++] = i;
-		}
+		first_layout(l, st.shards);
 	}
 	if (!rc && !(l->ws = calloc(l->cfg.workers, sizeof *l->ws)))
 		rc = TRAWL_ENOMEM;
@@ -1031,10 +1144,21 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 		pthread_join(l->watcher, NULL);
 		rc = TRAWL_ENOMEM;
 	}
+	if (!rc && l->pull) {
+		if (pthread_create(&l->pull_thread, NULL, pull_main, l) != 0) {
+			atomic_store(&l->stopping, 1);
+			pthread_join(l->watcher, NULL);
+			pthread_join(l->guarder, NULL);
+			rc = TRAWL_ENOMEM;
+		} else {
+			l->pulling = 1;
+		}
+	}
 	if (rc) {
 		http_server_stop(l->http);
 		if (l->srv)
 			rpc_server_stop(l->srv);
+		puller_close(l->pull);
 		gen_release(l->cur);
 		free(l->ws);
 		free(l->dir);
@@ -1042,8 +1166,11 @@ int leaf_start(leaf **out, const leaf_config *cfg, char *err, size_t errlen)
 		free(l);
 		return rc;
 	}
-	logf_(l, "serving generation %llu, %u shard%s", (unsigned long long)l->cur->no, l->nshards,
-	      l->nshards == 1 ? "" : "s");
+	if (l->cur)
+		logf_(l, "serving generation %llu, %u shard%s", (unsigned long long)l->cur->no,
+		      l->nshards, l->nshards == 1 ? "" : "s");
+	else
+		logf_(l, "no generation in %s yet: pulling one from %s", l->dir, cfg->pull_url);
 	*out = l;
 	return TRAWL_OK;
 }
@@ -1053,10 +1180,13 @@ void leaf_stop(leaf *l)
 	if (!l)
 		return;
 	atomic_store(&l->stopping, 1);
+	if (l->pulling)
+		pthread_join(l->pull_thread, NULL);
 	pthread_join(l->watcher, NULL);
 	pthread_join(l->guarder, NULL);
 	http_server_stop(l->http);
 	rpc_server_stop(l->srv);
+	puller_close(l->pull);
 	pthread_mutex_lock(&l->mu);
 	for (unsigned w = 0; w < l->cfg.workers; w++)
 		for (int i = 0; i < 2; i++)
@@ -1123,8 +1253,14 @@ void leaf_get_stats(leaf *l, leaf_stats *st)
 	st->refused = rpc_server_refused(l->srv);
 	st->shed = rpc_server_shed(l->srv);
 	st->queue = l->cfg.queue;
+	pthread_mutex_lock(&l->mu);
 	st->nshards = l->nshards;
 	memcpy(st->shards, l->shards, sizeof st->shards);
+	pthread_mutex_unlock(&l->mu);
+	if (l->pull) {
+		st->pulling = 1;
+		puller_get_stats(l->pull, &st->pull);
+	}
 }
 
 uint16_t leaf_http_port(const leaf *l)

@@ -7,6 +7,12 @@
  * opened and verified in the background, then new requests use it while
  * requests already running finish on the old one, which stays open for
  * FETCHes of searches that began on it (one previous generation is kept).
+ *
+ * It also answers FILES and FILE_READ (leaf/fileserve.h) from its
+ * directory, so that leaves without that file system can copy its
+ * generations; with pull_url it is such a leaf itself (leaf/pull.h): its
+ * directory is its own copy, kept up to date from pull_url, and may start
+ * empty (the leaf is then not ready until its first pull).
  */
 #ifndef TRAWL_LEAF_LEAF_H
 #define TRAWL_LEAF_LEAF_H
@@ -14,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/rpc.h"
+#include "pull.h"
 #include "shardguard.h"
 
 typedef struct leaf_config {
@@ -37,6 +44,10 @@ typedef struct leaf_config {
 	unsigned scrub_period_s;   /* a pass starts at most every so many seconds;
 	                              0: the default, LIMIT_SCRUB_PERIOD_S */
 	int quiet;                 /* no log lines on stderr */
+	const char *pull_url;      /* pull generations from this leaf or indexer (pull.h),
+	                              over tls with tls's files for a tls+tcp:// URL;
+	                              NULL: index_dir is shared with the indexer */
+	uint64_t pull_bytes_per_s; /* the pull's download rate; 0: unbounded */
 } leaf_config;
 
 typedef struct leaf leaf;
@@ -70,6 +81,9 @@ typedef struct leaf_stats {
 	/* the shard files' guards (shardguard.h): counters of every generation
 	 * served, gauges of the current one */
 	shard_guard_stats files;
+	/* with pull_url: the puller's counters (pull.h) */
+	int pulling;
+	pull_stats pull;
 } leaf_stats;
 
 void leaf_get_stats(leaf *l, leaf_stats *st);

@@ -15,7 +15,8 @@
  * a SEARCH or FETCH that decodes is one that qt_decode accepts (the wire
  * checked it through); and since the encoding is canonical, a message that
  * decodes re-encodes to exactly the input bytes, which decode again to the
- * same message.
+ * same message. FILE_READ's name, once decoded, never leaves the
+ * generation's directory (no '/', no NUL, no leading '.').
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -72,6 +73,15 @@ static int decode_as(int type, const uint8_t *buf, size_t len, wire_msg *m, char
 		return wire_decode_get(buf, len, &m->h, &m->u.get, err, errlen);
 	case WIRE_SCHEMA:
 		return wire_decode_schema(buf, len, &m->h, err, errlen);
+	case WIRE_FILES:
+		return wire_decode_files(buf, len, &m->h, err, errlen);
+	case WIRE_FILES_REPLY:
+		return wire_decode_files_reply(buf, len, &m->h, &m->u.files_reply, err, errlen);
+	case WIRE_FILE_READ:
+		return wire_decode_file_read(buf, len, &m->h, &m->u.file_read, err, errlen);
+	case WIRE_FILE_READ_REPLY:
+		return wire_decode_file_read_reply(buf, len, &m->h, &m->u.file_read_reply, err,
+		                                   errlen);
 	default:
 		return wire_decode_schema_reply(buf, len, &m->h, &m->u.schema_reply, err, errlen);
 	}
@@ -189,6 +199,38 @@ static void walk(const wire_msg *m, const uint8_t *buf, size_t len)
 		      "schema reply");
 		break;
 	}
+	case WIRE_FILES_REPLY: {
+		const wire_files_reply *r = &m->u.files_reply;
+		check(r->manifest_len <= LIMIT_MANIFEST_BYTES &&
+		          inside(r->manifest, r->manifest_len, buf, len) &&
+		          r->sum_len <= WIRE_MANIFEST_SUM_BYTES &&
+		          inside(r->sum, r->sum_len, buf, len) &&
+		          r->errmsg_len <= LIMIT_ERRMSG_BYTES &&
+		          inside(r->errmsg, r->errmsg_len, buf, len),
+		      "files reply");
+		break;
+	}
+	case WIRE_FILE_READ: {
+		const wire_file_read *f = &m->u.file_read;
+		check(f->max_len >= 1 && f->max_len <= LIMIT_FILE_READ_BYTES && f->name_len >= 1 &&
+		          f->name_len <= LIMIT_GEN_FILE_NAME_BYTES &&
+		          inside(f->name, f->name_len, buf, len),
+		      "file read");
+		/* never a name that leaves the generation's directory */
+		check(f->name[0] != '.' && !memchr(f->name, '/', f->name_len) &&
+		          !memchr(f->name, 0, f->name_len),
+		      "file read name");
+		break;
+	}
+	case WIRE_FILE_READ_REPLY: {
+		const wire_file_read_reply *r = &m->u.file_read_reply;
+		check(r->data_len <= LIMIT_FILE_READ_BYTES &&
+		          inside(r->data, r->data_len, buf, len) &&
+		          r->errmsg_len <= LIMIT_ERRMSG_BYTES &&
+		          inside(r->errmsg, r->errmsg_len, buf, len),
+		      "file read reply");
+		break;
+	}
 	}
 }
 
@@ -283,6 +325,27 @@ static int same_msg(const wire_msg *a, const wire_msg *b)
 		       same_bytes(x->schema, x->schema_len, y->schema, y->schema_len) &&
 		       same_bytes(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
 	}
+	case WIRE_FILES:
+		return 1;
+	case WIRE_FILES_REPLY: {
+		const wire_files_reply *x = &a->u.files_reply, *y = &b->u.files_reply;
+		return x->status == y->status &&
+		       same_bytes(x->manifest, x->manifest_len, y->manifest, y->manifest_len) &&
+		       same_bytes(x->sum, x->sum_len, y->sum, y->sum_len) &&
+		       same_bytes(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+	}
+	case WIRE_FILE_READ: {
+		const wire_file_read *x = &a->u.file_read, *y = &b->u.file_read;
+		return x->offset == y->offset && x->max_len == y->max_len &&
+		       same_bytes(x->name, x->name_len, y->name, y->name_len);
+	}
+	case WIRE_FILE_READ_REPLY: {
+		const wire_file_read_reply *x = &a->u.file_read_reply, *y = &b->u.file_read_reply;
+		return x->status == y->status && x->size == y->size &&
+		       same_bytes((const char *)x->data, x->data_len, (const char *)y->data,
+		                  y->data_len) &&
+		       same_bytes(x->errmsg, x->errmsg_len, y->errmsg, y->errmsg_len);
+	}
 	}
 	return 0;
 }
@@ -347,7 +410,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		decoded(&m, buf, size);
 
 	/* As every type, with the type byte patched. */
-	for (int type = WIRE_SEARCH; type <= WIRE_SCHEMA_REPLY; type++) {
+	for (int type = WIRE_SEARCH; type <= WIRE_FILE_READ_REPLY; type++) {
+		if (!wire_type_known(type))
+			continue;
 		if (size >= 4)
 			buf[3] = (uint8_t)type;
 		one(type, buf, size, type == WIRE_SEARCH ? size % 24 : 256);
