@@ -3,20 +3,25 @@
  * write message, decoded (a request that does not decode is answered with
  * why, and counted), handed to the trawl_indexer, and its outcome encoded.
  * A write is answered once it is durable in the index's log (the indexer's
- * promise), so a root that got an answer may acknowledge it.
+ * promise), so a root that got an answer may acknowledge it. Leaves that
+ * pull the index's generations ask the same port for its files (FILES,
+ * FILE_READ: leaf/fileserve.c answers them).
  */
 #include "cli/indexer_rpc.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "common/limits.h"
 #include "common/wmsg.h"
+#include "leaf/fileserve.h"
 
 struct indexer_rpc {
 	trawl_indexer *x;
+	char dir[LIMIT_PATH_BYTES]; /* the index directory, whose files it serves */
 	rpc_server *srv;
 	atomic_uint_fast64_t answered, refused;
 };
@@ -66,6 +71,10 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 {
 	(void)worker;
 	indexer_rpc *s = ctx;
+	/* a leaf pulling what the indexer published (leaf/pull.c): FILES and
+	 * FILE_READ, wire messages (their own magic) */
+	if (fileserve_answer(s->dir, req, len, out))
+		return;
 	wmsg_request q;
 	const char *why;
 	int rc = wmsg_request_decode(req, len, &q, &why);
@@ -99,14 +108,15 @@ static void handle(void *ctx, unsigned worker, const uint8_t *req, size_t len, t
 	wmsg_request_fini(&q);
 }
 
-int indexer_rpc_start(indexer_rpc **out, trawl_indexer *x, const char *url, const rpc_tls *tls,
-                      unsigned workers, char *err, size_t errlen)
+int indexer_rpc_start(indexer_rpc **out, trawl_indexer *x, const char *dir, const char *url,
+                      const rpc_tls *tls, unsigned workers, char *err, size_t errlen)
 {
 	*out = NULL;
 	indexer_rpc *s = calloc(1, sizeof *s);
 	if (!s)
 		return errf(err, errlen, TRAWL_ENOMEM, "out of memory");
 	s->x = x;
+	snprintf(s->dir, sizeof s->dir, "%s", dir);
 	rpc_server_opts o = {0};
 	o.tls = tls;
 	o.workers = workers;

@@ -746,7 +746,8 @@ static const char indexer_help[] =
     "cluster file names it (\"indexer\": URL) send it their writes; it logs each\n"
     "durably (DIR/wlog.mdb, fsynced before the answer) and publishes what the\n"
     "log holds as a new generation in DIR every refresh interval. Leaves that\n"
-    "read DIR switch to it; a restart resumes from the log.\n"
+    "read DIR switch to it, leaves elsewhere pull it from URL (trawl leaf\n"
+    "--pull URL); a restart resumes from the log.\n"
     "\n"
     "  --listen URL     tcp://HOST:PORT, ipc://PATH or tls+tcp://HOST:PORT\n"
     "  --refresh-ms N   how often writes become searchable (default 1000)\n"
@@ -826,7 +827,7 @@ int cmd_indexer(int argc, char **argv)
 	if (rc)
 		return cli_fail(rc, err);
 	indexer_rpc *srv;
-	if ((rc = indexer_rpc_start(&srv, x, url, tls.cert_file || tls.ca_file ? &tls : NULL,
+	if ((rc = indexer_rpc_start(&srv, x, dir, url, tls.cert_file || tls.ca_file ? &tls : NULL,
 	                            (unsigned)workers, err, sizeof err))) {
 		trawl_indexer_close(x);
 		return cli_fail(rc, err);

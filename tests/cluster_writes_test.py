@@ -33,7 +33,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from netlib import free_port, http_json as call  # noqa: E402
+from netlib import free_port, http_json as call, same_answers, random_bulk  # noqa: E402
 
 TRAWL = None
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
@@ -65,31 +65,48 @@ class Proc:
             assert m not in text, text[-4000:]
 
 
+def build(ix, docs, shards):
+    src = ix + ".jsonl"
+    with open(src, "w") as f:
+        for d in docs:
+            f.write(json.dumps(d) + "\n")
+    subprocess.run([TRAWL, "index", ix, src, "--shards", str(shards)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 class Cluster:
-    def __init__(self, tmp, docs):
+    """An indexer, its leaves and a root. shards x 2 replicas: with pull,
+    each leaf serves two shards from a directory of its own, pulled from
+    the indexer; without, two leaves serve every shard from its directory."""
+
+    def __init__(self, tmp, docs, shards=2, pull=False):
         self.tmp = tmp
         self.ix = os.path.join(tmp, "ix")
-        src = os.path.join(tmp, "docs.jsonl")
-        with open(src, "w") as f:
-            for d in docs:
-                f.write(json.dumps(d) + "\n")
-        subprocess.run([TRAWL, "index", self.ix, src, "--shards", "2"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        build(self.ix, docs, shards)
         self.ixport = free_port()
-        self.leafports = [free_port(), free_port()]
         self.port = free_port()
+        if pull:
+            sets = [[i, (i + 1) % shards] for i in range(shards)]
+        else:
+            sets = [list(range(shards)), list(range(shards))]
+        self.leafports = [free_port() for _ in sets]
         self.cluster = os.path.join(tmp, "cluster.json")
         with open(self.cluster, "w") as f:
-            json.dump({"shards": 2, "indexer": "tcp://127.0.0.1:%d" % self.ixport,
-                       "leaves": [{"url": "tcp://127.0.0.1:%d" % p, "shards": [0, 1]}
-                                  for p in self.leafports]}, f)
+            json.dump({"shards": shards, "indexer": "tcp://127.0.0.1:%d" % self.ixport,
+                       "leaves": [{"url": "tcp://127.0.0.1:%d" % p, "shards": sh}
+                                  for p, sh in zip(self.leafports, sets)]}, f)
         self.indexer = self.root = None
         self.leaves = []
         self.start_indexer()
-        for p in self.leafports:
-            self.leaves.append(Proc(["leaf", "--index", self.ix, "--listen",
-                                     "tcp://127.0.0.1:%d" % p],
-                                    os.path.join(tmp, "leaf-%d.log" % p)))
+        for p, sh in zip(self.leafports, sets):
+            args = ["leaf", "--listen", "tcp://127.0.0.1:%d" % p]
+            if pull:  # a directory of its own, empty at first
+                args += ["--index", os.path.join(tmp, "leaf-%d" % p), "--pull",
+                         "tcp://127.0.0.1:%d" % self.ixport, "--shards",
+                         ",".join(str(x) for x in sh)]
+            else:
+                args += ["--index", self.ix]
+            self.leaves.append(Proc(args, os.path.join(tmp, "leaf-%d.log" % p)))
         self.start_root()
 
     def start_indexer(self):
@@ -282,6 +299,73 @@ class ClusterWritesTest(unittest.TestCase):
         self.assertEqual(b["count"], live, b)
         print("cluster durability: %d writes acknowledged across 3 root and 3 indexer kills, "
               "%d in doubt, %d live documents" % (acked[0], len(uncertain), live))
+        c.close()
+        self.c = None
+
+
+WIKI = os.path.join(os.path.dirname(HERE), "data", "wiki-demo", "docs.jsonl")
+WIKI_QUERIES = os.path.join(os.path.dirname(HERE), "data", "wiki-demo", "queries.tsv")
+
+
+class ClusterEquivalenceTest(unittest.TestCase):
+    """Writes through a root to an indexer whose 4 shards are served, 2
+    replicas each, by leaves that pull them into directories of their own
+    answer every query as a full build of the documents they leave does."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="trawl-cluster-equiv-")
+        self.c = None
+        self.full = None
+
+    def tearDown(self):
+        if self.c:
+            self.c.close(graceful=False)
+        if self.full and not self.full.err.closed:
+            self.full.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_pulled_leaves_equal_a_full_build(self):
+        with open(WIKI) as f:
+            docs = [json.loads(line) for line in f][:3000]
+        rnd = random.Random(int(os.environ.get("TRAWL_SEED", "5")))
+        model = {d["id"]: {k: v for k, v in d.items() if k != "id"} for d in docs[:2000]}
+        self.c = c = Cluster(self.tmp, [dict(v, id=k) for k, v in model.items()], shards=4,
+                             pull=True)
+        words = ["zqxj%d" % i for i in range(8)]
+        for b in range(20):  # adds, replacements with new words, deletes
+            st, r = call(c.port, "POST", "/ix/_bulk?refresh=wait_for",
+                         random_bulk(rnd, docs, model, words, b), timeout=90)
+            self.assertEqual(st, 200, r)
+            bad = [i for i in r["items"] if list(i.values())[0]["status"] not in (200, 201, 404)]
+            self.assertEqual(bad, [], r)
+        st, b = call(c.port, "GET", "/ix/_count")
+        self.assertEqual(b["count"], len(model), b)
+        full = os.path.join(self.tmp, "full")
+        build(full, [dict(v, id=k) for k, v in model.items()], 4)
+        fport = free_port()
+        self.full = Proc(["serve", full, "--http", "127.0.0.1:%d" % fport, "--read-only"],
+                         os.path.join(self.tmp, "full.log"))
+        end = time.time() + 60
+        while True:
+            try:
+                if call(fport, "GET", "/readyz", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            self.assertLess(time.time(), end, "the full build's server never became ready")
+            time.sleep(0.05)
+        with open(WIKI_QUERIES) as fq:
+            queries = [line.rstrip("\n").split("\t")[1] for line in fq][:60] + words
+        compared = same_answers(self, c.port, "ix", fport, "full", queries)
+        # the leaves' directories are their own: files pulled, not shared
+        for p in c.leafports:
+            d = os.path.join(self.tmp, "leaf-%d" % p)
+            with open(os.path.join(d, "CURRENT")) as f:
+                self.assertTrue(f.read().startswith("gen-"))
+        print("cluster equivalence: %d hits compared over %d queries, %d documents, 4 shards "
+              "x 2 replicas on pulling leaves" % (compared, len(queries), len(model)))
+        self.assertGreater(compared, 1000)
+        self.full.stop()
         c.close()
         self.c = None
 

@@ -1,7 +1,9 @@
 """netlib.py - loopback ports for the integration tests (imported by
 serve_test.py, build_test.py, tls_test.py and opensearch_client_run.py),
 and http_json, the JSON request the tests of writes and indexes send
-(writes_test.py, indexes_test.py, cluster_writes_test.py).
+(writes_test.py, indexes_test.py, cluster_writes_test.py), and what their
+equivalence tests share: random_bulk, one batch of random writes, and
+same_answers, the comparison of two servers' answers to queries.
 
 free_port returns a port on 127.0.0.1 that was free a moment ago, for a
 server the test is about to start. Two things can take it in between:
@@ -24,6 +26,7 @@ port within the same moment.
 import http.client
 import json
 import os
+import urllib.parse
 import random
 import socket
 
@@ -87,3 +90,49 @@ def http_json(port, method, path, body=None, timeout=30, raw=False):
             return r.status, text.decode(errors="replace")
     finally:
         c.close()
+
+
+def same_answers(tc, port_a, index_a, port_b, index_b, queries):
+    """Asserts (tc: a unittest case) that two servers answer each query
+    alike, at two page sizes: totals, ids, scores within 1e-5 (relative;
+    two hits of one score may swap); returns the hits compared."""
+    compared = 0
+    for q in queries:
+        for size in (3, 20):
+            tail = "/_search?size=%d&track_total_hits=true&q=%s" % (size, urllib.parse.quote(q))
+            sa, a = http_json(port_a, "GET", "/" + index_a + tail)
+            sb, b = http_json(port_b, "GET", "/" + index_b + tail)
+            tc.assertEqual((sa, sb), (200, 200), (a, b))
+            tc.assertEqual(a["hits"]["total"], b["hits"]["total"], q)
+            ha, hb = a["hits"]["hits"], b["hits"]["hits"]
+            tc.assertEqual(len(ha), len(hb), q)
+            for x, y in zip(ha, hb):
+                tc.assertAlmostEqual(x["_score"], y["_score"], delta=1e-5 * max(1, y["_score"]),
+                                     msg=q)
+                if x["_id"] != y["_id"]:  # only a tie may swap
+                    tc.assertTrue(any(abs(z["_score"] - x["_score"]) < 1e-5 * max(1, x["_score"])
+                                      for z in hb if z["_id"] == x["_id"]) or
+                                  abs(x["_score"] - hb[-1]["_score"]) < 1e-5, (q, x, y))
+                compared += 1
+    return compared
+
+
+def random_bulk(rnd, docs, model, words, batch):
+    """One _bulk body of 5 to 39 random writes (deletes of documents model
+    holds, replacements and adds from docs, each body cut and given one of
+    words), applied to model (id -> document) as OpenSearch would."""
+    lines = []
+    for _ in range(rnd.randrange(5, 40)):
+        r = rnd.random()
+        if r < 0.25 and model:
+            doc_id = rnd.choice(sorted(model))
+            lines.append({"delete": {"_id": doc_id}})
+            model.pop(doc_id)
+            continue
+        src = rnd.choice(docs)
+        doc_id = src["id"] if r < 0.7 else "new-%d-%d" % (batch, len(lines))
+        body = src["body"][:rnd.randrange(20, 400)] + " " + rnd.choice(words)
+        doc = {"title": src["title"], "body": body}
+        lines += [{"index": {"_id": doc_id}}, doc]
+        model[doc_id] = doc
+    return "\n".join(json.dumps(x) for x in lines) + "\n"

@@ -35,7 +35,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from netlib import free_port, http_json as request  # noqa: E402
+from netlib import free_port, http_json as request, same_answers, random_bulk  # noqa: E402
 
 TRAWL = None
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
@@ -558,22 +558,8 @@ class EquivalenceTest(unittest.TestCase):
         # new words, deletes; each made searchable, so that segments pile up
         # and the policy merges them
         for b in range(40):
-            lines = []
-            for _ in range(rnd.randrange(5, 40)):
-                r = rnd.random()
-                if r < 0.25 and model:
-                    doc_id = rnd.choice(sorted(model))
-                    lines.append({"delete": {"_id": doc_id}})
-                    model.pop(doc_id)
-                    continue
-                src = rnd.choice(docs)
-                doc_id = src["id"] if r < 0.7 else "new-%d-%d" % (b, len(lines))
-                body = src["body"][:rnd.randrange(20, 400)] + " " + rnd.choice(words)
-                doc = {"title": src["title"], "body": body}
-                lines += [{"index": {"_id": doc_id}}, doc]
-                model[doc_id] = doc
             st, r = request(s.port, "POST", "/ix/_bulk?refresh=wait_for",
-                            "\n".join(json.dumps(x) for x in lines) + "\n")
+                         random_bulk(rnd, docs, model, words, b))
             self.assertEqual(st, 200, r)
             bad = [i for i in r["items"] if list(i.values())[0]["status"] not in (200, 201, 404)]
             self.assertEqual(bad, [], r)
@@ -585,7 +571,7 @@ class EquivalenceTest(unittest.TestCase):
         self.servers.append(f)
         with open(WIKI_QUERIES) as fq:
             queries = [line.rstrip("\n").split("\t")[1] for line in fq][:60] + words
-        compared = self.compare(s, f, queries)
+        compared = same_answers(self, s.port, "ix", f.port, "full", queries)
         st, a = request(s.port, "GET", "/ix/_count")
         self.assertEqual(a["count"], len(model))
         log = s.stderr()
@@ -603,34 +589,13 @@ class EquivalenceTest(unittest.TestCase):
         self.assertEqual(len([n for n in os.listdir(gen) if n.endswith(".mdb")]), 3)
         s = Server(ix)
         self.servers.append(s)
-        compared += self.compare(s, f, queries)
+        compared += same_answers(self, s.port, "ix", f.port, "full", queries)
         s.stop()
         f.stop()
         print("equivalence: %d hits compared over %d queries, %d documents, before and after "
               "a compaction" % (compared, len(queries), len(model)))
         self.assertGreater(compared, 1000)
 
-    def compare(self, s, f, queries):
-        compared = 0
-        for q in queries:
-            for size in (3, 20):
-                tail = "/_search?size=%d&track_total_hits=true&q=%s" % (size,
-                                                                         urllib.parse.quote(q))
-                sa, a = request(s.port, "GET", "/ix" + tail)
-                sb, b = request(f.port, "GET", "/full" + tail)
-                self.assertEqual((sa, sb), (200, 200), (a, b))
-                self.assertEqual(a["hits"]["total"], b["hits"]["total"], q)
-                ha, hb = a["hits"]["hits"], b["hits"]["hits"]
-                self.assertEqual(len(ha), len(hb), q)
-                for x, y in zip(ha, hb):
-                    self.assertAlmostEqual(x["_score"], y["_score"], delta=1e-5 * max(1, y["_score"]),
-                                           msg=q)
-                    if x["_id"] != y["_id"]:  # only a tie may swap
-                        self.assertTrue(any(abs(z["_score"] - x["_score"]) < 1e-5 * max(1, x["_score"])
-                                            for z in hb if z["_id"] == x["_id"]) or
-                                        abs(x["_score"] - hb[-1]["_score"]) < 1e-5, (q, x, y))
-                    compared += 1
-        return compared
 
 
 def main():
