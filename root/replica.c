@@ -394,6 +394,17 @@ uint64_t replicas_common_generation(replica_set *rs, uint32_t nshards)
 	return common;
 }
 
+uint64_t replicas_newest_generation(replica_set *rs, uint32_t s)
+{
+	uint64_t newest = 0;
+	for (uint32_t i = 0; i < rs->n; i++)
+		if (replica_has(&rs->rep[i], s) && replica_usable(&rs->rep[i], 0)) {
+			uint64_t g = generation_of(&rs->rep[i]);
+			newest = g > newest ? g : newest;
+		}
+	return newest;
+}
+
 int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
                  uint64_t salt, uint64_t gen)
 {

@@ -141,6 +141,12 @@ int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *e
  * ARCHITECTURE.md, "Generations"). 0 (no pin) when some shard has no
  * usable replica that reported one. */
 uint64_t replicas_common_generation(replica_set *rs, uint32_t nshards);
+/* replicas_newest_generation: the newest generation a usable replica of
+ * shard s serves (as its last pong said); 0 when none reported one. A GET
+ * of one document asks a replica of it first, so that a replica still on
+ * an older generation (it switches a moment later) does not answer one a
+ * refresh=wait_for promised. */
+uint64_t replicas_newest_generation(replica_set *rs, uint32_t s);
 
 /* replica_hedge_after: microseconds after which a call to p is slow: its
  * recent p95 (latency EWMA plus three mean deviations), 2 ms at least. */

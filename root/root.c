@@ -632,9 +632,11 @@ int root_get(root *r, const char *id, char **json, size_t *len, char *err, size_
 		return TRAWL_ENOMEM;
 	int rc = TRAWL_EIO;
 	errf(err, errlen, rc, "no replica of shard %u answered", s);
+	/* a replica of the newest generation first (replica_pick falls back) */
+	uint64_t newest = replicas_newest_generation(&r->rs, s);
 	for (int attempt = 0; attempt < 2; attempt++) {
-		int l =
-		    replica_pick(&r->rs, s, NULL, excluded, atomic_fetch_add(&r->rs.next_id, 1), 0);
+		int l = replica_pick(&r->rs, s, NULL, excluded, atomic_fetch_add(&r->rs.next_id, 1),
+		                     newest);
 		if (l < 0)
 			break;
 		wire_header h = {0};

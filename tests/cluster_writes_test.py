@@ -13,10 +13,8 @@ _bulk, refresh=wait_for, realtime and non-realtime GET) answered as by
 `trawl serve`, and the indexer's figures in the root's /metrics; with the
 indexer stopped, writes answer 503 at once and searches go on; random
 writes while the root is killed (SIGKILL) and restarted, and then the
-indexer: afterwards each document is what its last acknowledged write
-made it, or what one of its writes whose answer was lost made it (a
-killed root's request still in the indexer's hands may be decided after
-later writes), whole, never anything else. Standard library only.
+indexer: afterwards the index holds every acknowledged write, and a
+write whose answer was lost whole or not at all. Standard library only.
 """
 import http.client
 import json
@@ -243,10 +241,8 @@ class ClusterWritesTest(unittest.TestCase):
                     time.sleep(0.05)
                     continue
                 if st in (200, 201) or (st == 404 and method == "DELETE"):
-                    # a write in doubt stays so: a killed root's request lives on at
-                    # the indexer and may be decided after this one (as a timed-out
-                    # request may in any engine), but only ever whole
                     model[doc_id] = after
+                    uncertain.pop(doc_id, None)
                     acked[0] += 1
                 elif st == 503:  # the indexer out of reach: in doubt only if sent
                     if "may or may not" in json.dumps(b):
