@@ -200,9 +200,21 @@ static void create_index(catalog *c, const char *name, const http_request *req, 
 	}
 	for (uint32_t i = 0; !bad && i < nacts; i++) {
 		char why[256];
+		cat_set held;
 		if (cat_check_name(acts[i].alias, why, sizeof why))
 			bad = os_set_err(&e, 400, "invalid_alias_name_exception",
 			                 "Invalid alias name %s", why);
+		else if (!strcmp(acts[i].alias, name) ||
+		         cat_resolve(c, acts[i].alias, CAT_NO_ALIASES, &held, NULL, 0, why,
+		                     sizeof why) == TRAWL_OK) {
+			/* checked before the index is made, so that a create is whole
+			 * (an alias can still lose a race with another create) */
+			if (strcmp(acts[i].alias, name))
+				cat_set_release(&held);
+			bad = os_set_err(&e, 400, "invalid_alias_name_exception",
+			                 "Invalid alias name [%.200s]: an index has that name",
+			                 acts[i].alias);
+		}
 	}
 	int rc =
 	    bad ? 0
