@@ -16,6 +16,7 @@ int cmd_index(int argc, char **argv);
 int cmd_build_worker(int argc, char **argv);
 int cmd_reshard(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 
 /* schema.c: schemas without an index (the public API only) */
 int cmd_schema(int argc, char **argv);

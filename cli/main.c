@@ -21,6 +21,7 @@ static const char main_help[] =
     "  build-worker ...     work items of a build started with --listen\n"
     "  reshard DIR          a new generation with another number of shards\n"
     "  compact DIR          merge each shard's segments into one\n"
+    "  snapshot DIR DEST    a checked copy of the live generation (a backup)\n"
     "  search DIR QUERY     search (or --queries F --run OUT for a TREC run)\n"
     "  get DIR ID           print a stored document\n"
     "  stats DIR            describe the live generation\n"
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
 		return cmd_leaf(argc - 1, argv + 1);
 	if (!strcmp(cmd, "root"))
 		return cmd_root(argc - 1, argv + 1);
+	if (!strcmp(cmd, "snapshot"))
+		return cmd_snapshot(argc - 1, argv + 1);
 	if (!strcmp(cmd, "indexer"))
 		return cmd_indexer(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s'\n%s", cli_prog, cmd, main_help);

@@ -413,6 +413,36 @@ class TestUpdateCommand(TrawlCase):
         a, e = self.field_stats(self.path("ix")), self.field_stats(self.path("full"))
         self.assertEqual(a, e)
 
+    # trawl snapshot: the live generation of an updated index in a new
+    # directory, hard-linked (or copied), checked, answering alike
+    def test_snapshot(self):
+        docs = self.build()
+        write_lines(self.path("u.jsonl"), [dict(d, title="snapshot " + d["id"])
+                                           for d in docs[:30]])
+        self.ok("index", self.path("ix"), "--update", self.path("u.jsonl"))
+        out = self.ok("snapshot", self.path("ix"), self.path("snap")).out
+        self.assertRegex(out, r"generation 2 into .*: 200 documents, 2 shards, .* \(\d+ linked, 0 copied\), checked")
+        out = self.ok("snapshot", self.path("ix"), self.path("copy"), "--copy").out
+        self.assertRegex(out, r"\(0 linked, \d+ copied\)")
+        self.fails(EX_USAGE, "snapshot", self.path("ix"), self.path("snap"),
+                   msg=[r"already holds an index"])
+        self.fails(EX_USAGE, "snapshot", self.path("nothing"), self.path("s3"),
+                   msg=[r"no index"])
+        gen = lambda d: os.path.join(d, open(os.path.join(d, "CURRENT")).read().strip())
+        for name in os.listdir(gen(self.path("ix"))):
+            a = os.stat(os.path.join(gen(self.path("ix")), name))
+            self.assertEqual(a.st_ino, os.stat(os.path.join(gen(self.path("snap")), name)).st_ino)
+            self.assertNotEqual(a.st_ino,
+                                os.stat(os.path.join(gen(self.path("copy")), name)).st_ino)
+        for d in ("snap", "copy"):
+            self.ok("verify", self.path(d))
+            for q in ("snapshot", "linux", "python library"):
+                a = json.loads(search(self.path(d), q, [], self.path("")).out)
+                b = json.loads(search(self.path("ix"), q, [], self.path("")).out)
+                a.pop("took_ms")
+                b.pop("took_ms")
+                self.assertEqual(a, b, (d, q))
+
 
 if __name__ == "__main__":
     cli_test.main()

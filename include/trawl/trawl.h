@@ -254,6 +254,33 @@ TRAWL_API int trawl_build_worker(const char *url, unsigned threads, unsigned giv
 TRAWL_API int trawl_build_worker_tls(const char *url, const trawl_tls *tls, unsigned threads,
                                      unsigned give_up_ms, char *errbuf, size_t errlen);
 
+/* What trawl_snapshot did. */
+typedef struct trawl_snapshot_report {
+	uint64_t generation; /* the generation copied */
+	uint64_t docs;       /* its live documents */
+	uint32_t shards;
+	uint32_t linked, copied; /* files hard-linked, files copied */
+	uint64_t bytes;          /* the files' bytes */
+} trawl_snapshot_report;
+
+/*
+ * trawl_snapshot puts the live generation of the index in dir into dest, a
+ * new index directory holding it alone (dest is made, or must hold no
+ * index): a consistent snapshot, for a backup or to move the index, taken
+ * while the index is searched and written (a generation never changes).
+ * Its files are hard-linked when dest is on dir's file system and copy is
+ * 0, copied otherwise (fsynced); each is then read back and checked
+ * against the manifest's size and XXH3-128, and the copy is published in
+ * dest (its CURRENT written last). Writes acknowledged after the
+ * generation are in dir's write log, not in the snapshot (refresh first).
+ * A generation pruned while it is read is taken again from the newer
+ * live one. rep may be NULL. TRAWL_EINVAL when dir holds no index or dest
+ * one already, TRAWL_ENOSPC, TRAWL_EIO, TRAWL_ECORRUPT (errbuf names the
+ * file).
+ */
+TRAWL_API int trawl_snapshot(const char *dir, const char *dest, int copy,
+                             trawl_snapshot_report *rep, char *errbuf, size_t errlen);
+
 /*
  * trawl_reshard builds a new generation of the index in dir with `shards`
  * shards from the stored documents of its live generation (the original
