@@ -1297,6 +1297,11 @@ static void search(catalog *c, const char *expr, const http_request *req, http_r
 			qt_dump(sr.tree, shown, sizeof shown);
 		os_send_errf(resp, sr.pretty, 400, "query_shard_exception", index_name,
 		             "Failed to parse query [%.300s]: %s", shown, err);
+	} else if ((rc == TRAWL_EINVAL || rc == TRAWL_ECORRUPT) && set.n > 1) {
+		/* the indexes' answers do not merge: an aggregation over a field
+		 * whose type differs between them */
+		os_send_errf(resp, sr.pretty, 400, "illegal_argument_exception", NULL,
+		             "the indexes' answers cannot be merged: %s", err);
 	} else if (rc == TRAWL_EIO) {
 		os_send_errf(resp, sr.pretty, 503, "search_phase_execution_exception", NULL, "%s",
 		             err);
