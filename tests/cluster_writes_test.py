@@ -12,9 +12,10 @@ every kind of write through the root (index, create, update, delete,
 _bulk, refresh=wait_for, realtime and non-realtime GET) answered as by
 `trawl serve`, and the indexer's figures in the root's /metrics; with the
 indexer stopped, writes answer 503 at once and searches go on; random
-writes while the root is killed (SIGKILL) and restarted, and then the
-indexer: afterwards the index holds every acknowledged write, and a
-write whose answer was lost whole or not at all. Standard library only.
+writes while the root is killed (SIGKILL) and restarted, then the
+indexer, then a leaf, three times each: afterwards the index holds every
+acknowledged write, and a write whose answer was lost whole or not at
+all. Standard library only.
 """
 import http.client
 import json
@@ -94,7 +95,7 @@ class Cluster:
                        "leaves": [{"url": "tcp://127.0.0.1:%d" % p, "shards": sh}
                                   for p, sh in zip(self.leafports, sets)]}, f)
         self.indexer = self.root = None
-        self.leaves = []
+        self.leaves, self.leafargs = [], []
         self.start_indexer()
         for p, sh in zip(self.leafports, sets):
             args = ["leaf", "--listen", "tcp://127.0.0.1:%d" % p]
@@ -104,8 +105,14 @@ class Cluster:
                          ",".join(str(x) for x in sh)]
             else:
                 args += ["--index", self.ix]
+            self.leafargs.append(args)
             self.leaves.append(Proc(args, os.path.join(tmp, "leaf-%d.log" % p)))
         self.start_root()
+
+    def restart_leaf(self, i):
+        self.leaves[i].kill()
+        self.leaves[i] = Proc(self.leafargs[i], os.path.join(self.tmp, "leaf-%d.log" %
+                                                             self.leafports[i]))
 
     def start_indexer(self):
         self.indexer = Proc(["indexer", self.ix, "--listen", "tcp://127.0.0.1:%d" % self.ixport,
@@ -256,15 +263,17 @@ class ClusterWritesTest(unittest.TestCase):
         t = threading.Thread(target=writer)
         t.start()
         try:
-            for k in range(6):
+            for k in range(9):
                 time.sleep(rnd.uniform(0.8, 1.6))
-                if k % 2 == 0:
+                if k % 3 == 0:
                     c.root.kill()  # the root: its in-flight writes lost in answer only
                     c.start_root()
-                else:
+                elif k % 3 == 1:
                     c.indexer.kill()  # the indexer: the log keeps what it acknowledged
                     time.sleep(0.1)
                     c.start_indexer()
+                else:
+                    c.restart_leaf(k % 2)  # a leaf: its replica answers meanwhile
         finally:
             stop.set()
             t.join(timeout=120)
@@ -293,7 +302,8 @@ class ClusterWritesTest(unittest.TestCase):
                 self.assertEqual(got, model[doc_id], doc_id)
         st, b = call(c.port, "GET", "/ix/_count")
         self.assertEqual(b["count"], live, b)
-        print("cluster durability: %d writes acknowledged across 3 root and 3 indexer kills, "
+        print("cluster durability: %d writes acknowledged across 3 SIGKILLs each of the root, "
+              "the indexer and a leaf, "
               "%d in doubt, %d live documents" % (acked[0], len(uncertain), live))
         c.close()
         self.c = None
