@@ -15,7 +15,10 @@ indexer stopped, writes answer 503 at once and searches go on; random
 writes while the root is killed (SIGKILL) and restarted, then the
 indexer, then a leaf, three times each: afterwards the index holds every
 acknowledged write, and a write whose answer was lost whole or not at
-all. Standard library only.
+all; and 20 random _bulk batches through a root over 4 shards x 2
+replicas whose leaves pull each generation from the indexer into
+directories of their own answer wiki-demo's queries as a full build of
+the documents left. Standard library only.
 """
 import http.client
 import json
