@@ -1204,6 +1204,52 @@ static void empty_search(http_response *resp, int count_only, const os_search_re
 	os_send_text(resp, 200, os_render_search(&res, sr, "", sr->pretty), sr->pretty);
 }
 
+/* The answer to a search that failed with rc (err: why), as OpenSearch
+ * gives it: the query's fault 400, the cluster's 503 or 429, else 500. */
+static void search_failed(http_response *resp, const os_search_req *sr, int count_only, int rc,
+                          const char *err, const char *index_name, int several)
+{
+	if (rc == TRAWL_EQUERY && strstr(err, "has nothing to search for")) {
+		/* only stop words or punctuation: OpenSearch finds nothing
+		 * (zero_terms_query "none") where trawl's parser refuses */
+		empty_search(resp, count_only, sr);
+	} else if (rc == TRAWL_EQUERY && sr->nsort &&
+	           (!strncmp(err, "cannot sort", 11) || !strncmp(err, "sort key", 8) ||
+	            !strncmp(err, "search_after", 12))) {
+		/* the sort or search_after, not the query, is at fault */
+		os_send_errf(resp, sr->pretty, 400,
+		             err[1] == 'e' ? "illegal_argument_exception" : "query_shard_exception",
+		             err[1] == 'e' ? NULL : index_name, "%s%s",
+		             err[1] == 'e' ? "" : "[sort] ", err);
+	} else if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT) {
+		/* the query as the user wrote it, else as trawl syntax */
+		char shown[320];
+		if (sr->text)
+			snprintf(shown, sizeof shown, "%s", sr->text);
+		else
+			qt_dump(sr->tree, shown, sizeof shown);
+		os_send_errf(resp, sr->pretty, 400, "query_shard_exception", index_name,
+		             "Failed to parse query [%.300s]: %s", shown, err);
+	} else if ((rc == TRAWL_EINVAL || rc == TRAWL_ECORRUPT) && several) {
+		/* the indexes' answers do not merge: an aggregation over a field
+		 * whose type differs between them */
+		os_send_errf(resp, sr->pretty, 400, "illegal_argument_exception", NULL,
+		             "the indexes' answers cannot be merged: %s", err);
+	} else if (rc == TRAWL_EIO) {
+		os_send_errf(resp, sr->pretty, 503, "search_phase_execution_exception", NULL, "%s",
+		             err);
+	} else if (rc == TRAWL_EBUSY) { /* overloaded: the client backs off and retries */
+		os_send_errf(resp, sr->pretty, 429, "rejected_execution_exception", NULL, "%s",
+		             err);
+		http_response_header(resp, "Retry-After", "1");
+	} else {
+		os_send_errf(resp, sr->pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc),
+		             err);
+	}
+}
+
+/* GET|POST /{expr}/_search (count_only 0) and /{expr}/_count: the request
+ * parsed, the indexes expr names resolved, one search over them all. */
 static void search(catalog *c, const char *expr, const http_request *req, http_response *resp,
                    int count_only)
 {
@@ -1276,41 +1322,8 @@ static void search(catalog *c, const char *expr, const http_request *req, http_r
 	q.tree_len = tree.len;
 	if (!rc)
 		rc = root_search_many(rs, set.n, &q, &res, err, sizeof err);
-	if (rc == TRAWL_EQUERY && strstr(err, "has nothing to search for")) {
-		/* only stop words or punctuation: OpenSearch finds nothing
-		 * (zero_terms_query "none") where trawl's parser refuses */
-		empty_search(resp, count_only, &sr);
-	} else if (rc == TRAWL_EQUERY && sr.nsort &&
-	           (!strncmp(err, "cannot sort", 11) || !strncmp(err, "sort key", 8) ||
-	            !strncmp(err, "search_after", 12))) {
-		/* the sort or search_after, not the query, is at fault */
-		os_send_errf(resp, sr.pretty, 400,
-		             err[1] == 'e' ? "illegal_argument_exception" : "query_shard_exception",
-		             err[1] == 'e' ? NULL : index_name, "%s%s",
-		             err[1] == 'e' ? "" : "[sort] ", err);
-	} else if (rc == TRAWL_EQUERY || rc == TRAWL_EUTF8 || rc == TRAWL_ELIMIT) {
-		/* the query as the user wrote it, else as trawl syntax */
-		char shown[320];
-		if (sr.text)
-			snprintf(shown, sizeof shown, "%s", sr.text);
-		else
-			qt_dump(sr.tree, shown, sizeof shown);
-		os_send_errf(resp, sr.pretty, 400, "query_shard_exception", index_name,
-		             "Failed to parse query [%.300s]: %s", shown, err);
-	} else if ((rc == TRAWL_EINVAL || rc == TRAWL_ECORRUPT) && set.n > 1) {
-		/* the indexes' answers do not merge: an aggregation over a field
-		 * whose type differs between them */
-		os_send_errf(resp, sr.pretty, 400, "illegal_argument_exception", NULL,
-		             "the indexes' answers cannot be merged: %s", err);
-	} else if (rc == TRAWL_EIO) {
-		os_send_errf(resp, sr.pretty, 503, "search_phase_execution_exception", NULL, "%s",
-		             err);
-	} else if (rc == TRAWL_EBUSY) { /* overloaded: the client backs off and retries */
-		os_send_errf(resp, sr.pretty, 429, "rejected_execution_exception", NULL, "%s", err);
-		http_response_header(resp, "Retry-After", "1");
-	} else if (rc) {
-		os_send_errf(resp, sr.pretty, 500, "exception", NULL, "%s: %s", trawl_strerror(rc),
-		             err);
+	if (rc) {
+		search_failed(resp, &sr, count_only, rc, err, index_name, set.n > 1);
 	} else {
 		if (count_only)
 			os_send_json(
