@@ -111,6 +111,7 @@ static int snapshot_once(const char *dir, const char *dest, int copy, trawl_snap
 		return rc == TRAWL_EIO && access(gendir, F_OK) ? TRAWL_ENOTFOUND : rc;
 	memset(rep, 0, sizeof *rep);
 	rep->generation = gen;
+	idx_remove_tree(tmp); /* what an interrupted snapshot of it left */
 	if (mkdir(tmp, 0755) != 0)
 		rc = errf(err, errlen, TRAWL_EIO, "%s: %s", tmp, strerror(errno));
 	static const char *const own[] = {"MANIFEST.json", "MANIFEST.xxh3"};

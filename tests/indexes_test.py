@@ -23,7 +23,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,55 +32,16 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from netlib import free_port, http_json as call  # noqa: E402
+from netlib import Serve, http_json as call  # noqa: E402
 
 TRAWL = None
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error:")
 MAPPING = {"properties": {"title": {"type": "text"}, "n": {"type": "long"},
                           "tag": {"type": "keyword"}}}
 
 
-class Server:
-    """`trawl serve DIR` on a free port, until stop()."""
-
-    def __init__(self, d, *extra):
-        self.port = free_port()
-        self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([TRAWL, "serve", d, "--http", "127.0.0.1:%d" % self.port,
-                                      "--refresh-ms", "100"] + list(extra),
-                                     stdout=subprocess.DEVNULL, stderr=self.err)
-        end = time.time() + 60
-        while True:
-            try:
-                if call(self.port, "GET", "/readyz", timeout=2)[0] == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.time() > end:
-                self.kill()
-                raise AssertionError("trawl serve %s never became ready: %s" % (d, self.stderr()))
-            time.sleep(0.05)
-
-    def stderr(self):
-        self.err.seek(0)
-        return self.err.read().decode(errors="replace")
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=60)
-        self.err.close()
-
-    def stop(self):
-        """SIGTERM; exits 0 without a sanitizer's report."""
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=60)
-        err = self.stderr()
-        self.err.close()
-        assert rc == 0, "trawl serve exited %d: %s" % (rc, err)
-        for m in SANITIZER_MARKS:
-            assert m not in err, err
+def Server(d, *extra):
+    """`trawl serve DIR` on a free port (netlib.Serve), until stop()."""
+    return Serve(TRAWL, d, *extra, refresh_ms=100)
 
 
 def bulk_body(index, docs):

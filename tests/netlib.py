@@ -1,9 +1,10 @@
 """netlib.py - loopback ports for the integration tests (imported by
 serve_test.py, build_test.py, tls_test.py and opensearch_client_run.py),
 and http_json, the JSON request the tests of writes and indexes send
-(writes_test.py, indexes_test.py, cluster_writes_test.py), and what their
-equivalence tests share: random_bulk, one batch of random writes, and
-same_answers, the comparison of two servers' answers to queries.
+(writes_test.py, indexes_test.py, cluster_writes_test.py), Serve, the
+`trawl serve` process they start, and what their equivalence tests share:
+random_bulk, one batch of random writes, and same_answers, the comparison
+of two servers' answers to queries.
 
 free_port returns a port on 127.0.0.1 that was free a moment ago, for a
 server the test is about to start. Two things can take it in between:
@@ -28,7 +29,11 @@ import json
 import os
 import urllib.parse
 import random
+import signal
 import socket
+import subprocess
+import tempfile
+import time
 
 _given = set()
 _rng = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "little"))
@@ -136,3 +141,50 @@ def random_bulk(rnd, docs, model, words, batch):
         lines += [{"index": {"_id": doc_id}}, doc]
         model[doc_id] = doc
     return "\n".join(json.dumps(x) for x in lines) + "\n"
+
+
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+                   "runtime error:")
+
+
+class Serve:
+    """`trawl serve DIR` (the trawl binary at trawl) on a free port, ready
+    when made; stop() checks that it exits 0 without a sanitizer's
+    report."""
+
+    def __init__(self, trawl, d, *extra, refresh_ms=200):
+        self.port = free_port()
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([trawl, "serve", d, "--http", "127.0.0.1:%d" % self.port,
+                                      "--refresh-ms", str(refresh_ms)] + list(extra),
+                                     stdout=subprocess.DEVNULL, stderr=self.err)
+        end = time.time() + 60
+        while True:
+            try:
+                if http_json(self.port, "GET", "/readyz", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > end:
+                self.kill()
+                raise AssertionError("trawl serve %s never became ready: %s" % (d, self.stderr()))
+            time.sleep(0.05)
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=60)
+        self.err.close()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=60)
+        err = self.stderr()
+        self.err.close()
+        assert rc == 0, "trawl serve exited %d: %s" % (rc, err)
+        for m in SANITIZER_MARKS:
+            assert m not in err, err

@@ -422,6 +422,10 @@ class TestUpdateCommand(TrawlCase):
         self.ok("index", self.path("ix"), "--update", self.path("u.jsonl"))
         out = self.ok("snapshot", self.path("ix"), self.path("snap")).out
         self.assertRegex(out, r"generation 2 into .*: 200 documents, 2 shards, .* \(\d+ linked, 0 copied\), checked")
+        # what an interrupted snapshot left in its destination is taken over
+        os.makedirs(os.path.join(self.path("copy"), "gen-000002.tmp"))
+        with open(os.path.join(self.path("copy"), "gen-000002.tmp", "junk"), "w") as f:
+            f.write("x")
         out = self.ok("snapshot", self.path("ix"), self.path("copy"), "--copy").out
         self.assertRegex(out, r"\(0 linked, \d+ copied\)")
         self.fails(EX_USAGE, "snapshot", self.path("ix"), self.path("snap"),

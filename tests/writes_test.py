@@ -23,7 +23,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,55 +34,14 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from netlib import free_port, http_json as request, same_answers, random_bulk  # noqa: E402
+from netlib import Serve, http_json as request, same_answers, random_bulk  # noqa: E402
 
 TRAWL = None
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error:")
 
 
-class Server:
-    """A `trawl serve` of directory ix on a free port."""
-
-    def __init__(self, ix, *extra):
-        self.ix = ix
-        self.port = free_port()
-        self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([TRAWL, "serve", ix, "--http", "127.0.0.1:%d" % self.port,
-                                      "--refresh-ms", "200"] + list(extra),
-                                     stdout=subprocess.DEVNULL, stderr=self.err)
-        end = time.time() + 30
-        while True:
-            try:
-                if request(self.port, "GET", "/readyz", timeout=2)[0] == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.time() > end:
-                self.kill()
-                raise AssertionError("trawl serve %s never became ready: %s" %
-                                     (ix, self.stderr()))
-            time.sleep(0.05)
-
-    def stderr(self):
-        self.err.seek(0)
-        return self.err.read().decode(errors="replace")
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-        self.err.close()
-
-    def stop(self):
-        """SIGTERM; must exit 0 without a sanitizer report."""
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=30)
-        err = self.stderr()
-        self.err.close()
-        assert rc == 0, "trawl serve exited %d: %s" % (rc, err)
-        for m in SANITIZER_MARKS:
-            assert m not in err, err
+def Server(d, *extra):
+    """`trawl serve DIR` on a free port (netlib.Serve), until stop()."""
+    return Serve(TRAWL, d, *extra, refresh_ms=200)
 
 
 def base_docs(n):
