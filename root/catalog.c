@@ -579,6 +579,35 @@ static int copy_table(const alias_table *from, alias_table *to)
 	return TRAWL_OK;
 }
 
+/* The end of a change made with admin held (and mu let go): the new
+ * aliases t kept by the host first (a save that fails changes nothing),
+ * then swapped in with the indexes marked in sel taken out, admin let go,
+ * and those indexes dropped once no request holds them (*dropped: how
+ * many, when not NULL). rc: the change's error so far (then t is freed). */
+static int commit(catalog *c, int rc, alias_table *t, const uint8_t *sel, uint32_t *dropped,
+                  char *err, size_t errlen)
+{
+	cat_index *gone[LIMIT_INDEXES];
+	uint32_t ngone = 0;
+	if (!rc)
+		rc = save(c, t, err, errlen);
+	pthread_mutex_lock(&c->mu);
+	if (!rc) {
+		take_out(c, sel, gone, &ngone);
+		aliases_free(&c->al);
+		c->al = *t;
+	} else {
+		aliases_free(t);
+	}
+	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->admin);
+	if (rc)
+		return rc;
+	if (dropped)
+		*dropped = ngone;
+	return drop_all(c, gone, ngone, err, errlen);
+}
+
 int cat_delete(catalog *c, const char *expr, uint32_t *deleted, char *err, size_t errlen)
 {
 	*deleted = 0;
@@ -587,8 +616,6 @@ int cat_delete(catalog *c, const char *expr, uint32_t *deleted, char *err, size_
 		            "this server's indexes are fixed: `trawl serve DATA_DIR` deletes "
 		            "indexes, a cluster's root or `trawl serve INDEX_DIR` does not");
 	uint8_t sel[LIMIT_INDEXES] = {0};
-	cat_index *gone[LIMIT_INDEXES];
-	uint32_t ngone = 0;
 	alias_table t = {0};
 	pthread_mutex_lock(&c->admin);
 	pthread_mutex_lock(&c->mu);
@@ -598,24 +625,7 @@ int cat_delete(catalog *c, const char *expr, uint32_t *deleted, char *err, size_
 	if (!rc)
 		strip(c, sel, &t);
 	pthread_mutex_unlock(&c->mu);
-	/* the aliases without the indexes are kept first: a save that fails
-	 * deletes nothing */
-	if (!rc)
-		rc = save(c, &t, err, errlen);
-	pthread_mutex_lock(&c->mu);
-	if (!rc) {
-		take_out(c, sel, gone, &ngone);
-		aliases_free(&c->al);
-		c->al = t;
-	} else {
-		aliases_free(&t);
-	}
-	pthread_mutex_unlock(&c->mu);
-	pthread_mutex_unlock(&c->admin);
-	if (rc)
-		return rc;
-	*deleted = ngone;
-	return drop_all(c, gone, ngone, err, errlen);
+	return commit(c, rc, &t, sel, deleted, err, errlen);
 }
 
 /* ---- aliases ---- */
@@ -808,8 +818,6 @@ int cat_aliases_apply(catalog *c, const cat_alias_action *acts, uint32_t n, char
 		            "(the process that manages it) changes aliases");
 	alias_table t = {0};
 	uint8_t rm[LIMIT_INDEXES] = {0};
-	cat_index *gone[LIMIT_INDEXES];
-	uint32_t ngone = 0;
 	pthread_mutex_lock(&c->admin);
 	pthread_mutex_lock(&c->mu);
 	int rc = copy_table(&c->al, &t);
@@ -835,21 +843,7 @@ int cat_aliases_apply(catalog *c, const cat_alias_action *acts, uint32_t n, char
 	if (!rc)
 		rc = check_table(&t, err, errlen);
 	pthread_mutex_unlock(&c->mu);
-	if (!rc)
-		rc = save(c, &t, err, errlen);
-	pthread_mutex_lock(&c->mu);
-	if (!rc) {
-		take_out(c, rm, gone, &ngone);
-		aliases_free(&c->al);
-		c->al = t;
-	} else {
-		aliases_free(&t);
-	}
-	pthread_mutex_unlock(&c->mu);
-	pthread_mutex_unlock(&c->admin);
-	if (rc)
-		return rc;
-	return drop_all(c, gone, ngone, err, errlen);
+	return commit(c, rc, &t, rm, NULL, err, errlen);
 }
 
 int cat_aliases_load(catalog *c, const char *json, size_t len, char *err, size_t errlen)
