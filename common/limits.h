@@ -338,6 +338,19 @@
  * _refresh, waits for its generation. */
 #define LIMIT_BULK_CHUNK 1000
 #define LIMIT_REFRESH_WAIT_MS 60000
+/* After a refresh's generation is searched by one replica of every shard
+ * (what the root waiting needs), how much longer it waits for the other
+ * replicas to switch (a pulling leaf a moment behind its twin), so that
+ * other roots, whose view of the leaves may be older, find that
+ * generation wherever they ask (root/root.c, root_refresh). Past it the
+ * refresh answers anyway: a replica stuck behind must not hold writes. */
+#define LIMIT_REFRESH_REPLICAS_MS 2000
+/* How long a search that met a newer generation than the one it was pinned
+ * to (WIRE_F_NEWER: the root's view of the leaves was behind) waits for a
+ * fresh ping round before it runs once more, pinned to what that round
+ * saw; past it (a dead leaf holds the round up to its ping timeout) the
+ * first answer stands. */
+#define LIMIT_ROOT_VIEW_WAIT_MS 100
 /* How long the ingest remembers a published delete (index/tombs.h), so
  * that a write of the id continues its _version: OpenSearch's
  * index.gc_deletes default; and how many it remembers at most (about 100
@@ -397,6 +410,9 @@ _Static_assert(LIMIT_WLOG_APPEND_BYTES <= (256u << 20), "an append is half of LM
 _Static_assert((uint64_t)LIMIT_SEGMENTS *TRAWL_MAX_SHARDS <= 65536,
                "every segment of a generation open at once stays within file descriptors");
 _Static_assert(LIMIT_WLOG_MIN_BYTES <= LIMIT_WLOG_BYTES, "the log's bounds are ordered");
+/* A refresh's extra wait for the other replicas fits in its own wait. */
+_Static_assert(LIMIT_REFRESH_REPLICAS_MS < LIMIT_REFRESH_WAIT_MS,
+               "the wait for every replica is part of a refresh's wait");
 /* An update file's chunk is one append of the log, and a _bulk request. */
 _Static_assert(LIMIT_UPDATE_CHUNK_ITEMS <= LIMIT_WLOG_APPEND_OPS, "a chunk is one append");
 _Static_assert(LIMIT_UPDATE_CHUNK_BYTES <= LIMIT_BULK_BYTES / 2,

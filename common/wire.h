@@ -132,6 +132,12 @@ enum wire_type {
  * asks another replica and does not hold it against this one, whose next
  * PONG leaves the shard out. */
 #define WIRE_F_OUT_OF_SERVICE 0x0100u
+/* SEARCH_REPLY: the leaf answered from the generation asked for, but it
+ * serves a newer one: the root's view of the leaves is behind (its pings
+ * are periodic), and a refresh through another root may have promised
+ * that newer generation. The root pings at once and searches again
+ * (root/root.c, search_uncached). */
+#define WIRE_F_NEWER 0x0200u
 
 /* A sort key's flags. */
 #define WIRE_SORT_DESC 0x01u
@@ -159,9 +165,9 @@ typedef struct wire_header {
 
 /* wire_sortkey - one key of a sort by fields (SEARCH with WIRE_F_SORT). */
 typedef struct wire_sortkey {
-	uint8_t flags;      /* WIRE_SORT_*; MIN and MAX not both */
-	uint8_t field_len;  /* 1..LIMIT_FIELD_NAME_BYTES */
-	const char *field;  /* a typed field or "_score"; not NUL-terminated */
+	uint8_t flags;     /* WIRE_SORT_*; MIN and MAX not both */
+	uint8_t field_len; /* 1..LIMIT_FIELD_NAME_BYTES */
+	const char *field; /* a typed field or "_score"; not NUL-terminated */
 } wire_sortkey;
 
 /* wire_sortval - one hit's sort values (SEARCH_REPLY with WIRE_F_SORT): the
@@ -183,10 +189,10 @@ typedef struct wire_search {
 	                                      (common/qtree.h), checked by both sides */
 	uint32_t tree_len;                 /* 1..TRAWL_MAX_QUERY_TREE_BYTES */
 	/* with WIRE_F_SORT in the header: */
-	uint8_t nsort;                      /* 1..LIMIT_SORT_KEYS */
+	uint8_t nsort; /* 1..LIMIT_SORT_KEYS */
 	wire_sortkey sort[LIMIT_SORT_KEYS];
-	const char *after;                  /* search_after's JSON; not NUL-terminated */
-	uint32_t after_len;                 /* 0 (none)..LIMIT_SORT_JSON_BYTES */
+	const char *after;  /* search_after's JSON; not NUL-terminated */
+	uint32_t after_len; /* 0 (none)..LIMIT_SORT_JSON_BYTES */
 	/* with WIRE_F_AGGS in the header: */
 	const char *aggs;  /* the aggregation spec's canonical JSON; not NUL-terminated */
 	uint32_t aggs_len; /* 1..LIMIT_AGG_SPEC_BYTES */
@@ -221,9 +227,9 @@ typedef struct wire_search_reply {
 	size_t ids_raw_len;      /* decoded: their total size in bytes */
 	/* With WIRE_F_SORT in the header: nsort keys, and each hit's sort values
 	 * (read them with wire_search_reply_sorts). */
-	uint8_t nsort;               /* 1..LIMIT_SORT_KEYS */
-	const wire_sortval *sorts;   /* nhits; NULL when decoded */
-	const uint8_t *sorts_raw;    /* decoded: nhits packed sort values */
+	uint8_t nsort;             /* 1..LIMIT_SORT_KEYS */
+	const wire_sortval *sorts; /* nhits; NULL when decoded */
+	const uint8_t *sorts_raw;  /* decoded: nhits packed sort values */
 	size_t sorts_raw_len;
 	/* With WIRE_F_AGGS in the header: the partial aggregation result (JSON
 	 * text, common/aggs.h: aggs_result_encode's), not NUL-terminated. */

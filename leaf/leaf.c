@@ -175,10 +175,11 @@ static void gen_release(gen *g)
 }
 
 /* The worker's searcher for the generation numbered want (0: the current
- * one), opening it if needed; NULL if that generation is gone. *gen_no and
- * *bare (may be NULL) say which generation, and whether it stores only ids. */
+ * one), opening it if needed; NULL if that generation is gone. *gen_no,
+ * *bare and *newer (may be NULL) say which generation, whether it stores
+ * only ids, and whether it is older than the one served now. */
 static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint64_t *gen_no,
-                                       int *bare, shard_guard **gd)
+                                       int *bare, shard_guard **gd, int *newer)
 {
 	wstate *ws = &l->ws[w];
 	pthread_mutex_lock(&l->mu);
@@ -218,6 +219,8 @@ static trawl_searcher *worker_searcher(leaf *l, unsigned w, uint64_t want, uint6
 			}
 		}
 		*gen_no = g->no;
+		if (newer)
+			*newer = g != l->cur;
 		if (bare)
 			*bare = g->bare;
 		if (gd)
@@ -251,7 +254,7 @@ static void reply_error_search(tbuf *out, const wire_header *h, uint64_t gen_no,
 }
 
 static void search_in(leaf *l, trawl_searcher *s, const wire_header *h, const wire_search *q,
-                      uint32_t *shards, uint64_t gen_no, int bare, tbuf *out);
+                      uint32_t *shards, uint64_t gen_no, int bare, int newer, tbuf *out);
 
 /* The message for a request refused because shard is out of service. */
 static void out_of_service(shard_guard *gd, int shard, char *msg, size_t len)
@@ -274,9 +277,9 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 		}
 	}
 	uint64_t gen_no = 0;
-	int bare = 0;
+	int bare = 0, newer = 0;
 	shard_guard *gd = NULL;
-	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, &bare, &gd);
+	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, &bare, &gd, &newer);
 	if (!s) {
 		atomic_fetch_add(&l->errors, 1);
 		reply_error_search(out, h, gen_no, TRAWL_ENOTFOUND,
@@ -294,13 +297,13 @@ static void do_search(leaf *l, unsigned w, const wire_header *h, const wire_sear
 		refuse_search(out, h, gen_no, TRAWL_ECORRUPT, msg, WIRE_F_OUT_OF_SERVICE);
 		return;
 	}
-	search_in(l, s, h, q, shards, gen_no, bare, out);
+	search_in(l, s, h, q, shards, gen_no, bare, newer, out);
 	shard_guard_leave(gd, shards, q->nshards);
 }
 
 /* do_search's work, with the shards entered in the guard. */
 static void search_in(leaf *l, trawl_searcher *s, const wire_header *h, const wire_search *q,
-                      uint32_t *shards, uint64_t gen_no, int bare, tbuf *out)
+                      uint32_t *shards, uint64_t gen_no, int bare, int newer, tbuf *out)
 {
 	trawl_search_opts o = {0};
 	o.k = q->k;
@@ -418,7 +421,7 @@ static void search_in(leaf *l, trawl_searcher *s, const wire_header *h, const wi
 	rh.generation = gen_no;
 	rh.flags = (uint16_t)((partial ? WIRE_F_PARTIAL : 0) | (with_ids ? WIRE_F_IDS : 0) |
 	                      (bare ? WIRE_F_NO_STORE : 0) | (sorted ? WIRE_F_SORT : 0) |
-	                      (with_aggs ? WIRE_F_AGGS : 0));
+	                      (with_aggs ? WIRE_F_AGGS : 0) | (newer ? WIRE_F_NEWER : 0));
 	wire_search_reply rep = {0};
 	rep.status = TRAWL_OK;
 	rep.total_relation = partial || !(h->flags & WIRE_F_COUNT) ? WIRE_TOTAL_GTE : WIRE_TOTAL_EQ;
@@ -472,7 +475,7 @@ static void do_fetch(leaf *l, unsigned w, const wire_header *h, const wire_fetch
 	atomic_fetch_add(&l->fetches, 1);
 	uint64_t gen_no = 0;
 	shard_guard *gd = NULL;
-	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, NULL, &gd);
+	trawl_searcher *s = worker_searcher(l, w, h->generation, &gen_no, NULL, &gd, NULL);
 	wire_header rh = *h;
 	rh.generation = gen_no;
 	rh.flags = 0;
@@ -579,7 +582,7 @@ static void do_get(leaf *l, unsigned w, const wire_header *h, const wire_get *g,
 	atomic_fetch_add(&l->fetches, 1);
 	uint64_t gen_no = 0;
 	shard_guard *gd = NULL;
-	trawl_searcher *s = worker_searcher(l, w, 0, &gen_no, NULL, &gd);
+	trawl_searcher *s = worker_searcher(l, w, 0, &gen_no, NULL, &gd, NULL);
 	wire_header rh = *h;
 	rh.generation = gen_no;
 	rh.flags = 0;

@@ -546,6 +546,14 @@ static int url_params(const qparams *qp, int count_only, os_search_req *r, os_er
 			return -1;
 		}
 	}
+	if ((s = qs_get(qp, "request_cache"))) {
+		if (strcmp(s, "true") && strcmp(s, "false")) {
+			os_set_err(e, 400, "illegal_argument_exception",
+			           "[request_cache] is true or false, not [%.64s]", s);
+			return -1;
+		}
+		r->no_cache = !strcmp(s, "false");
+	}
 	if ((s = qs_get(qp, "preference"))) {
 		if (strlen(s) > LIMIT_PREFERENCE_BYTES) {
 			os_set_err(e, 400, "illegal_argument_exception",
@@ -1304,6 +1312,7 @@ static void search(catalog *c, const char *expr, const http_request *req, http_r
 	q.allow_partial = sr.allow_partial;
 	q.timeout_ms = sr.timeout_ms;
 	q.preference = sr.preference;
+	q.no_cache = sr.no_cache;
 	q.fetch = sr.size > 0 && sr.source; /* stored documents; ids always come back */
 	q.sort = sr.nsort ? sr.sort : NULL;
 	q.nsort = sr.nsort;

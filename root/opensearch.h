@@ -50,6 +50,7 @@ typedef struct os_search_req {
 	int ignore_unavailable; /* a name that is no index is left out (default false) */
 	int allow_no_indices;   /* patterns matching nothing answer empty (default true) */
 	char *preference;       /* malloc'ed, or NULL */
+	int no_cache;           /* request_cache=false: the root's result cache is not used */
 	int pretty;
 	int track_scores; /* show scores even when sorted by fields without _score */
 	uint32_t nsort;   /* "sort" by fields (0: by score), its keys' names in sort_names */

@@ -219,6 +219,7 @@ static void *ping_main(void *arg)
 	while (calls && msgs && !atomic_load(&rs->stopping)) {
 		uint64_t cycle = clock_unix_us();
 		ping_round(rs, calls, msgs);
+		atomic_fetch_add(&rs->rounds, 1);
 		/* a fixed period, start to start, however long the replies took;
 		 * a round at once when asked (replicas_ping_now) */
 		while (!atomic_load(&rs->stopping) &&
@@ -364,7 +365,7 @@ void replica_withdrawn(replica_set *rs, replica *p, const uint16_t *shards, uint
 		atomic_store(&p->out[shards[k]], 1);
 }
 
-static uint64_t generation_of(replica *p)
+uint64_t replica_generation(replica *p)
 {
 	pthread_mutex_lock(&p->mu);
 	uint64_t g = p->generation;
@@ -377,6 +378,34 @@ void replicas_ping_now(replica_set *rs)
 	atomic_store(&rs->ping_now, 1);
 }
 
+int replicas_await_round(replica_set *rs, unsigned timeout_ms)
+{
+	/* the round under way may have asked before the call: the one after */
+	uint64_t want = atomic_load(&rs->rounds) + 2, t0 = clock_mono_ms();
+	replicas_ping_now(rs);
+	while (atomic_load(&rs->rounds) < want) {
+		if (clock_mono_ms() - t0 >= timeout_ms || atomic_load(&rs->stopping))
+			return 0;
+		if (atomic_load(&rs->rounds) == want - 1)
+			replicas_ping_now(rs);
+		usleep(500);
+	}
+	return 1;
+}
+
+uint32_t replicas_lagging(replica_set *rs, uint32_t nshards, uint64_t gen)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < rs->n; i++) {
+		int serves = 0;
+		for (uint32_t s = 0; s < nshards && !serves; s++)
+			serves = replica_has(&rs->rep[i], s);
+		n += serves && replica_usable(&rs->rep[i], 0) &&
+		     replica_generation(&rs->rep[i]) < gen;
+	}
+	return n;
+}
+
 uint64_t replicas_common_generation(replica_set *rs, uint32_t nshards)
 {
 	uint64_t common = 0;
@@ -384,7 +413,7 @@ uint64_t replicas_common_generation(replica_set *rs, uint32_t nshards)
 		uint64_t newest = 0;
 		for (uint32_t i = 0; i < rs->n; i++)
 			if (replica_has(&rs->rep[i], s) && replica_usable(&rs->rep[i], 0)) {
-				uint64_t g = generation_of(&rs->rep[i]);
+				uint64_t g = replica_generation(&rs->rep[i]);
 				newest = g > newest ? g : newest;
 			}
 		if (newest == 0)
@@ -399,10 +428,17 @@ uint64_t replicas_newest_generation(replica_set *rs, uint32_t s)
 	uint64_t newest = 0;
 	for (uint32_t i = 0; i < rs->n; i++)
 		if (replica_has(&rs->rep[i], s) && replica_usable(&rs->rep[i], 0)) {
-			uint64_t g = generation_of(&rs->rep[i]);
+			uint64_t g = replica_generation(&rs->rep[i]);
 			newest = g > newest ? g : newest;
 		}
 	return newest;
+}
+
+/* Whether a replica of generation g is a candidate in pass 2 (of gen),
+ * 1 (of the floor or newer) or 0 (any). */
+static int gen_fits(uint64_t g, int pass, uint64_t gen, uint64_t floor)
+{
+	return pass == 2 ? g == gen : pass == 1 ? g >= floor : 1;
 }
 
 int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
@@ -413,13 +449,15 @@ int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *e
 	/* of generation gen first (when one is asked for): then, healthy ones
 	 * that have not just refused a search as overloaded first, then
 	 * healthy ones, then those on probation */
-	for (int same = gen != 0; same >= 0 && n == 0; same--)
+	uint64_t floor = atomic_load(&rs->floor);
+	/* pass 2: of generation gen; 1: of the floor or newer; 0: any */
+	for (int pass = gen != 0 ? 2 : 1; pass >= 0 && n == 0; pass--)
 		for (int tier = 0; tier < 3 && n == 0; tier++)
 			for (uint32_t i = 0; i < rs->n; i++)
 				if (replica_has(&rs->rep[i], s) && !excluded[i] &&
 				    (tier > 0 || atomic_load(&rs->rep[i].busy_until) <= now) &&
 				    replica_usable(&rs->rep[i], tier == 2) &&
-				    (!same || generation_of(&rs->rep[i]) == gen))
+				    gen_fits(replica_generation(&rs->rep[i]), pass, gen, floor))
 					cand[n++] = i;
 	if (n == 0)
 		return -1;
@@ -458,11 +496,12 @@ int replica_hedge_target(replica_set *rs, uint32_t leaf, const uint16_t *shards,
 {
 	int best = -1;
 	double bl = 0;
-	for (int same = gen != 0; same >= 0 && best < 0; same--)
+	uint64_t floor = atomic_load(&rs->floor);
+	for (int pass = gen != 0 ? 2 : 1; pass >= 1 && best < 0; pass--)
 		for (uint32_t i = 0; i < rs->n; i++) {
 			if (i == leaf || excluded[i] || !replica_usable(&rs->rep[i], 0) ||
 			    !serves_all(&rs->rep[i], shards, n) ||
-			    (same && generation_of(&rs->rep[i]) != gen))
+			    !gen_fits(replica_generation(&rs->rep[i]), pass, gen, floor))
 				continue;
 			double l = load_of(&rs->rep[i]);
 			if (best < 0 || l < bl) {
@@ -485,7 +524,7 @@ int replica_fetch_alt(replica_set *rs, uint32_t leaf, const uint16_t *shards, ui
 			if (a == leaf || !replica_usable(&rs->rep[a], 1) ||
 			    !serves_all(&rs->rep[a], shards, n))
 				continue;
-			uint64_t g = generation_of(&rs->rep[a]);
+			uint64_t g = replica_generation(&rs->rep[a]);
 			if (same ? g == gen : g > gen)
 				return (int)a;
 		}
@@ -518,6 +557,13 @@ void hedge_earn(replica_set *rs)
 }
 
 /* ---- what the API shows ---- */
+
+void replicas_raise_floor(replica_set *rs, uint64_t g)
+{
+	uint64_t cur = atomic_load(&rs->floor);
+	while (g > cur && !atomic_compare_exchange_weak(&rs->floor, &cur, g))
+		;
+}
 
 void replicas_saw_generation(replica_set *rs, uint64_t g)
 {

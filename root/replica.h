@@ -61,8 +61,12 @@ typedef struct replica_set {
 	int pinging;
 	atomic_int stopping;
 	atomic_int ping_now;            /* replicas_ping_now: the next round at once */
+	atomic_uint_fast64_t rounds;    /* ping rounds finished */
 	atomic_uint_fast64_t next_id;   /* request ids of every message to a leaf; salts */
 	atomic_uint_fast64_t known_gen; /* the newest generation a leaf reported */
+	/* the generation a refresh of this root waited for (root_refresh):
+	 * no search is answered from an older one (replicas_raise_floor) */
+	atomic_uint_fast64_t floor;
 	/* traffic: SEARCHes sent, hedges sent, hedges that answered first, and
 	 * hedges sent beyond the budget because the call had stalled */
 	atomic_uint_fast64_t searches, hedges, hedge_wins, hedges_stalled;
@@ -119,6 +123,9 @@ int replica_usable(replica *p, int allow_probation);
 /* replica_has: p serves shard s now (it holds it and has it in service). */
 int replica_has(replica *p, uint32_t s);
 
+/* replica_generation: the generation p's last pong named. */
+uint64_t replica_generation(replica *p);
+
 /* replica_withdrawn: p refused a request because one of the n shards is out
  * of service there (WIRE_F_OUT_OF_SERVICE): not its failure, but none of
  * them goes to p again until its next pong says which it serves. */
@@ -127,7 +134,8 @@ void replica_withdrawn(replica_set *rs, replica *p, const uint16_t *shards, uint
 /* replica_pick: a usable replica serving shard s and not excluded[] (healthy
  * ones that have not just refused a search as overloaded first, then any
  * healthy one, probation if none), among those serving generation gen
- * first when gen is not 0: for a session preference always the same one
+ * first when gen is not 0, then among those serving the floor or newer
+ * (replicas_raise_floor), then any: for a session preference always the same one
  * among them, else the lighter of two chosen at random by salt (latency
  * EWMA times outstanding requests). -1 if none. */
 int replica_pick(replica_set *rs, uint32_t s, const char *pref, const uint8_t *excluded,
@@ -154,7 +162,8 @@ uint64_t replica_hedge_after(replica *p);
 
 /* replica_hedge_target: the least loaded healthy replica other than leaf,
  * not excluded, serving every one of shards[0..n), of generation gen first
- * when gen is not 0; -1 if none. */
+ * when gen is not 0, else of the floor or newer; -1 if none (a hedge to a
+ * replica behind the floor would only bring an answer the root refuses). */
 int replica_hedge_target(replica_set *rs, uint32_t leaf, const uint16_t *shards, uint32_t n,
                          const uint8_t *excluded, uint64_t gen);
 
@@ -175,6 +184,25 @@ int hedge_allowed(replica_set *rs);
 /* replicas_saw_generation: a reply named generation g (known_gen only moves
  * forward here; the pings set it to what the leaves serve now). */
 void replicas_saw_generation(replica_set *rs, uint64_t g);
+
+/* replicas_raise_floor: no search of this root is answered from a
+ * generation older than g from now on (only moves forward; a restart
+ * forgets it, as a rollback requires). root_refresh raises it to the
+ * generation it waited for: a replica still on an older one (a pulling
+ * leaf a moment behind its twin) is then neither asked first nor
+ * believed (scatter's judge asks another), so a search after a
+ * refresh=wait_for sees what the refresh promised even when the replica
+ * that has it is slow. */
+void replicas_raise_floor(replica_set *rs, uint64_t g);
+
+/* replicas_await_round: asks for a ping round at once and waits, at most
+ * timeout_ms, until one that started after the call has finished (the
+ * replicas' generations are then at most that old). 1 if one did. */
+int replicas_await_round(replica_set *rs, unsigned timeout_ms);
+
+/* replicas_lagging: usable replicas of shards [0, nshards) whose last pong
+ * named a generation older than gen. */
+uint32_t replicas_lagging(replica_set *rs, uint32_t nshards, uint64_t gen);
 
 /* replicas_ping_now: the ping thread starts its next round at once (a
  * writer made a new generation searchable: the root learns it). */

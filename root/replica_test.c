@@ -1,7 +1,8 @@
 /*
  * replica_test.c - the choice of a replica for a FETCH retry
- * (replica_fetch_alt) over a replica set built by hand: no connections,
- * only the states, generations and shards the choice reads.
+ * (replica_fetch_alt), and of one for a SEARCH and its hedge under a
+ * refresh's floor (replica_pick, replica_hedge_target), over a replica set built by hand: no
+ * connections, only the states, generations and shards the choice reads.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,11 +90,43 @@ static void test_newer_generation_next(void **state)
 	tear_down(rep);
 }
 
+/* After a refresh=wait_for raised the floor to generation 3, a twin still
+ * on 2 is asked only when nothing of 3 or newer is left, and never as a
+ * hedge (its answer would not be believed); without a floor, either. */
+static void test_floor(void **state)
+{
+	(void)state;
+	replica_set rs;
+	replica rep[NREP];
+	set_up(&rs, rep);
+	uint16_t s0[] = {0};
+	uint8_t none[NREP] = {0}, not0[NREP] = {1, 0, 0, 0};
+	rep[0].generation = 3;
+	rep[1].generation = 2;
+	int seen[2] = {0, 0};
+	for (uint64_t salt = 0; salt < 64; salt++)
+		seen[replica_pick(&rs, 0, NULL, none, salt, 0)]++;
+	assert_true(seen[0] > 0 && seen[1] > 0);
+	assert_int_equal(replica_hedge_target(&rs, 0, s0, 1, none, 0), 1);
+	replicas_raise_floor(&rs, 3);
+	replicas_raise_floor(&rs, 2); /* only forward */
+	assert_int_equal(atomic_load(&rs.floor), 3);
+	for (uint64_t salt = 0; salt < 64; salt++)
+		assert_int_equal(replica_pick(&rs, 0, NULL, none, salt, 0), 0);
+	assert_int_equal(replica_pick(&rs, 0, NULL, not0, 1, 3), 1); /* the last resort */
+	assert_int_equal(replica_hedge_target(&rs, 0, s0, 1, none, 3), -1);
+	assert_int_equal(replica_hedge_target(&rs, 0, s0, 1, none, 0), -1);
+	rep[1].generation = 4; /* the twin switched past it: a candidate again */
+	assert_int_equal(replica_hedge_target(&rs, 0, s0, 1, none, 3), 1);
+	tear_down(rep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_same_generation_first),
 	    cmocka_unit_test(test_newer_generation_next),
+	    cmocka_unit_test(test_floor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,6 +60,16 @@ int root_refresh(root *r, uint64_t seq, unsigned timeout_ms, char *err, size_t e
 		replicas_ping_now(&r->rs);
 		usleep(2000);
 	}
+	replicas_raise_floor(&r->rs, gen);
+	/* and, for a while, until the other replicas switch too: another root
+	 * asking one of them then meets gen (WIRE_F_NEWER) */
+	uint64_t t1 = clock_mono_ms();
+	while (replicas_lagging(&r->rs, r->cfg.nshards, gen) &&
+	       clock_mono_ms() - t1 < LIMIT_REFRESH_REPLICAS_MS &&
+	       !(timeout_ms && clock_mono_ms() - t0 > timeout_ms)) {
+		replicas_ping_now(&r->rs);
+		usleep(2000);
+	}
 	return TRAWL_OK;
 }
 
@@ -286,9 +296,11 @@ static int make_page(root *r, const root_query *q, root_merge *m, root_result *r
 	return TRAWL_OK;
 }
 
-/* One SEARCH and FETCH of q, within the deadlines from t0. */
-static int search_once(root *r, const root_query *q, uint64_t t0, root_result **out, char *err,
-                       size_t errlen)
+/* One SEARCH and FETCH of q, within the deadlines from t0. With newer
+ * not NULL, a SEARCH that met a newer generation than it was pinned to
+ * stops there: *newer set, *out NULL, TRAWL_OK. */
+static int search_once(root *r, const root_query *q, uint64_t t0, int *newer, root_result **out,
+                       char *err, size_t errlen)
 {
 	*out = NULL;
 	unsigned timeout = q->timeout_ms ? q->timeout_ms : r->cfg.timeout_ms;
@@ -306,6 +318,13 @@ static int search_once(root *r, const root_query *q, uint64_t t0, root_result **
 	int rc = scatter_init(&sc, &r->rs, q, r->cfg.nshards, deadline, &m, err, errlen);
 	if (!rc)
 		rc = scatter_run(&sc);
+	if (!rc && newer && sc.newer) {
+		*newer = 1;
+		scatter_fini(&sc);
+		merge_fini(&m);
+		root_result_free(res);
+		return TRAWL_OK;
+	}
 	merge_result(&m, res);
 	if (!rc)
 		rc = coverage(&sc, 1, q, res, err, errlen);
@@ -336,11 +355,20 @@ static int search_uncached(root *r, const root_query *q, root_result **out, char
 	if ((q->k == 0 && !q->aggs) || want > TRAWL_MAX_K)
 		return errf(err, errlen, TRAWL_ELIMIT, "size + from is %u; the limit is %d", want,
 		            TRAWL_MAX_K);
-	int rc = search_once(r, q, t0, out, err, errlen);
+	/* pinned to a generation older than a replica serves: this root's view
+	 * of the leaves is behind (a refresh through another root may have
+	 * promised the newer one); once more after a ping round, if one comes
+	 * in time */
+	int newer = 0;
+	int rc = search_once(r, q, t0, &newer, out, err, errlen);
+	if (!rc && newer) {
+		replicas_await_round(&r->rs, LIMIT_ROOT_VIEW_WAIT_MS);
+		rc = search_once(r, q, t0, NULL, out, err, errlen);
+	}
 	/* the generation the SEARCH ran on was retired before its FETCH (two
 	 * publishes within the query's life): once more, while time is left */
 	if (rc == TRAWL_ENOTFOUND)
-		rc = search_once(r, q, t0, out, err, errlen);
+		rc = search_once(r, q, t0, NULL, out, err, errlen);
 	return rc == TRAWL_ENOTFOUND ? TRAWL_EIO : rc;
 }
 
@@ -531,8 +559,13 @@ static int refusals(scatter *sc, uint32_t n, char (*errs)[LIMIT_ERRMSG_BYTES], c
 	return rc;
 }
 
+/* search_many_once's answer when, with newer not NULL, a scatter met a
+ * newer generation than it was pinned to (newer[i] set for its index):
+ * nothing is fetched; not a TRAWL_* code. */
+enum { SEARCH_AGAIN = -1 };
+
 static int search_many_once(root *const *rs, uint32_t n, const root_query *q, uint64_t t0,
-                            root_result **out, char *err, size_t errlen)
+                            uint8_t *newer, root_result **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	unsigned timeout = q->timeout_ms ? q->timeout_ms : rs[0]->cfg.timeout_ms;
@@ -570,6 +603,11 @@ static int search_many_once(root *const *rs, uint32_t n, const root_query *q, ui
 	}
 	if (!rc)
 		rc = refusals(sc, n, errs, err, errlen);
+	int again = 0; /* as search_once: newer[i] for the indexes whose view was behind */
+	for (uint32_t i = 0; !rc && newer && i < n; i++)
+		again |= newer[i] = (uint8_t)sc[i].newer;
+	if (again)
+		rc = SEARCH_AGAIN;
 	if (!rc) {
 		merge_result(&m, res);
 		rc = coverage(sc, n, q, res, err, errlen);
@@ -614,9 +652,16 @@ int root_search_many(root *const *rs, uint32_t n, const root_query *q, root_resu
 	if (rc)
 		return rc;
 	uint64_t t0 = clock_unix_us();
-	rc = search_many_once(rs, n, q, t0, out, err, errlen);
+	uint8_t newer[LIMIT_INDEXES] = {0};
+	rc = search_many_once(rs, n, q, t0, newer, out, err, errlen);
+	if (rc == SEARCH_AGAIN) { /* as root_search: a view behind, once more */
+		for (uint32_t i = 0; i < n; i++)
+			if (newer[i])
+				replicas_await_round(&rs[i]->rs, LIMIT_ROOT_VIEW_WAIT_MS);
+		rc = search_many_once(rs, n, q, t0, NULL, out, err, errlen);
+	}
 	if (rc == TRAWL_ENOTFOUND) /* a generation retired before its FETCH: once more */
-		rc = search_many_once(rs, n, q, t0, out, err, errlen);
+		rc = search_many_once(rs, n, q, t0, NULL, out, err, errlen);
 	return rc == TRAWL_ENOTFOUND ? TRAWL_EIO : rc;
 }
 
@@ -885,7 +930,7 @@ static int not_cached(root *r, char *err, size_t errlen)
 
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen)
 {
-	if (!r->cache || q->tree_len > TRAWL_MAX_QUERY_TREE_BYTES)
+	if (!r->cache || q->no_cache || q->tree_len > TRAWL_MAX_QUERY_TREE_BYTES)
 		return q->cache_only ? not_cached(r, err, errlen)
 		                     : search_uncached(r, q, out, err, errlen);
 	uint64_t t0 = clock_unix_us();

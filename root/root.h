@@ -106,6 +106,7 @@ typedef struct root_query {
 	unsigned snippet_chars;
 	int fetch;              /* return stored documents (ids always come back) */
 	int cache_only;         /* answer from the result cache or not at all (no wait) */
+	int no_cache;           /* neither from nor into the result cache */
 	const trawl_sort *sort; /* nsort keys: a sort by fields (NULL: by score) */
 	uint32_t nsort;
 	const char *search_after; /* with a sort: the JSON sort values to continue after */

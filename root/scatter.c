@@ -181,8 +181,13 @@ static enum scatter_step plan(scatter *sc)
 	replica_set *rs = sc->rs;
 	/* one generation for every shard: while a new one rolls out, the one
 	 * every shard still has (a leaf that switched keeps the one before) */
-	if (sc->attempt == 0)
+	if (sc->attempt == 0) {
+		/* never older than a refresh of this root waited for */
+		uint64_t floor = atomic_load(&rs->floor);
 		sc->generation = replicas_common_generation(rs, sc->nshards);
+		if (sc->generation && sc->generation < floor)
+			sc->generation = floor;
+	}
 	for (uint32_t s = 0; s < sc->nshards; s++) {
 		sc->chosen[s] = sc->shard[s] == SHARD_PENDING
 		                    ? replica_pick(rs, s, sc->q->preference, sc->excluded,
@@ -357,6 +362,16 @@ static int judge(scatter *sc, scatter_group *g, int j)
 	    c->rc == TRAWL_OK &&
 	    wire_decode_search_reply(c->reply, c->reply_len, &h, &sr, msg, sizeof msg) == TRAWL_OK;
 	int good = answered && sr.status == TRAWL_OK;
+	/* an answer from a generation older than a refresh of this root waited
+	 * for (asked for any, the replica had not switched yet): not believed,
+	 * and that replica is not asked again for this query */
+	int behind = good && h.generation < atomic_load(&sc->rs->floor);
+	good &= !behind;
+	/* it serves a newer generation than this root's pings have seen there:
+	 * the root's view is behind (what it already knows tells nothing new:
+	 * the pin is the oldest newest generation of every shard) */
+	if (good && (h.flags & WIRE_F_NEWER) && replica_generation(rp) <= h.generation)
+		sc->newer = 1;
 	/* the pinned generation is not (or no longer) served there: not its
 	 * fault; the retry asks for any generation, of it or another replica */
 	int wrong_gen = answered && sr.status == TRAWL_ENOTFOUND && g->h.generation != 0;
@@ -369,7 +384,7 @@ static int judge(scatter *sc, scatter_group *g, int j)
 	if (!good && !cancelled)
 		for (uint32_t k = 0; k < g->ws.nshards; k++)
 			sc->missed[g->ws.shards[k]]++;
-	if (refused || good)
+	if (refused || good || behind)
 		replica_answered(sc->rs, rp, c->micros);
 	else if (cancelled)
 		; /* a hedged-away call, cancelled: nothing of its replica */

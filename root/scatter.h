@@ -85,6 +85,7 @@ typedef struct scatter {
 	uint32_t source;                      /* the index's number in a search over several */
 	uint32_t answered, timed_out, failed; /* shards, once finished */
 	uint32_t overloaded; /* of the failed: refused as overloaded by every replica asked */
+	int newer;           /* a replica that answered serves a newer generation (WIRE_F_NEWER) */
 	int rc;
 	char *err;
 	size_t errlen;
