@@ -75,17 +75,10 @@ int idx_sort_compile(const trawl_index *idx, const idx_sview *v, const trawl_sea
 			    k->field);
 		/* A keyword sorts by its number in the dictionary of the segments
 		 * open here: the generation's in every shard file a whole build
-		 * wrote, but a union when updates added segments, and then only a
-		 * process that holds every shard numbers a value as the others
-		 * (a root merging leaves compares the numbers). */
-		if (idx->has_kdict[t] && idx->nshards < idx->total_shards)
-			return errf(
-			    err, errlen, TRAWL_EINVAL,
-			    "cannot sort by keyword field \"%.64s\" here: this leaf serves %u of "
-			    "the %u shards of a generation that updates made, and the keyword's "
-			    "order across leaves is not built yet (issue #12); a leaf serving "
-			    "every shard sorts by it",
-			    k->field, idx->nshards, idx->total_shards);
+		 * wrote, but a union when updates added segments, of this process's
+		 * segments only: a root merging leaves compares the values' bytes
+		 * (the strings of the sort values' JSON, root/merge.c), never the
+		 * numbers of two processes. */
 		x->typed = t;
 	}
 	if (!o->search_after)

@@ -4,10 +4,12 @@
  */
 #include "root/merge.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/aggs.h"
+#include "common/buf.h"
 #include "trawl/trawl.h"
 
 void merge_init(root_merge *m, int count_exact, const trawl_sort *sort, uint32_t nsort)
@@ -46,6 +48,82 @@ static int reply_ids(const wire_search_reply *sr, const char ***ids, uint32_t **
 	*ids = NULL;
 	*lens = NULL;
 	return 0;
+}
+
+/* Whether one of the first nsort elements of the JSON array json (a hit's
+ * sort values; the last, the tiebreaker, is always a string) is a string:
+ * the elements before the first string are numbers or null, which hold
+ * no comma. */
+static int has_string(const char *json, size_t len, uint32_t nsort)
+{
+	size_t i = 0;
+	while (i < len && json[i] != '[')
+		i++;
+	for (uint32_t k = 0; k < nsort && ++i < len; k++) {
+		while (i < len && (json[i] == ' ' || json[i] == '\n'))
+			i++;
+		if (i < len && json[i] == '"')
+			return 1;
+		while (i < len && json[i] != ',')
+			i++;
+	}
+	return 0;
+}
+
+/* The keyword values among the sort values sv of n hits (the strings of
+ * their JSON arrays), into (*kw)[0..n) (NULL when no hit has one), their
+ * bytes and the array kept by m. */
+static int keyword_values(root_merge *m, const wire_sortval *sv, uint32_t n, merge_kw **kw)
+{
+	*kw = NULL;
+	uint32_t any = 0;
+	for (uint32_t i = 0; i < n && !any; i++)
+		any = has_string(sv[i].json, sv[i].json_len, m->nsort);
+	if (!any)
+		return TRAWL_OK; /* numbers, dates, scores and nulls only: the keys say it */
+	merge_kw *a = calloc(n, sizeof *a);
+	tbuf bytes;
+	tbuf_init(&bytes, (size_t)n * LIMIT_SORT_JSON_BYTES);
+	int rc = a ? TRAWL_OK : TRAWL_ENOMEM;
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		json_t *j = json_loadb(sv[i].json, sv[i].json_len, JSON_ALLOW_NUL, NULL);
+		for (uint32_t k = 0; j && k < m->nsort && !rc; k++) {
+			json_t *e = json_array_get(j, k);
+			if (!json_is_string(e))
+				continue;
+			a[i].len[k] = (uint32_t)json_string_length(e);
+			/* an offset (+1) until the bytes stop moving */
+			a[i].s[k] = (const char *)(uintptr_t)(bytes.len + 1);
+			rc = tbuf_append(&bytes, json_string_value(e), a[i].len[k]);
+		}
+		if (!j)
+			rc = TRAWL_EINVAL;
+		json_decref(j);
+	}
+	uint8_t *b = NULL;
+	if (!rc && !(b = malloc(bytes.len ? bytes.len : 1)))
+		rc = TRAWL_ENOMEM;
+	if (!rc && bytes.len) {
+		memcpy(b, bytes.data, bytes.len);
+		for (uint32_t i = 0; i < n; i++)
+			for (uint32_t k = 0; k < m->nsort; k++)
+				if (a[i].s[k])
+					a[i].s[k] = (const char *)b + ((uintptr_t)a[i].s[k] - 1);
+	}
+	tbuf_fini(&bytes);
+	uint8_t *ap = (uint8_t *)a;
+	if (!rc && (rc = keep_reply(m, &b)) == TRAWL_OK)
+		rc = keep_reply(m, &ap);
+	if (rc) {
+		free(b);
+		free(ap);
+		if (rc == TRAWL_EINVAL)
+			snprintf(m->why, sizeof m->why,
+			         "a leaf's sort values are not a JSON array");
+		return rc;
+	}
+	*kw = a;
+	return TRAWL_OK;
 }
 
 /* The aggregations' partial of a reply, decoded and merged into m->agg. */
@@ -125,11 +203,15 @@ static int add_locked(root_merge *m, const wire_header *h, const wire_search_rep
 		wire_search_reply_sorts(sr, sv);
 	}
 	int has_ids = sr->nhits && (h->flags & WIRE_F_IDS) && reply_ids(sr, &ids, &lens);
-	if ((has_ids || sv) && *reply && keep_reply(m, reply) != TRAWL_OK) {
+	merge_kw *kw = NULL;
+	int rc = (has_ids || sv) && *reply ? keep_reply(m, reply) : TRAWL_OK;
+	if (!rc && sv)
+		rc = keyword_values(m, sv, sr->nhits, &kw);
+	if (rc) {
 		free(ids);
 		free(lens);
 		free(sv);
-		return TRAWL_ENOMEM;
+		return rc;
 	}
 	int no_store = (h->flags & WIRE_F_NO_STORE) != 0;
 	for (uint32_t i = 0; i < sr->nhits; i++) {
@@ -145,6 +227,7 @@ static int add_locked(root_merge *m, const wire_header *h, const wire_search_rep
 			mh->sv = sv[i];
 		else
 			memset(&mh->sv, 0, sizeof mh->sv);
+		mh->kw = kw ? &kw[i] : NULL;
 	}
 	free(ids);
 	free(lens);
@@ -183,6 +266,15 @@ static int cmp_sorted(const void *a, const void *b, void *ctx)
 			return (m->sort[i].missing_first ? mx : my) ? -1 : 1;
 		if (mx)
 			continue;
+		const char *s = x->kw ? x->kw->s[i] : NULL, *t = y->kw ? y->kw->s[i] : NULL;
+		if (s && t) { /* keywords: by their bytes (merge_kw) */
+			uint32_t ls = x->kw->len[i], lt = y->kw->len[i];
+			int c = memcmp(s, t, ls < lt ? ls : lt);
+			c = c ? c : (ls > lt) - (ls < lt);
+			if (c)
+				return (m->sort[i].desc ? c > 0 : c < 0) ? -1 : 1;
+			continue;
+		}
 		int64_t p = x->sv.v[i], q = y->sv.v[i];
 		if (p != q)
 			return (m->sort[i].desc ? p > q : p < q) ? -1 : 1;

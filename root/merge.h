@@ -17,6 +17,16 @@
 #include "common/wire.h"
 #include "root/result.h"
 
+/* A hit's keyword sort values as their bytes (s[i] NULL: key i is no
+ * keyword). The root merges keywords by them, not by the keys' numbers: a
+ * leaf numbers a keyword's values by the dictionary of the segments it
+ * holds, which a generation made by updates makes its own (the union of
+ * its segments'), and indexes each have their own. */
+typedef struct merge_kw {
+	const char *s[LIMIT_SORT_KEYS];
+	uint32_t len[LIMIT_SORT_KEYS];
+} merge_kw;
+
 /* One hit of one leaf's reply. */
 typedef struct merge_hit {
 	wire_hit h;
@@ -25,9 +35,10 @@ typedef struct merge_hit {
 	const char *id;      /* the external id, when the leaf sent it (WIRE_F_IDS):
 	                        in a reply the merge keeps; else NULL */
 	uint32_t id_len;
-	int no_store;    /* the leaf's shards store only ids (WIRE_F_NO_STORE) */
-	uint32_t source; /* which index of a search over several (root_search_many) */
-	wire_sortval sv; /* a sort by fields: its values (json in a kept reply) */
+	int no_store;       /* the leaf's shards store only ids (WIRE_F_NO_STORE) */
+	uint32_t source;    /* which index of a search over several (root_search_many) */
+	wire_sortval sv;    /* a sort by fields: its values (json in a kept reply) */
+	const merge_kw *kw; /* its keyword values (kept by the merge), or NULL: none */
 } merge_hit;
 
 typedef struct root_merge {

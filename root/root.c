@@ -393,8 +393,7 @@ static int field_type(root *r, const char *field, char *type, size_t cap, char *
 }
 
 /* Sort values merge across indexes only where they mean the same: a field
- * every index has, of one type, and not a keyword (its values travel as
- * ordinals of each index's own dictionary). */
+ * every index has, of one type (keywords merge by their bytes: merge.c). */
 static int sort_comparable(root *const *rs, uint32_t n, const root_query *q, char *err,
                            size_t errlen)
 {
@@ -409,15 +408,11 @@ static int sort_comparable(root *const *rs, uint32_t n, const root_query *q, cha
 				return rc;
 			if (i == 0)
 				snprintf(first, sizeof first, "%s", type);
-			if (!*type || strcmp(type, first) || !strcmp(type, "keyword"))
-				return errf(
-				    err, errlen, TRAWL_EQUERY,
-				    "cannot sort several indexes by [%.64s]: %s", f,
-				    !*type ? "an index does not have the field"
-				    : strcmp(type, "keyword")
-				        ? "its type differs between them"
-				        : "a keyword's sort values are each index's own (sort "
-				          "one index, or by a number or a date)");
+			if (!*type || strcmp(type, first))
+				return errf(err, errlen, TRAWL_EQUERY,
+				            "cannot sort several indexes by [%.64s]: %s", f,
+				            !*type ? "an index does not have the field"
+				                   : "its type differs between them");
 		}
 	}
 	return TRAWL_OK;

@@ -67,12 +67,17 @@ class Proc:
             assert m not in text, text[-4000:]
 
 
-def build(ix, docs, shards):
+def build(ix, docs, shards, schema=None):
     src = ix + ".jsonl"
     with open(src, "w") as f:
         for d in docs:
             f.write(json.dumps(d) + "\n")
-    subprocess.run([TRAWL, "index", ix, src, "--shards", str(shards)], check=True,
+    extra = []
+    if schema:
+        extra = ["--schema", ix + ".schema.json"]
+        with open(extra[1], "w") as f:
+            json.dump(schema, f)
+    subprocess.run([TRAWL, "index", ix, src, "--shards", str(shards)] + extra, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -95,10 +100,10 @@ class Cluster:
     each leaf serves two shards from a directory of its own, pulled from
     the indexer; without, two leaves serve every shard from its directory."""
 
-    def __init__(self, tmp, docs, shards=2, pull=False):
+    def __init__(self, tmp, docs, shards=2, pull=False, schema=None):
         self.tmp = tmp
         self.ix = os.path.join(tmp, "ix")
-        build(self.ix, docs, shards)
+        build(self.ix, docs, shards, schema)
         self.ixport = free_port()
         self.port = free_port()
         if pull:
@@ -326,6 +331,9 @@ class ClusterWritesTest(unittest.TestCase):
         self.c = None
 
 
+# wiki-demo's fields and two to sort by
+SORT_SCHEMA = {"fields": {"title": {"type": "text"}, "body": {"type": "text"},
+                          "tag": {"type": "keyword"}, "n": {"type": "long"}}}
 WIKI = os.path.join(os.path.dirname(HERE), "data", "wiki-demo", "docs.jsonl")
 WIKI_QUERIES = os.path.join(os.path.dirname(HERE), "data", "wiki-demo", "queries.tsv")
 
@@ -350,13 +358,41 @@ class ClusterEquivalenceTest(unittest.TestCase):
             self.full.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def same_sorted_pages(self, port, fport, ndocs):
+        """Every document in pages of 97 sorted by the keyword tag (then n),
+        each page after the last one's sort values, through the cluster
+        and from the full build: the same ids and sort values."""
+        compared = 0
+        for order in ("asc", "desc"):
+            after, seen = None, 0
+            while True:
+                body = {"query": {"match_all": {}}, "size": 97, "track_total_hits": True,
+                        "sort": [{"tag": order}, {"n": "desc"}], "_source": False}
+                if after:
+                    body["search_after"] = after
+                st, a = call(port, "POST", "/ix/_search", body)
+                sf, b = call(fport, "POST", "/full/_search", body)
+                self.assertEqual((st, sf), (200, 200), (a, b))
+                ha = [(h["_id"], h["sort"]) for h in a["hits"]["hits"]]
+                hb = [(h["_id"], h["sort"]) for h in b["hits"]["hits"]]
+                self.assertEqual(ha, hb, (order, after))
+                if not ha:
+                    break
+                seen += len(ha)
+                compared += len(ha)
+                after = ha[-1][1]
+            self.assertEqual(seen, ndocs, order)
+        return compared
+
     def test_pulled_leaves_equal_a_full_build(self):
         with open(WIKI) as f:
             docs = [json.loads(line) for line in f][:3000]
         rnd = random.Random(int(os.environ.get("TRAWL_SEED", "5")))
-        model = {d["id"]: {k: v for k, v in d.items() if k != "id"} for d in docs[:2000]}
+        model = {d["id"]: dict({k: v for k, v in d.items() if k != "id"},
+                               tag="t%03d" % rnd.randrange(300), n=rnd.randrange(50))
+                 for d in docs[:2000]}
         self.c = c = Cluster(self.tmp, [dict(v, id=k) for k, v in model.items()], shards=4,
-                             pull=True)
+                             pull=True, schema=SORT_SCHEMA)
         # a second root on the same cluster file, which takes no write: its
         # pings (every second) see each new generation up to a second
         # late, and a search pinned to the one before meets leaves that
@@ -385,8 +421,28 @@ class ClusterEquivalenceTest(unittest.TestCase):
                              "&request_cache=false")
                 self.assertEqual((st, b.get("hits", {}).get("total", {}).get("value")),
                                  (200, len(model)), (b, "batch", batch, "second root"))
+        # keyword values the base build's dictionary lacks: every leaf, which
+        # holds 2 of the 4 shards, numbers them by the union of its own
+        # segments' dictionaries (the root merges them by their bytes)
+        for batch in range(3):
+            lines = []
+            for i in range(60):
+                doc_id = rnd.choice(sorted(model)) if i % 2 else "kw-%d-%d" % (batch, i)
+                doc = dict(title="keyword %d" % i, body="sorted by tag",
+                           tag=rnd.choice(["u%03d" % rnd.randrange(900), "t%03d" % i, "a"]),
+                           n=rnd.randrange(50))
+                lines += [{"index": {"_id": doc_id}}, doc]
+                model[doc_id] = doc
+            st, r = call(c.port, "POST", "/ix/_bulk?refresh=wait_for",
+                         "\n".join(json.dumps(x) for x in lines) + "\n", timeout=90)
+            self.assertEqual((st, r.get("errors")), (200, False), r)
+        # and one value first of all, in one shard: the leaves without it
+        # number every other value one lower than the leaves with it
+        model["kw-first"] = dict(title="first", body="sorted first", tag="0000", n=1)
+        st, r = call(c.port, "PUT", "/ix/_doc/kw-first?refresh=wait_for", model["kw-first"])
+        self.assertEqual(st, 201, r)
         full = os.path.join(self.tmp, "full")
-        build(full, [dict(v, id=k) for k, v in model.items()], 4)
+        build(full, [dict(v, id=k) for k, v in model.items()], 4, SORT_SCHEMA)
         fport = free_port()
         self.full = Proc(["serve", full, "--http", "127.0.0.1:%d" % fport, "--read-only"],
                          os.path.join(self.tmp, "full.log"))
@@ -394,6 +450,7 @@ class ClusterEquivalenceTest(unittest.TestCase):
         with open(WIKI_QUERIES) as fq:
             queries = [line.rstrip("\n").split("\t")[1] for line in fq][:60] + words
         compared = same_answers(self, c.port, "ix", fport, "full", queries)
+        compared += self.same_sorted_pages(c.port, fport, len(model))
         # the leaves' directories are their own: files pulled, not shared
         for p in c.leafports:
             d = os.path.join(self.tmp, "leaf-%d" % p)

@@ -209,11 +209,14 @@ class IndexesTest(unittest.TestCase):
         rnd = random.Random(11)
         words = ["fox", "red", "blue", "dog", "moon", "sun", "sea", "sky"]
         names = ["i1", "i2", "i3"]
+        # each index its own keyword values: their numbers in each index's
+        # dictionary disagree, their bytes do not
+        tags = [["x", "y", "z", "w"], ["a", "m", "y"], ["b", "x", "zz", "c"]]
         for i, ix in enumerate(names):
             self.create(p, ix, 1 + i, {"both": {}} if ix != "i3" else None)
             docs = [{"id": "d%d" % rnd.randrange(200),
                      "title": " ".join(rnd.choice(words) for _ in range(rnd.randint(1, 6))),
-                     "n": rnd.randrange(1000), "tag": rnd.choice(["x", "y", "z", "w"])}
+                     "n": rnd.randrange(1000), "tag": rnd.choice(tags[i])}
                     for _ in range(120)]
             st, b = call(p, "POST", "/%s/_bulk?refresh=wait_for" % ix, bulk_body(ix, docs))
             self.assertEqual((st, b["errors"]), (200, False))
@@ -251,12 +254,28 @@ class IndexesTest(unittest.TestCase):
             ns = [h["sort"][0] for h in got["hits"]["hits"]]
             self.assertEqual(ns, sorted(ns, reverse=True))
             self.assertEqual(len(ns), got["hits"]["total"]["value"])
-        # a keyword's sort values are each index's own: refused over several
-        st, b = call(p, "POST", "/i1,i2/_search", {"sort": [{"tag": "asc"}]})
-        self.assertEqual(st, 400, b)
-        self.assertIn("cannot sort several indexes", b["error"]["reason"])
-        st, b = call(p, "POST", "/i1/_search", {"sort": [{"tag": "asc"}]})
-        self.assertEqual(st, 200, b)
+            # a keyword sort: the merge of each index's sorted documents by
+            # the values' bytes (ties of tag and n go by the id's hash)
+            for order in ("asc", "desc"):
+                body = {"query": {"match_all": {}}, "size": 1000,
+                        "sort": [{"tag": order}, {"n": "desc"}]}
+                st, got = call(p, "POST", "/%s/_search" % expr, body)
+                self.assertEqual(st, 200, got)
+                want = []
+                for ix in members:
+                    st, one = call(p, "POST", "/%s/_search" % ix, body)
+                    want += [(h["_index"], h["_id"], tuple(h["sort"][:2]))
+                             for h in one["hits"]["hits"]]
+                hits = got["hits"]["hits"]
+                keys = [tuple(h["sort"][:2]) for h in hits]
+                if order == "asc":
+                    expect = sorted((w[2] for w in want), key=lambda k: (k[0].encode(), -k[1]))
+                else:
+                    expect = sorted((w[2] for w in want), key=lambda k: (k[0].encode(), k[1]),
+                                    reverse=True)
+                self.assertEqual(keys, expect, (expr, order))
+                self.assertEqual(sorted((h["_index"], h["_id"]) for h in hits),
+                                 sorted(w[:2] for w in want), (expr, order))
         s.stop()
 
     # Searches and writes racing a DELETE of their index: 200 or 404.
