@@ -62,9 +62,10 @@ int cat_open(catalog **out, const cat_host *host, const char *name);
 void cat_close(catalog *c);
 const char *cat_cluster_name(const catalog *c);
 /* cat_fix: from now on the indexes are fixed (another process manages
- * them): creating, deleting and changing aliases are refused. Call before
- * serving requests. */
-void cat_fix(catalog *c);
+ * them, or a cluster file defines them): creating, deleting and changing
+ * aliases are refused (TRAWL_EINVAL, HTTP 405), with why as the message
+ * when not NULL. Call before serving requests. */
+void cat_fix(catalog *c, const char *why);
 /* cat_can_create: whether indexes can be created and deleted here. */
 int cat_can_create(const catalog *c);
 
