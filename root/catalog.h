@@ -9,8 +9,10 @@
  * A catalog does not know how an index is made or removed: its host does
  * (cat_host). `trawl serve DATA_DIR` is a host (cli/serve_host.c: a leaf,
  * an indexer and a root per index, under a data directory); a cluster's
- * root has none, and its one index is fixed. Aliases live in the catalog
- * and are handed to the host to keep (its data directory's aliases.json).
+ * root's host only describes (cli/serve.c): its indexes and aliases are
+ * its cluster file's (root/cluster.h), added at start and fixed. Aliases
+ * live in the catalog and are handed to the host to keep (its data
+ * directory's aliases.json).
  * Every function is thread-safe.
  */
 #ifndef TRAWL_ROOT_CATALOG_H
