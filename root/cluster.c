@@ -115,6 +115,29 @@ static int only_keys(json_t *o, const char *const *keys, const char *path, const
 	return TRAWL_OK;
 }
 
+/* A leaf or an indexer serves one index directory: ci's URLs must not be
+ * another index's of cf (those before it). */
+static int own_urls(const cluster_file *cf, const cluster_index *ci, const where *w, char *err,
+                    size_t errlen)
+{
+	for (const cluster_index *o = cf->ix; o < ci; o++) {
+		if (ci->cfg.indexer_url[0] && !strcmp(ci->cfg.indexer_url, o->cfg.indexer_url))
+			return errf(err, errlen, TRAWL_EINVAL,
+			            "%s: %sindexer: %s is index [%s]'s indexer too (an indexer "
+			            "writes one index)",
+			            w->path, w->pre, ci->cfg.indexer_url, o->name);
+		for (uint32_t i = 0; i < ci->cfg.nleaves; i++)
+			for (uint32_t k = 0; k < o->cfg.nleaves; k++)
+				if (!strcmp(ci->cfg.leaves[i].url, o->cfg.leaves[k].url))
+					return errf(err, errlen, TRAWL_EINVAL,
+					            "%s: %sleaves[%u]: %s is a leaf of index [%s] "
+					            "too (a leaf serves one index)",
+					            w->path, w->pre, i, ci->cfg.leaves[i].url,
+					            o->name);
+	}
+	return TRAWL_OK;
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(((const cluster_index *)a)->name, ((const cluster_index *)b)->name);
@@ -154,7 +177,8 @@ static int indexes_load(cluster_file *cf, json_t *indexes, const char *path, cha
 		                   err, errlen);
 		cluster_index *ci = &cf->ix[cf->n++];
 		snprintf(ci->name, sizeof ci->name, "%s", name);
-		if (rc || (rc = index_load(&ci->cfg, o, &w, &nleaves, err, errlen)))
+		if (rc || (rc = index_load(&ci->cfg, o, &w, &nleaves, err, errlen)) ||
+		    (rc = own_urls(cf, ci, &w, err, errlen)))
 			return rc;
 	}
 	qsort(cf->ix, cf->n, sizeof *cf->ix, by_name);

@@ -201,6 +201,13 @@ static const char *const bad[][2] = {
     {"{" IX ", \"aliases\": {\"b\": {\"indexes\": [\"a\"], \"write_index\": 1}}}",
      "aliases.b.write_index: must be the name"},
     {"{" IX ", \"aliases\": {\"b\": [\"a\"]}}", "aliases.b.indexes: must be an array"},
+    {"{\"indexes\": {\"a\": {\"shards\": 1, \"leaves\": [" LEAF "]}, \"b\": {\"shards\": 1, "
+     "\"leaves\": [{\"url\": \"tcp://b:1\", \"shards\": [0]}, " LEAF "]}}}",
+     "indexes.b.leaves[1]: tcp://a:1 is a leaf of index [a] too"},
+    {"{\"indexes\": {\"a\": {\"shards\": 1, \"indexer\": \"tcp://i:1\", \"leaves\": [" LEAF
+     "]}, \"b\": {\"shards\": 1, \"indexer\": \"tcp://i:1\", \"leaves\": [{\"url\": "
+     "\"tcp://b:1\", \"shards\": [0]}]}}}",
+     "indexes.b.indexer: tcp://i:1 is index [a]'s indexer too"},
 };
 
 static void test_errors(void **state)

@@ -234,6 +234,7 @@ class ClusterIndexesTest(unittest.TestCase):
     def test_bad_cluster_files(self):
         leaf = {"url": "tcp://127.0.0.1:9", "shards": [0]}
         one = {"shards": 1, "leaves": [leaf]}
+        other = {"shards": 1, "leaves": [{"url": "tcp://127.0.0.1:10", "shards": [0]}]}
         cases = [
             ({"indexes": {"books": {"shards": 2, "leaves": [leaf, {"url": "tcp://x:1",
                                                                    "shards": [2]}]}}},
@@ -250,13 +251,15 @@ class ClusterIndexesTest(unittest.TestCase):
              "aliases.lib.indexes[0]: not an index"),
             ({"indexes": {"books": one}, "aliases": {"books": {"indexes": ["books"]}}},
              "aliases.books: an index has that name"),
-            ({"indexes": {"books": one, "logs": one},
+            ({"indexes": {"books": one, "logs": other},
               "aliases": {"lib": {"indexes": ["books"], "write_index": "logs"}}},
              "aliases.lib.write_index: [logs] is not one of"),
             ({"indexes": {"books": one}, "aliases": {"lib": {"indexes": []}}},
              "aliases.lib.indexes: must be an array of 1 to 64"),
             (dict(one, aliases={"lib": {"indexes": ["trawl"]}}), "aliases: go with"),
             ({"shards": 1}, "leaves: must be an array"),
+            ({"indexes": {"books": one, "logs": one}},
+             "indexes.logs.leaves[0]: tcp://127.0.0.1:9 is a leaf of index [books] too"),
         ]
         for i, (doc, want) in enumerate(cases):
             path = os.path.join(self.tmp, "bad-%d.json" % i)
