@@ -288,6 +288,10 @@ static int doc_load(cluster_file *cf, json_t *doc, const char *path, const char 
 			            "%s: aliases: go with \"indexes\" (a file naming its indexes), "
 			            "not with one index's \"shards\" and \"leaves\"",
 			            path);
+		if (strlen(name) > LIMIT_INDEX_NAME_BYTES)
+			return errf(err, errlen, TRAWL_EINVAL,
+			            "the index name [%.64s...] is over %d bytes", name,
+			            LIMIT_INDEX_NAME_BYTES);
 		cf->ix = calloc(1, sizeof *cf->ix);
 		if (!cf->ix)
 			return errf(err, errlen, TRAWL_ENOMEM, "out of memory");

@@ -43,7 +43,8 @@ typedef struct cluster_file {
 
 /*
  * cluster_file_load reads the cluster file at path. name: the index's name
- * in the one-index form (the root's --name; not checked, as before).
+ * in the one-index form (the root's --name; at most LIMIT_INDEX_NAME_BYTES,
+ * its characters not checked, as before).
  * TRAWL_EINVAL with err naming the file and the key for a bad file,
  * TRAWL_ENOMEM. Free with cluster_file_fini (also after a failure).
  */

@@ -43,6 +43,20 @@ static void test_one_index(void **state)
 	assert_int_equal(cf.ix[0].cfg.leaves[0].nshards, 2);
 	assert_string_equal(cf.ix[0].cfg.indexer_url, "tcp://h:3");
 	cluster_file_fini(&cf);
+	char name[LIMIT_INDEX_NAME_BYTES + 2];
+	memset(name, 'a', sizeof name - 1);
+	name[sizeof name - 1] = 0;
+	static const char one[] =
+	    "{\"shards\": 1, \"leaves\": [{\"url\": \"u\", \"shards\": [0]}]}";
+	assert_int_equal(cluster_file_parse(&cf, one, strlen(one), "c.json", name, err, sizeof err),
+	                 TRAWL_EINVAL);
+	assert_non_null(strstr(err, "is over 255 bytes"));
+	cluster_file_fini(&cf);
+	name[LIMIT_INDEX_NAME_BYTES] = 0;
+	assert_int_equal(cluster_file_parse(&cf, one, strlen(one), "c.json", name, err, sizeof err),
+	                 0);
+	assert_string_equal(cf.ix[0].name, name);
+	cluster_file_fini(&cf);
 }
 
 static const char several[] =
