@@ -27,6 +27,7 @@
 #include "leaf/leaf.h"
 #include "root/api.h"
 #include "root/auth.h"
+#include "root/cluster.h"
 #include "root/remote.h"
 #include "root/root.h"
 #include "trawl/trawl.h"
@@ -434,13 +435,19 @@ static const char root_help[] =
     "                  [--name NAME] [--ca FILE] [--cert FILE --key FILE]\n"
     "\n"
     "Serves the HTTP search API (docs/HTTP.md) over the leaves the cluster file\n"
-    "lists: {\"shards\": S, \"leaves\": [{\"url\": URL, \"shards\": [..]}, ...]}.\n"
+    "lists: {\"shards\": S, \"leaves\": [{\"url\": URL, \"shards\": [..]}, ...]}\n"
+    "(one index, named by --name), or several indexes and their aliases:\n"
+    "{\"indexes\": {\"NAME\": {\"shards\": S, \"leaves\": [...], \"indexer\": URL}, ...},\n"
+    " \"aliases\": {\"ALIAS\": {\"indexes\": [NAME, ...], \"write_index\": NAME}}}\n"
+    "(docs/OPERATIONS.md, the cluster file).\n"
     "\n"
     "  --http ADDR      where to listen (default 127.0.0.1:9200)\n"
 
     "  --timeout-ms N   default query deadline (default 2000)\n"
-    "  --name NAME      the index name of the OpenSearch-style API (default trawl)\n"
-    "  --cache-mb N     result cache size (default 64; 0: no cache)\n" DRAIN_HELP TOKENS_HELP;
+    "  --name NAME      the index's name in the OpenSearch-style API (default\n"
+    "                   trawl); with several, the cluster's (GET /'s cluster_uuid)\n"
+    "  --cache-mb N     result cache size, per index (default 64; 0: no cache)\n" DRAIN_HELP
+        TOKENS_HELP;
 
 /* Serves the indexes of cat over HTTP on addr until a signal. */
 static int run_api(catalog *cat, const char *addr, int quiet, const char *banner,
@@ -477,24 +484,91 @@ static int run_api(catalog *cat, const char *addr, int quiet, const char *banner
 	return 0;
 }
 
-/* A cluster's root: the one index its cluster file describes. */
-static int run_root(root_config *rc_cfg, const char *addr, const char *name, int quiet,
-                    const char *banner, const token_files *tf, unsigned drain_ms)
+/* What a cluster's root answers to creating, deleting and aliasing. */
+static const char cluster_fixed[] =
+    "a cluster's indexes and aliases are defined by its cluster file (trawl root "
+    "--cluster FILE): edit the file and restart the roots to change them";
+
+/* The banner of a cluster's root: its indexes, their leaves, shards and
+ * indexers. */
+static void cluster_banner(const cluster_file *cf, char *out, size_t cap)
 {
-	char err[1024];
-	root *r;
-	int rc = root_open(&r, rc_cfg, err, sizeof err);
-	if (rc)
-		return cli_fail(rc, err);
-	catalog *cat;
-	if ((rc = cat_open(&cat, NULL, name)) ||
-	    (rc = cat_add(cat, name, r, NULL, err, sizeof err))) {
-		root_close(r);
-		return cli_fail(rc, "out of memory");
+	const root_config *c = &cf->ix[0].cfg;
+	if (!cf->several) {
+		snprintf(out, cap, "root over %u leaves, %u shards%s%s", c->nleaves, c->nshards,
+		         c->indexer_url[0] ? ", writes to " : "", c->indexer_url);
+		return;
 	}
-	rc = run_api(cat, addr, quiet, banner, tf, drain_ms);
+	size_t at = (size_t)snprintf(out, cap, "root over %u indexes:", cf->n);
+	for (uint32_t i = 0; i < cf->n && at < cap; i++) {
+		c = &cf->ix[i].cfg;
+		at += (size_t)snprintf(out + at, cap - at, "%s %s (%u leaves, %u shards%s%s)",
+		                       i ? "," : "", cf->ix[i].name, c->nleaves, c->nshards,
+		                       c->indexer_url[0] ? ", writes to " : "", c->indexer_url);
+	}
+}
+
+/* What GET /{index} and _cat/indices say of a cluster's index: its shard
+ * count (documents and bytes are the leaves', unknown here). */
+static void cluster_describe(void *ctx, void *data, cat_stats *out)
+{
+	(void)ctx;
+	out->nshards = ((const cluster_index *)data)->cfg.nshards;
+}
+
+/* Opens index i of cf: its writer over its indexer (when it has one), its
+ * root, its place in cat. */
+static int open_index(cluster_file *cf, uint32_t i, catalog *cat, remote_writer **rw, root **r,
+                      char *err, size_t errlen)
+{
+	root_config *c = &cf->ix[i].cfg;
+	char why[1024];
+	int rc = TRAWL_OK;
+	if (c->indexer_url[0] &&
+	    !(rc = remote_writer_open(rw, c->indexer_url, &c->tls, why, sizeof why)))
+		c->writer = remote_writer_of(*rw);
+	if (!rc)
+		rc = root_open(r, c, why, sizeof why);
+	if (!rc)
+		rc = cat_add(cat, cf->ix[i].name, *r, &cf->ix[i], why, sizeof why);
+	if (rc && cf->several)
+		return errf(err, errlen, rc, "index [%s]: %s", cf->ix[i].name, why);
+	return rc ? errf(err, errlen, rc, "%s", why) : TRAWL_OK;
+}
+
+/* A cluster's root: the indexes its cluster file describes (path), each a
+ * root over its own leaves that writes through its own indexer, in a
+ * catalog that is fixed: the file defines the indexes and the aliases. */
+static int run_cluster(cluster_file *cf, const char *path, const char *addr, const char *name,
+                       int quiet, const token_files *tf, unsigned drain_ms)
+{
+	char err[1024], why[1024];
+	remote_writer *rw[LIMIT_INDEXES] = {0};
+	root *r[LIMIT_INDEXES] = {0};
+	catalog *cat = NULL;
+	/* a host that only describes: nothing is created, deleted or kept */
+	cat_host host = {NULL, NULL, NULL, NULL, cluster_describe};
+	int rc = cat_open(&cat, &host, name);
+	if (rc)
+		errf(err, sizeof err, rc, "out of memory");
+	for (uint32_t i = 0; !rc && i < cf->n; i++)
+		rc = open_index(cf, i, cat, &rw[i], &r[i], err, sizeof err);
+	if (!rc && cf->aliases &&
+	    (rc = cat_aliases_load(cat, cf->aliases, cf->aliases_len, why, sizeof why)))
+		errf(err, sizeof err, rc, "%s: aliases: %s", path, why);
+	if (!rc) {
+		cat_fix(cat, cluster_fixed);
+		char banner[4096];
+		cluster_banner(cf, banner, sizeof banner);
+		rc = run_api(cat, addr, quiet, banner, tf, drain_ms);
+	} else {
+		rc = cli_fail(rc, err);
+	}
 	cat_close(cat);
-	root_close(r);
+	for (uint32_t i = 0; i < cf->n; i++) {
+		root_close(r[i]);
+		remote_writer_close(rw[i]);
+	}
 	return rc;
 }
 
@@ -572,30 +646,22 @@ int cmd_root(int argc, char **argv)
 		return cli_usage_error("root", "needs --cluster FILE");
 	raise_fd_limit();
 	block_signals();
-	root_config cfg = {0};
+	cluster_file cf;
 	char err[1024];
-	int rc = root_config_load(&cfg, cluster, err, sizeof err);
-	if (rc)
+	int rc = cluster_file_load(&cf, cluster, name, err, sizeof err);
+	if (rc) {
+		cluster_file_fini(&cf);
 		return cli_fail(rc == TRAWL_EINVAL ? TRAWL_ESCHEMA : rc, err);
-	cfg.tls = tls;
-	cfg.timeout_ms = timeout;
-	cfg.quiet = quiet;
-	set_cache(&cfg, cache_mb);
-	/* writes go to the index's indexer when the cluster file names one */
-	remote_writer *rw = NULL;
-	if (cfg.indexer_url[0]) {
-		if ((rc = remote_writer_open(&rw, cfg.indexer_url, &cfg.tls, err, sizeof err))) {
-			root_config_fini(&cfg);
-			return cli_fail(rc, err);
-		}
-		cfg.writer = remote_writer_of(rw);
 	}
-	char banner[300];
-	snprintf(banner, sizeof banner, "root over %u leaves, %u shards%s%s", cfg.nleaves,
-	         cfg.nshards, rw ? ", writes to " : "", rw ? cfg.indexer_url : "");
-	rc = run_root(&cfg, addr, name, quiet, banner, &tf, (unsigned)drain_ms);
-	remote_writer_close(rw);
-	root_config_fini(&cfg);
+	for (uint32_t i = 0; i < cf.n; i++) {
+		root_config *cfg = &cf.ix[i].cfg;
+		cfg->tls = tls;
+		cfg->timeout_ms = timeout;
+		cfg->quiet = quiet;
+		set_cache(cfg, cache_mb);
+	}
+	rc = run_cluster(&cf, cluster, addr, name, quiet, &tf, (unsigned)drain_ms);
+	cluster_file_fini(&cf);
 	return rc;
 }
 

@@ -568,7 +568,7 @@ int serve_host_open(serve_host **out, const char *dir, const serve_host_config *
 	if (h->data_dir) {
 		rc = open_data_dir(h, err, errlen);
 		if (!rc && (h->lock_fd < 0 || cfg->read_only))
-			cat_fix(h->cat); /* the indexes are another process's to manage */
+			cat_fix(h->cat, NULL); /* the indexes are another process's to manage */
 	} else {
 		served *s;
 		if ((rc = start_index(h, dir, cfg->name ? cfg->name : base, &s, err, errlen)) ==

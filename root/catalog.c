@@ -54,6 +54,7 @@ struct catalog {
 	uint32_t ncreating;           /* names reserved by cat_create */
 	char creating[LIMIT_INDEXES][LIMIT_INDEX_NAME_BYTES + 1];
 	alias_table al;
+	char fixed_why[LIMIT_ERRMSG_BYTES / 2]; /* cat_fix's reason ("": the default) */
 };
 
 int cat_open(catalog **out, const cat_host *host, const char *name)
@@ -98,9 +99,11 @@ const char *cat_cluster_name(const catalog *c)
 	return c->name;
 }
 
-void cat_fix(catalog *c)
+void cat_fix(catalog *c, const char *why)
 {
 	pthread_mutex_lock(&c->admin);
+	if (why)
+		snprintf(c->fixed_why, sizeof c->fixed_why, "%s", why);
 	c->host.create = NULL;
 	c->host.drop = NULL;
 	c->host.save = NULL;
@@ -441,9 +444,11 @@ int cat_create(catalog *c, const char *name, const char *schema, size_t schema_l
                uint32_t nshards, char *err, size_t errlen)
 {
 	if (!cat_can_create(c))
-		return errf(err, errlen, TRAWL_EINVAL,
-		            "this server's indexes are fixed: `trawl serve DATA_DIR` creates "
-		            "indexes, a cluster's root or `trawl serve INDEX_DIR` does not");
+		return c->fixed_why[0]
+		           ? errf(err, errlen, TRAWL_EINVAL, "%s", c->fixed_why)
+		           : errf(err, errlen, TRAWL_EINVAL,
+		                  "this server's indexes are fixed: `trawl serve DATA_DIR` creates "
+		                  "indexes, a cluster's root or `trawl serve INDEX_DIR` does not");
 	char why[256];
 	if (cat_check_name(name, why, sizeof why))
 		return errf(err, errlen, TRAWL_EQUERY, "Invalid index name %s", why);
@@ -612,9 +617,11 @@ int cat_delete(catalog *c, const char *expr, uint32_t *deleted, char *err, size_
 {
 	*deleted = 0;
 	if (!c->has_host || !c->host.drop)
-		return errf(err, errlen, TRAWL_EINVAL,
-		            "this server's indexes are fixed: `trawl serve DATA_DIR` deletes "
-		            "indexes, a cluster's root or `trawl serve INDEX_DIR` does not");
+		return c->fixed_why[0]
+		           ? errf(err, errlen, TRAWL_EINVAL, "%s", c->fixed_why)
+		           : errf(err, errlen, TRAWL_EINVAL,
+		                  "this server's indexes are fixed: `trawl serve DATA_DIR` deletes "
+		                  "indexes, a cluster's root or `trawl serve INDEX_DIR` does not");
 	uint8_t sel[LIMIT_INDEXES] = {0};
 	alias_table t = {0};
 	pthread_mutex_lock(&c->admin);
@@ -813,9 +820,11 @@ int cat_aliases_apply(catalog *c, const cat_alias_action *acts, uint32_t n, char
 	if (n > LIMIT_ALIAS_ACTIONS)
 		return errf(err, errlen, TRAWL_ELIMIT, "more than %d actions", LIMIT_ALIAS_ACTIONS);
 	if (!c->has_host || !c->host.save) /* kept nowhere: another process's, or none */
-		return errf(err, errlen, TRAWL_EINVAL,
-		            "this server's indexes and aliases are fixed: `trawl serve DATA_DIR` "
-		            "(the process that manages it) changes aliases");
+		return c->fixed_why[0]
+		           ? errf(err, errlen, TRAWL_EINVAL, "%s", c->fixed_why)
+		           : errf(err, errlen, TRAWL_EINVAL,
+		                  "this server's indexes and aliases are fixed: `trawl serve "
+		                  "DATA_DIR` (the process that manages it) changes aliases");
 	alias_table t = {0};
 	uint8_t rm[LIMIT_INDEXES] = {0};
 	pthread_mutex_lock(&c->admin);

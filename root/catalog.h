@@ -9,8 +9,10 @@
  * A catalog does not know how an index is made or removed: its host does
  * (cat_host). `trawl serve DATA_DIR` is a host (cli/serve_host.c: a leaf,
  * an indexer and a root per index, under a data directory); a cluster's
- * root has none, and its one index is fixed. Aliases live in the catalog
- * and are handed to the host to keep (its data directory's aliases.json).
+ * root's host only describes (cli/serve.c): its indexes and aliases are
+ * its cluster file's (root/cluster.h), added at start and fixed. Aliases
+ * live in the catalog and are handed to the host to keep (its data
+ * directory's aliases.json).
  * Every function is thread-safe.
  */
 #ifndef TRAWL_ROOT_CATALOG_H
@@ -62,9 +64,10 @@ int cat_open(catalog **out, const cat_host *host, const char *name);
 void cat_close(catalog *c);
 const char *cat_cluster_name(const catalog *c);
 /* cat_fix: from now on the indexes are fixed (another process manages
- * them): creating, deleting and changing aliases are refused. Call before
- * serving requests. */
-void cat_fix(catalog *c);
+ * them, or a cluster file defines them): creating, deleting and changing
+ * aliases are refused (TRAWL_EINVAL, HTTP 405), with why as the message
+ * when not NULL. Call before serving requests. */
+void cat_fix(catalog *c, const char *why);
 /* cat_can_create: whether indexes can be created and deleted here. */
 int cat_can_create(const catalog *c);
 

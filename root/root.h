@@ -67,14 +67,8 @@ typedef struct root_config {
 	                                      caller makes the writer (root/remote.h) */
 } root_config;
 
-/*
- * root_config_load reads a cluster file (docs/OPERATIONS.md):
- *   {"shards": 4, "leaves": [{"url": "tcp://10.0.0.5:7100", "shards": [0, 1]}, ...],
- *    "indexer": "tcp://10.0.0.9:7300"}   (optional: where writes go)
- * Fills cfg->nshards, nleaves, leaves (malloc'ed: free with root_config_fini).
- * Errors name the file and the key.
- */
-int root_config_load(root_config *cfg, const char *path, char *err, size_t errlen);
+/* A cluster file is read into root_configs by root/cluster.h.
+ * root_config_fini frees cfg->leaves. */
 void root_config_fini(root_config *cfg);
 
 typedef struct root root;

@@ -32,7 +32,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from netlib import Serve, http_json as call  # noqa: E402
+from netlib import Serve, bulk_body, http_json as call, same_as_merged  # noqa: E402
 
 TRAWL = None
 MAPPING = {"properties": {"title": {"type": "text"}, "n": {"type": "long"},
@@ -42,14 +42,6 @@ MAPPING = {"properties": {"title": {"type": "text"}, "n": {"type": "long"},
 def Server(d, *extra):
     """`trawl serve DIR` on a free port (netlib.Serve), until stop()."""
     return Serve(TRAWL, d, *extra, refresh_ms=100)
-
-
-def bulk_body(index, docs):
-    lines = []
-    for d in docs:
-        lines.append(json.dumps({"index": {"_index": index, "_id": d["id"]}}))
-        lines.append(json.dumps({k: v for k, v in d.items() if k != "id"}))
-    return "\n".join(lines) + "\n"
 
 
 class IndexesTest(unittest.TestCase):
@@ -226,25 +218,9 @@ class IndexesTest(unittest.TestCase):
             for q in words[:5] + ["fox OR sky", "red AND blue"]:
                 body = {"query": {"query_string": {"query": q}}, "size": 500,
                         "aggs": {"t": {"terms": {"field": "tag", "size": 10}}}}
-                st, got = call(p, "POST", "/%s/_search" % expr, body)
-                self.assertEqual(st, 200, got)
-                want_hits, total, buckets = [], 0, {}
-                for ix in members:
-                    st, one = call(p, "POST", "/%s/_search" % ix, body)
-                    self.assertEqual(st, 200, one)
-                    total += one["hits"]["total"]["value"]
-                    want_hits += [(h["_index"], h["_id"], h["_score"]) for h in one["hits"]["hits"]]
-                    for bk in one["aggregations"]["t"]["buckets"]:
-                        buckets[bk["key"]] = buckets.get(bk["key"], 0) + bk["doc_count"]
+                want_hits = same_as_merged(self, p, expr, members, body)
                 if " " not in q:
                     self.assertTrue(want_hits, q)  # 120 documents a word: never none
-                got_hits = [(h["_index"], h["_id"], h["_score"]) for h in got["hits"]["hits"]]
-                self.assertEqual(got["hits"]["total"]["value"], total, (expr, q))
-                self.assertEqual(sorted(got_hits), sorted(want_hits), (expr, q))
-                scores = [h[2] for h in got_hits]
-                self.assertEqual(scores, sorted(scores, reverse=True), (expr, q))
-                self.assertEqual({b["key"]: b["doc_count"]
-                                  for b in got["aggregations"]["t"]["buckets"]}, buckets)
                 st, c = call(p, "GET", "/%s/_count?q=%s" % (expr, q.split()[0]))
                 self.assertEqual(st, 200, c)
             # a numeric sort: the merge of each index's sorted documents

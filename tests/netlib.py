@@ -4,7 +4,10 @@ and http_json, the JSON request the tests of writes and indexes send
 (writes_test.py, indexes_test.py, cluster_writes_test.py), Serve, the
 `trawl serve` process they start, and what their equivalence tests share:
 random_bulk, one batch of random writes, and same_answers, the comparison
-of two servers' answers to queries.
+of two servers' answers to queries; and what the tests of several indexes
+share (indexes_test.py, cluster_indexes_test.py): bulk_body, a _bulk body
+of documents, and same_as_merged, a search over several indexes against a
+brute-force merge of each one's answers.
 
 free_port returns a port on 127.0.0.1 that was free a moment ago, for a
 server the test is about to start. Two things can take it in between:
@@ -141,6 +144,41 @@ def random_bulk(rnd, docs, model, words, batch):
         lines += [{"index": {"_id": doc_id}}, doc]
         model[doc_id] = doc
     return "\n".join(json.dumps(x) for x in lines) + "\n"
+
+
+def bulk_body(index, docs):
+    """A _bulk body indexing docs (each with its "id") into index."""
+    lines = []
+    for d in docs:
+        lines.append(json.dumps({"index": {"_index": index, "_id": d["id"]}}))
+        lines.append(json.dumps({k: v for k, v in d.items() if k != "id"}))
+    return "\n".join(lines) + "\n"
+
+
+def same_as_merged(tc, port, expr, members, body):
+    """Asserts (tc: a unittest case) that a search (body, with a terms
+    aggregation "t") over the index expression expr answers as a
+    brute-force merge of each of members' own answers: the hits (index,
+    id, score) by score, the total, the buckets summed. Returns the hits
+    the members gave."""
+    st, got = http_json(port, "POST", "/%s/_search" % expr, body)
+    tc.assertEqual(st, 200, got)
+    want_hits, total, buckets = [], 0, {}
+    for ix in members:
+        st, one = http_json(port, "POST", "/%s/_search" % ix, body)
+        tc.assertEqual(st, 200, one)
+        total += one["hits"]["total"]["value"]
+        want_hits += [(h["_index"], h["_id"], h["_score"]) for h in one["hits"]["hits"]]
+        for bk in one["aggregations"]["t"]["buckets"]:
+            buckets[bk["key"]] = buckets.get(bk["key"], 0) + bk["doc_count"]
+    got_hits = [(h["_index"], h["_id"], h["_score"]) for h in got["hits"]["hits"]]
+    tc.assertEqual(got["hits"]["total"]["value"], total, (expr, body))
+    tc.assertEqual(sorted(got_hits), sorted(want_hits), (expr, body))
+    scores = [h[2] for h in got_hits]
+    tc.assertEqual(scores, sorted(scores, reverse=True), (expr, body))
+    tc.assertEqual({b["key"]: b["doc_count"] for b in got["aggregations"]["t"]["buckets"]},
+                   buckets, (expr, body))
+    return want_hits
 
 
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
