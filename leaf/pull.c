@@ -116,9 +116,10 @@ static int stopping(const puller *p)
 
 /* ---- requests ---- */
 
-/* One request, its reply into *reply (the call's: rpc_call_fini). An
- * answer that is not the reply type expected (an older leaf's refusal of
- * a type it does not know, a SEARCH_REPLY) is an error naming its message. */
+/* One request, its reply into *reply (the call's: rpc_call_fini; on an
+ * error nothing is left to free). An answer that is not the reply type
+ * expected (an older leaf's refusal of a type it does not know, a
+ * SEARCH_REPLY) is an error naming its message. */
 static int call(puller *p, const tbuf *req, rpc_call *c, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof *c);
@@ -134,9 +135,14 @@ static int call(puller *p, const tbuf *req, rpc_call *c, char *err, size_t errle
 			if (stopping(p))
 				rpc_batch_cancel(b, c);
 	rpc_batch_free(b);
-	if (stopping(p))
+	/* an error leaves nothing to free: a reply that came as the stop did
+	 * is dropped here (the callers free only a call that succeeded) */
+	int rc = stopping(p) ? PULL_STOPPED : c->rc ? TRAWL_EIO : TRAWL_OK;
+	if (rc)
+		rpc_call_fini(c);
+	if (rc == PULL_STOPPED)
 		return errf(err, errlen, PULL_STOPPED, "stopped");
-	if (c->rc)
+	if (rc)
 		return errf(err, errlen, TRAWL_EIO, "%s: %s", p->url,
 		            c->timed_out ? "no answer within the timeout" : "no connection");
 	return TRAWL_OK;
