@@ -517,7 +517,14 @@ static int open_data_dir(serve_host *h, char *err, size_t errlen)
 		    (size_t)snprintf(path, sizeof path, "%s/%s", h->dir, e) < sizeof path &&
 		    is_index_dir(path)) {
 			char why[LIMIT_ERRMSG_BYTES];
-			if (start_index(h, path, e, &s, why, sizeof why) == TRAWL_OK) {
+			if (cat_check_name(e, why, sizeof why)) {
+				/* made by hand: a name no request could address */
+				fprintf(
+				    stderr,
+				    "trawl: warning: \"%s\" in %s is not served: %s (rename the "
+				    "directory)\n",
+				    e, h->dir, why);
+			} else if (start_index(h, path, e, &s, why, sizeof why) == TRAWL_OK) {
 				list_add(h, s);
 				if ((rc = cat_add(h->cat, e, s->r, s, why, sizeof why)))
 					errf(err, errlen, rc, "%s: %s", path, why);

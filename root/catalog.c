@@ -278,6 +278,7 @@ static int resolve_locked(const catalog *c, const char *expr, unsigned flags, ui
 		expr = "_all";
 	char item[LIMIT_INDEX_NAME_BYTES + 2];
 	unsigned items = 0;
+	int wildcard_seen = 0; /* a leading -name is a name, as in OpenSearch */
 	for (const char *s = expr; *s;) {
 		const char *comma = strchr(s, ',');
 		size_t n = comma ? (size_t)(comma - s) : strlen(s);
@@ -299,10 +300,11 @@ static int resolve_locked(const catalog *c, const char *expr, unsigned flags, ui
 		item[n] = 0;
 		int on = 1;
 		const char *name = item;
-		if (item[0] == '-' && n > 1) {
+		if (item[0] == '-' && n > 1 && wildcard_seen) {
 			on = 0;
 			name = item + 1;
 		}
+		wildcard_seen |= is_pattern(name);
 		int rc = TRAWL_OK;
 		int named = mark(c, name, on ? flags : flags & ~(unsigned)CAT_WRITE, on, sel, err,
 		                 errlen, &rc);
@@ -624,9 +626,15 @@ int cat_delete(catalog *c, const char *expr, uint32_t *deleted, char *err, size_
 		                  "indexes, a cluster's root or `trawl serve INDEX_DIR` does not");
 	uint8_t sel[LIMIT_INDEXES] = {0};
 	alias_table t = {0};
+	char missing[LIMIT_INDEX_NAME_BYTES + 1];
 	pthread_mutex_lock(&c->admin);
 	pthread_mutex_lock(&c->mu);
-	int rc = resolve_locked(c, expr, CAT_NO_ALIASES, sel, NULL, 0, err, errlen);
+	int rc = resolve_locked(c, expr, CAT_NO_ALIASES, sel, missing, sizeof missing, err, errlen);
+	if (rc == TRAWL_ENOTFOUND && find_alias(&c->al, missing) >= 0)
+		rc = errf(err, errlen, TRAWL_EQUERY,
+		          "The provided expression [%s] matches an alias, specify the "
+		          "corresponding concrete indices instead.",
+		          missing);
 	if (!rc && (rc = copy_table(&c->al, &t)))
 		errf(err, errlen, rc, "out of memory");
 	if (!rc)

@@ -72,8 +72,11 @@ void cat_fix(catalog *c, const char *why);
 int cat_can_create(const catalog *c);
 
 /* cat_add registers an index that is already served (at start): r and
- * data are the host's. TRAWL_EEXIST, TRAWL_ELIMIT (LIMIT_INDEXES),
- * TRAWL_EQUERY for a name cat_check_name refuses. */
+ * data are the host's. TRAWL_EINVAL for a name taken, TRAWL_ELIMIT
+ * (LIMIT_INDEXES, a name over LIMIT_INDEX_NAME_BYTES). The name is not
+ * held to cat_check_name's rules (`trawl serve INDEX_DIR` serves a
+ * directory under its own name): a host that scans a data directory
+ * checks the names it finds. */
 int cat_add(catalog *c, const char *name, root *r, void *data, char *err, size_t errlen);
 
 /* cat_check_name: 0 when name is a valid new index or alias name
@@ -99,7 +102,8 @@ enum {
  * cat_resolve resolves an index expression: comma-separated items, each
  * an index or alias name, a wildcard pattern (over indexes and aliases),
  * "_all" or "*" (every index), or "-pattern" (takes what matches out of
- * the indexes gathered so far). NULL or "" is "_all". The set is in
+ * the indexes gathered so far; only after a wildcard item, as in
+ * OpenSearch: before one, "-name" is a name). NULL or "" is "_all". The set is in
  * index name order, each index once. Returns TRAWL_OK (the set may be
  * empty when only patterns were given), TRAWL_ENOTFOUND (err: "no such
  * index [name]"; *missing, cap bytes, the name), TRAWL_EQUERY (with
@@ -130,7 +134,9 @@ int cat_create(catalog *c, const char *name, const char *schema, size_t schema_l
  * with CAT_NO_ALIASES: an alias does not delete its indexes). They leave
  * the catalog and every alias at once, so that no new request finds them;
  * then each is dropped by the host once no request holds it (this waits
- * for those). *deleted: how many. TRAWL_EINVAL without a host.
+ * for those). *deleted: how many. TRAWL_EINVAL without a host,
+ * TRAWL_EQUERY when expr names an alias (OpenSearch's 400: "specify the
+ * corresponding concrete indices").
  */
 int cat_delete(catalog *c, const char *expr, uint32_t *deleted, char *err, size_t errlen);
 

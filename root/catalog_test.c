@@ -116,6 +116,11 @@ static void test_resolve(void **state)
 	expect(c, NULL, 0, TRAWL_OK, "docs,logs-1,logs-2,metrics");
 	expect(c, "_all", 0, TRAWL_OK, "docs,logs-1,logs-2,metrics");
 	expect(c, "*,-logs-*", 0, TRAWL_OK, "docs,metrics");
+	/* an exclusion only after a wildcard, as in OpenSearch: before, a name */
+	expect(c, "docs,-metrics", 0, TRAWL_ENOTFOUND, "-metrics");
+	expect(c, "-docs", 0, TRAWL_ENOTFOUND, "-docs");
+	expect(c, "-docs,*", 0, TRAWL_ENOTFOUND, "-docs");
+	expect(c, "d*,m*,-docs", 0, TRAWL_OK, "metrics");
 	expect(c, "logs", 0, TRAWL_OK, "logs-1,logs-2");
 	expect(c, "log*", 0, TRAWL_OK, "logs-1,logs-2"); /* the alias matches too */
 	expect(c, "d,metrics", 0, TRAWL_OK, "docs,metrics");
@@ -153,14 +158,16 @@ typedef struct model {
 static int brute(const model *m, char items[][16], int n, int *sel)
 {
 	memset(sel, 0, 8 * sizeof *sel);
+	int wildcard_seen = 0;
 	for (int k = 0; k < n; k++) {
 		const char *it = items[k];
 		int on = 1;
-		if (it[0] == '-') {
+		if (it[0] == '-' && wildcard_seen) { /* before a wildcard: a name */
 			on = 0;
 			it++;
 		}
 		int pattern = !strcmp(it, "_all") || strchr(it, '*');
+		wildcard_seen |= pattern;
 		int named = 0;
 		for (int i = 0; i < 8; i++) {
 			if (!m->present[i])
@@ -221,7 +228,7 @@ static void test_resolve_brute(void **state)
 				                   : kind == 1 ? apool[rand() % 3]
 				                               : pats[rand() % 8];
 				snprintf(items[k], sizeof items[k], "%s%s",
-				         k && rand() % 4 == 0 ? "-" : "", base);
+				         rand() % 4 == 0 ? "-" : "", base);
 				snprintf(expr + strlen(expr), sizeof expr - strlen(expr), "%s%s",
 				         k ? "," : "", items[k]);
 			}
@@ -289,9 +296,12 @@ static void test_delete_waits(void **state)
 	expect(c, "one", 0, TRAWL_ENOTFOUND, "one");
 	expect(c, "al", 0, TRAWL_ENOTFOUND, "al");
 	assert_string_equal(h.saved, "{}");
-	/* an alias does not delete its index; unknown names are an error */
+	/* an alias does not delete its index (OpenSearch's 400); unknown names
+	 * are an error */
 	add_alias(c, "two", "al2", -1);
-	assert_int_equal(cat_delete(c, "al2", &n, err, sizeof err), TRAWL_ENOTFOUND);
+	assert_int_equal(cat_delete(c, "al2", &n, err, sizeof err), TRAWL_EQUERY);
+	assert_non_null(strstr(err, "matches an alias"));
+	assert_int_equal(cat_delete(c, "nope", &n, err, sizeof err), TRAWL_ENOTFOUND);
 	assert_int_equal(cat_delete(c, "t*", &n, err, sizeof err), TRAWL_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(h.dropped, 2);

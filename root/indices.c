@@ -272,6 +272,8 @@ static void delete_index(catalog *c, const char *expr, const http_request *req, 
 		os_send_errf(resp, pretty, 404, "index_not_found_exception", NULL, "%s", err);
 	else if (rc == TRAWL_EINVAL)
 		os_send_errf(resp, pretty, 405, "illegal_argument_exception", NULL, "%s", err);
+	else if (rc == TRAWL_EQUERY) /* an alias named: OpenSearch's 400 */
+		os_send_errf(resp, pretty, 400, "illegal_argument_exception", NULL, "%s", err);
 	else if (rc)
 		os_resolve_failed(resp, pretty, rc, NULL, err);
 	else
@@ -755,9 +757,24 @@ static void post_aliases(catalog *c, const http_request *req, const qparams *qp,
 	json_decref(body);
 }
 
+/* Whether one of the indexes of out ({index: {"aliases": {...}}}) has
+ * the alias name. */
+static int has_alias(json_t *out, const char *name)
+{
+	const char *ix;
+	json_t *v;
+	json_object_foreach(out, ix, v)
+	{
+		if (json_object_get(json_object_get(v, "aliases"), name))
+			return 1;
+	}
+	return 0;
+}
+
 /* GET /_alias[/{name}], /{index}/_alias[/{name}], /_aliases: the indexes
- * (of expr) with their aliases (matching name); with a name, 404 when no
- * index has one. HEAD answers the same status without a body. */
+ * (of expr) with their aliases (matching name); 404 with what was found
+ * when a name (not a pattern) of the list is no alias of these indexes. HEAD answers the same
+ * status without a body. */
 static void get_aliases(catalog *c, const char *expr, const char *name, int only_with,
                         const qparams *qp, const http_request *req, http_response *resp, int pretty)
 {
@@ -776,12 +793,27 @@ static void get_aliases(catalog *c, const char *expr, const char *name, int only
 			                    json_pack("{s:o}", "aliases", al));
 	}
 	cat_set_release(&set);
-	if (name && !json_object_size(out)) {
-		json_decref(out);
-		char msg[LIMIT_INDEX_NAME_BYTES + 32];
-		snprintf(msg, sizeof msg, "alias [%s] missing", name);
-		os_send_json(resp, 404, json_pack("{s:s, s:i}", "error", msg, "status", 404),
-		             pretty);
+	/* names (not patterns) that no index has: 404, with what was found */
+	char missing[LIMIT_ERRMSG_BYTES] = "";
+	unsigned nmissing = 0;
+	for (const char *s = name ? name : ""; *s;) {
+		const char *comma = strchr(s, ',');
+		size_t n = comma ? (size_t)(comma - s) : strlen(s);
+		char item[LIMIT_INDEX_NAME_BYTES + 1];
+		snprintf(item, sizeof item, "%.*s", (int)n, s);
+		s = comma ? comma + 1 : s + n;
+		if (!n || strchr(item, '*') || !strcmp(item, "_all") || has_alias(out, item))
+			continue;
+		size_t at = strlen(missing);
+		snprintf(missing + at, sizeof missing - at, "%s%s", nmissing++ ? "," : "", item);
+	}
+	if (nmissing) {
+		char msg[LIMIT_ERRMSG_BYTES + 32];
+		snprintf(msg, sizeof msg, "alias%s [%s] missing", nmissing > 1 ? "es" : "",
+		         missing);
+		json_object_set_new(out, "error", json_string(msg));
+		json_object_set_new(out, "status", json_integer(404));
+		os_send_json(resp, 404, out, pretty);
 		return;
 	}
 	os_send_json(resp, 200, out, pretty);

@@ -182,14 +182,17 @@ class IndexesTest(unittest.TestCase):
         self.servers.remove(s)
         os.makedirs(os.path.join(d, "_trawl", "new-1-0", "gen-000001"))
         os.makedirs(os.path.join(d, "_trawl", "old-1-3"))
+        # an index whose directory name no request could address: not served
+        shutil.copytree(os.path.join(d, "b"), os.path.join(d, "B,c"))
         s = self.serve(d)
         st, b = call(s.port, "GET", "/_cat/indices?format=json&h=index,docs.count,pri")
         self.assertEqual(sorted((r["index"], r["docs.count"], r["pri"]) for r in b),
                          [("a", "2", "1"), ("b", "1", "3")])
         st, b = call(s.port, "GET", "/al/_search")
         self.assertEqual(sorted(h["_id"] for h in b["hits"]["hits"]), ["1", "3"], b)
-        self.assertEqual(sorted(os.listdir(d)), ["_trawl", "a", "b"])
+        self.assertEqual(sorted(os.listdir(d)), ["B,c", "_trawl", "a", "b"])
         self.assertEqual(sorted(os.listdir(os.path.join(d, "_trawl"))), ["aliases.json", "lock"])
+        self.assertIn('"B,c" in %s is not served' % d, s.stderr())
         s.stop()
 
     # Searches over several indexes answer as each index's own answers
@@ -317,6 +320,21 @@ class IndexesTest(unittest.TestCase):
         self.assertEqual(st, 400, b)
         st, b = call(p, "GET", "/_alias/nope")
         self.assertEqual((st, b), (404, {"error": "alias [nope] missing", "status": 404}))
+        # a list: 404 naming what is missing, beside what was found; a
+        # pattern that matches nothing is no error
+        st, b = call(p, "GET", "/_alias/lw,nope,nix")
+        self.assertEqual((st, b), (404, {"error": "aliases [nope,nix] missing", "status": 404,
+                                         "logs": {"aliases": {"lw": {}}}}))
+        self.assertEqual(call(p, "GET", "/_alias/nope*"), (200, {}))
+        # DELETE of an alias: OpenSearch's 400, and the index stays
+        st, b = call(p, "DELETE", "/lw")
+        self.assertEqual((st, b["error"]["type"]), (400, "illegal_argument_exception"), b)
+        self.assertIn("matches an alias", b["error"]["reason"])
+        self.assertEqual(call(p, "HEAD", "/logs")[0], 200)
+        # a leading -name is a name, not an exclusion (only after a wildcard)
+        self.assertEqual(call(p, "GET", "/-logs/_search")[0], 404)
+        st, b = call(p, "GET", "/*,-logs/_search")
+        self.assertEqual((st, b["hits"]["total"]["value"]), (200, 0), b)
         # several indexes of different mappings: a field one lacks matches
         # nothing there; search_after is refused over several
         st, b = call(p, "POST", "/meta/_doc?refresh=true", {"title": "m", "n": 5})
