@@ -333,6 +333,12 @@
 #define LIMIT_KEEP_GENERATIONS 8
 #define LIMIT_MERGE_FACTOR 10
 #define LIMIT_MERGE_DOCS 200000
+/* The global statistics' delta (index/gstats.h) is folded into a new base
+ * when it holds more keys than the base's 1/LIMIT_STATS_REBASE_FRACTION
+ * (and at every compaction): each generation rewrites its delta, so its
+ * cost grows with the keys changed since the last rebase, and a search
+ * looks a term up in both. A rebase writes the whole vocabulary once. */
+#define LIMIT_STATS_REBASE_FRACTION 4
 /* Items of a _bulk request decided at once (its outcomes are held a chunk
  * at a time), and how long a write with refresh=true|wait_for, or a
  * _refresh, waits for its generation. */

@@ -232,6 +232,7 @@ typedef struct sh_apply_report {
 	uint32_t segments;   /* segment files written */
 	uint32_t delsets;    /* delete set files written */
 	int base_written;    /* the statistics base of a whole-built generation */
+	int rebased;         /* the statistics' delta folded into a new base */
 	double seconds;
 } sh_apply_report;
 

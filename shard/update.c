@@ -1037,6 +1037,39 @@ static int link_live(apply *a, const char *name)
 /* The statistics files of the new generation: the base (linked, or
  * written from the live shards), and a new delta holding the batch's
  * changes (none when nothing changed: the live one's is linked). */
+/* The rebase: the new generation's statistics (m's base and delta, in
+ * a->tmpdir) folded into a base of its own, which replaces both there. */
+static int rebase_stats(apply *a, idx_manifest *m)
+{
+	char base[LIMIT_PATH_BYTES], delta[LIMIT_PATH_BYTES], path[LIMIT_PATH_BYTES];
+	char name[IDX_FILE_NAME_BYTES];
+	snprintf(base, sizeof base, "%s/%s", a->tmpdir, m->stats_base.file);
+	snprintf(delta, sizeof delta, "%s/%s", a->tmpdir, m->stats_delta.file);
+	snprintf(name, sizeof name, "stats-g%06llu.base", (unsigned long long)a->gen);
+	snprintf(path, sizeof path, "%s/%s", a->tmpdir, name);
+	idx_gstats *g = NULL;
+	int rc = idx_gstats_open(&g, base, delta, a->schema.nfields, a->err, a->errlen);
+	if (!rc && (rc = idx_gstats_rebase(path, g, a->err, a->errlen)) == TRAWL_OK &&
+	    (unlink(base) != 0 || unlink(delta) != 0))
+		rc = errf(a->err, a->errlen, TRAWL_EIO, "%s: %s", a->tmpdir, strerror(errno));
+	idx_gstats_close(g);
+	if (!rc && (rc = hash_new(a, name, &m->stats_base)) == TRAWL_OK)
+		memset(&m->stats_delta, 0, sizeof m->stats_delta);
+	return rc;
+}
+
+/* Whether the statistics of the new generation are rebased: at a
+ * compaction, or when the delta has grown past a fraction of the base
+ * (LIMIT_STATS_REBASE_FRACTION), counting the batch's changed keys (an
+ * upper bound of the new delta's). */
+static int wants_rebase(const apply *a, const idx_gstats *cur, size_t changed_keys)
+{
+	if (a->hooks && a->hooks->fresh_dict)
+		return 1;
+	return cur && idx_gstats_delta_keys(cur) + changed_keys >
+	                  idx_gstats_base_keys(cur) / LIMIT_STATS_REBASE_FRACTION;
+}
+
 static int write_stats(apply *a, idx_manifest *m, int changed)
 {
 	const idx_manifest *l = &a->live;
@@ -1049,6 +1082,9 @@ static int write_stats(apply *a, idx_manifest *m, int changed)
 			return rc;
 		if (l->stats_delta.file[0] && (rc = link_live(a, l->stats_delta.file)))
 			return rc;
+		/* a compaction's generation reads one layer, as a build's */
+		if (l->stats_delta.file[0] && wants_rebase(a, NULL, 0))
+			return rebase_stats(a, m);
 		return TRAWL_OK;
 	}
 	if (l->stats_base.file[0]) {
@@ -1126,6 +1162,10 @@ static int write_stats(apply *a, idx_manifest *m, int changed)
 	}
 	if (!rc)
 		rc = hash_new(a, name, &m->stats_delta);
+	/* (a base written by this generation, from a whole build's shards,
+	 * is new already: its delta is this batch's) */
+	if (!rc && l->stats_base.file[0] && wants_rebase(a, a->cur, nch))
+		rc = rebase_stats(a, m);
 	free(ch);
 	keylist_free(&add);
 	keylist_free(&del);
@@ -1311,6 +1351,8 @@ static int apply_batch(apply *a, const idx_wop *ops, uint32_t n, uint64_t applie
 	if ((rc = step(a, "stats")) || (rc = write_stats(a, m, !merge && (a->nadd || ndel))))
 		return rc;
 	rep->base_written = !a->live.stats_base.file[0] && m->stats_base.file[0];
+	rep->rebased =
+	    a->live.stats_base.file[0] && strcmp(m->stats_base.file, a->live.stats_base.file);
 	if ((rc = step(a, "segments")))
 		return rc;
 	for (uint32_t s = 0; s < m->shards && !rc; s++)

@@ -902,7 +902,7 @@ static void test_merge(void **state)
 	char base[IDX_FILE_NAME_BYTES], delta[IDX_FILE_NAME_BYTES];
 	snprintf(base, sizeof base, "%s", g_live.stats_base.file);
 	snprintf(delta, sizeof delta, "%s", g_live.stats_delta.file);
-	assert_true(base[0] && delta[0]);
+	assert_true(base[0]); /* a delta unless the last batch rebased */
 	assert_true(g_live.shard[0].nsegs > 1);
 	b->n = 0;
 	for (uint32_t k = 0; k < g_ndocs; k++) {
@@ -928,6 +928,65 @@ static void test_merge(void **state)
 	assert_int_equal(g_live.shard[0].nsegs, 1);
 	assert_string_equal(g_live.stats_base.file, base);
 	assert_string_equal(g_live.stats_delta.file, delta);
+	free(b);
+}
+
+/* The statistics' delta is folded into a new base when it has grown past
+ * a quarter of the base's keys, and at a compaction; every generation's
+ * statistics stay those of a recount (apply_and_check). */
+static void test_rebase(void **state)
+{
+	(void)state;
+	build_base(2, 200, SCHEMA);
+	batch *b = calloc(1, sizeof *b);
+	int rebased = 0, deltas = 0;
+	/* until a rebase has been seen and the last batch left a delta */
+	for (int round = 0; round < 40 && !(rebased && g_live.stats_delta.file[0]); round++) {
+		char before[IDX_FILE_NAME_BYTES];
+		snprintf(before, sizeof before, "%s", g_live.stats_base.file);
+		/* the vocabulary is small: a batch of 40 changes most keys, one
+		 * document few */
+		if (rebased)
+			random_batch(b, 1, 0, 0);
+		else
+			random_batch(b, 20, 10, 10);
+		apply_and_check(b, &g_model_hooks);
+		batch_free(b);
+		if (round && strcmp(before, g_live.stats_base.file)) {
+			rebased++;
+			assert_int_equal(g_live.stats_delta.file[0], 0);
+		}
+		deltas += g_live.stats_delta.file[0] != 0;
+	}
+	assert_true(rebased > 0 && deltas > 0);
+	/* with a delta, a compaction of every shard: one layer again */
+	assert_true(g_live.stats_delta.file[0] != 0);
+	b->n = 0;
+	for (uint32_t k = 0; k < g_ndocs; k++) {
+		mdoc *d = &g_docs[k];
+		if (!d->live)
+			continue;
+		uint32_t i = b->n++;
+		b->target[i] = k;
+		b->c[i] = d->c; /* as it is */
+		b->docs[i] = doc_json(d);
+		b->ops[i] = (idx_wop){IDX_WOP_INDEX,
+		                      d->id,
+		                      (uint32_t)strlen(d->id),
+		                      b->docs[i],
+		                      (uint32_t)strlen(b->docs[i]),
+		                      1,
+		                      ++g_seq};
+	}
+	sh_apply_hooks h = g_model_hooks;
+	h.merge = 1;
+	h.fresh_dict = 1;
+	apply_and_check(b, &h);
+	batch_free(b);
+	assert_int_equal(g_live.stats_delta.file[0], 0);
+	char want[IDX_FILE_NAME_BYTES];
+	snprintf(want, sizeof want, "stats-g%06llu.base", (unsigned long long)g_live.generation);
+	assert_string_equal(g_live.stats_base.file, want);
 	free(b);
 }
 
@@ -1087,6 +1146,7 @@ int main(void)
 	    TESTDIR_TEST(test_unstored),     TESTDIR_TEST(test_limit_segments),
 	    TESTDIR_TEST(test_failures),     TESTDIR_TEST(test_refusals),
 	    TESTDIR_TEST(test_zdict),        TESTDIR_TEST(test_merge),
+	    TESTDIR_TEST(test_rebase),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	model_reset(0);
