@@ -19,12 +19,14 @@ Configurations (each compared with a full build of the final documents):
            generation cannot sort by a keyword yet, index/sort.c)
 Every index, updated or full, is asked over HTTP with the same request
 (`trawl serve DIR --read-only` for the local ones, the root for the
-cluster): enwiki's game queries (queries-sbg.jsonl, trawl syntax, `q=`,
+cluster), through both APIs (the OpenSearch API's _search and the native
+/search): enwiki's game queries (queries-sbg.jsonl, trawl syntax in `q=`,
 top 10 as bench/build/equivalence.py asks them), and the structured
 protocol's 600 requests per corpus (../shared/peers/structured/queries)
-written as the query DSL by tests/peer_requests_test.py's translation
-(do_query.c's meaning: q's words OR-ed over the one text field, the filter
-clauses, a sort with the id's keyword last, the aggregations). Compared:
+and its hand-written conformance requests (tests/conformance-*.jsonl
+there), by tests/peer_requests_test.py's translation (do_query.c's
+meaning: q's words OR-ed over the one text field, the filter clauses, a
+sort with the id's keyword last, the aggregations). Compared:
 status, total, the hits' ids in order, scores to 1e-6 relative, sort
 values, stored documents, and every aggregation (integers exactly, other
 numbers to 1e-6 relative). No tolerance for ties: two hits of one score in
@@ -72,11 +74,13 @@ CORPORA = {
     "debian": {"name": "debian-packages",
                "docs": os.path.join(DATA, "debian-packages", "docs.jsonl.zst"),
                "schema": os.path.join(PEERS, "schemas", "debian-packages.json"),
-               "queries": os.path.join(PEERS, "queries", "debian-packages.jsonl")},
+               "queries": os.path.join(PEERS, "queries", "debian-packages.jsonl"),
+               "conformance": os.path.join(PEERS, "tests", "conformance-debian-packages.jsonl")},
     "curl": {"name": "curl-commits",
              "docs": os.path.join(DATA, "curl-commits", "docs.jsonl.zst"),
              "schema": os.path.join(PEERS, "schemas", "curl-commits.json"),
-             "queries": os.path.join(PEERS, "queries", "curl-commits.jsonl")},
+             "queries": os.path.join(PEERS, "queries", "curl-commits.jsonl"),
+             "conformance": os.path.join(PEERS, "tests", "conformance-curl-commits.jsonl")},
 }
 TEXT, IDK = prt.TEXT_FIELD, prt.ID_FIELD  # bench/structured/proto.h's names
 TRAWL = None
@@ -106,14 +110,18 @@ class Protocol:
     def convert(self, d):
         return prt.trawl_doc(self.schema, d)
 
-    def body(self, rid, tag, req):
-        b = prt.Request(self.schema["fields"], rid, tag, req).opensearch()
+    def bodies(self, rid, tag, req):
+        """(the OpenSearch API's body, the native API's body) of request req."""
+        r = prt.Request(self.schema["fields"], rid, tag, req)
+        if not ID_TIEBREAK:
+            r.sort = [k for k in r.sort if IDK not in k]
+        b = r.opensearch()
         del b["_source"], b["timeout"]
         if "sort" in b:
             b["track_scores"] = True
-            if not ID_TIEBREAK:
-                b["sort"] = [k for k in b["sort"] if IDK not in k]
-        return b
+        n = r.native()
+        del n["timeout_ms"]
+        return b, n
 
 
 # ---- corpora, batches, the model ---------------------------------------------
@@ -344,9 +352,16 @@ class Cluster:
 
 # ---- answers and their comparison --------------------------------------------
 
-def ask(port, name, req):
-    """(what to compare) of one request: a dict, or ('error', status, type)."""
-    if isinstance(req, str):  # a trawl query, as bench/build/equivalence.py asks it
+def ask(port, name, api, req):
+    """(what to compare) of one request through api ("os": the OpenSearch
+    API, "native": /search): a dict, or {"error": status, "reason": ...}."""
+    if api == "native":
+        if isinstance(req, str):
+            st, b = http_json(port, "GET", "/search?k=%d&source=false&q=%s"
+                              % (ASK_K, urllib.parse.quote(req)), timeout=120)
+        else:
+            st, b = http_json(port, "POST", "/search", req, timeout=120)
+    elif isinstance(req, str):  # a trawl query, as bench/build/equivalence.py asks it
         st, b = http_json(port, "GET", "/%s/_search?size=%d&track_total_hits=true&q=%s"
                           % (name, ASK_K, urllib.parse.quote(req)), timeout=120)
     else:
@@ -356,6 +371,13 @@ def ask(port, name, req):
         if isinstance(e, dict):
             e = "%s: %s" % (e.get("type"), e.get("reason"))
         return {"error": st, "reason": str(e if e is not None else b)[:300]}
+    if api == "native":
+        if b["coverage"].get("partial"):
+            return {"error": "partial", "reason": json.dumps(b["coverage"])}
+        return {"total": b["total"],
+                "hits": [{"id": x["id"], "score": x["score"], "sort": x.get("sort"),
+                          "source": x.get("source")} for x in b["hits"]],
+                "aggs": b.get("aggregations")}
     h = b["hits"]
     return {"total": h["total"],
             "hits": [{"id": x["_id"], "score": x["_score"], "sort": x.get("sort"),
@@ -428,8 +450,8 @@ def compare(reqs, a, e, show):
     """(compared, differing, both refused, lines describing the first few,
     differences counted by kind)."""
     bad, refused, lines, kinds = 0, 0, [], {}
-    for (label, req) in reqs:
-        x, y = ask(a[0], a[1], req), ask(e[0], e[1], req)
+    for (label, api, req) in reqs:
+        x, y = ask(a[0], a[1], api, req), ask(e[0], e[1], api, req)
         if "error" in y and x == y:
             refused += 1
             continue
@@ -486,11 +508,14 @@ def run_corpus(key, a, out):
         with open(schema, "w") as f:
             json.dump(proto.trawl_schema(), f)
         reqs = []
-        with open(c["queries"]) as f:
-            for line in f:
-                if line.strip():
-                    q = json.loads(line)
-                    reqs.append((q["id"], proto.body(q["id"], q["tag"], q["request"])))
+        for path in (c["queries"], c["conformance"]):
+            with open(path) as f:
+                for line in f:
+                    if line.strip():
+                        q = json.loads(line)
+                        os_body, native = proto.bodies(q["id"], q["tag"], q["request"])
+                        reqs.append((q["id"], "os", os_body))
+                        reqs.append((q["id"] + " (native)", "native", native))
     else:
         docs = raw
         reqs = []
@@ -498,7 +523,8 @@ def run_corpus(key, a, out):
             for line in f:
                 if line.strip():
                     q = json.loads(line)["query"]
-                    reqs.append((repr(q), q))
+                    reqs.append((repr(q), "os", q))
+                    reqs.append((repr(q) + " (native)", "native", q))
     del raw
     seen, uniq = set(), []
     for d in docs:  # one document per id (a later one would replace it)
@@ -521,8 +547,9 @@ def run_corpus(key, a, out):
         batches.append(p)
     final = os.path.join(work, "final.jsonl")
     write_jsonl(final, sorted(b.model.values(), key=lambda d: d["id"]))
-    print("%s: %d documents, base %d, %d batches of %d writes in all, final %d; %d requests"
-          % (c["name"], len(docs), base_n, a.batches, nops, len(b.model), len(reqs)),
+    print("%s: %d documents, base %d, %d batches of %d writes in all, final %d; %d requests, "
+          "each through both APIs" % (c["name"], len(docs), base_n, a.batches, nops,
+                                      len(b.model), len(reqs) // 2),
           flush=True)
     full, tfull = {}, {}
     bad = 0
@@ -589,7 +616,7 @@ def run_corpus(key, a, out):
                "updates_s": round(tupd, 1), "full_s": round(tfull[shards], 1),
                "compare_s": round(tcmp, 1), "kinds": kinds}
         out.append(row)
-        print("  %-8s %d requests compared, %d differ, %d refused by both; base build %.1f s, "
+        print("  %-8s %d answers compared, %d differ, %d refused by both; base build %.1f s, "
               "%d updates %.1f s, full build %.1f s (compare %.1f s)"
               % (cfg, n, nbad, refused, tbase, a.batches, tupd, tfull[shards], tcmp), flush=True)
         for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]):
