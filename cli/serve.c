@@ -237,6 +237,12 @@ static void warn_exposed(const leaf_config *cfg)
 	"                 overloaded, at once (HTTP 429 when no replica has room;\n"               \
 	"                 default " LIMIT_STR(                                                     \
 	    LIMIT_LEAF_QUEUE_PER_WORKER) " per worker, at most " LIMIT_STR(LIMIT_RPC_MAX_QUEUE) ")\n"
+#define FLOOD_HELP                                                                                 \
+	"  --flood-stage PCT writes are refused (507) while the disk holding the\n"                \
+	"                 index is more than PCT% full, so that what is logged can\n"              \
+	"                 still be applied (default " LIMIT_STR(                                   \
+	    LIMIT_DISK_FLOOD_PCT) "; 100: never)\n"
+#define FLOOD_USAGE "--flood-stage takes a percent from 1 to 100"
 #define SCRUB_HELP                                                                                 \
 	"  --scrub-rate N MiB/s the shard files are read again at, to find damage\n"               \
 	"                 while they are served (default 64; 0: no scrub)\n"                       \
@@ -678,7 +684,7 @@ static const char serve_help[] =
     "  --cache-mb N   result cache size (default 64; 0: no cache)\n"
     "  --refresh-ms N how often writes become searchable (default 1000)\n"
     "  --max-backlog N writes acknowledged and not yet searchable past which\n"
-    "                 writes are refused with 429 (default and most: 200000)\n"
+    "                 writes are refused with 429 (default and most: 200000)\n" FLOOD_HELP
     "  --read-only    refuse writes (otherwise this process is the index's\n"
     "                 indexer: writes are logged in DIR/wlog.mdb and published\n"
     "                 as new generations)\n" SCRUB_HELP DRAIN_HELP TOKENS_HELP;
@@ -703,11 +709,12 @@ int cmd_serve(int argc, char **argv)
 	                                      {"drain-ms", required_argument, 0, 'D'},
 	                                      {"refresh-ms", required_argument, 0, 'R'},
 	                                      {"max-backlog", required_argument, 0, 'B'},
+	                                      {"flood-stage", required_argument, 0, 'F'},
 	                                      {"read-only", no_argument, 0, 'r'},
 	                                      {"help", no_argument, 0, 'h'},
 	                                      {0, 0, 0, 0}};
 	int c;
-	long cache_mb = 64, drain_ms = 0, refresh_ms = 1000, backlog = 0;
+	long cache_mb = 64, drain_ms = 0, refresh_ms = 1000, backlog = 0, flood = 0;
 	int read_only = 0;
 	token_files tf = {NULL, NULL};
 	optind = 1;
@@ -754,6 +761,10 @@ int cmd_serve(int argc, char **argv)
 				                       "--max-backlog takes 1 to " LIMIT_STR(
 				                           LIMIT_INDEXER_BACKLOG_OPS));
 			break;
+		case 'F':
+			if ((flood = parse_range(optarg, 1, 100)) < 1)
+				return cli_usage_error("serve", FLOOD_USAGE);
+			break;
 		case 'r':
 			read_only = 1;
 			break;
@@ -787,6 +798,7 @@ int cmd_serve(int argc, char **argv)
 	hc.cache_mb = cache_mb;
 	hc.refresh_ms = refresh_ms;
 	hc.max_backlog = (uint64_t)backlog;
+	hc.flood_pct = (unsigned)flood;
 	hc.read_only = read_only;
 	hc.quiet = quiet;
 	char err[1024];
@@ -817,23 +829,20 @@ static const char indexer_help[] =
     "\n"
     "  --listen URL     tcp://HOST:PORT, ipc://PATH or tls+tcp://HOST:PORT\n"
     "  --refresh-ms N   how often writes become searchable (default 1000)\n"
-    "  --workers N      requests at once (default 16; a refresh holds one)\n"
+    "  --workers N      requests at once (default 16; a refresh holds one)\n" FLOOD_HELP
     "  --cert, --key, --ca  TLS for a tls+tcp:// URL: the roots' certificates\n"
     "                   must be signed by the CA\n";
 
 int cmd_indexer(int argc, char **argv)
 {
-	static const struct option longs[] = {{"listen", required_argument, 0, 'l'},
-	                                      {"refresh-ms", required_argument, 0, 'R'},
-	                                      {"workers", required_argument, 0, 'w'},
-	                                      {"cert", required_argument, 0, 'c'},
-	                                      {"key", required_argument, 0, 'k'},
-	                                      {"ca", required_argument, 0, 'a'},
-	                                      {"quiet", no_argument, 0, 'q'},
-	                                      {"help", no_argument, 0, 'h'},
-	                                      {0, 0, 0, 0}};
+	static const struct option longs[] = {
+	    {"listen", required_argument, 0, 'l'},  {"refresh-ms", required_argument, 0, 'R'},
+	    {"workers", required_argument, 0, 'w'}, {"flood-stage", required_argument, 0, 'F'},
+	    {"cert", required_argument, 0, 'c'},    {"key", required_argument, 0, 'k'},
+	    {"ca", required_argument, 0, 'a'},      {"quiet", no_argument, 0, 'q'},
+	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
 	const char *url = NULL;
-	long refresh_ms = 1000, workers = 16;
+	long refresh_ms = 1000, workers = 16, flood = 0;
 	int quiet = 0, c;
 	rpc_tls tls = {0};
 	optind = 1;
@@ -851,6 +860,10 @@ int cmd_indexer(int argc, char **argv)
 			if ((workers = parse_range(optarg, 1, LIMIT_RPC_WORKERS)) < 1)
 				return cli_usage_error("indexer", "--workers takes 1 to " LIMIT_STR(
 				                                      LIMIT_RPC_WORKERS));
+			break;
+		case 'F':
+			if ((flood = parse_range(optarg, 1, 100)) < 1)
+				return cli_usage_error("indexer", FLOOD_USAGE);
 			break;
 		case 'c':
 			tls.cert_file = optarg;
@@ -889,6 +902,7 @@ int cmd_indexer(int argc, char **argv)
 	trawl_indexer_opts xo = {0};
 	xo.refresh_ms = (unsigned)refresh_ms;
 	xo.quiet = quiet;
+	xo.flood_pct = (unsigned)flood;
 	int rc = trawl_indexer_open(&x, dir, &xo, err, sizeof err);
 	if (rc)
 		return cli_fail(rc, err);

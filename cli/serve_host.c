@@ -170,6 +170,7 @@ static int start_index(serve_host *h, const char *dir, const char *name, served 
 		trawl_indexer_opts xc = {0};
 		xc.refresh_ms = (unsigned)h->cfg.refresh_ms;
 		xc.backlog_ops = h->cfg.max_backlog;
+		xc.flood_pct = h->cfg.flood_pct;
 		xc.published = sw_published;
 		xc.ctx = s;
 		xc.quiet = h->cfg.quiet;

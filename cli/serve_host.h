@@ -33,10 +33,11 @@ typedef struct serve_host_config {
 	unsigned queue;   /* a leaf's queue, per index (0: the default) */
 	int64_t scrub;    /* leaf_config.scrub_bytes_per_s */
 	unsigned scrub_period;
-	long cache_mb;   /* each root's result cache */
+	long cache_mb;        /* each root's result cache */
 	long refresh_ms;      /* each indexer's refresh interval */
 	uint64_t max_backlog; /* each indexer's trawl_indexer_opts.backlog_ops (0: default) */
-	int read_only;   /* no indexers: writes are refused */
+	unsigned flood_pct;   /* each indexer's trawl_indexer_opts.flood_pct (0: default) */
+	int read_only;        /* no indexers: writes are refused */
 	int quiet;
 } serve_host_config;
 

@@ -320,6 +320,11 @@
  * 2 s), and clients are better told to slow down than left to fill the
  * log (507). The bytes' bound is also at most half the log's own. */
 #define LIMIT_INDEXER_BACKLOG_OPS 200000 /* (trawl serve --help says it) */
+/* The disk's flood stage (OpenSearch's watermark of the same name): past
+ * this percent of the file system holding an index used, its writes are
+ * refused (507) until space is freed, so that what the log holds can still
+ * be applied (trawl serve --flood-stage). */
+#define LIMIT_DISK_FLOOD_PCT 95
 #define LIMIT_INDEXER_BACKLOG_BYTES ((uint64_t)2 * LIMIT_INDEXER_BATCH_BYTES)
 /* The indexer's merge policy (shard/indexer.c): a shard with more than
  * LIMIT_MERGE_AT_SEGMENTS segments merges its smallest, up to
@@ -417,6 +422,7 @@ _Static_assert((uint64_t)LIMIT_SEGMENTS *TRAWL_MAX_SHARDS <= 65536,
                "every segment of a generation open at once stays within file descriptors");
 _Static_assert(LIMIT_WLOG_MIN_BYTES <= LIMIT_WLOG_BYTES, "the log's bounds are ordered");
 /* A refresh's extra wait for the other replicas fits in its own wait. */
+_Static_assert(LIMIT_DISK_FLOOD_PCT > 0 && LIMIT_DISK_FLOOD_PCT <= 100, "a percent");
 _Static_assert(LIMIT_REFRESH_REPLICAS_MS < LIMIT_REFRESH_WAIT_MS,
                "the wait for every replica is part of a refresh's wait");
 /* An update file's chunk is one append of the log, and a _bulk request. */

@@ -268,6 +268,7 @@ static const stat_field stat_fields[] = {
     SF(deleted, 0),
     SF(segments_written, 0),
     SF(rejected, 0),
+    SF(flooded, 0),
 };
 #define NSTAT (sizeof stat_fields / sizeof *stat_fields)
 

@@ -862,6 +862,9 @@ static void writer_metrics(const cat_set *all, tbuf *b)
 	    {"trawl_indexer_rejected_total", "counter",
 	     "Write requests refused with 429 because too many writes were not yet searchable "
 	     "(the backlog's bound)."},
+	    {"trawl_indexer_flooded_total", "counter",
+	     "Write requests refused with 507 because the disk holding the index was past its "
+	     "flood stage (--flood-stage)."},
 	    {"trawl_indexer_segments", "gauge", "Segments of the live generation."},
 	    {"trawl_indexer_shard_segments_max", "gauge",
 	     "Segments of the live generation's shard with the most."},
@@ -871,19 +874,14 @@ static void writer_metrics(const cat_set *all, tbuf *b)
 		            fam[f].name, fam[f].type);
 		for (uint32_t i = 0; i < n; i++) {
 			const trawl_indexer_stats *x = &st[i];
-			const double v[] = {(double)x->writes,
-			                    (double)x->log_ops,
-			                    (double)x->log_bytes,
-			                    (double)(x->acked_seq - x->applied_seq),
-			                    (double)x->generations,
-			                    x->apply_seconds,
-			                    (double)x->failures,
-			                    (double)x->merges,
-			                    (double)x->merged_docs,
-			                    x->merge_seconds,
-			                    (double)x->rejected,
-			                    (double)x->segments,
-			                    (double)x->max_shard_segments};
+			const double v[] = {
+			    (double)x->writes,      (double)x->log_ops,
+			    (double)x->log_bytes,   (double)(x->acked_seq - x->applied_seq),
+			    (double)x->generations, x->apply_seconds,
+			    (double)x->failures,    (double)x->merges,
+			    (double)x->merged_docs, x->merge_seconds,
+			    (double)x->rejected,    (double)x->flooded,
+			    (double)x->segments,    (double)x->max_shard_segments};
 			_Static_assert(sizeof v / sizeof v[0] == sizeof fam / sizeof fam[0],
 			               "a value per family");
 			tbuf_printf(b, "%s{index=\"%s\"} %.17g\n", fam[f].name, names[i], v[f]);

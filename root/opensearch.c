@@ -1810,7 +1810,10 @@ static void fail_item(os_bulk_item *it, const bulk_target *t)
 }
 
 /* Decides one chunk's items [from, to) index by index (the items of one
- * index in their order), the outcomes in res by item. */
+ * index in their order), the outcomes in res by item. TRAWL_EBUSY (the
+ * backlog's bound) or TRAWL_ENOSPC (the disk's flood stage) when an
+ * indexer refused before any item was decided: the request is refused
+ * whole. */
 static int bulk_chunk(bulk_targets *ts, os_bulk *b, uint32_t from, uint32_t to, idx_wreq *reqs,
                       idx_wres *res, uint32_t *of, bulk_target **tgt, int *decided, char *err,
                       size_t errlen)
@@ -1828,9 +1831,9 @@ static int bulk_chunk(bulk_targets *ts, os_bulk *b, uint32_t from, uint32_t to, 
 		const root_writer *w = root_writer_of(cat_root(t->set.ix[0]));
 		idx_wres *tmp = calloc(n, sizeof *tmp);
 		int wrc = tmp ? w->write(w->ctx, reqs, n, tmp, err, errlen) : TRAWL_ENOMEM;
-		if (wrc == TRAWL_EBUSY && !*decided) {
+		if ((wrc == TRAWL_EBUSY || wrc == TRAWL_ENOSPC) && !*decided) {
 			free(tmp);
-			return TRAWL_EBUSY; /* nothing decided yet: the request is refused whole */
+			return wrc; /* nothing decided yet: the request is refused whole */
 		}
 		*decided |= !wrc;
 		for (uint32_t k = 0; k < n; k++) {
@@ -1914,14 +1917,19 @@ static void bulk(catalog *c, const char *expr, const qparams *qp, const http_req
 			}
 			tgt[i - from] = t;
 		}
-		if (bulk_chunk(ts, &b, from, to, reqs, res, of, tgt, &decided, err, sizeof err) ==
-		    TRAWL_EBUSY) {
+		int brc =
+		    bulk_chunk(ts, &b, from, to, reqs, res, of, tgt, &decided, err, sizeof err);
+		if (brc == TRAWL_EBUSY) {
 			/* the backlog's bound, before any item was decided: the
 			 * request is refused whole, as OpenSearch's full write queue
 			 * refuses it */
 			os_send_errf(resp, pretty, 429, "es_rejected_execution_exception", NULL,
 			             "%s", err);
 			http_response_header(resp, "Retry-After", "1");
+			goto out;
+		}
+		if (brc == TRAWL_ENOSPC) { /* the disk's flood stage, likewise */
+			os_send_errf(resp, pretty, 507, "exception", NULL, "%s", err);
 			goto out;
 		}
 		for (; from < to; from++) {

@@ -20,6 +20,7 @@
  */
 
 #include <pthread.h>
+#include <sys/statvfs.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,7 @@ struct trawl_indexer {
 	double refresh_sum;
 	uint64_t backlog_ops, backlog_bytes; /* writes are refused past them (429) */
 	uint64_t rejected;                   /* writes refused for the backlog */
+	uint64_t flooded;                    /* writes refused for the disk's flood stage */
 	/* where live_fn found each id written (live_mu): the apply step asks
 	 * here before it searches the live generation again (memo_*) */
 	struct locent **memo;
@@ -973,9 +975,33 @@ void trawl_indexer_close(trawl_indexer *x)
 	free(x);
 }
 
+/* The flood stage: TRAWL_ENOSPC with err when the file system holding
+ * the index is fuller than x allows (a statvfs a request: a microsecond). */
+static int flood_check(trawl_indexer *x, char *err, size_t errlen)
+{
+	unsigned pct = x->cfg.flood_pct ? x->cfg.flood_pct : LIMIT_DISK_FLOOD_PCT;
+	struct statvfs sv;
+	if (pct >= 100 || statvfs(x->dir, &sv) != 0 || sv.f_blocks == 0)
+		return TRAWL_OK;
+	uint64_t used = (uint64_t)(sv.f_blocks - sv.f_bavail);
+	if (used * 100 <= (uint64_t)pct * sv.f_blocks)
+		return TRAWL_OK;
+	pthread_mutex_lock(&x->mu);
+	x->flooded++;
+	pthread_mutex_unlock(&x->mu);
+	return errf(err, errlen, TRAWL_ENOSPC,
+	            "%s: the disk holding the index is %llu%% full, past its flood stage of "
+	            "%u%% (--flood-stage): writes are refused until space is freed; searches "
+	            "go on",
+	            x->dir, (unsigned long long)(used * 100 / sv.f_blocks), pct);
+}
+
 int trawl_indexer_write(trawl_indexer *x, const idx_wreq *reqs, uint32_t n, idx_wres *res,
                         char *err, size_t errlen)
 {
+	int frc = flood_check(x, err, errlen);
+	if (frc)
+		return frc;
 	/* backpressure: the log's operations not yet in a generation */
 	idx_wlog_info li;
 	idx_wlog_stat(x->log, &li);
@@ -1096,5 +1122,6 @@ void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out)
 	out->refresh_count = x->refresh_count;
 	out->refresh_sum = x->refresh_sum;
 	out->rejected = x->rejected;
+	out->flooded = x->flooded;
 	pthread_mutex_unlock(&x->mu);
 }

@@ -903,6 +903,12 @@ typedef struct trawl_indexer_opts {
 	 * (0: LIMIT_INDEXER_BACKLOG_BYTES; never more than half of log_bytes). */
 	uint64_t backlog_ops;
 	uint64_t backlog_bytes;
+	/* The flood stage: writes are refused (TRAWL_ENOSPC; HTTP 507) while
+	 * the file system holding dir is more than this percent full (0:
+	 * LIMIT_DISK_FLOOD_PCT; 100: only a full disk refuses them), so that
+	 * the writes already logged keep room to become a generation and
+	 * reads go on. */
+	unsigned flood_pct;
 } trawl_indexer_opts;
 
 /*
@@ -990,6 +996,7 @@ typedef struct trawl_indexer_stats {
 	uint64_t deleted;          /* documents deleted */
 	uint64_t segments_written; /* segment files written for writes */
 	uint64_t rejected;         /* write calls refused for the backlog (TRAWL_EBUSY) */
+	uint64_t flooded; /* write calls refused for the disk's flood stage (TRAWL_ENOSPC) */
 } trawl_indexer_stats;
 
 /* The upper bounds of trawl_indexer_stats.refresh_le, seconds. */
