@@ -359,9 +359,16 @@
 /* How long a search that met a newer generation than the one it was pinned
  * to (WIRE_F_NEWER: the root's view of the leaves was behind) waits for a
  * fresh ping round before it runs once more, pinned to what that round
- * saw; past it (a dead leaf holds the round up to its ping timeout) the
- * first answer stands. */
+ * saw; past it (a dead leaf holds the round up to its ping timeout) it
+ * runs once more with the view the root has (the first answer was not
+ * fetched). A search over several indexes waits once for them all. */
 #define LIMIT_ROOT_VIEW_WAIT_MS 100
+/* How long a refresh's floor holds at the root that waited for it
+ * (root/replica.h, replicas_raise_floor): within it no search there is
+ * answered from an older generation, even when only a replica behind is
+ * left (the search fails instead); past it such a replica answers. A
+ * client that refreshes and then searches does so well within it. */
+#define LIMIT_REFRESH_FLOOR_MS 10000
 /* How long the ingest remembers a published delete (index/tombs.h), so
  * that a write of the id continues its _version: OpenSearch's
  * index.gc_deletes default; and how many it remembers at most (about 100

@@ -103,8 +103,9 @@ static int keyword_values(root_merge *m, const wire_sortval *sv, uint32_t n, mer
 	uint8_t *b = NULL;
 	if (!rc && !(b = malloc(bytes.len ? bytes.len : 1)))
 		rc = TRAWL_ENOMEM;
-	if (!rc && bytes.len) {
-		memcpy(b, bytes.data, bytes.len);
+	if (!rc) {
+		if (bytes.len)
+			memcpy(b, bytes.data, bytes.len);
 		for (uint32_t i = 0; i < n; i++)
 			for (uint32_t k = 0; k < m->nsort; k++)
 				if (a[i].s[k])
@@ -117,9 +118,9 @@ static int keyword_values(root_merge *m, const wire_sortval *sv, uint32_t n, mer
 	if (rc) {
 		free(b);
 		free(ap);
-		if (rc == TRAWL_EINVAL)
-			snprintf(m->why, sizeof m->why,
-			         "a leaf's sort values are not a JSON array");
+		snprintf(m->why, sizeof m->why, "%s",
+		         rc == TRAWL_EINVAL ? "a leaf's sort values are not a JSON array"
+		                            : "out of memory for the keyword sort values");
 		return rc;
 	}
 	*kw = a;

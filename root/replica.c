@@ -393,15 +393,24 @@ int replicas_await_round(replica_set *rs, unsigned timeout_ms)
 	return 1;
 }
 
+/* Whether p serves one of shards [0, nshards). */
+static int serves_some(replica *p, uint32_t nshards)
+{
+	for (uint32_t s = 0; s < nshards; s++)
+		if (replica_has(p, s))
+			return 1;
+	return 0;
+}
+
 uint32_t replicas_lagging(replica_set *rs, uint32_t nshards, uint64_t gen)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < rs->n; i++) {
-		int serves = 0;
-		for (uint32_t s = 0; s < nshards && !serves; s++)
-			serves = replica_has(&rs->rep[i], s);
-		n += serves && replica_usable(&rs->rep[i], 0) &&
-		     replica_generation(&rs->rep[i]) < gen;
+		uint64_t g = replica_generation(&rs->rep[i]),
+		         lag = atomic_load(&rs->rep[i].lag_gen);
+		n += serves_some(&rs->rep[i], nshards) && replica_usable(&rs->rep[i], 0) &&
+		     g < gen &&
+		     !(lag && g < lag); /* found behind by a refresh before, still behind */
 	}
 	return n;
 }
@@ -563,6 +572,19 @@ void replicas_raise_floor(replica_set *rs, uint64_t g)
 	uint64_t cur = atomic_load(&rs->floor);
 	while (g > cur && !atomic_compare_exchange_weak(&rs->floor, &cur, g))
 		;
+	atomic_store(&rs->floor_until, clock_unix_us() + (uint64_t)LIMIT_REFRESH_FLOOR_MS * 1000u);
+}
+
+uint64_t replicas_floor(replica_set *rs)
+{
+	return clock_unix_us() < atomic_load(&rs->floor_until) ? atomic_load(&rs->floor) : 0;
+}
+
+void replicas_mark_lagging(replica_set *rs, uint32_t nshards, uint64_t gen)
+{
+	for (uint32_t i = 0; i < rs->n; i++)
+		if (serves_some(&rs->rep[i], nshards) && replica_generation(&rs->rep[i]) < gen)
+			atomic_store(&rs->rep[i].lag_gen, gen);
 }
 
 void replicas_saw_generation(replica_set *rs, uint64_t g)

@@ -33,10 +33,13 @@ typedef struct replica {
 	pthread_mutex_t mu; /* state, fails, oks, the latency figures, generation,
 	                       last_failure */
 	enum root_state state;
-	unsigned fails, oks;    /* consecutive failures and successes */
-	double ewma_us;         /* latency of its answers, EWMA */
-	double ewmdev_us;       /* mean deviation of the latency, EWMA */
-	uint64_t generation;    /* the one its last pong named */
+	unsigned fails, oks; /* consecutive failures and successes */
+	double ewma_us;      /* latency of its answers, EWMA */
+	double ewmdev_us;    /* mean deviation of the latency, EWMA */
+	uint64_t generation; /* the one its last pong named */
+	/* a refresh's wait for generation lag_gen ended with it still behind:
+	 * later refreshes do not wait for it until it reaches lag_gen */
+	atomic_uint_fast64_t lag_gen;
 	char last_failure[128]; /* how its last failure went ("": none yet) */
 	atomic_uint outstanding;
 	atomic_uint_fast64_t requests, failures, ejections, redials, dead_closed;
@@ -65,8 +68,9 @@ typedef struct replica_set {
 	atomic_uint_fast64_t next_id;   /* request ids of every message to a leaf; salts */
 	atomic_uint_fast64_t known_gen; /* the newest generation a leaf reported */
 	/* the generation a refresh of this root waited for (root_refresh):
-	 * no search is answered from an older one (replicas_raise_floor) */
-	atomic_uint_fast64_t floor;
+	 * no search is answered from an older one (replicas_raise_floor),
+	 * until floor_until (Unix us) */
+	atomic_uint_fast64_t floor, floor_until;
 	/* traffic: SEARCHes sent, hedges sent, hedges that answered first, and
 	 * hedges sent beyond the budget because the call had stalled */
 	atomic_uint_fast64_t searches, hedges, hedge_wins, hedges_stalled;
@@ -186,14 +190,23 @@ int hedge_allowed(replica_set *rs);
 void replicas_saw_generation(replica_set *rs, uint64_t g);
 
 /* replicas_raise_floor: no search of this root is answered from a
- * generation older than g from now on (only moves forward; a restart
- * forgets it, as a rollback requires). root_refresh raises it to the
+ * generation older than g for LIMIT_REFRESH_FLOOR_MS from now (the
+ * generation only moves forward; a restart forgets it, as a rollback
+ * requires). Past that, replicas of g or newer are still asked first, but
+ * one behind answers when no other can (availability over a promise no
+ * client is still waiting on). root_refresh raises it to the
  * generation it waited for: a replica still on an older one (a pulling
  * leaf a moment behind its twin) is then neither asked first nor
  * believed (scatter's judge asks another), so a search after a
  * refresh=wait_for sees what the refresh promised even when the replica
  * that has it is slow. */
 void replicas_raise_floor(replica_set *rs, uint64_t g);
+/* replicas_floor: the floor searches beginning now are held to (0 once
+ * LIMIT_REFRESH_FLOOR_MS have passed since it was last raised). */
+uint64_t replicas_floor(replica_set *rs);
+/* replicas_mark_lagging: the usable replicas of shards [0, nshards) still
+ * behind gen are not counted by replicas_lagging until they reach it. */
+void replicas_mark_lagging(replica_set *rs, uint32_t nshards, uint64_t gen);
 
 /* replicas_await_round: asks for a ping round at once and waits, at most
  * timeout_ms, until one that started after the call has finished (the
@@ -201,7 +214,8 @@ void replicas_raise_floor(replica_set *rs, uint64_t g);
 int replicas_await_round(replica_set *rs, unsigned timeout_ms);
 
 /* replicas_lagging: usable replicas of shards [0, nshards) whose last pong
- * named a generation older than gen. */
+ * named a generation older than gen, but for those a refresh already
+ * found behind (replicas_mark_lagging) and that have not caught up. */
 uint32_t replicas_lagging(replica_set *rs, uint32_t nshards, uint64_t gen);
 
 /* replicas_ping_now: the ping thread starts its next round at once (a

@@ -118,6 +118,19 @@ static void test_floor(void **state)
 	assert_int_equal(replica_hedge_target(&rs, 0, s0, 1, none, 0), -1);
 	rep[1].generation = 4; /* the twin switched past it: a candidate again */
 	assert_int_equal(replica_hedge_target(&rs, 0, s0, 1, none, 3), 1);
+	/* searches are held to the floor for LIMIT_REFRESH_FLOOR_MS only */
+	assert_int_equal(replicas_floor(&rs), 3);
+	atomic_store(&rs.floor_until, 1);
+	assert_int_equal(replicas_floor(&rs), 0);
+	/* a refresh's wait counts the replicas behind it once: one still
+	 * behind at its end is not waited for until it catches up */
+	rep[1].generation = 2;
+	assert_int_equal(replicas_lagging(&rs, 1, 3), 1);
+	replicas_mark_lagging(&rs, 1, 3);
+	assert_int_equal(replicas_lagging(&rs, 1, 3), 0);
+	assert_int_equal(replicas_lagging(&rs, 1, 4), 1); /* replica 0, on 3 */
+	rep[1].generation = 3; /* caught up: counted again for newer ones */
+	assert_int_equal(replicas_lagging(&rs, 1, 4), 2);
 	tear_down(rep);
 }
 

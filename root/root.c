@@ -62,7 +62,8 @@ int root_refresh(root *r, uint64_t seq, unsigned timeout_ms, char *err, size_t e
 	}
 	replicas_raise_floor(&r->rs, gen);
 	/* and, for a while, until the other replicas switch too: another root
-	 * asking one of them then meets gen (WIRE_F_NEWER) */
+	 * asking one of them then meets gen (WIRE_F_NEWER); a replica still
+	 * behind at the end is not waited for again until it catches up */
 	uint64_t t1 = clock_mono_ms();
 	while (replicas_lagging(&r->rs, r->cfg.nshards, gen) &&
 	       clock_mono_ms() - t1 < LIMIT_REFRESH_REPLICAS_MS &&
@@ -70,6 +71,7 @@ int root_refresh(root *r, uint64_t seq, unsigned timeout_ms, char *err, size_t e
 		replicas_ping_now(&r->rs);
 		usleep(2000);
 	}
+	replicas_mark_lagging(&r->rs, r->cfg.nshards, gen);
 	return TRAWL_OK;
 }
 
@@ -160,6 +162,7 @@ static int coverage(const scatter *sc, uint32_t nsc, const root_query *q, root_r
 		sum.timed_out += sc[i].timed_out;
 		sum.failed += sc[i].failed;
 		sum.overloaded += sc[i].overloaded;
+		sum.behind += sc[i].behind;
 	}
 	sc = &sum;
 	res->shards_total = sc->nshards;
@@ -180,8 +183,11 @@ static int coverage(const scatter *sc, uint32_t nsc, const root_query *q, root_r
 	double cov = (double)sc->answered / (double)sc->nshards;
 	if (!q->allow_partial || cov < q->min_coverage || sc->answered == 0)
 		return errf(err, errlen, TRAWL_EIO,
-		            "%u of %u shards answered (%u timed out, %u failed)", sc->answered,
-		            sc->nshards, sc->timed_out, sc->failed);
+		            "%u of %u shards answered (%u timed out, %u failed%s)", sc->answered,
+		            sc->nshards, sc->timed_out, sc->failed,
+		            sc->behind ? "; replicas that answered were on a generation older than "
+		                         "the one a refresh of this root waited for a moment ago"
+		                       : "");
 	return TRAWL_OK;
 }
 
@@ -569,9 +575,16 @@ int root_search_many(root *const *rs, uint32_t n, const root_query *q, root_resu
 	uint8_t newer[LIMIT_INDEXES] = {0};
 	rc = search_many_once(rs, n, q, t0, newer, out, err, errlen);
 	if (rc == SEARCH_AGAIN) { /* as root_search: a view behind, once more */
+		/* every index's round at once, all within one wait's budget */
 		for (uint32_t i = 0; i < n; i++)
 			if (newer[i])
-				replicas_await_round(&rs[i]->rs, LIMIT_ROOT_VIEW_WAIT_MS);
+				replicas_ping_now(&rs[i]->rs);
+		uint64_t until = clock_mono_ms() + LIMIT_ROOT_VIEW_WAIT_MS;
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t now = clock_mono_ms();
+			if (newer[i] && now < until)
+				replicas_await_round(&rs[i]->rs, (unsigned)(until - now));
+		}
 		rc = search_many_once(rs, n, q, t0, NULL, out, err, errlen);
 	}
 	if (rc == TRAWL_ENOTFOUND) /* a generation retired before its FETCH: once more */

@@ -182,11 +182,13 @@ static enum scatter_step plan(scatter *sc)
 	/* one generation for every shard: while a new one rolls out, the one
 	 * every shard still has (a leaf that switched keeps the one before) */
 	if (sc->attempt == 0) {
-		/* never older than a refresh of this root waited for */
-		uint64_t floor = atomic_load(&rs->floor);
+		/* never older than a refresh of this root waited for, as the
+		 * floor stood when the search began (one raised meanwhile is for
+		 * the searches after the refresh's answer) */
+		sc->floor = replicas_floor(rs);
 		sc->generation = replicas_common_generation(rs, sc->nshards);
-		if (sc->generation && sc->generation < floor)
-			sc->generation = floor;
+		if (sc->generation && sc->generation < sc->floor)
+			sc->generation = sc->floor;
 	}
 	for (uint32_t s = 0; s < sc->nshards; s++) {
 		sc->chosen[s] = sc->shard[s] == SHARD_PENDING
@@ -253,13 +255,13 @@ static enum scatter_step send_all(scatter *sc)
 
 /* Whether call c has come back with a good answer: an error reply (a leaf
  * with the shard out of service, say) must not cancel its twin. */
-static int answered_well(const rpc_call *c)
+static int answered_well(const scatter *sc, const rpc_call *c)
 {
 	wire_header h;
 	wire_search_reply sr;
 	return c->done && c->rc == TRAWL_OK &&
 	       wire_decode_search_reply(c->reply, c->reply_len, &h, &sr, NULL, 0) == TRAWL_OK &&
-	       sr.status == TRAWL_OK;
+	       sr.status == TRAWL_OK && h.generation >= sc->floor; /* not behind (judge) */
 }
 
 /* Group g's winner, once a call of it answered well; the slower call is
@@ -268,9 +270,9 @@ static int settle(scatter *sc, scatter_group *g)
 {
 	if (g->winner)
 		return 1;
-	if (answered_well(&g->call))
+	if (answered_well(sc, &g->call))
 		g->winner = &g->call;
-	else if (g->hedge_leaf >= 0 && answered_well(&g->hedge))
+	else if (g->hedge_leaf >= 0 && answered_well(sc, &g->hedge))
 		g->winner = &g->hedge;
 	if (g->winner) {
 		rpc_call *loser = g->winner == &g->call ? &g->hedge : &g->call;
@@ -365,8 +367,9 @@ static int judge(scatter *sc, scatter_group *g, int j)
 	/* an answer from a generation older than a refresh of this root waited
 	 * for (asked for any, the replica had not switched yet): not believed,
 	 * and that replica is not asked again for this query */
-	int behind = good && h.generation < atomic_load(&sc->rs->floor);
+	int behind = good && h.generation < sc->floor;
 	good &= !behind;
+	sc->behind += (uint32_t)behind;
 	/* it serves a newer generation than this root's pings have seen there:
 	 * the root's view is behind (what it already knows tells nothing new:
 	 * the pin is the oldest newest generation of every shard) */

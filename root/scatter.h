@@ -67,9 +67,10 @@ typedef struct scatter {
 	uint64_t deadline; /* of the SEARCH phase, Unix us */
 	uint32_t nshards;
 	enum scatter_step step;
-	int attempt;             /* 0, then 1 for the retry of failed shards, and
-	                            one more after each wait for room */
-	uint64_t generation;     /* every SEARCH asks for it (0: any); set by the first plan */
+	int attempt;         /* 0, then 1 for the retry of failed shards, and
+	                        one more after each wait for room */
+	uint64_t generation; /* every SEARCH asks for it (0: any); set by the first plan */
+	uint64_t floor;      /* no answer older is believed (replicas_floor at the first plan) */
 	enum shard_state *shard; /* [nshards] */
 	int *chosen;             /* [nshards]: the replica planned, or -1 */
 	uint8_t *excluded;       /* [replicas]: failed this query; not asked again */
@@ -86,6 +87,7 @@ typedef struct scatter {
 	uint32_t answered, timed_out, failed; /* shards, once finished */
 	uint32_t overloaded; /* of the failed: refused as overloaded by every replica asked */
 	int newer;           /* a replica that answered serves a newer generation (WIRE_F_NEWER) */
+	uint32_t behind;     /* answers not believed: older than the floor */
 	int rc;
 	char *err;
 	size_t errlen;
