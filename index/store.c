@@ -5,6 +5,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <sys/statvfs.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -145,11 +146,25 @@ int idx_store_put(idx_store *st, idx_db db, const void *key, size_t klen, const 
 	return map_err(mdb_put(st->wtxn, st->dbi[db], &k, &v, append ? MDB_APPEND : 0));
 }
 
+/* A failed commit's code: LMDB reports a write that found no room as EIO
+ * on some file systems (a full tmpfs, seen): when the file system holding
+ * the store is full, ENOSPC, so that the caller says "no space" (HTTP
+ * 507) rather than "input/output error". */
+static int commit_err(idx_store *st, int rc)
+{
+	const char *path = NULL;
+	struct statvfs sv;
+	if (rc == EIO && mdb_env_get_path(st->env, &path) == 0 && path &&
+	    statvfs(path, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < ((uint64_t)1 << 20))
+		return ENOSPC;
+	return rc;
+}
+
 int idx_store_checkpoint(idx_store *st, char *err, size_t errlen)
 {
 	/* LMDB keeps a write transaction's dirty pages in memory until it
 	 * commits: committing (without a sync) writes them out and frees them */
-	int rc = mdb_txn_commit(st->wtxn);
+	int rc = commit_err(st, mdb_txn_commit(st->wtxn));
 	st->wtxn = NULL;
 	if (rc == 0)
 		rc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
@@ -164,6 +179,7 @@ int idx_store_commit(idx_store *st, char *err, size_t errlen)
 	st->wtxn = NULL;
 	if (rc == 0)
 		rc = mdb_env_sync(st->env, 1);
+	rc = commit_err(st, rc);
 	if (rc)
 		return errf(err, errlen, map_err(rc), "commit: %s", mdb_strerror(rc));
 	return TRAWL_OK;
@@ -251,7 +267,7 @@ int idx_store_wbegin(idx_store *st, char *err, size_t errlen)
 int idx_store_wcommit(idx_store *st, char *err, size_t errlen)
 {
 	/* without MDB_NOSYNC, mdb_txn_commit returns after fdatasync */
-	int rc = mdb_txn_commit(st->wtxn);
+	int rc = commit_err(st, mdb_txn_commit(st->wtxn));
 	st->wtxn = NULL;
 	if (rc)
 		return errf(err, errlen, map_err(rc), "commit: %s", mdb_strerror(rc));

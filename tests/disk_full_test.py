@@ -7,7 +7,8 @@ reads"), on a real small volume: a tmpfs mounted for the test.
     python3 tests/disk_full_test.py build/cli/trawl
 
 A writer sends _bulk batches of wiki-demo passages (under new ids each
-round) to an index on a 64 MiB volume with --flood-stage 60 until the
+round; backing off on 429) to an index on a 64 MiB volume with
+--flood-stage 60 and --max-backlog 5000 until the
 server refuses one: the refusal is a 507 whose reason names the flood
 stage, and it refuses the request whole (no item of it acknowledged);
 searches answer all along. Then the indexer, which the flood stage left
@@ -70,7 +71,10 @@ class DiskFullTest(unittest.TestCase):
     def test_flood_stage(self):
         with open(WIKI) as f:
             docs = [json.loads(line) for line in f]
-        s = self.server = Serve(TRAWL, os.path.join(self.vol, "data"), "--flood-stage", "60")
+        # a bounded backlog (429 past 5,000 writes not yet searchable): the
+        # log the indexer must still apply at the flood stage is small
+        s = self.server = Serve(TRAWL, os.path.join(self.vol, "data"), "--flood-stage", "60",
+                                "--max-backlog", "5000")
         p = s.port
         st, b = call(p, "PUT", "/books", {})
         self.assertEqual(st, 200, b)
@@ -84,6 +88,10 @@ class DiskFullTest(unittest.TestCase):
                 chunk = docs[at:at + 1000]
                 st, b = call(p, "POST", "/books/_bulk", bulk_lines(chunk, "r%d" % rounds),
                              timeout=120)
+                while st == 429:  # the backlog's bound: as a client backs off
+                    time.sleep(0.2)
+                    st, b = call(p, "POST", "/books/_bulk", bulk_lines(chunk, "r%d" % rounds),
+                                 timeout=120)
                 if st == 507:
                     refused = (b, ["r%d-%s" % (rounds, d["id"]) for d in chunk])
                     break
@@ -127,6 +135,55 @@ class DiskFullTest(unittest.TestCase):
         self.assertEqual((st, b.get("errors")), (200, False), b)
         st, n = call(p, "GET", "/books/_count")
         self.assertEqual(n["count"], len(acked) + 200)
+        s.stop()
+        self.server = None
+
+    # Without a flood stage (--flood-stage 100) the disk fills to its last
+    # byte: writes are refused with 507 (never a 500, never a crash), the
+    # acknowledged ones are kept, reads go on, and a grown volume lets the
+    # indexer apply what its log holds and take writes again.
+    def test_full_to_the_last_byte(self):
+        with open(WIKI) as f:
+            docs = [json.loads(line) for line in f]
+        s = self.server = Serve(TRAWL, os.path.join(self.vol, "data"), "--flood-stage", "100")
+        p = s.port
+        st, b = call(p, "PUT", "/books", {})
+        self.assertEqual(st, 200, b)
+        acked, refused, rounds = set(), 0, 0
+        while not refused:
+            rounds += 1
+            self.assertLess(rounds, 80, "never refused")
+            for at in range(0, len(docs), 1000):
+                chunk = docs[at:at + 1000]
+                st, b = call(p, "POST", "/books/_bulk", bulk_lines(chunk, "r%d" % rounds),
+                             timeout=120)
+                self.assertIn(st, (200, 507), b)
+                items = b["items"] if st == 200 else []
+                for it in items:
+                    x = it["index"]
+                    self.assertIn(x["status"], (200, 201, 507), x)
+                    if x["status"] in (200, 201):
+                        acked.add(x["_id"])
+                refused += st == 507 or any(it["index"]["status"] == 507 for it in items)
+                st, c = call(p, "GET", "/books/_search?q=the&size=1")
+                self.assertEqual(st, 200, c)
+                if refused:
+                    break
+        print("full after %d rounds, %d documents acknowledged" % (rounds, len(acked)))
+        r = subprocess.run(["mount", "-o", "remount,size=512m", self.vol],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        end = time.time() + 120
+        while True:
+            st, c = call(p, "POST", "/books/_refresh", timeout=120)
+            st2, n = call(p, "GET", "/books/_count")
+            if st == 200 and n.get("count") == len(acked):
+                break
+            self.assertLess(time.time(), end, (st, c, n, len(acked)))
+            time.sleep(0.5)
+        st, b = call(p, "POST", "/books/_bulk?refresh=wait_for", bulk_lines(docs[:200], "after"),
+                     timeout=120)
+        self.assertEqual((st, b.get("errors")), (200, False), b)
         s.stop()
         self.server = None
 
