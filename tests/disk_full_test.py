@@ -68,6 +68,17 @@ class DiskFullTest(unittest.TestCase):
         st = os.statvfs(self.vol)
         return 100.0 * (st.f_blocks - st.f_bavail) / st.f_blocks
 
+    def wait_searchable(self, p, count):
+        """Refreshes until the index counts count documents (120 s)."""
+        end = time.time() + 120
+        while True:
+            st, c = call(p, "POST", "/books/_refresh", timeout=120)
+            st2, n = call(p, "GET", "/books/_count")
+            if st == 200 and n.get("count") == count:
+                return
+            self.assertLess(time.time(), end, (st, c, n, count, self.used_pct()))
+            time.sleep(0.5)
+
     def test_flood_stage(self):
         with open(WIKI) as f:
             docs = [json.loads(line) for line in f]
@@ -112,14 +123,7 @@ class DiskFullTest(unittest.TestCase):
         self.assertEqual(st, 200, c)
         # the indexer had room for what the log holds: all of it becomes
         # searchable
-        end = time.time() + 120
-        while True:
-            st, c = call(p, "POST", "/books/_refresh", timeout=120)
-            st2, n = call(p, "GET", "/books/_count")
-            if st == 200 and n.get("count") == len(acked):
-                break
-            self.assertLess(time.time(), end, (st, c, n, len(acked), self.used_pct()))
-            time.sleep(0.5)
+        self.wait_searchable(p, len(acked))
         for doc_id in list(acked)[:50] + refused_ids[:50]:
             st, g = call(p, "GET", "/books/_doc/%s" % doc_id)
             self.assertEqual(st, 200 if doc_id in acked else 404, (doc_id, g))
@@ -173,14 +177,7 @@ class DiskFullTest(unittest.TestCase):
         r = subprocess.run(["mount", "-o", "remount,size=512m", self.vol],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
-        end = time.time() + 120
-        while True:
-            st, c = call(p, "POST", "/books/_refresh", timeout=120)
-            st2, n = call(p, "GET", "/books/_count")
-            if st == 200 and n.get("count") == len(acked):
-                break
-            self.assertLess(time.time(), end, (st, c, n, len(acked)))
-            time.sleep(0.5)
+        self.wait_searchable(p, len(acked))
         st, b = call(p, "POST", "/books/_bulk?refresh=wait_for", bulk_lines(docs[:200], "after"),
                      timeout=120)
         self.assertEqual((st, b.get("errors")), (200, False), b)
