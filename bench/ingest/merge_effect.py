@@ -194,7 +194,7 @@ def main():
             if not same(answers[name][key], want):
                 bad.append((name, key, answers[name][key][:200], want[:200]))
     lines = [
-        "%d passages (%d in the base build), %d shard(s); %d updates of %d replacements, "
+        "%d passages at the end (%d in the base build), %d shard(s); %d updates of %d replacements, "
         "%d deletes and %d adds each; seed %d; %d timed passes over %d queries (medians)."
         % (len(model), nbase, a.shards, a.batches, a.replace, a.delete, a.delete, a.seed,
            a.passes, len(queries)),
