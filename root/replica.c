@@ -6,6 +6,7 @@
  */
 #include "root/replica.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,15 +218,26 @@ static void *ping_main(void *arg)
 	for (uint32_t i = 0; msgs && i < rs->n; i++)
 		tbuf_init(&msgs[i], 4096);
 	while (calls && msgs && !atomic_load(&rs->stopping)) {
-		uint64_t cycle = clock_unix_us();
+		struct timespec next;
+		clock_gettime(CLOCK_MONOTONIC, &next);
+		atomic_fetch_add(&rs->started, 1);
 		ping_round(rs, calls, msgs);
 		atomic_fetch_add(&rs->rounds, 1);
 		/* a fixed period, start to start, however long the replies took;
-		 * a round at once when asked (replicas_ping_now) */
-		while (!atomic_load(&rs->stopping) &&
-		       clock_unix_us() < cycle + rs->ping_ms * 1000ull &&
-		       !atomic_exchange(&rs->ping_now, 0))
-			usleep(atomic_load(&rs->ping_now) ? 1000 : 20 * 1000);
+		 * a round at once when asked (replicas_ping_now wakes it: a search
+		 * waiting for a fresh view waits for this round, not a poll's
+		 * period) */
+		next.tv_sec += (time_t)(rs->ping_ms / 1000);
+		next.tv_nsec += (long)(rs->ping_ms % 1000) * 1000000L;
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_sec++;
+			next.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&rs->ping_mu);
+		while (!atomic_load(&rs->stopping) && !atomic_exchange(&rs->ping_now, 0) &&
+		       pthread_cond_timedwait(&rs->ping_cv, &rs->ping_mu, &next) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&rs->ping_mu);
 	}
 	for (uint32_t i = 0; msgs && i < rs->n; i++)
 		tbuf_fini(&msgs[i]);
@@ -237,6 +249,12 @@ static void *ping_main(void *arg)
 int replicas_open(replica_set *rs, const root_config *cfg, char *err, size_t errlen)
 {
 	memset(rs, 0, sizeof *rs);
+	pthread_mutex_init(&rs->ping_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rs->ping_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	rs->ping_ms = cfg->ping_ms ? cfg->ping_ms : 1000;
 	rs->ping_timeout_ms = cfg->ping_timeout_ms ? cfg->ping_timeout_ms : 500;
 	rs->eject_after = cfg->eject_after ? cfg->eject_after : 2;
@@ -274,10 +292,15 @@ int replicas_open(replica_set *rs, const root_config *cfg, char *err, size_t err
 
 void replicas_close(replica_set *rs)
 {
+	pthread_mutex_lock(&rs->ping_mu);
 	atomic_store(&rs->stopping, 1);
+	pthread_cond_signal(&rs->ping_cv);
+	pthread_mutex_unlock(&rs->ping_mu);
 	if (rs->pinging)
 		pthread_join(rs->pinger, NULL);
 	rs->pinging = 0;
+	pthread_cond_destroy(&rs->ping_cv);
+	pthread_mutex_destroy(&rs->ping_mu);
 	for (uint32_t i = 0; i < rs->n; i++) {
 		rpc_client_close(rs->rep[i].cli);
 		pthread_mutex_destroy(&rs->rep[i].mu);
@@ -375,20 +398,24 @@ uint64_t replica_generation(replica *p)
 
 void replicas_ping_now(replica_set *rs)
 {
+	pthread_mutex_lock(&rs->ping_mu);
 	atomic_store(&rs->ping_now, 1);
+	pthread_cond_signal(&rs->ping_cv);
+	pthread_mutex_unlock(&rs->ping_mu);
 }
 
 int replicas_await_round(replica_set *rs, unsigned timeout_ms)
 {
-	/* the round under way may have asked before the call: the one after */
-	uint64_t want = atomic_load(&rs->rounds) + 2, t0 = clock_mono_ms();
+	/* a round under way may have asked before the call: then the one after */
+	uint64_t done = atomic_load(&rs->rounds), t0 = clock_mono_ms();
+	uint64_t want = done + (atomic_load(&rs->started) > done ? 2 : 1);
 	replicas_ping_now(rs);
 	while (atomic_load(&rs->rounds) < want) {
 		if (clock_mono_ms() - t0 >= timeout_ms || atomic_load(&rs->stopping))
 			return 0;
-		if (atomic_load(&rs->rounds) == want - 1)
+		if (atomic_load(&rs->rounds) == want - 1 && atomic_load(&rs->started) < want)
 			replicas_ping_now(rs);
-		usleep(500);
+		usleep(200);
 	}
 	return 1;
 }

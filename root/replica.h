@@ -65,6 +65,9 @@ typedef struct replica_set {
 	atomic_int stopping;
 	atomic_int ping_now;            /* replicas_ping_now: the next round at once */
 	atomic_uint_fast64_t rounds;    /* ping rounds finished */
+	atomic_uint_fast64_t started;   /* ping rounds begun */
+	pthread_mutex_t ping_mu;        /* with ping_cv: the ping thread's sleep */
+	pthread_cond_t ping_cv;         /* signalled by replicas_ping_now and the close */
 	atomic_uint_fast64_t next_id;   /* request ids of every message to a leaf; salts */
 	atomic_uint_fast64_t known_gen; /* the newest generation a leaf reported */
 	/* the generation a refresh of this root waited for (root_refresh):
