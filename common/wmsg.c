@@ -269,6 +269,7 @@ static const stat_field stat_fields[] = {
     SF(segments_written, 0),
     SF(rejected, 0),
     SF(flooded, 0),
+    SF(merged_bytes, 0), /* figures are appended: a reader takes those it knows */
 };
 #define NSTAT (sizeof stat_fields / sizeof *stat_fields)
 

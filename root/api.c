@@ -858,6 +858,8 @@ static void writer_metrics(const cat_set *all, tbuf *b)
 	     "Generations that could not be made (their writes stay in the log)."},
 	    {"trawl_indexer_merges_total", "counter", "Merge steps (each a generation)."},
 	    {"trawl_indexer_merged_documents_total", "counter", "Documents merges wrote again."},
+	    {"trawl_indexer_merged_bytes_total", "counter",
+	     "Bytes of the files merges wrote (segments, versions, delete sets, statistics)."},
 	    {"trawl_indexer_merge_seconds_total", "counter", "Time spent merging."},
 	    {"trawl_indexer_rejected_total", "counter",
 	     "Write requests refused with 429 because too many writes were not yet searchable "
@@ -874,14 +876,21 @@ static void writer_metrics(const cat_set *all, tbuf *b)
 		            fam[f].name, fam[f].type);
 		for (uint32_t i = 0; i < n; i++) {
 			const trawl_indexer_stats *x = &st[i];
-			const double v[] = {
-			    (double)x->writes,      (double)x->log_ops,
-			    (double)x->log_bytes,   (double)(x->acked_seq - x->applied_seq),
-			    (double)x->generations, x->apply_seconds,
-			    (double)x->failures,    (double)x->merges,
-			    (double)x->merged_docs, x->merge_seconds,
-			    (double)x->rejected,    (double)x->flooded,
-			    (double)x->segments,    (double)x->max_shard_segments};
+			const double v[] = {(double)x->writes,
+			                    (double)x->log_ops,
+			                    (double)x->log_bytes,
+			                    (double)(x->acked_seq - x->applied_seq),
+			                    (double)x->generations,
+			                    x->apply_seconds,
+			                    (double)x->failures,
+			                    (double)x->merges,
+			                    (double)x->merged_docs,
+			                    (double)x->merged_bytes,
+			                    x->merge_seconds,
+			                    (double)x->rejected,
+			                    (double)x->flooded,
+			                    (double)x->segments,
+			                    (double)x->max_shard_segments};
 			_Static_assert(sizeof v / sizeof v[0] == sizeof fam / sizeof fam[0],
 			               "a value per family");
 			tbuf_printf(b, "%s{index=\"%s\"} %.17g\n", fam[f].name, names[i], v[f]);

@@ -70,7 +70,7 @@ struct trawl_indexer {
 	int compact, compact_rc;
 	uint64_t compacts_done;
 	char compact_err[LIMIT_ERRMSG_BYTES];
-	uint64_t merges, merged_docs;
+	uint64_t merges, merged_docs, merged_bytes;
 	double merge_s;
 	int merge_failed;    /* the last merge failed: not again until a write */
 	uint32_t merge_from; /* the shard merge_next looks at first */
@@ -698,6 +698,7 @@ static int merge_once(trawl_indexer *x, uint32_t no, const uint32_t *segs, uint3
 	x->generation = rep.generation;
 	x->merges++;
 	x->merged_docs += docs;
+	x->merged_bytes += rep.bytes_written;
 	x->merge_s += took;
 	pthread_mutex_unlock(&x->mu);
 	if (!x->cfg.quiet)
@@ -1111,6 +1112,7 @@ void trawl_indexer_get_stats(trawl_indexer *x, trawl_indexer_stats *out)
 	out->last_apply_seconds = x->last_apply_s;
 	out->merges = x->merges;
 	out->merged_docs = x->merged_docs;
+	out->merged_bytes = x->merged_bytes;
 	out->merge_seconds = x->merge_s;
 	out->writes = x->writes;
 	out->docs = x->docs;

@@ -223,16 +223,17 @@ int sh_schema_check_stored(const idx_schema *s, int typed, const char *why, char
 
 /* What sh_apply did. */
 typedef struct sh_apply_report {
-	uint64_t generation; /* published */
-	uint64_t docs;       /* its live documents */
-	uint64_t added;      /* documents written: new ids and replacements */
-	uint64_t replaced;   /* of them, replacing a live document */
-	uint64_t deleted;    /* live documents removed by deletes */
-	uint64_t absent;     /* deletes of ids no live document has */
-	uint32_t segments;   /* segment files written */
-	uint32_t delsets;    /* delete set files written */
-	int base_written;    /* the statistics base of a whole-built generation */
-	int rebased;         /* the statistics' delta folded into a new base */
+	uint64_t generation;    /* published */
+	uint64_t docs;          /* its live documents */
+	uint64_t added;         /* documents written: new ids and replacements */
+	uint64_t replaced;      /* of them, replacing a live document */
+	uint64_t deleted;       /* live documents removed by deletes */
+	uint64_t absent;        /* deletes of ids no live document has */
+	uint32_t segments;      /* segment files written */
+	uint32_t delsets;       /* delete set files written */
+	int base_written;       /* the statistics base of a whole-built generation */
+	int rebased;            /* the statistics' delta folded into a new base */
+	uint64_t bytes_written; /* bytes of the generation's own files (not shared) */
 	double seconds;
 } sh_apply_report;
 

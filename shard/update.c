@@ -399,6 +399,7 @@ typedef struct apply {
 	size_t zdict_len;
 	idx_gstats *cur; /* the statistics the delta is written on */
 	idx_manifest *next;
+	uint64_t written; /* bytes of the files the new generation does not share */
 	char *err;
 	size_t errlen;
 } apply;
@@ -1017,6 +1018,7 @@ static int hash_new(apply *a, const char *name, idx_mfile *f)
 	if (rc)
 		return errf(a->err, a->errlen, rc, "%s: cannot read back: %s", path,
 		            trawl_strerror(rc));
+	a->written += f->bytes;
 	return TRAWL_OK;
 }
 
@@ -1243,6 +1245,7 @@ static int write_shard(apply *a, idx_manifest *m, uint32_t s, sh_apply_report *r
 			snprintf(o->f.file, sizeof o->f.file, "%s", name);
 			o->docs = g->docs;
 			rep->segments++;
+			a->written += g->f.bytes;
 			char vname[IDX_FILE_NAME_BYTES];
 			snprintf(vname, sizeof vname, "s%03u-g%06llu.ver", s,
 			         (unsigned long long)a->gen);
@@ -1387,6 +1390,7 @@ static int apply_batch(apply *a, const idx_wop *ops, uint32_t n, uint64_t applie
 	rep->replaced = a->nreplace;
 	rep->deleted = a->ndelete;
 	rep->absent = a->nabsent;
+	rep->bytes_written = a->written;
 	return TRAWL_OK;
 }
 

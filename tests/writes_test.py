@@ -534,6 +534,13 @@ class EquivalenceTest(unittest.TestCase):
         self.assertEqual(a["count"], len(model))
         log = s.stderr()
         self.assertIn("merged", log, "the policy made no merge: the test misses its point")
+        # the merges in /metrics: steps, documents and the bytes they wrote
+        st, m = request(s.port, "GET", "/metrics", raw=True)
+        figures = {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in m.splitlines()
+                   if line.startswith("trawl_indexer_merge")}
+        for name in ("trawl_indexer_merges_total", "trawl_indexer_merged_documents_total",
+                     "trawl_indexer_merged_bytes_total", "trawl_indexer_merge_seconds_total"):
+            self.assertGreater(figures.get(name, 0), 0, (name, figures))
         s.stop()
         # old generations are pruned: the live one and the 8 below it stay
         gens = [n for n in os.listdir(ix) if n.startswith("gen-")]

@@ -979,6 +979,7 @@ typedef struct trawl_indexer_stats {
 	double last_apply_seconds;
 	uint64_t merges;             /* merge steps made (each a generation) */
 	uint64_t merged_docs;        /* documents they wrote again */
+	uint64_t merged_bytes;       /* bytes of the files they wrote */
 	double merge_seconds;        /* their time, summed */
 	uint64_t writes;             /* writes acknowledged since open (noops and
 	                                failures not counted) */
