@@ -21,11 +21,20 @@ typedef struct where {
 	char at[LIMIT_INDEX_NAME_BYTES + 16];
 } where;
 
+static int only_keys(json_t *o, const char *const *keys, const char *path, const char *what,
+                     const char *allowed, char *err, size_t errlen);
+
 /* One leaf of an index: leaves[i] of w into lc, its shards marked in
  * covered. */
 static int leaf_load(root_leaf_cfg *lc, json_t *l, uint32_t i, uint32_t nshards, const where *w,
                      uint8_t *covered, char *err, size_t errlen)
 {
+	static const char *const keys[] = {"url", "shards", NULL};
+	char what[LIMIT_INDEX_NAME_BYTES + 48];
+	snprintf(what, sizeof what, "%sleaves[%u].", w->pre, i);
+	if (json_is_object(l) &&
+	    only_keys(l, keys, w->path, what, "a leaf has \"url\" and \"shards\"", err, errlen))
+		return TRAWL_EINVAL;
 	json_t *url = json_object_get(l, "url"), *sh = json_object_get(l, "shards");
 	if (!json_is_string(url) || json_string_length(url) >= LIMIT_URL_BYTES ||
 	    !json_string_length(url) || !json_is_array(sh) || json_array_size(sh) == 0 ||
@@ -81,6 +90,14 @@ static int index_load(root_config *cfg, json_t *o, const where *w, uint32_t *nle
 		                   covered, err, errlen);
 		if (rc)
 			return rc;
+		/* one process listed twice would count as two replicas */
+		for (uint32_t k = 0; k < i; k++)
+			if (!strcmp(cfg->leaves[k].url, cfg->leaves[i].url))
+				return errf(
+				    err, errlen, TRAWL_EINVAL,
+				    "%s: %sleaves[%u]: %s is leaves[%u] too (list a leaf once, "
+				    "with all its shards)",
+				    w->path, w->pre, i, cfg->leaves[i].url, k);
 	}
 	for (uint32_t s = 0; s < cfg->nshards; s++)
 		if (!covered[s])

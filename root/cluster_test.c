@@ -222,6 +222,11 @@ static const char *const bad[][2] = {
      "]}, \"b\": {\"shards\": 1, \"indexer\": \"tcp://i:1\", \"leaves\": [{\"url\": "
      "\"tcp://b:1\", \"shards\": [0]}]}}}",
      "indexes.b.indexer: tcp://i:1 is index [a]'s indexer too"},
+    {"{\"indexes\": {\"a\": {\"shards\": 1, \"leaves\": [{\"url\": \"tcp://a:1\", "
+     "\"shards\": [0], \"shard\": [3]}]}}}",
+     "indexes.a.leaves[0].shard: unknown key (a leaf has \"url\" and \"shards\")"},
+    {"{\"shards\": 1, \"leaves\": [" LEAF ", " LEAF "]}",
+     "leaves[1]: tcp://a:1 is leaves[0] too (list a leaf once, with all its shards)"},
 };
 
 static void test_errors(void **state)
