@@ -374,8 +374,27 @@ class Proc:
             os.kill(self.p.pid, sig)
         if sig == signal.SIGSTOP:
             self.stopped = True
+            self.wait_stopped()
         elif sig == signal.SIGCONT:
             self.stopped = False
+
+    def wait_stopped(self):
+        """Until every thread of the process is stopped (at most 2 s): a
+        SIGSTOP takes effect asynchronously, and a fresh-clone CI run once
+        saw a frozen leaf answer a search sent right after it (7 ms)."""
+        end = time.time() + 2
+        task = "/proc/%d/task" % self.p.pid
+        while time.time() < end and self.alive():
+            try:
+                states = []
+                for t in os.listdir(task):
+                    with open(os.path.join(task, t, "stat")) as f:
+                        states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                states = ["?"]
+            if states and all(st in ("T", "t") for st in states):
+                return
+            time.sleep(0.001)
 
     def kill9(self):
         self.killed = True
