@@ -889,6 +889,30 @@ static void test_refusals(void **state)
  * it is, into one segment; the statistics are linked, not built, and still
  * match a recount of the live documents (check_generation), and the live
  * base and delta are the same files. */
+/* A merge's batch into b: the live documents of shard (-1: every shard)
+ * written again as they are. */
+static void merge_batch(batch *b, int shard)
+{
+	b->n = 0;
+	for (uint32_t k = 0; k < g_ndocs; k++) {
+		mdoc *d = &g_docs[k];
+		if (!d->live ||
+		    (shard >= 0 && th_shard_of(d->id, strlen(d->id), g_shards) != (uint32_t)shard))
+			continue;
+		uint32_t i = b->n++;
+		b->target[i] = k;
+		b->c[i] = d->c; /* as it is */
+		b->docs[i] = doc_json(d);
+		b->ops[i] = (idx_wop){IDX_WOP_INDEX,
+		                      d->id,
+		                      (uint32_t)strlen(d->id),
+		                      b->docs[i],
+		                      (uint32_t)strlen(b->docs[i]),
+		                      1,
+		                      ++g_seq};
+	}
+}
+
 static void test_merge(void **state)
 {
 	(void)state;
@@ -904,23 +928,7 @@ static void test_merge(void **state)
 	snprintf(delta, sizeof delta, "%s", g_live.stats_delta.file);
 	assert_true(base[0]); /* a delta unless the last batch rebased */
 	assert_true(g_live.shard[0].nsegs > 1);
-	b->n = 0;
-	for (uint32_t k = 0; k < g_ndocs; k++) {
-		mdoc *d = &g_docs[k];
-		if (!d->live || th_shard_of(d->id, strlen(d->id), g_shards) != 0)
-			continue;
-		uint32_t i = b->n++;
-		b->target[i] = k;
-		b->c[i] = d->c; /* as it is */
-		b->docs[i] = doc_json(d);
-		b->ops[i] = (idx_wop){IDX_WOP_INDEX,
-		                      d->id,
-		                      (uint32_t)strlen(d->id),
-		                      b->docs[i],
-		                      (uint32_t)strlen(b->docs[i]),
-		                      1,
-		                      ++g_seq};
-	}
+	merge_batch(b, 0);
 	sh_apply_hooks h = g_model_hooks;
 	h.merge = 1;
 	apply_and_check(b, &h);
@@ -961,23 +969,7 @@ static void test_rebase(void **state)
 	assert_true(rebased > 0 && deltas > 0);
 	/* with a delta, a compaction of every shard: one layer again */
 	assert_true(g_live.stats_delta.file[0] != 0);
-	b->n = 0;
-	for (uint32_t k = 0; k < g_ndocs; k++) {
-		mdoc *d = &g_docs[k];
-		if (!d->live)
-			continue;
-		uint32_t i = b->n++;
-		b->target[i] = k;
-		b->c[i] = d->c; /* as it is */
-		b->docs[i] = doc_json(d);
-		b->ops[i] = (idx_wop){IDX_WOP_INDEX,
-		                      d->id,
-		                      (uint32_t)strlen(d->id),
-		                      b->docs[i],
-		                      (uint32_t)strlen(b->docs[i]),
-		                      1,
-		                      ++g_seq};
-	}
+	merge_batch(b, -1);
 	sh_apply_hooks h = g_model_hooks;
 	h.merge = 1;
 	h.fresh_dict = 1;
