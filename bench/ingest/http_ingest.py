@@ -10,8 +10,9 @@ enwiki passages takes the other passages (164,440 in all) as _bulk requests
 of BATCH documents from WRITERS connections, as fast as it acknowledges
 them (or paced at --rate documents a second), while:
 
-- a query client sends the corpus's queries at QPS per second (one at a
-  time, paced) and times each answer;
+- a query client, a process of its own (the writers' threads would hold
+  its interpreter lock), sends the corpus's queries at QPS per second (one
+  at a time, paced) and times each answer;
 - a probe writes a marker document every PROBE_MS (100 ms) on a fixed
   schedule (refresh=false, so it waits for the ordinary refresh like any
   write), each with the run's word, and one search for the word every 20 ms
@@ -21,13 +22,16 @@ them (or paced at --rate documents a second), while:
 
 After the load, the same query client runs as long again on the final
 index with no writes: the idle latencies. Each figure is the median over
-REPS runs (a fresh base each time); write-to-searchable also pooled over
-every run's markers. The serve process's CPU per document acknowledged. Printed as a Markdown table (and to
---out). Standard library only.
+REPS runs (a fresh base each time); write-to-searchable and the query
+latencies also pooled over every run's samples (a p99 of one run's 150
+queries is its second worst). The serve process's CPU per document
+acknowledged. Printed as a Markdown table (and to --out). Standard library
+only.
 """
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -37,6 +41,7 @@ import threading
 import time
 import urllib.parse
 
+LISTS = ("vis", "lat", "idle")  # a run's samples, pooled over the runs
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 DATA = os.path.join(REPO, "..", "shared", "data", "enwiki-passages")
@@ -74,6 +79,46 @@ def proc_cpu(pid):
     """User and system CPU seconds of process pid so far (its threads')."""
     f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def querier(port, queries, qps, stop, out):
+    """The query client, in a process of its own (so that the writers'
+    threads, holding this script's interpreter lock for their JSON, never
+    delay the timing of an answer): one query at a time, paced at qps, until
+    stop is set; its latencies (seconds) sent through out."""
+    c = Conn(port)
+    lat = []
+    i = 0
+    t_next = time.time()
+    while not stop.is_set():
+        q = queries[i % len(queries)]
+        i += 1
+        t0 = time.time()
+        c.req("GET", "/enwiki/_search?size=10&q=" + urllib.parse.quote(q))
+        lat.append(time.time() - t0)
+        t_next += 1.0 / qps
+        time.sleep(max(0.0, t_next - time.time()))
+    out.send(lat)
+    out.close()
+
+
+def start_querier(port, queries, qps):
+    """Starts the query client's process: (process, stop event, receiving end)."""
+    stop = multiprocessing.Event()
+    rx, tx = multiprocessing.Pipe(duplex=False)
+    p = multiprocessing.Process(target=querier, args=(port, queries, qps, stop, tx))
+    p.start()
+    tx.close()
+    return p, stop, rx
+
+
+def stop_querier(q):
+    """Stops the query client: its latencies."""
+    p, stop, rx = q
+    stop.set()
+    lat = rx.recv()
+    p.join()
+    return lat
 
 
 def run_writers(a, writer, t_start):
@@ -171,21 +216,6 @@ def one_run(a, docs, queries, rep):
                 with lock:
                     acked[0] += len(r["items"])
 
-        lat = []
-
-        def querier(out, stop):
-            c = Conn(port)
-            i = 0
-            t_next = time.time()
-            while not stop.is_set():
-                q = queries[i % len(queries)]
-                i += 1
-                t0 = time.time()
-                c.req("GET", "/enwiki/_search?size=10&q=" + urllib.parse.quote(q))
-                out.append(time.time() - t0)
-                t_next += 1.0 / a.qps
-                time.sleep(max(0.0, t_next - time.time()))
-
         # write-to-searchable: a marker document every PROBE_MS on a fixed
         # schedule (not waiting for the last to show), each with the run's
         # word and its own number; one search for the word every 20 ms
@@ -242,11 +272,10 @@ def one_run(a, docs, queries, rep):
             return split_run(a, port, proc, writer, acked, failures, t_start)
         stop = threading.Event()
         pstop = threading.Event()
-        qt = threading.Thread(target=querier, args=(lat, stop))
         pw = threading.Thread(target=marker_writer, args=(stop,))
         pp = threading.Thread(target=marker_poller, args=(pstop,))
         cpu0 = proc_cpu(proc.pid)
-        qt.start()
+        qt = start_querier(port, queries, a.qps)
         pw.start()
         pp.start()
         t0 = time.time()
@@ -255,20 +284,16 @@ def one_run(a, docs, queries, rep):
         Conn(port).req("POST", "/enwiki/_refresh")
         searchable_s = time.time() - t0
         cpu = proc_cpu(proc.pid) - cpu0
+        lat = stop_querier(qt)
         stop.set()
-        qt.join()
         pw.join()
         stop_at[0] = time.time()
         pstop.set()
         pp.join()
         done.set()
-        idle = []
-        stop2 = threading.Event()
-        qt2 = threading.Thread(target=querier, args=(idle, stop2))
-        qt2.start()
+        qt2 = start_querier(port, queries, a.qps)
         time.sleep(min(max(load_s, 10.0), 60.0))
-        stop2.set()
-        qt2.join()
+        idle = stop_querier(qt2)
         st, body = Conn(port).req("GET", "/enwiki/_count")
         count = json.loads(body)["count"]
         proc.terminate()
@@ -282,7 +307,7 @@ def one_run(a, docs, queries, rep):
             "searchable_docs_per_s": acked[0] / searchable_s,
             "docs": count,
             "vis_p50": pct(vis, 50), "vis_p99": pct(vis, 99), "vis_max": max(vis) if vis else 0,
-            "probes": len(vis), "vis": vis,
+            "probes": len(vis), "vis": vis, "lat": lat, "idle": idle,
             "cpu_us_per_doc": cpu / max(1, acked[0]) * 1e6,
             "q_p50": pct(lat, 50) * 1000, "q_p99": pct(lat, 99) * 1000, "queries": len(lat),
             "idle_p50": pct(idle, 50) * 1000, "idle_p99": pct(idle, 99) * 1000,
@@ -322,10 +347,10 @@ def main():
     for rep in range(a.reps):
         r = one_run(a, docs, queries, rep)
         print("run %d: %s" % (rep + 1, json.dumps(
-            {k: round(v, 3) for k, v in r.items() if k != "vis"})),
+            {k: round(v, 3) for k, v in r.items() if k not in LISTS})),
               file=sys.stderr, flush=True)
         runs.append(r)
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "vis"}
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k not in LISTS}
     # the commit of the trawl measured (its tree's), not of this script's
     commit = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(a.trawl)),
                              "rev-parse", "--short", "HEAD"],
@@ -343,6 +368,8 @@ def main():
                 f.write(text)
         return
     pooled = [v for r in runs for v in r["vis"]]
+    qpool = [v * 1000 for r in runs for v in r["lat"]]
+    ipool = [v * 1000 for r in runs for v in r["idle"]]
     lines = [
         "http_ingest at %s, %s, load %s, %d cores; %d writers x _bulk of %d%s, base %d, %d "
         "shards, queries at %g/s; %d runs, medians" % (
@@ -352,14 +379,15 @@ def main():
             a.reps), "",
         "| acknowledged docs/s | searchable docs/s | write-to-searchable p50 / p99 / max s "
         "(markers) | the same, all runs' markers pooled | query p50 / p99 ms, writing | idle "
-        "| serve CPU us/doc | merges | _bulk refused (429) | documents |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| query p99 writing / idle, all runs' queries pooled | serve CPU us/doc | merges | _bulk refused (429) | documents |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         "| {:,.0f} | {:,.0f} | {:.2f} / {:.2f} / {:.2f} ({:.0f}) | {:.2f} / {:.2f} / {:.2f} ({}) "
-        "| {:.1f} / {:.1f} | {:.1f} / {:.1f} | {:.0f} | {:.0f} | {:.0f} | {:,.0f} |".format(
+        "| {:.1f} / {:.1f} | {:.1f} / {:.1f} | {:.1f} / {:.1f} = {:.1f}x ({} / {}) | {:.0f} | {:.0f} | {:.0f} | {:,.0f} |".format(
             med["docs_per_s"], med["searchable_docs_per_s"], med["vis_p50"], med["vis_p99"],
             med["vis_max"], med["probes"], pct(pooled, 50), pct(pooled, 99),
             max(pooled) if pooled else 0, len(pooled), med["q_p50"], med["q_p99"],
-            med["idle_p50"], med["idle_p99"], med["cpu_us_per_doc"], med["merges"],
+            med["idle_p50"], med["idle_p99"], pct(qpool, 99), pct(ipool, 99),
+            pct(qpool, 99) / pct(ipool, 99), len(qpool), len(ipool), med["cpu_us_per_doc"], med["merges"],
             med["rejected"], med["docs"]),
         "",
         "Write-to-searchable: a marker document written every %g ms (refresh=false) and "
