@@ -1,8 +1,8 @@
 /*
  * serve.c - the service commands of the trawl tool: `trawl leaf`, `trawl
- * root` and `trawl serve` (a root and a leaf in one process over nng's
- * inproc transport: the cluster's code path on one machine). Each runs until
- * SIGINT or SIGTERM.
+ * root` and `trawl serve` (a root and a leaf in one process, the root
+ * calling the leaf on its own thread through a local:// URL: the cluster's
+ * code path on one machine). Each runs until SIGINT or SIGTERM.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -237,6 +237,18 @@ static void warn_exposed(const leaf_config *cfg)
 	"                 overloaded, at once (HTTP 429 when no replica has room;\n"               \
 	"                 default " LIMIT_STR(                                                     \
 	    LIMIT_LEAF_QUEUE_PER_WORKER) " per worker, at most " LIMIT_STR(LIMIT_RPC_MAX_QUEUE) ")\n"
+#define WRITE_PRIORITY_HELP                                                                        \
+	"  --write-priority low|normal  low (the default): writes run at the\n"                    \
+	"                 lowest CPU priority (nice 19), so that searches keep their\n"            \
+	"                 latency while writes stream in; normal: at the searches'\n"              \
+	"                 priority (for a write-heavy load)\n"
+
+/* --write-priority: 0 for low, 1 for normal, -1 for anything else. */
+static int parse_write_priority(const char *s)
+{
+	return !strcmp(s, "low") ? 0 : !strcmp(s, "normal") ? 1 : -1;
+}
+
 #define FLOOD_HELP                                                                                 \
 	"  --flood-stage PCT writes are refused (507) while the disk holding the\n"                \
 	"                 index is more than PCT% full, so that what is logged can\n"              \
@@ -453,11 +465,11 @@ static const char root_help[] =
     "  --name NAME      the index's name in the OpenSearch-style API (default\n"
     "                   trawl); with several, the cluster's (GET /'s cluster_uuid)\n"
     "  --cache-mb N     result cache size, per index (default 64; 0: no cache)\n" DRAIN_HELP
-        TOKENS_HELP;
+        WRITE_PRIORITY_HELP TOKENS_HELP;
 
 /* Serves the indexes of cat over HTTP on addr until a signal. */
 static int run_api(catalog *cat, const char *addr, int quiet, const char *banner,
-                   const token_files *tf, unsigned drain_ms)
+                   const token_files *tf, unsigned drain_ms, int writes_normal)
 {
 	char err[1024], bind[128];
 	uint16_t port;
@@ -469,7 +481,7 @@ static int run_api(catalog *cat, const char *addr, int quiet, const char *banner
 	             : TRAWL_OK;
 	if (rc)
 		return cli_fail(rc, err);
-	api_config ac = {bind, port, tokens, quiet};
+	api_config ac = {bind, port, tokens, quiet, writes_normal};
 	api *a;
 	if ((rc = api_start(&a, cat, &ac, err, sizeof err))) {
 		auth_free(tokens);
@@ -546,7 +558,7 @@ static int open_index(cluster_file *cf, uint32_t i, catalog *cat, remote_writer 
  * root over its own leaves that writes through its own indexer, in a
  * catalog that is fixed: the file defines the indexes and the aliases. */
 static int run_cluster(cluster_file *cf, const char *path, const char *addr, const char *name,
-                       int quiet, const token_files *tf, unsigned drain_ms)
+                       int quiet, const token_files *tf, unsigned drain_ms, int writes_normal)
 {
 	char err[1024], why[1024];
 	remote_writer *rw[LIMIT_INDEXES] = {0};
@@ -566,7 +578,7 @@ static int run_cluster(cluster_file *cf, const char *path, const char *addr, con
 		cat_fix(cat, cluster_fixed);
 		char banner[4096];
 		cluster_banner(cf, banner, sizeof banner);
-		rc = run_api(cat, addr, quiet, banner, tf, drain_ms);
+		rc = run_api(cat, addr, quiet, banner, tf, drain_ms, writes_normal);
 	} else {
 		rc = cli_fail(rc, err);
 	}
@@ -597,9 +609,11 @@ int cmd_root(int argc, char **argv)
 	                                      {"search-tokens", required_argument, 0, 'Q'},
 	                                      {"admin-tokens", required_argument, 0, 'A'},
 	                                      {"drain-ms", required_argument, 0, 'D'},
+	                                      {"write-priority", required_argument, 0, 'W'},
 	                                      {0, 0, 0, 0}};
 	int c;
 	long cache_mb = 64, drain_ms = 0;
+	int writes_normal = 0;
 	token_files tf = {NULL, NULL};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -613,6 +627,11 @@ int cmd_root(int argc, char **argv)
 		case 'D':
 			if ((drain_ms = parse_range(optarg, 0, LIMIT_DRAIN_MS)) < 0)
 				return cli_usage_error("root", DRAIN_USAGE);
+			break;
+		case 'W':
+			if ((writes_normal = parse_write_priority(optarg)) < 0)
+				return cli_usage_error("root",
+				                       "--write-priority takes low or normal");
 			break;
 		case 'c':
 			cluster = optarg;
@@ -666,7 +685,7 @@ int cmd_root(int argc, char **argv)
 		cfg->quiet = quiet;
 		set_cache(cfg, cache_mb);
 	}
-	rc = run_cluster(&cf, cluster, addr, name, quiet, &tf, (unsigned)drain_ms);
+	rc = run_cluster(&cf, cluster, addr, name, quiet, &tf, (unsigned)drain_ms, writes_normal);
 	cluster_file_fini(&cf);
 	return rc;
 }
@@ -675,7 +694,7 @@ static const char serve_help[] =
     "usage: trawl serve DIR [--http [HOST:]PORT] [--name NAME] [--workers N] [--queue N]\n"
     "\n"
     "Serves the index in DIR over HTTP on one machine: a root and a leaf in one\n"
-    "process, connected over nng's inproc transport (the cluster's code path).\n"
+    "process (the cluster's code path; the root calls the leaf on its own thread).\n"
     "The index is served under NAME (default: DIR's base name) in the\n"
     "OpenSearch-style API. New generations published in DIR are picked up.\n"
     "\n"
@@ -687,7 +706,7 @@ static const char serve_help[] =
     "                 writes are refused with 429 (default and most: 200000)\n" FLOOD_HELP
     "  --read-only    refuse writes (otherwise this process is the index's\n"
     "                 indexer: writes are logged in DIR/wlog.mdb and published\n"
-    "                 as new generations)\n" SCRUB_HELP DRAIN_HELP TOKENS_HELP;
+    "                 as new generations)\n" WRITE_PRIORITY_HELP SCRUB_HELP DRAIN_HELP TOKENS_HELP;
 
 int cmd_serve(int argc, char **argv)
 {
@@ -707,6 +726,7 @@ int cmd_serve(int argc, char **argv)
 	                                      {"search-tokens", required_argument, 0, 'Q'},
 	                                      {"admin-tokens", required_argument, 0, 'A'},
 	                                      {"drain-ms", required_argument, 0, 'D'},
+	                                      {"write-priority", required_argument, 0, 'W'},
 	                                      {"refresh-ms", required_argument, 0, 'R'},
 	                                      {"max-backlog", required_argument, 0, 'B'},
 	                                      {"flood-stage", required_argument, 0, 'F'},
@@ -715,6 +735,7 @@ int cmd_serve(int argc, char **argv)
 	                                      {0, 0, 0, 0}};
 	int c;
 	long cache_mb = 64, drain_ms = 0, refresh_ms = 1000, backlog = 0, flood = 0;
+	int writes_normal = 0;
 	int read_only = 0;
 	token_files tf = {NULL, NULL};
 	optind = 1;
@@ -729,6 +750,11 @@ int cmd_serve(int argc, char **argv)
 		case 'D':
 			if ((drain_ms = parse_range(optarg, 0, LIMIT_DRAIN_MS)) < 0)
 				return cli_usage_error("serve", DRAIN_USAGE);
+			break;
+		case 'W':
+			if ((writes_normal = parse_write_priority(optarg)) < 0)
+				return cli_usage_error("serve",
+				                       "--write-priority takes low or normal");
 			break;
 		case 'H':
 			addr = optarg;
@@ -799,6 +825,7 @@ int cmd_serve(int argc, char **argv)
 	hc.refresh_ms = refresh_ms;
 	hc.max_backlog = (uint64_t)backlog;
 	hc.flood_pct = (unsigned)flood;
+	hc.writes_normal = writes_normal;
 	hc.read_only = read_only;
 	hc.quiet = quiet;
 	char err[1024];
@@ -809,7 +836,7 @@ int cmd_serve(int argc, char **argv)
 		return cli_fail(rc, err);
 	char banner[600];
 	serve_host_banner(h, banner, sizeof banner);
-	rc = run_api(cat, addr, quiet, banner, &tf, (unsigned)drain_ms);
+	rc = run_api(cat, addr, quiet, banner, &tf, (unsigned)drain_ms, writes_normal);
 	serve_host_close(h);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * serve_host.c - the indexes of `trawl serve` (cli/serve_host.h): for each
- * index a leaf on an inproc URL of its own, its indexer (writes, unless
+ * index a leaf on a local:// URL of its own (common/rpc.c: its root's
+ * calls run on the root's threads), its indexer (writes, unless
  * another process owns the index's log or --read-only) and a root over the
  * leaf; and, for a data directory, the catalog host (root/catalog.h) that
  * creates an index (an empty build in DATA_DIR/_trawl, renamed into place),
@@ -131,7 +132,7 @@ static int start_index(serve_host *h, const char *dir, const char *name, served 
 	snprintf(s->name, sizeof s->name, "%s", name);
 	snprintf(s->dir, sizeof s->dir, "%s", dir);
 	pthread_mutex_lock(&h->mu);
-	snprintf(s->url, sizeof s->url, "inproc://trawl-serve-%d-%u", (int)getpid(), h->seq++);
+	snprintf(s->url, sizeof s->url, "local://trawl-serve-%d-%u", (int)getpid(), h->seq++);
 	pthread_mutex_unlock(&h->mu);
 	leaf_config lc = {0};
 	lc.index_dir = dir;
@@ -171,6 +172,7 @@ static int start_index(serve_host *h, const char *dir, const char *name, served 
 		xc.refresh_ms = (unsigned)h->cfg.refresh_ms;
 		xc.backlog_ops = h->cfg.max_backlog;
 		xc.flood_pct = h->cfg.flood_pct;
+		xc.low_priority = !h->cfg.writes_normal;
 		xc.published = sw_published;
 		xc.ctx = s;
 		xc.quiet = h->cfg.quiet;

@@ -38,6 +38,8 @@ typedef struct serve_host_config {
 	uint64_t max_backlog; /* each indexer's trawl_indexer_opts.backlog_ops (0: default) */
 	unsigned flood_pct;   /* each indexer's trawl_indexer_opts.flood_pct (0: default) */
 	int read_only;        /* no indexers: writes are refused */
+	int writes_normal;    /* each indexer at the caller's CPU priority (else
+	                         trawl_indexer_opts.low_priority) */
 	int quiet;
 } serve_host_config;
 

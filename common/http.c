@@ -29,6 +29,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,6 +45,7 @@
 #include "common/clock.h"
 #include "common/connguard.h"
 #include "common/error.h"
+#include "common/limits.h"
 #include "trawl/trawl.h"
 
 #define JSON_TYPE "application/json; charset=UTF-8"
@@ -57,19 +60,32 @@
 
 typedef struct req_state req_state;
 
+/* A FIFO of deferred requests and the workers that take from it: the
+ * ordinary lane, and the background lane (http_response_defer_background)
+ * whose workers run at a low CPU priority (LIMIT_WRITE_NICE). */
+typedef struct lane {
+	struct http_server *s;
+	req_state *head, *tail;
+	unsigned queued; /* in the FIFO */
+	pthread_cond_t cv;
+	unsigned nworkers;
+	pthread_t *workers;
+	int idle; /* the background lane: its workers run at LIMIT_WRITE_NICE */
+} lane;
+
+enum { LANE_ORDINARY = 0, LANE_BACKGROUND, LANES };
+
 struct http_server {
 	struct MHD_Daemon *daemon;
 	http_handler fn;
 	void *ctx;
-	/* deferred requests: a FIFO of req_states, taken by the workers */
+	/* deferred requests: a FIFO of req_states per lane, taken by its
+	 * workers (mu guards both lanes' FIFOs and stopping) */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	req_state *queue_head, *queue_tail;
-	unsigned queued, max_queue; /* in the FIFO; its bound (0: none) */
+	lane lanes[LANES];
+	unsigned max_queue; /* a lane's FIFO's bound (0: none) */
 	int stopping;
 	atomic_int draining; /* http_server_drain: every response closes its connection */
-	unsigned nworkers;
-	pthread_t *workers;
 	void (*log)(void *log_ctx, const char *msg);
 	void *log_ctx;
 	unsigned max_connections; /* soft: above it, 503 */
@@ -98,9 +114,10 @@ struct http_server {
 };
 
 struct http_response {
-	int status; /* 0: nothing set yet */
-	int defer;  /* http_response_defer was called */
-	char *body; /* malloc'd, handed to libmicrohttpd */
+	int status;     /* 0: nothing set yet */
+	int defer;      /* http_response_defer was called */
+	int background; /* ...as http_response_defer_background */
+	char *body;     /* malloc'd, handed to libmicrohttpd */
 	size_t len;
 	char *content_type;
 	tbuf headers; /* "name\0value\0" pairs */
@@ -314,6 +331,13 @@ int http_response_defer(http_response *resp)
 	return TRAWL_OK;
 }
 
+int http_response_defer_background(http_response *resp)
+{
+	resp->defer = 1;
+	resp->background = 1;
+	return TRAWL_OK;
+}
+
 static void response_init(http_response *resp)
 {
 	memset(resp, 0, sizeof *resp);
@@ -403,14 +427,15 @@ static enum MHD_Result reject(http_server *s, struct MHD_Connection *c, int stat
 
 /* overloaded answers a request that would wait behind `queued` others
  * (http_config.max_queue) with a 429, keeping the connection. */
-static enum MHD_Result overloaded(http_server *s, struct MHD_Connection *c, unsigned queued)
+static enum MHD_Result overloaded(http_server *s, struct MHD_Connection *c, unsigned queued,
+                                  unsigned workers)
 {
 	http_response resp;
 	response_init(&resp);
 	int rc = http_response_error(&resp, 429, "rejected_execution_exception",
 	                             "%u requests are waiting for the server's %u workers, the "
 	                             "most it lets wait: try again later",
-	                             queued, s->nworkers);
+	                             queued, workers);
 	if (rc == TRAWL_OK)
 		rc = http_response_header(&resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	enum MHD_Result q =
@@ -858,23 +883,28 @@ static enum MHD_Result dispatch(http_server *s, req_state *st, struct MHD_Connec
 	call_handler(s, st, 0, &resp);
 	if (resp.defer && !resp.status) {
 		pthread_mutex_lock(&s->mu);
-		if (s->nworkers && !s->stopping && s->max_queue && s->queued >= s->max_queue) {
-			unsigned queued = s->queued;
+		/* a background request goes to the ordinary lane when its own has
+		 * no workers */
+		lane *ln = &s->lanes[resp.background && s->lanes[LANE_BACKGROUND].nworkers
+		                         ? LANE_BACKGROUND
+		                         : LANE_ORDINARY];
+		if (ln->nworkers && !s->stopping && s->max_queue && ln->queued >= s->max_queue) {
+			unsigned queued = ln->queued, workers = ln->nworkers;
 			pthread_mutex_unlock(&s->mu);
 			response_fini(&resp);
-			return overloaded(s, c, queued);
+			return overloaded(s, c, queued, workers);
 		}
-		if (s->nworkers && !s->stopping) {
-			s->queued++;
+		if (ln->nworkers && !s->stopping) {
+			ln->queued++;
 			st->phase = REQ_DEFERRED;
 			MHD_suspend_connection(c);
 			st->next = NULL;
-			if (s->queue_tail)
-				s->queue_tail->next = st;
+			if (ln->tail)
+				ln->tail->next = st;
 			else
-				s->queue_head = st;
-			s->queue_tail = st;
-			pthread_cond_signal(&s->cv);
+				ln->head = st;
+			ln->tail = st;
+			pthread_cond_signal(&ln->cv);
 			pthread_mutex_unlock(&s->mu);
 			response_fini(&resp);
 			return MHD_YES;
@@ -893,23 +923,32 @@ static enum MHD_Result dispatch(http_server *s, req_state *st, struct MHD_Connec
 	return q;
 }
 
-/* A worker: takes deferred requests, runs the handler on each, and resumes
- * its connection with the response in place. Leaves when the server stops
- * and the queue is empty. */
+/* A worker of a lane: takes its deferred requests, runs the handler on
+ * each, and resumes its connection with the response in place. Leaves when
+ * the server stops and the lane's queue is empty. A background worker
+ * first lowers its own CPU priority (nice LIMIT_WRITE_NICE; no privilege
+ * needed): whatever it runs, a search's threads are not kept waiting for
+ * it. */
 static void *worker_main(void *arg)
 {
-	http_server *s = arg;
+	lane *ln = arg;
+	http_server *s = ln->s;
+	if (ln->idle) {
+		setpriority(PRIO_PROCESS, (id_t)gettid(),
+		            LIMIT_WRITE_NICE); /* Linux: this thread */
+	}
+	pthread_setname_np(pthread_self(), ln->idle ? "http-background" : "http-worker");
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->queue_head && !s->stopping)
-			pthread_cond_wait(&s->cv, &s->mu);
-		req_state *st = s->queue_head;
+		while (!ln->head && !s->stopping)
+			pthread_cond_wait(&ln->cv, &s->mu);
+		req_state *st = ln->head;
 		if (!st)
 			break; /* stopping, and nothing left */
-		s->queue_head = st->next;
-		s->queued--;
-		if (!s->queue_head)
-			s->queue_tail = NULL;
+		ln->head = st->next;
+		ln->queued--;
+		if (!ln->head)
+			ln->tail = NULL;
 		pthread_mutex_unlock(&s->mu);
 		call_handler(s, st, 1, &st->resp);
 		/* the handler may not defer twice: an unanswered request gets a 500 */
@@ -1016,7 +1055,7 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 /* ------------------------------------------------------------------ */
 
 static void server_free(http_server *s);
-static int start_workers(http_server *s, unsigned n);
+static int start_workers(lane *ln, unsigned n);
 static void stop_workers(http_server *s);
 
 int http_server_start(http_server **out, const http_config *cfg, http_handler fn, void *ctx,
@@ -1042,9 +1081,10 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	if (threads > MAX_THREADS)
 		return errf(err, errlen, TRAWL_EINVAL, "http: threads is %u; at most %u", threads,
 		            MAX_THREADS);
-	if (workers > MAX_WORKERS)
-		return errf(err, errlen, TRAWL_EINVAL, "http: workers is %u; at most %u", workers,
-		            MAX_WORKERS);
+	if (workers > MAX_WORKERS || cfg->background_workers > MAX_WORKERS)
+		return errf(err, errlen, TRAWL_EINVAL,
+		            "http: workers is %u and background_workers %u; at most %u each",
+		            workers, cfg->background_workers, MAX_WORKERS);
 	if (max_conn > MAX_CONNECTIONS_LIMIT)
 		return errf(err, errlen, TRAWL_EINVAL, "http: max_connections is %u; at most %u",
 		            max_conn, MAX_CONNECTIONS_LIMIT);
@@ -1091,7 +1131,11 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	s->start_thread = pthread_self();
 	atomic_store(&s->starting, 1);
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	for (int i = 0; i < LANES; i++) {
+		s->lanes[i].s = s;
+		s->lanes[i].idle = i == LANE_BACKGROUND;
+		pthread_cond_init(&s->lanes[i].cv, NULL);
+	}
 	if (!(s->guard = guard_new(max_conn, per_ip, deadline * 1000u))) {
 		server_free(s);
 		return errf(err, errlen, TRAWL_ENOMEM, "http: out of memory");
@@ -1103,16 +1147,20 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	}
 	s->ticking = 1;
 	/* the workers first: the daemon may defer a request the moment it
-	 * listens, and nworkers does not change once it runs */
-	int wrc = start_workers(s, workers);
-	if (wrc) {
-		unsigned started = s->nworkers;
-		stop_workers(s);
-		server_free(s);
-		return wrc == TRAWL_ENOMEM ? errf(err, errlen, TRAWL_ENOMEM, "http: out of memory")
-		                           : errf(err, errlen, TRAWL_EIO,
-		                                  "http: cannot start worker thread %u of %u",
-		                                  started + 1, workers);
+	 * listens, and a lane's nworkers does not change once it runs */
+	unsigned want[LANES] = {workers, workers ? cfg->background_workers : 0};
+	for (int i = 0; i < LANES; i++) {
+		int wrc = start_workers(&s->lanes[i], want[i]);
+		if (wrc) {
+			unsigned started = s->lanes[i].nworkers;
+			stop_workers(s);
+			server_free(s);
+			return wrc == TRAWL_ENOMEM
+			           ? errf(err, errlen, TRAWL_ENOMEM, "http: out of memory")
+			           : errf(err, errlen, TRAWL_EIO,
+			                  "http: cannot start %sworker thread %u of %u",
+			                  i ? "background " : "", started + 1, want[i]);
+		}
 	}
 
 	/* Past max_connections, a margin of connections is still accepted so
@@ -1160,20 +1208,20 @@ int http_server_start(http_server **out, const http_config *cfg, http_handler fn
 	return TRAWL_OK;
 }
 
-/* Starts n workers on s (before its daemon): TRAWL_OK, TRAWL_ENOMEM, or
- * TRAWL_EIO if a thread could not be created (s->nworkers were). */
-static int start_workers(http_server *s, unsigned n)
+/* Starts n workers on lane ln (before the daemon): TRAWL_OK, TRAWL_ENOMEM,
+ * or TRAWL_EIO if a thread could not be created (ln->nworkers were). */
+static int start_workers(lane *ln, unsigned n)
 {
 	if (!n)
 		return TRAWL_OK;
-	if (!(s->workers = calloc(n, sizeof *s->workers)))
+	if (!(ln->workers = calloc(n, sizeof *ln->workers)))
 		return TRAWL_ENOMEM;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, HTTP_THREAD_STACK);
 	int rc = TRAWL_OK;
-	for (; s->nworkers < n; s->nworkers++)
-		if (pthread_create(&s->workers[s->nworkers], &attr, worker_main, s) != 0) {
+	for (; ln->nworkers < n; ln->nworkers++)
+		if (pthread_create(&ln->workers[ln->nworkers], &attr, worker_main, ln) != 0) {
 			rc = TRAWL_EIO;
 			break;
 		}
@@ -1181,15 +1229,18 @@ static int start_workers(http_server *s, unsigned n)
 	return rc;
 }
 
-/* Tells the workers to stop once the queue is empty, and waits for them. */
+/* Tells the workers to stop once their queues are empty, and waits for
+ * them. */
 static void stop_workers(http_server *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
-	pthread_cond_broadcast(&s->cv);
+	for (int i = 0; i < LANES; i++)
+		pthread_cond_broadcast(&s->lanes[i].cv);
 	pthread_mutex_unlock(&s->mu);
-	for (unsigned i = 0; i < s->nworkers; i++)
-		pthread_join(s->workers[i], NULL);
+	for (int i = 0; i < LANES; i++)
+		for (unsigned k = 0; k < s->lanes[i].nworkers; k++)
+			pthread_join(s->lanes[i].workers[k], NULL);
 }
 
 static void server_free(http_server *s)
@@ -1199,8 +1250,10 @@ static void server_free(http_server *s)
 		pthread_join(s->ticker, NULL);
 	guard_free(s->guard); /* the daemon is stopped: every connection closed */
 	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	free(s->workers);
+	for (int i = 0; i < LANES; i++) {
+		pthread_cond_destroy(&s->lanes[i].cv);
+		free(s->lanes[i].workers);
+	}
 	free(s);
 }
 

@@ -48,7 +48,11 @@
 /* Defaults for http_config's fields left 0; the limits among them are in
  * common/limits.h (LIMIT_HTTP_*). */
 #define HTTP_DEFAULT_THREADS 2u
-#define HTTP_THREAD_STACK ((size_t)1 << 20)
+/* A thread's stack: glibc's default, which a leaf's worker threads have,
+ * since a worker of trawl serve runs its leaf's searches itself (local
+ * calls, common/rpc.c). Address space only: a stack's pages are taken as
+ * they are touched. */
+#define HTTP_THREAD_STACK ((size_t)8 << 20)
 
 /*
  * http_config - where to listen and the limits. A field left 0 (or NULL)
@@ -72,6 +76,13 @@ typedef struct http_config {
 	 * has one request at a time). A deferred request's connection is not
 	 * subject to the idle timeout while it waits. */
 	unsigned workers;
+	/* Worker threads for requests deferred with
+	 * http_response_defer_background (default 0: they go to the ordinary
+	 * workers). They run at nice LIMIT_WRITE_NICE, so that work that can
+	 * wait (writes) does not keep a search's threads waiting for a core.
+	 * At most 1024; none without workers. max_queue bounds their FIFO as
+	 * the other's. */
+	unsigned background_workers;
 	/* Deferred requests let wait for a worker (default 0: as many as there
 	 * are connections). One more is answered 429 at once, with a JSON
 	 * error of type rejected_execution_exception and Retry-After: 1, on a
@@ -249,6 +260,11 @@ int http_response_text(http_response *resp, int status, const char *content_type
  * worker already, a 429.
  */
 int http_response_defer(http_response *resp);
+
+/* http_response_defer_background: as http_response_defer, on a background
+ * worker (http_config.background_workers; an ordinary one when there are
+ * none). */
+int http_response_defer_background(http_response *resp);
 
 /* http_response_header adds a response header (Content-Type and
  * Content-Length are set by the body setters, not here). */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +79,22 @@ static void echo(void *ctx, const http_request *req, http_response *resp)
 	 * on the worker too (which the module answers with a 500) */
 	if ((!strncmp(req->path, "/slow", 5) && !req->deferred) || !strcmp(req->path, "/twice")) {
 		http_response_defer(resp);
+		return;
+	}
+	/* /bg and /fg: answered on a background worker and on an ordinary
+	 * one, with the worker's nice value */
+	if ((!strcmp(req->path, "/bg") || !strcmp(req->path, "/fg")) && !req->deferred) {
+		if (req->path[1] == 'b')
+			http_response_defer_background(resp);
+		else
+			http_response_defer(resp);
+		return;
+	}
+	if (!strcmp(req->path, "/bg") || !strcmp(req->path, "/fg")) {
+		char nice[16];
+		int n =
+		    snprintf(nice, sizeof nice, "%d", getpriority(PRIO_PROCESS, (id_t)gettid()));
+		http_response_text(resp, 200, "text/plain", nice, (size_t)n);
 		return;
 	}
 	if (!strncmp(req->path, "/slow", 5)) {
@@ -1106,6 +1123,38 @@ static void test_deferred_requests(void **state)
 	free(r);
 }
 
+/* A request deferred to the background lane is answered by a worker of
+ * nice LIMIT_WRITE_NICE (19), an ordinary one by a worker of the server's
+ * own; without background workers, by an ordinary one. */
+static void test_background_lane(void **state)
+{
+	(void)state;
+	echo_ctx ec = {0};
+	http_config cfg = test_config(&ec);
+	cfg.workers = 1;
+	cfg.background_workers = 1;
+	http_server *s = start(&cfg, &ec);
+	uint16_t port = http_server_port(s);
+	reply *r = new_reply();
+	int own = getpriority(PRIO_PROCESS, (id_t)gettid());
+	char want[16];
+	snprintf(want, sizeof want, "%d", own);
+	assert_int_equal(request(port, "GET /bg HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_int_equal(r->status, 200);
+	assert_string_equal(r->body, "19");
+	assert_int_equal(request(port, "GET /fg HTTP/1.1\r\nHost: x\r\n\r\n", r), 0);
+	assert_string_equal(r->body, want);
+	http_server_stop(s);
+	cfg.background_workers = 0;
+	s = start(&cfg, &ec);
+	assert_int_equal(request(http_server_port(s), "GET /bg HTTP/1.1\r\nHost: x\r\n\r\n", r),
+	                 0);
+	assert_int_equal(r->status, 200);
+	assert_string_equal(r->body, want);
+	http_server_stop(s);
+	free(r);
+}
+
 static void test_start_errors_and_two_servers(void **state)
 {
 	(void)state;
@@ -1191,6 +1240,7 @@ int main(void)
 		cmocka_unit_test(test_request_deadline),
 		cmocka_unit_test(test_stop_with_open_connections),
 		cmocka_unit_test(test_deferred_requests),
+		cmocka_unit_test(test_background_lane),
 		cmocka_unit_test(test_start_errors_and_two_servers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -325,6 +325,16 @@
  * refused (507) until space is freed, so that what the log holds can still
  * be applied (trawl serve --flood-stage). */
 #define LIMIT_DISK_FLOOD_PCT 95
+/* The nice value of the threads doing writes' work while searches run in
+ * the same process (trawl serve and root --write-priority low, the
+ * default): the indexer's, and the HTTP workers answering writes. A
+ * thread of nice 19 has 1/68th of the CPU weight of a search's and never
+ * keeps a search's thread waiting long for a core; measured against
+ * SCHED_IDLE (which Linux's EEVDF scheduler let a woken search wait behind
+ * more often, and which stretched write-to-searchable past 2 s) in
+ * bench/journal/2026-12-07-s23-query-tail.md. Lowering a thread's own
+ * priority needs no privilege; raising it back would. */
+#define LIMIT_WRITE_NICE 19
 #define LIMIT_INDEXER_BACKLOG_BYTES ((uint64_t)2 * LIMIT_INDEXER_BATCH_BYTES)
 /* The indexer's merge policy (shard/indexer.c): a shard with more than
  * LIMIT_MERGE_AT_SEGMENTS segments merges its smallest, up to
@@ -430,6 +440,7 @@ _Static_assert((uint64_t)LIMIT_SEGMENTS *TRAWL_MAX_SHARDS <= 65536,
 _Static_assert(LIMIT_WLOG_MIN_BYTES <= LIMIT_WLOG_BYTES, "the log's bounds are ordered");
 /* A refresh's extra wait for the other replicas fits in its own wait. */
 _Static_assert(LIMIT_DISK_FLOOD_PCT > 0 && LIMIT_DISK_FLOOD_PCT <= 100, "a percent");
+_Static_assert(LIMIT_WRITE_NICE > 0 && LIMIT_WRITE_NICE <= 19, "a nice value below the default's");
 _Static_assert(LIMIT_REFRESH_REPLICAS_MS < LIMIT_REFRESH_WAIT_MS,
                "the wait for every replica is part of a refresh's wait");
 /* An update file's chunk is one append of the log, and a _bulk request. */

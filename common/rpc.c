@@ -23,6 +23,16 @@
 #include "common/error.h"
 #include "trawl/trawl.h"
 
+/* A local server's URL scheme (local calls, before rpc_server_start). */
+#define LOCAL_SCHEME "local://"
+
+struct rpc_batch;
+static int local_start(rpc_server **out, const char *url, const rpc_server_opts *o, rpc_handler fn,
+                       void *ctx, char *err, size_t errlen);
+static void local_stop(rpc_server *s);
+static unsigned local_present(const char *url);
+static void local_call(struct rpc_batch *b, rpc_call *c);
+
 static int fail(char *err, size_t errlen, int code, const char *what, const char *url, int nrc)
 {
 	return errf(err, errlen, code, "%s %s: %s", what, url, nng_strerror(nrc));
@@ -241,6 +251,11 @@ struct rpc_server {
 	atomic_uint busy;
 	atomic_uint_fast64_t cut;  /* peers cut off */
 	atomic_uint_fast64_t shed; /* requests refused for overload */
+	/* a local:// server (local calls, below): no socket, slots or threads */
+	char *local;             /* its URL; NULL for an nng server */
+	struct rpc_server *next; /* in the list of local servers */
+	uint8_t *held;           /* the worker numbers a caller holds now */
+	unsigned lrun;           /* local calls between finding s and letting it go */
 };
 
 /* Posts a receive on sl, unless the server stops. Called without s->mu:
@@ -769,6 +784,175 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* ---- local calls ----
+ *
+ * A server on a local://NAME URL (trawl serve's leaf, for its own root)
+ * has no socket and no threads of its own: a client of the same URL in the
+ * same process runs the handler on the calling thread. A request through
+ * nng's inproc transport is handed from thread to thread four times (to
+ * nng's, to a worker, the reply to nng's, back to the caller); on a busy
+ * machine each hand-off may wait out another thread's time slice, and a
+ * query's SEARCH and FETCH made 8 of them (bench/journal, session 23).
+ * What the workers' pool gave stays: a caller takes one of the worker
+ * numbers (the handler's per-worker state), waiting while all are held;
+ * an express request may take the reserve's; a request of nonzero cost
+ * that finds the queue bound reached is refused with the server's refusal
+ * (the one arriving, not the costliest: callers wait in no order the
+ * server can choose among). A local call cannot be cancelled, and no
+ * timeout stops it: the handler keeps the request's own deadline. */
+
+/* A server's settings from o (an nng server's and a local one's). */
+static void settings(rpc_server *s, const rpc_server_opts *o, rpc_handler fn, void *ctx)
+{
+	s->fn = fn;
+	s->express = o->express;
+	s->cost = o->cost;
+	s->refuse = o->refuse;
+	s->deadline = o->deadline;
+	s->max_queue = o->max_queue;
+	s->standing = (o->max_queue + 1) / 2;
+	s->overload_us = 1000ull * (o->overload_ms ? o->overload_ms : LIMIT_RPC_OVERLOAD_MS);
+	s->reserve = o->workers;
+	s->ctx = ctx;
+}
+
+static pthread_mutex_t local_mu = PTHREAD_MUTEX_INITIALIZER;
+static rpc_server *local_list; /* under local_mu */
+
+static rpc_server *local_find_locked(const char *url)
+{
+	rpc_server *s = local_list;
+	while (s && strcmp(s->local, url))
+		s = s->next;
+	return s;
+}
+
+static int local_start(rpc_server **out, const char *url, const rpc_server_opts *o, rpc_handler fn,
+                       void *ctx, char *err, size_t errlen)
+{
+	rpc_server *s = calloc(1, sizeof *s);
+	unsigned n = o->workers + (o->express != NULL);
+	if (!s || !(s->local = strdup(url)) || !(s->held = calloc(n, 1))) {
+		if (s)
+			free(s->local);
+		free(s);
+		return TRAWL_ENOMEM;
+	}
+	settings(s, o, fn, ctx);
+	s->nworkers = n;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->rcv, NULL);
+	pthread_mutex_lock(&local_mu);
+	int taken = local_find_locked(url) != NULL;
+	if (!taken) {
+		s->next = local_list;
+		local_list = s;
+	}
+	pthread_mutex_unlock(&local_mu);
+	if (taken) {
+		local_stop(s);
+		return fail(err, errlen, TRAWL_EINVAL, "listen on", url, NNG_EADDRINUSE);
+	}
+	*out = s;
+	return TRAWL_OK;
+}
+
+/* Out of the list (no new call finds it), then the calls in hand end. */
+static void local_stop(rpc_server *s)
+{
+	pthread_mutex_lock(&local_mu);
+	for (rpc_server **p = &local_list; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	pthread_mutex_unlock(&local_mu);
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	while (s->lrun)
+		pthread_cond_wait(&s->rcv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->rcv);
+	free(s->held);
+	free(s->local);
+	free(s);
+}
+
+static unsigned local_present(const char *url)
+{
+	pthread_mutex_lock(&local_mu);
+	unsigned n = local_find_locked(url) != NULL;
+	pthread_mutex_unlock(&local_mu);
+	return n;
+}
+
+/* A free worker number for a request (the reserve first for an express
+ * one), or -1 (s->mu held). */
+static int local_take_locked(rpc_server *s, int express)
+{
+	if (express && s->express && !s->held[s->reserve]) {
+		s->held[s->reserve] = 1;
+		return (int)s->reserve;
+	}
+	for (unsigned i = 0; i < s->reserve; i++)
+		if (!s->held[i]) {
+			s->held[i] = 1;
+			return (int)i;
+		}
+	return -1;
+}
+
+/* Runs c's request on s (found, s->lrun counted) on this thread: its reply
+ * in c (TRAWL_EIO if s stops meanwhile). */
+static void local_serve(rpc_server *s, rpc_call *c)
+{
+	int express = s->express && s->express(c->req, c->len);
+	unsigned cost = !express && s->cost ? s->cost(c->req, c->len) : 0;
+	int no = -1, refused = 0;
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping && (no = local_take_locked(s, express)) < 0) {
+		uint64_t now = clock_mono_us();
+		if (cost && s->nshed >= queue_bound_locked(s, now)) {
+			note_refusal_locked(s, now);
+			refused = 1;
+			break;
+		}
+		s->qlen++;
+		s->nshed += cost != 0;
+		pthread_cond_wait(&s->cv, &s->mu);
+		s->qlen--;
+		s->nshed -= cost != 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (no < 0 && !refused)
+		return; /* stopping: c->rc stays TRAWL_EIO */
+	tbuf out;
+	tbuf_init(&out, LIMIT_MESSAGE_BYTES);
+	if (refused) {
+		s->refuse(s->ctx, c->req, c->len, &out);
+		atomic_fetch_add(&s->shed, 1);
+	} else {
+		atomic_fetch_add(&s->busy, 1);
+		s->fn(s->ctx, (unsigned)no, c->req, c->len, &out);
+		atomic_fetch_sub(&s->busy, 1);
+		pthread_mutex_lock(&s->mu);
+		s->held[no] = 0;
+		pthread_cond_broadcast(&s->cv); /* waiters want different numbers */
+		pthread_mutex_unlock(&s->mu);
+	}
+	if (!out.data && !(out.data = malloc(1))) {
+		c->rc = TRAWL_ENOMEM;
+		return;
+	}
+	c->reply = out.data; /* the buffer is the reply's now */
+	c->reply_len = out.len;
+	c->rc = TRAWL_OK;
+}
+
 int rpc_server_start(rpc_server **out, const char *url, const rpc_server_opts *o, rpc_handler fn,
                      void *ctx, char *err, size_t errlen)
 {
@@ -782,19 +966,12 @@ int rpc_server_start(rpc_server **out, const char *url, const rpc_server_opts *o
 	size_t max_request = o->max_request ? o->max_request : LIMIT_MESSAGE_BYTES;
 	if (workers == 0 || workers > LIMIT_RPC_WORKERS)
 		return fail(err, errlen, TRAWL_EINVAL, "workers for", url, NNG_EINVAL);
+	if (!strncmp(url, LOCAL_SCHEME, strlen(LOCAL_SCHEME)))
+		return local_start(out, url, o, fn, ctx, err, errlen);
 	rpc_server *s = calloc(1, sizeof *s);
 	if (!s)
 		return TRAWL_ENOMEM;
-	s->fn = fn;
-	s->express = express;
-	s->cost = o->cost;
-	s->refuse = o->refuse;
-	s->deadline = o->deadline;
-	s->max_queue = o->max_queue;
-	s->standing = (o->max_queue + 1) / 2;
-	s->overload_us = 1000ull * (o->overload_ms ? o->overload_ms : LIMIT_RPC_OVERLOAD_MS);
-	s->reserve = workers;
-	s->ctx = ctx;
+	settings(s, o, fn, ctx);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->rcv, NULL);
@@ -902,6 +1079,10 @@ void rpc_server_stop(rpc_server *s)
 {
 	if (!s)
 		return;
+	if (s->local) {
+		local_stop(s);
+		return;
+	}
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
 	pthread_cond_broadcast(&s->cv);
@@ -940,7 +1121,8 @@ void rpc_server_stop(rpc_server *s)
 
 int rpc_url_loopback(const char *url)
 {
-	if (!strncmp(url, "inproc://", 9) || !strncmp(url, "ipc://", 6))
+	if (!strncmp(url, "inproc://", 9) || !strncmp(url, "ipc://", 6) ||
+	    !strncmp(url, LOCAL_SCHEME, strlen(LOCAL_SCHEME)))
 		return 1;
 	const char *h = strstr(url, "://");
 	if (!h)
@@ -1008,6 +1190,7 @@ struct rpc_client {
 	unsigned npipes, untracked;
 	uint32_t dropped[RPC_CLIENT_DROPPED]; /* ids, a ring; 0: none */
 	unsigned ndropped;
+	int local; /* a local:// URL: no socket, calls run on the caller's thread */
 };
 
 static void pipe_added_client(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -1066,6 +1249,8 @@ void rpc_client_on_disconnect(rpc_client *c, void (*fn)(void *arg), void *arg)
 
 unsigned rpc_client_close_dead(rpc_client *c)
 {
+	if (c->local)
+		return 0;
 	nng_pipe open[RPC_CLIENT_PIPES];
 	pthread_mutex_lock(&c->mu);
 	unsigned n = c->npipes;
@@ -1103,6 +1288,11 @@ unsigned rpc_client_close_dead(rpc_client *c)
 
 void rpc_client_connections(rpc_client *c, unsigned *now, uint64_t *made)
 {
+	if (c->local) {
+		*now = local_present(c->url);
+		*made = 1;
+		return;
+	}
 	*now = atomic_load(&c->connected);
 	*made = atomic_load(&c->connects);
 }
@@ -1114,6 +1304,16 @@ int rpc_client_open(rpc_client **out, const char *url, const rpc_tls *tls, char 
 	if (!c)
 		return TRAWL_ENOMEM;
 	pthread_mutex_init(&c->mu, NULL);
+	if (!strncmp(url, LOCAL_SCHEME, strlen(LOCAL_SCHEME))) {
+		c->local = 1;
+		if (!(c->url = strdup(url))) {
+			pthread_mutex_destroy(&c->mu);
+			free(c);
+			return TRAWL_ENOMEM;
+		}
+		*out = c;
+		return TRAWL_OK;
+	}
 	int rc = nng_req0_open(&c->sock);
 	if (rc) {
 		pthread_mutex_destroy(&c->mu);
@@ -1159,7 +1359,7 @@ int rpc_client_redial(rpc_client *c)
 	/* a connection is never closed from here: closing one with a message
 	 * half through can leave nng 1.5.2's transport waiting forever (the
 	 * server's note above); a dialer without one has nothing to close */
-	if (atomic_load(&c->connected))
+	if (c->local || atomic_load(&c->connected))
 		return TRAWL_EBUSY;
 	/* the new dialer is made before the old one goes, so that a failure
 	 * leaves the old one dialling */
@@ -1179,7 +1379,8 @@ void rpc_client_close(rpc_client *c)
 {
 	if (!c)
 		return;
-	nng_close(c->sock);
+	if (!c->local)
+		nng_close(c->sock);
 	if (c->tls)
 		nng_tls_config_free(c->tls);
 	pthread_mutex_destroy(&c->mu);
@@ -1287,6 +1488,10 @@ int rpc_batch_start(rpc_batch *b, rpc_call *c, int timeout_ms)
 	c->micros = 0;
 	c->done = 1; /* until it is really running */
 	c->internal = NULL;
+	if (c->peer->local) {
+		local_call(b, c);
+		return TRAWL_OK;
+	}
 	if (b->n == b->cap) {
 		unsigned nc = b->cap ? b->cap * 2 : 16;
 		pending **np = realloc(b->p, nc * sizeof *np);
@@ -1352,6 +1557,33 @@ int rpc_batch_start(rpc_batch *b, rpc_call *c, int timeout_ms)
 	nng_aio_set_msg(p->aio, m);
 	nng_ctx_send(p->ctx, p->aio);
 	return TRAWL_OK;
+}
+
+/* A call to a local:// server, made and finished here (local calls,
+ * above): TRAWL_EIO when no server has the URL, as a peer that is down. */
+static void local_call(rpc_batch *b, rpc_call *c)
+{
+	uint64_t t0 = clock_mono_us();
+	pthread_mutex_lock(&local_mu);
+	rpc_server *s = local_find_locked(c->peer->url);
+	if (s) {
+		pthread_mutex_lock(&s->mu);
+		s->lrun++;
+		pthread_mutex_unlock(&s->mu);
+	}
+	pthread_mutex_unlock(&local_mu);
+	if (s) {
+		local_serve(s, c);
+		pthread_mutex_lock(&s->mu);
+		if (--s->lrun == 0)
+			pthread_cond_broadcast(&s->rcv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	c->micros = clock_mono_us() - t0;
+	pthread_mutex_lock(&b->mu);
+	c->done = 1;
+	b->finished++;
+	pthread_mutex_unlock(&b->mu);
 }
 
 unsigned rpc_batch_wait(rpc_batch *b, unsigned n, int ms)

@@ -6,7 +6,9 @@
  * cancellation, and (over loopback TCP, with a raw socket speaking nng's
  * framing) a peer that sends requests and never reads its replies;
  * connections served in turn, whatever each has queued; and a ping served
- * by the reserve worker past a queue of others.
+ * by the reserve worker past a queue of others. And local:// servers,
+ * whose handler runs on the caller's thread: worker numbers never shared,
+ * the queue bound's refusal, a stop that waits for the calls in hand.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1547,6 +1549,224 @@ static void test_dead_tls_connection_closed(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- local:// servers: the handler on the caller's thread ---- */
+
+static pthread_t local_thread;     /* the thread the last call ran on */
+static atomic_int local_in_use[4]; /* worker numbers held by a running call */
+static atomic_int local_overlaps;  /* a number held by two calls at once */
+
+/* Answers "w<worker>:" and the request; "slow" sleeps 1 ms first, "nap"
+ * 50 ms, "hold" waits until release_holds(1). */
+static void local_h(void *ctx, unsigned worker, const uint8_t *req, size_t len, tbuf *out)
+{
+	(void)ctx;
+	local_thread = pthread_self();
+	if (atomic_exchange(&local_in_use[worker], 1))
+		atomic_fetch_add(&local_overlaps, 1);
+	if (len >= 4 && !memcmp(req, "slow", 4))
+		usleep(1000);
+	if (len >= 3 && !memcmp(req, "nap", 3))
+		usleep(50 * 1000);
+	if (len >= 4 && !memcmp(req, "hold", 4)) {
+		pthread_mutex_lock(&order_mu);
+		while (!released)
+			pthread_cond_wait(&order_cv, &order_mu);
+		pthread_mutex_unlock(&order_mu);
+	}
+	atomic_store(&local_in_use[worker], 0);
+	tbuf_printf(out, "w%u:", worker);
+	tbuf_append(out, req, len);
+}
+
+static void local_call1(rpc_client *c, const char *req, rpc_call *out)
+{
+	*out = (rpc_call){.peer = c, .req = (const uint8_t *)req, .len = strlen(req)};
+	rpc_call_many(out, 1, 10000);
+}
+
+/* A call to a local:// server runs on the caller's thread and takes the
+ * first free worker number (a ping the reserve's); the URL is taken once;
+ * a client of a URL no server has gets TRAWL_EIO at once. */
+static void test_local_calls(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_server *s, *dup;
+	rpc_client *c, *none;
+	assert_int_equal(rpc_server_start(&s, "local://rpc-test",
+	                                  &(rpc_server_opts){NULL, 2, is_ping, 0}, local_h, NULL,
+	                                  err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(
+	    rpc_server_start(&dup, "local://rpc-test", &one_worker, local_h, NULL, err, sizeof err),
+	    TRAWL_EINVAL);
+	assert_non_null(strstr(err, "local://rpc-test"));
+	assert_int_equal(rpc_client_open(&c, "local://rpc-test", NULL, err, sizeof err), TRAWL_OK);
+	assert_int_equal(rpc_client_open(&none, "local://nobody", NULL, err, sizeof err), TRAWL_OK);
+	rpc_call k;
+	local_call1(c, "x", &k);
+	expect_reply(&k, "w0:x");
+	assert_true(pthread_equal(local_thread, pthread_self()));
+	rpc_call_fini(&k);
+	local_call1(c, "ping", &k);
+	expect_reply(&k, "w2:ping");
+	rpc_call_fini(&k);
+	unsigned now;
+	uint64_t made;
+	rpc_client_connections(c, &now, &made);
+	assert_int_equal(now, 1);
+	rpc_client_connections(none, &now, &made);
+	assert_int_equal(now, 0);
+	local_call1(none, "x", &k);
+	assert_int_equal(k.rc, TRAWL_EIO);
+	assert_null(k.reply);
+	assert_int_equal(rpc_client_close_dead(c), 0);
+	assert_int_equal(rpc_url_loopback("local://rpc-test"), 1);
+	assert_int_equal(rpc_server_busy(s), 0);
+	rpc_client_close(none);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
+typedef struct local_flood {
+	rpc_client *c;
+	int ok;
+	pthread_t th;
+} local_flood;
+
+static void *local_flood_main(void *arg)
+{
+	local_flood *f = arg;
+	for (int i = 0; i < 20; i++) {
+		rpc_call k;
+		local_call1(f->c, "slow", &k);
+		f->ok += k.rc == TRAWL_OK && k.reply_len == 7 && !memcmp(k.reply + 2, ":slow", 5);
+		rpc_call_fini(&k);
+	}
+	return NULL;
+}
+
+/* Six threads calling a server of two workers at once: every call is
+ * answered, and no worker number is ever held by two calls (the
+ * handler's per-worker state would be shared). */
+static void test_local_worker_numbers_held_once(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_server *s;
+	rpc_client *c;
+	assert_int_equal(rpc_server_start(&s, "local://rpc-test-many",
+	                                  &(rpc_server_opts){NULL, 2, NULL, 0}, local_h, NULL, err,
+	                                  sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(rpc_client_open(&c, "local://rpc-test-many", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	atomic_store(&local_overlaps, 0);
+	local_flood f[6];
+	for (int i = 0; i < 6; i++) {
+		f[i] = (local_flood){c, 0, 0};
+		assert_int_equal(pthread_create(&f[i].th, NULL, local_flood_main, &f[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(f[i].th, NULL);
+		assert_int_equal(f[i].ok, 20);
+	}
+	assert_int_equal(atomic_load(&local_overlaps), 0);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
+typedef struct local_one {
+	rpc_client *c;
+	const char *req;
+	rpc_call k;
+	pthread_t th;
+} local_one;
+
+static void *local_one_main(void *arg)
+{
+	local_one *o = arg;
+	local_call1(o->c, o->req, &o->k);
+	return NULL;
+}
+
+static unsigned busy_of(rpc_server *s)
+{
+	return rpc_server_busy(s);
+}
+
+/* Waits (10 s at most) until get(s) is want. */
+static void wait_until(unsigned (*get)(rpc_server *), rpc_server *s, unsigned want)
+{
+	for (int i = 0; i < 10000 && get(s) != want; i++)
+		usleep(1000);
+	assert_int_equal(get(s), want);
+}
+
+/* With its one worker held and one sheddable call waiting (max_queue 1),
+ * a second sheddable call is refused at once with the server's refusal;
+ * the waiting one is answered when the worker is let go. */
+static void test_local_full_queue_refuses(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_server *s;
+	rpc_client *c;
+	rpc_server_opts o = {NULL, 1, NULL, 0, shed_ab, refuse_busy, 1};
+	assert_int_equal(
+	    rpc_server_start(&s, "local://rpc-test-shed", &o, local_h, NULL, err, sizeof err),
+	    TRAWL_OK);
+	assert_int_equal(rpc_client_open(&c, "local://rpc-test-shed", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	release_holds(0);
+	local_one h = {c, "hold"}, a = {c, "a1"};
+	assert_int_equal(pthread_create(&h.th, NULL, local_one_main, &h), 0);
+	wait_until(busy_of, s, 1);
+	assert_int_equal(pthread_create(&a.th, NULL, local_one_main, &a), 0);
+	wait_until(rpc_server_queued, s, 1);
+	rpc_call over;
+	local_call1(c, "a2", &over);
+	expect_reply(&over, "busy a2");
+	rpc_call_fini(&over);
+	assert_int_equal(rpc_server_shed(s), 1);
+	release_holds(1);
+	pthread_join(h.th, NULL);
+	pthread_join(a.th, NULL);
+	expect_reply(&h.k, "w0:hold");
+	expect_reply(&a.k, "w0:a1");
+	rpc_call_fini(&h.k);
+	rpc_call_fini(&a.k);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
+/* rpc_server_stop waits for a call in hand, which is answered; a call
+ * after it finds no server. */
+static void test_local_stop_waits_for_calls(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_server *s;
+	rpc_client *c;
+	assert_int_equal(rpc_server_start(&s, "local://rpc-test-stop", &one_worker, local_h, NULL,
+	                                  err, sizeof err),
+	                 TRAWL_OK);
+	assert_int_equal(rpc_client_open(&c, "local://rpc-test-stop", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	local_one n = {c, "nap"};
+	assert_int_equal(pthread_create(&n.th, NULL, local_one_main, &n), 0);
+	wait_until(busy_of, s, 1);
+	rpc_server_stop(s);
+	assert_int_equal(n.k.done, 1); /* the nap (50 ms) ended before the stop returned */
+	pthread_join(n.th, NULL);
+	expect_reply(&n.k, "w0:nap");
+	rpc_call_fini(&n.k);
+	rpc_call k;
+	local_call1(c, "x", &k);
+	assert_int_equal(k.rc, TRAWL_EIO);
+	rpc_client_close(c);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 6 && !strcmp(argv[1], "--tls-peer"))
@@ -1556,6 +1776,10 @@ int main(int argc, char **argv)
 		return dead_tls_main();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_url_loopback),
+	    cmocka_unit_test(test_local_calls),
+	    cmocka_unit_test(test_local_worker_numbers_held_once),
+	    cmocka_unit_test(test_local_full_queue_refuses),
+	    cmocka_unit_test(test_local_stop_waits_for_calls),
 	    cmocka_unit_test(test_calls_answered),
 	    cmocka_unit_test(test_connections_counted_and_redialled),
 	    cmocka_unit_test(test_dead_tls_connection_closed),

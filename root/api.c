@@ -44,6 +44,9 @@ static const double buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
  * searches at once; more wait in the HTTP module's queue. */
 #define API_LOOPS 1u
 #define API_WORKERS 64u
+/* writes at once on background workers (a write waiting for its fsync or
+ * a refresh holds one) */
+#define API_BACKGROUND_WORKERS 32u
 
 struct api {
 	catalog *cat;
@@ -1148,6 +1151,26 @@ static int native(api *a, const http_request *req, http_response *resp)
 	return 1;
 }
 
+/* A document write: a request other than GET or HEAD with a path segment
+ * _bulk, _doc, _create, _update, _update_by_query or _delete_by_query. */
+static int is_write(const char *method, const char *path)
+{
+	static const char *const segs[] = {
+	    "_bulk", "_doc", "_create", "_update", "_update_by_query", "_delete_by_query"};
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+		return 0;
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		for (size_t i = 0; i < sizeof segs / sizeof segs[0]; i++)
+			if (n == strlen(segs[i]) && !memcmp(p, segs[i], n))
+				return 1;
+		p += n;
+	}
+	return 0;
+}
+
 static void handle(void *ctx, const http_request *req, http_response *resp)
 {
 	api *a = ctx;
@@ -1180,8 +1203,12 @@ static void handle(void *ctx, const http_request *req, http_response *resp)
 	} else if (native(a, req, resp)) {
 		; /* /search, /doc/{id}, /{index}/search, /{index}/doc/{id} */
 	} else if (!req->deferred) {
-		/* the OpenSearch-compatible endpoints search and fetch */
-		http_response_defer(resp);
+		/* the OpenSearch-compatible endpoints search and fetch; a write
+		 * can wait for a core a search wants */
+		if (is_write(m, path))
+			http_response_defer_background(resp);
+		else
+			http_response_defer(resp);
 	} else {
 		int handled = 0;
 		os_handle(a->cat, req, resp, &handled);
@@ -1226,6 +1253,7 @@ int api_start(api **out, catalog *cat, const api_config *cfg, char *err, size_t 
 	 * shard never delays /livez or a cached hit */
 	hc.threads = API_LOOPS;
 	hc.workers = API_WORKERS;
+	hc.background_workers = cfg->writes_normal ? 0 : API_BACKGROUND_WORKERS;
 	hc.max_queue = LIMIT_ROOT_QUEUE;
 	hc.body_limit = body_limit;
 	int rc = http_server_start(&a->http, &hc, handle, a, err, errlen);

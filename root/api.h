@@ -15,6 +15,11 @@ typedef struct api_config {
 	uint16_t port;                    /* 0: any free port */
 	const struct auth_tokens *tokens; /* bearer tokens (root/auth.h); NULL: open */
 	int quiet;
+	/* 1: document writes run on the workers searches run on, at the same
+	 * CPU priority; 0: on background workers at a low one (common/http.h),
+	 * so that a search is not kept waiting for a core by a write (trawl
+	 * serve and root --write-priority, docs/OPERATIONS.md) */
+	int writes_normal;
 } api_config;
 
 typedef struct api api;

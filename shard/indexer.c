@@ -20,6 +20,8 @@
  */
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <sys/statvfs.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -746,6 +748,11 @@ static void *run(void *arg)
 	trawl_indexer *x = arg;
 	uint64_t last = clock_mono_ms();
 	char err[LIMIT_ERRMSG_BYTES];
+	pthread_setname_np(pthread_self(), "trawl-indexer");
+	/* lowering one's own priority needs no privilege; on Linux it is
+	 * this thread's, and the threads an apply or a merge starts inherit it */
+	if (x->cfg.low_priority)
+		setpriority(PRIO_PROCESS, (id_t)gettid(), LIMIT_WRITE_NICE);
 	pthread_mutex_lock(&x->mu);
 	while (!x->stop) {
 		uint64_t pending = acked(x) - x->applied, now = clock_mono_ms();

@@ -377,6 +377,41 @@ class WritesTest(unittest.TestCase):
         self.assertTrue(line and float(line[0].split()[1]) >= 2, line)
         s.stop()
 
+    # --write-priority: by default the indexer's thread and the HTTP
+    # workers answering writes run at nice 19 (LIMIT_WRITE_NICE), the
+    # search workers at the process's own; "normal" keeps every thread at
+    # the process's own and has no background workers.
+    def test_write_priority(self):
+        build(self.ix, base_docs(10))
+
+        def threads(pid):
+            out = {}
+            for t in os.listdir("/proc/%d/task" % pid):
+                try:
+                    st = open("/proc/%d/task/%s/stat" % (pid, t)).read()
+                except OSError:
+                    continue
+                name = st[st.index("(") + 1:st.rindex(")")]
+                out.setdefault(name, set()).add(int(st.rsplit(")", 1)[1].split()[16]))
+            return out
+
+        for extra, low in (((), True), (("--write-priority", "normal"), False)):
+            s = self.serve(*extra)
+            lines = []
+            for i in range(200):
+                lines.append(json.dumps({"index": {"_id": "np-%d" % i}}))
+                lines.append(json.dumps({"title": "nice %d" % i, "body": "priority"}))
+            st, b = request(s.port, "POST", "/idx/_bulk?refresh=wait_for", "\n".join(lines) + "\n")
+            self.assertEqual((st, b["errors"]), (200, False), b)
+            st, b = request(s.port, "GET", "/idx/_search?q=priority&size=0")
+            self.assertEqual((st, b["hits"]["total"]["value"]), (200, 200), b)
+            own = os.getpriority(os.PRIO_PROCESS, s.proc.pid)
+            t = threads(s.proc.pid)
+            self.assertEqual(t.get("trawl-indexer"), {19 if low else own}, t)
+            self.assertEqual(t.get("http-worker"), {own}, t)
+            self.assertEqual(t.get("http-background"), {19} if low else None, t)
+            s.stop()
+
     # A schema storing only some fields: new ids are written, an existing
     # document is read (realtime) but not replaced or deleted (400, before
     # anything is logged).

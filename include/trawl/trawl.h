@@ -909,6 +909,13 @@ typedef struct trawl_indexer_opts {
 	 * the writes already logged keep room to become a generation and
 	 * reads go on. */
 	unsigned flood_pct;
+	/* 1: the indexer's thread, and the threads it starts to make a
+	 * generation, run at the lowest CPU priority (nice 19, on Linux per
+	 * thread), so that searches in the same process keep their latency
+	 * while writes stream in (while searches keep every core busy, writes
+	 * become searchable later, and are refused by the backlog bound once
+	 * it is reached). 0: the caller's CPU priority. */
+	int low_priority;
 } trawl_indexer_opts;
 
 /*
