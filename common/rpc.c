@@ -252,10 +252,11 @@ struct rpc_server {
 	atomic_uint_fast64_t cut;  /* peers cut off */
 	atomic_uint_fast64_t shed; /* requests refused for overload */
 	/* a local:// server (local calls, below): no socket, slots or threads */
-	char *local;             /* its URL; NULL for an nng server */
-	struct rpc_server *next; /* in the list of local servers */
-	uint8_t *held;           /* the worker numbers a caller holds now */
-	unsigned lrun;           /* local calls between finding s and letting it go */
+	char *local;                  /* its URL; NULL for an nng server */
+	struct rpc_server *next;      /* in the list of local servers */
+	uint8_t *held;                /* the worker numbers a caller holds now */
+	unsigned lrun;                /* local calls between finding s and letting it go */
+	struct lwaiter *lq, **lq_end; /* local callers waiting for a number, oldest first */
 };
 
 /* Posts a receive on sl, unless the server stops. Called without s->mu:
@@ -793,13 +794,15 @@ static void *worker_main(void *arg)
  * nng's, to a worker, the reply to nng's, back to the caller); on a busy
  * machine each hand-off may wait out another thread's time slice, and a
  * query's SEARCH and FETCH made 8 of them (bench/journal, session 23).
- * What the workers' pool gave stays: a caller takes one of the worker
- * numbers (the handler's per-worker state), waiting while all are held;
- * an express request may take the reserve's; a request of nonzero cost
- * that finds the queue bound reached is refused with the server's refusal
- * (the one arriving, not the costliest: callers wait in no order the
- * server can choose among). A local call cannot be cancelled, and no
- * timeout stops it: the handler keeps the request's own deadline. */
+ * What the workers' pool gave mostly stays: a caller takes one of the
+ * worker numbers (the handler's per-worker state), waiting in line, in
+ * arrival order, while all are held; an express request takes the
+ * reserve's if it is free; a request of nonzero cost that finds the line
+ * at the queue bound is refused at once with the server's refusal (the
+ * one arriving: not the costliest, nor a dead one, as the nng server
+ * chooses), and one whose sender's deadline passes while it waits leaves
+ * the line refused. A call being handled cannot be cancelled: the handler
+ * keeps the request's own deadline. */
 
 /* A server's settings from o (an nng server's and a local one's). */
 static void settings(rpc_server *s, const rpc_server_opts *o, rpc_handler fn, void *ctx)
@@ -840,6 +843,7 @@ static int local_start(rpc_server **out, const char *url, const rpc_server_opts 
 	}
 	settings(s, o, fn, ctx);
 	s->nworkers = n;
+	s->lq_end = &s->lq;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->rcv, NULL);
@@ -890,14 +894,14 @@ static unsigned local_present(const char *url)
 	return n;
 }
 
-/* A free worker number for a request (the reserve first for an express
- * one), or -1 (s->mu held). */
-static int local_take_locked(rpc_server *s, int express)
+/* A local caller waiting for a worker number, in s->lq (on its stack). */
+typedef struct lwaiter {
+	struct lwaiter *next;
+} lwaiter;
+
+/* A free ordinary worker number, or -1 (s->mu held). */
+static int local_take_locked(rpc_server *s)
 {
-	if (express && s->express && !s->held[s->reserve]) {
-		s->held[s->reserve] = 1;
-		return (int)s->reserve;
-	}
 	for (unsigned i = 0; i < s->reserve; i++)
 		if (!s->held[i]) {
 			s->held[i] = 1;
@@ -906,27 +910,83 @@ static int local_take_locked(rpc_server *s, int express)
 	return -1;
 }
 
+/* The reserve's number for an express request, or -1 (s->mu held). */
+static int local_reserve_locked(rpc_server *s, int express)
+{
+	if (!express || !s->express || s->held[s->reserve])
+		return -1;
+	s->held[s->reserve] = 1;
+	return (int)s->reserve;
+}
+
+/* w leaves the line (s->mu held); whoever is first now may take a number. */
+static void local_leave_locked(rpc_server *s, lwaiter *w)
+{
+	lwaiter **p = &s->lq;
+	while (*p != w)
+		p = &(*p)->next;
+	*p = w->next;
+	if (!*p)
+		s->lq_end = p;
+	pthread_cond_broadcast(&s->cv);
+}
+
+/* A worker number for c's request (s->mu held): the reserve's for an
+ * express one if free, else the first free one in arrival order, waiting
+ * in line; -1 if s stops, or if the request is refused (*refused): at
+ * arrival, when it is sheddable and the line is at the queue bound, or
+ * later, when its sender's deadline passes while it waits. */
+static int local_number_locked(rpc_server *s, int express, unsigned cost, uint64_t deadline,
+                               int *refused)
+{
+	int no = local_reserve_locked(s, express);
+	if (no >= 0 || s->stopping)
+		return no;
+	if (!s->lq && (no = local_take_locked(s)) >= 0)
+		return no;
+	uint64_t now = clock_mono_us();
+	if (cost && s->nshed >= queue_bound_locked(s, now)) {
+		note_refusal_locked(s, now);
+		*refused = 1;
+		return -1;
+	}
+	lwaiter w = {NULL};
+	*s->lq_end = &w;
+	s->lq_end = &w.next;
+	s->qlen++;
+	s->nshed += cost != 0;
+	struct timespec until = {(time_t)(deadline / 1000000u), (long)(deadline % 1000000u) * 1000};
+	for (;;) {
+		if (s->stopping)
+			break;
+		if (s->lq == &w && ((no = local_reserve_locked(s, express)) >= 0 ||
+		                    (no = local_take_locked(s)) >= 0))
+			break;
+		if (deadline && clock_unix_us() >= deadline) {
+			*refused = 1; /* no one waits for its answer any more */
+			break;
+		}
+		if (deadline)
+			pthread_cond_timedwait(&s->cv, &s->mu, &until);
+		else
+			pthread_cond_wait(&s->cv, &s->mu);
+	}
+	s->qlen--;
+	s->nshed -= cost != 0;
+	local_leave_locked(s, &w);
+	return no;
+}
+
 /* Runs c's request on s (found, s->lrun counted) on this thread: its reply
  * in c (TRAWL_EIO if s stops meanwhile). */
 static void local_serve(rpc_server *s, rpc_call *c)
 {
 	int express = s->express && s->express(c->req, c->len);
 	unsigned cost = !express && s->cost ? s->cost(c->req, c->len) : 0;
-	int no = -1, refused = 0;
+	uint64_t deadline = cost && s->deadline ? s->deadline(c->req, c->len) : 0;
+	int refused = 0;
 	pthread_mutex_lock(&s->mu);
-	while (!s->stopping && (no = local_take_locked(s, express)) < 0) {
-		uint64_t now = clock_mono_us();
-		if (cost && s->nshed >= queue_bound_locked(s, now)) {
-			note_refusal_locked(s, now);
-			refused = 1;
-			break;
-		}
-		s->qlen++;
-		s->nshed += cost != 0;
-		pthread_cond_wait(&s->cv, &s->mu);
-		s->qlen--;
-		s->nshed -= cost != 0;
-	}
+	int no = local_number_locked(s, express, cost, deadline, &refused);
 	pthread_mutex_unlock(&s->mu);
 	if (no < 0 && !refused)
 		return; /* stopping: c->rc stays TRAWL_EIO */
@@ -941,7 +1001,8 @@ static void local_serve(rpc_server *s, rpc_call *c)
 		atomic_fetch_sub(&s->busy, 1);
 		pthread_mutex_lock(&s->mu);
 		s->held[no] = 0;
-		pthread_cond_broadcast(&s->cv); /* waiters want different numbers */
+		if (s->lq)
+			pthread_cond_broadcast(&s->cv); /* the first in line takes it */
 		pthread_mutex_unlock(&s->mu);
 	}
 	if (!out.data && !(out.data = malloc(1))) {

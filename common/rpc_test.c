@@ -1554,6 +1554,8 @@ static void test_dead_tls_connection_closed(void **state)
 static pthread_t local_thread;     /* the thread the last call ran on */
 static atomic_int local_in_use[4]; /* worker numbers held by a running call */
 static atomic_int local_overlaps;  /* a number held by two calls at once */
+static char local_order[8][8];     /* the requests handled, in order */
+static atomic_uint local_norder;
 
 /* Answers "w<worker>:" and the request; "slow" sleeps 1 ms first, "nap"
  * 50 ms, "hold" waits until release_holds(1). */
@@ -1574,6 +1576,10 @@ static void local_h(void *ctx, unsigned worker, const uint8_t *req, size_t len, 
 		pthread_mutex_unlock(&order_mu);
 	}
 	atomic_store(&local_in_use[worker], 0);
+	unsigned k = atomic_fetch_add(&local_norder, 1);
+	if (k < 8)
+		snprintf(local_order[k], sizeof local_order[k], "%.*s", (int)(len < 7 ? len : 7),
+		         (const char *)req);
 	tbuf_printf(out, "w%u:", worker);
 	tbuf_append(out, req, len);
 }
@@ -1740,6 +1746,60 @@ static void test_local_full_queue_refuses(void **state)
 	rpc_server_stop(s);
 }
 
+/* Callers that wait for the one worker are served in the order they came;
+ * a sheddable one whose deadline passes while it waits leaves the line
+ * with the server's refusal, the others keep their places. */
+static uint64_t local_deadline_us;
+
+static uint64_t deadline_of_a(const uint8_t *req, size_t len)
+{
+	return len > 0 && req[0] == 'a' ? local_deadline_us : 0;
+}
+
+static void test_local_line_in_order(void **state)
+{
+	(void)state;
+	char err[256];
+	rpc_server *s;
+	rpc_client *c;
+	rpc_server_opts o = {NULL, 1, NULL, 0, shed_ab, refuse_busy, 8};
+	o.deadline = deadline_of_a;
+	assert_int_equal(
+	    rpc_server_start(&s, "local://rpc-test-line", &o, local_h, NULL, err, sizeof err),
+	    TRAWL_OK);
+	assert_int_equal(rpc_client_open(&c, "local://rpc-test-line", NULL, err, sizeof err),
+	                 TRAWL_OK);
+	release_holds(0);
+	atomic_store(&local_norder, 0);
+	local_one h = {c, "hold"}, w[3] = {{c, "b1"}, {c, "a2"}, {c, "b3"}};
+	assert_int_equal(pthread_create(&h.th, NULL, local_one_main, &h), 0);
+	wait_until(busy_of, s, 1);
+	/* a2 gives up 300 ms from now; b1 and b3 wait as long as it takes */
+	local_deadline_us = clock_unix_us() + 300 * 1000;
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(pthread_create(&w[i].th, NULL, local_one_main, &w[i]), 0);
+		wait_until(rpc_server_queued, s, i + 1);
+	}
+	pthread_join(w[1].th, NULL); /* refused at its deadline, the hold still on */
+	expect_reply(&w[1].k, "busy a2");
+	assert_int_equal(rpc_server_queued(s), 2);
+	release_holds(1);
+	pthread_join(h.th, NULL);
+	pthread_join(w[0].th, NULL);
+	pthread_join(w[2].th, NULL);
+	expect_reply(&w[0].k, "w0:b1");
+	expect_reply(&w[2].k, "w0:b3");
+	assert_int_equal(atomic_load(&local_norder), 3);
+	assert_string_equal(local_order[0], "hold");
+	assert_string_equal(local_order[1], "b1");
+	assert_string_equal(local_order[2], "b3");
+	for (unsigned i = 0; i < 3; i++)
+		rpc_call_fini(&w[i].k);
+	rpc_call_fini(&h.k);
+	rpc_client_close(c);
+	rpc_server_stop(s);
+}
+
 /* rpc_server_stop waits for a call in hand, which is answered; a call
  * after it finds no server. */
 static void test_local_stop_waits_for_calls(void **state)
@@ -1779,6 +1839,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_local_calls),
 	    cmocka_unit_test(test_local_worker_numbers_held_once),
 	    cmocka_unit_test(test_local_full_queue_refuses),
+	    cmocka_unit_test(test_local_line_in_order),
 	    cmocka_unit_test(test_local_stop_waits_for_calls),
 	    cmocka_unit_test(test_calls_answered),
 	    cmocka_unit_test(test_connections_counted_and_redialled),
