@@ -527,7 +527,8 @@ static void cluster_banner(const cluster_file *cf, char *out, size_t cap)
 }
 
 /* What GET /{index} and _cat/indices say of a cluster's index: its shard
- * count (documents and bytes are the leaves', unknown here). */
+ * count (its live documents are counted by a search, cat_describe; deleted
+ * documents and bytes are the leaves', unknown here). */
 static void cluster_describe(void *ctx, void *data, cat_stats *out)
 {
 	(void)ctx;

@@ -132,6 +132,10 @@ void cat_describe(catalog *c, const cat_index *ix, cat_stats *out)
 	out->generation = 0;
 	if (c->has_host && c->host.describe)
 		c->host.describe(c->host.ctx, ix->data, out);
+	/* a cluster's root knows no counts of its own: its leaves count the
+	 * live documents (deleted ones and bytes stay unknown) */
+	if (out->docs < 0 && ix->r)
+		out->docs = root_count_docs(ix->r);
 }
 
 int cat_check_name(const char *name, char *err, size_t errlen)

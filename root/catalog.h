@@ -118,7 +118,9 @@ void cat_set_release(cat_set *s);
 
 const char *cat_name(const cat_index *ix);
 root *cat_root(const cat_index *ix);
-/* cat_describe: what the host knows of the index (all -1 without one). */
+/* cat_describe: what the host knows of the index (all -1 without one);
+ * the live documents, when the host does not know them, counted by a
+ * search through the index's root (blocks: call it from a worker). */
 void cat_describe(catalog *c, const cat_index *ix, cat_stats *out);
 
 /*

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/hash.h"
+#include "common/qtree.h"
 #include "common/wire.h"
 #include "root/cache.h"
 #include "root/fetch.h"
@@ -891,4 +892,33 @@ int root_search(root *r, const root_query *q, root_result **out, char *err, size
 void root_cache_counters(root *r, root_cache_stats *st)
 {
 	root_cache_get_stats(r->cache, st);
+}
+
+int64_t root_count_docs(root *r)
+{
+	/* the tree's root is a group (qtree.h): every document, in one */
+	qt_node *q0 = qt_new(QT_BOOL, QT_MUST, 0), *all = qt_new(QT_ALL, QT_MUST, 0);
+	tbuf tree;
+	tbuf_init(&tree, TRAWL_MAX_QUERY_TREE_BYTES);
+	char err[LIMIT_ERRMSG_BYTES];
+	int64_t n = -1;
+	int rc = q0 && all ? qt_add(q0, all) : TRAWL_ENOMEM;
+	if (rc)
+		qt_free(all);
+	else
+		rc = qt_encode(q0, &tree, err, sizeof err);
+	if (!rc) {
+		root_query q = {0};
+		q.tree = tree.data;
+		q.tree_len = tree.len;
+		q.k = 1;
+		q.count = 1;
+		root_result *res = NULL;
+		if (root_search(r, &q, &res, err, sizeof err) == TRAWL_OK && res->total_exact)
+			n = (int64_t)res->total;
+		root_result_free(res);
+	}
+	tbuf_fini(&tree);
+	qt_free(q0);
+	return n;
 }

@@ -128,6 +128,11 @@ typedef struct root_query {
  */
 int root_search(root *r, const root_query *q, root_result **out, char *err, size_t errlen);
 
+/* root_count_docs: the index's live documents, as a search for every
+ * document counts them exactly (through the result cache, as any search);
+ * -1 if that search fails. Blocks as root_search does. */
+int64_t root_count_docs(root *r);
+
 /*
  * root_search_many runs q over the indexes of rs[0..n) at once (n <=
  * LIMIT_INDEXES): one scatter per index, all sent together, into one merge

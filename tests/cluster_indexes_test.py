@@ -196,6 +196,12 @@ class ClusterIndexesTest(unittest.TestCase):
         self.assertEqual(st, 200, rows)
         self.assertEqual({r["index"]: (r["pri"], r["health"]) for r in rows},
                          {"books": ("3", "green"), "logs": ("2", "green")}, rows)
+        # the live documents, counted by the leaves (deleted ones and bytes
+        # unknown to a cluster's root)
+        for r in rows:
+            st, n = call(p, "GET", "/%s/_count" % r["index"])
+            self.assertEqual((st, r["docs.count"]), (200, str(n["count"])), (r, n))
+            self.assertGreater(n["count"], 0, r)
         st, rows = call(p, "GET", "/_cat/aliases?format=json")
         self.assertEqual(sorted((r["alias"], r["index"], r["is_write_index"]) for r in rows),
                          [("everything", "books", "-"), ("everything", "logs", "-"),
