@@ -490,8 +490,14 @@ static int run_api(catalog *cat, const char *addr, int quiet, const char *banner
 	if (!quiet) {
 		fprintf(stderr, "trawl: %s; HTTP API on http://%s:%u/\n", banner, bind,
 		        (unsigned)api_port(a));
-		fprintf(stderr, "trawl: try: curl 'http://%s:%u/search?q=solar+eclipse&k=3'\n",
-		        bind, (unsigned)api_port(a));
+		/* the native /search answers for one index; over several, the
+		 * OpenSearch-style search of them all */
+		cat_set all;
+		cat_all(cat, &all);
+		fprintf(stderr, "trawl: try: curl 'http://%s:%u/%s'\n", bind, (unsigned)api_port(a),
+		        all.n == 1 ? "search?q=solar+eclipse&k=3"
+		                   : "_search?q=solar+eclipse&size=3");
+		cat_set_release(&all);
 		fprintf(stderr, "trawl: search page: http://%s:%u/_ui/\n", bind,
 		        (unsigned)api_port(a));
 	}
