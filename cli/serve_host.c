@@ -83,9 +83,7 @@ static int sw_refresh(void *ctx, uint64_t seq, unsigned timeout_ms, uint64_t *ge
 	trawl_indexer_get_stats(s->x, &st);
 	*gen = st.generation;
 	for (;;) {
-		leaf_stats ls;
-		leaf_get_stats(s->l, &ls);
-		if (ls.generation >= st.generation)
+		if (leaf_generation(s->l) >= st.generation)
 			return TRAWL_OK;
 		if (timeout_ms && clock_mono_ms() - t0 > timeout_ms)
 			return errf(err, errlen, TRAWL_EBUSY,

@@ -63,7 +63,8 @@ struct leaf {
 	puller *pull; /* with cfg.pull_url */
 	int pulling;  /* the pull thread runs */
 	atomic_int stopping;
-	atomic_int poked; /* leaf_poke: look at CURRENT now */
+	atomic_int poked;             /* leaf_poke: look at CURRENT now */
+	atomic_uint_fast64_t serving; /* cur's number (leaf_generation), without mu */
 	atomic_uint_fast64_t searches, fetches, pings, errors, partial, switches;
 	shard_guard_stats retired; /* the guards of generations no longer served (mu) */
 };
@@ -1061,6 +1062,7 @@ static void *watch_main(void *arg)
 		gen *old_prev = l->prev;
 		l->prev = l->cur;
 		l->cur = g;
+		atomic_store(&l->serving, g->no);
 		if (old_prev)
 			retire_guard(l, old_prev->guard);
 		gen_release(old_prev);
@@ -1069,6 +1071,11 @@ static void *watch_main(void *arg)
 		logf_(l, "serving generation %llu", (unsigned long long)g->no);
 	}
 	return NULL;
+}
+
+uint64_t leaf_generation(leaf *l)
+{
+	return atomic_load(&l->serving);
 }
 
 void leaf_poke(leaf *l)

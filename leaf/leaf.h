@@ -93,6 +93,12 @@ void leaf_get_stats(leaf *l, leaf_stats *st);
  * milliseconds instead of its watch interval. Any thread. */
 void leaf_poke(leaf *l);
 
+/* leaf_generation: the generation served now (0: none yet), read without
+ * the leaf's lock: a writer waiting for its generation to be served polls
+ * it, on a thread of low priority (--write-priority) that must not hold a
+ * lock searches take. */
+uint64_t leaf_generation(leaf *l);
+
 /* leaf_http_port: the bound health port (0 if none). */
 uint16_t leaf_http_port(const leaf *l);
 
