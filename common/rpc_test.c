@@ -1590,6 +1590,14 @@ static void local_call1(rpc_client *c, const char *req, rpc_call *out)
 	rpc_call_many(out, 1, 10000);
 }
 
+/* A local_h server on url with options o, and a client of it. */
+static void local_open(const char *url, const rpc_server_opts *o, rpc_server **s, rpc_client **c)
+{
+	char err[256];
+	assert_int_equal(rpc_server_start(s, url, o, local_h, NULL, err, sizeof err), TRAWL_OK);
+	assert_int_equal(rpc_client_open(c, url, NULL, err, sizeof err), TRAWL_OK);
+}
+
 /* A call to a local:// server runs on the caller's thread and takes the
  * first free worker number (a ping the reserve's); the URL is taken once;
  * a client of a URL no server has gets TRAWL_EIO at once. */
@@ -1658,15 +1666,9 @@ static void *local_flood_main(void *arg)
 static void test_local_worker_numbers_held_once(void **state)
 {
 	(void)state;
-	char err[256];
 	rpc_server *s;
 	rpc_client *c;
-	assert_int_equal(rpc_server_start(&s, "local://rpc-test-many",
-	                                  &(rpc_server_opts){NULL, 2, NULL, 0}, local_h, NULL, err,
-	                                  sizeof err),
-	                 TRAWL_OK);
-	assert_int_equal(rpc_client_open(&c, "local://rpc-test-many", NULL, err, sizeof err),
-	                 TRAWL_OK);
+	local_open("local://rpc-test-many", &(rpc_server_opts){NULL, 2, NULL, 0}, &s, &c);
 	atomic_store(&local_overlaps, 0);
 	local_flood f[6];
 	for (int i = 0; i < 6; i++) {
@@ -1715,15 +1717,10 @@ static void wait_until(unsigned (*get)(rpc_server *), rpc_server *s, unsigned wa
 static void test_local_full_queue_refuses(void **state)
 {
 	(void)state;
-	char err[256];
 	rpc_server *s;
 	rpc_client *c;
 	rpc_server_opts o = {NULL, 1, NULL, 0, shed_ab, refuse_busy, 1};
-	assert_int_equal(
-	    rpc_server_start(&s, "local://rpc-test-shed", &o, local_h, NULL, err, sizeof err),
-	    TRAWL_OK);
-	assert_int_equal(rpc_client_open(&c, "local://rpc-test-shed", NULL, err, sizeof err),
-	                 TRAWL_OK);
+	local_open("local://rpc-test-shed", &o, &s, &c);
 	release_holds(0);
 	local_one h = {c, "hold"}, a = {c, "a1"};
 	assert_int_equal(pthread_create(&h.th, NULL, local_one_main, &h), 0);
@@ -1759,16 +1756,11 @@ static uint64_t deadline_of_a(const uint8_t *req, size_t len)
 static void test_local_line_in_order(void **state)
 {
 	(void)state;
-	char err[256];
 	rpc_server *s;
 	rpc_client *c;
 	rpc_server_opts o = {NULL, 1, NULL, 0, shed_ab, refuse_busy, 8};
 	o.deadline = deadline_of_a;
-	assert_int_equal(
-	    rpc_server_start(&s, "local://rpc-test-line", &o, local_h, NULL, err, sizeof err),
-	    TRAWL_OK);
-	assert_int_equal(rpc_client_open(&c, "local://rpc-test-line", NULL, err, sizeof err),
-	                 TRAWL_OK);
+	local_open("local://rpc-test-line", &o, &s, &c);
 	release_holds(0);
 	atomic_store(&local_norder, 0);
 	local_one h = {c, "hold"}, w[3] = {{c, "b1"}, {c, "a2"}, {c, "b3"}};
@@ -1805,14 +1797,9 @@ static void test_local_line_in_order(void **state)
 static void test_local_stop_waits_for_calls(void **state)
 {
 	(void)state;
-	char err[256];
 	rpc_server *s;
 	rpc_client *c;
-	assert_int_equal(rpc_server_start(&s, "local://rpc-test-stop", &one_worker, local_h, NULL,
-	                                  err, sizeof err),
-	                 TRAWL_OK);
-	assert_int_equal(rpc_client_open(&c, "local://rpc-test-stop", NULL, err, sizeof err),
-	                 TRAWL_OK);
+	local_open("local://rpc-test-stop", &one_worker, &s, &c);
 	local_one n = {c, "nap"};
 	assert_int_equal(pthread_create(&n.th, NULL, local_one_main, &n), 0);
 	wait_until(busy_of, s, 1);
