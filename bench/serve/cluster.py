@@ -10,8 +10,10 @@ plain analyzer, BM25 k1 1.2 b 0.75, only ids stored), built twice with
 `trawl index`: 4 shards for the cluster, 1 shard for the in-process side.
 Queries: the game's 962 (queries-sbg.jsonl), in trawl/game syntax as they are.
 
-Cluster: 4 x `trawl leaf --shards i --workers 1` (one shard each, tcp on
-127.0.0.1), one `trawl root --cache-mb 0` (a thread per HTTP connection).
+Cluster: 4 x `trawl leaf --shards i --workers 1 --queue CONC` (one shard
+each, tcp on 127.0.0.1; the queue lets every client's search wait, where
+the default, 2 per worker, refuses the rest as overloaded), one `trawl
+root --cache-mb 0`.
 
 Latency (sequential, one query at a time): RUNS runs; each is a warm-up pass
 and PASSES timed passes in a new random order. For every query, in a random
@@ -21,8 +23,9 @@ order of the three:
               timed in this script; nothing subtracted): the bare engine;
   serve       the same GET as below to `trawl serve` on the 1-shard build
               (--cache-mb 0, --workers LEAF_WORKERS): root and leaf in one
-              process over nng inproc://, the issue's single-node mode, with
-              the same HTTP and root code as the cluster;
+              process, the root calling its leaf on its own thread, the
+              issue's single-node mode, with the same HTTP and root code as
+              the cluster;
   cluster     GET /search?q=..&k=10&count=false over one keep-alive
               http.client connection (the HTTP client round trip included),
               and the root's own took_ms from the body.
@@ -42,7 +45,8 @@ repetitions, engines alternating):
           one connection each), each fed the 962 queries (TOP_10, and
           TOP_10_COUNT) in its own random order, repeated; answers counted
           between WARM s and DURATION s.
-Both report answered queries per second.
+Both report answered queries per second; the report gives trawl's
+answers that were not 200 and calls the run INVALID when there are any.
 
 Environment: BUILD=build RUNS=3 PASSES=5 REPS=3 DURATION=15 WARM=2 CONC=8
 PEERS=/tmp/peers RUN=name SKIP_SPHINX=0 SKIP_LATENCY=0
@@ -78,6 +82,9 @@ OUT = os.path.join(L.HERE, "results", RUN)
 SEED = int(os.environ.get("SEED", "4"))
 LEAVES = int(os.environ.get("LEAVES", "4"))  # 4: a leaf per shard; 2: shards 0-1, 2-3; 1: all
 LEAF_WORKERS = os.environ.get("LEAF_WORKERS", "1")
+# every client's search may wait at a leaf: the default queue (2 per worker)
+# refuses the rest as overloaded, and the throughput run would count refusals
+LEAF_QUEUE = max(CONC, 2 * int(LEAF_WORKERS))
 
 
 class Pipe:
@@ -118,7 +125,8 @@ def start_cluster(trawl, idx4, work):
         port, hport = L.free_port(), L.free_port()
         url = f"tcp://127.0.0.1:{port}"
         p = L.start([trawl, "leaf", "--index", idx4, "--shards", ",".join(map(str, g)),
-                     "--listen", url, "--workers", LEAF_WORKERS, "--http", f"127.0.0.1:{hport}",
+                     "--listen", url, "--workers", LEAF_WORKERS, "--queue", str(LEAF_QUEUE),
+                     "--http", f"127.0.0.1:{hport}",
                      "--quiet"], os.path.join(work, f"leaf{g[0]}.log"))
         procs.append(p)
         leaves.append((url, g))
@@ -420,10 +428,17 @@ def report(res):
     if "throughput" in res:
         print(f"\n## throughput, {res['conc']} concurrent clients, {res['reps']} reps x "
               f"{res['duration']} s\n")
-        print("| engine-work | q/s median | q/s per rep |")
-        print("|---|---|---|")
+        print("| engine-work | q/s median | q/s per rep | p50 / p99 ms per rep | not answered 200 |")
+        print("|---|---|---|---|---|")
         for k, v in res["throughput"].items():
-            print(f"| {k} | {v['qps_median']:,.0f} | {' / '.join(f'{x:,.0f}' for x in v['qps'])} |")
+            lat = " / ".join(f"{a:.2f}, {b:.2f}" for a, b in zip(v.get("p50_ms", []),
+                                                                 v.get("p99_ms", [])))
+            print(f"| {k} | {v['qps_median']:,.0f} | {' / '.join(f'{x:,.0f}' for x in v['qps'])} "
+                  f"| {lat or '-'} | {v.get('non2xx', '-')} |")
+        bad = sum(v.get("non2xx", 0) for v in res["throughput"].values())
+        if bad:
+            print(f"\n**INVALID**: {bad} requests were not answered 200: these rates count "
+                  "refusals, not answers.")
         for m in ("top10", "top10count"):
             t, s = res["throughput"].get(f"trawl-{m}"), res["throughput"].get(f"sphinx-{m}")
             if t and s:
