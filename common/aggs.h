@@ -354,6 +354,11 @@ aggs_result *aggs_result_empty(const aggs_spec *spec);
 int aggs_result_init(const aggs_spec *s, aggs_result *r);
 void aggs_result_fini(const aggs_spec *s, aggs_result *r);
 
+/* aggs_result_copy makes *dst a deep copy of src, a result of spec node s
+ * (a borrowed keyword value stays borrowed: the copy lives no longer than
+ * its shard). TRAWL_OK or TRAWL_ENOMEM (dst then holds nothing). */
+int aggs_result_copy(const aggs_spec *s, const aggs_result *src, aggs_result *dst);
+
 /* aggs_result_free frees a tree from aggs_result_empty, aggs_result_decode
  * or the collector (spec: its root; r NULL: nothing). */
 void aggs_result_free(const aggs_spec *spec, aggs_result *r);

@@ -1948,6 +1948,36 @@ static int build(aggc *c, cnode *n, uint32_t owner, aggs_result *r)
 	return TRAWL_OK;
 }
 
+/* The node of the collector's tree that collects spec node s (NULL: none). */
+static cnode *find_node(cnode *n, const aggs_spec *s)
+{
+	if (n->s == s)
+		return n;
+	for (uint32_t i = 0; i < n->nsubs; i++) {
+		cnode *f = find_node(&n->subs[i], s);
+		if (f)
+			return f;
+	}
+	return NULL;
+}
+
+int aggc_empty(aggc *c, const aggs_spec *s, aggs_result **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	cnode *n = c->finished && !c->rc ? find_node(&c->root, s) : NULL;
+	if (!n)
+		return errf(err, errlen, TRAWL_EINVAL, "%s: no finished collector for it", s->path);
+	aggs_result *r = malloc(sizeof *r);
+	if (!r)
+		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+	if (build(c, n, NONE, r)) {
+		aggs_result_free(s, r);
+		return errf(err, errlen, c->rc, "%s", c->msg);
+	}
+	*out = r;
+	return TRAWL_OK;
+}
+
 int aggc_finish(aggc *c, aggs_result **out, char *err, size_t errlen)
 {
 	*out = NULL;

@@ -89,7 +89,7 @@ int aggc_open(aggc **out, const aggc_bound *b, const idx_col *cols, uint32_t ndo
  * it they list every value of the column's dictionary (a build's is the
  * whole generation's) or keys, which is a full build's answer only while
  * no document of the generation is deleted. Call it before the first
- * aggc_collect; deleted is read until aggc_finish.
+ * aggc_collect; deleted is read until aggc_close.
  */
 void aggc_only_live(aggc *c, const uint64_t *deleted);
 
@@ -117,6 +117,19 @@ int aggc_collect_docs(aggc *c, const uint32_t *docs, uint32_t n);
  * aggregation and the limit. Call it once; then aggc_close.
  */
 int aggc_finish(aggc *c, aggs_result **out, char *err, size_t errlen);
+
+/*
+ * aggc_empty makes, after aggc_finish, the result spec node s would have
+ * in a bucket holding none of the documents collected: a terms aggregation
+ * with min_doc_count 0 lists there every value of the shard's segment
+ * (only the live documents' after aggc_only_live), each with count 0 and
+ * its own sub-aggregations as empty. A searcher adds it under the buckets
+ * of a shard's other segments (index/searcher.c): a full build's one
+ * segment lists them under each bucket. *out is the caller's
+ * (aggs_result_free with s). TRAWL_OK, TRAWL_ELIMIT, TRAWL_ENOMEM,
+ * TRAWL_EINVAL (not finished, or s not of the collector's spec).
+ */
+int aggc_empty(aggc *c, const aggs_spec *s, aggs_result **out, char *err, size_t errlen);
 
 /* aggc_close frees a collector (NULL: nothing). */
 void aggc_close(aggc *c);

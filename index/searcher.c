@@ -322,14 +322,149 @@ static int shard_aggs_begin(trawl_searcher *s, const aggc_bound *bound, uint32_t
 	return rc;
 }
 
-static int shard_aggs_end(trawl_searcher *s, trawl_results *r, aggc *ac)
+/*
+ * A shard of several segments (updates made them) and terms aggregations
+ * with min_doc_count 0 below another aggregation's buckets: a full build's
+ * one segment lists every value of the shard under each bucket, where each
+ * segment lists only its own under the buckets it has. So the shard's
+ * segments' partials are merged apart (res), beside, for each such terms
+ * aggregation (node), what it would be in a bucket of none of the
+ * segments' documents (aggc_empty), merged over the segments (tmpl); when
+ * the shard's last segment is done, a copy of tmpl is merged under every
+ * bucket of res (fill_walk: the values missing there come with count 0)
+ * and res into the search's result (fill_flush).
+ */
+typedef struct shard_fill {
+	const aggs_spec *root;
+	const aggs_spec **node;
+	uint32_t n;
+	aggs_result **tmpl; /* per node: the shard's segments' empty results, merged */
+	aggs_result *res;   /* the shard's segments' partials, merged */
+	int64_t shard;      /* the shard gathered (-1: none) */
+} shard_fill;
+
+/* The terms aggregations with min_doc_count 0 below spec s that are not at
+ * its top level, into out (when not NULL) from n on; their number. */
+static uint32_t fill_nodes(const aggs_spec *s, const aggs_spec **out, uint32_t n)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		const aggs_spec *c = &s->subs[i];
+		if (s->kind != AGGS_ROOT && c->kind == AGGS_TERMS && c->min_doc_count == 0) {
+			if (out)
+				out[n] = c;
+			n++;
+		}
+		n = fill_nodes(c, out, n);
+	}
+	return n;
+}
+
+static int fill_open(shard_fill *f, const aggs_spec *root)
+{
+	memset(f, 0, sizeof *f);
+	f->root = root;
+	f->shard = -1;
+	uint32_t n = fill_nodes(root, NULL, 0);
+	if (!n)
+		return TRAWL_OK;
+	if (!(f->node = calloc(n, sizeof *f->node)) || !(f->tmpl = calloc(n, sizeof *f->tmpl)))
+		return TRAWL_ENOMEM;
+	f->n = fill_nodes(root, f->node, 0);
+	return TRAWL_OK;
+}
+
+/* Drops what f gathered of a shard. */
+static void fill_drop(shard_fill *f)
+{
+	for (uint32_t i = 0; i < f->n; i++) {
+		aggs_result_free(f->node[i], f->tmpl[i]);
+		f->tmpl[i] = NULL;
+	}
+	aggs_result_free(f->root, f->res);
+	f->res = NULL;
+	f->shard = -1;
+}
+
+static void fill_close(shard_fill *f)
+{
+	fill_drop(f);
+	free(f->node);
+	free(f->tmpl);
+	f->node = NULL;
+	f->tmpl = NULL;
+	f->n = 0;
+}
+
+/* Starts gathering shard no's segments (their results are merged apart). */
+static int fill_start(shard_fill *f, uint32_t no)
+{
+	if (!(f->res = aggs_result_empty(f->root)))
+		return TRAWL_ENOMEM;
+	for (uint32_t i = 0; i < f->n; i++)
+		if (!(f->tmpl[i] = aggs_result_empty(f->node[i])))
+			return TRAWL_ENOMEM;
+	f->shard = no;
+	return TRAWL_OK;
+}
+
+/* Every bucket below r (of spec s): a copy of each node's tmpl merged into
+ * its result of that node. */
+static int fill_walk(shard_fill *f, const aggs_spec *s, aggs_result *r, char *err, size_t errlen)
+{
+	for (uint32_t b = 0; b < r->nbuckets; b++) {
+		aggs_bucket *bk = &r->buckets[b];
+		for (uint32_t k = 0; bk->subs && k < s->nsubs; k++) {
+			const aggs_spec *c = &s->subs[k];
+			int rc;
+			for (uint32_t j = 0; j < f->n; j++) {
+				if (f->node[j] != c)
+					continue;
+				aggs_result *cp = malloc(sizeof *cp);
+				if (!cp || aggs_result_copy(c, f->tmpl[j], cp)) {
+					free(cp);
+					return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory",
+					            c->path);
+				}
+				if ((rc = aggs_merge(c, &bk->subs[k], cp, err, errlen)))
+					return rc;
+			}
+			if ((rc = fill_walk(f, c, &bk->subs[k], err, errlen)))
+				return rc;
+		}
+	}
+	return TRAWL_OK;
+}
+
+/* The shard gathered, completed, into the search's result. */
+static int fill_flush(trawl_searcher *s, shard_fill *f, trawl_results *r)
+{
+	if (f->shard < 0)
+		return TRAWL_OK;
+	int rc = fill_walk(f, f->root, f->res, s->errmsg, sizeof s->errmsg);
+	if (!rc) {
+		rc = aggs_merge(r->aggs_spec, r->aggs, f->res, s->errmsg, sizeof s->errmsg);
+		f->res = NULL; /* consumed */
+	}
+	fill_drop(f);
+	return rc;
+}
+
+/* Segment ac's partial into into; with f gathering, each node's empty
+ * result into its tmpl. */
+static int shard_aggs_end(trawl_searcher *s, const trawl_results *r, aggc *ac, aggs_result *into,
+                          shard_fill *f)
 {
 	aggs_result *part = NULL;
 	int rc = aggc_finish(ac, &part, s->errmsg, sizeof s->errmsg);
 	if (!rc)
-		rc = aggs_merge(r->aggs_spec, r->aggs, part, s->errmsg, sizeof s->errmsg);
+		rc = aggs_merge(r->aggs_spec, into, part, s->errmsg, sizeof s->errmsg);
 	else
 		aggs_result_free(r->aggs_spec, part);
+	for (uint32_t i = 0; !rc && f && i < f->n; i++) {
+		aggs_result *e = NULL;
+		if (!(rc = aggc_empty(ac, f->node[i], &e, s->errmsg, sizeof s->errmsg)))
+			rc = aggs_merge(f->node[i], f->tmpl[i], e, s->errmsg, sizeof s->errmsg);
+	}
 	return rc;
 }
 
@@ -364,6 +499,9 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		                      sizeof s->errmsg);
 	aggc_bound *bound = NULL;
 	fbits_ctx fb = {0};
+	shard_fill sf = {.shard = -1};
+	if (!rc && o.aggs && fill_open(&sf, o.aggs->spec))
+		rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
 	if (!rc && o.aggs) {
 		r->aggs_spec = o.aggs->spec;
 		if (!(r->aggs = aggs_result_empty(r->aggs_spec)))
@@ -398,6 +536,8 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	float floor = 0; /* the want-th best score so far, once there are want */
 	for (uint32_t i = 0; i < ns; i++) {
 		const idx_seg *sg = &s->idx->segs[i];
+		if (sf.shard >= 0 && sf.shard != sg->no && (rc = fill_flush(s, &sf, r)))
+			goto fail;
 		if (o.shards && !only[sg->no])
 			continue;
 		idx_shard_ctx c = shard_ctx(s, i);
@@ -413,11 +553,19 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		aggc *ac = NULL;
 		if (bound && (rc = shard_aggs_begin(s, bound, i, &c, &fb, &ac)))
 			goto fail;
+		/* a shard of several segments: gathered apart (shard_fill) */
+		int gather = bound && sf.n && s->idx->nseg_of[sg->no] > 1;
+		if (gather && sf.shard < 0 && fill_start(&sf, sg->no)) {
+			aggc_close(ac);
+			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
+			goto fail;
+		}
 		rc = idx_shard_search(&c, &r->lq, o.count_mode == TRAWL_COUNT_ONLY ? 0 : want,
 		                      s->hits + total, &n,
 		                      o.count_mode == TRAWL_COUNT_NONE ? NULL : &cnt);
 		if (!rc && ac)
-			rc = shard_aggs_end(s, r, ac);
+			rc = shard_aggs_end(s, r, ac, gather ? sf.res : r->aggs,
+			                    gather ? &sf : NULL);
 		aggc_close(ac);
 		fbits_reset(&fb);
 		r->total += cnt;
@@ -442,6 +590,9 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		if (c.timed_out)
 			r->partial = 1;
 	}
+	if ((rc = fill_flush(s, &sf, r)))
+		goto fail;
+	fill_close(&sf);
 	/* merge the shards' lists */
 	sort_hits(r, s->hits, total);
 	uint32_t from = o.offset < total ? o.offset : total;
@@ -470,6 +621,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 fail:
 	if (rc == TRAWL_ECORRUPT && !s->errmsg[0])
 		idx_serr(s, rc, "damaged index data");
+	fill_close(&sf);
 	aggc_bound_free(bound);
 	fbits_reset(&fb);
 	free(fb.made);

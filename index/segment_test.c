@@ -597,7 +597,13 @@ static void check_all(const char *root)
 	    " \"n\": {\"stats\": {\"field\": \"n\"}},"
 	    " \"h\": {\"histogram\": {\"field\": \"n\", \"interval\": 10}},"
 	    " \"t0\": {\"terms\": {\"field\": \"tag\", \"size\": 40, \"min_doc_count\": 0}},"
-	    " \"n0\": {\"terms\": {\"field\": \"n\", \"size\": 200, \"min_doc_count\": 0}}}";
+	    " \"n0\": {\"terms\": {\"field\": \"n\", \"size\": 200, \"min_doc_count\": 0}},"
+	    " \"h0\": {\"histogram\": {\"field\": \"n\", \"interval\": 50},"
+	    "  \"aggs\": {\"t\": {\"terms\": {\"field\": \"tag\", \"size\": 40, \"min_doc_count\": "
+	    "0}}}},"
+	    " \"tt\": {\"terms\": {\"field\": \"tag\", \"size\": 40},"
+	    "  \"aggs\": {\"n0\": {\"terms\": {\"field\": \"n\", \"size\": 200, \"min_doc_count\": "
+	    "0}}}}}";
 	if (trawl_aggs_parse(&ag, aj, strlen(aj), g_err, sizeof g_err))
 		fail_msg("aggs: %s", g_err);
 	static const trawl_sort by_tag[2] = {{"tag", 0, 0, 0}, {"n", 1, 0, 0}};
