@@ -354,11 +354,6 @@ aggs_result *aggs_result_empty(const aggs_spec *spec);
 int aggs_result_init(const aggs_spec *s, aggs_result *r);
 void aggs_result_fini(const aggs_spec *s, aggs_result *r);
 
-/* aggs_result_copy makes *dst a deep copy of src, a result of spec node s
- * (a borrowed keyword value stays borrowed: the copy lives no longer than
- * its shard). TRAWL_OK or TRAWL_ENOMEM (dst then holds nothing). */
-int aggs_result_copy(const aggs_spec *s, const aggs_result *src, aggs_result *dst);
-
 /* aggs_result_free frees a tree from aggs_result_empty, aggs_result_decode
  * or the collector (spec: its root; r NULL: nothing). */
 void aggs_result_free(const aggs_spec *spec, aggs_result *r);
@@ -380,6 +375,10 @@ double aggs_sum_value(const aggs_sum *s);
  */
 int aggs_merge(const aggs_spec *spec, aggs_result *into, aggs_result *from, char *err,
                size_t errlen);
+
+/* aggs_result_buckets: the buckets of multi-bucket aggregations in r, a
+ * result of spec node s, and below it (what LIMIT_AGG_BUCKETS bounds). */
+uint64_t aggs_result_buckets(const aggs_spec *s, const aggs_result *r);
 
 /*
  * aggs_result_encode writes partial r (of spec's root) as JSON text into

@@ -106,75 +106,6 @@ void aggs_result_free(const aggs_spec *spec, aggs_result *r)
 	free(r);
 }
 
-int aggs_result_copy(const aggs_spec *s, const aggs_result *src, aggs_result *dst)
-{
-	memset(dst, 0, sizeof *dst);
-	dst->type = src->type;
-	dst->count = src->count;
-	dst->min = src->min;
-	dst->max = src->max;
-	dst->sum.i = src->sum.i;
-	dst->sum.inf = src->sum.inf;
-	if (src->sum.n) {
-		if (!(dst->sum.p = malloc(src->sum.n * sizeof *dst->sum.p)))
-			goto oom;
-		memcpy(dst->sum.p, src->sum.p, src->sum.n * sizeof *dst->sum.p);
-		dst->sum.n = dst->sum.cap = src->sum.n;
-	}
-	if (src->nkeys && src->keys) {
-		if (!(dst->keys = malloc(src->nkeys * sizeof *dst->keys)))
-			goto oom;
-		memcpy(dst->keys, src->keys, src->nkeys * sizeof *dst->keys);
-		dst->nkeys = src->nkeys;
-	} else if (src->nkeys && src->strs) {
-		if (!(dst->strs = calloc(src->nkeys, sizeof *dst->strs)))
-			goto oom;
-		for (; dst->nkeys < src->nkeys; dst->nkeys++) {
-			const aggs_str *a = &src->strs[dst->nkeys];
-			aggs_str *b = &dst->strs[dst->nkeys];
-			*b = *a; /* a borrowed value stays borrowed */
-			if (!a->borrowed && !(b->p = malloc((size_t)a->len + 1)))
-				goto oom;
-			if (!a->borrowed)
-				memcpy(b->p, a->p, (size_t)a->len + 1);
-		}
-	}
-	if (src->nvals) {
-		if (!(dst->vals = malloc(src->nvals * sizeof *dst->vals)))
-			goto oom;
-		memcpy(dst->vals, src->vals, src->nvals * sizeof *dst->vals);
-		dst->nvals = src->nvals;
-	}
-	if (src->nbuckets && !(dst->buckets = calloc(src->nbuckets, sizeof *dst->buckets)))
-		goto oom;
-	while (dst->nbuckets < src->nbuckets) {
-		/* counted at once: a failure below frees what it holds so far */
-		const aggs_bucket *a = &src->buckets[dst->nbuckets];
-		aggs_bucket *b = &dst->buckets[dst->nbuckets++];
-		b->key = a->key;
-		b->len = a->len;
-		b->doc_count = a->doc_count;
-		b->borrowed = a->borrowed;
-		b->str = a->borrowed ? a->str : NULL;
-		if (a->str && !a->borrowed) {
-			if (!(b->str = malloc((size_t)a->len + 1)))
-				goto oom;
-			memcpy(b->str, a->str, (size_t)a->len + 1);
-		}
-		if (a->subs && s->nsubs) {
-			if (!(b->subs = calloc(s->nsubs, sizeof *b->subs)))
-				goto oom;
-			for (uint32_t k = 0; k < s->nsubs; k++)
-				if (aggs_result_copy(&s->subs[k], &a->subs[k], &b->subs[k]))
-					goto oom;
-		}
-	}
-	return TRAWL_OK;
-oom:
-	aggs_result_fini(s, dst);
-	return TRAWL_ENOMEM;
-}
-
 /* ---- exact sums ---- */
 
 int aggs_sum_add(aggs_sum *s, double x)
@@ -447,6 +378,13 @@ static void tree_size(const aggs_spec *s, const aggs_result *r, uint64_t *nb, ui
 	for (uint32_t i = 0; i < r->nbuckets; i++)
 		for (uint32_t k = 0; k < s->nsubs && r->buckets[i].subs; k++)
 			tree_size(&s->subs[k], &r->buckets[i].subs[k], nb, nv);
+}
+
+uint64_t aggs_result_buckets(const aggs_spec *s, const aggs_result *r)
+{
+	uint64_t nb = 0, nv = 0;
+	tree_size(s, r, &nb, &nv);
+	return nb;
 }
 
 static int check_size(const aggs_spec *spec, const aggs_result *r, char *err, size_t errlen)

@@ -1961,18 +1961,146 @@ static cnode *find_node(cnode *n, const aggs_spec *s)
 	return NULL;
 }
 
-int aggc_empty(aggc *c, const aggs_spec *s, aggs_result **out, char *err, size_t errlen)
+static int over_limit(char *err, size_t errlen, const aggs_spec *s)
+{
+	return errf(err, errlen, TRAWL_ELIMIT,
+	            "%s: more than %d buckets in the request (LIMIT_AGG_BUCKETS, as "
+	            "Elasticsearch's search.max_buckets): narrow the query or the aggregations",
+	            s->path, LIMIT_AGG_BUCKETS);
+}
+
+int aggc_keys(aggc *c, const aggs_spec *s, aggs_result **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	cnode *n = c->finished && !c->rc ? find_node(&c->root, s) : NULL;
+	if (!n || !n->hashed || s->kind != AGGS_TERMS || s->min_doc_count != 0)
+		return errf(err, errlen, TRAWL_EINVAL, "%s: no finished terms with min_doc_count 0",
+		            s->path);
+	int64_t *all = NULL;
+	uint32_t nall = 0;
+	if (all_keys(c, n, &all, &nall))
+		return errf(err, errlen, c->rc, "%s", c->msg);
+	if (nall > LIMIT_AGG_BUCKETS) {
+		free(all);
+		return over_limit(err, errlen, s);
+	}
+	aggs_result *r = calloc(1, sizeof *r);
+	if (r && nall && !(r->buckets = calloc(nall, sizeof *r->buckets))) {
+		free(r);
+		r = NULL;
+	}
+	if (!r) {
+		free(all);
+		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+	}
+	r->type = (uint8_t)(n->b->typed >= 0 ? n->b->type : AGGS_V_NONE);
+	int rc = TRAWL_OK;
+	for (uint32_t i = 0; !rc && i < nall; i++) /* ascending: a partial's order */
+		if ((rc = set_key(c, n, &r->buckets[r->nbuckets++], all[i])))
+			rc = errf(err, errlen, rc, "%s", c->msg);
+	free(all);
+	if (rc) {
+		aggs_result_free(s, r);
+		return rc;
+	}
+	*out = r;
+	return TRAWL_OK;
+}
+
+/* The node of the bound tree for spec node s (NULL: none). */
+static const bnode *find_bnode(const bnode *b, const aggs_spec *s)
+{
+	if (b->s == s)
+		return b;
+	for (uint32_t i = 0; i < b->nsubs; i++) {
+		const bnode *f = find_bnode(&b->subs[i], s);
+		if (f)
+			return f;
+	}
+	return NULL;
+}
+
+static int zero_node(const bnode *b, aggc_keys_fn keys, void *arg, aggs_result *r, uint64_t *left,
+                     char *err, size_t errlen);
+
+/* Bucket x's sub-aggregations, each as in a bucket of no document. */
+static int zero_subs(const bnode *b, aggc_keys_fn keys, void *arg, aggs_bucket *x, uint64_t *left,
+                     char *err, size_t errlen)
+{
+	if (!b->nsubs)
+		return TRAWL_OK;
+	if (!(x->subs = calloc(b->nsubs, sizeof *x->subs)))
+		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", b->s->path);
+	for (uint32_t i = 0; i < b->nsubs; i++) {
+		int rc = zero_node(&b->subs[i], keys, arg, &x->subs[i], left, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return TRAWL_OK;
+}
+
+/* What build makes of node b for owner NONE, with a terms of min_doc_count
+ * 0's values from keys. */
+static int zero_node(const bnode *b, aggc_keys_fn keys, void *arg, aggs_result *r, uint64_t *left,
+                     char *err, size_t errlen)
+{
+	const aggs_spec *s = b->s;
+	memset(r, 0, sizeof *r);
+	r->type = (uint8_t)(b->typed >= 0 ? b->type : AGGS_V_NONE);
+	const aggs_result *k = NULL;
+	uint32_t n = 0;
+	if (s->kind == AGGS_TERMS && s->min_doc_count == 0) {
+		if (!(k = keys(arg, s, b->type == IDX_KEYWORD)))
+			return over_limit(err, errlen, s);
+		n = k->nbuckets;
+	} else if (s->kind == AGGS_FILTER || s->kind == AGGS_MISSING) {
+		n = 1;
+	}
 	if (!n)
-		return errf(err, errlen, TRAWL_EINVAL, "%s: no finished collector for it", s->path);
+		return TRAWL_OK;
+	if (n > *left)
+		return over_limit(err, errlen, s);
+	if (s->kind == AGGS_TERMS)
+		*left -= n;
+	if (!(r->buckets = calloc(n, sizeof *r->buckets)))
+		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
+	while (r->nbuckets < n) { /* counted at once: aggs_result_fini frees it */
+		aggs_bucket *x = &r->buckets[r->nbuckets++];
+		if (k) {
+			const aggs_bucket *y = &k->buckets[r->nbuckets - 1];
+			x->key = y->key;
+			x->len = y->len;
+			x->borrowed = y->borrowed;
+			x->str = y->borrowed ? y->str : NULL;
+			if (y->str && !y->borrowed) {
+				if (!(x->str = malloc((size_t)y->len + 1)))
+					return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory",
+					            s->path);
+				memcpy(x->str, y->str, (size_t)y->len + 1);
+			}
+		}
+		int rc = zero_subs(b, keys, arg, x, left, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return TRAWL_OK;
+}
+
+int aggc_zero(const aggc_bound *bound, const aggs_spec *s, aggc_keys_fn keys, void *arg,
+              aggs_result **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	const bnode *b = find_bnode(&bound->root, s);
+	if (!b)
+		return errf(err, errlen, TRAWL_EINVAL, "%s: not of the bound spec", s->path);
 	aggs_result *r = malloc(sizeof *r);
 	if (!r)
 		return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory", s->path);
-	if (build(c, n, NONE, r)) {
+	uint64_t left = LIMIT_AGG_BUCKETS;
+	int rc = zero_node(b, keys, arg, r, &left, err, errlen);
+	if (rc) {
 		aggs_result_free(s, r);
-		return errf(err, errlen, c->rc, "%s", c->msg);
+		return rc;
 	}
 	*out = r;
 	return TRAWL_OK;

@@ -119,17 +119,34 @@ int aggc_collect_docs(aggc *c, const uint32_t *docs, uint32_t n);
 int aggc_finish(aggc *c, aggs_result **out, char *err, size_t errlen);
 
 /*
- * aggc_empty makes, after aggc_finish, the result spec node s would have
- * in a bucket holding none of the documents collected: a terms aggregation
- * with min_doc_count 0 lists there every value of the shard's segment
- * (only the live documents' after aggc_only_live), each with count 0 and
- * its own sub-aggregations as empty. A searcher adds it under the buckets
- * of a shard's other segments (index/searcher.c): a full build's one
- * segment lists them under each bucket. *out is the caller's
- * (aggs_result_free with s). TRAWL_OK, TRAWL_ELIMIT, TRAWL_ENOMEM,
- * TRAWL_EINVAL (not finished, or s not of the collector's spec).
+ * A terms aggregation with min_doc_count 0 lists, in each bucket of the
+ * aggregation above it, every value of the field with count 0 where no
+ * document has it: in a shard of one segment (a build's), the values of
+ * that segment. A searcher gives a shard of several segments the same
+ * answer (index/searcher.c, shard_fill) with these two.
+ *
+ * aggc_keys, after aggc_finish, makes *out the values such a node s would
+ * list in this segment, as a partial of s: a bucket of count 0 per value,
+ * ascending, without sub-aggregations (the live documents' values after
+ * aggc_only_live). *out is the caller's (aggs_result_free with s), its
+ * keyword values borrowed from the segment's dictionary. TRAWL_OK,
+ * TRAWL_ELIMIT (more than LIMIT_AGG_BUCKETS values), TRAWL_ENOMEM,
+ * TRAWL_EINVAL (not finished, or s not such a node of the collector).
+ *
+ * aggc_zero makes *out the result spec node s (of the bound spec) has in a
+ * bucket of no document, as aggc_finish makes it: empty metrics and
+ * multi-bucket aggregations, a filter's or missing's bucket of count 0,
+ * and for each terms with min_doc_count 0, below s or s itself, the values
+ * keys gives for it (kw: the field is a keyword; NULL: more than the limit
+ * allows), each with its sub-aggregations made so in turn. At most
+ * LIMIT_AGG_BUCKETS buckets, else TRAWL_ELIMIT naming the node; TRAWL_ENOMEM.
+ * *out is the caller's (aggs_result_free with s); keyword values borrowed
+ * in keys' results stay borrowed.
  */
-int aggc_empty(aggc *c, const aggs_spec *s, aggs_result **out, char *err, size_t errlen);
+int aggc_keys(aggc *c, const aggs_spec *s, aggs_result **out, char *err, size_t errlen);
+typedef const aggs_result *(*aggc_keys_fn)(void *arg, const aggs_spec *s, int kw);
+int aggc_zero(const aggc_bound *bound, const aggs_spec *s, aggc_keys_fn keys, void *arg,
+              aggs_result **out, char *err, size_t errlen);
 
 /* aggc_close frees a collector (NULL: nothing). */
 void aggc_close(aggc *c);

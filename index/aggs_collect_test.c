@@ -1365,6 +1365,107 @@ static void test_bind_errors(void **state)
 
 /* ---- limits met while collecting ---- */
 
+/* aggc_zero's keys in the test below: a node's from aggc_keys, or
+ * synthetic numbers. */
+typedef struct zkeys {
+	const aggs_spec *node[4];
+	aggs_result *keys[4];
+	uint32_t n;
+} zkeys;
+
+static const aggs_result *zkeys_of(void *arg, const aggs_spec *s, int kw)
+{
+	(void)kw;
+	zkeys *z = arg;
+	for (uint32_t i = 0; i < z->n; i++)
+		if (z->node[i] == s)
+			return z->keys[i];
+	return NULL;
+}
+
+/* The encoding of a root whose one bucket, of count 0, holds r only. */
+static char *encode_alone(const aggs_spec *root, aggs_result *r)
+{
+	char err[512], *t = NULL;
+	size_t len;
+	aggs_bucket b = {.subs = r};
+	aggs_result top = {.nbuckets = 1, .buckets = &b};
+	if (aggs_result_encode(root, &top, &t, &len, err, sizeof err))
+		fail_msg("%s", err);
+	return t;
+}
+
+/* What aggc_zero makes of a node, from aggc_keys' values, is what
+ * aggc_finish makes of it in a bucket of no document (here: a search that
+ * collected nothing), nested terms, metrics and a filter included; over
+ * LIMIT_AGG_BUCKETS buckets, or without the values (NULL), it refuses. */
+static void test_zero_is_an_empty_bucket(void **state)
+{
+	(void)state;
+	char err[512];
+	aggs_spec *s =
+	    spec_of("{\"t\": {\"terms\": {\"field\": \"section\", \"min_doc_count\": 0},"
+	            " \"aggs\": {\"u\": {\"terms\": {\"field\": \"tags\", \"min_doc_count\": 0},"
+	            "  \"aggs\": {\"s\": {\"sum\": {\"field\": \"date\"}},"
+	            "   \"f\": {\"filter\": {\"match_all\": {}}, \"aggs\": {\"v\": {\"terms\":"
+	            "    {\"field\": \"size\", \"min_doc_count\": 0}}}}}}}}}");
+	const aggs_spec *t = &s->subs[0], *u = &t->subs[0], *v = &u->subs[1].subs[0];
+	aggc_bound *b;
+	assert_int_equal(aggc_bind(s, &B1.idx->schema, &b, err, sizeof err), TRAWL_OK);
+	idx_sview *view = &B1.s->views[0];
+	fctx f = {B1.map[0], {0}, 0, 1};
+	aggc *c;
+	assert_int_equal(
+	    aggc_open(&c, b, view->cols, view->ndocs, filter_bits, &f, err, sizeof err), TRAWL_OK);
+	aggs_result *r = NULL, *z = NULL;
+	assert_int_equal(aggc_finish(c, &r, err, sizeof err), TRAWL_OK);
+	zkeys k = {{t, u, v}, {NULL}, 3};
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(aggc_keys(c, k.node[i], &k.keys[i], err, sizeof err), TRAWL_OK);
+	assert_true(k.keys[0]->nbuckets > 1 && k.keys[1]->nbuckets > 1 && k.keys[2]->nbuckets > 1);
+	assert_int_equal(aggc_keys(c, &u->subs[0], &z, err, sizeof err), TRAWL_EINVAL);
+	assert_int_equal(aggc_zero(b, t, zkeys_of, &k, &z, err, sizeof err), TRAWL_OK);
+	char *want = encode_alone(s, &r->buckets[0].subs[0]), *got = encode_alone(s, z);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+	aggs_result_free(t, z);
+	/* without a node's values, and over the limit */
+	k.n = 2;
+	assert_int_equal(aggc_zero(b, t, zkeys_of, &k, &z, err, sizeof err), TRAWL_ELIMIT);
+	assert_non_null(strstr(err, "aggs.t.aggs.u.aggs.f.aggs.v"));
+	assert_null(z);
+	k.n = 3;
+	aggs_result *many = calloc(1, sizeof *many);
+	assert_non_null(many && (many->buckets = calloc(300, sizeof *many->buckets)));
+	for (many->nbuckets = 0; many->nbuckets < 300; many->nbuckets++)
+		many->buckets[many->nbuckets].key = many->nbuckets;
+	aggs_result_free(v, k.keys[2]);
+	k.keys[2] = many; /* 300 tags x 300 numbers */
+	aggs_result *tags = calloc(1, sizeof *tags);
+	assert_non_null(tags && (tags->buckets = calloc(300, sizeof *tags->buckets)));
+	for (tags->nbuckets = 0; tags->nbuckets < 300; tags->nbuckets++) {
+		aggs_bucket *x = &tags->buckets[tags->nbuckets];
+		assert_non_null(x->str = malloc(8));
+		x->len = (uint32_t)snprintf(x->str, 8, "k%03u", tags->nbuckets);
+	}
+	tags->type = AGGS_V_KEYWORD;
+	aggs_result_free(u, k.keys[1]);
+	k.keys[1] = tags;
+	assert_int_equal(aggc_zero(b, u, zkeys_of, &k, &z, err, sizeof err), TRAWL_ELIMIT);
+	assert_non_null(strstr(err, "LIMIT_AGG_BUCKETS"));
+	assert_int_equal(aggc_zero(b, v, zkeys_of, &k, &z, err, sizeof err), TRAWL_OK);
+	assert_int_equal(z->nbuckets, 300);
+	aggs_result_free(v, z);
+	for (uint32_t i = 0; i < 3; i++)
+		aggs_result_free(k.node[i], k.keys[i]);
+	aggs_result_free(s, r);
+	aggc_close(c);
+	fctx_fini(&f);
+	aggc_bound_free(b);
+	aggs_spec_free(s);
+}
+
 static void test_collect_limits(void **state)
 {
 	char err[512];
@@ -1604,8 +1705,11 @@ static void test_allocation_failures(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dates_read_alike),    cmocka_unit_test(test_bind_errors),
-	    cmocka_unit_test(test_against_brute_force), cmocka_unit_test(test_collect_limits),
+	    cmocka_unit_test(test_dates_read_alike),
+	    cmocka_unit_test(test_bind_errors),
+	    cmocka_unit_test(test_against_brute_force),
+	    cmocka_unit_test(test_collect_limits),
+	    cmocka_unit_test(test_zero_is_an_empty_bucket),
 	    cmocka_unit_test(test_allocation_failures),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

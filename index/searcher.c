@@ -323,28 +323,39 @@ static int shard_aggs_begin(trawl_searcher *s, const aggc_bound *bound, uint32_t
 }
 
 /*
- * A shard of several segments (updates made them) and terms aggregations
- * with min_doc_count 0 below another aggregation's buckets: a full build's
- * one segment lists every value of the shard under each bucket, where each
- * segment lists only its own under the buckets it has. So the shard's
- * segments' partials are merged apart (res), beside, for each such terms
- * aggregation (node), what it would be in a bucket of none of the
- * segments' documents (aggc_empty), merged over the segments (tmpl); when
- * the shard's last segment is done, a copy of tmpl is merged under every
- * bucket of res (fill_walk: the values missing there come with count 0)
- * and res into the search's result (fill_flush).
+ * Terms aggregations with min_doc_count 0 below another aggregation's
+ * buckets (fill nodes) list, in each of those buckets, every value of the
+ * field with count 0 where no document has it. A build's shard is one
+ * segment, whose dictionary holds the generation's keyword values and
+ * whose column the shard's numbers, and lists them all under every
+ * bucket; the segments that updates made list only their own, and only
+ * under the buckets they have. So in a generation updates made, a search
+ * keeps each shard's segments' partials apart (res) with, per fill node,
+ * the values its segments list (aggc_keys, merged: keys), and at the end
+ * merges under every bucket of each shard's partial the fill node's
+ * result in a bucket of no document (aggc_zero), made of the shard's
+ * numbers or of the keyword values of every shard searched, before the
+ * partial joins the others. The shard's partial is held to
+ * LIMIT_AGG_BUCKETS, as a build's one segment is.
  */
+typedef struct fill_shard {
+	uint32_t no;
+	aggs_result *res;   /* its segments' partials, merged */
+	aggs_result **keys; /* per node: its segments' values, merged (NULL: over the limit) */
+} fill_shard;
+
 typedef struct shard_fill {
 	const aggs_spec *root;
 	const aggs_spec **node;
 	uint32_t n;
-	aggs_result **tmpl; /* per node: the shard's segments' empty results, merged */
-	aggs_result *res;   /* the shard's segments' partials, merged */
-	int64_t shard;      /* the shard gathered (-1: none) */
+	fill_shard *sh; /* the shards searched, in the order searched */
+	uint32_t nsh, capsh;
+	aggs_result **gkeys;   /* per keyword node: every shard's values (NULL: over) */
+	const fill_shard *cur; /* the shard fill_keys_of answers for */
 } shard_fill;
 
-/* The terms aggregations with min_doc_count 0 below spec s that are not at
- * its top level, into out (when not NULL) from n on; their number. */
+/* The fill nodes below spec s, into out (when not NULL) from n on; their
+ * number. */
 static uint32_t fill_nodes(const aggs_spec *s, const aggs_spec **out, uint32_t n)
 {
 	for (uint32_t i = 0; i < s->nsubs; i++) {
@@ -363,96 +374,181 @@ static int fill_open(shard_fill *f, const aggs_spec *root)
 {
 	memset(f, 0, sizeof *f);
 	f->root = root;
-	f->shard = -1;
 	uint32_t n = fill_nodes(root, NULL, 0);
 	if (!n)
 		return TRAWL_OK;
-	if (!(f->node = calloc(n, sizeof *f->node)) || !(f->tmpl = calloc(n, sizeof *f->tmpl)))
+	if (!(f->node = calloc(n, sizeof *f->node)) || !(f->gkeys = calloc(n, sizeof *f->gkeys)))
 		return TRAWL_ENOMEM;
 	f->n = fill_nodes(root, f->node, 0);
 	return TRAWL_OK;
 }
 
-/* Drops what f gathered of a shard. */
-static void fill_drop(shard_fill *f)
-{
-	for (uint32_t i = 0; i < f->n; i++) {
-		aggs_result_free(f->node[i], f->tmpl[i]);
-		f->tmpl[i] = NULL;
-	}
-	aggs_result_free(f->root, f->res);
-	f->res = NULL;
-	f->shard = -1;
-}
-
 static void fill_close(shard_fill *f)
 {
-	fill_drop(f);
+	for (uint32_t i = 0; i < f->nsh; i++) {
+		aggs_result_free(f->root, f->sh[i].res);
+		for (uint32_t j = 0; f->sh[i].keys && j < f->n; j++)
+			aggs_result_free(f->node[j], f->sh[i].keys[j]);
+		free(f->sh[i].keys);
+	}
+	for (uint32_t j = 0; f->gkeys && j < f->n; j++)
+		aggs_result_free(f->node[j], f->gkeys[j]);
+	free(f->sh);
+	free(f->gkeys);
 	free(f->node);
-	free(f->tmpl);
-	f->node = NULL;
-	f->tmpl = NULL;
-	f->n = 0;
+	memset(f, 0, sizeof *f);
 }
 
-/* Starts gathering shard no's segments (their results are merged apart). */
-static int fill_start(shard_fill *f, uint32_t no)
+/* Shard no's entry (a shard's segments come one after another), or NULL
+ * (out of memory). */
+static fill_shard *fill_shard_for(shard_fill *f, uint32_t no)
 {
-	if (!(f->res = aggs_result_empty(f->root)))
-		return TRAWL_ENOMEM;
-	for (uint32_t i = 0; i < f->n; i++)
-		if (!(f->tmpl[i] = aggs_result_empty(f->node[i])))
-			return TRAWL_ENOMEM;
-	f->shard = no;
+	if (f->nsh && f->sh[f->nsh - 1].no == no)
+		return &f->sh[f->nsh - 1];
+	if (f->nsh == f->capsh) {
+		uint32_t nc = f->capsh ? f->capsh * 2 : 4;
+		fill_shard *m = realloc(f->sh, nc * sizeof *m);
+		if (!m)
+			return NULL;
+		f->sh = m;
+		f->capsh = nc;
+	}
+	fill_shard *x = &f->sh[f->nsh++];
+	memset(x, 0, sizeof *x);
+	x->no = no;
+	if (!(x->res = aggs_result_empty(f->root)) || !(x->keys = calloc(f->n, sizeof *x->keys)))
+		return NULL;
+	for (uint32_t j = 0; j < f->n; j++)
+		if (!(x->keys[j] = aggs_result_empty(f->node[j])))
+			return NULL;
+	return x;
+}
+
+/* Segment ac's values of each fill node into x's keys. */
+static int fill_keys_add(trawl_searcher *s, shard_fill *f, fill_shard *x, aggc *ac)
+{
+	for (uint32_t j = 0; j < f->n; j++) {
+		if (!x->keys[j])
+			continue; /* over the limit already */
+		aggs_result *k = NULL;
+		int rc = aggc_keys(ac, f->node[j], &k, s->errmsg, sizeof s->errmsg);
+		if (!rc)
+			rc = aggs_merge(f->node[j], x->keys[j], k, s->errmsg, sizeof s->errmsg);
+		if (rc == TRAWL_ELIMIT) { /* an error only if a bucket needs them */
+			aggs_result_free(f->node[j], x->keys[j]);
+			x->keys[j] = NULL;
+			s->errmsg[0] = 0;
+		} else if (rc) {
+			return rc;
+		}
+	}
 	return TRAWL_OK;
 }
 
-/* Every bucket below r (of spec s): a copy of each node's tmpl merged into
- * its result of that node. */
-static int fill_walk(shard_fill *f, const aggs_spec *s, aggs_result *r, char *err, size_t errlen)
+/* aggc_zero's values for fill node s: a keyword's from every shard
+ * searched, a number's from the shard being completed (NULL: over). */
+static const aggs_result *fill_keys_of(void *arg, const aggs_spec *s, int kw)
+{
+	const shard_fill *f = arg;
+	for (uint32_t j = 0; j < f->n; j++)
+		if (f->node[j] == s)
+			return kw ? f->gkeys[j] : f->cur->keys[j];
+	return NULL;
+}
+
+/* Below every bucket of r (of spec node spec), each fill node's result in a
+ * bucket of no document merged in; *count: the shard's buckets. A fill
+ * node's buckets of count 0 are complete already (made the same way). */
+static int fill_walk(trawl_searcher *s, shard_fill *f, const aggc_bound *bound,
+                     const aggs_spec *spec, aggs_result *r, int in_fill, uint64_t *count)
 {
 	for (uint32_t b = 0; b < r->nbuckets; b++) {
 		aggs_bucket *bk = &r->buckets[b];
-		for (uint32_t k = 0; bk->subs && k < s->nsubs; k++) {
-			const aggs_spec *c = &s->subs[k];
-			int rc;
-			for (uint32_t j = 0; j < f->n; j++) {
-				if (f->node[j] != c)
-					continue;
-				aggs_result *cp = malloc(sizeof *cp);
-				if (!cp || aggs_result_copy(c, f->tmpl[j], cp)) {
-					free(cp);
-					return errf(err, errlen, TRAWL_ENOMEM, "%s: out of memory",
-					            c->path);
-				}
-				if ((rc = aggs_merge(c, &bk->subs[k], cp, err, errlen)))
+		if (!bk->subs || (in_fill && !bk->doc_count))
+			continue;
+		for (uint32_t k = 0; k < spec->nsubs; k++) {
+			const aggs_spec *c = &spec->subs[k];
+			int fill = 0, rc;
+			for (uint32_t j = 0; j < f->n && !fill; j++)
+				fill = f->node[j] == c;
+			if (fill) {
+				aggs_result *z = NULL;
+				if ((rc = aggc_zero(bound, c, fill_keys_of, f, &z, s->errmsg,
+				                    sizeof s->errmsg)))
 					return rc;
+				uint64_t before = aggs_result_buckets(c, &bk->subs[k]);
+				if ((rc = aggs_merge(c, &bk->subs[k], z, s->errmsg,
+				                     sizeof s->errmsg)))
+					return rc;
+				*count += aggs_result_buckets(c, &bk->subs[k]) - before;
+				if (*count > LIMIT_AGG_BUCKETS)
+					return idx_serr(
+					    s, TRAWL_ELIMIT,
+					    "%s: more than %d buckets in the request "
+					    "(LIMIT_AGG_BUCKETS, as Elasticsearch's "
+					    "search.max_buckets): narrow the query or the "
+					    "aggregations",
+					    c->path, LIMIT_AGG_BUCKETS);
 			}
-			if ((rc = fill_walk(f, c, &bk->subs[k], err, errlen)))
+			if ((rc = fill_walk(s, f, bound, c, &bk->subs[k], fill, count)))
 				return rc;
 		}
 	}
 	return TRAWL_OK;
 }
 
-/* The shard gathered, completed, into the search's result. */
-static int fill_flush(trawl_searcher *s, shard_fill *f, trawl_results *r)
+/* Every shard gathered, completed, into the search's result. */
+static int fill_finish(trawl_searcher *s, shard_fill *f, const aggc_bound *bound, trawl_results *r)
 {
-	if (f->shard < 0)
-		return TRAWL_OK;
-	int rc = fill_walk(f, f->root, f->res, s->errmsg, sizeof s->errmsg);
-	if (!rc) {
-		rc = aggs_merge(r->aggs_spec, r->aggs, f->res, s->errmsg, sizeof s->errmsg);
-		f->res = NULL; /* consumed */
+	/* a keyword's values: every shard's (a build's dictionary is the
+	 * generation's); they move out of the shards' keys */
+	for (uint32_t j = 0; j < f->n; j++) {
+		int kw = 0, over = 0;
+		for (uint32_t i = 0; i < f->nsh; i++) {
+			kw |= f->sh[i].keys[j] && f->sh[i].keys[j]->type == AGGS_V_KEYWORD;
+			over |= !f->sh[i].keys[j];
+		}
+		if (!kw)
+			continue;
+		if (!over && !(f->gkeys[j] = aggs_result_empty(f->node[j])))
+			return idx_serr(s, TRAWL_ENOMEM, "out of memory");
+		for (uint32_t i = 0; i < f->nsh; i++) {
+			aggs_result *k = f->sh[i].keys[j];
+			f->sh[i].keys[j] = NULL;
+			if (!k)
+				continue;
+			if (!f->gkeys[j]) {
+				aggs_result_free(f->node[j], k);
+				continue;
+			}
+			int rc =
+			    aggs_merge(f->node[j], f->gkeys[j], k, s->errmsg, sizeof s->errmsg);
+			if (rc == TRAWL_ELIMIT) {
+				aggs_result_free(f->node[j], f->gkeys[j]);
+				f->gkeys[j] = NULL;
+				s->errmsg[0] = 0;
+			} else if (rc) {
+				return rc;
+			}
+		}
 	}
-	fill_drop(f);
-	return rc;
+	for (uint32_t i = 0; i < f->nsh; i++) {
+		f->cur = &f->sh[i];
+		uint64_t count = aggs_result_buckets(f->root, f->sh[i].res);
+		int rc = fill_walk(s, f, bound, f->root, f->sh[i].res, 0, &count);
+		if (!rc)
+			rc = aggs_merge(r->aggs_spec, r->aggs, f->sh[i].res, s->errmsg,
+			                sizeof s->errmsg);
+		else
+			aggs_result_free(f->root, f->sh[i].res);
+		f->sh[i].res = NULL; /* consumed */
+		if (rc)
+			return rc;
+	}
+	return TRAWL_OK;
 }
 
-/* Segment ac's partial into into; with f gathering, each node's empty
- * result into its tmpl. */
-static int shard_aggs_end(trawl_searcher *s, const trawl_results *r, aggc *ac, aggs_result *into,
-                          shard_fill *f)
+static int shard_aggs_end(trawl_searcher *s, const trawl_results *r, aggc *ac, aggs_result *into)
 {
 	aggs_result *part = NULL;
 	int rc = aggc_finish(ac, &part, s->errmsg, sizeof s->errmsg);
@@ -460,11 +556,6 @@ static int shard_aggs_end(trawl_searcher *s, const trawl_results *r, aggc *ac, a
 		rc = aggs_merge(r->aggs_spec, into, part, s->errmsg, sizeof s->errmsg);
 	else
 		aggs_result_free(r->aggs_spec, part);
-	for (uint32_t i = 0; !rc && f && i < f->n; i++) {
-		aggs_result *e = NULL;
-		if (!(rc = aggc_empty(ac, f->node[i], &e, s->errmsg, sizeof s->errmsg)))
-			rc = aggs_merge(f->node[i], f->tmpl[i], e, s->errmsg, sizeof s->errmsg);
-	}
 	return rc;
 }
 
@@ -499,7 +590,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		                      sizeof s->errmsg);
 	aggc_bound *bound = NULL;
 	fbits_ctx fb = {0};
-	shard_fill sf = {.shard = -1};
+	shard_fill sf = {0};
 	if (!rc && o.aggs && fill_open(&sf, o.aggs->spec))
 		rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
 	if (!rc && o.aggs) {
@@ -536,8 +627,6 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	float floor = 0; /* the want-th best score so far, once there are want */
 	for (uint32_t i = 0; i < ns; i++) {
 		const idx_seg *sg = &s->idx->segs[i];
-		if (sf.shard >= 0 && sf.shard != sg->no && (rc = fill_flush(s, &sf, r)))
-			goto fail;
 		if (o.shards && !only[sg->no])
 			continue;
 		idx_shard_ctx c = shard_ctx(s, i);
@@ -553,9 +642,9 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		aggc *ac = NULL;
 		if (bound && (rc = shard_aggs_begin(s, bound, i, &c, &fb, &ac)))
 			goto fail;
-		/* a shard of several segments: gathered apart (shard_fill) */
-		int gather = bound && sf.n && s->idx->nseg_of[sg->no] > 1;
-		if (gather && sf.shard < 0 && fill_start(&sf, sg->no)) {
+		/* a generation updates made: each shard apart (shard_fill) */
+		fill_shard *fs = NULL;
+		if (bound && sf.n && s->idx->gstats && !(fs = fill_shard_for(&sf, sg->no))) {
 			aggc_close(ac);
 			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
 			goto fail;
@@ -564,8 +653,9 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		                      s->hits + total, &n,
 		                      o.count_mode == TRAWL_COUNT_NONE ? NULL : &cnt);
 		if (!rc && ac)
-			rc = shard_aggs_end(s, r, ac, gather ? sf.res : r->aggs,
-			                    gather ? &sf : NULL);
+			rc = shard_aggs_end(s, r, ac, fs ? fs->res : r->aggs);
+		if (!rc && fs)
+			rc = fill_keys_add(s, &sf, fs, ac);
 		aggc_close(ac);
 		fbits_reset(&fb);
 		r->total += cnt;
@@ -590,7 +680,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		if (c.timed_out)
 			r->partial = 1;
 	}
-	if ((rc = fill_flush(s, &sf, r)))
+	if (sf.nsh && (rc = fill_finish(s, &sf, bound, r)))
 		goto fail;
 	fill_close(&sf);
 	/* merge the shards' lists */

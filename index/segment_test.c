@@ -176,6 +176,16 @@ static void make_history(void)
 			make_doc(&g_ver[2][1], 2);
 			g_written[2][1] = 1;
 			g_live[1] = 2;
+		} else if (p == 3) {
+			for (uint32_t id = 2; id < 14; id++) {
+				make_doc(&g_ver[3][id], 3);
+				g_ver[3][id].n = 700 + id;
+				g_ver[3][id].has_n = 1;
+				if (id == 2)
+					snprintf(g_ver[3][id].tag, sizeof g_ver[3][id].tag, "uq");
+				g_written[3][id] = 1;
+				g_live[id] = 3;
+			}
 		}
 	}
 }
@@ -603,6 +613,9 @@ static void check_all(const char *root)
 	    "0}}}},"
 	    " \"tt\": {\"terms\": {\"field\": \"tag\", \"size\": 40},"
 	    "  \"aggs\": {\"n0\": {\"terms\": {\"field\": \"n\", \"size\": 200, \"min_doc_count\": "
+	    "0}}}},"
+	    " \"nt\": {\"terms\": {\"field\": \"n\", \"size\": 300},"
+	    "  \"aggs\": {\"t\": {\"terms\": {\"field\": \"tag\", \"size\": 40, \"min_doc_count\": "
 	    "0}}}}}";
 	if (trawl_aggs_parse(&ag, aj, strlen(aj), g_err, sizeof g_err))
 		fail_msg("aggs: %s", g_err);
