@@ -1972,9 +1972,9 @@ static int over_limit(char *err, size_t errlen, const aggs_spec *s)
 int aggc_keys(aggc *c, const aggs_spec *s, aggs_result **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	cnode *n = c->finished && !c->rc ? find_node(&c->root, s) : NULL;
+	cnode *n = !c->rc ? find_node(&c->root, s) : NULL;
 	if (!n || !n->hashed || s->kind != AGGS_TERMS || s->min_doc_count != 0)
-		return errf(err, errlen, TRAWL_EINVAL, "%s: no finished terms with min_doc_count 0",
+		return errf(err, errlen, TRAWL_EINVAL, "%s: no terms with min_doc_count 0 here",
 		            s->path);
 	int64_t *all = NULL;
 	uint32_t nall = 0;
@@ -2084,6 +2084,12 @@ static int zero_node(const bnode *b, aggc_keys_fn keys, void *arg, aggs_result *
 			return rc;
 	}
 	return TRAWL_OK;
+}
+
+int aggc_bound_keyword(const aggc_bound *bound, const aggs_spec *s)
+{
+	const bnode *b = find_bnode(&bound->root, s);
+	return b && b->typed >= 0 && b->type == IDX_KEYWORD;
 }
 
 int aggc_zero(const aggc_bound *bound, const aggs_spec *s, aggc_keys_fn keys, void *arg,

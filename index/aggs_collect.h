@@ -125,13 +125,16 @@ int aggc_finish(aggc *c, aggs_result **out, char *err, size_t errlen);
  * that segment. A searcher gives a shard of several segments the same
  * answer (index/searcher.c, shard_fill) with these two.
  *
- * aggc_keys, after aggc_finish, makes *out the values such a node s would
- * list in this segment, as a partial of s: a bucket of count 0 per value,
- * ascending, without sub-aggregations (the live documents' values after
- * aggc_only_live). *out is the caller's (aggs_result_free with s), its
- * keyword values borrowed from the segment's dictionary. TRAWL_OK,
- * TRAWL_ELIMIT (more than LIMIT_AGG_BUCKETS values), TRAWL_ENOMEM,
- * TRAWL_EINVAL (not finished, or s not such a node of the collector).
+ * aggc_keys makes *out the values such a node s lists in this segment, as
+ * a partial of s: a bucket of count 0 per value, ascending, without
+ * sub-aggregations (the live documents' values after aggc_only_live); it
+ * reads no document collected, and may be called at any time before
+ * aggc_close. *out is the caller's (aggs_result_free with s), its keyword
+ * values borrowed from the segment's dictionary. TRAWL_OK, TRAWL_ELIMIT
+ * (more than LIMIT_AGG_BUCKETS values), TRAWL_ENOMEM, TRAWL_EINVAL (s not
+ * such a node of the collector, or the collector failed).
+ *
+ * aggc_bound_keyword: whether node s of the bound spec reads a keyword.
  *
  * aggc_zero makes *out the result spec node s (of the bound spec) has in a
  * bucket of no document, as aggc_finish makes it: empty metrics and
@@ -144,6 +147,7 @@ int aggc_finish(aggc *c, aggs_result **out, char *err, size_t errlen);
  * in keys' results stay borrowed.
  */
 int aggc_keys(aggc *c, const aggs_spec *s, aggs_result **out, char *err, size_t errlen);
+int aggc_bound_keyword(const aggc_bound *bound, const aggs_spec *s);
 typedef const aggs_result *(*aggc_keys_fn)(void *arg, const aggs_spec *s, int kw);
 int aggc_zero(const aggc_bound *bound, const aggs_spec *s, aggc_keys_fn keys, void *arg,
               aggs_result **out, char *err, size_t errlen);

@@ -323,44 +323,40 @@ static int shard_aggs_begin(trawl_searcher *s, const aggc_bound *bound, uint32_t
 }
 
 /*
- * Terms aggregations with min_doc_count 0 below another aggregation's
- * buckets (fill nodes) list, in each of those buckets, every value of the
- * field with count 0 where no document has it. A build's shard is one
+ * Terms aggregations with min_doc_count 0 (fill nodes) list every value of
+ * their field with count 0 where no document has it, at the top and in
+ * each bucket of the aggregation above them. A build's shard is one
  * segment, whose dictionary holds the generation's keyword values and
- * whose column the shard's numbers, and lists them all under every
- * bucket; the segments that updates made list only their own, and only
- * under the buckets they have. So in a generation updates made, a search
- * keeps each shard's segments' partials apart (res) with, per fill node,
- * the values its segments list (aggc_keys, merged: keys), and at the end
- * merges under every bucket of each shard's partial the fill node's
- * result in a bucket of no document (aggc_zero), made of the shard's
- * numbers or of the keyword values of every shard searched, before the
- * partial joins the others. The shard's partial is held to
- * LIMIT_AGG_BUCKETS, as a build's one segment is.
+ * whose column the shard's numbers, and lists them all in every such
+ * bucket; the segments that updates made list only their own, and only in
+ * the buckets they have. So in a generation updates made, a search first
+ * gathers each keyword fill node's values over every segment open here
+ * (gkeys, with aggc_keys), then keeps each shard's segments' partials
+ * apart (res) with each number fill node's values over them (keys); when
+ * the shard's last segment is done it merges, in every bucket of res, each
+ * fill node's result in a bucket of no document (aggc_zero) made of those
+ * values, and res joins the others. The shard's partial is held to
+ * LIMIT_AGG_BUCKETS while it grows, as a build's one segment is; values
+ * past the limit are an error only where a bucket needs them.
  */
-typedef struct fill_shard {
-	uint32_t no;
-	aggs_result *res;   /* its segments' partials, merged */
-	aggs_result **keys; /* per node: its segments' values, merged (NULL: over the limit) */
-} fill_shard;
-
 typedef struct shard_fill {
 	const aggs_spec *root;
 	const aggs_spec **node;
+	uint8_t *kw; /* per node: it reads a keyword */
 	uint32_t n;
-	fill_shard *sh; /* the shards searched, in the order searched */
-	uint32_t nsh, capsh;
-	aggs_result **gkeys;   /* per keyword node: every shard's values (NULL: over) */
-	const fill_shard *cur; /* the shard fill_keys_of answers for */
+	aggs_result **gkeys; /* per keyword node: every open segment's values (NULL: over) */
+	int64_t shard;       /* the shard gathered (-1: none) */
+	aggs_result *res;    /* its segments' partials, merged */
+	aggs_result **keys;  /* per number node: its segments' values (NULL: over) */
 } shard_fill;
 
-/* The fill nodes below spec s, into out (when not NULL) from n on; their
- * number. */
+/* The fill nodes of spec s and below, into out (when not NULL) from n on;
+ * their number. */
 static uint32_t fill_nodes(const aggs_spec *s, const aggs_spec **out, uint32_t n)
 {
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		const aggs_spec *c = &s->subs[i];
-		if (s->kind != AGGS_ROOT && c->kind == AGGS_TERMS && c->min_doc_count == 0) {
+		if (c->kind == AGGS_TERMS && c->min_doc_count == 0) {
 			if (out)
 				out[n] = c;
 			n++;
@@ -370,95 +366,145 @@ static uint32_t fill_nodes(const aggs_spec *s, const aggs_spec **out, uint32_t n
 	return n;
 }
 
-static int fill_open(shard_fill *f, const aggs_spec *root)
+/* f set up for the search of spec root (sf.n 0: nothing to fill). */
+static int fill_open(shard_fill *f, const aggs_spec *root, const aggc_bound *bound)
 {
 	memset(f, 0, sizeof *f);
 	f->root = root;
+	f->shard = -1;
 	uint32_t n = fill_nodes(root, NULL, 0);
 	if (!n)
 		return TRAWL_OK;
-	if (!(f->node = calloc(n, sizeof *f->node)) || !(f->gkeys = calloc(n, sizeof *f->gkeys)))
+	if (!(f->node = calloc(n, sizeof *f->node)) || !(f->kw = calloc(n, 1)) ||
+	    !(f->gkeys = calloc(n, sizeof *f->gkeys)) || !(f->keys = calloc(n, sizeof *f->keys)))
 		return TRAWL_ENOMEM;
 	f->n = fill_nodes(root, f->node, 0);
+	for (uint32_t j = 0; j < n; j++)
+		f->kw[j] = (uint8_t)aggc_bound_keyword(bound, f->node[j]);
 	return TRAWL_OK;
+}
+
+/* Drops the shard gathered. */
+static void fill_drop(shard_fill *f)
+{
+	aggs_result_free(f->root, f->res);
+	f->res = NULL;
+	for (uint32_t j = 0; f->keys && j < f->n; j++) {
+		aggs_result_free(f->node[j], f->keys[j]);
+		f->keys[j] = NULL;
+	}
+	f->shard = -1;
 }
 
 static void fill_close(shard_fill *f)
 {
-	for (uint32_t i = 0; i < f->nsh; i++) {
-		aggs_result_free(f->root, f->sh[i].res);
-		for (uint32_t j = 0; f->sh[i].keys && j < f->n; j++)
-			aggs_result_free(f->node[j], f->sh[i].keys[j]);
-		free(f->sh[i].keys);
-	}
+	fill_drop(f);
 	for (uint32_t j = 0; f->gkeys && j < f->n; j++)
 		aggs_result_free(f->node[j], f->gkeys[j]);
-	free(f->sh);
-	free(f->gkeys);
 	free(f->node);
+	free(f->kw);
+	free(f->gkeys);
+	free(f->keys);
 	memset(f, 0, sizeof *f);
+	f->shard = -1;
 }
 
-/* Shard no's entry (a shard's segments come one after another), or NULL
- * (out of memory). */
-static fill_shard *fill_shard_for(shard_fill *f, uint32_t no)
+/* Segment ac's values of fill node j merged into *into; past the limit
+ * *into is dropped (NULL: an error only where a bucket needs them). */
+static int fill_take(trawl_searcher *s, const shard_fill *f, uint32_t j, aggc *ac,
+                     aggs_result **into)
 {
-	if (f->nsh && f->sh[f->nsh - 1].no == no)
-		return &f->sh[f->nsh - 1];
-	if (f->nsh == f->capsh) {
-		uint32_t nc = f->capsh ? f->capsh * 2 : 4;
-		fill_shard *m = realloc(f->sh, nc * sizeof *m);
-		if (!m)
-			return NULL;
-		f->sh = m;
-		f->capsh = nc;
+	if (!*into)
+		return TRAWL_OK; /* over the limit already */
+	aggs_result *k = NULL;
+	int rc = aggc_keys(ac, f->node[j], &k, s->errmsg, sizeof s->errmsg);
+	if (!rc)
+		rc = aggs_merge(f->node[j], *into, k, s->errmsg, sizeof s->errmsg);
+	if (rc == TRAWL_ELIMIT) {
+		aggs_result_free(f->node[j], *into);
+		*into = NULL;
+		s->errmsg[0] = 0;
+		rc = TRAWL_OK;
 	}
-	fill_shard *x = &f->sh[f->nsh++];
-	memset(x, 0, sizeof *x);
-	x->no = no;
-	if (!(x->res = aggs_result_empty(f->root)) || !(x->keys = calloc(f->n, sizeof *x->keys)))
-		return NULL;
+	return rc;
+}
+
+/* The zero-filled bits of a filter in a collector that collects nothing. */
+static uint64_t *no_bits(void *ctx, const void *tree, size_t len, uint32_t ndocs)
+{
+	return ctx;
+}
+
+/* Every keyword fill node's values, over every segment open here. */
+static int fill_gkeys(trawl_searcher *s, shard_fill *f, const aggc_bound *bound)
+{
+	uint32_t maxdocs = 0, any = 0;
 	for (uint32_t j = 0; j < f->n; j++)
-		if (!(x->keys[j] = aggs_result_empty(f->node[j])))
-			return NULL;
-	return x;
+		any |= f->kw[j];
+	for (uint32_t i = 0; i < s->idx->nsegs; i++)
+		if (s->views[i].ndocs > maxdocs)
+			maxdocs = s->views[i].ndocs;
+	uint64_t *zero = any ? calloc((size_t)maxdocs / 64 + 2, 8) : NULL;
+	if (any && !zero)
+		return idx_serr(s, TRAWL_ENOMEM, "out of memory");
+	for (uint32_t j = 0; j < f->n; j++)
+		if (f->kw[j] && !(f->gkeys[j] = aggs_result_empty(f->node[j]))) {
+			free(zero);
+			return idx_serr(s, TRAWL_ENOMEM, "out of memory");
+		}
+	int rc = TRAWL_OK;
+	for (uint32_t i = 0; any && !rc && i < s->idx->nsegs; i++) {
+		aggc *ac = NULL;
+		rc = aggc_open(&ac, bound, s->views[i].cols, s->views[i].ndocs, no_bits, zero,
+		               s->errmsg, sizeof s->errmsg);
+		const idx_delset *del = &s->idx->segs[i].del;
+		if (!rc && s->idx->gen_deleted)
+			aggc_only_live(ac, del->count ? del->bits : NULL);
+		for (uint32_t j = 0; !rc && j < f->n; j++)
+			if (f->kw[j])
+				rc = fill_take(s, f, j, ac, &f->gkeys[j]);
+		aggc_close(ac);
+	}
+	free(zero);
+	return rc;
 }
 
-/* Segment ac's values of each fill node into x's keys. */
-static int fill_keys_add(trawl_searcher *s, shard_fill *f, fill_shard *x, aggc *ac)
+/* Starts gathering shard no. */
+static int fill_start(trawl_searcher *s, shard_fill *f, uint32_t no)
 {
-	for (uint32_t j = 0; j < f->n; j++) {
-		if (!x->keys[j])
-			continue; /* over the limit already */
-		aggs_result *k = NULL;
-		int rc = aggc_keys(ac, f->node[j], &k, s->errmsg, sizeof s->errmsg);
-		if (!rc)
-			rc = aggs_merge(f->node[j], x->keys[j], k, s->errmsg, sizeof s->errmsg);
-		if (rc == TRAWL_ELIMIT) { /* an error only if a bucket needs them */
-			aggs_result_free(f->node[j], x->keys[j]);
-			x->keys[j] = NULL;
-			s->errmsg[0] = 0;
-		} else if (rc) {
-			return rc;
-		}
-	}
+	f->shard = no;
+	if (!(f->res = aggs_result_empty(f->root)))
+		return idx_serr(s, TRAWL_ENOMEM, "out of memory");
+	for (uint32_t j = 0; j < f->n; j++)
+		if (!f->kw[j] && !(f->keys[j] = aggs_result_empty(f->node[j])))
+			return idx_serr(s, TRAWL_ENOMEM, "out of memory");
 	return TRAWL_OK;
 }
 
-/* aggc_zero's values for fill node s: a keyword's from every shard
- * searched, a number's from the shard being completed (NULL: over). */
+/* A segment's values of each number fill node into the shard's keys. */
+static int fill_keys_add(trawl_searcher *s, shard_fill *f, aggc *ac)
+{
+	int rc = TRAWL_OK;
+	for (uint32_t j = 0; !rc && j < f->n; j++)
+		if (!f->kw[j])
+			rc = fill_take(s, f, j, ac, &f->keys[j]);
+	return rc;
+}
+
+/* aggc_zero's values for fill node s (NULL: over the limit). */
 static const aggs_result *fill_keys_of(void *arg, const aggs_spec *s, int kw)
 {
 	const shard_fill *f = arg;
 	for (uint32_t j = 0; j < f->n; j++)
 		if (f->node[j] == s)
-			return kw ? f->gkeys[j] : f->cur->keys[j];
+			return f->kw[j] ? f->gkeys[j] : f->keys[j];
 	return NULL;
 }
 
-/* Below every bucket of r (of spec node spec), each fill node's result in a
- * bucket of no document merged in; *count: the shard's buckets. A fill
- * node's buckets of count 0 are complete already (made the same way). */
+/* In every bucket of r (of spec node spec) and below, each fill node's
+ * result in a bucket of no document merged in; *count: the shard's
+ * buckets. A fill node's buckets of count 0 are complete already (every
+ * value came with the same result). */
 static int fill_walk(trawl_searcher *s, shard_fill *f, const aggc_bound *bound,
                      const aggs_spec *spec, aggs_result *r, int in_fill, uint64_t *count)
 {
@@ -497,55 +543,19 @@ static int fill_walk(trawl_searcher *s, shard_fill *f, const aggc_bound *bound,
 	return TRAWL_OK;
 }
 
-/* Every shard gathered, completed, into the search's result. */
-static int fill_finish(trawl_searcher *s, shard_fill *f, const aggc_bound *bound, trawl_results *r)
+/* The shard gathered, completed, into the search's result. */
+static int fill_flush(trawl_searcher *s, shard_fill *f, const aggc_bound *bound, trawl_results *r)
 {
-	/* a keyword's values: every shard's (a build's dictionary is the
-	 * generation's); they move out of the shards' keys */
-	for (uint32_t j = 0; j < f->n; j++) {
-		int kw = 0, over = 0;
-		for (uint32_t i = 0; i < f->nsh; i++) {
-			kw |= f->sh[i].keys[j] && f->sh[i].keys[j]->type == AGGS_V_KEYWORD;
-			over |= !f->sh[i].keys[j];
-		}
-		if (!kw)
-			continue;
-		if (!over && !(f->gkeys[j] = aggs_result_empty(f->node[j])))
-			return idx_serr(s, TRAWL_ENOMEM, "out of memory");
-		for (uint32_t i = 0; i < f->nsh; i++) {
-			aggs_result *k = f->sh[i].keys[j];
-			f->sh[i].keys[j] = NULL;
-			if (!k)
-				continue;
-			if (!f->gkeys[j]) {
-				aggs_result_free(f->node[j], k);
-				continue;
-			}
-			int rc =
-			    aggs_merge(f->node[j], f->gkeys[j], k, s->errmsg, sizeof s->errmsg);
-			if (rc == TRAWL_ELIMIT) {
-				aggs_result_free(f->node[j], f->gkeys[j]);
-				f->gkeys[j] = NULL;
-				s->errmsg[0] = 0;
-			} else if (rc) {
-				return rc;
-			}
-		}
+	if (f->shard < 0)
+		return TRAWL_OK;
+	uint64_t count = aggs_result_buckets(f->root, f->res);
+	int rc = fill_walk(s, f, bound, f->root, f->res, 0, &count);
+	if (!rc) {
+		rc = aggs_merge(r->aggs_spec, r->aggs, f->res, s->errmsg, sizeof s->errmsg);
+		f->res = NULL; /* consumed */
 	}
-	for (uint32_t i = 0; i < f->nsh; i++) {
-		f->cur = &f->sh[i];
-		uint64_t count = aggs_result_buckets(f->root, f->sh[i].res);
-		int rc = fill_walk(s, f, bound, f->root, f->sh[i].res, 0, &count);
-		if (!rc)
-			rc = aggs_merge(r->aggs_spec, r->aggs, f->sh[i].res, s->errmsg,
-			                sizeof s->errmsg);
-		else
-			aggs_result_free(f->root, f->sh[i].res);
-		f->sh[i].res = NULL; /* consumed */
-		if (rc)
-			return rc;
-	}
-	return TRAWL_OK;
+	fill_drop(f);
+	return rc;
 }
 
 static int shard_aggs_end(trawl_searcher *s, const trawl_results *r, aggc *ac, aggs_result *into)
@@ -590,9 +600,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		                      sizeof s->errmsg);
 	aggc_bound *bound = NULL;
 	fbits_ctx fb = {0};
-	shard_fill sf = {0};
-	if (!rc && o.aggs && fill_open(&sf, o.aggs->spec))
-		rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
+	shard_fill sf = {.shard = -1};
 	if (!rc && o.aggs) {
 		r->aggs_spec = o.aggs->spec;
 		if (!(r->aggs = aggs_result_empty(r->aggs_spec)))
@@ -600,6 +608,11 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		else
 			rc = aggc_bind(o.aggs->spec, &s->idx->schema, &bound, s->errmsg,
 			               sizeof s->errmsg);
+		/* a generation updates made: min_doc_count 0 as a build's (shard_fill) */
+		if (!rc && s->idx->gstats && fill_open(&sf, o.aggs->spec, bound))
+			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
+		if (!rc && sf.n)
+			rc = fill_gkeys(s, &sf, bound);
 	}
 	if (rc)
 		goto fail;
@@ -627,6 +640,8 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 	float floor = 0; /* the want-th best score so far, once there are want */
 	for (uint32_t i = 0; i < ns; i++) {
 		const idx_seg *sg = &s->idx->segs[i];
+		if (sf.shard >= 0 && sf.shard != sg->no && (rc = fill_flush(s, &sf, bound, r)))
+			goto fail;
 		if (o.shards && !only[sg->no])
 			continue;
 		idx_shard_ctx c = shard_ctx(s, i);
@@ -642,20 +657,19 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		aggc *ac = NULL;
 		if (bound && (rc = shard_aggs_begin(s, bound, i, &c, &fb, &ac)))
 			goto fail;
-		/* a generation updates made: each shard apart (shard_fill) */
-		fill_shard *fs = NULL;
-		if (bound && sf.n && s->idx->gstats && !(fs = fill_shard_for(&sf, sg->no))) {
+		/* each shard's partial apart while its segments come (shard_fill) */
+		int gather = bound && sf.n;
+		if (gather && sf.shard < 0 && (rc = fill_start(s, &sf, sg->no))) {
 			aggc_close(ac);
-			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
 			goto fail;
 		}
 		rc = idx_shard_search(&c, &r->lq, o.count_mode == TRAWL_COUNT_ONLY ? 0 : want,
 		                      s->hits + total, &n,
 		                      o.count_mode == TRAWL_COUNT_NONE ? NULL : &cnt);
 		if (!rc && ac)
-			rc = shard_aggs_end(s, r, ac, fs ? fs->res : r->aggs);
-		if (!rc && fs)
-			rc = fill_keys_add(s, &sf, fs, ac);
+			rc = shard_aggs_end(s, r, ac, gather ? sf.res : r->aggs);
+		if (!rc && gather)
+			rc = fill_keys_add(s, &sf, ac);
 		aggc_close(ac);
 		fbits_reset(&fb);
 		r->total += cnt;
@@ -680,7 +694,7 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		if (c.timed_out)
 			r->partial = 1;
 	}
-	if (sf.nsh && (rc = fill_finish(s, &sf, bound, r)))
+	if ((rc = fill_flush(s, &sf, bound, r)))
 		goto fail;
 	fill_close(&sf);
 	/* merge the shards' lists */

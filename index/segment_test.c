@@ -601,7 +601,9 @@ static void check_all(const char *root)
 	}
 	trawl_aggs *ag;
 	/* min_doc_count 0 lists every value a live document holds, and no
-	 * other: zz0, zz1, 900 and 901 are only deleted documents' */
+	 * other: zz0, zz1, 900 and 901 are only deleted documents'; below
+	 * buckets, a shard's numbers and every shard's keywords, as a build's
+	 * segment does (uq and 700-713 are held in some shards only) */
 	const char *aj =
 	    "{\"tags\": {\"terms\": {\"field\": \"tag\", \"size\": 30}},"
 	    " \"n\": {\"stats\": {\"field\": \"n\"}},"
@@ -616,6 +618,9 @@ static void check_all(const char *root)
 	    "0}}}},"
 	    " \"nt\": {\"terms\": {\"field\": \"n\", \"size\": 300},"
 	    "  \"aggs\": {\"t\": {\"terms\": {\"field\": \"tag\", \"size\": 40, \"min_doc_count\": "
+	    "0}}}},"
+	    " \"t0n\": {\"terms\": {\"field\": \"tag\", \"size\": 40, \"min_doc_count\": 0},"
+	    "  \"aggs\": {\"n0\": {\"terms\": {\"field\": \"n\", \"size\": 200, \"min_doc_count\": "
 	    "0}}}}}";
 	if (trawl_aggs_parse(&ag, aj, strlen(aj), g_err, sizeof g_err))
 		fail_msg("aggs: %s", g_err);
