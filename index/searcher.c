@@ -350,13 +350,25 @@ typedef struct shard_fill {
 	aggs_result **keys;  /* per number node: its segments' values (NULL: over) */
 } shard_fill;
 
-/* The fill nodes of spec s and below, into out (when not NULL) from n on;
- * their number. */
+/* Whether a terms with min_doc_count 0 is below spec node s. */
+static int fill_below(const aggs_spec *s)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		if ((s->subs[i].kind == AGGS_TERMS && s->subs[i].min_doc_count == 0) ||
+		    fill_below(&s->subs[i]))
+			return 1;
+	return 0;
+}
+
+/* The fill nodes below spec s, into out (when not NULL) from n on; their
+ * number. At the top, one with none below needs nothing: the merge of
+ * every shard's partial lists the values of every shard. */
 static uint32_t fill_nodes(const aggs_spec *s, const aggs_spec **out, uint32_t n)
 {
 	for (uint32_t i = 0; i < s->nsubs; i++) {
 		const aggs_spec *c = &s->subs[i];
-		if (c->kind == AGGS_TERMS && c->min_doc_count == 0) {
+		if (c->kind == AGGS_TERMS && c->min_doc_count == 0 &&
+		    (s->kind != AGGS_ROOT || fill_below(c))) {
 			if (out)
 				out[n] = c;
 			n++;
