@@ -447,8 +447,11 @@ static uint64_t *no_bits(void *ctx, const void *tree, size_t len, uint32_t ndocs
 	return ctx;
 }
 
-/* Every keyword fill node's values, over every segment open here. */
-static int fill_gkeys(trawl_searcher *s, shard_fill *f, const aggc_bound *bound)
+/* Every keyword fill node's values, over every segment of the shards
+ * searched (only: NULL, every shard open here; a leaf reads no other,
+ * leaf/shardguard.h). */
+static int fill_gkeys(trawl_searcher *s, shard_fill *f, const aggc_bound *bound,
+                      const uint8_t *only)
 {
 	uint32_t maxdocs = 0, any = 0;
 	for (uint32_t j = 0; j < f->n; j++)
@@ -466,6 +469,8 @@ static int fill_gkeys(trawl_searcher *s, shard_fill *f, const aggc_bound *bound)
 		}
 	int rc = TRAWL_OK;
 	for (uint32_t i = 0; any && !rc && i < s->idx->nsegs; i++) {
+		if (only && !only[s->idx->segs[i].no])
+			continue;
 		aggc *ac = NULL;
 		rc = aggc_open(&ac, bound, s->views[i].cols, s->views[i].ndocs, no_bits, zero,
 		               s->errmsg, sizeof s->errmsg);
@@ -623,8 +628,6 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		/* a generation updates made: min_doc_count 0 as a build's (shard_fill) */
 		if (!rc && s->idx->gstats && fill_open(&sf, o.aggs->spec, bound))
 			rc = idx_serr(s, TRAWL_ENOMEM, "out of memory");
-		if (!rc && sf.n)
-			rc = fill_gkeys(s, &sf, bound);
 	}
 	if (rc)
 		goto fail;
@@ -648,6 +651,8 @@ int trawl_search_query(trawl_searcher *s, const trawl_query *q, const trawl_sear
 		}
 		only[o.shards[i]] = 1;
 	}
+	if (sf.n && (rc = fill_gkeys(s, &sf, bound, o.shards ? only : NULL)))
+		goto fail;
 	uint32_t total = 0;
 	float floor = 0; /* the want-th best score so far, once there are want */
 	for (uint32_t i = 0; i < ns; i++) {

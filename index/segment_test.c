@@ -699,6 +699,57 @@ static void partial_leaf(const char *root)
 	side_close(&b);
 }
 
+/* Whether aggregations aj of query q over shard k of x list keyword v. */
+static int lists(side *x, const char *aj, const char *q, uint32_t k, const char *v)
+{
+	trawl_aggs *ag;
+	if (trawl_aggs_parse(&ag, aj, strlen(aj), g_err, sizeof g_err))
+		fail_msg("aggs: %s", g_err);
+	const uint32_t one[1] = {k};
+	trawl_search_opts o = {.k = 1, .shards = one, .nshards = 1, .aggs = ag};
+	trawl_results *r;
+	if (trawl_search(x->s, q, strlen(q), &o, &r))
+		fail_msg("%s: %s", q, trawl_searcher_errmsg(x->s));
+	char *j = trawl_results_aggs(r, 0), want[64];
+	snprintf(want, sizeof want, "\"key\":\"%s\"", v);
+	int found = j && strstr(j, want) != NULL;
+	free(j);
+	trawl_results_free(r);
+	trawl_aggs_free(ag);
+	return found;
+}
+
+/* A search of some shards reads no other (a leaf's rule, leaf/shardguard.h):
+ * the keyword values it lists below buckets are those of the shards
+ * searched. uq is held in one shard only. */
+static void other_shards_unread(const char *root, uint32_t shards)
+{
+	char upd[300];
+	snprintf(upd, sizeof upd, "%s/asm", root);
+	side a;
+	side_open(&a, upd);
+	const char *below = "{\"f\": {\"filter\": {\"term\": {\"title\": \"nosuchword\"}},"
+	                    " \"aggs\": {\"x\": {\"terms\": {\"field\": \"tag\", \"size\": 100,"
+	                    " \"min_doc_count\": 0}}}}}";
+	uint32_t holders = 0, others = 0;
+	for (uint32_t k = 0; k < shards; k++) {
+		int held = lists(&a, "{\"x\": {\"terms\": {\"field\": \"tag\", \"size\": 100}}}",
+		                 "*:*", k, "uq");
+		holders += held;
+		if (held) {
+			assert_true(lists(&a, below, "*:*", k, "uq"));
+			continue;
+		}
+		others++;
+		if (lists(&a, below, "*:*", k, "uq"))
+			fail_msg("a search of shard %u lists uq, which only another shard holds",
+			         k);
+	}
+	assert_int_equal(holders, 1);
+	assert_true(others > 0);
+	side_close(&a);
+}
+
 static void run(uint32_t shards)
 {
 	make_history();
@@ -718,8 +769,10 @@ static void run(uint32_t shards)
 	assemble(g_dir, shards, schema);
 	free(schema);
 	check_all(g_dir);
-	if (shards > 1)
+	if (shards > 1) {
 		partial_leaf(g_dir);
+		other_shards_unread(g_dir, shards);
+	}
 }
 
 static void segments_one_shard(void **state)
