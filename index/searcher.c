@@ -330,21 +330,21 @@ static int shard_aggs_begin(trawl_searcher *s, const aggc_bound *bound, uint32_t
  * whose column the shard's numbers, and lists them all in every such
  * bucket; the segments that updates made list only their own, and only in
  * the buckets they have. So in a generation updates made, a search first
- * gathers each keyword fill node's values over every segment open here
- * (gkeys, with aggc_keys), then keeps each shard's segments' partials
- * apart (res) with each number fill node's values over them (keys); when
- * the shard's last segment is done it merges, in every bucket of res, each
- * fill node's result in a bucket of no document (aggc_zero) made of those
- * values, and res joins the others. The shard's partial is held to
- * LIMIT_AGG_BUCKETS while it grows, as a build's one segment is; values
- * past the limit are an error only where a bucket needs them.
+ * gathers each keyword fill node's values over the segments of the shards
+ * it searches (gkeys, with aggc_keys), then keeps each shard's segments'
+ * partials apart (res) with each number fill node's values over them
+ * (keys); when the shard's last segment is done it merges, in every bucket
+ * of res, each fill node's result in a bucket of no document (aggc_zero)
+ * made of those values, and res joins the others. The shard's partial is
+ * held to LIMIT_AGG_BUCKETS while it grows, as a build's one segment is;
+ * values past the limit are an error only where a bucket needs them.
  */
 typedef struct shard_fill {
 	const aggs_spec *root;
 	const aggs_spec **node;
 	uint8_t *kw; /* per node: it reads a keyword */
 	uint32_t n;
-	aggs_result **gkeys; /* per keyword node: every open segment's values (NULL: over) */
+	aggs_result **gkeys; /* per keyword node: the shards searched's values (NULL: over) */
 	int64_t shard;       /* the shard gathered (-1: none) */
 	aggs_result *res;    /* its segments' partials, merged */
 	aggs_result **keys;  /* per number node: its segments' values (NULL: over) */
