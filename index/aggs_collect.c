@@ -437,11 +437,7 @@ static int add_buckets(aggc *c, const cnode *n, uint64_t k)
 {
 	c->nbuckets += k;
 	if (c->nbuckets > LIMIT_AGG_BUCKETS)
-		return fail(
-		    c, TRAWL_ELIMIT,
-		    "%s: more than %d buckets in the request (LIMIT_AGG_BUCKETS, as "
-		    "Elasticsearch's search.max_buckets): narrow the query or the aggregations",
-		    n->s->path, LIMIT_AGG_BUCKETS);
+		return fail(c, TRAWL_ELIMIT, AGGC_OVER_BUCKETS, n->s->path, LIMIT_AGG_BUCKETS);
 	return TRAWL_OK;
 }
 
@@ -1963,10 +1959,7 @@ static cnode *find_node(cnode *n, const aggs_spec *s)
 
 static int over_limit(char *err, size_t errlen, const aggs_spec *s)
 {
-	return errf(err, errlen, TRAWL_ELIMIT,
-	            "%s: more than %d buckets in the request (LIMIT_AGG_BUCKETS, as "
-	            "Elasticsearch's search.max_buckets): narrow the query or the aggregations",
-	            s->path, LIMIT_AGG_BUCKETS);
+	return errf(err, errlen, TRAWL_ELIMIT, AGGC_OVER_BUCKETS, s->path, LIMIT_AGG_BUCKETS);
 }
 
 int aggc_keys(aggc *c, const aggs_spec *s, aggs_result **out, char *err, size_t errlen)

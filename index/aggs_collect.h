@@ -118,12 +118,18 @@ int aggc_collect_docs(aggc *c, const uint32_t *docs, uint32_t n);
  */
 int aggc_finish(aggc *c, aggs_result **out, char *err, size_t errlen);
 
+/* The message of a request past LIMIT_AGG_BUCKETS: a node's path, then the
+ * limit. */
+#define AGGC_OVER_BUCKETS                                                                          \
+	"%s: more than %d buckets in the request (LIMIT_AGG_BUCKETS, as Elasticsearch's "          \
+	"search.max_buckets): narrow the query or the aggregations"
+
 /*
  * A terms aggregation with min_doc_count 0 lists, in each bucket of the
  * aggregation above it, every value of the field with count 0 where no
  * document has it: in a shard of one segment (a build's), the values of
  * that segment. A searcher gives a shard of several segments the same
- * answer (index/searcher.c, shard_fill) with these two.
+ * answer (index/searcher.c, shard_fill) with these.
  *
  * aggc_keys makes *out the values such a node s lists in this segment, as
  * a partial of s: a bucket of count 0 per value, ascending, without

@@ -545,13 +545,8 @@ static int fill_walk(trawl_searcher *s, shard_fill *f, const aggc_bound *bound,
 					return rc;
 				*count += aggs_result_buckets(c, &bk->subs[k]) - before;
 				if (*count > LIMIT_AGG_BUCKETS)
-					return idx_serr(
-					    s, TRAWL_ELIMIT,
-					    "%s: more than %d buckets in the request "
-					    "(LIMIT_AGG_BUCKETS, as Elasticsearch's "
-					    "search.max_buckets): narrow the query or the "
-					    "aggregations",
-					    c->path, LIMIT_AGG_BUCKETS);
+					return idx_serr(s, TRAWL_ELIMIT, AGGC_OVER_BUCKETS, c->path,
+					                LIMIT_AGG_BUCKETS);
 			}
 			if ((rc = fill_walk(s, f, bound, c, &bk->subs[k], fill, count)))
 				return rc;
